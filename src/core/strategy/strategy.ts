@@ -1,0 +1,140 @@
+import { StrategyError } from '../errors.js';
+import type { FinancialAddress } from '../model.js';
+import { parseFormatTemplate, pythonFormat, type FormatTemplate } from './python-format.js';
+import { pythonReMatch, translatePythonRegex, type TranslatedRegex } from './python-regex.js';
+
+/** A row of SPAR's `strategy` table (research/spar-api.md §8.1). */
+export interface StrategyRow {
+  readonly id: number;
+  readonly strategy_type: 'ID' | 'FA';
+  readonly construct_strategy: string;
+  readonly deconstruct_strategy: string;
+  readonly description: string | null;
+  readonly active: boolean;
+}
+
+/** A strategy with its template parsed and its regex translated, ready to use. */
+export interface Strategy extends StrategyRow {
+  readonly template: FormatTemplate;
+  readonly pattern: TranslatedRegex;
+}
+
+/**
+ * SPAR's five default strategies, verbatim from the Helm chart values (research §8.2). Their ids
+ * are the same in every SPAR environment, so they are the same here.
+ */
+export const DEFAULT_STRATEGY_ROWS: readonly StrategyRow[] = [
+  {
+    id: 1,
+    strategy_type: 'ID',
+    description: 'Key Cloak',
+    construct_strategy: 'token:{sub}@nationalId',
+    deconstruct_strategy: '^token:(?P<sub>.[^.]*)@nationalId$',
+    active: true,
+  },
+  {
+    id: 2,
+    strategy_type: 'FA',
+    description: 'Bank',
+    construct_strategy:
+      'account_number:{account_number}.branch_name:{branch_name}.branch_code:{branch_code}.bank_name:{bank_name}.bank_code:{bank_code}.fa_type:{fa_type}',
+    deconstruct_strategy:
+      '^account_number:(?P<account_number>.*)\\.branch_name:(?P<branch_name>.*)\\.branch_code:(?P<branch_code>.*)\\.bank_name:(?P<bank_name>.*)\\.bank_code:(?P<bank_code>.*)\\.fa_type:(?P<fa_type>.*)$',
+    active: true,
+  },
+  {
+    id: 3,
+    strategy_type: 'FA',
+    description: 'Email',
+    construct_strategy:
+      'email_address:{email_address}.wallet_provider_name:{wallet_provider_name}.wallet_provider_code:{wallet_provider_code}.fa_type:{fa_type}',
+    deconstruct_strategy:
+      '^email_address:(?P<email_address>.*)\\.wallet_provider_name:(?P<wallet_provider_name>.*)\\.wallet_provider_code:(?P<wallet_provider_code>.*)\\.fa_type:(?P<fa_type>.*)$',
+    active: true,
+  },
+  {
+    id: 4,
+    strategy_type: 'FA',
+    description: 'Phone',
+    construct_strategy:
+      'mobile_number:{mobile_number}.wallet_provider_name:{wallet_provider_name}.wallet_provider_code:{wallet_provider_code}.fa_type:{fa_type}',
+    deconstruct_strategy:
+      '^mobile_number:(?P<mobile_number>.*)\\.wallet_provider_name:(?P<wallet_provider_name>.*)\\.wallet_provider_code:(?P<wallet_provider_code>.*)\\.fa_type:(?P<fa_type>.*)$',
+    active: true,
+  },
+  {
+    id: 5,
+    strategy_type: 'FA',
+    description: 'Bank (G2P Bridge)',
+    construct_strategy:
+      'account_number:{account_number}.branch_code:{branch_code}.bank_code:{bank_code}.mobile_number:.email_address:.fa_type:BANK_ACCOUNT',
+    deconstruct_strategy:
+      '^account_number:(?P<account_number>.*)\\.branch_code:(?P<branch_code>.*)\\.bank_code:(?P<bank_code>.*)\\.mobile_number:(?P<mobile_number>.*)\\.email_address:(?P<email_address>.*)\\.fa_type:(?P<fa_type>.*)$',
+    active: true,
+  },
+];
+
+/** Parses the template and translates the regex; throws StrategyError when either is unusable. */
+export function compileStrategy(row: StrategyRow): Strategy {
+  const template = parseFormatTemplate(row.construct_strategy);
+  const pattern = translatePythonRegex(row.deconstruct_strategy);
+  return { ...row, template, pattern };
+}
+
+export const DEFAULT_STRATEGIES: readonly Strategy[] = DEFAULT_STRATEGY_ROWS.map(compileStrategy);
+
+/**
+ * The values SPAR hands to `construct_strategy.format(**fa)`: every key of the FA object as a
+ * string (the controller stringifies them; `strategy_id` 2 becomes "2").
+ */
+export function formatValuesOf(fa: FinancialAddress): Record<string, string> {
+  const values: Record<string, string> = {};
+  for (const [key, value] of Object.entries(fa)) values[key] = String(value);
+  return values;
+}
+
+/** The stored FA string: byte-identical to Python's `construct_strategy.format(**fa)`. */
+export function constructFa(strategy: Strategy, fa: FinancialAddress): string {
+  return pythonFormat(strategy.template, formatValuesOf(fa));
+}
+
+/** Python's `re.match(deconstruct_strategy, value).groupdict()`, or null when it does not match. */
+export function deconstructFa(strategy: Strategy, faValue: string): Record<string, string | null> | null {
+  return pythonReMatch(strategy.pattern, faValue);
+}
+
+/**
+ * Why this FA cannot be stored with this strategy, or null when it can: the strategy must be an
+ * FA strategy whose template uses only fields the FA has, and the constructed string must read
+ * back to the same values. The default regexes split on literal labels with greedy groups, so a
+ * value that contains the label of an earlier field (a branch name "Main.branch_name:X") moves
+ * the split: every resolve would then return a different account number than the one linked.
+ */
+export function faProblem(strategy: Strategy, fa: FinancialAddress): string | null {
+  if (strategy.strategy_type !== 'FA') {
+    return `strategy ${strategy.id} is an ${strategy.strategy_type} strategy, not an FA strategy`;
+  }
+  const values = formatValuesOf(fa);
+  const missing = strategy.template.fields.filter((field) => !Object.hasOwn(values, field));
+  if (missing.length > 0) {
+    return `strategy ${strategy.id} needs ${missing.join(', ')}, which a ${fa.fa_type} FA does not have`;
+  }
+  let constructed: string;
+  try {
+    constructed = pythonFormat(strategy.template, values);
+  } catch (error) {
+    if (error instanceof StrategyError) return error.message;
+    throw error;
+  }
+  const readBack = pythonReMatch(strategy.pattern, constructed);
+  if (readBack === null) {
+    return `strategy ${strategy.id} cannot read back the FA it builds ("${constructed}" does not match its deconstruct pattern)`;
+  }
+  for (const field of strategy.template.fields) {
+    if (!Object.hasOwn(readBack, field)) continue;
+    if (readBack[field] !== values[field]) {
+      return `${field} "${values[field]}" would be read back as "${readBack[field] ?? ''}" by strategy ${strategy.id}; remove the text that looks like a label`;
+    }
+  }
+  return null;
+}
