@@ -1,0 +1,297 @@
+import { createHash } from 'node:crypto';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { ConfigError, StrategyError } from '../../core/errors.js';
+import type { LinkItem, Mapper, MapperCallContext, ResolveItem, UnlinkItem, UpdateItem } from '../../core/mapper.js';
+import { ReasonCode, ReasonMessage, type ItemResult } from '../../core/results.js';
+import { compileStrategy, constructFa, deconstructFa, faProblem, type Strategy, type StrategyRow } from '../../core/strategy/strategy.js';
+import { migrate } from './schema.js';
+
+interface MappingRow {
+  id: number;
+  id_value: string;
+  fa_value: string;
+  name: string | null;
+  phone: string | null;
+  additional_info: string | null;
+}
+
+interface StrategyDbRow extends Omit<StrategyRow, 'active'> {
+  active: number;
+}
+
+type Operation = 'link' | 'update' | 'unlink';
+
+const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
+
+/**
+ * The embedded mapper: SPAR v2 semantics on a local SQLite file (research/spar-api.md §6).
+ *
+ * Where SPAR is unsound this mapper is not:
+ * - the same ID twice in one link request: SPAR fails the whole request with
+ *   `rjct.internal.error` and inserts nothing; here only the later item is rejected
+ *   (`rjct.reference_id.duplicate`), the first is linked;
+ * - an unknown strategy or an FA the strategy cannot build: SPAR fails the whole request;
+ *   here only that item is rejected (`rjct.fa.invalid`), with the reason;
+ * - an FA whose values would not read back through the strategy's regex (a value containing
+ *   the next label) is rejected instead of stored wrongly;
+ * - update and unlink are atomic per request (SPAR commits update item by item).
+ * Every change writes an audit_log row in the same transaction.
+ */
+export class LocalMapper implements Mapper {
+  readonly target: string;
+  private readonly db: Database.Database;
+  private readonly strategyCache = new Map<number, Strategy | StrategyError>();
+  private readonly statements: Statements;
+
+  private constructor(readonly path: string) {
+    this.target = `local ${path}`;
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('busy_timeout = 10000');
+    migrate(this.db, path);
+    this.statements = prepareStatements(this.db);
+  }
+
+  /** Opens (creating if needed) the mapper database at `path`. */
+  static open(path: string): LocalMapper {
+    try {
+      if (path !== ':memory:') {
+        mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+        // Created 0600 before SQLite touches it: the file holds beneficiaries' account numbers.
+        closeSync(openSync(path, 'a', 0o600));
+      }
+      return new LocalMapper(path);
+    } catch (error) {
+      if (error instanceof ConfigError) throw error;
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new ConfigError('local.db_unusable', `cannot open the local mapper database ${path}: ${reason}`, {
+        hint: 'check the path and its permissions, or choose another file with --db',
+        cause: error,
+      });
+    }
+  }
+
+  async link(items: readonly LinkItem[], context: MapperCallContext): Promise<ItemResult[]> {
+    const linkedHere = new Set<string>();
+    return this.db.transaction(() =>
+      items.map((item): ItemResult => {
+        if (!item.id) return reject(item, ReasonCode.idInvalid, ReasonMessage.idNull);
+        const built = this.buildFa(item);
+        if (typeof built !== 'string') return built;
+        if (this.findMapping(item.id)) {
+          const message = linkedHere.has(item.id)
+            ? 'ID appears more than once in this request; an earlier item linked it'
+            : ReasonMessage.alreadyMapped;
+          return { ...reject(item, ReasonCode.referenceIdDuplicate, message), fa: built };
+        }
+        const now = new Date().toISOString();
+        this.statements.insert.run({
+          id_value: item.id,
+          fa_value: built,
+          name: item.name || null,
+          phone: item.phone_number || null,
+          additional_info: JSON.stringify(withStrategyId(item)),
+          now,
+        });
+        linkedHere.add(item.id);
+        this.audit('link', item, null, built, context, now);
+        return { ...success(item), fa: built };
+      }),
+    ).immediate();
+  }
+
+  async update(items: readonly UpdateItem[], context: MapperCallContext): Promise<ItemResult[]> {
+    return this.db.transaction(() =>
+      items.map((item): ItemResult => {
+        if (!item.id) return reject(item, ReasonCode.idInvalid, ReasonMessage.idNull);
+        const built = this.buildFa(item);
+        if (typeof built !== 'string') return built;
+        const existing = this.findMapping(item.id);
+        // SPAR's code for "not found" on update really is rjct.reference_id.duplicate.
+        if (!existing) return reject(item, ReasonCode.referenceIdDuplicate, ReasonMessage.notLinked);
+        const now = new Date().toISOString();
+        // As in SPAR, name and phone are only overwritten by non-empty values.
+        this.statements.update.run({
+          id: existing.id,
+          fa_value: built,
+          name: item.name || null,
+          phone: item.phone_number || null,
+          additional_info: JSON.stringify(withStrategyId(item)),
+          now,
+        });
+        this.audit('update', item, existing.fa_value, built, context, now);
+        return success(item);
+      }),
+    ).immediate();
+  }
+
+  async unlink(items: readonly UnlinkItem[], context: MapperCallContext): Promise<ItemResult[]> {
+    return this.db.transaction(() =>
+      items.map((item): ItemResult => {
+        if (!item.id) return reject(item, ReasonCode.idInvalid, ReasonMessage.idNull);
+        const existing = this.findMapping(item.id);
+        if (!existing) return reject(item, ReasonCode.idInvalid, ReasonMessage.notLinked);
+        if (item.fa !== undefined && item.fa !== existing.fa_value) {
+          return reject(item, ReasonCode.faInvalid, 'the FA given is not the FA linked to this ID; nothing was unlinked');
+        }
+        this.statements.delete.run(existing.id);
+        this.audit('unlink', item, existing.fa_value, null, context, new Date().toISOString());
+        return success(item);
+      }),
+    ).immediate();
+  }
+
+  async resolve(items: readonly ResolveItem[], _context?: MapperCallContext): Promise<ItemResult[]> {
+    // One read transaction for the batch: per-lookup autocommit costs half the throughput.
+    return this.db.transaction(() =>
+      items.map((item): ItemResult => {
+        if (!item.id) return reject(item, ReasonCode.referenceIdInvalid, ReasonMessage.idRequired);
+        const row = this.findMapping(item.id);
+        if (!row) {
+          return { ...success(item), status_reason_code: ReasonCode.faNotLinkedToId, status_reason_message: ReasonMessage.resolveNotLinked, fa: null };
+        }
+        const found = { ...success(item), status_reason_code: ReasonCode.idActive };
+        if (item.scope === 'yes_no') return { ...found, fa: null };
+        const additionalInfo = parseAdditionalInfo(row.additional_info);
+        return { ...found, fa: this.deconstruct(row.fa_value, additionalInfo), additional_info: additionalInfo };
+      }),
+    ).deferred();
+  }
+
+  async strategies(): Promise<Strategy[]> {
+    const rows = this.db.prepare('SELECT * FROM strategy ORDER BY id').all() as StrategyDbRow[];
+    return rows.map((row) => compileStrategy(toStrategyRow(row)));
+  }
+
+  /** The strategy with this id, or the reason it cannot be used. */
+  strategy(id: number): Strategy | StrategyError {
+    const cached = this.strategyCache.get(id);
+    if (cached) return cached;
+    const row = this.db.prepare('SELECT * FROM strategy WHERE id = ?').get(id) as StrategyDbRow | undefined;
+    if (!row) return new StrategyError('strategy.unknown', `strategy ${id} does not exist in this mapper`);
+    let compiled: Strategy | StrategyError;
+    try {
+      compiled = compileStrategy(toStrategyRow(row));
+    } catch (error) {
+      if (!(error instanceof StrategyError)) throw error;
+      compiled = error;
+    }
+    // Strategies are append-only and immutable, so a found row can be cached for good.
+    this.strategyCache.set(id, compiled);
+    return compiled;
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+
+  /** Direct read access for tests and `config show`-style inspection. */
+  countMappings(): number {
+    return (this.db.prepare('SELECT count(*) AS n FROM id_fa_mappings').get() as { n: number }).n;
+  }
+
+  auditRows(idValue?: string): { operation: string; id_value: string; old_fa_hash: string | null; new_fa_hash: string | null; source: string; at: string }[] {
+    const sql = 'SELECT operation, id_value, old_fa_hash, new_fa_hash, source, at FROM audit_log';
+    return (idValue === undefined
+      ? this.db.prepare(`${sql} ORDER BY id`).all()
+      : this.db.prepare(`${sql} WHERE id_value = ? ORDER BY id`).all(idValue)) as ReturnType<LocalMapper['auditRows']>;
+  }
+
+  storedFa(idValue: string): string | undefined {
+    return this.findMapping(idValue)?.fa_value;
+  }
+
+  private buildFa(item: LinkItem): string | ItemResult {
+    const strategy = this.strategy(item.fa.strategy_id);
+    if (strategy instanceof StrategyError) return reject(item, ReasonCode.faInvalid, strategy.message);
+    const problem = faProblem(strategy, item.fa);
+    if (problem) return reject(item, ReasonCode.faInvalid, problem);
+    const built = constructFa(strategy, item.fa);
+    if (!built) return reject(item, ReasonCode.faInvalid, 'the constructed FA is empty');
+    return built;
+  }
+
+  /** SPAR's resolve `details`: the regex groups plus the strategy id kept in additional_info[0]. */
+  private deconstruct(faValue: string, additionalInfo: unknown[] | null): Record<string, unknown> | null {
+    if (!additionalInfo || additionalInfo.length === 0) return null;
+    const first = additionalInfo[0];
+    const strategyId = isRecord(first) ? first['strategy_id'] : undefined;
+    if (typeof strategyId !== 'number') return {};
+    const strategy = this.strategy(strategyId);
+    if (strategy instanceof StrategyError) return {};
+    return { ...(deconstructFa(strategy, faValue) ?? {}), strategy_id: strategyId };
+  }
+
+  private findMapping(idValue: string): MappingRow | undefined {
+    return this.statements.find.get(idValue) as MappingRow | undefined;
+  }
+
+  private audit(operation: Operation, item: { id: string; origin?: string }, oldFa: string | null, newFa: string | null, context: MapperCallContext, at: string): void {
+    this.statements.audit.run({
+      at,
+      operation,
+      id_value: item.id,
+      old_fa_hash: oldFa === null ? null : sha256(oldFa),
+      new_fa_hash: newFa === null ? null : sha256(newFa),
+      source: item.origin ? `${context.source} ${item.origin}` : context.source,
+    });
+  }
+}
+
+type Statements = ReturnType<typeof prepareStatements>;
+
+function prepareStatements(db: Database.Database) {
+  return {
+    find: db.prepare('SELECT id, id_value, fa_value, name, phone, additional_info FROM id_fa_mappings WHERE id_value = ?'),
+    insert: db.prepare(
+      `INSERT INTO id_fa_mappings (id_value, fa_value, name, phone, additional_info, active, created_at, updated_at)
+       VALUES (@id_value, @fa_value, @name, @phone, @additional_info, 1, @now, @now)`,
+    ),
+    update: db.prepare(
+      `UPDATE id_fa_mappings SET fa_value = @fa_value, name = coalesce(@name, name), phone = coalesce(@phone, phone),
+         additional_info = @additional_info, updated_at = @now WHERE id = @id`,
+    ),
+    delete: db.prepare('DELETE FROM id_fa_mappings WHERE id = ?'),
+    audit: db.prepare(
+      `INSERT INTO audit_log (at, operation, id_value, old_fa_hash, new_fa_hash, source)
+       VALUES (@at, @operation, @id_value, @old_fa_hash, @new_fa_hash, @source)`,
+    ),
+  };
+}
+
+function success(item: { reference_id: string; id: string }): ItemResult {
+  return { reference_id: item.reference_id, id: item.id, status: 'succ', status_reason_code: null, status_reason_message: null };
+}
+
+function reject(item: { reference_id: string; id: string }, code: string, message: string): ItemResult {
+  return { reference_id: item.reference_id, id: item.id, status: 'rjct', status_reason_code: code, status_reason_message: message };
+}
+
+/** SPAR keeps the strategy id in additional_info[0] and adds it when the caller did not. */
+function withStrategyId(item: LinkItem): Record<string, unknown>[] {
+  const info = item.additional_info?.map((entry) => ({ ...entry })) ?? [];
+  if (info.length === 0) return [{ strategy_id: item.fa.strategy_id }];
+  if (!('strategy_id' in info[0]!)) info[0]!['strategy_id'] = item.fa.strategy_id;
+  return info;
+}
+
+function parseAdditionalInfo(text: string | null): unknown[] | null {
+  if (text === null) return null;
+  try {
+    const parsed: unknown = JSON.parse(text);
+    return Array.isArray(parsed) ? parsed : null;
+  } catch {
+    return null;
+  }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function toStrategyRow(row: StrategyDbRow): StrategyRow {
+  return { ...row, active: row.active === 1 };
+}

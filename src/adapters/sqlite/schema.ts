@@ -1,0 +1,116 @@
+import type Database from 'better-sqlite3';
+import { ConfigError } from '../../core/errors.js';
+import { DEFAULT_STRATEGY_ROWS } from '../../core/strategy/strategy.js';
+
+/**
+ * The embedded mapper's schema: SPAR v2's tables (research/spar-api.md §8.1, §8.3) plus an
+ * audit log. `PRAGMA user_version` holds the schema version; pending migrations run in order,
+ * inside one transaction with the version bump.
+ */
+const MIGRATIONS: readonly ((db: Database.Database) => void)[] = [
+  // 1: SPAR v2 tables, audit log, default strategies.
+  (db) => {
+    db.exec(`
+      CREATE TABLE id_fa_mappings (
+        id INTEGER PRIMARY KEY,
+        id_value TEXT NOT NULL,
+        fa_value TEXT NOT NULL,
+        name TEXT,
+        phone TEXT,
+        additional_info TEXT,
+        active INTEGER NOT NULL DEFAULT 1,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      );
+      CREATE UNIQUE INDEX ix_id_fa_mappings_id_value ON id_fa_mappings (id_value);
+      CREATE INDEX ix_id_fa_mappings_fa_value ON id_fa_mappings (fa_value);
+
+      CREATE TABLE strategy (
+        id INTEGER PRIMARY KEY,
+        strategy_type TEXT NOT NULL CHECK (strategy_type IN ('ID', 'FA')),
+        construct_strategy TEXT NOT NULL,
+        deconstruct_strategy TEXT NOT NULL,
+        description TEXT,
+        active INTEGER NOT NULL DEFAULT 1,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      );
+
+      CREATE TABLE banks (
+        id INTEGER PRIMARY KEY,
+        bank_mnemonic TEXT NOT NULL UNIQUE,
+        bank_name TEXT NOT NULL,
+        bank_code TEXT NOT NULL,
+        active INTEGER NOT NULL DEFAULT 1,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      );
+      CREATE TABLE branches (
+        id INTEGER PRIMARY KEY,
+        branch_mnemonic TEXT NOT NULL UNIQUE,
+        branch_name TEXT NOT NULL,
+        branch_code TEXT NOT NULL,
+        bank_id INTEGER NOT NULL,
+        active INTEGER NOT NULL DEFAULT 1,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      );
+      CREATE TABLE wallet_service_providers (
+        id INTEGER PRIMARY KEY,
+        sp_mnemonic TEXT NOT NULL UNIQUE,
+        sp_name TEXT NOT NULL,
+        sp_code TEXT NOT NULL,
+        wallet_type TEXT NOT NULL CHECK (wallet_type IN ('MOBILE_WALLET', 'EMAIL_WALLET')),
+        active INTEGER NOT NULL DEFAULT 1,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      );
+
+      -- One row per change. FA values are stored only as SHA-256 hashes: the log proves what
+      -- changed and when without becoming a second copy of everyone's account numbers.
+      CREATE TABLE audit_log (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        operation TEXT NOT NULL CHECK (operation IN ('link', 'update', 'unlink')),
+        id_value TEXT NOT NULL,
+        old_fa_hash TEXT,
+        new_fa_hash TEXT,
+        source TEXT NOT NULL
+      );
+      CREATE INDEX ix_audit_log_id_value ON audit_log (id_value);
+    `);
+    const insert = db.prepare(
+      `INSERT INTO strategy (id, strategy_type, construct_strategy, deconstruct_strategy, description, active, created_at, updated_at)
+       VALUES (@id, @strategy_type, @construct_strategy, @deconstruct_strategy, @description, 1, @now, @now)`,
+    );
+    const now = new Date().toISOString();
+    for (const row of DEFAULT_STRATEGY_ROWS) insert.run({ ...row, now });
+  },
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/** Brings the database to SCHEMA_VERSION; refuses a database made by a newer sparctl. */
+export function migrate(db: Database.Database, path: string): void {
+  const readVersion = () => db.pragma('user_version', { simple: true }) as number;
+  const refuseIfNewer = (version: number) => {
+    if (version <= SCHEMA_VERSION) return;
+    throw new ConfigError(
+      'local.schema_too_new',
+      `${path} has schema version ${version}, newer than this sparctl understands (${SCHEMA_VERSION})`,
+      { hint: 'upgrade sparctl, or point --db at another file' },
+    );
+  };
+  refuseIfNewer(readVersion());
+  if (readVersion() === SCHEMA_VERSION) return;
+  // The version is read again under the write lock: two processes opening a new file at once
+  // must not both run the same step.
+  db.transaction(() => {
+    const current = readVersion();
+    refuseIfNewer(current);
+    for (let version = current; version < SCHEMA_VERSION; version++) {
+      MIGRATIONS[version]!(db);
+    }
+    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  }).immediate();
+}

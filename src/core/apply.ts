@@ -1,0 +1,165 @@
+import { SparctlError, ExitCode } from './errors.js';
+import type { LinkItem, Mapper, MapperCallContext, ResolveItem, UnlinkItem } from './mapper.js';
+import type { ResolveScope } from './model.js';
+import { parseRecordFor, type FieldProblem, type MappingRecord, type RecordDefaults } from './records.js';
+import { faProblem, type Strategy } from './strategy/strategy.js';
+import { classifyResult, type ItemResult, type Operation, type Outcome } from './results.js';
+
+/**
+ * The use case behind link / update / resolve / unlink: validate every record first, then send
+ * them to the mapper in batches and report one outcome per record, in input order.
+ */
+
+export interface InputRecord {
+  /** 1-based line in the input file; absent for a record given by flags. */
+  readonly line?: number;
+  readonly record: Readonly<Record<string, unknown>>;
+  /** Why the line could not be read as a record at all. */
+  readonly unreadable?: string;
+}
+
+export interface RecordProblem extends FieldProblem {
+  readonly line?: number;
+}
+
+type AnyItem = LinkItem | ResolveItem | UnlinkItem;
+
+export interface PreparedItem {
+  readonly line?: number;
+  readonly item: AnyItem;
+}
+
+export interface PrepareOptions {
+  readonly defaults?: RecordDefaults;
+  readonly scope?: ResolveScope;
+  /** Names the input in the audit log, e.g. "beneficiaries.csv". */
+  readonly inputLabel?: string;
+  /**
+   * The target's strategies: when given, every FA is checked against its strategy before
+   * anything is sent (unknown id, missing field, a value that would not read back).
+   */
+  readonly strategies?: ReadonlyMap<number, Strategy>;
+}
+
+/** Validates every record. Returns the items, or every problem found (nothing is sent then). */
+export async function prepareItems(
+  operation: Operation,
+  records: AsyncIterable<InputRecord> | Iterable<InputRecord>,
+  options: PrepareOptions = {},
+): Promise<{ items: PreparedItem[]; problems: RecordProblem[] }> {
+  const items: PreparedItem[] = [];
+  const problems: RecordProblem[] = [];
+  for await (const input of records) {
+    const at = input.line === undefined ? {} : { line: input.line };
+    if (input.unreadable) {
+      problems.push({ ...at, field: '(line)', message: input.unreadable });
+      continue;
+    }
+    const parsed = parseRecordFor(operation, input.record, options.defaults);
+    if (!parsed.ok) {
+      problems.push(...parsed.problems.map((problem) => ({ ...at, ...problem })));
+      continue;
+    }
+    const strategyProblem = options.strategies && 'fa' in parsed.value ? checkStrategy(parsed.value, options.strategies) : undefined;
+    if (strategyProblem) {
+      problems.push({ ...at, ...strategyProblem });
+      continue;
+    }
+    const reference_id = `r${items.length + 1}`;
+    const origin = options.inputLabel && input.line !== undefined ? { origin: `${options.inputLabel}:${input.line}` } : {};
+    const base = { reference_id, ...origin };
+    let item: AnyItem;
+    if (operation === 'link' || operation === 'update') item = { ...base, ...(parsed.value as MappingRecord) };
+    else if (operation === 'resolve') item = { ...base, id: parsed.value.id, scope: options.scope ?? 'details' };
+    else item = { ...base, id: parsed.value.id };
+    items.push({ ...at, item });
+  }
+  if (items.length === 0 && problems.length === 0) {
+    problems.push({ field: '(input)', message: 'no records: the input is empty' });
+  }
+  return { items, problems };
+}
+
+function checkStrategy(record: MappingRecord, strategies: ReadonlyMap<number, Strategy>): FieldProblem | undefined {
+  const strategy = strategies.get(record.fa.strategy_id);
+  if (!strategy) {
+    const known = [...strategies.values()].filter((s) => s.strategy_type === 'FA').map((s) => s.id);
+    return { field: 'strategy_id', message: `strategy ${record.fa.strategy_id} does not exist (FA strategies: ${known.join(', ') || 'none'})` };
+  }
+  const problem = faProblem(strategy, record.fa);
+  return problem ? { field: 'fa', message: problem } : undefined;
+}
+
+export interface AppliedItem {
+  readonly line?: number;
+  readonly id: string;
+  readonly outcome: Outcome;
+  readonly result: ItemResult;
+}
+
+export interface ApplyOptions {
+  readonly batchSize: number;
+  readonly context: MapperCallContext;
+  /** Called after each batch with the number of items done so far. */
+  readonly onProgress?: (done: number, total: number) => void;
+}
+
+/** Sends the items in batches, in input order, and pairs every result with its item by reference_id. */
+export async function applyItems(mapper: Mapper, operation: Operation, prepared: readonly PreparedItem[], options: ApplyOptions): Promise<AppliedItem[]> {
+  const applied: AppliedItem[] = [];
+  for (let start = 0; start < prepared.length; start += options.batchSize) {
+    const batch = prepared.slice(start, start + options.batchSize);
+    const items = batch.map((p) => p.item);
+    const results = await send(mapper, operation, items, options.context);
+    const byReference = new Map(results.map((result) => [result.reference_id, result]));
+    for (const { line, item } of batch) {
+      const result = byReference.get(item.reference_id);
+      if (!result) {
+        throw new SparctlError('mapper.result_missing', `the mapper returned no result for ${item.id} (reference ${item.reference_id})`, ExitCode.internal);
+      }
+      applied.push({ ...(line === undefined ? {} : { line }), id: item.id, outcome: classifyResult(operation, result), result: { ...result, id: item.id } });
+    }
+    options.onProgress?.(applied.length, prepared.length);
+  }
+  return applied;
+}
+
+function send(mapper: Mapper, operation: Operation, items: AnyItem[], context: MapperCallContext): Promise<ItemResult[]> {
+  switch (operation) {
+    case 'link':
+      return mapper.link(items as LinkItem[], context);
+    case 'update':
+      return mapper.update(items as LinkItem[], context);
+    case 'resolve':
+      return mapper.resolve(items as ResolveItem[], context);
+    case 'unlink':
+      return mapper.unlink(items as UnlinkItem[], context);
+  }
+}
+
+export type OutcomeCounts = Partial<Record<Outcome, number>>;
+
+export interface RunSummary {
+  readonly operation: Operation;
+  readonly total: number;
+  readonly counts: OutcomeCounts;
+  /** Records that did not do what was asked (rejected, already linked, not found). */
+  readonly failed: number;
+}
+
+export function summarize(operation: Operation, applied: readonly AppliedItem[]): RunSummary {
+  const counts: OutcomeCounts = {};
+  let failed = 0;
+  for (const { outcome } of applied) {
+    counts[outcome] = (counts[outcome] ?? 0) + 1;
+    if (isFailure(operation, outcome)) failed++;
+  }
+  return { operation, total: applied.length, counts, failed };
+}
+
+/** A resolve that finds nothing has answered the question; for writes it means the change was not made. */
+export function isFailure(operation: Operation, outcome: Outcome): boolean {
+  if (outcome === 'rejected') return true;
+  if (operation === 'resolve') return false;
+  return outcome === 'already_linked' || outcome === 'not_found';
+}

@@ -1,0 +1,55 @@
+import type { FinancialAddress, ResolveScope } from './model.js';
+import type { ItemResult } from './results.js';
+import type { Strategy } from './strategy/strategy.js';
+
+/**
+ * The Mapper port (DESIGN.md §3): one interface, implemented by the embedded SQLite mapper and
+ * by the HTTP mapper. Every call is a batch and answers with exactly one result per item,
+ * correlated by `reference_id` (never by position). A call that fails as a whole throws a
+ * SparctlError instead of returning results.
+ */
+
+interface ItemBase {
+  /** Unique within the call; the result carries it back. */
+  readonly reference_id: string;
+  /** Where the item came from, e.g. "beneficiaries.csv:12"; recorded in the local audit log. */
+  readonly origin?: string;
+}
+
+export interface LinkItem extends ItemBase {
+  readonly id: string;
+  readonly fa: FinancialAddress;
+  readonly name?: string;
+  readonly phone_number?: string;
+  readonly additional_info?: Record<string, unknown>[];
+}
+
+export type UpdateItem = LinkItem;
+
+export interface ResolveItem extends ItemBase {
+  readonly id: string;
+  readonly scope: ResolveScope;
+}
+
+export interface UnlinkItem extends ItemBase {
+  readonly id: string;
+  /** When given, the mapping is removed only if its stored FA string is exactly this. */
+  readonly fa?: string;
+}
+
+export interface MapperCallContext {
+  /** Who or what asked, for the audit log: e.g. "sparctl link (user ana)". */
+  readonly source: string;
+}
+
+export interface Mapper {
+  /** A short human description of the target, e.g. "local ~/.local/share/sparctl/mapper.db". */
+  readonly target: string;
+  link(items: readonly LinkItem[], context: MapperCallContext): Promise<ItemResult[]>;
+  update(items: readonly UpdateItem[], context: MapperCallContext): Promise<ItemResult[]>;
+  resolve(items: readonly ResolveItem[], context: MapperCallContext): Promise<ItemResult[]>;
+  unlink(items: readonly UnlinkItem[], context: MapperCallContext): Promise<ItemResult[]>;
+  /** The strategies the mapper knows, by id. */
+  strategies(): Promise<Strategy[]>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,127 @@
+import { z } from 'zod';
+
+/**
+ * Domain model shared by every mapper and command. Field names follow the SPAR v2 wire contract
+ * (research/spar-api.md §3–§4) so that local and remote results read the same.
+ */
+
+// Control characters have no business in an ID or an FA field, and a stray CR or LF from a
+// spreadsheet would silently change what the strategy regex reads back.
+const NO_CONTROL_CHARS = /^[^\u0000-\u001f\u007f-\u009f\u2028\u2029]*$/u;
+
+const text = (what: string) =>
+  z
+    .string({ error: (issue) => (issue.input === undefined ? `${what} is missing` : `${what} must be a string`) })
+    .regex(NO_CONTROL_CHARS, { error: `${what} contains a control character` });
+
+const required = (what: string) => text(what).min(1, { error: `${what} is empty` });
+
+/** A beneficiary ID: always a string, leading zeros kept. */
+export const BeneficiaryIdSchema = required('id').max(512, { error: 'id is longer than 512 characters' });
+
+export const FA_TYPES = ['BANK', 'MOBILE_WALLET', 'EMAIL_WALLET'] as const;
+export type FaType = (typeof FA_TYPES)[number];
+
+export const StrategyIdSchema = z
+  .number({ error: 'strategy_id must be a number' })
+  .int({ error: 'strategy_id must be a whole number' })
+  .positive({ error: 'strategy_id must be positive' })
+  .max(2_147_483_647, { error: 'strategy_id is too large' });
+
+// The payment mobile number (part of the FA, where money goes) — not the beneficiary's
+// communication phone, which is the record's phone_number.
+const PAYMENT_MOBILE = /^\+?[0-9]{6,15}$/;
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/u;
+
+export const BankFaSchema = z.strictObject({
+  strategy_id: StrategyIdSchema,
+  fa_type: z.literal('BANK'),
+  bank_name: required('bank_name'),
+  bank_code: required('bank_code'),
+  branch_name: required('branch_name'),
+  branch_code: required('branch_code'),
+  account_number: required('account_number'),
+});
+
+export const MobileWalletFaSchema = z.strictObject({
+  strategy_id: StrategyIdSchema,
+  fa_type: z.literal('MOBILE_WALLET'),
+  wallet_provider_name: required('wallet_provider_name'),
+  wallet_provider_code: required('wallet_provider_code'),
+  mobile_number: required('mobile_number').regex(PAYMENT_MOBILE, {
+    error: 'mobile_number must be digits with an optional leading + (6 to 15 digits), e.g. +639171234567',
+  }),
+});
+
+export const EmailWalletFaSchema = z.strictObject({
+  strategy_id: StrategyIdSchema,
+  fa_type: z.literal('EMAIL_WALLET'),
+  wallet_provider_name: required('wallet_provider_name'),
+  wallet_provider_code: required('wallet_provider_code'),
+  email_address: required('email_address').regex(EMAIL, { error: 'email_address is not an e-mail address' }),
+});
+
+export const FinancialAddressSchema = z.discriminatedUnion('fa_type', [BankFaSchema, MobileWalletFaSchema, EmailWalletFaSchema], {
+  error: (issue) =>
+    issue.code === 'invalid_union' ? `fa_type must be one of ${FA_TYPES.join(', ')}` : undefined,
+});
+
+export type BankFa = z.infer<typeof BankFaSchema>;
+export type MobileWalletFa = z.infer<typeof MobileWalletFaSchema>;
+export type EmailWalletFa = z.infer<typeof EmailWalletFaSchema>;
+export type FinancialAddress = z.infer<typeof FinancialAddressSchema>;
+
+/** The FA fields each kind carries besides strategy_id and fa_type, in SPAR's order. */
+export const FA_FIELDS: Readonly<Record<FaType, readonly string[]>> = {
+  BANK: ['bank_name', 'bank_code', 'branch_name', 'branch_code', 'account_number'],
+  MOBILE_WALLET: ['wallet_provider_name', 'wallet_provider_code', 'mobile_number'],
+  EMAIL_WALLET: ['wallet_provider_name', 'wallet_provider_code', 'email_address'],
+};
+
+/** The default strategy for each FA kind (research §8.2: 2 bank, 4 phone, 3 email). */
+export const DEFAULT_STRATEGY_FOR: Readonly<Record<FaType, number>> = {
+  BANK: 2,
+  MOBILE_WALLET: 4,
+  EMAIL_WALLET: 3,
+};
+
+export const NameSchema = text('name').max(255, { error: 'name is longer than 255 characters' });
+/** The beneficiary's communication phone: free text as SPAR stores it (e.g. "+63 900 000 0001"). */
+export const PhoneSchema = text('phone_number')
+  .max(32, { error: 'phone_number is longer than 32 characters' })
+  .regex(/^\+?[0-9 ()-]*$/, { error: 'phone_number may hold only digits, spaces, ( ) - and a leading +' });
+
+export const AdditionalInfoSchema = z.array(z.record(z.string(), z.unknown()), {
+  error: 'additional_info must be a list of objects',
+});
+
+/** One link or update: the ID and where its money goes. */
+export const MappingSchema = z.strictObject({
+  id: BeneficiaryIdSchema,
+  fa: FinancialAddressSchema,
+  name: NameSchema.optional(),
+  phone_number: PhoneSchema.optional(),
+  additional_info: AdditionalInfoSchema.optional(),
+});
+export type Mapping = z.infer<typeof MappingSchema>;
+
+export const RESOLVE_SCOPES = ['yes_no', 'details'] as const;
+export type ResolveScope = (typeof RESOLVE_SCOPES)[number];
+
+/** One zod issue as the field it concerns and a message a person can act on. */
+export function describeIssue(issue: z.core.$ZodIssue): { path: string; message: string } {
+  const path = issue.path.map(String).join('.');
+  if (issue.code === 'unrecognized_keys') {
+    const message = `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}`;
+    return { path: path ? `${path}.${issue.keys[0]}` : issue.keys[0]!, message };
+  }
+  return { path, message: issue.message };
+}
+
+/** Turns zod issues into one line per problem: "fa.account_number: account_number is empty". */
+export function describeIssues(error: z.ZodError): string[] {
+  return error.issues.map((issue) => {
+    const { path, message } = describeIssue(issue);
+    return path ? `${path}: ${message}` : message;
+  });
+}

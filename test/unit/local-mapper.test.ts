@@ -1,0 +1,277 @@
+import { createHash } from 'node:crypto';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
+import { LocalMapper } from '../../src/adapters/sqlite/local-mapper.js';
+import { SCHEMA_VERSION } from '../../src/adapters/sqlite/schema.js';
+import { ConfigError } from '../../src/core/errors.js';
+import type { LinkItem } from '../../src/core/mapper.js';
+import type { BankFa, FinancialAddress } from '../../src/core/model.js';
+import { classifyResult } from '../../src/core/results.js';
+import { tempDir } from '../helpers/tmp.js';
+
+const ctx = { source: 'test' };
+
+const bank = (account: string, overrides: Partial<BankFa> = {}): BankFa => ({
+  strategy_id: 2,
+  fa_type: 'BANK',
+  bank_name: 'Example Bank',
+  bank_code: 'EXB',
+  branch_name: 'Main',
+  branch_code: '0001',
+  account_number: account,
+  ...overrides,
+});
+
+let counter = 0;
+const item = (id: string, fa: FinancialAddress, extra: Partial<LinkItem> = {}): LinkItem => ({ reference_id: `ref-${++counter}`, id, fa, ...extra });
+
+function openTemp(): { mapper: LocalMapper; path: string } {
+  const path = join(tempDir(), 'mapper.db');
+  return { mapper: LocalMapper.open(path), path };
+}
+
+describe('LocalMapper link', () => {
+  it('stores the FA string exactly as SPAR builds it with strategy 2, and resolves it back', async () => {
+    const { mapper } = openTemp();
+    const [linked] = await mapper.link([item('BENE_0001', bank('ACC1000001'), { name: 'Maria Santos', phone_number: '+63 900 000 0001' })], ctx);
+    expect(linked).toMatchObject({ status: 'succ', status_reason_code: null });
+    // The string SPAR 2.1.0 returned for this FA (spar-v2-observed.md, exchange 01).
+    const expected = 'account_number:ACC1000001.branch_name:Main.branch_code:0001.bank_name:Example Bank.bank_code:EXB.fa_type:BANK';
+    expect(linked!.fa).toBe(expected);
+    expect(mapper.storedFa('BENE_0001')).toBe(expected);
+
+    const [resolved] = await mapper.resolve([{ reference_id: 'x', id: 'BENE_0001', scope: 'details' }], ctx);
+    expect(resolved).toMatchObject({ status: 'succ', status_reason_code: 'succ.id.active' });
+    expect(resolved!.fa).toEqual({ ...bank('ACC1000001') });
+    expect(resolved!.additional_info).toEqual([{ strategy_id: 2 }]);
+    await mapper.close();
+  });
+
+  it('rejects an ID that is already linked with SPAR’s code, and still links the rest of the batch', async () => {
+    const { mapper } = openTemp();
+    await mapper.link([item('BENE_0001', bank('1'))], ctx);
+    const results = await mapper.link([item('BENE_0001', bank('1')), item('BENE_0003', bank('3'))], ctx);
+    expect(results.map((r) => [r.status, r.status_reason_code, r.status_reason_message])).toEqual([
+      ['rjct', 'rjct.reference_id.duplicate', 'ID and FA are already mapped'],
+      ['succ', null, null],
+    ]);
+    expect(classifyResult('link', results[0]!)).toBe('already_linked');
+    expect(mapper.countMappings()).toBe(2);
+    await mapper.close();
+  });
+
+  it('rejects only the second of two items with the same ID in one request (SPAR fails the whole batch)', async () => {
+    const { mapper } = openTemp();
+    const results = await mapper.link([item('BENE_0004', bank('4')), item('BENE_0004', bank('44')), item('BENE_0005', bank('5'))], ctx);
+    expect(results.map((r) => r.status)).toEqual(['succ', 'rjct', 'succ']);
+    expect(results[1]!.status_reason_code).toBe('rjct.reference_id.duplicate');
+    expect(results[1]!.status_reason_message).toMatch(/more than once in this request/);
+    expect(mapper.storedFa('BENE_0004')).toContain('account_number:4.');
+    await mapper.close();
+  });
+
+  it('rejects an empty ID, an unknown strategy and an FA the strategy cannot read back, item by item', async () => {
+    const { mapper } = openTemp();
+    const results = await mapper.link(
+      [
+        item('', bank('1')),
+        item('BENE_A', bank('2', { strategy_id: 77 })),
+        item('BENE_B', bank('12', { branch_name: 'Main.branch_name:Evil' })),
+        item('BENE_C', { strategy_id: 2, fa_type: 'MOBILE_WALLET', wallet_provider_name: 'W', wallet_provider_code: 'w', mobile_number: '+6391' }),
+        item('BENE_OK', bank('3')),
+      ],
+      ctx,
+    );
+    expect(results.map((r) => [r.status, r.status_reason_code])).toEqual([
+      ['rjct', 'rjct.id.invalid'],
+      ['rjct', 'rjct.fa.invalid'],
+      ['rjct', 'rjct.fa.invalid'],
+      ['rjct', 'rjct.fa.invalid'],
+      ['succ', null],
+    ]);
+    expect(results[1]!.status_reason_message).toMatch(/strategy 77 does not exist/);
+    expect(results[2]!.status_reason_message).toMatch(/account_number "12" would be read back as "12\.branch_name:Main" by strategy 2/);
+    expect(results[3]!.status_reason_message).toMatch(/needs account_number/);
+    expect(mapper.countMappings()).toBe(1);
+    await mapper.close();
+  });
+
+  it('injects strategy_id into a caller’s additional_info and keeps one that is already there', async () => {
+    const { mapper } = openTemp();
+    await mapper.link([item('A', bank('1'), { additional_info: [{ note: 'x' }] }), item('B', bank('2'), { additional_info: [{ strategy_id: 2, k: 1 }, { z: 1 }] })], ctx);
+    const resolved = await mapper.resolve([{ reference_id: 'a', id: 'A', scope: 'details' }, { reference_id: 'b', id: 'B', scope: 'details' }], ctx);
+    expect(resolved[0]!.additional_info).toEqual([{ note: 'x', strategy_id: 2 }]);
+    expect(resolved[1]!.additional_info).toEqual([{ strategy_id: 2, k: 1 }, { z: 1 }]);
+    await mapper.close();
+  });
+});
+
+describe('LocalMapper update, unlink, resolve', () => {
+  it('update replaces the FA, keeps name and phone when none are given, and rejects a missing ID as SPAR does', async () => {
+    const { mapper, path } = openTemp();
+    await mapper.link([item('BENE_0001', bank('ACC1'), { name: 'Maria', phone_number: '+63 1' })], ctx);
+    const results = await mapper.update([item('BENE_0001', bank('ACC2', { branch_name: 'North', branch_code: '0002' })), item('BENE_9999', bank('X'))], ctx);
+    expect(results.map((r) => [r.status, r.status_reason_code, r.status_reason_message])).toEqual([
+      ['succ', null, null],
+      ['rjct', 'rjct.reference_id.duplicate', 'ID doesnt exist please link first'],
+    ]);
+    expect(classifyResult('update', results[1]!)).toBe('not_found');
+    const [resolved] = await mapper.resolve([{ reference_id: 'r', id: 'BENE_0001', scope: 'details' }], ctx);
+    expect(resolved!.fa).toMatchObject({ account_number: 'ACC2', branch_name: 'North', branch_code: '0002' });
+    await mapper.close();
+    const db = new Database(path, { readonly: true });
+    expect(db.prepare('SELECT name, phone FROM id_fa_mappings WHERE id_value = ?').get('BENE_0001')).toEqual({ name: 'Maria', phone: '+63 1' });
+    db.close();
+  });
+
+  it('unlink deletes, reports a missing ID as not found, and refuses an FA that is not the stored one', async () => {
+    const { mapper } = openTemp();
+    await mapper.link([item('A', bank('1')), item('B', bank('2'))], ctx);
+    const results = await mapper.unlink(
+      [
+        { reference_id: 'u1', id: 'A' },
+        { reference_id: 'u2', id: 'A' },
+        { reference_id: 'u3', id: 'B', fa: 'account_number:other' },
+      ],
+      ctx,
+    );
+    expect(results.map((r) => [r.status, r.status_reason_code])).toEqual([
+      ['succ', null],
+      ['rjct', 'rjct.id.invalid'],
+      ['rjct', 'rjct.fa.invalid'],
+    ]);
+    expect(classifyResult('unlink', results[1]!)).toBe('not_found');
+    expect(mapper.storedFa('A')).toBeUndefined();
+    expect(mapper.storedFa('B')).toBeDefined();
+    await mapper.close();
+  });
+
+  it('resolve follows SPAR: not found is succ/succ.fa.not_linked_to_id, yes_no carries no FA, an empty ID is rejected', async () => {
+    const { mapper } = openTemp();
+    await mapper.link([item('A', { strategy_id: 4, fa_type: 'MOBILE_WALLET', wallet_provider_name: 'Pink Wallet', wallet_provider_code: 'PINK', mobile_number: '+639000000002' })], ctx);
+    const results = await mapper.resolve(
+      [
+        { reference_id: '1', id: 'A', scope: 'yes_no' },
+        { reference_id: '2', id: 'NOPE', scope: 'details' },
+        { reference_id: '3', id: '', scope: 'details' },
+        { reference_id: '4', id: 'A', scope: 'details' },
+      ],
+      ctx,
+    );
+    expect(results.map((r) => [r.reference_id, r.status, r.status_reason_code, r.fa ?? null])).toEqual([
+      ['1', 'succ', 'succ.id.active', null],
+      ['2', 'succ', 'succ.fa.not_linked_to_id', null],
+      ['3', 'rjct', 'rjct.reference_id.invalid', null],
+      ['4', 'succ', 'succ.id.active', { mobile_number: '+639000000002', wallet_provider_name: 'Pink Wallet', wallet_provider_code: 'PINK', fa_type: 'MOBILE_WALLET', strategy_id: 4 }],
+    ]);
+    expect(classifyResult('resolve', results[1]!)).toBe('not_found');
+    await mapper.close();
+  });
+
+  it('resolve of a legacy row reads like SPAR: no additional_info → null, unknown strategy → {}, no match → {strategy_id}', async () => {
+    const { mapper, path } = openTemp();
+    await mapper.close();
+    const db = new Database(path);
+    const insert = db.prepare("INSERT INTO id_fa_mappings (id_value, fa_value, additional_info, created_at, updated_at) VALUES (?, ?, ?, 'x', 'x')");
+    insert.run('NULL_AI', 'account:1@x.y.bank_acc', null);
+    insert.run('MISSING', 'account:1@x.y.bank_acc', '[{"strategy_id": 77}]');
+    insert.run('NOMATCH', 'account:1@x.y.bank_acc', '[{"strategy_id": 2}]');
+    db.close();
+    const reopened = LocalMapper.open(path);
+    const results = await reopened.resolve(['NULL_AI', 'MISSING', 'NOMATCH'].map((id) => ({ reference_id: id, id, scope: 'details' as const })), ctx);
+    expect(results.map((r) => r.fa)).toEqual([null, {}, { strategy_id: 2 }]);
+    await reopened.close();
+  });
+});
+
+describe('LocalMapper storage', () => {
+  it('writes one audit row per change, with FA hashes and never the FA itself', async () => {
+    const { mapper, path } = openTemp();
+    const first = bank('ACC1');
+    const second = bank('ACC2');
+    const [linked] = await mapper.link([item('BENE_1', first, { origin: 'in.csv:2' })], { source: 'sparctl link (user t)' });
+    await mapper.update([item('BENE_1', second)], ctx);
+    await mapper.unlink([{ reference_id: 'u', id: 'BENE_1' }], ctx);
+    await mapper.link([item('BENE_1', first)], ctx); // relinked
+    await mapper.resolve([{ reference_id: 'r', id: 'BENE_1', scope: 'details' }], ctx); // reads leave no row
+    const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+    const rows = mapper.auditRows('BENE_1');
+    const storedSecond = 'account_number:ACC2.branch_name:Main.branch_code:0001.bank_name:Example Bank.bank_code:EXB.fa_type:BANK';
+    expect(rows.map((r) => [r.operation, r.old_fa_hash, r.new_fa_hash])).toEqual([
+      ['link', null, sha(linked!.fa as string)],
+      ['update', sha(linked!.fa as string), sha(storedSecond)],
+      ['unlink', sha(storedSecond), null],
+      ['link', null, sha(linked!.fa as string)],
+    ]);
+    expect(rows[0]!.source).toBe('sparctl link (user t) in.csv:2');
+    expect(rows.every((r) => !Number.isNaN(Date.parse(r.at)))).toBe(true);
+    await mapper.close();
+    const db = new Database(path, { readonly: true });
+    const dump = JSON.stringify(db.prepare('SELECT * FROM audit_log').all());
+    expect(dump).not.toContain('ACC1');
+    expect(dump).not.toContain('ACC2');
+    db.close();
+  });
+
+  it('does not write an audit row for a rejected change', async () => {
+    const { mapper } = openTemp();
+    await mapper.update([item('GHOST', bank('1'))], ctx);
+    await mapper.unlink([{ reference_id: 'u', id: 'GHOST' }], ctx);
+    expect(mapper.auditRows()).toEqual([]);
+    await mapper.close();
+  });
+
+  it('creates the SPAR v2 tables in WAL mode with the schema version recorded, the file 0600', async () => {
+    const { mapper, path } = openTemp();
+    await mapper.close();
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    const db = new Database(path, { readonly: true });
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+    const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[]).map((t) => t.name);
+    expect(tables).toEqual(['audit_log', 'banks', 'branches', 'id_fa_mappings', 'strategy', 'wallet_service_providers']);
+    expect(db.prepare('SELECT id, strategy_type, description FROM strategy ORDER BY id').all()).toEqual([
+      { id: 1, strategy_type: 'ID', description: 'Key Cloak' },
+      { id: 2, strategy_type: 'FA', description: 'Bank' },
+      { id: 3, strategy_type: 'FA', description: 'Email' },
+      { id: 4, strategy_type: 'FA', description: 'Phone' },
+      { id: 5, strategy_type: 'FA', description: 'Bank (G2P Bridge)' },
+    ]);
+    db.close();
+  });
+
+  it('reopens an existing database without re-running migrations, and refuses one from a newer sparctl', async () => {
+    const { mapper, path } = openTemp();
+    await mapper.link([item('KEEP', bank('1'))], ctx);
+    await mapper.close();
+    const again = LocalMapper.open(path);
+    expect(again.countMappings()).toBe(1);
+    expect((await again.strategies()).map((s) => s.id)).toEqual([1, 2, 3, 4, 5]);
+    await again.close();
+
+    const db = new Database(path);
+    db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
+    db.close();
+    let caught: unknown;
+    try {
+      LocalMapper.open(path);
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(ConfigError);
+    expect((caught as ConfigError).code).toBe('local.schema_too_new');
+  });
+
+  it('reports a database path it cannot create as a config error', () => {
+    const dir = tempDir();
+    let caught: unknown;
+    try {
+      LocalMapper.open(join(dir, 'mapper.db', 'nested', '\0bad'));
+    } catch (error) {
+      caught = error;
+    }
+    expect((caught as ConfigError).code).toBe('local.db_unusable');
+  });
+});

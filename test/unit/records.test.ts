@@ -1,0 +1,119 @@
+import { describe, expect, it } from 'vitest';
+import { prepareItems, summarize } from '../../src/core/apply.js';
+import { parseIdRecord, parseMappingRecord } from '../../src/core/records.js';
+import { DEFAULT_STRATEGIES } from '../../src/core/strategy/strategy.js';
+
+const flatBank = {
+  id: ' 0000812345 ',
+  fa_type: 'BANK',
+  bank_name: 'Island Savings Bank',
+  bank_code: 'ISB',
+  branch_name: 'Davao',
+  branch_code: '0210',
+  account_number: '00441122',
+  wallet_provider_name: '',
+  mobile_number: '',
+  name: 'Rosa',
+  phone_number: '+63 917 555 0108',
+};
+
+function problemsOf(record: Record<string, unknown>): string[] {
+  const parsed = parseMappingRecord(record);
+  return parsed.ok ? [] : parsed.problems.map((p) => `${p.field}: ${p.message}`);
+}
+
+describe('parseMappingRecord', () => {
+  it('reads a flat CSV-style row: trims, keeps leading zeros, ignores empty foreign cells, defaults the strategy', () => {
+    const parsed = parseMappingRecord(flatBank);
+    expect(parsed).toEqual({
+      ok: true,
+      value: {
+        id: '0000812345',
+        fa: { strategy_id: 2, fa_type: 'BANK', bank_name: 'Island Savings Bank', bank_code: 'ISB', branch_name: 'Davao', branch_code: '0210', account_number: '00441122' },
+        name: 'Rosa',
+        phone_number: '+63 917 555 0108',
+      },
+    });
+  });
+
+  it('reads a nested fa object and a strategy_id given as text or number', () => {
+    const fa = { fa_type: 'MOBILE_WALLET', wallet_provider_name: 'Pink Wallet', wallet_provider_code: 'PINK', mobile_number: '+639000000002' };
+    const nested = parseMappingRecord({ id: 'B', fa: { ...fa, strategy_id: 4 } });
+    const flat = parseMappingRecord({ id: 'B', ...fa, strategy_id: '4' });
+    expect(nested.ok && nested.value.fa).toEqual({ ...fa, strategy_id: 4 });
+    expect(flat.ok && flat.value.fa).toEqual({ ...fa, strategy_id: 4 });
+  });
+
+  it('infers fa_type from the one kind of FA field present, and uses the --strategy default', () => {
+    const parsed = parseMappingRecord({ id: 'E', wallet_provider_name: 'Mail Pay', wallet_provider_code: 'MP', email_address: 'a@b.org' }, { strategyId: 3 });
+    expect(parsed.ok && parsed.value.fa).toMatchObject({ fa_type: 'EMAIL_WALLET', strategy_id: 3 });
+  });
+
+  it('names the field of every mistake', () => {
+    expect(problemsOf({ ...flatBank, account_number: '' })).toEqual(['account_number: account_number is missing']);
+    expect(problemsOf({ ...flatBank, id: '' })).toEqual(['id: id is missing']);
+    expect(problemsOf({ ...flatBank, fa_type: 'CASH' })).toEqual(['fa_type: fa_type must be one of BANK, MOBILE_WALLET, EMAIL_WALLET, got "CASH"']);
+    expect(problemsOf({ ...flatBank, mobile_number: '+63917' })).toEqual(['mobile_number: mobile_number does not belong to a BANK FA']);
+    expect(problemsOf({ ...flatBank, strategy_id: 'two' })).toEqual(['strategy_id: strategy_id must be a positive whole number, got "two"']);
+    expect(problemsOf({ ...flatBank, acount_number: '1' })).toEqual(['acount_number: unknown field "acount_number"']);
+    expect(problemsOf({ ...flatBank, phone_number: 'call me' })[0]).toMatch(/^phone_number: /);
+    expect(problemsOf({ ...flatBank, account_number: 'A\nB' })).toEqual(['account_number: account_number contains a control character']);
+    expect(problemsOf({ id: 'X', fa: { fa_type: 'BANK', bank_name: 'B' }, account_number: '1' })[0]).toMatch(/^account_number: give the FA either as "fa" or as flat fields/);
+    expect(problemsOf({ id: 'X', fa: { fa_type: 'BANK', bank_name: 'B', bank_code: 'C', branch_name: 'D', branch_code: 'E', account_number: '1', iban: 'x' } })).toEqual(['iban: unknown field iban']);
+    expect(problemsOf({ id: 'X', fa: { fa_type: 'BANK', bank_name: 'B', bank_code: 'C', branch_name: 'D', branch_code: 'E' } })).toEqual(['account_number: account_number is missing']);
+    expect(problemsOf({ id: 123, fa_type: 'BANK' })[0]).toMatch(/^id: id must be a string \(quote it\)/);
+    expect(problemsOf({ id: 'X', account_number: '1', email_address: 'a@b.c' })).toEqual(['fa_type: fa_type is missing (BANK, MOBILE_WALLET, EMAIL_WALLET)']);
+  });
+});
+
+describe('parseIdRecord', () => {
+  it('uses only the id and accepts the other known columns of a link file', () => {
+    expect(parseIdRecord(flatBank)).toEqual({ ok: true, value: { id: '0000812345' } });
+    expect(parseIdRecord({ id: 'A', surname: 'x' })).toEqual({ ok: false, problems: [{ field: 'surname', message: 'unknown field "surname"' }] });
+  });
+});
+
+describe('prepareItems', () => {
+  const strategies = new Map(DEFAULT_STRATEGIES.map((s) => [s.id, s]));
+
+  it('checks each FA against the target’s strategies before anything is sent, with the line of each problem', async () => {
+    const { items, problems } = await prepareItems(
+      'link',
+      [
+        { line: 2, record: flatBank },
+        { line: 3, record: { ...flatBank, id: 'B', strategy_id: '9' } },
+        { line: 4, record: { ...flatBank, id: 'C', account_number: '1', branch_name: 'Davao.branch_name:X' } },
+        { line: 5, record: {}, unreadable: 'not valid JSON' },
+      ],
+      { strategies, inputLabel: 'in.csv' },
+    );
+    expect(items).toHaveLength(1);
+    expect(items[0]).toMatchObject({ line: 2, item: { reference_id: 'r1', origin: 'in.csv:2', id: '0000812345' } });
+    expect(problems).toEqual([
+      { line: 3, field: 'strategy_id', message: 'strategy 9 does not exist (FA strategies: 2, 3, 4, 5)' },
+      { line: 4, field: 'fa', message: expect.stringMatching(/^account_number "1" would be read back as "1\.branch_name:Davao"/) },
+      { line: 5, field: '(line)', message: 'not valid JSON' },
+    ]);
+  });
+
+  it('refuses an empty input', async () => {
+    const { problems } = await prepareItems('resolve', []);
+    expect(problems).toEqual([{ field: '(input)', message: 'no records: the input is empty' }]);
+  });
+});
+
+describe('summarize', () => {
+  const result = (status: 'succ' | 'rjct', code: string | null) => ({ reference_id: 'r', id: 'x', status, status_reason_code: code, status_reason_message: null });
+  it('counts outcomes; a resolve that finds nothing is not a failure, a link that finds the ID taken is', () => {
+    const resolve = summarize('resolve', [
+      { id: 'a', outcome: 'found', result: result('succ', 'succ.id.active') },
+      { id: 'b', outcome: 'not_found', result: result('succ', 'succ.fa.not_linked_to_id') },
+    ]);
+    expect(resolve).toEqual({ operation: 'resolve', total: 2, counts: { found: 1, not_found: 1 }, failed: 0 });
+    const link = summarize('link', [
+      { id: 'a', outcome: 'linked', result: result('succ', null) },
+      { id: 'b', outcome: 'already_linked', result: result('rjct', 'rjct.reference_id.duplicate') },
+    ]);
+    expect(link.failed).toBe(1);
+  });
+});
