@@ -1,0 +1,242 @@
+import { userInfo } from 'node:os';
+import { Command, Option } from 'commander';
+import { applyItems, prepareItems, summarize, type InputRecord, type RecordProblem } from '../../core/apply.js';
+import { ExitCode, UsageError } from '../../core/errors.js';
+import { FA_TYPES, RESOLVE_SCOPES, type ResolveScope } from '../../core/model.js';
+import { RECORD_FIELDS } from '../../core/records.js';
+import type { Operation } from '../../core/results.js';
+import { loadContext, openMapper, type GlobalOptions } from '../context.js';
+import type { Io } from '../io.js';
+import { defaultFormat, renderResults, summaryLine } from '../output.js';
+import { positiveInt } from '../parse.js';
+
+/** Flags of a single record, by the record field they fill. */
+const FA_FLAGS = [
+  ['--bank-name <name>', 'bank_name'],
+  ['--bank-code <code>', 'bank_code'],
+  ['--branch-name <name>', 'branch_name'],
+  ['--branch-code <code>', 'branch_code'],
+  ['--account-number <number>', 'account_number'],
+  ['--wallet-provider-name <name>', 'wallet_provider_name'],
+  ['--wallet-provider-code <code>', 'wallet_provider_code'],
+  ['--mobile-number <number>', 'mobile_number'],
+  ['--email-address <email>', 'email_address'],
+] as const;
+
+interface RecordOptions {
+  file?: string;
+  format?: 'csv' | 'jsonl';
+  id?: string;
+  strategy?: number;
+  faType?: string;
+  fa?: string;
+  name?: string;
+  phone?: string;
+  scope?: ResolveScope;
+  batchSize?: number;
+  [flag: string]: unknown;
+}
+
+const DESCRIPTIONS: Record<Operation, string> = {
+  link: 'link beneficiary IDs to financial addresses (one from flags, or many from --file)',
+  update: "replace linked beneficiaries' financial addresses (one from flags, or many from --file)",
+  resolve: 'look up the financial address linked to beneficiary IDs',
+  unlink: 'remove the link between beneficiary IDs and their financial addresses',
+};
+
+const EXAMPLES: Record<Operation, string> = {
+  link: `
+Examples:
+  $ sparctl link --id BENE_0001 --fa-type BANK --bank-name "Example Bank" --bank-code EXB \\
+      --branch-name Main --branch-code 0001 --account-number 0012345678 --name "Maria Santos"
+  $ sparctl link --id BENE_0002 --fa '{"fa_type":"MOBILE_WALLET","wallet_provider_name":"Pink Wallet","wallet_provider_code":"PINK","mobile_number":"+639000000002"}'
+  $ sparctl link --file fixtures/beneficiaries.csv
+  $ cat records.jsonl | sparctl link --file - --output json`,
+  update: `
+Examples:
+  $ sparctl update --id BENE_0001 --fa-type BANK --bank-name "Example Bank" --bank-code EXB \\
+      --branch-name North --branch-code 0002 --account-number 0098765432
+  $ sparctl update --file corrections.csv --output csv > results.csv`,
+  resolve: `
+Examples:
+  $ sparctl resolve --id BENE_0001
+  $ sparctl resolve BENE_0001 BENE_0002 --scope yes_no --output json
+  $ sparctl resolve --file fixtures/beneficiaries.csv --output csv > current.csv`,
+  unlink: `
+Examples:
+  $ sparctl unlink --id BENE_0001 --yes
+  $ sparctl unlink --file leavers.csv --yes --output jsonl`,
+};
+
+const COLUMNS_HELP = `
+Input files: CSV with a header row, or JSONL (one object per line); "-" reads stdin.
+Columns (CSV) or keys (JSONL): ${RECORD_FIELDS.join(', ')}.
+Empty cells count as absent. strategy_id defaults to --strategy, else 2 (BANK), 4 (MOBILE_WALLET), 3 (EMAIL_WALLET).
+phone_number is the beneficiary's contact phone; mobile_number is the payment wallet's number.`;
+
+export function recordCommand(operation: Operation, io: Io, setExit: (code: number) => void): Command {
+  const command = new Command(operation).description(DESCRIPTIONS[operation]);
+  if (operation === 'resolve') command.argument('[ids...]', 'beneficiary IDs to look up (or use --id / --file)');
+  command
+    .option('--file <path>', 'read many records from a CSV or JSONL file ("-" = stdin)')
+    .addOption(new Option('--format <format>', 'input file format (default: from the file extension)').choices(['csv', 'jsonl']))
+    .option('--id <id>', 'the beneficiary ID (a string; leading zeros are kept)');
+  if (operation === 'link' || operation === 'update') {
+    command
+      .option('--strategy <id>', 'FA strategy id (default: 2 bank, 4 mobile wallet, 3 e-mail wallet)', positiveInt('--strategy'))
+      .addOption(new Option('--fa-type <type>', 'kind of financial address').choices(FA_TYPES));
+    for (const [flag, field] of FA_FLAGS) command.option(flag, `FA field ${field}`);
+    command
+      .option('--fa <json>', 'the whole FA as JSON instead of the separate FA flags')
+      .option('--name <name>', "beneficiary's name")
+      .option('--phone <number>', "beneficiary's contact phone (not the payment mobile number)");
+  }
+  if (operation === 'resolve') {
+    command.addOption(new Option('--scope <scope>', 'yes_no: only whether a link exists; details: the FA fields').choices(RESOLVE_SCOPES).default('details'));
+  }
+  command
+    .option('--batch-size <n>', 'records per request to the mapper (default: 500 or the profile)', positiveInt('--batch-size'))
+    .addHelpText('after', `${EXAMPLES[operation]}\n${operation === 'resolve' || operation === 'unlink' ? COLUMNS_HELP.replace('Columns', 'Only "id" is used; other known columns are ignored. Columns') : COLUMNS_HELP}`)
+    .action(async (...args: unknown[]) => {
+      const cmd = args[args.length - 1] as Command;
+      const options = cmd.opts<RecordOptions>();
+      const globals = cmd.optsWithGlobals<GlobalOptions>();
+      const positional = operation === 'resolve' ? (args[0] as string[]) : [];
+      setExit(await runRecords(operation, io, options, globals, positional));
+    });
+  return command;
+}
+
+async function runRecords(operation: Operation, io: Io, options: RecordOptions, globals: GlobalOptions, positional: string[]): Promise<number> {
+  const singles = singleRecords(operation, options, positional);
+  if (options.file !== undefined && singles.length > 0) {
+    throw new UsageError('usage.file_and_flags', `give records either with --file or with flags${operation === 'resolve' ? '/arguments' : ''}, not both`);
+  }
+  if (options.file === undefined && singles.length === 0) {
+    throw new UsageError('usage.no_records', `nothing to ${operation}: give --id${operation === 'resolve' ? ', IDs as arguments,' : ''} or --file`, {
+      hint: `see "sparctl ${operation} --help"`,
+    });
+  }
+  if (options.file === '-' && io.stdinIsTTY) {
+    throw new UsageError('usage.stdin_is_tty', '--file - reads records from stdin, but stdin is a terminal', { hint: 'pipe a file in, or give its path' });
+  }
+
+  const context = await loadContext(io, globals);
+  const { settings } = context.resolved;
+  let records: AsyncIterable<InputRecord> | Iterable<InputRecord> = singles;
+  let inputName: string | undefined;
+  if (options.file !== undefined) {
+    const { openInputFile, inputLabel } = await import('../../adapters/input/record-file.js');
+    const file = await openInputFile(options.file, {
+      ...(options.format ? { format: options.format } : {}),
+      stdin: io.stdin,
+      knownColumns: RECORD_FIELDS,
+    });
+    records = file.records;
+    inputName = inputLabel(options.file);
+  }
+
+  const mapper = await openMapper(context);
+  try {
+    const writes = operation !== 'resolve';
+    const { items, problems } = await prepareItems(operation, records, {
+      ...(options.strategy !== undefined ? { defaults: { strategyId: options.strategy } } : {}),
+      ...(options.scope ? { scope: options.scope } : {}),
+      ...(inputName ? { inputLabel: inputName } : {}),
+      ...(operation === 'link' || operation === 'update' ? { strategies: new Map((await mapper.strategies()).map((s) => [s.id, s])) } : {}),
+    });
+    if (problems.length > 0) throw invalidInput(io, options.file, problems, items.length + problems.length, writes);
+
+    if (operation === 'unlink') await confirmUnlink(io, globals, items.length, mapper.target);
+
+    const applied = await applyItems(mapper, operation, items, {
+      batchSize: options.batchSize ?? settings.batchSize,
+      context: { source: auditSource(operation, options.file) },
+    });
+    const summary = summarize(operation, applied);
+    renderResults(io, defaultFormat(io, settings.output), { operation, target: mapper.target, applied, summary });
+    if (!globals.quiet) io.stderr.write(`${summaryLine(summary, mapper.target)}\n`);
+    return summary.failed > 0 ? ExitCode.rejected : ExitCode.ok;
+  } finally {
+    await mapper.close();
+  }
+}
+
+/** The record(s) given by flags or arguments, in the same shape a file row has. */
+function singleRecords(operation: Operation, options: RecordOptions, positional: string[]): InputRecord[] {
+  const ids = [...(options.id !== undefined ? [options.id] : []), ...positional];
+  if (operation === 'resolve' || operation === 'unlink') return ids.map((id) => ({ record: { id } }));
+  const record: Record<string, unknown> = {};
+  if (options.id !== undefined) record['id'] = options.id;
+  if (options.strategy !== undefined) record['strategy_id'] = options.strategy;
+  if (options.faType !== undefined) record['fa_type'] = options.faType;
+  for (const [flag, field] of FA_FLAGS) {
+    const key = flag.slice(2, flag.indexOf(' ')).replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+    if (options[key] !== undefined) record[field] = options[key];
+  }
+  if (options.fa !== undefined) {
+    try {
+      record['fa'] = JSON.parse(options.fa);
+    } catch (error) {
+      throw new UsageError('usage.fa_json', `--fa is not valid JSON: ${(error as Error).message}`, {
+        hint: `example: --fa '{"fa_type":"BANK","bank_name":"Example Bank","bank_code":"EXB","branch_name":"Main","branch_code":"0001","account_number":"0012345678"}'`,
+      });
+    }
+    if (options.strategy !== undefined && typeof record['fa'] === 'object' && record['fa'] !== null && !('strategy_id' in record['fa'])) {
+      record['fa'] = { ...(record['fa'] as object), strategy_id: options.strategy };
+    }
+    delete record['strategy_id'];
+  }
+  if (options.name !== undefined) record['name'] = options.name;
+  if (options.phone !== undefined) record['phone_number'] = options.phone;
+  return Object.keys(record).length === 0 ? [] : [{ record }];
+}
+
+const MAX_PROBLEMS_SHOWN = 20;
+
+/** "field: message", without repeating the field when the message already starts with it. */
+function describeProblem(problem: RecordProblem): string {
+  return problem.message.startsWith(`${problem.field} `) ? problem.message : `${problem.field}: ${problem.message}`;
+}
+
+/** Prints each problem as "file:line: field: message" and returns the error that ends the run. */
+function invalidInput(io: Io, file: string | undefined, problems: RecordProblem[], total: number, writes: boolean): UsageError {
+  const nothing = writes ? 'nothing was written' : 'nothing was looked up';
+  if (file === undefined) {
+    const detail = problems.map(describeProblem).join('; ');
+    return new UsageError('input.invalid_record', `invalid record: ${detail}; ${nothing}`);
+  }
+  const where = file === '-' ? 'stdin' : file;
+  for (const problem of problems.slice(0, MAX_PROBLEMS_SHOWN)) {
+    const at = problem.line === undefined ? where : `${where}:${problem.line}`;
+    io.stderr.write(`${at}: ${describeProblem(problem)}\n`);
+  }
+  if (problems.length > MAX_PROBLEMS_SHOWN) io.stderr.write(`… and ${problems.length - MAX_PROBLEMS_SHOWN} more problems\n`);
+  const rows = new Set(problems.map((p) => p.line)).size;
+  return new UsageError('input.invalid_records', `${where}: ${rows} of ${total} records are invalid; ${nothing}`, {
+    hint: 'fix the rows listed above and run the same command again',
+  });
+}
+
+async function confirmUnlink(io: Io, globals: GlobalOptions, count: number, target: string): Promise<void> {
+  if (globals.yes) return;
+  const what = `${count} beneficiar${count === 1 ? 'y' : 'ies'}`;
+  if (globals.input === false || !io.stdinIsTTY || !io.stderrIsTTY) {
+    throw new UsageError('usage.confirmation_required', `unlink would remove the financial address of ${what} from ${target}; nothing was unlinked`, {
+      hint: 'pass --yes to confirm',
+    });
+  }
+  const { confirm } = await import('@inquirer/prompts');
+  const ok = await confirm({ message: `Unlink ${what} from ${target}? Payments to them will have no account to go to.`, default: false }, { input: io.stdin, output: io.stderr });
+  if (!ok) throw new UsageError('usage.not_confirmed', 'unlink cancelled; nothing was unlinked');
+}
+
+function auditSource(operation: Operation, file: string | undefined): string {
+  let user = 'unknown';
+  try {
+    user = userInfo().username;
+  } catch {
+    // no passwd entry (some containers): keep "unknown"
+  }
+  return `sparctl ${operation}${file !== undefined ? ' --file' : ''} (user ${user})`;
+}

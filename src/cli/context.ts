@@ -1,0 +1,76 @@
+import { readFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { ConfigError } from '../core/errors.js';
+import type { Mapper } from '../core/mapper.js';
+import { sparctlDirs, type SparctlDirs } from '../config/paths.js';
+import { redactUrl, resolveSettings, type OutputFormat, type Profile, type ResolvedSettings } from '../config/settings.js';
+import type { Io } from './io.js';
+
+/** Options every command accepts (DESIGN.md §2). */
+export interface GlobalOptions {
+  readonly profile?: string;
+  readonly db?: string;
+  readonly output?: OutputFormat;
+  readonly quiet?: boolean;
+  readonly verbose?: boolean;
+  readonly yes?: boolean;
+  /** false when --no-input was given. */
+  readonly input?: boolean;
+}
+
+export interface CommandContext {
+  readonly io: Io;
+  readonly dirs: SparctlDirs;
+  readonly configPath: string;
+  readonly resolved: ResolvedSettings;
+}
+
+export function configPathOf(io: Io, dirs: SparctlDirs): string {
+  const override = io.env['SPARCTL_CONFIG'];
+  return override ? resolve(io.cwd, override) : join(dirs.config, 'config.json');
+}
+
+async function readConfigText(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as { code?: string }).code === 'ENOENT') return undefined;
+    throw new ConfigError('config.unreadable', `cannot read ${path}: ${(error as Error).message}`);
+  }
+}
+
+export async function loadContext(io: Io, globals: GlobalOptions): Promise<CommandContext> {
+  const dirs = sparctlDirs(io.env, io.home);
+  const configPath = configPathOf(io, dirs);
+  const flags: Partial<Profile> = {
+    ...(globals.db !== undefined ? { db: resolve(io.cwd, globals.db) } : {}),
+    ...(globals.output !== undefined ? { output: globals.output } : {}),
+  };
+  const resolved = resolveSettings({
+    configPath,
+    configText: await readConfigText(configPath),
+    env: io.env,
+    ...(globals.profile !== undefined ? { profileFlag: globals.profile } : {}),
+    flags,
+    defaultDb: join(dirs.data, 'mapper.db'),
+  });
+  // A relative db path in the config file is relative to that file; anywhere else, to the cwd.
+  const dbSource = resolved.sources.db ?? '';
+  const base = dbSource.startsWith('profile ') ? dirname(configPath) : io.cwd;
+  const settings = { ...resolved.settings, db: resolve(base, resolved.settings.db!) };
+  return { io, dirs, configPath, resolved: { settings, sources: resolved.sources } };
+}
+
+/** Opens the mapper the settings point at. Adapters load lazily: `--help` must stay fast. */
+export async function openMapper(context: CommandContext): Promise<Mapper> {
+  const { settings } = context.resolved;
+  if (settings.mode === 'local') {
+    const { LocalMapper } = await import('../adapters/sqlite/local-mapper.js');
+    return LocalMapper.open(settings.db!);
+  }
+  throw new ConfigError(
+    'remote.unsupported',
+    `profile "${settings.profile}" targets a remote mapper (${redactUrl(settings.baseUrl ?? '')}), and this sparctl release talks only to its local mapper`,
+    { hint: 'use --db PATH or a local profile; the HTTP mapper (spar-v2, spar-v1, g2p-connect) comes in the next release' },
+  );
+}

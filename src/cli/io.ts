@@ -1,0 +1,42 @@
+import type { Readable, Writable } from 'node:stream';
+
+/**
+ * Everything a command may touch of the process, decided once: data goes to stdout, messages
+ * and progress to stderr. Tests build their own.
+ */
+export interface Io {
+  readonly stdout: Writable;
+  readonly stderr: Writable;
+  readonly stdin: Readable;
+  readonly stdoutIsTTY: boolean;
+  readonly stderrIsTTY: boolean;
+  readonly stdinIsTTY: boolean;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly cwd: string;
+  readonly home: string;
+  readonly columns: number;
+}
+
+export function processIo(): Io {
+  return {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    stdin: process.stdin,
+    stdoutIsTTY: process.stdout.isTTY === true,
+    stderrIsTTY: process.stderr.isTTY === true,
+    stdinIsTTY: process.stdin.isTTY === true,
+    env: process.env,
+    cwd: process.cwd(),
+    home: process.env['HOME'] ?? process.cwd(),
+    columns: process.stdout.columns ?? 100,
+  };
+}
+
+/** Colour only on a terminal, never with NO_COLOR or TERM=dumb; FORCE_COLOR wins (clig.dev). */
+export function colorEnabled(io: Io, stream: 'stdout' | 'stderr'): boolean {
+  const force = io.env['FORCE_COLOR'];
+  if (force !== undefined && force !== '0') return true;
+  if (io.env['NO_COLOR']) return false;
+  if (io.env['TERM'] === 'dumb') return false;
+  return stream === 'stdout' ? io.stdoutIsTTY : io.stderrIsTTY;
+}

@@ -1,0 +1,150 @@
+import Table from 'cli-table3';
+import type { AppliedItem, RunSummary } from '../core/apply.js';
+import type { Operation, Outcome } from '../core/results.js';
+import type { OutputFormat } from '../config/settings.js';
+import { colorEnabled, type Io } from './io.js';
+
+/**
+ * Every rendering of a command's result comes from the same value, so table, JSON, JSONL and CSV
+ * cannot drift apart. Data goes to stdout; the summary line goes to stderr.
+ */
+
+export const SCHEMA_VERSION = 1;
+
+const OUTCOME_WORDS: Record<Outcome, string> = {
+  linked: 'linked',
+  updated: 'updated',
+  unlinked: 'unlinked',
+  found: 'found',
+  already_linked: 'already linked',
+  not_found: 'not found',
+  rejected: 'rejected',
+};
+
+/** The default output: a table for a person at a terminal, JSONL for a pipe. */
+export function defaultFormat(io: Io, configured: OutputFormat | undefined): OutputFormat {
+  return configured ?? (io.stdoutIsTTY ? 'table' : 'jsonl');
+}
+
+interface ResultView {
+  line?: number;
+  id: string;
+  outcome: Outcome;
+  status: string;
+  status_reason_code: string | null;
+  status_reason_message: string | null;
+  fa?: unknown;
+  additional_info?: unknown;
+}
+
+function view(applied: AppliedItem): ResultView {
+  const { result } = applied;
+  return {
+    ...(applied.line === undefined ? {} : { line: applied.line }),
+    id: applied.id,
+    outcome: applied.outcome,
+    status: result.status,
+    status_reason_code: result.status_reason_code,
+    status_reason_message: result.status_reason_message,
+    ...(result.fa === undefined ? {} : { fa: result.fa }),
+    ...(result.additional_info === undefined ? {} : { additional_info: result.additional_info }),
+  };
+}
+
+export interface RenderInput {
+  readonly operation: Operation;
+  readonly target: string;
+  readonly applied: readonly AppliedItem[];
+  readonly summary: RunSummary;
+}
+
+export function renderResults(io: Io, format: OutputFormat, input: RenderInput): void {
+  const views = input.applied.map(view);
+  switch (format) {
+    case 'json':
+      io.stdout.write(
+        `${JSON.stringify({ schemaVersion: SCHEMA_VERSION, operation: input.operation, target: input.target, summary: input.summary, results: views }, null, 2)}\n`,
+      );
+      return;
+    case 'jsonl':
+      for (const v of views) io.stdout.write(`${JSON.stringify(v)}\n`);
+      return;
+    case 'csv':
+      io.stdout.write(toCsv(views));
+      return;
+    case 'table':
+      io.stdout.write(`${toTable(io, input.operation, views)}\n`);
+      return;
+  }
+}
+
+function toTable(io: Io, operation: Operation, views: ResultView[]): string {
+  const withLines = views.some((v) => v.line !== undefined);
+  const withFa = operation === 'resolve' && views.some((v) => v.fa !== undefined && v.fa !== null);
+  const head = [...(withLines ? ['line'] : []), 'id', 'outcome', ...(withFa ? ['financial address'] : []), 'reason'];
+  const color = colorEnabled(io, 'stdout');
+  const table = new Table({
+    head,
+    style: { head: color ? ['cyan'] : [], border: color ? ['grey'] : [] },
+    wordWrap: true,
+    wrapOnWordBoundary: false,
+  });
+  for (const v of views) {
+    // A plain success needs no reason; anything else shows SPAR's code and message.
+    const plain = v.status === 'succ' && v.outcome !== 'not_found';
+    const reason = !plain && v.status_reason_code ? `${v.status_reason_code}${v.status_reason_message ? `: ${v.status_reason_message}` : ''}` : '';
+    table.push([
+      ...(withLines ? [String(v.line ?? '')] : []),
+      printable(v.id),
+      OUTCOME_WORDS[v.outcome],
+      ...(withFa ? [faLines(v.fa)] : []),
+      printable(reason),
+    ]);
+  }
+  return table.toString();
+}
+
+/** An FA object as "field: value" lines; strategy_id last. */
+function faLines(fa: unknown): string {
+  if (fa === null || fa === undefined) return '';
+  if (typeof fa === 'string') return printable(fa);
+  const entries = Object.entries(fa as Record<string, unknown>);
+  if (entries.length === 0) return '(stored FA could not be read with its strategy)';
+  const ordered = [...entries.filter(([k]) => k !== 'strategy_id'), ...entries.filter(([k]) => k === 'strategy_id')];
+  return ordered.map(([k, value]) => `${k}: ${printable(value === null ? '' : String(value))}`).join('\n');
+}
+
+/** Shows control characters from input or a server as escapes instead of letting them act. */
+export function printable(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+const CSV_COLUMNS = ['line', 'id', 'outcome', 'status', 'status_reason_code', 'status_reason_message', 'fa'] as const;
+
+function toCsv(views: ResultView[]): string {
+  const lines = [CSV_COLUMNS.join(',')];
+  for (const v of views) {
+    const cells = CSV_COLUMNS.map((column) => {
+      const value = (v as unknown as Record<string, unknown>)[column];
+      if (value === undefined || value === null) return '';
+      return csvCell(typeof value === 'string' ? value : typeof value === 'number' ? String(value) : JSON.stringify(value));
+    });
+    lines.push(cells.join(','));
+  }
+  return `${lines.join('\r\n')}\r\n`;
+}
+
+/**
+ * One CSV cell, quoted when needed and safe to open in a spreadsheet: a cell that starts with
+ * = + - @ (or a tab/CR) would be run as a formula, so it gets a leading apostrophe (DESIGN §5).
+ */
+export function csvCell(value: string): string {
+  const safe = /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
+  return /[",\r\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
+}
+
+/** "link: 9 linked, 1 already linked (local ~/.local/share/sparctl/mapper.db)" */
+export function summaryLine(summary: RunSummary, target: string): string {
+  const parts = (Object.entries(summary.counts) as [Outcome, number][]).map(([outcome, n]) => `${n} ${OUTCOME_WORDS[outcome]}`);
+  return `${summary.operation}: ${parts.length ? parts.join(', ') : 'nothing to do'} (${target})`;
+}

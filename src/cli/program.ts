@@ -1,0 +1,38 @@
+import { Command, Option } from 'commander';
+import { OUTPUT_FORMATS } from '../config/settings.js';
+import { configCommand } from './commands/config.js';
+import { recordCommand } from './commands/records.js';
+import type { Io } from './io.js';
+import { VERSION } from './version.js';
+
+/** Builds a fresh command tree; `setExit` receives the exit status the command chose. */
+export function createProgram(io: Io, setExit: (code: number) => void): Command {
+  const program = new Command('sparctl')
+    .description('Bulk administration of OpenG2P SPAR, the ID → financial address mapper')
+    .version(VERSION, '-V, --version')
+    .option('--profile <name>', 'profile from the config file (env SPARCTL_PROFILE)')
+    .option('--db <path>', 'use the local mapper database at PATH (env SPARCTL_DB)')
+    .addOption(new Option('-o, --output <format>', 'output format (default: table on a terminal, jsonl when piped)').choices(OUTPUT_FORMATS))
+    .option('-q, --quiet', 'print only results and errors')
+    .option('-v, --verbose', 'print more about what is being done')
+    .option('-y, --yes', 'answer yes to confirmations (needed for unlink without a terminal)')
+    .option('--no-input', 'never prompt; fail instead when a confirmation is needed')
+    .showSuggestionAfterError(true)
+    .addHelpText(
+      'after',
+      `
+Local mode is the default: records go to an embedded SQLite mapper in the XDG data dir
+(see "sparctl config path"); --db or a profile points elsewhere.
+
+Examples:
+  $ sparctl link --file fixtures/beneficiaries.csv
+  $ sparctl resolve --id BENE_0001
+  $ sparctl config show
+
+Exit codes: 0 ok · 1 internal error · 2 usage or bad input · 3 config · 4 mapper unavailable
+            5 finished with records not applied · 130 interrupted`,
+    );
+  for (const operation of ['link', 'update', 'resolve', 'unlink'] as const) program.addCommand(recordCommand(operation, io, setExit));
+  program.addCommand(configCommand(io, setExit));
+  return program;
+}

@@ -1,0 +1,235 @@
+import { z } from 'zod';
+import { ConfigError } from '../core/errors.js';
+import { describeIssues } from '../core/model.js';
+
+/**
+ * Profiles and the settings they resolve to. Precedence: flag > SPARCTL_* environment >
+ * profile in the config file > built-in default. Every value remembers where it came from so
+ * `sparctl config show` can say so. Secrets (tokens, client secrets) never live in the config
+ * file: it names files that hold them, or the environment provides them.
+ */
+
+export const PROTOCOLS = ['spar-v2', 'spar-v1', 'g2p-connect'] as const;
+export const OUTPUT_FORMATS = ['table', 'json', 'jsonl', 'csv'] as const;
+export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+
+const httpUrl = z
+  .string()
+  .refine((value) => URL.canParse(value) && /^https?:$/.test(new URL(value).protocol), { error: 'must be an http:// or https:// URL' });
+const nonEmpty = z.string().min(1, { error: 'is empty' });
+const positiveInt = (max: number) => z.number().int({ error: 'must be a whole number' }).min(1, { error: 'must be at least 1' }).max(max, { error: `must be at most ${max}` });
+
+export const ProfileSchema = z.strictObject({
+  mode: z.enum(['local', 'remote']).optional(),
+  /** Local mode: the SQLite file of the embedded mapper. */
+  db: nonEmpty.optional(),
+  /** Remote mode: the mapper's base URL, e.g. https://spar.example.org/api/mapper */
+  baseUrl: httpUrl.optional(),
+  protocol: z.enum(PROTOCOLS).optional(),
+  /** request_header.sender_app_mnemonic: also the partner id the signature is checked against. */
+  senderAppMnemonic: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, { error: 'must be 1–64 letters, digits, . _ or -' }).optional(),
+  signingKeyFile: nonEmpty.optional(),
+  keyId: nonEmpty.optional(),
+  tokenFile: nonEmpty.optional(),
+  oauthTokenUrl: httpUrl.optional(),
+  oauthClientId: nonEmpty.optional(),
+  oauthClientSecretFile: nonEmpty.optional(),
+  /** Per-operation paths relative to baseUrl, for deployments that moved them. */
+  paths: z.strictObject({ link: nonEmpty.optional(), update: nonEmpty.optional(), resolve: nonEmpty.optional(), unlink: nonEmpty.optional() }).optional(),
+  timeoutMs: positiveInt(600_000).optional(),
+  batchSize: positiveInt(10_000).optional(),
+  concurrency: positiveInt(64).optional(),
+  output: z.enum(OUTPUT_FORMATS).optional(),
+});
+export type Profile = z.infer<typeof ProfileSchema>;
+export type SettingKey = keyof Profile;
+
+export const ConfigFileSchema = z.strictObject({
+  defaultProfile: nonEmpty.optional(),
+  profiles: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, { error: 'profile names may hold letters, digits, . _ and -' }), ProfileSchema).default({}),
+});
+export type ConfigFile = z.infer<typeof ConfigFileSchema>;
+
+/** SPARCTL_* variables that override a profile setting. */
+export const ENV_SETTINGS: Readonly<Record<string, SettingKey>> = {
+  SPARCTL_MODE: 'mode',
+  SPARCTL_DB: 'db',
+  SPARCTL_BASE_URL: 'baseUrl',
+  SPARCTL_PROTOCOL: 'protocol',
+  SPARCTL_SENDER_APP_MNEMONIC: 'senderAppMnemonic',
+  SPARCTL_SIGNING_KEY_FILE: 'signingKeyFile',
+  SPARCTL_KEY_ID: 'keyId',
+  SPARCTL_TOKEN_FILE: 'tokenFile',
+  SPARCTL_OAUTH_TOKEN_URL: 'oauthTokenUrl',
+  SPARCTL_OAUTH_CLIENT_ID: 'oauthClientId',
+  SPARCTL_OAUTH_CLIENT_SECRET_FILE: 'oauthClientSecretFile',
+  SPARCTL_TIMEOUT_MS: 'timeoutMs',
+  SPARCTL_BATCH_SIZE: 'batchSize',
+  SPARCTL_CONCURRENCY: 'concurrency',
+  SPARCTL_OUTPUT: 'output',
+};
+const NUMERIC_SETTINGS = new Set<SettingKey>(['timeoutMs', 'batchSize', 'concurrency']);
+
+/** Secrets accepted from the environment only (CI systems provide them that way). */
+export const SECRET_ENV = ['SPARCTL_TOKEN', 'SPARCTL_OAUTH_CLIENT_SECRET'] as const;
+
+export const DEFAULTS = {
+  protocol: 'spar-v2',
+  senderAppMnemonic: 'sparctl',
+  timeoutMs: 30_000,
+  batchSize: 500,
+  concurrency: 4,
+} as const satisfies Profile;
+
+export interface Settings extends Profile {
+  readonly profile: string;
+  readonly mode: 'local' | 'remote';
+  readonly protocol: (typeof PROTOCOLS)[number];
+  readonly senderAppMnemonic: string;
+  readonly timeoutMs: number;
+  readonly batchSize: number;
+  readonly concurrency: number;
+  /** From SPARCTL_TOKEN; never printed. */
+  readonly token?: string;
+  /** From SPARCTL_OAUTH_CLIENT_SECRET; never printed. */
+  readonly oauthClientSecret?: string;
+}
+
+export interface ResolvedSettings {
+  readonly settings: Settings;
+  /** Where each non-default value came from: "flag --db", "env SPARCTL_DB", "profile staging (…/config.json)". */
+  readonly sources: Readonly<Partial<Record<keyof Settings, string>>>;
+}
+
+export interface SettingsInput {
+  readonly configPath: string;
+  /** The config file's text, or undefined when there is no config file. */
+  readonly configText: string | undefined;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly profileFlag?: string;
+  readonly flags: Partial<Profile>;
+  readonly defaultDb: string;
+}
+
+export function parseConfigFile(path: string, text: string): ConfigFile {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError('config.invalid_json', `${path}: not valid JSON (${(error as Error).message})`, {
+      hint: 'fix the file, or move it away to start from the built-in local profile',
+    });
+  }
+  const parsed = ConfigFileSchema.safeParse(json);
+  if (!parsed.success) {
+    throw new ConfigError('config.invalid', `${path}: ${describeIssues(parsed.error).join('; ')}`, {
+      hint: 'see "Configuration" in the README for the fields a profile accepts',
+    });
+  }
+  return parsed.data;
+}
+
+/** Merges file, environment and flags into the settings a command runs with. Pure. */
+export function resolveSettings(input: SettingsInput): ResolvedSettings {
+  const file = input.configText === undefined ? { profiles: {} } : parseConfigFile(input.configPath, input.configText);
+  const explicitProfile = input.profileFlag ?? nonBlank(input.env['SPARCTL_PROFILE']);
+  const profileName = explicitProfile ?? file.defaultProfile ?? 'default';
+  const profile = file.profiles[profileName];
+  if (!profile && (explicitProfile !== undefined || file.defaultProfile !== undefined)) {
+    const known = Object.keys(file.profiles);
+    const where = input.configText === undefined ? `${input.configPath} does not exist` : `it is not in ${input.configPath}`;
+    throw new ConfigError('config.unknown_profile', `profile "${profileName}" not found: ${where}`, {
+      hint: known.length ? `known profiles: ${known.join(', ')}` : 'create it with "sparctl config init", or drop --profile to use the local mapper',
+    });
+  }
+
+  const merged: Record<string, unknown> = {};
+  const sources: Record<string, string> = {};
+  const layer = (values: Partial<Profile>, source: (key: string) => string) => {
+    for (const [key, value] of Object.entries(values)) {
+      if (value === undefined) continue;
+      merged[key] = value;
+      sources[key] = source(key);
+    }
+  };
+  if (profile) layer(profile, () => `profile ${profileName} (${input.configPath})`);
+
+  const fromEnv: Record<string, unknown> = {};
+  const envNames: Record<string, string> = {};
+  for (const [variable, key] of Object.entries(ENV_SETTINGS)) {
+    const raw = nonBlank(input.env[variable]);
+    if (raw === undefined) continue;
+    fromEnv[key] = NUMERIC_SETTINGS.has(key) && /^\d+$/.test(raw) ? Number(raw) : raw;
+    envNames[key] = variable;
+  }
+  const envParsed = ProfileSchema.safeParse(fromEnv);
+  if (!envParsed.success) {
+    const problems = envParsed.error.issues.map((issue) => `${envNames[String(issue.path[0])] ?? String(issue.path[0])} ${issue.message}`);
+    throw new ConfigError('config.invalid_env', `environment: ${problems.join('; ')}`);
+  }
+  layer(envParsed.data, (key) => `env ${envNames[key]}`);
+  layer(input.flags, (key) => `flag --${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
+
+  // A --db flag or SPARCTL_DB means "this local file", whatever the profile says.
+  if ((input.flags.db !== undefined || envNames['db']) && input.flags.mode === undefined) {
+    merged['mode'] = 'local';
+    sources['mode'] = sources['db']!;
+  }
+  const mode = (merged['mode'] as Settings['mode'] | undefined) ?? (merged['baseUrl'] !== undefined ? 'remote' : 'local');
+  if (mode === 'remote' && merged['baseUrl'] === undefined) {
+    throw new ConfigError('config.missing_base_url', `profile "${profileName}" is remote but has no baseUrl`, {
+      hint: 'add "baseUrl" to the profile, or set SPARCTL_BASE_URL',
+    });
+  }
+  const token = nonBlank(input.env['SPARCTL_TOKEN']);
+  const oauthClientSecret = nonBlank(input.env['SPARCTL_OAUTH_CLIENT_SECRET']);
+  if (token) sources['token'] = 'env SPARCTL_TOKEN';
+  if (oauthClientSecret) sources['oauthClientSecret'] = 'env SPARCTL_OAUTH_CLIENT_SECRET';
+  const settings: Settings = {
+    ...DEFAULTS,
+    ...(merged as Profile),
+    profile: profileName,
+    mode,
+    db: (merged['db'] as string | undefined) ?? input.defaultDb,
+    ...(token ? { token } : {}),
+    ...(oauthClientSecret ? { oauthClientSecret } : {}),
+  };
+  const profileSource =
+    input.profileFlag !== undefined ? 'flag --profile'
+    : explicitProfile !== undefined ? 'env SPARCTL_PROFILE'
+    : file.defaultProfile !== undefined ? `defaultProfile (${input.configPath})`
+    : undefined;
+  if (profileSource) sources['profile'] = profileSource;
+  return { settings, sources };
+}
+
+function nonBlank(value: string | undefined): string | undefined {
+  return value === undefined || value.trim() === '' ? undefined : value;
+}
+
+const SECRET_KEYS = new Set<string>(['token', 'oauthClientSecret']);
+
+/**
+ * The settings as `config show` prints them: secrets replaced by a marker, credentials
+ * stripped from URLs.
+ */
+export function redactedSettings(settings: Settings): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(settings)) {
+    if (value === undefined) continue;
+    if (SECRET_KEYS.has(key)) out[key] = '(set, hidden)';
+    else if (typeof value === 'string' && /^https?:\/\//.test(value)) out[key] = redactUrl(value);
+    else out[key] = value;
+  }
+  return out;
+}
+
+/** Removes user:password from a URL so it can be shown in messages. */
+export function redactUrl(url: string): string {
+  if (!URL.canParse(url)) return url;
+  const parsed = new URL(url);
+  if (!parsed.username && !parsed.password) return url;
+  parsed.username = '***';
+  parsed.password = '';
+  return parsed.toString();
+}

@@ -1,0 +1,219 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
+import { ROOT, cliEnv, runCli } from '../helpers/run-cli.js';
+import { tempDir } from '../helpers/tmp.js';
+
+const BANK_FLAGS = ['--fa-type', 'BANK', '--bank-name', 'Example Bank', '--bank-code', 'EXB', '--branch-name', 'Main', '--branch-code', '0001', '--account-number', 'ACC1000001'];
+
+function countRows(db: string, table = 'id_fa_mappings'): number {
+  if (!existsSync(db)) return 0;
+  const handle = new Database(db, { readonly: true });
+  const { n } = handle.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number };
+  handle.close();
+  return n;
+}
+
+const jsonl = (text: string) =>
+  text
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+
+describe('sparctl (built binary)', () => {
+  it('runs the README quick start: links the sample file into the local mapper in the XDG data dir', async () => {
+    const { env, dataDb } = cliEnv();
+    const first = await runCli(['link', '--file', 'fixtures/beneficiaries.csv'], { env });
+    expect(first.stderr).toMatch(/^link: 10 linked \(local .*sparctl\/mapper\.db\)\n$/);
+    expect(first.code).toBe(0);
+    const results = jsonl(first.stdout); // stdout is a pipe here, so JSONL is the default
+    expect(results).toHaveLength(10);
+    expect(results.map((r) => r['line'])).toEqual([2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+    expect(results.every((r) => r['outcome'] === 'linked')).toBe(true);
+    expect(countRows(dataDb)).toBe(10);
+    expect(countRows(dataDb, 'audit_log')).toBe(10);
+
+    // Running it again changes nothing and says why, with exit 5.
+    const again = await runCli(['link', '--file', 'fixtures/beneficiaries.csv', '-o', 'json'], { env });
+    expect(again.code).toBe(5);
+    const doc = JSON.parse(again.stdout) as { schemaVersion: number; summary: { counts: Record<string, number> } };
+    expect(doc.schemaVersion).toBe(1);
+    expect(doc.summary.counts).toEqual({ already_linked: 10 });
+    expect(countRows(dataDb, 'audit_log')).toBe(10);
+  });
+
+  it('links a bank FA with strategy 2 and resolves it back to exactly the fields given', async () => {
+    const { env, dataDb } = cliEnv();
+    const link = await runCli(['link', '--id', 'BENE_0001', '--strategy', '2', ...BANK_FLAGS, '--name', 'Maria Santos', '--phone', '+63 900 000 0001'], { env });
+    expect(link.code).toBe(0);
+    const [linked] = jsonl(link.stdout);
+    // Python: construct.format(**fa) for these fields (spar-v2-observed.md exchange 01).
+    const python = 'account_number:ACC1000001.branch_name:Main.branch_code:0001.bank_name:Example Bank.bank_code:EXB.fa_type:BANK';
+    expect(linked).toMatchObject({ id: 'BENE_0001', outcome: 'linked', status: 'succ', fa: python });
+    const db = new Database(dataDb, { readonly: true });
+    expect(db.prepare('SELECT fa_value, name, phone FROM id_fa_mappings').get()).toEqual({ fa_value: python, name: 'Maria Santos', phone: '+63 900 000 0001' });
+    db.close();
+
+    const resolve = await runCli(['resolve', '--id', 'BENE_0001', '--scope', 'details', '-o', 'json'], { env });
+    expect(resolve.code).toBe(0);
+    const doc = JSON.parse(resolve.stdout) as { results: { outcome: string; fa: unknown }[] };
+    expect(doc.results[0]!.outcome).toBe('found');
+    expect(doc.results[0]!.fa).toEqual({
+      account_number: 'ACC1000001',
+      branch_name: 'Main',
+      branch_code: '0001',
+      bank_name: 'Example Bank',
+      bank_code: 'EXB',
+      fa_type: 'BANK',
+      strategy_id: 2,
+    });
+  });
+
+  it('updates and unlinks one record from flags, leaving an audit row for each change', async () => {
+    const { env, dataDb } = cliEnv();
+    expect((await runCli(['link', '--id', 'B1', ...BANK_FLAGS], { env })).code).toBe(0);
+    const update = await runCli(['update', '--id', 'B1', '--fa', '{"fa_type":"MOBILE_WALLET","wallet_provider_name":"Pink Wallet","wallet_provider_code":"PINK","mobile_number":"+639000000002"}'], { env });
+    expect(update.code).toBe(0);
+    expect(jsonl(update.stdout)[0]).toMatchObject({ outcome: 'updated' });
+    const missing = await runCli(['update', '--id', 'NOPE', ...BANK_FLAGS], { env });
+    expect(missing.code).toBe(5);
+    expect(jsonl(missing.stdout)[0]).toMatchObject({ outcome: 'not_found', status_reason_code: 'rjct.reference_id.duplicate' });
+
+    const refused = await runCli(['unlink', '--id', 'B1'], { env });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/pass --yes to confirm/);
+    expect(countRows(dataDb)).toBe(1);
+
+    const unlink = await runCli(['unlink', '--id', 'B1', '--yes'], { env });
+    expect(unlink.code).toBe(0);
+    expect(countRows(dataDb)).toBe(0);
+    const resolve = await runCli(['resolve', 'B1'], { env });
+    expect(resolve.code).toBe(0);
+    expect(jsonl(resolve.stdout)[0]).toMatchObject({ outcome: 'not_found', status: 'succ', status_reason_code: 'succ.fa.not_linked_to_id' });
+
+    const db = new Database(dataDb, { readonly: true });
+    const audit = db.prepare('SELECT operation, id_value, source FROM audit_log ORDER BY id').all() as { operation: string; id_value: string; source: string }[];
+    db.close();
+    expect(audit.map((a) => [a.operation, a.id_value])).toEqual([
+      ['link', 'B1'],
+      ['update', 'B1'],
+      ['unlink', 'B1'],
+    ]);
+    expect(audit[0]!.source).toMatch(/^sparctl link \(user .+\)$/);
+  });
+
+  it('prints a table on request, CSV that is safe for spreadsheets, and honours --db', async () => {
+    const { env } = cliEnv();
+    const db = join(tempDir(), 'elsewhere.db');
+    await runCli(['--db', db, 'link', '--file', 'fixtures/beneficiaries.csv'], { env });
+    expect(countRows(db)).toBe(10);
+    const table = await runCli(['--db', db, 'resolve', 'BENE_0002', '-o', 'table'], { env });
+    expect(table.stdout).toContain('mobile_number: +639175550202');
+    expect(table.stdout).toContain('found');
+    expect(table.stdout).not.toMatch(/\u001b\[/); // NO_COLOR
+    const csv = await runCli(['--db', db, 'resolve', '--file', 'fixtures/beneficiaries.csv', '--scope', 'yes_no', '-o', 'csv'], { env });
+    const lines = csv.stdout.trim().split('\r\n');
+    expect(lines[0]).toBe('line,id,outcome,status,status_reason_code,status_reason_message,fa');
+    expect(lines).toHaveLength(11);
+    expect(lines[8]).toBe('9,0000812345,found,succ,succ.id.active,,');
+  });
+
+  it('validates a whole file first: every bad row is named with its line and field, and nothing is written', async () => {
+    const { env, dataDb } = cliEnv();
+    const dir = tempDir();
+    const file = join(dir, 'bad.csv');
+    writeFileSync(
+      file,
+      [
+        'id,fa_type,strategy_id,bank_name,bank_code,branch_name,branch_code,account_number',
+        'OK1,BANK,2,B,BC,Br,0001,111',
+        ',BANK,2,B,BC,Br,0001,222',
+        'BAD2,BANK,9,B,BC,Br,0001,333',
+        'BAD3,BANK,2,B,BC,Br.branch_name:x,0001,444',
+      ].join('\n'),
+    );
+    const run = await runCli(['link', '--file', file], { env });
+    expect(run.code).toBe(2);
+    expect(run.stdout).toBe('');
+    const lines = run.stderr.trim().split('\n');
+    expect(lines[0]).toBe(`${file}:3: id is missing`);
+    expect(lines[1]).toBe(`${file}:4: strategy_id: strategy 9 does not exist (FA strategies: 2, 3, 4, 5)`);
+    expect(lines[2]).toMatch(new RegExp(`^${file}:5: fa: account_number "444" would be read back as "444\\.branch_name:Br"`));
+    expect(lines[3]).toBe(`sparctl: ${file}: 3 of 4 records are invalid; nothing was written (fix the rows listed above and run the same command again)`);
+    expect(countRows(dataDb)).toBe(0);
+  });
+
+  it('reads JSONL from stdin', async () => {
+    const { env } = cliEnv();
+    const input = '{"id":"J1","fa":{"fa_type":"EMAIL_WALLET","wallet_provider_name":"Mail Pay","wallet_provider_code":"MP","email_address":"j1@example.org"}}\n';
+    const run = await runCli(['link', '--file', '-'], { env, input });
+    expect(run.code).toBe(0);
+    expect(jsonl(run.stdout)[0]).toMatchObject({ id: 'J1', line: 1, outcome: 'linked' });
+  });
+
+  describe('bad input: one clear line on stderr, a non-zero exit, nothing written', () => {
+    const cases: [string, string[], number, RegExp][] = [
+      ['unknown flag', ['link', '--id', 'X', '--acount-number', '1'], 2, /^sparctl: unknown option '--acount-number' \(Did you mean --account-number\?\) — see "sparctl link --help"$/],
+      ['unknown command', ['lnk'], 2, /^sparctl: unknown command 'lnk' \(Did you mean link\?\) — see "sparctl --help"$/],
+      ['malformed FA JSON', ['link', '--id', 'X', '--fa', '{"fa_type": BANK}'], 2, /^sparctl: --fa is not valid JSON: .+ \(example: --fa '\{"fa_type":"BANK",.*\}'\)$/],
+      ['unknown strategy', ['link', '--id', 'X', '--strategy', '42', ...BANK_FLAGS], 2, /^sparctl: invalid record: strategy_id: strategy 42 does not exist \(FA strategies: 2, 3, 4, 5\); nothing was written$/],
+      ['unreadable file', ['link', '--file', 'no/such.csv'], 2, /^sparctl: cannot read no\/such\.csv: no such file \(check the path given to --file\)$/],
+      ['FA field of another kind', ['link', '--id', 'X', ...BANK_FLAGS, '--mobile-number', '+6391'], 2, /^sparctl: invalid record: mobile_number does not belong to a BANK FA; nothing was written$/],
+      ['bad --batch-size', ['resolve', 'X', '--batch-size', '0'], 2, /^sparctl: option '--batch-size <n>' argument '0' is invalid\. --batch-size must be a whole number of at least 1 — see "sparctl resolve --help"$/],
+      ['no records', ['update'], 2, /^sparctl: nothing to update: give --id or --file \(see "sparctl update --help"\)$/],
+      ['unknown profile', ['--profile', 'prod', 'resolve', 'X'], 3, /^sparctl: profile "prod" not found: .*config\.json does not exist \(create it with "sparctl config init", or drop --profile to use the local mapper\)$/],
+    ];
+    for (const [what, args, code, message] of cases) {
+      it(what, async () => {
+        const { env, dataDb } = cliEnv();
+        const run = await runCli(args, { env });
+        expect(run.code).toBe(code);
+        expect(run.stdout).toBe('');
+        expect(run.stderr.endsWith('\n')).toBe(true);
+        expect(run.stderr.trimEnd().split('\n')).toHaveLength(1);
+        expect(run.stderr.trimEnd()).toMatch(message);
+        expect(countRows(dataDb)).toBe(0);
+      });
+    }
+  });
+
+  it('lists the commands in --help, and every command’s --help has an example', async () => {
+    const { env } = cliEnv();
+    const help = await runCli(['--help'], { env });
+    expect(help.code).toBe(0);
+    for (const command of ['link', 'update', 'resolve', 'unlink', 'config']) expect(help.stdout).toMatch(new RegExp(`^  ${command} `, 'm'));
+    for (const command of [['link'], ['update'], ['resolve'], ['unlink'], ['config', 'show'], ['config', 'profiles'], ['config', 'init']]) {
+      const sub = await runCli([...command, '--help'], { env });
+      expect(sub.code).toBe(0);
+      expect(sub.stdout).toMatch(/Examples?:\n\s+\$ sparctl /);
+    }
+    const version = await runCli(['--version'], { env });
+    expect(version.stdout.trim()).toBe((JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version);
+  });
+
+  it('config: init writes a 0600 file, profiles lists it, show names sources and never prints a secret', async () => {
+    const { env } = cliEnv({ SPARCTL_TOKEN: 'canary-token-5f1e', SPARCTL_BATCH_SIZE: '100' });
+    const init = await runCli(['config', 'init'], { env });
+    expect(init.code).toBe(0);
+    const configFile = join(env['XDG_CONFIG_HOME']!, 'sparctl', 'config.json');
+    const { statSync } = await import('node:fs');
+    expect(statSync(configFile).mode & 0o777).toBe(0o600);
+    expect((await runCli(['config', 'init'], { env })).code).toBe(3);
+
+    const profiles = await runCli(['config', 'profiles'], { env });
+    expect(profiles.stdout).toBe('* local\tlocal\n  staging\tremote\n');
+
+    const show = await runCli(['config', 'show', '--profile', 'staging', '-o', 'json'], { env });
+    expect(show.code).toBe(0);
+    expect(show.stdout + show.stderr).not.toContain('canary-token-5f1e');
+    const doc = JSON.parse(show.stdout) as { settings: Record<string, unknown>; sources: Record<string, string> };
+    expect(doc.settings).toMatchObject({ profile: 'staging', mode: 'remote', token: '(set, hidden)', batchSize: 100 });
+    expect(doc.sources).toMatchObject({ baseUrl: expect.stringMatching(/^profile staging/), batchSize: 'env SPARCTL_BATCH_SIZE', token: 'env SPARCTL_TOKEN' });
+
+    const remote = await runCli(['--profile', 'staging', 'resolve', 'X'], { env });
+    expect(remote.code).toBe(3);
+    expect(remote.stderr).toMatch(/targets a remote mapper \(https:\/\/spar\.example\.org\/api\/mapper\)/);
+  });
+});

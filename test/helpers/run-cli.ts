@@ -1,0 +1,52 @@
+import { spawn } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { tempDir } from './tmp.js';
+
+export const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+export const BIN = join(ROOT, 'bin', 'sparctl.js');
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface CliEnv {
+  /** Temp HOME with XDG dirs inside it; nothing touches the real home. */
+  home: string;
+  env: Record<string, string>;
+  dataDb: string;
+}
+
+/** A clean environment for the built binary: temp HOME and XDG dirs, no colour, no CI noise. */
+export function cliEnv(extra: Record<string, string> = {}): CliEnv {
+  const home = tempDir('sparctl-home-');
+  const env: Record<string, string> = {
+    PATH: process.env['PATH'] ?? '',
+    HOME: home,
+    XDG_CONFIG_HOME: join(home, 'config'),
+    XDG_DATA_HOME: join(home, 'data'),
+    XDG_STATE_HOME: join(home, 'state'),
+    XDG_CACHE_HOME: join(home, 'cache'),
+    NO_COLOR: '1',
+    ...extra,
+  };
+  mkdirSync(env['XDG_CONFIG_HOME']!, { recursive: true });
+  return { home, env, dataDb: join(env['XDG_DATA_HOME']!, 'sparctl', 'mapper.db') };
+}
+
+/** Runs `node bin/sparctl.js ...args` as a real child process. */
+export function runCli(args: string[], options: { env: Record<string, string>; input?: string; cwd?: string }): Promise<CliResult> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env: options.env, cwd: options.cwd ?? ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.on('error', reject);
+    child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
+    child.stdin.end(options.input ?? '');
+  });
+}

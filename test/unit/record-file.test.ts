@@ -1,0 +1,83 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { openInputFile, type SourceRecord } from '../../src/adapters/input/record-file.js';
+import { UsageError } from '../../src/core/errors.js';
+import { RECORD_FIELDS } from '../../src/core/records.js';
+import { tempDir } from '../helpers/tmp.js';
+
+async function read(name: string, content: string | Buffer, format?: 'csv' | 'jsonl'): Promise<SourceRecord[]> {
+  const path = join(tempDir(), name);
+  writeFileSync(path, content);
+  const file = await openInputFile(path, { ...(format ? { format } : {}), stdin: Readable.from([]), knownColumns: RECORD_FIELDS });
+  const out: SourceRecord[] = [];
+  for await (const record of file.records) out.push(record);
+  return out;
+}
+
+async function usageError(run: () => Promise<unknown>): Promise<UsageError> {
+  try {
+    await run();
+  } catch (error) {
+    if (error instanceof UsageError) return error;
+    throw error;
+  }
+  throw new Error('expected a UsageError');
+}
+
+describe('CSV input', () => {
+  it('gives each record the line it starts on, through a BOM, CRLF, blank lines and quoted line breaks', async () => {
+    const csv = '\uFEFFid,name\r\n0001,"Santos,\r\nMaria"\r\n\r\n0002,"Ana\rB"\n0003,Ñoño\n\n0004,"x\ny\nz"\r\n0005,last';
+    const records = await read('in.csv', Buffer.from(csv, 'utf8'));
+    expect(records.map((r) => [r.line, r.record['id']])).toEqual([
+      [2, '0001'],
+      [5, '0002'],
+      [6, '0003'],
+      [8, '0004'],
+      [11, '0005'],
+    ]);
+    expect(records[0]!.record['name']).toBe('Santos,\r\nMaria');
+  });
+
+  it('refuses an unknown column before reading any row, naming it and the known ones', async () => {
+    const error = await usageError(() => read('in.csv', 'id,acount_number\n1,2\n'));
+    expect(error.code).toBe('input.unknown_column');
+    expect(error.message).toMatch(/in\.csv:1: unknown column "acount_number"$/);
+    expect(error.hint).toContain('account_number');
+  });
+
+  it('reports a row with the wrong number of cells with its line', async () => {
+    const error = await usageError(() => read('in.csv', 'id,name\n1,a\n2,b,c\n'));
+    expect(error.code).toBe('input.csv_malformed');
+    expect(error.message).toMatch(/in\.csv:3: /);
+  });
+
+  it('reports a missing file and a directory as unreadable', async () => {
+    const missing = await usageError(() => openInputFile('/nonexistent/x.csv', { stdin: Readable.from([]), knownColumns: RECORD_FIELDS }));
+    expect(missing.code).toBe('input.unreadable');
+    expect(missing.message).toBe('cannot read /nonexistent/x.csv: no such file');
+    const dir = await usageError(() => openInputFile(tempDir(), { stdin: Readable.from([]), knownColumns: RECORD_FIELDS }));
+    expect(dir.message).toMatch(/it is a directory$/);
+  });
+});
+
+describe('JSONL input', () => {
+  it('reads one object per line, skips blank lines and flags lines that are not objects', async () => {
+    const records = await read('in.jsonl', '{"id":"A"}\n\n[1]\n{"id":"B",\n{"id":"0007"}\n');
+    expect(records.map((r) => [r.line, r.record['id'] ?? null, r.unreadable ?? null])).toEqual([
+      [1, 'A', null],
+      [3, null, 'each line must be a JSON object'],
+      [4, null, expect.stringMatching(/^not valid JSON/)],
+      [5, '0007', null],
+    ]);
+  });
+
+  it('detects JSONL on stdin from its first character', async () => {
+    const file = await openInputFile('-', { stdin: Readable.from([Buffer.from(' {"id":"S1"}\n{"id":"S2"}\n')]), knownColumns: RECORD_FIELDS });
+    expect(file.format).toBe('jsonl');
+    const ids: unknown[] = [];
+    for await (const r of file.records) ids.push(r.record['id']);
+    expect(ids).toEqual(['S1', 'S2']);
+  });
+});
