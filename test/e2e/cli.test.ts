@@ -118,6 +118,9 @@ describe('sparctl (built binary)', () => {
     expect(lines[0]).toBe('line,id,outcome,status,status_reason_code,status_reason_message,fa');
     expect(lines).toHaveLength(11);
     expect(lines[8]).toBe('9,0000812345,found,succ,succ.id.active,,');
+
+    const verbose = await runCli(['--db', db, '-v', 'resolve', '--file', 'fixtures/beneficiaries.csv', '--batch-size', '4'], { env });
+    expect(verbose.stderr.split('\n').filter((l) => / done$/.test(l))).toEqual(['sparctl: 4/10 done', 'sparctl: 8/10 done', 'sparctl: 10/10 done']);
   });
 
   it('validates a whole file first: every bad row is named with its line and field, and nothing is written', async () => {
@@ -184,7 +187,7 @@ describe('sparctl (built binary)', () => {
     const help = await runCli(['--help'], { env });
     expect(help.code).toBe(0);
     for (const command of ['link', 'update', 'resolve', 'unlink', 'config']) expect(help.stdout).toMatch(new RegExp(`^  ${command} `, 'm'));
-    for (const command of [['link'], ['update'], ['resolve'], ['unlink'], ['config', 'show'], ['config', 'profiles'], ['config', 'init']]) {
+    for (const command of [['link'], ['update'], ['resolve'], ['unlink'], ['config'], ['config', 'show'], ['config', 'profiles'], ['config', 'path'], ['config', 'init']]) {
       const sub = await runCli([...command, '--help'], { env });
       expect(sub.code).toBe(0);
       expect(sub.stdout).toMatch(/Examples?:\n\s+\$ sparctl /);

@@ -10,7 +10,9 @@ import { readFile } from 'node:fs/promises';
 
 /** `sparctl config show | profiles | path | init`. */
 export function configCommand(io: Io, setExit: (code: number) => void): Command {
-  const config = new Command('config').description('show and create the configuration (profiles, paths)');
+  const config = new Command('config')
+    .description('show and create the configuration (profiles, paths)')
+    .addHelpText('after', '\nExamples:\n  $ sparctl config init\n  $ sparctl config show --profile staging\n  $ sparctl config path');
 
   config
     .command('show')
@@ -57,6 +59,7 @@ export function configCommand(io: Io, setExit: (code: number) => void): Command 
   config
     .command('path')
     .description('print where sparctl keeps its config, data, state and cache')
+    .addHelpText('after', '\nExample:\n  $ sparctl config path')
     .action(() => {
       const dirs = sparctlDirs(io.env, io.home);
       io.stdout.write(`config\t${configPathOf(io, dirs)}\ndata\t${dirs.data}\nstate\t${dirs.state}\ncache\t${dirs.cache}\n`);

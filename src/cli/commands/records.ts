@@ -149,9 +149,16 @@ async function runRecords(operation: Operation, io: Io, options: RecordOptions, 
 
     if (operation === 'unlink') await confirmUnlink(io, globals, items.length, mapper.target);
 
+    const batchSize = options.batchSize ?? settings.batchSize;
+    const verbose = globals.verbose && !globals.quiet;
+    if (verbose) {
+      const via = context.resolved.sources.profile ? `profile ${settings.profile}` : 'the default local mapper';
+      io.stderr.write(`sparctl: ${operation} ${items.length} record(s) via ${via} (${mapper.target}), ${batchSize} per batch\n`);
+    }
     const applied = await applyItems(mapper, operation, items, {
-      batchSize: options.batchSize ?? settings.batchSize,
+      batchSize,
       context: { source: auditSource(operation, options.file) },
+      ...(verbose ? { onProgress: (done: number, total: number) => io.stderr.write(`sparctl: ${done}/${total} done\n`) } : {}),
     });
     const summary = summarize(operation, applied);
     renderResults(io, defaultFormat(io, settings.output), { operation, target: mapper.target, applied, summary });
