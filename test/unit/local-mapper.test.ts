@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { LocalMapper } from '../../src/adapters/sqlite/local-mapper.js';
 import { SCHEMA_VERSION } from '../../src/adapters/sqlite/schema.js';
 import { ConfigError } from '../../src/core/errors.js';
+import { thrownBy } from '../helpers/errors.js';
 import type { LinkItem } from '../../src/core/mapper.js';
 import type { BankFa, FinancialAddress } from '../../src/core/model.js';
 import { classifyResult } from '../../src/core/results.js';
@@ -254,24 +255,11 @@ describe('LocalMapper storage', () => {
     const db = new Database(path);
     db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
     db.close();
-    let caught: unknown;
-    try {
-      LocalMapper.open(path);
-    } catch (error) {
-      caught = error;
-    }
-    expect(caught).toBeInstanceOf(ConfigError);
-    expect((caught as ConfigError).code).toBe('local.schema_too_new');
+    expect(thrownBy(ConfigError, () => LocalMapper.open(path)).code).toBe('local.schema_too_new');
   });
 
   it('reports a database path it cannot create as a config error', () => {
     const dir = tempDir();
-    let caught: unknown;
-    try {
-      LocalMapper.open(join(dir, 'mapper.db', 'nested', '\0bad'));
-    } catch (error) {
-      caught = error;
-    }
-    expect((caught as ConfigError).code).toBe('local.db_unusable');
+    expect(thrownBy(ConfigError, () => LocalMapper.open(join(dir, 'mapper.db', 'nested', '\0bad'))).code).toBe('local.db_unusable');
   });
 });

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, it, expect } from 'vitest';
 import { StrategyError } from '../../src/core/errors.js';
+import { thrownBy } from '../helpers/errors.js';
 import { parseFormatTemplate, pythonFormat } from '../../src/core/strategy/python-format.js';
 
 /** Recorded by test/fixtures/make-python-strategy-vectors.py from Python 3.11 itself. */
@@ -20,16 +21,6 @@ const vectors = JSON.parse(
   readFileSync(new URL('../fixtures/python-strategy-vectors.json', import.meta.url), 'utf8'),
 ) as { python: string; format: FormatVector[]; strategies: StrategyVector[] };
 
-function thrownBy(action: () => unknown): StrategyError {
-  try {
-    action();
-  } catch (error) {
-    expect(error).toBeInstanceOf(StrategyError);
-    return error as StrategyError;
-  }
-  throw new Error('expected a StrategyError, but nothing was thrown');
-}
-
 /** Python raises these for templates it rejects whatever keyword values it is given. */
 const PYTHON_REJECTS = new Set(['ValueError', 'IndexError']);
 
@@ -43,17 +34,17 @@ describe('python-format against Python 3.11', () => {
       const label = `${JSON.stringify(vector.template)} with ${JSON.stringify(vector.values)}`;
       if (vector.refuse !== undefined) {
         it(`refuses ${label} (Python: ${vector.error ?? JSON.stringify(vector.result)})`, () => {
-          expect(thrownBy(() => pythonFormat(vector.template, vector.values)).code).toBe(vector.refuse);
+          expect(thrownBy(StrategyError, () => pythonFormat(vector.template, vector.values)).code).toBe(vector.refuse);
         });
       } else if (vector.error === 'KeyError') {
         it(`reports the missing field in ${label}`, () => {
           expect(() => parseFormatTemplate(vector.template)).not.toThrow();
-          expect(thrownBy(() => pythonFormat(vector.template, vector.values)).code).toBe('strategy.missing_field');
+          expect(thrownBy(StrategyError, () => pythonFormat(vector.template, vector.values)).code).toBe('strategy.missing_field');
         });
       } else if (vector.error !== undefined) {
         it(`rejects ${label} like Python (${vector.error})`, () => {
           expect(PYTHON_REJECTS.has(vector.error as string)).toBe(true);
-          expect(thrownBy(() => parseFormatTemplate(vector.template)).code).toBe('strategy.format_invalid');
+          expect(thrownBy(StrategyError, () => parseFormatTemplate(vector.template)).code).toBe('strategy.format_invalid');
         });
       } else {
         it(`formats ${label}`, () => {
@@ -129,7 +120,7 @@ describe('format refusals', () => {
   ];
   for (const [template, code] of cases) {
     it(`${JSON.stringify(template)} → ${code}`, () => {
-      const error = thrownBy(() => parseFormatTemplate(template));
+      const error = thrownBy(StrategyError, () => parseFormatTemplate(template));
       expect(error.code).toBe(code);
       expect(error.message).not.toContain('\n');
       expect(error.hint).toBeTruthy();
@@ -137,14 +128,14 @@ describe('format refusals', () => {
   }
 
   it('names the missing field', () => {
-    const error = thrownBy(() => pythonFormat('{a}.{bank_code}', { a: '1' }));
+    const error = thrownBy(StrategyError, () => pythonFormat('{a}.{bank_code}', { a: '1' }));
     expect(error.code).toBe('strategy.missing_field');
     expect(error.message).toContain('bank_code');
   });
 
   it('does not find a key through the prototype chain', () => {
-    expect(thrownBy(() => pythonFormat('{constructor}', {})).code).toBe('strategy.missing_field');
-    expect(thrownBy(() => pythonFormat('{toString}', {})).code).toBe('strategy.missing_field');
+    expect(thrownBy(StrategyError, () => pythonFormat('{constructor}', {})).code).toBe('strategy.missing_field');
+    expect(thrownBy(StrategyError, () => pythonFormat('{toString}', {})).code).toBe('strategy.missing_field');
     const values = JSON.parse('{"__proto__": "p"}') as Record<string, string>;
     expect(pythonFormat('{__proto__}', values)).toBe('p');
   });

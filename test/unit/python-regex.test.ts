@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, it, expect } from 'vitest';
 import { StrategyError } from '../../src/core/errors.js';
+import { thrownBy } from '../helpers/errors.js';
 import {
   findCatastrophicBacktracking,
   isPythonDecimalDigit,
@@ -24,16 +25,6 @@ interface Vectors {
 const vectors = JSON.parse(
   readFileSync(new URL('../fixtures/python-strategy-vectors.json', import.meta.url), 'utf8'),
 ) as Vectors;
-
-function thrownBy(action: () => unknown): StrategyError {
-  try {
-    action();
-  } catch (error) {
-    expect(error).toBeInstanceOf(StrategyError);
-    return error as StrategyError;
-  }
-  throw new Error('expected a StrategyError, but nothing was thrown');
-}
 
 /** What the translation gives for one input, in the fixture's shape. */
 function jsMatch(pattern: string, input: string): PyMatch {
@@ -122,11 +113,11 @@ describe('python-regex against Python 3.11', () => {
       const label = JSON.stringify(vector.pattern);
       if (vector.refuse !== undefined) {
         it(`refuses ${label} (Python: ${vector.error ?? JSON.stringify(vector.matches?.map((m) => m.match))})`, () => {
-          expect(thrownBy(() => translatePythonRegex(vector.pattern)).code).toBe(vector.refuse);
+          expect(thrownBy(StrategyError, () => translatePythonRegex(vector.pattern)).code).toBe(vector.refuse);
         });
       } else if (vector.error !== undefined) {
         it(`rejects ${label} like Python (${vector.error})`, () => {
-          expect(thrownBy(() => translatePythonRegex(vector.pattern)).code).toBe('strategy.regex_invalid');
+          expect(thrownBy(StrategyError, () => translatePythonRegex(vector.pattern)).code).toBe('strategy.regex_invalid');
         });
       } else {
         it(`matches ${label} like Python`, () => {
@@ -237,7 +228,7 @@ describe('refusals', () => {
   ];
   for (const [pattern, code] of cases) {
     it(`${JSON.stringify(pattern)} → ${code}`, () => {
-      const error = thrownBy(() => translatePythonRegex(pattern));
+      const error = thrownBy(StrategyError, () => translatePythonRegex(pattern));
       expect(error.code).toBe(code);
       expect(error.message).not.toContain('\n');
       expect(error.hint).toBeTruthy();
@@ -245,18 +236,18 @@ describe('refusals', () => {
   }
 
   it('says which construct, where and why', () => {
-    const error = thrownBy(() => translatePythonRegex('ab(?>c)'));
+    const error = thrownBy(StrategyError, () => translatePythonRegex('ab(?>c)'));
     expect(error.message).toContain('atomic group');
     expect(error.message).toContain('position 2');
-    const nested = thrownBy(() => translatePythonRegex('(?:x(?P<id>\\d))+'));
+    const nested = thrownBy(StrategyError, () => translatePythonRegex('(?:x(?P<id>\\d))+'));
     expect(nested.message).toContain('(?P<id>…)');
     expect(nested.message).toContain('position 4');
     expect(nested.message).toContain('+ at position 15');
   });
 
   it('reports the position of a Python syntax error like Python', () => {
-    expect(thrownBy(() => translatePythonRegex('abc\\q')).message).toContain('bad escape \\q at position 3');
-    expect(thrownBy(() => translatePythonRegex('[]a')).message).toContain('unterminated character set at position 0');
+    expect(thrownBy(StrategyError, () => translatePythonRegex('abc\\q')).message).toContain('bad escape \\q at position 3');
+    expect(thrownBy(StrategyError, () => translatePythonRegex('[]a')).message).toContain('unterminated character set at position 0');
   });
 });
 

@@ -4,6 +4,7 @@ import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { openInputFile, type SourceRecord } from '../../src/adapters/input/record-file.js';
 import { UsageError } from '../../src/core/errors.js';
+import { rejectedWith } from '../helpers/errors.js';
 import { RECORD_FIELDS } from '../../src/core/records.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -14,16 +15,6 @@ async function read(name: string, content: string | Buffer, format?: 'csv' | 'js
   const out: SourceRecord[] = [];
   for await (const record of file.records) out.push(record);
   return out;
-}
-
-async function usageError(run: () => Promise<unknown>): Promise<UsageError> {
-  try {
-    await run();
-  } catch (error) {
-    if (error instanceof UsageError) return error;
-    throw error;
-  }
-  throw new Error('expected a UsageError');
 }
 
 describe('CSV input', () => {
@@ -41,23 +32,23 @@ describe('CSV input', () => {
   });
 
   it('refuses an unknown column before reading any row, naming it and the known ones', async () => {
-    const error = await usageError(() => read('in.csv', 'id,acount_number\n1,2\n'));
+    const error = await rejectedWith(UsageError, () => read('in.csv', 'id,acount_number\n1,2\n'));
     expect(error.code).toBe('input.unknown_column');
     expect(error.message).toMatch(/in\.csv:1: unknown column "acount_number"$/);
     expect(error.hint).toContain('account_number');
   });
 
   it('reports a row with the wrong number of cells with its line', async () => {
-    const error = await usageError(() => read('in.csv', 'id,name\n1,a\n2,b,c\n'));
+    const error = await rejectedWith(UsageError, () => read('in.csv', 'id,name\n1,a\n2,b,c\n'));
     expect(error.code).toBe('input.csv_malformed');
     expect(error.message).toMatch(/in\.csv:3: /);
   });
 
   it('reports a missing file and a directory as unreadable', async () => {
-    const missing = await usageError(() => openInputFile('/nonexistent/x.csv', { stdin: Readable.from([]), knownColumns: RECORD_FIELDS }));
+    const missing = await rejectedWith(UsageError, () => openInputFile('/nonexistent/x.csv', { stdin: Readable.from([]), knownColumns: RECORD_FIELDS }));
     expect(missing.code).toBe('input.unreadable');
     expect(missing.message).toBe('cannot read /nonexistent/x.csv: no such file');
-    const dir = await usageError(() => openInputFile(tempDir(), { stdin: Readable.from([]), knownColumns: RECORD_FIELDS }));
+    const dir = await rejectedWith(UsageError, () => openInputFile(tempDir(), { stdin: Readable.from([]), knownColumns: RECORD_FIELDS }));
     expect(dir.message).toMatch(/it is a directory$/);
   });
 });

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { sparctlDirs } from '../../src/config/paths.js';
 import { redactUrl, redactedSettings, resolveSettings, type SettingsInput } from '../../src/config/settings.js';
 import { ConfigError } from '../../src/core/errors.js';
+import { thrownBy } from '../helpers/errors.js';
 
 const base: SettingsInput = { configPath: '/cfg/config.json', configText: undefined, env: {}, flags: {}, defaultDb: '/data/mapper.db' };
 const file = JSON.stringify({
@@ -11,16 +12,6 @@ const file = JSON.stringify({
     staging: { mode: 'remote', baseUrl: 'https://user:pw@spar.example.org/api/mapper', signingKeyFile: '/keys/p.pem' },
   },
 });
-
-function configError(run: () => unknown): ConfigError {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof ConfigError) return error;
-    throw error;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 describe('resolveSettings', () => {
   it('defaults to the local mapper in the data dir with SPAR-sized batches', () => {
@@ -60,21 +51,21 @@ describe('resolveSettings', () => {
   });
 
   it('explains every configuration mistake with its place', () => {
-    expect(configError(() => resolveSettings({ ...base, configText: file, profileFlag: 'prod' })).code).toBe('config.unknown_profile');
-    expect(configError(() => resolveSettings({ ...base, configText: file, profileFlag: 'prod' })).hint).toBe('known profiles: field, staging');
-    expect(configError(() => resolveSettings({ ...base, configText: '{"profiles":' })).code).toBe('config.invalid_json');
-    const invalid = configError(() => resolveSettings({ ...base, configText: JSON.stringify({ profiles: { p: { baseurl: 'x', batchSize: 0 } } }) }));
+    expect(thrownBy(ConfigError, () => resolveSettings({ ...base, configText: file, profileFlag: 'prod' })).code).toBe('config.unknown_profile');
+    expect(thrownBy(ConfigError, () => resolveSettings({ ...base, configText: file, profileFlag: 'prod' })).hint).toBe('known profiles: field, staging');
+    expect(thrownBy(ConfigError, () => resolveSettings({ ...base, configText: '{"profiles":' })).code).toBe('config.invalid_json');
+    const invalid = thrownBy(ConfigError, () => resolveSettings({ ...base, configText: JSON.stringify({ profiles: { p: { baseurl: 'x', batchSize: 0 } } }) }));
     expect(invalid.code).toBe('config.invalid');
     expect(invalid.message).toContain('/cfg/config.json');
     expect(invalid.message).toContain('profiles.p.baseurl: unknown field baseurl');
     expect(invalid.message).toContain('profiles.p.batchSize: must be at least 1');
-    const badUrl = configError(() => resolveSettings({ ...base, configText: JSON.stringify({ profiles: { p: { baseUrl: 'ftp://x' } } }), profileFlag: 'p' }));
+    const badUrl = thrownBy(ConfigError, () => resolveSettings({ ...base, configText: JSON.stringify({ profiles: { p: { baseUrl: 'ftp://x' } } }), profileFlag: 'p' }));
     expect(badUrl.message).toContain('profiles.p.baseUrl: must be an http:// or https:// URL');
-    const env = configError(() => resolveSettings({ ...base, env: { SPARCTL_CONCURRENCY: 'lots', SPARCTL_PROTOCOL: 'soap' } }));
+    const env = thrownBy(ConfigError, () => resolveSettings({ ...base, env: { SPARCTL_CONCURRENCY: 'lots', SPARCTL_PROTOCOL: 'soap' } }));
     expect(env.code).toBe('config.invalid_env');
     expect(env.message).toContain('SPARCTL_CONCURRENCY');
     expect(env.message).toContain('SPARCTL_PROTOCOL');
-    expect(configError(() => resolveSettings({ ...base, env: { SPARCTL_MODE: 'remote' } })).code).toBe('config.missing_base_url');
+    expect(thrownBy(ConfigError, () => resolveSettings({ ...base, env: { SPARCTL_MODE: 'remote' } })).code).toBe('config.missing_base_url');
   });
 });
 
