@@ -1,4 +1,5 @@
-import { open } from 'node:fs/promises';
+import { constants, createReadStream } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
 import { Readable, pipeline } from 'node:stream';
 import { createInterface } from 'node:readline';
@@ -43,18 +44,15 @@ export async function openInputFile(
     stream = options.stdin;
   } else {
     try {
-      const handle = await open(name, 'r');
-      const stat = await handle.stat();
-      if (stat.isDirectory()) {
-        await handle.close();
-        throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
-      }
-      stream = handle.createReadStream();
+      await access(name, constants.R_OK);
+      if ((await stat(name)).isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
     } catch (error) {
       throw new UsageError('input.unreadable', `cannot read ${name}: ${describeFsError(error)}`, {
         hint: 'check the path given to --file',
       });
     }
+    // Opened only once read, so an input that is never consumed leaves no descriptor behind.
+    stream = createReadStream(name);
   }
   const format = options.format ?? formatFromName(name) ?? (name === '-' ? undefined : 'csv');
   if (format === undefined) {
