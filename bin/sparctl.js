@@ -6,4 +6,8 @@ if (major < 20 || (major === 20 && minor < 19)) {
   process.exit(1);
 }
 const { main } = await import('../dist/cli/main.js');
-process.exitCode = await main(process.argv.slice(2));
+const code = await main(process.argv.slice(2));
+// Exit explicitly once stdout and stderr are flushed. Letting Node tear the environment down
+// instead lets V8 collect leftover better-sqlite3 statements after their environment is gone,
+// which aborts the process on Node 24 (Statement::~Statement → RemoveEnvironmentCleanupHook).
+process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));

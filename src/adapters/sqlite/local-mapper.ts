@@ -162,7 +162,7 @@ export class LocalMapper implements Mapper {
   }
 
   async strategies(): Promise<Strategy[]> {
-    const rows = this.db.prepare('SELECT * FROM strategy ORDER BY id').all() as StrategyDbRow[];
+    const rows = this.statements.allStrategies.all() as StrategyDbRow[];
     return rows.map((row) => compileStrategy(toStrategyRow(row)));
   }
 
@@ -170,7 +170,7 @@ export class LocalMapper implements Mapper {
   strategy(id: number): Strategy | StrategyError {
     const cached = this.strategyCache.get(id);
     if (cached) return cached;
-    const row = this.db.prepare('SELECT * FROM strategy WHERE id = ?').get(id) as StrategyDbRow | undefined;
+    const row = this.statements.strategy.get(id) as StrategyDbRow | undefined;
     if (!row) return new StrategyError('strategy.unknown', `strategy ${id} does not exist in this mapper`);
     let compiled: Strategy | StrategyError;
     try {
@@ -255,6 +255,8 @@ function prepareStatements(db: Database.Database) {
          additional_info = @additional_info, updated_at = @now WHERE id = @id`,
     ),
     delete: db.prepare('DELETE FROM id_fa_mappings WHERE id = ?'),
+    strategy: db.prepare('SELECT * FROM strategy WHERE id = ?'),
+    allStrategies: db.prepare('SELECT * FROM strategy ORDER BY id'),
     audit: db.prepare(
       `INSERT INTO audit_log (at, operation, id_value, old_fa_hash, new_fa_hash, source)
        VALUES (@at, @operation, @id_value, @old_fa_hash, @new_fa_hash, @source)`,
