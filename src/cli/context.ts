@@ -3,7 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { ConfigError } from '../core/errors.js';
 import type { Mapper } from '../core/mapper.js';
 import { sparctlDirs, type SparctlDirs } from '../config/paths.js';
-import { redactUrl, resolveSettings, type OutputFormat, type Profile, type ResolvedSettings } from '../config/settings.js';
+import { resolveSettings, type OutputFormat, type Profile, type ResolvedSettings } from '../config/settings.js';
 import type { Io } from './io.js';
 
 /** Options every command accepts (DESIGN.md §2). */
@@ -68,9 +68,6 @@ export async function openMapper(context: CommandContext): Promise<Mapper> {
     const { LocalMapper } = await import('../adapters/sqlite/local-mapper.js');
     return LocalMapper.open(settings.db!);
   }
-  throw new ConfigError(
-    'remote.unsupported',
-    `profile "${settings.profile}" targets a remote mapper (${redactUrl(settings.baseUrl ?? '')}), and this sparctl release talks only to its local mapper`,
-    { hint: 'use --db PATH or a local profile; the HTTP mapper (spar-v2, spar-v1, g2p-connect) comes in the next release' },
-  );
+  const { HttpMapper } = await import('../adapters/http/http-mapper.js');
+  return HttpMapper.create(settings);
 }

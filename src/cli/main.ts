@@ -25,7 +25,7 @@ export async function main(argv: readonly string[], io: Io = processIo()): Promi
     await program.parseAsync(['node', 'sparctl', ...argv]);
     return exitCode;
   } catch (error) {
-    return reportError(io, error, argv);
+    return reportError(io, error, argv, new Set(program.commands.map((command) => command.name())));
   }
 }
 
@@ -35,13 +35,13 @@ function inheritOverrides(command: import('commander').Command, root: import('co
   for (const child of command.commands) inheritOverrides(child, root);
 }
 
-function reportError(io: Io, error: unknown, argv: readonly string[]): number {
+function reportError(io: Io, error: unknown, argv: readonly string[], commands: ReadonlySet<string>): number {
   if (error instanceof CommanderError) {
     if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return ExitCode.ok;
     if (error.code === 'commander.executeSubCommandAsync') return ExitCode.ok;
     const message = error.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ');
-    const command = argv.find((arg) => !arg.startsWith('-'));
-    io.stderr.write(`sparctl: ${message} — see "sparctl ${command && !error.code.includes('unknownCommand') ? `${command} ` : ''}--help"\n`);
+    const command = argv.find((arg) => commands.has(arg));
+    io.stderr.write(`sparctl: ${message} — see "sparctl ${command ? `${command} ` : ''}--help"\n`);
     return ExitCode.usage;
   }
   if (error instanceof SparctlError) {

@@ -9,3 +9,11 @@ export function positiveInt(flag: string): (value: string) => number {
     return Number(value);
   };
 }
+
+/** A TCP port, 0 to 65535 (0 means any free port). */
+export function portNumber(flag: string): (value: string) => number {
+  return (value: string) => {
+    if (!/^[0-9]{1,5}$/.test(value) || Number(value) > 65_535) throw new InvalidArgumentError(`${flag} must be a port number from 0 to 65535`);
+    return Number(value);
+  };
+}

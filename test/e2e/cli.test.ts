@@ -217,6 +217,6 @@ describe('sparctl (built binary)', () => {
 
     const remote = await runCli(['--profile', 'staging', 'resolve', 'X'], { env });
     expect(remote.code).toBe(3);
-    expect(remote.stderr).toMatch(/targets a remote mapper \(https:\/\/spar\.example\.org\/api\/mapper\)/);
+    expect(remote.stderr).toBe('sparctl: cannot read the signing key /path/to/partner-key.pem: ENOENT (check signingKeyFile in the profile or SPARCTL_SIGNING_KEY_FILE)\n');
   });
 });

@@ -1,0 +1,263 @@
+import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { Pool, type Dispatcher } from 'undici';
+import { ConfigError, ExitCode, SparctlError, UnavailableError, UsageError } from '../../core/errors.js';
+import type { LinkItem, Mapper, MapperCallContext, ResolveItem, UnlinkItem } from '../../core/mapper.js';
+import type { ItemResult, Operation } from '../../core/results.js';
+import { DEFAULT_STRATEGIES, deconstructFa, type Strategy } from '../../core/strategy/strategy.js';
+import { redactUrl, type Settings } from '../../config/settings.js';
+import { canonicalJson } from './canonical-json.js';
+import { isBatchFailure, type ProtocolItem, type WireProtocol } from './protocol.js';
+import { strategyIdOf } from './protocols/g2p-connect.js';
+import { protocolNamed } from './protocols/index.js';
+import { loadSigningKey, signDetached, type SigningKey } from './signing.js';
+
+/**
+ * The Mapper port over HTTP: one keep-alive pool per target, a request per batch, the body sent
+ * as the exact canonical bytes that were signed, results correlated by reference_id. Every way a
+ * request can fail becomes one SparctlError with one line that names the URL and what to check.
+ */
+export class HttpMapper implements Mapper {
+  readonly target: string;
+  private readonly pool: Pool;
+  private readonly base: URL;
+  private readonly paths: Record<Operation, string>;
+  private accessToken: { value: string; expiresAt: number } | undefined;
+  private readonly strategyMap = new Map(DEFAULT_STRATEGIES.map((s) => [s.id, s]));
+
+  private constructor(
+    private readonly settings: Settings,
+    private readonly protocol: WireProtocol,
+    private readonly signing: SigningKey | undefined,
+    private readonly staticToken: string | undefined,
+  ) {
+    this.base = new URL(settings.baseUrl!);
+    this.target = `${protocol.name} ${redactUrl(settings.baseUrl!)}`;
+    this.paths = { ...protocol.defaultPaths, ...(settings.paths ?? {}) } as Record<Operation, string>;
+    this.pool = new Pool(this.base.origin, { connections: settings.concurrency, keepAliveTimeout: 30_000 });
+  }
+
+  static async create(settings: Settings): Promise<HttpMapper> {
+    const protocol = protocolNamed(settings.protocol);
+    const signing = settings.signingKeyFile ? await loadSigningKey(settings.signingKeyFile, settings.keyId) : undefined;
+    const token = settings.token ?? (settings.tokenFile ? (await readSecretFile(settings.tokenFile, 'tokenFile')).trim() : undefined);
+    return new HttpMapper(settings, protocol, signing, token);
+  }
+
+  link(items: readonly LinkItem[]): Promise<ItemResult[]> {
+    return this.call('link', items);
+  }
+  update(items: readonly LinkItem[]): Promise<ItemResult[]> {
+    return this.call('update', items);
+  }
+  resolve(items: readonly ResolveItem[]): Promise<ItemResult[]> {
+    return this.call('resolve', items);
+  }
+  unlink(items: readonly UnlinkItem[], _context?: MapperCallContext): Promise<ItemResult[]> {
+    return this.call('unlink', items);
+  }
+
+  /** The strategies this profile knows: SPAR's defaults (a deployment's own come with `strategy`). */
+  async strategies(): Promise<Strategy[]> {
+    return [...DEFAULT_STRATEGIES];
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close();
+  }
+
+  /** `GET {base}/ping`: SPAR answers the JSON string "pong". */
+  async ping(): Promise<{ status: number; body: string }> {
+    const url = this.urlFor('/ping');
+    const response = await this.send(url, { method: 'GET', path: url.pathname + url.search, headers: {} });
+    return { status: response.status, body: response.text };
+  }
+
+  urlFor(path: string): URL {
+    const basePath = this.base.pathname.replace(/\/+$/, '');
+    const url = new URL(this.base.toString());
+    url.pathname = `${basePath}${path.startsWith('/') ? path : `/${path}`}`;
+    return url;
+  }
+
+  private async call(operation: Operation, items: readonly ProtocolItem[]): Promise<ItemResult[]> {
+    const requestId = randomUUID();
+    const body = this.protocol.buildRequest(operation, items, {
+      requestId,
+      transactionId: randomUUID(),
+      timestamp: new Date().toISOString(),
+      sender: this.settings.senderAppMnemonic,
+      strategies: this.strategyMap,
+    });
+    const canonical = canonicalJson(body);
+    const url = this.urlFor(this.paths[operation]);
+    const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
+    if (this.signing) headers['signature'] = await signDetached(canonical, this.signing);
+
+    let response = await this.send(url, { method: 'POST', path: url.pathname + url.search, headers: { ...headers, ...(await this.authHeader(false)) }, body: canonical });
+    if (response.status === 401 && this.settings.oauthTokenUrl) {
+      response = await this.send(url, { method: 'POST', path: url.pathname + url.search, headers: { ...headers, ...(await this.authHeader(true)) }, body: canonical });
+    }
+    const where = `${operation} at ${redactUrl(url.toString())}`;
+    if (response.status !== 200) throw httpStatusError(response.status, response.text, where, this.settings);
+
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(response.text);
+    } catch {
+      throw new UnavailableError('remote.not_json', `${where} answered HTTP 200 with something that is not JSON`, {
+        hint: 'check that baseUrl points at the mapper API and not at a web page or proxy',
+      });
+    }
+    const outcome = this.protocol.parseResponse(operation, parsed, items);
+    if (isBatchFailure(outcome)) {
+      const detail = `${outcome.code ?? 'no code'}${outcome.message ? `: ${outcome.message}` : ''}`;
+      switch (outcome.kind) {
+        case 'signature':
+          throw new ConfigError('remote.signature_rejected', `${where} rejected the request signature (${detail})`, {
+            hint: `check signingKeyFile and keyId, and that the mapper knows the partner "${this.settings.senderAppMnemonic}" (senderAppMnemonic) with this key's certificate`,
+          });
+        case 'internal':
+          throw new UnavailableError('remote.batch_failed', `${where} failed the whole request (${detail}); none of its ${items.length} records was applied`, {
+            hint: 'SPAR does this for a duplicate ID within one link request, an unknown strategy, or a database failure',
+          });
+        case 'validation':
+          throw new UsageError('remote.request_invalid', `${where} refused the request (${detail})`);
+        default:
+          throw new UnavailableError('remote.unexpected_answer', `${where}: ${outcome.message ?? detail}`, { hint: `check that the profile's protocol (${this.protocol.name}) is the one this mapper speaks` });
+      }
+    }
+    return operation === 'resolve' ? outcome.map((result) => this.readStringFa(result)) : outcome;
+  }
+
+  /**
+   * spar-v1 and G2P Connect answer resolve with the stored FA string: read it back through the
+   * strategy recorded in additional_info, as SPAR v2 does server-side, so every profile shows
+   * the same fields.
+   */
+  private readStringFa(result: ItemResult): ItemResult {
+    if (typeof result.fa !== 'string') return result;
+    const strategyId = strategyIdOf(result.additional_info);
+    const strategy = strategyId === undefined ? undefined : this.strategyMap.get(strategyId);
+    if (!strategy) return result;
+    return { ...result, fa: { ...(deconstructFa(strategy, result.fa) ?? {}), strategy_id: strategy.id } };
+  }
+
+  private async authHeader(refresh: boolean): Promise<Record<string, string>> {
+    if (this.staticToken) return { authorization: `Bearer ${this.staticToken}` };
+    if (!this.settings.oauthTokenUrl) return {};
+    if (refresh || !this.accessToken || this.accessToken.expiresAt <= Date.now()) this.accessToken = await this.fetchToken();
+    return { authorization: `Bearer ${this.accessToken.value}` };
+  }
+
+  /** OAuth2 client credentials; the token is kept until shortly before it expires. */
+  private async fetchToken(): Promise<{ value: string; expiresAt: number }> {
+    const secret = this.settings.oauthClientSecret ?? (this.settings.oauthClientSecretFile ? (await readSecretFile(this.settings.oauthClientSecretFile, 'oauthClientSecretFile')).trim() : undefined);
+    if (!this.settings.oauthClientId || !secret) {
+      throw new ConfigError('auth.oauth_incomplete', 'oauthTokenUrl is set but the client id or secret is missing', {
+        hint: 'set oauthClientId and oauthClientSecretFile in the profile, or SPARCTL_OAUTH_CLIENT_SECRET',
+      });
+    }
+    const tokenUrl = new URL(this.settings.oauthTokenUrl!);
+    const form = new URLSearchParams({ grant_type: 'client_credentials', client_id: this.settings.oauthClientId, client_secret: secret });
+    const { request } = await import('undici');
+    let status: number;
+    let text: string;
+    try {
+      const response = await request(tokenUrl, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString(), headersTimeout: this.settings.timeoutMs, bodyTimeout: this.settings.timeoutMs });
+      status = response.statusCode;
+      text = await response.body.text();
+    } catch (error) {
+      throw transportError(error, `token request to ${redactUrl(tokenUrl.toString())}`, this.settings.timeoutMs);
+    }
+    const parsed = safeJson(text) as { access_token?: unknown; expires_in?: unknown } | undefined;
+    if (status !== 200 || typeof parsed?.access_token !== 'string') {
+      throw new ConfigError('auth.token_refused', `the token endpoint ${redactUrl(tokenUrl.toString())} answered HTTP ${status} without an access token`, {
+        hint: 'check oauthClientId and the client secret',
+      });
+    }
+    const lifetime = typeof parsed.expires_in === 'number' ? parsed.expires_in : 300;
+    return { value: parsed.access_token, expiresAt: Date.now() + Math.max(0, lifetime - 30) * 1000 };
+  }
+
+  private async send(url: URL, options: Dispatcher.RequestOptions): Promise<{ status: number; text: string }> {
+    try {
+      const response = await this.pool.request({ ...options, headersTimeout: this.settings.timeoutMs, bodyTimeout: this.settings.timeoutMs });
+      return { status: response.statusCode, text: await response.body.text() };
+    } catch (error) {
+      throw transportError(error, `${options.method} ${redactUrl(url.toString())}`, this.settings.timeoutMs);
+    }
+  }
+}
+
+async function readSecretFile(path: string, setting: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError('auth.secret_unreadable', `cannot read ${setting} ${path}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** SPAR's error bodies: {"errors":[{"code":"G2P-REQ-102","message":"Invalid Input. …"}]}. */
+function serverError(text: string): { code?: string; message?: string } {
+  const parsed = safeJson(text) as { errors?: { code?: unknown; message?: unknown }[] } | undefined;
+  const first = Array.isArray(parsed?.errors) ? parsed.errors[0] : undefined;
+  return {
+    ...(typeof first?.code === 'string' ? { code: first.code } : {}),
+    ...(typeof first?.message === 'string' ? { message: first.message } : {}),
+  };
+}
+
+export function httpStatusError(status: number, text: string, where: string, settings: Pick<Settings, 'senderAppMnemonic'>): SparctlError {
+  const { code, message } = serverError(text);
+  const said = code ? ` (${code}${message ? `: ${message}` : ''})` : '';
+  if (status === 400) return new UsageError('remote.request_malformed', `${where} answered HTTP 400: the request is malformed${said}`, { hint: 'this is a mismatch between sparctl and the server version; please report it with the server message' });
+  if (status === 401 || status === 403) return new ConfigError('remote.unauthorized', `${where} answered HTTP ${status}${said}`, { hint: 'check the bearer token (tokenFile, SPARCTL_TOKEN) or the OAuth2 client settings' });
+  if (status === 404 || status === 405) return new ConfigError('remote.wrong_url', `${where} answered HTTP ${status}${said}: there is no mapper operation at this URL`, { hint: 'check baseUrl (e.g. https://HOST/api/mapper) and the profile paths' });
+  if (status === 429) return new UnavailableError('remote.rate_limited', `${where} answered HTTP 429: too many requests`, { hint: 'wait and run the same command again, or lower concurrency' });
+  if (status === 500 && code === 'G2P-REQ-100') {
+    return new UnavailableError('remote.server_error', `${where} answered HTTP 500${said}`, {
+      hint: `on Keymanager-backed SPAR this also means a malformed Signature or an unregistered partner "${settings.senderAppMnemonic}"; check the key and senderAppMnemonic`,
+    });
+  }
+  if (status >= 500) return new UnavailableError('remote.server_error', `${where} answered HTTP ${status}${said}`, { hint: 'the mapper or a proxy in front of it failed; try again later' });
+  return new UnavailableError('remote.unexpected_status', `${where} answered HTTP ${status}${said}`);
+}
+
+const TLS_CODES = new Set(['CERT_HAS_EXPIRED', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_NOT_YET_VALID', 'ERR_SSL_WRONG_VERSION_NUMBER']);
+
+/** One line for a request that got no HTTP answer. */
+export function transportError(error: unknown, where: string, timeoutMs: number): SparctlError {
+  if (error instanceof SparctlError) return error;
+  let code: string | undefined;
+  for (let e: unknown = error; e && !code; e = (e as { cause?: unknown }).cause) code = (e as { code?: string }).code;
+  switch (code) {
+    case 'ECONNREFUSED':
+      return new UnavailableError('remote.refused', `${where}: connection refused`, { hint: 'is the mapper running, and are the host and port in baseUrl right?' });
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return new UnavailableError('remote.host_unknown', `${where}: the host name does not resolve`, { hint: 'check the host in baseUrl and your DNS or VPN' });
+    case 'UND_ERR_CONNECT_TIMEOUT':
+      return new UnavailableError('remote.connect_timeout', `${where}: could not connect in time`, { hint: 'check the network path (VPN, firewall) to the mapper' });
+    case 'UND_ERR_HEADERS_TIMEOUT':
+    case 'UND_ERR_BODY_TIMEOUT':
+      return new UnavailableError('remote.timeout', `${where}: no answer within ${timeoutMs / 1000} s; the outcome of this request is unknown`, { hint: 'resolve the IDs to see what was applied before sending again; raise timeoutMs if the mapper is slow' });
+    case 'UND_ERR_SOCKET':
+    case 'ECONNRESET':
+    case 'EPIPE':
+      return new UnavailableError('remote.reset', `${where}: the connection was closed before an answer came; the outcome of this request is unknown`, { hint: 'resolve the IDs to see what was applied before sending again' });
+    default:
+      if (code && TLS_CODES.has(code)) {
+        return new ConfigError('remote.tls', `${where}: TLS failed (${code})`, { hint: 'the server certificate is not trusted for this host name; check baseUrl, or the CA that signed it' });
+      }
+      return new SparctlError('remote.transport', `${where}: ${error instanceof Error ? error.message : String(error)}`, ExitCode.unavailable);
+  }
+}

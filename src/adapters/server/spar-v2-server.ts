@@ -1,0 +1,216 @@
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { KeyObject } from 'node:crypto';
+import { z } from 'zod';
+import type { LinkItem, Mapper, ResolveItem, UnlinkItem } from '../../core/mapper.js';
+import { FinancialAddressSchema, describeIssues } from '../../core/model.js';
+import { ReasonCode, type ItemResult, type Operation } from '../../core/results.js';
+import { canonicalJson } from '../http/canonical-json.js';
+import { verifyDetached } from '../http/signing.js';
+
+/**
+ * `sparctl serve`: a mapper over HTTP that speaks the SPAR v2 partner API (research/spar-api.md
+ * §2–§7): same paths, envelope, reason codes and `Signature` check, backed by any Mapper (the
+ * local SQLite one). Batch-level answers follow a partner-mgmt-backed SPAR: a missing, bad or
+ * unknown-partner signature is HTTP 200 `ERROR / rjct.request.validation`.
+ */
+
+export interface SparServerOptions {
+  readonly mapper: Mapper;
+  /** Partner id (PARTNER_SOCIAL_REGISTRY) → its public keys. Empty: requests are not verified. */
+  readonly partners: ReadonlyMap<string, readonly KeyObject[]>;
+  /** Called once per request, for the access log. Never receives bodies or signatures. */
+  readonly onRequest?: (line: { method: string; path: string; status: number; partner: string | null; items: number; ms: number }) => void;
+  readonly maxBodyBytes?: number;
+}
+
+const OPERATIONS = new Set<string>(['link', 'update', 'resolve', 'unlink']);
+
+const HeaderSchema = z.object({
+  sender_app_mnemonic: z.string(),
+  sender_app_url: z.string(),
+  request_id: z.string(),
+  request_timestamp: z.string().refine((value) => !Number.isNaN(Date.parse(value)), { error: 'Input should be a valid datetime' }),
+  instance_id: z.string().nullish(),
+});
+const ItemBaseSchema = z.object({ reference_id: z.string(), timestamp: z.string(), id: z.string().nullish() });
+const ITEM_SCHEMAS: Record<Operation, z.ZodType> = {
+  link: ItemBaseSchema.extend({ fa: z.record(z.string(), z.unknown()), name: z.string().nullish(), phone_number: z.string().nullish(), additional_info: z.array(z.record(z.string(), z.unknown())).nullish() }),
+  update: ItemBaseSchema.extend({ fa: z.record(z.string(), z.unknown()), name: z.string().nullish(), phone_number: z.string().nullish(), additional_info: z.array(z.record(z.string(), z.unknown())).nullish() }),
+  resolve: ItemBaseSchema.extend({ fa: z.string().nullish(), scope: z.enum(['yes_no', 'details']).default('yes_no'), additional_info: z.array(z.unknown()).nullish() }),
+  unlink: ItemBaseSchema.extend({ fa: z.string().nullish() }),
+};
+
+/** PARTNER_ + the mnemonic upper-cased with - → _, as SPAR derives the key id. */
+export function partnerIdOf(mnemonic: string): string {
+  return `PARTNER_${mnemonic.toUpperCase().replace(/-/g, '_')}`;
+}
+
+/** SPAR's server-local naive timestamp: ISO without a zone, microseconds. */
+function naiveNow(): string {
+  return `${new Date().toISOString().slice(0, 23)}000`;
+}
+
+export function createSparServer(options: SparServerOptions): Server {
+  const maxBody = options.maxBodyBytes ?? 64 * 1024 * 1024;
+  return createServer((request, response) => {
+    const started = Date.now();
+    let partner: string | null = null;
+    let items = 0;
+    const finish = (status: number, body: unknown) => {
+      const text = JSON.stringify(body);
+      response.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'x-content-type-options': 'nosniff' });
+      response.end(text);
+      options.onRequest?.({ method: request.method ?? '', path: request.url ?? '', status, partner, items, ms: Date.now() - started });
+    };
+    handle(request, options, maxBody, (p, n) => {
+      partner = p;
+      items = n;
+    })
+      .then(([status, body]) => finish(status, body))
+      .catch(() => finish(500, { errors: [{ code: 'G2P-REQ-100', message: 'Unknown Error.' }] }));
+  });
+}
+
+async function handle(
+  request: IncomingMessage,
+  options: SparServerOptions,
+  maxBody: number,
+  note: (partner: string | null, items: number) => void,
+): Promise<[number, unknown]> {
+  const path = new URL(request.url ?? '/', 'http://localhost').pathname;
+  if (path === '/ping') return request.method === 'GET' ? [200, 'pong'] : [405, httpError('G2P-REQ-405', 'Method Not Allowed')];
+  const match = /^\/mapper\/([a-z]+)$/.exec(path);
+  if (!match || !OPERATIONS.has(match[1]!)) return [404, httpError('G2P-REQ-404', 'Not Found')];
+  if (request.method !== 'POST') return [405, httpError('G2P-REQ-405', 'Method Not Allowed')];
+  const operation = match[1] as Operation;
+
+  const text = await readBody(request, maxBody);
+  if (text === undefined) return [413, httpError('G2P-REQ-413', 'Request body too large')];
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    return [400, httpError('G2P-REQ-102', 'Invalid Input. JSON decode error')];
+  }
+  const envelope = z
+    .object({ request_header: HeaderSchema, request_body: z.object({ request_payload: z.object({ transaction_id: z.string() }).loose() }) })
+    .safeParse(body);
+  if (!envelope.success) return [400, httpError('G2P-REQ-102', `Invalid Input. ${describeIssues(envelope.error)[0] ?? 'invalid body'}`)];
+  const header = envelope.data.request_header;
+  const payload = envelope.data.request_body.request_payload as Record<string, unknown>;
+  const listKey = `${operation}_request`;
+  const rawItems = z.array(ITEM_SCHEMAS[operation]).safeParse(payload[listKey] ?? []);
+  if (!rawItems.success) return [400, httpError('G2P-REQ-102', `Invalid Input. ${describeIssues(rawItems.error)[0] ?? 'invalid items'}`)];
+  const list = rawItems.data as Record<string, unknown>[];
+  const partner = options.partners.size > 0 ? partnerIdOf(header.sender_app_mnemonic) : null;
+  note(partner, list.length);
+
+  const answer = (status: 'SUCCESS' | 'ERROR', results: unknown[], code: string | null = null, message: string | null = null): [number, unknown] => [
+    200,
+    {
+      response_header: { request_id: header.request_id, response_status: status, response_error_code: code, response_error_message: message, response_timestamp: naiveNow() },
+      response_body: { pagination_response: null, response_payload: { transaction_id: payload['transaction_id'], correlation_id: null, [`${operation}_response`]: results } },
+    },
+  ];
+
+  if (options.partners.size > 0) {
+    const signature = request.headers['signature'];
+    const keys = options.partners.get(partner!) ?? [];
+    let valid = false;
+    if (typeof signature === 'string' && keys.length > 0) {
+      try {
+        valid = await verifyDetached(canonicalJson(body), signature, keys);
+      } catch {
+        valid = false; // a body that cannot be canonicalised cannot carry a valid signature
+      }
+    }
+    if (!valid) return answer('ERROR', [], 'rjct.request.validation', 'StatusReasonCodeEnum.rjct_jwt_invalid');
+  }
+  if (list.length === 0) return answer('ERROR', [], 'rjct.request.validation', `Empty ${listKey} list in request.request_body.request_payload`);
+
+  const context = { source: `sparctl serve (${partner ?? 'unsigned'} ${header.sender_app_mnemonic})` };
+  const results = await dispatch(operation, list, options.mapper, context);
+  const now = naiveNow();
+  return answer(
+    'SUCCESS',
+    results.map((result, index) => shape(operation, result, list[index]!, now)),
+  );
+}
+
+/** Runs the items through the mapper; FA objects that are not valid FAs are rejected per item. */
+async function dispatch(operation: Operation, list: Record<string, unknown>[], mapper: Mapper, context: { source: string }): Promise<ItemResult[]> {
+  const id = (raw: Record<string, unknown>) => (typeof raw['id'] === 'string' ? raw['id'] : '');
+  if (operation === 'resolve') {
+    return mapper.resolve(list.map((raw, i): ResolveItem => ({ reference_id: `${i}`, id: id(raw), scope: raw['scope'] as ResolveItem['scope'] })), context);
+  }
+  if (operation === 'unlink') {
+    return mapper.unlink(list.map((raw, i): UnlinkItem => ({ reference_id: `${i}`, id: id(raw), ...(typeof raw['fa'] === 'string' ? { fa: raw['fa'] } : {}) })), context);
+  }
+  const results: (ItemResult | undefined)[] = new Array(list.length);
+  const valid: LinkItem[] = [];
+  list.forEach((raw, i) => {
+    const fa = FinancialAddressSchema.safeParse(raw['fa']);
+    if (!fa.success) {
+      results[i] = { reference_id: `${i}`, id: id(raw), status: 'rjct', status_reason_code: ReasonCode.faInvalid, status_reason_message: describeIssues(fa.error).join('; ') };
+      return;
+    }
+    valid.push({
+      reference_id: `${i}`,
+      id: id(raw),
+      fa: fa.data,
+      ...(typeof raw['name'] === 'string' ? { name: raw['name'] } : {}),
+      ...(typeof raw['phone_number'] === 'string' ? { phone_number: raw['phone_number'] } : {}),
+      ...(Array.isArray(raw['additional_info']) ? { additional_info: raw['additional_info'] as Record<string, unknown>[] } : {}),
+    });
+  });
+  const applied = valid.length === 0 ? [] : operation === 'link' ? await mapper.link(valid, context) : await mapper.update(valid, context);
+  for (const result of applied) results[Number(result.reference_id)] = result;
+  return results.map((result) => result!);
+}
+
+/** One response item in SPAR v2's shape for this operation. */
+function shape(operation: Operation, result: ItemResult, raw: Record<string, unknown>, timestamp: string): Record<string, unknown> {
+  const common = {
+    reference_id: raw['reference_id'],
+    timestamp,
+    status: result.status,
+    status_reason_code: result.status_reason_code,
+    status_reason_message: result.status_reason_message,
+  };
+  switch (operation) {
+    case 'link':
+      return { ...common, fa: typeof result.fa === 'string' ? result.fa : null, additional_info: null, locale: raw['locale'] ?? 'en' };
+    case 'update':
+      return { ...common, id: result.id, additional_info: null, locale: raw['locale'] ?? 'en' };
+    case 'unlink':
+      return { ...common, id: result.id, additional_info: null, locale: raw['locale'] ?? 'en' };
+    case 'resolve': {
+      const found = result.status === 'succ' && result.status_reason_code === ReasonCode.idActive;
+      const echoed = raw['scope'] === 'yes_no' ? (raw['additional_info'] ?? null) : (result.additional_info ?? null);
+      return { ...common, fa: result.fa ?? null, id: found ? result.id : null, account_provider_info: null, additional_info: found ? echoed : null, locale: raw['locale'] ?? 'en' };
+    }
+  }
+}
+
+function httpError(code: string, message: string) {
+  return { errors: [{ code, message }] };
+}
+
+function readBody(request: IncomingMessage, limit: number): Promise<string | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    request.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        resolve(undefined);
+        request.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    request.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    request.on('error', reject);
+  });
+}
+

@@ -1,0 +1,138 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { BIN, ROOT, cliEnv, runCli, type CliEnv } from '../helpers/run-cli.js';
+import { tempDir } from '../helpers/tmp.js';
+
+const BANK_FLAGS = ['--fa-type', 'BANK', '--bank-name', 'Example Bank', '--bank-code', 'EXB', '--branch-name', 'Main', '--branch-code', '0001', '--account-number', 'ACC1000001'];
+
+interface Served {
+  url: string;
+  child: ChildProcess;
+  stderr: () => string;
+}
+
+const running: ChildProcess[] = [];
+afterEach(() => {
+  for (const child of running.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
+});
+
+/** Starts the built `sparctl serve` on a free port and waits for its "listening" line. */
+function serve(env: Record<string, string>, db: string, partner: string): Promise<Served> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, '--db', db, 'serve', '--port', '0', '--partner', partner], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    running.push(child);
+    let stderr = '';
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+      const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(stderr);
+      if (match) resolve({ url: match[1]!, child, stderr: () => stderr });
+    });
+    child.on('exit', (code) => reject(new Error(`serve exited ${code}: ${stderr}`)));
+  });
+}
+
+function keyPair(dir: string): { keyFile: string; publicFile: string } {
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const keyFile = join(dir, 'partner-key.pem');
+  const publicFile = join(dir, 'partner-public.pem');
+  writeFileSync(keyFile, privateKey.export({ type: 'pkcs1', format: 'pem' })); // PKCS#1 is accepted too
+  writeFileSync(publicFile, publicKey.export({ type: 'spki', format: 'pem' }));
+  return { keyFile, publicFile };
+}
+
+function writeProfile(env: CliEnv, profile: Record<string, unknown>): void {
+  writeFileSync(join(env.env['XDG_CONFIG_HOME']!, 'sparctl', 'config.json'), JSON.stringify({ profiles: { remote: profile } }));
+}
+
+/** Results without what legitimately differs between targets. */
+function comparable(stdout: string): unknown[] {
+  return stdout
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+describe('remote mode against `sparctl serve` (built binary, signatures on)', () => {
+  it('link → resolve → update → unlink give the same results as local mode', async () => {
+    const dir = tempDir();
+    const { keyFile, publicFile } = keyPair(dir);
+    const server = cliEnv();
+    const served = await serve(server.env, join(dir, 'served.db'), `field-team=${publicFile}`);
+    const client = cliEnv();
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(join(client.env['XDG_CONFIG_HOME']!, 'sparctl'), { recursive: true });
+    writeProfile(client, { mode: 'remote', protocol: 'spar-v2', baseUrl: served.url, senderAppMnemonic: 'field-team', signingKeyFile: keyFile });
+    const local = cliEnv();
+
+    const steps: string[][] = [
+      ['link', '--file', 'fixtures/beneficiaries.csv'],
+      ['link', '--id', 'BENE_0001', ...BANK_FLAGS],
+      ['resolve', '--file', 'fixtures/beneficiaries.csv'],
+      ['update', '--id', 'BENE_0001', ...BANK_FLAGS.slice(0, -1), 'ACC2000002'],
+      ['update', '--id', 'BENE_9999', ...BANK_FLAGS],
+      ['resolve', 'BENE_0001', 'BENE_9999', '--scope', 'details'],
+      ['unlink', '--id', 'BENE_0002', '--yes'],
+      ['unlink', '--id', 'BENE_0002', '--yes'],
+      ['resolve', 'BENE_0002', '--scope', 'yes_no'],
+    ];
+    for (const step of steps) {
+      const remote = await runCli(['--profile', 'remote', ...step], { env: client.env });
+      const here = await runCli(step, { env: local.env });
+      expect({ step, code: remote.code }).toEqual({ step, code: here.code });
+      expect(comparable(remote.stdout)).toEqual(comparable(here.stdout));
+      expect(remote.stderr.replace(/\(spar-v2 [^)]*\)/, '(TARGET)')).toBe(here.stderr.replace(/\(local [^)]*\)/, '(TARGET)'));
+    }
+    expect(served.stderr()).toMatch(/POST \/mapper\/link 200 10 item\(s\) PARTNER_FIELD_TEAM/);
+
+    const ping = await runCli(['--profile', 'remote', 'ping'], { env: client.env });
+    expect(ping.code).toBe(0);
+    expect(ping.stdout).toMatch(/^ok {4}reachable: GET http:\/\/127\.0\.0\.1:\d+\/ping → HTTP 200 "pong"/m);
+    expect(ping.stdout).toMatch(/^ok {4}spar-v2 resolve answered, signed as partner "field-team": succ\.fa\.not_linked_to_id/m);
+
+    served.child.kill('SIGTERM');
+    const code = await new Promise<number | null>((resolve) => served.child.on('exit', resolve));
+    expect(code).toBe(0);
+    expect(served.stderr()).toMatch(/sparctl serve: SIGTERM, finishing in-flight requests\nsparctl serve: stopped\n$/);
+  });
+
+  it('a wrong key, a wrong partner, a wrong URL and a stopped server each give one clear line and their exit code', async () => {
+    const dir = tempDir();
+    const good = keyPair(dir);
+    const other = keyPair(tempDir());
+    const served = await serve(cliEnv().env, join(dir, 'served.db'), `sparctl=${good.publicFile}`);
+    const client = cliEnv();
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(join(client.env['XDG_CONFIG_HOME']!, 'sparctl'), { recursive: true });
+    const base = { mode: 'remote', protocol: 'spar-v2', baseUrl: served.url, senderAppMnemonic: 'sparctl', signingKeyFile: good.keyFile };
+    const cases: [string, Record<string, unknown>, number, RegExp][] = [
+      ['wrong key', { ...base, signingKeyFile: other.keyFile }, 3, /^sparctl: link at http:\/\/127\.0\.0\.1:\d+\/mapper\/link rejected the request signature \(rjct\.request\.validation: StatusReasonCodeEnum\.rjct_jwt_invalid\) \(check signingKeyFile/],
+      ['wrong partner mnemonic', { ...base, senderAppMnemonic: 'someone-else' }, 3, /rejected the request signature .*partner "someone-else"/],
+      ['no signing key', { ...base, signingKeyFile: undefined }, 3, /rejected the request signature/],
+      ['wrong URL', { ...base, baseUrl: `${served.url}/api/mapper` }, 3, /^sparctl: link at http:\/\/127\.0\.0\.1:\d+\/api\/mapper\/mapper\/link answered HTTP 404 \(G2P-REQ-404: Not Found\): there is no mapper operation at this URL \(check baseUrl/],
+      ['unreadable key file', { ...base, signingKeyFile: join(dir, 'missing.pem') }, 3, /^sparctl: cannot read the signing key .*missing\.pem: ENOENT/],
+      ['key file that is not a key', { ...base, signingKeyFile: good.publicFile }, 3, /^sparctl: .*partner-public\.pem is not a PEM private key/],
+    ];
+    for (const [what, profile, code, message] of cases) {
+      writeProfile(client, profile);
+      const run = await runCli(['--profile', 'remote', 'link', '--id', 'X1', ...BANK_FLAGS], { env: client.env });
+      expect({ what, code: run.code }).toEqual({ what, code });
+      expect(run.stdout).toBe('');
+      expect(run.stderr.trimEnd().split('\n'), what).toHaveLength(1);
+      expect(run.stderr, what).toMatch(message);
+      expect(run.stderr).not.toMatch(/\n\s+at /); // never a stack trace
+    }
+
+    served.child.kill('SIGTERM');
+    await new Promise((resolve) => served.child.on('exit', resolve));
+    writeProfile(client, base);
+    const stopped = await runCli(['--profile', 'remote', 'resolve', 'X1'], { env: client.env });
+    expect(stopped.code).toBe(4);
+    expect(stopped.stderr).toMatch(/^sparctl: POST http:\/\/127\.0\.0\.1:\d+\/mapper\/resolve: connection refused \(is the mapper running, and are the host and port in baseUrl right\?\)\n$/);
+    const ping = await runCli(['--profile', 'remote', 'ping'], { env: client.env });
+    expect(ping.code).toBe(4);
+    expect(ping.stdout).toMatch(/^FAIL {2}reachable: GET http:\/\/127\.0\.0\.1:\d+\/ping: connection refused/);
+  });
+});
