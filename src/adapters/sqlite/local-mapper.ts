@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { ConfigError, StrategyError } from '../../core/errors.js';
 import type { LinkItem, Mapper, MapperCallContext, ResolveItem, UnlinkItem, UpdateItem } from '../../core/mapper.js';
 import { ReasonCode, ReasonMessage, type ItemResult } from '../../core/results.js';
 import { compileStrategy, constructFa, deconstructFa, faProblem, type Strategy, type StrategyRow } from '../../core/strategy/strategy.js';
+import { openDatabase, prepare, setPragma } from './retained.js';
 import { migrate } from './schema.js';
 
 interface MappingRow {
@@ -47,10 +48,10 @@ export class LocalMapper implements Mapper {
 
   private constructor(readonly path: string) {
     this.target = `local ${path}`;
-    this.db = new Database(path);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
-    this.db.pragma('busy_timeout = 10000');
+    this.db = openDatabase(path);
+    setPragma(this.db, 'journal_mode = WAL');
+    setPragma(this.db, 'synchronous = NORMAL');
+    setPragma(this.db, 'busy_timeout = 10000');
     migrate(this.db, path);
     this.statements = prepareStatements(this.db);
   }
@@ -190,14 +191,14 @@ export class LocalMapper implements Mapper {
 
   /** Direct read access for tests and `config show`-style inspection. */
   countMappings(): number {
-    return (this.db.prepare('SELECT count(*) AS n FROM id_fa_mappings').get() as { n: number }).n;
+    return (this.statements.count.get() as { n: number }).n;
   }
 
   auditRows(idValue?: string): { operation: string; id_value: string; old_fa_hash: string | null; new_fa_hash: string | null; source: string; at: string }[] {
     const sql = 'SELECT operation, id_value, old_fa_hash, new_fa_hash, source, at FROM audit_log';
     return (idValue === undefined
-      ? this.db.prepare(`${sql} ORDER BY id`).all()
-      : this.db.prepare(`${sql} WHERE id_value = ? ORDER BY id`).all(idValue)) as ReturnType<LocalMapper['auditRows']>;
+      ? prepare(this.db, `${sql} ORDER BY id`).all()
+      : prepare(this.db, `${sql} WHERE id_value = ? ORDER BY id`).all(idValue)) as ReturnType<LocalMapper['auditRows']>;
   }
 
   storedFa(idValue: string): string | undefined {
@@ -245,19 +246,20 @@ type Statements = ReturnType<typeof prepareStatements>;
 
 function prepareStatements(db: Database.Database) {
   return {
-    find: db.prepare('SELECT id, id_value, fa_value, name, phone, additional_info FROM id_fa_mappings WHERE id_value = ?'),
-    insert: db.prepare(
+    find: prepare(db, 'SELECT id, id_value, fa_value, name, phone, additional_info FROM id_fa_mappings WHERE id_value = ?'),
+    insert: prepare(db, 
       `INSERT INTO id_fa_mappings (id_value, fa_value, name, phone, additional_info, active, created_at, updated_at)
        VALUES (@id_value, @fa_value, @name, @phone, @additional_info, 1, @now, @now)`,
     ),
-    update: db.prepare(
+    update: prepare(db, 
       `UPDATE id_fa_mappings SET fa_value = @fa_value, name = coalesce(@name, name), phone = coalesce(@phone, phone),
          additional_info = @additional_info, updated_at = @now WHERE id = @id`,
     ),
-    delete: db.prepare('DELETE FROM id_fa_mappings WHERE id = ?'),
-    strategy: db.prepare('SELECT * FROM strategy WHERE id = ?'),
-    allStrategies: db.prepare('SELECT * FROM strategy ORDER BY id'),
-    audit: db.prepare(
+    delete: prepare(db, 'DELETE FROM id_fa_mappings WHERE id = ?'),
+    strategy: prepare(db, 'SELECT * FROM strategy WHERE id = ?'),
+    allStrategies: prepare(db, 'SELECT * FROM strategy ORDER BY id'),
+    count: prepare(db, 'SELECT count(*) AS n FROM id_fa_mappings'),
+    audit: prepare(db, 
       `INSERT INTO audit_log (at, operation, id_value, old_fa_hash, new_fa_hash, source)
        VALUES (@at, @operation, @id_value, @old_fa_hash, @new_fa_hash, @source)`,
     ),

@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import { ConfigError } from '../../core/errors.js';
 import { DEFAULT_STRATEGY_ROWS } from '../../core/strategy/strategy.js';
+import { prepare, setPragma } from './retained.js';
 
 /**
  * The embedded mapper's schema: SPAR v2's tables (research/spar-api.md §8.1, §8.3) plus an
@@ -79,7 +80,7 @@ const MIGRATIONS: readonly ((db: Database.Database) => void)[] = [
       );
       CREATE INDEX ix_audit_log_id_value ON audit_log (id_value);
     `);
-    const insert = db.prepare(
+    const insert = prepare(db, 
       `INSERT INTO strategy (id, strategy_type, construct_strategy, deconstruct_strategy, description, active, created_at, updated_at)
        VALUES (@id, @strategy_type, @construct_strategy, @deconstruct_strategy, @description, 1, @now, @now)`,
     );
@@ -92,7 +93,8 @@ export const SCHEMA_VERSION = MIGRATIONS.length;
 
 /** Brings the database to SCHEMA_VERSION; refuses a database made by a newer sparctl. */
 export function migrate(db: Database.Database, path: string): void {
-  const readVersion = () => db.pragma('user_version', { simple: true }) as number;
+  const versionStatement = prepare(db, 'PRAGMA user_version').pluck();
+  const readVersion = () => versionStatement.get() as number;
   const refuseIfNewer = (version: number) => {
     if (version <= SCHEMA_VERSION) return;
     throw new ConfigError(
@@ -111,6 +113,6 @@ export function migrate(db: Database.Database, path: string): void {
     for (let version = current; version < SCHEMA_VERSION; version++) {
       MIGRATIONS[version]!(db);
     }
-    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    setPragma(db, `user_version = ${SCHEMA_VERSION}`);
   }).immediate();
 }
