@@ -44,13 +44,13 @@ export class HttpMapper implements Mapper {
     return new HttpMapper(settings, protocol, signing, token);
   }
 
-  link(items: readonly LinkItem[]): Promise<ItemResult[]> {
+  link(items: readonly LinkItem[], _context?: MapperCallContext): Promise<ItemResult[]> {
     return this.call('link', items);
   }
-  update(items: readonly LinkItem[]): Promise<ItemResult[]> {
+  update(items: readonly LinkItem[], _context?: MapperCallContext): Promise<ItemResult[]> {
     return this.call('update', items);
   }
-  resolve(items: readonly ResolveItem[]): Promise<ItemResult[]> {
+  resolve(items: readonly ResolveItem[], _context?: MapperCallContext): Promise<ItemResult[]> {
     return this.call('resolve', items);
   }
   unlink(items: readonly UnlinkItem[], _context?: MapperCallContext): Promise<ItemResult[]> {
