@@ -118,7 +118,7 @@ describe('HttpMapper against the SPAR v2 double', () => {
   it('turns HTTP failures into one line naming the URL and what to check', async () => {
     const { mapper, double } = await setup();
     const resolveOne = () => mapper.resolve([{ reference_id: 'r', id: 'X', scope: 'yes_no' }], ctx);
-    const cases: [Parameters<SparV2Double['inject']>[0], typeof SparctlError, string, RegExp][] = [
+    const cases: [Parameters<SparV2Double['inject']>[0], abstract new (...args: never[]) => SparctlError, string, RegExp][] = [
       [{ status: 400, body: '{"errors":[{"code":"G2P-REQ-102","message":"Invalid Input. Field required"}]}' }, UsageError, 'remote.request_malformed', /HTTP 400: the request is malformed \(G2P-REQ-102: Invalid Input\. Field required\)/],
       [{ status: 404, body: '{"errors":[{"code":"G2P-REQ-404","message":"Not Found"}]}' }, ConfigError, 'remote.wrong_url', /resolve at http:\/\/127\.0\.0\.1:\d+\/mapper\/resolve answered HTTP 404/],
       [{ status: 429, body: '' }, UnavailableError, 'remote.rate_limited', /HTTP 429/],
