@@ -7,9 +7,10 @@ import { HttpMapper } from '../../src/adapters/http/http-mapper.js';
 import { createSparServer } from '../../src/adapters/server/spar-v2-server.js';
 import { LocalMapper } from '../../src/adapters/sqlite/local-mapper.js';
 import type { LinkItem, Mapper } from '../../src/core/mapper.js';
-import type { BankFa, FinancialAddress } from '../../src/core/model.js';
+import type { FinancialAddress } from '../../src/core/model.js';
 import { classifyResult, type ItemResult, type Operation } from '../../src/core/results.js';
 import type { Settings } from '../../src/config/settings.js';
+import { bank } from '../helpers/records.js';
 import { tempDir } from '../helpers/tmp.js';
 
 /**
@@ -58,16 +59,6 @@ async function remoteMapper(): Promise<Mapper> {
   return mapper;
 }
 
-const bank = (account: string, overrides: Partial<BankFa> = {}): BankFa => ({
-  strategy_id: 2,
-  fa_type: 'BANK',
-  bank_name: 'Example Bank',
-  bank_code: 'EXB',
-  branch_name: 'Main',
-  branch_code: '0001',
-  account_number: account,
-  ...overrides,
-});
 const wallet: FinancialAddress = { strategy_id: 4, fa_type: 'MOBILE_WALLET', wallet_provider_name: 'Pink Wallet', wallet_provider_code: 'PINK', mobile_number: '+639000000002' };
 
 let n = 0;

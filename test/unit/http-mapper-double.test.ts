@@ -10,6 +10,7 @@ import { classifyResult } from '../../src/core/results.js';
 import type { Settings } from '../../src/config/settings.js';
 import { rejectedWith } from '../helpers/errors.js';
 import { startSparV2Double, type SparV2Double } from '../helpers/spar-v2-double.js';
+import { bank } from '../helpers/records.js';
 import { tempDir } from '../helpers/tmp.js';
 
 /**
@@ -49,7 +50,6 @@ async function setup(options: { verifier?: 'keymanager' | 'partner-mgmt'; mnemon
   return { double, mapper };
 }
 
-const bank = (account: string): BankFa => ({ strategy_id: 2, fa_type: 'BANK', bank_name: 'Example Bank', bank_code: 'EXB', branch_name: 'Main', branch_code: '0001', account_number: account });
 let n = 0;
 const item = (id: string, fa: BankFa = bank(id)): LinkItem => ({ reference_id: `ref-${++n}`, id, fa });
 

@@ -8,22 +8,13 @@ import { SCHEMA_VERSION } from '../../src/adapters/sqlite/schema.js';
 import { ConfigError } from '../../src/core/errors.js';
 import { thrownBy } from '../helpers/errors.js';
 import type { LinkItem } from '../../src/core/mapper.js';
-import type { BankFa, FinancialAddress } from '../../src/core/model.js';
+import type { FinancialAddress } from '../../src/core/model.js';
 import { classifyResult } from '../../src/core/results.js';
+import { bank } from '../helpers/records.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const ctx = { source: 'test' };
 
-const bank = (account: string, overrides: Partial<BankFa> = {}): BankFa => ({
-  strategy_id: 2,
-  fa_type: 'BANK',
-  bank_name: 'Example Bank',
-  bank_code: 'EXB',
-  branch_name: 'Main',
-  branch_code: '0001',
-  account_number: account,
-  ...overrides,
-});
 
 let counter = 0;
 const item = (id: string, fa: FinancialAddress, extra: Partial<LinkItem> = {}): LinkItem => ({ reference_id: `ref-${++counter}`, id, fa, ...extra });

@@ -249,7 +249,16 @@ function nameValueList(item: LinkItem): NameValue[] {
   return list;
 }
 
-function requestItem(operation: Operation, item: ProtocolItem, context: RequestContext): Record<string, unknown> {
+/**
+ * One request item of a string-FA generation (G2P Connect, SPAR 1.x): they differ only in the
+ * locale they expect and in how additional_info carries the strategy id.
+ */
+export function stringFaRequestItem(
+  operation: Operation,
+  item: ProtocolItem,
+  context: RequestContext,
+  dialect: { locale: string; additionalInfo: (item: LinkItem) => unknown[] },
+): Record<string, unknown> {
   const base = { reference_id: item.reference_id, timestamp: context.timestamp, id: item.id };
   if (operation === 'link' || operation === 'update') {
     const link = item as LinkItem;
@@ -258,15 +267,19 @@ function requestItem(operation: Operation, item: ProtocolItem, context: RequestC
       fa: constructedFa(link, context),
       ...(link.name !== undefined ? { name: link.name } : {}),
       ...(link.phone_number !== undefined ? { phone_number: link.phone_number } : {}),
-      additional_info: nameValueList(link),
-      locale: LOCALE,
+      additional_info: dialect.additionalInfo(link),
+      locale: dialect.locale,
     };
   }
-  // Same scope words in the spec and in sparctl: yes_no | details.
-  if (operation === 'resolve') return { ...base, scope: (item as ResolveItem).scope, locale: LOCALE };
+  // Both use the same scope words as sparctl: yes_no | details.
+  if (operation === 'resolve') return { ...base, scope: (item as ResolveItem).scope, locale: dialect.locale };
+  // With fa, the server deletes only when the stored string is exactly this one.
   const { fa } = item as UnlinkItem;
-  return { ...base, ...(fa !== undefined ? { fa } : {}), locale: LOCALE };
+  return { ...base, ...(fa !== undefined ? { fa } : {}), locale: dialect.locale };
 }
+
+const requestItem = (operation: Operation, item: ProtocolItem, context: RequestContext) =>
+  stringFaRequestItem(operation, item, context, { locale: LOCALE, additionalInfo: nameValueList });
 
 function buildRequest(operation: Operation, items: readonly ProtocolItem[], context: RequestContext): unknown {
   return {

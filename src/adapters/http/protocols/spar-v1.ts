@@ -1,7 +1,7 @@
-import type { LinkItem, ResolveItem, UnlinkItem } from '../../../core/mapper.js';
+import type { LinkItem } from '../../../core/mapper.js';
 import type { ItemResult, Operation } from '../../../core/results.js';
 import type { BatchFailure, ProtocolItem, RequestContext, WireProtocol } from '../protocol.js';
-import { connectRequestHeader, constructedFa, readConnectResponse } from './g2p-connect.js';
+import { connectRequestHeader, readConnectResponse, stringFaRequestItem } from './g2p-connect.js';
 
 /**
  * SPAR 1.x "G1" (openg2p-spar v1.0.0/v1.1.x; research/spar-api.md §9, §5.4, §7.2): G2P Connect
@@ -27,25 +27,8 @@ function withStrategyId(item: LinkItem): Record<string, unknown>[] {
 // SPAR 1.x's own default locale (pydantic default "en"); it does not validate it.
 const LOCALE = 'en';
 
-function requestItem(operation: Operation, item: ProtocolItem, context: RequestContext): Record<string, unknown> {
-  const base = { reference_id: item.reference_id, timestamp: context.timestamp, id: item.id };
-  if (operation === 'link' || operation === 'update') {
-    const link = item as LinkItem;
-    return {
-      ...base,
-      fa: constructedFa(link, context),
-      ...(link.name !== undefined ? { name: link.name } : {}),
-      ...(link.phone_number !== undefined ? { phone_number: link.phone_number } : {}),
-      additional_info: withStrategyId(link),
-      locale: LOCALE,
-    };
-  }
-  // ResolveScope is yes_no | details in 1.x too.
-  if (operation === 'resolve') return { ...base, scope: (item as ResolveItem).scope, locale: LOCALE };
-  // With fa, 1.x deletes only when the stored string is exactly this one.
-  const { fa } = item as UnlinkItem;
-  return { ...base, ...(fa !== undefined ? { fa } : {}), locale: LOCALE };
-}
+const requestItem = (operation: Operation, item: ProtocolItem, context: RequestContext) =>
+  stringFaRequestItem(operation, item, context, { locale: LOCALE, additionalInfo: withStrategyId });
 
 function buildRequest(operation: Operation, items: readonly ProtocolItem[], context: RequestContext): unknown {
   return {
