@@ -17,3 +17,11 @@ export function portNumber(flag: string): (value: string) => number {
     return Number(value);
   };
 }
+
+/** A whole number ≥ 0. */
+export function positiveIntOrZero(flag: string): (value: string) => number {
+  return (value: string) => {
+    if (!/^[0-9]{1,9}$/.test(value)) throw new InvalidArgumentError(`${flag} must be a whole number`);
+    return Number(value);
+  };
+}

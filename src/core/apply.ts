@@ -80,7 +80,8 @@ export async function prepareItems(
   return { items, problems };
 }
 
-function checkStrategy(record: MappingRecord, strategies: ReadonlyMap<number, Strategy>): FieldProblem | undefined {
+/** Why this record's FA cannot be used with the target's strategies, or undefined. */
+export function checkStrategy(record: MappingRecord, strategies: ReadonlyMap<number, Strategy>): FieldProblem | undefined {
   const strategy = strategies.get(record.fa.strategy_id);
   if (!strategy) {
     const known = [...strategies.values()].filter((s) => s.strategy_type === 'FA').map((s) => s.id);

@@ -53,8 +53,18 @@ export class ConfigError extends SparctlError {
 
 /** The mapper could not be reached or failed as a whole; the work can be resumed. */
 export class UnavailableError extends SparctlError {
-  constructor(code: string, message: string, options?: SparctlErrorOptions) {
+  /** How long the server asked us to wait (Retry-After), when it said. */
+  readonly retryAfterMs: number | undefined;
+  /**
+   * True when the request may have been applied although no answer says so (timeout, reset,
+   * a 5xx from something in front of the mapper): resolve before sending it again.
+   */
+  readonly outcomeUnknown: boolean;
+
+  constructor(code: string, message: string, options: SparctlErrorOptions & { retryAfterMs?: number; outcomeUnknown?: boolean } = {}) {
     super(code, message, ExitCode.unavailable, options);
+    this.retryAfterMs = options.retryAfterMs;
+    this.outcomeUnknown = options.outcomeUnknown ?? false;
   }
 }
 

@@ -25,23 +25,28 @@ const jsonl = (text: string) =>
 describe('sparctl (built binary)', () => {
   it('runs the README quick start: links the sample file into the local mapper in the XDG data dir', async () => {
     const { env, dataDb } = cliEnv();
-    const first = await runCli(['link', '--file', 'fixtures/beneficiaries.csv'], { env });
-    expect(first.stderr).toMatch(/^link: 10 linked \(local .*sparctl\/mapper\.db\)\n$/);
+    const rejects = join(tempDir(), 'rejects.csv');
+    const first = await runCli(['link', '--file', 'fixtures/beneficiaries.csv', '--rejects', rejects], { env });
     expect(first.code).toBe(0);
-    const results = jsonl(first.stdout); // stdout is a pipe here, so JSONL is the default
-    expect(results).toHaveLength(10);
-    expect(results.map((r) => r['line'])).toEqual([2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
-    expect(results.every((r) => r['outcome'] === 'linked')).toBe(true);
+    expect(first.stdout).toBe(''); // a file run prints its summary on stderr; -o asks for per-record results
+    expect(first.stderr).toMatch(/│ link +│ +10 │ +0 │ +0 │ +0 │ +10 │/);
+    expect(first.stderr).toMatch(/10 records in [\d.]+ s .* · local .*sparctl\/mapper\.db\n$/);
     expect(countRows(dataDb)).toBe(10);
     expect(countRows(dataDb, 'audit_log')).toBe(10);
+    expect(existsSync(rejects)).toBe(false);
 
-    // Running it again changes nothing and says why, with exit 5.
-    const again = await runCli(['link', '--file', 'fixtures/beneficiaries.csv', '-o', 'json'], { env });
+    // Running it again changes nothing, reports each record, and exits 5.
+    const again = await runCli(['link', '--file', 'fixtures/beneficiaries.csv', '--rejects', rejects, '-o', 'jsonl'], { env });
     expect(again.code).toBe(5);
-    const doc = JSON.parse(again.stdout) as { schemaVersion: number; summary: { counts: Record<string, number> } };
-    expect(doc.schemaVersion).toBe(1);
-    expect(doc.summary.counts).toEqual({ already_linked: 10 });
+    const results = jsonl(again.stdout);
+    expect(results.map((r) => r['line'])).toEqual([2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+    expect(results.every((r) => r['fate'] === 'rejected' && r['outcome'] === 'already_linked' && r['code'] === 'rjct.reference_id.duplicate')).toBe(true);
+    expect(again.stderr).toContain(`rejects: ${rejects} (10 rows)`);
     expect(countRows(dataDb, 'audit_log')).toBe(10);
+
+    const summary = await runCli(['link', '--file', 'fixtures/beneficiaries.csv', '--rejects', rejects, '-o', 'json', '-q'], { env });
+    const doc = JSON.parse(summary.stdout) as { schemaVersion: number; summary: { total: number; rejected: number } };
+    expect(doc).toMatchObject({ schemaVersion: 1, summary: { total: 10, rejected: 10 } });
   });
 
   it('links a bank FA with strategy 2 and resolves it back to exactly the fields given', async () => {
@@ -123,37 +128,41 @@ describe('sparctl (built binary)', () => {
     expect(verbose.stderr.split('\n').filter((l) => / done$/.test(l))).toEqual(['sparctl: 4/10 done', 'sparctl: 8/10 done', 'sparctl: 10/10 done']);
   });
 
-  it('validates a whole file first: every bad row is named with its line and field, and nothing is written', async () => {
+  it('rejects bad rows with their line, field and reason into a re-importable file, and links the rest', async () => {
     const { env, dataDb } = cliEnv();
     const dir = tempDir();
     const file = join(dir, 'bad.csv');
-    writeFileSync(
-      file,
-      [
-        'id,fa_type,strategy_id,bank_name,bank_code,branch_name,branch_code,account_number',
-        'OK1,BANK,2,B,BC,Br,0001,111',
-        ',BANK,2,B,BC,Br,0001,222',
-        'BAD2,BANK,9,B,BC,Br,0001,333',
-        'BAD3,BANK,2,B,BC,Br.branch_name:x,0001,444',
-      ].join('\n'),
-    );
-    const run = await runCli(['link', '--file', file], { env });
-    expect(run.code).toBe(2);
-    expect(run.stdout).toBe('');
-    const lines = run.stderr.trim().split('\n');
-    expect(lines[0]).toBe(`${file}:3: id is missing`);
-    expect(lines[1]).toBe(`${file}:4: strategy_id: strategy 9 does not exist (FA strategies: 2, 3, 4, 5)`);
-    expect(lines[2]).toMatch(new RegExp(`^${file}:5: fa: account_number "444" would be read back as "444\\.branch_name:Br"`));
-    expect(lines[3]).toBe(`sparctl: ${file}: 3 of 4 records are invalid; nothing was written (fix the rows listed above and run the same command again)`);
-    expect(countRows(dataDb)).toBe(0);
+    const header = 'id,fa_type,strategy_id,bank_name,bank_code,branch_name,branch_code,account_number';
+    writeFileSync(file, [header, 'OK1,BANK,2,B,BC,Br,0001,0111', ',BANK,2,B,BC,Br,0001,222', 'BAD2,BANK,9,B,BC,Br,0001,333', 'BAD3,BANK,2,B,BC,Br.branch_name:x,0001,444'].join('\n'));
+    const run = await runCli(['link', '--file', file], { env, cwd: dir });
+    expect(run.code).toBe(5);
+    expect(countRows(dataDb)).toBe(1);
+    const rejectsFile = join(dir, 'bad.rejects.csv');
+    expect(run.stderr).toContain(`rejects: ${rejectsFile} (3 rows)`);
+    const { parse } = await import('csv-parse/sync');
+    const rows = parse(readFileSync(rejectsFile), { columns: true }) as Record<string, string>[];
+    expect(rows.map((r) => [r['id'], r['sparctl_line'], r['sparctl_field'], r['sparctl_code']])).toEqual([
+      ['', '3', 'id', 'input.invalid'],
+      ['BAD2', '4', 'strategy_id', 'input.strategy'],
+      ['BAD3', '5', 'fa', 'input.strategy'],
+    ]);
+    expect(rows[1]!['sparctl_message']).toBe('strategy_id: strategy 9 does not exist (FA strategies: 2, 3, 4, 5)');
+    expect(rows[2]!['sparctl_message']).toMatch(/^fa: account_number "444" would be read back as "444\.branch_name:Br"/);
+
+    // Fix the rows in the reject file and feed it back: its sparctl_* columns are ignored.
+    const fixed = readFileSync(rejectsFile, 'utf8').replace(/^,BANK/m, 'OK2,BANK').replace('BAD2,BANK,9', 'BAD2,BANK,2').replace('Br.branch_name:x', 'Br');
+    writeFileSync(join(dir, 'fixed.csv'), fixed);
+    const again = await runCli(['link', '--file', 'fixed.csv'], { env, cwd: dir });
+    expect(again.code).toBe(0);
+    expect(countRows(dataDb)).toBe(4);
   });
 
   it('reads JSONL from stdin', async () => {
     const { env } = cliEnv();
     const input = '{"id":"J1","fa":{"fa_type":"EMAIL_WALLET","wallet_provider_name":"Mail Pay","wallet_provider_code":"MP","email_address":"j1@example.org"}}\n';
-    const run = await runCli(['link', '--file', '-'], { env, input });
+    const run = await runCli(['link', '--file', '-', '-o', 'jsonl', '--rejects', join(tempDir(), 'r.csv')], { env, input });
     expect(run.code).toBe(0);
-    expect(jsonl(run.stdout)[0]).toMatchObject({ id: 'J1', line: 1, outcome: 'linked' });
+    expect(jsonl(run.stdout)[0]).toMatchObject({ id: 'J1', line: 1, fate: 'applied', outcome: 'linked' });
   });
 
   describe('bad input: one clear line on stderr, a non-zero exit, nothing written', () => {
@@ -162,7 +171,7 @@ describe('sparctl (built binary)', () => {
       ['unknown command', ['lnk'], 2, /^sparctl: unknown command 'lnk' \(Did you mean link\?\) — see "sparctl --help"$/],
       ['malformed FA JSON', ['link', '--id', 'X', '--fa', '{"fa_type": BANK}'], 2, /^sparctl: --fa is not valid JSON: .+ \(example: --fa '\{"fa_type":"BANK",.*\}'\)$/],
       ['unknown strategy', ['link', '--id', 'X', '--strategy', '42', ...BANK_FLAGS], 2, /^sparctl: invalid record: strategy_id: strategy 42 does not exist \(FA strategies: 2, 3, 4, 5\); nothing was written$/],
-      ['unreadable file', ['link', '--file', 'no/such.csv'], 2, /^sparctl: cannot read no\/such\.csv: no such file \(check the path given to --file\)$/],
+      ['unreadable file', ['link', '--file', 'no/such.csv'], 2, /^sparctl: cannot read no\/such\.csv: no such file \(check the path of the input file\)$/],
       ['FA field of another kind', ['link', '--id', 'X', ...BANK_FLAGS, '--mobile-number', '+6391'], 2, /^sparctl: invalid record: mobile_number does not belong to a BANK FA; nothing was written$/],
       ['bad --batch-size', ['resolve', 'X', '--batch-size', '0'], 2, /^sparctl: option '--batch-size <n>' argument '0' is invalid\. --batch-size must be a whole number of at least 1 — see "sparctl resolve --help"$/],
       ['no records', ['update'], 2, /^sparctl: nothing to update: give --id or --file \(see "sparctl update --help"\)$/],

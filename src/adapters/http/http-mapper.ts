@@ -99,7 +99,7 @@ export class HttpMapper implements Mapper {
       response = await this.send(url, { method: 'POST', path: url.pathname + url.search, headers: { ...headers, ...(await this.authHeader(true)) }, body: canonical });
     }
     const where = `${operation} at ${redactUrl(url.toString())}`;
-    if (response.status !== 200) throw httpStatusError(response.status, response.text, where, this.settings);
+    if (response.status !== 200) throw httpStatusError(response.status, response.text, where, this.settings, response.retryAfter);
 
     let parsed: unknown;
     try {
@@ -180,10 +180,11 @@ export class HttpMapper implements Mapper {
     return { value: parsed.access_token, expiresAt: Date.now() + Math.max(0, lifetime - 30) * 1000 };
   }
 
-  private async send(url: URL, options: Dispatcher.RequestOptions): Promise<{ status: number; text: string }> {
+  private async send(url: URL, options: Dispatcher.RequestOptions): Promise<{ status: number; text: string; retryAfter?: string }> {
     try {
       const response = await this.pool.request({ ...options, headersTimeout: this.settings.timeoutMs, bodyTimeout: this.settings.timeoutMs });
-      return { status: response.statusCode, text: await response.body.text() };
+      const retryAfter = response.headers['retry-after'];
+      return { status: response.statusCode, text: await response.body.text(), ...(typeof retryAfter === 'string' ? { retryAfter } : {}) };
     } catch (error) {
       throw transportError(error, `${options.method} ${redactUrl(url.toString())}`, this.settings.timeoutMs);
     }
@@ -196,6 +197,14 @@ async function readSecretFile(path: string, setting: string): Promise<string> {
   } catch (error) {
     throw new ConfigError('auth.secret_unreadable', `cannot read ${setting} ${path}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
   }
+}
+
+/** Retry-After as delta-seconds or an HTTP date, in milliseconds from now. */
+function parseRetryAfter(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
 }
 
 function safeJson(text: string): unknown {
@@ -216,19 +225,25 @@ function serverError(text: string): { code?: string; message?: string } {
   };
 }
 
-export function httpStatusError(status: number, text: string, where: string, settings: Pick<Settings, 'senderAppMnemonic'>): SparctlError {
+export function httpStatusError(status: number, text: string, where: string, settings: Pick<Settings, 'senderAppMnemonic'>, retryAfter?: string): SparctlError {
   const { code, message } = serverError(text);
+  const retryAfterMs = parseRetryAfter(retryAfter);
+  const wait = retryAfterMs === undefined ? {} : { retryAfterMs };
   const said = code ? ` (${code}${message ? `: ${message}` : ''})` : '';
   if (status === 400) return new UsageError('remote.request_malformed', `${where} answered HTTP 400: the request is malformed${said}`, { hint: 'this is a mismatch between sparctl and the server version; please report it with the server message' });
   if (status === 401 || status === 403) return new ConfigError('remote.unauthorized', `${where} answered HTTP ${status}${said}`, { hint: 'check the bearer token (tokenFile, SPARCTL_TOKEN) or the OAuth2 client settings' });
   if (status === 404 || status === 405) return new ConfigError('remote.wrong_url', `${where} answered HTTP ${status}${said}: there is no mapper operation at this URL`, { hint: 'check baseUrl (e.g. https://HOST/api/mapper) and the profile paths' });
-  if (status === 429) return new UnavailableError('remote.rate_limited', `${where} answered HTTP 429: too many requests`, { hint: 'wait and run the same command again, or lower concurrency' });
+  if (status === 429) return new UnavailableError('remote.rate_limited', `${where} answered HTTP 429: too many requests`, { hint: 'wait and run the same command again, or lower concurrency', ...wait });
   if (status === 500 && code === 'G2P-REQ-100') {
+    // SPAR's own 500: raised before the batch is processed (signature dependency) or by a crash.
     return new UnavailableError('remote.server_error', `${where} answered HTTP 500${said}`, {
       hint: `on Keymanager-backed SPAR this also means a malformed Signature or an unregistered partner "${settings.senderAppMnemonic}"; check the key and senderAppMnemonic`,
+      outcomeUnknown: true,
     });
   }
-  if (status >= 500) return new UnavailableError('remote.server_error', `${where} answered HTTP ${status}${said}`, { hint: 'the mapper or a proxy in front of it failed; try again later' });
+  if (status >= 500) {
+    return new UnavailableError('remote.server_error', `${where} answered HTTP ${status}${said}`, { hint: 'the mapper or a proxy in front of it failed; try again later', outcomeUnknown: status !== 503, ...wait });
+  }
   return new UnavailableError('remote.unexpected_status', `${where} answered HTTP ${status}${said}`);
 }
 
@@ -249,15 +264,15 @@ export function transportError(error: unknown, where: string, timeoutMs: number)
       return new UnavailableError('remote.connect_timeout', `${where}: could not connect in time`, { hint: 'check the network path (VPN, firewall) to the mapper' });
     case 'UND_ERR_HEADERS_TIMEOUT':
     case 'UND_ERR_BODY_TIMEOUT':
-      return new UnavailableError('remote.timeout', `${where}: no answer within ${timeoutMs / 1000} s; the outcome of this request is unknown`, { hint: 'resolve the IDs to see what was applied before sending again; raise timeoutMs if the mapper is slow' });
+      return new UnavailableError('remote.timeout', `${where}: no answer within ${timeoutMs / 1000} s; the outcome of this request is unknown`, { hint: 'resolve the IDs to see what was applied before sending again; raise timeoutMs if the mapper is slow', outcomeUnknown: true });
     case 'UND_ERR_SOCKET':
     case 'ECONNRESET':
     case 'EPIPE':
-      return new UnavailableError('remote.reset', `${where}: the connection was closed before an answer came; the outcome of this request is unknown`, { hint: 'resolve the IDs to see what was applied before sending again' });
+      return new UnavailableError('remote.reset', `${where}: the connection was closed before an answer came; the outcome of this request is unknown`, { hint: 'resolve the IDs to see what was applied before sending again', outcomeUnknown: true });
     default:
       if (code && TLS_CODES.has(code)) {
         return new ConfigError('remote.tls', `${where}: TLS failed (${code})`, { hint: 'the server certificate is not trusted for this host name; check baseUrl, or the CA that signed it' });
       }
-      return new SparctlError('remote.transport', `${where}: ${error instanceof Error ? error.message : String(error)}`, ExitCode.unavailable);
+      return new UnavailableError('remote.transport', `${where}: ${error instanceof Error ? error.message : String(error)}`, { outcomeUnknown: true });
   }
 }

@@ -37,7 +37,7 @@ export function formatFromName(name: string): InputFormat | undefined {
  */
 export async function openInputFile(
   name: string,
-  options: { format?: InputFormat; stdin: Readable; knownColumns: readonly string[] },
+  options: { format?: InputFormat; stdin: Readable; knownColumns?: readonly string[] },
 ): Promise<InputFile> {
   let stream: Readable;
   if (name === '-') {
@@ -48,7 +48,7 @@ export async function openInputFile(
       if ((await stat(name)).isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
     } catch (error) {
       throw new UsageError('input.unreadable', `cannot read ${name}: ${describeFsError(error)}`, {
-        hint: 'check the path given to --file',
+        hint: 'check the path of the input file',
       });
     }
     // Opened only once read, so an input that is never consumed leaves no descriptor behind.
@@ -63,19 +63,22 @@ export async function openInputFile(
   return { name, format, records: recordsOf(format, stream, name, options.knownColumns) };
 }
 
-function recordsOf(format: InputFormat, stream: AsyncIterable<Buffer | string>, name: string, knownColumns: readonly string[]): AsyncIterable<SourceRecord> {
+function recordsOf(format: InputFormat, stream: AsyncIterable<Buffer | string>, name: string, knownColumns: readonly string[] | undefined): AsyncIterable<SourceRecord> {
   return format === 'csv' ? csvRecords(stream, name, knownColumns) : jsonlRecords(stream);
 }
 
-async function* csvRecords(stream: AsyncIterable<Buffer | string>, name: string, knownColumns: readonly string[]): AsyncGenerator<SourceRecord> {
+/** Columns sparctl adds to a reject file; ignored when the fixed file is fed back. */
+export const isReportColumn = (column: string) => column.startsWith('sparctl_');
+
+async function* csvRecords(stream: AsyncIterable<Buffer | string>, name: string, knownColumns: readonly string[] | undefined): AsyncGenerator<SourceRecord> {
   const parser = parse({
     bom: true,
     columns: (header: string[]) => {
       const columns = header.map((column) => column.trim());
-      const unknown = columns.filter((column) => !knownColumns.includes(column));
+      const unknown = knownColumns === undefined ? [] : columns.filter((column) => !knownColumns.includes(column) && !isReportColumn(column));
       if (unknown.length > 0) {
         throw new UsageError('input.unknown_column', `${name}:1: unknown column${unknown.length > 1 ? 's' : ''} ${unknown.map((c) => `"${c}"`).join(', ')}`, {
-          hint: `known columns: ${knownColumns.join(', ')}`,
+          hint: `known columns: ${(knownColumns ?? []).join(', ')}`,
         });
       }
       const seen = new Set<string>();
@@ -108,6 +111,7 @@ async function* csvRecords(stream: AsyncIterable<Buffer | string>, name: string,
         }
       }
       const endLine = info.lines - extraCrs;
+      for (const column of Object.keys(record)) if (isReportColumn(column)) delete record[column];
       yield { line: endLine - newlines, record };
     }
   } catch (error) {

@@ -8,7 +8,8 @@ import type { Operation } from '../../core/results.js';
 import { loadContext, openMapper, type GlobalOptions } from '../context.js';
 import type { Io } from '../io.js';
 import { defaultFormat, renderResults, summaryLine } from '../output.js';
-import { positiveInt } from '../parse.js';
+import { positiveInt, positiveIntOrZero } from '../parse.js';
+import type { BulkJobFlags } from './bulk-job.js';
 
 /** Flags of a single record, by the record field they fill. */
 const FA_FLAGS = [
@@ -23,7 +24,7 @@ const FA_FLAGS = [
   ['--email-address <email>', 'email_address'],
 ] as const;
 
-interface RecordOptions {
+interface RecordOptions extends BulkJobFlags {
   file?: string;
   format?: 'csv' | 'jsonl';
   id?: string;
@@ -94,6 +95,7 @@ export function recordCommand(operation: Operation, io: Io, setExit: (code: numb
   if (operation === 'resolve') {
     command.addOption(new Option('--scope <scope>', 'yes_no: only whether a link exists; details: the FA fields').choices(RESOLVE_SCOPES).default('details'));
   }
+  if (operation !== 'resolve') addBulkOptions(command);
   command
     .option('--batch-size <n>', 'records per request to the mapper (default: 500 or the profile)', positiveInt('--batch-size'))
     .addHelpText('after', `${EXAMPLES[operation]}\n${operation === 'resolve' || operation === 'unlink' ? COLUMNS_HELP.replace('Columns', 'Only "id" is used; other known columns are ignored. Columns') : COLUMNS_HELP}`)
@@ -109,6 +111,9 @@ export function recordCommand(operation: Operation, io: Io, setExit: (code: numb
 
 async function runRecords(operation: Operation, io: Io, options: RecordOptions, globals: GlobalOptions, positional: string[]): Promise<number> {
   const singles = singleRecords(operation, options, positional);
+  if (operation !== 'resolve' && options.file !== undefined && singles.length === 0) {
+    return runFileJob(operation, io, options, globals);
+  }
   if (options.file !== undefined && singles.length > 0) {
     throw new UsageError('usage.file_and_flags', `give records either with --file or with flags${operation === 'resolve' ? '/arguments' : ''}, not both`);
   }
@@ -246,4 +251,47 @@ function auditSource(operation: Operation, file: string | undefined): string {
     // no passwd entry (some containers): keep "unknown"
   }
   return `sparctl ${operation}${file !== undefined ? ' --file' : ''} (user ${user})`;
+}
+
+/** Options of every file-driven write: journal, reports, concurrency, retries, dry run. */
+export function addBulkOptions(command: Command): Command {
+  return command
+    .option('--concurrency <n>', 'requests in flight at once (default: 4 or the profile)', positiveInt('--concurrency'))
+    .option('--retries <n>', 'retries of a batch that fails as a whole before the run stops (default 5)', positiveIntOrZero('--retries'))
+    .option('--rejects <path>', 'where rejected records go, as the input rows plus the reason (default: ./INPUT.rejects.csv)')
+    .option('--results <path>', 'write one line per record (.csv or .jsonl) with its outcome and reason code')
+    .option('--journal <path>', 'checkpoint journal (default: one per job in the XDG state dir)')
+    .option('--restart', 'ignore an unfinished earlier run of the same job and start over')
+    .option('--dry-run', 'resolve and plan, print what would change, and write nothing');
+}
+
+async function runFileJob(operation: 'link' | 'update' | 'unlink', io: Io, options: RecordOptions, globals: GlobalOptions): Promise<number> {
+  const { runBulkJob } = await import('./bulk-job.js');
+  const file = options.file!;
+  return runBulkJob(io, globals, options, {
+    command: `${operation} --file`,
+    mode: operation,
+    file,
+    definition: JSON.stringify({ strategy: options.strategy ?? null, format: options.format ?? null }),
+    records: async (_context, mapper) => {
+      const { openInputFile } = await import('../../adapters/input/record-file.js');
+      const { toBulkRecord, OPERATION_COLUMN } = await import('../../core/bulk/input.js');
+      const input = await openInputFile(file, { ...(options.format ? { format: options.format } : {}), stdin: io.stdin, knownColumns: [...RECORD_FIELDS, OPERATION_COLUMN] });
+      const strategies = new Map((await mapper.strategies()).map((s) => [s.id, s]));
+      let columns: readonly string[] = [];
+      async function* records() {
+        let seq = 0;
+        for await (const source of input.records) {
+          if (seq === 0 && input.format === 'csv') columns = Object.keys(source.record);
+          yield toBulkRecord(seq++, source.line, source.record, input.format === 'csv' ? (source.record as Record<string, string>) : undefined, {
+            mode: operation,
+            ...(options.strategy !== undefined ? { defaults: { strategyId: options.strategy } } : {}),
+            strategies,
+            ...(source.unreadable ? { unreadable: source.unreadable } : {}),
+          });
+        }
+      }
+      return { records: records(), columns: () => columns };
+    },
+  });
 }

@@ -1,0 +1,188 @@
+import { mkdir, open } from 'node:fs/promises';
+import { dirname, extname } from 'node:path';
+import type { WriteStream } from 'node:fs';
+import type { RecordEvent } from '../../core/bulk/events.js';
+import { csvCell } from '../../cli/output.js';
+
+/**
+ * Files a bulk run leaves behind (DESIGN.md §4): a reject file that can be fixed and fed back in,
+ * and a results file with one line per record. Both are written as the run goes, so a run that
+ * is killed still leaves every row it had settled (pgloader #1136: rejects must never vanish).
+ */
+
+export interface RecordSink {
+  /** Takes every record event; each sink keeps the ones it is about. */
+  write(event: RecordEvent): void;
+  /** Writes what is still buffered and closes the file; rejects if any write failed. */
+  close(): Promise<void>;
+  readonly path: string;
+  /** Rows written so far (the header not counted). */
+  readonly count: number;
+}
+
+export type ResultsFormat = 'csv' | 'jsonl';
+
+/** Columns sparctl adds after the input's own; the prefix keeps them apart from input columns. */
+export const REJECT_COLUMNS = ['sparctl_line', 'sparctl_field', 'sparctl_code', 'sparctl_message'] as const;
+/** Holds the whole input record when the input had no columns of its own (JSONL). */
+export const REJECT_RECORD_COLUMN = 'sparctl_record';
+export const RESULT_COLUMNS = ['seq', 'line', 'id', 'operation', 'fate', 'outcome', 'code', 'message'] as const;
+
+/**
+ * Opens (truncating) a reject file for the rejected and failed records of a run.
+ *
+ * The input's own cells are written exactly as read, quoted only where CSV needs it, and are NOT
+ * neutralised against spreadsheet formulas: the file's purpose is to be fixed and re-imported,
+ * and an apostrophe added to "=1" or "-5" would change the data on the way back in. Only the
+ * cells sparctl itself adds (field, message; code and line too, for uniformity) go through
+ * `csvCell`, since those carry text from the server or from the input's values. A person opening
+ * the file in a spreadsheet sees exactly the input they gave, which was already in that form.
+ *
+ * With no input columns (JSONL input), each record is kept whole as JSON in `sparctl_record`.
+ */
+export async function openRejectFile(path: string, inputColumns: readonly string[]): Promise<RecordSink> {
+  const out = await LineWriter.open(path);
+  const byColumns = inputColumns.length > 0;
+  const header = [...(byColumns ? inputColumns.map(rawCell) : [REJECT_RECORD_COLUMN]), ...REJECT_COLUMNS];
+  out.push(`${header.join(',')}\r\n`);
+  let count = 0;
+  return {
+    path,
+    get count() {
+      return count;
+    },
+    write(event) {
+      if (event.fate !== 'rejected' && event.fate !== 'failed') return;
+      const raw = event.raw ?? {};
+      const own = byColumns ? inputColumns.map((column) => rawCell(raw[column] ?? '')) : [rawCell(event.raw ? JSON.stringify(event.raw) : '')];
+      const added = [event.line === undefined ? '' : String(event.line), event.field ?? '', event.code ?? '', event.message ?? ''].map(csvCell);
+      out.push(`${[...own, ...added].join(',')}\r\n`);
+      count++;
+    },
+    close: () => out.close(),
+  };
+}
+
+/** The results format a path's extension implies: .jsonl/.ndjson → jsonl, anything else → csv. */
+export function resultsFormatFromPath(path: string): ResultsFormat {
+  const ext = extname(path).toLowerCase();
+  return ext === '.jsonl' || ext === '.ndjson' ? 'jsonl' : 'csv';
+}
+
+/**
+ * Opens (truncating) a results file with one line per record, whatever its fate. CSV cells are
+ * neutralised (`csvCell`): this file is read by people, often in a spreadsheet, not re-imported.
+ * JSONL objects always carry every key (null when unknown) so the shape never varies by row.
+ */
+export async function openResultsFile(path: string, format: ResultsFormat = resultsFormatFromPath(path)): Promise<RecordSink> {
+  const out = await LineWriter.open(path);
+  if (format === 'csv') out.push(`${RESULT_COLUMNS.join(',')}\r\n`);
+  let count = 0;
+  return {
+    path,
+    get count() {
+      return count;
+    },
+    write(event) {
+      const row = {
+        seq: event.seq,
+        line: event.line ?? null,
+        id: event.id ?? null,
+        operation: event.operation ?? null,
+        fate: event.fate,
+        outcome: event.outcome ?? null,
+        code: event.code,
+        message: event.message,
+      };
+      if (format === 'jsonl') {
+        out.push(`${JSON.stringify(row)}\n`);
+      } else {
+        const cells = RESULT_COLUMNS.map((column) => {
+          const value = row[column];
+          return value === null ? '' : csvCell(String(value));
+        });
+        out.push(`${cells.join(',')}\r\n`);
+      }
+      count++;
+    },
+    close: () => out.close(),
+  };
+}
+
+/**
+ * A raw CSV cell: quoted when it holds a delimiter, quote or line break, otherwise as is. The
+ * reader (csv-parse, no trimming, no casting) then gives back the same string byte for byte.
+ */
+function rawCell(value: string): string {
+  return /[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
+}
+
+/**
+ * Lines into a file, for callers that cannot await (the bulk engine emits events synchronously).
+ * Lines pushed in one turn of the event loop go out as one write on the next; while the stream
+ * signals backpressure they wait here, joined, until 'drain', instead of piling up as many small
+ * writes. A write error is kept and reported by close(), so the run itself is not torn down.
+ */
+class LineWriter {
+  private pending: string[] = [];
+  private scheduled = false;
+  private waiting = false;
+  private error: Error | undefined;
+  private closing: Promise<void> | undefined;
+
+  private constructor(
+    private readonly stream: WriteStream,
+    private readonly path: string,
+  ) {
+    stream.on('error', (error: Error) => {
+      this.error ??= error;
+    });
+  }
+
+  /** Creates missing parent folders and opens the file now, so a bad path fails before the run. */
+  static async open(path: string): Promise<LineWriter> {
+    await mkdir(dirname(path), { recursive: true });
+    const handle = await open(path, 'w', 0o644);
+    return new LineWriter(handle.createWriteStream({ encoding: 'utf8' }), path);
+  }
+
+  push(text: string): void {
+    if (this.closing) throw new Error(`${this.path} is already closed`);
+    this.pending.push(text);
+    if (!this.scheduled && !this.waiting) {
+      this.scheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    if (this.waiting || this.pending.length === 0 || this.closing || this.error) return;
+    const chunk = this.pending.join('');
+    this.pending = [];
+    if (!this.stream.write(chunk)) {
+      this.waiting = true;
+      this.stream.once('drain', () => {
+        this.waiting = false;
+        this.flush();
+      });
+    }
+  }
+
+  close(): Promise<void> {
+    this.closing ??= new Promise<void>((resolve, reject) => {
+      const chunk = this.pending.join('');
+      this.pending = [];
+      const done = () => (this.error ? reject(this.error) : resolve());
+      if (this.error || this.stream.destroyed) {
+        this.stream.destroy();
+        done();
+        return;
+      }
+      // 'close' comes after the descriptor is closed, i.e. once everything is on disk.
+      this.stream.once('close', done);
+      this.stream.end(chunk);
+    });
+    return this.closing;
+  }
+}

@@ -1,0 +1,308 @@
+import Table from 'cli-table3';
+import type { Ora } from 'ora';
+import type { BulkEvent, BulkSummary, ProgressEvent, RecordFate, RetryEvent } from '../core/bulk/events.js';
+import type { Operation } from '../core/results.js';
+import { colorEnabled, type Io } from './io.js';
+import { printable } from './output.js';
+
+/**
+ * How a bulk run looks on stderr while it runs and when it ends (research note B.3 points 5–7,
+ * Part C 1–2). stdout stays free for machine output.
+ */
+
+export interface ProgressOptions {
+  readonly quiet: boolean;
+  /** Leads every line, e.g. "import people.csv". */
+  readonly label: string;
+  /** Off a terminal: at most one progress line per this many ms (default 5000). */
+  readonly intervalMs?: number;
+  /** Milliseconds clock; tests pass a fake one. */
+  readonly now?: () => number;
+}
+
+export interface ProgressRenderer {
+  onEvent(event: BulkEvent): void;
+  /** Removes the spinner line (so the summary starts clean) and stops every timer. */
+  stop(): void;
+}
+
+/** Spinner text changes at most this often, ~10×/s: more is flicker, not information. */
+const TTY_UPDATE_MS = 100;
+/** The records-per-second figure looks back over this much of the run. */
+const RATE_WINDOW_S = 10;
+/** A retry stays in the spinner line for this long. */
+const RETRY_SHOWN_MS = 3000;
+
+export function createProgressRenderer(io: Io, options: ProgressOptions): ProgressRenderer {
+  if (options.quiet) return { onEvent: () => undefined, stop: () => undefined };
+  // A spinner rewrites its line with cursor codes, so it needs a terminal that accepts escape
+  // codes: stderr a TTY and colour not turned off (NO_COLOR, TERM=dumb). CI logs get plain lines
+  // even from a pseudo-terminal (puppetlabs/bolt#2502). Everything else gets plain lines.
+  const animate = io.stderrIsTTY && colorEnabled(io, 'stderr') && !io.env['CI'];
+  return animate ? new SpinnerProgress(io, options) : new LineProgress(io, options);
+}
+
+/** Moving-window rate and ETA from the progress events' own clock (`elapsed`). */
+class RateMeter {
+  private samples: { elapsed: number; done: number }[] = [];
+
+  add(event: ProgressEvent): void {
+    // A sample every ¼ s is plenty, and keeps the window small however often events come.
+    const last = this.samples[this.samples.length - 1];
+    if (last && this.samples.length > 1 && event.elapsed - last.elapsed < 0.25) return;
+    this.samples.push({ elapsed: event.elapsed, done: event.done });
+    // Keep one sample at or before the window's start, so the window spans the full ~10 s.
+    while (this.samples.length > 2 && this.samples[1]!.elapsed <= event.elapsed - RATE_WINDOW_S) this.samples.shift();
+  }
+
+  /** Records per second; over the whole run until a window's worth of samples exists. */
+  rate(event: ProgressEvent): number {
+    const first = this.samples[0];
+    if (first && event.elapsed - first.elapsed >= 1) return Math.max(0, (event.done - first.done) / (event.elapsed - first.elapsed));
+    return event.elapsed > 0 ? event.done / event.elapsed : 0;
+  }
+}
+
+/** "1200/5000 (24%) · 85 rec/s · ETA 00:44 · applied 1100 · …"; zero counts dropped when `compact`. */
+export function progressText(event: ProgressEvent, rate: number, compact = false): string {
+  const parts: string[] = [position(event)];
+  parts.push(`${rate >= 10 ? Math.round(rate) : rate.toFixed(1)} rec/s`);
+  // No ETA without a total (stdin): a guess would be worse than nothing.
+  if (event.total !== undefined) parts.push(`ETA ${rate > 0 ? clock((event.total - event.done) / rate) : '--:--'}`);
+  const counts: [string, number][] = [
+    ['applied', event.applied],
+    ['unchanged', event.unchanged],
+    ['rejected', event.rejected],
+    ['failed', event.failed],
+    ['retries', event.retries],
+  ];
+  for (const [name, n] of counts) if (!compact || n > 0 || name === 'applied') parts.push(`${name} ${n}`);
+  return parts.join(' · ');
+}
+
+/** "1200/5000 (24%)", or just "1200" when the total is unknown. */
+function position(event: ProgressEvent): string {
+  if (event.total === undefined) return `${event.done}`;
+  const pct = event.total > 0 ? Math.floor((event.done / event.total) * 100) : 100;
+  return `${event.done}/${event.total} (${pct}%)`;
+}
+
+/** mm:ss, or h:mm:ss from an hour on. */
+function clock(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  const hh = Math.floor(s / 3600);
+  const mm = String(Math.floor((s % 3600) / 60)).padStart(2, '0');
+  const ss = String(s % 60).padStart(2, '0');
+  return hh > 0 ? `${hh}:${mm}:${ss}` : `${mm}:${ss}`;
+}
+
+/** "retrying 500 links (attempt 2) in 2.0 s: HTTP 503"; `short` fits the spinner line. */
+function retryText(event: RetryEvent, short = false): string {
+  const records = `${event.records} ${event.operation}${event.records === 1 ? '' : 's'}`;
+  const delay = `${(event.delayMs / 1000).toFixed(1)} s`;
+  const reason = printable(event.reason);
+  return short ? `${records}: retry ${event.attempt} in ${delay}, ${reason}` : `retrying ${records} (attempt ${event.attempt}) in ${delay}: ${reason}`;
+}
+
+/** Off a terminal: a plain line at most every `intervalMs`, and one line per retry. */
+class LineProgress implements ProgressRenderer {
+  private readonly meter = new RateMeter();
+  private readonly now: () => number;
+  private readonly interval: number;
+  private last: number;
+  private stopped = false;
+
+  constructor(
+    private readonly io: Io,
+    private readonly options: ProgressOptions,
+  ) {
+    this.now = options.now ?? Date.now;
+    this.interval = options.intervalMs ?? 5000;
+    // The first line waits a full interval too: a short run needs only its summary.
+    this.last = this.now();
+  }
+
+  onEvent(event: BulkEvent): void {
+    if (this.stopped) return;
+    if (event.type === 'retry') {
+      // Retries are rare and explain a slowdown, so each gets its own line, unthrottled.
+      this.io.stderr.write(`${this.options.label}: ${retryText(event)}\n`);
+      return;
+    }
+    if (event.type !== 'progress') return;
+    this.meter.add(event);
+    const now = this.now();
+    if (now - this.last < this.interval) return;
+    this.last = now;
+    this.io.stderr.write(`${this.options.label}: ${progressText(event, this.meter.rate(event))}\n`);
+  }
+
+  stop(): void {
+    this.stopped = true;
+  }
+}
+
+/** On a terminal: one ora line, its text refreshed at most ~10×/s. */
+class SpinnerProgress implements ProgressRenderer {
+  private readonly meter = new RateMeter();
+  private readonly now: () => number;
+  private spinner: Ora | undefined;
+  private latest: ProgressEvent | undefined;
+  private retry: { text: string; until: number } | undefined;
+  private lastUpdate = -Infinity;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly io: Io,
+    private readonly options: ProgressOptions,
+  ) {
+    this.now = options.now ?? Date.now;
+    // Loaded lazily: ora and its dependencies cost start-up time no other command should pay.
+    void import('ora').then(
+      ({ default: ora }) => {
+        if (this.stopped) return;
+        this.spinner = ora({
+          text: this.text(),
+          stream: io.stderr as NodeJS.WriteStream,
+          isEnabled: true,
+          // Raw-mode stdin would swallow Ctrl-C and could eat piped input.
+          discardStdin: false,
+          // Hiding the cursor makes ora register exit/signal hooks that would race the
+          // CLI's own SIGINT handling (flush journal, print the resume hint).
+          hideCursor: false,
+        }).start();
+      },
+      () => {
+        // Without ora the run goes on; the summary still tells the outcome.
+      },
+    );
+  }
+
+  onEvent(event: BulkEvent): void {
+    if (this.stopped) return;
+    if (event.type === 'retry') {
+      this.retry = { text: retryText(event, true), until: this.now() + RETRY_SHOWN_MS };
+    } else if (event.type === 'progress') {
+      this.meter.add(event);
+      this.latest = event;
+    } else {
+      return;
+    }
+    this.schedule();
+  }
+
+  /** Updates now if the last update is old enough, otherwise once it is (the newest state wins). */
+  private schedule(): void {
+    const wait = this.lastUpdate + TTY_UPDATE_MS - this.now();
+    if (wait <= 0) {
+      this.update();
+    } else if (!this.timer) {
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        this.update();
+      }, wait);
+      this.timer.unref();
+    }
+  }
+
+  private update(): void {
+    this.lastUpdate = this.now();
+    if (this.spinner) this.spinner.text = this.text();
+  }
+
+  private text(): string {
+    const parts = [this.options.label];
+    if (this.retry && this.retry.until > this.now()) {
+      // While a retry is fresh it takes the counts' place: on one line it would be cut off.
+      if (this.latest) parts.push(position(this.latest));
+      parts.push(this.retry.text);
+    } else if (this.latest) {
+      parts.push(progressText(this.latest, this.meter.rate(this.latest), true));
+    }
+    const line = parts.join(' · ');
+    // One line only: ora has to erase exactly what it drew, and a wrapped line is harder to read.
+    const width = Math.max(20, this.io.columns - 3);
+    return line.length > width ? `${line.slice(0, width - 1)}…` : line;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.spinner?.stop();
+  }
+}
+
+const OPERATION_ROWS: readonly (Operation | 'none')[] = ['link', 'update', 'unlink', 'resolve', 'none'];
+const FATES: readonly RecordFate[] = ['applied', 'unchanged', 'rejected', 'failed'];
+/** "none": the record was settled without an operation (nothing to change, or rejected before planning). */
+const ROW_LABELS: Record<Operation | 'none', string> = { link: 'link', update: 'update', unlink: 'unlink', resolve: 'resolve', none: 'none' };
+
+export interface SummaryExtra {
+  readonly target: string;
+  readonly rejectsPath?: string;
+  /** Rows in the reject file (RecordSink.count); defaults to rejected + failed. */
+  readonly rejectsCount?: number;
+  readonly resultsPath?: string;
+  readonly journalPath?: string;
+  /** A command line that continues the run; shown only when the run stopped early. */
+  readonly resumeHint?: string;
+}
+
+/**
+ * The end-of-run summary on stderr: counts per operation and fate, then where things are. Always
+ * printed, whatever the outcome, so a log shows what happened even if stdout went elsewhere.
+ */
+export function renderBulkSummary(io: Io, summary: BulkSummary, extra: SummaryExtra): void {
+  const color = colorEnabled(io, 'stderr');
+  const paint = (code: string, text: string) => (color ? `\u001b[${code}m${text}\u001b[0m` : text);
+  const table = new Table({
+    head: ['', ...FATES, 'total'],
+    style: { head: color ? ['cyan'] : [], border: color ? ['grey'] : [] },
+    colAligns: ['left', 'right', 'right', 'right', 'right', 'right'],
+  });
+  for (const operation of OPERATION_ROWS) {
+    const counts = summary.byOperation[operation];
+    if (!counts) continue;
+    const cells = FATES.map((fate) => counts[fate] ?? 0);
+    table.push([ROW_LABELS[operation], ...cells.map(String), String(cells.reduce((a, b) => a + b, 0))]);
+  }
+  // The total row comes from the summary's own totals (they include resumed records).
+  const totals: Record<RecordFate, number> = { applied: summary.applied, unchanged: summary.unchanged, rejected: summary.rejected, failed: summary.failed };
+  table.push([
+    'total',
+    String(totals.applied),
+    String(totals.unchanged),
+    totals.rejected > 0 ? paint('33', String(totals.rejected)) : '0',
+    totals.failed > 0 ? paint('31', String(totals.failed)) : '0',
+    String(summary.total),
+  ]);
+
+  const lines = [table.toString()];
+  // The rate is this run's own: records settled by an earlier run took no time here.
+  const worked = Math.max(0, summary.total - summary.resumed);
+  const rate = summary.seconds > 0 ? worked / summary.seconds : 0;
+  lines.push(`${summary.total} record${summary.total === 1 ? '' : 's'} in ${duration(summary.seconds)} (${rate >= 10 ? Math.round(rate) : rate.toFixed(1)} rec/s) · ${printable(extra.target)}`);
+  if (summary.resumed > 0) lines.push(`resumed from an earlier run: ${summary.resumed} records`);
+  if (summary.retries > 0) lines.push(`retries: ${summary.retries}`);
+  const rejectRows = extra.rejectsCount ?? summary.rejected + summary.failed;
+  if (extra.rejectsPath !== undefined && rejectRows > 0) lines.push(`rejects: ${printable(extra.rejectsPath)} (${rejectRows} row${rejectRows === 1 ? '' : 's'})`);
+  if (extra.resultsPath !== undefined) lines.push(`results: ${printable(extra.resultsPath)}`);
+  if (extra.journalPath !== undefined) lines.push(`journal: ${printable(extra.journalPath)}`);
+  if (summary.stopped) {
+    lines.push(paint('31', `stopped early: ${printable(summary.stopped.message)} (${summary.stopped.code})`));
+    if (extra.resumeHint !== undefined) lines.push(`resume with: ${printable(extra.resumeHint)}`);
+  }
+  io.stderr.write(`${lines.join('\n')}\n`);
+}
+
+/** "12.3 s" under a minute, then "4 min 05 s" / "1 h 02 min 05 s". */
+function duration(seconds: number): string {
+  if (seconds < 60) return `${seconds.toFixed(1)} s`;
+  const s = Math.round(seconds);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const rest = String(s % 60).padStart(2, '0');
+  return h > 0 ? `${h} h ${String(m).padStart(2, '0')} min ${rest} s` : `${m} min ${rest} s`;
+}

@@ -1,0 +1,192 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { basename, extname, join, resolve } from 'node:path';
+import type { BulkEvent, BulkSummary, RecordEvent } from '../../core/bulk/events.js';
+import type { BulkInputRecord, BulkMode, Journal, JournalEntry } from '../../core/bulk/engine.js';
+import { ExitCode, UsageError } from '../../core/errors.js';
+import type { Mapper } from '../../core/mapper.js';
+import { loadContext, openMapper, type CommandContext, type GlobalOptions } from '../context.js';
+import type { Io } from '../io.js';
+
+/**
+ * Runs a file-driven bulk job (link|update|unlink --file, import-csv): fingerprints the input,
+ * opens or resumes its journal, streams records through the bulk engine, writes rejects,
+ * results and progress, and turns the summary into an exit code.
+ */
+
+export interface BulkJobFlags {
+  readonly journal?: string;
+  readonly restart?: boolean;
+  readonly rejects?: string;
+  readonly results?: string;
+  readonly batchSize?: number;
+  readonly concurrency?: number;
+  readonly retries?: number;
+  readonly dryRun?: boolean;
+}
+
+export interface BulkJobSpec {
+  readonly command: string;
+  readonly mode: BulkMode;
+  readonly file: string;
+  /** Extra bytes that define the job besides the input (the mapping file, defaults). */
+  readonly definition: string;
+  /** Turns the opened input into engine records. */
+  readonly records: (context: CommandContext, mapper: Mapper) => Promise<{ records: AsyncIterable<BulkInputRecord>; columns: () => readonly string[] }>;
+}
+
+/** sha256 over the input's bytes and the job's definition, and the input's line count. */
+async function fingerprintOf(file: string, definition: string): Promise<{ fingerprint: string; lines: number }> {
+  const hash = createHash('sha256');
+  let lines = 0;
+  try {
+    for await (const chunk of createReadStream(file) as AsyncIterable<Buffer>) {
+      hash.update(chunk);
+      for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) lines++;
+    }
+  } catch (error) {
+    throw new UsageError('input.unreadable', `cannot read ${file}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`, {
+      hint: 'check the path of the input file',
+    });
+  }
+  hash.update('\0');
+  hash.update(definition);
+  return { fingerprint: hash.digest('hex'), lines };
+}
+
+/** Stdin cannot be read twice, so a job fed from it has nothing to resume from. */
+class MemoryJournal implements Journal {
+  load(): ReadonlyMap<number, JournalEntry> {
+    return new Map();
+  }
+  markInflight(): void {}
+  settle(): void {}
+}
+
+export async function runBulkJob(io: Io, globals: GlobalOptions, flags: BulkJobFlags, spec: BulkJobSpec): Promise<number> {
+  const context = await loadContext(io, globals);
+  const { settings } = context.resolved;
+  const fromStdin = spec.file === '-';
+  if (fromStdin && io.stdinIsTTY) throw new UsageError('usage.stdin_is_tty', '--file - reads records from stdin, but stdin is a terminal', { hint: 'pipe a file in, or give its path' });
+
+  const target = settings.mode === 'local' ? `local ${settings.db}` : `${settings.protocol} ${settings.baseUrl}`;
+  const definition = JSON.stringify({ command: spec.command, mode: spec.mode, target, definition: spec.definition });
+  const { fingerprint, lines } = fromStdin ? { fingerprint: '', lines: 0 } : await fingerprintOf(spec.file, definition);
+
+  const mapper = await openMapper(context);
+  const { SqliteJournal } = await import('../../adapters/journal/sqlite-journal.js');
+  let journal: Journal;
+  let journalFile: import('../../adapters/journal/sqlite-journal.js').SqliteJournal | undefined;
+  if (fromStdin || flags.dryRun) {
+    journal = new MemoryJournal();
+  } else {
+    const path = flags.journal ? resolve(io.cwd, flags.journal) : join(context.dirs.state, 'journals', `${fingerprint.slice(0, 32)}.db`);
+    journalFile = SqliteJournal.open(path, { fingerprint, description: `${spec.command} ${basename(spec.file)} → ${mapper.target}` }, flags.restart === true);
+    journal = journalFile;
+  }
+
+  const { openRejectFile, openResultsFile } = await import('../../adapters/files/report-writers.js');
+  const { createProgressRenderer, renderBulkSummary } = await import('../bulk-render.js');
+  const { records, columns } = await spec.records(context, mapper);
+  const rejectsPath = resolve(io.cwd, flags.rejects ?? `${fromStdin ? 'stdin' : basename(spec.file, extname(spec.file))}.rejects.csv`);
+  let rejects: Awaited<ReturnType<typeof openRejectFile>> | undefined;
+  let rejectsOpening: Promise<void> | undefined;
+  const pendingRejects: RecordEvent[] = [];
+  const results = flags.results ? await openResultsFile(resolve(io.cwd, flags.results)) : undefined;
+  const stdoutFormat = settings.output === 'jsonl' || settings.output === 'csv' ? settings.output : undefined;
+  const stdoutResults = stdoutFormat ? await openStdoutResults(io, stdoutFormat) : undefined;
+  const progress = createProgressRenderer(io, { quiet: globals.quiet === true, label: spec.command });
+
+  let interrupted = false;
+  const onSigint = () => {
+    if (interrupted) process.exit(ExitCode.interrupted); // a second Ctrl-C: stop now
+    interrupted = true;
+    io.stderr.write('\nsparctl: interrupted; finishing the batches in flight (Ctrl-C again to stop at once)\n');
+  };
+  process.on('SIGINT', onSigint);
+
+  const onEvent = (event: BulkEvent) => {
+    progress.onEvent(event);
+    if (event.type !== 'record') return;
+    results?.write(event);
+    stdoutResults?.write(event);
+    if (event.fate === 'rejected' || event.fate === 'failed') {
+      if (rejects) rejects.write(event);
+      else {
+        pendingRejects.push(event);
+        rejectsOpening ??= openRejectFile(rejectsPath, columns()).then((sink) => {
+          rejects = sink;
+          for (const queued of pendingRejects.splice(0)) sink.write(queued);
+        });
+      }
+    }
+  };
+
+  let summary: BulkSummary;
+  try {
+    const { runBulk } = await import('../../core/bulk/engine.js');
+    summary = await runBulk(mapper, records, journal, {
+      mode: spec.mode,
+      batchSize: flags.batchSize ?? settings.batchSize,
+      concurrency: flags.concurrency ?? settings.concurrency,
+      retries: flags.retries ?? 5,
+      context: { source: `sparctl ${spec.command} ${basename(spec.file)}` },
+      dryRun: flags.dryRun === true,
+      onEvent,
+      shouldStop: () => interrupted,
+      ...(lines > 0 ? { total: Math.max(lines - (columns().length > 0 ? 1 : 0), 0) } : {}),
+    });
+  } finally {
+    process.off('SIGINT', onSigint);
+    progress.stop();
+    await rejectsOpening;
+    await rejects?.close();
+    await results?.close();
+    await stdoutResults?.close();
+    await mapper.close();
+  }
+
+  const stoppedEarly = summary.stopped !== undefined;
+  if (journalFile) {
+    if (!stoppedEarly && summary.failed === 0) journalFile.remove();
+    else journalFile.close();
+  }
+  if (!globals.quiet || stoppedEarly) {
+    renderBulkSummary(io, summary, {
+      target: mapper.target,
+      ...(rejects ? { rejectsPath } : {}),
+      ...(flags.results ? { resultsPath: resolve(io.cwd, flags.results) } : {}),
+      ...(journalFile && stoppedEarly ? { journalPath: journalFile.path } : {}),
+      ...(stoppedEarly
+        ? { resumeHint: fromStdin ? 'input from stdin cannot be resumed: save it to a file and run again' : 'run the same command again to resume; --restart starts over' }
+        : {}),
+    });
+  }
+  if (flags.dryRun && !globals.quiet) io.stderr.write('dry run: nothing was written\n');
+  if (settings.output === 'json') {
+    io.stdout.write(`${JSON.stringify({ schemaVersion: 1, command: spec.command, target: mapper.target, summary, ...(rejects ? { rejects: rejectsPath } : {}) }, null, 2)}\n`);
+  }
+  if (summary.stopped) {
+    if (summary.stopped.code !== 'interrupted') io.stderr.write(`sparctl: ${summary.stopped.message}\n`);
+    return summary.stopped.exitCode;
+  }
+  if (summary.failed > 0) return ExitCode.unavailable;
+  if (summary.rejected > 0) return ExitCode.rejected;
+  return ExitCode.ok;
+}
+
+/** Per-record results on stdout, for `-o jsonl|csv` on a file run. */
+async function openStdoutResults(io: Io, format: 'jsonl' | 'csv') {
+  const { csvCell } = await import('../output.js');
+  const columns = ['line', 'id', 'operation', 'fate', 'outcome', 'code', 'message'] as const;
+  if (format === 'csv') io.stdout.write(`${columns.join(',')}\r\n`);
+  return {
+    write(event: RecordEvent) {
+      const row = { line: event.line ?? null, id: event.id ?? null, operation: event.operation ?? null, fate: event.fate, outcome: event.outcome ?? null, code: event.code, message: event.message };
+      if (format === 'jsonl') io.stdout.write(`${JSON.stringify(row)}\n`);
+      else io.stdout.write(`${columns.map((c) => (row[c] === null ? '' : csvCell(String(row[c])))).join(',')}\r\n`);
+    },
+    async close() {},
+  };
+}
+

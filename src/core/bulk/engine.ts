@@ -1,0 +1,507 @@
+import { SparctlError, UnavailableError } from '../errors.js';
+import type { LinkItem, Mapper, MapperCallContext, ResolveItem, UnlinkItem } from '../mapper.js';
+import type { FinancialAddress } from '../model.js';
+import type { MappingRecord } from '../records.js';
+import { classifyResult, type ItemResult, type Operation, type Outcome } from '../results.js';
+import type { BulkEvent, BulkSummary, RecordEvent, RecordFate } from './events.js';
+
+/**
+ * The bulk engine (DESIGN.md §4): records in → planned operations → batches → mapper → one
+ * final fate per record, journalled so that a run killed at any instant can be resumed without
+ * losing or repeating anything.
+ *
+ * - Records are taken in chunks. Within a chunk, the n-th operation on an ID goes in wave n;
+ *   waves run one after another and a batch never holds two operations on one ID, so the
+ *   operations on one beneficiary apply in input order (FIFO) while different IDs run in
+ *   parallel. Chunks run one after another.
+ * - Retryable failures back off exponentially with jitter (Retry-After honoured). A request
+ *   whose outcome is unknown (timeout, reset) is reconciled by resolving its IDs before anything
+ *   is sent again: a link is never blindly repeated. A batch the mapper keeps failing as a whole
+ *   is bisected until the poison records are isolated and rejected.
+ * - Before a batch is sent its records are journalled as in flight; a resumed run reconciles
+ *   those the same way.
+ */
+
+export type BulkMode = 'upsert' | 'link' | 'update' | 'unlink';
+
+export interface InputProblem {
+  readonly field: string;
+  readonly message: string;
+  readonly code?: string;
+}
+
+export interface BulkInputRecord {
+  /** 0-based position in the input; stable across runs over the same input. */
+  readonly seq: number;
+  readonly line?: number;
+  readonly raw?: Readonly<Record<string, string>>;
+  readonly parsed:
+    | { readonly ok: true; readonly value: MappingRecord | { readonly id: string }; readonly mode?: BulkMode }
+    | { readonly ok: false; readonly problems: readonly InputProblem[]; readonly id?: string };
+}
+
+/** What a journal remembers of one record. FA values are never in it. */
+export interface JournalEntry {
+  readonly seq: number;
+  readonly state: 'inflight' | 'settled';
+  readonly operation: Operation | 'none';
+  readonly fate?: RecordFate;
+  readonly outcome?: Outcome | null;
+  readonly code?: string | null;
+  readonly message?: string | null;
+}
+
+export interface Journal {
+  /** Entries left by earlier runs of the same job, by seq. */
+  load(): ReadonlyMap<number, JournalEntry>;
+  markInflight(seqs: readonly number[], operation: Operation): void;
+  settle(entries: readonly JournalEntry[]): void;
+}
+
+export interface BulkOptions {
+  readonly mode: BulkMode;
+  readonly batchSize: number;
+  readonly concurrency: number;
+  /** Attempts after the first for a batch that fails as a whole. */
+  readonly retries: number;
+  readonly context: MapperCallContext;
+  readonly dryRun?: boolean;
+  /** Records planned together; FIFO waves are computed within a chunk. */
+  readonly chunkSize?: number;
+  readonly backoffMs?: { readonly base: number; readonly max: number };
+  readonly onEvent?: (event: BulkEvent) => void;
+  /** Checked before each new batch: true once the user asked to stop (Ctrl-C). */
+  readonly shouldStop?: () => boolean;
+  /** Injected for tests. */
+  readonly sleep?: (ms: number) => Promise<void>;
+  readonly random?: () => number;
+  /** Total records, when known in advance, for progress. */
+  readonly total?: number;
+}
+
+interface Work {
+  readonly seq: number;
+  readonly line?: number;
+  readonly raw?: Readonly<Record<string, string>>;
+  readonly id: string;
+  readonly record: MappingRecord | { readonly id: string };
+  readonly mode: BulkMode;
+  /** An earlier run sent this record and never learned the outcome. */
+  readonly uncertain: boolean;
+  operation?: Operation;
+}
+
+type Fa = Readonly<Record<string, unknown>> | null;
+
+const RETRYABLE = new Set([
+  'remote.refused',
+  'remote.reset',
+  'remote.timeout',
+  'remote.connect_timeout',
+  'remote.server_error',
+  'remote.rate_limited',
+  'remote.batch_failed',
+  'remote.transport',
+  'remote.host_unknown',
+  'remote.unexpected_status',
+]);
+
+export async function runBulk(mapper: Mapper, input: AsyncIterable<BulkInputRecord>, journal: Journal, options: BulkOptions): Promise<BulkSummary> {
+  return new BulkRun(mapper, journal, options).run(input);
+}
+
+class Stop extends Error {
+  constructor(readonly reason: SparctlError | 'interrupted') {
+    super('stop');
+  }
+}
+
+class BulkRun {
+  private readonly earlier: ReadonlyMap<number, JournalEntry>;
+  private readonly started = Date.now();
+  private read = 0;
+  private done = 0;
+  private resumed = 0;
+  private retries = 0;
+  private readonly fates: Record<RecordFate, number> = { applied: 0, unchanged: 0, rejected: 0, failed: 0 };
+  private readonly byOperation: Partial<Record<Operation | 'none', Partial<Record<RecordFate, number>>>> = {};
+  private lastProgress = 0;
+  private stopReason: SparctlError | 'interrupted' | undefined;
+  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly random: () => number;
+
+  constructor(
+    private readonly mapper: Mapper,
+    private readonly journal: Journal,
+    private readonly options: BulkOptions,
+  ) {
+    this.earlier = journal.load();
+    this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.random = options.random ?? Math.random;
+  }
+
+  async run(input: AsyncIterable<BulkInputRecord>): Promise<BulkSummary> {
+    const chunkSize = this.options.chunkSize ?? Math.max(2_000, this.options.batchSize * this.options.concurrency * 4);
+    let chunk: BulkInputRecord[] = [];
+    try {
+      for await (const record of input) {
+        this.read++;
+        chunk.push(record);
+        if (chunk.length >= chunkSize) {
+          await this.chunk(chunk);
+          chunk = [];
+        }
+      }
+      if (chunk.length > 0) await this.chunk(chunk);
+    } catch (error) {
+      if (!(error instanceof Stop)) throw error;
+      this.stopReason = error.reason;
+    }
+    this.progress(true);
+    return this.summary();
+  }
+
+  private summary(): BulkSummary {
+    const stop = this.stopReason;
+    return {
+      total: this.read,
+      applied: this.fates.applied,
+      unchanged: this.fates.unchanged,
+      rejected: this.fates.rejected,
+      failed: this.read - this.done,
+      resumed: this.resumed,
+      retries: this.retries,
+      seconds: (Date.now() - this.started) / 1000,
+      byOperation: this.byOperation,
+      ...(stop === undefined
+        ? {}
+        : stop === 'interrupted'
+          ? { stopped: { code: 'interrupted', message: 'interrupted', exitCode: 130 } }
+          : { stopped: { code: stop.code, message: stop.message, exitCode: stop.exitCode } }),
+    };
+  }
+
+  private async chunk(records: readonly BulkInputRecord[]): Promise<void> {
+    const work: Work[] = [];
+    for (const record of records) {
+      const before = this.earlier.get(record.seq);
+      if (before?.state === 'settled') {
+        this.resumed++;
+        this.emit(record, before.operation, before.fate ?? 'rejected', before.outcome ?? undefined, before.code ?? null, before.message ?? null, { resumed: true });
+        continue;
+      }
+      if (!record.parsed.ok) {
+        const problem = record.parsed.problems[0] ?? { field: '(record)', message: 'invalid record' };
+        const message = record.parsed.problems.map((p) => (p.message.startsWith(`${p.field} `) ? p.message : `${p.field}: ${p.message}`)).join('; ');
+        const code = problem.code ?? 'input.invalid';
+        // Not journalled: a resumed run finds the same problem in the same input, and the
+        // message may quote the row's values, which the journal must not hold.
+        this.emit(record, 'none', 'rejected', undefined, code, message, { field: problem.field, ...(record.parsed.id ? { id: record.parsed.id } : {}) });
+        continue;
+      }
+      const value = record.parsed.value;
+      work.push({
+        seq: record.seq,
+        ...(record.line === undefined ? {} : { line: record.line }),
+        ...(record.raw === undefined ? {} : { raw: record.raw }),
+        id: value.id,
+        record: value,
+        mode: record.parsed.mode ?? this.options.mode,
+        uncertain: before?.state === 'inflight',
+      });
+    }
+
+    const needsState = work.filter((w) => w.mode === 'upsert' || w.uncertain || this.options.dryRun);
+    const state = needsState.length > 0 ? await this.currentState([...new Set(needsState.map((w) => w.id))]) : new Map<string, Fa>();
+    const planned = this.plan(work, state);
+    if (this.options.dryRun) {
+      for (const w of planned) this.emit(w, w.operation!, 'applied', undefined, null, 'dry run: not sent');
+      return;
+    }
+
+    // Wave n holds the n-th operation on each ID.
+    const waves: Work[][] = [];
+    const seen = new Map<string, number>();
+    for (const w of planned) {
+      const wave = seen.get(w.id) ?? 0;
+      seen.set(w.id, wave + 1);
+      (waves[wave] ??= []).push(w);
+    }
+    for (const wave of waves) {
+      const batches: { operation: Operation; items: Work[] }[] = [];
+      for (const operation of ['link', 'update', 'unlink'] as const) {
+        const of = wave.filter((w) => w.operation === operation);
+        for (let i = 0; i < of.length; i += this.options.batchSize) batches.push({ operation, items: of.slice(i, i + this.options.batchSize) });
+      }
+      await this.pool(batches.map((batch) => () => this.send(batch.operation, batch.items, this.options.retries)));
+    }
+  }
+
+  /** Decides each record's operation from the current state, simulating earlier records on the same ID. */
+  private plan(work: readonly Work[], state: Map<string, Fa>): Work[] {
+    const planned: Work[] = [];
+    const settledHere: JournalEntry[] = [];
+    for (const w of work) {
+      const desired = 'fa' in w.record ? w.record.fa : undefined;
+      const current = state.get(w.id);
+      if (w.uncertain) {
+        // An earlier run sent this record and died before the answer: if its effect is there, it was applied.
+        const before = this.earlier.get(w.seq)!;
+        const applied =
+          before.operation === 'unlink' ? current === null
+          : before.operation === 'link' || before.operation === 'update' ? desired !== undefined && sameFa(current, desired)
+          : false;
+        if (applied && (before.operation === 'link' || before.operation === 'update' || before.operation === 'unlink')) {
+          const outcome: Outcome = before.operation === 'link' ? 'linked' : before.operation === 'update' ? 'updated' : 'unlinked';
+          settledHere.push({ seq: w.seq, state: 'settled', operation: before.operation, fate: 'applied', outcome, code: null, message: 'confirmed by resolve after an interrupted run' });
+          this.emit(w, before.operation, 'applied', outcome, null, 'confirmed by resolve after an interrupted run');
+          continue;
+        }
+      }
+      let operation: Operation | 'none';
+      if (w.mode === 'upsert') operation = current === undefined || current === null ? 'link' : desired !== undefined && sameFa(current, desired) ? 'none' : 'update';
+      else operation = w.mode;
+      if (operation === 'none') {
+        settledHere.push({ seq: w.seq, state: 'settled', operation: 'none', fate: 'unchanged', outcome: null, code: null, message: null });
+        this.emit(w, 'none', 'unchanged', undefined, null, null);
+        continue;
+      }
+      if (operation === 'link' || operation === 'update') state.set(w.id, desired ? { ...desired } : null);
+      else state.set(w.id, null);
+      w.operation = operation;
+      planned.push(w);
+    }
+    if (settledHere.length > 0 && !this.options.dryRun) this.journal.settle(settledHere);
+    return planned;
+  }
+
+  /** The FA each ID has now (null: not linked), resolved in batches. */
+  private async currentState(ids: readonly string[]): Promise<Map<string, Fa>> {
+    const state = new Map<string, Fa>();
+    const batches: string[][] = [];
+    for (let i = 0; i < ids.length; i += this.options.batchSize) batches.push(ids.slice(i, i + this.options.batchSize));
+    await this.pool(
+      batches.map((batch) => async () => {
+        const results = await this.withRetries('resolve', batch.length, () =>
+          this.mapper.resolve(batch.map((id, i): ResolveItem => ({ reference_id: `s${i}`, id, scope: 'details' })), this.options.context),
+        );
+        const byRef = new Map(results.map((r) => [r.reference_id, r]));
+        batch.forEach((id, i) => {
+          const result = byRef.get(`s${i}`);
+          state.set(id, result && classifyResult('resolve', result) === 'found' ? ((result.fa as Fa) ?? {}) : null);
+        });
+      }),
+    );
+    return state;
+  }
+
+  /** Sends one batch until every record in it is settled, or stops the run. */
+  private async send(operation: Operation, items: readonly Work[], retries: number): Promise<void> {
+    let pending = [...items];
+    let reconcileFirst = false;
+    for (let attempt = 0; pending.length > 0; attempt++) {
+      if (this.options.shouldStop?.()) throw new Stop('interrupted');
+      try {
+        if (reconcileFirst) {
+          pending = await this.reconcile(operation, pending);
+          reconcileFirst = false;
+          if (pending.length === 0) return;
+        }
+        this.journal.markInflight(pending.map((w) => w.seq), operation);
+        const results = await this.call(operation, pending);
+        this.settleResults(operation, pending, results);
+        return;
+      } catch (error) {
+        if (error instanceof Stop) throw error;
+        if (!(error instanceof UnavailableError) || !RETRYABLE.has(error.code)) throw new Stop(asSparctlError(error));
+        if (error.outcomeUnknown) reconcileFirst = true;
+        if (error.code === 'remote.batch_failed' && attempt >= Math.min(1, retries)) {
+          // The mapper keeps failing this batch as a whole: find the record that does it.
+          if (pending.length === 1) {
+            this.settle(operation, pending[0]!, 'rejected', 'rejected', 'rjct.internal.error', `the mapper fails every request that holds this record (${error.message})`);
+            return;
+          }
+          const half = Math.ceil(pending.length / 2);
+          this.retried(operation, pending.length, attempt + 1, `bisecting a batch the mapper fails as a whole (${pending.length} → ${half} + ${pending.length - half})`, 0);
+          await this.send(operation, pending.slice(0, half), 1);
+          await this.send(operation, pending.slice(half), 1);
+          return;
+        }
+        if (attempt >= retries) throw new Stop(error);
+        const delay = this.backoff(attempt, error.retryAfterMs);
+        this.retried(operation, pending.length, attempt + 1, error.message, delay);
+        await this.sleep(delay);
+      }
+    }
+  }
+
+  /** After an unknown outcome: settle what the mapper shows as done, return what is still to send. */
+  private async reconcile(operation: Operation, pending: readonly Work[]): Promise<Work[]> {
+    const ids = [...new Set(pending.map((w) => w.id))];
+    const state = await this.currentState(ids);
+    const rest: Work[] = [];
+    for (const w of pending) {
+      const current = state.get(w.id);
+      const desired = 'fa' in w.record ? w.record.fa : undefined;
+      const applied = operation === 'unlink' ? current === null : desired !== undefined && sameFa(current, desired);
+      if (applied) {
+        const outcome: Outcome = operation === 'link' ? 'linked' : operation === 'update' ? 'updated' : 'unlinked';
+        this.settle(operation, w, 'applied', outcome, null, 'confirmed by resolve after an unanswered request');
+      } else {
+        rest.push(w);
+      }
+    }
+    return rest;
+  }
+
+  private call(operation: Operation, items: readonly Work[]): Promise<ItemResult[]> {
+    const context = this.options.context;
+    const ref = (w: Work) => ({ reference_id: `q${w.seq}`, ...(w.line === undefined ? {} : { origin: `line ${w.line}` }) });
+    switch (operation) {
+      case 'link':
+      case 'update': {
+        const linkItems = items.map((w): LinkItem => ({ ...ref(w), ...(w.record as MappingRecord) }));
+        return operation === 'link' ? this.mapper.link(linkItems, context) : this.mapper.update(linkItems, context);
+      }
+      case 'unlink':
+        return this.mapper.unlink(items.map((w): UnlinkItem => ({ ...ref(w), id: w.id })), context);
+      case 'resolve':
+        return this.mapper.resolve(items.map((w): ResolveItem => ({ ...ref(w), id: w.id, scope: 'details' })), context);
+    }
+  }
+
+  private settleResults(operation: Operation, items: readonly Work[], results: readonly ItemResult[]): void {
+    const byRef = new Map(results.map((r) => [r.reference_id, r]));
+    const entries: JournalEntry[] = [];
+    for (const w of items) {
+      const result = byRef.get(`q${w.seq}`);
+      if (!result) {
+        entries.push(this.settleEntry(operation, w, 'rejected', 'rejected', 'mapper.result_missing', 'the mapper answered without a result for this record'));
+        continue;
+      }
+      const outcome = classifyResult(operation, { ...result, id: w.id });
+      const fate: RecordFate = outcome === 'linked' || outcome === 'updated' || outcome === 'unlinked' ? 'applied' : 'rejected';
+      entries.push(this.settleEntry(operation, w, fate, outcome, result.status_reason_code, result.status_reason_message));
+    }
+    this.journal.settle(entries);
+    this.progress(false);
+  }
+
+  private settle(operation: Operation, w: Work, fate: RecordFate, outcome: Outcome, code: string | null, message: string | null): void {
+    this.journal.settle([this.settleEntry(operation, w, fate, outcome, code, message)]);
+  }
+
+  private settleEntry(operation: Operation, w: Work, fate: RecordFate, outcome: Outcome, code: string | null, message: string | null): JournalEntry {
+    this.emit(w, operation, fate, outcome, code, message);
+    return { seq: w.seq, state: 'settled', operation, fate, outcome, code, message };
+  }
+
+  private emit(
+    record: { seq: number; line?: number; raw?: Readonly<Record<string, string>>; id?: string; parsed?: BulkInputRecord['parsed'] },
+    operation: Operation | 'none',
+    fate: RecordFate,
+    outcome: Outcome | undefined,
+    code: string | null,
+    message: string | null,
+    extra: { resumed?: boolean; field?: string; id?: string } = {},
+  ): void {
+    this.done++;
+    this.fates[fate]++;
+    const counts = (this.byOperation[operation] ??= {});
+    counts[fate] = (counts[fate] ?? 0) + 1;
+    const id = extra.id ?? record.id ?? (record.parsed?.ok ? record.parsed.value.id : undefined);
+    const event: RecordEvent = {
+      type: 'record',
+      seq: record.seq,
+      ...(record.line === undefined ? {} : { line: record.line }),
+      ...(id === undefined ? {} : { id }),
+      ...(operation === 'none' ? {} : { operation }),
+      fate,
+      ...(outcome === undefined ? {} : { outcome }),
+      code,
+      message,
+      ...(extra.field === undefined ? {} : { field: extra.field }),
+      ...(record.raw === undefined ? {} : { raw: record.raw }),
+      ...(extra.resumed ? { resumed: true } : {}),
+    };
+    this.options.onEvent?.(event);
+  }
+
+  private progress(force: boolean): void {
+    const now = Date.now();
+    if (!force && now - this.lastProgress < 200) return;
+    this.lastProgress = now;
+    this.options.onEvent?.({
+      type: 'progress',
+      read: this.read,
+      done: this.done,
+      ...(this.options.total === undefined ? {} : { total: this.options.total }),
+      applied: this.fates.applied,
+      unchanged: this.fates.unchanged,
+      rejected: this.fates.rejected,
+      failed: this.fates.failed,
+      retries: this.retries,
+      elapsed: (now - this.started) / 1000,
+    });
+  }
+
+  private retried(operation: Operation, records: number, attempt: number, reason: string, delayMs: number): void {
+    this.retries++;
+    this.options.onEvent?.({ type: 'retry', operation, records, attempt, reason, delayMs });
+  }
+
+  private backoff(attempt: number, retryAfterMs: number | undefined): number {
+    const { base, max } = this.options.backoffMs ?? { base: 500, max: 30_000 };
+    const exponential = Math.min(max, base * 2 ** attempt);
+    const jittered = exponential / 2 + this.random() * (exponential / 2);
+    return Math.round(Math.max(jittered, retryAfterMs ?? 0));
+  }
+
+  /** Retries a read-only call (resolve) on retryable failures; stops the run when they persist. */
+  private async withRetries<T>(operation: Operation, records: number, call: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      if (this.options.shouldStop?.()) throw new Stop('interrupted');
+      try {
+        return await call();
+      } catch (error) {
+        if (!(error instanceof UnavailableError) || !RETRYABLE.has(error.code) || attempt >= this.options.retries) throw new Stop(asSparctlError(error));
+        const delay = this.backoff(attempt, error.retryAfterMs);
+        this.retried(operation, records, attempt + 1, error.message, delay);
+        await this.sleep(delay);
+      }
+    }
+  }
+
+  /** Runs tasks with at most `concurrency` at once; the first Stop waits for the running ones, then propagates. */
+  private async pool(tasks: readonly (() => Promise<void>)[]): Promise<void> {
+    let next = 0;
+    let stop: Stop | undefined;
+    const worker = async () => {
+      while (next < tasks.length && !stop) {
+        const task = tasks[next++]!;
+        try {
+          await task();
+        } catch (error) {
+          if (error instanceof Stop) stop ??= error;
+          else stop ??= new Stop(asSparctlError(error));
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.options.concurrency, tasks.length) }, worker));
+    if (stop) throw stop;
+  }
+}
+
+function asSparctlError(error: unknown): SparctlError {
+  if (error instanceof SparctlError) return error;
+  throw error; // a bug, not a mapper failure: let it surface as an internal error
+}
+
+/** True when a resolved FA holds every field of the desired one with the same value. */
+export function sameFa(current: Fa | undefined, desired: FinancialAddress): boolean {
+  if (current === undefined || current === null) return false;
+  for (const [key, value] of Object.entries(desired)) {
+    if (String(current[key] ?? '') !== String(value)) return false;
+  }
+  return true;
+}

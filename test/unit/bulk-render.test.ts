@@ -1,0 +1,260 @@
+import { PassThrough } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { createProgressRenderer, progressText, renderBulkSummary } from '../../src/cli/bulk-render.js';
+import type { Io } from '../../src/cli/io.js';
+import type { BulkSummary, ProgressEvent } from '../../src/core/bulk/events.js';
+
+const ANSI = /\u001b\[/;
+
+interface FakeIo {
+  io: Io;
+  stderr: () => string;
+}
+
+function fakeIo(options: { tty?: boolean; env?: Record<string, string> } = {}): FakeIo {
+  const err = new PassThrough();
+  let text = '';
+  err.on('data', (chunk: Buffer) => (text += chunk.toString()));
+  if (options.tty) {
+    // Just enough of a tty.WriteStream for ora to draw and erase its line.
+    Object.assign(err, {
+      isTTY: true,
+      columns: 80,
+      cursorTo: () => err.write('\r'),
+      moveCursor: () => true,
+      clearLine: () => err.write('\u001b[K'),
+    });
+  }
+  const io: Io = {
+    stdout: new PassThrough(),
+    stderr: err,
+    stdin: new PassThrough(),
+    stdoutIsTTY: false,
+    stderrIsTTY: options.tty ?? false,
+    stdinIsTTY: false,
+    env: options.env ?? {},
+    cwd: '/tmp',
+    home: '/tmp',
+    columns: 80,
+  };
+  return { io, stderr: () => text };
+}
+
+function progress(done: number, elapsed: number, extra: Partial<ProgressEvent> = {}): ProgressEvent {
+  return { type: 'progress', read: done, done, applied: done, unchanged: 0, rejected: 0, failed: 0, retries: 0, elapsed, ...extra };
+}
+
+const flush = () => new Promise((resolve) => setImmediate(resolve));
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('progress off a terminal', () => {
+  it('prints at most one line per interval, however many events arrive', async () => {
+    let clock = 0;
+    const { io, stderr } = fakeIo();
+    const renderer = createProgressRenderer(io, { quiet: false, label: 'import people.csv', intervalMs: 1000, now: () => clock });
+    // 1000 events over 10 s of fake time.
+    for (let i = 1; i <= 1000; i++) {
+      clock += 10;
+      renderer.onEvent(progress(i * 10, clock / 1000, { total: 10_000 }));
+    }
+    // A burst within one instant adds nothing.
+    for (let i = 0; i < 500; i++) renderer.onEvent(progress(10_000, 10, { total: 10_000 }));
+    renderer.stop();
+    await flush();
+    const lines = stderr().trimEnd().split('\n');
+    expect(lines).toHaveLength(10);
+    expect(lines.every((l) => l.startsWith('import people.csv: '))).toBe(true);
+    expect(lines[0]).toBe('import people.csv: 1000/10000 (10%) · 1000 rec/s · ETA 00:09 · applied 1000 · unchanged 0 · rejected 0 · failed 0 · retries 0');
+    expect(stderr()).not.toMatch(ANSI);
+  });
+
+  it('prints nothing for a run shorter than the interval, and nothing after stop()', async () => {
+    let clock = 0;
+    const { io, stderr } = fakeIo();
+    const renderer = createProgressRenderer(io, { quiet: false, label: 'x', now: () => clock });
+    clock = 4999;
+    renderer.onEvent(progress(5, 4.999));
+    renderer.stop();
+    clock = 60_000;
+    renderer.onEvent(progress(6, 60));
+    await flush();
+    expect(stderr()).toBe('');
+  });
+
+  it('gives each retry its own line, unthrottled, with the reason made printable', async () => {
+    const { io, stderr } = fakeIo();
+    const renderer = createProgressRenderer(io, { quiet: false, label: 'import', now: () => 0 });
+    renderer.onEvent({ type: 'retry', operation: 'link', records: 500, attempt: 2, reason: 'HTTP 503\u001b[31m', delayMs: 2000 });
+    renderer.onEvent({ type: 'retry', operation: 'update', records: 1, attempt: 3, reason: 'timeout', delayMs: 450 });
+    await flush();
+    expect(stderr()).toBe(
+      'import: retrying 500 links (attempt 2) in 2.0 s: HTTP 503\\u001b[31m\n' + 'import: retrying 1 update (attempt 3) in 0.5 s: timeout\n',
+    );
+  });
+
+  it('prints nothing at all with quiet', async () => {
+    let clock = 0;
+    const { io, stderr } = fakeIo({ tty: true, env: { FORCE_COLOR: '1' } });
+    const renderer = createProgressRenderer(io, { quiet: true, label: 'x', intervalMs: 1, now: () => clock });
+    for (let i = 0; i < 100; i++) {
+      clock += 100;
+      renderer.onEvent(progress(i, clock / 1000));
+      renderer.onEvent({ type: 'retry', operation: 'link', records: 1, attempt: 1, reason: 'r', delayMs: 1 });
+    }
+    await sleep(50);
+    renderer.stop();
+    expect(stderr()).toBe('');
+  });
+
+  it('never animates when stderr is not a terminal (FORCE_COLOR) or colour is off on one (NO_COLOR, TERM=dumb)', async () => {
+    const setups: { tty?: boolean; env: Record<string, string> }[] = [
+      { env: { FORCE_COLOR: '1' } },
+      { tty: true, env: { NO_COLOR: '1' } },
+      { tty: true, env: { TERM: 'dumb' } },
+      { tty: true, env: { FORCE_COLOR: '1', CI: 'true' } },
+    ];
+    for (const setup of setups) {
+      let clock = 0;
+      const { io, stderr } = fakeIo(setup);
+      const renderer = createProgressRenderer(io, { quiet: false, label: 'x', intervalMs: 100, now: () => clock });
+      for (let i = 1; i <= 20; i++) {
+        clock += 50;
+        renderer.onEvent(progress(i, clock / 1000));
+      }
+      await sleep(50);
+      renderer.stop();
+      expect(stderr()).not.toMatch(ANSI);
+      expect(stderr().trimEnd().split('\n')).toHaveLength(10);
+    }
+  });
+});
+
+describe('progress text', () => {
+  it('uses the last ~10 s for the rate, so a slowdown shows', () => {
+    let clock = 0;
+    const { io, stderr } = fakeIo();
+    const renderer = createProgressRenderer(io, { quiet: false, label: 'x', intervalMs: 30_000, now: () => clock });
+    // 20 s at 100 rec/s, then 20 s at 10 rec/s.
+    let done = 0;
+    for (let s = 1; s <= 40; s++) {
+      done += s <= 20 ? 100 : 10;
+      clock = s * 1000;
+      renderer.onEvent(progress(done, s, { total: 10_000 }));
+    }
+    // Printed at 30 s: the window (20..30 s) is all slow; the whole-run average would be 70.
+    expect(stderr()).toContain('x: 2100/10000 (21%) · 10 rec/s · ETA 13:10 ·');
+  });
+
+  it('has no ETA and no total when the total is unknown; compact drops zero counts', () => {
+    const event = progress(42, 4, { applied: 40, rejected: 2 });
+    expect(progressText(event, 10.5)).toBe('42 · 11 rec/s · applied 40 · unchanged 0 · rejected 2 · failed 0 · retries 0');
+    expect(progressText(event, 10.5, true)).toBe('42 · 11 rec/s · applied 40 · rejected 2');
+    expect(progressText(progress(10, 1, { total: 20 }), 0)).toContain('ETA --:--');
+    expect(progressText(progress(0, 1, { total: 100_000 }), 10)).toContain('ETA 2:46:40');
+  });
+});
+
+describe('progress on a terminal', () => {
+  it('draws one spinner line with the newest state and erases it on stop', async () => {
+    const { io, stderr } = fakeIo({ tty: true, env: { FORCE_COLOR: '1' } });
+    const renderer = createProgressRenderer(io, { quiet: false, label: 'import people.csv' });
+    for (let i = 1; i <= 2000; i++) renderer.onEvent(progress(i, i / 1000, { total: 4000 }));
+    renderer.onEvent({ type: 'retry', operation: 'link', records: 3, attempt: 2, reason: 'HTTP 429', delayMs: 1000 });
+    // Long enough for ora to load and the throttled update to land.
+    await sleep(400);
+    const shown = stderr();
+    renderer.stop();
+    expect(shown).toContain('import people.csv · 2000/4000 (50%) · 3 links: retry 2 in 1.0 s, HTTP 429');
+    // Every frame fits on one 80-column line.
+    const frames = shown.split('\r').map((f) => f.replace(/\u001b\[[0-9;?]*[A-Za-z]/g, ''));
+    expect(Math.max(...frames.map((f) => f.length))).toBeLessThanOrEqual(80);
+    const before = stderr().length;
+    await sleep(200);
+    expect(stderr().length).toBe(before);
+  });
+});
+
+function summary(extra: Partial<BulkSummary> = {}): BulkSummary {
+  return {
+    total: 120,
+    applied: 100,
+    unchanged: 12,
+    rejected: 6,
+    failed: 2,
+    resumed: 0,
+    retries: 0,
+    seconds: 4,
+    byOperation: {
+      link: { applied: 90, rejected: 3, failed: 2 },
+      update: { applied: 10, unchanged: 0 },
+      none: { unchanged: 12, rejected: 3 },
+    },
+    ...extra,
+  };
+}
+
+/** The table row whose first cell is `label`, as its cell values. */
+function row(text: string, label: string): string[] | undefined {
+  for (const line of text.split('\n')) {
+    const cells = line.split('│').map((c) => c.trim()).filter((c, i, all) => i > 0 && i < all.length - 1);
+    if (cells[0] === label) return cells.slice(1);
+  }
+  return undefined;
+}
+
+describe('summary', () => {
+  it('shows counts per operation and fate with a total row, plain and within 80 columns', () => {
+    const { io, stderr } = fakeIo();
+    renderBulkSummary(io, summary(), { target: 'local /data/mapper.db' });
+    const text = stderr();
+    expect(text).not.toMatch(ANSI);
+    expect(row(text, '')).toEqual(['applied', 'unchanged', 'rejected', 'failed', 'total']);
+    expect(row(text, 'link')).toEqual(['90', '0', '3', '2', '95']);
+    expect(row(text, 'update')).toEqual(['10', '0', '0', '0', '10']);
+    expect(row(text, 'none')).toEqual(['0', '12', '3', '0', '15']);
+    expect(row(text, 'unlink')).toBeUndefined();
+    expect(row(text, 'total')).toEqual(['100', '12', '6', '2', '120']);
+    expect(text).toContain('\n120 records in 4.0 s (30 rec/s) · local /data/mapper.db\n');
+    expect(text).not.toMatch(/resumed|rejects:|results:|journal:|stopped|resume with/);
+    expect(Math.max(...text.split('\n').map((l) => l.length))).toBeLessThanOrEqual(80);
+  });
+
+  it('adds resumed, rejects, results, journal, stop reason and resume hint when they apply', () => {
+    const { io, stderr } = fakeIo();
+    renderBulkSummary(io, summary({ resumed: 40, retries: 3, seconds: 125, stopped: { code: 'target.unavailable', message: 'the mapper did not answer', exitCode: 4 } }), {
+      target: 'https://spar.example.org',
+      rejectsPath: './people.rejects.csv',
+      resultsPath: './people.results.jsonl',
+      journalPath: '/state/sparctl/journals/ab12.db',
+      resumeHint: 'sparctl import people.csv --resume',
+    });
+    const lines = stderr().trimEnd().split('\n');
+    const tail = lines.slice(lines.findIndex((l) => l.startsWith('120 records')));
+    expect(tail).toEqual([
+      // Rate counts only what this run did: (120 - 40) / 125 s.
+      '120 records in 2 min 05 s (0.6 rec/s) · https://spar.example.org',
+      'resumed from an earlier run: 40 records',
+      'retries: 3',
+      'rejects: ./people.rejects.csv (8 rows)',
+      'results: ./people.results.jsonl',
+      'journal: /state/sparctl/journals/ab12.db',
+      'stopped early: the mapper did not answer (target.unavailable)',
+      'resume with: sparctl import people.csv --resume',
+    ]);
+  });
+
+  it('takes the reject row count from the sink when given, and omits the rejects line when empty', () => {
+    const a = fakeIo();
+    renderBulkSummary(a.io, summary(), { target: 't', rejectsPath: 'r.csv', rejectsCount: 1 });
+    expect(a.stderr()).toContain('rejects: r.csv (1 row)\n');
+    const b = fakeIo();
+    renderBulkSummary(b.io, summary({ rejected: 0, failed: 0 }), { target: 't', rejectsPath: 'r.csv' });
+    expect(b.stderr()).not.toContain('rejects:');
+  });
+
+  it('uses colour only when stderr allows it', () => {
+    const { io, stderr } = fakeIo({ env: { FORCE_COLOR: '1' } });
+    renderBulkSummary(io, summary(), { target: 't' });
+    expect(stderr()).toMatch(ANSI);
+  });
+});

@@ -1,0 +1,173 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'csv-parse/sync';
+import { describe, expect, it } from 'vitest';
+import { Readable } from 'node:stream';
+import { openInputFile } from '../../src/adapters/input/record-file.js';
+import { REJECT_COLUMNS, openRejectFile, openResultsFile, resultsFormatFromPath } from '../../src/adapters/files/report-writers.js';
+import type { RecordEvent } from '../../src/core/bulk/events.js';
+import { tempDir } from '../helpers/tmp.js';
+
+const COLUMNS = ['id', 'name', 'account_number', 'note'] as const;
+
+/** Values a naive writer would mangle: zeros, commas, quotes, line breaks, scripts, formulas. */
+const RAW_ROWS: Record<string, string>[] = [
+  { id: '000123', name: 'Santos, Maria', account_number: '0012345678', note: 'said "hi"' },
+  { id: '0042', name: 'line\r\nbreak and\nLF and lone\rCR', account_number: '+63917', note: '=HYPERLINK("http://x","y")' },
+  { id: 'ид-7', name: 'محمد عبد الله', account_number: '-12', note: '@SUM(A1)' },
+  { id: '9', name: '  padded  ', account_number: '', note: '\tstarts with tab' },
+];
+
+function rejected(seq: number, raw: Record<string, string>, extra: Partial<RecordEvent> = {}): RecordEvent {
+  return {
+    type: 'record',
+    seq,
+    line: seq + 2,
+    id: raw['id'],
+    fate: 'rejected',
+    code: 'input.invalid',
+    message: '=cmd|"/c calc"!A1 is not a bank code',
+    field: '-account_number',
+    raw,
+    ...extra,
+  };
+}
+
+describe('reject file', () => {
+  it('holds the raw input cells exactly, re-importable, followed by neutralised sparctl_* columns', async () => {
+    const path = join(tempDir(), 'nested', 'dir', 'people.rejects.csv');
+    const sink = await openRejectFile(path, COLUMNS);
+    RAW_ROWS.forEach((raw, seq) => sink.write(rejected(seq, raw, seq === 1 ? { fate: 'failed', code: 'rjct.internal.error' } : {})));
+    // Applied and unchanged records do not belong in a reject file.
+    sink.write({ type: 'record', seq: 9, fate: 'applied', code: null, message: null, raw: RAW_ROWS[0]! });
+    sink.write({ type: 'record', seq: 10, fate: 'unchanged', code: null, message: null });
+    expect(sink.count).toBe(4);
+    expect(sink.path).toBe(path);
+    await sink.close();
+
+    const text = readFileSync(path, 'utf8');
+    expect(text.split('\r\n')[0]).toBe('id,name,account_number,note,sparctl_line,sparctl_field,sparctl_code,sparctl_message');
+    const rows = parse(text, { columns: true, bom: true, record_delimiter: ['\r\n', '\n'], cast: false }) as Record<string, string>[];
+    expect(rows).toHaveLength(4);
+    rows.forEach((row, i) => {
+      for (const column of COLUMNS) expect(row[column]).toBe(RAW_ROWS[i]![column]);
+      expect(row['sparctl_line']).toBe(String(i + 2));
+      // Text from sparctl or the server starting with = - is neutralised with an apostrophe.
+      expect(row['sparctl_message']).toBe(`'=cmd|"/c calc"!A1 is not a bank code`);
+      expect(row['sparctl_field']).toBe(`'-account_number`);
+    });
+    expect(rows[1]!['sparctl_code']).toBe('rjct.internal.error');
+    expect(rows[0]!['sparctl_code']).toBe('input.invalid');
+  });
+
+  it("reads back through sparctl's own input reader with the same values", async () => {
+    const path = join(tempDir(), 'again.rejects.csv');
+    const sink = await openRejectFile(path, COLUMNS);
+    RAW_ROWS.forEach((raw, seq) => sink.write(rejected(seq, raw)));
+    await sink.close();
+    const input = await openInputFile(path, { stdin: Readable.from([]), knownColumns: [...COLUMNS, ...REJECT_COLUMNS] });
+    const back: Record<string, unknown>[] = [];
+    for await (const { record } of input.records) back.push(record);
+    expect(back.map((r) => Object.fromEntries(COLUMNS.map((c) => [c, r[c]])))).toEqual(RAW_ROWS);
+  });
+
+  it('leaves cells empty for columns the raw row lacks', async () => {
+    const path = join(tempDir(), 'r.csv');
+    const sink = await openRejectFile(path, ['id', 'name']);
+    sink.write({ type: 'record', seq: 0, fate: 'rejected', code: 'x', message: null, raw: { id: '7' } });
+    sink.write({ type: 'record', seq: 1, fate: 'rejected', code: 'y', message: 'no raw' });
+    await sink.close();
+    const rows = parse(readFileSync(path, 'utf8'), { columns: true }) as Record<string, string>[];
+    expect(rows).toEqual([
+      { id: '7', name: '', sparctl_line: '', sparctl_field: '', sparctl_code: 'x', sparctl_message: '' },
+      { id: '', name: '', sparctl_line: '', sparctl_field: '', sparctl_code: 'y', sparctl_message: 'no raw' },
+    ]);
+  });
+
+  it('keeps a JSONL input record whole as JSON in sparctl_record', async () => {
+    const path = join(tempDir(), 'r.csv');
+    const sink = await openRejectFile(path, []);
+    const raw = { id: '007', name: 'a,"b"\nc' };
+    sink.write(rejected(0, raw));
+    await sink.close();
+    const rows = parse(readFileSync(path, 'utf8'), { columns: true }) as Record<string, string>[];
+    expect(Object.keys(rows[0]!)).toEqual(['sparctl_record', 'sparctl_line', 'sparctl_field', 'sparctl_code', 'sparctl_message']);
+    expect(JSON.parse(rows[0]!['sparctl_record']!)).toEqual(raw);
+  });
+
+  it('writes a header only when nothing was rejected, and streams many rows intact', async () => {
+    const empty = join(tempDir(), 'empty.csv');
+    await (await openRejectFile(empty, ['id'])).close();
+    expect(readFileSync(empty, 'utf8')).toBe('id,sparctl_line,sparctl_field,sparctl_code,sparctl_message\r\n');
+
+    const big = join(tempDir(), 'big.csv');
+    const sink = await openRejectFile(big, ['id', 'pad']);
+    const pad = 'x'.repeat(500);
+    for (let i = 0; i < 5000; i++) {
+      sink.write(rejected(i, { id: String(i).padStart(6, '0'), pad }));
+      // Yield now and then so the writer really meets backpressure between rows.
+      if (i % 1000 === 0) await new Promise((resolve) => setImmediate(resolve));
+    }
+    await sink.close();
+    const rows = parse(readFileSync(big, 'utf8'), { columns: true }) as Record<string, string>[];
+    expect(rows).toHaveLength(5000);
+    expect(rows[4999]!['id']).toBe('004999');
+  });
+
+  it('fails to open where no file can be made, and close() is idempotent', async () => {
+    const dir = tempDir();
+    await expect(openRejectFile(dir, ['id'])).rejects.toThrow();
+    const sink = await openRejectFile(join(dir, 'ok.csv'), ['id']);
+    await sink.close();
+    await sink.close();
+  });
+});
+
+describe('results file', () => {
+  const events: RecordEvent[] = [
+    { type: 'record', seq: 0, line: 2, id: '0001', operation: 'link', fate: 'applied', outcome: 'linked', code: null, message: null },
+    { type: 'record', seq: 1, line: 3, id: '=2+2', operation: 'update', fate: 'rejected', outcome: 'rejected', code: 'rjct.reference_id.duplicate', message: 'ID doesnt exist, "please" link first' },
+    { type: 'record', seq: 2, fate: 'unchanged', code: null, message: null },
+  ];
+
+  it('CSV: one neutralised row per record', async () => {
+    const path = join(tempDir(), 'out', 'results.csv');
+    const sink = await openResultsFile(path);
+    for (const e of events) sink.write(e);
+    expect(sink.count).toBe(3);
+    await sink.close();
+    const text = readFileSync(path, 'utf8');
+    expect(text.split('\r\n')[0]).toBe('seq,line,id,operation,fate,outcome,code,message');
+    const rows = parse(text, { columns: true }) as Record<string, string>[];
+    expect(rows[0]).toEqual({ seq: '0', line: '2', id: '0001', operation: 'link', fate: 'applied', outcome: 'linked', code: '', message: '' });
+    expect(rows[1]!['id']).toBe("'=2+2");
+    expect(rows[1]!['message']).toBe('ID doesnt exist, "please" link first');
+    expect(rows[2]).toMatchObject({ seq: '2', line: '', id: '', fate: 'unchanged' });
+  });
+
+  it('JSONL: one object per line with every key', async () => {
+    for (const name of ['results.jsonl', 'results.ndjson']) {
+      const path = join(tempDir(), name);
+      const sink = await openResultsFile(path);
+      for (const e of events) sink.write(e);
+      await sink.close();
+      const lines = readFileSync(path, 'utf8').trimEnd().split('\n');
+      expect(lines).toHaveLength(3);
+      const objects = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(objects[1]).toEqual({ seq: 1, line: 3, id: '=2+2', operation: 'update', fate: 'rejected', outcome: 'rejected', code: 'rjct.reference_id.duplicate', message: 'ID doesnt exist, "please" link first' });
+      expect(objects[2]).toEqual({ seq: 2, line: null, id: null, operation: null, fate: 'unchanged', outcome: null, code: null, message: null });
+    }
+  });
+
+  it('takes the format from the extension unless given', async () => {
+    expect(resultsFormatFromPath('a.JSONL')).toBe('jsonl');
+    expect(resultsFormatFromPath('a.ndjson')).toBe('jsonl');
+    expect(resultsFormatFromPath('a.csv')).toBe('csv');
+    expect(resultsFormatFromPath('a.txt')).toBe('csv');
+    const path = join(tempDir(), 'results.txt');
+    const sink = await openResultsFile(path, 'jsonl');
+    sink.write(events[0]!);
+    await sink.close();
+    expect(JSON.parse(readFileSync(path, 'utf8'))).toMatchObject({ id: '0001' });
+  });
+});
