@@ -1,0 +1,255 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { HttpMapper } from '../../src/adapters/http/http-mapper.js';
+import { SqliteJournal } from '../../src/adapters/journal/sqlite-journal.js';
+import { createSparServer } from '../../src/adapters/server/spar-v2-server.js';
+import { LocalMapper } from '../../src/adapters/sqlite/local-mapper.js';
+import { runBulk, type BulkInputRecord, type BulkMode, type Journal, type JournalEntry } from '../../src/core/bulk/engine.js';
+import type { BulkEvent, RecordEvent } from '../../src/core/bulk/events.js';
+import { UnavailableError } from '../../src/core/errors.js';
+import type { LinkItem, Mapper } from '../../src/core/mapper.js';
+import type { Settings } from '../../src/config/settings.js';
+import { bank } from '../helpers/records.js';
+import { startSparV2Double } from '../helpers/spar-v2-double.js';
+import { tempDir } from '../helpers/tmp.js';
+
+const ctx = { source: 'bulk test' };
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+class MemoryJournal implements Journal {
+  readonly entries = new Map<number, JournalEntry>();
+  load() {
+    return new Map(this.entries);
+  }
+  markInflight(seqs: readonly number[], operation: JournalEntry['operation']) {
+    for (const seq of seqs) this.entries.set(seq, { seq, state: 'inflight', operation });
+  }
+  settle(entries: readonly JournalEntry[]) {
+    for (const entry of entries) this.entries.set(entry.seq, entry);
+  }
+}
+
+function local(): LocalMapper {
+  const mapper = LocalMapper.open(join(tempDir(), 'mapper.db'));
+  cleanups.push(() => mapper.close());
+  return mapper;
+}
+
+async function viaServe(): Promise<{ mapper: Mapper; backing: LocalMapper }> {
+  const backing = local();
+  const server = createSparServer({ mapper: backing, partners: new Map() });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const mapper = await HttpMapper.create(settingsFor(`http://127.0.0.1:${(server.address() as AddressInfo).port}`));
+  cleanups.push(() => mapper.close());
+  return { mapper, backing };
+}
+
+function settingsFor(baseUrl: string, extra: Partial<Settings> = {}): Settings {
+  return { profile: 't', mode: 'remote', protocol: 'spar-v2', baseUrl, senderAppMnemonic: 'sparctl', timeoutMs: 5_000, batchSize: 500, concurrency: 4, ...extra };
+}
+
+function records(rows: { id: string; account?: string; mode?: BulkMode }[]): BulkInputRecord[] {
+  return rows.map((row, seq) => ({
+    seq,
+    line: seq + 2,
+    parsed: { ok: true, value: row.mode === 'unlink' ? { id: row.id } : { id: row.id, fa: bank(row.account ?? `A-${row.id}`) }, ...(row.mode ? { mode: row.mode } : {}) },
+  }));
+}
+
+async function* stream(items: readonly BulkInputRecord[]) {
+  yield* items;
+}
+
+async function run(mapper: Mapper, input: readonly BulkInputRecord[], options: { mode?: BulkMode; batchSize?: number; concurrency?: number; retries?: number; journal?: Journal } = {}) {
+  const events: RecordEvent[] = [];
+  const summary = await runBulk(mapper, stream(input), options.journal ?? new MemoryJournal(), {
+    mode: options.mode ?? 'upsert',
+    batchSize: options.batchSize ?? 500,
+    concurrency: options.concurrency ?? 4,
+    retries: options.retries ?? 5,
+    context: ctx,
+    sleep: async () => undefined,
+    onEvent: (event: BulkEvent) => {
+      if (event.type === 'record') events.push(event);
+    },
+  });
+  return { summary, events: events.sort((a, b) => a.seq - b.seq) };
+}
+
+describe('bulk engine: FIFO per beneficiary', () => {
+  const history = [
+    { id: 'SAME', account: 'first', mode: 'link' as const },
+    { id: 'OTHER', account: 'o1' },
+    { id: 'SAME', account: 'second', mode: 'update' as const },
+    { id: 'SAME', account: 'third', mode: 'update' as const },
+    { id: 'SAME', mode: 'unlink' as const },
+    { id: 'OTHER', account: 'o2' },
+    { id: 'SAME', account: 'last', mode: 'link' as const },
+  ];
+  for (const [label, open] of [
+    ['local mapper', async () => ({ mapper: local() as Mapper, backing: undefined as LocalMapper | undefined })],
+    ['HttpMapper → serve', viaServe],
+  ] as const) {
+    for (const [batchSize, concurrency] of [
+      [1, 1],
+      [2, 4],
+      [500, 4],
+    ] as const) {
+      it(`${label}, batch ${batchSize}, concurrency ${concurrency}: link, update, update, unlink, link ends as the last row says`, async () => {
+        const opened = await open();
+        const store = (opened.backing ?? opened.mapper) as LocalMapper;
+        const { summary, events } = await run(opened.mapper, records(history), { batchSize, concurrency });
+        expect(events.map((e) => [e.id, e.operation, e.outcome])).toEqual([
+          ['SAME', 'link', 'linked'],
+          ['OTHER', 'link', 'linked'],
+          ['SAME', 'update', 'updated'],
+          ['SAME', 'update', 'updated'],
+          ['SAME', 'unlink', 'unlinked'],
+          ['OTHER', 'update', 'updated'],
+          ['SAME', 'link', 'linked'],
+        ]);
+        expect(summary).toMatchObject({ total: 7, applied: 7, rejected: 0, failed: 0 });
+        expect(store.storedFa('SAME')).toContain('account_number:last.');
+        expect(store.storedFa('OTHER')).toContain('account_number:o2.');
+        expect(store.auditRows('SAME').map((r) => r.operation)).toEqual(['link', 'update', 'update', 'unlink', 'link']);
+      });
+    }
+  }
+});
+
+describe('bulk engine: upsert', () => {
+  it('links new IDs, updates changed ones, leaves unchanged ones alone, so a re-run changes nothing', async () => {
+    const mapper = local();
+    const rows = Array.from({ length: 30 }, (_, i) => ({ id: `U${i}` }));
+    const first = await run(mapper, records(rows), { batchSize: 7 });
+    expect(first.summary).toMatchObject({ applied: 30, unchanged: 0 });
+    const again = await run(mapper, records(rows), { batchSize: 7 });
+    expect(again.summary).toMatchObject({ applied: 0, unchanged: 30 });
+    const changed = await run(mapper, records(rows.map((r, i) => (i % 10 === 0 ? { ...r, account: 'moved' } : r))), { batchSize: 7 });
+    expect(changed.summary).toMatchObject({ applied: 3, unchanged: 27 });
+    expect(changed.events.filter((e) => e.fate === 'applied').map((e) => e.operation)).toEqual(['update', 'update', 'update']);
+    expect(mapper.auditRows().length).toBe(33);
+  });
+
+  it('reports invalid input records as rejected with their field, and sends the rest', async () => {
+    const mapper = local();
+    const input: BulkInputRecord[] = [
+      ...records([{ id: 'GOOD' }]),
+      { seq: 1, line: 3, raw: { id: '', account_number: '1' }, parsed: { ok: false, problems: [{ field: 'id', message: 'id is missing', code: 'input.invalid' }] } },
+    ];
+    const { summary, events } = await run(mapper, input);
+    expect(summary).toMatchObject({ total: 2, applied: 1, rejected: 1 });
+    expect(events[1]).toMatchObject({ seq: 1, line: 3, fate: 'rejected', code: 'input.invalid', field: 'id', message: 'id is missing', raw: { id: '', account_number: '1' } });
+  });
+});
+
+/** A mapper that fails, as a whole, every request holding a poison ID — as SPAR does for some bad rows. */
+function poisoned(inner: Mapper, poison: string): Mapper & { requests: number } {
+  const wrapper = {
+    requests: 0,
+    target: inner.target,
+    strategies: () => inner.strategies(),
+    close: () => inner.close(),
+    resolve: (items: Parameters<Mapper['resolve']>[0], c: Parameters<Mapper['resolve']>[1]) => inner.resolve(items, c),
+    unlink: (items: Parameters<Mapper['unlink']>[0], c: Parameters<Mapper['unlink']>[1]) => inner.unlink(items, c),
+    update: (items: readonly LinkItem[], c: Parameters<Mapper['update']>[1]) => inner.update(items, c),
+    link: async (items: readonly LinkItem[], c: Parameters<Mapper['link']>[1]) => {
+      wrapper.requests++;
+      if (items.some((item) => item.id === poison)) throw new UnavailableError('remote.batch_failed', 'failed the whole request (rjct.internal.error: Internal server error)');
+      return inner.link(items, c);
+    },
+  };
+  return wrapper;
+}
+
+describe('bulk engine: failures', () => {
+  it('bisects a batch the mapper keeps failing as a whole down to the poison record', async () => {
+    const mapper = local();
+    const bad = poisoned(mapper, 'P13');
+    const rows = Array.from({ length: 32 }, (_, i) => ({ id: `P${i}` }));
+    const { summary, events } = await run(bad, records(rows), { mode: 'link', batchSize: 32, retries: 3 });
+    expect(summary).toMatchObject({ applied: 31, rejected: 1, failed: 0 });
+    expect(events[13]).toMatchObject({ id: 'P13', fate: 'rejected', code: 'rjct.internal.error' });
+    expect(mapper.countMappings()).toBe(31);
+    expect(bad.requests).toBeLessThan(20); // log2(32) levels, not one request per record
+  });
+
+  it('survives resets, 5xx, 429 with Retry-After and answers that come after the timeout, applying each record exactly once', async () => {
+    const double = await startSparV2Double();
+    cleanups.push(() => double.close());
+    const mapper = await HttpMapper.create(settingsFor(double.url, { timeoutMs: 400 }));
+    cleanups.push(() => mapper.close());
+    double.inject(
+      { reset: true },
+      { status: 503, body: 'busy', headers: { 'retry-after': '1' } },
+      { applyThen: 'reset' },
+      { status: 429, body: '', headers: { 'retry-after': '0' } },
+      { delayMs: 1_500 },
+      { applyThen: { status: 502, body: 'bad gateway' } },
+    );
+    const rows = Array.from({ length: 60 }, (_, i) => ({ id: `F${i}` }));
+    const { summary, events } = await run(mapper, records(rows), { mode: 'link', batchSize: 10, concurrency: 2, retries: 8 });
+    expect(summary).toMatchObject({ total: 60, applied: 60, rejected: 0, failed: 0 });
+    expect(summary.retries).toBeGreaterThanOrEqual(6);
+    expect(events.every((e) => e.outcome === 'linked')).toBe(true); // none reported "already linked"
+    expect(double.rows().size).toBe(60);
+    // A link repeated blindly after an applied-but-unanswered request would come back "already linked".
+    const applied = [...double.rows().keys()];
+    expect(double.requests.some((r) => r.path.endsWith('/resolve'))).toBe(true);
+    expect(applied.sort()).toEqual(rows.map((r) => r.id).sort());
+  });
+
+  it('stops with exit 4 when the mapper stays down, keeps the unsettled records in the journal, and a re-run finishes them', async () => {
+    const backing = local();
+    const server = createSparServer({ mapper: backing, partners: new Map() });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    const journal = SqliteJournal.open(join(tempDir(), 'journal.db'), { fingerprint: 'f1', description: 'test' }, false);
+    cleanups.push(() => journal.close());
+    const rows = records(Array.from({ length: 40 }, (_, i) => ({ id: `J${i}` })));
+
+    const first = await HttpMapper.create(settingsFor(`http://127.0.0.1:${port}`));
+    // Let 20 records through, then the server goes away.
+    const half = await run(first, rows.slice(0, 20), { mode: 'link', batchSize: 10, journal });
+    expect(half.summary).toMatchObject({ applied: 20 });
+    await first.close();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    const down = await HttpMapper.create(settingsFor(`http://127.0.0.1:${port}`));
+    const stopped = await run(down, rows, { mode: 'link', batchSize: 10, journal, retries: 2 });
+    await down.close();
+    expect(stopped.summary.stopped).toMatchObject({ code: 'remote.refused', exitCode: 4 });
+    expect(stopped.summary.resumed).toBe(20);
+    expect(stopped.summary.failed).toBe(20);
+
+    const again = createSparServer({ mapper: backing, partners: new Map() });
+    await new Promise<void>((resolve) => again.listen(port, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => again.close(() => resolve())));
+    const up = await HttpMapper.create(settingsFor(`http://127.0.0.1:${port}`));
+    cleanups.push(() => up.close());
+    const resumed = await run(up, rows, { mode: 'link', batchSize: 10, journal });
+    expect(resumed.summary).toMatchObject({ total: 40, resumed: 20, applied: 40, rejected: 0, failed: 0 });
+    expect(backing.countMappings()).toBe(40);
+    expect(backing.auditRows().filter((r) => r.operation === 'link').length).toBe(40);
+  });
+
+  it('reconciles records an interrupted run left in flight instead of sending them again', async () => {
+    const mapper = local();
+    const rows = records([{ id: 'R1' }, { id: 'R2' }]);
+    // R1 was sent and applied, R2 was sent but never reached the mapper; the process died.
+    await mapper.link([{ reference_id: 'x', id: 'R1', fa: bank('A-R1') }], ctx);
+    const journal = new MemoryJournal();
+    journal.markInflight([0, 1], 'link');
+    const { summary, events } = await run(mapper, rows, { mode: 'link', journal });
+    expect(summary).toMatchObject({ applied: 2, rejected: 0 });
+    expect(events[0]).toMatchObject({ id: 'R1', fate: 'applied', message: 'confirmed by resolve after an interrupted run' });
+    expect(events[1]).toMatchObject({ id: 'R2', fate: 'applied', outcome: 'linked' });
+    expect(mapper.auditRows('R1')).toHaveLength(1);
+  });
+});
