@@ -1,0 +1,109 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, describe, expect, it } from 'vitest';
+import { BIN, ROOT, cliEnv, runCli } from '../helpers/run-cli.js';
+import { tempDir } from '../helpers/tmp.js';
+
+/**
+ * kill -9 at random instants of a large import, then the same command until it finishes: every
+ * record must end applied exactly once — checked in the mapper and in its audit log.
+ */
+
+const RECORDS = 5_000;
+const KILLS = 6;
+
+const children: ChildProcess[] = [];
+afterEach(() => {
+  for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
+});
+
+function bigCsv(dir: string): string {
+  const lines = ['id,name,fa_type,bank_name,bank_code,branch_name,branch_code,account_number'];
+  for (let i = 0; i < RECORDS; i++) lines.push(`K${String(i).padStart(6, '0')},Person ${i},BANK,Example Bank,EXB,Main,${String(i % 50).padStart(4, '0')},${String(7e9 + i)}`);
+  const file = join(dir, 'big.csv');
+  writeFileSync(file, `${lines.join('\n')}\n`);
+  return file;
+}
+
+/** Starts the import and SIGKILLs it after `ms`; resolves with how it ended. */
+function killAfter(args: string[], env: Record<string, string>, ms: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env, cwd: ROOT, stdio: 'ignore' });
+    children.push(child);
+    const timer = setTimeout(() => child.kill('SIGKILL'), ms);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal });
+    });
+  });
+}
+
+function checkExactlyOnce(dbPath: string): void {
+  const db = new Database(dbPath, { readonly: true });
+  const mappings = db.prepare('SELECT count(*) AS n FROM id_fa_mappings').get() as { n: number };
+  const links = db.prepare("SELECT count(*) AS n, count(DISTINCT id_value) AS ids FROM audit_log WHERE operation = 'link'").get() as { n: number; ids: number };
+  const other = db.prepare("SELECT count(*) AS n FROM audit_log WHERE operation <> 'link'").get() as { n: number };
+  const wrong = db.prepare("SELECT count(*) AS n FROM id_fa_mappings WHERE fa_value NOT LIKE 'account_number:' || (7000000000 + CAST(substr(id_value, 2) AS INTEGER)) || '.%'").get() as { n: number };
+  db.close();
+  expect({ mappings: mappings.n, links: links.n, linkedIds: links.ids, otherChanges: other.n, wrongFa: wrong.n }).toEqual({ mappings: RECORDS, links: RECORDS, linkedIds: RECORDS, otherChanges: 0, wrongFa: 0 });
+}
+
+/** Kills the same command up to KILLS times at random instants, then lets it finish. */
+async function crashAndResume(args: string[], env: Record<string, string>): Promise<{ killed: number; finalStderr: string }> {
+  let killed = 0;
+  for (let i = 0; i < KILLS; i++) {
+    const delay = 200 + Math.floor(Math.random() * 600);
+    const ended = await killAfter(args, env, delay);
+    if (ended.signal !== 'SIGKILL') {
+      // It finished before the kill: the job is done (a further run would be a new job).
+      expect(ended.code).toBe(0);
+      return { killed, finalStderr: '' };
+    }
+    killed++;
+  }
+  const final = await runCli(args, { env });
+  expect({ code: final.code, stderr: final.code === 0 ? '' : final.stderr }).toEqual({ code: 0, stderr: '' });
+  return { killed, finalStderr: final.stderr };
+}
+
+describe('kill -9 at random points, then resume', () => {
+  it('local mapper: every record linked exactly once', async () => {
+    const dir = tempDir();
+    const file = bigCsv(dir);
+    const db = join(dir, 'mapper.db');
+    const { env } = cliEnv();
+    // Small batches make the run long enough for the kills to land mid-way.
+    const args = ['--db', db, 'link', '--file', file, '--batch-size', '4', '--concurrency', '1', '--rejects', join(dir, 'rejects.csv')];
+    const { killed, finalStderr } = await crashAndResume(args, env);
+    expect(killed).toBeGreaterThan(1); // the kills landed mid-run
+    if (killed === KILLS) expect(finalStderr).toMatch(/resumed from an earlier run: \d+ records/);
+    checkExactlyOnce(db);
+  });
+
+  it('remote, against `sparctl serve`: every record linked exactly once', async () => {
+    const dir = tempDir();
+    const file = bigCsv(dir);
+    const servedDb = join(dir, 'served.db');
+    const server = cliEnv();
+    const serve = spawn(process.execPath, [BIN, '--db', servedDb, 'serve', '--port', '0', '-q'], { env: server.env, cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    children.push(serve);
+    const url = await new Promise<string>((resolve, reject) => {
+      let text = '';
+      serve.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+        text += chunk;
+        const match = /listening on (\S+) /.exec(text);
+        if (match) resolve(match[1]!);
+      });
+      serve.on('exit', () => reject(new Error(text)));
+    });
+    const { env } = cliEnv({ SPARCTL_BASE_URL: url });
+    const args = ['link', '--file', file, '--batch-size', '10', '--concurrency', '2', '--rejects', join(dir, 'rejects.csv')];
+    const { killed } = await crashAndResume(args, env);
+    expect(killed).toBeGreaterThan(1);
+    serve.kill('SIGTERM');
+    await new Promise((resolve) => serve.on('exit', resolve));
+    checkExactlyOnce(servedDb);
+  });
+});
