@@ -237,7 +237,7 @@ class SpinnerProgress implements ProgressRenderer {
 const OPERATION_ROWS: readonly (Operation | 'none')[] = ['link', 'update', 'unlink', 'resolve', 'none'];
 const FATES: readonly RecordFate[] = ['applied', 'unchanged', 'rejected', 'failed'];
 /** "none": the record was settled without an operation (nothing to change, or rejected before planning). */
-const ROW_LABELS: Record<Operation | 'none', string> = { link: 'link', update: 'update', unlink: 'unlink', resolve: 'resolve', none: 'none' };
+const ROW_LABELS: Record<Operation | 'none', string> = { link: 'link', update: 'update', unlink: 'unlink', resolve: 'resolve', none: 'not sent' };
 
 export interface SummaryExtra {
   readonly target: string;

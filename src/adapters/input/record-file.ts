@@ -37,7 +37,7 @@ export function formatFromName(name: string): InputFormat | undefined {
  */
 export async function openInputFile(
   name: string,
-  options: { format?: InputFormat; stdin: Readable; knownColumns?: readonly string[] },
+  options: { format?: InputFormat; stdin: Readable; knownColumns?: readonly string[]; delimiter?: string },
 ): Promise<InputFile> {
   let stream: Readable;
   if (name === '-') {
@@ -58,19 +58,19 @@ export async function openInputFile(
   if (format === undefined) {
     // stdin without --format: look at the first character.
     const { first, replay } = await peek(stream);
-    return { name, format: first === '{' ? 'jsonl' : 'csv', records: recordsOf(first === '{' ? 'jsonl' : 'csv', replay, name, options.knownColumns) };
+    return { name, format: first === '{' ? 'jsonl' : 'csv', records: recordsOf(first === '{' ? 'jsonl' : 'csv', replay, name, options.knownColumns, options.delimiter) };
   }
-  return { name, format, records: recordsOf(format, stream, name, options.knownColumns) };
+  return { name, format, records: recordsOf(format, stream, name, options.knownColumns, options.delimiter) };
 }
 
-function recordsOf(format: InputFormat, stream: AsyncIterable<Buffer | string>, name: string, knownColumns: readonly string[] | undefined): AsyncIterable<SourceRecord> {
-  return format === 'csv' ? csvRecords(stream, name, knownColumns) : jsonlRecords(stream);
+function recordsOf(format: InputFormat, stream: AsyncIterable<Buffer | string>, name: string, knownColumns: readonly string[] | undefined, delimiter?: string): AsyncIterable<SourceRecord> {
+  return format === 'csv' ? csvRecords(stream, name, knownColumns, delimiter) : jsonlRecords(stream);
 }
 
 /** Columns sparctl adds to a reject file; ignored when the fixed file is fed back. */
 export const isReportColumn = (column: string) => column.startsWith('sparctl_');
 
-async function* csvRecords(stream: AsyncIterable<Buffer | string>, name: string, knownColumns: readonly string[] | undefined): AsyncGenerator<SourceRecord> {
+async function* csvRecords(stream: AsyncIterable<Buffer | string>, name: string, knownColumns: readonly string[] | undefined, delimiter?: string): AsyncGenerator<SourceRecord> {
   const parser = parse({
     bom: true,
     columns: (header: string[]) => {
@@ -88,7 +88,7 @@ async function* csvRecords(stream: AsyncIterable<Buffer | string>, name: string,
       }
       return columns;
     },
-    delimiter: name.toLowerCase().endsWith('.tsv') ? '\t' : ',',
+    delimiter: delimiter ?? (name.toLowerCase().endsWith('.tsv') ? '\t' : ','),
     // Both line endings in one file happen when rows are appended by different tools.
     record_delimiter: ['\r\n', '\n'],
     skip_empty_lines: true,

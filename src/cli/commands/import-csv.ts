@@ -1,0 +1,108 @@
+import { readFile } from 'node:fs/promises';
+import { Command, Option } from 'commander';
+import { UsageError } from '../../core/errors.js';
+import type { GlobalOptions } from '../context.js';
+import type { Io } from '../io.js';
+import { addBulkOptions } from './records.js';
+import type { BulkJobFlags } from './bulk-job.js';
+
+interface ImportOptions extends BulkJobFlags {
+  mapping: string;
+  mode: 'upsert' | 'link' | 'update' | 'unlink';
+  dfsp?: string;
+  delimiter?: string;
+}
+
+/** `sparctl import-csv FILE --mapping M`: an enumeration CSV into the mapper, resumable. */
+export function importCsvCommand(io: Io, setExit: (code: number) => void): Command {
+  const command = new Command('import-csv')
+    .description('import an enumeration CSV through a mapping file: link new beneficiaries, update changed ones (resumable)')
+    .argument('<file>', 'the CSV file ("-" = stdin; a run from stdin cannot be resumed)')
+    .requiredOption('--mapping <file>', 'JSON mapping of CSV columns to ID, name, phone and FA (see README "Mapping files")')
+    .addOption(new Option('--mode <mode>', 'upsert: link new IDs, update changed ones, skip unchanged ones').choices(['upsert', 'link', 'update', 'unlink']).default('upsert'))
+    .option('--dfsp <file>', 'banks, branches and wallet providers (JSON) to check codes and fill names from')
+    .option('--delimiter <char>', 'cell delimiter (default ",")')
+    .option('--batch-size <n>', 'records per request to the mapper (default: 500 or the profile)', (v) => parsePositive(v, '--batch-size'));
+  addBulkOptions(command);
+  return command
+    .addHelpText(
+      'after',
+      `
+Every row ends applied, unchanged, or in the reject file with its line and reason; the run is
+journalled, so after a crash or Ctrl-C the same command resumes where it stopped.
+
+Examples:
+  $ sparctl import-csv fixtures/enumeration.csv --mapping fixtures/enumeration.mapping.json --dfsp fixtures/dfsp.json
+  $ sparctl import-csv survey.csv --mapping map.json --dry-run
+  $ sparctl --profile staging import-csv survey.csv --mapping map.json --results results.jsonl`,
+    )
+    .action(async (file: string, options: ImportOptions, cmd: Command) => {
+      const globals = cmd.optsWithGlobals<GlobalOptions>();
+      const mappingText = await readText(options.mapping, '--mapping');
+      const dfspText = options.dfsp ? await readText(options.dfsp, '--dfsp') : undefined;
+      if (options.delimiter !== undefined && [...options.delimiter].length !== 1) throw new UsageError('usage.delimiter', '--delimiter must be one character, e.g. ";"');
+      const { compileMapping, dfspLookupFrom, missingColumns, applyMapping } = await import('../../core/mapping.js');
+      const mapping = compileMapping(parseJson(mappingText, options.mapping), options.mapping);
+      const dfsp = dfspText === undefined ? undefined : dfspLookupFrom(parseJson(dfspText, options.dfsp!), options.dfsp);
+      const { runBulkJob } = await import('./bulk-job.js');
+      setExit(
+        await runBulkJob(io, globals, options, {
+          command: 'import-csv',
+          mode: options.mode,
+          file,
+          definition: JSON.stringify({ mapping: mappingText, dfsp: dfspText ?? null, delimiter: options.delimiter ?? ',' }),
+          records: async (_context, mapper) => {
+            const { openInputFile } = await import('../../adapters/input/record-file.js');
+            const { toBulkRecord } = await import('../../core/bulk/input.js');
+            const input = await openInputFile(file, { format: 'csv', stdin: io.stdin, ...(options.delimiter ? { delimiter: options.delimiter } : {}) });
+            const strategies = new Map((await mapper.strategies()).map((s) => [s.id, s]));
+            let columns: readonly string[] = [];
+            async function* records() {
+              let seq = 0;
+              for await (const source of input.records) {
+                const row = source.record as Record<string, string>;
+                if (seq === 0) {
+                  columns = Object.keys(row);
+                  const missing = missingColumns(mapping, columns);
+                  if (missing.length > 0) {
+                    throw new UsageError('input.missing_column', `${file}:1: the mapping reads column${missing.length > 1 ? 's' : ''} ${missing.map((c) => `"${c}"`).join(', ')}, which the file does not have; nothing was sent`, {
+                      hint: `the file's columns are: ${columns.join(', ')}`,
+                    });
+                  }
+                }
+                const mapped = applyMapping(mapping, (path) => row[path], dfsp);
+                if (!mapped.ok) {
+                  const id = row[mapping.id.source ?? '']?.trim();
+                  yield { seq: seq++, line: source.line, raw: row, parsed: { ok: false as const, problems: mapped.problems, ...(id ? { id } : {}) } };
+                  continue;
+                }
+                yield toBulkRecord(seq++, source.line, { ...mapped.record, ...(mapped.operation ? { operation: mapped.operation } : {}) }, row, { mode: options.mode, strategies });
+              }
+            }
+            return { records: records(), columns: () => columns };
+          },
+        }),
+      );
+    });
+}
+
+async function readText(path: string, flag: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (error) {
+    throw new UsageError('usage.unreadable', `${flag} ${path}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`);
+  }
+}
+
+function parseJson(text: string, file: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new UsageError('mapping.invalid', `${file}: not valid JSON (${(error as Error).message})`);
+  }
+}
+
+function parsePositive(value: string, flag: string): number {
+  if (!/^[0-9]+$/.test(value) || Number(value) < 1) throw new UsageError('usage.invalid_number', `${flag} must be a whole number of at least 1`);
+  return Number(value);
+}

@@ -1,0 +1,856 @@
+/**
+ * Mapping files: how one row of an enumeration export (a CSV row, later an ODK submission)
+ * becomes a flat mapping record for `parseMappingRecord`. Pure: no I/O.
+ *
+ * A mapping file is a JSON object:
+ *
+ * ```json
+ * {
+ *   "id":    { "column": "national_id", "strategy": 1 },
+ *   "name":  "full_name",
+ *   "phone": { "column": "contact_phone" },
+ *   "fa": {
+ *     "type": { "column": "payment_method", "values": { "bank": "BANK", "gcash": "MOBILE_WALLET", "email": "EMAIL_WALLET" } },
+ *     "strategy": { "BANK": 2, "MOBILE_WALLET": 4, "EMAIL_WALLET": 3 },
+ *     "bank_code": "bank_code", "branch_code": "branch_code", "account_number": "account_no",
+ *     "bank_name": "bank_name", "branch_name": "branch_name",
+ *     "mobile_number": "payment_mobile", "wallet_provider_code": "wallet", "wallet_provider_name": "wallet_name",
+ *     "email_address": "payment_email"
+ *   },
+ *   "normalize": { "defaultCountry": "PH" },
+ *   "operation": { "column": "op" }
+ * }
+ * ```
+ *
+ * Every value is read by a *field spec*, one of:
+ * - `"national_id"`: shorthand for `{ "column": "national_id" }`;
+ * - `{ "column": "…" }` (CSV header name) or `{ "path": "…" }` (dot path into a JSON row such as
+ *   `beneficiary.national_id`; both name the same thing, a source path), optionally with
+ *   `"default": "…"` (used as is when the cell is empty or absent) and `"values": { "cell": "result" }`
+ *   (a translation table; cells are matched ignoring case and surrounding spaces, a cell with no
+ *   entry is a row problem, an entry mapping to `""` means "absent");
+ * - `{ "const": "…" }`: the same value for every row.
+ *
+ * Keys:
+ * - `id` (required): a column or path, optionally `"strategy": N` naming an ID strategy (SPAR's
+ *   defaults, or the strategy table the caller passes) whose template has one field; the value
+ *   fills it (strategy 1: `token:{sub}@nationalId`), and must read back through its regex.
+ * - `name`, `phone` (optional): the beneficiary's name and *contact* phone (`phone_number`).
+ * - `fa` (required): `type` is a field spec whose result is BANK, MOBILE_WALLET or EMAIL_WALLET
+ *   (without a `values` table the cell itself must name the type, case ignored); `strategy` maps an
+ *   FA type to its strategy id (defaults 2, 4, 3); the other keys are the FA fields. Every code and
+ *   value field of each type that `type` can produce must be mapped; the name fields
+ *   (`bank_name`, `branch_name`, `wallet_provider_name`) may be left out when a DFSP list fills
+ *   them from the codes. Mapping a field no possible type uses is refused as a likely mistake.
+ * - `normalize.defaultCountry` (optional): ISO 3166 code whose calling code completes phone
+ *   numbers written in national form (`0917 555 0101` → `+639175550101`). Phone numbers (contact
+ *   and payment mobile) are always written in E.164; without a default country only numbers that
+ *   carry their country code (`+…` or `00…`) are accepted.
+ * - `operation` (optional): a field spec giving `link`, `update`, `unlink` or `upsert` per row; an
+ *   empty cell leaves the command's default. An `unlink` row needs only the ID.
+ * - `$comment` (optional): ignored.
+ *
+ * Columns the mapping does not name are ignored: an enumeration export carries many. Every
+ * column it does name must be in the header (`missingColumns`), even if some rows leave it empty.
+ *
+ * Values are trimmed and kept as text (leading zeros survive), e-mail addresses lower-cased,
+ * names NFC-normalised with runs of spaces collapsed. With a DFSP list (`dfspLookupFrom`) every
+ * bank, branch and wallet provider code is checked and an empty name is filled from it.
+ *
+ * Row problem codes: mapping.missing_value, mapping.unknown_value (no `values` entry),
+ * mapping.bad_phone, mapping.bad_id, mapping.unknown_bank, mapping.unknown_branch,
+ * mapping.unknown_wallet_provider. A mistake in the file itself is a UsageError mapping.invalid.
+ */
+import { z } from 'zod';
+import { UsageError } from './errors.js';
+import { DEFAULT_STRATEGY_FOR, FA_FIELDS, FA_TYPES, describeIssue, type FaType } from './model.js';
+import { pythonFormat } from './strategy/python-format.js';
+import { pythonReMatch } from './strategy/python-regex.js';
+import { DEFAULT_STRATEGIES, type Strategy } from './strategy/strategy.js';
+
+// ---------------------------------------------------------------------------------------------
+// Phone numbers
+
+interface CallingPlan {
+  /** Country calling code, digits only. */
+  readonly code: string;
+  /** Trunk prefix dialled before a national number, when the country uses one. */
+  readonly trunk?: string;
+  /** Length range of the national significant number (what follows the calling code). */
+  readonly nsn: readonly [number, number];
+}
+
+/**
+ * Calling codes and numbering lengths (ITU-T E.164 assignments and national numbering plans),
+ * for the countries where OpenG2P is deployed or piloted and their neighbours, plus common
+ * reference countries. The lengths are deliberately a little generous: they catch a digit too
+ * many or too few, not every unassigned range.
+ */
+export const CALLING_PLANS: Readonly<Record<string, CallingPlan>> = {
+  // Asia and the Pacific
+  PH: { code: '63', trunk: '0', nsn: [8, 10] },
+  IN: { code: '91', trunk: '0', nsn: [10, 10] },
+  BD: { code: '880', trunk: '0', nsn: [7, 10] },
+  PK: { code: '92', trunk: '0', nsn: [9, 10] },
+  ID: { code: '62', trunk: '0', nsn: [7, 12] },
+  LK: { code: '94', trunk: '0', nsn: [9, 9] },
+  NP: { code: '977', trunk: '0', nsn: [8, 10] },
+  AF: { code: '93', trunk: '0', nsn: [9, 9] },
+  MM: { code: '95', trunk: '0', nsn: [7, 10] },
+  KH: { code: '855', trunk: '0', nsn: [8, 9] },
+  LA: { code: '856', trunk: '0', nsn: [8, 10] },
+  VN: { code: '84', trunk: '0', nsn: [9, 10] },
+  TH: { code: '66', trunk: '0', nsn: [8, 9] },
+  MY: { code: '60', trunk: '0', nsn: [8, 10] },
+  TL: { code: '670', nsn: [7, 8] },
+  PG: { code: '675', nsn: [7, 8] },
+  FJ: { code: '679', nsn: [7, 7] },
+  AU: { code: '61', trunk: '0', nsn: [9, 9] },
+  // Africa
+  KE: { code: '254', trunk: '0', nsn: [7, 9] },
+  ET: { code: '251', trunk: '0', nsn: [9, 9] },
+  SL: { code: '232', trunk: '0', nsn: [8, 8] },
+  TG: { code: '228', nsn: [8, 8] },
+  NG: { code: '234', trunk: '0', nsn: [7, 10] },
+  ZA: { code: '27', trunk: '0', nsn: [9, 9] },
+  UG: { code: '256', trunk: '0', nsn: [9, 9] },
+  TZ: { code: '255', trunk: '0', nsn: [9, 9] },
+  RW: { code: '250', trunk: '0', nsn: [9, 9] },
+  BI: { code: '257', nsn: [8, 8] },
+  SO: { code: '252', trunk: '0', nsn: [7, 9] },
+  SS: { code: '211', trunk: '0', nsn: [9, 9] },
+  SD: { code: '249', trunk: '0', nsn: [9, 9] },
+  GH: { code: '233', trunk: '0', nsn: [9, 9] },
+  LR: { code: '231', trunk: '0', nsn: [7, 9] },
+  GN: { code: '224', nsn: [8, 9] },
+  GM: { code: '220', nsn: [7, 7] },
+  SN: { code: '221', nsn: [9, 9] },
+  ML: { code: '223', nsn: [8, 8] },
+  BF: { code: '226', nsn: [8, 8] },
+  NE: { code: '227', nsn: [8, 8] },
+  // Côte d'Ivoire has no trunk prefix: the leading 0 of "07 12 34 56 78" is part of the number.
+  CI: { code: '225', nsn: [10, 10] },
+  CM: { code: '237', nsn: [9, 9] },
+  TD: { code: '235', nsn: [8, 8] },
+  CF: { code: '236', nsn: [8, 8] },
+  CD: { code: '243', trunk: '0', nsn: [9, 9] },
+  ZM: { code: '260', trunk: '0', nsn: [9, 9] },
+  ZW: { code: '263', trunk: '0', nsn: [7, 10] },
+  MW: { code: '265', trunk: '0', nsn: [7, 9] },
+  MZ: { code: '258', nsn: [8, 9] },
+  MG: { code: '261', trunk: '0', nsn: [9, 9] },
+  NA: { code: '264', trunk: '0', nsn: [8, 9] },
+  BW: { code: '267', nsn: [7, 8] },
+  LS: { code: '266', nsn: [8, 8] },
+  EG: { code: '20', trunk: '0', nsn: [8, 10] },
+  MA: { code: '212', trunk: '0', nsn: [9, 9] },
+  DZ: { code: '213', trunk: '0', nsn: [8, 9] },
+  TN: { code: '216', nsn: [8, 8] },
+  // Middle East and Europe
+  JO: { code: '962', trunk: '0', nsn: [8, 9] },
+  LB: { code: '961', trunk: '0', nsn: [7, 8] },
+  IQ: { code: '964', trunk: '0', nsn: [8, 10] },
+  YE: { code: '967', trunk: '0', nsn: [7, 9] },
+  UA: { code: '380', trunk: '0', nsn: [9, 9] },
+  RU: { code: '7', trunk: '8', nsn: [10, 10] },
+  KZ: { code: '7', trunk: '8', nsn: [10, 10] },
+  GB: { code: '44', trunk: '0', nsn: [9, 10] },
+  FR: { code: '33', trunk: '0', nsn: [9, 9] },
+  DE: { code: '49', trunk: '0', nsn: [6, 13] },
+  NL: { code: '31', trunk: '0', nsn: [9, 9] },
+  BE: { code: '32', trunk: '0', nsn: [8, 9] },
+  CH: { code: '41', trunk: '0', nsn: [9, 9] },
+  // Italy and Spain have no trunk prefix: an Italian landline keeps its leading 0.
+  IT: { code: '39', nsn: [6, 11] },
+  ES: { code: '34', nsn: [9, 9] },
+  // The Americas
+  US: { code: '1', trunk: '1', nsn: [10, 10] },
+  CA: { code: '1', trunk: '1', nsn: [10, 10] },
+  MX: { code: '52', nsn: [10, 10] },
+  GT: { code: '502', nsn: [8, 8] },
+  HN: { code: '504', nsn: [8, 8] },
+  HT: { code: '509', nsn: [8, 8] },
+  CO: { code: '57', nsn: [10, 10] },
+  PE: { code: '51', trunk: '0', nsn: [8, 9] },
+  BR: { code: '55', trunk: '0', nsn: [10, 11] },
+};
+
+export type PhoneResult = { readonly ok: true; readonly value: string } | { readonly ok: false; readonly reason: string };
+
+// Spaces (incl. no-break), dots, parentheses and hyphen/dash variants are layout, not digits.
+const PHONE_LAYOUT = /[\s\u00a0().\-\u2010-\u2015]/gu;
+
+const fits = (digits: string, plan: CallingPlan): boolean => digits.length >= plan.nsn[0] && digits.length <= plan.nsn[1];
+
+const lengthText = (plan: CallingPlan): string =>
+  plan.nsn[0] === plan.nsn[1] ? `${plan.nsn[0]} digits` : `${plan.nsn[0]} to ${plan.nsn[1]} digits`;
+
+/**
+ * A phone number in E.164 (`+639175550101`). International forms (`+…`, `00…`) keep their
+ * country code; a national form gets `defaultCountry`'s, dropping its trunk prefix. A number
+ * that starts with the default country's code but has no `+` (`639175550101`) is taken as
+ * international when the rest is a valid national length, except in countries without a trunk
+ * prefix, whose national numbers may themselves begin with those digits.
+ */
+export function normalizePhone(input: string, defaultCountry?: string): PhoneResult {
+  const text = input.trim();
+  if (/\p{L}/u.test(text)) return { ok: false, reason: 'contains letters' };
+  const compact = text.replace(PHONE_LAYOUT, '');
+  if (!/^\+?[0-9]+$/.test(compact)) {
+    return { ok: false, reason: 'may hold only digits, spaces, - . ( ) and a leading +' };
+  }
+  if (compact.startsWith('+')) return international(compact.slice(1));
+  if (compact.startsWith('00')) return international(compact.slice(2));
+
+  const country = defaultCountry?.toUpperCase();
+  const plan = country === undefined ? undefined : CALLING_PLANS[country];
+  if (plan === undefined) {
+    return { ok: false, reason: 'has no country code (write it as +<country code>…, or set normalize.defaultCountry)' };
+  }
+  const withCode = compact.startsWith(plan.code) && fits(compact.slice(plan.code.length), plan);
+  if (plan.trunk !== undefined && compact.startsWith(plan.trunk)) {
+    const nsn = compact.slice(plan.trunk.length);
+    if (fits(nsn, plan)) return { ok: true, value: `+${plan.code}${nsn}` };
+  } else if (plan.trunk !== undefined) {
+    if (withCode) return { ok: true, value: `+${compact}` };
+    if (fits(compact, plan)) return { ok: true, value: `+${plan.code}${compact}` };
+  } else {
+    if (fits(compact, plan)) return { ok: true, value: `+${plan.code}${compact}` };
+    if (withCode) return { ok: true, value: `+${compact}` };
+  }
+  const trunk = plan.trunk !== undefined ? ` after the trunk prefix ${plan.trunk}` : '';
+  return { ok: false, reason: `is not a ${country} number (expected ${lengthText(plan)}${trunk})` };
+}
+
+function international(digits: string): PhoneResult {
+  // The longest calling code that matches: +1 and +7 are shared, +880 is not +88.
+  let code: string | undefined;
+  for (const plan of Object.values(CALLING_PLANS)) {
+    if (digits.startsWith(plan.code) && (code === undefined || plan.code.length > code.length)) code = plan.code;
+  }
+  if (code === undefined) {
+    // A country outside the table: only E.164's own limits can be checked.
+    if (digits.length < 7 || digits.length > 15) return { ok: false, reason: 'is not a phone number (E.164 allows 7 to 15 digits)' };
+    return { ok: true, value: `+${digits}` };
+  }
+  const plans = Object.values(CALLING_PLANS).filter((plan) => plan.code === code);
+  let nsn = digits.slice(code.length);
+  // "+44 (0)20 …": the national trunk 0 written after the country code is never dialled.
+  if (nsn.startsWith('0') && plans.every((plan) => plan.trunk === '0') && plans.some((plan) => fits(nsn.slice(1), plan))) {
+    nsn = nsn.slice(1);
+  }
+  if (!plans.some((plan) => fits(nsn, plan))) {
+    return { ok: false, reason: `is not a +${code} number (expected ${lengthText(plans[0]!)} after +${code})` };
+  }
+  return { ok: true, value: `+${code}${nsn}` };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The mapping file
+
+export const IMPORT_OPERATIONS = ['link', 'update', 'unlink', 'upsert'] as const;
+export type ImportOperation = (typeof IMPORT_OPERATIONS)[number];
+
+const FA_VALUE_FIELDS = [...new Set(Object.values(FA_FIELDS).flat())];
+/** Names a DFSP list can fill from codes, so a mapping may leave them out. */
+const NAME_FIELDS: ReadonlySet<string> = new Set(['bank_name', 'branch_name', 'wallet_provider_name']);
+const SOURCE_KEYS = ['column', 'path'] as const;
+
+const FIELD_SPEC_HINT = 'must be a column name or an object such as {"column": "…"}';
+
+const oneOf = (allowed: readonly string[]) => (issue: { input?: unknown }) =>
+  `must be one of ${allowed.join(', ')} (got ${JSON.stringify(issue.input)})`;
+
+const sourceName = (key: string) =>
+  z.string({ error: `${key} must be text` }).trim().min(1, { error: `${key} must not be empty` });
+
+/** A string shorthand is a column name; an empty one names nothing. */
+function shorthand(value: unknown, ctx: z.RefinementCtx): unknown {
+  if (typeof value !== 'string') return value;
+  if (value.trim() === '') {
+    ctx.addIssue({ code: 'custom', message: 'must name a column', input: value });
+    return {};
+  }
+  return { column: value };
+}
+
+const specError = (issue: { code?: string; input?: unknown }) =>
+  issue.code === 'invalid_type' ? (issue.input === undefined ? 'is required' : FIELD_SPEC_HINT) : undefined;
+
+/** A field spec; `targets`, when given, are the only results it may produce (FA types, operations). */
+function fieldSpec(targets?: readonly string[]) {
+  const result = targets
+    ? z.enum(targets as [string, ...string[]], { error: oneOf(targets) })
+    : z.string({ error: 'must be text' }).trim();
+  const filled = targets ? result : z.string({ error: 'must be text' }).trim().min(1, { error: 'must not be empty' });
+  const object = z
+    .strictObject(
+      {
+        column: sourceName('column').optional(),
+        path: sourceName('path').optional(),
+        const: filled.optional(),
+        default: filled.optional(),
+        values: z.record(z.string(), result, { error: 'must be an object such as {"cell": "value"}' }).optional(),
+      },
+      { error: specError },
+    )
+    .superRefine((spec, ctx) => {
+      const given = [...SOURCE_KEYS, 'const'].filter((key) => spec[key as keyof typeof spec] !== undefined);
+      if (given.length === 0) ctx.addIssue({ code: 'custom', message: 'needs "column", "path" or "const"', input: spec });
+      if (given.length > 1) ctx.addIssue({ code: 'custom', message: `give only one of ${given.join(', ')}`, input: spec });
+      if (spec.const !== undefined && (spec.default !== undefined || spec.values !== undefined)) {
+        ctx.addIssue({ code: 'custom', message: '"const" cannot be combined with "default" or "values"', input: spec });
+      }
+      const seen = new Map<string, string>();
+      for (const key of Object.keys(spec.values ?? {})) {
+        const folded = key.trim().toLowerCase();
+        if (folded === '') {
+          ctx.addIssue({ code: 'custom', path: ['values', key], message: 'an empty key never matches (an empty cell takes "default")', input: key });
+          continue;
+        }
+        const earlier = seen.get(folded);
+        if (earlier !== undefined) {
+          ctx.addIssue({ code: 'custom', path: ['values', key], message: `repeats "${earlier}" (keys are matched ignoring case and spaces)`, input: key });
+        }
+        seen.set(folded, key);
+      }
+    });
+  return z.preprocess(shorthand, object);
+}
+
+const StrategyIdSchema = z
+  .number({ error: 'must be a strategy id (a positive whole number)' })
+  .int({ error: 'must be a strategy id (a positive whole number)' })
+  .positive({ error: 'must be a strategy id (a positive whole number)' });
+
+const IdSpecSchema = z.preprocess(
+  shorthand,
+  z
+    .strictObject(
+      {
+        column: sourceName('column').optional(),
+        path: sourceName('path').optional(),
+        strategy: StrategyIdSchema.optional(),
+      },
+      { error: specError },
+    )
+    .superRefine((spec, ctx) => {
+      const given = SOURCE_KEYS.filter((key) => spec[key] !== undefined);
+      if (given.length === 0) ctx.addIssue({ code: 'custom', message: 'needs "column" or "path" (an ID is never a constant)', input: spec });
+      if (given.length > 1) ctx.addIssue({ code: 'custom', message: 'give only one of column, path', input: spec });
+    }),
+);
+
+type FieldSpec = z.output<ReturnType<typeof fieldSpec>>;
+
+/** The FA types a `type` spec can produce. */
+function possibleTypes(spec: FieldSpec): FaType[] {
+  if (spec.const !== undefined) return [spec.const as FaType];
+  if (spec.values === undefined) return [...FA_TYPES];
+  const results = new Set([...Object.values(spec.values), ...(spec.default !== undefined ? [spec.default] : [])]);
+  return FA_TYPES.filter((type) => results.has(type));
+}
+
+const FaSpecSchema = z
+  .strictObject(
+    {
+      type: fieldSpec(FA_TYPES),
+      strategy: z
+        .strictObject(
+          Object.fromEntries(FA_TYPES.map((type) => [type, StrategyIdSchema.optional()])) as Record<FaType, z.ZodOptional<typeof StrategyIdSchema>>,
+          { error: `must be an object such as {"BANK": 2}` },
+        )
+        .optional(),
+      ...(Object.fromEntries(FA_VALUE_FIELDS.map((field) => [field, fieldSpec().optional()])) as Record<string, z.ZodOptional<ReturnType<typeof fieldSpec>>>),
+    },
+    { error: (issue) => (issue.code === 'invalid_type' ? (issue.input === undefined ? 'is required' : 'must be an object') : undefined) },
+  )
+  .superRefine((fa, ctx) => {
+    const types = possibleTypes(fa.type as FieldSpec);
+    const mapped = (field: string) => (fa as Record<string, unknown>)[field] !== undefined;
+    for (const field of FA_VALUE_FIELDS) {
+      const users = types.filter((type) => FA_FIELDS[type].includes(field));
+      if (!NAME_FIELDS.has(field) && users.length > 0 && !mapped(field)) {
+        ctx.addIssue({ code: 'custom', path: [field], message: `is required because fa.type can be ${users.join(' or ')}`, input: undefined });
+      }
+      if (users.length === 0 && mapped(field)) {
+        ctx.addIssue({ code: 'custom', path: [field], message: `is not used: fa.type can only be ${types.join(' or ')}`, input: undefined });
+      }
+    }
+  });
+
+const NormalizeSchema = z.strictObject(
+  {
+    defaultCountry: z
+      .string({ error: 'must be a country code such as "PH"' })
+      .trim()
+      .toUpperCase()
+      .refine((code) => Object.hasOwn(CALLING_PLANS, code), {
+        error: (issue) => `is not a country sparctl knows (got ${JSON.stringify(issue.input)}): use an ISO 3166 code such as PH, KE or IN`,
+      })
+      .optional(),
+  },
+  { error: 'must be an object such as {"defaultCountry": "PH"}' },
+);
+
+/** The structure of a mapping file, and every rule that needs no strategy table. */
+export const MappingFileSchema = z.strictObject(
+  {
+    $comment: z.unknown().optional(),
+    id: IdSpecSchema,
+    name: fieldSpec().optional(),
+    phone: fieldSpec().optional(),
+    fa: FaSpecSchema,
+    normalize: NormalizeSchema.optional(),
+    operation: fieldSpec(IMPORT_OPERATIONS).optional(),
+  },
+  { error: (issue) => (issue.code === 'invalid_type' ? 'must be a JSON object such as {"id": "national_id", "fa": {…}}' : undefined) },
+);
+export type MappingFile = z.output<typeof MappingFileSchema>;
+
+// ---------------------------------------------------------------------------------------------
+// Compiled mappings
+
+export interface CompiledField {
+  /** Where the spec sits in the mapping file ("fa.type"), for messages. */
+  readonly at: string;
+  /** The source column (CSV) or dot path (JSON); absent for a constant. */
+  readonly source?: string;
+  readonly constant?: string;
+  /** Taken as is when the source is empty or absent. */
+  readonly fallback?: string;
+  /** Lower-cased, trimmed cell → result. */
+  readonly values?: ReadonlyMap<string, string>;
+  /** Cells a `values` table accepts, as written, for messages. */
+  readonly valueKeys?: readonly string[];
+  /** The only results allowed; a cell is matched to one ignoring case when there is no table. */
+  readonly targets?: readonly string[];
+}
+
+export interface CompiledMapping {
+  readonly file: string;
+  readonly id: CompiledField & { readonly strategy?: Strategy; readonly strategyField?: string };
+  readonly name?: CompiledField;
+  readonly phone?: CompiledField;
+  readonly faType: CompiledField;
+  /** The FA types rows can have. */
+  readonly faTypes: readonly FaType[];
+  readonly strategies: Readonly<Record<FaType, number>>;
+  readonly fa: Readonly<Partial<Record<string, CompiledField>>>;
+  readonly defaultCountry?: string;
+  readonly operation?: CompiledField;
+}
+
+export interface CompileOptions {
+  /** Strategies an `id.strategy` may name; SPAR's defaults 1–5 when not given. */
+  readonly strategies?: ReadonlyMap<number, Strategy> | readonly Strategy[];
+}
+
+function compileField(spec: FieldSpec, at: string, targets?: readonly string[]): CompiledField {
+  const source = spec.column ?? spec.path;
+  const entries = Object.entries(spec.values ?? {});
+  return {
+    at,
+    ...(source !== undefined ? { source } : {}),
+    ...(spec.const !== undefined ? { constant: spec.const } : {}),
+    ...(spec.default !== undefined ? { fallback: spec.default } : {}),
+    ...(spec.values !== undefined
+      ? { values: new Map(entries.map(([key, value]) => [key.trim().toLowerCase(), value])), valueKeys: entries.map(([key]) => key) }
+      : {}),
+    ...(targets !== undefined ? { targets } : {}),
+  };
+}
+
+/**
+ * Checks a parsed mapping file and prepares it for `applyMapping`. Every mistake becomes one
+ * "file: json.path: message"; all of them are thrown together as a UsageError
+ * (`mapping.invalid`), so a user fixes the file in one pass.
+ */
+export function compileMapping(json: unknown, file: string, options: CompileOptions = {}): CompiledMapping {
+  const parsed = MappingFileSchema.safeParse(json);
+  if (!parsed.success) {
+    throw invalidMapping(
+      file,
+      parsed.error.issues.map((issue) => {
+        const { path, message } = describeIssue(issue);
+        return path ? `${path}: ${message}` : message;
+      }),
+    );
+  }
+  const spec = parsed.data;
+  const problems: string[] = [];
+
+  const strategies = options.strategies ?? DEFAULT_STRATEGIES;
+  const byId = strategies instanceof Map ? strategies : new Map((strategies as readonly Strategy[]).map((s) => [s.id, s]));
+  let idStrategy: { strategy: Strategy; strategyField: string } | undefined;
+  if (spec.id.strategy !== undefined) {
+    const strategy = byId.get(spec.id.strategy);
+    const fields = strategy?.template.fields ?? [];
+    if (strategy === undefined) {
+      problems.push(`id.strategy: unknown strategy ${spec.id.strategy} (known: ${[...byId.keys()].sort((a, b) => a - b).join(', ')})`);
+    } else if (strategy.strategy_type !== 'ID') {
+      problems.push(`id.strategy: strategy ${strategy.id} is an ${strategy.strategy_type} strategy, not an ID strategy`);
+    } else if (!strategy.active) {
+      problems.push(`id.strategy: strategy ${strategy.id} is not active`);
+    } else if (fields.length !== 1) {
+      problems.push(
+        `id.strategy: strategy ${strategy.id}'s template ${JSON.stringify(strategy.construct_strategy)} has ${fields.length} fields; sparctl fills exactly one`,
+      );
+    } else {
+      idStrategy = { strategy, strategyField: fields[0]! };
+    }
+  }
+  // An FA strategy sparctl does not know may exist on the target; one it knows must be an FA one.
+  for (const [type, id] of Object.entries(spec.fa.strategy ?? {})) {
+    const known = id === undefined ? undefined : byId.get(id);
+    if (known !== undefined && known.strategy_type !== 'FA') {
+      problems.push(`fa.strategy.${type}: strategy ${known.id} is an ${known.strategy_type} strategy, not an FA strategy`);
+    }
+  }
+  if (problems.length > 0) throw invalidMapping(file, problems);
+
+  const fa: Record<string, CompiledField> = {};
+  for (const field of FA_VALUE_FIELDS) {
+    const fieldSpecOf = (spec.fa as Record<string, unknown>)[field] as FieldSpec | undefined;
+    if (fieldSpecOf !== undefined) fa[field] = compileField(fieldSpecOf, `fa.${field}`);
+  }
+  const idSource = spec.id.column ?? spec.id.path!;
+  return {
+    file,
+    id: { at: 'id', source: idSource, ...(idStrategy ?? {}) },
+    ...(spec.name !== undefined ? { name: compileField(spec.name, 'name') } : {}),
+    ...(spec.phone !== undefined ? { phone: compileField(spec.phone, 'phone') } : {}),
+    faType: compileField(spec.fa.type as FieldSpec, 'fa.type', FA_TYPES),
+    faTypes: possibleTypes(spec.fa.type as FieldSpec),
+    strategies: { ...DEFAULT_STRATEGY_FOR, ...stripUndefined(spec.fa.strategy ?? {}) },
+    fa,
+    ...(spec.normalize?.defaultCountry !== undefined ? { defaultCountry: spec.normalize.defaultCountry } : {}),
+    ...(spec.operation !== undefined ? { operation: compileField(spec.operation, 'operation', IMPORT_OPERATIONS) } : {}),
+  };
+}
+
+function stripUndefined<T>(record: Partial<Record<string, T | undefined>>): Record<string, T> {
+  return Object.fromEntries(Object.entries(record).filter(([, v]) => v !== undefined)) as Record<string, T>;
+}
+
+function invalidMapping(file: string, problems: string[]): UsageError {
+  return new UsageError('mapping.invalid', problems.map((problem) => `${file}: ${problem}`).join('; '), {
+    hint: 'fix the mapping file (its format is described in the README under import-csv)',
+  });
+}
+
+function fieldsOf(mapping: CompiledMapping): CompiledField[] {
+  return [
+    mapping.id,
+    ...(mapping.name ? [mapping.name] : []),
+    ...(mapping.phone ? [mapping.phone] : []),
+    mapping.faType,
+    ...FA_VALUE_FIELDS.flatMap((field) => mapping.fa[field] ?? []),
+    ...(mapping.operation ? [mapping.operation] : []),
+  ];
+}
+
+/** The source columns (CSV) or dot paths (JSON) a mapping reads, each once, in file order. */
+export function mappingColumns(mapping: CompiledMapping): string[] {
+  return [...new Set(fieldsOf(mapping).flatMap((field) => (field.source !== undefined ? [field.source] : [])))];
+}
+
+/** The columns a mapping reads that the header lacks: checked before any row is read. */
+export function missingColumns(mapping: CompiledMapping, header: readonly string[]): string[] {
+  const present = new Set(header.map((name) => name.trim()));
+  return mappingColumns(mapping).filter((column) => !present.has(column));
+}
+
+// ---------------------------------------------------------------------------------------------
+// DFSP look-up
+
+export interface DfspLookup {
+  bank(code: string): { name: string } | undefined;
+  branch(bankCode: string, branchCode: string): { name: string } | undefined;
+  walletProvider(code: string, walletType: 'MOBILE_WALLET' | 'EMAIL_WALLET'): { name: string } | undefined;
+}
+
+const dfspText = (what: string) =>
+  z.string({ error: (issue) => (issue.input === undefined ? `${what} is missing` : `${what} must be text`) }).trim().min(1, { error: `${what} must not be empty` });
+
+// Entries may carry more (mnemonics, active flags from a SPAR export); the file's own keys may not.
+const DfspFileSchema = z.strictObject(
+  {
+    banks: z.array(z.object({ code: dfspText('code'), name: dfspText('name') }), { error: 'must be a list' }).default([]),
+    branches: z
+      .array(z.object({ bank_code: dfspText('bank_code'), code: dfspText('code'), name: dfspText('name') }), { error: 'must be a list' })
+      .default([]),
+    wallet_providers: z
+      .array(
+        z.object({
+          code: dfspText('code'),
+          name: dfspText('name'),
+          wallet_type: z.enum(['MOBILE_WALLET', 'EMAIL_WALLET'], { error: oneOf(['MOBILE_WALLET', 'EMAIL_WALLET']) }),
+        }),
+        { error: 'must be a list' },
+      )
+      .default([]),
+  },
+  { error: (issue) => (issue.code === 'invalid_type' ? 'must be a JSON object with banks, branches and wallet_providers' : undefined) },
+);
+
+/**
+ * A DfspLookup over `{"banks":[{code,name}], "branches":[{bank_code,code,name}],
+ * "wallet_providers":[{code,name,wallet_type}]}`. Codes match exactly: a code is what SPAR
+ * stores, so "bdo" and "BDO" are different banks. A repeated code or a branch of an unknown
+ * bank is refused (UsageError `dfsp.invalid`), since the name it would give is ambiguous.
+ */
+export function dfspLookupFrom(json: unknown, file = 'dfsp.json'): DfspLookup {
+  const parsed = DfspFileSchema.safeParse(json);
+  if (!parsed.success) {
+    throw invalidDfsp(file, parsed.error.issues.map((issue) => {
+      const { path, message } = describeIssue(issue);
+      return path ? `${path}: ${message}` : message;
+    }));
+  }
+  const problems: string[] = [];
+  const banks = new Map<string, string>();
+  const branches = new Map<string, string>();
+  const wallets = new Map<string, string>();
+  const add = (map: Map<string, string>, key: string, name: string, at: string, what: string) => {
+    if (map.has(key)) problems.push(`${at}: ${what} is listed twice`);
+    else map.set(key, name);
+  };
+  parsed.data.banks.forEach((bank, i) => add(banks, bank.code, bank.name, `banks.${i}.code`, `bank "${bank.code}"`));
+  parsed.data.branches.forEach((branch, i) => {
+    if (!banks.has(branch.bank_code)) problems.push(`branches.${i}.bank_code: bank "${branch.bank_code}" is not in banks`);
+    add(branches, pair(branch.bank_code, branch.code), branch.name, `branches.${i}.code`, `branch "${branch.code}" of bank "${branch.bank_code}"`);
+  });
+  parsed.data.wallet_providers.forEach((wallet, i) =>
+    add(wallets, pair(wallet.wallet_type, wallet.code), wallet.name, `wallet_providers.${i}.code`, `${wallet.wallet_type} provider "${wallet.code}"`),
+  );
+  if (problems.length > 0) throw invalidDfsp(file, problems);
+  const found = (name: string | undefined) => (name === undefined ? undefined : { name });
+  return {
+    bank: (code) => found(banks.get(code)),
+    branch: (bankCode, branchCode) => found(branches.get(pair(bankCode, branchCode))),
+    walletProvider: (code, walletType) => found(wallets.get(pair(walletType, code))),
+  };
+}
+
+// A JSON pair cannot collide the way "A"+"BC" and "AB"+"C" would.
+const pair = (a: string, b: string): string => JSON.stringify([a, b]);
+
+function invalidDfsp(file: string, problems: string[]): UsageError {
+  return new UsageError('dfsp.invalid', problems.map((problem) => `${file}: ${problem}`).join('; '), {
+    hint: 'the DFSP file is {"banks":[{"code","name"}], "branches":[{"bank_code","code","name"}], "wallet_providers":[{"code","name","wallet_type"}]}',
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Applying a mapping to one row
+
+export interface MappingProblem {
+  /** The record field concerned (id, fa_type, account_number, phone_number, operation, …). */
+  readonly field: string;
+  readonly message: string;
+  /** mapping.missing_value, mapping.unknown_value, mapping.bad_phone, mapping.bad_id, mapping.unknown_bank, … */
+  readonly code: string;
+}
+
+export type MappingResult =
+  | { readonly ok: true; readonly record: Record<string, unknown>; readonly operation?: ImportOperation }
+  | { readonly ok: false; readonly problems: MappingProblem[] };
+
+/** Reads one source value: the column of a CSV row, or a dot path into a JSON object. */
+export type RowReader = (path: string) => string | undefined;
+
+/**
+ * A RowReader over a JSON object (an ODK submission): `beneficiary.national_id` walks nested
+ * objects. Numbers and booleans become text; null, objects and lists count as absent.
+ */
+export function objectRow(value: unknown): RowReader {
+  return (path) => {
+    let at: unknown = value;
+    for (const key of path.split('.')) {
+      if (typeof at !== 'object' || at === null || Array.isArray(at) || !Object.hasOwn(at, key)) return undefined;
+      at = (at as Record<string, unknown>)[key];
+    }
+    if (typeof at === 'string') return at;
+    if (typeof at === 'number' || typeof at === 'boolean') return String(at);
+    return undefined;
+  };
+}
+
+type Read = { readonly value: string | undefined } | { readonly problem: MappingProblem };
+
+function read(spec: CompiledField, row: RowReader, field: string): Read {
+  if (spec.constant !== undefined) return { value: spec.constant };
+  const raw = row(spec.source!)?.trim();
+  if (raw === undefined || raw === '') return { value: spec.fallback };
+  const folded = raw.toLowerCase();
+  if (spec.values !== undefined) {
+    const hit = spec.values.get(folded);
+    if (hit === undefined) {
+      const keys = spec.valueKeys ?? [];
+      const listed = keys.length > 12 ? `${keys.slice(0, 12).join(', ')}, …` : keys.join(', ');
+      return {
+        problem: { field, code: 'mapping.unknown_value', message: `${spec.source} "${raw}" has no entry in ${spec.at}.values (${listed})` },
+      };
+    }
+    return { value: hit === '' ? undefined : hit };
+  }
+  if (spec.targets !== undefined) {
+    const hit = spec.targets.find((target) => target.toLowerCase() === folded);
+    if (hit === undefined) {
+      return { problem: { field, code: 'mapping.unknown_value', message: `${spec.source} "${raw}" must be one of ${spec.targets.join(', ')}` } };
+    }
+    return { value: hit };
+  }
+  return { value: raw };
+}
+
+const missing = (spec: CompiledField, field: string): MappingProblem => ({
+  field,
+  code: 'mapping.missing_value',
+  message: `${spec.source ?? spec.at} is empty`,
+});
+
+function phone(raw: string, spec: CompiledField, field: string, country: string | undefined): Read {
+  const result = normalizePhone(raw, country);
+  if (result.ok) return { value: result.value };
+  return { problem: { field, code: 'mapping.bad_phone', message: `${spec.source ?? spec.at} "${raw}" ${result.reason}` } };
+}
+
+/**
+ * One row through a compiled mapping: a flat record for `parseMappingRecord` (or, for an
+ * `unlink` row, just `{id}` for `parseIdRecord`), or every problem the mapping itself can see.
+ * Problems the model sees (a malformed e-mail, a name too long) are left to parseMappingRecord.
+ * With a DFSP look-up, codes are checked and empty names are filled from them.
+ */
+export function applyMapping(mapping: CompiledMapping, row: RowReader, dfsp?: DfspLookup): MappingResult {
+  const problems: MappingProblem[] = [];
+  const record: Record<string, unknown> = {};
+  const take = (result: Read): string | undefined => {
+    if ('problem' in result) {
+      problems.push(result.problem);
+      return undefined;
+    }
+    return result.value;
+  };
+
+  let operation: ImportOperation | undefined;
+  if (mapping.operation !== undefined) operation = take(read(mapping.operation, row, 'operation')) as ImportOperation | undefined;
+
+  const idValue = take(read(mapping.id, row, 'id'));
+  if (idValue === undefined) {
+    if (!problems.some((p) => p.field === 'id')) problems.push(missing(mapping.id, 'id'));
+  } else if (mapping.id.strategy !== undefined) {
+    const id = constructId(mapping, idValue);
+    if ('problem' in id) problems.push(id.problem);
+    else record['id'] = id.value;
+  } else {
+    record['id'] = idValue;
+  }
+
+  // Unlinking needs only the ID, so an unlink row may leave its FA cells empty.
+  if (operation === 'unlink') return finish(problems, { id: record['id'] }, operation);
+
+  if (mapping.name !== undefined) {
+    const name = take(read(mapping.name, row, 'name'));
+    // Spreadsheets mix composed and decomposed accents and double spaces; SPAR compares bytes.
+    if (name !== undefined) record['name'] = name.normalize('NFC').replace(/\s+/gu, ' ');
+  }
+  if (mapping.phone !== undefined) {
+    const raw = take(read(mapping.phone, row, 'phone_number'));
+    if (raw !== undefined) {
+      const value = take(phone(raw, mapping.phone, 'phone_number', mapping.defaultCountry));
+      if (value !== undefined) record['phone_number'] = value;
+    }
+  }
+
+  const before = problems.length;
+  const kind = take(read(mapping.faType, row, 'fa_type')) as FaType | undefined;
+  if (kind === undefined) {
+    if (problems.length === before) problems.push(missing(mapping.faType, 'fa_type'));
+    return finish(problems, record, operation);
+  }
+  record['fa_type'] = kind;
+  record['strategy_id'] = mapping.strategies[kind];
+  for (const field of FA_FIELDS[kind]) {
+    const spec = mapping.fa[field];
+    if (spec === undefined) continue;
+    let value = take(read(spec, row, field));
+    if (value === undefined) {
+      // A missing name may still come from the DFSP list; parseMappingRecord reports it if not.
+      if (!NAME_FIELDS.has(field) && !problems.some((p) => p.field === field)) problems.push(missing(spec, field));
+      continue;
+    }
+    if (field === 'mobile_number') value = take(phone(value, spec, field, mapping.defaultCountry));
+    else if (field === 'email_address') value = value.toLowerCase();
+    if (value !== undefined) record[field] = value;
+  }
+  if (dfsp !== undefined) fillFromDfsp(kind, record, dfsp, problems);
+  return finish(problems, record, operation);
+}
+
+function finish(problems: MappingProblem[], record: Record<string, unknown>, operation: ImportOperation | undefined): MappingResult {
+  if (problems.length > 0) return { ok: false, problems };
+  return operation === undefined ? { ok: true, record } : { ok: true, record, operation };
+}
+
+/**
+ * The ID built with the ID strategy's template, refused when the strategy's own regex would not
+ * read the same value back (strategy 1 stops at a dot: `token:12.34@nationalId` reads as nothing).
+ */
+function constructId(mapping: CompiledMapping, value: string): Read {
+  const strategy = mapping.id.strategy!;
+  const field = mapping.id.strategyField!;
+  const id = pythonFormat(strategy.template, { [field]: value });
+  const back = pythonReMatch(strategy.pattern, id);
+  if (back === null || (Object.hasOwn(back, field) && back[field] !== value)) {
+    return {
+      problem: {
+        field: 'id',
+        code: 'mapping.bad_id',
+        message: `${mapping.id.source} "${value}" cannot be used with ID strategy ${strategy.id}: "${id}" does not read back as "${value}"`,
+      },
+    };
+  }
+  return { value: id };
+}
+
+function fillFromDfsp(kind: FaType, record: Record<string, unknown>, dfsp: DfspLookup, problems: MappingProblem[]): void {
+  const text = (field: string) => record[field] as string | undefined;
+  if (kind === 'BANK') {
+    const bankCode = text('bank_code');
+    if (bankCode === undefined) return;
+    const bank = dfsp.bank(bankCode);
+    if (bank === undefined) {
+      problems.push({ field: 'bank_code', code: 'mapping.unknown_bank', message: `unknown bank code "${bankCode}" (not in the DFSP list)` });
+      return;
+    }
+    record['bank_name'] ??= bank.name;
+    const branchCode = text('branch_code');
+    if (branchCode === undefined) return;
+    const branch = dfsp.branch(bankCode, branchCode);
+    if (branch === undefined) {
+      problems.push({
+        field: 'branch_code',
+        code: 'mapping.unknown_branch',
+        message: `unknown branch code "${branchCode}" of bank "${bankCode}" (not in the DFSP list)`,
+      });
+      return;
+    }
+    record['branch_name'] ??= branch.name;
+    return;
+  }
+  const code = text('wallet_provider_code');
+  if (code === undefined) return;
+  const provider = dfsp.walletProvider(code, kind);
+  if (provider === undefined) {
+    const what = kind === 'MOBILE_WALLET' ? 'mobile wallet' : 'e-mail wallet';
+    problems.push({
+      field: 'wallet_provider_code',
+      code: 'mapping.unknown_wallet_provider',
+      message: `unknown ${what} provider code "${code}" (not in the DFSP list)`,
+    });
+    return;
+  }
+  record['wallet_provider_name'] ??= provider.name;
+}
