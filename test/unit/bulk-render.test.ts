@@ -211,7 +211,7 @@ describe('summary', () => {
     expect(row(text, '')).toEqual(['applied', 'unchanged', 'rejected', 'failed', 'total']);
     expect(row(text, 'link')).toEqual(['90', '0', '3', '2', '95']);
     expect(row(text, 'update')).toEqual(['10', '0', '0', '0', '10']);
-    expect(row(text, 'none')).toEqual(['0', '12', '3', '0', '15']);
+    expect(row(text, 'not sent')).toEqual(['0', '12', '3', '0', '15']);
     expect(row(text, 'unlink')).toBeUndefined();
     expect(row(text, 'total')).toEqual(['100', '12', '6', '2', '120']);
     expect(text).toContain('\n120 records in 4.0 s (30 rec/s) · local /data/mapper.db\n');
