@@ -35,6 +35,8 @@ export interface BulkJobSpec {
   readonly records: (context: CommandContext, mapper: Mapper) => Promise<{ records: AsyncIterable<BulkInputRecord>; columns: () => readonly string[] }>;
 }
 
+const DRY_RUN_SHOWN = 10;
+
 /** sha256 over the input's bytes and the job's definition, and the input's line count. */
 async function fingerprintOf(file: string, definition: string): Promise<{ fingerprint: string; lines: number }> {
   const hash = createHash('sha256');
@@ -92,7 +94,8 @@ export async function runBulkJob(io: Io, globals: GlobalOptions, flags: BulkJobF
   let rejects: Awaited<ReturnType<typeof openRejectFile>> | undefined;
   let rejectsOpening: Promise<void> | undefined;
   const pendingRejects: RecordEvent[] = [];
-  const results = flags.results ? await openResultsFile(resolve(io.cwd, flags.results)) : undefined;
+  // A dry run writes nothing, reports included: the summary says what would happen.
+  const results = flags.results && !flags.dryRun ? await openResultsFile(resolve(io.cwd, flags.results)) : undefined;
   const stdoutFormat = settings.output === 'jsonl' || settings.output === 'csv' ? settings.output : undefined;
   const stdoutResults = stdoutFormat ? await openStdoutResults(io, stdoutFormat) : undefined;
   const progress = createProgressRenderer(io, { quiet: globals.quiet === true, label: spec.command });
@@ -105,12 +108,14 @@ export async function runBulkJob(io: Io, globals: GlobalOptions, flags: BulkJobF
   };
   process.on('SIGINT', onSigint);
 
+  const planned: RecordEvent[] = [];
   const onEvent = (event: BulkEvent) => {
     progress.onEvent(event);
     if (event.type !== 'record') return;
+    if (flags.dryRun && event.operation && planned.length < DRY_RUN_SHOWN) planned.push(event);
     results?.write(event);
     stdoutResults?.write(event);
-    if (event.fate === 'rejected' || event.fate === 'failed') {
+    if ((event.fate === 'rejected' || event.fate === 'failed') && !flags.dryRun) {
       if (rejects) rejects.write(event);
       else {
         pendingRejects.push(event);
@@ -155,14 +160,17 @@ export async function runBulkJob(io: Io, globals: GlobalOptions, flags: BulkJobF
     renderBulkSummary(io, summary, {
       target: mapper.target,
       ...(rejects ? { rejectsPath } : {}),
-      ...(flags.results ? { resultsPath: resolve(io.cwd, flags.results) } : {}),
+      ...(results ? { resultsPath: results.path } : {}),
       ...(journalFile && stoppedEarly ? { journalPath: journalFile.path } : {}),
       ...(stoppedEarly
         ? { resumeHint: fromStdin ? 'input from stdin cannot be resumed: save it to a file and run again' : 'run the same command again to resume; --restart starts over' }
         : {}),
     });
   }
-  if (flags.dryRun && !globals.quiet) io.stderr.write('dry run: nothing was written\n');
+  if (flags.dryRun && !globals.quiet) {
+    for (const event of planned) io.stderr.write(`  would ${event.operation} ${event.id ?? ''}${event.line === undefined ? '' : ` (line ${event.line})`}\n`);
+    io.stderr.write('dry run: nothing was written\n');
+  }
   if (settings.output === 'json') {
     io.stdout.write(`${JSON.stringify({ schemaVersion: 1, command: spec.command, target: mapper.target, summary, ...(rejects ? { rejects: rejectsPath } : {}) }, null, 2)}\n`);
   }
