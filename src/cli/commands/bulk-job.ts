@@ -76,6 +76,15 @@ export async function runBulkJob(io: Io, globals: GlobalOptions, flags: BulkJobF
   const { fingerprint, lines } = fromStdin ? { fingerprint: '', lines: 0 } : await fingerprintOf(spec.file, definition);
 
   const mapper = await openMapper(context);
+  if (spec.mode === 'unlink' && !flags.dryRun) {
+    const { confirmUnlink } = await import('./records.js');
+    try {
+      await confirmUnlink(io, globals, `the beneficiaries in ${fromStdin ? 'stdin' : basename(spec.file)}`, mapper.target);
+    } catch (error) {
+      await mapper.close();
+      throw error;
+    }
+  }
   const { SqliteJournal } = await import('../../adapters/journal/sqlite-journal.js');
   let journal: Journal;
   let journalFile: import('../../adapters/journal/sqlite-journal.js').SqliteJournal | undefined;

@@ -152,7 +152,7 @@ async function runRecords(operation: Operation, io: Io, options: RecordOptions, 
     });
     if (problems.length > 0) throw invalidInput(io, options.file, problems, items.length + problems.length, writes);
 
-    if (operation === 'unlink') await confirmUnlink(io, globals, items.length, mapper.target);
+    if (operation === 'unlink') await confirmUnlink(io, globals, `${items.length} beneficiar${items.length === 1 ? 'y' : 'ies'}`, mapper.target);
 
     const batchSize = options.batchSize ?? settings.batchSize;
     const verbose = globals.verbose && !globals.quiet;
@@ -230,9 +230,9 @@ function invalidInput(io: Io, file: string | undefined, problems: RecordProblem[
   });
 }
 
-async function confirmUnlink(io: Io, globals: GlobalOptions, count: number, target: string): Promise<void> {
+/** Unlinking stops payments: it needs --yes, or a yes at a terminal prompt. */
+export async function confirmUnlink(io: Io, globals: GlobalOptions, what: string, target: string): Promise<void> {
   if (globals.yes) return;
-  const what = `${count} beneficiar${count === 1 ? 'y' : 'ies'}`;
   if (globals.input === false || !io.stdinIsTTY || !io.stderrIsTTY) {
     throw new UsageError('usage.confirmation_required', `unlink would remove the financial address of ${what} from ${target}; nothing was unlinked`, {
       hint: 'pass --yes to confirm',
