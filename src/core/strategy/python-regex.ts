@@ -1278,13 +1278,11 @@ export function pythonReMatch(translated: TranslatedRegex, input: string): Recor
   if (match === null) return null;
   const result: Record<string, string | null> = {};
   for (const name of translated.groupNames) {
-    // defineProperty, so that a group called __proto__ is an ordinary key.
-    Object.defineProperty(result, name, {
-      value: match.groups?.[name] ?? null,
-      enumerable: true,
-      writable: true,
-      configurable: true,
-    });
+    const value = match.groups?.[name] ?? null;
+    // defineProperty only where assignment would not make an ordinary key (it is slow: this
+    // runs for every FA read back).
+    if (name === '__proto__') Object.defineProperty(result, name, { value, enumerable: true, writable: true, configurable: true });
+    else result[name] = value;
   }
   return result;
 }
