@@ -1,75 +1,122 @@
 #!/usr/bin/env node
-// Benchmarks sparctl against baselines measured in the same run; prints ratios, never asserts.
-//   npm run bench            (N=50000 records by default; BENCH_N to change)
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+// sparctl benchmarks. Every figure is reported against a baseline measured in the same run, on
+// the same file; nothing here is asserted. BENCH_N sets the row count (default 200,000; the
+// issue's full size is 1,000,000).
+//   npm run bench
+//   BENCH_N=1000000 npm run bench
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync, createReadStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parse } from 'csv-parse';
 import Database from 'better-sqlite3';
+import { z } from 'zod';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const bin = join(root, 'bin', 'sparctl.js');
-const n = Number(process.env.BENCH_N ?? 50_000);
+const n = Number(process.env.BENCH_N ?? 200_000);
+const remoteN = Math.max(1, Math.round(n / 5));
 const dir = mkdtempSync(join(tmpdir(), 'sparctl-bench-'));
+const timeBin = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
+const env = { ...process.env, HOME: dir, XDG_DATA_HOME: join(dir, 'data'), XDG_STATE_HOME: join(dir, 'state'), XDG_CONFIG_HOME: join(dir, 'config') };
 
-const header = 'id,name,phone_number,fa_type,strategy_id,bank_name,bank_code,branch_name,branch_code,account_number';
-const rows = [header];
-for (let i = 0; i < n; i++) {
-  rows.push(`BENE_${String(i).padStart(8, '0')},Person ${i},+63 917 ${String(i % 10_000_000).padStart(7, '0')},BANK,2,Example Bank,EXB,Main,${String(i % 100).padStart(4, '0')},${String(1e9 + i)}`);
-}
-const csv = join(dir, 'bench.csv');
-writeFileSync(csv, `${rows.join('\n')}\n`);
-
-function time(fn) {
-  const start = process.hrtime.bigint();
-  fn();
-  return Number(process.hrtime.bigint() - start) / 1e9;
-}
-
-function sparctl(args) {
-  const run = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', maxBuffer: 1 << 30, env: { ...process.env, HOME: dir, XDG_DATA_HOME: dir, XDG_CONFIG_HOME: dir } });
-  if (run.status !== 0 && run.status !== 5) throw new Error(`sparctl ${args.join(' ')} exited ${run.status}: ${run.stderr}`);
-  return run;
-}
-
-// Baseline: the same rows inserted straight into the same table shape with better-sqlite3.
-const baseDb = new Database(join(dir, 'baseline.db'));
-baseDb.pragma('journal_mode = WAL');
-baseDb.pragma('synchronous = NORMAL');
-baseDb.exec('CREATE TABLE id_fa_mappings (id INTEGER PRIMARY KEY, id_value TEXT NOT NULL UNIQUE, fa_value TEXT NOT NULL, name TEXT, phone TEXT, additional_info TEXT, created_at TEXT, updated_at TEXT)');
-const insert = baseDb.prepare('INSERT INTO id_fa_mappings (id_value, fa_value, name, phone, additional_info, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)');
-const baseline = time(() => {
-  const now = new Date().toISOString();
-  for (let start = 1; start <= n; start += 500) {
-    baseDb.transaction(() => {
-      for (let i = start; i < Math.min(start + 500, n + 1); i++) {
-        const c = rows[i].split(',');
-        insert.run(c[0], `account_number:${c[9]}.branch_name:${c[7]}.branch_code:${c[8]}.bank_name:${c[5]}.bank_code:${c[6]}.fa_type:BANK`, c[1], c[2], '[{"strategy_id":2}]', now, now);
-      }
-    })();
+// Realistic enumeration rows: leading-zero IDs and accounts, names, local phone formats, banks and wallets.
+function writeRows(path, count) {
+  const out = ['household_no,national_id,full_name,contact_phone,payment_method,bank_code,branch_code,account_no,wallet,payment_mobile,payment_email'];
+  for (let i = 0; i < count; i++) {
+    const id = String(4e11 + i).padStart(12, '0');
+    const phone = `0917 ${String(1e6 + (i % 9e6)).slice(0, 3)} ${String(i % 1e4).padStart(4, '0')}`;
+    const kind = i % 10;
+    if (kind < 7) out.push(`HH-${i},${id},Person ${i} Dela Cruz,${phone},bank,LBP,0012,${String(i).padStart(12, '0')},,,`);
+    else if (kind < 9) out.push(`HH-${i},${id},Person ${i} Santos,${phone},gcash,,,,GCASH,${phone},`);
+    else out.push(`HH-${i},${id},Person ${i} Reyes,${phone},email,,,,PAYPAL,,Person.${i}@Example.org`);
   }
-});
-baseDb.close();
+  writeFileSync(path, `${out.join('\n')}\n`);
+}
+const csv = join(dir, 'enumeration.csv');
+writeRows(csv, n);
+const remoteCsv = join(dir, 'remote.csv');
+writeRows(remoteCsv, remoteN);
+const mapping = join(root, 'fixtures', 'enumeration.mapping.json');
+const dfsp = join(root, 'fixtures', 'dfsp.json');
 
+/** Runs a command and returns wall seconds and peak RSS (MB, when /usr/bin/time exists). */
+function measure(command, args) {
+  const started = process.hrtime.bigint();
+  const run = timeBin
+    ? spawnSync(timeBin, ['-f', '%M', command, ...args], { env, encoding: 'utf8', maxBuffer: 1 << 30 })
+    : spawnSync(command, args, { env, encoding: 'utf8', maxBuffer: 1 << 30 });
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  if (run.status !== 0 && run.status !== 5) throw new Error(`${command} ${args.join(' ')} exited ${run.status}: ${run.stderr.slice(-2000)}`);
+  const rss = timeBin ? Number(run.stderr.trim().split('\n').at(-1)) / 1024 : NaN;
+  return { seconds, rss };
+}
+
+// Baseline: a bare csv-parse → zod → SQLite loop over the same file, in a child process.
+const baselineScript = join(dir, 'baseline.mjs');
+writeFileSync(
+  baselineScript,
+  `import { createReadStream } from 'node:fs';
+import { parse } from ${JSON.stringify(import.meta.resolve('csv-parse'))};
+import Database from ${JSON.stringify(import.meta.resolve('better-sqlite3'))};
+import { z } from ${JSON.stringify(import.meta.resolve('zod'))};
+const Row = z.object({ national_id: z.string().min(1), full_name: z.string(), contact_phone: z.string(), payment_method: z.string(), account_no: z.string() });
+const db = new Database(process.argv[3]);
+db.pragma('journal_mode = WAL'); db.pragma('synchronous = NORMAL');
+db.exec('CREATE TABLE id_fa_mappings (id INTEGER PRIMARY KEY, id_value TEXT NOT NULL UNIQUE, fa_value TEXT NOT NULL, name TEXT, phone TEXT, additional_info TEXT, created_at TEXT, updated_at TEXT)');
+const insert = db.prepare('INSERT INTO id_fa_mappings (id_value, fa_value, name, phone, additional_info, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)');
+const now = new Date().toISOString();
+let batch = [];
+const flush = db.transaction((rows) => { for (const r of rows) insert.run('token:' + r.national_id + '@nationalId', 'account_number:' + r.account_no + '.fa_type:BANK', r.full_name, r.contact_phone, '[{"strategy_id":2}]', now, now); });
+for await (const record of createReadStream(process.argv[2]).pipe(parse({ columns: true }))) {
+  const row = Row.parse(record);
+  batch.push(row);
+  if (batch.length === 10000) { flush(batch); batch = []; }
+}
+flush(batch);
+db.close();
+`,
+);
+
+const results = [];
+const row = (label, m, count, baseline) => results.push([label, `${m.seconds.toFixed(2)} s`, `${Math.round(count / m.seconds).toLocaleString('en')} rows/s`, baseline ? (baseline.seconds / m.seconds * (count / n)).toFixed(2) : '1.00', Number.isNaN(m.rss) ? '' : `${Math.round(m.rss)} MB`]);
+
+const baseline = measure(process.execPath, [baselineScript, csv, join(dir, 'baseline.db')]);
+row(`baseline: csv-parse → zod → SQLite (${n.toLocaleString('en')} rows)`, baseline, n);
 const db = join(dir, 'mapper.db');
-const link = time(() => sparctl(['--db', db, 'link', '--file', csv, '-q', '-o', 'jsonl']));
-const relink = time(() => sparctl(['--db', db, 'link', '--file', csv, '-q', '-o', 'jsonl']));
-const resolve = time(() => sparctl(['--db', db, 'resolve', '--file', csv, '-q', '-o', 'jsonl']));
-const nodeStart = Math.min(...[1, 2, 3, 4, 5].map(() => time(() => spawnSync(process.execPath, ['-e', '0']))));
-const helpStart = Math.min(...[1, 2, 3, 4, 5].map(() => time(() => sparctl(['--help']))));
+const importArgs = [bin, '--db', db, 'import-csv', csv, '--mapping', mapping, '--dfsp', dfsp, '-q', '--rejects', join(dir, 'rejects.csv')];
+const first = measure(process.execPath, importArgs);
+row('sparctl import-csv, local, all new', first, n, baseline);
+const rerun = measure(process.execPath, importArgs);
+row('sparctl import-csv, local, re-run (all unchanged)', rerun, n, baseline);
 
-const rate = (seconds) => `${Math.round(n / seconds).toLocaleString('en')} rec/s`;
-const table = [
-  ['measure', 'time', 'rate', 'ratio to baseline'],
-  ['baseline: raw better-sqlite3 insert, 500/txn', `${baseline.toFixed(2)} s`, rate(baseline), '1.00'],
-  [`sparctl link --file (${n} new)`, `${link.toFixed(2)} s`, rate(link), (baseline / link).toFixed(2)],
-  [`sparctl link --file again (${n} already linked)`, `${relink.toFixed(2)} s`, rate(relink), (baseline / relink).toFixed(2)],
-  [`sparctl resolve --file (${n}, details)`, `${resolve.toFixed(2)} s`, rate(resolve), (baseline / resolve).toFixed(2)],
-  ['baseline: node -e 0 (best of 5)', `${(nodeStart * 1000).toFixed(0)} ms`, '', '1.00'],
-  ['sparctl --help (best of 5)', `${(helpStart * 1000).toFixed(0)} ms`, '', (helpStart / nodeStart).toFixed(2) + '× node start'],
-];
+// Remote: the same import into `sparctl serve` on loopback.
+const served = spawn(process.execPath, [bin, '--db', join(dir, 'served.db'), 'serve', '--port', '0', '-q'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+const url = await new Promise((resolve, reject) => {
+  let text = '';
+  served.stderr.setEncoding('utf8').on('data', (chunk) => {
+    text += chunk;
+    const match = /listening on (\S+) /.exec(text);
+    if (match) resolve(match[1]);
+  });
+  served.on('exit', () => reject(new Error(text)));
+});
+const remoteEnv = { ...env, SPARCTL_BASE_URL: url };
+const remoteStarted = process.hrtime.bigint();
+const remoteRun = spawnSync(process.execPath, [bin, 'import-csv', remoteCsv, '--mapping', mapping, '--dfsp', dfsp, '-q', '--rejects', join(dir, 'remote-rejects.csv')], { env: remoteEnv, encoding: 'utf8' });
+const remote = { seconds: Number(process.hrtime.bigint() - remoteStarted) / 1e9, rss: NaN };
+served.kill('SIGTERM');
+if (remoteRun.status !== 0) throw new Error(`remote import exited ${remoteRun.status}: ${remoteRun.stderr}`);
+row(`sparctl import-csv → serve on loopback (${remoteN.toLocaleString('en')} rows)`, remote, remoteN, baseline);
+
+const nodeStart = Math.min(...[1, 2, 3, 4, 5].map(() => measure(process.execPath, ['-e', '0']).seconds));
+const help = Math.min(...[1, 2, 3, 4, 5].map(() => measure(process.execPath, [bin, '--help']).seconds));
+results.push(['baseline: node -e 0 (best of 5)', `${(nodeStart * 1000).toFixed(0)} ms`, '', '1.00', '']);
+results.push(['sparctl --help (best of 5)', `${(help * 1000).toFixed(0)} ms`, '', `${(help / nodeStart).toFixed(2)}× node start`, '']);
+
+const table = [['measure', 'time', 'rate', 'speed vs baseline', 'peak RSS'], ...results];
 const widths = table[0].map((_, c) => Math.max(...table.map((r) => r[c].length)));
-for (const row of table) console.log(row.map((cell, c) => cell.padEnd(widths[c])).join('  '));
-console.log(`\nnode ${process.version}, ${n} records; record rates: higher ratio = closer to the raw insert baseline`);
+for (const r of table) console.log(r.map((cell, c) => cell.padEnd(widths[c])).join('  '));
+console.log(`\nnode ${process.version}; ${n.toLocaleString('en')} rows (${remoteN.toLocaleString('en')} remote); speed = baseline time per row ÷ sparctl time per row`);
 rmSync(dir, { recursive: true, force: true });
