@@ -37,7 +37,7 @@ export function formatFromName(name: string): InputFormat | undefined {
  */
 export async function openInputFile(
   name: string,
-  options: { format?: InputFormat; stdin: Readable; knownColumns?: readonly string[]; delimiter?: string },
+  options: { format?: InputFormat; stdin: Readable; knownColumns?: readonly string[]; delimiter?: string; onHeader?: (columns: readonly string[]) => void },
 ): Promise<InputFile> {
   let stream: Readable;
   if (name === '-') {
@@ -58,19 +58,32 @@ export async function openInputFile(
   if (format === undefined) {
     // stdin without --format: look at the first character.
     const { first, replay } = await peek(stream);
-    return { name, format: first === '{' ? 'jsonl' : 'csv', records: recordsOf(first === '{' ? 'jsonl' : 'csv', replay, name, options.knownColumns, options.delimiter) };
+    return { name, format: first === '{' ? 'jsonl' : 'csv', records: recordsOf(first === '{' ? 'jsonl' : 'csv', replay, name, options.knownColumns, options.delimiter, options.onHeader) };
   }
-  return { name, format, records: recordsOf(format, stream, name, options.knownColumns, options.delimiter) };
+  return { name, format, records: recordsOf(format, stream, name, options.knownColumns, options.delimiter, options.onHeader) };
 }
 
-function recordsOf(format: InputFormat, stream: AsyncIterable<Buffer | string>, name: string, knownColumns: readonly string[] | undefined, delimiter?: string): AsyncIterable<SourceRecord> {
-  return format === 'csv' ? csvRecords(stream, name, knownColumns, delimiter) : jsonlRecords(stream);
+function recordsOf(
+  format: InputFormat,
+  stream: AsyncIterable<Buffer | string>,
+  name: string,
+  knownColumns: readonly string[] | undefined,
+  delimiter?: string,
+  onHeader?: (columns: readonly string[]) => void,
+): AsyncIterable<SourceRecord> {
+  return format === 'csv' ? csvRecords(stream, name, knownColumns, delimiter, onHeader) : jsonlRecords(stream);
 }
 
 /** Columns sparctl adds to a reject file; ignored when the fixed file is fed back. */
 export const isReportColumn = (column: string) => column.startsWith('sparctl_');
 
-async function* csvRecords(stream: AsyncIterable<Buffer | string>, name: string, knownColumns: readonly string[] | undefined, delimiter?: string): AsyncGenerator<SourceRecord> {
+async function* csvRecords(
+  stream: AsyncIterable<Buffer | string>,
+  name: string,
+  knownColumns: readonly string[] | undefined,
+  delimiter?: string,
+  onHeader?: (columns: readonly string[]) => void,
+): AsyncGenerator<SourceRecord> {
   const parser = parse({
     bom: true,
     columns: (header: string[]) => {
@@ -86,6 +99,7 @@ async function* csvRecords(stream: AsyncIterable<Buffer | string>, name: string,
         if (seen.has(column)) throw new UsageError('input.duplicate_column', `${name}:1: column "${column}" appears twice`);
         seen.add(column);
       }
+      onHeader?.(columns.filter((column) => !isReportColumn(column)));
       return columns;
     },
     delimiter: delimiter ?? (name.toLowerCase().endsWith('.tsv') ? '\t' : ','),
@@ -112,6 +126,12 @@ async function* csvRecords(stream: AsyncIterable<Buffer | string>, name: string,
       }
       const endLine = info.lines - extraCrs;
       for (const column of Object.keys(record)) if (isReportColumn(column)) delete record[column];
+      // Files are checked byte for byte before a run; stdin can only be checked here, where a
+      // bad byte has already become U+FFFD.
+      if (name === '-' && Object.values(record).some((field) => field.includes('\uFFFD'))) {
+        yield { line: endLine - newlines, record, unreadable: 'not valid UTF-8' };
+        continue;
+      }
       yield { line: endLine - newlines, record };
     }
   } catch (error) {

@@ -5,7 +5,7 @@ import type Database from 'better-sqlite3';
 import { ConfigError, StrategyError } from '../../core/errors.js';
 import type { LinkItem, Mapper, MapperCallContext, ResolveItem, UnlinkItem, UpdateItem } from '../../core/mapper.js';
 import { ReasonCode, ReasonMessage, type ItemResult } from '../../core/results.js';
-import { compileStrategy, constructFa, deconstructFa, faProblem, type Strategy, type StrategyRow } from '../../core/strategy/strategy.js';
+import { buildCheckedFa, compileStrategy, deconstructFa, type Strategy, type StrategyRow } from '../../core/strategy/strategy.js';
 import { openDatabase, prepare, setPragma } from './retained.js';
 import { migrate } from './schema.js';
 
@@ -82,14 +82,9 @@ export class LocalMapper implements Mapper {
         if (!item.id) return reject(item, ReasonCode.idInvalid, ReasonMessage.idNull);
         const built = this.buildFa(item);
         if (typeof built !== 'string') return built;
-        if (this.findMapping(item.id)) {
-          const message = linkedHere.has(item.id)
-            ? 'ID appears more than once in this request; an earlier item linked it'
-            : ReasonMessage.alreadyMapped;
-          return { ...reject(item, ReasonCode.referenceIdDuplicate, message), fa: built };
-        }
         const now = new Date().toISOString();
-        this.statements.insert.run({
+        // INSERT OR IGNORE answers "already linked" without a separate look-up.
+        const inserted = this.statements.insert.run({
           id_value: item.id,
           fa_value: built,
           name: item.name || null,
@@ -97,6 +92,12 @@ export class LocalMapper implements Mapper {
           additional_info: JSON.stringify(withStrategyId(item)),
           now,
         });
+        if (inserted.changes === 0) {
+          const message = linkedHere.has(item.id)
+            ? 'ID appears more than once in this request; an earlier item linked it'
+            : ReasonMessage.alreadyMapped;
+          return { ...reject(item, ReasonCode.referenceIdDuplicate, message), fa: built };
+        }
         linkedHere.add(item.id);
         this.audit('link', item, null, built, context, now);
         return { ...success(item), fa: built };
@@ -208,11 +209,10 @@ export class LocalMapper implements Mapper {
   private buildFa(item: LinkItem): string | ItemResult {
     const strategy = this.strategy(item.fa.strategy_id);
     if (strategy instanceof StrategyError) return reject(item, ReasonCode.faInvalid, strategy.message);
-    const problem = faProblem(strategy, item.fa);
-    if (problem) return reject(item, ReasonCode.faInvalid, problem);
-    const built = constructFa(strategy, item.fa);
-    if (!built) return reject(item, ReasonCode.faInvalid, 'the constructed FA is empty');
-    return built;
+    const built = buildCheckedFa(strategy, item.fa);
+    if (!built.ok) return reject(item, ReasonCode.faInvalid, built.problem);
+    if (!built.value) return reject(item, ReasonCode.faInvalid, 'the constructed FA is empty');
+    return built.value;
   }
 
   /** SPAR's resolve `details`: the regex groups plus the strategy id kept in additional_info[0]. */
@@ -248,7 +248,7 @@ function prepareStatements(db: Database.Database) {
   return {
     find: prepare(db, 'SELECT id, id_value, fa_value, name, phone, additional_info FROM id_fa_mappings WHERE id_value = ?'),
     insert: prepare(db, 
-      `INSERT INTO id_fa_mappings (id_value, fa_value, name, phone, additional_info, active, created_at, updated_at)
+      `INSERT OR IGNORE INTO id_fa_mappings (id_value, fa_value, name, phone, additional_info, active, created_at, updated_at)
        VALUES (@id_value, @fa_value, @name, @phone, @additional_info, 1, @now, @now)`,
     ),
     update: prepare(db, 

@@ -24,7 +24,6 @@ const MIGRATIONS: readonly ((db: Database.Database) => void)[] = [
         updated_at TEXT NOT NULL
       );
       CREATE UNIQUE INDEX ix_id_fa_mappings_id_value ON id_fa_mappings (id_value);
-      CREATE INDEX ix_id_fa_mappings_fa_value ON id_fa_mappings (fa_value);
 
       CREATE TABLE strategy (
         id INTEGER PRIMARY KEY,

@@ -40,13 +40,22 @@ const DRY_RUN_SHOWN = 10;
 /** sha256 over the input's bytes and the job's definition, and the input's line count. */
 async function fingerprintOf(file: string, definition: string): Promise<{ fingerprint: string; lines: number }> {
   const hash = createHash('sha256');
+  // Invalid UTF-8 would otherwise be read as U+FFFD and stored in someone's account number.
+  const utf8 = new TextDecoder('utf-8', { fatal: true });
   let lines = 0;
   try {
     for await (const chunk of createReadStream(file) as AsyncIterable<Buffer>) {
       hash.update(chunk);
+      try {
+        utf8.decode(chunk, { stream: true });
+      } catch {
+        throw new UsageError('input.not_utf8', `${file}:${lines + 1 + firstBadLine(chunk)}: not valid UTF-8; nothing was sent`, { hint: 'save the file as UTF-8 (in a spreadsheet: CSV UTF-8)' });
+      }
       for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) lines++;
     }
+    utf8.decode();
   } catch (error) {
+    if (error instanceof UsageError) throw error;
     throw new UsageError('input.unreadable', `cannot read ${file}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`, {
       hint: 'check the path of the input file',
     });
@@ -54,6 +63,21 @@ async function fingerprintOf(file: string, definition: string): Promise<{ finger
   hash.update('\0');
   hash.update(definition);
   return { fingerprint: hash.digest('hex'), lines };
+}
+
+/** Newlines in `chunk` before its first byte that is not valid UTF-8 (0 when it is the first). */
+function firstBadLine(chunk: Buffer): number {
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  let lines = 0;
+  for (let i = 0; i < chunk.length; i++) {
+    try {
+      decoder.decode(chunk.subarray(i, i + 1), { stream: true });
+    } catch {
+      return lines;
+    }
+    if (chunk[i] === 10) lines++;
+  }
+  return lines;
 }
 
 /** Stdin cannot be read twice, so a job fed from it has nothing to resume from. */

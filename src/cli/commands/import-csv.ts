@@ -54,21 +54,26 @@ Examples:
           records: async (_context, mapper) => {
             const { openInputFile } = await import('../../adapters/input/record-file.js');
             const { toBulkRecord } = await import('../../core/bulk/input.js');
-            const input = await openInputFile(file, { format: 'csv', stdin: io.stdin, ...(options.delimiter ? { delimiter: options.delimiter } : {}) });
-            const strategies = new Map((await mapper.strategies()).map((s) => [s.id, s]));
             let columns: readonly string[] = [];
+            // The header is checked as soon as it is read, before any row and even when no row follows.
+            const onHeader = (header: readonly string[]) => {
+              columns = header;
+              const missing = missingColumns(mapping, header);
+              if (missing.length > 0) {
+                throw new UsageError('input.missing_column', `${file}:1: the mapping reads column${missing.length > 1 ? 's' : ''} ${missing.map((c) => `"${c}"`).join(', ')}, which the file does not have; nothing was sent`, {
+                  hint: `the file's columns are: ${header.join(', ')}`,
+                });
+              }
+            };
+            const input = await openInputFile(file, { format: 'csv', stdin: io.stdin, onHeader, ...(options.delimiter ? { delimiter: options.delimiter } : {}) });
+            const strategies = new Map((await mapper.strategies()).map((s) => [s.id, s]));
             async function* records() {
               let seq = 0;
               for await (const source of input.records) {
                 const row = source.record as Record<string, string>;
-                if (seq === 0) {
-                  columns = Object.keys(row);
-                  const missing = missingColumns(mapping, columns);
-                  if (missing.length > 0) {
-                    throw new UsageError('input.missing_column', `${file}:1: the mapping reads column${missing.length > 1 ? 's' : ''} ${missing.map((c) => `"${c}"`).join(', ')}, which the file does not have; nothing was sent`, {
-                      hint: `the file's columns are: ${columns.join(', ')}`,
-                    });
-                  }
+                if (source.unreadable) {
+                  yield { seq: seq++, line: source.line, raw: row, parsed: { ok: false as const, problems: [{ field: '(line)', message: source.unreadable, code: 'input.unreadable' }] } };
+                  continue;
                 }
                 const mapped = applyMapping(mapping, (path) => row[path], dfsp);
                 if (!mapped.ok) {

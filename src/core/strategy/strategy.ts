@@ -111,30 +111,33 @@ export function deconstructFa(strategy: Strategy, faValue: string): Record<strin
  * the split: every resolve would then return a different account number than the one linked.
  */
 export function faProblem(strategy: Strategy, fa: FinancialAddress): string | null {
-  if (strategy.strategy_type !== 'FA') {
-    return `strategy ${strategy.id} is an ${strategy.strategy_type} strategy, not an FA strategy`;
-  }
+  const built = buildCheckedFa(strategy, fa);
+  return built.ok ? null : built.problem;
+}
+
+/** The stored FA string after the checks of `faProblem`, or the reason it cannot be stored. */
+export function buildCheckedFa(strategy: Strategy, fa: FinancialAddress): { ok: true; value: string } | { ok: false; problem: string } {
+  const fail = (problem: string) => ({ ok: false as const, problem });
+  if (strategy.strategy_type !== 'FA') return fail(`strategy ${strategy.id} is an ${strategy.strategy_type} strategy, not an FA strategy`);
   const values = formatValuesOf(fa);
   const missing = strategy.template.fields.filter((field) => !Object.hasOwn(values, field));
-  if (missing.length > 0) {
-    return `strategy ${strategy.id} needs ${missing.join(', ')}, which a ${fa.fa_type} FA does not have`;
-  }
+  if (missing.length > 0) return fail(`strategy ${strategy.id} needs ${missing.join(', ')}, which a ${fa.fa_type} FA does not have`);
   let constructed: string;
   try {
     constructed = pythonFormat(strategy.template, values);
   } catch (error) {
-    if (error instanceof StrategyError) return error.message;
+    if (error instanceof StrategyError) return fail(error.message);
     throw error;
   }
   const readBack = pythonReMatch(strategy.pattern, constructed);
   if (readBack === null) {
-    return `strategy ${strategy.id} cannot read back the FA it builds ("${constructed}" does not match its deconstruct pattern)`;
+    return fail(`strategy ${strategy.id} cannot read back the FA it builds ("${constructed}" does not match its deconstruct pattern)`);
   }
   for (const field of strategy.template.fields) {
     if (!Object.hasOwn(readBack, field)) continue;
     if (readBack[field] !== values[field]) {
-      return `${field} "${values[field]}" would be read back as "${readBack[field] ?? ''}" by strategy ${strategy.id}; remove the text that looks like a label`;
+      return fail(`${field} "${values[field]}" would be read back as "${readBack[field] ?? ''}" by strategy ${strategy.id}; remove the text that looks like a label`);
     }
   }
-  return null;
+  return { ok: true, value: constructed };
 }
