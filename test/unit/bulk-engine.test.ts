@@ -13,6 +13,7 @@ import { UnavailableError } from '../../src/core/errors.js';
 import type { LinkItem, Mapper } from '../../src/core/mapper.js';
 import type { Settings } from '../../src/config/settings.js';
 import { bank } from '../helpers/records.js';
+import { startFaultProxy } from '../helpers/fault-proxy.js';
 import { startSparV2Double } from '../helpers/spar-v2-double.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -204,6 +205,28 @@ describe('bulk engine: failures', () => {
     const applied = [...double.rows().keys()];
     expect(double.requests.some((r) => r.path.endsWith('/resolve'))).toBe(true);
     expect(applied.sort()).toEqual(rows.map((r) => r.id).sort());
+  });
+
+  it('through a fault-injecting proxy in front of serve: every record applied exactly once, none reported failed', async () => {
+    const backing = local();
+    const server = createSparServer({ mapper: backing, partners: new Map() });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const proxy = await startFaultProxy(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    cleanups.push(() => proxy.close());
+    const mapper = await HttpMapper.create(settingsFor(proxy.url, { timeoutMs: 300 }));
+    cleanups.push(() => mapper.close());
+    proxy.plan('reset-before', 'reset-after', { status: 500 }, { status: 429, retryAfter: '0' }, { slowMs: 900 }, 'reset-after', { status: 503 }, 'reset-after');
+    const rows = Array.from({ length: 120 }, (_, i) => ({ id: `X${String(i).padStart(3, '0')}` }));
+    const { summary, events } = await run(mapper, records(rows), { batchSize: 10, concurrency: 3, retries: 8 });
+    expect(summary).toMatchObject({ total: 120, applied: 120, rejected: 0, failed: 0 });
+    expect(events.every((e) => e.fate === 'applied' && e.operation === 'link')).toBe(true);
+    expect(proxy.log.filter((l) => l.fault !== 'none').length).toBe(8); // every fault was used
+    expect(backing.countMappings()).toBe(120);
+    const audit = backing.auditRows();
+    expect(audit.length).toBe(120);
+    expect(new Set(audit.map((r) => r.id_value)).size).toBe(120);
+    expect(audit.every((r) => r.operation === 'link')).toBe(true);
   });
 
   it('stops with exit 4 when the mapper stays down, keeps the unsettled records in the journal, and a re-run finishes them', async () => {

@@ -1,0 +1,76 @@
+import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/**
+ * An HTTP proxy on 127.0.0.1 that sits between sparctl and a mapper and misbehaves on cue, one
+ * planned fault per request in order, then forwards faithfully:
+ * - `reset-before`: the connection is dropped before the request reaches the mapper;
+ * - `reset-after`: the mapper applies the request, then the connection is dropped (outcome unknown);
+ * - `{ status, retryAfter? }`: answered by the proxy, the mapper never sees it;
+ * - `{ slowMs }`: the mapper applies the request; its answer is held back past the client's timeout.
+ */
+export type ProxyFault = 'reset-before' | 'reset-after' | { status: number; retryAfter?: string } | { slowMs: number };
+
+export interface FaultProxy {
+  readonly url: string;
+  /** Faults still to be used, and requests seen by path. */
+  readonly log: { path: string; fault: string }[];
+  plan(...faults: ProxyFault[]): void;
+  close(): Promise<void>;
+}
+
+export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
+  const target = new URL(upstream);
+  const faults: ProxyFault[] = [];
+  const log: { path: string; fault: string }[] = [];
+  const forward = (req: IncomingMessage, body: Buffer): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> =>
+    new Promise((resolve, reject) => {
+      const out = httpRequest({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: { ...req.headers, host: target.host } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 502, headers: res.headers, body: Buffer.concat(chunks) }));
+        res.on('error', reject);
+      });
+      out.on('error', reject);
+      out.end(body);
+    });
+  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      // Reads (resolve, ping) pass untouched, so reconciliation itself is not sabotaged.
+      const fault = req.url?.endsWith('/resolve') || req.url === '/ping' ? undefined : faults.shift();
+      log.push({ path: req.url ?? '', fault: fault === undefined ? 'none' : JSON.stringify(fault) });
+      if (fault === 'reset-before') return void req.socket.destroy();
+      if (fault !== undefined && typeof fault === 'object' && 'status' in fault) {
+        res.writeHead(fault.status, { 'content-type': 'text/plain', ...(fault.retryAfter ? { 'retry-after': fault.retryAfter } : {}) });
+        return void res.end('injected by the fault proxy');
+      }
+      forward(req, body).then(
+        (answer) => {
+          if (fault === 'reset-after') return void req.socket.destroy();
+          const send = () => {
+            if (res.destroyed) return;
+            res.writeHead(answer.status, { 'content-type': String(answer.headers['content-type'] ?? 'application/json') });
+            res.end(answer.body);
+          };
+          if (fault !== undefined && typeof fault === 'object' && 'slowMs' in fault) setTimeout(send, fault.slowMs);
+          else send();
+        },
+        () => req.socket.destroy(),
+      );
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    log,
+    plan: (...more) => void faults.push(...more),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
