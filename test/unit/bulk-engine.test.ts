@@ -77,6 +77,7 @@ async function run(mapper: Mapper, input: readonly BulkInputRecord[], options: {
     retries: options.retries ?? 5,
     context: ctx,
     sleep: async () => undefined,
+    strategies: new Map((await mapper.strategies()).map((strategy) => [strategy.id, strategy])),
     onEvent: (event: BulkEvent) => {
       if (event.type === 'record') events.push(event);
     },
@@ -137,6 +138,13 @@ describe('bulk engine: upsert', () => {
     expect(changed.summary).toMatchObject({ applied: 3, unchanged: 27 });
     expect(changed.events.filter((e) => e.fate === 'applied').map((e) => e.operation)).toEqual(['update', 'update', 'update']);
     expect(mapper.auditRows().length).toBe(33);
+  });
+
+  it('compares FAs as their strategy stores them: a strategy-5 bank FA (no bank name stored) is unchanged on a re-run', async () => {
+    const mapper = local();
+    const input: BulkInputRecord[] = [{ seq: 0, line: 2, parsed: { ok: true, value: { id: 'S5', fa: bank('0012', { strategy_id: 5 }) } } }];
+    expect((await run(mapper, input)).summary).toMatchObject({ applied: 1 });
+    expect((await run(mapper, input)).summary).toMatchObject({ applied: 0, unchanged: 1 });
   });
 
   it('reports invalid input records as rejected with their field, and sends the rest', async () => {

@@ -172,6 +172,7 @@ export async function runBulkJob(io: Io, globals: GlobalOptions, flags: BulkJobF
       dryRun: flags.dryRun === true,
       onEvent,
       shouldStop: () => interrupted,
+      strategies: new Map((await mapper.strategies()).map((s) => [s.id, s])),
       ...(lines > 0 ? { total: Math.max(lines - (columns().length > 0 ? 1 : 0), 0) } : {}),
     });
   } finally {

@@ -2,6 +2,8 @@ import { SparctlError, UnavailableError } from '../errors.js';
 import type { LinkItem, Mapper, MapperCallContext, ResolveItem, UnlinkItem } from '../mapper.js';
 import type { FinancialAddress } from '../model.js';
 import type { MappingRecord } from '../records.js';
+import { pythonFormat } from '../strategy/python-format.js';
+import { constructFa, type Strategy } from '../strategy/strategy.js';
 import { classifyResult, type ItemResult, type Operation, type Outcome } from '../results.js';
 import type { BulkEvent, BulkSummary, RecordEvent, RecordFate } from './events.js';
 
@@ -77,6 +79,8 @@ export interface BulkOptions {
   readonly random?: () => number;
   /** Total records, when known in advance, for progress. */
   readonly total?: number;
+  /** The target's strategies, to compare FAs the way they are stored. */
+  readonly strategies?: ReadonlyMap<number, Strategy>;
 }
 
 interface Work {
@@ -249,7 +253,7 @@ class BulkRun {
         const before = this.earlier.get(w.seq)!;
         const applied =
           before.operation === 'unlink' ? current === null
-          : before.operation === 'link' || before.operation === 'update' ? desired !== undefined && sameFa(current, desired)
+          : before.operation === 'link' || before.operation === 'update' ? desired !== undefined && sameFa(current, desired, this.options.strategies)
           : false;
         if (applied && (before.operation === 'link' || before.operation === 'update' || before.operation === 'unlink')) {
           const outcome: Outcome = before.operation === 'link' ? 'linked' : before.operation === 'update' ? 'updated' : 'unlinked';
@@ -259,10 +263,11 @@ class BulkRun {
         }
       }
       let operation: Operation | 'none';
-      if (w.mode === 'upsert') operation = current === undefined || current === null ? 'link' : desired !== undefined && sameFa(current, desired) ? 'none' : 'update';
+      if (w.mode === 'upsert') operation = current === undefined || current === null ? 'link' : desired !== undefined && sameFa(current, desired, this.options.strategies) ? 'none' : 'update';
       else operation = w.mode;
       if (operation === 'none') {
-        settledHere.push({ seq: w.seq, state: 'settled', operation: 'none', fate: 'unchanged', outcome: null, code: null, message: null });
+        // Not journalled: a resumed run resolves it again and finds it unchanged again, and a
+        // re-run of a big file that changes nothing should not write a row per record.
         this.emit(w, 'none', 'unchanged', undefined, null, null);
         continue;
       }
@@ -343,7 +348,7 @@ class BulkRun {
     for (const w of pending) {
       const current = state.get(w.id);
       const desired = 'fa' in w.record ? w.record.fa : undefined;
-      const applied = operation === 'unlink' ? current === null : desired !== undefined && sameFa(current, desired);
+      const applied = operation === 'unlink' ? current === null : desired !== undefined && sameFa(current, desired, this.options.strategies);
       if (applied) {
         const outcome: Outcome = operation === 'link' ? 'linked' : operation === 'update' ? 'updated' : 'unlinked';
         this.settle(operation, w, 'applied', outcome, null, 'confirmed by resolve after an unanswered request');
@@ -497,9 +502,24 @@ function asSparctlError(error: unknown): SparctlError {
   throw error; // a bug, not a mapper failure: let it surface as an internal error
 }
 
-/** True when a resolved FA holds every field of the desired one with the same value. */
-export function sameFa(current: Fa | undefined, desired: FinancialAddress): boolean {
+/**
+ * True when the FA the mapper holds is the one desired. With the strategy known, the two are
+ * compared as the strings the strategy stores — a resolve only returns what the stored string
+ * holds (strategy 5 keeps no bank name) — otherwise field by field.
+ */
+export function sameFa(current: Fa | undefined, desired: FinancialAddress, strategies?: ReadonlyMap<number, Strategy>): boolean {
   if (current === undefined || current === null) return false;
+  if (String(current['strategy_id'] ?? '') !== String(desired.strategy_id)) return false;
+  const strategy = strategies?.get(desired.strategy_id);
+  if (strategy) {
+    const values: Record<string, string> = {};
+    for (const [key, value] of Object.entries(current)) if (value !== null && value !== undefined) values[key] = String(value);
+    try {
+      return pythonFormat(strategy.template, { ...values, fa_type: desired.fa_type, strategy_id: String(desired.strategy_id) }) === constructFa(strategy, desired);
+    } catch {
+      return false;
+    }
+  }
   for (const [key, value] of Object.entries(desired)) {
     if (String(current[key] ?? '') !== String(value)) return false;
   }
