@@ -76,7 +76,7 @@ export function resultsFormatFromPath(path: string): ResultsFormat {
  */
 export async function openResultsFile(path: string, format: ResultsFormat = resultsFormatFromPath(path)): Promise<RecordSink> {
   const out = await LineWriter.open(path);
-  if (format === 'csv') out.push(`${RESULT_COLUMNS.join(',')}\r\n`);
+  if (format === 'csv') out.push(RESULTS_CSV_HEADER);
   let count = 0;
   return {
     path,
@@ -84,29 +84,30 @@ export async function openResultsFile(path: string, format: ResultsFormat = resu
       return count;
     },
     write(event) {
-      const row = {
-        seq: event.seq,
-        line: event.line ?? null,
-        id: event.id ?? null,
-        operation: event.operation ?? null,
-        fate: event.fate,
-        outcome: event.outcome ?? null,
-        code: event.code,
-        message: event.message,
-      };
-      if (format === 'jsonl') {
-        out.push(`${JSON.stringify(row)}\n`);
-      } else {
-        const cells = RESULT_COLUMNS.map((column) => {
-          const value = row[column];
-          return value === null ? '' : csvCell(String(value));
-        });
-        out.push(`${cells.join(',')}\r\n`);
-      }
+      out.push(resultLine(event, format));
       count++;
     },
     close: () => out.close(),
   };
+}
+
+/** The CSV header of a results listing. */
+export const RESULTS_CSV_HEADER = `${RESULT_COLUMNS.join(',')}\r\n`;
+
+/** One record as a results line: a JSON object, or a spreadsheet-safe CSV row. */
+export function resultLine(event: RecordEvent, format: ResultsFormat): string {
+  const row = {
+    seq: event.seq,
+    line: event.line ?? null,
+    id: event.id ?? null,
+    operation: event.operation ?? null,
+    fate: event.fate,
+    outcome: event.outcome ?? null,
+    code: event.code,
+    message: event.message,
+  };
+  if (format === 'jsonl') return `${JSON.stringify(row)}\n`;
+  return `${RESULT_COLUMNS.map((column) => (row[column] === null ? '' : csvCell(String(row[column])))).join(',')}\r\n`;
 }
 
 /**

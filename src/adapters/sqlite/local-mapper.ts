@@ -84,14 +84,7 @@ export class LocalMapper implements Mapper {
         if (typeof built !== 'string') return built;
         const now = new Date().toISOString();
         // INSERT OR IGNORE answers "already linked" without a separate look-up.
-        const inserted = this.statements.insert.run({
-          id_value: item.id,
-          fa_value: built,
-          name: item.name || null,
-          phone: item.phone_number || null,
-          additional_info: JSON.stringify(withStrategyId(item)),
-          now,
-        });
+        const inserted = this.statements.insert.run({ id_value: item.id, ...storedValues(item, built, now) });
         if (inserted.changes === 0) {
           const message = linkedHere.has(item.id)
             ? 'ID appears more than once in this request; an earlier item linked it'
@@ -116,14 +109,7 @@ export class LocalMapper implements Mapper {
         if (!existing) return reject(item, ReasonCode.referenceIdDuplicate, ReasonMessage.notLinked);
         const now = new Date().toISOString();
         // As in SPAR, name and phone are only overwritten by non-empty values.
-        this.statements.update.run({
-          id: existing.id,
-          fa_value: built,
-          name: item.name || null,
-          phone: item.phone_number || null,
-          additional_info: JSON.stringify(withStrategyId(item)),
-          now,
-        });
+        this.statements.update.run({ id: existing.id, ...storedValues(item, built, now) });
         this.audit('update', item, existing.fa_value, built, context, now);
         return success(item);
       }),
@@ -272,6 +258,11 @@ function success(item: { reference_id: string; id: string }): ItemResult {
 
 function reject(item: { reference_id: string; id: string }, code: string, message: string): ItemResult {
   return { reference_id: item.reference_id, id: item.id, status: 'rjct', status_reason_code: code, status_reason_message: message };
+}
+
+/** The columns a link or update writes. Empty name and phone are null: SPAR keeps the old ones then. */
+function storedValues(item: LinkItem, faValue: string, now: string) {
+  return { fa_value: faValue, name: item.name || null, phone: item.phone_number || null, additional_info: JSON.stringify(withStrategyId(item)), now };
 }
 
 /** SPAR keeps the strategy id in additional_info[0] and adds it when the caller did not. */

@@ -217,18 +217,12 @@ export async function runBulkJob(io: Io, globals: GlobalOptions, flags: BulkJobF
   return ExitCode.ok;
 }
 
-/** Per-record results on stdout, for `-o jsonl|csv` on a file run. */
+/** Per-record results on stdout, for `-o jsonl|csv` on a file run: the --results format. */
 async function openStdoutResults(io: Io, format: 'jsonl' | 'csv') {
-  const { csvCell } = await import('../output.js');
-  const columns = ['line', 'id', 'operation', 'fate', 'outcome', 'code', 'message'] as const;
-  if (format === 'csv') io.stdout.write(`${columns.join(',')}\r\n`);
+  const { resultLine, RESULTS_CSV_HEADER } = await import('../../adapters/files/report-writers.js');
+  if (format === 'csv') io.stdout.write(RESULTS_CSV_HEADER);
   return {
-    write(event: RecordEvent) {
-      const row = { line: event.line ?? null, id: event.id ?? null, operation: event.operation ?? null, fate: event.fate, outcome: event.outcome ?? null, code: event.code, message: event.message };
-      if (format === 'jsonl') io.stdout.write(`${JSON.stringify(row)}\n`);
-      else io.stdout.write(`${columns.map((c) => (row[c] === null ? '' : csvCell(String(row[c])))).join(',')}\r\n`);
-    },
+    write: (event: RecordEvent) => void io.stdout.write(resultLine(event, format)),
     async close() {},
   };
 }
-
