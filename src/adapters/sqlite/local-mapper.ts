@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type Database from 'better-sqlite3';
@@ -24,7 +24,8 @@ interface StrategyDbRow extends Omit<StrategyRow, 'active'> {
 
 type Operation = 'link' | 'update' | 'unlink';
 
-const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
+// One-shot hashing (Node ≥ 20.12): no Hash object per audited change.
+const sha256 = (text: string) => hash('sha256', text, 'hex');
 
 /**
  * The embedded mapper: SPAR v2 semantics on a local SQLite file (research/spar-api.md §6).
