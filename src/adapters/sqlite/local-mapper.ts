@@ -78,12 +78,13 @@ export class LocalMapper implements Mapper {
 
   async link(items: readonly LinkItem[], context: MapperCallContext): Promise<ItemResult[]> {
     const linkedHere = new Set<string>();
+    // One time for the whole request: it is one transaction.
+    const now = new Date().toISOString();
     return this.db.transaction(() =>
       items.map((item): ItemResult => {
         if (!item.id) return reject(item, ReasonCode.idInvalid, ReasonMessage.idNull);
         const built = this.buildFa(item);
         if (typeof built !== 'string') return built;
-        const now = new Date().toISOString();
         // INSERT OR IGNORE answers "already linked" without a separate look-up.
         const inserted = this.statements.insert.run({ id_value: item.id, ...storedValues(item, built, now) });
         if (inserted.changes === 0) {
@@ -100,6 +101,7 @@ export class LocalMapper implements Mapper {
   }
 
   async update(items: readonly UpdateItem[], context: MapperCallContext): Promise<ItemResult[]> {
+    const now = new Date().toISOString();
     return this.db.transaction(() =>
       items.map((item): ItemResult => {
         if (!item.id) return reject(item, ReasonCode.idInvalid, ReasonMessage.idNull);
@@ -108,7 +110,6 @@ export class LocalMapper implements Mapper {
         const existing = this.findMapping(item.id);
         // SPAR's code for "not found" on update really is rjct.reference_id.duplicate.
         if (!existing) return reject(item, ReasonCode.referenceIdDuplicate, ReasonMessage.notLinked);
-        const now = new Date().toISOString();
         // As in SPAR, name and phone are only overwritten by non-empty values.
         this.statements.update.run({ id: existing.id, ...storedValues(item, built, now) });
         this.audit('update', item, existing.fa_value, built, context, now);
@@ -118,6 +119,7 @@ export class LocalMapper implements Mapper {
   }
 
   async unlink(items: readonly UnlinkItem[], context: MapperCallContext): Promise<ItemResult[]> {
+    const now = new Date().toISOString();
     return this.db.transaction(() =>
       items.map((item): ItemResult => {
         if (!item.id) return reject(item, ReasonCode.idInvalid, ReasonMessage.idNull);
@@ -127,7 +129,7 @@ export class LocalMapper implements Mapper {
           return reject(item, ReasonCode.faInvalid, 'the FA given is not the FA linked to this ID; nothing was unlinked');
         }
         this.statements.delete.run(existing.id);
-        this.audit('unlink', item, existing.fa_value, null, context, new Date().toISOString());
+        this.audit('unlink', item, existing.fa_value, null, context, now);
         return success(item);
       }),
     ).immediate();
