@@ -20,8 +20,14 @@ export interface InputFile {
   /** As the user named it ("-" for stdin); used in every message. */
   readonly name: string;
   readonly format: InputFormat;
+  /** The records in input order, a batch at a time: one await per batch, not per record. */
+  readonly batches: AsyncIterable<readonly SourceRecord[]>;
+  /** The same records one by one (use either this or `batches`: the input is read once). */
   readonly records: AsyncIterable<SourceRecord>;
 }
+
+/** Records per batch handed to the caller. */
+const BATCH = 1_000;
 
 export function formatFromName(name: string): InputFormat | undefined {
   const ext = extname(name).toLowerCase();
@@ -58,32 +64,85 @@ export async function openInputFile(
   if (format === undefined) {
     // stdin without --format: look at the first character.
     const { first, replay } = await peek(stream);
-    return { name, format: first === '{' ? 'jsonl' : 'csv', records: recordsOf(first === '{' ? 'jsonl' : 'csv', replay, name, options.knownColumns, options.delimiter, options.onHeader) };
+    const detected: InputFormat = first === '{' ? 'jsonl' : 'csv';
+    return inputFile(name, detected, batchesOf(detected, replay, name, options.knownColumns, options.delimiter, options.onHeader));
   }
-  return { name, format, records: recordsOf(format, stream, name, options.knownColumns, options.delimiter, options.onHeader) };
+  return inputFile(name, format, batchesOf(format, stream, name, options.knownColumns, options.delimiter, options.onHeader));
 }
 
-function recordsOf(
+function inputFile(name: string, format: InputFormat, batches: AsyncIterable<readonly SourceRecord[]>): InputFile {
+  return {
+    name,
+    format,
+    batches,
+    records: (async function* () {
+      for await (const batch of batches) yield* batch;
+    })(),
+  };
+}
+
+function batchesOf(
   format: InputFormat,
   stream: AsyncIterable<Buffer | string>,
   name: string,
   knownColumns: readonly string[] | undefined,
   delimiter?: string,
   onHeader?: (columns: readonly string[]) => void,
-): AsyncIterable<SourceRecord> {
-  return format === 'csv' ? csvRecords(stream, name, knownColumns, delimiter, onHeader) : jsonlRecords(stream);
+): AsyncIterable<readonly SourceRecord[]> {
+  return format === 'csv' ? csvBatches(stream, name, knownColumns, delimiter, onHeader) : jsonlBatches(stream);
+}
+
+/**
+ * Reads an object stream in arrays of up to `size`, pausing it while a full array waits to be
+ * taken. Items read before an error are handed over before the error is thrown.
+ */
+async function* arraysOf<T>(stream: Readable, size: number): AsyncGenerator<T[]> {
+  let buffer: T[] = [];
+  let ended = false;
+  let failure: unknown;
+  let wake: (() => void) | undefined;
+  const notify = () => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  stream.on('data', (item: T) => {
+    buffer.push(item);
+    if (buffer.length >= size) stream.pause();
+    if (buffer.length >= size) notify();
+  });
+  stream.once('end', () => {
+    ended = true;
+    notify();
+  });
+  stream.once('error', (error) => {
+    failure = error;
+    notify();
+  });
+  for (;;) {
+    if (buffer.length >= size || ((ended || failure !== undefined) && buffer.length > 0)) {
+      const out = buffer;
+      buffer = [];
+      yield out;
+      if (!ended && failure === undefined) stream.resume();
+      continue;
+    }
+    if (failure !== undefined) throw failure;
+    if (ended) return;
+    await new Promise<void>((resolve) => (wake = resolve));
+  }
 }
 
 /** Columns sparctl adds to a reject file; ignored when the fixed file is fed back. */
 export const isReportColumn = (column: string) => column.startsWith('sparctl_');
 
-async function* csvRecords(
+async function* csvBatches(
   stream: AsyncIterable<Buffer | string>,
   name: string,
   knownColumns: readonly string[] | undefined,
   delimiter?: string,
   onHeader?: (columns: readonly string[]) => void,
-): AsyncGenerator<SourceRecord> {
+): AsyncGenerator<readonly SourceRecord[]> {
   const parser = parse({
     bom: true,
     columns: (header: string[]) => {
@@ -116,23 +175,23 @@ async function* csvRecords(
   // error itself reaches the loop below through the parser.
   pipeline(stream instanceof Readable ? stream : Readable.from(stream), parser, () => undefined);
   try {
-    for await (const { record, info } of parser as AsyncIterable<{ record: Record<string, string>; info: { lines: number } }>) {
-      let newlines = 0;
-      for (const field of Object.values(record)) {
-        for (const char of field) {
-          if (char === '\r') extraCrs++;
-          else if (char === '\n') newlines++;
+    for await (const parsed of arraysOf<{ record: Record<string, string>; info: { lines: number } }>(parser, BATCH)) {
+      const batch: SourceRecord[] = [];
+      for (const { record, info } of parsed) {
+        let newlines = 0;
+        for (const field of Object.values(record)) {
+          // indexOf, not a character loop: most fields hold neither, and this runs for every cell.
+          for (let at = field.indexOf('\r'); at !== -1; at = field.indexOf('\r', at + 1)) extraCrs++;
+          for (let at = field.indexOf('\n'); at !== -1; at = field.indexOf('\n', at + 1)) newlines++;
         }
+        const line = info.lines - extraCrs - newlines;
+        for (const column of Object.keys(record)) if (isReportColumn(column)) delete record[column];
+        // Files are checked byte for byte before a run; stdin can only be checked here, where a
+        // bad byte has already become U+FFFD.
+        if (name === '-' && Object.values(record).some((field) => field.includes('\uFFFD'))) batch.push({ line, record, unreadable: 'not valid UTF-8' });
+        else batch.push({ line, record });
       }
-      const endLine = info.lines - extraCrs;
-      for (const column of Object.keys(record)) if (isReportColumn(column)) delete record[column];
-      // Files are checked byte for byte before a run; stdin can only be checked here, where a
-      // bad byte has already become U+FFFD.
-      if (name === '-' && Object.values(record).some((field) => field.includes('\uFFFD'))) {
-        yield { line: endLine - newlines, record, unreadable: 'not valid UTF-8' };
-        continue;
-      }
-      yield { line: endLine - newlines, record };
+      yield batch;
     }
   } catch (error) {
     if (error instanceof UsageError) throw error;
@@ -147,26 +206,32 @@ async function* csvRecords(
   }
 }
 
-async function* jsonlRecords(stream: AsyncIterable<Buffer | string>): AsyncGenerator<SourceRecord> {
+async function* jsonlBatches(stream: AsyncIterable<Buffer | string>): AsyncGenerator<readonly SourceRecord[]> {
   const lines = createInterface({ input: Readable.from(stream), crlfDelay: Infinity });
   let line = 0;
+  let batch: SourceRecord[] = [];
   for await (const text of lines) {
     line++;
     const trimmed = (line === 1 ? text.replace(/^\uFEFF/, '') : text).trim();
     if (trimmed === '') continue;
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(trimmed);
-    } catch (error) {
-      yield { line, record: {}, unreadable: `not valid JSON (${(error as Error).message})` };
-      continue;
+    batch.push(jsonlRecord(line, trimmed));
+    if (batch.length >= BATCH) {
+      yield batch;
+      batch = [];
     }
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-      yield { line, record: {}, unreadable: 'each line must be a JSON object' };
-      continue;
-    }
-    yield { line, record: parsed as Record<string, unknown> };
   }
+  if (batch.length > 0) yield batch;
+}
+
+function jsonlRecord(line: number, text: string): SourceRecord {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    return { line, record: {}, unreadable: `not valid JSON (${(error as Error).message})` };
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return { line, record: {}, unreadable: 'each line must be a JSON object' };
+  return { line, record: parsed as Record<string, unknown> };
 }
 
 /** Reads the first chunk of a stream and returns its first non-space character plus a replay. */

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { basename, extname, join, resolve } from 'node:path';
 import type { BulkEvent, BulkSummary, RecordEvent } from '../../core/bulk/events.js';
-import type { BulkInputRecord, BulkMode, Journal, JournalEntry } from '../../core/bulk/engine.js';
+import type { BulkInput, BulkMode, Journal, JournalEntry } from '../../core/bulk/engine.js';
 import { ExitCode, UsageError } from '../../core/errors.js';
 import type { Mapper } from '../../core/mapper.js';
 import { loadContext, openMapper, type CommandContext, type GlobalOptions } from '../context.js';
@@ -32,7 +32,7 @@ export interface BulkJobSpec {
   /** Extra bytes that define the job besides the input (the mapping file, defaults). */
   readonly definition: string;
   /** Turns the opened input into engine records. */
-  readonly records: (context: CommandContext, mapper: Mapper) => Promise<{ records: AsyncIterable<BulkInputRecord>; columns: () => readonly string[] }>;
+  readonly records: (context: CommandContext, mapper: Mapper) => Promise<{ records: BulkInput; columns: () => readonly string[] }>;
 }
 
 const DRY_RUN_SHOWN = 10;

@@ -5,6 +5,7 @@ import type { GlobalOptions } from '../context.js';
 import type { Io } from '../io.js';
 import { addBulkOptions } from './records.js';
 import type { BulkJobFlags } from './bulk-job.js';
+import type { BulkInputRecord } from '../../core/bulk/engine.js';
 
 interface ImportOptions extends BulkJobFlags {
   mapping: string;
@@ -67,22 +68,19 @@ Examples:
             };
             const input = await openInputFile(file, { format: 'csv', stdin: io.stdin, onHeader, ...(options.delimiter ? { delimiter: options.delimiter } : {}) });
             const strategies = new Map((await mapper.strategies()).map((s) => [s.id, s]));
+            const toRecord = (source: { line: number; record: Record<string, unknown>; unreadable?: string }, seq: number): BulkInputRecord => {
+              const row = source.record as Record<string, string>;
+              if (source.unreadable) return { seq, line: source.line, raw: row, parsed: { ok: false, problems: [{ field: '(line)', message: source.unreadable, code: 'input.unreadable' }] } };
+              const mapped = applyMapping(mapping, (path) => row[path], dfsp);
+              if (!mapped.ok) {
+                const id = row[mapping.id.source ?? '']?.trim();
+                return { seq, line: source.line, raw: row, parsed: { ok: false, problems: mapped.problems, ...(id ? { id } : {}) } };
+              }
+              return toBulkRecord(seq, source.line, { ...mapped.record, ...(mapped.operation ? { operation: mapped.operation } : {}) }, row, { mode: options.mode, strategies });
+            };
             async function* records() {
               let seq = 0;
-              for await (const source of input.records) {
-                const row = source.record as Record<string, string>;
-                if (source.unreadable) {
-                  yield { seq: seq++, line: source.line, raw: row, parsed: { ok: false as const, problems: [{ field: '(line)', message: source.unreadable, code: 'input.unreadable' }] } };
-                  continue;
-                }
-                const mapped = applyMapping(mapping, (path) => row[path], dfsp);
-                if (!mapped.ok) {
-                  const id = row[mapping.id.source ?? '']?.trim();
-                  yield { seq: seq++, line: source.line, raw: row, parsed: { ok: false as const, problems: mapped.problems, ...(id ? { id } : {}) } };
-                  continue;
-                }
-                yield toBulkRecord(seq++, source.line, { ...mapped.record, ...(mapped.operation ? { operation: mapped.operation } : {}) }, row, { mode: options.mode, strategies });
-              }
+              for await (const sources of input.batches) yield sources.map((source) => toRecord(source, seq++));
             }
             return { records: records(), columns: () => columns };
           },

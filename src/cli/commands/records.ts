@@ -281,14 +281,16 @@ async function runFileJob(operation: 'link' | 'update' | 'unlink', io: Io, optio
       let columns: readonly string[] = [];
       async function* records() {
         let seq = 0;
-        for await (const source of input.records) {
-          if (seq === 0 && input.format === 'csv') columns = Object.keys(source.record);
-          yield toBulkRecord(seq++, source.line, source.record, input.format === 'csv' ? (source.record as Record<string, string>) : undefined, {
-            mode: operation,
-            ...(options.strategy !== undefined ? { defaults: { strategyId: options.strategy } } : {}),
-            strategies,
-            ...(source.unreadable ? { unreadable: source.unreadable } : {}),
-          });
+        for await (const sources of input.batches) {
+          if (seq === 0 && input.format === 'csv' && sources[0]) columns = Object.keys(sources[0].record);
+          yield sources.map((source) =>
+            toBulkRecord(seq++, source.line, source.record, input.format === 'csv' ? (source.record as Record<string, string>) : undefined, {
+              mode: operation,
+              ...(options.strategy !== undefined ? { defaults: { strategyId: options.strategy } } : {}),
+              strategies,
+              ...(source.unreadable ? { unreadable: source.unreadable } : {}),
+            }),
+          );
         }
       }
       return { records: records(), columns: () => columns };
