@@ -3,7 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { ConfigError } from '../core/errors.js';
 import type { Mapper } from '../core/mapper.js';
 import { sparctlDirs, type SparctlDirs } from '../config/paths.js';
-import { resolveSettings, type OutputFormat, type Profile, type ResolvedSettings } from '../config/settings.js';
+import type { OutputFormat, Profile, ResolvedSettings } from '../config/settings.js';
 import type { Io } from './io.js';
 
 /** Options every command accepts (DESIGN.md §2). */
@@ -46,6 +46,7 @@ export async function loadContext(io: Io, globals: GlobalOptions): Promise<Comma
     ...(globals.db !== undefined ? { db: resolve(io.cwd, globals.db) } : {}),
     ...(globals.output !== undefined ? { output: globals.output } : {}),
   };
+  const { resolveSettings } = await import('../config/settings.js');
   const resolved = resolveSettings({
     configPath,
     configText: await readConfigText(configPath),

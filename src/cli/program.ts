@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { OUTPUT_FORMATS } from '../config/settings.js';
+import { OUTPUT_FORMATS } from '../config/constants.js';
 import { configCommand } from './commands/config.js';
 import { importCsvCommand } from './commands/import-csv.js';
 import { pingCommand } from './commands/ping.js';

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
 import { describeIssues } from '../core/model.js';
+import { OUTPUT_FORMATS, PROTOCOLS, type OutputFormat } from './constants.js';
 
 /**
  * Profiles and the settings they resolve to. Precedence: flag > SPARCTL_* environment >
@@ -9,9 +10,7 @@ import { describeIssues } from '../core/model.js';
  * file: it names files that hold them, or the environment provides them.
  */
 
-export const PROTOCOLS = ['spar-v2', 'spar-v1', 'g2p-connect'] as const;
-export const OUTPUT_FORMATS = ['table', 'json', 'jsonl', 'csv'] as const;
-export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+export { OUTPUT_FORMATS, PROTOCOLS, type OutputFormat };
 
 const httpUrl = z
   .string()

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { FA_TYPES } from './vocabulary.js';
 
 /**
  * Domain model shared by every mapper and command. Field names follow the SPAR v2 wire contract
@@ -19,8 +20,7 @@ const required = (what: string) => text(what).min(1, { error: `${what} is empty`
 /** A beneficiary ID: always a string, leading zeros kept. */
 export const BeneficiaryIdSchema = required('id').max(512, { error: 'id is longer than 512 characters' });
 
-export const FA_TYPES = ['BANK', 'MOBILE_WALLET', 'EMAIL_WALLET'] as const;
-export type FaType = (typeof FA_TYPES)[number];
+export { FA_TYPES, FA_FIELDS, DEFAULT_STRATEGY_FOR, RESOLVE_SCOPES, type FaType, type ResolveScope } from './vocabulary.js';
 
 export const StrategyIdSchema = z
   .number({ error: 'strategy_id must be a number' })
@@ -71,19 +71,6 @@ export type MobileWalletFa = z.infer<typeof MobileWalletFaSchema>;
 export type EmailWalletFa = z.infer<typeof EmailWalletFaSchema>;
 export type FinancialAddress = z.infer<typeof FinancialAddressSchema>;
 
-/** The FA fields each kind carries besides strategy_id and fa_type, in SPAR's order. */
-export const FA_FIELDS: Readonly<Record<FaType, readonly string[]>> = {
-  BANK: ['bank_name', 'bank_code', 'branch_name', 'branch_code', 'account_number'],
-  MOBILE_WALLET: ['wallet_provider_name', 'wallet_provider_code', 'mobile_number'],
-  EMAIL_WALLET: ['wallet_provider_name', 'wallet_provider_code', 'email_address'],
-};
-
-/** The default strategy for each FA kind (research §8.2: 2 bank, 4 phone, 3 email). */
-export const DEFAULT_STRATEGY_FOR: Readonly<Record<FaType, number>> = {
-  BANK: 2,
-  MOBILE_WALLET: 4,
-  EMAIL_WALLET: 3,
-};
 
 export const NameSchema = text('name').max(255, { error: 'name is longer than 255 characters' });
 /** The beneficiary's communication phone: free text as SPAR stores it (e.g. "+63 900 000 0001"). */
@@ -105,8 +92,6 @@ export const MappingSchema = z.strictObject({
 });
 export type Mapping = z.infer<typeof MappingSchema>;
 
-export const RESOLVE_SCOPES = ['yes_no', 'details'] as const;
-export type ResolveScope = (typeof RESOLVE_SCOPES)[number];
 
 /** One zod issue as the field it concerns and a message a person can act on. */
 export function describeIssue(issue: z.core.$ZodIssue): { path: string; message: string } {

@@ -14,6 +14,7 @@ import {
   type FinancialAddress,
 } from './model.js';
 import type { Operation } from './results.js';
+import { FA_VALUE_FIELDS, RECORD_FIELDS } from './vocabulary.js';
 
 /**
  * Turning one input record (a CSV row, a JSONL object, or the flags of a single-record command)
@@ -21,19 +22,7 @@ import type { Operation } from './results.js';
  * enumeration spreadsheet — or carries the FA as a nested `fa` object (JSONL, `--fa`).
  */
 
-const FA_VALUE_FIELDS = [...new Set(Object.values(FA_FIELDS).flat())];
-
-/** Every field a record may carry. Anything else is a typo worth stopping for. */
-export const RECORD_FIELDS: readonly string[] = [
-  'id',
-  'strategy_id',
-  'fa_type',
-  ...FA_VALUE_FIELDS,
-  'fa',
-  'name',
-  'phone_number',
-  'additional_info',
-];
+export { RECORD_FIELDS } from './vocabulary.js';
 
 export interface FieldProblem {
   readonly field: string;

@@ -2,7 +2,6 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Command } from 'commander';
 import { ConfigError, ExitCode } from '../../core/errors.js';
-import { parseConfigFile, redactedSettings } from '../../config/settings.js';
 import { configPathOf, loadContext, type GlobalOptions } from '../context.js';
 import { sparctlDirs } from '../../config/paths.js';
 import type { Io } from '../io.js';
@@ -21,6 +20,7 @@ export function configCommand(io: Io, setExit: (code: number) => void): Command 
     .action(async (_options: unknown, cmd: Command) => {
       const globals = cmd.optsWithGlobals<GlobalOptions>();
       const context = await loadContext(io, globals);
+      const { redactedSettings } = await import('../../config/settings.js');
       const shown = redactedSettings(context.resolved.settings);
       const sources = context.resolved.sources as Record<string, string | undefined>;
       if ((globals.output ?? context.resolved.settings.output) === 'json') {
@@ -44,6 +44,7 @@ export function configCommand(io: Io, setExit: (code: number) => void): Command 
       const globals = cmd.optsWithGlobals<GlobalOptions>();
       const path = configPathOf(io, sparctlDirs(io.env, io.home));
       const text = await readFile(path, 'utf8').catch(() => undefined);
+      const { parseConfigFile } = await import('../../config/settings.js');
       const file = text === undefined ? { profiles: {}, defaultProfile: undefined } : parseConfigFile(path, text);
       const rows = Object.entries(file.profiles).map(([name, profile]) => ({
         name,

@@ -1,13 +1,11 @@
 import { userInfo } from 'node:os';
 import { Command, Option } from 'commander';
-import { applyItems, prepareItems, summarize, type InputRecord, type RecordProblem } from '../../core/apply.js';
+import type { InputRecord, RecordProblem } from '../../core/apply.js';
 import { ExitCode, UsageError } from '../../core/errors.js';
-import { FA_TYPES, RESOLVE_SCOPES, type ResolveScope } from '../../core/model.js';
-import { RECORD_FIELDS } from '../../core/records.js';
+import { FA_TYPES, RECORD_FIELDS, RESOLVE_SCOPES, type ResolveScope } from '../../core/vocabulary.js';
 import type { Operation } from '../../core/results.js';
 import { loadContext, openMapper, type GlobalOptions } from '../context.js';
 import type { Io } from '../io.js';
-import { defaultFormat, renderResults, summaryLine } from '../output.js';
 import { positiveInt, positiveIntOrZero } from '../parse.js';
 import type { BulkJobFlags } from './bulk-job.js';
 
@@ -142,6 +140,8 @@ async function runRecords(operation: Operation, io: Io, options: RecordOptions, 
   }
 
   const mapper = await openMapper(context);
+  // Loaded here, not at start-up: `sparctl --help` should not pay for zod or cli-table3.
+  const [{ applyItems, prepareItems, summarize }, { defaultFormat, renderResults, summaryLine }] = await Promise.all([import('../../core/apply.js'), import('../output.js')]);
   try {
     const writes = operation !== 'resolve';
     const { items, problems } = await prepareItems(operation, records, {

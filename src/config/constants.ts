@@ -1,0 +1,4 @@
+/** Setting values needed to declare flags, without loading the zod schemas of settings.ts. */
+export const PROTOCOLS = ['spar-v2', 'spar-v1', 'g2p-connect'] as const;
+export const OUTPUT_FORMATS = ['table', 'json', 'jsonl', 'csv'] as const;
+export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
