@@ -19,7 +19,7 @@ export class SqliteJournal implements Journal {
     readonly path: string,
     private readonly db: Database.Database,
   ) {
-    this.inflight = prepare(db, "INSERT INTO records (seq, state, operation) VALUES (?, 'inflight', ?) ON CONFLICT (seq) DO UPDATE SET state = 'inflight', operation = excluded.operation");
+    this.inflight = prepare(db, 'INSERT INTO inflight (operation, seqs) VALUES (?, ?)');
     this.settleStatement = prepare(
       db,
       `INSERT INTO records (seq, state, operation, fate, outcome, code, message) VALUES (@seq, 'settled', @operation, @fate, @outcome, @code, @message)
@@ -39,7 +39,11 @@ export class SqliteJournal implements Journal {
     setPragma(db, 'journal_mode = WAL');
     setPragma(db, 'synchronous = NORMAL');
     setPragma(db, 'busy_timeout = 5000');
+    // A batch about to be sent is one row in `inflight` (its positions as a JSON list); each
+    // record gets its own row in `records` only once it is settled. A record is in flight when
+    // some inflight row lists it and no records row settles it.
     db.exec(`CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS inflight (batch INTEGER PRIMARY KEY, operation TEXT NOT NULL, seqs TEXT NOT NULL);
              CREATE TABLE IF NOT EXISTS records (seq INTEGER PRIMARY KEY, state TEXT NOT NULL, operation TEXT NOT NULL,
                fate TEXT, outcome TEXT, code TEXT, message TEXT);`);
     const existing = prepare(db, "SELECT value FROM meta WHERE key = 'fingerprint'").pluck().get() as string | undefined;
@@ -60,14 +64,16 @@ export class SqliteJournal implements Journal {
   }
 
   load(): ReadonlyMap<number, JournalEntry> {
-    const rows = prepare(this.db, 'SELECT seq, state, operation, fate, outcome, code, message FROM records').all() as JournalEntry[];
-    return new Map(rows.map((row) => [row.seq, row]));
+    const entries = new Map<number, JournalEntry>();
+    for (const batch of prepare(this.db, 'SELECT operation, seqs FROM inflight ORDER BY batch').all() as { operation: Operation; seqs: string }[]) {
+      for (const seq of JSON.parse(batch.seqs) as number[]) entries.set(seq, { seq, state: 'inflight', operation: batch.operation });
+    }
+    for (const row of prepare(this.db, 'SELECT seq, state, operation, fate, outcome, code, message FROM records').all() as JournalEntry[]) entries.set(row.seq, row);
+    return entries;
   }
 
   markInflight(seqs: readonly number[], operation: Operation): void {
-    this.db.transaction(() => {
-      for (const seq of seqs) this.inflight.run(seq, operation);
-    })();
+    this.inflight.run(operation, JSON.stringify(seqs));
   }
 
   settle(entries: readonly JournalEntry[]): void {

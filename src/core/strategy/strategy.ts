@@ -115,8 +115,25 @@ export function faProblem(strategy: Strategy, fa: FinancialAddress): string | nu
   return built.ok ? null : built.problem;
 }
 
+type CheckedFa = { ok: true; value: string } | { ok: false; problem: string };
+
+/**
+ * Results of buildCheckedFa by FA object. A record is checked when it is read and again by the
+ * mapper that stores it; the result depends only on the FA and the strategy's two texts, so the
+ * second check of the same object reuses the first.
+ */
+const checked = new WeakMap<FinancialAddress, { construct: string; deconstruct: string; result: CheckedFa }>();
+
 /** The stored FA string after the checks of `faProblem`, or the reason it cannot be stored. */
-export function buildCheckedFa(strategy: Strategy, fa: FinancialAddress): { ok: true; value: string } | { ok: false; problem: string } {
+export function buildCheckedFa(strategy: Strategy, fa: FinancialAddress): CheckedFa {
+  const seen = checked.get(fa);
+  if (seen && seen.construct === strategy.construct_strategy && seen.deconstruct === strategy.deconstruct_strategy && strategy.strategy_type === 'FA') return seen.result;
+  const result = checkFa(strategy, fa);
+  checked.set(fa, { construct: strategy.construct_strategy, deconstruct: strategy.deconstruct_strategy, result });
+  return result;
+}
+
+function checkFa(strategy: Strategy, fa: FinancialAddress): CheckedFa {
   const fail = (problem: string) => ({ ok: false as const, problem });
   if (strategy.strategy_type !== 'FA') return fail(`strategy ${strategy.id} is an ${strategy.strategy_type} strategy, not an FA strategy`);
   const values = formatValuesOf(fa);
