@@ -38,7 +38,9 @@ export function createProgressRenderer(io: Io, options: ProgressOptions): Progre
   // A spinner rewrites its line with cursor codes, so it needs a terminal that accepts escape
   // codes: stderr a TTY and colour not turned off (NO_COLOR, TERM=dumb). CI logs get plain lines
   // even from a pseudo-terminal (puppetlabs/bolt#2502). Everything else gets plain lines.
-  const animate = io.stderrIsTTY && colorEnabled(io, 'stderr') && !io.env['CI'];
+  // A terminal that does not say how wide it is (a pseudo-terminal without a size) gets plain
+  // lines too: ora counts the lines to erase by dividing by the width.
+  const animate = io.stderrIsTTY && colorEnabled(io, 'stderr') && !io.env['CI'] && (io.stderrColumns ?? io.columns) >= 20;
   return animate ? new SpinnerProgress(io, options) : new LineProgress(io, options);
 }
 
@@ -222,7 +224,7 @@ class SpinnerProgress implements ProgressRenderer {
     }
     const line = parts.join(' · ');
     // One line only: ora has to erase exactly what it drew, and a wrapped line is harder to read.
-    const width = Math.max(20, this.io.columns - 3);
+    const width = Math.max(20, (this.io.stderrColumns ?? this.io.columns) - 3);
     return line.length > width ? `${line.slice(0, width - 1)}…` : line;
   }
 

@@ -15,6 +15,8 @@ export interface Io {
   readonly cwd: string;
   readonly home: string;
   readonly columns: number;
+  /** Width of the terminal stderr is on; 0 or absent when unknown (some pseudo-terminals). */
+  readonly stderrColumns?: number;
 }
 
 export function processIo(): Io {
@@ -29,6 +31,7 @@ export function processIo(): Io {
     cwd: process.cwd(),
     home: process.env['HOME'] ?? process.cwd(),
     columns: process.stdout.columns ?? 100,
+    stderrColumns: process.stderr.columns ?? 0,
   };
 }
 

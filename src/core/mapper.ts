@@ -45,6 +45,8 @@ export interface MapperCallContext {
 export interface Mapper {
   /** A short human description of the target, e.g. "local ~/.local/share/sparctl/mapper.db". */
   readonly target: string;
+  /** Identity of the store behind the mapper when it has one (a new database gets a new one). */
+  readonly instanceId?: string;
   link(items: readonly LinkItem[], context: MapperCallContext): Promise<ItemResult[]>;
   update(items: readonly UpdateItem[], context: MapperCallContext): Promise<ItemResult[]>;
   resolve(items: readonly ResolveItem[], context: MapperCallContext): Promise<ItemResult[]>;

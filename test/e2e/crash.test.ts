@@ -106,4 +106,20 @@ describe('kill -9 at random points, then resume', () => {
     await new Promise((resolve) => serve.on('exit', resolve));
     checkExactlyOnce(servedDb);
   });
+
+  it('a journal never vouches for a database that was deleted and created anew', async () => {
+    const dir = tempDir();
+    const file = bigCsv(dir);
+    const db = join(dir, 'mapper.db');
+    const { env } = cliEnv();
+    const args = ['--db', db, 'link', '--file', file, '--batch-size', '4', '--concurrency', '1', '--rejects', join(dir, 'rejects.csv')];
+    const killed = await killAfter(args, env, 700);
+    expect(killed.signal).toBe('SIGKILL');
+    const { rmSync } = await import('node:fs');
+    for (const suffix of ['', '-wal', '-shm']) rmSync(`${db}${suffix}`, { force: true });
+    const again = await runCli(args, { env });
+    expect(again.code).toBe(0);
+    expect(again.stderr).not.toMatch(/resumed from an earlier run/);
+    checkExactlyOnce(db);
+  });
 });

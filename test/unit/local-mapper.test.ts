@@ -223,7 +223,7 @@ describe('LocalMapper storage', () => {
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
     expect(db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
     const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[]).map((t) => t.name);
-    expect(tables).toEqual(['audit_log', 'banks', 'branches', 'id_fa_mappings', 'strategy', 'wallet_service_providers']);
+    expect(tables).toEqual(['audit_log', 'banks', 'branches', 'id_fa_mappings', 'sparctl_meta', 'strategy', 'wallet_service_providers']);
     expect(db.prepare('SELECT id, strategy_type, description FROM strategy ORDER BY id').all()).toEqual([
       { id: 1, strategy_type: 'ID', description: 'Key Cloak' },
       { id: 2, strategy_type: 'FA', description: 'Bank' },

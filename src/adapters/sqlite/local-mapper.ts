@@ -43,6 +43,7 @@ const sha256 = (text: string) => hash('sha256', text, 'hex');
  */
 export class LocalMapper implements Mapper {
   readonly target: string;
+  readonly instanceId: string;
   private readonly db: Database.Database;
   private readonly strategyCache = new Map<number, Strategy | StrategyError>();
   private readonly statements: Statements;
@@ -55,6 +56,7 @@ export class LocalMapper implements Mapper {
     setPragma(this.db, 'busy_timeout = 10000');
     migrate(this.db, path);
     this.statements = prepareStatements(this.db);
+    this.instanceId = prepare(this.db, "SELECT value FROM sparctl_meta WHERE key = 'instance_id'").pluck().get() as string;
   }
 
   /** Opens (creating if needed) the mapper database at `path`. */

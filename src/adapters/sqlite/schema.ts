@@ -78,6 +78,11 @@ const MIGRATIONS: readonly ((db: Database.Database) => void)[] = [
         source TEXT NOT NULL
       );
       CREATE INDEX ix_audit_log_id_value ON audit_log (id_value);
+
+      -- instance_id: a random identity made with the file, so a journal can tell this
+      -- database from one created later at the same path.
+      CREATE TABLE sparctl_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      INSERT INTO sparctl_meta (key, value) VALUES ('instance_id', lower(hex(randomblob(16))));
     `);
     const insert = prepare(db, 
       `INSERT INTO strategy (id, strategy_type, construct_strategy, deconstruct_strategy, description, active, created_at, updated_at)

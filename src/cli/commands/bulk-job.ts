@@ -32,7 +32,7 @@ export interface BulkJobSpec {
   /** Extra bytes that define the job besides the input (the mapping file, defaults). */
   readonly definition: string;
   /** Turns the opened input into engine records. */
-  readonly records: (context: CommandContext, mapper: Mapper) => Promise<{ records: BulkInput; columns: () => readonly string[] }>;
+  readonly records: (context: CommandContext, mapper: Mapper) => Promise<{ records: BulkInput; columns: () => readonly string[]; headerLines: number }>;
 }
 
 const DRY_RUN_SHOWN = 10;
@@ -95,11 +95,19 @@ export async function runBulkJob(io: Io, globals: GlobalOptions, flags: BulkJobF
   const fromStdin = spec.file === '-';
   if (fromStdin && io.stdinIsTTY) throw new UsageError('usage.stdin_is_tty', '--file - reads records from stdin, but stdin is a terminal', { hint: 'pipe a file in, or give its path' });
 
-  const target = settings.mode === 'local' ? `local ${settings.db}` : `${settings.protocol} ${settings.baseUrl}`;
-  const definition = JSON.stringify({ command: spec.command, mode: spec.mode, target, definition: spec.definition });
-  const { fingerprint, lines } = fromStdin ? { fingerprint: '', lines: 0 } : await fingerprintOf(spec.file, definition);
-
   const mapper = await openMapper(context);
+  // The mapper's own identity is part of the job: a journal must never vouch for records
+  // applied to a database that has since been deleted and created anew.
+  const target = settings.mode === 'local' ? `local ${settings.db} ${mapper.instanceId ?? ''}` : `${settings.protocol} ${settings.baseUrl}`;
+  const definition = JSON.stringify({ command: spec.command, mode: spec.mode, target, definition: spec.definition });
+  let fingerprinted: { fingerprint: string; lines: number };
+  try {
+    fingerprinted = fromStdin ? { fingerprint: '', lines: 0 } : await fingerprintOf(spec.file, definition);
+  } catch (error) {
+    await mapper.close();
+    throw error;
+  }
+  const { fingerprint, lines } = fingerprinted;
   if (spec.mode === 'unlink' && !flags.dryRun) {
     const { confirmUnlink } = await import('./records.js');
     try {
@@ -122,7 +130,7 @@ export async function runBulkJob(io: Io, globals: GlobalOptions, flags: BulkJobF
 
   const { openRejectFile, openResultsFile } = await import('../../adapters/files/report-writers.js');
   const { createProgressRenderer, renderBulkSummary } = await import('../bulk-render.js');
-  const { records, columns } = await spec.records(context, mapper);
+  const { records, columns, headerLines } = await spec.records(context, mapper);
   const rejectsPath = resolve(io.cwd, flags.rejects ?? `${fromStdin ? 'stdin' : basename(spec.file, extname(spec.file))}.rejects.csv`);
   let rejects: Awaited<ReturnType<typeof openRejectFile>> | undefined;
   let rejectsOpening: Promise<void> | undefined;
@@ -173,7 +181,8 @@ export async function runBulkJob(io: Io, globals: GlobalOptions, flags: BulkJobF
       onEvent,
       shouldStop: () => interrupted,
       strategies: new Map((await mapper.strategies()).map((s) => [s.id, s])),
-      ...(lines > 0 ? { total: Math.max(lines - (columns().length > 0 ? 1 : 0), 0) } : {}),
+      // Lines, not records: a quoted cell with line breaks makes this an overestimate, never less.
+      ...(lines > 0 ? { total: Math.max(lines - headerLines, 0) } : {}),
     });
   } finally {
     process.off('SIGINT', onSigint);

@@ -82,7 +82,7 @@ Examples:
               let seq = 0;
               for await (const sources of input.batches) yield sources.map((source) => toRecord(source, seq++));
             }
-            return { records: records(), columns: () => columns };
+            return { records: records(), columns: () => columns, headerLines: 1 };
           },
         }),
       );

@@ -293,7 +293,7 @@ async function runFileJob(operation: 'link' | 'update' | 'unlink', io: Io, optio
           );
         }
       }
-      return { records: records(), columns: () => columns };
+      return { records: records(), columns: () => columns, headerLines: input.format === 'csv' ? 1 : 0 };
     },
   });
 }
