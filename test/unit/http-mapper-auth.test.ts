@@ -1,0 +1,117 @@
+import { createServer, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { HttpMapper } from '../../src/adapters/http/http-mapper.js';
+import { ConfigError } from '../../src/core/errors.js';
+import type { Settings } from '../../src/config/settings.js';
+import { rejectedWith } from '../helpers/errors.js';
+import { tempDir } from '../helpers/tmp.js';
+
+/**
+ * Bearer tokens in front of a mapper: a static token from a file, and OAuth2 client credentials
+ * cached until they expire and renewed once when the gateway answers 401.
+ */
+
+const closers: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const close of closers.splice(0)) await close();
+});
+
+const body = (req: IncomingMessage) =>
+  new Promise<string>((resolve) => {
+    let text = '';
+    req.setEncoding('utf8').on('data', (c: string) => (text += c)).on('end', () => resolve(text));
+  });
+
+/** A gateway that accepts only its current token, and a token endpoint that issues t1, t2, … */
+async function gateway(options: { secret: string; expiresIn: number }) {
+  const state = { issued: 0, current: '', tokenRequests: [] as string[], mapperAuth: [] as string[] };
+  const server = createServer(async (req, res) => {
+    const text = await body(req);
+    if (req.url === '/oauth/token') {
+      state.tokenRequests.push(text);
+      const form = new URLSearchParams(text);
+      if (form.get('grant_type') !== 'client_credentials' || form.get('client_secret') !== options.secret) {
+        res.writeHead(401, { 'content-type': 'application/json' }).end('{"error":"invalid_client"}');
+        return;
+      }
+      state.current = `t${++state.issued}`;
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ access_token: state.current, token_type: 'Bearer', expires_in: options.expiresIn }));
+      return;
+    }
+    const auth = String(req.headers['authorization'] ?? '');
+    state.mapperAuth.push(auth);
+    if (auth !== `Bearer ${state.current}`) {
+      res.writeHead(401, { 'content-type': 'application/json' }).end('{"errors":[{"code":"G2P-AUT-401","message":"Unauthorized"}]}');
+      return;
+    }
+    const request = JSON.parse(text) as { request_header: { request_id: string }; request_body: { request_payload: { transaction_id: string; resolve_request: { reference_id: string }[] } } };
+    const items = request.request_body.request_payload.resolve_request.map((item) => ({ reference_id: item.reference_id, status: 'succ', status_reason_code: 'succ.fa.not_linked_to_id', status_reason_message: null, fa: null, id: null }));
+    res.writeHead(200, { 'content-type': 'application/json' }).end(
+      JSON.stringify({
+        response_header: { request_id: request.request_header.request_id, response_status: 'SUCCESS', response_error_code: null, response_error_message: null, response_timestamp: '2026-11-21T00:00:00' },
+        response_body: { pagination_response: null, response_payload: { transaction_id: request.request_body.request_payload.transaction_id, resolve_response: items } },
+      }),
+    );
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  closers.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, state, expire: () => void (state.current = 'rotated') };
+}
+
+function settings(url: string, extra: Partial<Settings>): Settings {
+  return { profile: 't', mode: 'remote', protocol: 'spar-v2', baseUrl: url, senderAppMnemonic: 'sparctl', timeoutMs: 5_000, batchSize: 500, concurrency: 2, ...extra };
+}
+
+const resolveOne = (mapper: HttpMapper) => mapper.resolve([{ reference_id: 'r', id: 'X', scope: 'yes_no' }], { source: 't' });
+
+describe('HttpMapper bearer tokens', () => {
+  it('gets an OAuth2 client-credentials token once, reuses it, and renews it once on a 401', async () => {
+    const gw = await gateway({ secret: 's3cret', expiresIn: 3600 });
+    const secretFile = join(tempDir(), 'secret');
+    writeFileSync(secretFile, 's3cret\n');
+    const mapper = await HttpMapper.create(settings(gw.url, { oauthTokenUrl: `${gw.url}/oauth/token`, oauthClientId: 'sparctl', oauthClientSecretFile: secretFile }));
+    closers.push(() => mapper.close());
+    await resolveOne(mapper);
+    await resolveOne(mapper);
+    expect(gw.state.tokenRequests).toHaveLength(1);
+    expect(new URLSearchParams(gw.state.tokenRequests[0]).get('client_id')).toBe('sparctl');
+    gw.expire(); // the gateway forgets t1: the next call gets a 401, renews, and goes through
+    expect((await resolveOne(mapper))[0]!.status_reason_code).toBe('succ.fa.not_linked_to_id');
+    expect(gw.state.tokenRequests).toHaveLength(2);
+    expect(gw.state.mapperAuth).toEqual(['Bearer t1', 'Bearer t1', 'Bearer t1', 'Bearer t2']);
+  });
+
+  it('asks again when the token has expired by its own expires_in', async () => {
+    const gw = await gateway({ secret: 's', expiresIn: 10 }); // shorter than the 30 s safety margin
+    const mapper = await HttpMapper.create(settings(gw.url, { oauthTokenUrl: `${gw.url}/oauth/token`, oauthClientId: 'c', oauthClientSecret: 's' }));
+    closers.push(() => mapper.close());
+    await resolveOne(mapper);
+    await resolveOne(mapper);
+    expect(gw.state.tokenRequests).toHaveLength(2);
+  });
+
+  it('says the client was refused, naming the token endpoint, and never echoes the secret', async () => {
+    const gw = await gateway({ secret: 'right', expiresIn: 3600 });
+    const mapper = await HttpMapper.create(settings(gw.url, { oauthTokenUrl: `${gw.url}/oauth/token`, oauthClientId: 'c', oauthClientSecret: 'wrong-canary-secret' }));
+    closers.push(() => mapper.close());
+    const error = await rejectedWith(ConfigError, () => resolveOne(mapper));
+    expect(error.code).toBe('auth.token_refused');
+    expect(error.message).toMatch(/oauth\/token answered HTTP 401 without an access token/);
+    expect(`${error.message} ${error.hint}`).not.toContain('wrong-canary-secret');
+  });
+
+  it('sends a static token from a file, and reports a 401 with what to check', async () => {
+    const gw = await gateway({ secret: 's', expiresIn: 3600 });
+    const tokenFile = join(tempDir(), 'token');
+    writeFileSync(tokenFile, 'static-token\n');
+    const mapper = await HttpMapper.create(settings(gw.url, { tokenFile }));
+    closers.push(() => mapper.close());
+    const error = await rejectedWith(ConfigError, () => resolveOne(mapper));
+    expect(gw.state.mapperAuth).toEqual(['Bearer static-token']);
+    expect(error.code).toBe('remote.unauthorized');
+    expect(error.hint).toMatch(/tokenFile, SPARCTL_TOKEN/);
+  });
+});
