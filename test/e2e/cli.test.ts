@@ -157,6 +157,25 @@ describe('sparctl (built binary)', () => {
     expect(countRows(dataDb)).toBe(4);
   });
 
+  it('carries a beneficiary history in one file, but unlink rows need --yes', async () => {
+    const { env, dataDb } = cliEnv();
+    const dir = tempDir();
+    const file = join(dir, 'history.csv');
+    const header = 'operation,id,fa_type,bank_name,bank_code,branch_name,branch_code,account_number';
+    writeFileSync(file, [header, 'link,H1,BANK,B,BC,Br,0001,111', 'update,H1,BANK,B,BC,Br,0001,222', 'unlink,H1,,,,,,', 'link,H1,BANK,B,BC,Br,0001,333'].join('\n'));
+    const refused = await runCli(['--db', join(dir, 'a.db'), 'link', '--file', file, '-o', 'jsonl', '--rejects', join(dir, 'r.csv')], { env });
+    expect(refused.code).toBe(5);
+    const lines = refused.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.find((l) => l['line'] === 4)).toMatchObject({ fate: 'rejected', code: 'input.unlink_not_confirmed' });
+    const allowed = await runCli(['--db', join(dir, 'b.db'), '--yes', 'link', '--file', file, '-o', 'jsonl', '--rejects', join(dir, 'r2.csv')], { env });
+    expect(allowed.code).toBe(0);
+    const db = new Database(join(dir, 'b.db'), { readonly: true });
+    expect(db.prepare('SELECT fa_value FROM id_fa_mappings').pluck().get()).toMatch(/^account_number:333\./);
+    expect(db.prepare('SELECT operation FROM audit_log ORDER BY id').pluck().all()).toEqual(['link', 'update', 'unlink', 'link']);
+    db.close();
+    expect(countRows(dataDb)).toBe(0);
+  });
+
   it('reads JSONL from stdin', async () => {
     const { env } = cliEnv();
     const input = '{"id":"J1","fa":{"fa_type":"EMAIL_WALLET","wallet_provider_name":"Mail Pay","wallet_provider_code":"MP","email_address":"j1@example.org"}}\n';

@@ -76,7 +76,7 @@ Examples:
                 const id = row[mapping.id.source ?? '']?.trim();
                 return { seq, line: source.line, raw: row, parsed: { ok: false, problems: mapped.problems, ...(id ? { id } : {}) } };
               }
-              return toBulkRecord(seq, source.line, { ...mapped.record, ...(mapped.operation ? { operation: mapped.operation } : {}) }, row, { mode: options.mode, strategies });
+              return toBulkRecord(seq, source.line, { ...mapped.record, ...(mapped.operation ? { operation: mapped.operation } : {}) }, row, { mode: options.mode, strategies, unlinkConfirmed: globals.yes === true });
             };
             async function* records() {
               let seq = 0;

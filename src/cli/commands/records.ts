@@ -288,6 +288,7 @@ async function runFileJob(operation: 'link' | 'update' | 'unlink', io: Io, optio
               mode: operation,
               ...(options.strategy !== undefined ? { defaults: { strategyId: options.strategy } } : {}),
               strategies,
+              unlinkConfirmed: globals.yes === true,
               ...(source.unreadable ? { unreadable: source.unreadable } : {}),
             }),
           );

@@ -18,7 +18,14 @@ export function toBulkRecord(
   line: number | undefined,
   record: Readonly<Record<string, unknown>>,
   raw: Readonly<Record<string, string>> | undefined,
-  options: { mode: BulkMode; defaults?: RecordDefaults; strategies: ReadonlyMap<number, Strategy>; unreadable?: string },
+  options: {
+    mode: BulkMode;
+    defaults?: RecordDefaults;
+    strategies: ReadonlyMap<number, Strategy>;
+    unreadable?: string;
+    /** Whether a row may ask for unlink when the run itself is not an unlink (the user said --yes). */
+    unlinkConfirmed?: boolean;
+  },
 ): BulkInputRecord {
   const at = { seq, ...(line === undefined ? {} : { line }), ...(raw === undefined ? {} : { raw }) };
   if (options.unreadable) return { ...at, parsed: { ok: false, problems: [{ field: '(line)', message: options.unreadable, code: 'input.unreadable' }] } };
@@ -27,7 +34,10 @@ export function toBulkRecord(
   let mode = options.mode;
   if (rowOperation !== undefined && rowOperation !== null && String(rowOperation).trim() !== '') {
     const wanted = String(rowOperation).trim().toLowerCase();
-    if ((MODES as readonly string[]).includes(wanted)) mode = wanted as BulkMode;
+    if (wanted === 'unlink' && options.mode !== 'unlink' && !options.unlinkConfirmed) {
+      // Unlinking stops payments: a row cannot do it behind the back of a run that was not asked to.
+      problems.push({ field: OPERATION_COLUMN, message: 'this row asks to unlink; run again with --yes to allow unlink rows', code: 'input.unlink_not_confirmed' });
+    } else if ((MODES as readonly string[]).includes(wanted)) mode = wanted as BulkMode;
     else problems.push({ field: OPERATION_COLUMN, message: `operation must be one of ${MODES.join(', ')}, got "${String(rowOperation)}"`, code: 'input.invalid' });
   }
   const parsed = parseRecordFor(mode === 'unlink' ? 'unlink' : 'link', fields, options.defaults);
