@@ -176,6 +176,19 @@ describe('sparctl (built binary)', () => {
     expect(countRows(dataDb)).toBe(0);
   });
 
+  it('import-csv --dry-run shows the plan and writes nothing: no database, no reject file, no journal', async () => {
+    const { env, home } = cliEnv();
+    const dir = tempDir();
+    const run = await runCli(['import-csv', join(ROOT, 'fixtures/enumeration.csv'), '--mapping', join(ROOT, 'fixtures/enumeration.mapping.json'), '--dfsp', join(ROOT, 'fixtures/dfsp.json'), '--dry-run'], { env, cwd: dir });
+    expect(run.code).toBe(5); // two rows of the sample are bad on purpose
+    expect(run.stderr).toContain('  would link token:000412345001@nationalId (line 2)');
+    expect(run.stderr).toMatch(/dry run: nothing was written\n$/);
+    const { readdirSync } = await import('node:fs');
+    const files = (d: string): string[] => readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(d, e.name)) : [join(d, e.name)]));
+    expect(files(home)).toEqual([]);
+    expect(files(dir)).toEqual([]);
+  });
+
   it('reads JSONL from stdin', async () => {
     const { env } = cliEnv();
     const input = '{"id":"J1","fa":{"fa_type":"EMAIL_WALLET","wallet_provider_name":"Mail Pay","wallet_provider_code":"MP","email_address":"j1@example.org"}}\n';

@@ -48,8 +48,8 @@ export class LocalMapper implements Mapper {
   private readonly strategyCache = new Map<number, Strategy | StrategyError>();
   private readonly statements: Statements;
 
-  private constructor(readonly path: string) {
-    this.target = `local ${path}`;
+  private constructor(readonly path: string, describedAs?: string) {
+    this.target = `local ${describedAs ?? path}`;
     this.db = openDatabase(path);
     setPragma(this.db, 'journal_mode = WAL');
     setPragma(this.db, 'synchronous = NORMAL');
@@ -59,15 +59,18 @@ export class LocalMapper implements Mapper {
     this.instanceId = prepare(this.db, "SELECT value FROM sparctl_meta WHERE key = 'instance_id'").pluck().get() as string;
   }
 
-  /** Opens (creating if needed) the mapper database at `path`. */
-  static open(path: string): LocalMapper {
+  /**
+   * Opens (creating if needed) the mapper database at `path`. `:memory:` is an empty mapper that
+   * is never written to disk; `describedAs` then names what it stands for.
+   */
+  static open(path: string, describedAs?: string): LocalMapper {
     try {
       if (path !== ':memory:') {
         mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
         // Created 0600 before SQLite touches it: the file holds beneficiaries' account numbers.
         closeSync(openSync(path, 'a', 0o600));
       }
-      return new LocalMapper(path);
+      return new LocalMapper(path, describedAs);
     } catch (error) {
       if (error instanceof ConfigError) throw error;
       const reason = error instanceof Error ? error.message : String(error);

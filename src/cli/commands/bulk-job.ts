@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
 import { basename, extname, join, resolve } from 'node:path';
 import type { BulkEvent, BulkSummary, RecordEvent } from '../../core/bulk/events.js';
 import type { BulkInput, BulkMode, Journal, JournalEntry } from '../../core/bulk/engine.js';
@@ -95,7 +95,11 @@ export async function runBulkJob(io: Io, globals: GlobalOptions, flags: BulkJobF
   const fromStdin = spec.file === '-';
   if (fromStdin && io.stdinIsTTY) throw new UsageError('usage.stdin_is_tty', '--file - reads records from stdin, but stdin is a terminal', { hint: 'pipe a file in, or give its path' });
 
-  const mapper = await openMapper(context);
+  // A dry run writes nothing, not even an empty database where none exists yet.
+  const mapper =
+    flags.dryRun && settings.mode === 'local' && !existsSync(settings.db!)
+      ? (await import('../../adapters/sqlite/local-mapper.js')).LocalMapper.open(':memory:', `${settings.db} (does not exist yet)`)
+      : await openMapper(context);
   // The mapper's own identity is part of the job: a journal must never vouch for records
   // applied to a database that has since been deleted and created anew.
   const target = settings.mode === 'local' ? `local ${settings.db} ${mapper.instanceId ?? ''}` : `${settings.protocol} ${settings.baseUrl}`;
