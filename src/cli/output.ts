@@ -2,6 +2,7 @@ import Table from 'cli-table3';
 import type { AppliedItem, RunSummary } from '../core/apply.js';
 import type { Operation, Outcome } from '../core/results.js';
 import type { OutputFormat } from '../config/settings.js';
+import { csvCell } from '../adapters/files/csv-cells.js';
 import { colorEnabled, type Io } from './io.js';
 
 /**
@@ -132,15 +133,6 @@ function toCsv(views: ResultView[]): string {
     lines.push(cells.join(','));
   }
   return `${lines.join('\r\n')}\r\n`;
-}
-
-/**
- * One CSV cell, quoted when needed and safe to open in a spreadsheet: a cell that starts with
- * = + - @ (or a tab/CR) would be run as a formula, so it gets a leading apostrophe (DESIGN §5).
- */
-export function csvCell(value: string): string {
-  const safe = /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
-  return /[",\r\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
 }
 
 /** "link: 9 linked, 1 already linked (local ~/.local/share/sparctl/mapper.db)" */

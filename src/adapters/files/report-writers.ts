@@ -2,7 +2,7 @@ import { mkdir, open } from 'node:fs/promises';
 import { dirname, extname } from 'node:path';
 import type { WriteStream } from 'node:fs';
 import type { RecordEvent } from '../../core/bulk/events.js';
-import { csvCell } from '../../cli/output.js';
+import { csvCell, rawCell } from './csv-cells.js';
 
 /**
  * Files a bulk run leaves behind (DESIGN.md §4): a reject file that can be fixed and fed back in,
@@ -45,22 +45,13 @@ export async function openRejectFile(path: string, inputColumns: readonly string
   const byColumns = inputColumns.length > 0;
   const header = [...(byColumns ? inputColumns.map(rawCell) : [REJECT_RECORD_COLUMN]), ...REJECT_COLUMNS];
   out.push(`${header.join(',')}\r\n`);
-  let count = 0;
-  return {
-    path,
-    get count() {
-      return count;
-    },
-    write(event) {
-      if (event.fate !== 'rejected' && event.fate !== 'failed') return;
-      const raw = event.raw ?? {};
-      const own = byColumns ? inputColumns.map((column) => rawCell(raw[column] ?? '')) : [rawCell(event.raw ? JSON.stringify(event.raw) : '')];
-      const added = [event.line === undefined ? '' : String(event.line), event.field ?? '', event.code ?? '', event.message ?? ''].map(csvCell);
-      out.push(`${[...own, ...added].join(',')}\r\n`);
-      count++;
-    },
-    close: () => out.close(),
-  };
+  return sink(path, out, (event) => {
+    if (event.fate !== 'rejected' && event.fate !== 'failed') return undefined;
+    const raw = event.raw ?? {};
+    const own = byColumns ? inputColumns.map((column) => rawCell(raw[column] ?? '')) : [rawCell(event.raw ? JSON.stringify(event.raw) : '')];
+    const added = [event.line === undefined ? '' : String(event.line), event.field ?? '', event.code ?? '', event.message ?? ''].map(csvCell);
+    return `${[...own, ...added].join(',')}\r\n`;
+  });
 }
 
 /** The results format a path's extension implies: .jsonl/.ndjson → jsonl, anything else → csv. */
@@ -77,6 +68,11 @@ export function resultsFormatFromPath(path: string): ResultsFormat {
 export async function openResultsFile(path: string, format: ResultsFormat = resultsFormatFromPath(path)): Promise<RecordSink> {
   const out = await LineWriter.open(path);
   if (format === 'csv') out.push(RESULTS_CSV_HEADER);
+  return sink(path, out, (event) => resultLine(event, format));
+}
+
+/** A RecordSink writing the line `lineOf` makes for each event it wants (undefined: skip). */
+function sink(path: string, out: LineWriter, lineOf: (event: RecordEvent) => string | undefined): RecordSink {
   let count = 0;
   return {
     path,
@@ -84,7 +80,9 @@ export async function openResultsFile(path: string, format: ResultsFormat = resu
       return count;
     },
     write(event) {
-      out.push(resultLine(event, format));
+      const line = lineOf(event);
+      if (line === undefined) return;
+      out.push(line);
       count++;
     },
     close: () => out.close(),
@@ -108,14 +106,6 @@ export function resultLine(event: RecordEvent, format: ResultsFormat): string {
   };
   if (format === 'jsonl') return `${JSON.stringify(row)}\n`;
   return `${RESULT_COLUMNS.map((column) => (row[column] === null ? '' : csvCell(String(row[column])))).join(',')}\r\n`;
-}
-
-/**
- * A raw CSV cell: quoted when it holds a delimiter, quote or line break, otherwise as is. The
- * reader (csv-parse, no trimming, no casting) then gives back the same string byte for byte.
- */
-function rawCell(value: string): string {
-  return /[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
 }
 
 /**

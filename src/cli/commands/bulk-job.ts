@@ -100,26 +100,24 @@ export async function runBulkJob(io: Io, globals: GlobalOptions, flags: BulkJobF
     flags.dryRun && settings.mode === 'local' && !existsSync(settings.db!)
       ? (await import('../../adapters/sqlite/local-mapper.js')).LocalMapper.open(':memory:', `${settings.db} (does not exist yet)`)
       : await openMapper(context);
+  try {
+    return await runWithMapper(io, globals, flags, spec, context, mapper);
+  } finally {
+    await mapper.close();
+  }
+}
+
+async function runWithMapper(io: Io, globals: GlobalOptions, flags: BulkJobFlags, spec: BulkJobSpec, context: CommandContext, mapper: Mapper): Promise<number> {
+  const { settings } = context.resolved;
+  const fromStdin = spec.file === '-';
   // The mapper's own identity is part of the job: a journal must never vouch for records
   // applied to a database that has since been deleted and created anew.
   const target = settings.mode === 'local' ? `local ${settings.db} ${mapper.instanceId ?? ''}` : `${settings.protocol} ${settings.baseUrl}`;
   const definition = JSON.stringify({ command: spec.command, mode: spec.mode, target, definition: spec.definition });
-  let fingerprinted: { fingerprint: string; lines: number };
-  try {
-    fingerprinted = fromStdin ? { fingerprint: '', lines: 0 } : await fingerprintOf(spec.file, definition);
-  } catch (error) {
-    await mapper.close();
-    throw error;
-  }
-  const { fingerprint, lines } = fingerprinted;
+  const { fingerprint, lines } = fromStdin ? { fingerprint: '', lines: 0 } : await fingerprintOf(spec.file, definition);
   if (spec.mode === 'unlink' && !flags.dryRun) {
     const { confirmUnlink } = await import('./records.js');
-    try {
-      await confirmUnlink(io, globals, `the beneficiaries in ${fromStdin ? 'stdin' : basename(spec.file)}`, mapper.target);
-    } catch (error) {
-      await mapper.close();
-      throw error;
-    }
+    await confirmUnlink(io, globals, `the beneficiaries in ${fromStdin ? 'stdin' : basename(spec.file)}`, mapper.target);
   }
   const { SqliteJournal } = await import('../../adapters/journal/sqlite-journal.js');
   let journal: Journal;
@@ -195,7 +193,6 @@ export async function runBulkJob(io: Io, globals: GlobalOptions, flags: BulkJobF
     await rejects?.close();
     await results?.close();
     await stdoutResults?.close();
-    await mapper.close();
   }
 
   const stoppedEarly = summary.stopped !== undefined;
