@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { Pool, type Dispatcher } from 'undici';
-import { ConfigError, ExitCode, SparctlError, UnavailableError, UsageError } from '../../core/errors.js';
+import { ConfigError, SparctlError, UnavailableError, UsageError } from '../../core/errors.js';
 import type { LinkItem, Mapper, MapperCallContext, ResolveItem, UnlinkItem } from '../../core/mapper.js';
 import type { ItemResult, Operation } from '../../core/results.js';
 import { DEFAULT_STRATEGIES, deconstructFa, type Strategy } from '../../core/strategy/strategy.js';
