@@ -1,6 +1,6 @@
 /**
  * A CSV cell exactly as given, quoted only when it holds a delimiter, quote or line break: the
- * reader (csv-parse, no trimming, no casting) gives back the same string byte for byte.
+ * reader (no trimming, no casting) gives back the same string byte for byte.
  */
 export function rawCell(value: string): string {
   return /[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;

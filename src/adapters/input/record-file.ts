@@ -1,9 +1,9 @@
 import { constants, createReadStream } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
-import { Readable, pipeline } from 'node:stream';
+import { Readable } from 'node:stream';
 import { createInterface } from 'node:readline';
-import { CsvError, parse } from 'csv-parse';
+import { CsvSyntaxError, CsvTokenizer, type CsvRow } from './csv-tokenizer.js';
 import { UsageError } from '../../core/errors.js';
 
 /** One record of an input file, with the 1-based line it starts on. */
@@ -92,47 +92,6 @@ function batchesOf(
   return format === 'csv' ? csvBatches(stream, name, knownColumns, delimiter, onHeader) : jsonlBatches(stream);
 }
 
-/**
- * Reads an object stream in arrays of up to `size`, pausing it while a full array waits to be
- * taken. Items read before an error are handed over before the error is thrown.
- */
-async function* arraysOf<T>(stream: Readable, size: number): AsyncGenerator<T[]> {
-  let buffer: T[] = [];
-  let ended = false;
-  let failure: unknown;
-  let wake: (() => void) | undefined;
-  const notify = () => {
-    const w = wake;
-    wake = undefined;
-    w?.();
-  };
-  stream.on('data', (item: T) => {
-    buffer.push(item);
-    if (buffer.length >= size) stream.pause();
-    if (buffer.length >= size) notify();
-  });
-  stream.once('end', () => {
-    ended = true;
-    notify();
-  });
-  stream.once('error', (error) => {
-    failure = error;
-    notify();
-  });
-  for (;;) {
-    if (buffer.length >= size || ((ended || failure !== undefined) && buffer.length > 0)) {
-      const out = buffer;
-      buffer = [];
-      yield out;
-      if (!ended && failure === undefined) stream.resume();
-      continue;
-    }
-    if (failure !== undefined) throw failure;
-    if (ended) return;
-    await new Promise<void>((resolve) => (wake = resolve));
-  }
-}
-
 /** Columns sparctl adds to a reject file; ignored when the fixed file is fed back. */
 export const isReportColumn = (column: string) => column.startsWith('sparctl_');
 
@@ -143,67 +102,80 @@ async function* csvBatches(
   delimiter?: string,
   onHeader?: (columns: readonly string[]) => void,
 ): AsyncGenerator<readonly SourceRecord[]> {
-  const parser = parse({
-    bom: true,
-    columns: (header: string[]) => {
-      const columns = header.map((column) => column.trim());
-      const unknown = knownColumns === undefined ? [] : columns.filter((column) => !knownColumns.includes(column) && !isReportColumn(column));
-      if (unknown.length > 0) {
-        throw new UsageError('input.unknown_column', `${name}:1: unknown column${unknown.length > 1 ? 's' : ''} ${unknown.map((c) => `"${c}"`).join(', ')}`, {
-          hint: `known columns: ${(knownColumns ?? []).join(', ')}`,
-        });
-      }
-      const seen = new Set<string>();
-      for (const column of columns) {
-        if (seen.has(column)) throw new UsageError('input.duplicate_column', `${name}:1: column "${column}" appears twice`);
-        seen.add(column);
-      }
-      onHeader?.(columns.filter((column) => !isReportColumn(column)));
-      return columns;
-    },
-    delimiter: delimiter ?? (name.toLowerCase().endsWith('.tsv') ? '\t' : ','),
-    // Both line endings in one file happen when rows are appended by different tools.
-    record_delimiter: ['\r\n', '\n'],
-    skip_empty_lines: true,
-    cast: false, // IDs and account numbers keep their leading zeros
-    info: true,
-  });
-  // csv-parse counts every CR inside a quoted value as a line of its own; undo that so the
-  // line numbers match what an editor shows.
-  let extraCrs = 0;
-  // pipeline() destroys the file stream when the parser fails or the reader stops early; the
-  // error itself reaches the loop below through the parser.
-  pipeline(stream instanceof Readable ? stream : Readable.from(stream), parser, () => undefined);
-  try {
-    for await (const parsed of arraysOf<{ record: Record<string, string>; info: { lines: number } }>(parser, BATCH)) {
-      const batch: SourceRecord[] = [];
-      for (const { record, info } of parsed) {
-        let newlines = 0;
-        for (const field of Object.values(record)) {
-          // indexOf, not a character loop: most fields hold neither, and this runs for every cell.
-          for (let at = field.indexOf('\r'); at !== -1; at = field.indexOf('\r', at + 1)) extraCrs++;
-          for (let at = field.indexOf('\n'); at !== -1; at = field.indexOf('\n', at + 1)) newlines++;
-        }
-        const line = info.lines - extraCrs - newlines;
-        for (const column of Object.keys(record)) if (isReportColumn(column)) delete record[column];
-        // Files are checked byte for byte before a run; stdin can only be checked here, where a
-        // bad byte has already become U+FFFD.
-        if (name === '-' && Object.values(record).some((field) => field.includes('\uFFFD'))) batch.push({ line, record, unreadable: 'not valid UTF-8' });
-        else batch.push({ line, record });
-      }
-      yield batch;
+  const tokenizer = new CsvTokenizer(delimiter ?? (name.toLowerCase().endsWith('.tsv') ? '\t' : ','));
+  // Files are checked byte for byte before a run; stdin can only be checked here, where a bad
+  // byte has already become U+FFFD.
+  const decoder = new TextDecoder('utf-8');
+  let header: Header | undefined;
+  let batch: SourceRecord[] = [];
+  const take = (rows: readonly CsvRow[]) => {
+    for (const row of rows) {
+      if (header === undefined) header = readHeader(row.cells, name, knownColumns, onHeader);
+      else batch.push(toSourceRecord(row, header, name));
     }
+  };
+  try {
+    for await (const chunk of stream) {
+      take(tokenizer.push(typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true })));
+      if (batch.length >= BATCH) {
+        yield batch;
+        batch = [];
+      }
+    }
+    take(tokenizer.push(decoder.decode()));
+    take(tokenizer.end());
   } catch (error) {
     if (error instanceof UsageError) throw error;
-    if (error instanceof CsvError) {
-      const line = typeof (error as unknown as { lines?: number }).lines === 'number' ? (error as unknown as { lines: number }).lines - extraCrs : undefined;
-      const message = error.message.replace(/ on line \d+$/, '');
-      throw new UsageError('input.csv_malformed', `${name}${line ? `:${line}` : ''}: ${message}`, {
-        hint: 'every row needs as many cells as the header; quote cells that contain commas or line breaks',
+    if (error instanceof CsvSyntaxError) {
+      // Rows read before the bad one are still handed over: they are fine and the journal counts them.
+      if (batch.length > 0) yield batch;
+      batch = [];
+      throw new UsageError('input.csv_malformed', `${name}:${error.line}: ${error.message}`, {
+        hint: 'every row needs as many cells as the header; quote cells that contain the delimiter, quotes or line breaks',
       });
     }
     throw new UsageError('input.unreadable', `cannot read ${name}: ${describeFsError(error)}`);
   }
+  if (batch.length > 0) yield batch;
+}
+
+interface Header {
+  readonly columns: readonly string[];
+  /** Positions of the columns handed to the caller (sparctl's own report columns are dropped). */
+  readonly kept: readonly number[];
+}
+
+function readHeader(cells: readonly string[], name: string, knownColumns: readonly string[] | undefined, onHeader?: (columns: readonly string[]) => void): Header {
+  const columns = cells.map((column) => column.trim());
+  const unknown = knownColumns === undefined ? [] : columns.filter((column) => !knownColumns.includes(column) && !isReportColumn(column));
+  if (unknown.length > 0) {
+    throw new UsageError('input.unknown_column', `${name}:1: unknown column${unknown.length > 1 ? 's' : ''} ${unknown.map((c) => `"${c}"`).join(', ')}`, {
+      hint: `known columns: ${(knownColumns ?? []).join(', ')}`,
+    });
+  }
+  const seen = new Set<string>();
+  for (const column of columns) {
+    if (seen.has(column)) throw new UsageError('input.duplicate_column', `${name}:1: column "${column}" appears twice`);
+    seen.add(column);
+  }
+  const kept = columns.flatMap((column, at) => (isReportColumn(column) ? [] : [at]));
+  onHeader?.(kept.map((at) => columns[at]!));
+  return { columns, kept };
+}
+
+function toSourceRecord(row: CsvRow, header: Header, name: string): SourceRecord {
+  const { cells } = row;
+  if (cells.length !== header.columns.length) {
+    throw new CsvSyntaxError(`the row has ${cells.length} cell${cells.length === 1 ? '' : 's'} where the header has ${header.columns.length}`, row.line);
+  }
+  const record: Record<string, string> = {};
+  let unreadable = false;
+  for (const at of header.kept) {
+    const cell = cells[at]!;
+    record[header.columns[at]!] = cell;
+    if (name === '-' && cell.includes('\uFFFD')) unreadable = true;
+  }
+  return unreadable ? { line: row.line, record, unreadable: 'not valid UTF-8' } : { line: row.line, record };
 }
 
 async function* jsonlBatches(stream: AsyncIterable<Buffer | string>): AsyncGenerator<readonly SourceRecord[]> {
