@@ -42,6 +42,12 @@ export interface MapperCallContext {
   readonly source: string;
 }
 
+/** An FA as the mapper stores it: the constructed string and the strategy that built it. */
+export interface StoredFa {
+  readonly fa: string;
+  readonly strategyId: number | undefined;
+}
+
 export interface Mapper {
   /** A short human description of the target, e.g. "local ~/.local/share/sparctl/mapper.db". */
   readonly target: string;
@@ -51,6 +57,11 @@ export interface Mapper {
   update(items: readonly UpdateItem[], context: MapperCallContext): Promise<ItemResult[]>;
   resolve(items: readonly ResolveItem[], context: MapperCallContext): Promise<ItemResult[]>;
   unlink(items: readonly UnlinkItem[], context: MapperCallContext): Promise<ItemResult[]>;
+  /**
+   * Optional, for mappers that can read their store directly: the stored FA of each ID (null:
+   * not linked). A bulk upsert then compares strings instead of resolving and deconstructing.
+   */
+  storedFas?(ids: readonly string[], context: MapperCallContext): Promise<Map<string, StoredFa | null>>;
   /** The strategies the mapper knows, by id. */
   strategies(): Promise<Strategy[]>;
   close(): Promise<void>;

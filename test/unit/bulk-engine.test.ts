@@ -284,3 +284,33 @@ describe('bulk engine: failures', () => {
     expect(mapper.auditRows('R1')).toHaveLength(1);
   });
 });
+
+describe('SqliteJournal', () => {
+  it('keeps positions as ranges and the latest state of each record, across reopening', async () => {
+    const { rangesOf, forEachSeq } = await import('../../src/adapters/journal/sqlite-journal.js');
+    expect(rangesOf([3, 4, 5, 9, 11, 12, 0])).toBe('3-5,9,11-12,0');
+    const back: number[] = [];
+    forEachSeq('3-5,9,11-12,0', (seq) => back.push(seq));
+    expect(back).toEqual([3, 4, 5, 9, 11, 12, 0]);
+
+    const path = join(tempDir(), 'journal.db');
+    const journal = SqliteJournal.open(path, { fingerprint: 'f', description: 'test' }, false);
+    journal.markInflight([0, 1, 2, 3, 4], 'link');
+    journal.settle([
+      { seq: 0, state: 'settled', operation: 'link', fate: 'applied', outcome: 'linked', code: null, message: null },
+      { seq: 1, state: 'settled', operation: 'link', fate: 'rejected', outcome: 'already_linked', code: 'rjct.reference_id.duplicate', message: 'already' },
+      { seq: 2, state: 'settled', operation: 'link', fate: 'applied', outcome: 'linked', code: null, message: null },
+    ]);
+    journal.markInflight([1], 'update');
+    journal.close();
+    const reopened = SqliteJournal.open(path, { fingerprint: 'f', description: 'test' }, false);
+    cleanups.push(() => reopened.close());
+    const entries = reopened.load();
+    expect([...entries.keys()].sort()).toEqual([0, 1, 2, 3, 4]);
+    expect(entries.get(0)).toEqual({ seq: 0, state: 'settled', operation: 'link', fate: 'applied', outcome: 'linked', code: null, message: null });
+    expect(entries.get(2)).toMatchObject({ state: 'settled', outcome: 'linked' });
+    // Settled first, then sent again as an update and not answered: in flight as the update.
+    expect(entries.get(1)).toEqual({ seq: 1, state: 'inflight', operation: 'update' });
+    expect(entries.get(3)).toEqual({ seq: 3, state: 'inflight', operation: 'link' });
+  });
+});

@@ -13,18 +13,14 @@ import { openDatabase, prepare, setPragma } from '../sqlite/retained.js';
  */
 export class SqliteJournal implements Journal {
   private readonly inflight: Database.Statement;
-  private readonly settleStatement: Database.Statement;
+  private readonly settledStatement: Database.Statement;
 
   private constructor(
     readonly path: string,
     private readonly db: Database.Database,
   ) {
-    this.inflight = prepare(db, 'INSERT INTO inflight (operation, seqs) VALUES (?, ?)');
-    this.settleStatement = prepare(
-      db,
-      `INSERT INTO records (seq, state, operation, fate, outcome, code, message) VALUES (@seq, 'settled', @operation, @fate, @outcome, @code, @message)
-       ON CONFLICT (seq) DO UPDATE SET state = 'settled', operation = excluded.operation, fate = excluded.fate, outcome = excluded.outcome, code = excluded.code, message = excluded.message`,
-    );
+    this.inflight = prepare(db, "INSERT INTO entries (state, operation, seqs) VALUES ('inflight', ?, ?)");
+    this.settledStatement = prepare(db, "INSERT INTO entries (state, operation, fate, outcome, code, message, seqs) VALUES ('settled', ?, ?, ?, ?, ?, ?)");
   }
 
   /**
@@ -39,13 +35,20 @@ export class SqliteJournal implements Journal {
     setPragma(db, 'journal_mode = WAL');
     setPragma(db, 'synchronous = NORMAL');
     setPragma(db, 'busy_timeout = 5000');
-    // A batch about to be sent is one row in `inflight` (its positions as a JSON list); each
-    // record gets its own row in `records` only once it is settled. A record is in flight when
-    // some inflight row lists it and no records row settles it.
+    // A batch about to be sent is one 'inflight' row; the records of a batch settled with the
+    // same result are one 'settled' row. Rows hold positions as ranges ("0-499,501"), so a batch
+    // costs two small rows, not a row per record. A record's state is that of the last row
+    // that lists it.
     db.exec(`CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-             CREATE TABLE IF NOT EXISTS inflight (batch INTEGER PRIMARY KEY, operation TEXT NOT NULL, seqs TEXT NOT NULL);
-             CREATE TABLE IF NOT EXISTS records (seq INTEGER PRIMARY KEY, state TEXT NOT NULL, operation TEXT NOT NULL,
-               fate TEXT, outcome TEXT, code TEXT, message TEXT);`);
+             CREATE TABLE IF NOT EXISTS entries (row INTEGER PRIMARY KEY, state TEXT NOT NULL CHECK (state IN ('inflight', 'settled')),
+               operation TEXT NOT NULL, fate TEXT, outcome TEXT, code TEXT, message TEXT, seqs TEXT NOT NULL);`);
+    const older = prepare(db, "SELECT count(*) FROM sqlite_master WHERE name IN ('inflight', 'records')").pluck().get() as number;
+    if (older > 0) {
+      db.close();
+      throw new UsageError('journal.old_format', `${path} was written by an earlier sparctl in a format this one does not read; nothing was sent`, {
+        hint: 'finish the job with the sparctl that started it, or pass --restart (an upsert re-run skips what is already applied)',
+      });
+    }
     const existing = prepare(db, "SELECT value FROM meta WHERE key = 'fingerprint'").pluck().get() as string | undefined;
     if (existing === undefined) {
       const insert = prepare(db, 'INSERT INTO meta (key, value) VALUES (?, ?)');
@@ -65,21 +68,35 @@ export class SqliteJournal implements Journal {
 
   load(): ReadonlyMap<number, JournalEntry> {
     const entries = new Map<number, JournalEntry>();
-    for (const batch of prepare(this.db, 'SELECT operation, seqs FROM inflight ORDER BY batch').all() as { operation: Operation; seqs: string }[]) {
-      for (const seq of JSON.parse(batch.seqs) as number[]) entries.set(seq, { seq, state: 'inflight', operation: batch.operation });
+    type Row = Omit<JournalEntry, 'seq'> & { seqs: string };
+    for (const row of prepare(this.db, 'SELECT state, operation, fate, outcome, code, message, seqs FROM entries ORDER BY row').all() as Row[]) {
+      if (row.state === 'inflight') {
+        const operation = row.operation;
+        forEachSeq(row.seqs, (seq) => entries.set(seq, { seq, state: 'inflight', operation }));
+        continue;
+      }
+      const { seqs, ...result } = row;
+      forEachSeq(seqs, (seq) => entries.set(seq, { seq, ...result }));
     }
-    for (const row of prepare(this.db, 'SELECT seq, state, operation, fate, outcome, code, message FROM records').all() as JournalEntry[]) entries.set(row.seq, row);
     return entries;
   }
 
   markInflight(seqs: readonly number[], operation: Operation): void {
-    this.inflight.run(operation, JSON.stringify(seqs));
+    this.inflight.run(operation, rangesOf(seqs));
   }
 
   settle(entries: readonly JournalEntry[]): void {
+    // Records with the same result share a row; a batch usually has one result for all.
+    const groups = new Map<string, { entry: JournalEntry; seqs: number[] }>();
+    for (const entry of entries) {
+      const key = `${entry.operation}\0${entry.fate ?? ''}\0${entry.outcome ?? ''}\0${entry.code ?? ''}\0${entry.message ?? ''}`;
+      const group = groups.get(key);
+      if (group) group.seqs.push(entry.seq);
+      else groups.set(key, { entry, seqs: [entry.seq] });
+    }
     this.db.transaction(() => {
-      for (const entry of entries) {
-        this.settleStatement.run({ seq: entry.seq, operation: entry.operation, fate: entry.fate ?? null, outcome: entry.outcome ?? null, code: entry.code ?? null, message: entry.message ?? null });
+      for (const { entry, seqs } of groups.values()) {
+        this.settledStatement.run(entry.operation, entry.fate ?? null, entry.outcome ?? null, entry.code ?? null, entry.message ?? null, rangesOf(seqs));
       }
     })();
   }
@@ -95,3 +112,28 @@ export class SqliteJournal implements Journal {
   }
 }
 
+/** Positions as ranges: [3, 4, 5, 9] → "3-5,9". */
+export function rangesOf(seqs: readonly number[]): string {
+  const parts: string[] = [];
+  for (let i = 0; i < seqs.length; ) {
+    const first = seqs[i]!;
+    let last = first;
+    while (i + 1 < seqs.length && seqs[i + 1] === last + 1) last = seqs[++i]!;
+    i++;
+    parts.push(first === last ? String(first) : `${first}-${last}`);
+  }
+  return parts.join(',');
+}
+
+export function forEachSeq(ranges: string, each: (seq: number) => void): void {
+  if (ranges === '') return;
+  for (const part of ranges.split(',')) {
+    const dash = part.indexOf('-');
+    if (dash === -1) {
+      each(Number(part));
+      continue;
+    }
+    const last = Number(part.slice(dash + 1));
+    for (let seq = Number(part.slice(0, dash)); seq <= last; seq++) each(seq);
+  }
+}

@@ -3,7 +3,7 @@ import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type Database from 'better-sqlite3';
 import { ConfigError, StrategyError } from '../../core/errors.js';
-import type { LinkItem, Mapper, MapperCallContext, ResolveItem, UnlinkItem, UpdateItem } from '../../core/mapper.js';
+import type { LinkItem, Mapper, MapperCallContext, ResolveItem, StoredFa, UnlinkItem, UpdateItem } from '../../core/mapper.js';
 import { ReasonCode, ReasonMessage, type ItemResult } from '../../core/results.js';
 import { buildCheckedFa, compileStrategy, deconstructFa, type Strategy, type StrategyRow } from '../../core/strategy/strategy.js';
 import { openDatabase, prepare, setPragma } from './retained.js';
@@ -91,7 +91,7 @@ export class LocalMapper implements Mapper {
         const built = this.buildFa(item);
         if (typeof built !== 'string') return built;
         // INSERT OR IGNORE answers "already linked" without a separate look-up.
-        const inserted = this.statements.insert.run({ id_value: item.id, ...storedValues(item, built, now) });
+        const inserted = this.statements.insert.run(item.id, built, item.name || null, item.phone_number || null, additionalInfoText(item), now, now);
         if (inserted.changes === 0) {
           const message = linkedHere.has(item.id)
             ? 'ID appears more than once in this request; an earlier item linked it'
@@ -116,7 +116,7 @@ export class LocalMapper implements Mapper {
         // SPAR's code for "not found" on update really is rjct.reference_id.duplicate.
         if (!existing) return reject(item, ReasonCode.referenceIdDuplicate, ReasonMessage.notLinked);
         // As in SPAR, name and phone are only overwritten by non-empty values.
-        this.statements.update.run({ id: existing.id, ...storedValues(item, built, now) });
+        this.statements.update.run(built, item.name || null, item.phone_number || null, additionalInfoText(item), now, existing.id);
         this.audit('update', item, existing.fa_value, built, context, now);
         return success(item);
       }),
@@ -155,6 +155,21 @@ export class LocalMapper implements Mapper {
         return { ...found, fa: this.deconstruct(row.fa_value, additionalInfo), additional_info: additionalInfo };
       }),
     ).deferred();
+  }
+
+  /**
+   * The stored FA string and strategy of each ID (null: not linked): what a bulk upsert compares
+   * with the string a strategy constructs, without deconstructing every stored FA.
+   */
+  async storedFas(ids: readonly string[]): Promise<Map<string, StoredFa | null>> {
+    const found = new Map<string, StoredFa | null>();
+    this.db.transaction(() => {
+      for (const id of ids) {
+        const row = this.statements.findStored.get(id) as { fa_value: string; additional_info: string | null } | undefined;
+        found.set(id, row ? { fa: row.fa_value, strategyId: strategyIdOf(row.additional_info) } : null);
+      }
+    }).deferred();
+    return found;
   }
 
   async strategies(): Promise<Strategy[]> {
@@ -225,14 +240,14 @@ export class LocalMapper implements Mapper {
   }
 
   private audit(operation: Operation, item: { id: string; origin?: string }, oldFa: string | null, newFa: string | null, context: MapperCallContext, at: string): void {
-    this.statements.audit.run({
+    this.statements.audit.run(
       at,
       operation,
-      id_value: item.id,
-      old_fa_hash: oldFa === null ? null : sha256(oldFa),
-      new_fa_hash: newFa === null ? null : sha256(newFa),
-      source: item.origin ? `${context.source} ${item.origin}` : context.source,
-    });
+      item.id,
+      oldFa === null ? null : sha256(oldFa),
+      newFa === null ? null : sha256(newFa),
+      item.origin ? `${context.source} ${item.origin}` : context.source,
+    );
   }
 }
 
@@ -240,23 +255,22 @@ type Statements = ReturnType<typeof prepareStatements>;
 
 function prepareStatements(db: Database.Database) {
   return {
+    // Positional parameters: binding an object by name costs more than the insert itself.
     find: prepare(db, 'SELECT id, id_value, fa_value, name, phone, additional_info FROM id_fa_mappings WHERE id_value = ?'),
-    insert: prepare(db, 
+    findStored: prepare(db, 'SELECT fa_value, additional_info FROM id_fa_mappings WHERE id_value = ?'),
+    insert: prepare(db,
       `INSERT OR IGNORE INTO id_fa_mappings (id_value, fa_value, name, phone, additional_info, active, created_at, updated_at)
-       VALUES (@id_value, @fa_value, @name, @phone, @additional_info, 1, @now, @now)`,
+       VALUES (?, ?, ?, ?, ?, 1, ?, ?)`,
     ),
-    update: prepare(db, 
-      `UPDATE id_fa_mappings SET fa_value = @fa_value, name = coalesce(@name, name), phone = coalesce(@phone, phone),
-         additional_info = @additional_info, updated_at = @now WHERE id = @id`,
+    update: prepare(db,
+      `UPDATE id_fa_mappings SET fa_value = ?, name = coalesce(?, name), phone = coalesce(?, phone),
+         additional_info = ?, updated_at = ? WHERE id = ?`,
     ),
     delete: prepare(db, 'DELETE FROM id_fa_mappings WHERE id = ?'),
     strategy: prepare(db, 'SELECT * FROM strategy WHERE id = ?'),
     allStrategies: prepare(db, 'SELECT * FROM strategy ORDER BY id'),
     count: prepare(db, 'SELECT count(*) AS n FROM id_fa_mappings'),
-    audit: prepare(db, 
-      `INSERT INTO audit_log (at, operation, id_value, old_fa_hash, new_fa_hash, source)
-       VALUES (@at, @operation, @id_value, @old_fa_hash, @new_fa_hash, @source)`,
-    ),
+    audit: prepare(db, 'INSERT INTO audit_log (at, operation, id_value, old_fa_hash, new_fa_hash, source) VALUES (?, ?, ?, ?, ?, ?)'),
   };
 }
 
@@ -268,9 +282,27 @@ function reject(item: { reference_id: string; id: string }, code: string, messag
   return { reference_id: item.reference_id, id: item.id, status: 'rjct', status_reason_code: code, status_reason_message: message };
 }
 
-/** The columns a link or update writes. Empty name and phone are null: SPAR keeps the old ones then. */
-function storedValues(item: LinkItem, faValue: string, now: string) {
-  return { fa_value: faValue, name: item.name || null, phone: item.phone_number || null, additional_info: JSON.stringify(withStrategyId(item)), now };
+const plainInfo = new Map<number, string>();
+
+/** The additional_info column of a link or update (empty name and phone are stored as null: SPAR keeps the old ones then). */
+function additionalInfoText(item: LinkItem): string {
+  if (item.additional_info !== undefined && item.additional_info.length > 0) return JSON.stringify(withStrategyId(item));
+  // Most rows carry nothing but the strategy id: one string per strategy, not one per row.
+  let text = plainInfo.get(item.fa.strategy_id);
+  if (text === undefined) plainInfo.set(item.fa.strategy_id, (text = JSON.stringify(withStrategyId(item))));
+  return text;
+}
+
+const LEADING_STRATEGY_ID = /^\[\{"strategy_id":([0-9]+)[,}]/;
+
+/** additional_info[0].strategy_id, read without parsing the JSON when it leads, as sparctl writes it. */
+function strategyIdOf(text: string | null): number | undefined {
+  if (text === null) return undefined;
+  const leading = LEADING_STRATEGY_ID.exec(text);
+  if (leading) return Number(leading[1]);
+  const first = parseAdditionalInfo(text)?.[0];
+  const id = isRecord(first) ? first['strategy_id'] : undefined;
+  return typeof id === 'number' ? id : undefined;
 }
 
 /** SPAR keeps the strategy id in additional_info[0] and adds it when the caller did not. */

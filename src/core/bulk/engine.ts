@@ -1,9 +1,9 @@
 import { SparctlError, UnavailableError } from '../errors.js';
-import type { LinkItem, Mapper, MapperCallContext, ResolveItem, UnlinkItem } from '../mapper.js';
+import type { LinkItem, Mapper, MapperCallContext, ResolveItem, StoredFa, UnlinkItem } from '../mapper.js';
 import type { FinancialAddress } from '../model.js';
 import type { MappingRecord } from '../records.js';
 import { pythonFormat } from '../strategy/python-format.js';
-import { constructFa, type Strategy } from '../strategy/strategy.js';
+import { buildCheckedFa, constructFa, type Strategy } from '../strategy/strategy.js';
 import { classifyResult, type ItemResult, type Operation, type Outcome } from '../results.js';
 import type { BulkEvent, BulkSummary, RecordEvent, RecordFate } from './events.js';
 
@@ -85,17 +85,19 @@ export interface BulkOptions {
 
 interface Work {
   readonly seq: number;
-  readonly line?: number;
-  readonly raw?: Readonly<Record<string, string>>;
+  readonly line: number | undefined;
+  readonly raw: Readonly<Record<string, string>> | undefined;
   readonly id: string;
   readonly record: MappingRecord | { readonly id: string };
   readonly mode: BulkMode;
   /** An earlier run sent this record and never learned the outcome. */
   readonly uncertain: boolean;
-  operation?: Operation;
+  operation: Operation | undefined;
 }
 
 type Fa = Readonly<Record<string, unknown>> | null;
+/** What a mapper holds for an ID: its FA as resolved (fields), as stored (a string), or null when not linked. */
+type Current = Fa | StoredFa;
 
 const RETRYABLE = new Set([
   'remote.refused',
@@ -150,18 +152,36 @@ class BulkRun {
   async run(input: BulkInput): Promise<BulkSummary> {
     const chunkSize = this.options.chunkSize ?? Math.max(2_000, this.options.batchSize * this.options.concurrency * 4);
     let chunk: BulkInputRecord[] = [];
+    // One chunk is read (parsed, mapped, validated) while the one before it is being sent: the
+    // mapper may work on another thread or host meanwhile. A chunk is planned only once the one
+    // before it has settled, so operations on one ID still apply in input order.
+    let inFlight: Promise<void> = Promise.resolve();
+    let failure: { error: unknown } | undefined;
+    const start = (ready: BulkInputRecord[]) => {
+      inFlight = this.chunk(ready).catch((error: unknown) => {
+        failure ??= { error };
+      });
+    };
     try {
-      for await (const item of input) {
-        for (const record of isArray(item) ? item : [item]) {
-          this.read++;
-          chunk.push(record);
-          if (chunk.length >= chunkSize) {
-            await this.chunk(chunk);
-            chunk = [];
+      try {
+        for await (const item of input) {
+          for (const record of isArray(item) ? item : [item]) {
+            this.read++;
+            chunk.push(record);
+            if (chunk.length >= chunkSize) {
+              await inFlight;
+              if (failure) throw failure.error;
+              start(chunk);
+              chunk = [];
+            }
           }
         }
+        await inFlight;
+        if (failure) throw failure.error;
+        if (chunk.length > 0) await this.chunk(chunk);
+      } finally {
+        await inFlight;
       }
-      if (chunk.length > 0) await this.chunk(chunk);
     } catch (error) {
       if (!(error instanceof Stop)) throw error;
       this.stopReason = error.reason;
@@ -211,17 +231,18 @@ class BulkRun {
       const value = record.parsed.value;
       work.push({
         seq: record.seq,
-        ...(record.line === undefined ? {} : { line: record.line }),
-        ...(record.raw === undefined ? {} : { raw: record.raw }),
+        line: record.line,
+        raw: record.raw,
         id: value.id,
         record: value,
         mode: record.parsed.mode ?? this.options.mode,
         uncertain: before?.state === 'inflight',
+        operation: undefined,
       });
     }
 
     const needsState = work.filter((w) => w.mode === 'upsert' || w.uncertain || this.options.dryRun);
-    const state = needsState.length > 0 ? await this.currentState([...new Set(needsState.map((w) => w.id))]) : new Map<string, Fa>();
+    const state = needsState.length > 0 ? await this.currentState([...new Set(needsState.map((w) => w.id))]) : new Map<string, Current>();
     const planned = this.plan(work, state);
     if (this.options.dryRun) {
       for (const w of planned) this.emit(w, w.operation!, 'applied', undefined, null, 'dry run: not sent');
@@ -247,7 +268,7 @@ class BulkRun {
   }
 
   /** Decides each record's operation from the current state, simulating earlier records on the same ID. */
-  private plan(work: readonly Work[], state: Map<string, Fa>): Work[] {
+  private plan(work: readonly Work[], state: Map<string, Current>): Work[] {
     const planned: Work[] = [];
     const settledHere: JournalEntry[] = [];
     for (const w of work) {
@@ -285,13 +306,20 @@ class BulkRun {
     return planned;
   }
 
-  /** The FA each ID has now (null: not linked), resolved in batches. */
-  private async currentState(ids: readonly string[]): Promise<Map<string, Fa>> {
-    const state = new Map<string, Fa>();
+  /** The FA each ID has now (null: not linked), read in batches. */
+  private async currentState(ids: readonly string[]): Promise<Map<string, Current>> {
+    const state = new Map<string, Current>();
     const batches: string[][] = [];
     for (let i = 0; i < ids.length; i += this.options.batchSize) batches.push(ids.slice(i, i + this.options.batchSize));
+    const storedFas = this.mapper.storedFas?.bind(this.mapper);
     await this.pool(
       batches.map((batch) => async () => {
+        if (storedFas) {
+          // The mapper can hand over its stored strings: no resolve, no deconstruction.
+          const stored = await this.withRetries('resolve', batch.length, () => storedFas(batch, this.options.context));
+          for (const id of batch) state.set(id, stored.get(id) ?? null);
+          return;
+        }
         const results = await this.withRetries('resolve', batch.length, () =>
           this.mapper.resolve(batch.map((id, i): ResolveItem => ({ reference_id: `s${i}`, id, scope: 'details' })), this.options.context),
         );
@@ -366,30 +394,29 @@ class BulkRun {
 
   private call(operation: Operation, items: readonly Work[]): Promise<ItemResult[]> {
     const context = this.options.context;
-    const ref = (w: Work) => ({ reference_id: `q${w.seq}`, ...(w.line === undefined ? {} : { origin: `line ${w.line}` }) });
     switch (operation) {
       case 'link':
-      case 'update': {
-        const linkItems = items.map((w): LinkItem => ({ ...ref(w), ...(w.record as MappingRecord) }));
-        return operation === 'link' ? this.mapper.link(linkItems, context) : this.mapper.update(linkItems, context);
-      }
+        return this.mapper.link(items.map(linkItemOf), context);
+      case 'update':
+        return this.mapper.update(items.map(linkItemOf), context);
       case 'unlink':
-        return this.mapper.unlink(items.map((w): UnlinkItem => ({ ...ref(w), id: w.id })), context);
+        return this.mapper.unlink(items.map((w): UnlinkItem => withOrigin({ reference_id: referenceOf(w), id: w.id }, w)), context);
       case 'resolve':
-        return this.mapper.resolve(items.map((w): ResolveItem => ({ ...ref(w), id: w.id, scope: 'details' })), context);
+        return this.mapper.resolve(items.map((w): ResolveItem => withOrigin({ reference_id: referenceOf(w), id: w.id, scope: 'details' }, w)), context);
     }
   }
 
   private settleResults(operation: Operation, items: readonly Work[], results: readonly ItemResult[]): void {
-    const byRef = new Map(results.map((r) => [r.reference_id, r]));
+    const byRef = new Map<string, ItemResult>();
+    for (const result of results) byRef.set(result.reference_id, result);
     const entries: JournalEntry[] = [];
     for (const w of items) {
-      const result = byRef.get(`q${w.seq}`);
+      const result = byRef.get(referenceOf(w));
       if (!result) {
         entries.push(this.settleEntry(operation, w, 'rejected', 'rejected', 'mapper.result_missing', 'the mapper answered without a result for this record'));
         continue;
       }
-      const outcome = classifyResult(operation, { ...result, id: w.id });
+      const outcome = classifyResult(operation, result);
       const fate: RecordFate = outcome === 'linked' || outcome === 'updated' || outcome === 'unlinked' ? 'applied' : 'rejected';
       entries.push(this.settleEntry(operation, w, fate, outcome, result.status_reason_code, result.status_reason_message));
     }
@@ -420,19 +447,20 @@ class BulkRun {
     const counts = (this.byOperation[operation] ??= {});
     counts[fate] = (counts[fate] ?? 0) + 1;
     const id = extra.id ?? record.id ?? (record.parsed?.ok ? record.parsed.value.id : undefined);
+    // One shape for every event (absent fields are undefined): built once per record.
     const event: RecordEvent = {
       type: 'record',
       seq: record.seq,
-      ...(record.line === undefined ? {} : { line: record.line }),
-      ...(id === undefined ? {} : { id }),
-      ...(operation === 'none' ? {} : { operation }),
+      line: record.line,
+      id,
+      operation: operation === 'none' ? undefined : operation,
       fate,
-      ...(outcome === undefined ? {} : { outcome }),
+      outcome,
       code,
       message,
-      ...(extra.field === undefined ? {} : { field: extra.field }),
-      ...(record.raw === undefined ? {} : { raw: record.raw }),
-      ...(extra.resumed ? { resumed: true } : {}),
+      field: extra.field,
+      raw: record.raw,
+      resumed: extra.resumed ? true : undefined,
     };
     this.options.onEvent?.(event);
   }
@@ -502,6 +530,24 @@ class BulkRun {
   }
 }
 
+const referenceOf = (w: Work) => `q${w.seq}`;
+
+function withOrigin<T extends object>(item: T, w: Work): T {
+  if (w.line !== undefined) (item as { origin?: string }).origin = `line ${w.line}`;
+  return item;
+}
+
+/** The request item for a record, built field by field: spreading records per item is slow. */
+function linkItemOf(w: Work): LinkItem {
+  const record = w.record as MappingRecord;
+  const item: { -readonly [K in keyof LinkItem]: LinkItem[K] } = { reference_id: referenceOf(w), id: record.id, fa: record.fa };
+  if (w.line !== undefined) item.origin = `line ${w.line}`;
+  if (record.name !== undefined) item.name = record.name;
+  if (record.phone_number !== undefined) item.phone_number = record.phone_number;
+  if (record.additional_info !== undefined) item.additional_info = record.additional_info;
+  return item;
+}
+
 function isArray(item: BulkInputRecord | readonly BulkInputRecord[]): item is readonly BulkInputRecord[] {
   return Array.isArray(item);
 }
@@ -512,14 +558,20 @@ function asSparctlError(error: unknown): SparctlError {
 }
 
 /**
- * True when the FA the mapper holds is the one desired. With the strategy known, the two are
- * compared as the strings the strategy stores — a resolve only returns what the stored string
- * holds (strategy 5 keeps no bank name) — otherwise field by field.
+ * True when the FA the mapper holds is the one desired. A stored string is compared with the
+ * string the strategy builds. A resolved FA is compared, with the strategy known, as the strings
+ * the strategy stores — a resolve only returns what the stored string holds (strategy 5 keeps no
+ * bank name) — otherwise field by field.
  */
-export function sameFa(current: Fa | undefined, desired: FinancialAddress, strategies?: ReadonlyMap<number, Strategy>): boolean {
+export function sameFa(current: Current | undefined, desired: FinancialAddress, strategies?: ReadonlyMap<number, Strategy>): boolean {
   if (current === undefined || current === null) return false;
-  if (String(current['strategy_id'] ?? '') !== String(desired.strategy_id)) return false;
   const strategy = strategies?.get(desired.strategy_id);
+  if (isStored(current)) {
+    if (current.strategyId !== desired.strategy_id || !strategy) return false;
+    const built = buildCheckedFa(strategy, desired);
+    return built.ok && built.value === current.fa;
+  }
+  if (String(current['strategy_id'] ?? '') !== String(desired.strategy_id)) return false;
   if (strategy) {
     const values: Record<string, string> = {};
     for (const [key, value] of Object.entries(current)) if (value !== null && value !== undefined) values[key] = String(value);
@@ -533,4 +585,9 @@ export function sameFa(current: Fa | undefined, desired: FinancialAddress, strat
     if (String(current[key] ?? '') !== String(value)) return false;
   }
   return true;
+}
+
+function isStored(current: Readonly<Record<string, unknown>> | StoredFa): current is StoredFa {
+  // A resolved FA has FA fields (strategy_id, never strategyId).
+  return 'strategyId' in current && typeof current['fa'] === 'string';
 }

@@ -13,21 +13,21 @@ export interface RecordEvent {
   /** 0-based position in the input. */
   readonly seq: number;
   /** 1-based line where the record starts, when the input has lines. */
-  readonly line?: number;
-  readonly id?: string;
+  readonly line?: number | undefined;
+  readonly id?: string | undefined;
   /** The operation decided for the record (upsert plans link, update or nothing). */
-  readonly operation?: Operation;
+  readonly operation?: Operation | undefined;
   readonly fate: RecordFate;
-  readonly outcome?: Outcome;
+  readonly outcome?: Outcome | undefined;
   /** SPAR's reason code, or a local one such as `input.invalid` / `mapping.unknown_bank`. */
   readonly code: string | null;
   readonly message: string | null;
   /** The input field at fault, for rejects found before sending. */
-  readonly field?: string;
+  readonly field?: string | undefined;
   /** The raw input row, so a reject file can carry it unchanged. */
-  readonly raw?: Readonly<Record<string, string>>;
+  readonly raw?: Readonly<Record<string, string>> | undefined;
   /** True when this record was settled by an earlier run (resume), not by this one. */
-  readonly resumed?: boolean;
+  readonly resumed?: boolean | undefined;
 }
 
 export interface ProgressEvent {
