@@ -8,7 +8,9 @@ import { FA_TYPES } from './vocabulary.js';
 
 // Control characters have no business in an ID or an FA field, and a stray CR or LF from a
 // spreadsheet would silently change what the strategy regex reads back.
-const NO_CONTROL_CHARS = /^[^\u0000-\u001f\u007f-\u009f\u2028\u2029]*$/u;
+// The patterns and limits below are exported for the hand-written fast checks in records.ts,
+// which may only accept what these schemas accept: one source, so the two cannot drift.
+export const NO_CONTROL_CHARS = /^[^\u0000-\u001f\u007f-\u009f\u2028\u2029]*$/u;
 
 const text = (what: string) =>
   z
@@ -17,8 +19,13 @@ const text = (what: string) =>
 
 const required = (what: string) => text(what).min(1, { error: `${what} is empty` });
 
+export const ID_MAX_LENGTH = 512;
+export const NAME_MAX_LENGTH = 255;
+export const PHONE_MAX_LENGTH = 32;
+export const STRATEGY_ID_MAX = 2_147_483_647;
+
 /** A beneficiary ID: always a string, leading zeros kept. */
-export const BeneficiaryIdSchema = required('id').max(512, { error: 'id is longer than 512 characters' });
+export const BeneficiaryIdSchema = required('id').max(ID_MAX_LENGTH, { error: `id is longer than ${ID_MAX_LENGTH} characters` });
 
 export { FA_TYPES, FA_FIELDS, DEFAULT_STRATEGY_FOR, RESOLVE_SCOPES, type FaType, type ResolveScope } from './vocabulary.js';
 
@@ -26,12 +33,12 @@ export const StrategyIdSchema = z
   .number({ error: 'strategy_id must be a number' })
   .int({ error: 'strategy_id must be a whole number' })
   .positive({ error: 'strategy_id must be positive' })
-  .max(2_147_483_647, { error: 'strategy_id is too large' });
+  .max(STRATEGY_ID_MAX, { error: 'strategy_id is too large' });
 
 // The payment mobile number (part of the FA, where money goes) — not the beneficiary's
 // communication phone, which is the record's phone_number.
-const PAYMENT_MOBILE = /^\+?[0-9]{6,15}$/;
-const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/u;
+export const PAYMENT_MOBILE = /^\+?[0-9]{6,15}$/;
+export const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/u;
 
 export const BankFaSchema = z.strictObject({
   strategy_id: StrategyIdSchema,
@@ -72,11 +79,12 @@ export type EmailWalletFa = z.infer<typeof EmailWalletFaSchema>;
 export type FinancialAddress = z.infer<typeof FinancialAddressSchema>;
 
 
-export const NameSchema = text('name').max(255, { error: 'name is longer than 255 characters' });
+export const NameSchema = text('name').max(NAME_MAX_LENGTH, { error: `name is longer than ${NAME_MAX_LENGTH} characters` });
 /** The beneficiary's communication phone: free text as SPAR stores it (e.g. "+63 900 000 0001"). */
+export const COMMUNICATION_PHONE = /^\+?[0-9 ()-]*$/;
 export const PhoneSchema = text('phone_number')
-  .max(32, { error: 'phone_number is longer than 32 characters' })
-  .regex(/^\+?[0-9 ()-]*$/, { error: 'phone_number may hold only digits, spaces, ( ) - and a leading +' });
+  .max(PHONE_MAX_LENGTH, { error: `phone_number is longer than ${PHONE_MAX_LENGTH} characters` })
+  .regex(COMMUNICATION_PHONE, { error: 'phone_number may hold only digits, spaces, ( ) - and a leading +' });
 
 export const AdditionalInfoSchema = z.array(z.record(z.string(), z.unknown()), {
   error: 'additional_info must be a list of objects',

@@ -2,12 +2,20 @@ import type { z } from 'zod';
 import {
   AdditionalInfoSchema,
   BeneficiaryIdSchema,
+  COMMUNICATION_PHONE,
   DEFAULT_STRATEGY_FOR,
+  EMAIL,
   FA_FIELDS,
   FA_TYPES,
   FinancialAddressSchema,
+  ID_MAX_LENGTH,
+  NAME_MAX_LENGTH,
+  NO_CONTROL_CHARS,
   NameSchema,
+  PAYMENT_MOBILE,
+  PHONE_MAX_LENGTH,
   PhoneSchema,
+  STRATEGY_ID_MAX,
   describeIssue,
   describeIssues,
   type FaType,
@@ -46,27 +54,157 @@ export interface RecordDefaults {
 
 type RawRecord = Readonly<Record<string, unknown>>;
 
+/*
+ * Fast checks. A bulk import validates every row, and zod costs microseconds per value; these
+ * plain functions say true only when the zod schema would certainly accept the value and return
+ * it unchanged, so the caller may use the input as is. Anything else — including every value
+ * that is merely unusual — goes through zod, which stays the one authority on errors. They use
+ * the patterns and limits model.ts builds its schemas from, so the two cannot drift apart.
+ */
+
+/** BeneficiaryIdSchema would accept `v` as is. */
+export function surelyValidId(v: unknown): v is string {
+  return typeof v === 'string' && v.length >= 1 && v.length <= ID_MAX_LENGTH && NO_CONTROL_CHARS.test(v);
+}
+
+/** NameSchema would accept `v` as is. */
+export function surelyValidName(v: unknown): v is string {
+  return typeof v === 'string' && v.length <= NAME_MAX_LENGTH && NO_CONTROL_CHARS.test(v);
+}
+
+/** PhoneSchema would accept `v` as is. */
+export function surelyValidPhone(v: unknown): v is string {
+  return typeof v === 'string' && v.length <= PHONE_MAX_LENGTH && NO_CONTROL_CHARS.test(v) && COMMUNICATION_PHONE.test(v);
+}
+
+/** StrategyIdSchema would accept `v` (its int() also wants a safe integer; the max is far below). */
+function surelyValidStrategyId(v: unknown): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v > 0 && v <= STRATEGY_ID_MAX;
+}
+
+/** A required FA text field, with the extra pattern of its schema if any, would accept `v` as is. */
+function surelyValidFaText(v: unknown, pattern: RegExp | undefined): v is string {
+  return typeof v === 'string' && v.length >= 1 && NO_CONTROL_CHARS.test(v) && (pattern === undefined || pattern.test(v));
+}
+
+interface FaShape {
+  readonly kind: FaType;
+  /** The value fields in schema order, and the extra pattern each must match, if any. */
+  readonly fields: readonly string[];
+  readonly patterns: readonly (RegExp | undefined)[];
+  /** Every key the strict schema allows: strategy_id, fa_type and the value fields. */
+  readonly keys: ReadonlySet<string>;
+  /** The value fields of the other kinds: in a flat row, a filled one is a mistake. */
+  readonly foreign: readonly string[];
+}
+
+// The patterns model.ts adds to a required FA field beyond "non-empty, no control characters".
+const FA_FIELD_PATTERNS: ReadonlyMap<string, RegExp> = new Map([
+  ['mobile_number', PAYMENT_MOBILE],
+  ['email_address', EMAIL],
+]);
+
+const FA_SHAPES: ReadonlyMap<unknown, FaShape> = new Map(
+  FA_TYPES.map((kind) => {
+    const fields = FA_FIELDS[kind];
+    const shape: FaShape = {
+      kind,
+      fields,
+      patterns: fields.map((field) => FA_FIELD_PATTERNS.get(field)),
+      keys: new Set(['strategy_id', 'fa_type', ...fields]),
+      foreign: FA_VALUE_FIELDS.filter((field) => !fields.includes(field)),
+    };
+    return [kind, shape];
+  }),
+);
+
+/** FinancialAddressSchema would accept `v` and return an object with the same keys and values. */
+export function surelyValidFa(v: unknown): v is FinancialAddress {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const fa = v as Record<string, unknown>;
+  const shape = FA_SHAPES.get(fa['fa_type']);
+  if (shape === undefined || !surelyValidStrategyId(fa['strategy_id'])) return false;
+  const { fields, patterns } = shape;
+  for (let i = 0; i < fields.length; i++) if (!surelyValidFaText(fa[fields[i]!], patterns[i])) return false;
+  // Strict objects: zod reports every key its for…in meets that the shape lacks. Only allowed
+  // keys, as many as the shape has, means exactly the shape's keys.
+  let keys = 0;
+  for (const key in fa) {
+    if (!shape.keys.has(key)) return false;
+    keys++;
+  }
+  return keys === shape.keys.size;
+}
+
+/** The FA as zod returns it: a fresh object, keys in schema order. */
+function orderedFa(kind: FaType, strategyId: number, fields: Readonly<Record<string, unknown>>): FinancialAddress {
+  const fa: Record<string, unknown> = { strategy_id: strategyId, fa_type: kind };
+  for (const field of FA_FIELDS[kind]) fa[field] = fields[field];
+  return fa as FinancialAddress;
+}
+
+/**
+ * The FA of a flat row on the common path — fa_type given, no foreign field filled, every value
+ * certainly valid — read straight from the row. Undefined sends the row down the general path,
+ * which would reach the same FA here but builds intermediate objects to get there.
+ */
+function quickFlatFa(record: RawRecord, defaults: RecordDefaults): FinancialAddress | undefined {
+  const shape = FA_SHAPES.get(value(record, 'fa_type'));
+  if (shape === undefined) return undefined;
+  for (const field of shape.foreign) if (value(record, field) !== undefined) return undefined;
+  const raw = value(record, 'strategy_id');
+  const strategyId = raw === undefined ? defaults.strategyId ?? DEFAULT_STRATEGY_FOR[shape.kind] : strategyIdOf(raw);
+  if (!surelyValidStrategyId(strategyId)) return undefined;
+  const fa: Record<string, unknown> = { strategy_id: strategyId, fa_type: shape.kind };
+  const { fields, patterns } = shape;
+  for (let i = 0; i < fields.length; i++) {
+    const text = value(record, fields[i]!);
+    if (!surelyValidFaText(text, patterns[i])) return undefined;
+    fa[fields[i]!] = text;
+  }
+  return fa as FinancialAddress;
+}
+
+const RECORD_FIELD_SET: ReadonlySet<string> = new Set(RECORD_FIELDS);
+const FLAT_FA_FIELDS: readonly string[] = ['strategy_id', 'fa_type', ...FA_VALUE_FIELDS];
+const STRATEGY_ID_TEXT = /^[0-9]{1,9}$/;
+
 /** Empty cells and whitespace-only values count as absent; surrounding spaces are dropped. */
 function value(record: RawRecord, field: string): unknown {
   const raw = record[field];
   if (raw === null || raw === undefined) return undefined;
   if (typeof raw === 'string') {
+    // Printable non-space ASCII at both ends leaves trim() nothing to do: skip the call.
+    const last = raw.length - 1;
+    if (last >= 0 && isPrintableAscii(raw.charCodeAt(0)) && isPrintableAscii(raw.charCodeAt(last))) return raw;
     const trimmed = raw.trim();
     return trimmed === '' ? undefined : trimmed;
   }
   return raw;
 }
 
-export function unknownFields(record: RawRecord): string[] {
-  return Object.keys(record).filter((key) => !RECORD_FIELDS.includes(key));
+function isPrintableAscii(code: number): boolean {
+  return code > 0x20 && code < 0x7f;
 }
 
-function parseId(record: RawRecord, problems: FieldProblem[]): string | undefined {
+export function unknownFields(record: RawRecord): string[] {
+  return Object.keys(record).filter((key) => !RECORD_FIELD_SET.has(key));
+}
+
+/** Adds a problem per unknown field; `ignored` is a column the caller has already consumed. */
+function checkFields(record: RawRecord, ignored: string | undefined, problems: FieldProblem[]): void {
+  for (const field of Object.keys(record)) {
+    if (!RECORD_FIELD_SET.has(field) && field !== ignored) problems.push({ field, message: `unknown field "${field}"` });
+  }
+}
+
+function parseId(record: RawRecord, problems: FieldProblem[], fast: boolean): string | undefined {
   const id = value(record, 'id');
   if (id === undefined) {
     problems.push({ field: 'id', message: 'id is missing' });
     return undefined;
   }
+  if (fast && surelyValidId(id)) return id;
   const parsed = BeneficiaryIdSchema.safeParse(typeof id === 'number' ? String(id) : id);
   if (!parsed.success) {
     problems.push(...describeIssues(parsed.error).map((message) => ({ field: 'id', message })));
@@ -80,39 +218,61 @@ function parseId(record: RawRecord, problems: FieldProblem[]): string | undefine
   return parsed.data;
 }
 
-function parseStrategyId(raw: unknown, problems: FieldProblem[]): number | undefined {
-  if (raw === undefined) return undefined;
+function strategyIdOf(raw: unknown): number | undefined {
   if (typeof raw === 'number' && Number.isInteger(raw) && raw > 0) return raw;
-  if (typeof raw === 'string' && /^[0-9]{1,9}$/.test(raw) && Number(raw) > 0) return Number(raw);
-  problems.push({ field: 'strategy_id', message: `strategy_id must be a positive whole number, got "${String(raw)}"` });
+  if (typeof raw === 'string' && STRATEGY_ID_TEXT.test(raw) && Number(raw) > 0) return Number(raw);
   return undefined;
 }
 
-function inferFaType(fields: Record<string, unknown>): FaType | undefined {
-  const kinds = FA_TYPES.filter((kind) => FA_FIELDS[kind].some((field) => field !== 'wallet_provider_name' && field !== 'wallet_provider_code' && fields[field] !== undefined));
-  return kinds.length === 1 ? kinds[0] : undefined;
+function parseStrategyId(raw: unknown, problems: FieldProblem[]): number | undefined {
+  if (raw === undefined) return undefined;
+  const strategyId = strategyIdOf(raw);
+  if (strategyId === undefined) problems.push({ field: 'strategy_id', message: `strategy_id must be a positive whole number, got "${String(raw)}"` });
+  return strategyId;
 }
 
-function parseFa(record: RawRecord, defaults: RecordDefaults, problems: FieldProblem[]): FinancialAddress | undefined {
+function inferFaType(fields: Readonly<Record<string, unknown>>): FaType | undefined {
+  let found: FaType | undefined;
+  for (const kind of FA_TYPES) {
+    for (const field of FA_FIELDS[kind]) {
+      if (field !== 'wallet_provider_name' && field !== 'wallet_provider_code' && fields[field] !== undefined) {
+        if (found !== undefined) return undefined;
+        found = kind;
+        break;
+      }
+    }
+  }
+  return found;
+}
+
+function parseFa(record: RawRecord, defaults: RecordDefaults, problems: FieldProblem[], fast: boolean): FinancialAddress | undefined {
   const nested = value(record, 'fa');
-  let fields: Record<string, unknown>;
+  if (fast && nested === undefined) {
+    const fa = quickFlatFa(record, defaults);
+    if (fa !== undefined) return fa;
+  }
+  let fields: Readonly<Record<string, unknown>>;
   if (nested !== undefined) {
     if (typeof nested !== 'object' || Array.isArray(nested) || nested === null) {
       problems.push({ field: 'fa', message: 'fa must be an object such as {"fa_type":"BANK",…}' });
       return undefined;
     }
-    const beside = FA_VALUE_FIELDS.filter((field) => value(record, field) !== undefined);
-    if (beside.length > 0) {
-      problems.push({ field: beside[0]!, message: `give the FA either as "fa" or as flat fields, not both (${beside.join(', ')})` });
-      return undefined;
+    for (const field of FA_VALUE_FIELDS) {
+      if (value(record, field) !== undefined) {
+        const beside = FA_VALUE_FIELDS.filter((other) => value(record, other) !== undefined);
+        problems.push({ field: beside[0]!, message: `give the FA either as "fa" or as flat fields, not both (${beside.join(', ')})` });
+        return undefined;
+      }
     }
-    fields = { ...(nested as Record<string, unknown>) };
+    // Only read here; the candidate below is a copy.
+    fields = nested as Record<string, unknown>;
   } else {
-    fields = {};
-    for (const field of ['strategy_id', 'fa_type', ...FA_VALUE_FIELDS]) {
+    const flat: Record<string, unknown> = {};
+    for (const field of FLAT_FA_FIELDS) {
       const v = value(record, field);
-      if (v !== undefined) fields[field] = v;
+      if (v !== undefined) flat[field] = v;
     }
+    fields = flat;
   }
 
   const faType = fields['fa_type'] ?? inferFaType(fields);
@@ -126,16 +286,21 @@ function parseFa(record: RawRecord, defaults: RecordDefaults, problems: FieldPro
   }
   const kind = faType as FaType;
   // A flat row may carry columns of every kind; only a filled foreign field is a mistake.
-  const foreign = FA_VALUE_FIELDS.filter((field) => !FA_FIELDS[kind].includes(field) && fields[field] !== undefined);
-  if (foreign.length > 0 && nested === undefined) {
-    problems.push({ field: foreign[0]!, message: `${foreign.join(', ')} ${foreign.length > 1 ? 'do' : 'does'} not belong to a ${kind} FA` });
-    return undefined;
+  if (nested === undefined) {
+    const { foreign: others } = FA_SHAPES.get(kind)!;
+    for (const field of others) {
+      if (fields[field] !== undefined) {
+        const foreign = others.filter((other) => fields[other] !== undefined);
+        problems.push({ field: foreign[0]!, message: `${foreign.join(', ')} ${foreign.length > 1 ? 'do' : 'does'} not belong to a ${kind} FA` });
+        return undefined;
+      }
+    }
   }
   const strategyId = parseStrategyId(fields['strategy_id'], problems) ?? (fields['strategy_id'] === undefined ? defaults.strategyId ?? DEFAULT_STRATEGY_FOR[kind] : undefined);
   if (strategyId === undefined) return undefined;
 
   const candidate: Record<string, unknown> = { ...fields, fa_type: kind, strategy_id: strategyId };
-  if (nested === undefined) for (const field of foreign) delete candidate[field];
+  if (fast && surelyValidFa(candidate)) return orderedFa(kind, strategyId, candidate);
   const parsed = FinancialAddressSchema.safeParse(candidate);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
@@ -147,8 +312,9 @@ function parseFa(record: RawRecord, defaults: RecordDefaults, problems: FieldPro
   return parsed.data;
 }
 
-function parseOptional<T>(raw: unknown, field: string, schema: z.ZodType<T>, problems: FieldProblem[]): T | undefined {
+function parseOptional<T>(raw: unknown, field: string, schema: z.ZodType<T>, problems: FieldProblem[], surelyValid?: (v: unknown) => v is T): T | undefined {
   if (raw === undefined) return undefined;
+  if (surelyValid !== undefined && surelyValid(raw)) return raw;
   const parsed = schema.safeParse(raw);
   if (parsed.success) return parsed.data;
   problems.push(...parsed.error.issues.map((issue) => ({ field, message: describeIssue(issue).message })));
@@ -157,11 +323,21 @@ function parseOptional<T>(raw: unknown, field: string, schema: z.ZodType<T>, pro
 
 /** A record for link or update: the ID, its FA, and optionally name and communication phone. */
 export function parseMappingRecord(record: RawRecord, defaults: RecordDefaults = {}): ParsedRecord<MappingRecord> {
-  const problems: FieldProblem[] = unknownFields(record).map((field) => ({ field, message: `unknown field "${field}"` }));
-  const id = parseId(record, problems);
-  const fa = parseFa(record, defaults, problems);
-  const name = parseOptional(value(record, 'name'), 'name', NameSchema, problems);
-  const phone_number = parseOptional(value(record, 'phone_number'), 'phone_number', PhoneSchema, problems);
+  return parseMapping(record, defaults, true, undefined);
+}
+
+/** @internal The same parse with every fast check off: zod alone decides. For tests. */
+export function parseMappingRecordWithZod(record: RawRecord, defaults: RecordDefaults = {}): ParsedRecord<MappingRecord> {
+  return parseMapping(record, defaults, false, undefined);
+}
+
+function parseMapping(record: RawRecord, defaults: RecordDefaults, fast: boolean, ignored: string | undefined): ParsedRecord<MappingRecord> {
+  const problems: FieldProblem[] = [];
+  checkFields(record, ignored, problems);
+  const id = parseId(record, problems, fast);
+  const fa = parseFa(record, defaults, problems, fast);
+  const name = parseOptional(value(record, 'name'), 'name', NameSchema, problems, fast ? surelyValidName : undefined);
+  const phone_number = parseOptional(value(record, 'phone_number'), 'phone_number', PhoneSchema, problems, fast ? surelyValidPhone : undefined);
   let additional_info = value(record, 'additional_info');
   if (typeof additional_info === 'string') {
     try {
@@ -170,20 +346,21 @@ export function parseMappingRecord(record: RawRecord, defaults: RecordDefaults =
       problems.push({ field: 'additional_info', message: 'additional_info is not valid JSON' });
     }
   }
-  const info = problems.some((p) => p.field === 'additional_info')
+  // Any problem already filed under additional_info (unreadable JSON, or an FA key so named) stops it here.
+  const info = hasProblemFor(problems, 'additional_info')
     ? undefined
     : parseOptional(additional_info, 'additional_info', AdditionalInfoSchema, problems);
   if (problems.length > 0 || id === undefined || fa === undefined) return { ok: false, problems };
-  return {
-    ok: true,
-    value: {
-      id,
-      fa,
-      ...(name !== undefined ? { name } : {}),
-      ...(phone_number !== undefined ? { phone_number } : {}),
-      ...(info !== undefined ? { additional_info: info } : {}),
-    },
-  };
+  const parsed: { -readonly [K in keyof MappingRecord]: MappingRecord[K] } = { id, fa };
+  if (name !== undefined) parsed.name = name;
+  if (phone_number !== undefined) parsed.phone_number = phone_number;
+  if (info !== undefined) parsed.additional_info = info;
+  return { ok: true, value: parsed };
+}
+
+function hasProblemFor(problems: readonly FieldProblem[], field: string): boolean {
+  for (const problem of problems) if (problem.field === field) return true;
+  return false;
 }
 
 /**
@@ -191,12 +368,26 @@ export function parseMappingRecord(record: RawRecord, defaults: RecordDefaults =
  * back unchanged.
  */
 export function parseIdRecord(record: RawRecord): ParsedRecord<{ id: string }> {
-  const problems: FieldProblem[] = unknownFields(record).map((field) => ({ field, message: `unknown field "${field}"` }));
-  const id = parseId(record, problems);
+  return parseIdOnly(record, undefined);
+}
+
+function parseIdOnly(record: RawRecord, ignored: string | undefined): ParsedRecord<{ id: string }> {
+  const problems: FieldProblem[] = [];
+  checkFields(record, ignored, problems);
+  const id = parseId(record, problems, true);
   if (problems.length > 0 || id === undefined) return { ok: false, problems };
   return { ok: true, value: { id } };
 }
 
-export function parseRecordFor(operation: Operation, record: RawRecord, defaults: RecordDefaults = {}): ParsedRecord<MappingRecord | { id: string }> {
-  return operation === 'link' || operation === 'update' ? parseMappingRecord(record, defaults) : parseIdRecord(record);
+/**
+ * `ignoredField` names a column the caller has already read (the bulk `operation` column): it is
+ * not reported as unknown, which spares copying every record without it.
+ */
+export function parseRecordFor(
+  operation: Operation,
+  record: RawRecord,
+  defaults: RecordDefaults = {},
+  ignoredField?: string,
+): ParsedRecord<MappingRecord | { id: string }> {
+  return operation === 'link' || operation === 'update' ? parseMapping(record, defaults, true, ignoredField) : parseIdOnly(record, ignoredField);
 }

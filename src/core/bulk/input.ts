@@ -27,9 +27,9 @@ export function toBulkRecord(
     unlinkConfirmed?: boolean;
   },
 ): BulkInputRecord {
-  const at = { seq, ...(line === undefined ? {} : { line }), ...(raw === undefined ? {} : { raw }) };
-  if (options.unreadable) return { ...at, parsed: { ok: false, problems: [{ field: '(line)', message: options.unreadable, code: 'input.unreadable' }] } };
-  const { [OPERATION_COLUMN]: rowOperation, ...fields } = record;
+  if (options.unreadable) return located(seq, line, raw, { ok: false, problems: [{ field: '(line)', message: options.unreadable, code: 'input.unreadable' }] });
+  // The record is parsed as is, told to pass over the operation column: no per-row copy without it.
+  const rowOperation = record[OPERATION_COLUMN];
   const problems: InputProblem[] = [];
   let mode = options.mode;
   if (rowOperation !== undefined && rowOperation !== null && String(rowOperation).trim() !== '') {
@@ -40,15 +40,21 @@ export function toBulkRecord(
     } else if ((MODES as readonly string[]).includes(wanted)) mode = wanted as BulkMode;
     else problems.push({ field: OPERATION_COLUMN, message: `operation must be one of ${MODES.join(', ')}, got "${String(rowOperation)}"`, code: 'input.invalid' });
   }
-  const parsed = parseRecordFor(mode === 'unlink' ? 'unlink' : 'link', fields, options.defaults);
-  if (!parsed.ok) problems.push(...parsed.problems.map((p) => ({ ...p, code: 'input.invalid' })));
+  const parsed = parseRecordFor(mode === 'unlink' ? 'unlink' : 'link', record, options.defaults, OPERATION_COLUMN);
+  if (!parsed.ok) for (const p of parsed.problems) problems.push({ ...p, code: 'input.invalid' });
   else if ('fa' in parsed.value) {
     const strategyProblem = checkStrategy(parsed.value, options.strategies);
     if (strategyProblem) problems.push({ ...strategyProblem, code: 'input.strategy' });
   }
   if (problems.length > 0 || !parsed.ok) {
-    const id = typeof fields['id'] === 'string' ? fields['id'].trim() : undefined;
-    return { ...at, parsed: { ok: false, problems, ...(id ? { id } : {}) } };
+    const id = typeof record['id'] === 'string' ? record['id'].trim() : undefined;
+    return located(seq, line, raw, { ok: false, problems, ...(id ? { id } : {}) });
   }
-  return { ...at, parsed: { ok: true, value: parsed.value, mode } };
+  return located(seq, line, raw, { ok: true, value: parsed.value, mode });
+}
+
+/** `{ seq, line?, raw?, parsed }`, keys in that order, built without intermediate objects. */
+function located(seq: number, line: number | undefined, raw: Readonly<Record<string, string>> | undefined, parsed: BulkInputRecord['parsed']): BulkInputRecord {
+  if (line === undefined) return raw === undefined ? { seq, parsed } : { seq, raw, parsed };
+  return raw === undefined ? { seq, line, parsed } : { seq, line, raw, parsed };
 }
