@@ -633,8 +633,9 @@ export function dfspLookupFrom(json: unknown, file = 'dfsp.json'): DfspLookup {
   };
 }
 
-// A JSON pair cannot collide the way "A"+"BC" and "AB"+"C" would.
-const pair = (a: string, b: string): string => JSON.stringify([a, b]);
+// Joined with NUL, which no code holds (a code with one finds nothing), so "A"+"BC" and "AB"+"C"
+// cannot collide.
+const pair = (a: string, b: string): string => (a.includes('\0') || b.includes('\0') ? '\0' : `${a}\0${b}`);
 
 function invalidDfsp(file: string, problems: string[]): UsageError {
   return new UsageError('dfsp.invalid', problems.map((problem) => `${file}: ${problem}`).join('; '), {
@@ -683,9 +684,8 @@ function read(spec: CompiledField, row: RowReader, field: string): Read {
   if (spec.constant !== undefined) return { value: spec.constant };
   const raw = row(spec.source!)?.trim();
   if (raw === undefined || raw === '') return { value: spec.fallback };
-  const folded = raw.toLowerCase();
   if (spec.values !== undefined) {
-    const hit = spec.values.get(folded);
+    const hit = spec.values.get(raw.toLowerCase());
     if (hit === undefined) {
       const keys = spec.valueKeys ?? [];
       const listed = keys.length > 12 ? `${keys.slice(0, 12).join(', ')}, …` : keys.join(', ');
@@ -696,6 +696,7 @@ function read(spec: CompiledField, row: RowReader, field: string): Read {
     return { value: hit === '' ? undefined : hit };
   }
   if (spec.targets !== undefined) {
+    const folded = raw.toLowerCase();
     const hit = spec.targets.find((target) => target.toLowerCase() === folded);
     if (hit === undefined) {
       return { problem: { field, code: 'mapping.unknown_value', message: `${spec.source} "${raw}" must be one of ${spec.targets.join(', ')}` } };
@@ -754,7 +755,7 @@ export function applyMapping(mapping: CompiledMapping, row: RowReader, dfsp?: Df
   if (mapping.name !== undefined) {
     const name = take(read(mapping.name, row, 'name'));
     // Spreadsheets mix composed and decomposed accents and double spaces; SPAR compares bytes.
-    if (name !== undefined) record['name'] = name.normalize('NFC').replace(/\s+/gu, ' ');
+    if (name !== undefined) record['name'] = PLAIN_NAME.test(name) ? name : name.normalize('NFC').replace(/\s+/gu, ' ');
   }
   if (mapping.phone !== undefined) {
     const raw = take(read(mapping.phone, row, 'phone_number'));
@@ -788,6 +789,9 @@ export function applyMapping(mapping: CompiledMapping, row: RowReader, dfsp?: Df
   if (dfsp !== undefined) fillFromDfsp(kind, record, dfsp, problems);
   return finish(problems, record, operation);
 }
+
+/** Printable ASCII without runs of spaces: already what normalising would make of it. */
+const PLAIN_NAME = /^(?:[!-~]| (?! ))*$/;
 
 function finish(problems: MappingProblem[], record: Record<string, unknown>, operation: ImportOperation | undefined): MappingResult {
   if (problems.length > 0) return { ok: false, problems };

@@ -89,7 +89,7 @@ export const DEFAULT_STRATEGIES: readonly Strategy[] = DEFAULT_STRATEGY_ROWS.map
  */
 export function formatValuesOf(fa: FinancialAddress): Record<string, string> {
   const values: Record<string, string> = {};
-  for (const [key, value] of Object.entries(fa)) values[key] = String(value);
+  for (const key of Object.keys(fa)) values[key] = String((fa as Record<string, unknown>)[key]);
   return values;
 }
 
@@ -137,8 +137,13 @@ function checkFa(strategy: Strategy, fa: FinancialAddress): CheckedFa {
   const fail = (problem: string) => ({ ok: false as const, problem });
   if (strategy.strategy_type !== 'FA') return fail(`strategy ${strategy.id} is an ${strategy.strategy_type} strategy, not an FA strategy`);
   const values = formatValuesOf(fa);
-  const missing = strategy.template.fields.filter((field) => !Object.hasOwn(values, field));
-  if (missing.length > 0) return fail(`strategy ${strategy.id} needs ${missing.join(', ')}, which a ${fa.fa_type} FA does not have`);
+  const { fields } = strategy.template;
+  for (const field of fields) {
+    if (!Object.hasOwn(values, field)) {
+      const missing = fields.filter((name) => !Object.hasOwn(values, name));
+      return fail(`strategy ${strategy.id} needs ${missing.join(', ')}, which a ${fa.fa_type} FA does not have`);
+    }
+  }
   let constructed: string;
   try {
     constructed = pythonFormat(strategy.template, values);
@@ -146,14 +151,18 @@ function checkFa(strategy: Strategy, fa: FinancialAddress): CheckedFa {
     if (error instanceof StrategyError) return fail(error.message);
     throw error;
   }
-  const readBack = pythonReMatch(strategy.pattern, constructed);
-  if (readBack === null) {
+  // The regex run directly (as pythonReMatch does) rather than through a groupdict object: this
+  // runs for every record of a bulk import.
+  const match = strategy.pattern.regex.exec(constructed);
+  if (match === null) {
     return fail(`strategy ${strategy.id} cannot read back the FA it builds ("${constructed}" does not match its deconstruct pattern)`);
   }
-  for (const field of strategy.template.fields) {
-    if (!Object.hasOwn(readBack, field)) continue;
-    if (readBack[field] !== values[field]) {
-      return fail(`${field} "${values[field]}" would be read back as "${readBack[field] ?? ''}" by strategy ${strategy.id}; remove the text that looks like a label`);
+  const groupNames = strategy.pattern.groupNames;
+  for (const field of fields) {
+    if (!groupNames.includes(field)) continue;
+    const readBack = match.groups?.[field] ?? null;
+    if (readBack !== values[field]) {
+      return fail(`${field} "${values[field]}" would be read back as "${readBack ?? ''}" by strategy ${strategy.id}; remove the text that looks like a label`);
     }
   }
   return { ok: true, value: constructed };
