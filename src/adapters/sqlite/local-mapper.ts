@@ -24,6 +24,16 @@ interface StrategyDbRow extends Omit<StrategyRow, 'active'> {
 
 type Operation = 'link' | 'update' | 'unlink';
 
+interface Audited {
+  readonly operation: Operation;
+  readonly item: { readonly id: string; readonly origin?: string };
+  readonly oldFa: string | null;
+  readonly newFa: string | null;
+}
+
+/** Rows per multi-row statement: past a few dozen the gain is gone (and SQLite caps parameters). */
+const ROWS_PER_STATEMENT = 50;
+
 // One-shot hashing (Node ≥ 20.12): no Hash object per audited change.
 const sha256 = (text: string) => hash('sha256', text, 'hex');
 
@@ -47,6 +57,7 @@ export class LocalMapper implements Mapper {
   private readonly db: Database.Database;
   private readonly strategyCache = new Map<number, Strategy | StrategyError>();
   private readonly statements: Statements;
+  private readonly multiRowStatements = new Map<string, Database.Statement>();
 
   private constructor(readonly path: string, describedAs?: string) {
     this.target = `local ${describedAs ?? path}`;
@@ -82,27 +93,44 @@ export class LocalMapper implements Mapper {
   }
 
   async link(items: readonly LinkItem[], context: MapperCallContext): Promise<ItemResult[]> {
-    const linkedHere = new Set<string>();
     // One time for the whole request: it is one transaction.
     const now = new Date().toISOString();
-    return this.db.transaction(() =>
-      items.map((item): ItemResult => {
-        if (!item.id) return reject(item, ReasonCode.idInvalid, ReasonMessage.idNull);
-        const built = this.buildFa(item);
-        if (typeof built !== 'string') return built;
-        // INSERT OR IGNORE answers "already linked" without a separate look-up.
-        const inserted = this.statements.insert.run(item.id, built, item.name || null, item.phone_number || null, additionalInfoText(item), now, now);
-        if (inserted.changes === 0) {
-          const message = linkedHere.has(item.id)
-            ? 'ID appears more than once in this request; an earlier item linked it'
-            : ReasonMessage.alreadyMapped;
-          return { ...reject(item, ReasonCode.referenceIdDuplicate, message), fa: built };
+    const results: ItemResult[] = new Array<ItemResult>(items.length);
+    const accepted: { at: number; item: LinkItem; fa: string }[] = [];
+    items.forEach((item, at) => {
+      if (!item.id) {
+        results[at] = reject(item, ReasonCode.idInvalid, ReasonMessage.idNull);
+        return;
+      }
+      const built = this.buildFa(item);
+      if (typeof built !== 'string') results[at] = built;
+      else accepted.push({ at, item, fa: built });
+    });
+    this.db.transaction(() => {
+      // Rows go in by the dozen: one statement per row costs more than the B-tree work. INSERT
+      // OR IGNORE … RETURNING names the IDs that were new, so "already linked" needs no look-up.
+      const inserted = new Set<string>();
+      for (let from = 0; from < accepted.length; from += ROWS_PER_STATEMENT) {
+        const group = accepted.slice(from, from + ROWS_PER_STATEMENT);
+        const values: unknown[] = [];
+        for (const { item, fa } of group) values.push(item.id, fa, item.name || null, item.phone_number || null, additionalInfoText(item), now, now);
+        for (const id of this.multiRow('insert', group.length).pluck().all(values) as string[]) inserted.add(id);
+      }
+      const audited: Audited[] = [];
+      const linkedHere = new Set<string>();
+      for (const { at, item, fa } of accepted) {
+        if (inserted.has(item.id) && !linkedHere.has(item.id)) {
+          linkedHere.add(item.id);
+          audited.push({ operation: 'link', item, oldFa: null, newFa: fa });
+          results[at] = { ...success(item), fa };
+          continue;
         }
-        linkedHere.add(item.id);
-        this.audit('link', item, null, built, context, now);
-        return { ...success(item), fa: built };
-      }),
-    ).immediate();
+        const message = linkedHere.has(item.id) ? 'ID appears more than once in this request; an earlier item linked it' : ReasonMessage.alreadyMapped;
+        results[at] = { ...reject(item, ReasonCode.referenceIdDuplicate, message), fa };
+      }
+      this.auditAll(audited, context, now);
+    }).immediate();
+    return results;
   }
 
   async update(items: readonly UpdateItem[], context: MapperCallContext): Promise<ItemResult[]> {
@@ -239,6 +267,35 @@ export class LocalMapper implements Mapper {
     return this.statements.find.get(idValue) as MappingRow | undefined;
   }
 
+  /** Audit rows for many changes, a few dozen per statement. */
+  private auditAll(changes: readonly Audited[], context: MapperCallContext, at: string): void {
+    for (let from = 0; from < changes.length; from += ROWS_PER_STATEMENT) {
+      const group = changes.slice(from, from + ROWS_PER_STATEMENT);
+      const values: unknown[] = [];
+      for (const { operation, item, oldFa, newFa } of group) {
+        values.push(at, operation, item.id, oldFa === null ? null : sha256(oldFa), newFa === null ? null : sha256(newFa), item.origin ? `${context.source} ${item.origin}` : context.source);
+      }
+      this.multiRow('audit', group.length).run(values);
+    }
+  }
+
+  /** The multi-row form of a statement for `rows` rows, prepared once per size. */
+  private multiRow(kind: 'insert' | 'audit', rows: number): Database.Statement {
+    const key = `${kind} ${rows}`;
+    let statement = this.multiRowStatements.get(key);
+    if (statement === undefined) {
+      const sql =
+        kind === 'insert'
+          ? `INSERT OR IGNORE INTO id_fa_mappings (id_value, fa_value, name, phone, additional_info, active, created_at, updated_at)
+             VALUES ${Array.from({ length: rows }, () => '(?, ?, ?, ?, ?, 1, ?, ?)').join(', ')} RETURNING id_value`
+          : `INSERT INTO audit_log (at, operation, id_value, old_fa_hash, new_fa_hash, source)
+             VALUES ${Array.from({ length: rows }, () => '(?, ?, ?, ?, ?, ?)').join(', ')}`;
+      statement = prepare(this.db, sql);
+      this.multiRowStatements.set(key, statement);
+    }
+    return statement;
+  }
+
   private audit(operation: Operation, item: { id: string; origin?: string }, oldFa: string | null, newFa: string | null, context: MapperCallContext, at: string): void {
     this.statements.audit.run(
       at,
@@ -258,10 +315,6 @@ function prepareStatements(db: Database.Database) {
     // Positional parameters: binding an object by name costs more than the insert itself.
     find: prepare(db, 'SELECT id, id_value, fa_value, name, phone, additional_info FROM id_fa_mappings WHERE id_value = ?'),
     findStored: prepare(db, 'SELECT fa_value, additional_info FROM id_fa_mappings WHERE id_value = ?'),
-    insert: prepare(db,
-      `INSERT OR IGNORE INTO id_fa_mappings (id_value, fa_value, name, phone, additional_info, active, created_at, updated_at)
-       VALUES (?, ?, ?, ?, ?, 1, ?, ?)`,
-    ),
     update: prepare(db,
       `UPDATE id_fa_mappings SET fa_value = ?, name = coalesce(?, name), phone = coalesce(?, phone),
          additional_info = ?, updated_at = ? WHERE id = ?`,
