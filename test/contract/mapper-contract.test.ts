@@ -136,3 +136,44 @@ for (const [kind, open] of [
     });
   });
 }
+
+describe('sparctl serve: item checks', () => {
+  async function post(items: unknown[]): Promise<{ status: number; body: any }> {
+    const backing = LocalMapper.open(join(tempDir(), 'served.db'));
+    const server = createSparServer({ mapper: backing, partners: new Map() });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(async () => {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await backing.close();
+    });
+    const { port } = server.address() as AddressInfo;
+    const response = await fetch(`http://127.0.0.1:${port}/mapper/link`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        request_header: { sender_app_mnemonic: 't', sender_app_url: '', request_id: 'r1', request_timestamp: new Date().toISOString(), instance_id: null },
+        request_body: { request_payload: { transaction_id: 't1', link_request: items } },
+      }),
+    });
+    return { status: response.status, body: await response.json() };
+  }
+  const good = (id: string, extra: Record<string, unknown> = {}) => ({ reference_id: id, timestamp: new Date().toISOString(), id, fa: wallet, name: 'A', locale: 'en', ...extra });
+
+  it('links well-formed items, echoes their locale, and rejects a bad FA per item', async () => {
+    const { status, body } = await post([good('S1', { locale: 'fr' }), good('S2', { fa: { ...wallet, mobile_number: 'call me' } })]);
+    expect(status).toBe(200);
+    const answers = body.response_body.response_payload.link_response;
+    expect(answers.map((a: any) => [a.reference_id, a.status, a.locale])).toEqual([['S1', 'succ', 'fr'], ['S2', 'rjct', 'en']]);
+    expect(answers[1].status_reason_code).toBe('rjct.fa.invalid');
+    expect(answers[1].status_reason_message).toMatch(/mobile_number/);
+  });
+
+  it('answers a malformed item as SPAR does: 400 G2P-REQ-102 naming the problem, nothing linked', async () => {
+    for (const bad of [good('M1', { id: 42 }), good('M2', { fa: 'not an object' }), good('M3', { additional_info: [1] }), { ...good('M4'), reference_id: undefined }]) {
+      const { status, body } = await post([good('OK'), bad]);
+      expect(status).toBe(400);
+      expect(body.errors[0].code).toBe('G2P-REQ-102');
+      expect(body.errors[0].message).toMatch(/^Invalid Input\. /);
+    }
+  });
+});

@@ -148,6 +148,7 @@ describe('HttpMapper against the SPAR v2 double', () => {
     const { mapper, double } = await setup();
     const error = await rejectedWith(UsageError, () => mapper.link([{ ...item('F1'), additional_info: [{ score: 0.5 }] }], ctx));
     expect(error.code).toBe('request.unsignable_number');
+    expect(error.message).toMatch(/^\$\.request_body\.request_payload\.link_request\[0\]\.additional_info\[0\]\.score is 0\.5: /);
     expect(double.requests).toHaveLength(0);
   });
 });

@@ -2,7 +2,8 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { KeyObject } from 'node:crypto';
 import { z } from 'zod';
 import type { LinkItem, Mapper, ResolveItem, UnlinkItem } from '../../core/mapper.js';
-import { FinancialAddressSchema, describeIssues } from '../../core/model.js';
+import { FinancialAddressSchema, describeIssues, type FinancialAddress } from '../../core/model.js';
+import { surelyValidFa } from '../../core/records.js';
 import { ReasonCode, type ItemResult, type Operation } from '../../core/results.js';
 import { canonicalJson } from '../http/canonical-json.js';
 import { verifyDetached } from '../http/signing.js';
@@ -32,7 +33,7 @@ const HeaderSchema = z.object({
   request_timestamp: z.string().refine((value) => !Number.isNaN(Date.parse(value)), { error: 'Input should be a valid datetime' }),
   instance_id: z.string().nullish(),
 });
-const ItemBaseSchema = z.object({ reference_id: z.string(), timestamp: z.string(), id: z.string().nullish() });
+const ItemBaseSchema = z.object({ reference_id: z.string(), timestamp: z.string(), id: z.string().nullish(), locale: z.string().nullish() });
 const ITEM_SCHEMAS: Record<Operation, z.ZodType> = {
   link: ItemBaseSchema.extend({ fa: z.record(z.string(), z.unknown()), name: z.string().nullish(), phone_number: z.string().nullish(), additional_info: z.array(z.record(z.string(), z.unknown())).nullish() }),
   update: ItemBaseSchema.extend({ fa: z.record(z.string(), z.unknown()), name: z.string().nullish(), phone_number: z.string().nullish(), additional_info: z.array(z.record(z.string(), z.unknown())).nullish() }),
@@ -99,9 +100,16 @@ async function handle(
   const header = envelope.data.request_header;
   const payload = envelope.data.request_body.request_payload as Record<string, unknown>;
   const listKey = `${operation}_request`;
-  const rawItems = z.array(ITEM_SCHEMAS[operation]).safeParse(payload[listKey] ?? []);
-  if (!rawItems.success) return [400, httpError('G2P-REQ-102', `Invalid Input. ${describeIssues(rawItems.error)[0] ?? 'invalid items'}`)];
-  const list = rawItems.data as Record<string, unknown>[];
+  const given = payload[listKey] ?? [];
+  let list: Record<string, unknown>[];
+  if ((operation === 'link' || operation === 'update') && Array.isArray(given) && given.every(surelyValidLinkItem)) {
+    // The common case, checked by hand; zod (and its messages) for anything else.
+    list = given;
+  } else {
+    const rawItems = z.array(ITEM_SCHEMAS[operation]).safeParse(given);
+    if (!rawItems.success) return [400, httpError('G2P-REQ-102', `Invalid Input. ${describeIssues(rawItems.error)[0] ?? 'invalid items'}`)];
+    list = rawItems.data as Record<string, unknown>[];
+  }
   const partner = options.partners.size > 0 ? partnerIdOf(header.sender_app_mnemonic) : null;
   note(partner, list.length);
 
@@ -149,19 +157,21 @@ async function dispatch(operation: Operation, list: Record<string, unknown>[], m
   const results: (ItemResult | undefined)[] = new Array(list.length);
   const valid: LinkItem[] = [];
   list.forEach((raw, i) => {
-    const fa = FinancialAddressSchema.safeParse(raw['fa']);
-    if (!fa.success) {
-      results[i] = { reference_id: `${i}`, id: id(raw), status: 'rjct', status_reason_code: ReasonCode.faInvalid, status_reason_message: describeIssues(fa.error).join('; ') };
-      return;
+    let fa: FinancialAddress;
+    if (surelyValidFa(raw['fa'])) fa = raw['fa'];
+    else {
+      const parsed = FinancialAddressSchema.safeParse(raw['fa']);
+      if (!parsed.success) {
+        results[i] = { reference_id: `${i}`, id: id(raw), status: 'rjct', status_reason_code: ReasonCode.faInvalid, status_reason_message: describeIssues(parsed.error).join('; ') };
+        return;
+      }
+      fa = parsed.data;
     }
-    valid.push({
-      reference_id: `${i}`,
-      id: id(raw),
-      fa: fa.data,
-      ...(typeof raw['name'] === 'string' ? { name: raw['name'] } : {}),
-      ...(typeof raw['phone_number'] === 'string' ? { phone_number: raw['phone_number'] } : {}),
-      ...(Array.isArray(raw['additional_info']) ? { additional_info: raw['additional_info'] as Record<string, unknown>[] } : {}),
-    });
+    const item: { -readonly [K in keyof LinkItem]: LinkItem[K] } = { reference_id: `${i}`, id: id(raw), fa };
+    if (typeof raw['name'] === 'string') item.name = raw['name'];
+    if (typeof raw['phone_number'] === 'string') item.phone_number = raw['phone_number'];
+    if (Array.isArray(raw['additional_info'])) item.additional_info = raw['additional_info'] as Record<string, unknown>[];
+    valid.push(item);
   });
   const applied = valid.length === 0 ? [] : operation === 'link' ? await mapper.link(valid, context) : await mapper.update(valid, context);
   for (const result of applied) results[Number(result.reference_id)] = result;
@@ -170,26 +180,51 @@ async function dispatch(operation: Operation, list: Record<string, unknown>[], m
 
 /** One response item in SPAR v2's shape for this operation. */
 function shape(operation: Operation, result: ItemResult, raw: Record<string, unknown>, timestamp: string): Record<string, unknown> {
-  const common = {
-    reference_id: raw['reference_id'],
-    timestamp,
-    status: result.status,
-    status_reason_code: result.status_reason_code,
-    status_reason_message: result.status_reason_message,
-  };
+  // Literal objects, not spreads of a common part: this runs for every item answered.
+  const locale = raw['locale'] ?? 'en';
+  const { status, status_reason_code, status_reason_message } = result;
+  const reference_id = raw['reference_id'];
   switch (operation) {
     case 'link':
-      return { ...common, fa: typeof result.fa === 'string' ? result.fa : null, additional_info: null, locale: raw['locale'] ?? 'en' };
+      return { reference_id, timestamp, status, status_reason_code, status_reason_message, fa: typeof result.fa === 'string' ? result.fa : null, additional_info: null, locale };
     case 'update':
-      return { ...common, id: result.id, additional_info: null, locale: raw['locale'] ?? 'en' };
     case 'unlink':
-      return { ...common, id: result.id, additional_info: null, locale: raw['locale'] ?? 'en' };
+      return { reference_id, timestamp, status, status_reason_code, status_reason_message, id: result.id, additional_info: null, locale };
     case 'resolve': {
       const found = result.status === 'succ' && result.status_reason_code === ReasonCode.idActive;
       const echoed = raw['scope'] === 'yes_no' ? (raw['additional_info'] ?? null) : (result.additional_info ?? null);
-      return { ...common, fa: result.fa ?? null, id: found ? result.id : null, account_provider_info: null, additional_info: found ? echoed : null, locale: raw['locale'] ?? 'en' };
+      return {
+        reference_id,
+        timestamp,
+        status,
+        status_reason_code,
+        status_reason_message,
+        fa: result.fa ?? null,
+        id: found ? result.id : null,
+        account_provider_info: null,
+        additional_info: found ? echoed : null,
+        locale,
+      };
     }
   }
+}
+
+const isPlainObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+const optionalText = (value: unknown) => value === undefined || value === null || typeof value === 'string';
+
+/** True when the link/update item schema would accept this item: what zod checks, by hand. */
+function surelyValidLinkItem(raw: unknown): raw is Record<string, unknown> {
+  if (!isPlainObject(raw)) return false;
+  const info = raw['additional_info'];
+  return (
+    typeof raw['reference_id'] === 'string' &&
+    typeof raw['timestamp'] === 'string' &&
+    optionalText(raw['id']) &&
+    isPlainObject(raw['fa']) &&
+    optionalText(raw['name']) &&
+    optionalText(raw['phone_number']) &&
+    (info === undefined || info === null || (Array.isArray(info) && info.every(isPlainObject)))
+  );
 }
 
 function httpError(code: string, message: string) {

@@ -9,21 +9,25 @@ import type { BatchFailure, ProtocolItem, RequestContext, WireProtocol } from '.
  */
 
 function requestItem(operation: Operation, item: ProtocolItem, timestamp: string): Record<string, unknown> {
-  const base = { reference_id: item.reference_id, timestamp, id: item.id };
+  // Built field by field: spreads per item were a large part of a bulk run's CPU.
+  const out: Record<string, unknown> = { reference_id: item.reference_id, timestamp, id: item.id };
   if (operation === 'link' || operation === 'update') {
     const { fa, name, phone_number, additional_info } = item as LinkItem;
-    return {
-      ...base,
-      fa: { ...fa },
-      ...(name !== undefined ? { name } : {}),
-      ...(phone_number !== undefined ? { phone_number } : {}),
-      ...(additional_info !== undefined ? { additional_info } : {}),
-      locale: 'en',
-    };
+    out['fa'] = fa;
+    if (name !== undefined) out['name'] = name;
+    if (phone_number !== undefined) out['phone_number'] = phone_number;
+    if (additional_info !== undefined) out['additional_info'] = additional_info;
+    out['locale'] = 'en';
+    return out;
   }
-  if (operation === 'resolve') return { ...base, scope: (item as ResolveItem).scope, locale: 'en' };
+  if (operation === 'resolve') {
+    out['scope'] = (item as ResolveItem).scope;
+    out['locale'] = 'en';
+    return out;
+  }
   const { fa } = item as UnlinkItem;
-  return { ...base, ...(fa !== undefined ? { fa } : {}) };
+  if (fa !== undefined) out['fa'] = fa;
+  return out;
 }
 
 function buildRequest(operation: Operation, items: readonly ProtocolItem[], context: RequestContext): unknown {
