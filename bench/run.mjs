@@ -90,6 +90,9 @@ const first = measure(process.execPath, importArgs);
 row('sparctl import-csv, local, all new', first, n, baseline);
 const rerun = measure(process.execPath, importArgs);
 row('sparctl import-csv, local, re-run (all unchanged)', rerun, n, baseline);
+// Memory should not grow with the file: the same import of a file a fifth the size.
+const small = measure(process.execPath, [bin, '--db', join(dir, 'small.db'), 'import-csv', remoteCsv, '--mapping', mapping, '--dfsp', dfsp, '-q', '--rejects', join(dir, 'small-rejects.csv')]);
+row(`sparctl import-csv, local, all new, ${remoteN.toLocaleString('en')} rows (memory vs size)`, small, remoteN, baseline);
 
 // Remote: the same import into `sparctl serve` on loopback.
 const served = spawn(process.execPath, [bin, '--db', join(dir, 'served.db'), 'serve', '--port', '0', '-q'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
