@@ -11,7 +11,7 @@ import { tempDir } from '../helpers/tmp.js';
  * record must end applied exactly once — checked in the mapper and in its audit log.
  */
 
-const RECORDS = 5_000;
+const RECORDS = 12_000;
 const KILLS = 6;
 
 const children: ChildProcess[] = [];
@@ -35,6 +35,21 @@ function killAfter(args: string[], env: Record<string, string>, ms: number): Pro
     const timer = setTimeout(() => child.kill('SIGKILL'), ms);
     child.on('exit', (code, signal) => {
       clearTimeout(timer);
+      resolve({ code, signal });
+    });
+  });
+}
+
+/** Starts the import and SIGKILLs it as soon as the mapper holds some records (not all). */
+function killMidRun(args: string[], env: Record<string, string>, dbPath: string): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env, cwd: ROOT, stdio: 'ignore' });
+    children.push(child);
+    const poll = setInterval(() => {
+      if (rowsIn(dbPath) > 0) child.kill('SIGKILL');
+    }, 10);
+    child.on('exit', (code, signal) => {
+      clearInterval(poll);
       resolve({ code, signal });
     });
   });
@@ -71,7 +86,7 @@ async function crashAndResume(args: string[], env: Record<string, string>, dbPat
   let midRun = 0;
   // Up to twice KILLS attempts: on a loaded machine the first kills may land during start-up.
   for (let i = 0; i < KILLS * 2 && (i < KILLS || midRun === 0); i++) {
-    const delay = 200 + i * 250 + Math.floor(Math.random() * 400);
+    const delay = 150 + i * 150 + Math.floor(Math.random() * 300);
     const ended = await killAfter(args, env, delay);
     if (ended.signal !== 'SIGKILL') {
       // It finished before the kill: the job is done (a further run would be a new job).
@@ -80,6 +95,9 @@ async function crashAndResume(args: string[], env: Record<string, string>, dbPat
     }
     const rows = rowsIn(dbPath);
     if (rows > 0 && rows < RECORDS) midRun++;
+    // Killed after the last record, possibly after the job had closed its journal: it is done,
+    // and a further run would be a new job (finding every ID already linked).
+    if (rows === RECORDS) return { midRun };
   }
   const final = await runCli(args, { env });
   expect({ code: final.code, stderr: final.code === 0 ? '' : final.stderr }).toEqual({ code: 0, stderr: '' });
@@ -130,8 +148,9 @@ describe('kill -9 at random points, then resume', () => {
     const db = join(dir, 'mapper.db');
     const { env } = cliEnv();
     const args = ['--db', db, 'link', '--file', file, '--batch-size', '4', '--concurrency', '1', '--rejects', join(dir, 'rejects.csv')];
-    const killed = await killAfter(args, env, 700);
+    const killed = await killMidRun(args, env, db);
     expect(killed.signal).toBe('SIGKILL');
+    expect(rowsIn(db)).toBeLessThan(RECORDS);
     const { rmSync } = await import('node:fs');
     for (const suffix of ['', '-wal', '-shm']) rmSync(`${db}${suffix}`, { force: true });
     const again = await runCli(args, { env });
