@@ -29,6 +29,8 @@
  *   `"default": "…"` (used as is when the cell is empty or absent) and `"values": { "cell": "result" }`
  *   (a translation table; cells are matched ignoring case and surrounding spaces, a cell with no
  *   entry is a row problem, an entry mapping to `""` means "absent");
+ * - `{ "first": ["…", "…"] }`: the first of these sources that is filled (an ODK form keeps the
+ *   mobile-money and the e-mail wallet provider in different fields), with the same options;
  * - `{ "const": "…" }`: the same value for every row.
  *
  * Keys:
@@ -288,6 +290,7 @@ function fieldSpec(targets?: readonly string[]) {
       {
         column: sourceName('column').optional(),
         path: sourceName('path').optional(),
+        first: z.array(sourceName('first'), { error: 'must be a list of columns or paths' }).min(1, { error: 'must name at least one column or path' }).optional(),
         const: filled.optional(),
         default: filled.optional(),
         values: z.record(z.string(), result, { error: 'must be an object such as {"cell": "value"}' }).optional(),
@@ -295,8 +298,8 @@ function fieldSpec(targets?: readonly string[]) {
       { error: specError },
     )
     .superRefine((spec, ctx) => {
-      const given = [...SOURCE_KEYS, 'const'].filter((key) => spec[key as keyof typeof spec] !== undefined);
-      if (given.length === 0) ctx.addIssue({ code: 'custom', message: 'needs "column", "path" or "const"', input: spec });
+      const given = [...SOURCE_KEYS, 'first', 'const'].filter((key) => spec[key as keyof typeof spec] !== undefined);
+      if (given.length === 0) ctx.addIssue({ code: 'custom', message: 'needs "column", "path", "first" or "const"', input: spec });
       if (given.length > 1) ctx.addIssue({ code: 'custom', message: `give only one of ${given.join(', ')}`, input: spec });
       if (spec.const !== undefined && (spec.default !== undefined || spec.values !== undefined)) {
         ctx.addIssue({ code: 'custom', message: '"const" cannot be combined with "default" or "values"', input: spec });
@@ -416,6 +419,8 @@ export interface CompiledField {
   readonly at: string;
   /** The source column (CSV) or dot path (JSON); absent for a constant. */
   readonly source?: string;
+  /** With "first": the sources read, in order, when the one before is empty (ODK leaves non-relevant fields null). */
+  readonly alternatives?: readonly string[];
   readonly constant?: string;
   /** Taken as is when the source is empty or absent. */
   readonly fallback?: string;
@@ -447,11 +452,12 @@ export interface CompileOptions {
 }
 
 function compileField(spec: FieldSpec, at: string, targets?: readonly string[]): CompiledField {
-  const source = spec.column ?? spec.path;
+  const source = spec.column ?? spec.path ?? spec.first?.[0];
   const entries = Object.entries(spec.values ?? {});
   return {
     at,
     ...(source !== undefined ? { source } : {}),
+    ...(spec.first !== undefined && spec.first.length > 1 ? { alternatives: spec.first.slice(1) } : {}),
     ...(spec.const !== undefined ? { constant: spec.const } : {}),
     ...(spec.default !== undefined ? { fallback: spec.default } : {}),
     ...(spec.values !== undefined
@@ -552,7 +558,22 @@ function fieldsOf(mapping: CompiledMapping): CompiledField[] {
 
 /** The source columns (CSV) or dot paths (JSON) a mapping reads, each once, in file order. */
 export function mappingColumns(mapping: CompiledMapping): string[] {
-  return [...new Set(fieldsOf(mapping).flatMap((field) => (field.source !== undefined ? [field.source] : [])))];
+  return [...new Set(fieldsOf(mapping).flatMap((field) => (field.source !== undefined ? [field.source, ...(field.alternatives ?? [])] : [])))];
+}
+
+/** Each source a mapping reads with the record field it fills (id, name, phone_number, fa_type, account_number, …). */
+export function mappingSources(mapping: CompiledMapping): { path: string; target: string }[] {
+  const out: { path: string; target: string }[] = [];
+  const add = (field: CompiledField | undefined, target: string) => {
+    for (const path of field?.source === undefined ? [] : [field.source, ...(field.alternatives ?? [])]) out.push({ path, target });
+  };
+  add(mapping.id, 'id');
+  add(mapping.name, 'name');
+  add(mapping.phone, 'phone_number');
+  add(mapping.faType, 'fa_type');
+  for (const field of FA_VALUE_FIELDS) add(mapping.fa[field], field);
+  add(mapping.operation, 'operation');
+  return out;
 }
 
 /** The columns a mapping reads that the header lacks: checked before any row is read. */
@@ -682,7 +703,13 @@ type Read = { readonly value: string | undefined } | { readonly problem: Mapping
 
 function read(spec: CompiledField, row: RowReader, field: string): Read {
   if (spec.constant !== undefined) return { value: spec.constant };
-  const raw = row(spec.source!)?.trim();
+  let raw = row(spec.source!)?.trim();
+  if ((raw === undefined || raw === '') && spec.alternatives !== undefined) {
+    for (const alternative of spec.alternatives) {
+      raw = row(alternative)?.trim();
+      if (raw !== undefined && raw !== '') break;
+    }
+  }
   if (raw === undefined || raw === '') return { value: spec.fallback };
   if (spec.values !== undefined) {
     const hit = spec.values.get(raw.toLowerCase());

@@ -110,7 +110,7 @@ describe('compileMapping: every mistake is named with the file and JSON path', (
     ['a number as a field spec', { ...bankOnly(), name: 7 }, ['mapping.json: name: must be a column name or an object such as {"column": "…"}']],
     ['an empty column name', { ...bankOnly(), name: '  ' }, ['mapping.json: name: must name a column']],
     ['an empty "column"', { ...bankOnly(), name: { column: '' } }, ['mapping.json: name.column: column must not be empty']],
-    ['a spec without a source', { ...bankOnly(), phone: { default: '+639170000000' } }, ['mapping.json: phone: needs "column", "path" or "const"']],
+    ['a spec without a source', { ...bankOnly(), phone: { default: '+639170000000' } }, ['mapping.json: phone: needs "column", "path", "first" or "const"']],
     ['a spec with two sources', { ...bankOnly(), name: { column: 'a', const: 'b' } }, ['mapping.json: name: give only one of column, const']],
     ['column and path together', { ...bankOnly(), name: { column: 'a', path: 'b.c' } }, ['mapping.json: name: give only one of column, path']],
     [
@@ -118,7 +118,7 @@ describe('compileMapping: every mistake is named with the file and JSON path', (
       { ...bankOnly(), name: { const: 'a', default: 'b' } },
       ['mapping.json: name: "const" cannot be combined with "default" or "values"'],
     ],
-    ['a misspelt spec key', { ...bankOnly(), name: { colum: 'full_name' } }, ['mapping.json: name.colum: unknown field colum', 'mapping.json: name: needs "column", "path" or "const"']],
+    ['a misspelt spec key', { ...bankOnly(), name: { colum: 'full_name' } }, ['mapping.json: name.colum: unknown field colum', 'mapping.json: name: needs "column", "path", "first" or "const"']],
     ['values that is not an object', { ...bankOnly(), name: { column: 'n', values: ['a'] } }, ['mapping.json: name.values: must be an object such as {"cell": "value"}']],
     [
       'values keys that differ only in case',
