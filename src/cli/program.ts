@@ -2,6 +2,7 @@ import { Command, Option } from 'commander';
 import { OUTPUT_FORMATS } from '../config/constants.js';
 import { configCommand } from './commands/config.js';
 import { importCsvCommand } from './commands/import-csv.js';
+import { importOdkCommand } from './commands/import-odk.js';
 import { pingCommand } from './commands/ping.js';
 import { recordCommand } from './commands/records.js';
 import { serveCommand } from './commands/serve.js';
@@ -37,6 +38,7 @@ Exit codes: 0 ok · 1 internal error · 2 usage or bad input · 3 config · 4 ma
     );
   for (const operation of ['link', 'update', 'resolve', 'unlink'] as const) program.addCommand(recordCommand(operation, io, setExit));
   program.addCommand(importCsvCommand(io, setExit));
+  program.addCommand(importOdkCommand(io, setExit));
   program.addCommand(serveCommand(io, setExit));
   program.addCommand(pingCommand(io, setExit));
   program.addCommand(configCommand(io, setExit));

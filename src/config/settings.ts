@@ -39,6 +39,12 @@ export const ProfileSchema = z.strictObject({
   batchSize: positiveInt(10_000).optional(),
   concurrency: positiveInt(64).optional(),
   output: z.enum(OUTPUT_FORMATS).optional(),
+  /** import-odk: the ODK Central server, project (a number), form (its xmlFormId) and Web User. */
+  odkUrl: httpUrl.optional(),
+  odkProject: positiveInt(2_147_483_647).optional(),
+  odkForm: nonEmpty.optional(),
+  odkEmail: nonEmpty.optional(),
+  odkPasswordFile: nonEmpty.optional(),
 });
 export type Profile = z.infer<typeof ProfileSchema>;
 export type SettingKey = keyof Profile;
@@ -66,11 +72,16 @@ export const ENV_SETTINGS: Readonly<Record<string, SettingKey>> = {
   SPARCTL_BATCH_SIZE: 'batchSize',
   SPARCTL_CONCURRENCY: 'concurrency',
   SPARCTL_OUTPUT: 'output',
+  SPARCTL_ODK_URL: 'odkUrl',
+  SPARCTL_ODK_PROJECT: 'odkProject',
+  SPARCTL_ODK_FORM: 'odkForm',
+  SPARCTL_ODK_EMAIL: 'odkEmail',
+  SPARCTL_ODK_PASSWORD_FILE: 'odkPasswordFile',
 };
-const NUMERIC_SETTINGS = new Set<SettingKey>(['timeoutMs', 'batchSize', 'concurrency']);
+const NUMERIC_SETTINGS = new Set<SettingKey>(['timeoutMs', 'batchSize', 'concurrency', 'odkProject']);
 
 /** Secrets accepted from the environment only (CI systems provide them that way). */
-export const SECRET_ENV = ['SPARCTL_TOKEN', 'SPARCTL_OAUTH_CLIENT_SECRET'] as const;
+export const SECRET_ENV = ['SPARCTL_TOKEN', 'SPARCTL_OAUTH_CLIENT_SECRET', 'SPARCTL_ODK_PASSWORD', 'SPARCTL_ODK_TOKEN'] as const;
 
 export const DEFAULTS = {
   protocol: 'spar-v2',
@@ -92,6 +103,9 @@ export interface Settings extends Profile {
   readonly token?: string;
   /** From SPARCTL_OAUTH_CLIENT_SECRET; never printed. */
   readonly oauthClientSecret?: string;
+  /** From SPARCTL_ODK_PASSWORD and SPARCTL_ODK_TOKEN; never printed. */
+  readonly odkPassword?: string;
+  readonly odkToken?: string;
 }
 
 export interface ResolvedSettings {
@@ -184,6 +198,10 @@ export function resolveSettings(input: SettingsInput): ResolvedSettings {
   const oauthClientSecret = nonBlank(input.env['SPARCTL_OAUTH_CLIENT_SECRET']);
   if (token) sources['token'] = 'env SPARCTL_TOKEN';
   if (oauthClientSecret) sources['oauthClientSecret'] = 'env SPARCTL_OAUTH_CLIENT_SECRET';
+  const odkPassword = nonBlank(input.env['SPARCTL_ODK_PASSWORD']);
+  const odkToken = nonBlank(input.env['SPARCTL_ODK_TOKEN']);
+  if (odkPassword) sources['odkPassword'] = 'env SPARCTL_ODK_PASSWORD';
+  if (odkToken) sources['odkToken'] = 'env SPARCTL_ODK_TOKEN';
   const settings: Settings = {
     ...DEFAULTS,
     ...(merged as Profile),
@@ -192,6 +210,8 @@ export function resolveSettings(input: SettingsInput): ResolvedSettings {
     db: (merged['db'] as string | undefined) ?? input.defaultDb,
     ...(token ? { token } : {}),
     ...(oauthClientSecret ? { oauthClientSecret } : {}),
+    ...(odkPassword ? { odkPassword } : {}),
+    ...(odkToken ? { odkToken } : {}),
   };
   const profileSource =
     input.profileFlag !== undefined ? 'flag --profile'
@@ -206,7 +226,7 @@ function nonBlank(value: string | undefined): string | undefined {
   return value === undefined || value.trim() === '' ? undefined : value;
 }
 
-const SECRET_KEYS = new Set<string>(['token', 'oauthClientSecret']);
+const SECRET_KEYS = new Set<string>(['token', 'oauthClientSecret', 'odkPassword', 'odkToken']);
 
 /**
  * The settings as `config show` prints them: secrets replaced by a marker, credentials

@@ -127,7 +127,7 @@ describe('results file', () => {
   const events: RecordEvent[] = [
     { type: 'record', seq: 0, line: 2, id: '0001', operation: 'link', fate: 'applied', outcome: 'linked', code: null, message: null },
     { type: 'record', seq: 1, line: 3, id: '=2+2', operation: 'update', fate: 'rejected', outcome: 'rejected', code: 'rjct.reference_id.duplicate', message: 'ID doesnt exist, "please" link first' },
-    { type: 'record', seq: 2, fate: 'unchanged', code: null, message: null },
+    { type: 'record', seq: 2, fate: 'unchanged', code: null, message: null, origin: 'odk_form=f odk_submission=uuid:1' },
   ];
 
   it('CSV: one neutralised row per record', async () => {
@@ -137,12 +137,12 @@ describe('results file', () => {
     expect(sink.count).toBe(3);
     await sink.close();
     const text = readFileSync(path, 'utf8');
-    expect(text.split('\r\n')[0]).toBe('seq,line,id,operation,fate,outcome,code,message');
+    expect(text.split('\r\n')[0]).toBe('seq,line,id,operation,fate,outcome,code,message,origin');
     const rows = parse(text, { columns: true }) as Record<string, string>[];
-    expect(rows[0]).toEqual({ seq: '0', line: '2', id: '0001', operation: 'link', fate: 'applied', outcome: 'linked', code: '', message: '' });
+    expect(rows[0]).toEqual({ seq: '0', line: '2', id: '0001', operation: 'link', fate: 'applied', outcome: 'linked', code: '', message: '', origin: '' });
     expect(rows[1]!['id']).toBe("'=2+2");
     expect(rows[1]!['message']).toBe('ID doesnt exist, "please" link first');
-    expect(rows[2]).toMatchObject({ seq: '2', line: '', id: '', fate: 'unchanged' });
+    expect(rows[2]).toMatchObject({ seq: '2', line: '', id: '', fate: 'unchanged', origin: 'odk_form=f odk_submission=uuid:1' });
   });
 
   it('JSONL: one object per line with every key', async () => {
@@ -154,8 +154,8 @@ describe('results file', () => {
       const lines = readFileSync(path, 'utf8').trimEnd().split('\n');
       expect(lines).toHaveLength(3);
       const objects = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
-      expect(objects[1]).toEqual({ seq: 1, line: 3, id: '=2+2', operation: 'update', fate: 'rejected', outcome: 'rejected', code: 'rjct.reference_id.duplicate', message: 'ID doesnt exist, "please" link first' });
-      expect(objects[2]).toEqual({ seq: 2, line: null, id: null, operation: null, fate: 'unchanged', outcome: null, code: null, message: null });
+      expect(objects[1]).toEqual({ seq: 1, line: 3, id: '=2+2', operation: 'update', fate: 'rejected', outcome: 'rejected', code: 'rjct.reference_id.duplicate', message: 'ID doesnt exist, "please" link first', origin: null });
+      expect(objects[2]).toEqual({ seq: 2, line: null, id: null, operation: null, fate: 'unchanged', outcome: null, code: null, message: null, origin: 'odk_form=f odk_submission=uuid:1' });
     }
   });
 

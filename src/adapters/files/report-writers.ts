@@ -26,7 +26,7 @@ export type ResultsFormat = 'csv' | 'jsonl';
 export const REJECT_COLUMNS = ['sparctl_line', 'sparctl_field', 'sparctl_code', 'sparctl_message'] as const;
 /** Holds the whole input record when the input had no columns of its own (JSONL). */
 export const REJECT_RECORD_COLUMN = 'sparctl_record';
-export const RESULT_COLUMNS = ['seq', 'line', 'id', 'operation', 'fate', 'outcome', 'code', 'message'] as const;
+export const RESULT_COLUMNS = ['seq', 'line', 'id', 'operation', 'fate', 'outcome', 'code', 'message', 'origin'] as const;
 
 /**
  * Opens (truncating) a reject file for the rejected and failed records of a run.
@@ -103,6 +103,7 @@ export function resultLine(event: RecordEvent, format: ResultsFormat): string {
     outcome: event.outcome ?? null,
     code: event.code,
     message: event.message,
+    origin: event.origin ?? null,
   };
   if (format === 'jsonl') return `${JSON.stringify(row)}\n`;
   return `${RESULT_COLUMNS.map((column) => (row[column] === null ? '' : csvCell(String(row[column])))).join(',')}\r\n`;

@@ -200,7 +200,7 @@ async function readSecretFile(path: string, setting: string): Promise<string> {
 }
 
 /** Retry-After as delta-seconds or an HTTP date, in milliseconds from now. */
-function parseRetryAfter(value: string | undefined): number | undefined {
+export function parseRetryAfter(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
   const at = Date.parse(value);

@@ -31,6 +31,8 @@ export interface BulkJobSpec {
   readonly file: string;
   /** Extra bytes that define the job besides the input (the mapping file, defaults). */
   readonly definition: string;
+  /** Told the run's summary once it ends (import-odk's per-poll line). */
+  readonly onSummary?: (summary: BulkSummary) => void;
   /** Turns the opened input into engine records. */
   readonly records: (context: CommandContext, mapper: Mapper) => Promise<{ records: BulkInput; columns: () => readonly string[]; headerLines: number }>;
 }
@@ -195,6 +197,7 @@ async function runWithMapper(io: Io, globals: GlobalOptions, flags: BulkJobFlags
     await stdoutResults?.close();
   }
 
+  spec.onSummary?.(summary);
   const stoppedEarly = summary.stopped !== undefined;
   if (journalFile) {
     if (!stoppedEarly && summary.failed === 0) journalFile.remove();

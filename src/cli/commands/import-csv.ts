@@ -89,7 +89,7 @@ Examples:
     });
 }
 
-async function readText(path: string, flag: string): Promise<string> {
+export async function readText(path: string, flag: string): Promise<string> {
   try {
     return await readFile(path, 'utf8');
   } catch (error) {
@@ -97,7 +97,7 @@ async function readText(path: string, flag: string): Promise<string> {
   }
 }
 
-function parseJson(text: string, file: string): unknown {
+export function parseJson(text: string, file: string): unknown {
   try {
     return JSON.parse(text);
   } catch (error) {
@@ -105,7 +105,7 @@ function parseJson(text: string, file: string): unknown {
   }
 }
 
-function parsePositive(value: string, flag: string): number {
+export function parsePositive(value: string, flag: string): number {
   if (!/^[0-9]+$/.test(value) || Number(value) < 1) throw new UsageError('usage.invalid_number', `${flag} must be a whole number of at least 1`);
   return Number(value);
 }

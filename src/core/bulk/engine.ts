@@ -37,6 +37,8 @@ export interface BulkInputRecord {
   readonly seq: number;
   readonly line?: number;
   readonly raw?: Readonly<Record<string, string>>;
+  /** Where the record came from, for the results file (e.g. an ODK submission's ids). */
+  readonly origin?: string;
   readonly parsed:
     | { readonly ok: true; readonly value: MappingRecord | { readonly id: string }; readonly mode?: BulkMode }
     | { readonly ok: false; readonly problems: readonly InputProblem[]; readonly id?: string };
@@ -87,6 +89,7 @@ interface Work {
   readonly seq: number;
   readonly line: number | undefined;
   readonly raw: Readonly<Record<string, string>> | undefined;
+  readonly origin: string | undefined;
   readonly id: string;
   readonly record: MappingRecord | { readonly id: string };
   readonly mode: BulkMode;
@@ -233,6 +236,7 @@ class BulkRun {
         seq: record.seq,
         line: record.line,
         raw: record.raw,
+        origin: record.origin,
         id: value.id,
         record: value,
         mode: record.parsed.mode ?? this.options.mode,
@@ -434,7 +438,7 @@ class BulkRun {
   }
 
   private emit(
-    record: { seq: number; line?: number; raw?: Readonly<Record<string, string>>; id?: string; parsed?: BulkInputRecord['parsed'] },
+    record: { seq: number; line?: number; raw?: Readonly<Record<string, string>>; origin?: string; id?: string; parsed?: BulkInputRecord['parsed'] },
     operation: Operation | 'none',
     fate: RecordFate,
     outcome: Outcome | undefined,
@@ -460,6 +464,7 @@ class BulkRun {
       message,
       field: extra.field,
       raw: record.raw,
+      origin: record.origin,
       resumed: extra.resumed ? true : undefined,
     };
     this.options.onEvent?.(event);

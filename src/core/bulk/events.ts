@@ -26,6 +26,8 @@ export interface RecordEvent {
   readonly field?: string | undefined;
   /** The raw input row, so a reject file can carry it unchanged. */
   readonly raw?: Readonly<Record<string, string>> | undefined;
+  /** Where the record came from when the input is not a file of lines (an ODK submission). */
+  readonly origin?: string | undefined;
   /** True when this record was settled by an earlier run (resume), not by this one. */
   readonly resumed?: boolean | undefined;
 }
