@@ -45,6 +45,8 @@ export const ProfileSchema = z.strictObject({
   odkForm: nonEmpty.optional(),
   odkEmail: nonEmpty.optional(),
   odkPasswordFile: nonEmpty.optional(),
+  /** Remote DFSP look-ups: SPAR's bene-portal API base, e.g. https://spar.example.org/api/bene-portal */
+  dfspUrl: httpUrl.optional(),
 });
 export type Profile = z.infer<typeof ProfileSchema>;
 export type SettingKey = keyof Profile;
@@ -77,6 +79,7 @@ export const ENV_SETTINGS: Readonly<Record<string, SettingKey>> = {
   SPARCTL_ODK_FORM: 'odkForm',
   SPARCTL_ODK_EMAIL: 'odkEmail',
   SPARCTL_ODK_PASSWORD_FILE: 'odkPasswordFile',
+  SPARCTL_DFSP_URL: 'dfspUrl',
 };
 const NUMERIC_SETTINGS = new Set<SettingKey>(['timeoutMs', 'batchSize', 'concurrency', 'odkProject']);
 

@@ -622,6 +622,14 @@ const DfspFileSchema = z.strictObject(
  * bank is refused (UsageError `dfsp.invalid`), since the name it would give is ambiguous.
  */
 export function dfspLookupFrom(json: unknown, file = 'dfsp.json'): DfspLookup {
+  return dfspLookupOf(parseDfspData(json, file), file);
+}
+
+/** Banks, branches and wallet providers as sparctl reads and writes them (the --dfsp file's shape). */
+export type DfspData = z.output<typeof DfspFileSchema>;
+
+/** A --dfsp document checked for shape (codes and names filled, wallet types known). */
+export function parseDfspData(json: unknown, file = 'dfsp.json'): DfspData {
   const parsed = DfspFileSchema.safeParse(json);
   if (!parsed.success) {
     throw invalidDfsp(file, parsed.error.issues.map((issue) => {
@@ -629,6 +637,11 @@ export function dfspLookupFrom(json: unknown, file = 'dfsp.json'): DfspLookup {
       return path ? `${path}: ${message}` : message;
     }));
   }
+  return parsed.data;
+}
+
+/** Look-ups over DFSP data; a repeated code or a branch of an unknown bank is refused. */
+export function dfspLookupOf(data: DfspData, file = 'dfsp.json'): DfspLookup {
   const problems: string[] = [];
   const banks = new Map<string, string>();
   const branches = new Map<string, string>();
@@ -637,12 +650,12 @@ export function dfspLookupFrom(json: unknown, file = 'dfsp.json'): DfspLookup {
     if (map.has(key)) problems.push(`${at}: ${what} is listed twice`);
     else map.set(key, name);
   };
-  parsed.data.banks.forEach((bank, i) => add(banks, bank.code, bank.name, `banks.${i}.code`, `bank "${bank.code}"`));
-  parsed.data.branches.forEach((branch, i) => {
+  data.banks.forEach((bank, i) => add(banks, bank.code, bank.name, `banks.${i}.code`, `bank "${bank.code}"`));
+  data.branches.forEach((branch, i) => {
     if (!banks.has(branch.bank_code)) problems.push(`branches.${i}.bank_code: bank "${branch.bank_code}" is not in banks`);
     add(branches, pair(branch.bank_code, branch.code), branch.name, `branches.${i}.code`, `branch "${branch.code}" of bank "${branch.bank_code}"`);
   });
-  parsed.data.wallet_providers.forEach((wallet, i) =>
+  data.wallet_providers.forEach((wallet, i) =>
     add(wallets, pair(wallet.wallet_type, wallet.code), wallet.name, `wallet_providers.${i}.code`, `${wallet.wallet_type} provider "${wallet.code}"`),
   );
   if (problems.length > 0) throw invalidDfsp(file, problems);

@@ -44,14 +44,26 @@ Examples:
       if (options.delimiter !== undefined && [...options.delimiter].length !== 1) throw new UsageError('usage.delimiter', '--delimiter must be one character, e.g. ";"');
       const { compileMapping, dfspLookupFrom, missingColumns, applyMapping } = await import('../../core/mapping.js');
       const mapping = compileMapping(parseJson(mappingText, options.mapping), options.mapping);
-      const dfsp = dfspText === undefined ? undefined : dfspLookupFrom(parseJson(dfspText, options.dfsp!), options.dfsp);
+      let dfsp = dfspText === undefined ? undefined : dfspLookupFrom(parseJson(dfspText, options.dfsp!), options.dfsp);
+      // Without --dfsp, the target's own banks and wallet providers (sparctl dfsp import, or dfspUrl).
+      let dfspKnown = dfspText;
+      if (dfsp === undefined) {
+        const { loadContext } = await import('../context.js');
+        const { loadDfsp } = await import('./dfsp.js');
+        const { dfspLookupOf } = await import('../../core/mapping.js');
+        const data = await loadDfsp(await loadContext(io, globals), { required: false });
+        if (data !== undefined) {
+          dfsp = dfspLookupOf(data, 'the DFSP data of the target');
+          dfspKnown = JSON.stringify(data);
+        }
+      }
       const { runBulkJob } = await import('./bulk-job.js');
       setExit(
         await runBulkJob(io, globals, options, {
           command: 'import-csv',
           mode: options.mode,
           file,
-          definition: JSON.stringify({ mapping: mappingText, dfsp: dfspText ?? null, delimiter: options.delimiter ?? ',' }),
+          definition: JSON.stringify({ mapping: mappingText, dfsp: dfspKnown ?? null, delimiter: options.delimiter ?? ',' }),
           records: async (_context, mapper) => {
             const { openInputFile } = await import('../../adapters/input/record-file.js');
             const { toBulkRecord } = await import('../../core/bulk/input.js');

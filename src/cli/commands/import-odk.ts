@@ -107,7 +107,18 @@ async function runImportOdk(io: Io, globals: GlobalOptions, options: ImportOdkOp
   const dfspText = options.dfsp ? await readText(options.dfsp, '--dfsp') : undefined;
   const { compileMapping, dfspLookupFrom, mappingSources } = await import('../../core/mapping.js');
   const mapping = compileMapping(parseJson(mappingText, options.mapping), options.mapping);
-  const dfsp = dfspText === undefined ? undefined : dfspLookupFrom(parseJson(dfspText, options.dfsp!), options.dfsp);
+  let dfsp = dfspText === undefined ? undefined : dfspLookupFrom(parseJson(dfspText, options.dfsp!), options.dfsp);
+  let dfspKnown = dfspText;
+  if (dfsp === undefined) {
+    // Without --dfsp, the target's own banks and wallet providers (sparctl dfsp import, or dfspUrl).
+    const { loadDfsp } = await import('./dfsp.js');
+    const { dfspLookupOf } = await import('../../core/mapping.js');
+    const data = await loadDfsp(context, { required: false });
+    if (data !== undefined) {
+      dfsp = dfspLookupOf(data, 'the DFSP data of the target');
+      dfspKnown = JSON.stringify(data);
+    }
+  }
 
   // The state belongs to this form in this mapper: a new database starts from the beginning.
   const mapperIdentity = settings.mode === 'local' ? `local ${settings.db} ${await localInstanceId(settings.db!, options.dryRun === true)}` : `${settings.protocol} ${settings.baseUrl}`;
@@ -119,7 +130,7 @@ async function runImportOdk(io: Io, globals: GlobalOptions, options: ImportOdkOp
   const safeForm = target.form.replace(/[^A-Za-z0-9_.-]/g, '_');
   // A dry run, or a fix of one submission, never touches the window a regular run may have left.
   const spoolPath = join(stateDir, options.dryRun ? `${safeForm}.dry-run.jsonl` : options.instanceId === undefined ? `${safeForm}.jsonl` : `${safeForm}.instance.jsonl`);
-  const definition = JSON.stringify({ mapping: mappingText, dfsp: dfspText ?? null, form: target.form });
+  const definition = JSON.stringify({ mapping: mappingText, dfsp: dfspKnown ?? null, form: target.form });
 
   const password = await passwordSource(io, globals, options.odkPasswordFile ?? settings.odkPasswordFile, settings.odkPassword);
   const email = options.odkEmail ?? settings.odkEmail;

@@ -1,0 +1,74 @@
+import type Database from 'better-sqlite3';
+import type { DfspData } from '../../core/mapping.js';
+import { LocalMapper } from './local-mapper.js';
+import { openDatabase, prepare } from './retained.js';
+
+/**
+ * Banks, branches and wallet providers in the local mapper's SPAR tables (research/spar-api.md
+ * §8.3). Codes are what FAs carry; mnemonics (unique in SPAR) are derived from them.
+ */
+export class DfspStore {
+  private constructor(private readonly db: Database.Database) {}
+
+  /** Opens the mapper database (creating and migrating it when needed). */
+  static open(path: string): DfspStore {
+    // The mapper owns the schema: opening it once runs any pending migration.
+    const mapper = LocalMapper.open(path);
+    void mapper.close();
+    const db = openDatabase(path);
+    db.exec('PRAGMA busy_timeout = 10000');
+    return new DfspStore(db);
+  }
+
+  read(): DfspData {
+    const banks = prepare(this.db, 'SELECT bank_code AS code, bank_name AS name FROM banks WHERE active = 1 ORDER BY bank_code').all() as DfspData['banks'];
+    const branches = prepare(
+      this.db,
+      'SELECT b.bank_code AS bank_code, r.branch_code AS code, r.branch_name AS name FROM branches r JOIN banks b ON b.id = r.bank_id WHERE r.active = 1 ORDER BY b.bank_code, r.branch_code',
+    ).all() as DfspData['branches'];
+    const wallets = prepare(this.db, 'SELECT sp_code AS code, sp_name AS name, wallet_type FROM wallet_service_providers WHERE active = 1 ORDER BY wallet_type = \'EMAIL_WALLET\', sp_code').all() as DfspData['wallet_providers'];
+    return { banks, branches, wallet_providers: wallets };
+  }
+
+  /** Adds what is new and renames what changed, in one transaction. */
+  import(data: DfspData): { added: number; renamed: number; unchanged: number } {
+    const now = new Date().toISOString();
+    const counts = { added: 0, renamed: 0, unchanged: 0 };
+    const upsert = (find: Database.Statement, insert: Database.Statement, rename: Database.Statement, key: unknown[], name: string, insertArgs: unknown[]) => {
+      const row = find.get(...key) as { id: number; name: string } | undefined;
+      if (row === undefined) {
+        insert.run(...insertArgs);
+        counts.added++;
+      } else if (row.name !== name) {
+        rename.run(name, now, row.id);
+        counts.renamed++;
+      } else counts.unchanged++;
+    };
+    const findBank = prepare(this.db, 'SELECT id, bank_name AS name FROM banks WHERE bank_code = ?');
+    const insertBank = prepare(this.db, 'INSERT INTO banks (bank_mnemonic, bank_name, bank_code, active, created_at, updated_at) VALUES (?, ?, ?, 1, ?, ?)');
+    const renameBank = prepare(this.db, 'UPDATE banks SET bank_name = ?, updated_at = ?, active = 1 WHERE id = ?');
+    const findBranch = prepare(this.db, 'SELECT r.id, r.branch_name AS name FROM branches r JOIN banks b ON b.id = r.bank_id WHERE b.bank_code = ? AND r.branch_code = ?');
+    const insertBranch = prepare(
+      this.db,
+      'INSERT INTO branches (branch_mnemonic, branch_name, branch_code, bank_id, active, created_at, updated_at) VALUES (?, ?, ?, (SELECT id FROM banks WHERE bank_code = ?), 1, ?, ?)',
+    );
+    const renameBranch = prepare(this.db, 'UPDATE branches SET branch_name = ?, updated_at = ?, active = 1 WHERE id = ?');
+    const findWallet = prepare(this.db, 'SELECT id, sp_name AS name FROM wallet_service_providers WHERE sp_code = ? AND wallet_type = ?');
+    const insertWallet = prepare(this.db, 'INSERT INTO wallet_service_providers (sp_mnemonic, sp_name, sp_code, wallet_type, active, created_at, updated_at) VALUES (?, ?, ?, ?, 1, ?, ?)');
+    const renameWallet = prepare(this.db, 'UPDATE wallet_service_providers SET sp_name = ?, updated_at = ?, active = 1 WHERE id = ?');
+    this.db.transaction(() => {
+      for (const bank of data.banks) upsert(findBank, insertBank, renameBank, [bank.code], bank.name, [bank.code, bank.name, bank.code, now, now]);
+      for (const branch of data.branches) {
+        upsert(findBranch, insertBranch, renameBranch, [branch.bank_code, branch.code], branch.name, [`${branch.bank_code}-${branch.code}`, branch.name, branch.code, branch.bank_code, now, now]);
+      }
+      for (const wallet of data.wallet_providers) {
+        upsert(findWallet, insertWallet, renameWallet, [wallet.code, wallet.wallet_type], wallet.name, [`${wallet.wallet_type}-${wallet.code}`, wallet.name, wallet.code, wallet.wallet_type, now, now]);
+      }
+    }).immediate();
+    return counts;
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}

@@ -1,0 +1,174 @@
+import { extname } from 'node:path';
+import { Command, Option } from 'commander';
+import { ConfigError, ExitCode, UsageError } from '../../core/errors.js';
+import type { DfspData } from '../../core/mapping.js';
+import type { CommandContext, GlobalOptions } from '../context.js';
+import type { Io } from '../io.js';
+
+/** `sparctl dfsp list | import`: banks, branches and wallet providers. */
+export function dfspCommand(io: Io, setExit: (code: number) => void): Command {
+  const dfsp = new Command('dfsp').description('banks, branches and wallet providers: list them, or import them into the local mapper');
+  dfsp
+    .command('list')
+    .description('list banks, branches and wallet providers (local mapper, or the profile\'s bene-portal dfspUrl)')
+    .addOption(new Option('--type <type>', 'only this kind').choices(['banks', 'branches', 'wallets']))
+    .option('--bank <code>', 'only the branches of this bank')
+    .option('--search <text>', 'only entries whose code or name contains this (case ignored)')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ sparctl dfsp list
+  $ sparctl dfsp list --type branches --bank LBP
+  $ sparctl --profile staging dfsp list --search pay -o json`,
+    )
+    .action(async (options: { type?: 'banks' | 'branches' | 'wallets'; bank?: string; search?: string }, cmd: Command) => {
+      const globals = cmd.optsWithGlobals<GlobalOptions>();
+      const { loadContext } = await import('../context.js');
+      const context = await loadContext(io, globals);
+      const data = await loadDfsp(context, { required: true });
+      const rows = dfspRows(data!, options);
+      await printRows(io, context, rows);
+      setExit(ExitCode.ok);
+    });
+  dfsp
+    .command('import')
+    .description('load banks, branches and wallet providers from a CSV (or JSON) file into the local mapper')
+    .argument('<file>', 'CSV with columns type,code,name,bank_code (type: BANK, BRANCH, MOBILE_WALLET, EMAIL_WALLET), or JSON as for --dfsp')
+    .addHelpText(
+      'after',
+      `
+The file is checked whole first: any bad row (its line and field named) means nothing is
+imported. New codes are added, known ones renamed when the name changed. import-csv, import-odk
+and fa edit then fill names from these codes when no --dfsp file is given.
+
+  type,code,name,bank_code
+  BANK,LBP,Land Bank of the Philippines,
+  BRANCH,0012,Quezon City - Kamuning,LBP
+  MOBILE_WALLET,GCASH,GCash,
+
+Examples:
+  $ sparctl dfsp import dfsp.csv
+  $ sparctl --db field.db dfsp import fixtures/dfsp.json`,
+    )
+    .action(async (file: string, _options: unknown, cmd: Command) => {
+      const globals = cmd.optsWithGlobals<GlobalOptions>();
+      const { loadContext } = await import('../context.js');
+      const context = await loadContext(io, globals);
+      const { settings } = context.resolved;
+      if (settings.mode !== 'local') {
+        throw new UsageError('dfsp.remote_import', 'dfsp import writes to the local mapper; SPAR has no API to write DFSP data', {
+          hint: 'load it in SPAR with its own migrations or SQL; here, use --db or a local profile',
+        });
+      }
+      const { DfspStore } = await import('../../adapters/sqlite/dfsp-store.js');
+      const store = DfspStore.open(settings.db!);
+      try {
+        const data = await readDfspFile(io, file, store.read());
+        const counts = store.import(data);
+        const total = data.banks.length + data.branches.length + data.wallet_providers.length;
+        if (!globals.quiet) {
+          io.stderr.write(`${file}: ${total} entries (${data.banks.length} banks, ${data.branches.length} branches, ${data.wallet_providers.length} wallet providers): ${counts.added} added, ${counts.renamed} renamed, ${counts.unchanged} unchanged · local ${settings.db}\n`);
+        }
+      } finally {
+        store.close();
+      }
+      setExit(ExitCode.ok);
+    });
+  return dfsp;
+}
+
+async function readDfspFile(io: Io, file: string, known: DfspData): Promise<DfspData> {
+  const { readText, parseJson } = await import('./import-csv.js');
+  if (extname(file).toLowerCase() === '.json') {
+    const { parseDfspData, dfspLookupOf } = await import('../../core/mapping.js');
+    const data = parseDfspData(parseJson(await readText(file, 'dfsp import'), file), file);
+    // Branches may name banks already imported.
+    dfspLookupOf({ ...data, banks: [...known.banks.filter((bank) => !data.banks.some((b) => b.code === bank.code)), ...data.banks] }, file);
+    return data;
+  }
+  const { openInputFile } = await import('../../adapters/input/record-file.js');
+  const { dfspFromRows, DFSP_CSV_COLUMNS } = await import('../../core/dfsp.js');
+  const input = await openInputFile(file, { format: 'csv', stdin: io.stdin, knownColumns: DFSP_CSV_COLUMNS });
+  const rows: { line: number; record: Record<string, unknown> }[] = [];
+  for await (const record of input.records) rows.push(record);
+  return dfspFromRows(rows, file, known);
+}
+
+/**
+ * The DFSP data of the current target: the local mapper's tables, or the bene-portal API named
+ * by dfspUrl for a remote profile. Undefined when there is none and it is not required.
+ */
+export async function loadDfsp(context: CommandContext, options: { required: boolean }): Promise<DfspData | undefined> {
+  const { settings } = context.resolved;
+  if (settings.mode === 'local') {
+    const { existsSync } = await import('node:fs');
+    if (!existsSync(settings.db!)) return options.required ? { banks: [], branches: [], wallet_providers: [] } : undefined;
+    const { DfspStore } = await import('../../adapters/sqlite/dfsp-store.js');
+    const store = DfspStore.open(settings.db!);
+    try {
+      const data = store.read();
+      const empty = data.banks.length + data.branches.length + data.wallet_providers.length === 0;
+      return empty && !options.required ? undefined : data;
+    } finally {
+      store.close();
+    }
+  }
+  if (settings.dfspUrl === undefined) {
+    if (!options.required) return undefined;
+    throw new ConfigError('dfsp.no_url', `profile "${settings.profile}" is remote but has no dfspUrl to read banks and wallet providers from`, {
+      hint: 'add "dfspUrl" (the bene-portal API base, e.g. https://spar.example.org/api/bene-portal) to the profile, or set SPARCTL_DFSP_URL',
+    });
+  }
+  const { fetchDfsp } = await import('../../adapters/http/dfsp-client.js');
+  return fetchDfsp(settings.dfspUrl, { sender: settings.senderAppMnemonic, timeoutMs: settings.timeoutMs });
+}
+
+interface DfspRow {
+  readonly type: 'bank' | 'branch' | 'mobile wallet' | 'e-mail wallet';
+  readonly code: string;
+  readonly name: string;
+  readonly bank_code?: string;
+}
+
+function dfspRows(data: DfspData, options: { type?: 'banks' | 'branches' | 'wallets'; bank?: string; search?: string }): DfspRow[] {
+  const rows: DfspRow[] = [];
+  if (options.type === undefined || options.type === 'banks') for (const bank of data.banks) if (options.bank === undefined) rows.push({ type: 'bank', code: bank.code, name: bank.name });
+  if (options.type === undefined || options.type === 'branches') {
+    for (const branch of data.branches) if (options.bank === undefined || branch.bank_code === options.bank) rows.push({ type: 'branch', code: branch.code, name: branch.name, bank_code: branch.bank_code });
+  }
+  if ((options.type === undefined || options.type === 'wallets') && options.bank === undefined) {
+    for (const wallet of data.wallet_providers) rows.push({ type: wallet.wallet_type === 'MOBILE_WALLET' ? 'mobile wallet' : 'e-mail wallet', code: wallet.code, name: wallet.name });
+  }
+  const search = options.search?.toLowerCase();
+  return search === undefined ? rows : rows.filter((row) => row.code.toLowerCase().includes(search) || row.name.toLowerCase().includes(search));
+}
+
+async function printRows(io: Io, context: CommandContext, rows: readonly DfspRow[]): Promise<void> {
+  // Loaded here, not at start-up: `sparctl --help` should not pay for table and CSV code.
+  const { printable } = await import('../output.js');
+  const { csvCell } = await import('../../adapters/files/csv-cells.js');
+  const format = context.resolved.settings.output ?? (io.stdoutIsTTY ? 'table' : 'jsonl');
+  if (format === 'json') {
+    io.stdout.write(`${JSON.stringify({ schemaVersion: 1, dfsp: rows }, null, 2)}\n`);
+    return;
+  }
+  if (format === 'jsonl') {
+    for (const row of rows) io.stdout.write(`${JSON.stringify(row)}\n`);
+    return;
+  }
+  if (format === 'csv') {
+    io.stdout.write('type,code,name,bank_code\r\n');
+    for (const row of rows) io.stdout.write(`${[row.type, row.code, row.name, row.bank_code ?? ''].map(csvCell).join(',')}\r\n`);
+    return;
+  }
+  if (rows.length === 0) {
+    io.stderr.write('no banks, branches or wallet providers (load some with "sparctl dfsp import FILE")\n');
+    return;
+  }
+  const width = (key: keyof DfspRow) => Math.max(key.length, ...rows.map((row) => printable(String(row[key] ?? '')).length));
+  const columns: (keyof DfspRow)[] = ['type', 'code', 'name', 'bank_code'];
+  const widths = columns.map(width);
+  io.stdout.write(`${columns.map((column, i) => column.padEnd(widths[i]!)).join('  ').trimEnd()}\n`);
+  for (const row of rows) io.stdout.write(`${columns.map((column, i) => printable(String(row[column] ?? '')).padEnd(widths[i]!)).join('  ').trimEnd()}\n`);
+}

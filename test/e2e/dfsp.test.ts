@@ -1,0 +1,114 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ROOT, cliEnv, runCli } from '../helpers/run-cli.js';
+import { tempDir } from '../helpers/tmp.js';
+
+const CSV = `type,code,name,bank_code
+BANK,LBP,Land Bank of the Philippines,
+BRANCH,0012,Quezon City - Kamuning,LBP
+BRANCH,0045,Davao - Bajada,LBP
+MOBILE_WALLET,GCASH,GCash,
+EMAIL_WALLET,PAYPAL,PayPal,
+`;
+
+describe('sparctl dfsp', () => {
+  it('imports a CSV, lists it, renames on a second import, and import-csv fills names from it', async () => {
+    const dir = tempDir();
+    const { env } = cliEnv();
+    const db = join(dir, 'mapper.db');
+    writeFileSync(join(dir, 'dfsp.csv'), CSV);
+    const imported = await runCli(['--db', db, 'dfsp', 'import', 'dfsp.csv'], { env, cwd: dir });
+    expect(imported.code, imported.stderr).toBe(0);
+    expect(imported.stderr).toMatch(/5 entries \(1 banks, 2 branches, 2 wallet providers\): 5 added, 0 renamed, 0 unchanged/);
+
+    const listed = await runCli(['--db', db, 'dfsp', 'list', '-o', 'jsonl'], { env, cwd: dir });
+    expect(listed.code).toBe(0);
+    expect(listed.stdout.trim().split('\n').map((line) => JSON.parse(line) as unknown)).toEqual([
+      { type: 'bank', code: 'LBP', name: 'Land Bank of the Philippines' },
+      { type: 'branch', code: '0012', name: 'Quezon City - Kamuning', bank_code: 'LBP' },
+      { type: 'branch', code: '0045', name: 'Davao - Bajada', bank_code: 'LBP' },
+      { type: 'mobile wallet', code: 'GCASH', name: 'GCash' },
+      { type: 'e-mail wallet', code: 'PAYPAL', name: 'PayPal' },
+    ]);
+    const search = await runCli(['--db', db, 'dfsp', 'list', '--type', 'branches', '--bank', 'LBP', '--search', 'davao', '-o', 'table'], { env, cwd: dir });
+    expect(search.stdout).toMatch(/^type +code +name +bank_code\nbranch +0045 +Davao - Bajada +LBP\n$/);
+
+    writeFileSync(join(dir, 'rename.csv'), 'type,code,name,bank_code\nBANK,LBP,LANDBANK,\nBANK,DBP,Development Bank of the Philippines,\n');
+    const renamed = await runCli(['--db', db, 'dfsp', 'import', 'rename.csv'], { env, cwd: dir });
+    expect(renamed.stderr).toMatch(/1 added, 1 renamed, 0 unchanged/);
+
+    // import-csv without --dfsp: names come from the mapper's own DFSP data; unknown codes are rejected.
+    const rows = [
+      'household_no,national_id,full_name,contact_phone,payment_method,bank_code,branch_code,account_no,wallet,payment_mobile,payment_email',
+      'H1,000400000001,Ana Santos,0917 555 0001,bank,LBP,0012,000123456789,,,',
+      'H2,000400000002,Ben Cruz,0917 555 0002,bank,BDO,0310,000123456790,,,',
+      'H3,000400000003,Cora Reyes,0917 555 0003,gcash,,,,GCASH,0917 555 0003,',
+    ];
+    writeFileSync(join(dir, 'enumeration.csv'), `${rows.join('\n')}\n`);
+    const run = await runCli(['--db', db, 'import-csv', 'enumeration.csv', '--mapping', join(ROOT, 'fixtures', 'enumeration.mapping.json'), '--results', 'results.jsonl'], { env, cwd: dir });
+    expect(run.code, run.stderr).toBe(5);
+    const resolved = await runCli(['--db', db, 'resolve', '--id', 'token:000400000001@nationalId', '-o', 'json'], { env, cwd: dir });
+    expect(JSON.parse(resolved.stdout).results[0].fa).toMatchObject({ bank_name: 'LANDBANK', branch_name: 'Quezon City - Kamuning' });
+    const rejects = await runCli(['--db', db, 'resolve', '--id', 'token:000400000002@nationalId', '-o', 'json'], { env, cwd: dir });
+    expect(JSON.parse(rejects.stdout).results[0].outcome).toBe('not_found');
+  });
+
+  it('refuses a bad file whole, naming each line and field, and imports nothing', async () => {
+    const dir = tempDir();
+    const { env } = cliEnv();
+    const db = join(dir, 'mapper.db');
+    writeFileSync(join(dir, 'bad.csv'), 'type,code,name,bank_code\nBANK,LBP,Land Bank,\nBRANCH,0012,Kamuning,\nWALLET,X,Y,\nBANK,LBP,Again,\nBRANCH,0099,Somewhere,NOPE\n');
+    const run = await runCli(['--db', db, 'dfsp', 'import', 'bad.csv'], { env, cwd: dir });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('bad.csv:3: bank_code: a branch needs the code of its bank');
+    expect(run.stderr).toContain('bad.csv:4: type: must be one of BANK, BRANCH, MOBILE_WALLET, EMAIL_WALLET, got "WALLET"');
+    expect(run.stderr).toContain('bad.csv:5: code: bank "LBP" is already on line 2');
+    expect(run.stderr).toContain('bad.csv:6: bank_code: bank "NOPE" is neither in this file nor already known');
+    expect(run.stderr).toMatch(/nothing was imported/);
+    const listed = await runCli(['--db', db, 'dfsp', 'list', '-o', 'jsonl'], { env, cwd: dir });
+    expect(listed.stdout).toBe('');
+
+    const remote = await runCli(['dfsp', 'list'], { env: { ...env, SPARCTL_BASE_URL: 'http://127.0.0.1:9' }, cwd: dir });
+    expect(remote.code).toBe(3);
+    expect(remote.stderr).toMatch(/no dfspUrl/);
+  });
+});
+
+describe('sparctl dfsp list, remote', () => {
+  it("reads SPAR's bene-portal /dfsp/fetch-* endpoints, turning branch bank ids into codes", async () => {
+    const { createServer } = await import('node:http');
+    const seen: string[] = [];
+    const payloads: Record<string, unknown> = {
+      '/api/bene-portal/dfsp/fetch-banks': { banks: [{ id: 7, bank_mnemonic: 'EXB', bank_name: 'Example Bank', bank_code: 'EXB' }] },
+      '/api/bene-portal/dfsp/fetch-branches': { branches: [{ id: 1, branch_mnemonic: 'EXB_MAIN', branch_name: 'Main', branch_code: '0001', bank_id: 7 }] },
+      '/api/bene-portal/dfsp/fetch-wallet-service-providers': { wallet_service_providers: [{ id: 3, sp_mnemonic: 'PINK', sp_name: 'Pink Wallet', sp_code: 'PINK', wallet_type: 'MOBILE_WALLET' }] },
+    };
+    const server = createServer((request, response) => {
+      let body = '';
+      request.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      request.on('end', () => {
+        seen.push(`${request.method} ${request.url} ${(JSON.parse(body) as { request_header?: { sender_app_mnemonic?: string } }).request_header?.sender_app_mnemonic}`);
+        const payload = payloads[request.url ?? ''];
+        response.writeHead(payload ? 200 : 404, { 'content-type': 'application/json' });
+        response.end(JSON.stringify(payload ? { response_header: { response_status: 'SUCCESS' }, response_body: { pagination_response: null, response_payload: payload } } : { detail: 'Not Found' }));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as import('node:net').AddressInfo;
+    try {
+      const { env } = cliEnv({ SPARCTL_BASE_URL: `http://127.0.0.1:${port}/api/mapper`, SPARCTL_DFSP_URL: `http://127.0.0.1:${port}/api/bene-portal` });
+      const listed = await runCli(['dfsp', 'list', '-o', 'jsonl'], { env });
+      expect(listed.code, listed.stderr).toBe(0);
+      expect(listed.stdout.trim().split('\n').map((line) => JSON.parse(line) as unknown)).toEqual([
+        { type: 'bank', code: 'EXB', name: 'Example Bank' },
+        { type: 'branch', code: '0001', name: 'Main', bank_code: 'EXB' },
+        { type: 'mobile wallet', code: 'PINK', name: 'Pink Wallet' },
+      ]);
+      expect(seen).toEqual(['POST /api/bene-portal/dfsp/fetch-banks sparctl', 'POST /api/bene-portal/dfsp/fetch-branches sparctl', 'POST /api/bene-portal/dfsp/fetch-wallet-service-providers sparctl']);
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+});
