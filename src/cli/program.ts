@@ -2,6 +2,7 @@ import { Command, Option } from 'commander';
 import { OUTPUT_FORMATS } from '../config/constants.js';
 import { configCommand } from './commands/config.js';
 import { dfspCommand } from './commands/dfsp.js';
+import { faCommand } from './commands/fa.js';
 import { importCsvCommand } from './commands/import-csv.js';
 import { importOdkCommand } from './commands/import-odk.js';
 import { pingCommand } from './commands/ping.js';
@@ -42,6 +43,7 @@ Exit codes: 0 ok · 1 internal error · 2 usage or bad input · 3 config · 4 ma
   program.addCommand(importOdkCommand(io, setExit));
   program.addCommand(serveCommand(io, setExit));
   program.addCommand(dfspCommand(io, setExit));
+  program.addCommand(faCommand(io, setExit));
   program.addCommand(pingCommand(io, setExit));
   program.addCommand(configCommand(io, setExit));
   return program;

@@ -1,0 +1,178 @@
+/**
+ * `sparctl fa edit`: the built binary in a real pseudo-terminal (test/helpers/pty-run.py), its
+ * @inquirer prompts answered with the keys a person would press.
+ */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { PassThrough, Writable } from 'node:stream';
+import { afterEach, describe, expect, it } from 'vitest';
+import { DfspStore } from '../../src/adapters/sqlite/dfsp-store.js';
+import { LocalMapper } from '../../src/adapters/sqlite/local-mapper.js';
+import { main } from '../../src/cli/main.js';
+import type { Io } from '../../src/cli/io.js';
+import { faChanges, faFromAnswers } from '../../src/core/fa-edit.js';
+import { BIN, ROOT, cliEnv, runCli } from '../helpers/run-cli.js';
+import { bank } from '../helpers/records.js';
+import { tempDir } from '../helpers/tmp.js';
+
+const mappers: LocalMapper[] = [];
+afterEach(async () => {
+  for (const mapper of mappers.splice(0)) await mapper.close();
+});
+
+const DOWN = '\x1B[B';
+const ENTER = '\r';
+const BACKSPACE = '\x7f';
+
+interface Step {
+  readonly expect: string;
+  readonly send: readonly string[];
+}
+
+/** Runs sparctl in a pseudo-terminal, answering each prompt when its text appears. */
+function inTerminal(args: readonly string[], steps: readonly Step[], env: Record<string, string>): Promise<{ code: number; transcript: string; stuck: number | null }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('python3', [join(ROOT, 'test', 'helpers', 'pty-run.py'), JSON.stringify(steps), '--', process.execPath, BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
+    child.on('error', reject);
+    child.on('close', () => {
+      try {
+        resolve(JSON.parse(out) as { code: number; transcript: string; stuck: number | null });
+      } catch {
+        reject(new Error(`pty-run.py: ${err || out}`));
+      }
+    });
+  });
+}
+
+/** A non-terminal Io for main(), to check the refusal without a terminal. */
+function pipes(home: string) {
+  let err = '';
+  const io: Io = {
+    stdin: new PassThrough(),
+    stdout: new Writable({ write: (_chunk: Buffer, _encoding, done) => done() }),
+    stderr: new Writable({ write: (chunk: Buffer, _encoding, done) => ((err += chunk.toString()), done()) }),
+    stdinIsTTY: true,
+    stderrIsTTY: true,
+    stdoutIsTTY: false,
+    env: { HOME: home, XDG_CONFIG_HOME: join(home, 'config'), XDG_DATA_HOME: join(home, 'data'), XDG_STATE_HOME: join(home, 'state'), XDG_CACHE_HOME: join(home, 'cache'), NO_COLOR: '1' },
+    cwd: home,
+    home,
+    columns: 100,
+    stderrColumns: 100,
+  };
+  return { io, stderr: () => err };
+}
+
+function seeded() {
+  const home = tempDir();
+  const db = join(home, 'mapper.db');
+  const store = DfspStore.open(db);
+  store.import({
+    banks: [
+      { code: 'EXB', name: 'Example Bank' },
+      { code: 'DBP', name: 'Development Bank of the Philippines' },
+    ],
+    branches: [
+      { bank_code: 'EXB', code: '0001', name: 'Main' },
+      { bank_code: 'DBP', code: '0105', name: 'Davao - CM Recto' },
+    ],
+    wallet_providers: [{ code: 'GCASH', name: 'GCash', wallet_type: 'MOBILE_WALLET' }],
+  });
+  store.close();
+  const mapper = LocalMapper.open(db);
+  mappers.push(mapper);
+  return { home, db, mapper };
+}
+
+describe('sparctl fa edit', () => {
+  it('changes bank, branch and account after showing before → after and a confirmation; the audit log says who', async () => {
+    const { db, mapper } = seeded();
+    await mapper.link([{ reference_id: 'r', id: 'B1', fa: bank('000111') }], { source: 'test' });
+    const before = mapper.storedFa('B1');
+    const { env } = cliEnv();
+    const run = await inTerminal(
+      ['--db', db, 'fa', 'edit', 'B1'],
+      [
+        { expect: 'FA type', send: [ENTER] },
+        { expect: 'Bank \\(type to search\\)', send: ['dbp', ENTER] },
+        { expect: 'Branch \\(type to search\\)', send: [ENTER] },
+        { expect: 'Account number', send: ['000999888777', ENTER] },
+        { expect: 'Update the financial address of B1', send: ['y', ENTER] },
+      ],
+      env,
+    );
+    expect(run.stuck, run.transcript).toBeNull();
+    expect(run.code, run.transcript).toBe(0);
+    expect(run.transcript).toContain('* bank_code       EXB → DBP');
+    expect(run.transcript).toContain('* account_number  000111 → 000999888777');
+    expect(run.transcript).toContain('updated B1');
+    const after = mapper.storedFa('B1');
+    expect(after).not.toBe(before);
+    expect(after).toBe('account_number:000999888777.branch_name:Davao - CM Recto.branch_code:0105.bank_name:Development Bank of the Philippines.bank_code:DBP.fa_type:BANK');
+    expect(mapper.auditRows('B1').map((row) => [row.operation, row.source])).toEqual([
+      ['link', 'test'],
+      ['update', expect.stringMatching(/^sparctl fa edit \(user .+\)$/)],
+    ]);
+  }, 30_000);
+
+  it('re-asks a payment mobile number until it is one, and changes nothing when not confirmed', async () => {
+    const { db, mapper } = seeded();
+    await mapper.link([{ reference_id: 'r', id: 'B2', fa: bank('000222') }], { source: 'test' });
+    const before = mapper.storedFa('B2');
+    const { env } = cliEnv();
+    const run = await inTerminal(
+      ['--db', db, 'fa', 'edit', 'B2', '--country', 'PH'],
+      [
+        { expect: 'FA type', send: [DOWN, ENTER] },
+        { expect: 'Wallet provider \\(type to search\\)', send: [ENTER] },
+        { expect: 'Payment mobile number', send: ['call me', ENTER] },
+        { expect: '"call me" contains letters', send: [...Array<string>(7).fill(BACKSPACE), '0917 555 0101', ENTER] },
+        { expect: 'Update the financial address of B2', send: ['n', ENTER] },
+      ],
+      env,
+    );
+    expect(run.stuck, run.transcript).toBeNull();
+    expect(run.code, run.transcript).toBe(0);
+    expect(run.transcript).toContain('* mobile_number         — → +639175550101');
+    expect(run.transcript).toContain('Cancelled: nothing was changed.');
+    expect(mapper.storedFa('B2')).toBe(before);
+    expect(mapper.auditRows('B2').map((row) => row.operation)).toEqual(['link']);
+  }, 30_000);
+
+  it('refuses at once without a terminal or with --no-input, pointing at the flag-based update', async () => {
+    const { env } = cliEnv();
+    const piped = await runCli(['fa', 'edit', 'B1'], { env });
+    expect(piped.code).toBe(2);
+    expect(piped.stderr).toMatch(/fa edit asks questions and needs a terminal; nothing was changed \(change the FA with flags instead: sparctl update --id B1 /);
+    const { home, db } = seeded();
+    const term = pipes(home);
+    expect(await main(['--db', db, '--no-input', 'fa', 'edit', 'B1'], term.io)).toBe(2);
+    expect(term.stderr()).toMatch(/needs a terminal/);
+  });
+
+  it('says so when the ID is not linked', async () => {
+    const { home, db } = seeded();
+    const term = pipes(home);
+    expect(await main(['--db', db, 'fa', 'edit', 'NOPE'], term.io)).toBe(2);
+    expect(term.stderr()).toMatch(/NOPE is not linked in local .*; there is no FA to edit \(link it first/);
+  });
+});
+
+describe('fa edit, the pure part', () => {
+  it('validates the answers like any record and lists changes field by field', () => {
+    expect(faFromAnswers({ fa_type: 'EMAIL_WALLET', strategy_id: 3, wallet_provider_code: 'P', wallet_provider_name: 'Pay', email_address: 'not-mail' })).toEqual({
+      ok: false,
+      problems: ['email_address is not an e-mail address'],
+    });
+    const built = faFromAnswers({ fa_type: 'EMAIL_WALLET', strategy_id: 3, wallet_provider_code: 'P', wallet_provider_name: 'Pay', email_address: 'a@b.org' });
+    expect(built.ok).toBe(true);
+    if (!built.ok) return;
+    expect(faChanges({ fa_type: 'EMAIL_WALLET', wallet_provider_code: 'P', wallet_provider_name: 'Pay', email_address: 'old@b.org', strategy_id: 3 }, built.fa).filter((c) => c.changed)).toEqual([
+      { field: 'email_address', before: 'old@b.org', after: 'a@b.org', changed: true },
+    ]);
+  });
+});
