@@ -158,7 +158,7 @@ export function mappingFieldProblems(sources: readonly { path: string; target: s
       continue;
     }
     if (DIGIT_TARGETS.has(target) && (field.type === 'int' || field.type === 'decimal')) {
-      problems.push(`${target} reads "${path}", a ${field.type} field: Central sends it as a number, so leading zeros and long numbers are lost; make it a text field in the form`);
+      problems.push(`${target} reads "${path}", ${/^[aeiou]/.test(field.type) ? 'an' : 'a'} ${field.type} field: Central sends it as a number, so leading zeros and long numbers are lost; make it a text field in the form`);
     }
   }
   return problems;

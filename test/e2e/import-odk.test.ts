@@ -148,6 +148,37 @@ describe('sparctl import-odk', () => {
     expect(storedFa(env, '0090000001')).toBeUndefined();
   });
 
+  it('unlinks on deletion only what it linked and no other live submission names; warns when an edit changes the ID', async () => {
+    const fake = await central();
+    const first = fake.submit(bank('0110000001', '000110000001'));
+    const duplicate = fake.submit(bank('0110000001', '000110000001'));
+    const renamed = fake.submit(bank('0110000002', '000110000002'));
+    const env = setup(fake);
+    expect((await importOdk(env)).code).toBe(0);
+
+    fake.remove(first.__id);
+    const kept = await importOdk(env, ['--on-delete', 'unlink', '--yes', '--overlap', '0']);
+    expect(kept.code, kept.stderr).toBe(0);
+    expect(kept.stderr).toContain(`${first.__id} was deleted in Central, but 0110000001 is still named by submission ${duplicate.__id}: not unlinked`);
+    expect(storedFa(env, '0110000001')).toBeDefined();
+    fake.remove(duplicate.__id);
+    const gone = await importOdk(env, ['--on-delete', 'unlink', '--yes', '--overlap', '0']);
+    expect(gone.code, gone.stderr).toBe(0);
+    expect(storedFa(env, '0110000001')).toBeUndefined();
+
+    // A corrected ID links the new one and says the old one stays linked.
+    fake.edit(renamed.__id, { beneficiary: { national_id: '0110000003' } });
+    const edited = await importOdk(env, ['--overlap', '0']);
+    expect(edited.stderr).toContain(`warning: submission ${renamed.__id} now names beneficiary 0110000003, not 0110000002; 0110000002 stays linked`);
+    expect(storedFa(env, '0110000002')).toBeDefined();
+    expect(storedFa(env, '0110000003')).toBeDefined();
+
+    // The same server written with /v1 is the same import: nothing is read as new.
+    const sameServer = await importOdk(env, ['--odk-url', `${fake.url}/v1/`]);
+    expect(sameServer.code, sameServer.stderr).toBe(0);
+    expect(sameServer.stderr).toMatch(/0 to apply/);
+  });
+
   it('refuses a mapping that does not fit the form, and a wrong password, without printing it', async () => {
     const fields = SPAR_ENROLMENT_FIELDS.map((field) => (field.path === '/payment/account_number' ? { ...field, type: 'int' } : field));
     const fake = await central({ fields });
@@ -155,7 +186,7 @@ describe('sparctl import-odk', () => {
     const env = setup(fake);
     const mismatch = await importOdk(env);
     expect(mismatch.code).toBe(2);
-    expect(mismatch.stderr).toMatch(/account_number reads "payment\.account_number", a int field: .*leading zeros.*nothing was imported/);
+    expect(mismatch.stderr).toMatch(/account_number reads "payment\.account_number", an int field: .*leading zeros.*nothing was imported/);
 
     const wrong = setup(fake, { SPARCTL_ODK_PASSWORD: 'not-the-password-42' });
     const denied = await importOdk(wrong);

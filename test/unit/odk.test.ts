@@ -93,7 +93,7 @@ describe('ODK mappings', () => {
     ];
     const problems = mappingFieldProblems(mappingSources(mapping), fields);
     expect(problems).toEqual([
-      expect.stringMatching(/^account_number reads "payment\.account_number", a int field: .*leading zeros/),
+      expect.stringMatching(/^account_number reads "payment\.account_number", an int field: .*leading zeros/),
       expect.stringMatching(/^wallet_provider_code reads "payment\.email_wallet_provider", which the form does not have \(fields there: payment\.payment_method, /),
     ]);
   });

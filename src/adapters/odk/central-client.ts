@@ -101,6 +101,11 @@ export class CentralClient {
 
   /** One submission by its instance id (`__id`), or undefined when Central has none (or it is deleted). */
   async submission(project: number, form: string, instanceId: string): Promise<Submission | undefined> {
+    // Central addresses Submissions('…') only for ids like uuid:…; others are found by filter.
+    if (!/^(uuid:)?[a-z0-9-]+$/i.test(instanceId)) {
+      for await (const page of this.submissions(project, form, { filter: `__id eq '${instanceId.replace(/'/g, "''")}'`, pageSize: 1 })) return page[0];
+      return undefined;
+    }
     const path = `${this.formPath(project, form)}.svc/Submissions('${encodeURIComponent(instanceId.replace(/'/g, "''"))}')`;
     try {
       const page = (await this.getJson(path, `submission ${instanceId}`)) as { value?: Submission[] };
@@ -287,7 +292,11 @@ export class CentralClient {
         hint: 'the e-mail, password or token was not accepted (a token may have expired or been revoked); check odkEmail and SPARCTL_ODK_PASSWORD',
       });
     }
-    if (major === 403) return new ConfigError('odk.forbidden', said, { hint: 'the user needs at least the Project Viewer role on this project (Data Collectors and App Users cannot read submissions)' });
+    if (major === 403) {
+      return new ConfigError('odk.forbidden', said, {
+        hint: 'the user needs at least the Project Viewer role on this project (Data Collectors and App Users cannot read submissions); Central also answers 403 to a viewer for a form that was never published',
+      });
+    }
     if (code === 404.2 || code === 404.3) return new ConfigError('odk.bad_url', said, { hint: 'odkUrl should be the server address, e.g. https://central.example.org' });
     if (major === 404) return new UsageError('odk.not_found', said, { hint: 'check the project id (a number) and the form id (its xmlFormId); a form must be published' });
     if (major === 501 || code === 400.18 || code === 400.35) return new UsageError('odk.query_refused', said, { hint: 'only __id and __system fields can be filtered on, and $orderby cannot be paged' });

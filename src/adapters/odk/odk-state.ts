@@ -12,6 +12,8 @@ export interface OdkState {
   readonly watermark?: string;
   /** `__id` → version (kind, stamp, instance id) last applied. */
   readonly seen: Record<string, string>;
+  /** `__id` → the beneficiary ID its last applied state linked (absent once deleted). */
+  readonly ids?: Record<string, string>;
 }
 
 export function readOdkState(path: string): OdkState {
@@ -24,7 +26,7 @@ export function readOdkState(path: string): OdkState {
   }
   try {
     const parsed = JSON.parse(text) as Partial<OdkState>;
-    return { ...(typeof parsed.watermark === 'string' ? { watermark: parsed.watermark } : {}), seen: parsed.seen ?? {} };
+    return { ...(typeof parsed.watermark === 'string' ? { watermark: parsed.watermark } : {}), seen: parsed.seen ?? {}, ids: parsed.ids ?? {} };
   } catch {
     throw new ConfigError('odk.state_unreadable', `the import state ${path} is damaged`, {
       hint: 'move it away to start over (the next run reads every submission; upsert skips what is already applied)',

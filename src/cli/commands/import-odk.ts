@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
-import { ConfigError, ExitCode, UsageError } from '../../core/errors.js';
+import { ConfigError, ExitCode, UnavailableError, UsageError } from '../../core/errors.js';
 import type { BulkSummary } from '../../core/bulk/events.js';
 import type { GlobalOptions } from '../context.js';
 import type { Io } from '../io.js';
@@ -105,7 +105,7 @@ async function runImportOdk(io: Io, globals: GlobalOptions, options: ImportOdkOp
 
   const mappingText = await readText(options.mapping, '--mapping');
   const dfspText = options.dfsp ? await readText(options.dfsp, '--dfsp') : undefined;
-  const { compileMapping, dfspLookupFrom, mappingSources } = await import('../../core/mapping.js');
+  const { applyMapping, compileMapping, dfspLookupFrom, mappingSources, objectRow } = await import('../../core/mapping.js');
   const mapping = compileMapping(parseJson(mappingText, options.mapping), options.mapping);
   let dfsp = dfspText === undefined ? undefined : dfspLookupFrom(parseJson(dfspText, options.dfsp!), options.dfsp);
   let dfspKnown = dfspText;
@@ -122,7 +122,9 @@ async function runImportOdk(io: Io, globals: GlobalOptions, options: ImportOdkOp
 
   // The state belongs to this form in this mapper: a new database starts from the beginning.
   const mapperIdentity = settings.mode === 'local' ? `local ${settings.db} ${await localInstanceId(settings.db!, options.dryRun === true)}` : `${settings.protocol} ${settings.baseUrl}`;
-  const key = createHash('sha256').update(JSON.stringify([target.url.replace(/\/+$/, ''), target.project, target.form, mapperIdentity])).digest('hex').slice(0, 24);
+  // The same server named with or without /v1 or a trailing slash is the same state.
+  const server = target.url.replace(/\/+$/, '').replace(/\/v1$/, '');
+  const key = createHash('sha256').update(JSON.stringify([server, target.project, target.form, mapperIdentity])).digest('hex').slice(0, 24);
   const stateDir = join(context.dirs.state, 'odk', key);
   const statePath = join(stateDir, 'state.json');
   // The window being applied: submissions as read, oldest first, one JSON line each. It holds
@@ -158,7 +160,7 @@ async function runImportOdk(io: Io, globals: GlobalOptions, options: ImportOdkOp
         say(`sparctl: finishing the window an earlier run left unfinished (${spoolPath})`);
         const code = await applySpool(io, globals, options, target, spoolPath, mapping, dfsp, definition, watchReport('earlier window'));
         if (code !== ExitCode.ok && code !== ExitCode.rejected) return code;
-        await finishWindow(statePath, spoolPath);
+        await finishWindow(statePath, spoolPath, mapping);
         if (options.instanceId !== undefined) return code;
       }
 
@@ -181,7 +183,11 @@ async function runImportOdk(io: Io, globals: GlobalOptions, options: ImportOdkOp
       let deletions: import('../../core/odk.js').OdkSubmission[] = [];
       if (options.instanceId !== undefined) {
         const one = await client.submission(target.project, target.form, options.instanceId);
-        if (one === undefined) throw new UsageError('odk.not_found', `${client.server}: form "${target.form}" has no submission ${options.instanceId} (or it was deleted)`);
+        if (one === undefined) {
+          throw new UsageError('odk.not_found', `${client.server}: form "${target.form}" has no submission ${options.instanceId} (or it was deleted)`, {
+            hint: "give the submission's __id (the instanceID it was first sent with), not the instanceID of a later edit",
+          });
+        }
         changes = [one];
       } else {
         const from = options.full ? undefined : windowStart(state.watermark, options.overlap);
@@ -192,29 +198,74 @@ async function runImportOdk(io: Io, globals: GlobalOptions, options: ImportOdkOp
       }
       // --instance-id is a fix of one record: it is applied even when it was applied before.
       const seen = options.instanceId === undefined ? new Map(Object.entries(state.seen)) : new Map<string, string>();
-      const plan = planWindow(changes, deletions, seen, { skipReviewStates: options.instanceId === undefined ? skipReview : [], onDelete: options.onDelete });
+      const planned = planWindow(changes, deletions, seen, { skipReviewStates: options.instanceId === undefined ? skipReview : [], onDelete: options.onDelete });
+      // Which beneficiary each submission names now, and which one it linked before.
+      const beneficiaryOf = (submission: import('../../core/odk.js').OdkSubmission) => {
+        const read = applyMapping({ ...mapping, operation: { at: '(id only)', constant: 'unlink' } }, objectRow(submission), undefined);
+        return read.ok && typeof read.record['id'] === 'string' ? read.record['id'] : undefined;
+      };
+      const linkedBy = new Map(Object.entries(state.ids ?? {}));
+      const deleted = new Set(planned.entries.filter((entry) => entry.kind === 'delete').map((entry) => entry.submission.__id));
+      // Who names each beneficiary after this window: what was applied, updated by the window's changes.
+      const named = new Map(linkedBy);
+      for (const entry of planned.entries) {
+        const id = entry.kind === 'change' ? beneficiaryOf(entry.submission) : undefined;
+        if (id !== undefined) named.set(entry.submission.__id, id);
+      }
+      let stillCovered = 0;
+      const unlinking = new Set<string>();
+      // Deletions that unlink nothing are still done with: remembered so they are not weighed again.
+      const settledDeletions: { id: string; version: string }[] = [];
+      const entries = planned.entries.filter((entry) => {
+        if (entry.kind !== 'delete') return true;
+        // Unlinking stops payments: only a link this import made, once, and only when no other
+        // live submission names the same beneficiary.
+        const id = linkedBy.get(entry.submission.__id);
+        const other = id === undefined ? undefined : [...named].find(([submission, linked]) => linked === id && submission !== entry.submission.__id && !deleted.has(submission));
+        if (id === undefined || other !== undefined || unlinking.has(id)) {
+          stillCovered++;
+          settledDeletions.push({ id: entry.submission.__id, version: entry.version });
+          const why = id === undefined ? 'this import never linked it' : other !== undefined ? `${id} is still named by submission ${other[0]}` : `${id} is unlinked by another deletion in this run`;
+          say(`sparctl: ${entry.submission.__id} was deleted in Central, but ${why}: not unlinked`);
+          return false;
+        }
+        unlinking.add(id);
+        return true;
+      });
+      for (const entry of entries) {
+        if (entry.kind !== 'change') continue;
+        const before = linkedBy.get(entry.submission.__id);
+        const now = beneficiaryOf(entry.submission);
+        if (before !== undefined && now !== undefined && before !== now) {
+          say(`sparctl: warning: submission ${entry.submission.__id} now names beneficiary ${now}, not ${before}; ${before} stays linked (unlink it with "sparctl unlink --id ${before}" if it was a mistake)`);
+        }
+      }
+      // A deletion unlinks the beneficiary this import linked for it, whatever the deleted data says.
+      const plan = { ...planned, entries: entries.map((entry) => (entry.kind === 'delete' ? { ...entry, beneficiary: linkedBy.get(entry.submission.__id)! } : entry)) };
       const notes = [
+        stillCovered > 0 ? `${stillCovered} deletions not unlinked` : '',
         plan.alreadySeen > 0 ? `${plan.alreadySeen} already applied` : '',
         plan.skippedByReview > 0 ? `${plan.skippedByReview} skipped for their review state (${skipReview.join(', ')})` : '',
         plan.deletionsIgnored > 0 ? `${plan.deletionsIgnored} deletions ignored` : '',
       ].filter(Boolean);
       say(`sparctl: ${client.server} form ${target.form}: ${changes.length + deletions.length} submission${changes.length + deletions.length === 1 ? '' : 's'} read, ${plan.entries.length} to apply${notes.length > 0 ? ` (${notes.join(', ')})` : ''}`);
       if (plan.entries.length === 0) {
-        if (!options.dryRun && options.instanceId === undefined && plan.newestStamp !== undefined && (state.watermark === undefined || plan.newestStamp > state.watermark)) {
-          writeOdkState(statePath, { ...state, watermark: plan.newestStamp });
+        if (!options.dryRun && options.instanceId === undefined) {
+          const newer = plan.newestStamp !== undefined && (state.watermark === undefined || Date.parse(plan.newestStamp) > Date.parse(state.watermark));
+          writeOdkState(statePath, settleDeletions({ ...state, ...(newer ? { watermark: plan.newestStamp! } : {}) }, settledDeletions));
         }
         return ExitCode.ok;
       }
       if (stopping) return ExitCode.interrupted;
       mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-      const window = options.instanceId === undefined && plan.newestStamp !== undefined ? { watermark: plan.newestStamp } : {};
+      const window = { ...(options.instanceId === undefined && plan.newestStamp !== undefined ? { watermark: plan.newestStamp } : {}), settledDeletions };
       // Whole or not at all: a kill while writing must not leave half a window to resume.
       const partial = `${spoolPath}.${process.pid}.tmp`;
       writeFileSync(partial, `${JSON.stringify({ window })}\n${plan.entries.map((entry) => JSON.stringify(entry)).join('\n')}\n`, { mode: 0o600 });
       renameSync(partial, spoolPath);
       const code = await applySpool(io, globals, options, target, spoolPath, mapping, dfsp, definition, watchReport('poll'));
       if (options.dryRun) rmSync(spoolPath, { force: true });
-      else if (code === ExitCode.ok || code === ExitCode.rejected) await finishWindow(statePath, spoolPath);
+      else if (code === ExitCode.ok || code === ExitCode.rejected) await finishWindow(statePath, spoolPath, mapping);
       return code;
     };
 
@@ -222,9 +273,16 @@ async function runImportOdk(io: Io, globals: GlobalOptions, options: ImportOdkOp
     process.on('SIGINT', onSigint);
     let last: number = ExitCode.ok;
     for (;;) {
-      last = await poll();
+      try {
+        last = await poll();
+      } catch (error) {
+        // A Central or mapper outage ends one poll, not the watch: the next poll tries again.
+        if (!(error instanceof UnavailableError)) throw error;
+        say(`sparctl: poll failed: ${error.message}; trying again in ${options.interval} s`);
+        last = ExitCode.unavailable;
+      }
       if (last === ExitCode.interrupted || stopping) return ExitCode.interrupted;
-      if (last !== ExitCode.ok && last !== ExitCode.rejected) return last;
+      if (last !== ExitCode.ok && last !== ExitCode.rejected && last !== ExitCode.unavailable) return last;
       const waited = await sleepUnless(options.interval * 1000, () => stopping);
       if (!waited) return ExitCode.interrupted;
     }
@@ -234,24 +292,41 @@ async function runImportOdk(io: Io, globals: GlobalOptions, options: ImportOdkOp
   }
 }
 
+/** Deletions handled without an unlink: seen, and no longer naming a beneficiary. */
+function settleDeletions(state: import('../../adapters/odk/odk-state.js').OdkState, deletions: readonly { id: string; version: string }[]): import('../../adapters/odk/odk-state.js').OdkState {
+  if (deletions.length === 0) return state;
+  const seen = { ...state.seen };
+  const ids = { ...state.ids };
+  for (const { id, version } of deletions) {
+    seen[id] = version;
+    delete ids[id];
+  }
+  return { ...state, seen, ids };
+}
+
 function report(say: (line: string) => void, what: string, summary: BulkSummary): void {
   say(`sparctl: ${what}: ${summary.applied} applied, ${summary.unchanged} unchanged, ${summary.rejected} rejected, ${summary.failed} not done (${summary.seconds.toFixed(1)} s)`);
 }
 
 /** Moves the state past a window that is done (every record applied, unchanged or rejected for good). */
-async function finishWindow(statePath: string, spoolPath: string): Promise<void> {
+async function finishWindow(statePath: string, spoolPath: string, mapping: import('../../core/mapping.js').CompiledMapping): Promise<void> {
   const { readOdkState, writeOdkState } = await import('../../adapters/odk/odk-state.js');
+  const { applyMapping, objectRow } = await import('../../core/mapping.js');
   const lines = readFileSync(spoolPath, 'utf8').split('\n').filter(Boolean);
-  const head = JSON.parse(lines[0]!) as { window: { watermark?: string } };
+  const head = JSON.parse(lines[0]!) as { window: { watermark?: string; settledDeletions?: { id: string; version: string }[] } };
   const state = readOdkState(statePath);
   const seen = { ...state.seen };
+  const ids = { ...state.ids };
   for (const line of lines.slice(1)) {
-    const entry = JSON.parse(line) as { version: string; submission: { __id: string } };
+    const entry = JSON.parse(line) as { kind: 'change' | 'delete'; version: string; submission: { __id: string } };
     seen[entry.submission.__id] = entry.version;
+    const read = applyMapping({ ...mapping, operation: { at: '(id only)', constant: 'unlink' } }, objectRow(entry.submission), undefined);
+    if (entry.kind === 'delete') delete ids[entry.submission.__id];
+    else if (read.ok && typeof read.record['id'] === 'string') ids[entry.submission.__id] = read.record['id'];
   }
   const newer = head.window.watermark !== undefined && (state.watermark === undefined || Date.parse(head.window.watermark) > Date.parse(state.watermark));
   const watermark = newer ? head.window.watermark : state.watermark;
-  writeOdkState(statePath, { ...(watermark === undefined ? {} : { watermark }), seen });
+  writeOdkState(statePath, settleDeletions({ ...(watermark === undefined ? {} : { watermark }), seen, ids }, head.window.settledDeletions ?? []));
   rmSync(spoolPath, { force: true });
 }
 
@@ -301,9 +376,16 @@ async function applySpool(
             };
             for (const column of columns.slice(5)) raw[column] = read(column) ?? '';
             const origin = Object.entries(provenance).map(([k, v]) => `${k}=${v}`).join(' ');
+            const linked = (entry as { beneficiary?: string }).beneficiary;
+            if (entry.kind === 'delete' && linked !== undefined) {
+              out.push({ ...toBulkRecord(seq++, undefined, { id: linked, operation: 'unlink' }, raw, { mode: 'upsert', strategies, unlinkConfirmed: globals.yes === true }), origin });
+              continue;
+            }
             const mapped = applyMapping(entry.kind === 'delete' ? unlinkMapping : mapping, read, dfsp);
             if (!mapped.ok) {
-              out.push({ seq: seq++, raw, origin, parsed: { ok: false as const, problems: mapped.problems } });
+              // The ID as written, so the results and reject files can name the beneficiary.
+              const id = read(mapping.id.source ?? '')?.trim();
+              out.push({ seq: seq++, raw, origin, parsed: { ok: false as const, problems: mapped.problems, ...(id ? { id } : {}) } });
               continue;
             }
             const record = entry.kind === 'delete' ? { ...mapped.record, operation: 'unlink' } : { ...mapped.record, additional_info: [provenance] };
