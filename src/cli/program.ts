@@ -8,6 +8,8 @@ import { importOdkCommand } from './commands/import-odk.js';
 import { pingCommand } from './commands/ping.js';
 import { recordCommand } from './commands/records.js';
 import { serveCommand } from './commands/serve.js';
+import { smokeCommand } from './commands/smoke.js';
+import { strategyCommand } from './commands/strategy.js';
 import type { Io } from './io.js';
 import { VERSION } from './version.js';
 
@@ -41,10 +43,12 @@ Exit codes: 0 ok · 1 internal error · 2 usage or bad input · 3 config · 4 ma
   for (const operation of ['link', 'update', 'resolve', 'unlink'] as const) program.addCommand(recordCommand(operation, io, setExit));
   program.addCommand(importCsvCommand(io, setExit));
   program.addCommand(importOdkCommand(io, setExit));
+  program.addCommand(strategyCommand(io, setExit));
   program.addCommand(serveCommand(io, setExit));
   program.addCommand(dfspCommand(io, setExit));
   program.addCommand(faCommand(io, setExit));
   program.addCommand(pingCommand(io, setExit));
+  program.addCommand(smokeCommand(io, setExit));
   program.addCommand(configCommand(io, setExit));
   return program;
 }

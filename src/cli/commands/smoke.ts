@@ -1,0 +1,155 @@
+import { randomBytes } from 'node:crypto';
+import { resolve } from 'node:path';
+import { Command } from 'commander';
+import { UsageError } from '../../core/errors.js';
+import type { SmokeReport, SmokeStepResult } from '../../core/smoke.js';
+import { loadContext, openMapper, type CommandContext, type GlobalOptions } from '../context.js';
+import type { Io } from '../io.js';
+
+interface SmokeOptions {
+  url?: string;
+  junit?: string;
+}
+
+/**
+ * `sparctl smoke`: link → resolve → update → resolve → unlink → resolve of a synthetic record on
+ * the target, every answer checked (src/core/smoke.ts), a per-step table and optionally JUnit XML.
+ */
+export function smokeCommand(io: Io, setExit: (code: number) => void): Command {
+  return new Command('smoke')
+    .description('smoke-test a mapper: link, resolve, update, resolve, unlink and resolve a synthetic record, checking every answer')
+    .option('--url <url>', 'test this SPAR base URL (remote mode) instead of the profile\'s target, e.g. https://spar.example.org/api/mapper')
+    .option('--junit <file>', 'also write a JUnit XML report to FILE (for CI test reports)')
+    .addHelpText(
+      'after',
+      `
+Steps: link a new ID (sparctl-smoke-<time>-<random>) to a BANK FA (strategy 2) → resolve with
+details (the same FA fields) → update to a second FA → resolve (the new account number) → unlink
+→ resolve (not found). A step runs only if the ones before it passed; the unlink always runs when
+the link may have been applied, so the synthetic record is removed even when a step fails, and
+the table says whether that worked.
+The target is picked as for every command (--profile, --db, SPARCTL_BASE_URL, …); --url is a
+shortcut for a remote target with the profile's protocol (spar-v2 by default), signing key and
+token. SPARCTL_TIMEOUT_MS (or the profile's timeoutMs) bounds each request.
+
+Exit codes: 0 every step passed · 5 a step got a wrong answer · 4 the mapper is unreachable or
+failed · 3 signature, token or URL refused (the code of the first error wins over 5).
+
+Examples:
+  $ sparctl smoke --profile staging
+  $ sparctl smoke --url http://127.0.0.1:8000 --junit reports/spar-smoke.xml
+  $ SPARCTL_BASE_URL=https://spar.example.org/api/mapper SPARCTL_SIGNING_KEY_FILE=key.pem \\
+      SPARCTL_SENDER_APP_MNEMONIC=social-registry sparctl smoke -o json
+  $ sparctl --db /tmp/scratch.db smoke`,
+    )
+    .action(async (options: SmokeOptions, cmd: Command) => {
+      const globals = cmd.optsWithGlobals<GlobalOptions>();
+      const context = withUrl(await loadContext(io, globals), options.url, globals);
+      const { runSmoke } = await import('../../core/smoke.js');
+      // Never taken from the user: the cleanup unlinks whatever is linked under this ID.
+      const id = `sparctl-smoke-${new Date().toISOString().replace(/[-:.]/g, '')}-${randomBytes(4).toString('hex')}`;
+      const startedAt = new Date();
+      const mapper = await openMapper(context);
+      let report: SmokeReport;
+      try {
+        const { settings } = context.resolved;
+        // A backstop above the HTTP timeout, whose own error says more; the local mapper cannot hang.
+        const stepTimeout = settings.mode === 'remote' ? { stepTimeoutMs: settings.timeoutMs + 5_000 } : {};
+        report = await runSmoke(mapper, { id, clock: () => performance.now(), source: 'sparctl smoke', ...stepTimeout });
+      } finally {
+        await mapper.close();
+      }
+
+      const { printable } = await import('../output.js');
+      await render(io, context.resolved.settings.output ?? 'table', report);
+      if (options.junit !== undefined) {
+        const path = resolve(io.cwd, options.junit);
+        const { smokeJunitXml, writeJunitFile } = await import('../../adapters/files/junit.js');
+        try {
+          await writeJunitFile(path, smokeJunitXml(report, startedAt));
+        } catch (error) {
+          throw new UsageError('smoke.junit_unwritable', `cannot write the JUnit report ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+        }
+        if (!globals.quiet) io.stderr.write(`junit: ${path}\n`);
+      }
+      if (!globals.quiet) io.stderr.write(`${printable(summary(report))}\n`);
+      setExit(report.exitCode);
+    });
+}
+
+/** --url: a remote target on top of whatever the profile and environment say (as a flag would). */
+function withUrl(context: CommandContext, url: string | undefined, globals: GlobalOptions): CommandContext {
+  if (url === undefined) return context;
+  if (globals.db !== undefined) throw new UsageError('smoke.url_and_db', '--url and --db name two different targets: give one of them');
+  if (!URL.canParse(url) || !/^https?:$/.test(new URL(url).protocol)) throw new UsageError('smoke.bad_url', `--url ${url}: must be an http:// or https:// URL`);
+  const { settings, sources } = context.resolved;
+  return {
+    ...context,
+    resolved: { settings: { ...settings, mode: 'remote', baseUrl: url }, sources: { ...sources, mode: 'flag --url', baseUrl: 'flag --url' } },
+  };
+}
+
+const RESULT_WORDS: Record<SmokeStepResult['status'], string> = { pass: 'pass', fail: 'FAIL', skipped: 'skipped' };
+const CLEANUP_WORDS: Record<SmokeReport['cleanup']['state'], string> = { removed: 'done', failed: 'FAIL', not_needed: 'not needed' };
+
+/** Steps 5–6 when they run only to remove the record after an earlier failure. */
+const CLEANUP_TITLES: Partial<Record<SmokeStepResult['step'], string>> = { unlink: 'unlink (cleanup)', resolve_unlinked: 'resolve (after cleanup)' };
+
+const label = (step: SmokeStepResult): string => (step.cleanup ? (CLEANUP_TITLES[step.step] ?? step.title) : step.title);
+
+/** What a person reads in the detail column: the answer, or expected vs got when it was wrong. */
+function detail(step: SmokeStepResult): string {
+  return step.status === 'fail' ? `expected ${step.expected}; got ${step.got}` : step.got;
+}
+
+async function render(io: Io, format: string, report: SmokeReport): Promise<void> {
+  const { SCHEMA_VERSION, printable } = await import('../output.js');
+  const { colorEnabled } = await import('../io.js');
+  const steps = report.steps.map((s) => ({ step: s.step, status: s.status, ms: s.ms, expected: s.expected, got: s.got, cleanup: s.cleanup, ...(s.error ? { error_code: s.error.code } : {}) }));
+  switch (format) {
+    case 'json':
+      io.stdout.write(
+        `${JSON.stringify({ schemaVersion: SCHEMA_VERSION, command: 'smoke', target: report.target, id: report.id, passed: report.passed, exitCode: report.exitCode, ms: report.ms, steps, cleanup: report.cleanup }, null, 2)}\n`,
+      );
+      return;
+    case 'jsonl':
+      for (const step of steps) io.stdout.write(`${JSON.stringify(step)}\n`);
+      io.stdout.write(`${JSON.stringify({ step: 'cleanup', status: report.cleanup.state, detail: report.cleanup.detail })}\n`);
+      return;
+    case 'csv': {
+      const { csvCell } = await import('../../adapters/files/csv-cells.js');
+      const columns = ['step', 'status', 'ms', 'expected', 'got', 'cleanup'] as const;
+      const rows = steps.map((s) => columns.map((c) => csvCell(s[c] === null ? '' : String(s[c]))).join(','));
+      io.stdout.write(`${[columns.join(','), ...rows].join('\r\n')}\r\n`);
+      return;
+    }
+    default: {
+      const { default: Table } = await import('cli-table3');
+      const color = colorEnabled(io, 'stdout');
+      const rows = report.steps.map((s, i) => [String(i + 1), label(s), RESULT_WORDS[s.status], s.ms === null ? '' : String(s.ms), printable(detail(s))]);
+      rows.push(['', 'cleanup', CLEANUP_WORDS[report.cleanup.state], '', printable(report.cleanup.detail)]);
+      // Only the detail column wraps: as wide as its longest text, up to the terminal (160 off one, for CI logs).
+      const room = Math.max(40, (io.stdoutIsTTY ? io.columns : 160) - 62);
+      const widest = Math.max('detail'.length, ...rows.map((r) => r[4]!.length)) + 2;
+      const table = new Table({
+        head: ['#', 'step', 'result', 'ms', 'detail'],
+        colAligns: ['right', 'left', 'left', 'right', 'left'],
+        style: { head: color ? ['cyan'] : [], border: color ? ['grey'] : [] },
+        wordWrap: true,
+        colWidths: [null, null, null, null, Math.min(widest, room)],
+      });
+      table.push(...rows);
+      io.stdout.write(`${table.toString()}\n`);
+    }
+  }
+}
+
+/** "smoke: all 6 steps passed in 84 ms — spar-v2 http://… (id …)", or which steps failed. */
+function summary(report: SmokeReport): string {
+  const where = `in ${report.ms} ms — ${report.target} (id ${report.id})`;
+  if (report.passed) return `smoke: all ${report.steps.length} steps passed ${where}`;
+  const passed = report.steps.filter((s) => s.status === 'pass').length;
+  const failed = report.steps.filter((s) => s.status === 'fail').map(label);
+  const cleanup = report.cleanup.state === 'failed' ? `cleanup FAILED: ${report.cleanup.detail}` : `cleanup: ${CLEANUP_WORDS[report.cleanup.state]}`;
+  return `smoke: FAILED at ${failed.join(', ')}; ${passed} of ${report.steps.length} steps passed ${where}; ${cleanup}`;
+}

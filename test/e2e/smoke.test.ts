@@ -1,0 +1,240 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, request as httpRequest, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, describe, expect, it } from 'vitest';
+import { BIN, ROOT, cliEnv, runCli } from '../helpers/run-cli.js';
+import { startSparV2Double, type SparV2Double } from '../helpers/spar-v2-double.js';
+import { tempDir } from '../helpers/tmp.js';
+
+const running: ChildProcess[] = [];
+const closers: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const child of running.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
+  for (const close of closers.splice(0)) await close();
+});
+
+/** Starts the built `sparctl serve` on a free port and waits for its "listening" line. */
+function serve(env: Record<string, string>, db: string, partner: string): Promise<{ url: string; stderr: () => string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, '--db', db, 'serve', '--port', '0', '--partner', partner], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    running.push(child);
+    let stderr = '';
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+      const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(stderr);
+      if (match) resolve({ url: match[1]!, stderr: () => stderr });
+    });
+    child.on('exit', (code) => reject(new Error(`serve exited ${code}: ${stderr}`)));
+  });
+}
+
+function keyPair(dir: string): { keyFile: string; publicFile: string; publicPem: string } {
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const keyFile = join(dir, 'partner-key.pem');
+  const publicFile = join(dir, 'partner-public.pem');
+  const publicPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  writeFileSync(keyFile, privateKey.export({ type: 'pkcs8', format: 'pem' }));
+  writeFileSync(publicFile, publicPem);
+  return { keyFile, publicFile, publicPem };
+}
+
+async function double(publicPem: string): Promise<SparV2Double> {
+  const spar = await startSparV2Double({ partners: { PARTNER_SPARCTL: publicPem } });
+  closers.push(() => spar.close());
+  return spar;
+}
+
+/** A proxy in front of the mapper that changes the account number in every resolve answer. */
+async function wrongFaProxy(upstream: string): Promise<string> {
+  const target = new URL(upstream);
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const out = httpRequest({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers }, (answer) => {
+        const parts: Buffer[] = [];
+        answer.on('data', (c: Buffer) => parts.push(c));
+        answer.on('end', () => {
+          let body = Buffer.concat(parts).toString('utf8');
+          if (req.url === '/mapper/resolve') body = body.replace(/"account_number":"[^"]*"/g, '"account_number":"4242424242"');
+          res.writeHead(answer.statusCode ?? 502, { 'content-type': 'application/json' });
+          res.end(body);
+        });
+      });
+      out.end(Buffer.concat(chunks));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  closers.push(
+    () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  );
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+/** Rows of the table on stdout: [#, step, result, ms, detail], wrapped detail lines joined. */
+function tableRows(stdout: string): string[][] {
+  const rows: string[][] = [];
+  for (const line of stdout.split('\n')) {
+    if (!line.startsWith('│') || line.includes('│ # ')) continue;
+    const cells = line.split('│').slice(1, -1).map((cell) => cell.trim());
+    if (cells[1] === '' && rows.length > 0) rows[rows.length - 1]![4] += ` ${cells[4]}`;
+    else rows.push(cells);
+  }
+  return rows;
+}
+
+const SECRET = 'tok-5ecret-never-printed';
+
+/** Client environment for a signed spar-v2 target; SPARCTL_TOKEN is set only to prove it is never printed. */
+function client(keyFile: string): Record<string, string> {
+  return cliEnv({ SPARCTL_SIGNING_KEY_FILE: keyFile, SPARCTL_SENDER_APP_MNEMONIC: 'sparctl', SPARCTL_TOKEN: SECRET, SPARCTL_TIMEOUT_MS: '5000' }).env;
+}
+
+describe('sparctl smoke (built binary)', () => {
+  it('passes every step against `sparctl serve`, writes a JUnit report and leaves the served database empty', async () => {
+    const dir = tempDir();
+    const { keyFile, publicFile } = keyPair(dir);
+    const db = join(dir, 'served.db');
+    const served = await serve(cliEnv().env, db, `sparctl=${publicFile}`);
+    const junit = join(dir, 'reports', 'smoke.xml');
+    const run = await runCli(['smoke', '--url', served.url, '--junit', junit], { env: client(keyFile) });
+    expect(run.code).toBe(0);
+    expect(tableRows(run.stdout).map((r) => [r[0], r[1], r[2]])).toEqual([
+      ['1', 'link', 'pass'],
+      ['2', 'resolve (details)', 'pass'],
+      ['3', 'update', 'pass'],
+      ['4', 'resolve (after update)', 'pass'],
+      ['5', 'unlink', 'pass'],
+      ['6', 'resolve (after unlink)', 'pass'],
+      ['', 'cleanup', 'done'],
+    ]);
+    expect(tableRows(run.stdout).slice(0, 6).every((r) => /^\d+$/.test(r[3]!))).toBe(true); // latency in ms
+    expect(run.stdout).toContain('found, account_number 0000000002');
+    expect(run.stderr).toMatch(/^junit: .*smoke\.xml\nsmoke: all 6 steps passed in \d+ ms — spar-v2 http:\/\/127\.0\.0\.1:\d+ \(id sparctl-smoke-\d{8}T\d{9}Z-[0-9a-f]{8}\)\n$/);
+    expect(served.stderr()).toMatch(/POST \/mapper\/link 200 1 item\(s\) PARTNER_SPARCTL/);
+
+    const xml = readFileSync(junit, 'utf8');
+    expect(xml).toMatch(/^<\?xml version="1\.0" encoding="UTF-8"\?>\n<testsuites name="sparctl smoke" tests="6" failures="0" errors="0" skipped="0"/);
+    expect(xml.match(/<testsuite /g)).toHaveLength(1);
+    expect(xml.match(/<testcase name="[^"]+" classname="sparctl\.smoke" time="\d+\.\d{3}"\/>/g)).toHaveLength(6);
+    for (const text of [run.stdout, run.stderr, xml]) expect(text).not.toContain(SECRET);
+
+    const handle = new Database(db, { readonly: true });
+    const { n } = handle.prepare('SELECT count(*) AS n FROM id_fa_mappings').get() as { n: number };
+    handle.close();
+    expect(n).toBe(0);
+  });
+
+  it('passes every step against the SPAR v2 double (signed, Keymanager verifier) and removes the record', async () => {
+    const dir = tempDir();
+    const { keyFile, publicPem } = keyPair(dir);
+    const spar = await double(publicPem);
+    const run = await runCli(['smoke', '-o', 'json', '--junit', join(dir, 'smoke.xml')], { env: { ...client(keyFile), SPARCTL_BASE_URL: spar.url } });
+    const doc = JSON.parse(run.stdout) as { passed: boolean; exitCode: number; id: string; steps: { step: string; status: string; got: string }[]; cleanup: { state: string } };
+    // The double's quirks (unlink answers carry id "", resolve reorders, strategy_id read from
+    // additional_info) are all absorbed by the spar-v2 protocol adapter: no step fails.
+    expect(doc.steps.map((s) => [s.step, s.status])).toEqual([
+      ['link', 'pass'],
+      ['resolve_linked', 'pass'],
+      ['update', 'pass'],
+      ['resolve_updated', 'pass'],
+      ['unlink', 'pass'],
+      ['resolve_unlinked', 'pass'],
+    ]);
+    expect(doc).toMatchObject({ passed: true, exitCode: 0, cleanup: { state: 'removed' } });
+    expect(run.code).toBe(0);
+    expect(spar.requests.map((r) => r.path)).toEqual(['/mapper/link', '/mapper/resolve', '/mapper/update', '/mapper/resolve', '/mapper/unlink', '/mapper/resolve']);
+    expect(spar.rows().size).toBe(0);
+    expect(existsSync(join(dir, 'smoke.xml'))).toBe(true);
+  });
+
+  it('a deployment that fails the update with HTTP 500: exit 4, the update named, the record still unlinked', async () => {
+    const dir = tempDir();
+    const { keyFile, publicPem } = keyPair(dir);
+    const spar = await double(publicPem);
+    // link and resolve go through; the update gets SPAR's own 500.
+    spar.inject({ delayMs: 0 }, { delayMs: 0 }, { status: 500, body: '{"errors":[{"code":"G2P-REQ-100","message":"Unknown Error."}]}' });
+    const junit = join(dir, 'smoke.xml');
+    const run = await runCli(['smoke', '--url', spar.url, '--junit', junit], { env: client(keyFile) });
+    expect(run.code).toBe(4);
+    const rows = tableRows(run.stdout);
+    expect(rows.map((r) => [r[1], r[2]])).toEqual([
+      ['link', 'pass'],
+      ['resolve (details)', 'pass'],
+      ['update', 'FAIL'],
+      ['resolve (after update)', 'skipped'],
+      ['unlink (cleanup)', 'pass'],
+      ['resolve (after cleanup)', 'pass'],
+      ['cleanup', 'done'],
+    ]);
+    expect(rows[2]![4]).toMatch(/^expected outcome updated; got error: update at http:\/\/127\.0\.0\.1:\d+\/mapper\/update answered HTTP 500/);
+    expect(run.stderr).toMatch(/^junit: .*\nsmoke: FAILED at update; 4 of 6 steps passed in \d+ ms — spar-v2 http:\/\/127\.0\.0\.1:\d+ \(id sparctl-smoke-[^)]+\); cleanup: done\n$/);
+    expect(spar.requests.map((r) => r.path).slice(-2)).toEqual(['/mapper/unlink', '/mapper/resolve']);
+    expect(spar.rows().size).toBe(0);
+    const xml = readFileSync(junit, 'utf8');
+    expect(xml).toMatch(/<testsuite name="sparctl smoke" tests="6" failures="0" errors="1" skipped="1"/);
+    expect(xml).toMatch(/<testcase name="update" classname="sparctl\.smoke" time="[\d.]+">\n {6}<error message="expected outcome updated, got error: update at http:\/\/127\.0\.0\.1:\d+\/mapper\/update answered HTTP 500 \(G2P-REQ-100: Unknown Error\.\)[^"]*" type="remote\.server_error">/);
+  });
+
+  it('a deployment that answers a wrong FA: exit 5, the resolve step names expected vs got, cleanup done', async () => {
+    const dir = tempDir();
+    const { keyFile, publicPem } = keyPair(dir);
+    const spar = await double(publicPem);
+    const proxy = await wrongFaProxy(spar.url);
+    const junit = join(dir, 'smoke.xml');
+    const run = await runCli(['smoke', '--url', proxy, '--junit', junit], { env: client(keyFile) });
+    expect(run.code).toBe(5);
+    const rows = tableRows(run.stdout);
+    expect(rows.map((r) => [r[1], r[2]])).toEqual([
+      ['link', 'pass'],
+      ['resolve (details)', 'FAIL'],
+      ['update', 'skipped'],
+      ['resolve (after update)', 'skipped'],
+      ['unlink (cleanup)', 'pass'],
+      ['resolve (after cleanup)', 'pass'],
+      ['cleanup', 'done'],
+    ]);
+    expect(rows[1]![4]).toBe('expected outcome found, FA as linked; got found, but account_number "4242424242" (expected "0000000001")');
+    expect(run.stderr).toMatch(/smoke: FAILED at resolve \(details\); 3 of 6 steps passed .*; cleanup: done\n$/);
+    expect(spar.rows().size).toBe(0);
+    const xml = readFileSync(junit, 'utf8');
+    expect(xml).toContain(
+      '<failure message="expected outcome found, FA as linked, got found, but account_number &quot;4242424242&quot; (expected &quot;0000000001&quot;)" type="wrong_answer">',
+    );
+    expect(xml).toMatch(/tests="6" failures="1" errors="0" skipped="2"/);
+  });
+
+  it('a mapper that is not running (picked by --profile): exit 4, nothing to clean up', async () => {
+    const spar = await startSparV2Double();
+    const url = spar.url;
+    await spar.close();
+    const { env } = cliEnv();
+    mkdirSync(join(env['XDG_CONFIG_HOME']!, 'sparctl'), { recursive: true });
+    writeFileSync(join(env['XDG_CONFIG_HOME']!, 'sparctl', 'config.json'), JSON.stringify({ profiles: { staging: { mode: 'remote', baseUrl: url } } }));
+    const run = await runCli(['--profile', 'staging', 'smoke', '-o', 'jsonl'], { env });
+    expect(run.code).toBe(4);
+    const lines = run.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines[0]).toMatchObject({ step: 'link', status: 'fail', error_code: 'remote.refused' });
+    expect(lines.slice(1, 6).map((l) => l['status'])).toEqual(['skipped', 'skipped', 'skipped', 'skipped', 'skipped']);
+    expect(lines.at(-1)).toEqual({ step: 'cleanup', status: 'not_needed', detail: 'nothing to remove: the link was not applied' });
+    expect(run.stderr).toMatch(/^smoke: FAILED at link; 0 of 6 steps passed in \d+ ms — spar-v2 http:\/\/127\.0\.0\.1:\d+ \(id [^)]+\); cleanup: not needed\n$/);
+  });
+
+  it('refuses --url together with --db, and a URL that is not http(s)', async () => {
+    const env = cliEnv().env;
+    const both = await runCli(['--db', join(tempDir(), 'x.db'), 'smoke', '--url', 'http://127.0.0.1:1'], { env });
+    expect(both.code).toBe(2);
+    expect(both.stderr).toBe('sparctl: --url and --db name two different targets: give one of them\n');
+    const bad = await runCli(['smoke', '--url', 'ftp://example.org'], { env });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--url ftp:\/\/example\.org: must be an http/);
+  });
+});
