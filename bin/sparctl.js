@@ -5,9 +5,19 @@ if (major < 20 || (major === 20 && minor < 19)) {
   process.stderr.write(`sparctl: Node ${process.versions.node} is too old; sparctl needs Node 20.19 or newer\n`);
   process.exit(1);
 }
+// A reader that goes away (`sparctl … 2>&1 | head -1`) must not crash a run half-way: what is
+// written to it from then on is dropped, and the work and its exit code carry on.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error) => {
+    if (error.code !== 'EPIPE') throw error;
+  });
+}
 const { main } = await import('../dist/cli/main.js');
 const code = await main(process.argv.slice(2));
 // Exit explicitly once stdout and stderr are flushed. Letting Node tear the environment down
 // instead lets V8 collect leftover better-sqlite3 statements after their environment is gone,
 // which aborts the process on Node 24 (Statement::~Statement → RemoveEnvironmentCleanupHook).
-process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
+const flushed = (stream) => new Promise((resolve) => (stream.destroyed || !stream.writable ? resolve() : stream.write('', () => resolve())));
+await flushed(process.stdout);
+await flushed(process.stderr);
+process.exit(code);

@@ -227,12 +227,25 @@ describe('sparctl (built binary)', () => {
     const { env } = cliEnv();
     const help = await runCli(['--help'], { env });
     expect(help.code).toBe(0);
-    for (const command of ['link', 'update', 'resolve', 'unlink', 'config']) expect(help.stdout).toMatch(new RegExp(`^  ${command} `, 'm'));
-    for (const command of [['link'], ['update'], ['resolve'], ['unlink'], ['config'], ['config', 'show'], ['config', 'profiles'], ['config', 'path'], ['config', 'init']]) {
+    for (const command of ['link', 'update', 'resolve', 'unlink', 'import-csv', 'import-odk', 'dfsp', 'fa', 'smoke', 'serve', 'ping', 'config']) expect(help.stdout).toMatch(new RegExp(`^  ${command} `, 'm'));
+    const commands = [['link'], ['update'], ['resolve'], ['unlink'], ['import-csv'], ['import-odk'], ['dfsp', 'list'], ['dfsp', 'import'], ['fa', 'edit'], ['smoke'], ['serve'], ['ping'], ['config'], ['config', 'show'], ['config', 'profiles'], ['config', 'path'], ['config', 'init']];
+    for (const command of commands) {
       const sub = await runCli([...command, '--help'], { env });
       expect(sub.code).toBe(0);
       expect(sub.stdout).toMatch(/Examples?:\n\s+\$ sparctl /);
     }
+    // A reader that leaves early (| head -1) does not stop the run or turn it into a crash.
+    const dir = tempDir();
+    const rows = ['id,fa_type,bank_name,bank_code,branch_name,branch_code,account_number'];
+    for (let i = 0; i < 3000; i++) rows.push(`P${i},BANK,Example Bank,EXB,Main,0001,${1e9 + i}`);
+    writeFileSync(join(dir, 'many.csv'), `${rows.join('\n')}\n`);
+    const { spawnSync } = await import('node:child_process');
+    const piped = spawnSync('sh', ['-c', `"${process.execPath}" "${join(ROOT, 'bin', 'sparctl.js')}" --db "${join(dir, 'm.db')}" link --file many.csv -o jsonl 2>&1 | head -1; echo "status=\${PIPESTATUS:-x}"`], { env, cwd: dir, encoding: 'utf8' });
+    expect(piped.stdout).toMatch(/^\{"seq":/);
+    const db = new Database(join(dir, 'm.db'), { readonly: true });
+    expect((db.prepare('SELECT count(*) AS n FROM id_fa_mappings').get() as { n: number }).n).toBe(3000);
+    db.close();
+
     const version = await runCli(['--version'], { env });
     expect(version.stdout.trim()).toBe((JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version);
   });
