@@ -223,6 +223,40 @@ export class LocalMapper implements Mapper {
     return compiled;
   }
 
+  /**
+   * Appends strategies, all or none. Strategies are append-only: a row identical to the stored
+   * one is a no-op ("unchanged"); a different row under an existing id is refused before
+   * anything is written, since FAs already stored with that id would be read back differently.
+   */
+  addStrategies(rows: readonly StrategyRow[]): { id: number; outcome: 'added' | 'unchanged' }[] {
+    const now = new Date().toISOString();
+    const insert = prepare(this.db,
+      `INSERT INTO strategy (id, strategy_type, construct_strategy, deconstruct_strategy, description, active, created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    return this.db.transaction(() =>
+      rows.map((row) => {
+        const stored = this.statements.strategy.get(row.id) as StrategyDbRow | undefined;
+        if (stored === undefined) {
+          insert.run(row.id, row.strategy_type, row.construct_strategy, row.deconstruct_strategy, row.description, row.active ? 1 : 0, now, now);
+          return { id: row.id, outcome: 'added' as const };
+        }
+        // A missing description and an empty one are the same (Helm seeds write '').
+        const differs = (['strategy_type', 'construct_strategy', 'deconstruct_strategy', 'description', 'active'] as const).filter((column) =>
+          column === 'active' ? (stored.active === 1) !== row.active : (stored[column] ?? '') !== (row[column] ?? ''),
+        );
+        if (differs.length === 0) return { id: row.id, outcome: 'unchanged' as const };
+        // Past every id stored and every id of this request: free whichever way it is fixed.
+        const next = Math.max(prepare(this.db, 'SELECT coalesce(max(id), 0) FROM strategy').pluck().get() as number, ...rows.map((r) => r.id)) + 1;
+        throw new StrategyError(
+          'strategy.id_taken',
+          `strategy ${row.id} already exists with a different ${differs.join(', ')}; strategies are append-only and never changed, because FAs stored with id ${row.id} must keep reading back the same way; nothing was added`,
+          { hint: `add the new version under a new id, e.g. --id ${next}, and link new records with that strategy id` },
+        );
+      }),
+    ).immediate();
+  }
+
   async close(): Promise<void> {
     if (this.db.open) this.db.close();
   }

@@ -1,0 +1,229 @@
+/**
+ * A reader for the small subset of YAML that strategy files use (the chart's `values.yaml`, and
+ * what `sparctl strategy export --format helm` writes), so that no YAML dependency is needed:
+ * block mappings and block lists by indentation, one-line scalars (plain, 'single-quoted',
+ * "double-quoted"), comments, and the empty flow collections `[]` and `{}`.
+ *
+ * Anything else (anchors, aliases, tags, flow collections with content, block scalars `|` `>`,
+ * plain scalars spread over several lines, tabs as indentation) is refused with its line number
+ * rather than read in some approximate way: a strategy is exact text.
+ */
+import { UsageError } from '../errors.js';
+
+export type YamlValue = string | number | boolean | null | YamlValue[] | { [key: string]: YamlValue };
+
+interface Line {
+  readonly number: number;
+  readonly indent: number;
+  /** The line without indentation and without a trailing comment. */
+  readonly text: string;
+}
+
+class YamlSubsetError extends Error {}
+
+export function parseSimpleYaml(source: string, file: string): YamlValue {
+  try {
+    const lines = splitLines(source);
+    if (lines.length === 0) return null;
+    const state = { at: 0 };
+    const value = parseBlock(lines, state, lines[0]!.indent);
+    if (state.at < lines.length) fail(lines[state.at]!, 'unexpected indentation');
+    return value;
+  } catch (error) {
+    if (!(error instanceof YamlSubsetError)) throw error;
+    throw new UsageError('strategy.yaml_unsupported', `${file}: ${error.message}`, {
+      hint: 'sparctl reads a simple subset of YAML (block mappings and lists, one-line quoted or plain values); write the file as JSON otherwise',
+    });
+  }
+}
+
+function fail(line: Line | { number: number }, message: string): never {
+  throw new YamlSubsetError(`line ${line.number}: ${message}`);
+}
+
+function splitLines(source: string): Line[] {
+  const lines: Line[] = [];
+  const raw = source.replace(/^\uFEFF/, '').split(/\r?\n/);
+  raw.forEach((text, index) => {
+    const number = index + 1;
+    const indentMatch = /^[ \t]*/.exec(text)![0];
+    const body = stripComment(text.slice(indentMatch.length), number);
+    if (body === '' || body === '---' || body === '...') return;
+    if (indentMatch.includes('\t')) fail({ number }, 'tabs cannot indent YAML; use spaces');
+    if (body.startsWith('%')) fail({ number }, 'YAML directives are not supported');
+    lines.push({ number, indent: indentMatch.length, text: body });
+  });
+  return lines;
+}
+
+/** Drops a `#` comment that starts the line or follows whitespace, outside quotes. */
+function stripComment(text: string, number: number): string {
+  let quote: string | null = null;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quote === "'") {
+      if (c === "'") {
+        if (text[i + 1] === "'") i++;
+        else quote = null;
+      }
+    } else if (quote === '"') {
+      if (c === '\\') i++;
+      else if (c === '"') quote = null;
+    } else if (c === '#' && (i === 0 || text[i - 1] === ' ' || text[i - 1] === '\t')) {
+      return text.slice(0, i).trimEnd();
+    } else if ((c === "'" || c === '"') && (i === 0 || /[\s:\-[{,]/.test(text[i - 1]!))) {
+      quote = c;
+    }
+  }
+  if (quote !== null) fail({ number }, `the ${quote === "'" ? 'single' : 'double'}-quoted value is not closed on this line (multi-line values are not supported)`);
+  return text.trimEnd();
+}
+
+/** A block (mapping or list) whose lines are indented exactly `indent`. */
+function parseBlock(lines: Line[], state: { at: number }, indent: number): YamlValue {
+  const first = lines[state.at]!;
+  if (isListItem(first.text)) return parseList(lines, state, indent);
+  if (splitKey(first) !== null) return parseMapping(lines, state, indent);
+  // A lone scalar document.
+  state.at++;
+  return parseScalar(first.text, first);
+}
+
+function isListItem(text: string): boolean {
+  return text === '-' || text.startsWith('- ');
+}
+
+function parseList(lines: Line[], state: { at: number }, indent: number): YamlValue[] {
+  const items: YamlValue[] = [];
+  while (state.at < lines.length) {
+    const line = lines[state.at]!;
+    if (line.indent < indent) break;
+    if (line.indent > indent) fail(line, 'unexpected indentation');
+    if (!isListItem(line.text)) break;
+    const rest = line.text.slice(1).replace(/^ +/, '');
+    if (rest === '') {
+      state.at++;
+      items.push(nestedOrNull(lines, state, indent));
+      continue;
+    }
+    // "- key: value" opens a mapping whose keys line up with "key".
+    const itemIndent = indent + (line.text.length - rest.length);
+    const inner: Line = { number: line.number, indent: itemIndent, text: rest };
+    if (isListItem(rest) || splitKey(inner) !== null) {
+      lines[state.at] = inner;
+      items.push(parseBlock(lines, state, itemIndent));
+    } else {
+      state.at++;
+      items.push(parseScalar(rest, line));
+    }
+  }
+  return items;
+}
+
+function parseMapping(lines: Line[], state: { at: number }, indent: number): { [key: string]: YamlValue } {
+  const map: { [key: string]: YamlValue } = {};
+  while (state.at < lines.length) {
+    const line = lines[state.at]!;
+    if (line.indent < indent) break;
+    if (line.indent > indent) fail(line, 'unexpected indentation');
+    const split = splitKey(line);
+    if (split === null) {
+      if (isListItem(line.text)) break;
+      fail(line, 'expected "key: value"');
+    }
+    if (Object.hasOwn(map, split.key)) fail(line, `the key "${split.key}" appears twice`);
+    state.at++;
+    const value = split.value === '' ? nestedOrNull(lines, state, indent, true) : parseScalar(split.value, line);
+    Object.defineProperty(map, split.key, { value, enumerable: true, writable: true, configurable: true });
+  }
+  return map;
+}
+
+/** The block under a "key:" or "-" with nothing after it; a list may sit at the key's own indent. */
+function nestedOrNull(lines: Line[], state: { at: number }, indent: number, listMayAlign = false): YamlValue {
+  const next = lines[state.at];
+  if (next === undefined) return null;
+  if (next.indent > indent) return parseBlock(lines, state, next.indent);
+  if (listMayAlign && next.indent === indent && isListItem(next.text)) return parseList(lines, state, indent);
+  return null;
+}
+
+/** `key: value` (the key plain or quoted), or null when the line is not a mapping entry. */
+function splitKey(line: Line): { key: string; value: string } | null {
+  const text = line.text;
+  if (text.startsWith('"') || text.startsWith("'")) {
+    const end = quotedEnd(text, line);
+    const after = text.slice(end);
+    if (!/^:( |$)/.test(after)) return null;
+    return { key: String(parseScalar(text.slice(0, end), line)), value: after.slice(1).trim() };
+  }
+  const match = /^([^:#\s][^:]*?|[^:#\s]):( |$)/.exec(text);
+  if (match === null || isListItem(text)) return null;
+  return { key: match[1]!.trimEnd(), value: text.slice(match[0].length).trim() };
+}
+
+/** Index just past the closing quote of the quoted scalar that starts `text`. */
+function quotedEnd(text: string, line: Line): number {
+  const quote = text[0];
+  for (let i = 1; i < text.length; i++) {
+    if (quote === "'" && text[i] === "'") {
+      if (text[i + 1] === "'") i++;
+      else return i + 1;
+    } else if (quote === '"') {
+      if (text[i] === '\\') i++;
+      else if (text[i] === '"') return i + 1;
+    }
+  }
+  return fail(line, 'the quoted value is not closed on this line (multi-line values are not supported)');
+}
+
+function parseScalar(text: string, line: Line): YamlValue {
+  if (text.startsWith("'") || text.startsWith('"')) {
+    const end = quotedEnd(text, line);
+    if (text.slice(end).trim() !== '') fail(line, 'unexpected text after the quoted value');
+    return text.startsWith("'") ? text.slice(1, end - 1).replace(/''/g, "'") : unescapeDouble(text.slice(1, end - 1), line);
+  }
+  if (text === '[]') return [];
+  if (text === '{}') return {};
+  if (/^[[{&*!|>%@`]/.test(text)) {
+    const what = /^[[{]/.test(text) ? 'flow collections' : /^[|>]/.test(text) ? 'block scalars (| and >)' : /^[&*]/.test(text) ? 'anchors and aliases' : /^!/.test(text) ? 'tags' : 'a value starting with this character';
+    fail(line, `${what} are not supported; quote the value (e.g. '${text}')`);
+  }
+  if (/: |:$/.test(text)) fail(line, 'a plain value cannot contain ": "; quote it');
+  if (/^(~|null|Null|NULL)$/.test(text)) return null;
+  if (/^(true|True|TRUE)$/.test(text)) return true;
+  if (/^(false|False|FALSE)$/.test(text)) return false;
+  if (/^[-+]?[0-9]+$/.test(text)) return Number(text);
+  if (/^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$/.test(text)) return Number(text);
+  return text;
+}
+
+const DOUBLE_ESCAPES: Readonly<Record<string, string>> = {
+  '0': '\0', a: '\x07', b: '\b', t: '\t', '\t': '\t', n: '\n', v: '\v', f: '\f', r: '\r', e: '\x1b',
+  ' ': ' ', '"': '"', '/': '/', '\\': '\\', N: '\x85', _: '\xa0', L: '\u2028', P: '\u2029',
+};
+
+function unescapeDouble(body: string, line: Line): string {
+  let out = '';
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i]!;
+    if (c !== '\\') {
+      out += c;
+      continue;
+    }
+    const next = body[++i] ?? '';
+    const simple = DOUBLE_ESCAPES[next];
+    if (simple !== undefined) {
+      out += simple;
+      continue;
+    }
+    const width = next === 'x' ? 2 : next === 'u' ? 4 : next === 'U' ? 8 : 0;
+    const hex = body.slice(i + 1, i + 1 + width);
+    if (width === 0 || !/^[0-9a-fA-F]+$/.test(hex) || hex.length !== width) fail(line, `unknown escape \\${next} in a double-quoted value`);
+    const cp = parseInt(hex, 16);
+    if (cp > 0x10ffff) fail(line, `\\${next}${hex} is not a Unicode code point`);
+    out += String.fromCodePoint(cp);
+    i += width;
+  }
+  return out;
+}
