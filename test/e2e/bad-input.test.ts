@@ -12,7 +12,8 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+// Through retained.ts: on Node 24 a collected better-sqlite3 object aborts the test process.
+import { openDatabase, prepare } from '../../src/adapters/sqlite/retained.js';
 import { parse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
 import { ROOT, cliEnv, runCli, type CliResult } from '../helpers/run-cli.js';
@@ -191,9 +192,9 @@ async function run(kind: 'import' | 'link', content: string | Buffer, extra: rea
 
 function storedMappings(db: string): StoredMapping[] {
   if (!existsSync(db)) return [];
-  const handle = new Database(db, { readonly: true });
+  const handle = openDatabase(db, { readonly: true });
   try {
-    return handle.prepare('SELECT id_value, fa_value, name, phone FROM id_fa_mappings ORDER BY id').all() as StoredMapping[];
+    return prepare(handle, 'SELECT id_value, fa_value, name, phone FROM id_fa_mappings ORDER BY id').all() as StoredMapping[];
   } finally {
     handle.close();
   }

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+// Through retained.ts: on Node 24 a collected better-sqlite3 object aborts the test process.
+import { openDatabase, prepare } from '../../src/adapters/sqlite/retained.js';
 import { describe, expect, it } from 'vitest';
 import { ROOT, cliEnv, runCli } from '../helpers/run-cli.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -9,8 +10,8 @@ const BANK_FLAGS = ['--fa-type', 'BANK', '--bank-name', 'Example Bank', '--bank-
 
 function countRows(db: string, table = 'id_fa_mappings'): number {
   if (!existsSync(db)) return 0;
-  const handle = new Database(db, { readonly: true });
-  const { n } = handle.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number };
+  const handle = openDatabase(db, { readonly: true });
+  const { n } = prepare(handle, `SELECT count(*) AS n FROM ${table}`).get() as { n: number };
   handle.close();
   return n;
 }
@@ -57,8 +58,8 @@ describe('sparctl (built binary)', () => {
     // Python: construct.format(**fa) for these fields (spar-v2-observed.md exchange 01).
     const python = 'account_number:ACC1000001.branch_name:Main.branch_code:0001.bank_name:Example Bank.bank_code:EXB.fa_type:BANK';
     expect(linked).toMatchObject({ id: 'BENE_0001', outcome: 'linked', status: 'succ', fa: python });
-    const db = new Database(dataDb, { readonly: true });
-    expect(db.prepare('SELECT fa_value, name, phone FROM id_fa_mappings').get()).toEqual({ fa_value: python, name: 'Maria Santos', phone: '+63 900 000 0001' });
+    const db = openDatabase(dataDb, { readonly: true });
+    expect(prepare(db, 'SELECT fa_value, name, phone FROM id_fa_mappings').get()).toEqual({ fa_value: python, name: 'Maria Santos', phone: '+63 900 000 0001' });
     db.close();
 
     const resolve = await runCli(['resolve', '--id', 'BENE_0001', '--scope', 'details', '-o', 'json'], { env });
@@ -98,8 +99,8 @@ describe('sparctl (built binary)', () => {
     expect(resolve.code).toBe(0);
     expect(jsonl(resolve.stdout)[0]).toMatchObject({ outcome: 'not_found', status: 'succ', status_reason_code: 'succ.fa.not_linked_to_id' });
 
-    const db = new Database(dataDb, { readonly: true });
-    const audit = db.prepare('SELECT operation, id_value, source FROM audit_log ORDER BY id').all() as { operation: string; id_value: string; source: string }[];
+    const db = openDatabase(dataDb, { readonly: true });
+    const audit = prepare(db, 'SELECT operation, id_value, source FROM audit_log ORDER BY id').all() as { operation: string; id_value: string; source: string }[];
     db.close();
     expect(audit.map((a) => [a.operation, a.id_value])).toEqual([
       ['link', 'B1'],
@@ -169,9 +170,9 @@ describe('sparctl (built binary)', () => {
     expect(lines.find((l) => l['line'] === 4)).toMatchObject({ fate: 'rejected', code: 'input.unlink_not_confirmed' });
     const allowed = await runCli(['--db', join(dir, 'b.db'), '--yes', 'link', '--file', file, '-o', 'jsonl', '--rejects', join(dir, 'r2.csv')], { env });
     expect(allowed.code).toBe(0);
-    const db = new Database(join(dir, 'b.db'), { readonly: true });
-    expect(db.prepare('SELECT fa_value FROM id_fa_mappings').pluck().get()).toMatch(/^account_number:333\./);
-    expect(db.prepare('SELECT operation FROM audit_log ORDER BY id').pluck().all()).toEqual(['link', 'update', 'unlink', 'link']);
+    const db = openDatabase(join(dir, 'b.db'), { readonly: true });
+    expect(prepare(db, 'SELECT fa_value FROM id_fa_mappings').pluck().get()).toMatch(/^account_number:333\./);
+    expect(prepare(db, 'SELECT operation FROM audit_log ORDER BY id').pluck().all()).toEqual(['link', 'update', 'unlink', 'link']);
     db.close();
     expect(countRows(dataDb)).toBe(0);
   });
@@ -242,8 +243,8 @@ describe('sparctl (built binary)', () => {
     const { spawnSync } = await import('node:child_process');
     const piped = spawnSync('sh', ['-c', `"${process.execPath}" "${join(ROOT, 'bin', 'sparctl.js')}" --db "${join(dir, 'm.db')}" link --file many.csv -o jsonl 2>&1 | head -1; echo "status=\${PIPESTATUS:-x}"`], { env, cwd: dir, encoding: 'utf8' });
     expect(piped.stdout).toMatch(/^\{"seq":/);
-    const db = new Database(join(dir, 'm.db'), { readonly: true });
-    expect((db.prepare('SELECT count(*) AS n FROM id_fa_mappings').get() as { n: number }).n).toBe(3000);
+    const db = openDatabase(join(dir, 'm.db'), { readonly: true });
+    expect((prepare(db, 'SELECT count(*) AS n FROM id_fa_mappings').get() as { n: number }).n).toBe(3000);
     db.close();
 
     const version = await runCli(['--version'], { env });

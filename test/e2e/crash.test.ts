@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+// Through retained.ts: on Node 24 a collected better-sqlite3 object aborts the test process.
+import { openDatabase, prepare } from '../../src/adapters/sqlite/retained.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BIN, ROOT, cliEnv, runCli } from '../helpers/run-cli.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -56,11 +57,11 @@ function killMidRun(args: string[], env: Record<string, string>, dbPath: string)
 }
 
 function checkExactlyOnce(dbPath: string): void {
-  const db = new Database(dbPath, { readonly: true });
-  const mappings = db.prepare('SELECT count(*) AS n FROM id_fa_mappings').get() as { n: number };
-  const links = db.prepare("SELECT count(*) AS n, count(DISTINCT id_value) AS ids FROM audit_log WHERE operation = 'link'").get() as { n: number; ids: number };
-  const other = db.prepare("SELECT count(*) AS n FROM audit_log WHERE operation <> 'link'").get() as { n: number };
-  const wrong = db.prepare("SELECT count(*) AS n FROM id_fa_mappings WHERE fa_value NOT LIKE 'account_number:' || (7000000000 + CAST(substr(id_value, 2) AS INTEGER)) || '.%'").get() as { n: number };
+  const db = openDatabase(dbPath, { readonly: true });
+  const mappings = prepare(db, 'SELECT count(*) AS n FROM id_fa_mappings').get() as { n: number };
+  const links = prepare(db, "SELECT count(*) AS n, count(DISTINCT id_value) AS ids FROM audit_log WHERE operation = 'link'").get() as { n: number; ids: number };
+  const other = prepare(db, "SELECT count(*) AS n FROM audit_log WHERE operation <> 'link'").get() as { n: number };
+  const wrong = prepare(db, "SELECT count(*) AS n FROM id_fa_mappings WHERE fa_value NOT LIKE 'account_number:' || (7000000000 + CAST(substr(id_value, 2) AS INTEGER)) || '.%'").get() as { n: number };
   db.close();
   expect({ mappings: mappings.n, links: links.n, linkedIds: links.ids, otherChanges: other.n, wrongFa: wrong.n }).toEqual({ mappings: RECORDS, links: RECORDS, linkedIds: RECORDS, otherChanges: 0, wrongFa: 0 });
 }
@@ -68,8 +69,8 @@ function checkExactlyOnce(dbPath: string): void {
 /** Rows in the mapper now (0 when the file does not exist yet). */
 function rowsIn(dbPath: string): number {
   try {
-    const db = new Database(dbPath, { readonly: true, fileMustExist: true });
-    const { n } = db.prepare('SELECT count(*) AS n FROM id_fa_mappings').get() as { n: number };
+    const db = openDatabase(dbPath, { readonly: true, fileMustExist: true });
+    const { n } = prepare(db, 'SELECT count(*) AS n FROM id_fa_mappings').get() as { n: number };
     db.close();
     return n;
   } catch {

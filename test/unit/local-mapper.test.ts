@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+// Through retained.ts: on Node 24 a collected better-sqlite3 object aborts the test process.
+import { openDatabase, prepare } from '../../src/adapters/sqlite/retained.js';
 import { describe, expect, it } from 'vitest';
 import { LocalMapper } from '../../src/adapters/sqlite/local-mapper.js';
 import { SCHEMA_VERSION } from '../../src/adapters/sqlite/schema.js';
@@ -113,8 +114,8 @@ describe('LocalMapper update, unlink, resolve', () => {
     const [resolved] = await mapper.resolve([{ reference_id: 'r', id: 'BENE_0001', scope: 'details' }], ctx);
     expect(resolved!.fa).toMatchObject({ account_number: 'ACC2', branch_name: 'North', branch_code: '0002' });
     await mapper.close();
-    const db = new Database(path, { readonly: true });
-    expect(db.prepare('SELECT name, phone FROM id_fa_mappings WHERE id_value = ?').get('BENE_0001')).toEqual({ name: 'Maria', phone: '+63 1' });
+    const db = openDatabase(path, { readonly: true });
+    expect(prepare(db, 'SELECT name, phone FROM id_fa_mappings WHERE id_value = ?').get('BENE_0001')).toEqual({ name: 'Maria', phone: '+63 1' });
     db.close();
   });
 
@@ -165,8 +166,8 @@ describe('LocalMapper update, unlink, resolve', () => {
   it('resolve of a legacy row reads like SPAR: no additional_info → null, unknown strategy → {}, no match → {strategy_id}', async () => {
     const { mapper, path } = openTemp();
     await mapper.close();
-    const db = new Database(path);
-    const insert = db.prepare("INSERT INTO id_fa_mappings (id_value, fa_value, additional_info, created_at, updated_at) VALUES (?, ?, ?, 'x', 'x')");
+    const db = openDatabase(path);
+    const insert = prepare(db, "INSERT INTO id_fa_mappings (id_value, fa_value, additional_info, created_at, updated_at) VALUES (?, ?, ?, 'x', 'x')");
     insert.run('NULL_AI', 'account:1@x.y.bank_acc', null);
     insert.run('MISSING', 'account:1@x.y.bank_acc', '[{"strategy_id": 77}]');
     insert.run('NOMATCH', 'account:1@x.y.bank_acc', '[{"strategy_id": 2}]');
@@ -200,8 +201,8 @@ describe('LocalMapper storage', () => {
     expect(rows[0]!.source).toBe('sparctl link (user t) in.csv:2');
     expect(rows.every((r) => !Number.isNaN(Date.parse(r.at)))).toBe(true);
     await mapper.close();
-    const db = new Database(path, { readonly: true });
-    const dump = JSON.stringify(db.prepare('SELECT * FROM audit_log').all());
+    const db = openDatabase(path, { readonly: true });
+    const dump = JSON.stringify(prepare(db, 'SELECT * FROM audit_log').all());
     expect(dump).not.toContain('ACC1');
     expect(dump).not.toContain('ACC2');
     db.close();
@@ -219,12 +220,12 @@ describe('LocalMapper storage', () => {
     const { mapper, path } = openTemp();
     await mapper.close();
     expect(statSync(path).mode & 0o777).toBe(0o600);
-    const db = new Database(path, { readonly: true });
+    const db = openDatabase(path, { readonly: true });
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
     expect(db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
-    const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[]).map((t) => t.name);
+    const tables = (prepare(db, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[]).map((t) => t.name);
     expect(tables).toEqual(['audit_log', 'banks', 'branches', 'id_fa_mappings', 'sparctl_meta', 'strategy', 'wallet_service_providers']);
-    expect(db.prepare('SELECT id, strategy_type, description FROM strategy ORDER BY id').all()).toEqual([
+    expect(prepare(db, 'SELECT id, strategy_type, description FROM strategy ORDER BY id').all()).toEqual([
       { id: 1, strategy_type: 'ID', description: 'Key Cloak' },
       { id: 2, strategy_type: 'FA', description: 'Bank' },
       { id: 3, strategy_type: 'FA', description: 'Email' },
@@ -243,7 +244,7 @@ describe('LocalMapper storage', () => {
     expect((await again.strategies()).map((s) => s.id)).toEqual([1, 2, 3, 4, 5]);
     await again.close();
 
-    const db = new Database(path);
+    const db = openDatabase(path);
     db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
     db.close();
     expect(thrownBy(ConfigError, () => LocalMapper.open(path)).code).toBe('local.schema_too_new');
