@@ -16,6 +16,7 @@ export interface GlobalOptions {
   readonly yes?: boolean;
   /** false when --no-input was given. */
   readonly input?: boolean;
+  readonly async?: boolean;
 }
 
 export interface CommandContext {
@@ -45,6 +46,7 @@ export async function loadContext(io: Io, globals: GlobalOptions): Promise<Comma
   const flags: Partial<Profile> = {
     ...(globals.db !== undefined ? { db: resolve(io.cwd, globals.db) } : {}),
     ...(globals.output !== undefined ? { output: globals.output } : {}),
+    ...(globals.async ? { async: true } : {}),
   };
   const { resolveSettings } = await import('../config/settings.js');
   const resolved = resolveSettings({

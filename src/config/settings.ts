@@ -45,6 +45,21 @@ export const ProfileSchema = z.strictObject({
   odkForm: nonEmpty.optional(),
   odkEmail: nonEmpty.optional(),
   odkPasswordFile: nonEmpty.optional(),
+  /** G2P Connect asynchronous mode (protocol g2p-connect): results by callback or by polling txn/status. */
+  async: z.boolean({ error: 'must be true or false' }).optional(),
+  asyncResults: z.enum(['callback', 'poll']).optional(),
+  /** host:port the callback receiver listens on (default 127.0.0.1:0). */
+  callbackListen: nonEmpty.optional(),
+  /** The URL the mapper calls back (when it differs from the listen address, e.g. behind a proxy). */
+  callbackUrl: httpUrl.optional(),
+  asyncTimeoutMs: positiveInt(3_600_000).optional(),
+  /** The mapper's certificate or public key: messages are encrypted to it (is_msg_encrypted). */
+  encryptionCertFile: nonEmpty.optional(),
+  encryptionKid: nonEmpty.optional(),
+  /** Our private key for encrypted callbacks (default: signingKeyFile). */
+  decryptionKeyFile: nonEmpty.optional(),
+  /** The mapper's certificate or public key: callbacks must be signed with it. */
+  callbackCertFile: nonEmpty.optional(),
   /** Remote DFSP look-ups: SPAR's bene-portal API base, e.g. https://spar.example.org/api/bene-portal */
   dfspUrl: httpUrl.optional(),
 });
@@ -80,6 +95,9 @@ export const ENV_SETTINGS: Readonly<Record<string, SettingKey>> = {
   SPARCTL_ODK_EMAIL: 'odkEmail',
   SPARCTL_ODK_PASSWORD_FILE: 'odkPasswordFile',
   SPARCTL_DFSP_URL: 'dfspUrl',
+  SPARCTL_ASYNC: 'async',
+  SPARCTL_CALLBACK_LISTEN: 'callbackListen',
+  SPARCTL_CALLBACK_URL: 'callbackUrl',
 };
 const NUMERIC_SETTINGS = new Set<SettingKey>(['timeoutMs', 'batchSize', 'concurrency', 'odkProject']);
 
@@ -175,7 +193,7 @@ export function resolveSettings(input: SettingsInput): ResolvedSettings {
   for (const [variable, key] of Object.entries(ENV_SETTINGS)) {
     const raw = nonBlank(input.env[variable]);
     if (raw === undefined) continue;
-    fromEnv[key] = NUMERIC_SETTINGS.has(key) && /^\d+$/.test(raw) ? Number(raw) : raw;
+    fromEnv[key] = NUMERIC_SETTINGS.has(key) && /^\d+$/.test(raw) ? Number(raw) : key === 'async' && /^(true|1|false|0)$/.test(raw) ? raw === 'true' || raw === '1' : raw;
     envNames[key] = variable;
   }
   const envParsed = ProfileSchema.safeParse(fromEnv);

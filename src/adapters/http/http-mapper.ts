@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createPrivateKey, createPublicKey, randomUUID, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { Pool, type Dispatcher } from 'undici';
 import { ConfigError, SparctlError, UnavailableError, UsageError } from '../../core/errors.js';
@@ -11,6 +11,7 @@ import { isBatchFailure, type ProtocolItem, type WireProtocol } from './protocol
 import { strategyIdOf } from './protocols/g2p-connect.js';
 import { protocolNamed } from './protocols/index.js';
 import { loadSigningKey, signDetached, type SigningKey } from './signing.js';
+import { CallbackReceiver, encryptMessage } from './connect-async.js';
 
 /**
  * The Mapper port over HTTP: one keep-alive pool per target, a request per batch, the body sent
@@ -30,6 +31,7 @@ export class HttpMapper implements Mapper {
     private readonly protocol: WireProtocol,
     private readonly signing: SigningKey | undefined,
     private readonly staticToken: string | undefined,
+    private readonly asyncMode?: AsyncMode,
   ) {
     this.base = new URL(settings.baseUrl!);
     this.target = `${protocol.name} ${redactUrl(settings.baseUrl!)}`;
@@ -41,7 +43,7 @@ export class HttpMapper implements Mapper {
     const protocol = protocolNamed(settings.protocol);
     const signing = settings.signingKeyFile ? await loadSigningKey(settings.signingKeyFile, settings.keyId) : undefined;
     const token = settings.token ?? (settings.tokenFile ? (await readSecretFile(settings.tokenFile, 'tokenFile')).trim() : undefined);
-    return new HttpMapper(settings, protocol, signing, token);
+    return new HttpMapper(settings, protocol, signing, token, settings.async ? await startAsyncMode(settings) : undefined);
   }
 
   link(items: readonly LinkItem[], _context?: MapperCallContext): Promise<ItemResult[]> {
@@ -63,6 +65,7 @@ export class HttpMapper implements Mapper {
   }
 
   async close(): Promise<void> {
+    await this.asyncMode?.receiver?.close();
     await this.pool.close();
   }
 
@@ -81,6 +84,7 @@ export class HttpMapper implements Mapper {
   }
 
   private async call(operation: Operation, items: readonly ProtocolItem[]): Promise<ItemResult[]> {
+    if (this.asyncMode) return this.readAnswer(operation, items, await this.callAsync(operation, items, this.asyncMode), `${operation} (async)`);
     const requestId = randomUUID();
     const body = this.protocol.buildRequest(operation, items, {
       requestId,
@@ -89,26 +93,113 @@ export class HttpMapper implements Mapper {
       sender: this.settings.senderAppMnemonic,
       strategies: this.strategyMap,
     });
-    const canonical = canonicalJson(body);
     const url = this.urlFor(this.paths[operation]);
+    const where = `${operation} at ${redactUrl(url.toString())}`;
+    return this.readAnswer(operation, items, await this.post(url, body, where), where);
+  }
+
+  /** Signs and posts a body (one fresh token on a 401); the parsed JSON of an HTTP 200 answer. */
+  private async post(url: URL, body: unknown, where: string): Promise<unknown> {
+    const canonical = canonicalJson(body);
     const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
     if (this.signing) headers['signature'] = await signDetached(canonical, this.signing);
-
     let response = await this.send(url, { method: 'POST', path: url.pathname + url.search, headers: { ...headers, ...(await this.authHeader(false)) }, body: canonical });
     if (response.status === 401 && this.settings.oauthTokenUrl) {
       response = await this.send(url, { method: 'POST', path: url.pathname + url.search, headers: { ...headers, ...(await this.authHeader(true)) }, body: canonical });
     }
-    const where = `${operation} at ${redactUrl(url.toString())}`;
     if (response.status !== 200) throw httpStatusError(response.status, response.text, where, this.settings, response.retryAfter);
-
-    let parsed: unknown;
     try {
-      parsed = JSON.parse(response.text);
+      return JSON.parse(response.text);
     } catch {
       throw new UnavailableError('remote.not_json', `${where} answered HTTP 200 with something that is not JSON`, {
         hint: 'check that baseUrl points at the mapper API and not at a web page or proxy',
       });
     }
+  }
+
+  /**
+   * G2P Connect asynchronous mode (research/g2p-connect.md §5.5, §5.6): the request goes to
+   * /mapper/{operation} with our callback URL as sender_uri; the mapper acknowledges (ACK, NACK or
+   * ERR) and later posts the result, or, without a callback, the result is asked for with the
+   * synchronous txn/status until it is there. No result in time: the outcome is unknown, and the
+   * bulk engine resolves the IDs before anything is sent again.
+   */
+  private async callAsync(operation: Operation, items: readonly ProtocolItem[], mode: AsyncMode): Promise<unknown> {
+    const transactionId = randomUUID();
+    const body = this.protocol.buildRequest(operation, items, {
+      requestId: randomUUID(),
+      transactionId,
+      timestamp: new Date().toISOString(),
+      sender: this.settings.senderAppMnemonic,
+      strategies: this.strategyMap,
+    }) as { header: Record<string, unknown>; message: unknown };
+    if (mode.receiver) body.header['sender_uri'] = mode.receiver.url;
+    if (mode.encryptTo) {
+      body.message = await encryptMessage(body.message, mode.encryptTo.key, mode.encryptTo.kid);
+      body.header['is_msg_encrypted'] = true;
+    }
+    const url = this.urlFor(`/mapper/${operation}`);
+    const where = `${operation} at ${redactUrl(url.toString())}`;
+    mode.receiver?.expect(transactionId);
+    let ack: unknown;
+    try {
+      ack = await this.post(url, body, where);
+    } catch (error) {
+      mode.receiver?.forget(transactionId);
+      throw error;
+    }
+    const message = isRecordValue(ack) && isRecordValue(ack['message']) ? ack['message'] : undefined;
+    const status = message?.['ack_status'];
+    if (status !== 'ACK') {
+      mode.receiver?.forget(transactionId);
+      const error = isRecordValue(message?.['error']) ? message['error'] : undefined;
+      const detail = `${typeof error?.['code'] === 'string' ? error['code'] : 'no code'}${typeof error?.['message'] === 'string' ? `: ${error['message']}` : ''}`;
+      if (status === 'NACK' || status === 'ERR') {
+        throw new UnavailableError(status === 'NACK' ? 'remote.nack' : 'remote.err', `${where} answered ${status} (${detail}); none of its ${items.length} records was applied`, {
+          hint: status === 'NACK' ? 'the mapper accepted the request but will not act on it; check the sender id and what the mapper allows it' : 'the mapper could not process the request; check the profile (protocol, keys, encryption) against the mapper',
+        });
+      }
+      throw new UnavailableError('remote.unexpected_answer', `${where} answered without an Ack (ACK, NACK or ERR)`, { hint: 'check that this mapper speaks the asynchronous G2P Connect API at /mapper/{operation}' });
+    }
+    const deadline = Date.now() + mode.timeoutMs;
+    if (mode.receiver) {
+      const callback = await mode.receiver.waitFor(transactionId, mode.timeoutMs);
+      if (callback) return callback;
+    } else {
+      const polled = await this.pollStatus(operation, transactionId, deadline, mode.pollMs);
+      if (polled) return polled;
+    }
+    throw new UnavailableError('remote.timeout', `${where}: no result for transaction ${transactionId} within ${mode.timeoutMs / 1000} s; the outcome of its ${items.length} records is unknown`, {
+      hint: 'they are resolved before anything is sent again; raise asyncTimeoutMs if the mapper is slow, or use asyncResults "poll" when its callbacks cannot reach sparctl',
+      outcomeUnknown: true,
+    });
+  }
+
+  /** The synchronous txn/status, asked until the transaction's result is there or the deadline passes. */
+  private async pollStatus(operation: Operation, transactionId: string, deadline: number, everyMs: number): Promise<unknown> {
+    const url = this.urlFor(this.settings.paths?.['txnStatus' as Operation] ?? '/mapper/sync/txn/status');
+    const where = `txn/status at ${redactUrl(url.toString())}`;
+    for (;;) {
+      const body = {
+        signature: null,
+        header: { version: '1.0.0', message_id: randomUUID(), message_ts: new Date().toISOString(), action: 'txn-status', sender_id: this.settings.senderAppMnemonic, total_count: 1, is_msg_encrypted: false },
+        message: {
+          transaction_id: randomUUID(),
+          txnstatus_request: { reference_id: randomUUID(), txn_type: operation, attribute_type: 'transaction_id', attribute_value: transactionId, locale: 'eng' },
+        },
+      };
+      const answer = await this.post(url, body, where);
+      const response = isRecordValue(answer) && isRecordValue(answer['message']) ? answer['message']['txnstatus_response'] : undefined;
+      const status = isRecordValue(response) ? response['txn_status'] : undefined;
+      if (isRecordValue(status) && Array.isArray(status[`${operation}_response`])) {
+        return { header: { status: 'succ' }, message: status };
+      }
+      if (Date.now() + everyMs > deadline) return undefined;
+      await new Promise((resolve) => setTimeout(resolve, everyMs));
+    }
+  }
+
+  private readAnswer(operation: Operation, items: readonly ProtocolItem[], parsed: unknown, where: string): ItemResult[] {
     const outcome = this.protocol.parseResponse(operation, parsed, items);
     if (isBatchFailure(outcome)) {
       const detail = `${outcome.code ?? 'no code'}${outcome.message ? `: ${outcome.message}` : ''}`;
@@ -189,6 +280,53 @@ export class HttpMapper implements Mapper {
       throw transportError(error, `${options.method} ${redactUrl(url.toString())}`, this.settings.timeoutMs);
     }
   }
+}
+
+/** What asynchronous mode needs: where results come back, how long to wait, what to encrypt to. */
+interface AsyncMode {
+  readonly receiver: CallbackReceiver | undefined;
+  readonly timeoutMs: number;
+  readonly pollMs: number;
+  readonly encryptTo: { readonly key: KeyObject; readonly kid: string } | undefined;
+}
+
+async function startAsyncMode(settings: Settings): Promise<AsyncMode> {
+  if (settings.protocol !== 'g2p-connect') {
+    throw new ConfigError('async.unsupported', `asynchronous mode is part of the G2P Connect API; profile "${settings.profile}" speaks ${settings.protocol}`, {
+      hint: 'set protocol "g2p-connect" for a mapper that implements the spec, or drop "async" (SPAR 2.x has no asynchronous API)',
+    });
+  }
+  const readKey = async (file: string, setting: string) => (await readSecretFile(file, setting)).trim();
+  let encryptTo: AsyncMode['encryptTo'];
+  if (settings.encryptionCertFile) {
+    const pem = await readKey(settings.encryptionCertFile, 'encryptionCertFile');
+    let key: KeyObject;
+    try {
+      key = createPublicKey(pem);
+    } catch (error) {
+      throw new ConfigError('async.bad_key', `encryptionCertFile ${settings.encryptionCertFile}: not a PEM certificate or public key (${(error as Error).message})`);
+    }
+    // The kid names the mapper's key: given, or the JWK thumbprint of the key itself.
+    const { calculateJwkThumbprint, exportJWK } = await import('jose');
+    encryptTo = { key, kid: settings.encryptionKid ?? (await calculateJwkThumbprint(await exportJWK(key))) };
+  }
+  const decryptFile = settings.decryptionKeyFile ?? settings.signingKeyFile;
+  const decryptWith = decryptFile ? createPrivateKey(await readKey(decryptFile, settings.decryptionKeyFile ? 'decryptionKeyFile' : 'signingKeyFile')) : undefined;
+  const verifyWith = settings.callbackCertFile ? [createPublicKey(await readKey(settings.callbackCertFile, 'callbackCertFile'))] : undefined;
+  const receiver =
+    settings.asyncResults === 'poll'
+      ? undefined
+      : await CallbackReceiver.start({
+          listen: settings.callbackListen ?? '127.0.0.1:0',
+          ...(settings.callbackUrl ? { publicUrl: settings.callbackUrl } : {}),
+          ...(decryptWith ? { decryptWith } : {}),
+          ...(verifyWith ? { verifyWith } : {}),
+        });
+  return { receiver, timeoutMs: settings.asyncTimeoutMs ?? 120_000, pollMs: 1_000, encryptTo };
+}
+
+function isRecordValue(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 async function readSecretFile(path: string, setting: string): Promise<string> {

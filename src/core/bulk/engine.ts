@@ -330,7 +330,9 @@ class BulkRun {
         const byRef = new Map(results.map((r) => [r.reference_id, r]));
         batch.forEach((id, i) => {
           const result = byRef.get(`s${i}`);
-          state.set(id, result && classifyResult('resolve', result) === 'found' ? ((result.fa as Fa) ?? {}) : null);
+          const found = result !== undefined && classifyResult('resolve', result) === 'found';
+          // An FA string (G2P Connect without a strategy id to read it with) is compared as stored.
+          state.set(id, !found ? null : typeof result.fa === 'string' ? { fa: result.fa, strategyId: undefined } : ((result.fa as Fa) ?? {}));
         });
       }),
     );
@@ -572,7 +574,8 @@ export function sameFa(current: Current | undefined, desired: FinancialAddress, 
   if (current === undefined || current === null) return false;
   const strategy = strategies?.get(desired.strategy_id);
   if (isStored(current)) {
-    if (current.strategyId !== desired.strategy_id || !strategy) return false;
+    // A mapper that keeps no strategy id with the string (G2P Connect) is compared by the string alone.
+    if ((current.strategyId !== undefined && current.strategyId !== desired.strategy_id) || !strategy) return false;
     const built = buildCheckedFa(strategy, desired);
     return built.ok && built.value === current.fa;
   }
@@ -593,6 +596,7 @@ export function sameFa(current: Current | undefined, desired: FinancialAddress, 
 }
 
 function isStored(current: Readonly<Record<string, unknown>> | StoredFa): current is StoredFa {
+  if (typeof current !== 'object') return false;
   // A resolved FA has FA fields (strategy_id, never strategyId).
   return 'strategyId' in current && typeof current['fa'] === 'string';
 }

@@ -1,0 +1,171 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { KeyObject } from 'node:crypto';
+import { FlattenedEncrypt, flattenedDecrypt, type FlattenedJWE } from 'jose';
+import { ConfigError } from '../../core/errors.js';
+import { canonicalJson } from './canonical-json.js';
+import { verifyDetached } from './signing.js';
+
+/**
+ * The asynchronous side of the G2P Connect mapper API (research/g2p-connect.md §3.4, §5.5,
+ * §5.6, §6.5): a receiver for the mapper's callbacks, and the EncryptedMessage form of a
+ * message. HttpMapper sends the requests; this waits for what comes back.
+ */
+
+/** One callback as it arrived: its header and its (decrypted) message. */
+export interface Callback {
+  readonly header: Record<string, unknown>;
+  readonly message: Record<string, unknown>;
+}
+
+export interface ReceiverOptions {
+  /** host:port to listen on, e.g. 127.0.0.1:0 or 0.0.0.0:8443. */
+  readonly listen: string;
+  /** The URL the mapper must call (behind a proxy it differs from the listen address). */
+  readonly publicUrl?: string;
+  /** Our private key, for callbacks whose message is encrypted to us. */
+  readonly decryptWith?: KeyObject;
+  /** The mapper's signing keys: when given, a callback must carry a valid Signature header. */
+  readonly verifyWith?: readonly KeyObject[];
+}
+
+/**
+ * Receives `POST {sender_uri}/on-link` … callbacks. Each is matched to a waiting request by
+ * `message.transaction_id` and answered with the spec's Ack: ACK when it was expected, NACK
+ * (`rjct.transaction.id.invalid`) for a transaction nobody waits for, ERR for a body that is not
+ * an envelope, an encryption that cannot be opened, or a signature that does not verify.
+ */
+export class CallbackReceiver {
+  private readonly waiting = new Map<string, { resolve: (callback: Callback) => void; timer: NodeJS.Timeout }>();
+  /** Callbacks that arrived before their request's Ack was read. */
+  private readonly early = new Map<string, Callback>();
+
+  private constructor(
+    private readonly server: Server,
+    readonly url: string,
+    private readonly options: ReceiverOptions,
+  ) {}
+
+  static async start(options: ReceiverOptions): Promise<CallbackReceiver> {
+    const at = options.listen.lastIndexOf(':');
+    const host = at === -1 ? options.listen : options.listen.slice(0, at);
+    const port = at === -1 ? 0 : Number(options.listen.slice(at + 1));
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError('async.bad_listen', `callbackListen "${options.listen}" is not host:port`);
+    let receiver: CallbackReceiver | undefined;
+    const server = createServer((request, response) => {
+      const chunks: Buffer[] = [];
+      request.on('data', (chunk: Buffer) => chunks.push(chunk));
+      request.on('end', () => {
+        void receiver!
+          .accept(Buffer.concat(chunks).toString('utf8'), request.headers['signature'])
+          .then((ack) => {
+            response.writeHead(200, { 'content-type': 'application/json' });
+            response.end(JSON.stringify({ message: { ...ack, timestamp: new Date().toISOString() } }));
+          });
+      });
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (error) => reject(new ConfigError('async.listen_failed', `cannot listen for callbacks on ${options.listen}: ${error.message}`)));
+      server.listen(port, host, () => resolve());
+    });
+    const address = server.address() as AddressInfo;
+    const url = options.publicUrl ?? `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
+    receiver = new CallbackReceiver(server, url.replace(/\/+$/, ''), options);
+    return receiver;
+  }
+
+  /** The callback for this transaction, or undefined when none came within `timeoutMs`. */
+  waitFor(transactionId: string, timeoutMs: number): Promise<Callback | undefined> {
+    const early = this.early.get(transactionId);
+    if (early) {
+      this.early.delete(transactionId);
+      return Promise.resolve(early);
+    }
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(transactionId);
+        resolve(undefined);
+      }, timeoutMs);
+      this.waiting.set(transactionId, { resolve: (callback) => resolve(callback), timer });
+    });
+  }
+
+  /** Marks a transaction as awaited before its request is sent: its callback may beat the Ack. */
+  expect(transactionId: string): void {
+    this.expected.add(transactionId);
+  }
+
+  forget(transactionId: string): void {
+    this.expected.delete(transactionId);
+    this.early.delete(transactionId);
+    const waiting = this.waiting.get(transactionId);
+    if (waiting) clearTimeout(waiting.timer);
+    this.waiting.delete(transactionId);
+  }
+
+  private readonly expected = new Set<string>();
+
+  private async accept(text: string, signature: string | string[] | undefined): Promise<{ ack_status: 'ACK' | 'NACK' | 'ERR'; error: { code: string; message: string } | null; correlation_id: string | null }> {
+    const refuse = (ack: 'NACK' | 'ERR', code: string, message: string) => ({ ack_status: ack, error: { code, message }, correlation_id: null });
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      return refuse('ERR', 'err.request.bad', 'the callback is not JSON');
+    }
+    if (!isRecord(body) || !isRecord(body['header'])) return refuse('ERR', 'err.request.bad', 'the callback has no header');
+    if (this.options.verifyWith && this.options.verifyWith.length > 0) {
+      const valid = typeof signature === 'string' && (await verifyDetached(canonicalJson(body), signature, this.options.verifyWith).catch(() => false));
+      if (!valid) return refuse('ERR', 'err.signature.invalid', 'the callback is not signed with the mapper key sparctl knows');
+    }
+    const header = body['header'];
+    let message = body['message'];
+    if (header['is_msg_encrypted'] === true || header['is_encrypted'] === true) {
+      if (!this.options.decryptWith) return refuse('ERR', 'err.encryption.invalid', 'the callback is encrypted but sparctl has no key to open it');
+      try {
+        message = await decryptMessage(message, this.options.decryptWith);
+      } catch {
+        return refuse('ERR', 'err.encryption.invalid', 'the encrypted callback cannot be opened with sparctl key');
+      }
+    }
+    if (!isRecord(message) || typeof message['transaction_id'] !== 'string') return refuse('ERR', 'err.request.bad', 'the callback message has no transaction_id');
+    const transactionId = message['transaction_id'];
+    const callback: Callback = { header, message };
+    const waiting = this.waiting.get(transactionId);
+    if (waiting) {
+      clearTimeout(waiting.timer);
+      this.waiting.delete(transactionId);
+      this.expected.delete(transactionId);
+      waiting.resolve(callback);
+    } else if (this.expected.has(transactionId)) {
+      this.expected.delete(transactionId);
+      this.early.set(transactionId, callback);
+    } else {
+      return refuse('NACK', 'rjct.transaction.id.invalid', `no request of sparctl waits for transaction ${transactionId}`);
+    }
+    return { ack_status: 'ACK', error: null, correlation_id: transactionId };
+  }
+
+  async close(): Promise<void> {
+    for (const waiting of this.waiting.values()) clearTimeout(waiting.timer);
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+/** The spec's EncryptedMessage: JWE flattened JSON with a per-recipient unprotected header. */
+export async function encryptMessage(message: unknown, receiverKey: KeyObject, kid: string): Promise<Record<string, unknown>> {
+  const jwe = await new FlattenedEncrypt(new TextEncoder().encode(JSON.stringify(message)))
+    .setUnprotectedHeader({ alg: 'RSA-OAEP-256', enc: 'A256GCM', kid })
+    .encrypt(receiverKey);
+  return { header: jwe.header, encrypted_key: jwe.encrypted_key, iv: jwe.iv, ciphertext: jwe.ciphertext, tag: jwe.tag };
+}
+
+export async function decryptMessage(encrypted: unknown, key: KeyObject): Promise<unknown> {
+  const { plaintext } = await flattenedDecrypt(encrypted as FlattenedJWE, key, { keyManagementAlgorithms: ['RSA-OAEP-256'], contentEncryptionAlgorithms: ['A256GCM'] });
+  return JSON.parse(new TextDecoder().decode(plaintext)) as unknown;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

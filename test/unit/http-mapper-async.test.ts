@@ -1,0 +1,169 @@
+/**
+ * HttpMapper in G2P Connect asynchronous mode against the spec-conformant fake mapper
+ * (test/helpers/g2p-connect-fake.ts): callbacks, txn/status polling, NACK and ERR, a callback
+ * that never comes (unknown outcome, reconciled by the bulk engine), encryption both ways,
+ * signed callbacks, OAuth2.
+ */
+import { generateKeyPairSync } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { CallbackReceiver } from '../../src/adapters/http/connect-async.js';
+import { HttpMapper } from '../../src/adapters/http/http-mapper.js';
+import { runBulk, type BulkInputRecord, type Journal, type JournalEntry } from '../../src/core/bulk/engine.js';
+import { UnavailableError } from '../../src/core/errors.js';
+import { classifyResult } from '../../src/core/results.js';
+import type { Settings } from '../../src/config/settings.js';
+import { startG2pConnectFake, type G2pConnectFake } from '../helpers/g2p-connect-fake.js';
+import { bank } from '../helpers/records.js';
+import { tempDir } from '../helpers/tmp.js';
+
+const ctx = { source: 'async test' };
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function fake(options: Parameters<typeof startG2pConnectFake>[0] = {}): Promise<G2pConnectFake> {
+  const started = await startG2pConnectFake(options);
+  cleanups.push(() => started.close());
+  return started;
+}
+
+async function mapper(server: G2pConnectFake, extra: Partial<Settings> = {}): Promise<HttpMapper> {
+  const settings: Settings = {
+    profile: 'async-test',
+    mode: 'remote',
+    protocol: 'g2p-connect',
+    baseUrl: server.url,
+    senderAppMnemonic: 'sparctl-test',
+    timeoutMs: 5_000,
+    batchSize: 100,
+    concurrency: 2,
+    async: true,
+    asyncTimeoutMs: 3_000,
+    ...extra,
+  };
+  const opened = await HttpMapper.create(settings);
+  cleanups.push(() => opened.close());
+  return opened;
+}
+
+const item = (id: string, account = `00${id}`) => ({ reference_id: `r-${id}`, id, fa: bank(account) });
+
+describe('G2P Connect asynchronous mode', () => {
+  it('sends to /mapper/{operation}, gets an ACK, and reads each result from the callback', async () => {
+    const server = await fake();
+    const http = await mapper(server);
+    const linked = await http.link([item('A1'), item('A2')], ctx);
+    expect(linked.map((r) => classifyResult('link', r))).toEqual(['linked', 'linked']);
+    expect((await http.link([item('A1')], ctx)).map((r) => classifyResult('link', r))).toEqual(['already_linked']);
+    const [resolved] = await http.resolve([{ reference_id: 'q', id: 'A1', scope: 'details' }], ctx);
+    expect(classifyResult('resolve', resolved!)).toBe('found');
+    // The spec's FA is a string; with no strategy id beside it, it stays one.
+    expect(resolved!.fa).toMatch(/^account_number:00A1\.branch_name:Main\./);
+    expect((await http.update([item('A2', '0099')], ctx)).map((r) => classifyResult('update', r))).toEqual(['updated']);
+    expect((await http.unlink([{ reference_id: 'u', id: 'A1' }], ctx)).map((r) => classifyResult('unlink', r))).toEqual(['unlinked']);
+    const asyncPaths = server.requests.filter((r) => r.kind === 'async').map((r) => r.path);
+    expect(asyncPaths).toEqual(['/mapper/link', '/mapper/link', '/mapper/resolve', '/mapper/update', '/mapper/unlink']);
+    await server.settled();
+    expect(server.callbacks.every((c) => c.outcome === 'delivered' && c.ackStatus === 'ACK')).toBe(true);
+  });
+
+  it('without a callback, asks the synchronous txn/status until the result is there', async () => {
+    // The callback URL the mapper's gateway was configured with does not reach sparctl.
+    const server = await fake({ mode: 'noCallback', delayMs: 200, defaultCallbackUrl: 'http://127.0.0.1:9/unreachable' });
+    const http = await mapper(server, { asyncResults: 'poll' });
+    const linked = await http.link([item('P1')], ctx);
+    expect(linked.map((r) => classifyResult('link', r))).toEqual(['linked']);
+    expect(server.requests.some((r) => r.path === '/mapper/sync/txn/status')).toBe(true);
+    expect(server.requests.find((r) => r.kind === 'async')!.message).toBeDefined();
+  });
+
+  it('NACK and ERR stop with a message naming the code; nothing is applied', async () => {
+    const nack = await fake({ mode: 'nack', errorCode: 'rjct.sender.unknown' });
+    await expect((await mapper(nack)).link([item('N1')], ctx)).rejects.toMatchObject({ code: 'remote.nack', message: expect.stringMatching(/answered NACK \(rjct\.sender\.unknown/) });
+    const err = await fake({ mode: 'err', errorCode: 'err.request.bad' });
+    await expect((await mapper(err)).link([item('E1')], ctx)).rejects.toMatchObject({ code: 'remote.err' });
+    expect(nack.mappings.size + err.mappings.size).toBe(0);
+  });
+
+  it('a callback that never comes: the outcome is unknown; a resumed run resolves before resending, so nothing is applied twice', async () => {
+    const server = await fake({ mode: 'noCallback' });
+    const records: BulkInputRecord[] = ['U1', 'U2', 'U3'].map((id, seq) => ({ seq, parsed: { ok: true, value: { id, fa: bank(`00${id}`) } } }));
+    const journal = new MemoryJournal();
+    const first = await runBulk(await mapper(server, { asyncTimeoutMs: 300 }), toInput(records), journal, { mode: 'link', batchSize: 10, concurrency: 1, retries: 0, context: ctx });
+    expect(first.stopped).toMatchObject({ code: 'remote.timeout', exitCode: 4 });
+    expect(server.mappings.size).toBe(3); // the mapper did apply them
+    await server.configure({ mode: 'normal' });
+    const resumed = await mapper(server);
+    const strategies = new Map((await resumed.strategies()).map((strategy) => [strategy.id, strategy]));
+    const second = await runBulk(resumed, toInput(records), journal, { mode: 'link', batchSize: 10, concurrency: 1, retries: 0, context: ctx, strategies });
+    expect(second).toMatchObject({ applied: 3, rejected: 0, failed: 0 });
+    const links = server.requests.filter((r) => r.kind === 'async' && r.operation === 'link');
+    expect(links).toHaveLength(1); // never sent again
+  });
+
+  it('encrypts messages to the mapper and opens encrypted callbacks with our key', async () => {
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const dir = tempDir();
+    const ours = join(dir, 'ours.pem');
+    writeFileSync(ours, privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    const server = await fake({ clientEncryptionKey: publicKey.export({ type: 'spki', format: 'pem' }).toString() });
+    const theirs = join(dir, 'mapper.pem');
+    writeFileSync(theirs, server.encryptionKey.publicPem);
+    const http = await mapper(server, { encryptionCertFile: theirs, decryptionKeyFile: ours });
+    expect((await http.link([item('X1')], ctx)).map((r) => classifyResult('link', r))).toEqual(['linked']);
+    expect(server.requests.find((r) => r.kind === 'async')!.encrypted).toBe(true);
+    await server.settled();
+    expect(server.callbacks[0]).toMatchObject({ encrypted: true, outcome: 'delivered', ackStatus: 'ACK' });
+  });
+
+  it('with the mapper certificate set, takes only callbacks it signed; and OAuth2 tokens are fetched and sent', async () => {
+    const server = await fake({ signCallbacks: true, requireAuth: true, clients: { sparctl: 'secret-1' } });
+    const dir = tempDir();
+    const cert = join(dir, 'mapper-signing.pem');
+    writeFileSync(cert, server.signingKey.publicPem);
+    const oauth = { oauthTokenUrl: `${server.url}/oauth2/client/token`, oauthClientId: 'sparctl', oauthClientSecret: 'secret-1' };
+    const http = await mapper(server, { callbackCertFile: cert, ...oauth });
+    expect((await http.link([item('S1')], ctx)).map((r) => classifyResult('link', r))).toEqual(['linked']);
+    expect(server.requests.filter((r) => r.kind === 'async').every((r) => r.hasBearer)).toBe(true);
+
+    const other = join(dir, 'other.pem');
+    writeFileSync(other, generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'pem' }));
+    const strict = await mapper(server, { callbackCertFile: other, asyncTimeoutMs: 500, ...oauth });
+    const refused = await strict.link([item('S2')], ctx).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(UnavailableError);
+    expect((refused as UnavailableError).code).toBe('remote.timeout');
+    await server.settled();
+    expect(server.callbacks.at(-1)).toMatchObject({ outcome: 'delivered', ackStatus: 'ERR' });
+  });
+
+  it('the receiver NACKs a callback for a transaction nobody waits for', async () => {
+    const receiver = await CallbackReceiver.start({ listen: '127.0.0.1:0' });
+    cleanups.push(() => receiver.close());
+    const response = await fetch(`${receiver.url}/on-link`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ header: { action: 'on-link', status: 'succ' }, message: { transaction_id: 'never-sent', link_response: [] } }),
+    });
+    expect(((await response.json()) as { message: { ack_status: string; error: { code: string } } }).message).toMatchObject({ ack_status: 'NACK', error: { code: 'rjct.transaction.id.invalid' } });
+  });
+});
+
+class MemoryJournal implements Journal {
+  readonly entries = new Map<number, JournalEntry>();
+  load() {
+    return new Map(this.entries);
+  }
+  markInflight(seqs: readonly number[], operation: JournalEntry['operation']) {
+    for (const seq of seqs) this.entries.set(seq, { seq, state: 'inflight', operation });
+  }
+  settle(entries: readonly JournalEntry[]) {
+    for (const entry of entries) this.entries.set(entry.seq, entry);
+  }
+}
+
+async function* toInput(records: readonly BulkInputRecord[]) {
+  yield records;
+}
