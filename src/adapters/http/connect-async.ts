@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { KeyObject } from 'node:crypto';
+import { randomUUID, type KeyObject } from 'node:crypto';
 import { FlattenedEncrypt, flattenedDecrypt, type FlattenedJWE } from 'jose';
 import { ConfigError } from '../../core/errors.js';
 import { canonicalJson } from './canonical-json.js';
@@ -151,6 +151,17 @@ export class CallbackReceiver {
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
+}
+
+/** A txn/status request for the result of `transactionId` (research/g2p-connect.md §5.6). */
+export function txnStatusRequest(operation: string, transactionId: string, sender: string): Record<string, unknown> {
+  return {
+    header: { version: '1.0.0', message_id: randomUUID(), message_ts: new Date().toISOString(), action: 'txn-status', sender_id: sender, total_count: 1, is_msg_encrypted: false },
+    message: {
+      transaction_id: randomUUID(),
+      txnstatus_request: { reference_id: randomUUID(), txn_type: operation, attribute_type: 'transaction_id', attribute_value: transactionId, locale: 'eng' },
+    },
+  };
 }
 
 /** The spec's EncryptedMessage: JWE flattened JSON with a per-recipient unprotected header. */

@@ -11,7 +11,7 @@ import { isBatchFailure, type ProtocolItem, type WireProtocol } from './protocol
 import { strategyIdOf } from './protocols/g2p-connect.js';
 import { protocolNamed } from './protocols/index.js';
 import { loadSigningKey, signDetached, type SigningKey } from './signing.js';
-import { CallbackReceiver, encryptMessage } from './connect-async.js';
+import { CallbackReceiver, encryptMessage, txnStatusRequest } from './connect-async.js';
 
 /**
  * The Mapper port over HTTP: one keep-alive pool per target, a request per batch, the body sent
@@ -180,14 +180,7 @@ export class HttpMapper implements Mapper {
     const url = this.urlFor(this.settings.paths?.['txnStatus' as Operation] ?? '/mapper/sync/txn/status');
     const where = `txn/status at ${redactUrl(url.toString())}`;
     for (;;) {
-      const body = {
-        signature: null,
-        header: { version: '1.0.0', message_id: randomUUID(), message_ts: new Date().toISOString(), action: 'txn-status', sender_id: this.settings.senderAppMnemonic, total_count: 1, is_msg_encrypted: false },
-        message: {
-          transaction_id: randomUUID(),
-          txnstatus_request: { reference_id: randomUUID(), txn_type: operation, attribute_type: 'transaction_id', attribute_value: transactionId, locale: 'eng' },
-        },
-      };
+      const body = txnStatusRequest(operation, transactionId, this.settings.senderAppMnemonic);
       const answer = await this.post(url, body, where);
       const response = isRecordValue(answer) && isRecordValue(answer['message']) ? answer['message']['txnstatus_response'] : undefined;
       const status = isRecordValue(response) ? response['txn_status'] : undefined;
