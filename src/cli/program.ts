@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
 import { OUTPUT_FORMATS } from '../config/constants.js';
+import { completionCommand } from './commands/completion.js';
 import { configCommand } from './commands/config.js';
 import { dfspCommand } from './commands/dfsp.js';
 import { faCommand } from './commands/fa.js';
@@ -51,5 +52,6 @@ Exit codes: 0 ok · 1 internal error · 2 usage or bad input · 3 config · 4 ma
   program.addCommand(pingCommand(io, setExit));
   program.addCommand(smokeCommand(io, setExit));
   program.addCommand(configCommand(io, setExit));
+  program.addCommand(completionCommand(io, setExit));
   return program;
 }

@@ -228,8 +228,8 @@ describe('sparctl (built binary)', () => {
     const { env } = cliEnv();
     const help = await runCli(['--help'], { env });
     expect(help.code).toBe(0);
-    for (const command of ['link', 'update', 'resolve', 'unlink', 'import-csv', 'import-odk', 'dfsp', 'fa', 'strategy', 'smoke', 'serve', 'ping', 'config']) expect(help.stdout).toMatch(new RegExp(`^  ${command} `, 'm'));
-    const commands = [['link'], ['update'], ['resolve'], ['unlink'], ['import-csv'], ['import-odk'], ['dfsp', 'list'], ['dfsp', 'import'], ['fa', 'edit'], ['strategy', 'list'], ['strategy', 'validate'], ['strategy', 'add'], ['strategy', 'export'], ['smoke'], ['serve'], ['ping'], ['config'], ['config', 'show'], ['config', 'profiles'], ['config', 'path'], ['config', 'init']];
+    for (const command of ['link', 'update', 'resolve', 'unlink', 'import-csv', 'import-odk', 'dfsp', 'fa', 'strategy', 'smoke', 'serve', 'ping', 'config', 'completion']) expect(help.stdout).toMatch(new RegExp(`^  ${command} `, 'm'));
+    const commands = [['link'], ['update'], ['resolve'], ['unlink'], ['import-csv'], ['import-odk'], ['dfsp', 'list'], ['dfsp', 'import'], ['fa', 'edit'], ['strategy', 'list'], ['strategy', 'validate'], ['strategy', 'add'], ['strategy', 'export'], ['smoke'], ['serve'], ['ping'], ['config'], ['config', 'show'], ['config', 'profiles'], ['config', 'path'], ['config', 'init'], ['completion']];
     for (const command of commands) {
       const sub = await runCli([...command, '--help'], { env });
       expect(sub.code).toBe(0);
