@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { ConfigError } from '../core/errors.js';
@@ -17,6 +18,8 @@ export interface GlobalOptions {
   /** false when --no-input was given. */
   readonly input?: boolean;
   readonly async?: boolean;
+  readonly caFile?: string;
+  readonly insecure?: boolean;
 }
 
 export interface CommandContext {
@@ -47,6 +50,7 @@ export async function loadContext(io: Io, globals: GlobalOptions): Promise<Comma
     ...(globals.db !== undefined ? { db: resolve(io.cwd, globals.db) } : {}),
     ...(globals.output !== undefined ? { output: globals.output } : {}),
     ...(globals.async ? { async: true } : {}),
+    ...(globals.caFile !== undefined ? { caFile: resolve(io.cwd, globals.caFile) } : {}),
   };
   const { resolveSettings } = await import('../config/settings.js');
   const resolved = resolveSettings({
@@ -60,8 +64,29 @@ export async function loadContext(io: Io, globals: GlobalOptions): Promise<Comma
   // A relative db path in the config file is relative to that file; anywhere else, to the cwd.
   const dbSource = resolved.sources.db ?? '';
   const base = dbSource.startsWith('profile ') ? dirname(configPath) : io.cwd;
-  const settings = { ...resolved.settings, db: resolve(base, resolved.settings.db!) };
+  const settings = { ...resolved.settings, db: resolve(base, resolved.settings.db!), ...(globals.insecure ? { insecure: true } : {}) };
+  warnAboutExposedSecrets(io, settings);
+  if (globals.insecure) {
+    io.stderr.write('sparctl: warning: --insecure: TLS certificates are not checked; anyone on the network path can read and change what is sent, including keys and tokens\n');
+  }
   return { io, dirs, configPath, resolved: { settings, sources: resolved.sources } };
+}
+
+/** Files holding keys or secrets should be readable by their owner only; say so when they are not. */
+function warnAboutExposedSecrets(io: Io, settings: Record<string, unknown>): void {
+  for (const setting of ['signingKeyFile', 'decryptionKeyFile', 'tokenFile', 'oauthClientSecretFile', 'odkPasswordFile']) {
+    const file = settings[setting];
+    if (typeof file !== 'string') continue;
+    let mode: number;
+    try {
+      mode = statSync(file).mode;
+    } catch {
+      continue; // a missing file is reported where it is read
+    }
+    if ((mode & 0o077) !== 0) {
+      io.stderr.write(`sparctl: warning: ${setting} ${file} can be read by other users (mode ${(mode & 0o777).toString(8).padStart(4, '0')}); run: chmod 600 ${file}\n`);
+    }
+  }
 }
 
 /** Opens the mapper the settings point at. Adapters load lazily: `--help` must stay fast. */

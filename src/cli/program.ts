@@ -26,6 +26,8 @@ export function createProgram(io: Io, setExit: (code: number) => void): Command 
     .option('-v, --verbose', 'print more about what is being done')
     .option('-y, --yes', 'answer yes to confirmations (needed for unlink without a terminal)')
     .option('--no-input', 'never prompt; fail instead when a confirmation is needed')
+    .option('--ca-file <file>', 'trust this CA certificate (PEM) besides the system ones, for every HTTPS connection (env SPARCTL_CA_FILE)')
+    .option('--insecure', 'do not verify TLS certificates (prints a warning; for a throwaway test server only)')
     .option('--async', 'g2p-connect profiles: send asynchronously; results come by callback or txn/status (see README "Remote mode")')
     .showSuggestionAfterError(true)
     .addHelpText(

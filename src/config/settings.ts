@@ -60,6 +60,8 @@ export const ProfileSchema = z.strictObject({
   decryptionKeyFile: nonEmpty.optional(),
   /** The mapper's certificate or public key: callbacks must be signed with it. */
   callbackCertFile: nonEmpty.optional(),
+  /** A private CA's certificate (PEM) trusted besides the system's, for every HTTPS connection. */
+  caFile: nonEmpty.optional(),
   /** Remote DFSP look-ups: SPAR's bene-portal API base, e.g. https://spar.example.org/api/bene-portal */
   dfspUrl: httpUrl.optional(),
 });
@@ -96,6 +98,7 @@ export const ENV_SETTINGS: Readonly<Record<string, SettingKey>> = {
   SPARCTL_ODK_PASSWORD_FILE: 'odkPasswordFile',
   SPARCTL_DFSP_URL: 'dfspUrl',
   SPARCTL_ASYNC: 'async',
+  SPARCTL_CA_FILE: 'caFile',
   SPARCTL_CALLBACK_LISTEN: 'callbackListen',
   SPARCTL_CALLBACK_URL: 'callbackUrl',
 };
@@ -124,6 +127,8 @@ export interface Settings extends Profile {
   readonly token?: string;
   /** From SPARCTL_OAUTH_CLIENT_SECRET; never printed. */
   readonly oauthClientSecret?: string;
+  /** Only from the --insecure flag: TLS certificates are not verified. */
+  readonly insecure?: boolean;
   /** From SPARCTL_ODK_PASSWORD and SPARCTL_ODK_TOKEN; never printed. */
   readonly odkPassword?: string;
   readonly odkToken?: string;

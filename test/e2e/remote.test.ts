@@ -38,8 +38,8 @@ function keyPair(dir: string): { keyFile: string; publicFile: string } {
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const keyFile = join(dir, 'partner-key.pem');
   const publicFile = join(dir, 'partner-public.pem');
-  writeFileSync(keyFile, privateKey.export({ type: 'pkcs1', format: 'pem' })); // PKCS#1 is accepted too
-  writeFileSync(publicFile, publicKey.export({ type: 'spki', format: 'pem' }));
+  writeFileSync(keyFile, privateKey.export({ type: 'pkcs1', format: 'pem' }), { mode: 0o600 }); // PKCS#1 is accepted too
+  writeFileSync(publicFile, publicKey.export({ type: 'spki', format: 'pem' }), { mode: 0o600 });
   return { keyFile, publicFile };
 }
 

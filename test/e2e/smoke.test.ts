@@ -38,7 +38,7 @@ function keyPair(dir: string): { keyFile: string; publicFile: string; publicPem:
   const keyFile = join(dir, 'partner-key.pem');
   const publicFile = join(dir, 'partner-public.pem');
   const publicPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
-  writeFileSync(keyFile, privateKey.export({ type: 'pkcs8', format: 'pem' }));
+  writeFileSync(keyFile, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
   writeFileSync(publicFile, publicPem);
   return { keyFile, publicFile, publicPem };
 }

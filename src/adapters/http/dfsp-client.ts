@@ -4,13 +4,15 @@ import { UnavailableError } from '../../core/errors.js';
 import type { DfspData } from '../../core/mapping.js';
 import { redactUrl } from '../../config/settings.js';
 import { transportError } from './http-mapper.js';
+import { tlsDispatcher } from './tls.js';
 
 /**
  * DFSP reference data from SPAR's bene-portal API (research/spar-api.md §8.3): read-only
  * `POST /dfsp/fetch-banks`, `/dfsp/fetch-branches`, `/dfsp/fetch-wallet-service-providers`
  * in the G2 envelope. Branches name their bank by id; the answer is turned into codes.
  */
-export async function fetchDfsp(baseUrl: string, options: { sender: string; timeoutMs: number }): Promise<DfspData> {
+export async function fetchDfsp(baseUrl: string, options: { sender: string; timeoutMs: number; caFile?: string | undefined; insecure?: boolean | undefined }): Promise<DfspData> {
+  const dispatcher = tlsDispatcher(options);
   const call = async (path: string): Promise<Record<string, unknown>> => {
     const url = `${baseUrl.replace(/\/+$/, '')}${path}`;
     const body = JSON.stringify({
@@ -20,7 +22,7 @@ export async function fetchDfsp(baseUrl: string, options: { sender: string; time
     let status: number;
     let text: string;
     try {
-      const response = await request(url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json' }, body, headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs });
+      const response = await request(url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json' }, body, headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs, ...(dispatcher ? { dispatcher } : {}) });
       status = response.statusCode;
       text = await response.body.text();
     } catch (error) {

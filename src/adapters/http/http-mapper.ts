@@ -12,6 +12,7 @@ import { strategyIdOf } from './protocols/g2p-connect.js';
 import { protocolNamed } from './protocols/index.js';
 import { loadSigningKey, signDetached, type SigningKey } from './signing.js';
 import { CallbackReceiver, encryptMessage, txnStatusRequest } from './connect-async.js';
+import { tlsConnect, tlsDispatcher } from './tls.js';
 
 /**
  * The Mapper port over HTTP: one keep-alive pool per target, a request per batch, the body sent
@@ -36,7 +37,7 @@ export class HttpMapper implements Mapper {
     this.base = new URL(settings.baseUrl!);
     this.target = `${protocol.name} ${redactUrl(settings.baseUrl!)}`;
     this.paths = { ...protocol.defaultPaths, ...(settings.paths ?? {}) } as Record<Operation, string>;
-    this.pool = new Pool(this.base.origin, { connections: settings.concurrency, keepAliveTimeout: 30_000 });
+    this.pool = new Pool(this.base.origin, { connections: settings.concurrency, keepAliveTimeout: 30_000, connect: tlsConnect(settings) });
   }
 
   static async create(settings: Settings): Promise<HttpMapper> {
@@ -248,7 +249,8 @@ export class HttpMapper implements Mapper {
     let status: number;
     let text: string;
     try {
-      const response = await request(tokenUrl, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString(), headersTimeout: this.settings.timeoutMs, bodyTimeout: this.settings.timeoutMs });
+      const dispatcher = tlsDispatcher(this.settings);
+      const response = await request(tokenUrl, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString(), headersTimeout: this.settings.timeoutMs, bodyTimeout: this.settings.timeoutMs, ...(dispatcher ? { dispatcher } : {}) });
       status = response.statusCode;
       text = await response.body.text();
     } catch (error) {

@@ -4,6 +4,7 @@ import { Pool } from 'undici';
 import { ConfigError, SparctlError, UnavailableError, UsageError } from '../../core/errors.js';
 import { redactUrl } from '../../config/settings.js';
 import { parseRetryAfter, transportError } from '../http/http-mapper.js';
+import { tlsConnect, type TlsSettings } from '../http/tls.js';
 
 /**
  * A client for ODK Central's API (research/odk.md §1–§6): Web User sessions with a cached
@@ -29,6 +30,8 @@ export interface CentralClientOptions {
   /** Attempts after the first for 429, 5xx and network failures. */
   readonly retries?: number;
   readonly sleep?: (ms: number) => Promise<void>;
+  /** A private CA, or --insecure. */
+  readonly tls?: TlsSettings;
 }
 
 export interface CentralForm {
@@ -77,7 +80,7 @@ export class CentralClient {
     // Accept the URL with or without /v1, as pyodk does.
     this.prefix = base.pathname.replace(/\/+$/, '').replace(/\/v1$/, '');
     this.base = base;
-    this.pool = new Pool(base.origin, { connections: 2 });
+    this.pool = new Pool(base.origin, { connections: 2, connect: tlsConnect(options.tls ?? {}) });
     this.cacheKey = `${base.origin}${this.prefix} ${options.auth.email ?? ''}`;
     this.token = options.auth.token;
   }

@@ -121,7 +121,7 @@ export async function loadDfsp(context: CommandContext, options: { required: boo
     });
   }
   const { fetchDfsp } = await import('../../adapters/http/dfsp-client.js');
-  return fetchDfsp(settings.dfspUrl, { sender: settings.senderAppMnemonic, timeoutMs: settings.timeoutMs });
+  return fetchDfsp(settings.dfspUrl, { sender: settings.senderAppMnemonic, timeoutMs: settings.timeoutMs, caFile: settings.caFile, insecure: settings.insecure });
 }
 
 interface DfspRow {

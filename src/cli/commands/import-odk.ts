@@ -142,6 +142,7 @@ async function runImportOdk(io: Io, globals: GlobalOptions, options: ImportOdkOp
     auth: { ...(email === undefined ? {} : { email }), ...(password === undefined ? {} : { password }), ...(settings.odkToken === undefined ? {} : { token: settings.odkToken }) },
     tokenCacheFile: join(context.dirs.cache, 'odk-sessions.json'),
     timeoutMs: Math.max(settings.timeoutMs, 120_000),
+    tls: { caFile: settings.caFile, insecure: settings.insecure },
   });
 
   let stopping = false;

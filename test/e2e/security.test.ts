@@ -1,0 +1,147 @@
+/**
+ * Security review, as tests: no secret (token, client secret, ODK password, private key, a
+ * Signature or Authorization value) appears in any output or file sparctl writes, even with
+ * --verbose; key files readable by others are warned about; TLS is verified unless --insecure
+ * (which warns), and a private CA can be trusted with --ca-file.
+ */
+import { execFileSync } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
+import { chmodSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { createSparServer } from '../../src/adapters/server/spar-v2-server.js';
+import { LocalMapper } from '../../src/adapters/sqlite/local-mapper.js';
+import { startFakeCentral } from '../helpers/fake-central.js';
+import { ROOT, cliEnv, runCli, type CliResult } from '../helpers/run-cli.js';
+import { tempDir } from '../helpers/tmp.js';
+
+/** Every file under `dir`, as text. */
+function filesUnder(dir: string): { path: string; text: string }[] {
+  return readdirSync(dir, { recursive: true })
+    .map((name) => join(dir, String(name)))
+    .filter((path) => statSync(path).isFile())
+    .map((path) => ({ path, text: readFileSync(path).toString('latin1') }));
+}
+
+describe('secrets never leak', () => {
+  it('runs the commands verbosely with known secrets; none appears in stdout, stderr or any file written', async () => {
+    const dir = tempDir('sparctl-secrets-');
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    writeFileSync(join(dir, 'partner-key.pem'), keyPem, { mode: 0o600 });
+    writeFileSync(join(dir, 'partner-public.pem'), publicKey.export({ type: 'spki', format: 'pem' }));
+    const secrets = {
+      token: 'TOKEN-do-not-print-7f3a9c',
+      clientSecret: 'CLIENT-SECRET-do-not-print-51de',
+      odkPassword: 'ODK-PASSWORD-do-not-print-c0ffee',
+      // A line from the middle of the private key.
+      keyLine: keyPem.split('\n')[5]!,
+    };
+
+    // A signed SPAR v2 mapper (sparctl serve in-process) and a fake ODK Central.
+    const backing = LocalMapper.open(join(dir, 'served.db'));
+    const spar = createSparServer({ mapper: backing, partners: new Map([['PARTNER_SPARCTL_SEC', [publicKey]]]) });
+    await new Promise<void>((resolve) => spar.listen(0, '127.0.0.1', resolve));
+    const central = await startFakeCentral({ email: 'importer@example.org', password: secrets.odkPassword, projectId: 3, formId: 'spar_enrolment' });
+    central.submit({ beneficiary: { national_id: '0770000001', full_name: 'Ana' }, payment: { payment_method: 'bank', bank_code: 'BNK001', branch_code: 'BNK001-0042', account_number: '000123456789' } });
+    try {
+      const remote = cliEnv({
+        SPARCTL_BASE_URL: `http://127.0.0.1:${(spar.address() as AddressInfo).port}`,
+        SPARCTL_SENDER_APP_MNEMONIC: 'sparctl-sec',
+        SPARCTL_SIGNING_KEY_FILE: join(dir, 'partner-key.pem'),
+        SPARCTL_TOKEN: secrets.token,
+        SPARCTL_OAUTH_CLIENT_SECRET: secrets.clientSecret,
+        SPARCTL_ODK_URL: central.url,
+        SPARCTL_ODK_PROJECT: '3',
+        SPARCTL_ODK_FORM: 'spar_enrolment',
+        SPARCTL_ODK_EMAIL: 'importer@example.org',
+        SPARCTL_ODK_PASSWORD: secrets.odkPassword,
+      });
+      const rows = ['id,fa_type,bank_name,bank_code,branch_name,branch_code,account_number', 'SEC1,BANK,Example Bank,EXB,Main,0001,0001', 'SEC2,BANK,Example Bank,EXB,Main,0001,'];
+      writeFileSync(join(dir, 'in.csv'), `${rows.join('\n')}\n`);
+      const run = (args: string[]) => runCli(['-v', ...args], { env: remote.env, cwd: dir });
+      const results: CliResult[] = [
+        await run(['config', 'show']),
+        await run(['config', 'show', '-o', 'json']),
+        await run(['ping']),
+        await run(['link', '--file', 'in.csv', '--results', 'results.jsonl', '--rejects', 'rejects.csv']),
+        await run(['resolve', '--id', 'SEC1', '-o', 'json']),
+        await run(['smoke', '--junit', 'smoke.xml']),
+        await run(['--db', join(dir, 'local.db'), 'import-odk', '--mapping', join(ROOT, 'fixtures', 'enrolment.odk-mapping.json'), '--dfsp', join(ROOT, 'fixtures', 'odk-dfsp.json'), '--results', 'odk-results.csv']),
+        await run(['--no-input', 'import-odk', '--mapping', join(ROOT, 'fixtures', 'enrolment.odk-mapping.json'), '--odk-url', 'http://user:hunter2-in-url@127.0.0.1:9']),
+      ];
+      expect(results[3]!.code, results[3]!.stderr).toBe(5); // SEC2 rejected: the run really happened
+      expect(results[6]!.code, results[6]!.stderr).toBe(0);
+      expect(results[2]!.stdout).toMatch(/ok {4}reachable/);
+
+      const outputs = results.flatMap((result, i) => [{ path: `command ${i} stdout`, text: result.stdout }, { path: `command ${i} stderr`, text: result.stderr }]);
+      const written = [...filesUnder(dir).filter((file) => !/partner-key\.pem$/.test(file.path)), ...filesUnder(remote.home)];
+      expect(written.some((file) => file.path.endsWith('results.jsonl'))).toBe(true);
+      expect(written.some((file) => file.path.includes('odk-sessions.json'))).toBe(true);
+      for (const { path, text } of [...outputs, ...written]) {
+        for (const [name, secret] of Object.entries(secrets)) expect(text.includes(secret), `${name} in ${path}`).toBe(false);
+        expect(text.includes('hunter2-in-url'), `URL password in ${path}`).toBe(false);
+        expect(/Bearer \S/.test(text), `an Authorization value in ${path}`).toBe(false);
+        expect(/eyJ[A-Za-z0-9_-]{20,}\.\.[A-Za-z0-9_-]{20,}/.test(text), `a detached JWS (Signature) in ${path}`).toBe(false);
+      }
+      // config show says a secret is set, never what it is.
+      expect(results[0]!.stdout).toMatch(/token.*\(set, hidden\)/);
+    } finally {
+      await central.close();
+      spar.closeAllConnections();
+      await new Promise<void>((resolve) => spar.close(() => resolve()));
+      await backing.close();
+    }
+  }, 60_000);
+
+  it('warns when a key file can be read by other users, and creates its own secret files 0600', async () => {
+    const dir = tempDir();
+    const key = join(dir, 'key.pem');
+    writeFileSync(key, generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    chmodSync(key, 0o644);
+    const { env, home } = cliEnv({ SPARCTL_SIGNING_KEY_FILE: key });
+    const shown = await runCli(['config', 'show'], { env });
+    expect(shown.stderr).toContain(`sparctl: warning: signingKeyFile ${key} can be read by other users (mode 0644); run: chmod 600 ${key}`);
+    chmodSync(key, 0o600);
+    expect((await runCli(['config', 'show'], { env })).stderr).not.toContain('warning');
+    const init = await runCli(['config', 'init'], { env });
+    expect(init.code).toBe(0);
+    expect(statSync(join(home, 'config', 'sparctl', 'config.json')).mode & 0o777).toBe(0o600);
+  });
+});
+
+describe('TLS', () => {
+  it('verifies certificates; --ca-file trusts a private CA; --insecure is the only way off, and it warns', async () => {
+    const dir = tempDir();
+    // A self-signed certificate for 127.0.0.1, made with openssl as an operator would.
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'tls.key'), '-out', join(dir, 'tls.crt'), '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+    const backing = LocalMapper.open(join(dir, 'served.db'));
+    const handler = createSparServer({ mapper: backing, partners: new Map() }).listeners('request')[0] as Parameters<typeof createHttpsServer>[1];
+    const server = createHttpsServer({ key: readFileSync(join(dir, 'tls.key')), cert: readFileSync(join(dir, 'tls.crt')) }, handler);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { env } = cliEnv({ SPARCTL_BASE_URL: `https://127.0.0.1:${(server.address() as AddressInfo).port}` });
+      const untrusted = await runCli(['resolve', '--id', 'T1'], { env });
+      expect(untrusted.code).toBe(3);
+      expect(untrusted.stderr).toMatch(/TLS failed \(\w+\).*the server certificate is not trusted/s);
+
+      const trusted = await runCli(['--ca-file', join(dir, 'tls.crt'), 'resolve', '--id', 'T1', '-o', 'json'], { env });
+      expect(trusted.code, trusted.stderr).toBe(0);
+      expect(JSON.parse(trusted.stdout).results[0].outcome).toBe('not_found');
+      expect(trusted.stderr).not.toMatch(/warning/);
+      // The same from the environment; a profile or variable cannot turn verification off.
+      expect((await runCli(['resolve', '--id', 'T1'], { env: { ...env, SPARCTL_CA_FILE: join(dir, 'tls.crt') } })).code).toBe(0);
+      expect((await runCli(['resolve', '--id', 'T1'], { env: { ...env, SPARCTL_INSECURE: 'true', NODE_TLS_REJECT_UNAUTHORIZED: '1' } })).code).toBe(3);
+
+      const insecure = await runCli(['--insecure', 'resolve', '--id', 'T1', '-o', 'json'], { env });
+      expect(insecure.code, insecure.stderr).toBe(0);
+      expect(insecure.stderr).toMatch(/^sparctl: warning: --insecure: TLS certificates are not checked/m);
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await backing.close();
+    }
+  }, 30_000);
+});
