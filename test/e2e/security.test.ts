@@ -86,6 +86,9 @@ describe('secrets never leak', () => {
         expect(/Bearer \S/.test(text), `an Authorization value in ${path}`).toBe(false);
         expect(/eyJ[A-Za-z0-9_-]{20,}\.\.[A-Za-z0-9_-]{20,}/.test(text), `a detached JWS (Signature) in ${path}`).toBe(false);
       }
+      // What holds beneficiaries' data or secrets is the owner's only.
+      for (const file of ['results.jsonl', 'rejects.csv', 'odk-results.csv', 'local.db']) expect(statSync(join(dir, file)).mode & 0o777, file).toBe(0o600);
+      expect(statSync(join(remote.home, 'cache', 'sparctl', 'odk-sessions.json')).mode & 0o777).toBe(0o600);
       // config show says a secret is set, never what it is.
       expect(results[0]!.stdout).toMatch(/token.*\(set, hidden\)/);
     } finally {

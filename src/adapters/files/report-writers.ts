@@ -134,7 +134,8 @@ class LineWriter {
   /** Creates missing parent folders and opens the file now, so a bad path fails before the run. */
   static async open(path: string): Promise<LineWriter> {
     await mkdir(dirname(path), { recursive: true });
-    const handle = await open(path, 'w', 0o644);
+    // Reject and results files carry beneficiaries' data (account numbers, phones): owner only.
+    const handle = await open(path, 'w', 0o600);
     return new LineWriter(handle.createWriteStream({ encoding: 'utf8' }), path);
   }
 
