@@ -109,9 +109,33 @@ const remoteEnv = { ...env, SPARCTL_BASE_URL: url };
 const remoteStarted = process.hrtime.bigint();
 const remoteRun = spawnSync(process.execPath, [bin, 'import-csv', remoteCsv, '--mapping', mapping, '--dfsp', dfsp, '-q', '--rejects', join(dir, 'remote-rejects.csv')], { env: remoteEnv, encoding: 'utf8' });
 const remote = { seconds: Number(process.hrtime.bigint() - remoteStarted) / 1e9, rss: NaN };
+// serve's own link throughput: pre-built SPAR v2 link requests (500 items, 4 in flight), no CSV.
+const { Pool } = await import(import.meta.resolve('undici'));
+const pool = new Pool(url, { connections: 4 });
+const bodies = [];
+for (let start = 0; start < remoteN; start += 500) {
+  const items = [];
+  for (let i = start; i < Math.min(remoteN, start + 500); i++) {
+    items.push({ reference_id: `r${i}`, timestamp: new Date().toISOString(), id: `SERVE-${i}`, fa: { strategy_id: 2, fa_type: 'BANK', bank_name: 'Land Bank', bank_code: 'LBP', branch_name: 'Main', branch_code: '0012', account_number: String(i).padStart(12, '0') }, name: `Person ${i}`, locale: 'en' });
+  }
+  bodies.push(JSON.stringify({ request_header: { sender_app_mnemonic: 'bench', sender_app_url: '', request_id: `b${start}`, request_timestamp: new Date().toISOString(), instance_id: null }, request_body: { request_payload: { transaction_id: `t${start}`, link_request: items } } }));
+}
+const serveStarted = process.hrtime.bigint();
+let next = 0;
+await Promise.all(Array.from({ length: 4 }, async () => {
+  while (next < bodies.length) {
+    const body = bodies[next++];
+    const response = await pool.request({ method: 'POST', path: '/mapper/link', headers: { 'content-type': 'application/json' }, body });
+    const answer = await response.body.json();
+    if (answer.response_header?.response_status !== 'SUCCESS') throw new Error(`serve answered ${JSON.stringify(answer).slice(0, 300)}`);
+  }
+}));
+const serveLink = { seconds: Number(process.hrtime.bigint() - serveStarted) / 1e9, rss: NaN };
+await pool.close();
 served.kill('SIGTERM');
 if (remoteRun.status !== 0) throw new Error(`remote import exited ${remoteRun.status}: ${remoteRun.stderr}`);
 row(`sparctl import-csv → serve on loopback (${remoteN.toLocaleString('en')} rows)`, remote, remoteN, baseline);
+row(`sparctl serve: link throughput (${remoteN.toLocaleString('en')} records, 500 per request, 4 in flight)`, serveLink, remoteN, baseline);
 
 const nodeStart = Math.min(...[1, 2, 3, 4, 5].map(() => measure(process.execPath, ['-e', '0']).seconds));
 const help = Math.min(...[1, 2, 3, 4, 5].map(() => measure(process.execPath, [bin, '--help']).seconds));
