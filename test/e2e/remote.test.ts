@@ -1,38 +1,14 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { BIN, ROOT, cliEnv, runCli, type CliEnv } from '../helpers/run-cli.js';
+import { describe, expect, it } from 'vitest';
+import { cliEnv, runCli, type CliEnv } from '../helpers/run-cli.js';
+import { serve } from '../helpers/serve.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const BANK_FLAGS = ['--fa-type', 'BANK', '--bank-name', 'Example Bank', '--bank-code', 'EXB', '--branch-name', 'Main', '--branch-code', '0001', '--account-number', 'ACC1000001'];
 
-interface Served {
-  url: string;
-  child: ChildProcess;
-  stderr: () => string;
-}
 
-const running: ChildProcess[] = [];
-afterEach(() => {
-  for (const child of running.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
-});
-
-/** Starts the built `sparctl serve` on a free port and waits for its "listening" line. */
-function serve(env: Record<string, string>, db: string, partner: string): Promise<Served> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, '--db', db, 'serve', '--port', '0', '--partner', partner], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    running.push(child);
-    let stderr = '';
-    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
-      stderr += chunk;
-      const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(stderr);
-      if (match) resolve({ url: match[1]!, child, stderr: () => stderr });
-    });
-    child.on('exit', (code) => reject(new Error(`serve exited ${code}: ${stderr}`)));
-  });
-}
 
 function keyPair(dir: string): { keyFile: string; publicFile: string } {
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });

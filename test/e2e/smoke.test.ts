@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, request as httpRequest, type Server } from 'node:http';
@@ -7,8 +7,9 @@ import { join } from 'node:path';
 // Through retained.ts: on Node 24 a collected better-sqlite3 object aborts the test process.
 import { openDatabase, prepare } from '../../src/adapters/sqlite/retained.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BIN, ROOT, cliEnv, runCli } from '../helpers/run-cli.js';
+import { cliEnv, runCli } from '../helpers/run-cli.js';
 import { startSparV2Double, type SparV2Double } from '../helpers/spar-v2-double.js';
+import { serve } from '../helpers/serve.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const running: ChildProcess[] = [];
@@ -18,20 +19,6 @@ afterEach(async () => {
   for (const close of closers.splice(0)) await close();
 });
 
-/** Starts the built `sparctl serve` on a free port and waits for its "listening" line. */
-function serve(env: Record<string, string>, db: string, partner: string): Promise<{ url: string; stderr: () => string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, '--db', db, 'serve', '--port', '0', '--partner', partner], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    running.push(child);
-    let stderr = '';
-    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
-      stderr += chunk;
-      const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(stderr);
-      if (match) resolve({ url: match[1]!, stderr: () => stderr });
-    });
-    child.on('exit', (code) => reject(new Error(`serve exited ${code}: ${stderr}`)));
-  });
-}
 
 function keyPair(dir: string): { keyFile: string; publicFile: string; publicPem: string } {
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });

@@ -15,6 +15,7 @@ import type { Settings } from '../../src/config/settings.js';
 import { bank } from '../helpers/records.js';
 import { startFaultProxy } from '../helpers/fault-proxy.js';
 import { startSparV2Double } from '../helpers/spar-v2-double.js';
+import { MemoryJournal } from '../helpers/memory-journal.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const ctx = { source: 'bulk test' };
@@ -23,18 +24,6 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-class MemoryJournal implements Journal {
-  readonly entries = new Map<number, JournalEntry>();
-  load() {
-    return new Map(this.entries);
-  }
-  markInflight(seqs: readonly number[], operation: JournalEntry['operation']) {
-    for (const seq of seqs) this.entries.set(seq, { seq, state: 'inflight', operation });
-  }
-  settle(entries: readonly JournalEntry[]) {
-    for (const entry of entries) this.entries.set(entry.seq, entry);
-  }
-}
 
 function local(): LocalMapper {
   const mapper = LocalMapper.open(join(tempDir(), 'mapper.db'));

@@ -16,6 +16,7 @@ import { classifyResult } from '../../src/core/results.js';
 import type { Settings } from '../../src/config/settings.js';
 import { startG2pConnectFake, type G2pConnectFake } from '../helpers/g2p-connect-fake.js';
 import { bank } from '../helpers/records.js';
+import { MemoryJournal } from '../helpers/memory-journal.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const ctx = { source: 'async test' };
@@ -151,18 +152,6 @@ describe('G2P Connect asynchronous mode', () => {
   });
 });
 
-class MemoryJournal implements Journal {
-  readonly entries = new Map<number, JournalEntry>();
-  load() {
-    return new Map(this.entries);
-  }
-  markInflight(seqs: readonly number[], operation: JournalEntry['operation']) {
-    for (const seq of seqs) this.entries.set(seq, { seq, state: 'inflight', operation });
-  }
-  settle(entries: readonly JournalEntry[]) {
-    for (const entry of entries) this.entries.set(entry.seq, entry);
-  }
-}
 
 async function* toInput(records: readonly BulkInputRecord[]) {
   yield records;

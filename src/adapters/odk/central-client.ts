@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import { Pool } from 'undici';
 import { ConfigError, SparctlError, UnavailableError, UsageError } from '../../core/errors.js';
 import { redactUrl } from '../../config/settings.js';
+import type { OdkSubmission } from '../../core/odk.js';
 import { parseRetryAfter, transportError } from '../http/http-mapper.js';
 import { tlsConnect, type TlsSettings } from '../http/tls.js';
 
@@ -48,17 +49,7 @@ export interface CentralField {
 }
 
 /** One OData row: `__id`, `__system`, the form's groups and fields, `meta`. */
-export type Submission = Record<string, unknown> & { readonly __id: string; readonly __system: SubmissionSystem };
-
-export interface SubmissionSystem {
-  readonly submissionDate: string;
-  readonly updatedAt: string | null;
-  readonly deletedAt: string | null;
-  readonly submitterId?: string | null;
-  readonly submitterName?: string | null;
-  readonly reviewState: string | null;
-  readonly edits?: number;
-}
+export type Submission = OdkSubmission;
 
 interface CachedToken {
   readonly token: string;
