@@ -213,6 +213,8 @@ async function runImportOdk(io: Io, globals: GlobalOptions, options: ImportOdkOp
         const id = entry.kind === 'change' ? beneficiaryOf(entry.submission) : undefined;
         if (id !== undefined) named.set(entry.submission.__id, id);
       }
+      const namers = new Map<string, string[]>();
+      for (const [submission, id] of named) namers.set(id, [...(namers.get(id) ?? []), submission]);
       let stillCovered = 0;
       const unlinking = new Set<string>();
       // Deletions that unlink nothing are still done with: remembered so they are not weighed again.
@@ -222,11 +224,11 @@ async function runImportOdk(io: Io, globals: GlobalOptions, options: ImportOdkOp
         // Unlinking stops payments: only a link this import made, once, and only when no other
         // live submission names the same beneficiary.
         const id = linkedBy.get(entry.submission.__id);
-        const other = id === undefined ? undefined : [...named].find(([submission, linked]) => linked === id && submission !== entry.submission.__id && !deleted.has(submission));
+        const other = id === undefined ? undefined : (namers.get(id) ?? []).find((submission) => submission !== entry.submission.__id && !deleted.has(submission));
         if (id === undefined || other !== undefined || unlinking.has(id)) {
           stillCovered++;
           settledDeletions.push({ id: entry.submission.__id, version: entry.version });
-          const why = id === undefined ? 'this import never linked it' : other !== undefined ? `${id} is still named by submission ${other[0]}` : `${id} is unlinked by another deletion in this run`;
+          const why = id === undefined ? 'this import never linked it' : other !== undefined ? `${id} is still named by submission ${other}` : `${id} is unlinked by another deletion in this run`;
           say(`sparctl: ${entry.submission.__id} was deleted in Central, but ${why}: not unlinked`);
           return false;
         }
