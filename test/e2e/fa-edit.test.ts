@@ -6,6 +6,8 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { AddressInfo } from 'node:net';
+import { createSparServer } from '../../src/adapters/server/spar-v2-server.js';
 import { DfspStore } from '../../src/adapters/sqlite/dfsp-store.js';
 import { LocalMapper } from '../../src/adapters/sqlite/local-mapper.js';
 import { main } from '../../src/cli/main.js';
@@ -141,6 +143,39 @@ describe('sparctl fa edit', () => {
     expect(run.transcript).toContain('Cancelled: nothing was changed.');
     expect(mapper.storedFa('B2')).toBe(before);
     expect(mapper.auditRows('B2').map((row) => row.operation)).toEqual(['link']);
+  }, 30_000);
+
+  it('works against a remote mapper too (sparctl serve): free-text bank fields when the profile has no DFSP source', async () => {
+    const dir = tempDir();
+    const backing = LocalMapper.open(join(dir, 'served.db'));
+    mappers.push(backing);
+    await backing.link([{ reference_id: 'r', id: 'R1', fa: bank('000333') }], { source: 'test' });
+    const server = createSparServer({ mapper: backing, partners: new Map() });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { env } = cliEnv({ SPARCTL_BASE_URL: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
+      const run = await inTerminal(
+        ['fa', 'edit', 'R1'],
+        [
+          { expect: 'FA type', send: [ENTER] },
+          { expect: 'Bank code', send: [ENTER] },
+          { expect: 'Bank name', send: [ENTER] },
+          { expect: 'Branch code', send: ['0002', ENTER] },
+          { expect: 'Branch name', send: ['North', ENTER] },
+          { expect: 'Account number', send: [ENTER] },
+          { expect: 'Update the financial address of R1', send: ['y', ENTER] },
+        ],
+        env,
+      );
+      expect(run.stuck, run.transcript).toBeNull();
+      expect(run.code, run.transcript).toBe(0);
+      expect(run.transcript).toContain('* branch_code     0001 → 0002');
+      expect(backing.storedFa('R1')).toBe('account_number:000333.branch_name:North.branch_code:0002.bank_name:Example Bank.bank_code:EXB.fa_type:BANK');
+      expect(backing.auditRows('R1').map((row) => row.operation)).toEqual(['link', 'update']);
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   }, 30_000);
 
   it('refuses at once without a terminal or with --no-input, pointing at the flag-based update', async () => {
