@@ -55,6 +55,28 @@ describe('LocalMapper link', () => {
     await mapper.close();
   });
 
+  it('tells new from already linked IDs across a large request, wherever they fall among its rows', async () => {
+    const { mapper } = openTemp();
+    const id = (n: number) => `BENE_${String(n).padStart(4, '0')}`;
+    // Linked before: scattered IDs, and the newest row unlinked again, so the rowids left are not dense.
+    const before = [3, 49, 50, 51, 99, 100, 160, 230];
+    await mapper.link([...before, 999].map((n) => item(id(n), bank(`old${n}`))), ctx);
+    await mapper.unlink([{ reference_id: 'u', id: id(999) }], ctx);
+    // 240 items: the IDs 0..229, with 10 repeats of earlier IDs of the same request at the end.
+    const numbers = [...Array.from({ length: 230 }, (_, n) => n), 7, 60, 120, 3, 150, 200, 210, 220, 229, 0];
+    const results = await mapper.link(numbers.map((n) => item(id(n), bank(`new${n}`))), ctx);
+    const expected = numbers.map((n, at) => {
+      if (before.includes(n)) return 'already';
+      return numbers.indexOf(n) === at ? 'linked' : 'repeat';
+    });
+    expect(results.map((r) => (r.status === 'succ' ? 'linked' : /more than once/.test(r.status_reason_message ?? '') ? 'repeat' : 'already'))).toEqual(expected);
+    for (const n of numbers) expect(mapper.storedFa(id(n))).toContain(`account_number:${before.includes(n) ? 'old' : 'new'}${n}.`);
+    expect(mapper.countMappings()).toBe(231); // 0..229 and 230, linked before
+    // One audit row per link: the earlier nine, the unlink, and one per new ID of this request.
+    expect(mapper.auditRows().filter((row) => row.operation === 'link')).toHaveLength(9 + 230 - 7);
+    await mapper.close();
+  });
+
   it('rejects only the second of two items with the same ID in one request (SPAR fails the whole batch)', async () => {
     const { mapper } = openTemp();
     const results = await mapper.link([item('BENE_0004', bank('4')), item('BENE_0004', bank('44')), item('BENE_0005', bank('5'))], ctx);
