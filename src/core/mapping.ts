@@ -712,10 +712,12 @@ export function objectRow(value: unknown): RowReader {
   };
 }
 
-type Read = { readonly value: string | undefined } | { readonly problem: MappingProblem };
-
-function read(spec: CompiledField, row: RowReader, field: string): Read {
-  if (spec.constant !== undefined) return { value: spec.constant };
+/**
+ * One field's value: undefined when it is empty or has a problem, which goes into `problems`
+ * (values and problems apart, not a result object per field: this runs for every cell).
+ */
+function read(spec: CompiledField, row: RowReader, field: string, problems: MappingProblem[]): string | undefined {
+  if (spec.constant !== undefined) return spec.constant;
   let raw = row(spec.source!)?.trim();
   if ((raw === undefined || raw === '') && spec.alternatives !== undefined) {
     for (const alternative of spec.alternatives) {
@@ -723,27 +725,27 @@ function read(spec: CompiledField, row: RowReader, field: string): Read {
       if (raw !== undefined && raw !== '') break;
     }
   }
-  if (raw === undefined || raw === '') return { value: spec.fallback };
+  if (raw === undefined || raw === '') return spec.fallback;
   if (spec.values !== undefined) {
     const hit = spec.values.get(raw.toLowerCase());
     if (hit === undefined) {
       const keys = spec.valueKeys ?? [];
       const listed = keys.length > 12 ? `${keys.slice(0, 12).join(', ')}, …` : keys.join(', ');
-      return {
-        problem: { field, code: 'mapping.unknown_value', message: `${spec.source} "${raw}" has no entry in ${spec.at}.values (${listed})` },
-      };
+      problems.push({ field, code: 'mapping.unknown_value', message: `${spec.source} "${raw}" has no entry in ${spec.at}.values (${listed})` });
+      return undefined;
     }
-    return { value: hit === '' ? undefined : hit };
+    return hit === '' ? undefined : hit;
   }
   if (spec.targets !== undefined) {
     const folded = raw.toLowerCase();
     const hit = spec.targets.find((target) => target.toLowerCase() === folded);
     if (hit === undefined) {
-      return { problem: { field, code: 'mapping.unknown_value', message: `${spec.source} "${raw}" must be one of ${spec.targets.join(', ')}` } };
+      problems.push({ field, code: 'mapping.unknown_value', message: `${spec.source} "${raw}" must be one of ${spec.targets.join(', ')}` });
+      return undefined;
     }
-    return { value: hit };
+    return hit;
   }
-  return { value: raw };
+  return raw;
 }
 
 const missing = (spec: CompiledField, field: string): MappingProblem => ({
@@ -752,10 +754,11 @@ const missing = (spec: CompiledField, field: string): MappingProblem => ({
   message: `${spec.source ?? spec.at} is empty`,
 });
 
-function phone(raw: string, spec: CompiledField, field: string, country: string | undefined): Read {
+function phone(raw: string, spec: CompiledField, field: string, country: string | undefined, problems: MappingProblem[]): string | undefined {
   const result = normalizePhone(raw, country);
-  if (result.ok) return { value: result.value };
-  return { problem: { field, code: 'mapping.bad_phone', message: `${spec.source ?? spec.at} "${raw}" ${result.reason}` } };
+  if (result.ok) return result.value;
+  problems.push({ field, code: 'mapping.bad_phone', message: `${spec.source ?? spec.at} "${raw}" ${result.reason}` });
+  return undefined;
 }
 
 /**
@@ -767,24 +770,16 @@ function phone(raw: string, spec: CompiledField, field: string, country: string 
 export function applyMapping(mapping: CompiledMapping, row: RowReader, dfsp?: DfspLookup): MappingResult {
   const problems: MappingProblem[] = [];
   const record: Record<string, unknown> = {};
-  const take = (result: Read): string | undefined => {
-    if ('problem' in result) {
-      problems.push(result.problem);
-      return undefined;
-    }
-    return result.value;
-  };
 
   let operation: ImportOperation | undefined;
-  if (mapping.operation !== undefined) operation = take(read(mapping.operation, row, 'operation')) as ImportOperation | undefined;
+  if (mapping.operation !== undefined) operation = read(mapping.operation, row, 'operation', problems) as ImportOperation | undefined;
 
-  const idValue = take(read(mapping.id, row, 'id'));
+  const idValue = read(mapping.id, row, 'id', problems);
   if (idValue === undefined) {
     if (!problems.some((p) => p.field === 'id')) problems.push(missing(mapping.id, 'id'));
   } else if (mapping.id.strategy !== undefined) {
-    const id = constructId(mapping, idValue);
-    if ('problem' in id) problems.push(id.problem);
-    else record['id'] = id.value;
+    const id = constructId(mapping, idValue, problems);
+    if (id !== undefined) record['id'] = id;
   } else {
     record['id'] = idValue;
   }
@@ -793,20 +788,20 @@ export function applyMapping(mapping: CompiledMapping, row: RowReader, dfsp?: Df
   if (operation === 'unlink') return finish(problems, { id: record['id'] }, operation);
 
   if (mapping.name !== undefined) {
-    const name = take(read(mapping.name, row, 'name'));
+    const name = read(mapping.name, row, 'name', problems);
     // Spreadsheets mix composed and decomposed accents and double spaces; SPAR compares bytes.
     if (name !== undefined) record['name'] = PLAIN_NAME.test(name) ? name : name.normalize('NFC').replace(/\s+/gu, ' ');
   }
   if (mapping.phone !== undefined) {
-    const raw = take(read(mapping.phone, row, 'phone_number'));
+    const raw = read(mapping.phone, row, 'phone_number', problems);
     if (raw !== undefined) {
-      const value = take(phone(raw, mapping.phone, 'phone_number', mapping.defaultCountry));
+      const value = phone(raw, mapping.phone, 'phone_number', mapping.defaultCountry, problems);
       if (value !== undefined) record['phone_number'] = value;
     }
   }
 
   const before = problems.length;
-  const kind = take(read(mapping.faType, row, 'fa_type')) as FaType | undefined;
+  const kind = read(mapping.faType, row, 'fa_type', problems) as FaType | undefined;
   if (kind === undefined) {
     if (problems.length === before) problems.push(missing(mapping.faType, 'fa_type'));
     return finish(problems, record, operation);
@@ -816,13 +811,13 @@ export function applyMapping(mapping: CompiledMapping, row: RowReader, dfsp?: Df
   for (const field of FA_FIELDS[kind]) {
     const spec = mapping.fa[field];
     if (spec === undefined) continue;
-    let value = take(read(spec, row, field));
+    let value = read(spec, row, field, problems);
     if (value === undefined) {
       // A missing name may still come from the DFSP list; parseMappingRecord reports it if not.
       if (!NAME_FIELDS.has(field) && !problems.some((p) => p.field === field)) problems.push(missing(spec, field));
       continue;
     }
-    if (field === 'mobile_number') value = take(phone(value, spec, field, mapping.defaultCountry));
+    if (field === 'mobile_number') value = phone(value, spec, field, mapping.defaultCountry, problems);
     else if (field === 'email_address') value = value.toLowerCase();
     if (value !== undefined) record[field] = value;
   }
@@ -842,21 +837,23 @@ function finish(problems: MappingProblem[], record: Record<string, unknown>, ope
  * The ID built with the ID strategy's template, refused when the strategy's own regex would not
  * read the same value back (strategy 1 stops at a dot: `token:12.34@nationalId` reads as nothing).
  */
-function constructId(mapping: CompiledMapping, value: string): Read {
+function constructId(mapping: CompiledMapping, value: string, problems: MappingProblem[]): string | undefined {
   const strategy = mapping.id.strategy!;
   const field = mapping.id.strategyField!;
-  const id = pythonFormat(strategy.template, { [field]: value });
-  const back = pythonReMatch(strategy.pattern, id);
-  if (back === null || (Object.hasOwn(back, field) && back[field] !== value)) {
-    return {
-      problem: {
-        field: 'id',
-        code: 'mapping.bad_id',
-        message: `${mapping.id.source} "${value}" cannot be used with ID strategy ${strategy.id}: "${id}" does not read back as "${value}"`,
-      },
-    };
+  // pythonFormat with the one field, and re.match read back, without the intermediate objects.
+  let id = '';
+  for (const part of strategy.template.parts) id += 'literal' in part ? part.literal : value;
+  const match = strategy.pattern.regex.exec(id);
+  const back = match === null ? null : (match.groups?.[field] ?? null);
+  if (match === null || (strategy.pattern.groupNames.includes(field) && back !== value)) {
+    problems.push({
+      field: 'id',
+      code: 'mapping.bad_id',
+      message: `${mapping.id.source} "${value}" cannot be used with ID strategy ${strategy.id}: "${id}" does not read back as "${value}"`,
+    });
+    return undefined;
   }
-  return { value: id };
+  return id;
 }
 
 function fillFromDfsp(kind: FaType, record: Record<string, unknown>, dfsp: DfspLookup, problems: MappingProblem[]): void {

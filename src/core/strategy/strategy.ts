@@ -133,37 +133,42 @@ export function buildCheckedFa(strategy: Strategy, fa: FinancialAddress): Checke
   return result;
 }
 
+/** The template's fields that its regex reads back, by template: computed once per strategy. */
+const readBackFieldsOf = new WeakMap<FormatTemplate, readonly string[]>();
+
 function checkFa(strategy: Strategy, fa: FinancialAddress): CheckedFa {
   const fail = (problem: string) => ({ ok: false as const, problem });
   if (strategy.strategy_type !== 'FA') return fail(`strategy ${strategy.id} is an ${strategy.strategy_type} strategy, not an FA strategy`);
-  const values = formatValuesOf(fa);
-  const { fields } = strategy.template;
+  const { fields, parts } = strategy.template;
+  const values = fa as unknown as Readonly<Record<string, unknown>>;
   for (const field of fields) {
     if (!Object.hasOwn(values, field)) {
       const missing = fields.filter((name) => !Object.hasOwn(values, name));
       return fail(`strategy ${strategy.id} needs ${missing.join(', ')}, which a ${fa.fa_type} FA does not have`);
     }
   }
-  let constructed: string;
-  try {
-    constructed = pythonFormat(strategy.template, values);
-  } catch (error) {
-    if (error instanceof StrategyError) return fail(error.message);
-    throw error;
-  }
-  // The regex run directly (as pythonReMatch does) rather than through a groupdict object: this
-  // runs for every record of a bulk import.
+  // pythonFormat over formatValuesOf(fa), without building the values object: every field is
+  // present (checked above), and each value is formatted as its string, as SPAR's str() does.
+  // This runs for every record of a bulk import.
+  let constructed = '';
+  for (const part of parts) constructed += 'literal' in part ? part.literal : text(values[part.field]);
   const match = strategy.pattern.regex.exec(constructed);
   if (match === null) {
     return fail(`strategy ${strategy.id} cannot read back the FA it builds ("${constructed}" does not match its deconstruct pattern)`);
   }
-  const groupNames = strategy.pattern.groupNames;
-  for (const field of fields) {
-    if (!groupNames.includes(field)) continue;
+  let readBackFields = readBackFieldsOf.get(strategy.template);
+  if (readBackFields === undefined) {
+    readBackFields = fields.filter((field) => strategy.pattern.groupNames.includes(field));
+    readBackFieldsOf.set(strategy.template, readBackFields);
+  }
+  for (const field of readBackFields) {
     const readBack = match.groups?.[field] ?? null;
-    if (readBack !== values[field]) {
-      return fail(`${field} "${values[field]}" would be read back as "${readBack ?? ''}" by strategy ${strategy.id}; remove the text that looks like a label`);
+    const value = text(values[field]);
+    if (readBack !== value) {
+      return fail(`${field} "${value}" would be read back as "${readBack ?? ''}" by strategy ${strategy.id}; remove the text that looks like a label`);
     }
   }
   return { ok: true, value: constructed };
 }
+
+const text = (value: unknown): string => (typeof value === 'string' ? value : String(value));
