@@ -66,7 +66,7 @@ Examples:
           definition: JSON.stringify({ mapping: mappingText, dfsp: dfspKnown ?? null, delimiter: options.delimiter ?? ',' }),
           records: async (_context, mapper) => {
             const { openInputFile } = await import('../../adapters/input/record-file.js');
-            const { toBulkRecord } = await import('../../core/bulk/input.js');
+            const { toBulkRecord, OPERATION_COLUMN } = await import('../../core/bulk/input.js');
             let columns: readonly string[] = [];
             // The header is checked as soon as it is read, before any row and even when no row follows.
             const onHeader = (header: readonly string[]) => {
@@ -88,7 +88,9 @@ Examples:
                 const id = row[mapping.id.source ?? '']?.trim();
                 return { seq, line: source.line, raw: row, parsed: { ok: false, problems: mapped.problems, ...(id ? { id } : {}) } };
               }
-              return toBulkRecord(seq, source.line, { ...mapped.record, ...(mapped.operation ? { operation: mapped.operation } : {}) }, row, { mode: options.mode, strategies, unlinkConfirmed: globals.yes === true });
+              // The mapped record is this row's own: the operation goes into it, not into a copy of it.
+              if (mapped.operation) mapped.record[OPERATION_COLUMN] = mapped.operation;
+              return toBulkRecord(seq, source.line, mapped.record, row, { mode: options.mode, strategies, unlinkConfirmed: globals.yes === true });
             };
             async function* records() {
               let seq = 0;
