@@ -21,7 +21,7 @@
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listenOnLoopback } from './loopback.js';
 
 // ---------------------------------------------------------------------------------------------
 // Public types
@@ -1096,14 +1096,7 @@ export async function startFakeCentral(options: FakeCentralOptions): Promise<Fak
       res.end(JSON.stringify({ message: 'Internal Server Error' }));
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
+  const port = await listenOnLoopback(server);
 
   const state: FakeCentral = {
     url: `http://127.0.0.1:${port}`,

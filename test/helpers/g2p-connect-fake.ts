@@ -30,7 +30,6 @@
 import { randomBytes, randomUUID, type KeyObject } from 'node:crypto';
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import {
   CompactSign,
   FlattenedEncrypt,
@@ -48,6 +47,7 @@ import {
   type JWK,
 } from 'jose';
 import { canonicalJson } from '../../src/adapters/http/canonical-json.js';
+import { listenOnLoopback } from './loopback.js';
 
 export type G2pOperation = 'link' | 'update' | 'unlink' | 'resolve';
 export type G2pMode = 'normal' | 'nack' | 'err' | 'noCallback' | 'callbackFails';
@@ -730,14 +730,7 @@ export async function startG2pConnectFake(options: G2pConnectFakeOptions = {}): 
         .catch(() => res.destroy());
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
+  const port = await listenOnLoopback(server);
 
   return {
     url: `http://127.0.0.1:${port}`,

@@ -18,12 +18,12 @@
  */
 import { X509Certificate, createPublicKey, verify as verifySignature, type KeyObject } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { canonicalJson } from '../../src/adapters/http/canonical-json.js';
 import { StrategyError } from '../../src/core/errors.js';
 import { pythonFormat } from '../../src/core/strategy/python-format.js';
 import { pythonReMatch } from '../../src/core/strategy/python-regex.js';
 import { DEFAULT_STRATEGIES, type Strategy } from '../../src/core/strategy/strategy.js';
+import { listenOnLoopback } from './loopback.js';
 
 export interface SparV2DoubleOptions {
   /** partner id (e.g. 'PARTNER_SPARCTL') → public key PEM (SPKI or X.509 cert). When empty/undefined, signatures are not checked. */
@@ -944,14 +944,7 @@ export async function startSparV2Double(options: SparV2DoubleOptions = {}): Prom
       res.destroy();
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
+  const port = await listenOnLoopback(server);
 
   return {
     url: `http://127.0.0.1:${port}`,
