@@ -2,6 +2,7 @@ import { StrategyError } from '../errors.js';
 import type { FinancialAddress } from '../model.js';
 import { parseFormatTemplate, pythonFormat, type FormatTemplate } from './python-format.js';
 import { pythonReMatch, translatePythonRegex, type TranslatedRegex } from './python-regex.js';
+import { buildReadingBack, literalSplitOf, type LiteralSplit } from './literal-split.js';
 
 /** A row of SPAR's `strategy` table (research/spar-api.md §8.1). */
 export interface StrategyRow {
@@ -133,10 +134,25 @@ export function buildCheckedFa(strategy: Strategy, fa: FinancialAddress): Checke
   return result;
 }
 
+/**
+ * Remembers the string the checks of `buildCheckedFa` produced for this FA object in another
+ * thread (the input thread of an import, with the same strategy texts), so they are not repeated.
+ */
+export function rememberCheckedFa(strategy: Strategy, fa: FinancialAddress, value: string): void {
+  checked.set(fa, { construct: strategy.construct_strategy, deconstruct: strategy.deconstruct_strategy, result: { ok: true, value } });
+}
+
 /** The template's fields that its regex reads back, by template: computed once per strategy. */
 const readBackFieldsOf = new WeakMap<FormatTemplate, readonly string[]>();
 
-function checkFa(strategy: Strategy, fa: FinancialAddress): CheckedFa {
+const literalSplits = new WeakMap<Strategy, LiteralSplit | null>();
+
+/** @internal buildCheckedFa with the regex always run and no cache: for tests that compare the two. */
+export function buildCheckedFaWithRegex(strategy: Strategy, fa: FinancialAddress): CheckedFa {
+  return checkFa(strategy, fa, false);
+}
+
+function checkFa(strategy: Strategy, fa: FinancialAddress, useLiteralSplit = true): CheckedFa {
   const fail = (problem: string) => ({ ok: false as const, problem });
   if (strategy.strategy_type !== 'FA') return fail(`strategy ${strategy.id} is an ${strategy.strategy_type} strategy, not an FA strategy`);
   const { fields, parts } = strategy.template;
@@ -147,9 +163,16 @@ function checkFa(strategy: Strategy, fa: FinancialAddress): CheckedFa {
       return fail(`strategy ${strategy.id} needs ${missing.join(', ')}, which a ${fa.fa_type} FA does not have`);
     }
   }
+  // The shape SPAR ships is read back without the regex (literal-split.ts); anything it cannot
+  // vouch for goes on to the regex, which also says what is wrong.
+  if (useLiteralSplit) {
+    let split = literalSplits.get(strategy);
+    if (split === undefined) literalSplits.set(strategy, (split = literalSplitOf(strategy.template, strategy.pattern.pythonPattern)));
+    const built = split === null ? undefined : buildReadingBack(split, values);
+    if (built !== undefined) return { ok: true, value: built };
+  }
   // pythonFormat over formatValuesOf(fa), without building the values object: every field is
   // present (checked above), and each value is formatted as its string, as SPAR's str() does.
-  // This runs for every record of a bulk import.
   let constructed = '';
   for (const part of parts) constructed += 'literal' in part ? part.literal : text(values[part.field]);
   const match = strategy.pattern.regex.exec(constructed);

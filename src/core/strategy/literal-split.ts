@@ -1,0 +1,99 @@
+import type { FormatTemplate } from './python-format.js';
+
+/**
+ * Strategies of the shape SPAR ships (all five defaults): a template of labels and fields, and a
+ * regex that is the same labels with a greedy `(?P<field>.*)` for each field, anchored at both
+ * ends. For these, whether a built FA reads back the same can be told without running the regex:
+ * a greedy match places every label at its rightmost possible position, so the values read back
+ * are the ones written exactly when, going from the right, each label's last occurrence before
+ * the next one is the place it was written at. That takes a few `lastIndexOf` calls instead of a
+ * regex match with named groups, for every record of a bulk import.
+ */
+export interface LiteralSplit {
+  /** The labels: before the first field, between fields (never empty), after the last. */
+  readonly labels: readonly string[];
+  /** The fields in template order, each once. */
+  readonly fields: readonly string[];
+}
+
+const REGEX_SPECIAL = new Set([...'.^$*+?{}[]|()\\']);
+const GREEDY_GROUP = /^\(\?P<([A-Za-z_][A-Za-z0-9_]*)>\.\*\)/;
+
+/**
+ * The template and regex as a LiteralSplit, or null when the regex is anything else (then the
+ * regex itself decides). Only plain characters and backslash-escaped punctuation count as label
+ * text; a line break anywhere, a class escape (`\d`), a flag or any other construct says null.
+ */
+export function literalSplitOf(template: FormatTemplate, pythonPattern: string): LiteralSplit | null {
+  const labels: string[] = [''];
+  const fields: string[] = [];
+  for (const part of template.parts) {
+    if ('literal' in part) labels[labels.length - 1] += part.literal;
+    else {
+      fields.push(part.field);
+      labels.push('');
+    }
+  }
+  if (fields.length === 0 || new Set(fields).size !== fields.length) return null;
+  for (let i = 1; i < labels.length - 1; i++) if (labels[i] === '') return null;
+  if (labels.some((label) => label.includes('\n'))) return null;
+
+  // Read the regex the same way: labels and greedy groups between ^ and $.
+  if (!pythonPattern.startsWith('^') || !pythonPattern.endsWith('$') || pythonPattern.length < 2) return null;
+  const body = pythonPattern.slice(1, -1);
+  const regexLabels: string[] = [''];
+  const regexFields: string[] = [];
+  for (let i = 0; i < body.length; ) {
+    const c = body[i]!;
+    if (c === '(') {
+      const group = GREEDY_GROUP.exec(body.slice(i));
+      if (group === null) return null;
+      regexFields.push(group[1]!);
+      regexLabels.push('');
+      i += group[0].length;
+    } else if (c === '\\') {
+      const escaped = body[i + 1];
+      // An escaped letter or digit is a class or a back-reference; a trailing \ escapes the $.
+      if (escaped === undefined || /[A-Za-z0-9]/.test(escaped) || escaped === '\n') return null;
+      regexLabels[regexLabels.length - 1] += escaped;
+      i += 2;
+    } else {
+      if (REGEX_SPECIAL.has(c) || c === '\n') return null;
+      regexLabels[regexLabels.length - 1] += c;
+      i++;
+    }
+  }
+  if (regexFields.length !== fields.length || regexFields.some((field, i) => field !== fields[i])) return null;
+  if (regexLabels.some((label, i) => label !== labels[i])) return null;
+  return { labels, fields };
+}
+
+/**
+ * The string the template builds from `values`, when the regex reads back exactly these values;
+ * undefined when it would not, or when a value holds a line break (`.` stops there): the caller
+ * then runs the regex to say why.
+ */
+export function buildReadingBack(split: LiteralSplit, values: Readonly<Record<string, unknown>>): string | undefined {
+  const { labels, fields } = split;
+  let built = labels[0]!;
+  // Where each label after the first was written.
+  const at: number[] = [];
+  for (let i = 0; i < fields.length; i++) {
+    const raw = values[fields[i]!];
+    const value = typeof raw === 'string' ? raw : String(raw);
+    if (value.includes('\n')) return undefined;
+    built += value;
+    at.push(built.length);
+    built += labels[i + 1]!;
+  }
+  // The last label ends the string, so it is where it was written; each one before it must be
+  // the last occurrence that ends where the next one starts.
+  let next = at[fields.length - 1]!;
+  for (let i = fields.length - 1; i >= 1; i--) {
+    const label = labels[i]!;
+    const found = built.lastIndexOf(label, next - label.length);
+    if (found !== at[i - 1]) return undefined;
+    next = found;
+  }
+  return built;
+}
