@@ -134,14 +134,6 @@ export function buildCheckedFa(strategy: Strategy, fa: FinancialAddress): Checke
   return result;
 }
 
-/**
- * Remembers the string the checks of `buildCheckedFa` produced for this FA object in another
- * thread (the input thread of an import, with the same strategy texts), so they are not repeated.
- */
-export function rememberCheckedFa(strategy: Strategy, fa: FinancialAddress, value: string): void {
-  checked.set(fa, { construct: strategy.construct_strategy, deconstruct: strategy.deconstruct_strategy, result: { ok: true, value } });
-}
-
 /** The template's fields that its regex reads back, by template: computed once per strategy. */
 const readBackFieldsOf = new WeakMap<FormatTemplate, readonly string[]>();
 
