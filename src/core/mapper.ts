@@ -46,6 +46,13 @@ export interface MapperCallContext {
 export interface StoredFa {
   readonly fa: string;
   readonly strategyId: number | undefined;
+  /**
+   * The stored name and communication phone (null: none), when the mapper tells them (the
+   * local one does; SPAR's resolve does not). A bulk upsert then also updates a record whose
+   * name or phone changed while its FA did not.
+   */
+  readonly name?: string | null;
+  readonly phone?: string | null;
 }
 
 export interface Mapper {

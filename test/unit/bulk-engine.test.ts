@@ -136,6 +136,52 @@ describe('bulk engine: upsert', () => {
     expect((await run(mapper, input)).summary).toMatchObject({ applied: 0, unchanged: 1 });
   });
 
+  it('updates a record whose name or communication phone changed with its FA unchanged; a record without them keeps the stored ones', async () => {
+    const mapper = local();
+    const person = (seq: number, id: string, extra: { name?: string; phone_number?: string }): BulkInputRecord => ({
+      seq,
+      line: seq + 2,
+      parsed: { ok: true, value: { id, fa: bank(`A-${id}`), ...extra } },
+    });
+    const first = [person(0, 'P1', { name: 'Ana Cruz', phone_number: '+639170000001' }), person(1, 'P2', { name: 'Ben Reyes', phone_number: '+639170000002' })];
+    expect((await run(mapper, first)).summary).toMatchObject({ applied: 2 });
+    expect((await run(mapper, first)).summary).toMatchObject({ applied: 0, unchanged: 2 });
+
+    // P1's phone was corrected; P2's row comes without name or phone, which leaves them as they are.
+    const second = await run(mapper, [person(0, 'P1', { name: 'Ana Cruz', phone_number: '+639170000009' }), person(1, 'P2', {})]);
+    expect(second.events.map((e) => [e.id, e.operation, e.fate])).toEqual([
+      ['P1', 'update', 'applied'],
+      ['P2', undefined, 'unchanged'],
+    ]);
+    const stored = await mapper.storedFas(['P1', 'P2']);
+    expect(stored.get('P1')).toMatchObject({ name: 'Ana Cruz', phone: '+639170000009' });
+    expect(stored.get('P2')).toMatchObject({ name: 'Ben Reyes', phone: '+639170000002' });
+
+    // Within one run, a later row for the same ID is compared with what the earlier one wrote.
+    const fifo = await run(mapper, [
+      person(0, 'P3', { name: 'Cora Lim', phone_number: '+639170000003' }),
+      person(1, 'P3', { phone_number: '+639170000003' }),
+      person(2, 'P3', { name: 'Cora Lim-Tan' }),
+      person(3, 'P3', { name: 'Cora Lim-Tan', phone_number: '+639170000003' }),
+    ]);
+    expect(fifo.events.map((e) => [e.operation, e.fate])).toEqual([
+      ['link', 'applied'],
+      [undefined, 'unchanged'],
+      ['update', 'applied'],
+      [undefined, 'unchanged'],
+    ]);
+    expect((await mapper.storedFas(['P3'])).get('P3')).toMatchObject({ name: 'Cora Lim-Tan', phone: '+639170000003' });
+    expect(mapper.auditRows('P3').map((r) => r.operation)).toEqual(['link', 'update']);
+  });
+
+  it('through serve, whose resolve tells no name or phone, compares the FA alone', async () => {
+    const { mapper, backing } = await viaServe();
+    const row = (phone: string): BulkInputRecord[] => [{ seq: 0, line: 2, parsed: { ok: true, value: { id: 'R1', fa: bank('A-R1'), phone_number: phone } } }];
+    expect((await run(mapper, row('+639170000001'))).summary).toMatchObject({ applied: 1 });
+    expect((await run(mapper, row('+639170000002'))).summary).toMatchObject({ applied: 0, unchanged: 1 });
+    expect((await backing.storedFas(['R1'])).get('R1')).toMatchObject({ phone: '+639170000001' });
+  });
+
   it('reports invalid input records as rejected with their field, and sends the rest', async () => {
     const mapper = local();
     const input: BulkInputRecord[] = [

@@ -197,8 +197,8 @@ export class LocalMapper implements Mapper {
   }
 
   /**
-   * The stored FA string and strategy of each ID (null: not linked): what a bulk upsert compares
-   * with the string a strategy constructs, without deconstructing every stored FA.
+   * The stored FA string, strategy, name and phone of each ID (null: not linked): what a bulk
+   * upsert compares with the record, without deconstructing every stored FA.
    */
   async storedFas(ids: readonly string[]): Promise<Map<string, StoredFa | null>> {
     const found = new Map<string, StoredFa | null>();
@@ -207,8 +207,8 @@ export class LocalMapper implements Mapper {
       for (let from = 0; from < ids.length; from += LOOKUPS_PER_STATEMENT) {
         const group = ids.slice(from, from + LOOKUPS_PER_STATEMENT);
         for (const id of group) found.set(id, null);
-        for (const row of this.multiRow('stored', group.length).raw().all(group) as [string, string, string | null][]) {
-          found.set(row[0], { fa: row[1], strategyId: strategyIdOf(row[2]) });
+        for (const row of this.multiRow('stored', group.length).raw().all(group) as [string, string, string | null, string | null, string | null][]) {
+          found.set(row[0], { fa: row[1], strategyId: strategyIdOf(row[2]), name: row[3], phone: row[4] });
         }
       }
     }).deferred();
@@ -340,7 +340,7 @@ export class LocalMapper implements Mapper {
           : kind === 'audit'
             ? `INSERT INTO audit_log (at, operation, id_value, old_fa_hash, new_fa_hash, source)
                VALUES ${Array.from({ length: rows }, () => '(?, ?, ?, ?, ?, ?)').join(', ')}`
-            : `SELECT id_value, fa_value, additional_info FROM id_fa_mappings WHERE id_value IN (${Array.from({ length: rows }, () => '?').join(', ')})`;
+            : `SELECT id_value, fa_value, additional_info, name, phone FROM id_fa_mappings WHERE id_value IN (${Array.from({ length: rows }, () => '?').join(', ')})`;
       statement = prepare(this.db, sql);
       this.multiRowStatements.set(key, statement);
     }

@@ -276,14 +276,13 @@ class BulkRun {
     const planned: Work[] = [];
     const settledHere: JournalEntry[] = [];
     for (const w of work) {
-      const desired = 'fa' in w.record ? w.record.fa : undefined;
       const current = state.get(w.id);
       if (w.uncertain) {
         // An earlier run sent this record and died before the answer: if its effect is there, it was applied.
         const before = this.earlier.get(w.seq)!;
         const applied =
           before.operation === 'unlink' ? current === null
-          : before.operation === 'link' || before.operation === 'update' ? desired !== undefined && sameFa(current, desired, this.options.strategies)
+          : before.operation === 'link' || before.operation === 'update' ? holds(current, w.record, this.options.strategies)
           : false;
         if (applied && (before.operation === 'link' || before.operation === 'update' || before.operation === 'unlink')) {
           const outcome: Outcome = before.operation === 'link' ? 'linked' : before.operation === 'update' ? 'updated' : 'unlinked';
@@ -293,7 +292,7 @@ class BulkRun {
         }
       }
       let operation: Operation | 'none';
-      if (w.mode === 'upsert') operation = current === undefined || current === null ? 'link' : desired !== undefined && sameFa(current, desired, this.options.strategies) ? 'none' : 'update';
+      if (w.mode === 'upsert') operation = current === undefined || current === null ? 'link' : holds(current, w.record, this.options.strategies) ? 'none' : 'update';
       else operation = w.mode;
       if (operation === 'none') {
         // Not journalled: a resumed run resolves it again and finds it unchanged again, and a
@@ -301,13 +300,28 @@ class BulkRun {
         this.emit(w, 'none', 'unchanged', undefined, null, null);
         continue;
       }
-      if (operation === 'link' || operation === 'update') state.set(w.id, desired ? { ...desired } : null);
+      if (operation === 'link' || operation === 'update') state.set(w.id, this.after(operation, current, w.record));
       else state.set(w.id, null);
       w.operation = operation;
       planned.push(w);
     }
     if (settledHere.length > 0 && !this.options.dryRun) this.journal.settle(settledHere);
     return planned;
+  }
+
+  /**
+   * What the mapper will hold for an ID once this link or update is applied, for the records
+   * after it on the same ID in this chunk. A mapper that tells name and phone (storedFas) gets
+   * them simulated as it stores them: a link sets both, an update only overwrites with non-empty
+   * values.
+   */
+  private after(operation: 'link' | 'update', current: Current | undefined, record: MappingRecord | { readonly id: string }): Current | null {
+    if (!('fa' in record)) return null;
+    const strategy = this.options.strategies?.get(record.fa.strategy_id);
+    const built = this.mapper.storedFas !== undefined && strategy !== undefined ? buildCheckedFa(strategy, record.fa) : undefined;
+    if (built === undefined || !built.ok) return { ...record.fa };
+    const before = operation === 'update' && current !== undefined && current !== null && isStored(current) ? current : undefined;
+    return { fa: built.value, strategyId: record.fa.strategy_id, name: record.name || (before?.name ?? null), phone: record.phone_number || (before?.phone ?? null) };
   }
 
   /** The FA each ID has now (null: not linked), read in batches. */
@@ -386,8 +400,7 @@ class BulkRun {
     const rest: Work[] = [];
     for (const w of pending) {
       const current = state.get(w.id);
-      const desired = 'fa' in w.record ? w.record.fa : undefined;
-      const applied = operation === 'unlink' ? current === null : desired !== undefined && sameFa(current, desired, this.options.strategies);
+      const applied = operation === 'unlink' ? current === null : holds(current, w.record, this.options.strategies);
       if (applied) {
         const outcome: Outcome = operation === 'link' ? 'linked' : operation === 'update' ? 'updated' : 'unlinked';
         this.settle(operation, w, 'applied', outcome, null, 'confirmed by resolve after an unanswered request');
@@ -562,6 +575,16 @@ function isArray(item: BulkInputRecord | readonly BulkInputRecord[]): item is re
 function asSparctlError(error: unknown): SparctlError {
   if (error instanceof SparctlError) return error;
   throw error; // a bug, not a mapper failure: let it surface as an internal error
+}
+
+/**
+ * True when the mapper holds what the record asks for: its FA and, when the mapper tells them,
+ * its name and phone (a record without one leaves the stored one alone, as SPAR does).
+ */
+function holds(current: Current | undefined, record: MappingRecord | { readonly id: string }, strategies?: ReadonlyMap<number, Strategy>): boolean {
+  if (!('fa' in record) || !sameFa(current, record.fa, strategies)) return false;
+  if (current === undefined || current === null || !isStored(current) || current.name === undefined) return true;
+  return (!record.name || record.name === current.name) && (!record.phone_number || record.phone_number === current.phone);
 }
 
 /**
