@@ -190,6 +190,25 @@ describe('sparctl (built binary)', () => {
     expect(files(dir)).toEqual([]);
   });
 
+  it('import-csv again after a corrected contact phone updates that beneficiary only', async () => {
+    const { env } = cliEnv();
+    const dir = tempDir();
+    const db = join(dir, 'mapper.db');
+    const args = (file: string) => ['--db', db, 'import-csv', file, '--mapping', join(ROOT, 'fixtures/enumeration.mapping.json'), '--dfsp', join(ROOT, 'fixtures/dfsp.json'), '-o', 'jsonl'];
+    const sample = join(ROOT, 'fixtures/enumeration.csv');
+    expect((await runCli(args(sample), { env, cwd: dir })).code).toBe(5); // two rows of the sample are bad on purpose
+    const corrected = join(dir, 'enumeration.csv');
+    const text = readFileSync(sample, 'utf8');
+    expect(text).toContain(',0917 555 0101,');
+    writeFileSync(corrected, text.replace(',0917 555 0101,', ',0918 777 0101,'));
+    const again = await runCli(args(corrected), { env, cwd: dir });
+    const applied = jsonl(again.stdout).filter((line) => line['fate'] === 'applied');
+    expect(applied.map((line) => [line['id'], line['operation']])).toEqual([['token:000412345001@nationalId', 'update']]);
+    const stored = openDatabase(db, { readonly: true });
+    expect(prepare(stored, 'SELECT phone FROM id_fa_mappings WHERE id_value = ?').pluck().get('token:000412345001@nationalId')).toBe('+639187770101');
+    stored.close();
+  });
+
   it('reads JSONL from stdin', async () => {
     const { env } = cliEnv();
     const input = '{"id":"J1","fa":{"fa_type":"EMAIL_WALLET","wallet_provider_name":"Mail Pay","wallet_provider_code":"MP","email_address":"j1@example.org"}}\n';
