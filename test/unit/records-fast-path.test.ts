@@ -172,7 +172,9 @@ describe('toBulkRecord', () => {
     const row = { ...validBank(1), operation: ' Update ' };
     const parsed = parseMappingRecord(validBank(1));
     const got = toBulkRecord(3, 4, row, raw, { mode: 'upsert', strategies });
-    expect(got).toStrictEqual({ seq: 3, line: 4, raw, parsed: { ok: true, value: parsed.ok && parsed.value, mode: 'update' } });
+    // faValue: the string the strategy stores, built and read back once here for the engine to compare.
+    const faValue = 'account_number:000000000001.branch_name:Main.branch_code:0012.bank_name:Land Bank.bank_code:LBP.fa_type:BANK';
+    expect(got).toStrictEqual({ seq: 3, line: 4, raw, parsed: { ok: true, value: parsed.ok && parsed.value, mode: 'update', faValue } });
     expect(Object.keys(got)).toEqual(['seq', 'line', 'raw', 'parsed']);
     expect(Object.keys(toBulkRecord(3, undefined, validBank(1), undefined, { mode: 'link', strategies }))).toEqual(['seq', 'parsed']);
     expect(toBulkRecord(0, 2, { ...row, operation: 'unlink', oops: 1 }, undefined, { mode: 'link', strategies })).toStrictEqual({

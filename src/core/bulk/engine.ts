@@ -40,7 +40,13 @@ export interface BulkInputRecord {
   /** Where the record came from, for the results file (e.g. an ODK submission's ids). */
   readonly origin?: string;
   readonly parsed:
-    | { readonly ok: true; readonly value: MappingRecord | { readonly id: string }; readonly mode?: BulkMode }
+    | {
+        readonly ok: true;
+        readonly value: MappingRecord | { readonly id: string };
+        readonly mode?: BulkMode;
+        /** The string the record's FA is stored as, already built and read back by its strategy (toBulkRecord). */
+        readonly faValue?: string;
+      }
     | { readonly ok: false; readonly problems: readonly InputProblem[]; readonly id?: string };
 }
 
@@ -95,6 +101,7 @@ interface Work {
   readonly mode: BulkMode;
   /** An earlier run sent this record and never learned the outcome. */
   readonly uncertain: boolean;
+  readonly faValue: string | undefined;
   operation: Operation | undefined;
 }
 
@@ -241,6 +248,7 @@ class BulkRun {
         record: value,
         mode: record.parsed.mode ?? this.options.mode,
         uncertain: before?.state === 'inflight',
+        faValue: record.parsed.faValue,
         operation: undefined,
       });
     }
@@ -282,7 +290,7 @@ class BulkRun {
         const before = this.earlier.get(w.seq)!;
         const applied =
           before.operation === 'unlink' ? current === null
-          : before.operation === 'link' || before.operation === 'update' ? holds(current, w.record, this.options.strategies)
+          : before.operation === 'link' || before.operation === 'update' ? holds(current, w, this.options.strategies)
           : false;
         if (applied && (before.operation === 'link' || before.operation === 'update' || before.operation === 'unlink')) {
           const outcome: Outcome = before.operation === 'link' ? 'linked' : before.operation === 'update' ? 'updated' : 'unlinked';
@@ -292,7 +300,7 @@ class BulkRun {
         }
       }
       let operation: Operation | 'none';
-      if (w.mode === 'upsert') operation = current === undefined || current === null ? 'link' : holds(current, w.record, this.options.strategies) ? 'none' : 'update';
+      if (w.mode === 'upsert') operation = current === undefined || current === null ? 'link' : holds(current, w, this.options.strategies) ? 'none' : 'update';
       else operation = w.mode;
       if (operation === 'none') {
         // Not journalled: a resumed run resolves it again and finds it unchanged again, and a
@@ -300,7 +308,7 @@ class BulkRun {
         this.emit(w, 'none', 'unchanged', undefined, null, null);
         continue;
       }
-      if (operation === 'link' || operation === 'update') state.set(w.id, this.after(operation, current, w.record));
+      if (operation === 'link' || operation === 'update') state.set(w.id, this.after(operation, current, w));
       else state.set(w.id, null);
       w.operation = operation;
       planned.push(w);
@@ -315,13 +323,14 @@ class BulkRun {
    * them simulated as it stores them: a link sets both, an update only overwrites with non-empty
    * values.
    */
-  private after(operation: 'link' | 'update', current: Current | undefined, record: MappingRecord | { readonly id: string }): Current | null {
+  private after(operation: 'link' | 'update', current: Current | undefined, w: Work): Current | null {
+    const record = w.record;
     if (!('fa' in record)) return null;
     const strategy = this.options.strategies?.get(record.fa.strategy_id);
-    const built = this.mapper.storedFas !== undefined && strategy !== undefined ? buildCheckedFa(strategy, record.fa) : undefined;
-    if (built === undefined || !built.ok) return { ...record.fa };
+    const built = this.mapper.storedFas === undefined || strategy === undefined ? undefined : (w.faValue ?? stringOf(buildCheckedFa(strategy, record.fa)));
+    if (built === undefined) return { ...record.fa };
     const before = operation === 'update' && current !== undefined && current !== null && isStored(current) ? current : undefined;
-    return { fa: built.value, strategyId: record.fa.strategy_id, name: record.name || (before?.name ?? null), phone: record.phone_number || (before?.phone ?? null) };
+    return { fa: built, strategyId: record.fa.strategy_id, name: record.name || (before?.name ?? null), phone: record.phone_number || (before?.phone ?? null) };
   }
 
   /** The FA each ID has now (null: not linked), read in batches. */
@@ -400,7 +409,7 @@ class BulkRun {
     const rest: Work[] = [];
     for (const w of pending) {
       const current = state.get(w.id);
-      const applied = operation === 'unlink' ? current === null : holds(current, w.record, this.options.strategies);
+      const applied = operation === 'unlink' ? current === null : holds(current, w, this.options.strategies);
       if (applied) {
         const outcome: Outcome = operation === 'link' ? 'linked' : operation === 'update' ? 'updated' : 'unlinked';
         this.settle(operation, w, 'applied', outcome, null, 'confirmed by resolve after an unanswered request');
@@ -581,8 +590,9 @@ function asSparctlError(error: unknown): SparctlError {
  * True when the mapper holds what the record asks for: its FA and, when the mapper tells them,
  * its name and phone (a record without one leaves the stored one alone, as SPAR does).
  */
-function holds(current: Current | undefined, record: MappingRecord | { readonly id: string }, strategies?: ReadonlyMap<number, Strategy>): boolean {
-  if (!('fa' in record) || !sameFa(current, record.fa, strategies)) return false;
+function holds(current: Current | undefined, w: Work, strategies?: ReadonlyMap<number, Strategy>): boolean {
+  const record = w.record;
+  if (!('fa' in record) || !sameFa(current, record.fa, strategies, w.faValue)) return false;
   if (current === undefined || current === null || !isStored(current) || current.name === undefined) return true;
   return (!record.name || record.name === current.name) && (!record.phone_number || record.phone_number === current.phone);
 }
@@ -591,16 +601,16 @@ function holds(current: Current | undefined, record: MappingRecord | { readonly 
  * True when the FA the mapper holds is the one desired. A stored string is compared with the
  * string the strategy builds. A resolved FA is compared, with the strategy known, as the strings
  * the strategy stores — a resolve only returns what the stored string holds (strategy 5 keeps no
- * bank name) — otherwise field by field.
+ * bank name) — otherwise field by field. `desiredValue` is the string `desired` is stored as,
+ * when the caller already built it.
  */
-export function sameFa(current: Current | undefined, desired: FinancialAddress, strategies?: ReadonlyMap<number, Strategy>): boolean {
+export function sameFa(current: Current | undefined, desired: FinancialAddress, strategies?: ReadonlyMap<number, Strategy>, desiredValue?: string): boolean {
   if (current === undefined || current === null) return false;
   const strategy = strategies?.get(desired.strategy_id);
   if (isStored(current)) {
     // A mapper that keeps no strategy id with the string (G2P Connect) is compared by the string alone.
     if ((current.strategyId !== undefined && current.strategyId !== desired.strategy_id) || !strategy) return false;
-    const built = buildCheckedFa(strategy, desired);
-    return built.ok && built.value === current.fa;
+    return (desiredValue ?? stringOf(buildCheckedFa(strategy, desired))) === current.fa;
   }
   if (String(current['strategy_id'] ?? '') !== String(desired.strategy_id)) return false;
   if (strategy) {
@@ -617,6 +627,8 @@ export function sameFa(current: Current | undefined, desired: FinancialAddress, 
   }
   return true;
 }
+
+const stringOf = (built: { ok: true; value: string } | { ok: false }): string | undefined => (built.ok ? built.value : undefined);
 
 function isStored(current: Readonly<Record<string, unknown>> | StoredFa): current is StoredFa {
   if (typeof current !== 'object') return false;

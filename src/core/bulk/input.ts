@@ -1,4 +1,4 @@
-import { checkStrategy } from '../apply.js';
+import { checkedFaOf } from '../apply.js';
 import { parseRecordFor, type RecordDefaults } from '../records.js';
 import type { Strategy } from '../strategy/strategy.js';
 import type { BulkInputRecord, BulkMode, InputProblem } from './engine.js';
@@ -41,16 +41,18 @@ export function toBulkRecord(
     else problems.push({ field: OPERATION_COLUMN, message: `operation must be one of ${MODES.join(', ')}, got "${String(rowOperation)}"`, code: 'input.invalid' });
   }
   const parsed = parseRecordFor(mode === 'unlink' ? 'unlink' : 'link', record, options.defaults, OPERATION_COLUMN);
+  let faValue: string | undefined;
   if (!parsed.ok) for (const p of parsed.problems) problems.push({ ...p, code: 'input.invalid' });
   else if ('fa' in parsed.value) {
-    const strategyProblem = checkStrategy(parsed.value, options.strategies);
-    if (strategyProblem) problems.push({ ...strategyProblem, code: 'input.strategy' });
+    const checked = checkedFaOf(parsed.value, options.strategies);
+    if (checked.ok) faValue = checked.value;
+    else problems.push({ ...checked.problem, code: 'input.strategy' });
   }
   if (problems.length > 0 || !parsed.ok) {
     const id = typeof record['id'] === 'string' ? record['id'].trim() : undefined;
     return located(seq, line, raw, { ok: false, problems, ...(id ? { id } : {}) });
   }
-  return located(seq, line, raw, { ok: true, value: parsed.value, mode });
+  return located(seq, line, raw, faValue === undefined ? { ok: true, value: parsed.value, mode } : { ok: true, value: parsed.value, mode, faValue });
 }
 
 /** `{ seq, line?, raw?, parsed }`, keys in that order, built without intermediate objects. */

@@ -119,19 +119,12 @@ export function faProblem(strategy: Strategy, fa: FinancialAddress): string | nu
 type CheckedFa = { ok: true; value: string } | { ok: false; problem: string };
 
 /**
- * Results of buildCheckedFa by FA object. A record is checked when it is read and again by the
- * mapper that stores it; the result depends only on the FA and the strategy's two texts, so the
- * second check of the same object reuses the first.
+ * The stored FA string after the checks of `faProblem`, or the reason it cannot be stored.
+ * Nothing is cached by FA object: a WeakMap of every record's result cost a bulk import more in
+ * garbage collection than building the string again; callers that need the string twice carry it.
  */
-const checked = new WeakMap<FinancialAddress, { construct: string; deconstruct: string; result: CheckedFa }>();
-
-/** The stored FA string after the checks of `faProblem`, or the reason it cannot be stored. */
 export function buildCheckedFa(strategy: Strategy, fa: FinancialAddress): CheckedFa {
-  const seen = checked.get(fa);
-  if (seen && seen.construct === strategy.construct_strategy && seen.deconstruct === strategy.deconstruct_strategy && strategy.strategy_type === 'FA') return seen.result;
-  const result = checkFa(strategy, fa);
-  checked.set(fa, { construct: strategy.construct_strategy, deconstruct: strategy.deconstruct_strategy, result });
-  return result;
+  return checkFa(strategy, fa);
 }
 
 /** The template's fields that its regex reads back, by template: computed once per strategy. */
