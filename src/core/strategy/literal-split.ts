@@ -75,25 +75,25 @@ export function literalSplitOf(template: FormatTemplate, pythonPattern: string):
  */
 export function buildReadingBack(split: LiteralSplit, values: Readonly<Record<string, unknown>>): string | undefined {
   const { labels, fields } = split;
+  const last = fields.length;
   let built = labels[0]!;
-  // Where each label after the first was written.
-  const at: number[] = [];
-  for (let i = 0; i < fields.length; i++) {
-    const raw = values[fields[i]!];
-    const value = typeof raw === 'string' ? raw : String(raw);
+  for (let i = 0; i < last; i++) {
+    const value = text(values[fields[i]!]);
     if (value.includes('\n')) return undefined;
-    built += value;
-    at.push(built.length);
-    built += labels[i + 1]!;
+    built += value + labels[i + 1]!;
   }
-  // The last label ends the string, so it is where it was written; each one before it must be
-  // the last occurrence that ends where the next one starts.
-  let next = at[fields.length - 1]!;
-  for (let i = fields.length - 1; i >= 1; i--) {
+  // The last label ends the string, so it is where it was written; going left, each label must
+  // be the last occurrence that ends where the next one starts. `next` is where label i + 1
+  // starts; label i was written just before value i + 1 (positions computed from the right, so
+  // no array of them is kept for every FA).
+  let next = built.length - labels[last]!.length;
+  for (let i = last - 1; i >= 1; i--) {
     const label = labels[i]!;
-    const found = built.lastIndexOf(label, next - label.length);
-    if (found !== at[i - 1]) return undefined;
-    next = found;
+    const written = next - text(values[fields[i]!]).length - label.length;
+    if (built.lastIndexOf(label, next - label.length) !== written) return undefined;
+    next = written;
   }
   return built;
 }
+
+const text = (value: unknown): string => (typeof value === 'string' ? value : String(value));
