@@ -11,6 +11,7 @@ import {
   mappingColumns,
   missingColumns,
   normalizePhone,
+  normalizePhoneByRegex,
   objectRow,
   type CompiledMapping,
   type DfspLookup,
@@ -262,6 +263,26 @@ describe('normalizePhone', () => {
     ['0917 555 0101', undefined, 'has no country code (write it as +<country code>…, or set normalize.defaultCountry)'],
   ])('refuses %s (%s): %s', (input, country, reason) => {
     expect(normalizePhone(input, country)).toEqual({ ok: false, reason });
+  });
+
+  it('reads generated numbers exactly as the general rules do, shortcut or not (4,000 strings)', () => {
+    // A small deterministic generator, so a failure can be replayed.
+    let state = 7;
+    const next = () => ((state = (Math.imul(state, 1103515245) + 12345) >>> 0) / 4294967296);
+    const pieces = ['0', '9', '1', '7', '5', '63', '00', ' ', '  ', '(', ')', '-', '.', '+', 'a', 'O', '\u00a0', '\u2013', '#', '\u0663', '\t', ''];
+    let shortcutTaken = 0;
+    for (let i = 0; i < 4_000; i++) {
+      let input = '';
+      const n = 1 + Math.floor(next() * 14);
+      for (let j = 0; j < n; j++) input += pieces[Math.floor(next() * pieces.length)];
+      for (const country of ['PH', 'IT', undefined]) {
+        const expected = normalizePhoneByRegex(input, country);
+        expect(normalizePhone(input, country), JSON.stringify([input, country])).toEqual(expected);
+        if (/^\+?[0-9 ().-]*$/.test(input.trim()) && /[0-9]/.test(input)) shortcutTaken++;
+      }
+    }
+    // Many inputs of the shape the shortcut reads (valid or not), besides all the others.
+    expect(shortcutTaken).toBeGreaterThan(100);
   });
 
   it('knows at least the countries OpenG2P works in', () => {
