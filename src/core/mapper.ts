@@ -65,10 +65,11 @@ export interface Mapper {
   resolve(items: readonly ResolveItem[], context: MapperCallContext): Promise<ItemResult[]>;
   unlink(items: readonly UnlinkItem[], context: MapperCallContext): Promise<ItemResult[]>;
   /**
-   * Optional, for mappers that can read their store directly: the stored FA of each ID (null:
-   * not linked). A bulk upsert then compares strings instead of resolving and deconstructing.
+   * Optional, for mappers that can read their store directly: the stored FA of each linked ID
+   * (an ID that is not linked is absent). A bulk upsert then compares strings instead of
+   * resolving and deconstructing.
    */
-  storedFas?(ids: readonly string[], context: MapperCallContext): Promise<Map<string, StoredFa | null>>;
+  storedFas?(ids: readonly string[], context: MapperCallContext): Promise<Map<string, StoredFa>>;
   /** The strategies the mapper knows, by id. */
   strategies(): Promise<Strategy[]>;
   close(): Promise<void>;

@@ -197,16 +197,15 @@ export class LocalMapper implements Mapper {
   }
 
   /**
-   * The stored FA string, strategy, name and phone of each ID (null: not linked): what a bulk
-   * upsert compares with the record, without deconstructing every stored FA.
+   * The stored FA string, strategy, name and phone of each linked ID (IDs not linked are
+   * absent): what a bulk upsert compares with the record, without deconstructing every stored FA.
    */
-  async storedFas(ids: readonly string[]): Promise<Map<string, StoredFa | null>> {
-    const found = new Map<string, StoredFa | null>();
+  async storedFas(ids: readonly string[]): Promise<Map<string, StoredFa>> {
+    const found = new Map<string, StoredFa>();
     this.db.transaction(() => {
       // A hundred IDs per statement: one look-up per statement costs twice as much in all.
       for (let from = 0; from < ids.length; from += LOOKUPS_PER_STATEMENT) {
         const group = ids.slice(from, from + LOOKUPS_PER_STATEMENT);
-        for (const id of group) found.set(id, null);
         for (const row of this.multiRow('stored', group.length).raw().all(group) as [string, string, string | null, string | null, string | null][]) {
           found.set(row[0], { fa: row[1], strategyId: strategyIdOf(row[2]), name: row[3], phone: row[4] });
         }
@@ -398,11 +397,16 @@ function additionalInfoText(item: LinkItem): string {
 }
 
 const LEADING_STRATEGY_ID = /^\[\{"strategy_id":([0-9]+)[,}]/;
+/** additional_info texts that hold nothing but a strategy id: most rows carry one of a handful. */
+const PLAIN_INFO_STRATEGY = new Map<string, number>();
 
 /** additional_info[0].strategy_id, read without parsing the JSON when it leads, as sparctl writes it. */
 function strategyIdOf(text: string | null): number | undefined {
   if (text === null) return undefined;
+  const plain = PLAIN_INFO_STRATEGY.get(text);
+  if (plain !== undefined) return plain;
   const leading = LEADING_STRATEGY_ID.exec(text);
+  if (leading && text === `[{"strategy_id":${leading[1]}}]` && PLAIN_INFO_STRATEGY.size < 64) PLAIN_INFO_STRATEGY.set(text, Number(leading[1]));
   if (leading) return Number(leading[1]);
   const first = parseAdditionalInfo(text)?.[0];
   const id = isRecord(first) ? first['strategy_id'] : undefined;
