@@ -366,6 +366,45 @@ function hasProblemFor(problems: readonly FieldProblem[], field: string): boolea
 }
 
 /**
+ * What parseMappingRecord returns for a record of the shape a mapping file builds (applyMapping):
+ * id, optionally name and phone_number, fa_type, a numeric strategy_id and that kind's FA
+ * fields, nothing else. Its keys are counted instead of checked one by one, no foreign or nested
+ * FA is looked for, and the values get the same fast checks. Undefined for any other shape or a
+ * value the fast checks do not vouch for: the caller then runs the general parse, which also
+ * words the problem.
+ */
+export function parseMappedRecord(record: RawRecord): MappingRecord | undefined {
+  const shape = FA_SHAPES.get(record['fa_type']);
+  const strategyId = record['strategy_id'];
+  if (shape === undefined || !surelyValidStrategyId(strategyId)) return undefined;
+  // That shape and no other key: counted, not looked up one by one.
+  let keys = 0;
+  for (const _ in record) keys++;
+  if (keys !== 3 + shape.fields.length + (Object.hasOwn(record, 'name') ? 1 : 0) + (Object.hasOwn(record, 'phone_number') ? 1 : 0)) return undefined;
+  const id = value(record, 'id');
+  if (!surelyValidId(id) || id !== record['id']) return undefined;
+  const fa: Record<string, unknown> = { strategy_id: strategyId, fa_type: shape.kind };
+  const { fields, patterns } = shape;
+  for (let i = 0; i < fields.length; i++) {
+    const raw = record[fields[i]!];
+    if (!surelyValidFaText(raw, patterns[i]) || value(record, fields[i]!) !== raw) return undefined;
+    fa[fields[i]!] = raw;
+  }
+  const parsed: { -readonly [K in keyof MappingRecord]: MappingRecord[K] } = { id, fa: fa as FinancialAddress };
+  const name = record['name'];
+  if (name !== undefined) {
+    if (!surelyValidName(name) || value(record, 'name') !== name) return undefined;
+    parsed.name = name;
+  }
+  const phone = record['phone_number'];
+  if (phone !== undefined) {
+    if (!surelyValidPhone(phone) || value(record, 'phone_number') !== phone) return undefined;
+    parsed.phone_number = phone;
+  }
+  return parsed;
+}
+
+/**
  * A record for resolve or unlink: only the ID is used, so a file prepared for link can be fed
  * back unchanged.
  */

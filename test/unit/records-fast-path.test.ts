@@ -11,6 +11,7 @@ import {
   PhoneSchema,
 } from '../../src/core/model.js';
 import {
+  parseMappedRecord,
   parseMappingRecord,
   parseMappingRecordWithZod,
   surelyValidFa,
@@ -155,6 +156,21 @@ describe('parseMappingRecord', () => {
     });
   });
 
+  it('parseMappedRecord gives what parseMappingRecord gives, or leaves the record to it, on the whole corpus', () => {
+    let taken = 0;
+    for (const { label, record } of corpus(20000, 11)) {
+      // The corpus as it is, and as a mapping file would build it (numeric strategy id, no nested FA).
+      const mappedShape = { ...record, strategy_id: typeof record['strategy_id'] === 'string' ? Number(record['strategy_id']) : record['strategy_id'] };
+      for (const candidate of [record, mappedShape]) {
+        const quick = parseMappedRecord(candidate);
+        if (quick === undefined) continue;
+        taken++;
+        expect({ label, candidate, parsed: parseMappingRecord(candidate) }).toStrictEqual({ label, candidate, parsed: { ok: true, value: quick } });
+      }
+    }
+    expect(taken).toBeGreaterThan(4000);
+  });
+
   it('returns an FA with its keys in schema order, as zod does', () => {
     for (const record of [validBank(1), nested(validMobile(2)), { ...validEmail(3), fa_type: undefined }]) {
       const parsed = parseMappingRecord(record);
@@ -166,6 +182,15 @@ describe('parseMappingRecord', () => {
 
 describe('toBulkRecord', () => {
   const strategies = new Map(DEFAULT_STRATEGIES.map((s) => [s.id, s]));
+
+  it('the quick way for mapped records gives the same record, accepted or rejected, on the whole corpus', () => {
+    for (const { record } of corpus(20000, 13)) {
+      for (const mode of ['upsert', 'link', 'update'] as const) {
+        const options = { mode, strategies };
+        expect(toBulkRecord(7, 9, record, undefined, { ...options, mapped: true })).toStrictEqual(toBulkRecord(7, 9, record, undefined, options));
+      }
+    }
+  });
 
   it('reads the operation column without reporting it as unknown, and keeps the record shape', () => {
     const raw = { id: 'x' };

@@ -90,7 +90,7 @@ Examples:
               }
               // The mapped record is this row's own: the operation goes into it, not into a copy of it.
               if (mapped.operation) mapped.record[OPERATION_COLUMN] = mapped.operation;
-              return toBulkRecord(seq, source.line, mapped.record, row, { mode: options.mode, strategies, unlinkConfirmed: globals.yes === true });
+              return toBulkRecord(seq, source.line, mapped.record, row, { mode: options.mode, strategies, unlinkConfirmed: globals.yes === true, mapped: true });
             };
             async function* records() {
               let seq = 0;

@@ -1,5 +1,5 @@
 import { checkedFaOf } from '../apply.js';
-import { parseRecordFor, type RecordDefaults } from '../records.js';
+import { parseMappedRecord, parseRecordFor, type RecordDefaults } from '../records.js';
 import type { Strategy } from '../strategy/strategy.js';
 import type { BulkInputRecord, BulkMode, InputProblem } from './engine.js';
 
@@ -25,9 +25,16 @@ export function toBulkRecord(
     unreadable?: string;
     /** Whether a row may ask for unlink when the run itself is not an unlink (the user said --yes). */
     unlinkConfirmed?: boolean;
+    /** The record was built by a mapping file (applyMapping): its values may be read the quick way. */
+    mapped?: boolean;
   },
 ): BulkInputRecord {
   if (options.unreadable) return located(seq, line, raw, { ok: false, problems: [{ field: '(line)', message: options.unreadable, code: 'input.unreadable' }] });
+  if (options.mapped && options.mode !== 'unlink' && record[OPERATION_COLUMN] === undefined) {
+    const value = parseMappedRecord(record);
+    const checked = value === undefined ? undefined : checkedFaOf(value, options.strategies);
+    if (value !== undefined && checked!.ok) return located(seq, line, raw, { ok: true, value, mode: options.mode, faValue: checked!.value });
+  }
   // The record is parsed as is, told to pass over the operation column: no per-row copy without it.
   const rowOperation = record[OPERATION_COLUMN];
   const problems: InputProblem[] = [];
