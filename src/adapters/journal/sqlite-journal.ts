@@ -86,16 +86,19 @@ export class SqliteJournal implements Journal {
   }
 
   settle(entries: readonly JournalEntry[]): void {
-    // Records with the same result share a row; a batch usually has one result for all.
-    const groups = new Map<string, { entry: JournalEntry; seqs: number[] }>();
+    // Records with the same result share a row. A batch usually has one result for all, or a
+    // handful: the groups are searched in a list rather than keyed by a string built per record.
+    const groups: { entry: JournalEntry; seqs: number[] }[] = [];
+    let last: { entry: JournalEntry; seqs: number[] } | undefined;
     for (const entry of entries) {
-      const key = `${entry.operation}\0${entry.fate ?? ''}\0${entry.outcome ?? ''}\0${entry.code ?? ''}\0${entry.message ?? ''}`;
-      const group = groups.get(key);
-      if (group) group.seqs.push(entry.seq);
-      else groups.set(key, { entry, seqs: [entry.seq] });
+      if (last === undefined || !sameResult(last.entry, entry)) {
+        last = groups.find((group) => sameResult(group.entry, entry));
+        if (last === undefined) groups.push((last = { entry, seqs: [] }));
+      }
+      last.seqs.push(entry.seq);
     }
     this.db.transaction(() => {
-      for (const { entry, seqs } of groups.values()) {
+      for (const { entry, seqs } of groups) {
         this.settledStatement.run(entry.operation, entry.fate ?? null, entry.outcome ?? null, entry.code ?? null, entry.message ?? null, rangesOf(seqs));
       }
     })();
@@ -110,6 +113,10 @@ export class SqliteJournal implements Journal {
     this.close();
     for (const suffix of ['', '-wal', '-shm']) rmSync(`${this.path}${suffix}`, { force: true });
   }
+}
+
+function sameResult(a: JournalEntry, b: JournalEntry): boolean {
+  return a.operation === b.operation && (a.fate ?? null) === (b.fate ?? null) && (a.outcome ?? null) === (b.outcome ?? null) && (a.code ?? null) === (b.code ?? null) && (a.message ?? null) === (b.message ?? null);
 }
 
 /** Positions as ranges: [3, 4, 5, 9] → "3-5,9". */
