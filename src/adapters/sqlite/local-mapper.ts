@@ -128,12 +128,21 @@ export class LocalMapper implements Mapper {
         if (changes > 0) for (const id of this.statements.insertedSince.all(Number(lastInsertRowid) - changes) as string[]) inserted.add(id);
       }
       const audited: Audited[] = [];
+      if (inserted === undefined) {
+        // Every row went in, so no ID was linked already or given twice.
+        for (const { at, item, fa } of accepted) {
+          audited.push({ operation: 'link', item, oldFa: null, newFa: fa });
+          results[at] = linked(item, fa);
+        }
+        this.auditAll(audited, context, now);
+        return;
+      }
       const linkedHere = new Set<string>();
       for (const { at, item, fa } of accepted) {
-        if ((inserted === undefined || inserted.has(item.id)) && !linkedHere.has(item.id)) {
+        if (inserted.has(item.id) && !linkedHere.has(item.id)) {
           linkedHere.add(item.id);
           audited.push({ operation: 'link', item, oldFa: null, newFa: fa });
-          results[at] = { ...success(item), fa };
+          results[at] = linked(item, fa);
           continue;
         }
         const message = linkedHere.has(item.id) ? 'ID appears more than once in this request; an earlier item linked it' : ReasonMessage.alreadyMapped;
@@ -379,6 +388,11 @@ function prepareStatements(db: Database.Database) {
 
 function success(item: { reference_id: string; id: string }): ItemResult {
   return { reference_id: item.reference_id, id: item.id, status: 'succ', status_reason_code: null, status_reason_message: null };
+}
+
+/** A successful link's result, with the FA string stored (one object, not a spread of success()). */
+function linked(item: { reference_id: string; id: string }, fa: string): ItemResult {
+  return { reference_id: item.reference_id, id: item.id, status: 'succ', status_reason_code: null, status_reason_message: null, fa };
 }
 
 function reject(item: { reference_id: string; id: string }, code: string, message: string): ItemResult {
