@@ -175,10 +175,17 @@ async function runWithMapper(io: Io, globals: GlobalOptions, flags: BulkJobFlags
   let summary: BulkSummary;
   try {
     const { runBulk } = await import('../../core/bulk/engine.js');
+    const batchSize = flags.batchSize ?? settings.batchSize;
     summary = await runBulk(mapper, records, journal, {
       mode: spec.mode,
-      batchSize: flags.batchSize ?? settings.batchSize,
+      batchSize,
       concurrency: flags.concurrency ?? settings.concurrency,
+      // The local mapper works in this thread, one batch at a time: records planned ahead of the
+      // batch being written only wait in memory, where the garbage collector copies them again
+      // and again (a 200k-row re-run spent 400-585 ms collecting with 8,000-record chunks, 120-190
+      // ms with one batch per chunk, and peaked 60 MB lower). A remote mapper needs several
+      // batches in flight, so its chunks stay larger (the engine's default).
+      ...(settings.mode === 'local' ? { chunkSize: batchSize } : {}),
       retries: flags.retries ?? 5,
       context: { source: `sparctl ${spec.command} ${basename(spec.file)}` },
       dryRun: flags.dryRun === true,
