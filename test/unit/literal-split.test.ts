@@ -3,6 +3,7 @@ import type { FinancialAddress } from '../../src/core/model.js';
 import { buildReadingBack, literalSplitOf } from '../../src/core/strategy/literal-split.js';
 import { parseFormatTemplate } from '../../src/core/strategy/python-format.js';
 import { buildCheckedFa, buildCheckedFaWithRegex, compileStrategy, DEFAULT_STRATEGIES, type Strategy } from '../../src/core/strategy/strategy.js';
+import { random } from '../helpers/record-corpus.js';
 
 const byId = (id: number) => DEFAULT_STRATEGIES.find((s) => s.id === id)!;
 const custom = (id: number, construct: string, deconstruct: string): Strategy =>
@@ -73,18 +74,6 @@ describe('buildReadingBack', () => {
     }
   });
 });
-
-/** A small deterministic generator, so a failure can be replayed. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('the fast read-back and the regex agree', () => {
   it.each(STRATEGIES.map((s) => [s.id, s] as const))('strategy %i, 3,000 generated FAs of labels, label pieces and separators', (_id, strategy) => {
