@@ -190,6 +190,24 @@ describe('sparctl (built binary)', () => {
     expect(files(dir)).toEqual([]);
   });
 
+  it('import-csv --dry-run and the real run plan the same for an ID that comes back 600 rows later', async () => {
+    const { env } = cliEnv();
+    const dir = tempDir();
+    const header = 'household_no,national_id,full_name,contact_phone,payment_method,bank_code,branch_code,account_no,wallet,payment_mobile,payment_email';
+    const row = (i: number, account: string) => `HH-${i},${String(412345000 + i).padStart(12, '0')},Person ${i},0917 555 ${String(i % 10000).padStart(4, '0')},bank,LBP,0012,${account},,,`;
+    const rows = Array.from({ length: 700 }, (_, i) => row(i, String(i).padStart(10, '0')));
+    rows.push(row(3, '9999999999')); // the beneficiary of row 3 again, with a new account
+    writeFileSync(join(dir, 'big.csv'), `${[header, ...rows].join('\n')}\n`);
+    const args = ['--db', join(dir, 'mapper.db'), '-o', 'json', 'import-csv', join(dir, 'big.csv'), '--mapping', join(ROOT, 'fixtures/enumeration.mapping.json'), '--dfsp', join(ROOT, 'fixtures/dfsp.json')];
+    const counts = (stdout: string) => (JSON.parse(stdout) as { summary: { byOperation: Record<string, { applied?: number }> } }).summary.byOperation;
+    const dry = await runCli([...args, '--dry-run'], { env, cwd: dir });
+    expect(dry.code).toBe(0);
+    const real = await runCli(args, { env, cwd: dir });
+    expect(real.code).toBe(0);
+    expect(counts(dry.stdout)).toMatchObject({ link: { applied: 700 }, update: { applied: 1 } });
+    expect(counts(real.stdout)).toMatchObject({ link: { applied: 700 }, update: { applied: 1 } });
+  });
+
   it('import-csv again after a corrected contact phone updates that beneficiary only', async () => {
     const { env } = cliEnv();
     const dir = tempDir();

@@ -184,8 +184,9 @@ async function runWithMapper(io: Io, globals: GlobalOptions, flags: BulkJobFlags
       // batch being written only wait in memory, where the garbage collector copies them again
       // and again (a 200k-row re-run spent 400-585 ms collecting with 8,000-record chunks, 120-190
       // ms with one batch per chunk, and peaked 60 MB lower). A remote mapper needs several
-      // batches in flight, so its chunks stay larger (the engine's default).
-      ...(settings.mode === 'local' ? { chunkSize: batchSize } : {}),
+      // batches in flight, so its chunks stay larger (the engine's default), and so does a dry
+      // run, which writes nothing: repeated IDs are simulated within a chunk only.
+      ...(settings.mode === 'local' && flags.dryRun !== true ? { chunkSize: batchSize } : {}),
       retries: flags.retries ?? 5,
       context: { source: `sparctl ${spec.command} ${basename(spec.file)}` },
       dryRun: flags.dryRun === true,
