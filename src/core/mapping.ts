@@ -69,6 +69,7 @@ import { DEFAULT_STRATEGY_FOR, FA_FIELDS, FA_TYPES, describeIssue, type FaType }
 import { pythonFormat } from './strategy/python-format.js';
 import { pythonReMatch } from './strategy/python-regex.js';
 import { DEFAULT_STRATEGIES, type Strategy } from './strategy/strategy.js';
+import { readsBackAlone, singleFieldSplitOf, type SingleFieldSplit } from './strategy/literal-split.js';
 
 // ---------------------------------------------------------------------------------------------
 // Phone numbers
@@ -466,7 +467,12 @@ export interface CompiledField {
 
 export interface CompiledMapping {
   readonly file: string;
-  readonly id: CompiledField & { readonly strategy?: Strategy; readonly strategyField?: string };
+  readonly id: CompiledField & {
+    readonly strategy?: Strategy;
+    readonly strategyField?: string;
+    /** The strategy's shape when the read-back can be told without its regex (literal-split.ts). */
+    readonly strategySplit?: SingleFieldSplit | null;
+  };
   readonly name?: CompiledField;
   readonly phone?: CompiledField;
   readonly faType: CompiledField;
@@ -520,7 +526,7 @@ export function compileMapping(json: unknown, file: string, options: CompileOpti
 
   const strategies = options.strategies ?? DEFAULT_STRATEGIES;
   const byId = strategies instanceof Map ? strategies : new Map((strategies as readonly Strategy[]).map((s) => [s.id, s]));
-  let idStrategy: { strategy: Strategy; strategyField: string } | undefined;
+  let idStrategy: { strategy: Strategy; strategyField: string; strategySplit: SingleFieldSplit | null } | undefined;
   if (spec.id.strategy !== undefined) {
     const strategy = byId.get(spec.id.strategy);
     const fields = strategy?.template.fields ?? [];
@@ -535,7 +541,7 @@ export function compileMapping(json: unknown, file: string, options: CompileOpti
         `id.strategy: strategy ${strategy.id}'s template ${JSON.stringify(strategy.construct_strategy)} has ${fields.length} fields; sparctl fills exactly one`,
       );
     } else {
-      idStrategy = { strategy, strategyField: fields[0]! };
+      idStrategy = { strategy, strategyField: fields[0]!, strategySplit: singleFieldSplitOf(strategy.template, strategy.pattern.pythonPattern) };
     }
   }
   // An FA strategy sparctl does not know may exist on the target; one it knows must be an FA one.
@@ -873,6 +879,8 @@ function constructId(mapping: CompiledMapping, value: string, problems: MappingP
   const strategy = mapping.id.strategy!;
   const field = mapping.id.strategyField!;
   // pythonFormat with the one field, and re.match read back, without the intermediate objects.
+  const split = mapping.id.strategySplit;
+  if (split && readsBackAlone(split, value)) return split.prefix + value + split.suffix;
   let id = '';
   for (const part of strategy.template.parts) id += 'literal' in part ? part.literal : value;
   const match = strategy.pattern.regex.exec(id);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { FinancialAddress } from '../../src/core/model.js';
-import { buildReadingBack, literalSplitOf } from '../../src/core/strategy/literal-split.js';
+import { buildReadingBack, literalSplitOf, readsBackAlone, singleFieldSplitOf } from '../../src/core/strategy/literal-split.js';
 import { parseFormatTemplate } from '../../src/core/strategy/python-format.js';
 import { buildCheckedFa, buildCheckedFaWithRegex, compileStrategy, DEFAULT_STRATEGIES, type Strategy } from '../../src/core/strategy/strategy.js';
 import { random } from '../helpers/record-corpus.js';
@@ -99,5 +99,56 @@ describe('the fast read-back and the regex agree', () => {
     // Both outcomes occur, so the comparison covers values that read back and values that do not.
     expect(fast).toBeGreaterThan(100);
     expect(fast).toBeLessThan(3_000);
+  });
+});
+
+describe('ID strategies: singleFieldSplitOf and readsBackAlone', () => {
+  const id = (idNumber: number, construct: string, deconstruct: string): Strategy =>
+    compileStrategy({ id: idNumber, strategy_type: 'ID', construct_strategy: construct, deconstruct_strategy: deconstruct, description: null, active: true });
+  const ID_STRATEGIES: readonly Strategy[] = [
+    byId(1),
+    id(200, 'id:{x}', '^id:(?P<x>.*)$'),
+    id(201, '{x}@registry', '^(?P<x>.[^@]*)@registry$'),
+    id(202, 'pfx-{x}-sfx', '^pfx\\-(?P<x>.[^\\-]*)\\-sfx$'),
+  ];
+
+  it("recognises SPAR's strategy 1 and shapes of its kind, and nothing else", () => {
+    expect(singleFieldSplitOf(byId(1).template, byId(1).pattern.pythonPattern)).toEqual({ prefix: 'token:', suffix: '@nationalId', stop: '.' });
+    for (const strategy of ID_STRATEGIES) expect(singleFieldSplitOf(strategy.template, strategy.pattern.pythonPattern)).not.toBeNull();
+    const none = (construct: string, pattern: string) => singleFieldSplitOf(parseFormatTemplate(construct), pattern);
+    expect(none('t:{x}', '^t:(?P<x>.+)$')).toBeNull();
+    expect(none('t:{x}', '^t:(?P<x>[^.]*)$')).toBeNull();
+    expect(none('t:{x}', '^t:(?P<x>.[^.]+)$')).toBeNull();
+    expect(none('t:{x}', '^t:(?P<x>.[^ab]*)$')).toBeNull();
+    expect(none('t:{x}', '^t:(?P<x>.[^\\d]*)$')).toBeNull();
+    expect(none('t:{x}', '^t:(?P<x>.[^-]*)$')).toBeNull(); // a bare - in a class is left to the regex
+    expect(none('t:{x}', '^t:(?P<y>.*)$')).toBeNull();
+    expect(none('t:{x}', '^u:(?P<x>.*)$')).toBeNull();
+    expect(none('t:{x}', 't:(?P<x>.*)$')).toBeNull();
+    expect(none('{x}{x}', '^(?P<x>.*)$')).toBeNull();
+    expect(none('t:{x}', '^t:(?P<x>.*)(?P<z>.*)$')).toBeNull();
+  });
+
+  it.each(ID_STRATEGIES.map((s) => [s.id, s] as const))('strategy %i: whenever the shortcut vouches for a value, the regex reads it back (3,000 values)', (_id, strategy) => {
+    const split = singleFieldSplitOf(strategy.template, strategy.pattern.pythonPattern)!;
+    const field = strategy.template.fields[0]!;
+    const next = random(strategy.id + 1000);
+    const pieces = ['a', '7', '0', '.', '-', '@', ':', '\n', 'é', '', split.prefix, split.suffix, split.suffix.slice(1), ' '];
+    let vouched = 0;
+    let refused = 0;
+    for (let i = 0; i < 3_000; i++) {
+      let value = '';
+      const n = Math.floor(next() * 5);
+      for (let j = 0; j < n; j++) value += pieces[Math.floor(next() * pieces.length)];
+      const built = split.prefix + value + split.suffix;
+      const match = strategy.pattern.regex.exec(built);
+      const readsBack = match !== null && match.groups?.[field] === value;
+      if (readsBackAlone(split, value)) {
+        vouched++;
+        expect({ value, readsBack }).toEqual({ value, readsBack: true });
+      } else if (!readsBack) refused++;
+    }
+    expect(vouched).toBeGreaterThan(300);
+    if (split.stop !== undefined) expect(refused).toBeGreaterThan(100);
   });
 });

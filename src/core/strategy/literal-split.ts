@@ -97,3 +97,69 @@ export function buildReadingBack(split: LiteralSplit, values: Readonly<Record<st
 }
 
 const text = (value: unknown): string => (typeof value === 'string' ? value : String(value));
+
+/**
+ * An ID strategy of the shape SPAR ships (strategy 1, `token:{sub}@nationalId` read by
+ * `^token:(?P<sub>.[^.]*)@nationalId$`): one field between a prefix and a suffix, read by a group
+ * that is `.*`, or one character and then anything but `stop` (`.[^.]*`).
+ */
+export interface SingleFieldSplit {
+  readonly prefix: string;
+  readonly suffix: string;
+  /** The character the group's tail may not hold; undefined for `.*`. */
+  readonly stop: string | undefined;
+}
+
+const SINGLE_GROUP = /^\(\?P<([A-Za-z_][A-Za-z0-9_]*)>(\.\*|\.\[\^(?:\\([^A-Za-z0-9\n])|([^\\\]^\-\n]))\]\*)\)/;
+
+/** The template and regex as a SingleFieldSplit, or null for any other shape (the regex decides then). */
+export function singleFieldSplitOf(template: FormatTemplate, pythonPattern: string): SingleFieldSplit | null {
+  const fieldParts = template.parts.filter((part) => 'field' in part);
+  if (fieldParts.length !== 1 || template.fields.length !== 1) return null;
+  let prefix = '';
+  let suffix = '';
+  let seenField = false;
+  for (const part of template.parts) {
+    if ('field' in part) seenField = true;
+    else if (seenField) suffix += part.literal;
+    else prefix += part.literal;
+  }
+  if (prefix.includes('\n') || suffix.includes('\n')) return null;
+  if (!pythonPattern.startsWith('^') || !pythonPattern.endsWith('$')) return null;
+  const body = pythonPattern.slice(1, -1);
+  const labels: string[] = [''];
+  let group: { name: string; stop: string | undefined } | undefined;
+  for (let i = 0; i < body.length; ) {
+    const c = body[i]!;
+    if (c === '(') {
+      const found = group === undefined ? SINGLE_GROUP.exec(body.slice(i)) : null;
+      if (found === null) return null;
+      group = { name: found[1]!, stop: found[2] === '.*' ? undefined : (found[3] ?? found[4]) };
+      labels.push('');
+      i += found[0].length;
+    } else if (c === '\\') {
+      const escaped = body[i + 1];
+      if (escaped === undefined || /[A-Za-z0-9]/.test(escaped) || escaped === '\n') return null;
+      labels[labels.length - 1] += escaped;
+      i += 2;
+    } else {
+      if (REGEX_SPECIAL.has(c) || c === '\n') return null;
+      labels[labels.length - 1] += c;
+      i++;
+    }
+  }
+  if (group === undefined || group.name !== template.fields[0] || labels[0] !== prefix || labels[1] !== suffix) return null;
+  return { prefix, suffix, stop: group.stop };
+}
+
+/**
+ * True when the regex surely reads `value` back from `prefix + value + suffix`: a greedy group
+ * that ends before a suffix anchored at the end takes everything up to it, provided the value has
+ * no line break (the group's `.` stops there) and, for `.[^x]*`, is not empty and holds no `x`
+ * after its first character. False means "ask the regex", not "it does not".
+ */
+export function readsBackAlone(split: SingleFieldSplit, value: string): boolean {
+  if (value.includes('\n')) return false;
+  if (split.stop === undefined) return true;
+  return value.length > 0 && value.indexOf(split.stop, 1) === -1;
+}
