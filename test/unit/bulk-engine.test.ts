@@ -57,7 +57,7 @@ async function* stream(items: readonly BulkInputRecord[]) {
   yield* items;
 }
 
-async function run(mapper: Mapper, input: readonly BulkInputRecord[], options: { mode?: BulkMode; batchSize?: number; concurrency?: number; retries?: number; journal?: Journal } = {}) {
+async function run(mapper: Mapper, input: readonly BulkInputRecord[], options: { mode?: BulkMode; batchSize?: number; concurrency?: number; retries?: number; journal?: Journal; recordEvents?: 'all' | 'problems' } = {}) {
   const events: RecordEvent[] = [];
   const summary = await runBulk(mapper, stream(input), options.journal ?? new MemoryJournal(), {
     mode: options.mode ?? 'upsert',
@@ -66,6 +66,7 @@ async function run(mapper: Mapper, input: readonly BulkInputRecord[], options: {
     retries: options.retries ?? 5,
     context: ctx,
     sleep: async () => undefined,
+    ...(options.recordEvents ? { recordEvents: options.recordEvents } : {}),
     strategies: new Map((await mapper.strategies()).map((strategy) => [strategy.id, strategy])),
     onEvent: (event: BulkEvent) => {
       if (event.type === 'record') events.push(event);
@@ -180,6 +181,16 @@ describe('bulk engine: upsert', () => {
     expect((await run(mapper, row('+639170000001'))).summary).toMatchObject({ applied: 1 });
     expect((await run(mapper, row('+639170000002'))).summary).toMatchObject({ applied: 0, unchanged: 1 });
     expect((await backing.storedFas(['R1'])).get('R1')).toMatchObject({ phone: '+639170000001' });
+  });
+
+  it("with recordEvents 'problems', reports only the rejected records one by one and still counts them all", async () => {
+    const mapper = local();
+    await run(mapper, records([{ id: 'E1' }]));
+    const input = records([{ id: 'E1' }, { id: 'E2' }, { id: 'E3', mode: 'update' }]);
+    const { summary, events } = await run(mapper, input, { recordEvents: 'problems' });
+    expect(summary).toMatchObject({ total: 3, applied: 1, unchanged: 1, rejected: 1 });
+    expect(summary.byOperation).toMatchObject({ none: { unchanged: 1 }, link: { applied: 1 }, update: { rejected: 1 } });
+    expect(events.map((e) => [e.id, e.fate, e.code])).toEqual([['E3', 'rejected', 'rjct.reference_id.duplicate']]);
   });
 
   it('reports invalid input records as rejected with their field, and sends the rest', async () => {

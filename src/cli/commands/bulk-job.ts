@@ -191,6 +191,8 @@ async function runWithMapper(io: Io, globals: GlobalOptions, flags: BulkJobFlags
       context: { source: `sparctl ${spec.command} ${basename(spec.file)}` },
       dryRun: flags.dryRun === true,
       onEvent,
+      // Applied and unchanged records only matter to a results file, -o jsonl|csv and a dry run's list.
+      recordEvents: results || stdoutResults || flags.dryRun ? 'all' : 'problems',
       shouldStop: () => interrupted,
       strategies: new Map((await mapper.strategies()).map((s) => [s.id, s])),
       // Lines, not records: a quoted cell with line breaks makes this an overestimate, never less.

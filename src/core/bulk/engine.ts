@@ -80,6 +80,11 @@ export interface BulkOptions {
   readonly chunkSize?: number;
   readonly backoffMs?: { readonly base: number; readonly max: number };
   readonly onEvent?: (event: BulkEvent) => void;
+  /**
+   * Which records get a `record` event: every one (the default), or only those rejected or
+   * failed, when nothing else is written per record (the counts cover all either way).
+   */
+  readonly recordEvents?: 'all' | 'problems';
   /** Checked before each new batch: true once the user asked to stop (Ctrl-C). */
   readonly shouldStop?: () => boolean;
   /** Injected for tests. */
@@ -474,6 +479,7 @@ class BulkRun {
     this.fates[fate]++;
     const counts = (this.byOperation[operation] ??= {});
     counts[fate] = (counts[fate] ?? 0) + 1;
+    if (this.options.recordEvents === 'problems' && (fate === 'applied' || fate === 'unchanged')) return;
     const id = extra.id ?? record.id ?? (record.parsed?.ok ? record.parsed.value.id : undefined);
     // One shape for every event (absent fields are undefined): built once per record.
     const event: RecordEvent = {
