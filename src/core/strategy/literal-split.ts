@@ -25,6 +25,19 @@ const GREEDY_GROUP = /^\(\?P<([A-Za-z_][A-Za-z0-9_]*)>\.\*\)/;
  * text; a line break anywhere, a class escape (`\d`), a flag or any other construct says null.
  */
 export function literalSplitOf(template: FormatTemplate, pythonPattern: string): LiteralSplit | null {
+  const { labels, fields } = templateLabels(template);
+  if (fields.length === 0 || new Set(fields).size !== fields.length) return null;
+  for (let i = 1; i < labels.length - 1; i++) if (labels[i] === '') return null;
+  if (labels.some((label) => label.includes('\n'))) return null;
+  // The regex must be the same labels with a greedy group for each field, in the same order.
+  const pattern = patternLabels(pythonPattern, GREEDY_GROUP);
+  if (pattern === null || pattern.groups.length !== fields.length || pattern.groups.some((group, i) => group[1] !== fields[i])) return null;
+  if (pattern.labels.some((label, i) => label !== labels[i])) return null;
+  return { labels, fields };
+}
+
+/** The template's literal text around its fields: labels[0] before the first field, labels[i] after field i. */
+function templateLabels(template: FormatTemplate): { labels: string[]; fields: string[] } {
   const labels: string[] = [''];
   const fields: string[] = [];
   for (const part of template.parts) {
@@ -34,38 +47,40 @@ export function literalSplitOf(template: FormatTemplate, pythonPattern: string):
       labels.push('');
     }
   }
-  if (fields.length === 0 || new Set(fields).size !== fields.length) return null;
-  for (let i = 1; i < labels.length - 1; i++) if (labels[i] === '') return null;
-  if (labels.some((label) => label.includes('\n'))) return null;
+  return { labels, fields };
+}
 
-  // Read the regex the same way: labels and greedy groups between ^ and $.
+/**
+ * A regex between ^ and $ read as labels and groups, each group matched by `group` where a `(`
+ * opens; null when anything else appears. Only plain characters and backslash-escaped
+ * punctuation count as label text (an escaped letter or digit is a class or a back-reference; a
+ * trailing \ would escape the $).
+ */
+function patternLabels(pythonPattern: string, group: RegExp): { labels: string[]; groups: RegExpExecArray[] } | null {
   if (!pythonPattern.startsWith('^') || !pythonPattern.endsWith('$') || pythonPattern.length < 2) return null;
   const body = pythonPattern.slice(1, -1);
-  const regexLabels: string[] = [''];
-  const regexFields: string[] = [];
+  const labels: string[] = [''];
+  const groups: RegExpExecArray[] = [];
   for (let i = 0; i < body.length; ) {
     const c = body[i]!;
     if (c === '(') {
-      const group = GREEDY_GROUP.exec(body.slice(i));
-      if (group === null) return null;
-      regexFields.push(group[1]!);
-      regexLabels.push('');
-      i += group[0].length;
+      const found = group.exec(body.slice(i));
+      if (found === null) return null;
+      groups.push(found);
+      labels.push('');
+      i += found[0].length;
     } else if (c === '\\') {
       const escaped = body[i + 1];
-      // An escaped letter or digit is a class or a back-reference; a trailing \ escapes the $.
       if (escaped === undefined || /[A-Za-z0-9]/.test(escaped) || escaped === '\n') return null;
-      regexLabels[regexLabels.length - 1] += escaped;
+      labels[labels.length - 1] += escaped;
       i += 2;
     } else {
       if (REGEX_SPECIAL.has(c) || c === '\n') return null;
-      regexLabels[regexLabels.length - 1] += c;
+      labels[labels.length - 1] += c;
       i++;
     }
   }
-  if (regexFields.length !== fields.length || regexFields.some((field, i) => field !== fields[i])) return null;
-  if (regexLabels.some((label, i) => label !== labels[i])) return null;
-  return { labels, fields };
+  return { labels, groups };
 }
 
 /**
@@ -114,42 +129,12 @@ const SINGLE_GROUP = /^\(\?P<([A-Za-z_][A-Za-z0-9_]*)>(\.\*|\.\[\^(?:\\([^A-Za-z
 
 /** The template and regex as a SingleFieldSplit, or null for any other shape (the regex decides then). */
 export function singleFieldSplitOf(template: FormatTemplate, pythonPattern: string): SingleFieldSplit | null {
-  const fieldParts = template.parts.filter((part) => 'field' in part);
-  if (fieldParts.length !== 1 || template.fields.length !== 1) return null;
-  let prefix = '';
-  let suffix = '';
-  let seenField = false;
-  for (const part of template.parts) {
-    if ('field' in part) seenField = true;
-    else if (seenField) suffix += part.literal;
-    else prefix += part.literal;
-  }
-  if (prefix.includes('\n') || suffix.includes('\n')) return null;
-  if (!pythonPattern.startsWith('^') || !pythonPattern.endsWith('$')) return null;
-  const body = pythonPattern.slice(1, -1);
-  const labels: string[] = [''];
-  let group: { name: string; stop: string | undefined } | undefined;
-  for (let i = 0; i < body.length; ) {
-    const c = body[i]!;
-    if (c === '(') {
-      const found = group === undefined ? SINGLE_GROUP.exec(body.slice(i)) : null;
-      if (found === null) return null;
-      group = { name: found[1]!, stop: found[2] === '.*' ? undefined : (found[3] ?? found[4]) };
-      labels.push('');
-      i += found[0].length;
-    } else if (c === '\\') {
-      const escaped = body[i + 1];
-      if (escaped === undefined || /[A-Za-z0-9]/.test(escaped) || escaped === '\n') return null;
-      labels[labels.length - 1] += escaped;
-      i += 2;
-    } else {
-      if (REGEX_SPECIAL.has(c) || c === '\n') return null;
-      labels[labels.length - 1] += c;
-      i++;
-    }
-  }
-  if (group === undefined || group.name !== template.fields[0] || labels[0] !== prefix || labels[1] !== suffix) return null;
-  return { prefix, suffix, stop: group.stop };
+  const { labels, fields } = templateLabels(template);
+  if (fields.length !== 1 || labels.some((label) => label.includes('\n'))) return null;
+  const pattern = patternLabels(pythonPattern, SINGLE_GROUP);
+  const group = pattern?.groups.length === 1 ? pattern.groups[0]! : undefined;
+  if (group === undefined || group[1] !== fields[0] || pattern!.labels[0] !== labels[0] || pattern!.labels[1] !== labels[1]) return null;
+  return { prefix: labels[0]!, suffix: labels[1]!, stop: group[2] === '.*' ? undefined : (group[3] ?? group[4]) };
 }
 
 /**
