@@ -32,8 +32,11 @@ export function toBulkRecord(
   if (options.unreadable) return located(seq, line, raw, { ok: false, problems: [{ field: '(line)', message: options.unreadable, code: 'input.unreadable' }] });
   if (options.mapped && options.mode !== 'unlink' && record[OPERATION_COLUMN] === undefined) {
     const value = parseMappedRecord(record);
-    const checked = value === undefined ? undefined : checkedFaOf(value, options.strategies);
-    if (value !== undefined && checked!.ok) return located(seq, line, raw, { ok: true, value, mode: options.mode, faValue: checked!.value });
+    if (value !== undefined) {
+      const checked = checkedFaOf(value, options.strategies);
+      // A problem is left to the general way below, which reports it as it always has.
+      if (checked.ok) return located(seq, line, raw, { ok: true, value, mode: options.mode, faValue: checked.value });
+    }
   }
   // The record is parsed as is, told to pass over the operation column: no per-row copy without it.
   const rowOperation = record[OPERATION_COLUMN];
