@@ -66,8 +66,6 @@
 import { z } from 'zod';
 import { UsageError } from './errors.js';
 import { DEFAULT_STRATEGY_FOR, FA_FIELDS, FA_TYPES, describeIssue, type FaType } from './model.js';
-import { pythonFormat } from './strategy/python-format.js';
-import { pythonReMatch } from './strategy/python-regex.js';
 import { DEFAULT_STRATEGIES, type Strategy } from './strategy/strategy.js';
 import { readsBackAlone, singleFieldSplitOf, type SingleFieldSplit } from './strategy/literal-split.js';
 
@@ -878,11 +876,11 @@ function finish(problems: MappingProblem[], record: Record<string, unknown>, ope
 function constructId(mapping: CompiledMapping, value: string, problems: MappingProblem[]): string | undefined {
   const strategy = mapping.id.strategy!;
   const field = mapping.id.strategyField!;
-  // pythonFormat with the one field, and re.match read back, without the intermediate objects.
   const split = mapping.id.strategySplit;
   // Joined, not concatenated: `+` would give a string that points at its parts, and the value is
   // a slice of the file's text, which the ID would then keep alive (peak memory rose by 45 MB).
   if (split && readsBackAlone(split, value)) return [split.prefix, value, split.suffix].join('');
+  // pythonFormat with the one field, and re.match read back, without the intermediate objects.
   let id = '';
   for (const part of strategy.template.parts) id += 'literal' in part ? part.literal : value;
   const match = strategy.pattern.regex.exec(id);

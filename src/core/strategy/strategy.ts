@@ -1,4 +1,3 @@
-import { StrategyError } from '../errors.js';
 import type { FinancialAddress } from '../model.js';
 import { parseFormatTemplate, pythonFormat, type FormatTemplate } from './python-format.js';
 import { pythonReMatch, translatePythonRegex, type TranslatedRegex } from './python-regex.js';
