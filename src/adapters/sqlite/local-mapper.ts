@@ -1,4 +1,3 @@
-import { hash } from 'node:crypto';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type Database from 'better-sqlite3';
@@ -6,6 +5,8 @@ import { ConfigError, StrategyError } from '../../core/errors.js';
 import type { LinkItem, Mapper, MapperCallContext, ResolveItem, StoredFa, UnlinkItem, UpdateItem } from '../../core/mapper.js';
 import { ReasonCode, ReasonMessage, type ItemResult } from '../../core/results.js';
 import { buildCheckedFa, compileStrategy, deconstructFa, type Strategy, type StrategyRow } from '../../core/strategy/strategy.js';
+import { LinkWrites, sha256, type LinkRow } from './link-writes.js';
+import type { LinkWriterThread } from './link-writer.js';
 import { openDatabase, prepare, setPragma } from './retained.js';
 import { migrate } from './schema.js';
 
@@ -24,20 +25,8 @@ interface StrategyDbRow extends Omit<StrategyRow, 'active'> {
 
 type Operation = 'link' | 'update' | 'unlink';
 
-interface Audited {
-  readonly operation: Operation;
-  readonly item: { readonly id: string; readonly origin?: string };
-  readonly oldFa: string | null;
-  readonly newFa: string | null;
-}
-
-/** Rows per multi-row statement: past a few dozen the gain is gone (and SQLite caps parameters). */
-const ROWS_PER_STATEMENT = 50;
 /** IDs looked up per statement (storedFas). */
 const LOOKUPS_PER_STATEMENT = 100;
-
-// One-shot hashing (Node ≥ 20.12): no Hash object per audited change.
-const sha256 = (text: string) => hash('sha256', text, 'hex');
 
 /**
  * The embedded mapper: SPAR v2 semantics on a local SQLite file (research/spar-api.md §6).
@@ -59,7 +48,9 @@ export class LocalMapper implements Mapper {
   private readonly db: Database.Database;
   private readonly strategyCache = new Map<number, Strategy | StrategyError>();
   private readonly statements: Statements;
-  private readonly multiRowStatements = new Map<string, Database.Statement>();
+  private readonly lookups = new Map<number, Database.Statement>();
+  private readonly linkWrites: LinkWrites;
+  private writerThread: LinkWriterThread | undefined;
 
   private constructor(readonly path: string, describedAs?: string) {
     this.target = `local ${describedAs ?? path}`;
@@ -69,6 +60,7 @@ export class LocalMapper implements Mapper {
     setPragma(this.db, 'busy_timeout = 10000');
     migrate(this.db, path);
     this.statements = prepareStatements(this.db);
+    this.linkWrites = new LinkWrites(this.db);
     this.instanceId = prepare(this.db, "SELECT value FROM sparctl_meta WHERE key = 'instance_id'").pluck().get() as string;
   }
 
@@ -94,6 +86,19 @@ export class LocalMapper implements Mapper {
     }
   }
 
+  /**
+   * From now on, link writes run on a second thread (link-writer.ts) when the compiled program
+   * can start one; checks stay here. For bulk runs: a lone link gains nothing from it.
+   */
+  async writeLinksOnThread(threadFile?: URL): Promise<boolean> {
+    if (this.writerThread !== undefined) return true;
+    if (this.path === ':memory:') return false;
+    const { LinkWriterThread, linkWriterThreadAvailable } = await import('./link-writer.js');
+    if (!linkWriterThreadAvailable(threadFile)) return false;
+    this.writerThread = new LinkWriterThread(this.path, threadFile);
+    return true;
+  }
+
   async link(items: readonly LinkItem[], context: MapperCallContext): Promise<ItemResult[]> {
     // One time for the whole request: it is one transaction.
     const now = new Date().toISOString();
@@ -108,48 +113,19 @@ export class LocalMapper implements Mapper {
       if (typeof built !== 'string') results[at] = built;
       else accepted.push({ at, item, fa: built });
     });
-    this.db.transaction(() => {
-      // Rows go in by the dozen: one statement per row costs more than the B-tree work. INSERT
-      // OR IGNORE skips IDs already linked; when it skipped any, the rows it did insert are
-      // those past the rowid it started from (a new row gets the largest rowid + 1, and this
-      // transaction is the only writer). Asking every statement for them (RETURNING) costs a
-      // third of the insert, for the rare request that holds linked IDs.
-      let inserted: Set<string> | undefined;
-      for (let from = 0; from < accepted.length; from += ROWS_PER_STATEMENT) {
-        const group = accepted.slice(from, from + ROWS_PER_STATEMENT);
-        const values: unknown[] = [];
-        for (const { item, fa } of group) values.push(item.id, fa, item.name || null, item.phone_number || null, additionalInfoText(item), now, now);
-        const { changes, lastInsertRowid } = this.multiRow('insert', group.length).run(values);
-        if (changes === group.length) {
-          if (inserted !== undefined) for (const { item } of group) inserted.add(item.id);
-          continue;
-        }
-        inserted ??= new Set(accepted.slice(0, from).map(({ item }) => item.id));
-        if (changes > 0) for (const id of this.statements.insertedSince.all(Number(lastInsertRowid) - changes) as string[]) inserted.add(id);
-      }
-      const audited: Audited[] = [];
-      if (inserted === undefined) {
-        // Every row went in, so no ID was linked already or given twice.
-        for (const { at, item, fa } of accepted) {
-          audited.push({ operation: 'link', item, oldFa: null, newFa: fa });
-          results[at] = linked(item, fa);
-        }
-        this.auditAll(audited, context, now);
+    if (accepted.length === 0) return results;
+    const rows = accepted.map(({ item, fa }): LinkRow => [item.id, fa, item.name || null, item.phone_number || null, additionalInfoText(item), item.origin ? `${context.source} ${item.origin}` : context.source]);
+    const written =
+      this.writerThread !== undefined ? await this.writerThread.write(rows, now) : this.db.transaction(() => this.linkWrites.write(rows, now)).immediate();
+    accepted.forEach(({ at, item, fa }, index) => {
+      if (written === true || written[index]) {
+        results[at] = linked(item, fa);
         return;
       }
-      const linkedHere = new Set<string>();
-      for (const { at, item, fa } of accepted) {
-        if (inserted.has(item.id) && !linkedHere.has(item.id)) {
-          linkedHere.add(item.id);
-          audited.push({ operation: 'link', item, oldFa: null, newFa: fa });
-          results[at] = linked(item, fa);
-          continue;
-        }
-        const message = linkedHere.has(item.id) ? 'ID appears more than once in this request; an earlier item linked it' : ReasonMessage.alreadyMapped;
-        results[at] = { ...reject(item, ReasonCode.referenceIdDuplicate, message), fa };
-      }
-      this.auditAll(audited, context, now);
-    }).immediate();
+      const linkedEarlier = accepted.some((other, before) => before < index && other.item.id === item.id && (written[before] ?? false));
+      const message = linkedEarlier ? 'ID appears more than once in this request; an earlier item linked it' : ReasonMessage.alreadyMapped;
+      results[at] = { ...reject(item, ReasonCode.referenceIdDuplicate, message), fa };
+    });
     return results;
   }
 
@@ -215,7 +191,7 @@ export class LocalMapper implements Mapper {
       // A hundred IDs per statement: one look-up per statement costs twice as much in all.
       for (let from = 0; from < ids.length; from += LOOKUPS_PER_STATEMENT) {
         const group = ids.slice(from, from + LOOKUPS_PER_STATEMENT);
-        for (const row of this.multiRow('stored', group.length).raw().all(group) as [string, string, string | null, string | null, string | null][]) {
+        for (const row of this.lookup(group.length).all(group) as [string, string, string | null, string | null, string | null][]) {
           found.set(row[0], { fa: row[1], strategyId: strategyIdOf(row[2]), name: row[3], phone: row[4] });
         }
       }
@@ -281,6 +257,9 @@ export class LocalMapper implements Mapper {
   }
 
   async close(): Promise<void> {
+    const thread = this.writerThread;
+    this.writerThread = undefined;
+    await thread?.close();
     if (this.db.open) this.db.close();
   }
 
@@ -324,33 +303,12 @@ export class LocalMapper implements Mapper {
     return this.statements.find.get(idValue) as MappingRow | undefined;
   }
 
-  /** Audit rows for many changes, a few dozen per statement. */
-  private auditAll(changes: readonly Audited[], context: MapperCallContext, at: string): void {
-    for (let from = 0; from < changes.length; from += ROWS_PER_STATEMENT) {
-      const group = changes.slice(from, from + ROWS_PER_STATEMENT);
-      const values: unknown[] = [];
-      for (const { operation, item, oldFa, newFa } of group) {
-        values.push(at, operation, item.id, oldFa === null ? null : sha256(oldFa), newFa === null ? null : sha256(newFa), item.origin ? `${context.source} ${item.origin}` : context.source);
-      }
-      this.multiRow('audit', group.length).run(values);
-    }
-  }
-
-  /** The multi-row form of a statement for `rows` rows, prepared once per size. */
-  private multiRow(kind: 'insert' | 'audit' | 'stored', rows: number): Database.Statement {
-    const key = `${kind} ${rows}`;
-    let statement = this.multiRowStatements.get(key);
+  /** The look-up of `rows` IDs in one statement, prepared once per size. */
+  private lookup(rows: number): Database.Statement {
+    let statement = this.lookups.get(rows);
     if (statement === undefined) {
-      const sql =
-        kind === 'insert'
-          ? `INSERT OR IGNORE INTO id_fa_mappings (id_value, fa_value, name, phone, additional_info, active, created_at, updated_at)
-             VALUES ${Array.from({ length: rows }, () => '(?, ?, ?, ?, ?, 1, ?, ?)').join(', ')}`
-          : kind === 'audit'
-            ? `INSERT INTO audit_log (at, operation, id_value, old_fa_hash, new_fa_hash, source)
-               VALUES ${Array.from({ length: rows }, () => '(?, ?, ?, ?, ?, ?)').join(', ')}`
-            : `SELECT id_value, fa_value, additional_info, name, phone FROM id_fa_mappings WHERE id_value IN (${Array.from({ length: rows }, () => '?').join(', ')})`;
-      statement = prepare(this.db, sql);
-      this.multiRowStatements.set(key, statement);
+      statement = prepare(this.db, `SELECT id_value, fa_value, additional_info, name, phone FROM id_fa_mappings WHERE id_value IN (${Array.from({ length: rows }, () => '?').join(', ')})`).raw();
+      this.lookups.set(rows, statement);
     }
     return statement;
   }
@@ -373,7 +331,6 @@ function prepareStatements(db: Database.Database) {
   return {
     // Positional parameters: binding an object by name costs more than the insert itself.
     find: prepare(db, 'SELECT id, id_value, fa_value, name, phone, additional_info FROM id_fa_mappings WHERE id_value = ?'),
-    insertedSince: prepare(db, 'SELECT id_value FROM id_fa_mappings WHERE id > ?').pluck(),
     update: prepare(db,
       `UPDATE id_fa_mappings SET fa_value = ?, name = coalesce(?, name), phone = coalesce(?, phone),
          additional_info = ?, updated_at = ? WHERE id = ?`,

@@ -1,0 +1,68 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { LinkRow } from './link-writes.js';
+import type { LinkWriteReply, LinkWriteRequest } from './link-writer-thread.js';
+
+/** The thread's program, compiled beside this module (the test runner loads the TypeScript, beside which there is none). */
+export const LINK_WRITER_THREAD_FILE = new URL('./link-writer-thread.js', import.meta.url);
+
+export function linkWriterThreadAvailable(threadFile: URL = LINK_WRITER_THREAD_FILE): boolean {
+  return threadFile.protocol === 'file:' && existsSync(fileURLToPath(threadFile));
+}
+
+/**
+ * The inserting and auditing half of the local mapper's link, on a thread with its own
+ * connection: while it writes one request, the main thread parses, maps and checks the next
+ * records, so a bulk import uses both cores. Requests are written one at a time in the order
+ * sent, each in its own transaction; a request is answered only once it has committed.
+ */
+export class LinkWriterThread {
+  private readonly worker: Worker;
+  private readonly pending = new Map<number, { resolve: (linked: true | boolean[]) => void; reject: (error: Error) => void }>();
+  private calls = 0;
+  private failure: Error | undefined;
+
+  constructor(path: string, threadFile: URL = LINK_WRITER_THREAD_FILE) {
+    // It holds one request's rows at a time: a small young generation is plenty, and the
+    // default one would add 12 MB to the process's peak memory.
+    this.worker = new Worker(threadFile, { workerData: { path }, resourceLimits: { maxYoungGenerationSizeMb: 4 } });
+    // Only a write in progress keeps the process alive.
+    this.worker.unref();
+    this.worker.on('message', (reply: LinkWriteReply) => {
+      const waiting = this.pending.get(reply.call);
+      if (waiting === undefined) return;
+      this.pending.delete(reply.call);
+      if (this.pending.size === 0) this.worker.unref();
+      if ('linked' in reply) waiting.resolve(reply.linked);
+      else waiting.reject(Object.assign(new Error(reply.error.message), reply.error.code === undefined ? {} : { code: reply.error.code }));
+    });
+    const fail = (error: Error) => {
+      this.failure ??= error;
+      for (const waiting of this.pending.values()) waiting.reject(this.failure);
+      this.pending.clear();
+    };
+    this.worker.on('error', fail);
+    this.worker.on('exit', (code) => fail(new Error(`the local mapper's writer thread stopped (exit code ${code})`)));
+  }
+
+  /** Inserts and audits the rows in one transaction: `true` when all went in, else which did. */
+  write(rows: readonly LinkRow[], now: string): Promise<true | boolean[]> {
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    const call = ++this.calls;
+    return new Promise((resolve, reject) => {
+      this.pending.set(call, { resolve, reject });
+      this.worker.ref();
+      // One string is copied to the thread; an array of rows would be cloned value by value.
+      this.worker.postMessage({ call, rows: JSON.stringify(rows), now } satisfies LinkWriteRequest);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.failure !== undefined) return;
+    const stopped = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
+    this.worker.ref();
+    this.worker.postMessage('close');
+    await stopped;
+  }
+}
