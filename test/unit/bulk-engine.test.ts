@@ -16,6 +16,7 @@ import { bank } from '../helpers/records.js';
 import { startFaultProxy } from '../helpers/fault-proxy.js';
 import { startSparV2Double } from '../helpers/spar-v2-double.js';
 import { MemoryJournal } from '../helpers/memory-journal.js';
+import { random } from '../helpers/record-corpus.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const ctx = { source: 'bulk test' };
@@ -57,7 +58,11 @@ async function* stream(items: readonly BulkInputRecord[]) {
   yield* items;
 }
 
-async function run(mapper: Mapper, input: readonly BulkInputRecord[], options: { mode?: BulkMode; batchSize?: number; concurrency?: number; retries?: number; journal?: Journal; recordEvents?: 'all' | 'problems' } = {}) {
+async function run(
+  mapper: Mapper,
+  input: readonly BulkInputRecord[],
+  options: { mode?: BulkMode; batchSize?: number; concurrency?: number; retries?: number; journal?: Journal; recordEvents?: 'all' | 'problems'; chunkSize?: number; chunksInFlight?: number } = {},
+) {
   const events: RecordEvent[] = [];
   const summary = await runBulk(mapper, stream(input), options.journal ?? new MemoryJournal(), {
     mode: options.mode ?? 'upsert',
@@ -67,6 +72,8 @@ async function run(mapper: Mapper, input: readonly BulkInputRecord[], options: {
     context: ctx,
     sleep: async () => undefined,
     ...(options.recordEvents ? { recordEvents: options.recordEvents } : {}),
+    ...(options.chunkSize ? { chunkSize: options.chunkSize } : {}),
+    ...(options.chunksInFlight ? { chunksInFlight: options.chunksInFlight } : {}),
     strategies: new Map((await mapper.strategies()).map((strategy) => [strategy.id, strategy])),
     onEvent: (event: BulkEvent) => {
       if (event.type === 'record') events.push(event);
@@ -114,6 +121,87 @@ describe('bulk engine: FIFO per beneficiary', () => {
       });
     }
   }
+});
+
+/** A mapper whose every call takes a random few milliseconds, counting the calls in flight at once. */
+function slow(inner: LocalMapper, seed: number): Mapper & { inFlight: number; most: number } {
+  const rand = random(seed);
+  const wrapper = {
+    inFlight: 0,
+    most: 0,
+    target: inner.target,
+    strategies: () => inner.strategies(),
+    close: () => inner.close(),
+    resolve: (items: Parameters<Mapper['resolve']>[0], c: Parameters<Mapper['resolve']>[1]) => timed(() => inner.resolve(items, c)),
+    storedFas: (ids: readonly string[]) => timed(() => inner.storedFas(ids)),
+    link: (items: readonly LinkItem[], c: Parameters<Mapper['link']>[1]) => timed(() => inner.link(items, c)),
+    update: (items: readonly LinkItem[], c: Parameters<Mapper['update']>[1]) => timed(() => inner.update(items, c)),
+    unlink: (items: Parameters<Mapper['unlink']>[0], c: Parameters<Mapper['unlink']>[1]) => timed(() => inner.unlink(items, c)),
+  };
+  async function timed<T>(call: () => Promise<T>): Promise<T> {
+    wrapper.inFlight++;
+    wrapper.most = Math.max(wrapper.most, wrapper.inFlight);
+    try {
+      // The delay comes first: the state a call reads or writes is the one at its end, as over a network.
+      await new Promise((resolve) => setTimeout(resolve, Math.floor(rand() * 4)));
+      return await call();
+    } finally {
+      wrapper.inFlight--;
+    }
+  }
+  return wrapper;
+}
+
+describe('bulk engine: several chunks in flight', () => {
+  // A random history over a few IDs, each row valid for the state the rows before it leave.
+  function history(seed: number, rows: number): { rows: { id: string; account?: string; mode: BulkMode }[]; final: Map<string, string | null> } {
+    const rand = random(seed);
+    const state = new Map<string, string | null>();
+    const out: { id: string; account?: string; mode: BulkMode }[] = [];
+    for (let at = 0; at < rows; at++) {
+      // Mostly IDs of their own, so that chunks can overlap; some shared ones, so that they must wait.
+      const id = rand() < 0.3 ? `SHARED-${Math.floor(rand() * 4)}` : `OWN-${at}`;
+      const linked = (state.get(id) ?? null) !== null;
+      const mode: BulkMode = !linked ? 'link' : rand() < 0.7 ? 'update' : 'unlink';
+      const account = mode === 'unlink' ? undefined : `${id}-${at}`;
+      out.push({ id, mode, ...(account ? { account } : {}) });
+      state.set(id, account ?? null);
+    }
+    return { rows: out, final: state };
+  }
+
+  for (const [chunkSize, chunksInFlight, concurrency] of [
+    [3, 3, 2],
+    [5, 4, 4],
+    [2, 8, 3],
+  ] as const) {
+    it(`chunks of ${chunkSize}, ${chunksInFlight} in flight, ${concurrency} requests: every ID ends as its last row says, in input order, within the request limit`, async () => {
+      const store = local();
+      const mapper = slow(store, chunkSize * 100 + chunksInFlight);
+      const { rows, final } = history(chunkSize + chunksInFlight, 160);
+      const { summary } = await run(mapper, records(rows), { batchSize: 2, concurrency, chunkSize, chunksInFlight });
+      expect(summary).toMatchObject({ total: rows.length, applied: rows.length, rejected: 0, failed: 0 });
+      for (const [id, account] of final) {
+        if (account === null) expect(store.storedFa(id)).toBeUndefined();
+        else expect(store.storedFa(id)).toContain(`account_number:${account}.`);
+        expect(store.auditRows(id).map((row) => row.operation)).toEqual(rows.filter((row) => row.id === id).map((row) => row.mode));
+      }
+      // Requests did overlap across chunks, and never past the limit.
+      expect(mapper.most).toBeGreaterThan(1);
+      expect(mapper.most).toBeLessThanOrEqual(concurrency);
+    });
+  }
+
+  it('with one chunk in flight (the default), a chunk of one batch of new IDs sends one request at a time; with three, several', async () => {
+    const rows = Array.from({ length: 60 }, (_, at) => ({ id: `NEW-${at}`, mode: 'link' as const }));
+    const alone = slow(local(), 5);
+    await run(alone, records(rows), { batchSize: 10, concurrency: 4, chunkSize: 10 });
+    expect(alone.most).toBe(1);
+    const ahead = slow(local(), 5);
+    await run(ahead, records(rows), { batchSize: 10, concurrency: 4, chunkSize: 10, chunksInFlight: 3 });
+    expect(ahead.most).toBeGreaterThan(1);
+    expect(ahead.most).toBeLessThanOrEqual(3);
+  });
 });
 
 describe('bulk engine: upsert', () => {

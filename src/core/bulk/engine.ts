@@ -15,7 +15,8 @@ import type { BulkEvent, BulkSummary, RecordEvent, RecordFate } from './events.j
  * - Records are taken in chunks. Within a chunk, the n-th operation on an ID goes in wave n;
  *   waves run one after another and a batch never holds two operations on one ID, so the
  *   operations on one beneficiary apply in input order (FIFO) while different IDs run in
- *   parallel. Chunks run one after another.
+ *   parallel. A chunk waits for the earlier chunks that hold one of its IDs to settle; chunks
+ *   on other IDs may be in flight together (chunksInFlight), within one request limit.
  * - Retryable failures back off exponentially with jitter (Retry-After honoured). A request
  *   whose outcome is unknown (timeout, reset) is reconciled by resolving its IDs before anything
  *   is sent again: a link is never blindly repeated. A batch the mapper keeps failing as a whole
@@ -78,6 +79,12 @@ export interface BulkOptions {
   readonly dryRun?: boolean;
   /** Records planned together; FIFO waves are computed within a chunk. */
   readonly chunkSize?: number;
+  /**
+   * Chunks that may be in flight at once (default 1): a chunk whose IDs no earlier unsettled
+   * chunk holds is planned and sent without waiting for the earlier ones' answers. Requests in
+   * flight stay within `concurrency` across all of them.
+   */
+  readonly chunksInFlight?: number;
   readonly backoffMs?: { readonly base: number; readonly max: number };
   readonly onEvent?: (event: BulkEvent) => void;
   /**
@@ -153,6 +160,8 @@ class BulkRun {
   private stopReason: SparctlError | 'interrupted' | undefined;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly random: () => number;
+  /** Requests in flight across every chunk of the run. */
+  private readonly requests: Slots;
 
   constructor(
     private readonly mapper: Mapper,
@@ -162,20 +171,38 @@ class BulkRun {
     this.earlier = journal.load();
     this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
     this.random = options.random ?? Math.random;
+    this.requests = new Slots(Math.max(1, options.concurrency));
   }
 
   async run(input: BulkInput): Promise<BulkSummary> {
     const chunkSize = this.options.chunkSize ?? Math.max(2_000, this.options.batchSize * this.options.concurrency * 4);
+    const chunksAhead = Math.max(1, this.options.chunksInFlight ?? 1);
     let chunk: BulkInputRecord[] = [];
-    // One chunk is read (parsed, mapped, validated) while the one before it is being sent: the
-    // mapper may work on another thread or host meanwhile. A chunk is planned only once the one
-    // before it has settled, so operations on one ID still apply in input order.
-    let inFlight: Promise<void> = Promise.resolve();
+    // The next chunk is read (parsed, mapped, validated) while earlier ones are being sent. A
+    // chunk is planned only once no chunk still in flight holds one of its IDs: a plan reads
+    // the current state of its own IDs only, so operations on one ID still apply in input
+    // order, and chunks on other IDs need not wait for each other's answers.
+    const inFlight = new Set<{ readonly ids: ReadonlySet<string>; readonly done: Promise<void> }>();
     let failure: { error: unknown } | undefined;
-    const start = (ready: BulkInputRecord[]) => {
-      inFlight = this.chunk(ready).catch((error: unknown) => {
-        failure ??= { error };
-      });
+    const start = async (ready: BulkInputRecord[]) => {
+      const ids = idsOf(ready);
+      for (;;) {
+        if (failure) throw failure.error;
+        if (inFlight.size < chunksAhead && ![...inFlight].some((other) => sharesAny(ids, other.ids))) break;
+        await Promise.race([...inFlight].map((other) => other.done));
+      }
+      const entry = {
+        ids,
+        done: this.chunk(ready)
+          .catch((error: unknown) => {
+            failure ??= { error };
+          })
+          .finally(() => inFlight.delete(entry)),
+      };
+      inFlight.add(entry);
+    };
+    const settleAll = async () => {
+      while (inFlight.size > 0) await Promise.all([...inFlight].map((other) => other.done));
     };
     try {
       try {
@@ -184,18 +211,16 @@ class BulkRun {
             this.read++;
             chunk.push(record);
             if (chunk.length >= chunkSize) {
-              await inFlight;
-              if (failure) throw failure.error;
-              start(chunk);
+              await start(chunk);
               chunk = [];
             }
           }
         }
-        await inFlight;
+        if (chunk.length > 0) await start(chunk);
+        await settleAll();
         if (failure) throw failure.error;
-        if (chunk.length > 0) await this.chunk(chunk);
       } finally {
-        await inFlight;
+        await settleAll();
       }
     } catch (error) {
       if (!(error instanceof Stop)) throw error;
@@ -259,7 +284,7 @@ class BulkRun {
     }
 
     const needsState = work.filter((w) => w.mode === 'upsert' || w.uncertain || this.options.dryRun);
-    const state = needsState.length > 0 ? await this.currentState([...new Set(needsState.map((w) => w.id))]) : new Map<string, Current>();
+    const state = needsState.length > 0 ? await this.currentState([...new Set(needsState.map((w) => w.id))], this.requests) : new Map<string, Current>();
     const planned = this.plan(work, state);
     if (this.options.dryRun) {
       for (const w of planned) this.emit(w, w.operation!, 'applied', undefined, null, 'dry run: not sent');
@@ -280,7 +305,10 @@ class BulkRun {
         const of = wave.filter((w) => w.operation === operation);
         for (let i = 0; i < of.length; i += this.options.batchSize) batches.push({ operation, items: of.slice(i, i + this.options.batchSize) });
       }
-      await this.pool(batches.map((batch) => () => this.send(batch.operation, batch.items, this.options.retries)));
+      await this.pool(
+        batches.map((batch) => () => this.send(batch.operation, batch.items, this.options.retries)),
+        this.requests,
+      );
     }
   }
 
@@ -338,8 +366,11 @@ class BulkRun {
     return { fa: built, strategyId: record.fa.strategy_id, name: record.name || (before?.name ?? null), phone: record.phone_number || (before?.phone ?? null) };
   }
 
-  /** The FA each ID has now (null: not linked), read in batches. */
-  private async currentState(ids: readonly string[]): Promise<Map<string, Current>> {
+  /**
+   * The FA each ID has now (null: not linked), read in batches. `requests`: the run's request
+   * slots, for a chunk's own look-ups; a reconcile runs inside the slot of the send it serves.
+   */
+  private async currentState(ids: readonly string[], requests?: Slots): Promise<Map<string, Current>> {
     const state = new Map<string, Current>();
     const batches: string[][] = [];
     for (let i = 0; i < ids.length; i += this.options.batchSize) batches.push(ids.slice(i, i + this.options.batchSize));
@@ -363,6 +394,7 @@ class BulkRun {
           state.set(id, !found ? null : typeof result.fa === 'string' ? { fa: result.fa, strategyId: undefined } : ((result.fa as Fa) ?? {}));
         });
       }),
+      requests,
     );
     return state;
   }
@@ -546,17 +578,21 @@ class BulkRun {
   }
 
   /** Runs tasks with at most `concurrency` at once; the first Stop waits for the running ones, then propagates. */
-  private async pool(tasks: readonly (() => Promise<void>)[]): Promise<void> {
+  /** Runs tasks, `concurrency` at a time, and within the run-wide request slots when given. */
+  private async pool(tasks: readonly (() => Promise<void>)[], requests?: Slots): Promise<void> {
     let next = 0;
     let stop: Stop | undefined;
     const worker = async () => {
       while (next < tasks.length && !stop) {
         const task = tasks[next++]!;
+        await requests?.acquire();
         try {
           await task();
         } catch (error) {
           if (error instanceof Stop) stop ??= error;
           else stop ??= new Stop(asSparctlError(error));
+        } finally {
+          requests?.release();
         }
       }
     };
@@ -581,6 +617,46 @@ function linkItemOf(w: Work): LinkItem {
   if (record.phone_number !== undefined) item.phone_number = record.phone_number;
   if (record.additional_info !== undefined) item.additional_info = record.additional_info;
   return item;
+}
+
+/** A counting semaphore: at most `count` holders at once, the others wait in order. */
+class Slots {
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(private free: number) {}
+
+  async acquire(): Promise<void> {
+    if (this.free > 0) {
+      this.free--;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+
+  release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.free++;
+  }
+}
+
+/**
+ * The IDs a chunk holds: those it plans for, and those of its invalid records, so that the
+ * reports about one beneficiary also come in input order.
+ */
+function idsOf(records: readonly BulkInputRecord[]): Set<string> {
+  const ids = new Set<string>();
+  for (const record of records) {
+    const id = record.parsed.ok ? record.parsed.value.id : record.parsed.id;
+    if (id) ids.add(id);
+  }
+  return ids;
+}
+
+function sharesAny(some: ReadonlySet<string>, others: ReadonlySet<string>): boolean {
+  const [small, large] = some.size <= others.size ? [some, others] : [others, some];
+  for (const id of small) if (large.has(id)) return true;
+  return false;
 }
 
 function isArray(item: BulkInputRecord | readonly BulkInputRecord[]): item is readonly BulkInputRecord[] {
