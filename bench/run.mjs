@@ -43,11 +43,10 @@ const mapping = join(root, 'fixtures', 'enumeration.mapping.json');
 const dfsp = join(root, 'fixtures', 'dfsp.json');
 
 /** Runs a command and returns wall seconds and peak RSS (MB, when /usr/bin/time exists). */
-function measure(command, args) {
+function measure(command, args, extraEnv = {}) {
   const started = process.hrtime.bigint();
-  const run = timeBin
-    ? spawnSync(timeBin, ['-f', '%M', command, ...args], { env, encoding: 'utf8', maxBuffer: 1 << 30 })
-    : spawnSync(command, args, { env, encoding: 'utf8', maxBuffer: 1 << 30 });
+  const options = { env: { ...env, ...extraEnv }, encoding: 'utf8', maxBuffer: 1 << 30 };
+  const run = timeBin ? spawnSync(timeBin, ['-f', '%M', command, ...args], options) : spawnSync(command, args, options);
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   if (run.status !== 0 && run.status !== 5) throw new Error(`${command} ${args.join(' ')} exited ${run.status}: ${run.stderr.slice(-2000)}`);
   const rss = timeBin ? Number(run.stderr.trim().split('\n').at(-1)) / 1024 : NaN;
@@ -97,20 +96,24 @@ const row = (label, rounds, count, baselines) => {
 // The local measures run in rounds, each in the same order, so that every sparctl figure has a
 // baseline measured next to it. BENCH_ROUNDS sets how many (default 3); figures are medians.
 const rounds = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
-const measures = { baseline: [], first: [], rerun: [], small: [] };
+const measures = { baseline: [], first: [], rerun: [], small: [], oneThread: [] };
 for (let round = 0; round < rounds; round++) {
-  for (const file of ['baseline.db', 'mapper.db', 'small.db']) for (const suffix of ['', '-wal', '-shm']) rmSync(join(dir, file + suffix), { force: true });
+  for (const file of ['baseline.db', 'mapper.db', 'small.db', 'one-thread.db']) for (const suffix of ['', '-wal', '-shm']) rmSync(join(dir, file + suffix), { force: true });
   measures.baseline.push(measure(process.execPath, [baselineScript, csv, join(dir, 'baseline.db')]));
   const importArgs = [bin, '--db', join(dir, 'mapper.db'), 'import-csv', csv, '--mapping', mapping, '--dfsp', dfsp, '-q', '--rejects', join(dir, 'rejects.csv')];
   measures.first.push(measure(process.execPath, importArgs));
   measures.rerun.push(measure(process.execPath, importArgs));
   // Memory should not grow with the file: the same import of a file a fifth the size.
   measures.small.push(measure(process.execPath, [bin, '--db', join(dir, 'small.db'), 'import-csv', remoteCsv, '--mapping', mapping, '--dfsp', dfsp, '-q', '--rejects', join(dir, 'small-rejects.csv')]));
+  // What the writer thread is worth: the same new import with everything on one thread.
+  const oneThreadArgs = [bin, '--db', join(dir, 'one-thread.db'), 'import-csv', csv, '--mapping', mapping, '--dfsp', dfsp, '-q', '--rejects', join(dir, 'rejects.csv')];
+  measures.oneThread.push(measure(process.execPath, oneThreadArgs, { SPARCTL_WRITER_THREAD: 'off' }));
 }
 row(`baseline: csv-parse → zod → SQLite (${n.toLocaleString('en')} rows)`, measures.baseline, n);
 row('sparctl import-csv, local, all new', measures.first, n, measures.baseline);
 row('sparctl import-csv, local, re-run (all unchanged)', measures.rerun, n, measures.baseline);
 row(`sparctl import-csv, local, all new, ${remoteN.toLocaleString('en')} rows (memory vs size)`, measures.small, remoteN, measures.baseline);
+row('sparctl import-csv, local, all new, one thread (SPARCTL_WRITER_THREAD=off)', measures.oneThread, n, measures.baseline);
 
 // Remote: the same import into `sparctl serve` on loopback.
 const served = spawn(process.execPath, [bin, '--db', join(dir, 'served.db'), 'serve', '--port', '0', '-q'], { env, stdio: ['ignore', 'ignore', 'pipe'] });

@@ -208,6 +208,40 @@ describe('sparctl (built binary)', () => {
     expect(counts(real.stdout)).toMatchObject({ link: { applied: 700 }, update: { applied: 1 } });
   });
 
+  it('import-csv gives the same results, mapper rows and audit log with links written on a second thread as on one (SPARCTL_WRITER_THREAD=off)', async () => {
+    const header = 'household_no,national_id,full_name,contact_phone,payment_method,bank_code,branch_code,account_no,wallet,payment_mobile,payment_email';
+    const row = (i: number, account: string, bankCode = 'LBP') => `HH-${i},${String(412345000 + i).padStart(12, '0')},Person ${i},0917 555 ${String(i % 10000).padStart(4, '0')},bank,${bankCode},0012,${account},,,`;
+    const first = Array.from({ length: 900 }, (_, i) => row(i, String(i).padStart(10, '0')));
+    // Linked already by the first file, given twice, conflicting, with an unknown bank: every way a link can end.
+    const second = Array.from({ length: 2400 }, (_, i) => (i % 97 === 0 ? row(i, '1', 'NOPE') : row(i, String(i).padStart(10, '0'))));
+    for (let i = 0; i < 2400; i += 131) second.push(row(i, `${i}-again`));
+    const outcome = async (thread: 'on' | 'off') => {
+      const dir = tempDir();
+      const { env } = cliEnv(thread === 'off' ? { SPARCTL_WRITER_THREAD: 'off' } : {});
+      writeFileSync(join(dir, 'first.csv'), `${[header, ...first].join('\n')}\n`);
+      writeFileSync(join(dir, 'second.csv'), `${[header, ...second].join('\n')}\n`);
+      const args = (file: string) => ['--db', join(dir, 'mapper.db'), 'import-csv', file, '--mapping', join(ROOT, 'fixtures/enumeration.mapping.json'), '--dfsp', join(ROOT, 'fixtures/dfsp.json'), '--mode', 'link', '-o', 'jsonl'];
+      expect((await runCli(args('first.csv'), { env, cwd: dir })).code).toBe(0);
+      const run = await runCli(['-v', ...args('second.csv')], { env, cwd: dir });
+      expect(run.code).toBe(5);
+      expect(run.stderr.includes('writes links on a second thread')).toBe(thread === 'on');
+      const db = openDatabase(join(dir, 'mapper.db'), { readonly: true });
+      const mappings = prepare(db, 'SELECT id, id_value, fa_value, name, phone, additional_info FROM id_fa_mappings ORDER BY id').all();
+      const audit = prepare(db, 'SELECT id, operation, id_value, new_fa_hash, source FROM audit_log ORDER BY id').all();
+      db.close();
+      const results = jsonl(run.stdout).sort((a, b) => Number(a['line']) - Number(b['line']));
+      // Rejects are written as records settle, and chunks on other IDs may settle in another order.
+      const rejects = readFileSync(join(dir, 'second.rejects.csv'), 'utf8').trimEnd().split('\n');
+      return { results, mappings, audit, rejects: [rejects[0], ...rejects.slice(1).sort()] };
+    };
+    const [one, two] = [await outcome('off'), await outcome('on')];
+    expect(two).toEqual(one);
+    const outcomes = new Set(one.results.map((line) => `${line['fate']} ${line['code'] ?? ''}`.trim()));
+    expect(outcomes).toEqual(new Set(['applied', 'rejected rjct.reference_id.duplicate', 'rejected mapping.unknown_bank']));
+    // 900 from the first file, then the 1,500 new rows of the second but its 15 with an unknown bank.
+    expect(one.mappings).toHaveLength(900 + 1500 - 15);
+  });
+
   it('import-csv again after a corrected contact phone updates that beneficiary only', async () => {
     const { env } = cliEnv();
     const dir = tempDir();

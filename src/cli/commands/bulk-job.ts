@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
 import { basename, extname, join, resolve } from 'node:path';
+import type { LocalMapper } from '../../adapters/sqlite/local-mapper.js';
 import type { BulkEvent, BulkSummary, RecordEvent } from '../../core/bulk/events.js';
 import type { BulkInput, BulkMode, Journal, JournalEntry } from '../../core/bulk/engine.js';
 import { ExitCode, UsageError } from '../../core/errors.js';
@@ -103,13 +104,18 @@ export async function runBulkJob(io: Io, globals: GlobalOptions, flags: BulkJobF
       ? (await import('../../adapters/sqlite/local-mapper.js')).LocalMapper.open(':memory:', `${settings.db} (does not exist yet)`)
       : await openMapper(context);
   try {
-    return await runWithMapper(io, globals, flags, spec, context, mapper);
+    // The local mapper inserts and audits links on a second thread while this one reads,
+    // maps and checks the next records. SPARCTL_WRITER_THREAD=off keeps it all on one thread.
+    const writerThread =
+      !flags.dryRun && io.env['SPARCTL_WRITER_THREAD'] !== 'off' && 'writeLinksOnThread' in mapper && (await (mapper as LocalMapper).writeLinksOnThread());
+    if (writerThread && globals.verbose && !globals.quiet) io.stderr.write('sparctl: the local mapper writes links on a second thread (SPARCTL_WRITER_THREAD=off: one thread)\n');
+    return await runWithMapper(io, globals, flags, spec, context, mapper, writerThread);
   } finally {
     await mapper.close();
   }
 }
 
-async function runWithMapper(io: Io, globals: GlobalOptions, flags: BulkJobFlags, spec: BulkJobSpec, context: CommandContext, mapper: Mapper): Promise<number> {
+async function runWithMapper(io: Io, globals: GlobalOptions, flags: BulkJobFlags, spec: BulkJobSpec, context: CommandContext, mapper: Mapper, writerThread: boolean): Promise<number> {
   const { settings } = context.resolved;
   const fromStdin = spec.file === '-';
   // The mapper's own identity is part of the job: a journal must never vouch for records
@@ -187,6 +193,10 @@ async function runWithMapper(io: Io, globals: GlobalOptions, flags: BulkJobFlags
       // batches in flight, so its chunks stay larger (the engine's default), and so does a dry
       // run, which writes nothing: repeated IDs are simulated within a chunk only.
       ...(settings.mode === 'local' && flags.dryRun !== true ? { chunkSize: batchSize } : {}),
+      // With a writer thread, the next chunks are planned and queued while one is written, so
+      // that thread never waits for this one (200k new rows: 4.6-6.2 s with one chunk at a
+      // time, 3.7-4.6 s with three; see README, Performance).
+      ...(writerThread ? { chunksInFlight: 3 } : {}),
       retries: flags.retries ?? 5,
       context: { source: `sparctl ${spec.command} ${basename(spec.file)}` },
       dryRun: flags.dryRun === true,
