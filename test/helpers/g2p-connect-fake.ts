@@ -28,7 +28,7 @@
  * - store changes apply on receipt; the callback only reports them later.
  */
 import { randomBytes, randomUUID, type KeyObject } from 'node:crypto';
-import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import {
   CompactSign,

@@ -1,5 +1,3 @@
-import { generateKeyPairSync } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -7,7 +5,7 @@ import { HttpMapper } from '../../src/adapters/http/http-mapper.js';
 import { SqliteJournal } from '../../src/adapters/journal/sqlite-journal.js';
 import { createSparServer } from '../../src/adapters/server/spar-v2-server.js';
 import { LocalMapper } from '../../src/adapters/sqlite/local-mapper.js';
-import { runBulk, type BulkInputRecord, type BulkMode, type Journal, type JournalEntry } from '../../src/core/bulk/engine.js';
+import { runBulk, type BulkInputRecord, type BulkMode, type Journal } from '../../src/core/bulk/engine.js';
 import type { BulkEvent, RecordEvent } from '../../src/core/bulk/events.js';
 import { UnavailableError } from '../../src/core/errors.js';
 import type { LinkItem, Mapper } from '../../src/core/mapper.js';

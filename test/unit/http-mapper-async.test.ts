@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CallbackReceiver } from '../../src/adapters/http/connect-async.js';
 import { HttpMapper } from '../../src/adapters/http/http-mapper.js';
-import { runBulk, type BulkInputRecord, type Journal, type JournalEntry } from '../../src/core/bulk/engine.js';
+import { runBulk, type BulkInputRecord } from '../../src/core/bulk/engine.js';
 import { UnavailableError } from '../../src/core/errors.js';
 import { classifyResult } from '../../src/core/results.js';
 import type { Settings } from '../../src/config/settings.js';
