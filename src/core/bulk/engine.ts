@@ -185,7 +185,8 @@ class BulkRun {
     const inFlight = new Set<{ readonly ids: ReadonlySet<string>; readonly done: Promise<void> }>();
     let failure: { error: unknown } | undefined;
     const start = async (ready: BulkInputRecord[]) => {
-      const ids = idsOf(ready);
+      // One chunk at a time needs no overlap check: it waits for the one before it anyway.
+      const ids = chunksAhead > 1 ? idsOf(ready) : new Set<string>();
       for (;;) {
         if (failure) throw failure.error;
         if (inFlight.size < chunksAhead && ![...inFlight].some((other) => sharesAny(ids, other.ids))) break;
@@ -577,8 +578,10 @@ class BulkRun {
     }
   }
 
-  /** Runs tasks with at most `concurrency` at once; the first Stop waits for the running ones, then propagates. */
-  /** Runs tasks, `concurrency` at a time, and within the run-wide request slots when given. */
+  /**
+   * Runs tasks with at most `concurrency` at once, and within the run-wide request slots when
+   * given; the first Stop waits for the running ones, then propagates.
+   */
   private async pool(tasks: readonly (() => Promise<void>)[], requests?: Slots): Promise<void> {
     let next = 0;
     let stop: Stop | undefined;
@@ -641,8 +644,8 @@ class Slots {
 }
 
 /**
- * The IDs a chunk holds: those it plans for, and those of its invalid records, so that the
- * reports about one beneficiary also come in input order.
+ * The IDs a chunk holds: those it plans for, and those of its invalid records, so that two
+ * chunks never report on one beneficiary at the same time.
  */
 function idsOf(records: readonly BulkInputRecord[]): Set<string> {
   const ids = new Set<string>();
