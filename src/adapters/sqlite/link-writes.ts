@@ -3,7 +3,7 @@ import type Database from 'better-sqlite3';
 import { prepare } from './retained.js';
 
 /** Rows per multi-row statement: past a few dozen the gain is gone (and SQLite caps parameters). */
-export const ROWS_PER_STATEMENT = 50;
+const ROWS_PER_STATEMENT = 50;
 
 /** One checked row of a link request: [id, FA string, name, phone, additional_info text, audit source]. */
 export type LinkRow = readonly [id: string, fa: string, name: string | null, phone: string | null, additionalInfo: string, source: string];

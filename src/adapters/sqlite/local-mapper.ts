@@ -88,7 +88,7 @@ export class LocalMapper implements Mapper {
 
   /**
    * From now on, link writes run on a second thread (link-writer.ts) when the compiled program
-   * can start one; checks stay here. For bulk runs: a lone link gains nothing from it.
+   * can start one; checks stay here. For bulk runs and serve: a lone link gains nothing from it.
    */
   async writeLinksOnThread(threadFile?: URL): Promise<boolean> {
     if (this.writerThread !== undefined) return true;
