@@ -194,8 +194,8 @@ async function runWithMapper(io: Io, globals: GlobalOptions, flags: BulkJobFlags
       // run, which writes nothing: repeated IDs are simulated within a chunk only.
       ...(settings.mode === 'local' && flags.dryRun !== true ? { chunkSize: batchSize } : {}),
       // With a writer thread, the next chunks are planned and queued while one is written, so
-      // that thread never waits for this one (200k new rows: 4.6-6.2 s with one chunk at a
-      // time, 3.7-4.6 s with three; see README, Performance).
+      // that thread never waits for this one (200k new rows with the thread: 4.6-6.1 s with one
+      // chunk at a time, 3.8-4.7 s with three; 4.3-6.2 s on one thread).
       ...(writerThread ? { chunksInFlight: 3 } : {}),
       retries: flags.retries ?? 5,
       context: { source: `sparctl ${spec.command} ${basename(spec.file)}` },
