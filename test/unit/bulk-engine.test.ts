@@ -190,6 +190,28 @@ describe('bulk engine: several chunks in flight', () => {
     });
   }
 
+  it('reports records in input order although chunks settle out of order', async () => {
+    const { rows } = history(21, 120);
+    // Every fourth record is invalid: reported at once by its chunk, the others after their requests.
+    const input = records(rows).map((record, at) =>
+      at % 4 === 3 ? { ...record, parsed: { ok: false as const, problems: [{ field: 'id', message: 'bad' }], id: rows[at]!.id } } : record,
+    );
+    const seqs: number[] = [];
+    await runBulk(slow(local(), 21), stream(input), new MemoryJournal(), {
+      mode: 'upsert',
+      batchSize: 2,
+      concurrency: 3,
+      retries: 1,
+      context: ctx,
+      chunkSize: 4,
+      chunksInFlight: 4,
+      onEvent: (event: BulkEvent) => {
+        if (event.type === 'record') seqs.push(event.seq);
+      },
+    });
+    expect(seqs).toEqual(input.map((record) => record.seq));
+  });
+
   it('with one chunk in flight (the default), a chunk of one batch of new IDs sends one request at a time; with three, several', async () => {
     const rows = Array.from({ length: 60 }, (_, at) => ({ id: `NEW-${at}`, mode: 'link' as const }));
     const alone = slow(local(), 5);

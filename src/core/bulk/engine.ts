@@ -104,6 +104,8 @@ export interface BulkOptions {
 }
 
 interface Work {
+  /** Where this record's event waits until its chunk has settled (Report). */
+  readonly report: RecordEvent[];
   readonly seq: number;
   readonly line: number | undefined;
   readonly raw: Readonly<Record<string, string>> | undefined;
@@ -162,6 +164,8 @@ class BulkRun {
   private readonly random: () => number;
   /** Requests in flight across every chunk of the run. */
   private readonly requests: Slots;
+  /** Record events of the chunks not yet delivered, in input order of the chunks. */
+  private readonly reports: { readonly events: RecordEvent[]; settled: boolean }[] = [];
 
   constructor(
     private readonly mapper: Mapper,
@@ -192,13 +196,19 @@ class BulkRun {
         if (inFlight.size < chunksAhead && ![...inFlight].some((other) => sharesAny(ids, other.ids))) break;
         await Promise.race([...inFlight].map((other) => other.done));
       }
+      const report = { events: [] as RecordEvent[], settled: false };
+      this.reports.push(report);
       const entry = {
         ids,
-        done: this.chunk(ready)
+        done: this.chunk(ready, report.events)
           .catch((error: unknown) => {
             failure ??= { error };
           })
-          .finally(() => inFlight.delete(entry)),
+          .finally(() => {
+            inFlight.delete(entry);
+            report.settled = true;
+            this.deliver();
+          }),
       };
       inFlight.add(entry);
     };
@@ -222,6 +232,7 @@ class BulkRun {
         if (failure) throw failure.error;
       } finally {
         await settleAll();
+        this.deliver(true);
       }
     } catch (error) {
       if (!(error instanceof Stop)) throw error;
@@ -251,13 +262,13 @@ class BulkRun {
     };
   }
 
-  private async chunk(records: readonly BulkInputRecord[]): Promise<void> {
+  private async chunk(records: readonly BulkInputRecord[], report: RecordEvent[]): Promise<void> {
     const work: Work[] = [];
     for (const record of records) {
       const before = this.earlier.get(record.seq);
       if (before?.state === 'settled') {
         this.resumed++;
-        this.emit(record, before.operation, before.fate ?? 'rejected', before.outcome ?? undefined, before.code ?? null, before.message ?? null, { resumed: true });
+        this.emit(report, record, before.operation, before.fate ?? 'rejected', before.outcome ?? undefined, before.code ?? null, before.message ?? null, { resumed: true });
         continue;
       }
       if (!record.parsed.ok) {
@@ -266,11 +277,12 @@ class BulkRun {
         const code = problem.code ?? 'input.invalid';
         // Not journalled: a resumed run finds the same problem in the same input, and the
         // message may quote the row's values, which the journal must not hold.
-        this.emit(record, 'none', 'rejected', undefined, code, message, { field: problem.field, ...(record.parsed.id ? { id: record.parsed.id } : {}) });
+        this.emit(report, record, 'none', 'rejected', undefined, code, message, { field: problem.field, ...(record.parsed.id ? { id: record.parsed.id } : {}) });
         continue;
       }
       const value = record.parsed.value;
       work.push({
+        report,
         seq: record.seq,
         line: record.line,
         raw: record.raw,
@@ -288,7 +300,7 @@ class BulkRun {
     const state = needsState.length > 0 ? await this.currentState([...new Set(needsState.map((w) => w.id))], this.requests) : new Map<string, Current>();
     const planned = this.plan(work, state);
     if (this.options.dryRun) {
-      for (const w of planned) this.emit(w, w.operation!, 'applied', undefined, null, 'dry run: not sent');
+      for (const w of planned) this.emit(w.report, w, w.operation!, 'applied', undefined, null, 'dry run: not sent');
       return;
     }
 
@@ -329,7 +341,7 @@ class BulkRun {
         if (applied && (before.operation === 'link' || before.operation === 'update' || before.operation === 'unlink')) {
           const outcome: Outcome = before.operation === 'link' ? 'linked' : before.operation === 'update' ? 'updated' : 'unlinked';
           settledHere.push({ seq: w.seq, state: 'settled', operation: before.operation, fate: 'applied', outcome, code: null, message: 'confirmed by resolve after an interrupted run' });
-          this.emit(w, before.operation, 'applied', outcome, null, 'confirmed by resolve after an interrupted run');
+          this.emit(w.report, w, before.operation, 'applied', outcome, null, 'confirmed by resolve after an interrupted run');
           continue;
         }
       }
@@ -339,7 +351,7 @@ class BulkRun {
       if (operation === 'none') {
         // Not journalled: a resumed run resolves it again and finds it unchanged again, and a
         // re-run of a big file that changes nothing should not write a row per record.
-        this.emit(w, 'none', 'unchanged', undefined, null, null);
+        this.emit(w.report, w, 'none', 'unchanged', undefined, null, null);
         continue;
       }
       if (operation === 'link' || operation === 'update') state.set(w.id, this.after(operation, current, w));
@@ -495,11 +507,13 @@ class BulkRun {
   }
 
   private settleEntry(operation: Operation, w: Work, fate: RecordFate, outcome: Outcome, code: string | null, message: string | null): JournalEntry {
-    this.emit(w, operation, fate, outcome, code, message);
+    this.emit(w.report, w, operation, fate, outcome, code, message);
     return { seq: w.seq, state: 'settled', operation, fate, outcome, code, message };
   }
 
+  /** Counts a record's fate now; its event goes to the chunk's report, delivered in input order once the chunk has settled. */
   private emit(
+    report: RecordEvent[],
     record: { seq: number; line?: number; raw?: Readonly<Record<string, string>>; origin?: string; id?: string; parsed?: BulkInputRecord['parsed'] },
     operation: Operation | 'none',
     fate: RecordFate,
@@ -530,7 +544,22 @@ class BulkRun {
       origin: record.origin,
       resumed: extra.resumed ? true : undefined,
     };
-    this.options.onEvent?.(event);
+    report.push(event);
+  }
+
+  /**
+   * Delivers the record events of settled chunks, oldest chunk first and each in input order,
+   * up to the first chunk still in flight (all of them with `all`, at the end of a run). Chunks
+   * on other IDs may settle in any order; reports still come out in the order of the input, so
+   * a results or reject file lists records as the input did, and feeding a reject file back
+   * applies the rows about one beneficiary in their original order.
+   */
+  private deliver(all = false): void {
+    while (this.reports.length > 0 && (all || this.reports[0]!.settled)) {
+      const { events } = this.reports.shift()!;
+      events.sort((a, b) => a.seq - b.seq);
+      for (const event of events) this.options.onEvent?.(event);
+    }
   }
 
   private progress(force: boolean): void {
