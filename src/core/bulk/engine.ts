@@ -104,7 +104,7 @@ export interface BulkOptions {
 }
 
 interface Work {
-  /** Where this record's event waits until its chunk has settled (Report). */
+  /** Where this record's event waits until its chunk has settled (see deliver). */
   readonly report: RecordEvent[];
   readonly seq: number;
   readonly line: number | undefined;
