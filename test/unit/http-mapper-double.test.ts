@@ -2,6 +2,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { canonicalJson } from '../../src/adapters/http/canonical-json.js';
 import { HttpMapper } from '../../src/adapters/http/http-mapper.js';
 import { ConfigError, ExitCode, SparctlError, UnavailableError, UsageError } from '../../src/core/errors.js';
 import type { LinkItem } from '../../src/core/mapper.js';
@@ -29,8 +30,11 @@ const keys = (() => {
   return { privatePem: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, publicPem: publicKey.export({ type: 'spki', format: 'pem' }) as string };
 })();
 
-async function setup(options: { verifier?: 'keymanager' | 'partner-mgmt'; mnemonic?: string; timeoutMs?: number; signed?: boolean } = {}): Promise<{ double: SparV2Double; mapper: HttpMapper }> {
-  const double = await startSparV2Double({ partners: { PARTNER_SPARCTL: keys.publicPem }, verifier: options.verifier ?? 'keymanager' });
+async function setup(
+  options: { verifier?: 'keymanager' | 'partner-mgmt'; mnemonic?: string; timeoutMs?: number; signed?: boolean; checksSignatures?: boolean } = {},
+): Promise<{ double: SparV2Double; mapper: HttpMapper }> {
+  const partners = options.checksSignatures === false ? {} : { PARTNER_SPARCTL: keys.publicPem };
+  const double = await startSparV2Double({ partners, verifier: options.verifier ?? 'keymanager' });
   opened.push(double);
   const keyFile = join(tempDir(), 'key.pem');
   writeFileSync(keyFile, keys.privatePem);
@@ -142,6 +146,23 @@ describe('HttpMapper against the SPAR v2 double', () => {
     expect(error.code).toBe('remote.timeout');
     expect(error.message).toMatch(/no answer within 0\.3 s; the outcome of this request is unknown$/);
     expect(double.rows().has('SLOW')).toBe(true);
+  });
+
+  it('sends the canonical bytes it signs, and plain JSON of the same body when nothing is signed', async () => {
+    const withInfo = (id: string): LinkItem => ({ ...item(id), additional_info: [{ zeta: 'z', alpha: 'a' }] });
+    const signed = await setup();
+    await signed.mapper.link([withInfo('S1')], ctx);
+    const signedBody = signed.double.requests.at(-1)!.body;
+    expect(signedBody).toBe(canonicalJson(JSON.parse(signedBody)));
+    expect(signedBody).toContain('{"alpha":"a","zeta":"z"}');
+
+    // A mapper that checks no signatures (e.g. behind a gateway that authenticates by token).
+    const unsigned = await setup({ signed: false, checksSignatures: false });
+    await unsigned.mapper.link([withInfo('U1')], ctx);
+    const unsignedBody = unsigned.double.requests.at(-1)!.body;
+    expect(unsignedBody).toBe(JSON.stringify(JSON.parse(unsignedBody)));
+    expect(unsignedBody).not.toBe(canonicalJson(JSON.parse(unsignedBody)));
+    expect(unsigned.double.rows().has('U1')).toBe(true);
   });
 
   it('refuses to sign a body with a float before sending anything', async () => {

@@ -16,7 +16,8 @@ import { tlsConnect, tlsDispatcher } from './tls.js';
 
 /**
  * The Mapper port over HTTP: one keep-alive pool per target, a request per batch, the body sent
- * as the exact canonical bytes that were signed, results correlated by reference_id. Every way a
+ * as the exact canonical bytes that were signed (plain JSON when nothing is signed), results
+ * correlated by reference_id. Every way a
  * request can fail becomes one SparctlError with one line that names the URL and what to check.
  */
 export class HttpMapper implements Mapper {
@@ -101,7 +102,8 @@ export class HttpMapper implements Mapper {
 
   /** Signs and posts a body (one fresh token on a 401); the parsed JSON of an HTTP 200 answer. */
   private async post(url: URL, body: unknown, where: string): Promise<unknown> {
-    const canonical = canonicalJson(body);
+    // Sorting every key of every item costs a sixth of a remote import's CPU: only a signature needs it.
+    const canonical = this.signing ? canonicalJson(body) : JSON.stringify(body);
     const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
     if (this.signing) headers['signature'] = await signDetached(canonical, this.signing);
     let response = await this.send(url, { method: 'POST', path: url.pathname + url.search, headers: { ...headers, ...(await this.authHeader(false)) }, body: canonical });
