@@ -33,7 +33,7 @@ const keys = (() => {
 async function setup(
   options: { verifier?: 'keymanager' | 'partner-mgmt'; mnemonic?: string; timeoutMs?: number; signed?: boolean; checksSignatures?: boolean } = {},
 ): Promise<{ double: SparV2Double; mapper: HttpMapper }> {
-  const partners = options.checksSignatures === false ? {} : { PARTNER_SPARCTL: keys.publicPem };
+  const partners: Record<string, string> = options.checksSignatures === false ? {} : { PARTNER_SPARCTL: keys.publicPem };
   const double = await startSparV2Double({ partners, verifier: options.verifier ?? 'keymanager' });
   opened.push(double);
   const keyFile = join(tempDir(), 'key.pem');
