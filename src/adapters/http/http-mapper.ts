@@ -17,8 +17,8 @@ import { tlsConnect, tlsDispatcher } from './tls.js';
 /**
  * The Mapper port over HTTP: one keep-alive pool per target, a request per batch, the body sent
  * as the exact canonical bytes that were signed (plain JSON when nothing is signed), results
- * correlated by reference_id. Every way a
- * request can fail becomes one SparctlError with one line that names the URL and what to check.
+ * correlated by reference_id. Every way a request can fail becomes one SparctlError with one
+ * line that names the URL and what to check.
  */
 export class HttpMapper implements Mapper {
   readonly target: string;
