@@ -114,7 +114,7 @@ export class LocalMapper implements Mapper {
       else accepted.push({ at, item, fa: built });
     });
     if (accepted.length === 0) return results;
-    const rows = accepted.map(({ item, fa }): LinkRow => [item.id, fa, item.name || null, item.phone_number || null, additionalInfoText(item), item.origin ? `${context.source} ${item.origin}` : context.source]);
+    const rows = accepted.map(({ item, fa }): LinkRow => [item.id, fa, item.name || null, item.phone_number || null, additionalInfoText(item), auditSource(item, context)]);
     const written =
       this.writerThread !== undefined ? await this.writerThread.write(rows, now) : this.db.transaction(() => this.linkWrites.write(rows, now)).immediate();
     accepted.forEach(({ at, item, fa }, index) => {
@@ -320,7 +320,7 @@ export class LocalMapper implements Mapper {
       item.id,
       oldFa === null ? null : sha256(oldFa),
       newFa === null ? null : sha256(newFa),
-      item.origin ? `${context.source} ${item.origin}` : context.source,
+      auditSource(item, context),
     );
   }
 }
@@ -354,6 +354,11 @@ function linked(item: { reference_id: string; id: string }, fa: string): ItemRes
 
 function reject(item: { reference_id: string; id: string }, code: string, message: string): ItemResult {
   return { reference_id: item.reference_id, id: item.id, status: 'rjct', status_reason_code: code, status_reason_message: message };
+}
+
+/** The audit row's source: the command, and where in its input the change came from. */
+function auditSource(item: { readonly origin?: string }, context: MapperCallContext): string {
+  return item.origin ? `${context.source} ${item.origin}` : context.source;
 }
 
 const plainInfo = new Map<number, string>();
