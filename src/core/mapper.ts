@@ -22,6 +22,21 @@ export interface LinkItem extends ItemBase {
   readonly name?: string;
   readonly phone_number?: string;
   readonly additional_info?: Record<string, unknown>[];
+  /** sparctl's own, never sent over the wire: what the item was made from (see ItemSource). */
+  readonly source?: ItemSource;
+}
+
+/**
+ * The input a bulk item was made from: a row read through a mapping file. A mapper that keeps
+ * a digest of it with the mapping it writes (the local one) can tell a later run of the same
+ * input which IDs still hold exactly what that input wrote (storedFas). Equal sources must
+ * make equal items.
+ */
+export interface ItemSource {
+  /** Everything the item depends on besides `text` (sparctl's version, the mapping file, DFSP data, header…), one string for a whole run. */
+  readonly context: string;
+  /** The row, as written or as its cells. */
+  readonly text: string;
 }
 
 export type UpdateItem = LinkItem;
@@ -55,6 +70,9 @@ export interface StoredFa {
   readonly phone?: string | null;
 }
 
+/** storedFas's answer for an ID that still holds what an item with the given source wrote. */
+export const SAME_SOURCE = 'same-source';
+
 export interface Mapper {
   /** A short human description of the target, e.g. "local ~/.local/share/sparctl/mapper.db". */
   readonly target: string;
@@ -67,9 +85,11 @@ export interface Mapper {
   /**
    * Optional, for mappers that can read their store directly: the stored FA of each linked ID
    * (an ID that is not linked is absent). A bulk upsert then compares strings instead of
-   * resolving and deconstructing.
+   * resolving and deconstructing. `sources` (ID → source of the record at hand): an ID whose
+   * mapping was last written by an item with an equal source, and not changed since, is
+   * answered SAME_SOURCE instead, without its values.
    */
-  storedFas?(ids: readonly string[], context: MapperCallContext): Promise<Map<string, StoredFa>>;
+  storedFas?(ids: readonly string[], context: MapperCallContext, sources?: ReadonlyMap<string, ItemSource>): Promise<Map<string, StoredFa | typeof SAME_SOURCE>>;
   /** The strategies the mapper knows, by id. */
   strategies(): Promise<Strategy[]>;
   close(): Promise<void>;

@@ -803,22 +803,16 @@ function phone(raw: string, spec: CompiledField, field: string, country: string 
  * Problems the model sees (a malformed e-mail, a name too long) are left to parseMappingRecord.
  * With a DFSP look-up, codes are checked and empty names are filled from them.
  */
-export function applyMapping(mapping: CompiledMapping, row: RowReader, dfsp?: DfspLookup): MappingResult {
+export function applyMapping(mapping: CompiledMapping, row: RowReader, dfsp?: DfspLookup, knownId?: string): MappingResult {
   const problems: MappingProblem[] = [];
   const record: Record<string, unknown> = {};
 
   let operation: ImportOperation | undefined;
   if (mapping.operation !== undefined) operation = read(mapping.operation, row, 'operation', problems) as ImportOperation | undefined;
 
-  const idValue = read(mapping.id, row, 'id', problems);
-  if (idValue === undefined) {
-    if (!problems.some((p) => p.field === 'id')) problems.push(missing(mapping.id, 'id'));
-  } else if (mapping.id.strategy !== undefined) {
-    const id = constructId(mapping, idValue, problems);
-    if (id !== undefined) record['id'] = id;
-  } else {
-    record['id'] = idValue;
-  }
+  // `knownId`: what mappedId gave for this very row, not built a second time.
+  const id = knownId ?? idOf(mapping, row, problems);
+  if (id !== undefined) record['id'] = id;
 
   // Unlinking needs only the ID, so an unlink row may leave its FA cells empty.
   if (operation === 'unlink') return finish(problems, { id: record['id'] }, operation);
@@ -860,6 +854,32 @@ export function applyMapping(mapping: CompiledMapping, row: RowReader, dfsp?: Df
   if (dfsp !== undefined) fillFromDfsp(kind, record, dfsp, problems);
   return finish(problems, record, operation);
 }
+
+/** The row's ID, read and built as applyMapping does; undefined, with the problem filed, when there is none. */
+function idOf(mapping: CompiledMapping, row: RowReader, problems: MappingProblem[]): string | undefined {
+  const idValue = read(mapping.id, row, 'id', problems);
+  if (idValue === undefined) {
+    if (!problems.some((p) => p.field === 'id')) problems.push(missing(mapping.id, 'id'));
+    return undefined;
+  }
+  return mapping.id.strategy !== undefined ? constructId(mapping, idValue, problems) : idValue;
+}
+
+/**
+ * The ID applyMapping gives the row, when it gives one — and only the ID: nothing else of the
+ * row is read or checked (applyMapping's `knownId` takes it back). Undefined when the ID has a problem, or when the mapping reads a
+ * per-row operation (such a row's ID is not all that decides what it does).
+ */
+export function mappedId(mapping: CompiledMapping, row: RowReader): string | undefined {
+  if (mapping.operation !== undefined) return undefined;
+  const id = idOf(mapping, row, idProblems);
+  if (idProblems.length === 0) return id;
+  idProblems.length = 0;
+  return undefined;
+}
+
+/** mappedId's problems, only counted: one array for every row, not one per row. */
+const idProblems: MappingProblem[] = [];
 
 /** Printable ASCII without runs of spaces: already what normalising would make of it. */
 const PLAIN_NAME = /^(?:[!-~]| (?! ))*$/;

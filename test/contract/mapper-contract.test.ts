@@ -138,7 +138,7 @@ for (const [kind, open] of [
 }
 
 describe('sparctl serve: item checks', () => {
-  async function post(items: unknown[]): Promise<{ status: number; body: any }> {
+  async function post(items: unknown[]): Promise<{ status: number; body: any; backing: LocalMapper }> {
     const backing = LocalMapper.open(join(tempDir(), 'served.db'));
     const server = createSparServer({ mapper: backing, partners: new Map() });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -155,7 +155,7 @@ describe('sparctl serve: item checks', () => {
         request_body: { request_payload: { transaction_id: 't1', link_request: items } },
       }),
     });
-    return { status: response.status, body: await response.json() };
+    return { status: response.status, body: await response.json(), backing };
   }
   const good = (id: string, extra: Record<string, unknown> = {}) => ({ reference_id: id, timestamp: new Date().toISOString(), id, fa: wallet, name: 'A', locale: 'en', ...extra });
 
@@ -166,6 +166,14 @@ describe('sparctl serve: item checks', () => {
     expect(answers.map((a: any) => [a.reference_id, a.status, a.locale])).toEqual([['S1', 'succ', 'fr'], ['S2', 'rjct', 'en']]);
     expect(answers[1].status_reason_code).toBe('rjct.fa.invalid');
     expect(answers[1].status_reason_message).toMatch(/mobile_number/);
+  });
+
+  it('takes nothing from a request but SPAR fields: a "source" sent along leaves no source digest', async () => {
+    const source = { context: 'c', text: 't' };
+    const { status, backing } = await post([good('D1', { source })]);
+    expect(status).toBe(200);
+    const stored = await backing.storedFas(['D1'], { source: 'test' }, new Map([['D1', source]]));
+    expect(stored.get('D1')).toMatchObject({ fa: expect.stringContaining('fa_type:MOBILE_WALLET') });
   });
 
   it('answers a malformed item as SPAR does: 400 G2P-REQ-102 naming the problem, nothing linked', async () => {

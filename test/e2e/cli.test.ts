@@ -263,6 +263,34 @@ describe('sparctl (built binary)', () => {
     stored.close();
   });
 
+  it('import-csv again after an admin changed an FA by hand puts the file’s FA back for that beneficiary only, then changes nothing', async () => {
+    const { env } = cliEnv();
+    const dir = tempDir();
+    const db = join(dir, 'mapper.db');
+    const args = ['--db', db, 'import-csv', join(ROOT, 'fixtures/enumeration.csv'), '--mapping', join(ROOT, 'fixtures/enumeration.mapping.json'), '--dfsp', join(ROOT, 'fixtures/dfsp.json'), '-o', 'jsonl'];
+    expect((await runCli(args, { env, cwd: dir })).code).toBe(5); // two rows of the sample are bad on purpose
+    const id = 'token:000412345002@nationalId';
+    const storedFa = () => {
+      const stored = openDatabase(db, { readonly: true });
+      const fa = prepare(stored, 'SELECT fa_value FROM id_fa_mappings WHERE id_value = ?').pluck().get(id);
+      stored.close();
+      return fa;
+    };
+    const imported = storedFa();
+    const edit = await runCli(['--db', db, 'update', '--id', id, '--fa', '{"fa_type":"MOBILE_WALLET","wallet_provider_name":"Maya","wallet_provider_code":"MAYA","mobile_number":"+639000000002"}'], { env });
+    expect(edit.code).toBe(0);
+    expect(storedFa()).not.toBe(imported);
+    const again = await runCli(args, { env, cwd: dir });
+    const outcomes = jsonl(again.stdout);
+    expect(outcomes.filter((line) => line['fate'] === 'applied').map((line) => [line['id'], line['operation']])).toEqual([[id, 'update']]);
+    expect(storedFa()).toBe(imported);
+    const unchanged = outcomes.filter((line) => line['fate'] === 'unchanged').length;
+    expect(unchanged).toBeGreaterThan(5);
+    const third = jsonl((await runCli(args, { env, cwd: dir })).stdout);
+    expect(third.filter((line) => line['fate'] === 'applied')).toEqual([]);
+    expect(third.filter((line) => line['fate'] === 'unchanged')).toHaveLength(unchanged + 1);
+  });
+
   it('reads JSONL from stdin', async () => {
     const { env } = cliEnv();
     const input = '{"id":"J1","fa":{"fa_type":"EMAIL_WALLET","wallet_provider_name":"Mail Pay","wallet_provider_code":"MP","email_address":"j1@example.org"}}\n';

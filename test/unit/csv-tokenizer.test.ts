@@ -51,19 +51,19 @@ describe('CsvTokenizer', () => {
   it('reads rows with the line each starts on: BOM, CRLF, blank lines, quoted line breaks, a lone CR as data', () => {
     const text = '\uFEFFid,name\r\n0001,"Santos,\r\nMaria"\r\n\r\n0002,"Ana\rB"\n0003,Ñoño\n   \n0004,"x\ny\nz"\r\n0005,last';
     expect(readAll(text)).toEqual([
-      { line: 1, cells: ['id', 'name'] },
+      { line: 1, cells: ['id', 'name'], text: 'id,name' },
       { line: 2, cells: ['0001', 'Santos,\r\nMaria'] },
       { line: 5, cells: ['0002', 'Ana\rB'] },
-      { line: 6, cells: ['0003', 'Ñoño'] },
+      { line: 6, cells: ['0003', 'Ñoño'], text: '0003,Ñoño' },
       { line: 8, cells: ['0004', 'x\ny\nz'] },
-      { line: 11, cells: ['0005', 'last'] },
+      { line: 11, cells: ['0005', 'last'], text: '0005,last' },
     ]);
   });
 
   it('keeps cells exactly as written: spaces, leading zeros, doubled quotes, empty cells, another delimiter', () => {
     expect(readAll(' 007 ,"a ""b"" c",,""\n')).toEqual([{ line: 1, cells: [' 007 ', 'a "b" c', '', ''] }]);
     expect(readAll('a;b,c;"d;e"\n', ';')).toEqual([{ line: 1, cells: ['a', 'b,c', 'd;e'] }]);
-    expect(readAll('a\tb\n', '\t')).toEqual([{ line: 1, cells: ['a', 'b'] }]);
+    expect(readAll('a\tb\n', '\t')).toEqual([{ line: 1, cells: ['a', 'b'], text: 'a\tb' }]);
   });
 
   it('gives the same rows however the text is cut into pieces', () => {
@@ -94,6 +94,10 @@ describe('CsvTokenizer', () => {
       const got = readAll(text, delimiter, cuts).map((row) => row.cells);
       expect(got, JSON.stringify(text)).toEqual(expected);
       expect(got).toEqual(rows);
+      // A row's text, when it has one, is the row as written: its cells split at the delimiter.
+      for (const row of readAll(text, delimiter, cuts)) {
+        if (row.text !== undefined) expect(row.text.split(delimiter)).toEqual(row.cells);
+      }
     }
   });
 

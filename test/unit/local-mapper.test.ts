@@ -8,7 +8,7 @@ import { LocalMapper } from '../../src/adapters/sqlite/local-mapper.js';
 import { SCHEMA_VERSION } from '../../src/adapters/sqlite/schema.js';
 import { ConfigError } from '../../src/core/errors.js';
 import { thrownBy } from '../helpers/errors.js';
-import type { LinkItem } from '../../src/core/mapper.js';
+import { SAME_SOURCE, type LinkItem } from '../../src/core/mapper.js';
 import type { FinancialAddress } from '../../src/core/model.js';
 import { classifyResult } from '../../src/core/results.js';
 import { bank } from '../helpers/records.js';
@@ -271,6 +271,71 @@ describe('LocalMapper storage', () => {
     setPragma(db, `user_version = ${SCHEMA_VERSION + 1}`);
     db.close();
     expect(thrownBy(ConfigError, () => LocalMapper.open(path)).code).toBe('local.schema_too_new');
+  });
+
+  it('keeps a digest of what each link or update was made from, and drops it when anything else changes the row', async () => {
+    const { mapper, path } = openTemp();
+    const source = { context: 'run', text: 'HH-1,0001,Maria' };
+    await mapper.link([item('SRC-1', bank('1'), { source }), item('SRC-2', bank('2'), { source: { ...source, text: 'HH-2' } }), item('PLAIN', bank('3'))], ctx);
+    const digestOf = (id: string) => {
+      const db = openDatabase(path, { readonly: true });
+      const digest = prepare(db, 'SELECT source_digest FROM id_fa_mappings WHERE id_value = ?').pluck().get(id) as string | null;
+      db.close();
+      return digest;
+    };
+    const answers = async (ids: string[], sources: Map<string, typeof source>) => [...(await mapper.storedFas(ids, ctx, sources)).entries()].map(([id, answer]) => [id, answer === SAME_SOURCE ? 'same' : 'values']).sort();
+    const linked = digestOf('SRC-1');
+    expect(linked).toMatch(/^[A-Za-z0-9+/]{43}=$/);
+    expect(digestOf('PLAIN')).toBeNull();
+    // The digest tells nothing of the row: it is not the text's own SHA-256.
+    expect(linked).not.toBe(createHash('sha256').update(source.text).digest('base64'));
+    expect(await answers(['SRC-1', 'SRC-2', 'PLAIN', 'NONE'], new Map([['SRC-1', source], ['SRC-2', source], ['PLAIN', source], ['NONE', source]]))).toEqual([
+      ['PLAIN', 'values'],
+      ['SRC-1', 'same'],
+      ['SRC-2', 'values'],
+    ]);
+    // An equal source is enough; a different context is not.
+    expect(await answers(['SRC-1'], new Map([['SRC-1', { context: 'run', text: 'HH-1,0001,Maria' }]]))).toEqual([['SRC-1', 'same']]);
+    expect(await answers(['SRC-1'], new Map([['SRC-1', { context: 'other run', text: source.text }]]))).toEqual([['SRC-1', 'values']]);
+
+    // An update made from a source keeps that source's digest; one without (an admin's) drops it.
+    await mapper.update([item('SRC-2', bank('2b'), { source })], ctx);
+    expect(digestOf('SRC-2')).toBe(linked);
+    await mapper.update([item('SRC-2', bank('2c'))], ctx);
+    expect(digestOf('SRC-2')).toBeNull();
+
+    // Any other writer: a change to what the row holds drops the digest, a change to nothing it holds does not.
+    await mapper.link([item('SRC-3', bank('3'), { source: { ...source, text: 'HH-3' } }), item('SRC-4', bank('4'), { source: { ...source, text: 'HH-4' } })], ctx);
+    const db = openDatabase(path);
+    for (const [id, column] of [['SRC-1', 'fa_value'], ['SRC-3', 'name'], ['SRC-4', 'active']] as const) {
+      prepare(db, `UPDATE id_fa_mappings SET ${column} = ${column === 'active' ? '0' : "'changed'"} WHERE id_value = ?`).run(id);
+      expect(digestOf(id)).toBeNull();
+    }
+    await mapper.link([item('SRC-5', bank('5'), { source: { ...source, text: 'HH-5' } })], ctx);
+    prepare(db, "UPDATE id_fa_mappings SET updated_at = 'later' WHERE id_value = ?").run('SRC-5');
+    expect(digestOf('SRC-5')).not.toBeNull();
+    db.close();
+    await mapper.close();
+  });
+
+  it('brings a database of schema 1 to the current schema, keeping its rows', async () => {
+    const { mapper, path } = openTemp();
+    await mapper.link([item('OLD-1', bank('1'), { name: 'Ana' })], ctx);
+    await mapper.close();
+    // What schema 1 was: no source_digest column and no trigger.
+    const db = openDatabase(path);
+    db.exec('DROP TRIGGER id_fa_mappings_source_digest_stale; ALTER TABLE id_fa_mappings DROP COLUMN source_digest');
+    setPragma(db, 'user_version = 1');
+    db.close();
+    const again = LocalMapper.open(path);
+    expect(await again.storedFas(['OLD-1'], ctx, new Map([['OLD-1', { context: 'c', text: 't' }]]))).toEqual(new Map([['OLD-1', expect.objectContaining({ name: 'Ana' })]]));
+    await again.update([item('OLD-1', bank('2'), { source: { context: 'c', text: 't' } })], ctx);
+    expect((await again.storedFas(['OLD-1'], ctx, new Map([['OLD-1', { context: 'c', text: 't' }]]))).get('OLD-1')).toBe(SAME_SOURCE);
+    await again.close();
+    const check = openDatabase(path, { readonly: true });
+    expect(prepare(check, 'PRAGMA user_version').pluck().get()).toBe(SCHEMA_VERSION);
+    expect(prepare(check, "SELECT count(*) FROM sqlite_master WHERE type = 'trigger'").pluck().get()).toBe(1);
+    check.close();
   });
 
   it('reports a database path it cannot create as a config error', () => {

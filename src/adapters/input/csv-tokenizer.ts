@@ -17,6 +17,8 @@ export interface CsvRow {
   /** 1-based line the row starts on. */
   readonly line: number;
   readonly cells: string[];
+  /** The row as written, when it holds no quote (its cells are this split at the delimiter). */
+  readonly text?: string;
 }
 
 export class CsvSyntaxError extends Error {
@@ -95,7 +97,7 @@ export class CsvTokenizer {
         const content = text.slice(pos, end);
         if (!isBlank(content)) {
           if (content.indexOf('"') !== -1) throw new CsvSyntaxError('a quote inside an unquoted cell (quote the whole cell and double the quote: "a ""b"" c")', this.line);
-          out.push({ line: this.line, cells: content.split(this.delimiter) });
+          out.push({ line: this.line, cells: content.split(this.delimiter), text: content });
         }
         this.line++;
         pos = lineEnd + 1;
@@ -103,7 +105,7 @@ export class CsvTokenizer {
       }
       const row = this.quotedRow(text, pos, final);
       if (row === undefined) break; // the row continues in text not yet read
-      out.push({ line: this.line, cells: row.cells });
+      out.push({ line: this.line, cells: row.cells, text: undefined });
       this.line += 1 + row.newlines;
       pos = row.next;
     }

@@ -12,6 +12,8 @@ export interface SourceRecord {
   readonly record: Record<string, unknown>;
   /** Set when the line could not be read as a record at all (JSONL that is not an object). */
   readonly unreadable?: string;
+  /** A CSV row's text as written, when it holds no quote: its cells split at the delimiter. */
+  readonly text?: string;
 }
 
 export type InputFormat = 'csv' | 'jsonl';
@@ -25,6 +27,9 @@ export interface InputFile {
   /** The same records one by one (use either this or `batches`: the input is read once). */
   readonly records: AsyncIterable<SourceRecord>;
 }
+
+/** Told a CSV's header: the columns handed over, and every column as written (sparctl's report columns too). */
+export type HeaderListener = (columns: readonly string[], written: readonly string[]) => void;
 
 /** Records per batch handed to the caller. */
 const BATCH = 1_000;
@@ -43,7 +48,7 @@ export function formatFromName(name: string): InputFormat | undefined {
  */
 export async function openInputFile(
   name: string,
-  options: { format?: InputFormat; stdin: Readable; knownColumns?: readonly string[]; delimiter?: string; onHeader?: (columns: readonly string[]) => void },
+  options: { format?: InputFormat; stdin: Readable; knownColumns?: readonly string[]; delimiter?: string; onHeader?: HeaderListener },
 ): Promise<InputFile> {
   let stream: Readable;
   if (name === '-') {
@@ -87,7 +92,7 @@ function batchesOf(
   name: string,
   knownColumns: readonly string[] | undefined,
   delimiter?: string,
-  onHeader?: (columns: readonly string[]) => void,
+  onHeader?: HeaderListener,
 ): AsyncIterable<readonly SourceRecord[]> {
   return format === 'csv' ? csvBatches(stream, name, knownColumns, delimiter, onHeader) : jsonlBatches(stream);
 }
@@ -100,7 +105,7 @@ async function* csvBatches(
   name: string,
   knownColumns: readonly string[] | undefined,
   delimiter?: string,
-  onHeader?: (columns: readonly string[]) => void,
+  onHeader?: HeaderListener,
 ): AsyncGenerator<readonly SourceRecord[]> {
   const tokenizer = new CsvTokenizer(delimiter ?? (name.toLowerCase().endsWith('.tsv') ? '\t' : ','));
   // Files are checked byte for byte before a run; stdin can only be checked here, where a bad
@@ -145,7 +150,7 @@ interface Header {
   readonly kept: readonly number[];
 }
 
-function readHeader(cells: readonly string[], name: string, knownColumns: readonly string[] | undefined, onHeader?: (columns: readonly string[]) => void): Header {
+function readHeader(cells: readonly string[], name: string, knownColumns: readonly string[] | undefined, onHeader?: HeaderListener): Header {
   const columns = cells.map((column) => column.trim());
   const unknown = knownColumns === undefined ? [] : columns.filter((column) => !knownColumns.includes(column) && !isReportColumn(column));
   if (unknown.length > 0) {
@@ -159,7 +164,7 @@ function readHeader(cells: readonly string[], name: string, knownColumns: readon
     seen.add(column);
   }
   const kept = columns.flatMap((column, at) => (isReportColumn(column) ? [] : [at]));
-  onHeader?.(kept.map((at) => columns[at]!));
+  onHeader?.(kept.map((at) => columns[at]!), columns);
   return { columns, kept };
 }
 
@@ -175,7 +180,7 @@ function toSourceRecord(row: CsvRow, header: Header, name: string): SourceRecord
     record[header.columns[at]!] = cell;
     if (name === '-' && cell.includes('\uFFFD')) unreadable = true;
   }
-  return unreadable ? { line: row.line, record, unreadable: 'not valid UTF-8' } : { line: row.line, record };
+  return unreadable ? { line: row.line, record, unreadable: 'not valid UTF-8' } : { line: row.line, record, text: row.text };
 }
 
 async function* jsonlBatches(stream: AsyncIterable<Buffer | string>): AsyncGenerator<readonly SourceRecord[]> {

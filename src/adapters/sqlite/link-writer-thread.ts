@@ -1,16 +1,19 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { LinkWrites, type LinkRow } from './link-writes.js';
 import { openDatabase, setPragma } from './retained.js';
+import { StoredLookups, type StoredLookup } from './stored-lookups.js';
 
-/** A request to the writer thread: the rows of one link request as JSON text (one string is copied, not cloned). */
-export interface LinkWriteRequest {
-  readonly call: number;
-  readonly rows: string;
-  readonly now: string;
-}
+/**
+ * A request to the writer thread: the rows of one link request, or the IDs (and source digests)
+ * to read the stored values of (with their source keys), as JSON text (one string is copied, not cloned value by value).
+ */
+export type LinkWriteRequest =
+  | { readonly call: number; readonly rows: string; readonly now: string }
+  | { readonly call: number; readonly read: string };
 
 export type LinkWriteReply =
   | { readonly call: number; readonly linked: true | boolean[] }
+  | { readonly call: number; readonly found: StoredLookup }
   | { readonly call: number; readonly error: { readonly message: string; readonly code?: string } };
 
 const port = parentPort!;
@@ -19,6 +22,7 @@ setPragma(db, 'journal_mode = WAL');
 setPragma(db, 'synchronous = NORMAL');
 setPragma(db, 'busy_timeout = 10000');
 const writes = new LinkWrites(db);
+const lookups = new StoredLookups(db);
 
 port.on('message', (request: LinkWriteRequest | 'close') => {
   if (request === 'close') {
@@ -28,8 +32,13 @@ port.on('message', (request: LinkWriteRequest | 'close') => {
   }
   let reply: LinkWriteReply;
   try {
-    const rows = JSON.parse(request.rows) as LinkRow[];
-    reply = { call: request.call, linked: db.transaction(() => writes.write(rows, request.now)).immediate() };
+    if ('read' in request) {
+      const [ids, keys] = JSON.parse(request.read) as [string[], (string | null)[] | null];
+      reply = { call: request.call, found: db.transaction(() => lookups.read(ids, keys ?? undefined)).deferred() };
+    } else {
+      const rows = JSON.parse(request.rows) as LinkRow[];
+      reply = { call: request.call, linked: db.transaction(() => writes.write(rows, request.now)).immediate() };
+    }
   } catch (error) {
     const code = (error as { code?: unknown }).code;
     reply = { call: request.call, error: { message: error instanceof Error ? error.message : String(error), ...(typeof code === 'string' ? { code } : {}) } };

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { LinkRow } from './link-writes.js';
 import type { LinkWriteReply, LinkWriteRequest } from './link-writer-thread.js';
+import type { StoredLookup } from './stored-lookups.js';
 
 /** The thread's program, compiled beside this module (the test runner loads the TypeScript, beside which there is none). */
 export const LINK_WRITER_THREAD_FILE = new URL('./link-writer-thread.js', import.meta.url);
@@ -19,8 +20,9 @@ export function linkWriterThreadAvailable(threadFile: URL = LINK_WRITER_THREAD_F
  */
 export class LinkWriterThread {
   private readonly worker: Worker;
-  private readonly pending = new Map<number, { resolve: (linked: true | boolean[]) => void; reject: (error: Error) => void }>();
+  private readonly pending = new Map<number, { resolve: (answer: never) => void; reject: (error: Error) => void }>();
   private calls = 0;
+  private writesPending = 0;
   private failure: Error | undefined;
 
   constructor(path: string, threadFile: URL = LINK_WRITER_THREAD_FILE) {
@@ -34,7 +36,8 @@ export class LinkWriterThread {
       if (waiting === undefined) return;
       this.pending.delete(reply.call);
       if (this.pending.size === 0) this.worker.unref();
-      if ('linked' in reply) waiting.resolve(reply.linked);
+      if ('linked' in reply) waiting.resolve(reply.linked as never);
+      else if ('found' in reply) waiting.resolve(reply.found as never);
       else waiting.reject(Object.assign(new Error(reply.error.message), reply.error.code === undefined ? {} : { code: reply.error.code }));
     });
     const fail = (error: Error) => {
@@ -48,13 +51,31 @@ export class LinkWriterThread {
 
   /** Inserts and audits the rows in one transaction: `true` when all went in, else which did. */
   write(rows: readonly LinkRow[], now: string): Promise<true | boolean[]> {
+    // One string is copied to the thread; an array of rows would be cloned value by value.
+    this.writesPending++;
+    return this.call<true | boolean[]>((call) => ({ call, rows: JSON.stringify(rows), now })).finally(() => this.writesPending--);
+  }
+
+  /** True when no write is queued or under way: a read sent now is answered at once. */
+  get writing(): boolean {
+    return this.writesPending > 0;
+  }
+
+  /**
+   * StoredLookups.read on the thread's connection, after every write sent before it has
+   * committed: the main thread maps and checks other records meanwhile.
+   */
+  read(ids: readonly string[], keys?: readonly (string | null)[]): Promise<StoredLookup> {
+    return this.call<StoredLookup>((call) => ({ call, read: JSON.stringify([ids, keys ?? null]) }));
+  }
+
+  private call<T>(request: (call: number) => LinkWriteRequest): Promise<T> {
     if (this.failure !== undefined) return Promise.reject(this.failure);
     const call = ++this.calls;
-    return new Promise((resolve, reject) => {
-      this.pending.set(call, { resolve, reject });
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(call, { resolve: resolve as (answer: never) => void, reject });
       this.worker.ref();
-      // One string is copied to the thread; an array of rows would be cloned value by value.
-      this.worker.postMessage({ call, rows: JSON.stringify(rows), now } satisfies LinkWriteRequest);
+      this.worker.postMessage(request(call));
     });
   }
 

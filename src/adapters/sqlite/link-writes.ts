@@ -1,12 +1,13 @@
 import { hash } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { prepare } from './retained.js';
+import { sourceDigestOf } from './source-digest.js';
 
 /** Rows per multi-row statement: past a few dozen the gain is gone (and SQLite caps parameters). */
 const ROWS_PER_STATEMENT = 50;
 
-/** One checked row of a link request: [id, FA string, name, phone, additional_info text, audit source]. */
-export type LinkRow = readonly [id: string, fa: string, name: string | null, phone: string | null, additionalInfo: string, source: string];
+/** One checked row of a link request: [id, FA string, name, phone, additional_info text, audit source, source key (source-digest.ts)]. */
+export type LinkRow = readonly [id: string, fa: string, name: string | null, phone: string | null, additionalInfo: string, source: string, sourceKey: string | null];
 
 // One-shot hashing (Node ≥ 20.12): no Hash object per audited change.
 export const sha256 = (text: string) => hash('sha256', text, 'hex');
@@ -36,7 +37,7 @@ export class LinkWrites {
       const values: unknown[] = [];
       for (let at = from; at < to; at++) {
         const row = rows[at]!;
-        values.push(row[0], row[1], row[2], row[3], row[4], now, now);
+        values.push(row[0], row[1], row[2], row[3], row[4], now, now, row[6] === null ? null : sourceDigestOf(row[6]));
       }
       const { changes, lastInsertRowid } = this.multiRow('insert', to - from).run(values);
       if (changes === to - from) {
@@ -80,8 +81,8 @@ export class LinkWrites {
     if (statement === undefined) {
       const sql =
         kind === 'insert'
-          ? `INSERT OR IGNORE INTO id_fa_mappings (id_value, fa_value, name, phone, additional_info, active, created_at, updated_at)
-             VALUES ${Array.from({ length: rows }, () => '(?, ?, ?, ?, ?, 1, ?, ?)').join(', ')}`
+          ? `INSERT OR IGNORE INTO id_fa_mappings (id_value, fa_value, name, phone, additional_info, active, created_at, updated_at, source_digest)
+             VALUES ${Array.from({ length: rows }, () => '(?, ?, ?, ?, ?, 1, ?, ?, ?)').join(', ')}`
           : `INSERT INTO audit_log (at, operation, id_value, old_fa_hash, new_fa_hash, source)
              VALUES ${Array.from({ length: rows }, () => '(?, ?, ?, ?, ?, ?)').join(', ')}`;
       statement = prepare(this.db, sql);

@@ -2,13 +2,15 @@ import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type Database from 'better-sqlite3';
 import { ConfigError, StrategyError } from '../../core/errors.js';
-import type { LinkItem, Mapper, MapperCallContext, ResolveItem, StoredFa, UnlinkItem, UpdateItem } from '../../core/mapper.js';
+import { SAME_SOURCE, type ItemSource, type LinkItem, type Mapper, type MapperCallContext, type ResolveItem, type StoredFa, type UnlinkItem, type UpdateItem } from '../../core/mapper.js';
 import { ReasonCode, ReasonMessage, type ItemResult } from '../../core/results.js';
 import { buildCheckedFa, compileStrategy, deconstructFa, type Strategy, type StrategyRow } from '../../core/strategy/strategy.js';
 import { LinkWrites, sha256, type LinkRow } from './link-writes.js';
 import type { LinkWriterThread } from './link-writer.js';
 import { openDatabase, prepare, setPragma } from './retained.js';
 import { migrate } from './schema.js';
+import { StoredLookups } from './stored-lookups.js';
+import { sourceDigestOf, sourceKey } from './source-digest.js';
 
 interface MappingRow {
   id: number;
@@ -24,9 +26,6 @@ interface StrategyDbRow extends Omit<StrategyRow, 'active'> {
 }
 
 type Operation = 'link' | 'update' | 'unlink';
-
-/** IDs looked up per statement (storedFas). */
-const LOOKUPS_PER_STATEMENT = 100;
 
 /**
  * The embedded mapper: SPAR v2 semantics on a local SQLite file (research/spar-api.md §6).
@@ -48,8 +47,8 @@ export class LocalMapper implements Mapper {
   private readonly db: Database.Database;
   private readonly strategyCache = new Map<number, Strategy | StrategyError>();
   private readonly statements: Statements;
-  private readonly lookups = new Map<number, Database.Statement>();
   private readonly linkWrites: LinkWrites;
+  private readonly storedLookups: StoredLookups;
   private writerThread: LinkWriterThread | undefined;
 
   private constructor(readonly path: string, describedAs?: string) {
@@ -61,6 +60,7 @@ export class LocalMapper implements Mapper {
     migrate(this.db, path);
     this.statements = prepareStatements(this.db);
     this.linkWrites = new LinkWrites(this.db);
+    this.storedLookups = new StoredLookups(this.db);
     this.instanceId = prepare(this.db, "SELECT value FROM sparctl_meta WHERE key = 'instance_id'").pluck().get() as string;
   }
 
@@ -114,7 +114,7 @@ export class LocalMapper implements Mapper {
       else accepted.push({ at, item, fa: built });
     });
     if (accepted.length === 0) return results;
-    const rows = accepted.map(({ item, fa }): LinkRow => [item.id, fa, item.name || null, item.phone_number || null, additionalInfoText(item), auditSource(item, context)]);
+    const rows = accepted.map(({ item, fa }): LinkRow => [item.id, fa, item.name || null, item.phone_number || null, additionalInfoText(item), auditSource(item, context), item.source === undefined ? null : sourceKey(item.source)]);
     const written =
       this.writerThread !== undefined ? await this.writerThread.write(rows, now) : this.db.transaction(() => this.linkWrites.write(rows, now)).immediate();
     accepted.forEach(({ at, item, fa }, index) => {
@@ -140,7 +140,7 @@ export class LocalMapper implements Mapper {
         // SPAR's code for "not found" on update really is rjct.reference_id.duplicate.
         if (!existing) return reject(item, ReasonCode.referenceIdDuplicate, ReasonMessage.notLinked);
         // As in SPAR, name and phone are only overwritten by non-empty values.
-        this.statements.update.run(built, item.name || null, item.phone_number || null, additionalInfoText(item), now, existing.id);
+        this.statements.update.run(built, item.name || null, item.phone_number || null, additionalInfoText(item), now, item.source === undefined ? null : sourceDigestOf(sourceKey(item.source)), existing.id);
         this.audit('update', item, existing.fa_value, built, context, now);
         return success(item);
       }),
@@ -184,18 +184,20 @@ export class LocalMapper implements Mapper {
   /**
    * The stored FA string, strategy, name and phone of each linked ID (IDs not linked are
    * absent): what a bulk upsert compares with the record, without deconstructing every stored FA.
+   * An ID whose source_digest is the one given for it is answered SAME_SOURCE: the row still
+   * holds what that input wrote (any other change clears the digest; see schema.ts), so a
+   * re-run of an unchanged file reads two short columns per row instead of five. With the
+   * writer thread, the thread reads, and this one goes on with the next records meanwhile.
    */
-  async storedFas(ids: readonly string[]): Promise<Map<string, StoredFa>> {
-    const found = new Map<string, StoredFa>();
-    this.db.transaction(() => {
-      // A hundred IDs per statement: one look-up per statement costs twice as much in all.
-      for (let from = 0; from < ids.length; from += LOOKUPS_PER_STATEMENT) {
-        const group = ids.slice(from, from + LOOKUPS_PER_STATEMENT);
-        for (const row of this.lookup(group.length).all(group) as [string, string, string | null, string | null, string | null][]) {
-          found.set(row[0], { fa: row[1], strategyId: strategyIdOf(row[2]), name: row[3], phone: row[4] });
-        }
-      }
-    }).deferred();
+  async storedFas(ids: readonly string[], _context?: MapperCallContext, sources?: ReadonlyMap<string, ItemSource>): Promise<Map<string, StoredFa | typeof SAME_SOURCE>> {
+    const keys = sources === undefined || sources.size === 0 ? undefined : ids.map((id) => { const source = sources.get(id); return source === undefined ? null : sourceKey(source); });
+    // The thread reads only when it has nothing to write: behind a queue of writes the answer
+    // would come late, and this thread would wait for it instead of reading itself.
+    const { sameSource, rows } =
+      this.writerThread !== undefined && !this.writerThread.writing ? await this.writerThread.read(ids, keys) : this.db.transaction(() => this.storedLookups.read(ids, keys)).deferred();
+    const found = new Map<string, StoredFa | typeof SAME_SOURCE>();
+    for (const at of sameSource) found.set(ids[at]!, SAME_SOURCE);
+    for (const row of rows) found.set(row[0], { fa: row[1], strategyId: strategyIdOf(row[2]), name: row[3], phone: row[4] });
     return found;
   }
 
@@ -303,16 +305,6 @@ export class LocalMapper implements Mapper {
     return this.statements.find.get(idValue) as MappingRow | undefined;
   }
 
-  /** The look-up of `rows` IDs in one statement, prepared once per size. */
-  private lookup(rows: number): Database.Statement {
-    let statement = this.lookups.get(rows);
-    if (statement === undefined) {
-      statement = prepare(this.db, `SELECT id_value, fa_value, additional_info, name, phone FROM id_fa_mappings WHERE id_value IN (${Array.from({ length: rows }, () => '?').join(', ')})`).raw();
-      this.lookups.set(rows, statement);
-    }
-    return statement;
-  }
-
   private audit(operation: Operation, item: { id: string; origin?: string }, oldFa: string | null, newFa: string | null, context: MapperCallContext, at: string): void {
     this.statements.audit.run(
       at,
@@ -333,7 +325,7 @@ function prepareStatements(db: Database.Database) {
     find: prepare(db, 'SELECT id, id_value, fa_value, name, phone, additional_info FROM id_fa_mappings WHERE id_value = ?'),
     update: prepare(db,
       `UPDATE id_fa_mappings SET fa_value = ?, name = coalesce(?, name), phone = coalesce(?, phone),
-         additional_info = ?, updated_at = ? WHERE id = ?`,
+         additional_info = ?, updated_at = ?, source_digest = ? WHERE id = ?`,
     ),
     delete: prepare(db, 'DELETE FROM id_fa_mappings WHERE id = ?'),
     strategy: prepare(db, 'SELECT * FROM strategy WHERE id = ?'),

@@ -91,6 +91,20 @@ const MIGRATIONS: readonly ((db: Database.Database) => void)[] = [
     const now = new Date().toISOString();
     for (const row of DEFAULT_STRATEGY_ROWS) insert.run({ ...row, now });
   },
+  // 2: source_digest, which input row last wrote a mapping (see local-mapper.ts storedFas). The
+  // trigger keeps it honest against every writer, sparctl or not: a change to what the row holds
+  // that does not set a new digest clears the old one.
+  (db) => {
+    db.exec(`
+      ALTER TABLE id_fa_mappings ADD COLUMN source_digest TEXT;
+      CREATE TRIGGER id_fa_mappings_source_digest_stale
+      AFTER UPDATE OF id_value, fa_value, name, phone, additional_info, active ON id_fa_mappings
+      WHEN NEW.source_digest IS NOT NULL AND NEW.source_digest IS OLD.source_digest
+      BEGIN
+        UPDATE id_fa_mappings SET source_digest = NULL WHERE id = NEW.id;
+      END;
+    `);
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -5,7 +5,6 @@ import type { GlobalOptions } from '../context.js';
 import type { Io } from '../io.js';
 import { addBulkOptions } from './records.js';
 import type { BulkJobFlags } from './bulk-job.js';
-import type { BulkInputRecord } from '../../core/bulk/engine.js';
 
 interface ImportOptions extends BulkJobFlags {
   mapping: string;
@@ -42,7 +41,7 @@ Examples:
       const mappingText = await readText(options.mapping, '--mapping');
       const dfspText = options.dfsp ? await readText(options.dfsp, '--dfsp') : undefined;
       if (options.delimiter !== undefined && [...options.delimiter].length !== 1) throw new UsageError('usage.delimiter', '--delimiter must be one character, e.g. ";"');
-      const { compileMapping, dfspLookupFrom, missingColumns, applyMapping } = await import('../../core/mapping.js');
+      const { compileMapping, dfspLookupFrom, missingColumns } = await import('../../core/mapping.js');
       const mapping = compileMapping(parseJson(mappingText, options.mapping), options.mapping);
       let dfsp = dfspText === undefined ? undefined : dfspLookupFrom(parseJson(dfspText, options.dfsp!), options.dfsp);
       // Without --dfsp, the target's own banks and wallet providers (sparctl dfsp import, or dfspUrl).
@@ -58,18 +57,23 @@ Examples:
         }
       }
       const { runBulkJob } = await import('./bulk-job.js');
+      const definition = JSON.stringify({ mapping: mappingText, dfsp: dfspKnown ?? null, delimiter: options.delimiter ?? ',' });
       setExit(
         await runBulkJob(io, globals, options, {
           command: 'import-csv',
           mode: options.mode,
           file,
-          definition: JSON.stringify({ mapping: mappingText, dfsp: dfspKnown ?? null, delimiter: options.delimiter ?? ',' }),
+          definition,
           records: async (_context, mapper) => {
             const { openInputFile } = await import('../../adapters/input/record-file.js');
-            const { toBulkRecord, OPERATION_COLUMN } = await import('../../core/bulk/input.js');
+            const { mappedCsvRecords, sourceContexts } = await import('../../core/bulk/input.js');
+            const { VERSION } = await import('../version.js');
+            const strategies = new Map((await mapper.strategies()).map((s) => [s.id, s]));
             let columns: readonly string[] = [];
+            let contexts: ReturnType<typeof sourceContexts> | undefined;
             // The header is checked as soon as it is read, before any row and even when no row follows.
-            const onHeader = (header: readonly string[]) => {
+            const onHeader = (header: readonly string[], written: readonly string[]) => {
+              contexts = sourceContexts({ version: VERSION, definition, header: written, strategies: strategies.values() });
               columns = header;
               const missing = missingColumns(mapping, header);
               if (missing.length > 0) {
@@ -79,19 +83,7 @@ Examples:
               }
             };
             const input = await openInputFile(file, { format: 'csv', stdin: io.stdin, onHeader, ...(options.delimiter ? { delimiter: options.delimiter } : {}) });
-            const strategies = new Map((await mapper.strategies()).map((s) => [s.id, s]));
-            const toRecord = (source: { line: number; record: Record<string, unknown>; unreadable?: string }, seq: number): BulkInputRecord => {
-              const row = source.record as Record<string, string>;
-              if (source.unreadable) return { seq, line: source.line, raw: row, parsed: { ok: false, problems: [{ field: '(line)', message: source.unreadable, code: 'input.unreadable' }] } };
-              const mapped = applyMapping(mapping, (path) => row[path], dfsp);
-              if (!mapped.ok) {
-                const id = row[mapping.id.source ?? '']?.trim();
-                return { seq, line: source.line, raw: row, parsed: { ok: false, problems: mapped.problems, ...(id ? { id } : {}) } };
-              }
-              // The mapped record is this row's own: the operation goes into it, not into a copy of it.
-              if (mapped.operation) mapped.record[OPERATION_COLUMN] = mapped.operation;
-              return toBulkRecord(seq, source.line, mapped.record, row, { mode: options.mode, strategies, unlinkConfirmed: globals.yes === true, mapped: true });
-            };
+            const toRecord = mappedCsvRecords({ mapping, dfsp, strategies, mode: options.mode, unlinkConfirmed: globals.yes === true, contexts: () => contexts });
             async function* records() {
               let seq = 0;
               for await (const sources of input.batches) yield sources.map((source) => toRecord(source, seq++));

@@ -1,5 +1,5 @@
 import { SparctlError, UnavailableError } from '../errors.js';
-import type { LinkItem, Mapper, MapperCallContext, ResolveItem, StoredFa, UnlinkItem } from '../mapper.js';
+import { SAME_SOURCE, type ItemSource, type LinkItem, type Mapper, type MapperCallContext, type ResolveItem, type StoredFa, type UnlinkItem } from '../mapper.js';
 import type { FinancialAddress } from '../model.js';
 import type { MappingRecord } from '../records.js';
 import { pythonFormat } from '../strategy/python-format.js';
@@ -40,6 +40,15 @@ export interface BulkInputRecord {
   readonly raw?: Readonly<Record<string, string>>;
   /** Where the record came from, for the results file (e.g. an ODK submission's ids). */
   readonly origin?: string;
+  /**
+   * What the record is made from, when its producer can tell (import-csv): the ID its parse
+   * gives when it parses, and the input it is made from (LinkItem.source), which the mapper
+   * keeps a digest of with what the record writes. In an upsert, a record whose ID no other
+   * record of its chunk names, and whose mapper row still holds what an equal source wrote, is
+   * reported unchanged without reading `parsed` — which the producer may therefore compute only
+   * when first read. Only for records that take the run's mode (no per-row operation).
+   */
+  readonly source?: ItemSource & { readonly id: string };
   readonly parsed:
     | {
         readonly ok: true;
@@ -116,6 +125,7 @@ interface Work {
   /** An earlier run sent this record and never learned the outcome. */
   readonly uncertain: boolean;
   readonly faValue: string | undefined;
+  readonly source: ItemSource | undefined;
   operation: Operation | undefined;
 }
 
@@ -263,7 +273,7 @@ class BulkRun {
   }
 
   private async chunk(records: readonly BulkInputRecord[], report: RecordEvent[]): Promise<void> {
-    const work: Work[] = [];
+    const fresh: BulkInputRecord[] = [];
     for (const record of records) {
       const before = this.earlier.get(record.seq);
       if (before?.state === 'settled') {
@@ -271,16 +281,45 @@ class BulkRun {
         this.emit(report, record, before.operation, before.fate ?? 'rejected', before.outcome ?? undefined, before.code ?? null, before.message ?? null, { resumed: true });
         continue;
       }
+      // Invalid records are reported at once; those with a source are parsed below, if need be.
+      if (record.source === undefined && !record.parsed.ok) this.rejectInvalid(report, record, record.parsed);
+      else fresh.push(record);
+    }
+
+    // The current state is read before any record with a source is parsed: one that still
+    // holds what its source wrote is then done without being parsed at all (a re-run).
+    const sources = this.options.mode === 'upsert' && this.mapper.storedFas !== undefined ? this.soleSources(fresh) : undefined;
+    // Upserts plan from the state, dry runs show it, and uncertain records (sent by an earlier
+    // run, which got no answer) are checked against it. A record with a source takes the run's mode.
+    const stateIds = new Set<string>();
+    const dryRun = this.options.dryRun === true;
+    for (const record of fresh) {
+      const uncertain = this.earlier.has(record.seq);
+      if (record.source !== undefined) {
+        if (this.options.mode === 'upsert' || dryRun || uncertain) stateIds.add(record.source.id);
+      } else if (record.parsed.ok && ((record.parsed.mode ?? this.options.mode) === 'upsert' || dryRun || uncertain)) {
+        stateIds.add(record.parsed.value.id);
+      }
+    }
+    const sameSource = new Set<string>();
+    const state = stateIds.size > 0 ? await this.currentState([...stateIds], this.requests, sources, sameSource) : new Map<string, Current>();
+
+    const work: Work[] = [];
+    for (const record of fresh) {
+      if (record.source !== undefined && sameSource.has(record.source.id) && sources?.get(record.source.id) === record.source) {
+        // Not journalled, as any unchanged record (see plan).
+        this.emit(report, record, 'none', 'unchanged', undefined, null, null, { id: record.source.id });
+        continue;
+      }
       if (!record.parsed.ok) {
-        const problem = record.parsed.problems[0] ?? { field: '(record)', message: 'invalid record' };
-        const message = record.parsed.problems.map((p) => (p.message.startsWith(`${p.field} `) ? p.message : `${p.field}: ${p.message}`)).join('; ');
-        const code = problem.code ?? 'input.invalid';
-        // Not journalled: a resumed run finds the same problem in the same input, and the
-        // message may quote the row's values, which the journal must not hold.
-        this.emit(report, record, 'none', 'rejected', undefined, code, message, { field: problem.field, ...(record.parsed.id ? { id: record.parsed.id } : {}) });
+        this.rejectInvalid(report, record, record.parsed);
         continue;
       }
       const value = record.parsed.value;
+      if (record.source !== undefined && record.source.id !== value.id) {
+        throw new Error(`internal error: record ${record.seq} was announced with ID ${record.source.id} but parses to ${value.id}`);
+      }
+      const before = this.earlier.get(record.seq);
       work.push({
         report,
         seq: record.seq,
@@ -292,12 +331,11 @@ class BulkRun {
         mode: record.parsed.mode ?? this.options.mode,
         uncertain: before?.state === 'inflight',
         faValue: record.parsed.faValue,
+        source: record.source,
         operation: undefined,
       });
     }
 
-    const needsState = work.filter((w) => w.mode === 'upsert' || w.uncertain || this.options.dryRun);
-    const state = needsState.length > 0 ? await this.currentState([...new Set(needsState.map((w) => w.id))], this.requests) : new Map<string, Current>();
     const planned = this.plan(work, state);
     if (this.options.dryRun) {
       for (const w of planned) this.emit(w.report, w, w.operation!, 'applied', undefined, null, 'dry run: not sent');
@@ -323,6 +361,15 @@ class BulkRun {
         this.requests,
       );
     }
+  }
+
+  private rejectInvalid(report: RecordEvent[], record: BulkInputRecord, parsed: Extract<BulkInputRecord['parsed'], { ok: false }>): void {
+    const problem = parsed.problems[0] ?? { field: '(record)', message: 'invalid record' };
+    const message = parsed.problems.map((p) => (p.message.startsWith(`${p.field} `) ? p.message : `${p.field}: ${p.message}`)).join('; ');
+    const code = problem.code ?? 'input.invalid';
+    // Not journalled: a resumed run finds the same problem in the same input, and the
+    // message may quote the row's values, which the journal must not hold.
+    this.emit(report, record, 'none', 'rejected', undefined, code, message, { field: problem.field, ...(parsed.id ? { id: parsed.id } : {}) });
   }
 
   /** Decides each record's operation from the current state, simulating earlier records on the same ID. */
@@ -380,10 +427,34 @@ class BulkRun {
   }
 
   /**
+   * The ID → source of the records that may be found unchanged by their source alone: those
+   * with a source, not sent by an earlier run (an uncertain one is checked in full), whose ID no
+   * other record of the chunk names (a later one is planned against the state the earlier ones
+   * leave, which needs the values).
+   */
+  private soleSources(records: readonly BulkInputRecord[]): Map<string, ItemSource> | undefined {
+    const named = new Map<string, number>();
+    let sourced = 0;
+    for (const record of records) {
+      const id = record.source !== undefined ? record.source.id : record.parsed.ok ? record.parsed.value.id : record.parsed.id;
+      if (record.source !== undefined) sourced++;
+      if (id !== undefined) named.set(id, (named.get(id) ?? 0) + 1);
+    }
+    if (sourced === 0) return undefined;
+    const sources = new Map<string, ItemSource>();
+    for (const record of records) {
+      if (record.source !== undefined && named.get(record.source.id) === 1 && !this.earlier.has(record.seq)) sources.set(record.source.id, record.source);
+    }
+    return sources;
+  }
+
+  /**
    * The FA each ID has now (null: not linked), read in batches. `requests`: the run's request
    * slots, for a chunk's own look-ups; a reconcile runs inside the slot of the send it serves.
+   * With `sources`, an ID that still holds what an equal source wrote goes into `sameSource`
+   * instead of the map (storedFas).
    */
-  private async currentState(ids: readonly string[], requests?: Slots): Promise<Map<string, Current>> {
+  private async currentState(ids: readonly string[], requests?: Slots, sources?: ReadonlyMap<string, ItemSource>, sameSource?: Set<string>): Promise<Map<string, Current>> {
     const state = new Map<string, Current>();
     const batches: string[][] = [];
     for (let i = 0; i < ids.length; i += this.options.batchSize) batches.push(ids.slice(i, i + this.options.batchSize));
@@ -392,8 +463,12 @@ class BulkRun {
       batches.map((batch) => async () => {
         if (storedFas) {
           // The mapper can hand over its stored strings: no resolve, no deconstruction.
-          const stored = await this.withRetries('resolve', batch.length, () => storedFas(batch, this.options.context));
-          for (const id of batch) state.set(id, stored.get(id) ?? null);
+          const stored = await this.withRetries('resolve', batch.length, () => storedFas(batch, this.options.context, sources));
+          for (const id of batch) {
+            const current = stored.get(id);
+            if (current === SAME_SOURCE) sameSource?.add(id);
+            else state.set(id, current ?? null);
+          }
           return;
         }
         const results = await this.withRetries('resolve', batch.length, () =>
@@ -648,6 +723,7 @@ function linkItemOf(w: Work): LinkItem {
   if (record.name !== undefined) item.name = record.name;
   if (record.phone_number !== undefined) item.phone_number = record.phone_number;
   if (record.additional_info !== undefined) item.additional_info = record.additional_info;
+  if (w.source !== undefined) item.source = w.source;
   return item;
 }
 
@@ -679,7 +755,8 @@ class Slots {
 function idsOf(records: readonly BulkInputRecord[]): Set<string> {
   const ids = new Set<string>();
   for (const record of records) {
-    const id = record.parsed.ok ? record.parsed.value.id : record.parsed.id;
+    // A record's source names its ID without parsing it.
+    const id = record.source !== undefined ? record.source.id : record.parsed.ok ? record.parsed.value.id : record.parsed.id;
     if (id) ids.add(id);
   }
   return ids;

@@ -1,0 +1,71 @@
+import type Database from 'better-sqlite3';
+import { prepare } from './retained.js';
+import { sourceDigestOf } from './source-digest.js';
+
+/** IDs looked up per statement: one look-up per statement costs twice as much in all. */
+const LOOKUPS_PER_STATEMENT = 100;
+
+/** A linked ID's stored row: [id, FA string, additional_info text, name, phone]. */
+export type StoredRow = [id: string, fa: string, additionalInfo: string | null, name: string | null, phone: string | null];
+
+/** What `read` found: the IDs (by position in the request) that still hold what their source wrote, and the stored rows of the other linked IDs. */
+export interface StoredLookup {
+  readonly sameSource: number[];
+  readonly rows: StoredRow[];
+}
+
+/**
+ * The reading half of the local mapper's storedFas, on the connection it is given (the
+ * mapper's own, or the writer thread's), inside the caller's read transaction.
+ */
+export class StoredLookups {
+  private readonly statements = new Map<string, Database.Statement>();
+
+  constructor(private readonly db: Database.Database) {}
+
+  /**
+   * `keys[i]`: the source key (source-digest.ts) of the record at hand for `ids[i]`, or null. An
+   * ID whose source_digest is that key's digest still holds what that input wrote — any other
+   * change clears the digest (schema.ts) — and is only named; the stored values of the other
+   * linked IDs are read in full. IDs not linked are in neither list. Keys are hashed only for
+   * IDs stored with a digest: a new import hashes nothing here.
+   */
+  read(ids: readonly string[], keys?: readonly (string | null)[]): StoredLookup {
+    const sameSource: number[] = [];
+    const rows: StoredRow[] = [];
+    let rest: readonly string[] = ids;
+    if (keys !== undefined) {
+      // First the digests, two short columns: a re-run of an unchanged file needs nothing more.
+      const position = new Map<string, number>();
+      ids.forEach((id, at) => position.set(id, at));
+      const other: string[] = [];
+      for (let from = 0; from < ids.length; from += LOOKUPS_PER_STATEMENT) {
+        const group = ids.slice(from, from + LOOKUPS_PER_STATEMENT);
+        for (const row of this.lookup('digest', group.length).all(group) as [string, string | null][]) {
+          const at = position.get(row[0])!;
+          const key = keys[at];
+          if (row[1] !== null && key !== null && key !== undefined && sourceDigestOf(key) === row[1]) sameSource.push(at);
+          else other.push(row[0]);
+        }
+      }
+      rest = other;
+    }
+    for (let from = 0; from < rest.length; from += LOOKUPS_PER_STATEMENT) {
+      const group = rest.slice(from, from + LOOKUPS_PER_STATEMENT);
+      for (const row of this.lookup('stored', group.length).all(group) as StoredRow[]) rows.push(row);
+    }
+    return { sameSource, rows };
+  }
+
+  /** The look-up of `count` IDs in one statement, prepared once per size. */
+  private lookup(kind: 'stored' | 'digest', count: number): Database.Statement {
+    const key = `${kind} ${count}`;
+    let statement = this.statements.get(key);
+    if (statement === undefined) {
+      const columns = kind === 'stored' ? 'id_value, fa_value, additional_info, name, phone' : 'id_value, source_digest';
+      statement = prepare(this.db, `SELECT ${columns} FROM id_fa_mappings WHERE id_value IN (${Array.from({ length: count }, () => '?').join(', ')})`).raw();
+      this.statements.set(key, statement);
+    }
+    return statement;
+  }
+}
