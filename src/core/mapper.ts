@@ -68,6 +68,8 @@ export interface StoredFa {
    */
   readonly name?: string | null;
   readonly phone?: string | null;
+  /** The stored additional_info text (null: none), when the mapper tells it: markSources checks it did not change. */
+  readonly additionalInfo?: string | null;
 }
 
 /** storedFas's answer for an ID that still holds what an item with the given source wrote. */
@@ -90,6 +92,14 @@ export interface Mapper {
    * answered SAME_SOURCE instead, without its values.
    */
   storedFas?(ids: readonly string[], context: MapperCallContext, sources?: ReadonlyMap<string, ItemSource>): Promise<Map<string, StoredFa | typeof SAME_SOURCE>>;
+  /**
+   * Optional, with storedFas's `sources`: for each entry, a bulk upsert found the ID holding what
+   * the record made from `source` asks for although no digest of that source was kept with it
+   * (written before sources were kept, or by other means). The mapper keeps the source's digest
+   * with the row if the row still holds exactly `stored`, so that the next run of the same input
+   * finds it unchanged by its source alone.
+   */
+  markSources?(entries: readonly { readonly id: string; readonly source: ItemSource; readonly stored: StoredFa }[], context: MapperCallContext): Promise<void>;
   /** The strategies the mapper knows, by id. */
   strategies(): Promise<Strategy[]>;
   close(): Promise<void>;

@@ -8,7 +8,7 @@ import { LocalMapper } from '../../src/adapters/sqlite/local-mapper.js';
 import { SCHEMA_VERSION } from '../../src/adapters/sqlite/schema.js';
 import { ConfigError } from '../../src/core/errors.js';
 import { thrownBy } from '../helpers/errors.js';
-import { SAME_SOURCE, type LinkItem } from '../../src/core/mapper.js';
+import { SAME_SOURCE, type LinkItem, type StoredFa } from '../../src/core/mapper.js';
 import type { FinancialAddress } from '../../src/core/model.js';
 import { classifyResult } from '../../src/core/results.js';
 import { bank } from '../helpers/records.js';
@@ -315,6 +315,25 @@ describe('LocalMapper storage', () => {
     prepare(db, "UPDATE id_fa_mappings SET updated_at = 'later' WHERE id_value = ?").run('SRC-5');
     expect(digestOf('SRC-5')).not.toBeNull();
     db.close();
+    await mapper.close();
+  });
+
+  it('keeps a source for a row found unchanged only if the row still holds exactly what was read', async () => {
+    const { mapper, path } = openTemp();
+    await mapper.link([item('M-1', bank('1'), { name: 'Ana' }), item('M-2', bank('2'), { name: 'Ben' }), item('M-3', bank('3'))], ctx);
+    const source = (text: string) => ({ context: 'run', text });
+    const sources = new Map([['M-1', source('one')], ['M-2', source('two')], ['M-3', source('three')]]);
+    const read = await mapper.storedFas(['M-1', 'M-2', 'M-3'], ctx, sources);
+    // Between the read and the mark, someone else changes M-2's name and M-3's strategy.
+    const db = openDatabase(path);
+    prepare(db, "UPDATE id_fa_mappings SET name = 'Benito' WHERE id_value = 'M-2'").run();
+    prepare(db, `UPDATE id_fa_mappings SET additional_info = '[{"strategy_id":5}]' WHERE id_value = 'M-3'`).run();
+    db.close();
+    await mapper.markSources(['M-1', 'M-2', 'M-3'].map((id) => ({ id, source: sources.get(id)!, stored: read.get(id) as StoredFa })), ctx);
+    const now = await mapper.storedFas(['M-1', 'M-2', 'M-3'], ctx, sources);
+    expect(now.get('M-1')).toBe(SAME_SOURCE);
+    expect(now.get('M-2')).toMatchObject({ name: 'Benito' });
+    expect(now.get('M-3')).toMatchObject({ strategyId: 5 });
     await mapper.close();
   });
 

@@ -197,8 +197,24 @@ export class LocalMapper implements Mapper {
       this.writerThread !== undefined && !this.writerThread.writing ? await this.writerThread.read(ids, keys) : this.db.transaction(() => this.storedLookups.read(ids, keys)).deferred();
     const found = new Map<string, StoredFa | typeof SAME_SOURCE>();
     for (const at of sameSource) found.set(ids[at]!, SAME_SOURCE);
-    for (const row of rows) found.set(row[0], { fa: row[1], strategyId: strategyIdOf(row[2]), name: row[3], phone: row[4] });
+    for (const row of rows) found.set(row[0], { fa: row[1], strategyId: strategyIdOf(row[2]), name: row[3], phone: row[4], additionalInfo: row[2] });
     return found;
+  }
+
+  /**
+   * Keeps each source's digest with its ID's row, only where the row still holds exactly what
+   * the caller read and compared (`stored`: FA string, additional_info with the strategy id,
+   * name, phone): a change made since the read is never vouched for. Setting the digest alone
+   * changes nothing the trigger watches.
+   */
+  async markSources(entries: readonly { readonly id: string; readonly source: ItemSource; readonly stored: StoredFa }[], _context?: MapperCallContext): Promise<void> {
+    if (entries.length === 0) return;
+    this.db.transaction(() => {
+      for (const { id, source, stored } of entries) {
+        if (stored.additionalInfo === undefined) continue;
+        this.statements.markSource.run(sourceDigestOf(sourceKey(source)), id, stored.fa, stored.additionalInfo, stored.name ?? null, stored.phone ?? null);
+      }
+    }).immediate();
   }
 
   async strategies(): Promise<Strategy[]> {
@@ -328,6 +344,10 @@ function prepareStatements(db: Database.Database) {
          additional_info = ?, updated_at = ?, source_digest = ? WHERE id = ?`,
     ),
     delete: prepare(db, 'DELETE FROM id_fa_mappings WHERE id = ?'),
+    markSource: prepare(db,
+      `UPDATE id_fa_mappings SET source_digest = ?
+       WHERE id_value = ? AND fa_value = ? AND additional_info IS ? AND name IS ? AND phone IS ?`,
+    ),
     strategy: prepare(db, 'SELECT * FROM strategy WHERE id = ?'),
     allStrategies: prepare(db, 'SELECT * FROM strategy ORDER BY id'),
     count: prepare(db, 'SELECT count(*) AS n FROM id_fa_mappings'),

@@ -129,6 +129,13 @@ interface Work {
   operation: Operation | undefined;
 }
 
+/** A record found unchanged by comparison, with the source it was made from and the state compared with. */
+interface SourceFound {
+  readonly id: string;
+  readonly source: ItemSource;
+  readonly stored: StoredFa;
+}
+
 type Fa = Readonly<Record<string, unknown>> | null;
 /** What a mapper holds for an ID: its FA as resolved (fields), as stored (a string), or null when not linked. */
 type Current = Fa | StoredFa;
@@ -336,7 +343,9 @@ class BulkRun {
       });
     }
 
-    const planned = this.plan(work, state);
+    const sourceless: SourceFound[] = [];
+    const planned = this.plan(work, state, sources, sourceless);
+    if (sourceless.length > 0 && !this.options.dryRun) await this.mapper.markSources?.(sourceless, this.options.context);
     if (this.options.dryRun) {
       for (const w of planned) this.emit(w.report, w, w.operation!, 'applied', undefined, null, 'dry run: not sent');
       return;
@@ -372,8 +381,12 @@ class BulkRun {
     this.emit(report, record, 'none', 'rejected', undefined, code, message, { field: problem.field, ...(parsed.id ? { id: parsed.id } : {}) });
   }
 
-  /** Decides each record's operation from the current state, simulating earlier records on the same ID. */
-  private plan(work: readonly Work[], state: Map<string, Current>): Work[] {
+  /**
+   * Decides each record's operation from the current state, simulating earlier records on the
+   * same ID. `sourceless` gets the records found unchanged by comparison whose state was read
+   * for them alone (their ID is in `sources`): the mapper may keep their source (markSources).
+   */
+  private plan(work: readonly Work[], state: Map<string, Current>, sources: ReadonlyMap<string, ItemSource> | undefined, sourceless: SourceFound[]): Work[] {
     const planned: Work[] = [];
     const settledHere: JournalEntry[] = [];
     for (const w of work) {
@@ -399,6 +412,9 @@ class BulkRun {
         // Not journalled: a resumed run resolves it again and finds it unchanged again, and a
         // re-run of a big file that changes nothing should not write a row per record.
         this.emit(w.report, w, 'none', 'unchanged', undefined, null, null);
+        // Unchanged but not by its source (the row kept none, or another): the state was read for
+        // this record alone, so the mapper may keep its source for the next run.
+        if (w.source !== undefined && sources?.get(w.id) === w.source && current !== undefined && current !== null && isStored(current)) sourceless.push({ id: w.id, source: w.source, stored: current });
         continue;
       }
       if (operation === 'link' || operation === 'update') state.set(w.id, this.after(operation, current, w));
