@@ -8,8 +8,8 @@ import { StoredLookups, type StoredLookup } from './stored-lookups.js';
  * to read the stored values of (with their source keys), as JSON text (one string is copied, not cloned value by value).
  */
 export type LinkWriteRequest =
-  | { readonly call: number; readonly rows: string; readonly now: string }
-  | { readonly call: number; readonly read: string };
+  | { readonly call: number; readonly rows: string; readonly now: string; readonly source: string; readonly contexts: readonly string[] }
+  | { readonly call: number; readonly read: string; readonly contexts: readonly string[] };
 
 export type LinkWriteReply =
   | { readonly call: number; readonly linked: true | boolean[] }
@@ -33,11 +33,12 @@ port.on('message', (request: LinkWriteRequest | 'close') => {
   let reply: LinkWriteReply;
   try {
     if ('read' in request) {
-      const [ids, keys] = JSON.parse(request.read) as [string[], (string | null)[] | null];
-      reply = { call: request.call, found: db.transaction(() => lookups.read(ids, keys ?? undefined)).deferred() };
+      const [ids, texts, contextOf] = JSON.parse(request.read) as [string[], (string | null)[] | null, number[] | null];
+      const sources = texts === null || contextOf === null ? undefined : { contexts: request.contexts, texts, contextOf };
+      reply = { call: request.call, found: db.transaction(() => lookups.read(ids, sources)).deferred() };
     } else {
       const rows = JSON.parse(request.rows) as LinkRow[];
-      reply = { call: request.call, linked: db.transaction(() => writes.write(rows, request.now)).immediate() };
+      reply = { call: request.call, linked: db.transaction(() => writes.write(rows, request.now, request)).immediate() };
     }
   } catch (error) {
     const code = (error as { code?: unknown }).code;

@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { LinkRow } from './link-writes.js';
+import type { LinkRequest, LinkRow } from './link-writes.js';
+import type { SourceTexts } from './source-digest.js';
 import type { LinkWriteReply, LinkWriteRequest } from './link-writer-thread.js';
 import type { StoredLookup } from './stored-lookups.js';
 
@@ -50,10 +51,10 @@ export class LinkWriterThread {
   }
 
   /** Inserts and audits the rows in one transaction: `true` when all went in, else which did. */
-  write(rows: readonly LinkRow[], now: string): Promise<true | boolean[]> {
+  write(rows: readonly LinkRow[], now: string, request: LinkRequest): Promise<true | boolean[]> {
     // One string is copied to the thread; an array of rows would be cloned value by value.
     this.writesPending++;
-    return this.call<true | boolean[]>((call) => ({ call, rows: JSON.stringify(rows), now })).finally(() => this.writesPending--);
+    return this.call<true | boolean[]>((call) => ({ call, rows: JSON.stringify(rows), now, source: request.source, contexts: request.contexts })).finally(() => this.writesPending--);
   }
 
   /** True when no write is queued or under way: a read sent now is answered at once. */
@@ -65,8 +66,8 @@ export class LinkWriterThread {
    * StoredLookups.read on the thread's connection, after every write sent before it has
    * committed: the main thread maps and checks other records meanwhile.
    */
-  read(ids: readonly string[], keys?: readonly (string | null)[]): Promise<StoredLookup> {
-    return this.call<StoredLookup>((call) => ({ call, read: JSON.stringify([ids, keys ?? null]) }));
+  read(ids: readonly string[], sources?: SourceTexts): Promise<StoredLookup> {
+    return this.call<StoredLookup>((call) => ({ call, read: JSON.stringify([ids, sources?.texts ?? null, sources?.contextOf ?? null]), contexts: sources?.contexts ?? [] }));
   }
 
   private call<T>(request: (call: number) => LinkWriteRequest): Promise<T> {

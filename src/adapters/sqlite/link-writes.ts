@@ -6,8 +6,26 @@ import { sourceDigestOf } from './source-digest.js';
 /** Rows per multi-row statement: past a few dozen the gain is gone (and SQLite caps parameters). */
 const ROWS_PER_STATEMENT = 50;
 
-/** One checked row of a link request: [id, FA string, name, phone, additional_info text, audit source, source key (source-digest.ts)]. */
-export type LinkRow = readonly [id: string, fa: string, name: string | null, phone: string | null, additionalInfo: string, source: string, sourceKey: string | null];
+/**
+ * One checked row of a link request: [id, FA string, name, phone, additional_info text, origin
+ * (for the audit source), source text, number of its context in the request's contexts].
+ */
+export type LinkRow = readonly [
+  id: string,
+  fa: string,
+  name: string | null,
+  phone: string | null,
+  additionalInfo: string,
+  origin: string | null,
+  sourceText: string | null,
+  sourceContext: number,
+];
+
+/** What all rows of a link request share: the audit source (each row's origin follows it) and the digests of its sources' contexts. */
+export interface LinkRequest {
+  readonly source: string;
+  readonly contexts: readonly string[];
+}
 
 // One-shot hashing (Node ≥ 20.12): no Hash object per audited change.
 export const sha256 = (text: string) => hash('sha256', text, 'hex');
@@ -25,7 +43,7 @@ export class LinkWrites {
     this.insertedSince = prepare(db, 'SELECT id_value FROM id_fa_mappings WHERE id > ?').pluck();
   }
 
-  write(rows: readonly LinkRow[], now: string): true | boolean[] {
+  write(rows: readonly LinkRow[], now: string, request: LinkRequest): true | boolean[] {
     // Rows go in by the dozen: one statement per row costs more than the B-tree work. INSERT
     // OR IGNORE skips IDs already linked; when it skipped any, the rows it did insert are
     // those past the rowid it started from (a new row gets the largest rowid + 1, and this
@@ -37,7 +55,7 @@ export class LinkWrites {
       const values: unknown[] = [];
       for (let at = from; at < to; at++) {
         const row = rows[at]!;
-        values.push(row[0], row[1], row[2], row[3], row[4], now, now, row[6] === null ? null : sourceDigestOf(row[6]));
+        values.push(row[0], row[1], row[2], row[3], row[4], now, now, row[6] === null ? null : sourceDigestOf(request.contexts[row[7]]!, row[6]));
       }
       const { changes, lastInsertRowid } = this.multiRow('insert', to - from).run(values);
       if (changes === to - from) {
@@ -49,7 +67,7 @@ export class LinkWrites {
     }
     if (inserted === undefined) {
       // Every row went in, so no ID was linked already or given twice.
-      this.audit(rows, now);
+      this.audit(rows, now, request);
       return true;
     }
     const linkedHere = new Set<string>();
@@ -58,17 +76,17 @@ export class LinkWrites {
       linkedHere.add(row[0]);
       return true;
     });
-    this.audit(rows.filter((_, at) => linked[at]), now);
+    this.audit(rows.filter((_, at) => linked[at]), now, request);
     return linked;
   }
 
-  private audit(rows: readonly LinkRow[], now: string): void {
+  private audit(rows: readonly LinkRow[], now: string, request: LinkRequest): void {
     for (let from = 0; from < rows.length; from += ROWS_PER_STATEMENT) {
       const to = Math.min(rows.length, from + ROWS_PER_STATEMENT);
       const values: unknown[] = [];
       for (let at = from; at < to; at++) {
         const row = rows[at]!;
-        values.push(now, 'link', row[0], null, sha256(row[1]), row[5]);
+        values.push(now, 'link', row[0], null, sha256(row[1]), row[5] ? `${request.source} ${row[5]}` : request.source);
       }
       this.multiRow('audit', to - from).run(values);
     }

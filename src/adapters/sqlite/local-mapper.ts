@@ -10,7 +10,7 @@ import type { LinkWriterThread } from './link-writer.js';
 import { openDatabase, prepare, setPragma } from './retained.js';
 import { migrate } from './schema.js';
 import { StoredLookups } from './stored-lookups.js';
-import { sourceDigestOf, sourceKey } from './source-digest.js';
+import { digestOfSource, SourceContexts, type SourceTexts } from './source-digest.js';
 
 interface MappingRow {
   id: number;
@@ -114,9 +114,14 @@ export class LocalMapper implements Mapper {
       else accepted.push({ at, item, fa: built });
     });
     if (accepted.length === 0) return results;
-    const rows = accepted.map(({ item, fa }): LinkRow => [item.id, fa, item.name || null, item.phone_number || null, additionalInfoText(item), auditSource(item, context), item.source === undefined ? null : sourceKey(item.source)]);
+    const contexts = new SourceContexts();
+    const rows = accepted.map(({ item, fa }): LinkRow => {
+      const source = item.source;
+      return [item.id, fa, item.name || null, item.phone_number || null, additionalInfoText(item), item.origin || null, source === undefined ? null : source.text, source === undefined ? -1 : contexts.numberOf(source)];
+    });
+    const request = { source: context.source, contexts: contexts.digests };
     const written =
-      this.writerThread !== undefined ? await this.writerThread.write(rows, now) : this.db.transaction(() => this.linkWrites.write(rows, now)).immediate();
+      this.writerThread !== undefined ? await this.writerThread.write(rows, now, request) : this.db.transaction(() => this.linkWrites.write(rows, now, request)).immediate();
     accepted.forEach(({ at, item, fa }, index) => {
       if (written === true || written[index]) {
         results[at] = linked(item, fa);
@@ -140,7 +145,7 @@ export class LocalMapper implements Mapper {
         // SPAR's code for "not found" on update really is rjct.reference_id.duplicate.
         if (!existing) return reject(item, ReasonCode.referenceIdDuplicate, ReasonMessage.notLinked);
         // As in SPAR, name and phone are only overwritten by non-empty values.
-        this.statements.update.run(built, item.name || null, item.phone_number || null, additionalInfoText(item), now, item.source === undefined ? null : sourceDigestOf(sourceKey(item.source)), existing.id);
+        this.statements.update.run(built, item.name || null, item.phone_number || null, additionalInfoText(item), now, item.source === undefined ? null : digestOfSource(item.source), existing.id);
         this.audit('update', item, existing.fa_value, built, context, now);
         return success(item);
       }),
@@ -190,11 +195,16 @@ export class LocalMapper implements Mapper {
    * writer thread, the thread reads, and this one goes on with the next records meanwhile.
    */
   async storedFas(ids: readonly string[], _context?: MapperCallContext, sources?: ReadonlyMap<string, ItemSource>): Promise<Map<string, StoredFa | typeof SAME_SOURCE>> {
-    const keys = sources === undefined || sources.size === 0 ? undefined : ids.map((id) => { const source = sources.get(id); return source === undefined ? null : sourceKey(source); });
+    let texts: SourceTexts | undefined;
+    if (sources !== undefined && sources.size > 0) {
+      const contexts = new SourceContexts();
+      const of = ids.map((id) => sources.get(id));
+      texts = { contexts: contexts.digests, texts: of.map((source) => source?.text ?? null), contextOf: of.map((source) => (source === undefined ? -1 : contexts.numberOf(source))) };
+    }
     // The thread reads only when it has nothing to write: behind a queue of writes the answer
     // would come late, and this thread would wait for it instead of reading itself.
     const { sameSource, rows } =
-      this.writerThread !== undefined && !this.writerThread.writing ? await this.writerThread.read(ids, keys) : this.db.transaction(() => this.storedLookups.read(ids, keys)).deferred();
+      this.writerThread !== undefined && !this.writerThread.writing ? await this.writerThread.read(ids, texts) : this.db.transaction(() => this.storedLookups.read(ids, texts)).deferred();
     const found = new Map<string, StoredFa | typeof SAME_SOURCE>();
     for (const at of sameSource) found.set(ids[at]!, SAME_SOURCE);
     for (const row of rows) found.set(row[0], { fa: row[1], strategyId: strategyIdOf(row[2]), name: row[3], phone: row[4], additionalInfo: row[2] });
@@ -212,7 +222,7 @@ export class LocalMapper implements Mapper {
     this.db.transaction(() => {
       for (const { id, source, stored } of entries) {
         if (stored.additionalInfo === undefined) continue;
-        this.statements.markSource.run(sourceDigestOf(sourceKey(source)), id, stored.fa, stored.additionalInfo, stored.name ?? null, stored.phone ?? null);
+        this.statements.markSource.run(digestOfSource(source), id, stored.fa, stored.additionalInfo, stored.name ?? null, stored.phone ?? null);
       }
     }).immediate();
   }

@@ -3,22 +3,48 @@ import type { ItemSource } from '../../core/mapper.js';
 
 /**
  * What the local mapper keeps of an item's source (id_fa_mappings.source_digest): SHA-256 over
- * a digest of its context and its text. Equal digests mean equal sources, and equal sources
- * make equal items (ItemSource). The digest is taken in two steps so that only the short key
- * (sourceKey) travels to the writer thread, which hashes it there.
+ * the digest of its context and its text. Equal digests mean equal sources, and equal sources
+ * make equal items (ItemSource). A request carries each context's digest once and every
+ * source's text with the number of its context (SourceTexts), so that the writer thread can
+ * take the digests itself while the main thread goes on.
  */
 
 const contextDigests = new Map<string, string>();
 
-/** The text the digest is taken of: the context's own digest, then the source's text. */
-export function sourceKey(source: ItemSource): string {
-  // One context per run: its digest is taken once (a Map keeps the string's hash, not a copy).
-  let context = contextDigests.get(source.context);
-  if (context === undefined) {
+/** The digest of a context: one per run, taken once (a Map keeps the string's hash, not a copy). */
+function contextDigest(context: string): string {
+  let digest = contextDigests.get(context);
+  if (digest === undefined) {
     if (contextDigests.size >= 16) contextDigests.clear();
-    contextDigests.set(source.context, (context = hash('sha256', source.context, 'base64')));
+    contextDigests.set(context, (digest = hash('sha256', context, 'base64')));
   }
-  return context + source.text;
+  return digest;
 }
 
-export const sourceDigestOf = (key: string): string => hash('sha256', key, 'base64');
+/** The source digest of a text under a context whose digest is given. */
+export const sourceDigestOf = (contextDigestText: string, text: string): string => hash('sha256', contextDigestText + text, 'base64');
+
+/** The source digest of an item's source. */
+export const digestOfSource = (source: ItemSource): string => sourceDigestOf(contextDigest(source.context), source.text);
+
+/** The context digests of one request, each once; sources name theirs by number. */
+export class SourceContexts {
+  readonly digests: string[] = [];
+  private readonly numbers = new Map<string, number>();
+
+  numberOf(source: ItemSource): number {
+    let number = this.numbers.get(source.context);
+    if (number === undefined) {
+      number = this.digests.push(contextDigest(source.context)) - 1;
+      this.numbers.set(source.context, number);
+    }
+    return number;
+  }
+}
+
+/** The sources of the IDs of a read, by position: text and context number (-1: no source). */
+export interface SourceTexts {
+  readonly contexts: readonly string[];
+  readonly texts: readonly (string | null)[];
+  readonly contextOf: readonly number[];
+}

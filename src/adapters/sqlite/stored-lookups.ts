@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import { prepare } from './retained.js';
-import { sourceDigestOf } from './source-digest.js';
+import { sourceDigestOf, type SourceTexts } from './source-digest.js';
 
 /** IDs looked up per statement: one look-up per statement costs twice as much in all. */
 const LOOKUPS_PER_STATEMENT = 100;
@@ -24,17 +24,17 @@ export class StoredLookups {
   constructor(private readonly db: Database.Database) {}
 
   /**
-   * `keys[i]`: the source key (source-digest.ts) of the record at hand for `ids[i]`, or null. An
-   * ID whose source_digest is that key's digest still holds what that input wrote — any other
-   * change clears the digest (schema.ts) — and is only named; the stored values of the other
-   * linked IDs are read in full. IDs not linked are in neither list. Keys are hashed only for
-   * IDs stored with a digest: a new import hashes nothing here.
+   * `sources`: the source of the record at hand for each of `ids`, by position. An ID whose
+   * source_digest is that source's digest still holds what that input wrote — any other change
+   * clears the digest (schema.ts) — and is only named; the stored values of the other linked IDs
+   * are read in full. IDs not linked are in neither list. Digests are taken only for IDs stored
+   * with one: a new import takes none here.
    */
-  read(ids: readonly string[], keys?: readonly (string | null)[]): StoredLookup {
+  read(ids: readonly string[], sources?: SourceTexts): StoredLookup {
     const sameSource: number[] = [];
     const rows: StoredRow[] = [];
     let rest: readonly string[] = ids;
-    if (keys !== undefined) {
+    if (sources !== undefined) {
       // First the digests, two short columns: a re-run of an unchanged file needs nothing more.
       const position = new Map<string, number>();
       ids.forEach((id, at) => position.set(id, at));
@@ -43,8 +43,9 @@ export class StoredLookups {
         const group = ids.slice(from, from + LOOKUPS_PER_STATEMENT);
         for (const row of this.lookup('digest', group.length).all(group) as [string, string | null][]) {
           const at = position.get(row[0])!;
-          const key = keys[at];
-          if (row[1] !== null && key !== null && key !== undefined && sourceDigestOf(key) === row[1]) sameSource.push(at);
+          const text = sources.texts[at];
+          const context = sources.contexts[sources.contextOf[at]!];
+          if (row[1] !== null && text !== null && text !== undefined && context !== undefined && sourceDigestOf(context, text) === row[1]) sameSource.push(at);
           else other.push(row[0]);
         }
       }
