@@ -36,12 +36,16 @@ export class StoredLookups {
     let rest: readonly string[] = ids;
     if (sources !== undefined) {
       // First the digests, two short columns: a re-run of an unchanged file needs nothing more.
-      const position = new Map<string, number>();
-      ids.forEach((id, at) => position.set(id, at));
+      // Built on the first ID found: a new import finds none.
+      let position: Map<string, number> | undefined;
       const other: string[] = [];
       for (let from = 0; from < ids.length; from += LOOKUPS_PER_STATEMENT) {
         const group = ids.slice(from, from + LOOKUPS_PER_STATEMENT);
         for (const row of this.lookup('digest', group.length).all(group) as [string, string | null][]) {
+          if (position === undefined) {
+            position = new Map();
+            for (let at = 0; at < ids.length; at++) position.set(ids[at]!, at);
+          }
           const at = position.get(row[0])!;
           const text = sources.texts[at];
           const context = sources.contexts[sources.contextOf[at]!];

@@ -203,21 +203,21 @@ class BulkRun {
     // chunk is planned only once no chunk still in flight holds one of its IDs: a plan reads
     // the current state of its own IDs only, so operations on one ID still apply in input
     // order, and chunks on other IDs need not wait for each other's answers.
-    const inFlight = new Set<{ readonly ids: ReadonlySet<string>; readonly done: Promise<void> }>();
+    const inFlight = new Set<{ readonly ids: ReadonlyMap<string, number>; readonly done: Promise<void> }>();
     let failure: { error: unknown } | undefined;
     const start = async (ready: BulkInputRecord[]) => {
-      // One chunk at a time needs no overlap check: it waits for the one before it anyway.
-      const ids = chunksAhead > 1 ? idsOf(ready) : new Set<string>();
+      const ids = idsOf(ready);
       for (;;) {
         if (failure) throw failure.error;
-        if (inFlight.size < chunksAhead && ![...inFlight].some((other) => sharesAny(ids, other.ids))) break;
+        // One chunk at a time needs no overlap check: it waits for the one before it anyway.
+        if (inFlight.size < chunksAhead && (chunksAhead === 1 || ![...inFlight].some((other) => sharesAny(ids, other.ids)))) break;
         await Promise.race([...inFlight].map((other) => other.done));
       }
       const report = { events: [] as RecordEvent[], settled: false };
       this.reports.push(report);
       const entry = {
         ids,
-        done: this.chunk(ready, report.events)
+        done: this.chunk(ready, report.events, ids)
           .catch((error: unknown) => {
             failure ??= { error };
           })
@@ -279,7 +279,7 @@ class BulkRun {
     };
   }
 
-  private async chunk(records: readonly BulkInputRecord[], report: RecordEvent[]): Promise<void> {
+  private async chunk(records: readonly BulkInputRecord[], report: RecordEvent[], named: ReadonlyMap<string, number>): Promise<void> {
     const fresh: BulkInputRecord[] = [];
     for (const record of records) {
       const before = this.earlier.get(record.seq);
@@ -295,7 +295,7 @@ class BulkRun {
 
     // The current state is read before any record with a source is parsed: one that still
     // holds what its source wrote is then done without being parsed at all (a re-run).
-    const sources = this.options.mode === 'upsert' && this.mapper.storedFas !== undefined ? this.soleSources(fresh) : undefined;
+    const sources = this.options.mode === 'upsert' && this.mapper.storedFas !== undefined ? this.soleSources(fresh, named) : undefined;
     // Upserts plan from the state, dry runs show it, and uncertain records (sent by an earlier
     // run, which got no answer) are checked against it. A record with a source takes the run's mode.
     const stateIds = new Set<string>();
@@ -445,21 +445,13 @@ class BulkRun {
   /**
    * The ID → source of the records that may be found unchanged by their source alone: those
    * with a source, not sent by an earlier run (an uncertain one is checked in full), whose ID no
-   * other record of the chunk names (a later one is planned against the state the earlier ones
-   * leave, which needs the values).
+   * other record of the chunk names (`named`: the chunk's IDs, counted; a later one is planned
+   * against the state the earlier ones leave, which needs the values).
    */
-  private soleSources(records: readonly BulkInputRecord[]): Map<string, ItemSource> | undefined {
-    const named = new Map<string, number>();
-    let sourced = 0;
+  private soleSources(records: readonly BulkInputRecord[], named: ReadonlyMap<string, number>): Map<string, ItemSource> | undefined {
+    let sources: Map<string, ItemSource> | undefined;
     for (const record of records) {
-      const id = record.source !== undefined ? record.source.id : record.parsed.ok ? record.parsed.value.id : record.parsed.id;
-      if (record.source !== undefined) sourced++;
-      if (id !== undefined) named.set(id, (named.get(id) ?? 0) + 1);
-    }
-    if (sourced === 0) return undefined;
-    const sources = new Map<string, ItemSource>();
-    for (const record of records) {
-      if (record.source !== undefined && named.get(record.source.id) === 1 && !this.earlier.has(record.seq)) sources.set(record.source.id, record.source);
+      if (record.source !== undefined && named.get(record.source.id) === 1 && !this.earlier.has(record.seq)) (sources ??= new Map()).set(record.source.id, record.source);
     }
     return sources;
   }
@@ -765,22 +757,22 @@ class Slots {
 }
 
 /**
- * The IDs a chunk holds: those it plans for, and those of its invalid records, so that two
- * chunks never report on one beneficiary at the same time.
+ * The IDs a chunk holds, with how many of its records name each: those it plans for, and those
+ * of its invalid records, so that two chunks never report on one beneficiary at the same time.
  */
-function idsOf(records: readonly BulkInputRecord[]): Set<string> {
-  const ids = new Set<string>();
+function idsOf(records: readonly BulkInputRecord[]): Map<string, number> {
+  const ids = new Map<string, number>();
   for (const record of records) {
     // A record's source names its ID without parsing it.
     const id = record.source !== undefined ? record.source.id : record.parsed.ok ? record.parsed.value.id : record.parsed.id;
-    if (id) ids.add(id);
+    if (id) ids.set(id, (ids.get(id) ?? 0) + 1);
   }
   return ids;
 }
 
-function sharesAny(some: ReadonlySet<string>, others: ReadonlySet<string>): boolean {
+function sharesAny(some: ReadonlyMap<string, number>, others: ReadonlyMap<string, number>): boolean {
   const [small, large] = some.size <= others.size ? [some, others] : [others, some];
-  for (const id of small) if (large.has(id)) return true;
+  for (const id of small.keys()) if (large.has(id)) return true;
   return false;
 }
 
