@@ -7,8 +7,7 @@ import { openInputFile } from '../../src/adapters/input/record-file.js';
 import { LocalMapper } from '../../src/adapters/sqlite/local-mapper.js';
 import { runBulk, type BulkInputRecord, type JournalEntry } from '../../src/core/bulk/engine.js';
 import type { RecordEvent } from '../../src/core/bulk/events.js';
-import { mappedCsvRecords, sourceContexts, SourcedRecord, type SourceContexts } from '../../src/core/bulk/input.js';
-import { SAME_SOURCE } from '../../src/core/mapper.js';
+import { mappedCsvRecords, sourceContexts, SourcedRecord, type SourceContexts } from '../../src/core/bulk/mapped-rows.js';
 import { compileMapping, dfspLookupFrom } from '../../src/core/mapping.js';
 import { MemoryJournal } from '../helpers/memory-journal.js';
 import { random } from '../helpers/record-corpus.js';
@@ -55,8 +54,8 @@ async function importCsv(mapper: LocalMapper, file: string, options: ImportOptio
   const dfsp = dfspLookupFrom(JSON.parse(options.dfspText ?? dfspText));
   const strategies = new Map((await mapper.strategies()).map((s) => [s.id, s]));
   let contexts: SourceContexts | undefined;
-  const onHeader = (_columns: readonly string[], written: readonly string[]) => {
-    if (options.sources) contexts = sourceContexts({ version: 'test', definition: JSON.stringify([options.mappingText ?? mappingText, options.dfspText ?? dfspText]), header: written, strategies: strategies.values() });
+  const onHeader = (_columns: readonly string[], written: readonly string[], delimiter: string) => {
+    if (options.sources) contexts = sourceContexts({ version: 'test', definition: JSON.stringify([options.mappingText ?? mappingText, options.dfspText ?? dfspText]), header: written, delimiter, strategies: strategies.values() });
   };
   const input = await openInputFile(file, { format: 'csv', stdin: new PassThrough(), onHeader });
   const toRecord = mappedCsvRecords({ mapping, dfsp, strategies, mode: 'upsert', unlinkConfirmed: false, contexts: () => contexts });
@@ -234,6 +233,22 @@ describe('re-runs find rows unchanged by their source', () => {
     }
     expect([...seen].sort()).toEqual(['dfsp', 'header', 'mapping', 'rows', 'same']);
     expect(shortcuts).toBeGreaterThan(100);
+  });
+
+  it('reads a row differently whenever anything it is read with differs: each part changes the context', async () => {
+    const dir = tempDir();
+    const strategies = await openMapper(dir, 'mapper.db').strategies();
+    const base = { version: '1.0.0', definition: '{"mapping":"m"}', header: ['a', 'b'], delimiter: ',', strategies };
+    const variants = [
+      base,
+      { ...base, version: '1.0.1' },
+      { ...base, definition: '{"mapping":"n"}' },
+      { ...base, header: ['b', 'a'] },
+      { ...base, delimiter: '\t' },
+      { ...base, strategies: strategies.slice(1) },
+    ].map((parts) => sourceContexts(parts));
+    expect(new Set(variants.flatMap((contexts) => [contexts.line, contexts.cells])).size).toBe(variants.length * 2);
+    expect(sourceContexts(base)).toEqual(variants[0]);
   });
 
   it('keeps the sources of rows a run finds unchanged by comparison, so that the next run need not compare them', async () => {

@@ -28,8 +28,8 @@ export interface InputFile {
   readonly records: AsyncIterable<SourceRecord>;
 }
 
-/** Told a CSV's header: the columns handed over, and every column as written (sparctl's report columns too). */
-export type HeaderListener = (columns: readonly string[], written: readonly string[]) => void;
+/** Told a CSV's header: the columns handed over, every column as written (sparctl's report columns too), and the delimiter the file is read with. */
+export type HeaderListener = (columns: readonly string[], written: readonly string[], delimiter: string) => void;
 
 /** Records per batch handed to the caller. */
 const BATCH = 1_000;
@@ -107,7 +107,8 @@ async function* csvBatches(
   delimiter?: string,
   onHeader?: HeaderListener,
 ): AsyncGenerator<readonly SourceRecord[]> {
-  const tokenizer = new CsvTokenizer(delimiter ?? (name.toLowerCase().endsWith('.tsv') ? '\t' : ','));
+  const cellDelimiter = delimiter ?? (name.toLowerCase().endsWith('.tsv') ? '\t' : ',');
+  const tokenizer = new CsvTokenizer(cellDelimiter);
   // Files are checked byte for byte before a run; stdin can only be checked here, where a bad
   // byte has already become U+FFFD.
   const decoder = new TextDecoder('utf-8');
@@ -115,7 +116,7 @@ async function* csvBatches(
   let batch: SourceRecord[] = [];
   const take = (rows: readonly CsvRow[]) => {
     for (const row of rows) {
-      if (header === undefined) header = readHeader(row.cells, name, knownColumns, onHeader);
+      if (header === undefined) header = readHeader(row.cells, name, knownColumns, onHeader && ((columns, written) => onHeader(columns, written, cellDelimiter)));
       else batch.push(toSourceRecord(row, header, name));
     }
   };
@@ -150,7 +151,7 @@ interface Header {
   readonly kept: readonly number[];
 }
 
-function readHeader(cells: readonly string[], name: string, knownColumns: readonly string[] | undefined, onHeader?: HeaderListener): Header {
+function readHeader(cells: readonly string[], name: string, knownColumns: readonly string[] | undefined, onHeader?: (columns: readonly string[], written: readonly string[]) => void): Header {
   const columns = cells.map((column) => column.trim());
   const unknown = knownColumns === undefined ? [] : columns.filter((column) => !knownColumns.includes(column) && !isReportColumn(column));
   if (unknown.length > 0) {

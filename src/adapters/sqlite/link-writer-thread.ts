@@ -4,8 +4,9 @@ import { openDatabase, setPragma } from './retained.js';
 import { StoredLookups, type StoredLookup } from './stored-lookups.js';
 
 /**
- * A request to the writer thread: the rows of one link request, or the IDs (and source digests)
- * to read the stored values of (with their source keys), as JSON text (one string is copied, not cloned value by value).
+ * A request to the writer thread: the rows of one link request, or the IDs to read the stored
+ * values of with the texts of their sources, as JSON text (one string is copied, not cloned
+ * value by value).
  */
 export type LinkWriteRequest =
   | { readonly call: number; readonly rows: string; readonly now: string; readonly source: string; readonly contexts: readonly string[] }

@@ -14,10 +14,11 @@ export function linkWriterThreadAvailable(threadFile: URL = LINK_WRITER_THREAD_F
 }
 
 /**
- * The inserting and auditing half of the local mapper's link, on a thread with its own
- * connection: while it writes one request, the main thread parses, maps and checks the next
- * records, so a bulk import uses both cores. Requests are written one at a time in the order
- * sent, each in its own transaction; a request is answered only once it has committed.
+ * The inserting and auditing half of the local mapper's link, and the reading half of its
+ * storedFas when there is nothing to write, on a thread with its own connection: while it writes
+ * or reads one request, the main thread parses, maps and checks the next records, so a bulk
+ * import uses both cores. Requests are handled one at a time in the order sent, each in its own
+ * transaction; a write is answered only once it has committed.
  */
 export class LinkWriterThread {
   private readonly worker: Worker;
@@ -57,7 +58,7 @@ export class LinkWriterThread {
     return this.call<true | boolean[]>((call) => ({ call, rows: JSON.stringify(rows), now, source: request.source, contexts: request.contexts })).finally(() => this.writesPending--);
   }
 
-  /** True when no write is queued or under way: a read sent now is answered at once. */
+  /** True while a write is queued or under way: a read sent now would be answered only after it. */
   get writing(): boolean {
     return this.writesPending > 0;
   }

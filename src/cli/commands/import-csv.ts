@@ -66,14 +66,14 @@ Examples:
           definition,
           records: async (_context, mapper) => {
             const { openInputFile } = await import('../../adapters/input/record-file.js');
-            const { mappedCsvRecords, sourceContexts } = await import('../../core/bulk/input.js');
+            const { mappedCsvRecords, sourceContexts } = await import('../../core/bulk/mapped-rows.js');
             const { VERSION } = await import('../version.js');
             const strategies = new Map((await mapper.strategies()).map((s) => [s.id, s]));
             let columns: readonly string[] = [];
             let contexts: ReturnType<typeof sourceContexts> | undefined;
             // The header is checked as soon as it is read, before any row and even when no row follows.
-            const onHeader = (header: readonly string[], written: readonly string[]) => {
-              contexts = sourceContexts({ version: VERSION, definition, header: written, strategies: strategies.values() });
+            const onHeader = (header: readonly string[], written: readonly string[], delimiter: string) => {
+              contexts = sourceContexts({ version: VERSION, definition, header: written, delimiter, strategies: strategies.values() });
               columns = header;
               const missing = missingColumns(mapping, header);
               if (missing.length > 0) {

@@ -1,0 +1,101 @@
+import type { ItemSource } from '../mapper.js';
+import { applyMapping, mappedId, type CompiledMapping, type DfspLookup } from '../mapping.js';
+import type { Strategy } from '../strategy/strategy.js';
+import type { BulkInputRecord, BulkMode } from './engine.js';
+import { OPERATION_COLUMN, toBulkRecord } from './input.js';
+
+/**
+ * A record parsed only when the engine first asks for it (BulkInputRecord.source): a re-run
+ * that finds it unchanged by its source never maps, parses or checks it. It is its own source
+ * (one object per row, not two).
+ */
+export class SourcedRecord implements BulkInputRecord, ItemSource {
+  readonly source = this;
+  private parsedOnce: BulkInputRecord['parsed'] | undefined;
+
+  constructor(
+    readonly seq: number,
+    readonly line: number | undefined,
+    readonly raw: Readonly<Record<string, string>> | undefined,
+    /** The ID the record's parse gives, when it parses. */
+    readonly id: string,
+    readonly context: string,
+    readonly text: string,
+    private readonly parse: (record: SourcedRecord) => BulkInputRecord['parsed'],
+  ) {}
+
+  get parsed(): BulkInputRecord['parsed'] {
+    return (this.parsedOnce ??= this.parse(this));
+  }
+
+  /** Whether anything has asked for `parsed` yet. */
+  get wasParsed(): boolean {
+    return this.parsedOnce !== undefined;
+  }
+}
+
+/** The two contexts of one run's sources (see sourceContexts). */
+export interface SourceContexts {
+  readonly line: string;
+  readonly cells: string;
+}
+
+/**
+ * The contexts of one run's sources (ItemSource): everything the record a row maps to depends
+ * on besides the row — sparctl's version, the job's definition (mapping file, DFSP data), the
+ * header as written (with the columns sparctl drops), the delimiter the file is read with (a
+ * .tsv's tab too), the target's strategies. A
+ * row's source is its text as written (`line`) or, when it has quotes, its cells as JSON
+ * (`cells`): two contexts, so that neither can pass for the other.
+ */
+export function sourceContexts(parts: { version: string; definition: string; header: readonly string[]; delimiter: string; strategies: Iterable<Strategy> }): SourceContexts {
+  const strategies = [...parts.strategies].map((s) => [s.id, s.strategy_type, s.construct_strategy, s.deconstruct_strategy]);
+  const context = JSON.stringify({ sparctl: parts.version, definition: parts.definition, header: parts.header, delimiter: parts.delimiter, strategies });
+  return { line: `${context}\0line`, cells: `${context}\0cells` };
+}
+
+/** A CSV row as record-file.ts hands it over. */
+export interface CsvSourceRow {
+  readonly line: number;
+  readonly record: Readonly<Record<string, unknown>>;
+  readonly unreadable?: string;
+  /** The row as written, when it holds no quote. */
+  readonly text?: string;
+}
+
+/**
+ * The engine record of each CSV row read through a mapping file (import-csv). Once `contexts`
+ * gives the run's source contexts, a row whose ID the mapping can tell becomes a SourcedRecord,
+ * mapped only when the engine asks; any other row is mapped at once.
+ */
+export function mappedCsvRecords(options: {
+  readonly mapping: CompiledMapping;
+  readonly dfsp: DfspLookup | undefined;
+  readonly strategies: ReadonlyMap<number, Strategy>;
+  readonly mode: BulkMode;
+  readonly unlinkConfirmed: boolean;
+  readonly contexts: () => SourceContexts | undefined;
+}): (row: CsvSourceRow, seq: number) => BulkInputRecord {
+  const { mapping, dfsp, strategies, mode, unlinkConfirmed } = options;
+  const mapRow = (row: Record<string, string>, seq: number, line: number, id?: string): BulkInputRecord => {
+    const mapped = applyMapping(mapping, (path) => row[path], dfsp, id);
+    if (!mapped.ok) {
+      const raw = row[mapping.id.source ?? '']?.trim();
+      return { seq, line, raw: row, parsed: { ok: false, problems: mapped.problems, ...(raw ? { id: raw } : {}) } };
+    }
+    // The mapped record is this row's own: the operation goes into it, not into a copy of it.
+    if (mapped.operation) mapped.record[OPERATION_COLUMN] = mapped.operation;
+    return toBulkRecord(seq, line, mapped.record, row, { mode, strategies, unlinkConfirmed, mapped: true });
+  };
+  const parseLater = (record: SourcedRecord) => mapRow(record.raw as Record<string, string>, record.seq, record.line!, record.id).parsed;
+  return (source, seq) => {
+    const row = source.record as Record<string, string>;
+    if (source.unreadable) return { seq, line: source.line, raw: row, parsed: { ok: false, problems: [{ field: '(line)', message: source.unreadable, code: 'input.unreadable' }] } };
+    // Unlink rows write nothing a later run could compare with.
+    const contexts = mode === 'unlink' ? undefined : options.contexts();
+    const id = contexts === undefined ? undefined : mappedId(mapping, (path) => row[path]);
+    if (id === undefined) return mapRow(row, seq, source.line);
+    if (source.text !== undefined) return new SourcedRecord(seq, source.line, row, id, contexts!.line, source.text, parseLater);
+    return new SourcedRecord(seq, source.line, row, id, contexts!.cells, JSON.stringify(Object.values(row)), parseLater);
+  };
+}
