@@ -2,6 +2,7 @@ import { statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { ConfigError } from '../core/errors.js';
+import type { LocalMapper } from '../adapters/sqlite/local-mapper.js';
 import type { Mapper } from '../core/mapper.js';
 import { sparctlDirs, type SparctlDirs } from '../config/paths.js';
 import type { OutputFormat, Profile, ResolvedSettings } from '../config/settings.js';
@@ -98,4 +99,13 @@ export async function openMapper(context: CommandContext): Promise<Mapper> {
   }
   const { HttpMapper } = await import('../adapters/http/http-mapper.js');
   return HttpMapper.create(settings);
+}
+
+/**
+ * Has a local mapper insert and audit links on a second thread (bulk runs, serve), unless
+ * SPARCTL_WRITER_THREAD=off; true when it does. Other mappers have no such thread.
+ */
+export async function writeLinksOnThread(io: Io, mapper: Mapper): Promise<boolean> {
+  if (io.env['SPARCTL_WRITER_THREAD'] === 'off' || !('writeLinksOnThread' in mapper)) return false;
+  return (mapper as LocalMapper).writeLinksOnThread();
 }

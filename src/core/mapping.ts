@@ -867,8 +867,9 @@ function idOf(mapping: CompiledMapping, row: RowReader, problems: MappingProblem
 
 /**
  * The ID applyMapping gives the row, when it gives one — and only the ID: nothing else of the
- * row is read or checked (applyMapping's `knownId` takes it back). Undefined when the ID has a problem, or when the mapping reads a
- * per-row operation (such a row's ID is not all that decides what it does).
+ * row is read or checked (applyMapping's `knownId` takes it back). Undefined when the ID has a
+ * problem, or when the mapping reads a per-row operation (such a row's ID is not all that
+ * decides what it does).
  */
 export function mappedId(mapping: CompiledMapping, row: RowReader): string | undefined {
   if (mapping.operation !== undefined) return undefined;

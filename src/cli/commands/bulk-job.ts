@@ -1,12 +1,11 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
 import { basename, extname, join, resolve } from 'node:path';
-import type { LocalMapper } from '../../adapters/sqlite/local-mapper.js';
 import type { BulkEvent, BulkSummary, RecordEvent } from '../../core/bulk/events.js';
 import type { BulkInput, BulkMode, Journal, JournalEntry } from '../../core/bulk/engine.js';
 import { ExitCode, UsageError } from '../../core/errors.js';
 import type { Mapper } from '../../core/mapper.js';
-import { loadContext, openMapper, type CommandContext, type GlobalOptions } from '../context.js';
+import { loadContext, openMapper, writeLinksOnThread, type CommandContext, type GlobalOptions } from '../context.js';
 import type { Io } from '../io.js';
 
 /**
@@ -106,8 +105,7 @@ export async function runBulkJob(io: Io, globals: GlobalOptions, flags: BulkJobF
   try {
     // The local mapper inserts and audits links on a second thread while this one reads,
     // maps and checks the next records. SPARCTL_WRITER_THREAD=off keeps it all on one thread.
-    const writerThread =
-      !flags.dryRun && io.env['SPARCTL_WRITER_THREAD'] !== 'off' && 'writeLinksOnThread' in mapper && (await (mapper as LocalMapper).writeLinksOnThread());
+    const writerThread = !flags.dryRun && (await writeLinksOnThread(io, mapper));
     if (writerThread && globals.verbose && !globals.quiet) io.stderr.write('sparctl: the local mapper writes links on a second thread (SPARCTL_WRITER_THREAD=off: one thread)\n');
     return await runWithMapper(io, globals, flags, spec, context, mapper, writerThread);
   } finally {

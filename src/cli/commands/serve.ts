@@ -1,10 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import type { KeyObject } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import type { LocalMapper } from '../../adapters/sqlite/local-mapper.js';
 import { Command } from 'commander';
 import { ConfigError, ExitCode, UsageError } from '../../core/errors.js';
-import { loadContext, openMapper, type GlobalOptions } from '../context.js';
+import { loadContext, openMapper, writeLinksOnThread, type GlobalOptions } from '../context.js';
 import type { Io } from '../io.js';
 import { portNumber } from '../parse.js';
 
@@ -44,7 +43,7 @@ Examples:
       const partners = await loadPartners(options.partner);
       const mapper = await openMapper(context);
       // Links are inserted and audited on a second thread while this one parses the next requests.
-      if (io.env['SPARCTL_WRITER_THREAD'] !== 'off' && 'writeLinksOnThread' in mapper) await (mapper as LocalMapper).writeLinksOnThread();
+      await writeLinksOnThread(io, mapper);
       const { createSparServer } = await import('../../adapters/server/spar-v2-server.js');
       const server = createSparServer({
         mapper,

@@ -44,9 +44,9 @@ export interface SourceContexts {
  * The contexts of one run's sources (ItemSource): everything the record a row maps to depends
  * on besides the row — sparctl's version, the job's definition (mapping file, DFSP data), the
  * header as written (with the columns sparctl drops), the delimiter the file is read with (a
- * .tsv's tab too), the target's strategies. A
- * row's source is its text as written (`line`) or, when it has quotes, its cells as JSON
- * (`cells`): two contexts, so that neither can pass for the other.
+ * .tsv's tab too), the target's strategies. A row's source is its text as written (`line`) or,
+ * when it has quotes, its cells as JSON (`cells`): two contexts, so that neither can pass for
+ * the other.
  */
 export function sourceContexts(parts: { version: string; definition: string; header: readonly string[]; delimiter: string; strategies: Iterable<Strategy> }): SourceContexts {
   const strategies = [...parts.strategies].map((s) => [s.id, s.strategy_type, s.construct_strategy, s.deconstruct_strategy]);
