@@ -1,6 +1,6 @@
 import Table from 'cli-table3';
 import type { Ora } from 'ora';
-import type { BulkEvent, BulkSummary, ProgressEvent, RecordFate, RetryEvent } from '../core/bulk/events.js';
+import { RECORD_FATES, type BulkEvent, type BulkSummary, type ProgressEvent, type RecordFate, type RetryEvent } from '../core/bulk/events.js';
 import type { Operation } from '../core/results.js';
 import { colorEnabled, type Io } from './io.js';
 import { printable } from './output.js';
@@ -75,7 +75,6 @@ export function progressText(event: ProgressEvent, rate: number, compact = false
     ['applied', event.applied],
     ['unchanged', event.unchanged],
     ['rejected', event.rejected],
-    ['failed', event.failed],
     ['retries', event.retries],
   ];
   for (const [name, n] of counts) if (!compact || n > 0 || name === 'applied') parts.push(`${name} ${n}`);
@@ -237,14 +236,20 @@ class SpinnerProgress implements ProgressRenderer {
 }
 
 const OPERATION_ROWS: readonly (Operation | 'none')[] = ['link', 'update', 'unlink', 'resolve', 'none'];
-const FATES: readonly RecordFate[] = ['applied', 'unchanged', 'rejected', 'failed'];
-/** "none": the record was settled without an operation (nothing to change, or rejected before planning). */
-const ROW_LABELS: Record<Operation | 'none', string> = { link: 'link', update: 'update', unlink: 'unlink', resolve: 'resolve', none: 'not sent' };
+/** "none": the record needed no write (unchanged, superseded) or was rejected before one was planned. */
+const ROW_LABELS: Record<Operation | 'none', string> = { link: 'link', update: 'update', unlink: 'unlink', resolve: 'resolve', none: 'no write' };
+const FATE_LABELS: Record<RecordFate, { done: string; dry: string }> = {
+  applied: { done: 'applied', dry: 'would apply' },
+  confirmed: { done: 'confirmed', dry: 'would confirm' },
+  unchanged: { done: 'unchanged', dry: 'unchanged' },
+  superseded: { done: 'superseded', dry: 'superseded' },
+  rejected: { done: 'rejected', dry: 'would reject' },
+};
 
 export interface SummaryExtra {
   readonly target: string;
   readonly rejectsPath?: string;
-  /** Rows in the reject file (RecordSink.count); defaults to rejected + failed. */
+  /** Rows in the reject file (RecordSink.count). */
   readonly rejectsCount?: number;
   readonly resultsPath?: string;
   readonly journalPath?: string;
@@ -254,41 +259,47 @@ export interface SummaryExtra {
 
 /**
  * The end-of-run summary on stderr: counts per operation and fate, then where things are. Always
- * printed, whatever the outcome, so a log shows what happened even if stdout went elsewhere.
+ * printed, whatever the outcome, so a log shows what happened even if stdout went elsewhere. The
+ * counts add up: total = the fates + not sent.
  */
 export function renderBulkSummary(io: Io, summary: BulkSummary, extra: SummaryExtra): void {
   const color = colorEnabled(io, 'stderr');
   const paint = (code: string, text: string) => (color ? `\u001b[${code}m${text}\u001b[0m` : text);
+  // Confirmed and superseded only when some record has them: most runs have neither.
+  const fates = RECORD_FATES.filter((fate) => fate === 'applied' || fate === 'unchanged' || fate === 'rejected' || summary[fate] > 0);
   const table = new Table({
-    head: ['', ...FATES, 'total'],
+    head: ['', ...fates.map((fate) => FATE_LABELS[fate][summary.dryRun ? 'dry' : 'done']), 'total'],
     style: { head: color ? ['cyan'] : [], border: color ? ['grey'] : [] },
-    colAligns: ['left', 'right', 'right', 'right', 'right', 'right'],
+    colAligns: ['left', ...fates.map(() => 'right' as const), 'right'],
   });
   for (const operation of OPERATION_ROWS) {
     const counts = summary.byOperation[operation];
     if (!counts) continue;
-    const cells = FATES.map((fate) => counts[fate] ?? 0);
+    const cells = fates.map((fate) => counts[fate] ?? 0);
     table.push([ROW_LABELS[operation], ...cells.map(String), String(cells.reduce((a, b) => a + b, 0))]);
   }
-  // The total row comes from the summary's own totals (they include resumed records).
-  const totals: Record<RecordFate, number> = { applied: summary.applied, unchanged: summary.unchanged, rejected: summary.rejected, failed: summary.failed };
-  table.push([
-    'total',
-    String(totals.applied),
-    String(totals.unchanged),
-    totals.rejected > 0 ? paint('33', String(totals.rejected)) : '0',
-    totals.failed > 0 ? paint('31', String(totals.failed)) : '0',
-    String(summary.total),
-  ]);
+  const settled = fates.map((fate) => summary[fate]);
+  table.push(['total', ...settled.map((n, at) => (fates[at] === 'rejected' && n > 0 ? paint('33', String(n)) : String(n))), String(settled.reduce((a, b) => a + b, 0))]);
 
   const lines = [table.toString()];
+  if (summary.dryRun) lines.unshift('dry run: what would happen (nothing was written)');
+  const earlier = RECORD_FATES.reduce((sum, fate) => sum + (summary.earlier[fate] ?? 0), 0);
   // The rate is this run's own: records settled by an earlier run took no time here.
-  const worked = Math.max(0, summary.total - summary.resumed);
+  const worked = Math.max(0, summary.total - summary.notSent - earlier);
   const rate = summary.seconds > 0 ? worked / summary.seconds : 0;
   lines.push(`${summary.total} record${summary.total === 1 ? '' : 's'} in ${duration(summary.seconds)} (${rate >= 10 ? Math.round(rate) : rate.toFixed(1)} rec/s) · ${printable(extra.target)}`);
-  if (summary.resumed > 0) lines.push(`resumed from an earlier run: ${summary.resumed} records`);
+  // Not sent, or sent and unanswered: the next run reads the mapper before sending any again.
+  if (summary.notSent > 0) lines.push(paint('31', `not done: ${summary.notSent} record${summary.notSent === 1 ? '' : 's'} (not sent, or no answer came)`));
+  if (earlier > 0) {
+    const parts = RECORD_FATES.filter((fate) => (summary.earlier[fate] ?? 0) > 0).map((fate) => `${summary.earlier[fate]} ${fate}`);
+    lines.push(`settled by an earlier run of this job: ${parts.join(', ')}`);
+  }
+  if (summary.superseded > 0) lines.push(`superseded: ${summary.superseded} (a later row names the same ID; the last row decides)`);
+  if (summary.confirmed > 0) lines.push(`confirmed: ${summary.confirmed} (the mapper shows it after a lost answer; maybe not this run's)`);
+  const reasons = Object.entries(summary.rejectedBy).sort((a, b) => b[1] - a[1]);
+  if (reasons.length > 0) lines.push(`rejected by reason: ${reasons.map(([code, n]) => `${printable(code)} ${n}`).join(', ')}`);
   if (summary.retries > 0) lines.push(`retries: ${summary.retries}`);
-  const rejectRows = extra.rejectsCount ?? summary.rejected + summary.failed;
+  const rejectRows = extra.rejectsCount ?? 0;
   if (extra.rejectsPath !== undefined && rejectRows > 0) lines.push(`rejects: ${printable(extra.rejectsPath)} (${rejectRows} row${rejectRows === 1 ? '' : 's'})`);
   if (extra.resultsPath !== undefined) lines.push(`results: ${printable(extra.resultsPath)}`);
   if (extra.journalPath !== undefined) lines.push(`journal: ${printable(extra.journalPath)}`);

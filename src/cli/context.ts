@@ -90,12 +90,15 @@ function warnAboutExposedSecrets(io: Io, settings: Record<string, unknown>): voi
   }
 }
 
-/** Opens the mapper the settings point at. Adapters load lazily: `--help` must stay fast. */
-export async function openMapper(context: CommandContext): Promise<Mapper> {
+/**
+ * Opens the mapper the settings point at. Adapters load lazily: `--help` must stay fast.
+ * `readOnly`: a dry run's local mapper, opened so that nothing can be written to it.
+ */
+export async function openMapper(context: CommandContext, options: { readOnly?: boolean } = {}): Promise<Mapper> {
   const { settings } = context.resolved;
   if (settings.mode === 'local') {
     const { LocalMapper } = await import('../adapters/sqlite/local-mapper.js');
-    return LocalMapper.open(settings.db!);
+    return LocalMapper.open(settings.db!, undefined, options);
   }
   const { HttpMapper } = await import('../adapters/http/http-mapper.js');
   return HttpMapper.create(settings);

@@ -1,6 +1,7 @@
 import Table from 'cli-table3';
 import type { AppliedItem, RunSummary } from '../core/apply.js';
 import type { Operation, Outcome } from '../core/results.js';
+import type { RecordEvent } from '../core/bulk/events.js';
 import type { OutputFormat } from '../config/settings.js';
 import { csvCell } from '../adapters/files/csv-cells.js';
 import { colorEnabled, type Io } from './io.js';
@@ -36,6 +37,9 @@ interface ResultView {
   status_reason_message: string | null;
   fa?: unknown;
   additional_info?: unknown;
+  /** The mapper holds what was asked, seen after a lost answer: this run may or may not have made the change. */
+  confirmed?: true;
+  dry_run?: true;
 }
 
 function view(applied: AppliedItem): ResultView {
@@ -49,6 +53,7 @@ function view(applied: AppliedItem): ResultView {
     status_reason_message: result.status_reason_message,
     ...(result.fa === undefined ? {} : { fa: result.fa }),
     ...(result.additional_info === undefined ? {} : { additional_info: result.additional_info }),
+    ...(applied.confirmed ? { confirmed: true as const } : {}),
   };
 }
 
@@ -57,10 +62,33 @@ export interface RenderInput {
   readonly target: string;
   readonly applied: readonly AppliedItem[];
   readonly summary: RunSummary;
+  /** A dry run: outcomes are what would happen. */
+  readonly dryRun?: boolean;
+}
+
+/** A write pipeline's record event as a single-record command shows it. */
+export function appliedOf(event: RecordEvent): AppliedItem {
+  const status = event.fate === 'rejected' ? 'rjct' : 'succ';
+  const outcome: Outcome = event.outcome ?? (event.fate === 'rejected' ? 'rejected' : 'found');
+  return {
+    ...(event.line === undefined ? {} : { line: event.line }),
+    id: event.id ?? '',
+    outcome,
+    ...(event.fate === 'confirmed' ? { confirmed: true } : {}),
+    result: {
+      reference_id: String(event.seq),
+      id: event.id ?? '',
+      status,
+      status_reason_code: event.code,
+      status_reason_message: event.message,
+      ...(event.fa === undefined ? {} : { fa: event.fa }),
+    },
+  };
 }
 
 export function renderResults(io: Io, format: OutputFormat, input: RenderInput): void {
   const views = input.applied.map(view);
+  if (input.dryRun) for (const v of views) v.dry_run = true;
   switch (format) {
     case 'json':
       io.stdout.write(
@@ -97,7 +125,7 @@ function toTable(io: Io, operation: Operation, views: ResultView[]): string {
     table.push([
       ...(withLines ? [String(v.line ?? '')] : []),
       printable(v.id),
-      OUTCOME_WORDS[v.outcome],
+      v.dry_run ? `would be ${OUTCOME_WORDS[v.outcome]}` : v.confirmed ? `${OUTCOME_WORDS[v.outcome]} (confirmed)` : OUTCOME_WORDS[v.outcome],
       ...(withFa ? [faLines(v.fa)] : []),
       printable(reason),
     ]);
@@ -135,8 +163,8 @@ function toCsv(views: ResultView[]): string {
   return `${lines.join('\r\n')}\r\n`;
 }
 
-/** "link: 9 linked, 1 already linked (local ~/.local/share/sparctl/mapper.db)" */
-export function summaryLine(summary: RunSummary, target: string): string {
-  const parts = (Object.entries(summary.counts) as [Outcome, number][]).map(([outcome, n]) => `${n} ${OUTCOME_WORDS[outcome]}`);
-  return `${summary.operation}: ${parts.length ? parts.join(', ') : 'nothing to do'} (${target})`;
+/** "link: 9 linked, 1 already linked (local ~/.local/share/sparctl/mapper.db)"; a dry run says "would be linked". */
+export function summaryLine(summary: RunSummary, target: string, dryRun = false): string {
+  const parts = (Object.entries(summary.counts) as [Outcome, number][]).map(([outcome, n]) => `${n} ${dryRun ? 'would be ' : ''}${OUTCOME_WORDS[outcome]}`);
+  return `${summary.operation}${dryRun ? ' (dry run)' : ''}: ${parts.length ? parts.join(', ') : 'nothing to do'} (${target})`;
 }

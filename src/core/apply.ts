@@ -1,8 +1,9 @@
 import { SparctlError, ExitCode } from './errors.js';
 import type { LinkItem, Mapper, MapperCallContext, ResolveItem, UnlinkItem } from './mapper.js';
 import type { ResolveScope } from './model.js';
-import { parseRecordFor, type FieldProblem, type MappingRecord, type RecordDefaults } from './records.js';
-import { buildCheckedFa, type Strategy } from './strategy/strategy.js';
+import { checkStrategy, parseRecordFor, type FieldProblem, type MappingRecord, type RecordDefaults } from './records.js';
+export { checkStrategy, checkedFaOf } from './records.js';
+import type { Strategy } from './strategy/strategy.js';
 import { classifyResult, type ItemResult, type Operation, type Outcome } from './results.js';
 
 /**
@@ -80,28 +81,13 @@ export async function prepareItems(
   return { items, problems };
 }
 
-/** Why this record's FA cannot be used with the target's strategies, or undefined. */
-export function checkStrategy(record: MappingRecord, strategies: ReadonlyMap<number, Strategy>): FieldProblem | undefined {
-  const checked = checkedFaOf(record, strategies);
-  return checked.ok ? undefined : checked.problem;
-}
-
-/** The string this record's FA is stored as, built and read back by its strategy; or why it cannot be. */
-export function checkedFaOf(record: MappingRecord, strategies: ReadonlyMap<number, Strategy>): { ok: true; value: string } | { ok: false; problem: FieldProblem } {
-  const strategy = strategies.get(record.fa.strategy_id);
-  if (!strategy) {
-    const known = [...strategies.values()].filter((s) => s.strategy_type === 'FA').map((s) => s.id);
-    return { ok: false, problem: { field: 'strategy_id', message: `strategy ${record.fa.strategy_id} does not exist (FA strategies: ${known.join(', ') || 'none'})` } };
-  }
-  const built = buildCheckedFa(strategy, record.fa);
-  return built.ok ? built : { ok: false, problem: { field: 'fa', message: built.problem } };
-}
-
 export interface AppliedItem {
   readonly line?: number;
   readonly id: string;
   readonly outcome: Outcome;
   readonly result: ItemResult;
+  /** The outcome was read back after a lost answer (see RecordFate 'confirmed'). */
+  readonly confirmed?: true;
 }
 
 export interface ApplyOptions {

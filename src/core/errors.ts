@@ -10,6 +10,8 @@ export const ExitCode = {
   unavailable: 4,
   rejected: 5,
   interrupted: 130,
+  /** Stopped by SIGTERM (128 + 15), as a shell reports it. */
+  terminated: 143,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 

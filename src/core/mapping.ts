@@ -597,6 +597,11 @@ export function mappingColumns(mapping: CompiledMapping): string[] {
   return [...new Set(fieldsOf(mapping).flatMap((field) => (field.source !== undefined ? [field.source, ...(field.alternatives ?? [])] : [])))];
 }
 
+/** The columns the ID is read from (rowKey reads no others). */
+export function idColumns(mapping: CompiledMapping): string[] {
+  return mapping.id.source === undefined ? [] : [mapping.id.source, ...(mapping.id.alternatives ?? [])];
+}
+
 /** Each source a mapping reads with the record field it fills (id, name, phone_number, fa_type, account_number, …). */
 export function mappingSources(mapping: CompiledMapping): { path: string; target: string }[] {
   const out: { path: string; target: string }[] = [];
@@ -872,7 +877,15 @@ function idOf(mapping: CompiledMapping, row: RowReader, problems: MappingProblem
  * decides what it does).
  */
 export function mappedId(mapping: CompiledMapping, row: RowReader): string | undefined {
-  if (mapping.operation !== undefined) return undefined;
+  return mapping.operation !== undefined ? undefined : rowKey(mapping, row);
+}
+
+/**
+ * The beneficiary ID a row names, whatever else it holds (a per-row operation, fields that do not
+ * map): the ID applyMapping gives when the row maps. Undefined when the ID itself has a problem.
+ * The row index of a bulk run is built with this (RowIndex).
+ */
+export function rowKey(mapping: CompiledMapping, row: RowReader): string | undefined {
   const id = idOf(mapping, row, idProblems);
   if (idProblems.length === 0) return id;
   idProblems.length = 0;

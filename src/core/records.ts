@@ -23,6 +23,7 @@ import {
 } from './model.js';
 import type { Operation } from './results.js';
 import { FA_VALUE_FIELDS, RECORD_FIELDS } from './vocabulary.js';
+import { buildCheckedFa, type Strategy } from './strategy/strategy.js';
 
 /**
  * Turning one input record (a CSV row, a JSONL object, or the flags of a single-record command)
@@ -405,6 +406,18 @@ export function parseMappedRecord(record: RawRecord): MappingRecord | undefined 
 }
 
 /**
+ * The beneficiary ID a record names, as far as it can be read: the ID a valid record has, and
+ * for an invalid one its trimmed \`id\` text. The row index of a bulk run is built with this, so
+ * it must agree with what parsing gives (the engine checks that it does).
+ */
+export function recordKey(record: RawRecord): string | undefined {
+  const id = record['id'];
+  if (typeof id !== 'string') return undefined;
+  const trimmed = id.trim();
+  return trimmed === '' ? undefined : trimmed;
+}
+
+/**
  * A record for resolve or unlink: only the ID is used, so a file prepared for link can be fed
  * back unchanged.
  */
@@ -432,3 +445,21 @@ export function parseRecordFor(
 ): ParsedRecord<MappingRecord | { id: string }> {
   return operation === 'link' || operation === 'update' ? parseMapping(record, defaults, true, ignoredField) : parseIdOnly(record, ignoredField);
 }
+
+/** Why this record's FA cannot be used with the target's strategies, or undefined. */
+export function checkStrategy(record: MappingRecord, strategies: ReadonlyMap<number, Strategy>): FieldProblem | undefined {
+  const checked = checkedFaOf(record, strategies);
+  return checked.ok ? undefined : checked.problem;
+}
+
+/** The string this record's FA is stored as, built and read back by its strategy; or why it cannot be. */
+export function checkedFaOf(record: MappingRecord, strategies: ReadonlyMap<number, Strategy>): { ok: true; value: string } | { ok: false; problem: FieldProblem } {
+  const strategy = strategies.get(record.fa.strategy_id);
+  if (!strategy) {
+    const known = [...strategies.values()].filter((s) => s.strategy_type === 'FA').map((s) => s.id);
+    return { ok: false, problem: { field: 'strategy_id', message: `strategy ${record.fa.strategy_id} does not exist (FA strategies: ${known.join(', ') || 'none'})` } };
+  }
+  const built = buildCheckedFa(strategy, record.fa);
+  return built.ok ? built : { ok: false, problem: { field: 'fa', message: built.problem } };
+}
+

@@ -140,9 +140,11 @@ const token = (nationalId: string) => `token:${nationalId}@nationalId`;
 interface Summary {
   total: number;
   applied: number;
+  confirmed: number;
   unchanged: number;
+  superseded: number;
   rejected: number;
-  failed: number;
+  notSent: number;
 }
 
 interface StoredMapping {
@@ -227,14 +229,18 @@ function expectSane(r: Run, allowed: readonly number[]): void {
   const s = r.summary;
   expect(s, context).toBeDefined();
   if (!s) return;
-  expect(s.applied + s.unchanged + s.rejected + s.failed, 'summary adds up').toBe(s.total);
-  expect(r.rejects.length, 'one reject row per rejected or failed record').toBe(s.rejected + s.failed);
-  expect(r.code, 'exit code follows the summary').toBe(s.failed > 0 ? 4 : s.rejected > 0 ? 5 : 0);
-  // The table on stderr says the same.
-  const total = /│ total +│ +(\d+) │ +(\d+) │ +(\d+) │ +(\d+) │ +(\d+) │/.exec(r.stderr);
-  expect(total, context).not.toBeNull();
-  expect(total!.slice(1).map(Number)).toEqual([s.applied, s.unchanged, s.rejected, s.failed, s.total]);
-  if (s.rejected + s.failed > 0) expect(r.stderr).toContain(`(${s.rejected + s.failed} row`);
+  expect(s.applied + s.confirmed + s.unchanged + s.superseded + s.rejected + s.notSent, 'summary adds up').toBe(s.total);
+  expect(r.rejects.length, 'one reject row per rejected record').toBe(s.rejected);
+  expect(r.code, 'exit code follows the summary').toBe(s.notSent > 0 ? 4 : s.rejected > 0 ? 5 : 0);
+  // The table on stderr says the same: its total row, column by column.
+  const cellsOf = (line: string | undefined) => (line ?? '').split('│').map((c) => c.trim()).slice(1, -1);
+  const lines = r.stderr.split('\n');
+  const head = cellsOf(lines.find((line) => /│ +│ applied/.test(line)));
+  const totals = cellsOf(lines.find((line) => /^│ total /.test(line)));
+  expect(head.length, context).toBeGreaterThan(0);
+  const shown = Object.fromEntries(head.slice(1).map((column, at) => [column, Number(totals[at + 1])]));
+  expect(shown).toMatchObject({ applied: s.applied, unchanged: s.unchanged, rejected: s.rejected, total: s.total - s.notSent });
+  if (s.rejected > 0) expect(r.stderr).toContain(`(${s.rejected} row`);
   // Every reject row names a line, a field and a code, and the sparctl_* cells are spreadsheet-safe.
   for (const row of r.rejects) {
     expect(row['sparctl_line'], JSON.stringify(row)).toMatch(/^[1-9][0-9]*$/);
@@ -344,7 +350,7 @@ describe('bad-input corpus: sparctl import-csv (enumeration mapping + DFSP list)
   it('an empty file (0 bytes): nothing to do, or one clear line; never a crash', async () => {
     const r = await run('import', '');
     expectSane(r, [0, 2]);
-    if (r.code === 0) expect(r.summary).toMatchObject({ total: 0, applied: 0, unchanged: 0, rejected: 0, failed: 0 });
+    if (r.code === 0) expect(r.summary).toMatchObject({ total: 0, applied: 0, unchanged: 0, rejected: 0, notSent: 0 });
     expect(r.stored).toEqual([]);
     expect(r.rejects).toEqual([]);
   });
@@ -352,7 +358,7 @@ describe('bad-input corpus: sparctl import-csv (enumeration mapping + DFSP list)
   it('a header-only file: exit 0, nothing to do', async () => {
     const r = await run('import', enumCsv([]));
     expectSane(r, [0]);
-    expect(r.summary).toMatchObject({ total: 0, applied: 0, unchanged: 0, rejected: 0, failed: 0 });
+    expect(r.summary).toMatchObject({ total: 0, applied: 0, unchanged: 0, rejected: 0, notSent: 0 });
     expect(r.stored).toEqual([]);
   });
 
@@ -418,30 +424,30 @@ describe('bad-input corpus: sparctl import-csv (enumeration mapping + DFSP list)
     expect(results.map((row) => Number(row['line'])).sort((a, b) => a - b)).toEqual([2, 3, 4, 5, 6, 7]);
   });
 
-  it('duplicate and conflicting rows (upsert): applied in input order, the later row wins', async () => {
+  it('duplicate and conflicting rows (upsert): the last row of each ID decides, the earlier ones are superseded', async () => {
     const rows = [
-      enumRow(1, { account_no: '111' }), // line 2: link
-      enumRow(2), // line 3: link
-      enumRow(1, { account_no: '111' }), // line 4: same again → unchanged
-      enumRow(1, { account_no: '222', full_name: 'Renamed' }), // line 5: conflict → update, wins
-      enumRow(2, { account_no: '333' }), // line 6: conflict → update
-      enumRow(2, { account_no: '444' }), // line 7: later still → update, wins
+      enumRow(1, { account_no: '111' }), // line 2: superseded by line 5
+      enumRow(2), // line 3: superseded by line 7
+      enumRow(1, { account_no: '111' }), // line 4: superseded by line 5
+      enumRow(1, { account_no: '222', full_name: 'Renamed' }), // line 5: decides → link
+      enumRow(2, { account_no: '333' }), // line 6: superseded by line 7
+      enumRow(2, { account_no: '444' }), // line 7: decides → link
     ];
     const r = await run('import', enumCsv(rows), ['--results', 'results.jsonl']);
     expectSane(r, [0]);
-    expect(r.summary).toMatchObject({ total: 6, applied: 5, unchanged: 1, rejected: 0 });
+    expect(r.summary).toMatchObject({ total: 6, applied: 2, superseded: 4, rejected: 0 });
     expect(r.stored).toHaveLength(2);
     expect(storedFor(r, token('000412345001'))).toMatchObject({ fa_value: lbpFa('222'), name: 'Renamed' });
     expect(storedFor(r, token('000412345002'))?.fa_value).toBe(lbpFa('444'));
     const results = readFileSync(join(r.dir, 'results.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-    const byLine = new Map(results.map((x) => [x['line'], [x['operation'], x['fate']]]));
+    const byLine = new Map(results.map((x) => [x['line'], [x['operation'], x['fate'], x['superseded_by']]]));
     expect([2, 3, 4, 5, 6, 7].map((line) => byLine.get(line))).toEqual([
-      ['link', 'applied'],
-      ['link', 'applied'],
-      [null, 'unchanged'],
-      ['update', 'applied'],
-      ['update', 'applied'],
-      ['update', 'applied'],
+      [null, 'superseded', 5],
+      [null, 'superseded', 7],
+      [null, 'superseded', 5],
+      ['link', 'applied', null],
+      [null, 'superseded', 7],
+      ['link', 'applied', null],
     ]);
   });
 
@@ -554,7 +560,7 @@ describe('bad-input corpus: sparctl link --file', () => {
   it('an empty file (0 bytes): nothing to do, or one clear line; never a crash', async () => {
     const r = await run('link', '');
     expectSane(r, [0, 2]);
-    if (r.code === 0) expect(r.summary).toMatchObject({ total: 0, applied: 0, unchanged: 0, rejected: 0, failed: 0 });
+    if (r.code === 0) expect(r.summary).toMatchObject({ total: 0, applied: 0, unchanged: 0, rejected: 0, notSent: 0 });
     expect(r.stored).toEqual([]);
     expect(r.rejects).toEqual([]);
   });
@@ -562,7 +568,7 @@ describe('bad-input corpus: sparctl link --file', () => {
   it('a header-only file: exit 0, nothing to do', async () => {
     const r = await run('link', linkCsv([]));
     expectSane(r, [0]);
-    expect(r.summary).toMatchObject({ total: 0, applied: 0, unchanged: 0, rejected: 0, failed: 0 });
+    expect(r.summary).toMatchObject({ total: 0, applied: 0, unchanged: 0, rejected: 0, notSent: 0 });
     expect(r.stored).toEqual([]);
   });
 
@@ -643,37 +649,38 @@ describe('bad-input corpus: sparctl link --file', () => {
     ]);
   });
 
-  it('duplicate and conflicting rows (link): the first is linked, each later one rejected as already linked on its own line', async () => {
+  it('duplicate and conflicting rows (link): the last row of an ID is linked, the earlier ones superseded; a second run is refused as already linked', async () => {
     const rows = [
       linkRow(1, { account_number: '111' }), // line 2
       linkRow(2), // line 3
       linkRow(1, { account_number: '111' }), // line 4: the same row again
-      linkRow(1, { account_number: '222' }), // line 5: same ID, different account
+      linkRow(1, { account_number: '222' }), // line 5: same ID, different account: decides
     ];
     const r = await run('link', linkCsv(rows), ['--results', 'results.jsonl']);
-    expectSane(r, [5]);
-    expect(r.summary).toMatchObject({ total: 4, applied: 2, rejected: 2 });
-    expect(r.rejects.map((row) => [Number(row['sparctl_line']), row['sparctl_code'], row['account_number']])).toEqual([
-      [4, 'rjct.reference_id.duplicate', '111'],
-      [5, 'rjct.reference_id.duplicate', '222'],
-    ]);
-    expect(storedFor(r, 'BENE_001')?.fa_value).toBe(exbFa('111'));
+    expectSane(r, [0]);
+    expect(r.summary).toMatchObject({ total: 4, applied: 2, superseded: 2, rejected: 0 });
+    expect(storedFor(r, 'BENE_001')?.fa_value).toBe(exbFa('222'));
     const results = readFileSync(join(r.dir, 'results.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-    expect(results.filter((x) => x['line'] === 4 || x['line'] === 5).map((x) => x['outcome'])).toEqual(['already_linked', 'already_linked']);
+    expect(results.map((x) => [x['line'], x['fate'], x['superseded_by']])).toEqual([
+      [2, 'superseded', 5],
+      [3, 'applied', null],
+      [4, 'superseded', 5],
+      [5, 'applied', null],
+    ]);
   });
 
-  it('duplicate and conflicting rows (operation=upsert): applied in input order, the later row wins', async () => {
+  it('duplicate and conflicting rows (operation=upsert): the last row of each ID decides', async () => {
     const rows = [
-      linkRow(1, { account_number: '111', operation: 'upsert' }), // line 2: link
-      linkRow(2, { operation: 'upsert' }), // line 3: link
-      linkRow(1, { account_number: '111', operation: 'upsert' }), // line 4: unchanged
-      linkRow(1, { account_number: '222', name: 'Renamed', operation: 'upsert' }), // line 5: update, wins
-      linkRow(2, { account_number: '333', operation: 'UPSERT' }), // line 6: update
-      linkRow(2, { account_number: '0444', operation: ' upsert ' }), // line 7: update, wins
+      linkRow(1, { account_number: '111', operation: 'upsert' }), // line 2: superseded
+      linkRow(2, { operation: 'upsert' }), // line 3: superseded
+      linkRow(1, { account_number: '111', operation: 'upsert' }), // line 4: superseded
+      linkRow(1, { account_number: '222', name: 'Renamed', operation: 'upsert' }), // line 5: decides
+      linkRow(2, { account_number: '333', operation: 'UPSERT' }), // line 6: superseded
+      linkRow(2, { account_number: '0444', operation: ' upsert ' }), // line 7: decides
     ];
     const r = await run('link', linkCsv(rows, { columns: [...LINK_COLUMNS, 'operation'] }));
     expectSane(r, [0]);
-    expect(r.summary).toMatchObject({ total: 6, applied: 5, unchanged: 1, rejected: 0 });
+    expect(r.summary).toMatchObject({ total: 6, applied: 2, superseded: 4, rejected: 0 });
     expect(r.stored).toHaveLength(2);
     expect(storedFor(r, 'BENE_001')).toMatchObject({ fa_value: exbFa('222'), name: 'Renamed' });
     expect(storedFor(r, 'BENE_002')?.fa_value).toBe(exbFa('0444'));

@@ -30,7 +30,7 @@ describe('sparctl (built binary)', () => {
     const first = await runCli(['link', '--file', 'fixtures/beneficiaries.csv', '--rejects', rejects], { env });
     expect(first.code).toBe(0);
     expect(first.stdout).toBe(''); // a file run prints its summary on stderr; -o asks for per-record results
-    expect(first.stderr).toMatch(/│ link +│ +10 │ +0 │ +0 │ +0 │ +10 │/);
+    expect(first.stderr).toMatch(/│ link +│ +10 │ +0 │ +0 │ +10 │/);
     expect(first.stderr).toMatch(/10 records in [\d.]+ s .* · local .*sparctl\/mapper\.db\n$/);
     expect(countRows(dataDb)).toBe(10);
     expect(countRows(dataDb, 'audit_log')).toBe(10);
@@ -158,21 +158,42 @@ describe('sparctl (built binary)', () => {
     expect(countRows(dataDb)).toBe(4);
   });
 
-  it('carries a beneficiary history in one file, but unlink rows need --yes', async () => {
+  it('carries a beneficiary history in one file: its last row decides; an unlink row needs --yes', async () => {
     const { env, dataDb } = cliEnv();
     const dir = tempDir();
     const file = join(dir, 'history.csv');
     const header = 'operation,id,fa_type,bank_name,bank_code,branch_name,branch_code,account_number';
-    writeFileSync(file, [header, 'link,H1,BANK,B,BC,Br,0001,111', 'update,H1,BANK,B,BC,Br,0001,222', 'unlink,H1,,,,,,', 'link,H1,BANK,B,BC,Br,0001,333'].join('\n'));
+    writeFileSync(
+      file,
+      [header, 'link,H1,BANK,B,BC,Br,0001,111', 'update,H1,BANK,B,BC,Br,0001,222', 'unlink,H1,,,,,,', 'link,H1,BANK,B,BC,Br,0001,333', 'update,H2,BANK,B,BC,Br,0001,444', 'unlink,H2,,,,,,'].join('\n'),
+    );
+    const preLinked = async (db: string) => {
+      expect((await runCli(['--db', db, 'link', '--id', 'H2', '--fa-type', 'BANK', '--bank-name', 'B', '--bank-code', 'BC', '--branch-name', 'Br', '--branch-code', '0001', '--account-number', '9'], { env })).code).toBe(0);
+    };
+    await preLinked(join(dir, 'a.db'));
     const refused = await runCli(['--db', join(dir, 'a.db'), 'link', '--file', file, '-o', 'jsonl', '--rejects', join(dir, 'r.csv')], { env });
     expect(refused.code).toBe(5);
     const lines = refused.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-    expect(lines.find((l) => l['line'] === 4)).toMatchObject({ fate: 'rejected', code: 'input.unlink_not_confirmed' });
+    // H1's unlink row is superseded (it unlinks nothing); H2's is its last row, and is refused.
+    expect(lines.map((l) => [l['line'], l['fate'], l['code']])).toEqual([
+      [2, 'superseded', null],
+      [3, 'superseded', null],
+      [4, 'superseded', null],
+      [5, 'applied', null],
+      [6, 'superseded', null],
+      [7, 'rejected', 'input.unlink_not_confirmed'],
+    ]);
+    await preLinked(join(dir, 'b.db'));
     const allowed = await runCli(['--db', join(dir, 'b.db'), '--yes', 'link', '--file', file, '-o', 'jsonl', '--rejects', join(dir, 'r2.csv')], { env });
     expect(allowed.code).toBe(0);
     const db = openDatabase(join(dir, 'b.db'), { readonly: true });
-    expect(prepare(db, 'SELECT fa_value FROM id_fa_mappings').pluck().get()).toMatch(/^account_number:333\./);
-    expect(prepare(db, 'SELECT operation FROM audit_log ORDER BY id').pluck().all()).toEqual(['link', 'update', 'unlink', 'link']);
+    expect(prepare(db, 'SELECT id_value, fa_value FROM id_fa_mappings').raw().all()).toEqual([['H1', expect.stringMatching(/^account_number:333\./)]]);
+    // One write per ID of the file (other IDs' writes may come in any order).
+    expect(prepare(db, 'SELECT operation, id_value FROM audit_log ORDER BY id_value, id').raw().all()).toEqual([
+      ['link', 'H1'],
+      ['link', 'H2'],
+      ['unlink', 'H2'],
+    ]);
     db.close();
     expect(countRows(dataDb)).toBe(0);
   });
@@ -190,7 +211,7 @@ describe('sparctl (built binary)', () => {
     expect(files(dir)).toEqual([]);
   });
 
-  it('import-csv --dry-run and the real run plan the same for an ID that comes back 600 rows later', async () => {
+  it('import-csv --dry-run and the real run plan the same for an ID that comes back 600 rows later: the later row decides', async () => {
     const { env } = cliEnv();
     const dir = tempDir();
     const header = 'household_no,national_id,full_name,contact_phone,payment_method,bank_code,branch_code,account_no,wallet,payment_mobile,payment_email';
@@ -204,8 +225,9 @@ describe('sparctl (built binary)', () => {
     expect(dry.code).toBe(0);
     const real = await runCli(args, { env, cwd: dir });
     expect(real.code).toBe(0);
-    expect(counts(dry.stdout)).toMatchObject({ link: { applied: 700 }, update: { applied: 1 } });
-    expect(counts(real.stdout)).toMatchObject({ link: { applied: 700 }, update: { applied: 1 } });
+    // Row 3 (line 5) is superseded by its last row (line 702): one link with the new account.
+    expect(counts(dry.stdout)).toEqual({ link: { applied: 700 }, none: { superseded: 1 } });
+    expect(counts(real.stdout)).toEqual({ link: { applied: 700 }, none: { superseded: 1 } });
   });
 
   it('import-csv gives the same results, mapper rows and audit log with links written on a second thread as on one (SPARCTL_WRITER_THREAD=off)', async () => {
@@ -239,7 +261,7 @@ describe('sparctl (built binary)', () => {
     const [one, two] = [await outcome('off'), await outcome('on')];
     expect(two).toEqual(one);
     const outcomes = new Set(one.results.map((line) => `${line['fate']} ${line['code'] ?? ''}`.trim()));
-    expect(outcomes).toEqual(new Set(['applied', 'rejected rjct.reference_id.duplicate', 'rejected mapping.unknown_bank']));
+    expect(outcomes).toEqual(new Set(['applied', 'superseded', 'rejected rjct.reference_id.duplicate', 'rejected mapping.unknown_bank']));
     // 900 from the first file, then the 1,500 new rows of the second but its 15 with an unknown bank.
     expect(one.mappings).toHaveLength(900 + 1500 - 15);
   });

@@ -6,6 +6,7 @@ import { SqliteJournal } from '../../src/adapters/journal/sqlite-journal.js';
 import { createSparServer } from '../../src/adapters/server/spar-v2-server.js';
 import { LocalMapper } from '../../src/adapters/sqlite/local-mapper.js';
 import { runBulk, type BulkInputRecord, type BulkMode, type Journal } from '../../src/core/bulk/engine.js';
+import { indexOf } from '../../src/core/bulk/row-index.js';
 import type { BulkEvent, RecordEvent } from '../../src/core/bulk/events.js';
 import { UnavailableError } from '../../src/core/errors.js';
 import type { LinkItem, Mapper } from '../../src/core/mapper.js';
@@ -48,6 +49,7 @@ function records(rows: { id: string; account?: string; mode?: BulkMode }[]): Bul
   return rows.map((row, seq) => ({
     seq,
     line: seq + 2,
+    key: row.id,
     parsed: { ok: true, value: row.mode === 'unlink' ? { id: row.id } : { id: row.id, fa: bank(row.account ?? `A-${row.id}`) }, ...(row.mode ? { mode: row.mode } : {}) },
   }));
 }
@@ -64,6 +66,7 @@ async function run(
   const events: RecordEvent[] = [];
   const summary = await runBulk(mapper, stream(input), options.journal ?? new MemoryJournal(), {
     mode: options.mode ?? 'upsert',
+    index: indexOf(input.map((record) => record.key), input.map((record) => record.line)),
     batchSize: options.batchSize ?? 500,
     concurrency: options.concurrency ?? 4,
     retries: options.retries ?? 5,
@@ -80,7 +83,7 @@ async function run(
   return { summary, events: events.sort((a, b) => a.seq - b.seq) };
 }
 
-describe('bulk engine: FIFO per beneficiary', () => {
+describe('bulk engine: the last row of an ID decides', () => {
   const history = [
     { id: 'SAME', account: 'first', mode: 'link' as const },
     { id: 'OTHER', account: 'o1' },
@@ -99,23 +102,29 @@ describe('bulk engine: FIFO per beneficiary', () => {
       [2, 4],
       [500, 4],
     ] as const) {
-      it(`${label}, batch ${batchSize}, concurrency ${concurrency}: link, update, update, unlink, link ends as the last row says`, async () => {
+      it(`${label}, batch ${batchSize}, concurrency ${concurrency}: earlier rows are superseded, each ID written once, as its last row says`, async () => {
         const opened = await open();
         const store = (opened.backing ?? opened.mapper) as LocalMapper;
         const { summary, events } = await run(opened.mapper, records(history), { batchSize, concurrency });
-        expect(events.map((e) => [e.id, e.operation, e.outcome])).toEqual([
-          ['SAME', 'link', 'linked'],
-          ['OTHER', 'link', 'linked'],
-          ['SAME', 'update', 'updated'],
-          ['SAME', 'update', 'updated'],
-          ['SAME', 'unlink', 'unlinked'],
-          ['OTHER', 'update', 'updated'],
-          ['SAME', 'link', 'linked'],
+        expect(events.map((e) => [e.id, e.fate, e.operation, e.supersededBy])).toEqual([
+          ['SAME', 'superseded', undefined, 8],
+          ['OTHER', 'superseded', undefined, 7],
+          ['SAME', 'superseded', undefined, 8],
+          ['SAME', 'superseded', undefined, 8],
+          ['SAME', 'superseded', undefined, 8],
+          ['OTHER', 'applied', 'link', undefined],
+          ['SAME', 'applied', 'link', undefined],
         ]);
-        expect(summary).toMatchObject({ total: 7, applied: 7, rejected: 0, failed: 0 });
+        expect(summary).toMatchObject({ total: 7, applied: 2, superseded: 5, rejected: 0, notSent: 0 });
         expect(store.storedFa('SAME')).toContain('account_number:last.');
         expect(store.storedFa('OTHER')).toContain('account_number:o2.');
-        expect(store.auditRows('SAME').map((r) => r.operation)).toEqual(['link', 'update', 'update', 'unlink', 'link']);
+        expect(store.auditRows('SAME').map((r) => r.operation)).toEqual(['link']);
+        expect(store.auditRows('OTHER').map((r) => r.operation)).toEqual(['link']);
+        // The same input again writes nothing.
+        const again = await run(opened.mapper, records(history), { batchSize, concurrency });
+        expect(again.summary).toMatchObject({ applied: 0, superseded: 5, unchanged: 1, rejected: 1 });
+        expect(again.events[6]).toMatchObject({ id: 'SAME', fate: 'rejected', outcome: 'already_linked' });
+        expect(store.auditRows().length).toBe(2);
       });
     }
   }
@@ -151,21 +160,16 @@ function slow(inner: LocalMapper, seed: number): Mapper & { inFlight: number; mo
 }
 
 describe('bulk engine: several chunks in flight', () => {
-  // A random history over a few IDs, each row valid for the state the rows before it leave.
-  function history(seed: number, rows: number): { rows: { id: string; account?: string; mode: BulkMode }[]; final: Map<string, string | null> } {
+  // A random history over a few IDs: mostly IDs of their own, some shared ones.
+  function history(seed: number, rows: number): { id: string; account?: string; mode: BulkMode }[] {
     const rand = random(seed);
-    const state = new Map<string, string | null>();
     const out: { id: string; account?: string; mode: BulkMode }[] = [];
     for (let at = 0; at < rows; at++) {
-      // Mostly IDs of their own, so that chunks can overlap; some shared ones, so that they must wait.
       const id = rand() < 0.3 ? `SHARED-${Math.floor(rand() * 4)}` : `OWN-${at}`;
-      const linked = (state.get(id) ?? null) !== null;
-      const mode: BulkMode = !linked ? 'link' : rand() < 0.7 ? 'update' : 'unlink';
-      const account = mode === 'unlink' ? undefined : `${id}-${at}`;
-      out.push({ id, mode, ...(account ? { account } : {}) });
-      state.set(id, account ?? null);
+      const mode: BulkMode = (['upsert', 'link', 'update', 'unlink'] as const)[Math.floor(rand() * 4)]!;
+      out.push({ id, mode, ...(mode === 'unlink' ? {} : { account: `${id}-${at}` }) });
     }
-    return { rows: out, final: state };
+    return out;
   }
 
   for (const [chunkSize, chunksInFlight, concurrency] of [
@@ -173,16 +177,24 @@ describe('bulk engine: several chunks in flight', () => {
     [5, 4, 4],
     [2, 8, 3],
   ] as const) {
-    it(`chunks of ${chunkSize}, ${chunksInFlight} in flight, ${concurrency} requests: every ID ends as its last row says, in input order, within the request limit`, async () => {
+    it(`chunks of ${chunkSize}, ${chunksInFlight} in flight, ${concurrency} requests: every ID ends as the model says, within the request limit`, async () => {
       const store = local();
       const mapper = slow(store, chunkSize * 100 + chunksInFlight);
-      const { rows, final } = history(chunkSize + chunksInFlight, 160);
-      const { summary } = await run(mapper, records(rows), { batchSize: 2, concurrency, chunkSize, chunksInFlight });
-      expect(summary).toMatchObject({ total: rows.length, applied: rows.length, rejected: 0, failed: 0 });
-      for (const [id, account] of final) {
-        if (account === null) expect(store.storedFa(id)).toBeUndefined();
-        else expect(store.storedFa(id)).toContain(`account_number:${account}.`);
-        expect(store.auditRows(id).map((row) => row.operation)).toEqual(rows.filter((row) => row.id === id).map((row) => row.mode));
+      const rows = history(chunkSize + chunksInFlight, 160);
+      const input = records(rows);
+      const { summary, events } = await run(mapper, input, { batchSize: 2, concurrency, chunkSize, chunksInFlight });
+      const { runModel } = await import('../helpers/write-model.js');
+      const model = runModel(new Map(), rows.map((row, at) => ({ line: at + 2, id: row.id, valid: true, mode: row.mode, ...(row.account ? { fa: store.storedFa(row.id) ?? `account_number:${row.account}.` } : {}) })), { comparesNamePhone: true });
+      expect(summary.total).toBe(rows.length);
+      expect(summary.notSent).toBe(0);
+      for (const event of events) expect(model.reports.get(event.line!)!.fates).toContain(event.fate);
+      const ids = new Set(rows.map((row) => row.id));
+      for (const id of ids) {
+        const written = model.writes.get(id);
+        expect(store.auditRows(id).map((row) => row.operation)).toEqual(written ? [written.operation] : []);
+        expect(store.storedFa(id) !== undefined).toBe(model.state.has(id));
+        const last = [...rows].reverse().find((row) => row.id === id)!;
+        if (model.state.has(id)) expect(store.storedFa(id)).toContain(`account_number:${last.account}.`);
       }
       // Requests did overlap across chunks, and never past the limit.
       expect(mapper.most).toBeGreaterThan(1);
@@ -191,14 +203,13 @@ describe('bulk engine: several chunks in flight', () => {
   }
 
   it('reports records in input order although chunks settle out of order', async () => {
-    const { rows } = history(21, 120);
+    const rows = history(21, 120);
     // Every fourth record is invalid: reported at once by its chunk, the others after their requests.
-    const input = records(rows).map((record, at) =>
-      at % 4 === 3 ? { ...record, parsed: { ok: false as const, problems: [{ field: 'id', message: 'bad' }], id: rows[at]!.id } } : record,
-    );
+    const input = records(rows).map((record, at) => (at % 4 === 3 ? { ...record, parsed: { ok: false as const, problems: [{ field: 'id', message: 'bad' }] } } : record));
     const seqs: number[] = [];
     await runBulk(slow(local(), 21), stream(input), new MemoryJournal(), {
       mode: 'upsert',
+      index: indexOf(input.map((record) => record.key)),
       batchSize: 2,
       concurrency: 3,
       retries: 1,
@@ -240,7 +251,7 @@ describe('bulk engine: upsert', () => {
 
   it('compares FAs as their strategy stores them: a strategy-5 bank FA (no bank name stored) is unchanged on a re-run', async () => {
     const mapper = local();
-    const input: BulkInputRecord[] = [{ seq: 0, line: 2, parsed: { ok: true, value: { id: 'S5', fa: bank('0012', { strategy_id: 5 }) } } }];
+    const input: BulkInputRecord[] = [{ seq: 0, line: 2, key: 'S5', parsed: { ok: true, value: { id: 'S5', fa: bank('0012', { strategy_id: 5 }) } } }];
     expect((await run(mapper, input)).summary).toMatchObject({ applied: 1 });
     expect((await run(mapper, input)).summary).toMatchObject({ applied: 0, unchanged: 1 });
   });
@@ -250,6 +261,7 @@ describe('bulk engine: upsert', () => {
     const person = (seq: number, id: string, extra: { name?: string; phone_number?: string }): BulkInputRecord => ({
       seq,
       line: seq + 2,
+      key: id,
       parsed: { ok: true, value: { id, fa: bank(`A-${id}`), ...extra } },
     });
     const first = [person(0, 'P1', { name: 'Ana Cruz', phone_number: '+639170000001' }), person(1, 'P2', { name: 'Ben Reyes', phone_number: '+639170000002' })];
@@ -266,26 +278,28 @@ describe('bulk engine: upsert', () => {
     expect(stored.get('P1')).toMatchObject({ name: 'Ana Cruz', phone: '+639170000009' });
     expect(stored.get('P2')).toMatchObject({ name: 'Ben Reyes', phone: '+639170000002' });
 
-    // Within one run, a later row for the same ID is compared with what the earlier one wrote.
-    const fifo = await run(mapper, [
+    // Within one run, the last row of an ID decides: the earlier ones are superseded, not applied.
+    const rows = [
       person(0, 'P3', { name: 'Cora Lim', phone_number: '+639170000003' }),
       person(1, 'P3', { phone_number: '+639170000003' }),
       person(2, 'P3', { name: 'Cora Lim-Tan' }),
       person(3, 'P3', { name: 'Cora Lim-Tan', phone_number: '+639170000003' }),
-    ]);
-    expect(fifo.events.map((e) => [e.operation, e.fate])).toEqual([
-      ['link', 'applied'],
-      [undefined, 'unchanged'],
-      ['update', 'applied'],
-      [undefined, 'unchanged'],
+    ];
+    const last = await run(mapper, rows);
+    expect(last.events.map((e) => [e.operation, e.fate, e.supersededBy])).toEqual([
+      [undefined, 'superseded', 5],
+      [undefined, 'superseded', 5],
+      [undefined, 'superseded', 5],
+      ['link', 'applied', undefined],
     ]);
     expect((await mapper.storedFas(['P3'])).get('P3')).toMatchObject({ name: 'Cora Lim-Tan', phone: '+639170000003' });
-    expect(mapper.auditRows('P3').map((r) => r.operation)).toEqual(['link', 'update']);
+    expect(mapper.auditRows('P3').map((r) => r.operation)).toEqual(['link']);
+    expect((await run(mapper, rows)).summary).toMatchObject({ applied: 0, unchanged: 1, superseded: 3 });
   });
 
   it('through serve, whose resolve tells no name or phone, compares the FA alone', async () => {
     const { mapper, backing } = await viaServe();
-    const row = (phone: string): BulkInputRecord[] => [{ seq: 0, line: 2, parsed: { ok: true, value: { id: 'R1', fa: bank('A-R1'), phone_number: phone } } }];
+    const row = (phone: string): BulkInputRecord[] => [{ seq: 0, line: 2, key: 'R1', parsed: { ok: true, value: { id: 'R1', fa: bank('A-R1'), phone_number: phone } } }];
     expect((await run(mapper, row('+639170000001'))).summary).toMatchObject({ applied: 1 });
     expect((await run(mapper, row('+639170000002'))).summary).toMatchObject({ applied: 0, unchanged: 1 });
     expect((await backing.storedFas(['R1'])).get('R1')).toMatchObject({ phone: '+639170000001' });
@@ -305,7 +319,7 @@ describe('bulk engine: upsert', () => {
     const mapper = local();
     const input: BulkInputRecord[] = [
       ...records([{ id: 'GOOD' }]),
-      { seq: 1, line: 3, raw: { id: '', account_number: '1' }, parsed: { ok: false, problems: [{ field: 'id', message: 'id is missing', code: 'input.invalid' }] } },
+      { seq: 1, line: 3, raw: { id: '', account_number: '1' }, key: undefined, parsed: { ok: false, problems: [{ field: 'id', message: 'id is missing', code: 'input.invalid' }] } },
     ];
     const { summary, events } = await run(mapper, input);
     expect(summary).toMatchObject({ total: 2, applied: 1, rejected: 1 });
@@ -338,7 +352,7 @@ describe('bulk engine: failures', () => {
     const bad = poisoned(mapper, 'P13');
     const rows = Array.from({ length: 32 }, (_, i) => ({ id: `P${i}` }));
     const { summary, events } = await run(bad, records(rows), { mode: 'link', batchSize: 32, retries: 3 });
-    expect(summary).toMatchObject({ applied: 31, rejected: 1, failed: 0 });
+    expect(summary).toMatchObject({ applied: 31, rejected: 1, notSent: 0 });
     expect(events[13]).toMatchObject({ id: 'P13', fate: 'rejected', code: 'rjct.internal.error' });
     expect(mapper.countMappings()).toBe(31);
     expect(bad.requests).toBeLessThan(20); // log2(32) levels, not one request per record
@@ -359,7 +373,8 @@ describe('bulk engine: failures', () => {
     );
     const rows = Array.from({ length: 60 }, (_, i) => ({ id: `F${i}` }));
     const { summary, events } = await run(mapper, records(rows), { mode: 'link', batchSize: 10, concurrency: 2, retries: 8 });
-    expect(summary).toMatchObject({ total: 60, applied: 60, rejected: 0, failed: 0 });
+    expect(summary).toMatchObject({ total: 60, rejected: 0, notSent: 0 });
+    expect(summary.applied + summary.confirmed).toBe(60);
     expect(summary.retries).toBeGreaterThanOrEqual(6);
     expect(events.every((e) => e.outcome === 'linked')).toBe(true); // none reported "already linked"
     expect(double.rows().size).toBe(60);
@@ -381,7 +396,8 @@ describe('bulk engine: failures', () => {
     proxy.plan('reset-before', 'reset-after', { status: 500 }, { status: 429, retryAfter: '0' }, { slowMs: 900 }, 'reset-after', { status: 503 }, 'reset-after');
     const rows = Array.from({ length: 120 }, (_, i) => ({ id: `X${String(i).padStart(3, '0')}` }));
     const { summary, events } = await run(mapper, records(rows), { batchSize: 10, concurrency: 3, retries: 8 });
-    expect(summary).toMatchObject({ total: 120, applied: 120, rejected: 0, failed: 0 });
+    expect(summary).toMatchObject({ total: 120, applied: 120, rejected: 0, notSent: 0 });
+    // An upsert read the state first: a change the mapper shows after a lost answer is this run's.
     expect(events.every((e) => e.fate === 'applied' && e.operation === 'link')).toBe(true);
     expect(proxy.log.filter((l) => l.fault !== 'none').length).toBe(8); // every fault was used
     expect(backing.countMappings()).toBe(120);
@@ -410,8 +426,9 @@ describe('bulk engine: failures', () => {
     const stopped = await run(down, rows, { mode: 'link', batchSize: 10, journal, retries: 2 });
     await down.close();
     expect(stopped.summary.stopped).toMatchObject({ code: 'remote.refused', exitCode: 4 });
-    expect(stopped.summary.resumed).toBe(20);
-    expect(stopped.summary.failed).toBe(20);
+    expect(stopped.summary.earlier).toEqual({ applied: 20 });
+    expect(stopped.summary.notSent).toBe(20);
+    expect(stopped.summary.applied + stopped.summary.notSent).toBe(40);
 
     const again = createSparServer({ mapper: backing, partners: new Map() });
     await new Promise<void>((resolve) => again.listen(port, '127.0.0.1', resolve));
@@ -419,7 +436,7 @@ describe('bulk engine: failures', () => {
     const up = await HttpMapper.create(settingsFor(`http://127.0.0.1:${port}`));
     cleanups.push(() => up.close());
     const resumed = await run(up, rows, { mode: 'link', batchSize: 10, journal });
-    expect(resumed.summary).toMatchObject({ total: 40, resumed: 20, applied: 40, rejected: 0, failed: 0 });
+    expect(resumed.summary).toMatchObject({ total: 40, earlier: { applied: 20 }, applied: 40, rejected: 0, notSent: 0 });
     expect(backing.countMappings()).toBe(40);
     expect(backing.auditRows().filter((r) => r.operation === 'link').length).toBe(40);
   });
@@ -432,8 +449,9 @@ describe('bulk engine: failures', () => {
     const journal = new MemoryJournal();
     journal.markInflight([0, 1], 'link');
     const { summary, events } = await run(mapper, rows, { mode: 'link', journal });
-    expect(summary).toMatchObject({ applied: 2, rejected: 0 });
-    expect(events[0]).toMatchObject({ id: 'R1', fate: 'applied', message: 'confirmed by resolve after an interrupted run' });
+    expect(summary).toMatchObject({ applied: 1, confirmed: 1, rejected: 0 });
+    // A strict link is sent without reading first: the run cannot tell who linked R1.
+    expect(events[0]).toMatchObject({ id: 'R1', fate: 'confirmed', message: 'sent by an interrupted run; the mapper shows the change' });
     expect(events[1]).toMatchObject({ id: 'R2', fate: 'applied', outcome: 'linked' });
     expect(mapper.auditRows('R1')).toHaveLength(1);
   });

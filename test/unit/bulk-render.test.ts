@@ -41,7 +41,7 @@ function fakeIo(options: { tty?: boolean; env?: Record<string, string> } = {}): 
 }
 
 function progress(done: number, elapsed: number, extra: Partial<ProgressEvent> = {}): ProgressEvent {
-  return { type: 'progress', read: done, done, applied: done, unchanged: 0, rejected: 0, failed: 0, retries: 0, elapsed, ...extra };
+  return { type: 'progress', read: done, done, applied: done, unchanged: 0, rejected: 0, retries: 0, elapsed, ...extra };
 }
 
 const flush = () => new Promise((resolve) => setImmediate(resolve));
@@ -64,7 +64,7 @@ describe('progress off a terminal', () => {
     const lines = stderr().trimEnd().split('\n');
     expect(lines).toHaveLength(10);
     expect(lines.every((l) => l.startsWith('import people.csv: '))).toBe(true);
-    expect(lines[0]).toBe('import people.csv: 1000/10000 (10%) · 1000 rec/s · ETA 00:09 · applied 1000 · unchanged 0 · rejected 0 · failed 0 · retries 0');
+    expect(lines[0]).toBe('import people.csv: 1000/10000 (10%) · 1000 rec/s · ETA 00:09 · applied 1000 · unchanged 0 · rejected 0 · retries 0');
     expect(stderr()).not.toMatch(ANSI);
   });
 
@@ -147,7 +147,7 @@ describe('progress text', () => {
 
   it('has no ETA and no total when the total is unknown; compact drops zero counts', () => {
     const event = progress(42, 4, { applied: 40, rejected: 2 });
-    expect(progressText(event, 10.5)).toBe('42 · 11 rec/s · applied 40 · unchanged 0 · rejected 2 · failed 0 · retries 0');
+    expect(progressText(event, 10.5)).toBe('42 · 11 rec/s · applied 40 · unchanged 0 · rejected 2 · retries 0');
     expect(progressText(event, 10.5, true)).toBe('42 · 11 rec/s · applied 40 · rejected 2');
     expect(progressText(progress(10, 1, { total: 20 }), 0)).toContain('ETA --:--');
     expect(progressText(progress(0, 1, { total: 100_000 }), 10)).toContain('ETA 2:46:40');
@@ -178,17 +178,21 @@ function summary(extra: Partial<BulkSummary> = {}): BulkSummary {
   return {
     total: 120,
     applied: 100,
+    confirmed: 0,
     unchanged: 12,
+    superseded: 0,
     rejected: 6,
-    failed: 2,
-    resumed: 0,
+    notSent: 2,
+    earlier: {},
     retries: 0,
     seconds: 4,
     byOperation: {
-      link: { applied: 90, rejected: 3, failed: 2 },
+      link: { applied: 90, rejected: 3 },
       update: { applied: 10, unchanged: 0 },
       none: { unchanged: 12, rejected: 3 },
     },
+    rejectedBy: { 'rjct.reference_id.duplicate': 3, 'input.invalid': 3 },
+    dryRun: false,
     ...extra,
   };
 }
@@ -208,22 +212,26 @@ describe('summary', () => {
     renderBulkSummary(io, summary(), { target: 'local /data/mapper.db' });
     const text = stderr();
     expect(text).not.toMatch(ANSI);
-    expect(row(text, '')).toEqual(['applied', 'unchanged', 'rejected', 'failed', 'total']);
-    expect(row(text, 'link')).toEqual(['90', '0', '3', '2', '95']);
-    expect(row(text, 'update')).toEqual(['10', '0', '0', '0', '10']);
-    expect(row(text, 'not sent')).toEqual(['0', '12', '3', '0', '15']);
+    expect(row(text, '')).toEqual(['applied', 'unchanged', 'rejected', 'total']);
+    expect(row(text, 'link')).toEqual(['90', '0', '3', '93']);
+    expect(row(text, 'update')).toEqual(['10', '0', '0', '10']);
+    expect(row(text, 'no write')).toEqual(['0', '12', '3', '15']);
     expect(row(text, 'unlink')).toBeUndefined();
-    expect(row(text, 'total')).toEqual(['100', '12', '6', '2', '120']);
+    expect(row(text, 'total')).toEqual(['100', '12', '6', '118']);
+    // 118 settled + 2 not done = 120: the counts add up.
     expect(text).toContain('\n120 records in 4.0 s (30 rec/s) · local /data/mapper.db\n');
-    expect(text).not.toMatch(/resumed|rejects:|results:|journal:|stopped|resume with/);
+    expect(text).toContain('not done: 2 records (not sent, or no answer came)');
+    expect(text).toContain('rejected by reason: rjct.reference_id.duplicate 3, input.invalid 3');
+    expect(text).not.toMatch(/earlier run|rejects:|results:|journal:|stopped|resume with/);
     expect(Math.max(...text.split('\n').map((l) => l.length))).toBeLessThanOrEqual(80);
   });
 
-  it('adds resumed, rejects, results, journal, stop reason and resume hint when they apply', () => {
+  it('adds earlier runs, rejects, results, journal, stop reason and resume hint when they apply', () => {
     const { io, stderr } = fakeIo();
-    renderBulkSummary(io, summary({ resumed: 40, retries: 3, seconds: 125, stopped: { code: 'target.unavailable', message: 'the mapper did not answer', exitCode: 4 } }), {
+    renderBulkSummary(io, summary({ earlier: { applied: 40 }, notSent: 0, retries: 3, seconds: 125, rejectedBy: {}, stopped: { code: 'target.unavailable', message: 'the mapper did not answer', exitCode: 4 } }), {
       target: 'https://spar.example.org',
       rejectsPath: './people.rejects.csv',
+      rejectsCount: 6,
       resultsPath: './people.results.jsonl',
       journalPath: '/state/sparctl/journals/ab12.db',
       resumeHint: 'sparctl import people.csv --resume',
@@ -233,9 +241,9 @@ describe('summary', () => {
     expect(tail).toEqual([
       // Rate counts only what this run did: (120 - 40) / 125 s.
       '120 records in 2 min 05 s (0.6 rec/s) · https://spar.example.org',
-      'resumed from an earlier run: 40 records',
+      'settled by an earlier run of this job: 40 applied',
       'retries: 3',
-      'rejects: ./people.rejects.csv (8 rows)',
+      'rejects: ./people.rejects.csv (6 rows)',
       'results: ./people.results.jsonl',
       'journal: /state/sparctl/journals/ab12.db',
       'stopped early: the mapper did not answer (target.unavailable)',
@@ -243,12 +251,12 @@ describe('summary', () => {
     ]);
   });
 
-  it('takes the reject row count from the sink when given, and omits the rejects line when empty', () => {
+  it('takes the reject row count from the sink (what the file holds), and omits the rejects line when it holds none', () => {
     const a = fakeIo();
     renderBulkSummary(a.io, summary(), { target: 't', rejectsPath: 'r.csv', rejectsCount: 1 });
     expect(a.stderr()).toContain('rejects: r.csv (1 row)\n');
     const b = fakeIo();
-    renderBulkSummary(b.io, summary({ rejected: 0, failed: 0 }), { target: 't', rejectsPath: 'r.csv' });
+    renderBulkSummary(b.io, summary({ rejected: 0, notSent: 0 }), { target: 't', rejectsPath: 'r.csv' });
     expect(b.stderr()).not.toContain('rejects:');
   });
 

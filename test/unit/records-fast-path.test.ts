@@ -199,15 +199,15 @@ describe('toBulkRecord', () => {
     const got = toBulkRecord(3, 4, row, raw, { mode: 'upsert', strategies });
     // faValue: the string the strategy stores, built and read back once here for the engine to compare.
     const faValue = 'account_number:000000000001.branch_name:Main.branch_code:0012.bank_name:Land Bank.bank_code:LBP.fa_type:BANK';
-    expect(got).toStrictEqual({ seq: 3, line: 4, raw, parsed: { ok: true, value: parsed.ok && parsed.value, mode: 'update', faValue } });
-    expect(Object.keys(got)).toEqual(['seq', 'line', 'raw', 'parsed']);
-    expect(Object.keys(toBulkRecord(3, undefined, validBank(1), undefined, { mode: 'link', strategies }))).toEqual(['seq', 'parsed']);
+    expect(got).toStrictEqual({ seq: 3, line: 4, raw, key: validBank(1)['id'], parsed: { ok: true, value: parsed.ok && parsed.value, mode: 'update', faValue } });
+    expect(Object.keys(got)).toEqual(['seq', 'line', 'raw', 'key', 'parsed']);
+    expect(Object.keys(toBulkRecord(3, undefined, validBank(1), undefined, { mode: 'link', strategies }))).toEqual(['seq', 'key', 'parsed']);
     expect(toBulkRecord(0, 2, { ...row, operation: 'unlink', oops: 1 }, undefined, { mode: 'link', strategies })).toStrictEqual({
       seq: 0,
       line: 2,
+      key: validBank(1)['id'],
       parsed: {
         ok: false,
-        id: validBank(1)['id'],
         problems: [
           { field: 'operation', message: 'this row asks to unlink; run again with --yes to allow unlink rows', code: 'input.unlink_not_confirmed' },
           { field: 'oops', message: 'unknown field "oops"', code: 'input.invalid' },
@@ -217,6 +217,7 @@ describe('toBulkRecord', () => {
     expect(toBulkRecord(0, 2, { id: ' A ', operation: 'unlink', account_number: '1' }, undefined, { mode: 'upsert', strategies, unlinkConfirmed: true })).toStrictEqual({
       seq: 0,
       line: 2,
+      key: 'A',
       parsed: { ok: true, value: { id: 'A' }, mode: 'unlink' },
     });
   });

@@ -26,10 +26,10 @@ export type ResultsFormat = 'csv' | 'jsonl';
 export const REJECT_COLUMNS = ['sparctl_line', 'sparctl_field', 'sparctl_code', 'sparctl_message'] as const;
 /** Holds the whole input record when the input had no columns of its own (JSONL). */
 export const REJECT_RECORD_COLUMN = 'sparctl_record';
-export const RESULT_COLUMNS = ['seq', 'line', 'id', 'operation', 'fate', 'outcome', 'code', 'message', 'origin'] as const;
+export const RESULT_COLUMNS = ['seq', 'line', 'id', 'operation', 'fate', 'outcome', 'code', 'message', 'origin', 'superseded_by'] as const;
 
 /**
- * Opens (truncating) a reject file for the rejected and failed records of a run.
+ * Opens (truncating) a reject file for the rejected records of a run.
  *
  * The input's own cells are written exactly as read, quoted only where CSV needs it, and are NOT
  * neutralised against spreadsheet formulas: the file's purpose is to be fixed and re-imported,
@@ -46,7 +46,7 @@ export async function openRejectFile(path: string, inputColumns: readonly string
   const header = [...(byColumns ? inputColumns.map(rawCell) : [REJECT_RECORD_COLUMN]), ...REJECT_COLUMNS];
   out.push(`${header.join(',')}\r\n`);
   return sink(path, out, (event) => {
-    if (event.fate !== 'rejected' && event.fate !== 'failed') return undefined;
+    if (event.fate !== 'rejected') return undefined;
     const raw = event.raw ?? {};
     const own = byColumns ? inputColumns.map((column) => rawCell(raw[column] ?? '')) : [rawCell(event.raw ? JSON.stringify(event.raw) : '')];
     const added = [event.line === undefined ? '' : String(event.line), event.field ?? '', event.code ?? '', event.message ?? ''].map(csvCell);
@@ -104,6 +104,7 @@ export function resultLine(event: RecordEvent, format: ResultsFormat): string {
     code: event.code,
     message: event.message,
     origin: event.origin ?? null,
+    superseded_by: event.supersededBy ?? null,
   };
   if (format === 'jsonl') return `${JSON.stringify(row)}\n`;
   return `${RESULT_COLUMNS.map((column) => (row[column] === null ? '' : csvCell(String(row[column])))).join(',')}\r\n`;

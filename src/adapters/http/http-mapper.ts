@@ -377,9 +377,12 @@ export function httpStatusError(status: number, text: string, where: string, set
     });
   }
   if (status >= 500) {
-    return new UnavailableError('remote.server_error', `${where} answered HTTP ${status}${said}`, { hint: 'the mapper or a proxy in front of it failed; try again later', outcomeUnknown: status !== 503, ...wait });
+    // Any 5xx may come after the mapper applied the request: a gateway (Envoy, Istio, nginx)
+    // answers 502/503/504 when the upstream connection resets or times out before its headers.
+    return new UnavailableError('remote.server_error', `${where} answered HTTP ${status}${said}`, { hint: 'the mapper or a proxy in front of it failed; try again later', outcomeUnknown: true, ...wait });
   }
-  return new UnavailableError('remote.unexpected_status', `${where} answered HTTP ${status}${said}`);
+  // An answer sparctl does not understand says nothing about what was applied.
+  return new UnavailableError('remote.unexpected_status', `${where} answered HTTP ${status}${said}`, { outcomeUnknown: true });
 }
 
 const TLS_CODES = new Set(['CERT_HAS_EXPIRED', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_NOT_YET_VALID', 'ERR_SSL_WRONG_VERSION_NUMBER']);

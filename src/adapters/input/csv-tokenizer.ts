@@ -16,9 +16,12 @@
 export interface CsvRow {
   /** 1-based line the row starts on. */
   readonly line: number;
+  /** The row's cells; with `pick`, a row without quotes holds only the picked ones (the others are absent). */
   readonly cells: string[];
   /** The row as written, when it holds no quote (its cells are this split at the delimiter). */
   readonly text?: string;
+  /** How many cells the row has, when only some were picked (else cells.length). */
+  readonly width?: number;
 }
 
 export class CsvSyntaxError extends Error {
@@ -42,8 +45,19 @@ export class CsvTokenizer {
   /** A syntax error found after some good rows: raised once those rows have been taken. */
   private failure: CsvSyntaxError | undefined;
   private readonly delimiterCode: number;
+  /** With `pick`: the cells to take from each row after the first, by position (true = take). */
+  private picked: boolean[] | undefined;
+  private headerSeen = false;
 
-  constructor(private readonly delimiter: string) {
+  /**
+   * `pick`: told the first row's cells, answers the positions of the cells wanted from every
+   * later row. A row without quotes then yields those cells only, found without splitting the
+   * rest (a pass that needs one column of a large file); quoted rows are read whole as always.
+   */
+  constructor(
+    private readonly delimiter: string,
+    private readonly pick?: (header: readonly string[]) => readonly number[],
+  ) {
     if (delimiter.length !== 1 || delimiter === '"' || delimiter === '\n' || delimiter === '\r') throw new Error(`unusable CSV delimiter ${JSON.stringify(delimiter)}`);
     this.delimiterCode = delimiter.charCodeAt(0);
   }
@@ -97,7 +111,13 @@ export class CsvTokenizer {
         const content = text.slice(pos, end);
         if (!isBlank(content)) {
           if (content.indexOf('"') !== -1) throw new CsvSyntaxError('a quote inside an unquoted cell (quote the whole cell and double the quote: "a ""b"" c")', this.line);
-          out.push({ line: this.line, cells: content.split(this.delimiter), text: content });
+          if (this.picked === undefined) {
+            const cells = content.split(this.delimiter);
+            out.push({ line: this.line, cells, text: content });
+            this.sawRow(cells);
+          } else {
+            out.push(this.pickedRow(content));
+          }
         }
         this.line++;
         pos = lineEnd + 1;
@@ -106,10 +126,37 @@ export class CsvTokenizer {
       const row = this.quotedRow(text, pos, final);
       if (row === undefined) break; // the row continues in text not yet read
       out.push({ line: this.line, cells: row.cells, text: undefined });
+      this.sawRow(row.cells);
       this.line += 1 + row.newlines;
       pos = row.next;
     }
     this.buffer = pos >= length ? '' : text.slice(pos);
+  }
+
+  /** After the first row: the positions to pick from the rows that follow, when picking. */
+  private sawRow(cells: readonly string[]): void {
+    if (this.headerSeen) return;
+    this.headerSeen = true;
+    if (this.pick === undefined) return;
+    const picked: boolean[] = [];
+    for (const at of this.pick(cells)) picked[at] = true;
+    this.picked = picked;
+  }
+
+  /** A row without quotes, its picked cells only, and its width counted. */
+  private pickedRow(content: string): CsvRow {
+    const picked = this.picked!;
+    const cells: string[] = [];
+    let column = 0;
+    let start = 0;
+    for (;;) {
+      const at = content.indexOf(this.delimiter, start);
+      if (picked[column] === true) cells[column] = content.slice(start, at === -1 ? content.length : at);
+      if (at === -1) break;
+      column++;
+      start = at + 1;
+    }
+    return { line: this.line, cells, text: content, width: column + 1 };
   }
 
   /** A row holding at least one quote, cell by cell; undefined when it is not complete yet. */

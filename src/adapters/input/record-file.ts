@@ -48,8 +48,17 @@ export function formatFromName(name: string): InputFormat | undefined {
  */
 export async function openInputFile(
   name: string,
-  options: { format?: InputFormat; stdin: Readable; knownColumns?: readonly string[]; delimiter?: string; onHeader?: HeaderListener },
+  options: {
+    format?: InputFormat;
+    stdin: Readable;
+    knownColumns?: readonly string[];
+    delimiter?: string;
+    onHeader?: HeaderListener;
+    /** What the input is called in messages, when `name` is a private copy of it (spool.ts). */
+    label?: string;
+  },
 ): Promise<InputFile> {
+  const label = options.label ?? name;
   let stream: Readable;
   if (name === '-') {
     stream = options.stdin;
@@ -58,21 +67,21 @@ export async function openInputFile(
       await access(name, constants.R_OK);
       if ((await stat(name)).isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
     } catch (error) {
-      throw new UsageError('input.unreadable', `cannot read ${name}: ${describeFsError(error)}`, {
+      throw new UsageError('input.unreadable', `cannot read ${label}: ${describeFsError(error)}`, {
         hint: 'check the path of the input file',
       });
     }
     // Opened only once read, so an input that is never consumed leaves no descriptor behind.
     stream = createReadStream(name);
   }
-  const format = options.format ?? formatFromName(name) ?? (name === '-' ? undefined : 'csv');
+  const format = options.format ?? formatFromName(label) ?? (label === '-' ? undefined : 'csv');
   if (format === undefined) {
     // stdin without --format: look at the first character.
     const { first, replay } = await peek(stream);
     const detected: InputFormat = first === '{' ? 'jsonl' : 'csv';
-    return inputFile(name, detected, batchesOf(detected, replay, name, options.knownColumns, options.delimiter, options.onHeader));
+    return inputFile(label, detected, batchesOf(detected, replay, label, options.knownColumns, options.delimiter, options.onHeader));
   }
-  return inputFile(name, format, batchesOf(format, stream, name, options.knownColumns, options.delimiter, options.onHeader));
+  return inputFile(label, format, batchesOf(format, stream, label, options.knownColumns, options.delimiter, options.onHeader));
 }
 
 function inputFile(name: string, format: InputFormat, batches: AsyncIterable<readonly SourceRecord[]>): InputFile {
@@ -145,13 +154,13 @@ async function* csvBatches(
   if (batch.length > 0) yield batch;
 }
 
-interface Header {
+export interface Header {
   readonly columns: readonly string[];
   /** Positions of the columns handed to the caller (sparctl's own report columns are dropped). */
   readonly kept: readonly number[];
 }
 
-function readHeader(cells: readonly string[], name: string, knownColumns: readonly string[] | undefined, onHeader?: (columns: readonly string[], written: readonly string[]) => void): Header {
+export function readHeader(cells: readonly string[], name: string, knownColumns: readonly string[] | undefined, onHeader?: (columns: readonly string[], written: readonly string[]) => void): Header {
   const columns = cells.map((column) => column.trim());
   const unknown = knownColumns === undefined ? [] : columns.filter((column) => !knownColumns.includes(column) && !isReportColumn(column));
   if (unknown.length > 0) {
@@ -229,7 +238,7 @@ async function peek(stream: Readable): Promise<{ first: string | undefined; repl
   return { first, replay: replay() };
 }
 
-function describeFsError(error: unknown): string {
+export function describeFsError(error: unknown): string {
   const code = (error as { code?: string }).code;
   switch (code) {
     case 'ENOENT':

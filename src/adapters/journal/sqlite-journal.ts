@@ -1,8 +1,8 @@
-import { closeSync, mkdirSync, openSync, rmSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type Database from 'better-sqlite3';
-import { UsageError } from '../../core/errors.js';
-import type { Journal, JournalEntry } from '../../core/bulk/engine.js';
+import { UnavailableError, UsageError } from '../../core/errors.js';
+import type { Journal, JournalEntry } from '../../core/bulk/journal.js';
 import type { Operation } from '../../core/results.js';
 import { openDatabase, prepare, setPragma } from '../sqlite/retained.js';
 
@@ -10,6 +10,10 @@ import { openDatabase, prepare, setPragma } from '../sqlite/retained.js';
  * The checkpoint journal of one bulk job: per-record state by input position, never FA values
  * or secrets. Every write is a transaction in WAL mode, so a process killed at any instant
  * leaves the journal as of its last completed write.
+ *
+ * It is also the job's lock: the run holds an exclusive SQLite lock on it from open to close
+ * (locking_mode EXCLUSIVE), which the operating system drops when the process ends however it
+ * ends, so a second run of the same job is refused at once and a killed one leaves no stale lock.
  */
 export class SqliteJournal implements Journal {
   private readonly inflight: Database.Statement;
@@ -24,45 +28,62 @@ export class SqliteJournal implements Journal {
   }
 
   /**
-   * Opens the journal for the job with this fingerprint, creating it if needed. A journal that
-   * belongs to another job is refused rather than mixed up.
+   * Opens and locks the journal for the job with this fingerprint, creating it if needed. A
+   * journal that belongs to another job, or to a sparctl that journalled differently, is
+   * refused rather than mixed up; one held by a running process is refused with its pid.
    */
   static open(path: string, job: { fingerprint: string; description: string }, restart: boolean): SqliteJournal {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    if (restart) for (const suffix of ['', '-wal', '-shm']) rmSync(`${path}${suffix}`, { force: true });
     closeSync(openSync(path, 'a', 0o600));
     const db = openDatabase(path);
-    setPragma(db, 'journal_mode = WAL');
-    setPragma(db, 'synchronous = NORMAL');
-    setPragma(db, 'busy_timeout = 5000');
-    // A batch about to be sent is one 'inflight' row; the records of a batch settled with the
-    // same result are one 'settled' row. Rows hold positions as ranges ("0-499,501"), so a batch
-    // costs two small rows, not a row per record. A record's state is that of the last row
-    // that lists it.
-    db.exec(`CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-             CREATE TABLE IF NOT EXISTS entries (row INTEGER PRIMARY KEY, state TEXT NOT NULL CHECK (state IN ('inflight', 'settled')),
-               operation TEXT NOT NULL, fate TEXT, outcome TEXT, code TEXT, message TEXT, seqs TEXT NOT NULL);`);
-    const older = prepare(db, "SELECT count(*) FROM sqlite_master WHERE name IN ('inflight', 'records')").pluck().get() as number;
-    if (older > 0) {
+    try {
+      setPragma(db, 'busy_timeout = 0');
+      // Before WAL is entered: the WAL index then lives in this process, and the lock is held until close.
+      setPragma(db, 'locking_mode = EXCLUSIVE');
+      setPragma(db, 'journal_mode = WAL');
+      db.exec('BEGIN EXCLUSIVE');
+    } catch (error) {
       db.close();
-      throw new UsageError('journal.old_format', `${path} was written by an earlier sparctl in a format this one does not read; nothing was sent`, {
-        hint: 'finish the job with the sparctl that started it, or pass --restart (an upsert re-run skips what is already applied)',
-      });
+      if ((error as { code?: string }).code === 'SQLITE_BUSY') throw runningError(path);
+      throw error;
     }
-    const existing = prepare(db, "SELECT value FROM meta WHERE key = 'fingerprint'").pluck().get() as string | undefined;
-    if (existing === undefined) {
-      const insert = prepare(db, 'INSERT INTO meta (key, value) VALUES (?, ?)');
-      db.transaction(() => {
+    try {
+      // A batch about to be sent is one 'inflight' row; the records of a batch settled with the
+      // same result are one 'settled' row. Rows hold positions as ranges ("0-499,501"), so a batch
+      // costs two small rows, not a row per record. A record's state is that of the last row
+      // that lists it.
+      db.exec(`CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+               CREATE TABLE IF NOT EXISTS entries (row INTEGER PRIMARY KEY, state TEXT NOT NULL CHECK (state IN ('inflight', 'settled')),
+                 operation TEXT NOT NULL, fate TEXT, outcome TEXT, code TEXT, message TEXT, seqs TEXT NOT NULL);`);
+      if (restart) db.exec('DELETE FROM entries; DELETE FROM meta; DROP TABLE IF EXISTS inflight; DROP TABLE IF EXISTS records;');
+      const older = prepare(db, "SELECT count(*) FROM sqlite_master WHERE name IN ('inflight', 'records')").pluck().get() as number;
+      const format = prepare(db, "SELECT value FROM meta WHERE key = 'format'").pluck().get() as string | undefined;
+      const used = (prepare(db, 'SELECT count(*) FROM entries').pluck().get() as number) > 0;
+      if (older > 0 || (used && format !== FORMAT)) {
+        throw new UsageError('journal.old_format', `${path} was written by an earlier sparctl in a format this one does not read; nothing was sent`, {
+          hint: 'finish the job with the sparctl that started it, or pass --restart (an upsert re-run skips what is already applied)',
+        });
+      }
+      const existing = prepare(db, "SELECT value FROM meta WHERE key = 'fingerprint'").pluck().get() as string | undefined;
+      if (existing === undefined) {
+        const insert = prepare(db, 'INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)');
         insert.run('fingerprint', job.fingerprint);
         insert.run('job', job.description);
         insert.run('created_at', new Date().toISOString());
-      })();
-    } else if (existing !== job.fingerprint) {
+        insert.run('format', FORMAT);
+      } else if (existing !== job.fingerprint) {
+        throw new UsageError('journal.other_job', `${path} is the journal of another job (different input, mapping, target or mode); nothing was sent`, {
+          hint: 'pass --restart to start this job over in it, or choose another --journal',
+        });
+      }
+      db.exec('COMMIT');
+      setPragma(db, 'synchronous = NORMAL');
+    } catch (error) {
       db.close();
-      throw new UsageError('journal.other_job', `${path} is the journal of another job (different input, mapping, target or mode); nothing was sent`, {
-        hint: 'pass --restart to start this job over in it, or choose another --journal',
-      });
+      throw error;
     }
+    // Who holds the lock, for the run that is refused (it cannot read the locked journal).
+    writeFileSync(`${path}.owner`, JSON.stringify({ pid: process.pid, started: new Date().toISOString(), job: job.description }), { mode: 0o600 });
     return new SqliteJournal(path, db);
   }
 
@@ -105,7 +126,9 @@ export class SqliteJournal implements Journal {
   }
 
   close(): void {
-    if (this.db.open) this.db.close();
+    if (!this.db.open) return;
+    rmSync(`${this.path}.owner`, { force: true });
+    this.db.close();
   }
 
   /** Removes the journal of a job that has nothing left to resume. */
@@ -113,6 +136,22 @@ export class SqliteJournal implements Journal {
     this.close();
     for (const suffix of ['', '-wal', '-shm']) rmSync(`${this.path}${suffix}`, { force: true });
   }
+}
+
+/** Journals this sparctl writes: rows superseded by a later row of their ID are never journalled. */
+const FORMAT = '2';
+
+function runningError(path: string): UnavailableError {
+  let owner = 'another sparctl process';
+  try {
+    const found = JSON.parse(readFileSync(`${path}.owner`, 'utf8')) as { pid?: number; started?: string };
+    if (typeof found.pid === 'number') owner = `sparctl, pid ${found.pid}, started ${found.started ?? 'at an unknown time'}`;
+  } catch {
+    // not written yet, or gone: the lock alone says it runs
+  }
+  return new UnavailableError('job.running', `this job is already running (${owner}); nothing was sent`, {
+    hint: `wait for it to finish, or stop it (Ctrl-C) and run the same command again; its journal is ${path}`,
+  });
 }
 
 function sameResult(a: JournalEntry, b: JournalEntry): boolean {

@@ -51,13 +51,15 @@ export class LocalMapper implements Mapper {
   private readonly storedLookups: StoredLookups;
   private writerThread: LinkWriterThread | undefined;
 
-  private constructor(readonly path: string, describedAs?: string) {
+  private constructor(readonly path: string, describedAs?: string, readonly readOnly = false) {
     this.target = `local ${describedAs ?? path}`;
-    this.db = openDatabase(path);
-    setPragma(this.db, 'journal_mode = WAL');
-    setPragma(this.db, 'synchronous = NORMAL');
+    this.db = openDatabase(path, readOnly ? { readonly: true, fileMustExist: true } : undefined);
+    if (!readOnly) {
+      setPragma(this.db, 'journal_mode = WAL');
+      setPragma(this.db, 'synchronous = NORMAL');
+    }
     setPragma(this.db, 'busy_timeout = 10000');
-    migrate(this.db, path);
+    migrate(this.db, path, readOnly);
     this.statements = prepareStatements(this.db);
     this.linkWrites = new LinkWrites(this.db);
     this.storedLookups = new StoredLookups(this.db);
@@ -66,10 +68,12 @@ export class LocalMapper implements Mapper {
 
   /**
    * Opens (creating if needed) the mapper database at `path`. `:memory:` is an empty mapper that
-   * is never written to disk; `describedAs` then names what it stands for.
+   * is never written to disk; `describedAs` then names what it stands for. `readOnly` (dry runs)
+   * opens an existing file without writing to it at all: every write is refused by SQLite.
    */
-  static open(path: string, describedAs?: string): LocalMapper {
+  static open(path: string, describedAs?: string, options: { readOnly?: boolean } = {}): LocalMapper {
     try {
+      if (options.readOnly && path !== ':memory:') return new LocalMapper(path, describedAs, true);
       if (path !== ':memory:') {
         mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
         // Created 0600 before SQLite touches it: the file holds beneficiaries' account numbers.
@@ -92,7 +96,7 @@ export class LocalMapper implements Mapper {
    */
   async writeLinksOnThread(threadFile?: URL): Promise<boolean> {
     if (this.writerThread !== undefined) return true;
-    if (this.path === ':memory:') return false;
+    if (this.path === ':memory:' || this.readOnly) return false;
     const { LinkWriterThread, linkWriterThreadAvailable } = await import('./link-writer.js');
     if (!linkWriterThreadAvailable(threadFile)) return false;
     this.writerThread = new LinkWriterThread(this.path, threadFile);

@@ -109,8 +109,11 @@ const MIGRATIONS: readonly ((db: Database.Database) => void)[] = [
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
-/** Brings the database to SCHEMA_VERSION; refuses a database made by a newer sparctl. */
-export function migrate(db: Database.Database, path: string): void {
+/**
+ * Brings the database to SCHEMA_VERSION; refuses a database made by a newer sparctl. `readOnly`
+ * (a dry run) changes nothing: a database that would need migrating is refused instead.
+ */
+export function migrate(db: Database.Database, path: string, readOnly = false): void {
   const versionStatement = prepare(db, 'PRAGMA user_version').pluck();
   const readVersion = () => versionStatement.get() as number;
   const refuseIfNewer = (version: number) => {
@@ -123,6 +126,11 @@ export function migrate(db: Database.Database, path: string): void {
   };
   refuseIfNewer(readVersion());
   if (readVersion() === SCHEMA_VERSION) return;
+  if (readOnly) {
+    throw new ConfigError('local.needs_upgrade', `${path} has schema version ${readVersion()}; this sparctl upgrades it to ${SCHEMA_VERSION} on its first write, which a dry run does not make`, {
+      hint: 'run the command without --dry-run, or any command that writes, once',
+    });
+  }
   // The version is read again under the write lock: two processes opening a new file at once
   // must not both run the same step.
   db.transaction(() => {

@@ -1,17 +1,20 @@
-import { createHash } from 'node:crypto';
-import { createReadStream, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { basename, extname, join, resolve } from 'node:path';
 import type { BulkEvent, BulkSummary, RecordEvent } from '../../core/bulk/events.js';
-import type { BulkInput, BulkMode, Journal, JournalEntry } from '../../core/bulk/engine.js';
+import type { BulkInput, BulkMode } from '../../core/bulk/types.js';
+import { MemoryJournal, type Journal } from '../../core/bulk/journal.js';
+import type { RowIndex } from '../../core/bulk/row-index.js';
 import { ExitCode, UsageError } from '../../core/errors.js';
 import type { Mapper } from '../../core/mapper.js';
+import type { CsvKeys } from '../../adapters/input/prescan.js';
 import { loadContext, openMapper, writeLinksOnThread, type CommandContext, type GlobalOptions } from '../context.js';
 import type { Io } from '../io.js';
 
 /**
- * Runs a file-driven bulk job (link|update|unlink --file, import-csv): fingerprints the input,
- * opens or resumes its journal, streams records through the bulk engine, writes rejects,
- * results and progress, and turns the summary into an exit code.
+ * Runs a file-driven bulk job (link|update|unlink --file, import-csv, import-odk): makes the
+ * input readable twice, reads it once for its fingerprint and row index, locks and opens or
+ * resumes its journal, streams records through the write pipeline, writes rejects, results and
+ * progress, and turns the summary into an exit code.
  */
 
 export interface BulkJobFlags {
@@ -33,112 +36,110 @@ export interface BulkJobSpec {
   readonly definition: string;
   /** Told the run's summary once it ends (import-odk's per-poll line). */
   readonly onSummary?: (summary: BulkSummary) => void;
-  /** Turns the opened input into engine records. */
-  readonly records: (context: CommandContext, mapper: Mapper) => Promise<{ records: BulkInput; columns: () => readonly string[]; headerLines: number }>;
+  /**
+   * For a CSV input: how its rows' IDs are read, so the index pass reads the ID columns only.
+   * Without it, the index pass reads `records` once more.
+   */
+  readonly csvKeys?: (context: CommandContext, mapper: Mapper, path: string) => Promise<CsvKeys | undefined>;
+  /** Turns the input at `path` (the file, or a private copy of a stream) into engine records. */
+  readonly records: (context: CommandContext, mapper: Mapper, path: string) => Promise<{ records: BulkInput; columns: () => readonly string[]; headerLines: number }>;
 }
 
 const DRY_RUN_SHOWN = 10;
 
-/** sha256 over the input's bytes and the job's definition, and the input's line count. */
-async function fingerprintOf(file: string, definition: string): Promise<{ fingerprint: string; lines: number }> {
-  const hash = createHash('sha256');
-  // Invalid UTF-8 would otherwise be read as U+FFFD and stored in someone's account number.
-  const utf8 = new TextDecoder('utf-8', { fatal: true });
-  let lines = 0;
-  try {
-    for await (const chunk of createReadStream(file) as AsyncIterable<Buffer>) {
-      hash.update(chunk);
-      try {
-        utf8.decode(chunk, { stream: true });
-      } catch {
-        throw new UsageError('input.not_utf8', `${file}:${lines + 1 + firstBadLine(chunk)}: not valid UTF-8; nothing was sent`, { hint: 'save the file as UTF-8 (in a spreadsheet: CSV UTF-8)' });
-      }
-      for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) lines++;
-    }
-    utf8.decode();
-  } catch (error) {
-    if (error instanceof UsageError) throw error;
-    throw new UsageError('input.unreadable', `cannot read ${file}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`, {
-      hint: 'check the path of the input file',
-    });
-  }
-  hash.update('\0');
-  hash.update(definition);
-  return { fingerprint: hash.digest('hex'), lines };
-}
-
-/** Newlines in `chunk` before its first byte that is not valid UTF-8 (0 when it is the first). */
-function firstBadLine(chunk: Buffer): number {
-  const decoder = new TextDecoder('utf-8', { fatal: true });
-  let lines = 0;
-  for (let i = 0; i < chunk.length; i++) {
-    try {
-      decoder.decode(chunk.subarray(i, i + 1), { stream: true });
-    } catch {
-      return lines;
-    }
-    if (chunk[i] === 10) lines++;
-  }
-  return lines;
-}
-
-/** Stdin cannot be read twice, so a job fed from it has nothing to resume from. */
-class MemoryJournal implements Journal {
-  load(): ReadonlyMap<number, JournalEntry> {
-    return new Map();
-  }
-  markInflight(): void {}
-  settle(): void {}
-}
-
 export async function runBulkJob(io: Io, globals: GlobalOptions, flags: BulkJobFlags, spec: BulkJobSpec): Promise<number> {
   const context = await loadContext(io, globals);
   const { settings } = context.resolved;
-  const fromStdin = spec.file === '-';
-  if (fromStdin && io.stdinIsTTY) throw new UsageError('usage.stdin_is_tty', '--file - reads records from stdin, but stdin is a terminal', { hint: 'pipe a file in, or give its path' });
+  if (spec.file === '-' && io.stdinIsTTY) throw new UsageError('usage.stdin_is_tty', '--file - reads records from stdin, but stdin is a terminal', { hint: 'pipe a file in, or give its path' });
 
-  // A dry run writes nothing, not even an empty database where none exists yet.
-  const mapper =
-    flags.dryRun && settings.mode === 'local' && !existsSync(settings.db!)
-      ? (await import('../../adapters/sqlite/local-mapper.js')).LocalMapper.open(':memory:', `${settings.db} (does not exist yet)`)
-      : await openMapper(context);
+  const { seekableInput } = await import('../../adapters/input/spool.js');
+  const input = await seekableInput(spec.file, io.stdin, join(context.dirs.state, 'spool'));
   try {
-    // The local mapper inserts and audits links on a second thread while this one reads,
-    // maps and checks the next records. SPARCTL_WRITER_THREAD=off keeps it all on one thread.
-    const writerThread = !flags.dryRun && (await writeLinksOnThread(io, mapper));
-    if (writerThread && globals.verbose && !globals.quiet) io.stderr.write('sparctl: the local mapper writes links on a second thread (SPARCTL_WRITER_THREAD=off: one thread)\n');
-    return await runWithMapper(io, globals, flags, spec, context, mapper, writerThread);
+    // A dry run writes nothing, not even an empty database where none exists yet.
+    const mapper =
+      flags.dryRun && settings.mode === 'local' && !existsSync(settings.db!)
+        ? (await import('../../adapters/sqlite/local-mapper.js')).LocalMapper.open(':memory:', `${settings.db} (does not exist yet)`)
+        : await openMapper(context, flags.dryRun === true ? { readOnly: true } : {});
+    try {
+      return await runWithMapper(io, globals, flags, spec, context, mapper, input);
+    } finally {
+      await mapper.close();
+    }
   } finally {
-    await mapper.close();
+    input.remove();
   }
 }
 
-async function runWithMapper(io: Io, globals: GlobalOptions, flags: BulkJobFlags, spec: BulkJobSpec, context: CommandContext, mapper: Mapper, writerThread: boolean): Promise<number> {
+async function runWithMapper(
+  io: Io,
+  globals: GlobalOptions,
+  flags: BulkJobFlags,
+  spec: BulkJobSpec,
+  context: CommandContext,
+  mapper: Mapper,
+  input: { path: string; spooled: boolean },
+): Promise<number> {
   const { settings } = context.resolved;
-  const fromStdin = spec.file === '-';
+  const name = spec.file === '-' ? 'stdin' : spec.file;
   // The mapper's own identity is part of the job: a journal must never vouch for records
   // applied to a database that has since been deleted and created anew.
   const target = settings.mode === 'local' ? `local ${settings.db} ${mapper.instanceId ?? ''}` : `${settings.protocol} ${settings.baseUrl}`;
   const definition = JSON.stringify({ command: spec.command, mode: spec.mode, target, definition: spec.definition });
-  const { fingerprint, lines } = fromStdin ? { fingerprint: '', lines: 0 } : await fingerprintOf(spec.file, definition);
+
+  // One pass over the whole input before anything is sent: fingerprint, UTF-8, and which rows a
+  // later row of the same ID supersedes.
+  const { fingerprintOf, indexOfRecords, prescanCsv } = await import('../../adapters/input/prescan.js');
+  const keys = await spec.csvKeys?.(context, mapper, input.path);
+  let fingerprint: string;
+  let lines: number;
+  let index: RowIndex;
+  if (keys !== undefined) {
+    ({ fingerprint, lines, index } = await prescanCsv(input.path, name, definition, keys));
+  } else {
+    ({ fingerprint, lines } = await fingerprintOf(input.path, name, definition));
+    const { records } = await spec.records(context, mapper, input.path);
+    index = await indexOfRecords(batchesOf(records));
+  }
+
   if (spec.mode === 'unlink' && !flags.dryRun) {
     const { confirmUnlink } = await import('./records.js');
-    await confirmUnlink(io, globals, `the beneficiaries in ${fromStdin ? 'stdin' : basename(spec.file)}`, mapper.target);
+    await confirmUnlink(io, globals, `the beneficiaries in ${spec.file === '-' ? 'stdin' : basename(spec.file)}`, mapper.target);
   }
-  const { SqliteJournal } = await import('../../adapters/journal/sqlite-journal.js');
   let journal: Journal;
   let journalFile: import('../../adapters/journal/sqlite-journal.js').SqliteJournal | undefined;
-  if (fromStdin || flags.dryRun) {
+  if (flags.dryRun) {
     journal = new MemoryJournal();
   } else {
+    const { SqliteJournal } = await import('../../adapters/journal/sqlite-journal.js');
     const path = flags.journal ? resolve(io.cwd, flags.journal) : join(context.dirs.state, 'journals', `${fingerprint.slice(0, 32)}.db`);
-    journalFile = SqliteJournal.open(path, { fingerprint, description: `${spec.command} ${basename(spec.file)} → ${mapper.target}` }, flags.restart === true);
+    journalFile = SqliteJournal.open(path, { fingerprint, description: `${spec.command} ${spec.file === '-' ? 'stdin' : basename(spec.file)} → ${mapper.target}` }, flags.restart === true);
     journal = journalFile;
   }
 
+  try {
+    const writerThread = !flags.dryRun && (await writeLinksOnThread(io, mapper));
+    if (writerThread && globals.verbose && !globals.quiet) io.stderr.write('sparctl: the local mapper writes links on a second thread (SPARCTL_WRITER_THREAD=off: one thread)\n');
+    return await runJournalled(io, globals, flags, spec, context, mapper, input, { index, lines, journal, journalFile, writerThread });
+  } finally {
+    journalFile?.close();
+  }
+}
+
+async function runJournalled(
+  io: Io,
+  globals: GlobalOptions,
+  flags: BulkJobFlags,
+  spec: BulkJobSpec,
+  context: CommandContext,
+  mapper: Mapper,
+  input: { path: string; spooled: boolean },
+  run: { index: RowIndex; lines: number; journal: Journal; journalFile: import('../../adapters/journal/sqlite-journal.js').SqliteJournal | undefined; writerThread: boolean },
+): Promise<number> {
+  const { settings } = context.resolved;
+  const fromStdin = spec.file === '-';
   const { openRejectFile, openResultsFile } = await import('../../adapters/files/report-writers.js');
   const { createProgressRenderer, renderBulkSummary } = await import('../bulk-render.js');
-  const { records, columns, headerLines } = await spec.records(context, mapper);
+  const { records, columns } = await spec.records(context, mapper, input.path);
   const rejectsPath = resolve(io.cwd, flags.rejects ?? `${fromStdin ? 'stdin' : basename(spec.file, extname(spec.file))}.rejects.csv`);
   let rejects: Awaited<ReturnType<typeof openRejectFile>> | undefined;
   let rejectsOpening: Promise<void> | undefined;
@@ -149,22 +150,27 @@ async function runWithMapper(io: Io, globals: GlobalOptions, flags: BulkJobFlags
   const stdoutResults = stdoutFormat ? await openStdoutResults(io, stdoutFormat) : undefined;
   const progress = createProgressRenderer(io, { quiet: globals.quiet === true, label: spec.command });
 
-  let interrupted = false;
-  const onSigint = () => {
-    if (interrupted) process.exit(ExitCode.interrupted); // a second Ctrl-C: stop now
-    interrupted = true;
-    io.stderr.write('\nsparctl: interrupted; finishing the batches in flight (Ctrl-C again to stop at once)\n');
+  // Ctrl-C and SIGTERM alike: no new request is sent, the ones in flight finish and are
+  // journalled, the summary is printed. A second signal ends the process at once.
+  let signal: 'SIGINT' | 'SIGTERM' | undefined;
+  const onSignal = (received: 'SIGINT' | 'SIGTERM') => {
+    if (signal !== undefined) process.exit(received === 'SIGTERM' ? ExitCode.terminated : ExitCode.interrupted);
+    signal = received;
+    io.stderr.write(`\nsparctl: ${received === 'SIGINT' ? 'interrupted' : 'terminated'}; finishing the requests in flight (${received === 'SIGINT' ? 'Ctrl-C' : 'a second signal'} again to stop at once)\n`);
   };
+  const onSigint = () => onSignal('SIGINT');
+  const onSigterm = () => onSignal('SIGTERM');
   process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigterm);
 
   const planned: RecordEvent[] = [];
   const onEvent = (event: BulkEvent) => {
     progress.onEvent(event);
     if (event.type !== 'record') return;
-    if (flags.dryRun && event.operation && planned.length < DRY_RUN_SHOWN) planned.push(event);
+    if (flags.dryRun && event.operation && event.fate !== 'rejected' && planned.length < DRY_RUN_SHOWN) planned.push(event);
     results?.write(event);
     stdoutResults?.write(event);
-    if ((event.fate === 'rejected' || event.fate === 'failed') && !flags.dryRun) {
+    if (event.fate === 'rejected' && !flags.dryRun) {
       if (rejects) rejects.write(event);
       else {
         pendingRejects.push(event);
@@ -180,55 +186,61 @@ async function runWithMapper(io: Io, globals: GlobalOptions, flags: BulkJobFlags
   try {
     const { runBulk } = await import('../../core/bulk/engine.js');
     const batchSize = flags.batchSize ?? settings.batchSize;
-    summary = await runBulk(mapper, records, journal, {
+    summary = await runBulk(mapper, records, run.journal, {
       mode: spec.mode,
+      index: run.index,
       batchSize,
       concurrency: flags.concurrency ?? settings.concurrency,
       // The local mapper works in this thread, one batch at a time: records planned ahead of the
       // batch being written only wait in memory, where the garbage collector copies them again
       // and again (a 200k-row re-run spent 400-585 ms collecting with 8,000-record chunks, 120-190
       // ms with one batch per chunk, and peaked 60 MB lower). A remote mapper needs several
-      // batches in flight, so its chunks stay larger (the engine's default), and so does a dry
-      // run, which writes nothing: repeated IDs are simulated within a chunk only.
+      // batches in flight, so its chunks stay larger (the engine's default), and so does a dry run.
       ...(settings.mode === 'local' && flags.dryRun !== true ? { chunkSize: batchSize } : {}),
       // With a writer thread, the next chunks are planned and queued while one is written, so
       // that thread never waits for this one (200k new rows with the thread: 4.6-6.1 s with one
       // chunk at a time, 3.8-4.7 s with three; 4.3-6.2 s on one thread).
-      ...(writerThread ? { chunksInFlight: 3 } : {}),
+      ...(run.writerThread ? { chunksInFlight: 3 } : {}),
       retries: flags.retries ?? 5,
-      context: { source: `sparctl ${spec.command} ${basename(spec.file)}` },
+      context: { source: `sparctl ${spec.command} ${fromStdin ? 'stdin' : basename(spec.file)}` },
       dryRun: flags.dryRun === true,
       onEvent,
       // Applied and unchanged records only matter to a results file, -o jsonl|csv and a dry run's list.
       recordEvents: results || stdoutResults || flags.dryRun ? 'all' : 'problems',
-      shouldStop: () => interrupted,
+      shouldStop: () => signal !== undefined,
       strategies: new Map((await mapper.strategies()).map((s) => [s.id, s])),
-      // Lines, not records: a quoted cell with line breaks makes this an overestimate, never less.
-      ...(lines > 0 ? { total: Math.max(lines - headerLines, 0) } : {}),
     });
   } finally {
     process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigterm);
     progress.stop();
     await rejectsOpening;
     await rejects?.close();
     await results?.close();
     await stdoutResults?.close();
   }
+  if (summary.stopped?.code === 'interrupted' && signal === 'SIGTERM') {
+    summary = { ...summary, stopped: { code: 'terminated', message: 'terminated (SIGTERM)', exitCode: ExitCode.terminated } };
+  }
 
   spec.onSummary?.(summary);
-  const stoppedEarly = summary.stopped !== undefined;
-  if (journalFile) {
-    if (!stoppedEarly && summary.failed === 0) journalFile.remove();
-    else journalFile.close();
+  const stoppedEarly = summary.stopped !== undefined || summary.notSent > 0;
+  if (run.journalFile) {
+    if (!stoppedEarly) run.journalFile.remove();
+    else run.journalFile.close();
   }
   if (!globals.quiet || stoppedEarly) {
     renderBulkSummary(io, summary, {
       target: mapper.target,
-      ...(rejects ? { rejectsPath } : {}),
+      ...(rejects ? { rejectsPath, rejectsCount: rejects.count } : {}),
       ...(results ? { resultsPath: results.path } : {}),
-      ...(journalFile && stoppedEarly ? { journalPath: journalFile.path } : {}),
+      ...(run.journalFile && stoppedEarly ? { journalPath: run.journalFile.path } : {}),
       ...(stoppedEarly
-        ? { resumeHint: fromStdin ? 'input from stdin cannot be resumed: save it to a file and run again' : 'run the same command again to resume; --restart starts over' }
+        ? {
+            resumeHint: input.spooled
+              ? `feed the same input again to the same command to resume (a different input starts a new job); --restart starts over`
+              : 'run the same command again to resume; --restart starts over',
+          }
         : {}),
     });
   }
@@ -239,13 +251,22 @@ async function runWithMapper(io: Io, globals: GlobalOptions, flags: BulkJobFlags
   if (settings.output === 'json') {
     io.stdout.write(`${JSON.stringify({ schemaVersion: 1, command: spec.command, target: mapper.target, summary, ...(rejects ? { rejects: rejectsPath } : {}) }, null, 2)}\n`);
   }
+  return exitCodeOf(summary, io);
+}
+
+/** The exit code a finished or stopped run ends with (README: exit codes). */
+export function exitCodeOf(summary: BulkSummary, io?: Io): number {
   if (summary.stopped) {
-    if (summary.stopped.code !== 'interrupted') io.stderr.write(`sparctl: ${summary.stopped.message}\n`);
+    if (summary.stopped.code !== 'interrupted' && summary.stopped.code !== 'terminated') io?.stderr.write(`sparctl: ${summary.stopped.message}\n`);
     return summary.stopped.exitCode;
   }
-  if (summary.failed > 0) return ExitCode.unavailable;
+  if (summary.notSent > 0) return ExitCode.unavailable;
   if (summary.rejected > 0) return ExitCode.rejected;
   return ExitCode.ok;
+}
+
+async function* batchesOf(records: BulkInput) {
+  for await (const item of records) yield Array.isArray(item) ? (item as readonly import('../../core/bulk/types.js').BulkInputRecord[]) : [item as import('../../core/bulk/types.js').BulkInputRecord];
 }
 
 /** Per-record results on stdout, for `-o jsonl|csv` on a file run: the --results format. */

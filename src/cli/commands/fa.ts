@@ -1,6 +1,6 @@
 import { userInfo } from 'node:os';
 import { Command } from 'commander';
-import { ExitCode, UsageError } from '../../core/errors.js';
+import { ExitCode, SparctlError, UsageError } from '../../core/errors.js';
 import type { GlobalOptions } from '../context.js';
 import type { Io } from '../io.js';
 
@@ -172,13 +172,23 @@ async function editFa(io: Io, globals: GlobalOptions, id: string, options: { cou
     } catch {
       // no passwd entry (some containers)
     }
-    const [result] = await mapper.update([{ reference_id: 'fa-edit', id, fa: built.fa }], { source: `sparctl fa edit (user ${user})` });
-    const outcome = result ? classifyResult('update', result) : 'rejected';
-    if (outcome !== 'updated') {
-      say(`Not updated: ${result?.status_reason_code ?? 'no answer'}${result?.status_reason_message ? ` ${result.status_reason_message}` : ''}`);
+    // Through the write pipeline, as every write: retried, and read back after a lost answer.
+    const { writeRecords } = await import('../../core/bulk/write-records.js');
+    const record = { id, fa: built.fa };
+    const { events, summary } = await writeRecords(mapper, [{ seq: 0, key: id, parsed: { ok: true, value: record } }], {
+      mode: 'update',
+      context: { source: `sparctl fa edit (user ${user})` },
+      retries: 2,
+      backoffMs: { base: 250, max: 2_000 },
+      strategies,
+    });
+    if (summary.stopped) throw new SparctlError(summary.stopped.code, summary.stopped.message, summary.stopped.exitCode as ExitCode, summary.stopped.hint === undefined ? {} : { hint: summary.stopped.hint });
+    const [event] = events;
+    if (event === undefined || event.fate === 'rejected') {
+      say(`Not updated: ${event?.code ?? 'no answer'}${event?.message ? ` ${event.message}` : ''}`);
       return ExitCode.rejected;
     }
-    io.stdout.write(`updated ${printable(id)}\n`);
+    io.stdout.write(`${event.fate === 'confirmed' ? 'updated (confirmed after a lost answer)' : 'updated'} ${printable(id)}\n`);
     return ExitCode.ok;
   } finally {
     await mapper.close();

@@ -41,7 +41,7 @@ Examples:
       const mappingText = await readText(options.mapping, '--mapping');
       const dfspText = options.dfsp ? await readText(options.dfsp, '--dfsp') : undefined;
       if (options.delimiter !== undefined && [...options.delimiter].length !== 1) throw new UsageError('usage.delimiter', '--delimiter must be one character, e.g. ";"');
-      const { compileMapping, dfspLookupFrom, missingColumns } = await import('../../core/mapping.js');
+      const { compileMapping, dfspLookupFrom, idColumns, missingColumns, rowKey } = await import('../../core/mapping.js');
       const mapping = compileMapping(parseJson(mappingText, options.mapping), options.mapping);
       let dfsp = dfspText === undefined ? undefined : dfspLookupFrom(parseJson(dfspText, options.dfsp!), options.dfsp);
       // Without --dfsp, the target's own banks and wallet providers (sparctl dfsp import, or dfspUrl).
@@ -58,31 +58,39 @@ Examples:
       }
       const { runBulkJob } = await import('./bulk-job.js');
       const definition = JSON.stringify({ mapping: mappingText, dfsp: dfspKnown ?? null, delimiter: options.delimiter ?? ',' });
+      const delimiter = options.delimiter ?? (file.toLowerCase().endsWith('.tsv') ? '\t' : ',');
+      const name = file === '-' ? 'stdin' : file;
+      let strategies: ReadonlyMap<number, import('../../core/strategy/strategy.js').Strategy> = new Map();
+      let columns: readonly string[] = [];
+      let contexts: ReturnType<typeof import('../../core/bulk/mapped-rows.js').sourceContexts> | undefined;
+      const { VERSION } = await import('../version.js');
+      const { sourceContexts } = await import('../../core/bulk/mapped-rows.js');
+      // The header is checked as soon as it is read (by the pass before the run), before any row.
+      const onHeader = (header: readonly string[], written: readonly string[], usedDelimiter: string) => {
+        contexts = sourceContexts({ version: VERSION, definition, header: written, delimiter: usedDelimiter, strategies: strategies.values() });
+        columns = header;
+        const missing = missingColumns(mapping, header);
+        if (missing.length > 0) {
+          throw new UsageError('input.missing_column', `${name}:1: the mapping reads column${missing.length > 1 ? 's' : ''} ${missing.map((c) => `"${c}"`).join(', ')}, which the file does not have; nothing was sent`, {
+            hint: `the file's columns are: ${header.join(', ')}`,
+          });
+        }
+      };
       setExit(
         await runBulkJob(io, globals, options, {
           command: 'import-csv',
           mode: options.mode,
           file,
           definition,
-          records: async (_context, mapper) => {
+          csvKeys: async (_context, mapper) => {
+            strategies = new Map((await mapper.strategies()).map((s) => [s.id, s]));
+            return { delimiter, onHeader, keyColumns: () => idColumns(mapping), keyOf: (cell) => rowKey(mapping, cell) };
+          },
+          records: async (_context, mapper, path) => {
             const { openInputFile } = await import('../../adapters/input/record-file.js');
-            const { mappedCsvRecords, sourceContexts } = await import('../../core/bulk/mapped-rows.js');
-            const { VERSION } = await import('../version.js');
-            const strategies = new Map((await mapper.strategies()).map((s) => [s.id, s]));
-            let columns: readonly string[] = [];
-            let contexts: ReturnType<typeof sourceContexts> | undefined;
-            // The header is checked as soon as it is read, before any row and even when no row follows.
-            const onHeader = (header: readonly string[], written: readonly string[], delimiter: string) => {
-              contexts = sourceContexts({ version: VERSION, definition, header: written, delimiter, strategies: strategies.values() });
-              columns = header;
-              const missing = missingColumns(mapping, header);
-              if (missing.length > 0) {
-                throw new UsageError('input.missing_column', `${file}:1: the mapping reads column${missing.length > 1 ? 's' : ''} ${missing.map((c) => `"${c}"`).join(', ')}, which the file does not have; nothing was sent`, {
-                  hint: `the file's columns are: ${header.join(', ')}`,
-                });
-              }
-            };
-            const input = await openInputFile(file, { format: 'csv', stdin: io.stdin, onHeader, ...(options.delimiter ? { delimiter: options.delimiter } : {}) });
+            const { mappedCsvRecords } = await import('../../core/bulk/mapped-rows.js');
+            strategies = new Map((await mapper.strategies()).map((s) => [s.id, s]));
+            const input = await openInputFile(path, { format: 'csv', stdin: io.stdin, onHeader, delimiter, label: name });
             const toRecord = mappedCsvRecords({ mapping, dfsp, strategies, mode: options.mode, unlinkConfirmed: globals.yes === true, contexts: () => contexts });
             async function* records() {
               let seq = 0;

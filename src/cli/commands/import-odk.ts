@@ -308,7 +308,7 @@ function settleDeletions(state: import('../../adapters/odk/odk-state.js').OdkSta
 }
 
 function report(say: (line: string) => void, what: string, summary: BulkSummary): void {
-  say(`sparctl: ${what}: ${summary.applied} applied, ${summary.unchanged} unchanged, ${summary.rejected} rejected, ${summary.failed} not done (${summary.seconds.toFixed(1)} s)`);
+  say(`sparctl: ${what}: ${summary.applied} applied, ${summary.unchanged} unchanged, ${summary.rejected} rejected, ${summary.notSent} not done (${summary.seconds.toFixed(1)} s)`);
 }
 
 /** Moves the state past a window that is done (every record applied, unchanged or rejected for good). */
@@ -345,7 +345,7 @@ async function applySpool(
   onSummary: ((summary: BulkSummary) => void) | undefined,
 ): Promise<number> {
   const { runBulkJob } = await import('./bulk-job.js');
-  const { applyMapping, objectRow, mappingColumns } = await import('../../core/mapping.js');
+  const { applyMapping, objectRow, mappingColumns, rowKey } = await import('../../core/mapping.js');
   const { provenanceOf } = await import('../../core/odk.js');
   const { toBulkRecord } = await import('../../core/bulk/input.js');
   const unlinkMapping = { ...mapping, operation: { at: '(deleted in Central)', constant: 'unlink' } };
@@ -356,10 +356,10 @@ async function applySpool(
     file: spoolPath,
     definition,
     ...(onSummary === undefined ? {} : { onSummary }),
-    records: async (_context, mapper) => {
+    records: async (_context, mapper, path) => {
       const { openInputFile } = await import('../../adapters/input/record-file.js');
       const strategies = new Map((await mapper.strategies()).map((s) => [s.id, s]));
-      const input = await openInputFile(spoolPath, { format: 'jsonl', stdin: io.stdin });
+      const input = await openInputFile(path, { format: 'jsonl', stdin: io.stdin });
       async function* records() {
         let seq = 0;
         for await (const batch of input.batches) {
@@ -386,9 +386,8 @@ async function applySpool(
             }
             const mapped = applyMapping(entry.kind === 'delete' ? unlinkMapping : mapping, read, dfsp);
             if (!mapped.ok) {
-              // The ID as written, so the results and reject files can name the beneficiary.
-              const id = read(mapping.id.source ?? '')?.trim();
-              out.push({ seq: seq++, raw, origin, parsed: { ok: false as const, problems: mapped.problems, ...(id ? { id } : {}) } });
+              // The ID the submission names when it can be built, so the results and reject files name the beneficiary.
+              out.push({ seq: seq++, raw, origin, key: rowKey(mapping, read), parsed: { ok: false as const, problems: mapped.problems } });
               continue;
             }
             const record = entry.kind === 'delete' ? { ...mapped.record, operation: 'unlink' } : { ...mapped.record, additional_info: [provenance] };

@@ -1,7 +1,7 @@
 import { userInfo } from 'node:os';
 import { Command, Option } from 'commander';
 import type { InputRecord, RecordProblem } from '../../core/apply.js';
-import { ExitCode, UsageError } from '../../core/errors.js';
+import { ExitCode, SparctlError, UsageError } from '../../core/errors.js';
 import { FA_TYPES, RECORD_FIELDS, RESOLVE_SCOPES, type ResolveScope } from '../../core/vocabulary.js';
 import type { Operation } from '../../core/results.js';
 import { loadContext, openMapper, type GlobalOptions } from '../context.js';
@@ -120,6 +120,7 @@ async function runRecords(operation: Operation, io: Io, options: RecordOptions, 
       hint: `see "sparctl ${operation} --help"`,
     });
   }
+  if (operation !== 'resolve') return runSingle(operation, io, options, globals, singles);
   if (options.file === '-' && io.stdinIsTTY) {
     throw new UsageError('usage.stdin_is_tty', '--file - reads records from stdin, but stdin is a terminal', { hint: 'pipe a file in, or give its path' });
   }
@@ -143,17 +144,11 @@ async function runRecords(operation: Operation, io: Io, options: RecordOptions, 
   // Loaded here, not at start-up: `sparctl --help` should not pay for zod or cli-table3.
   const [{ applyItems, prepareItems, summarize }, { defaultFormat, renderResults, summaryLine }] = await Promise.all([import('../../core/apply.js'), import('../output.js')]);
   try {
-    const writes = operation !== 'resolve';
     const { items, problems } = await prepareItems(operation, records, {
-      ...(options.strategy !== undefined ? { defaults: { strategyId: options.strategy } } : {}),
       ...(options.scope ? { scope: options.scope } : {}),
       ...(inputName ? { inputLabel: inputName } : {}),
-      ...(operation === 'link' || operation === 'update' ? { strategies: new Map((await mapper.strategies()).map((s) => [s.id, s])) } : {}),
     });
-    if (problems.length > 0) throw invalidInput(io, options.file, problems, items.length + problems.length, writes);
-
-    if (operation === 'unlink') await confirmUnlink(io, globals, `${items.length} beneficiar${items.length === 1 ? 'y' : 'ies'}`, mapper.target);
-
+    if (problems.length > 0) throw invalidInput(io, options.file, problems, items.length + problems.length, false);
     const batchSize = options.batchSize ?? settings.batchSize;
     const verbose = globals.verbose && !globals.quiet;
     if (verbose) {
@@ -169,6 +164,73 @@ async function runRecords(operation: Operation, io: Io, options: RecordOptions, 
     renderResults(io, defaultFormat(io, settings.output), { operation, target: mapper.target, applied, summary });
     if (!globals.quiet) io.stderr.write(`${summaryLine(summary, mapper.target)}\n`);
     return summary.failed > 0 ? ExitCode.rejected : ExitCode.ok;
+  } finally {
+    await mapper.close();
+  }
+}
+
+/** Flags that only make sense for a file of records: refused with one record rather than ignored. */
+const FILE_ONLY_FLAGS = [
+  ['journal', '--journal'],
+  ['restart', '--restart'],
+  ['rejects', '--rejects'],
+  ['concurrency', '--concurrency'],
+  ['batchSize', '--batch-size'],
+] as const;
+
+/**
+ * link / update / unlink of one record given by flags: checked, then through the write pipeline
+ * (so --dry-run, retries and the read-back after a lost answer work as for a file).
+ */
+async function runSingle(operation: 'link' | 'update' | 'unlink', io: Io, options: RecordOptions, globals: GlobalOptions, singles: readonly InputRecord[]): Promise<number> {
+  for (const [key, flag] of FILE_ONLY_FLAGS) {
+    if (options[key] !== undefined) throw new UsageError('usage.file_only_flag', `${flag} applies to --file runs only; nothing was ${operation === 'unlink' ? 'unlinked' : `${operation}ed`}`, { hint: `drop ${flag}, or give the records with --file` });
+  }
+  const context = await loadContext(io, globals);
+  const { settings } = context.resolved;
+  const dryRun = options.dryRun === true;
+  const mapper = await openMapper(context, dryRun ? { readOnly: true } : {});
+  try {
+    const strategies = new Map((await mapper.strategies()).map((s) => [s.id, s]));
+    const { toBulkRecord } = await import('../../core/bulk/input.js');
+    const records = singles.map((single, seq) =>
+      toBulkRecord(seq, undefined, single.record, undefined, { mode: operation, ...(options.strategy !== undefined ? { defaults: { strategyId: options.strategy } } : {}), strategies }),
+    );
+    const problems = records.flatMap((record) => (record.parsed.ok ? [] : record.parsed.problems.map((p) => ({ field: p.field, message: p.message }))));
+    if (problems.length > 0) throw invalidInput(io, undefined, problems, records.length, true);
+    if (operation === 'unlink' && !dryRun) await confirmUnlink(io, globals, `${records.length} beneficiar${records.length === 1 ? 'y' : 'ies'}`, mapper.target);
+    if (globals.verbose && !globals.quiet) {
+      const via = context.resolved.sources.profile ? `profile ${settings.profile}` : 'the default local mapper';
+      io.stderr.write(`sparctl: ${operation} ${records.length} record(s) via ${via} (${mapper.target})${dryRun ? ', dry run' : ''}\n`);
+    }
+    const { writeRecords } = await import('../../core/bulk/write-records.js');
+    const { events, summary } = await writeRecords(mapper, records, {
+      mode: operation,
+      context: { source: auditSource(operation, undefined) },
+      dryRun,
+      retries: options.retries ?? 2,
+      backoffMs: { base: 250, max: 2_000 },
+      strategies,
+    });
+    if (summary.stopped) {
+      if (summary.stopped.code === 'interrupted') return summary.stopped.exitCode;
+      throw new SparctlError(summary.stopped.code, summary.stopped.message, summary.stopped.exitCode as ExitCode, summary.stopped.hint === undefined ? {} : { hint: summary.stopped.hint });
+    }
+    const { defaultFormat, renderResults, summaryLine, appliedOf } = await import('../output.js');
+    const { summarize } = await import('../../core/apply.js');
+    const applied = events.map(appliedOf);
+    const counted = summarize(operation, applied);
+    renderResults(io, defaultFormat(io, settings.output), { operation, target: mapper.target, applied, summary: counted, dryRun });
+    if (options.results !== undefined) {
+      const { openResultsFile } = await import('../../adapters/files/report-writers.js');
+      const { resolve } = await import('node:path');
+      const sink = await openResultsFile(resolve(io.cwd, options.results));
+      for (const event of events) sink.write(event);
+      await sink.close();
+    }
+    if (!globals.quiet) io.stderr.write(`${summaryLine(counted, mapper.target, dryRun)}\n`);
+    if (dryRun && !globals.quiet) io.stderr.write('dry run: nothing was written\n');
+    return summary.rejected > 0 ? ExitCode.rejected : ExitCode.ok;
   } finally {
     await mapper.close();
   }
@@ -268,15 +330,30 @@ export function addBulkOptions(command: Command): Command {
 async function runFileJob(operation: 'link' | 'update' | 'unlink', io: Io, options: RecordOptions, globals: GlobalOptions): Promise<number> {
   const { runBulkJob } = await import('./bulk-job.js');
   const file = options.file!;
+  const label = file === '-' ? 'stdin' : file;
+  const { OPERATION_COLUMN } = await import('../../core/bulk/input.js');
+  const knownColumns = [...RECORD_FIELDS, OPERATION_COLUMN];
+  /** CSV or JSONL: --format, the file's extension, or (stdin) its first character. */
+  const formatOf = async (path: string) => {
+    const { formatFromName } = await import('../../adapters/input/record-file.js');
+    const { firstCharacter } = await import('../../adapters/input/spool.js');
+    return options.format ?? formatFromName(label) ?? (file === '-' ? ((await firstCharacter(path)) === '{' ? 'jsonl' : 'csv') : 'csv');
+  };
   return runBulkJob(io, globals, options, {
     command: `${operation} --file`,
     mode: operation,
     file,
     definition: JSON.stringify({ strategy: options.strategy ?? null, format: options.format ?? null }),
-    records: async (_context, mapper) => {
+    csvKeys: async (_context, _mapper, path) => {
+      if ((await formatOf(path)) !== 'csv') return undefined;
+      const { recordKey } = await import('../../core/records.js');
+      return { delimiter: label.toLowerCase().endsWith('.tsv') ? '\t' : ',', knownColumns, keyColumns: () => ['id'], keyOf: (cell) => recordKey({ id: cell('id') }) };
+    },
+    records: async (_context, mapper, path) => {
       const { openInputFile } = await import('../../adapters/input/record-file.js');
-      const { toBulkRecord, OPERATION_COLUMN } = await import('../../core/bulk/input.js');
-      const input = await openInputFile(file, { ...(options.format ? { format: options.format } : {}), stdin: io.stdin, knownColumns: [...RECORD_FIELDS, OPERATION_COLUMN] });
+      const { toBulkRecord } = await import('../../core/bulk/input.js');
+      const format = await formatOf(path);
+      const input = await openInputFile(path, { format, stdin: io.stdin, knownColumns, label });
       const strategies = new Map((await mapper.strategies()).map((s) => [s.id, s]));
       let columns: readonly string[] = [];
       async function* records() {

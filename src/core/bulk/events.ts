@@ -2,11 +2,22 @@ import type { Operation, Outcome } from '../results.js';
 
 /**
  * What the bulk engine reports while it runs (DESIGN.md §3: the core never prints; the CLI
- * renders these). Every record ends in exactly one `record` event.
+ * renders these). Every record that gets a fate gets exactly one `record` event.
  */
 
-/** Final state of one input record. */
-export type RecordFate = 'applied' | 'unchanged' | 'rejected' | 'failed';
+/**
+ * Final state of one input record:
+ * - applied: this run made the change (linked, updated, unlinked);
+ * - confirmed: the mapper holds what the record asks, found after an answer was lost — the run
+ *   cannot tell whether it made the change or the mapper held it already;
+ * - unchanged: the mapper already held what the record asks; nothing was sent;
+ * - superseded: a later row names the same ID, and the last row decides; nothing was sent;
+ * - rejected: invalid input, or the mapper refused it (with its reason).
+ * A record read but never settled (the run stopped first) has no event: it is "not sent".
+ */
+export type RecordFate = 'applied' | 'confirmed' | 'unchanged' | 'superseded' | 'rejected';
+
+export const RECORD_FATES: readonly RecordFate[] = ['applied', 'confirmed', 'unchanged', 'superseded', 'rejected'];
 
 export interface RecordEvent {
   readonly type: 'record';
@@ -30,6 +41,10 @@ export interface RecordEvent {
   readonly origin?: string | undefined;
   /** True when this record was settled by an earlier run (resume), not by this one. */
   readonly resumed?: boolean | undefined;
+  /** For a superseded record: the line of the row that decides its ID. */
+  readonly supersededBy?: number | undefined;
+  /** The stored FA string a link wrote, when the mapper said (single-record output shows it). */
+  readonly fa?: string | undefined;
 }
 
 export interface ProgressEvent {
@@ -38,12 +53,11 @@ export interface ProgressEvent {
   readonly read: number;
   /** Records with a final fate. */
   readonly done: number;
-  /** Total records, when known in advance (a file pre-count); undefined for stdin. */
+  /** Total records, when known in advance. */
   readonly total?: number;
   readonly applied: number;
   readonly unchanged: number;
   readonly rejected: number;
-  readonly failed: number;
   readonly retries: number;
   /** Seconds since the run started. */
   readonly elapsed: number;
@@ -60,20 +74,35 @@ export interface RetryEvent {
 
 export type BulkEvent = RecordEvent | ProgressEvent | RetryEvent;
 
+export type FateCounts = Readonly<Partial<Record<RecordFate, number>>>;
+
+/**
+ * The counts of a run. They add up in every ending:
+ * total = applied + confirmed + unchanged + superseded + rejected + notSent, where each fate
+ * counts this run's records and the earlier runs' (`earlier` says how many of each were
+ * settled before this run), and `notSent` are the records no run has settled yet.
+ */
 export interface BulkSummary {
   readonly total: number;
   readonly applied: number;
+  readonly confirmed: number;
   readonly unchanged: number;
+  readonly superseded: number;
   readonly rejected: number;
-  readonly failed: number;
-  /** Records settled by an earlier run of the same job. */
-  readonly resumed: number;
+  /** Records not settled when the run stopped: run the same command again. */
+  readonly notSent: number;
+  /** Of the counts above, those settled by an earlier run of the same job. */
+  readonly earlier: FateCounts;
   readonly retries: number;
   readonly seconds: number;
-  /** Counts per decided operation and fate, for the summary table. */
-  readonly byOperation: Readonly<Partial<Record<Operation | 'none', Partial<Record<RecordFate, number>>>>>;
+  /** This run's and earlier runs' counts per decided operation and fate, for the summary table. */
+  readonly byOperation: Readonly<Partial<Record<Operation | 'none', FateCounts>>>;
+  /** Rejected records by reason code. */
+  readonly rejectedBy: Readonly<Record<string, number>>;
+  /** A dry run: every count is what would happen; nothing was written. */
+  readonly dryRun: boolean;
   /** Why the run stopped early, when it did (the mapper unavailable, interrupted). */
-  readonly stopped?: { readonly code: string; readonly message: string; readonly exitCode: number };
+  readonly stopped?: { readonly code: string; readonly message: string; readonly exitCode: number; readonly hint?: string | undefined };
 }
 
 export type { Outcome };

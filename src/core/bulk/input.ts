@@ -1,7 +1,6 @@
-import { checkedFaOf } from '../apply.js';
-import { parseMappedRecord, parseRecordFor, type RecordDefaults } from '../records.js';
+import { checkedFaOf, parseMappedRecord, parseRecordFor, recordKey, type RecordDefaults } from '../records.js';
 import type { Strategy } from '../strategy/strategy.js';
-import type { BulkInputRecord, BulkMode, InputProblem } from './engine.js';
+import type { BulkInputRecord, BulkMode, InputProblem } from './types.js';
 
 const MODES: readonly BulkMode[] = ['upsert', 'link', 'update', 'unlink'];
 
@@ -29,13 +28,14 @@ export function toBulkRecord(
     mapped?: boolean;
   },
 ): BulkInputRecord {
-  if (options.unreadable) return located(seq, line, raw, { ok: false, problems: [{ field: '(line)', message: options.unreadable, code: 'input.unreadable' }] });
+  const key = recordKey(record);
+  if (options.unreadable) return located(seq, line, raw, undefined, { ok: false, problems: [{ field: '(line)', message: options.unreadable, code: 'input.unreadable' }] });
   if (options.mapped && options.mode !== 'unlink' && record[OPERATION_COLUMN] === undefined) {
     const value = parseMappedRecord(record);
     if (value !== undefined) {
       const checked = checkedFaOf(value, options.strategies);
       // A problem is left to the general way below, which reports it as it always has.
-      if (checked.ok) return located(seq, line, raw, { ok: true, value, mode: options.mode, faValue: checked.value });
+      if (checked.ok) return located(seq, line, raw, key, { ok: true, value, mode: options.mode, faValue: checked.value });
     }
   }
   // The record is parsed as is, told to pass over the operation column: no per-row copy without it.
@@ -58,15 +58,12 @@ export function toBulkRecord(
     if (checked.ok) faValue = checked.value;
     else problems.push({ ...checked.problem, code: 'input.strategy' });
   }
-  if (problems.length > 0 || !parsed.ok) {
-    const id = typeof record['id'] === 'string' ? record['id'].trim() : undefined;
-    return located(seq, line, raw, { ok: false, problems, ...(id ? { id } : {}) });
-  }
-  return located(seq, line, raw, faValue === undefined ? { ok: true, value: parsed.value, mode } : { ok: true, value: parsed.value, mode, faValue });
+  if (problems.length > 0 || !parsed.ok) return located(seq, line, raw, key, { ok: false, problems });
+  return located(seq, line, raw, key, faValue === undefined ? { ok: true, value: parsed.value, mode } : { ok: true, value: parsed.value, mode, faValue });
 }
 
-/** `{ seq, line?, raw?, parsed }`, keys in that order, built without intermediate objects. */
-function located(seq: number, line: number | undefined, raw: Readonly<Record<string, string>> | undefined, parsed: BulkInputRecord['parsed']): BulkInputRecord {
-  if (line === undefined) return raw === undefined ? { seq, parsed } : { seq, raw, parsed };
-  return raw === undefined ? { seq, line, parsed } : { seq, line, raw, parsed };
+/** `{ seq, line?, raw?, key, parsed }`, keys in that order, built without intermediate objects. */
+function located(seq: number, line: number | undefined, raw: Readonly<Record<string, string>> | undefined, key: string | undefined, parsed: BulkInputRecord['parsed']): BulkInputRecord {
+  if (line === undefined) return raw === undefined ? { seq, key, parsed } : { seq, raw, key, parsed };
+  return raw === undefined ? { seq, line, key, parsed } : { seq, line, raw, key, parsed };
 }

@@ -1,7 +1,7 @@
 import type { ItemSource } from '../mapper.js';
-import { applyMapping, mappedId, type CompiledMapping, type DfspLookup } from '../mapping.js';
+import { applyMapping, rowKey, type CompiledMapping, type DfspLookup } from '../mapping.js';
 import type { Strategy } from '../strategy/strategy.js';
-import type { BulkInputRecord, BulkMode } from './engine.js';
+import type { BulkInputRecord, BulkMode } from './types.js';
 import { OPERATION_COLUMN, toBulkRecord } from './input.js';
 
 /**
@@ -23,6 +23,11 @@ export class SourcedRecord implements BulkInputRecord, ItemSource {
     readonly text: string,
     private readonly parse: (record: SourcedRecord) => BulkInputRecord['parsed'],
   ) {}
+
+  /** The ID the row names: the one its parse gives. */
+  get key(): string {
+    return this.id;
+  }
 
   get parsed(): BulkInputRecord['parsed'] {
     return (this.parsedOnce ??= this.parse(this));
@@ -77,12 +82,10 @@ export function mappedCsvRecords(options: {
   readonly contexts: () => SourceContexts | undefined;
 }): (row: CsvSourceRow, seq: number) => BulkInputRecord {
   const { mapping, dfsp, strategies, mode, unlinkConfirmed } = options;
-  const mapRow = (row: Record<string, string>, seq: number, line: number, id?: string): BulkInputRecord => {
-    const mapped = applyMapping(mapping, (path) => row[path], dfsp, id);
-    if (!mapped.ok) {
-      const raw = row[mapping.id.source ?? '']?.trim();
-      return { seq, line, raw: row, parsed: { ok: false, problems: mapped.problems, ...(raw ? { id: raw } : {}) } };
-    }
+  // `key`: the row's ID when it builds (rowKey); applyMapping then does not build it again.
+  const mapRow = (row: Record<string, string>, seq: number, line: number, key: string | undefined): BulkInputRecord => {
+    const mapped = applyMapping(mapping, (path) => row[path], dfsp, key);
+    if (!mapped.ok) return { seq, line, raw: row, key, parsed: { ok: false, problems: mapped.problems } };
     // The mapped record is this row's own: the operation goes into it, not into a copy of it.
     if (mapped.operation) mapped.record[OPERATION_COLUMN] = mapped.operation;
     return toBulkRecord(seq, line, mapped.record, row, { mode, strategies, unlinkConfirmed, mapped: true });
@@ -90,11 +93,13 @@ export function mappedCsvRecords(options: {
   const parseLater = (record: SourcedRecord) => mapRow(record.raw as Record<string, string>, record.seq, record.line!, record.id).parsed;
   return (source, seq) => {
     const row = source.record as Record<string, string>;
-    if (source.unreadable) return { seq, line: source.line, raw: row, parsed: { ok: false, problems: [{ field: '(line)', message: source.unreadable, code: 'input.unreadable' }] } };
-    // Unlink rows write nothing a later run could compare with.
-    const contexts = mode === 'unlink' ? undefined : options.contexts();
-    const id = contexts === undefined ? undefined : mappedId(mapping, (path) => row[path]);
-    if (id === undefined) return mapRow(row, seq, source.line);
+    const key = rowKey(mapping, (path) => row[path]);
+    if (source.unreadable) return { seq, line: source.line, raw: row, key, parsed: { ok: false, problems: [{ field: '(line)', message: source.unreadable, code: 'input.unreadable' }] } };
+    // Unlink rows write nothing a later run could compare with; a row with its own operation is
+    // not decided by its ID and source alone.
+    const contexts = mode === 'unlink' || mapping.operation !== undefined ? undefined : options.contexts();
+    const id = contexts === undefined ? undefined : key;
+    if (id === undefined) return mapRow(row, seq, source.line, key);
     if (source.text !== undefined) return new SourcedRecord(seq, source.line, row, id, contexts!.line, source.text, parseLater);
     return new SourcedRecord(seq, source.line, row, id, contexts!.cells, JSON.stringify(Object.values(row)), parseLater);
   };

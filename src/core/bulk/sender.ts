@@ -1,0 +1,187 @@
+import { UnavailableError } from '../errors.js';
+import type { ItemSource, LinkItem, Mapper, MapperCallContext, UnlinkItem } from '../mapper.js';
+import type { MappingRecord } from '../records.js';
+import { classifyResult, type ItemResult, type Operation, type Outcome } from '../results.js';
+import type { Strategy } from '../strategy/strategy.js';
+import type { RecordFate } from './events.js';
+import type { Journal, JournalEntry } from './journal.js';
+import { effectShown, type Wanted } from './plan.js';
+import type { ChunkReport, Reports } from './reports.js';
+import { asStop, Stop } from './requests.js';
+import { RETRYABLE, type Retrying, type StateReader } from './state.js';
+
+/**
+ * Sending one batch until each of its records is settled, or the run stops.
+ *
+ * Invariant: a request whose outcome is unknown (no answer, a reset, a timeout, any 5xx, a
+ * result missing from the answer) is never sent again before the mapper has been read: what it
+ * shows applied is settled as such, only the rest is sent again. So no record is applied twice,
+ * and none is reported as this run's change unless the run knows it made it.
+ */
+
+export type WriteOperation = Exclude<Operation, 'resolve'>;
+
+/** One record on its way to the mapper. */
+export interface Work extends Wanted {
+  readonly report: ChunkReport;
+  readonly seq: number;
+  readonly line: number | undefined;
+  readonly raw: Readonly<Record<string, string>> | undefined;
+  readonly origin: string | undefined;
+  readonly id: string;
+  readonly source: ItemSource | undefined;
+}
+
+export const OUTCOME_OF: Record<WriteOperation, Outcome> = { link: 'linked', update: 'updated', unlink: 'unlinked' };
+
+/**
+ * How a record whose effect the mapper shows after a lost answer is reported. An upsert was
+ * planned from a state that did not hold what it asks (else nothing would have been sent), so
+ * the change is this run's; a strict operation was sent without reading the state first, so
+ * the mapper may have held it already: confirmed.
+ */
+export function shownFate(w: Wanted): RecordFate {
+  return w.mode === 'upsert' ? 'applied' : 'confirmed';
+}
+
+export const LOST_ANSWER = 'the answer was lost; the mapper shows the change';
+
+export class Sender {
+  constructor(
+    private readonly mapper: Mapper,
+    private readonly journal: Journal,
+    private readonly reports: Reports,
+    private readonly reader: StateReader,
+    private readonly retrying: Retrying,
+    private readonly options: { readonly context: MapperCallContext; readonly strategies: ReadonlyMap<number, Strategy> | undefined },
+  ) {}
+
+  /** Sends one batch until every record in it is settled, or stops the run. */
+  async send(operation: WriteOperation, items: readonly Work[], retries: number): Promise<void> {
+    let pending = [...items];
+    let readFirst = false;
+    for (let attempt = 0; pending.length > 0; attempt++) {
+      if (this.retrying.shouldStop()) throw new Stop('interrupted');
+      try {
+        if (readFirst) {
+          pending = await this.reconcile(operation, pending);
+          readFirst = false;
+          if (pending.length === 0) return;
+        }
+        this.journal.markInflight(pending.map((w) => w.seq), operation);
+        const results = await this.call(operation, pending);
+        const unanswered = this.settleResults(operation, pending, results);
+        if (unanswered.length === 0) return;
+        // An answer without a result for some records says nothing about them: read them back
+        // before anything is sent again, as after a lost answer.
+        if (attempt >= retries) {
+          await this.rejectUnanswered(operation, unanswered);
+          return;
+        }
+        pending = unanswered;
+        readFirst = true;
+        this.reports.retried(operation, pending.length, attempt + 1, 'the answer had no result for these records', 0);
+      } catch (error) {
+        if (error instanceof Stop) throw error;
+        if (!(error instanceof UnavailableError) || !RETRYABLE.has(error.code)) throw asStop(error);
+        if (error.outcomeUnknown) readFirst = true;
+        if (error.code === 'remote.batch_failed' && attempt >= Math.min(1, retries)) {
+          // The mapper keeps failing this batch as a whole: find the record that does it.
+          if (pending.length === 1) {
+            this.settle(operation, pending[0]!, 'rejected', 'rejected', 'rjct.internal.error', `the mapper fails every request that holds this record (${error.message})`);
+            return;
+          }
+          const half = Math.ceil(pending.length / 2);
+          this.reports.retried(operation, pending.length, attempt + 1, `bisecting a batch the mapper fails as a whole (${pending.length} → ${half} + ${pending.length - half})`, 0);
+          await this.send(operation, pending.slice(0, half), 1);
+          await this.send(operation, pending.slice(half), 1);
+          return;
+        }
+        // Records whose request got no answer stay journalled in flight: the next run reads them first.
+        if (attempt >= retries) throw new Stop(error);
+        const delay = this.retrying.backoff(attempt, error.retryAfterMs);
+        this.reports.retried(operation, pending.length, attempt + 1, error.message, delay);
+        if (!(await this.retrying.wait(delay))) throw new Stop('interrupted');
+      }
+    }
+  }
+
+  /** After an unknown outcome: settle what the mapper shows as done, return what is still to send. */
+  async reconcile(operation: WriteOperation, pending: readonly Work[]): Promise<Work[]> {
+    const { state } = await this.reader.read([...new Set(pending.map((w) => w.id))], { mustKnow: true });
+    const rest: Work[] = [];
+    const entries: JournalEntry[] = [];
+    for (const w of pending) {
+      if (effectShown(operation, state.get(w.id), w, this.options.strategies)) entries.push(this.settleEntry(operation, w, shownFate(w), OUTCOME_OF[operation], null, LOST_ANSWER));
+      else rest.push(w);
+    }
+    if (entries.length > 0) this.journal.settle(entries);
+    return rest;
+  }
+
+  /** Records the mapper keeps answering without a result for: rejected once it does not show them applied. */
+  private async rejectUnanswered(operation: WriteOperation, unanswered: readonly Work[]): Promise<void> {
+    const rest = await this.reconcile(operation, unanswered);
+    const entries = rest.map((w) => this.settleEntry(operation, w, 'rejected', 'rejected', 'mapper.result_missing', 'the mapper kept answering without a result for this record, and does not show it applied'));
+    if (entries.length > 0) this.journal.settle(entries);
+  }
+
+  private call(operation: WriteOperation, items: readonly Work[]): Promise<ItemResult[]> {
+    const context = this.options.context;
+    switch (operation) {
+      case 'link':
+        return this.mapper.link(items.map(linkItemOf), context);
+      case 'update':
+        return this.mapper.update(items.map(linkItemOf), context);
+      case 'unlink':
+        return this.mapper.unlink(
+          items.map((w): UnlinkItem => (w.line === undefined ? { reference_id: referenceOf(w), id: w.id } : { reference_id: referenceOf(w), id: w.id, origin: `line ${w.line}` })),
+          context,
+        );
+    }
+  }
+
+  /** Settles the records the answer has a result for; returns those it has none for. */
+  private settleResults(operation: WriteOperation, items: readonly Work[], results: readonly ItemResult[]): Work[] {
+    const byRef = new Map<string, ItemResult>();
+    for (const result of results) byRef.set(result.reference_id, result);
+    const entries: JournalEntry[] = [];
+    const unanswered: Work[] = [];
+    for (const w of items) {
+      const result = byRef.get(referenceOf(w));
+      if (!result) {
+        unanswered.push(w);
+        continue;
+      }
+      const outcome = classifyResult(operation, result);
+      const fate: RecordFate = outcome === 'linked' || outcome === 'updated' || outcome === 'unlinked' ? 'applied' : 'rejected';
+      entries.push(this.settleEntry(operation, w, fate, outcome, result.status_reason_code, result.status_reason_message, typeof result.fa === 'string' ? result.fa : undefined));
+    }
+    this.journal.settle(entries);
+    this.reports.progress(false);
+    return unanswered;
+  }
+
+  settle(operation: WriteOperation, w: Work, fate: RecordFate, outcome: Outcome, code: string | null, message: string | null): void {
+    this.journal.settle([this.settleEntry(operation, w, fate, outcome, code, message)]);
+  }
+
+  private settleEntry(operation: WriteOperation, w: Work, fate: RecordFate, outcome: Outcome, code: string | null, message: string | null, fa?: string): JournalEntry {
+    this.reports.fate(w.report, w, operation, fate, { id: w.id, outcome, code, message, fa });
+    return { seq: w.seq, state: 'settled', operation, fate, outcome, code, message };
+  }
+}
+
+export const referenceOf = (w: { readonly seq: number }) => `q${w.seq}`;
+
+/** The request item for a record, built field by field: spreading records per item is slow. */
+function linkItemOf(w: Work): LinkItem {
+  const record = w.record as MappingRecord;
+  const item: { -readonly [K in keyof LinkItem]: LinkItem[K] } = { reference_id: referenceOf(w), id: record.id, fa: record.fa };
+  if (w.line !== undefined) item.origin = `line ${w.line}`;
+  if (record.name !== undefined) item.name = record.name;
+  if (record.phone_number !== undefined) item.phone_number = record.phone_number;
+  if (record.additional_info !== undefined) item.additional_info = record.additional_info;
+  if (w.source !== undefined) item.source = w.source;
+  return item;
+}

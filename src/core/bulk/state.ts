@@ -1,0 +1,115 @@
+import { UnavailableError } from '../errors.js';
+import { SAME_SOURCE, type ItemSource, type Mapper, type MapperCallContext, type ResolveItem } from '../mapper.js';
+import { classifyResult, type Operation } from '../results.js';
+import type { Current } from './plan.js';
+import { asStop, pool, Stop, type Slots } from './requests.js';
+
+/**
+ * Reading what the mapper holds for a set of IDs, in batches, retried while the failures are
+ * ones a retry can cure. Reads change nothing, so retrying them is always safe.
+ *
+ * Invariant: an ID is in the answer's `state` (null: not linked) or in `sameSource`, never in
+ * neither — unless the read failed, and then the run stops (Stop) with nothing decided from it.
+ */
+
+export const RETRYABLE = new Set([
+  'remote.refused',
+  'remote.reset',
+  'remote.timeout',
+  'remote.connect_timeout',
+  'remote.server_error',
+  'remote.rate_limited',
+  'remote.batch_failed',
+  'remote.transport',
+  'remote.host_unknown',
+  'remote.unexpected_status',
+]);
+
+export interface Retrying {
+  readonly retries: number;
+  /** Waits out a backoff; resolves early (false) when the run is asked to stop. */
+  wait(ms: number): Promise<boolean>;
+  backoff(attempt: number, retryAfterMs: number | undefined): number;
+  retried(operation: Operation, records: number, attempt: number, reason: string, delayMs: number): void;
+  shouldStop(): boolean;
+}
+
+export interface StateRead {
+  readonly state: Map<string, Current>;
+  /** IDs that still hold what an item with the source given for them wrote (storedFas). */
+  readonly sameSource: Set<string>;
+}
+
+export class StateReader {
+  constructor(
+    private readonly mapper: Mapper,
+    private readonly context: MapperCallContext,
+    private readonly batchSize: number,
+    private readonly retrying: Retrying,
+  ) {}
+
+  /**
+   * The FA each ID has now (null: not linked). `slots`: the run's request slots, for a chunk's
+   * own look-ups; a reconcile runs inside the slot of the send it serves. With `sources`, an ID
+   * that still holds what an equal source wrote goes into `sameSource` instead of `state`.
+   */
+  async read(ids: readonly string[], options: { slots?: { slots: Slots; width: number }; sources?: ReadonlyMap<string, ItemSource>; mustKnow?: boolean } = {}): Promise<StateRead> {
+    const { slots, sources } = options;
+    const state = new Map<string, Current>();
+    const sameSource = new Set<string>();
+    const batches: string[][] = [];
+    for (let i = 0; i < ids.length; i += this.batchSize) batches.push(ids.slice(i, i + this.batchSize));
+    const tasks = batches.map((batch) => () => this.readBatch(batch, state, sameSource, sources, options.mustKnow === true));
+    if (slots) await pool(tasks, slots.slots, slots.width);
+    else for (const task of tasks) await task();
+    return { state, sameSource };
+  }
+
+  /**
+   * `mustKnow`: a resolve answer without a usable result for an ID stops the run (a reconcile
+   * must never take "no answer" for "not applied"); otherwise the ID counts as not linked and
+   * the write that follows gets the mapper's own answer.
+   */
+  private async readBatch(batch: readonly string[], state: Map<string, Current>, sameSource: Set<string>, sources: ReadonlyMap<string, ItemSource> | undefined, mustKnow: boolean): Promise<void> {
+    const storedFas = this.mapper.storedFas?.bind(this.mapper);
+    if (storedFas) {
+      // The mapper can hand over its stored strings: no resolve, no deconstruction.
+      const stored = await this.withRetries(batch.length, () => storedFas(batch, this.context, sources));
+      for (const id of batch) {
+        const current = stored.get(id);
+        if (current === SAME_SOURCE) sameSource.add(id);
+        else state.set(id, current ?? null);
+      }
+      return;
+    }
+    const results = await this.withRetries(batch.length, () =>
+      this.mapper.resolve(batch.map((id, i): ResolveItem => ({ reference_id: `s${i}`, id, scope: 'details' })), this.context),
+    );
+    const byRef = new Map(results.map((r) => [r.reference_id, r]));
+    batch.forEach((id, i) => {
+      const result = byRef.get(`s${i}`);
+      if (mustKnow && (result === undefined || classifyResult('resolve', result) === 'rejected')) {
+        // Not knowing is not "not linked": nothing may be decided from a missing answer.
+        throw new Stop(new UnavailableError('remote.unexpected_answer', `the mapper's resolve answer has no usable result for ${id}${result ? ` (${result.status_reason_code ?? 'rjct'})` : ''}`));
+      }
+      const found = result !== undefined && classifyResult('resolve', result) === 'found';
+      // An FA string (G2P Connect without a strategy id to read it with) is compared as stored.
+      state.set(id, !found ? null : typeof result!.fa === 'string' ? { fa: result.fa, strategyId: undefined } : ((result!.fa as Readonly<Record<string, unknown>> | null) ?? {}));
+    });
+  }
+
+  /** Retries a read on retryable failures; stops the run when they persist. */
+  private async withRetries<T>(records: number, call: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      if (this.retrying.shouldStop()) throw new Stop('interrupted');
+      try {
+        return await call();
+      } catch (error) {
+        if (!(error instanceof UnavailableError) || !RETRYABLE.has(error.code) || attempt >= this.retrying.retries) throw asStop(error);
+        const delay = this.retrying.backoff(attempt, error.retryAfterMs);
+        this.retrying.retried('resolve', records, attempt + 1, error.message, delay);
+        if (!(await this.retrying.wait(delay))) throw new Stop('interrupted');
+      }
+    }
+  }
+}

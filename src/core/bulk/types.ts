@@ -1,0 +1,46 @@
+import type { ItemSource } from '../mapper.js';
+import type { MappingRecord } from '../records.js';
+
+/** What a bulk run's records ask for: upsert (link new, update changed) or one operation as asked. */
+export type BulkMode = 'upsert' | 'link' | 'update' | 'unlink';
+
+export interface InputProblem {
+  readonly field: string;
+  readonly message: string;
+  readonly code?: string;
+}
+
+export interface BulkInputRecord {
+  /** 0-based position in the input; stable across runs over the same input. */
+  readonly seq: number;
+  readonly line?: number;
+  readonly raw?: Readonly<Record<string, string>>;
+  /** Where the record came from, for the results file (e.g. an ODK submission's ids). */
+  readonly origin?: string;
+  /**
+   * The beneficiary ID the row names, read the way the row index read it (RowIndex): the ID of
+   * a valid record, and for an invalid one whatever ID can still be read from it. Undefined
+   * when the row names none.
+   */
+  readonly key: string | undefined;
+  /**
+   * What the record is made from, when its producer can tell (import-csv): the input it is made
+   * from (LinkItem.source), which the mapper keeps a digest of with what the record writes. In
+   * an upsert, a record whose mapper row still holds what an equal source wrote is reported
+   * unchanged without reading `parsed` — which the producer may therefore compute only when
+   * first read. Only for records that take the run's mode (no per-row operation).
+   */
+  readonly source?: ItemSource;
+  readonly parsed:
+    | {
+        readonly ok: true;
+        readonly value: MappingRecord | { readonly id: string };
+        readonly mode?: BulkMode;
+        /** The string the record's FA is stored as, already built and read back by its strategy (toBulkRecord). */
+        readonly faValue?: string;
+      }
+    | { readonly ok: false; readonly problems: readonly InputProblem[] };
+}
+
+/** Input records one by one, or in arrays (cheaper: one await per array). */
+export type BulkInput = AsyncIterable<BulkInputRecord | readonly BulkInputRecord[]>;
