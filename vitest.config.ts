@@ -5,6 +5,9 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     // better-sqlite3 is a native addon: child processes isolate it more simply than threads.
     pool: 'forks',
+    // Most end-to-end time is spent waiting on child processes, servers and backoff timers: four
+    // workers keep this machine's two cores busy (158 s against 228 s with the default two).
+    maxWorkers: 4,
     testTimeout: 30_000,
     hookTimeout: 30_000,
   },

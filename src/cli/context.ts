@@ -1,4 +1,4 @@
-import { statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { ConfigError } from '../core/errors.js';
@@ -98,6 +98,8 @@ export async function openMapper(context: CommandContext, options: { readOnly?: 
   const { settings } = context.resolved;
   if (settings.mode === 'local') {
     const { LocalMapper } = await import('../adapters/sqlite/local-mapper.js');
+    // A dry run writes nothing, not even an empty database where none exists yet.
+    if (options.readOnly && !existsSync(settings.db!)) return LocalMapper.open(':memory:', `${settings.db} (does not exist yet)`);
     return LocalMapper.open(settings.db!, undefined, options);
   }
   const { HttpMapper } = await import('../adapters/http/http-mapper.js');

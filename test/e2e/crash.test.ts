@@ -106,18 +106,7 @@ async function crashAndResume(args: string[], env: Record<string, string>, dbPat
 }
 
 describe('kill -9 at random points, then resume', () => {
-  it('local mapper: every record linked exactly once', async () => {
-    const dir = tempDir();
-    const file = bigCsv(dir);
-    const db = join(dir, 'mapper.db');
-    const { env } = cliEnv();
-    // Small batches make the run long enough for the kills to land mid-way.
-    const args = ['--db', db, 'link', '--file', file, '--batch-size', '4', '--concurrency', '1', '--rejects', join(dir, 'rejects.csv')];
-    const { midRun } = await crashAndResume(args, env, db);
-    expect(midRun).toBeGreaterThan(0); // at least one kill landed mid-run
-    checkExactlyOnce(db);
-  });
-
+  // The local mapper's kill -9 histories are the torture test's (torture-local.test.ts).
   it('remote, against `sparctl serve`: every record linked exactly once', async () => {
     const dir = tempDir();
     const file = bigCsv(dir);

@@ -121,6 +121,33 @@ describe('sparctl fa edit', () => {
     ]);
   }, 30_000);
 
+  it('--dry-run asks and shows before → after, then writes nothing: the database is byte-identical', async () => {
+    const { db, mapper } = seeded();
+    await mapper.link([{ reference_id: 'r', id: 'B9', fa: bank('000111') }], { source: 'test' });
+    await mapper.close();
+    const { createHash } = await import('node:crypto');
+    const { readFileSync } = await import('node:fs');
+    const sum = () => createHash('sha256').update(readFileSync(db)).digest('hex');
+    const before = sum();
+    const { env } = cliEnv();
+    const run = await inTerminal(
+      ['--db', db, 'fa', 'edit', 'B9', '--dry-run'],
+      [
+        { expect: 'FA type', send: [ENTER] },
+        { expect: 'Bank \\(type to search\\)', send: ['dbp', ENTER] },
+        { expect: 'Branch \\(type to search\\)', send: [ENTER] },
+        { expect: 'Account number', send: ['000999888777', ENTER] },
+      ],
+      env,
+    );
+    expect(run.stuck, run.transcript).toBeNull();
+    expect(run.code, run.transcript).toBe(0);
+    expect(run.transcript).toContain('* account_number  000111 → 000999888777');
+    expect(run.transcript).toContain('Dry run: nothing was changed');
+    expect(run.transcript).not.toContain('updated B9');
+    expect(sum()).toBe(before);
+  }, 30_000);
+
   it('re-asks a payment mobile number until it is one, and changes nothing when not confirmed', async () => {
     const { db, mapper } = seeded();
     await mapper.link([{ reference_id: 'r', id: 'B2', fa: bank('000222') }], { source: 'test' });

@@ -7,21 +7,27 @@ import type { AddressInfo } from 'node:net';
  * - `reset-before`: the connection is dropped before the request reaches the mapper;
  * - `reset-after`: the mapper applies the request, then the connection is dropped (outcome unknown);
  * - `{ status, retryAfter? }`: answered by the proxy, the mapper never sees it;
- * - `{ slowMs }`: the mapper applies the request; its answer is held back past the client's timeout.
+ * - `{ slowMs }`: the mapper applies the request; its answer is held back past the client's timeout;
+ * - `{ statusAfter }`: the mapper applies the request, and the proxy answers this status instead
+ *   (what Envoy or Istio say when the upstream connection resets before its headers).
+ * Besides planned faults, `chaos` may pick a fault for any request, at random.
  */
-export type ProxyFault = 'reset-before' | 'reset-after' | { status: number; retryAfter?: string } | { slowMs: number };
+export type ProxyFault = 'reset-before' | 'reset-after' | { status: number; retryAfter?: string } | { slowMs: number } | { statusAfter: number };
 
 export interface FaultProxy {
   readonly url: string;
   /** Faults still to be used, and requests seen by path. */
   readonly log: { path: string; fault: string }[];
   plan(...faults: ProxyFault[]): void;
+  /** Picks a fault (or none) for each request not covered by a planned one; reads too, when it says so. */
+  chaos(pick: ((path: string) => ProxyFault | undefined) | undefined): void;
   close(): Promise<void>;
 }
 
 export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
   const target = new URL(upstream);
   const faults: ProxyFault[] = [];
+  let pick: ((path: string) => ProxyFault | undefined) | undefined;
   const log: { path: string; fault: string }[] = [];
   const forward = (req: IncomingMessage, body: Buffer): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> =>
     new Promise((resolve, reject) => {
@@ -40,7 +46,8 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     req.on('end', () => {
       const body = Buffer.concat(chunks);
       // Reads (resolve, ping) pass untouched, so reconciliation itself is not sabotaged.
-      const fault = req.url?.endsWith('/resolve') || req.url === '/ping' ? undefined : faults.shift();
+      const planned = req.url?.endsWith('/resolve') || req.url === '/ping' ? undefined : faults.shift();
+      const fault = planned ?? pick?.(req.url ?? '');
       log.push({ path: req.url ?? '', fault: fault === undefined ? 'none' : JSON.stringify(fault) });
       if (fault === 'reset-before') return void req.socket.destroy();
       if (fault !== undefined && typeof fault === 'object' && 'status' in fault) {
@@ -52,6 +59,10 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
           if (fault === 'reset-after') return void req.socket.destroy();
           const send = () => {
             if (res.destroyed) return;
+            if (fault !== undefined && typeof fault === 'object' && 'statusAfter' in fault) {
+              res.writeHead(fault.statusAfter, { 'content-type': 'text/plain' });
+              return void res.end('upstream connect error or disconnect/reset before headers');
+            }
             res.writeHead(answer.status, { 'content-type': String(answer.headers['content-type'] ?? 'application/json') });
             res.end(answer.body);
           };
@@ -67,6 +78,9 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     log,
     plan: (...more) => void faults.push(...more),
+    chaos: (chooser) => {
+      pick = chooser;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -5,7 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { tempDir } from './tmp.js';
 
 export const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
-export const BIN = join(ROOT, 'bin', 'sparctl.js');
+/** The binary under test; SPARCTL_TEST_BIN points the end-to-end tests at another build (e.g. to see a regression test fail on an older one). */
+export const BIN = process.env['SPARCTL_TEST_BIN'] ?? join(ROOT, 'bin', 'sparctl.js');
 
 export interface CliResult {
   code: number | null;

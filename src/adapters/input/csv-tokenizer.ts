@@ -20,8 +20,6 @@ export interface CsvRow {
   readonly cells: string[];
   /** The row as written, when it holds no quote (its cells are this split at the delimiter). */
   readonly text?: string;
-  /** How many cells the row has, when only some were picked (else cells.length). */
-  readonly width?: number;
 }
 
 export class CsvSyntaxError extends Error {
@@ -47,6 +45,7 @@ export class CsvTokenizer {
   private readonly delimiterCode: number;
   /** With `pick`: the cells to take from each row after the first, by position (true = take). */
   private picked: boolean[] | undefined;
+  private lastPicked = -1;
   private headerSeen = false;
 
   /**
@@ -139,24 +138,25 @@ export class CsvTokenizer {
     this.headerSeen = true;
     if (this.pick === undefined) return;
     const picked: boolean[] = [];
-    for (const at of this.pick(cells)) picked[at] = true;
+    for (const at of this.pick(cells)) {
+      picked[at] = true;
+      this.lastPicked = Math.max(this.lastPicked, at);
+    }
     this.picked = picked;
   }
 
-  /** A row without quotes, its picked cells only, and its width counted. */
+  /** A row without quotes, its picked cells only: the rest of the row is not looked at. */
   private pickedRow(content: string): CsvRow {
     const picked = this.picked!;
     const cells: string[] = [];
-    let column = 0;
     let start = 0;
-    for (;;) {
+    for (let column = 0; column <= this.lastPicked; column++) {
       const at = content.indexOf(this.delimiter, start);
       if (picked[column] === true) cells[column] = content.slice(start, at === -1 ? content.length : at);
       if (at === -1) break;
-      column++;
       start = at + 1;
     }
-    return { line: this.line, cells, text: content, width: column + 1 };
+    return { line: this.line, cells, text: content };
   }
 
   /** A row holding at least one quote, cell by cell; undefined when it is not complete yet. */

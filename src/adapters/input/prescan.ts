@@ -1,7 +1,8 @@
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, mkdirSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { UsageError } from '../../core/errors.js';
-import { RowIndexBuilder, randomSeeds, type RowIndex } from '../../core/bulk/row-index.js';
+import { RowIndexBuilder, indexFromEntries, randomSeeds, type RowIndex } from '../../core/bulk/row-index.js';
 import { CsvSyntaxError, CsvTokenizer } from './csv-tokenizer.js';
 import { describeFsError, readHeader, type HeaderListener } from './record-file.js';
 
@@ -83,21 +84,99 @@ export interface CsvKeys {
 
 /**
  * One pass over a CSV file: its fingerprint, and every data row's ID read from the ID columns
- * only (rows without quotes are not split beyond them). Rows with a cell count other than the
- * header's, or that cannot be tokenized, are refused here, before anything is sent.
+ * only (rows without quotes are not split beyond them, so a row's cell count is checked by the
+ * run, which rejects such a row). A file that cannot be tokenized is refused here, before
+ * anything is sent.
  */
-export async function prescanCsv(path: string, name: string, definition: string, keys: CsvKeys, expectedRows?: number): Promise<Prescan> {
+export async function prescanCsv(path: string, name: string, definition: string, keys: CsvKeys, cache?: IndexCache): Promise<Prescan> {
+  const kept = cache === undefined ? undefined : await keptIndex(path, name, definition, cache);
+  if (kept !== undefined) return kept;
+  const scanned = await scanCsv(path, name, definition, keys);
+  if (cache !== undefined && cache.keep !== false) keepIndex(path, definition, cache, scanned);
+  return scanned;
+}
+
+/**
+ * Where the index of a file read before is kept, so that a re-run of the same file reads its
+ * bytes only (fingerprint and UTF-8), not its rows: a re-run of a million rows spends most of
+ * its time elsewhere, and tokenizing them again would cost a tenth of it. An index is found by
+ * the file's path, size, modification time and inode with the job's definition, and used only
+ * when the fingerprint of the bytes read now is the one it was built from. `version` must
+ * change whenever the way an ID is read from a row changes (a release always changes it).
+ */
+export interface IndexCache {
+  readonly dir: string;
+  readonly version: string;
+  /** False: use a kept index, keep none (a dry run writes nothing). */
+  readonly keep?: boolean;
+}
+
+/** The kept index format: [seq, last seq, last line] of each superseded row. */
+const KEPT_FORMAT = 1;
+const KEPT_MAX = 64;
+
+function keptPath(path: string, definition: string, cache: IndexCache): string | undefined {
+  try {
+    const stats = statSync(path);
+    const identity = JSON.stringify([KEPT_FORMAT, cache.version, realpathSync(path), stats.dev, stats.ino, stats.size, stats.mtimeMs, definition]);
+    return join(cache.dir, `${createHash('sha256').update(identity).digest('hex').slice(0, 32)}.index.json`);
+  } catch {
+    return undefined;
+  }
+}
+
+async function keptIndex(path: string, name: string, definition: string, cache: IndexCache): Promise<Prescan | undefined> {
+  const file = keptPath(path, definition, cache);
+  if (file === undefined) return undefined;
+  let kept: { fingerprint: string; lines: number; rows: number; entries: [number, number, number | null][] };
+  try {
+    kept = JSON.parse(readFileSync(file, 'utf8')) as typeof kept;
+    if (typeof kept.fingerprint !== 'string' || !Array.isArray(kept.entries) || typeof kept.rows !== 'number') return undefined;
+  } catch {
+    return undefined; // none kept, or unreadable: scan
+  }
+  const { fingerprint, lines } = await fingerprintOf(path, name, definition);
+  if (fingerprint !== kept.fingerprint) return undefined;
+  return { fingerprint, lines, index: indexFromEntries(kept.rows, kept.entries) };
+}
+
+/** Keeps an index (0600: positions only, but in the user's cache all the same); a failure to keep it is no failure of the run. */
+function keepIndex(path: string, definition: string, cache: IndexCache, scanned: Prescan): void {
+  const file = keptPath(path, definition, cache);
+  if (file === undefined) return;
+  try {
+    mkdirSync(cache.dir, { recursive: true, mode: 0o700 });
+    const partial = `${file}.${process.pid}.tmp`;
+    writeFileSync(partial, JSON.stringify({ fingerprint: scanned.fingerprint, lines: scanned.lines, rows: scanned.index.rows, entries: scanned.index.entries() }), { mode: 0o600 });
+    renameSync(partial, file);
+    const kept = readdirSync(cache.dir)
+      .filter((entry) => entry.endsWith('.index.json'))
+      .map((entry) => ({ entry, at: statSync(join(cache.dir, entry)).mtimeMs }))
+      .sort((a, b) => b.at - a.at);
+    for (const { entry } of kept.slice(KEPT_MAX)) rmSync(join(cache.dir, entry), { force: true });
+  } catch {
+    // a cache that cannot be written only costs the next run a scan
+  }
+}
+
+async function scanCsv(path: string, name: string, definition: string, keys: CsvKeys): Promise<Prescan> {
   const bytes = new ByteCheck(name);
-  const builder = new RowIndexBuilder(randomSeeds(), expectedRows);
-  let width = 0;
-  let positions: ReadonlyMap<string, number> = new Map();
+  let builder: RowIndexBuilder | undefined;
+  let columns: readonly string[] = [];
+  let cells: readonly (string | undefined)[] = [];
+  // The reader keyOf is given: one closure for the whole file, over the row at hand.
+  const positions = new Map<string, number>();
+  const cell = (column: string) => {
+    const at = positions.get(column);
+    return at === undefined ? undefined : cells[at];
+  };
   let headerRead = false;
-  const tokenizer = new CsvTokenizer(keys.delimiter, (cells) => {
-    const header = readHeader(cells, name, keys.knownColumns, keys.onHeader && ((columns, written) => keys.onHeader!(columns, written, keys.delimiter)));
-    width = header.columns.length;
-    positions = new Map(header.columns.map((column, at) => [column, at]));
+  const tokenizer = new CsvTokenizer(keys.delimiter, (written) => {
+    const header = readHeader(written, name, keys.knownColumns, keys.onHeader && ((kept, all) => keys.onHeader!(kept, all, keys.delimiter)));
+    columns = header.columns;
+    columns.forEach((column, at) => positions.set(column, at));
     headerRead = true;
-    return keys.keyColumns(header.columns).flatMap((column) => (positions.has(column) ? [positions.get(column)!] : []));
+    return keys.keyColumns(columns).flatMap((column) => (positions.has(column) ? [positions.get(column)!] : []));
   });
   let first = true;
   const take = (rows: ReturnType<CsvTokenizer['push']>) => {
@@ -106,19 +185,18 @@ export async function prescanCsv(path: string, name: string, definition: string,
         first = false;
         continue; // the header, read by the tokenizer's pick
       }
-      const cellCount = row.width ?? row.cells.length;
-      if (cellCount !== width) {
-        throw new CsvSyntaxError(`the row has ${cellCount} cell${cellCount === 1 ? '' : 's'} where the header has ${width}`, row.line);
-      }
-      const cells = row.cells;
-      builder.add(keys.keyOf((column) => {
-        const at = positions.get(column);
-        return at === undefined ? undefined : cells[at];
-      }), row.line);
+      cells = row.cells;
+      builder!.add(keys.keyOf(cell), row.line);
     }
   };
+  const size = statSync(path).size;
   try {
-    for await (const chunk of chunksOf(path, name)) take(tokenizer.push(bytes.update(chunk)));
+    for await (const chunk of chunksOf(path, name)) {
+      // Sized once from the first chunk's rows per byte: growing a million-row index costs a rehash per doubling.
+      builder ??= new RowIndexBuilder(randomSeeds(), Math.ceil((size / Math.max(1, chunk.length)) * (countNewlines(chunk) + 1) * 1.05));
+      take(tokenizer.push(bytes.update(chunk)));
+    }
+    builder ??= new RowIndexBuilder(randomSeeds());
     const { fingerprint, rest } = bytes.end(definition);
     take(tokenizer.push(rest));
     take(tokenizer.end());
@@ -139,6 +217,12 @@ export async function indexOfRecords(records: AsyncIterable<readonly { readonly 
   const builder = new RowIndexBuilder(randomSeeds(), expectedRows);
   for await (const batch of records) for (const record of batch) builder.add(record.key, record.line);
   return builder.build();
+}
+
+function countNewlines(chunk: Buffer): number {
+  let n = 0;
+  for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) n++;
+  return n;
 }
 
 /** Newlines in `chunk` before its first byte that is not valid UTF-8 (0 when it is the first). */

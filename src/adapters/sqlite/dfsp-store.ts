@@ -1,6 +1,8 @@
 import type Database from 'better-sqlite3';
 import type { DfspData } from '../../core/mapping.js';
+import { existsSync } from 'node:fs';
 import { LocalMapper } from './local-mapper.js';
+import { migrate } from './schema.js';
 import { openDatabase, prepare } from './retained.js';
 
 /**
@@ -10,8 +12,22 @@ import { openDatabase, prepare } from './retained.js';
 export class DfspStore {
   private constructor(private readonly db: Database.Database) {}
 
-  /** Opens the mapper database (creating and migrating it when needed). */
-  static open(path: string): DfspStore {
+  /**
+   * Opens the mapper database (creating and migrating it when needed). `readOnly` (a dry run)
+   * opens an existing file without writing to it, or an empty mapper in memory when there is none.
+   */
+  static open(path: string, options: { readOnly?: boolean } = {}): DfspStore {
+    if (options.readOnly) {
+      if (!existsSync(path)) {
+        const db = openDatabase(':memory:');
+        migrate(db, ':memory:');
+        return new DfspStore(db);
+      }
+      const db = openDatabase(path, { readonly: true, fileMustExist: true });
+      db.exec('PRAGMA busy_timeout = 10000');
+      migrate(db, path, true);
+      return new DfspStore(db);
+    }
     // The mapper owns the schema: opening it once runs any pending migration.
     const mapper = LocalMapper.open(path);
     void mapper.close();
@@ -30,21 +46,23 @@ export class DfspStore {
     return { banks, branches, wallet_providers: wallets };
   }
 
-  /** Adds what is new and renames what changed, in one transaction. */
-  import(data: DfspData): { added: number; renamed: number; unchanged: number } {
+  /** Adds what is new and renames what changed, in one transaction; `dryRun` only counts them. */
+  import(data: DfspData, options: { dryRun?: boolean } = {}): { added: number; renamed: number; unchanged: number } {
+    const dryRun = options.dryRun === true;
     const now = new Date().toISOString();
     const counts = { added: 0, renamed: 0, unchanged: 0 };
     const upsert = (find: Database.Statement, insert: Database.Statement, rename: Database.Statement, key: unknown[], name: string, insertArgs: unknown[]) => {
       const row = find.get(...key) as { id: number; name: string } | undefined;
       if (row === undefined) {
-        insert.run(...insertArgs);
+        if (!dryRun) insert.run(...insertArgs);
         counts.added++;
       } else if (row.name !== name) {
-        rename.run(name, now, row.id);
+        if (!dryRun) rename.run(name, now, row.id);
         counts.renamed++;
       } else counts.unchanged++;
     };
     const findBank = prepare(this.db, 'SELECT id, bank_name AS name FROM banks WHERE bank_code = ?');
+    // Statements that write are prepared all the same: preparing writes nothing.
     const insertBank = prepare(this.db, 'INSERT INTO banks (bank_mnemonic, bank_name, bank_code, active, created_at, updated_at) VALUES (?, ?, ?, 1, ?, ?)');
     const renameBank = prepare(this.db, 'UPDATE banks SET bank_name = ?, updated_at = ?, active = 1 WHERE id = ?');
     const findBranch = prepare(this.db, 'SELECT r.id, r.branch_name AS name FROM branches r JOIN banks b ON b.id = r.bank_id WHERE b.bank_code = ? AND r.branch_code = ?');
@@ -56,7 +74,7 @@ export class DfspStore {
     const findWallet = prepare(this.db, 'SELECT id, sp_name AS name FROM wallet_service_providers WHERE sp_code = ? AND wallet_type = ?');
     const insertWallet = prepare(this.db, 'INSERT INTO wallet_service_providers (sp_mnemonic, sp_name, sp_code, wallet_type, active, created_at, updated_at) VALUES (?, ?, ?, ?, 1, ?, ?)');
     const renameWallet = prepare(this.db, 'UPDATE wallet_service_providers SET sp_name = ?, updated_at = ?, active = 1 WHERE id = ?');
-    this.db.transaction(() => {
+    const all = this.db.transaction(() => {
       for (const bank of data.banks) upsert(findBank, insertBank, renameBank, [bank.code], bank.name, [bank.code, bank.name, bank.code, now, now]);
       for (const branch of data.branches) {
         upsert(findBranch, insertBranch, renameBranch, [branch.bank_code, branch.code], branch.name, [`${branch.bank_code}-${branch.code}`, branch.name, branch.code, branch.bank_code, now, now]);
@@ -64,7 +82,9 @@ export class DfspStore {
       for (const wallet of data.wallet_providers) {
         upsert(findWallet, insertWallet, renameWallet, [wallet.code, wallet.wallet_type], wallet.name, [`${wallet.wallet_type}-${wallet.code}`, wallet.name, wallet.code, wallet.wallet_type, now, now]);
       }
-    }).immediate();
+    });
+    if (dryRun) all.deferred();
+    else all.immediate();
     return counts;
   }
 

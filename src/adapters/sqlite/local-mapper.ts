@@ -259,17 +259,18 @@ export class LocalMapper implements Mapper {
    * one is a no-op ("unchanged"); a different row under an existing id is refused before
    * anything is written, since FAs already stored with that id would be read back differently.
    */
-  addStrategies(rows: readonly StrategyRow[]): { id: number; outcome: 'added' | 'unchanged' }[] {
+  addStrategies(rows: readonly StrategyRow[], options: { dryRun?: boolean } = {}): { id: number; outcome: 'added' | 'unchanged' }[] {
+    const dryRun = options.dryRun === true;
     const now = new Date().toISOString();
     const insert = prepare(this.db,
       `INSERT INTO strategy (id, strategy_type, construct_strategy, deconstruct_strategy, description, active, created_at, updated_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
     );
-    return this.db.transaction(() =>
+    const add = this.db.transaction(() =>
       rows.map((row) => {
         const stored = this.statements.strategy.get(row.id) as StrategyDbRow | undefined;
         if (stored === undefined) {
-          insert.run(row.id, row.strategy_type, row.construct_strategy, row.deconstruct_strategy, row.description, row.active ? 1 : 0, now, now);
+          if (!dryRun) insert.run(row.id, row.strategy_type, row.construct_strategy, row.deconstruct_strategy, row.description, row.active ? 1 : 0, now, now);
           return { id: row.id, outcome: 'added' as const };
         }
         // A missing description and an empty one are the same (Helm seeds write '').
@@ -285,7 +286,9 @@ export class LocalMapper implements Mapper {
           { hint: `add the new version under a new id, e.g. --id ${next}, and link new records with that strategy id` },
         );
       }),
-    ).immediate();
+    );
+    // A dry run answers the same and writes nothing (its database may even be opened read-only).
+    return dryRun ? add.deferred() : add.immediate();
   }
 
   async close(): Promise<void> {

@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { basename, extname, join, resolve } from 'node:path';
 import type { BulkEvent, BulkSummary, RecordEvent } from '../../core/bulk/events.js';
 import type { BulkInput, BulkMode } from '../../core/bulk/types.js';
@@ -55,11 +54,7 @@ export async function runBulkJob(io: Io, globals: GlobalOptions, flags: BulkJobF
   const { seekableInput } = await import('../../adapters/input/spool.js');
   const input = await seekableInput(spec.file, io.stdin, join(context.dirs.state, 'spool'));
   try {
-    // A dry run writes nothing, not even an empty database where none exists yet.
-    const mapper =
-      flags.dryRun && settings.mode === 'local' && !existsSync(settings.db!)
-        ? (await import('../../adapters/sqlite/local-mapper.js')).LocalMapper.open(':memory:', `${settings.db} (does not exist yet)`)
-        : await openMapper(context, flags.dryRun === true ? { readOnly: true } : {});
+    const mapper = await openMapper(context, flags.dryRun === true ? { readOnly: true } : {});
     try {
       return await runWithMapper(io, globals, flags, spec, context, mapper, input);
     } finally {
@@ -94,7 +89,11 @@ async function runWithMapper(
   let lines: number;
   let index: RowIndex;
   if (keys !== undefined) {
-    ({ fingerprint, lines, index } = await prescanCsv(input.path, name, definition, keys));
+    const { VERSION } = await import('../version.js');
+    // A copy of a stream is new every time: only a file's index is worth keeping. A dry run keeps
+    // nothing (it may use an index kept before).
+    const cache = input.spooled ? undefined : { dir: join(context.dirs.cache, 'index'), version: VERSION, keep: flags.dryRun !== true };
+    ({ fingerprint, lines, index } = await prescanCsv(input.path, name, definition, keys, cache));
   } else {
     ({ fingerprint, lines } = await fingerprintOf(input.path, name, definition));
     const { records } = await spec.records(context, mapper, input.path);

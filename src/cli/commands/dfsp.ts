@@ -51,7 +51,8 @@ Examples:
   $ sparctl dfsp import dfsp.csv
   $ sparctl --db field.db dfsp import fixtures/dfsp.json`,
     )
-    .action(async (file: string, _options: unknown, cmd: Command) => {
+    .option('--dry-run', 'check the file and say what would be added or renamed; write nothing')
+    .action(async (file: string, options: { dryRun?: boolean }, cmd: Command) => {
       const globals = cmd.optsWithGlobals<GlobalOptions>();
       const { loadContext } = await import('../context.js');
       const context = await loadContext(io, globals);
@@ -62,13 +63,18 @@ Examples:
         });
       }
       const { DfspStore } = await import('../../adapters/sqlite/dfsp-store.js');
-      const store = DfspStore.open(settings.db!);
+      const dryRun = options.dryRun === true;
+      const store = DfspStore.open(settings.db!, { readOnly: dryRun });
       try {
         const data = await readDfspFile(io, file, store.read());
-        const counts = store.import(data);
+        const counts = store.import(data, { dryRun });
         const total = data.banks.length + data.branches.length + data.wallet_providers.length;
         if (!globals.quiet) {
-          io.stderr.write(`${file}: ${total} entries (${data.banks.length} banks, ${data.branches.length} branches, ${data.wallet_providers.length} wallet providers): ${counts.added} added, ${counts.renamed} renamed, ${counts.unchanged} unchanged · local ${settings.db}\n`);
+          const would = dryRun ? 'would be ' : '';
+          io.stderr.write(
+            `${file}: ${total} entries (${data.banks.length} banks, ${data.branches.length} branches, ${data.wallet_providers.length} wallet providers): ${counts.added} ${would}added, ${counts.renamed} ${would}renamed, ${counts.unchanged} unchanged · local ${settings.db}\n`,
+          );
+          if (dryRun) io.stderr.write('dry run: nothing was written\n');
         }
       } finally {
         store.close();

@@ -11,6 +11,7 @@ export function faCommand(io: Io, setExit: (code: number) => void): Command {
     .description("show a beneficiary's financial address, change it step by step, confirm, update")
     .argument('<id>', 'the beneficiary ID')
     .option('--country <code>', 'ISO country for mobile numbers written without +code (e.g. PH, KE)')
+    .option('--dry-run', 'ask, show before → after, and write nothing')
     .addHelpText(
       'after',
       `
@@ -24,7 +25,7 @@ Examples:
   $ sparctl fa edit 0001234567
   $ sparctl --profile staging fa edit token:0001234567@nationalId --country PH`,
     )
-    .action(async (id: string, options: { country?: string }, cmd: Command) => {
+    .action(async (id: string, options: { country?: string; dryRun?: boolean }, cmd: Command) => {
       const globals = cmd.optsWithGlobals<GlobalOptions>();
       if (globals.input === false || !io.stdinIsTTY || !io.stderrIsTTY) {
         throw new UsageError('usage.not_interactive', 'fa edit asks questions and needs a terminal; nothing was changed', {
@@ -36,7 +37,7 @@ Examples:
   return fa;
 }
 
-async function editFa(io: Io, globals: GlobalOptions, id: string, options: { country?: string }): Promise<number> {
+async function editFa(io: Io, globals: GlobalOptions, id: string, options: { country?: string; dryRun?: boolean }): Promise<number> {
   const { loadContext, openMapper } = await import('../context.js');
   const { loadDfsp } = await import('./dfsp.js');
   const { classifyResult } = await import('../../core/results.js');
@@ -50,7 +51,7 @@ async function editFa(io: Io, globals: GlobalOptions, id: string, options: { cou
   const say = (line: string) => io.stderr.write(`${line}\n`);
 
   const context = await loadContext(io, globals);
-  const mapper = await openMapper(context);
+  const mapper = await openMapper(context, { readOnly: options.dryRun === true });
   try {
     const [found] = await mapper.resolve([{ reference_id: 'fa-edit', id, scope: 'details' }], { source: 'sparctl fa edit' });
     if (!found || classifyResult('resolve', found) !== 'found') {
@@ -160,6 +161,10 @@ async function editFa(io: Io, globals: GlobalOptions, id: string, options: { cou
     say('Before → after:');
     for (const change of changes) {
       say(`${change.changed ? '* ' : '  '}${change.field.padEnd(width)}  ${printable(change.before) || '—'}${change.changed ? ` → ${printable(change.after) || '—'}` : ''}`);
+    }
+    if (options.dryRun) {
+      say('Dry run: nothing was changed (without --dry-run, this is the update that would be made).');
+      return ExitCode.ok;
     }
     const go = await prompts.confirm({ message: `Update the financial address of ${printable(id)} in ${mapper.target}?`, default: false }, ask);
     if (!go) {

@@ -405,7 +405,7 @@ async function applySpool(
 async function localInstanceId(db: string, dryRun: boolean): Promise<string> {
   if (dryRun && !existsSync(db)) return 'new';
   const { LocalMapper } = await import('../../adapters/sqlite/local-mapper.js');
-  const mapper = LocalMapper.open(db);
+  const mapper = LocalMapper.open(db, undefined, { readOnly: dryRun });
   try {
     return mapper.instanceId;
   } finally {

@@ -119,7 +119,8 @@ Examples:
     strategy
       .command('add')
       .description('validate strategies and append them to the local mapper under their ids (never changes an existing id)')
-      .option('--strict', 'refuse strategies with warnings too'),
+      .option('--strict', 'refuse strategies with warnings too')
+      .option('--dry-run', 'validate and say what would be added; write nothing'),
   )
     .addHelpText(
       'after',
@@ -140,7 +141,7 @@ Examples:
   $ sparctl strategy add --file strategies.json
   $ sparctl --db field.db strategy add --file spar-values.yaml`,
     )
-    .action(async (options: DefinitionOptions & { strict?: boolean }, cmd: Command) => {
+    .action(async (options: DefinitionOptions & { strict?: boolean; dryRun?: boolean }, cmd: Command) => {
       const globals = cmd.optsWithGlobals<GlobalOptions>();
       const { loadContext } = await import('../context.js');
       const context = await loadContext(io, globals);
@@ -169,10 +170,11 @@ Examples:
           hint: 'fix the errors above; "sparctl strategy validate" shows the full report',
         });
       }
-      const { LocalMapper } = await import('../../adapters/sqlite/local-mapper.js');
-      const mapper = LocalMapper.open(settings.db!);
+      const { openMapper } = await import('../context.js');
+      const dryRun = options.dryRun === true;
+      const mapper = (await openMapper(context, { readOnly: dryRun })) as import('../../adapters/sqlite/local-mapper.js').LocalMapper;
       try {
-        const results = mapper.addStrategies(rows);
+        const results = mapper.addStrategies(rows, { dryRun });
         if (globals.output === 'json') {
           io.stdout.write(`${JSON.stringify({ schemaVersion: 1, target: mapper.target, results }, null, 2)}\n`);
         } else if (globals.output === 'jsonl') {
@@ -181,12 +183,13 @@ Examples:
           for (const [index, result] of results.entries()) {
             const row = rows[index]!;
             const what = `strategy ${row.id} (${row.strategy_type}${row.description ? `, ${JSON.stringify(row.description)}` : ''})`;
-            io.stdout.write(result.outcome === 'added' ? `added ${printable(what)}\n` : `unchanged ${printable(what)}: already there, identical\n`);
+            io.stdout.write(result.outcome === 'added' ? `${dryRun ? 'would add' : 'added'} ${printable(what)}\n` : `unchanged ${printable(what)}: already there, identical\n`);
           }
         }
         if (!globals.quiet) {
           const added = results.filter((r) => r.outcome === 'added').length;
-          io.stderr.write(`strategy add: ${added} added, ${results.length - added} unchanged (${mapper.target})\n`);
+          io.stderr.write(`strategy add${dryRun ? ' (dry run)' : ''}: ${added} ${dryRun ? 'would be ' : ''}added, ${results.length - added} unchanged (${mapper.target})\n`);
+          if (dryRun) io.stderr.write('dry run: nothing was written\n');
         }
       } finally {
         await mapper.close();

@@ -230,17 +230,24 @@ class BulkRun implements Retrying {
     return effective;
   }
 
-  private async chunk(records: readonly BulkInputRecord[], report: ChunkReport): Promise<void> {
+  private async chunk(all: readonly BulkInputRecord[], report: ChunkReport): Promise<void> {
     const dryRun = this.options.dryRun === true;
     const mode = this.options.mode;
+    // Invalid records need no mapper: reported at once, whatever happens to the mapper next.
+    // (Those with a source are parsed only once the state has been read, below.)
+    const records: BulkInputRecord[] = [];
+    for (const record of all) {
+      if (record.source === undefined && !record.parsed.ok) this.rejectInvalid(report, record, record.parsed.problems);
+      else records.push(record);
+    }
     // The state is read before any record with a source is parsed: one that still holds what
     // its source wrote is then done without being parsed at all (a re-run).
     let sources: Map<string, ItemSource> | undefined;
     const stateIds: string[] = [];
-    // Upserts plan from the state, and so do updates where the mapper tells all they write (a
-    // re-run then writes nothing); dry runs show it; records an earlier run left in flight are
-    // checked against it.
-    const readsFor = (recordMode: BulkMode) => recordMode === 'upsert' || (recordMode === 'update' && this.mapper.storedFas !== undefined);
+    // Upserts plan from the state, and so do updates (one that would change nothing is not sent
+    // where the mapper tells all it writes, and a lost answer is read back knowing what the FA
+    // was); dry runs show it; records an earlier run left in flight are checked against it.
+    const readsFor = (recordMode: BulkMode) => recordMode === 'upsert' || recordMode === 'update';
     for (const record of records) {
       const uncertain = this.earlier.has(record.seq);
       if (record.source !== undefined && record.key !== undefined) {
@@ -269,6 +276,7 @@ class BulkRun implements Retrying {
       }
       const value = parsed.value;
       if (value.id !== record.key) throw new Error(`internal error: record ${record.seq} was indexed under ID ${String(record.key)} but parses to ${value.id}`);
+      const current = state.get(value.id);
       const w: Work = {
         report,
         seq: record.seq,
@@ -280,13 +288,14 @@ class BulkRun implements Retrying {
         mode: parsed.mode ?? mode,
         faValue: parsed.faValue,
         source: record.source,
+        // An earlier run's plan is not known: a record it left in flight is read back without it.
+        planned: this.earlier.has(record.seq) ? undefined : current,
       };
-      const current = state.get(w.id);
       const before = this.earlier.get(record.seq);
       if (before?.state === 'inflight' && before.operation !== 'none' && before.operation !== 'resolve') {
         // An earlier run sent this record and never learned the outcome: if the mapper shows it, it was applied.
         if (effectShown(before.operation, current, w, this.options.strategies)) {
-          const fate = shownFate(w);
+          const fate = shownFate(before.operation, w, this.options.strategies);
           const message = 'sent by an interrupted run; the mapper shows the change';
           this.reports.fate(report, w, before.operation, fate, { id: w.id, outcome: OUTCOME_OF[before.operation], message });
           settledHere.push({ seq: w.seq, state: 'settled', operation: before.operation, fate, outcome: OUTCOME_OF[before.operation], code: null, message });

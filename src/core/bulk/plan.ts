@@ -24,6 +24,8 @@ export interface Wanted {
   readonly record: MappingRecord | { readonly id: string };
   /** The string the record's FA is stored as, when already built. */
   readonly faValue: string | undefined;
+  /** The state the record was planned against, when the run read it (undefined: not read). */
+  readonly planned?: Current | undefined;
 }
 
 export type Decision =
@@ -60,15 +62,21 @@ export function decide(wanted: Wanted, current: Current | undefined, strategies:
 
 /**
  * True when the mapper shows the effect of `operation` for this row: what a lost answer is
- * checked with. A strict update that carries a name or phone, read back from a mapper that does
- * not tell them (SPAR's resolve), shows nothing: the FA may have been the one asked for before
- * it was sent. It is sent again rather than taken as applied (updating to the same values twice
- * is harmless; leaving a corrected phone unapplied is not). An upsert's update was planned from
- * an FA that differed, so the FA it asked for shows that it was applied.
+ * checked with. An update writes FA, name and phone at once, so when the FA it was planned
+ * against differed from the one it asks for, that FA now shows the update applied. An update
+ * that carries a name or phone, read back from a mapper that does not tell them (SPAR's
+ * resolve), when the FA was the one asked for already (or was not read before sending, as after
+ * a kill), shows nothing: it is sent again rather than taken as applied — updating to the same
+ * values twice is harmless, leaving a corrected phone unapplied is not.
  */
 export function effectShown(operation: Exclude<Operation, 'resolve'>, current: Current | undefined, wanted: Wanted, strategies: ReadonlyMap<number, Strategy> | undefined): boolean {
   if (operation === 'unlink') return current === null;
-  if (operation === 'update' && wanted.mode !== 'upsert' && !tellsNameAndPhone(current) && carriesNameOrPhone(wanted)) return false;
+  // An upsert is planned from the state it compares with: it sent an update only when that
+  // comparison failed, so the comparison passing now shows the update.
+  if (operation === 'update' && wanted.mode !== 'upsert' && !tellsNameAndPhone(current) && carriesNameOrPhone(wanted)) {
+    const faChanged = wanted.planned !== undefined && 'fa' in wanted.record && !sameFa(wanted.planned, wanted.record.fa, strategies, wanted.faValue);
+    if (!faChanged) return false;
+  }
   return holds(current, wanted, strategies);
 }
 

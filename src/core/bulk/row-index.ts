@@ -17,6 +17,8 @@ export interface RowIndex {
   readonly superseded: number;
   /** The last row naming the same ID as row `seq`, when a later row does; undefined otherwise. */
   lastOf(seq: number): { readonly seq: number; readonly line: number | undefined } | undefined;
+  /** Every superseded row as [seq, last seq, last line], to keep the index (indexFromEntries reads it back). */
+  entries(): [number, number, number | null][];
 }
 
 /** Random seeds for the two hashes: a file cannot be made to collide on purpose. */
@@ -46,11 +48,13 @@ export class RowIndexBuilder {
     private readonly seeds: HashSeeds,
     expectedRows = 1024,
   ) {
-    const capacity = Math.max(1024, nextPowerOfTwo(expectedRows));
+    const capacity = Math.max(1024, Math.ceil(expectedRows / 1024) * 1024);
     this.hi = new Uint32Array(capacity);
     this.lo = new Uint32Array(capacity);
-    this.table = new Int32Array(capacity * 2).fill(EMPTY);
-    this.mask = capacity * 2 - 1;
+    // At most half full: a probe rarely goes past its first slot.
+    const slots = nextPowerOfTwo(capacity * 2);
+    this.table = new Int32Array(slots).fill(EMPTY);
+    this.mask = slots - 1;
   }
 
   /** The next row: the ID it names (undefined when it names none) and its line. */
@@ -61,8 +65,17 @@ export class RowIndexBuilder {
       // No ID: its slot stays unused (hashes 0/0 are never looked up for it).
       return;
     }
-    const h1 = hash32(id, this.seeds[0]);
-    const h2 = hash32(id, this.seeds[1] ^ 0x9e3779b9);
+    // Two 32-bit hashes in one pass over the ID (FNV-1a's and a multiply-rotate one), each
+    // seeded: 64 bits, so that unrelated IDs share both only about once in 2^64 pairs.
+    let h1 = this.seeds[0] ^ 0x811c9dc5;
+    let h2 = this.seeds[1] ^ id.length;
+    for (let i = 0; i < id.length; i++) {
+      const c = id.charCodeAt(i);
+      h1 = Math.imul(h1 ^ c, 0x01000193);
+      h2 = Math.imul((h2 << 5) | (h2 >>> 27), 0x9e3779b1) ^ c;
+    }
+    h1 = fmix(h1);
+    h2 = fmix(h2);
     this.hi[seq] = h1;
     this.lo[seq] = h2;
     let slot = (h1 ^ Math.imul(h2, 0x85ebca6b)) & this.mask;
@@ -95,14 +108,7 @@ export class RowIndexBuilder {
     this.hi = new Uint32Array(0);
     this.lo = new Uint32Array(0);
     this.table = new Int32Array(0);
-    return {
-      rows,
-      superseded: lastOf.size,
-      lastOf(seq) {
-        const last = lastOf.get(seq);
-        return last === undefined ? undefined : { seq: last, line: lines.get(last) };
-      },
-    };
+    return indexOver(rows, lastOf, lines);
   }
 
   private grow(): void {
@@ -113,10 +119,12 @@ export class RowIndexBuilder {
     lo.set(this.lo);
     this.hi = hi;
     this.lo = lo;
+    if (capacity * 2 <= this.table.length) return;
     // Rehash the latest seq of every hash into a table twice as large.
     const old = this.table;
-    this.table = new Int32Array(capacity * 2).fill(EMPTY);
-    this.mask = capacity * 2 - 1;
+    const slots = nextPowerOfTwo(capacity * 2);
+    this.table = new Int32Array(slots).fill(EMPTY);
+    this.mask = slots - 1;
     for (const seq of old) {
       if (seq === EMPTY) continue;
       let slot = (hi[seq]! ^ Math.imul(lo[seq]!, 0x85ebca6b)) & this.mask;
@@ -126,9 +134,32 @@ export class RowIndexBuilder {
   }
 }
 
+function indexOver(rows: number, lastOf: ReadonlyMap<number, number>, lines: ReadonlyMap<number, number | undefined>): RowIndex {
+  return {
+    rows,
+    superseded: lastOf.size,
+    lastOf(seq) {
+      const last = lastOf.get(seq);
+      return last === undefined ? undefined : { seq: last, line: lines.get(last) };
+    },
+    entries: () => [...lastOf].map(([seq, last]) => [seq, last, lines.get(last) ?? null]),
+  };
+}
+
+/** The index `entries()` gave, read back (a kept index: prescan.ts). */
+export function indexFromEntries(rows: number, entries: readonly (readonly [number, number, number | null])[]): RowIndex {
+  const lastOf = new Map<number, number>();
+  const lines = new Map<number, number | undefined>();
+  for (const [seq, last, line] of entries) {
+    lastOf.set(seq, last);
+    lines.set(last, line ?? undefined);
+  }
+  return indexOver(rows, lastOf, lines);
+}
+
 /** An index of rows that never repeat an ID (a single record, or a test that says so). */
 export function indexOfUniqueRows(rows: number): RowIndex {
-  return { rows, superseded: 0, lastOf: () => undefined };
+  return indexOver(rows, new Map(), new Map());
 }
 
 /** The index of IDs given in memory, in input order (tests, small inputs). */
@@ -165,16 +196,8 @@ export class SupersessionCheck {
   }
 }
 
-/** A seeded 32-bit hash of a string's UTF-16 code units (murmur3's mixing; not cryptographic). */
-function hash32(text: string, seed: number): number {
-  let h = seed ^ text.length;
-  for (let i = 0; i < text.length; i++) {
-    let k = Math.imul(text.charCodeAt(i), 0xcc9e2d51);
-    k = (k << 15) | (k >>> 17);
-    h ^= Math.imul(k, 0x1b873593);
-    h = (h << 13) | (h >>> 19);
-    h = (Math.imul(h, 5) + 0xe6546b64) | 0;
-  }
+/** murmur3's finalizer: every input bit reaches every output bit. */
+function fmix(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;

@@ -35,13 +35,15 @@ export interface Work extends Wanted {
 export const OUTCOME_OF: Record<WriteOperation, Outcome> = { link: 'linked', update: 'updated', unlink: 'unlinked' };
 
 /**
- * How a record whose effect the mapper shows after a lost answer is reported. An upsert was
- * planned from a state that did not hold what it asks (else nothing would have been sent), so
- * the change is this run's; a strict operation was sent without reading the state first, so
- * the mapper may have held it already: confirmed.
+ * How a record whose effect the mapper shows after a lost answer is reported: applied when the
+ * run knows the effect was not there before it sent the record — an upsert is only sent when
+ * the state it read did not hold what it asks; an update read the state first too — and
+ * confirmed otherwise (a link or unlink is sent without reading first, so the mapper may have
+ * held it already).
  */
-export function shownFate(w: Wanted): RecordFate {
-  return w.mode === 'upsert' ? 'applied' : 'confirmed';
+export function shownFate(operation: WriteOperation, w: Wanted, strategies: ReadonlyMap<number, Strategy> | undefined): RecordFate {
+  if (w.mode === 'upsert') return 'applied';
+  return w.planned !== undefined && !effectShown(operation, w.planned, w, strategies) ? 'applied' : 'confirmed';
 }
 
 export const LOST_ANSWER = 'the answer was lost; the mapper shows the change';
@@ -112,7 +114,7 @@ export class Sender {
     const rest: Work[] = [];
     const entries: JournalEntry[] = [];
     for (const w of pending) {
-      if (effectShown(operation, state.get(w.id), w, this.options.strategies)) entries.push(this.settleEntry(operation, w, shownFate(w), OUTCOME_OF[operation], null, LOST_ANSWER));
+      if (effectShown(operation, state.get(w.id), w, this.options.strategies)) entries.push(this.settleEntry(operation, w, shownFate(operation, w, this.options.strategies), OUTCOME_OF[operation], null, LOST_ANSWER));
       else rest.push(w);
     }
     if (entries.length > 0) this.journal.settle(entries);

@@ -1,0 +1,83 @@
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startFakeCentral, type FakeCentral } from '../helpers/fake-central.js';
+import { ROOT, cliEnv, runCli } from '../helpers/run-cli.js';
+import { tempDir } from '../helpers/tmp.js';
+
+/**
+ * --dry-run writes nothing, on every command that writes to a mapper (fa edit's is in
+ * fa-edit.test.ts, in a terminal): the database is byte-identical afterwards, no journal, reject
+ * or kept index is left anywhere, and each command says what it would have done.
+ */
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+const BANK = ['--fa-type', 'BANK', '--bank-name', 'Example Bank', '--bank-code', 'EXB', '--branch-name', 'Main', '--branch-code', '0001'];
+const sum = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
+
+/**
+ * Every file under `dir`, with its size and modification time: nothing may appear or change —
+ * but the database's -wal and -shm companions, which SQLite creates for any reader of a WAL
+ * database (read-only included) and cannot remove after one.
+ */
+function files(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const path = join(dir, entry.name);
+    if (/\.db-(wal|shm)$/.test(entry.name)) return [];
+    return entry.isDirectory() ? files(path) : [`${path} ${statSync(path).size} ${statSync(path).mtimeMs}`];
+  });
+}
+
+describe('--dry-run on every writing command', () => {
+  it('link, update, unlink (one record and files), import-csv, strategy add, dfsp import and import-odk leave the mapper byte-identical and say what they would do', async () => {
+    const { env, home } = cliEnv();
+    const dir = tempDir();
+    const db = join(dir, 'mapper.db');
+    // A mapper with something in it.
+    expect((await runCli(['--db', db, 'link', '--id', 'K1', ...BANK, '--account-number', '111'], { env })).code).toBe(0);
+    expect((await runCli(['--db', db, 'link', '--id', 'K2', ...BANK, '--account-number', '222'], { env })).code).toBe(0);
+    const file = join(dir, 'rows.csv');
+    writeFileSync(file, ['id,fa_type,bank_name,bank_code,branch_name,branch_code,account_number', 'K1,BANK,Example Bank,EXB,Main,0001,999', 'K3,BANK,Example Bank,EXB,Main,0001,333', 'K3,BANK,Example Bank,EXB,Main,0001,334'].join('\n'));
+    writeFileSync(join(dir, 'ids.csv'), 'id\nK2\nNOPE\n');
+    writeFileSync(join(dir, 'dfsp.csv'), 'type,code,name,bank_code\nBANK,NEW,New Bank,\n');
+    writeFileSync(join(dir, 'strategy.json'), JSON.stringify([{ id: 9, strategy_type: 'FA', construct_strategy: 'acct:{account_number}', deconstruct_strategy: '^acct:(?P<account_number>.*)$', description: 'short', active: true }]));
+    const central: FakeCentral = await startFakeCentral({ email: 'e@x.org', password: 'pw', projectId: 3, formId: 'spar_enrolment' });
+    cleanups.push(() => central.close());
+    central.submit({ beneficiary: { national_id: '0011000001', full_name: 'Person A' }, payment: { payment_method: 'bank', bank_code: 'BNK001', branch_code: 'BNK001-0042', account_number: '0001', payment_consent: 'yes' } });
+    const odkEnv = { ...env, SPARCTL_ODK_URL: central.url, SPARCTL_ODK_PROJECT: '3', SPARCTL_ODK_FORM: 'spar_enrolment', SPARCTL_ODK_EMAIL: 'e@x.org', SPARCTL_ODK_PASSWORD: 'pw' };
+
+    const before = sum(db);
+    const home0 = files(home).filter((f) => !f.includes('/cache/'));
+    const dir0 = files(dir);
+    const commands: [string[], RegExp, Record<string, string>?][] = [
+      [['link', '--id', 'K9', ...BANK, '--account-number', '9', '--dry-run'], /link \(dry run\): 1 would be linked/],
+      [['update', '--id', 'K1', ...BANK, '--account-number', '9', '--dry-run'], /update \(dry run\): 1 would be updated/],
+      [['unlink', '--id', 'K2', '--dry-run', '--yes'], /unlink \(dry run\): 1 would be unlinked/],
+      [['link', '--file', file, '--dry-run'], /would link K3 \(line 4\)/],
+      [['update', '--file', file, '--dry-run'], /would update K1 \(line 2\)/],
+      [['unlink', '--file', join(dir, 'ids.csv'), '--dry-run'], /would unlink K2 \(line 2\)/],
+      [['import-csv', join(ROOT, 'fixtures/enumeration.csv'), '--mapping', join(ROOT, 'fixtures/enumeration.mapping.json'), '--dfsp', join(ROOT, 'fixtures/dfsp.json'), '--dry-run'], /would link token:000412345001@nationalId/],
+      [['strategy', 'add', '--file', join(dir, 'strategy.json'), '--dry-run'], /strategy add \(dry run\): 1 would be added/],
+      [['dfsp', 'import', join(dir, 'dfsp.csv'), '--dry-run'], /1 would be added/],
+      [['import-odk', '--mapping', join(ROOT, 'fixtures/enrolment.odk-mapping.json'), '--dfsp', join(ROOT, 'fixtures/odk-dfsp.json'), '--dry-run'], /would link 0011000001/, odkEnv],
+    ];
+    for (const [args, says, extraEnv] of commands) {
+      const run = await runCli(['--db', db, ...args], { env: extraEnv ?? env, cwd: dir });
+      const context = `${args.join(' ')}\n${run.stderr}`;
+      expect([0, 5], context).toContain(run.code);
+      expect(run.stderr, context).toMatch(says);
+      expect(run.stderr, context).toMatch(/dry run: nothing was written|nothing was written/i);
+      expect(sum(db), context).toBe(before);
+      expect(files(dir), context).toEqual(dir0);
+    }
+    // No journal, spool or reject file anywhere in sparctl's own folders either (import-odk's
+    // state and session cache aside: they are Central's, not the mapper's).
+    expect(files(home).filter((f) => !f.includes('/cache/') && !f.includes('/odk/')), 'files written').toEqual(home0);
+  }, 60_000);
+});
