@@ -38,8 +38,18 @@ describe('CSV input', () => {
     expect(error.hint).toContain('account_number');
   });
 
-  it('reports a row with the wrong number of cells with its line', async () => {
-    const error = await rejectedWith(UsageError, () => read('in.csv', 'id,name\n1,a\n2,b,c\n'));
+  it('hands over a row with the wrong number of cells as unreadable, with its line and the cells it has, and reads on', async () => {
+    const records = await read('in.csv', 'id,name\n1,a\n2,b,c\n3\n4,d\n');
+    expect(records.map((r) => [r.line, r.record, r.unreadable ?? null])).toEqual([
+      [2, { id: '1', name: 'a' }, null],
+      [3, { id: '2', name: 'b' }, expect.stringMatching(/^the row has 3 cells where the header has 2/)],
+      [4, { id: '3' }, expect.stringMatching(/^the row has 1 cell where the header has 2/)],
+      [5, { id: '4', name: 'd' }, null],
+    ]);
+  });
+
+  it('refuses a file with a quote it cannot read past, naming the line', async () => {
+    const error = await rejectedWith(UsageError, () => read('in.csv', 'id,name\n1,a\n2,"b\n'));
     expect(error.code).toBe('input.csv_malformed');
     expect(error.message).toMatch(/in\.csv:3: /);
   });

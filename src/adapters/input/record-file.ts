@@ -181,7 +181,11 @@ export function readHeader(cells: readonly string[], name: string, knownColumns:
 function toSourceRecord(row: CsvRow, header: Header, name: string): SourceRecord {
   const { cells } = row;
   if (cells.length !== header.columns.length) {
-    throw new CsvSyntaxError(`the row has ${cells.length} cell${cells.length === 1 ? '' : 's'} where the header has ${header.columns.length}`, row.line);
+    // A reject of its own, not a stop: which cell is which cannot be told, so nothing of the row
+    // is used but the cells that are there, by position (the ID among them, for its report).
+    const record: Record<string, string> = {};
+    for (const at of header.kept) if (at < cells.length) record[header.columns[at]!] = cells[at]!;
+    return { line: row.line, record, unreadable: `the row has ${cells.length} cell${cells.length === 1 ? '' : 's'} where the header has ${header.columns.length}; quote cells that contain the delimiter` };
   }
   const record: Record<string, string> = {};
   let unreadable = false;

@@ -1,0 +1,102 @@
+import { utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { prescanCsv } from '../../src/adapters/input/prescan.js';
+import { openInputFile } from '../../src/adapters/input/record-file.js';
+import { indexOf } from '../../src/core/bulk/row-index.js';
+import { recordKey } from '../../src/core/records.js';
+import { random } from '../helpers/record-corpus.js';
+import { tempDir } from '../helpers/tmp.js';
+
+/**
+ * The pass before a run reads each row's ID the quick way (the ID column only; rows without
+ * quotes are not split past it) and may reuse an index kept from an earlier run. Both are
+ * optimisations of "the index the run itself would build": these tests build that index the
+ * slow way — every row read by the run's own reader — over random files, and compare.
+ */
+
+function randomCsv(seed: number): string {
+  const rand = random(seed);
+  const pick = <T,>(list: readonly T[]): T => list[Math.floor(rand() * list.length)]!;
+  const eol = pick(['\n', '\r\n']);
+  const quote = (text: string) => `"${text.replaceAll('"', '""')}"`;
+  const lines: string[] = [];
+  const header = pick([['id', 'name', 'account_number'], ['name', 'id', 'account_number'], ['account_number', 'name', 'id']]);
+  lines.push(header.map((column) => (rand() < 0.2 ? quote(column) : column)).join(','));
+  const ids = Array.from({ length: 12 }, (_, i) => pick([`B${i}`, ` B${i}`, `B${i} `, `0${i}`]));
+  const count = 20 + Math.floor(rand() * 150);
+  for (let i = 0; i < count; i++) {
+    if (rand() < 0.05) lines.push(pick(['', '   ', '\t']));
+    const cells = header.map((column) => {
+      const value = column === 'id' ? (rand() < 0.05 ? '' : pick(ids)) : column === 'name' ? pick(['Ana', 'Santos, Ana', 'Line\nbreak', 'He said "hi"', '']) : String(Math.floor(rand() * 1000));
+      return /[",\n]/.test(value) || rand() < 0.1 ? quote(value) : value;
+    });
+    // Now and then a row with a cell too many or too few.
+    if (rand() < 0.05) cells.push('extra');
+    if (rand() < 0.05) cells.splice(Math.floor(rand() * cells.length), 1);
+    lines.push(cells.join(','));
+  }
+  return `${rand() < 0.3 ? '\uFEFF' : ''}${lines.join(eol)}${rand() < 0.5 ? eol : ''}`;
+}
+
+/** The index the run's own reader gives: every record read whole, its key by recordKey. */
+async function slowIndex(path: string) {
+  const input = await openInputFile(path, { format: 'csv', stdin: new PassThrough() });
+  const keys: (string | undefined)[] = [];
+  const lines: (number | undefined)[] = [];
+  for await (const batch of input.batches) {
+    for (const record of batch) {
+      keys.push(recordKey(record.record));
+      lines.push(record.line);
+    }
+  }
+  return indexOf(keys, lines);
+}
+
+const KEYS = { delimiter: ',', keyColumns: () => ['id'], keyOf: (cell: (column: string) => string | undefined) => recordKey({ id: cell('id') }) };
+
+describe('the pass before the run', () => {
+  it('builds, over 300 random files, the index the run would build reading every row whole', async () => {
+    const dir = tempDir();
+    for (let seed = 1; seed <= 300; seed++) {
+      const path = join(dir, `f${seed}.csv`);
+      writeFileSync(path, randomCsv(seed));
+      const quick = await prescanCsv(path, path, 'def', KEYS);
+      const slow = await slowIndex(path);
+      expect(quick.index.rows, `seed ${seed}`).toBe(slow.rows);
+      expect(quick.index.entries().sort((a, b) => a[0] - b[0]), `seed ${seed}`).toEqual(slow.entries().sort((a, b) => a[0] - b[0]));
+    }
+  });
+
+  it('keeps the index of a file and reuses it only while the bytes are the same', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'f.csv');
+    writeFileSync(path, 'id,name\nA,1\nB,2\nA,3\n');
+    const cache = { dir: join(dir, 'cache'), version: 't' };
+    let reads = 0;
+    const counting = { ...KEYS, keyOf: (cell: (column: string) => string | undefined) => (reads++, KEYS.keyOf(cell)) };
+    const first = await prescanCsv(path, path, 'def', counting, cache);
+    expect(reads).toBe(3);
+    expect(first.index.lastOf(0)).toEqual({ seq: 2, line: 4 });
+    const again = await prescanCsv(path, path, 'def', counting, cache);
+    expect(reads).toBe(3); // the rows were not read again
+    expect(again.fingerprint).toBe(first.fingerprint);
+    expect(again.index.lastOf(0)).toEqual({ seq: 2, line: 4 });
+    // Other bytes under the same name, size and modification time: read again, not trusted.
+    const { mtime } = await import('node:fs').then((fs) => fs.statSync(path));
+    writeFileSync(path, 'id,name\nA,1\nB,2\nC,3\n');
+    utimesSync(path, mtime, mtime);
+    const changed = await prescanCsv(path, path, 'def', counting, cache);
+    expect(reads).toBe(6);
+    expect(changed.index.lastOf(0)).toBeUndefined();
+    // Another definition (mapping, target, mode) is another job.
+    await prescanCsv(path, path, 'other', counting, cache);
+    expect(reads).toBe(9);
+    // A dry run uses a kept index but keeps none.
+    writeFileSync(path, 'id,name\nD,1\n');
+    await prescanCsv(path, path, 'def', counting, { ...cache, keep: false });
+    await prescanCsv(path, path, 'def', counting, { ...cache, keep: false });
+    expect(reads).toBe(11);
+  });
+});
