@@ -1,5 +1,5 @@
 import Table from 'cli-table3';
-import type { AppliedItem, RunSummary } from '../core/apply.js';
+import type { AppliedItem, RunSummary } from '../core/resolve.js';
 import type { Operation, Outcome } from '../core/results.js';
 import type { RecordEvent } from '../core/bulk/events.js';
 import type { OutputFormat } from '../config/settings.js';

@@ -1,1 +1,1 @@
-export { MemoryJournal } from '../../src/core/bulk/journal.js';
+export { MemoryJournal } from '../../src/core/journal.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { prepareItems, summarize } from '../../src/core/apply.js';
+import { prepareItems, summarize } from '../../src/core/resolve.js';
 import { parseIdRecord, parseMappingRecord } from '../../src/core/records.js';
 import { DEFAULT_STRATEGIES } from '../../src/core/strategy/strategy.js';
 

@@ -3,7 +3,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { LocalMapper } from '../../src/adapters/sqlite/local-mapper.js';
 import { runBulk } from '../../src/core/bulk/engine.js';
 import type { RecordEvent } from '../../src/core/bulk/events.js';
-import { MemoryJournal, type Journal, type JournalEntry } from '../../src/core/bulk/journal.js';
+import { MemoryJournal, type Journal, type JournalEntry } from '../../src/core/journal.js';
 import { indexOf } from '../../src/core/bulk/row-index.js';
 import type { BulkInputRecord, BulkMode } from '../../src/core/bulk/types.js';
 import { UnavailableError } from '../../src/core/errors.js';

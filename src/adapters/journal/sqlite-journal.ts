@@ -2,7 +2,7 @@ import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } f
 import { dirname } from 'node:path';
 import type Database from 'better-sqlite3';
 import { UnavailableError, UsageError } from '../../core/errors.js';
-import type { Journal, JournalEntry } from '../../core/bulk/journal.js';
+import type { Journal, JournalEntry } from '../../core/journal.js';
 import type { Operation } from '../../core/results.js';
 import { openDatabase, prepare, setPragma } from '../sqlite/retained.js';
 

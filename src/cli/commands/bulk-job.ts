@@ -1,7 +1,7 @@
 import { basename, extname, join, resolve } from 'node:path';
 import type { BulkEvent, BulkSummary, RecordEvent } from '../../core/bulk/events.js';
 import type { BulkInput, BulkMode } from '../../core/bulk/types.js';
-import { MemoryJournal, type Journal } from '../../core/bulk/journal.js';
+import { MemoryJournal, type Journal } from '../../core/journal.js';
 import type { RowIndex } from '../../core/bulk/row-index.js';
 import { ExitCode, UsageError } from '../../core/errors.js';
 import type { Mapper } from '../../core/mapper.js';

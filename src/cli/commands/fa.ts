@@ -43,7 +43,7 @@ async function editFa(io: Io, globals: GlobalOptions, id: string, options: { cou
   const { classifyResult } = await import('../../core/results.js');
   const { DEFAULT_STRATEGY_FOR, FA_TYPES, EMAIL, NO_CONTROL_CHARS } = await import('../../core/model.js');
   const { normalizePhone } = await import('../../core/mapping.js');
-  const { checkStrategy } = await import('../../core/apply.js');
+  const { checkStrategy } = await import('../../core/records.js');
   const { faChanges, faFromAnswers } = await import('../../core/fa-edit.js');
   const { printable } = await import('../output.js');
   const prompts = await import('@inquirer/prompts');

@@ -1,6 +1,6 @@
 import { userInfo } from 'node:os';
 import { Command, Option } from 'commander';
-import type { InputRecord, RecordProblem } from '../../core/apply.js';
+import type { InputRecord, RecordProblem } from '../../core/resolve.js';
 import { ExitCode, SparctlError, UsageError } from '../../core/errors.js';
 import { FA_TYPES, RECORD_FIELDS, RESOLVE_SCOPES, type ResolveScope } from '../../core/vocabulary.js';
 import type { Operation } from '../../core/results.js';
@@ -142,7 +142,7 @@ async function runRecords(operation: Operation, io: Io, options: RecordOptions, 
 
   const mapper = await openMapper(context);
   // Loaded here, not at start-up: `sparctl --help` should not pay for zod or cli-table3.
-  const [{ applyItems, prepareItems, summarize }, { defaultFormat, renderResults, summaryLine }] = await Promise.all([import('../../core/apply.js'), import('../output.js')]);
+  const [{ applyItems, prepareItems, summarize }, { defaultFormat, renderResults, summaryLine }] = await Promise.all([import('../../core/resolve.js'), import('../output.js')]);
   try {
     const { items, problems } = await prepareItems(operation, records, {
       ...(options.scope ? { scope: options.scope } : {}),
@@ -217,7 +217,7 @@ async function runSingle(operation: 'link' | 'update' | 'unlink', io: Io, option
       throw new SparctlError(summary.stopped.code, summary.stopped.message, summary.stopped.exitCode as ExitCode, summary.stopped.hint === undefined ? {} : { hint: summary.stopped.hint });
     }
     const { defaultFormat, renderResults, summaryLine, appliedOf } = await import('../output.js');
-    const { summarize } = await import('../../core/apply.js');
+    const { summarize } = await import('../../core/resolve.js');
     const applied = events.map(appliedOf);
     const counted = summarize(operation, applied);
     renderResults(io, defaultFormat(io, settings.output), { operation, target: mapper.target, applied, summary: counted, dryRun });

@@ -2,7 +2,7 @@ import { SparctlError, UnavailableError } from '../errors.js';
 import type { ItemSource, Mapper, MapperCallContext } from '../mapper.js';
 import type { Strategy } from '../strategy/strategy.js';
 import type { BulkEvent, BulkSummary } from './events.js';
-import type { Journal, JournalEntry } from './journal.js';
+import type { Journal, JournalEntry } from '../journal.js';
 import { decide, effectShown, isStored, type Current } from './plan.js';
 import { Reports, type ChunkReport } from './reports.js';
 import { pool, Slots, Stop } from './requests.js';
@@ -34,7 +34,7 @@ import type { BulkInput, BulkInputRecord, BulkMode, InputProblem } from './types
  */
 
 export type { BulkInput, BulkInputRecord, BulkMode, InputProblem } from './types.js';
-export type { Journal, JournalEntry } from './journal.js';
+export type { Journal, JournalEntry } from '../journal.js';
 
 export interface BulkOptions {
   readonly mode: BulkMode;

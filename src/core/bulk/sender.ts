@@ -4,7 +4,7 @@ import type { MappingRecord } from '../records.js';
 import { classifyResult, type ItemResult, type Operation, type Outcome } from '../results.js';
 import type { Strategy } from '../strategy/strategy.js';
 import type { RecordFate } from './events.js';
-import type { Journal, JournalEntry } from './journal.js';
+import type { Journal, JournalEntry } from '../journal.js';
 import { effectShown, type Wanted } from './plan.js';
 import type { ChunkReport, Reports } from './reports.js';
 import { asStop, Stop } from './requests.js';

@@ -2,7 +2,7 @@ import type { Mapper, MapperCallContext } from '../mapper.js';
 import type { Strategy } from '../strategy/strategy.js';
 import { runBulk } from './engine.js';
 import type { BulkSummary, RecordEvent } from './events.js';
-import { MemoryJournal } from './journal.js';
+import { MemoryJournal } from '../journal.js';
 import { indexOf } from './row-index.js';
 import type { BulkInputRecord, BulkMode } from './types.js';
 

@@ -1,5 +1,5 @@
-import type { Operation, Outcome } from '../results.js';
-import type { RecordFate } from './events.js';
+import type { RecordFate } from './bulk/events.js';
+import type { Operation, Outcome } from './results.js';
 
 /**
  * The Journal port: what a bulk job remembers between runs, by input position.

@@ -7,8 +7,9 @@ import type { Strategy } from './strategy/strategy.js';
 import { classifyResult, type ItemResult, type Operation, type Outcome } from './results.js';
 
 /**
- * The use case behind link / update / resolve / unlink: validate every record first, then send
- * them to the mapper in batches and report one outcome per record, in input order.
+ * The use case behind resolve: validate every record first, then look them up in batches and
+ * report one outcome per record, in input order. (Writes go through the write pipeline,
+ * core/bulk/engine.ts; this reads only.)
  */
 
 export interface InputRecord {
