@@ -1,7 +1,7 @@
 /**
  * Incremental import from ODK Central (research/odk.md §5), the pure part: which window of
- * submissions to ask for, which of them to apply and in what order, how a mapping's paths fit
- * the form. No I/O here: the Central client and the state file are adapters.
+ * submissions to ask for, the latest state of each, how a mapping's paths fit the form. What to
+ * do with them is odk-claims.ts. No I/O here: the Central client and the state file are adapters.
  */
 
 /** What sparctl needs of one OData row. */
@@ -17,29 +17,6 @@ export interface OdkSubmission {
   };
   readonly meta?: { readonly instanceID?: string | null } | null;
   readonly [field: string]: unknown;
-}
-
-/** One submission to apply: its data changed (new or edited), or it was deleted. */
-export interface OdkEntry {
-  readonly kind: 'change' | 'delete';
-  /** When Central recorded this state of the submission (server clock). */
-  readonly stamp: string;
-  /** Stamp and instance id: a submission read twice in overlapping windows has the same version. */
-  readonly version: string;
-  readonly submission: OdkSubmission;
-}
-
-export type DeletePolicy = 'ignore' | 'unlink';
-
-export interface WindowPlan {
-  /** Oldest change first; at most one entry per submission (its latest state). */
-  readonly entries: readonly OdkEntry[];
-  readonly skippedByReview: number;
-  /** Already applied in an earlier window (the overlap). */
-  readonly alreadySeen: number;
-  readonly deletionsIgnored: number;
-  /** The newest stamp in the window, applied or not: where the watermark goes once it is done. */
-  readonly newestStamp: string | undefined;
 }
 
 export const REVIEW_STATES = ['received', 'hasIssues', 'edited', 'approved', 'rejected'] as const;
@@ -67,57 +44,24 @@ export function changeStamp(submission: OdkSubmission): string {
   return submission.__system.updatedAt ?? submission.__system.submissionDate;
 }
 
-function entryOf(kind: OdkEntry['kind'], submission: OdkSubmission): OdkEntry {
-  const stamp = kind === 'delete' ? submission.__system.deletedAt! : changeStamp(submission);
-  const instance = submission.meta?.instanceID ?? submission.__id;
-  return { kind, stamp, version: `${kind} ${stamp} ${instance}`, submission };
-}
-
 const earlier = (a: string, b: string) => Date.parse(a) - Date.parse(b);
 
 /**
- * Turns what a poll read into the entries to apply: the latest state of each submission,
- * minus those applied before (same version), those whose review state is skipped, and
- * deletions unless the policy unlinks them; oldest first, ties by `__id`.
+ * The latest state of each submission a poll read (a submission read twice — as changed and as
+ * deleted, or in overlapping pages — keeps its newest state), and the newest stamp among them:
+ * where the watermark goes once the window is done.
  */
-export function planWindow(
-  changes: readonly OdkSubmission[],
-  deletions: readonly OdkSubmission[],
-  seen: ReadonlyMap<string, string>,
-  options: { skipReviewStates: readonly string[]; onDelete: DeletePolicy },
-): WindowPlan {
-  const latest = new Map<string, OdkEntry>();
+export function latestStates(changes: readonly OdkSubmission[], deletions: readonly OdkSubmission[]): { latest: Map<string, OdkSubmission>; newestStamp: string | undefined } {
+  const latest = new Map<string, { stamp: string; submission: OdkSubmission }>();
   let newestStamp: string | undefined;
-  const consider = (entry: OdkEntry) => {
-    if (newestStamp === undefined || earlier(entry.stamp, newestStamp) > 0) newestStamp = entry.stamp;
-    const before = latest.get(entry.submission.__id);
-    if (before === undefined || earlier(entry.stamp, before.stamp) >= 0) latest.set(entry.submission.__id, entry);
+  const consider = (submission: OdkSubmission, stamp: string) => {
+    if (newestStamp === undefined || earlier(stamp, newestStamp) > 0) newestStamp = stamp;
+    const before = latest.get(submission.__id);
+    if (before === undefined || earlier(stamp, before.stamp) >= 0) latest.set(submission.__id, { stamp, submission });
   };
-  for (const submission of changes) if (submission.__system.deletedAt === null) consider(entryOf('change', submission));
-  for (const submission of deletions) if (submission.__system.deletedAt !== null) consider(entryOf('delete', submission));
-
-  const skipped = new Set(options.skipReviewStates);
-  let skippedByReview = 0;
-  let alreadySeen = 0;
-  let deletionsIgnored = 0;
-  const entries: OdkEntry[] = [];
-  for (const entry of latest.values()) {
-    if (seen.get(entry.submission.__id) === entry.version) {
-      alreadySeen++;
-      continue;
-    }
-    if (entry.kind === 'delete' && options.onDelete === 'ignore') {
-      deletionsIgnored++;
-      continue;
-    }
-    if (entry.kind === 'change' && skipped.has(entry.submission.__system.reviewState ?? 'received')) {
-      skippedByReview++;
-      continue;
-    }
-    entries.push(entry);
-  }
-  entries.sort((a, b) => earlier(a.stamp, b.stamp) || (a.submission.__id < b.submission.__id ? -1 : a.submission.__id > b.submission.__id ? 1 : 0));
-  return { entries, skippedByReview, alreadySeen, deletionsIgnored, newestStamp };
+  for (const submission of changes) if (submission.__system.deletedAt === null) consider(submission, changeStamp(submission));
+  for (const submission of deletions) if (submission.__system.deletedAt !== null) consider(submission, submission.__system.deletedAt);
+  return { latest: new Map([...latest].map(([id, entry]) => [id, entry.submission])), newestStamp };
 }
 
 /** Where a submission came from, as it travels in additional_info and the results file. */

@@ -44,6 +44,8 @@ export interface MappingRecord {
   readonly name?: string;
   readonly phone_number?: string;
   readonly additional_info?: Record<string, unknown>[];
+  /** Only while the mapper holds the FA whose digest this is, when it holds one (see UnlinkRecord). */
+  readonly onlyIfFa?: string;
 }
 
 export type ParsedRecord<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly problems: FieldProblem[] };

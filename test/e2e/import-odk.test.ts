@@ -96,7 +96,8 @@ describe('sparctl import-odk', () => {
     expect(storedFa(env, '0070011223')).toMatch(/^account_number:000912345679\./);
     expect(storedFa(env, '0070077889')).toMatch(/^account_number:000955500001\./);
     const filters = fake.requests.filter((r) => r.path.includes('.svc/Submissions')).map((r) => r.query['$filter']);
-    expect(filters.at(-1)).toMatch(/^__system\/submissionDate ge \S+Z or __system\/updatedAt ge \S+Z$/);
+    expect(filters.at(-2)).toMatch(/^__system\/submissionDate ge \S+Z or __system\/updatedAt ge \S+Z$/);
+    expect(filters.at(-1)).toMatch(/^__system\/deletedAt ge \S+Z$/);
   });
 
   it('follows nextLink pages named after another host, through 503s and a 429 with Retry-After', async () => {
@@ -159,7 +160,7 @@ describe('sparctl import-odk', () => {
     fake.remove(first.__id);
     const kept = await importOdk(env, ['--on-delete', 'unlink', '--yes', '--overlap', '0']);
     expect(kept.code, kept.stderr).toBe(0);
-    expect(kept.stderr).toContain(`${first.__id} was deleted in Central, but 0110000001 is still named by submission ${duplicate.__id}: not unlinked`);
+    expect(kept.stderr).toContain(`${first.__id} was deleted in Central; 0110000001 is still named by submission ${duplicate.__id}, which owns it: not unlinked`);
     expect(storedFa(env, '0110000001')).toBeDefined();
     fake.remove(duplicate.__id);
     const gone = await importOdk(env, ['--on-delete', 'unlink', '--yes', '--overlap', '0']);
@@ -169,7 +170,7 @@ describe('sparctl import-odk', () => {
     // A corrected ID links the new one and says the old one stays linked.
     fake.edit(renamed.__id, { beneficiary: { national_id: '0110000003' } });
     const edited = await importOdk(env, ['--overlap', '0']);
-    expect(edited.stderr).toContain(`warning: submission ${renamed.__id} now names beneficiary 0110000003, not 0110000002; 0110000002 stays linked`);
+    expect(edited.stderr).toContain(`${renamed.__id} now names 0110000003; 0110000002 stays linked (--on-delete unlink --yes undoes such links)`);
     expect(storedFa(env, '0110000002')).toBeDefined();
     expect(storedFa(env, '0110000003')).toBeDefined();
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { applyMapping, compileMapping, mappingSources, objectRow } from '../../src/core/mapping.js';
-import { changeFilter, deletionFilter, mappingFieldProblems, planWindow, provenanceOf, windowStart, type OdkSubmission } from '../../src/core/odk.js';
+import { changeFilter, deletionFilter, latestStates, mappingFieldProblems, provenanceOf, windowStart, type OdkSubmission } from '../../src/core/odk.js';
 
 /** Rows in the shape of Central's OData feed (groups nested, empty fields null). */
 const examples = (): OdkSubmission[] => JSON.parse(readFileSync('test/fixtures/odk-submissions.json', 'utf8')) as OdkSubmission[];
@@ -25,33 +25,19 @@ describe('ODK windows', () => {
     expect(deletionFilter(undefined)).toBe('not (__system/deletedAt eq null)');
   });
 
-  it('applies the latest state of each submission, oldest change first, and not again in the overlap', () => {
+  it('keeps the latest state of each submission a poll read, deletions included, and the newest stamp', () => {
     const a = submission('uuid:a', { submissionDate: '2026-03-14T06:00:00.000Z' });
     const bOld = submission('uuid:b', { submissionDate: '2026-03-14T05:00:00.000Z' }, 'uuid:b');
     const bEdited = submission('uuid:b', { submissionDate: '2026-03-14T05:00:00.000Z', updatedAt: '2026-03-14T07:00:00.000Z', reviewState: 'edited' }, 'uuid:b2');
-    const c = submission('uuid:c', { submissionDate: '2026-03-14T06:30:00.000Z', reviewState: 'rejected' });
-    const first = planWindow([a, bOld, c, bEdited], [], new Map(), { skipReviewStates: ['rejected'], onDelete: 'ignore' });
-    expect(first.entries.map((entry) => [entry.submission.__id, entry.submission.meta?.instanceID])).toEqual([
-      ['uuid:a', 'uuid:a'],
-      ['uuid:b', 'uuid:b2'],
+    const x = submission('uuid:x', { submissionDate: '2026-03-14T06:00:00.000Z' });
+    const xDeleted = submission('uuid:x', { submissionDate: '2026-03-14T06:00:00.000Z', deletedAt: '2026-03-14T09:00:00.000Z' });
+    const { latest, newestStamp } = latestStates([a, bEdited, bOld, x], [xDeleted]);
+    expect([...latest.values()].map((s) => [s.__id, s.meta?.instanceID, s.__system.deletedAt])).toEqual([
+      ['uuid:a', 'uuid:a', null],
+      ['uuid:b', 'uuid:b2', null],
+      ['uuid:x', 'uuid:x', '2026-03-14T09:00:00.000Z'],
     ]);
-    expect(first.skippedByReview).toBe(1);
-    expect(first.newestStamp).toBe('2026-03-14T07:00:00.000Z');
-
-    // The next window overlaps: what was applied is recognised by its version and skipped.
-    const seen = new Map(first.entries.map((entry) => [entry.submission.__id, entry.version]));
-    const d = submission('uuid:d', { submissionDate: '2026-03-14T07:30:00.000Z' });
-    const second = planWindow([bEdited, d], [], seen, { skipReviewStates: ['rejected'], onDelete: 'ignore' });
-    expect(second.entries.map((entry) => entry.submission.__id)).toEqual(['uuid:d']);
-    expect(second.alreadySeen).toBe(1);
-  });
-
-  it('turns deletions into entries only when the policy unlinks, after the changes they follow', () => {
-    const kept = submission('uuid:x', { submissionDate: '2026-03-14T06:00:00.000Z' });
-    const deleted = submission('uuid:x', { submissionDate: '2026-03-14T06:00:00.000Z', deletedAt: '2026-03-14T09:00:00.000Z' });
-    expect(planWindow([kept], [deleted], new Map(), { skipReviewStates: [], onDelete: 'ignore' })).toMatchObject({ entries: [], deletionsIgnored: 1 });
-    const unlink = planWindow([kept], [deleted], new Map(), { skipReviewStates: [], onDelete: 'unlink' });
-    expect(unlink.entries.map((entry) => [entry.kind, entry.stamp])).toEqual([['delete', '2026-03-14T09:00:00.000Z']]);
+    expect(newestStamp).toBe('2026-03-14T09:00:00.000Z');
   });
 
   it('keeps provenance: form, __id, instanceID, enumerator, submission date', () => {

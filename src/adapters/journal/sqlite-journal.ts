@@ -1,7 +1,8 @@
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type Database from 'better-sqlite3';
-import { UnavailableError, UsageError } from '../../core/errors.js';
+import { UsageError } from '../../core/errors.js';
+import { runningError } from './job-lock.js';
 import type { Journal, JournalEntry } from '../../core/journal.js';
 import type { Operation } from '../../core/results.js';
 import { openDatabase, prepare, setPragma } from '../sqlite/retained.js';
@@ -44,7 +45,7 @@ export class SqliteJournal implements Journal {
       db.exec('BEGIN EXCLUSIVE');
     } catch (error) {
       db.close();
-      if ((error as { code?: string }).code === 'SQLITE_BUSY') throw runningError(path);
+      if ((error as { code?: string }).code === 'SQLITE_BUSY') throw runningError(path, 'this job');
       throw error;
     }
     try {
@@ -141,18 +142,6 @@ export class SqliteJournal implements Journal {
 /** Journals this sparctl writes: rows superseded by a later row of their ID are never journalled. */
 const FORMAT = '2';
 
-function runningError(path: string): UnavailableError {
-  let owner = 'another sparctl process';
-  try {
-    const found = JSON.parse(readFileSync(`${path}.owner`, 'utf8')) as { pid?: number; started?: string };
-    if (typeof found.pid === 'number') owner = `sparctl, pid ${found.pid}, started ${found.started ?? 'at an unknown time'}`;
-  } catch {
-    // not written yet, or gone: the lock alone says it runs
-  }
-  return new UnavailableError('job.running', `this job is already running (${owner}); nothing was sent`, {
-    hint: `wait for it to finish, or stop it (Ctrl-C) and run the same command again; its journal is ${path}`,
-  });
-}
 
 function sameResult(a: JournalEntry, b: JournalEntry): boolean {
   return a.operation === b.operation && (a.fate ?? null) === (b.fate ?? null) && (a.outcome ?? null) === (b.outcome ?? null) && (a.code ?? null) === (b.code ?? null) && (a.message ?? null) === (b.message ?? null);

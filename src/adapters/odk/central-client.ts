@@ -19,6 +19,8 @@ export interface CentralAuth {
   readonly password?: () => Promise<string>;
   /** A pre-issued bearer token (servers with single sign-on have no password login). */
   readonly token?: string;
+  /** Where the secret came from, for the hint when it is refused (e.g. "--odk-password-file pw.txt"). */
+  readonly secretFrom?: string;
 }
 
 export interface CentralClientOptions {
@@ -283,7 +285,7 @@ export class CentralClient {
     if (code === 401.5) return new ConfigError('odk.auth_failed', said, { hint: 'this server uses single sign-on: pass a token in SPARCTL_ODK_TOKEN instead of a password' });
     if (major === 401) {
       return new ConfigError('odk.auth_failed', said, {
-        hint: 'the e-mail, password or token was not accepted (a token may have expired or been revoked); check odkEmail and SPARCTL_ODK_PASSWORD',
+        hint: `the e-mail, password or token was not accepted (a token may have expired or been revoked); check ${this.options.auth.token !== undefined ? 'SPARCTL_ODK_TOKEN' : `odkEmail and ${this.options.auth.secretFrom ?? 'the password'}`}`,
       });
     }
     if (major === 403) {

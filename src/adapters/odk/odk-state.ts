@@ -1,35 +1,48 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ConfigError } from '../../core/errors.js';
+import type { Claim } from '../../core/odk-claims.js';
 
 /**
  * What sparctl remembers of one ODK form imported into one mapper: the watermark (the newest
- * Central stamp of a finished window) and the version of every submission applied, so the
- * overlap of the next window is not applied twice. Written whole to a temporary file and
+ * Central stamp of a finished window) and, per submission, its claim (core/odk-claims.ts): the
+ * content last considered, its review state, the beneficiary it names, and what the importer
+ * wrote from it — a digest of the FA, never the FA itself. Written whole to a temporary file and
  * renamed, so a kill leaves the old state or the new one, never half of one.
  */
 export interface OdkState {
   readonly watermark?: string;
-  /** `__id` → version (kind, stamp, instance id) last applied. */
-  readonly seen: Record<string, string>;
-  /** `__id` → the beneficiary ID its last applied state linked (absent once deleted). */
-  readonly ids?: Record<string, string>;
+  readonly claims: Readonly<Record<string, Claim>>;
 }
+
+/** Format 2: claims. Format 1 (seen versions and linked IDs) is read as claims that wrote nothing. */
+const FORMAT = 2;
 
 export function readOdkState(path: string): OdkState {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { seen: {} };
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { claims: {} };
     throw new ConfigError('odk.state_unreadable', `cannot read the import state ${path}: ${(error as Error).message}`);
   }
   try {
-    const parsed = JSON.parse(text) as Partial<OdkState>;
-    return { ...(typeof parsed.watermark === 'string' ? { watermark: parsed.watermark } : {}), seen: parsed.seen ?? {}, ids: parsed.ids ?? {} };
+    const parsed = JSON.parse(text) as { format?: number; watermark?: unknown; claims?: Record<string, Claim>; seen?: Record<string, string>; ids?: Record<string, string> };
+    const watermark = typeof parsed.watermark === 'string' ? { watermark: parsed.watermark } : {};
+    if (parsed.format === FORMAT) return { ...watermark, claims: parsed.claims ?? {} };
+    // An earlier sparctl kept "kind stamp instance" per submission and the ID it named, but not
+    // whether it wrote it (it recorded rejected submissions too): no write is assumed, so
+    // nothing is ever undone on that state's word.
+    const claims: Record<string, Claim> = {};
+    for (const [id, version] of Object.entries(parsed.seen ?? {})) {
+      const [kind, stamp, instance] = version.split(' ');
+      const beneficiary = parsed.ids?.[id];
+      claims[id] = { instance: instance ?? id, date: stamp ?? '1970-01-01T00:00:00.000Z', review: 'received', deleted: kind === 'delete', ...(beneficiary === undefined ? {} : { beneficiary }) };
+    }
+    return { ...watermark, claims };
   } catch {
     throw new ConfigError('odk.state_unreadable', `the import state ${path} is damaged`, {
-      hint: 'move it away to start over (the next run reads every submission; upsert skips what is already applied)',
+      hint: 'move it away to start over (the next run reads every submission; what it would write again is found unchanged)',
     });
   }
 }
@@ -37,6 +50,6 @@ export function readOdkState(path: string): OdkState {
 export function writeOdkState(path: string, state: OdkState): void {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const temporary = `${path}.${process.pid}.tmp`;
-  writeFileSync(temporary, JSON.stringify(state), { mode: 0o600 });
+  writeFileSync(temporary, JSON.stringify({ format: FORMAT, ...state }), { mode: 0o600 });
   renameSync(temporary, path);
 }

@@ -35,6 +35,12 @@ export interface BulkJobSpec {
   readonly definition: string;
   /** Told the run's summary once it ends (import-odk's per-poll line). */
   readonly onSummary?: (summary: BulkSummary) => void;
+  /** Told every record's event (all of them are made then): what the job needs of each outcome. */
+  readonly collect?: (event: RecordEvent) => void;
+  /** What the audit log names as the writer (default: "sparctl COMMAND FILE"). */
+  readonly source?: string;
+  /** Digest of a stored FA, for writes conditional on one (import-odk). */
+  readonly faDigest?: (fa: string) => string;
   /**
    * For a CSV input: how its rows' IDs are read, so the index pass reads the ID columns only.
    * Without it, the index pass reads `records` once more.
@@ -166,6 +172,7 @@ async function runJournalled(
   const onEvent = (event: BulkEvent) => {
     progress.onEvent(event);
     if (event.type !== 'record') return;
+    spec.collect?.(event);
     if (flags.dryRun && event.operation && event.fate !== 'rejected' && planned.length < DRY_RUN_SHOWN) planned.push(event);
     results?.write(event);
     stdoutResults?.write(event);
@@ -201,11 +208,12 @@ async function runJournalled(
       // chunk at a time, 3.8-4.7 s with three; 4.3-6.2 s on one thread).
       ...(run.writerThread ? { chunksInFlight: 3 } : {}),
       retries: flags.retries ?? 5,
-      context: { source: `sparctl ${spec.command} ${fromStdin ? 'stdin' : basename(spec.file)}` },
+      context: { source: spec.source ?? `sparctl ${spec.command} ${fromStdin ? 'stdin' : basename(spec.file)}` },
+      ...(spec.faDigest === undefined ? {} : { faDigest: spec.faDigest }),
       dryRun: flags.dryRun === true,
       onEvent,
       // Applied and unchanged records only matter to a results file, -o jsonl|csv and a dry run's list.
-      recordEvents: results || stdoutResults || flags.dryRun ? 'all' : 'problems',
+      recordEvents: results || stdoutResults || flags.dryRun || spec.collect ? 'all' : 'problems',
       shouldStop: () => signal !== undefined,
       strategies: new Map((await mapper.strategies()).map((s) => [s.id, s])),
     });

@@ -21,9 +21,11 @@ interface ImportOdkOptions extends BulkJobFlags {
   instanceId?: string;
   skipReview: string;
   onDelete: 'ignore' | 'unlink';
+  onReject: 'keep' | 'warn' | 'unlink';
   overlap: number;
   pageSize: number;
   full?: boolean;
+  reapply?: boolean;
   watch?: boolean;
   interval: number;
   batchSize?: number;
@@ -42,10 +44,20 @@ export function importOdkCommand(io: Io, setExit: (code: number) => void): Comma
     .option('--odk-password-file <file>', 'file holding the password (never pass a password as a flag: it lands in shell history)')
     .option('--instance-id <id>', 'import exactly this one submission (its __id), whatever the watermark says')
     .option('--skip-review <states>', 'review states whose submissions are not imported, comma-separated (received, hasIssues, edited, approved, rejected; "" for none)', 'rejected')
-    .addOption(new Option('--on-delete <policy>', 'a submission deleted in Central: ignore it, or unlink its beneficiary (needs --yes)').choices(['ignore', 'unlink']).default('ignore'))
+    .addOption(
+      new Option('--on-delete <policy>', "a submission deleted in Central (or edited to name another ID): leave its beneficiary linked, or undo this importer's link (needs --yes)")
+        .choices(['ignore', 'unlink'])
+        .default('ignore'),
+    )
+    .addOption(
+      new Option('--on-reject <policy>', "a submission a reviewer rejects after it was applied: keep its link, keep it and say so, or undo this importer's link (needs --yes)")
+        .choices(['keep', 'warn', 'unlink'])
+        .default('warn'),
+    )
     .option('--overlap <seconds>', 're-read this much before the watermark: submissions become visible slightly after their stamp', (v) => parseNonNegative(v, '--overlap'), 300)
     .option('--page-size <n>', 'submissions per page of the OData feed', (v) => parsePositive(v, '--page-size'), 250)
-    .option('--full', 'read every submission again (already applied ones are still skipped)')
+    .option('--full', 'read every submission again (content applied before is not applied again)')
+    .option('--reapply', 'read every submission and write each live one again with the current mapping and DFSP data (a change made in the mapper since wins)')
     .option('--watch', 'keep polling until interrupted (Ctrl-C finishes the batches in flight and exits 130)')
     .option('--interval <seconds>', 'seconds between polls with --watch', (v) => parsePositive(v, '--interval'), 60)
     .option('--batch-size <n>', 'records per request to the mapper (default: 500 or the profile)', (v) => parsePositive(v, '--batch-size'));
@@ -83,6 +95,19 @@ interface OdkTarget {
   readonly form: string;
 }
 
+/** One line of a window's spool: what to do, and the submission it is about, as Central gave it. */
+interface SpoolEntry {
+  readonly action: import('../../core/odk-claims.js').ClaimAction;
+  readonly submission: import('../../core/odk.js').OdkSubmission;
+}
+
+interface SpoolHead {
+  readonly window: { readonly watermark?: string; readonly claims: Readonly<Record<string, import('../../core/odk-claims.js').Claim>> };
+}
+
+/** A digest of a stored FA string: what the import state keeps of what it wrote (never the FA). */
+const faDigest = (fa: string) => createHash('sha256').update(fa).digest('base64url').slice(0, 22);
+
 async function runImportOdk(io: Io, globals: GlobalOptions, options: ImportOdkOptions): Promise<number> {
   const { loadContext } = await import('../context.js');
   const context = await loadContext(io, globals);
@@ -99,13 +124,15 @@ async function runImportOdk(io: Io, globals: GlobalOptions, options: ImportOdkOp
   const { REVIEW_STATES } = await import('../../core/odk.js');
   const unknownState = skipReview.find((state) => !(REVIEW_STATES as readonly string[]).includes(state));
   if (unknownState !== undefined) throw new UsageError('usage.review_state', `--skip-review: "${unknownState}" is not a review state (${REVIEW_STATES.join(', ')})`);
-  if (options.onDelete === 'unlink' && !globals.yes) {
-    throw new UsageError('usage.confirmation_required', '--on-delete unlink removes the financial address of beneficiaries whose submission was deleted; nothing was imported', { hint: 'pass --yes as well to allow it' });
+  for (const [flag, policy] of [['--on-delete', options.onDelete], ['--on-reject', options.onReject]] as const) {
+    if (policy === 'unlink' && !globals.yes) {
+      throw new UsageError('usage.confirmation_required', `${flag} unlink removes the financial address of beneficiaries this importer linked; nothing was imported`, { hint: 'pass --yes as well to allow it' });
+    }
   }
 
   const mappingText = await readText(options.mapping, '--mapping');
   const dfspText = options.dfsp ? await readText(options.dfsp, '--dfsp') : undefined;
-  const { applyMapping, compileMapping, dfspLookupFrom, mappingSources, objectRow } = await import('../../core/mapping.js');
+  const { compileMapping, dfspLookupFrom, mappingSources } = await import('../../core/mapping.js');
   const mapping = compileMapping(parseJson(mappingText, options.mapping), options.mapping);
   let dfsp = dfspText === undefined ? undefined : dfspLookupFrom(parseJson(dfspText, options.dfsp!), options.dfsp);
   let dfspKnown = dfspText;
@@ -127,24 +154,37 @@ async function runImportOdk(io: Io, globals: GlobalOptions, options: ImportOdkOp
   const key = createHash('sha256').update(JSON.stringify([server, target.project, target.form, mapperIdentity])).digest('hex').slice(0, 24);
   const stateDir = join(context.dirs.state, 'odk', key);
   const statePath = join(stateDir, 'state.json');
-  // The window being applied: submissions as read, oldest first, one JSON line each. It holds
-  // beneficiaries' data, so it is 0600 and removed as soon as its window is done.
+  // The window being applied: what to do, with the submissions as read, one JSON line each. It
+  // holds beneficiaries' data, so it is 0600 and removed as soon as its window is done.
   const safeForm = target.form.replace(/[^A-Za-z0-9_.-]/g, '_');
   // A dry run, or a fix of one submission, never touches the window a regular run may have left.
   const spoolPath = join(stateDir, options.dryRun ? `${safeForm}.dry-run.jsonl` : options.instanceId === undefined ? `${safeForm}.jsonl` : `${safeForm}.instance.jsonl`);
   const definition = JSON.stringify({ mapping: mappingText, dfsp: dfspKnown ?? null, form: target.form });
+  const policies = {
+    // --instance-id with --yes applies a submission whatever its review state says.
+    skipReview: options.instanceId !== undefined && globals.yes ? skipReview.filter((state) => state !== 'rejected') : skipReview,
+    onDelete: options.onDelete,
+    onReject: options.onReject,
+    reapply: options.reapply === true,
+  };
 
-  const password = await passwordSource(io, globals, options.odkPasswordFile ?? settings.odkPasswordFile, settings.odkPassword);
+  const odkPasswordFile = options.odkPasswordFile ?? settings.odkPasswordFile;
+  const password = await passwordSource(io, globals, odkPasswordFile, settings.odkPassword);
+  const secretFrom = settings.odkPassword !== undefined ? 'SPARCTL_ODK_PASSWORD' : odkPasswordFile !== undefined ? `the password in ${odkPasswordFile}` : 'the password typed';
   const email = options.odkEmail ?? settings.odkEmail;
   const { CentralClient } = await import('../../adapters/odk/central-client.js');
   const client = new CentralClient({
     url: target.url,
-    auth: { ...(email === undefined ? {} : { email }), ...(password === undefined ? {} : { password }), ...(settings.odkToken === undefined ? {} : { token: settings.odkToken }) },
+    auth: { ...(email === undefined ? {} : { email }), ...(password === undefined ? {} : { password }), ...(settings.odkToken === undefined ? {} : { token: settings.odkToken }), secretFrom },
     tokenCacheFile: join(context.dirs.cache, 'odk-sessions.json'),
     timeoutMs: Math.max(settings.timeoutMs, 120_000),
     tls: { caFile: settings.caFile, insecure: settings.insecure },
   });
 
+  // Two runs of one form into one mapper would both apply one window: one waits its turn, no,
+  // is refused at once (a dry run writes nothing and needs no lock).
+  const { JobLock } = await import('../../adapters/journal/job-lock.js');
+  const lock = options.dryRun ? undefined : JobLock.acquire(join(stateDir, 'lock'), `import-odk of form "${target.form}" into this mapper`);
   let stopping = false;
   const onSigint = () => {
     stopping = true;
@@ -155,22 +195,24 @@ async function runImportOdk(io: Io, globals: GlobalOptions, options: ImportOdkOp
     };
     // With --watch a line per poll; otherwise the bulk run's own summary table says it all.
     const watchReport = (what: string) => (options.watch ? (summary: BulkSummary) => report(say, what, summary) : undefined);
+    const apply = (path: string, what: string) => applyWindow(io, globals, options, target, path, statePath, mapping, dfsp, definition, watchReport(what));
     const poll = async (): Promise<number> => {
+      let leftover: number = ExitCode.ok;
       // An earlier run left a window unfinished: finish it before reading anything new.
       if (existsSync(spoolPath) && !options.dryRun) {
         say(`sparctl: finishing the window an earlier run left unfinished (${spoolPath})`);
-        const code = await applySpool(io, globals, options, target, spoolPath, mapping, dfsp, definition, watchReport('earlier window'));
-        if (code !== ExitCode.ok && code !== ExitCode.rejected) return code;
-        await finishWindow(statePath, spoolPath, mapping);
-        if (options.instanceId !== undefined) return code;
+        leftover = await apply(spoolPath, 'earlier window');
+        if (leftover !== ExitCode.ok && leftover !== ExitCode.rejected) return leftover;
+        if (options.instanceId !== undefined) return leftover;
       }
+      const worst = (code: number) => (code === ExitCode.ok ? leftover : code);
 
       const odkForm = await client.form(target.project, target.form);
       if (odkForm.publishedAt === null) throw new UsageError('odk.not_published', `${client.server}: form "${target.form}" has never been published, so it has no submissions to read`);
       if (odkForm.keyId !== null) {
         throw new UsageError('odk.encrypted', `${client.server}: form "${target.form}" is encrypted; Central cannot hand its data over the API`, { hint: 'import a decrypted export instead, or publish the form without encryption' });
       }
-      const { mappingFieldProblems, planWindow, changeFilter, deletionFilter, windowStart } = await import('../../core/odk.js');
+      const { mappingFieldProblems, changeFilter, deletionFilter, windowStart, latestStates } = await import('../../core/odk.js');
       const problems = mappingFieldProblems(mappingSources(mapping), await client.fields(target.project, target.form));
       if (problems.length > 0) {
         throw new UsageError('odk.mapping_mismatch', `${options.mapping} does not fit form "${target.form}": ${problems.join('; ')}; nothing was imported`, {
@@ -181,7 +223,7 @@ async function runImportOdk(io: Io, globals: GlobalOptions, options: ImportOdkOp
       const { readOdkState, writeOdkState } = await import('../../adapters/odk/odk-state.js');
       const state = readOdkState(statePath);
       let changes: import('../../core/odk.js').OdkSubmission[] = [];
-      let deletions: import('../../core/odk.js').OdkSubmission[] = [];
+      const deletions: import('../../core/odk.js').OdkSubmission[] = [];
       if (options.instanceId !== undefined) {
         const one = await client.submission(target.project, target.form, options.instanceId);
         if (one === undefined) {
@@ -189,87 +231,66 @@ async function runImportOdk(io: Io, globals: GlobalOptions, options: ImportOdkOp
             hint: "give the submission's __id (the instanceID it was first sent with), not the instanceID of a later edit",
           });
         }
+        if (one.__system.reviewState === 'rejected' && skipReview.includes('rejected') && !globals.yes) {
+          throw new UsageError('odk.instance_rejected', `${options.instanceId} was rejected by a reviewer in Central; nothing was imported`, { hint: 'pass --yes to apply it all the same' });
+        }
+        if (one.__system.reviewState === 'rejected') say(`sparctl: warning: ${options.instanceId} was rejected by a reviewer in Central; applying it as asked (--yes)`);
         changes = [one];
       } else {
-        const from = options.full ? undefined : windowStart(state.watermark, options.overlap);
+        const from = options.full || options.reapply ? undefined : windowStart(state.watermark, options.overlap);
         for await (const page of client.submissions(target.project, target.form, { ...(changeFilter(from) === undefined ? {} : { filter: changeFilter(from)! }), pageSize: options.pageSize })) changes.push(...page);
-        if (options.onDelete === 'unlink') {
-          for await (const page of client.submissions(target.project, target.form, { filter: deletionFilter(from), pageSize: options.pageSize })) deletions.push(...page);
-        }
+        // Deletions are read whatever the policy: a deleted submission no longer claims its beneficiary.
+        for await (const page of client.submissions(target.project, target.form, { filter: deletionFilter(from), pageSize: options.pageSize })) deletions.push(...page);
       }
-      // --instance-id is a fix of one record: it is applied even when it was applied before.
-      const seen = options.instanceId === undefined ? new Map(Object.entries(state.seen)) : new Map<string, string>();
-      const planned = planWindow(changes, deletions, seen, { skipReviewStates: options.instanceId === undefined ? skipReview : [], onDelete: options.onDelete });
-      // Which beneficiary each submission names now, and which one it linked before.
-      const beneficiaryOf = (submission: import('../../core/odk.js').OdkSubmission) => {
-        const read = applyMapping({ ...mapping, operation: { at: '(id only)', constant: 'unlink' } }, objectRow(submission), undefined);
-        return read.ok && typeof read.record['id'] === 'string' ? read.record['id'] : undefined;
-      };
-      const linkedBy = new Map(Object.entries(state.ids ?? {}));
-      const deleted = new Set(planned.entries.filter((entry) => entry.kind === 'delete').map((entry) => entry.submission.__id));
-      // Who names each beneficiary after this window: what was applied, updated by the window's changes.
-      const named = new Map(linkedBy);
-      for (const entry of planned.entries) {
-        const id = entry.kind === 'change' ? beneficiaryOf(entry.submission) : undefined;
-        if (id !== undefined) named.set(entry.submission.__id, id);
+      const { latest, newestStamp } = latestStates(changes, deletions);
+      const { objectRow, rowKey } = await import('../../core/mapping.js');
+      const { planClaims } = await import('../../core/odk-claims.js');
+      const submissions = [...latest.values()].map((submission) => ({
+        id: submission.__id,
+        instance: submission.meta?.instanceID ?? submission.__id,
+        date: submission.__system.submissionDate,
+        review: submission.__system.reviewState ?? 'received',
+        deleted: submission.__system.deletedAt !== null,
+        beneficiary: rowKey(mapping, objectRow(submission)),
+      }));
+      const plan = planClaims(state.claims, submissions, policies, options.instanceId === undefined ? new Set() : new Set([options.instanceId]));
+      // An older owner takes its beneficiary back: its content as Central has it now.
+      const content = new Map([...latest.values()].map((submission) => [submission.__id, submission]));
+      for (const id of plan.fetch) {
+        const fetched = await client.submission(target.project, target.form, id);
+        if (fetched !== undefined) content.set(id, fetched);
       }
-      const namers = new Map<string, string[]>();
-      for (const [submission, id] of named) namers.set(id, [...(namers.get(id) ?? []), submission]);
-      let stillCovered = 0;
-      const unlinking = new Set<string>();
-      // Deletions that unlink nothing are still done with: remembered so they are not weighed again.
-      const settledDeletions: { id: string; version: string }[] = [];
-      const entries = planned.entries.filter((entry) => {
-        if (entry.kind !== 'delete') return true;
-        // Unlinking stops payments: only a link this import made, once, and only when no other
-        // live submission names the same beneficiary.
-        const id = linkedBy.get(entry.submission.__id);
-        const other = id === undefined ? undefined : (namers.get(id) ?? []).find((submission) => submission !== entry.submission.__id && !deleted.has(submission));
-        if (id === undefined || other !== undefined || unlinking.has(id)) {
-          stillCovered++;
-          settledDeletions.push({ id: entry.submission.__id, version: entry.version });
-          const why = id === undefined ? 'this import never linked it' : other !== undefined ? `${id} is still named by submission ${other}` : `${id} is unlinked by another deletion in this run`;
-          say(`sparctl: ${entry.submission.__id} was deleted in Central, but ${why}: not unlinked`);
-          return false;
-        }
-        unlinking.add(id);
-        return true;
-      });
-      for (const entry of entries) {
-        if (entry.kind !== 'change') continue;
-        const before = linkedBy.get(entry.submission.__id);
-        const now = beneficiaryOf(entry.submission);
-        if (before !== undefined && now !== undefined && before !== now) {
-          say(`sparctl: warning: submission ${entry.submission.__id} now names beneficiary ${now}, not ${before}; ${before} stays linked (unlink it with "sparctl unlink --id ${before}" if it was a mistake)`);
-        }
-      }
-      // A deletion unlinks the beneficiary this import linked for it, whatever the deleted data says.
-      const plan = { ...planned, entries: entries.map((entry) => (entry.kind === 'delete' ? { ...entry, beneficiary: linkedBy.get(entry.submission.__id)! } : entry)) };
+      const shown = plan.notes.slice(0, 20);
+      for (const note of shown) say(`sparctl: ${note}`);
+      if (plan.notes.length > shown.length) say(`sparctl: … and ${plan.notes.length - shown.length} more like these`);
       const notes = [
-        stillCovered > 0 ? `${stillCovered} deletions not unlinked` : '',
-        plan.alreadySeen > 0 ? `${plan.alreadySeen} already applied` : '',
-        plan.skippedByReview > 0 ? `${plan.skippedByReview} skipped for their review state (${skipReview.join(', ')})` : '',
-        plan.deletionsIgnored > 0 ? `${plan.deletionsIgnored} deletions ignored` : '',
+        plan.counts.alreadyApplied > 0 ? `${plan.counts.alreadyApplied} already applied` : '',
+        plan.counts.skippedByReview > 0 ? `${plan.counts.skippedByReview} skipped for their review state (${policies.skipReview.join(', ')})` : '',
       ].filter(Boolean);
-      say(`sparctl: ${client.server} form ${target.form}: ${changes.length + deletions.length} submission${changes.length + deletions.length === 1 ? '' : 's'} read, ${plan.entries.length} to apply${notes.length > 0 ? ` (${notes.join(', ')})` : ''}`);
-      if (plan.entries.length === 0) {
-        if (!options.dryRun && options.instanceId === undefined) {
-          const newer = plan.newestStamp !== undefined && (state.watermark === undefined || Date.parse(plan.newestStamp) > Date.parse(state.watermark));
-          writeOdkState(statePath, settleDeletions({ ...state, ...(newer ? { watermark: plan.newestStamp! } : {}) }, settledDeletions));
+      say(`sparctl: ${client.server} form ${target.form}: ${latest.size} submission${latest.size === 1 ? '' : 's'} read, ${plan.actions.length} to apply${notes.length > 0 ? ` (${notes.join(', ')})` : ''}`);
+      const watermark = options.instanceId === undefined ? newestStamp : undefined;
+      if (plan.actions.length === 0) {
+        if (!options.dryRun) {
+          const newer = watermark !== undefined && (state.watermark === undefined || Date.parse(watermark) > Date.parse(state.watermark));
+          const kept = newer ? watermark : state.watermark;
+          writeOdkState(statePath, { ...(kept === undefined ? {} : { watermark: kept }), claims: plan.claims });
         }
-        return ExitCode.ok;
+        return worst(ExitCode.ok);
       }
       if (stopping) return ExitCode.interrupted;
       mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-      const window = { ...(options.instanceId === undefined && plan.newestStamp !== undefined ? { watermark: plan.newestStamp } : {}), settledDeletions };
+      const entries = plan.actions.map((action): SpoolEntry => {
+        const submission = content.get(action.submission) ?? latest.get(action.submission)!;
+        return { action, submission };
+      });
+      const head: SpoolHead = { window: { ...(watermark === undefined ? {} : { watermark }), claims: plan.claims } };
       // Whole or not at all: a kill while writing must not leave half a window to resume.
       const partial = `${spoolPath}.${process.pid}.tmp`;
-      writeFileSync(partial, `${JSON.stringify({ window })}\n${plan.entries.map((entry) => JSON.stringify(entry)).join('\n')}\n`, { mode: 0o600 });
+      writeFileSync(partial, `${JSON.stringify(head)}\n${entries.map((entry) => JSON.stringify(entry)).join('\n')}\n`, { mode: 0o600 });
       renameSync(partial, spoolPath);
-      const code = await applySpool(io, globals, options, target, spoolPath, mapping, dfsp, definition, watchReport('poll'));
+      const code = await apply(spoolPath, 'poll');
       if (options.dryRun) rmSync(spoolPath, { force: true });
-      else if (code === ExitCode.ok || code === ExitCode.rejected) await finishWindow(statePath, spoolPath, mapping);
-      return code;
+      return worst(code);
     };
 
     if (!options.watch) return await poll();
@@ -291,54 +312,30 @@ async function runImportOdk(io: Io, globals: GlobalOptions, options: ImportOdkOp
     }
   } finally {
     process.off('SIGINT', onSigint);
+    lock?.release();
     await client.close();
   }
 }
 
-/** Deletions handled without an unlink: seen, and no longer naming a beneficiary. */
-function settleDeletions(state: import('../../adapters/odk/odk-state.js').OdkState, deletions: readonly { id: string; version: string }[]): import('../../adapters/odk/odk-state.js').OdkState {
-  if (deletions.length === 0) return state;
-  const seen = { ...state.seen };
-  const ids = { ...state.ids };
-  for (const { id, version } of deletions) {
-    seen[id] = version;
-    delete ids[id];
-  }
-  return { ...state, seen, ids };
-}
-
 function report(say: (line: string) => void, what: string, summary: BulkSummary): void {
-  say(`sparctl: ${what}: ${summary.applied} applied, ${summary.unchanged} unchanged, ${summary.rejected} rejected, ${summary.notSent} not done (${summary.seconds.toFixed(1)} s)`);
+  const earlier = Object.values(summary.earlier).reduce((a, b) => a + (b ?? 0), 0);
+  say(
+    `sparctl: ${what}: ${summary.applied} applied, ${summary.unchanged} unchanged, ${summary.rejected} rejected, ${summary.notSent} not done${earlier > 0 ? ` (${earlier} of them settled by an earlier run)` : ''} (${summary.seconds.toFixed(1)} s)`,
+  );
 }
 
-/** Moves the state past a window that is done (every record applied, unchanged or rejected for good). */
-async function finishWindow(statePath: string, spoolPath: string, mapping: import('../../core/mapping.js').CompiledMapping): Promise<void> {
-  const { readOdkState, writeOdkState } = await import('../../adapters/odk/odk-state.js');
-  const { applyMapping, objectRow } = await import('../../core/mapping.js');
-  const lines = readFileSync(spoolPath, 'utf8').split('\n').filter(Boolean);
-  const head = JSON.parse(lines[0]!) as { window: { watermark?: string; settledDeletions?: { id: string; version: string }[] } };
-  const state = readOdkState(statePath);
-  const seen = { ...state.seen };
-  const ids = { ...state.ids };
-  for (const line of lines.slice(1)) {
-    const entry = JSON.parse(line) as { kind: 'change' | 'delete'; version: string; submission: { __id: string } };
-    seen[entry.submission.__id] = entry.version;
-    const read = applyMapping({ ...mapping, operation: { at: '(id only)', constant: 'unlink' } }, objectRow(entry.submission), undefined);
-    if (entry.kind === 'delete') delete ids[entry.submission.__id];
-    else if (read.ok && typeof read.record['id'] === 'string') ids[entry.submission.__id] = read.record['id'];
-  }
-  const newer = head.window.watermark !== undefined && (state.watermark === undefined || Date.parse(head.window.watermark) > Date.parse(state.watermark));
-  const watermark = newer ? head.window.watermark : state.watermark;
-  writeOdkState(statePath, settleDeletions({ ...(watermark === undefined ? {} : { watermark }), seen, ids }, head.window.settledDeletions ?? []));
-  rmSync(spoolPath, { force: true });
-}
-
-async function applySpool(
+/**
+ * Applies a window's spool through the write pipeline, and once it is done (every write
+ * applied, unchanged or rejected for good) records what was written in the state — only what
+ * the mapper confirmed — and moves the watermark.
+ */
+async function applyWindow(
   io: Io,
   globals: GlobalOptions,
   options: ImportOdkOptions,
   target: OdkTarget,
   spoolPath: string,
+  statePath: string,
   mapping: import('../../core/mapping.js').CompiledMapping,
   dfsp: import('../../core/mapping.js').DfspLookup | undefined,
   definition: string,
@@ -348,13 +345,19 @@ async function applySpool(
   const { applyMapping, objectRow, mappingColumns, rowKey } = await import('../../core/mapping.js');
   const { provenanceOf } = await import('../../core/odk.js');
   const { toBulkRecord } = await import('../../core/bulk/input.js');
-  const unlinkMapping = { ...mapping, operation: { at: '(deleted in Central)', constant: 'unlink' } };
   const columns = ['odk_submission', 'odk_instance', 'odk_submitter', 'odk_submission_date', 'odk_review_state', ...mappingColumns(mapping)];
-  return runBulkJob(io, options.watch ? { ...globals, quiet: true } : globals, options, {
+  // What each write of this run wrote (by position), and how each ended.
+  const digests = new Map<number, string>();
+  const fates = new Map<number, import('../../core/bulk/events.js').RecordEvent>();
+  const code = await runBulkJob(io, options.watch ? { ...globals, quiet: true } : globals, options, {
     command: 'import-odk',
     mode: 'upsert',
     file: spoolPath,
     definition,
+    faDigest,
+    // Audit rows name the form; each row's origin names the submission.
+    source: `sparctl import-odk form ${target.form}`,
+    collect: (event) => fates.set(event.seq, event),
     ...(onSummary === undefined ? {} : { onSummary }),
     records: async (_context, mapper, path) => {
       const { openInputFile } = await import('../../adapters/input/record-file.js');
@@ -363,11 +366,10 @@ async function applySpool(
       async function* records() {
         let seq = 0;
         for await (const batch of input.batches) {
-          const out = [];
+          const out: import('../../core/bulk/types.js').BulkInputRecord[] = [];
           for (const source of batch) {
             if (source.line === 1) continue; // the window's own line
-            const entry = source.record as unknown as import('../../core/odk.js').OdkEntry;
-            const submission = entry.submission;
+            const { action, submission } = source.record as unknown as SpoolEntry;
             const read = objectRow(submission);
             const provenance = provenanceOf(submission, target.form);
             const raw: Record<string, string> = {
@@ -379,19 +381,23 @@ async function applySpool(
             };
             for (const column of columns.slice(5)) raw[column] = read(column) ?? '';
             const origin = Object.entries(provenance).map(([k, v]) => `${k}=${v}`).join(' ');
-            const linked = (entry as { beneficiary?: string }).beneficiary;
-            if (entry.kind === 'delete' && linked !== undefined) {
-              out.push({ ...toBulkRecord(seq++, undefined, { id: linked, operation: 'unlink' }, raw, { mode: 'upsert', strategies, unlinkConfirmed: globals.yes === true }), origin });
+            const at = seq++;
+            if (action.kind === 'undo') {
+              // Only the importer's own write, and only while the mapper still holds it.
+              out.push({ seq: at, key: action.beneficiary, raw, origin, parsed: { ok: true, value: { id: action.beneficiary, onlyIfFa: action.fa }, mode: 'unlink' } });
               continue;
             }
-            const mapped = applyMapping(entry.kind === 'delete' ? unlinkMapping : mapping, read, dfsp);
+            const mapped = applyMapping(mapping, read, dfsp);
             if (!mapped.ok) {
-              // The ID the submission names when it can be built, so the results and reject files name the beneficiary.
-              out.push({ seq: seq++, raw, origin, key: rowKey(mapping, read), parsed: { ok: false as const, problems: mapped.problems } });
+              out.push({ seq: at, raw, origin, key: rowKey(mapping, read), parsed: { ok: false as const, problems: mapped.problems } });
               continue;
             }
-            const record = entry.kind === 'delete' ? { ...mapped.record, operation: 'unlink' } : { ...mapped.record, additional_info: [provenance] };
-            out.push({ ...toBulkRecord(seq++, undefined, record, raw, { mode: 'upsert', strategies, unlinkConfirmed: globals.yes === true }), origin });
+            const record = toBulkRecord(at, undefined, { ...mapped.record, additional_info: [provenance] }, raw, { mode: 'upsert', strategies, unlinkConfirmed: false });
+            const parsed = record.parsed;
+            if (parsed.ok && parsed.faValue !== undefined) digests.set(at, faDigest(parsed.faValue));
+            // A change of owner or a reapply replaces only what the importer wrote there.
+            const value = parsed.ok && action.onlyIfFa !== undefined && 'fa' in parsed.value ? { ...parsed.value, onlyIfFa: action.onlyIfFa } : undefined;
+            out.push({ ...record, origin, ...(value === undefined || !parsed.ok ? {} : { parsed: { ...parsed, value } }) });
           }
           yield out;
         }
@@ -399,6 +405,30 @@ async function applySpool(
       return { records: records(), columns: () => columns, headerLines: 1 };
     },
   });
+  if (!options.dryRun && (code === ExitCode.ok || code === ExitCode.rejected)) await finishWindow(statePath, spoolPath, digests, fates);
+  return code;
+}
+
+/** Moves the state past a window that is done: the claims it planned, with what the mapper confirmed written. */
+async function finishWindow(statePath: string, spoolPath: string, digests: ReadonlyMap<number, string>, fates: ReadonlyMap<number, import('../../core/bulk/events.js').RecordEvent>): Promise<void> {
+  const { readOdkState, writeOdkState } = await import('../../adapters/odk/odk-state.js');
+  const { settleClaims } = await import('../../core/odk-claims.js');
+  const lines = readFileSync(spoolPath, 'utf8').split('\n').filter(Boolean);
+  const head = JSON.parse(lines[0]!) as SpoolHead;
+  const results = lines.slice(1).map((line, seq) => {
+    const { action } = JSON.parse(line) as SpoolEntry;
+    const event = fates.get(seq);
+    const written = event?.fate === 'applied' || event?.fate === 'confirmed';
+    const kept = event?.code === 'kept.changed_since' || event?.code === 'kept.not_linked';
+    return action.kind === 'apply'
+      ? { action, written, ...(written && digests.has(seq) ? { fa: digests.get(seq)! } : {}), overwritten: event?.code === 'kept.changed_since' }
+      : { action, written, gone: written || kept };
+  });
+  const state = readOdkState(statePath);
+  const newer = head.window.watermark !== undefined && (state.watermark === undefined || Date.parse(head.window.watermark) > Date.parse(state.watermark));
+  const watermark = newer ? head.window.watermark : state.watermark;
+  writeOdkState(statePath, { ...(watermark === undefined ? {} : { watermark }), claims: settleClaims(head.window.claims, results) });
+  rmSync(spoolPath, { force: true });
 }
 
 /** The local mapper's identity (created now when missing, as the import is about to create it). */

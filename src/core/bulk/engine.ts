@@ -62,6 +62,8 @@ export interface BulkOptions {
   readonly random?: () => number;
   /** The target's strategies, to compare FAs the way they are stored. */
   readonly strategies?: ReadonlyMap<number, Strategy>;
+  /** Digest of a stored FA string, for unlinks that are conditional on it (UnlinkRecord.onlyIfFa). */
+  readonly faDigest?: (fa: string) => string;
 }
 
 export async function runBulk(mapper: Mapper, input: BulkInput, journal: Journal, options: BulkOptions): Promise<BulkSummary> {
@@ -247,13 +249,14 @@ class BulkRun implements Retrying {
     // Upserts plan from the state, and so do updates (one that would change nothing is not sent
     // where the mapper tells all it writes, and a lost answer is read back knowing what the FA
     // was); dry runs show it; records an earlier run left in flight are checked against it.
-    const readsFor = (recordMode: BulkMode) => recordMode === 'upsert' || recordMode === 'update';
+    const readsFor = (recordMode: BulkMode, value?: BulkInputRecord['parsed']) =>
+      recordMode === 'upsert' || recordMode === 'update' || (value?.ok === true && 'onlyIfFa' in value.value && value.value.onlyIfFa !== undefined);
     for (const record of records) {
       const uncertain = this.earlier.has(record.seq);
       if (record.source !== undefined && record.key !== undefined) {
         if (mode === 'upsert' && !uncertain && this.mapper.storedFas !== undefined) (sources ??= new Map()).set(record.key, record.source);
         if (readsFor(mode) || dryRun || uncertain) stateIds.push(record.key);
-      } else if (record.parsed.ok && (readsFor(record.parsed.mode ?? mode) || dryRun || uncertain)) {
+      } else if (record.parsed.ok && (readsFor(record.parsed.mode ?? mode, record.parsed) || dryRun || uncertain)) {
         stateIds.push(record.parsed.value.id);
       }
     }
@@ -302,9 +305,9 @@ class BulkRun implements Retrying {
           continue;
         }
       }
-      const decision = decide(w, current, this.options.strategies, dryRun);
+      const decision = decide(w, current, this.options.strategies, dryRun, this.options.faDigest);
       if (decision.kind === 'unchanged') {
-        this.reports.fate(report, w, 'none', 'unchanged', { id: w.id });
+        this.reports.fate(report, w, 'none', 'unchanged', { id: w.id, ...(decision.code === undefined ? {} : { code: decision.code, message: decision.message ?? null }) });
         // Unchanged by comparison: the mapper may keep this record's source for the next run.
         if (!dryRun && w.source !== undefined && sources?.get(w.id) === w.source && current !== undefined && current !== null && isStored(current)) unchangedBySource.push({ id: w.id, source: w.source, stored: current });
         continue;

@@ -4,7 +4,7 @@ import type { MappingRecord } from '../records.js';
 import type { Operation, Outcome } from '../results.js';
 import { pythonFormat } from '../strategy/python-format.js';
 import { buildCheckedFa, constructFa, type Strategy } from '../strategy/strategy.js';
-import type { BulkMode } from './types.js';
+import type { BulkMode, UnlinkRecord } from './types.js';
 
 /**
  * Planning one beneficiary's write: what its effective row asks for, against what the mapper
@@ -21,7 +21,7 @@ export type Current = Fa | StoredFa;
 
 export interface Wanted {
   readonly mode: BulkMode;
-  readonly record: MappingRecord | { readonly id: string };
+  readonly record: MappingRecord | UnlinkRecord;
   /** The string the record's FA is stored as, when already built. */
   readonly faValue: string | undefined;
   /** The state the record was planned against, when the run read it (undefined: not read). */
@@ -30,7 +30,8 @@ export interface Wanted {
 
 export type Decision =
   | { readonly kind: 'send'; readonly operation: Exclude<Operation, 'resolve'> }
-  | { readonly kind: 'unchanged' }
+  /** Nothing to send; `code`/`message` say why when it is not plain "already so". */
+  | { readonly kind: 'unchanged'; readonly code?: string; readonly message?: string }
   /** What the mapper would answer, known from the state (dry runs say it without asking). */
   | { readonly kind: 'refused'; readonly operation: Exclude<Operation, 'resolve'>; readonly outcome: Outcome; readonly code: string; readonly message: string };
 
@@ -39,8 +40,25 @@ export type Decision =
  * link that is sent as asked). Strict modes are sent as asked and the mapper's answer decides;
  * with the state known (`predict`, for a dry run) the refusals the mapper would give are said.
  */
-export function decide(wanted: Wanted, current: Current | undefined, strategies: ReadonlyMap<number, Strategy> | undefined, predict = false): Decision {
+export function decide(wanted: Wanted, current: Current | undefined, strategies: ReadonlyMap<number, Strategy> | undefined, predict = false, faDigest?: (fa: string) => string): Decision {
   const linked = current !== undefined && current !== null;
+  const onlyIf = 'onlyIfFa' in wanted.record ? wanted.record.onlyIfFa : undefined;
+  if (onlyIf !== undefined && wanted.mode !== 'unlink' && linked) {
+    // A write that only replaces what its writer wrote there (import-odk's reapply, a change of owner).
+    const held = storedString(current, strategies);
+    if (held === undefined || faDigest === undefined || faDigest(held) !== onlyIf) {
+      return { kind: 'unchanged', code: 'kept.changed_since', message: 'kept: the FA was changed in the mapper since it was written, so it is not replaced' };
+    }
+  }
+  if (wanted.mode === 'unlink' && onlyIf !== undefined) {
+    // An undo of one's own write: only while the mapper still holds what was written.
+    if (!linked) return { kind: 'unchanged', code: 'kept.not_linked', message: 'not linked any more: nothing to undo' };
+    const held = storedString(current, strategies);
+    if (held === undefined || faDigest === undefined || faDigest(held) !== onlyIf) {
+      return { kind: 'unchanged', code: 'kept.changed_since', message: 'kept: the FA was changed in the mapper since it was written, so it is not undone' };
+    }
+    return { kind: 'send', operation: 'unlink' };
+  }
   switch (wanted.mode) {
     case 'upsert':
       if (!linked) return { kind: 'send', operation: 'link' };
@@ -132,6 +150,21 @@ export function sameFa(current: Current | undefined, desired: FinancialAddress, 
 }
 
 const stringOf = (built: { ok: true; value: string } | { ok: false }): string | undefined => (built.ok ? built.value : undefined);
+
+/** The FA string the mapper holds: as stored, or rebuilt from a resolve's fields with its strategy. */
+export function storedString(current: Current | undefined, strategies?: ReadonlyMap<number, Strategy>): string | undefined {
+  if (current === undefined || current === null) return undefined;
+  if (isStored(current)) return current.fa;
+  const strategy = strategies?.get(Number(current['strategy_id']));
+  if (strategy === undefined) return undefined;
+  const values: Record<string, string> = {};
+  for (const [key, value] of Object.entries(current)) if (value !== null && value !== undefined) values[key] = String(value);
+  try {
+    return pythonFormat(strategy.template, values);
+  } catch {
+    return undefined;
+  }
+}
 
 export function isStored(current: Readonly<Record<string, unknown>> | StoredFa): current is StoredFa {
   if (typeof current !== 'object') return false;

@@ -5,7 +5,7 @@ import { classifyResult, type ItemResult, type Operation, type Outcome } from '.
 import type { Strategy } from '../strategy/strategy.js';
 import type { RecordFate } from './events.js';
 import type { Journal, JournalEntry } from '../journal.js';
-import { effectShown, type Wanted } from './plan.js';
+import { effectShown, storedString, type Wanted } from './plan.js';
 import type { ChunkReport, Reports } from './reports.js';
 import { asStop, Stop } from './requests.js';
 import { RETRYABLE, type Retrying, type StateReader } from './state.js';
@@ -136,10 +136,7 @@ export class Sender {
       case 'update':
         return this.mapper.update(items.map(linkItemOf), context);
       case 'unlink':
-        return this.mapper.unlink(
-          items.map((w): UnlinkItem => (w.line === undefined ? { reference_id: referenceOf(w), id: w.id } : { reference_id: referenceOf(w), id: w.id, origin: `line ${w.line}` })),
-          context,
-        );
+        return this.mapper.unlink(items.map(unlinkItemOf), context);
     }
   }
 
@@ -176,11 +173,28 @@ export class Sender {
 
 export const referenceOf = (w: { readonly seq: number }) => `q${w.seq}`;
 
+/** Where a record came from, for the mapper's audit log: its line, or what its producer says (an ODK submission). */
+const originOf = (w: Work): string | undefined => (w.line !== undefined ? `line ${w.line}` : w.origin);
+
+function unlinkItemOf(w: Work): UnlinkItem {
+  const item: { -readonly [K in keyof UnlinkItem]: UnlinkItem[K] } = { reference_id: referenceOf(w), id: w.id };
+  const origin = originOf(w);
+  if (origin !== undefined) item.origin = origin;
+  // A conditional unlink names the FA it expects, so a mapper that can (the local one) checks
+  // it in the same transaction as the unlink.
+  if ('onlyIfFa' in w.record && w.record.onlyIfFa !== undefined) {
+    const held = storedString(w.planned, undefined);
+    if (held !== undefined) item.fa = held;
+  }
+  return item;
+}
+
 /** The request item for a record, built field by field: spreading records per item is slow. */
 function linkItemOf(w: Work): LinkItem {
   const record = w.record as MappingRecord;
   const item: { -readonly [K in keyof LinkItem]: LinkItem[K] } = { reference_id: referenceOf(w), id: record.id, fa: record.fa };
-  if (w.line !== undefined) item.origin = `line ${w.line}`;
+  const origin = originOf(w);
+  if (origin !== undefined) item.origin = origin;
   if (record.name !== undefined) item.name = record.name;
   if (record.phone_number !== undefined) item.phone_number = record.phone_number;
   if (record.additional_info !== undefined) item.additional_info = record.additional_info;

@@ -34,12 +34,21 @@ export interface BulkInputRecord {
   readonly parsed:
     | {
         readonly ok: true;
-        readonly value: MappingRecord | { readonly id: string };
+        readonly value: MappingRecord | UnlinkRecord;
         readonly mode?: BulkMode;
         /** The string the record's FA is stored as, already built and read back by its strategy (toBulkRecord). */
         readonly faValue?: string;
       }
     | { readonly ok: false; readonly problems: readonly InputProblem[] };
+}
+
+/**
+ * An unlink. With `onlyIfFa`, only while the mapper holds the FA whose digest (BulkOptions
+ * faDigest) this is: an importer undoing what it wrote leaves alone what someone changed since.
+ */
+export interface UnlinkRecord {
+  readonly id: string;
+  readonly onlyIfFa?: string;
 }
 
 /** Input records one by one, or in arrays (cheaper: one await per array). */

@@ -1,0 +1,59 @@
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type Database from 'better-sqlite3';
+import { UnavailableError } from '../../core/errors.js';
+import { openDatabase, setPragma } from '../sqlite/retained.js';
+
+/**
+ * A lock held by one process at a time, for work two runs must never do at once (an ODK form
+ * imported into one mapper). It is an exclusive SQLite lock on a small file: the operating
+ * system drops it when the process ends, however it ends, so a killed run leaves no stale
+ * lock. Who holds it is written beside it, for the run that is refused.
+ */
+export class JobLock {
+  private constructor(
+    private readonly path: string,
+    private readonly db: Database.Database,
+  ) {}
+
+  /** Takes the lock at `path`, or throws `job.running` (exit 4) naming the holder. */
+  static acquire(path: string, description: string): JobLock {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    closeSync(openSync(path, 'a', 0o600));
+    const db = openDatabase(path);
+    try {
+      setPragma(db, 'busy_timeout = 0');
+      setPragma(db, 'locking_mode = EXCLUSIVE');
+      // A write takes the lock; in EXCLUSIVE mode it is kept until the connection closes.
+      db.exec('BEGIN EXCLUSIVE; CREATE TABLE IF NOT EXISTS held (at TEXT); COMMIT');
+    } catch (error) {
+      db.close();
+      if ((error as { code?: string }).code === 'SQLITE_BUSY') throw runningError(path, description);
+      throw error;
+    }
+    writeFileSync(ownerPath(path), JSON.stringify({ pid: process.pid, started: new Date().toISOString(), job: description }), { mode: 0o600 });
+    return new JobLock(path, db);
+  }
+
+  release(): void {
+    if (!this.db.open) return;
+    rmSync(ownerPath(this.path), { force: true });
+    this.db.close();
+  }
+}
+
+const ownerPath = (path: string) => `${path}.owner`;
+
+/** "this job is already running (sparctl, pid N, started …)", from what the holder wrote. */
+export function runningError(path: string, description: string): UnavailableError {
+  let owner = 'another sparctl process';
+  try {
+    const found = JSON.parse(readFileSync(ownerPath(path), 'utf8')) as { pid?: number; started?: string };
+    if (typeof found.pid === 'number') owner = `sparctl, pid ${found.pid}, started ${found.started ?? 'at an unknown time'}`;
+  } catch {
+    // not written yet, or gone: the lock alone says it runs
+  }
+  return new UnavailableError('job.running', `${description} is already running (${owner}); nothing was sent`, {
+    hint: `wait for it to finish, or stop it (Ctrl-C) and run the same command again; its lock is ${path}`,
+  });
+}

@@ -1,0 +1,215 @@
+/**
+ * What import-odk does with a window of submissions, decided by ownership (pure: no Central, no
+ * mapper, no files).
+ *
+ * The rule: every beneficiary ID is *claimed* by the live submissions that name it — not
+ * deleted, and not rejected by a reviewer unless it was applied before and the rejection policy
+ * keeps it — and the claimant submitted last (by Central's submissionDate, then `__id`) owns
+ * it: the mapper should hold the owner's content. The importer writes a submission's content
+ * when that content is new (a new instance, never a review-only change) and its submission owns
+ * the ID, or when ownership passes to another submission; it records what it wrote only once
+ * the mapper confirmed it. When a beneficiary is left with no claimant (a deletion, a
+ * rejection, an edit that names another ID), the importer undoes only its own write — an
+ * unlink conditional on the mapper still holding the FA it wrote, and only under a policy that
+ * says so; anything else is reported and left alone.
+ */
+
+export interface Claim {
+  /** The content version last considered (meta.instanceID): a new one is an edit. */
+  readonly instance: string;
+  /** Central's submissionDate: the submission submitted last owns its beneficiary. */
+  readonly date: string;
+  readonly review: string;
+  readonly deleted: boolean;
+  /** The beneficiary ID this content names (undefined: it names none the mapping can build). */
+  readonly beneficiary?: string;
+  /** What the importer wrote from this submission and the mapper confirmed: the ID and a digest of the FA. */
+  readonly wrote?: { readonly beneficiary: string; readonly fa: string };
+}
+
+export interface Submission {
+  readonly id: string;
+  readonly instance: string;
+  readonly date: string;
+  readonly review: string;
+  readonly deleted: boolean;
+  readonly beneficiary: string | undefined;
+}
+
+export interface ClaimPolicies {
+  /** Review states whose content is not applied (default: rejected). */
+  readonly skipReview: readonly string[];
+  /** A deletion (or an edit to another ID) that leaves a beneficiary without claimant: undo the importer's write, or leave it. */
+  readonly onDelete: 'ignore' | 'unlink';
+  /** A reviewer's rejection after the content was applied: keep it silently, keep it and say so, or undo the importer's write. */
+  readonly onReject: 'keep' | 'warn' | 'unlink';
+  /** Write every owner's content again (a corrected mapping or DFSP data), where the mapper still holds what was written. */
+  readonly reapply: boolean;
+}
+
+export type ClaimAction =
+  /**
+   * Write this submission's content for its beneficiary (upsert). `onlyIfFa`: only while the
+   * mapper holds the FA this digest is of — what the importer wrote there — so a change made in
+   * the mapper since wins until a submission's content changes again.
+   */
+  | { readonly kind: 'apply'; readonly submission: string; readonly beneficiary: string; readonly why: 'new' | 'edit' | 'owner' | 'reapply'; readonly onlyIfFa?: string }
+  /** Unlink the beneficiary if the mapper still holds the FA whose digest `fa` is. */
+  | { readonly kind: 'undo'; readonly submission: string; readonly beneficiary: string; readonly fa: string; readonly why: 'deleted' | 'rejected' | 'moved' };
+
+export interface ClaimPlan {
+  readonly actions: readonly ClaimAction[];
+  /** Submissions of the window no action is about: content considered before (a review-only change among them), or skipped for its review state. */
+  readonly counts: { readonly alreadyApplied: number; readonly skippedByReview: number };
+  /** What was decided not to do, in words for the report (one line each). */
+  readonly notes: readonly string[];
+  /** The claims after this window, before the results (ClaimResults) are known. */
+  readonly claims: Readonly<Record<string, Claim>>;
+  /** Submissions whose content an `apply` needs that the window did not read (an older owner again). */
+  readonly fetch: readonly string[];
+}
+
+const newer = (a: { date: string; id: string }, b: { date: string; id: string }) => {
+  const byDate = Date.parse(a.date) - Date.parse(b.date);
+  return byDate !== 0 ? byDate > 0 : a.id > b.id;
+};
+
+/** Whether a claim claims its beneficiary now. */
+export function claims(claim: Claim, policies: ClaimPolicies): boolean {
+  if (claim.deleted || claim.beneficiary === undefined) return false;
+  if (!policies.skipReview.includes(claim.review)) return true;
+  // Rejected (or another skipped state) after its content was written: it still holds the ID
+  // unless the policy undoes that write.
+  return claim.review === 'rejected' && policies.onReject !== 'unlink' && claim.wrote?.beneficiary === claim.beneficiary;
+}
+
+/** The submission that owns a beneficiary: its claimant submitted last. */
+export function ownerOf(beneficiary: string, all: Readonly<Record<string, Claim>>, policies: ClaimPolicies): string | undefined {
+  let owner: { id: string; date: string } | undefined;
+  for (const [id, claim] of Object.entries(all)) {
+    if (claim.beneficiary !== beneficiary || !claims(claim, policies)) continue;
+    if (owner === undefined || newer({ id, date: claim.date }, owner)) owner = { id, date: claim.date };
+  }
+  return owner?.id;
+}
+
+/** `force`: submissions whose content counts as new whatever was considered before (--instance-id). */
+export function planClaims(before: Readonly<Record<string, Claim>>, window: readonly Submission[], policies: ClaimPolicies, force: ReadonlySet<string> = new Set()): ClaimPlan {
+  const after: Record<string, Claim> = { ...before };
+  const notes: string[] = [];
+  const touched = new Set<string>();
+  const contentNew = new Set<string>();
+  for (const s of window) {
+    const old = before[s.id];
+    const edited = old === undefined || old.instance !== s.instance || force.has(s.id);
+    // A content change (or a first sight) is written when it owns; a review change is not content.
+    const skippedBefore = old !== undefined && policies.skipReview.includes(old.review) && old.wrote === undefined;
+    if (edited || (skippedBefore && !policies.skipReview.includes(s.review) && !s.deleted)) contentNew.add(s.id);
+    const claim: Claim = {
+      instance: s.instance,
+      date: s.date,
+      review: s.review,
+      deleted: s.deleted,
+      ...(s.beneficiary === undefined ? {} : { beneficiary: s.beneficiary }),
+      ...(old?.wrote === undefined ? {} : { wrote: old.wrote }),
+    };
+    after[s.id] = claim;
+    if (old?.beneficiary !== undefined) touched.add(old.beneficiary);
+    if (old?.wrote !== undefined) touched.add(old.wrote.beneficiary);
+    if (s.beneficiary !== undefined) touched.add(s.beneficiary);
+    if (!s.deleted && s.review === 'rejected' && old !== undefined && old.review !== 'rejected' && old.wrote !== undefined && policies.onReject === 'warn') {
+      notes.push(`${s.id} was rejected by a reviewer after it was applied; ${old.wrote.beneficiary} stays linked (--on-reject unlink --yes undoes such links)`);
+    }
+  }
+  if (policies.reapply) {
+    for (const claim of Object.values(after)) if (claims(claim, policies) && claim.beneficiary !== undefined) touched.add(claim.beneficiary);
+  }
+
+  const actions: ClaimAction[] = [];
+  const fetch = new Set<string>();
+  const windowIds = new Set(window.map((s) => s.id));
+  for (const beneficiary of [...touched].sort()) {
+    const ownerBefore = ownerOf(beneficiary, before, policies);
+    const owner = ownerOf(beneficiary, after, policies);
+    if (owner !== undefined) {
+      for (const s of window) {
+        const was = before[s.id]?.beneficiary;
+        if (was === beneficiary && s.id !== owner && (s.deleted || s.beneficiary !== beneficiary) && !before[s.id]?.deleted) {
+          notes.push(`${s.id} ${s.deleted ? 'was deleted in Central' : `now names ${s.beneficiary ?? 'no beneficiary'}`}; ${beneficiary} is still named by submission ${owner}, which owns it: not unlinked`);
+        }
+      }
+      const why = contentNew.has(owner) ? (before[owner] === undefined ? 'new' : 'edit') : owner !== ownerBefore ? 'owner' : policies.reapply ? 'reapply' : undefined;
+      if (why === undefined) continue;
+      // New content is written whatever the mapper holds; a change of owner or a reapply only
+      // where the mapper still holds what the importer wrote there (if it wrote anything).
+      const written = why === 'new' || why === 'edit' ? undefined : Object.values(after).find((other) => other.wrote?.beneficiary === beneficiary)?.wrote?.fa;
+      actions.push({ kind: 'apply', submission: owner, beneficiary, why, ...(written === undefined ? {} : { onlyIfFa: written }) });
+      if (!windowIds.has(owner)) fetch.add(owner);
+      for (const [id, other] of Object.entries(after)) {
+        if (id !== owner && contentNew.has(id) && other.beneficiary === beneficiary && claims(other, policies)) {
+          notes.push(`${id} names ${beneficiary}, but ${owner} was submitted later and owns it: not applied`);
+        }
+      }
+      continue;
+    }
+    // No claimant is left: undo the importer's own write, where a policy says so.
+    const writer = Object.entries(after).find(([, claim]) => claim.wrote?.beneficiary === beneficiary);
+    if (writer === undefined) {
+      const gone = window.find((s) => (before[s.id]?.beneficiary ?? s.beneficiary) === beneficiary && (s.deleted || s.beneficiary !== beneficiary));
+      if (gone !== undefined && ownerBefore !== undefined) notes.push(`${gone.id} no longer names ${beneficiary}, but this importer never linked it: left as it is`);
+      continue;
+    }
+    const [id, claim] = writer;
+    const why: 'deleted' | 'rejected' | 'moved' = claim.deleted ? 'deleted' : claim.beneficiary !== beneficiary ? 'moved' : 'rejected';
+    const allowed = why === 'rejected' ? policies.onReject === 'unlink' : policies.onDelete === 'unlink';
+    if (!allowed) {
+      if (why !== 'rejected') notes.push(`${id} ${why === 'deleted' ? 'was deleted' : `now names ${claim.beneficiary ?? 'no beneficiary'}`}; ${beneficiary} stays linked (--on-delete unlink --yes undoes such links)`);
+      continue;
+    }
+    actions.push({ kind: 'undo', submission: id, beneficiary, fa: claim.wrote!.fa, why });
+  }
+  const acted = new Set(actions.map((action) => action.submission));
+  let alreadyApplied = 0;
+  let skippedByReview = 0;
+  for (const s of window) {
+    if (acted.has(s.id)) continue;
+    if (!contentNew.has(s.id)) alreadyApplied++;
+    else if (!s.deleted && policies.skipReview.includes(s.review)) skippedByReview++;
+  }
+  return { actions, notes, claims: after, fetch: [...fetch], counts: { alreadyApplied, skippedByReview } };
+}
+
+export interface ClaimResult {
+  readonly action: ClaimAction;
+  /** Whether the mapper confirmed the write (applied, or confirmed after a lost answer). */
+  readonly written: boolean;
+  /** For an apply: the digest of the FA written. */
+  readonly fa?: string;
+  /** For an apply kept back (onlyIfFa): the importer's earlier write was changed in the mapper since. */
+  readonly overwritten?: boolean;
+  /** For an undo: the importer's write is no longer in the mapper (undone, not linked, or changed since). */
+  readonly gone?: boolean;
+}
+
+/** The claims once the window's writes are known: what was written is recorded, only then. */
+export function settleClaims(claims: Readonly<Record<string, Claim>>, results: readonly ClaimResult[]): Record<string, Claim> {
+  const out: Record<string, Claim> = { ...claims };
+  for (const result of results) {
+    const { action } = result;
+    if (action.kind === 'apply') {
+      // Whoever wrote this ID before no longer holds it as written.
+      if (result.written || result.overwritten) {
+        for (const [id, claim] of Object.entries(out)) if (id !== action.submission && claim.wrote?.beneficiary === action.beneficiary) out[id] = withoutWrote(claim);
+        if (result.written && result.fa !== undefined) out[action.submission] = { ...out[action.submission]!, wrote: { beneficiary: action.beneficiary, fa: result.fa } };
+      }
+      continue;
+    }
+    if (result.gone) out[action.submission] = withoutWrote(out[action.submission]!);
+  }
+  return out;
+}
+
+function withoutWrote(claim: Claim): Claim {
+  const { wrote: _wrote, ...rest } = claim;
+  return rest;
+}
