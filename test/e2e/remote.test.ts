@@ -74,7 +74,7 @@ describe('remote mode against `sparctl serve` (built binary, signatures on)', ()
     const code = await new Promise<number | null>((resolve) => served.child.on('exit', resolve));
     expect(code).toBe(0);
     expect(served.stderr()).toMatch(/sparctl serve: SIGTERM, finishing in-flight requests\nsparctl serve: stopped\n$/);
-  });
+  }, 90_000); // 19 runs of the binary, each signing: 15 s alone, more beside the rest of the suite
 
   it('a wrong key, a wrong partner, a wrong URL and a stopped server each give one clear line and their exit code', async () => {
     const dir = tempDir();
