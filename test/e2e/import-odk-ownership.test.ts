@@ -135,6 +135,7 @@ describe('import-odk: ownership', () => {
     expect(account(env, '0044000002')).toBe('000999');
     const results = undone.stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
     expect(results.find((r) => r['id'] === '0044000002')).toMatchObject({ fate: 'unchanged', code: 'kept.changed_since' });
+    expect(undone.stderr).toMatch(/kept 0044000002: changed in the mapper since this importer wrote it \(sparctl update \(user [^)]*\) at 20\d\d-/);
   });
 
   it('--reapply writes a corrected mapping or DFSP file, but not over a change made in the mapper since', async () => {

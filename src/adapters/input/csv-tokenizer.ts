@@ -56,6 +56,11 @@ export class CsvTokenizer {
   constructor(
     private readonly delimiter: string,
     private readonly pick?: (header: readonly string[]) => readonly number[],
+    /**
+     * With `pick`: each row is handed here as it is read, instead of being returned — its cells
+     * in an array reused for the next row (a pass over a million rows then allocates no row).
+     */
+    private readonly visit?: (line: number, cells: readonly (string | undefined)[]) => void,
   ) {
     if (delimiter.length !== 1 || delimiter === '"' || delimiter === '\n' || delimiter === '\r') throw new Error(`unusable CSV delimiter ${JSON.stringify(delimiter)}`);
     this.delimiterCode = delimiter.charCodeAt(0);
@@ -112,10 +117,13 @@ export class CsvTokenizer {
           if (content.indexOf('"') !== -1) throw new CsvSyntaxError('a quote inside an unquoted cell (quote the whole cell and double the quote: "a ""b"" c")', this.line);
           if (this.picked === undefined) {
             const cells = content.split(this.delimiter);
-            out.push({ line: this.line, cells, text: content });
+            if (this.visit) this.visit(this.line, cells);
+            else out.push({ line: this.line, cells, text: content });
             this.sawRow(cells);
+          } else if (this.visit) {
+            this.visit(this.line, this.pickCells(content, this.shared));
           } else {
-            out.push(this.pickedRow(content));
+            out.push({ line: this.line, cells: this.pickCells(content, []), text: content });
           }
         }
         this.line++;
@@ -124,7 +132,8 @@ export class CsvTokenizer {
       }
       const row = this.quotedRow(text, pos, final);
       if (row === undefined) break; // the row continues in text not yet read
-      out.push({ line: this.line, cells: row.cells, text: undefined });
+      if (this.visit) this.visit(this.line, row.cells);
+      else out.push({ line: this.line, cells: row.cells, text: undefined });
       this.sawRow(row.cells);
       this.line += 1 + row.newlines;
       pos = row.next;
@@ -145,10 +154,10 @@ export class CsvTokenizer {
     this.picked = picked;
   }
 
-  /** A row without quotes, its picked cells only: the rest of the row is not looked at. */
-  private pickedRow(content: string): CsvRow {
+  /** A row without quotes, its picked cells only (into `cells`): the rest of the row is not looked at. */
+  private pickCells(content: string, cells: string[]): string[] {
     const picked = this.picked!;
-    const cells: string[] = [];
+    cells.length = 0;
     let start = 0;
     for (let column = 0; column <= this.lastPicked; column++) {
       const at = content.indexOf(this.delimiter, start);
@@ -156,8 +165,10 @@ export class CsvTokenizer {
       if (at === -1) break;
       start = at + 1;
     }
-    return { line: this.line, cells, text: content };
+    return cells;
   }
+
+  private readonly shared: string[] = [];
 
   /** A row holding at least one quote, cell by cell; undefined when it is not complete yet. */
   private quotedRow(text: string, start: number, final: boolean): { cells: string[]; newlines: number; next: number } | undefined {

@@ -171,24 +171,26 @@ async function scanCsv(path: string, name: string, definition: string, keys: Csv
     return at === undefined ? undefined : cells[at];
   };
   let headerRead = false;
-  const tokenizer = new CsvTokenizer(keys.delimiter, (written) => {
-    const header = readHeader(written, name, keys.knownColumns, keys.onHeader && ((kept, all) => keys.onHeader!(kept, all, keys.delimiter)));
-    columns = header.columns;
-    columns.forEach((column, at) => positions.set(column, at));
-    headerRead = true;
-    return keys.keyColumns(columns).flatMap((column) => (positions.has(column) ? [positions.get(column)!] : []));
-  });
   let first = true;
-  const take = (rows: ReturnType<CsvTokenizer['push']>) => {
-    for (const row of rows) {
+  const tokenizer = new CsvTokenizer(
+    keys.delimiter,
+    (written) => {
+      const header = readHeader(written, name, keys.knownColumns, keys.onHeader && ((kept, all) => keys.onHeader!(kept, all, keys.delimiter)));
+      columns = header.columns;
+      columns.forEach((column, at) => positions.set(column, at));
+      headerRead = true;
+      return keys.keyColumns(columns).flatMap((column) => (positions.has(column) ? [positions.get(column)!] : []));
+    },
+    (line, rowCells) => {
       if (first) {
         first = false;
-        continue; // the header, read by the tokenizer's pick
+        return; // the header, read by the tokenizer's pick
       }
-      cells = row.cells;
-      builder!.add(keys.keyOf(cell), row.line);
-    }
-  };
+      cells = rowCells;
+      builder!.add(keys.keyOf(cell), line);
+    },
+  );
+  const take = (rows: ReturnType<CsvTokenizer['push']>) => void rows;
   const size = statSync(path).size;
   try {
     for await (const chunk of chunksOf(path, name)) {

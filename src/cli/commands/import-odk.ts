@@ -195,7 +195,27 @@ async function runImportOdk(io: Io, globals: GlobalOptions, options: ImportOdkOp
     };
     // With --watch a line per poll; otherwise the bulk run's own summary table says it all.
     const watchReport = (what: string) => (options.watch ? (summary: BulkSummary) => report(say, what, summary) : undefined);
-    const apply = (path: string, what: string) => applyWindow(io, globals, options, target, path, statePath, mapping, dfsp, definition, watchReport(what));
+    // Who changed a beneficiary the importer kept its hands off, and when: the local mapper's audit log says.
+    const lastChange = async (id: string): Promise<string | undefined> => {
+      if (settings.mode !== 'local' || !existsSync(settings.db!)) return undefined;
+      const { LocalMapper } = await import('../../adapters/sqlite/local-mapper.js');
+      const local = LocalMapper.open(settings.db!, undefined, { readOnly: true });
+      try {
+        const last = local.auditRows(id).at(-1);
+        return last === undefined ? undefined : `${last.source} at ${last.at}`;
+      } finally {
+        await local.close();
+      }
+    };
+    const apply = async (path: string, what: string) => {
+      const { code, kept } = await applyWindow(io, globals, options, target, path, statePath, mapping, dfsp, definition, watchReport(what));
+      for (const id of kept.slice(0, 20)) {
+        const by = await lastChange(id);
+        say(`sparctl: kept ${id}: changed in the mapper since this importer wrote it${by === undefined ? '' : ` (${by})`}`);
+      }
+      if (kept.length > 20) say(`sparctl: … and ${kept.length - 20} more kept`);
+      return code;
+    };
     const poll = async (): Promise<number> => {
       let leftover: number = ExitCode.ok;
       // An earlier run left a window unfinished: finish it before reading anything new.
@@ -340,7 +360,7 @@ async function applyWindow(
   dfsp: import('../../core/mapping.js').DfspLookup | undefined,
   definition: string,
   onSummary: ((summary: BulkSummary) => void) | undefined,
-): Promise<number> {
+): Promise<{ code: number; kept: string[] }> {
   const { runBulkJob } = await import('./bulk-job.js');
   const { applyMapping, objectRow, mappingColumns, rowKey } = await import('../../core/mapping.js');
   const { provenanceOf } = await import('../../core/odk.js');
@@ -406,7 +426,8 @@ async function applyWindow(
     },
   });
   if (!options.dryRun && (code === ExitCode.ok || code === ExitCode.rejected)) await finishWindow(statePath, spoolPath, digests, fates);
-  return code;
+  const kept = [...fates.values()].filter((event) => event.code === 'kept.changed_since' && event.id !== undefined).map((event) => event.id!);
+  return { code, kept };
 }
 
 /** Moves the state past a window that is done: the claims it planned, with what the mapper confirmed written. */
