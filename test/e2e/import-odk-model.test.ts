@@ -21,8 +21,7 @@ import type { Io } from '../../src/cli/io.js';
 import { main } from '../../src/cli/main.js';
 import { startFakeCentral, type FakeCentral } from '../helpers/fake-central.js';
 import { random } from '../helpers/record-corpus.js';
-import { BIN, ROOT } from '../helpers/run-cli.js';
-import { tempDir } from '../helpers/tmp.js';
+import { BIN, ROOT, cliEnv } from '../helpers/run-cli.js';
 
 const EMAIL = 'model@example.org';
 const PASSWORD = 'model-pw';
@@ -183,22 +182,7 @@ async function history(seed: number): Promise<string | undefined> {
   const pick = <T,>(list: readonly T[]): T => list[Math.floor(rand() * list.length)]!;
   const fake: FakeCentral = await startFakeCentral({ email: EMAIL, password: PASSWORD, projectId: 3, formId: 'spar_enrolment' });
   cleanups.push(() => fake.close());
-  const home = tempDir('sparctl-odk-model-');
-  const env: Record<string, string> = {
-    PATH: process.env['PATH'] ?? '',
-    HOME: home,
-    XDG_CONFIG_HOME: join(home, 'config'),
-    XDG_DATA_HOME: join(home, 'data'),
-    XDG_STATE_HOME: join(home, 'state'),
-    XDG_CACHE_HOME: join(home, 'cache'),
-    NO_COLOR: '1',
-    SPARCTL_ODK_URL: fake.url,
-    SPARCTL_ODK_PROJECT: '3',
-    SPARCTL_ODK_FORM: 'spar_enrolment',
-    SPARCTL_ODK_EMAIL: EMAIL,
-    SPARCTL_ODK_PASSWORD: PASSWORD,
-  };
-  const db = join(home, 'data', 'sparctl', 'mapper.db');
+  const { home, env, dataDb: db } = cliEnv({ SPARCTL_ODK_URL: fake.url, SPARCTL_ODK_PROJECT: '3', SPARCTL_ODK_FORM: 'spar_enrolment', SPARCTL_ODK_EMAIL: EMAIL, SPARCTL_ODK_PASSWORD: PASSWORD });
   const policies: Policies = { onDelete: pick(['ignore', 'unlink'] as const), onReject: pick(['keep', 'warn', 'unlink'] as const) };
   const reference = new Reference(policies);
   const central = new Map<string, Sub>();

@@ -81,6 +81,18 @@ async function remote(): Promise<{ backing: LocalMapper; proxy: FaultProxy; env:
   return { backing, proxy, env: { ...cliEnv().env, SPARCTL_BASE_URL: proxy.url, SPARCTL_TIMEOUT_MS: '2000' } };
 }
 
+/** A link job of 20,000 rows in small batches, started and seen writing. */
+async function bigJobWriting() {
+  const { env } = cliEnv();
+  const dir = tempDir();
+  const db = join(dir, 'mapper.db');
+  writeFileSync(join(dir, 'big.csv'), `${[HEADER, ...fillers(0, 20_000)].join('\n')}\n`);
+  const args = ['--db', db, 'link', '--file', 'big.csv', '--batch-size', '20'];
+  const first = start(args, env, dir);
+  await until(() => audit(db).length > 0);
+  return { env, dir, db, args, first };
+}
+
 describe('writes you can trust: the eight cases', () => {
   it('1. a resumed run never puts an older FA back: killed after the last row of an ID was applied, the rerun leaves it', async () => {
     const { env } = cliEnv();
@@ -182,13 +194,7 @@ describe('writes you can trust: the eight cases', () => {
   });
 
   it('6. the same job started twice at once: the second refuses at once, naming the first; other jobs into the same mapper both finish', async () => {
-    const { env } = cliEnv();
-    const dir = tempDir();
-    const db = join(dir, 'mapper.db');
-    writeFileSync(join(dir, 'big.csv'), `${[HEADER, ...fillers(0, 20_000)].join('\n')}\n`);
-    const args = ['--db', db, 'link', '--file', 'big.csv', '--batch-size', '20'];
-    const first = start(args, env, dir);
-    await until(() => audit(db).length > 0);
+    const { env, dir, db, args, first } = await bigJobWriting();
     const second = await runCli(args, { env, cwd: dir });
     expect(second.code).toBe(4);
     expect(second.stderr).toMatch(/this job is already running \(sparctl, pid \d+, started 20\d\d-/);
@@ -204,13 +210,7 @@ describe('writes you can trust: the eight cases', () => {
   }, 60_000);
 
   it('7. SIGTERM is handled as Ctrl-C: the requests in flight finish, the summary is printed, exit 143, and the same command resumes', async () => {
-    const { env } = cliEnv();
-    const dir = tempDir();
-    const db = join(dir, 'mapper.db');
-    writeFileSync(join(dir, 'big.csv'), `${[HEADER, ...fillers(0, 20_000)].join('\n')}\n`);
-    const args = ['--db', db, 'link', '--file', 'big.csv', '--batch-size', '20'];
-    const first = start(args, env, dir);
-    await until(() => audit(db).length > 0);
+    const { env, dir, db, args, first } = await bigJobWriting();
     first.child.kill('SIGTERM');
     const ended = await first.done;
     expect(ended.code).toBe(143);

@@ -18,20 +18,7 @@ export class JobLock {
 
   /** Takes the lock at `path`, or throws `job.running` (exit 4) naming the holder. */
   static acquire(path: string, description: string): JobLock {
-    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    closeSync(openSync(path, 'a', 0o600));
-    const db = openDatabase(path);
-    try {
-      setPragma(db, 'busy_timeout = 0');
-      setPragma(db, 'locking_mode = EXCLUSIVE');
-      // A write takes the lock; in EXCLUSIVE mode it is kept until the connection closes.
-      db.exec('BEGIN EXCLUSIVE; CREATE TABLE IF NOT EXISTS held (at TEXT); COMMIT');
-    } catch (error) {
-      db.close();
-      if ((error as { code?: string }).code === 'SQLITE_BUSY') throw runningError(path, description);
-      throw error;
-    }
-    writeFileSync(ownerPath(path), JSON.stringify({ pid: process.pid, started: new Date().toISOString(), job: description }), { mode: 0o600 });
+    const db = openLocked(path, description, (locked) => locked.exec('CREATE TABLE IF NOT EXISTS held (at TEXT); COMMIT'));
     return new JobLock(path, db);
   }
 
@@ -43,6 +30,37 @@ export class JobLock {
 }
 
 const ownerPath = (path: string) => `${path}.owner`;
+
+/**
+ * Opens the SQLite file at `path` (0600, created if need be) holding its exclusive lock until
+ * the connection closes, inside a transaction `inside` carries on with (it must end it); says
+ * who holds it beside it. Another holder: `job.running` (exit 4) naming it.
+ */
+export function openLocked(path: string, description: string, inside: (db: Database.Database) => void, options: { wal?: boolean } = {}): Database.Database {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  closeSync(openSync(path, 'a', 0o600));
+  const db = openDatabase(path);
+  try {
+    setPragma(db, 'busy_timeout = 0');
+    // Before WAL is entered (a journal's): the WAL index then lives in this process, and the
+    // lock, taken by the first write, is held until the connection closes.
+    setPragma(db, 'locking_mode = EXCLUSIVE');
+    if (options.wal) setPragma(db, 'journal_mode = WAL');
+    db.exec('BEGIN EXCLUSIVE');
+  } catch (error) {
+    db.close();
+    if ((error as { code?: string }).code === 'SQLITE_BUSY') throw runningError(path, description);
+    throw error;
+  }
+  try {
+    inside(db);
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+  writeFileSync(ownerPath(path), JSON.stringify({ pid: process.pid, started: new Date().toISOString(), job: description }), { mode: 0o600 });
+  return db;
+}
 
 /** "this job is already running (sparctl, pid N, started …)", from what the holder wrote. */
 export function runningError(path: string, description: string): UnavailableError {

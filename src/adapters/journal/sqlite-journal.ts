@@ -1,11 +1,10 @@
-import { closeSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { rmSync } from 'node:fs';
 import type Database from 'better-sqlite3';
 import { UsageError } from '../../core/errors.js';
-import { runningError } from './job-lock.js';
+import { openLocked } from './job-lock.js';
 import type { Journal, JournalEntry } from '../../core/journal.js';
 import type { Operation } from '../../core/results.js';
-import { openDatabase, prepare, setPragma } from '../sqlite/retained.js';
+import { prepare, setPragma } from '../sqlite/retained.js';
 
 /**
  * The checkpoint journal of one bulk job: per-record state by input position, never FA values
@@ -34,57 +33,43 @@ export class SqliteJournal implements Journal {
    * refused rather than mixed up; one held by a running process is refused with its pid.
    */
   static open(path: string, job: { fingerprint: string; description: string }, restart: boolean): SqliteJournal {
-    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    closeSync(openSync(path, 'a', 0o600));
-    const db = openDatabase(path);
-    try {
-      setPragma(db, 'busy_timeout = 0');
-      // Before WAL is entered: the WAL index then lives in this process, and the lock is held until close.
-      setPragma(db, 'locking_mode = EXCLUSIVE');
-      setPragma(db, 'journal_mode = WAL');
-      db.exec('BEGIN EXCLUSIVE');
-    } catch (error) {
-      db.close();
-      if ((error as { code?: string }).code === 'SQLITE_BUSY') throw runningError(path, 'this job');
-      throw error;
-    }
-    try {
-      // A batch about to be sent is one 'inflight' row; the records of a batch settled with the
-      // same result are one 'settled' row. Rows hold positions as ranges ("0-499,501"), so a batch
-      // costs two small rows, not a row per record. A record's state is that of the last row
-      // that lists it.
-      db.exec(`CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-               CREATE TABLE IF NOT EXISTS entries (row INTEGER PRIMARY KEY, state TEXT NOT NULL CHECK (state IN ('inflight', 'settled')),
-                 operation TEXT NOT NULL, fate TEXT, outcome TEXT, code TEXT, message TEXT, seqs TEXT NOT NULL);`);
-      if (restart) db.exec('DELETE FROM entries; DELETE FROM meta; DROP TABLE IF EXISTS inflight; DROP TABLE IF EXISTS records;');
-      const older = prepare(db, "SELECT count(*) FROM sqlite_master WHERE name IN ('inflight', 'records')").pluck().get() as number;
-      const format = prepare(db, "SELECT value FROM meta WHERE key = 'format'").pluck().get() as string | undefined;
-      const used = (prepare(db, 'SELECT count(*) FROM entries').pluck().get() as number) > 0;
-      if (older > 0 || (used && format !== FORMAT)) {
-        throw new UsageError('journal.old_format', `${path} was written by an earlier sparctl in a format this one does not read; nothing was sent`, {
-          hint: 'finish the job with the sparctl that started it, or pass --restart (an upsert re-run skips what is already applied)',
-        });
-      }
-      const existing = prepare(db, "SELECT value FROM meta WHERE key = 'fingerprint'").pluck().get() as string | undefined;
-      if (existing === undefined) {
-        const insert = prepare(db, 'INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)');
-        insert.run('fingerprint', job.fingerprint);
-        insert.run('job', job.description);
-        insert.run('created_at', new Date().toISOString());
-        insert.run('format', FORMAT);
-      } else if (existing !== job.fingerprint) {
-        throw new UsageError('journal.other_job', `${path} is the journal of another job (different input, mapping, target or mode); nothing was sent`, {
-          hint: 'pass --restart to start this job over in it, or choose another --journal',
-        });
-      }
-      db.exec('COMMIT');
-      setPragma(db, 'synchronous = NORMAL');
-    } catch (error) {
-      db.close();
-      throw error;
-    }
-    // Who holds the lock, for the run that is refused (it cannot read the locked journal).
-    writeFileSync(`${path}.owner`, JSON.stringify({ pid: process.pid, started: new Date().toISOString(), job: job.description }), { mode: 0o600 });
+    const db = openLocked(
+      path,
+      'this job',
+      (locked) => {
+        // A batch about to be sent is one 'inflight' row; the records of a batch settled with the
+        // same result are one 'settled' row. Rows hold positions as ranges ("0-499,501"), so a batch
+        // costs two small rows, not a row per record. A record's state is that of the last row
+        // that lists it.
+        locked.exec(`CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                 CREATE TABLE IF NOT EXISTS entries (row INTEGER PRIMARY KEY, state TEXT NOT NULL CHECK (state IN ('inflight', 'settled')),
+                   operation TEXT NOT NULL, fate TEXT, outcome TEXT, code TEXT, message TEXT, seqs TEXT NOT NULL);`);
+        if (restart) locked.exec('DELETE FROM entries; DELETE FROM meta; DROP TABLE IF EXISTS inflight; DROP TABLE IF EXISTS records;');
+        const older = prepare(locked, "SELECT count(*) FROM sqlite_master WHERE name IN ('inflight', 'records')").pluck().get() as number;
+        const format = prepare(locked, "SELECT value FROM meta WHERE key = 'format'").pluck().get() as string | undefined;
+        const used = (prepare(locked, 'SELECT count(*) FROM entries').pluck().get() as number) > 0;
+        if (older > 0 || (used && format !== FORMAT)) {
+          throw new UsageError('journal.old_format', `${path} was written by an earlier sparctl in a format this one does not read; nothing was sent`, {
+            hint: 'finish the job with the sparctl that started it, or pass --restart (an upsert re-run skips what is already applied)',
+          });
+        }
+        const existing = prepare(locked, "SELECT value FROM meta WHERE key = 'fingerprint'").pluck().get() as string | undefined;
+        if (existing === undefined) {
+          const insert = prepare(locked, 'INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)');
+          insert.run('fingerprint', job.fingerprint);
+          insert.run('job', job.description);
+          insert.run('created_at', new Date().toISOString());
+          insert.run('format', FORMAT);
+        } else if (existing !== job.fingerprint) {
+          throw new UsageError('journal.other_job', `${path} is the journal of another job (different input, mapping, target or mode); nothing was sent`, {
+            hint: 'pass --restart to start this job over in it, or choose another --journal',
+          });
+        }
+        locked.exec('COMMIT');
+        setPragma(locked, 'synchronous = NORMAL');
+      },
+      { wal: true },
+    );
     return new SqliteJournal(path, db);
   }
 
