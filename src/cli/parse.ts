@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from 'commander';
+import { UsageError } from '../core/errors.js';
 
 /** A commander argument parser for whole numbers ≥ 1; commander reports the failure as a usage error. */
 export function positiveInt(flag: string): (value: string) => number {
@@ -24,4 +25,10 @@ export function positiveIntOrZero(flag: string): (value: string) => number {
     if (!/^[0-9]{1,9}$/.test(value)) throw new InvalidArgumentError(`${flag} must be a whole number`);
     return Number(value);
   };
+}
+
+/** A whole number ≥ 1 from a flag's text, or a usage error naming the flag. */
+export function parsePositive(value: string, flag: string): number {
+  if (!/^[0-9]+$/.test(value) || Number(value) < 1) throw new UsageError('usage.invalid_number', `${flag} must be a whole number of at least 1`);
+  return Number(value);
 }

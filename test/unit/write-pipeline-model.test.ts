@@ -56,7 +56,7 @@ class Flaky implements Mapper {
     private readonly inner: LocalMapper,
     private readonly faults: Faults,
     private readonly rand: () => number,
-    private readonly withStoredFas: boolean,
+    withStoredFas: boolean,
   ) {
     if (!withStoredFas) (this as { storedFas?: unknown }).storedFas = undefined;
   }

@@ -1,6 +1,6 @@
 import { extname } from 'node:path';
 import { Command, Option } from 'commander';
-import { ConfigError, ExitCode, UsageError } from '../../core/errors.js';
+import { ExitCode, UsageError } from '../../core/errors.js';
 import type { DfspData } from '../../core/mapping.js';
 import type { CommandContext, GlobalOptions } from '../context.js';
 import type { Io } from '../io.js';
@@ -26,6 +26,7 @@ Examples:
       const globals = cmd.optsWithGlobals<GlobalOptions>();
       const { loadContext } = await import('../context.js');
       const context = await loadContext(io, globals);
+      const { loadDfsp } = await import('../dfsp-data.js');
       const data = await loadDfsp(context, { required: true });
       const rows = dfspRows(data!, options);
       await printRows(io, context, rows);
@@ -85,7 +86,7 @@ Examples:
 }
 
 async function readDfspFile(io: Io, file: string, known: DfspData): Promise<DfspData> {
-  const { readText, parseJson } = await import('./import-csv.js');
+  const { readText, parseJson } = await import('../files.js');
   if (extname(file).toLowerCase() === '.json') {
     const { parseDfspData, dfspLookupOf } = await import('../../core/mapping.js');
     const data = parseDfspData(parseJson(await readText(file, 'dfsp import'), file), file);
@@ -99,35 +100,6 @@ async function readDfspFile(io: Io, file: string, known: DfspData): Promise<Dfsp
   const rows: { line: number; record: Record<string, unknown> }[] = [];
   for await (const record of input.records) rows.push(record);
   return dfspFromRows(rows, file, known);
-}
-
-/**
- * The DFSP data of the current target: the local mapper's tables, or the bene-portal API named
- * by dfspUrl for a remote profile. Undefined when there is none and it is not required.
- */
-export async function loadDfsp(context: CommandContext, options: { required: boolean }): Promise<DfspData | undefined> {
-  const { settings } = context.resolved;
-  if (settings.mode === 'local') {
-    const { existsSync } = await import('node:fs');
-    if (!existsSync(settings.db!)) return options.required ? { banks: [], branches: [], wallet_providers: [] } : undefined;
-    const { DfspStore } = await import('../../adapters/sqlite/dfsp-store.js');
-    const store = DfspStore.open(settings.db!);
-    try {
-      const data = store.read();
-      const empty = data.banks.length + data.branches.length + data.wallet_providers.length === 0;
-      return empty && !options.required ? undefined : data;
-    } finally {
-      store.close();
-    }
-  }
-  if (settings.dfspUrl === undefined) {
-    if (!options.required) return undefined;
-    throw new ConfigError('dfsp.no_url', `profile "${settings.profile}" is remote but has no dfspUrl to read banks and wallet providers from`, {
-      hint: 'add "dfspUrl" (the bene-portal API base, e.g. https://spar.example.org/api/bene-portal) to the profile, or set SPARCTL_DFSP_URL',
-    });
-  }
-  const { fetchDfsp } = await import('../../adapters/http/dfsp-client.js');
-  return fetchDfsp(settings.dfspUrl, { sender: settings.senderAppMnemonic, timeoutMs: settings.timeoutMs, caFile: settings.caFile, insecure: settings.insecure });
 }
 
 interface DfspRow {

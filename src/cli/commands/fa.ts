@@ -39,7 +39,7 @@ Examples:
 
 async function editFa(io: Io, globals: GlobalOptions, id: string, options: { country?: string; dryRun?: boolean }): Promise<number> {
   const { loadContext, openMapper } = await import('../context.js');
-  const { loadDfsp } = await import('./dfsp.js');
+  const { loadDfsp } = await import('../dfsp-data.js');
   const { classifyResult } = await import('../../core/results.js');
   const { DEFAULT_STRATEGY_FOR, FA_TYPES, EMAIL, NO_CONTROL_CHARS } = await import('../../core/model.js');
   const { normalizePhone } = await import('../../core/mapping.js');

@@ -1,10 +1,11 @@
-import { readFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { UsageError } from '../../core/errors.js';
 import type { GlobalOptions } from '../context.js';
 import type { Io } from '../io.js';
-import { addBulkOptions } from './records.js';
-import type { BulkJobFlags } from './bulk-job.js';
+import { addBulkOptions } from '../bulk-options.js';
+import { parseJson, readText } from '../files.js';
+import { parsePositive } from '../parse.js';
+import type { BulkJobFlags } from '../bulk-job.js';
 
 interface ImportOptions extends BulkJobFlags {
   mapping: string;
@@ -48,7 +49,7 @@ Examples:
       let dfspKnown = dfspText;
       if (dfsp === undefined) {
         const { loadContext } = await import('../context.js');
-        const { loadDfsp } = await import('./dfsp.js');
+        const { loadDfsp } = await import('../dfsp-data.js');
         const { dfspLookupOf } = await import('../../core/mapping.js');
         const data = await loadDfsp(await loadContext(io, globals), { required: false });
         if (data !== undefined) {
@@ -56,7 +57,7 @@ Examples:
           dfspKnown = JSON.stringify(data);
         }
       }
-      const { runBulkJob } = await import('./bulk-job.js');
+      const { runBulkJob } = await import('../bulk-job.js');
       const definition = JSON.stringify({ mapping: mappingText, dfsp: dfspKnown ?? null, delimiter: options.delimiter ?? ',' });
       const delimiter = options.delimiter ?? (file.toLowerCase().endsWith('.tsv') ? '\t' : ',');
       const name = file === '-' ? 'stdin' : file;
@@ -101,25 +102,4 @@ Examples:
         }),
       );
     });
-}
-
-export async function readText(path: string, flag: string): Promise<string> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (error) {
-    throw new UsageError('usage.unreadable', `${flag} ${path}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`);
-  }
-}
-
-export function parseJson(text: string, file: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch (error) {
-    throw new UsageError('mapping.invalid', `${file}: not valid JSON (${(error as Error).message})`);
-  }
-}
-
-export function parsePositive(value: string, flag: string): number {
-  if (!/^[0-9]+$/.test(value) || Number(value) < 1) throw new UsageError('usage.invalid_number', `${flag} must be a whole number of at least 1`);
-  return Number(value);
 }

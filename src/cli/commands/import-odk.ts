@@ -6,9 +6,10 @@ import { ConfigError, ExitCode, UnavailableError, UsageError } from '../../core/
 import type { BulkSummary } from '../../core/bulk/events.js';
 import type { GlobalOptions } from '../context.js';
 import type { Io } from '../io.js';
-import { addBulkOptions } from './records.js';
-import type { BulkJobFlags } from './bulk-job.js';
-import { parseJson, parsePositive, readText } from './import-csv.js';
+import { addBulkOptions } from '../bulk-options.js';
+import type { BulkJobFlags } from '../bulk-job.js';
+import { parseJson, readText } from '../files.js';
+import { parsePositive } from '../parse.js';
 
 interface ImportOdkOptions extends BulkJobFlags {
   mapping: string;
@@ -138,7 +139,7 @@ async function runImportOdk(io: Io, globals: GlobalOptions, options: ImportOdkOp
   let dfspKnown = dfspText;
   if (dfsp === undefined) {
     // Without --dfsp, the target's own banks and wallet providers (sparctl dfsp import, or dfspUrl).
-    const { loadDfsp } = await import('./dfsp.js');
+    const { loadDfsp } = await import('../dfsp-data.js');
     const { dfspLookupOf } = await import('../../core/mapping.js');
     const data = await loadDfsp(context, { required: false });
     if (data !== undefined) {
@@ -361,7 +362,7 @@ async function applyWindow(
   definition: string,
   onSummary: ((summary: BulkSummary) => void) | undefined,
 ): Promise<{ code: number; kept: string[] }> {
-  const { runBulkJob } = await import('./bulk-job.js');
+  const { runBulkJob } = await import('../bulk-job.js');
   const { applyMapping, objectRow, mappingColumns, rowKey } = await import('../../core/mapping.js');
   const { provenanceOf } = await import('../../core/odk.js');
   const { toBulkRecord } = await import('../../core/bulk/input.js');

@@ -6,8 +6,10 @@ import { FA_TYPES, RECORD_FIELDS, RESOLVE_SCOPES, type ResolveScope } from '../.
 import type { Operation } from '../../core/results.js';
 import { loadContext, openMapper, type GlobalOptions } from '../context.js';
 import type { Io } from '../io.js';
-import { positiveInt, positiveIntOrZero } from '../parse.js';
-import type { BulkJobFlags } from './bulk-job.js';
+import { positiveInt } from '../parse.js';
+import type { BulkJobFlags } from '../bulk-job.js';
+import { addBulkOptions } from '../bulk-options.js';
+import { confirmUnlink } from '../confirm.js';
 
 /** Flags of a single record, by the record field they fill. */
 const FA_FLAGS = [
@@ -292,19 +294,6 @@ function invalidInput(io: Io, file: string | undefined, problems: RecordProblem[
   });
 }
 
-/** Unlinking stops payments: it needs --yes, or a yes at a terminal prompt. */
-export async function confirmUnlink(io: Io, globals: GlobalOptions, what: string, target: string): Promise<void> {
-  if (globals.yes) return;
-  if (globals.input === false || !io.stdinIsTTY || !io.stderrIsTTY) {
-    throw new UsageError('usage.confirmation_required', `unlink would remove the financial address of ${what} from ${target}; nothing was unlinked`, {
-      hint: 'pass --yes to confirm',
-    });
-  }
-  const { confirm } = await import('@inquirer/prompts');
-  const ok = await confirm({ message: `Unlink ${what} from ${target}? Payments to them will have no account to go to.`, default: false }, { input: io.stdin, output: io.stderr });
-  if (!ok) throw new UsageError('usage.not_confirmed', 'unlink cancelled; nothing was unlinked');
-}
-
 function auditSource(operation: Operation, file: string | undefined): string {
   let user = 'unknown';
   try {
@@ -315,20 +304,8 @@ function auditSource(operation: Operation, file: string | undefined): string {
   return `sparctl ${operation}${file !== undefined ? ' --file' : ''} (user ${user})`;
 }
 
-/** Options of every file-driven write: journal, reports, concurrency, retries, dry run. */
-export function addBulkOptions(command: Command): Command {
-  return command
-    .option('--concurrency <n>', 'requests in flight at once (default: 4 or the profile)', positiveInt('--concurrency'))
-    .option('--retries <n>', 'retries of a batch that fails as a whole before the run stops (default 5)', positiveIntOrZero('--retries'))
-    .option('--rejects <path>', 'where rejected records go, as the input rows plus the reason (default: ./INPUT.rejects.csv)')
-    .option('--results <path>', 'write one line per record (.csv or .jsonl) with its outcome and reason code')
-    .option('--journal <path>', 'checkpoint journal (default: one per job in the XDG state dir)')
-    .option('--restart', 'ignore an unfinished earlier run of the same job and start over')
-    .option('--dry-run', 'resolve and plan, print what would change, and write nothing');
-}
-
 async function runFileJob(operation: 'link' | 'update' | 'unlink', io: Io, options: RecordOptions, globals: GlobalOptions): Promise<number> {
-  const { runBulkJob } = await import('./bulk-job.js');
+  const { runBulkJob } = await import('../bulk-job.js');
   const file = options.file!;
   const label = file === '-' ? 'stdin' : file;
   const { OPERATION_COLUMN } = await import('../../core/bulk/input.js');

@@ -1,13 +1,13 @@
 import { basename, extname, join, resolve } from 'node:path';
-import type { BulkEvent, BulkSummary, RecordEvent } from '../../core/bulk/events.js';
-import type { BulkInput, BulkMode } from '../../core/bulk/types.js';
-import { MemoryJournal, type Journal } from '../../core/journal.js';
-import type { RowIndex } from '../../core/bulk/row-index.js';
-import { ExitCode, UsageError } from '../../core/errors.js';
-import type { Mapper } from '../../core/mapper.js';
-import type { CsvKeys } from '../../adapters/input/prescan.js';
-import { loadContext, openMapper, writeLinksOnThread, type CommandContext, type GlobalOptions } from '../context.js';
-import type { Io } from '../io.js';
+import type { BulkEvent, BulkSummary, RecordEvent } from '../core/bulk/events.js';
+import type { BulkInput, BulkMode } from '../core/bulk/types.js';
+import { MemoryJournal, type Journal } from '../core/journal.js';
+import type { RowIndex } from '../core/bulk/row-index.js';
+import { ExitCode, UsageError } from '../core/errors.js';
+import type { Mapper } from '../core/mapper.js';
+import type { CsvKeys } from '../adapters/input/prescan.js';
+import { loadContext, openMapper, writeLinksOnThread, type CommandContext, type GlobalOptions } from './context.js';
+import type { Io } from './io.js';
 
 /**
  * Runs a file-driven bulk job (link|update|unlink --file, import-csv, import-odk): makes the
@@ -54,10 +54,9 @@ const DRY_RUN_SHOWN = 10;
 
 export async function runBulkJob(io: Io, globals: GlobalOptions, flags: BulkJobFlags, spec: BulkJobSpec): Promise<number> {
   const context = await loadContext(io, globals);
-  const { settings } = context.resolved;
   if (spec.file === '-' && io.stdinIsTTY) throw new UsageError('usage.stdin_is_tty', '--file - reads records from stdin, but stdin is a terminal', { hint: 'pipe a file in, or give its path' });
 
-  const { seekableInput } = await import('../../adapters/input/spool.js');
+  const { seekableInput } = await import('../adapters/input/spool.js');
   const input = await seekableInput(spec.file, io.stdin, join(context.dirs.state, 'spool'));
   try {
     const mapper = await openMapper(context, flags.dryRun === true ? { readOnly: true } : {});
@@ -89,13 +88,13 @@ async function runWithMapper(
 
   // One pass over the whole input before anything is sent: fingerprint, UTF-8, and which rows a
   // later row of the same ID supersedes.
-  const { fingerprintOf, indexOfRecords, prescanCsv } = await import('../../adapters/input/prescan.js');
+  const { fingerprintOf, indexOfRecords, prescanCsv } = await import('../adapters/input/prescan.js');
   const keys = await spec.csvKeys?.(context, mapper, input.path);
   let fingerprint: string;
   let lines: number;
   let index: RowIndex;
   if (keys !== undefined) {
-    const { VERSION } = await import('../version.js');
+    const { VERSION } = await import('./version.js');
     // A copy of a stream is new every time: only a file's index is worth keeping. A dry run keeps
     // nothing (it may use an index kept before).
     const cache = input.spooled ? undefined : { dir: join(context.dirs.cache, 'index'), version: VERSION, keep: flags.dryRun !== true };
@@ -107,15 +106,15 @@ async function runWithMapper(
   }
 
   if (spec.mode === 'unlink' && !flags.dryRun) {
-    const { confirmUnlink } = await import('./records.js');
+    const { confirmUnlink } = await import('./confirm.js');
     await confirmUnlink(io, globals, `the beneficiaries in ${spec.file === '-' ? 'stdin' : basename(spec.file)}`, mapper.target);
   }
   let journal: Journal;
-  let journalFile: import('../../adapters/journal/sqlite-journal.js').SqliteJournal | undefined;
+  let journalFile: import('../adapters/journal/sqlite-journal.js').SqliteJournal | undefined;
   if (flags.dryRun) {
     journal = new MemoryJournal();
   } else {
-    const { SqliteJournal } = await import('../../adapters/journal/sqlite-journal.js');
+    const { SqliteJournal } = await import('../adapters/journal/sqlite-journal.js');
     const path = flags.journal ? resolve(io.cwd, flags.journal) : join(context.dirs.state, 'journals', `${fingerprint.slice(0, 32)}.db`);
     journalFile = SqliteJournal.open(path, { fingerprint, description: `${spec.command} ${spec.file === '-' ? 'stdin' : basename(spec.file)} → ${mapper.target}` }, flags.restart === true);
     journal = journalFile;
@@ -138,12 +137,12 @@ async function runJournalled(
   context: CommandContext,
   mapper: Mapper,
   input: { path: string; spooled: boolean },
-  run: { index: RowIndex; lines: number; journal: Journal; journalFile: import('../../adapters/journal/sqlite-journal.js').SqliteJournal | undefined; writerThread: boolean },
+  run: { index: RowIndex; lines: number; journal: Journal; journalFile: import('../adapters/journal/sqlite-journal.js').SqliteJournal | undefined; writerThread: boolean },
 ): Promise<number> {
   const { settings } = context.resolved;
   const fromStdin = spec.file === '-';
-  const { openRejectFile, openResultsFile } = await import('../../adapters/files/report-writers.js');
-  const { createProgressRenderer, renderBulkSummary } = await import('../bulk-render.js');
+  const { openRejectFile, openResultsFile } = await import('../adapters/files/report-writers.js');
+  const { createProgressRenderer, renderBulkSummary } = await import('./bulk-render.js');
   const { records, columns } = await spec.records(context, mapper, input.path);
   const rejectsPath = resolve(io.cwd, flags.rejects ?? `${fromStdin ? 'stdin' : basename(spec.file, extname(spec.file))}.rejects.csv`);
   let rejects: Awaited<ReturnType<typeof openRejectFile>> | undefined;
@@ -190,7 +189,7 @@ async function runJournalled(
 
   let summary: BulkSummary;
   try {
-    const { runBulk } = await import('../../core/bulk/engine.js');
+    const { runBulk } = await import('../core/bulk/engine.js');
     const batchSize = flags.batchSize ?? settings.batchSize;
     summary = await runBulk(mapper, records, run.journal, {
       mode: spec.mode,
@@ -273,12 +272,12 @@ export function exitCodeOf(summary: BulkSummary, io?: Io): number {
 }
 
 async function* batchesOf(records: BulkInput) {
-  for await (const item of records) yield Array.isArray(item) ? (item as readonly import('../../core/bulk/types.js').BulkInputRecord[]) : [item as import('../../core/bulk/types.js').BulkInputRecord];
+  for await (const item of records) yield Array.isArray(item) ? (item as readonly import('../core/bulk/types.js').BulkInputRecord[]) : [item as import('../core/bulk/types.js').BulkInputRecord];
 }
 
 /** Per-record results on stdout, for `-o jsonl|csv` on a file run: the --results format. */
 async function openStdoutResults(io: Io, format: 'jsonl' | 'csv') {
-  const { resultLine, RESULTS_CSV_HEADER } = await import('../../adapters/files/report-writers.js');
+  const { resultLine, RESULTS_CSV_HEADER } = await import('../adapters/files/report-writers.js');
   if (format === 'csv') io.stdout.write(RESULTS_CSV_HEADER);
   return {
     write: (event: RecordEvent) => void io.stdout.write(resultLine(event, format)),

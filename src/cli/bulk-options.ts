@@ -1,0 +1,14 @@
+import type { Command } from 'commander';
+import { positiveInt, positiveIntOrZero } from './parse.js';
+
+/** Options of every file-driven write: journal, reports, concurrency, retries, dry run. */
+export function addBulkOptions(command: Command): Command {
+  return command
+    .option('--concurrency <n>', 'requests in flight at once (default: 4 or the profile)', positiveInt('--concurrency'))
+    .option('--retries <n>', 'retries of a batch that fails as a whole before the run stops (default 5)', positiveIntOrZero('--retries'))
+    .option('--rejects <path>', 'where rejected records go, as the input rows plus the reason (default: ./INPUT.rejects.csv)')
+    .option('--results <path>', 'write one line per record (.csv or .jsonl) with its outcome and reason code')
+    .option('--journal <path>', 'checkpoint journal (default: one per job in the XDG state dir)')
+    .option('--restart', 'ignore an unfinished earlier run of the same job and start over')
+    .option('--dry-run', 'resolve and plan, print what would change, and write nothing');
+}

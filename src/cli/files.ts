@@ -1,0 +1,20 @@
+import { readFile } from 'node:fs/promises';
+import { UsageError } from '../core/errors.js';
+
+/** Reading the small files a command is given (mappings, DFSP data, passwords): one clear line when they cannot be read. */
+
+export async function readText(path: string, flag: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (error) {
+    throw new UsageError('usage.unreadable', `${flag} ${path}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`);
+  }
+}
+
+export function parseJson(text: string, file: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new UsageError('mapping.invalid', `${file}: not valid JSON (${(error as Error).message})`);
+  }
+}
