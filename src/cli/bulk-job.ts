@@ -8,6 +8,7 @@ import type { Mapper } from '../core/mapper.js';
 import type { CsvKeys } from '../adapters/input/prescan.js';
 import { loadContext, openMapper, writeLinksOnThread, type CommandContext, type GlobalOptions } from './context.js';
 import type { Io } from './io.js';
+import { jsonDocument } from './document.js';
 
 /**
  * Runs a file-driven bulk job (link|update|unlink --file, import-csv, import-odk): makes the
@@ -255,7 +256,7 @@ async function runJournalled(
     io.stderr.write('dry run: nothing was written\n');
   }
   if (settings.output === 'json') {
-    io.stdout.write(`${JSON.stringify({ schemaVersion: 1, command: spec.command, target: mapper.target, summary, ...(rejects ? { rejects: rejectsPath } : {}) }, null, 2)}\n`);
+    io.stdout.write(jsonDocument({ command: spec.command, target: mapper.target, summary, ...(rejects ? { rejects: rejectsPath } : {}) }));
   }
   return exitCodeOf(summary, io);
 }

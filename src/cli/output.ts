@@ -5,13 +5,13 @@ import type { RecordEvent } from '../core/bulk/events.js';
 import type { OutputFormat } from '../config/settings.js';
 import { csvCell } from '../adapters/files/csv-cells.js';
 import { colorEnabled, type Io } from './io.js';
+import { jsonDocument } from './document.js';
 
 /**
  * Every rendering of a command's result comes from the same value, so table, JSON, JSONL and CSV
  * cannot drift apart. Data goes to stdout; the summary line goes to stderr.
  */
 
-export const SCHEMA_VERSION = 1;
 
 const OUTCOME_WORDS: Record<Outcome, string> = {
   linked: 'linked',
@@ -92,7 +92,7 @@ export function renderResults(io: Io, format: OutputFormat, input: RenderInput):
   switch (format) {
     case 'json':
       io.stdout.write(
-        `${JSON.stringify({ schemaVersion: SCHEMA_VERSION, operation: input.operation, target: input.target, summary: input.summary, results: views }, null, 2)}\n`,
+        jsonDocument({ operation: input.operation, target: input.target, summary: input.summary, results: views }),
       );
       return;
     case 'jsonl':

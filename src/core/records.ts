@@ -190,10 +190,6 @@ function isPrintableAscii(code: number): boolean {
   return code > 0x20 && code < 0x7f;
 }
 
-export function unknownFields(record: RawRecord): string[] {
-  return Object.keys(record).filter((key) => !RECORD_FIELD_SET.has(key));
-}
-
 /** Adds a problem per unknown field; `ignored` is a column the caller has already consumed. */
 function checkFields(record: RawRecord, ignored: string | undefined, problems: FieldProblem[]): void {
   // for…in over own string keys, as Object.keys, without the array it allocates for every record.

@@ -6,6 +6,7 @@ import { configPathOf, loadContext, type GlobalOptions } from '../context.js';
 import { sparctlDirs } from '../../config/paths.js';
 import type { Io } from '../io.js';
 import { readFile } from 'node:fs/promises';
+import { jsonDocument } from '../document.js';
 
 /** `sparctl config show | profiles | path | init`. */
 export function configCommand(io: Io, setExit: (code: number) => void): Command {
@@ -24,7 +25,7 @@ export function configCommand(io: Io, setExit: (code: number) => void): Command 
       const shown = redactedSettings(context.resolved.settings);
       const sources = context.resolved.sources as Record<string, string | undefined>;
       if ((globals.output ?? context.resolved.settings.output) === 'json') {
-        io.stdout.write(`${JSON.stringify({ schemaVersion: 1, configFile: context.configPath, settings: shown, sources }, null, 2)}\n`);
+        io.stdout.write(jsonDocument({ configFile: context.configPath, settings: shown, sources }));
       } else {
         io.stdout.write(`config file: ${context.configPath}\n`);
         const width = Math.max(...Object.keys(shown).map((k) => k.length));
@@ -51,7 +52,7 @@ export function configCommand(io: Io, setExit: (code: number) => void): Command 
         mode: profile.mode ?? (profile.baseUrl ? 'remote' : 'local'),
         default: name === file.defaultProfile,
       }));
-      if (globals.output === 'json') io.stdout.write(`${JSON.stringify({ schemaVersion: 1, configFile: path, profiles: rows }, null, 2)}\n`);
+      if (globals.output === 'json') io.stdout.write(jsonDocument({ configFile: path, profiles: rows }));
       else if (rows.length === 0) io.stderr.write(`no profiles in ${path}; commands use the built-in local mapper (create one with "sparctl config init")\n`);
       else for (const row of rows) io.stdout.write(`${row.default ? '*' : ' '} ${row.name}\t${row.mode}\n`);
       setExit(ExitCode.ok);

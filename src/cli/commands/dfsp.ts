@@ -4,6 +4,7 @@ import { ExitCode, UsageError } from '../../core/errors.js';
 import type { DfspData } from '../../core/mapping.js';
 import type { CommandContext, GlobalOptions } from '../context.js';
 import type { Io } from '../io.js';
+import { jsonDocument } from '../document.js';
 
 /** `sparctl dfsp list | import`: banks, branches and wallet providers. */
 export function dfspCommand(io: Io, setExit: (code: number) => void): Command {
@@ -128,7 +129,7 @@ async function printRows(io: Io, context: CommandContext, rows: readonly DfspRow
   const { csvCell } = await import('../../adapters/files/csv-cells.js');
   const format = context.resolved.settings.output ?? (io.stdoutIsTTY ? 'table' : 'jsonl');
   if (format === 'json') {
-    io.stdout.write(`${JSON.stringify({ schemaVersion: 1, dfsp: rows }, null, 2)}\n`);
+    io.stdout.write(jsonDocument({ dfsp: rows }));
     return;
   }
   if (format === 'jsonl') {

@@ -5,6 +5,7 @@ import { UsageError } from '../../core/errors.js';
 import type { SmokeReport, SmokeStepResult } from '../../core/smoke.js';
 import { loadContext, openMapper, type CommandContext, type GlobalOptions } from '../context.js';
 import type { Io } from '../io.js';
+import { jsonDocument } from '../document.js';
 
 interface SmokeOptions {
   url?: string;
@@ -103,13 +104,13 @@ function detail(step: SmokeStepResult): string {
 }
 
 async function render(io: Io, format: string, report: SmokeReport): Promise<void> {
-  const { SCHEMA_VERSION, printable } = await import('../output.js');
+  const { printable } = await import('../output.js');
   const { colorEnabled } = await import('../io.js');
   const steps = report.steps.map((s) => ({ step: s.step, status: s.status, ms: s.ms, expected: s.expected, got: s.got, cleanup: s.cleanup, ...(s.error ? { error_code: s.error.code } : {}) }));
   switch (format) {
     case 'json':
       io.stdout.write(
-        `${JSON.stringify({ schemaVersion: SCHEMA_VERSION, command: 'smoke', target: report.target, id: report.id, passed: report.passed, exitCode: report.exitCode, ms: report.ms, steps, cleanup: report.cleanup }, null, 2)}\n`,
+        jsonDocument({ command: 'smoke', target: report.target, id: report.id, passed: report.passed, exitCode: report.exitCode, ms: report.ms, steps, cleanup: report.cleanup }),
       );
       return;
     case 'jsonl':

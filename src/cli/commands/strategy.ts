@@ -5,6 +5,7 @@ import type { StrategyRow } from '../../core/strategy/strategy.js';
 import type { StrategyReport } from '../../core/strategy/validate.js';
 import type { CommandContext, GlobalOptions } from '../context.js';
 import type { Io } from '../io.js';
+import { jsonDocument } from '../document.js';
 
 interface DefinitionOptions {
   file?: string;
@@ -176,7 +177,7 @@ Examples:
       try {
         const results = mapper.addStrategies(rows, { dryRun });
         if (globals.output === 'json') {
-          io.stdout.write(`${JSON.stringify({ schemaVersion: 1, target: mapper.target, results }, null, 2)}\n`);
+          io.stdout.write(jsonDocument({ target: mapper.target, results }));
         } else if (globals.output === 'jsonl') {
           for (const result of results) io.stdout.write(`${JSON.stringify(result)}\n`);
         } else {
@@ -342,7 +343,7 @@ function verdictCounts(reports: readonly StrategyReport[]): string {
 
 async function printReports(io: Io, globals: GlobalOptions, reports: readonly StrategyReport[]): Promise<void> {
   if (globals.output === 'json') {
-    io.stdout.write(`${JSON.stringify({ schemaVersion: 1, ok: reports.every((r) => r.ok), strategies: reports }, null, 2)}\n`);
+    io.stdout.write(jsonDocument({ ok: reports.every((r) => r.ok), strategies: reports }));
     return;
   }
   if (globals.output === 'jsonl') {
@@ -382,7 +383,7 @@ async function printRows(io: Io, context: CommandContext, rows: readonly Strateg
   const { printable } = await import('../output.js');
   const format = context.resolved.settings.output ?? (io.stdoutIsTTY ? 'table' : 'jsonl');
   if (format === 'json') {
-    io.stdout.write(`${JSON.stringify({ schemaVersion: 1, target, strategies: rows }, null, 2)}\n`);
+    io.stdout.write(jsonDocument({ target, strategies: rows }));
     return;
   }
   if (format === 'jsonl') {
