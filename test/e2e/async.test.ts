@@ -7,7 +7,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startG2pConnectFake, type G2pConnectFake } from '../helpers/g2p-connect-fake.js';
-import { BIN, cliEnv, runCli } from '../helpers/run-cli.js';
+import { BIN, cliEnv } from '../helpers/run-cli.js';
+import { runMain } from '../helpers/run-main.js';
 import { tempDir } from '../helpers/tmp.js';
 
 let server: G2pConnectFake | undefined;
@@ -43,7 +44,7 @@ describe('sparctl --async (G2P Connect)', () => {
     expect(server.mappings.size).toBe(5); // the mapper applied the first batch; sparctl never heard
 
     await server.configure({ delayMs: 20 });
-    const resumed = await runCli(args, { env, cwd: dir });
+    const resumed = await runMain(args, { env, cwd: dir });
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(resumed.stderr).toMatch(/10 records/);
     expect(server.mappings.size).toBe(10);
@@ -54,7 +55,7 @@ describe('sparctl --async (G2P Connect)', () => {
 
   it('refuses --async for a profile that does not speak G2P Connect', async () => {
     const { env } = cliEnv({ SPARCTL_BASE_URL: 'http://127.0.0.1:9' });
-    const run = await runCli(['--async', 'resolve', '--id', 'X'], { env });
+    const run = await runMain(['--async', 'resolve', '--id', 'X'], { env });
     expect(run.code).toBe(3);
     expect(run.stderr).toMatch(/asynchronous mode is part of the G2P Connect API; profile "\S+" speaks spar-v2/);
   });

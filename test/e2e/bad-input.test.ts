@@ -1,5 +1,6 @@
 /**
- * Bad-input corpus, end to end through the built binary: the awkward files people really feed a
+ * Bad-input corpus, end to end through sparctl's main() in process (test/helpers/run-main.ts;
+ * SPARCTL_TEST_BIN runs it through a binary): the awkward files people really feed a
  * bulk tool (BOM, CRLF, `;`, quoted line breaks, broken UTF-8, empty files, wrong headers, huge
  * cells, spreadsheet formulas, repeated IDs, leading zeros, non-Latin scripts), for both
  * `sparctl import-csv` (through fixtures/enumeration.mapping.json) and `sparctl link --file`.
@@ -16,7 +17,8 @@ import { join } from 'node:path';
 import { openDatabase, prepare } from '../../src/adapters/sqlite/retained.js';
 import { parse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
-import { ROOT, cliEnv, runCli, type CliResult } from '../helpers/run-cli.js';
+import { ROOT, cliEnv, type CliResult } from '../helpers/run-cli.js';
+import { runMain } from '../helpers/run-main.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const MAPPING = join(ROOT, 'fixtures', 'enumeration.mapping.json');
@@ -174,7 +176,7 @@ async function run(kind: 'import' | 'link', content: string | Buffer, extra: rea
   const db = join(dir, 'mapper.db');
   const rejectsPath = join(dir, 'rejects.csv');
   const command = kind === 'import' ? ['import-csv', file, '--mapping', MAPPING, '--dfsp', DFSP] : ['link', '--file', file];
-  const result = await runCli(['--db', db, '-o', 'json', ...command, '--rejects', rejectsPath, ...extra], { env, cwd: dir });
+  const result = await runMain(['--db', db, '-o', 'json', ...command, '--rejects', rejectsPath, ...extra], { env, cwd: dir });
   const rejectsText = existsSync(rejectsPath) ? readFileSync(rejectsPath, 'utf8') : '';
   const out: Run = {
     ...result,

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { openDatabase, prepare } from '../../src/adapters/sqlite/retained.js';
 import { describe, expect, it } from 'vitest';
 import { ROOT, cliEnv, runCli } from '../helpers/run-cli.js';
+import { runMain } from '../helpers/run-main.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const BANK_FLAGS = ['--fa-type', 'BANK', '--bank-name', 'Example Bank', '--bank-code', 'EXB', '--branch-name', 'Main', '--branch-code', '0001', '--account-number', 'ACC1000001'];
@@ -52,7 +53,7 @@ describe('sparctl (built binary)', () => {
 
   it('links a bank FA with strategy 2 and resolves it back to exactly the fields given', async () => {
     const { env, dataDb } = cliEnv();
-    const link = await runCli(['link', '--id', 'BENE_0001', '--strategy', '2', ...BANK_FLAGS, '--name', 'Maria Santos', '--phone', '+63 900 000 0001'], { env });
+    const link = await runMain(['link', '--id', 'BENE_0001', '--strategy', '2', ...BANK_FLAGS, '--name', 'Maria Santos', '--phone', '+63 900 000 0001'], { env });
     expect(link.code).toBe(0);
     const [linked] = jsonl(link.stdout);
     // Python: construct.format(**fa) for these fields (spar-v2-observed.md exchange 01).
@@ -62,7 +63,7 @@ describe('sparctl (built binary)', () => {
     expect(prepare(db, 'SELECT fa_value, name, phone FROM id_fa_mappings').get()).toEqual({ fa_value: python, name: 'Maria Santos', phone: '+63 900 000 0001' });
     db.close();
 
-    const resolve = await runCli(['resolve', '--id', 'BENE_0001', '--scope', 'details', '-o', 'json'], { env });
+    const resolve = await runMain(['resolve', '--id', 'BENE_0001', '--scope', 'details', '-o', 'json'], { env });
     expect(resolve.code).toBe(0);
     const doc = JSON.parse(resolve.stdout) as { results: { outcome: string; fa: unknown }[] };
     expect(doc.results[0]!.outcome).toBe('found');
@@ -79,23 +80,23 @@ describe('sparctl (built binary)', () => {
 
   it('updates and unlinks one record from flags, leaving an audit row for each change', async () => {
     const { env, dataDb } = cliEnv();
-    expect((await runCli(['link', '--id', 'B1', ...BANK_FLAGS], { env })).code).toBe(0);
-    const update = await runCli(['update', '--id', 'B1', '--fa', '{"fa_type":"MOBILE_WALLET","wallet_provider_name":"Pink Wallet","wallet_provider_code":"PINK","mobile_number":"+639000000002"}'], { env });
+    expect((await runMain(['link', '--id', 'B1', ...BANK_FLAGS], { env })).code).toBe(0);
+    const update = await runMain(['update', '--id', 'B1', '--fa', '{"fa_type":"MOBILE_WALLET","wallet_provider_name":"Pink Wallet","wallet_provider_code":"PINK","mobile_number":"+639000000002"}'], { env });
     expect(update.code).toBe(0);
     expect(jsonl(update.stdout)[0]).toMatchObject({ outcome: 'updated' });
-    const missing = await runCli(['update', '--id', 'NOPE', ...BANK_FLAGS], { env });
+    const missing = await runMain(['update', '--id', 'NOPE', ...BANK_FLAGS], { env });
     expect(missing.code).toBe(5);
     expect(jsonl(missing.stdout)[0]).toMatchObject({ outcome: 'not_found', status_reason_code: 'rjct.reference_id.duplicate' });
 
-    const refused = await runCli(['unlink', '--id', 'B1'], { env });
+    const refused = await runMain(['unlink', '--id', 'B1'], { env });
     expect(refused.code).toBe(2);
     expect(refused.stderr).toMatch(/pass --yes to confirm/);
     expect(countRows(dataDb)).toBe(1);
 
-    const unlink = await runCli(['unlink', '--id', 'B1', '--yes'], { env });
+    const unlink = await runMain(['unlink', '--id', 'B1', '--yes'], { env });
     expect(unlink.code).toBe(0);
     expect(countRows(dataDb)).toBe(0);
-    const resolve = await runCli(['resolve', 'B1'], { env });
+    const resolve = await runMain(['resolve', 'B1'], { env });
     expect(resolve.code).toBe(0);
     expect(jsonl(resolve.stdout)[0]).toMatchObject({ outcome: 'not_found', status: 'succ', status_reason_code: 'succ.fa.not_linked_to_id' });
 
@@ -113,19 +114,19 @@ describe('sparctl (built binary)', () => {
   it('prints a table on request, CSV that is safe for spreadsheets, and honours --db', async () => {
     const { env } = cliEnv();
     const db = join(tempDir(), 'elsewhere.db');
-    await runCli(['--db', db, 'link', '--file', 'fixtures/beneficiaries.csv'], { env });
+    await runMain(['--db', db, 'link', '--file', 'fixtures/beneficiaries.csv'], { env });
     expect(countRows(db)).toBe(10);
-    const table = await runCli(['--db', db, 'resolve', 'BENE_0002', '-o', 'table'], { env });
+    const table = await runMain(['--db', db, 'resolve', 'BENE_0002', '-o', 'table'], { env });
     expect(table.stdout).toContain('mobile_number: +639175550202');
     expect(table.stdout).toContain('found');
     expect(table.stdout).not.toMatch(/\u001b\[/); // NO_COLOR
-    const csv = await runCli(['--db', db, 'resolve', '--file', 'fixtures/beneficiaries.csv', '--scope', 'yes_no', '-o', 'csv'], { env });
+    const csv = await runMain(['--db', db, 'resolve', '--file', 'fixtures/beneficiaries.csv', '--scope', 'yes_no', '-o', 'csv'], { env });
     const lines = csv.stdout.trim().split('\r\n');
     expect(lines[0]).toBe('line,id,outcome,status,status_reason_code,status_reason_message,fa');
     expect(lines).toHaveLength(11);
     expect(lines[8]).toBe('9,0000812345,found,succ,succ.id.active,,');
 
-    const verbose = await runCli(['--db', db, '-v', 'resolve', '--file', 'fixtures/beneficiaries.csv', '--batch-size', '4'], { env });
+    const verbose = await runMain(['--db', db, '-v', 'resolve', '--file', 'fixtures/beneficiaries.csv', '--batch-size', '4'], { env });
     expect(verbose.stderr.split('\n').filter((l) => / done$/.test(l))).toEqual(['sparctl: 4/10 done', 'sparctl: 8/10 done', 'sparctl: 10/10 done']);
   });
 
@@ -135,7 +136,7 @@ describe('sparctl (built binary)', () => {
     const file = join(dir, 'bad.csv');
     const header = 'id,fa_type,strategy_id,bank_name,bank_code,branch_name,branch_code,account_number';
     writeFileSync(file, [header, 'OK1,BANK,2,B,BC,Br,0001,0111', ',BANK,2,B,BC,Br,0001,222', 'BAD2,BANK,9,B,BC,Br,0001,333', 'BAD3,BANK,2,B,BC,Br.branch_name:x,0001,444'].join('\n'));
-    const run = await runCli(['link', '--file', file], { env, cwd: dir });
+    const run = await runMain(['link', '--file', file], { env, cwd: dir });
     expect(run.code).toBe(5);
     expect(countRows(dataDb)).toBe(1);
     const rejectsFile = join(dir, 'bad.rejects.csv');
@@ -153,7 +154,7 @@ describe('sparctl (built binary)', () => {
     // Fix the rows in the reject file and feed it back: its sparctl_* columns are ignored.
     const fixed = readFileSync(rejectsFile, 'utf8').replace(/^,BANK/m, 'OK2,BANK').replace('BAD2,BANK,9', 'BAD2,BANK,2').replace('Br.branch_name:x', 'Br');
     writeFileSync(join(dir, 'fixed.csv'), fixed);
-    const again = await runCli(['link', '--file', 'fixed.csv'], { env, cwd: dir });
+    const again = await runMain(['link', '--file', 'fixed.csv'], { env, cwd: dir });
     expect(again.code).toBe(0);
     expect(countRows(dataDb)).toBe(4);
   });
@@ -168,10 +169,10 @@ describe('sparctl (built binary)', () => {
       [header, 'link,H1,BANK,B,BC,Br,0001,111', 'update,H1,BANK,B,BC,Br,0001,222', 'unlink,H1,,,,,,', 'link,H1,BANK,B,BC,Br,0001,333', 'update,H2,BANK,B,BC,Br,0001,444', 'unlink,H2,,,,,,'].join('\n'),
     );
     const preLinked = async (db: string) => {
-      expect((await runCli(['--db', db, 'link', '--id', 'H2', '--fa-type', 'BANK', '--bank-name', 'B', '--bank-code', 'BC', '--branch-name', 'Br', '--branch-code', '0001', '--account-number', '9'], { env })).code).toBe(0);
+      expect((await runMain(['--db', db, 'link', '--id', 'H2', '--fa-type', 'BANK', '--bank-name', 'B', '--bank-code', 'BC', '--branch-name', 'Br', '--branch-code', '0001', '--account-number', '9'], { env })).code).toBe(0);
     };
     await preLinked(join(dir, 'a.db'));
-    const refused = await runCli(['--db', join(dir, 'a.db'), 'link', '--file', file, '-o', 'jsonl', '--rejects', join(dir, 'r.csv')], { env });
+    const refused = await runMain(['--db', join(dir, 'a.db'), 'link', '--file', file, '-o', 'jsonl', '--rejects', join(dir, 'r.csv')], { env });
     expect(refused.code).toBe(5);
     const lines = refused.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     // H1's unlink row is superseded (it unlinks nothing); H2's is its last row, and is refused.
@@ -184,7 +185,7 @@ describe('sparctl (built binary)', () => {
       [7, 'rejected', 'input.unlink_not_confirmed'],
     ]);
     await preLinked(join(dir, 'b.db'));
-    const allowed = await runCli(['--db', join(dir, 'b.db'), '--yes', 'link', '--file', file, '-o', 'jsonl', '--rejects', join(dir, 'r2.csv')], { env });
+    const allowed = await runMain(['--db', join(dir, 'b.db'), '--yes', 'link', '--file', file, '-o', 'jsonl', '--rejects', join(dir, 'r2.csv')], { env });
     expect(allowed.code).toBe(0);
     const db = openDatabase(join(dir, 'b.db'), { readonly: true });
     expect(prepare(db, 'SELECT id_value, fa_value FROM id_fa_mappings').raw().all()).toEqual([['H1', expect.stringMatching(/^account_number:333\./)]]);
@@ -201,7 +202,7 @@ describe('sparctl (built binary)', () => {
   it('import-csv --dry-run shows the plan and writes nothing: no database, no reject file, no journal', async () => {
     const { env, home } = cliEnv();
     const dir = tempDir();
-    const run = await runCli(['import-csv', join(ROOT, 'fixtures/enumeration.csv'), '--mapping', join(ROOT, 'fixtures/enumeration.mapping.json'), '--dfsp', join(ROOT, 'fixtures/dfsp.json'), '--dry-run'], { env, cwd: dir });
+    const run = await runMain(['import-csv', join(ROOT, 'fixtures/enumeration.csv'), '--mapping', join(ROOT, 'fixtures/enumeration.mapping.json'), '--dfsp', join(ROOT, 'fixtures/dfsp.json'), '--dry-run'], { env, cwd: dir });
     expect(run.code).toBe(5); // two rows of the sample are bad on purpose
     expect(run.stderr).toContain('  would link token:000412345001@nationalId (line 2)');
     expect(run.stderr).toMatch(/dry run: nothing was written\n$/);
@@ -221,9 +222,9 @@ describe('sparctl (built binary)', () => {
     writeFileSync(join(dir, 'big.csv'), `${[header, ...rows].join('\n')}\n`);
     const args = ['--db', join(dir, 'mapper.db'), '-o', 'json', 'import-csv', join(dir, 'big.csv'), '--mapping', join(ROOT, 'fixtures/enumeration.mapping.json'), '--dfsp', join(ROOT, 'fixtures/dfsp.json')];
     const counts = (stdout: string) => (JSON.parse(stdout) as { summary: { byOperation: Record<string, { applied?: number }> } }).summary.byOperation;
-    const dry = await runCli([...args, '--dry-run'], { env, cwd: dir });
+    const dry = await runMain([...args, '--dry-run'], { env, cwd: dir });
     expect(dry.code).toBe(0);
-    const real = await runCli(args, { env, cwd: dir });
+    const real = await runMain(args, { env, cwd: dir });
     expect(real.code).toBe(0);
     // Row 3 (line 5) is superseded by its last row (line 702): one link with the new account.
     expect(counts(dry.stdout)).toEqual({ link: { applied: 700 }, none: { superseded: 1 } });
@@ -272,12 +273,12 @@ describe('sparctl (built binary)', () => {
     const db = join(dir, 'mapper.db');
     const args = (file: string) => ['--db', db, 'import-csv', file, '--mapping', join(ROOT, 'fixtures/enumeration.mapping.json'), '--dfsp', join(ROOT, 'fixtures/dfsp.json'), '-o', 'jsonl'];
     const sample = join(ROOT, 'fixtures/enumeration.csv');
-    expect((await runCli(args(sample), { env, cwd: dir })).code).toBe(5); // two rows of the sample are bad on purpose
+    expect((await runMain(args(sample), { env, cwd: dir })).code).toBe(5); // two rows of the sample are bad on purpose
     const corrected = join(dir, 'enumeration.csv');
     const text = readFileSync(sample, 'utf8');
     expect(text).toContain(',0917 555 0101,');
     writeFileSync(corrected, text.replace(',0917 555 0101,', ',0918 777 0101,'));
-    const again = await runCli(args(corrected), { env, cwd: dir });
+    const again = await runMain(args(corrected), { env, cwd: dir });
     const applied = jsonl(again.stdout).filter((line) => line['fate'] === 'applied');
     expect(applied.map((line) => [line['id'], line['operation']])).toEqual([['token:000412345001@nationalId', 'update']]);
     const stored = openDatabase(db, { readonly: true });
@@ -290,7 +291,7 @@ describe('sparctl (built binary)', () => {
     const dir = tempDir();
     const db = join(dir, 'mapper.db');
     const args = ['--db', db, 'import-csv', join(ROOT, 'fixtures/enumeration.csv'), '--mapping', join(ROOT, 'fixtures/enumeration.mapping.json'), '--dfsp', join(ROOT, 'fixtures/dfsp.json'), '-o', 'jsonl'];
-    expect((await runCli(args, { env, cwd: dir })).code).toBe(5); // two rows of the sample are bad on purpose
+    expect((await runMain(args, { env, cwd: dir })).code).toBe(5); // two rows of the sample are bad on purpose
     const id = 'token:000412345002@nationalId';
     const storedFa = () => {
       const stored = openDatabase(db, { readonly: true });
@@ -299,16 +300,16 @@ describe('sparctl (built binary)', () => {
       return fa;
     };
     const imported = storedFa();
-    const edit = await runCli(['--db', db, 'update', '--id', id, '--fa', '{"fa_type":"MOBILE_WALLET","wallet_provider_name":"Maya","wallet_provider_code":"MAYA","mobile_number":"+639000000002"}'], { env });
+    const edit = await runMain(['--db', db, 'update', '--id', id, '--fa', '{"fa_type":"MOBILE_WALLET","wallet_provider_name":"Maya","wallet_provider_code":"MAYA","mobile_number":"+639000000002"}'], { env });
     expect(edit.code).toBe(0);
     expect(storedFa()).not.toBe(imported);
-    const again = await runCli(args, { env, cwd: dir });
+    const again = await runMain(args, { env, cwd: dir });
     const outcomes = jsonl(again.stdout);
     expect(outcomes.filter((line) => line['fate'] === 'applied').map((line) => [line['id'], line['operation']])).toEqual([[id, 'update']]);
     expect(storedFa()).toBe(imported);
     const unchanged = outcomes.filter((line) => line['fate'] === 'unchanged').length;
     expect(unchanged).toBeGreaterThan(5);
-    const third = jsonl((await runCli(args, { env, cwd: dir })).stdout);
+    const third = jsonl((await runMain(args, { env, cwd: dir })).stdout);
     expect(third.filter((line) => line['fate'] === 'applied')).toEqual([]);
     expect(third.filter((line) => line['fate'] === 'unchanged')).toHaveLength(unchanged + 1);
   });
@@ -316,7 +317,7 @@ describe('sparctl (built binary)', () => {
   it('reads JSONL from stdin', async () => {
     const { env } = cliEnv();
     const input = '{"id":"J1","fa":{"fa_type":"EMAIL_WALLET","wallet_provider_name":"Mail Pay","wallet_provider_code":"MP","email_address":"j1@example.org"}}\n';
-    const run = await runCli(['link', '--file', '-', '-o', 'jsonl', '--rejects', join(tempDir(), 'r.csv')], { env, input });
+    const run = await runMain(['link', '--file', '-', '-o', 'jsonl', '--rejects', join(tempDir(), 'r.csv')], { env, input });
     expect(run.code).toBe(0);
     expect(jsonl(run.stdout)[0]).toMatchObject({ id: 'J1', line: 1, fate: 'applied', outcome: 'linked' });
   });
@@ -336,7 +337,7 @@ describe('sparctl (built binary)', () => {
     for (const [what, args, code, message] of cases) {
       it(what, async () => {
         const { env, dataDb } = cliEnv();
-        const run = await runCli(args, { env });
+        const run = await runMain(args, { env });
         expect(run.code).toBe(code);
         expect(run.stdout).toBe('');
         expect(run.stderr.endsWith('\n')).toBe(true);
@@ -349,12 +350,12 @@ describe('sparctl (built binary)', () => {
 
   it('lists the commands in --help, and every command’s --help has an example', async () => {
     const { env } = cliEnv();
-    const help = await runCli(['--help'], { env });
+    const help = await runMain(['--help'], { env });
     expect(help.code).toBe(0);
     for (const command of ['link', 'update', 'resolve', 'unlink', 'import-csv', 'import-odk', 'dfsp', 'fa', 'strategy', 'smoke', 'serve', 'ping', 'config', 'completion']) expect(help.stdout).toMatch(new RegExp(`^  ${command} `, 'm'));
     const commands = [['link'], ['update'], ['resolve'], ['unlink'], ['import-csv'], ['import-odk'], ['dfsp', 'list'], ['dfsp', 'import'], ['fa', 'edit'], ['strategy', 'list'], ['strategy', 'validate'], ['strategy', 'add'], ['strategy', 'export'], ['smoke'], ['serve'], ['ping'], ['config'], ['config', 'show'], ['config', 'profiles'], ['config', 'path'], ['config', 'init'], ['completion']];
     for (const command of commands) {
-      const sub = await runCli([...command, '--help'], { env });
+      const sub = await runMain([...command, '--help'], { env });
       expect(sub.code).toBe(0);
       expect(sub.stdout).toMatch(/Examples?:\n\s+\$ sparctl /);
     }
@@ -370,30 +371,30 @@ describe('sparctl (built binary)', () => {
     expect((prepare(db, 'SELECT count(*) AS n FROM id_fa_mappings').get() as { n: number }).n).toBe(3000);
     db.close();
 
-    const version = await runCli(['--version'], { env });
+    const version = await runMain(['--version'], { env });
     expect(version.stdout.trim()).toBe((JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version);
   });
 
   it('config: init writes a 0600 file, profiles lists it, show names sources and never prints a secret', async () => {
     const { env } = cliEnv({ SPARCTL_TOKEN: 'canary-token-5f1e', SPARCTL_BATCH_SIZE: '100' });
-    const init = await runCli(['config', 'init'], { env });
+    const init = await runMain(['config', 'init'], { env });
     expect(init.code).toBe(0);
     const configFile = join(env['XDG_CONFIG_HOME']!, 'sparctl', 'config.json');
     const { statSync } = await import('node:fs');
     expect(statSync(configFile).mode & 0o777).toBe(0o600);
-    expect((await runCli(['config', 'init'], { env })).code).toBe(3);
+    expect((await runMain(['config', 'init'], { env })).code).toBe(3);
 
-    const profiles = await runCli(['config', 'profiles'], { env });
+    const profiles = await runMain(['config', 'profiles'], { env });
     expect(profiles.stdout).toBe('* local\tlocal\n  staging\tremote\n');
 
-    const show = await runCli(['config', 'show', '--profile', 'staging', '-o', 'json'], { env });
+    const show = await runMain(['config', 'show', '--profile', 'staging', '-o', 'json'], { env });
     expect(show.code).toBe(0);
     expect(show.stdout + show.stderr).not.toContain('canary-token-5f1e');
     const doc = JSON.parse(show.stdout) as { settings: Record<string, unknown>; sources: Record<string, string> };
     expect(doc.settings).toMatchObject({ profile: 'staging', mode: 'remote', token: '(set, hidden)', batchSize: 100 });
     expect(doc.sources).toMatchObject({ baseUrl: expect.stringMatching(/^profile staging/), batchSize: 'env SPARCTL_BATCH_SIZE', token: 'env SPARCTL_TOKEN' });
 
-    const remote = await runCli(['--profile', 'staging', 'resolve', 'X'], { env });
+    const remote = await runMain(['--profile', 'staging', 'resolve', 'X'], { env });
     expect(remote.code).toBe(3);
     expect(remote.stderr).toBe('sparctl: cannot read the signing key /path/to/partner-key.pem: ENOENT (check signingKeyFile in the profile or SPARCTL_SIGNING_KEY_FILE)\n');
   });

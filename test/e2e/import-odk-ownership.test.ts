@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LocalMapper } from '../../src/adapters/sqlite/local-mapper.js';
 import { startFakeCentral, type FakeCentral } from '../helpers/fake-central.js';
-import { BIN, ROOT, cliEnv, runCli, type CliEnv } from '../helpers/run-cli.js';
+import { BIN, ROOT, cliEnv, type CliEnv } from '../helpers/run-cli.js';
+import { runMain } from '../helpers/run-main.js';
 
 const EMAIL = 'importer@example.org';
 const PASSWORD = 'odk-owner-test';
@@ -38,7 +39,7 @@ function setup(fake: FakeCentral): CliEnv {
   return cliEnv({ SPARCTL_ODK_URL: fake.url, SPARCTL_ODK_PROJECT: '3', SPARCTL_ODK_FORM: 'spar_enrolment', SPARCTL_ODK_EMAIL: EMAIL, SPARCTL_ODK_PASSWORD: PASSWORD });
 }
 
-const importOdk = (env: CliEnv, args: string[] = [], dfsp = DFSP) => runCli(['import-odk', '--mapping', MAPPING, '--dfsp', dfsp, '--overlap', '0', ...args], { env: env.env, cwd: env.home });
+const importOdk = (env: CliEnv, args: string[] = [], dfsp = DFSP) => runMain(['import-odk', '--mapping', MAPPING, '--dfsp', dfsp, '--overlap', '0', ...args], { env: env.env, cwd: env.home });
 
 function mapper(env: CliEnv): LocalMapper {
   const opened = LocalMapper.open(env.dataDb);
@@ -54,7 +55,7 @@ describe('import-odk: ownership', () => {
     const fake = await central();
     const env = setup(fake);
     // An admin links the beneficiary by hand.
-    const byHand = await runCli(['link', '--id', '0011000001', '--fa-type', 'BANK', '--bank-name', 'First Community Bank', '--bank-code', 'BNK001', '--branch-name', 'Main', '--branch-code', '0001', '--account-number', '000999'], { env: env.env });
+    const byHand = await runMain(['link', '--id', '0011000001', '--fa-type', 'BANK', '--bank-name', 'First Community Bank', '--bank-code', 'BNK001', '--branch-name', 'Main', '--branch-code', '0001', '--account-number', '000999'], { env: env.env });
     expect(byHand.code).toBe(0);
     // Its submission names a bank the DFSP data lacks: rejected, the hand-made link stays.
     const bad = fake.submit(bank('0011000001', '000111', 'NOPE'));
@@ -79,7 +80,7 @@ describe('import-odk: ownership', () => {
     expect(first.stderr).toContain(`${older.__id} names 0022000001, but ${newer.__id} was submitted later and owns it: not applied`);
     expect(account(env, '0022000001')).toBe('000222');
     // An admin corrects one account by hand.
-    const fix = await runCli(['update', '--id', '0022000002', '--fa-type', 'BANK', '--bank-name', 'First Community Bank', '--bank-code', 'BNK001', '--branch-name', 'Main', '--branch-code', '0001', '--account-number', '000444'], { env: env.env });
+    const fix = await runMain(['update', '--id', '0022000002', '--fa-type', 'BANK', '--bank-name', 'First Community Bank', '--bank-code', 'BNK001', '--branch-name', 'Main', '--branch-code', '0001', '--account-number', '000444'], { env: env.env });
     expect(fix.code).toBe(0);
     fake.advance(60_000);
     fake.review(one.__id, 'approved');
@@ -125,7 +126,7 @@ describe('import-odk: ownership', () => {
     expect(warned.stderr).toContain(`${a.__id} was rejected by a reviewer after it was applied; 0044000001 stays linked`);
     expect(account(env, '0044000001')).toBe('000111');
     // b's FA is changed by an admin, then b is rejected too: only a's link is undone.
-    const fix = await runCli(['update', '--id', '0044000002', '--fa-type', 'BANK', '--bank-name', 'First Community Bank', '--bank-code', 'BNK001', '--branch-name', 'Main', '--branch-code', '0001', '--account-number', '000999'], { env: env.env });
+    const fix = await runMain(['update', '--id', '0044000002', '--fa-type', 'BANK', '--bank-name', 'First Community Bank', '--bank-code', 'BNK001', '--branch-name', 'Main', '--branch-code', '0001', '--account-number', '000999'], { env: env.env });
     expect(fix.code).toBe(0);
     fake.advance(60_000);
     fake.review(b.__id, 'rejected');
@@ -153,7 +154,7 @@ describe('import-odk: ownership', () => {
     data.banks.push({ code: 'BNK009', name: 'Ninth Bank' });
     data.branches.push({ bank_code: 'BNK009', code: 'BNK001-0042', name: 'Ninth Bank Kisumu' });
     writeFileSync(dfsp, JSON.stringify(data));
-    const fix = await runCli(['update', '--id', '0055000002', '--fa-type', 'BANK', '--bank-name', 'First Community Bank', '--bank-code', 'BNK001', '--branch-name', 'Main', '--branch-code', '0001', '--account-number', '000999'], { env: env.env });
+    const fix = await runMain(['update', '--id', '0055000002', '--fa-type', 'BANK', '--bank-name', 'First Community Bank', '--bank-code', 'BNK001', '--branch-name', 'Main', '--branch-code', '0001', '--account-number', '000999'], { env: env.env });
     expect(fix.code).toBe(0);
     const reapplied = await importOdk(env, ['--reapply'], dfsp);
     expect(reapplied.code, reapplied.stderr).toBe(0);
@@ -189,7 +190,7 @@ describe('import-odk: ownership', () => {
       if (existsSync(env.dataDb) && mapper(env).countMappings() > 0) break;
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
-    const second = await runCli(args, { env: env.env, cwd: env.home });
+    const second = await runMain(args, { env: env.env, cwd: env.home });
     expect(second.code).toBe(4);
     expect(second.stderr).toMatch(/import-odk of form "spar_enrolment" into this mapper is already running \(sparctl, pid \d+/);
     child.kill('SIGKILL');

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LocalMapper } from '../../src/adapters/sqlite/local-mapper.js';
 import { startFakeCentral, SPAR_ENROLMENT_FIELDS, type FakeCentral } from '../helpers/fake-central.js';
-import { BIN, ROOT, cliEnv, runCli, type CliEnv } from '../helpers/run-cli.js';
+import { BIN, ROOT, cliEnv, type CliEnv } from '../helpers/run-cli.js';
+import { runMain } from '../helpers/run-main.js';
 
 const EMAIL = 'importer@example.org';
 const PASSWORD = 'Tr0ub4dor&3-odk-import';
@@ -46,7 +47,7 @@ function setup(fake: FakeCentral, extraEnv: Record<string, string> = {}): CliEnv
 }
 
 const importOdk = (env: CliEnv, args: string[] = [], cwd?: string) =>
-  runCli(['import-odk', '--mapping', MAPPING, '--dfsp', DFSP, ...args], { env: env.env, ...(cwd ? { cwd } : { cwd: env.home }) });
+  runMain(['import-odk', '--mapping', MAPPING, '--dfsp', DFSP, ...args], { env: env.env, ...(cwd ? { cwd } : { cwd: env.home }) });
 
 function mapper(env: CliEnv): LocalMapper {
   const opened = LocalMapper.open(env.dataDb);

@@ -2,7 +2,8 @@ import { generateKeyPairSync } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { cliEnv, runCli, type CliEnv } from '../helpers/run-cli.js';
+import { cliEnv, type CliEnv } from '../helpers/run-cli.js';
+import { runMain } from '../helpers/run-main.js';
 import { serve } from '../helpers/serve.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -57,15 +58,15 @@ describe('remote mode against `sparctl serve` (built binary, signatures on)', ()
     for (const step of steps) {
       const bulk = step.includes('--file') && step[0] !== 'resolve';
       const args = bulk ? [...step, '-o', 'jsonl', '--rejects', join(dir, 'r.csv')] : step;
-      const remote = await runCli(['--profile', 'remote', ...args], { env: client.env });
-      const here = await runCli(args, { env: local.env });
+      const remote = await runMain(['--profile', 'remote', ...args], { env: client.env });
+      const here = await runMain(args, { env: local.env });
       expect({ step, code: remote.code }).toEqual({ step, code: here.code });
       expect(comparable(remote.stdout)).toEqual(comparable(here.stdout));
       if (!bulk) expect(remote.stderr.replace(/\(spar-v2 [^)]*\)/, '(TARGET)')).toBe(here.stderr.replace(/\(local [^)]*\)/, '(TARGET)'));
     }
     expect(served.stderr()).toMatch(/POST \/mapper\/link 200 10 item\(s\) PARTNER_FIELD_TEAM/);
 
-    const ping = await runCli(['--profile', 'remote', 'ping'], { env: client.env });
+    const ping = await runMain(['--profile', 'remote', 'ping'], { env: client.env });
     expect(ping.code).toBe(0);
     expect(ping.stdout).toMatch(/^ok {4}reachable: GET http:\/\/127\.0\.0\.1:\d+\/ping → HTTP 200 "pong"/m);
     expect(ping.stdout).toMatch(/^ok {4}spar-v2 resolve answered, signed as partner "field-team": succ\.fa\.not_linked_to_id/m);
@@ -95,7 +96,7 @@ describe('remote mode against `sparctl serve` (built binary, signatures on)', ()
     ];
     for (const [what, profile, code, message] of cases) {
       writeProfile(client, profile);
-      const run = await runCli(['--profile', 'remote', 'link', '--id', 'X1', ...BANK_FLAGS], { env: client.env });
+      const run = await runMain(['--profile', 'remote', 'link', '--id', 'X1', ...BANK_FLAGS], { env: client.env });
       expect({ what, code: run.code }).toEqual({ what, code });
       expect(run.stdout).toBe('');
       expect(run.stderr.trimEnd().split('\n'), what).toHaveLength(1);
@@ -106,10 +107,10 @@ describe('remote mode against `sparctl serve` (built binary, signatures on)', ()
     served.child.kill('SIGTERM');
     await new Promise((resolve) => served.child.on('exit', resolve));
     writeProfile(client, base);
-    const stopped = await runCli(['--profile', 'remote', 'resolve', 'X1'], { env: client.env });
+    const stopped = await runMain(['--profile', 'remote', 'resolve', 'X1'], { env: client.env });
     expect(stopped.code).toBe(4);
     expect(stopped.stderr).toMatch(/^sparctl: POST http:\/\/127\.0\.0\.1:\d+\/mapper\/resolve: connection refused \(is the mapper running, and are the host and port in baseUrl right\?\)\n$/);
-    const ping = await runCli(['--profile', 'remote', 'ping'], { env: client.env });
+    const ping = await runMain(['--profile', 'remote', 'ping'], { env: client.env });
     expect(ping.code).toBe(4);
     expect(ping.stdout).toMatch(/^FAIL {2}reachable: GET http:\/\/127\.0\.0\.1:\d+\/ping: connection refused/);
   });

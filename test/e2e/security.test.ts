@@ -14,7 +14,8 @@ import { describe, expect, it } from 'vitest';
 import { createSparServer } from '../../src/adapters/server/spar-v2-server.js';
 import { LocalMapper } from '../../src/adapters/sqlite/local-mapper.js';
 import { startFakeCentral } from '../helpers/fake-central.js';
-import { ROOT, cliEnv, runCli, type CliResult } from '../helpers/run-cli.js';
+import { ROOT, cliEnv, type CliResult } from '../helpers/run-cli.js';
+import { runMain } from '../helpers/run-main.js';
 import { tempDir } from '../helpers/tmp.js';
 
 /** Every file under `dir`, as text. */
@@ -61,7 +62,7 @@ describe('secrets never leak', () => {
       });
       const rows = ['id,fa_type,bank_name,bank_code,branch_name,branch_code,account_number', 'SEC1,BANK,Example Bank,EXB,Main,0001,0001', 'SEC2,BANK,Example Bank,EXB,Main,0001,'];
       writeFileSync(join(dir, 'in.csv'), `${rows.join('\n')}\n`);
-      const run = (args: string[]) => runCli(['-v', ...args], { env: remote.env, cwd: dir });
+      const run = (args: string[]) => runMain(['-v', ...args], { env: remote.env, cwd: dir });
       const results: CliResult[] = [
         await run(['config', 'show']),
         await run(['config', 'show', '-o', 'json']),
@@ -105,11 +106,11 @@ describe('secrets never leak', () => {
     writeFileSync(key, generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }));
     chmodSync(key, 0o644);
     const { env, home } = cliEnv({ SPARCTL_SIGNING_KEY_FILE: key });
-    const shown = await runCli(['config', 'show'], { env });
+    const shown = await runMain(['config', 'show'], { env });
     expect(shown.stderr).toContain(`sparctl: warning: signingKeyFile ${key} can be read by other users (mode 0644); run: chmod 600 ${key}`);
     chmodSync(key, 0o600);
-    expect((await runCli(['config', 'show'], { env })).stderr).not.toContain('warning');
-    const init = await runCli(['config', 'init'], { env });
+    expect((await runMain(['config', 'show'], { env })).stderr).not.toContain('warning');
+    const init = await runMain(['config', 'init'], { env });
     expect(init.code).toBe(0);
     expect(statSync(join(home, 'config', 'sparctl', 'config.json')).mode & 0o777).toBe(0o600);
   });
@@ -126,19 +127,19 @@ describe('TLS', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     try {
       const { env } = cliEnv({ SPARCTL_BASE_URL: `https://127.0.0.1:${(server.address() as AddressInfo).port}` });
-      const untrusted = await runCli(['resolve', '--id', 'T1'], { env });
+      const untrusted = await runMain(['resolve', '--id', 'T1'], { env });
       expect(untrusted.code).toBe(3);
       expect(untrusted.stderr).toMatch(/TLS failed \(\w+\).*the server certificate is not trusted/s);
 
-      const trusted = await runCli(['--ca-file', join(dir, 'tls.crt'), 'resolve', '--id', 'T1', '-o', 'json'], { env });
+      const trusted = await runMain(['--ca-file', join(dir, 'tls.crt'), 'resolve', '--id', 'T1', '-o', 'json'], { env });
       expect(trusted.code, trusted.stderr).toBe(0);
       expect(JSON.parse(trusted.stdout).results[0].outcome).toBe('not_found');
       expect(trusted.stderr).not.toMatch(/warning/);
       // The same from the environment; a profile or variable cannot turn verification off.
-      expect((await runCli(['resolve', '--id', 'T1'], { env: { ...env, SPARCTL_CA_FILE: join(dir, 'tls.crt') } })).code).toBe(0);
-      expect((await runCli(['resolve', '--id', 'T1'], { env: { ...env, SPARCTL_INSECURE: 'true', NODE_TLS_REJECT_UNAUTHORIZED: '1' } })).code).toBe(3);
+      expect((await runMain(['resolve', '--id', 'T1'], { env: { ...env, SPARCTL_CA_FILE: join(dir, 'tls.crt') } })).code).toBe(0);
+      expect((await runMain(['resolve', '--id', 'T1'], { env: { ...env, SPARCTL_INSECURE: 'true', NODE_TLS_REJECT_UNAUTHORIZED: '1' } })).code).toBe(3);
 
-      const insecure = await runCli(['--insecure', 'resolve', '--id', 'T1', '-o', 'json'], { env });
+      const insecure = await runMain(['--insecure', 'resolve', '--id', 'T1', '-o', 'json'], { env });
       expect(insecure.code, insecure.stderr).toBe(0);
       expect(insecure.stderr).toMatch(/^sparctl: warning: --insecure: TLS certificates are not checked/m);
     } finally {

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 // Through retained.ts: on Node 24 a collected better-sqlite3 object aborts the test process.
 import { openDatabase, prepare } from '../../src/adapters/sqlite/retained.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { cliEnv, runCli } from '../helpers/run-cli.js';
+import { cliEnv } from '../helpers/run-cli.js';
+import { runMain } from '../helpers/run-main.js';
 import { startSparV2Double, type SparV2Double } from '../helpers/spar-v2-double.js';
 import { serve } from '../helpers/serve.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -93,7 +94,7 @@ describe('sparctl smoke (built binary)', () => {
     const db = join(dir, 'served.db');
     const served = await serve(cliEnv().env, db, `sparctl=${publicFile}`);
     const junit = join(dir, 'reports', 'smoke.xml');
-    const run = await runCli(['smoke', '--url', served.url, '--junit', junit], { env: client(keyFile) });
+    const run = await runMain(['smoke', '--url', served.url, '--junit', junit], { env: client(keyFile) });
     expect(run.code).toBe(0);
     expect(tableRows(run.stdout).map((r) => [r[0], r[1], r[2]])).toEqual([
       ['1', 'link', 'pass'],
@@ -125,7 +126,7 @@ describe('sparctl smoke (built binary)', () => {
     const dir = tempDir();
     const { keyFile, publicPem } = keyPair(dir);
     const spar = await double(publicPem);
-    const run = await runCli(['smoke', '-o', 'json', '--junit', join(dir, 'smoke.xml')], { env: { ...client(keyFile), SPARCTL_BASE_URL: spar.url } });
+    const run = await runMain(['smoke', '-o', 'json', '--junit', join(dir, 'smoke.xml')], { env: { ...client(keyFile), SPARCTL_BASE_URL: spar.url } });
     const doc = JSON.parse(run.stdout) as { passed: boolean; exitCode: number; id: string; steps: { step: string; status: string; got: string }[]; cleanup: { state: string } };
     // The double's quirks (unlink answers carry id "", resolve reorders, strategy_id read from
     // additional_info) are all absorbed by the spar-v2 protocol adapter: no step fails.
@@ -151,7 +152,7 @@ describe('sparctl smoke (built binary)', () => {
     // link and resolve go through; the update gets SPAR's own 500.
     spar.inject({ delayMs: 0 }, { delayMs: 0 }, { status: 500, body: '{"errors":[{"code":"G2P-REQ-100","message":"Unknown Error."}]}' });
     const junit = join(dir, 'smoke.xml');
-    const run = await runCli(['smoke', '--url', spar.url, '--junit', junit], { env: client(keyFile) });
+    const run = await runMain(['smoke', '--url', spar.url, '--junit', junit], { env: client(keyFile) });
     expect(run.code).toBe(4);
     const rows = tableRows(run.stdout);
     expect(rows.map((r) => [r[1], r[2]])).toEqual([
@@ -178,7 +179,7 @@ describe('sparctl smoke (built binary)', () => {
     const spar = await double(publicPem);
     const proxy = await wrongFaProxy(spar.url);
     const junit = join(dir, 'smoke.xml');
-    const run = await runCli(['smoke', '--url', proxy, '--junit', junit], { env: client(keyFile) });
+    const run = await runMain(['smoke', '--url', proxy, '--junit', junit], { env: client(keyFile) });
     expect(run.code).toBe(5);
     const rows = tableRows(run.stdout);
     expect(rows.map((r) => [r[1], r[2]])).toEqual([
@@ -207,7 +208,7 @@ describe('sparctl smoke (built binary)', () => {
     const { env } = cliEnv();
     mkdirSync(join(env['XDG_CONFIG_HOME']!, 'sparctl'), { recursive: true });
     writeFileSync(join(env['XDG_CONFIG_HOME']!, 'sparctl', 'config.json'), JSON.stringify({ profiles: { staging: { mode: 'remote', baseUrl: url } } }));
-    const run = await runCli(['--profile', 'staging', 'smoke', '-o', 'jsonl'], { env });
+    const run = await runMain(['--profile', 'staging', 'smoke', '-o', 'jsonl'], { env });
     expect(run.code).toBe(4);
     const lines = run.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines[0]).toMatchObject({ step: 'link', status: 'fail', error_code: 'remote.refused' });
@@ -218,10 +219,10 @@ describe('sparctl smoke (built binary)', () => {
 
   it('refuses --url together with --db, and a URL that is not http(s)', async () => {
     const env = cliEnv().env;
-    const both = await runCli(['--db', join(tempDir(), 'x.db'), 'smoke', '--url', 'http://127.0.0.1:1'], { env });
+    const both = await runMain(['--db', join(tempDir(), 'x.db'), 'smoke', '--url', 'http://127.0.0.1:1'], { env });
     expect(both.code).toBe(2);
     expect(both.stderr).toBe('sparctl: --url and --db name two different targets: give one of them\n');
-    const bad = await runCli(['smoke', '--url', 'ftp://example.org'], { env });
+    const bad = await runMain(['smoke', '--url', 'ftp://example.org'], { env });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--url ftp:\/\/example\.org: must be an http/);
   });

@@ -1,0 +1,43 @@
+import { PassThrough, Writable } from 'node:stream';
+import type { Io } from '../../src/cli/io.js';
+import { ROOT, runCli, type CliResult } from './run-cli.js';
+
+/**
+ * The in-process tier: one sparctl invocation through `main()` with its own Io, as the binary
+ * runs it but without starting a process (a tenth of the time). For what a command says and
+ * writes given its flags, files and environment; signals, kills, terminals, the writer thread
+ * and installs stay with the binary (runCli). SPARCTL_TEST_BIN sends these through a binary too.
+ */
+export async function runMain(args: string[], options: { env: Record<string, string>; input?: string; cwd?: string }): Promise<CliResult> {
+  if (process.env['SPARCTL_TEST_BIN']) return runCli(args, options);
+  const { main } = await import('../../src/cli/main.js');
+  let stdout = '';
+  let stderr = '';
+  const stdin = new PassThrough();
+  stdin.end(options.input ?? '');
+  const io: Io = {
+    stdout: new Writable({ write: (chunk: Buffer, _encoding, done) => ((stdout += chunk.toString()), done()) }),
+    stderr: new Writable({ write: (chunk: Buffer, _encoding, done) => ((stderr += chunk.toString()), done()) }),
+    stdin,
+    stdinIsTTY: false,
+    stderrIsTTY: false,
+    stdoutIsTTY: false,
+    env: options.env,
+    // As runCli: the repository, where the tests' relative paths (fixtures/…) point.
+    cwd: options.cwd ?? ROOT,
+    home: options.env['HOME'] ?? ROOT,
+    columns: 80,
+  };
+  // As a process started there: relative paths the code hands to fs resolve against the cwd.
+  // (Test files run in processes of their own, their tests one after another.)
+  const before = process.cwd();
+  process.chdir(io.cwd);
+  try {
+    const code = await main(args, io);
+    // Writes issued just before main() returned are delivered on the next turn.
+    await new Promise((resolve) => setImmediate(resolve));
+    return { code, stdout, stderr };
+  } finally {
+    process.chdir(before);
+  }
+}
