@@ -7,6 +7,7 @@ import { ExitCode, UsageError } from '../core/errors.js';
 import type { Mapper } from '../core/mapper.js';
 import type { CsvKeys } from '../adapters/input/prescan.js';
 import { loadContext, openMapper, writeLinksOnThread, type CommandContext, type GlobalOptions } from './context.js';
+import { redactUrl } from '../config/redact.js';
 import type { Io } from './io.js';
 import { jsonDocument } from './document.js';
 
@@ -60,7 +61,7 @@ export async function runBulkJob(io: Io, globals: GlobalOptions, flags: BulkJobF
   const { seekableInput } = await import('../adapters/input/spool.js');
   const input = await seekableInput(spec.file, io.stdin, join(context.dirs.state, 'spool'));
   try {
-    const mapper = await openMapper(context, flags.dryRun === true ? { readOnly: true } : {});
+    const mapper = await openMapper(context, flags.dryRun === true ? 'dry-run' : 'write');
     try {
       return await runWithMapper(io, globals, flags, spec, context, mapper, input);
     } finally {
@@ -84,7 +85,7 @@ async function runWithMapper(
   const name = spec.file === '-' ? 'stdin' : spec.file;
   // The mapper's own identity is part of the job: a journal must never vouch for records
   // applied to a database that has since been deleted and created anew.
-  const target = settings.mode === 'local' ? `local ${settings.db} ${mapper.instanceId ?? ''}` : `${settings.protocol} ${settings.baseUrl}`;
+  const target = settings.mode === 'local' ? `local ${settings.db} ${mapper.instanceId ?? ''}` : `${settings.protocol} ${redactUrl(settings.baseUrl!)}`;
   const definition = JSON.stringify({ command: spec.command, mode: spec.mode, target, definition: spec.definition });
 
   // One pass over the whole input before anything is sent: fingerprint, UTF-8, and which rows a

@@ -1,10 +1,11 @@
 import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { ConfigError } from '../core/errors.js';
+import { ConfigError, UsageError } from '../core/errors.js';
 import type { LocalMapper } from '../adapters/sqlite/local-mapper.js';
 import type { Mapper } from '../core/mapper.js';
 import { sparctlDirs, type SparctlDirs } from '../config/paths.js';
+import { redactUrl } from '../config/redact.js';
 import type { OutputFormat, Profile, ResolvedSettings } from '../config/settings.js';
 import type { Io } from './io.js';
 
@@ -12,6 +13,10 @@ import type { Io } from './io.js';
 export interface GlobalOptions {
   readonly profile?: string;
   readonly db?: string;
+  /** --url: a remote mapper's base URL. */
+  readonly url?: string;
+  /** --create: a command that writes may make a new mapper database at --db. */
+  readonly create?: boolean;
   readonly output?: OutputFormat;
   readonly quiet?: boolean;
   readonly verbose?: boolean;
@@ -25,6 +30,7 @@ export interface GlobalOptions {
 
 export interface CommandContext {
   readonly io: Io;
+  readonly globals: GlobalOptions;
   readonly dirs: SparctlDirs;
   readonly configPath: string;
   readonly resolved: ResolvedSettings;
@@ -48,7 +54,8 @@ export async function loadContext(io: Io, globals: GlobalOptions): Promise<Comma
   const dirs = sparctlDirs(io.env, io.home);
   const configPath = configPathOf(io, dirs);
   const flags: Partial<Profile> = {
-    ...(globals.db !== undefined ? { db: resolve(io.cwd, globals.db) } : {}),
+    ...(globals.db !== undefined ? { db: globals.db } : {}),
+    ...(globals.url !== undefined ? { baseUrl: globals.url } : {}),
     ...(globals.output !== undefined ? { output: globals.output } : {}),
     ...(globals.async ? { async: true } : {}),
     ...(globals.caFile !== undefined ? { caFile: resolve(io.cwd, globals.caFile) } : {}),
@@ -61,16 +68,14 @@ export async function loadContext(io: Io, globals: GlobalOptions): Promise<Comma
     ...(globals.profile !== undefined ? { profileFlag: globals.profile } : {}),
     flags,
     defaultDb: join(dirs.data, 'mapper.db'),
+    cwd: io.cwd,
   });
-  // A relative db path in the config file is relative to that file; anywhere else, to the cwd.
-  const dbSource = resolved.sources.db ?? '';
-  const base = dbSource.startsWith('profile ') ? dirname(configPath) : io.cwd;
-  const settings = { ...resolved.settings, db: resolve(base, resolved.settings.db!), ...(globals.insecure ? { insecure: true } : {}) };
+  const settings = { ...resolved.settings, ...(globals.insecure ? { insecure: true } : {}) };
   warnAboutExposedSecrets(io, settings);
   if (globals.insecure) {
     io.stderr.write('sparctl: warning: --insecure: TLS certificates are not checked; anyone on the network path can read and change what is sent, including keys and tokens\n');
   }
-  return { io, dirs, configPath, resolved: { settings, sources: resolved.sources } };
+  return { io, globals, dirs, configPath, resolved: { ...resolved, settings } };
 }
 
 /** Files holding keys or secrets should be readable by their owner only; say so when they are not. */
@@ -90,17 +95,63 @@ function warnAboutExposedSecrets(io: Io, settings: Record<string, unknown>): voi
   }
 }
 
+/** What a command will do with its mapper: a read never creates one; a dry run writes nothing. */
+export type MapperAccess = 'read' | 'write' | 'dry-run';
+
 /**
- * Opens the mapper the settings point at. Adapters load lazily: `--help` must stay fast.
- * `readOnly`: a dry run's local mapper, opened so that nothing can be written to it.
+ * Says which mapper the command acts on, as the first line on stderr (unless -q): the target
+ * and the one source that named it, so a run against the wrong mapper is seen before it starts.
  */
-export async function openMapper(context: CommandContext, options: { readOnly?: boolean } = {}): Promise<Mapper> {
+export function announceTarget(context: CommandContext): void {
+  // Once per invocation, however many times the command loads its context.
+  if (announced.has(context.io) || context.globals.quiet) return;
+  announced.add(context.io);
+  context.io.stderr.write(`→ ${targetLine(context)}\n`);
+}
+const announced = new WeakSet<Io>();
+
+/** `local /path/mapper.db (flag --db)` or `remote spar-v2 https://host/mapper (profile prod)`. */
+export function targetLine(context: CommandContext): string {
+  const { settings, target } = context.resolved;
+  const where = target.mode === 'local' ? `local ${target.location}` : `remote ${settings.protocol} ${redactUrl(target.location)}`;
+  return `${where} (${target.source})`;
+}
+
+/**
+ * The local mapper's database file, checked against the creation rule: only the default path,
+ * or --db with --create on a command that writes, may make a new one. `exists` false means it
+ * is to be created (write) or stood in for by an empty mapper that is never saved (a dry run, or
+ * a read of the default mapper before anything was written to it). A named file that does not
+ * exist is refused: it is more likely a typo than an empty mapper.
+ */
+export function localMapperFile(context: CommandContext, access: MapperAccess): { path: string; exists: boolean } {
+  const path = context.resolved.settings.db!;
+  if (existsSync(path)) return { path, exists: true };
+  const isDefault = path === join(context.dirs.data, 'mapper.db');
+  if (isDefault || (access !== 'read' && context.globals.create === true)) return { path, exists: false };
+  const fix = `sparctl init --db ${shellWord(path)}`;
+  throw new UsageError('local.no_mapper', `no mapper at ${path}`, {
+    hint: access === 'read' ? `check the path; "${fix}" creates an empty mapper there` : `check the path; to start a new mapper there, add --create or run "${fix}"`,
+  });
+}
+
+function shellWord(text: string): string {
+  return /^[\w./@:+-]+$/.test(text) ? text : `'${text.replace(/'/g, "'\\''")}'`;
+}
+
+/**
+ * Opens the mapper the settings point at, after saying which it is. Adapters load lazily:
+ * `--help` must stay fast. A dry run's local mapper is opened so that nothing can be written.
+ */
+export async function openMapper(context: CommandContext, access: MapperAccess): Promise<Mapper> {
   const { settings } = context.resolved;
+  announceTarget(context);
   if (settings.mode === 'local') {
+    const file = localMapperFile(context, access);
     const { LocalMapper } = await import('../adapters/sqlite/local-mapper.js');
-    // A dry run writes nothing, not even an empty database where none exists yet.
-    if (options.readOnly && !existsSync(settings.db!)) return LocalMapper.open(':memory:', `${settings.db} (does not exist yet)`);
-    return LocalMapper.open(settings.db!, undefined, options);
+    // Reads and dry runs write nothing, not even an empty database where none exists yet.
+    if (access !== 'write' && !file.exists) return LocalMapper.open(':memory:', `${file.path} (does not exist yet)`);
+    return LocalMapper.open(file.path, undefined, { readOnly: access === 'dry-run' });
   }
   const { HttpMapper } = await import('../adapters/http/http-mapper.js');
   return HttpMapper.create(settings);

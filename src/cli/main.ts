@@ -1,6 +1,7 @@
 import { CommanderError } from 'commander';
 import { ExitCode, SparctlError } from '../core/errors.js';
 import { processIo, type Io } from './io.js';
+import { redactUrlsIn } from '../config/redact.js';
 import { createProgram } from './program.js';
 import { VERSION } from './version.js';
 
@@ -41,11 +42,11 @@ function reportError(io: Io, error: unknown, argv: readonly string[], commands: 
     if (error.code === 'commander.executeSubCommandAsync') return ExitCode.ok;
     const message = error.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ');
     const command = argv.find((arg) => commands.has(arg));
-    io.stderr.write(`sparctl: ${message} — see "sparctl ${command ? `${command} ` : ''}--help"\n`);
+    io.stderr.write(redactUrlsIn(`sparctl: ${message} — see "sparctl ${command ? `${command} ` : ''}--help"\n`));
     return ExitCode.usage;
   }
   if (error instanceof SparctlError) {
-    io.stderr.write(`sparctl: ${error.message}${error.hint ? ` (${error.hint})` : ''}\n`);
+    io.stderr.write(redactUrlsIn(`sparctl: ${error.message}${error.hint ? ` (${error.hint})` : ''}\n`));
     return error.exitCode;
   }
   if (isPromptExit(error)) {
@@ -54,7 +55,7 @@ function reportError(io: Io, error: unknown, argv: readonly string[], commands: 
   }
   const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
   io.stderr.write(
-    `sparctl: internal error: ${error instanceof Error ? error.message : String(error)}\n` +
+    `sparctl: internal error: ${redactUrlsIn(error instanceof Error ? error.message : String(error))}\n` +
       `This is a bug in sparctl ${VERSION} (Node ${process.version}). Please report it with the command you ran.\n`,
   );
   if (io.env['SPARCTL_DEBUG']) io.stderr.write(`${detail}\n`);

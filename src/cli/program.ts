@@ -6,6 +6,7 @@ import { dfspCommand } from './commands/dfsp.js';
 import { faCommand } from './commands/fa.js';
 import { importCsvCommand } from './commands/import-csv.js';
 import { importOdkCommand } from './commands/import-odk.js';
+import { initCommand } from './commands/init.js';
 import { pingCommand } from './commands/ping.js';
 import { recordCommand } from './commands/records.js';
 import { serveCommand } from './commands/serve.js';
@@ -20,7 +21,9 @@ export function createProgram(io: Io, setExit: (code: number) => void): Command 
     .description('Bulk administration of OpenG2P SPAR, the ID → financial address mapper')
     .version(VERSION, '-V, --version')
     .option('--profile <name>', 'profile from the config file (env SPARCTL_PROFILE)')
-    .option('--db <path>', 'use the local mapper database at PATH (env SPARCTL_DB)')
+    .option('--db <path>', 'act on the local mapper database at PATH (env SPARCTL_DB)')
+    .option('--url <url>', 'act on the remote mapper at this base URL, e.g. https://spar.example.org/api/mapper (env SPARCTL_BASE_URL)')
+    .option('--create', 'with --db on a command that writes: create the database if it does not exist')
     .addOption(new Option('-o, --output <format>', 'output format (default: table on a terminal, jsonl when piped)').choices(OUTPUT_FORMATS))
     .option('-q, --quiet', 'print only results and errors')
     .option('-v, --verbose', 'print more about what is being done')
@@ -53,6 +56,7 @@ Exit codes: 0 ok · 1 internal error · 2 usage or bad input · 3 config · 4 ma
   program.addCommand(faCommand(io, setExit));
   program.addCommand(pingCommand(io, setExit));
   program.addCommand(smokeCommand(io, setExit));
+  program.addCommand(initCommand(io, setExit));
   program.addCommand(configCommand(io, setExit));
   program.addCommand(completionCommand(io, setExit));
   return program;

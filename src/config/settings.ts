@@ -1,5 +1,7 @@
 import { z } from 'zod';
-import { ConfigError } from '../core/errors.js';
+import { dirname, resolve } from 'node:path';
+import { ConfigError, UsageError } from '../core/errors.js';
+import { redactUrl } from './redact.js';
 import { describeIssues } from '../core/model.js';
 import { OUTPUT_FORMATS, PROTOCOLS, type OutputFormat } from './constants.js';
 
@@ -11,6 +13,7 @@ import { OUTPUT_FORMATS, PROTOCOLS, type OutputFormat } from './constants.js';
  */
 
 export { OUTPUT_FORMATS, PROTOCOLS, type OutputFormat };
+export { redactUrl, redactUrlsIn } from './redact.js';
 
 const httpUrl = z
   .string()
@@ -138,6 +141,10 @@ export interface ResolvedSettings {
   readonly settings: Settings;
   /** Where each non-default value came from: "flag --db", "env SPARCTL_DB", "profile staging (…/config.json)". */
   readonly sources: Readonly<Partial<Record<keyof Settings, string>>>;
+  /** The mapper, and which source named it. */
+  readonly target: Target;
+  /** Target settings the profile holds but that were not used: another source named the target. */
+  readonly unused: readonly string[];
 }
 
 export interface SettingsInput {
@@ -148,6 +155,8 @@ export interface SettingsInput {
   readonly profileFlag?: string;
   readonly flags: Partial<Profile>;
   readonly defaultDb: string;
+  /** Relative --db and SPARCTL_DB paths are relative to this folder. */
+  readonly cwd?: string;
 }
 
 export function parseConfigFile(path: string, text: string): ConfigFile {
@@ -168,7 +177,48 @@ export function parseConfigFile(path: string, text: string): ConfigFile {
   return parsed.data;
 }
 
-/** Merges file, environment and flags into the settings a command runs with. Pure. */
+/**
+ * The settings that say which mapper a command acts on and how to talk to it. They come whole from
+ * the source that names the target: a profile's protocol, keys or token are never sent to a URL
+ * the environment or a flag named.
+ */
+const TARGET_SETTINGS = new Set<string>([
+  'mode', 'db', 'baseUrl', 'protocol', 'senderAppMnemonic', 'signingKeyFile', 'keyId', 'tokenFile', 'oauthTokenUrl',
+  'oauthClientId', 'oauthClientSecretFile', 'paths', 'async', 'asyncResults', 'callbackListen', 'callbackUrl',
+  'asyncTimeoutMs', 'encryptionCertFile', 'encryptionKid', 'decryptionKeyFile', 'callbackCertFile', 'caFile', 'dfspUrl',
+]);
+
+/** The mapper a command acts on, and the one source that named it. */
+export interface Target {
+  readonly mode: 'local' | 'remote';
+  /** The database path (local) or the base URL (remote). */
+  readonly location: string;
+  /** "flag --db", "env SPARCTL_BASE_URL", "profile prod", or "default". */
+  readonly source: string;
+}
+
+function sameTarget(a: Target, b: Target): boolean {
+  return a.mode === b.mode && (a.mode === 'local' ? resolve(a.location) === resolve(b.location) : a.location.replace(/\/+$/, '') === b.location.replace(/\/+$/, ''));
+}
+
+function describeTarget(target: Target): string {
+  return `${target.source} (${target.mode} ${target.mode === 'remote' ? redactUrl(target.location) : target.location})`;
+}
+
+function contradiction(a: Target, b: Target): UsageError {
+  return new UsageError('target.contradiction', `${describeTarget(a)} and ${describeTarget(b)} name two different mappers`, {
+    hint: `give one of them; "sparctl config show" shows where each setting comes from`,
+  });
+}
+
+/**
+ * Merges file, environment and flags into the settings a command runs with. Pure.
+ *
+ * The target rule: the mapper comes whole from the most specific source that names one — the
+ * --db or --url flag, then SPARCTL_DB or SPARCTL_BASE_URL, then the profile — and a contradiction
+ * (two names in one source, a profile chosen by name against a flag or variable, SPARCTL_MODE
+ * against the target) is refused rather than settled silently.
+ */
 export function resolveSettings(input: SettingsInput): ResolvedSettings {
   const file = input.configText === undefined ? { profiles: {} } : parseConfigFile(input.configPath, input.configText);
   const explicitProfile = input.profileFlag ?? nonBlank(input.env['SPARCTL_PROFILE']);
@@ -181,17 +231,7 @@ export function resolveSettings(input: SettingsInput): ResolvedSettings {
       hint: known.length ? `known profiles: ${known.join(', ')}` : 'create it with "sparctl config init", or drop --profile to use the local mapper',
     });
   }
-
-  const merged: Record<string, unknown> = {};
-  const sources: Record<string, string> = {};
-  const layer = (values: Partial<Profile>, source: (key: string) => string) => {
-    for (const [key, value] of Object.entries(values)) {
-      if (value === undefined) continue;
-      merged[key] = value;
-      sources[key] = source(key);
-    }
-  };
-  if (profile) layer(profile, () => `profile ${profileName} (${input.configPath})`);
+  const cwd = input.cwd ?? '/';
 
   const fromEnv: Record<string, unknown> = {};
   const envNames: Record<string, string> = {};
@@ -206,20 +246,65 @@ export function resolveSettings(input: SettingsInput): ResolvedSettings {
     const problems = envParsed.error.issues.map((issue) => `${envNames[String(issue.path[0])] ?? String(issue.path[0])} ${issue.message}`);
     throw new ConfigError('config.invalid_env', `environment: ${problems.join('; ')}`);
   }
-  layer(envParsed.data, (key) => `env ${envNames[key]}`);
-  layer(input.flags, (key) => `flag --${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
-
-  // A --db flag or SPARCTL_DB means "this local file", whatever the profile says.
-  if ((input.flags.db !== undefined || envNames['db']) && input.flags.mode === undefined) {
-    merged['mode'] = 'local';
-    sources['mode'] = sources['db']!;
+  const env = envParsed.data;
+  if (input.flags.baseUrl !== undefined && !httpUrl.safeParse(input.flags.baseUrl).success) {
+    throw new UsageError('target.bad_url', `--url ${redactUrl(input.flags.baseUrl)}: must be an http:// or https:// URL`);
   }
-  const mode = (merged['mode'] as Settings['mode'] | undefined) ?? (merged['baseUrl'] !== undefined ? 'remote' : 'local');
-  if (mode === 'remote' && merged['baseUrl'] === undefined) {
-    throw new ConfigError('config.missing_base_url', `profile "${profileName}" is remote but has no baseUrl`, {
-      hint: 'add "baseUrl" to the profile, or set SPARCTL_BASE_URL',
+
+  // Who names a target, most specific first.
+  const named = (source: string, values: Partial<Profile>, base: string): Target[] => [
+    ...(values.db !== undefined ? [{ mode: 'local' as const, location: resolve(base, values.db), source: `${source} ${source === 'flag' ? '--db' : 'SPARCTL_DB'}` }] : []),
+    ...(values.baseUrl !== undefined ? [{ mode: 'remote' as const, location: values.baseUrl, source: `${source} ${source === 'flag' ? '--url' : 'SPARCTL_BASE_URL'}` }] : []),
+  ];
+  const byFlag = named('flag', input.flags, cwd);
+  const byEnv = named('env', env, cwd);
+  for (const claims of [byFlag, byEnv]) if (claims.length > 1) throw contradiction(claims[0]!, claims[1]!);
+  let byProfile: Target | undefined;
+  if (profile && (profile.mode !== undefined || profile.db !== undefined || profile.baseUrl !== undefined)) {
+    const mode = profile.mode ?? (profile.baseUrl !== undefined ? 'remote' : 'local');
+    if (mode === 'remote' && profile.baseUrl === undefined) {
+      throw new ConfigError('config.missing_base_url', `profile "${profileName}" is remote but has no baseUrl`, { hint: 'add "baseUrl" to the profile, or set SPARCTL_BASE_URL' });
+    }
+    // A relative db path in the config file is relative to that file.
+    const location = mode === 'local' ? (profile.db !== undefined ? resolve(dirname(input.configPath), profile.db) : input.defaultDb) : profile.baseUrl!;
+    byProfile = { mode, location, source: `profile ${profileName}` };
+  }
+  const target: Target = byFlag[0] ?? byEnv[0] ?? byProfile ?? { mode: 'local', location: input.defaultDb, source: 'default' };
+  // A profile chosen by name is a target named on purpose: it must not lose silently.
+  if (explicitProfile !== undefined && byProfile && target !== byProfile && !sameTarget(target, byProfile)) throw contradiction(target, byProfile);
+  if (env.mode !== undefined && env.mode !== target.mode) {
+    throw new UsageError('target.contradiction', `env SPARCTL_MODE=${env.mode} but ${describeTarget(target)} is ${target.mode}`, {
+      hint: 'unset SPARCTL_MODE, or name the mapper you mean',
     });
   }
+  const profileIsTarget = byProfile !== undefined && (target === byProfile || sameTarget(target, byProfile));
+
+  const merged: Record<string, unknown> = {};
+  const sources: Record<string, string> = {};
+  /** A profile's target settings it holds but does not apply, because another source named the target. */
+  const unused: string[] = [];
+  const layer = (values: Partial<Profile>, source: (key: string) => string) => {
+    for (const [key, value] of Object.entries(values)) {
+      if (value === undefined) continue;
+      merged[key] = value;
+      sources[key] = source(key);
+    }
+  };
+  if (profile) {
+    const kept = Object.fromEntries(Object.entries(profile).filter(([key]) => profileIsTarget || !TARGET_SETTINGS.has(key) || (unused.push(key), false)));
+    layer(kept, () => `profile ${profileName} (${input.configPath})`);
+  }
+  layer(env, (key) => `env ${envNames[key]}`);
+  layer(input.flags, (key) => (key === 'baseUrl' ? 'flag --url' : `flag --${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`));
+  delete merged['db'];
+  delete merged['baseUrl'];
+  delete merged['mode'];
+  for (const key of ['db', 'baseUrl', 'mode']) delete sources[key];
+  if (target.source !== 'default') {
+    sources['mode'] = target.source;
+    sources[target.mode === 'local' ? 'db' : 'baseUrl'] = target.source === `profile ${profileName}` ? `profile ${profileName} (${input.configPath})` : target.source;
+  }
+
   const token = nonBlank(input.env['SPARCTL_TOKEN']);
   const oauthClientSecret = nonBlank(input.env['SPARCTL_OAUTH_CLIENT_SECRET']);
   if (token) sources['token'] = 'env SPARCTL_TOKEN';
@@ -232,8 +317,9 @@ export function resolveSettings(input: SettingsInput): ResolvedSettings {
     ...DEFAULTS,
     ...(merged as Profile),
     profile: profileName,
-    mode,
-    db: (merged['db'] as string | undefined) ?? input.defaultDb,
+    mode: target.mode,
+    db: target.mode === 'local' ? target.location : input.defaultDb,
+    ...(target.mode === 'remote' ? { baseUrl: target.location } : {}),
     ...(token ? { token } : {}),
     ...(oauthClientSecret ? { oauthClientSecret } : {}),
     ...(odkPassword ? { odkPassword } : {}),
@@ -245,7 +331,7 @@ export function resolveSettings(input: SettingsInput): ResolvedSettings {
     : file.defaultProfile !== undefined ? `defaultProfile (${input.configPath})`
     : undefined;
   if (profileSource) sources['profile'] = profileSource;
-  return { settings, sources };
+  return { settings, sources, target, unused };
 }
 
 function nonBlank(value: string | undefined): string | undefined {
@@ -267,14 +353,4 @@ export function redactedSettings(settings: Settings): Record<string, unknown> {
     else out[key] = value;
   }
   return out;
-}
-
-/** Removes user:password from a URL so it can be shown in messages. */
-export function redactUrl(url: string): string {
-  if (!URL.canParse(url)) return url;
-  const parsed = new URL(url);
-  if (!parsed.username && !parsed.password) return url;
-  parsed.username = '***';
-  parsed.password = '';
-  return parsed.toString();
 }

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { openDatabase, prepare } from '../../src/adapters/sqlite/retained.js';
 import { parse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
-import { ROOT, cliEnv, type CliResult } from '../helpers/run-cli.js';
+import { ROOT, cliEnv, withoutTarget, type CliResult } from '../helpers/run-cli.js';
 import { runMain } from '../helpers/run-main.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -176,7 +176,7 @@ async function run(kind: 'import' | 'link', content: string | Buffer, extra: rea
   const db = join(dir, 'mapper.db');
   const rejectsPath = join(dir, 'rejects.csv');
   const command = kind === 'import' ? ['import-csv', file, '--mapping', MAPPING, '--dfsp', DFSP] : ['link', '--file', file];
-  const result = await runMain(['--db', db, '-o', 'json', ...command, '--rejects', rejectsPath, ...extra], { env, cwd: dir });
+  const result = await runMain(['--create', '--db', db, '-o', 'json', ...command, '--rejects', rejectsPath, ...extra], { env, cwd: dir });
   const rejectsText = existsSync(rejectsPath) ? readFileSync(rejectsPath, 'utf8') : '';
   const out: Run = {
     ...result,
@@ -222,9 +222,10 @@ function expectSane(r: Run, allowed: readonly number[]): void {
   if (r.code === 2) {
     // Usage or invalid input: one line, no summary, nothing written.
     expect(r.stdout).toBe('');
-    expect(r.stderr.endsWith('\n')).toBe(true);
-    expect(r.stderr.trimEnd().split('\n'), context).toHaveLength(1);
-    expect(r.stderr).toMatch(/^sparctl: /);
+    const message = withoutTarget(r.stderr);
+    expect(message.endsWith('\n')).toBe(true);
+    expect(message.trimEnd().split('\n'), context).toHaveLength(1);
+    expect(message).toMatch(/^sparctl: /);
     expect(r.stored).toEqual([]);
     return;
   }
@@ -368,7 +369,7 @@ describe('bad-input corpus: sparctl import-csv (enumeration mapping + DFSP list)
     const columns = ENUM_COLUMNS.filter((c) => c !== 'account_no');
     const r = await run('import', enumCsv([enumRow(1), enumRow(2)], { columns }));
     expectSane(r, [2]);
-    expect(r.stderr).toMatch(/^sparctl: .*input\.csv:1: the mapping reads column "account_no", which the file does not have; nothing was sent/);
+    expect(withoutTarget(r.stderr)).toMatch(/^sparctl: .*input\.csv:1: the mapping reads column "account_no", which the file does not have; nothing was sent/);
     expect(existsSync(join(r.dir, 'rejects.csv'))).toBe(false);
   });
 
@@ -512,7 +513,7 @@ describe('bad-input corpus: sparctl link --file', () => {
   it('";" delimiter: link --file has no --delimiter, so the header is one unknown column: exit 2, nothing written', async () => {
     const r = await run('link', linkCsv([linkRow(1), linkRow(2)]).replace(/,/g, ';'));
     expectSane(r, [2]);
-    expect(r.stderr).toMatch(/^sparctl: .*input\.csv:1: unknown column "id;fa_type;strategy_id;/);
+    expect(withoutTarget(r.stderr)).toMatch(/^sparctl: .*input\.csv:1: unknown column "id;fa_type;strategy_id;/);
   });
 
   it('quoted cells with commas and line breaks: the row after a multi-line cell keeps its own line number', async () => {
@@ -593,7 +594,7 @@ describe('bad-input corpus: sparctl link --file', () => {
     const columns = [...LINK_COLUMNS, 'notes', 'acount_number'];
     const r = await run('link', linkCsv([linkRow(1), linkRow(2)], { columns }));
     expectSane(r, [2]);
-    expect(r.stderr).toMatch(/^sparctl: .*input\.csv:1: unknown columns "notes", "acount_number" \(known columns: id, /);
+    expect(withoutTarget(r.stderr)).toMatch(/^sparctl: .*input\.csv:1: unknown columns "notes", "acount_number" \(known columns: id, /);
     expect(existsSync(join(r.dir, 'rejects.csv'))).toBe(false);
   });
 

@@ -28,13 +28,23 @@ function bigCsv(dir: string): string {
   return file;
 }
 
-/** Starts the import and SIGKILLs it after `ms`; resolves with how it ended. */
-function killAfter(args: string[], env: Record<string, string>, ms: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+/**
+ * Starts the import and SIGKILLs it `ms` after it has applied its first record (so that start-up
+ * on a loaded machine does not swallow the kill); resolves with how it ended.
+ */
+function killAfter(args: string[], env: Record<string, string>, ms: number, dbPath: string): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
   return new Promise((resolve) => {
+    const before = rowsIn(dbPath);
     const child = spawn(process.execPath, [BIN, ...args], { env, cwd: ROOT, stdio: 'ignore' });
     children.push(child);
-    const timer = setTimeout(() => child.kill('SIGKILL'), ms);
+    let timer: NodeJS.Timeout | undefined;
+    const poll = setInterval(() => {
+      if (timer !== undefined || rowsIn(dbPath) === before) return;
+      clearInterval(poll);
+      timer = setTimeout(() => child.kill('SIGKILL'), ms);
+    }, 5);
     child.on('exit', (code, signal) => {
+      clearInterval(poll);
       clearTimeout(timer);
       resolve({ code, signal });
     });
@@ -79,16 +89,16 @@ function rowsIn(dbPath: string): number {
 }
 
 /**
- * Kills the same command KILLS times at random instants (later kills wait longer, so a loaded
- * machine still gets kills past start-up), then lets it finish. Returns how many kills left the
+ * Kills the same command KILLS times at random instants after it starts writing (later kills
+ * wait longer), then lets it finish. Returns how many kills left the
  * mapper part-way: some records applied, not all.
  */
 async function crashAndResume(args: string[], env: Record<string, string>, dbPath: string): Promise<{ midRun: number }> {
   let midRun = 0;
-  // Up to twice KILLS attempts: on a loaded machine the first kills may land during start-up.
+  // Up to twice KILLS attempts: a run may finish, or be killed after its last record.
   for (let i = 0; i < KILLS * 2 && (i < KILLS || midRun === 0); i++) {
-    const delay = 150 + i * 150 + Math.floor(Math.random() * 300);
-    const ended = await killAfter(args, env, delay);
+    const delay = Math.floor(Math.random() * (100 + i * 100));
+    const ended = await killAfter(args, env, delay, dbPath);
     if (ended.signal !== 'SIGKILL') {
       // It finished before the kill: the job is done (a further run would be a new job).
       expect(ended.code).toBe(0);
@@ -112,7 +122,7 @@ describe('kill -9 at random points, then resume', () => {
     const file = bigCsv(dir);
     const servedDb = join(dir, 'served.db');
     const server = cliEnv();
-    const serve = spawn(process.execPath, [BIN, '--db', servedDb, 'serve', '--port', '0', '-q'], { env: server.env, cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    const serve = spawn(process.execPath, [BIN, '--create', '--db', servedDb, 'serve', '--port', '0', '-q'], { env: server.env, cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
     children.push(serve);
     const url = await new Promise<string>((resolve, reject) => {
       let text = '';
@@ -137,7 +147,7 @@ describe('kill -9 at random points, then resume', () => {
     const file = bigCsv(dir);
     const db = join(dir, 'mapper.db');
     const { env } = cliEnv();
-    const args = ['--db', db, 'link', '--file', file, '--batch-size', '4', '--concurrency', '1', '--rejects', join(dir, 'rejects.csv')];
+    const args = ['--create', '--db', db, 'link', '--file', file, '--batch-size', '4', '--concurrency', '1', '--rejects', join(dir, 'rejects.csv')];
     const killed = await killMidRun(args, env, db);
     expect(killed.signal).toBe('SIGKILL');
     expect(rowsIn(db)).toBeLessThan(RECORDS);

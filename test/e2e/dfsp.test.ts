@@ -19,11 +19,11 @@ describe('sparctl dfsp', () => {
     const { env } = cliEnv();
     const db = join(dir, 'mapper.db');
     writeFileSync(join(dir, 'dfsp.csv'), CSV);
-    const imported = await runMain(['--db', db, 'dfsp', 'import', 'dfsp.csv'], { env, cwd: dir });
+    const imported = await runMain(['--create', '--db', db, 'dfsp', 'import', 'dfsp.csv'], { env, cwd: dir });
     expect(imported.code, imported.stderr).toBe(0);
     expect(imported.stderr).toMatch(/5 entries \(1 banks, 2 branches, 2 wallet providers\): 5 added, 0 renamed, 0 unchanged/);
 
-    const listed = await runMain(['--db', db, 'dfsp', 'list', '-o', 'jsonl'], { env, cwd: dir });
+    const listed = await runMain(['--create', '--db', db, 'dfsp', 'list', '-o', 'jsonl'], { env, cwd: dir });
     expect(listed.code).toBe(0);
     expect(listed.stdout.trim().split('\n').map((line) => JSON.parse(line) as unknown)).toEqual([
       { type: 'bank', code: 'LBP', name: 'Land Bank of the Philippines' },
@@ -32,11 +32,11 @@ describe('sparctl dfsp', () => {
       { type: 'mobile wallet', code: 'GCASH', name: 'GCash' },
       { type: 'e-mail wallet', code: 'PAYPAL', name: 'PayPal' },
     ]);
-    const search = await runMain(['--db', db, 'dfsp', 'list', '--type', 'branches', '--bank', 'LBP', '--search', 'davao', '-o', 'table'], { env, cwd: dir });
+    const search = await runMain(['--create', '--db', db, 'dfsp', 'list', '--type', 'branches', '--bank', 'LBP', '--search', 'davao', '-o', 'table'], { env, cwd: dir });
     expect(search.stdout).toMatch(/^type +code +name +bank_code\nbranch +0045 +Davao - Bajada +LBP\n$/);
 
     writeFileSync(join(dir, 'rename.csv'), 'type,code,name,bank_code\nBANK,LBP,LANDBANK,\nBANK,DBP,Development Bank of the Philippines,\n');
-    const renamed = await runMain(['--db', db, 'dfsp', 'import', 'rename.csv'], { env, cwd: dir });
+    const renamed = await runMain(['--create', '--db', db, 'dfsp', 'import', 'rename.csv'], { env, cwd: dir });
     expect(renamed.stderr).toMatch(/1 added, 1 renamed, 0 unchanged/);
 
     // import-csv without --dfsp: names come from the mapper's own DFSP data; unknown codes are rejected.
@@ -47,11 +47,11 @@ describe('sparctl dfsp', () => {
       'H3,000400000003,Cora Reyes,0917 555 0003,gcash,,,,GCASH,0917 555 0003,',
     ];
     writeFileSync(join(dir, 'enumeration.csv'), `${rows.join('\n')}\n`);
-    const run = await runMain(['--db', db, 'import-csv', 'enumeration.csv', '--mapping', join(ROOT, 'fixtures', 'enumeration.mapping.json'), '--results', 'results.jsonl'], { env, cwd: dir });
+    const run = await runMain(['--create', '--db', db, 'import-csv', 'enumeration.csv', '--mapping', join(ROOT, 'fixtures', 'enumeration.mapping.json'), '--results', 'results.jsonl'], { env, cwd: dir });
     expect(run.code, run.stderr).toBe(5);
-    const resolved = await runMain(['--db', db, 'resolve', '--id', 'token:000400000001@nationalId', '-o', 'json'], { env, cwd: dir });
+    const resolved = await runMain(['--create', '--db', db, 'resolve', '--id', 'token:000400000001@nationalId', '-o', 'json'], { env, cwd: dir });
     expect(JSON.parse(resolved.stdout).results[0].fa).toMatchObject({ bank_name: 'LANDBANK', branch_name: 'Quezon City - Kamuning' });
-    const rejects = await runMain(['--db', db, 'resolve', '--id', 'token:000400000002@nationalId', '-o', 'json'], { env, cwd: dir });
+    const rejects = await runMain(['--create', '--db', db, 'resolve', '--id', 'token:000400000002@nationalId', '-o', 'json'], { env, cwd: dir });
     expect(JSON.parse(rejects.stdout).results[0].outcome).toBe('not_found');
   });
 
@@ -60,14 +60,14 @@ describe('sparctl dfsp', () => {
     const { env } = cliEnv();
     const db = join(dir, 'mapper.db');
     writeFileSync(join(dir, 'bad.csv'), 'type,code,name,bank_code\nBANK,LBP,Land Bank,\nBRANCH,0012,Kamuning,\nWALLET,X,Y,\nBANK,LBP,Again,\nBRANCH,0099,Somewhere,NOPE\n');
-    const run = await runMain(['--db', db, 'dfsp', 'import', 'bad.csv'], { env, cwd: dir });
+    const run = await runMain(['--create', '--db', db, 'dfsp', 'import', 'bad.csv'], { env, cwd: dir });
     expect(run.code).toBe(2);
     expect(run.stderr).toContain('bad.csv:3: bank_code: a branch needs the code of its bank');
     expect(run.stderr).toContain('bad.csv:4: type: must be one of BANK, BRANCH, MOBILE_WALLET, EMAIL_WALLET, got "WALLET"');
     expect(run.stderr).toContain('bad.csv:5: code: bank "LBP" is already on line 2');
     expect(run.stderr).toContain('bad.csv:6: bank_code: bank "NOPE" is neither in this file nor already known');
     expect(run.stderr).toMatch(/nothing was imported/);
-    const listed = await runMain(['--db', db, 'dfsp', 'list', '-o', 'jsonl'], { env, cwd: dir });
+    const listed = await runMain(['--create', '--db', db, 'dfsp', 'list', '-o', 'jsonl'], { env, cwd: dir });
     expect(listed.stdout).toBe('');
 
     const remote = await runMain(['dfsp', 'list'], { env: { ...env, SPARCTL_BASE_URL: 'http://127.0.0.1:9' }, cwd: dir });

@@ -41,8 +41,8 @@ describe('--dry-run on every writing command', () => {
     const dir = tempDir();
     const db = join(dir, 'mapper.db');
     // A mapper with something in it.
-    expect((await runMain(['--db', db, 'link', '--id', 'K1', ...BANK, '--account-number', '111'], { env })).code).toBe(0);
-    expect((await runMain(['--db', db, 'link', '--id', 'K2', ...BANK, '--account-number', '222'], { env })).code).toBe(0);
+    expect((await runMain(['--create', '--db', db, 'link', '--id', 'K1', ...BANK, '--account-number', '111'], { env })).code).toBe(0);
+    expect((await runMain(['--create', '--db', db, 'link', '--id', 'K2', ...BANK, '--account-number', '222'], { env })).code).toBe(0);
     const file = join(dir, 'rows.csv');
     writeFileSync(file, ['id,fa_type,bank_name,bank_code,branch_name,branch_code,account_number', 'K1,BANK,Example Bank,EXB,Main,0001,999', 'K3,BANK,Example Bank,EXB,Main,0001,333', 'K3,BANK,Example Bank,EXB,Main,0001,334'].join('\n'));
     writeFileSync(join(dir, 'ids.csv'), 'id\nK2\nNOPE\n');
@@ -69,7 +69,7 @@ describe('--dry-run on every writing command', () => {
       [['import-odk', '--mapping', join(ROOT, 'fixtures/enrolment.odk-mapping.json'), '--dfsp', join(ROOT, 'fixtures/odk-dfsp.json'), '--dry-run'], /would link 0011000001/, odkEnv],
     ];
     for (const [args, says, extraEnv] of commands) {
-      const run = await runMain(['--db', db, ...args], { env: extraEnv ?? env, cwd: dir });
+      const run = await runMain(['--create', '--db', db, ...args], { env: extraEnv ?? env, cwd: dir });
       const context = `${args.join(' ')}\n${run.stderr}`;
       expect([0, 5], context).toContain(run.code);
       expect(run.stderr, context).toMatch(says);

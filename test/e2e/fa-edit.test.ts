@@ -97,7 +97,7 @@ describe('sparctl fa edit', () => {
     const before = mapper.storedFa('B1');
     const { env } = cliEnv();
     const run = await inTerminal(
-      ['--db', db, 'fa', 'edit', 'B1'],
+      ['--create', '--db', db, 'fa', 'edit', 'B1'],
       [
         { expect: 'FA type', send: [ENTER] },
         { expect: 'Bank \\(type to search\\)', send: ['dbp', ENTER] },
@@ -131,7 +131,7 @@ describe('sparctl fa edit', () => {
     const before = sum();
     const { env } = cliEnv();
     const run = await inTerminal(
-      ['--db', db, 'fa', 'edit', 'B9', '--dry-run'],
+      ['--create', '--db', db, 'fa', 'edit', 'B9', '--dry-run'],
       [
         { expect: 'FA type', send: [ENTER] },
         { expect: 'Bank \\(type to search\\)', send: ['dbp', ENTER] },
@@ -154,7 +154,7 @@ describe('sparctl fa edit', () => {
     const before = mapper.storedFa('B2');
     const { env } = cliEnv();
     const run = await inTerminal(
-      ['--db', db, 'fa', 'edit', 'B2', '--country', 'PH'],
+      ['--create', '--db', db, 'fa', 'edit', 'B2', '--country', 'PH'],
       [
         { expect: 'FA type', send: [DOWN, ENTER] },
         { expect: 'Wallet provider \\(type to search\\)', send: [ENTER] },
@@ -212,14 +212,14 @@ describe('sparctl fa edit', () => {
     expect(piped.stderr).toMatch(/fa edit asks questions and needs a terminal; nothing was changed \(change the FA with flags instead: sparctl update --id B1 /);
     const { home, db } = seeded();
     const term = pipes(home);
-    expect(await main(['--db', db, '--no-input', 'fa', 'edit', 'B1'], term.io)).toBe(2);
+    expect(await main(['--create', '--db', db, '--no-input', 'fa', 'edit', 'B1'], term.io)).toBe(2);
     expect(term.stderr()).toMatch(/needs a terminal/);
   });
 
   it('says so when the ID is not linked', async () => {
     const { home, db } = seeded();
     const term = pipes(home);
-    expect(await main(['--db', db, 'fa', 'edit', 'NOPE'], term.io)).toBe(2);
+    expect(await main(['--create', '--db', db, 'fa', 'edit', 'NOPE'], term.io)).toBe(2);
     expect(term.stderr()).toMatch(/NOPE is not linked in local .*; there is no FA to edit \(link it first/);
   });
 });

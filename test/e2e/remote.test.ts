@@ -2,7 +2,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { cliEnv, type CliEnv } from '../helpers/run-cli.js';
+import { cliEnv, withoutTarget, type CliEnv } from '../helpers/run-cli.js';
 import { runMain } from '../helpers/run-main.js';
 import { serve } from '../helpers/serve.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -62,7 +62,10 @@ describe('remote mode against `sparctl serve` (built binary, signatures on)', ()
       const here = await runMain(args, { env: local.env });
       expect({ step, code: remote.code }).toEqual({ step, code: here.code });
       expect(comparable(remote.stdout)).toEqual(comparable(here.stdout));
-      if (!bulk) expect(remote.stderr.replace(/\(spar-v2 [^)]*\)/, '(TARGET)')).toBe(here.stderr.replace(/\(local [^)]*\)/, '(TARGET)'));
+      if (!bulk) {
+        expect(remote.stderr).toMatch(/^→ remote spar-v2 http:\/\/127\.0\.0\.1:\d+ \(profile remote\)\n/);
+        expect(withoutTarget(remote.stderr).replace(/\(spar-v2 [^)]*\)/, '(TARGET)')).toBe(withoutTarget(here.stderr).replace(/\(local [^)]*\)/, '(TARGET)'));
+      }
     }
     expect(served.stderr()).toMatch(/POST \/mapper\/link 200 10 item\(s\) PARTNER_FIELD_TEAM/);
 
@@ -99,8 +102,8 @@ describe('remote mode against `sparctl serve` (built binary, signatures on)', ()
       const run = await runMain(['--profile', 'remote', 'link', '--id', 'X1', ...BANK_FLAGS], { env: client.env });
       expect({ what, code: run.code }).toEqual({ what, code });
       expect(run.stdout).toBe('');
-      expect(run.stderr.trimEnd().split('\n'), what).toHaveLength(1);
-      expect(run.stderr, what).toMatch(message);
+      expect(withoutTarget(run.stderr).trimEnd().split('\n'), what).toHaveLength(1);
+      expect(withoutTarget(run.stderr), what).toMatch(message);
       expect(run.stderr).not.toMatch(/\n\s+at /); // never a stack trace
     }
 
@@ -109,7 +112,7 @@ describe('remote mode against `sparctl serve` (built binary, signatures on)', ()
     writeProfile(client, base);
     const stopped = await runMain(['--profile', 'remote', 'resolve', 'X1'], { env: client.env });
     expect(stopped.code).toBe(4);
-    expect(stopped.stderr).toMatch(/^sparctl: POST http:\/\/127\.0\.0\.1:\d+\/mapper\/resolve: connection refused \(is the mapper running, and are the host and port in baseUrl right\?\)\n$/);
+    expect(withoutTarget(stopped.stderr)).toMatch(/^sparctl: POST http:\/\/127\.0\.0\.1:\d+\/mapper\/resolve: connection refused \(is the mapper running, and are the host and port in baseUrl right\?\)\n$/);
     const ping = await runMain(['--profile', 'remote', 'ping'], { env: client.env });
     expect(ping.code).toBe(4);
     expect(ping.stdout).toMatch(/^FAIL {2}reachable: GET http:\/\/127\.0\.0\.1:\d+\/ping: connection refused/);

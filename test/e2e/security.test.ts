@@ -70,7 +70,7 @@ describe('secrets never leak', () => {
         await run(['link', '--file', 'in.csv', '--results', 'results.jsonl', '--rejects', 'rejects.csv']),
         await run(['resolve', '--id', 'SEC1', '-o', 'json']),
         await run(['smoke', '--junit', 'smoke.xml']),
-        await run(['--db', join(dir, 'local.db'), 'import-odk', '--mapping', join(ROOT, 'fixtures', 'enrolment.odk-mapping.json'), '--dfsp', join(ROOT, 'fixtures', 'odk-dfsp.json'), '--results', 'odk-results.csv']),
+        await run(['--create', '--db', join(dir, 'local.db'), 'import-odk', '--mapping', join(ROOT, 'fixtures', 'enrolment.odk-mapping.json'), '--dfsp', join(ROOT, 'fixtures', 'odk-dfsp.json'), '--results', 'odk-results.csv']),
         await run(['--no-input', 'import-odk', '--mapping', join(ROOT, 'fixtures', 'enrolment.odk-mapping.json'), '--odk-url', 'http://user:hunter2-in-url@127.0.0.1:9']),
       ];
       expect(results[3]!.code, results[3]!.stderr).toBe(5); // SEC2 rejected: the run really happened

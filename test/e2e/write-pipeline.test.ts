@@ -87,7 +87,7 @@ async function bigJobWriting() {
   const dir = tempDir();
   const db = join(dir, 'mapper.db');
   writeFileSync(join(dir, 'big.csv'), `${[HEADER, ...fillers(0, 20_000)].join('\n')}\n`);
-  const args = ['--db', db, 'link', '--file', 'big.csv', '--batch-size', '20'];
+  const args = ['--create', '--db', db, 'link', '--file', 'big.csv', '--batch-size', '20'];
   const first = start(args, env, dir);
   await until(() => audit(db).length > 0);
   return { env, dir, db, args, first };
@@ -101,7 +101,7 @@ describe('writes you can trust: the eight cases', () => {
     // X: bank account A at lines 2 and 3, a mobile wallet at line 2004, then many more rows.
     const rows = [bankRow('X', '000111'), bankRow('X', '000111'), ...fillers(0, 2000), walletRow('X', '+639170000099'), ...fillers(2000, 30_000)];
     writeFileSync(join(dir, 'file.csv'), `${[HEADER, ...rows].join('\n')}\n`);
-    const args = ['--db', db, 'link', '--file', 'file.csv', '--batch-size', '20'];
+    const args = ['--create', '--db', db, 'link', '--file', 'file.csv', '--batch-size', '20'];
     const first = start(args, env, dir);
     await until(() => (fa(db, 'X') ?? '').includes('mobile_number'));
     first.child.kill('SIGKILL');
@@ -118,18 +118,18 @@ describe('writes you can trust: the eight cases', () => {
     const dir = tempDir();
     const db = join(dir, 'mapper.db');
     const flags = ['--fa-type', 'BANK', '--bank-name', 'Example Bank', '--bank-code', 'EXB', '--branch-name', 'Main', '--branch-code', '0001', '--account-number', '000123'];
-    const dry = await runCli(['--db', db, 'link', '--id', 'D1', ...flags, '--dry-run'], { env });
+    const dry = await runCli(['--create', '--db', db, 'link', '--id', 'D1', ...flags, '--dry-run'], { env });
     expect(dry.code).toBe(0);
     expect(dry.stderr).toContain('dry run: nothing was written');
     expect(existsSync(db)).toBe(false);
-    expect((await runCli(['--db', db, 'link', '--id', 'D1', ...flags], { env })).code).toBe(0);
+    expect((await runCli(['--create', '--db', db, 'link', '--id', 'D1', ...flags], { env })).code).toBe(0);
     const before = checksum(db);
-    const unlink = await runCli(['--db', db, 'unlink', '--id', 'D1', '--dry-run', '--yes', '-o', 'json'], { env });
+    const unlink = await runCli(['--create', '--db', db, 'unlink', '--id', 'D1', '--dry-run', '--yes', '-o', 'json'], { env });
     expect(unlink.code).toBe(0);
     expect(JSON.parse(unlink.stdout).results[0]).toMatchObject({ id: 'D1', outcome: 'unlinked', dry_run: true });
     expect(checksum(db)).toBe(before);
     expect(fa(db, 'D1')).toMatch(/^account_number:000123\./);
-    const update = await runCli(['--db', db, 'update', '--id', 'D1', ...flags.slice(0, -1), '999', '--dry-run'], { env });
+    const update = await runCli(['--create', '--db', db, 'update', '--id', 'D1', ...flags.slice(0, -1), '999', '--dry-run'], { env });
     expect(update.code).toBe(0);
     expect(checksum(db)).toBe(before);
   });
@@ -181,10 +181,10 @@ describe('writes you can trust: the eight cases', () => {
     const db = join(dir, 'mapper.db');
     const rows = Array.from({ length: 300 }, (_, i) => bankRow(`R${i % 60}`, String(100 + i)));
     writeFileSync(join(dir, 'file.csv'), `${[HEADER, ...rows].join('\n')}\n`);
-    const first = await runCli(['--db', db, 'link', '--file', 'file.csv', '-o', 'json'], { env, cwd: dir });
+    const first = await runCli(['--create', '--db', db, 'link', '--file', 'file.csv', '-o', 'json'], { env, cwd: dir });
     expect(first.code).toBe(0);
     const written = audit(db).length;
-    const again = await runCli(['--db', db, 'link', '--file', 'file.csv', '-o', 'json'], { env, cwd: dir });
+    const again = await runCli(['--create', '--db', db, 'link', '--file', 'file.csv', '-o', 'json'], { env, cwd: dir });
     expect(again.code).toBe(0);
     expect(audit(db)).toHaveLength(written);
     expect(written).toBe(60);
@@ -204,7 +204,7 @@ describe('writes you can trust: the eight cases', () => {
     // Two different jobs into one local mapper at once: both finish, every row once.
     writeFileSync(join(dir, 'a.csv'), `${[HEADER, ...fillers(100_000, 3000)].join('\n')}\n`);
     writeFileSync(join(dir, 'b.csv'), `${[HEADER, ...fillers(200_000, 3000)].join('\n')}\n`);
-    const [a, b] = await Promise.all([runCli(['--db', db, 'link', '--file', 'a.csv', '--batch-size', '20'], { env, cwd: dir }), runCli(['--db', db, 'link', '--file', 'b.csv', '--batch-size', '20'], { env, cwd: dir })]);
+    const [a, b] = await Promise.all([runCli(['--create', '--db', db, 'link', '--file', 'a.csv', '--batch-size', '20'], { env, cwd: dir }), runCli(['--create', '--db', db, 'link', '--file', 'b.csv', '--batch-size', '20'], { env, cwd: dir })]);
     expect([a.code, b.code]).toEqual([0, 0]);
     expect(audit(db)).toHaveLength(26_000);
   }, 60_000);

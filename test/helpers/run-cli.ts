@@ -51,3 +51,8 @@ export function runCli(args: string[], options: { env: Record<string, string>; i
     child.stdin.end(options.input ?? '');
   });
 }
+
+/** stderr without the target line every command that talks to a mapper starts with ("→ local …"). */
+export function withoutTarget(stderr: string): string {
+  return stderr.replace(/^→ .*\n/, '');
+}

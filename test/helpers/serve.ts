@@ -16,7 +16,7 @@ afterEach(() => {
 /** Starts the built `sparctl serve` (accepting `partner`) on a free port; waits for its "listening" line. */
 export function serve(env: Record<string, string>, db: string, partner: string): Promise<Served> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, '--db', db, 'serve', '--port', '0', '--partner', partner], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, '--create', '--db', db, 'serve', '--port', '0', '--partner', partner], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     running.push(child);
     let stderr = '';
     child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {

@@ -177,7 +177,7 @@ export async function tortureHistory(seed: number, target: 'local' | 'remote'): 
   try {
     if (target === 'local') {
       await store.close();
-      dbArgs = ['--db', mapperDb];
+      dbArgs = ['--create', '--db', mapperDb];
     } else {
       const server = createSparServer({ mapper: store, partners: new Map() });
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

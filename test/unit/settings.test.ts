@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { sparctlDirs } from '../../src/config/paths.js';
 import { redactUrl, redactedSettings, resolveSettings, type SettingsInput } from '../../src/config/settings.js';
-import { ConfigError } from '../../src/core/errors.js';
+import { ConfigError, UsageError } from '../../src/core/errors.js';
 import { thrownBy } from '../helpers/errors.js';
 
 const base: SettingsInput = { configPath: '/cfg/config.json', configText: undefined, env: {}, flags: {}, defaultDb: '/data/mapper.db' };
@@ -22,7 +22,7 @@ describe('resolveSettings', () => {
 
   it('applies flag > env > profile > default, and records where each value came from', () => {
     const { settings, sources } = resolveSettings({ ...base, configText: file, env: { SPARCTL_BATCH_SIZE: '50', SPARCTL_OUTPUT: 'csv' }, flags: { output: 'json' } });
-    expect(settings).toMatchObject({ profile: 'field', mode: 'local', db: 'field.db', batchSize: 50, output: 'json' });
+    expect(settings).toMatchObject({ profile: 'field', mode: 'local', db: '/cfg/field.db', batchSize: 50, output: 'json' });
     expect(sources).toMatchObject({
       profile: 'defaultProfile (/cfg/config.json)',
       db: 'profile field (/cfg/config.json)',
@@ -31,11 +31,57 @@ describe('resolveSettings', () => {
     });
   });
 
-  it('selects a remote profile by flag or SPARCTL_PROFILE, and --db turns any profile local', () => {
+  it('selects a remote profile by flag or SPARCTL_PROFILE; --db beats the default profile', () => {
     expect(resolveSettings({ ...base, configText: file, profileFlag: 'staging' }).settings.mode).toBe('remote');
     expect(resolveSettings({ ...base, configText: file, env: { SPARCTL_PROFILE: 'staging' } }).sources.profile).toBe('env SPARCTL_PROFILE');
-    const withDb = resolveSettings({ ...base, configText: file, profileFlag: 'staging', flags: { db: '/tmp/x.db' } });
-    expect(withDb.settings).toMatchObject({ mode: 'local', db: '/tmp/x.db' });
+    const withDb = resolveSettings({ ...base, configText: file, flags: { db: 'x.db' }, cwd: '/work' });
+    expect(withDb.settings).toMatchObject({ mode: 'local', db: '/work/x.db' });
+    expect(withDb.target).toEqual({ mode: 'local', location: '/work/x.db', source: 'flag --db' });
+  });
+
+  describe('the target comes whole from one source', () => {
+    const staging = { ...base, configText: JSON.stringify({ defaultProfile: 'staging', profiles: JSON.parse(file).profiles }) };
+
+    it('the environment beats the default profile, and the profile\'s keys do not follow it to another URL', () => {
+      const { settings, sources, target, unused } = resolveSettings({ ...staging, env: { SPARCTL_BASE_URL: 'http://127.0.0.1:8765', SPARCTL_SENDER_APP_MNEMONIC: 'ci' } });
+      expect(target).toEqual({ mode: 'remote', location: 'http://127.0.0.1:8765', source: 'env SPARCTL_BASE_URL' });
+      expect(settings).toMatchObject({ mode: 'remote', baseUrl: 'http://127.0.0.1:8765', senderAppMnemonic: 'ci' });
+      expect(settings.signingKeyFile).toBeUndefined();
+      expect(unused).toEqual(['mode', 'baseUrl', 'signingKeyFile']);
+      expect(sources.baseUrl).toBe('env SPARCTL_BASE_URL');
+    });
+
+    it('a local default profile loses to SPARCTL_BASE_URL (the CI job that smoke-tested the local file)', () => {
+      const { target } = resolveSettings({ ...base, configText: file, env: { SPARCTL_BASE_URL: 'http://127.0.0.1:8765' } });
+      expect(target.mode).toBe('remote');
+    });
+
+    it('the same mapper named twice keeps the profile\'s keys', () => {
+      const { settings } = resolveSettings({ ...staging, env: { SPARCTL_BASE_URL: 'https://user:pw@spar.example.org/api/mapper/' } });
+      expect(settings.signingKeyFile).toBe('/keys/p.pem');
+    });
+
+    it('--url beats SPARCTL_DB; --db beats SPARCTL_BASE_URL', () => {
+      expect(resolveSettings({ ...base, env: { SPARCTL_DB: '/a.db' }, flags: { baseUrl: 'http://h:1' } }).target.source).toBe('flag --url');
+      expect(resolveSettings({ ...base, env: { SPARCTL_BASE_URL: 'http://h:1' }, flags: { db: '/b.db' } }).target).toEqual({ mode: 'local', location: '/b.db', source: 'flag --db' });
+    });
+
+    it('refuses contradictions, naming both sources', () => {
+      const cases: [Partial<SettingsInput>, RegExp][] = [
+        [{ flags: { db: '/a.db', baseUrl: 'http://h:1' } }, /flag --db .* and flag --url /],
+        [{ env: { SPARCTL_DB: '/a.db', SPARCTL_BASE_URL: 'http://h:1' } }, /env SPARCTL_DB .* and env SPARCTL_BASE_URL /],
+        [{ configText: file, profileFlag: 'staging', flags: { db: '/tmp/x.db' } }, /flag --db .* and profile staging /],
+        [{ configText: file, env: { SPARCTL_PROFILE: 'staging', SPARCTL_BASE_URL: 'http://other:1' } }, /env SPARCTL_BASE_URL .* and profile staging \(remote https:\/\/\*\*\*@spar/],
+        [{ env: { SPARCTL_MODE: 'remote' } }, /SPARCTL_MODE=remote but default/],
+        [{ env: { SPARCTL_MODE: 'local', SPARCTL_BASE_URL: 'http://h:1' } }, /SPARCTL_MODE=local but env SPARCTL_BASE_URL/],
+      ];
+      for (const [input, message] of cases) {
+        const error = thrownBy(UsageError, () => resolveSettings({ ...base, ...input }));
+        expect(error.code).toBe('target.contradiction');
+        expect(error.message).toMatch(message);
+        expect(error.message).not.toContain(':pw@');
+      }
+    });
   });
 
   it('takes secrets only from the environment and hides them, and strips credentials from URLs', () => {
@@ -65,7 +111,7 @@ describe('resolveSettings', () => {
     expect(env.code).toBe('config.invalid_env');
     expect(env.message).toContain('SPARCTL_CONCURRENCY');
     expect(env.message).toContain('SPARCTL_PROTOCOL');
-    expect(thrownBy(ConfigError, () => resolveSettings({ ...base, env: { SPARCTL_MODE: 'remote' } })).code).toBe('config.missing_base_url');
+    expect(thrownBy(ConfigError, () => resolveSettings({ ...base, configText: JSON.stringify({ profiles: { r: { mode: 'remote' } } }), profileFlag: 'r' })).code).toBe('config.missing_base_url');
   });
 });
 

@@ -2,7 +2,7 @@ import type Database from 'better-sqlite3';
 import type { DfspData } from '../../core/mapping.js';
 import { existsSync } from 'node:fs';
 import { LocalMapper } from './local-mapper.js';
-import { migrate } from './schema.js';
+import { assertMapperFile, migrate } from './schema.js';
 import { openDatabase, prepare } from './retained.js';
 
 /**
@@ -23,6 +23,7 @@ export class DfspStore {
         migrate(db, ':memory:');
         return new DfspStore(db);
       }
+      assertMapperFile(path);
       const db = openDatabase(path, { readonly: true, fileMustExist: true });
       db.exec('PRAGMA busy_timeout = 10000');
       migrate(db, path, true);

@@ -8,7 +8,7 @@ import { buildCheckedFa, compileStrategy, deconstructFa, type Strategy, type Str
 import { LinkWrites, sha256, type LinkRow } from './link-writes.js';
 import type { LinkWriterThread } from './link-writer.js';
 import { openDatabase, prepare, setPragma } from './retained.js';
-import { migrate } from './schema.js';
+import { assertMapperFile, migrate } from './schema.js';
 import { StoredLookups } from './stored-lookups.js';
 import { digestOfSource, SourceContexts, type SourceTexts } from './source-digest.js';
 
@@ -72,6 +72,7 @@ export class LocalMapper implements Mapper {
    * opens an existing file without writing to it at all: every write is refused by SQLite.
    */
   static open(path: string, describedAs?: string, options: { readOnly?: boolean } = {}): LocalMapper {
+    assertMapperFile(path);
     try {
       if (options.readOnly && path !== ':memory:') return new LocalMapper(path, describedAs, true);
       if (path !== ':memory:') {

@@ -1,7 +1,8 @@
+import { statSync } from 'node:fs';
 import type Database from 'better-sqlite3';
-import { ConfigError } from '../../core/errors.js';
+import { ConfigError, UsageError } from '../../core/errors.js';
 import { DEFAULT_STRATEGY_ROWS } from '../../core/strategy/strategy.js';
-import { prepare, setPragma } from './retained.js';
+import { openDatabase, prepare, setPragma } from './retained.js';
 
 /**
  * The embedded mapper's schema: SPAR v2's tables (research/spar-api.md §8.1, §8.3) plus an
@@ -142,3 +143,40 @@ export function migrate(db: Database.Database, path: string, readOnly = false): 
     setPragma(db, `user_version = ${SCHEMA_VERSION}`);
   }).immediate();
 }
+
+/**
+ * Refuses, before anything is written to it, a file that is not a sparctl mapper: another
+ * application's SQLite database, or not SQLite at all. The check opens the file read-only, so a
+ * refused file stays byte-identical (its journal mode included). A missing or empty file, or an
+ * SQLite database without tables, is a mapper still to be made.
+ */
+export function assertMapperFile(path: string): void {
+  if (path === ':memory:') return;
+  let size: number;
+  try {
+    size = statSync(path).size;
+  } catch {
+    return;
+  }
+  if (size === 0) return;
+  let tables: string[];
+  let db: Database.Database | undefined;
+  try {
+    db = openDatabase(path, { readonly: true, fileMustExist: true });
+    tables = prepare(db, "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").pluck().all() as string[];
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
+      throw new UsageError('local.not_a_mapper', `${path} is not a sparctl mapper: it is not an SQLite database; nothing was changed`, { hint: 'check --db, SPARCTL_DB or the profile\'s db' });
+    }
+    throw error;
+  } finally {
+    db?.close();
+  }
+  if (tables.length === 0 || tables.includes('sparctl_meta')) return;
+  const shown = tables.length > 4 ? `${tables.slice(0, 4).join(', ')}, …` : tables.join(', ');
+  throw new UsageError('local.not_a_mapper', `${path} is not a sparctl mapper: it holds other tables (${shown}); nothing was changed`, {
+    hint: 'check --db, SPARCTL_DB or the profile\'s db; sparctl keeps its mapper in a file of its own',
+  });
+}
+

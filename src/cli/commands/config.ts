@@ -21,13 +21,20 @@ export function configCommand(io: Io, setExit: (code: number) => void): Command 
     .action(async (_options: unknown, cmd: Command) => {
       const globals = cmd.optsWithGlobals<GlobalOptions>();
       const context = await loadContext(io, globals);
-      const { redactedSettings } = await import('../../config/settings.js');
+      const { redactedSettings, redactUrl } = await import('../../config/settings.js');
+      const { targetLine } = await import('../context.js');
       const shown = redactedSettings(context.resolved.settings);
       const sources = context.resolved.sources as Record<string, string | undefined>;
+      const { target, unused } = context.resolved;
+      const unusedLine = unused.length ? `profile ${context.resolved.settings.profile}'s ${unused.join(', ')} not used: ${target.source} names the target` : undefined;
       if ((globals.output ?? context.resolved.settings.output) === 'json') {
-        io.stdout.write(jsonDocument({ configFile: context.configPath, settings: shown, sources }));
+        const targetDoc = { mode: target.mode, location: target.mode === 'remote' ? redactUrl(target.location) : target.location, source: target.source };
+        io.stdout.write(jsonDocument({ configFile: context.configPath, target: targetDoc, unusedProfileSettings: unused, settings: shown, sources }));
       } else {
         io.stdout.write(`config file: ${context.configPath}\n`);
+        io.stdout.write(`target: ${targetLine(context)}\n`);
+        io.stdout.write('  (the mapper comes whole from the first of --db/--url, SPARCTL_DB/SPARCTL_BASE_URL, the profile)\n');
+        if (unusedLine) io.stdout.write(`  ${unusedLine}\n`);
         const width = Math.max(...Object.keys(shown).map((k) => k.length));
         for (const [key, value] of Object.entries(shown)) {
           const text = typeof value === 'string' ? value : JSON.stringify(value);

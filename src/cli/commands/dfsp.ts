@@ -27,6 +27,9 @@ Examples:
       const globals = cmd.optsWithGlobals<GlobalOptions>();
       const { loadContext } = await import('../context.js');
       const context = await loadContext(io, globals);
+      const { announceTarget, localMapperFile } = await import('../context.js');
+      announceTarget(context);
+      if (context.resolved.settings.mode === 'local') localMapperFile(context, 'read');
       const { loadDfsp } = await import('../dfsp-data.js');
       const data = await loadDfsp(context, { required: true });
       const rows = dfspRows(data!, options);
@@ -65,7 +68,10 @@ Examples:
         });
       }
       const { DfspStore } = await import('../../adapters/sqlite/dfsp-store.js');
+      const { announceTarget, localMapperFile } = await import('../context.js');
+      announceTarget(context);
       const dryRun = options.dryRun === true;
+      localMapperFile(context, dryRun ? 'dry-run' : 'write');
       const store = DfspStore.open(settings.db!, { readOnly: dryRun });
       try {
         const data = await readDfspFile(io, file, store.read());

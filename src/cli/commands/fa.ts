@@ -51,7 +51,7 @@ async function editFa(io: Io, globals: GlobalOptions, id: string, options: { cou
   const say = (line: string) => io.stderr.write(`${line}\n`);
 
   const context = await loadContext(io, globals);
-  const mapper = await openMapper(context, { readOnly: options.dryRun === true });
+  const mapper = await openMapper(context, options.dryRun === true ? 'dry-run' : 'write');
   try {
     const [found] = await mapper.resolve([{ reference_id: 'fa-edit', id, scope: 'details' }], { source: 'sparctl fa edit' });
     if (!found || classifyResult('resolve', found) !== 'found') {

@@ -6,6 +6,7 @@ import { ConfigError, ExitCode, UnavailableError, UsageError } from '../../core/
 import type { BulkSummary } from '../../core/bulk/events.js';
 import type { GlobalOptions } from '../context.js';
 import type { Io } from '../io.js';
+import { redactUrl } from '../../config/redact.js';
 import { addBulkOptions } from '../bulk-options.js';
 import type { BulkJobFlags } from '../bulk-job.js';
 import { parseJson, readText } from '../files.js';
@@ -149,7 +150,10 @@ async function runImportOdk(io: Io, globals: GlobalOptions, options: ImportOdkOp
   }
 
   // The state belongs to this form in this mapper: a new database starts from the beginning.
-  const mapperIdentity = settings.mode === 'local' ? `local ${settings.db} ${await localInstanceId(settings.db!, options.dryRun === true)}` : `${settings.protocol} ${settings.baseUrl}`;
+  const { announceTarget, localMapperFile } = await import('../context.js');
+  announceTarget(context);
+  const mapperIdentity =
+    settings.mode === 'local' ? `local ${settings.db} ${await localInstanceId(localMapperFile(context, options.dryRun === true ? 'dry-run' : 'write'), options.dryRun === true)}` : `${settings.protocol} ${redactUrl(settings.baseUrl!)}`;
   // The same server named with or without /v1 or a trailing slash is the same state.
   const server = target.url.replace(/\/+$/, '').replace(/\/v1$/, '');
   const key = createHash('sha256').update(JSON.stringify([server, target.project, target.form, mapperIdentity])).digest('hex').slice(0, 24);
@@ -454,10 +458,12 @@ async function finishWindow(statePath: string, spoolPath: string, digests: Reado
 }
 
 /** The local mapper's identity (created now when missing, as the import is about to create it). */
-async function localInstanceId(db: string, dryRun: boolean): Promise<string> {
-  if (dryRun && !existsSync(db)) return 'new';
+async function localInstanceId(file: { path: string; exists: boolean }, dryRun: boolean): Promise<string> {
+  // A dry run creates nothing: a mapper still to be made has no identity yet. A real run makes
+  // it now (the file passed the creation rule), so that its state is keyed to it from the start.
+  if (dryRun && !file.exists) return 'new';
   const { LocalMapper } = await import('../../adapters/sqlite/local-mapper.js');
-  const mapper = LocalMapper.open(db, undefined, { readOnly: dryRun });
+  const mapper = LocalMapper.open(file.path, undefined, { readOnly: dryRun });
   try {
     return mapper.instanceId;
   } finally {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Command } from 'commander';
 import { ExitCode, SparctlError } from '../../core/errors.js';
 import { loadContext, openMapper, type GlobalOptions } from '../context.js';
+import { redactUrl } from '../../config/redact.js';
 import type { Io } from '../io.js';
 
 /**
@@ -34,9 +35,9 @@ Examples:
 
       let mapper;
       try {
-        mapper = await openMapper(context);
+        mapper = await openMapper(context, 'read');
       } catch (error) {
-        if (error instanceof SparctlError) say(false, `open ${settings.mode === 'local' ? settings.db : settings.baseUrl}: ${error.message}`);
+        if (error instanceof SparctlError) say(false, `open ${settings.mode === 'local' ? settings.db : redactUrl(settings.baseUrl!)}: ${error.message}`);
         throw error;
       }
       try {
@@ -45,7 +46,7 @@ Examples:
           try {
             const [answer, ms] = await timed(() => http.ping());
             const pong = answer.status === 200 && /^"?pong"?$/.test(answer.body.trim());
-            say(pong, `reachable: GET ${http.urlFor('/ping').toString()} → HTTP ${answer.status}${pong ? ' "pong"' : ''} (${ms} ms)`);
+            say(pong, `reachable: GET ${redactUrl(http.urlFor('/ping').toString())} → HTTP ${answer.status}${pong ? ' "pong"' : ''} (${ms} ms)`);
           } catch (error) {
             if (error instanceof SparctlError) say(false, `reachable: ${error.message}`);
             throw error;

@@ -142,7 +142,7 @@ async function runRecords(operation: Operation, io: Io, options: RecordOptions, 
     inputName = inputLabel(options.file);
   }
 
-  const mapper = await openMapper(context);
+  const mapper = await openMapper(context, 'read');
   // Loaded here, not at start-up: `sparctl --help` should not pay for zod or cli-table3.
   const [{ applyItems, prepareItems, summarize }, { defaultFormat, renderResults, summaryLine }] = await Promise.all([import('../../core/resolve.js'), import('../output.js')]);
   try {
@@ -191,7 +191,7 @@ async function runSingle(operation: 'link' | 'update' | 'unlink', io: Io, option
   const context = await loadContext(io, globals);
   const { settings } = context.resolved;
   const dryRun = options.dryRun === true;
-  const mapper = await openMapper(context, dryRun ? { readOnly: true } : {});
+  const mapper = await openMapper(context, dryRun ? 'dry-run' : 'write');
   try {
     const strategies = new Map((await mapper.strategies()).map((s) => [s.id, s]));
     const { toBulkRecord } = await import('../../core/bulk/input.js');

@@ -41,7 +41,7 @@ Examples:
         throw new ConfigError('serve.remote_profile', `serve needs a local mapper, but profile "${context.resolved.settings.profile}" is remote`, { hint: 'pass --db PATH or a local profile' });
       }
       const partners = await loadPartners(options.partner);
-      const mapper = await openMapper(context);
+      const mapper = await openMapper(context, 'write');
       // Links are inserted and audited on a second thread while this one parses the next requests.
       await writeLinksOnThread(io, mapper);
       const { createSparServer } = await import('../../adapters/server/spar-v2-server.js');

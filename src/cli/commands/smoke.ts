@@ -3,12 +3,11 @@ import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
 import type { SmokeReport, SmokeStepResult } from '../../core/smoke.js';
-import { loadContext, openMapper, type CommandContext, type GlobalOptions } from '../context.js';
+import { loadContext, openMapper, type GlobalOptions } from '../context.js';
 import type { Io } from '../io.js';
 import { jsonDocument } from '../document.js';
 
 interface SmokeOptions {
-  url?: string;
   junit?: string;
 }
 
@@ -19,7 +18,6 @@ interface SmokeOptions {
 export function smokeCommand(io: Io, setExit: (code: number) => void): Command {
   return new Command('smoke')
     .description('smoke-test a mapper: link, resolve, update, resolve, unlink and resolve a synthetic record, checking every answer')
-    .option('--url <url>', 'test this SPAR base URL (remote mode) instead of the profile\'s target, e.g. https://spar.example.org/api/mapper')
     .option('--junit <file>', 'also write a JUnit XML report to FILE (for CI test reports)')
     .addHelpText(
       'after',
@@ -29,9 +27,11 @@ details (the same FA fields) → update to a second FA → resolve (the new acco
 → resolve (not found). A step runs only if the ones before it passed; the unlink always runs when
 the link may have been applied, so the synthetic record is removed even when a step fails, and
 the table says whether that worked.
-The target is picked as for every command (--profile, --db, SPARCTL_BASE_URL, …); --url is a
-shortcut for a remote target with the profile's protocol (spar-v2 by default), signing key and
-token. SPARCTL_TIMEOUT_MS (or the profile's timeoutMs) bounds each request.
+The target is picked as for every command (--url, --db, SPARCTL_BASE_URL, SPARCTL_DB, the
+profile; see README "Which mapper"). With --url or SPARCTL_BASE_URL, the protocol, signing key
+and token come from the environment (SPARCTL_PROTOCOL, SPARCTL_SIGNING_KEY_FILE, SPARCTL_TOKEN…),
+never from a profile that names another mapper. SPARCTL_TIMEOUT_MS (or the profile's timeoutMs)
+bounds each request.
 
 Exit codes: 0 every step passed · 5 a step got a wrong answer · 4 the mapper is unreachable or
 failed · 3 signature, token or URL refused (the code of the first error wins over 5).
@@ -45,12 +45,12 @@ Examples:
     )
     .action(async (options: SmokeOptions, cmd: Command) => {
       const globals = cmd.optsWithGlobals<GlobalOptions>();
-      const context = withUrl(await loadContext(io, globals), options.url, globals);
+      const context = await loadContext(io, globals);
       const { runSmoke } = await import('../../core/smoke.js');
       // Never taken from the user: the cleanup unlinks whatever is linked under this ID.
       const id = `sparctl-smoke-${new Date().toISOString().replace(/[-:.]/g, '')}-${randomBytes(4).toString('hex')}`;
       const startedAt = new Date();
-      const mapper = await openMapper(context);
+      const mapper = await openMapper(context, 'write');
       let report: SmokeReport;
       try {
         const { settings } = context.resolved;
@@ -76,18 +76,6 @@ Examples:
       if (!globals.quiet) io.stderr.write(`${printable(summary(report))}\n`);
       setExit(report.exitCode);
     });
-}
-
-/** --url: a remote target on top of whatever the profile and environment say (as a flag would). */
-function withUrl(context: CommandContext, url: string | undefined, globals: GlobalOptions): CommandContext {
-  if (url === undefined) return context;
-  if (globals.db !== undefined) throw new UsageError('smoke.url_and_db', '--url and --db name two different targets: give one of them');
-  if (!URL.canParse(url) || !/^https?:$/.test(new URL(url).protocol)) throw new UsageError('smoke.bad_url', `--url ${url}: must be an http:// or https:// URL`);
-  const { settings, sources } = context.resolved;
-  return {
-    ...context,
-    resolved: { settings: { ...settings, mode: 'remote', baseUrl: url }, sources: { ...sources, mode: 'flag --url', baseUrl: 'flag --url' } },
-  };
 }
 
 const RESULT_WORDS: Record<SmokeStepResult['status'], string> = { pass: 'pass', fail: 'FAIL', skipped: 'skipped' };

@@ -173,7 +173,7 @@ Examples:
       }
       const { openMapper } = await import('../context.js');
       const dryRun = options.dryRun === true;
-      const mapper = (await openMapper(context, { readOnly: dryRun })) as import('../../adapters/sqlite/local-mapper.js').LocalMapper;
+      const mapper = (await openMapper(context, dryRun ? 'dry-run' : 'write')) as import('../../adapters/sqlite/local-mapper.js').LocalMapper;
       try {
         const results = mapper.addStrategies(rows, { dryRun });
         if (globals.output === 'json') {
@@ -301,7 +301,7 @@ async function parseDefinitionText(text: string, file: string): Promise<unknown>
 /** The profile's strategies as plain rows: the local table, or what sparctl knows for a remote. */
 async function targetRows(context: CommandContext): Promise<{ rows: StrategyRow[]; target: string }> {
   const { openMapper } = await import('../context.js');
-  const mapper = await openMapper(context);
+  const mapper = await openMapper(context, 'read');
   try {
     const rows = (await mapper.strategies()).map((s): StrategyRow => ({
       id: s.id,

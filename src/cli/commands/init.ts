@@ -1,0 +1,47 @@
+import { Command } from 'commander';
+import { ExitCode, UsageError } from '../../core/errors.js';
+import { jsonDocument } from '../document.js';
+import type { Io } from '../io.js';
+import type { GlobalOptions } from '../context.js';
+
+/**
+ * `sparctl init`: makes an empty local mapper on purpose — the one way, besides a first write to
+ * the default path or --create, that a database file comes to exist.
+ */
+export function initCommand(io: Io, setExit: (code: number) => void): Command {
+  return new Command('init')
+    .description('create an empty local mapper database (the default one, or at --db PATH)')
+    .addHelpText(
+      'after',
+      `
+Creates the database with sparctl's tables and the default strategies, readable by you only.
+An existing sparctl mapper is left as it is; any other file is refused unchanged.
+
+Examples:
+  $ sparctl init
+  $ sparctl --db /srv/spar-training.db init`,
+    )
+    .action(async (_options: unknown, cmd: Command) => {
+      const globals = cmd.optsWithGlobals<GlobalOptions>();
+      const { announceTarget, loadContext, localMapperFile } = await import('../context.js');
+      const context = await loadContext(io, { ...globals, create: true });
+      if (context.resolved.settings.mode !== 'local') {
+        throw new UsageError('init.remote', `init creates a local mapper, but the target is remote (${context.resolved.target.source})`, {
+          hint: 'give --db PATH, or use a local profile; a remote SPAR is set up by its own deployment',
+        });
+      }
+      announceTarget(context);
+      const file = localMapperFile(context, 'write');
+      const { LocalMapper } = await import('../../adapters/sqlite/local-mapper.js');
+      const mapper = LocalMapper.open(file.path);
+      await mapper.close();
+      const created = !file.exists;
+      if (globals.output === 'json' || globals.output === 'jsonl') {
+        const fields = { command: 'init', target: mapper.target, created };
+        io.stdout.write(globals.output === 'json' ? jsonDocument(fields) : `${JSON.stringify(fields)}\n`);
+      } else if (!globals.quiet) {
+        io.stderr.write(created ? `created an empty mapper at ${file.path}\n` : `${file.path} is already a sparctl mapper; nothing was changed\n`);
+      }
+      setExit(ExitCode.ok);
+    });
+}
