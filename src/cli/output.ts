@@ -1,10 +1,10 @@
-import Table from 'cli-table3';
 import type { AppliedItem, RunSummary } from '../core/resolve.js';
 import type { Operation, Outcome } from '../core/results.js';
 import type { RecordEvent } from '../core/bulk/events.js';
 import type { OutputFormat } from '../config/settings.js';
 import { csvCell } from '../adapters/files/csv-cells.js';
-import { colorEnabled, type Io } from './io.js';
+import type { Io } from './io.js';
+import { renderTable, type TableColumn } from './table.js';
 import { jsonDocument } from './document.js';
 
 /**
@@ -110,27 +110,27 @@ export function renderResults(io: Io, format: OutputFormat, input: RenderInput):
 function toTable(io: Io, operation: Operation, views: ResultView[]): string {
   const withLines = views.some((v) => v.line !== undefined);
   const withFa = operation === 'resolve' && views.some((v) => v.fa !== undefined && v.fa !== null);
-  const head = [...(withLines ? ['line'] : []), 'id', 'outcome', ...(withFa ? ['financial address'] : []), 'reason'];
-  const color = colorEnabled(io, 'stdout');
-  const table = new Table({
-    head,
-    style: { head: color ? ['cyan'] : [], border: color ? ['grey'] : [] },
-    wordWrap: true,
-    wrapOnWordBoundary: false,
-  });
-  for (const v of views) {
+  const columns: TableColumn[] = [
+    ...(withLines ? [{ header: 'line', fit: 'fixed', align: 'right' } as const] : []),
+    { header: 'id' },
+    { header: 'outcome', fit: 'fixed' },
+    ...(withFa ? [{ header: 'financial address' }] : []),
+    // A server's long message is cut after a few lines here; -o json has all of it.
+    { header: 'reason', maxLines: 3 },
+  ];
+  const rows = views.map((v) => {
     // A plain success needs no reason; anything else shows SPAR's code and message.
     const plain = v.status === 'succ' && v.outcome !== 'not_found';
     const reason = !plain && v.status_reason_code ? `${v.status_reason_code}${v.status_reason_message ? `: ${v.status_reason_message}` : ''}` : '';
-    table.push([
+    return [
       ...(withLines ? [String(v.line ?? '')] : []),
       printable(v.id),
       v.dry_run ? `would be ${OUTCOME_WORDS[v.outcome]}` : v.confirmed ? `${OUTCOME_WORDS[v.outcome]} (confirmed)` : OUTCOME_WORDS[v.outcome],
       ...(withFa ? [faLines(v.fa)] : []),
       printable(reason),
-    ]);
-  }
-  return table.toString();
+    ];
+  });
+  return renderTable(io, columns, rows);
 }
 
 /** An FA object as "field: value" lines; strategy_id last. */

@@ -105,7 +105,6 @@ function detail(step: SmokeStepResult): string {
 
 async function render(io: Io, format: string, report: SmokeReport): Promise<void> {
   const { printable } = await import('../output.js');
-  const { colorEnabled } = await import('../io.js');
   const steps = report.steps.map((s) => ({ step: s.step, status: s.status, ms: s.ms, expected: s.expected, got: s.got, cleanup: s.cleanup, ...(s.error ? { error_code: s.error.code } : {}) }));
   switch (format) {
     case 'json':
@@ -125,22 +124,11 @@ async function render(io: Io, format: string, report: SmokeReport): Promise<void
       return;
     }
     default: {
-      const { default: Table } = await import('cli-table3');
-      const color = colorEnabled(io, 'stdout');
+      const { renderTable } = await import('../table.js');
       const rows = report.steps.map((s, i) => [String(i + 1), label(s), RESULT_WORDS[s.status], s.ms === null ? '' : String(s.ms), printable(detail(s))]);
       rows.push(['', 'cleanup', CLEANUP_WORDS[report.cleanup.state], '', printable(report.cleanup.detail)]);
-      // Only the detail column wraps: as wide as its longest text, up to the terminal (160 off one, for CI logs).
-      const room = Math.max(40, (io.stdoutIsTTY ? io.columns : 160) - 62);
-      const widest = Math.max('detail'.length, ...rows.map((r) => r[4]!.length)) + 2;
-      const table = new Table({
-        head: ['#', 'step', 'result', 'ms', 'detail'],
-        colAligns: ['right', 'left', 'left', 'right', 'left'],
-        style: { head: color ? ['cyan'] : [], border: color ? ['grey'] : [] },
-        wordWrap: true,
-        colWidths: [null, null, null, null, Math.min(widest, room)],
-      });
-      table.push(...rows);
-      io.stdout.write(`${table.toString()}\n`);
+      const table = renderTable(io, [{ header: '#', fit: 'fixed', align: 'right' }, { header: 'step', fit: 'fixed' }, { header: 'result', fit: 'fixed' }, { header: 'ms', fit: 'fixed', align: 'right' }, { header: 'detail' }], rows);
+      io.stdout.write(`${table}\n`);
     }
   }
 }
