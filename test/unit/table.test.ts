@@ -1,6 +1,7 @@
 import { PassThrough, Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { Io } from '../../src/cli/io.js';
+import { reasonText } from '../../src/cli/output.js';
 import { displayWidth, fitColumns, GUTTER, renderTable, stripAnsi, tableWidth, wrapText, type TableColumn } from '../../src/cli/table.js';
 
 /** A small seeded generator, so a failure can be replayed. */
@@ -193,5 +194,22 @@ describe('renderTable', () => {
     const text = renderTable(coloured, columns, rows);
     expect(text).toMatch(/^\u001b\[36mid\u001b\[39m/);
     expect(stripAnsi(text)).toBe(renderTable(plain, columns, rows));
+  });
+});
+
+describe('reasons in words', () => {
+  it("says SPAR's codes in words, by operation; drops SPAR's stock messages; shows unknown codes as they came", () => {
+    expect(reasonText('resolve', 'succ.fa.not_linked_to_id', "ID doesn't exist, please link first")).toBe('not linked');
+    expect(reasonText('link', 'rjct.reference_id.duplicate', 'ID and FA are already mapped')).toBe('already linked');
+    expect(reasonText('update', 'rjct.reference_id.duplicate', 'ID doesnt exist please link first')).toBe('not linked');
+    expect(reasonText('unlink', 'rjct.id.invalid', 'ID doesnt exist please link first')).toBe('not linked');
+    expect(reasonText('link', 'rjct.id.invalid', 'ID is null')).toBe('no ID');
+    expect(reasonText('link', 'rjct.fa.invalid', 'the constructed FA is empty')).toBe('invalid FA: the constructed FA is empty');
+    expect(reasonText('link', 'rjct.reference_id.duplicate', 'dry run: ID and FA are already mapped')).toBe('already linked');
+    // G2P Connect: the server's own code, kept in the message for -o json, is left out.
+    expect(reasonText('resolve', 'succ.fa.not_linked_to_id', 'Mapping doesnt exist against given ID (server code succ.id.not_found)')).toBe('not linked');
+    expect(reasonText('link', 'rjct.internal.error', 'Internal server error')).toBe('server error');
+    expect(reasonText('link', 'rjct.something.new', 'a new reason')).toBe('rjct.something.new: a new reason');
+    expect(reasonText('link', 'kept.changed_since', null)).toBe('kept.changed_since');
   });
 });
