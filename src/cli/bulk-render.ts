@@ -1,9 +1,9 @@
-import Table from 'cli-table3';
 import type { Ora } from 'ora';
 import { RECORD_FATES, type BulkEvent, type BulkSummary, type ProgressEvent, type RecordFate, type RetryEvent } from '../core/bulk/events.js';
 import type { Operation } from '../core/results.js';
 import { colorEnabled, type Io } from './io.js';
 import { printable } from './output.js';
+import { renderTable, type TableColumn } from './table.js';
 
 /**
  * How a bulk run looks on stderr while it runs and when it ends (research note B.3 points 5–7,
@@ -267,21 +267,23 @@ export function renderBulkSummary(io: Io, summary: BulkSummary, extra: SummaryEx
   const paint = (code: string, text: string) => (color ? `\u001b[${code}m${text}\u001b[0m` : text);
   // Confirmed and superseded only when some record has them: most runs have neither.
   const fates = RECORD_FATES.filter((fate) => fate === 'applied' || fate === 'unchanged' || fate === 'rejected' || summary[fate] > 0);
-  const table = new Table({
-    head: ['', ...fates.map((fate) => FATE_LABELS[fate][summary.dryRun ? 'dry' : 'done']), 'total'],
-    style: { head: color ? ['cyan'] : [], border: color ? ['grey'] : [] },
-    colAligns: ['left', ...fates.map(() => 'right' as const), 'right'],
-  });
+  const columns: TableColumn[] = [
+    { header: '', fit: 'fixed' },
+    ...fates.map((fate) => ({ header: FATE_LABELS[fate][summary.dryRun ? 'dry' : 'done'], fit: 'fixed', align: 'right' }) as const),
+    { header: 'total', fit: 'fixed', align: 'right' },
+  ];
+  const rows: string[][] = [];
   for (const operation of OPERATION_ROWS) {
     const counts = summary.byOperation[operation];
     if (!counts) continue;
     const cells = fates.map((fate) => counts[fate] ?? 0);
-    table.push([ROW_LABELS[operation], ...cells.map(String), String(cells.reduce((a, b) => a + b, 0))]);
+    rows.push([ROW_LABELS[operation], ...cells.map(String), String(cells.reduce((a, b) => a + b, 0))]);
   }
   const settled = fates.map((fate) => summary[fate]);
-  table.push(['total', ...settled.map((n, at) => (fates[at] === 'rejected' && n > 0 ? paint('33', String(n)) : String(n))), String(settled.reduce((a, b) => a + b, 0))]);
+  rows.push(['total', ...settled.map((n, at) => (fates[at] === 'rejected' && n > 0 ? paint('33', String(n)) : String(n))), String(settled.reduce((a, b) => a + b, 0))]);
+  const table = renderTable(io, columns, rows, { stream: 'stderr' });
 
-  const lines = [table.toString()];
+  const lines = [table];
   if (summary.dryRun) lines.unshift('dry run: what would happen (nothing was written)');
   const earlier = RECORD_FATES.reduce((sum, fate) => sum + (summary.earlier[fate] ?? 0), 0);
   // The rate is this run's own: records settled by an earlier run took no time here.

@@ -14,6 +14,7 @@ export interface Io {
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly cwd: string;
   readonly home: string;
+  /** Width of the terminal stdout is on; 0 when unknown (not a terminal). */
   readonly columns: number;
   /** Width of the terminal stderr is on; 0 or absent when unknown (some pseudo-terminals). */
   readonly stderrColumns?: number;
@@ -30,7 +31,7 @@ export function processIo(): Io {
     env: process.env,
     cwd: process.cwd(),
     home: process.env['HOME'] ?? process.cwd(),
-    columns: process.stdout.columns ?? 100,
+    columns: process.stdout.columns ?? 0,
     stderrColumns: process.stderr.columns ?? 0,
   };
 }

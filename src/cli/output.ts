@@ -1,10 +1,10 @@
-import Table from 'cli-table3';
 import type { AppliedItem, RunSummary } from '../core/resolve.js';
 import type { Operation, Outcome } from '../core/results.js';
 import type { RecordEvent } from '../core/bulk/events.js';
 import type { OutputFormat } from '../config/settings.js';
 import { csvCell } from '../adapters/files/csv-cells.js';
-import { colorEnabled, type Io } from './io.js';
+import type { Io } from './io.js';
+import { renderTable, type TableColumn } from './table.js';
 import { jsonDocument } from './document.js';
 
 /**
@@ -13,7 +13,7 @@ import { jsonDocument } from './document.js';
  */
 
 
-const OUTCOME_WORDS: Record<Outcome, string> = {
+export const OUTCOME_WORDS: Record<Outcome, string> = {
   linked: 'linked',
   updated: 'updated',
   unlinked: 'unlinked',
@@ -110,27 +110,105 @@ export function renderResults(io: Io, format: OutputFormat, input: RenderInput):
 function toTable(io: Io, operation: Operation, views: ResultView[]): string {
   const withLines = views.some((v) => v.line !== undefined);
   const withFa = operation === 'resolve' && views.some((v) => v.fa !== undefined && v.fa !== null);
-  const head = [...(withLines ? ['line'] : []), 'id', 'outcome', ...(withFa ? ['financial address'] : []), 'reason'];
-  const color = colorEnabled(io, 'stdout');
-  const table = new Table({
-    head,
-    style: { head: color ? ['cyan'] : [], border: color ? ['grey'] : [] },
-    wordWrap: true,
-    wrapOnWordBoundary: false,
-  });
-  for (const v of views) {
-    // A plain success needs no reason; anything else shows SPAR's code and message.
-    const plain = v.status === 'succ' && v.outcome !== 'not_found';
-    const reason = !plain && v.status_reason_code ? `${v.status_reason_code}${v.status_reason_message ? `: ${v.status_reason_message}` : ''}` : '';
-    table.push([
+  const columns: TableColumn[] = [
+    ...(withLines ? [{ header: 'line', fit: 'fixed', align: 'right' } as const] : []),
+    { header: 'id' },
+    { header: 'outcome', fit: 'fixed' },
+    ...(withFa ? [{ header: 'financial address' }] : []),
+    // A server's long message is cut after a few lines here; -o json has all of it.
+    { header: 'reason', maxLines: 3 },
+  ];
+  const rows = views.map((v) => {
+    // A plain success needs no reason; anything else says why, in words, unless the outcome said it.
+    const reason = v.status === 'succ' && v.outcome !== 'not_found' ? '' : reasonText(operation, v.status_reason_code, v.status_reason_message);
+    return [
       ...(withLines ? [String(v.line ?? '')] : []),
       printable(v.id),
       v.dry_run ? `would be ${OUTCOME_WORDS[v.outcome]}` : v.confirmed ? `${OUTCOME_WORDS[v.outcome]} (confirmed)` : OUTCOME_WORDS[v.outcome],
       ...(withFa ? [faLines(v.fa)] : []),
-      printable(reason),
-    ]);
+      printable(reason === OUTCOME_WORDS[v.outcome] ? '' : reason),
+    ];
+  });
+  return renderTable(io, columns, rows);
+}
+
+// SPAR's messages that say no more than the words for their code (typos and all).
+const NOT_LINKED_MESSAGE = /doesn'?t exist|does not exist|not found|no mapping/i;
+const ALREADY_LINKED_MESSAGE = /duplicate|already/i;
+const STOCK_MESSAGES = new Set(['ID is null', 'ID is required', 'Internal server error']);
+
+/**
+ * SPAR's reason codes in a few words, for tables; JSON, JSONL and CSV keep the codes. Some
+ * depend on the operation and message (SPAR says rjct.reference_id.duplicate both for a link of
+ * a linked ID and for an update of a missing one). Undefined for a code sparctl does not know.
+ */
+export function reasonWords(operation: Operation, code: string, message: string | null): string | undefined {
+  const said = message ?? '';
+  switch (code) {
+    case 'succ.fa.not_linked_to_id':
+    case 'succ.id.not_found':
+    case 'succ.fa.not_found':
+      return 'not linked';
+    case 'rjct.reference_id.duplicate':
+      if (NOT_LINKED_MESSAGE.test(said)) return 'not linked';
+      if (ALREADY_LINKED_MESSAGE.test(said)) return 'already linked';
+      return operation === 'link' ? 'already linked' : operation === 'update' ? 'not linked' : 'reference used twice';
+    case 'rjct.id.invalid':
+      if (NOT_LINKED_MESSAGE.test(said)) return 'not linked';
+      if (ALREADY_LINKED_MESSAGE.test(said)) return 'already linked';
+      return said === 'ID is null' ? 'no ID' : 'invalid ID';
+    case 'rjct.reference_id.invalid':
+      return said === 'ID is required' ? 'no ID' : 'invalid reference';
+    case 'rjct.fa.invalid':
+      return 'invalid FA';
+    case 'rjct.timestamp.invalid':
+      return 'invalid timestamp';
+    case 'rjct.name.invalid':
+    case 'rjct.beneficiary_name.invalid':
+      return 'invalid name';
+    case 'rjct.mobile_number.invalid':
+      return 'invalid phone number';
+    case 'rjct.resolve_type.not_supported':
+      return 'scope not supported';
+    case 'rjct.unknown.retry':
+      return 'try again';
+    case 'rjct.other.error':
+      return 'other error';
+    case 'rjct.internal.error':
+      return 'server error';
+    case 'rjct.request.validation':
+      return 'request refused';
+    case 'rjct.jwt.invalid':
+    case 'rjct.signature.invalid':
+      return 'signature refused';
+    case 'rjct.permission.denied':
+      return 'permission denied';
+    case 'rjct.action.not_supported':
+      return 'operation not supported';
+    case 'succ.id.active':
+    case 'succ.fa.active':
+      return 'active';
+    case 'succ.id.inactive':
+    case 'succ.fa.inactive':
+      return 'inactive';
+    default:
+      return undefined;
   }
-  return table.toString();
+}
+
+/**
+ * A result's reason for a table: the words for its code, then SPAR's message if it says more;
+ * an unknown code as it came, with its message.
+ */
+export function reasonText(operation: Operation, code: string | null, message: string | null): string {
+  // "(server code …)": the code a protocol adapter rewrote, for -o json; "dry run: ": the outcome says so.
+  const said = (message ?? '').replace(/ ?\(server code [^)]*\)$/, '').replace(/^dry run: /, '');
+  if (!code) return said;
+  const words = reasonWords(operation, code, said);
+  if (words === undefined) return `${code}${message ? `: ${message}` : ''}`;
+  const redundant =
+    said === '' || STOCK_MESSAGES.has(said) || (words === 'not linked' && NOT_LINKED_MESSAGE.test(said)) || (words === 'already linked' && ALREADY_LINKED_MESSAGE.test(said));
+  return redundant ? words : `${words}: ${said}`;
 }
 
 /** An FA object as "field: value" lines; strategy_id last. */

@@ -58,6 +58,8 @@ export interface SmokeStepResult {
   readonly cleanup: boolean;
   /** Set when the call threw instead of answering. */
   readonly error?: SmokeStepError;
+  /** The mapper's answer, when it gave one: for a table that says it in words. */
+  readonly answer?: { readonly operation: Operation; readonly outcome: Outcome; readonly code: string | null; readonly message: string | null };
 }
 
 /** not_needed: the link was refused, so nothing was written; removed / failed otherwise. */
@@ -116,8 +118,18 @@ export async function runSmoke(mapper: Mapper, options: SmokeOptions): Promise<S
     }
   };
 
-  const record = (step: SmokeStepName, status: StepStatus, ms: number | null, expected: string, got: string, extra: { cleanup?: boolean; error?: SmokeStepError } = {}) => {
-    steps.push({ step, title: SMOKE_STEP_TITLES[step], status, ms, expected, got, cleanup: extra.cleanup ?? false, ...(extra.error ? { error: extra.error } : {}) });
+  const record = (step: SmokeStepName, status: StepStatus, ms: number | null, expected: string, got: string, extra: { cleanup?: boolean; error?: SmokeStepError; answer?: SmokeStepResult['answer'] } = {}) => {
+    steps.push({
+      step,
+      title: SMOKE_STEP_TITLES[step],
+      status,
+      ms,
+      expected,
+      got,
+      cleanup: extra.cleanup ?? false,
+      ...(extra.error ? { error: extra.error } : {}),
+      ...(extra.answer ? { answer: extra.answer } : {}),
+    });
   };
   const skip = (step: SmokeStepName, expected: string, why: string) => record(step, 'skipped', null, expected, why);
 
@@ -133,7 +145,8 @@ export async function runSmoke(mapper: Mapper, options: SmokeOptions): Promise<S
     if ('thrown' in answer) record(step, 'fail', ms, expected, `error: ${answer.thrown.message}`, { cleanup, error: answer.thrown });
     else {
       const problem = check(answer.result, answer.outcome);
-      record(step, problem === null ? 'pass' : 'fail', ms, expected, problem ?? describe(answer.result, answer.outcome), { cleanup });
+      const given = { operation, outcome: answer.outcome, code: answer.result.status_reason_code, message: answer.result.status_reason_message };
+      record(step, problem === null ? 'pass' : 'fail', ms, expected, problem ?? describe(answer.result, answer.outcome), { cleanup, answer: given });
     }
     return answer;
   };

@@ -31,7 +31,7 @@ describe('sparctl (built binary)', () => {
     const first = await runCli(['link', '--file', 'fixtures/beneficiaries.csv', '--rejects', rejects], { env });
     expect(first.code).toBe(0);
     expect(first.stdout).toBe(''); // a file run prints its summary on stderr; -o asks for per-record results
-    expect(first.stderr).toMatch(/│ link +│ +10 │ +0 │ +0 │ +10 │/);
+    expect(first.stderr).toMatch(/^link +10 +0 +0 +10$/m);
     expect(first.stderr).toMatch(/10 records in [\d.]+ s .* · local .*sparctl\/mapper\.db\n$/);
     expect(countRows(dataDb)).toBe(10);
     expect(countRows(dataDb, 'audit_log')).toBe(10);

@@ -70,10 +70,16 @@ async function wrongFaProxy(upstream: string): Promise<string> {
 
 /** Rows of the table on stdout: [#, step, result, ms, detail], wrapped detail lines joined. */
 function tableRows(stdout: string): string[][] {
+  const [header = '', ...lines] = stdout.split('\n');
+  // No frame: the columns are where the header's words are (# and ms are right-aligned).
+  const step = header.indexOf('step');
+  const result = header.indexOf('result');
+  const detail = header.indexOf('detail');
   const rows: string[][] = [];
-  for (const line of stdout.split('\n')) {
-    if (!line.startsWith('│') || line.includes('│ # ')) continue;
-    const cells = line.split('│').slice(1, -1).map((cell) => cell.trim());
+  for (const line of lines) {
+    if (line.trim() === '') continue;
+    const [status = '', ms = ''] = line.slice(result, detail).trim().split(/\s+/);
+    const cells = [line.slice(0, step).trim(), line.slice(step, result).trim(), status, ms, line.slice(detail).trim()];
     if (cells[1] === '' && rows.length > 0) rows[rows.length - 1]![4] += ` ${cells[4]}`;
     else rows.push(cells);
   }

@@ -8,7 +8,7 @@ import { ROOT, runCli, type CliResult } from './run-cli.js';
  * writes given its flags, files and environment; signals, kills, terminals, the writer thread
  * and installs stay with the binary (runCli). SPARCTL_TEST_BIN sends these through a binary too.
  */
-export async function runMain(args: string[], options: { env: Record<string, string>; input?: string; cwd?: string }): Promise<CliResult> {
+export async function runMain(args: string[], options: { env: Record<string, string>; input?: string; cwd?: string; columns?: number }): Promise<CliResult> {
   if (process.env['SPARCTL_TEST_BIN']) return runCli(args, options);
   const { main } = await import('../../src/cli/main.js');
   let stdout = '';
@@ -26,7 +26,8 @@ export async function runMain(args: string[], options: { env: Record<string, str
     // As runCli: the repository, where the tests' relative paths (fixtures/…) point.
     cwd: options.cwd ?? ROOT,
     home: options.env['HOME'] ?? ROOT,
-    columns: 80,
+    // The terminal's width, as if stdout were one (a binary's piped stdout has none: 80 for tables).
+    columns: options.columns ?? 80,
   };
   // As a process started there: relative paths the code hands to fs resolve against the cwd.
   // (Test files run in processes of their own, their tests one after another.)

@@ -197,10 +197,13 @@ function summary(extra: Partial<BulkSummary> = {}): BulkSummary {
   };
 }
 
-/** The table row whose first cell is `label`, as its cell values. */
+/** The table row whose first cell is `label`, as its cell values ('' is the header: its first cell is empty). */
 function row(text: string, label: string): string[] | undefined {
-  for (const line of text.split('\n')) {
-    const cells = line.split('│').map((c) => c.trim()).filter((c, i, all) => i > 0 && i < all.length - 1);
+  const lines = text.split('\n');
+  // No frame: cells are apart by two spaces or more.
+  if (label === '') return lines[0]!.trim().split(/ {2,}/);
+  for (const line of lines) {
+    const cells = line.trim().split(/ {2,}/);
     if (cells[0] === label) return cells.slice(1);
   }
   return undefined;

@@ -8,6 +8,11 @@ import type { Io } from '../io.js';
 import { readFile } from 'node:fs/promises';
 import { jsonDocument } from '../document.js';
 
+/** A table with -o table, or at a terminal by default; plain lines into a pipe. */
+function asTable(io: Io, format: string | undefined): boolean {
+  return format === 'table' || (format === undefined && io.stdoutIsTTY);
+}
+
 /** `sparctl config show | profiles | path | init`. */
 export function configCommand(io: Io, setExit: (code: number) => void): Command {
   const config = new Command('config')
@@ -27,14 +32,20 @@ export function configCommand(io: Io, setExit: (code: number) => void): Command 
       const sources = context.resolved.sources as Record<string, string | undefined>;
       const { target, unused } = context.resolved;
       const unusedLine = unused.length ? `profile ${context.resolved.settings.profile}'s ${unused.join(', ')} not used: ${target.source} names the target` : undefined;
-      if ((globals.output ?? context.resolved.settings.output) === 'json') {
+      const header = `config file: ${context.configPath}\ntarget: ${targetLine(context)}\n  named by the first of: --db/--url, SPARCTL_DB/SPARCTL_BASE_URL, the profile\n${unusedLine ? `  ${unusedLine}\n` : ''}`;
+      const format = globals.output ?? context.resolved.settings.output;
+      if (format === 'json') {
         const targetDoc = { mode: target.mode, location: target.mode === 'remote' ? redactUrl(target.location) : target.location, source: target.source };
         io.stdout.write(jsonDocument({ configFile: context.configPath, target: targetDoc, unusedProfileSettings: unused, settings: shown, sources }));
+      } else if (asTable(io, format)) {
+        const { renderTable } = await import('../table.js');
+        const { printable } = await import('../output.js');
+        // The config file is named above the table: "profile local", not the path again.
+        const from = (key: string) => (sources[key] ?? 'default').replace(` (${context.configPath})`, '');
+        const rows = Object.entries(shown).map(([key, value]) => [key, printable(typeof value === 'string' ? value : JSON.stringify(value)), printable(from(key))]);
+        io.stdout.write(`${header}${renderTable(io, [{ header: 'setting', fit: 'fixed' }, { header: 'value' }, { header: 'from' }], rows)}\n`);
       } else {
-        io.stdout.write(`config file: ${context.configPath}\n`);
-        io.stdout.write(`target: ${targetLine(context)}\n`);
-        io.stdout.write('  (the mapper comes whole from the first of --db/--url, SPARCTL_DB/SPARCTL_BASE_URL, the profile)\n');
-        if (unusedLine) io.stdout.write(`  ${unusedLine}\n`);
+        io.stdout.write(header);
         const width = Math.max(...Object.keys(shown).map((k) => k.length));
         for (const [key, value] of Object.entries(shown)) {
           const text = typeof value === 'string' ? value : JSON.stringify(value);
@@ -61,7 +72,12 @@ export function configCommand(io: Io, setExit: (code: number) => void): Command 
       }));
       if (globals.output === 'json') io.stdout.write(jsonDocument({ configFile: path, profiles: rows }));
       else if (rows.length === 0) io.stderr.write(`no profiles in ${path}; commands use the built-in local mapper (create one with "sparctl config init")\n`);
-      else for (const row of rows) io.stdout.write(`${row.default ? '*' : ' '} ${row.name}\t${row.mode}\n`);
+      else if (asTable(io, globals.output)) {
+        const { renderTable } = await import('../table.js');
+        const { printable } = await import('../output.js');
+        const cells = rows.map((row) => [printable(row.name), row.mode, row.default ? 'yes' : '']);
+        io.stdout.write(`${renderTable(io, [{ header: 'profile' }, { header: 'mode', fit: 'fixed' }, { header: 'default', fit: 'fixed' }], cells)}\n`);
+      } else for (const row of rows) io.stdout.write(`${row.default ? '*' : ' '} ${row.name}\t${row.mode}\n`);
       setExit(ExitCode.ok);
     });
 

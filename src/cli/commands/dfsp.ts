@@ -151,9 +151,8 @@ async function printRows(io: Io, context: CommandContext, rows: readonly DfspRow
     io.stderr.write('no banks, branches or wallet providers (load some with "sparctl dfsp import FILE")\n');
     return;
   }
-  const width = (key: keyof DfspRow) => Math.max(key.length, ...rows.map((row) => printable(String(row[key] ?? '')).length));
-  const columns: (keyof DfspRow)[] = ['type', 'code', 'name', 'bank_code'];
-  const widths = columns.map(width);
-  io.stdout.write(`${columns.map((column, i) => column.padEnd(widths[i]!)).join('  ').trimEnd()}\n`);
-  for (const row of rows) io.stdout.write(`${columns.map((column, i) => printable(String(row[column] ?? '')).padEnd(widths[i]!)).join('  ').trimEnd()}\n`);
+  const { renderTable } = await import('../table.js');
+  const columns = ['type', 'code', 'name', 'bank_code'] as const;
+  const cells = rows.map((row) => columns.map((column) => printable(String(row[column] ?? ''))));
+  io.stdout.write(`${renderTable(io, [{ header: 'type', fit: 'fixed' }, { header: 'code' }, { header: 'name' }, { header: 'bank_code' }], cells)}\n`);
 }

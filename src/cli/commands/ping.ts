@@ -26,7 +26,9 @@ Examples:
       const globals = cmd.optsWithGlobals<GlobalOptions>();
       const context = await loadContext(io, globals);
       const { settings } = context.resolved;
-      const say = (ok: boolean, text: string) => io.stdout.write(`${ok ? 'ok  ' : 'FAIL'}  ${text}\n`);
+      const { renderTable } = await import('../table.js');
+      // One line per check as it ends, wrapped to the terminal under its text.
+      const say = (ok: boolean, text: string) => io.stdout.write(`${renderTable(io, [{ header: '', fit: 'fixed' }, { header: '' }], [[ok ? 'ok  ' : 'FAIL', text]], { head: false })}\n`);
       const timed = async <T>(run: () => Promise<T>): Promise<[T, number]> => {
         const started = performance.now();
         const value = await run();

@@ -86,14 +86,26 @@ const CLEANUP_TITLES: Partial<Record<SmokeStepResult['step'], string>> = { unlin
 
 const label = (step: SmokeStepResult): string => (step.cleanup ? (CLEANUP_TITLES[step.step] ?? step.title) : step.title);
 
-/** What a person reads in the detail column: the answer, or expected vs got when it was wrong. */
-function detail(step: SmokeStepResult): string {
-  return step.status === 'fail' ? `expected ${step.expected}; got ${step.got}` : step.got;
+/**
+ * What a person reads in the detail column: the answer, or expected vs got when it was wrong —
+ * a wrong outcome and SPAR's reason in words (the codes stay in -o json and the JUnit report).
+ */
+function detailInWords(step: SmokeStepResult, { OUTCOME_WORDS, reasonText }: typeof import('../output.js')): string {
+  if (step.status !== 'fail') return step.got;
+  let got = step.got;
+  const { answer } = step;
+  // core/smoke.ts words a wrong outcome "outcome <outcome> (<code>: <message>)".
+  if (answer && got.startsWith(`outcome ${answer.outcome}`)) {
+    const outcome = OUTCOME_WORDS[answer.outcome];
+    const reason = answer.code ? reasonText(answer.operation, answer.code, answer.message) : '';
+    got = `outcome ${outcome}${reason && reason !== outcome ? ` (${reason})` : ''}`;
+  }
+  return `expected ${step.expected}; got ${got}`;
 }
 
 async function render(io: Io, format: string, report: SmokeReport): Promise<void> {
-  const { printable } = await import('../output.js');
-  const { colorEnabled } = await import('../io.js');
+  const output = await import('../output.js');
+  const { printable } = output;
   const steps = report.steps.map((s) => ({ step: s.step, status: s.status, ms: s.ms, expected: s.expected, got: s.got, cleanup: s.cleanup, ...(s.error ? { error_code: s.error.code } : {}) }));
   switch (format) {
     case 'json':
@@ -113,22 +125,11 @@ async function render(io: Io, format: string, report: SmokeReport): Promise<void
       return;
     }
     default: {
-      const { default: Table } = await import('cli-table3');
-      const color = colorEnabled(io, 'stdout');
-      const rows = report.steps.map((s, i) => [String(i + 1), label(s), RESULT_WORDS[s.status], s.ms === null ? '' : String(s.ms), printable(detail(s))]);
+      const { renderTable } = await import('../table.js');
+      const rows = report.steps.map((s, i) => [String(i + 1), label(s), RESULT_WORDS[s.status], s.ms === null ? '' : String(s.ms), printable(detailInWords(s, output))]);
       rows.push(['', 'cleanup', CLEANUP_WORDS[report.cleanup.state], '', printable(report.cleanup.detail)]);
-      // Only the detail column wraps: as wide as its longest text, up to the terminal (160 off one, for CI logs).
-      const room = Math.max(40, (io.stdoutIsTTY ? io.columns : 160) - 62);
-      const widest = Math.max('detail'.length, ...rows.map((r) => r[4]!.length)) + 2;
-      const table = new Table({
-        head: ['#', 'step', 'result', 'ms', 'detail'],
-        colAligns: ['right', 'left', 'left', 'right', 'left'],
-        style: { head: color ? ['cyan'] : [], border: color ? ['grey'] : [] },
-        wordWrap: true,
-        colWidths: [null, null, null, null, Math.min(widest, room)],
-      });
-      table.push(...rows);
-      io.stdout.write(`${table.toString()}\n`);
+      const table = renderTable(io, [{ header: '#', fit: 'fixed', align: 'right' }, { header: 'step', fit: 'fixed' }, { header: 'result', fit: 'fixed' }, { header: 'ms', fit: 'fixed', align: 'right' }, { header: 'detail' }], rows);
+      io.stdout.write(`${table}\n`);
     }
   }
 }

@@ -399,7 +399,7 @@ async function printRows(io: Io, context: CommandContext, rows: readonly Strateg
     }
     return;
   }
-  const table = [['id', 'type', 'construct', 'description'], ...rows.map((row) => [String(row.id), row.strategy_type, printable(row.construct_strategy), printable(row.description ?? '')])];
-  const widths = [0, 1, 2].map((i) => Math.max(...table.map((cells) => cells[i]!.length)));
-  for (const cells of table) io.stdout.write(`${cells.map((cell, i) => (i < 3 ? cell.padEnd(widths[i]!) : cell)).join('  ').trimEnd()}\n`);
+  const { renderTable } = await import('../table.js');
+  const cells = rows.map((row) => [String(row.id), row.strategy_type, printable(row.construct_strategy), printable(row.description ?? '')]);
+  io.stdout.write(`${renderTable(io, [{ header: 'id', fit: 'fixed' }, { header: 'type', fit: 'fixed' }, { header: 'construct' }, { header: 'description' }], cells)}\n`);
 }
