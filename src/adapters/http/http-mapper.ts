@@ -97,11 +97,11 @@ export class HttpMapper implements Mapper {
     });
     const url = this.urlFor(this.paths[operation]);
     const where = `${operation} at ${redactUrl(url.toString())}`;
-    return this.readAnswer(operation, items, await this.post(url, body, where), where);
+    return this.readAnswer(operation, items, await this.post(url, body, where, items.length), where);
   }
 
   /** Signs and posts a body (one fresh token on a 401); the parsed JSON of an HTTP 200 answer. */
-  private async post(url: URL, body: unknown, where: string): Promise<unknown> {
+  private async post(url: URL, body: unknown, where: string, records?: number): Promise<unknown> {
     // Sorting every key of every item costs a sixth of a remote import's CPU: only a signature needs it.
     const canonical = this.signing ? canonicalJson(body) : JSON.stringify(body);
     const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
@@ -110,7 +110,7 @@ export class HttpMapper implements Mapper {
     if (response.status === 401 && this.settings.oauthTokenUrl) {
       response = await this.send(url, { method: 'POST', path: url.pathname + url.search, headers: { ...headers, ...(await this.authHeader(true)) }, body: canonical });
     }
-    if (response.status !== 200) throw httpStatusError(response.status, response.text, where, this.settings, response.retryAfter);
+    if (response.status !== 200) throw httpStatusError(response.status, response.text, where, this.settings, response.retryAfter, records);
     try {
       return JSON.parse(response.text);
     } catch {
@@ -146,7 +146,7 @@ export class HttpMapper implements Mapper {
     mode.receiver?.expect(transactionId);
     let ack: unknown;
     try {
-      ack = await this.post(url, body, where);
+      ack = await this.post(url, body, where, items.length);
     } catch (error) {
       mode.receiver?.forget(transactionId);
       throw error;
@@ -360,7 +360,7 @@ function serverError(text: string): { code?: string; message?: string } {
   };
 }
 
-export function httpStatusError(status: number, text: string, where: string, settings: Pick<Settings, 'senderAppMnemonic'>, retryAfter?: string): SparctlError {
+export function httpStatusError(status: number, text: string, where: string, settings: Pick<Settings, 'senderAppMnemonic'>, retryAfter?: string, records?: number): SparctlError {
   const { code, message } = serverError(text);
   const retryAfterMs = parseRetryAfter(retryAfter);
   const wait = retryAfterMs === undefined ? {} : { retryAfterMs };
@@ -368,6 +368,13 @@ export function httpStatusError(status: number, text: string, where: string, set
   if (status === 400) return new UsageError('remote.request_malformed', `${where} answered HTTP 400: the request is malformed${said}`, { hint: 'this is a mismatch between sparctl and the server version; please report it with the server message' });
   if (status === 401 || status === 403) return new ConfigError('remote.unauthorized', `${where} answered HTTP ${status}${said}`, { hint: 'check the bearer token (tokenFile, SPARCTL_TOKEN) or the OAuth2 client settings' });
   if (status === 404 || status === 405) return new ConfigError('remote.wrong_url', `${where} answered HTTP ${status}${said}: there is no mapper operation at this URL`, { hint: 'check baseUrl (e.g. https://HOST/api/mapper) and the profile paths' });
+  if (status === 413) {
+    // The server (or a proxy in front of it: nginx allows 1 MB by default) refused the request
+    // as too large: nothing of it was applied, and the same request would be refused again.
+    // The advice is in the message, not a hint: a bulk run's "stopped early" line shows only that.
+    const held = records === undefined ? '' : `; none of its ${records} record(s) was applied`;
+    return new UsageError('remote.too_large', `${where} answered HTTP 413: the request is too large for the server${said}${held}; send fewer records per request with a smaller --batch-size${records === undefined ? '' : ` than ${records}`} (or batchSize in the profile)`);
+  }
   if (status === 429) return new UnavailableError('remote.rate_limited', `${where} answered HTTP 429: too many requests`, { hint: 'wait and run the same command again, or lower concurrency', ...wait });
   if (status === 500 && code === 'G2P-REQ-100') {
     // SPAR's own 500: raised before the batch is processed (signature dependency) or by a crash.

@@ -1,4 +1,5 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { KeyObject } from 'node:crypto';
 import { z } from 'zod';
 import type { LinkItem, Mapper, ResolveItem, UnlinkItem } from '../../core/mapper.js';
@@ -7,22 +8,48 @@ import { surelyValidFa } from '../../core/records.js';
 import { ReasonCode, type ItemResult, type Operation } from '../../core/results.js';
 import { canonicalJson } from '../http/canonical-json.js';
 import { verifyDetached } from '../http/signing.js';
+import { BODY_BUDGET_FACTOR, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_ITEMS, MAX_CONNECTIONS, bearerCheck } from './guard.js';
 
 /**
  * `sparctl serve`: a mapper over HTTP that speaks the SPAR v2 partner API (research/spar-api.md
  * §2–§7): same paths, envelope, reason codes and `Signature` check, backed by any Mapper (the
  * local SQLite one). Batch-level answers follow a partner-mgmt-backed SPAR: a missing, bad or
  * unknown-partner signature is HTTP 200 `ERROR / rjct.request.validation`.
+ *
+ * What SPAR leaves to its gateway is done here, in fastapi-common's error style
+ * (`{"errors":[{code, message}]}`): a bearer token (401 `G2P-AUT-401`), and limits that keep the
+ * process small whatever it is sent — a body larger than maxBodyBytes is answered 413
+ * `G2P-REQ-413` as soon as that shows (at once from its Content-Length) and the rest of it is
+ * never read; more than maxItems items is 413 `G2P-REQ-413` too; the bodies held at once, in
+ * all, are capped (503 `G2P-REQ-503` beyond); slow senders are cut off (requestTimeoutMs); the
+ * connections open at once are capped.
  */
 
 export interface SparServerOptions {
   readonly mapper: Mapper;
-  /** Partner id (PARTNER_SOCIAL_REGISTRY) → its public keys. Empty: requests are not verified. */
+  /** Partner id (PARTNER_SOCIAL_REGISTRY) → its public keys. Empty: signatures are not verified. */
   readonly partners: ReadonlyMap<string, readonly KeyObject[]>;
-  /** Called once per request, for the access log. Never receives bodies or signatures. */
+  /** Called once per request, for the access log. Never receives bodies, signatures or tokens. */
   readonly onRequest?: (line: { method: string; path: string; status: number; partner: string | null; items: number; ms: number }) => void;
+  /** Largest request body in bytes (default 10 MiB). */
   readonly maxBodyBytes?: number;
+  /** Most items in one request (default 5,000). */
+  readonly maxItems?: number;
+  /** When set, every request but GET /ping must carry `Authorization: Bearer <this token>`. */
+  readonly bearerToken?: string;
+  /** HTTPS with this PEM certificate (chain) and private key, instead of HTTP. */
+  readonly tls?: TlsIdentity;
+  /** Longest time to receive one request, headers and body (default 60 s): slow senders are cut off. */
+  readonly requestTimeoutMs?: number;
 }
+
+export interface TlsIdentity {
+  readonly cert: string | Buffer;
+  readonly key: string | Buffer;
+}
+
+/** How long a connection answered before its body was read stays open for the client to read the answer. */
+const LINGER_MS = 1_000;
 
 const OPERATIONS = new Set<string>(['link', 'update', 'resolve', 'unlink']);
 
@@ -51,42 +78,94 @@ function naiveNow(): string {
   return `${new Date().toISOString().slice(0, 23)}000`;
 }
 
-export function createSparServer(options: SparServerOptions): Server {
-  const maxBody = options.maxBodyBytes ?? 64 * 1024 * 1024;
-  return createServer((request, response) => {
+/** The server: HTTPS when `tls` is given, else HTTP; not yet listening. */
+export function createSparServer(options: SparServerOptions & { readonly tls: TlsIdentity }): HttpsServer;
+export function createSparServer(options: SparServerOptions): Server;
+export function createSparServer(options: SparServerOptions): Server | HttpsServer {
+  const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const limits: Limits = {
+    maxBody,
+    maxItems: options.maxItems ?? DEFAULT_MAX_ITEMS,
+    budget: { free: maxBody * BODY_BUDGET_FACTOR },
+    bearer: options.bearerToken === undefined ? undefined : bearerCheck(options.bearerToken),
+  };
+  const listener = (request: IncomingMessage, response: ServerResponse) => {
     const started = Date.now();
     let partner: string | null = null;
     let items = 0;
-    const finish = (status: number, body: unknown) => {
+    const held = { bytes: 0 };
+    const finish = (status: number, body: unknown, headers: Record<string, string> = {}) => {
+      limits.budget.free += held.bytes;
+      held.bytes = 0;
       const text = JSON.stringify(body);
-      response.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'x-content-type-options': 'nosniff' });
+      // Answered before its body was all read (too large, not authorised): the rest is not read.
+      const unread = !request.complete;
+      if (unread) closeUnread(request);
+      response.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'x-content-type-options': 'nosniff', ...headers, ...(unread ? { connection: 'close' } : {}) });
       response.end(text);
       options.onRequest?.({ method: request.method ?? '', path: request.url ?? '', status, partner, items, ms: Date.now() - started });
     };
-    handle(request, options, maxBody, (p, n) => {
+    handle(request, options, limits, held, (p, n) => {
       partner = p;
       items = n;
     })
-      .then(([status, body]) => finish(status, body))
+      .then(([status, body, headers]) => finish(status, body, headers))
       .catch(() => finish(500, { errors: [{ code: 'G2P-REQ-100', message: 'Unknown Error.' }] }));
+  };
+  const requestTimeout = options.requestTimeoutMs ?? 60_000;
+  const serverOptions: ServerOptions = {
+    requestTimeout,
+    headersTimeout: Math.min(20_000, requestTimeout),
+    connectionsCheckingInterval: Math.min(5_000, requestTimeout),
+    keepAliveTimeout: 5_000,
+  };
+  const server = options.tls
+    ? createHttpsServer({ ...serverOptions, cert: options.tls.cert, key: options.tls.key, handshakeTimeout: 20_000 }, listener)
+    : createServer(serverOptions, listener);
+  server.maxConnections = MAX_CONNECTIONS;
+  // Expect: 100-continue asks whether to send the body: not when its size or token refuses it.
+  server.on('checkContinue', (request: IncomingMessage, response: ServerResponse) => {
+    const refused = Number(request.headers['content-length']) > maxBody || (limits.bearer !== undefined && !limits.bearer(request.headers['authorization']));
+    if (!refused) response.writeContinue();
+    listener(request, response);
   });
+  return server;
 }
+
+interface Limits {
+  readonly maxBody: number;
+  readonly maxItems: number;
+  /** Bytes of bodies that may still be held, shared by every request of this server. */
+  readonly budget: { free: number };
+  readonly bearer: ((authorization: string | undefined) => boolean) | undefined;
+}
+
+type Answer = [status: number, body: unknown, headers?: Record<string, string>];
 
 async function handle(
   request: IncomingMessage,
   options: SparServerOptions,
-  maxBody: number,
+  limits: Limits,
+  held: { bytes: number },
   note: (partner: string | null, items: number) => void,
-): Promise<[number, unknown]> {
+): Promise<Answer> {
   const path = new URL(request.url ?? '/', 'http://localhost').pathname;
   if (path === '/ping') return request.method === 'GET' ? [200, 'pong'] : [405, httpError('G2P-REQ-405', 'Method Not Allowed')];
+  // Before anything is read: a caller without the token learns nothing more and costs nothing.
+  if (limits.bearer && !limits.bearer(request.headers['authorization'])) {
+    return [401, httpError('G2P-AUT-401', 'Unauthorized. A valid Authorization: Bearer token is required'), { 'www-authenticate': 'Bearer' }];
+  }
   const match = /^\/mapper\/([a-z]+)$/.exec(path);
   if (!match || !OPERATIONS.has(match[1]!)) return [404, httpError('G2P-REQ-404', 'Not Found')];
   if (request.method !== 'POST') return [405, httpError('G2P-REQ-405', 'Method Not Allowed')];
   const operation = match[1] as Operation;
 
-  const text = await readBody(request, maxBody);
-  if (text === undefined) return [413, httpError('G2P-REQ-413', 'Request body too large')];
+  const tooLarge: Answer = [413, httpError('G2P-REQ-413', `Request Entity Too Large. At most ${limits.maxBody} bytes per request`)];
+  // A Content-Length over the limit is answered at once, without reading a byte of the body.
+  if (Number(request.headers['content-length']) > limits.maxBody) return tooLarge;
+  const text = await readBody(request, limits, held);
+  if (text === 'too_large') return tooLarge;
+  if (text === 'busy') return [503, httpError('G2P-REQ-503', 'Service Unavailable. Too many large requests at once; try again shortly'), { 'retry-after': '1' }];
   let body: unknown;
   try {
     body = JSON.parse(text);
@@ -101,6 +180,10 @@ async function handle(
   const payload = envelope.data.request_body.request_payload as Record<string, unknown>;
   const listKey = `${operation}_request`;
   const given = payload[listKey] ?? [];
+  if (Array.isArray(given) && given.length > limits.maxItems) {
+    note(options.partners.size > 0 ? partnerIdOf(header.sender_app_mnemonic) : null, given.length);
+    return [413, httpError('G2P-REQ-413', `Request Entity Too Large. ${given.length} items in ${listKey}; at most ${limits.maxItems} per request`)];
+  }
   let list: Record<string, unknown>[];
   if ((operation === 'link' || operation === 'update') && Array.isArray(given) && given.every(surelyValidLinkItem)) {
     // The common case, checked by hand; zod (and its messages) for anything else.
@@ -113,7 +196,7 @@ async function handle(
   const partner = options.partners.size > 0 ? partnerIdOf(header.sender_app_mnemonic) : null;
   note(partner, list.length);
 
-  const answer = (status: 'SUCCESS' | 'ERROR', results: unknown[], code: string | null = null, message: string | null = null): [number, unknown] => [
+  const answer = (status: 'SUCCESS' | 'ERROR', results: unknown[], code: string | null = null, message: string | null = null): Answer => [
     200,
     {
       response_header: { request_id: header.request_id, response_status: status, response_error_code: code, response_error_message: message, response_timestamp: naiveNow() },
@@ -231,21 +314,50 @@ function httpError(code: string, message: string) {
   return { errors: [{ code, message }] };
 }
 
-function readBody(request: IncomingMessage, limit: number): Promise<string | undefined> {
+/**
+ * The body as text, read chunk by chunk: 'too_large' as soon as it passes maxBody, 'busy' when
+ * the bodies held at once would pass the server's budget. Either way reading stops there; what
+ * was read is released, and the caller answers and closes the connection.
+ */
+function readBody(request: IncomingMessage, limits: Limits, held: { bytes: number }): Promise<string | 'too_large' | 'busy'> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
-    let size = 0;
-    request.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        resolve(undefined);
-        request.destroy();
-        return;
-      }
+    const stop = (why: 'too_large' | 'busy') => {
+      request.pause();
+      request.off('data', onData);
+      request.off('end', onEnd);
+      chunks.length = 0;
+      resolve(why);
+    };
+    const onData = (chunk: Buffer) => {
+      if (held.bytes + chunk.length > limits.maxBody) return stop('too_large');
+      if (chunk.length > limits.budget.free) return stop('busy');
+      limits.budget.free -= chunk.length;
+      held.bytes += chunk.length;
       chunks.push(chunk);
-    });
-    request.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    };
+    const onEnd = () => resolve(Buffer.concat(chunks).toString('utf8'));
+    request.on('data', onData);
+    request.on('end', onEnd);
     request.on('error', reject);
+    // Closed before its end (the client went away, the request timed out): what it held is freed.
+    request.on('close', () => reject(new Error('request closed before its end')));
   });
 }
 
+/**
+ * For an answer that goes out before the request's body is all read. Node would read and throw
+ * away the rest of the body to keep the connection; instead reading stops, the answer goes out
+ * with `Connection: close`, and the socket is shut for writing but destroyed only a moment
+ * later: a client still sending (chunked, or ignoring the early answer) then reads the answer
+ * instead of a reset that would lose it.
+ */
+function closeUnread(request: IncomingMessage): void {
+  request.pause();
+  const socket = request.socket;
+  // Node calls destroySoon once a `Connection: close` answer is written; it would destroy at once.
+  socket.destroySoon = function lingerThenDestroy(this: typeof socket) {
+    this.end();
+    setTimeout(() => this.destroy(), LINGER_MS).unref();
+  };
+}
