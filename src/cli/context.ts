@@ -50,6 +50,16 @@ async function readConfigText(path: string): Promise<string | undefined> {
   }
 }
 
+const chosenFormats = new WeakMap<Io, OutputFormat>();
+
+/**
+ * The output format the user chose (flag, SPARCTL_OUTPUT or the profile) once a command has read
+ * its settings: an error is then also answered in that format on stdout (main.ts).
+ */
+export function chosenOutputFormat(io: Io): OutputFormat | undefined {
+  return chosenFormats.get(io);
+}
+
 export async function loadContext(io: Io, globals: GlobalOptions): Promise<CommandContext> {
   const dirs = sparctlDirs(io.env, io.home);
   const configPath = configPathOf(io, dirs);
@@ -71,6 +81,7 @@ export async function loadContext(io: Io, globals: GlobalOptions): Promise<Comma
     cwd: io.cwd,
   });
   const settings = { ...resolved.settings, ...(globals.insecure ? { insecure: true } : {}) };
+  if (settings.output !== undefined) chosenFormats.set(io, settings.output);
   warnAboutExposedSecrets(io, settings);
   if (globals.insecure) {
     io.stderr.write('sparctl: warning: --insecure: TLS certificates are not checked; anyone on the network path can read and change what is sent, including keys and tokens\n');

@@ -3,6 +3,9 @@ import { ExitCode, SparctlError } from '../core/errors.js';
 import { processIo, type Io } from './io.js';
 import { redactUrlsIn } from '../config/redact.js';
 import { createProgram } from './program.js';
+import { chosenOutputFormat } from './context.js';
+import { errorDocument, type ErrorFields } from './document.js';
+import { OUTPUT_FORMATS, type OutputFormat } from '../config/constants.js';
 import { VERSION } from './version.js';
 
 /**
@@ -42,24 +45,50 @@ function reportError(io: Io, error: unknown, argv: readonly string[], commands: 
     if (error.code === 'commander.executeSubCommandAsync') return ExitCode.ok;
     const message = error.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ');
     const command = argv.find((arg) => commands.has(arg));
-    io.stderr.write(redactUrlsIn(`sparctl: ${message} — see "sparctl ${command ? `${command} ` : ''}--help"\n`));
-    return ExitCode.usage;
+    return report(io, argv, { code: usageCode(error.code), message, hint: `see "sparctl ${command ? `${command} ` : ''}--help"`, exitCode: ExitCode.usage });
   }
-  if (error instanceof SparctlError) {
-    io.stderr.write(redactUrlsIn(`sparctl: ${error.message}${error.hint ? ` (${error.hint})` : ''}\n`));
-    return error.exitCode;
-  }
-  if (isPromptExit(error)) {
-    io.stderr.write('sparctl: interrupted\n');
-    return ExitCode.interrupted;
-  }
+  if (error instanceof SparctlError) return report(io, argv, { code: error.code, message: error.message, hint: error.hint, exitCode: error.exitCode });
+  if (isPromptExit(error)) return report(io, argv, { code: 'interrupted', message: 'interrupted', hint: undefined, exitCode: ExitCode.interrupted });
   const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
-  io.stderr.write(
-    `sparctl: internal error: ${redactUrlsIn(error instanceof Error ? error.message : String(error))}\n` +
-      `This is a bug in sparctl ${VERSION} (Node ${process.version}). Please report it with the command you ran.\n`,
-  );
+  const exit = report(io, argv, {
+    code: 'internal',
+    message: `internal error: ${error instanceof Error ? error.message : String(error)}`,
+    hint: `this is a bug in sparctl ${VERSION} (Node ${process.version}); please report it with the command you ran`,
+    exitCode: ExitCode.internal,
+  });
   if (io.env['SPARCTL_DEBUG']) io.stderr.write(`${detail}\n`);
-  return ExitCode.internal;
+  return exit;
+}
+
+/**
+ * One line on stderr, `sparctl: error [code]: message (hint)`, and with -o json/jsonl the same
+ * as a JSON object on stdout, so a program reading stdout is never left with nothing to parse.
+ */
+function report(io: Io, argv: readonly string[], fields: ErrorFields): number {
+  const safe: ErrorFields = { ...fields, message: redactUrlsIn(fields.message), hint: fields.hint === undefined ? undefined : redactUrlsIn(fields.hint) };
+  io.stderr.write(`sparctl: error [${safe.code}]: ${safe.message}${safe.hint ? ` (${safe.hint})` : ''}\n`);
+  const document = errorDocument(chosenOutputFormat(io) ?? formatAsked(argv, io.env), safe);
+  if (document !== undefined) io.stdout.write(document);
+  return fields.exitCode;
+}
+
+/** commander.unknownOption → usage.unknown_option. */
+function usageCode(commanderCode: string): string {
+  return `usage.${commanderCode.replace(/^commander\./, '').replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}`;
+}
+
+/** The -o/--output a failed parse never got to read, or SPARCTL_OUTPUT. */
+function formatAsked(argv: readonly string[], env: Io['env']): OutputFormat | undefined {
+  let asked: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') break;
+    if (arg === '-o' || arg === '--output') asked = argv[i + 1];
+    else if (arg.startsWith('--output=')) asked = arg.slice('--output='.length);
+    else if (/^-o[a-z]/.test(arg)) asked = arg.slice(2);
+  }
+  asked ??= env['SPARCTL_OUTPUT'];
+  return (OUTPUT_FORMATS as readonly string[]).includes(asked ?? '') ? (asked as OutputFormat) : undefined;
 }
 
 /** @inquirer/prompts throws ExitPromptError when the user presses Ctrl-C at a prompt. */

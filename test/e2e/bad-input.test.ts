@@ -220,12 +220,14 @@ function expectSane(r: Run, allowed: readonly number[]): void {
   expect(r.stderr, context).not.toMatch(/internal error|This is a bug in sparctl/);
   expect(r.stderr, context).not.toMatch(/^\s+at .+(:\d+:\d+\)?|\(native\)|<anonymous>\)?)$/m);
   if (r.code === 2) {
-    // Usage or invalid input: one line, no summary, nothing written.
-    expect(r.stdout).toBe('');
+    // Usage or invalid input: one line, no summary, nothing written; stdout has the same error for -o json.
     const message = withoutTarget(r.stderr);
+    const answered = JSON.parse(r.stdout) as { error: { code: string; message: string; exitCode: number } };
+    expect(answered.error.exitCode).toBe(2);
+    expect(message).toContain(`[${answered.error.code}]: `);
     expect(message.endsWith('\n')).toBe(true);
     expect(message.trimEnd().split('\n'), context).toHaveLength(1);
-    expect(message).toMatch(/^sparctl: /);
+    expect(message).toMatch(/^sparctl: error \[[a-z0-9_.]+\]: /);
     expect(r.stored).toEqual([]);
     return;
   }
@@ -370,7 +372,7 @@ describe('bad-input corpus: sparctl import-csv (enumeration mapping + DFSP list)
     const columns = ENUM_COLUMNS.filter((c) => c !== 'account_no');
     const r = await run('import', enumCsv([enumRow(1), enumRow(2)], { columns }));
     expectSane(r, [2]);
-    expect(withoutTarget(r.stderr)).toMatch(/^sparctl: .*input\.csv:1: the mapping reads column "account_no", which the file does not have; nothing was sent/);
+    expect(withoutTarget(r.stderr)).toMatch(/^sparctl: error \[[a-z0-9_.]+\]: .*input\.csv:1: the mapping reads column "account_no", which the file does not have; nothing was sent/);
     expect(existsSync(join(r.dir, 'rejects.csv'))).toBe(false);
   });
 
@@ -514,7 +516,7 @@ describe('bad-input corpus: sparctl link --file', () => {
   it('";" delimiter: link --file has no --delimiter, so the header is one unknown column: exit 2, nothing written', async () => {
     const r = await run('link', linkCsv([linkRow(1), linkRow(2)]).replace(/,/g, ';'));
     expectSane(r, [2]);
-    expect(withoutTarget(r.stderr)).toMatch(/^sparctl: .*input\.csv:1: unknown column "id;fa_type;strategy_id;/);
+    expect(withoutTarget(r.stderr)).toMatch(/^sparctl: error \[[a-z0-9_.]+\]: .*input\.csv:1: unknown column "id;fa_type;strategy_id;/);
   });
 
   it('quoted cells with commas and line breaks: the row after a multi-line cell keeps its own line number', async () => {
@@ -595,7 +597,7 @@ describe('bad-input corpus: sparctl link --file', () => {
     const columns = [...LINK_COLUMNS, 'notes', 'acount_number'];
     const r = await run('link', linkCsv([linkRow(1), linkRow(2)], { columns }));
     expectSane(r, [2]);
-    expect(withoutTarget(r.stderr)).toMatch(/^sparctl: .*input\.csv:1: unknown columns "notes", "acount_number" \(known columns: id, /);
+    expect(withoutTarget(r.stderr)).toMatch(/^sparctl: error \[[a-z0-9_.]+\]: .*input\.csv:1: unknown columns "notes", "acount_number" \(known columns: id, /);
     expect(existsSync(join(r.dir, 'rejects.csv'))).toBe(false);
   });
 

@@ -324,15 +324,15 @@ describe('sparctl (built binary)', () => {
 
   describe('bad input: one clear line on stderr, a non-zero exit, nothing written', () => {
     const cases: [string, string[], number, RegExp][] = [
-      ['unknown flag', ['link', '--id', 'X', '--acount-number', '1'], 2, /^sparctl: unknown option '--acount-number' \(Did you mean --account-number\?\) — see "sparctl link --help"$/],
-      ['unknown command', ['lnk'], 2, /^sparctl: unknown command 'lnk' \(Did you mean link\?\) — see "sparctl --help"$/],
-      ['malformed FA JSON', ['link', '--id', 'X', '--fa', '{"fa_type": BANK}'], 2, /^sparctl: --fa is not valid JSON: .+ \(example: --fa '\{"fa_type":"BANK",.*\}'\)$/],
-      ['unknown strategy', ['link', '--id', 'X', '--strategy', '42', ...BANK_FLAGS], 2, /^sparctl: invalid record: strategy_id: strategy 42 does not exist \(FA strategies: 2, 3, 4, 5\); nothing was written$/],
-      ['unreadable file', ['link', '--file', 'no/such.csv'], 2, /^sparctl: cannot read no\/such\.csv: no such file \(check the path of the input file\)$/],
-      ['FA field of another kind', ['link', '--id', 'X', ...BANK_FLAGS, '--mobile-number', '+6391'], 2, /^sparctl: invalid record: mobile_number does not belong to a BANK FA; nothing was written$/],
-      ['bad --batch-size', ['resolve', 'X', '--batch-size', '0'], 2, /^sparctl: option '--batch-size <n>' argument '0' is invalid\. --batch-size must be a whole number of at least 1 — see "sparctl resolve --help"$/],
-      ['no records', ['update'], 2, /^sparctl: nothing to update: give --id or --file \(see "sparctl update --help"\)$/],
-      ['unknown profile', ['--profile', 'prod', 'resolve', 'X'], 3, /^sparctl: profile "prod" not found: .*config\.json does not exist \(create it with "sparctl config init", or drop --profile to use the local mapper\)$/],
+      ['unknown flag', ['link', '--id', 'X', '--acount-number', '1'], 2, /^sparctl: error \[[a-z0-9_.]+\]: unknown option '--acount-number' \(Did you mean --account-number\?\) \(see "sparctl link --help"\)$/],
+      ['unknown command', ['lnk'], 2, /^sparctl: error \[[a-z0-9_.]+\]: unknown command 'lnk' \(Did you mean link\?\) \(see "sparctl --help"\)$/],
+      ['malformed FA JSON', ['link', '--id', 'X', '--fa', '{"fa_type": BANK}'], 2, /^sparctl: error \[[a-z0-9_.]+\]: --fa is not valid JSON: .+ \(example: --fa '\{"fa_type":"BANK",.*\}'\)$/],
+      ['unknown strategy', ['link', '--id', 'X', '--strategy', '42', ...BANK_FLAGS], 2, /^sparctl: error \[[a-z0-9_.]+\]: invalid record: strategy_id: strategy 42 does not exist \(FA strategies: 2, 3, 4, 5\); nothing was written$/],
+      ['unreadable file', ['link', '--file', 'no/such.csv'], 2, /^sparctl: error \[[a-z0-9_.]+\]: cannot read no\/such\.csv: no such file \(check the path of the input file\)$/],
+      ['FA field of another kind', ['link', '--id', 'X', ...BANK_FLAGS, '--mobile-number', '+6391'], 2, /^sparctl: error \[[a-z0-9_.]+\]: invalid record: mobile_number does not belong to a BANK FA; nothing was written$/],
+      ['bad --batch-size', ['resolve', 'X', '--batch-size', '0'], 2, /^sparctl: error \[[a-z0-9_.]+\]: option '--batch-size <n>' argument '0' is invalid\. --batch-size must be a whole number of at least 1 \(see "sparctl resolve --help"\)$/],
+      ['no records', ['update'], 2, /^sparctl: error \[[a-z0-9_.]+\]: nothing to update: give --id or --file \(see "sparctl update --help"\)$/],
+      ['unknown profile', ['--profile', 'prod', 'resolve', 'X'], 3, /^sparctl: error \[[a-z0-9_.]+\]: profile "prod" not found: .*config\.json does not exist \(create it with "sparctl config init", or drop --profile to use the local mapper\)$/],
     ];
     for (const [what, args, code, message] of cases) {
       it(what, async () => {
@@ -397,6 +397,6 @@ describe('sparctl (built binary)', () => {
 
     const remote = await runMain(['--profile', 'staging', 'resolve', 'X'], { env });
     expect(remote.code).toBe(3);
-    expect(withoutTarget(remote.stderr)).toBe('sparctl: cannot read the signing key /path/to/partner-key.pem: ENOENT (check signingKeyFile in the profile or SPARCTL_SIGNING_KEY_FILE)\n');
+    expect(withoutTarget(remote.stderr)).toBe('sparctl: error [auth.key_unreadable]: cannot read the signing key /path/to/partner-key.pem: ENOENT (check signingKeyFile in the profile or SPARCTL_SIGNING_KEY_FILE)\n');
   });
 });

@@ -203,14 +203,19 @@ describe('sparctl import-odk', () => {
     const total = 3000;
     for (let i = 0; i < total; i++) fake.submit(bank(`02${String(i).padStart(8, '0')}`, `0003${String(i).padStart(8, '0')}`));
     const env = setup(fake);
-    const child = spawn(process.execPath, [BIN, 'import-odk', '--mapping', MAPPING, '--dfsp', DFSP, '--batch-size', '50', '--concurrency', '1', '-q'], { env: env.env, cwd: env.home, stdio: 'ignore' });
-    // Kill it once some records are in the mapper but not all.
+    const child = spawn(process.execPath, [BIN, 'import-odk', '--mapping', MAPPING, '--dfsp', DFSP, '--batch-size', '5', '--concurrency', '1', '-q'], { env: env.env, cwd: env.home, stdio: 'ignore' });
+    // Kill it once some records are in the mapper but not all (small batches: many commits to land between).
     const killedAt = await new Promise<number>((resolve, reject) => {
       const poll = setInterval(() => {
         if (!existsSync(env.dataDb)) return;
-        const probe = LocalMapper.open(env.dataDb);
-        const count = probe.countMappings();
-        void probe.close();
+        let count = 0;
+        try {
+          const probe = LocalMapper.open(env.dataDb);
+          count = probe.countMappings();
+          void probe.close();
+        } catch {
+          return; // the file is still being made
+        }
         if (count > 0) {
           clearInterval(poll);
           child.kill('SIGKILL');

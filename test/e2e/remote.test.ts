@@ -91,12 +91,12 @@ describe('remote mode against `sparctl serve` (built binary, signatures on)', ()
     mkdirSync(join(client.env['XDG_CONFIG_HOME']!, 'sparctl'), { recursive: true });
     const base = { mode: 'remote', protocol: 'spar-v2', baseUrl: served.url, senderAppMnemonic: 'sparctl', signingKeyFile: good.keyFile };
     const cases: [string, Record<string, unknown>, number, RegExp][] = [
-      ['wrong key', { ...base, signingKeyFile: other.keyFile }, 3, /^sparctl: link at http:\/\/127\.0\.0\.1:\d+\/mapper\/link rejected the request signature \(rjct\.request\.validation: StatusReasonCodeEnum\.rjct_jwt_invalid\) \(check signingKeyFile/],
+      ['wrong key', { ...base, signingKeyFile: other.keyFile }, 3, /^sparctl: error \[[a-z0-9_.]+\]: link at http:\/\/127\.0\.0\.1:\d+\/mapper\/link rejected the request signature \(rjct\.request\.validation: StatusReasonCodeEnum\.rjct_jwt_invalid\) \(check signingKeyFile/],
       ['wrong partner mnemonic', { ...base, senderAppMnemonic: 'someone-else' }, 3, /rejected the request signature .*partner "someone-else"/],
       ['no signing key', { ...base, signingKeyFile: undefined }, 3, /rejected the request signature/],
-      ['wrong URL', { ...base, baseUrl: `${served.url}/api/mapper` }, 3, /^sparctl: link at http:\/\/127\.0\.0\.1:\d+\/api\/mapper\/mapper\/link answered HTTP 404 \(G2P-REQ-404: Not Found\): there is no mapper operation at this URL \(check baseUrl/],
-      ['unreadable key file', { ...base, signingKeyFile: join(dir, 'missing.pem') }, 3, /^sparctl: cannot read the signing key .*missing\.pem: ENOENT/],
-      ['key file that is not a key', { ...base, signingKeyFile: good.publicFile }, 3, /^sparctl: .*partner-public\.pem is not a PEM private key/],
+      ['wrong URL', { ...base, baseUrl: `${served.url}/api/mapper` }, 3, /^sparctl: error \[[a-z0-9_.]+\]: link at http:\/\/127\.0\.0\.1:\d+\/api\/mapper\/mapper\/link answered HTTP 404 \(G2P-REQ-404: Not Found\): there is no mapper operation at this URL \(check baseUrl/],
+      ['unreadable key file', { ...base, signingKeyFile: join(dir, 'missing.pem') }, 3, /^sparctl: error \[[a-z0-9_.]+\]: cannot read the signing key .*missing\.pem: ENOENT/],
+      ['key file that is not a key', { ...base, signingKeyFile: good.publicFile }, 3, /^sparctl: error \[[a-z0-9_.]+\]: .*partner-public\.pem is not a PEM private key/],
     ];
     for (const [what, profile, code, message] of cases) {
       writeProfile(client, profile);
@@ -113,7 +113,7 @@ describe('remote mode against `sparctl serve` (built binary, signatures on)', ()
     writeProfile(client, base);
     const stopped = await runMain(['--profile', 'remote', 'resolve', 'X1'], { env: client.env });
     expect(stopped.code).toBe(4);
-    expect(withoutTarget(stopped.stderr)).toMatch(/^sparctl: POST http:\/\/127\.0\.0\.1:\d+\/mapper\/resolve: connection refused \(is the mapper running, and are the host and port in baseUrl right\?\)\n$/);
+    expect(withoutTarget(stopped.stderr)).toMatch(/^sparctl: error \[[a-z0-9_.]+\]: POST http:\/\/127\.0\.0\.1:\d+\/mapper\/resolve: connection refused \(is the mapper running, and are the host and port in baseUrl right\?\)\n$/);
     const ping = await runMain(['--profile', 'remote', 'ping'], { env: client.env });
     expect(ping.code).toBe(4);
     expect(ping.stdout).toMatch(/^FAIL {2}reachable: GET http:\/\/127\.0\.0\.1:\d+\/ping: connection refused/);

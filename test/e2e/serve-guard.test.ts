@@ -116,14 +116,14 @@ describe('serve on an address other machines can reach', () => {
     const { env } = cliEnv();
     const db = join(dir, 'served.db');
     const cases: [string[], RegExp][] = [
-      [['--host', '0.0.0.0'], /^sparctl: refusing to serve on 0\.0\.0\.0, which other machines can reach: requests would be neither authenticated nor encrypted \(add --partner NAME=PEM or --token-file PATH, and --tls-cert PEM --tls-key PEM; or pass --insecure-serve on a network you trust\)\n$/],
-      [['--host', '0.0.0.0', '--partner', `field-team=${publicFile}`], /^sparctl: refusing to serve on 0\.0\.0\.0, which other machines can reach: requests would travel unencrypted, without TLS \(add --tls-cert PEM --tls-key PEM; or pass/],
+      [['--host', '0.0.0.0'], /^sparctl: error \[[a-z0-9_.]+\]: refusing to serve on 0\.0\.0\.0, which other machines can reach: requests would be neither authenticated nor encrypted \(add --partner NAME=PEM or --token-file PATH, and --tls-cert PEM --tls-key PEM; or pass --insecure-serve on a network you trust\)\n$/],
+      [['--host', '0.0.0.0', '--partner', `field-team=${publicFile}`], /^sparctl: error \[[a-z0-9_.]+\]: refusing to serve on 0\.0\.0\.0, which other machines can reach: requests would travel unencrypted, without TLS \(add --tls-cert PEM --tls-key PEM; or pass/],
       [['--host', '0.0.0.0', '--token-file', tokenFile], /requests would travel unencrypted, without TLS/],
-      [['--host', '0.0.0.0', '--tls-cert', cert, '--tls-key', key], /^sparctl: refusing to serve on 0\.0\.0\.0, which other machines can reach: requests would not be authenticated \(add --partner NAME=PEM or --token-file PATH; or pass/],
+      [['--host', '0.0.0.0', '--tls-cert', cert, '--tls-key', key], /^sparctl: error \[[a-z0-9_.]+\]: refusing to serve on 0\.0\.0\.0, which other machines can reach: requests would not be authenticated \(add --partner NAME=PEM or --token-file PATH; or pass/],
       [['--host', '::'], /refusing to serve on ::, /],
       [['--host', '192.0.2.10'], /refusing to serve on 192\.0\.2\.10, /],
       [['--host', 'my-laptop.example.org'], /refusing to serve on my-laptop\.example\.org, /],
-      [['--host', '0.0.0.0', '--tls-cert', cert], /^sparctl: --tls-cert needs --tls-key too/],
+      [['--host', '0.0.0.0', '--tls-cert', cert], /^sparctl: error \[[a-z0-9_.]+\]: --tls-cert needs --tls-key too/],
     ];
     for (const [args, message] of cases) {
       const run = await runMain(['--db', db, 'serve', '--port', '0', ...args], { env });
@@ -142,7 +142,7 @@ describe('serve on an address other machines can reach', () => {
     const { runCli } = await import('../helpers/run-cli.js');
     const binary = await runCli(['--db', db, 'serve', '--host', '0.0.0.0', '--port', '0'], { env });
     expect(binary.code).toBe(2);
-    expect(binary.stderr).toMatch(/^sparctl: refusing to serve on 0\.0\.0\.0/);
+    expect(binary.stderr).toMatch(/^sparctl: error \[[a-z0-9_.]+\]: refusing to serve on 0\.0\.0\.0/);
   });
 
   it('refuses bad guard files and limits with one line, never echoing a secret', async () => {
@@ -154,12 +154,12 @@ describe('serve on an address other machines can reach', () => {
     writeFileSync(join(dir, 'short'), 'tiny-secret\n');
     writeFileSync(join(dir, 'spaced'), 'a secret with spaces in it\n');
     const cases: [string[], RegExp][] = [
-      [['--token-file', join(dir, 'short')], /^sparctl: --token-file \S+short holds a token of 11 characters; at least 16 are needed \(make one with: openssl rand -hex 32 > /],
+      [['--token-file', join(dir, 'short')], /^sparctl: error \[[a-z0-9_.]+\]: --token-file \S+short holds a token of 11 characters; at least 16 are needed \(make one with: openssl rand -hex 32 > /],
       [['--token-file', join(dir, 'spaced')], /holds spaces or characters that cannot travel in an HTTP header/],
-      [['--token-file', join(dir, 'missing')], /^sparctl: --token-file: cannot read \S+missing \(ENOENT\)/],
-      [['--tls-cert', cert, '--tls-key', other.key], /^sparctl: --tls-key \S+ is not the key of the certificate in /],
-      [['--tls-cert', key, '--tls-key', key], /^sparctl: --tls-cert \S+ holds no PEM certificate/],
-      [['--tls-cert', cert, '--tls-key', cert], /^sparctl: --tls-key \S+ is not a PEM private key/],
+      [['--token-file', join(dir, 'missing')], /^sparctl: error \[[a-z0-9_.]+\]: --token-file: cannot read \S+missing \(ENOENT\)/],
+      [['--tls-cert', cert, '--tls-key', other.key], /^sparctl: error \[[a-z0-9_.]+\]: --tls-key \S+ is not the key of the certificate in /],
+      [['--tls-cert', key, '--tls-key', key], /^sparctl: error \[[a-z0-9_.]+\]: --tls-cert \S+ holds no PEM certificate/],
+      [['--tls-cert', cert, '--tls-key', cert], /^sparctl: error \[[a-z0-9_.]+\]: --tls-key \S+ is not a PEM private key/],
       [['--max-items', '0'], /--max-items must be a whole number of at least 1/],
       [['--max-body-bytes', '10MB'], /--max-body-bytes must be a whole number of at least 1/],
     ];
@@ -265,7 +265,7 @@ describe('serve on an address other machines can reach', () => {
     expect(right.code, right.stderr).toBe(0);
     const wrong = await runMain(['resolve', 'BENE_1'], { env: { ...client.env, SPARCTL_TOKEN: 'not-the-token-0123456789' } });
     expect(wrong.code).toBe(3);
-    expect(withoutTarget(wrong.stderr)).toMatch(/^sparctl: resolve at https:\/\/127\.0\.0\.1:\d+\/mapper\/resolve answered HTTP 401 \(G2P-AUT-401: Unauthorized\. A valid Authorization: Bearer token is required\) \(check the bearer token/);
+    expect(withoutTarget(wrong.stderr)).toMatch(/^sparctl: error \[[a-z0-9_.]+\]: resolve at https:\/\/127\.0\.0\.1:\d+\/mapper\/resolve answered HTTP 401 \(G2P-AUT-401: Unauthorized\. A valid Authorization: Bearer token is required\) \(check the bearer token/);
     // A batch over the server's item limit: one clear line, what to change, and exit 2.
     const batch = await runMain(['resolve', '--file', 'fixtures/beneficiaries.csv', '--batch-size', '5'], { env: client.env });
     expect(batch.code).toBe(2);

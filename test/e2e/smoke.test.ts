@@ -228,7 +228,7 @@ describe('sparctl smoke (built binary)', () => {
     const env = cliEnv().env;
     const both = await runMain(['--create', '--db', join(tempDir(), 'x.db'), 'smoke', '--url', 'http://127.0.0.1:1'], { env });
     expect(both.code).toBe(2);
-    expect(both.stderr).toMatch(/^sparctl: flag --db \(local .*x\.db\) and flag --url \(remote http:\/\/127\.0\.0\.1:1\) name two different mappers/);
+    expect(both.stderr).toMatch(/^sparctl: error \[[a-z0-9_.]+\]: flag --db \(local .*x\.db\) and flag --url \(remote http:\/\/127\.0\.0\.1:1\) name two different mappers/);
     const bad = await runMain(['smoke', '--url', 'ftp://example.org'], { env });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--url ftp:\/\/example\.org: must be an http/);

@@ -57,7 +57,7 @@ describe('sparctl strategy (built binary)', () => {
     const refused = await runMain(['strategy', 'add', ...changed, '-q'], { env });
     expect(refused.code).toBe(2);
     expect(refused.stdout).toBe('');
-    expect(refused.stderr).toContain('sparctl: strategy 7 already exists with a different description; strategies are append-only and never changed');
+    expect(refused.stderr).toContain('sparctl: error [strategy.id_taken]: strategy 7 already exists with a different description; strategies are append-only and never changed');
     expect(refused.stderr).toContain('nothing was added (add the new version under a new id, e.g. --id 8, and link new records with that strategy id)');
     // A default id is SPAR's in every deployment: refused by validation already.
     const defaultId = await runMain(['strategy', 'add', '--id', '2', '--construct', 'x:{account_number}', '--deconstruct', '^x:(?P<account_number>.*)$'], { env });
@@ -77,7 +77,7 @@ describe('sparctl strategy (built binary)', () => {
     const strict = await runMain(['strategy', 'validate', '2', '--strict'], { env });
     expect(strict.code).toBe(2);
     expect(strict.stdout).toMatch(/^strategy 2 "Bank" \(FA\): NOT SAFE with --strict: 5 warnings$/m);
-    expect(withoutTarget(strict.stderr)).toBe('sparctl: strategy 2 is not safe: 5 warnings, with --strict\n');
+    expect(withoutTarget(strict.stderr)).toBe('sparctl: error [strategy.unsafe]: strategy 2 is not safe: 5 warnings, with --strict\n');
     const unknown = await runMain(['strategy', 'validate', '42'], { env });
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('strategy 42 is not known to this profile (known: 1, 2, 3, 4, 5)');
@@ -100,7 +100,7 @@ describe('sparctl strategy (built binary)', () => {
     expect(report.stdout).toContain('error    account_number: values with hyphens do not read back: account_number "12-34-56" would be read back as "56" (bank_code as "EXB-12-34" instead of "EXB")');
     expect(report.stdout).toContain('error    {bank_code} has no (?P<bank_code>…) group in the deconstruct regex');
     expect(report.stdout).toContain('error    deconstruct regex can take exponential time');
-    expect(report.stderr).toMatch(/^sparctl: strategy 20, strategy 21 are not safe: \d+ errors/);
+    expect(report.stderr).toMatch(/^sparctl: error \[[a-z0-9_.]+\]: strategy 20, strategy 21 are not safe: \d+ errors/);
 
     const json = await runMain(['strategy', 'validate', '--file', unsafe, '-o', 'json'], { env });
     const doc = jsonOf<{ ok: boolean; strategies: { ok: boolean; findings: { code: string }[] }[] }>(json.stdout);
@@ -115,7 +115,8 @@ describe('sparctl strategy (built binary)', () => {
     writeFileSync(malformed, JSON.stringify({ id: 'seven', strategy_type: 'FA', construct: '{a}', deconstruct_strategy: '(?P<a>.*)' }));
     const bad = await runMain(['strategy', 'validate', '--file', malformed], { env });
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toContain(`sparctl: ${malformed}: construct: unknown field (did you mean "construct_strategy"?)`);
+    expect(bad.stderr).toMatch(/^sparctl: error \[[a-z_.]+\]: /m);
+    expect(bad.stderr).toContain(`]: ${malformed}: construct: unknown field (did you mean "construct_strategy"?)`);
     expect(bad.stderr).toContain(`${malformed}: id: "seven" is not a strategy id`);
 
     const broken = join(dir, 'broken.json');

@@ -111,7 +111,7 @@ Examples:
       await printReports(io, globals, reports);
       const failed = reports.filter((report) => !report.ok);
       if (failed.length > 0) {
-        io.stderr.write(`sparctl: ${failed.map((r) => `strategy ${r.strategy.id}`).join(', ')} ${failed.length > 1 ? 'are' : 'is'} not safe: ${verdictCounts(failed)}\n`);
+        io.stderr.write(`sparctl: error [strategy.unsafe]: ${failed.map((r) => `strategy ${r.strategy.id}`).join(', ')} ${failed.length > 1 ? 'are' : 'is'} not safe: ${verdictCounts(failed)}\n`);
       }
       setExit(failed.length > 0 ? ExitCode.usage : ExitCode.ok);
     });
