@@ -1,4 +1,5 @@
 import type { Readable, Writable } from 'node:stream';
+import type { OutputFormat } from '../config/constants.js';
 
 /**
  * Everything a command may touch of the process, decided once: data goes to stdout, messages
@@ -43,4 +44,9 @@ export function colorEnabled(io: Io, stream: 'stdout' | 'stderr'): boolean {
   if (io.env['NO_COLOR']) return false;
   if (io.env['TERM'] === 'dumb') return false;
   return stream === 'stdout' ? io.stdoutIsTTY : io.stderrIsTTY;
+}
+
+/** The default output: a table for a person at a terminal, JSONL for a pipe. */
+export function defaultFormat(io: Io, configured: OutputFormat | undefined): OutputFormat {
+  return configured ?? (io.stdoutIsTTY ? 'table' : 'jsonl');
 }

@@ -5,7 +5,7 @@ import { redactUrlsIn } from '../config/redact.js';
 import { createProgram } from './program.js';
 import { chosenOutputFormat } from './context.js';
 import { errorDocument, type ErrorFields } from './document.js';
-import { OUTPUT_FORMATS, type OutputFormat } from '../config/constants.js';
+import { outputFormatNamed, type OutputFormat } from '../config/constants.js';
 import { VERSION } from './version.js';
 
 /**
@@ -87,8 +87,7 @@ function formatAsked(argv: readonly string[], env: Io['env']): OutputFormat | un
     else if (arg.startsWith('--output=')) asked = arg.slice('--output='.length);
     else if (/^-o[a-z]/.test(arg)) asked = arg.slice(2);
   }
-  asked ??= env['SPARCTL_OUTPUT'];
-  return (OUTPUT_FORMATS as readonly string[]).includes(asked ?? '') ? (asked as OutputFormat) : undefined;
+  return outputFormatNamed(asked) ?? outputFormatNamed(env['SPARCTL_OUTPUT']);
 }
 
 /** @inquirer/prompts throws ExitPromptError when the user presses Ctrl-C at a prompt. */

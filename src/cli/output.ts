@@ -23,10 +23,7 @@ export const OUTCOME_WORDS: Record<Outcome, string> = {
   rejected: 'rejected',
 };
 
-/** The default output: a table for a person at a terminal, JSONL for a pipe. */
-export function defaultFormat(io: Io, configured: OutputFormat | undefined): OutputFormat {
-  return configured ?? (io.stdoutIsTTY ? 'table' : 'jsonl');
-}
+export { defaultFormat } from './io.js';
 
 interface ResultView {
   line?: number;

@@ -84,6 +84,8 @@ export interface SmokeOptions {
   /** Give up on a step after this long (its outcome is then unknown); none by default. */
   readonly stepTimeoutMs?: number;
   readonly source?: string;
+  /** The command that removes the record from this same mapper, for a failed cleanup's detail. */
+  readonly unlinkCommand?: string;
 }
 
 type Answer = { result: ItemResult; outcome: Outcome } | { thrown: SmokeStepError; outcomeUnknown: boolean };
@@ -197,7 +199,7 @@ export async function runSmoke(mapper: Mapper, options: SmokeOptions): Promise<S
     const unlinkedNow = !('thrown' in unlinked) && unlinked.outcome === 'unlinked';
     cleanup = removed
       ? { state: 'removed', detail: unlinkedNow ? 'the synthetic record was removed' : 'the ID is not linked (nothing was left to remove)' }
-      : { state: 'failed', detail: `${id} may still be linked: remove it with "sparctl unlink --id ${id} --yes"` };
+      : { state: 'failed', detail: `${id} may still be linked: remove it with "${options.unlinkCommand ?? `sparctl unlink --id ${id} --yes`}"` };
   }
 
   const allPassed = steps.every((s) => s.status === 'pass');

@@ -386,7 +386,7 @@ describe('sparctl (built binary)', () => {
     expect((await runMain(['config', 'init'], { env })).code).toBe(3);
 
     const profiles = await runMain(['config', 'profiles'], { env });
-    expect(profiles.stdout).toBe('* local\tlocal\n  staging\tremote\n');
+    expect(profiles.stdout).toBe('{"name":"local","mode":"local","default":true}\n{"name":"staging","mode":"remote","default":false}\n');
 
     const show = await runMain(['config', 'show', '--profile', 'staging', '-o', 'json'], { env });
     expect(show.code).toBe(0);

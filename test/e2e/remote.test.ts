@@ -69,11 +69,11 @@ describe('remote mode against `sparctl serve` (built binary, signatures on)', ()
     }
     expect(served.stderr()).toMatch(/POST \/mapper\/link 200 10 item\(s\) PARTNER_FIELD_TEAM/);
 
-    const ping = await runMain(['--profile', 'remote', 'ping'], { env: client.env });
+    const ping = await runMain(['--profile', 'remote', 'ping', '-o', 'table'], { env: client.env });
     expect(ping.code).toBe(0);
     expect(ping.stdout).toMatch(/^ok {4}reachable: GET http:\/\/127\.0\.0\.1:\d+\/ping → HTTP 200 "pong"/m);
     // A check's text wraps at 80 columns under itself.
-    expect(ping.stdout.replace(/\n {6}/g, ' ')).toMatch(/^ok {4}spar-v2 resolve answered, signed as partner "field-team": succ\.fa\.not_linked_to_id/m);
+    expect(ping.stdout.replace(/\n {6}/g, ' ')).toMatch(/^ok {4}resolve: spar-v2 mapper answered, signed as partner "field-team": succ\.fa\.not_linked_to_id/m);
 
     served.child.kill('SIGTERM');
     const code = await new Promise<number | null>((resolve) => served.child.on('exit', resolve));
@@ -114,7 +114,7 @@ describe('remote mode against `sparctl serve` (built binary, signatures on)', ()
     const stopped = await runMain(['--profile', 'remote', 'resolve', 'X1'], { env: client.env });
     expect(stopped.code).toBe(4);
     expect(withoutTarget(stopped.stderr)).toMatch(/^sparctl: error \[[a-z0-9_.]+\]: POST http:\/\/127\.0\.0\.1:\d+\/mapper\/resolve: connection refused \(is the mapper running, and are the host and port in baseUrl right\?\)\n$/);
-    const ping = await runMain(['--profile', 'remote', 'ping'], { env: client.env });
+    const ping = await runMain(['--profile', 'remote', 'ping', '-o', 'table'], { env: client.env });
     expect(ping.code).toBe(4);
     expect(ping.stdout).toMatch(/^FAIL {2}reachable: GET http:\/\/127\.0\.0\.1:\d+\/ping: connection refused/);
   });

@@ -66,7 +66,7 @@ describe('secrets never leak', () => {
       const results: CliResult[] = [
         await run(['config', 'show']),
         await run(['config', 'show', '-o', 'json']),
-        await run(['ping']),
+        await run(['ping', '-o', 'table']),
         await run(['link', '--file', 'in.csv', '--results', 'results.jsonl', '--rejects', 'rejects.csv']),
         await run(['resolve', '--id', 'SEC1', '-o', 'json']),
         await run(['smoke', '--junit', 'smoke.xml']),

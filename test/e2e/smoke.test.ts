@@ -100,7 +100,7 @@ describe('sparctl smoke (built binary)', () => {
     const db = join(dir, 'served.db');
     const served = await serve(cliEnv().env, db, `sparctl=${publicFile}`);
     const junit = join(dir, 'reports', 'smoke.xml');
-    const run = await runMain(['smoke', '--url', served.url, '--junit', junit], { env: client(keyFile) });
+    const run = await runMain(['smoke', '--url', served.url, '--junit', junit, '-o', 'table'], { env: client(keyFile) });
     expect(run.code).toBe(0);
     expect(tableRows(run.stdout).map((r) => [r[0], r[1], r[2]])).toEqual([
       ['1', 'link', 'pass'],
@@ -159,7 +159,7 @@ describe('sparctl smoke (built binary)', () => {
     // link and resolve go through; the update gets SPAR's own 500.
     spar.inject({ delayMs: 0 }, { delayMs: 0 }, { status: 500, body: '{"errors":[{"code":"G2P-REQ-100","message":"Unknown Error."}]}' });
     const junit = join(dir, 'smoke.xml');
-    const run = await runMain(['smoke', '--url', spar.url, '--junit', junit], { env: client(keyFile) });
+    const run = await runMain(['smoke', '--url', spar.url, '--junit', junit, '-o', 'table'], { env: client(keyFile) });
     expect(run.code).toBe(4);
     const rows = tableRows(run.stdout);
     expect(rows.map((r) => [r[1], r[2]])).toEqual([
@@ -186,7 +186,7 @@ describe('sparctl smoke (built binary)', () => {
     const spar = await double(publicPem);
     const proxy = await wrongFaProxy(spar.url);
     const junit = join(dir, 'smoke.xml');
-    const run = await runMain(['smoke', '--url', proxy, '--junit', junit], { env: client(keyFile) });
+    const run = await runMain(['smoke', '--url', proxy, '--junit', junit, '-o', 'table'], { env: client(keyFile) });
     expect(run.code).toBe(5);
     const rows = tableRows(run.stdout);
     expect(rows.map((r) => [r[1], r[2]])).toEqual([

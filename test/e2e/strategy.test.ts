@@ -17,7 +17,7 @@ type Listed = { strategies: { id: number; strategy_type: string; construct_strat
 describe('sparctl strategy (built binary)', () => {
   it('adds a strategy that list then shows, which link and resolve use; the same id again is a no-op', async () => {
     const { env } = cliEnv();
-    const add = await runMain(['strategy', 'add', ...V7], { env });
+    const add = await runMain(['strategy', 'add', ...V7, '-o', 'table'], { env });
     expect(add.code).toBe(0);
     expect(add.stdout).toBe('added strategy 7 (FA, "Bank code and account")\n');
     expect(add.stderr).toContain('warning: strategy 7: bank_code: values with the template text "|account:" do not read back');
@@ -45,7 +45,7 @@ describe('sparctl strategy (built binary)', () => {
     const resolve = await runMain(['resolve', '--id', 'B1', '-o', 'jsonl'], { env });
     expect(jsonOf<{ fa: unknown }>(resolve.stdout).fa).toEqual({ bank_code: 'EXB', account_number: '00-12', strategy_id: 7 });
 
-    const again = await runMain(['strategy', 'add', ...V7, '-q'], { env });
+    const again = await runMain(['strategy', 'add', ...V7, '-q', '-o', 'table'], { env });
     expect(again.code).toBe(0);
     expect(again.stdout).toBe('unchanged strategy 7 (FA, "Bank code and account"): already there, identical\n');
   });
@@ -60,7 +60,7 @@ describe('sparctl strategy (built binary)', () => {
     expect(refused.stderr).toContain('sparctl: error [strategy.id_taken]: strategy 7 already exists with a different description; strategies are append-only and never changed');
     expect(refused.stderr).toContain('nothing was added (add the new version under a new id, e.g. --id 8, and link new records with that strategy id)');
     // A default id is SPAR's in every deployment: refused by validation already.
-    const defaultId = await runMain(['strategy', 'add', '--id', '2', '--construct', 'x:{account_number}', '--deconstruct', '^x:(?P<account_number>.*)$'], { env });
+    const defaultId = await runMain(['strategy', 'add', '--id', '2', '--construct', 'x:{account_number}', '--deconstruct', '^x:(?P<account_number>.*)$', '-o', 'table'], { env });
     expect(defaultId.code).toBe(2);
     expect(defaultId.stderr).toContain("error: strategy 2: id 2 is SPAR's default strategy \"Bank\"");
     const list = jsonOf<Listed>((await runMain(['strategy', 'list', '-o', 'json'], { env })).stdout);
@@ -69,16 +69,16 @@ describe('sparctl strategy (built binary)', () => {
 
   it('validates SPAR\'s defaults: exit 0 with warnings, exit 2 with --strict', async () => {
     const { env } = cliEnv();
-    const all = await runMain(['strategy', 'validate'], { env });
+    const all = await runMain(['strategy', 'validate', '-o', 'table'], { env });
     expect(all.code).toBe(0);
     expect(all.stdout).toMatch(/^strategy 1 "Key Cloak" \(ID\): safe, with \d+ warnings$/m);
     expect(all.stdout).toMatch(/^strategy 2 "Bank" \(FA\): safe, with 5 warnings$/m);
     expect(all.stdout).toContain('warning  branch_name: values with the template text ".branch_name:" do not read back: branch_name "x.branch_name:y" would be read back as "y"');
-    const strict = await runMain(['strategy', 'validate', '2', '--strict'], { env });
+    const strict = await runMain(['strategy', 'validate', '2', '--strict', '-o', 'table'], { env });
     expect(strict.code).toBe(2);
     expect(strict.stdout).toMatch(/^strategy 2 "Bank" \(FA\): NOT SAFE with --strict: 5 warnings$/m);
     expect(withoutTarget(strict.stderr)).toBe('sparctl: error [strategy.unsafe]: strategy 2 is not safe: 5 warnings, with --strict\n');
-    const unknown = await runMain(['strategy', 'validate', '42'], { env });
+    const unknown = await runMain(['strategy', 'validate', '42', '-o', 'table'], { env });
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('strategy 42 is not known to this profile (known: 1, 2, 3, 4, 5)');
   });
@@ -94,7 +94,7 @@ describe('sparctl strategy (built binary)', () => {
         { id: 21, strategy_type: 'FA', construct_strategy: '{bank_code}:{account_number}', deconstruct_strategy: '^(?P<account_number>(?:\\w+)+)$' },
       ]),
     );
-    const report = await runMain(['strategy', 'validate', '--file', unsafe], { env });
+    const report = await runMain(['strategy', 'validate', '--file', unsafe, '-o', 'table'], { env });
     expect(report.code).toBe(2);
     expect(report.stdout).toMatch(/^strategy 20 \(FA\): NOT SAFE: \d+ errors?/m);
     expect(report.stdout).toContain('error    account_number: values with hyphens do not read back: account_number "12-34-56" would be read back as "56" (bank_code as "EXB-12-34" instead of "EXB")');
@@ -107,13 +107,13 @@ describe('sparctl strategy (built binary)', () => {
     expect(doc.ok).toBe(false);
     expect(doc.strategies[1]!.findings.map((f) => f.code)).toContain('strategy.catastrophic_backtracking');
 
-    const added = await runMain(['strategy', 'add', '--file', unsafe], { env });
+    const added = await runMain(['strategy', 'add', '--file', unsafe, '-o', 'table'], { env });
     expect(added.code).toBe(2);
     expect(added.stderr).toContain('nothing was added');
 
     const malformed = join(dir, 'malformed.json');
     writeFileSync(malformed, JSON.stringify({ id: 'seven', strategy_type: 'FA', construct: '{a}', deconstruct_strategy: '(?P<a>.*)' }));
-    const bad = await runMain(['strategy', 'validate', '--file', malformed], { env });
+    const bad = await runMain(['strategy', 'validate', '--file', malformed, '-o', 'table'], { env });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/^sparctl: error \[[a-z_.]+\]: /m);
     expect(bad.stderr).toContain(`]: ${malformed}: construct: unknown field (did you mean "construct_strategy"?)`);
@@ -121,11 +121,11 @@ describe('sparctl strategy (built binary)', () => {
 
     const broken = join(dir, 'broken.json');
     writeFileSync(broken, '{"id": 7,');
-    const syntax = await runMain(['strategy', 'validate', '--file', broken], { env });
+    const syntax = await runMain(['strategy', 'validate', '--file', broken, '-o', 'table'], { env });
     expect(syntax.code).toBe(2);
     expect(syntax.stderr).toContain(`${broken}: not valid JSON`);
 
-    const flags = await runMain(['strategy', 'validate', '--id', '7', '--construct', '{account_number'], { env });
+    const flags = await runMain(['strategy', 'validate', '--id', '7', '--construct', '{account_number', '-o', 'table'], { env });
     expect(flags.code).toBe(2);
     expect(flags.stderr).toContain('--deconstruct: missing');
   });
@@ -157,10 +157,10 @@ describe('sparctl strategy (built binary)', () => {
     writeFileSync(join(dir, 'strategies.json'), json.stdout);
     writeFileSync(join(dir, 'values.yaml'), helm.stdout);
     const other = cliEnv();
-    const fromJson = await runMain(['strategy', 'add', '--file', join(dir, 'strategies.json'), '-q'], { env: other.env });
+    const fromJson = await runMain(['strategy', 'add', '--file', join(dir, 'strategies.json'), '-q', '-o', 'table'], { env: other.env });
     expect(fromJson.code).toBe(0);
     expect(fromJson.stdout).toContain('added strategy 7');
-    const fromYaml = await runMain(['strategy', 'add', '--file', join(dir, 'values.yaml'), '-q'], { env: other.env });
+    const fromYaml = await runMain(['strategy', 'add', '--file', join(dir, 'values.yaml'), '-q', '-o', 'table'], { env: other.env });
     expect(fromYaml.code).toBe(0);
     expect(fromYaml.stdout.trim().split('\n').every((line) => line.startsWith('unchanged'))).toBe(true);
     expect((await runMain(['strategy', 'export', '--format', 'json'], { env: other.env })).stdout).toBe(json.stdout);
@@ -176,7 +176,7 @@ describe('sparctl strategy (built binary)', () => {
     expect(list.code).toBe(0);
     expect(jsonOf<Listed>(list.stdout).strategies.map((s) => s.id)).toEqual([1, 2, 3, 4, 5]);
     expect(list.stderr).toContain('SPAR has no API to list strategies');
-    const add = await runMain(['strategy', 'add', ...V7], { env });
+    const add = await runMain(['strategy', 'add', ...V7, '-o', 'table'], { env });
     expect(add.code).toBe(2);
     expect(add.stderr).toContain('SPAR has no API to add strategies (export them with "sparctl strategy export --format helm" or "--format sql" and apply that to the deployment)');
   });

@@ -114,21 +114,21 @@ describe.each([80, 120])('tables at %i columns', (width) => {
     const construct = second.slice(0, second.indexOf('')).map(column).join('');
     expect(construct).toBe('account_number:{account_number}.branch_name:{branch_name}.branch_code:{branch_code}.bank_name:{bank_name}.bank_code:{bank_code}.fa_type:{fa_type}');
 
-    expect((await run('dfsp import', ['--create', '--db', db, 'dfsp', 'import', join(ROOT, 'fixtures', 'dfsp.json')])).code).toBe(0);
+    expect((await run('dfsp import', ['--create', '--db', db, 'dfsp', 'import', join(ROOT, 'fixtures', 'dfsp.json'), '-o', 'table'])).code).toBe(0);
     const dfsp = await run('dfsp list', ['--create', '--db', db, 'dfsp', 'list', '-o', 'table']);
     expect(dfsp.stdout).toMatch(/^type +code +name +bank_code$/m);
     expect(dfsp.stdout).toMatch(/^bank +DBP +Development Bank of the Philippines$/m);
 
-    expect((await run('config init', ['config', 'init'])).code).toBe(0);
+    expect((await run('config init', ['config', 'init', '-o', 'table'])).code).toBe(0);
     const show = await run('config show', ['config', 'show', '-o', 'table']);
     expect(show.stdout).toMatch(/^config file: .*config\.json\ntarget: local .*mapper\.db \(profile local\)\n {2}named by the first of: .*\nsetting +value +from$/m);
     expect(show.stdout).toMatch(/^mode +local +profile local$/m);
     const profiles = await run('config profiles', ['config', 'profiles', '-o', 'table']);
     expect(profiles.stdout).toMatch(/^profile +mode +default\nlocal +local +yes\nstaging +remote\n$/);
 
-    const ping = await run('ping', ['--create', '--db', db, 'ping']);
+    const ping = await run('ping', ['--create', '--db', db, 'ping', '-o', 'table']);
     expect(ping.code).toBe(0);
-    expect(ping.stdout).toMatch(/^ok {4}local resolve answered/);
+    expect(ping.stdout).toMatch(/^ok {4}resolve: local mapper answered/);
   });
 
   it('smoke fits, passing or failing, and says a wrong answer in words', async () => {

@@ -1,3 +1,5 @@
+import { refuseOutputFlag } from '../render.js';
+import type { OutputFormat } from '../../config/constants.js';
 import { Command, Option } from 'commander';
 import { ExitCode } from '../../core/errors.js';
 import type { Io } from '../io.js';
@@ -19,6 +21,7 @@ Examples:
   $ sparctl completion fish > ~/.config/fish/completions/sparctl.fish`,
     )
     .action((shell: 'bash' | 'zsh' | 'fish', _options: unknown, cmd: Command) => {
+      refuseOutputFlag('completion', cmd.optsWithGlobals<{ output?: OutputFormat }>().output, 'it prints a shell script');
       const root = cmd.parent!;
       const tree = describe(root);
       io.stdout.write(shell === 'bash' ? bash(tree) : shell === 'zsh' ? zsh(tree) : fish(tree));

@@ -4,13 +4,15 @@ import { Command } from 'commander';
 import { ConfigError, ExitCode } from '../../core/errors.js';
 import { configPathOf, loadContext, type GlobalOptions } from '../context.js';
 import { sparctlDirs } from '../../config/paths.js';
-import type { Io } from '../io.js';
+import { defaultFormat, type Io } from '../io.js';
 import { readFile } from 'node:fs/promises';
 import { jsonDocument } from '../document.js';
 
-/** A table with -o table, or at a terminal by default; plain lines into a pipe. */
-function asTable(io: Io, format: string | undefined): boolean {
-  return format === 'table' || (format === undefined && io.stdoutIsTTY);
+import { outputFormatNamed, type OutputFormat } from '../../config/constants.js';
+
+/** SPARCTL_OUTPUT, for the commands that do not read the config file's settings. */
+function outputFromEnv(io: Io): OutputFormat | undefined {
+  return outputFormatNamed(io.env['SPARCTL_OUTPUT']);
 }
 
 /** `sparctl config show | profiles | path | init`. */
@@ -33,24 +35,17 @@ export function configCommand(io: Io, setExit: (code: number) => void): Command 
       const { target, unused } = context.resolved;
       const unusedLine = unused.length ? `profile ${context.resolved.settings.profile}'s ${unused.join(', ')} not used: ${target.source} names the target` : undefined;
       const header = `config file: ${context.configPath}\ntarget: ${targetLine(context)}\n  named by the first of: --db/--url, SPARCTL_DB/SPARCTL_BASE_URL, the profile\n${unusedLine ? `  ${unusedLine}\n` : ''}`;
-      const format = globals.output ?? context.resolved.settings.output;
+      const format = defaultFormat(io, context.resolved.settings.output);
+      const targetDoc = { mode: target.mode, location: target.mode === 'remote' ? redactUrl(target.location) : target.location, source: target.source };
       if (format === 'json') {
-        const targetDoc = { mode: target.mode, location: target.mode === 'remote' ? redactUrl(target.location) : target.location, source: target.source };
         io.stdout.write(jsonDocument({ configFile: context.configPath, target: targetDoc, unusedProfileSettings: unused, settings: shown, sources }));
-      } else if (asTable(io, format)) {
-        const { renderTable } = await import('../table.js');
-        const { printable } = await import('../output.js');
-        // The config file is named above the table: "profile local", not the path again.
-        const from = (key: string) => (sources[key] ?? 'default').replace(` (${context.configPath})`, '');
-        const rows = Object.entries(shown).map(([key, value]) => [key, printable(typeof value === 'string' ? value : JSON.stringify(value)), printable(from(key))]);
-        io.stdout.write(`${header}${renderTable(io, [{ header: 'setting', fit: 'fixed' }, { header: 'value' }, { header: 'from' }], rows)}\n`);
       } else {
-        io.stdout.write(header);
-        const width = Math.max(...Object.keys(shown).map((k) => k.length));
-        for (const [key, value] of Object.entries(shown)) {
-          const text = typeof value === 'string' ? value : JSON.stringify(value);
-          io.stdout.write(`${key.padEnd(width)}  ${text}${sources[key] ? `  (${sources[key]})` : '  (default)'}\n`);
-        }
+        // The config file is named above the table: "profile local", not the path again.
+        const from = (key: string) => (format === 'table' ? (sources[key] ?? 'default').replace(` (${context.configPath})`, '') : (sources[key] ?? 'default'));
+        const rows = Object.entries(shown).map(([setting, value]) => ({ setting, value: typeof value === 'string' ? value : JSON.stringify(value), from: from(setting) }));
+        if (format === 'table') io.stdout.write(header);
+        const { renderList } = await import('../render.js');
+        await renderList(io, format, { name: 'settings', columns: [{ key: 'setting', fit: 'fixed' }, { key: 'value' }, { key: 'from' }], rows });
       }
       setExit(ExitCode.ok);
     });
@@ -70,14 +65,14 @@ export function configCommand(io: Io, setExit: (code: number) => void): Command 
         mode: profile.mode ?? (profile.baseUrl ? 'remote' : 'local'),
         default: name === file.defaultProfile,
       }));
-      if (globals.output === 'json') io.stdout.write(jsonDocument({ configFile: path, profiles: rows }));
-      else if (rows.length === 0) io.stderr.write(`no profiles in ${path}; commands use the built-in local mapper (create one with "sparctl config init")\n`);
-      else if (asTable(io, globals.output)) {
-        const { renderTable } = await import('../table.js');
-        const { printable } = await import('../output.js');
-        const cells = rows.map((row) => [printable(row.name), row.mode, row.default ? 'yes' : '']);
-        io.stdout.write(`${renderTable(io, [{ header: 'profile' }, { header: 'mode', fit: 'fixed' }, { header: 'default', fit: 'fixed' }], cells)}\n`);
-      } else for (const row of rows) io.stdout.write(`${row.default ? '*' : ' '} ${row.name}\t${row.mode}\n`);
+      const { renderList } = await import('../render.js');
+      await renderList(io, defaultFormat(io, globals.output ?? outputFromEnv(io)), {
+        name: 'profiles',
+        columns: [{ key: 'name', header: 'profile' }, { key: 'mode', fit: 'fixed' }, { key: 'default', fit: 'fixed' }],
+        rows: rows.map((row) => (globals.output === 'table' || (globals.output === undefined && io.stdoutIsTTY) ? { ...row, default: row.default ? 'yes' : '' } : row)),
+        fields: { configFile: path },
+        empty: `no profiles in ${path}; commands use the built-in local mapper (create one with "sparctl config init")`,
+      });
       setExit(ExitCode.ok);
     });
 
@@ -85,9 +80,19 @@ export function configCommand(io: Io, setExit: (code: number) => void): Command 
     .command('path')
     .description('print where sparctl keeps its config, data, state and cache')
     .addHelpText('after', '\nExample:\n  $ sparctl config path')
-    .action(() => {
+    .action(async (_options: unknown, cmd: Command) => {
+      const globals = cmd.optsWithGlobals<GlobalOptions>();
       const dirs = sparctlDirs(io.env, io.home);
-      io.stdout.write(`config\t${configPathOf(io, dirs)}\ndata\t${dirs.data}\nstate\t${dirs.state}\ncache\t${dirs.cache}\n`);
+      const format = defaultFormat(io, globals.output ?? outputFromEnv(io));
+      const paths = { config: configPathOf(io, dirs), data: dirs.data, state: dirs.state, cache: dirs.cache };
+      if (format === 'json') io.stdout.write(jsonDocument({ paths }));
+      else if (format === 'table') {
+        // Tab-separated, no header: `sparctl config path | grep data | cut -f2` at a terminal too.
+        for (const [name, path] of Object.entries(paths)) io.stdout.write(`${name}\t${path}\n`);
+      } else {
+        const { renderList } = await import('../render.js');
+        await renderList(io, format, { name: 'paths', columns: [{ key: 'name' }, { key: 'path' }], rows: Object.entries(paths).map(([name, path]) => ({ name, path })) });
+      }
       setExit(ExitCode.ok);
     });
 
@@ -96,7 +101,10 @@ export function configCommand(io: Io, setExit: (code: number) => void): Command 
     .description('write a starter config file with a local profile and a commented remote example')
     .option('--force', 'overwrite an existing config file')
     .addHelpText('after', '\nExample:\n  $ sparctl config init && sparctl config profiles')
-    .action(async (options: { force?: boolean }) => {
+    .action(async (options: { force?: boolean }, cmd: Command) => {
+      const globals = cmd.optsWithGlobals<GlobalOptions>();
+      const { summaryFormat, renderSummary } = await import('../render.js');
+      const format = summaryFormat('config init', defaultFormat(io, globals.output ?? outputFromEnv(io)));
       const path = configPathOf(io, sparctlDirs(io.env, io.home));
       const starter = {
         defaultProfile: 'local',
@@ -120,7 +128,8 @@ export function configCommand(io: Io, setExit: (code: number) => void): Command 
         }
         throw error;
       }
-      io.stderr.write(`wrote ${path} (profiles: local [default], staging [edit its baseUrl and key before use])\n`);
+      if (!globals.quiet) io.stderr.write(`wrote ${path} (profiles: local [default], staging [edit its baseUrl and key before use])\n`);
+      renderSummary(io, format, { command: 'config init', configFile: path, profiles: Object.keys(starter.profiles), defaultProfile: starter.defaultProfile });
       setExit(ExitCode.ok);
     });
   return config;

@@ -4,7 +4,6 @@ import { ExitCode, UsageError } from '../../core/errors.js';
 import type { DfspData } from '../../core/mapping.js';
 import type { CommandContext, GlobalOptions } from '../context.js';
 import type { Io } from '../io.js';
-import { jsonDocument } from '../document.js';
 
 /** `sparctl dfsp list | import`: banks, branches and wallet providers. */
 export function dfspCommand(io: Io, setExit: (code: number) => void): Command {
@@ -69,6 +68,8 @@ Examples:
       }
       const { DfspStore } = await import('../../adapters/sqlite/dfsp-store.js');
       const { announceTarget, localMapperFile } = await import('../context.js');
+      const [{ summaryFormat, renderSummary }, { defaultFormat }] = await Promise.all([import('../render.js'), import('../output.js')]);
+      const format = summaryFormat('dfsp import', defaultFormat(io, settings.output));
       announceTarget(context);
       const dryRun = options.dryRun === true;
       localMapperFile(context, dryRun ? 'dry-run' : 'write');
@@ -84,6 +85,14 @@ Examples:
           );
           if (dryRun) io.stderr.write('dry run: nothing was written\n');
         }
+        renderSummary(io, format, {
+          command: 'dfsp import',
+          target: context.resolved.target,
+          file,
+          dryRun,
+          entries: { banks: data.banks.length, branches: data.branches.length, wallet_providers: data.wallet_providers.length },
+          ...counts,
+        });
       } finally {
         store.close();
       }
@@ -130,29 +139,11 @@ function dfspRows(data: DfspData, options: { type?: 'banks' | 'branches' | 'wall
 }
 
 async function printRows(io: Io, context: CommandContext, rows: readonly DfspRow[]): Promise<void> {
-  // Loaded here, not at start-up: `sparctl --help` should not pay for table and CSV code.
-  const { printable } = await import('../output.js');
-  const { csvCell } = await import('../../adapters/files/csv-cells.js');
-  const format = context.resolved.settings.output ?? (io.stdoutIsTTY ? 'table' : 'jsonl');
-  if (format === 'json') {
-    io.stdout.write(jsonDocument({ dfsp: rows }));
-    return;
-  }
-  if (format === 'jsonl') {
-    for (const row of rows) io.stdout.write(`${JSON.stringify(row)}\n`);
-    return;
-  }
-  if (format === 'csv') {
-    io.stdout.write('type,code,name,bank_code\r\n');
-    for (const row of rows) io.stdout.write(`${[row.type, row.code, row.name, row.bank_code ?? ''].map(csvCell).join(',')}\r\n`);
-    return;
-  }
-  if (rows.length === 0) {
-    io.stderr.write('no banks, branches or wallet providers (load some with "sparctl dfsp import FILE")\n');
-    return;
-  }
-  const { renderTable } = await import('../table.js');
-  const columns = ['type', 'code', 'name', 'bank_code'] as const;
-  const cells = rows.map((row) => columns.map((column) => printable(String(row[column] ?? ''))));
-  io.stdout.write(`${renderTable(io, [{ header: 'type', fit: 'fixed' }, { header: 'code' }, { header: 'name' }, { header: 'bank_code' }], cells)}\n`);
+  const [{ renderList }, { defaultFormat }] = await Promise.all([import('../render.js'), import('../output.js')]);
+  await renderList(io, defaultFormat(io, context.resolved.settings.output), {
+    name: 'dfsp',
+    columns: [{ key: 'type', fit: 'fixed' }, { key: 'code' }, { key: 'name' }, { key: 'bank_code' }],
+    rows,
+    empty: 'no banks, branches or wallet providers (load some with "sparctl dfsp import FILE")',
+  });
 }

@@ -1,7 +1,6 @@
 import { Command } from 'commander';
 import { ExitCode, UsageError } from '../../core/errors.js';
-import { jsonDocument } from '../document.js';
-import type { Io } from '../io.js';
+import { defaultFormat, type Io } from '../io.js';
 import type { GlobalOptions } from '../context.js';
 
 /**
@@ -30,18 +29,16 @@ Examples:
           hint: 'give --db PATH, or use a local profile; a remote SPAR is set up by its own deployment',
         });
       }
+      const { renderSummary, summaryFormat } = await import('../render.js');
+      const format = summaryFormat('init', defaultFormat(io, context.resolved.settings.output));
       announceTarget(context);
       const file = localMapperFile(context, 'write');
       const { LocalMapper } = await import('../../adapters/sqlite/local-mapper.js');
       const mapper = LocalMapper.open(file.path);
       await mapper.close();
       const created = !file.exists;
-      if (globals.output === 'json' || globals.output === 'jsonl') {
-        const fields = { command: 'init', target: mapper.target, created };
-        io.stdout.write(globals.output === 'json' ? jsonDocument(fields) : `${JSON.stringify(fields)}\n`);
-      } else if (!globals.quiet) {
-        io.stderr.write(created ? `created an empty mapper at ${file.path}\n` : `${file.path} is already a sparctl mapper; nothing was changed\n`);
-      }
+      if (!globals.quiet) io.stderr.write(created ? `created an empty mapper at ${file.path}\n` : `${file.path} is already a sparctl mapper; nothing was changed\n`);
+      renderSummary(io, format, { command: 'init', target: context.resolved.target, created });
       setExit(ExitCode.ok);
     });
 }

@@ -1,3 +1,4 @@
+import { refuseOutputFlag } from '../render.js';
 import { statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { KeyObject } from 'node:crypto';
@@ -65,6 +66,7 @@ Examples:
     )
     .action(async (options: ServeOptions, cmd: Command) => {
       const globals = cmd.optsWithGlobals<GlobalOptions>();
+      refuseOutputFlag('serve', globals.output, 'it answers HTTP requests and logs them on stderr');
       if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) {
         throw new UsageError('serve.tls_incomplete', `${options.tlsCert === undefined ? '--tls-key' : '--tls-cert'} needs ${options.tlsCert === undefined ? '--tls-cert' : '--tls-key'} too`, {
           hint: 'give the certificate and its private key: --tls-cert CERT.pem --tls-key KEY.pem',

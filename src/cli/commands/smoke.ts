@@ -3,8 +3,9 @@ import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
 import type { SmokeReport, SmokeStepResult } from '../../core/smoke.js';
-import { loadContext, openMapper, type GlobalOptions } from '../context.js';
-import type { Io } from '../io.js';
+import { loadContext, openMapper, type CommandContext, type GlobalOptions } from '../context.js';
+import { defaultFormat, type Io } from '../io.js';
+import { redactUrl } from '../../config/redact.js';
 import { jsonDocument } from '../document.js';
 
 interface SmokeOptions {
@@ -56,13 +57,13 @@ Examples:
         const { settings } = context.resolved;
         // A backstop above the HTTP timeout, whose own error says more; the local mapper cannot hang.
         const stepTimeout = settings.mode === 'remote' ? { stepTimeoutMs: settings.timeoutMs + 5_000 } : {};
-        report = await runSmoke(mapper, { id, clock: () => performance.now(), source: 'sparctl smoke', ...stepTimeout });
+        report = await runSmoke(mapper, { id, clock: () => performance.now(), source: 'sparctl smoke', unlinkCommand: `sparctl ${targetArgs(context)}unlink --id ${id} --yes`, ...stepTimeout });
       } finally {
         await mapper.close();
       }
 
       const { printable } = await import('../output.js');
-      await render(io, context.resolved.settings.output ?? 'table', report);
+      await render(io, defaultFormat(io, context.resolved.settings.output), report);
       if (options.junit !== undefined) {
         const path = resolve(io.cwd, options.junit);
         const { smokeJunitXml, writeJunitFile } = await import('../../adapters/files/junit.js');
@@ -76,6 +77,19 @@ Examples:
       if (!globals.quiet) io.stderr.write(`${printable(summary(report))}\n`);
       setExit(report.exitCode);
     });
+}
+
+/**
+ * The flags that name this run's mapper again ("--url URL ", "--profile NAME "), so the cleanup
+ * hint acts on the mapper the smoke test wrote to; an environment target needs the same environment.
+ */
+function targetArgs(context: CommandContext): string {
+  const { target, settings } = context.resolved;
+  const quoted = (value: string) => (/^[\w@%+=:,./-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`);
+  if (target.source === 'flag --url') return `--url ${quoted(redactUrl(target.location))} `;
+  if (target.source === 'flag --db') return `--db ${quoted(target.location)} `;
+  if (target.source.startsWith('profile ') && context.globals.profile !== undefined) return `--profile ${quoted(settings.profile ?? context.globals.profile)} `;
+  return '';
 }
 
 const RESULT_WORDS: Record<SmokeStepResult['status'], string> = { pass: 'pass', fail: 'FAIL', skipped: 'skipped' };

@@ -4,7 +4,8 @@ import { ExitCode, UsageError } from '../../core/errors.js';
 import type { StrategyRow } from '../../core/strategy/strategy.js';
 import type { StrategyReport } from '../../core/strategy/validate.js';
 import type { CommandContext, GlobalOptions } from '../context.js';
-import type { Io } from '../io.js';
+import { defaultFormat, type Io } from '../io.js';
+import { outputFormatNamed } from '../../config/constants.js';
 import { jsonDocument } from '../document.js';
 
 interface DefinitionOptions {
@@ -176,16 +177,16 @@ Examples:
       const mapper = (await openMapper(context, dryRun ? 'dry-run' : 'write')) as import('../../adapters/sqlite/local-mapper.js').LocalMapper;
       try {
         const results = mapper.addStrategies(rows, { dryRun });
-        if (globals.output === 'json') {
-          io.stdout.write(jsonDocument({ target: mapper.target, results }));
-        } else if (globals.output === 'jsonl') {
-          for (const result of results) io.stdout.write(`${JSON.stringify(result)}\n`);
-        } else {
+        const format = defaultFormat(io, context.resolved.settings.output);
+        if (format === 'table') {
           for (const [index, result] of results.entries()) {
             const row = rows[index]!;
             const what = `strategy ${row.id} (${row.strategy_type}${row.description ? `, ${JSON.stringify(row.description)}` : ''})`;
             io.stdout.write(result.outcome === 'added' ? `${dryRun ? 'would add' : 'added'} ${printable(what)}\n` : `unchanged ${printable(what)}: already there, identical\n`);
           }
+        } else {
+          const { renderList } = await import('../render.js');
+          await renderList(io, format, { name: 'results', columns: [{ key: 'id' }, { key: 'outcome' }], rows: results.map((r) => ({ ...r, ...(dryRun ? { dry_run: true } : {}) })), fields: { target: mapper.target, dryRun } });
         }
         if (!globals.quiet) {
           const added = results.filter((r) => r.outcome === 'added').length;
@@ -225,6 +226,8 @@ Examples:
   $ sparctl strategy export --format json --file strategies.yaml`,
     )
     .action(async (ids: string[], options: DefinitionOptions & { format: 'helm' | 'sql' | 'json' }, cmd: Command) => {
+      const { refuseOutputFlag } = await import('../render.js');
+      refuseOutputFlag('strategy export', cmd.optsWithGlobals<GlobalOptions>().output, 'its --format (helm, sql, json) says what it writes');
       const globals = cmd.optsWithGlobals<GlobalOptions>();
       let rows = await definitionRows(io, options);
       if (rows === null) {
@@ -342,16 +345,17 @@ function verdictCounts(reports: readonly StrategyReport[]): string {
 }
 
 async function printReports(io: Io, globals: GlobalOptions, reports: readonly StrategyReport[]): Promise<void> {
-  if (globals.output === 'json') {
+  const format = defaultFormat(io, globals.output ?? outputFormatNamed(io.env['SPARCTL_OUTPUT']));
+  if (format === 'json') {
     io.stdout.write(jsonDocument({ ok: reports.every((r) => r.ok), strategies: reports }));
     return;
   }
-  if (globals.output === 'jsonl') {
+  if (format === 'jsonl') {
     for (const report of reports) io.stdout.write(`${JSON.stringify(report)}\n`);
     return;
   }
   const { printable } = await import('../output.js');
-  if (globals.output === 'csv') {
+  if (format === 'csv') {
     const { csvCell } = await import('../../adapters/files/csv-cells.js');
     io.stdout.write('id,status,code,field,message\r\n');
     for (const report of reports) {
@@ -381,7 +385,7 @@ async function printReports(io: Io, globals: GlobalOptions, reports: readonly St
 
 async function printRows(io: Io, context: CommandContext, rows: readonly StrategyRow[], target: string): Promise<void> {
   const { printable } = await import('../output.js');
-  const format = context.resolved.settings.output ?? (io.stdoutIsTTY ? 'table' : 'jsonl');
+  const format = defaultFormat(io, context.resolved.settings.output);
   if (format === 'json') {
     io.stdout.write(jsonDocument({ target, strategies: rows }));
     return;
