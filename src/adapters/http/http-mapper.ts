@@ -367,7 +367,7 @@ export function httpStatusError(status: number, text: string, where: string, set
   const said = code ? ` (${code}${message ? `: ${message}` : ''})` : '';
   if (status === 400) return new UsageError('remote.request_malformed', `${where} answered HTTP 400: the request is malformed${said}`, { hint: 'this is a mismatch between sparctl and the server version; please report it with the server message' });
   if (status === 401 || status === 403) return new ConfigError('remote.unauthorized', `${where} answered HTTP ${status}${said}`, { hint: 'check the bearer token (tokenFile, SPARCTL_TOKEN) or the OAuth2 client settings' });
-  if (status === 404 || status === 405) return new ConfigError('remote.wrong_url', `${where} answered HTTP ${status}${said}: there is no mapper operation at this URL`, { hint: 'check baseUrl (e.g. https://HOST/api/mapper) and the profile paths' });
+  if (status === 404 || status === 405) return new ConfigError('remote.wrong_url', `${where} answered HTTP ${status}${said}: there is no mapper operation at this URL`, { hint: 'check baseUrl — a SPAR 2 deployment answers at https://HOST/api/mapper, sparctl serve at its root, http://HOST:PORT — and the profile paths' });
   if (status === 413) {
     // The server (or a proxy in front of it: nginx allows 1 MB by default) refused the request
     // as too large: nothing of it was applied, and the same request would be refused again.
