@@ -77,7 +77,6 @@ function commanderOkCodes(): Set<string> {
 
 /** Commander codes sparctl cannot meet, with the use that would make them possible. */
 const COMMANDER_NOT_REACHED: Record<string, { readonly why: string; readonly use: RegExp }> = {
-  'commander.conflictingOption': { why: 'comes only from Option.conflicts(), which no command uses', use: /\.conflicts\(/ },
   'commander.error': { why: 'the default code of Command.error(), which sparctl never calls (it throws SparctlErrors)', use: /\.error\(/ },
 };
 
