@@ -9,7 +9,7 @@ import type { CsvKeys } from '../adapters/input/prescan.js';
 import { loadContext, openMapper, writeLinksOnThread, type CommandContext, type GlobalOptions } from './context.js';
 import { redactUrl } from '../config/redact.js';
 import type { Io } from './io.js';
-import { jsonDocument } from './document.js';
+import { errorDocument, jsonDocument } from './document.js';
 
 /**
  * Runs a file-driven bulk job (link|update|unlink --file, import-csv, import-odk): makes the
@@ -258,6 +258,10 @@ async function runJournalled(
   }
   if (settings.output === 'json') {
     io.stdout.write(jsonDocument({ command: spec.command, target: mapper.target, summary, ...(rejects ? { rejects: rejectsPath } : {}) }));
+  } else if (settings.output === 'jsonl' && summary.stopped) {
+    // The per-record lines end with why there are no more, so a reader can tell a stop from the end.
+    const { code, message, hint, exitCode } = summary.stopped;
+    io.stdout.write(errorDocument('jsonl', { code, message, hint, exitCode })!);
   }
   return exitCodeOf(summary, io);
 }
@@ -265,7 +269,8 @@ async function runJournalled(
 /** The exit code a finished or stopped run ends with (README: exit codes). */
 export function exitCodeOf(summary: BulkSummary, io?: Io): number {
   if (summary.stopped) {
-    if (summary.stopped.code !== 'interrupted' && summary.stopped.code !== 'terminated') io?.stderr.write(`sparctl: ${summary.stopped.message}\n`);
+    const { code, message, hint } = summary.stopped;
+    if (code !== 'interrupted' && code !== 'terminated') io?.stderr.write(`sparctl: error [${code}]: ${message}${hint ? ` (${hint})` : ''}\n`);
     return summary.stopped.exitCode;
   }
   if (summary.notSent > 0) return ExitCode.unavailable;

@@ -23,8 +23,8 @@ export async function loadDfsp(context: CommandContext, options: { required: boo
   }
   if (settings.dfspUrl === undefined) {
     if (!options.required) return undefined;
-    throw new ConfigError('dfsp.no_url', `profile "${settings.profile}" is remote but has no dfspUrl to read banks and wallet providers from`, {
-      hint: 'add "dfspUrl" (the bene-portal API base, e.g. https://spar.example.org/api/bene-portal) to the profile, or set SPARCTL_DFSP_URL',
+    throw new ConfigError('dfsp.no_url', `the target is a remote mapper, and no dfspUrl says where to read its banks and wallet providers`, {
+      hint: 'add "dfspUrl", the bene-portal API base such as https://spar.example.org/api/bene-portal, to the profile, or set SPARCTL_DFSP_URL',
     });
   }
   const { fetchDfsp } = await import('../adapters/http/dfsp-client.js');

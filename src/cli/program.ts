@@ -45,7 +45,7 @@ Examples:
   $ sparctl config show
 
 Exit codes: 0 ok · 1 internal error · 2 usage or bad input · 3 config · 4 mapper unavailable
-            5 finished with records not applied · 130 interrupted
+            5 finished with records not applied · 130 interrupted · 143 terminated
 Error codes (the [code] of an error line): README → Troubleshooting → Error codes`,
     );
   for (const operation of ['link', 'update', 'resolve', 'unlink'] as const) program.addCommand(recordCommand(operation, io, setExit));

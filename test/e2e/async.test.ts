@@ -57,6 +57,6 @@ describe('sparctl --async (G2P Connect)', () => {
     const { env } = cliEnv({ SPARCTL_BASE_URL: 'http://127.0.0.1:9' });
     const run = await runMain(['--async', 'resolve', '--id', 'X'], { env });
     expect(run.code).toBe(3);
-    expect(run.stderr).toMatch(/asynchronous mode is part of the G2P Connect API; profile "\S+" speaks spar-v2/);
+    expect(run.stderr).toMatch(/asynchronous mode is part of the G2P Connect API; this mapper's protocol is spar-v2/);
   });
 });

@@ -289,8 +289,8 @@ interface AsyncMode {
 
 async function startAsyncMode(settings: Settings): Promise<AsyncMode> {
   if (settings.protocol !== 'g2p-connect') {
-    throw new ConfigError('async.unsupported', `asynchronous mode is part of the G2P Connect API; profile "${settings.profile}" speaks ${settings.protocol}`, {
-      hint: 'set protocol "g2p-connect" for a mapper that implements the spec, or drop "async" (SPAR 2.x has no asynchronous API)',
+    throw new ConfigError('async.unsupported', `asynchronous mode is part of the G2P Connect API; this mapper's protocol is ${settings.protocol}`, {
+      hint: 'set protocol "g2p-connect" for a mapper that implements the spec, or drop --async: SPAR 2.x has no asynchronous API',
     });
   }
   const readKey = async (file: string, setting: string) => (await readSecretFile(file, setting)).trim();

@@ -119,7 +119,7 @@ async function runImportOdk(io: Io, globals: GlobalOptions, options: ImportOdkOp
   const form = options.form ?? settings.odkForm;
   const missing = [url === undefined ? 'the server (--odk-url, odkUrl, SPARCTL_ODK_URL)' : '', project === undefined ? 'the project (--project, odkProject)' : '', form === undefined ? 'the form (--form, odkForm)' : ''].filter(Boolean);
   if (missing.length > 0) {
-    throw new ConfigError('odk.not_configured', `import-odk needs ${missing.join(', ')}`, { hint: 'put odkUrl, odkProject and odkForm in a profile (see README "Importing from ODK Central")' });
+    throw new ConfigError('odk.not_configured', `import-odk needs ${missing.join(', ')}`, { hint: 'put odkUrl, odkProject and odkForm in a profile — README "import-odk: submissions from ODK Central"' });
   }
   const target: OdkTarget = { url: url!, project: project!, form: form! };
   const skipReview = options.skipReview.split(',').map((state) => state.trim()).filter(Boolean);

@@ -80,7 +80,7 @@ Examples:
 
       const context = await loadContext(io, globals);
       if (context.resolved.settings.mode !== 'local') {
-        throw new ConfigError('serve.remote_profile', `serve needs a local mapper, but profile "${context.resolved.settings.profile}" is remote`, { hint: 'pass --db PATH or a local profile' });
+        throw new ConfigError('serve.remote_profile', `serve needs a local mapper, but the target is remote (${context.resolved.target.source})`, { hint: 'pass --db PATH or a local profile' });
       }
       const partners = await loadPartners(options.partner);
       const token = options.tokenFile === undefined ? undefined : await loadToken(io, options.tokenFile);
