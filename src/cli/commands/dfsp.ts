@@ -144,6 +144,7 @@ async function printRows(io: Io, context: CommandContext, rows: readonly DfspRow
     name: 'dfsp',
     columns: [{ key: 'type', fit: 'fixed' }, { key: 'code' }, { key: 'name' }, { key: 'bank_code' }],
     rows,
+    fields: { target: context.resolved.target },
     empty: 'no banks, branches or wallet providers (load some with "sparctl dfsp import FILE")',
   });
 }
