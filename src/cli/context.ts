@@ -122,6 +122,12 @@ export function announceTarget(context: CommandContext): void {
 const announced = new WeakSet<Io>();
 
 /** `local /path/mapper.db (flag --db)` or `remote spar-v2 https://host/mapper (profile prod)`. */
+/** The target for a JSON document: mode, location (a URL's credentials masked) and the source that named it. */
+export function targetDocument(context: CommandContext): { mode: 'local' | 'remote'; location: string; source: string } {
+  const { target } = context.resolved;
+  return { mode: target.mode, location: target.mode === 'remote' ? redactUrl(target.location) : target.location, source: target.source };
+}
+
 export function targetLine(context: CommandContext): string {
   const { settings, target } = context.resolved;
   const where = target.mode === 'local' ? `local ${target.location}` : `remote ${settings.protocol} ${redactUrl(target.location)}`;

@@ -152,7 +152,7 @@ describe('ping', () => {
     const port = await freePort();
     const { env } = cliEnv();
     const ping = new Promise<CliResult>((resolve) => {
-      const child = spawn(process.execPath, [BIN, 'ping', '--url', `http://127.0.0.1:${port}`, '--wait', '30', '-o', 'json'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, [BIN, 'ping', '--url', `http://admin:s3cret@127.0.0.1:${port}`, '--wait', '30', '-o', 'json'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
       let stdout = '';
       let stderr = '';
       child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
@@ -164,7 +164,10 @@ describe('ping', () => {
     await serveWith(env, join(tempDir(), 'served.db'), ['--port', String(port)]);
     const result = await ping;
     expect(result.code, result.stderr).toBe(0);
-    expect(result.stderr).toMatch(/^sparctl: waiting up to 30 s for the mapper \(GET http:\/\/127\.0\.0\.1:\d+\/ping: connection refused\)$/m);
+    expect(result.stderr).toMatch(/^sparctl: waiting up to 30 s for the mapper \(GET http:\/\/\*\*\*@127\.0\.0\.1:\d+\/ping: connection refused\)$/m);
+    // The URL's password is in no line and no field of the document.
+    expect(`${result.stdout}${result.stderr}`).not.toContain('s3cret');
+    expect(JSON.parse(result.stdout)).toMatchObject({ target: { mode: 'remote', location: `http://***@127.0.0.1:${port}`, source: 'flag --url' } });
     expect((JSON.parse(result.stdout) as { checks: { check: string; ok: boolean }[] }).checks.map((c) => [c.check, c.ok])).toEqual([
       ['reachable', true],
       ['resolve', true],

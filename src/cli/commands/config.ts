@@ -29,16 +29,15 @@ export function configCommand(io: Io, setExit: (code: number) => void): Command 
       const globals = cmd.optsWithGlobals<GlobalOptions>();
       const context = await loadContext(io, globals);
       const { redactedSettings, redactUrl } = await import('../../config/settings.js');
-      const { targetLine } = await import('../context.js');
+      const { targetDocument, targetLine } = await import('../context.js');
       const shown = redactedSettings(context.resolved.settings);
       const sources = context.resolved.sources as Record<string, string | undefined>;
       const { target, unused } = context.resolved;
       const unusedLine = unused.length ? `profile ${context.resolved.settings.profile}'s ${unused.join(', ')} not used: ${target.source} names the target` : undefined;
       const header = `config file: ${context.configPath}\ntarget: ${targetLine(context)}\n  named by the first of: --db/--url, SPARCTL_DB/SPARCTL_BASE_URL, the profile\n${unusedLine ? `  ${unusedLine}\n` : ''}`;
       const format = defaultFormat(io, context.resolved.settings.output);
-      const targetDoc = { mode: target.mode, location: target.mode === 'remote' ? redactUrl(target.location) : target.location, source: target.source };
       if (format === 'json') {
-        io.stdout.write(jsonDocument({ configFile: context.configPath, target: targetDoc, unusedProfileSettings: unused, settings: shown, sources }));
+        io.stdout.write(jsonDocument({ configFile: context.configPath, target: targetDocument(context), unusedProfileSettings: unused, settings: shown, sources }));
       } else {
         // The config file is named above the table: "profile local", not the path again.
         const from = (key: string) => (format === 'table' ? (sources[key] ?? 'default').replace(` (${context.configPath})`, '') : (sources[key] ?? 'default'));

@@ -26,7 +26,7 @@ Examples:
       const globals = cmd.optsWithGlobals<GlobalOptions>();
       const { loadContext } = await import('../context.js');
       const context = await loadContext(io, globals);
-      const { announceTarget, localMapperFile } = await import('../context.js');
+      const { announceTarget, localMapperFile, targetDocument } = await import('../context.js');
       announceTarget(context);
       if (context.resolved.settings.mode === 'local') localMapperFile(context, 'read');
       const { loadDfsp } = await import('../dfsp-data.js');
@@ -67,7 +67,7 @@ Examples:
         });
       }
       const { DfspStore } = await import('../../adapters/sqlite/dfsp-store.js');
-      const { announceTarget, localMapperFile } = await import('../context.js');
+      const { announceTarget, localMapperFile, targetDocument } = await import('../context.js');
       const [{ summaryFormat, renderSummary }, { defaultFormat }] = await Promise.all([import('../render.js'), import('../output.js')]);
       const format = summaryFormat('dfsp import', defaultFormat(io, settings.output));
       announceTarget(context);
@@ -87,7 +87,7 @@ Examples:
         }
         renderSummary(io, format, {
           command: 'dfsp import',
-          target: context.resolved.target,
+          target: targetDocument(context),
           file,
           dryRun,
           entries: { banks: data.banks.length, branches: data.branches.length, wallet_providers: data.wallet_providers.length },
@@ -139,12 +139,12 @@ function dfspRows(data: DfspData, options: { type?: 'banks' | 'branches' | 'wall
 }
 
 async function printRows(io: Io, context: CommandContext, rows: readonly DfspRow[]): Promise<void> {
-  const [{ renderList }, { defaultFormat }] = await Promise.all([import('../render.js'), import('../output.js')]);
+  const [{ renderList }, { defaultFormat }, { targetDocument }] = await Promise.all([import('../render.js'), import('../output.js'), import('../context.js')]);
   await renderList(io, defaultFormat(io, context.resolved.settings.output), {
     name: 'dfsp',
     columns: [{ key: 'type', fit: 'fixed' }, { key: 'code' }, { key: 'name' }, { key: 'bank_code' }],
     rows,
-    fields: { target: context.resolved.target },
+    fields: { target: targetDocument(context) },
     empty: 'no banks, branches or wallet providers (load some with "sparctl dfsp import FILE")',
   });
 }

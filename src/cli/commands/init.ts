@@ -22,7 +22,7 @@ Examples:
     )
     .action(async (_options: unknown, cmd: Command) => {
       const globals = cmd.optsWithGlobals<GlobalOptions>();
-      const { announceTarget, loadContext, localMapperFile } = await import('../context.js');
+      const { announceTarget, loadContext, localMapperFile, targetDocument } = await import('../context.js');
       const context = await loadContext(io, { ...globals, create: true });
       if (context.resolved.settings.mode !== 'local') {
         throw new UsageError('init.remote', `init creates a local mapper, but the target is remote (${context.resolved.target.source})`, {
@@ -38,7 +38,7 @@ Examples:
       await mapper.close();
       const created = !file.exists;
       if (!globals.quiet) io.stderr.write(created ? `created an empty mapper at ${file.path}\n` : `${file.path} is already a sparctl mapper; nothing was changed\n`);
-      renderSummary(io, format, { command: 'init', target: context.resolved.target, created });
+      renderSummary(io, format, { command: 'init', target: targetDocument(context), created });
       setExit(ExitCode.ok);
     });
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Command, Option } from 'commander';
 import { ExitCode, SparctlError, UnavailableError } from '../../core/errors.js';
-import { loadContext, openMapper, type CommandContext, type GlobalOptions } from '../context.js';
+import { loadContext, openMapper, targetDocument, type CommandContext, type GlobalOptions } from '../context.js';
 import { redactUrl } from '../../config/redact.js';
 import type { OutputFormat } from '../../config/constants.js';
 import { csvCell } from '../../adapters/files/csv-cells.js';
@@ -58,7 +58,7 @@ Examples:
           throw error;
         }
         const ok = checks.every((check) => check.ok);
-        if (format === 'json') io.stdout.write(jsonDocument({ command: 'ping', target: context.resolved.target, ok, checks }));
+        if (format === 'json') io.stdout.write(jsonDocument({ command: 'ping', target: targetDocument(context), ok, checks }));
         else show(checks);
         setExit(ok ? ExitCode.ok : ExitCode.unavailable);
         return;
