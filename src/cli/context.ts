@@ -1,6 +1,6 @@
 import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { ConfigError, UsageError } from '../core/errors.js';
 import type { LocalMapper } from '../adapters/sqlite/local-mapper.js';
 import type { Mapper } from '../core/mapper.js';

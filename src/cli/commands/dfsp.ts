@@ -26,7 +26,7 @@ Examples:
       const globals = cmd.optsWithGlobals<GlobalOptions>();
       const { loadContext } = await import('../context.js');
       const context = await loadContext(io, globals);
-      const { announceTarget, localMapperFile, targetDocument } = await import('../context.js');
+      const { announceTarget, localMapperFile } = await import('../context.js');
       announceTarget(context);
       if (context.resolved.settings.mode === 'local') localMapperFile(context, 'read');
       const { loadDfsp } = await import('../dfsp-data.js');
