@@ -129,9 +129,13 @@ export function targetDocument(context: CommandContext): { mode: 'local' | 'remo
 }
 
 export function targetLine(context: CommandContext): string {
+  return `${targetWhere(context)} (${context.resolved.target.source})`;
+}
+
+/** "local PATH" or "remote PROTOCOL URL" (credentials masked). */
+export function targetWhere(context: CommandContext): string {
   const { settings, target } = context.resolved;
-  const where = target.mode === 'local' ? `local ${target.location}` : `remote ${settings.protocol} ${redactUrl(target.location)}`;
-  return `${where} (${target.source})`;
+  return target.mode === 'local' ? `local ${target.location}` : `remote ${settings.protocol} ${redactUrl(target.location)}`;
 }
 
 /**

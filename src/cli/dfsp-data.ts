@@ -23,8 +23,13 @@ export async function loadDfsp(context: CommandContext, options: { required: boo
   }
   if (settings.dfspUrl === undefined) {
     if (!options.required) return undefined;
-    throw new ConfigError('dfsp.no_url', `the target is a remote mapper, and no dfspUrl says where to read its banks and wallet providers`, {
-      hint: 'add "dfspUrl", the bene-portal API base such as https://spar.example.org/api/bene-portal, to the profile, or set SPARCTL_DFSP_URL',
+    // A profile's dfspUrl goes with its target: when a flag or variable named the mapper, only SPARCTL_DFSP_URL applies.
+    const { target } = context.resolved;
+    const byProfile = target.source.startsWith('profile ');
+    throw new ConfigError('dfsp.no_url', `${byProfile ? `profile "${settings.profile}" is remote but` : `the remote mapper (${target.source})`} has no dfspUrl to read banks and wallet providers from`, {
+      hint: byProfile
+        ? 'add "dfspUrl" (the bene-portal API base, e.g. https://spar.example.org/api/bene-portal) to the profile, or set SPARCTL_DFSP_URL'
+        : "set SPARCTL_DFSP_URL (the bene-portal API base, e.g. https://spar.example.org/api/bene-portal); a profile's dfspUrl applies only when the profile names the mapper",
     });
   }
   const { fetchDfsp } = await import('../adapters/http/dfsp-client.js');

@@ -39,6 +39,8 @@ describe('secrets never leak', () => {
       odkPassword: 'ODK-PASSWORD-do-not-print-c0ffee',
       // A line from the middle of the private key.
       keyLine: keyPem.split('\n')[5]!,
+      // A password in the mapper's URL (user-info), and in the ODK and DFSP URLs.
+      urlPassword: 'URL-PASSWORD-do-not-print-9b1d',
     };
 
     // A signed SPAR v2 mapper (sparctl serve in-process) and a fake ODK Central.
@@ -48,8 +50,10 @@ describe('secrets never leak', () => {
     const central = await startFakeCentral({ email: 'importer@example.org', password: secrets.odkPassword, projectId: 3, formId: 'spar_enrolment' });
     central.submit({ beneficiary: { national_id: '0770000001', full_name: 'Ana' }, payment: { payment_method: 'bank', bank_code: 'BNK001', branch_code: 'BNK001-0042', account_number: '000123456789' } });
     try {
+      const port = (spar.address() as AddressInfo).port;
+      const baseUrl = `http://sparctl:${secrets.urlPassword}@127.0.0.1:${port}`;
       const remote = cliEnv({
-        SPARCTL_BASE_URL: `http://127.0.0.1:${(spar.address() as AddressInfo).port}`,
+        SPARCTL_BASE_URL: baseUrl,
         SPARCTL_SENDER_APP_MNEMONIC: 'sparctl-sec',
         SPARCTL_SIGNING_KEY_FILE: join(dir, 'partner-key.pem'),
         SPARCTL_TOKEN: secrets.token,
@@ -63,19 +67,65 @@ describe('secrets never leak', () => {
       const rows = ['id,fa_type,bank_name,bank_code,branch_name,branch_code,account_number', 'SEC1,BANK,Example Bank,EXB,Main,0001,0001', 'SEC2,BANK,Example Bank,EXB,Main,0001,'];
       writeFileSync(join(dir, 'in.csv'), `${rows.join('\n')}\n`);
       const run = (args: string[]) => runMain(['-v', ...args], { env: remote.env, cwd: dir });
-      const results: CliResult[] = [
-        await run(['config', 'show']),
-        await run(['config', 'show', '-o', 'json']),
-        await run(['ping', '-o', 'table']),
-        await run(['link', '--file', 'in.csv', '--results', 'results.jsonl', '--rejects', 'rejects.csv']),
-        await run(['resolve', '--id', 'SEC1', '-o', 'json']),
-        await run(['smoke', '--junit', 'smoke.xml']),
-        await run(['--create', '--db', join(dir, 'local.db'), 'import-odk', '--mapping', join(ROOT, 'fixtures', 'enrolment.odk-mapping.json'), '--dfsp', join(ROOT, 'fixtures', 'odk-dfsp.json'), '--results', 'odk-results.csv']),
-        await run(['--no-input', 'import-odk', '--mapping', join(ROOT, 'fixtures', 'enrolment.odk-mapping.json'), '--odk-url', 'http://user:hunter2-in-url@127.0.0.1:9']),
+      const mapping = join(ROOT, 'fixtures', 'enrolment.odk-mapping.json');
+      const odkDfsp = join(ROOT, 'fixtures', 'odk-dfsp.json');
+      const bank = ['--fa-type', 'BANK', '--bank-name', 'Example Bank', '--bank-code', 'EXB', '--branch-name', 'Main', '--branch-code', '0001', '--account-number', '0002'];
+      // Every command, against the remote mapper (its URL holds the password) unless it says otherwise.
+      const commands: string[][] = [
+        ['config', 'show', '-o', 'table'],
+        ['config', 'show', '-o', 'json'],
+        ['config', 'profiles'],
+        ['config', 'path'],
+        ['config', 'init'],
+        ['config', 'show'], // with the config file config init wrote
+        ['ping', '-o', 'table'],
+        ['ping', '-o', 'json'],
+        ['link', '--file', 'in.csv', '--results', 'results.jsonl', '--rejects', 'rejects.csv'],
+        ['resolve', '--id', 'SEC1', '-o', 'json'],
+        ['resolve', '--id', 'SEC1'],
+        ['update', '--id', 'SEC1', ...bank],
+        ['update', '--file', 'in.csv', '--results', 'update-results.jsonl', '--rejects', 'update-rejects.csv'],
+        ['smoke', '--junit', 'smoke.xml'],
+        ['smoke', '-o', 'json'],
+        ['import-csv', join(ROOT, 'fixtures', 'enumeration.csv'), '--mapping', join(ROOT, 'fixtures', 'enumeration.mapping.json'), '--dfsp', join(ROOT, 'fixtures', 'dfsp.json'), '--results', 'csv-results.jsonl', '--rejects', 'csv-rejects.csv'],
+        ['import-odk', '--mapping', mapping, '--dfsp', odkDfsp, '--results', 'odk-remote-results.csv'],
+        ['--create', '--db', join(dir, 'local.db'), 'import-odk', '--mapping', mapping, '--dfsp', odkDfsp, '--results', 'odk-results.csv'],
+        ['--no-input', 'import-odk', '--mapping', mapping, '--odk-url', 'http://user:hunter2-in-url@127.0.0.1:9'],
+        ['--no-input', 'import-odk', '--mapping', mapping, '--dfsp', odkDfsp, '--odk-url', central.url.replace('http://', `http://importer:${secrets.urlPassword}@`), '--results', 'odk-url-results.csv'],
+        ['strategy', 'list'],
+        ['strategy', 'list', '-o', 'json'],
+        ['strategy', 'validate', '--id', '9', '--construct', 'a:{account_number}', '--deconstruct', '^a:(?P<account_number>.+)$'],
+        ['strategy', 'add', '--id', '9', '--construct', 'a:{account_number}', '--deconstruct', '^a:(?P<account_number>.+)$'],
+        ['strategy', 'export', '--format', 'helm'],
+        ['dfsp', 'list'],
+        ['dfsp', 'import', join(ROOT, 'fixtures', 'dfsp.json')],
+        ['fa', 'edit', 'SEC1'],
+        ['init'],
+        ['--create', '--db', join(dir, 'init.db'), 'init'],
+        ['unlink', '--id', 'SEC1', '--yes'],
+        ['unlink', '--file', 'in.csv', '--yes', '--results', 'unlink-results.jsonl', '--rejects', 'unlink-rejects.csv'],
+        // Errors that name the URL: a path with no mapper behind it, two targets, a closed port for DFSP look-ups.
+        ['--url', `${baseUrl}/nowhere`, 'resolve', '--id', 'SEC1'],
+        ['--url', `${baseUrl}/nowhere`, 'link', '--file', 'in.csv', '-o', 'json', '--rejects', 'nowhere-rejects.csv'],
+        ['--db', join(dir, 'other.db'), '--url', baseUrl, 'resolve', '--id', 'SEC1', '-o', 'json'],
       ];
-      expect(results[3]!.code, results[3]!.stderr).toBe(5); // SEC2 rejected: the run really happened
-      expect(results[6]!.code, results[6]!.stderr).toBe(0);
-      expect(results[2]!.stdout).toMatch(/ok {4}reachable/);
+      const results: CliResult[] = [];
+      for (const command of commands) results.push(await run(command));
+      results.push(await runMain(['-v', 'dfsp', 'list'], { env: { ...remote.env, SPARCTL_DFSP_URL: `http://dfsp:${secrets.urlPassword}@127.0.0.1:9/api/bene-portal` }, cwd: dir }));
+      const result = (...command: string[]) => results[commands.findIndex((c) => c.join(' ') === command.join(' '))]!;
+      expect(result('link', '--file', 'in.csv', '--results', 'results.jsonl', '--rejects', 'rejects.csv').code).toBe(5); // SEC2 rejected: the run really happened
+      expect(result('--create', '--db', join(dir, 'local.db'), 'import-odk', '--mapping', mapping, '--dfsp', odkDfsp, '--results', 'odk-results.csv').code).toBe(0);
+      expect(result('import-odk', '--mapping', mapping, '--dfsp', odkDfsp, '--results', 'odk-remote-results.csv').code).toBe(0);
+      expect(result('ping', '-o', 'table').stdout).toMatch(/ok {4}reachable/);
+      expect(result('smoke', '-o', 'json').code).toBe(0);
+      expect(result('unlink', '--id', 'SEC1', '--yes').code).toBe(0);
+      // Where the mapper's URL is shown, it is shown masked.
+      const masked = `http://***@127.0.0.1:${port}`;
+      expect(result('config', 'show', '-o', 'table').stdout).toContain(`target: remote spar-v2 ${masked} (env SPARCTL_BASE_URL)`);
+      expect(result('ping', '-o', 'table').stdout).toContain(`reachable: GET ${masked}/ping`);
+      for (const command of [['resolve', '--id', 'SEC1'], ['smoke', '--junit', 'smoke.xml'], ['strategy', 'list']]) expect(result(...command).stderr).toContain(`→ remote spar-v2 ${masked} (env SPARCTL_BASE_URL)`);
+      expect(result('--url', `${baseUrl}/nowhere`, 'resolve', '--id', 'SEC1').stderr).toContain(`${masked}/nowhere/mapper/resolve answered HTTP 404`);
+      expect(results.at(-1)!.stderr).toContain('http://***@127.0.0.1:9/api/bene-portal');
 
       const outputs = results.flatMap((result, i) => [{ path: `command ${i} stdout`, text: result.stdout }, { path: `command ${i} stderr`, text: result.stderr }]);
       const written = [...filesUnder(dir).filter((file) => !/partner-key\.pem$/.test(file.path)), ...filesUnder(remote.home)];
@@ -84,6 +134,7 @@ describe('secrets never leak', () => {
       for (const { path, text } of [...outputs, ...written]) {
         for (const [name, secret] of Object.entries(secrets)) expect(text.includes(secret), `${name} in ${path}`).toBe(false);
         expect(text.includes('hunter2-in-url'), `URL password in ${path}`).toBe(false);
+        expect(/:\/\/[^\s/@*]+:[^\s/@*]+@/.test(text), `user:password@ of a URL in ${path}`).toBe(false);
         expect(/Bearer \S/.test(text), `an Authorization value in ${path}`).toBe(false);
         expect(/eyJ[A-Za-z0-9_-]{20,}\.\.[A-Za-z0-9_-]{20,}/.test(text), `a detached JWS (Signature) in ${path}`).toBe(false);
       }
@@ -91,14 +142,14 @@ describe('secrets never leak', () => {
       for (const file of ['results.jsonl', 'rejects.csv', 'odk-results.csv', 'local.db']) expect(statSync(join(dir, file)).mode & 0o777, file).toBe(0o600);
       expect(statSync(join(remote.home, 'cache', 'sparctl', 'odk-sessions.json')).mode & 0o777).toBe(0o600);
       // config show says a secret is set, never what it is.
-      expect(results[0]!.stdout).toMatch(/token.*\(set, hidden\)/);
+      expect(result('config', 'show').stdout).toMatch(/token.*\(set, hidden\)/);
     } finally {
       await central.close();
       spar.closeAllConnections();
       await new Promise<void>((resolve) => spar.close(() => resolve()));
       await backing.close();
     }
-  }, 60_000);
+  }, 90_000);
 
   it('warns when a key file can be read by other users, and creates its own secret files 0600', async () => {
     const dir = tempDir();

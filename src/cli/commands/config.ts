@@ -29,7 +29,7 @@ export function configCommand(io: Io, setExit: (code: number) => void): Command 
       const globals = cmd.optsWithGlobals<GlobalOptions>();
       const context = await loadContext(io, globals);
       const { redactedSettings } = await import('../../config/settings.js');
-      const { targetDocument, targetLine } = await import('../context.js');
+      const { targetDocument, targetLine, targetWhere } = await import('../context.js');
       const shown = redactedSettings(context.resolved.settings);
       const sources = context.resolved.sources as Record<string, string | undefined>;
       const { target, unused } = context.resolved;
@@ -43,6 +43,8 @@ export function configCommand(io: Io, setExit: (code: number) => void): Command 
         const from = (key: string) => (format === 'table' ? (sources[key] ?? 'default').replace(` (${context.configPath})`, '') : (sources[key] ?? 'default'));
         const rows = Object.entries(shown).map(([setting, value]) => ({ setting, value: typeof value === 'string' ? value : JSON.stringify(value), from: from(setting) }));
         if (format === 'table') io.stdout.write(header);
+        // A row of its own in JSONL and CSV, where there is no header to say it.
+        else rows.unshift({ setting: 'target', value: targetWhere(context), from: target.source });
         const { renderList } = await import('../render.js');
         await renderList(io, format, { name: 'settings', columns: [{ key: 'setting', fit: 'fixed' }, { key: 'value' }, { key: 'from' }], rows });
       }

@@ -4,7 +4,7 @@ import type { InputRecord, RecordProblem } from '../../core/resolve.js';
 import { ExitCode, SparctlError, UsageError } from '../../core/errors.js';
 import { FA_TYPES, RECORD_FIELDS, RESOLVE_SCOPES, type ResolveScope } from '../../core/vocabulary.js';
 import type { Operation } from '../../core/results.js';
-import { loadContext, openMapper, type GlobalOptions } from '../context.js';
+import { loadContext, openMapper, type CommandContext, type GlobalOptions } from '../context.js';
 import type { Io } from '../io.js';
 import { positiveInt } from '../parse.js';
 import type { BulkJobFlags } from '../bulk-job.js';
@@ -154,7 +154,7 @@ async function runRecords(operation: Operation, io: Io, options: RecordOptions, 
     const batchSize = options.batchSize ?? settings.batchSize;
     const verbose = globals.verbose && !globals.quiet;
     if (verbose) {
-      const via = context.resolved.sources.profile ? `profile ${settings.profile}` : 'the default local mapper';
+      const via = viaTarget(context);
       io.stderr.write(`sparctl: ${operation} ${items.length} record(s) via ${via} (${mapper.target}), ${batchSize} per batch\n`);
     }
     const applied = await applyItems(mapper, operation, items, {
@@ -202,7 +202,7 @@ async function runSingle(operation: 'link' | 'update' | 'unlink', io: Io, option
     if (problems.length > 0) throw invalidInput(io, undefined, problems, records.length, true);
     if (operation === 'unlink' && !dryRun) await confirmUnlink(io, globals, `${records.length} beneficiar${records.length === 1 ? 'y' : 'ies'}`, mapper.target);
     if (globals.verbose && !globals.quiet) {
-      const via = context.resolved.sources.profile ? `profile ${settings.profile}` : 'the default local mapper';
+      const via = viaTarget(context);
       io.stderr.write(`sparctl: ${operation} ${records.length} record(s) via ${via} (${mapper.target})${dryRun ? ', dry run' : ''}\n`);
     }
     const { writeRecords } = await import('../../core/bulk/write-records.js');
@@ -351,4 +351,10 @@ async function runFileJob(operation: 'link' | 'update' | 'unlink', io: Io, optio
       return { records: records(), columns: () => columns, headerLines: input.format === 'csv' ? 1 : 0 };
     },
   });
+}
+
+/** Which source named the mapper, for --verbose: the target's, not the profile's (which may not be the target). */
+function viaTarget(context: CommandContext): string {
+  const { source } = context.resolved.target;
+  return source === 'default' ? 'the default local mapper' : source;
 }
