@@ -160,6 +160,9 @@ Examples:
       const { validateStrategy } = await import('../../core/strategy/validate.js');
       const reports = rows.map((row) => validateStrategy(row, { strict: options.strict === true }));
       const { printable } = await import('../output.js');
+      // The target line before the findings, as first line of what this command says.
+      const { announceTarget } = await import('../context.js');
+      announceTarget(context);
       const failed = reports.filter((report) => !report.ok);
       for (const report of reports) {
         for (const finding of report.findings) {
