@@ -1,4 +1,3 @@
-import { refuseOutputFlag } from '../render.js';
 import type { OutputFormat } from '../../config/constants.js';
 import { Command, Option } from 'commander';
 import { ExitCode } from '../../core/errors.js';
@@ -20,7 +19,8 @@ Examples:
   $ sparctl completion zsh > "\${fpath[1]}/_sparctl"
   $ sparctl completion fish > ~/.config/fish/completions/sparctl.fish`,
     )
-    .action((shell: 'bash' | 'zsh' | 'fish', _options: unknown, cmd: Command) => {
+    .action(async (shell: 'bash' | 'zsh' | 'fish', _options: unknown, cmd: Command) => {
+      const { refuseOutputFlag } = await import('../output.js');
       refuseOutputFlag('completion', cmd.optsWithGlobals<{ output?: OutputFormat }>().output, 'it prints a shell script');
       const root = cmd.parent!;
       const tree = describe(root);

@@ -45,7 +45,7 @@ export function configCommand(io: Io, setExit: (code: number) => void): Command 
         if (format === 'table') io.stdout.write(header);
         // A row of its own in JSONL and CSV, where there is no header to say it.
         else rows.unshift({ setting: 'target', value: targetWhere(context), from: target.source });
-        const { renderList } = await import('../render.js');
+        const { renderList } = await import('../output.js');
         await renderList(io, format, { name: 'settings', columns: [{ key: 'setting', fit: 'fixed' }, { key: 'value' }, { key: 'from' }], rows });
       }
       setExit(ExitCode.ok);
@@ -66,7 +66,7 @@ export function configCommand(io: Io, setExit: (code: number) => void): Command 
         mode: profile.mode ?? (profile.baseUrl ? 'remote' : 'local'),
         default: name === file.defaultProfile,
       }));
-      const { renderList } = await import('../render.js');
+      const { renderList } = await import('../output.js');
       await renderList(io, defaultFormat(io, globals.output ?? outputFromEnv(io)), {
         name: 'profiles',
         columns: [{ key: 'name', header: 'profile' }, { key: 'mode', fit: 'fixed' }, { key: 'default', fit: 'fixed' }],
@@ -91,7 +91,7 @@ export function configCommand(io: Io, setExit: (code: number) => void): Command 
         // Tab-separated, no header: `sparctl config path | grep data | cut -f2` at a terminal too.
         for (const [name, path] of Object.entries(paths)) io.stdout.write(`${name}\t${path}\n`);
       } else {
-        const { renderList } = await import('../render.js');
+        const { renderList } = await import('../output.js');
         await renderList(io, format, { name: 'paths', columns: [{ key: 'name' }, { key: 'path' }], rows: Object.entries(paths).map(([name, path]) => ({ name, path })) });
       }
       setExit(ExitCode.ok);
@@ -104,7 +104,7 @@ export function configCommand(io: Io, setExit: (code: number) => void): Command 
     .addHelpText('after', '\nExample:\n  $ sparctl config init && sparctl config profiles')
     .action(async (options: { force?: boolean }, cmd: Command) => {
       const globals = cmd.optsWithGlobals<GlobalOptions>();
-      const { summaryFormat, renderSummary } = await import('../render.js');
+      const { summaryFormat, renderSummary } = await import('../output.js');
       const format = summaryFormat('config init', defaultFormat(io, globals.output ?? outputFromEnv(io)));
       const path = configPathOf(io, sparctlDirs(io.env, io.home));
       const starter = {

@@ -68,7 +68,7 @@ Examples:
       }
       const { DfspStore } = await import('../../adapters/sqlite/dfsp-store.js');
       const { announceTarget, localMapperFile, targetDocument } = await import('../context.js');
-      const [{ summaryFormat, renderSummary }, { defaultFormat }] = await Promise.all([import('../render.js'), import('../output.js')]);
+      const { summaryFormat, renderSummary, defaultFormat } = await import('../output.js');
       const format = summaryFormat('dfsp import', defaultFormat(io, settings.output));
       announceTarget(context);
       const dryRun = options.dryRun === true;
@@ -139,7 +139,7 @@ function dfspRows(data: DfspData, options: { type?: 'banks' | 'branches' | 'wall
 }
 
 async function printRows(io: Io, context: CommandContext, rows: readonly DfspRow[]): Promise<void> {
-  const [{ renderList }, { defaultFormat }, { targetDocument }] = await Promise.all([import('../render.js'), import('../output.js'), import('../context.js')]);
+  const [{ renderList, defaultFormat }, { targetDocument }] = await Promise.all([import('../output.js'), import('../context.js')]);
   await renderList(io, defaultFormat(io, context.resolved.settings.output), {
     name: 'dfsp',
     columns: [{ key: 'type', fit: 'fixed' }, { key: 'code' }, { key: 'name' }, { key: 'bank_code' }],

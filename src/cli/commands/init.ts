@@ -29,7 +29,7 @@ Examples:
           hint: 'give --db PATH, or use a local profile; a remote SPAR is set up by its own deployment',
         });
       }
-      const { renderSummary, summaryFormat } = await import('../render.js');
+      const { renderSummary, summaryFormat } = await import('../output.js');
       const format = summaryFormat('init', defaultFormat(io, context.resolved.settings.output));
       announceTarget(context);
       const file = localMapperFile(context, 'write');

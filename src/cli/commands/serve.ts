@@ -1,4 +1,3 @@
-import { refuseOutputFlag } from '../render.js';
 import { statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { KeyObject } from 'node:crypto';
@@ -66,6 +65,7 @@ Examples:
     )
     .action(async (options: ServeOptions, cmd: Command) => {
       const globals = cmd.optsWithGlobals<GlobalOptions>();
+      const { refuseOutputFlag } = await import('../output.js');
       refuseOutputFlag('serve', globals.output, 'it answers HTTP requests and logs them on stderr');
       if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) {
         throw new UsageError('serve.tls_incomplete', `${options.tlsCert === undefined ? '--tls-key' : '--tls-cert'} needs ${options.tlsCert === undefined ? '--tls-cert' : '--tls-key'} too`, {

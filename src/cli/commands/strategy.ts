@@ -188,7 +188,7 @@ Examples:
             io.stdout.write(result.outcome === 'added' ? `${dryRun ? 'would add' : 'added'} ${printable(what)}\n` : `unchanged ${printable(what)}: already there, identical\n`);
           }
         } else {
-          const { renderList } = await import('../render.js');
+          const { renderList } = await import('../output.js');
           await renderList(io, format, { name: 'results', columns: [{ key: 'id' }, { key: 'outcome' }], rows: results.map((r) => ({ ...r, ...(dryRun ? { dry_run: true } : {}) })), fields: { target: mapper.target, dryRun } });
         }
         if (!globals.quiet) {
@@ -229,7 +229,7 @@ Examples:
   $ sparctl strategy export --format json --file strategies.yaml`,
     )
     .action(async (ids: string[], options: DefinitionOptions & { format: 'helm' | 'sql' | 'json' }, cmd: Command) => {
-      const { refuseOutputFlag } = await import('../render.js');
+      const { refuseOutputFlag } = await import('../output.js');
       refuseOutputFlag('strategy export', cmd.optsWithGlobals<GlobalOptions>().output, 'its --format (helm, sql, json) says what it writes');
       const globals = cmd.optsWithGlobals<GlobalOptions>();
       let rows = await definitionRows(io, options);
