@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -121,13 +122,13 @@ export function announceTarget(context: CommandContext): void {
 }
 const announced = new WeakSet<Io>();
 
-/** `local /path/mapper.db (flag --db)` or `remote spar-v2 https://host/mapper (profile prod)`. */
 /** The target for a JSON document: mode, location (a URL's credentials masked) and the source that named it. */
 export function targetDocument(context: CommandContext): { mode: 'local' | 'remote'; location: string; source: string } {
   const { target } = context.resolved;
   return { mode: target.mode, location: target.mode === 'remote' ? redactUrl(target.location) : target.location, source: target.source };
 }
 
+/** `local /path/mapper.db (flag --db)` or `remote spar-v2 https://host/mapper (profile prod)`. */
 export function targetLine(context: CommandContext): string {
   return `${targetWhere(context)} (${context.resolved.target.source})`;
 }
@@ -185,4 +186,31 @@ export async function openMapper(context: CommandContext, access: MapperAccess):
 export async function writeLinksOnThread(io: Io, mapper: Mapper): Promise<boolean> {
   if (io.env['SPARCTL_WRITER_THREAD'] === 'off' || !('writeLinksOnThread' in mapper)) return false;
   return (mapper as LocalMapper).writeLinksOnThread();
+}
+
+/** What the ping use case needs, from this command's settings: the composition of app/ping.ts. */
+export function pingDeps(context: CommandContext): import('../app/ping.js').PingDeps {
+  const { settings } = context.resolved;
+  const remote = settings.mode === 'remote';
+  return {
+    where: targetWhere(context),
+    protocol: remote ? settings.protocol : 'local',
+    signing: remote ? (settings.signingKeyFile ? `, signed as partner "${settings.senderAppMnemonic}"` : ', unsigned') : '',
+    uniqueId: () => randomUUID(),
+    openMapper: () => openMapper(context, 'read'),
+    ...(remote
+      ? {
+          pingEndpoint: async (mapper: Mapper) => {
+            const http = mapper as import('../adapters/http/http-mapper.js').HttpMapper;
+            const answer = await http.ping();
+            return { url: redactUrl(http.urlFor('/ping').toString()), ...answer };
+          },
+        }
+      : {}),
+    clock: () => performance.now(),
+    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    note: (line) => {
+      if (!context.globals.quiet) context.io.stderr.write(`sparctl: ${line}\n`);
+    },
+  };
 }

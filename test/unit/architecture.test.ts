@@ -38,7 +38,7 @@ describe('ARCHITECTURE.md', () => {
     expect({ missing: FILES.filter((f) => !listed.includes(f)), extra: listed.filter((f) => !FILES.includes(f)) }).toEqual({ missing: [], extra: [] });
   });
 
-  it('holds its layer rule: core imports only core and zod; adapters never the CLI; no command another', () => {
+  it('holds its layer rule: core imports only core and zod; app only core and config; adapters never the CLI or app; no command another', () => {
     const broken: string[] = [];
     for (const file of FILES) {
       const { local, external } = importsOf(file);
@@ -46,8 +46,12 @@ describe('ARCHITECTURE.md', () => {
         for (const spec of external) if (spec !== 'zod') broken.push(`${file} imports ${spec}`);
         for (const path of local) if (!path.startsWith('src/core/')) broken.push(`${file} imports ${path}`);
       }
+      if (file.startsWith('src/app/')) {
+        for (const spec of external) broken.push(`${file} imports ${spec}`);
+        for (const path of local) if (!path.startsWith('src/core/') && !path.startsWith('src/app/') && !path.startsWith('src/config/')) broken.push(`${file} imports ${path}`);
+      }
       if (file.startsWith('src/adapters/') || file.startsWith('src/config/')) {
-        for (const path of local) if (path.startsWith('src/cli/')) broken.push(`${file} imports ${path}`);
+        for (const path of local) if (path.startsWith('src/cli/') || path.startsWith('src/app/')) broken.push(`${file} imports ${path}`);
       }
       if (file.startsWith('src/cli/commands/')) {
         for (const path of local) if (path.startsWith('src/cli/commands/') && path !== file) broken.push(`${file} imports ${path}`);
