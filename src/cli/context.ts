@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -188,29 +187,3 @@ export async function writeLinksOnThread(io: Io, mapper: Mapper): Promise<boolea
   return (mapper as LocalMapper).writeLinksOnThread();
 }
 
-/** What the ping use case needs, from this command's settings: the composition of app/ping.ts. */
-export function pingDeps(context: CommandContext): import('../app/ping.js').PingDeps {
-  const { settings } = context.resolved;
-  const remote = settings.mode === 'remote';
-  return {
-    where: targetWhere(context),
-    protocol: remote ? settings.protocol : 'local',
-    signing: remote ? (settings.signingKeyFile ? `, signed as partner "${settings.senderAppMnemonic}"` : ', unsigned') : '',
-    uniqueId: () => randomUUID(),
-    openMapper: () => openMapper(context, 'read'),
-    ...(remote
-      ? {
-          pingEndpoint: async (mapper: Mapper) => {
-            const http = mapper as import('../adapters/http/http-mapper.js').HttpMapper;
-            const answer = await http.ping();
-            return { url: redactUrl(http.urlFor('/ping').toString()), ...answer };
-          },
-        }
-      : {}),
-    clock: () => performance.now(),
-    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-    note: (line) => {
-      if (!context.globals.quiet) context.io.stderr.write(`sparctl: ${line}\n`);
-    },
-  };
-}
