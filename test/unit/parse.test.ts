@@ -85,7 +85,6 @@ const TABLE: readonly Row[] = [
   [['fa', 'edit', 'B1', '--dry-run'], 'fa edit', { dryRun: true }, ['B1']],
   [['ping', '--wait', '30'], 'ping', { wait: 30 }],
   [['smoke', '--junit', 'r.xml'], 'smoke', { junit: 'r.xml' }],
-  
   [['init'], 'init', {}],
   [['config', 'show'], 'config show', {}],
   [['config', 'profiles'], 'config profiles', {}],
