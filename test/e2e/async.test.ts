@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startG2pConnectFake, type G2pConnectFake } from '../helpers/g2p-connect-fake.js';
-import { BIN, cliEnv } from '../helpers/run-cli.js';
+import { BIN, cliEnv, SPAWN_LIMIT } from '../helpers/run-cli.js';
 import { runMain } from '../helpers/run-main.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -27,7 +27,7 @@ describe('sparctl --async (G2P Connect)', () => {
     const { env } = cliEnv({ SPARCTL_BASE_URL: server.url, SPARCTL_PROTOCOL: 'g2p-connect', SPARCTL_ASYNC: 'true' });
     const args = ['link', '--file', 'in.csv', '--batch-size', '5', '--concurrency', '1'];
 
-    const child = spawn(process.execPath, [BIN, ...args], { env, cwd: dir, stdio: 'ignore' });
+    const child = spawn(process.execPath, [BIN, ...args], { ...SPAWN_LIMIT, env, cwd: dir, stdio: 'ignore' });
     // Kill it once the first batch is acknowledged: its callback is 5 s away.
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('no async link request arrived')), 15_000);

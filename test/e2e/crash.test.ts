@@ -4,7 +4,7 @@ import { join } from 'node:path';
 // Through retained.ts: on Node 24 a collected better-sqlite3 object aborts the test process.
 import { openDatabase, prepare } from '../../src/adapters/sqlite/retained.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BIN, ROOT, cliEnv, runCli } from '../helpers/run-cli.js';
+import { BIN, ROOT, cliEnv, runCli, SERVER_SPAWN_LIMIT, SPAWN_LIMIT } from '../helpers/run-cli.js';
 import { tempDir } from '../helpers/tmp.js';
 
 /**
@@ -35,7 +35,7 @@ function bigCsv(dir: string): string {
 function killAfter(args: string[], env: Record<string, string>, ms: number, dbPath: string): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
   return new Promise((resolve) => {
     const before = rowsIn(dbPath);
-    const child = spawn(process.execPath, [BIN, ...args], { env, cwd: ROOT, stdio: 'ignore' });
+    const child = spawn(process.execPath, [BIN, ...args], { ...SPAWN_LIMIT, env, cwd: ROOT, stdio: 'ignore' });
     children.push(child);
     let timer: NodeJS.Timeout | undefined;
     const poll = setInterval(() => {
@@ -54,7 +54,7 @@ function killAfter(args: string[], env: Record<string, string>, ms: number, dbPa
 /** Starts the import and SIGKILLs it as soon as the mapper holds some records (not all). */
 function killMidRun(args: string[], env: Record<string, string>, dbPath: string): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env, cwd: ROOT, stdio: 'ignore' });
+    const child = spawn(process.execPath, [BIN, ...args], { ...SPAWN_LIMIT, env, cwd: ROOT, stdio: 'ignore' });
     children.push(child);
     const poll = setInterval(() => {
       if (rowsIn(dbPath) > 0) child.kill('SIGKILL');
@@ -122,7 +122,7 @@ describe('kill -9 at random points, then resume', () => {
     const file = bigCsv(dir);
     const servedDb = join(dir, 'served.db');
     const server = cliEnv();
-    const serve = spawn(process.execPath, [BIN, '--create', '--db', servedDb, 'serve', '--port', '0', '-q'], { env: server.env, cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    const serve = spawn(process.execPath, [BIN, '--create', '--db', servedDb, 'serve', '--port', '0', '-q'], { ...SERVER_SPAWN_LIMIT, env: server.env, cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
     children.push(serve);
     const url = await new Promise<string>((resolve, reject) => {
       let text = '';

@@ -13,7 +13,7 @@ import { LocalMapper } from '../../src/adapters/sqlite/local-mapper.js';
 import { main } from '../../src/cli/main.js';
 import type { Io } from '../../src/cli/io.js';
 import { faChanges, faFromAnswers } from '../../src/core/fa-edit.js';
-import { BIN, ROOT, cliEnv, runCli } from '../helpers/run-cli.js';
+import { BIN, ROOT, cliEnv, runCli, SPAWN_LIMIT } from '../helpers/run-cli.js';
 import { bank } from '../helpers/records.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -34,7 +34,7 @@ interface Step {
 /** Runs sparctl in a pseudo-terminal, answering each prompt when its text appears. */
 function inTerminal(args: readonly string[], steps: readonly Step[], env: Record<string, string>): Promise<{ code: number; transcript: string; stuck: number | null }> {
   return new Promise((resolve, reject) => {
-    const child = spawn('python3', [join(ROOT, 'test', 'helpers', 'pty-run.py'), JSON.stringify(steps), '--', process.execPath, BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('python3', [join(ROOT, 'test', 'helpers', 'pty-run.py'), JSON.stringify(steps), '--', process.execPath, BIN, ...args], { ...SPAWN_LIMIT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));

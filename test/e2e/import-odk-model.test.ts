@@ -21,7 +21,7 @@ import type { Io } from '../../src/cli/io.js';
 import { main } from '../../src/cli/main.js';
 import { startFakeCentral, type FakeCentral } from '../helpers/fake-central.js';
 import { random } from '../helpers/record-corpus.js';
-import { BIN, ROOT, cliEnv } from '../helpers/run-cli.js';
+import { BIN, ROOT, cliEnv, SPAWN_LIMIT } from '../helpers/run-cli.js';
 
 const EMAIL = 'model@example.org';
 const PASSWORD = 'model-pw';
@@ -239,7 +239,7 @@ async function history(seed: number): Promise<string | undefined> {
     } else {
       // A poll; now and then killed mid-way first, then run again before anything else happens.
       if (rand() < 0.25) {
-        const child = spawn(process.execPath, [BIN, ...args, '-q'], { env, cwd: home, stdio: 'ignore' });
+        const child = spawn(process.execPath, [BIN, ...args, '-q'], { ...SPAWN_LIMIT, env, cwd: home, stdio: 'ignore' });
         const delay = 150 + Math.floor(rand() * 400);
         const timer = setTimeout(() => child.kill('SIGKILL'), delay);
         await new Promise((resolve) => child.once('exit', resolve));

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LocalMapper } from '../../src/adapters/sqlite/local-mapper.js';
 import { startFakeCentral, type FakeCentral } from '../helpers/fake-central.js';
-import { BIN, ROOT, cliEnv, type CliEnv } from '../helpers/run-cli.js';
+import { BIN, ROOT, cliEnv, type CliEnv, SPAWN_LIMIT } from '../helpers/run-cli.js';
 import { runMain } from '../helpers/run-main.js';
 
 const EMAIL = 'importer@example.org';
@@ -183,7 +183,7 @@ describe('import-odk: ownership', () => {
     fake.submit(bank('0077999999', '000111', 'NOPE'));
     for (let i = 0; i < total; i++) fake.submit(bank(`07${String(i).padStart(8, '0')}`, `0007${String(i).padStart(8, '0')}`));
     const args = ['import-odk', '--mapping', MAPPING, '--dfsp', DFSP, '--batch-size', '20', '--concurrency', '1', '-q'];
-    const child = spawn(process.execPath, [BIN, ...args], { env: env.env, cwd: env.home, stdio: 'ignore' });
+    const child = spawn(process.execPath, [BIN, ...args], { ...SPAWN_LIMIT, env: env.env, cwd: env.home, stdio: 'ignore' });
     const exited = new Promise((resolve) => child.once('exit', resolve));
     // Wait until it writes, then a second run of the same form into the same mapper is refused.
     for (let waited = 0; waited < 20_000; waited += 20) {

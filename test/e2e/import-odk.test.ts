@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LocalMapper } from '../../src/adapters/sqlite/local-mapper.js';
 import { startFakeCentral, SPAR_ENROLMENT_FIELDS, type FakeCentral } from '../helpers/fake-central.js';
-import { BIN, ROOT, cliEnv, type CliEnv } from '../helpers/run-cli.js';
+import { BIN, ROOT, cliEnv, type CliEnv, SPAWN_LIMIT } from '../helpers/run-cli.js';
 import { runMain } from '../helpers/run-main.js';
 
 const EMAIL = 'importer@example.org';
@@ -203,7 +203,7 @@ describe('sparctl import-odk', () => {
     const total = 3000;
     for (let i = 0; i < total; i++) fake.submit(bank(`02${String(i).padStart(8, '0')}`, `0003${String(i).padStart(8, '0')}`));
     const env = setup(fake);
-    const child = spawn(process.execPath, [BIN, 'import-odk', '--mapping', MAPPING, '--dfsp', DFSP, '--batch-size', '5', '--concurrency', '1', '-q'], { env: env.env, cwd: env.home, stdio: 'ignore' });
+    const child = spawn(process.execPath, [BIN, 'import-odk', '--mapping', MAPPING, '--dfsp', DFSP, '--batch-size', '5', '--concurrency', '1', '-q'], { ...SPAWN_LIMIT, env: env.env, cwd: env.home, stdio: 'ignore' });
     // Kill it once some records are in the mapper but not all (small batches: many commits to land between).
     const killedAt = await new Promise<number>((resolve, reject) => {
       const poll = setInterval(() => {
@@ -246,7 +246,7 @@ describe('sparctl import-odk', () => {
     const fake = await central();
     fake.submit(bank('0300000001', '000300000001'));
     const env = setup(fake);
-    const child = spawn(process.execPath, [BIN, 'import-odk', '--mapping', MAPPING, '--dfsp', DFSP, '--watch', '--interval', '1', '--overlap', '0'], { env: env.env, cwd: env.home, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, 'import-odk', '--mapping', MAPPING, '--dfsp', DFSP, '--watch', '--interval', '1', '--overlap', '0'], { ...SPAWN_LIMIT, env: env.env, cwd: env.home, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     const seen = (pattern: RegExp) =>
       new Promise<void>((resolve, reject) => {

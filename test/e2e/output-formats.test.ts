@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { OUTPUT_FORMATS } from '../../src/config/constants.js';
-import { BIN, ROOT, cliEnv, type CliResult } from '../helpers/run-cli.js';
+import { BIN, ROOT, cliEnv, type CliResult, SPAWN_LIMIT } from '../helpers/run-cli.js';
 import { runMain } from '../helpers/run-main.js';
 import { serveWith } from '../helpers/serve.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -152,7 +152,7 @@ describe('ping', () => {
     const port = await freePort();
     const { env } = cliEnv();
     const ping = new Promise<CliResult>((resolve) => {
-      const child = spawn(process.execPath, [BIN, 'ping', '--url', `http://admin:s3cret@127.0.0.1:${port}`, '--wait', '30', '-o', 'json'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, [BIN, 'ping', '--url', `http://admin:s3cret@127.0.0.1:${port}`, '--wait', '30', '-o', 'json'], { ...SPAWN_LIMIT, env, stdio: ['ignore', 'pipe', 'pipe'] });
       let stdout = '';
       let stderr = '';
       child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));

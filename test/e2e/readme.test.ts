@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 // Through retained.ts: on Node 24 a collected better-sqlite3 object aborts the test process.
 import { openDatabase, prepare } from '../../src/adapters/sqlite/retained.js';
-import { BIN, ROOT } from '../helpers/run-cli.js';
+import { BIN, ROOT, SPAWN_LIMIT } from '../helpers/run-cli.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const SECTIONS = ['## Quick start', '### Which mapper a command acts on', '### One record from flags'];
@@ -80,7 +80,7 @@ function steps(markdown: string, section: string): Step[] {
 
 function sh(command: string, options: { cwd: string; env: Record<string, string> }): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn('sh', ['-c', command], { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('sh', ['-c', command], { ...SPAWN_LIMIT, cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));

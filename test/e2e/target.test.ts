@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // Through retained.ts: on Node 24 a collected better-sqlite3 object aborts the test process.
 import { openDatabase, prepare, setPragma } from '../../src/adapters/sqlite/retained.js';
-import { BIN, ROOT, runCli, type CliResult } from '../helpers/run-cli.js';
+import { BIN, ROOT, runCli, type CliResult, SERVER_SPAWN_LIMIT } from '../helpers/run-cli.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const BANK = (account: string) => ['--fa-type', 'BANK', '--bank-name', 'Example Bank', '--bank-code', 'EXB', '--branch-name', 'Main', '--branch-code', '0001', '--account-number', account];
@@ -87,7 +87,7 @@ beforeAll(async () => {
   sharedDir = mkdtempSync(join(tmpdir(), 'sparctl-target-serve-'));
   const db = join(sharedDir, 'served.db');
   const env = { PATH: process.env['PATH'] ?? '', HOME: sharedDir, NO_COLOR: '1' };
-  const child = spawn(process.execPath, [BIN, '--create', '--db', db, 'serve', '--port', '0'], { env, cwd: sharedDir, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, '--create', '--db', db, 'serve', '--port', '0'], { ...SERVER_SPAWN_LIMIT, env, cwd: sharedDir, stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   const port = await new Promise<number>((resolve, reject) => {
     child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {

@@ -8,7 +8,7 @@ import { createSparServer } from '../../src/adapters/server/spar-v2-server.js';
 import { LocalMapper } from '../../src/adapters/sqlite/local-mapper.js';
 import { openDatabase, prepare } from '../../src/adapters/sqlite/retained.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
-import { BIN, ROOT, cliEnv, runCli, type CliResult } from '../helpers/run-cli.js';
+import { BIN, ROOT, cliEnv, runCli, type CliResult, SPAWN_LIMIT } from '../helpers/run-cli.js';
 import { tempDir } from '../helpers/tmp.js';
 
 /**
@@ -29,7 +29,7 @@ afterEach(async () => {
 });
 
 function start(args: string[], env: Record<string, string>, cwd: string): { child: ChildProcess; done: Promise<CliResult> } {
-  const child = spawn(process.execPath, [BIN, ...args], { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, ...args], { ...SPAWN_LIMIT, env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   let stdout = '';
   let stderr = '';

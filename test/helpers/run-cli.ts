@@ -8,6 +8,13 @@ export const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 /** The binary under test; SPARCTL_TEST_BIN points the end-to-end tests at another build (e.g. to see a regression test fail on an older one). */
 export const BIN = process.env['SPARCTL_TEST_BIN'] ?? join(ROOT, 'bin', 'sparctl.js');
 
+/**
+ * Every child a test starts is bounded: killed (SIGKILL) if still running after this long, so a
+ * hang fails its test instead of holding a worker. Servers get longer: they live for a file.
+ */
+export const SPAWN_LIMIT = { timeout: 120_000, killSignal: 'SIGKILL' } as const;
+export const SERVER_SPAWN_LIMIT = { timeout: 600_000, killSignal: 'SIGKILL' } as const;
+
 export interface CliResult {
   code: number | null;
   stdout: string;
@@ -41,7 +48,7 @@ export function cliEnv(extra: Record<string, string> = {}): CliEnv {
 /** Runs `node bin/sparctl.js ...args` as a real child process. */
 export function runCli(args: string[], options: { env: Record<string, string>; input?: string; cwd?: string }): Promise<CliResult> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: options.env, cwd: options.cwd ?? ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, ...args], { ...SPAWN_LIMIT, env: options.env, cwd: options.cwd ?? ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));

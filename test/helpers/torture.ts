@@ -10,7 +10,7 @@ import { checkedFaOf } from '../../src/core/records.js';
 import type { Strategy } from '../../src/core/strategy/strategy.js';
 import { startFaultProxy, type ProxyFault } from './fault-proxy.js';
 import { random } from './record-corpus.js';
-import { BIN, ROOT, cliEnv } from './run-cli.js';
+import { BIN, ROOT, cliEnv, SPAWN_LIMIT } from './run-cli.js';
 import { tempDir } from './tmp.js';
 import { runModel, type ModelEntry, type ModelRow } from './write-model.js';
 
@@ -95,7 +95,7 @@ interface Kill {
 /** Runs the binary; kills it as `kill` says, when given. */
 function runOnce(args: string[], env: Record<string, string>, cwd: string, kill?: Kill): Promise<Ended> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env, cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, ...args], { ...SPAWN_LIMIT, env, cwd, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     const timer = kill?.afterMs !== undefined ? setTimeout(() => child.kill(kill.signal), kill.afterMs) : undefined;
