@@ -1,0 +1,119 @@
+import { mappedCsvRecords, sourceContexts, type CsvSourceRow, type SourceContexts } from '../core/bulk/mapped-rows.js';
+import type { BulkInputRecord, BulkMode } from '../core/bulk/types.js';
+import { UsageError } from '../core/errors.js';
+import { compileMapping, dfspLookupFrom, dfspLookupOf, idColumns, missingColumns, rowKey, type DfspData } from '../core/mapping.js';
+import type { Strategy } from '../core/strategy/strategy.js';
+
+/**
+ * `import-csv`'s use case: an enumeration CSV through a mapping file into the mapper, as a bulk
+ * job (cli/bulk-job.ts). Before the job: the mapping and DFSP data (the file given, else the
+ * target's own), the delimiter. The job's definition — what a resumed run must find the same —
+ * is the mapping, the DFSP data and the delimiter asked for. The header is checked as soon as
+ * it is read, before any row is sent: a column the mapping reads and the file lacks stops it.
+ */
+
+/** The bulk job of one import: what cli/bulk-job.ts needs to read the CSV through the mapping. */
+export interface CsvImportJob {
+  readonly mode: BulkMode;
+  readonly file: string;
+  readonly definition: string;
+  /** The delimiter the file is read with (a .tsv's tab unless one is given). */
+  readonly delimiter: string;
+  /** What the input is called in messages. */
+  readonly label: string;
+  /** Told the target's strategies, before the index pass and again before the run. */
+  useStrategies(strategies: ReadonlyMap<number, Strategy>): void;
+  /** Told the header as read: the columns handed over, every column as written, the delimiter used. Throws when a mapped column is missing. */
+  onHeader(header: readonly string[], written: readonly string[], usedDelimiter: string): void;
+  /** The columns a row's ID is read from, and the ID a row names. */
+  keyColumns(): readonly string[];
+  keyOf(cell: (column: string) => string | undefined): string | undefined;
+  /** The header's columns (once read). */
+  columns(): readonly string[];
+  /** The rows as engine records, numbered from 0 in input order. */
+  records(rows: AsyncIterable<readonly CsvSourceRow[]>): AsyncIterable<BulkInputRecord[]>;
+}
+
+export interface ImportCsvDeps {
+  /** --yes was given: a row may ask for unlink. */
+  readonly yes: boolean;
+  /** sparctl's version: a row's source context names it. */
+  readonly version: string;
+  readonly readText: (file: string, flag: string) => Promise<string>;
+  readonly parseJson: (text: string, file: string) => unknown;
+  /** The target's own DFSP data (sparctl dfsp import, or dfspUrl), when it has any. */
+  readonly targetDfsp: () => Promise<DfspData | undefined>;
+  /** Runs the bulk job; its exit code. */
+  readonly runJob: (job: CsvImportJob) => Promise<number>;
+}
+
+export interface ImportCsvInput {
+  readonly file: string;
+  readonly mapping: string;
+  readonly mode: BulkMode;
+  readonly dfsp?: string;
+  readonly delimiter?: string;
+}
+
+export interface ImportCsvResult {
+  readonly exitCode: number;
+}
+
+export async function importCsv(deps: ImportCsvDeps, input: ImportCsvInput): Promise<ImportCsvResult> {
+  return { exitCode: await deps.runJob(await jobOf(deps, input)) };
+}
+
+/** The job an import runs, once its mapping, DFSP data and delimiter are checked. */
+async function jobOf(deps: ImportCsvDeps, input: ImportCsvInput): Promise<CsvImportJob> {
+  const mappingText = await deps.readText(input.mapping, '--mapping');
+  const dfspText = input.dfsp ? await deps.readText(input.dfsp, '--dfsp') : undefined;
+  if (input.delimiter !== undefined && [...input.delimiter].length !== 1) throw new UsageError('usage.delimiter', '--delimiter must be one character, e.g. ";"');
+  const mapping = compileMapping(deps.parseJson(mappingText, input.mapping), input.mapping);
+  let dfsp = dfspText === undefined ? undefined : dfspLookupFrom(deps.parseJson(dfspText, input.dfsp!), input.dfsp);
+  // Without --dfsp, the target's own banks and wallet providers (sparctl dfsp import, or dfspUrl).
+  let dfspKnown = dfspText;
+  if (dfsp === undefined) {
+    const data = await deps.targetDfsp();
+    if (data !== undefined) {
+      dfsp = dfspLookupOf(data, 'the DFSP data of the target');
+      dfspKnown = JSON.stringify(data);
+    }
+  }
+  const definition = JSON.stringify({ mapping: mappingText, dfsp: dfspKnown ?? null, delimiter: input.delimiter ?? ',' });
+  const delimiter = input.delimiter ?? (input.file.toLowerCase().endsWith('.tsv') ? '\t' : ',');
+  const label = input.file === '-' ? 'stdin' : input.file;
+  let strategies: ReadonlyMap<number, Strategy> = new Map();
+  let columns: readonly string[] = [];
+  let contexts: SourceContexts | undefined;
+  return {
+    mode: input.mode,
+    file: input.file,
+    definition,
+    delimiter,
+    label,
+    useStrategies: (given) => {
+      strategies = given;
+    },
+    // The header is checked as soon as it is read (by the pass before the run), before any row.
+    onHeader: (header, written, usedDelimiter) => {
+      contexts = sourceContexts({ version: deps.version, definition, header: written, delimiter: usedDelimiter, strategies: strategies.values() });
+      columns = header;
+      const missing = missingColumns(mapping, header);
+      if (missing.length > 0) {
+        throw new UsageError('input.missing_column', `${label}:1: the mapping reads column${missing.length > 1 ? 's' : ''} ${missing.map((c) => `"${c}"`).join(', ')}, which the file does not have; nothing was sent`, {
+          hint: `the file's columns are: ${header.join(', ')}`,
+        });
+      }
+    },
+    keyColumns: () => idColumns(mapping),
+    keyOf: (cell) => rowKey(mapping, cell),
+    columns: () => columns,
+    records: (rows) => {
+      const toRecord = mappedCsvRecords({ mapping, dfsp, strategies, mode: input.mode, unlinkConfirmed: deps.yes, contexts: () => contexts });
+      return (async function* () {
+        let seq = 0;
+        for await (const batch of rows) yield batch.map((row) => toRecord(row, seq++));
+      })();
+    },
+  };
+}

@@ -1,0 +1,502 @@
+import type { BulkSummary, RecordEvent } from '../core/bulk/events.js';
+import { toBulkRecord } from '../core/bulk/input.js';
+import type { BulkInputRecord } from '../core/bulk/types.js';
+import { ConfigError, ExitCode, UnavailableError, UsageError } from '../core/errors.js';
+import { applyMapping, compileMapping, dfspLookupFrom, dfspLookupOf, mappingColumns, mappingSources, objectRow, rowKey, type CompiledMapping, type DfspData, type DfspLookup } from '../core/mapping.js';
+import { changeFilter, deletionFilter, latestStates, mappingFieldProblems, provenanceOf, REVIEW_STATES, windowStart, type FormField, type OdkSubmission } from '../core/odk.js';
+import { planClaims, settleClaims, type Claim, type ClaimAction, type ClaimPolicies } from '../core/odk-claims.js';
+import type { Strategy } from '../core/strategy/strategy.js';
+import type { Settings } from '../config/settings.js';
+
+/**
+ * `import-odk`'s use case: submissions of one ODK Central form into the mapper, a window at a
+ * time. Checks the configuration and policies before anything is read; keys the state to the
+ * server, project, form and mapper; finishes a window an earlier run left before reading a new
+ * one; plans by ownership (core/odk-claims.ts), spools the window whole, applies it through the
+ * bulk job, and only once it is done settles the claims and moves the watermark. With --watch,
+ * polls until interrupted; an outage ends one poll, not the watch.
+ */
+
+/** What the use case needs of ODK Central (adapters/odk/central-client.ts). */
+export interface OdkCentral {
+  /** The server as shown in messages. */
+  readonly server: string;
+  form(project: number, form: string): Promise<{ readonly publishedAt: string | null; readonly keyId: number | null }>;
+  fields(project: number, form: string): Promise<readonly FormField[]>;
+  submission(project: number, form: string, instanceId: string): Promise<OdkSubmission | undefined>;
+  submissions(project: number, form: string, query: { filter?: string; pageSize: number }): AsyncIterable<OdkSubmission[]>;
+  close(): Promise<void>;
+}
+
+/** The watermark (the newest Central stamp of a finished window) and each submission's claim. */
+export interface OdkImportState {
+  readonly watermark?: string;
+  readonly claims: Readonly<Record<string, Claim>>;
+}
+
+/** A file of the store holding one window: written whole or not at all, private (0600). */
+export interface OdkSpoolFile {
+  readonly path: string;
+  exists(): boolean;
+  write(text: string): void;
+  read(): string;
+  remove(): void;
+}
+
+/** Where the import of one form into one mapper keeps what it remembers (adapters/odk/odk-state.ts). */
+export interface OdkStore {
+  readState(): OdkImportState;
+  writeState(state: OdkImportState): void;
+  spool(name: string): OdkSpoolFile;
+  /** Refuses at once when another run holds it (adapters/journal/job-lock.ts). */
+  lock(what: string): { release(): void };
+}
+
+/** One window handed to the bulk job (cli/bulk-job.ts): the spool file, and how its lines become records. */
+export interface OdkWindowJob {
+  readonly path: string;
+  /** The bulk run's own output off (with --watch a line per poll says it instead). */
+  readonly quiet: boolean;
+  readonly definition: string;
+  /** What the audit log names as the writer. */
+  readonly source: string;
+  readonly faDigest: (fa: string) => string;
+  readonly columns: readonly string[];
+  readonly collect: (event: RecordEvent) => void;
+  readonly onSummary?: (summary: BulkSummary) => void;
+  /** The spool's lines (read as JSONL) as engine records, given the target's strategies. */
+  readonly records: (lines: AsyncIterable<readonly SpoolLine[]>, strategies: ReadonlyMap<number, Strategy>) => AsyncIterable<BulkInputRecord[]>;
+}
+
+export interface SpoolLine {
+  readonly line: number;
+  readonly record: Record<string, unknown>;
+}
+
+export interface ImportOdkDeps {
+  /** The ODK settings of the profile and environment (flags win over them). */
+  readonly settings: Pick<Settings, 'odkUrl' | 'odkProject' | 'odkForm'>;
+  /** --yes was given. */
+  readonly yes: boolean;
+  /** -q was given. */
+  readonly quiet: boolean;
+  readonly readText: (file: string, flag: string) => Promise<string>;
+  readonly parseJson: (text: string, file: string) => unknown;
+  /** The target's own DFSP data (sparctl dfsp import, or dfspUrl), when it has any. */
+  readonly targetDfsp: () => Promise<DfspData | undefined>;
+  /** Says which mapper this acts on (once). */
+  readonly announceTarget: () => void;
+  /** Which mapper this is: a local one by its instance id (made now by a real run), a remote one by its URL. */
+  readonly mapperIdentity: (dryRun: boolean) => Promise<string>;
+  readonly sha256: (text: string, encoding: 'hex' | 'base64url') => string;
+  readonly openStore: (key: string) => Promise<OdkStore>;
+  readonly openCentral: (url: string) => Promise<OdkCentral>;
+  /** Runs one window through the bulk job; its exit code. */
+  readonly runWindow: (job: OdkWindowJob) => Promise<number>;
+  /** Who last changed a beneficiary in the mapper, and when (the local audit log), if known. */
+  readonly lastChange: (id: string) => Promise<string | undefined>;
+  /** Calls `handler` on Ctrl-C until the returned function is called. */
+  readonly onInterrupt: (handler: () => void) => () => void;
+  readonly clock: () => number;
+  readonly sleep: (ms: number) => Promise<void>;
+  /** A line for the person running it (stderr). */
+  readonly note: (line: string) => void;
+}
+
+export interface ImportOdkInput {
+  readonly mapping: string;
+  readonly dfsp?: string;
+  readonly odkUrl?: string;
+  readonly project?: number;
+  readonly form?: string;
+  readonly instanceId?: string;
+  /** Comma-separated review states. */
+  readonly skipReview: string;
+  readonly onDelete: 'ignore' | 'unlink';
+  readonly onReject: 'keep' | 'warn' | 'unlink';
+  readonly overlap: number;
+  readonly pageSize: number;
+  readonly full?: boolean;
+  readonly reapply?: boolean;
+  readonly watch?: boolean;
+  readonly interval: number;
+  readonly dryRun?: boolean;
+}
+
+export interface ImportOdkResult {
+  readonly exitCode: number;
+}
+
+interface OdkTarget {
+  readonly url: string;
+  readonly project: number;
+  readonly form: string;
+}
+
+/** One line of a window's spool: what to do, and the submission it is about, as Central gave it. */
+interface SpoolEntry {
+  readonly action: ClaimAction;
+  readonly submission: OdkSubmission;
+}
+
+interface SpoolHead {
+  readonly window: { readonly watermark?: string; readonly claims: Readonly<Record<string, Claim>> };
+}
+
+/** Kept lines and notes shown at most, then "… and N more". */
+const SHOWN = 20;
+
+/** The checks made before anything is read: where, which review states are skipped, whether an unlink policy was confirmed. */
+export function checkImportOdk(settings: ImportOdkDeps['settings'], yes: boolean, input: ImportOdkInput): { target: OdkTarget; skipReview: string[] } {
+  const url = input.odkUrl ?? settings.odkUrl;
+  const project = input.project ?? settings.odkProject;
+  const form = input.form ?? settings.odkForm;
+  const missing = [url === undefined ? 'the server (--odk-url, odkUrl, SPARCTL_ODK_URL)' : '', project === undefined ? 'the project (--project, odkProject)' : '', form === undefined ? 'the form (--form, odkForm)' : ''].filter(Boolean);
+  if (missing.length > 0) {
+    throw new ConfigError('odk.not_configured', `import-odk needs ${missing.join(', ')}`, { hint: 'put odkUrl, odkProject and odkForm in a profile — README "import-odk: submissions from ODK Central"' });
+  }
+  const skipReview = input.skipReview.split(',').map((state) => state.trim()).filter(Boolean);
+  const unknownState = skipReview.find((state) => !(REVIEW_STATES as readonly string[]).includes(state));
+  if (unknownState !== undefined) throw new UsageError('usage.review_state', `--skip-review: "${unknownState}" is not a review state (${REVIEW_STATES.join(', ')})`);
+  for (const [flag, policy] of [['--on-delete', input.onDelete], ['--on-reject', input.onReject]] as const) {
+    if (policy === 'unlink' && !yes) {
+      throw new UsageError('usage.confirmation_required', `${flag} unlink removes the financial address of beneficiaries this importer linked; nothing was imported`, { hint: 'pass --yes as well to allow it' });
+    }
+  }
+  return { target: { url: url!, project: project!, form: form! }, skipReview };
+}
+
+/** The state's key: the same server named with or without /v1 or a trailing slash is the same state; a new mapper starts from the beginning. */
+export function stateKey(sha256: ImportOdkDeps['sha256'], target: OdkTarget, mapperIdentity: string): string {
+  const server = target.url.replace(/\/+$/, '').replace(/\/v1$/, '');
+  return sha256(JSON.stringify([server, target.project, target.form, mapperIdentity]), 'hex').slice(0, 24);
+}
+
+/** The window's file: a dry run, or a fix of one submission, never touches the window a regular run may have left. */
+export function spoolName(form: string, input: Pick<ImportOdkInput, 'dryRun' | 'instanceId'>): string {
+  const safeForm = form.replace(/[^A-Za-z0-9_.-]/g, '_');
+  return input.dryRun ? `${safeForm}.dry-run.jsonl` : input.instanceId === undefined ? `${safeForm}.jsonl` : `${safeForm}.instance.jsonl`;
+}
+
+export async function importOdk(deps: ImportOdkDeps, input: ImportOdkInput): Promise<ImportOdkResult> {
+  const { target, skipReview } = checkImportOdk(deps.settings, deps.yes, input);
+
+  const mappingText = await deps.readText(input.mapping, '--mapping');
+  const dfspText = input.dfsp ? await deps.readText(input.dfsp, '--dfsp') : undefined;
+  const mapping = compileMapping(deps.parseJson(mappingText, input.mapping), input.mapping);
+  let dfsp = dfspText === undefined ? undefined : dfspLookupFrom(deps.parseJson(dfspText, input.dfsp!), input.dfsp);
+  let dfspKnown = dfspText;
+  if (dfsp === undefined) {
+    // Without --dfsp, the target's own banks and wallet providers (sparctl dfsp import, or dfspUrl).
+    const data = await deps.targetDfsp();
+    if (data !== undefined) {
+      dfsp = dfspLookupOf(data, 'the DFSP data of the target');
+      dfspKnown = JSON.stringify(data);
+    }
+  }
+
+  // The state belongs to this form in this mapper.
+  deps.announceTarget();
+  const store = await deps.openStore(stateKey(deps.sha256, target, await deps.mapperIdentity(input.dryRun === true)));
+  // The window being applied: what to do, with the submissions as read, one JSON line each. It
+  // holds beneficiaries' data, so it is 0600 and removed as soon as its window is done.
+  const spool = store.spool(spoolName(target.form, input));
+  const run: Run = {
+    deps,
+    input,
+    target,
+    store,
+    spool,
+    mapping,
+    dfsp,
+    skipReview,
+    definition: JSON.stringify({ mapping: mappingText, dfsp: dfspKnown ?? null, form: target.form }),
+    policies: {
+      // --instance-id with --yes applies a submission whatever its review state says.
+      skipReview: input.instanceId !== undefined && deps.yes ? skipReview.filter((state) => state !== 'rejected') : skipReview,
+      onDelete: input.onDelete,
+      onReject: input.onReject,
+      reapply: input.reapply === true,
+    },
+    say: (line) => {
+      if (!deps.quiet || input.watch) deps.note(line);
+    },
+    stopping: false,
+    client: await deps.openCentral(target.url),
+  };
+
+  // Two runs of one form into one mapper would both apply one window: the second is refused at
+  // once (a dry run writes nothing and needs no lock).
+  const lock = input.dryRun ? undefined : store.lock(`import-odk of form "${target.form}" into this mapper`);
+  let stopWatching: (() => void) | undefined;
+  try {
+    if (!input.watch) return { exitCode: await poll(run) };
+    stopWatching = deps.onInterrupt(() => {
+      run.stopping = true;
+    });
+    let last: number = ExitCode.ok;
+    for (;;) {
+      try {
+        last = await poll(run);
+      } catch (error) {
+        // A Central or mapper outage ends one poll, not the watch: the next poll tries again.
+        if (!(error instanceof UnavailableError)) throw error;
+        run.say(`sparctl: poll failed: ${error.message}; trying again in ${input.interval} s`);
+        last = ExitCode.unavailable;
+      }
+      if (last === ExitCode.interrupted || run.stopping) return { exitCode: ExitCode.interrupted };
+      if (last !== ExitCode.ok && last !== ExitCode.rejected && last !== ExitCode.unavailable) return { exitCode: last };
+      if (!(await sleepUnless(deps, input.interval * 1000, () => run.stopping))) return { exitCode: ExitCode.interrupted };
+    }
+  } finally {
+    stopWatching?.();
+    lock?.release();
+    await run.client.close();
+  }
+}
+
+/** What one invocation holds while it polls. */
+interface Run {
+  readonly deps: ImportOdkDeps;
+  readonly input: ImportOdkInput;
+  readonly target: OdkTarget;
+  readonly store: OdkStore;
+  readonly spool: OdkSpoolFile;
+  readonly mapping: CompiledMapping;
+  readonly dfsp: DfspLookup | undefined;
+  /** The review states skipped, as asked (before --instance-id --yes lifts "rejected"). */
+  readonly skipReview: readonly string[];
+  readonly definition: string;
+  readonly policies: ClaimPolicies;
+  readonly say: (line: string) => void;
+  readonly client: OdkCentral;
+  /** Ctrl-C was pressed (--watch). */
+  stopping: boolean;
+}
+
+/** One poll: an earlier run's window first, then the submissions changed since the watermark. */
+async function poll(run: Run): Promise<number> {
+  const { input, target, client, store, spool, say, policies } = run;
+  let leftover: number = ExitCode.ok;
+  // An earlier run left a window unfinished: finish it before reading anything new.
+  if (!input.dryRun && spool.exists()) {
+    say(`sparctl: finishing the window an earlier run left unfinished (${spool.path})`);
+    leftover = await apply(run, 'earlier window');
+    if (leftover !== ExitCode.ok && leftover !== ExitCode.rejected) return leftover;
+    if (input.instanceId !== undefined) return leftover;
+  }
+  const worst = (code: number) => (code === ExitCode.ok ? leftover : code);
+
+  const odkForm = await client.form(target.project, target.form);
+  if (odkForm.publishedAt === null) throw new UsageError('odk.not_published', `${client.server}: form "${target.form}" has never been published, so it has no submissions to read`);
+  if (odkForm.keyId !== null) {
+    throw new UsageError('odk.encrypted', `${client.server}: form "${target.form}" is encrypted; Central cannot hand its data over the API`, { hint: 'import a decrypted export instead, or publish the form without encryption' });
+  }
+  const problems = mappingFieldProblems(mappingSources(run.mapping), await client.fields(target.project, target.form));
+  if (problems.length > 0) {
+    throw new UsageError('odk.mapping_mismatch', `${input.mapping} does not fit form "${target.form}": ${problems.join('; ')}; nothing was imported`, {
+      hint: 'paths are the OData names, groups joined with dots (see GET …/forms/{form}/fields?odata=true)',
+    });
+  }
+
+  const state = store.readState();
+  let changes: OdkSubmission[] = [];
+  const deletions: OdkSubmission[] = [];
+  if (input.instanceId !== undefined) {
+    const one = await client.submission(target.project, target.form, input.instanceId);
+    if (one === undefined) {
+      throw new UsageError('odk.not_found', `${client.server}: form "${target.form}" has no submission ${input.instanceId} (or it was deleted)`, {
+        hint: "give the submission's __id (the instanceID it was first sent with), not the instanceID of a later edit",
+      });
+    }
+    if (one.__system.reviewState === 'rejected' && run.skipReview.includes('rejected') && !run.deps.yes) {
+      throw new UsageError('odk.instance_rejected', `${input.instanceId} was rejected by a reviewer in Central; nothing was imported`, { hint: 'pass --yes to apply it all the same' });
+    }
+    if (one.__system.reviewState === 'rejected') say(`sparctl: warning: ${input.instanceId} was rejected by a reviewer in Central; applying it as asked (--yes)`);
+    changes = [one];
+  } else {
+    const from = input.full || input.reapply ? undefined : windowStart(state.watermark, input.overlap);
+    const changed = changeFilter(from);
+    for await (const page of client.submissions(target.project, target.form, { ...(changed === undefined ? {} : { filter: changed }), pageSize: input.pageSize })) changes.push(...page);
+    // Deletions are read whatever the policy: a deleted submission no longer claims its beneficiary.
+    for await (const page of client.submissions(target.project, target.form, { filter: deletionFilter(from), pageSize: input.pageSize })) deletions.push(...page);
+  }
+  const { latest, newestStamp } = latestStates(changes, deletions);
+  const submissions = [...latest.values()].map((submission) => ({
+    id: submission.__id,
+    instance: submission.meta?.instanceID ?? submission.__id,
+    date: submission.__system.submissionDate,
+    review: submission.__system.reviewState ?? 'received',
+    deleted: submission.__system.deletedAt !== null,
+    beneficiary: rowKey(run.mapping, objectRow(submission)),
+  }));
+  const plan = planClaims(state.claims, submissions, policies, input.instanceId === undefined ? new Set() : new Set([input.instanceId]));
+  // An older owner takes its beneficiary back: its content as Central has it now.
+  const content = new Map([...latest.values()].map((submission) => [submission.__id, submission]));
+  for (const id of plan.fetch) {
+    const fetched = await client.submission(target.project, target.form, id);
+    if (fetched !== undefined) content.set(id, fetched);
+  }
+  const shown = plan.notes.slice(0, SHOWN);
+  for (const note of shown) say(`sparctl: ${note}`);
+  if (plan.notes.length > shown.length) say(`sparctl: … and ${plan.notes.length - shown.length} more like these`);
+  const notes = [
+    plan.counts.alreadyApplied > 0 ? `${plan.counts.alreadyApplied} already applied` : '',
+    plan.counts.skippedByReview > 0 ? `${plan.counts.skippedByReview} skipped for their review state (${policies.skipReview.join(', ')})` : '',
+  ].filter(Boolean);
+  say(`sparctl: ${client.server} form ${target.form}: ${latest.size} submission${latest.size === 1 ? '' : 's'} read, ${plan.actions.length} to apply${notes.length > 0 ? ` (${notes.join(', ')})` : ''}`);
+  const watermark = input.instanceId === undefined ? newestStamp : undefined;
+  if (plan.actions.length === 0) {
+    if (!input.dryRun) {
+      const kept = later(watermark, state.watermark);
+      store.writeState({ ...(kept === undefined ? {} : { watermark: kept }), claims: plan.claims });
+    }
+    return worst(ExitCode.ok);
+  }
+  if (run.stopping) return ExitCode.interrupted;
+  const entries = plan.actions.map((action): SpoolEntry => ({ action, submission: content.get(action.submission) ?? latest.get(action.submission)! }));
+  const head: SpoolHead = { window: { ...(watermark === undefined ? {} : { watermark }), claims: plan.claims } };
+  // Whole or not at all: a kill while writing must not leave half a window to resume.
+  spool.write(`${JSON.stringify(head)}\n${entries.map((entry) => JSON.stringify(entry)).join('\n')}\n`);
+  const code = await apply(run, 'poll');
+  if (input.dryRun) spool.remove();
+  return worst(code);
+}
+
+/** The newer of a window's watermark and the state's (a window read with --overlap may end before it). */
+function later(watermark: string | undefined, before: string | undefined): string | undefined {
+  const newer = watermark !== undefined && (before === undefined || Date.parse(watermark) > Date.parse(before));
+  return newer ? watermark : before;
+}
+
+/** Applies the spooled window, then says which beneficiaries were kept because someone changed them since. */
+async function apply(run: Run, what: string): Promise<number> {
+  const { code, kept } = await applyWindow(run, what);
+  for (const id of kept.slice(0, SHOWN)) {
+    const by = await run.deps.lastChange(id);
+    run.say(`sparctl: kept ${id}: changed in the mapper since this importer wrote it${by === undefined ? '' : ` (${by})`}`);
+  }
+  if (kept.length > SHOWN) run.say(`sparctl: … and ${kept.length - SHOWN} more kept`);
+  return code;
+}
+
+/**
+ * Applies a window's spool through the write pipeline, and once it is done (every write
+ * applied, unchanged or rejected for good) records what was written in the state — only what
+ * the mapper confirmed — and moves the watermark.
+ */
+async function applyWindow(run: Run, what: string): Promise<{ code: number; kept: string[] }> {
+  const { deps, input } = run;
+  const faDigest = (fa: string) => deps.sha256(fa, 'base64url').slice(0, 22);
+  // What each write of this run wrote (by position), and how each ended.
+  const digests = new Map<number, string>();
+  const fates = new Map<number, RecordEvent>();
+  const columns = ['odk_submission', 'odk_instance', 'odk_submitter', 'odk_submission_date', 'odk_review_state', ...mappingColumns(run.mapping)];
+  const code = await deps.runWindow({
+    path: run.spool.path,
+    quiet: input.watch === true,
+    definition: run.definition,
+    faDigest,
+    // Audit rows name the form; each row's origin names the submission.
+    source: `sparctl import-odk form ${run.target.form}`,
+    columns,
+    collect: (event) => fates.set(event.seq, event),
+    // With --watch a line per poll; otherwise the bulk run's own summary table says it all.
+    ...(input.watch ? { onSummary: (summary: BulkSummary) => report(run.say, what, summary) } : {}),
+    records: (lines, strategies) => spoolRecords(lines, { mapping: run.mapping, dfsp: run.dfsp, form: run.target.form, columns, strategies, faDigest, digests }),
+  });
+  if (!input.dryRun && (code === ExitCode.ok || code === ExitCode.rejected)) finishWindow(run, digests, fates);
+  const kept = [...fates.values()].filter((event) => event.code === 'kept.changed_since' && event.id !== undefined).map((event) => event.id!);
+  return { code, kept };
+}
+
+function report(say: (line: string) => void, what: string, summary: BulkSummary): void {
+  const earlier = Object.values(summary.earlier).reduce((a, b) => a + (b ?? 0), 0);
+  say(
+    `sparctl: ${what}: ${summary.applied} applied, ${summary.unchanged} unchanged, ${summary.rejected} rejected, ${summary.notSent} not done${earlier > 0 ? ` (${earlier} of them settled by an earlier run)` : ''} (${summary.seconds.toFixed(1)} s)`,
+  );
+}
+
+/**
+ * A window's spool lines as engine records: an undo unlinks only the importer's own write, and
+ * only while the mapper still holds it; an apply maps the submission, conditional on the FA the
+ * importer wrote when it replaces an earlier owner's write or reapplies. `digests` is told what
+ * each write would store.
+ */
+export async function* spoolRecords(
+  lines: AsyncIterable<readonly SpoolLine[]>,
+  how: {
+    mapping: CompiledMapping;
+    dfsp: DfspLookup | undefined;
+    form: string;
+    columns: readonly string[];
+    strategies: ReadonlyMap<number, Strategy>;
+    faDigest: (fa: string) => string;
+    digests: Map<number, string>;
+  },
+): AsyncGenerator<BulkInputRecord[]> {
+  let seq = 0;
+  for await (const batch of lines) {
+    const out: BulkInputRecord[] = [];
+    for (const source of batch) {
+      if (source.line === 1) continue; // the window's own line
+      const { action, submission } = source.record as unknown as SpoolEntry;
+      const read = objectRow(submission);
+      const provenance = provenanceOf(submission, how.form);
+      const raw: Record<string, string> = {
+        odk_submission: submission.__id,
+        odk_instance: provenance['odk_instance'] ?? '',
+        odk_submitter: provenance['odk_submitter'] ?? '',
+        odk_submission_date: submission.__system.submissionDate,
+        odk_review_state: submission.__system.reviewState ?? 'received',
+      };
+      for (const column of how.columns.slice(5)) raw[column] = read(column) ?? '';
+      const origin = Object.entries(provenance).map(([k, v]) => `${k}=${v}`).join(' ');
+      const at = seq++;
+      if (action.kind === 'undo') {
+        out.push({ seq: at, key: action.beneficiary, raw, origin, parsed: { ok: true, value: { id: action.beneficiary, onlyIfFa: action.fa }, mode: 'unlink' } });
+        continue;
+      }
+      const mapped = applyMapping(how.mapping, read, how.dfsp);
+      if (!mapped.ok) {
+        out.push({ seq: at, raw, origin, key: rowKey(how.mapping, read), parsed: { ok: false as const, problems: mapped.problems } });
+        continue;
+      }
+      const record = toBulkRecord(at, undefined, { ...mapped.record, additional_info: [provenance] }, raw, { mode: 'upsert', strategies: how.strategies, unlinkConfirmed: false });
+      const parsed = record.parsed;
+      if (parsed.ok && parsed.faValue !== undefined) how.digests.set(at, how.faDigest(parsed.faValue));
+      const value = parsed.ok && action.onlyIfFa !== undefined && 'fa' in parsed.value ? { ...parsed.value, onlyIfFa: action.onlyIfFa } : undefined;
+      out.push({ ...record, origin, ...(value === undefined || !parsed.ok ? {} : { parsed: { ...parsed, value } }) });
+    }
+    yield out;
+  }
+}
+
+/** Moves the state past a window that is done: the claims it planned, with what the mapper confirmed written. */
+function finishWindow(run: Run, digests: ReadonlyMap<number, string>, fates: ReadonlyMap<number, RecordEvent>): void {
+  const lines = run.spool.read().split('\n').filter(Boolean);
+  const head = JSON.parse(lines[0]!) as SpoolHead;
+  const results = lines.slice(1).map((line, seq) => {
+    const { action } = JSON.parse(line) as SpoolEntry;
+    const event = fates.get(seq);
+    const written = event?.fate === 'applied' || event?.fate === 'confirmed';
+    const kept = event?.code === 'kept.changed_since' || event?.code === 'kept.not_linked';
+    return action.kind === 'apply'
+      ? { action, written, ...(written && digests.has(seq) ? { fa: digests.get(seq)! } : {}), overwritten: event?.code === 'kept.changed_since' }
+      : { action, written, gone: written || kept };
+  });
+  const state = run.store.readState();
+  const watermark = later(head.window.watermark, state.watermark);
+  run.store.writeState({ ...(watermark === undefined ? {} : { watermark }), claims: settleClaims(head.window.claims, results) });
+  run.spool.remove();
+}
+
+/** Waits `ms`, looking every 100 ms whether to stop: true when the time is up, false when stopped. */
+async function sleepUnless(deps: Pick<ImportOdkDeps, 'clock' | 'sleep'>, ms: number, stop: () => boolean): Promise<boolean> {
+  const started = deps.clock();
+  for (;;) {
+    await deps.sleep(100);
+    if (stop()) return false;
+    if (deps.clock() - started >= ms) return true;
+  }
+}

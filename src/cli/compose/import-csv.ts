@@ -1,0 +1,45 @@
+import type { ImportCsvDeps } from '../../app/import-csv.js';
+import type { Mapper } from '../../core/mapper.js';
+import type { BulkJobFlags } from '../bulk-job.js';
+import type { GlobalOptions } from '../context.js';
+import { parseJson, readText } from '../files.js';
+import type { Io } from '../io.js';
+import { VERSION } from '../version.js';
+
+/**
+ * What the import-csv use case needs: the composition of app/import-csv.ts. The settings are
+ * read only when the target's DFSP data is asked for, and by the bulk job (cli/bulk-job.ts).
+ */
+export function importCsvDeps(io: Io, globals: GlobalOptions, flags: BulkJobFlags): ImportCsvDeps {
+  const strategiesOf = async (mapper: Mapper) => new Map((await mapper.strategies()).map((s) => [s.id, s]));
+  return {
+    yes: globals.yes === true,
+    version: VERSION,
+    readText,
+    parseJson,
+    targetDfsp: async () => {
+      const { loadContext } = await import('../context.js');
+      const { loadDfsp } = await import('../dfsp-data.js');
+      return loadDfsp(await loadContext(io, globals), { required: false });
+    },
+    runJob: async (job) => {
+      const { runBulkJob } = await import('../bulk-job.js');
+      return runBulkJob(io, globals, flags, {
+        command: 'import-csv',
+        mode: job.mode,
+        file: job.file,
+        definition: job.definition,
+        csvKeys: async (_context, mapper) => {
+          job.useStrategies(await strategiesOf(mapper));
+          return { delimiter: job.delimiter, onHeader: job.onHeader, keyColumns: job.keyColumns, keyOf: job.keyOf };
+        },
+        records: async (_context, mapper, path) => {
+          const { openInputFile } = await import('../../adapters/input/record-file.js');
+          job.useStrategies(await strategiesOf(mapper));
+          const input = await openInputFile(path, { format: 'csv', stdin: io.stdin, onHeader: job.onHeader, delimiter: job.delimiter, label: job.label });
+          return { records: job.records(input.batches), columns: job.columns, headerLines: 1 };
+        },
+      });
+    },
+  };
+}

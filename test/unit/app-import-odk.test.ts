@@ -1,0 +1,296 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { importOdk, stateKey, type ImportOdkDeps, type ImportOdkInput, type OdkCentral, type OdkImportState, type OdkStore, type OdkWindowJob } from '../../src/app/import-odk.js';
+import type { RecordEvent } from '../../src/core/bulk/events.js';
+import type { BulkInputRecord } from '../../src/core/bulk/types.js';
+import { ExitCode, UnavailableError } from '../../src/core/errors.js';
+import type { OdkSubmission } from '../../src/core/odk.js';
+import { DEFAULT_STRATEGIES } from '../../src/core/strategy/strategy.js';
+import { ROOT } from '../helpers/run-cli.js';
+import { strict } from '../helpers/strict.js';
+
+const MAPPING = join(ROOT, 'fixtures', 'enrolment.odk-mapping.json');
+const DFSP = join(ROOT, 'fixtures', 'odk-dfsp.json');
+const FIELDS = ['beneficiary/national_id', 'beneficiary/full_name', 'beneficiary/contact_phone', 'payment/payment_method', 'payment/bank_code', 'payment/branch_code', 'payment/account_number', 'payment/mobile_money_provider', 'payment/email_wallet_provider', 'payment/mobile_money_number', 'payment/email_wallet_address'].map((path) => ({ path: `/${path}`, type: 'string' }));
+
+function submission(id: string, nationalId: string, date: string, extra: Partial<OdkSubmission['__system']> = {}): OdkSubmission {
+  return {
+    __id: id,
+    __system: { submissionDate: date, updatedAt: null, deletedAt: null, reviewState: null, ...extra },
+    meta: { instanceID: id },
+    beneficiary: { national_id: nationalId, full_name: `Person ${nationalId}`, contact_phone: '0711 000 111' },
+    payment: { payment_method: 'bank', bank_code: 'BNK001', branch_code: 'BNK001-0042', account_number: '000111', payment_consent: 'yes' },
+  };
+}
+
+/** Central with these submissions; `pages` records each feed query, `down` makes the form read fail. */
+function central(submissions: OdkSubmission[], options: { down?: () => boolean } = {}) {
+  const queries: ({ filter?: string } | string)[] = [];
+  let closed = 0;
+  const client = strict<OdkCentral>('central', {
+    server: 'https://central.test',
+    form: async () => {
+      if (options.down?.()) throw new UnavailableError('odk.unavailable', 'connection refused');
+      return { publishedAt: '2024-01-01T00:00:00.000Z', keyId: null };
+    },
+    fields: async () => FIELDS,
+    submission: async (_project, _form, id) => {
+      queries.push(id);
+      return submissions.find((s) => s.__id === id);
+    },
+    submissions: async function* (_project, _form, query) {
+      queries.push({ ...(query.filter === undefined ? {} : { filter: query.filter }) });
+      // The deletion feed (its filter names deletedAt) is empty here.
+      if (query.filter?.includes('deletedAt')) return;
+      yield submissions;
+    },
+    close: async () => {
+      closed++;
+    },
+  });
+  return { client, queries, closed: () => closed };
+}
+
+/** The state directory in memory: state, spool files by name, the lock. */
+function store(initial: OdkImportState = { claims: {} }, spools: Record<string, string> = {}) {
+  const log: string[] = [];
+  const box = { state: initial, spools, log };
+  const value = strict<OdkStore>('store', {
+    readState: () => box.state,
+    writeState: (state) => {
+      log.push('writeState');
+      box.state = state;
+    },
+    spool: (name) => ({
+      path: `/state/${name}`,
+      exists: () => name in box.spools,
+      write: (text) => {
+        log.push(`write ${name}`);
+        box.spools[name] = text;
+      },
+      read: () => box.spools[name]!,
+      remove: () => {
+        log.push(`remove ${name}`);
+        delete box.spools[name];
+      },
+    }),
+    lock: () => {
+      log.push('lock');
+      return { release: () => log.push('release') };
+    },
+  });
+  return Object.assign(box, { value });
+}
+
+/** A bulk job that reads the spool through the use case's records and gives each record this fate. */
+function bulkJob(box: ReturnType<typeof store>, fate: (record: BulkInputRecord) => Partial<RecordEvent> = () => ({ fate: 'applied' })) {
+  const jobs: { job: OdkWindowJob; records: BulkInputRecord[] }[] = [];
+  const runWindow = async (job: OdkWindowJob) => {
+    const name = job.path.replace('/state/', '');
+    const lines = box.spools[name]!.split('\n').filter(Boolean).map((text, i) => ({ line: i + 1, record: JSON.parse(text) as Record<string, unknown> }));
+    const records: BulkInputRecord[] = [];
+    for await (const batch of job.records((async function* () { yield lines; })(), new Map(DEFAULT_STRATEGIES.map((s) => [s.id, s])))) records.push(...batch);
+    for (const record of records) job.collect({ type: 'record', seq: record.seq, id: record.key, fate: 'applied', code: null, message: null, ...fate(record) } as RecordEvent);
+    jobs.push({ job, records });
+    return records.some((r) => !r.parsed.ok) ? ExitCode.rejected : ExitCode.ok;
+  };
+  return { runWindow, jobs };
+}
+
+const sha256 = (text: string, encoding: 'hex' | 'base64url') => createHash('sha256').update(text).digest(encoding);
+
+const INPUT: ImportOdkInput = { mapping: MAPPING, dfsp: DFSP, skipReview: 'rejected', onDelete: 'ignore', onReject: 'warn', overlap: 0, pageSize: 250, interval: 60 };
+
+function deps(overrides: Partial<ImportOdkDeps>): ImportOdkDeps & { notes: string[] } {
+  const notes: string[] = [];
+  let now = 0;
+  const base: Partial<ImportOdkDeps> = {
+    settings: { odkUrl: 'https://central.test', odkProject: 3, odkForm: 'spar_enrolment' },
+    yes: false,
+    quiet: false,
+    readText: async (file) => readFileSync(file, 'utf8'),
+    parseJson: (text) => JSON.parse(text),
+    announceTarget: () => undefined,
+    mapperIdentity: async () => 'local /db abc',
+    sha256,
+    clock: () => now,
+    sleep: async (ms) => {
+      now += ms;
+    },
+    note: (line) => notes.push(line),
+  };
+  return Object.assign(strict<ImportOdkDeps>('deps', { ...base, ...overrides }), { notes });
+}
+
+describe('import-odk (use case)', () => {
+  it('refuses a missing server, project or form, an unknown review state, and an unconfirmed unlink policy before reading anything', async () => {
+    // readText is not given: reading the mapping before these checks fails the test.
+    const bare = (settings: ImportOdkDeps['settings'], yes = false) => strict<ImportOdkDeps>('deps', { settings, yes });
+    await expect(importOdk(bare({ odkProject: 3 }), INPUT)).rejects.toMatchObject({ code: 'odk.not_configured', message: 'import-odk needs the server (--odk-url, odkUrl, SPARCTL_ODK_URL), the form (--form, odkForm)' });
+    // Flags stand in for the profile.
+    const full = { odkUrl: 'https://c', odkProject: 3, odkForm: 'f' };
+    await expect(importOdk(bare({}), { ...INPUT, odkUrl: 'https://c', project: 3, form: 'f', skipReview: 'approved, nope' })).rejects.toMatchObject({ code: 'usage.review_state' });
+    await expect(importOdk(bare(full), { ...INPUT, onReject: 'unlink' })).rejects.toMatchObject({ code: 'usage.confirmation_required', message: expect.stringContaining('--on-reject unlink') });
+    await expect(importOdk(bare(full), { ...INPUT, onDelete: 'unlink' })).rejects.toMatchObject({ code: 'usage.confirmation_required', message: expect.stringContaining('--on-delete unlink') });
+  });
+
+  it('keys the state to server, project, form and mapper: /v1 and a trailing slash name the same server', () => {
+    const hex = sha256;
+    const target = { url: 'https://central.test', project: 3, form: 'f' };
+    const key = stateKey(hex, target, 'local /db abc');
+    expect(stateKey(hex, { ...target, url: 'https://central.test/v1/' }, 'local /db abc')).toBe(key);
+    expect(stateKey(hex, { ...target, url: 'https://central.test//' }, 'local /db abc')).toBe(key);
+    expect(stateKey(hex, target, 'local /db other')).not.toBe(key);
+    expect(stateKey(hex, { ...target, project: 4 }, 'local /db abc')).not.toBe(key);
+  });
+
+  it('a first run reads every submission, spools the window, applies it, then records the watermark and what was written and removes the spool', async () => {
+    const fake = central([submission('uuid:a', '0011000001', '2024-05-01T10:00:00.000Z'), submission('uuid:b', '0011000002', '2024-05-01T11:00:00.000Z')]);
+    const box = store();
+    const job = bulkJob(box);
+    let key = '';
+    const d = deps({
+      openStore: async (k) => {
+        key = k;
+        return box.value;
+      },
+      openCentral: async () => fake.client,
+      runWindow: job.runWindow,
+    });
+    const result = await importOdk(d, INPUT);
+    expect(result).toEqual({ exitCode: ExitCode.ok });
+    expect(key).toBe(sha256(JSON.stringify(['https://central.test', 3, 'spar_enrolment', 'local /db abc']), 'hex').slice(0, 24));
+    // No watermark yet: the change feed without a filter, and the deletions since ever.
+    expect(fake.queries[0]).toEqual({});
+    expect(box.log).toEqual(['lock', 'write spar_enrolment.jsonl', 'writeState', 'remove spar_enrolment.jsonl', 'release']);
+    expect(box.state.watermark).toBe('2024-05-01T11:00:00.000Z');
+    const wrote = box.state.claims['uuid:a']!.wrote!;
+    expect(wrote.beneficiary).toBe('0011000001');
+    // A digest of the FA the write stored, never the FA itself.
+    const record = job.jobs[0]!.records[0]!;
+    expect(record.parsed.ok && record.parsed.faValue).toMatch(/^account_number:000111\./);
+    expect(wrote.fa).toBe(sha256(record.parsed.ok ? record.parsed.faValue! : '', 'base64url').slice(0, 22));
+    expect(job.jobs[0]!.job).toMatchObject({ path: '/state/spar_enrolment.jsonl', quiet: false, source: 'sparctl import-odk form spar_enrolment' });
+    expect(job.jobs[0]!.job.onSummary).toBeUndefined();
+    expect(job.jobs[0]!.records.map((r) => [r.seq, r.key, r.raw?.['odk_submission']])).toEqual([[0, '0011000001', 'uuid:a'], [1, '0011000002', 'uuid:b']]);
+    expect(d.notes).toEqual(['sparctl: https://central.test form spar_enrolment: 2 submissions read, 2 to apply']);
+    expect(fake.closed()).toBe(1);
+  });
+
+  it('records only what the mapper confirmed: a write kept because the mapper changed since leaves no digest, and says who changed it', async () => {
+    const fake = central([submission('uuid:a', '0011000001', '2024-05-01T10:00:00.000Z'), submission('uuid:b', '0011000002', '2024-05-01T11:00:00.000Z')]);
+    const box = store();
+    const job = bulkJob(box, (record) => (record.key === '0011000002' ? { fate: 'unchanged', code: 'kept.changed_since' } : { fate: 'applied' }));
+    const d = deps({ openStore: async () => box.value, openCentral: async () => fake.client, runWindow: job.runWindow, lastChange: async () => 'sparctl link at 2024-05-02' });
+    await importOdk(d, INPUT);
+    expect(box.state.claims['uuid:a']!.wrote).toBeDefined();
+    expect(box.state.claims['uuid:b']!.wrote).toBeUndefined();
+    expect(d.notes).toContain('sparctl: kept 0011000002: changed in the mapper since this importer wrote it (sparctl link at 2024-05-02)');
+  });
+
+  it('a window that did not finish (a mapper outage) keeps its spool and the old state, for the next run to finish', async () => {
+    const fake = central([submission('uuid:a', '0011000001', '2024-05-01T10:00:00.000Z')]);
+    const box = store({ watermark: '2024-04-01T00:00:00.000Z', claims: {} });
+    const d = deps({ openStore: async () => box.value, openCentral: async () => fake.client, runWindow: async () => ExitCode.unavailable });
+    expect(await importOdk(d, INPUT)).toEqual({ exitCode: ExitCode.unavailable });
+    expect(box.log).toEqual(['lock', 'write spar_enrolment.jsonl', 'release']);
+    expect(box.state).toEqual({ watermark: '2024-04-01T00:00:00.000Z', claims: {} });
+    // The next run finishes that window before it asks Central for anything, and says so.
+    const next = bulkJob(box);
+    const calls: string[] = [];
+    const again = deps({
+      openStore: async () => box.value,
+      openCentral: async () => ({ ...fake.client, server: fake.client.server, form: async (...args) => (calls.push('form'), fake.client.form(...args)), fields: fake.client.fields, submission: fake.client.submission, submissions: fake.client.submissions, close: fake.client.close }),
+      runWindow: async (job) => (calls.push('window'), next.runWindow(job)),
+    });
+    expect(await importOdk(again, INPUT)).toEqual({ exitCode: ExitCode.ok });
+    expect(calls).toEqual(['window', 'form']);
+    expect(again.notes[0]).toBe('sparctl: finishing the window an earlier run left unfinished (/state/spar_enrolment.jsonl)');
+    expect(box.state.claims['uuid:a']!.wrote?.beneficiary).toBe('0011000001');
+  });
+
+  it('nothing to apply: the watermark moves forward only, and a dry run writes no state and takes no lock', async () => {
+    const a = submission('uuid:a', '0011000001', '2024-05-01T10:00:00.000Z');
+    const claims = { 'uuid:a': { instance: 'uuid:a', date: a.__system.submissionDate, review: 'received', deleted: false, beneficiary: '0011000001', wrote: { beneficiary: '0011000001', fa: 'x' } } };
+    const later = store({ watermark: '2024-06-01T00:00:00.000Z', claims });
+    await importOdk(deps({ openStore: async () => later.value, openCentral: async () => central([a]).client }), INPUT);
+    expect(later.state.watermark).toBe('2024-06-01T00:00:00.000Z');
+    expect(later.log).toEqual(['lock', 'writeState', 'release']);
+    const dry = store({ claims: {} });
+    const job = bulkJob(dry);
+    const d = deps({ openStore: async () => dry.value, openCentral: async () => central([a]).client, runWindow: job.runWindow, mapperIdentity: async (dryRun) => `dry ${dryRun}` });
+    expect(await importOdk(d, { ...INPUT, dryRun: true })).toEqual({ exitCode: ExitCode.ok });
+    expect(dry.log).toEqual(['write spar_enrolment.dry-run.jsonl', 'remove spar_enrolment.dry-run.jsonl']);
+  });
+
+  it('--instance-id: a rejected submission needs --yes, which also lifts "rejected" from the skipped states; no watermark moves', async () => {
+    const rejected = submission('uuid:r', '0011000009', '2024-05-01T10:00:00.000Z', { reviewState: 'rejected' });
+    const box = store({ watermark: '2024-04-01T00:00:00.000Z', claims: {} });
+    const refused = deps({ openStore: async () => box.value, openCentral: async () => central([rejected]).client });
+    await expect(importOdk(refused, { ...INPUT, instanceId: 'uuid:r' })).rejects.toMatchObject({ code: 'odk.instance_rejected' });
+    expect(box.log).toEqual(['lock', 'release']);
+    const job = bulkJob(box);
+    const d = deps({ yes: true, openStore: async () => box.value, openCentral: async () => central([rejected]).client, runWindow: job.runWindow });
+    expect(await importOdk(d, { ...INPUT, instanceId: 'uuid:r' })).toEqual({ exitCode: ExitCode.ok });
+    expect(job.jobs[0]!.job.path).toBe('/state/spar_enrolment.instance.jsonl');
+    expect(d.notes[0]).toBe('sparctl: warning: uuid:r was rejected by a reviewer in Central; applying it as asked (--yes)');
+    expect(box.state.claims['uuid:r']!.wrote?.beneficiary).toBe('0011000009');
+    expect(box.state.watermark).toBe('2024-04-01T00:00:00.000Z');
+  });
+
+  it('-q says nothing, except with --watch', async () => {
+    const quiet = deps({ quiet: true, openStore: async () => store().value, openCentral: async () => central([]).client });
+    await importOdk(quiet, INPUT);
+    expect(quiet.notes).toEqual([]);
+  });
+
+  it('--watch: an outage ends one poll, not the watch; Ctrl-C ends it with 130, and the handler, the lock and the client are let go', async () => {
+    let polls = 0;
+    const fake = central([], { down: () => ++polls === 1 });
+    const box = store();
+    let handler: (() => void) | undefined;
+    const slept: number[] = [];
+    let now = 0;
+    const d = deps({
+      quiet: true,
+      openStore: async () => box.value,
+      openCentral: async () => fake.client,
+      onInterrupt: (h) => {
+        handler = h;
+        return () => {
+          handler = undefined;
+        };
+      },
+      clock: () => now,
+      sleep: async (ms) => {
+        slept.push(ms);
+        now += ms;
+        // Ctrl-C during the second wait.
+        if (polls === 2 && now >= 1500) handler?.();
+      },
+    });
+    expect(await importOdk(d, { ...INPUT, watch: true, interval: 1 })).toEqual({ exitCode: ExitCode.interrupted });
+    expect(polls).toBe(2);
+    expect(d.notes).toEqual(['sparctl: poll failed: connection refused; trying again in 1 s', 'sparctl: https://central.test form spar_enrolment: 0 submissions read, 0 to apply']);
+    // A 1 s interval in 100 ms looks; the first wait whole, the second cut short.
+    expect(slept).toEqual(Array(15).fill(100));
+    expect(handler).toBeUndefined();
+    expect(box.log.at(-1)).toBe('release');
+    expect(fake.closed()).toBe(1);
+  });
+
+  it('--watch stops at once on an error that is not an outage', async () => {
+    const fake = central([]);
+    const box = store();
+    const d = deps({
+      openStore: async () => box.value,
+      openCentral: async () => ({ ...fake.client, server: 'https://central.test', form: async () => ({ publishedAt: null, keyId: null }), close: fake.client.close }) as OdkCentral,
+      onInterrupt: () => () => undefined,
+    });
+    await expect(importOdk(d, { ...INPUT, watch: true })).rejects.toMatchObject({ code: 'odk.not_published' });
+    expect(box.log).toEqual(['lock', 'release']);
+    expect(fake.closed()).toBe(1);
+  });
+});
