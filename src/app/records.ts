@@ -64,7 +64,7 @@ export function planRecords(operation: Operation, flags: RecordFlags, stdinIsTTY
   }
   if (operation !== 'resolve') {
     for (const [key, flag] of FILE_ONLY_FLAGS) {
-      if (flags[key] !== undefined) throw new UsageError('usage.file_only_flag', `${flag} applies to --file runs only; nothing was ${operation === 'unlink' ? 'unlinked' : `${operation}ed`}`, { hint: `drop ${flag}, or give the records with --file` });
+      if (flags[key] !== undefined) throw new UsageError('usage.file_only_flag', `${flag} applies to --file runs only; nothing was ${operation === 'link' ? 'linked' : operation === 'update' ? 'updated' : 'unlinked'}`, { hint: `drop ${flag}, or give the records with --file` });
     }
     return { kind: 'write', records: singles };
   }

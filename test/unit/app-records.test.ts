@@ -41,6 +41,7 @@ describe('planRecords: what the flags make, before any setting is read', () => {
   it('refuses the flags of file runs with one record, naming what was not done; resolve takes --batch-size', () => {
     expect(() => planRecords('unlink', { id: 'B1', batchSize: 10 }, false)).toThrow('--batch-size applies to --file runs only; nothing was unlinked');
     expect(() => planRecords('link', { id: 'B1', journal: 'j.db' }, false)).toThrow('--journal applies to --file runs only; nothing was linked');
+    expect(() => planRecords('update', { id: 'B1', restart: true }, false)).toThrow('--restart applies to --file runs only; nothing was updated');
     expect(planRecords('resolve', { id: 'B1', ids: ['B2'], batchSize: 10 }, false)).toEqual({ kind: 'resolve', records: [{ record: { id: 'B1' } }, { record: { id: 'B2' } }] });
   });
 
