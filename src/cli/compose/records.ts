@@ -1,6 +1,6 @@
 import { userInfo } from 'node:os';
 import type { ResolveDeps, WriteRecordsDeps } from '../../app/records.js';
-import type { BulkJobSpec } from '../bulk-job.js';
+import type { BulkJobSpec } from './bulk-job.js';
 import { RECORD_FIELDS } from '../../core/vocabulary.js';
 import { openMapper, type CommandContext } from '../context.js';
 
