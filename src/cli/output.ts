@@ -1,6 +1,5 @@
 import type { AppliedItem, RunSummary } from '../core/resolve.js';
 import type { Operation, Outcome } from '../core/results.js';
-import type { RecordEvent } from '../core/bulk/events.js';
 import type { OutputFormat } from '../config/settings.js';
 import { csvCell } from '../adapters/files/csv-cells.js';
 import type { Io } from './io.js';
@@ -63,26 +62,6 @@ export interface RenderInput {
   readonly summary: RunSummary;
   /** A dry run: outcomes are what would happen. */
   readonly dryRun?: boolean;
-}
-
-/** A write pipeline's record event as a single-record command shows it. */
-export function appliedOf(event: RecordEvent): AppliedItem {
-  const status = event.fate === 'rejected' ? 'rjct' : 'succ';
-  const outcome: Outcome = event.outcome ?? (event.fate === 'rejected' ? 'rejected' : 'found');
-  return {
-    ...(event.line === undefined ? {} : { line: event.line }),
-    id: event.id ?? '',
-    outcome,
-    ...(event.fate === 'confirmed' ? { confirmed: true } : {}),
-    result: {
-      reference_id: String(event.seq),
-      id: event.id ?? '',
-      status,
-      status_reason_code: event.code,
-      status_reason_message: event.message,
-      ...(event.fa === undefined ? {} : { fa: event.fa }),
-    },
-  };
 }
 
 export function renderResults(io: Io, format: OutputFormat, input: RenderInput): void {

@@ -63,8 +63,8 @@ const COMPUTED: Record<string, { readonly why: string; readonly codes?: (sites: 
   // The bulk engine's `stopped`: the SparctlError that stopped the run ('interrupted' and
   // 'terminated' are literals of their own, in engine.ts and bulk-job.ts).
   'src/core/bulk/engine.ts: stopped.code': { why: 'the error that stopped a bulk run' },
-  'src/cli/commands/fa.ts: summary.stopped.code': { why: 'a bulk run stopped early, rethrown' },
-  'src/cli/commands/records.ts: summary.stopped.code': { why: 'a bulk run stopped early, rethrown' },
+  'src/app/fa-edit.ts: summary.stopped.code': { why: 'a bulk run stopped early, rethrown' },
+  'src/app/records.ts: summary.stopped.code': { why: 'a bulk run stopped early, rethrown' },
   // smoke.ts: a step's error is the SparctlError the mapper call threw.
   'src/core/smoke.ts: error.code': { why: "a smoke step's error" },
 };

@@ -1,0 +1,279 @@
+import { toBulkRecord } from '../core/bulk/input.js';
+import type { RecordEvent } from '../core/bulk/events.js';
+import { writeRecords } from '../core/bulk/write-records.js';
+import { ExitCode, SparctlError, UsageError } from '../core/errors.js';
+import type { Mapper } from '../core/mapper.js';
+import { applyItems, prepareItems, summarize, type AppliedItem, type InputRecord, type RecordProblem, type RunSummary } from '../core/resolve.js';
+import type { Operation } from '../core/results.js';
+import type { ResolveScope } from '../core/vocabulary.js';
+
+/**
+ * The use cases of `link`, `update`, `resolve`, `unlink` given records by flags or IDs: which
+ * records the flags make (and which flags do not go together), resolve's look-up, and a write of
+ * those records through the write pipeline. (`--file` writes are a bulk job: app/bulk-job.ts.)
+ */
+
+/** The flags of one record as given, FA fields by their record field. */
+export interface RecordFlags {
+  readonly file?: string;
+  readonly id?: string;
+  /** resolve's IDs given as arguments. */
+  readonly ids?: readonly string[];
+  readonly strategy?: number;
+  readonly faType?: string;
+  /** --bank-name and the like, by the record field they fill, in the order of the flags. */
+  readonly faFields?: Readonly<Record<string, unknown>>;
+  /** --fa: the whole FA as JSON. */
+  readonly fa?: string;
+  readonly name?: string;
+  readonly phone?: string;
+  /** Flags of file runs only, by name (--journal …): refused with one record. */
+  readonly journal?: unknown;
+  readonly restart?: unknown;
+  readonly rejects?: unknown;
+  readonly concurrency?: unknown;
+  readonly batchSize?: unknown;
+}
+
+/** What a command given records does: a bulk job over --file, resolve, or a write of the records from flags. */
+export type RecordsPlan =
+  | { readonly kind: 'file' }
+  | { readonly kind: 'resolve'; readonly records: readonly InputRecord[] }
+  | { readonly kind: 'write'; readonly records: readonly InputRecord[] };
+
+/** Flags that only make sense for a file of records: refused with one record rather than ignored. */
+const FILE_ONLY_FLAGS = [
+  ['journal', '--journal'],
+  ['restart', '--restart'],
+  ['rejects', '--rejects'],
+  ['concurrency', '--concurrency'],
+  ['batchSize', '--batch-size'],
+] as const;
+
+/** Decides from the flags alone (before any setting is read) what the command does, or refuses them. */
+export function planRecords(operation: Operation, flags: RecordFlags, stdinIsTTY: boolean): RecordsPlan {
+  const singles = singleRecords(operation, flags);
+  if (operation !== 'resolve' && flags.file !== undefined && singles.length === 0) return { kind: 'file' };
+  if (flags.file !== undefined && singles.length > 0) {
+    throw new UsageError('usage.file_and_flags', `give records either with --file or with flags${operation === 'resolve' ? '/arguments' : ''}, not both`);
+  }
+  if (flags.file === undefined && singles.length === 0) {
+    throw new UsageError('usage.no_records', `nothing to ${operation}: give --id${operation === 'resolve' ? ', IDs as arguments,' : ''} or --file`, {
+      hint: `see "sparctl ${operation} --help"`,
+    });
+  }
+  if (operation !== 'resolve') {
+    for (const [key, flag] of FILE_ONLY_FLAGS) {
+      if (flags[key] !== undefined) throw new UsageError('usage.file_only_flag', `${flag} applies to --file runs only; nothing was ${operation === 'link' ? 'linked' : operation === 'update' ? 'updated' : 'unlinked'}`, { hint: `drop ${flag}, or give the records with --file` });
+    }
+    return { kind: 'write', records: singles };
+  }
+  if (flags.file === '-' && stdinIsTTY) {
+    throw new UsageError('usage.stdin_is_tty', '--file - reads records from stdin, but stdin is a terminal', { hint: 'pipe a file in, or give its path' });
+  }
+  return { kind: 'resolve', records: singles };
+}
+
+/** The record(s) given by flags or arguments, in the same shape a file row has. */
+function singleRecords(operation: Operation, flags: RecordFlags): InputRecord[] {
+  const ids = [...(flags.id !== undefined ? [flags.id] : []), ...(flags.ids ?? [])];
+  if (operation === 'resolve' || operation === 'unlink') return ids.map((id) => ({ record: { id } }));
+  const record: Record<string, unknown> = {};
+  if (flags.id !== undefined) record['id'] = flags.id;
+  if (flags.strategy !== undefined) record['strategy_id'] = flags.strategy;
+  if (flags.faType !== undefined) record['fa_type'] = flags.faType;
+  for (const [field, value] of Object.entries(flags.faFields ?? {})) if (value !== undefined) record[field] = value;
+  if (flags.fa !== undefined) {
+    try {
+      record['fa'] = JSON.parse(flags.fa);
+    } catch (error) {
+      throw new UsageError('usage.fa_json', `--fa is not valid JSON: ${(error as Error).message}`, {
+        hint: `example: --fa '{"fa_type":"BANK","bank_name":"Example Bank","bank_code":"EXB","branch_name":"Main","branch_code":"0001","account_number":"0012345678"}'`,
+      });
+    }
+    if (flags.strategy !== undefined && typeof record['fa'] === 'object' && record['fa'] !== null && !('strategy_id' in record['fa'])) {
+      record['fa'] = { ...(record['fa'] as object), strategy_id: flags.strategy };
+    }
+    delete record['strategy_id'];
+  }
+  if (flags.name !== undefined) record['name'] = flags.name;
+  if (flags.phone !== undefined) record['phone_number'] = flags.phone;
+  return Object.keys(record).length === 0 ? [] : [{ record }];
+}
+
+/** What the results of records given by flags, IDs or (resolve) a file are shown from. */
+export interface RecordsResult {
+  readonly operation: Operation;
+  readonly target: string;
+  readonly applied: readonly AppliedItem[];
+  readonly summary: RunSummary;
+  readonly dryRun?: boolean;
+  /** The write pipeline's events (writes only), for a --results file. */
+  readonly events?: readonly RecordEvent[];
+  readonly exitCode: number;
+}
+
+/** What every records use case is told from outside. */
+interface CommonDeps {
+  /** Which source named the mapper, for --verbose ("the default local mapper", "flag --db"). */
+  readonly via: string;
+  /** Who runs it, for the audit log. */
+  readonly user: string;
+  /** A "sparctl: …" line under --verbose; absent without it (or with -q). */
+  readonly verbose?: (line: string) => void;
+}
+
+export interface ResolveDeps extends CommonDeps {
+  /** Opens --file (CSV or JSONL, "-" stdin) as records. */
+  readonly openInput: (file: string) => Promise<{ records: AsyncIterable<InputRecord>; label: string }>;
+  readonly openMapper: () => Promise<Mapper>;
+  /** The profile's batch size. */
+  readonly batchSize: number;
+  /** A line on stderr, always: a problem of the input. */
+  readonly problem: (line: string) => void;
+}
+
+export interface ResolveInput {
+  readonly records: readonly InputRecord[];
+  readonly file?: string;
+  readonly format?: 'csv' | 'jsonl';
+  readonly scope?: ResolveScope;
+  readonly batchSize?: number;
+}
+
+/** resolve: every record checked first (one problem stops it, nothing looked up), then looked up in batches. */
+export async function resolveRecords(deps: ResolveDeps, input: ResolveInput): Promise<RecordsResult> {
+  let records: AsyncIterable<InputRecord> | Iterable<InputRecord> = input.records;
+  let inputLabel: string | undefined;
+  if (input.file !== undefined) ({ records, label: inputLabel } = await deps.openInput(input.file));
+  const mapper = await deps.openMapper();
+  try {
+    const { items, problems } = await prepareItems('resolve', records, {
+      ...(input.scope ? { scope: input.scope } : {}),
+      ...(inputLabel ? { inputLabel } : {}),
+    });
+    if (problems.length > 0) throw invalidInput(deps.problem, input.file, problems, items.length + problems.length, false);
+    const batchSize = input.batchSize ?? deps.batchSize;
+    const verbose = deps.verbose;
+    verbose?.(`resolve ${items.length} record(s) via ${deps.via} (${mapper.target}), ${batchSize} per batch`);
+    const applied = await applyItems(mapper, 'resolve', items, {
+      batchSize,
+      context: { source: auditSource('resolve', input.file, deps.user) },
+      ...(verbose ? { onProgress: (done: number, total: number) => verbose(`${done}/${total} done`) } : {}),
+    });
+    const summary = summarize('resolve', applied);
+    return { operation: 'resolve', target: mapper.target, applied, summary, exitCode: summary.failed > 0 ? ExitCode.rejected : ExitCode.ok };
+  } finally {
+    await mapper.close();
+  }
+}
+
+export interface WriteRecordsDeps extends CommonDeps {
+  readonly openMapper: (access: 'write' | 'dry-run') => Promise<Mapper>;
+  /** Unlinking needs --yes or a yes at the terminal; throws when not given. */
+  readonly confirmUnlink: (what: string, target: string) => Promise<void>;
+}
+
+export interface WriteRecordsInput {
+  readonly operation: 'link' | 'update' | 'unlink';
+  readonly records: readonly InputRecord[];
+  readonly strategy?: number;
+  readonly dryRun?: boolean;
+  readonly retries?: number;
+}
+
+/**
+ * link / update / unlink of the records given by flags: checked, then through the write
+ * pipeline (so --dry-run, retries and the read-back after a lost answer work as for a file).
+ * Stopped by a signal, it returns only the exit code.
+ */
+export async function writeFlagRecords(deps: WriteRecordsDeps, input: WriteRecordsInput): Promise<RecordsResult | { readonly interrupted: number }> {
+  const { operation } = input;
+  const dryRun = input.dryRun === true;
+  const mapper = await deps.openMapper(dryRun ? 'dry-run' : 'write');
+  try {
+    const strategies = new Map((await mapper.strategies()).map((s) => [s.id, s]));
+    const records = input.records.map((single, seq) =>
+      toBulkRecord(seq, undefined, single.record, undefined, { mode: operation, ...(input.strategy !== undefined ? { defaults: { strategyId: input.strategy } } : {}), strategies }),
+    );
+    const problems = records.flatMap((record) => (record.parsed.ok ? [] : record.parsed.problems.map((p) => ({ field: p.field, message: p.message }))));
+    if (problems.length > 0) throw invalidInput(() => undefined, undefined, problems, records.length, true);
+    if (operation === 'unlink' && !dryRun) await deps.confirmUnlink(`${records.length} beneficiar${records.length === 1 ? 'y' : 'ies'}`, mapper.target);
+    deps.verbose?.(`${operation} ${records.length} record(s) via ${deps.via} (${mapper.target})${dryRun ? ', dry run' : ''}`);
+    const { events, summary } = await writeRecords(mapper, records, {
+      mode: operation,
+      context: { source: auditSource(operation, undefined, deps.user) },
+      dryRun,
+      retries: input.retries ?? 2,
+      backoffMs: { base: 250, max: 2_000 },
+      strategies,
+    });
+    if (summary.stopped) {
+      if (summary.stopped.code === 'interrupted') return { interrupted: summary.stopped.exitCode };
+      throw new SparctlError(summary.stopped.code, summary.stopped.message, summary.stopped.exitCode as ExitCode, summary.stopped.hint === undefined ? {} : { hint: summary.stopped.hint });
+    }
+    const applied = events.map(appliedOf);
+    return {
+      operation,
+      target: mapper.target,
+      applied,
+      summary: summarize(operation, applied),
+      dryRun,
+      events,
+      exitCode: summary.rejected > 0 ? ExitCode.rejected : ExitCode.ok,
+    };
+  } finally {
+    await mapper.close();
+  }
+}
+
+/** A write pipeline's record event as a single-record command shows it. */
+function appliedOf(event: RecordEvent): AppliedItem {
+  const status = event.fate === 'rejected' ? 'rjct' : 'succ';
+  const outcome = event.outcome ?? (event.fate === 'rejected' ? 'rejected' : 'found');
+  return {
+    ...(event.line === undefined ? {} : { line: event.line }),
+    id: event.id ?? '',
+    outcome,
+    ...(event.fate === 'confirmed' ? { confirmed: true } : {}),
+    result: {
+      reference_id: String(event.seq),
+      id: event.id ?? '',
+      status,
+      status_reason_code: event.code,
+      status_reason_message: event.message,
+      ...(event.fa === undefined ? {} : { fa: event.fa }),
+    },
+  };
+}
+
+/** What the audit log names as the writer. */
+export function auditSource(operation: Operation, file: string | undefined, user: string): string {
+  return `sparctl ${operation}${file !== undefined ? ' --file' : ''} (user ${user})`;
+}
+
+const MAX_PROBLEMS_SHOWN = 20;
+
+/** "field: message", without repeating the field when the message already starts with it. */
+function describeProblem(problem: RecordProblem): string {
+  return problem.message.startsWith(`${problem.field} `) ? problem.message : `${problem.field}: ${problem.message}`;
+}
+
+/** Says each problem as "file:line: field: message" and returns the error that ends the run. */
+function invalidInput(say: (line: string) => void, file: string | undefined, problems: RecordProblem[], total: number, writes: boolean): UsageError {
+  const nothing = writes ? 'nothing was written' : 'nothing was looked up';
+  if (file === undefined) {
+    const detail = problems.map(describeProblem).join('; ');
+    return new UsageError('input.invalid_record', `invalid record: ${detail}; ${nothing}`);
+  }
+  const where = file === '-' ? 'stdin' : file;
+  for (const problem of problems.slice(0, MAX_PROBLEMS_SHOWN)) {
+    const at = problem.line === undefined ? where : `${where}:${problem.line}`;
+    say(`${at}: ${describeProblem(problem)}`);
+  }
+  if (problems.length > MAX_PROBLEMS_SHOWN) say(`… and ${problems.length - MAX_PROBLEMS_SHOWN} more problems`);
+  const rows = new Set(problems.map((p) => p.line)).size;
+  return new UsageError('input.invalid_records', `${where}: ${rows} of ${total} records are invalid; ${nothing}`, {
+    hint: 'fix the rows listed above and run the same command again',
+  });
+}

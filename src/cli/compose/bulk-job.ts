@@ -1,0 +1,111 @@
+import { join, resolve } from 'node:path';
+import type { BulkJobDeps } from '../../app/bulk-job.js';
+import type { BulkInput, BulkInputRecord } from '../../core/bulk/types.js';
+import { redactUrl } from '../../config/redact.js';
+import { openMapper, writeLinksOnThread, type CommandContext } from '../context.js';
+import type { BulkSummary, RecordEvent } from '../../core/bulk/events.js';
+import type { BulkMode } from '../../core/bulk/types.js';
+import type { Mapper } from '../../core/mapper.js';
+import type { CsvKeys } from '../../adapters/input/prescan.js';
+
+/** What a command's bulk job reads and how: the command gives it to cli/bulk-job.ts's runBulkJob. */
+export interface BulkJobSpec {
+  readonly command: string;
+  readonly mode: BulkMode;
+  readonly file: string;
+  /** Extra bytes that define the job besides the input (the mapping file, defaults). */
+  readonly definition: string;
+  /** Told the run's summary once it ends (import-odk's per-poll line). */
+  readonly onSummary?: (summary: BulkSummary) => void;
+  /** Told every record's event (all of them are made then): what the job needs of each outcome. */
+  readonly collect?: (event: RecordEvent) => void;
+  /** What the audit log names as the writer (default: "sparctl COMMAND FILE"). */
+  readonly source?: string;
+  /** Digest of a stored FA, for writes conditional on one (import-odk). */
+  readonly faDigest?: (fa: string) => string;
+  /**
+   * For a CSV input: how its rows' IDs are read, so the index pass reads the ID columns only.
+   * Without it, the index pass reads `records` once more.
+   */
+  readonly csvKeys?: (context: CommandContext, mapper: Mapper, path: string) => Promise<CsvKeys | undefined>;
+  /** Turns the input at `path` (the file, or a private copy of a stream) into engine records. */
+  readonly records: (context: CommandContext, mapper: Mapper, path: string) => Promise<{ records: BulkInput; columns: () => readonly string[]; headerLines: number }>;
+}
+
+/**
+ * The composition of app/bulk-job.ts: the spool, the pass before the run, the SQLite journal,
+ * report files, the progress renderer and the process's signals, for one command's job (`spec`).
+ */
+export async function bulkJobDeps(context: CommandContext, spec: BulkJobSpec): Promise<BulkJobDeps> {
+  const { io, globals } = context;
+  const { settings } = context.resolved;
+  const name = spec.file === '-' ? 'stdin' : spec.file;
+  const [{ openRejectFile, openResultsFile }, { createProgressRenderer }] = await Promise.all([import('../../adapters/files/report-writers.js'), import('../bulk-render.js')]);
+  const stdoutFormat = settings.output === 'jsonl' || settings.output === 'csv' ? settings.output : undefined;
+  return {
+    stdinIsTTY: io.stdinIsTTY,
+    openInput: async (file) => {
+      const { seekableInput } = await import('../../adapters/input/spool.js');
+      return seekableInput(file, io.stdin, join(context.dirs.state, 'spool'));
+    },
+    openMapper: (access) => openMapper(context, access),
+    targetIdentity: (mapper) => (settings.mode === 'local' ? `local ${settings.db} ${mapper.instanceId ?? ''}` : `${settings.protocol} ${redactUrl(settings.baseUrl!)}`),
+    prescan: async (mapper, path, definition, index) => {
+      const { fingerprintOf, indexOfRecords, prescanCsv } = await import('../../adapters/input/prescan.js');
+      const keys = await spec.csvKeys?.(context, mapper, path);
+      if (keys !== undefined) {
+        const { VERSION } = await import('../version.js');
+        return prescanCsv(path, name, definition, keys, index.use ? { dir: join(context.dirs.cache, 'index'), version: VERSION, keep: index.keep } : undefined);
+      }
+      const { fingerprint, lines } = await fingerprintOf(path, name, definition);
+      const { records } = await spec.records(context, mapper, path);
+      return { fingerprint, lines, index: await indexOfRecords(batchesOf(records)) };
+    },
+    records: (mapper, path) => spec.records(context, mapper, path),
+    confirmUnlink: async (what, target) => {
+      const { confirmUnlink } = await import('../confirm.js');
+      await confirmUnlink(io, globals, what, target);
+    },
+    openJournal: async (where, job, restart) => {
+      const { SqliteJournal } = await import('../../adapters/journal/sqlite-journal.js');
+      const path = where.file !== undefined ? resolve(io.cwd, where.file) : join(context.dirs.state, 'journals', where.name);
+      const file = SqliteJournal.open(path, job, restart);
+      return { journal: file, path: file.path, close: () => file.close(), remove: () => file.remove() };
+    },
+    writeLinksOnThread: (mapper) => writeLinksOnThread(io, mapper),
+    openRejects: openRejectFile,
+    openResults: (path) => openResultsFile(path),
+    ...(stdoutFormat ? { stdoutResults: () => openStdoutResults(context, stdoutFormat) } : {}),
+    startProgress: () => createProgressRenderer(io, { quiet: globals.quiet === true, label: spec.command }),
+    onSignal: (listener) => {
+      const onSigint = () => listener('SIGINT');
+      const onSigterm = () => listener('SIGTERM');
+      process.on('SIGINT', onSigint);
+      process.on('SIGTERM', onSigterm);
+      return () => {
+        process.off('SIGINT', onSigint);
+        process.off('SIGTERM', onSigterm);
+      };
+    },
+    exitNow: (code) => process.exit(code),
+    say: (line) => void io.stderr.write(`${line}\n`),
+    ...(globals.verbose && !globals.quiet ? { verbose: (line: string) => void io.stderr.write(`sparctl: ${line}\n`) } : {}),
+    ...(spec.collect ? { collect: spec.collect } : {}),
+    ...(spec.onSummary ? { onSummary: spec.onSummary } : {}),
+    ...(spec.faDigest ? { faDigest: spec.faDigest } : {}),
+  };
+}
+
+async function* batchesOf(records: BulkInput) {
+  for await (const item of records) yield Array.isArray(item) ? (item as readonly BulkInputRecord[]) : [item as BulkInputRecord];
+}
+
+/** Per-record results on stdout, for `-o jsonl|csv` on a file run: the --results format. */
+async function openStdoutResults(context: CommandContext, format: 'jsonl' | 'csv') {
+  const { resultLine, RESULTS_CSV_HEADER } = await import('../../adapters/files/report-writers.js');
+  if (format === 'csv') context.io.stdout.write(RESULTS_CSV_HEADER);
+  return {
+    write: (event: Parameters<typeof resultLine>[0]) => void context.io.stdout.write(resultLine(event, format)),
+    async close() {},
+  };
+}

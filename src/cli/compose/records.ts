@@ -1,0 +1,107 @@
+import { userInfo } from 'node:os';
+import type { ResolveDeps, WriteRecordsDeps } from '../../app/records.js';
+import type { BulkJobSpec } from './bulk-job.js';
+import { RECORD_FIELDS } from '../../core/vocabulary.js';
+import { openMapper, type CommandContext } from '../context.js';
+
+/** The composition of app/records.ts (records from flags, resolve) and of `link|update|unlink --file`'s bulk job. */
+
+/** The user running sparctl, for the audit log; "unknown" without a passwd entry (some containers). */
+export function userName(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** What every records use case is told: which source named the target, who runs it, --verbose lines. */
+function commonDeps(context: CommandContext) {
+  const { source } = context.resolved.target;
+  const { globals, io } = context;
+  return {
+    // The target's source, not the profile's (which may not be the target).
+    via: source === 'default' ? 'the default local mapper' : source,
+    user: userName(),
+    ...(globals.verbose && !globals.quiet ? { verbose: (line: string) => void io.stderr.write(`sparctl: ${line}\n`) } : {}),
+  };
+}
+
+export function resolveDeps(context: CommandContext, format: 'csv' | 'jsonl' | undefined): ResolveDeps {
+  const { io } = context;
+  return {
+    ...commonDeps(context),
+    openInput: async (file) => {
+      const { openInputFile, inputLabel } = await import('../../adapters/input/record-file.js');
+      const input = await openInputFile(file, { ...(format ? { format } : {}), stdin: io.stdin, knownColumns: RECORD_FIELDS });
+      return { records: input.records, label: inputLabel(file) };
+    },
+    openMapper: () => openMapper(context, 'read'),
+    batchSize: context.resolved.settings.batchSize,
+    problem: (line) => void io.stderr.write(`${line}\n`),
+  };
+}
+
+export function writeRecordsDeps(context: CommandContext): WriteRecordsDeps {
+  return {
+    ...commonDeps(context),
+    openMapper: (access) => openMapper(context, access),
+    confirmUnlink: async (what, target) => {
+      const { confirmUnlink } = await import('../confirm.js');
+      await confirmUnlink(context.io, context.globals, what, target);
+    },
+  };
+}
+
+/** `link|update|unlink --file`: the bulk job over a CSV or JSONL file of records. */
+export async function recordsJobSpec(
+  operation: 'link' | 'update' | 'unlink',
+  context: { readonly io: CommandContext['io']; readonly yes: boolean },
+  options: { readonly file: string; readonly format?: 'csv' | 'jsonl'; readonly strategy?: number },
+): Promise<BulkJobSpec> {
+  const { file } = options;
+  const label = file === '-' ? 'stdin' : file;
+  const { OPERATION_COLUMN } = await import('../../core/bulk/input.js');
+  const knownColumns = [...RECORD_FIELDS, OPERATION_COLUMN];
+  /** CSV or JSONL: --format, the file's extension, or (stdin) its first character. */
+  const formatOf = async (path: string) => {
+    const { formatFromName } = await import('../../adapters/input/record-file.js');
+    const { firstCharacter } = await import('../../adapters/input/spool.js');
+    return options.format ?? formatFromName(label) ?? (file === '-' ? ((await firstCharacter(path)) === '{' ? 'jsonl' : 'csv') : 'csv');
+  };
+  return {
+    command: `${operation} --file`,
+    mode: operation,
+    file,
+    definition: JSON.stringify({ strategy: options.strategy ?? null, format: options.format ?? null }),
+    csvKeys: async (_context, _mapper, path) => {
+      if ((await formatOf(path)) !== 'csv') return undefined;
+      const { recordKey } = await import('../../core/records.js');
+      return { delimiter: label.toLowerCase().endsWith('.tsv') ? '\t' : ',', knownColumns, keyColumns: () => ['id'], keyOf: (cell) => recordKey({ id: cell('id') }) };
+    },
+    records: async (_context, mapper, path) => {
+      const { openInputFile } = await import('../../adapters/input/record-file.js');
+      const { toBulkRecord } = await import('../../core/bulk/input.js');
+      const format = await formatOf(path);
+      const input = await openInputFile(path, { format, stdin: context.io.stdin, knownColumns, label });
+      const strategies = new Map((await mapper.strategies()).map((s) => [s.id, s]));
+      let columns: readonly string[] = [];
+      async function* records() {
+        let seq = 0;
+        for await (const sources of input.batches) {
+          if (seq === 0 && input.format === 'csv' && sources[0]) columns = Object.keys(sources[0].record);
+          yield sources.map((source) =>
+            toBulkRecord(seq++, source.line, source.record, input.format === 'csv' ? (source.record as Record<string, string>) : undefined, {
+              mode: operation,
+              ...(options.strategy !== undefined ? { defaults: { strategyId: options.strategy } } : {}),
+              strategies,
+              unlinkConfirmed: context.yes,
+              ...(source.unreadable ? { unreadable: source.unreadable } : {}),
+            }),
+          );
+        }
+      }
+      return { records: records(), columns: () => columns, headerLines: input.format === 'csv' ? 1 : 0 };
+    },
+  };
+}

@@ -1,0 +1,182 @@
+import { describe, expect, it } from 'vitest';
+import { exitCodeOf, runBulkJob, type BulkJobDeps, type BulkJobInput, type JobSignal, type JournalFile, type RecordSink } from '../../src/app/bulk-job.js';
+import type { BulkSummary, RecordEvent } from '../../src/core/bulk/events.js';
+import { toBulkRecord } from '../../src/core/bulk/input.js';
+import { indexOf } from '../../src/core/bulk/row-index.js';
+import type { BulkInputRecord } from '../../src/core/bulk/types.js';
+import { MemoryJournal } from '../../src/core/journal.js';
+import type { Mapper } from '../../src/core/mapper.js';
+import { LocalMapper } from '../../src/adapters/sqlite/local-mapper.js';
+import { strict } from '../helpers/strict.js';
+
+const BANK = { fa_type: 'BANK', bank_name: 'Example Bank', bank_code: 'EXB', branch_name: 'Main', branch_code: '0001', account_number: '0012345678' };
+
+/** A local mapper in memory (a real pipeline target) that the use case may close. */
+function memoryMapper(): Mapper {
+  return LocalMapper.open(':memory:');
+}
+
+/** The rows of a job's input, as engine records (`{}` is an invalid row: rejected). */
+function bulkRecords(mode: 'link' | 'unlink', rows: readonly Record<string, unknown>[], strategies: Awaited<ReturnType<Mapper['strategies']>>): BulkInputRecord[] {
+  return rows.map((row, seq) => toBulkRecord(seq, seq + 2, row, undefined, { mode, strategies: new Map(strategies.map((s) => [s.id, s])) }));
+}
+
+interface Recorded {
+  said: string[];
+  calls: string[];
+  journal: { removed: boolean; closed: number };
+  signal?: (signal: JobSignal) => void;
+  rejected: RecordEvent[];
+}
+
+/** Deps around a real mapper and records; what the use case opens, says and decides is recorded. */
+function deps(mapper: Mapper, rows: readonly Record<string, unknown>[], overrides: Partial<BulkJobDeps> = {}, options: { spooled?: boolean; mode?: 'link' | 'unlink' } = {}): BulkJobDeps & Recorded {
+  const recorded: Recorded = { said: [], calls: [], journal: { removed: false, closed: 0 }, rejected: [] };
+  const records = async () => bulkRecords(options.mode ?? 'link', rows, await mapper.strategies());
+  const base: Partial<BulkJobDeps> = {
+    stdinIsTTY: false,
+    openInput: async (file) => {
+      recorded.calls.push(`input ${file}`);
+      return { path: '/tmp/in', spooled: options.spooled === true, remove: () => void recorded.calls.push('input removed') };
+    },
+    openMapper: async (access) => {
+      recorded.calls.push(`mapper ${access}`);
+      return mapper;
+    },
+    targetIdentity: () => 'local test.db I1',
+    prescan: async (_mapper, _path, definition, index) => {
+      recorded.calls.push(`prescan ${definition} use=${index.use} keep=${index.keep}`);
+      const all = await records();
+      return { fingerprint: 'f'.repeat(64), lines: all.length + 1, index: indexOf(all.map((r) => r.key), all.map((r) => r.line)) };
+    },
+    records: async () => {
+      const all = await records();
+      return {
+        records: (async function* () {
+          yield all;
+        })(),
+        columns: () => ['id', 'account_number'],
+      };
+    },
+    openJournal: async (where, job, restart) => {
+      recorded.calls.push(`journal ${JSON.stringify(where)} ${job.description} restart=${restart}`);
+      const journal = new MemoryJournal();
+      const file: JournalFile = {
+        journal,
+        path: '/state/journals/j.db',
+        close: () => void recorded.journal.closed++,
+        remove: () => void (recorded.journal.removed = true),
+      };
+      return file;
+    },
+    writeLinksOnThread: async () => false,
+    openRejects: async (path, columns) => {
+      recorded.calls.push(`rejects ${path} ${columns.join(',')}`);
+      return sink(path, recorded.rejected);
+    },
+    startProgress: () => ({ onEvent: () => undefined, stop: () => undefined }),
+    onSignal: (listener) => {
+      self.signal = listener;
+      return () => void (self.signal = undefined);
+    },
+    say: (line) => void recorded.said.push(line),
+  };
+  const self: BulkJobDeps & Recorded = Object.assign(strict<BulkJobDeps>('deps', { ...base, ...overrides }, ['stdoutResults', 'verbose', 'collect', 'onSummary', 'faDigest']), recorded);
+  return self;
+}
+
+function sink(path: string, into: RecordEvent[]): RecordSink {
+  return {
+    path,
+    write: (event) => void into.push(event),
+    close: async () => undefined,
+    get count() {
+      return into.length;
+    },
+  };
+}
+
+const JOB: BulkJobInput = { command: 'link --file', mode: 'link', file: 'a.csv', shortName: 'a.csv', definition: '{}', rejectsPath: '/w/a.rejects.csv', batchSize: 10, concurrency: 1, local: true };
+
+describe('runBulkJob (use case)', () => {
+  it('refuses a terminal on stdin before opening anything', async () => {
+    const d = strict<BulkJobDeps>('deps', { stdinIsTTY: true });
+    await expect(runBulkJob(d, { ...JOB, file: '-', shortName: 'stdin' })).rejects.toMatchObject({ code: 'usage.stdin_is_tty' });
+  });
+
+  it('a finished job: the mapper is part of its fingerprint, its index kept, its journal removed; rejects open with the first rejected row', async () => {
+    const d = deps(memoryMapper(), [{ id: 'B1', ...BANK }, { id: 'B2' }, { id: 'B3', ...BANK }]);
+    const result = await runBulkJob(d, { ...JOB, journal: 'my.db' });
+    expect(d.calls).toEqual([
+      'input a.csv',
+      'mapper write',
+      'prescan {"command":"link --file","mode":"link","target":"local test.db I1","definition":"{}"} use=true keep=true',
+      `journal {"file":"my.db","name":"${'f'.repeat(32)}.db"} link --file a.csv → local :memory: restart=false`,
+      'rejects /w/a.rejects.csv id,account_number',
+      'input removed',
+    ]);
+    expect(d.journal).toEqual({ removed: true, closed: 1 });
+    expect(d.rejected.map((e) => e.id)).toEqual(['B2']);
+    expect(result).toMatchObject({ stoppedEarly: false, rejects: { path: '/w/a.rejects.csv', count: 1 }, exitCode: 5, planned: [] });
+    expect(result.summary).toMatchObject({ applied: 2, rejected: 1 });
+    expect(result.journalPath).toBeUndefined();
+    expect(result.resumeHint).toBeUndefined();
+  });
+
+  it('a dry run: no journal, no rejects or results file, an index used but not kept; it lists the first 10 writes', async () => {
+    const rows = Array.from({ length: 12 }, (_, i) => ({ id: `B${i}`, ...BANK }));
+    const d = deps(memoryMapper(), [...rows, {}]);
+    const result = await runBulkJob(d, { ...JOB, dryRun: true, resultsPath: '/w/results.csv' });
+    expect(d.calls.filter((c) => !c.startsWith('input'))).toEqual(['mapper dry-run', expect.stringMatching(/^prescan .* use=true keep=false$/)]);
+    expect(result.planned).toHaveLength(10);
+    expect(result.planned[0]).toMatchObject({ operation: 'link', id: 'B0', line: 2 });
+    expect(result.summary.rejected).toBe(1);
+    expect(result.summary.dryRun).toBe(true);
+    expect(result.resultsPath).toBeUndefined();
+  });
+
+  it('unlink asks before the journal is opened; a stream is never indexed from a kept index', async () => {
+    const asked: string[] = [];
+    const d = deps(memoryMapper(), [{ id: 'B1' }], { confirmUnlink: async (what) => void asked.push(what) }, { mode: 'unlink', spooled: true });
+    await runBulkJob(d, { ...JOB, mode: 'unlink', file: '-', shortName: 'stdin' });
+    expect(asked).toEqual(['the beneficiaries in stdin']);
+    expect(d.calls[2]).toMatch(/use=false keep=false$/);
+  });
+
+  it('SIGTERM: says so, stops cleanly, keeps the journal and says how to resume; a second signal ends the process at once', async () => {
+    const exits: number[] = [];
+    const rows = [{ id: 'B1', ...BANK }];
+    const d: BulkJobDeps & Recorded = deps(memoryMapper(), rows, {
+      exitNow: (code: number) => {
+        exits.push(code);
+        throw new Error('exited'); // process.exit does not return
+      },
+      records: async (mapper) => {
+        const all = bulkRecords('link', rows, await mapper.strategies());
+        async function* signalled() {
+          d.signal!('SIGTERM'); // as the run reads its first records
+          expect(() => d.signal!('SIGINT')).toThrow('exited');
+          yield all;
+        }
+        return { records: signalled(), columns: () => [] };
+      },
+    });
+    const result = await runBulkJob(d, JOB);
+    expect(d.said).toEqual(['\nsparctl: terminated; finishing the requests in flight (a second signal again to stop at once)']);
+    expect(exits).toEqual([130]);
+    expect(result.summary.stopped).toEqual({ code: 'terminated', message: 'terminated (SIGTERM)', exitCode: 143 });
+    expect(result).toMatchObject({ stoppedEarly: true, journalPath: '/state/journals/j.db', resumeHint: 'run the same command again to resume; --restart starts over', exitCode: 143 });
+    expect(d.journal.removed).toBe(false);
+    expect(d.signal).toBeUndefined(); // stopped listening
+  });
+});
+
+describe('exitCodeOf', () => {
+  const summary = (over: Partial<BulkSummary>) => ({ notSent: 0, rejected: 0, ...over }) as BulkSummary;
+  it('the stop first, then records not sent (4), then rejects (5)', () => {
+    expect(exitCodeOf(summary({ stopped: { code: 'remote.refused', message: 'x', exitCode: 4 }, rejected: 3 }))).toBe(4);
+    expect(exitCodeOf(summary({ notSent: 2, rejected: 3 }))).toBe(4);
+    expect(exitCodeOf(summary({ rejected: 3 }))).toBe(5);
+    expect(exitCodeOf(summary({}))).toBe(0);
+  });
+});

@@ -1,0 +1,191 @@
+import { describe, expect, it } from 'vitest';
+import { editFa, type Choice, type FaEditDeps, type Prompter } from '../../src/app/fa-edit.js';
+import { toBulkRecord } from '../../src/core/bulk/input.js';
+import { writeRecords } from '../../src/core/bulk/write-records.js';
+import type { Mapper } from '../../src/core/mapper.js';
+import type { DfspData } from '../../src/core/mapping.js';
+import { LocalMapper } from '../../src/adapters/sqlite/local-mapper.js';
+import { strict } from '../helpers/strict.js';
+
+const BANK = { fa_type: 'BANK', bank_name: 'Example Bank', bank_code: 'EXB', branch_name: 'Main', branch_code: '0001', account_number: '0012345678' };
+
+/** A local mapper in memory holding B1 → BANK, which outlives the use case's close; writes are counted. */
+async function linkedMapper(options: { rejectUpdates?: boolean } = {}): Promise<Mapper & { writes: string[]; reallyClose(): Promise<void> }> {
+  const store = LocalMapper.open(':memory:');
+  const strategies = new Map((await store.strategies()).map((s) => [s.id, s]));
+  await writeRecords(store, [toBulkRecord(0, undefined, { id: 'B1', ...BANK }, undefined, { mode: 'link', strategies })], { mode: 'link', context: { source: 'test' }, retries: 0, strategies });
+  const writes: string[] = [];
+  return new Proxy(store, {
+    get(target, key) {
+      if (key === 'close') return async () => undefined;
+      if (key === 'reallyClose') return () => target.close();
+      if (key === 'writes') return writes;
+      const value = Reflect.get(target, key, target) as unknown;
+      if (key === 'update' || key === 'link' || key === 'unlink') {
+        return (items: readonly { id: string }[], context: { source: string }) => {
+          writes.push(`${String(key)} ${items.map((i) => i.id).join(',')} by ${context.source}`);
+          if (options.rejectUpdates) return Promise.resolve(items.map((item, i) => ({ reference_id: (item as { reference_id?: string }).reference_id ?? String(i), id: item.id, status: 'rjct', status_reason_code: 'rjct.fa.invalid', status_reason_message: 'no such bank' })));
+          return (value as (...args: unknown[]) => unknown).call(target, items, context);
+        };
+      }
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  }) as unknown as Mapper & { writes: string[]; reallyClose(): Promise<void> };
+}
+
+type Answer =
+  | { select: string }
+  /** Tried in turn until one passes the question's check; the refusals are kept. */
+  | { input: readonly string[] }
+  | { search: string; pick?: (choices: readonly Choice<unknown>[]) => unknown }
+  | { confirm: boolean };
+
+/** A prompter that gives the scripted answers in order and fails on any question beyond them. */
+function scripted(answers: readonly Answer[]): Prompter & { asked: string[]; refused: string[]; offered: string[][]; found: string[][] } {
+  const queue = [...answers];
+  const asked: string[] = [];
+  const refused: string[] = [];
+  const offered: string[][] = [];
+  const found: string[][] = [];
+  const next = <K extends string>(kind: K, message: string): Extract<Answer, Record<K, unknown>> => {
+    asked.push(`${kind}: ${message}`);
+    const answer = queue.shift();
+    if (!answer || !(kind in answer)) throw new Error(`unexpected question: ${kind} "${message}"`);
+    return answer as Extract<Answer, Record<K, unknown>>;
+  };
+  return {
+    asked,
+    refused,
+    offered,
+    found,
+    select: async (q) => next('select', `${q.message} [${q.default ?? ''}]`).select,
+    input: async (q) => {
+      for (const attempt of next('input', `${q.message} [${q.default ?? ''}]`).input) {
+        const verdict = q.validate(attempt);
+        if (verdict === true) return attempt;
+        refused.push(verdict);
+      }
+      throw new Error(`no answer passed "${q.message}"`);
+    },
+    search: async <T,>(q: { message: string; source: (term: string | undefined) => readonly Choice<T>[] }) => {
+      const answer = next('search', q.message);
+      offered.push(q.source(undefined).map((c) => c.name)); // before anything is typed
+      const choices = q.source(answer.search);
+      found.push(choices.map((c) => c.name));
+      return (answer.pick ? answer.pick(choices) : choices[0]!.value) as T;
+    },
+    confirm: async (q) => next('confirm', q.message).confirm,
+  };
+}
+
+function deps(mapper: Mapper, prompter: Prompter, dfsp?: DfspData, overrides: Partial<FaEditDeps> = {}): FaEditDeps & { said: string[]; opened: string[] } {
+  const said: string[] = [];
+  const opened: string[] = [];
+  const base: FaEditDeps = {
+    openMapper: async (access) => {
+      opened.push(access);
+      return mapper;
+    },
+    loadDfsp: async () => dfsp,
+    prompter,
+    say: (line) => void said.push(line),
+    printable: (text) => text.replace(/\n/g, '\\n'),
+    user: 'ana',
+  };
+  return Object.assign(strict<FaEditDeps>('deps', { ...base, ...overrides }), { said, opened });
+}
+
+const DFSP: DfspData = {
+  banks: [
+    { code: 'LBP', name: 'Land Bank' },
+    { code: 'EXB', name: 'Example Bank' },
+  ],
+  branches: [
+    { bank_code: 'LBP', code: '0100', name: 'Davao' },
+    { bank_code: 'LBP', code: '0200', name: 'Cebu' },
+  ],
+  wallet_providers: [],
+};
+
+describe('editFa (use case)', () => {
+  it('an ID that is not linked: nothing asked, nothing loaded', async () => {
+    const mapper = await linkedMapper();
+    const d = deps(mapper, strict<Prompter>('prompter', {}), undefined, { loadDfsp: () => Promise.reject(new Error('loaded')) });
+    await expect(editFa(d, { id: 'NOBODY' })).rejects.toMatchObject({ code: 'fa.not_linked' });
+    expect(d.said).toEqual([]);
+    await mapper.reallyClose();
+  });
+
+  it('a bank picked from the DFSP data (current first, searched by code or name), its branches only, an account without spaces; confirmed, updated through the pipeline', async () => {
+    const mapper = await linkedMapper();
+    const prompter = scripted([
+      { select: 'BANK' },
+      { search: 'land', pick: (choices) => choices.find((c) => c.name.startsWith('LBP'))!.value },
+      { search: 'CEB' },
+      { input: ['00 99', '0099'] },
+      { confirm: true },
+    ]);
+    const d = deps(mapper, prompter, DFSP);
+    const result = await editFa(d, { id: 'B1' });
+    expect(result).toEqual({ ended: 'updated', confirmed: false, exitCode: 0 });
+    expect(prompter.asked).toEqual([
+      'select: FA type [BANK]',
+      'search: Bank (type to search)',
+      'search: Branch (type to search)',
+      'input: Account number [0012345678]',
+      `confirm: Update the financial address of B1 in ${mapper.target}?`,
+    ]);
+    expect(prompter.offered).toEqual([['EXB  Example Bank', 'LBP  Land Bank'], ['0100  Davao', '0200  Cebu']]);
+    expect(prompter.found).toEqual([['LBP  Land Bank'], ['0200  Cebu']]);
+    expect(prompter.refused).toEqual(['account_number may not hold spaces']);
+    expect(d.said).toContain('Before → after:');
+    expect(d.said).toContain('* bank_code       EXB → LBP');
+    expect(d.said).toContain('  fa_type         BANK');
+    expect(mapper.writes).toEqual(['update B1 by sparctl fa edit (user ana)']);
+    await mapper.reallyClose();
+  });
+
+  it('a mobile wallet without DFSP data: provider typed, the number normalised with --country; an unusable number asked again', async () => {
+    const mapper = await linkedMapper();
+    const prompter = scripted([{ select: 'MOBILE_WALLET' }, { input: ['PINK'] }, { input: ['Pink Wallet'] }, { input: ['call me', '0917 555 0108'] }, { confirm: true }]);
+    const d = deps(mapper, prompter);
+    await editFa(d, { id: 'B1', country: 'PH' });
+    expect(prompter.asked[1]).toBe('input: Wallet provider code []'); // another type: no default from the bank FA
+    expect(prompter.refused).toHaveLength(1);
+    expect(prompter.refused[0]).toMatch(/^"call me" /);
+    expect(d.said).toContain('* mobile_number         — → +639175550108');
+    expect(d.said).toContain('* strategy_id           2 → 4'); // the wallet's default strategy
+    expect(d.said).toContain('* bank_code             EXB → —');
+    await mapper.reallyClose();
+  });
+
+  it('the same answers change nothing: no confirmation, no write', async () => {
+    const mapper = await linkedMapper();
+    const prompter = scripted([{ select: 'BANK' }, { input: ['EXB'] }, { input: ['Example Bank'] }, { input: ['0001'] }, { input: ['Main'] }, { input: ['0012345678'] }]);
+    const result = await editFa(deps(mapper, prompter), { id: 'B1' });
+    expect(result).toEqual({ ended: 'unchanged', exitCode: 0 });
+    expect(mapper.writes).toEqual([]);
+    await mapper.reallyClose();
+  });
+
+  it('a dry run opens the mapper read-only and shows before → after without asking to confirm; a no cancels', async () => {
+    const mapper = await linkedMapper();
+    const answers: Answer[] = [{ select: 'BANK' }, { input: ['EXB'] }, { input: ['Example Bank'] }, { input: ['0001'] }, { input: ['Main'] }, { input: ['42'] }];
+    const dry = deps(mapper, scripted(answers));
+    expect(await editFa(dry, { id: 'B1', dryRun: true })).toEqual({ ended: 'dry-run', exitCode: 0 });
+    expect(dry.opened).toEqual(['dry-run']);
+    expect(dry.said).toContain('* account_number  0012345678 → 42');
+    const no = deps(mapper, scripted([...answers, { confirm: false }]));
+    expect(await editFa(no, { id: 'B1' })).toEqual({ ended: 'cancelled', exitCode: 0 });
+    expect(mapper.writes).toEqual([]);
+    await mapper.reallyClose();
+  });
+
+  it('an update the mapper rejects ends with its reason and exit 5', async () => {
+    const mapper = await linkedMapper({ rejectUpdates: true });
+    const prompter = scripted([{ select: 'BANK' }, { input: ['EXB'] }, { input: ['Example Bank'] }, { input: ['0001'] }, { input: ['Main'] }, { input: ['42'] }, { confirm: true }]);
+    const result = await editFa(deps(mapper, prompter), { id: 'B1' });
+    expect(result).toEqual({ ended: 'rejected', reasonCode: 'rjct.fa.invalid', reasonMessage: 'no such bank', exitCode: 5 });
+    await mapper.reallyClose();
+  });
+});
