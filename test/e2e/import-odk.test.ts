@@ -8,6 +8,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LocalMapper } from '../../src/adapters/sqlite/local-mapper.js';
+import { openDatabase, prepare } from '../../src/adapters/sqlite/retained.js';
 import { startFakeCentral, SPAR_ENROLMENT_FIELDS, type FakeCentral } from '../helpers/fake-central.js';
 import { BIN, ROOT, cliEnv, type CliEnv, SPAWN_LIMIT } from '../helpers/run-cli.js';
 import { runMain } from '../helpers/run-main.js';
@@ -209,12 +210,14 @@ describe('sparctl import-odk', () => {
       const poll = setInterval(() => {
         if (!existsSync(env.dataDb)) return;
         let count = 0;
+        // A plain read-only connection: it never waits for the importer's write lock.
+        const probe = openDatabase(env.dataDb, { readonly: true, fileMustExist: true });
         try {
-          const probe = LocalMapper.open(env.dataDb);
-          count = probe.countMappings();
-          void probe.close();
+          count = prepare(probe, 'SELECT count(*) FROM id_fa_mappings').pluck().get() as number;
         } catch {
-          return; // the file is still being made
+          return; // the tables are not there yet
+        } finally {
+          probe.close();
         }
         if (count > 0) {
           clearInterval(poll);
