@@ -1,11 +1,11 @@
-import { extname } from 'node:path';
 import { Command, Option } from 'commander';
-import { ExitCode, UsageError } from '../../core/errors.js';
-import type { DfspData } from '../../core/mapping.js';
-import type { CommandContext, GlobalOptions } from '../context.js';
+import type { DfspFilter } from '../../app/dfsp.js';
+import { ExitCode } from '../../core/errors.js';
+import { loadContext, targetDocument, type GlobalOptions } from '../context.js';
+import { dfspDeps } from '../compose/dfsp.js';
 import type { Io } from '../io.js';
 
-/** `sparctl dfsp list | import`: banks, branches and wallet providers. */
+/** `sparctl dfsp list | import`: banks, branches and wallet providers (app/dfsp.ts). */
 export function dfspCommand(io: Io, setExit: (code: number) => void): Command {
   const dfsp = new Command('dfsp').description('banks, branches and wallet providers: list them, or import them into the local mapper');
   dfsp
@@ -22,17 +22,18 @@ Examples:
   $ sparctl dfsp list --type branches --bank LBP
   $ sparctl --profile staging dfsp list --search pay -o json`,
     )
-    .action(async (options: { type?: 'banks' | 'branches' | 'wallets'; bank?: string; search?: string }, cmd: Command) => {
-      const globals = cmd.optsWithGlobals<GlobalOptions>();
-      const { loadContext } = await import('../context.js');
-      const context = await loadContext(io, globals);
-      const { announceTarget, localMapperFile } = await import('../context.js');
-      announceTarget(context);
-      if (context.resolved.settings.mode === 'local') localMapperFile(context, 'read');
-      const { loadDfsp } = await import('../dfsp-data.js');
-      const data = await loadDfsp(context, { required: true });
-      const rows = dfspRows(data!, options);
-      await printRows(io, context, rows);
+    .action(async (options: DfspFilter, cmd: Command) => {
+      const context = await loadContext(io, cmd.optsWithGlobals<GlobalOptions>());
+      const { listDfsp } = await import('../../app/dfsp.js');
+      const { rows } = await listDfsp(dfspDeps(context), options);
+      const { renderList, defaultFormat } = await import('../output.js');
+      await renderList(io, defaultFormat(io, context.resolved.settings.output), {
+        name: 'dfsp',
+        columns: [{ key: 'type', fit: 'fixed' }, { key: 'code' }, { key: 'name' }, { key: 'bank_code' }],
+        rows,
+        fields: { target: targetDocument(context) },
+        empty: 'no banks, branches or wallet providers (load some with "sparctl dfsp import FILE")',
+      });
       setExit(ExitCode.ok);
     });
   dfsp
@@ -57,94 +58,13 @@ Examples:
     )
     .option('--dry-run', 'check the file and say what would be added or renamed; write nothing')
     .action(async (file: string, options: { dryRun?: boolean }, cmd: Command) => {
-      const globals = cmd.optsWithGlobals<GlobalOptions>();
-      const { loadContext } = await import('../context.js');
-      const context = await loadContext(io, globals);
-      const { settings } = context.resolved;
-      if (settings.mode !== 'local') {
-        throw new UsageError('dfsp.remote_import', 'dfsp import writes to the local mapper; SPAR has no API to write DFSP data', {
-          hint: 'load it in SPAR with its own migrations or SQL; here, use --db or a local profile',
-        });
-      }
-      const { DfspStore } = await import('../../adapters/sqlite/dfsp-store.js');
-      const { announceTarget, localMapperFile, targetDocument } = await import('../context.js');
+      const context = await loadContext(io, cmd.optsWithGlobals<GlobalOptions>());
+      const { importDfsp } = await import('../../app/dfsp.js');
       const { summaryFormat, renderSummary, defaultFormat } = await import('../output.js');
-      const format = summaryFormat('dfsp import', defaultFormat(io, settings.output));
-      announceTarget(context);
-      const dryRun = options.dryRun === true;
-      localMapperFile(context, dryRun ? 'dry-run' : 'write');
-      const store = DfspStore.open(settings.db!, { readOnly: dryRun });
-      try {
-        const data = await readDfspFile(io, file, store.read());
-        const counts = store.import(data, { dryRun });
-        const total = data.banks.length + data.branches.length + data.wallet_providers.length;
-        if (!globals.quiet) {
-          const would = dryRun ? 'would be ' : '';
-          io.stderr.write(
-            `${file}: ${total} entries (${data.banks.length} banks, ${data.branches.length} branches, ${data.wallet_providers.length} wallet providers): ${counts.added} ${would}added, ${counts.renamed} ${would}renamed, ${counts.unchanged} unchanged · local ${settings.db}\n`,
-          );
-          if (dryRun) io.stderr.write('dry run: nothing was written\n');
-        }
-        renderSummary(io, format, {
-          command: 'dfsp import',
-          target: targetDocument(context),
-          file,
-          dryRun,
-          entries: { banks: data.banks.length, branches: data.branches.length, wallet_providers: data.wallet_providers.length },
-          ...counts,
-        });
-      } finally {
-        store.close();
-      }
+      const format = () => summaryFormat('dfsp import', defaultFormat(io, context.resolved.settings.output));
+      const result = await importDfsp(dfspDeps(context, () => void format()), { file, dryRun: options.dryRun === true });
+      renderSummary(io, format(), { command: 'dfsp import', target: targetDocument(context), ...result });
       setExit(ExitCode.ok);
     });
   return dfsp;
-}
-
-async function readDfspFile(io: Io, file: string, known: DfspData): Promise<DfspData> {
-  const { readText, parseJson } = await import('../files.js');
-  if (extname(file).toLowerCase() === '.json') {
-    const { parseDfspData, dfspLookupOf } = await import('../../core/mapping.js');
-    const data = parseDfspData(parseJson(await readText(file, 'dfsp import'), file), file);
-    // Branches may name banks already imported.
-    dfspLookupOf({ ...data, banks: [...known.banks.filter((bank) => !data.banks.some((b) => b.code === bank.code)), ...data.banks] }, file);
-    return data;
-  }
-  const { openInputFile } = await import('../../adapters/input/record-file.js');
-  const { dfspFromRows, DFSP_CSV_COLUMNS } = await import('../../core/dfsp.js');
-  const input = await openInputFile(file, { format: 'csv', stdin: io.stdin, knownColumns: DFSP_CSV_COLUMNS });
-  const rows: { line: number; record: Record<string, unknown> }[] = [];
-  for await (const record of input.records) rows.push(record);
-  return dfspFromRows(rows, file, known);
-}
-
-interface DfspRow {
-  readonly type: 'bank' | 'branch' | 'mobile wallet' | 'e-mail wallet';
-  readonly code: string;
-  readonly name: string;
-  readonly bank_code?: string;
-}
-
-function dfspRows(data: DfspData, options: { type?: 'banks' | 'branches' | 'wallets'; bank?: string; search?: string }): DfspRow[] {
-  const rows: DfspRow[] = [];
-  if (options.type === undefined || options.type === 'banks') for (const bank of data.banks) if (options.bank === undefined) rows.push({ type: 'bank', code: bank.code, name: bank.name });
-  if (options.type === undefined || options.type === 'branches') {
-    for (const branch of data.branches) if (options.bank === undefined || branch.bank_code === options.bank) rows.push({ type: 'branch', code: branch.code, name: branch.name, bank_code: branch.bank_code });
-  }
-  if ((options.type === undefined || options.type === 'wallets') && options.bank === undefined) {
-    for (const wallet of data.wallet_providers) rows.push({ type: wallet.wallet_type === 'MOBILE_WALLET' ? 'mobile wallet' : 'e-mail wallet', code: wallet.code, name: wallet.name });
-  }
-  const search = options.search?.toLowerCase();
-  return search === undefined ? rows : rows.filter((row) => row.code.toLowerCase().includes(search) || row.name.toLowerCase().includes(search));
-}
-
-async function printRows(io: Io, context: CommandContext, rows: readonly DfspRow[]): Promise<void> {
-  const [{ renderList, defaultFormat }, { targetDocument }] = await Promise.all([import('../output.js'), import('../context.js')]);
-  await renderList(io, defaultFormat(io, context.resolved.settings.output), {
-    name: 'dfsp',
-    columns: [{ key: 'type', fit: 'fixed' }, { key: 'code' }, { key: 'name' }, { key: 'bank_code' }],
-    rows,
-    fields: { target: targetDocument(context) },
-    empty: 'no banks, branches or wallet providers (load some with "sparctl dfsp import FILE")',
-  });
 }

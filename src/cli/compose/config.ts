@@ -1,0 +1,34 @@
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { ConfigDeps } from '../../app/config.js';
+import { sparctlDirs } from '../../config/paths.js';
+import { configPathOf, loadContext, targetDocument, targetLine, targetWhere, type CommandContext, type GlobalOptions } from '../context.js';
+import type { Io } from '../io.js';
+
+/**
+ * What the config use cases need: the composition of app/config.ts. Only `config show` reads the
+ * settings; the others read no more than the environment (and profiles, the config file).
+ */
+export function configDeps(io: Io, globals: GlobalOptions, given: { readonly context?: CommandContext; readonly checkOutputFormat?: () => void } = {}): ConfigDeps {
+  const dirs = sparctlDirs(io.env, io.home);
+  return {
+    configPath: configPathOf(io, dirs),
+    dirs,
+    settingsView: async () => {
+      const context = given.context ?? (await loadContext(io, globals));
+      const { redactedSettings } = await import('../../config/settings.js');
+      const { settings, sources, unused } = context.resolved;
+      return { target: targetDocument(context), targetWhere: targetWhere(context), targetLine: targetLine(context), profile: settings.profile, settings: redactedSettings(settings), sources, unused };
+    },
+    readConfigText: () => readFile(configPathOf(io, dirs), 'utf8').catch(() => undefined),
+    parseConfigFile: async (path, text) => (await import('../../config/settings.js')).parseConfigFile(path, text),
+    checkOutputFormat: given.checkOutputFormat ?? (() => undefined),
+    writeConfigFile: async (path, text, replace) => {
+      await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+      await writeFile(path, text, { mode: 0o600, flag: replace ? 'w' : 'wx' });
+    },
+    note: (line) => {
+      if (!globals.quiet) io.stderr.write(`${line}\n`);
+    },
+  };
+}

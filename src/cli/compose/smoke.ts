@@ -1,0 +1,34 @@
+import { randomBytes } from 'node:crypto';
+import type { SmokeDeps } from '../../app/smoke.js';
+import { redactUrl } from '../../config/redact.js';
+import { openMapper, type CommandContext } from '../context.js';
+
+/** What the smoke use case needs, from this command's settings: the composition of app/smoke.ts. */
+export function smokeDeps(context: CommandContext): SmokeDeps {
+  const { settings } = context.resolved;
+  return {
+    openMapper: () => openMapper(context, 'write'),
+    now: () => new Date(),
+    randomHex: () => randomBytes(4).toString('hex'),
+    clock: () => performance.now(),
+    ...(settings.mode === 'remote' ? { requestTimeoutMs: settings.timeoutMs } : {}),
+    targetArgs: targetArgs(context),
+    writeJunit: async (path, report, startedAt) => {
+      const { smokeJunitXml, writeJunitFile } = await import('../../adapters/files/junit.js');
+      await writeJunitFile(path, smokeJunitXml(report, startedAt));
+    },
+  };
+}
+
+/**
+ * The flags that name this run's mapper again ("--url URL ", "--profile NAME "), so the cleanup
+ * hint acts on the mapper the smoke test wrote to; an environment target needs the same environment.
+ */
+function targetArgs(context: CommandContext): string {
+  const { target, settings } = context.resolved;
+  const quoted = (value: string) => (/^[\w@%+=:,./-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`);
+  if (target.source === 'flag --url') return `--url ${quoted(redactUrl(target.location))} `;
+  if (target.source === 'flag --db') return `--db ${quoted(target.location)} `;
+  if (target.source.startsWith('profile ') && context.globals.profile !== undefined) return `--profile ${quoted(settings.profile ?? context.globals.profile)} `;
+  return '';
+}

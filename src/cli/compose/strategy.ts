@@ -1,0 +1,39 @@
+import { readFile } from 'node:fs/promises';
+import type { StrategyDeps } from '../../app/strategy.js';
+import { announceTarget, loadContext, openMapper, type CommandContext, type GlobalOptions } from '../context.js';
+import type { Io } from '../io.js';
+
+/**
+ * What the strategy use cases need: the composition of app/strategy.ts. The settings are read
+ * only when a use case asks for the target: a definition from --file or flags needs none.
+ */
+export async function strategyDeps(io: Io, globals: GlobalOptions): Promise<{ deps: StrategyDeps; context: () => Promise<CommandContext> }> {
+  const { printable } = await import('../output.js');
+  let loading: Promise<CommandContext> | undefined;
+  /** The command's context, loaded once, when first needed (by a use case, or for the output format). */
+  const context = () => (loading ??= loadContext(io, globals));
+  const deps: StrategyDeps = {
+    readFile: async (file) => {
+      if (file !== '-') return readFile(file, 'utf8');
+      let text = '';
+      for await (const chunk of io.stdin) text += typeof chunk === 'string' ? chunk : (chunk as Buffer).toString('utf8');
+      return text;
+    },
+    isRemote: async () => (await context()).resolved.settings.mode === 'remote',
+    openMapper: async () => openMapper(await context(), 'read'),
+    announceTarget: async () => announceTarget(await context()),
+    addToMapper: async (rows, dryRun) => {
+      const mapper = (await openMapper(await context(), dryRun ? 'dry-run' : 'write')) as import('../../adapters/sqlite/local-mapper.js').LocalMapper;
+      try {
+        return { target: mapper.target, results: mapper.addStrategies(rows, { dryRun }) };
+      } finally {
+        await mapper.close();
+      }
+    },
+    say: (line) => io.stderr.write(`${printable(line)}\n`),
+    note: (line) => {
+      if (!globals.quiet) io.stderr.write(`${printable(line)}\n`);
+    },
+  };
+  return { deps, context };
+}

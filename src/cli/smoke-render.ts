@@ -1,0 +1,74 @@
+import type { SmokeReport, SmokeStepResult } from '../core/smoke.js';
+import { jsonDocument } from './document.js';
+import type { Io } from './io.js';
+
+/**
+ * How `smoke` shows its report (app/smoke.ts): a per-step table, JSON, JSONL or CSV on stdout,
+ * and the one-line summary for stderr. Loaded only when a smoke test has run.
+ */
+
+const RESULT_WORDS: Record<SmokeStepResult['status'], string> = { pass: 'pass', fail: 'FAIL', skipped: 'skipped' };
+const CLEANUP_WORDS: Record<SmokeReport['cleanup']['state'], string> = { removed: 'done', failed: 'FAIL', not_needed: 'not needed' };
+
+/** Steps 5–6 when they run only to remove the record after an earlier failure. */
+const CLEANUP_TITLES: Partial<Record<SmokeStepResult['step'], string>> = { unlink: 'unlink (cleanup)', resolve_unlinked: 'resolve (after cleanup)' };
+
+const label = (step: SmokeStepResult): string => (step.cleanup ? (CLEANUP_TITLES[step.step] ?? step.title) : step.title);
+
+/**
+ * What a person reads in the detail column: the answer, or expected vs got when it was wrong —
+ * a wrong outcome and SPAR's reason in words (the codes stay in -o json and the JUnit report).
+ */
+function detailInWords(step: SmokeStepResult, { OUTCOME_WORDS, reasonText }: typeof import('./output.js')): string {
+  if (step.status !== 'fail') return step.got;
+  let got = step.got;
+  const { answer } = step;
+  // core/smoke.ts words a wrong outcome "outcome <outcome> (<code>: <message>)".
+  if (answer && got.startsWith(`outcome ${answer.outcome}`)) {
+    const outcome = OUTCOME_WORDS[answer.outcome];
+    const reason = answer.code ? reasonText(answer.operation, answer.code, answer.message) : '';
+    got = `outcome ${outcome}${reason && reason !== outcome ? ` (${reason})` : ''}`;
+  }
+  return `expected ${step.expected}; got ${got}`;
+}
+
+export async function renderSmoke(io: Io, format: string, report: SmokeReport): Promise<void> {
+  const output = await import('./output.js');
+  const { printable } = output;
+  const steps = report.steps.map((s) => ({ step: s.step, status: s.status, ms: s.ms, expected: s.expected, got: s.got, cleanup: s.cleanup, ...(s.error ? { error_code: s.error.code } : {}) }));
+  switch (format) {
+    case 'json':
+      io.stdout.write(
+        jsonDocument({ command: 'smoke', target: report.target, id: report.id, passed: report.passed, exitCode: report.exitCode, ms: report.ms, steps, cleanup: report.cleanup }),
+      );
+      return;
+    case 'jsonl':
+      for (const step of steps) io.stdout.write(`${JSON.stringify(step)}\n`);
+      io.stdout.write(`${JSON.stringify({ step: 'cleanup', status: report.cleanup.state, detail: report.cleanup.detail })}\n`);
+      return;
+    case 'csv': {
+      const { csvCell } = await import('../adapters/files/csv-cells.js');
+      const columns = ['step', 'status', 'ms', 'expected', 'got', 'cleanup'] as const;
+      const rows = steps.map((s) => columns.map((c) => csvCell(s[c] === null ? '' : String(s[c]))).join(','));
+      io.stdout.write(`${[columns.join(','), ...rows].join('\r\n')}\r\n`);
+      return;
+    }
+    default: {
+      const { renderTable } = await import('./table.js');
+      const rows = report.steps.map((s, i) => [String(i + 1), label(s), RESULT_WORDS[s.status], s.ms === null ? '' : String(s.ms), printable(detailInWords(s, output))]);
+      rows.push(['', 'cleanup', CLEANUP_WORDS[report.cleanup.state], '', printable(report.cleanup.detail)]);
+      const table = renderTable(io, [{ header: '#', fit: 'fixed', align: 'right' }, { header: 'step', fit: 'fixed' }, { header: 'result', fit: 'fixed' }, { header: 'ms', fit: 'fixed', align: 'right' }, { header: 'detail' }], rows);
+      io.stdout.write(`${table}\n`);
+    }
+  }
+}
+
+/** "smoke: all 6 steps passed in 84 ms — spar-v2 http://… (id …)", or which steps failed. */
+export function smokeSummary(report: SmokeReport): string {
+  const where = `in ${report.ms} ms — ${report.target} (id ${report.id})`;
+  if (report.passed) return `smoke: all ${report.steps.length} steps passed ${where}`;
+  const passed = report.steps.filter((s) => s.status === 'pass').length;
+  const failed = report.steps.filter((s) => s.status === 'fail').map(label);
+  const cleanup = report.cleanup.state === 'failed' ? `cleanup FAILED: ${report.cleanup.detail}` : `cleanup: ${CLEANUP_WORDS[report.cleanup.state]}`;
+  return `smoke: FAILED at ${failed.join(', ')}; ${passed} of ${report.steps.length} steps passed ${where}; ${cleanup}`;
+}
