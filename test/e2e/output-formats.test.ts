@@ -151,16 +151,21 @@ describe('ping', () => {
   it('--wait keeps trying while the mapper starts, then passes', async () => {
     const port = await freePort();
     const { env } = cliEnv();
+    let stderr = '';
+    let said: () => void = () => undefined;
+    const waiting = new Promise<void>((resolve) => (said = resolve));
     const ping = new Promise<CliResult>((resolve) => {
       const child = spawn(process.execPath, [BIN, 'ping', '--url', `http://admin:s3cret@127.0.0.1:${port}`, '--wait', '30', '-o', 'json'], { ...SPAWN_LIMIT, env, stdio: ['ignore', 'pipe', 'pipe'] });
       let stdout = '';
-      let stderr = '';
       child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-      child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+      child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+        stderr += chunk;
+        if (stderr.includes('waiting up to')) said();
+      });
       child.on('close', (code) => resolve({ code, stdout, stderr }));
     });
-    // The mapper comes up a while after ping started asking.
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    // The mapper comes up once ping has found it down and said it waits (however slow the machine).
+    await waiting;
     await serveWith(env, join(tempDir(), 'served.db'), ['--port', String(port)]);
     const result = await ping;
     expect(result.code, result.stderr).toBe(0);
