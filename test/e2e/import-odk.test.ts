@@ -204,7 +204,7 @@ describe('sparctl import-odk', () => {
     const total = 3000;
     for (let i = 0; i < total; i++) fake.submit(bank(`02${String(i).padStart(8, '0')}`, `0003${String(i).padStart(8, '0')}`));
     const env = setup(fake);
-    const child = spawn(process.execPath, [BIN, 'import-odk', '--mapping', MAPPING, '--dfsp', DFSP, '--batch-size', '5', '--concurrency', '1', '-q'], { ...SPAWN_LIMIT, env: env.env, cwd: env.home, stdio: 'ignore' });
+    const child = spawn(process.execPath, [BIN, 'import-odk', '--mapping', MAPPING, '--dfsp', DFSP, '--batch-size', '20', '--concurrency', '1', '-q'], { ...SPAWN_LIMIT, env: env.env, cwd: env.home, stdio: 'ignore' });
     // Kill it once some records are in the mapper but not all (small batches: many commits to land between).
     const killedAt = await new Promise<number>((resolve, reject) => {
       const poll = setInterval(() => {
@@ -243,7 +243,7 @@ describe('sparctl import-odk', () => {
     expect(mapper(env).countMappings()).toBe(total + 1);
     expect(linkAudits(env)).toBe(total + 1);
     expect(readdirSync(stateDir, { recursive: true }).filter((name) => String(name).endsWith('.jsonl'))).toHaveLength(0);
-  }, 60_000);
+  }, 90_000);
 
   it('--watch polls until Ctrl-C, a line per poll, and exits 130', async () => {
     const fake = await central();
