@@ -17,7 +17,8 @@ const code = await main(process.argv.slice(2));
 // Exit explicitly once stdout and stderr are flushed. Letting Node tear the environment down
 // instead lets V8 collect leftover better-sqlite3 statements after their environment is gone,
 // which aborts the process on Node 24 (Statement::~Statement → RemoveEnvironmentCleanupHook).
-const flushed = (stream) => new Promise((resolve) => (stream.destroyed || !stream.writable ? resolve() : stream.write('', () => resolve())));
+const flushed = (stream) =>
+  new Promise((resolve) => (stream.destroyed || !stream.writable ? resolve() : stream.write('', () => resolve())));
 await flushed(process.stdout);
 await flushed(process.stderr);
 process.exit(code);

@@ -15,7 +15,8 @@ const value = (flag, fallback) => {
 const seeds = value('--seeds', '100');
 const first = value('--first', '1');
 const target = value('--target', 'both');
-const files = target === 'both' ? ['test/e2e/torture-local.test.ts', 'test/e2e/torture-remote.test.ts'] : [`test/e2e/torture-${target}.test.ts`];
+const files =
+  target === 'both' ? ['test/e2e/torture-local.test.ts', 'test/e2e/torture-remote.test.ts'] : [`test/e2e/torture-${target}.test.ts`];
 const root = fileURLToPath(new URL('..', import.meta.url));
 const run = spawnSync(process.execPath, ['node_modules/vitest/vitest.mjs', 'run', ...files], {
   cwd: root,

@@ -44,13 +44,22 @@ export interface BulkJobDeps {
    * `definition`), lines and row index. `index`: may a row index kept for these bytes be used,
    * and may this one be kept.
    */
-  readonly prescan: (mapper: Mapper, path: string, definition: string, index: { readonly use: boolean; readonly keep: boolean }) => Promise<{ fingerprint: string; lines: number; index: RowIndex }>;
+  readonly prescan: (
+    mapper: Mapper,
+    path: string,
+    definition: string,
+    index: { readonly use: boolean; readonly keep: boolean },
+  ) => Promise<{ fingerprint: string; lines: number; index: RowIndex }>;
   /** The input at `path` as engine records, and the input's columns once read (for rejects). */
   readonly records: (mapper: Mapper, path: string) => Promise<{ records: BulkInput; columns: () => readonly string[] }>;
   /** Unlinking needs --yes or a yes at the terminal; throws when not given. */
   readonly confirmUnlink: (what: string, target: string) => Promise<void>;
   /** Opens and locks the journal: `file` from --journal, else `name` in the journals' directory. */
-  readonly openJournal: (where: { readonly file?: string; readonly name: string }, job: { fingerprint: string; description: string }, restart: boolean) => Promise<JournalFile>;
+  readonly openJournal: (
+    where: { readonly file?: string; readonly name: string },
+    job: { fingerprint: string; description: string },
+    restart: boolean,
+  ) => Promise<JournalFile>;
   /** Has a local mapper write links on a second thread; true when it does. */
   readonly writeLinksOnThread: (mapper: Mapper) => Promise<boolean>;
   readonly openRejects: (path: string, columns: readonly string[]) => Promise<RecordSink>;
@@ -117,7 +126,10 @@ export interface BulkJobResult {
 const DRY_RUN_SHOWN = 10;
 
 export async function runBulkJob(deps: BulkJobDeps, job: BulkJobInput): Promise<BulkJobResult> {
-  if (job.file === '-' && deps.stdinIsTTY) throw new UsageError('usage.stdin_is_tty', '--file - reads records from stdin, but stdin is a terminal', { hint: 'pipe a file in, or give its path' });
+  if (job.file === '-' && deps.stdinIsTTY)
+    throw new UsageError('usage.stdin_is_tty', '--file - reads records from stdin, but stdin is a terminal', {
+      hint: 'pipe a file in, or give its path',
+    });
   const input = await deps.openInput(job.file);
   try {
     const mapper = await deps.openMapper(job.dryRun === true ? 'dry-run' : 'write');
@@ -131,14 +143,27 @@ export async function runBulkJob(deps: BulkJobDeps, job: BulkJobInput): Promise<
   }
 }
 
-async function runWithMapper(deps: BulkJobDeps, job: BulkJobInput, mapper: Mapper, input: { path: string; spooled: boolean }): Promise<BulkJobResult> {
+async function runWithMapper(
+  deps: BulkJobDeps,
+  job: BulkJobInput,
+  mapper: Mapper,
+  input: { path: string; spooled: boolean },
+): Promise<BulkJobResult> {
   // The mapper's own identity is part of the job: a journal must never vouch for records
   // applied to a database that has since been deleted and created anew.
-  const definition = JSON.stringify({ command: job.command, mode: job.mode, target: deps.targetIdentity(mapper), definition: job.definition });
+  const definition = JSON.stringify({
+    command: job.command,
+    mode: job.mode,
+    target: deps.targetIdentity(mapper),
+    definition: job.definition,
+  });
   // One pass over the whole input before anything is sent: fingerprint, UTF-8, and which rows a
   // later row of the same ID supersedes. A copy of a stream is new every time: only a file's
   // index is worth keeping. A dry run keeps nothing (it may use an index kept before).
-  const { fingerprint, lines, index } = await deps.prescan(mapper, input.path, definition, { use: !input.spooled, keep: !input.spooled && job.dryRun !== true });
+  const { fingerprint, lines, index } = await deps.prescan(mapper, input.path, definition, {
+    use: !input.spooled,
+    keep: !input.spooled && job.dryRun !== true,
+  });
 
   if (job.mode === 'unlink' && !job.dryRun) await deps.confirmUnlink(`the beneficiaries in ${job.shortName}`, mapper.target);
   let journal: Journal;
@@ -185,7 +210,9 @@ async function runJournalled(
   const stopListening = deps.onSignal((received) => {
     if (signal !== undefined) deps.exitNow(received === 'SIGTERM' ? ExitCode.terminated : ExitCode.interrupted);
     signal = received;
-    deps.say(`\nsparctl: ${received === 'SIGINT' ? 'interrupted' : 'terminated'}; finishing the requests in flight (${received === 'SIGINT' ? 'Ctrl-C' : 'a second signal'} again to stop at once)`);
+    deps.say(
+      `\nsparctl: ${received === 'SIGINT' ? 'interrupted' : 'terminated'}; finishing the requests in flight (${received === 'SIGINT' ? 'Ctrl-C' : 'a second signal'} again to stop at once)`,
+    );
   });
 
   const planned: RecordEvent[] = [];

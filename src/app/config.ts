@@ -30,7 +30,10 @@ export interface ConfigDeps {
   /** The config file's text; undefined when it cannot be read (there is none). */
   readonly readConfigText: () => Promise<string | undefined>;
   /** The config file's profiles, checked; refuses a file that is not valid. */
-  readonly parseConfigFile: (path: string, text: string) => Promise<{ readonly profiles: Readonly<Record<string, Profile>>; readonly defaultProfile?: string | undefined }>;
+  readonly parseConfigFile: (
+    path: string,
+    text: string,
+  ) => Promise<{ readonly profiles: Readonly<Record<string, Profile>>; readonly defaultProfile?: string | undefined }>;
   /** Refuses an output format the summary has no form for, before anything is done. */
   readonly checkOutputFormat: () => void;
   /** Writes the file readable by its owner only (its folder made too); without replace, rejects with code EEXIST when it exists. */
@@ -48,7 +51,9 @@ export interface ConfigShown extends SettingsView {
 /** `config show`. */
 export async function showConfig(deps: ConfigDeps): Promise<ConfigShown> {
   const view = await deps.settingsView();
-  const unusedNote = view.unused.length ? `profile ${view.profile}'s ${view.unused.join(', ')} not used: ${view.target.source} names the target` : undefined;
+  const unusedNote = view.unused.length
+    ? `profile ${view.profile}'s ${view.unused.join(', ')} not used: ${view.target.source} names the target`
+    : undefined;
   return { ...view, configFile: deps.configPath, ...(unusedNote ? { unusedNote } : {}) };
 }
 
@@ -63,11 +68,13 @@ export async function listProfiles(deps: ConfigDeps): Promise<{ configFile: stri
   const path = deps.configPath;
   const text = await deps.readConfigText();
   const file = text === undefined ? { profiles: {}, defaultProfile: undefined } : await deps.parseConfigFile(path, text);
-  const rows = Object.entries(file.profiles).map(([name, profile]): ProfileRow => ({
-    name,
-    mode: profile.mode ?? (profile.baseUrl ? 'remote' : 'local'),
-    default: name === file.defaultProfile,
-  }));
+  const rows = Object.entries(file.profiles).map(
+    ([name, profile]): ProfileRow => ({
+      name,
+      mode: profile.mode ?? (profile.baseUrl ? 'remote' : 'local'),
+      default: name === file.defaultProfile,
+    }),
+  );
   return { configFile: path, rows };
 }
 
@@ -92,14 +99,19 @@ export const STARTER_CONFIG = {
 } as const;
 
 /** `config init`: the starter config written, an existing file refused unless `force`. */
-export async function initConfig(deps: ConfigDeps, input: { readonly force: boolean }): Promise<{ configFile: string; profiles: string[]; defaultProfile: string }> {
+export async function initConfig(
+  deps: ConfigDeps,
+  input: { readonly force: boolean },
+): Promise<{ configFile: string; profiles: string[]; defaultProfile: string }> {
   deps.checkOutputFormat();
   const path = deps.configPath;
   try {
     await deps.writeConfigFile(path, `${JSON.stringify(STARTER_CONFIG, null, 2)}\n`, input.force);
   } catch (error) {
     if ((error as { code?: string }).code === 'EEXIST') {
-      throw new ConfigError('config.exists', `${path} already exists; nothing was changed`, { hint: 'edit it, or pass --force to replace it' });
+      throw new ConfigError('config.exists', `${path} already exists; nothing was changed`, {
+        hint: 'edit it, or pass --force to replace it',
+      });
     }
     throw error;
   }

@@ -29,7 +29,9 @@ export interface DfspDeps {
   /** Opens the local mapper's tables (which must exist, unless the creation rule allows it); read-only for a dry run. */
   readonly openTables: (dryRun: boolean) => Promise<DfspTables>;
   /** The file's content: a .json file's parsed JSON, else a CSV file's rows. */
-  readonly readDfspFile: (file: string) => Promise<{ readonly json: unknown } | { readonly rows: readonly { line: number; record: Readonly<Record<string, unknown>> }[] }>;
+  readonly readDfspFile: (
+    file: string,
+  ) => Promise<{ readonly json: unknown } | { readonly rows: readonly { line: number; record: Readonly<Record<string, unknown>> }[] }>;
   /** A line for the person (stderr), left out with -q. */
   readonly note: (line: string) => void;
 }
@@ -100,13 +102,19 @@ async function dfspFileData(deps: DfspDeps, file: string, known: DfspData): Prom
 
 function dfspRows(data: DfspData, options: DfspFilter): DfspRow[] {
   const rows: DfspRow[] = [];
-  if (options.type === undefined || options.type === 'banks') for (const bank of data.banks) if (options.bank === undefined) rows.push({ type: 'bank', code: bank.code, name: bank.name });
+  if (options.type === undefined || options.type === 'banks')
+    for (const bank of data.banks) if (options.bank === undefined) rows.push({ type: 'bank', code: bank.code, name: bank.name });
   if (options.type === undefined || options.type === 'branches') {
-    for (const branch of data.branches) if (options.bank === undefined || branch.bank_code === options.bank) rows.push({ type: 'branch', code: branch.code, name: branch.name, bank_code: branch.bank_code });
+    for (const branch of data.branches)
+      if (options.bank === undefined || branch.bank_code === options.bank)
+        rows.push({ type: 'branch', code: branch.code, name: branch.name, bank_code: branch.bank_code });
   }
   if ((options.type === undefined || options.type === 'wallets') && options.bank === undefined) {
-    for (const wallet of data.wallet_providers) rows.push({ type: wallet.wallet_type === 'MOBILE_WALLET' ? 'mobile wallet' : 'e-mail wallet', code: wallet.code, name: wallet.name });
+    for (const wallet of data.wallet_providers)
+      rows.push({ type: wallet.wallet_type === 'MOBILE_WALLET' ? 'mobile wallet' : 'e-mail wallet', code: wallet.code, name: wallet.name });
   }
   const search = options.search?.toLowerCase();
-  return search === undefined ? rows : rows.filter((row) => row.code.toLowerCase().includes(search) || row.name.toLowerCase().includes(search));
+  return search === undefined
+    ? rows
+    : rows.filter((row) => row.code.toLowerCase().includes(search) || row.name.toLowerCase().includes(search));
 }

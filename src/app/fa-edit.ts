@@ -63,7 +63,9 @@ export async function editFa(deps: FaEditDeps, input: FaEditInput): Promise<FaEd
   try {
     const [found] = await mapper.resolve([{ reference_id: 'fa-edit', id, scope: 'details' }], { source: 'sparctl fa edit' });
     if (!found || classifyResult('resolve', found) !== 'found') {
-      throw new UsageError('fa.not_linked', `${id} is not linked in ${mapper.target}; there is no FA to edit`, { hint: `link it first: sparctl link --id ${id} …` });
+      throw new UsageError('fa.not_linked', `${id} is not linked in ${mapper.target}; there is no FA to edit`, {
+        hint: `link it first: sparctl link --id ${id} …`,
+      });
     }
     const current = (found.fa ?? {}) as Record<string, unknown>;
     say(`Financial address of ${printable(id)} (${mapper.target}):`);
@@ -71,7 +73,11 @@ export async function editFa(deps: FaEditDeps, input: FaEditInput): Promise<FaEd
 
     const dfsp = await deps.loadDfsp();
     const currentType = FA_TYPES.find((type) => type === current['fa_type']);
-    const faType = (await prompter.select({ message: 'FA type', choices: FA_TYPES.map((type) => ({ value: type, name: type })), ...(currentType ? { default: currentType } : {}) })) as FaAnswers['fa_type'];
+    const faType = (await prompter.select({
+      message: 'FA type',
+      choices: FA_TYPES.map((type) => ({ value: type, name: type })),
+      ...(currentType ? { default: currentType } : {}),
+    })) as FaAnswers['fa_type'];
     const same = faType === currentType;
     const was = (field: string) => (same && typeof current[field] === 'string' ? (current[field] as string) : undefined);
     const text = async (message: string, field: string, check: (value: string) => string | true = () => true) =>
@@ -102,7 +108,10 @@ export async function editFa(deps: FaEditDeps, input: FaEditInput): Promise<FaEd
       });
     };
 
-    const answers: Record<string, string | number> = { fa_type: faType, strategy_id: same && typeof current['strategy_id'] === 'number' ? current['strategy_id'] : DEFAULT_STRATEGY_FOR[faType] };
+    const answers: Record<string, string | number> = {
+      fa_type: faType,
+      strategy_id: same && typeof current['strategy_id'] === 'number' ? current['strategy_id'] : DEFAULT_STRATEGY_FOR[faType],
+    };
     if (faType === 'BANK') {
       if (dfsp && dfsp.banks.length > 0) {
         const bank = await pick('Bank (type to search)', dfsp.banks, 'bank_code');
@@ -123,7 +132,9 @@ export async function editFa(deps: FaEditDeps, input: FaEditInput): Promise<FaEd
         answers['branch_code'] = await text('Branch code', 'branch_code');
         answers['branch_name'] = await text('Branch name', 'branch_name');
       }
-      answers['account_number'] = await text('Account number', 'account_number', (value) => (/\s/.test(value) ? 'account_number may not hold spaces' : true));
+      answers['account_number'] = await text('Account number', 'account_number', (value) =>
+        /\s/.test(value) ? 'account_number may not hold spaces' : true,
+      );
     } else {
       const providers = (dfsp?.wallet_providers ?? []).filter((provider) => provider.wallet_type === faType);
       if (providers.length > 0) {
@@ -141,7 +152,9 @@ export async function editFa(deps: FaEditDeps, input: FaEditInput): Promise<FaEd
         });
         answers['mobile_number'] = (normalizePhone(raw, input.country) as { value: string }).value;
       } else {
-        answers['email_address'] = (await text('E-mail address of the wallet', 'email_address', (value) => (EMAIL.test(value) ? true : 'not an e-mail address'))).toLowerCase();
+        answers['email_address'] = (
+          await text('E-mail address of the wallet', 'email_address', (value) => (EMAIL.test(value) ? true : 'not an e-mail address'))
+        ).toLowerCase();
       }
     }
 
@@ -156,7 +169,9 @@ export async function editFa(deps: FaEditDeps, input: FaEditInput): Promise<FaEd
     const width = Math.max(...changes.map((change) => change.field.length));
     say('Before → after:');
     for (const change of changes) {
-      say(`${change.changed ? '* ' : '  '}${change.field.padEnd(width)}  ${printable(change.before) || '—'}${change.changed ? ` → ${printable(change.after) || '—'}` : ''}`);
+      say(
+        `${change.changed ? '* ' : '  '}${change.field.padEnd(width)}  ${printable(change.before) || '—'}${change.changed ? ` → ${printable(change.after) || '—'}` : ''}`,
+      );
     }
     if (input.dryRun) return { ended: 'dry-run', exitCode: ExitCode.ok };
     const go = await prompter.confirm({ message: `Update the financial address of ${printable(id)} in ${mapper.target}?`, default: false });
@@ -170,9 +185,16 @@ export async function editFa(deps: FaEditDeps, input: FaEditInput): Promise<FaEd
       backoffMs: { base: 250, max: 2_000 },
       strategies,
     });
-    if (summary.stopped) throw new SparctlError(summary.stopped.code, summary.stopped.message, summary.stopped.exitCode as ExitCode, summary.stopped.hint === undefined ? {} : { hint: summary.stopped.hint });
+    if (summary.stopped)
+      throw new SparctlError(
+        summary.stopped.code,
+        summary.stopped.message,
+        summary.stopped.exitCode as ExitCode,
+        summary.stopped.hint === undefined ? {} : { hint: summary.stopped.hint },
+      );
     const [event] = events;
-    if (event === undefined || event.fate === 'rejected') return { ended: 'rejected', reasonCode: event?.code ?? null, reasonMessage: event?.message ?? null, exitCode: ExitCode.rejected };
+    if (event === undefined || event.fate === 'rejected')
+      return { ended: 'rejected', reasonCode: event?.code ?? null, reasonMessage: event?.message ?? null, exitCode: ExitCode.rejected };
     return { ended: 'updated', confirmed: event.fate === 'confirmed', exitCode: ExitCode.ok };
   } finally {
     await mapper.close();

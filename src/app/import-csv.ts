@@ -67,7 +67,8 @@ export async function importCsv(deps: ImportCsvDeps, input: ImportCsvInput): Pro
 async function jobOf(deps: ImportCsvDeps, input: ImportCsvInput): Promise<CsvImportJob> {
   const mappingText = await deps.readText(input.mapping, '--mapping');
   const dfspText = input.dfsp ? await deps.readText(input.dfsp, '--dfsp') : undefined;
-  if (input.delimiter !== undefined && [...input.delimiter].length !== 1) throw new UsageError('usage.delimiter', '--delimiter must be one character, e.g. ";"');
+  if (input.delimiter !== undefined && [...input.delimiter].length !== 1)
+    throw new UsageError('usage.delimiter', '--delimiter must be one character, e.g. ";"');
   const mapping = compileMapping(deps.parseJson(mappingText, input.mapping), input.mapping);
   let dfsp = dfspText === undefined ? undefined : dfspLookupFrom(deps.parseJson(dfspText, input.dfsp!), input.dfsp);
   // Without --dfsp, the target's own banks and wallet providers (sparctl dfsp import, or dfspUrl).
@@ -96,20 +97,37 @@ async function jobOf(deps: ImportCsvDeps, input: ImportCsvInput): Promise<CsvImp
     },
     // The header is checked as soon as it is read (by the pass before the run), before any row.
     onHeader: (header, written, usedDelimiter) => {
-      contexts = sourceContexts({ version: deps.version, definition, header: written, delimiter: usedDelimiter, strategies: strategies.values() });
+      contexts = sourceContexts({
+        version: deps.version,
+        definition,
+        header: written,
+        delimiter: usedDelimiter,
+        strategies: strategies.values(),
+      });
       columns = header;
       const missing = missingColumns(mapping, header);
       if (missing.length > 0) {
-        throw new UsageError('input.missing_column', `${label}:1: the mapping reads column${missing.length > 1 ? 's' : ''} ${missing.map((c) => `"${c}"`).join(', ')}, which the file does not have; nothing was sent`, {
-          hint: `the file's columns are: ${header.join(', ')}`,
-        });
+        throw new UsageError(
+          'input.missing_column',
+          `${label}:1: the mapping reads column${missing.length > 1 ? 's' : ''} ${missing.map((c) => `"${c}"`).join(', ')}, which the file does not have; nothing was sent`,
+          {
+            hint: `the file's columns are: ${header.join(', ')}`,
+          },
+        );
       }
     },
     keyColumns: () => idColumns(mapping),
     keyOf: (cell) => rowKey(mapping, cell),
     columns: () => columns,
     records: (rows) => {
-      const toRecord = mappedCsvRecords({ mapping, dfsp, strategies, mode: input.mode, unlinkConfirmed: deps.yes, contexts: () => contexts });
+      const toRecord = mappedCsvRecords({
+        mapping,
+        dfsp,
+        strategies,
+        mode: input.mode,
+        unlinkConfirmed: deps.yes,
+        contexts: () => contexts,
+      });
       return (async function* () {
         let seq = 0;
         for await (const batch of rows) yield batch.map((row) => toRecord(row, seq++));

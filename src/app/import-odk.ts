@@ -2,8 +2,30 @@ import type { BulkSummary, RecordEvent } from '../core/bulk/events.js';
 import { toBulkRecord } from '../core/bulk/input.js';
 import type { BulkInputRecord } from '../core/bulk/types.js';
 import { ConfigError, ExitCode, UnavailableError, UsageError } from '../core/errors.js';
-import { applyMapping, compileMapping, dfspLookupFrom, dfspLookupOf, mappingColumns, mappingSources, objectRow, rowKey, type CompiledMapping, type DfspData, type DfspLookup } from '../core/mapping.js';
-import { changeFilter, deletionFilter, latestStates, mappingFieldProblems, provenanceOf, REVIEW_STATES, windowStart, type FormField, type OdkSubmission } from '../core/odk.js';
+import {
+  applyMapping,
+  compileMapping,
+  dfspLookupFrom,
+  dfspLookupOf,
+  mappingColumns,
+  mappingSources,
+  objectRow,
+  rowKey,
+  type CompiledMapping,
+  type DfspData,
+  type DfspLookup,
+} from '../core/mapping.js';
+import {
+  changeFilter,
+  deletionFilter,
+  latestStates,
+  mappingFieldProblems,
+  provenanceOf,
+  REVIEW_STATES,
+  windowStart,
+  type FormField,
+  type OdkSubmission,
+} from '../core/odk.js';
 import { planClaims, settleClaims, type Claim, type ClaimAction, type ClaimPolicies } from '../core/odk-claims.js';
 import type { Strategy } from '../core/strategy/strategy.js';
 import type { Settings } from '../config/settings.js';
@@ -65,7 +87,10 @@ export interface OdkWindowJob {
   readonly collect: (event: RecordEvent) => void;
   readonly onSummary?: (summary: BulkSummary) => void;
   /** The spool's lines (read as JSONL) as engine records, given the target's strategies. */
-  readonly records: (lines: AsyncIterable<readonly SpoolLine[]>, strategies: ReadonlyMap<number, Strategy>) => AsyncIterable<BulkInputRecord[]>;
+  readonly records: (
+    lines: AsyncIterable<readonly SpoolLine[]>,
+    strategies: ReadonlyMap<number, Strategy>,
+  ) => AsyncIterable<BulkInputRecord[]>;
 }
 
 export interface SpoolLine {
@@ -147,20 +172,41 @@ interface SpoolHead {
 const SHOWN = 20;
 
 /** The checks made before anything is read: where, which review states are skipped, whether an unlink policy was confirmed. */
-export function checkImportOdk(settings: ImportOdkDeps['settings'], yes: boolean, input: ImportOdkInput): { target: OdkTarget; skipReview: string[] } {
+export function checkImportOdk(
+  settings: ImportOdkDeps['settings'],
+  yes: boolean,
+  input: ImportOdkInput,
+): { target: OdkTarget; skipReview: string[] } {
   const url = input.odkUrl ?? settings.odkUrl;
   const project = input.project ?? settings.odkProject;
   const form = input.form ?? settings.odkForm;
-  const missing = [url === undefined ? 'the server (--odk-url, odkUrl, SPARCTL_ODK_URL)' : '', project === undefined ? 'the project (--project, odkProject)' : '', form === undefined ? 'the form (--form, odkForm)' : ''].filter(Boolean);
+  const missing = [
+    url === undefined ? 'the server (--odk-url, odkUrl, SPARCTL_ODK_URL)' : '',
+    project === undefined ? 'the project (--project, odkProject)' : '',
+    form === undefined ? 'the form (--form, odkForm)' : '',
+  ].filter(Boolean);
   if (missing.length > 0) {
-    throw new ConfigError('odk.not_configured', `import-odk needs ${missing.join(', ')}`, { hint: 'put odkUrl, odkProject and odkForm in a profile — README "import-odk: submissions from ODK Central"' });
+    throw new ConfigError('odk.not_configured', `import-odk needs ${missing.join(', ')}`, {
+      hint: 'put odkUrl, odkProject and odkForm in a profile — README "import-odk: submissions from ODK Central"',
+    });
   }
-  const skipReview = input.skipReview.split(',').map((state) => state.trim()).filter(Boolean);
+  const skipReview = input.skipReview
+    .split(',')
+    .map((state) => state.trim())
+    .filter(Boolean);
   const unknownState = skipReview.find((state) => !(REVIEW_STATES as readonly string[]).includes(state));
-  if (unknownState !== undefined) throw new UsageError('usage.review_state', `--skip-review: "${unknownState}" is not a review state (${REVIEW_STATES.join(', ')})`);
-  for (const [flag, policy] of [['--on-delete', input.onDelete], ['--on-reject', input.onReject]] as const) {
+  if (unknownState !== undefined)
+    throw new UsageError('usage.review_state', `--skip-review: "${unknownState}" is not a review state (${REVIEW_STATES.join(', ')})`);
+  for (const [flag, policy] of [
+    ['--on-delete', input.onDelete],
+    ['--on-reject', input.onReject],
+  ] as const) {
     if (policy === 'unlink' && !yes) {
-      throw new UsageError('usage.confirmation_required', `${flag} unlink removes the financial address of beneficiaries this importer linked; nothing was imported`, { hint: 'pass --yes as well to allow it' });
+      throw new UsageError(
+        'usage.confirmation_required',
+        `${flag} unlink removes the financial address of beneficiaries this importer linked; nothing was imported`,
+        { hint: 'pass --yes as well to allow it' },
+      );
     }
   }
   return { target: { url: url!, project: project!, form: form! }, skipReview };
@@ -288,15 +334,27 @@ async function poll(run: Run): Promise<number> {
   const worst = (code: number) => (code === ExitCode.ok ? leftover : code);
 
   const odkForm = await client.form(target.project, target.form);
-  if (odkForm.publishedAt === null) throw new UsageError('odk.not_published', `${client.server}: form "${target.form}" has never been published, so it has no submissions to read`);
+  if (odkForm.publishedAt === null)
+    throw new UsageError(
+      'odk.not_published',
+      `${client.server}: form "${target.form}" has never been published, so it has no submissions to read`,
+    );
   if (odkForm.keyId !== null) {
-    throw new UsageError('odk.encrypted', `${client.server}: form "${target.form}" is encrypted; Central cannot hand its data over the API`, { hint: 'import a decrypted export instead, or publish the form without encryption' });
+    throw new UsageError(
+      'odk.encrypted',
+      `${client.server}: form "${target.form}" is encrypted; Central cannot hand its data over the API`,
+      { hint: 'import a decrypted export instead, or publish the form without encryption' },
+    );
   }
   const problems = mappingFieldProblems(mappingSources(run.mapping), await client.fields(target.project, target.form));
   if (problems.length > 0) {
-    throw new UsageError('odk.mapping_mismatch', `${input.mapping} does not fit form "${target.form}": ${problems.join('; ')}; nothing was imported`, {
-      hint: 'paths are the OData names, groups joined with dots (see GET …/forms/{form}/fields?odata=true)',
-    });
+    throw new UsageError(
+      'odk.mapping_mismatch',
+      `${input.mapping} does not fit form "${target.form}": ${problems.join('; ')}; nothing was imported`,
+      {
+        hint: 'paths are the OData names, groups joined with dots (see GET …/forms/{form}/fields?odata=true)',
+      },
+    );
   }
 
   const state = store.readState();
@@ -305,21 +363,33 @@ async function poll(run: Run): Promise<number> {
   if (input.instanceId !== undefined) {
     const one = await client.submission(target.project, target.form, input.instanceId);
     if (one === undefined) {
-      throw new UsageError('odk.not_found', `${client.server}: form "${target.form}" has no submission ${input.instanceId} (or it was deleted)`, {
-        hint: "give the submission's __id (the instanceID it was first sent with), not the instanceID of a later edit",
-      });
+      throw new UsageError(
+        'odk.not_found',
+        `${client.server}: form "${target.form}" has no submission ${input.instanceId} (or it was deleted)`,
+        {
+          hint: "give the submission's __id (the instanceID it was first sent with), not the instanceID of a later edit",
+        },
+      );
     }
     if (one.__system.reviewState === 'rejected' && run.skipReview.includes('rejected') && !run.deps.yes) {
-      throw new UsageError('odk.instance_rejected', `${input.instanceId} was rejected by a reviewer in Central; nothing was imported`, { hint: 'pass --yes to apply it all the same' });
+      throw new UsageError('odk.instance_rejected', `${input.instanceId} was rejected by a reviewer in Central; nothing was imported`, {
+        hint: 'pass --yes to apply it all the same',
+      });
     }
-    if (one.__system.reviewState === 'rejected') say(`sparctl: warning: ${input.instanceId} was rejected by a reviewer in Central; applying it as asked (--yes)`);
+    if (one.__system.reviewState === 'rejected')
+      say(`sparctl: warning: ${input.instanceId} was rejected by a reviewer in Central; applying it as asked (--yes)`);
     changes = [one];
   } else {
     const from = input.full || input.reapply ? undefined : windowStart(state.watermark, input.overlap);
     const changed = changeFilter(from);
-    for await (const page of client.submissions(target.project, target.form, { ...(changed === undefined ? {} : { filter: changed }), pageSize: input.pageSize })) changes.push(...page);
+    for await (const page of client.submissions(target.project, target.form, {
+      ...(changed === undefined ? {} : { filter: changed }),
+      pageSize: input.pageSize,
+    }))
+      changes.push(...page);
     // Deletions are read whatever the policy: a deleted submission no longer claims its beneficiary.
-    for await (const page of client.submissions(target.project, target.form, { filter: deletionFilter(from), pageSize: input.pageSize })) deletions.push(...page);
+    for await (const page of client.submissions(target.project, target.form, { filter: deletionFilter(from), pageSize: input.pageSize }))
+      deletions.push(...page);
   }
   const { latest, newestStamp } = latestStates(changes, deletions);
   const submissions = [...latest.values()].map((submission) => ({
@@ -342,9 +412,13 @@ async function poll(run: Run): Promise<number> {
   if (plan.notes.length > shown.length) say(`sparctl: … and ${plan.notes.length - shown.length} more like these`);
   const notes = [
     plan.counts.alreadyApplied > 0 ? `${plan.counts.alreadyApplied} already applied` : '',
-    plan.counts.skippedByReview > 0 ? `${plan.counts.skippedByReview} skipped for their review state (${policies.skipReview.join(', ')})` : '',
+    plan.counts.skippedByReview > 0
+      ? `${plan.counts.skippedByReview} skipped for their review state (${policies.skipReview.join(', ')})`
+      : '',
   ].filter(Boolean);
-  say(`sparctl: ${client.server} form ${target.form}: ${latest.size} submission${latest.size === 1 ? '' : 's'} read, ${plan.actions.length} to apply${notes.length > 0 ? ` (${notes.join(', ')})` : ''}`);
+  say(
+    `sparctl: ${client.server} form ${target.form}: ${latest.size} submission${latest.size === 1 ? '' : 's'} read, ${plan.actions.length} to apply${notes.length > 0 ? ` (${notes.join(', ')})` : ''}`,
+  );
   const watermark = input.instanceId === undefined ? newestStamp : undefined;
   if (plan.actions.length === 0) {
     if (!input.dryRun) {
@@ -354,7 +428,9 @@ async function poll(run: Run): Promise<number> {
     return worst(ExitCode.ok);
   }
   if (run.stopping) return ExitCode.interrupted;
-  const entries = plan.actions.map((action): SpoolEntry => ({ action, submission: content.get(action.submission) ?? latest.get(action.submission)! }));
+  const entries = plan.actions.map(
+    (action): SpoolEntry => ({ action, submission: content.get(action.submission) ?? latest.get(action.submission)! }),
+  );
   const head: SpoolHead = { window: { ...(watermark === undefined ? {} : { watermark }), claims: plan.claims } };
   // Whole or not at all: a kill while writing must not leave half a window to resume.
   spool.write(`${JSON.stringify(head)}\n${entries.map((entry) => JSON.stringify(entry)).join('\n')}\n`);
@@ -391,7 +467,14 @@ async function applyWindow(run: Run, what: string): Promise<{ code: number; kept
   // What each write of this run wrote (by position), and how each ended.
   const digests = new Map<number, string>();
   const fates = new Map<number, RecordEvent>();
-  const columns = ['odk_submission', 'odk_instance', 'odk_submitter', 'odk_submission_date', 'odk_review_state', ...mappingColumns(run.mapping)];
+  const columns = [
+    'odk_submission',
+    'odk_instance',
+    'odk_submitter',
+    'odk_submission_date',
+    'odk_review_state',
+    ...mappingColumns(run.mapping),
+  ];
   const code = await deps.runWindow({
     path: run.spool.path,
     quiet: input.watch === true,
@@ -403,10 +486,13 @@ async function applyWindow(run: Run, what: string): Promise<{ code: number; kept
     collect: (event) => fates.set(event.seq, event),
     // With --watch a line per poll; otherwise the bulk run's own summary table says it all.
     ...(input.watch ? { onSummary: (summary: BulkSummary) => report(run.say, what, summary) } : {}),
-    records: (lines, strategies) => spoolRecords(lines, { mapping: run.mapping, dfsp: run.dfsp, form: run.target.form, columns, strategies, faDigest, digests }),
+    records: (lines, strategies) =>
+      spoolRecords(lines, { mapping: run.mapping, dfsp: run.dfsp, form: run.target.form, columns, strategies, faDigest, digests }),
   });
   if (!input.dryRun && (code === ExitCode.ok || code === ExitCode.rejected)) finishWindow(run, digests, fates);
-  const kept = [...fates.values()].filter((event) => event.code === 'kept.changed_since' && event.id !== undefined).map((event) => event.id!);
+  const kept = [...fates.values()]
+    .filter((event) => event.code === 'kept.changed_since' && event.id !== undefined)
+    .map((event) => event.id!);
   return { code, kept };
 }
 
@@ -451,10 +537,18 @@ export async function* spoolRecords(
         odk_review_state: submission.__system.reviewState ?? 'received',
       };
       for (const column of how.columns.slice(5)) raw[column] = read(column) ?? '';
-      const origin = Object.entries(provenance).map(([k, v]) => `${k}=${v}`).join(' ');
+      const origin = Object.entries(provenance)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ');
       const at = seq++;
       if (action.kind === 'undo') {
-        out.push({ seq: at, key: action.beneficiary, raw, origin, parsed: { ok: true, value: { id: action.beneficiary, onlyIfFa: action.fa }, mode: 'unlink' } });
+        out.push({
+          seq: at,
+          key: action.beneficiary,
+          raw,
+          origin,
+          parsed: { ok: true, value: { id: action.beneficiary, onlyIfFa: action.fa }, mode: 'unlink' },
+        });
         continue;
       }
       const mapped = applyMapping(how.mapping, read, how.dfsp);
@@ -462,10 +556,15 @@ export async function* spoolRecords(
         out.push({ seq: at, raw, origin, key: rowKey(how.mapping, read), parsed: { ok: false as const, problems: mapped.problems } });
         continue;
       }
-      const record = toBulkRecord(at, undefined, { ...mapped.record, additional_info: [provenance] }, raw, { mode: 'upsert', strategies: how.strategies, unlinkConfirmed: false });
+      const record = toBulkRecord(at, undefined, { ...mapped.record, additional_info: [provenance] }, raw, {
+        mode: 'upsert',
+        strategies: how.strategies,
+        unlinkConfirmed: false,
+      });
       const parsed = record.parsed;
       if (parsed.ok && parsed.faValue !== undefined) how.digests.set(at, how.faDigest(parsed.faValue));
-      const value = parsed.ok && action.onlyIfFa !== undefined && 'fa' in parsed.value ? { ...parsed.value, onlyIfFa: action.onlyIfFa } : undefined;
+      const value =
+        parsed.ok && action.onlyIfFa !== undefined && 'fa' in parsed.value ? { ...parsed.value, onlyIfFa: action.onlyIfFa } : undefined;
       out.push({ ...record, origin, ...(value === undefined || !parsed.ok ? {} : { parsed: { ...parsed, value } }) });
     }
     yield out;
@@ -482,7 +581,12 @@ function finishWindow(run: Run, digests: ReadonlyMap<number, string>, fates: Rea
     const written = event?.fate === 'applied' || event?.fate === 'confirmed';
     const kept = event?.code === 'kept.changed_since' || event?.code === 'kept.not_linked';
     return action.kind === 'apply'
-      ? { action, written, ...(written && digests.has(seq) ? { fa: digests.get(seq)! } : {}), overwritten: event?.code === 'kept.changed_since' }
+      ? {
+          action,
+          written,
+          ...(written && digests.has(seq) ? { fa: digests.get(seq)! } : {}),
+          overwritten: event?.code === 'kept.changed_since',
+        }
       : { action, written, gone: written || kept };
   });
   const state = run.store.readState();

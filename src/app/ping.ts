@@ -71,7 +71,8 @@ async function attemptPing(deps: PingDeps): Promise<PingResult> {
   }
   try {
     if (deps.pingEndpoint) {
-      let answer, ms;
+      let answer: { url: string; status: number; body: string };
+      let ms: number;
       try {
         [answer, ms] = await timed(() => deps.pingEndpoint!(mapper));
       } catch (error) {
@@ -80,14 +81,22 @@ async function attemptPing(deps: PingDeps): Promise<PingResult> {
       const pong = answer.status === 200 && /^"?pong"?$/.test(answer.body.trim());
       checks.push({ check: 'reachable', ok: pong, detail: `GET ${answer.url} → HTTP ${answer.status}${pong ? ' "pong"' : ''}`, ms });
     }
-    let results, ms;
+    let results: Awaited<ReturnType<Mapper['resolve']>>;
+    let ms: number;
     try {
-      [results, ms] = await timed(() => mapper.resolve([{ reference_id: 'ping', id: `sparctl-ping-${deps.uniqueId()}`, scope: 'yes_no' }], { source: 'sparctl ping' }));
+      [results, ms] = await timed(() =>
+        mapper.resolve([{ reference_id: 'ping', id: `sparctl-ping-${deps.uniqueId()}`, scope: 'yes_no' }], { source: 'sparctl ping' }),
+      );
     } catch (error) {
       return failed('resolve', error, (message) => message);
     }
     const answered = results.length === 1 && results[0]!.status_reason_code !== null;
-    checks.push({ check: 'resolve', ok: answered, detail: `${deps.protocol} mapper answered${deps.signing}: ${results[0]?.status_reason_code ?? 'no result'} — ${mapper.target}`, ms });
+    checks.push({
+      check: 'resolve',
+      ok: answered,
+      detail: `${deps.protocol} mapper answered${deps.signing}: ${results[0]?.status_reason_code ?? 'no result'} — ${mapper.target}`,
+      ms,
+    });
     return { ok: checks.every((check) => check.ok), checks };
   } finally {
     await mapper.close();

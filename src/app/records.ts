@@ -3,7 +3,15 @@ import type { RecordEvent } from '../core/bulk/events.js';
 import { writeRecords } from '../core/bulk/write-records.js';
 import { ExitCode, SparctlError, UsageError } from '../core/errors.js';
 import type { Mapper } from '../core/mapper.js';
-import { applyItems, prepareItems, summarize, type AppliedItem, type InputRecord, type RecordProblem, type RunSummary } from '../core/resolve.js';
+import {
+  applyItems,
+  prepareItems,
+  summarize,
+  type AppliedItem,
+  type InputRecord,
+  type RecordProblem,
+  type RunSummary,
+} from '../core/resolve.js';
 import type { Operation } from '../core/results.js';
 import type { ResolveScope } from '../core/vocabulary.js';
 
@@ -55,21 +63,35 @@ export function planRecords(operation: Operation, flags: RecordFlags, stdinIsTTY
   const singles = singleRecords(operation, flags);
   if (operation !== 'resolve' && flags.file !== undefined && singles.length === 0) return { kind: 'file' };
   if (flags.file !== undefined && singles.length > 0) {
-    throw new UsageError('usage.file_and_flags', `give records either with --file or with flags${operation === 'resolve' ? '/arguments' : ''}, not both`);
+    throw new UsageError(
+      'usage.file_and_flags',
+      `give records either with --file or with flags${operation === 'resolve' ? '/arguments' : ''}, not both`,
+    );
   }
   if (flags.file === undefined && singles.length === 0) {
-    throw new UsageError('usage.no_records', `nothing to ${operation}: give --id${operation === 'resolve' ? ', IDs as arguments,' : ''} or --file`, {
-      hint: `see "sparctl ${operation} --help"`,
-    });
+    throw new UsageError(
+      'usage.no_records',
+      `nothing to ${operation}: give --id${operation === 'resolve' ? ', IDs as arguments,' : ''} or --file`,
+      {
+        hint: `see "sparctl ${operation} --help"`,
+      },
+    );
   }
   if (operation !== 'resolve') {
     for (const [key, flag] of FILE_ONLY_FLAGS) {
-      if (flags[key] !== undefined) throw new UsageError('usage.file_only_flag', `${flag} applies to --file runs only; nothing was ${operation === 'link' ? 'linked' : operation === 'update' ? 'updated' : 'unlinked'}`, { hint: `drop ${flag}, or give the records with --file` });
+      if (flags[key] !== undefined)
+        throw new UsageError(
+          'usage.file_only_flag',
+          `${flag} applies to --file runs only; nothing was ${operation === 'link' ? 'linked' : operation === 'update' ? 'updated' : 'unlinked'}`,
+          { hint: `drop ${flag}, or give the records with --file` },
+        );
     }
     return { kind: 'write', records: singles };
   }
   if (flags.file === '-' && stdinIsTTY) {
-    throw new UsageError('usage.stdin_is_tty', '--file - reads records from stdin, but stdin is a terminal', { hint: 'pipe a file in, or give its path' });
+    throw new UsageError('usage.stdin_is_tty', '--file - reads records from stdin, but stdin is a terminal', {
+      hint: 'pipe a file in, or give its path',
+    });
   }
   return { kind: 'resolve', records: singles };
 }
@@ -162,7 +184,13 @@ export async function resolveRecords(deps: ResolveDeps, input: ResolveInput): Pr
       ...(verbose ? { onProgress: (done: number, total: number) => verbose(`${done}/${total} done`) } : {}),
     });
     const summary = summarize('resolve', applied);
-    return { operation: 'resolve', target: mapper.target, applied, summary, exitCode: summary.failed > 0 ? ExitCode.rejected : ExitCode.ok };
+    return {
+      operation: 'resolve',
+      target: mapper.target,
+      applied,
+      summary,
+      exitCode: summary.failed > 0 ? ExitCode.rejected : ExitCode.ok,
+    };
   } finally {
     await mapper.close();
   }
@@ -187,18 +215,28 @@ export interface WriteRecordsInput {
  * pipeline (so --dry-run, retries and the read-back after a lost answer work as for a file).
  * Stopped by a signal, it returns only the exit code.
  */
-export async function writeFlagRecords(deps: WriteRecordsDeps, input: WriteRecordsInput): Promise<RecordsResult | { readonly interrupted: number }> {
+export async function writeFlagRecords(
+  deps: WriteRecordsDeps,
+  input: WriteRecordsInput,
+): Promise<RecordsResult | { readonly interrupted: number }> {
   const { operation } = input;
   const dryRun = input.dryRun === true;
   const mapper = await deps.openMapper(dryRun ? 'dry-run' : 'write');
   try {
     const strategies = new Map((await mapper.strategies()).map((s) => [s.id, s]));
     const records = input.records.map((single, seq) =>
-      toBulkRecord(seq, undefined, single.record, undefined, { mode: operation, ...(input.strategy !== undefined ? { defaults: { strategyId: input.strategy } } : {}), strategies }),
+      toBulkRecord(seq, undefined, single.record, undefined, {
+        mode: operation,
+        ...(input.strategy !== undefined ? { defaults: { strategyId: input.strategy } } : {}),
+        strategies,
+      }),
     );
-    const problems = records.flatMap((record) => (record.parsed.ok ? [] : record.parsed.problems.map((p) => ({ field: p.field, message: p.message }))));
+    const problems = records.flatMap((record) =>
+      record.parsed.ok ? [] : record.parsed.problems.map((p) => ({ field: p.field, message: p.message })),
+    );
     if (problems.length > 0) throw invalidInput(() => undefined, undefined, problems, records.length, true);
-    if (operation === 'unlink' && !dryRun) await deps.confirmUnlink(`${records.length} beneficiar${records.length === 1 ? 'y' : 'ies'}`, mapper.target);
+    if (operation === 'unlink' && !dryRun)
+      await deps.confirmUnlink(`${records.length} beneficiar${records.length === 1 ? 'y' : 'ies'}`, mapper.target);
     deps.verbose?.(`${operation} ${records.length} record(s) via ${deps.via} (${mapper.target})${dryRun ? ', dry run' : ''}`);
     const { events, summary } = await writeRecords(mapper, records, {
       mode: operation,
@@ -210,7 +248,12 @@ export async function writeFlagRecords(deps: WriteRecordsDeps, input: WriteRecor
     });
     if (summary.stopped) {
       if (summary.stopped.code === 'interrupted') return { interrupted: summary.stopped.exitCode };
-      throw new SparctlError(summary.stopped.code, summary.stopped.message, summary.stopped.exitCode as ExitCode, summary.stopped.hint === undefined ? {} : { hint: summary.stopped.hint });
+      throw new SparctlError(
+        summary.stopped.code,
+        summary.stopped.message,
+        summary.stopped.exitCode as ExitCode,
+        summary.stopped.hint === undefined ? {} : { hint: summary.stopped.hint },
+      );
     }
     const applied = events.map(appliedOf);
     return {
@@ -260,7 +303,13 @@ function describeProblem(problem: RecordProblem): string {
 }
 
 /** Says each problem as "file:line: field: message" and returns the error that ends the run. */
-function invalidInput(say: (line: string) => void, file: string | undefined, problems: RecordProblem[], total: number, writes: boolean): UsageError {
+function invalidInput(
+  say: (line: string) => void,
+  file: string | undefined,
+  problems: RecordProblem[],
+  total: number,
+  writes: boolean,
+): UsageError {
   const nothing = writes ? 'nothing was written' : 'nothing was looked up';
   if (file === undefined) {
     const detail = problems.map(describeProblem).join('; ');

@@ -92,9 +92,13 @@ export interface Guard {
 /** The guard: a TLS pair given whole, and an address other machines can reach guarded or allowed insecure on purpose. */
 export function serveGuard(input: ServeInput, isLoopbackHost: (host: string) => boolean, globalInsecure: boolean): Guard {
   if ((input.tlsCert === undefined) !== (input.tlsKey === undefined)) {
-    throw new UsageError('serve.tls_incomplete', `${input.tlsCert === undefined ? '--tls-key' : '--tls-cert'} needs ${input.tlsCert === undefined ? '--tls-cert' : '--tls-key'} too`, {
-      hint: 'give the certificate and its private key: --tls-cert CERT.pem --tls-key KEY.pem',
-    });
+    throw new UsageError(
+      'serve.tls_incomplete',
+      `${input.tlsCert === undefined ? '--tls-key' : '--tls-cert'} needs ${input.tlsCert === undefined ? '--tls-cert' : '--tls-key'} too`,
+      {
+        hint: 'give the certificate and its private key: --tls-cert CERT.pem --tls-key KEY.pem',
+      },
+    );
   }
   const loopback = isLoopbackHost(input.host);
   const authenticated = input.partner.length > 0 || input.tokenFile !== undefined;
@@ -108,7 +112,9 @@ export async function serve(deps: ServeDeps, input: ServeInput): Promise<{ exitC
   const { loopback, tls, exposed } = serveGuard(input, deps.isLoopbackHost, deps.globalInsecure);
   const target = await deps.target();
   if (target.mode !== 'local') {
-    throw new ConfigError('serve.remote_profile', `serve needs a local mapper, but the target is remote (${target.source})`, { hint: 'pass --db PATH or a local profile' });
+    throw new ConfigError('serve.remote_profile', `serve needs a local mapper, but the target is remote (${target.source})`, {
+      hint: 'pass --db PATH or a local profile',
+    });
   }
   const partners = await deps.loadPartners(input.partner);
   const token = input.tokenFile === undefined ? undefined : await deps.loadToken(input.tokenFile);
@@ -128,10 +134,15 @@ export async function serve(deps: ServeDeps, input: ServeInput): Promise<{ exitC
   // A name taken for loopback (localhost) must have resolved to loopback.
   if (loopback && !deps.isLoopbackHost(server.address)) {
     await server.abort();
-    throw new UsageError('serve.not_loopback', `${input.host} resolved to ${server.address}, which is not a loopback address`, { hint: 'pass --host 127.0.0.1' });
+    throw new UsageError('serve.not_loopback', `${input.host} resolved to ${server.address}, which is not a loopback address`, {
+      hint: 'pass --host 127.0.0.1',
+    });
   }
   const url = `${tls ? 'https' : 'http'}://${input.host.includes(':') ? `[${input.host}]` : input.host}:${server.port}`;
-  const auth = [...(partners.size > 0 ? [`signatures checked for ${[...partners.keys()].join(', ')}`] : []), ...(token === undefined ? [] : ['bearer token checked'])];
+  const auth = [
+    ...(partners.size > 0 ? [`signatures checked for ${[...partners.keys()].join(', ')}`] : []),
+    ...(token === undefined ? [] : ['bearer token checked']),
+  ];
   const how = [
     server.target,
     auth.length > 0 ? `requests authenticated: ${auth.join(' and ')}` : `requests NOT authenticated${loopback ? ', loopback only' : ''}`,
@@ -140,7 +151,12 @@ export async function serve(deps: ServeDeps, input: ServeInput): Promise<{ exitC
   ];
   deps.note(`sparctl serve: ${insecure ? 'INSECURE ' : ''}listening on ${url} (${how.join('; ')})`);
   if (insecure) {
-    const what = exposed.length === 2 ? 'requests are neither authenticated nor encrypted' : exposed[0] === 'authentication' ? 'requests are not authenticated' : 'requests travel unencrypted, without TLS';
+    const what =
+      exposed.length === 2
+        ? 'requests are neither authenticated nor encrypted'
+        : exposed[0] === 'authentication'
+          ? 'requests are not authenticated'
+          : 'requests travel unencrypted, without TLS';
     deps.note(
       `sparctl serve: warning: INSECURE (--insecure-serve): ${input.host} can be reached from other machines and ${what}; anyone on the network can ${exposed.includes('authentication') ? "read and change beneficiaries' bank accounts" : "read beneficiaries' bank accounts in transit"}`,
     );
@@ -159,12 +175,24 @@ export function accessLine(request: ServedRequest, insecure: boolean): string {
 
 /** The one line for a non-loopback address without authentication or TLS. */
 function refusal(host: string, missing: readonly Exposure[], globalInsecure: boolean): UsageError {
-  const what = missing.length === 2 ? 'requests would be neither authenticated nor encrypted' : missing[0] === 'authentication' ? 'requests would not be authenticated' : 'requests would travel unencrypted, without TLS';
-  const add = [...(missing.includes('authentication') ? ['--partner NAME=PEM or --token-file PATH'] : []), ...(missing.includes('tls') ? ['--tls-cert PEM --tls-key PEM'] : [])];
+  const what =
+    missing.length === 2
+      ? 'requests would be neither authenticated nor encrypted'
+      : missing[0] === 'authentication'
+        ? 'requests would not be authenticated'
+        : 'requests would travel unencrypted, without TLS';
+  const add = [
+    ...(missing.includes('authentication') ? ['--partner NAME=PEM or --token-file PATH'] : []),
+    ...(missing.includes('tls') ? ['--tls-cert PEM --tls-key PEM'] : []),
+  ];
   const also = globalInsecure ? '; --insecure is about certificates of servers sparctl connects to, not this one' : '';
-  return new UsageError('serve.unguarded', `refusing to serve on ${host === '' ? 'every interface' : host}, which other machines can reach: ${what}`, {
-    hint: `add ${add.join(', and ')}; or pass --insecure-serve on a network you trust${also}`,
-  });
+  return new UsageError(
+    'serve.unguarded',
+    `refusing to serve on ${host === '' ? 'every interface' : host}, which other machines can reach: ${what}`,
+    {
+      hint: `add ${add.join(', and ')}; or pass --insecure-serve on a network you trust${also}`,
+    },
+  );
 }
 
 /** 10485760 → "10 MiB"; sizes that are not whole KiB or MiB in bytes. */

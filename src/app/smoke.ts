@@ -1,4 +1,4 @@
-import { SparctlError, UsageError } from '../core/errors.js';
+import { type SparctlError, UsageError } from '../core/errors.js';
 import type { Mapper } from '../core/mapper.js';
 import { runSmoke, type SmokeReport } from '../core/smoke.js';
 
@@ -44,7 +44,13 @@ export async function smoke(deps: SmokeDeps, input: SmokeInput): Promise<SmokeRe
   try {
     // A backstop above the HTTP timeout, whose own error says more.
     const stepTimeout = deps.requestTimeoutMs === undefined ? {} : { stepTimeoutMs: deps.requestTimeoutMs + 5_000 };
-    report = await runSmoke(mapper, { id, clock: deps.clock, source: 'sparctl smoke', unlinkCommand: `sparctl ${deps.targetArgs}unlink --id ${id} --yes`, ...stepTimeout });
+    report = await runSmoke(mapper, {
+      id,
+      clock: deps.clock,
+      source: 'sparctl smoke',
+      unlinkCommand: `sparctl ${deps.targetArgs}unlink --id ${id} --yes`,
+      ...stepTimeout,
+    });
   } finally {
     await mapper.close();
   }

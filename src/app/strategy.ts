@@ -58,7 +58,10 @@ export interface ValidateResult {
 }
 
 /** `strategy validate`: the definition's strategies, or the target's (these ids, or all), checked. */
-export async function validateStrategies(deps: StrategyDeps, input: { readonly ids: readonly string[]; readonly definition: Definition; readonly strict: boolean }): Promise<ValidateResult> {
+export async function validateStrategies(
+  deps: StrategyDeps,
+  input: { readonly ids: readonly string[]; readonly definition: Definition; readonly strict: boolean },
+): Promise<ValidateResult> {
   const rows = await chosenRows(deps, input.ids, input.definition);
   const reports = rows.map((row) => validateStrategy(row, { strict: input.strict }));
   const failed = reports.filter((report) => !report.ok);
@@ -78,7 +81,10 @@ export interface AddResult {
  * `strategy add`: validated first, the findings said after the target line (a safe strategy's
  * warnings left out with -q); one unsafe strategy refuses them all; then appended.
  */
-export async function addStrategies(deps: StrategyDeps, input: { readonly definition: Definition; readonly strict: boolean; readonly dryRun: boolean }): Promise<AddResult> {
+export async function addStrategies(
+  deps: StrategyDeps,
+  input: { readonly definition: Definition; readonly strict: boolean; readonly dryRun: boolean },
+): Promise<AddResult> {
   if (await deps.isRemote()) {
     throw new UsageError('strategy.remote_add', 'strategy add writes to the local mapper; SPAR has no API to add strategies', {
       hint: 'export them with "sparctl strategy export --format helm" or "--format sql" and apply that to the deployment',
@@ -86,7 +92,10 @@ export async function addStrategies(deps: StrategyDeps, input: { readonly defini
   }
   const rows = await definitionRows(deps, input.definition);
   if (rows === null) {
-    throw new UsageError('usage.strategy_missing', 'give the strategy with --file, or with --id, --construct and --deconstruct (and --type, --description)');
+    throw new UsageError(
+      'usage.strategy_missing',
+      'give the strategy with --file, or with --id, --construct and --deconstruct (and --type, --description)',
+    );
   }
   const reports = rows.map((row) => validateStrategy(row, { strict: input.strict }));
   await deps.announceTarget();
@@ -108,7 +117,10 @@ export async function addStrategies(deps: StrategyDeps, input: { readonly defini
 }
 
 /** `strategy export`: the target's strategies (these ids, or all), or a definition's once it is safe, as text. */
-export async function exportStrategyText(deps: StrategyDeps, input: { readonly ids: readonly string[]; readonly definition: Definition; readonly format: ExportFormat }): Promise<string> {
+export async function exportStrategyText(
+  deps: StrategyDeps,
+  input: { readonly ids: readonly string[]; readonly definition: Definition; readonly format: ExportFormat },
+): Promise<string> {
   const given = await definitionRows(deps, input.definition);
   const rows = given ?? selectIds((await targetRows(deps)).rows, input.ids);
   if (given !== null) {
@@ -131,14 +143,24 @@ async function chosenRows(deps: StrategyDeps, ids: readonly string[], definition
   return rows;
 }
 
-const bothIdsAndDefinition = () => new UsageError('usage.strategy_ids', 'give strategy ids or a strategy definition (--file or flags), not both');
+const bothIdsAndDefinition = () =>
+  new UsageError('usage.strategy_ids', 'give strategy ids or a strategy definition (--file or flags), not both');
 
 /** The strategies the definition gives, or null when it gives none. */
 async function definitionRows(deps: StrategyDeps, definition: Definition): Promise<StrategyRow[] | null> {
-  const flagged = definition.id !== undefined || definition.type !== undefined || definition.construct !== undefined || definition.deconstruct !== undefined || definition.description !== undefined;
+  const flagged =
+    definition.id !== undefined ||
+    definition.type !== undefined ||
+    definition.construct !== undefined ||
+    definition.deconstruct !== undefined ||
+    definition.description !== undefined;
   if (definition.file !== undefined) {
     const file = definition.file;
-    if (flagged) throw new UsageError('usage.strategy_both', 'give the strategy with --file or with flags (--id, --type, --construct, --deconstruct, --description), not both');
+    if (flagged)
+      throw new UsageError(
+        'usage.strategy_both',
+        'give the strategy with --file or with flags (--id, --type, --construct, --deconstruct, --description), not both',
+      );
     let text: string;
     try {
       text = await deps.readFile(file);
@@ -170,14 +192,16 @@ function parseDefinitionText(text: string, file: string): unknown {
 async function targetRows(deps: StrategyDeps): Promise<{ rows: StrategyRow[]; target: string }> {
   const mapper = await deps.openMapper();
   try {
-    const rows = (await mapper.strategies()).map((s): StrategyRow => ({
-      id: s.id,
-      strategy_type: s.strategy_type,
-      construct_strategy: s.construct_strategy,
-      deconstruct_strategy: s.deconstruct_strategy,
-      description: s.description,
-      active: s.active,
-    }));
+    const rows = (await mapper.strategies()).map(
+      (s): StrategyRow => ({
+        id: s.id,
+        strategy_type: s.strategy_type,
+        construct_strategy: s.construct_strategy,
+        deconstruct_strategy: s.deconstruct_strategy,
+        description: s.description,
+        active: s.active,
+      }),
+    );
     return { rows: rows.sort((a, b) => a.id - b.id), target: mapper.target };
   } finally {
     await mapper.close();

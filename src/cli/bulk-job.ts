@@ -66,11 +66,19 @@ async function renderJob(context: CommandContext, result: BulkJobResult): Promis
     });
   }
   if (result.dryRun && !globals.quiet) {
-    for (const event of result.planned) io.stderr.write(`  would ${event.operation} ${event.id ?? ''}${event.line === undefined ? '' : ` (line ${event.line})`}\n`);
+    for (const event of result.planned)
+      io.stderr.write(`  would ${event.operation} ${event.id ?? ''}${event.line === undefined ? '' : ` (line ${event.line})`}\n`);
     io.stderr.write('dry run: nothing was written\n');
   }
   if (settings.output === 'json') {
-    io.stdout.write(jsonDocument({ command: result.command, target: result.target, summary, ...(result.rejects ? { rejects: result.rejects.path } : {}) }));
+    io.stdout.write(
+      jsonDocument({
+        command: result.command,
+        target: result.target,
+        summary,
+        ...(result.rejects ? { rejects: result.rejects.path } : {}),
+      }),
+    );
   } else if (settings.output === 'jsonl' && summary.stopped) {
     // The per-record lines end with why there are no more, so a reader can tell a stop from the end.
     const { code, message, hint, exitCode } = summary.stopped;

@@ -1,5 +1,12 @@
 import type { Ora } from 'ora';
-import { RECORD_FATES, type BulkEvent, type BulkSummary, type ProgressEvent, type RecordFate, type RetryEvent } from '../core/bulk/events.js';
+import {
+  RECORD_FATES,
+  type BulkEvent,
+  type BulkSummary,
+  type ProgressEvent,
+  type RecordFate,
+  type RetryEvent,
+} from '../core/bulk/events.js';
 import type { Operation } from '../core/results.js';
 import { colorEnabled, type Io } from './io.js';
 import { printable } from './output.js';
@@ -102,7 +109,9 @@ function retryText(event: RetryEvent, short = false): string {
   const records = `${event.records} ${event.operation}${event.records === 1 ? '' : 's'}`;
   const delay = `${(event.delayMs / 1000).toFixed(1)} s`;
   const reason = printable(event.reason);
-  return short ? `${records}: retry ${event.attempt} in ${delay}, ${reason}` : `retrying ${records} (attempt ${event.attempt}) in ${delay}: ${reason}`;
+  return short
+    ? `${records}: retry ${event.attempt} in ${delay}, ${reason}`
+    : `retrying ${records} (attempt ${event.attempt}) in ${delay}: ${reason}`;
 }
 
 /** Off a terminal: a plain line at most every `intervalMs`, and one line per retry. */
@@ -237,7 +246,13 @@ class SpinnerProgress implements ProgressRenderer {
 
 const OPERATION_ROWS: readonly (Operation | 'none')[] = ['link', 'update', 'unlink', 'resolve', 'none'];
 /** "none": the record needed no write (unchanged, superseded) or was rejected before one was planned. */
-const ROW_LABELS: Record<Operation | 'none', string> = { link: 'link', update: 'update', unlink: 'unlink', resolve: 'resolve', none: 'no write' };
+const ROW_LABELS: Record<Operation | 'none', string> = {
+  link: 'link',
+  update: 'update',
+  unlink: 'unlink',
+  resolve: 'resolve',
+  none: 'no write',
+};
 const FATE_LABELS: Record<RecordFate, { done: string; dry: string }> = {
   applied: { done: 'applied', dry: 'would apply' },
   confirmed: { done: 'confirmed', dry: 'would confirm' },
@@ -280,7 +295,11 @@ export function renderBulkSummary(io: Io, summary: BulkSummary, extra: SummaryEx
     rows.push([ROW_LABELS[operation], ...cells.map(String), String(cells.reduce((a, b) => a + b, 0))]);
   }
   const settled = fates.map((fate) => summary[fate]);
-  rows.push(['total', ...settled.map((n, at) => (fates[at] === 'rejected' && n > 0 ? paint('33', String(n)) : String(n))), String(settled.reduce((a, b) => a + b, 0))]);
+  rows.push([
+    'total',
+    ...settled.map((n, at) => (fates[at] === 'rejected' && n > 0 ? paint('33', String(n)) : String(n))),
+    String(settled.reduce((a, b) => a + b, 0)),
+  ]);
   const table = renderTable(io, columns, rows, { stream: 'stderr' });
 
   const lines = [table];
@@ -289,9 +308,12 @@ export function renderBulkSummary(io: Io, summary: BulkSummary, extra: SummaryEx
   // The rate is this run's own: records settled by an earlier run took no time here.
   const worked = Math.max(0, summary.total - summary.notSent - earlier);
   const rate = summary.seconds > 0 ? worked / summary.seconds : 0;
-  lines.push(`${summary.total} record${summary.total === 1 ? '' : 's'} in ${duration(summary.seconds)} (${rate >= 10 ? Math.round(rate) : rate.toFixed(1)} rec/s) · ${printable(extra.target)}`);
+  lines.push(
+    `${summary.total} record${summary.total === 1 ? '' : 's'} in ${duration(summary.seconds)} (${rate >= 10 ? Math.round(rate) : rate.toFixed(1)} rec/s) · ${printable(extra.target)}`,
+  );
   // Not sent, or sent and unanswered: the next run reads the mapper before sending any again.
-  if (summary.notSent > 0) lines.push(paint('31', `not done: ${summary.notSent} record${summary.notSent === 1 ? '' : 's'} (not sent, or no answer came)`));
+  if (summary.notSent > 0)
+    lines.push(paint('31', `not done: ${summary.notSent} record${summary.notSent === 1 ? '' : 's'} (not sent, or no answer came)`));
   if (earlier > 0) {
     const parts = RECORD_FATES.filter((fate) => (summary.earlier[fate] ?? 0) > 0).map((fate) => `${summary.earlier[fate]} ${fate}`);
     lines.push(`settled by an earlier run of this job: ${parts.join(', ')}`);
@@ -302,7 +324,8 @@ export function renderBulkSummary(io: Io, summary: BulkSummary, extra: SummaryEx
   if (reasons.length > 0) lines.push(`rejected by reason: ${reasons.map(([code, n]) => `${printable(code)} ${n}`).join(', ')}`);
   if (summary.retries > 0) lines.push(`retries: ${summary.retries}`);
   const rejectRows = extra.rejectsCount ?? 0;
-  if (extra.rejectsPath !== undefined && rejectRows > 0) lines.push(`rejects: ${printable(extra.rejectsPath)} (${rejectRows} row${rejectRows === 1 ? '' : 's'})`);
+  if (extra.rejectsPath !== undefined && rejectRows > 0)
+    lines.push(`rejects: ${printable(extra.rejectsPath)} (${rejectRows} row${rejectRows === 1 ? '' : 's'})`);
   if (extra.resultsPath !== undefined) lines.push(`results: ${printable(extra.resultsPath)}`);
   if (extra.journalPath !== undefined) lines.push(`journal: ${printable(extra.journalPath)}`);
   if (summary.stopped) {

@@ -84,7 +84,9 @@ export async function loadContext(io: Io, globals: GlobalOptions): Promise<Comma
   if (settings.output !== undefined) chosenFormats.set(io, settings.output);
   warnAboutExposedSecrets(io, settings);
   if (globals.insecure) {
-    io.stderr.write('sparctl: warning: --insecure: TLS certificates are not checked; anyone on the network path can read and change what is sent, including keys and tokens\n');
+    io.stderr.write(
+      'sparctl: warning: --insecure: TLS certificates are not checked; anyone on the network path can read and change what is sent, including keys and tokens\n',
+    );
   }
   return { io, globals, dirs, configPath, resolved: { ...resolved, settings } };
 }
@@ -101,7 +103,9 @@ function warnAboutExposedSecrets(io: Io, settings: Record<string, unknown>): voi
       continue; // a missing file is reported where it is read
     }
     if ((mode & 0o077) !== 0) {
-      io.stderr.write(`sparctl: warning: ${setting} ${file} can be read by other users (mode ${(mode & 0o777).toString(8).padStart(4, '0')}); run: chmod 600 ${file}\n`);
+      io.stderr.write(
+        `sparctl: warning: ${setting} ${file} can be read by other users (mode ${(mode & 0o777).toString(8).padStart(4, '0')}); run: chmod 600 ${file}\n`,
+      );
     }
   }
 }
@@ -152,7 +156,10 @@ export function localMapperFile(context: CommandContext, access: MapperAccess): 
   if (isDefault || (access !== 'read' && context.globals.create === true)) return { path, exists: false };
   const fix = `sparctl init --db ${shellWord(path)}`;
   throw new UsageError('local.no_mapper', `no mapper at ${path}`, {
-    hint: access === 'read' ? `check the path; "${fix}" creates an empty mapper there` : `check the path; to start a new mapper there, add --create or run "${fix}"`,
+    hint:
+      access === 'read'
+        ? `check the path; "${fix}" creates an empty mapper there`
+        : `check the path; to start a new mapper there, add --create or run "${fix}"`,
   });
 }
 
@@ -186,4 +193,3 @@ export async function writeLinksOnThread(io: Io, mapper: Mapper): Promise<boolea
   if (io.env['SPARCTL_WRITER_THREAD'] === 'off' || !('writeLinksOnThread' in mapper)) return false;
   return (mapper as LocalMapper).writeLinksOnThread();
 }
-

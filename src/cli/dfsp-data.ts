@@ -26,12 +26,21 @@ export async function loadDfsp(context: CommandContext, options: { required: boo
     // A profile's dfspUrl goes with its target: when a flag or variable named the mapper, only SPARCTL_DFSP_URL applies.
     const { target } = context.resolved;
     const byProfile = target.source.startsWith('profile ');
-    throw new ConfigError('dfsp.no_url', `${byProfile ? `profile "${settings.profile}" is remote but` : `the remote mapper (${target.source})`} has no dfspUrl to read banks and wallet providers from`, {
-      hint: byProfile
-        ? 'add "dfspUrl" (the bene-portal API base, e.g. https://spar.example.org/api/bene-portal) to the profile, or set SPARCTL_DFSP_URL'
-        : "set SPARCTL_DFSP_URL (the bene-portal API base, e.g. https://spar.example.org/api/bene-portal); a profile's dfspUrl applies only when the profile names the mapper",
-    });
+    throw new ConfigError(
+      'dfsp.no_url',
+      `${byProfile ? `profile "${settings.profile}" is remote but` : `the remote mapper (${target.source})`} has no dfspUrl to read banks and wallet providers from`,
+      {
+        hint: byProfile
+          ? 'add "dfspUrl" (the bene-portal API base, e.g. https://spar.example.org/api/bene-portal) to the profile, or set SPARCTL_DFSP_URL'
+          : "set SPARCTL_DFSP_URL (the bene-portal API base, e.g. https://spar.example.org/api/bene-portal); a profile's dfspUrl applies only when the profile names the mapper",
+      },
+    );
   }
   const { fetchDfsp } = await import('../adapters/http/dfsp-client.js');
-  return fetchDfsp(settings.dfspUrl, { sender: settings.senderAppMnemonic, timeoutMs: settings.timeoutMs, caFile: settings.caFile, insecure: settings.insecure });
+  return fetchDfsp(settings.dfspUrl, {
+    sender: settings.senderAppMnemonic,
+    timeoutMs: settings.timeoutMs,
+    caFile: settings.caFile,
+    insecure: settings.insecure,
+  });
 }

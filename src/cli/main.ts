@@ -41,14 +41,22 @@ function inheritOverrides(command: import('commander').Command, root: import('co
 
 function reportError(io: Io, error: unknown, argv: readonly string[], commands: ReadonlySet<string>): number {
   if (error instanceof CommanderError) {
-    if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return ExitCode.ok;
+    if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help')
+      return ExitCode.ok;
     if (error.code === 'commander.executeSubCommandAsync') return ExitCode.ok;
     const message = error.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ');
     const command = argv.find((arg) => commands.has(arg));
-    return report(io, argv, { code: usageCode(error.code), message, hint: `see "sparctl ${command ? `${command} ` : ''}--help"`, exitCode: ExitCode.usage });
+    return report(io, argv, {
+      code: usageCode(error.code),
+      message,
+      hint: `see "sparctl ${command ? `${command} ` : ''}--help"`,
+      exitCode: ExitCode.usage,
+    });
   }
-  if (error instanceof SparctlError) return report(io, argv, { code: error.code, message: error.message, hint: error.hint, exitCode: error.exitCode });
-  if (isPromptExit(error)) return report(io, argv, { code: 'interrupted', message: 'interrupted', hint: undefined, exitCode: ExitCode.interrupted });
+  if (error instanceof SparctlError)
+    return report(io, argv, { code: error.code, message: error.message, hint: error.hint, exitCode: error.exitCode });
+  if (isPromptExit(error))
+    return report(io, argv, { code: 'interrupted', message: 'interrupted', hint: undefined, exitCode: ExitCode.interrupted });
   const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
   const exit = report(io, argv, {
     code: 'internal',
@@ -65,7 +73,11 @@ function reportError(io: Io, error: unknown, argv: readonly string[], commands: 
  * as a JSON object on stdout, so a program reading stdout is never left with nothing to parse.
  */
 function report(io: Io, argv: readonly string[], fields: ErrorFields): number {
-  const safe: ErrorFields = { ...fields, message: redactUrlsIn(fields.message), hint: fields.hint === undefined ? undefined : redactUrlsIn(fields.hint) };
+  const safe: ErrorFields = {
+    ...fields,
+    message: redactUrlsIn(fields.message),
+    hint: fields.hint === undefined ? undefined : redactUrlsIn(fields.hint),
+  };
   io.stderr.write(`sparctl: error [${safe.code}]: ${safe.message}${safe.hint ? ` (${safe.hint})` : ''}\n`);
   const document = errorDocument(chosenOutputFormat(io) ?? formatAsked(argv, io.env), safe);
   if (document !== undefined) io.stdout.write(document);

@@ -13,7 +13,6 @@ import { jsonDocument } from './document.js';
  * cannot drift apart. Data goes to stdout; the summary line goes to stderr.
  */
 
-
 export const OUTCOME_WORDS: Record<Outcome, string> = {
   linked: 'linked',
   updated: 'updated',
@@ -69,9 +68,7 @@ export function renderResults(io: Io, format: OutputFormat, input: RenderInput):
   if (input.dryRun) for (const v of views) v.dry_run = true;
   switch (format) {
     case 'json':
-      io.stdout.write(
-        jsonDocument({ operation: input.operation, target: input.target, summary: input.summary, results: views }),
-      );
+      io.stdout.write(jsonDocument({ operation: input.operation, target: input.target, summary: input.summary, results: views }));
       return;
     case 'jsonl':
       for (const v of views) io.stdout.write(`${JSON.stringify(v)}\n`);
@@ -98,11 +95,16 @@ function toTable(io: Io, operation: Operation, views: ResultView[]): string {
   ];
   const rows = views.map((v) => {
     // A plain success needs no reason; anything else says why, in words, unless the outcome said it.
-    const reason = v.status === 'succ' && v.outcome !== 'not_found' ? '' : reasonText(operation, v.status_reason_code, v.status_reason_message);
+    const reason =
+      v.status === 'succ' && v.outcome !== 'not_found' ? '' : reasonText(operation, v.status_reason_code, v.status_reason_message);
     return [
       ...(withLines ? [String(v.line ?? '')] : []),
       printable(v.id),
-      v.dry_run ? `would be ${OUTCOME_WORDS[v.outcome]}` : v.confirmed ? `${OUTCOME_WORDS[v.outcome]} (confirmed)` : OUTCOME_WORDS[v.outcome],
+      v.dry_run
+        ? `would be ${OUTCOME_WORDS[v.outcome]}`
+        : v.confirmed
+          ? `${OUTCOME_WORDS[v.outcome]} (confirmed)`
+          : OUTCOME_WORDS[v.outcome],
       ...(withFa ? [faLines(v.fa)] : []),
       printable(reason === OUTCOME_WORDS[v.outcome] ? '' : reason),
     ];
@@ -185,7 +187,10 @@ export function reasonText(operation: Operation, code: string | null, message: s
   const words = reasonWords(operation, code, said);
   if (words === undefined) return `${code}${message ? `: ${message}` : ''}`;
   const redundant =
-    said === '' || STOCK_MESSAGES.has(said) || (words === 'not linked' && NOT_LINKED_MESSAGE.test(said)) || (words === 'already linked' && ALREADY_LINKED_MESSAGE.test(said));
+    said === '' ||
+    STOCK_MESSAGES.has(said) ||
+    (words === 'not linked' && NOT_LINKED_MESSAGE.test(said)) ||
+    (words === 'already linked' && ALREADY_LINKED_MESSAGE.test(said));
   return redundant ? words : `${words}: ${said}`;
 }
 
@@ -221,7 +226,9 @@ function toCsv(views: ResultView[]): string {
 
 /** "link: 9 linked, 1 already linked (local ~/.local/share/sparctl/mapper.db)"; a dry run says "would be linked". */
 export function summaryLine(summary: RunSummary, target: string, dryRun = false): string {
-  const parts = (Object.entries(summary.counts) as [Outcome, number][]).map(([outcome, n]) => `${n} ${dryRun ? 'would be ' : ''}${OUTCOME_WORDS[outcome]}`);
+  const parts = (Object.entries(summary.counts) as [Outcome, number][]).map(
+    ([outcome, n]) => `${n} ${dryRun ? 'would be ' : ''}${OUTCOME_WORDS[outcome]}`,
+  );
   return `${summary.operation}${dryRun ? ' (dry run)' : ''}: ${parts.length ? parts.join(', ') : 'nothing to do'} (${target})`;
 }
 
@@ -259,7 +266,8 @@ export async function renderList(io: Io, format: Format, list: List): Promise<vo
       return;
     case 'csv':
       io.stdout.write(`${list.columns.map((column) => column.key).join(',')}\r\n`);
-      for (const row of list.rows) io.stdout.write(`${list.columns.map((column) => csvCell(cellText(field(row, column.key)))).join(',')}\r\n`);
+      for (const row of list.rows)
+        io.stdout.write(`${list.columns.map((column) => csvCell(cellText(field(row, column.key)))).join(',')}\r\n`);
       return;
     case 'table': {
       if (list.rows.length === 0) {
@@ -267,7 +275,13 @@ export async function renderList(io: Io, format: Format, list: List): Promise<vo
         return;
       }
       const cells = list.rows.map((row) => list.columns.map((column) => printable(cellText(field(row, column.key)))));
-      io.stdout.write(`${renderTable(io, list.columns.map((column) => ({ ...column, header: column.header ?? column.key })), cells)}\n`);
+      io.stdout.write(
+        `${renderTable(
+          io,
+          list.columns.map((column) => ({ ...column, header: column.header ?? column.key })),
+          cells,
+        )}\n`,
+      );
       return;
     }
   }
@@ -290,7 +304,9 @@ function cellText(value: unknown): string {
  */
 export function summaryFormat(command: string, format: Format): Format {
   if (format === 'csv') {
-    throw new UsageError('usage.output_format', `${command} prints one summary, which has no CSV form; nothing was done`, { hint: 'use -o json or -o jsonl' });
+    throw new UsageError('usage.output_format', `${command} prints one summary, which has no CSV form; nothing was done`, {
+      hint: 'use -o json or -o jsonl',
+    });
   }
   return format;
 }

@@ -14,7 +14,8 @@ export function positiveInt(flag: string): (value: string) => number {
 /** A TCP port, 0 to 65535 (0 means any free port). */
 export function portNumber(flag: string): (value: string) => number {
   return (value: string) => {
-    if (!/^[0-9]{1,5}$/.test(value) || Number(value) > 65_535) throw new InvalidArgumentError(`${flag} must be a port number from 0 to 65535`);
+    if (!/^[0-9]{1,5}$/.test(value) || Number(value) > 65_535)
+      throw new InvalidArgumentError(`${flag} must be a port number from 0 to 65535`);
     return Number(value);
   };
 }
@@ -29,6 +30,7 @@ export function positiveIntOrZero(flag: string): (value: string) => number {
 
 /** A whole number ≥ 1 from a flag's text, or a usage error naming the flag. */
 export function parsePositive(value: string, flag: string): number {
-  if (!/^[0-9]+$/.test(value) || Number(value) < 1) throw new UsageError('usage.invalid_number', `${flag} must be a whole number of at least 1`);
+  if (!/^[0-9]+$/.test(value) || Number(value) < 1)
+    throw new UsageError('usage.invalid_number', `${flag} must be a whole number of at least 1`);
   return Number(value);
 }

@@ -24,7 +24,9 @@ export function createProgram(io: Io, setExit: (code: number) => void): Command 
     .option('--db <path>', 'act on the local mapper database at PATH (env SPARCTL_DB)')
     .option('--url <url>', 'act on the remote mapper at this base URL, e.g. https://spar.example.org/api/mapper (env SPARCTL_BASE_URL)')
     .option('--create', 'with --db on a command that writes: create the database if it does not exist')
-    .addOption(new Option('-o, --output <format>', 'output format (default: table on a terminal, jsonl when piped)').choices(OUTPUT_FORMATS))
+    .addOption(
+      new Option('-o, --output <format>', 'output format (default: table on a terminal, jsonl when piped)').choices(OUTPUT_FORMATS),
+    )
     .addOption(new Option('-q, --quiet', 'print only results and errors').conflicts('verbose'))
     .option('-v, --verbose', 'print more about what is being done')
     .option('-y, --yes', 'answer yes to confirmations (needed for unlink without a terminal)')

@@ -11,7 +11,10 @@ const RESULT_WORDS: Record<SmokeStepResult['status'], string> = { pass: 'pass', 
 const CLEANUP_WORDS: Record<SmokeReport['cleanup']['state'], string> = { removed: 'done', failed: 'FAIL', not_needed: 'not needed' };
 
 /** Steps 5–6 when they run only to remove the record after an earlier failure. */
-const CLEANUP_TITLES: Partial<Record<SmokeStepResult['step'], string>> = { unlink: 'unlink (cleanup)', resolve_unlinked: 'resolve (after cleanup)' };
+const CLEANUP_TITLES: Partial<Record<SmokeStepResult['step'], string>> = {
+  unlink: 'unlink (cleanup)',
+  resolve_unlinked: 'resolve (after cleanup)',
+};
 
 const label = (step: SmokeStepResult): string => (step.cleanup ? (CLEANUP_TITLES[step.step] ?? step.title) : step.title);
 
@@ -35,11 +38,28 @@ function detailInWords(step: SmokeStepResult, { OUTCOME_WORDS, reasonText }: typ
 export async function renderSmoke(io: Io, format: string, report: SmokeReport): Promise<void> {
   const output = await import('./output.js');
   const { printable } = output;
-  const steps = report.steps.map((s) => ({ step: s.step, status: s.status, ms: s.ms, expected: s.expected, got: s.got, cleanup: s.cleanup, ...(s.error ? { error_code: s.error.code } : {}) }));
+  const steps = report.steps.map((s) => ({
+    step: s.step,
+    status: s.status,
+    ms: s.ms,
+    expected: s.expected,
+    got: s.got,
+    cleanup: s.cleanup,
+    ...(s.error ? { error_code: s.error.code } : {}),
+  }));
   switch (format) {
     case 'json':
       io.stdout.write(
-        jsonDocument({ command: 'smoke', target: report.target, id: report.id, passed: report.passed, exitCode: report.exitCode, ms: report.ms, steps, cleanup: report.cleanup }),
+        jsonDocument({
+          command: 'smoke',
+          target: report.target,
+          id: report.id,
+          passed: report.passed,
+          exitCode: report.exitCode,
+          ms: report.ms,
+          steps,
+          cleanup: report.cleanup,
+        }),
       );
       return;
     case 'jsonl':
@@ -55,9 +75,25 @@ export async function renderSmoke(io: Io, format: string, report: SmokeReport): 
     }
     default: {
       const { renderTable } = await import('./table.js');
-      const rows = report.steps.map((s, i) => [String(i + 1), label(s), RESULT_WORDS[s.status], s.ms === null ? '' : String(s.ms), printable(detailInWords(s, output))]);
+      const rows = report.steps.map((s, i) => [
+        String(i + 1),
+        label(s),
+        RESULT_WORDS[s.status],
+        s.ms === null ? '' : String(s.ms),
+        printable(detailInWords(s, output)),
+      ]);
       rows.push(['', 'cleanup', CLEANUP_WORDS[report.cleanup.state], '', printable(report.cleanup.detail)]);
-      const table = renderTable(io, [{ header: '#', fit: 'fixed', align: 'right' }, { header: 'step', fit: 'fixed' }, { header: 'result', fit: 'fixed' }, { header: 'ms', fit: 'fixed', align: 'right' }, { header: 'detail' }], rows);
+      const table = renderTable(
+        io,
+        [
+          { header: '#', fit: 'fixed', align: 'right' },
+          { header: 'step', fit: 'fixed' },
+          { header: 'result', fit: 'fixed' },
+          { header: 'ms', fit: 'fixed', align: 'right' },
+          { header: 'detail' },
+        ],
+        rows,
+      );
       io.stdout.write(`${table}\n`);
     }
   }
@@ -69,6 +105,7 @@ export function smokeSummary(report: SmokeReport): string {
   if (report.passed) return `smoke: all ${report.steps.length} steps passed ${where}`;
   const passed = report.steps.filter((s) => s.status === 'pass').length;
   const failed = report.steps.filter((s) => s.status === 'fail').map(label);
-  const cleanup = report.cleanup.state === 'failed' ? `cleanup FAILED: ${report.cleanup.detail}` : `cleanup: ${CLEANUP_WORDS[report.cleanup.state]}`;
+  const cleanup =
+    report.cleanup.state === 'failed' ? `cleanup FAILED: ${report.cleanup.detail}` : `cleanup: ${CLEANUP_WORDS[report.cleanup.state]}`;
   return `smoke: FAILED at ${failed.join(', ')}; ${passed} of ${report.steps.length} steps passed ${where}; ${cleanup}`;
 }

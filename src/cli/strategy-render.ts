@@ -23,13 +23,22 @@ export function renderStrategyRows(io: Io, format: OutputFormat, rows: readonly 
   if (format === 'csv') {
     io.stdout.write('id,strategy_type,construct_strategy,deconstruct_strategy,description,active\r\n');
     for (const row of rows) {
-      const cells = [String(row.id), row.strategy_type, row.construct_strategy, row.deconstruct_strategy, row.description ?? '', String(row.active)];
+      const cells = [
+        String(row.id),
+        row.strategy_type,
+        row.construct_strategy,
+        row.deconstruct_strategy,
+        row.description ?? '',
+        String(row.active),
+      ];
       io.stdout.write(`${cells.map(csvCell).join(',')}\r\n`);
     }
     return;
   }
   const cells = rows.map((row) => [String(row.id), row.strategy_type, printable(row.construct_strategy), printable(row.description ?? '')]);
-  io.stdout.write(`${renderTable(io, [{ header: 'id', fit: 'fixed' }, { header: 'type', fit: 'fixed' }, { header: 'construct' }, { header: 'description' }], cells)}\n`);
+  io.stdout.write(
+    `${renderTable(io, [{ header: 'id', fit: 'fixed' }, { header: 'type', fit: 'fixed' }, { header: 'construct' }, { header: 'description' }], cells)}\n`,
+  );
 }
 
 /** `strategy validate`: a block per strategy with its verdict and findings (-v: every failing value), or the reports as data. */
@@ -45,7 +54,8 @@ export function renderStrategyReports(io: Io, format: OutputFormat, reports: rea
   if (format === 'csv') {
     io.stdout.write('id,status,code,field,message\r\n');
     for (const report of reports) {
-      for (const f of report.findings) io.stdout.write(`${[String(report.strategy.id), f.status, f.code, f.field ?? '', f.message].map(csvCell).join(',')}\r\n`);
+      for (const f of report.findings)
+        io.stdout.write(`${[String(report.strategy.id), f.status, f.code, f.field ?? '', f.message].map(csvCell).join(',')}\r\n`);
     }
     return;
   }
@@ -76,10 +86,19 @@ export async function renderStrategiesAdded(io: Io, format: OutputFormat, added:
     for (const [index, result] of results.entries()) {
       const row = rows[index]!;
       const what = `strategy ${row.id} (${row.strategy_type}${row.description ? `, ${JSON.stringify(row.description)}` : ''})`;
-      io.stdout.write(result.outcome === 'added' ? `${dryRun ? 'would add' : 'added'} ${printable(what)}\n` : `unchanged ${printable(what)}: already there, identical\n`);
+      io.stdout.write(
+        result.outcome === 'added'
+          ? `${dryRun ? 'would add' : 'added'} ${printable(what)}\n`
+          : `unchanged ${printable(what)}: already there, identical\n`,
+      );
     }
   } else {
-    await renderList(io, format, { name: 'results', columns: [{ key: 'id' }, { key: 'outcome' }], rows: results.map((r) => ({ ...r, ...(dryRun ? { dry_run: true } : {}) })), fields: { target, dryRun } });
+    await renderList(io, format, {
+      name: 'results',
+      columns: [{ key: 'id' }, { key: 'outcome' }],
+      rows: results.map((r) => ({ ...r, ...(dryRun ? { dry_run: true } : {}) })),
+      fields: { target, dryRun },
+    });
   }
 }
 

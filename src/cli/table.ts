@@ -40,7 +40,12 @@ export function tableWidth(io: Io, stream: 'stdout' | 'stderr' = 'stdout'): numb
 }
 
 /** The table as text, without a final newline; no line is wider than `tableWidth(io, stream)`. */
-export function renderTable(io: Io, columns: readonly TableColumn[], rows: readonly (readonly string[])[], options: TableOptions = {}): string {
+export function renderTable(
+  io: Io,
+  columns: readonly TableColumn[],
+  rows: readonly (readonly string[])[],
+  options: TableOptions = {},
+): string {
   const stream = options.stream ?? 'stdout';
   const head = options.head ?? true;
   const naturals = columns.map((column, i) => Math.max(head ? cellWidth(column.header) : 0, ...rows.map((row) => cellWidth(row[i] ?? ''))));
@@ -51,7 +56,13 @@ export function renderTable(io: Io, columns: readonly TableColumn[], rows: reado
   const laid = rows.map((row) => columns.map((column, i) => wrapText(row[i] ?? '', widths[i]!, column.maxLines)));
   const color = colorEnabled(io, stream);
   const table = new Table({
-    head: head ? columns.map((column, i) => wrapText(column.header, widths[i]!).map((line) => (color && line ? `\u001b[36m${line}\u001b[39m` : line)).join('\n')) : [],
+    head: head
+      ? columns.map((column, i) =>
+          wrapText(column.header, widths[i]!)
+            .map((line) => (color && line ? `\u001b[36m${line}\u001b[39m` : line))
+            .join('\n'),
+        )
+      : [],
     chars: BORDERLESS,
     colWidths: widths,
     colAligns: columns.map((column) => column.align ?? 'left'),

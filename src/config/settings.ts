@@ -19,7 +19,12 @@ const httpUrl = z
   .string()
   .refine((value) => URL.canParse(value) && /^https?:$/.test(new URL(value).protocol), { error: 'must be an http:// or https:// URL' });
 const nonEmpty = z.string().min(1, { error: 'is empty' });
-const positiveInt = (max: number) => z.number().int({ error: 'must be a whole number' }).min(1, { error: 'must be at least 1' }).max(max, { error: `must be at most ${max}` });
+const positiveInt = (max: number) =>
+  z
+    .number()
+    .int({ error: 'must be a whole number' })
+    .min(1, { error: 'must be at least 1' })
+    .max(max, { error: `must be at most ${max}` });
 
 export const ProfileSchema = z.strictObject({
   mode: z.enum(['local', 'remote']).optional(),
@@ -29,7 +34,10 @@ export const ProfileSchema = z.strictObject({
   baseUrl: httpUrl.optional(),
   protocol: z.enum(PROTOCOLS).optional(),
   /** request_header.sender_app_mnemonic: also the partner id the signature is checked against. */
-  senderAppMnemonic: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, { error: 'must be 1–64 letters, digits, . _ or -' }).optional(),
+  senderAppMnemonic: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/, { error: 'must be 1–64 letters, digits, . _ or -' })
+    .optional(),
   signingKeyFile: nonEmpty.optional(),
   keyId: nonEmpty.optional(),
   tokenFile: nonEmpty.optional(),
@@ -37,7 +45,9 @@ export const ProfileSchema = z.strictObject({
   oauthClientId: nonEmpty.optional(),
   oauthClientSecretFile: nonEmpty.optional(),
   /** Per-operation paths relative to baseUrl, for deployments that moved them. */
-  paths: z.strictObject({ link: nonEmpty.optional(), update: nonEmpty.optional(), resolve: nonEmpty.optional(), unlink: nonEmpty.optional() }).optional(),
+  paths: z
+    .strictObject({ link: nonEmpty.optional(), update: nonEmpty.optional(), resolve: nonEmpty.optional(), unlink: nonEmpty.optional() })
+    .optional(),
   timeoutMs: positiveInt(600_000).optional(),
   batchSize: positiveInt(10_000).optional(),
   concurrency: positiveInt(64).optional(),
@@ -73,7 +83,9 @@ export type SettingKey = keyof Profile;
 
 export const ConfigFileSchema = z.strictObject({
   defaultProfile: nonEmpty.optional(),
-  profiles: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, { error: 'profile names may hold letters, digits, . _ and -' }), ProfileSchema).default({}),
+  profiles: z
+    .record(z.string().regex(/^[A-Za-z0-9_.-]+$/, { error: 'profile names may hold letters, digits, . _ and -' }), ProfileSchema)
+    .default({}),
 });
 export type ConfigFile = z.infer<typeof ConfigFileSchema>;
 
@@ -183,9 +195,29 @@ export function parseConfigFile(path: string, text: string): ConfigFile {
  * the environment or a flag named.
  */
 const TARGET_SETTINGS = new Set<string>([
-  'mode', 'db', 'baseUrl', 'protocol', 'senderAppMnemonic', 'signingKeyFile', 'keyId', 'tokenFile', 'oauthTokenUrl',
-  'oauthClientId', 'oauthClientSecretFile', 'paths', 'async', 'asyncResults', 'callbackListen', 'callbackUrl',
-  'asyncTimeoutMs', 'encryptionCertFile', 'encryptionKid', 'decryptionKeyFile', 'callbackCertFile', 'caFile', 'dfspUrl',
+  'mode',
+  'db',
+  'baseUrl',
+  'protocol',
+  'senderAppMnemonic',
+  'signingKeyFile',
+  'keyId',
+  'tokenFile',
+  'oauthTokenUrl',
+  'oauthClientId',
+  'oauthClientSecretFile',
+  'paths',
+  'async',
+  'asyncResults',
+  'callbackListen',
+  'callbackUrl',
+  'asyncTimeoutMs',
+  'encryptionCertFile',
+  'encryptionKid',
+  'decryptionKeyFile',
+  'callbackCertFile',
+  'caFile',
+  'dfspUrl',
 ]);
 
 /** The mapper a command acts on, and the one source that named it. */
@@ -198,7 +230,10 @@ export interface Target {
 }
 
 function sameTarget(a: Target, b: Target): boolean {
-  return a.mode === b.mode && (a.mode === 'local' ? resolve(a.location) === resolve(b.location) : a.location.replace(/\/+$/, '') === b.location.replace(/\/+$/, ''));
+  return (
+    a.mode === b.mode &&
+    (a.mode === 'local' ? resolve(a.location) === resolve(b.location) : a.location.replace(/\/+$/, '') === b.location.replace(/\/+$/, ''))
+  );
 }
 
 function describeTarget(target: Target): string {
@@ -228,7 +263,9 @@ export function resolveSettings(input: SettingsInput): ResolvedSettings {
     const known = Object.keys(file.profiles);
     const where = input.configText === undefined ? `${input.configPath} does not exist` : `it is not in ${input.configPath}`;
     throw new ConfigError('config.unknown_profile', `profile "${profileName}" not found: ${where}`, {
-      hint: known.length ? `known profiles: ${known.join(', ')}` : 'create it with "sparctl config init", or drop --profile to use the local mapper',
+      hint: known.length
+        ? `known profiles: ${known.join(', ')}`
+        : 'create it with "sparctl config init", or drop --profile to use the local mapper',
     });
   }
   const cwd = input.cwd ?? '/';
@@ -238,7 +275,12 @@ export function resolveSettings(input: SettingsInput): ResolvedSettings {
   for (const [variable, key] of Object.entries(ENV_SETTINGS)) {
     const raw = nonBlank(input.env[variable]);
     if (raw === undefined) continue;
-    fromEnv[key] = NUMERIC_SETTINGS.has(key) && /^\d+$/.test(raw) ? Number(raw) : key === 'async' && /^(true|1|false|0)$/.test(raw) ? raw === 'true' || raw === '1' : raw;
+    fromEnv[key] =
+      NUMERIC_SETTINGS.has(key) && /^\d+$/.test(raw)
+        ? Number(raw)
+        : key === 'async' && /^(true|1|false|0)$/.test(raw)
+          ? raw === 'true' || raw === '1'
+          : raw;
     envNames[key] = variable;
   }
   const envParsed = ProfileSchema.safeParse(fromEnv);
@@ -253,8 +295,12 @@ export function resolveSettings(input: SettingsInput): ResolvedSettings {
 
   // Who names a target, most specific first.
   const named = (source: string, values: Partial<Profile>, base: string): Target[] => [
-    ...(values.db !== undefined ? [{ mode: 'local' as const, location: resolve(base, values.db), source: `${source} ${source === 'flag' ? '--db' : 'SPARCTL_DB'}` }] : []),
-    ...(values.baseUrl !== undefined ? [{ mode: 'remote' as const, location: values.baseUrl, source: `${source} ${source === 'flag' ? '--url' : 'SPARCTL_BASE_URL'}` }] : []),
+    ...(values.db !== undefined
+      ? [{ mode: 'local' as const, location: resolve(base, values.db), source: `${source} ${source === 'flag' ? '--db' : 'SPARCTL_DB'}` }]
+      : []),
+    ...(values.baseUrl !== undefined
+      ? [{ mode: 'remote' as const, location: values.baseUrl, source: `${source} ${source === 'flag' ? '--url' : 'SPARCTL_BASE_URL'}` }]
+      : []),
   ];
   const byFlag = named('flag', input.flags, cwd);
   const byEnv = named('env', env, cwd);
@@ -263,15 +309,19 @@ export function resolveSettings(input: SettingsInput): ResolvedSettings {
   if (profile && (profile.mode !== undefined || profile.db !== undefined || profile.baseUrl !== undefined)) {
     const mode = profile.mode ?? (profile.baseUrl !== undefined ? 'remote' : 'local');
     if (mode === 'remote' && profile.baseUrl === undefined) {
-      throw new ConfigError('config.missing_base_url', `profile "${profileName}" is remote but has no baseUrl`, { hint: 'add "baseUrl" to the profile, or set SPARCTL_BASE_URL' });
+      throw new ConfigError('config.missing_base_url', `profile "${profileName}" is remote but has no baseUrl`, {
+        hint: 'add "baseUrl" to the profile, or set SPARCTL_BASE_URL',
+      });
     }
     // A relative db path in the config file is relative to that file.
-    const location = mode === 'local' ? (profile.db !== undefined ? resolve(dirname(input.configPath), profile.db) : input.defaultDb) : profile.baseUrl!;
+    const location =
+      mode === 'local' ? (profile.db !== undefined ? resolve(dirname(input.configPath), profile.db) : input.defaultDb) : profile.baseUrl!;
     byProfile = { mode, location, source: `profile ${profileName}` };
   }
   const target: Target = byFlag[0] ?? byEnv[0] ?? byProfile ?? { mode: 'local', location: input.defaultDb, source: 'default' };
   // A profile chosen by name is a target named on purpose: it must not lose silently.
-  if (explicitProfile !== undefined && byProfile && target !== byProfile && !sameTarget(target, byProfile)) throw contradiction(target, byProfile);
+  if (explicitProfile !== undefined && byProfile && target !== byProfile && !sameTarget(target, byProfile))
+    throw contradiction(target, byProfile);
   if (env.mode !== undefined && env.mode !== target.mode) {
     throw new UsageError('target.contradiction', `env SPARCTL_MODE=${env.mode} but ${describeTarget(target)} is ${target.mode}`, {
       hint: 'unset SPARCTL_MODE, or name the mapper you mean',
@@ -291,7 +341,13 @@ export function resolveSettings(input: SettingsInput): ResolvedSettings {
     }
   };
   if (profile) {
-    const kept = Object.fromEntries(Object.entries(profile).filter(([key]) => profileIsTarget || !TARGET_SETTINGS.has(key) || (unused.push(key), false)));
+    const kept = Object.fromEntries(
+      Object.entries(profile).filter(([key]) => {
+        if (profileIsTarget || !TARGET_SETTINGS.has(key)) return true;
+        unused.push(key);
+        return false;
+      }),
+    );
     layer(kept, () => `profile ${profileName} (${input.configPath})`);
   }
   layer(env, (key) => `env ${envNames[key]}`);
@@ -302,7 +358,8 @@ export function resolveSettings(input: SettingsInput): ResolvedSettings {
   for (const key of ['db', 'baseUrl', 'mode']) delete sources[key];
   if (target.source !== 'default') {
     sources['mode'] = target.source;
-    sources[target.mode === 'local' ? 'db' : 'baseUrl'] = target.source === `profile ${profileName}` ? `profile ${profileName} (${input.configPath})` : target.source;
+    sources[target.mode === 'local' ? 'db' : 'baseUrl'] =
+      target.source === `profile ${profileName}` ? `profile ${profileName} (${input.configPath})` : target.source;
   }
 
   const token = nonBlank(input.env['SPARCTL_TOKEN']);
@@ -326,10 +383,13 @@ export function resolveSettings(input: SettingsInput): ResolvedSettings {
     ...(odkToken ? { odkToken } : {}),
   };
   const profileSource =
-    input.profileFlag !== undefined ? 'flag --profile'
-    : explicitProfile !== undefined ? 'env SPARCTL_PROFILE'
-    : file.defaultProfile !== undefined ? `defaultProfile (${input.configPath})`
-    : undefined;
+    input.profileFlag !== undefined
+      ? 'flag --profile'
+      : explicitProfile !== undefined
+        ? 'env SPARCTL_PROFILE'
+        : file.defaultProfile !== undefined
+          ? `defaultProfile (${input.configPath})`
+          : undefined;
   if (profileSource) sources['profile'] = profileSource;
   return { settings, sources, target, unused };
 }

@@ -16,11 +16,20 @@ export const DFSP_CSV_COLUMNS = ['type', 'code', 'name', 'bank_code'] as const;
 const TYPES = ['BANK', 'BRANCH', 'MOBILE_WALLET', 'EMAIL_WALLET'] as const;
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/u;
 
-export function dfspFromRows(rows: readonly { line: number; record: Readonly<Record<string, unknown>> }[], file: string, known: DfspData = { banks: [], branches: [], wallet_providers: [] }): DfspData {
+export function dfspFromRows(
+  rows: readonly { line: number; record: Readonly<Record<string, unknown>> }[],
+  file: string,
+  known: DfspData = { banks: [], branches: [], wallet_providers: [] },
+): DfspData {
   const problems: string[] = [];
-  const data: { banks: DfspData['banks']; branches: DfspData['branches']; wallet_providers: DfspData['wallet_providers'] } = { banks: [], branches: [], wallet_providers: [] };
+  const data: { banks: DfspData['banks']; branches: DfspData['branches']; wallet_providers: DfspData['wallet_providers'] } = {
+    banks: [],
+    branches: [],
+    wallet_providers: [],
+  };
   const seen = new Map<string, number>();
-  const cell = (record: Readonly<Record<string, unknown>>, field: string) => (typeof record[field] === 'string' ? (record[field] as string).trim() : '');
+  const cell = (record: Readonly<Record<string, unknown>>, field: string) =>
+    typeof record[field] === 'string' ? (record[field] as string).trim() : '';
   for (const { line, record } of rows) {
     const at = (field: string) => `${file}:${line}: ${field}`;
     const type = cell(record, 'type').toUpperCase();
@@ -28,16 +37,22 @@ export function dfspFromRows(rows: readonly { line: number; record: Readonly<Rec
     const name = cell(record, 'name');
     const bankCode = cell(record, 'bank_code');
     const before = problems.length;
-    if (!(TYPES as readonly string[]).includes(type)) problems.push(`${at('type')}: must be one of ${TYPES.join(', ')}, got "${cell(record, 'type')}"`);
+    if (!(TYPES as readonly string[]).includes(type))
+      problems.push(`${at('type')}: must be one of ${TYPES.join(', ')}, got "${cell(record, 'type')}"`);
     if (code === '') problems.push(`${at('code')}: is empty`);
     if (name === '') problems.push(`${at('name')}: is empty`);
-    for (const [field, value] of [['code', code], ['name', name], ['bank_code', bankCode]] as const) {
+    for (const [field, value] of [
+      ['code', code],
+      ['name', name],
+      ['bank_code', bankCode],
+    ] as const) {
       if (CONTROL.test(value)) problems.push(`${at(field)}: contains a control character`);
     }
     if (code.length > 50) problems.push(`${at('code')}: is longer than 50 characters (SPAR's column limit)`);
     if (name.length > 255) problems.push(`${at('name')}: is longer than 255 characters`);
     if (type === 'BRANCH' && bankCode === '') problems.push(`${at('bank_code')}: a branch needs the code of its bank`);
-    if (type !== 'BRANCH' && type !== '' && bankCode !== '' && (TYPES as readonly string[]).includes(type)) problems.push(`${at('bank_code')}: only a branch has a bank_code`);
+    if (type !== 'BRANCH' && type !== '' && bankCode !== '' && (TYPES as readonly string[]).includes(type))
+      problems.push(`${at('bank_code')}: only a branch has a bank_code`);
     if (problems.length > before) continue;
     const key = type === 'BRANCH' ? `BRANCH ${bankCode} ${code}` : `${type} ${code}`;
     const earlier = seen.get(key);
@@ -54,12 +69,17 @@ export function dfspFromRows(rows: readonly { line: number; record: Readonly<Rec
   for (const { line, record } of rows) {
     if (cell(record, 'type').toUpperCase() !== 'BRANCH') continue;
     const bankCode = cell(record, 'bank_code');
-    if (bankCode !== '' && !banks.has(bankCode)) problems.push(`${file}:${line}: bank_code: bank "${bankCode}" is neither in this file nor already known`);
+    if (bankCode !== '' && !banks.has(bankCode))
+      problems.push(`${file}:${line}: bank_code: bank "${bankCode}" is neither in this file nor already known`);
   }
   if (problems.length > 0) {
-    throw new UsageError('dfsp.invalid', `${problems.slice(0, 20).join('; ')}${problems.length > 20 ? `; and ${problems.length - 20} more` : ''}; nothing was imported`, {
-      hint: `the CSV columns are ${DFSP_CSV_COLUMNS.join(', ')} (bank_code only for branches)`,
-    });
+    throw new UsageError(
+      'dfsp.invalid',
+      `${problems.slice(0, 20).join('; ')}${problems.length > 20 ? `; and ${problems.length - 20} more` : ''}; nothing was imported`,
+      {
+        hint: `the CSV columns are ${DFSP_CSV_COLUMNS.join(', ')} (bank_code only for branches)`,
+      },
+    );
   }
   return data;
 }

@@ -14,7 +14,11 @@ export function faFromAnswers(answers: FaAnswers): { ok: true; fa: FinancialAddr
   const fields: Record<string, unknown> = { id: 'x', fa_type: answers.fa_type, strategy_id: answers.strategy_id };
   for (const field of FA_FIELDS[answers.fa_type]) if (answers[field] !== undefined) fields[field] = String(answers[field]);
   const parsed = parseMappingRecord(fields);
-  if (!parsed.ok) return { ok: false, problems: parsed.problems.map((p) => (p.message.startsWith(`${p.field} `) ? p.message : `${p.field}: ${p.message}`)) };
+  if (!parsed.ok)
+    return {
+      ok: false,
+      problems: parsed.problems.map((p) => (p.message.startsWith(`${p.field} `) ? p.message : `${p.field}: ${p.message}`)),
+    };
   return { ok: true, fa: parsed.value.fa };
 }
 
@@ -28,7 +32,9 @@ export interface FaChange {
 /** Field by field, the current FA (as resolved) against the new one; fields of either FA, type first. */
 export function faChanges(before: Readonly<Record<string, unknown>> | null, after: FinancialAddress): FaChange[] {
   const text = (value: unknown) => (value === null || value === undefined ? '' : String(value));
-  const fields = ['fa_type', ...new Set([...(before ? Object.keys(before) : []), ...Object.keys(after)])].filter((field, i, all) => all.indexOf(field) === i && field !== 'strategy_id');
+  const fields = ['fa_type', ...new Set([...(before ? Object.keys(before) : []), ...Object.keys(after)])].filter(
+    (field, i, all) => all.indexOf(field) === i && field !== 'strategy_id',
+  );
   fields.push('strategy_id');
   return fields.map((field) => {
     const was = text(before?.[field]);

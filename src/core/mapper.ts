@@ -91,7 +91,11 @@ export interface Mapper {
    * mapping was last written by an item with an equal source, and not changed since, is
    * answered SAME_SOURCE instead, without its values.
    */
-  storedFas?(ids: readonly string[], context: MapperCallContext, sources?: ReadonlyMap<string, ItemSource>): Promise<Map<string, StoredFa | typeof SAME_SOURCE>>;
+  storedFas?(
+    ids: readonly string[],
+    context: MapperCallContext,
+    sources?: ReadonlyMap<string, ItemSource>,
+  ): Promise<Map<string, StoredFa | typeof SAME_SOURCE>>;
   /**
    * Optional, with storedFas's `sources`: for each entry, a bulk upsert found the ID holding what
    * the record made from `source` asks for although no digest of that source was kept with it
@@ -99,7 +103,10 @@ export interface Mapper {
    * with the row if the row still holds exactly `stored`, so that the next run of the same input
    * finds it unchanged by its source alone.
    */
-  markSources?(entries: readonly { readonly id: string; readonly source: ItemSource; readonly stored: StoredFa }[], context: MapperCallContext): Promise<void>;
+  markSources?(
+    entries: readonly { readonly id: string; readonly source: ItemSource; readonly stored: StoredFa }[],
+    context: MapperCallContext,
+  ): Promise<void>;
   /** The strategies the mapper knows, by id. */
   strategies(): Promise<Strategy[]>;
   close(): Promise<void>;

@@ -295,7 +295,10 @@ const oneOf = (allowed: readonly string[]) => (issue: { input?: unknown }) =>
   `must be one of ${allowed.join(', ')} (got ${JSON.stringify(issue.input)})`;
 
 const sourceName = (key: string) =>
-  z.string({ error: `${key} must be text` }).trim().min(1, { error: `${key} must not be empty` });
+  z
+    .string({ error: `${key} must be text` })
+    .trim()
+    .min(1, { error: `${key} must not be empty` });
 
 /** A string shorthand is a column name; an empty one names nothing. */
 function shorthand(value: unknown, ctx: z.RefinementCtx): unknown {
@@ -312,16 +315,17 @@ const specError = (issue: { code?: string; input?: unknown }) =>
 
 /** A field spec; `targets`, when given, are the only results it may produce (FA types, operations). */
 function fieldSpec(targets?: readonly string[]) {
-  const result = targets
-    ? z.enum(targets as [string, ...string[]], { error: oneOf(targets) })
-    : z.string({ error: 'must be text' }).trim();
+  const result = targets ? z.enum(targets as [string, ...string[]], { error: oneOf(targets) }) : z.string({ error: 'must be text' }).trim();
   const filled = targets ? result : z.string({ error: 'must be text' }).trim().min(1, { error: 'must not be empty' });
   const object = z
     .strictObject(
       {
         column: sourceName('column').optional(),
         path: sourceName('path').optional(),
-        first: z.array(sourceName('first'), { error: 'must be a list of columns or paths' }).min(1, { error: 'must name at least one column or path' }).optional(),
+        first: z
+          .array(sourceName('first'), { error: 'must be a list of columns or paths' })
+          .min(1, { error: 'must name at least one column or path' })
+          .optional(),
         const: filled.optional(),
         default: filled.optional(),
         values: z.record(z.string(), result, { error: 'must be an object such as {"cell": "value"}' }).optional(),
@@ -339,12 +343,22 @@ function fieldSpec(targets?: readonly string[]) {
       for (const key of Object.keys(spec.values ?? {})) {
         const folded = key.trim().toLowerCase();
         if (folded === '') {
-          ctx.addIssue({ code: 'custom', path: ['values', key], message: 'an empty key never matches (an empty cell takes "default")', input: key });
+          ctx.addIssue({
+            code: 'custom',
+            path: ['values', key],
+            message: 'an empty key never matches (an empty cell takes "default")',
+            input: key,
+          });
           continue;
         }
         const earlier = seen.get(folded);
         if (earlier !== undefined) {
-          ctx.addIssue({ code: 'custom', path: ['values', key], message: `repeats "${earlier}" (keys are matched ignoring case and spaces)`, input: key });
+          ctx.addIssue({
+            code: 'custom',
+            path: ['values', key],
+            message: `repeats "${earlier}" (keys are matched ignoring case and spaces)`,
+            input: key,
+          });
         }
         seen.set(folded, key);
       }
@@ -370,7 +384,8 @@ const IdSpecSchema = z.preprocess(
     )
     .superRefine((spec, ctx) => {
       const given = SOURCE_KEYS.filter((key) => spec[key] !== undefined);
-      if (given.length === 0) ctx.addIssue({ code: 'custom', message: 'needs "column" or "path" (an ID is never a constant)', input: spec });
+      if (given.length === 0)
+        ctx.addIssue({ code: 'custom', message: 'needs "column" or "path" (an ID is never a constant)', input: spec });
       if (given.length > 1) ctx.addIssue({ code: 'custom', message: 'give only one of column, path', input: spec });
     }),
 );
@@ -391,11 +406,17 @@ const FaSpecSchema = z
       type: fieldSpec(FA_TYPES),
       strategy: z
         .strictObject(
-          Object.fromEntries(FA_TYPES.map((type) => [type, StrategyIdSchema.optional()])) as Record<FaType, z.ZodOptional<typeof StrategyIdSchema>>,
+          Object.fromEntries(FA_TYPES.map((type) => [type, StrategyIdSchema.optional()])) as Record<
+            FaType,
+            z.ZodOptional<typeof StrategyIdSchema>
+          >,
           { error: `must be an object such as {"BANK": 2}` },
         )
         .optional(),
-      ...(Object.fromEntries(FA_VALUE_FIELDS.map((field) => [field, fieldSpec().optional()])) as Record<string, z.ZodOptional<ReturnType<typeof fieldSpec>>>),
+      ...(Object.fromEntries(FA_VALUE_FIELDS.map((field) => [field, fieldSpec().optional()])) as Record<
+        string,
+        z.ZodOptional<ReturnType<typeof fieldSpec>>
+      >),
     },
     { error: (issue) => (issue.code === 'invalid_type' ? (issue.input === undefined ? 'is required' : 'must be an object') : undefined) },
   )
@@ -405,10 +426,20 @@ const FaSpecSchema = z
     for (const field of FA_VALUE_FIELDS) {
       const users = types.filter((type) => FA_FIELDS[type].includes(field));
       if (!NAME_FIELDS.has(field) && users.length > 0 && !mapped(field)) {
-        ctx.addIssue({ code: 'custom', path: [field], message: `is required because fa.type can be ${users.join(' or ')}`, input: undefined });
+        ctx.addIssue({
+          code: 'custom',
+          path: [field],
+          message: `is required because fa.type can be ${users.join(' or ')}`,
+          input: undefined,
+        });
       }
       if (users.length === 0 && mapped(field)) {
-        ctx.addIssue({ code: 'custom', path: [field], message: `is not used: fa.type can only be ${types.join(' or ')}`, input: undefined });
+        ctx.addIssue({
+          code: 'custom',
+          path: [field],
+          message: `is not used: fa.type can only be ${types.join(' or ')}`,
+          input: undefined,
+        });
       }
     }
   });
@@ -539,7 +570,11 @@ export function compileMapping(json: unknown, file: string, options: CompileOpti
         `id.strategy: strategy ${strategy.id}'s template ${JSON.stringify(strategy.construct_strategy)} has ${fields.length} fields; sparctl fills exactly one`,
       );
     } else {
-      idStrategy = { strategy, strategyField: fields[0]!, strategySplit: singleFieldSplitOf(strategy.template, strategy.pattern.pythonPattern) };
+      idStrategy = {
+        strategy,
+        strategyField: fields[0]!,
+        strategySplit: singleFieldSplitOf(strategy.template, strategy.pattern.pythonPattern),
+      };
     }
   }
   // An FA strategy sparctl does not know may exist on the target; one it knows must be an FA one.
@@ -594,7 +629,9 @@ function fieldsOf(mapping: CompiledMapping): CompiledField[] {
 
 /** The source columns (CSV) or dot paths (JSON) a mapping reads, each once, in file order. */
 export function mappingColumns(mapping: CompiledMapping): string[] {
-  return [...new Set(fieldsOf(mapping).flatMap((field) => (field.source !== undefined ? [field.source, ...(field.alternatives ?? [])] : [])))];
+  return [
+    ...new Set(fieldsOf(mapping).flatMap((field) => (field.source !== undefined ? [field.source, ...(field.alternatives ?? [])] : []))),
+  ];
 }
 
 /** The columns the ID is read from (rowKey reads no others). */
@@ -633,7 +670,10 @@ export interface DfspLookup {
 }
 
 const dfspText = (what: string) =>
-  z.string({ error: (issue) => (issue.input === undefined ? `${what} is missing` : `${what} must be text`) }).trim().min(1, { error: `${what} must not be empty` });
+  z
+    .string({ error: (issue) => (issue.input === undefined ? `${what} is missing` : `${what} must be text`) })
+    .trim()
+    .min(1, { error: `${what} must not be empty` });
 
 // Entries may carry more (mnemonics, active flags from a SPAR export); the file's own keys may not.
 const DfspFileSchema = z.strictObject(
@@ -673,10 +713,13 @@ export type DfspData = z.output<typeof DfspFileSchema>;
 export function parseDfspData(json: unknown, file = 'dfsp.json'): DfspData {
   const parsed = DfspFileSchema.safeParse(json);
   if (!parsed.success) {
-    throw invalidDfsp(file, parsed.error.issues.map((issue) => {
-      const { path, message } = describeIssue(issue);
-      return path ? `${path}: ${message}` : message;
-    }));
+    throw invalidDfsp(
+      file,
+      parsed.error.issues.map((issue) => {
+        const { path, message } = describeIssue(issue);
+        return path ? `${path}: ${message}` : message;
+      }),
+    );
   }
   return parsed.data;
 }
@@ -694,10 +737,22 @@ export function dfspLookupOf(data: DfspData, file = 'dfsp.json'): DfspLookup {
   data.banks.forEach((bank, i) => add(banks, bank.code, bank.name, `banks.${i}.code`, `bank "${bank.code}"`));
   data.branches.forEach((branch, i) => {
     if (!banks.has(branch.bank_code)) problems.push(`branches.${i}.bank_code: bank "${branch.bank_code}" is not in banks`);
-    add(branches, pair(branch.bank_code, branch.code), branch.name, `branches.${i}.code`, `branch "${branch.code}" of bank "${branch.bank_code}"`);
+    add(
+      branches,
+      pair(branch.bank_code, branch.code),
+      branch.name,
+      `branches.${i}.code`,
+      `branch "${branch.code}" of bank "${branch.bank_code}"`,
+    );
   });
   data.wallet_providers.forEach((wallet, i) =>
-    add(wallets, pair(wallet.wallet_type, wallet.code), wallet.name, `wallet_providers.${i}.code`, `${wallet.wallet_type} provider "${wallet.code}"`),
+    add(
+      wallets,
+      pair(wallet.wallet_type, wallet.code),
+      wallet.name,
+      `wallet_providers.${i}.code`,
+      `${wallet.wallet_type} provider "${wallet.code}"`,
+    ),
   );
   if (problems.length > 0) throw invalidDfsp(file, problems);
   const found = (name: string | undefined) => (name === undefined ? undefined : { name });
@@ -772,7 +827,11 @@ function read(spec: CompiledField, row: RowReader, field: string, problems: Mapp
     if (hit === undefined) {
       const keys = spec.valueKeys ?? [];
       const listed = keys.length > 12 ? `${keys.slice(0, 12).join(', ')}, …` : keys.join(', ');
-      problems.push({ field, code: 'mapping.unknown_value', message: `${spec.source} "${raw}" has no entry in ${spec.at}.values (${listed})` });
+      problems.push({
+        field,
+        code: 'mapping.unknown_value',
+        message: `${spec.source} "${raw}" has no entry in ${spec.at}.values (${listed})`,
+      });
       return undefined;
     }
     return hit === '' ? undefined : hit;
@@ -795,7 +854,13 @@ const missing = (spec: CompiledField, field: string): MappingProblem => ({
   message: `${spec.source ?? spec.at} is empty`,
 });
 
-function phone(raw: string, spec: CompiledField, field: string, country: string | undefined, problems: MappingProblem[]): string | undefined {
+function phone(
+  raw: string,
+  spec: CompiledField,
+  field: string,
+  country: string | undefined,
+  problems: MappingProblem[],
+): string | undefined {
   const result = normalizePhone(raw, country);
   if (result.ok) return result.value;
   problems.push({ field, code: 'mapping.bad_phone', message: `${spec.source ?? spec.at} "${raw}" ${result.reason}` });
@@ -937,7 +1002,11 @@ function fillFromDfsp(kind: FaType, record: Record<string, unknown>, dfsp: DfspL
     if (bankCode === undefined) return;
     const bank = dfsp.bank(bankCode);
     if (bank === undefined) {
-      problems.push({ field: 'bank_code', code: 'mapping.unknown_bank', message: `unknown bank code "${bankCode}" (not in the DFSP list)` });
+      problems.push({
+        field: 'bank_code',
+        code: 'mapping.unknown_bank',
+        message: `unknown bank code "${bankCode}" (not in the DFSP list)`,
+      });
       return;
     }
     record['bank_name'] ??= bank.name;

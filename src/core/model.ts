@@ -69,15 +69,13 @@ export const EmailWalletFaSchema = z.strictObject({
 });
 
 export const FinancialAddressSchema = z.discriminatedUnion('fa_type', [BankFaSchema, MobileWalletFaSchema, EmailWalletFaSchema], {
-  error: (issue) =>
-    issue.code === 'invalid_union' ? `fa_type must be one of ${FA_TYPES.join(', ')}` : undefined,
+  error: (issue) => (issue.code === 'invalid_union' ? `fa_type must be one of ${FA_TYPES.join(', ')}` : undefined),
 });
 
 export type BankFa = z.infer<typeof BankFaSchema>;
 export type MobileWalletFa = z.infer<typeof MobileWalletFaSchema>;
 export type EmailWalletFa = z.infer<typeof EmailWalletFaSchema>;
 export type FinancialAddress = z.infer<typeof FinancialAddressSchema>;
-
 
 export const NameSchema = text('name').max(NAME_MAX_LENGTH, { error: `name is longer than ${NAME_MAX_LENGTH} characters` });
 /** The beneficiary's communication phone: free text as SPAR stores it (e.g. "+63 900 000 0001"). */
@@ -99,7 +97,6 @@ export const MappingSchema = z.strictObject({
   additional_info: AdditionalInfoSchema.optional(),
 });
 export type Mapping = z.infer<typeof MappingSchema>;
-
 
 /** One zod issue as the field it concerns and a message a person can act on. */
 export function describeIssue(issue: z.core.$ZodIssue): { path: string; message: string } {

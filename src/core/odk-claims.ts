@@ -53,9 +53,21 @@ export type ClaimAction =
    * mapper holds the FA this digest is of — what the importer wrote there — so a change made in
    * the mapper since wins until a submission's content changes again.
    */
-  | { readonly kind: 'apply'; readonly submission: string; readonly beneficiary: string; readonly why: 'new' | 'edit' | 'owner' | 'reapply'; readonly onlyIfFa?: string }
+  | {
+      readonly kind: 'apply';
+      readonly submission: string;
+      readonly beneficiary: string;
+      readonly why: 'new' | 'edit' | 'owner' | 'reapply';
+      readonly onlyIfFa?: string;
+    }
   /** Unlink the beneficiary if the mapper still holds the FA whose digest `fa` is. */
-  | { readonly kind: 'undo'; readonly submission: string; readonly beneficiary: string; readonly fa: string; readonly why: 'deleted' | 'rejected' | 'moved' };
+  | {
+      readonly kind: 'undo';
+      readonly submission: string;
+      readonly beneficiary: string;
+      readonly fa: string;
+      readonly why: 'deleted' | 'rejected' | 'moved';
+    };
 
 export interface ClaimPlan {
   readonly actions: readonly ClaimAction[];
@@ -94,7 +106,12 @@ export function ownerOf(beneficiary: string, all: Readonly<Record<string, Claim>
 }
 
 /** `force`: submissions whose content counts as new whatever was considered before (--instance-id). */
-export function planClaims(before: Readonly<Record<string, Claim>>, window: readonly Submission[], policies: ClaimPolicies, force: ReadonlySet<string> = new Set()): ClaimPlan {
+export function planClaims(
+  before: Readonly<Record<string, Claim>>,
+  window: readonly Submission[],
+  policies: ClaimPolicies,
+  force: ReadonlySet<string> = new Set(),
+): ClaimPlan {
   const after: Record<string, Claim> = { ...before };
   const notes: string[] = [];
   const touched = new Set<string>();
@@ -117,12 +134,22 @@ export function planClaims(before: Readonly<Record<string, Claim>>, window: read
     if (old?.beneficiary !== undefined) touched.add(old.beneficiary);
     if (old?.wrote !== undefined) touched.add(old.wrote.beneficiary);
     if (s.beneficiary !== undefined) touched.add(s.beneficiary);
-    if (!s.deleted && s.review === 'rejected' && old !== undefined && old.review !== 'rejected' && old.wrote !== undefined && policies.onReject === 'warn') {
-      notes.push(`${s.id} was rejected by a reviewer after it was applied; ${old.wrote.beneficiary} stays linked (--on-reject unlink --yes undoes such links)`);
+    if (
+      !s.deleted &&
+      s.review === 'rejected' &&
+      old !== undefined &&
+      old.review !== 'rejected' &&
+      old.wrote !== undefined &&
+      policies.onReject === 'warn'
+    ) {
+      notes.push(
+        `${s.id} was rejected by a reviewer after it was applied; ${old.wrote.beneficiary} stays linked (--on-reject unlink --yes undoes such links)`,
+      );
     }
   }
   if (policies.reapply) {
-    for (const claim of Object.values(after)) if (claims(claim, policies) && claim.beneficiary !== undefined) touched.add(claim.beneficiary);
+    for (const claim of Object.values(after))
+      if (claims(claim, policies) && claim.beneficiary !== undefined) touched.add(claim.beneficiary);
   }
 
   const actions: ClaimAction[] = [];
@@ -135,14 +162,27 @@ export function planClaims(before: Readonly<Record<string, Claim>>, window: read
       for (const s of window) {
         const was = before[s.id]?.beneficiary;
         if (was === beneficiary && s.id !== owner && (s.deleted || s.beneficiary !== beneficiary) && !before[s.id]?.deleted) {
-          notes.push(`${s.id} ${s.deleted ? 'was deleted in Central' : `now names ${s.beneficiary ?? 'no beneficiary'}`}; ${beneficiary} is still named by submission ${owner}, which owns it: not unlinked`);
+          notes.push(
+            `${s.id} ${s.deleted ? 'was deleted in Central' : `now names ${s.beneficiary ?? 'no beneficiary'}`}; ${beneficiary} is still named by submission ${owner}, which owns it: not unlinked`,
+          );
         }
       }
-      const why = contentNew.has(owner) ? (before[owner] === undefined ? 'new' : 'edit') : owner !== ownerBefore ? 'owner' : policies.reapply ? 'reapply' : undefined;
+      const why = contentNew.has(owner)
+        ? before[owner] === undefined
+          ? 'new'
+          : 'edit'
+        : owner !== ownerBefore
+          ? 'owner'
+          : policies.reapply
+            ? 'reapply'
+            : undefined;
       if (why === undefined) continue;
       // New content is written whatever the mapper holds; a change of owner or a reapply only
       // where the mapper still holds what the importer wrote there (if it wrote anything).
-      const written = why === 'new' || why === 'edit' ? undefined : Object.values(after).find((other) => other.wrote?.beneficiary === beneficiary)?.wrote?.fa;
+      const written =
+        why === 'new' || why === 'edit'
+          ? undefined
+          : Object.values(after).find((other) => other.wrote?.beneficiary === beneficiary)?.wrote?.fa;
       actions.push({ kind: 'apply', submission: owner, beneficiary, why, ...(written === undefined ? {} : { onlyIfFa: written }) });
       if (!windowIds.has(owner)) fetch.add(owner);
       for (const [id, other] of Object.entries(after)) {
@@ -155,15 +195,21 @@ export function planClaims(before: Readonly<Record<string, Claim>>, window: read
     // No claimant is left: undo the importer's own write, where a policy says so.
     const writer = Object.entries(after).find(([, claim]) => claim.wrote?.beneficiary === beneficiary);
     if (writer === undefined) {
-      const gone = window.find((s) => (before[s.id]?.beneficiary ?? s.beneficiary) === beneficiary && (s.deleted || s.beneficiary !== beneficiary));
-      if (gone !== undefined && ownerBefore !== undefined) notes.push(`${gone.id} no longer names ${beneficiary}, but this importer never linked it: left as it is`);
+      const gone = window.find(
+        (s) => (before[s.id]?.beneficiary ?? s.beneficiary) === beneficiary && (s.deleted || s.beneficiary !== beneficiary),
+      );
+      if (gone !== undefined && ownerBefore !== undefined)
+        notes.push(`${gone.id} no longer names ${beneficiary}, but this importer never linked it: left as it is`);
       continue;
     }
     const [id, claim] = writer;
     const why: 'deleted' | 'rejected' | 'moved' = claim.deleted ? 'deleted' : claim.beneficiary !== beneficiary ? 'moved' : 'rejected';
     const allowed = why === 'rejected' ? policies.onReject === 'unlink' : policies.onDelete === 'unlink';
     if (!allowed) {
-      if (why !== 'rejected') notes.push(`${id} ${why === 'deleted' ? 'was deleted' : `now names ${claim.beneficiary ?? 'no beneficiary'}`}; ${beneficiary} stays linked (--on-delete unlink --yes undoes such links)`);
+      if (why !== 'rejected')
+        notes.push(
+          `${id} ${why === 'deleted' ? 'was deleted' : `now names ${claim.beneficiary ?? 'no beneficiary'}`}; ${beneficiary} stays linked (--on-delete unlink --yes undoes such links)`,
+        );
       continue;
     }
     actions.push({ kind: 'undo', submission: id, beneficiary, fa: claim.wrote!.fa, why });
@@ -199,8 +245,10 @@ export function settleClaims(claims: Readonly<Record<string, Claim>>, results: r
     if (action.kind === 'apply') {
       // Whoever wrote this ID before no longer holds it as written.
       if (result.written || result.overwritten) {
-        for (const [id, claim] of Object.entries(out)) if (id !== action.submission && claim.wrote?.beneficiary === action.beneficiary) out[id] = withoutWrote(claim);
-        if (result.written && result.fa !== undefined) out[action.submission] = { ...out[action.submission]!, wrote: { beneficiary: action.beneficiary, fa: result.fa } };
+        for (const [id, claim] of Object.entries(out))
+          if (id !== action.submission && claim.wrote?.beneficiary === action.beneficiary) out[id] = withoutWrote(claim);
+        if (result.written && result.fa !== undefined)
+          out[action.submission] = { ...out[action.submission]!, wrote: { beneficiary: action.beneficiary, fa: result.fa } };
       }
       continue;
     }

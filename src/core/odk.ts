@@ -51,7 +51,10 @@ const earlier = (a: string, b: string) => Date.parse(a) - Date.parse(b);
  * deleted, or in overlapping pages — keeps its newest state), and the newest stamp among them:
  * where the watermark goes once the window is done.
  */
-export function latestStates(changes: readonly OdkSubmission[], deletions: readonly OdkSubmission[]): { latest: Map<string, OdkSubmission>; newestStamp: string | undefined } {
+export function latestStates(
+  changes: readonly OdkSubmission[],
+  deletions: readonly OdkSubmission[],
+): { latest: Map<string, OdkSubmission>; newestStamp: string | undefined } {
   const latest = new Map<string, { stamp: string; submission: OdkSubmission }>();
   let newestStamp: string | undefined;
   const consider = (submission: OdkSubmission, stamp: string) => {
@@ -98,11 +101,15 @@ export function mappingFieldProblems(sources: readonly { path: string; target: s
     if (field === undefined) {
       const group = path.includes('.') ? path.slice(0, path.lastIndexOf('.')) : '';
       const near = [...byPath.keys()].filter((known) => (group === '' ? !known.includes('.') : known.startsWith(`${group}.`))).slice(0, 8);
-      problems.push(`${target} reads "${path}", which the form does not have${near.length > 0 ? ` (fields there: ${near.join(', ')})` : ''}`);
+      problems.push(
+        `${target} reads "${path}", which the form does not have${near.length > 0 ? ` (fields there: ${near.join(', ')})` : ''}`,
+      );
       continue;
     }
     if (DIGIT_TARGETS.has(target) && (field.type === 'int' || field.type === 'decimal')) {
-      problems.push(`${target} reads "${path}", ${/^[aeiou]/.test(field.type) ? 'an' : 'a'} ${field.type} field: Central sends it as a number, so leading zeros and long numbers are lost; make it a text field in the form`);
+      problems.push(
+        `${target} reads "${path}", ${/^[aeiou]/.test(field.type) ? 'an' : 'a'} ${field.type} field: Central sends it as a number, so leading zeros and long numbers are lost; make it a text field in the form`,
+      );
     }
   }
   return problems;

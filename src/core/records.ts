@@ -156,7 +156,7 @@ function quickFlatFa(record: RawRecord, defaults: RecordDefaults): FinancialAddr
   if (shape === undefined) return undefined;
   for (const field of shape.foreign) if (value(record, field) !== undefined) return undefined;
   const raw = value(record, 'strategy_id');
-  const strategyId = raw === undefined ? defaults.strategyId ?? DEFAULT_STRATEGY_FOR[shape.kind] : strategyIdOf(raw);
+  const strategyId = raw === undefined ? (defaults.strategyId ?? DEFAULT_STRATEGY_FOR[shape.kind]) : strategyIdOf(raw);
   if (!surelyValidStrategyId(strategyId)) return undefined;
   const fa: Record<string, unknown> = { strategy_id: strategyId, fa_type: shape.kind };
   const { fields, patterns } = shape;
@@ -228,7 +228,8 @@ function strategyIdOf(raw: unknown): number | undefined {
 function parseStrategyId(raw: unknown, problems: FieldProblem[]): number | undefined {
   if (raw === undefined) return undefined;
   const strategyId = strategyIdOf(raw);
-  if (strategyId === undefined) problems.push({ field: 'strategy_id', message: `strategy_id must be a positive whole number, got "${String(raw)}"` });
+  if (strategyId === undefined)
+    problems.push({ field: 'strategy_id', message: `strategy_id must be a positive whole number, got "${String(raw)}"` });
   return strategyId;
 }
 
@@ -292,12 +293,17 @@ function parseFa(record: RawRecord, defaults: RecordDefaults, problems: FieldPro
     for (const field of others) {
       if (fields[field] !== undefined) {
         const foreign = others.filter((other) => fields[other] !== undefined);
-        problems.push({ field: foreign[0]!, message: `${foreign.join(', ')} ${foreign.length > 1 ? 'do' : 'does'} not belong to a ${kind} FA` });
+        problems.push({
+          field: foreign[0]!,
+          message: `${foreign.join(', ')} ${foreign.length > 1 ? 'do' : 'does'} not belong to a ${kind} FA`,
+        });
         return undefined;
       }
     }
   }
-  const strategyId = parseStrategyId(fields['strategy_id'], problems) ?? (fields['strategy_id'] === undefined ? defaults.strategyId ?? DEFAULT_STRATEGY_FOR[kind] : undefined);
+  const strategyId =
+    parseStrategyId(fields['strategy_id'], problems) ??
+    (fields['strategy_id'] === undefined ? (defaults.strategyId ?? DEFAULT_STRATEGY_FOR[kind]) : undefined);
   if (strategyId === undefined) return undefined;
 
   const candidate: Record<string, unknown> = { ...fields, fa_type: kind, strategy_id: strategyId };
@@ -313,9 +319,15 @@ function parseFa(record: RawRecord, defaults: RecordDefaults, problems: FieldPro
   return parsed.data;
 }
 
-function parseOptional<T>(raw: unknown, field: string, schema: z.ZodType<T>, problems: FieldProblem[], surelyValid?: (v: unknown) => v is T): T | undefined {
+function parseOptional<T>(
+  raw: unknown,
+  field: string,
+  schema: z.ZodType<T>,
+  problems: FieldProblem[],
+  surelyValid?: (v: unknown) => v is T,
+): T | undefined {
   if (raw === undefined) return undefined;
-  if (surelyValid !== undefined && surelyValid(raw)) return raw;
+  if (surelyValid?.(raw)) return raw;
   const parsed = schema.safeParse(raw);
   if (parsed.success) return parsed.data;
   problems.push(...parsed.error.issues.map((issue) => ({ field, message: describeIssue(issue).message })));
@@ -332,13 +344,24 @@ export function parseMappingRecordWithZod(record: RawRecord, defaults: RecordDef
   return parseMapping(record, defaults, false, undefined);
 }
 
-function parseMapping(record: RawRecord, defaults: RecordDefaults, fast: boolean, ignored: string | undefined): ParsedRecord<MappingRecord> {
+function parseMapping(
+  record: RawRecord,
+  defaults: RecordDefaults,
+  fast: boolean,
+  ignored: string | undefined,
+): ParsedRecord<MappingRecord> {
   const problems: FieldProblem[] = [];
   checkFields(record, ignored, problems);
   const id = parseId(record, problems, fast);
   const fa = parseFa(record, defaults, problems, fast);
   const name = parseOptional(value(record, 'name'), 'name', NameSchema, problems, fast ? surelyValidName : undefined);
-  const phone_number = parseOptional(value(record, 'phone_number'), 'phone_number', PhoneSchema, problems, fast ? surelyValidPhone : undefined);
+  const phone_number = parseOptional(
+    value(record, 'phone_number'),
+    'phone_number',
+    PhoneSchema,
+    problems,
+    fast ? surelyValidPhone : undefined,
+  );
   let additional_info = value(record, 'additional_info');
   if (typeof additional_info === 'string') {
     try {
@@ -379,7 +402,8 @@ export function parseMappedRecord(record: RawRecord): MappingRecord | undefined 
   // That shape and no other key: counted, not looked up one by one.
   let keys = 0;
   for (const _ in record) keys++;
-  if (keys !== 3 + shape.fields.length + (Object.hasOwn(record, 'name') ? 1 : 0) + (Object.hasOwn(record, 'phone_number') ? 1 : 0)) return undefined;
+  if (keys !== 3 + shape.fields.length + (Object.hasOwn(record, 'name') ? 1 : 0) + (Object.hasOwn(record, 'phone_number') ? 1 : 0))
+    return undefined;
   const id = value(record, 'id');
   if (!surelyValidId(id) || id !== record['id']) return undefined;
   const fa: Record<string, unknown> = { strategy_id: strategyId, fa_type: shape.kind };
@@ -441,7 +465,9 @@ export function parseRecordFor(
   defaults: RecordDefaults = {},
   ignoredField?: string,
 ): ParsedRecord<MappingRecord | { id: string }> {
-  return operation === 'link' || operation === 'update' ? parseMapping(record, defaults, true, ignoredField) : parseIdOnly(record, ignoredField);
+  return operation === 'link' || operation === 'update'
+    ? parseMapping(record, defaults, true, ignoredField)
+    : parseIdOnly(record, ignoredField);
 }
 
 /** Why this record's FA cannot be used with the target's strategies, or undefined. */
@@ -451,13 +477,21 @@ export function checkStrategy(record: MappingRecord, strategies: ReadonlyMap<num
 }
 
 /** The string this record's FA is stored as, built and read back by its strategy; or why it cannot be. */
-export function checkedFaOf(record: MappingRecord, strategies: ReadonlyMap<number, Strategy>): { ok: true; value: string } | { ok: false; problem: FieldProblem } {
+export function checkedFaOf(
+  record: MappingRecord,
+  strategies: ReadonlyMap<number, Strategy>,
+): { ok: true; value: string } | { ok: false; problem: FieldProblem } {
   const strategy = strategies.get(record.fa.strategy_id);
   if (!strategy) {
     const known = [...strategies.values()].filter((s) => s.strategy_type === 'FA').map((s) => s.id);
-    return { ok: false, problem: { field: 'strategy_id', message: `strategy ${record.fa.strategy_id} does not exist (FA strategies: ${known.join(', ') || 'none'})` } };
+    return {
+      ok: false,
+      problem: {
+        field: 'strategy_id',
+        message: `strategy ${record.fa.strategy_id} does not exist (FA strategies: ${known.join(', ') || 'none'})`,
+      },
+    };
   }
   const built = buildCheckedFa(strategy, record.fa);
   return built.ok ? built : { ok: false, problem: { field: 'fa', message: built.problem } };
 }
-

@@ -99,7 +99,12 @@ export interface ApplyOptions {
 }
 
 /** Sends the items in batches, in input order, and pairs every result with its item by reference_id. */
-export async function applyItems(mapper: Mapper, operation: Operation, prepared: readonly PreparedItem[], options: ApplyOptions): Promise<AppliedItem[]> {
+export async function applyItems(
+  mapper: Mapper,
+  operation: Operation,
+  prepared: readonly PreparedItem[],
+  options: ApplyOptions,
+): Promise<AppliedItem[]> {
   const applied: AppliedItem[] = [];
   for (let start = 0; start < prepared.length; start += options.batchSize) {
     const batch = prepared.slice(start, start + options.batchSize);
@@ -109,9 +114,18 @@ export async function applyItems(mapper: Mapper, operation: Operation, prepared:
     for (const { line, item } of batch) {
       const result = byReference.get(item.reference_id);
       if (!result) {
-        throw new SparctlError('mapper.result_missing', `the mapper returned no result for ${item.id} (reference ${item.reference_id})`, ExitCode.internal);
+        throw new SparctlError(
+          'mapper.result_missing',
+          `the mapper returned no result for ${item.id} (reference ${item.reference_id})`,
+          ExitCode.internal,
+        );
       }
-      applied.push({ ...(line === undefined ? {} : { line }), id: item.id, outcome: classifyResult(operation, result), result: { ...result, id: item.id } });
+      applied.push({
+        ...(line === undefined ? {} : { line }),
+        id: item.id,
+        outcome: classifyResult(operation, result),
+        result: { ...result, id: item.id },
+      });
     }
     options.onProgress?.(applied.length, prepared.length);
   }

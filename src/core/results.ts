@@ -28,14 +28,7 @@ export const ReasonMessage = {
 export type Operation = 'link' | 'update' | 'resolve' | 'unlink';
 
 /** What happened to one item, in words a coordinator acts on. */
-export type Outcome =
-  | 'linked'
-  | 'updated'
-  | 'unlinked'
-  | 'found'
-  | 'already_linked'
-  | 'not_found'
-  | 'rejected';
+export type Outcome = 'linked' | 'updated' | 'unlinked' | 'found' | 'already_linked' | 'not_found' | 'rejected';
 
 export interface ItemResult {
   readonly reference_id: string;

@@ -32,7 +32,12 @@ export const SMOKE_FA: BankFa = {
   branch_code: '0001',
   account_number: '0000000001',
 };
-export const SMOKE_FA_UPDATED: BankFa = { ...SMOKE_FA, branch_name: 'smoke test updated', branch_code: '0002', account_number: '0000000002' };
+export const SMOKE_FA_UPDATED: BankFa = {
+  ...SMOKE_FA,
+  branch_name: 'smoke test updated',
+  branch_code: '0002',
+  account_number: '0000000002',
+};
 export const SMOKE_NAME = 'sparctl smoke test (synthetic, removed by the test)';
 
 export type StepStatus = 'pass' | 'fail' | 'skipped';
@@ -59,7 +64,12 @@ export interface SmokeStepResult {
   /** Set when the call threw instead of answering. */
   readonly error?: SmokeStepError;
   /** The mapper's answer, when it gave one: for a table that says it in words. */
-  readonly answer?: { readonly operation: Operation; readonly outcome: Outcome; readonly code: string | null; readonly message: string | null };
+  readonly answer?: {
+    readonly operation: Operation;
+    readonly outcome: Outcome;
+    readonly code: string | null;
+    readonly message: string | null;
+  };
 }
 
 /** not_needed: the link was refused, so nothing was written; removed / failed otherwise. */
@@ -103,15 +113,28 @@ export async function runSmoke(mapper: Mapper, options: SmokeOptions): Promise<S
     const begin = clock();
     try {
       const pending =
-        operation === 'link' ? mapper.link([{ reference_id, id, fa: SMOKE_FA, name: SMOKE_NAME }], context)
-        : operation === 'update' ? mapper.update([{ reference_id, id, fa: SMOKE_FA_UPDATED, name: SMOKE_NAME }], context)
-        : operation === 'resolve' ? mapper.resolve([{ reference_id, id, scope: 'details' }], context)
-        : mapper.unlink([{ reference_id, id }], context);
+        operation === 'link'
+          ? mapper.link([{ reference_id, id, fa: SMOKE_FA, name: SMOKE_NAME }], context)
+          : operation === 'update'
+            ? mapper.update([{ reference_id, id, fa: SMOKE_FA_UPDATED, name: SMOKE_NAME }], context)
+            : operation === 'resolve'
+              ? mapper.resolve([{ reference_id, id, scope: 'details' }], context)
+              : mapper.unlink([{ reference_id, id }], context);
       const results = await withTimeout(pending, options.stepTimeoutMs);
       const ms = Math.round(clock() - begin);
       const result = results.find((r) => r.reference_id === reference_id);
       if (!result) {
-        return { ms, answer: { thrown: { code: 'smoke.no_result', message: `the ${operation} answer has no result for the item sent`, exitCode: ExitCode.rejected }, outcomeUnknown: true } };
+        return {
+          ms,
+          answer: {
+            thrown: {
+              code: 'smoke.no_result',
+              message: `the ${operation} answer has no result for the item sent`,
+              exitCode: ExitCode.rejected,
+            },
+            outcomeUnknown: true,
+          },
+        };
       }
       return { ms, answer: { result, outcome: classifyResult(operation, result) } };
     } catch (error) {
@@ -120,7 +143,14 @@ export async function runSmoke(mapper: Mapper, options: SmokeOptions): Promise<S
     }
   };
 
-  const record = (step: SmokeStepName, status: StepStatus, ms: number | null, expected: string, got: string, extra: { cleanup?: boolean; error?: SmokeStepError; answer?: SmokeStepResult['answer'] } = {}) => {
+  const record = (
+    step: SmokeStepName,
+    status: StepStatus,
+    ms: number | null,
+    expected: string,
+    got: string,
+    extra: { cleanup?: boolean; error?: SmokeStepError; answer?: SmokeStepResult['answer'] } = {},
+  ) => {
     steps.push({
       step,
       title: SMOKE_STEP_TITLES[step],
@@ -147,8 +177,16 @@ export async function runSmoke(mapper: Mapper, options: SmokeOptions): Promise<S
     if ('thrown' in answer) record(step, 'fail', ms, expected, `error: ${answer.thrown.message}`, { cleanup, error: answer.thrown });
     else {
       const problem = check(answer.result, answer.outcome);
-      const given = { operation, outcome: answer.outcome, code: answer.result.status_reason_code, message: answer.result.status_reason_message };
-      record(step, problem === null ? 'pass' : 'fail', ms, expected, problem ?? describe(answer.result, answer.outcome), { cleanup, answer: given });
+      const given = {
+        operation,
+        outcome: answer.outcome,
+        code: answer.result.status_reason_code,
+        message: answer.result.status_reason_message,
+      };
+      record(step, problem === null ? 'pass' : 'fail', ms, expected, problem ?? describe(answer.result, answer.outcome), {
+        cleanup,
+        answer: given,
+      });
     }
     return answer;
   };
@@ -157,14 +195,21 @@ export async function runSmoke(mapper: Mapper, options: SmokeOptions): Promise<S
   // 1. link: the link "may have happened" unless the mapper clearly refused it or never got it.
   // "already linked" counts too: the ID is new to this run, so a record under it is ours (e.g. a
   // gateway that retried the request).
-  const linked = await run('link', 'link', 'outcome linked', (r, outcome) => (outcome === 'linked' ? null : `outcome ${outcome}${reasonOf(r)}`));
+  const linked = await run('link', 'link', 'outcome linked', (r, outcome) =>
+    outcome === 'linked' ? null : `outcome ${outcome}${reasonOf(r)}`,
+  );
   const mayBeLinked = 'thrown' in linked ? linked.outcomeUnknown : linked.outcome !== 'rejected';
 
   // 2–4 run only while everything before them passed: each builds on the state the last one left.
   const chain: [SmokeStepName, Operation, string, (r: ItemResult, o: Outcome) => string | null][] = [
     ['resolve_linked', 'resolve', 'outcome found, FA as linked', (r, o) => foundWith(r, o, SMOKE_FA)],
     ['update', 'update', 'outcome updated', (r, o) => (o === 'updated' ? null : `outcome ${o}${reasonOf(r)}`)],
-    ['resolve_updated', 'resolve', `outcome found, account_number ${SMOKE_FA_UPDATED.account_number}`, (r, o) => foundWith(r, o, SMOKE_FA_UPDATED)],
+    [
+      'resolve_updated',
+      'resolve',
+      `outcome found, account_number ${SMOKE_FA_UPDATED.account_number}`,
+      (r, o) => foundWith(r, o, SMOKE_FA_UPDATED),
+    ],
   ];
   let failedAt: SmokeStepName | undefined = passed('link') ? undefined : 'link';
   for (const [step, operation, expected, check] of chain) {
@@ -194,12 +239,21 @@ export async function runSmoke(mapper: Mapper, options: SmokeOptions): Promise<S
       (r, o) => (o === 'unlinked' || (!linkSure && o === 'not_found') ? null : `outcome ${o}${reasonOf(r)}`),
       asCleanup,
     );
-    const gone = await run('resolve_unlinked', 'resolve', 'outcome not found', (r, o) => (o === 'not_found' ? null : `outcome ${o}${reasonOf(r)}`), asCleanup);
+    const gone = await run(
+      'resolve_unlinked',
+      'resolve',
+      'outcome not found',
+      (r, o) => (o === 'not_found' ? null : `outcome ${o}${reasonOf(r)}`),
+      asCleanup,
+    );
     const removed = !('thrown' in gone) && gone.outcome === 'not_found';
     const unlinkedNow = !('thrown' in unlinked) && unlinked.outcome === 'unlinked';
     cleanup = removed
       ? { state: 'removed', detail: unlinkedNow ? 'the synthetic record was removed' : 'the ID is not linked (nothing was left to remove)' }
-      : { state: 'failed', detail: `${id} may still be linked: remove it with "${options.unlinkCommand ?? `sparctl unlink --id ${id} --yes`}"` };
+      : {
+          state: 'failed',
+          detail: `${id} may still be linked: remove it with "${options.unlinkCommand ?? `sparctl unlink --id ${id} --yes`}"`,
+        };
   }
 
   const allPassed = steps.every((s) => s.status === 'pass');
@@ -212,7 +266,8 @@ export async function runSmoke(mapper: Mapper, options: SmokeOptions): Promise<S
 function foundWith(result: ItemResult, outcome: Outcome, fa: BankFa): string | null {
   if (outcome !== 'found') return `outcome ${outcome}${reasonOf(result)}`;
   const got = result.fa;
-  if (got === null || got === undefined || typeof got !== 'object') return `found, but with no FA fields (fa: ${JSON.stringify(got ?? null)})`;
+  if (got === null || got === undefined || typeof got !== 'object')
+    return `found, but with no FA fields (fa: ${JSON.stringify(got ?? null)})`;
   const wrong: string[] = [];
   for (const [key, value] of Object.entries(fa)) {
     const answered = (got as Record<string, unknown>)[key];
@@ -243,7 +298,14 @@ const ANSWERED_UNREADABLY = new Set(['remote.unexpected_answer', 'remote.not_jso
 
 function thrownAnswer(error: unknown, timeoutMs: number | undefined): Answer {
   if (error instanceof StepTimeout) {
-    return { thrown: { code: 'smoke.timeout', message: `no answer within ${timeoutMs} ms; the outcome is unknown`, exitCode: ExitCode.unavailable }, outcomeUnknown: true };
+    return {
+      thrown: {
+        code: 'smoke.timeout',
+        message: `no answer within ${timeoutMs} ms; the outcome is unknown`,
+        exitCode: ExitCode.unavailable,
+      },
+      outcomeUnknown: true,
+    };
   }
   if (error instanceof SparctlError) {
     const message = `${error.message}${error.hint ? ` (${error.hint})` : ''}`;
@@ -252,7 +314,10 @@ function thrownAnswer(error: unknown, timeoutMs: number | undefined): Answer {
     return { thrown: { code: error.code, message, exitCode: error.exitCode }, outcomeUnknown };
   }
   // A bug or an unexpected failure: assume the worst about what was applied.
-  return { thrown: { code: 'internal', message: error instanceof Error ? error.message : String(error), exitCode: ExitCode.internal }, outcomeUnknown: true };
+  return {
+    thrown: { code: 'internal', message: error instanceof Error ? error.message : String(error), exitCode: ExitCode.internal },
+    outcomeUnknown: true,
+  };
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number | undefined): Promise<T> {

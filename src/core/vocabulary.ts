@@ -27,4 +27,13 @@ export type ResolveScope = (typeof RESOLVE_SCOPES)[number];
 export const FA_VALUE_FIELDS: readonly string[] = [...new Set(Object.values(FA_FIELDS).flat())];
 
 /** Every field an input record may carry. Anything else is a typo worth stopping for. */
-export const RECORD_FIELDS: readonly string[] = ['id', 'strategy_id', 'fa_type', ...FA_VALUE_FIELDS, 'fa', 'name', 'phone_number', 'additional_info'];
+export const RECORD_FIELDS: readonly string[] = [
+  'id',
+  'strategy_id',
+  'fa_type',
+  ...FA_VALUE_FIELDS,
+  'fa',
+  'name',
+  'phone_number',
+  'additional_info',
+];

@@ -59,10 +59,21 @@ async function remoteMapper(): Promise<Mapper> {
   return mapper;
 }
 
-const wallet: FinancialAddress = { strategy_id: 4, fa_type: 'MOBILE_WALLET', wallet_provider_name: 'Pink Wallet', wallet_provider_code: 'PINK', mobile_number: '+639000000002' };
+const wallet: FinancialAddress = {
+  strategy_id: 4,
+  fa_type: 'MOBILE_WALLET',
+  wallet_provider_name: 'Pink Wallet',
+  wallet_provider_code: 'PINK',
+  mobile_number: '+639000000002',
+};
 
 let n = 0;
-const item = (id: string, fa: FinancialAddress, extra: Partial<LinkItem> = {}): LinkItem => ({ reference_id: `c-${++n}`, id, fa, ...extra });
+const item = (id: string, fa: FinancialAddress, extra: Partial<LinkItem> = {}): LinkItem => ({
+  reference_id: `c-${++n}`,
+  id,
+  fa,
+  ...extra,
+});
 const outcomes = (operation: Operation, results: ItemResult[]) => results.map((r) => classifyResult(operation, r));
 
 for (const [kind, open] of [
@@ -72,9 +83,14 @@ for (const [kind, open] of [
   describe(`Mapper contract: ${kind}`, () => {
     it('links, and a second link of the same ID is already_linked; the stored FA is what Python builds', async () => {
       const mapper = await open();
-      const first = await mapper.link([item('BENE_0001', bank('ACC1000001'), { name: 'María Ñúñez', phone_number: '+63 900 000 0001' }), item('BENE_0002', wallet)], ctx);
+      const first = await mapper.link(
+        [item('BENE_0001', bank('ACC1000001'), { name: 'María Ñúñez', phone_number: '+63 900 000 0001' }), item('BENE_0002', wallet)],
+        ctx,
+      );
       expect(outcomes('link', first)).toEqual(['linked', 'linked']);
-      expect(first[0]!.fa).toBe('account_number:ACC1000001.branch_name:Main.branch_code:0001.bank_name:Example Bank.bank_code:EXB.fa_type:BANK');
+      expect(first[0]!.fa).toBe(
+        'account_number:ACC1000001.branch_name:Main.branch_code:0001.bank_name:Example Bank.bank_code:EXB.fa_type:BANK',
+      );
       const again = await mapper.link([item('BENE_0001', bank('ACC1000001'))], ctx);
       expect(outcomes('link', again)).toEqual(['already_linked']);
       expect(again[0]).toMatchObject({ id: 'BENE_0001', status_reason_code: 'rjct.reference_id.duplicate' });
@@ -99,7 +115,12 @@ for (const [kind, open] of [
         ctx,
       );
       const byRef = new Map(results.map((r) => [r.reference_id, r]));
-      expect(byRef.get('a')).toMatchObject({ id: 'R1', status: 'succ', status_reason_code: 'succ.id.active', fa: { ...bank('0012345678') } });
+      expect(byRef.get('a')).toMatchObject({
+        id: 'R1',
+        status: 'succ',
+        status_reason_code: 'succ.id.active',
+        fa: { ...bank('0012345678') },
+      });
       expect(byRef.get('b')).toMatchObject({ id: 'R2', status_reason_code: 'succ.id.active', fa: null });
       expect(byRef.get('c')).toMatchObject({ id: 'NOPE', status: 'succ', status_reason_code: 'succ.fa.not_linked_to_id' });
       expect(classifyResult('resolve', byRef.get('c')!)).toBe('not_found');
@@ -109,7 +130,10 @@ for (const [kind, open] of [
     it('updates a linked ID, reports a missing one as not_found, and unlinks once', async () => {
       const mapper = await open();
       await mapper.link([item('U1', bank('OLD'))], ctx);
-      const update = await mapper.update([item('U1', bank('NEW', { branch_name: 'North', branch_code: '0002' })), item('U404', bank('X'))], ctx);
+      const update = await mapper.update(
+        [item('U1', bank('NEW', { branch_name: 'North', branch_code: '0002' })), item('U404', bank('X'))],
+        ctx,
+      );
       expect(outcomes('update', update)).toEqual(['updated', 'not_found']);
       const [resolved] = await mapper.resolve([{ reference_id: 'r', id: 'U1', scope: 'details' }], ctx);
       expect(resolved!.fa).toMatchObject({ account_number: 'NEW', branch_name: 'North' });
@@ -151,19 +175,36 @@ describe('sparctl serve: item checks', () => {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({
-        request_header: { sender_app_mnemonic: 't', sender_app_url: '', request_id: 'r1', request_timestamp: new Date().toISOString(), instance_id: null },
+        request_header: {
+          sender_app_mnemonic: 't',
+          sender_app_url: '',
+          request_id: 'r1',
+          request_timestamp: new Date().toISOString(),
+          instance_id: null,
+        },
         request_body: { request_payload: { transaction_id: 't1', link_request: items } },
       }),
     });
     return { status: response.status, body: await response.json(), backing };
   }
-  const good = (id: string, extra: Record<string, unknown> = {}) => ({ reference_id: id, timestamp: new Date().toISOString(), id, fa: wallet, name: 'A', locale: 'en', ...extra });
+  const good = (id: string, extra: Record<string, unknown> = {}) => ({
+    reference_id: id,
+    timestamp: new Date().toISOString(),
+    id,
+    fa: wallet,
+    name: 'A',
+    locale: 'en',
+    ...extra,
+  });
 
   it('links well-formed items, echoes their locale, and rejects a bad FA per item', async () => {
     const { status, body } = await post([good('S1', { locale: 'fr' }), good('S2', { fa: { ...wallet, mobile_number: 'call me' } })]);
     expect(status).toBe(200);
     const answers = body.response_body.response_payload.link_response;
-    expect(answers.map((a: any) => [a.reference_id, a.status, a.locale])).toEqual([['S1', 'succ', 'fr'], ['S2', 'rjct', 'en']]);
+    expect(answers.map((a: any) => [a.reference_id, a.status, a.locale])).toEqual([
+      ['S1', 'succ', 'fr'],
+      ['S2', 'rjct', 'en'],
+    ]);
     expect(answers[1].status_reason_code).toBe('rjct.fa.invalid');
     expect(answers[1].status_reason_message).toMatch(/mobile_number/);
   });
@@ -177,7 +218,12 @@ describe('sparctl serve: item checks', () => {
   });
 
   it('answers a malformed item as SPAR does: 400 G2P-REQ-102 naming the problem, nothing linked', async () => {
-    for (const bad of [good('M1', { id: 42 }), good('M2', { fa: 'not an object' }), good('M3', { additional_info: [1] }), { ...good('M4'), reference_id: undefined }]) {
+    for (const bad of [
+      good('M1', { id: 42 }),
+      good('M2', { fa: 'not an object' }),
+      good('M3', { additional_info: [1] }),
+      { ...good('M4'), reference_id: undefined },
+    ]) {
       const { status, body } = await post([good('OK'), bad]);
       expect(status).toBe(400);
       expect(body.errors[0].code).toBe('G2P-REQ-102');

@@ -93,10 +93,21 @@ function enumRow(n: number, over: Partial<Record<EnumColumn, string>> = {}): Rec
 /** A row the DFSP list refuses: rejected as mapping.unknown_bank on field bank_code. */
 const badEnumRow = (n: number, over: Partial<Record<EnumColumn, string>> = {}) => enumRow(n, { bank_code: 'XYZ', ...over });
 
-function enumCsv(rows: readonly Record<string, string>[], options: { eol?: string; delimiter?: string; columns?: readonly string[]; bom?: boolean } = {}): string {
+function enumCsv(
+  rows: readonly Record<string, string>[],
+  options: { eol?: string; delimiter?: string; columns?: readonly string[]; bom?: boolean } = {},
+): string {
   const columns = options.columns ?? ENUM_COLUMNS;
   const eol = options.eol ?? '\n';
-  const lines = [csvLine(columns, options.delimiter), ...rows.map((row) => csvLine(columns.map((c) => row[c] ?? ''), options.delimiter))];
+  const lines = [
+    csvLine(columns, options.delimiter),
+    ...rows.map((row) =>
+      csvLine(
+        columns.map((c) => row[c] ?? ''),
+        options.delimiter,
+      ),
+    ),
+  ];
   return `${options.bom ? '\uFEFF' : ''}${lines.join(eol)}${eol}`;
 }
 
@@ -125,14 +136,18 @@ function linkRow(n: number, over: Partial<Record<LinkColumn, string>> = {}): Rec
 /** A row naming a strategy that does not exist: rejected as input.strategy on strategy_id. */
 const badLinkRow = (n: number, over: Partial<Record<LinkColumn, string>> = {}) => linkRow(n, { strategy_id: '9', ...over });
 
-function linkCsv(rows: readonly Record<string, string>[], options: { eol?: string; columns?: readonly string[]; bom?: boolean } = {}): string {
+function linkCsv(
+  rows: readonly Record<string, string>[],
+  options: { eol?: string; columns?: readonly string[]; bom?: boolean } = {},
+): string {
   return enumCsv(rows, { columns: LINK_COLUMNS, ...options });
 }
 
 /** The bank FA string strategy 2 stores (README "Strategies"). */
 const bankFa = (f: { account: string; branchName: string; branchCode: string; bankName: string; bankCode: string }) =>
   `account_number:${f.account}.branch_name:${f.branchName}.branch_code:${f.branchCode}.bank_name:${f.bankName}.bank_code:${f.bankCode}.fa_type:BANK`;
-const lbpFa = (account: string) => bankFa({ account, branchName: 'Quezon City - Kamuning', branchCode: '0012', bankName: 'Land Bank of the Philippines', bankCode: 'LBP' });
+const lbpFa = (account: string) =>
+  bankFa({ account, branchName: 'Quezon City - Kamuning', branchCode: '0012', bankName: 'Land Bank of the Philippines', bankCode: 'LBP' });
 const exbFa = (account: string) => bankFa({ account, branchName: 'Main', branchCode: '0001', bankName: 'Example Bank', bankCode: 'EXB' });
 const token = (nationalId: string) => `token:${nationalId}@nationalId`;
 
@@ -251,14 +266,16 @@ function expectSane(r: Run, allowed: readonly number[]): void {
   for (const row of r.rejects) {
     expect(row['sparctl_line'], JSON.stringify(row)).toMatch(/^[1-9][0-9]*$/);
     expect(row['sparctl_code'], JSON.stringify(row)).not.toBe('');
-    for (const column of ['sparctl_line', 'sparctl_field', 'sparctl_code', 'sparctl_message']) expect(row[column] ?? '').not.toMatch(/^[=+\-@\t\r]/);
+    for (const column of ['sparctl_line', 'sparctl_field', 'sparctl_code', 'sparctl_message'])
+      expect(row[column] ?? '').not.toMatch(/^[=+\-@\t\r]/);
   }
 }
 
 /** Every cell of a CSV file sparctl wrote for people to read must not start a formula. */
 function expectSpreadsheetSafe(path: string): Record<string, string>[] {
   const rows = parse(readFileSync(path, 'utf8'), { columns: true }) as Record<string, string>[];
-  for (const row of rows) for (const [column, value] of Object.entries(row)) expect(value, `${column} = ${value}`).not.toMatch(/^[=+\-@\t\r]/);
+  for (const row of rows)
+    for (const [column, value] of Object.entries(row)) expect(value, `${column} = ${value}`).not.toMatch(/^[=+\-@\t\r]/);
   return rows;
 }
 
@@ -280,7 +297,14 @@ describe('bad-input corpus: sparctl import-csv (enumeration mapping + DFSP list)
 
   it('CRLF line endings, also inside a quoted cell: no stray CR in values, lines as an editor shows them', async () => {
     const rows = [
-      enumRow(1, { payment_method: 'email', bank_code: '', branch_code: '', account_no: '', wallet: 'PAYPAL', payment_email: 'one@example.org' }),
+      enumRow(1, {
+        payment_method: 'email',
+        bank_code: '',
+        branch_code: '',
+        account_no: '',
+        wallet: 'PAYPAL',
+        payment_email: 'one@example.org',
+      }),
       enumRow(2, { barangay: 'San\r\nIsidro' }), // lines 3–4
       badEnumRow(3), // line 5
       enumRow(4),
@@ -291,7 +315,9 @@ describe('bad-input corpus: sparctl import-csv (enumeration mapping + DFSP list)
     expect(rejectKeys(r)).toEqual([[5, 'bank_code', 'mapping.unknown_bank']]);
     expect(r.stored).toHaveLength(3);
     for (const m of r.stored) expect(JSON.stringify(m)).not.toMatch(/\\r/);
-    expect(storedFor(r, token('000412345001'))?.fa_value).toBe('email_address:one@example.org.wallet_provider_name:PayPal.wallet_provider_code:PAYPAL.fa_type:EMAIL_WALLET');
+    expect(storedFor(r, token('000412345001'))?.fa_value).toBe(
+      'email_address:one@example.org.wallet_provider_name:PayPal.wallet_provider_code:PAYPAL.fa_type:EMAIL_WALLET',
+    );
   });
 
   it('";" delimiter with --delimiter ";": commas are plain text; without the flag the header is refused naming the columns', async () => {
@@ -307,10 +333,14 @@ describe('bad-input corpus: sparctl import-csv (enumeration mapping + DFSP list)
     // first row arrives, so a first row holding a comma is refused for its length instead.
     const plain = await run('import', content);
     expectSane(plain, [2]);
-    expect(plain.stderr).toMatch(/input\.csv:1: the mapping reads columns "national_id", .*nothing was sent|input\.csv:2: Invalid Record Length/);
+    expect(plain.stderr).toMatch(
+      /input\.csv:1: the mapping reads columns "national_id", .*nothing was sent|input\.csv:2: Invalid Record Length/,
+    );
     const noComma = await run('import', enumCsv([enumRow(1), enumRow(2)], { delimiter: ';' }));
     expectSane(noComma, [2]);
-    expect(noComma.stderr).toMatch(/input\.csv:1: the mapping reads columns "national_id", "full_name", .*"account_no", .*which the file does not have; nothing was sent/);
+    expect(noComma.stderr).toMatch(
+      /input\.csv:1: the mapping reads columns "national_id", "full_name", .*"account_no", .*which the file does not have; nothing was sent/,
+    );
   });
 
   it('quoted cells with commas and line breaks: the row after a multi-line cell keeps its own line number', async () => {
@@ -337,7 +367,9 @@ describe('bad-input corpus: sparctl import-csv (enumeration mapping + DFSP list)
 
   it('invalid UTF-8 bytes: the row is rejected with its line (or the file refused), never stored with U+FFFD', async () => {
     const text = enumCsv([enumRow(1), enumRow(2, { full_name: 'Jos@@E9 Rizal' }), enumRow(3, { account_no: '0012@@FF34' }), enumRow(4)]);
-    const bytes = Buffer.concat(text.split(/@@(E9|FF)/).map((part, i) => (i % 2 === 1 ? Buffer.from([parseInt(part, 16)]) : Buffer.from(part, 'utf8'))));
+    const bytes = Buffer.concat(
+      text.split(/@@(E9|FF)/).map((part, i) => (i % 2 === 1 ? Buffer.from([parseInt(part, 16)]) : Buffer.from(part, 'utf8'))),
+    );
     expect(bytes.includes(Buffer.from([0xe9, 0x20]))).toBe(true);
     const r = await run('import', bytes);
     for (const m of r.stored) expect(JSON.stringify(m), 'invalid bytes stored as U+FFFD').not.toContain('\uFFFD');
@@ -372,7 +404,9 @@ describe('bad-input corpus: sparctl import-csv (enumeration mapping + DFSP list)
     const columns = ENUM_COLUMNS.filter((c) => c !== 'account_no');
     const r = await run('import', enumCsv([enumRow(1), enumRow(2)], { columns }));
     expectSane(r, [2]);
-    expect(withoutTarget(r.stderr)).toMatch(/^sparctl: error \[[a-z0-9_.]+\]: .*input\.csv:1: the mapping reads column "account_no", which the file does not have; nothing was sent/);
+    expect(withoutTarget(r.stderr)).toMatch(
+      /^sparctl: error \[[a-z0-9_.]+\]: .*input\.csv:1: the mapping reads column "account_no", which the file does not have; nothing was sent/,
+    );
     expect(existsSync(join(r.dir, 'rejects.csv'))).toBe(false);
   });
 
@@ -385,7 +419,12 @@ describe('bad-input corpus: sparctl import-csv (enumeration mapping + DFSP list)
 
   it('extra unknown columns are ignored, and kept in the reject file', async () => {
     const columns = ['notes', ...ENUM_COLUMNS, 'enumerator', 'gps'];
-    const rows = [enumRow(1), badEnumRow(2), enumRow(3)].map((row, i) => ({ ...row, notes: `note ${i}`, enumerator: 'E-07', gps: '14.6,121.0' }));
+    const rows = [enumRow(1), badEnumRow(2), enumRow(3)].map((row, i) => ({
+      ...row,
+      notes: `note ${i}`,
+      enumerator: 'E-07',
+      gps: '14.6,121.0',
+    }));
     const r = await run('import', enumCsv(rows, { columns }));
     expectSane(r, [5]);
     expect(r.summary).toMatchObject({ total: 3, applied: 2, rejected: 1 });
@@ -445,7 +484,10 @@ describe('bad-input corpus: sparctl import-csv (enumeration mapping + DFSP list)
     expect(r.stored).toHaveLength(2);
     expect(storedFor(r, token('000412345001'))).toMatchObject({ fa_value: lbpFa('222'), name: 'Renamed' });
     expect(storedFor(r, token('000412345002'))?.fa_value).toBe(lbpFa('444'));
-    const results = readFileSync(join(r.dir, 'results.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const results = readFileSync(join(r.dir, 'results.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     const byLine = new Map(results.map((x) => [x['line'], [x['operation'], x['fate'], x['superseded_by']]]));
     expect([2, 3, 4, 5, 6, 7].map((line) => byLine.get(line))).toEqual([
       [null, 'superseded', 5],
@@ -468,7 +510,13 @@ describe('bad-input corpus: sparctl import-csv (enumeration mapping + DFSP list)
     expect(r.summary).toMatchObject({ total: 3, applied: 2, rejected: 1 });
     expect(storedFor(r, token('000000000007'))?.fa_value).toBe(lbpFa('00000000'));
     expect(storedFor(r, token('0000000000000000000000000001'))?.fa_value).toBe(
-      bankFa({ account: '0000098765', branchName: 'Davao - CM Recto', branchCode: '0105', bankName: 'Development Bank of the Philippines', bankCode: 'DBP' }),
+      bankFa({
+        account: '0000098765',
+        branchName: 'Davao - CM Recto',
+        branchCode: '0105',
+        bankName: 'Development Bank of the Philippines',
+        bankCode: 'DBP',
+      }),
     );
     expect(r.rejects[0]).toMatchObject({ sparctl_line: '4', national_id: '000000000009', account_no: '000123', branch_code: '0012' });
   });
@@ -499,7 +547,18 @@ describe('bad-input corpus: sparctl link --file', () => {
       linkRow(1, { name: 'Ana\r\nReyes' }), // lines 2–3: a line break in a name is a control character → rejected
       badLinkRow(2), // line 4
       linkRow(3), // line 5
-      linkRow(4, { fa_type: 'EMAIL_WALLET', strategy_id: '', bank_name: '', bank_code: '', branch_name: '', branch_code: '', account_number: '', wallet_provider_name: 'PayPal', wallet_provider_code: 'PAYPAL', email_address: 'four@example.org' }), // line 6, last cell of the row before CRLF
+      linkRow(4, {
+        fa_type: 'EMAIL_WALLET',
+        strategy_id: '',
+        bank_name: '',
+        bank_code: '',
+        branch_name: '',
+        branch_code: '',
+        account_number: '',
+        wallet_provider_name: 'PayPal',
+        wallet_provider_code: 'PAYPAL',
+        email_address: 'four@example.org',
+      }), // line 6, last cell of the row before CRLF
     ];
     const r = await run('link', linkCsv(rows, { eol: '\r\n' }));
     expectSane(r, [5]);
@@ -510,7 +569,9 @@ describe('bad-input corpus: sparctl link --file', () => {
     ]);
     for (const m of r.stored) expect(JSON.stringify(m)).not.toMatch(/\\r/);
     expect(storedFor(r, 'BENE_003')?.phone).toBe('+63 900 000 0001');
-    expect(storedFor(r, 'BENE_004')?.fa_value).toBe('email_address:four@example.org.wallet_provider_name:PayPal.wallet_provider_code:PAYPAL.fa_type:EMAIL_WALLET');
+    expect(storedFor(r, 'BENE_004')?.fa_value).toBe(
+      'email_address:four@example.org.wallet_provider_name:PayPal.wallet_provider_code:PAYPAL.fa_type:EMAIL_WALLET',
+    );
   });
 
   it('";" delimiter: link --file has no --delimiter, so the header is one unknown column: exit 2, nothing written', async () => {
@@ -548,7 +609,9 @@ describe('bad-input corpus: sparctl link --file', () => {
 
   it('invalid UTF-8 bytes: the row is rejected with its line (or the file refused), never stored with U+FFFD', async () => {
     const text = linkCsv([linkRow(1), linkRow(2, { name: 'Jos@@E9 Rizal' }), linkRow(3, { account_number: 'ACC@@FF03' }), linkRow(4)]);
-    const bytes = Buffer.concat(text.split(/@@(E9|FF)/).map((part, i) => (i % 2 === 1 ? Buffer.from([parseInt(part, 16)]) : Buffer.from(part, 'utf8'))));
+    const bytes = Buffer.concat(
+      text.split(/@@(E9|FF)/).map((part, i) => (i % 2 === 1 ? Buffer.from([parseInt(part, 16)]) : Buffer.from(part, 'utf8'))),
+    );
     const r = await run('link', bytes);
     for (const m of r.stored) expect(JSON.stringify(m), 'invalid bytes stored as U+FFFD').not.toContain('\uFFFD');
     expectSane(r, [2, 5]);
@@ -580,7 +643,17 @@ describe('bad-input corpus: sparctl link --file', () => {
 
   it('a missing column a row needs (account_number): those rows are rejected with their lines, the others linked', async () => {
     const columns = LINK_COLUMNS.filter((c) => c !== 'account_number');
-    const wallet = { fa_type: 'MOBILE_WALLET', strategy_id: '', bank_name: '', bank_code: '', branch_name: '', branch_code: '', wallet_provider_name: 'GCash', wallet_provider_code: 'GCASH', mobile_number: '+639170000002' };
+    const wallet = {
+      fa_type: 'MOBILE_WALLET',
+      strategy_id: '',
+      bank_name: '',
+      bank_code: '',
+      branch_name: '',
+      branch_code: '',
+      wallet_provider_name: 'GCash',
+      wallet_provider_code: 'GCASH',
+      mobile_number: '+639170000002',
+    };
     const r = await run('link', linkCsv([linkRow(1), linkRow(2, wallet), linkRow(3)], { columns }));
     expectSane(r, [2, 5]);
     if (r.code === 5) {
@@ -597,7 +670,9 @@ describe('bad-input corpus: sparctl link --file', () => {
     const columns = [...LINK_COLUMNS, 'notes', 'acount_number'];
     const r = await run('link', linkCsv([linkRow(1), linkRow(2)], { columns }));
     expectSane(r, [2]);
-    expect(withoutTarget(r.stderr)).toMatch(/^sparctl: error \[[a-z0-9_.]+\]: .*input\.csv:1: unknown columns "notes", "acount_number" \(known columns: id, /);
+    expect(withoutTarget(r.stderr)).toMatch(
+      /^sparctl: error \[[a-z0-9_.]+\]: .*input\.csv:1: unknown columns "notes", "acount_number" \(known columns: id, /,
+    );
     expect(existsSync(join(r.dir, 'rejects.csv'))).toBe(false);
   });
 
@@ -666,7 +741,10 @@ describe('bad-input corpus: sparctl link --file', () => {
     expectSane(r, [0]);
     expect(r.summary).toMatchObject({ total: 4, applied: 2, superseded: 2, rejected: 0 });
     expect(storedFor(r, 'BENE_001')?.fa_value).toBe(exbFa('222'));
-    const results = readFileSync(join(r.dir, 'results.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const results = readFileSync(join(r.dir, 'results.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(results.map((x) => [x['line'], x['fate'], x['superseded_by']])).toEqual([
       [2, 'superseded', 5],
       [3, 'applied', null],
@@ -693,7 +771,18 @@ describe('bad-input corpus: sparctl link --file', () => {
   });
 
   it('leading zeros in IDs, account numbers, codes and mobile numbers reach the mapper unchanged', async () => {
-    const wallet = { fa_type: 'MOBILE_WALLET', strategy_id: '', bank_name: '', bank_code: '', branch_name: '', branch_code: '', account_number: '', wallet_provider_name: 'GCash', wallet_provider_code: '007', mobile_number: '09171234567' };
+    const wallet = {
+      fa_type: 'MOBILE_WALLET',
+      strategy_id: '',
+      bank_name: '',
+      bank_code: '',
+      branch_name: '',
+      branch_code: '',
+      account_number: '',
+      wallet_provider_name: 'GCash',
+      wallet_provider_code: '007',
+      mobile_number: '09171234567',
+    };
     const rows = [
       linkRow(1, { id: '0000812345', account_number: '0012345678', bank_code: '0001', branch_code: '0000' }),
       linkRow(2, { id: '0000', account_number: '0000000000' }),
@@ -703,19 +792,29 @@ describe('bad-input corpus: sparctl link --file', () => {
     const r = await run('link', linkCsv(rows));
     expectSane(r, [5]);
     expect(r.summary).toMatchObject({ total: 4, applied: 3, rejected: 1 });
-    expect(storedFor(r, '0000812345')?.fa_value).toBe(bankFa({ account: '0012345678', branchName: 'Main', branchCode: '0000', bankName: 'Example Bank', bankCode: '0001' }));
+    expect(storedFor(r, '0000812345')?.fa_value).toBe(
+      bankFa({ account: '0012345678', branchName: 'Main', branchCode: '0000', bankName: 'Example Bank', bankCode: '0001' }),
+    );
     expect(storedFor(r, '0000')?.fa_value).toBe(exbFa('0000000000'));
-    expect(storedFor(r, '007')?.fa_value).toBe('mobile_number:09171234567.wallet_provider_name:GCash.wallet_provider_code:007.fa_type:MOBILE_WALLET');
+    expect(storedFor(r, '007')?.fa_value).toBe(
+      'mobile_number:09171234567.wallet_provider_name:GCash.wallet_provider_code:007.fa_type:MOBILE_WALLET',
+    );
     expect(r.rejects[0]).toMatchObject({ sparctl_line: '5', id: '000999', account_number: '000123', branch_code: '0001' });
   });
 
   it('non-Latin names (Arabic, Devanagari, Chinese) are stored and rejected byte for byte', async () => {
-    const rows = [...NON_LATIN.map((name, i) => linkRow(i + 1, { name })), badLinkRow(4, { name: 'محمد علي' }), linkRow(5, { bank_name: 'بنك القاهرة', branch_name: 'मुख्य शाखा', name: '王小明' })];
+    const rows = [
+      ...NON_LATIN.map((name, i) => linkRow(i + 1, { name })),
+      badLinkRow(4, { name: 'محمد علي' }),
+      linkRow(5, { bank_name: 'بنك القاهرة', branch_name: 'मुख्य शाखा', name: '王小明' }),
+    ];
     const r = await run('link', linkCsv(rows));
     expectSane(r, [5]);
     expect(r.summary).toMatchObject({ total: 5, applied: 4, rejected: 1 });
     expect(r.stored.map((m) => m.name)).toEqual([...NON_LATIN, '王小明']);
-    expect(storedFor(r, 'BENE_005')?.fa_value).toBe(bankFa({ account: 'ACC005', branchName: 'मुख्य शाखा', branchCode: '0001', bankName: 'بنك القاهرة', bankCode: 'EXB' }));
+    expect(storedFor(r, 'BENE_005')?.fa_value).toBe(
+      bankFa({ account: 'ACC005', branchName: 'मुख्य शाखा', branchCode: '0001', bankName: 'بنك القاهرة', bankCode: 'EXB' }),
+    );
     expect(rejectKeys(r)).toEqual([[5, 'strategy_id', 'input.strategy']]);
     expect(r.rejects[0]!['name']).toBe('محمد علي');
   });

@@ -9,7 +9,17 @@ import { tempDir } from '../helpers/tmp.js';
 function bashOffers(script: string, line: string): string[] {
   const file = join(tempDir(), 'sparctl.bash');
   writeFileSync(file, script);
-  const run = spawnSync('bash', ['-c', `source "$1"; read -ra COMP_WORDS <<< "$2"; [[ "$2" == *" " ]] && COMP_WORDS+=(""); COMP_CWORD=$((\${#COMP_WORDS[@]}-1)); _sparctl; printf '%s\\n' "\${COMPREPLY[@]}"`, 'bash', file, line], { encoding: 'utf8' });
+  const run = spawnSync(
+    'bash',
+    [
+      '-c',
+      `source "$1"; read -ra COMP_WORDS <<< "$2"; [[ "$2" == *" " ]] && COMP_WORDS+=(""); COMP_CWORD=$((\${#COMP_WORDS[@]}-1)); _sparctl; printf '%s\\n' "\${COMPREPLY[@]}"`,
+      'bash',
+      file,
+      line,
+    ],
+    { encoding: 'utf8' },
+  );
   expect(run.stderr).toBe('');
   return run.stdout.split('\n').filter(Boolean);
 }

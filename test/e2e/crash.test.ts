@@ -22,7 +22,10 @@ afterEach(() => {
 
 function bigCsv(dir: string): string {
   const lines = ['id,name,fa_type,bank_name,bank_code,branch_name,branch_code,account_number'];
-  for (let i = 0; i < RECORDS; i++) lines.push(`K${String(i).padStart(6, '0')},Person ${i},BANK,Example Bank,EXB,Main,${String(i % 50).padStart(4, '0')},${String(7e9 + i)}`);
+  for (let i = 0; i < RECORDS; i++)
+    lines.push(
+      `K${String(i).padStart(6, '0')},Person ${i},BANK,Example Bank,EXB,Main,${String(i % 50).padStart(4, '0')},${String(7e9 + i)}`,
+    );
   const file = join(dir, 'big.csv');
   writeFileSync(file, `${lines.join('\n')}\n`);
   return file;
@@ -32,7 +35,12 @@ function bigCsv(dir: string): string {
  * Starts the import and SIGKILLs it `ms` after it has applied its first record (so that start-up
  * on a loaded machine does not swallow the kill); resolves with how it ended.
  */
-function killAfter(args: string[], env: Record<string, string>, ms: number, dbPath: string): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+function killAfter(
+  args: string[],
+  env: Record<string, string>,
+  ms: number,
+  dbPath: string,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
   return new Promise((resolve) => {
     const before = rowsIn(dbPath);
     const child = spawn(process.execPath, [BIN, ...args], { ...SPAWN_LIMIT, env, cwd: ROOT, stdio: 'ignore' });
@@ -52,7 +60,11 @@ function killAfter(args: string[], env: Record<string, string>, ms: number, dbPa
 }
 
 /** Starts the import and SIGKILLs it as soon as the mapper holds some records (not all). */
-function killMidRun(args: string[], env: Record<string, string>, dbPath: string): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+function killMidRun(
+  args: string[],
+  env: Record<string, string>,
+  dbPath: string,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [BIN, ...args], { ...SPAWN_LIMIT, env, cwd: ROOT, stdio: 'ignore' });
     children.push(child);
@@ -69,11 +81,23 @@ function killMidRun(args: string[], env: Record<string, string>, dbPath: string)
 function checkExactlyOnce(dbPath: string): void {
   const db = openDatabase(dbPath, { readonly: true });
   const mappings = prepare(db, 'SELECT count(*) AS n FROM id_fa_mappings').get() as { n: number };
-  const links = prepare(db, "SELECT count(*) AS n, count(DISTINCT id_value) AS ids FROM audit_log WHERE operation = 'link'").get() as { n: number; ids: number };
+  const links = prepare(db, "SELECT count(*) AS n, count(DISTINCT id_value) AS ids FROM audit_log WHERE operation = 'link'").get() as {
+    n: number;
+    ids: number;
+  };
   const other = prepare(db, "SELECT count(*) AS n FROM audit_log WHERE operation <> 'link'").get() as { n: number };
-  const wrong = prepare(db, "SELECT count(*) AS n FROM id_fa_mappings WHERE fa_value NOT LIKE 'account_number:' || (7000000000 + CAST(substr(id_value, 2) AS INTEGER)) || '.%'").get() as { n: number };
+  const wrong = prepare(
+    db,
+    "SELECT count(*) AS n FROM id_fa_mappings WHERE fa_value NOT LIKE 'account_number:' || (7000000000 + CAST(substr(id_value, 2) AS INTEGER)) || '.%'",
+  ).get() as { n: number };
   db.close();
-  expect({ mappings: mappings.n, links: links.n, linkedIds: links.ids, otherChanges: other.n, wrongFa: wrong.n }).toEqual({ mappings: RECORDS, links: RECORDS, linkedIds: RECORDS, otherChanges: 0, wrongFa: 0 });
+  expect({ mappings: mappings.n, links: links.n, linkedIds: links.ids, otherChanges: other.n, wrongFa: wrong.n }).toEqual({
+    mappings: RECORDS,
+    links: RECORDS,
+    linkedIds: RECORDS,
+    otherChanges: 0,
+    wrongFa: 0,
+  });
 }
 
 /** Rows in the mapper now (0 when the file does not exist yet). */
@@ -122,7 +146,12 @@ describe('kill -9 at random points, then resume', () => {
     const file = bigCsv(dir);
     const servedDb = join(dir, 'served.db');
     const server = cliEnv();
-    const serve = spawn(process.execPath, [BIN, '--create', '--db', servedDb, 'serve', '--port', '0', '-q'], { ...SERVER_SPAWN_LIMIT, env: server.env, cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    const serve = spawn(process.execPath, [BIN, '--create', '--db', servedDb, 'serve', '--port', '0', '-q'], {
+      ...SERVER_SPAWN_LIMIT,
+      env: server.env,
+      cwd: ROOT,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     children.push(serve);
     const url = await new Promise<string>((resolve, reject) => {
       let text = '';
@@ -147,7 +176,20 @@ describe('kill -9 at random points, then resume', () => {
     const file = bigCsv(dir);
     const db = join(dir, 'mapper.db');
     const { env } = cliEnv();
-    const args = ['--create', '--db', db, 'link', '--file', file, '--batch-size', '4', '--concurrency', '1', '--rejects', join(dir, 'rejects.csv')];
+    const args = [
+      '--create',
+      '--db',
+      db,
+      'link',
+      '--file',
+      file,
+      '--batch-size',
+      '4',
+      '--concurrency',
+      '1',
+      '--rejects',
+      join(dir, 'rejects.csv'),
+    ];
     const killed = await killMidRun(args, env, db);
     expect(killed.signal).toBe('SIGKILL');
     expect(rowsIn(db)).toBeLessThan(RECORDS);

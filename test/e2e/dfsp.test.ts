@@ -25,14 +25,22 @@ describe('sparctl dfsp', () => {
 
     const listed = await runMain(['--create', '--db', db, 'dfsp', 'list', '-o', 'jsonl'], { env, cwd: dir });
     expect(listed.code).toBe(0);
-    expect(listed.stdout.trim().split('\n').map((line) => JSON.parse(line) as unknown)).toEqual([
+    expect(
+      listed.stdout
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as unknown),
+    ).toEqual([
       { type: 'bank', code: 'LBP', name: 'Land Bank of the Philippines' },
       { type: 'branch', code: '0012', name: 'Quezon City - Kamuning', bank_code: 'LBP' },
       { type: 'branch', code: '0045', name: 'Davao - Bajada', bank_code: 'LBP' },
       { type: 'mobile wallet', code: 'GCASH', name: 'GCash' },
       { type: 'e-mail wallet', code: 'PAYPAL', name: 'PayPal' },
     ]);
-    const search = await runMain(['--create', '--db', db, 'dfsp', 'list', '--type', 'branches', '--bank', 'LBP', '--search', 'davao', '-o', 'table'], { env, cwd: dir });
+    const search = await runMain(
+      ['--create', '--db', db, 'dfsp', 'list', '--type', 'branches', '--bank', 'LBP', '--search', 'davao', '-o', 'table'],
+      { env, cwd: dir },
+    );
     expect(search.stdout).toMatch(/^type +code +name +bank_code\nbranch +0045 +Davao - Bajada +LBP\n$/);
 
     writeFileSync(join(dir, 'rename.csv'), 'type,code,name,bank_code\nBANK,LBP,LANDBANK,\nBANK,DBP,Development Bank of the Philippines,\n');
@@ -47,11 +55,30 @@ describe('sparctl dfsp', () => {
       'H3,000400000003,Cora Reyes,0917 555 0003,gcash,,,,GCASH,0917 555 0003,',
     ];
     writeFileSync(join(dir, 'enumeration.csv'), `${rows.join('\n')}\n`);
-    const run = await runMain(['--create', '--db', db, 'import-csv', 'enumeration.csv', '--mapping', join(ROOT, 'fixtures', 'enumeration.mapping.json'), '--results', 'results.jsonl'], { env, cwd: dir });
+    const run = await runMain(
+      [
+        '--create',
+        '--db',
+        db,
+        'import-csv',
+        'enumeration.csv',
+        '--mapping',
+        join(ROOT, 'fixtures', 'enumeration.mapping.json'),
+        '--results',
+        'results.jsonl',
+      ],
+      { env, cwd: dir },
+    );
     expect(run.code, run.stderr).toBe(5);
-    const resolved = await runMain(['--create', '--db', db, 'resolve', '--id', 'token:000400000001@nationalId', '-o', 'json'], { env, cwd: dir });
+    const resolved = await runMain(['--create', '--db', db, 'resolve', '--id', 'token:000400000001@nationalId', '-o', 'json'], {
+      env,
+      cwd: dir,
+    });
     expect(JSON.parse(resolved.stdout).results[0].fa).toMatchObject({ bank_name: 'LANDBANK', branch_name: 'Quezon City - Kamuning' });
-    const rejects = await runMain(['--create', '--db', db, 'resolve', '--id', 'token:000400000002@nationalId', '-o', 'json'], { env, cwd: dir });
+    const rejects = await runMain(['--create', '--db', db, 'resolve', '--id', 'token:000400000002@nationalId', '-o', 'json'], {
+      env,
+      cwd: dir,
+    });
     expect(JSON.parse(rejects.stdout).results[0].outcome).toBe('not_found');
   });
 
@@ -59,7 +86,10 @@ describe('sparctl dfsp', () => {
     const dir = tempDir();
     const { env } = cliEnv();
     const db = join(dir, 'mapper.db');
-    writeFileSync(join(dir, 'bad.csv'), 'type,code,name,bank_code\nBANK,LBP,Land Bank,\nBRANCH,0012,Kamuning,\nWALLET,X,Y,\nBANK,LBP,Again,\nBRANCH,0099,Somewhere,NOPE\n');
+    writeFileSync(
+      join(dir, 'bad.csv'),
+      'type,code,name,bank_code\nBANK,LBP,Land Bank,\nBRANCH,0012,Kamuning,\nWALLET,X,Y,\nBANK,LBP,Again,\nBRANCH,0099,Somewhere,NOPE\n',
+    );
     const run = await runMain(['--create', '--db', db, 'dfsp', 'import', 'bad.csv'], { env, cwd: dir });
     expect(run.code).toBe(2);
     expect(run.stderr).toContain('bad.csv:3: bank_code: a branch needs the code of its bank');
@@ -82,31 +112,55 @@ describe('sparctl dfsp list, remote', () => {
     const seen: string[] = [];
     const payloads: Record<string, unknown> = {
       '/api/bene-portal/dfsp/fetch-banks': { banks: [{ id: 7, bank_mnemonic: 'EXB', bank_name: 'Example Bank', bank_code: 'EXB' }] },
-      '/api/bene-portal/dfsp/fetch-branches': { branches: [{ id: 1, branch_mnemonic: 'EXB_MAIN', branch_name: 'Main', branch_code: '0001', bank_id: 7 }] },
-      '/api/bene-portal/dfsp/fetch-wallet-service-providers': { wallet_service_providers: [{ id: 3, sp_mnemonic: 'PINK', sp_name: 'Pink Wallet', sp_code: 'PINK', wallet_type: 'MOBILE_WALLET' }] },
+      '/api/bene-portal/dfsp/fetch-branches': {
+        branches: [{ id: 1, branch_mnemonic: 'EXB_MAIN', branch_name: 'Main', branch_code: '0001', bank_id: 7 }],
+      },
+      '/api/bene-portal/dfsp/fetch-wallet-service-providers': {
+        wallet_service_providers: [{ id: 3, sp_mnemonic: 'PINK', sp_name: 'Pink Wallet', sp_code: 'PINK', wallet_type: 'MOBILE_WALLET' }],
+      },
     };
     const server = createServer((request, response) => {
       let body = '';
       request.on('data', (chunk: Buffer) => (body += chunk.toString()));
       request.on('end', () => {
-        seen.push(`${request.method} ${request.url} ${(JSON.parse(body) as { request_header?: { sender_app_mnemonic?: string } }).request_header?.sender_app_mnemonic}`);
+        seen.push(
+          `${request.method} ${request.url} ${(JSON.parse(body) as { request_header?: { sender_app_mnemonic?: string } }).request_header?.sender_app_mnemonic}`,
+        );
         const payload = payloads[request.url ?? ''];
         response.writeHead(payload ? 200 : 404, { 'content-type': 'application/json' });
-        response.end(JSON.stringify(payload ? { response_header: { response_status: 'SUCCESS' }, response_body: { pagination_response: null, response_payload: payload } } : { detail: 'Not Found' }));
+        response.end(
+          JSON.stringify(
+            payload
+              ? { response_header: { response_status: 'SUCCESS' }, response_body: { pagination_response: null, response_payload: payload } }
+              : { detail: 'Not Found' },
+          ),
+        );
       });
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as import('node:net').AddressInfo;
     try {
-      const { env } = cliEnv({ SPARCTL_BASE_URL: `http://127.0.0.1:${port}/api/mapper`, SPARCTL_DFSP_URL: `http://127.0.0.1:${port}/api/bene-portal` });
+      const { env } = cliEnv({
+        SPARCTL_BASE_URL: `http://127.0.0.1:${port}/api/mapper`,
+        SPARCTL_DFSP_URL: `http://127.0.0.1:${port}/api/bene-portal`,
+      });
       const listed = await runMain(['dfsp', 'list', '-o', 'jsonl'], { env });
       expect(listed.code, listed.stderr).toBe(0);
-      expect(listed.stdout.trim().split('\n').map((line) => JSON.parse(line) as unknown)).toEqual([
+      expect(
+        listed.stdout
+          .trim()
+          .split('\n')
+          .map((line) => JSON.parse(line) as unknown),
+      ).toEqual([
         { type: 'bank', code: 'EXB', name: 'Example Bank' },
         { type: 'branch', code: '0001', name: 'Main', bank_code: 'EXB' },
         { type: 'mobile wallet', code: 'PINK', name: 'Pink Wallet' },
       ]);
-      expect(seen).toEqual(['POST /api/bene-portal/dfsp/fetch-banks sparctl', 'POST /api/bene-portal/dfsp/fetch-branches sparctl', 'POST /api/bene-portal/dfsp/fetch-wallet-service-providers sparctl']);
+      expect(seen).toEqual([
+        'POST /api/bene-portal/dfsp/fetch-banks sparctl',
+        'POST /api/bene-portal/dfsp/fetch-branches sparctl',
+        'POST /api/bene-portal/dfsp/fetch-wallet-service-providers sparctl',
+      ]);
     } finally {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -44,14 +44,44 @@ describe('--dry-run on every writing command', () => {
     expect((await runMain(['--create', '--db', db, 'link', '--id', 'K1', ...BANK, '--account-number', '111'], { env })).code).toBe(0);
     expect((await runMain(['--create', '--db', db, 'link', '--id', 'K2', ...BANK, '--account-number', '222'], { env })).code).toBe(0);
     const file = join(dir, 'rows.csv');
-    writeFileSync(file, ['id,fa_type,bank_name,bank_code,branch_name,branch_code,account_number', 'K1,BANK,Example Bank,EXB,Main,0001,999', 'K3,BANK,Example Bank,EXB,Main,0001,333', 'K3,BANK,Example Bank,EXB,Main,0001,334'].join('\n'));
+    writeFileSync(
+      file,
+      [
+        'id,fa_type,bank_name,bank_code,branch_name,branch_code,account_number',
+        'K1,BANK,Example Bank,EXB,Main,0001,999',
+        'K3,BANK,Example Bank,EXB,Main,0001,333',
+        'K3,BANK,Example Bank,EXB,Main,0001,334',
+      ].join('\n'),
+    );
     writeFileSync(join(dir, 'ids.csv'), 'id\nK2\nNOPE\n');
     writeFileSync(join(dir, 'dfsp.csv'), 'type,code,name,bank_code\nBANK,NEW,New Bank,\n');
-    writeFileSync(join(dir, 'strategy.json'), JSON.stringify([{ id: 9, strategy_type: 'FA', construct_strategy: 'acct:{account_number}', deconstruct_strategy: '^acct:(?P<account_number>.*)$', description: 'short', active: true }]));
+    writeFileSync(
+      join(dir, 'strategy.json'),
+      JSON.stringify([
+        {
+          id: 9,
+          strategy_type: 'FA',
+          construct_strategy: 'acct:{account_number}',
+          deconstruct_strategy: '^acct:(?P<account_number>.*)$',
+          description: 'short',
+          active: true,
+        },
+      ]),
+    );
     const central: FakeCentral = await startFakeCentral({ email: 'e@x.org', password: 'pw', projectId: 3, formId: 'spar_enrolment' });
     cleanups.push(() => central.close());
-    central.submit({ beneficiary: { national_id: '0011000001', full_name: 'Person A' }, payment: { payment_method: 'bank', bank_code: 'BNK001', branch_code: 'BNK001-0042', account_number: '0001', payment_consent: 'yes' } });
-    const odkEnv = { ...env, SPARCTL_ODK_URL: central.url, SPARCTL_ODK_PROJECT: '3', SPARCTL_ODK_FORM: 'spar_enrolment', SPARCTL_ODK_EMAIL: 'e@x.org', SPARCTL_ODK_PASSWORD: 'pw' };
+    central.submit({
+      beneficiary: { national_id: '0011000001', full_name: 'Person A' },
+      payment: { payment_method: 'bank', bank_code: 'BNK001', branch_code: 'BNK001-0042', account_number: '0001', payment_consent: 'yes' },
+    });
+    const odkEnv = {
+      ...env,
+      SPARCTL_ODK_URL: central.url,
+      SPARCTL_ODK_PROJECT: '3',
+      SPARCTL_ODK_FORM: 'spar_enrolment',
+      SPARCTL_ODK_EMAIL: 'e@x.org',
+      SPARCTL_ODK_PASSWORD: 'pw',
+    };
 
     const before = sum(db);
     const home0 = files(home).filter((f) => !f.includes('/cache/'));
@@ -63,10 +93,32 @@ describe('--dry-run on every writing command', () => {
       [['link', '--file', file, '--dry-run'], /would link K3 \(line 4\)/],
       [['update', '--file', file, '--dry-run'], /would update K1 \(line 2\)/],
       [['unlink', '--file', join(dir, 'ids.csv'), '--dry-run'], /would unlink K2 \(line 2\)/],
-      [['import-csv', join(ROOT, 'fixtures/enumeration.csv'), '--mapping', join(ROOT, 'fixtures/enumeration.mapping.json'), '--dfsp', join(ROOT, 'fixtures/dfsp.json'), '--dry-run'], /would link token:000412345001@nationalId/],
+      [
+        [
+          'import-csv',
+          join(ROOT, 'fixtures/enumeration.csv'),
+          '--mapping',
+          join(ROOT, 'fixtures/enumeration.mapping.json'),
+          '--dfsp',
+          join(ROOT, 'fixtures/dfsp.json'),
+          '--dry-run',
+        ],
+        /would link token:000412345001@nationalId/,
+      ],
       [['strategy', 'add', '--file', join(dir, 'strategy.json'), '--dry-run'], /strategy add \(dry run\): 1 would be added/],
       [['dfsp', 'import', join(dir, 'dfsp.csv'), '--dry-run'], /1 would be added/],
-      [['import-odk', '--mapping', join(ROOT, 'fixtures/enrolment.odk-mapping.json'), '--dfsp', join(ROOT, 'fixtures/odk-dfsp.json'), '--dry-run'], /would link 0011000001/, odkEnv],
+      [
+        [
+          'import-odk',
+          '--mapping',
+          join(ROOT, 'fixtures/enrolment.odk-mapping.json'),
+          '--dfsp',
+          join(ROOT, 'fixtures/odk-dfsp.json'),
+          '--dry-run',
+        ],
+        /would link 0011000001/,
+        odkEnv,
+      ],
     ];
     for (const [args, says, extraEnv] of commands) {
       const run = await runMain(['--create', '--db', db, ...args], { env: extraEnv ?? env, cwd: dir });
@@ -79,6 +131,9 @@ describe('--dry-run on every writing command', () => {
     }
     // No journal, spool or reject file anywhere in sparctl's own folders either (import-odk's
     // state and session cache aside: they are Central's, not the mapper's).
-    expect(files(home).filter((f) => !f.includes('/cache/') && !f.includes('/odk/')), 'files written').toEqual(home0);
+    expect(
+      files(home).filter((f) => !f.includes('/cache/') && !f.includes('/odk/')),
+      'files written',
+    ).toEqual(home0);
   }, 60_000);
 });

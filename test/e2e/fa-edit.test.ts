@@ -32,9 +32,17 @@ interface Step {
 }
 
 /** Runs sparctl in a pseudo-terminal, answering each prompt when its text appears. */
-function inTerminal(args: readonly string[], steps: readonly Step[], env: Record<string, string>): Promise<{ code: number; transcript: string; stuck: number | null }> {
+function inTerminal(
+  args: readonly string[],
+  steps: readonly Step[],
+  env: Record<string, string>,
+): Promise<{ code: number; transcript: string; stuck: number | null }> {
   return new Promise((resolve, reject) => {
-    const child = spawn('python3', [join(ROOT, 'test', 'helpers', 'pty-run.py'), JSON.stringify(steps), '--', process.execPath, BIN, ...args], { ...SPAWN_LIMIT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      'python3',
+      [join(ROOT, 'test', 'helpers', 'pty-run.py'), JSON.stringify(steps), '--', process.execPath, BIN, ...args],
+      { ...SPAWN_LIMIT, env, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let out = '';
     let err = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
@@ -60,7 +68,14 @@ function pipes(home: string) {
     stdinIsTTY: true,
     stderrIsTTY: true,
     stdoutIsTTY: false,
-    env: { HOME: home, XDG_CONFIG_HOME: join(home, 'config'), XDG_DATA_HOME: join(home, 'data'), XDG_STATE_HOME: join(home, 'state'), XDG_CACHE_HOME: join(home, 'cache'), NO_COLOR: '1' },
+    env: {
+      HOME: home,
+      XDG_CONFIG_HOME: join(home, 'config'),
+      XDG_DATA_HOME: join(home, 'data'),
+      XDG_STATE_HOME: join(home, 'state'),
+      XDG_CACHE_HOME: join(home, 'cache'),
+      NO_COLOR: '1',
+    },
     cwd: home,
     home,
     columns: 100,
@@ -114,7 +129,9 @@ describe('sparctl fa edit', () => {
     expect(run.transcript).toContain('updated B1');
     const after = mapper.storedFa('B1');
     expect(after).not.toBe(before);
-    expect(after).toBe('account_number:000999888777.branch_name:Davao - CM Recto.branch_code:0105.bank_name:Development Bank of the Philippines.bank_code:DBP.fa_type:BANK');
+    expect(after).toBe(
+      'account_number:000999888777.branch_name:Davao - CM Recto.branch_code:0105.bank_name:Development Bank of the Philippines.bank_code:DBP.fa_type:BANK',
+    );
     expect(mapper.auditRows('B1').map((row) => [row.operation, row.source])).toEqual([
       ['link', 'test'],
       ['update', expect.stringMatching(/^sparctl fa edit \(user .+\)$/)],
@@ -197,7 +214,9 @@ describe('sparctl fa edit', () => {
       expect(run.stuck, run.transcript).toBeNull();
       expect(run.code, run.transcript).toBe(0);
       expect(run.transcript).toContain('* branch_code     0001 → 0002');
-      expect(backing.storedFa('R1')).toBe('account_number:000333.branch_name:North.branch_code:0002.bank_name:Example Bank.bank_code:EXB.fa_type:BANK');
+      expect(backing.storedFa('R1')).toBe(
+        'account_number:000333.branch_name:North.branch_code:0002.bank_name:Example Bank.bank_code:EXB.fa_type:BANK',
+      );
       expect(backing.auditRows('R1').map((row) => row.operation)).toEqual(['link', 'update']);
     } finally {
       server.closeAllConnections();
@@ -209,7 +228,9 @@ describe('sparctl fa edit', () => {
     const { env } = cliEnv();
     const piped = await runCli(['fa', 'edit', 'B1'], { env });
     expect(piped.code).toBe(2);
-    expect(piped.stderr).toMatch(/fa edit asks questions and needs a terminal; nothing was changed \(change the FA with flags instead: sparctl update --id B1 /);
+    expect(piped.stderr).toMatch(
+      /fa edit asks questions and needs a terminal; nothing was changed \(change the FA with flags instead: sparctl update --id B1 /,
+    );
     const { home, db } = seeded();
     const term = pipes(home);
     expect(await main(['--create', '--db', db, '--no-input', 'fa', 'edit', 'B1'], term.io)).toBe(2);
@@ -226,15 +247,32 @@ describe('sparctl fa edit', () => {
 
 describe('fa edit, the pure part', () => {
   it('validates the answers like any record and lists changes field by field', () => {
-    expect(faFromAnswers({ fa_type: 'EMAIL_WALLET', strategy_id: 3, wallet_provider_code: 'P', wallet_provider_name: 'Pay', email_address: 'not-mail' })).toEqual({
+    expect(
+      faFromAnswers({
+        fa_type: 'EMAIL_WALLET',
+        strategy_id: 3,
+        wallet_provider_code: 'P',
+        wallet_provider_name: 'Pay',
+        email_address: 'not-mail',
+      }),
+    ).toEqual({
       ok: false,
       problems: ['email_address is not an e-mail address'],
     });
-    const built = faFromAnswers({ fa_type: 'EMAIL_WALLET', strategy_id: 3, wallet_provider_code: 'P', wallet_provider_name: 'Pay', email_address: 'a@b.org' });
+    const built = faFromAnswers({
+      fa_type: 'EMAIL_WALLET',
+      strategy_id: 3,
+      wallet_provider_code: 'P',
+      wallet_provider_name: 'Pay',
+      email_address: 'a@b.org',
+    });
     expect(built.ok).toBe(true);
     if (!built.ok) return;
-    expect(faChanges({ fa_type: 'EMAIL_WALLET', wallet_provider_code: 'P', wallet_provider_name: 'Pay', email_address: 'old@b.org', strategy_id: 3 }, built.fa).filter((c) => c.changed)).toEqual([
-      { field: 'email_address', before: 'old@b.org', after: 'a@b.org', changed: true },
-    ]);
+    expect(
+      faChanges(
+        { fa_type: 'EMAIL_WALLET', wallet_provider_code: 'P', wallet_provider_name: 'Pay', email_address: 'old@b.org', strategy_id: 3 },
+        built.fa,
+      ).filter((c) => c.changed),
+    ).toEqual([{ field: 'email_address', before: 'old@b.org', after: 'a@b.org', changed: true }]);
   });
 });

@@ -74,7 +74,11 @@ class Reference {
     return this.policies.onReject !== 'unlink' && m.wrote?.nid === m.nid;
   }
 
-  private owner(nid: string, view: (id: string) => { deleted: boolean; review: string; nid: string; date: number; wrote?: { nid: string } } | undefined, ids: readonly string[]): string | undefined {
+  private owner(
+    nid: string,
+    view: (id: string) => { deleted: boolean; review: string; nid: string; date: number; wrote?: { nid: string } } | undefined,
+    ids: readonly string[],
+  ): string | undefined {
     let best: { id: string; date: number } | undefined;
     for (const id of ids) {
       const m = view(id);
@@ -96,7 +100,13 @@ class Reference {
     };
     const viewAfter = (id: string) => {
       const s = central.get(id)!;
-      return { deleted: s.deleted, review: s.review, nid: s.nid, date: s.date, ...(before.get(id)?.wrote ? { wrote: before.get(id)!.wrote! } : {}) };
+      return {
+        deleted: s.deleted,
+        review: s.review,
+        nid: s.nid,
+        date: s.date,
+        ...(before.get(id)?.wrote ? { wrote: before.get(id)!.wrote! } : {}),
+      };
     };
     const nids = new Set<string>();
     for (const id of ids) {
@@ -106,7 +116,14 @@ class Reference {
       if (m?.wrote) nids.add(m.wrote.nid);
     }
     const next = new Map<string, Memory>();
-    for (const [id, s] of central) next.set(id, { instance: s.instance, review: s.review, deleted: s.deleted, nid: s.nid, ...(before.get(id)?.wrote ? { wrote: before.get(id)!.wrote! } : {}) });
+    for (const [id, s] of central)
+      next.set(id, {
+        instance: s.instance,
+        review: s.review,
+        deleted: s.deleted,
+        nid: s.nid,
+        ...(before.get(id)?.wrote ? { wrote: before.get(id)!.wrote! } : {}),
+      });
     const writerOf = (nid: string) => [...next.entries()].find(([, m]) => m.wrote?.nid === nid);
     for (const nid of [...nids].sort()) {
       const ownerBefore = this.owner(nid, viewBefore, ids);
@@ -114,7 +131,8 @@ class Reference {
       if (owner !== undefined) {
         const s = central.get(owner)!;
         const m = before.get(owner);
-        const fresh = m === undefined || m.instance !== s.instance || (m.review === 'rejected' && m.wrote === undefined && s.review !== 'rejected');
+        const fresh =
+          m === undefined || m.instance !== s.instance || (m.review === 'rejected' && m.wrote === undefined && s.review !== 'rejected');
         if (!fresh && owner === ownerBefore) continue;
         const writer = writerOf(nid);
         // A change of owner writes only where the mapper still holds the importer's own write.
@@ -170,7 +188,11 @@ function mapperState(db: string): { held: Map<string, string>; audit: { operatio
   const handle = openDatabase(db, { readonly: true, fileMustExist: true });
   try {
     const rows = prepare(handle, 'SELECT id_value, fa_value FROM id_fa_mappings').all() as { id_value: string; fa_value: string }[];
-    const audit = prepare(handle, 'SELECT operation, id_value, source FROM audit_log ORDER BY id').all() as { operation: string; id_value: string; source: string }[];
+    const audit = prepare(handle, 'SELECT operation, id_value, source FROM audit_log ORDER BY id').all() as {
+      operation: string;
+      id_value: string;
+      source: string;
+    }[];
     return { held: new Map(rows.map((row) => [row.id_value, /^account_number:([^.]*)\./.exec(row.fa_value)?.[1] ?? row.fa_value])), audit };
   } finally {
     handle.close();
@@ -179,20 +201,48 @@ function mapperState(db: string): { held: Map<string, string>; audit: { operatio
 
 async function history(seed: number): Promise<string | undefined> {
   const rand = random(seed * 7717);
-  const pick = <T,>(list: readonly T[]): T => list[Math.floor(rand() * list.length)]!;
+  const pick = <T>(list: readonly T[]): T => list[Math.floor(rand() * list.length)]!;
   const fake: FakeCentral = await startFakeCentral({ email: EMAIL, password: PASSWORD, projectId: 3, formId: 'spar_enrolment' });
   cleanups.push(() => fake.close());
-  const { home, env, dataDb: db } = cliEnv({ SPARCTL_ODK_URL: fake.url, SPARCTL_ODK_PROJECT: '3', SPARCTL_ODK_FORM: 'spar_enrolment', SPARCTL_ODK_EMAIL: EMAIL, SPARCTL_ODK_PASSWORD: PASSWORD });
+  const {
+    home,
+    env,
+    dataDb: db,
+  } = cliEnv({
+    SPARCTL_ODK_URL: fake.url,
+    SPARCTL_ODK_PROJECT: '3',
+    SPARCTL_ODK_FORM: 'spar_enrolment',
+    SPARCTL_ODK_EMAIL: EMAIL,
+    SPARCTL_ODK_PASSWORD: PASSWORD,
+  });
   const policies: Policies = { onDelete: pick(['ignore', 'unlink'] as const), onReject: pick(['keep', 'warn', 'unlink'] as const) };
   const reference = new Reference(policies);
   const central = new Map<string, Sub>();
   const nids = Array.from({ length: 5 }, (_, i) => `09${String(seed).padStart(3, '0')}0000${i}`);
   const story: string[] = [`seed ${seed}: ${JSON.stringify(policies)}`];
   let clock = 0;
-  const args = ['import-odk', '--mapping', MAPPING, '--dfsp', DFSP, '--overlap', '0', ...(policies.onDelete === 'unlink' ? ['--on-delete', 'unlink'] : []), '--on-reject', policies.onReject, '--yes'];
+  const args = [
+    'import-odk',
+    '--mapping',
+    MAPPING,
+    '--dfsp',
+    DFSP,
+    '--overlap',
+    '0',
+    ...(policies.onDelete === 'unlink' ? ['--on-delete', 'unlink'] : []),
+    '--on-reject',
+    policies.onReject,
+    '--yes',
+  ];
   const bankOf = (s: { nid: string; account: string; good: boolean }) => ({
     beneficiary: { national_id: s.nid, full_name: `Person ${s.nid}` },
-    payment: { payment_method: 'bank', bank_code: s.good ? 'BNK001' : 'BNK404', branch_code: 'BNK001-0042', account_number: s.account, payment_consent: 'yes' },
+    payment: {
+      payment_method: 'bank',
+      bank_code: s.good ? 'BNK001' : 'BNK404',
+      branch_code: 'BNK001-0042',
+      account_number: s.account,
+      payment_consent: 'yes',
+    },
   });
   let admin = 0;
   let auditSeen = 0;
@@ -231,7 +281,27 @@ async function history(seed: number): Promise<string | undefined> {
       const nid = pick(linked);
       const account = `9${++admin}`;
       const { io } = inProcessIo(home, env);
-      const code = await main(['update', '--id', nid, '--fa-type', 'BANK', '--bank-name', 'First Community Bank', '--bank-code', 'BNK001', '--branch-name', 'Kisumu - Oginga Odinga Street', '--branch-code', 'BNK001-0042', '--account-number', account, '-q'], io);
+      const code = await main(
+        [
+          'update',
+          '--id',
+          nid,
+          '--fa-type',
+          'BANK',
+          '--bank-name',
+          'First Community Bank',
+          '--bank-code',
+          'BNK001',
+          '--branch-name',
+          'Kisumu - Oginga Odinga Street',
+          '--branch-code',
+          'BNK001-0042',
+          '--account-number',
+          account,
+          '-q',
+        ],
+        io,
+      );
       if (code !== 0) return `${story.join('\n')}\nadmin update exited ${code}`;
       reference.mapper.set(nid, account);
       auditSeen++;
@@ -257,9 +327,12 @@ async function history(seed: number): Promise<string | undefined> {
       auditSeen = audit.length;
       const want = new Map([...writes].map(([nid, operation]) => [nid, [operation]]));
       const problems: string[] = [];
-      if (JSON.stringify([...held].sort()) !== JSON.stringify([...reference.mapper].sort())) problems.push(`mapper ${JSON.stringify([...held].sort())}, reference ${JSON.stringify([...reference.mapper].sort())}`);
-      if (JSON.stringify([...made].sort()) !== JSON.stringify([...want].sort())) problems.push(`writes ${JSON.stringify([...made].sort())}, reference ${JSON.stringify([...want].sort())}`);
-      if (problems.length > 0) return `${story.join('\n')}\n${problems.join('\n')}\n${stderr()}\nreplay: ODK_MODEL_FIRST=${seed} ODK_MODEL_SEEDS=1 npx vitest run test/e2e/import-odk-model.test.ts`;
+      if (JSON.stringify([...held].sort()) !== JSON.stringify([...reference.mapper].sort()))
+        problems.push(`mapper ${JSON.stringify([...held].sort())}, reference ${JSON.stringify([...reference.mapper].sort())}`);
+      if (JSON.stringify([...made].sort()) !== JSON.stringify([...want].sort()))
+        problems.push(`writes ${JSON.stringify([...made].sort())}, reference ${JSON.stringify([...want].sort())}`);
+      if (problems.length > 0)
+        return `${story.join('\n')}\n${problems.join('\n')}\n${stderr()}\nreplay: ODK_MODEL_FIRST=${seed} ODK_MODEL_SEEDS=1 npx vitest run test/e2e/import-odk-model.test.ts`;
     }
   }
   return undefined;

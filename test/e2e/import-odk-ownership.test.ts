@@ -36,10 +36,17 @@ function bank(nationalId: string, account: string, bankCode = 'BNK001') {
 }
 
 function setup(fake: FakeCentral): CliEnv {
-  return cliEnv({ SPARCTL_ODK_URL: fake.url, SPARCTL_ODK_PROJECT: '3', SPARCTL_ODK_FORM: 'spar_enrolment', SPARCTL_ODK_EMAIL: EMAIL, SPARCTL_ODK_PASSWORD: PASSWORD });
+  return cliEnv({
+    SPARCTL_ODK_URL: fake.url,
+    SPARCTL_ODK_PROJECT: '3',
+    SPARCTL_ODK_FORM: 'spar_enrolment',
+    SPARCTL_ODK_EMAIL: EMAIL,
+    SPARCTL_ODK_PASSWORD: PASSWORD,
+  });
 }
 
-const importOdk = (env: CliEnv, args: string[] = [], dfsp = DFSP) => runMain(['import-odk', '--mapping', MAPPING, '--dfsp', dfsp, '--overlap', '0', ...args], { env: env.env, cwd: env.home });
+const importOdk = (env: CliEnv, args: string[] = [], dfsp = DFSP) =>
+  runMain(['import-odk', '--mapping', MAPPING, '--dfsp', dfsp, '--overlap', '0', ...args], { env: env.env, cwd: env.home });
 
 function mapper(env: CliEnv): LocalMapper {
   const opened = LocalMapper.open(env.dataDb);
@@ -55,7 +62,26 @@ describe('import-odk: ownership', () => {
     const fake = await central();
     const env = setup(fake);
     // An admin links the beneficiary by hand.
-    const byHand = await runMain(['link', '--id', '0011000001', '--fa-type', 'BANK', '--bank-name', 'First Community Bank', '--bank-code', 'BNK001', '--branch-name', 'Main', '--branch-code', '0001', '--account-number', '000999'], { env: env.env });
+    const byHand = await runMain(
+      [
+        'link',
+        '--id',
+        '0011000001',
+        '--fa-type',
+        'BANK',
+        '--bank-name',
+        'First Community Bank',
+        '--bank-code',
+        'BNK001',
+        '--branch-name',
+        'Main',
+        '--branch-code',
+        '0001',
+        '--account-number',
+        '000999',
+      ],
+      { env: env.env },
+    );
     expect(byHand.code).toBe(0);
     // Its submission names a bank the DFSP data lacks: rejected, the hand-made link stays.
     const bad = fake.submit(bank('0011000001', '000111', 'NOPE'));
@@ -65,10 +91,14 @@ describe('import-odk: ownership', () => {
     const run = await importOdk(env, ['--on-delete', 'unlink', '--yes']);
     expect(run.code, run.stderr).toBe(0);
     expect(account(env, '0011000001')).toBe('000999');
-    expect(mapper(env).auditRows('0011000001').map((row) => row.operation)).toEqual(['link']);
+    expect(
+      mapper(env)
+        .auditRows('0011000001')
+        .map((row) => row.operation),
+    ).toEqual(['link']);
   });
 
-  it('a review-only change writes nothing: approving does not revert an admin\'s later update, nor an older submission overwrite a newer one', async () => {
+  it("a review-only change writes nothing: approving does not revert an admin's later update, nor an older submission overwrite a newer one", async () => {
     const fake = await central();
     const env = setup(fake);
     const older = fake.submit(bank('0022000001', '000111'));
@@ -80,7 +110,26 @@ describe('import-odk: ownership', () => {
     expect(first.stderr).toContain(`${older.__id} names 0022000001, but ${newer.__id} was submitted later and owns it: not applied`);
     expect(account(env, '0022000001')).toBe('000222');
     // An admin corrects one account by hand.
-    const fix = await runMain(['update', '--id', '0022000002', '--fa-type', 'BANK', '--bank-name', 'First Community Bank', '--bank-code', 'BNK001', '--branch-name', 'Main', '--branch-code', '0001', '--account-number', '000444'], { env: env.env });
+    const fix = await runMain(
+      [
+        'update',
+        '--id',
+        '0022000002',
+        '--fa-type',
+        'BANK',
+        '--bank-name',
+        'First Community Bank',
+        '--bank-code',
+        'BNK001',
+        '--branch-name',
+        'Main',
+        '--branch-code',
+        '0001',
+        '--account-number',
+        '000444',
+      ],
+      { env: env.env },
+    );
     expect(fix.code).toBe(0);
     fake.advance(60_000);
     fake.review(one.__id, 'approved');
@@ -110,7 +159,11 @@ describe('import-odk: ownership', () => {
     const gone = await importOdk(env, ['--on-delete', 'unlink', '--yes']);
     expect(gone.code, gone.stderr).toBe(0);
     expect(stored(env, '0033000001')).toBeUndefined();
-    expect(mapper(env).auditRows('0033000001').map((row) => row.operation)).toEqual(['link', 'update', 'unlink']);
+    expect(
+      mapper(env)
+        .auditRows('0033000001')
+        .map((row) => row.operation),
+    ).toEqual(['link', 'update', 'unlink']);
   });
 
   it('a reviewer rejection after import: said by default, undone with --on-reject unlink --yes, and only while the mapper holds what was written', async () => {
@@ -126,7 +179,26 @@ describe('import-odk: ownership', () => {
     expect(warned.stderr).toContain(`${a.__id} was rejected by a reviewer after it was applied; 0044000001 stays linked`);
     expect(account(env, '0044000001')).toBe('000111');
     // b's FA is changed by an admin, then b is rejected too: only a's link is undone.
-    const fix = await runMain(['update', '--id', '0044000002', '--fa-type', 'BANK', '--bank-name', 'First Community Bank', '--bank-code', 'BNK001', '--branch-name', 'Main', '--branch-code', '0001', '--account-number', '000999'], { env: env.env });
+    const fix = await runMain(
+      [
+        'update',
+        '--id',
+        '0044000002',
+        '--fa-type',
+        'BANK',
+        '--bank-name',
+        'First Community Bank',
+        '--bank-code',
+        'BNK001',
+        '--branch-name',
+        'Main',
+        '--branch-code',
+        '0001',
+        '--account-number',
+        '000999',
+      ],
+      { env: env.env },
+    );
     expect(fix.code).toBe(0);
     fake.advance(60_000);
     fake.review(b.__id, 'rejected');
@@ -134,9 +206,14 @@ describe('import-odk: ownership', () => {
     expect(undone.code, undone.stderr).toBe(0);
     expect(stored(env, '0044000001')).toBeUndefined();
     expect(account(env, '0044000002')).toBe('000999');
-    const results = undone.stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    const results = undone.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
     expect(results.find((r) => r['id'] === '0044000002')).toMatchObject({ fate: 'unchanged', code: 'kept.changed_since' });
-    expect(undone.stderr).toMatch(/kept 0044000002: changed in the mapper since this importer wrote it \(sparctl update \(user [^)]*\) at 20\d\d-/);
+    expect(undone.stderr).toMatch(
+      /kept 0044000002: changed in the mapper since this importer wrote it \(sparctl update \(user [^)]*\) at 20\d\d-/,
+    );
   });
 
   it('--reapply writes a corrected mapping or DFSP file, but not over a change made in the mapper since', async () => {
@@ -150,11 +227,33 @@ describe('import-odk: ownership', () => {
     expect(nothing.stderr).toMatch(/0 to apply/);
     // The DFSP data gains the bank; an admin changes the other beneficiary meanwhile.
     const dfsp = join(env.home, 'dfsp.json');
-    const data = JSON.parse((await import('node:fs')).readFileSync(DFSP, 'utf8')) as { banks: { code: string; name: string }[]; branches: { bank_code: string; code: string; name: string }[] };
+    const data = JSON.parse((await import('node:fs')).readFileSync(DFSP, 'utf8')) as {
+      banks: { code: string; name: string }[];
+      branches: { bank_code: string; code: string; name: string }[];
+    };
     data.banks.push({ code: 'BNK009', name: 'Ninth Bank' });
     data.branches.push({ bank_code: 'BNK009', code: 'BNK001-0042', name: 'Ninth Bank Kisumu' });
     writeFileSync(dfsp, JSON.stringify(data));
-    const fix = await runMain(['update', '--id', '0055000002', '--fa-type', 'BANK', '--bank-name', 'First Community Bank', '--bank-code', 'BNK001', '--branch-name', 'Main', '--branch-code', '0001', '--account-number', '000999'], { env: env.env });
+    const fix = await runMain(
+      [
+        'update',
+        '--id',
+        '0055000002',
+        '--fa-type',
+        'BANK',
+        '--bank-name',
+        'First Community Bank',
+        '--bank-code',
+        'BNK001',
+        '--branch-name',
+        'Main',
+        '--branch-code',
+        '0001',
+        '--account-number',
+        '000999',
+      ],
+      { env: env.env },
+    );
     expect(fix.code).toBe(0);
     const reapplied = await importOdk(env, ['--reapply'], dfsp);
     expect(reapplied.code, reapplied.stderr).toBe(0);

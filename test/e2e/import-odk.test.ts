@@ -44,7 +44,14 @@ function wallet(nationalId: string, number: string) {
 }
 
 function setup(fake: FakeCentral, extraEnv: Record<string, string> = {}): CliEnv {
-  return cliEnv({ SPARCTL_ODK_URL: fake.url, SPARCTL_ODK_PROJECT: '3', SPARCTL_ODK_FORM: 'spar_enrolment', SPARCTL_ODK_EMAIL: EMAIL, SPARCTL_ODK_PASSWORD: PASSWORD, ...extraEnv });
+  return cliEnv({
+    SPARCTL_ODK_URL: fake.url,
+    SPARCTL_ODK_PROJECT: '3',
+    SPARCTL_ODK_FORM: 'spar_enrolment',
+    SPARCTL_ODK_EMAIL: EMAIL,
+    SPARCTL_ODK_PASSWORD: PASSWORD,
+    ...extraEnv,
+  });
 }
 
 const importOdk = (env: CliEnv, args: string[] = [], cwd?: string) =>
@@ -57,7 +64,10 @@ function mapper(env: CliEnv): LocalMapper {
 }
 
 const storedFa = (env: CliEnv, id: string) => mapper(env).storedFa(id);
-const linkAudits = (env: CliEnv) => mapper(env).auditRows().filter((row) => row.operation === 'link').length;
+const linkAudits = (env: CliEnv) =>
+  mapper(env)
+    .auditRows()
+    .filter((row) => row.operation === 'link').length;
 
 describe('sparctl import-odk', () => {
   it('imports every submission, then nothing again; an edit and a new one come through the next run', async () => {
@@ -69,15 +79,32 @@ describe('sparctl import-odk', () => {
     const run1 = await importOdk(env, ['--results', 'results.jsonl']);
     expect(run1.stderr).toMatch(/2 submissions read, 2 to apply/);
     expect(run1.code, run1.stderr).toBe(0);
-    expect(storedFa(env, '0070011223')).toBe('account_number:000912345678.branch_name:Kisumu - Oginga Odinga Street.branch_code:BNK001-0042.bank_name:First Community Bank.bank_code:BNK001.fa_type:BANK');
-    expect(storedFa(env, '0070044556')).toBe('mobile_number:+254722334455.wallet_provider_name:M-Pesa.wallet_provider_code:MPESA.fa_type:MOBILE_WALLET');
+    expect(storedFa(env, '0070011223')).toBe(
+      'account_number:000912345678.branch_name:Kisumu - Oginga Odinga Street.branch_code:BNK001-0042.bank_name:First Community Bank.bank_code:BNK001.fa_type:BANK',
+    );
+    expect(storedFa(env, '0070044556')).toBe(
+      'mobile_number:+254722334455.wallet_provider_name:M-Pesa.wallet_provider_code:MPESA.fa_type:MOBILE_WALLET',
+    );
     // Provenance travels in additional_info and in the results file.
     const [resolved] = await mapper(env).resolve([{ reference_id: 'r', id: '0070011223', scope: 'details' }], { source: 'test' });
     expect(resolved!.additional_info).toEqual([
-      { odk_form: 'spar_enrolment', odk_submission: first.__id, odk_instance: first.meta.instanceID, odk_submitter: 'enum-nakuru-03', odk_submission_date: first.__system.submissionDate, strategy_id: 2 },
+      {
+        odk_form: 'spar_enrolment',
+        odk_submission: first.__id,
+        odk_instance: first.meta.instanceID,
+        odk_submitter: 'enum-nakuru-03',
+        odk_submission_date: first.__system.submissionDate,
+        strategy_id: 2,
+      },
     ]);
-    const results = readFileSync(join(env.home, 'results.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
-    expect(results.find((r) => r['id'] === '0070011223')).toMatchObject({ outcome: 'linked', origin: expect.stringContaining(`odk_submission=${first.__id}`) });
+    const results = readFileSync(join(env.home, 'results.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(results.find((r) => r['id'] === '0070011223')).toMatchObject({
+      outcome: 'linked',
+      origin: expect.stringContaining(`odk_submission=${first.__id}`),
+    });
     expect(fake.logins).toBe(1);
 
     // Nothing new: nothing is applied (the overlap re-reads them and recognises them).
@@ -162,7 +189,9 @@ describe('sparctl import-odk', () => {
     fake.remove(first.__id);
     const kept = await importOdk(env, ['--on-delete', 'unlink', '--yes', '--overlap', '0']);
     expect(kept.code, kept.stderr).toBe(0);
-    expect(kept.stderr).toContain(`${first.__id} was deleted in Central; 0110000001 is still named by submission ${duplicate.__id}, which owns it: not unlinked`);
+    expect(kept.stderr).toContain(
+      `${first.__id} was deleted in Central; 0110000001 is still named by submission ${duplicate.__id}, which owns it: not unlinked`,
+    );
     expect(storedFa(env, '0110000001')).toBeDefined();
     fake.remove(duplicate.__id);
     const gone = await importOdk(env, ['--on-delete', 'unlink', '--yes', '--overlap', '0']);
@@ -172,7 +201,9 @@ describe('sparctl import-odk', () => {
     // A corrected ID links the new one and says the old one stays linked.
     fake.edit(renamed.__id, { beneficiary: { national_id: '0110000003' } });
     const edited = await importOdk(env, ['--overlap', '0']);
-    expect(edited.stderr).toContain(`${renamed.__id} now names 0110000003; 0110000002 stays linked (--on-delete unlink --yes undoes such links)`);
+    expect(edited.stderr).toContain(
+      `${renamed.__id} now names 0110000003; 0110000002 stays linked (--on-delete unlink --yes undoes such links)`,
+    );
     expect(storedFa(env, '0110000002')).toBeDefined();
     expect(storedFa(env, '0110000003')).toBeDefined();
 
@@ -204,7 +235,11 @@ describe('sparctl import-odk', () => {
     const total = 3000;
     for (let i = 0; i < total; i++) fake.submit(bank(`02${String(i).padStart(8, '0')}`, `0003${String(i).padStart(8, '0')}`));
     const env = setup(fake);
-    const child = spawn(process.execPath, [BIN, 'import-odk', '--mapping', MAPPING, '--dfsp', DFSP, '--batch-size', '20', '--concurrency', '1', '-q'], { ...SPAWN_LIMIT, env: env.env, cwd: env.home, stdio: 'ignore' });
+    const child = spawn(
+      process.execPath,
+      [BIN, 'import-odk', '--mapping', MAPPING, '--dfsp', DFSP, '--batch-size', '20', '--concurrency', '1', '-q'],
+      { ...SPAWN_LIMIT, env: env.env, cwd: env.home, stdio: 'ignore' },
+    );
     // Kill it once some records are in the mapper but not all (small batches: many commits to land between).
     const killedAt = await new Promise<number>((resolve, reject) => {
       const poll = setInterval(() => {
@@ -249,7 +284,11 @@ describe('sparctl import-odk', () => {
     const fake = await central();
     fake.submit(bank('0300000001', '000300000001'));
     const env = setup(fake);
-    const child = spawn(process.execPath, [BIN, 'import-odk', '--mapping', MAPPING, '--dfsp', DFSP, '--watch', '--interval', '1', '--overlap', '0'], { ...SPAWN_LIMIT, env: env.env, cwd: env.home, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [BIN, 'import-odk', '--mapping', MAPPING, '--dfsp', DFSP, '--watch', '--interval', '1', '--overlap', '0'],
+      { ...SPAWN_LIMIT, env: env.env, cwd: env.home, stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     let stderr = '';
     const seen = (pattern: RegExp) =>
       new Promise<void>((resolve, reject) => {
@@ -289,6 +328,9 @@ describe('ODK Central client', () => {
     for await (const page of client.submissions(3, 'spar_enrolment', { pageSize: 10 })) pages.push(...page);
     expect(pages).toHaveLength(1);
     expect(fake.logins).toBe(2);
-    await expect(client.form(3, 'no_such_form')).rejects.toMatchObject({ code: 'odk.not_found', message: expect.stringMatching(/Central problem 404\.1/) });
+    await expect(client.form(3, 'no_such_form')).rejects.toMatchObject({
+      code: 'odk.not_found',
+      message: expect.stringMatching(/Central problem 404\.1/),
+    });
   });
 });

@@ -19,7 +19,9 @@ describe('npm package', () => {
     const [info] = JSON.parse(packed.stdout) as { filename: string; files: { path: string }[] }[];
     const paths = info!.files.map((file) => file.path);
     expect(paths).toEqual(expect.arrayContaining(['bin/sparctl.js', 'dist/cli/main.js', 'README.md', 'CHANGELOG.md', 'package.json']));
-    expect(paths.filter((path) => !/^(bin|dist)\//.test(path) && !['README.md', 'CHANGELOG.md', 'package.json'].includes(path))).toEqual([]);
+    expect(paths.filter((path) => !/^(bin|dist)\//.test(path) && !['README.md', 'CHANGELOG.md', 'package.json'].includes(path))).toEqual(
+      [],
+    );
 
     // Unpacked with the dependencies beside it (as npm would install them), from another folder.
     const unpacked = join(dir, 'unpacked');
@@ -29,15 +31,46 @@ describe('npm package', () => {
     const elsewhere = join(dir, 'elsewhere');
     mkdirSync(elsewhere);
     const home = join(dir, 'home');
-    const env = { PATH: process.env['PATH'] ?? '', HOME: home, XDG_CONFIG_HOME: join(home, 'config'), XDG_DATA_HOME: join(home, 'data'), XDG_STATE_HOME: join(home, 'state'), XDG_CACHE_HOME: join(home, 'cache'), NO_COLOR: '1' };
+    const env = {
+      PATH: process.env['PATH'] ?? '',
+      HOME: home,
+      XDG_CONFIG_HOME: join(home, 'config'),
+      XDG_DATA_HOME: join(home, 'data'),
+      XDG_STATE_HOME: join(home, 'state'),
+      XDG_CACHE_HOME: join(home, 'cache'),
+      NO_COLOR: '1',
+    };
     const bin = join(unpacked, 'package', 'bin', 'sparctl.js');
     const run = (args: string[]) => spawnSync(process.execPath, [bin, ...args], { cwd: elsewhere, env, encoding: 'utf8' });
-    expect(run(['--version']).stdout.trim()).toBe((JSON.parse(spawnSync('cat', [join(ROOT, 'package.json')], { encoding: 'utf8' }).stdout) as { version: string }).version);
-    const linked = run(['link', '--id', 'PACKED-1', '--fa-type', 'BANK', '--bank-name', 'Example Bank', '--bank-code', 'EXB', '--branch-name', 'Main', '--branch-code', '0001', '--account-number', '000123']);
+    expect(run(['--version']).stdout.trim()).toBe(
+      (JSON.parse(spawnSync('cat', [join(ROOT, 'package.json')], { encoding: 'utf8' }).stdout) as { version: string }).version,
+    );
+    const linked = run([
+      'link',
+      '--id',
+      'PACKED-1',
+      '--fa-type',
+      'BANK',
+      '--bank-name',
+      'Example Bank',
+      '--bank-code',
+      'EXB',
+      '--branch-name',
+      'Main',
+      '--branch-code',
+      '0001',
+      '--account-number',
+      '000123',
+    ]);
     expect(linked.status, linked.stderr).toBe(0);
     expect(JSON.parse(run(['resolve', '--id', 'PACKED-1', '-o', 'json']).stdout).results[0].fa.account_number).toBe('000123');
     // Every command's modules are in the package (they load lazily, so --help alone proves little).
-    for (const command of [['import-odk', '--help'], ['strategy', 'validate', '--id', '9', '--construct', 'a:{account_number}', '--deconstruct', '^a:(?P<account_number>.*)$'], ['dfsp', 'list'], ['completion', 'bash']]) {
+    for (const command of [
+      ['import-odk', '--help'],
+      ['strategy', 'validate', '--id', '9', '--construct', 'a:{account_number}', '--deconstruct', '^a:(?P<account_number>.*)$'],
+      ['dfsp', 'list'],
+      ['completion', 'bash'],
+    ]) {
       const result = run(command);
       expect(result.status, `${command.join(' ')}: ${result.stderr}`).toBe(0);
     }

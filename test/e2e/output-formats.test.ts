@@ -19,9 +19,28 @@ const STRATEGY = ['--id', '99', '--type', 'FA', '--construct', 'x:{account_numbe
 
 /** Every command path, with arguments that make it succeed on a mapper holding fixtures/beneficiaries.csv, and one that fails. */
 const PATHS: readonly (readonly string[])[] = [
-  ['link', '--id', 'NEW1', '--fa', '{"fa_type":"BANK","strategy_id":2,"bank_name":"B","bank_code":"B","branch_name":"M","branch_code":"1","account_number":"1"}'],
-  ['link', '--id', 'NEW2', '--fa', '{"fa_type":"BANK","strategy_id":2,"bank_name":"B","bank_code":"B","branch_name":"M","branch_code":"1","account_number":"2"}', '--dry-run'],
-  ['update', '--id', 'BENE_0001', '--fa', '{"fa_type":"BANK","strategy_id":2,"bank_name":"B","bank_code":"B","branch_name":"M","branch_code":"1","account_number":"3"}'],
+  [
+    'link',
+    '--id',
+    'NEW1',
+    '--fa',
+    '{"fa_type":"BANK","strategy_id":2,"bank_name":"B","bank_code":"B","branch_name":"M","branch_code":"1","account_number":"1"}',
+  ],
+  [
+    'link',
+    '--id',
+    'NEW2',
+    '--fa',
+    '{"fa_type":"BANK","strategy_id":2,"bank_name":"B","bank_code":"B","branch_name":"M","branch_code":"1","account_number":"2"}',
+    '--dry-run',
+  ],
+  [
+    'update',
+    '--id',
+    'BENE_0001',
+    '--fa',
+    '{"fa_type":"BANK","strategy_id":2,"bank_name":"B","bank_code":"B","branch_name":"M","branch_code":"1","account_number":"3"}',
+  ],
   ['resolve', 'BENE_0001', 'NOPE'],
   ['unlink', '--id', 'BENE_0002', '--yes'],
   ['link', '--file', F('beneficiaries.csv')],
@@ -92,16 +111,27 @@ describe('-o on every command path', () => {
     const { env, dataDb } = cliEnv();
     const init = await runMain(['init', '-o', 'csv'], { env });
     expect(init.code).toBe(2);
-    expect(init.stderr).toMatch(/^sparctl: error \[usage\.output_format\]: init prints one summary, which has no CSV form; nothing was done/m);
+    expect(init.stderr).toMatch(
+      /^sparctl: error \[usage\.output_format\]: init prints one summary, which has no CSV form; nothing was done/m,
+    );
     expect(existsSync(dataDb)).toBe(false);
     const configInit = await runMain(['config', 'init', '-o', 'csv'], { env });
     expect(configInit.code).toBe(2);
     expect(existsSync(join(env['XDG_CONFIG_HOME']!, 'sparctl', 'config.json'))).toBe(false);
 
-    expect((await runMain(['config', 'init', '-o', 'jsonl'], { env })).stdout).toMatch(/^\{"command":"config init","configFile":".*config\.json","profiles":\["local","staging"\],"defaultProfile":"local"\}\n$/);
-    expect((await runMain(['config', 'profiles', '-o', 'csv'], { env })).stdout).toBe('name,mode,default\r\nlocal,local,true\r\nstaging,remote,false\r\n');
+    expect((await runMain(['config', 'init', '-o', 'jsonl'], { env })).stdout).toMatch(
+      /^\{"command":"config init","configFile":".*config\.json","profiles":\["local","staging"\],"defaultProfile":"local"\}\n$/,
+    );
+    expect((await runMain(['config', 'profiles', '-o', 'csv'], { env })).stdout).toBe(
+      'name,mode,default\r\nlocal,local,true\r\nstaging,remote,false\r\n',
+    );
     const paths = await runMain(['config', 'path', '-o', 'jsonl'], { env });
-    expect(paths.stdout.split('\n').filter(Boolean).map((line) => (JSON.parse(line) as { name: string }).name)).toEqual(['config', 'data', 'state', 'cache']);
+    expect(
+      paths.stdout
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => (JSON.parse(line) as { name: string }).name),
+    ).toEqual(['config', 'data', 'state', 'cache']);
     const show = await runMain(['config', 'show', '-o', 'csv'], { env });
     expect(show.stdout).toMatch(/^setting,value,from\r\n/);
     expect(show.stdout).toMatch(/\r\nprofile,local,defaultProfile \(.*config\.json\)\r\nmode,local,profile local\r\n/);
@@ -122,7 +152,9 @@ describe('-o on every command path', () => {
     const { env } = cliEnv();
     const both = await runMain(['-q', '-v', 'resolve', 'X'], { env });
     expect(both.code).toBe(2);
-    expect(both.stderr).toMatch(/^sparctl: error \[usage\.conflicting_option\]: option '-q, --quiet' cannot be used with option '-v, --verbose'/);
+    expect(both.stderr).toMatch(
+      /^sparctl: error \[usage\.conflicting_option\]: option '-q, --quiet' cannot be used with option '-v, --verbose'/,
+    );
   });
 
   it('every format is named in the help', async () => {
@@ -136,7 +168,12 @@ describe('ping', () => {
     const { env } = cliEnv();
     const ok = await runMain(['ping', '-o', 'json'], { env });
     expect(ok.code).toBe(0);
-    const document = JSON.parse(ok.stdout) as { command: string; ok: boolean; target: { mode: string; source: string }; checks: { check: string; ok: boolean }[] };
+    const document = JSON.parse(ok.stdout) as {
+      command: string;
+      ok: boolean;
+      target: { mode: string; source: string };
+      checks: { check: string; ok: boolean }[];
+    };
     expect(document).toMatchObject({ command: 'ping', ok: true, target: { mode: 'local', source: 'default' } });
     expect(document.checks.map((c) => [c.check, c.ok])).toEqual([['resolve', true]]);
 
@@ -155,7 +192,11 @@ describe('ping', () => {
     let said: () => void = () => undefined;
     const waiting = new Promise<void>((resolve) => (said = resolve));
     const ping = new Promise<CliResult>((resolve) => {
-      const child = spawn(process.execPath, [BIN, 'ping', '--url', `http://admin:s3cret@127.0.0.1:${port}`, '--wait', '30', '-o', 'json'], { ...SPAWN_LIMIT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, [BIN, 'ping', '--url', `http://admin:s3cret@127.0.0.1:${port}`, '--wait', '30', '-o', 'json'], {
+        ...SPAWN_LIMIT,
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let stdout = '';
       child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
       child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
@@ -169,10 +210,14 @@ describe('ping', () => {
     await serveWith(env, join(tempDir(), 'served.db'), ['--port', String(port)]);
     const result = await ping;
     expect(result.code, result.stderr).toBe(0);
-    expect(result.stderr).toMatch(/^sparctl: waiting up to 30 s for the mapper \(GET http:\/\/\*\*\*@127\.0\.0\.1:\d+\/ping: connection refused\)$/m);
+    expect(result.stderr).toMatch(
+      /^sparctl: waiting up to 30 s for the mapper \(GET http:\/\/\*\*\*@127\.0\.0\.1:\d+\/ping: connection refused\)$/m,
+    );
     // The URL's password is in no line and no field of the document.
     expect(`${result.stdout}${result.stderr}`).not.toContain('s3cret');
-    expect(JSON.parse(result.stdout)).toMatchObject({ target: { mode: 'remote', location: `http://***@127.0.0.1:${port}`, source: 'flag --url' } });
+    expect(JSON.parse(result.stdout)).toMatchObject({
+      target: { mode: 'remote', location: `http://***@127.0.0.1:${port}`, source: 'flag --url' },
+    });
     expect((JSON.parse(result.stdout) as { checks: { check: string; ok: boolean }[] }).checks.map((c) => [c.check, c.ok])).toEqual([
       ['reachable', true],
       ['resolve', true],

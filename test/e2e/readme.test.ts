@@ -78,7 +78,10 @@ function steps(markdown: string, section: string): Step[] {
   return found;
 }
 
-function sh(command: string, options: { cwd: string; env: Record<string, string> }): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function sh(
+  command: string,
+  options: { cwd: string; env: Record<string, string> },
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn('sh', ['-c', command], { ...SPAWN_LIMIT, cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -112,15 +115,24 @@ describe('README', () => {
     symlinkSync(join(ROOT, 'fixtures'), join(cwd, 'fixtures'));
     const npmLog = join(dir, 'npm.log');
     script(join(bin, 'sparctl'), `#!/bin/sh\nexec '${process.execPath}' '${BIN}' "$@"\n`);
-    script(join(bin, 'npx'), '#!/bin/sh\n[ "$1" = sparctl ] || { echo "npx (test stub): only sparctl" >&2; exit 127; }\nshift\nexec sparctl "$@"\n');
-    script(join(bin, 'npm'), `#!/bin/sh\necho "$*" >> '${npmLog}'\ncase "$1" in ci|test|pack|install) exit 0;; esac\necho "npm (test stub): npm $1 is not expected in these sections" >&2\nexit 127\n`);
+    script(
+      join(bin, 'npx'),
+      '#!/bin/sh\n[ "$1" = sparctl ] || { echo "npx (test stub): only sparctl" >&2; exit 127; }\nshift\nexec sparctl "$@"\n',
+    );
+    script(
+      join(bin, 'npm'),
+      `#!/bin/sh\necho "$*" >> '${npmLog}'\ncase "$1" in ci|test|pack|install) exit 0;; esac\necho "npm (test stub): npm $1 is not expected in these sections" >&2\nexit 127\n`,
+    );
     // No XDG variables: the paths the README names (~/.local/share/sparctl/mapper.db) are the ones used.
     const env = { PATH: `${bin}:${process.env['PATH'] ?? ''}`, HOME: home, NO_COLOR: '1' };
 
     const outputs: string[] = [];
     for (const step of all) {
       const run = await sh(step.command, { cwd, env });
-      expect({ section: step.section, command: step.command, exit: run.code }, `${run.stdout}\n${run.stderr}`).toEqual({ ...step, exit: step.exit });
+      expect({ section: step.section, command: step.command, exit: run.code }, `${run.stdout}\n${run.stderr}`).toEqual({
+        ...step,
+        exit: step.exit,
+      });
       outputs.push(run.stdout);
     }
 
@@ -134,9 +146,16 @@ describe('README', () => {
     // What the sections say they leave: the sample linked into the default mapper, BENE_0011 updated, BENE_0012 unlinked.
     const mapperDb = join(home, '.local', 'share', 'sparctl', 'mapper.db');
     const db = openDatabase(mapperDb, { readonly: true, fileMustExist: true });
-    const held = prepare(db, 'SELECT id_value, fa_value FROM id_fa_mappings ORDER BY id_value').all() as { id_value: string; fa_value: string }[];
+    const held = prepare(db, 'SELECT id_value, fa_value FROM id_fa_mappings ORDER BY id_value').all() as {
+      id_value: string;
+      fa_value: string;
+    }[];
     db.close();
-    const sample = readFileSync(join(ROOT, 'fixtures', 'beneficiaries.csv'), 'utf8').trim().split('\n').slice(1).map((line) => line.split(',')[0]!);
+    const sample = readFileSync(join(ROOT, 'fixtures', 'beneficiaries.csv'), 'utf8')
+      .trim()
+      .split('\n')
+      .slice(1)
+      .map((line) => line.split(',')[0]!);
     expect(held.map((row) => row.id_value).sort()).toEqual([...sample, 'BENE_0011'].sort());
     expect(held.find((row) => row.id_value === 'BENE_0011')!.fa_value).toContain('account_number:0098765432.branch_name:North');
     expect(existsSync(join(cwd, 'training.db'))).toBe(true);

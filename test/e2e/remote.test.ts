@@ -7,9 +7,20 @@ import { runMain } from '../helpers/run-main.js';
 import { serve } from '../helpers/serve.js';
 import { tempDir } from '../helpers/tmp.js';
 
-const BANK_FLAGS = ['--fa-type', 'BANK', '--bank-name', 'Example Bank', '--bank-code', 'EXB', '--branch-name', 'Main', '--branch-code', '0001', '--account-number', 'ACC1000001'];
-
-
+const BANK_FLAGS = [
+  '--fa-type',
+  'BANK',
+  '--bank-name',
+  'Example Bank',
+  '--bank-code',
+  'EXB',
+  '--branch-name',
+  'Main',
+  '--branch-code',
+  '0001',
+  '--account-number',
+  'ACC1000001',
+];
 
 function keyPair(dir: string): { keyFile: string; publicFile: string } {
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -41,7 +52,13 @@ describe('remote mode against `sparctl serve` (built binary, signatures on)', ()
     const client = cliEnv();
     const { mkdirSync } = await import('node:fs');
     mkdirSync(join(client.env['XDG_CONFIG_HOME']!, 'sparctl'), { recursive: true });
-    writeProfile(client, { mode: 'remote', protocol: 'spar-v2', baseUrl: served.url, senderAppMnemonic: 'field-team', signingKeyFile: keyFile });
+    writeProfile(client, {
+      mode: 'remote',
+      protocol: 'spar-v2',
+      baseUrl: served.url,
+      senderAppMnemonic: 'field-team',
+      signingKeyFile: keyFile,
+    });
     const local = cliEnv();
 
     const steps: string[][] = [
@@ -64,7 +81,9 @@ describe('remote mode against `sparctl serve` (built binary, signatures on)', ()
       expect(comparable(remote.stdout)).toEqual(comparable(here.stdout));
       if (!bulk) {
         expect(remote.stderr).toMatch(/^→ remote spar-v2 http:\/\/127\.0\.0\.1:\d+ \(profile remote\)\n/);
-        expect(withoutTarget(remote.stderr).replace(/\(spar-v2 [^)]*\)/, '(TARGET)')).toBe(withoutTarget(here.stderr).replace(/\(local [^)]*\)/, '(TARGET)'));
+        expect(withoutTarget(remote.stderr).replace(/\(spar-v2 [^)]*\)/, '(TARGET)')).toBe(
+          withoutTarget(here.stderr).replace(/\(local [^)]*\)/, '(TARGET)'),
+        );
       }
     }
     expect(served.stderr()).toMatch(/POST \/mapper\/link 200 10 item\(s\) PARTNER_FIELD_TEAM/);
@@ -73,7 +92,9 @@ describe('remote mode against `sparctl serve` (built binary, signatures on)', ()
     expect(ping.code).toBe(0);
     expect(ping.stdout).toMatch(/^ok {4}reachable: GET http:\/\/127\.0\.0\.1:\d+\/ping → HTTP 200 "pong"/m);
     // A check's text wraps at 80 columns under itself.
-    expect(ping.stdout.replace(/\n {6}/g, ' ')).toMatch(/^ok {4}resolve: spar-v2 mapper answered, signed as partner "field-team": succ\.fa\.not_linked_to_id/m);
+    expect(ping.stdout.replace(/\n {6}/g, ' ')).toMatch(
+      /^ok {4}resolve: spar-v2 mapper answered, signed as partner "field-team": succ\.fa\.not_linked_to_id/m,
+    );
 
     served.child.kill('SIGTERM');
     const code = await new Promise<number | null>((resolve) => served.child.on('exit', resolve));
@@ -91,12 +112,37 @@ describe('remote mode against `sparctl serve` (built binary, signatures on)', ()
     mkdirSync(join(client.env['XDG_CONFIG_HOME']!, 'sparctl'), { recursive: true });
     const base = { mode: 'remote', protocol: 'spar-v2', baseUrl: served.url, senderAppMnemonic: 'sparctl', signingKeyFile: good.keyFile };
     const cases: [string, Record<string, unknown>, number, RegExp][] = [
-      ['wrong key', { ...base, signingKeyFile: other.keyFile }, 3, /^sparctl: error \[[a-z0-9_.]+\]: link at http:\/\/127\.0\.0\.1:\d+\/mapper\/link rejected the request signature \(rjct\.request\.validation: StatusReasonCodeEnum\.rjct_jwt_invalid\) \(check signingKeyFile/],
-      ['wrong partner mnemonic', { ...base, senderAppMnemonic: 'someone-else' }, 3, /rejected the request signature .*partner "someone-else"/],
+      [
+        'wrong key',
+        { ...base, signingKeyFile: other.keyFile },
+        3,
+        /^sparctl: error \[[a-z0-9_.]+\]: link at http:\/\/127\.0\.0\.1:\d+\/mapper\/link rejected the request signature \(rjct\.request\.validation: StatusReasonCodeEnum\.rjct_jwt_invalid\) \(check signingKeyFile/,
+      ],
+      [
+        'wrong partner mnemonic',
+        { ...base, senderAppMnemonic: 'someone-else' },
+        3,
+        /rejected the request signature .*partner "someone-else"/,
+      ],
       ['no signing key', { ...base, signingKeyFile: undefined }, 3, /rejected the request signature/],
-      ['wrong URL', { ...base, baseUrl: `${served.url}/api/mapper` }, 3, /^sparctl: error \[[a-z0-9_.]+\]: link at http:\/\/127\.0\.0\.1:\d+\/api\/mapper\/mapper\/link answered HTTP 404 \(G2P-REQ-404: Not Found\): there is no mapper operation at this URL \(check baseUrl/],
-      ['unreadable key file', { ...base, signingKeyFile: join(dir, 'missing.pem') }, 3, /^sparctl: error \[[a-z0-9_.]+\]: cannot read the signing key .*missing\.pem: ENOENT/],
-      ['key file that is not a key', { ...base, signingKeyFile: good.publicFile }, 3, /^sparctl: error \[[a-z0-9_.]+\]: .*partner-public\.pem is not a PEM private key/],
+      [
+        'wrong URL',
+        { ...base, baseUrl: `${served.url}/api/mapper` },
+        3,
+        /^sparctl: error \[[a-z0-9_.]+\]: link at http:\/\/127\.0\.0\.1:\d+\/api\/mapper\/mapper\/link answered HTTP 404 \(G2P-REQ-404: Not Found\): there is no mapper operation at this URL \(check baseUrl/,
+      ],
+      [
+        'unreadable key file',
+        { ...base, signingKeyFile: join(dir, 'missing.pem') },
+        3,
+        /^sparctl: error \[[a-z0-9_.]+\]: cannot read the signing key .*missing\.pem: ENOENT/,
+      ],
+      [
+        'key file that is not a key',
+        { ...base, signingKeyFile: good.publicFile },
+        3,
+        /^sparctl: error \[[a-z0-9_.]+\]: .*partner-public\.pem is not a PEM private key/,
+      ],
     ];
     for (const [what, profile, code, message] of cases) {
       writeProfile(client, profile);
@@ -113,7 +159,9 @@ describe('remote mode against `sparctl serve` (built binary, signatures on)', ()
     writeProfile(client, base);
     const stopped = await runMain(['--profile', 'remote', 'resolve', 'X1'], { env: client.env });
     expect(stopped.code).toBe(4);
-    expect(withoutTarget(stopped.stderr)).toMatch(/^sparctl: error \[[a-z0-9_.]+\]: POST http:\/\/127\.0\.0\.1:\d+\/mapper\/resolve: connection refused \(is the mapper running, and are the host and port in baseUrl right\?\)\n$/);
+    expect(withoutTarget(stopped.stderr)).toMatch(
+      /^sparctl: error \[[a-z0-9_.]+\]: POST http:\/\/127\.0\.0\.1:\d+\/mapper\/resolve: connection refused \(is the mapper running, and are the host and port in baseUrl right\?\)\n$/,
+    );
     const ping = await runMain(['--profile', 'remote', 'ping', '-o', 'table'], { env: client.env });
     expect(ping.code).toBe(4);
     expect(ping.stdout).toMatch(/^FAIL {2}reachable: GET http:\/\/127\.0\.0\.1:\d+\/ping: connection refused/);

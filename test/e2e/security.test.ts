@@ -47,8 +47,16 @@ describe('secrets never leak', () => {
     const backing = LocalMapper.open(join(dir, 'served.db'));
     const spar = createSparServer({ mapper: backing, partners: new Map([['PARTNER_SPARCTL_SEC', [publicKey]]]) });
     await new Promise<void>((resolve) => spar.listen(0, '127.0.0.1', resolve));
-    const central = await startFakeCentral({ email: 'importer@example.org', password: secrets.odkPassword, projectId: 3, formId: 'spar_enrolment' });
-    central.submit({ beneficiary: { national_id: '0770000001', full_name: 'Ana' }, payment: { payment_method: 'bank', bank_code: 'BNK001', branch_code: 'BNK001-0042', account_number: '000123456789' } });
+    const central = await startFakeCentral({
+      email: 'importer@example.org',
+      password: secrets.odkPassword,
+      projectId: 3,
+      formId: 'spar_enrolment',
+    });
+    central.submit({
+      beneficiary: { national_id: '0770000001', full_name: 'Ana' },
+      payment: { payment_method: 'bank', bank_code: 'BNK001', branch_code: 'BNK001-0042', account_number: '000123456789' },
+    });
     try {
       const port = (spar.address() as AddressInfo).port;
       const baseUrl = `http://sparctl:${secrets.urlPassword}@127.0.0.1:${port}`;
@@ -64,12 +72,29 @@ describe('secrets never leak', () => {
         SPARCTL_ODK_EMAIL: 'importer@example.org',
         SPARCTL_ODK_PASSWORD: secrets.odkPassword,
       });
-      const rows = ['id,fa_type,bank_name,bank_code,branch_name,branch_code,account_number', 'SEC1,BANK,Example Bank,EXB,Main,0001,0001', 'SEC2,BANK,Example Bank,EXB,Main,0001,'];
+      const rows = [
+        'id,fa_type,bank_name,bank_code,branch_name,branch_code,account_number',
+        'SEC1,BANK,Example Bank,EXB,Main,0001,0001',
+        'SEC2,BANK,Example Bank,EXB,Main,0001,',
+      ];
       writeFileSync(join(dir, 'in.csv'), `${rows.join('\n')}\n`);
       const run = (args: string[]) => runMain(['-v', ...args], { env: remote.env, cwd: dir });
       const mapping = join(ROOT, 'fixtures', 'enrolment.odk-mapping.json');
       const odkDfsp = join(ROOT, 'fixtures', 'odk-dfsp.json');
-      const bank = ['--fa-type', 'BANK', '--bank-name', 'Example Bank', '--bank-code', 'EXB', '--branch-name', 'Main', '--branch-code', '0001', '--account-number', '0002'];
+      const bank = [
+        '--fa-type',
+        'BANK',
+        '--bank-name',
+        'Example Bank',
+        '--bank-code',
+        'EXB',
+        '--branch-name',
+        'Main',
+        '--branch-code',
+        '0001',
+        '--account-number',
+        '0002',
+      ];
       // Every command, against the remote mapper (its URL holds the password) unless it says otherwise.
       const commands: string[][] = [
         ['config', 'show', '-o', 'table'],
@@ -87,11 +112,33 @@ describe('secrets never leak', () => {
         ['update', '--file', 'in.csv', '--results', 'update-results.jsonl', '--rejects', 'update-rejects.csv'],
         ['smoke', '--junit', 'smoke.xml'],
         ['smoke', '-o', 'json'],
-        ['import-csv', join(ROOT, 'fixtures', 'enumeration.csv'), '--mapping', join(ROOT, 'fixtures', 'enumeration.mapping.json'), '--dfsp', join(ROOT, 'fixtures', 'dfsp.json'), '--results', 'csv-results.jsonl', '--rejects', 'csv-rejects.csv'],
+        [
+          'import-csv',
+          join(ROOT, 'fixtures', 'enumeration.csv'),
+          '--mapping',
+          join(ROOT, 'fixtures', 'enumeration.mapping.json'),
+          '--dfsp',
+          join(ROOT, 'fixtures', 'dfsp.json'),
+          '--results',
+          'csv-results.jsonl',
+          '--rejects',
+          'csv-rejects.csv',
+        ],
         ['import-odk', '--mapping', mapping, '--dfsp', odkDfsp, '--results', 'odk-remote-results.csv'],
         ['--create', '--db', join(dir, 'local.db'), 'import-odk', '--mapping', mapping, '--dfsp', odkDfsp, '--results', 'odk-results.csv'],
         ['--no-input', 'import-odk', '--mapping', mapping, '--odk-url', 'http://user:hunter2-in-url@127.0.0.1:9'],
-        ['--no-input', 'import-odk', '--mapping', mapping, '--dfsp', odkDfsp, '--odk-url', central.url.replace('http://', `http://importer:${secrets.urlPassword}@`), '--results', 'odk-url-results.csv'],
+        [
+          '--no-input',
+          'import-odk',
+          '--mapping',
+          mapping,
+          '--dfsp',
+          odkDfsp,
+          '--odk-url',
+          central.url.replace('http://', `http://importer:${secrets.urlPassword}@`),
+          '--results',
+          'odk-url-results.csv',
+        ],
         ['strategy', 'list'],
         ['strategy', 'list', '-o', 'json'],
         ['strategy', 'validate', '--id', '9', '--construct', 'a:{account_number}', '--deconstruct', '^a:(?P<account_number>.+)$'],
@@ -111,10 +158,28 @@ describe('secrets never leak', () => {
       ];
       const results: CliResult[] = [];
       for (const command of commands) results.push(await run(command));
-      results.push(await runMain(['-v', 'dfsp', 'list'], { env: { ...remote.env, SPARCTL_DFSP_URL: `http://dfsp:${secrets.urlPassword}@127.0.0.1:9/api/bene-portal` }, cwd: dir }));
+      results.push(
+        await runMain(['-v', 'dfsp', 'list'], {
+          env: { ...remote.env, SPARCTL_DFSP_URL: `http://dfsp:${secrets.urlPassword}@127.0.0.1:9/api/bene-portal` },
+          cwd: dir,
+        }),
+      );
       const result = (...command: string[]) => results[commands.findIndex((c) => c.join(' ') === command.join(' '))]!;
       expect(result('link', '--file', 'in.csv', '--results', 'results.jsonl', '--rejects', 'rejects.csv').code).toBe(5); // SEC2 rejected: the run really happened
-      expect(result('--create', '--db', join(dir, 'local.db'), 'import-odk', '--mapping', mapping, '--dfsp', odkDfsp, '--results', 'odk-results.csv').code).toBe(0);
+      expect(
+        result(
+          '--create',
+          '--db',
+          join(dir, 'local.db'),
+          'import-odk',
+          '--mapping',
+          mapping,
+          '--dfsp',
+          odkDfsp,
+          '--results',
+          'odk-results.csv',
+        ).code,
+      ).toBe(0);
       expect(result('import-odk', '--mapping', mapping, '--dfsp', odkDfsp, '--results', 'odk-remote-results.csv').code).toBe(0);
       expect(result('ping', '-o', 'table').stdout).toMatch(/ok {4}reachable/);
       expect(result('smoke', '-o', 'json').code).toBe(0);
@@ -123,11 +188,21 @@ describe('secrets never leak', () => {
       const masked = `http://***@127.0.0.1:${port}`;
       expect(result('config', 'show', '-o', 'table').stdout).toContain(`target: remote spar-v2 ${masked} (env SPARCTL_BASE_URL)`);
       expect(result('ping', '-o', 'table').stdout).toContain(`reachable: GET ${masked}/ping`);
-      for (const command of [['resolve', '--id', 'SEC1'], ['smoke', '--junit', 'smoke.xml'], ['strategy', 'list']]) expect(result(...command).stderr).toContain(`→ remote spar-v2 ${masked} (env SPARCTL_BASE_URL)`);
-      expect(result('--url', `${baseUrl}/nowhere`, 'resolve', '--id', 'SEC1').stderr).toContain(`${masked}/nowhere/mapper/resolve answered HTTP 404`);
+      for (const command of [
+        ['resolve', '--id', 'SEC1'],
+        ['smoke', '--junit', 'smoke.xml'],
+        ['strategy', 'list'],
+      ])
+        expect(result(...command).stderr).toContain(`→ remote spar-v2 ${masked} (env SPARCTL_BASE_URL)`);
+      expect(result('--url', `${baseUrl}/nowhere`, 'resolve', '--id', 'SEC1').stderr).toContain(
+        `${masked}/nowhere/mapper/resolve answered HTTP 404`,
+      );
       expect(results.at(-1)!.stderr).toContain('http://***@127.0.0.1:9/api/bene-portal');
 
-      const outputs = results.flatMap((result, i) => [{ path: `command ${i} stdout`, text: result.stdout }, { path: `command ${i} stderr`, text: result.stderr }]);
+      const outputs = results.flatMap((result, i) => [
+        { path: `command ${i} stdout`, text: result.stdout },
+        { path: `command ${i} stderr`, text: result.stderr },
+      ]);
       const written = [...filesUnder(dir).filter((file) => !/partner-key\.pem$/.test(file.path)), ...filesUnder(remote.home)];
       expect(written.some((file) => file.path.endsWith('results.jsonl'))).toBe(true);
       expect(written.some((file) => file.path.includes('odk-sessions.json'))).toBe(true);
@@ -139,7 +214,8 @@ describe('secrets never leak', () => {
         expect(/eyJ[A-Za-z0-9_-]{20,}\.\.[A-Za-z0-9_-]{20,}/.test(text), `a detached JWS (Signature) in ${path}`).toBe(false);
       }
       // What holds beneficiaries' data or secrets is the owner's only.
-      for (const file of ['results.jsonl', 'rejects.csv', 'odk-results.csv', 'local.db']) expect(statSync(join(dir, file)).mode & 0o777, file).toBe(0o600);
+      for (const file of ['results.jsonl', 'rejects.csv', 'odk-results.csv', 'local.db'])
+        expect(statSync(join(dir, file)).mode & 0o777, file).toBe(0o600);
       expect(statSync(join(remote.home, 'cache', 'sparctl', 'odk-sessions.json')).mode & 0o777).toBe(0o600);
       // config show says a secret is set, never what it is.
       expect(result('config', 'show').stdout).toMatch(/token.*\(set, hidden\)/);
@@ -171,9 +247,31 @@ describe('TLS', () => {
   it('verifies certificates; --ca-file trusts a private CA; --insecure is the only way off, and it warns', async () => {
     const dir = tempDir();
     // A self-signed certificate for 127.0.0.1, made with openssl as an operator would.
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'tls.key'), '-out', join(dir, 'tls.crt'), '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        join(dir, 'tls.key'),
+        '-out',
+        join(dir, 'tls.crt'),
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+      ],
+      { stdio: 'ignore' },
+    );
     const backing = LocalMapper.open(join(dir, 'served.db'));
-    const handler = createSparServer({ mapper: backing, partners: new Map() }).listeners('request')[0] as Parameters<typeof createHttpsServer>[1];
+    const handler = createSparServer({ mapper: backing, partners: new Map() }).listeners('request')[0] as Parameters<
+      typeof createHttpsServer
+    >[1];
     const server = createHttpsServer({ key: readFileSync(join(dir, 'tls.key')), cert: readFileSync(join(dir, 'tls.crt')) }, handler);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     try {
@@ -188,7 +286,9 @@ describe('TLS', () => {
       expect(trusted.stderr).not.toMatch(/warning/);
       // The same from the environment; a profile or variable cannot turn verification off.
       expect((await runMain(['resolve', '--id', 'T1'], { env: { ...env, SPARCTL_CA_FILE: join(dir, 'tls.crt') } })).code).toBe(0);
-      expect((await runMain(['resolve', '--id', 'T1'], { env: { ...env, SPARCTL_INSECURE: 'true', NODE_TLS_REJECT_UNAUTHORIZED: '1' } })).code).toBe(3);
+      expect(
+        (await runMain(['resolve', '--id', 'T1'], { env: { ...env, SPARCTL_INSECURE: 'true', NODE_TLS_REJECT_UNAUTHORIZED: '1' } })).code,
+      ).toBe(3);
 
       const insecure = await runMain(['--insecure', 'resolve', '--id', 'T1', '-o', 'json'], { env });
       expect(insecure.code, insecure.stderr).toBe(0);

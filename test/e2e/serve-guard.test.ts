@@ -20,7 +20,20 @@ import { runMain } from '../helpers/run-main.js';
 import { serveWith } from '../helpers/serve.js';
 import { tempDir } from '../helpers/tmp.js';
 
-const BANK_FLAGS = ['--fa-type', 'BANK', '--bank-name', 'Example Bank', '--bank-code', 'EXB', '--branch-name', 'Main', '--branch-code', '0001', '--account-number', 'ACC7700001'];
+const BANK_FLAGS = [
+  '--fa-type',
+  'BANK',
+  '--bank-name',
+  'Example Bank',
+  '--bank-code',
+  'EXB',
+  '--branch-name',
+  'Main',
+  '--branch-code',
+  '0001',
+  '--account-number',
+  'ACC7700001',
+];
 const MiB = 1024 * 1024;
 
 interface Answer {
@@ -34,7 +47,16 @@ interface Answer {
  * bytes sent in 64 KiB chunks without a Content-Length. An answer that comes before the body is
  * all sent is returned; the reset that may follow it is not an error.
  */
-function send(base: string, path: string, options: { method?: string; body?: string | { chunked: number } | { declared: number }; headers?: Record<string, string>; ca?: string } = {}): Promise<Answer> {
+function send(
+  base: string,
+  path: string,
+  options: {
+    method?: string;
+    body?: string | { chunked: number } | { declared: number };
+    headers?: Record<string, string>;
+    ca?: string;
+  } = {},
+): Promise<Answer> {
   const url = new URL(path, base);
   const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
@@ -43,13 +65,17 @@ function send(base: string, path: string, options: { method?: string; body?: str
     const headers: Record<string, string | number> = { 'content-type': 'application/json', ...options.headers };
     if (typeof body === 'string') headers['content-length'] = Buffer.byteLength(body);
     if (body !== undefined && typeof body === 'object' && 'declared' in body) headers['content-length'] = body.declared;
-    const req = request(url, { method: options.method ?? (body === undefined ? 'GET' : 'POST'), headers, agent: false, ...(options.ca ? { ca: options.ca } : {}) }, (res) => {
-      answered = true;
-      let text = '';
-      res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }));
-      res.on('error', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }));
-    });
+    const req = request(
+      url,
+      { method: options.method ?? (body === undefined ? 'GET' : 'POST'), headers, agent: false, ...(options.ca ? { ca: options.ca } : {}) },
+      (res) => {
+        answered = true;
+        let text = '';
+        res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }));
+        res.on('error', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }));
+      },
+    );
     req.on('error', (error) => {
       if (!answered) reject(error);
     });
@@ -73,7 +99,12 @@ function resolveBody(ids: readonly string[], mnemonic = 'field-team'): string {
   const now = new Date().toISOString();
   return JSON.stringify({
     request_header: { sender_app_mnemonic: mnemonic, sender_app_url: 'https://example.org', request_id: 'req-1', request_timestamp: now },
-    request_body: { request_payload: { transaction_id: 'txn-1', resolve_request: ids.map((id, i) => ({ reference_id: `r${i}`, timestamp: now, id, scope: 'details' })) } },
+    request_body: {
+      request_payload: {
+        transaction_id: 'txn-1',
+        resolve_request: ids.map((id, i) => ({ reference_id: `r${i}`, timestamp: now, id, scope: 'details' })),
+      },
+    },
   });
 }
 
@@ -90,7 +121,27 @@ function partnerKeys(dir: string): { keyFile: string; publicFile: string } {
 function tlsFiles(dir: string): { cert: string; key: string; certPem: string } {
   const cert = join(dir, 'server-cert.pem');
   const key = join(dir, 'server-key.pem');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+    ],
+    { stdio: 'ignore' },
+  );
   return { cert, key, certPem: readFileSync(cert, 'utf8') };
 }
 
@@ -116,10 +167,19 @@ describe('serve on an address other machines can reach', () => {
     const { env } = cliEnv();
     const db = join(dir, 'served.db');
     const cases: [string[], RegExp][] = [
-      [['--host', '0.0.0.0'], /^sparctl: error \[[a-z0-9_.]+\]: refusing to serve on 0\.0\.0\.0, which other machines can reach: requests would be neither authenticated nor encrypted \(add --partner NAME=PEM or --token-file PATH, and --tls-cert PEM --tls-key PEM; or pass --insecure-serve on a network you trust\)\n$/],
-      [['--host', '0.0.0.0', '--partner', `field-team=${publicFile}`], /^sparctl: error \[[a-z0-9_.]+\]: refusing to serve on 0\.0\.0\.0, which other machines can reach: requests would travel unencrypted, without TLS \(add --tls-cert PEM --tls-key PEM; or pass/],
+      [
+        ['--host', '0.0.0.0'],
+        /^sparctl: error \[[a-z0-9_.]+\]: refusing to serve on 0\.0\.0\.0, which other machines can reach: requests would be neither authenticated nor encrypted \(add --partner NAME=PEM or --token-file PATH, and --tls-cert PEM --tls-key PEM; or pass --insecure-serve on a network you trust\)\n$/,
+      ],
+      [
+        ['--host', '0.0.0.0', '--partner', `field-team=${publicFile}`],
+        /^sparctl: error \[[a-z0-9_.]+\]: refusing to serve on 0\.0\.0\.0, which other machines can reach: requests would travel unencrypted, without TLS \(add --tls-cert PEM --tls-key PEM; or pass/,
+      ],
       [['--host', '0.0.0.0', '--token-file', tokenFile], /requests would travel unencrypted, without TLS/],
-      [['--host', '0.0.0.0', '--tls-cert', cert, '--tls-key', key], /^sparctl: error \[[a-z0-9_.]+\]: refusing to serve on 0\.0\.0\.0, which other machines can reach: requests would not be authenticated \(add --partner NAME=PEM or --token-file PATH; or pass/],
+      [
+        ['--host', '0.0.0.0', '--tls-cert', cert, '--tls-key', key],
+        /^sparctl: error \[[a-z0-9_.]+\]: refusing to serve on 0\.0\.0\.0, which other machines can reach: requests would not be authenticated \(add --partner NAME=PEM or --token-file PATH; or pass/,
+      ],
       [['--host', '::'], /refusing to serve on ::, /],
       [['--host', '192.0.2.10'], /refusing to serve on 192\.0\.2\.10, /],
       [['--host', 'my-laptop.example.org'], /refusing to serve on my-laptop\.example\.org, /],
@@ -154,10 +214,16 @@ describe('serve on an address other machines can reach', () => {
     writeFileSync(join(dir, 'short'), 'tiny-secret\n');
     writeFileSync(join(dir, 'spaced'), 'a secret with spaces in it\n');
     const cases: [string[], RegExp][] = [
-      [['--token-file', join(dir, 'short')], /^sparctl: error \[[a-z0-9_.]+\]: --token-file \S+short holds a token of 11 characters; at least 16 are needed \(make one with: openssl rand -hex 32 > /],
+      [
+        ['--token-file', join(dir, 'short')],
+        /^sparctl: error \[[a-z0-9_.]+\]: --token-file \S+short holds a token of 11 characters; at least 16 are needed \(make one with: openssl rand -hex 32 > /,
+      ],
       [['--token-file', join(dir, 'spaced')], /holds spaces or characters that cannot travel in an HTTP header/],
       [['--token-file', join(dir, 'missing')], /^sparctl: error \[[a-z0-9_.]+\]: --token-file: cannot read \S+missing \(ENOENT\)/],
-      [['--tls-cert', cert, '--tls-key', other.key], /^sparctl: error \[[a-z0-9_.]+\]: --tls-key \S+ is not the key of the certificate in /],
+      [
+        ['--tls-cert', cert, '--tls-key', other.key],
+        /^sparctl: error \[[a-z0-9_.]+\]: --tls-key \S+ is not the key of the certificate in /,
+      ],
       [['--tls-cert', key, '--tls-key', key], /^sparctl: error \[[a-z0-9_.]+\]: --tls-cert \S+ holds no PEM certificate/],
       [['--tls-cert', cert, '--tls-key', cert], /^sparctl: error \[[a-z0-9_.]+\]: --tls-key \S+ is not a PEM private key/],
       [['--max-items', '0'], /--max-items must be a whole number of at least 1/],
@@ -178,8 +244,12 @@ describe('serve on an address other machines can reach', () => {
     expect(served.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect((await send(served.url, '/ping')).status).toBe(200);
     const start = served.stderr();
-    expect(start).toMatch(/^sparctl serve: INSECURE listening on http:\/\/0\.0\.0\.0:\d+ \(local \S+served\.db; requests NOT authenticated; plain HTTP; at most 10 MiB and 5000 items per request\)$/m);
-    expect(start).toMatch(/^sparctl serve: warning: INSECURE \(--insecure-serve\): 0\.0\.0\.0 can be reached from other machines and requests are neither authenticated nor encrypted; anyone on the network can read and change beneficiaries' bank accounts$/m);
+    expect(start).toMatch(
+      /^sparctl serve: INSECURE listening on http:\/\/0\.0\.0\.0:\d+ \(local \S+served\.db; requests NOT authenticated; plain HTTP; at most 10 MiB and 5000 items per request\)$/m,
+    );
+    expect(start).toMatch(
+      /^sparctl serve: warning: INSECURE \(--insecure-serve\): 0\.0\.0\.0 can be reached from other machines and requests are neither authenticated nor encrypted; anyone on the network can read and change beneficiaries' bank accounts$/m,
+    );
 
     expect((await send(served.url, '/mapper/resolve', { body: resolveBody(['BENE_0001']) })).status).toBe(200);
     expect((await send(served.url, '/mapper/nothing', { body: '{}' })).status).toBe(404);
@@ -195,13 +265,29 @@ describe('serve on an address other machines can reach', () => {
     const dir = tempDir();
     const { keyFile, publicFile } = partnerKeys(dir);
     const tls = tlsFiles(dir);
-    const served = await serveWith(cliEnv().env, join(dir, 'served.db'), ['--host', '0.0.0.0', '--partner', `field-team=${publicFile}`, '--tls-cert', tls.cert, '--tls-key', tls.key]);
+    const served = await serveWith(cliEnv().env, join(dir, 'served.db'), [
+      '--host',
+      '0.0.0.0',
+      '--partner',
+      `field-team=${publicFile}`,
+      '--tls-cert',
+      tls.cert,
+      '--tls-key',
+      tls.key,
+    ]);
     expect(served.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
     expect(served.stderr()).toMatch(/^→ local \S+served\.db \(flag --db\)\n/);
-    expect(withoutTarget(served.stderr())).toMatch(/^sparctl serve: listening on https:\/\/0\.0\.0\.0:\d+ \(local \S+; requests authenticated: signatures checked for PARTNER_FIELD_TEAM; TLS; at most 10 MiB and 5000 items per request\)\n$/);
+    expect(withoutTarget(served.stderr())).toMatch(
+      /^sparctl serve: listening on https:\/\/0\.0\.0\.0:\d+ \(local \S+; requests authenticated: signatures checked for PARTNER_FIELD_TEAM; TLS; at most 10 MiB and 5000 items per request\)\n$/,
+    );
 
     // Signed, through sparctl itself as the client, trusting the self-signed certificate.
-    const client = cliEnv({ SPARCTL_BASE_URL: served.url, SPARCTL_SIGNING_KEY_FILE: keyFile, SPARCTL_SENDER_APP_MNEMONIC: 'field-team', SPARCTL_CA_FILE: tls.cert });
+    const client = cliEnv({
+      SPARCTL_BASE_URL: served.url,
+      SPARCTL_SIGNING_KEY_FILE: keyFile,
+      SPARCTL_SENDER_APP_MNEMONIC: 'field-team',
+      SPARCTL_CA_FILE: tls.cert,
+    });
     const linked = await runMain(['link', '--id', 'BENE_7700001', ...BANK_FLAGS], { env: client.env });
     expect(linked.code, linked.stderr).toBe(0);
     const resolved = await runMain(['resolve', 'BENE_7700001', '--scope', 'details', '-o', 'json'], { env: client.env });
@@ -211,12 +297,23 @@ describe('serve on an address other machines can reach', () => {
     // Unsigned, over the same TLS: SPAR's answer to a bad signature, and nothing of the account.
     const unsigned = await send(served.url, '/mapper/resolve', { body: resolveBody(['BENE_7700001']), ca: tls.certPem });
     expect(unsigned.status).toBe(200);
-    const answer = JSON.parse(unsigned.text) as { response_header: Record<string, unknown>; response_body: { response_payload: Record<string, unknown> } };
-    expect(answer.response_header).toMatchObject({ response_status: 'ERROR', response_error_code: 'rjct.request.validation', response_error_message: 'StatusReasonCodeEnum.rjct_jwt_invalid' });
+    const answer = JSON.parse(unsigned.text) as {
+      response_header: Record<string, unknown>;
+      response_body: { response_payload: Record<string, unknown> };
+    };
+    expect(answer.response_header).toMatchObject({
+      response_status: 'ERROR',
+      response_error_code: 'rjct.request.validation',
+      response_error_message: 'StatusReasonCodeEnum.rjct_jwt_invalid',
+    });
     expect(answer.response_body.response_payload['resolve_response']).toEqual([]);
     expect(unsigned.text).not.toContain('ACC7700001');
     // A signature header that is not one is no better.
-    const forged = await send(served.url, '/mapper/resolve', { body: resolveBody(['BENE_7700001']), headers: { signature: 'eyJhbGciOiJSUzI1NiJ9..AAAA' }, ca: tls.certPem });
+    const forged = await send(served.url, '/mapper/resolve', {
+      body: resolveBody(['BENE_7700001']),
+      headers: { signature: 'eyJhbGciOiJSUzI1NiJ9..AAAA' },
+      ca: tls.certPem,
+    });
     expect(JSON.parse(forged.text).response_header.response_error_code).toBe('rjct.request.validation');
     // Without trusting the certificate, a client refuses it; plain HTTP gets no mapper.
     const { SPARCTL_CA_FILE: _trusted, ...withoutCa } = client.env;
@@ -234,30 +331,58 @@ describe('serve on an address other machines can reach', () => {
     const token = 'tok-4f9a1c2e8b7d6a5f3e2d1c0b';
     const tokenFile = join(dir, 'token');
     writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
-    const served = await serveWith(cliEnv().env, join(dir, 'served.db'), ['--host', '0.0.0.0', '--token-file', tokenFile, '--tls-cert', tls.cert, '--tls-key', tls.key, '--max-items', '3']);
+    const served = await serveWith(cliEnv().env, join(dir, 'served.db'), [
+      '--host',
+      '0.0.0.0',
+      '--token-file',
+      tokenFile,
+      '--tls-cert',
+      tls.cert,
+      '--tls-key',
+      tls.key,
+      '--max-items',
+      '3',
+    ]);
     expect(served.stderr()).toMatch(/requests authenticated: bearer token checked; TLS; at most 10 MiB and 3 items per request\)\n$/);
     const ca = tls.certPem;
 
-    for (const headers of [{} as Record<string, string>, { authorization: 'Bearer wrong-token-0123456789' }, { authorization: `Basic ${token}` }, { authorization: `Bearer ${token}x` }]) {
+    for (const headers of [
+      {} as Record<string, string>,
+      { authorization: 'Bearer wrong-token-0123456789' },
+      { authorization: `Basic ${token}` },
+      { authorization: `Bearer ${token}x` },
+    ]) {
       const refused = await send(served.url, '/mapper/resolve', { body: resolveBody(['BENE_1']), headers, ca });
       expect(refused.status).toBe(401);
       expect(refused.headers['www-authenticate']).toBe('Bearer');
-      expect(JSON.parse(refused.text)).toEqual({ errors: [{ code: 'G2P-AUT-401', message: 'Unauthorized. A valid Authorization: Bearer token is required' }] });
+      expect(JSON.parse(refused.text)).toEqual({
+        errors: [{ code: 'G2P-AUT-401', message: 'Unauthorized. A valid Authorization: Bearer token is required' }],
+      });
     }
     // Refused before the body is read: a 50 MiB upload is not waited for.
     const big = await send(served.url, '/mapper/link', { body: { declared: 50 * MiB }, ca });
     expect(big.status).toBe(401);
     expect(big.headers['connection']).toBe('close');
 
-    const ok = await send(served.url, '/mapper/resolve', { body: resolveBody(['BENE_1', 'BENE_2']), headers: { authorization: `Bearer ${token}` }, ca });
+    const ok = await send(served.url, '/mapper/resolve', {
+      body: resolveBody(['BENE_1', 'BENE_2']),
+      headers: { authorization: `Bearer ${token}` },
+      ca,
+    });
     expect(ok.status).toBe(200);
     expect(JSON.parse(ok.text).response_header.response_status).toBe('SUCCESS');
     expect((await send(served.url, '/ping', { ca })).status).toBe(200); // a health check needs no token
 
     // Too many items: 413, SPAR's error style, saying the limit.
-    const many = await send(served.url, '/mapper/resolve', { body: resolveBody(['A', 'B', 'C', 'D']), headers: { authorization: `Bearer ${token}` }, ca });
+    const many = await send(served.url, '/mapper/resolve', {
+      body: resolveBody(['A', 'B', 'C', 'D']),
+      headers: { authorization: `Bearer ${token}` },
+      ca,
+    });
     expect(many.status).toBe(413);
-    expect(JSON.parse(many.text)).toEqual({ errors: [{ code: 'G2P-REQ-413', message: 'Request Entity Too Large. 4 items in resolve_request; at most 3 per request' }] });
+    expect(JSON.parse(many.text)).toEqual({
+      errors: [{ code: 'G2P-REQ-413', message: 'Request Entity Too Large. 4 items in resolve_request; at most 3 per request' }],
+    });
 
     // sparctl as the client: SPARCTL_TOKEN is sent as the bearer token.
     const client = cliEnv({ SPARCTL_BASE_URL: served.url, SPARCTL_CA_FILE: tls.cert, SPARCTL_TOKEN: token });
@@ -265,16 +390,25 @@ describe('serve on an address other machines can reach', () => {
     expect(right.code, right.stderr).toBe(0);
     const wrong = await runMain(['resolve', 'BENE_1'], { env: { ...client.env, SPARCTL_TOKEN: 'not-the-token-0123456789' } });
     expect(wrong.code).toBe(3);
-    expect(withoutTarget(wrong.stderr)).toMatch(/^sparctl: error \[[a-z0-9_.]+\]: resolve at https:\/\/127\.0\.0\.1:\d+\/mapper\/resolve answered HTTP 401 \(G2P-AUT-401: Unauthorized\. A valid Authorization: Bearer token is required\) \(check the bearer token/);
+    expect(withoutTarget(wrong.stderr)).toMatch(
+      /^sparctl: error \[[a-z0-9_.]+\]: resolve at https:\/\/127\.0\.0\.1:\d+\/mapper\/resolve answered HTTP 401 \(G2P-AUT-401: Unauthorized\. A valid Authorization: Bearer token is required\) \(check the bearer token/,
+    );
     // A batch over the server's item limit: one clear line, what to change, and exit 2.
     const batch = await runMain(['resolve', '--file', 'fixtures/beneficiaries.csv', '--batch-size', '5'], { env: client.env });
     expect(batch.code).toBe(2);
-    expect(batch.stderr).toMatch(/answered HTTP 413: the request is too large for the server \(G2P-REQ-413: Request Entity Too Large\. 5 items in resolve_request; at most 3 per request\); none of its 5 record\(s\) was applied; send fewer records per request with a smaller --batch-size than 5 \(or batchSize in the profile\)\n$/);
+    expect(batch.stderr).toMatch(
+      /answered HTTP 413: the request is too large for the server \(G2P-REQ-413: Request Entity Too Large\. 5 items in resolve_request; at most 3 per request\); none of its 5 record\(s\) was applied; send fewer records per request with a smaller --batch-size than 5 \(or batchSize in the profile\)\n$/,
+    );
     expect((await runMain(['resolve', '--file', 'fixtures/beneficiaries.csv', '--batch-size', '3'], { env: client.env })).code).toBe(0);
     // The same for a bulk write: it stops, nothing of that batch applied, and says what to change.
-    const write = await runMain(['link', '--file', 'fixtures/beneficiaries.csv', '--batch-size', '5', '--rejects', join(dir, 'rejects.csv')], { env: client.env });
+    const write = await runMain(
+      ['link', '--file', 'fixtures/beneficiaries.csv', '--batch-size', '5', '--rejects', join(dir, 'rejects.csv')],
+      { env: client.env },
+    );
     expect(write.code).toBe(2);
-    expect(write.stderr).toMatch(/^stopped early: .*answered HTTP 413: .*; send fewer records per request with a smaller --batch-size than 5 \(or batchSize in the profile\) \(remote\.too_large\)$/m);
+    expect(write.stderr).toMatch(
+      /^stopped early: .*answered HTTP 413: .*; send fewer records per request with a smaller --batch-size than 5 \(or batchSize in the profile\) \(remote\.too_large\)$/m,
+    );
     expect(write.stderr).not.toMatch(/retr/);
 
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -287,7 +421,9 @@ describe('serve limits: the process stays small whatever it is sent', () => {
   it('answers an oversized body 413 without reading it, chunked or not, lying or not; too many items 413', async () => {
     const dir = tempDir();
     const served = await serveWith(cliEnv().env, join(dir, 'served.db'), []);
-    expect(served.stderr()).toMatch(/requests NOT authenticated, loopback only; plain HTTP; at most 10 MiB and 5000 items per request\)\n$/);
+    expect(served.stderr()).toMatch(
+      /requests NOT authenticated, loopback only; plain HTTP; at most 10 MiB and 5000 items per request\)\n$/,
+    );
     const pid = served.child.pid!;
     // Warm: the modules a request needs are loaded, the database open.
     expect((await send(served.url, '/mapper/resolve', { body: resolveBody(['BENE_1']) })).status).toBe(200);
@@ -334,7 +470,9 @@ describe('serve limits: the process stays small whatever it is sent', () => {
     expect(JSON.parse(most.text).response_body.response_payload.resolve_response).toHaveLength(5_000);
     const over = await send(served.url, '/mapper/resolve', { body: resolveBody(ids) });
     expect(over.status).toBe(413);
-    expect(JSON.parse(over.text)).toEqual({ errors: [{ code: 'G2P-REQ-413', message: 'Request Entity Too Large. 5001 items in resolve_request; at most 5000 per request' }] });
+    expect(JSON.parse(over.text)).toEqual({
+      errors: [{ code: 'G2P-REQ-413', message: 'Request Entity Too Large. 5001 items in resolve_request; at most 5000 per request' }],
+    });
 
     expect((await send(served.url, '/ping')).status).toBe(200);
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -356,7 +494,12 @@ describe('serve limits: the process stays small whatever it is sent', () => {
 
 describe('serve against slow and many senders (in-process, short limits)', () => {
   /** Raw HTTP on a socket of its own: what came back until the server closed it, and when. */
-  function raw(port: number, head: string, body: Buffer, options: { then?: Buffer } = {}): { done: Promise<{ text: string; ms: number }>; finish: () => void; abort: () => void } {
+  function raw(
+    port: number,
+    head: string,
+    body: Buffer,
+    options: { then?: Buffer } = {},
+  ): { done: Promise<{ text: string; ms: number }>; finish: () => void; abort: () => void } {
     const started = Date.now();
     const socket = connect(port, '127.0.0.1', () => {
       socket.write(head);
@@ -396,7 +539,8 @@ describe('serve against slow and many senders (in-process, short limits)', () =>
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     try {
       const port = (server.address() as AddressInfo).port;
-      const head = 'POST /mapper/resolve HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n';
+      const head =
+        'POST /mapper/resolve HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n';
       const held = Array.from({ length: 4 }, () => raw(port, head, Buffer.alloc(900_000, 'z'), { then: Buffer.alloc(100_000, 'z') }));
       await new Promise((resolve) => setTimeout(resolve, 500));
       const fifth = raw(port, head, Buffer.alloc(900_000, 'z'));
@@ -409,7 +553,9 @@ describe('serve against slow and many senders (in-process, short limits)', () =>
       for (const h of held.slice(0, 2)) expect((await h.done).text).toMatch(/^HTTP\/1\.1 400 Bad Request[\s\S]*G2P-REQ-102/);
       for (const h of held.slice(2)) h.abort();
       await new Promise((resolve) => setTimeout(resolve, 200));
-      const again = Array.from({ length: 4 }, () => raw(port, head.replace('Content-Length: 1000000', 'Content-Length: 900000'), Buffer.alloc(900_000, 'z')));
+      const again = Array.from({ length: 4 }, () =>
+        raw(port, head.replace('Content-Length: 1000000', 'Content-Length: 900000'), Buffer.alloc(900_000, 'z')),
+      );
       for (const one of again) expect((await one.done).text).toMatch(/^HTTP\/1\.1 400 Bad Request[\s\S]*G2P-REQ-102/);
     } finally {
       server.closeAllConnections();

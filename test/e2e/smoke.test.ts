@@ -20,7 +20,6 @@ afterEach(async () => {
   for (const close of closers.splice(0)) await close();
 });
 
-
 function keyPair(dir: string): { keyFile: string; publicFile: string; publicPem: string } {
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const keyFile = join(dir, 'partner-key.pem');
@@ -44,16 +43,19 @@ async function wrongFaProxy(upstream: string): Promise<string> {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const out = httpRequest({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers }, (answer) => {
-        const parts: Buffer[] = [];
-        answer.on('data', (c: Buffer) => parts.push(c));
-        answer.on('end', () => {
-          let body = Buffer.concat(parts).toString('utf8');
-          if (req.url === '/mapper/resolve') body = body.replace(/"account_number":"[^"]*"/g, '"account_number":"4242424242"');
-          res.writeHead(answer.statusCode ?? 502, { 'content-type': 'application/json' });
-          res.end(body);
-        });
-      });
+      const out = httpRequest(
+        { host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers },
+        (answer) => {
+          const parts: Buffer[] = [];
+          answer.on('data', (c: Buffer) => parts.push(c));
+          answer.on('end', () => {
+            let body = Buffer.concat(parts).toString('utf8');
+            if (req.url === '/mapper/resolve') body = body.replace(/"account_number":"[^"]*"/g, '"account_number":"4242424242"');
+            res.writeHead(answer.statusCode ?? 502, { 'content-type': 'application/json' });
+            res.end(body);
+          });
+        },
+      );
       out.end(Buffer.concat(chunks));
     });
   });
@@ -90,7 +92,12 @@ const SECRET = 'tok-5ecret-never-printed';
 
 /** Client environment for a signed spar-v2 target; SPARCTL_TOKEN is set only to prove it is never printed. */
 function client(keyFile: string): Record<string, string> {
-  return cliEnv({ SPARCTL_SIGNING_KEY_FILE: keyFile, SPARCTL_SENDER_APP_MNEMONIC: 'sparctl', SPARCTL_TOKEN: SECRET, SPARCTL_TIMEOUT_MS: '5000' }).env;
+  return cliEnv({
+    SPARCTL_SIGNING_KEY_FILE: keyFile,
+    SPARCTL_SENDER_APP_MNEMONIC: 'sparctl',
+    SPARCTL_TOKEN: SECRET,
+    SPARCTL_TIMEOUT_MS: '5000',
+  }).env;
 }
 
 describe('sparctl smoke (built binary)', () => {
@@ -111,14 +118,22 @@ describe('sparctl smoke (built binary)', () => {
       ['6', 'resolve (after unlink)', 'pass'],
       ['', 'cleanup', 'done'],
     ]);
-    expect(tableRows(run.stdout).slice(0, 6).every((r) => /^\d+$/.test(r[3]!))).toBe(true); // latency in ms
+    expect(
+      tableRows(run.stdout)
+        .slice(0, 6)
+        .every((r) => /^\d+$/.test(r[3]!)),
+    ).toBe(true); // latency in ms
     expect(run.stdout).toContain('found, account_number 0000000002');
     expect(run.stderr).toMatch(/^→ remote spar-v2 http:\/\/127\.0\.0\.1:\d+ \(flag --url\)\n/);
-    expect(withoutTarget(run.stderr)).toMatch(/^junit: .*smoke\.xml\nsmoke: all 6 steps passed in \d+ ms — spar-v2 http:\/\/127\.0\.0\.1:\d+ \(id sparctl-smoke-\d{8}T\d{9}Z-[0-9a-f]{8}\)\n$/);
+    expect(withoutTarget(run.stderr)).toMatch(
+      /^junit: .*smoke\.xml\nsmoke: all 6 steps passed in \d+ ms — spar-v2 http:\/\/127\.0\.0\.1:\d+ \(id sparctl-smoke-\d{8}T\d{9}Z-[0-9a-f]{8}\)\n$/,
+    );
     expect(served.stderr()).toMatch(/POST \/mapper\/link 200 1 item\(s\) PARTNER_SPARCTL/);
 
     const xml = readFileSync(junit, 'utf8');
-    expect(xml).toMatch(/^<\?xml version="1\.0" encoding="UTF-8"\?>\n<testsuites name="sparctl smoke" tests="6" failures="0" errors="0" skipped="0"/);
+    expect(xml).toMatch(
+      /^<\?xml version="1\.0" encoding="UTF-8"\?>\n<testsuites name="sparctl smoke" tests="6" failures="0" errors="0" skipped="0"/,
+    );
     expect(xml.match(/<testsuite /g)).toHaveLength(1);
     expect(xml.match(/<testcase name="[^"]+" classname="sparctl\.smoke" time="\d+\.\d{3}"\/>/g)).toHaveLength(6);
     for (const text of [run.stdout, run.stderr, xml]) expect(text).not.toContain(SECRET);
@@ -133,8 +148,16 @@ describe('sparctl smoke (built binary)', () => {
     const dir = tempDir();
     const { keyFile, publicPem } = keyPair(dir);
     const spar = await double(publicPem);
-    const run = await runMain(['smoke', '-o', 'json', '--junit', join(dir, 'smoke.xml')], { env: { ...client(keyFile), SPARCTL_BASE_URL: spar.url } });
-    const doc = JSON.parse(run.stdout) as { passed: boolean; exitCode: number; id: string; steps: { step: string; status: string; got: string }[]; cleanup: { state: string } };
+    const run = await runMain(['smoke', '-o', 'json', '--junit', join(dir, 'smoke.xml')], {
+      env: { ...client(keyFile), SPARCTL_BASE_URL: spar.url },
+    });
+    const doc = JSON.parse(run.stdout) as {
+      passed: boolean;
+      exitCode: number;
+      id: string;
+      steps: { step: string; status: string; got: string }[];
+      cleanup: { state: string };
+    };
     // The double's quirks (unlink answers carry id "", resolve reorders, strategy_id read from
     // additional_info) are all absorbed by the spar-v2 protocol adapter: no step fails.
     expect(doc.steps.map((s) => [s.step, s.status])).toEqual([
@@ -147,7 +170,14 @@ describe('sparctl smoke (built binary)', () => {
     ]);
     expect(doc).toMatchObject({ passed: true, exitCode: 0, cleanup: { state: 'removed' } });
     expect(run.code).toBe(0);
-    expect(spar.requests.map((r) => r.path)).toEqual(['/mapper/link', '/mapper/resolve', '/mapper/update', '/mapper/resolve', '/mapper/unlink', '/mapper/resolve']);
+    expect(spar.requests.map((r) => r.path)).toEqual([
+      '/mapper/link',
+      '/mapper/resolve',
+      '/mapper/update',
+      '/mapper/resolve',
+      '/mapper/unlink',
+      '/mapper/resolve',
+    ]);
     expect(spar.rows().size).toBe(0);
     expect(existsSync(join(dir, 'smoke.xml'))).toBe(true);
   });
@@ -171,13 +201,19 @@ describe('sparctl smoke (built binary)', () => {
       ['resolve (after cleanup)', 'pass'],
       ['cleanup', 'done'],
     ]);
-    expect(rows[2]![4]).toMatch(/^expected outcome updated; got error: update at http:\/\/127\.0\.0\.1:\d+\/mapper\/update answered HTTP 500/);
-    expect(withoutTarget(run.stderr)).toMatch(/^junit: .*\nsmoke: FAILED at update; 4 of 6 steps passed in \d+ ms — spar-v2 http:\/\/127\.0\.0\.1:\d+ \(id sparctl-smoke-[^)]+\); cleanup: done\n$/);
+    expect(rows[2]![4]).toMatch(
+      /^expected outcome updated; got error: update at http:\/\/127\.0\.0\.1:\d+\/mapper\/update answered HTTP 500/,
+    );
+    expect(withoutTarget(run.stderr)).toMatch(
+      /^junit: .*\nsmoke: FAILED at update; 4 of 6 steps passed in \d+ ms — spar-v2 http:\/\/127\.0\.0\.1:\d+ \(id sparctl-smoke-[^)]+\); cleanup: done\n$/,
+    );
     expect(spar.requests.map((r) => r.path).slice(-2)).toEqual(['/mapper/unlink', '/mapper/resolve']);
     expect(spar.rows().size).toBe(0);
     const xml = readFileSync(junit, 'utf8');
     expect(xml).toMatch(/<testsuite name="sparctl smoke" tests="6" failures="0" errors="1" skipped="1"/);
-    expect(xml).toMatch(/<testcase name="update" classname="sparctl\.smoke" time="[\d.]+">\n {6}<error message="expected outcome updated, got error: update at http:\/\/127\.0\.0\.1:\d+\/mapper\/update answered HTTP 500 \(G2P-REQ-100: Unknown Error\.\)[^"]*" type="remote\.server_error">/);
+    expect(xml).toMatch(
+      /<testcase name="update" classname="sparctl\.smoke" time="[\d.]+">\n {6}<error message="expected outcome updated, got error: update at http:\/\/127\.0\.0\.1:\d+\/mapper\/update answered HTTP 500 \(G2P-REQ-100: Unknown Error\.\)[^"]*" type="remote\.server_error">/,
+    );
   });
 
   it('a deployment that answers a wrong FA: exit 5, the resolve step names expected vs got, cleanup done', async () => {
@@ -214,21 +250,31 @@ describe('sparctl smoke (built binary)', () => {
     await spar.close();
     const { env } = cliEnv();
     mkdirSync(join(env['XDG_CONFIG_HOME']!, 'sparctl'), { recursive: true });
-    writeFileSync(join(env['XDG_CONFIG_HOME']!, 'sparctl', 'config.json'), JSON.stringify({ profiles: { staging: { mode: 'remote', baseUrl: url } } }));
+    writeFileSync(
+      join(env['XDG_CONFIG_HOME']!, 'sparctl', 'config.json'),
+      JSON.stringify({ profiles: { staging: { mode: 'remote', baseUrl: url } } }),
+    );
     const run = await runMain(['--profile', 'staging', 'smoke', '-o', 'jsonl'], { env });
     expect(run.code).toBe(4);
-    const lines = run.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = run.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines[0]).toMatchObject({ step: 'link', status: 'fail', error_code: 'remote.refused' });
     expect(lines.slice(1, 6).map((l) => l['status'])).toEqual(['skipped', 'skipped', 'skipped', 'skipped', 'skipped']);
     expect(lines.at(-1)).toEqual({ step: 'cleanup', status: 'not_needed', detail: 'nothing to remove: the link was not applied' });
-    expect(withoutTarget(run.stderr)).toMatch(/^smoke: FAILED at link; 0 of 6 steps passed in \d+ ms — spar-v2 http:\/\/127\.0\.0\.1:\d+ \(id [^)]+\); cleanup: not needed\n$/);
+    expect(withoutTarget(run.stderr)).toMatch(
+      /^smoke: FAILED at link; 0 of 6 steps passed in \d+ ms — spar-v2 http:\/\/127\.0\.0\.1:\d+ \(id [^)]+\); cleanup: not needed\n$/,
+    );
   });
 
   it('refuses --url together with --db, and a URL that is not http(s)', async () => {
     const env = cliEnv().env;
     const both = await runMain(['--create', '--db', join(tempDir(), 'x.db'), 'smoke', '--url', 'http://127.0.0.1:1'], { env });
     expect(both.code).toBe(2);
-    expect(both.stderr).toMatch(/^sparctl: error \[[a-z0-9_.]+\]: flag --db \(local .*x\.db\) and flag --url \(remote http:\/\/127\.0\.0\.1:1\) name two different mappers/);
+    expect(both.stderr).toMatch(
+      /^sparctl: error \[[a-z0-9_.]+\]: flag --db \(local .*x\.db\) and flag --url \(remote http:\/\/127\.0\.0\.1:1\) name two different mappers/,
+    );
     const bad = await runMain(['smoke', '--url', 'ftp://example.org'], { env });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--url ftp:\/\/example\.org: must be an http/);

@@ -9,10 +9,30 @@ import { cliEnv, withoutTarget } from '../helpers/run-cli.js';
 import { runMain } from '../helpers/run-main.js';
 import { tempDir } from '../helpers/tmp.js';
 
-const V7 = ['--id', '7', '--type', 'FA', '--description', 'Bank code and account', '--construct', 'bank:{bank_code}|account:{account_number}', '--deconstruct', '^bank:(?P<bank_code>[^|]*)\\|account:(?P<account_number>.*)$'];
+const V7 = [
+  '--id',
+  '7',
+  '--type',
+  'FA',
+  '--description',
+  'Bank code and account',
+  '--construct',
+  'bank:{bank_code}|account:{account_number}',
+  '--deconstruct',
+  '^bank:(?P<bank_code>[^|]*)\\|account:(?P<account_number>.*)$',
+];
 
 const jsonOf = <T>(text: string) => JSON.parse(text) as T;
-type Listed = { strategies: { id: number; strategy_type: string; construct_strategy: string; deconstruct_strategy: string; description: string | null; active: boolean }[] };
+type Listed = {
+  strategies: {
+    id: number;
+    strategy_type: string;
+    construct_strategy: string;
+    deconstruct_strategy: string;
+    description: string | null;
+    active: boolean;
+  }[];
+};
 
 describe('sparctl strategy (built binary)', () => {
   it('adds a strategy that list then shows, which link and resolve use; the same id again is a no-op', async () => {
@@ -39,7 +59,28 @@ describe('sparctl strategy (built binary)', () => {
     expect(table.stdout).toMatch(/^id +type +construct +description$/m);
     expect(table.stdout).toMatch(/^7 +FA +bank:\{bank_code\}\|account:\{account_number\} +Bank code and account$/m);
 
-    const link = await runMain(['link', '--id', 'B1', '--strategy', '7', '--fa-type', 'BANK', '--bank-name', 'Example Bank', '--bank-code', 'EXB', '--branch-name', 'Main', '--branch-code', '0001', '--account-number', '00-12'], { env });
+    const link = await runMain(
+      [
+        'link',
+        '--id',
+        'B1',
+        '--strategy',
+        '7',
+        '--fa-type',
+        'BANK',
+        '--bank-name',
+        'Example Bank',
+        '--bank-code',
+        'EXB',
+        '--branch-name',
+        'Main',
+        '--branch-code',
+        '0001',
+        '--account-number',
+        '00-12',
+      ],
+      { env },
+    );
     expect(link.code).toBe(0);
     expect(link.stdout).toContain('"fa":"bank:EXB|account:00-12"');
     const resolve = await runMain(['resolve', '--id', 'B1', '-o', 'jsonl'], { env });
@@ -57,23 +98,32 @@ describe('sparctl strategy (built binary)', () => {
     const refused = await runMain(['strategy', 'add', ...changed, '-q'], { env });
     expect(refused.code).toBe(2);
     expect(refused.stdout).toBe('');
-    expect(refused.stderr).toContain('sparctl: error [strategy.id_taken]: strategy 7 already exists with a different description; strategies are append-only and never changed');
-    expect(refused.stderr).toContain('nothing was added (add the new version under a new id, e.g. --id 8, and link new records with that strategy id)');
+    expect(refused.stderr).toContain(
+      'sparctl: error [strategy.id_taken]: strategy 7 already exists with a different description; strategies are append-only and never changed',
+    );
+    expect(refused.stderr).toContain(
+      'nothing was added (add the new version under a new id, e.g. --id 8, and link new records with that strategy id)',
+    );
     // A default id is SPAR's in every deployment: refused by validation already.
-    const defaultId = await runMain(['strategy', 'add', '--id', '2', '--construct', 'x:{account_number}', '--deconstruct', '^x:(?P<account_number>.*)$', '-o', 'table'], { env });
+    const defaultId = await runMain(
+      ['strategy', 'add', '--id', '2', '--construct', 'x:{account_number}', '--deconstruct', '^x:(?P<account_number>.*)$', '-o', 'table'],
+      { env },
+    );
     expect(defaultId.code).toBe(2);
-    expect(defaultId.stderr).toContain("error: strategy 2: id 2 is SPAR's default strategy \"Bank\"");
+    expect(defaultId.stderr).toContain('error: strategy 2: id 2 is SPAR\'s default strategy "Bank"');
     const list = jsonOf<Listed>((await runMain(['strategy', 'list', '-o', 'json'], { env })).stdout);
     expect(list.strategies.find((s) => s.id === 7)!.description).toBe('Bank code and account');
   });
 
-  it('validates SPAR\'s defaults: exit 0 with warnings, exit 2 with --strict', async () => {
+  it("validates SPAR's defaults: exit 0 with warnings, exit 2 with --strict", async () => {
     const { env } = cliEnv();
     const all = await runMain(['strategy', 'validate', '-o', 'table'], { env });
     expect(all.code).toBe(0);
     expect(all.stdout).toMatch(/^strategy 1 "Key Cloak" \(ID\): safe, with \d+ warnings$/m);
     expect(all.stdout).toMatch(/^strategy 2 "Bank" \(FA\): safe, with 5 warnings$/m);
-    expect(all.stdout).toContain('warning  branch_name: values with the template text ".branch_name:" do not read back: branch_name "x.branch_name:y" would be read back as "y"');
+    expect(all.stdout).toContain(
+      'warning  branch_name: values with the template text ".branch_name:" do not read back: branch_name "x.branch_name:y" would be read back as "y"',
+    );
     const strict = await runMain(['strategy', 'validate', '2', '--strict', '-o', 'table'], { env });
     expect(strict.code).toBe(2);
     expect(strict.stdout).toMatch(/^strategy 2 "Bank" \(FA\): NOT SAFE with --strict: 5 warnings$/m);
@@ -90,14 +140,26 @@ describe('sparctl strategy (built binary)', () => {
     writeFileSync(
       unsafe,
       JSON.stringify([
-        { id: 20, strategy_type: 'FA', construct_strategy: '{bank_code}-{account_number}', deconstruct_strategy: '^(?P<bank_code>.*)-(?P<account_number>.*)$' },
-        { id: 21, strategy_type: 'FA', construct_strategy: '{bank_code}:{account_number}', deconstruct_strategy: '^(?P<account_number>(?:\\w+)+)$' },
+        {
+          id: 20,
+          strategy_type: 'FA',
+          construct_strategy: '{bank_code}-{account_number}',
+          deconstruct_strategy: '^(?P<bank_code>.*)-(?P<account_number>.*)$',
+        },
+        {
+          id: 21,
+          strategy_type: 'FA',
+          construct_strategy: '{bank_code}:{account_number}',
+          deconstruct_strategy: '^(?P<account_number>(?:\\w+)+)$',
+        },
       ]),
     );
     const report = await runMain(['strategy', 'validate', '--file', unsafe, '-o', 'table'], { env });
     expect(report.code).toBe(2);
     expect(report.stdout).toMatch(/^strategy 20 \(FA\): NOT SAFE: \d+ errors?/m);
-    expect(report.stdout).toContain('error    account_number: values with hyphens do not read back: account_number "12-34-56" would be read back as "56" (bank_code as "EXB-12-34" instead of "EXB")');
+    expect(report.stdout).toContain(
+      'error    account_number: values with hyphens do not read back: account_number "12-34-56" would be read back as "56" (bank_code as "EXB-12-34" instead of "EXB")',
+    );
     expect(report.stdout).toContain('error    {bank_code} has no (?P<bank_code>…) group in the deconstruct regex');
     expect(report.stdout).toContain('error    deconstruct regex can take exponential time');
     expect(report.stderr).toMatch(/^sparctl: error \[[a-z0-9_.]+\]: strategy 20, strategy 21 are not safe: \d+ errors/);
@@ -162,7 +224,12 @@ describe('sparctl strategy (built binary)', () => {
     expect(fromJson.stdout).toContain('added strategy 7');
     const fromYaml = await runMain(['strategy', 'add', '--file', join(dir, 'values.yaml'), '-q', '-o', 'table'], { env: other.env });
     expect(fromYaml.code).toBe(0);
-    expect(fromYaml.stdout.trim().split('\n').every((line) => line.startsWith('unchanged'))).toBe(true);
+    expect(
+      fromYaml.stdout
+        .trim()
+        .split('\n')
+        .every((line) => line.startsWith('unchanged')),
+    ).toBe(true);
     expect((await runMain(['strategy', 'export', '--format', 'json'], { env: other.env })).stdout).toBe(json.stdout);
 
     const noFormat = await runMain(['strategy', 'export'], { env });
@@ -178,7 +245,9 @@ describe('sparctl strategy (built binary)', () => {
     expect(list.stderr).toContain('SPAR has no API to list strategies');
     const add = await runMain(['strategy', 'add', ...V7, '-o', 'table'], { env });
     expect(add.code).toBe(2);
-    expect(add.stderr).toContain('SPAR has no API to add strategies (export them with "sparctl strategy export --format helm" or "--format sql" and apply that to the deployment)');
+    expect(add.stderr).toContain(
+      'SPAR has no API to add strategies (export them with "sparctl strategy export --format helm" or "--format sql" and apply that to the deployment)',
+    );
   });
 
   it('has --help with examples for every subcommand', async () => {

@@ -18,7 +18,13 @@ const SPAR_CODE = /\b(?:succ|rjct)\.[a-z_]+\.[a-z_.]+/;
 const BANK = ['--fa-type', 'BANK', '--bank-name', 'Example Bank', '--bank-code', 'EXB', '--branch-name', 'Main', '--branch-code', '0001'];
 
 function widest(text: string): number {
-  return Math.max(0, ...text.replace(ANSI, '').split('\n').map((line) => [...line].length));
+  return Math.max(
+    0,
+    ...text
+      .replace(ANSI, '')
+      .split('\n')
+      .map((line) => [...line].length),
+  );
 }
 
 /** No line of `text` (a table) is wider than `width` once colour codes are taken out. */
@@ -30,7 +36,12 @@ function expectFits(what: string, text: string, width: number): void {
 /** The summary table a bulk run prints on stderr: the lines before "N records in …". */
 function summaryTable(stderr: string): string {
   const lines = stderr.split('\n');
-  return lines.slice(0, lines.findIndex((line) => /^\d+ records? in /.test(line))).join('\n');
+  return lines
+    .slice(
+      0,
+      lines.findIndex((line) => /^\d+ records? in /.test(line)),
+    )
+    .join('\n');
 }
 
 describe.each([80, 120])('tables at %i columns', (width) => {
@@ -53,7 +64,17 @@ describe.each([80, 120])('tables at %i columns', (width) => {
     expect(again.stdout).toMatch(/^BENE_0005 +already linked$/m);
     expect(again.stdout).not.toMatch(SPAR_CODE);
 
-    const wouldBe = await run('link --dry-run', ['link', '--id', 'BENE_0005', ...BANK, '--account-number', '0012345678', '--dry-run', '-o', 'table']);
+    const wouldBe = await run('link --dry-run', [
+      'link',
+      '--id',
+      'BENE_0005',
+      ...BANK,
+      '--account-number',
+      '0012345678',
+      '--dry-run',
+      '-o',
+      'table',
+    ]);
     // The reason would repeat the outcome: left out.
     expect(wouldBe.stdout).toMatch(/^BENE_0005 +would be already linked$/m);
     expect(wouldBe.stdout).not.toMatch(SPAR_CODE);
@@ -80,7 +101,15 @@ describe.each([80, 120])('tables at %i columns', (width) => {
     expect(json.stdout).toContain('"status_reason_code": "succ.fa.not_linked_to_id"');
     expect(json.stdout).toContain(`"status_reason_message": "ID doesn't exist, please link first"`);
 
-    const bulk = await run('link --file', ['link', '--file', join(ROOT, 'fixtures', 'beneficiaries.csv'), '--rejects', join(dir, 'rejects.csv'), '-o', 'table']);
+    const bulk = await run('link --file', [
+      'link',
+      '--file',
+      join(ROOT, 'fixtures', 'beneficiaries.csv'),
+      '--rejects',
+      join(dir, 'rejects.csv'),
+      '-o',
+      'table',
+    ]);
     expect(bulk.code).toBe(5); // BENE_0005 is linked already
     expectFits('link --file summary', summaryTable(bulk.stderr), width);
     expect(bulk.stderr).toMatch(/^ +applied +unchanged +rejected +total$/m);
@@ -112,16 +141,22 @@ describe.each([80, 120])('tables at %i columns', (width) => {
     const column = (line: string) => line.slice(header.indexOf('construct'), header.indexOf('description')).trim();
     const second = lines.slice(lines.findIndex((line) => line.startsWith('2 ')));
     const construct = second.slice(0, second.indexOf('')).map(column).join('');
-    expect(construct).toBe('account_number:{account_number}.branch_name:{branch_name}.branch_code:{branch_code}.bank_name:{bank_name}.bank_code:{bank_code}.fa_type:{fa_type}');
+    expect(construct).toBe(
+      'account_number:{account_number}.branch_name:{branch_name}.branch_code:{branch_code}.bank_name:{bank_name}.bank_code:{bank_code}.fa_type:{fa_type}',
+    );
 
-    expect((await run('dfsp import', ['--create', '--db', db, 'dfsp', 'import', join(ROOT, 'fixtures', 'dfsp.json'), '-o', 'table'])).code).toBe(0);
+    expect(
+      (await run('dfsp import', ['--create', '--db', db, 'dfsp', 'import', join(ROOT, 'fixtures', 'dfsp.json'), '-o', 'table'])).code,
+    ).toBe(0);
     const dfsp = await run('dfsp list', ['--create', '--db', db, 'dfsp', 'list', '-o', 'table']);
     expect(dfsp.stdout).toMatch(/^type +code +name +bank_code$/m);
     expect(dfsp.stdout).toMatch(/^bank +DBP +Development Bank of the Philippines$/m);
 
     expect((await run('config init', ['config', 'init', '-o', 'table'])).code).toBe(0);
     const show = await run('config show', ['config', 'show', '-o', 'table']);
-    expect(show.stdout).toMatch(/^config file: .*config\.json\ntarget: local .*mapper\.db \(profile local\)\n {2}named by the first of: .*\nsetting +value +from$/m);
+    expect(show.stdout).toMatch(
+      /^config file: .*config\.json\ntarget: local .*mapper\.db \(profile local\)\n {2}named by the first of: .*\nsetting +value +from$/m,
+    );
     expect(show.stdout).toMatch(/^mode +local +profile local$/m);
     const profiles = await run('config profiles', ['config', 'profiles', '-o', 'table']);
     expect(profiles.stdout).toMatch(/^profile +mode +default\nlocal +local +yes\nstaging +remote\n$/);
@@ -141,7 +176,7 @@ describe.each([80, 120])('tables at %i columns', (width) => {
     };
     const passed = await smoke('smoke', ['--create', '--db', db, 'smoke', '-o', 'table']);
     expect(passed.code).toBe(0);
-    expect(passed.stdout).toMatch(/^#  step +result +ms +detail$/m);
+    expect(passed.stdout).toMatch(/^# {2}step +result +ms +detail$/m);
     expect(passed.stdout).toMatch(/^6 +resolve \(after unlink\) +pass +\d+ +not found$/m);
 
     // A strategy 2 that asks for a field no BANK FA has: the local mapper rejects the link.
@@ -150,14 +185,20 @@ describe.each([80, 120])('tables at %i columns', (width) => {
     handle.close();
     const failed = await smoke('smoke, failing', ['--create', '--db', db, 'smoke', '-o', 'table']);
     expect(failed.code).toBe(5);
-    expect(failed.stdout.replace(/\s+/g, ' ')).toContain('expected outcome linked; got outcome rejected (invalid FA: strategy 2 needs nonexistent, which a BANK FA does not have)');
+    expect(failed.stdout.replace(/\s+/g, ' ')).toContain(
+      'expected outcome linked; got outcome rejected (invalid FA: strategy 2 needs nonexistent, which a BANK FA does not have)',
+    );
     expect(failed.stdout).not.toMatch(SPAR_CODE);
     const json = await runMain(['--create', '--db', db, 'smoke', '-o', 'json'], { env });
-    expect(json.stdout).toContain('"got": "outcome rejected (rjct.fa.invalid: strategy 2 needs nonexistent, which a BANK FA does not have)"');
+    expect(json.stdout).toContain(
+      '"got": "outcome rejected (rjct.fa.invalid: strategy 2 needs nonexistent, which a BANK FA does not have)"',
+    );
 
     // A mapper that is not there: the longest detail of all (150 columns before).
     const refused = await smoke('smoke, refused', ['smoke', '--url', 'http://127.0.0.1:1', '-o', 'table']);
     expect(refused.code).toBe(4);
-    expect(refused.stdout.replace(/\s+/g, ' ')).toContain('expected outcome linked; got error: POST http://127.0.0.1:1/mapper/link: connection refused');
+    expect(refused.stdout.replace(/\s+/g, ' ')).toContain(
+      'expected outcome linked; got error: POST http://127.0.0.1:1/mapper/link: connection refused',
+    );
   });
 });

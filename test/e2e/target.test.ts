@@ -19,13 +19,30 @@ import { openDatabase, prepare, setPragma } from '../../src/adapters/sqlite/reta
 import { BIN, ROOT, runCli, type CliResult, SERVER_SPAWN_LIMIT } from '../helpers/run-cli.js';
 import { tempDir } from '../helpers/tmp.js';
 
-const BANK = (account: string) => ['--fa-type', 'BANK', '--bank-name', 'Example Bank', '--bank-code', 'EXB', '--branch-name', 'Main', '--branch-code', '0001', '--account-number', account];
+const BANK = (account: string) => [
+  '--fa-type',
+  'BANK',
+  '--bank-name',
+  'Example Bank',
+  '--bank-code',
+  'EXB',
+  '--branch-name',
+  'Main',
+  '--branch-code',
+  '0001',
+  '--account-number',
+  account,
+];
 const HINT = '(give one of them; "sparctl config show" shows where each setting comes from)';
 
 /** A fresh HOME with no XDG variables: the default mapper is ~/.local/share/sparctl/mapper.db, as for a user. */
 function freshHome(): { home: string; env: Record<string, string>; defaultDb: string } {
   const home = tempDir('sparctl-target-home-');
-  return { home, env: { PATH: process.env['PATH'] ?? '', HOME: home, NO_COLOR: '1' }, defaultDb: join(home, '.local', 'share', 'sparctl', 'mapper.db') };
+  return {
+    home,
+    env: { PATH: process.env['PATH'] ?? '', HOME: home, NO_COLOR: '1' },
+    defaultDb: join(home, '.local', 'share', 'sparctl', 'mapper.db'),
+  };
 }
 
 /** A working folder with the repository's fixtures/ in it, so relative paths work as in the README. */
@@ -57,7 +74,12 @@ function snapshot(dir: string): Record<string, string> {
 }
 
 /** One column of a fixture CSV (no quoted cells before it), header dropped, cells trimmed as sparctl trims them. */
-const column = (fixture: string, index: number) => readFileSync(join(ROOT, 'fixtures', fixture), 'utf8').trim().split('\n').slice(1).map((line) => line.split(',')[index]!.trim());
+const column = (fixture: string, index: number) =>
+  readFileSync(join(ROOT, 'fixtures', fixture), 'utf8')
+    .trim()
+    .split('\n')
+    .slice(1)
+    .map((line) => line.split(',')[index]!.trim());
 const sha256 = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
 const firstLine = (text: string) => text.split('\n')[0];
 const lines = (text: string) => text.split('\n').filter((line) => line !== '');
@@ -73,7 +95,10 @@ async function closedPort(): Promise<number> {
 
 /** Asserts a refused command: the exit code, one line on stderr with the error code, nothing on stdout (-o json: the error document). */
 function expectRefused(run: CliResult, exit: number, code: string, json = false): string {
-  expect({ exit: run.code, stderr: run.stderr }).toEqual({ exit, stderr: expect.stringMatching(new RegExp(`^sparctl: error \\[${code.replace('.', '\\.')}\\]: .*\\n$`)) });
+  expect({ exit: run.code, stderr: run.stderr }).toEqual({
+    exit,
+    stderr: expect.stringMatching(new RegExp(`^sparctl: error \\[${code.replace('.', '\\.')}\\]: .*\\n$`)),
+  });
   if (json) expect(JSON.parse(run.stdout)).toMatchObject({ error: { code, exitCode: exit } });
   else expect(run.stdout).toBe('');
   return run.stderr;
@@ -87,7 +112,12 @@ beforeAll(async () => {
   sharedDir = mkdtempSync(join(tmpdir(), 'sparctl-target-serve-'));
   const db = join(sharedDir, 'served.db');
   const env = { PATH: process.env['PATH'] ?? '', HOME: sharedDir, NO_COLOR: '1' };
-  const child = spawn(process.execPath, [BIN, '--create', '--db', db, 'serve', '--port', '0'], { ...SERVER_SPAWN_LIMIT, env, cwd: sharedDir, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, '--create', '--db', db, 'serve', '--port', '0'], {
+    ...SERVER_SPAWN_LIMIT,
+    env,
+    cwd: sharedDir,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let log = '';
   const port = await new Promise<number>((resolve, reject) => {
     child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
@@ -115,18 +145,30 @@ describe('the target: which mapper a command acts on (built binary)', () => {
     const cwd = workDir();
     const init = await runCli(['config', 'init'], { env, cwd });
     expect(init.code, init.stderr).toBe(0);
-    expect(JSON.parse(readFileSync(join(home, '.config', 'sparctl', 'config.json'), 'utf8'))).toMatchObject({ defaultProfile: 'local', profiles: { local: { mode: 'local' } } });
+    expect(JSON.parse(readFileSync(join(home, '.config', 'sparctl', 'config.json'), 'utf8'))).toMatchObject({
+      defaultProfile: 'local',
+      profiles: { local: { mode: 'local' } },
+    });
 
     const remote = { ...env, SPARCTL_BASE_URL: served.url };
     const [ping, smoke, link, importCsv, dfsp] = await Promise.all([
       runCli(['ping', '-o', 'table'], { env: remote, cwd }),
       runCli(['smoke'], { env: remote, cwd }),
       runCli(['link', '--file', 'fixtures/beneficiaries.csv'], { env: remote, cwd }),
-      runCli(['import-csv', 'fixtures/enumeration.csv', '--mapping', 'fixtures/enumeration.mapping.json', '--dfsp', 'fixtures/dfsp.json'], { env: remote, cwd }),
+      runCli(['import-csv', 'fixtures/enumeration.csv', '--mapping', 'fixtures/enumeration.mapping.json', '--dfsp', 'fixtures/dfsp.json'], {
+        env: remote,
+        cwd,
+      }),
       runCli(['dfsp', 'list'], { env: remote, cwd }),
     ]);
     const targetLine = `→ remote spar-v2 ${served.url} (env SPARCTL_BASE_URL)`;
-    for (const [name, run, exit] of [['ping', ping, 0], ['smoke', smoke, 0], ['link', link, 0], ['import-csv', importCsv, 5], ['dfsp list', dfsp, 3]] as const) {
+    for (const [name, run, exit] of [
+      ['ping', ping, 0],
+      ['smoke', smoke, 0],
+      ['link', link, 0],
+      ['import-csv', importCsv, 5],
+      ['dfsp list', dfsp, 3],
+    ] as const) {
       expect({ name, exit: run.code, first: firstLine(run.stderr) }, run.stderr).toEqual({ name, exit, first: targetLine });
     }
     expect(ping.stdout).toContain(`reachable: GET ${served.url}/ping → HTTP 200 "pong"`);
@@ -134,15 +176,20 @@ describe('the target: which mapper a command acts on (built binary)', () => {
     expect(importCsv.stderr).toMatch(/^link +23 +0 +0 +23$/m);
     expect(importCsv.stderr).toContain('rejected by reason: mapping.unknown_bank 1, mapping.missing_value 1');
     // DFSP look-ups go with the target too: the served mapper has no dfspUrl, and the local one is not asked.
-    expect(lines(dfsp.stderr)[1]).toMatch(/^sparctl: error \[dfsp\.no_url\]: the remote mapper \(env SPARCTL_BASE_URL\) has no dfspUrl .*\(set SPARCTL_DFSP_URL/);
+    expect(lines(dfsp.stderr)[1]).toMatch(
+      /^sparctl: error \[dfsp\.no_url\]: the remote mapper \(env SPARCTL_BASE_URL\) has no dfspUrl .*\(set SPARCTL_DFSP_URL/,
+    );
 
     // The served mapper holds what they wrote...
-    const held = (ids: readonly string[]) => rows(served.db, `SELECT count(*) AS n FROM id_fa_mappings WHERE id_value IN (${ids.map(() => '?').join(',')})`, ...ids)[0]!['n'];
+    const held = (ids: readonly string[]) =>
+      rows(served.db, `SELECT count(*) AS n FROM id_fa_mappings WHERE id_value IN (${ids.map(() => '?').join(',')})`, ...ids)[0]!['n'];
     expect(held(column('beneficiaries.csv', 0))).toBe(10);
     // import-csv's mapping builds IDs with strategy 1 (token:{national_id}@nationalId).
     expect(held(column('enumeration.csv', 1).map((id) => `token:${id}@nationalId`))).toBe(23);
     const smokeId = /\(id (sparctl-smoke-[\w-]+)\)/.exec(smoke.stderr)?.[1];
-    expect(rows(served.db, 'SELECT operation FROM audit_log WHERE id_value = ? ORDER BY id', smokeId).map((row) => row['operation'])).toEqual(['link', 'update', 'unlink']);
+    expect(
+      rows(served.db, 'SELECT operation FROM audit_log WHERE id_value = ? ORDER BY id', smokeId).map((row) => row['operation']),
+    ).toEqual(['link', 'update', 'unlink']);
     expect(served.log()).toMatch(/^GET \/ping 200 /m);
     // ...and no local mapper was made or touched.
     expect(existsSync(defaultDb)).toBe(false);
@@ -150,7 +197,9 @@ describe('the target: which mapper a command acts on (built binary)', () => {
 
     // A profile chosen by name against SPARCTL_BASE_URL: refused, one line naming both, nothing written anywhere.
     // New IDs: had the run gone ahead anywhere, it would have linked them.
-    const [header, ...records] = readFileSync(join(ROOT, 'fixtures', 'beneficiaries.csv'), 'utf8').trim().split('\n');
+    const [header, ...records] = readFileSync(join(ROOT, 'fixtures', 'beneficiaries.csv'), 'utf8')
+      .trim()
+      .split('\n');
     writeFileSync(join(cwd, 'contra.csv'), [header, ...records.map((line, i) => line.replace(/^[^,]*/, `CONTRA_${i}`))].join('\n'));
     const before = { home: snapshot(home), cwd: snapshot(cwd), audit: rows(served.db, 'SELECT count(*) AS n FROM audit_log')[0]!['n'] };
     const [shown, ...contradictions] = await Promise.all([
@@ -158,16 +207,25 @@ describe('the target: which mapper a command acts on (built binary)', () => {
       runCli(['--profile', 'local', 'link', '--file', 'contra.csv'], { env: remote, cwd }),
       runCli(['--profile', 'local', 'ping'], { env: remote, cwd }),
       runCli(['smoke', '--profile', 'local', '-o', 'json'], { env: remote, cwd }),
-      runCli(['import-csv', 'fixtures/enumeration.csv', '--mapping', 'fixtures/enumeration.mapping.json', '--dfsp', 'fixtures/dfsp.json'], { env: { ...remote, SPARCTL_PROFILE: 'local' }, cwd }),
+      runCli(['import-csv', 'fixtures/enumeration.csv', '--mapping', 'fixtures/enumeration.mapping.json', '--dfsp', 'fixtures/dfsp.json'], {
+        env: { ...remote, SPARCTL_PROFILE: 'local' },
+        cwd,
+      }),
     ]);
     const message = `env SPARCTL_BASE_URL (remote ${served.url}) and profile local (local ${defaultDb}) name two different mappers ${HINT}`;
-    contradictions.forEach((run, i) => expect(expectRefused(run, 2, 'target.contradiction', i === 2)).toBe(`sparctl: error [target.contradiction]: ${message}\n`));
-    expect({ home: snapshot(home), cwd: snapshot(cwd), audit: rows(served.db, 'SELECT count(*) AS n FROM audit_log')[0]!['n'] }).toEqual(before);
+    contradictions.forEach((run, i) =>
+      expect(expectRefused(run, 2, 'target.contradiction', i === 2)).toBe(`sparctl: error [target.contradiction]: ${message}\n`),
+    );
+    expect({ home: snapshot(home), cwd: snapshot(cwd), audit: rows(served.db, 'SELECT count(*) AS n FROM audit_log')[0]!['n'] }).toEqual(
+      before,
+    );
     expect(rows(served.db, "SELECT count(*) AS n FROM id_fa_mappings WHERE id_value LIKE 'CONTRA_%'")[0]!['n']).toBe(0);
     expect(existsSync(defaultDb)).toBe(false);
 
     // The same profile, named by nobody (it is only the default): the variable decides, no contradiction.
-    expect(shown.stdout).toContain(`target: remote spar-v2 ${served.url} (env SPARCTL_BASE_URL)\n  named by the first of: --db/--url, SPARCTL_DB/SPARCTL_BASE_URL, the profile\n  profile local's mode not used: env SPARCTL_BASE_URL names the target\n`);
+    expect(shown.stdout).toContain(
+      `target: remote spar-v2 ${served.url} (env SPARCTL_BASE_URL)\n  named by the first of: --db/--url, SPARCTL_DB/SPARCTL_BASE_URL, the profile\n  profile local's mode not used: env SPARCTL_BASE_URL names the target\n`,
+    );
   });
 
   it('--url on ping and smoke reaches the given mapper, over SPARCTL_BASE_URL; two names in one source, or SPARCTL_MODE against the target, are refused', async () => {
@@ -191,13 +249,21 @@ describe('the target: which mapper a command acts on (built binary)', () => {
     }
     expect(ping.stdout).toMatch(new RegExp(`^ok {4}reachable: GET ${served.url}/ping → HTTP 200 "pong"`, 'm'));
     const smokeId = /\(id (sparctl-smoke-[\w-]+)\)/.exec(smoke.stderr)?.[1];
-    expect(rows(served.db, 'SELECT operation FROM audit_log WHERE id_value = ? ORDER BY id', smokeId).map((row) => row['operation'])).toEqual(['link', 'update', 'unlink']);
+    expect(
+      rows(served.db, 'SELECT operation FROM audit_log WHERE id_value = ? ORDER BY id', smokeId).map((row) => row['operation']),
+    ).toEqual(['link', 'update', 'unlink']);
     expect(rows(served.db, 'SELECT count(*) AS n FROM audit_log')[0]!['n']).toBe(auditBefore + 3);
     expect(existsSync(defaultDb)).toBe(false);
 
-    expect(expectRefused(both, 2, 'target.contradiction')).toBe(`sparctl: error [target.contradiction]: flag --db (local ${db}) and flag --url (remote ${served.url}) name two different mappers ${HINT}\n`);
-    expect(expectRefused(envBoth, 2, 'target.contradiction')).toBe(`sparctl: error [target.contradiction]: env SPARCTL_DB (local ${db}) and env SPARCTL_BASE_URL (remote ${served.url}) name two different mappers ${HINT}\n`);
-    expect(expectRefused(mode, 2, 'target.contradiction')).toContain(`env SPARCTL_MODE=local but flag --url (remote ${served.url}) is remote`);
+    expect(expectRefused(both, 2, 'target.contradiction')).toBe(
+      `sparctl: error [target.contradiction]: flag --db (local ${db}) and flag --url (remote ${served.url}) name two different mappers ${HINT}\n`,
+    );
+    expect(expectRefused(envBoth, 2, 'target.contradiction')).toBe(
+      `sparctl: error [target.contradiction]: env SPARCTL_DB (local ${db}) and env SPARCTL_BASE_URL (remote ${served.url}) name two different mappers ${HINT}\n`,
+    );
+    expect(expectRefused(mode, 2, 'target.contradiction')).toContain(
+      `env SPARCTL_MODE=local but flag --url (remote ${served.url}) is remote`,
+    );
     expect(expectRefused(modeLocal, 2, 'target.contradiction')).toContain(`env SPARCTL_MODE=remote but flag --db (local ${db}) is local`);
     expect(existsSync(db)).toBe(false);
     expect(rows(served.db, 'SELECT count(*) AS n FROM audit_log')[0]!['n']).toBe(auditBefore + 3);
@@ -251,14 +317,18 @@ describe('the target: which mapper a command acts on (built binary)', () => {
     const [created, first, remoteInit] = results.slice(refusals.length + reads.length);
     expect(created!.code, created!.stderr).toBe(0);
     expect(statSync(createdDb).mode & 0o777).toBe(0o600);
-    expect(rows(createdDb, 'SELECT id_value, fa_value FROM id_fa_mappings')).toEqual([{ id_value: 'X', fa_value: expect.stringContaining('account_number:0042.') }]);
+    expect(rows(createdDb, 'SELECT id_value, fa_value FROM id_fa_mappings')).toEqual([
+      { id_value: 'X', fa_value: expect.stringContaining('account_number:0042.') },
+    ]);
     expect(first!.code, first!.stderr).toBe(0);
     expect(first!.stderr).toBe(`→ local ${fresh} (flag --db)\ncreated an empty mapper at ${fresh}\n`);
     expect(statSync(fresh).mode & 0o777).toBe(0o600);
     expect(rows(fresh, 'SELECT count(*) AS n FROM id_fa_mappings')[0]!['n']).toBe(0);
     expect(rows(fresh, 'SELECT count(*) AS n FROM strategy')[0]!['n']).toBe(5);
     // init makes local mappers only.
-    expect(expectRefused(remoteInit!, 2, 'init.remote')).toContain('init creates a local mapper, but the target is remote (env SPARCTL_BASE_URL)');
+    expect(expectRefused(remoteInit!, 2, 'init.remote')).toContain(
+      'init creates a local mapper, but the target is remote (env SPARCTL_BASE_URL)',
+    );
     expect(existsSync(other.defaultDb)).toBe(false);
 
     // A second init finds it and changes nothing.
@@ -270,7 +340,11 @@ describe('the target: which mapper a command acts on (built binary)', () => {
     ]);
     expect(again.code).toBe(0);
     expect(again.stderr).toBe(`→ local ${fresh} (flag --db)\n${fresh} is already a sparctl mapper; nothing was changed\n`);
-    expect(JSON.parse(againJson.stdout)).toMatchObject({ command: 'init', target: { mode: 'local', location: fresh, source: 'flag --db' }, created: false });
+    expect(JSON.parse(againJson.stdout)).toMatchObject({
+      command: 'init',
+      target: { mode: 'local', location: fresh, source: 'flag --db' },
+      created: false,
+    });
     expect(JSON.parse(resolve.stdout).results[0]).toMatchObject({ id: 'X', outcome: 'not_found' });
     expect(sha256(fresh)).toBe(bytes);
   });
@@ -291,7 +365,13 @@ describe('the target: which mapper a command acts on (built binary)', () => {
       ['--db', db, 'link', '--id', 'X', ...BANK('1')],
       ['--db', db, 'resolve', '--id', 'X'],
       // The other SQLite file is also refused where a new mapper could be made, and by a bulk run.
-      ...(db === foreign ? [['--db', db, '--create', 'link', '--id', 'X', ...BANK('1'), '-o', 'json'], ['--db', db, 'init'], ['--db', db, 'link', '--file', join(ROOT, 'fixtures', 'beneficiaries.csv')]] : []),
+      ...(db === foreign
+        ? [
+            ['--db', db, '--create', 'link', '--id', 'X', ...BANK('1'), '-o', 'json'],
+            ['--db', db, 'init'],
+            ['--db', db, 'link', '--file', join(ROOT, 'fixtures', 'beneficiaries.csv')],
+          ]
+        : []),
     ];
     // One file's attempts one after another (as they would come); the two files side by side.
     const sequence = async (db: string) => {
@@ -306,7 +386,14 @@ describe('the target: which mapper a command acts on (built binary)', () => {
     ] as const) {
       results.forEach((run, i) => {
         expect({ args: attempts(db)[i], code: run.code }).toEqual({ args: attempts(db)[i], code: 2 });
-        expect(lines(run.stderr)).toEqual([`→ local ${db} (flag --db)`, expect.stringMatching(new RegExp(`^sparctl: error \\[local\\.not_a_mapper\\]: ${db.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is not a sparctl mapper: ${why.replace(/[()]/g, '\\$&')} \\(check --db`))]);
+        expect(lines(run.stderr)).toEqual([
+          `→ local ${db} (flag --db)`,
+          expect.stringMatching(
+            new RegExp(
+              `^sparctl: error \\[local\\.not_a_mapper\\]: ${db.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is not a sparctl mapper: ${why.replace(/[()]/g, '\\$&')} \\(check --db`,
+            ),
+          ),
+        ]);
         if (i === 2) expect(JSON.parse(run.stdout)).toMatchObject({ error: { code: 'local.not_a_mapper', exitCode: 2 } });
       });
     }
@@ -330,7 +417,11 @@ describe('the target: which mapper a command acts on (built binary)', () => {
     const masked = `http://***@127.0.0.1:${served.port}`;
     const runs: [string, Promise<CliResult>, number][] = [
       ['ping --url (closed port)', runCli(['ping', '--url', `http://admin:${secret}@127.0.0.1:${dead}`, '-o', 'table'], { env, cwd }), 4],
-      ['ping --url (closed port) -o json', runCli(['ping', '--url', `http://admin:${secret}@127.0.0.1:${dead}`, '-o', 'json'], { env, cwd }), 4],
+      [
+        'ping --url (closed port) -o json',
+        runCli(['ping', '--url', `http://admin:${secret}@127.0.0.1:${dead}`, '-o', 'json'], { env, cwd }),
+        4,
+      ],
       ['resolve', runCli(['resolve', '--id', 'PW_1', '-v'], { env: remote, cwd }), 0],
       ['resolve -o json', runCli(['resolve', '--id', 'PW_1', '-o', 'json'], { env: remote, cwd }), 0],
       ['link', runCli(['link', '--id', 'PW_1', ...BANK('1')], { env: remote, cwd }), 0],
@@ -352,19 +443,36 @@ describe('the target: which mapper a command acts on (built binary)', () => {
     });
     const byName = (name: string) => results[runs.findIndex(([n]) => n === name)]!;
     expect(firstLine(byName('ping --url (closed port)').stderr)).toBe(`→ remote spar-v2 http://***@127.0.0.1:${dead} (flag --url)`);
-    expect(byName('ping --url (closed port)').stdout).toMatch(new RegExp(`^FAIL {2}reachable: GET http://\\*\\*\\*@127\\.0\\.0\\.1:${dead}/ping: connection refused`));
+    expect(byName('ping --url (closed port)').stdout).toMatch(
+      new RegExp(`^FAIL {2}reachable: GET http://\\*\\*\\*@127\\.0\\.0\\.1:${dead}/ping: connection refused`),
+    );
     // -o json: the failed check's line, then the error document.
     const pingJson = byName('ping --url (closed port) -o json').stdout;
-    expect(JSON.parse(pingJson.slice(pingJson.indexOf('{')))).toMatchObject({ error: { code: 'remote.refused', message: `GET http://***@127.0.0.1:${dead}/ping: connection refused` } });
-    for (const name of ['resolve', 'resolve -o json', 'link', 'link -o json', 'smoke', 'smoke -o json']) expect(firstLine(byName(name).stderr), name).toBe(`→ remote spar-v2 ${masked} (env SPARCTL_BASE_URL)`);
-    expect(byName('resolve').stderr).toContain(`sparctl: resolve 1 record(s) via env SPARCTL_BASE_URL (spar-v2 ${masked}), 500 per batch\n`);
+    expect(JSON.parse(pingJson.slice(pingJson.indexOf('{')))).toMatchObject({
+      error: { code: 'remote.refused', message: `GET http://***@127.0.0.1:${dead}/ping: connection refused` },
+    });
+    for (const name of ['resolve', 'resolve -o json', 'link', 'link -o json', 'smoke', 'smoke -o json'])
+      expect(firstLine(byName(name).stderr), name).toBe(`→ remote spar-v2 ${masked} (env SPARCTL_BASE_URL)`);
+    expect(byName('resolve').stderr).toContain(
+      `sparctl: resolve 1 record(s) via env SPARCTL_BASE_URL (spar-v2 ${masked}), 500 per batch\n`,
+    );
     expect(JSON.parse(byName('smoke -o json').stdout)).toMatchObject({ passed: true, target: `spar-v2 ${masked}` });
     expect(byName('config show').stdout).toContain(`target: remote spar-v2 ${masked} (env SPARCTL_BASE_URL)\n`);
-    expect(JSON.parse(byName('config show -o json').stdout)).toMatchObject({ target: { mode: 'remote', location: masked, source: 'env SPARCTL_BASE_URL' }, settings: { baseUrl: masked } });
+    expect(JSON.parse(byName('config show -o json').stdout)).toMatchObject({
+      target: { mode: 'remote', location: masked, source: 'env SPARCTL_BASE_URL' },
+      settings: { baseUrl: masked },
+    });
     expect(byName('resolve at a wrong path').stderr).toContain(`${masked}/nowhere/mapper/resolve answered HTTP 404`);
-    expect(JSON.parse(byName('contradiction').stdout)).toMatchObject({ error: { code: 'target.contradiction', message: `flag --db (local ${join(cwd, 'x.db')}) and flag --url (remote ${masked}) name two different mappers` } });
+    expect(JSON.parse(byName('contradiction').stdout)).toMatchObject({
+      error: {
+        code: 'target.contradiction',
+        message: `flag --db (local ${join(cwd, 'x.db')}) and flag --url (remote ${masked}) name two different mappers`,
+      },
+    });
     // The requests really went there: the links are in the served mapper.
-    expect(rows(served.db, "SELECT id_value FROM id_fa_mappings WHERE id_value LIKE 'PW_%' ORDER BY id_value").map((row) => row['id_value'])).toEqual(['PW_1', 'PW_2']);
+    expect(
+      rows(served.db, "SELECT id_value FROM id_fa_mappings WHERE id_value LIKE 'PW_%' ORDER BY id_value").map((row) => row['id_value']),
+    ).toEqual(['PW_1', 'PW_2']);
     expect(existsSync(join(cwd, 'x.db'))).toBe(false);
   });
 });

@@ -17,8 +17,10 @@ import { tempDir } from '../helpers/tmp.js';
  * one write pipeline (SPARCTL_TEST_BIN=<old build>/bin/sparctl.js shows it).
  */
 
-const HEADER = 'operation,id,fa_type,bank_name,bank_code,branch_name,branch_code,account_number,wallet_provider_name,wallet_provider_code,mobile_number,name';
-const bankRow = (id: string, account: string, operation = 'upsert', name = '') => `${operation},${id},BANK,Example Bank,EXB,Main,0001,${account},,,,${name}`;
+const HEADER =
+  'operation,id,fa_type,bank_name,bank_code,branch_name,branch_code,account_number,wallet_provider_name,wallet_provider_code,mobile_number,name';
+const bankRow = (id: string, account: string, operation = 'upsert', name = '') =>
+  `${operation},${id},BANK,Example Bank,EXB,Main,0001,${account},,,,${name}`;
 const walletRow = (id: string, mobile: string, operation = 'upsert') => `${operation},${id},MOBILE_WALLET,,,,,,Pink Wallet,PINK,${mobile},`;
 
 const children: ChildProcess[] = [];
@@ -58,11 +60,16 @@ function query<T>(db: string, sql: string, ...params: unknown[]): T[] {
   }
 }
 
-const fa = (db: string, id: string) => query<{ fa_value: string }>(db, 'SELECT fa_value FROM id_fa_mappings WHERE id_value = ?', id)[0]?.fa_value;
+const fa = (db: string, id: string) =>
+  query<{ fa_value: string }>(db, 'SELECT fa_value FROM id_fa_mappings WHERE id_value = ?', id)[0]?.fa_value;
 const audit = (db: string, id?: string) =>
   id === undefined
     ? query<{ operation: string; id_value: string; source: string }>(db, 'SELECT operation, id_value, source FROM audit_log ORDER BY id')
-    : query<{ operation: string; id_value: string; source: string }>(db, 'SELECT operation, id_value, source FROM audit_log WHERE id_value = ? ORDER BY id', id);
+    : query<{ operation: string; id_value: string; source: string }>(
+        db,
+        'SELECT operation, id_value, source FROM audit_log WHERE id_value = ? ORDER BY id',
+        id,
+      );
 const checksum = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
 
 function fillers(from: number, count: number): string[] {
@@ -99,7 +106,13 @@ describe('writes you can trust: the eight cases', () => {
     const dir = tempDir();
     const db = join(dir, 'mapper.db');
     // X: bank account A at lines 2 and 3, a mobile wallet at line 2004, then many more rows.
-    const rows = [bankRow('X', '000111'), bankRow('X', '000111'), ...fillers(0, 2000), walletRow('X', '+639170000099'), ...fillers(2000, 30_000)];
+    const rows = [
+      bankRow('X', '000111'),
+      bankRow('X', '000111'),
+      ...fillers(0, 2000),
+      walletRow('X', '+639170000099'),
+      ...fillers(2000, 30_000),
+    ];
     writeFileSync(join(dir, 'file.csv'), `${[HEADER, ...rows].join('\n')}\n`);
     const args = ['--create', '--db', db, 'link', '--file', 'file.csv', '--batch-size', '20'];
     const first = start(args, env, dir);
@@ -117,7 +130,20 @@ describe('writes you can trust: the eight cases', () => {
     const { env } = cliEnv();
     const dir = tempDir();
     const db = join(dir, 'mapper.db');
-    const flags = ['--fa-type', 'BANK', '--bank-name', 'Example Bank', '--bank-code', 'EXB', '--branch-name', 'Main', '--branch-code', '0001', '--account-number', '000123'];
+    const flags = [
+      '--fa-type',
+      'BANK',
+      '--bank-name',
+      'Example Bank',
+      '--bank-code',
+      'EXB',
+      '--branch-name',
+      'Main',
+      '--branch-code',
+      '0001',
+      '--account-number',
+      '000123',
+    ];
     const dry = await runCli(['--create', '--db', db, 'link', '--id', 'D1', ...flags, '--dry-run'], { env });
     expect(dry.code).toBe(0);
     expect(dry.stderr).toContain('dry run: nothing was written');
@@ -137,25 +163,37 @@ describe('writes you can trust: the eight cases', () => {
   it('3. a 503 after the mapper applied the batch is read back before anything is sent again: no "already linked", no update applied twice', async () => {
     const { backing, proxy, env } = await remote();
     const dir = tempDir();
-    writeFileSync(join(dir, 'links.csv'), `${[HEADER, ...Array.from({ length: 200 }, (_, i) => bankRow(`S${i}`, String(5000 + i), 'link'))].join('\n')}\n`);
+    writeFileSync(
+      join(dir, 'links.csv'),
+      `${[HEADER, ...Array.from({ length: 200 }, (_, i) => bankRow(`S${i}`, String(5000 + i), 'link'))].join('\n')}\n`,
+    );
     proxy.plan({ statusAfter: 503 });
-    const linked = await runCli(['link', '--file', 'links.csv', '--batch-size', '100', '--concurrency', '1', '-o', 'json'], { env, cwd: dir });
+    const linked = await runCli(['link', '--file', 'links.csv', '--batch-size', '100', '--concurrency', '1', '-o', 'json'], {
+      env,
+      cwd: dir,
+    });
     expect(linked.code).toBe(0);
     const summary = JSON.parse(linked.stdout).summary;
     expect(summary).toMatchObject({ total: 200, rejected: 0, notSent: 0 });
     expect(summary.applied + summary.confirmed).toBe(200);
     expect(backing.auditRows().filter((row) => row.operation === 'link')).toHaveLength(200);
 
-    writeFileSync(join(dir, 'updates.csv'), `${[HEADER, ...Array.from({ length: 200 }, (_, i) => bankRow(`S${i}`, String(7000 + i), 'update', 'Renamed'))].join('\n')}\n`);
+    writeFileSync(
+      join(dir, 'updates.csv'),
+      `${[HEADER, ...Array.from({ length: 200 }, (_, i) => bankRow(`S${i}`, String(7000 + i), 'update', 'Renamed'))].join('\n')}\n`,
+    );
     proxy.plan({ statusAfter: 503 });
-    const updated = await runCli(['update', '--file', 'updates.csv', '--batch-size', '100', '--concurrency', '1', '-o', 'json'], { env, cwd: dir });
+    const updated = await runCli(['update', '--file', 'updates.csv', '--batch-size', '100', '--concurrency', '1', '-o', 'json'], {
+      env,
+      cwd: dir,
+    });
     expect(updated.code).toBe(0);
     expect(JSON.parse(updated.stdout).summary).toMatchObject({ total: 200, applied: 200, rejected: 0 });
     expect(backing.auditRows().filter((row) => row.operation === 'update')).toHaveLength(200);
     expect(proxy.log.filter((entry) => entry.fault !== 'none')).toHaveLength(2);
   });
 
-  it('4. after a lost answer, a state that already held is reported confirmed, not as this run\'s change', async () => {
+  it("4. after a lost answer, a state that already held is reported confirmed, not as this run's change", async () => {
     const { backing, proxy, env } = await remote();
     const dir = tempDir();
     const rows = Array.from({ length: 50 }, (_, i) => bankRow(`C${i}`, String(9000 + i), 'link'));
@@ -204,7 +242,10 @@ describe('writes you can trust: the eight cases', () => {
     // Two different jobs into one local mapper at once: both finish, every row once.
     writeFileSync(join(dir, 'a.csv'), `${[HEADER, ...fillers(100_000, 3000)].join('\n')}\n`);
     writeFileSync(join(dir, 'b.csv'), `${[HEADER, ...fillers(200_000, 3000)].join('\n')}\n`);
-    const [a, b] = await Promise.all([runCli(['--create', '--db', db, 'link', '--file', 'a.csv', '--batch-size', '20'], { env, cwd: dir }), runCli(['--create', '--db', db, 'link', '--file', 'b.csv', '--batch-size', '20'], { env, cwd: dir })]);
+    const [a, b] = await Promise.all([
+      runCli(['--create', '--db', db, 'link', '--file', 'a.csv', '--batch-size', '20'], { env, cwd: dir }),
+      runCli(['--create', '--db', db, 'link', '--file', 'b.csv', '--batch-size', '20'], { env, cwd: dir }),
+    ]);
     expect([a.code, b.code]).toEqual([0, 0]);
     expect(audit(db)).toHaveLength(26_000);
   }, 60_000);
@@ -235,7 +276,9 @@ describe('writes you can trust: the eight cases', () => {
     expect(run.code).toBe(4);
     expect(run.stderr).toContain('file.rejects.csv (10 rows)');
     const summary = JSON.parse(run.stdout).summary;
-    expect(summary.applied + summary.confirmed + summary.unchanged + summary.superseded + summary.rejected + summary.notSent).toBe(summary.total);
+    expect(summary.applied + summary.confirmed + summary.unchanged + summary.superseded + summary.rejected + summary.notSent).toBe(
+      summary.total,
+    );
     expect(summary).toMatchObject({ total: 100, rejected: 10, notSent: 90 });
     const rejects = readFileSync(join(dir, 'file.rejects.csv'), 'utf8').trim().split('\n').slice(1);
     expect(rejects).toHaveLength(10);

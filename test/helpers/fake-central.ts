@@ -81,7 +81,10 @@ export interface FakeCentral {
   /** Successful POST /v1/sessions so far. */
   logins: number;
   /** Adds a new submission (fresh __id and instanceID), stamped with the fake clock; returns a copy of it. */
-  submit(data: { beneficiary: Record<string, unknown>; payment: Record<string, unknown> }, options?: { submitterName?: string; reviewState?: string | null }): FakeSubmission;
+  submit(
+    data: { beneficiary: Record<string, unknown>; payment: Record<string, unknown> },
+    options?: { submitterName?: string; reviewState?: string | null },
+  ): FakeSubmission;
   /** An edit: same __id, new meta.instanceID, edits+1, reviewState 'edited', updatedAt = now; data merged per group. */
   edit(id: string, data: Partial<{ beneficiary: Record<string, unknown>; payment: Record<string, unknown> }>): FakeSubmission;
   /** Sets reviewState and updatedAt = now. */
@@ -164,7 +167,14 @@ export const SPAR_ENROLMENT_FIELDS: readonly FakeField[] = [
 ];
 
 /** The only fields Central's OData $filter / $orderby accept on the root table. */
-const FILTERABLE = new Set(['__id', '__system/submissionDate', '__system/updatedAt', '__system/submitterId', '__system/reviewState', '__system/deletedAt']);
+const FILTERABLE = new Set([
+  '__id',
+  '__system/submissionDate',
+  '__system/updatedAt',
+  '__system/submitterId',
+  '__system/reviewState',
+  '__system/deletedAt',
+]);
 const DATETIME_FIELDS = new Set(['__system/submissionDate', '__system/updatedAt', '__system/deletedAt']);
 
 // ---------------------------------------------------------------------------------------------
@@ -176,7 +186,8 @@ interface Problem {
   readonly details?: Record<string, unknown>;
 }
 
-const problem = (code: number, message: string, details?: Record<string, unknown>): Problem => (details === undefined ? { code, message } : { code, message, details });
+const problem = (code: number, message: string, details?: Record<string, unknown>): Problem =>
+  details === undefined ? { code, message } : { code, message, details };
 
 const P = {
   authFailed: () => problem(401.2, 'Could not authenticate with the provided credentials.'),
@@ -184,23 +195,43 @@ const P = {
   forbidden: () => problem(403.1, 'The authentication you provided does not have rights to perform that action.'),
   notFound: () => problem(404.1, 'Could not find the resource you were looking for.'),
   noVersion: () => problem(404.2, 'Expected an API version (eg /v1) at the start of the request URL.'),
-  notJson: (length: number) => problem(400.1, `Could not parse the given data (${length} chars) as json.`, { format: 'json', rawLength: length }),
+  notJson: (length: number) =>
+    problem(400.1, `Could not parse the given data (${length} chars) as json.`, { format: 'json', rawLength: length }),
   missingParameters: (got: Record<string, unknown>) =>
-    problem(400.3, `Required parameters missing. Expected (email, password), got (email: ${JSON.stringify(got['email'] ?? null)}, password: ${got['password'] === undefined ? 'null' : '[redacted]'}).`, {
-      expected: ['email', 'password'],
-    }),
-  badInteger: (field: string) => problem(400.11, `Invalid input data type: expected (${field}) to be (integer)`, { field, expected: 'integer' }),
-  unparseableFilter: (reason: string) => problem(400.18, `The OData filter expression you provided could not be parsed: ${reason}`, { reason }),
+    problem(
+      400.3,
+      `Required parameters missing. Expected (email, password), got (email: ${JSON.stringify(got['email'] ?? null)}, password: ${got['password'] === undefined ? 'null' : '[redacted]'}).`,
+      {
+        expected: ['email', 'password'],
+      },
+    ),
+  badInteger: (field: string) =>
+    problem(400.11, `Invalid input data type: expected (${field}) to be (integer)`, { field, expected: 'integer' }),
+  unparseableFilter: (reason: string) =>
+    problem(400.18, `The OData filter expression you provided could not be parsed: ${reason}`, { reason }),
   badSkiptoken: () => problem(400.35, 'Invalid $skiptoken'),
-  notAcceptable: () => problem(406.1, 'Requested format not acceptable; this resource allows: (application/json, json).', { allowed: ['application/json', 'json'] }),
+  notAcceptable: () =>
+    problem(406.1, 'Requested format not acceptable; this resource allows: (application/json, json).', {
+      allowed: ['application/json', 'json'],
+    }),
   orderbyWithSkiptoken: () =>
-    problem(501.1, 'The requested feature using $orderby and $skiptoken together is not supported by this server.', { feature: 'using $orderby and $skiptoken together' }),
+    problem(501.1, 'The requested feature using $orderby and $skiptoken together is not supported by this server.', {
+      feature: 'using $orderby and $skiptoken together',
+    }),
   unsupportedFeature: (type: string, at: number, text: string) =>
-    problem(501.4, `The given OData filter expression uses features not supported by this server: ${type} at ${at} (${JSON.stringify(text)})`, { at, type, text }),
+    problem(
+      501.4,
+      `The given OData filter expression uses features not supported by this server: ${type} at ${at} (${JSON.stringify(text)})`,
+      { at, type, text },
+    ),
   unsupportedField: (text: string, at: number) =>
     problem(501.5, `The given OData filter expression references fields not supported by this server: ${text} at ${at}`, { at, text }),
   unsupportedExpand: (text: string) =>
-    problem(501.6, `The given OData expand expression is not supported by this server: ${JSON.stringify(text)}. Currently, only "$expand=*" is supported.`, { text }),
+    problem(
+      501.6,
+      `The given OData expand expression is not supported by this server: ${JSON.stringify(text)}. Currently, only "$expand=*" is supported.`,
+      { text },
+    ),
   selectWithExpand: () => problem(501.11, "This server doesn't support $select query parameter with $expand."),
 };
 
@@ -385,7 +416,8 @@ class FilterParser {
       return inner;
     }
     const left = this.operand();
-    if (left.kind === 'call' && !(this.peek().kind === 'word' && COMPARISONS.has((this.peek() as { text: string }).text))) return { kind: 'call', call: left };
+    if (left.kind === 'call' && !(this.peek().kind === 'word' && COMPARISONS.has((this.peek() as { text: string }).text)))
+      return { kind: 'call', call: left };
     const op = this.next();
     if (op.kind !== 'word' || !COMPARISONS.has(op.text)) throw this.fail(op, 'expected a comparison operator (eq ne gt ge lt le)');
     const right = this.operand();
@@ -555,8 +587,14 @@ function compare(op: Comparison, left: Operand, right: Operand, row: FakeSubmiss
   const kind: Kind = left.kind === 'field' ? a.kind : right.kind === 'field' ? b.kind : a.kind;
   const x = coerce(a.value, a.kind, kind);
   const y = coerce(b.value, b.kind, kind);
-  if (x === undefined || y === undefined || (typeof x === 'number' && Number.isNaN(x)) || (typeof y === 'number' && Number.isNaN(y))) return null;
-  const order = (x as number | string | boolean) < (y as number | string | boolean) ? -1 : (x as number | string | boolean) > (y as number | string | boolean) ? 1 : 0;
+  if (x === undefined || y === undefined || (typeof x === 'number' && Number.isNaN(x)) || (typeof y === 'number' && Number.isNaN(y)))
+    return null;
+  const order =
+    (x as number | string | boolean) < (y as number | string | boolean)
+      ? -1
+      : (x as number | string | boolean) > (y as number | string | boolean)
+        ? 1
+        : 0;
   switch (op) {
     case 'eq':
       return order === 0;
@@ -605,7 +643,8 @@ function decodeSkiptoken(token: string): string {
   if (encoded.length === 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(encoded)) throw new ProblemError(P.badSkiptoken());
   try {
     const parsed = JSON.parse(Buffer.from(encoded, 'base64').toString('utf8')) as unknown;
-    if (parsed !== null && typeof parsed === 'object' && typeof (parsed as { instanceId?: unknown }).instanceId === 'string') return (parsed as { instanceId: string }).instanceId;
+    if (parsed !== null && typeof parsed === 'object' && typeof (parsed as { instanceId?: unknown }).instanceId === 'string')
+      return (parsed as { instanceId: string }).instanceId;
   } catch {
     // fall through
   }
@@ -788,7 +827,8 @@ export async function startFakeCentral(options: FakeCentralOptions): Promise<Fak
   const copy = (row: FakeSubmission): FakeSubmission => structuredClone(row);
 
   /** The row as OData serves it (encrypted forms: __id and __system only). */
-  const served = (row: FakeSubmission): Record<string, unknown> => (encrypted ? { __id: row.__id, __system: { ...row.__system } } : copy(row));
+  const served = (row: FakeSubmission): Record<string, unknown> =>
+    encrypted ? { __id: row.__id, __system: { ...row.__system } } : copy(row);
 
   // --- auth -----------------------------------------------------------------------------------
 
@@ -808,7 +848,8 @@ export async function startFakeCentral(options: FakeCentralOptions): Promise<Fak
       if (req.headers['x-forwarded-proto'] !== 'https') return P.httpsOnly();
       const decoded = Buffer.from(basic[1]!, 'base64').toString('utf8');
       const colon = decoded.indexOf(':');
-      if (colon > 0 && decoded.slice(0, colon) === options.email && decoded.slice(colon + 1) === options.password) return { kind: 'user', token: undefined };
+      if (colon > 0 && decoded.slice(0, colon) === options.email && decoded.slice(colon + 1) === options.password)
+        return { kind: 'user', token: undefined };
     }
     return P.authFailed();
   };
@@ -866,23 +907,25 @@ export async function startFakeCentral(options: FakeCentralOptions): Promise<Fak
     return byDate !== 0 ? byDate : b.seq - a.seq;
   };
 
-  const orderBy = (clauses: OrderClause[]) => (a: Stored, b: Stored): number => {
-    for (const clause of clauses) {
-      const x = fieldValue(a.row, clause.field);
-      const y = fieldValue(b.row, clause.field);
-      if (x === y) continue;
-      // Postgres: NULLs sort last ascending, first descending.
-      let order: number;
-      if (x === null) order = 1;
-      else if (y === null) order = -1;
-      else if (DATETIME_FIELDS.has(clause.field)) order = Date.parse(String(x)) - Date.parse(String(y));
-      else if (clause.field === '__system/submitterId') order = Number(x) - Number(y);
-      else order = String(x) < String(y) ? -1 : 1;
-      if (order !== 0) return clause.descending ? -order : order;
-    }
-    const last = clauses[clauses.length - 1];
-    return last?.descending ? b.seq - a.seq : a.seq - b.seq;
-  };
+  const orderBy =
+    (clauses: OrderClause[]) =>
+    (a: Stored, b: Stored): number => {
+      for (const clause of clauses) {
+        const x = fieldValue(a.row, clause.field);
+        const y = fieldValue(b.row, clause.field);
+        if (x === y) continue;
+        // Postgres: NULLs sort last ascending, first descending.
+        let order: number;
+        if (x === null) order = 1;
+        else if (y === null) order = -1;
+        else if (DATETIME_FIELDS.has(clause.field)) order = Date.parse(String(x)) - Date.parse(String(y));
+        else if (clause.field === '__system/submitterId') order = Number(x) - Number(y);
+        else order = String(x) < String(y) ? -1 : 1;
+        if (order !== 0) return clause.descending ? -order : order;
+      }
+      const last = clauses[clauses.length - 1];
+      return last?.descending ? b.seq - a.seq : a.seq - b.seq;
+    };
 
   const nonNegativeInteger = (params: URLSearchParams, name: string): number | undefined => {
     const raw = params.get(name);
@@ -944,7 +987,10 @@ export async function startFakeCentral(options: FakeCentralOptions): Promise<Fak
     if (select === null || select.trim() === '' || select.trim() === '*') return row;
     const out: Record<string, unknown> = { __id: row['__id'] };
     for (const raw of select.split(',')) {
-      const path = raw.trim().split('/').filter((s) => s !== '');
+      const path = raw
+        .trim()
+        .split('/')
+        .filter((s) => s !== '');
       let from: unknown = row;
       let to: Record<string, unknown> = out;
       path.forEach((segment, i) => {
@@ -1007,7 +1053,18 @@ export async function startFakeCentral(options: FakeCentralOptions): Promise<Fak
       return authed((caller) =>
         caller.kind === 'app'
           ? problemReply(P.notFound())
-          : { status: 200, body: { id: 5, type: 'user', displayName: 'Importer', email: options.email, createdAt: formCreatedAt, updatedAt: null, deletedAt: null } },
+          : {
+              status: 200,
+              body: {
+                id: 5,
+                type: 'user',
+                displayName: 'Importer',
+                email: options.email,
+                createdAt: formCreatedAt,
+                updatedAt: null,
+                deletedAt: null,
+              },
+            },
       );
     }
     if (method !== 'GET' || path.length < 4 || path[0] !== 'projects' || path[2] !== 'forms') return problemReply(P.notFound());
@@ -1015,10 +1072,16 @@ export async function startFakeCentral(options: FakeCentralOptions): Promise<Fak
     const projectMatches = path[1] === String(options.projectId);
     const formSegment = path[3]!;
     if (path.length === 4 && !formSegment.endsWith('.svc')) {
-      return authed(() => (projectMatches && formSegment === options.formId ? { status: 200, body: formBody() } : problemReply(P.notFound())));
+      return authed(() =>
+        projectMatches && formSegment === options.formId ? { status: 200, body: formBody() } : problemReply(P.notFound()),
+      );
     }
     if (path.length === 5 && path[4] === 'fields') {
-      return authed(() => (projectMatches && formSegment === options.formId && published ? { status: 200, body: fields.map((f) => ({ ...f })) } : problemReply(P.notFound())));
+      return authed(() =>
+        projectMatches && formSegment === options.formId && published
+          ? { status: 200, body: fields.map((f) => ({ ...f })) }
+          : problemReply(P.notFound()),
+      );
     }
     if (!formSegment.endsWith('.svc') || path.length > 5) return problemReply(P.notFound());
     const table = path[4];
@@ -1031,7 +1094,10 @@ export async function startFakeCentral(options: FakeCentralOptions): Promise<Fak
       if (caller.kind === 'app') return problemReply(P.forbidden());
       try {
         if (table === undefined) {
-          return withEtag(req, url.search, { status: 200, body: { '@odata.context': `${formBase()}/$metadata`, value: [{ kind: 'EntitySet', name: 'Submissions', url: 'Submissions' }] } });
+          return withEtag(req, url.search, {
+            status: 200,
+            body: { '@odata.context': `${formBase()}/$metadata`, value: [{ kind: 'EntitySet', name: 'Submissions', url: 'Submissions' }] },
+          });
         }
         if (single) return withEtag(req, url.search, singleSubmission(single[1]!.replace(/''/g, "'")));
         return withEtag(req, url.search, submissionsFeed(url.searchParams));
@@ -1057,7 +1123,8 @@ export async function startFakeCentral(options: FakeCentralOptions): Promise<Fak
     const fault = faults.find((f) => f.remaining > 0 && (f.includeLogin || !isLogin));
     if (fault !== undefined) {
       fault.remaining--;
-      const headers: Record<string, string> = fault.retryAfterSeconds === undefined ? {} : { 'Retry-After': String(fault.retryAfterSeconds) };
+      const headers: Record<string, string> =
+        fault.retryAfterSeconds === undefined ? {} : { 'Retry-After': String(fault.retryAfterSeconds) };
       reply =
         fault.status === 500
           ? { status: 500, body: { message: 'Internal Server Error' }, headers }
@@ -1148,7 +1215,12 @@ export async function startFakeCentral(options: FakeCentralOptions): Promise<Fak
         beneficiary: { ...record.data.beneficiary, ...cleanGroup(data.beneficiary ?? {}) },
         payment: { ...record.data.payment, ...cleanGroup(data.payment ?? {}) },
       };
-      const system: FakeSubmissionSystem = { ...record.row.__system, updatedAt, reviewState: 'edited', edits: record.row.__system.edits + 1 };
+      const system: FakeSubmissionSystem = {
+        ...record.row.__system,
+        updatedAt,
+        reviewState: 'edited',
+        edits: record.row.__system.edits + 1,
+      };
       const data2 = buildData(record, `uuid:${randomUUID()}`, system.deviceId ?? '', Date.parse(updatedAt));
       // Device times of the original submission stay as they were.
       for (const key of ['start', 'end']) if (key in record.row) data2[key] = record.row[key];

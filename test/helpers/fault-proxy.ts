@@ -12,7 +12,12 @@ import type { AddressInfo } from 'node:net';
  *   (what Envoy or Istio say when the upstream connection resets before its headers).
  * Besides planned faults, `chaos` may pick a fault for any request, at random.
  */
-export type ProxyFault = 'reset-before' | 'reset-after' | { status: number; retryAfter?: string } | { slowMs: number } | { statusAfter: number };
+export type ProxyFault =
+  | 'reset-before'
+  | 'reset-after'
+  | { status: number; retryAfter?: string }
+  | { slowMs: number }
+  | { statusAfter: number };
 
 export interface FaultProxy {
   readonly url: string;
@@ -29,14 +34,20 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
   const faults: ProxyFault[] = [];
   let pick: ((path: string) => ProxyFault | undefined) | undefined;
   const log: { path: string; fault: string }[] = [];
-  const forward = (req: IncomingMessage, body: Buffer): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> =>
+  const forward = (
+    req: IncomingMessage,
+    body: Buffer,
+  ): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> =>
     new Promise((resolve, reject) => {
-      const out = httpRequest({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: { ...req.headers, host: target.host } }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 502, headers: res.headers, body: Buffer.concat(chunks) }));
-        res.on('error', reject);
-      });
+      const out = httpRequest(
+        { host: target.hostname, port: target.port, path: req.url, method: req.method, headers: { ...req.headers, host: target.host } },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 502, headers: res.headers, body: Buffer.concat(chunks) }));
+          res.on('error', reject);
+        },
+      );
       out.on('error', reject);
       out.end(body);
     });

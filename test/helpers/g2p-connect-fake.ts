@@ -167,7 +167,13 @@ export interface G2pConnectFake {
   signingKey: FakeKey;
   inject(...faults: G2pFault[]): void;
   /** Change the defaults of later requests. */
-  configure(changes: { mode?: G2pMode; delayMs?: number; errorCode?: string; clientEncryptionKey?: PublicKeyInput; clientEncryptionKid?: string }): Promise<void>;
+  configure(changes: {
+    mode?: G2pMode;
+    delayMs?: number;
+    errorCode?: string;
+    clientEncryptionKey?: PublicKeyInput;
+    clientEncryptionKid?: string;
+  }): Promise<void>;
   /** A valid token without the HTTP round trip. */
   issueToken(): string;
   /** Expire every token issued so far. */
@@ -202,7 +208,8 @@ const json = (status: number, value: unknown, headers: Record<string, string> = 
   headers: { 'content-type': 'application/json', ...headers },
 });
 /** HttpErrorResponse (§3.4): what gateways answer on 4xx/5xx. */
-const errors = (status: number, code: string, message: string, headers: Record<string, string> = {}): Answer => json(status, { errors: [{ code, message }] }, headers);
+const errors = (status: number, code: string, message: string, headers: Record<string, string> = {}): Answer =>
+  json(status, { errors: [{ code, message }] }, headers);
 
 const ack = (status: AckStatus, correlationId: string | null, error?: { code: string; message: string }): Answer =>
   json(200, { message: { ack_status: status, timestamp: nowIso(), error: error ?? null, correlation_id: correlationId } });
@@ -259,7 +266,13 @@ export async function startG2pConnectFake(options: G2pConnectFakeOptions = {}): 
   const clientVerifyKey = options.clientSigningKey ? await importPublic(options.clientSigningKey, 'RS256') : undefined;
   const senderId = options.senderId ?? 'mapper.fake.g2p';
 
-  const mappings = new Map<string, string>(options.mappings ? (Symbol.iterator in options.mappings ? [...(options.mappings as Iterable<[string, string]>)] : Object.entries(options.mappings)) : []);
+  const mappings = new Map<string, string>(
+    options.mappings
+      ? Symbol.iterator in options.mappings
+        ? [...(options.mappings as Iterable<[string, string]>)]
+        : Object.entries(options.mappings)
+      : [],
+  );
   const transactions = new Map<string, G2pTransaction>();
   const byCorrelation = new Map<string, G2pTransaction>();
   const seenMessageIds = new Set<string>();
@@ -289,10 +302,14 @@ export async function startG2pConnectFake(options: G2pConnectFakeOptions = {}): 
     if (!header || header['alg'] !== JWE_ALG || header['enc'] !== JWE_ENC) {
       throw new TransportProblem('err.encryption.invalid', `EncryptedMessage.header must be {alg: ${JWE_ALG}, enc: ${JWE_ENC}, kid}`);
     }
-    if (header['kid'] !== enc.key.kid) throw new TransportProblem('err.encryption.invalid', 'EncryptedMessage.header.kid is not the mapper key');
+    if (header['kid'] !== enc.key.kid)
+      throw new TransportProblem('err.encryption.invalid', 'EncryptedMessage.header.kid is not the mapper key');
     try {
       const jwe = { header, encrypted_key: e['encrypted_key'], iv: e['iv'], ciphertext: e['ciphertext'], tag: e['tag'] } as FlattenedJWE;
-      const { plaintext } = await flattenedDecrypt(jwe, enc.privateKey, { keyManagementAlgorithms: [JWE_ALG], contentEncryptionAlgorithms: [JWE_ENC] });
+      const { plaintext } = await flattenedDecrypt(jwe, enc.privateKey, {
+        keyManagementAlgorithms: [JWE_ALG],
+        contentEncryptionAlgorithms: [JWE_ENC],
+      });
       const message: unknown = JSON.parse(new TextDecoder().decode(plaintext));
       if (!isObject(message)) throw new Error('not an object');
       return message;
@@ -310,7 +327,11 @@ export async function startG2pConnectFake(options: G2pConnectFakeOptions = {}): 
   }
 
   /** An answer envelope, encrypted when the request was and we can, then signed (§6.5 order). */
-  async function seal(header: Json, message: unknown, requestEncrypted: boolean): Promise<{ body: Json; text: string; headers: Record<string, string>; encrypted: boolean }> {
+  async function seal(
+    header: Json,
+    message: unknown,
+    requestEncrypted: boolean,
+  ): Promise<{ body: Json; text: string; headers: Record<string, string>; encrypted: boolean }> {
     const encrypted = requestEncrypted && clientEnc !== undefined && message !== undefined;
     const body: Json = {
       signature: null,
@@ -320,7 +341,9 @@ export async function startG2pConnectFake(options: G2pConnectFakeOptions = {}): 
     if (!options.signCallbacks) return { body, text: JSON.stringify(body), headers: {}, encrypted };
     // Send exactly the signed bytes (§6.3).
     const text = canonicalJson(body);
-    const [h, , s] = (await new CompactSign(new TextEncoder().encode(text)).setProtectedHeader({ alg: 'RS256', kid: sig.key.kid }).sign(sig.privateKey)).split('.');
+    const [h, , s] = (
+      await new CompactSign(new TextEncoder().encode(text)).setProtectedHeader({ alg: 'RS256', kid: sig.key.kid }).sign(sig.privateKey)
+    ).split('.');
     return { body, text, headers: { signature: `${h}..${s}` }, encrypted };
   }
 
@@ -347,7 +370,8 @@ export async function startG2pConnectFake(options: G2pConnectFakeOptions = {}): 
     } catch {
       throw new TransportProblem('err.request.bad', 'the body is not JSON');
     }
-    if (!isObject(envelope) || !isObject(envelope['header'])) throw new TransportProblem('err.request.bad', 'the body has no header object');
+    if (!isObject(envelope) || !isObject(envelope['header']))
+      throw new TransportProblem('err.request.bad', 'the body has no header object');
     const header = envelope['header'];
     record.action = str(header['action']);
     record.message_id = str(header['message_id']);
@@ -370,10 +394,15 @@ export async function startG2pConnectFake(options: G2pConnectFakeOptions = {}): 
   /** Header-level rejection (§4.4) or null. Does not consume the message_id. */
   function headerProblem(parsed: Parsed, itemCount: number | null): { code: string; message: string } | null {
     const messageId = parsed.header['message_id'] as string;
-    if (seenMessageIds.has(messageId)) return { code: 'rjct.message_id.duplicate', message: `message_id ${messageId} was already received` };
-    if (!validTs(parsed.header['message_ts'])) return { code: 'rjct.message_ts.invalid', message: 'message_ts is not an ISO 8601 date-time' };
+    if (seenMessageIds.has(messageId))
+      return { code: 'rjct.message_id.duplicate', message: `message_id ${messageId} was already received` };
+    if (!validTs(parsed.header['message_ts']))
+      return { code: 'rjct.message_ts.invalid', message: 'message_ts is not an ISO 8601 date-time' };
     if (itemCount !== null && parsed.header['total_count'] !== itemCount) {
-      return { code: 'rjct.total_count.invalid', message: `total_count is ${String(parsed.header['total_count'])} but the message has ${itemCount} items` };
+      return {
+        code: 'rjct.total_count.invalid',
+        message: `total_count is ${String(parsed.header['total_count'])} but the message has ${itemCount} items`,
+      };
     }
     if (itemCount !== null && options.maxItems !== undefined && itemCount > options.maxItems) {
       return { code: 'rjct.total_count.limit_exceeded', message: `at most ${options.maxItems} items per message` };
@@ -381,7 +410,13 @@ export async function startG2pConnectFake(options: G2pConnectFakeOptions = {}): 
     return null;
   }
 
-  function callbackHeader(parsed: Parsed, action: string, status: string, itemCount: number, reason?: { code: string | null; message: string }): Json {
+  function callbackHeader(
+    parsed: Parsed,
+    action: string,
+    status: string,
+    itemCount: number,
+    reason?: { code: string | null; message: string },
+  ): Json {
     return {
       version: '1.0.0',
       message_id: randomUUID(),
@@ -422,7 +457,8 @@ export async function startG2pConnectFake(options: G2pConnectFakeOptions = {}): 
 
       if (operation === 'resolve') {
         const scope = item['scope'] ?? 'yes_no';
-        if (scope !== 'yes_no' && scope !== 'details') return done('rjct', 'rjct.resolve_type.not_supported', `scope ${String(scope)} is not supported`);
+        if (scope !== 'yes_no' && scope !== 'details')
+          return done('rjct', 'rjct.resolve_type.not_supported', `scope ${String(scope)} is not supported`);
         const details = scope === 'details';
         if (id) {
           const stored = mappings.get(id);
@@ -483,7 +519,8 @@ export async function startG2pConnectFake(options: G2pConnectFakeOptions = {}): 
     // The spec has an object; OpenG2P's libraries send a list of them (§5.6).
     const rawRequest = parsed.message['txnstatus_request'];
     const request = Array.isArray(rawRequest) ? rawRequest[0] : rawRequest;
-    if (!transactionId || !isObject(request)) throw new TransportProblem('err.request.bad', 'message.transaction_id and txnstatus_request are required');
+    if (!transactionId || !isObject(request))
+      throw new TransportProblem('err.request.bad', 'message.transaction_id and txnstatus_request are required');
     const problem = headerProblem(parsed, null);
     if (problem) return { header: callbackHeader(parsed, 'txn-on-status', 'rjct', 1, problem) };
     seenMessageIds.add(parsed.header['message_id'] as string);
@@ -494,7 +531,13 @@ export async function startG2pConnectFake(options: G2pConnectFakeOptions = {}): 
     let operation: G2pOperation | undefined;
     const matchType = (t: G2pTransaction | undefined) => (t && (!txnType || t.operation === txnType) ? t : undefined);
     if (request['attribute_type'] === 'transaction_id' || request['attribute_type'] === 'correlation_id') {
-      const txn = matchType(typeof value === 'string' ? (request['attribute_type'] === 'transaction_id' ? transactions.get(value) : byCorrelation.get(value)) : undefined);
+      const txn = matchType(
+        typeof value === 'string'
+          ? request['attribute_type'] === 'transaction_id'
+            ? transactions.get(value)
+            : byCorrelation.get(value)
+          : undefined,
+      );
       if (txn) ({ response: status, operation } = txn);
     } else if (request['attribute_type'] === 'reference_id_list' && Array.isArray(value)) {
       const wanted = new Set(value.filter((v): v is string => typeof v === 'string'));
@@ -510,14 +553,19 @@ export async function startG2pConnectFake(options: G2pConnectFakeOptions = {}): 
           }
         }
       }
-      if (source && operation) status = { transaction_id: source.transaction_id, correlation_id: source.correlation_id, [`${operation}_response`]: found };
+      if (source && operation)
+        status = { transaction_id: source.transaction_id, correlation_id: source.correlation_id, [`${operation}_response`]: found };
     }
     if (!status || !operation) {
       return { header: callbackHeader(parsed, 'txn-on-status', 'rjct', 1, { code: null, message: 'no such transaction' }) };
     }
     return {
       header: callbackHeader(parsed, 'txn-on-status', 'succ', 1),
-      message: { transaction_id: transactionId, correlation_id: correlationId, txnstatus_response: { txn_type: `on-${operation}`, txn_status: status } },
+      message: {
+        transaction_id: transactionId,
+        correlation_id: correlationId,
+        txnstatus_response: { txn_type: `on-${operation}`, txn_status: status },
+      },
     };
   }
 
@@ -532,7 +580,8 @@ export async function startG2pConnectFake(options: G2pConnectFakeOptions = {}): 
     } catch {
       throw new TransportProblem('err.sender_uri.invalid', 'sender_uri is not a URL');
     }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new TransportProblem('err.sender_uri.invalid', 'sender_uri must be http(s)');
+    if (url.protocol !== 'http:' && url.protocol !== 'https:')
+      throw new TransportProblem('err.sender_uri.invalid', 'sender_uri must be http(s)');
     return url.toString();
   }
 
@@ -541,19 +590,35 @@ export async function startG2pConnectFake(options: G2pConnectFakeOptions = {}): 
       const target = new URL(url);
       // agent:false: no keep-alive socket outlives the fake.
       const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
-      const req = send(target, { method: 'POST', agent: false, timeout: 5000, headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)), ...headers } }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-        res.on('error', reject);
-      });
+      const req = send(
+        target,
+        {
+          method: 'POST',
+          agent: false,
+          timeout: 5000,
+          headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)), ...headers },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+          res.on('error', reject);
+        },
+      );
       req.on('timeout', () => req.destroy(new Error('callback timed out')));
       req.on('error', reject);
       req.end(text);
     });
   }
 
-  function scheduleCallback(url: string, header: Json, message: Json | undefined, parsed: Parsed, behaviour: 'send' | 'suppress' | 'fail', delayMs: number): void {
+  function scheduleCallback(
+    url: string,
+    header: Json,
+    message: Json | undefined,
+    parsed: Parsed,
+    behaviour: 'send' | 'suppress' | 'fail',
+    delayMs: number,
+  ): void {
     const job = (async () => {
       await new Promise<void>((resolve) => {
         // close() wakes sleepers so settled() never hangs on a timer it cleared.
@@ -626,7 +691,11 @@ export async function startG2pConnectFake(options: G2pConnectFakeOptions = {}): 
     const known = options.clients ? id !== null && options.clients[id] !== undefined && options.clients[id] === secret : !!id && !!secret;
     if (!known) return json(401, { error: 'invalid_client' });
     const ttl = options.tokenTtlSeconds ?? 3600;
-    return json(200, { access_token: issueToken(), token_type: 'bearer', expires_in: options.expiresInAsString ? String(ttl) : ttl }, { 'cache-control': 'no-store', pragma: 'no-cache' });
+    return json(
+      200,
+      { access_token: issueToken(), token_type: 'bearer', expires_in: options.expiresInAsString ? String(ttl) : ttl },
+      { 'cache-control': 'no-store', pragma: 'no-cache' },
+    );
   }
 
   function authorized(req: IncomingMessage): boolean {
@@ -637,7 +706,8 @@ export async function startG2pConnectFake(options: G2pConnectFakeOptions = {}): 
 
   async function answer(req: IncomingMessage, raw: string, record: G2pRecordedRequest): Promise<Answer> {
     const status = httpFaults.shift();
-    if (status !== undefined) return errors(status, status === 503 ? 'err.service.unavailable' : 'err.request.bad', `injected HTTP ${status}`);
+    if (status !== undefined)
+      return errors(status, status === 503 ? 'err.service.unavailable' : 'err.request.bad', `injected HTTP ${status}`);
     const target = route(record.path);
     if (target === null) return errors(404, 'err.request.not_found', `no endpoint ${record.path}`);
     if (req.method !== 'POST') return errors(405, 'err.request.bad', 'only POST is supported');
@@ -648,12 +718,19 @@ export async function startG2pConnectFake(options: G2pConnectFakeOptions = {}): 
     record.kind = target.kind;
     record.operation = target.operation;
     if (options.requireAuth && !authorized(req)) {
-      return errors(401, 'err.request.unauthorized', 'a valid bearer token is required', { 'www-authenticate': 'Bearer error="invalid_token"' });
+      return errors(401, 'err.request.unauthorized', 'a valid bearer token is required', {
+        'www-authenticate': 'Bearer error="invalid_token"',
+      });
     }
     return target.kind === 'sync' ? syncAnswer(req, raw, record, target.operation) : asyncAnswer(req, raw, record, target.operation);
   }
 
-  async function syncAnswer(req: IncomingMessage, raw: string, record: G2pRecordedRequest, operation: G2pOperation | 'txn-status'): Promise<Answer> {
+  async function syncAnswer(
+    req: IncomingMessage,
+    raw: string,
+    record: G2pRecordedRequest,
+    operation: G2pOperation | 'txn-status',
+  ): Promise<Answer> {
     try {
       const parsed = await parse(raw, record, req);
       const correlationId = randomUUID();
@@ -666,7 +743,12 @@ export async function startG2pConnectFake(options: G2pConnectFakeOptions = {}): 
     }
   }
 
-  async function asyncAnswer(req: IncomingMessage, raw: string, record: G2pRecordedRequest, operation: G2pOperation | 'txn-status'): Promise<Answer> {
+  async function asyncAnswer(
+    req: IncomingMessage,
+    raw: string,
+    record: G2pRecordedRequest,
+    operation: G2pOperation | 'txn-status',
+  ): Promise<Answer> {
     const fault = asyncFaults.shift();
     const mode: G2pMode = fault && fault.kind !== 'delay' ? fault.kind : settings.mode;
     const faultCode = fault && (fault.kind === 'nack' || fault.kind === 'err') ? fault.code : undefined;
@@ -687,7 +769,14 @@ export async function startG2pConnectFake(options: G2pConnectFakeOptions = {}): 
       const url = callbackTarget(parsed.header, operation === 'txn-status' ? '/txn/on-status' : `/on-${operation}`);
       const correlationId = randomUUID();
       const result = operation === 'txn-status' ? runTxnStatus(parsed, correlationId) : runOperation(operation, parsed, correlationId);
-      scheduleCallback(url, result.header, result.message, parsed, mode === 'noCallback' ? 'suppress' : mode === 'callbackFails' ? 'fail' : 'send', delayMs);
+      scheduleCallback(
+        url,
+        result.header,
+        result.message,
+        parsed,
+        mode === 'noCallback' ? 'suppress' : mode === 'callbackFails' ? 'fail' : 'send',
+        delayMs,
+      );
       record.ackStatus = 'ACK';
       return ack('ACK', correlationId);
     } catch (error) {

@@ -61,7 +61,19 @@ export function validEmail(i: number): Row {
   };
 }
 
-const FA_KEYS = ['strategy_id', 'fa_type', 'bank_name', 'bank_code', 'branch_name', 'branch_code', 'account_number', 'wallet_provider_name', 'wallet_provider_code', 'mobile_number', 'email_address'];
+const FA_KEYS = [
+  'strategy_id',
+  'fa_type',
+  'bank_name',
+  'bank_code',
+  'branch_name',
+  'branch_code',
+  'account_number',
+  'wallet_provider_name',
+  'wallet_provider_code',
+  'mobile_number',
+  'email_address',
+];
 
 /** The same row with its FA as a nested `fa` object, as JSONL or `--fa` give it. */
 export function nested(row: Row): Row {
@@ -86,20 +98,102 @@ const UNUSUAL = ['\u00a0', '\u200b', '\ufeff', 'é', '💸', '\ud800', ' ', '  '
 const WRONG_TYPES: unknown[] = [0, 1, -1, 12, 1.5, NaN, Infinity, -0, true, false, null, {}, { a: 1 }, [], ['x'], [1, 2]];
 
 const STRATEGY_IDS: unknown[] = [
-  0, -1, 1, 1.5, 2, 3, 4, 5, 9, 2147483647, 2147483648, 1e21, NaN, Infinity, -0, '12', '2', '0', '-1', '1.5', '0012', ' 2 ', '999999999', '1000000000', '', '  ', 'two', null, true, [2], { id: 2 },
+  0,
+  -1,
+  1,
+  1.5,
+  2,
+  3,
+  4,
+  5,
+  9,
+  2147483647,
+  2147483648,
+  1e21,
+  NaN,
+  Infinity,
+  -0,
+  '12',
+  '2',
+  '0',
+  '-1',
+  '1.5',
+  '0012',
+  ' 2 ',
+  '999999999',
+  '1000000000',
+  '',
+  '  ',
+  'two',
+  null,
+  true,
+  [2],
+  { id: 2 },
 ];
 
 const MOBILES: unknown[] = [
-  '+63917', '12345', '123456', '+123456', '1234567890123', '123456789012345', '+123456789012345', '1234567890123456', '++123456', '0917 123 4567', '+63-917-1234567', '٠١٢٣٤٥٦٧', '+63917123456a', '+', '', '63917123456\n', 639171234567,
+  '+63917',
+  '12345',
+  '123456',
+  '+123456',
+  '1234567890123',
+  '123456789012345',
+  '+123456789012345',
+  '1234567890123456',
+  '++123456',
+  '0917 123 4567',
+  '+63-917-1234567',
+  '٠١٢٣٤٥٦٧',
+  '+63917123456a',
+  '+',
+  '',
+  '63917123456\n',
+  639171234567,
 ];
 
 const EMAILS: unknown[] = [
-  'a@b.c', 'a@b', '@b.c', 'a@.c', 'a b@c.d', 'a@@b.c', 'a@b.c.', 'A@B.ORG', 'a@b\u00a0c.d', 'a@b\u2028.c', 'a\t@b.c', 'ä@ü.de', 'a@b..c', 'a.b.c', '', 42,
+  'a@b.c',
+  'a@b',
+  '@b.c',
+  'a@.c',
+  'a b@c.d',
+  'a@@b.c',
+  'a@b.c.',
+  'A@B.ORG',
+  'a@b\u00a0c.d',
+  'a@b\u2028.c',
+  'a\t@b.c',
+  'ä@ü.de',
+  'a@b..c',
+  'a.b.c',
+  '',
+  42,
 ];
 
-const PHONES: unknown[] = ['call me', '+63 (917) 555-0108', '++63', '63+', '(02) 8123-4567', '+', '0', '１２３', '+63\u00a0917', 639171234567];
+const PHONES: unknown[] = [
+  'call me',
+  '+63 (917) 555-0108',
+  '++63',
+  '63+',
+  '(02) 8123-4567',
+  '+',
+  '0',
+  '１２３',
+  '+63\u00a0917',
+  639171234567,
+];
 
-const FA_TEXT_FIELDS = ['bank_name', 'bank_code', 'branch_name', 'branch_code', 'account_number', 'wallet_provider_name', 'wallet_provider_code', 'mobile_number', 'email_address'];
+const FA_TEXT_FIELDS = [
+  'bank_name',
+  'bank_code',
+  'branch_name',
+  'branch_code',
+  'account_number',
+  'wallet_provider_name',
+  'wallet_provider_code',
+  'mobile_number',
+  'email_address',
+];
 const UNKNOWN_KEYS = ['acount_number', 'Id', 'ID', 'operation', 'constructor', 'toString', 'hasOwnProperty', 'iban', 'fa.bank_name', ''];
 
 /** A string of exactly `length` characters that every field's own pattern accepts. */
@@ -175,7 +269,19 @@ function mutate(row: Row, rand: () => number): Row {
       out[pick(rand, FA_TEXT_FIELDS)] = pick(rand, ['x', '+639171234567', 'a@b.co', '']);
       break;
     case 12:
-      out['fa_type'] = pick(rand, ['bank', 'BANK ', ' MOBILE_WALLET', 'CASH', '', 5, null, ['BANK'], 'EMAIL_WALLET', 'BANK', 'MOBILE_WALLET']);
+      out['fa_type'] = pick(rand, [
+        'bank',
+        'BANK ',
+        ' MOBILE_WALLET',
+        'CASH',
+        '',
+        5,
+        null,
+        ['BANK'],
+        'EMAIL_WALLET',
+        'BANK',
+        'MOBILE_WALLET',
+      ]);
       break;
     default:
       out[field] = typeof out[field] === 'string' ? `  ${out[field] as string}\t` : out[field];

@@ -8,7 +8,10 @@ import { ROOT, runCli, type CliResult } from './run-cli.js';
  * writes given its flags, files and environment; signals, kills, terminals, the writer thread
  * and installs stay with the binary (runCli). SPARCTL_TEST_BIN sends these through a binary too.
  */
-export async function runMain(args: string[], options: { env: Record<string, string>; input?: string; cwd?: string; columns?: number }): Promise<CliResult> {
+export async function runMain(
+  args: string[],
+  options: { env: Record<string, string>; input?: string; cwd?: string; columns?: number },
+): Promise<CliResult> {
   if (process.env['SPARCTL_TEST_BIN']) return runCli(args, options);
   const { main } = await import('../../src/cli/main.js');
   let stdout = '';

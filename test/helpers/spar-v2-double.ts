@@ -173,7 +173,9 @@ function model(issues: Issues, value: unknown, loc: Loc, cls: string, fromAttrib
   if (!isObject(value)) {
     issues.add(
       loc,
-      fromAttributes ? 'Input should be a valid dictionary or object to extract fields from' : `Input should be a valid dictionary or instance of ${cls}`,
+      fromAttributes
+        ? 'Input should be a valid dictionary or object to extract fields from'
+        : `Input should be a valid dictionary or instance of ${cls}`,
     );
     return undefined;
   }
@@ -237,7 +239,12 @@ function datetimeProblem(text: string): string | null {
   const m = DATETIME.exec(text);
   if (m !== null) {
     const [year, month, day, hour, minute, second] = m.slice(1).map((part) => (part === undefined ? 0 : Number(part))) as [
-      number, number, number, number, number, number,
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
     ];
     if (month >= 1 && month <= 12 && day >= 1 && day <= daysIn(year, month) && hour < 24 && minute < 60 && second < 60) return null;
   }
@@ -378,7 +385,12 @@ function resolveItem(issues: Issues, obj: JsonObject, loc: Loc): ResolveItem {
   const id = optionalStr(issues, obj, 'id', loc, '');
   optionalStr(issues, obj, 'name', loc, null);
   const rawScope = field(obj, 'scope');
-  const scope = rawScope === MISSING ? 'yes_no' : rawScope === null ? null : (enumValue(issues, rawScope, [...loc, 'scope'], ['yes_no', 'details'] as const) ?? null);
+  const scope =
+    rawScope === MISSING
+      ? 'yes_no'
+      : rawScope === null
+        ? null
+        : (enumValue(issues, rawScope, [...loc, 'scope'], ['yes_no', 'details'] as const) ?? null);
   const additional_info = optionalList(issues, obj, 'additional_info', loc, false);
   const locale = optionalStr(issues, obj, 'locale', loc, 'en');
   return { reference_id, id, fa, scope, additional_info, locale };
@@ -475,7 +487,8 @@ function partnerIdOf(payload: unknown): string {
   const header = payload.request_header;
   const legacy = payload.header;
   let mnemonic: unknown = null;
-  if (isObject(header) && header.sender_app_mnemonic !== undefined && header.sender_app_mnemonic !== null) mnemonic = header.sender_app_mnemonic;
+  if (isObject(header) && header.sender_app_mnemonic !== undefined && header.sender_app_mnemonic !== null)
+    mnemonic = header.sender_app_mnemonic;
   else if (isObject(legacy) && legacy.sender_id !== undefined && legacy.sender_id !== null) mnemonic = legacy.sender_id;
   else if (header !== undefined && header !== null && !isObject(header)) throw new DependencyCrash('request_header is not a dict');
   if (mnemonic === null) return 'PARTNER_UNKNOWN';
@@ -586,7 +599,8 @@ class Mapper {
       const fa = item.fa as ParsedFa;
       const constructed = this.construct(fa);
       // A strategy_id already in additional_info[0] is kept even when it differs (exchange 28).
-      const additionalInfo = item.additional_info !== null && item.additional_info.length > 0 ? structuredClone(item.additional_info) : [{}];
+      const additionalInfo =
+        item.additional_info !== null && item.additional_info.length > 0 ? structuredClone(item.additional_info) : [{}];
       const first = additionalInfo[0] as JsonObject;
       if (!Object.hasOwn(first, 'strategy_id')) setKey(first, 'strategy_id', fa.strategyId);
       return { item, fa: constructed, additionalInfo };
@@ -606,7 +620,8 @@ class Mapper {
         // Only the table is checked, not the batch: an id twice in one batch fails at commit.
         if (this.rows.has(item.id as string)) reason = ['rjct.reference_id.duplicate', 'ID and FA are already mapped'];
       }
-      if (reason === null) staged.push([item.id as string, { fa_value: fa, name: item.name, phone: item.phone_number, additional_info: additionalInfo }]);
+      if (reason === null)
+        staged.push([item.id as string, { fa_value: fa, name: item.name, phone: item.phone_number, additional_info: additionalInfo }]);
       out.push({
         reference_id: item.reference_id,
         timestamp: pythonNow(),
@@ -675,7 +690,14 @@ class Mapper {
     // Items without id and fa are answered during validation, hence listed first (exchange 20).
     for (const item of items) {
       if (!truthy(item.id) && !truthy(item.fa)) {
-        pending.push({ item, fa: null, id: null, additionalInfo: null, status: 'rjct', reason: ['rjct.reference_id.invalid', 'ID is required'] });
+        pending.push({
+          item,
+          fa: null,
+          id: null,
+          additionalInfo: null,
+          status: 'rjct',
+          reason: ['rjct.reference_id.invalid', 'ID is required'],
+        });
       } else accepted.push(item);
     }
     for (const item of items) if (truthy(item.id)) pgText(item.id);
@@ -683,17 +705,39 @@ class Mapper {
       // The lookup is by id only; an fa-only item is simply not found.
       const row = truthy(item.id) ? this.rows.get(item.id as string) : undefined;
       if (row === undefined) {
-        pending.push({ item, fa: null, id: null, additionalInfo: null, status: 'succ', reason: ['succ.fa.not_linked_to_id', "ID doesn't exist, please link first"] });
+        pending.push({
+          item,
+          fa: null,
+          id: null,
+          additionalInfo: null,
+          status: 'succ',
+          reason: ['succ.fa.not_linked_to_id', "ID doesn't exist, please link first"],
+        });
       } else if (item.scope === 'details') {
-        pending.push({ item, fa: row.fa_value, id: item.id, additionalInfo: row.additional_info, status: 'succ', reason: ['succ.id.active', null] });
+        pending.push({
+          item,
+          fa: row.fa_value,
+          id: item.id,
+          additionalInfo: row.additional_info,
+          status: 'succ',
+          reason: ['succ.id.active', null],
+        });
       } else {
-        pending.push({ item, fa: null, id: item.id, additionalInfo: item.additional_info, status: 'succ', reason: ['succ.id.active', null] });
+        pending.push({
+          item,
+          fa: null,
+          id: item.id,
+          additionalInfo: item.additional_info,
+          status: 'succ',
+          reason: ['succ.id.active', null],
+        });
       }
     }
     return pending.map((p) => {
       const fa = truthy(p.fa) && truthy(p.additionalInfo) ? this.deconstruct(p.fa as string, p.additionalInfo) : null;
       // SingleResolveResponse.additional_info is Optional[List[object]]: anything else fails validation.
-      if (p.additionalInfo !== null && p.additionalInfo !== undefined && !Array.isArray(p.additionalInfo)) throw new InternalFailure('additional_info is not a list');
+      if (p.additionalInfo !== null && p.additionalInfo !== undefined && !Array.isArray(p.additionalInfo))
+        throw new InternalFailure('additional_info is not a list');
       return {
         reference_id: p.item.reference_id,
         timestamp: pythonNow(),
@@ -747,7 +791,8 @@ class Mapper {
         pgText(item.fa);
         const row = deleted.has(id) ? undefined : this.rows.get(id);
         // When fa is given it must equal the stored constructed string exactly.
-        if (row === undefined || (truthy(item.fa) && row.fa_value !== item.fa)) reason = ['rjct.id.invalid', 'ID doesnt exist please link first'];
+        if (row === undefined || (truthy(item.fa) && row.fa_value !== item.fa))
+          reason = ['rjct.id.invalid', 'ID doesnt exist please link first'];
         else deleted.add(id);
       }
       return {
@@ -803,7 +848,9 @@ class Handler {
     const queryAt = url.indexOf('?');
     const path = queryAt === -1 ? url : url.slice(0, queryAt);
     if (path === '/ping') {
-      return method === 'GET' || method === 'HEAD' ? jsonAnswer(200, 'pong') : errorsAnswer(405, 'G2P-REQ-405', ['Method Not Allowed'], { allow: 'GET' });
+      return method === 'GET' || method === 'HEAD'
+        ? jsonAnswer(200, 'pong')
+        : errorsAnswer(405, 'G2P-REQ-405', ['Method Not Allowed'], { allow: 'GET' });
     }
     const operation = ROUTES.get(path);
     if (operation === undefined) {
@@ -850,10 +897,16 @@ class Handler {
         : operation === 'unlink'
           ? validateRequest(issues, body, names, unlinkItem)
           : validateRequest(issues, body, names, linkLikeItem);
-    if (validated === undefined) return errorsAnswer(400, 'G2P-REQ-102', issues.list.map((issue) => `Invalid Input. ${issue.msg}`));
+    if (validated === undefined)
+      return errorsAnswer(
+        400,
+        'G2P-REQ-102',
+        issues.list.map((issue) => `Invalid Input. ${issue.msg}`),
+      );
     // 4. The controller.
     const { envelope, items } = validated;
-    const fail = (code: string, message: string): Answer => jsonAnswer(200, responseEnvelope(envelope, names.responseKey, [], { code, message }));
+    const fail = (code: string, message: string): Answer =>
+      jsonAnswer(200, responseEnvelope(envelope, names.responseKey, [], { code, message }));
     if (!signed) return fail('rjct.request.validation', 'StatusReasonCodeEnum.rjct_jwt_invalid');
     if (items.length === 0) return fail('rjct.request.validation', `Empty ${names.listKey} list in request.request_body.request_payload`);
     try {
@@ -933,7 +986,11 @@ export async function startSparV2Double(options: SparV2DoubleOptions = {}): Prom
     }
     if (fault !== undefined && 'applyThen' in fault) {
       if (fault.applyThen === 'reset') return resetSocket(req);
-      return send(res, { status: fault.applyThen.status, body: fault.applyThen.body ?? '', headers: { 'content-type': 'application/json' } });
+      return send(res, {
+        status: fault.applyThen.status,
+        body: fault.applyThen.body ?? '',
+        headers: { 'content-type': 'application/json' },
+      });
     }
     return send(res, answer);
   };

@@ -26,7 +26,18 @@ import { runModel, type ModelEntry, type ModelRow } from './write-model.js';
  * and running the file once more must write nothing.
  */
 
-const COLUMNS = ['operation', 'id', 'fa_type', 'bank_name', 'bank_code', 'branch_name', 'branch_code', 'account_number', 'name', 'phone_number'];
+const COLUMNS = [
+  'operation',
+  'id',
+  'fa_type',
+  'bank_name',
+  'bank_code',
+  'branch_name',
+  'branch_code',
+  'account_number',
+  'name',
+  'phone_number',
+];
 
 interface Generated {
   readonly setup: string[];
@@ -37,17 +48,34 @@ interface Generated {
 
 function generate(seed: number, strategies: ReadonlyMap<number, Strategy>): Generated {
   const rand = random(seed);
-  const pick = <T,>(list: readonly T[]): T => list[Math.floor(rand() * list.length)]!;
-  const ids = Array.from({ length: 10 + Math.floor(rand() * 60) }, (_, i) => `T${String(seed).padStart(3, '0')}-${String(i).padStart(3, '0')}`);
+  const pick = <T>(list: readonly T[]): T => list[Math.floor(rand() * list.length)]!;
+  const ids = Array.from(
+    { length: 10 + Math.floor(rand() * 60) },
+    (_, i) => `T${String(seed).padStart(3, '0')}-${String(i).padStart(3, '0')}`,
+  );
   const accounts = ['0111', '0222', '0333', '0444'];
-  const bankOf = (account: string) => ({ strategy_id: 2, fa_type: 'BANK' as const, bank_name: 'Example Bank', bank_code: 'EXB', branch_name: 'Main', branch_code: '0001', account_number: account });
+  const bankOf = (account: string) => ({
+    strategy_id: 2,
+    fa_type: 'BANK' as const,
+    bank_name: 'Example Bank',
+    bank_code: 'EXB',
+    branch_name: 'Main',
+    branch_code: '0001',
+    account_number: account,
+  });
   const stored = (account: string) => {
     const built = checkedFaOf({ id: 'x', fa: bankOf(account) }, strategies);
     if (!built.ok) throw new Error('fixture');
     return built.value;
   };
   const cells = (operation: string, id: string, account: string | undefined, name: string, phone: string) =>
-    [operation, id, ...(account === undefined ? ['', '', '', '', '', ''] : ['BANK', 'Example Bank', 'EXB', 'Main', '0001', account]), name, phone].join(',');
+    [
+      operation,
+      id,
+      ...(account === undefined ? ['', '', '', '', '', ''] : ['BANK', 'Example Bank', 'EXB', 'Main', '0001', account]),
+      name,
+      phone,
+    ].join(',');
   const initial = new Map<string, ModelEntry>();
   const setup = [COLUMNS.join(',')];
   for (const id of ids) {
@@ -73,7 +101,13 @@ function generate(seed: number, strategies: ReadonlyMap<number, Strategy>): Gene
     const phone = pick(['', '+639170000001', '+639170000002']);
     if (mode === 'unlink') job.push(cells(operation, id, undefined, '', ''));
     else job.push(cells(operation, id, invalid ? '' : account, name, phone));
-    rows.push({ line, id: noId ? undefined : id, valid: !noId && !invalid, mode, ...(mode === 'unlink' ? {} : { fa: stored(account), name, phone }) });
+    rows.push({
+      line,
+      id: noId ? undefined : id,
+      valid: !noId && !invalid,
+      mode,
+      ...(mode === 'unlink' ? {} : { fa: stored(account), name, phone }),
+    });
   }
   return { setup, job, rows, initial };
 }
@@ -147,7 +181,11 @@ function readMapper(path: string): { rows: Map<string, StoredRow>; audit: { oper
   const db = openDatabase(path, { readonly: true });
   try {
     const rows = prepare(db, 'SELECT id_value, fa_value, name, phone FROM id_fa_mappings').all() as StoredRow[];
-    const audit = prepare(db, 'SELECT operation, id_value, source FROM audit_log ORDER BY id').all() as { operation: string; id_value: string; source: string }[];
+    const audit = prepare(db, 'SELECT operation, id_value, source FROM audit_log ORDER BY id').all() as {
+      operation: string;
+      id_value: string;
+      source: string;
+    }[];
     return { rows: new Map(rows.map((row) => [row.id_value, row])), audit };
   } finally {
     db.close();
@@ -166,7 +204,26 @@ export async function tortureHistory(seed: number, target: 'local' | 'remote'): 
   writeFileSync(join(dir, 'job.csv'), `${job.join('\n')}\n`);
   for (const line of setup.slice(1)) {
     const [, id, , , , , , account, name, phone] = line.split(',');
-    await store.link([{ reference_id: 's', id: id!, fa: { strategy_id: 2, fa_type: 'BANK', bank_name: 'Example Bank', bank_code: 'EXB', branch_name: 'Main', branch_code: '0001', account_number: account! }, name: name!, phone_number: phone! }], { source: 'setup' });
+    await store.link(
+      [
+        {
+          reference_id: 's',
+          id: id!,
+          fa: {
+            strategy_id: 2,
+            fa_type: 'BANK',
+            bank_name: 'Example Bank',
+            bank_code: 'EXB',
+            branch_name: 'Main',
+            branch_code: '0001',
+            account_number: account!,
+          },
+          name: name!,
+          phone_number: phone!,
+        },
+      ],
+      { source: 'setup' },
+    );
   }
   const story = [`seed ${seed} (${target}): ${rows.length} rows, ${initial.size} IDs linked before`];
   const cleanup: (() => Promise<void>)[] = [];
@@ -200,7 +257,17 @@ export async function tortureHistory(seed: number, target: 'local' | 'remote'): 
                   return 'reset-before';
                 }
                 if (path.endsWith('/resolve') ? rand() > rate / 3 : rand() > rate) return undefined;
-                const faults: ProxyFault[] = ['reset-before', 'reset-after', 'reset-after', { status: 503 }, { statusAfter: 503 }, { statusAfter: 502 }, { statusAfter: 504 }, { status: 429, retryAfter: '0' }, { slowMs: 500 }];
+                const faults: ProxyFault[] = [
+                  'reset-before',
+                  'reset-after',
+                  'reset-after',
+                  { status: 503 },
+                  { statusAfter: 503 },
+                  { statusAfter: 502 },
+                  { statusAfter: 504 },
+                  { status: 429, retryAfter: '0' },
+                  { slowMs: 500 },
+                ];
                 return faults[Math.floor(rand() * faults.length)];
               }
             : undefined,
@@ -209,7 +276,21 @@ export async function tortureHistory(seed: number, target: 'local' | 'remote'): 
       runEnv = { ...env, SPARCTL_BASE_URL: proxy.url, SPARCTL_TIMEOUT_MS: '300' };
     }
     const batch = 1 + Math.floor(rand() * 20);
-    const args = [...dbArgs, '--yes', 'link', '--file', 'job.csv', '--batch-size', String(batch), '--concurrency', String(1 + Math.floor(rand() * 4)), '--retries', '3', '--results', 'results.jsonl'];
+    const args = [
+      ...dbArgs,
+      '--yes',
+      'link',
+      '--file',
+      'job.csv',
+      '--batch-size',
+      String(batch),
+      '--concurrency',
+      String(1 + Math.floor(rand() * 4)),
+      '--retries',
+      '3',
+      '--results',
+      'results.jsonl',
+    ];
     let finished: Ended | undefined;
     let rerunOfDone = false;
     const model = runModel(initial, rows, { comparesNamePhone: target === 'local' });
@@ -230,18 +311,23 @@ export async function tortureHistory(seed: number, target: 'local' | 'remote'): 
         kill =
           target === 'local'
             ? { signal, when: () => auditCount(mapperDb) - writes >= more, label: `${signal} after ${more} more writes` }
-            : { signal, when: () => requests() - seen >= Math.ceil(more / batch), label: `${signal} after ${Math.ceil(more / batch)} more write requests` };
+            : {
+                signal,
+                when: () => requests() - seen >= Math.ceil(more / batch),
+                label: `${signal} after ${Math.ceil(more / batch)} more write requests`,
+              };
       }
       // A run killed after it finished its job (journal removed) but before it exited leaves the
       // next run a re-run of a finished job, which reports what a re-run reports.
       const journalled = journalExists(env);
       const ended = await runOnce(args, runEnv, dir, kill);
-      story.push(`run ${attempt}: ${kill ? `${kill.label} → ` : ''}exit ${ended.code ?? ended.signal}, ${auditCount(mapperDb) - setupRows} writes so far`);
+      story.push(
+        `run ${attempt}: ${kill ? `${kill.label} → ` : ''}exit ${ended.code ?? ended.signal}, ${auditCount(mapperDb) - setupRows} writes so far`,
+      );
       if (ended.code === 0 || ended.code === 5) {
         finished = ended;
         rerunOfDone = attempt > 0 && !journalled;
-      }
-      else if (!(ended.code === 4 || ended.code === 130 || ended.code === 143 || ended.signal !== null)) {
+      } else if (!(ended.code === 4 || ended.code === 130 || ended.code === 143 || ended.signal !== null)) {
         return `${story.join('\n')}\nunexpected exit ${ended.code}: ${ended.stderr.slice(-1500)}`;
       }
     }
@@ -255,11 +341,14 @@ export async function tortureHistory(seed: number, target: 'local' | 'remote'): 
       const want = model.state.get(id);
       const got = held.get(id);
       const shown = got === undefined ? undefined : { fa: got.fa_value, name: got.name, phone: got.phone };
-      if (JSON.stringify(shown) !== JSON.stringify(want)) problems.push(`${id}: mapper holds ${JSON.stringify(shown)}, model ${JSON.stringify(want)}`);
+      if (JSON.stringify(shown) !== JSON.stringify(want))
+        problems.push(`${id}: mapper holds ${JSON.stringify(shown)}, model ${JSON.stringify(want)}`);
       const written = model.writes.get(id);
       const writes = jobAudit.filter((row) => row.id_value === id);
       // Locally every audit row names its line; serve's do not (lines do not travel over HTTP).
-      const seen = writes.map((row) => (target === 'local' ? `${row.operation} ${/line (\d+)$/.exec(row.source)?.[1] ?? '?'}` : row.operation));
+      const seen = writes.map((row) =>
+        target === 'local' ? `${row.operation} ${/line (\d+)$/.exec(row.source)?.[1] ?? '?'}` : row.operation,
+      );
       const expected = written ? [target === 'local' ? `${written.operation} ${written.line}` : written.operation] : [];
       const row = written && rows.find((r) => r.line === written.line);
       // The one exception to "once" (plan.ts effectShown): a strict update with a name or phone, its
@@ -270,18 +359,24 @@ export async function tortureHistory(seed: number, target: 'local' | 'remote'): 
     }
     // The last run's results file lists every row once, with a fate the model allows.
     const results = existsSync(join(dir, 'results.jsonl'))
-      ? readFileSync(join(dir, 'results.jsonl'), 'utf8').trim().split('\n').filter(Boolean).map((line) => JSON.parse(line) as { line: number; fate: string; superseded_by: number | null })
+      ? readFileSync(join(dir, 'results.jsonl'), 'utf8')
+          .trim()
+          .split('\n')
+          .filter(Boolean)
+          .map((line) => JSON.parse(line) as { line: number; fate: string; superseded_by: number | null })
       : [];
     if (results.length !== rows.length) problems.push(`results list ${results.length} rows, the file has ${rows.length}`);
     // The fates of a re-run, when the finishing run was one (see journalled above).
     const again = rerunOfDone ? runModel(model.state, rows, { comparesNamePhone: target === 'local' }) : undefined;
-    if (rerunOfDone) story.push('the finishing run found the job done by a killed run: its reports are a re-run\'s');
+    if (rerunOfDone) story.push("the finishing run found the job done by a killed run: its reports are a re-run's");
     for (const result of results) {
       const first = model.reports.get(result.line);
       const allowed = first && again ? { ...first, fates: [...first.fates, ...again.reports.get(result.line)!.fates] } : first;
       if (!allowed) problems.push(`results: line ${result.line} is not a row`);
-      else if (!allowed.fates.includes(result.fate as never)) problems.push(`line ${result.line}: ${result.fate}, model allows ${allowed.fates.join('/')}`);
-      else if (result.fate === 'superseded' && result.superseded_by !== allowed.supersededBy) problems.push(`line ${result.line}: superseded by ${result.superseded_by}, model ${allowed.supersededBy}`);
+      else if (!allowed.fates.includes(result.fate as never))
+        problems.push(`line ${result.line}: ${result.fate}, model allows ${allowed.fates.join('/')}`);
+      else if (result.fate === 'superseded' && result.superseded_by !== allowed.supersededBy)
+        problems.push(`line ${result.line}: superseded by ${result.superseded_by}, model ${allowed.supersededBy}`);
     }
     const wantExit = [...model.reports.values()].some((report) => report.fates.every((fate) => fate === 'rejected')) ? 5 : undefined;
     if (wantExit === 5 && finished.code !== 5 && !rerunOfDone) problems.push(`exit ${finished.code}, rows were rejected: 5`);
@@ -291,7 +386,11 @@ export async function tortureHistory(seed: number, target: 'local' | 'remote'): 
     const before = jobAudit.length;
     const second = await runOnce(args, runEnv, dir);
     const after = readMapper(mapperDb).audit.filter((row) => row.source !== 'setup').length;
-    const resent = target === 'remote' ? [...model.writes.values()].filter((w) => w.operation === 'update' && rows.find((r) => r.line === w.line)!.mode === 'update').length : 0;
+    const resent =
+      target === 'remote'
+        ? [...model.writes.values()].filter((w) => w.operation === 'update' && rows.find((r) => r.line === w.line)!.mode === 'update')
+            .length
+        : 0;
     if (second.code !== 0 && second.code !== 5) problems.push(`the second run exited ${second.code}: ${second.stderr.slice(-500)}`);
     if (after - before !== resent) problems.push(`the second run wrote ${after - before} audit rows, expected ${resent}`);
     if (process.env['TORTURE_DEBUG']) console.log(story.join('\n'));

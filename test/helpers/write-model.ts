@@ -52,7 +52,11 @@ export interface ModelResult {
  * `comparesNamePhone`: whether the mapper tells name and phone when read (the local mapper does,
  * a remote SPAR's resolve does not: an upsert then compares the FA alone).
  */
-export function runModel(initial: ReadonlyMap<string, ModelEntry>, rows: readonly ModelRow[], options: { comparesNamePhone: boolean }): ModelResult {
+export function runModel(
+  initial: ReadonlyMap<string, ModelEntry>,
+  rows: readonly ModelRow[],
+  options: { comparesNamePhone: boolean },
+): ModelResult {
   const state = new Map(initial);
   const reports = new Map<number, ModelReport>();
   const writes = new Map<string, { operation: Exclude<Operation, 'resolve'>; line: number }>();
@@ -74,14 +78,22 @@ export function runModel(initial: ReadonlyMap<string, ModelEntry>, rows: readonl
     }
     const before = initial.get(row.id);
     const wanted: ModelEntry = { fa: row.fa ?? '', name: row.name || null, phone: row.phone || null };
-    const merged: ModelEntry = before === undefined ? wanted : { fa: wanted.fa, name: row.name || before.name, phone: row.phone || before.phone };
+    const merged: ModelEntry =
+      before === undefined ? wanted : { fa: wanted.fa, name: row.name || before.name, phone: row.phone || before.phone };
     const write = (operation: Exclude<Operation, 'resolve'>, fates: readonly RecordFate[]) => {
       writes.set(row.id!, { operation, line: row.line });
       if (operation === 'unlink') state.delete(row.id!);
       else state.set(row.id!, operation === 'link' ? wanted : merged);
-      reports.set(row.line, { fates, operation, outcome: operation === 'link' ? 'linked' : operation === 'update' ? 'updated' : 'unlinked' });
+      reports.set(row.line, {
+        fates,
+        operation,
+        outcome: operation === 'link' ? 'linked' : operation === 'update' ? 'updated' : 'unlinked',
+      });
     };
-    const holds = before !== undefined && before.fa === wanted.fa && (!options.comparesNamePhone || ((!row.name || row.name === before.name) && (!row.phone || row.phone === before.phone)));
+    const holds =
+      before !== undefined &&
+      before.fa === wanted.fa &&
+      (!options.comparesNamePhone || ((!row.name || row.name === before.name) && (!row.phone || row.phone === before.phone)));
     switch (row.mode) {
       case 'upsert':
         if (before === undefined) write('link', ['applied']);
@@ -91,7 +103,13 @@ export function runModel(initial: ReadonlyMap<string, ModelEntry>, rows: readonl
       case 'link':
         if (before === undefined) write('link', ['applied', 'confirmed']);
         // A lost answer to a refused link: read back, the mapper holds what was asked.
-        else reports.set(row.line, { fates: before.fa === wanted.fa && (!options.comparesNamePhone || sameExtras(before, row)) ? ['rejected', 'confirmed'] : ['rejected'], operation: 'link', outcome: 'already_linked' });
+        else
+          reports.set(row.line, {
+            fates:
+              before.fa === wanted.fa && (!options.comparesNamePhone || sameExtras(before, row)) ? ['rejected', 'confirmed'] : ['rejected'],
+            operation: 'link',
+            outcome: 'already_linked',
+          });
         break;
       case 'update':
         if (before === undefined) reports.set(row.line, { fates: ['rejected'], operation: 'update', outcome: 'not_found' });

@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { exitCodeOf, runBulkJob, type BulkJobDeps, type BulkJobInput, type JobSignal, type JournalFile, type RecordSink } from '../../src/app/bulk-job.js';
+import {
+  exitCodeOf,
+  runBulkJob,
+  type BulkJobDeps,
+  type BulkJobInput,
+  type JobSignal,
+  type JournalFile,
+  type RecordSink,
+} from '../../src/app/bulk-job.js';
 import type { BulkSummary, RecordEvent } from '../../src/core/bulk/events.js';
 import { toBulkRecord } from '../../src/core/bulk/input.js';
 import { indexOf } from '../../src/core/bulk/row-index.js';
@@ -9,7 +17,14 @@ import type { Mapper } from '../../src/core/mapper.js';
 import { LocalMapper } from '../../src/adapters/sqlite/local-mapper.js';
 import { strict } from '../helpers/strict.js';
 
-const BANK = { fa_type: 'BANK', bank_name: 'Example Bank', bank_code: 'EXB', branch_name: 'Main', branch_code: '0001', account_number: '0012345678' };
+const BANK = {
+  fa_type: 'BANK',
+  bank_name: 'Example Bank',
+  bank_code: 'EXB',
+  branch_name: 'Main',
+  branch_code: '0001',
+  account_number: '0012345678',
+};
 
 /** A local mapper in memory (a real pipeline target) that the use case may close. */
 function memoryMapper(): Mapper {
@@ -17,8 +32,14 @@ function memoryMapper(): Mapper {
 }
 
 /** The rows of a job's input, as engine records (`{}` is an invalid row: rejected). */
-function bulkRecords(mode: 'link' | 'unlink', rows: readonly Record<string, unknown>[], strategies: Awaited<ReturnType<Mapper['strategies']>>): BulkInputRecord[] {
-  return rows.map((row, seq) => toBulkRecord(seq, seq + 2, row, undefined, { mode, strategies: new Map(strategies.map((s) => [s.id, s])) }));
+function bulkRecords(
+  mode: 'link' | 'unlink',
+  rows: readonly Record<string, unknown>[],
+  strategies: Awaited<ReturnType<Mapper['strategies']>>,
+): BulkInputRecord[] {
+  return rows.map((row, seq) =>
+    toBulkRecord(seq, seq + 2, row, undefined, { mode, strategies: new Map(strategies.map((s) => [s.id, s])) }),
+  );
 }
 
 interface Recorded {
@@ -30,7 +51,12 @@ interface Recorded {
 }
 
 /** Deps around a real mapper and records; what the use case opens, says and decides is recorded. */
-function deps(mapper: Mapper, rows: readonly Record<string, unknown>[], overrides: Partial<BulkJobDeps> = {}, options: { spooled?: boolean; mode?: 'link' | 'unlink' } = {}): BulkJobDeps & Recorded {
+function deps(
+  mapper: Mapper,
+  rows: readonly Record<string, unknown>[],
+  overrides: Partial<BulkJobDeps> = {},
+  options: { spooled?: boolean; mode?: 'link' | 'unlink' } = {},
+): BulkJobDeps & Recorded {
   const recorded: Recorded = { said: [], calls: [], journal: { removed: false, closed: 0 }, rejected: [] };
   const records = async () => bulkRecords(options.mode ?? 'link', rows, await mapper.strategies());
   const base: Partial<BulkJobDeps> = {
@@ -47,7 +73,14 @@ function deps(mapper: Mapper, rows: readonly Record<string, unknown>[], override
     prescan: async (_mapper, _path, definition, index) => {
       recorded.calls.push(`prescan ${definition} use=${index.use} keep=${index.keep}`);
       const all = await records();
-      return { fingerprint: 'f'.repeat(64), lines: all.length + 1, index: indexOf(all.map((r) => r.key), all.map((r) => r.line)) };
+      return {
+        fingerprint: 'f'.repeat(64),
+        lines: all.length + 1,
+        index: indexOf(
+          all.map((r) => r.key),
+          all.map((r) => r.line),
+        ),
+      };
     },
     records: async () => {
       const all = await records();
@@ -81,7 +114,10 @@ function deps(mapper: Mapper, rows: readonly Record<string, unknown>[], override
     },
     say: (line) => void recorded.said.push(line),
   };
-  const self: BulkJobDeps & Recorded = Object.assign(strict<BulkJobDeps>('deps', { ...base, ...overrides }, ['stdoutResults', 'verbose', 'collect', 'onSummary', 'faDigest']), recorded);
+  const self: BulkJobDeps & Recorded = Object.assign(
+    strict<BulkJobDeps>('deps', { ...base, ...overrides }, ['stdoutResults', 'verbose', 'collect', 'onSummary', 'faDigest']),
+    recorded,
+  );
   return self;
 }
 
@@ -96,7 +132,17 @@ function sink(path: string, into: RecordEvent[]): RecordSink {
   };
 }
 
-const JOB: BulkJobInput = { command: 'link --file', mode: 'link', file: 'a.csv', shortName: 'a.csv', definition: '{}', rejectsPath: '/w/a.rejects.csv', batchSize: 10, concurrency: 1, local: true };
+const JOB: BulkJobInput = {
+  command: 'link --file',
+  mode: 'link',
+  file: 'a.csv',
+  shortName: 'a.csv',
+  definition: '{}',
+  rejectsPath: '/w/a.rejects.csv',
+  batchSize: 10,
+  concurrency: 1,
+  local: true,
+};
 
 describe('runBulkJob (use case)', () => {
   it('refuses a terminal on stdin before opening anything', async () => {
@@ -127,7 +173,10 @@ describe('runBulkJob (use case)', () => {
     const rows = Array.from({ length: 12 }, (_, i) => ({ id: `B${i}`, ...BANK }));
     const d = deps(memoryMapper(), [...rows, {}]);
     const result = await runBulkJob(d, { ...JOB, dryRun: true, resultsPath: '/w/results.csv' });
-    expect(d.calls.filter((c) => !c.startsWith('input'))).toEqual(['mapper dry-run', expect.stringMatching(/^prescan .* use=true keep=false$/)]);
+    expect(d.calls.filter((c) => !c.startsWith('input'))).toEqual([
+      'mapper dry-run',
+      expect.stringMatching(/^prescan .* use=true keep=false$/),
+    ]);
     expect(result.planned).toHaveLength(10);
     expect(result.planned[0]).toMatchObject({ operation: 'link', id: 'B0', line: 2 });
     expect(result.summary.rejected).toBe(1);
@@ -137,7 +186,12 @@ describe('runBulkJob (use case)', () => {
 
   it('unlink asks before the journal is opened; a stream is never indexed from a kept index', async () => {
     const asked: string[] = [];
-    const d = deps(memoryMapper(), [{ id: 'B1' }], { confirmUnlink: async (what) => void asked.push(what) }, { mode: 'unlink', spooled: true });
+    const d = deps(
+      memoryMapper(),
+      [{ id: 'B1' }],
+      { confirmUnlink: async (what) => void asked.push(what) },
+      { mode: 'unlink', spooled: true },
+    );
     await runBulkJob(d, { ...JOB, mode: 'unlink', file: '-', shortName: 'stdin' });
     expect(asked).toEqual(['the beneficiaries in stdin']);
     expect(d.calls[2]).toMatch(/use=false keep=false$/);
@@ -165,7 +219,12 @@ describe('runBulkJob (use case)', () => {
     expect(d.said).toEqual(['\nsparctl: terminated; finishing the requests in flight (a second signal again to stop at once)']);
     expect(exits).toEqual([130]);
     expect(result.summary.stopped).toEqual({ code: 'terminated', message: 'terminated (SIGTERM)', exitCode: 143 });
-    expect(result).toMatchObject({ stoppedEarly: true, journalPath: '/state/journals/j.db', resumeHint: 'run the same command again to resume; --restart starts over', exitCode: 143 });
+    expect(result).toMatchObject({
+      stoppedEarly: true,
+      journalPath: '/state/journals/j.db',
+      resumeHint: 'run the same command again to resume; --restart starts over',
+      exitCode: 143,
+    });
     expect(d.journal.removed).toBe(false);
     expect(d.signal).toBeUndefined(); // stopped listening
   });

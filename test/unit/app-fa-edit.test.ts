@@ -7,13 +7,27 @@ import type { DfspData } from '../../src/core/mapping.js';
 import { LocalMapper } from '../../src/adapters/sqlite/local-mapper.js';
 import { strict } from '../helpers/strict.js';
 
-const BANK = { fa_type: 'BANK', bank_name: 'Example Bank', bank_code: 'EXB', branch_name: 'Main', branch_code: '0001', account_number: '0012345678' };
+const BANK = {
+  fa_type: 'BANK',
+  bank_name: 'Example Bank',
+  bank_code: 'EXB',
+  branch_name: 'Main',
+  branch_code: '0001',
+  account_number: '0012345678',
+};
 
 /** A local mapper in memory holding B1 → BANK, which outlives the use case's close; writes are counted. */
-async function linkedMapper(options: { rejectUpdates?: boolean } = {}): Promise<Mapper & { writes: string[]; reallyClose(): Promise<void> }> {
+async function linkedMapper(
+  options: { rejectUpdates?: boolean } = {},
+): Promise<Mapper & { writes: string[]; reallyClose(): Promise<void> }> {
   const store = LocalMapper.open(':memory:');
   const strategies = new Map((await store.strategies()).map((s) => [s.id, s]));
-  await writeRecords(store, [toBulkRecord(0, undefined, { id: 'B1', ...BANK }, undefined, { mode: 'link', strategies })], { mode: 'link', context: { source: 'test' }, retries: 0, strategies });
+  await writeRecords(store, [toBulkRecord(0, undefined, { id: 'B1', ...BANK }, undefined, { mode: 'link', strategies })], {
+    mode: 'link',
+    context: { source: 'test' },
+    retries: 0,
+    strategies,
+  });
   const writes: string[] = [];
   return new Proxy(store, {
     get(target, key) {
@@ -24,7 +38,16 @@ async function linkedMapper(options: { rejectUpdates?: boolean } = {}): Promise<
       if (key === 'update' || key === 'link' || key === 'unlink') {
         return (items: readonly { id: string }[], context: { source: string }) => {
           writes.push(`${String(key)} ${items.map((i) => i.id).join(',')} by ${context.source}`);
-          if (options.rejectUpdates) return Promise.resolve(items.map((item, i) => ({ reference_id: (item as { reference_id?: string }).reference_id ?? String(i), id: item.id, status: 'rjct', status_reason_code: 'rjct.fa.invalid', status_reason_message: 'no such bank' })));
+          if (options.rejectUpdates)
+            return Promise.resolve(
+              items.map((item, i) => ({
+                reference_id: (item as { reference_id?: string }).reference_id ?? String(i),
+                id: item.id,
+                status: 'rjct',
+                status_reason_code: 'rjct.fa.invalid',
+                status_reason_message: 'no such bank',
+              })),
+            );
           return (value as (...args: unknown[]) => unknown).call(target, items, context);
         };
       }
@@ -67,7 +90,7 @@ function scripted(answers: readonly Answer[]): Prompter & { asked: string[]; ref
       }
       throw new Error(`no answer passed "${q.message}"`);
     },
-    search: async <T,>(q: { message: string; source: (term: string | undefined) => readonly Choice<T>[] }) => {
+    search: async <T>(q: { message: string; source: (term: string | undefined) => readonly Choice<T>[] }) => {
       const answer = next('search', q.message);
       offered.push(q.source(undefined).map((c) => c.name)); // before anything is typed
       const choices = q.source(answer.search);
@@ -78,7 +101,12 @@ function scripted(answers: readonly Answer[]): Prompter & { asked: string[]; ref
   };
 }
 
-function deps(mapper: Mapper, prompter: Prompter, dfsp?: DfspData, overrides: Partial<FaEditDeps> = {}): FaEditDeps & { said: string[]; opened: string[] } {
+function deps(
+  mapper: Mapper,
+  prompter: Prompter,
+  dfsp?: DfspData,
+  overrides: Partial<FaEditDeps> = {},
+): FaEditDeps & { said: string[]; opened: string[] } {
   const said: string[] = [];
   const opened: string[] = [];
   const base: FaEditDeps = {
@@ -135,7 +163,10 @@ describe('editFa (use case)', () => {
       'input: Account number [0012345678]',
       `confirm: Update the financial address of B1 in ${mapper.target}?`,
     ]);
-    expect(prompter.offered).toEqual([['EXB  Example Bank', 'LBP  Land Bank'], ['0100  Davao', '0200  Cebu']]);
+    expect(prompter.offered).toEqual([
+      ['EXB  Example Bank', 'LBP  Land Bank'],
+      ['0100  Davao', '0200  Cebu'],
+    ]);
     expect(prompter.found).toEqual([['LBP  Land Bank'], ['0200  Cebu']]);
     expect(prompter.refused).toEqual(['account_number may not hold spaces']);
     expect(d.said).toContain('Before → after:');
@@ -147,7 +178,13 @@ describe('editFa (use case)', () => {
 
   it('a mobile wallet without DFSP data: provider typed, the number normalised with --country; an unusable number asked again', async () => {
     const mapper = await linkedMapper();
-    const prompter = scripted([{ select: 'MOBILE_WALLET' }, { input: ['PINK'] }, { input: ['Pink Wallet'] }, { input: ['call me', '0917 555 0108'] }, { confirm: true }]);
+    const prompter = scripted([
+      { select: 'MOBILE_WALLET' },
+      { input: ['PINK'] },
+      { input: ['Pink Wallet'] },
+      { input: ['call me', '0917 555 0108'] },
+      { confirm: true },
+    ]);
     const d = deps(mapper, prompter);
     await editFa(d, { id: 'B1', country: 'PH' });
     expect(prompter.asked[1]).toBe('input: Wallet provider code []'); // another type: no default from the bank FA
@@ -161,7 +198,14 @@ describe('editFa (use case)', () => {
 
   it('the same answers change nothing: no confirmation, no write', async () => {
     const mapper = await linkedMapper();
-    const prompter = scripted([{ select: 'BANK' }, { input: ['EXB'] }, { input: ['Example Bank'] }, { input: ['0001'] }, { input: ['Main'] }, { input: ['0012345678'] }]);
+    const prompter = scripted([
+      { select: 'BANK' },
+      { input: ['EXB'] },
+      { input: ['Example Bank'] },
+      { input: ['0001'] },
+      { input: ['Main'] },
+      { input: ['0012345678'] },
+    ]);
     const result = await editFa(deps(mapper, prompter), { id: 'B1' });
     expect(result).toEqual({ ended: 'unchanged', exitCode: 0 });
     expect(mapper.writes).toEqual([]);
@@ -170,7 +214,14 @@ describe('editFa (use case)', () => {
 
   it('a dry run opens the mapper read-only and shows before → after without asking to confirm; a no cancels', async () => {
     const mapper = await linkedMapper();
-    const answers: Answer[] = [{ select: 'BANK' }, { input: ['EXB'] }, { input: ['Example Bank'] }, { input: ['0001'] }, { input: ['Main'] }, { input: ['42'] }];
+    const answers: Answer[] = [
+      { select: 'BANK' },
+      { input: ['EXB'] },
+      { input: ['Example Bank'] },
+      { input: ['0001'] },
+      { input: ['Main'] },
+      { input: ['42'] },
+    ];
     const dry = deps(mapper, scripted(answers));
     expect(await editFa(dry, { id: 'B1', dryRun: true })).toEqual({ ended: 'dry-run', exitCode: 0 });
     expect(dry.opened).toEqual(['dry-run']);
@@ -183,7 +234,15 @@ describe('editFa (use case)', () => {
 
   it('an update the mapper rejects ends with its reason and exit 5', async () => {
     const mapper = await linkedMapper({ rejectUpdates: true });
-    const prompter = scripted([{ select: 'BANK' }, { input: ['EXB'] }, { input: ['Example Bank'] }, { input: ['0001'] }, { input: ['Main'] }, { input: ['42'] }, { confirm: true }]);
+    const prompter = scripted([
+      { select: 'BANK' },
+      { input: ['EXB'] },
+      { input: ['Example Bank'] },
+      { input: ['0001'] },
+      { input: ['Main'] },
+      { input: ['42'] },
+      { confirm: true },
+    ]);
     const result = await editFa(deps(mapper, prompter), { id: 'B1' });
     expect(result).toEqual({ ended: 'rejected', reasonCode: 'rjct.fa.invalid', reasonMessage: 'no such bank', exitCode: 5 });
     await mapper.reallyClose();

@@ -10,7 +10,9 @@ import { strict } from '../helpers/strict.js';
 
 const MAPPING = join(ROOT, 'fixtures', 'enumeration.mapping.json');
 const DFSP = join(ROOT, 'fixtures', 'dfsp.json');
-const [HEADER, ...ROWS] = readFileSync(join(ROOT, 'fixtures', 'enumeration.csv'), 'utf8').trim().split('\n');
+const [HEADER, ...ROWS] = readFileSync(join(ROOT, 'fixtures', 'enumeration.csv'), 'utf8')
+  .trim()
+  .split('\n');
 const COLUMNS = HEADER!.split(',');
 const STRATEGIES = new Map(DEFAULT_STRATEGIES.map((s) => [s.id, s]));
 
@@ -43,12 +45,17 @@ function rows(lines: readonly string[]) {
 
 async function records(job: CsvImportJob, lines: readonly string[]): Promise<BulkInputRecord[]> {
   const out: BulkInputRecord[] = [];
-  for await (const batch of job.records((async function* () { yield rows(lines); })())) out.push(...batch);
+  for await (const batch of job.records(
+    (async function* () {
+      yield rows(lines);
+    })(),
+  ))
+    out.push(...batch);
   return out;
 }
 
 describe('import-csv (use case)', () => {
-  it('reads the mapping and the DFSP file given, then checks the delimiter; the target\'s DFSP data is not asked for', async () => {
+  it("reads the mapping and the DFSP file given, then checks the delimiter; the target's DFSP data is not asked for", async () => {
     const bad = deps();
     await expect(importCsv(bad, { ...INPUT, delimiter: ';;' })).rejects.toMatchObject({ code: 'usage.delimiter' });
     expect(bad.reads).toEqual(['--mapping', '--dfsp']);
@@ -90,13 +97,17 @@ describe('import-csv (use case)', () => {
     await importCsv(d, { ...INPUT, file: '-' });
     const job = d.jobs[0]!;
     const header = COLUMNS.filter((c) => c !== 'national_id' && c !== 'account_no');
-    expect(() => job.onHeader(header, header, ',')).toThrow(expect.objectContaining({
-      code: 'input.missing_column',
-      message: 'stdin:1: the mapping reads columns "national_id", "account_no", which the file does not have; nothing was sent',
-      hint: `the file's columns are: ${header.join(', ')}`,
-    }));
+    expect(() => job.onHeader(header, header, ',')).toThrow(
+      expect.objectContaining({
+        code: 'input.missing_column',
+        message: 'stdin:1: the mapping reads columns "national_id", "account_no", which the file does not have; nothing was sent',
+        hint: `the file's columns are: ${header.join(', ')}`,
+      }),
+    );
     const one = COLUMNS.filter((c) => c !== 'wallet');
-    expect(() => job.onHeader(one, one, ',')).toThrow('stdin:1: the mapping reads column "wallet", which the file does not have; nothing was sent');
+    expect(() => job.onHeader(one, one, ',')).toThrow(
+      'stdin:1: the mapping reads column "wallet", which the file does not have; nothing was sent',
+    );
     job.onHeader(COLUMNS, COLUMNS, ',');
     expect(job.columns()).toEqual(COLUMNS);
   });

@@ -2,7 +2,16 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { importOdk, stateKey, type ImportOdkDeps, type ImportOdkInput, type OdkCentral, type OdkImportState, type OdkStore, type OdkWindowJob } from '../../src/app/import-odk.js';
+import {
+  importOdk,
+  stateKey,
+  type ImportOdkDeps,
+  type ImportOdkInput,
+  type OdkCentral,
+  type OdkImportState,
+  type OdkStore,
+  type OdkWindowJob,
+} from '../../src/app/import-odk.js';
 import type { RecordEvent } from '../../src/core/bulk/events.js';
 import type { BulkInputRecord } from '../../src/core/bulk/types.js';
 import { ExitCode, UnavailableError } from '../../src/core/errors.js';
@@ -13,7 +22,19 @@ import { strict } from '../helpers/strict.js';
 
 const MAPPING = join(ROOT, 'fixtures', 'enrolment.odk-mapping.json');
 const DFSP = join(ROOT, 'fixtures', 'odk-dfsp.json');
-const FIELDS = ['beneficiary/national_id', 'beneficiary/full_name', 'beneficiary/contact_phone', 'payment/payment_method', 'payment/bank_code', 'payment/branch_code', 'payment/account_number', 'payment/mobile_money_provider', 'payment/email_wallet_provider', 'payment/mobile_money_number', 'payment/email_wallet_address'].map((path) => ({ path: `/${path}`, type: 'string' }));
+const FIELDS = [
+  'beneficiary/national_id',
+  'beneficiary/full_name',
+  'beneficiary/contact_phone',
+  'payment/payment_method',
+  'payment/bank_code',
+  'payment/branch_code',
+  'payment/account_number',
+  'payment/mobile_money_provider',
+  'payment/email_wallet_provider',
+  'payment/mobile_money_number',
+  'payment/email_wallet_address',
+].map((path) => ({ path: `/${path}`, type: 'string' }));
 
 function submission(id: string, nationalId: string, date: string, extra: Partial<OdkSubmission['__system']> = {}): OdkSubmission {
   return {
@@ -89,10 +110,27 @@ function bulkJob(box: ReturnType<typeof store>, fate: (record: BulkInputRecord) 
   const jobs: { job: OdkWindowJob; records: BulkInputRecord[] }[] = [];
   const runWindow = async (job: OdkWindowJob) => {
     const name = job.path.replace('/state/', '');
-    const lines = box.spools[name]!.split('\n').filter(Boolean).map((text, i) => ({ line: i + 1, record: JSON.parse(text) as Record<string, unknown> }));
+    const lines = box.spools[name]!.split('\n')
+      .filter(Boolean)
+      .map((text, i) => ({ line: i + 1, record: JSON.parse(text) as Record<string, unknown> }));
     const records: BulkInputRecord[] = [];
-    for await (const batch of job.records((async function* () { yield lines; })(), new Map(DEFAULT_STRATEGIES.map((s) => [s.id, s])))) records.push(...batch);
-    for (const record of records) job.collect({ type: 'record', seq: record.seq, id: record.key, fate: 'applied', code: null, message: null, ...fate(record) } as RecordEvent);
+    for await (const batch of job.records(
+      (async function* () {
+        yield lines;
+      })(),
+      new Map(DEFAULT_STRATEGIES.map((s) => [s.id, s])),
+    ))
+      records.push(...batch);
+    for (const record of records)
+      job.collect({
+        type: 'record',
+        seq: record.seq,
+        id: record.key,
+        fate: 'applied',
+        code: null,
+        message: null,
+        ...fate(record),
+      } as RecordEvent);
     jobs.push({ job, records });
     return records.some((r) => !r.parsed.ok) ? ExitCode.rejected : ExitCode.ok;
   };
@@ -101,7 +139,16 @@ function bulkJob(box: ReturnType<typeof store>, fate: (record: BulkInputRecord) 
 
 const sha256 = (text: string, encoding: 'hex' | 'base64url') => createHash('sha256').update(text).digest(encoding);
 
-const INPUT: ImportOdkInput = { mapping: MAPPING, dfsp: DFSP, skipReview: 'rejected', onDelete: 'ignore', onReject: 'warn', overlap: 0, pageSize: 250, interval: 60 };
+const INPUT: ImportOdkInput = {
+  mapping: MAPPING,
+  dfsp: DFSP,
+  skipReview: 'rejected',
+  onDelete: 'ignore',
+  onReject: 'warn',
+  overlap: 0,
+  pageSize: 250,
+  interval: 60,
+};
 
 function deps(overrides: Partial<ImportOdkDeps>): ImportOdkDeps & { notes: string[] } {
   const notes: string[] = [];
@@ -128,12 +175,23 @@ describe('import-odk (use case)', () => {
   it('refuses a missing server, project or form, an unknown review state, and an unconfirmed unlink policy before reading anything', async () => {
     // readText is not given: reading the mapping before these checks fails the test.
     const bare = (settings: ImportOdkDeps['settings'], yes = false) => strict<ImportOdkDeps>('deps', { settings, yes });
-    await expect(importOdk(bare({ odkProject: 3 }), INPUT)).rejects.toMatchObject({ code: 'odk.not_configured', message: 'import-odk needs the server (--odk-url, odkUrl, SPARCTL_ODK_URL), the form (--form, odkForm)' });
+    await expect(importOdk(bare({ odkProject: 3 }), INPUT)).rejects.toMatchObject({
+      code: 'odk.not_configured',
+      message: 'import-odk needs the server (--odk-url, odkUrl, SPARCTL_ODK_URL), the form (--form, odkForm)',
+    });
     // Flags stand in for the profile.
     const full = { odkUrl: 'https://c', odkProject: 3, odkForm: 'f' };
-    await expect(importOdk(bare({}), { ...INPUT, odkUrl: 'https://c', project: 3, form: 'f', skipReview: 'approved, nope' })).rejects.toMatchObject({ code: 'usage.review_state' });
-    await expect(importOdk(bare(full), { ...INPUT, onReject: 'unlink' })).rejects.toMatchObject({ code: 'usage.confirmation_required', message: expect.stringContaining('--on-reject unlink') });
-    await expect(importOdk(bare(full), { ...INPUT, onDelete: 'unlink' })).rejects.toMatchObject({ code: 'usage.confirmation_required', message: expect.stringContaining('--on-delete unlink') });
+    await expect(
+      importOdk(bare({}), { ...INPUT, odkUrl: 'https://c', project: 3, form: 'f', skipReview: 'approved, nope' }),
+    ).rejects.toMatchObject({ code: 'usage.review_state' });
+    await expect(importOdk(bare(full), { ...INPUT, onReject: 'unlink' })).rejects.toMatchObject({
+      code: 'usage.confirmation_required',
+      message: expect.stringContaining('--on-reject unlink'),
+    });
+    await expect(importOdk(bare(full), { ...INPUT, onDelete: 'unlink' })).rejects.toMatchObject({
+      code: 'usage.confirmation_required',
+      message: expect.stringContaining('--on-delete unlink'),
+    });
   });
 
   it('keys the state to server, project, form and mapper: /v1 and a trailing slash name the same server', () => {
@@ -147,7 +205,10 @@ describe('import-odk (use case)', () => {
   });
 
   it('a first run reads every submission, spools the window, applies it, then records the watermark and what was written and removes the spool', async () => {
-    const fake = central([submission('uuid:a', '0011000001', '2024-05-01T10:00:00.000Z'), submission('uuid:b', '0011000002', '2024-05-01T11:00:00.000Z')]);
+    const fake = central([
+      submission('uuid:a', '0011000001', '2024-05-01T10:00:00.000Z'),
+      submission('uuid:b', '0011000002', '2024-05-01T11:00:00.000Z'),
+    ]);
     const box = store();
     const job = bulkJob(box);
     let key = '';
@@ -172,18 +233,35 @@ describe('import-odk (use case)', () => {
     const record = job.jobs[0]!.records[0]!;
     expect(record.parsed.ok && record.parsed.faValue).toMatch(/^account_number:000111\./);
     expect(wrote.fa).toBe(sha256(record.parsed.ok ? record.parsed.faValue! : '', 'base64url').slice(0, 22));
-    expect(job.jobs[0]!.job).toMatchObject({ path: '/state/spar_enrolment.jsonl', quiet: false, source: 'sparctl import-odk form spar_enrolment' });
+    expect(job.jobs[0]!.job).toMatchObject({
+      path: '/state/spar_enrolment.jsonl',
+      quiet: false,
+      source: 'sparctl import-odk form spar_enrolment',
+    });
     expect(job.jobs[0]!.job.onSummary).toBeUndefined();
-    expect(job.jobs[0]!.records.map((r) => [r.seq, r.key, r.raw?.['odk_submission']])).toEqual([[0, '0011000001', 'uuid:a'], [1, '0011000002', 'uuid:b']]);
+    expect(job.jobs[0]!.records.map((r) => [r.seq, r.key, r.raw?.['odk_submission']])).toEqual([
+      [0, '0011000001', 'uuid:a'],
+      [1, '0011000002', 'uuid:b'],
+    ]);
     expect(d.notes).toEqual(['sparctl: https://central.test form spar_enrolment: 2 submissions read, 2 to apply']);
     expect(fake.closed()).toBe(1);
   });
 
   it('records only what the mapper confirmed: a write kept because the mapper changed since leaves no digest, and says who changed it', async () => {
-    const fake = central([submission('uuid:a', '0011000001', '2024-05-01T10:00:00.000Z'), submission('uuid:b', '0011000002', '2024-05-01T11:00:00.000Z')]);
+    const fake = central([
+      submission('uuid:a', '0011000001', '2024-05-01T10:00:00.000Z'),
+      submission('uuid:b', '0011000002', '2024-05-01T11:00:00.000Z'),
+    ]);
     const box = store();
-    const job = bulkJob(box, (record) => (record.key === '0011000002' ? { fate: 'unchanged', code: 'kept.changed_since' } : { fate: 'applied' }));
-    const d = deps({ openStore: async () => box.value, openCentral: async () => fake.client, runWindow: job.runWindow, lastChange: async () => 'sparctl link at 2024-05-02' });
+    const job = bulkJob(box, (record) =>
+      record.key === '0011000002' ? { fate: 'unchanged', code: 'kept.changed_since' } : { fate: 'applied' },
+    );
+    const d = deps({
+      openStore: async () => box.value,
+      openCentral: async () => fake.client,
+      runWindow: job.runWindow,
+      lastChange: async () => 'sparctl link at 2024-05-02',
+    });
     await importOdk(d, INPUT);
     expect(box.state.claims['uuid:a']!.wrote).toBeDefined();
     expect(box.state.claims['uuid:b']!.wrote).toBeUndefined();
@@ -202,7 +280,15 @@ describe('import-odk (use case)', () => {
     const calls: string[] = [];
     const again = deps({
       openStore: async () => box.value,
-      openCentral: async () => ({ ...fake.client, server: fake.client.server, form: async (...args) => (calls.push('form'), fake.client.form(...args)), fields: fake.client.fields, submission: fake.client.submission, submissions: fake.client.submissions, close: fake.client.close }),
+      openCentral: async () => ({
+        ...fake.client,
+        server: fake.client.server,
+        form: async (...args) => (calls.push('form'), fake.client.form(...args)),
+        fields: fake.client.fields,
+        submission: fake.client.submission,
+        submissions: fake.client.submissions,
+        close: fake.client.close,
+      }),
       runWindow: async (job) => (calls.push('window'), next.runWindow(job)),
     });
     expect(await importOdk(again, INPUT)).toEqual({ exitCode: ExitCode.ok });
@@ -213,14 +299,28 @@ describe('import-odk (use case)', () => {
 
   it('nothing to apply: the watermark moves forward only, and a dry run writes no state and takes no lock', async () => {
     const a = submission('uuid:a', '0011000001', '2024-05-01T10:00:00.000Z');
-    const claims = { 'uuid:a': { instance: 'uuid:a', date: a.__system.submissionDate, review: 'received', deleted: false, beneficiary: '0011000001', wrote: { beneficiary: '0011000001', fa: 'x' } } };
+    const claims = {
+      'uuid:a': {
+        instance: 'uuid:a',
+        date: a.__system.submissionDate,
+        review: 'received',
+        deleted: false,
+        beneficiary: '0011000001',
+        wrote: { beneficiary: '0011000001', fa: 'x' },
+      },
+    };
     const later = store({ watermark: '2024-06-01T00:00:00.000Z', claims });
     await importOdk(deps({ openStore: async () => later.value, openCentral: async () => central([a]).client }), INPUT);
     expect(later.state.watermark).toBe('2024-06-01T00:00:00.000Z');
     expect(later.log).toEqual(['lock', 'writeState', 'release']);
     const dry = store({ claims: {} });
     const job = bulkJob(dry);
-    const d = deps({ openStore: async () => dry.value, openCentral: async () => central([a]).client, runWindow: job.runWindow, mapperIdentity: async (dryRun) => `dry ${dryRun}` });
+    const d = deps({
+      openStore: async () => dry.value,
+      openCentral: async () => central([a]).client,
+      runWindow: job.runWindow,
+      mapperIdentity: async (dryRun) => `dry ${dryRun}`,
+    });
     expect(await importOdk(d, { ...INPUT, dryRun: true })).toEqual({ exitCode: ExitCode.ok });
     expect(dry.log).toEqual(['write spar_enrolment.dry-run.jsonl', 'remove spar_enrolment.dry-run.jsonl']);
   });
@@ -232,7 +332,12 @@ describe('import-odk (use case)', () => {
     await expect(importOdk(refused, { ...INPUT, instanceId: 'uuid:r' })).rejects.toMatchObject({ code: 'odk.instance_rejected' });
     expect(box.log).toEqual(['lock', 'release']);
     const job = bulkJob(box);
-    const d = deps({ yes: true, openStore: async () => box.value, openCentral: async () => central([rejected]).client, runWindow: job.runWindow });
+    const d = deps({
+      yes: true,
+      openStore: async () => box.value,
+      openCentral: async () => central([rejected]).client,
+      runWindow: job.runWindow,
+    });
     expect(await importOdk(d, { ...INPUT, instanceId: 'uuid:r' })).toEqual({ exitCode: ExitCode.ok });
     expect(job.jobs[0]!.job.path).toBe('/state/spar_enrolment.instance.jsonl');
     expect(d.notes[0]).toBe('sparctl: warning: uuid:r was rejected by a reviewer in Central; applying it as asked (--yes)');
@@ -273,7 +378,10 @@ describe('import-odk (use case)', () => {
     });
     expect(await importOdk(d, { ...INPUT, watch: true, interval: 1 })).toEqual({ exitCode: ExitCode.interrupted });
     expect(polls).toBe(2);
-    expect(d.notes).toEqual(['sparctl: poll failed: connection refused; trying again in 1 s', 'sparctl: https://central.test form spar_enrolment: 0 submissions read, 0 to apply']);
+    expect(d.notes).toEqual([
+      'sparctl: poll failed: connection refused; trying again in 1 s',
+      'sparctl: https://central.test form spar_enrolment: 0 submissions read, 0 to apply',
+    ]);
     // A 1 s interval in 100 ms looks; the first wait whole, the second cut short.
     expect(slept).toEqual(Array(15).fill(100));
     expect(handler).toBeUndefined();
@@ -286,7 +394,13 @@ describe('import-odk (use case)', () => {
     const box = store();
     const d = deps({
       openStore: async () => box.value,
-      openCentral: async () => ({ ...fake.client, server: 'https://central.test', form: async () => ({ publishedAt: null, keyId: null }), close: fake.client.close }) as OdkCentral,
+      openCentral: async () =>
+        ({
+          ...fake.client,
+          server: 'https://central.test',
+          form: async () => ({ publishedAt: null, keyId: null }),
+          close: fake.client.close,
+        }) as OdkCentral,
       onInterrupt: () => () => undefined,
     });
     await expect(importOdk(d, { ...INPUT, watch: true })).rejects.toMatchObject({ code: 'odk.not_published' });

@@ -31,15 +31,27 @@ describe('init (use case)', () => {
 
   it('a remote target is refused before anything is checked, said or opened', async () => {
     const d = deps({ remote: true, targetSource: 'flag --url' });
-    await expect(initMapper(d)).rejects.toMatchObject({ code: 'init.remote', message: 'init creates a local mapper, but the target is remote (flag --url)' });
+    await expect(initMapper(d)).rejects.toMatchObject({
+      code: 'init.remote',
+      message: 'init creates a local mapper, but the target is remote (flag --url)',
+    });
     expect(d.log).toEqual([]);
   });
 
   it('a refused output format or a file that is not a mapper stop it before it says anything of its own', async () => {
-    const refused = deps({ checkOutputFormat: () => { throw new UsageError('usage.output_format', 'no CSV'); } });
+    const refused = deps({
+      checkOutputFormat: () => {
+        throw new UsageError('usage.output_format', 'no CSV');
+      },
+    });
     await expect(initMapper(refused)).rejects.toMatchObject({ code: 'usage.output_format' });
     expect(refused.log).toEqual([]);
-    const foreign = deps({ mapperFile: () => ({ path: '/x.txt', exists: true }), openAndClose: async () => { throw new UsageError('local.not_a_mapper', 'not a mapper'); } });
+    const foreign = deps({
+      mapperFile: () => ({ path: '/x.txt', exists: true }),
+      openAndClose: async () => {
+        throw new UsageError('local.not_a_mapper', 'not a mapper');
+      },
+    });
     await expect(initMapper(foreign)).rejects.toMatchObject({ code: 'local.not_a_mapper' });
     expect(foreign.log).toEqual(['format', 'target']);
   });

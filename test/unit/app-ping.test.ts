@@ -18,7 +18,17 @@ function strict<T extends object>(name: string, given: Partial<T>, optional: rea
 const answered = (code: string | null): Mapper =>
   strict<Mapper>('mapper', {
     target: 'fake',
-    resolve: async (items) => items.map((item) => ({ reference_id: item.reference_id, id: item.id, status: 'succ', status_reason_code: code, status_reason_message: null }) as never),
+    resolve: async (items) =>
+      items.map(
+        (item) =>
+          ({
+            reference_id: item.reference_id,
+            id: item.id,
+            status: 'succ',
+            status_reason_code: code,
+            status_reason_message: null,
+          }) as never,
+      ),
     close: async () => undefined,
   });
 
@@ -47,12 +57,18 @@ describe('ping (use case)', () => {
   it('local: one resolve check; no /ping, no sleep, nothing said', async () => {
     const d = deps({ protocol: 'local', signing: '', sleep: async () => expect.fail('slept') });
     const result = await ping(d, {});
-    expect(result).toEqual({ ok: true, checks: [{ check: 'resolve', ok: true, detail: 'local mapper answered: succ.fa.not_linked_to_id — fake', ms: 0 }] });
+    expect(result).toEqual({
+      ok: true,
+      checks: [{ check: 'resolve', ok: true, detail: 'local mapper answered: succ.fa.not_linked_to_id — fake', ms: 0 }],
+    });
     expect(d.notes).toEqual([]);
   });
 
   it('remote: reachable, then resolve; a resolve answered without a code is not ok', async () => {
-    const d = deps({ openMapper: async () => answered(null), pingEndpoint: async () => ({ url: 'http://x/ping', status: 200, body: '"pong"' }) });
+    const d = deps({
+      openMapper: async () => answered(null),
+      pingEndpoint: async () => ({ url: 'http://x/ping', status: 200, body: '"pong"' }),
+    });
     const result = await ping(d, {});
     expect(result.ok).toBe(false);
     expect(result.checks.map((c) => [c.check, c.ok, c.detail])).toEqual([
@@ -89,7 +105,10 @@ describe('ping (use case)', () => {
     const late = await ping(down, { waitSeconds: 2.5 });
     expect(late.error?.code).toBe('remote.refused');
     expect(down.slept).toEqual([1000, 1000, 500]);
-    const wrong = deps({ pingEndpoint: async () => Promise.reject(new ConfigError('remote.wrong_url', 'HTTP 404')), sleep: async () => expect.fail('slept') });
+    const wrong = deps({
+      pingEndpoint: async () => Promise.reject(new ConfigError('remote.wrong_url', 'HTTP 404')),
+      sleep: async () => expect.fail('slept'),
+    });
     expect((await ping(wrong, { waitSeconds: 60 })).error?.code).toBe('remote.wrong_url');
   });
 

@@ -30,7 +30,10 @@ describe('planRecords: what the flags make, before any setting is read', () => {
 
   it('builds the record as a file row: FA flags by field, --fa merged with --strategy, name and phone', () => {
     const flat = planRecords('link', { id: 'B1', strategy: 7, faType: 'BANK', faFields: BANK, name: 'Maria', phone: '+63 9' }, false);
-    expect(flat).toEqual({ kind: 'write', records: [{ record: { id: 'B1', strategy_id: 7, fa_type: 'BANK', ...BANK, name: 'Maria', phone_number: '+63 9' } }] });
+    expect(flat).toEqual({
+      kind: 'write',
+      records: [{ record: { id: 'B1', strategy_id: 7, fa_type: 'BANK', ...BANK, name: 'Maria', phone_number: '+63 9' } }],
+    });
     const json = planRecords('update', { id: 'B1', strategy: 7, fa: JSON.stringify({ fa_type: 'BANK', ...BANK }) }, false);
     expect(json).toEqual({ kind: 'write', records: [{ record: { id: 'B1', fa: { fa_type: 'BANK', ...BANK, strategy_id: 7 } } }] });
     const own = planRecords('update', { id: 'B1', strategy: 7, fa: '{"strategy_id":2}' }, false);
@@ -39,10 +42,19 @@ describe('planRecords: what the flags make, before any setting is read', () => {
   });
 
   it('refuses the flags of file runs with one record, naming what was not done; resolve takes --batch-size', () => {
-    expect(() => planRecords('unlink', { id: 'B1', batchSize: 10 }, false)).toThrow('--batch-size applies to --file runs only; nothing was unlinked');
-    expect(() => planRecords('link', { id: 'B1', journal: 'j.db' }, false)).toThrow('--journal applies to --file runs only; nothing was linked');
-    expect(() => planRecords('update', { id: 'B1', restart: true }, false)).toThrow('--restart applies to --file runs only; nothing was updated');
-    expect(planRecords('resolve', { id: 'B1', ids: ['B2'], batchSize: 10 }, false)).toEqual({ kind: 'resolve', records: [{ record: { id: 'B1' } }, { record: { id: 'B2' } }] });
+    expect(() => planRecords('unlink', { id: 'B1', batchSize: 10 }, false)).toThrow(
+      '--batch-size applies to --file runs only; nothing was unlinked',
+    );
+    expect(() => planRecords('link', { id: 'B1', journal: 'j.db' }, false)).toThrow(
+      '--journal applies to --file runs only; nothing was linked',
+    );
+    expect(() => planRecords('update', { id: 'B1', restart: true }, false)).toThrow(
+      '--restart applies to --file runs only; nothing was updated',
+    );
+    expect(planRecords('resolve', { id: 'B1', ids: ['B2'], batchSize: 10 }, false)).toEqual({
+      kind: 'resolve',
+      records: [{ record: { id: 'B1' } }, { record: { id: 'B2' } }],
+    });
   });
 
   it('resolve --file - refuses a terminal on stdin, and only then', () => {
@@ -60,7 +72,14 @@ function lookupMapper(linked: Record<string, Record<string, unknown>>, batches: 
       sources.push(context.source);
       return items.map((item) => {
         const fa = linked[item.id];
-        return { reference_id: item.reference_id, id: item.id, status: 'succ', status_reason_code: fa ? 'succ.id.active' : 'succ.fa.not_linked_to_id', status_reason_message: null, ...(fa ? { fa } : {}) };
+        return {
+          reference_id: item.reference_id,
+          id: item.id,
+          status: 'succ',
+          status_reason_code: fa ? 'succ.id.active' : 'succ.fa.not_linked_to_id',
+          status_reason_message: null,
+          ...(fa ? { fa } : {}),
+        };
       });
     },
     close: async () => undefined,
@@ -69,14 +88,28 @@ function lookupMapper(linked: Record<string, Record<string, unknown>>, batches: 
 
 function resolveDeps(overrides: Partial<ResolveDeps>): ResolveDeps & { said: string[] } {
   const said: string[] = [];
-  const base: Partial<ResolveDeps> = { via: 'flag --db', user: 'ana', batchSize: 500, openMapper: async () => strict<Mapper>('mapper', { target: 'fake', close: async () => undefined }), problem: (line) => void said.push(line) };
+  const base: Partial<ResolveDeps> = {
+    via: 'flag --db',
+    user: 'ana',
+    batchSize: 500,
+    openMapper: async () => strict<Mapper>('mapper', { target: 'fake', close: async () => undefined }),
+    problem: (line) => void said.push(line),
+  };
   return Object.assign(strict<ResolveDeps>('deps', { ...base, ...overrides }, ['verbose']), { said });
 }
 
 describe('resolveRecords', () => {
   it('a file with bad rows: says each (at most 20), looks nothing up, and names how many rows are bad', async () => {
     const rows: InputRecord[] = Array.from({ length: 23 }, (_, i) => ({ line: i + 2, record: { id: '' } }));
-    const d = resolveDeps({ openInput: async () => ({ records: (async function* () { yield* rows; yield { line: 30, record: { id: 'ok' } }; })(), label: 'ids.csv' }) });
+    const d = resolveDeps({
+      openInput: async () => ({
+        records: (async function* () {
+          yield* rows;
+          yield { line: 30, record: { id: 'ok' } };
+        })(),
+        label: 'ids.csv',
+      }),
+    });
     const error = await resolveRecords(d, { records: [], file: 'ids.csv' }).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'input.invalid_records', message: 'ids.csv: 23 of 24 records are invalid; nothing was looked up' });
     expect(d.said).toHaveLength(21);
@@ -88,7 +121,10 @@ describe('resolveRecords', () => {
     const batches: string[][] = [];
     const sources: string[] = [];
     const verbose: string[] = [];
-    const d = resolveDeps({ openMapper: async () => lookupMapper({ B2: { fa_type: 'BANK', ...BANK, strategy_id: 2 } }, batches, sources), verbose: (line) => verbose.push(line) });
+    const d = resolveDeps({
+      openMapper: async () => lookupMapper({ B2: { fa_type: 'BANK', ...BANK, strategy_id: 2 } }, batches, sources),
+      verbose: (line) => verbose.push(line),
+    });
     const records = ['B1', 'B2', 'B3'].map((id) => ({ record: { id } }));
     const result = await resolveRecords(d, { records, batchSize: 2 });
     expect(batches).toEqual([['B1', 'B2'], ['B3']]);
@@ -128,25 +164,40 @@ function memoryMapper(): Mapper & { reallyClose(): Promise<void> } {
 
 describe('writeFlagRecords', () => {
   it('an invalid record ends the run before any confirmation or write', async () => {
-    const mapper = strict<Mapper>('mapper', { target: 'fake', strategies: async () => [...DEFAULT_STRATEGIES], close: async () => undefined });
-    const error = await writeFlagRecords(writeDeps(mapper), { operation: 'link', records: [{ record: { id: 'B1', fa_type: 'BANK' } }] }).catch((e: unknown) => e);
+    const mapper = strict<Mapper>('mapper', {
+      target: 'fake',
+      strategies: async () => [...DEFAULT_STRATEGIES],
+      close: async () => undefined,
+    });
+    const error = await writeFlagRecords(writeDeps(mapper), {
+      operation: 'link',
+      records: [{ record: { id: 'B1', fa_type: 'BANK' } }],
+    }).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'input.invalid_record' });
     expect((error as Error).message).toMatch(/^invalid record: .*; nothing was written$/);
   });
 
   it('unlink asks for its confirmation first; a dry run opens the mapper read-only, asks nothing and sends nothing', async () => {
     const store = memoryMapper();
-    const linked = await writeFlagRecords(writeDeps(store), { operation: 'link', records: [{ record: { id: 'B1', fa_type: 'BANK', ...BANK } }] });
+    const linked = await writeFlagRecords(writeDeps(store), {
+      operation: 'link',
+      records: [{ record: { id: 'B1', fa_type: 'BANK', ...BANK } }],
+    });
     expect(linked).toMatchObject({ exitCode: 0, summary: { counts: { linked: 1 } } });
     const asked: string[] = [];
-    const refuse = writeDeps(store, { confirmUnlink: async (what, target) => {
+    const refuse = writeDeps(store, {
+      confirmUnlink: async (what, target) => {
         asked.push(`${what} @ ${target}`);
         throw new UsageError('usage.not_confirmed', 'no');
       },
     });
     await expect(writeFlagRecords(refuse, { operation: 'unlink', records: [{ record: { id: 'B1' } }] })).rejects.toThrow('no');
     expect(asked).toEqual([`1 beneficiary @ ${store.target}`]);
-    const unsent = strict<Mapper>('mapper', { target: 'fake', strategies: store.strategies.bind(store), resolve: store.resolve.bind(store), close: async () => undefined }, ['storedFas', 'markSources', 'instanceId']);
+    const unsent = strict<Mapper>(
+      'mapper',
+      { target: 'fake', strategies: store.strategies.bind(store), resolve: store.resolve.bind(store), close: async () => undefined },
+      ['storedFas', 'markSources', 'instanceId'],
+    );
     const dry = writeDeps(unsent);
     const result = await writeFlagRecords(dry, { operation: 'unlink', records: [{ record: { id: 'B1' } }], dryRun: true });
     expect(dry.opened).toEqual(['dry-run']);
@@ -156,7 +207,10 @@ describe('writeFlagRecords', () => {
 
   it('a rejected record exits 5 and is shown as a single record (its event kept for --results)', async () => {
     const store = memoryMapper();
-    const result = await writeFlagRecords(writeDeps(store), { operation: 'update', records: [{ record: { id: 'NOBODY', fa_type: 'BANK', ...BANK } }] });
+    const result = await writeFlagRecords(writeDeps(store), {
+      operation: 'update',
+      records: [{ record: { id: 'NOBODY', fa_type: 'BANK', ...BANK } }],
+    });
     expect('interrupted' in result).toBe(false);
     if ('interrupted' in result) return;
     expect(result.exitCode).toBe(5);

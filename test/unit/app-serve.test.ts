@@ -44,14 +44,19 @@ function deps(overrides: Partial<ServeDeps> = {}, address = '127.0.0.1') {
 describe('serve (use case)', () => {
   it('refuses half a TLS pair, and an address other machines can reach without authentication and TLS, before reading any setting', async () => {
     const guard = (globalInsecure = false) => strict<ServeDeps>('deps', { isLoopbackHost, globalInsecure }); // target() is not given
-    await expect(serve(guard(), { ...INPUT, tlsCert: 'c.pem' })).rejects.toMatchObject({ code: 'serve.tls_incomplete', message: '--tls-cert needs --tls-key too' });
+    await expect(serve(guard(), { ...INPUT, tlsCert: 'c.pem' })).rejects.toMatchObject({
+      code: 'serve.tls_incomplete',
+      message: '--tls-cert needs --tls-key too',
+    });
     await expect(serve(guard(), { ...INPUT, tlsKey: 'k.pem' })).rejects.toMatchObject({ message: '--tls-key needs --tls-cert too' });
     await expect(serve(guard(), { ...INPUT, host: '0.0.0.0' })).rejects.toMatchObject({
       code: 'serve.unguarded',
       message: 'refusing to serve on 0.0.0.0, which other machines can reach: requests would be neither authenticated nor encrypted',
       hint: 'add --partner NAME=PEM or --token-file PATH, and --tls-cert PEM --tls-key PEM; or pass --insecure-serve on a network you trust',
     });
-    await expect(serve(guard(), { ...INPUT, host: 'localhost.example.org', tokenFile: 't' })).rejects.toMatchObject({ message: expect.stringContaining('requests would travel unencrypted, without TLS') });
+    await expect(serve(guard(), { ...INPUT, host: 'localhost.example.org', tokenFile: 't' })).rejects.toMatchObject({
+      message: expect.stringContaining('requests would travel unencrypted, without TLS'),
+    });
     await expect(serve(guard(true), { ...INPUT, host: '', tlsCert: 'c', tlsKey: 'k' })).rejects.toMatchObject({
       message: 'refusing to serve on every interface, which other machines can reach: requests would not be authenticated',
       hint: expect.stringMatching(/; --insecure is about certificates of servers sparctl connects to, not this one$/),
@@ -61,7 +66,10 @@ describe('serve (use case)', () => {
   it('needs a local target, and loads nothing before it knows', async () => {
     const d = deps({ target: async () => ({ mode: 'remote', source: 'profile prod' }) });
     delete (d as { loadPartners?: unknown }).loadPartners;
-    await expect(serve(d, INPUT)).rejects.toMatchObject({ code: 'serve.remote_profile', message: 'serve needs a local mapper, but the target is remote (profile prod)' });
+    await expect(serve(d, INPUT)).rejects.toMatchObject({
+      code: 'serve.remote_profile',
+      message: 'serve needs a local mapper, but the target is remote (profile prod)',
+    });
   });
 
   it('on loopback: starts unguarded, says so and how, logs each request unless -q, and stops on the signal', async () => {
@@ -82,18 +90,40 @@ describe('serve (use case)', () => {
   });
 
   it('guarded: partners, token and TLS are loaded and handed to the server, and the start line names them', async () => {
-    const d = deps({ loadToken: async () => 'x'.repeat(20), loadTlsIdentity: async (cert, key) => ({ cert: `C:${cert}`, key: `K:${key}` }) }, '::');
-    await serve(d, { ...INPUT, host: '::', partner: ['sparctl=p.pem'], tokenFile: 't', tlsCert: 'c.pem', tlsKey: 'k.pem', maxBodyBytes: 1536, maxItems: 7 });
-    expect(d.starts[0]).toMatchObject({ host: '::', token: 'x'.repeat(20), identity: { cert: 'C:c.pem', key: 'K:k.pem' }, maxBodyBytes: 1536, maxItems: 7 });
+    const d = deps(
+      { loadToken: async () => 'x'.repeat(20), loadTlsIdentity: async (cert, key) => ({ cert: `C:${cert}`, key: `K:${key}` }) },
+      '::',
+    );
+    await serve(d, {
+      ...INPUT,
+      host: '::',
+      partner: ['sparctl=p.pem'],
+      tokenFile: 't',
+      tlsCert: 'c.pem',
+      tlsKey: 'k.pem',
+      maxBodyBytes: 1536,
+      maxItems: 7,
+    });
+    expect(d.starts[0]).toMatchObject({
+      host: '::',
+      token: 'x'.repeat(20),
+      identity: { cert: 'C:c.pem', key: 'K:k.pem' },
+      maxBodyBytes: 1536,
+      maxItems: 7,
+    });
     expect([...d.starts[0]!.partners.keys()]).toEqual(['PARTNER_SPARCTL']);
-    expect(d.notes[0]).toBe('sparctl serve: listening on https://[::]:8123 (local /tmp/m.db; requests authenticated: signatures checked for PARTNER_SPARCTL and bearer token checked; TLS; at most 1536 bytes and 7 items per request)');
+    expect(d.notes[0]).toBe(
+      'sparctl serve: listening on https://[::]:8123 (local /tmp/m.db; requests authenticated: signatures checked for PARTNER_SPARCTL and bearer token checked; TLS; at most 1536 bytes and 7 items per request)',
+    );
   });
 
   it('--insecure-serve: starts, warns, and every access line says INSECURE, even with -q', async () => {
     const d = deps({ quiet: true, loadToken: async () => 'x'.repeat(20) }, '0.0.0.0');
     await serve(d, { ...INPUT, host: '0.0.0.0', tokenFile: 't', insecureServe: true });
     expect(d.notes[0]).toMatch(/^sparctl serve: INSECURE listening on http:\/\/0\.0\.0\.0:8123 \(/);
-    expect(d.notes[1]).toBe("sparctl serve: warning: INSECURE (--insecure-serve): 0.0.0.0 can be reached from other machines and requests travel unencrypted, without TLS; anyone on the network can read beneficiaries' bank accounts in transit");
+    expect(d.notes[1]).toBe(
+      "sparctl serve: warning: INSECURE (--insecure-serve): 0.0.0.0 can be reached from other machines and requests travel unencrypted, without TLS; anyone on the network can read beneficiaries' bank accounts in transit",
+    );
     d.starts[0]!.onRequest!({ method: 'GET', path: '/ping', status: 200, partner: null, items: 0, ms: 1 });
     expect(d.notes.at(-1)).toBe('INSECURE GET /ping 200 1 ms');
   });
@@ -101,7 +131,10 @@ describe('serve (use case)', () => {
   it('a name taken for loopback that resolved elsewhere closes the server at once and refuses', async () => {
     const d = deps({}, '192.0.2.10');
     delete (d as { stopSignal?: unknown }).stopSignal;
-    await expect(serve(d, { ...INPUT, host: 'localhost' })).rejects.toMatchObject({ code: 'serve.not_loopback', message: 'localhost resolved to 192.0.2.10, which is not a loopback address' });
+    await expect(serve(d, { ...INPUT, host: 'localhost' })).rejects.toMatchObject({
+      code: 'serve.not_loopback',
+      message: 'localhost resolved to 192.0.2.10, which is not a loopback address',
+    });
     expect(d.events).toEqual(['listen', 'abort']);
     expect(d.notes).toEqual([]);
   });

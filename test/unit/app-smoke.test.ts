@@ -6,17 +6,37 @@ import type { SmokeReport } from '../../src/core/smoke.js';
 import { strict } from '../helpers/strict.js';
 
 /** A mapper that answers every step as SPAR does for a healthy run, or as `answers` says; it records calls. */
-function fakeMapper(answers: Partial<Record<'link' | 'update' | 'resolve' | 'unlink', (items: readonly { reference_id: string; id: string }[]) => Promise<ItemResult[]>>> = {}) {
+function fakeMapper(
+  answers: Partial<
+    Record<'link' | 'update' | 'resolve' | 'unlink', (items: readonly { reference_id: string; id: string }[]) => Promise<ItemResult[]>>
+  > = {},
+) {
   const calls: string[] = [];
   let linked: Record<string, unknown> | null = null;
-  const ok = (i: { reference_id: string; id: string }): ItemResult => ({ reference_id: i.reference_id, id: i.id, status: 'succ', status_reason_code: null, status_reason_message: null });
+  const ok = (i: { reference_id: string; id: string }): ItemResult => ({
+    reference_id: i.reference_id,
+    id: i.id,
+    status: 'succ',
+    status_reason_code: null,
+    status_reason_message: null,
+  });
   const mapper = strict<Mapper>('mapper', {
     target: 'fake',
-    link: async (items) => (calls.push(`link ${items[0]!.id}`), answers.link ? answers.link(items) : ((linked = { ...items[0]!.fa }), items.map(ok))),
-    update: async (items) => (calls.push('update'), answers.update ? answers.update(items) : ((linked = { ...items[0]!.fa }), items.map(ok))),
-    resolve: async (items) =>
-      (calls.push('resolve'),
-      items.map((i) => (linked ? { ...ok(i), status_reason_code: 'succ.id.active', fa: linked } : { ...ok(i), status_reason_code: 'succ.fa.not_linked_to_id', fa: null }) as ItemResult)),
+    link: async (items) => (
+      calls.push(`link ${items[0]!.id}`), answers.link ? answers.link(items) : ((linked = { ...items[0]!.fa }), items.map(ok))
+    ),
+    update: async (items) => (
+      calls.push('update'), answers.update ? answers.update(items) : ((linked = { ...items[0]!.fa }), items.map(ok))
+    ),
+    resolve: async (items) => (
+      calls.push('resolve'),
+      items.map(
+        (i) =>
+          (linked
+            ? { ...ok(i), status_reason_code: 'succ.id.active', fa: linked }
+            : { ...ok(i), status_reason_code: 'succ.fa.not_linked_to_id', fa: null }) as ItemResult,
+      )
+    ),
     unlink: async (items) => (calls.push('unlink'), answers.unlink ? answers.unlink(items) : ((linked = null), items.map(ok))),
     close: async () => void calls.push('close'),
   });
@@ -25,7 +45,10 @@ function fakeMapper(answers: Partial<Record<'link' | 'update' | 'resolve' | 'unl
 
 const NOW = new Date('2026-03-04T05:06:07.089Z');
 
-function deps(mapper: Mapper, overrides: Partial<SmokeDeps> = {}): SmokeDeps & { written: { path: string; report: SmokeReport; startedAt: Date }[] } {
+function deps(
+  mapper: Mapper,
+  overrides: Partial<SmokeDeps> = {},
+): SmokeDeps & { written: { path: string; report: SmokeReport; startedAt: Date }[] } {
   const written: { path: string; report: SmokeReport; startedAt: Date }[] = [];
   let now = 0;
   const base: SmokeDeps = {
@@ -49,14 +72,26 @@ describe('smoke (use case)', () => {
     expect(report.id).toBe('sparctl-smoke-20260304T050607089Z-abcd0123');
     expect(report.passed).toBe(true);
     expect(report.exitCode).toBe(0);
-    expect(calls).toEqual(['link sparctl-smoke-20260304T050607089Z-abcd0123', 'resolve', 'update', 'resolve', 'unlink', 'resolve', 'close']);
+    expect(calls).toEqual([
+      'link sparctl-smoke-20260304T050607089Z-abcd0123',
+      'resolve',
+      'update',
+      'resolve',
+      'unlink',
+      'resolve',
+      'close',
+    ]);
     expect(junit).toBeUndefined();
   });
 
   it('closes the mapper when a step throws a bug, and lets the bug through', async () => {
     const { mapper, calls } = fakeMapper();
     // runSmoke reads the clock before any call: a throwing clock is a bug outside any step.
-    const broken = deps(mapper, { clock: () => { throw new TypeError('bug'); } });
+    const broken = deps(mapper, {
+      clock: () => {
+        throw new TypeError('bug');
+      },
+    });
     await expect(smoke(broken, {})).rejects.toThrow(TypeError);
     expect(calls).toEqual(['close']);
   });
@@ -74,20 +109,30 @@ describe('smoke (use case)', () => {
     const denied = Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' });
     const result = await smoke(deps(mapper, { writeJunit: async () => Promise.reject(denied) }), { junitPath: '/ro/smoke.xml' });
     expect(result.report.passed).toBe(true);
-    expect(result.junit && 'error' in result.junit && [result.junit.error.code, result.junit.error.message, result.junit.error.exitCode]).toEqual([
-      'smoke.junit_unwritable',
-      'cannot write the JUnit report /ro/smoke.xml: EACCES',
-      2,
-    ]);
+    expect(
+      result.junit && 'error' in result.junit && [result.junit.error.code, result.junit.error.message, result.junit.error.exitCode],
+    ).toEqual(['smoke.junit_unwritable', 'cannot write the JUnit report /ro/smoke.xml: EACCES', 2]);
   });
 
   it('a failed cleanup names the command that removes the record from this same mapper', async () => {
     const refused = async (items: readonly { reference_id: string; id: string }[]) =>
-      items.map((i) => ({ reference_id: i.reference_id, id: i.id, status: 'rjct', status_reason_code: 'rjct.id.invalid', status_reason_message: 'nope' }) as ItemResult);
+      items.map(
+        (i) =>
+          ({
+            reference_id: i.reference_id,
+            id: i.id,
+            status: 'rjct',
+            status_reason_code: 'rjct.id.invalid',
+            status_reason_message: 'nope',
+          }) as ItemResult,
+      );
     const { mapper } = fakeMapper({ update: refused, unlink: refused });
     const { report } = await smoke(deps(mapper), {});
     expect(report.exitCode).toBe(5);
-    expect(report.cleanup).toEqual({ state: 'failed', detail: `${report.id} may still be linked: remove it with "sparctl --url http://x unlink --id ${report.id} --yes"` });
+    expect(report.cleanup).toEqual({
+      state: 'failed',
+      detail: `${report.id} may still be linked: remove it with "sparctl --url http://x unlink --id ${report.id} --yes"`,
+    });
   });
 
   it('remote: a step gives up 5 s after the request timeout (its outcome unknown)', async () => {
@@ -101,6 +146,10 @@ describe('smoke (use case)', () => {
     expect(done).toBe(false);
     await vi.advanceTimersByTimeAsync(1);
     const { report } = await running;
-    expect(report.steps[0]).toMatchObject({ step: 'link', status: 'fail', error: { code: 'smoke.timeout', message: 'no answer within 6000 ms; the outcome is unknown' } });
+    expect(report.steps[0]).toMatchObject({
+      step: 'link',
+      status: 'fail',
+      error: { code: 'smoke.timeout', message: 'no answer within 6000 ms; the outcome is unknown' },
+    });
   });
 });

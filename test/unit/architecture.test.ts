@@ -35,7 +35,10 @@ describe('ARCHITECTURE.md', () => {
   it('lists every module under src/, and nothing else', () => {
     const text = readFileSync(join(ROOT, 'ARCHITECTURE.md'), 'utf8');
     const listed = [...text.matchAll(/^\| `(src\/[^`]+\.ts)` \|/gm)].map((match) => match[1]!).sort();
-    expect({ missing: FILES.filter((f) => !listed.includes(f)), extra: listed.filter((f) => !FILES.includes(f)) }).toEqual({ missing: [], extra: [] });
+    expect({ missing: FILES.filter((f) => !listed.includes(f)), extra: listed.filter((f) => !FILES.includes(f)) }).toEqual({
+      missing: [],
+      extra: [],
+    });
   });
 
   it('holds its layer rule: core imports only core and zod; app only core and config; adapters never the CLI or app; no command another', () => {
@@ -48,7 +51,9 @@ describe('ARCHITECTURE.md', () => {
       }
       if (file.startsWith('src/app/')) {
         for (const spec of external) broken.push(`${file} imports ${spec}`);
-        for (const path of local) if (!path.startsWith('src/core/') && !path.startsWith('src/app/') && !path.startsWith('src/config/')) broken.push(`${file} imports ${path}`);
+        for (const path of local)
+          if (!path.startsWith('src/core/') && !path.startsWith('src/app/') && !path.startsWith('src/config/'))
+            broken.push(`${file} imports ${path}`);
       }
       if (file.startsWith('src/adapters/') || file.startsWith('src/config/')) {
         for (const path of local) if (path.startsWith('src/cli/') || path.startsWith('src/app/')) broken.push(`${file} imports ${path}`);

@@ -24,7 +24,6 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-
 function local(): LocalMapper {
   const mapper = LocalMapper.open(join(tempDir(), 'mapper.db'));
   cleanups.push(() => mapper.close());
@@ -42,7 +41,17 @@ async function viaServe(): Promise<{ mapper: Mapper; backing: LocalMapper }> {
 }
 
 function settingsFor(baseUrl: string, extra: Partial<Settings> = {}): Settings {
-  return { profile: 't', mode: 'remote', protocol: 'spar-v2', baseUrl, senderAppMnemonic: 'sparctl', timeoutMs: 5_000, batchSize: 500, concurrency: 4, ...extra };
+  return {
+    profile: 't',
+    mode: 'remote',
+    protocol: 'spar-v2',
+    baseUrl,
+    senderAppMnemonic: 'sparctl',
+    timeoutMs: 5_000,
+    batchSize: 500,
+    concurrency: 4,
+    ...extra,
+  };
 }
 
 function records(rows: { id: string; account?: string; mode?: BulkMode }[]): BulkInputRecord[] {
@@ -50,7 +59,11 @@ function records(rows: { id: string; account?: string; mode?: BulkMode }[]): Bul
     seq,
     line: seq + 2,
     key: row.id,
-    parsed: { ok: true, value: row.mode === 'unlink' ? { id: row.id } : { id: row.id, fa: bank(row.account ?? `A-${row.id}`) }, ...(row.mode ? { mode: row.mode } : {}) },
+    parsed: {
+      ok: true,
+      value: row.mode === 'unlink' ? { id: row.id } : { id: row.id, fa: bank(row.account ?? `A-${row.id}`) },
+      ...(row.mode ? { mode: row.mode } : {}),
+    },
   }));
 }
 
@@ -61,12 +74,24 @@ async function* stream(items: readonly BulkInputRecord[]) {
 async function run(
   mapper: Mapper,
   input: readonly BulkInputRecord[],
-  options: { mode?: BulkMode; batchSize?: number; concurrency?: number; retries?: number; journal?: Journal; recordEvents?: 'all' | 'problems'; chunkSize?: number; chunksInFlight?: number } = {},
+  options: {
+    mode?: BulkMode;
+    batchSize?: number;
+    concurrency?: number;
+    retries?: number;
+    journal?: Journal;
+    recordEvents?: 'all' | 'problems';
+    chunkSize?: number;
+    chunksInFlight?: number;
+  } = {},
 ) {
   const events: RecordEvent[] = [];
   const summary = await runBulk(mapper, stream(input), options.journal ?? new MemoryJournal(), {
     mode: options.mode ?? 'upsert',
-    index: indexOf(input.map((record) => record.key), input.map((record) => record.line)),
+    index: indexOf(
+      input.map((record) => record.key),
+      input.map((record) => record.line),
+    ),
     batchSize: options.batchSize ?? 500,
     concurrency: options.concurrency ?? 4,
     retries: options.retries ?? 5,
@@ -184,7 +209,17 @@ describe('bulk engine: several chunks in flight', () => {
       const input = records(rows);
       const { summary, events } = await run(mapper, input, { batchSize: 2, concurrency, chunkSize, chunksInFlight });
       const { runModel } = await import('../helpers/write-model.js');
-      const model = runModel(new Map(), rows.map((row, at) => ({ line: at + 2, id: row.id, valid: true, mode: row.mode, ...(row.account ? { fa: store.storedFa(row.id) ?? `account_number:${row.account}.` } : {}) })), { comparesNamePhone: true });
+      const model = runModel(
+        new Map(),
+        rows.map((row, at) => ({
+          line: at + 2,
+          id: row.id,
+          valid: true,
+          mode: row.mode,
+          ...(row.account ? { fa: store.storedFa(row.id) ?? `account_number:${row.account}.` } : {}),
+        })),
+        { comparesNamePhone: true },
+      );
       expect(summary.total).toBe(rows.length);
       expect(summary.notSent).toBe(0);
       for (const event of events) expect(model.reports.get(event.line!)!.fates).toContain(event.fate);
@@ -205,7 +240,9 @@ describe('bulk engine: several chunks in flight', () => {
   it('reports records in input order although chunks settle out of order', async () => {
     const rows = history(21, 120);
     // Every fourth record is invalid: reported at once by its chunk, the others after their requests.
-    const input = records(rows).map((record, at) => (at % 4 === 3 ? { ...record, parsed: { ok: false as const, problems: [{ field: 'id', message: 'bad' }] } } : record));
+    const input = records(rows).map((record, at) =>
+      at % 4 === 3 ? { ...record, parsed: { ok: false as const, problems: [{ field: 'id', message: 'bad' }] } } : record,
+    );
     const seqs: number[] = [];
     await runBulk(slow(local(), 21), stream(input), new MemoryJournal(), {
       mode: 'upsert',
@@ -251,7 +288,9 @@ describe('bulk engine: upsert', () => {
 
   it('compares FAs as their strategy stores them: a strategy-5 bank FA (no bank name stored) is unchanged on a re-run', async () => {
     const mapper = local();
-    const input: BulkInputRecord[] = [{ seq: 0, line: 2, key: 'S5', parsed: { ok: true, value: { id: 'S5', fa: bank('0012', { strategy_id: 5 }) } } }];
+    const input: BulkInputRecord[] = [
+      { seq: 0, line: 2, key: 'S5', parsed: { ok: true, value: { id: 'S5', fa: bank('0012', { strategy_id: 5 }) } } },
+    ];
     expect((await run(mapper, input)).summary).toMatchObject({ applied: 1 });
     expect((await run(mapper, input)).summary).toMatchObject({ applied: 0, unchanged: 1 });
   });
@@ -264,7 +303,10 @@ describe('bulk engine: upsert', () => {
       key: id,
       parsed: { ok: true, value: { id, fa: bank(`A-${id}`), ...extra } },
     });
-    const first = [person(0, 'P1', { name: 'Ana Cruz', phone_number: '+639170000001' }), person(1, 'P2', { name: 'Ben Reyes', phone_number: '+639170000002' })];
+    const first = [
+      person(0, 'P1', { name: 'Ana Cruz', phone_number: '+639170000001' }),
+      person(1, 'P2', { name: 'Ben Reyes', phone_number: '+639170000002' }),
+    ];
     expect((await run(mapper, first)).summary).toMatchObject({ applied: 2 });
     expect((await run(mapper, first)).summary).toMatchObject({ applied: 0, unchanged: 2 });
 
@@ -299,7 +341,9 @@ describe('bulk engine: upsert', () => {
 
   it('through serve, whose resolve tells no name or phone, compares the FA alone', async () => {
     const { mapper, backing } = await viaServe();
-    const row = (phone: string): BulkInputRecord[] => [{ seq: 0, line: 2, key: 'R1', parsed: { ok: true, value: { id: 'R1', fa: bank('A-R1'), phone_number: phone } } }];
+    const row = (phone: string): BulkInputRecord[] => [
+      { seq: 0, line: 2, key: 'R1', parsed: { ok: true, value: { id: 'R1', fa: bank('A-R1'), phone_number: phone } } },
+    ];
     expect((await run(mapper, row('+639170000001'))).summary).toMatchObject({ applied: 1 });
     expect((await run(mapper, row('+639170000002'))).summary).toMatchObject({ applied: 0, unchanged: 1 });
     expect((await backing.storedFas(['R1'])).get('R1')).toMatchObject({ phone: '+639170000001' });
@@ -319,11 +363,25 @@ describe('bulk engine: upsert', () => {
     const mapper = local();
     const input: BulkInputRecord[] = [
       ...records([{ id: 'GOOD' }]),
-      { seq: 1, line: 3, raw: { id: '', account_number: '1' }, key: undefined, parsed: { ok: false, problems: [{ field: 'id', message: 'id is missing', code: 'input.invalid' }] } },
+      {
+        seq: 1,
+        line: 3,
+        raw: { id: '', account_number: '1' },
+        key: undefined,
+        parsed: { ok: false, problems: [{ field: 'id', message: 'id is missing', code: 'input.invalid' }] },
+      },
     ];
     const { summary, events } = await run(mapper, input);
     expect(summary).toMatchObject({ total: 2, applied: 1, rejected: 1 });
-    expect(events[1]).toMatchObject({ seq: 1, line: 3, fate: 'rejected', code: 'input.invalid', field: 'id', message: 'id is missing', raw: { id: '', account_number: '1' } });
+    expect(events[1]).toMatchObject({
+      seq: 1,
+      line: 3,
+      fate: 'rejected',
+      code: 'input.invalid',
+      field: 'id',
+      message: 'id is missing',
+      raw: { id: '', account_number: '1' },
+    });
   });
 });
 
@@ -339,7 +397,8 @@ function poisoned(inner: Mapper, poison: string): Mapper & { requests: number } 
     update: (items: readonly LinkItem[], c: Parameters<Mapper['update']>[1]) => inner.update(items, c),
     link: async (items: readonly LinkItem[], c: Parameters<Mapper['link']>[1]) => {
       wrapper.requests++;
-      if (items.some((item) => item.id === poison)) throw new UnavailableError('remote.batch_failed', 'failed the whole request (rjct.internal.error: Internal server error)');
+      if (items.some((item) => item.id === poison))
+        throw new UnavailableError('remote.batch_failed', 'failed the whole request (rjct.internal.error: Internal server error)');
       return inner.link(items, c);
     },
   };
@@ -393,7 +452,16 @@ describe('bulk engine: failures', () => {
     cleanups.push(() => proxy.close());
     const mapper = await HttpMapper.create(settingsFor(proxy.url, { timeoutMs: 300 }));
     cleanups.push(() => mapper.close());
-    proxy.plan('reset-before', 'reset-after', { status: 500 }, { status: 429, retryAfter: '0' }, { slowMs: 900 }, 'reset-after', { status: 503 }, 'reset-after');
+    proxy.plan(
+      'reset-before',
+      'reset-after',
+      { status: 500 },
+      { status: 429, retryAfter: '0' },
+      { slowMs: 900 },
+      'reset-after',
+      { status: 503 },
+      'reset-after',
+    );
     const rows = Array.from({ length: 120 }, (_, i) => ({ id: `X${String(i).padStart(3, '0')}` }));
     const { summary, events } = await run(mapper, records(rows), { batchSize: 10, concurrency: 3, retries: 8 });
     expect(summary).toMatchObject({ total: 120, applied: 120, rejected: 0, notSent: 0 });
@@ -470,7 +538,15 @@ describe('SqliteJournal', () => {
     journal.markInflight([0, 1, 2, 3, 4], 'link');
     journal.settle([
       { seq: 0, state: 'settled', operation: 'link', fate: 'applied', outcome: 'linked', code: null, message: null },
-      { seq: 1, state: 'settled', operation: 'link', fate: 'rejected', outcome: 'already_linked', code: 'rjct.reference_id.duplicate', message: 'already' },
+      {
+        seq: 1,
+        state: 'settled',
+        operation: 'link',
+        fate: 'rejected',
+        outcome: 'already_linked',
+        code: 'rjct.reference_id.duplicate',
+        message: 'already',
+      },
       { seq: 2, state: 'settled', operation: 'link', fate: 'applied', outcome: 'linked', code: null, message: null },
     ]);
     journal.markInflight([1], 'update');
@@ -479,7 +555,15 @@ describe('SqliteJournal', () => {
     cleanups.push(() => reopened.close());
     const entries = reopened.load();
     expect([...entries.keys()].sort()).toEqual([0, 1, 2, 3, 4]);
-    expect(entries.get(0)).toEqual({ seq: 0, state: 'settled', operation: 'link', fate: 'applied', outcome: 'linked', code: null, message: null });
+    expect(entries.get(0)).toEqual({
+      seq: 0,
+      state: 'settled',
+      operation: 'link',
+      fate: 'applied',
+      outcome: 'linked',
+      code: null,
+      message: null,
+    });
     expect(entries.get(2)).toMatchObject({ state: 'settled', outcome: 'linked' });
     // Settled first, then sent again as an update and not answered: in flight as the update.
     expect(entries.get(1)).toEqual({ seq: 1, state: 'inflight', operation: 'update' });

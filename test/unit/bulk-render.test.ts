@@ -64,7 +64,9 @@ describe('progress off a terminal', () => {
     const lines = stderr().trimEnd().split('\n');
     expect(lines).toHaveLength(10);
     expect(lines.every((l) => l.startsWith('import people.csv: '))).toBe(true);
-    expect(lines[0]).toBe('import people.csv: 1000/10000 (10%) · 1000 rec/s · ETA 00:09 · applied 1000 · unchanged 0 · rejected 0 · retries 0');
+    expect(lines[0]).toBe(
+      'import people.csv: 1000/10000 (10%) · 1000 rec/s · ETA 00:09 · applied 1000 · unchanged 0 · rejected 0 · retries 0',
+    );
     expect(stderr()).not.toMatch(ANSI);
   });
 
@@ -88,7 +90,8 @@ describe('progress off a terminal', () => {
     renderer.onEvent({ type: 'retry', operation: 'update', records: 1, attempt: 3, reason: 'timeout', delayMs: 450 });
     await flush();
     expect(stderr()).toBe(
-      'import: retrying 500 links (attempt 2) in 2.0 s: HTTP 503\\u001b[31m\n' + 'import: retrying 1 update (attempt 3) in 0.5 s: timeout\n',
+      'import: retrying 500 links (attempt 2) in 2.0 s: HTTP 503\\u001b[31m\n' +
+        'import: retrying 1 update (attempt 3) in 0.5 s: timeout\n',
     );
   });
 
@@ -231,14 +234,25 @@ describe('summary', () => {
 
   it('adds earlier runs, rejects, results, journal, stop reason and resume hint when they apply', () => {
     const { io, stderr } = fakeIo();
-    renderBulkSummary(io, summary({ earlier: { applied: 40 }, notSent: 0, retries: 3, seconds: 125, rejectedBy: {}, stopped: { code: 'target.unavailable', message: 'the mapper did not answer', exitCode: 4 } }), {
-      target: 'https://spar.example.org',
-      rejectsPath: './people.rejects.csv',
-      rejectsCount: 6,
-      resultsPath: './people.results.jsonl',
-      journalPath: '/state/sparctl/journals/ab12.db',
-      resumeHint: 'sparctl import people.csv --resume',
-    });
+    renderBulkSummary(
+      io,
+      summary({
+        earlier: { applied: 40 },
+        notSent: 0,
+        retries: 3,
+        seconds: 125,
+        rejectedBy: {},
+        stopped: { code: 'target.unavailable', message: 'the mapper did not answer', exitCode: 4 },
+      }),
+      {
+        target: 'https://spar.example.org',
+        rejectsPath: './people.rejects.csv',
+        rejectsCount: 6,
+        resultsPath: './people.results.jsonl',
+        journalPath: '/state/sparctl/journals/ab12.db',
+        resumeHint: 'sparctl import people.csv --resume',
+      },
+    );
     const lines = stderr().trimEnd().split('\n');
     const tail = lines.slice(lines.findIndex((l) => l.startsWith('120 records')));
     expect(tail).toEqual([

@@ -82,14 +82,23 @@ describe('CsvTokenizer', () => {
       const rows: string[][] = [];
       for (let r = 0; r < 1 + Math.floor(next() * 6); r++) {
         // A row of one blank cell is a blank line, which is skipped (tested above).
-        rows.push(Array.from({ length: width }, () => {
-          const cell = randomCell(next);
-          return width === 1 && cell.trim() === '' ? 'x' : cell;
-        }));
+        rows.push(
+          Array.from({ length: width }, () => {
+            const cell = randomCell(next);
+            return width === 1 && cell.trim() === '' ? 'x' : cell;
+          }),
+        );
       }
       const ending = next() < 0.5 ? '\n' : '\r\n';
-      const text = rows.map((row) => row.map((cell) => quoteCell(cell, delimiter, next() < 0.2)).join(delimiter)).join(ending) + (next() < 0.5 ? ending : '');
-      const expected = parse(text, { delimiter, record_delimiter: ['\r\n', '\n'], skip_empty_lines: true, relax_column_count: true }) as string[][];
+      const text =
+        rows.map((row) => row.map((cell) => quoteCell(cell, delimiter, next() < 0.2)).join(delimiter)).join(ending) +
+        (next() < 0.5 ? ending : '');
+      const expected = parse(text, {
+        delimiter,
+        record_delimiter: ['\r\n', '\n'],
+        skip_empty_lines: true,
+        relax_column_count: true,
+      }) as string[][];
       const cuts = [Math.floor(next() * text.length), Math.floor(next() * text.length)].sort((x, y) => x - y);
       const got = readAll(text, delimiter, cuts).map((row) => row.cells);
       expect(got, JSON.stringify(text)).toEqual(expected);
@@ -120,7 +129,10 @@ describe('CsvTokenizer', () => {
 describe('CsvTokenizer errors after good rows', () => {
   it('hands over the rows before a bad one first, then raises the error on the next call', () => {
     const tokenizer = new CsvTokenizer(',');
-    expect(tokenizer.push('h1,h2\nok,1\nbad"x,2\nnever,3\n').map((row) => row.cells)).toEqual([['h1', 'h2'], ['ok', '1']]);
+    expect(tokenizer.push('h1,h2\nok,1\nbad"x,2\nnever,3\n').map((row) => row.cells)).toEqual([
+      ['h1', 'h2'],
+      ['ok', '1'],
+    ]);
     expect(() => tokenizer.end()).toThrow(expect.objectContaining({ line: 3 }));
   });
 });

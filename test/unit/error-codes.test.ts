@@ -58,7 +58,13 @@ const COMPUTED: Record<string, { readonly why: string; readonly codes?: (sites: 
   // http-mapper.ts's transportError() with remote. replaced by odk. (UnavailableErrors only).
   "src/adapters/odk/central-client.ts: transport.code.replace(/^remote\\./, 'odk.')": {
     why: 'odk. twins of the transport codes',
-    codes: (sites) => sites.filter((s) => s.where.startsWith('src/adapters/http/http-mapper.ts:') && s.fn === 'transportError' && s.errorClass === 'UnavailableError').map((s) => s.code.replace(/^remote\./, 'odk.')),
+    codes: (sites) =>
+      sites
+        .filter(
+          (s) =>
+            s.where.startsWith('src/adapters/http/http-mapper.ts:') && s.fn === 'transportError' && s.errorClass === 'UnavailableError',
+        )
+        .map((s) => s.code.replace(/^remote\./, 'odk.')),
   },
   // The bulk engine's `stopped`: the SparctlError that stopped the run ('interrupted' and
   // 'terminated' are literals of their own, in engine.ts and bulk-job.ts).
@@ -83,9 +89,15 @@ const COMMANDER_NOT_REACHED: Record<string, { readonly why: string; readonly use
 /** Every code commander's parser can throw, as main.ts names it: commander.unknownOption → usage.unknown_option. */
 function commanderUsageCodes(): string[] {
   const dir = join(ROOT, 'node_modules/commander/lib');
-  const all = new Set(readdirSync(dir).filter((f) => f.endsWith('.js')).flatMap((f) => [...readFileSync(join(dir, f), 'utf8').matchAll(/'(commander\.[A-Za-z]+)'/g)].map((m) => m[1]!)));
+  const all = new Set(
+    readdirSync(dir)
+      .filter((f) => f.endsWith('.js'))
+      .flatMap((f) => [...readFileSync(join(dir, f), 'utf8').matchAll(/'(commander\.[A-Za-z]+)'/g)].map((m) => m[1]!)),
+  );
   const ok = commanderOkCodes();
-  return [...all].filter((code) => !ok.has(code) && !(code in COMMANDER_NOT_REACHED)).map((code) => `usage.${code.replace(/^commander\./, '').replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}`);
+  return [...all]
+    .filter((code) => !ok.has(code) && !(code in COMMANDER_NOT_REACHED))
+    .map((code) => `usage.${code.replace(/^commander\./, '').replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}`);
 }
 
 function sources(dir: string): string[] {
@@ -140,12 +152,20 @@ function scan(): { sites: Site[]; computed: Computed[] } {
       else computed.push({ site, key: `${file}: ${codeNode.getText(source)}` });
     };
     const visit = (node: ts.Node): void => {
-      if (ts.isNewExpression(node) && ts.isIdentifier(node.expression) && Object.hasOwn(CLASS_EXIT, node.expression.text) && node.arguments?.[0]) {
+      if (
+        ts.isNewExpression(node) &&
+        ts.isIdentifier(node.expression) &&
+        Object.hasOwn(CLASS_EXIT, node.expression.text) &&
+        node.arguments?.[0]
+      ) {
         const name = node.expression.text;
         found(node.arguments[0], name === 'SparctlError' ? exitOf(node.arguments[2]) : CLASS_EXIT[name], name, node);
       }
       if (ts.isObjectLiteralExpression(node)) {
-        const property = (name: string) => node.properties.find((p): p is ts.PropertyAssignment => ts.isPropertyAssignment(p) && ts.isIdentifier(p.name) && p.name.text === name);
+        const property = (name: string) =>
+          node.properties.find(
+            (p): p is ts.PropertyAssignment => ts.isPropertyAssignment(p) && ts.isIdentifier(p.name) && p.name.text === name,
+          );
         const code = property('code');
         const exitCode = property('exitCode');
         if (code && exitCode) found(code.initializer, exitOf(exitCode.initializer), undefined, node);
@@ -207,11 +227,29 @@ describe('README "### Error codes"', () => {
   it('finds the codes it should, and no computed code it cannot place', () => {
     expect(unknownComputed, 'a code computed at run time: add it to COMPUTED with where it comes from').toEqual([]);
     // The scan itself is checked: a few codes of each kind it must find.
-    for (const code of ['local.no_mapper', 'strategy.regex_invalid', 'remote.nack', 'odk.rate_limited', 'odk.timeout', 'usage.unknown_option', 'smoke.timeout', 'internal', 'interrupted', 'terminated']) {
+    for (const code of [
+      'local.no_mapper',
+      'strategy.regex_invalid',
+      'remote.nack',
+      'odk.rate_limited',
+      'odk.timeout',
+      'usage.unknown_option',
+      'smoke.timeout',
+      'internal',
+      'interrupted',
+      'terminated',
+    ]) {
       expect(codes.has(code), code).toBe(true);
     }
     // …and none of the row-level codes.
-    for (const code of ['input.invalid', 'input.strategy', 'mapping.unknown_bank', 'kept.changed_since', 'rjct.fa.invalid', 'strategy.no_fields']) {
+    for (const code of [
+      'input.invalid',
+      'input.strategy',
+      'mapping.unknown_bank',
+      'kept.changed_since',
+      'rjct.fa.invalid',
+      'strategy.no_fields',
+    ]) {
       expect(codes.has(code), code).toBe(false);
     }
     expect(codes.size).toBeGreaterThan(120);
@@ -223,11 +261,20 @@ describe('README "### Error codes"', () => {
     expect(malformed).toEqual([]);
     expect(rows.length).toBeGreaterThan(120);
     const seen = rows.map((r) => r.code);
-    expect(seen.filter((code, i) => seen.indexOf(code) !== i), 'codes with two rows').toEqual([]);
-    expect(rows.filter((r) => r.text.trim().length < 20).map((r) => r.code), 'rows that say next to nothing').toEqual([]);
+    expect(
+      seen.filter((code, i) => seen.indexOf(code) !== i),
+      'codes with two rows',
+    ).toEqual([]);
+    expect(
+      rows.filter((r) => r.text.trim().length < 20).map((r) => r.code),
+      'rows that say next to nothing',
+    ).toEqual([]);
     const prefix = (code: string) => code.split('.')[0]!;
     const groups = seen.map(prefix).filter((p, i, all) => i === 0 || all[i - 1] !== p);
-    expect(groups.filter((p, i) => groups.indexOf(p) !== i), 'prefixes whose rows are not together').toEqual([]);
+    expect(
+      groups.filter((p, i) => groups.indexOf(p) !== i),
+      'prefixes whose rows are not together',
+    ).toEqual([]);
     for (const group of new Set(groups)) {
       const inGroup = seen.filter((code) => prefix(code) === group);
       expect(inGroup, `rows of ${group}`).toEqual([...inGroup].sort());
@@ -245,7 +292,8 @@ describe('README "### Error codes"', () => {
     const wrong: string[] = [];
     for (const row of rows) {
       for (const site of codes.get(row.code) ?? []) {
-        if (site.exit !== undefined && site.exit !== row.exit) wrong.push(`${row.code}: README says ${row.exit}, ${site.where} exits ${site.exit}`);
+        if (site.exit !== undefined && site.exit !== row.exit)
+          wrong.push(`${row.code}: README says ${row.exit}, ${site.where} exits ${site.exit}`);
       }
     }
     expect(wrong).toEqual([]);
@@ -261,10 +309,16 @@ describe('README "### Error codes"', () => {
 
   it("knows every commander error code: a row's, main.ts's exit 0, or one sparctl cannot meet", () => {
     const dir = join(ROOT, 'node_modules/commander/lib');
-    const all = new Set(readdirSync(dir).filter((f) => f.endsWith('.js')).flatMap((f) => [...readFileSync(join(dir, f), 'utf8').matchAll(/'(commander\.[A-Za-z]+)'/g)].map((m) => m[1]!)));
+    const all = new Set(
+      readdirSync(dir)
+        .filter((f) => f.endsWith('.js'))
+        .flatMap((f) => [...readFileSync(join(dir, f), 'utf8').matchAll(/'(commander\.[A-Za-z]+)'/g)].map((m) => m[1]!)),
+    );
     expect(all.has('commander.unknownOption')).toBe(true);
     const cli = FILES.filter((f) => f.startsWith('src/cli/'));
-    const used = Object.entries(COMMANDER_NOT_REACHED).flatMap(([code, { why, use }]) => cli.filter((f) => use.test(readFileSync(join(ROOT, f), 'utf8'))).map((f) => `${code} ${why}, but ${f} matches ${use}`));
+    const used = Object.entries(COMMANDER_NOT_REACHED).flatMap(([code, { why, use }]) =>
+      cli.filter((f) => use.test(readFileSync(join(ROOT, f), 'utf8'))).map((f) => `${code} ${why}, but ${f} matches ${use}`),
+    );
     expect(used, 'a commander feature now in use: its code needs a row').toEqual([]);
     expect(commanderOkCodes().size).toBeGreaterThan(0);
   });

@@ -25,7 +25,10 @@ interface Answer {
 
 let central: FakeCentral;
 
-async function call(path: string, init: { method?: string; token?: string | null; body?: unknown; headers?: Record<string, string> } = {}): Promise<Answer> {
+async function call(
+  path: string,
+  init: { method?: string; token?: string | null; body?: unknown; headers?: Record<string, string> } = {},
+): Promise<Answer> {
   const headers: Record<string, string> = { accept: 'application/json', ...init.headers };
   if (init.token) headers['authorization'] = `Bearer ${init.token}`;
   if (init.body !== undefined) headers['content-type'] = 'application/json';
@@ -60,7 +63,13 @@ const q = (params: Record<string, string>): string => `?${new URLSearchParams(pa
 
 const person = (n: number) => ({
   beneficiary: { national_id: `00${n}1122334`, full_name: `Person ${n}`, gender: 'female' },
-  payment: { payment_method: 'bank', bank_code: 'BNK001', branch_code: 'BNK001-0042', account_number: `0012345678${n}`, payment_consent: 'yes' },
+  payment: {
+    payment_method: 'bank',
+    bank_code: 'BNK001',
+    branch_code: 'BNK001-0042',
+    account_number: `0012345678${n}`,
+    payment_consent: 'yes',
+  },
 });
 
 beforeEach(async () => {
@@ -93,7 +102,9 @@ describe('sessions and auth', () => {
       expect(refused.status).toBe(401);
       expect(refused.body.code).toBe(401.2);
     }
-    const basic = await call('/v1/users/current', { headers: { authorization: `Basic ${Buffer.from(`${EMAIL}:${PASSWORD}`).toString('base64')}` } });
+    const basic = await call('/v1/users/current', {
+      headers: { authorization: `Basic ${Buffer.from(`${EMAIL}:${PASSWORD}`).toString('base64')}` },
+    });
     expect(basic.body.code).toBe(401.3);
 
     central.expireTokens();
@@ -132,7 +143,12 @@ describe('form and fields', () => {
     const fields = await call(`${FORM}/fields?odata=true`, { token });
     expect(fields.body).toContainEqual({ name: 'account_number', path: '/payment/account_number', type: 'string', binary: null });
     expect(fields.body).toContainEqual({ name: 'instanceID', path: '/meta/instanceID', type: 'string', binary: null });
-    for (const path of ['/v1/projects/4/forms/spar_enrolment', '/v1/projects/3/forms/other', '/v1/projects/3/forms/other.svc/Submissions', '/v1/nothing']) {
+    for (const path of [
+      '/v1/projects/4/forms/spar_enrolment',
+      '/v1/projects/3/forms/other',
+      '/v1/projects/3/forms/other.svc/Submissions',
+      '/v1/nothing',
+    ]) {
       const missing = await call(path, { token });
       expect(missing.status).toBe(404);
       expect(missing.body).toEqual({ message: 'Could not find the resource you were looking for.', code: 404.1 });
@@ -162,7 +178,10 @@ describe('the OData feed', () => {
   it('serves rows shaped like the examples, newest first, with @odata.context', async () => {
     const token = await login();
     const first = central.submit(person(1));
-    const second = central.submit({ beneficiary: { national_id: '0023456789', full_name: 'Amina', contact_phone: '' }, payment: { payment_method: 'mobile_money' } }, { submitterName: 'enum-nakuru-02' });
+    const second = central.submit(
+      { beneficiary: { national_id: '0023456789', full_name: 'Amina', contact_phone: '' }, payment: { payment_method: 'mobile_money' } },
+      { submitterName: 'enum-nakuru-02' },
+    );
     const answer = await call(SVC, { token });
     expect(answer.status).toBe(200);
     expect(answer.body['@odata.context']).toBe(`${central.domain}/v1/projects/3/forms/spar_enrolment.svc/$metadata#Submissions`);
@@ -171,20 +190,35 @@ describe('the OData feed', () => {
     const row = answer.body.value[0];
     expect(row).toEqual(second);
     expect(row.__id).toBe(row.meta.instanceID);
-    expect(row.__system).toMatchObject({ submitterName: 'enum-nakuru-02', submitterId: expect.any(String), reviewState: null, updatedAt: null, deletedAt: null, edits: 0 });
+    expect(row.__system).toMatchObject({
+      submitterName: 'enum-nakuru-02',
+      submitterId: expect.any(String),
+      reviewState: null,
+      updatedAt: null,
+      deletedAt: null,
+      edits: 0,
+    });
     expect(row.beneficiary).toEqual({ national_id: '0023456789', full_name: 'Amina', gender: null, birthdate: null, contact_phone: null });
     expect(row.payment.account_number).toBeNull();
     expect(row.meta.instanceName).toBe('0023456789 - Amina');
     const example = exampleRow();
     // The fixture leaves out start, end, deviceid and location; the fake has them, as Central does.
-    expect(Object.keys(row).filter((key) => !['start', 'end', 'deviceid', 'location'].includes(key)).sort()).toEqual(Object.keys(example).sort());
+    expect(
+      Object.keys(row)
+        .filter((key) => !['start', 'end', 'deviceid', 'location'].includes(key))
+        .sort(),
+    ).toEqual(Object.keys(example).sort());
     expect(Object.keys(row.__system).sort()).toEqual(Object.keys(example['__system'] as object).sort());
     expect(Object.keys(row.payment).sort()).toEqual(Object.keys(example['payment'] as object).sort());
     expect((await call(SVC, { token, headers: { accept: 'application/xml' } })).body.code).toBe(406.1);
 
     // $select keeps the named fields; a weak ETag answers If-None-Match with 304 until something changes.
     const selected = await call(`${SVC}${q({ $select: '__id,__system/updatedAt,payment/account_number' })}`, { token });
-    expect(selected.body.value[1]).toEqual({ __id: first.__id, __system: { updatedAt: null }, payment: { account_number: first.payment['account_number'] } });
+    expect(selected.body.value[1]).toEqual({
+      __id: first.__id,
+      __system: { updatedAt: null },
+      payment: { account_number: first.payment['account_number'] },
+    });
     const etag = answer.headers.get('etag')!;
     expect(etag).toMatch(/^W\/"/);
     expect((await call(SVC, { token, headers: { 'if-none-match': etag } })).status).toBe(304);
@@ -207,7 +241,9 @@ describe('the OData feed', () => {
       const next = page.body['@odata.nextLink'] as string | undefined;
       if (next !== undefined) {
         expect(next.startsWith(`${central.domain}/v1/projects/3/forms/spar_enrolment.svc/Submissions?`)).toBe(true);
-        expect(next).toContain('%24top=2&%24count=true&%24filter=__system%2FsubmissionDate+ge+2026-01-01T00%3A00%3A00.000Z&%24skiptoken=01');
+        expect(next).toContain(
+          '%24top=2&%24count=true&%24filter=__system%2FsubmissionDate+ge+2026-01-01T00%3A00%3A00.000Z&%24skiptoken=01',
+        );
         const token64 = new URL(next).searchParams.get('$skiptoken')!;
         expect(JSON.parse(Buffer.from(token64.slice(2), 'base64').toString('utf8'))).toEqual({ instanceId: seen[seen.length - 1] });
       }
@@ -274,14 +310,15 @@ describe('the OData feed', () => {
       code: 501.5,
       message: 'The given OData filter expression references fields not supported by this server: payment/account_number at 33',
     });
-    for (const bad of ['__id eq', "__id eq 'x", '(__id eq null', "__system/submissionDate gt 2026-03-14T06:40:12", '__id eq null or']) {
+    for (const bad of ['__id eq', "__id eq 'x", '(__id eq null', '__system/submissionDate gt 2026-03-14T06:40:12', '__id eq null or']) {
       const answer = await call(`${SVC}${q({ $filter: bad })}`, { token });
       expect(answer.status, bad).toBe(400);
       expect(answer.body.code, bad).toBe(400.18);
     }
     expect((await call(`${SVC}${q({ $filter: "contains(__id,'x')" })}`, { token })).body).toMatchObject({
       code: 501.4,
-      message: 'The given OData filter expression uses features not supported by this server: MethodCallExpression at 0 ("contains(__id,\'x\')")',
+      message:
+        'The given OData filter expression uses features not supported by this server: MethodCallExpression at 0 ("contains(__id,\'x\')")',
     });
 
     const ordered = await call(`${SVC}${q({ $top: '1', $orderby: '__system/submissionDate asc' })}`, { token });
@@ -296,11 +333,15 @@ describe('the OData feed', () => {
     const kept = central.submit(person(1));
     const gone = central.submit(person(2));
     central.remove(gone.__id);
-    const ids = async (query: string): Promise<string[]> => (await call(`${SVC}${query}`, { token })).body.value.map((r: { __id: string }) => r.__id);
+    const ids = async (query: string): Promise<string[]> =>
+      (await call(`${SVC}${query}`, { token })).body.value.map((r: { __id: string }) => r.__id);
     expect(await ids('')).toEqual([kept.__id]);
     expect(await ids(q({ $filter: '__system/submissionDate gt 2020-01-01' }))).toEqual([kept.__id]);
     expect(await ids(q({ $filter: 'not __system/deletedAt eq null' }))).toEqual([gone.__id]);
-    expect(await ids(q({ $filter: `__system/deletedAt ge 2020-01-01 or __system/submissionDate ge 2020-01-01` }))).toEqual([gone.__id, kept.__id]);
+    expect(await ids(q({ $filter: `__system/deletedAt ge 2020-01-01 or __system/submissionDate ge 2020-01-01` }))).toEqual([
+      gone.__id,
+      kept.__id,
+    ]);
   });
 
   it('serves one submission by id, and 404.1 for unknown or deleted ones', async () => {
@@ -309,7 +350,10 @@ describe('the OData feed', () => {
     const edited = central.edit(row.__id, { beneficiary: { full_name: 'Renamed' } });
     const single = await call(`${SVC}('${encodeURIComponent(row.__id)}')`, { token });
     expect(single.status).toBe(200);
-    expect(single.body).toEqual({ '@odata.context': `${central.domain}/v1/projects/3/forms/spar_enrolment.svc/$metadata#Submissions`, value: [edited] });
+    expect(single.body).toEqual({
+      '@odata.context': `${central.domain}/v1/projects/3/forms/spar_enrolment.svc/$metadata#Submissions`,
+      value: [edited],
+    });
     expect(single.body.value[0].meta.instanceName).toBe('0011122334 - Renamed');
     expect(central.requests.at(-1)!.path).toBe(`${SVC}('uuid%3A${row.__id.slice(5)}')`);
 

@@ -84,7 +84,10 @@ describe('G2P Connect asynchronous mode', () => {
 
   it('NACK and ERR stop with a message naming the code; nothing is applied', async () => {
     const nack = await fake({ mode: 'nack', errorCode: 'rjct.sender.unknown' });
-    await expect((await mapper(nack)).link([item('N1')], ctx)).rejects.toMatchObject({ code: 'remote.nack', message: expect.stringMatching(/answered NACK \(rjct\.sender\.unknown/) });
+    await expect((await mapper(nack)).link([item('N1')], ctx)).rejects.toMatchObject({
+      code: 'remote.nack',
+      message: expect.stringMatching(/answered NACK \(rjct\.sender\.unknown/),
+    });
     const err = await fake({ mode: 'err', errorCode: 'err.request.bad' });
     await expect((await mapper(err)).link([item('E1')], ctx)).rejects.toMatchObject({ code: 'remote.err' });
     expect(nack.mappings.size + err.mappings.size).toBe(0);
@@ -92,16 +95,35 @@ describe('G2P Connect asynchronous mode', () => {
 
   it('a callback that never comes: the outcome is unknown; a resumed run resolves before resending, so nothing is applied twice', async () => {
     const server = await fake({ mode: 'noCallback' });
-    const records: BulkInputRecord[] = ['U1', 'U2', 'U3'].map((id, seq) => ({ seq, key: id, parsed: { ok: true, value: { id, fa: bank(`00${id}`) } } }));
+    const records: BulkInputRecord[] = ['U1', 'U2', 'U3'].map((id, seq) => ({
+      seq,
+      key: id,
+      parsed: { ok: true, value: { id, fa: bank(`00${id}`) } },
+    }));
     const index = indexOf(records.map((record) => record.key));
     const journal = new MemoryJournal();
-    const first = await runBulk(await mapper(server, { asyncTimeoutMs: 300 }), toInput(records), journal, { mode: 'link', index, batchSize: 10, concurrency: 1, retries: 0, context: ctx });
+    const first = await runBulk(await mapper(server, { asyncTimeoutMs: 300 }), toInput(records), journal, {
+      mode: 'link',
+      index,
+      batchSize: 10,
+      concurrency: 1,
+      retries: 0,
+      context: ctx,
+    });
     expect(first.stopped).toMatchObject({ code: 'remote.timeout', exitCode: 4 });
     expect(server.mappings.size).toBe(3); // the mapper did apply them
     await server.configure({ mode: 'normal' });
     const resumed = await mapper(server);
     const strategies = new Map((await resumed.strategies()).map((strategy) => [strategy.id, strategy]));
-    const second = await runBulk(resumed, toInput(records), journal, { mode: 'link', index, batchSize: 10, concurrency: 1, retries: 0, context: ctx, strategies });
+    const second = await runBulk(resumed, toInput(records), journal, {
+      mode: 'link',
+      index,
+      batchSize: 10,
+      concurrency: 1,
+      retries: 0,
+      context: ctx,
+      strategies,
+    });
     // A strict link sent without reading first: the mapper shows it, but the run cannot tell who made it.
     expect(second).toMatchObject({ confirmed: 3, rejected: 0, notSent: 0 });
     const links = server.requests.filter((r) => r.kind === 'async' && r.operation === 'link');
@@ -151,10 +173,12 @@ describe('G2P Connect asynchronous mode', () => {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ header: { action: 'on-link', status: 'succ' }, message: { transaction_id: 'never-sent', link_response: [] } }),
     });
-    expect(((await response.json()) as { message: { ack_status: string; error: { code: string } } }).message).toMatchObject({ ack_status: 'NACK', error: { code: 'rjct.transaction.id.invalid' } });
+    expect(((await response.json()) as { message: { ack_status: string; error: { code: string } } }).message).toMatchObject({
+      ack_status: 'NACK',
+      error: { code: 'rjct.transaction.id.invalid' },
+    });
   });
 });
-
 
 async function* toInput(records: readonly BulkInputRecord[]) {
   yield records;

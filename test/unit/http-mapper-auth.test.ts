@@ -22,7 +22,10 @@ afterEach(async () => {
 const body = (req: IncomingMessage) =>
   new Promise<string>((resolve) => {
     let text = '';
-    req.setEncoding('utf8').on('data', (c: string) => (text += c)).on('end', () => resolve(text));
+    req
+      .setEncoding('utf8')
+      .on('data', (c: string) => (text += c))
+      .on('end', () => resolve(text));
   });
 
 /** A gateway that accepts only its current token, and a token endpoint that issues t1, t2, … */
@@ -38,7 +41,9 @@ async function gateway(options: { secret: string; expiresIn: number }) {
         return;
       }
       state.current = `t${++state.issued}`;
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ access_token: state.current, token_type: 'Bearer', expires_in: options.expiresIn }));
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ access_token: state.current, token_type: 'Bearer', expires_in: options.expiresIn }));
       return;
     }
     const auth = String(req.headers['authorization'] ?? '');
@@ -47,12 +52,31 @@ async function gateway(options: { secret: string; expiresIn: number }) {
       res.writeHead(401, { 'content-type': 'application/json' }).end('{"errors":[{"code":"G2P-AUT-401","message":"Unauthorized"}]}');
       return;
     }
-    const request = JSON.parse(text) as { request_header: { request_id: string }; request_body: { request_payload: { transaction_id: string; resolve_request: { reference_id: string }[] } } };
-    const items = request.request_body.request_payload.resolve_request.map((item) => ({ reference_id: item.reference_id, status: 'succ', status_reason_code: 'succ.fa.not_linked_to_id', status_reason_message: null, fa: null, id: null }));
+    const request = JSON.parse(text) as {
+      request_header: { request_id: string };
+      request_body: { request_payload: { transaction_id: string; resolve_request: { reference_id: string }[] } };
+    };
+    const items = request.request_body.request_payload.resolve_request.map((item) => ({
+      reference_id: item.reference_id,
+      status: 'succ',
+      status_reason_code: 'succ.fa.not_linked_to_id',
+      status_reason_message: null,
+      fa: null,
+      id: null,
+    }));
     res.writeHead(200, { 'content-type': 'application/json' }).end(
       JSON.stringify({
-        response_header: { request_id: request.request_header.request_id, response_status: 'SUCCESS', response_error_code: null, response_error_message: null, response_timestamp: '2026-11-21T00:00:00' },
-        response_body: { pagination_response: null, response_payload: { transaction_id: request.request_body.request_payload.transaction_id, resolve_response: items } },
+        response_header: {
+          request_id: request.request_header.request_id,
+          response_status: 'SUCCESS',
+          response_error_code: null,
+          response_error_message: null,
+          response_timestamp: '2026-11-21T00:00:00',
+        },
+        response_body: {
+          pagination_response: null,
+          response_payload: { transaction_id: request.request_body.request_payload.transaction_id, resolve_response: items },
+        },
       }),
     );
   });
@@ -62,7 +86,17 @@ async function gateway(options: { secret: string; expiresIn: number }) {
 }
 
 function settings(url: string, extra: Partial<Settings>): Settings {
-  return { profile: 't', mode: 'remote', protocol: 'spar-v2', baseUrl: url, senderAppMnemonic: 'sparctl', timeoutMs: 5_000, batchSize: 500, concurrency: 2, ...extra };
+  return {
+    profile: 't',
+    mode: 'remote',
+    protocol: 'spar-v2',
+    baseUrl: url,
+    senderAppMnemonic: 'sparctl',
+    timeoutMs: 5_000,
+    batchSize: 500,
+    concurrency: 2,
+    ...extra,
+  };
 }
 
 const resolveOne = (mapper: HttpMapper) => mapper.resolve([{ reference_id: 'r', id: 'X', scope: 'yes_no' }], { source: 't' });
@@ -72,7 +106,9 @@ describe('HttpMapper bearer tokens', () => {
     const gw = await gateway({ secret: 's3cret', expiresIn: 3600 });
     const secretFile = join(tempDir(), 'secret');
     writeFileSync(secretFile, 's3cret\n');
-    const mapper = await HttpMapper.create(settings(gw.url, { oauthTokenUrl: `${gw.url}/oauth/token`, oauthClientId: 'sparctl', oauthClientSecretFile: secretFile }));
+    const mapper = await HttpMapper.create(
+      settings(gw.url, { oauthTokenUrl: `${gw.url}/oauth/token`, oauthClientId: 'sparctl', oauthClientSecretFile: secretFile }),
+    );
     closers.push(() => mapper.close());
     await resolveOne(mapper);
     await resolveOne(mapper);
@@ -86,7 +122,9 @@ describe('HttpMapper bearer tokens', () => {
 
   it('asks again when the token has expired by its own expires_in', async () => {
     const gw = await gateway({ secret: 's', expiresIn: 10 }); // shorter than the 30 s safety margin
-    const mapper = await HttpMapper.create(settings(gw.url, { oauthTokenUrl: `${gw.url}/oauth/token`, oauthClientId: 'c', oauthClientSecret: 's' }));
+    const mapper = await HttpMapper.create(
+      settings(gw.url, { oauthTokenUrl: `${gw.url}/oauth/token`, oauthClientId: 'c', oauthClientSecret: 's' }),
+    );
     closers.push(() => mapper.close());
     await resolveOne(mapper);
     await resolveOne(mapper);
@@ -95,7 +133,9 @@ describe('HttpMapper bearer tokens', () => {
 
   it('says the client was refused, naming the token endpoint, and never echoes the secret', async () => {
     const gw = await gateway({ secret: 'right', expiresIn: 3600 });
-    const mapper = await HttpMapper.create(settings(gw.url, { oauthTokenUrl: `${gw.url}/oauth/token`, oauthClientId: 'c', oauthClientSecret: 'wrong-canary-secret' }));
+    const mapper = await HttpMapper.create(
+      settings(gw.url, { oauthTokenUrl: `${gw.url}/oauth/token`, oauthClientId: 'c', oauthClientSecret: 'wrong-canary-secret' }),
+    );
     closers.push(() => mapper.close());
     const error = await rejectedWith(ConfigError, () => resolveOne(mapper));
     expect(error.code).toBe('auth.token_refused');

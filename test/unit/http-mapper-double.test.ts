@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { canonicalJson } from '../../src/adapters/http/canonical-json.js';
 import { HttpMapper } from '../../src/adapters/http/http-mapper.js';
-import { ConfigError, ExitCode, SparctlError, UnavailableError, UsageError } from '../../src/core/errors.js';
+import { ConfigError, ExitCode, type SparctlError, UnavailableError, UsageError } from '../../src/core/errors.js';
 import type { LinkItem } from '../../src/core/mapper.js';
 import type { BankFa } from '../../src/core/model.js';
 import { classifyResult } from '../../src/core/results.js';
@@ -27,11 +27,20 @@ afterEach(async () => {
 
 const keys = (() => {
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  return { privatePem: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, publicPem: publicKey.export({ type: 'spki', format: 'pem' }) as string };
+  return {
+    privatePem: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
+    publicPem: publicKey.export({ type: 'spki', format: 'pem' }) as string,
+  };
 })();
 
 async function setup(
-  options: { verifier?: 'keymanager' | 'partner-mgmt'; mnemonic?: string; timeoutMs?: number; signed?: boolean; checksSignatures?: boolean } = {},
+  options: {
+    verifier?: 'keymanager' | 'partner-mgmt';
+    mnemonic?: string;
+    timeoutMs?: number;
+    signed?: boolean;
+    checksSignatures?: boolean;
+  } = {},
 ): Promise<{ double: SparV2Double; mapper: HttpMapper }> {
   const partners: Record<string, string> = options.checksSignatures === false ? {} : { PARTNER_SPARCTL: keys.publicPem };
   const double = await startSparV2Double({ partners, verifier: options.verifier ?? 'keymanager' });
@@ -62,14 +71,22 @@ describe('HttpMapper against the SPAR v2 double', () => {
     const { mapper, double } = await setup();
     const linked = await mapper.link([item('BENE_0001'), item('BENE_0002')], ctx);
     expect(linked.map((r) => classifyResult('link', r))).toEqual(['linked', 'linked']);
-    expect(linked[0]!.fa).toBe('account_number:BENE_0001.branch_name:Main.branch_code:0001.bank_name:Example Bank.bank_code:EXB.fa_type:BANK');
+    expect(linked[0]!.fa).toBe(
+      'account_number:BENE_0001.branch_name:Main.branch_code:0001.bank_name:Example Bank.bank_code:EXB.fa_type:BANK',
+    );
     const again = await mapper.link([item('BENE_0001'), item('BENE_0003')], ctx);
     expect(again.map((r) => classifyResult('link', r))).toEqual(['already_linked', 'linked']);
     // SPAR answers update of a missing ID with rjct.reference_id.duplicate.
     const updated = await mapper.update([item('BENE_0001', bank('NEW')), item('BENE_9999')], ctx);
     expect(updated.map((r) => classifyResult('update', r))).toEqual(['updated', 'not_found']);
     // Unlink answers carry id "": the result's id comes from the request.
-    const unlinked = await mapper.unlink([{ reference_id: 'u1', id: 'BENE_0002' }, { reference_id: 'u2', id: 'BENE_0404' }], ctx);
+    const unlinked = await mapper.unlink(
+      [
+        { reference_id: 'u1', id: 'BENE_0002' },
+        { reference_id: 'u2', id: 'BENE_0404' },
+      ],
+      ctx,
+    );
     expect(unlinked.map((r) => [r.id, classifyResult('unlink', r)])).toEqual([
       ['BENE_0002', 'unlinked'],
       ['BENE_0404', 'not_found'],
@@ -100,13 +117,17 @@ describe('HttpMapper against the SPAR v2 double', () => {
     const error = await rejectedWith(UnavailableError, () => mapper.link([item('D1'), item('D1'), item('D2')], ctx));
     expect(error.code).toBe('remote.batch_failed');
     expect(error.exitCode).toBe(ExitCode.unavailable);
-    expect(error.message).toMatch(/failed the whole request \(rjct\.internal\.error: Internal server error\); none of its 3 records was applied$/);
+    expect(error.message).toMatch(
+      /failed the whole request \(rjct\.internal\.error: Internal server error\); none of its 3 records was applied$/,
+    );
     expect(double.rows().size).toBe(0);
   });
 
   it('tells a rejected signature (exit 3) from a Keymanager crash on an unknown partner (exit 4)', async () => {
     const wrongPartner = await setup({ mnemonic: 'someone-else' });
-    const crash = await rejectedWith(UnavailableError, () => wrongPartner.mapper.resolve([{ reference_id: 'r', id: 'X', scope: 'yes_no' }], ctx));
+    const crash = await rejectedWith(UnavailableError, () =>
+      wrongPartner.mapper.resolve([{ reference_id: 'r', id: 'X', scope: 'yes_no' }], ctx),
+    );
     expect(crash.code).toBe('remote.server_error');
     expect(crash.message).toMatch(/answered HTTP 500 \(G2P-REQ-100: Unknown Error\.\)$/);
     expect(crash.hint).toMatch(/unregistered partner "someone-else"/);
@@ -116,19 +137,41 @@ describe('HttpMapper against the SPAR v2 double', () => {
     expect(refused.code).toBe('remote.signature_rejected');
 
     const pm = await setup({ mnemonic: 'someone-else', verifier: 'partner-mgmt' });
-    expect((await rejectedWith(ConfigError, () => pm.mapper.resolve([{ reference_id: 'r', id: 'X', scope: 'yes_no' }], ctx))).code).toBe('remote.signature_rejected');
+    expect((await rejectedWith(ConfigError, () => pm.mapper.resolve([{ reference_id: 'r', id: 'X', scope: 'yes_no' }], ctx))).code).toBe(
+      'remote.signature_rejected',
+    );
   });
 
   it('turns HTTP failures into one line naming the URL and what to check', async () => {
     const { mapper, double } = await setup();
     const resolveOne = () => mapper.resolve([{ reference_id: 'r', id: 'X', scope: 'yes_no' }], ctx);
     const cases: [Parameters<SparV2Double['inject']>[0], abstract new (...args: never[]) => SparctlError, string, RegExp][] = [
-      [{ status: 400, body: '{"errors":[{"code":"G2P-REQ-102","message":"Invalid Input. Field required"}]}' }, UsageError, 'remote.request_malformed', /HTTP 400: the request is malformed \(G2P-REQ-102: Invalid Input\. Field required\)/],
-      [{ status: 404, body: '{"errors":[{"code":"G2P-REQ-404","message":"Not Found"}]}' }, ConfigError, 'remote.wrong_url', /resolve at http:\/\/127\.0\.0\.1:\d+\/mapper\/resolve answered HTTP 404/],
+      [
+        { status: 400, body: '{"errors":[{"code":"G2P-REQ-102","message":"Invalid Input. Field required"}]}' },
+        UsageError,
+        'remote.request_malformed',
+        /HTTP 400: the request is malformed \(G2P-REQ-102: Invalid Input\. Field required\)/,
+      ],
+      [
+        { status: 404, body: '{"errors":[{"code":"G2P-REQ-404","message":"Not Found"}]}' },
+        ConfigError,
+        'remote.wrong_url',
+        /resolve at http:\/\/127\.0\.0\.1:\d+\/mapper\/resolve answered HTTP 404/,
+      ],
       [{ status: 429, body: '' }, UnavailableError, 'remote.rate_limited', /HTTP 429/],
       [{ status: 502, body: '<html>bad gateway</html>' }, UnavailableError, 'remote.server_error', /answered HTTP 502$/],
-      [{ status: 200, body: '<html>login</html>' }, UnavailableError, 'remote.not_json', /answered HTTP 200 with something that is not JSON/],
-      [{ reset: true }, UnavailableError, 'remote.reset', /connection was closed before an answer came; the outcome of this request is unknown/],
+      [
+        { status: 200, body: '<html>login</html>' },
+        UnavailableError,
+        'remote.not_json',
+        /answered HTTP 200 with something that is not JSON/,
+      ],
+      [
+        { reset: true },
+        UnavailableError,
+        'remote.reset',
+        /connection was closed before an answer came; the outcome of this request is unknown/,
+      ],
     ];
     for (const [fault, type, code, message] of cases) {
       double.inject(fault);

@@ -46,7 +46,16 @@ function itemsOf(operation: Operation, raw: RawItem[]): (LinkItem | ResolveItem 
 describe('recorded SPAR 2.1.0 exchanges, replayed through the client', () => {
   it('reads every answer as the recording says', async () => {
     const double = await startSparV2Double();
-    const mapper = await HttpMapper.create({ profile: 'replay', mode: 'remote', protocol: 'spar-v2', baseUrl: double.url, senderAppMnemonic: 'sparctl', timeoutMs: 5_000, batchSize: 500, concurrency: 1 });
+    const mapper = await HttpMapper.create({
+      profile: 'replay',
+      mode: 'remote',
+      protocol: 'spar-v2',
+      baseUrl: double.url,
+      senderAppMnemonic: 'sparctl',
+      timeoutMs: 5_000,
+      batchSize: 500,
+      concurrency: 1,
+    });
     try {
       let replayed = 0;
       for (const exchange of exchanges.filter((e) => REPLAYED.some((prefix) => e.id.startsWith(`${prefix}-`)))) {
@@ -61,7 +70,8 @@ describe('recorded SPAR 2.1.0 exchanges, replayed through the client', () => {
           response_header: { response_status: string; response_error_code: string | null };
           response_body: { response_payload: Record<string, Record<string, unknown>[]> };
         };
-        const call = () => (mapper[operation] as (items: unknown[], c: { source: string }) => Promise<ItemResult[]>)(items, { source: 'replay' });
+        const call = () =>
+          (mapper[operation] as (items: unknown[], c: { source: string }) => Promise<ItemResult[]>)(items, { source: 'replay' });
         replayed++;
         if (recorded.response_header.response_status === 'ERROR') {
           // A whole-request failure: the client must not invent per-item results.
@@ -76,13 +86,25 @@ describe('recorded SPAR 2.1.0 exchanges, replayed through the client', () => {
           continue;
         }
         const results = new Map((await call()).map((r) => [r.reference_id, r]));
-        const expectedItems = recorded.response_body.response_payload[`${operation}_response`]!.filter((item) => !skipped.has(item['reference_id'] as string));
+        const expectedItems = recorded.response_body.response_payload[`${operation}_response`]!.filter(
+          (item) => !skipped.has(item['reference_id'] as string),
+        );
         expect(results.size, exchange.id).toBe(expectedItems.length);
         for (const expected of expectedItems) {
           const got = results.get(expected['reference_id'] as string);
           expect(got, `${exchange.id} ${String(expected['reference_id'])}`).toBeDefined();
-          const want = { reference_id: expected['reference_id'] as string, id: got!.id, status: expected['status'] as ItemResult['status'], status_reason_code: expected['status_reason_code'] as string | null, status_reason_message: expected['status_reason_message'] as string | null };
-          expect({ status: got!.status, code: got!.status_reason_code, message: got!.status_reason_message }, exchange.id).toEqual({ status: want.status, code: want.status_reason_code, message: want.status_reason_message });
+          const want = {
+            reference_id: expected['reference_id'] as string,
+            id: got!.id,
+            status: expected['status'] as ItemResult['status'],
+            status_reason_code: expected['status_reason_code'] as string | null,
+            status_reason_message: expected['status_reason_message'] as string | null,
+          };
+          expect({ status: got!.status, code: got!.status_reason_code, message: got!.status_reason_message }, exchange.id).toEqual({
+            status: want.status,
+            code: want.status_reason_code,
+            message: want.status_reason_message,
+          });
           expect(classifyResult(operation, got!), exchange.id).toBe(classifyResult(operation, want));
           if (operation === 'link') expect(got!.fa, exchange.id).toBe(expected['fa']);
           if (operation === 'resolve') expect(got!.fa ?? null, exchange.id).toEqual(expected['fa'] ?? null);

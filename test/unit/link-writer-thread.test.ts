@@ -33,7 +33,10 @@ async function threaded(): Promise<{ mapper: LocalMapper; path: string }> {
 /** Everything a link leaves in the database, but the times. */
 function contents(path: string) {
   const db = openDatabase(path, { readonly: true });
-  const mappings = prepare(db, 'SELECT id, id_value, fa_value, name, phone, additional_info, active, source_digest FROM id_fa_mappings ORDER BY id').all();
+  const mappings = prepare(
+    db,
+    'SELECT id, id_value, fa_value, name, phone, additional_info, active, source_digest FROM id_fa_mappings ORDER BY id',
+  ).all();
   const audit = prepare(db, 'SELECT id, operation, id_value, old_fa_hash, new_fa_hash, source FROM audit_log ORDER BY id').all();
   db.close();
   return { mappings, audit };
@@ -44,7 +47,12 @@ function requests(seed: number): LinkItem[][] {
   const rand = random(seed);
   const unbuildable: FinancialAddress = { ...bank('1'), strategy_id: 999 };
   let reference = 0;
-  const item = (id: string, fa: FinancialAddress, extra: Partial<LinkItem> = {}): LinkItem => ({ reference_id: `r${++reference}`, id, fa, ...extra });
+  const item = (id: string, fa: FinancialAddress, extra: Partial<LinkItem> = {}): LinkItem => ({
+    reference_id: `r${++reference}`,
+    id,
+    fa,
+    ...extra,
+  });
   return Array.from({ length: 6 }, (_, request) =>
     Array.from({ length: 20 + Math.floor(rand() * 60) }, (_, at) => {
       const pick = rand();
@@ -53,7 +61,13 @@ function requests(seed: number): LinkItem[][] {
       if (pick < 0.06) return item(id, unbuildable);
       // Half the items say what they were made from: the thread keeps a digest of it.
       const source = (at + request) % 2 === 0 ? { source: { context: `run ${request % 2}`, text: `${id},${request},${at}` } } : {};
-      return item(id, bank(`${request}-${at}`), rand() < 0.5 ? { name: `Name ${at}`, phone_number: `+6391700${String(at).padStart(5, '0')}`, ...source } : { origin: `line ${at + 2}`, ...source });
+      return item(
+        id,
+        bank(`${request}-${at}`),
+        rand() < 0.5
+          ? { name: `Name ${at}`, phone_number: `+6391700${String(at).padStart(5, '0')}`, ...source }
+          : { origin: `line ${at + 2}`, ...source },
+      );
     }),
   );
 }
@@ -93,7 +107,9 @@ describe('LocalMapper with links written on a second thread', () => {
     }
     // Sources as a re-run would give them: some equal to what was written, some not, some for IDs never linked.
     const written = all.flat().filter((item) => item.source !== undefined);
-    const sources = new Map(written.map((item, at) => [item.id, at % 3 === 0 ? { ...item.source!, text: `${item.source!.text} changed` } : item.source!]));
+    const sources = new Map(
+      written.map((item, at) => [item.id, at % 3 === 0 ? { ...item.source!, text: `${item.source!.text} changed` } : item.source!]),
+    );
     const ids = [...new Set([...all.flat().map((item) => item.id), 'NEVER-1', 'NEVER-2'])].filter(Boolean);
     sources.set('NEVER-1', { context: 'run 0', text: 'x' });
     const want = await plain.mapper.storedFas(ids, ctx, sources);

@@ -2,12 +2,25 @@ import { describe, expect, it } from 'vitest';
 import type { FinancialAddress } from '../../src/core/model.js';
 import { buildReadingBack, literalSplitOf, readsBackAlone, singleFieldSplitOf } from '../../src/core/strategy/literal-split.js';
 import { parseFormatTemplate } from '../../src/core/strategy/python-format.js';
-import { buildCheckedFa, buildCheckedFaWithRegex, compileStrategy, DEFAULT_STRATEGIES, type Strategy } from '../../src/core/strategy/strategy.js';
+import {
+  buildCheckedFa,
+  buildCheckedFaWithRegex,
+  compileStrategy,
+  DEFAULT_STRATEGIES,
+  type Strategy,
+} from '../../src/core/strategy/strategy.js';
 import { random } from '../helpers/record-corpus.js';
 
 const byId = (id: number) => DEFAULT_STRATEGIES.find((s) => s.id === id)!;
 const custom = (id: number, construct: string, deconstruct: string): Strategy =>
-  compileStrategy({ id, strategy_type: 'FA', construct_strategy: construct, deconstruct_strategy: deconstruct, description: null, active: true });
+  compileStrategy({
+    id,
+    strategy_type: 'FA',
+    construct_strategy: construct,
+    deconstruct_strategy: deconstruct,
+    description: null,
+    active: true,
+  });
 
 // Strategies the fast read-back must agree with the regex on: SPAR's, and shapes of its kind
 // that stress the edges (a field first or last, escaped punctuation, one-character labels).
@@ -52,10 +65,20 @@ describe('literalSplitOf', () => {
 describe('buildReadingBack', () => {
   const bank = byId(2);
   const split = literalSplitOf(bank.template, bank.pattern.pythonPattern)!;
-  const fa = { strategy_id: 2, fa_type: 'BANK', bank_name: 'Land Bank', bank_code: 'LBP', branch_name: 'Main', branch_code: '0012', account_number: '000123' };
+  const fa = {
+    strategy_id: 2,
+    fa_type: 'BANK',
+    bank_name: 'Land Bank',
+    bank_code: 'LBP',
+    branch_name: 'Main',
+    branch_code: '0012',
+    account_number: '000123',
+  };
 
   it('builds the stored string when the values read back', () => {
-    expect(buildReadingBack(split, fa)).toBe('account_number:000123.branch_name:Main.branch_code:0012.bank_name:Land Bank.bank_code:LBP.fa_type:BANK');
+    expect(buildReadingBack(split, fa)).toBe(
+      'account_number:000123.branch_name:Main.branch_code:0012.bank_name:Land Bank.bank_code:LBP.fa_type:BANK',
+    );
   });
 
   it('refuses a value holding its own label, which moves the split, and a line break', () => {
@@ -76,35 +99,61 @@ describe('buildReadingBack', () => {
 });
 
 describe('the fast read-back and the regex agree', () => {
-  it.each(STRATEGIES.map((s) => [s.id, s] as const))('strategy %i, 3,000 generated FAs of labels, label pieces and separators', (_id, strategy) => {
-    // Every one but strategy 5 takes the fast way when its values allow.
-    expect(literalSplitOf(strategy.template, strategy.pattern.pythonPattern) === null).toBe(strategy.id === 5);
-    const next = random(strategy.id);
-    const labels = strategy.template.parts.flatMap((part) => ('literal' in part ? [part.literal] : []));
-    const pieces = ['a', 'Z', '0', '.', ':', ';', '-', '=', 'x', 'é', '\n', '', ...labels, ...labels.map((label) => label.slice(0, Math.max(1, label.length - 1))), ...labels.map((label) => label.slice(1))];
-    const value = () => {
-      let text = '';
-      const n = Math.floor(next() * 4);
-      for (let i = 0; i < n; i++) text += pieces[Math.floor(next() * pieces.length)];
-      return text;
-    };
-    let fast = 0;
-    for (let i = 0; i < 3_000; i++) {
-      const fa: Record<string, unknown> = { strategy_id: strategy.id, fa_type: 'BANK' };
-      for (const field of strategy.template.fields) if (field !== 'fa_type') fa[field] = value();
-      const expected = buildCheckedFaWithRegex(strategy, fa as unknown as FinancialAddress);
-      expect(buildCheckedFa(strategy, { ...fa } as unknown as FinancialAddress)).toEqual(expected);
-      if (expected.ok) fast++;
-    }
-    // Both outcomes occur, so the comparison covers values that read back and values that do not.
-    expect(fast).toBeGreaterThan(100);
-    expect(fast).toBeLessThan(3_000);
-  });
+  it.each(STRATEGIES.map((s) => [s.id, s] as const))(
+    'strategy %i, 3,000 generated FAs of labels, label pieces and separators',
+    (_id, strategy) => {
+      // Every one but strategy 5 takes the fast way when its values allow.
+      expect(literalSplitOf(strategy.template, strategy.pattern.pythonPattern) === null).toBe(strategy.id === 5);
+      const next = random(strategy.id);
+      const labels = strategy.template.parts.flatMap((part) => ('literal' in part ? [part.literal] : []));
+      const pieces = [
+        'a',
+        'Z',
+        '0',
+        '.',
+        ':',
+        ';',
+        '-',
+        '=',
+        'x',
+        'é',
+        '\n',
+        '',
+        ...labels,
+        ...labels.map((label) => label.slice(0, Math.max(1, label.length - 1))),
+        ...labels.map((label) => label.slice(1)),
+      ];
+      const value = () => {
+        let text = '';
+        const n = Math.floor(next() * 4);
+        for (let i = 0; i < n; i++) text += pieces[Math.floor(next() * pieces.length)];
+        return text;
+      };
+      let fast = 0;
+      for (let i = 0; i < 3_000; i++) {
+        const fa: Record<string, unknown> = { strategy_id: strategy.id, fa_type: 'BANK' };
+        for (const field of strategy.template.fields) if (field !== 'fa_type') fa[field] = value();
+        const expected = buildCheckedFaWithRegex(strategy, fa as unknown as FinancialAddress);
+        expect(buildCheckedFa(strategy, { ...fa } as unknown as FinancialAddress)).toEqual(expected);
+        if (expected.ok) fast++;
+      }
+      // Both outcomes occur, so the comparison covers values that read back and values that do not.
+      expect(fast).toBeGreaterThan(100);
+      expect(fast).toBeLessThan(3_000);
+    },
+  );
 });
 
 describe('ID strategies: singleFieldSplitOf and readsBackAlone', () => {
   const id = (idNumber: number, construct: string, deconstruct: string): Strategy =>
-    compileStrategy({ id: idNumber, strategy_type: 'ID', construct_strategy: construct, deconstruct_strategy: deconstruct, description: null, active: true });
+    compileStrategy({
+      id: idNumber,
+      strategy_type: 'ID',
+      construct_strategy: construct,
+      deconstruct_strategy: deconstruct,
+      description: null,
+      active: true,
+    });
   const ID_STRATEGIES: readonly Strategy[] = [
     byId(1),
     id(200, 'id:{x}', '^id:(?P<x>.*)$'),
@@ -113,7 +162,11 @@ describe('ID strategies: singleFieldSplitOf and readsBackAlone', () => {
   ];
 
   it("recognises SPAR's strategy 1 and shapes of its kind, and nothing else", () => {
-    expect(singleFieldSplitOf(byId(1).template, byId(1).pattern.pythonPattern)).toEqual({ prefix: 'token:', suffix: '@nationalId', stop: '.' });
+    expect(singleFieldSplitOf(byId(1).template, byId(1).pattern.pythonPattern)).toEqual({
+      prefix: 'token:',
+      suffix: '@nationalId',
+      stop: '.',
+    });
     for (const strategy of ID_STRATEGIES) expect(singleFieldSplitOf(strategy.template, strategy.pattern.pythonPattern)).not.toBeNull();
     const none = (construct: string, pattern: string) => singleFieldSplitOf(parseFormatTemplate(construct), pattern);
     expect(none('t:{x}', '^t:(?P<x>.+)$')).toBeNull();
@@ -129,26 +182,29 @@ describe('ID strategies: singleFieldSplitOf and readsBackAlone', () => {
     expect(none('t:{x}', '^t:(?P<x>.*)(?P<z>.*)$')).toBeNull();
   });
 
-  it.each(ID_STRATEGIES.map((s) => [s.id, s] as const))('strategy %i: whenever the shortcut vouches for a value, the regex reads it back (3,000 values)', (_id, strategy) => {
-    const split = singleFieldSplitOf(strategy.template, strategy.pattern.pythonPattern)!;
-    const field = strategy.template.fields[0]!;
-    const next = random(strategy.id + 1000);
-    const pieces = ['a', '7', '0', '.', '-', '@', ':', '\n', 'é', '', split.prefix, split.suffix, split.suffix.slice(1), ' '];
-    let vouched = 0;
-    let refused = 0;
-    for (let i = 0; i < 3_000; i++) {
-      let value = '';
-      const n = Math.floor(next() * 5);
-      for (let j = 0; j < n; j++) value += pieces[Math.floor(next() * pieces.length)];
-      const built = split.prefix + value + split.suffix;
-      const match = strategy.pattern.regex.exec(built);
-      const readsBack = match !== null && match.groups?.[field] === value;
-      if (readsBackAlone(split, value)) {
-        vouched++;
-        expect({ value, readsBack }).toEqual({ value, readsBack: true });
-      } else if (!readsBack) refused++;
-    }
-    expect(vouched).toBeGreaterThan(300);
-    if (split.stop !== undefined) expect(refused).toBeGreaterThan(100);
-  });
+  it.each(ID_STRATEGIES.map((s) => [s.id, s] as const))(
+    'strategy %i: whenever the shortcut vouches for a value, the regex reads it back (3,000 values)',
+    (_id, strategy) => {
+      const split = singleFieldSplitOf(strategy.template, strategy.pattern.pythonPattern)!;
+      const field = strategy.template.fields[0]!;
+      const next = random(strategy.id + 1000);
+      const pieces = ['a', '7', '0', '.', '-', '@', ':', '\n', 'é', '', split.prefix, split.suffix, split.suffix.slice(1), ' '];
+      let vouched = 0;
+      let refused = 0;
+      for (let i = 0; i < 3_000; i++) {
+        let value = '';
+        const n = Math.floor(next() * 5);
+        for (let j = 0; j < n; j++) value += pieces[Math.floor(next() * pieces.length)];
+        const built = split.prefix + value + split.suffix;
+        const match = strategy.pattern.regex.exec(built);
+        const readsBack = match !== null && match.groups?.[field] === value;
+        if (readsBackAlone(split, value)) {
+          vouched++;
+          expect({ value, readsBack }).toEqual({ value, readsBack: true });
+        } else if (!readsBack) refused++;
+      }
+      expect(vouched).toBeGreaterThan(300);
+      if (split.stop !== undefined) expect(refused).toBeGreaterThan(100);
+    },
+  );
 });

@@ -16,9 +16,13 @@ import { tempDir } from '../helpers/tmp.js';
 
 const ctx = { source: 'test' };
 
-
 let counter = 0;
-const item = (id: string, fa: FinancialAddress, extra: Partial<LinkItem> = {}): LinkItem => ({ reference_id: `ref-${++counter}`, id, fa, ...extra });
+const item = (id: string, fa: FinancialAddress, extra: Partial<LinkItem> = {}): LinkItem => ({
+  reference_id: `ref-${++counter}`,
+  id,
+  fa,
+  ...extra,
+});
 
 function openTemp(): { mapper: LocalMapper; path: string } {
   const path = join(tempDir(), 'mapper.db');
@@ -28,7 +32,10 @@ function openTemp(): { mapper: LocalMapper; path: string } {
 describe('LocalMapper link', () => {
   it('stores the FA string exactly as SPAR builds it with strategy 2, and resolves it back', async () => {
     const { mapper } = openTemp();
-    const [linked] = await mapper.link([item('BENE_0001', bank('ACC1000001'), { name: 'Maria Santos', phone_number: '+63 900 000 0001' })], ctx);
+    const [linked] = await mapper.link(
+      [item('BENE_0001', bank('ACC1000001'), { name: 'Maria Santos', phone_number: '+63 900 000 0001' })],
+      ctx,
+    );
     expect(linked).toMatchObject({ status: 'succ', status_reason_code: null });
     // The string SPAR 2.1.0 returned for this FA (spar-v2-observed.md, exchange 01).
     const expected = 'account_number:ACC1000001.branch_name:Main.branch_code:0001.bank_name:Example Bank.bank_code:EXB.fa_type:BANK';
@@ -60,16 +67,24 @@ describe('LocalMapper link', () => {
     const id = (n: number) => `BENE_${String(n).padStart(4, '0')}`;
     // Linked before: scattered IDs, and the newest row unlinked again, so the rowids left are not dense.
     const before = [3, 49, 50, 51, 99, 100, 160, 230];
-    await mapper.link([...before, 999].map((n) => item(id(n), bank(`old${n}`))), ctx);
+    await mapper.link(
+      [...before, 999].map((n) => item(id(n), bank(`old${n}`))),
+      ctx,
+    );
     await mapper.unlink([{ reference_id: 'u', id: id(999) }], ctx);
     // 240 items: the IDs 0..229, with 10 repeats of earlier IDs of the same request at the end.
     const numbers = [...Array.from({ length: 230 }, (_, n) => n), 7, 60, 120, 3, 150, 200, 210, 220, 229, 0];
-    const results = await mapper.link(numbers.map((n) => item(id(n), bank(`new${n}`))), ctx);
+    const results = await mapper.link(
+      numbers.map((n) => item(id(n), bank(`new${n}`))),
+      ctx,
+    );
     const expected = numbers.map((n, at) => {
       if (before.includes(n)) return 'already';
       return numbers.indexOf(n) === at ? 'linked' : 'repeat';
     });
-    expect(results.map((r) => (r.status === 'succ' ? 'linked' : /more than once/.test(r.status_reason_message ?? '') ? 'repeat' : 'already'))).toEqual(expected);
+    expect(
+      results.map((r) => (r.status === 'succ' ? 'linked' : /more than once/.test(r.status_reason_message ?? '') ? 'repeat' : 'already')),
+    ).toEqual(expected);
     for (const n of numbers) expect(mapper.storedFa(id(n))).toContain(`account_number:${before.includes(n) ? 'old' : 'new'}${n}.`);
     expect(mapper.countMappings()).toBe(231); // 0..229 and 230, linked before
     // One audit row per link: the earlier nine, the unlink, and one per new ID of this request.
@@ -94,7 +109,13 @@ describe('LocalMapper link', () => {
         item('', bank('1')),
         item('BENE_A', bank('2', { strategy_id: 77 })),
         item('BENE_B', bank('12', { branch_name: 'Main.branch_name:Evil' })),
-        item('BENE_C', { strategy_id: 2, fa_type: 'MOBILE_WALLET', wallet_provider_name: 'W', wallet_provider_code: 'w', mobile_number: '+6391' }),
+        item('BENE_C', {
+          strategy_id: 2,
+          fa_type: 'MOBILE_WALLET',
+          wallet_provider_name: 'W',
+          wallet_provider_code: 'w',
+          mobile_number: '+6391',
+        }),
         item('BENE_OK', bank('3')),
       ],
       ctx,
@@ -115,8 +136,20 @@ describe('LocalMapper link', () => {
 
   it('injects strategy_id into a caller’s additional_info and keeps one that is already there', async () => {
     const { mapper } = openTemp();
-    await mapper.link([item('A', bank('1'), { additional_info: [{ note: 'x' }] }), item('B', bank('2'), { additional_info: [{ strategy_id: 2, k: 1 }, { z: 1 }] })], ctx);
-    const resolved = await mapper.resolve([{ reference_id: 'a', id: 'A', scope: 'details' }, { reference_id: 'b', id: 'B', scope: 'details' }], ctx);
+    await mapper.link(
+      [
+        item('A', bank('1'), { additional_info: [{ note: 'x' }] }),
+        item('B', bank('2'), { additional_info: [{ strategy_id: 2, k: 1 }, { z: 1 }] }),
+      ],
+      ctx,
+    );
+    const resolved = await mapper.resolve(
+      [
+        { reference_id: 'a', id: 'A', scope: 'details' },
+        { reference_id: 'b', id: 'B', scope: 'details' },
+      ],
+      ctx,
+    );
     expect(resolved[0]!.additional_info).toEqual([{ note: 'x', strategy_id: 2 }]);
     expect(resolved[1]!.additional_info).toEqual([{ strategy_id: 2, k: 1 }, { z: 1 }]);
     await mapper.close();
@@ -127,7 +160,10 @@ describe('LocalMapper update, unlink, resolve', () => {
   it('update replaces the FA, keeps name and phone when none are given, and rejects a missing ID as SPAR does', async () => {
     const { mapper, path } = openTemp();
     await mapper.link([item('BENE_0001', bank('ACC1'), { name: 'Maria', phone_number: '+63 1' })], ctx);
-    const results = await mapper.update([item('BENE_0001', bank('ACC2', { branch_name: 'North', branch_code: '0002' })), item('BENE_9999', bank('X'))], ctx);
+    const results = await mapper.update(
+      [item('BENE_0001', bank('ACC2', { branch_name: 'North', branch_code: '0002' })), item('BENE_9999', bank('X'))],
+      ctx,
+    );
     expect(results.map((r) => [r.status, r.status_reason_code, r.status_reason_message])).toEqual([
       ['succ', null, null],
       ['rjct', 'rjct.reference_id.duplicate', 'ID doesnt exist please link first'],
@@ -137,7 +173,10 @@ describe('LocalMapper update, unlink, resolve', () => {
     expect(resolved!.fa).toMatchObject({ account_number: 'ACC2', branch_name: 'North', branch_code: '0002' });
     await mapper.close();
     const db = openDatabase(path, { readonly: true });
-    expect(prepare(db, 'SELECT name, phone FROM id_fa_mappings WHERE id_value = ?').get('BENE_0001')).toEqual({ name: 'Maria', phone: '+63 1' });
+    expect(prepare(db, 'SELECT name, phone FROM id_fa_mappings WHERE id_value = ?').get('BENE_0001')).toEqual({
+      name: 'Maria',
+      phone: '+63 1',
+    });
     db.close();
   });
 
@@ -165,7 +204,18 @@ describe('LocalMapper update, unlink, resolve', () => {
 
   it('resolve follows SPAR: not found is succ/succ.fa.not_linked_to_id, yes_no carries no FA, an empty ID is rejected', async () => {
     const { mapper } = openTemp();
-    await mapper.link([item('A', { strategy_id: 4, fa_type: 'MOBILE_WALLET', wallet_provider_name: 'Pink Wallet', wallet_provider_code: 'PINK', mobile_number: '+639000000002' })], ctx);
+    await mapper.link(
+      [
+        item('A', {
+          strategy_id: 4,
+          fa_type: 'MOBILE_WALLET',
+          wallet_provider_name: 'Pink Wallet',
+          wallet_provider_code: 'PINK',
+          mobile_number: '+639000000002',
+        }),
+      ],
+      ctx,
+    );
     const results = await mapper.resolve(
       [
         { reference_id: '1', id: 'A', scope: 'yes_no' },
@@ -179,7 +229,18 @@ describe('LocalMapper update, unlink, resolve', () => {
       ['1', 'succ', 'succ.id.active', null],
       ['2', 'succ', 'succ.fa.not_linked_to_id', null],
       ['3', 'rjct', 'rjct.reference_id.invalid', null],
-      ['4', 'succ', 'succ.id.active', { mobile_number: '+639000000002', wallet_provider_name: 'Pink Wallet', wallet_provider_code: 'PINK', fa_type: 'MOBILE_WALLET', strategy_id: 4 }],
+      [
+        '4',
+        'succ',
+        'succ.id.active',
+        {
+          mobile_number: '+639000000002',
+          wallet_provider_name: 'Pink Wallet',
+          wallet_provider_code: 'PINK',
+          fa_type: 'MOBILE_WALLET',
+          strategy_id: 4,
+        },
+      ],
     ]);
     expect(classifyResult('resolve', results[1]!)).toBe('not_found');
     await mapper.close();
@@ -189,13 +250,19 @@ describe('LocalMapper update, unlink, resolve', () => {
     const { mapper, path } = openTemp();
     await mapper.close();
     const db = openDatabase(path);
-    const insert = prepare(db, "INSERT INTO id_fa_mappings (id_value, fa_value, additional_info, created_at, updated_at) VALUES (?, ?, ?, 'x', 'x')");
+    const insert = prepare(
+      db,
+      "INSERT INTO id_fa_mappings (id_value, fa_value, additional_info, created_at, updated_at) VALUES (?, ?, ?, 'x', 'x')",
+    );
     insert.run('NULL_AI', 'account:1@x.y.bank_acc', null);
     insert.run('MISSING', 'account:1@x.y.bank_acc', '[{"strategy_id": 77}]');
     insert.run('NOMATCH', 'account:1@x.y.bank_acc', '[{"strategy_id": 2}]');
     db.close();
     const reopened = LocalMapper.open(path);
-    const results = await reopened.resolve(['NULL_AI', 'MISSING', 'NOMATCH'].map((id) => ({ reference_id: id, id, scope: 'details' as const })), ctx);
+    const results = await reopened.resolve(
+      ['NULL_AI', 'MISSING', 'NOMATCH'].map((id) => ({ reference_id: id, id, scope: 'details' as const })),
+      ctx,
+    );
     expect(results.map((r) => r.fa)).toEqual([null, {}, { strategy_id: 2 }]);
     await reopened.close();
   });
@@ -246,7 +313,9 @@ describe('LocalMapper storage', () => {
     // Retained statements, not db.pragma()'s throwaway ones (see retained.ts: Node 24 aborts on collecting one).
     expect(prepare(db, 'PRAGMA journal_mode').pluck().get()).toBe('wal');
     expect(prepare(db, 'PRAGMA user_version').pluck().get()).toBe(SCHEMA_VERSION);
-    const tables = (prepare(db, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[]).map((t) => t.name);
+    const tables = (prepare(db, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[]).map(
+      (t) => t.name,
+    );
     expect(tables).toEqual(['audit_log', 'banks', 'branches', 'id_fa_mappings', 'sparctl_meta', 'strategy', 'wallet_service_providers']);
     expect(prepare(db, 'SELECT id, strategy_type, description FROM strategy ORDER BY id').all()).toEqual([
       { id: 1, strategy_type: 'ID', description: 'Key Cloak' },
@@ -276,20 +345,36 @@ describe('LocalMapper storage', () => {
   it('keeps a digest of what each link or update was made from, and drops it when anything else changes the row', async () => {
     const { mapper, path } = openTemp();
     const source = { context: 'run', text: 'HH-1,0001,Maria' };
-    await mapper.link([item('SRC-1', bank('1'), { source }), item('SRC-2', bank('2'), { source: { ...source, text: 'HH-2' } }), item('PLAIN', bank('3'))], ctx);
+    await mapper.link(
+      [item('SRC-1', bank('1'), { source }), item('SRC-2', bank('2'), { source: { ...source, text: 'HH-2' } }), item('PLAIN', bank('3'))],
+      ctx,
+    );
     const digestOf = (id: string) => {
       const db = openDatabase(path, { readonly: true });
       const digest = prepare(db, 'SELECT source_digest FROM id_fa_mappings WHERE id_value = ?').pluck().get(id) as string | null;
       db.close();
       return digest;
     };
-    const answers = async (ids: string[], sources: Map<string, typeof source>) => [...(await mapper.storedFas(ids, ctx, sources)).entries()].map(([id, answer]) => [id, answer === SAME_SOURCE ? 'same' : 'values']).sort();
+    const answers = async (ids: string[], sources: Map<string, typeof source>) =>
+      [...(await mapper.storedFas(ids, ctx, sources)).entries()]
+        .map(([id, answer]) => [id, answer === SAME_SOURCE ? 'same' : 'values'])
+        .sort();
     const linked = digestOf('SRC-1');
     expect(linked).toMatch(/^[A-Za-z0-9+/]{22}$/);
     expect(digestOf('PLAIN')).toBeNull();
     // The digest tells nothing of the row: it is not the text's own SHA-256.
     expect(linked).not.toBe(createHash('sha256').update(source.text).digest('base64'));
-    expect(await answers(['SRC-1', 'SRC-2', 'PLAIN', 'NONE'], new Map([['SRC-1', source], ['SRC-2', source], ['PLAIN', source], ['NONE', source]]))).toEqual([
+    expect(
+      await answers(
+        ['SRC-1', 'SRC-2', 'PLAIN', 'NONE'],
+        new Map([
+          ['SRC-1', source],
+          ['SRC-2', source],
+          ['PLAIN', source],
+          ['NONE', source],
+        ]),
+      ),
+    ).toEqual([
       ['PLAIN', 'values'],
       ['SRC-1', 'same'],
       ['SRC-2', 'values'],
@@ -305,9 +390,19 @@ describe('LocalMapper storage', () => {
     expect(digestOf('SRC-2')).toBeNull();
 
     // Any other writer: a change to what the row holds drops the digest, a change to nothing it holds does not.
-    await mapper.link([item('SRC-3', bank('3'), { source: { ...source, text: 'HH-3' } }), item('SRC-4', bank('4'), { source: { ...source, text: 'HH-4' } })], ctx);
+    await mapper.link(
+      [
+        item('SRC-3', bank('3'), { source: { ...source, text: 'HH-3' } }),
+        item('SRC-4', bank('4'), { source: { ...source, text: 'HH-4' } }),
+      ],
+      ctx,
+    );
     const db = openDatabase(path);
-    for (const [id, column] of [['SRC-1', 'fa_value'], ['SRC-3', 'name'], ['SRC-4', 'active']] as const) {
+    for (const [id, column] of [
+      ['SRC-1', 'fa_value'],
+      ['SRC-3', 'name'],
+      ['SRC-4', 'active'],
+    ] as const) {
       prepare(db, `UPDATE id_fa_mappings SET ${column} = ${column === 'active' ? '0' : "'changed'"} WHERE id_value = ?`).run(id);
       expect(digestOf(id)).toBeNull();
     }
@@ -322,14 +417,21 @@ describe('LocalMapper storage', () => {
     const { mapper, path } = openTemp();
     await mapper.link([item('M-1', bank('1'), { name: 'Ana' }), item('M-2', bank('2'), { name: 'Ben' }), item('M-3', bank('3'))], ctx);
     const source = (text: string) => ({ context: 'run', text });
-    const sources = new Map([['M-1', source('one')], ['M-2', source('two')], ['M-3', source('three')]]);
+    const sources = new Map([
+      ['M-1', source('one')],
+      ['M-2', source('two')],
+      ['M-3', source('three')],
+    ]);
     const read = await mapper.storedFas(['M-1', 'M-2', 'M-3'], ctx, sources);
     // Between the read and the mark, someone else changes M-2's name and M-3's strategy.
     const db = openDatabase(path);
     prepare(db, "UPDATE id_fa_mappings SET name = 'Benito' WHERE id_value = 'M-2'").run();
     prepare(db, `UPDATE id_fa_mappings SET additional_info = '[{"strategy_id":5}]' WHERE id_value = 'M-3'`).run();
     db.close();
-    await mapper.markSources(['M-1', 'M-2', 'M-3'].map((id) => ({ id, source: sources.get(id)!, stored: read.get(id) as StoredFa })), ctx);
+    await mapper.markSources(
+      ['M-1', 'M-2', 'M-3'].map((id) => ({ id, source: sources.get(id)!, stored: read.get(id) as StoredFa })),
+      ctx,
+    );
     const now = await mapper.storedFas(['M-1', 'M-2', 'M-3'], ctx, sources);
     expect(now.get('M-1')).toBe(SAME_SOURCE);
     expect(now.get('M-2')).toMatchObject({ name: 'Benito' });
@@ -347,7 +449,9 @@ describe('LocalMapper storage', () => {
     setPragma(db, 'user_version = 1');
     db.close();
     const again = LocalMapper.open(path);
-    expect(await again.storedFas(['OLD-1'], ctx, new Map([['OLD-1', { context: 'c', text: 't' }]]))).toEqual(new Map([['OLD-1', expect.objectContaining({ name: 'Ana' })]]));
+    expect(await again.storedFas(['OLD-1'], ctx, new Map([['OLD-1', { context: 'c', text: 't' }]]))).toEqual(
+      new Map([['OLD-1', expect.objectContaining({ name: 'Ana' })]]),
+    );
     await again.update([item('OLD-1', bank('2'), { source: { context: 'c', text: 't' } })], ctx);
     expect((await again.storedFas(['OLD-1'], ctx, new Map([['OLD-1', { context: 'c', text: 't' }]]))).get('OLD-1')).toBe(SAME_SOURCE);
     await again.close();

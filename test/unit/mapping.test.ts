@@ -103,27 +103,68 @@ describe('compileMapping: every mistake is named with the file and JSON path', (
     ['an unknown top-level key', { ...bankOnly(), fa_type: 'BANK' }, ['mapping.json: fa_type: unknown field fa_type']],
     [
       'a values entry that is not an FA type',
-      { ...bankOnly(), fa: { ...perRow().fa, type: { column: 'method', values: { bank: 'BANK', gcash: 'GCASH', email: 'EMAIL_WALLET' } } } },
+      {
+        ...bankOnly(),
+        fa: { ...perRow().fa, type: { column: 'method', values: { bank: 'BANK', gcash: 'GCASH', email: 'EMAIL_WALLET' } } },
+      },
       ['mapping.json: fa.type.values.gcash: must be one of BANK, MOBILE_WALLET, EMAIL_WALLET (got "GCASH")'],
     ],
-    ['a constant type that is not an FA type', { ...bankOnly(), fa: { ...bankOnly().fa, type: { const: 'bank' } } }, ['mapping.json: fa.type.const: must be one of BANK, MOBILE_WALLET, EMAIL_WALLET (got "bank")']],
-    ['a default type that is not an FA type', { ...bankOnly(), fa: { ...perRow().fa, type: { column: 'm', default: 'CASH' } } }, ['mapping.json: fa.type.default: must be one of BANK, MOBILE_WALLET, EMAIL_WALLET (got "CASH")']],
-    ['a number as a field spec', { ...bankOnly(), name: 7 }, ['mapping.json: name: must be a column name or an object such as {"column": "…"}']],
+    [
+      'a constant type that is not an FA type',
+      { ...bankOnly(), fa: { ...bankOnly().fa, type: { const: 'bank' } } },
+      ['mapping.json: fa.type.const: must be one of BANK, MOBILE_WALLET, EMAIL_WALLET (got "bank")'],
+    ],
+    [
+      'a default type that is not an FA type',
+      { ...bankOnly(), fa: { ...perRow().fa, type: { column: 'm', default: 'CASH' } } },
+      ['mapping.json: fa.type.default: must be one of BANK, MOBILE_WALLET, EMAIL_WALLET (got "CASH")'],
+    ],
+    [
+      'a number as a field spec',
+      { ...bankOnly(), name: 7 },
+      ['mapping.json: name: must be a column name or an object such as {"column": "…"}'],
+    ],
     ['an empty column name', { ...bankOnly(), name: '  ' }, ['mapping.json: name: must name a column']],
     ['an empty "column"', { ...bankOnly(), name: { column: '' } }, ['mapping.json: name.column: column must not be empty']],
-    ['a spec without a source', { ...bankOnly(), phone: { default: '+639170000000' } }, ['mapping.json: phone: needs "column", "path", "first" or "const"']],
-    ['a spec with two sources', { ...bankOnly(), name: { column: 'a', const: 'b' } }, ['mapping.json: name: give only one of column, const']],
-    ['column and path together', { ...bankOnly(), name: { column: 'a', path: 'b.c' } }, ['mapping.json: name: give only one of column, path']],
+    [
+      'a spec without a source',
+      { ...bankOnly(), phone: { default: '+639170000000' } },
+      ['mapping.json: phone: needs "column", "path", "first" or "const"'],
+    ],
+    [
+      'a spec with two sources',
+      { ...bankOnly(), name: { column: 'a', const: 'b' } },
+      ['mapping.json: name: give only one of column, const'],
+    ],
+    [
+      'column and path together',
+      { ...bankOnly(), name: { column: 'a', path: 'b.c' } },
+      ['mapping.json: name: give only one of column, path'],
+    ],
     [
       'a constant with a default',
       { ...bankOnly(), name: { const: 'a', default: 'b' } },
       ['mapping.json: name: "const" cannot be combined with "default" or "values"'],
     ],
-    ['a misspelt spec key', { ...bankOnly(), name: { colum: 'full_name' } }, ['mapping.json: name.colum: unknown field colum', 'mapping.json: name: needs "column", "path", "first" or "const"']],
-    ['values that is not an object', { ...bankOnly(), name: { column: 'n', values: ['a'] } }, ['mapping.json: name.values: must be an object such as {"cell": "value"}']],
+    [
+      'a misspelt spec key',
+      { ...bankOnly(), name: { colum: 'full_name' } },
+      ['mapping.json: name.colum: unknown field colum', 'mapping.json: name: needs "column", "path", "first" or "const"'],
+    ],
+    [
+      'values that is not an object',
+      { ...bankOnly(), name: { column: 'n', values: ['a'] } },
+      ['mapping.json: name.values: must be an object such as {"cell": "value"}'],
+    ],
     [
       'values keys that differ only in case',
-      { ...bankOnly(), fa: { ...perRow().fa, type: { column: 'm', values: { bank: 'BANK', ' BANK': 'BANK', gcash: 'MOBILE_WALLET', email: 'EMAIL_WALLET' } } } },
+      {
+        ...bankOnly(),
+        fa: {
+          ...perRow().fa,
+          type: { column: 'm', values: { bank: 'BANK', ' BANK': 'BANK', gcash: 'MOBILE_WALLET', email: 'EMAIL_WALLET' } },
+        },
+      },
       ['mapping.json: fa.type.values. BANK: repeats "bank" (keys are matched ignoring case and spaces)'],
     ],
     [
@@ -131,12 +172,32 @@ describe('compileMapping: every mistake is named with the file and JSON path', (
       { ...bankOnly(), name: { column: 'n', values: { '': 'x' } } },
       ['mapping.json: name.values.: an empty key never matches (an empty cell takes "default")'],
     ],
-    ['an id without a column', { ...bankOnly(), id: { strategy: 1 } }, ['mapping.json: id: needs "column" or "path" (an ID is never a constant)']],
-    ['a constant id', { ...bankOnly(), id: { const: 'X' } }, ['mapping.json: id.const: unknown field const', 'mapping.json: id: needs "column" or "path" (an ID is never a constant)']],
-    ['an id strategy that is not a whole number', { ...bankOnly(), id: { column: 'id', strategy: '1' } }, ['mapping.json: id.strategy: must be a strategy id (a positive whole number)']],
+    [
+      'an id without a column',
+      { ...bankOnly(), id: { strategy: 1 } },
+      ['mapping.json: id: needs "column" or "path" (an ID is never a constant)'],
+    ],
+    [
+      'a constant id',
+      { ...bankOnly(), id: { const: 'X' } },
+      ['mapping.json: id.const: unknown field const', 'mapping.json: id: needs "column" or "path" (an ID is never a constant)'],
+    ],
+    [
+      'an id strategy that is not a whole number',
+      { ...bankOnly(), id: { column: 'id', strategy: '1' } },
+      ['mapping.json: id.strategy: must be a strategy id (a positive whole number)'],
+    ],
     ['fa that is not an object', { id: 'id', fa: 'BANK' }, ['mapping.json: fa: must be an object']],
-    ['a strategy of zero', { ...bankOnly(), fa: { ...bankOnly().fa, strategy: { BANK: 0 } } }, ['mapping.json: fa.strategy.BANK: must be a strategy id (a positive whole number)']],
-    ['a strategy for an unknown FA type', { ...bankOnly(), fa: { ...bankOnly().fa, strategy: { CASH: 2 } } }, ['mapping.json: fa.strategy.CASH: unknown field CASH']],
+    [
+      'a strategy of zero',
+      { ...bankOnly(), fa: { ...bankOnly().fa, strategy: { BANK: 0 } } },
+      ['mapping.json: fa.strategy.BANK: must be a strategy id (a positive whole number)'],
+    ],
+    [
+      'a strategy for an unknown FA type',
+      { ...bankOnly(), fa: { ...bankOnly().fa, strategy: { CASH: 2 } } },
+      ['mapping.json: fa.strategy.CASH: unknown field CASH'],
+    ],
     [
       'a required FA field left out',
       { id: 'id', fa: { type: { const: 'BANK' }, bank_code: 'bank', branch_code: 'branch' } },
@@ -144,7 +205,13 @@ describe('compileMapping: every mistake is named with the file and JSON path', (
     ],
     [
       'a wallet field missing for both wallet kinds',
-      { id: 'id', fa: { type: 'method', ...Object.fromEntries(Object.entries(perRow().fa).filter(([k]) => k !== 'type' && k !== 'wallet_provider_code')) } },
+      {
+        id: 'id',
+        fa: {
+          type: 'method',
+          ...Object.fromEntries(Object.entries(perRow().fa).filter(([k]) => k !== 'type' && k !== 'wallet_provider_code')),
+        },
+      },
       ['mapping.json: fa.wallet_provider_code: is required because fa.type can be MOBILE_WALLET or EMAIL_WALLET'],
     ],
     [
@@ -152,20 +219,36 @@ describe('compileMapping: every mistake is named with the file and JSON path', (
       { ...bankOnly(), fa: { ...bankOnly().fa, mobile_number: 'mobile' } },
       ['mapping.json: fa.mobile_number: is not used: fa.type can only be BANK'],
     ],
-    ['an unknown FA field', { ...bankOnly(), fa: { ...bankOnly().fa, acount_number: 'x' } }, ['mapping.json: fa.acount_number: unknown field acount_number']],
+    [
+      'an unknown FA field',
+      { ...bankOnly(), fa: { ...bankOnly().fa, acount_number: 'x' } },
+      ['mapping.json: fa.acount_number: unknown field acount_number'],
+    ],
     [
       'an unknown country',
       { ...bankOnly(), normalize: { defaultCountry: 'XX' } },
       ['mapping.json: normalize.defaultCountry: is not a country sparctl knows (got "XX"): use an ISO 3166 code such as PH, KE or IN'],
     ],
-    ['an unknown normalize key', { ...bankOnly(), normalize: { country: 'PH' } }, ['mapping.json: normalize.country: unknown field country']],
+    [
+      'an unknown normalize key',
+      { ...bankOnly(), normalize: { country: 'PH' } },
+      ['mapping.json: normalize.country: unknown field country'],
+    ],
     [
       'an operation value that is not an operation',
       { ...bankOnly(), operation: { column: 'op', values: { new: 'link', remove: 'delete' } } },
       ['mapping.json: operation.values.remove: must be one of link, update, unlink, upsert (got "delete")'],
     ],
-    ['an unknown ID strategy', { ...bankOnly(), id: { column: 'id', strategy: 9 } }, ['mapping.json: id.strategy: unknown strategy 9 (known: 1, 2, 3, 4, 5)']],
-    ['an FA strategy as ID strategy', { ...bankOnly(), id: { column: 'id', strategy: 2 } }, ['mapping.json: id.strategy: strategy 2 is an FA strategy, not an ID strategy']],
+    [
+      'an unknown ID strategy',
+      { ...bankOnly(), id: { column: 'id', strategy: 9 } },
+      ['mapping.json: id.strategy: unknown strategy 9 (known: 1, 2, 3, 4, 5)'],
+    ],
+    [
+      'an FA strategy as ID strategy',
+      { ...bankOnly(), id: { column: 'id', strategy: 2 } },
+      ['mapping.json: id.strategy: strategy 2 is an FA strategy, not an ID strategy'],
+    ],
     [
       'an ID strategy as FA strategy',
       { ...bankOnly(), fa: { ...bankOnly().fa, strategy: { BANK: 1 } } },
@@ -198,12 +281,22 @@ describe('compileMapping: every mistake is named with the file and JSON path', (
       description: null,
       active: true,
     });
-    const inactive = compileStrategy({ ...twoFields, id: 8, construct_strategy: 'x:{sub}', deconstruct_strategy: '^x:(?P<sub>.*)$', active: false });
-    expect(thrownBy(UsageError, () => compileMapping({ ...bankOnly(), id: { column: 'id', strategy: 7 } }, 'm.json', { strategies: [twoFields] })).message).toBe(
-      `m.json: id.strategy: strategy 7's template "{country}:{sub}" has 2 fields; sparctl fills exactly one`,
-    );
+    const inactive = compileStrategy({
+      ...twoFields,
+      id: 8,
+      construct_strategy: 'x:{sub}',
+      deconstruct_strategy: '^x:(?P<sub>.*)$',
+      active: false,
+    });
     expect(
-      thrownBy(UsageError, () => compileMapping({ ...bankOnly(), id: { column: 'id', strategy: 8 } }, 'm.json', { strategies: new Map([[8, inactive]]) })).message,
+      thrownBy(UsageError, () =>
+        compileMapping({ ...bankOnly(), id: { column: 'id', strategy: 7 } }, 'm.json', { strategies: [twoFields] }),
+      ).message,
+    ).toBe(`m.json: id.strategy: strategy 7's template "{country}:{sub}" has 2 fields; sparctl fills exactly one`);
+    expect(
+      thrownBy(UsageError, () =>
+        compileMapping({ ...bankOnly(), id: { column: 'id', strategy: 8 } }, 'm.json', { strategies: new Map([[8, inactive]]) }),
+      ).message,
     ).toBe('m.json: id.strategy: strategy 8 is not active');
   });
 
@@ -268,8 +361,31 @@ describe('normalizePhone', () => {
   it('reads generated numbers exactly as the general rules do, shortcut or not (4,000 strings)', () => {
     // A small deterministic generator, so a failure can be replayed.
     let state = 7;
-    const next = () => ((state = (Math.imul(state, 1103515245) + 12345) >>> 0) / 4294967296);
-    const pieces = ['0', '9', '1', '7', '5', '63', '00', ' ', '  ', '(', ')', '-', '.', '+', 'a', 'O', '\u00a0', '\u2013', '#', '\u0663', '\t', ''];
+    const next = () => (state = (Math.imul(state, 1103515245) + 12345) >>> 0) / 4294967296;
+    const pieces = [
+      '0',
+      '9',
+      '1',
+      '7',
+      '5',
+      '63',
+      '00',
+      ' ',
+      '  ',
+      '(',
+      ')',
+      '-',
+      '.',
+      '+',
+      'a',
+      'O',
+      '\u00a0',
+      '\u2013',
+      '#',
+      '\u0663',
+      '\t',
+      '',
+    ];
     let shortcutTaken = 0;
     for (let i = 0; i < 4_000; i++) {
       let input = '';
@@ -331,7 +447,14 @@ describe('applyMapping', () => {
   });
 
   it('maps a mobile wallet row: the payment mobile is normalised separately from the contact phone', () => {
-    const result = apply(mapping, { id: '0042', method: 'GCASH', phone: '0917 555 0101', wallet: 'GCASH', wallet_name: 'GCash', mobile: '00 63 998-123-4567' });
+    const result = apply(mapping, {
+      id: '0042',
+      method: 'GCASH',
+      phone: '0917 555 0101',
+      wallet: 'GCASH',
+      wallet_name: 'GCash',
+      mobile: '00 63 998-123-4567',
+    });
     expect(result).toEqual({
       ok: true,
       record: {
@@ -348,7 +471,13 @@ describe('applyMapping', () => {
 
   it('lower-cases an e-mail address and uses the configured strategy', () => {
     const custom = compileMapping({ ...perRow(), fa: { ...perRow().fa, strategy: { EMAIL_WALLET: 7 } } }, 'm.json');
-    const result = apply(custom, { id: 'B1', method: ' email ', wallet: 'MAILPAY', wallet_name: 'Mail Pay', email: ' Ana.Reyes@Example.ORG ' });
+    const result = apply(custom, {
+      id: 'B1',
+      method: ' email ',
+      wallet: 'MAILPAY',
+      wallet_name: 'Mail Pay',
+      email: ' Ana.Reyes@Example.ORG ',
+    });
     expect(result.ok && result.record).toMatchObject({ fa_type: 'EMAIL_WALLET', strategy_id: 7, email_address: 'ana.reyes@example.org' });
   });
 
@@ -385,7 +514,12 @@ describe('applyMapping', () => {
       'm.json',
     );
     const result = apply(m, { id: '9', method: '', bank: 'ISB', branch: 'MAIN', branch_name: 'Main', account: '1' });
-    expect(result.ok && result.record).toMatchObject({ name: 'Unknown', fa_type: 'BANK', bank_name: 'Island Savings Bank', branch_code: '0001' });
+    expect(result.ok && result.record).toMatchObject({
+      name: 'Unknown',
+      fa_type: 'BANK',
+      bank_name: 'Island Savings Bank',
+      branch_code: '0001',
+    });
     expect(problemsOf(apply(m, { id: '9', method: 'bank', bank: 'ISB', branch: 'N/A', account: '1' }))).toEqual([
       'mapping.missing_value branch_code: branch is empty',
     ]);
@@ -426,7 +560,10 @@ describe('applyMapping', () => {
   });
 
   it('reads the operation per row; an unlink row needs only the ID', () => {
-    const m = compileMapping({ ...perRow(), operation: { column: 'op', values: { new: 'link', fix: 'update', remove: 'unlink' } } }, 'm.json');
+    const m = compileMapping(
+      { ...perRow(), operation: { column: 'op', values: { new: 'link', fix: 'update', remove: 'unlink' } } },
+      'm.json',
+    );
     expect(apply(m, { ...bankRow, op: 'Fix' })).toMatchObject({ ok: true, operation: 'update' });
     expect(apply(m, { id: '0000812345', op: 'REMOVE' })).toEqual({ ok: true, record: { id: '0000812345' }, operation: 'unlink' });
     const result = apply(m, { ...bankRow, op: '' });
@@ -456,7 +593,13 @@ describe('applyMapping', () => {
     );
     const submission = {
       beneficiary: { national_id: '0023456789', full_name: 'Amina Wanjiru Otieno', contact_phone: '0722000111' },
-      payment: { payment_method: 'bank', bank_code: 'BNK001', branch_code: 'BNK001-0042', account_number: '001234567890', mobile_money_number: null },
+      payment: {
+        payment_method: 'bank',
+        bank_code: 'BNK001',
+        branch_code: 'BNK001-0042',
+        account_number: '001234567890',
+        mobile_money_number: null,
+      },
     };
     expect(mappingColumns(m)).toContain('payment.bank_code');
     expect(apply(m, {}, undefined).ok).toBe(false);
@@ -490,7 +633,10 @@ describe('applyMapping', () => {
 
 describe('DFSP look-up', () => {
   const dfsp = dfspLookupFrom(readJson('dfsp.json'));
-  const mapping = compileMapping({ ...perRow(), fa: { ...perRow().fa, bank_name: undefined, branch_name: undefined, wallet_provider_name: undefined } }, 'm.json');
+  const mapping = compileMapping(
+    { ...perRow(), fa: { ...perRow().fa, bank_name: undefined, branch_name: undefined, wallet_provider_name: undefined } },
+    'm.json',
+  );
   const named = compileMapping(perRow(), 'm.json');
 
   it('fills names from codes', () => {
@@ -544,7 +690,10 @@ describe('DFSP look-up', () => {
     );
     expect(
       invalid({
-        banks: [{ code: 'A', name: 'A' }, { code: 'A', name: 'A2' }],
+        banks: [
+          { code: 'A', name: 'A' },
+          { code: 'A', name: 'A2' },
+        ],
         branches: [{ bank_code: 'B', code: '1', name: 'x' }],
       }),
     ).toBe('dfsp.json: banks.1.code: bank "A" is listed twice; dfsp.json: branches.0.bank_code: bank "B" is not in banks');
@@ -608,7 +757,9 @@ describe('the sample enumeration', () => {
       phone_number: '+639175550105',
       fa: { fa_type: 'MOBILE_WALLET', wallet_provider_name: 'GCash', mobile_number: '+639981234567' },
     });
-    expect(byHousehold.get('HH-0003')).toMatchObject({ fa: { fa_type: 'EMAIL_WALLET', email_address: 'luisa.pena@gmail.com', wallet_provider_name: 'PayPal' } });
+    expect(byHousehold.get('HH-0003')).toMatchObject({
+      fa: { fa_type: 'EMAIL_WALLET', email_address: 'luisa.pena@gmail.com', wallet_provider_name: 'PayPal' },
+    });
     expect(byHousehold.get('HH-0009')).not.toHaveProperty('phone_number');
     expect(byHousehold.get('HH-0010')).toMatchObject({ phone_number: '+63281234567', fa: { account_number: '000700123410' } });
     expect(byHousehold.get('HH-0012')).toMatchObject({ id: 'token:000412345012@nationalId' });

@@ -41,7 +41,8 @@ function fakeIo(env: Record<string, string> = {}): Io {
   };
 }
 
-const pathOf = (command: Command): string => (command.parent && command.parent.name() !== 'sparctl' ? `${pathOf(command.parent)} ${command.name()}` : command.name());
+const pathOf = (command: Command): string =>
+  command.parent && command.parent.name() !== 'sparctl' ? `${pathOf(command.parent)} ${command.name()}` : command.name();
 
 /** What commander hands the action of the command argv names; the action itself never runs. */
 async function parse(argv: readonly string[], io: Io = fakeIo()): Promise<Parsed> {
@@ -69,15 +70,32 @@ type Row = readonly [argv: readonly string[], path: string, options: Record<stri
 
 const TABLE: readonly Row[] = [
   [['link', '--id', 'B1', '--fa-type', 'BANK', '--account-number', '007'], 'link', { id: 'B1', faType: 'BANK', accountNumber: '007' }],
-  [['link', '--file', 'x.csv', '--batch-size', '50', '--concurrency', '2', '--dry-run'], 'link', { file: 'x.csv', batchSize: 50, concurrency: 2, dryRun: true }],
+  [
+    ['link', '--file', 'x.csv', '--batch-size', '50', '--concurrency', '2', '--dry-run'],
+    'link',
+    { file: 'x.csv', batchSize: 50, concurrency: 2, dryRun: true },
+  ],
   [['update', '--id', 'B1', '--fa', '{}'], 'update', { id: 'B1', fa: '{}' }],
   [['resolve', 'A', 'B', '--scope', 'yes_no'], 'resolve', { scope: 'yes_no' }, [['A', 'B']]],
   [['unlink', '--file', '-', '--format', 'jsonl', '--restart'], 'unlink', { file: '-', format: 'jsonl', restart: true }],
-  [['import-csv', 'e.csv', '--mapping', 'm.json', '--delimiter', ';', '--mode', 'link'], 'import-csv', { mapping: 'm.json', delimiter: ';', mode: 'link' }, ['e.csv']],
-  [['import-odk', '--mapping', 'm.json', '--watch', '--interval', '30', '--on-delete', 'unlink'], 'import-odk', { mapping: 'm.json', watch: true, onDelete: 'unlink' }],
+  [
+    ['import-csv', 'e.csv', '--mapping', 'm.json', '--delimiter', ';', '--mode', 'link'],
+    'import-csv',
+    { mapping: 'm.json', delimiter: ';', mode: 'link' },
+    ['e.csv'],
+  ],
+  [
+    ['import-odk', '--mapping', 'm.json', '--watch', '--interval', '30', '--on-delete', 'unlink'],
+    'import-odk',
+    { mapping: 'm.json', watch: true, onDelete: 'unlink' },
+  ],
   [['strategy', 'list'], 'strategy list', {}],
   [['strategy', 'validate', '2', '--strict'], 'strategy validate', { strict: true }, [['2']]],
-  [['strategy', 'add', '--id', '7', '--construct', 'x:{a}', '--deconstruct', '^x:(?P<a>.*)$', '--dry-run'], 'strategy add', { id: '7', construct: 'x:{a}', dryRun: true }],
+  [
+    ['strategy', 'add', '--id', '7', '--construct', 'x:{a}', '--deconstruct', '^x:(?P<a>.*)$', '--dry-run'],
+    'strategy add',
+    { id: '7', construct: 'x:{a}', dryRun: true },
+  ],
   [['strategy', 'export', '--format', 'sql', '6'], 'strategy export', { format: 'sql' }, [['6']]],
   [['serve', '--port', '0', '--host', '127.0.0.1', '--max-items', '10'], 'serve', { port: 0, host: '127.0.0.1', maxItems: 10 }],
   [['dfsp', 'list', '--type', 'banks', '--search', 'land'], 'dfsp list', { type: 'banks', search: 'land' }],
@@ -94,12 +112,15 @@ const TABLE: readonly Row[] = [
 ];
 
 describe('parse layer', () => {
-  it.each(TABLE.map((row) => [...row] as [readonly string[], string, Record<string, unknown>, (readonly unknown[])?]))('%j → %s', async (argv, path, options, args) => {
-    const parsed = await parse(argv);
-    expect(parsed.path).toBe(path);
-    expect(parsed.options).toMatchObject(options);
-    if (args) expect(parsed.args).toEqual(args);
-  });
+  it.each(TABLE.map((row) => [...row] as [readonly string[], string, Record<string, unknown>, (readonly unknown[])?]))(
+    '%j → %s',
+    async (argv, path, options, args) => {
+      const parsed = await parse(argv);
+      expect(parsed.path).toBe(path);
+      expect(parsed.options).toMatchObject(options);
+      if (args) expect(parsed.args).toEqual(args);
+    },
+  );
 
   it('covers every command', () => {
     const program = createProgram(fakeIo(), () => undefined);
@@ -120,7 +141,10 @@ describe('parse layer', () => {
       const { globals } = await parse(argv);
       expect(globals).toMatchObject({ db: 'm.db', create: true, output: 'json', quiet: true });
     }
-    expect((await parse(['config', 'show', '--profile', 'prod', '--url', 'http://h'])).globals).toMatchObject({ profile: 'prod', url: 'http://h' });
+    expect((await parse(['config', 'show', '--profile', 'prod', '--url', 'http://h'])).globals).toMatchObject({
+      profile: 'prod',
+      url: 'http://h',
+    });
     expect((await parse(['--no-input', '--yes', 'unlink', '--id', 'X'])).globals).toMatchObject({ input: false, yes: true });
   });
 
@@ -138,7 +162,11 @@ describe('parse layer', () => {
     [['resolve', 'X'], {}, { mode: 'local', source: 'default' }],
     [['--db', 'm.db', 'resolve', 'X'], {}, { mode: 'local', source: 'flag --db' }],
     [['resolve', 'X'], { SPARCTL_DB: 'e.db' }, { mode: 'local', source: 'env SPARCTL_DB' }],
-    [['resolve', 'X'], { SPARCTL_BASE_URL: 'http://h/api/mapper' }, { mode: 'remote', location: 'http://h/api/mapper', source: 'env SPARCTL_BASE_URL' }],
+    [
+      ['resolve', 'X'],
+      { SPARCTL_BASE_URL: 'http://h/api/mapper' },
+      { mode: 'remote', location: 'http://h/api/mapper', source: 'env SPARCTL_BASE_URL' },
+    ],
     [['--url', 'http://f', 'ping'], { SPARCTL_BASE_URL: 'http://e' }, { mode: 'remote', location: 'http://f', source: 'flag --url' }],
     [['--db', 'm.db', 'ping'], { SPARCTL_BASE_URL: 'http://e' }, { mode: 'local', source: 'flag --db' }],
   ] as const)('%j with %j → target %j', async (argv, env, target) => {

@@ -18,18 +18,29 @@ import { tempDir } from '../helpers/tmp.js';
 
 function randomCsv(seed: number): string {
   const rand = random(seed);
-  const pick = <T,>(list: readonly T[]): T => list[Math.floor(rand() * list.length)]!;
+  const pick = <T>(list: readonly T[]): T => list[Math.floor(rand() * list.length)]!;
   const eol = pick(['\n', '\r\n']);
   const quote = (text: string) => `"${text.replaceAll('"', '""')}"`;
   const lines: string[] = [];
-  const header = pick([['id', 'name', 'account_number'], ['name', 'id', 'account_number'], ['account_number', 'name', 'id']]);
+  const header = pick([
+    ['id', 'name', 'account_number'],
+    ['name', 'id', 'account_number'],
+    ['account_number', 'name', 'id'],
+  ]);
   lines.push(header.map((column) => (rand() < 0.2 ? quote(column) : column)).join(','));
   const ids = Array.from({ length: 12 }, (_, i) => pick([`B${i}`, ` B${i}`, `B${i} `, `0${i}`]));
   const count = 20 + Math.floor(rand() * 150);
   for (let i = 0; i < count; i++) {
     if (rand() < 0.05) lines.push(pick(['', '   ', '\t']));
     const cells = header.map((column) => {
-      const value = column === 'id' ? (rand() < 0.05 ? '' : pick(ids)) : column === 'name' ? pick(['Ana', 'Santos, Ana', 'Line\nbreak', 'He said "hi"', '']) : String(Math.floor(rand() * 1000));
+      const value =
+        column === 'id'
+          ? rand() < 0.05
+            ? ''
+            : pick(ids)
+          : column === 'name'
+            ? pick(['Ana', 'Santos, Ana', 'Line\nbreak', 'He said "hi"', ''])
+            : String(Math.floor(rand() * 1000));
       return /[",\n]/.test(value) || rand() < 0.1 ? quote(value) : value;
     });
     // Now and then a row with a cell too many or too few.
@@ -54,7 +65,11 @@ async function slowIndex(path: string) {
   return indexOf(keys, lines);
 }
 
-const KEYS = { delimiter: ',', keyColumns: () => ['id'], keyOf: (cell: (column: string) => string | undefined) => recordKey({ id: cell('id') }) };
+const KEYS = {
+  delimiter: ',',
+  keyColumns: () => ['id'],
+  keyOf: (cell: (column: string) => string | undefined) => recordKey({ id: cell('id') }),
+};
 
 describe('the pass before the run', () => {
   it('builds, over 300 random files, the index the run would build reading every row whole', async () => {
@@ -65,7 +80,10 @@ describe('the pass before the run', () => {
       const quick = await prescanCsv(path, path, 'def', KEYS);
       const slow = await slowIndex(path);
       expect(quick.index.rows, `seed ${seed}`).toBe(slow.rows);
-      expect(quick.index.entries().sort((a, b) => a[0] - b[0]), `seed ${seed}`).toEqual(slow.entries().sort((a, b) => a[0] - b[0]));
+      expect(
+        quick.index.entries().sort((a, b) => a[0] - b[0]),
+        `seed ${seed}`,
+      ).toEqual(slow.entries().sort((a, b) => a[0] - b[0]));
     }
   });
 

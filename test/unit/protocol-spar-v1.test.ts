@@ -41,7 +41,8 @@ const bank = (overrides: Partial<BankFa> = {}): BankFa => ({
 });
 
 // What SPAR 2.x stores for bank() with strategy 2 (research/g2p-connect.md §5.7).
-const STRATEGY_2_FA = 'account_number:5494373447.branch_name:Indigo Branch.branch_code:indigo.bank_name:Bank 2.bank_code:dfsp2.fa_type:BANK';
+const STRATEGY_2_FA =
+  'account_number:5494373447.branch_name:Indigo Branch.branch_code:indigo.bank_name:Bank 2.bank_code:dfsp2.fa_type:BANK';
 
 const HEADER_REQUIRED = ['message_id', 'message_ts', 'action', 'sender_id', 'total_count'];
 // RequestHeader properties in openg2p-spar 1.1's OpenAPI (reference/spar/openg2p-spar-openapi.json).
@@ -72,7 +73,12 @@ const byRef = (list: ItemResult[]) => new Map(list.map((r) => [r.reference_id, r
 describe('spar-v1 paths', () => {
   it('uses the 1.x sync paths relative to the deployment root', () => {
     expect(sparV1Protocol.name).toBe('spar-v1');
-    expect(sparV1Protocol.defaultPaths).toEqual({ link: '/sync/link', update: '/sync/update', resolve: '/sync/resolve', unlink: '/sync/unlink' });
+    expect(sparV1Protocol.defaultPaths).toEqual({
+      link: '/sync/link',
+      update: '/sync/update',
+      resolve: '/sync/resolve',
+      unlink: '/sync/unlink',
+    });
   });
 });
 
@@ -146,7 +152,9 @@ describe('spar-v1 buildRequest', () => {
   });
 
   it('keeps a strategy_id the caller already put in additional_info[0], as SPAR does', () => {
-    const body = asRecord(sparV1Protocol.buildRequest('link', [{ reference_id: 'a', id: 'X', fa: bank(), additional_info: [{ strategy_id: 5 }] }], ctx));
+    const body = asRecord(
+      sparV1Protocol.buildRequest('link', [{ reference_id: 'a', id: 'X', fa: bank(), additional_info: [{ strategy_id: 5 }] }], ctx),
+    );
     expect(body.message.link_request[0].additional_info).toEqual([{ strategy_id: 5 }]);
   });
 
@@ -175,7 +183,9 @@ describe('spar-v1 buildRequest', () => {
   });
 
   it('refuses an FA whose strategy the profile does not know', () => {
-    const error = thrownBy(UsageError, () => sparV1Protocol.buildRequest('link', [{ reference_id: 'a', id: 'X', fa: bank({ strategy_id: 77 }) }], ctx));
+    const error = thrownBy(UsageError, () =>
+      sparV1Protocol.buildRequest('link', [{ reference_id: 'a', id: 'X', fa: bank({ strategy_id: 77 }) }], ctx),
+    );
     expect(error.code).toBe('request.unknown_strategy');
   });
 });
@@ -183,23 +193,55 @@ describe('spar-v1 buildRequest', () => {
 // spar-api.md §9.3, with the "…" placeholders filled in.
 const LINK_RESPONSE = {
   header: {
-    version: '1.0.0', message_id: 'm-0001', message_ts: '2025-05-01T10:00:00.51', action: 'link',
-    status: 'succ', status_reason_code: null, status_reason_message: null, total_count: 2,
-    completed_count: 1, sender_id: 'social-registry', receiver_id: 'spar', is_msg_encrypted: false, meta: {},
+    version: '1.0.0',
+    message_id: 'm-0001',
+    message_ts: '2025-05-01T10:00:00.51',
+    action: 'link',
+    status: 'succ',
+    status_reason_code: null,
+    status_reason_message: null,
+    total_count: 2,
+    completed_count: 1,
+    sender_id: 'social-registry',
+    receiver_id: 'spar',
+    is_msg_encrypted: false,
+    meta: {},
   },
   message: {
-    transaction_id: 't-0001', correlation_id: null, link_response: [
-      { reference_id: 'r1', timestamp: '2025-05-01T10:00:00.50', fa: 'account:5494373447@indigo.dfsp2.bank_acc', status: 'succ',
-        status_reason_code: null, status_reason_message: null, additional_info: null, locale: 'en' },
-      { reference_id: 'r2', timestamp: '2025-05-01T10:00:00.51', fa: 'account:1114169773@rhino.dfsp1.bank_acc', status: 'rjct',
-        status_reason_code: 'rjct.reference_id.duplicate', status_reason_message: 'ID and FA are already mapped', additional_info: null, locale: 'en' },
+    transaction_id: 't-0001',
+    correlation_id: null,
+    link_response: [
+      {
+        reference_id: 'r1',
+        timestamp: '2025-05-01T10:00:00.50',
+        fa: 'account:5494373447@indigo.dfsp2.bank_acc',
+        status: 'succ',
+        status_reason_code: null,
+        status_reason_message: null,
+        additional_info: null,
+        locale: 'en',
+      },
+      {
+        reference_id: 'r2',
+        timestamp: '2025-05-01T10:00:00.51',
+        fa: 'account:1114169773@rhino.dfsp1.bank_acc',
+        status: 'rjct',
+        status_reason_code: 'rjct.reference_id.duplicate',
+        status_reason_message: 'ID and FA are already mapped',
+        additional_info: null,
+        locale: 'en',
+      },
     ],
   },
 };
 
 const linkItems: LinkItem[] = [
   { reference_id: 'r1', id: 'token:8217353245@nationalId', fa: bank({ strategy_id: 90 }) },
-  { reference_id: 'r2', id: 'token:5474889656@nationalId', fa: bank({ strategy_id: 90, account_number: '1114169773', branch_code: 'rhino', bank_code: 'dfsp1' }) },
+  {
+    reference_id: 'r2',
+    id: 'token:5474889656@nationalId',
+    fa: bank({ strategy_id: 90, account_number: '1114169773', branch_code: 'rhino', bank_code: 'dfsp1' }),
+  },
 ];
 
 const header = (extra: Record<string, unknown> = {}) => ({ ...LINK_RESPONSE.header, ...extra });
@@ -208,8 +250,22 @@ describe('spar-v1 parseResponse', () => {
   it('reads the documented link answer: one linked, one already linked', () => {
     const parsed = results('link', LINK_RESPONSE, linkItems);
     expect(parsed).toEqual([
-      { reference_id: 'r1', id: 'token:8217353245@nationalId', status: 'succ', status_reason_code: null, status_reason_message: null, fa: 'account:5494373447@indigo.dfsp2.bank_acc' },
-      { reference_id: 'r2', id: 'token:5474889656@nationalId', status: 'rjct', status_reason_code: 'rjct.reference_id.duplicate', status_reason_message: 'ID and FA are already mapped', fa: 'account:1114169773@rhino.dfsp1.bank_acc' },
+      {
+        reference_id: 'r1',
+        id: 'token:8217353245@nationalId',
+        status: 'succ',
+        status_reason_code: null,
+        status_reason_message: null,
+        fa: 'account:5494373447@indigo.dfsp2.bank_acc',
+      },
+      {
+        reference_id: 'r2',
+        id: 'token:5474889656@nationalId',
+        status: 'rjct',
+        status_reason_code: 'rjct.reference_id.duplicate',
+        status_reason_message: 'ID and FA are already mapped',
+        fa: 'account:1114169773@rhino.dfsp1.bank_acc',
+      },
     ]);
     expect(parsed.map((r) => classifyResult('link', r))).toEqual(['linked', 'already_linked']);
   });
@@ -217,14 +273,33 @@ describe('spar-v1 parseResponse', () => {
   it('correlates by reference_id, not by position, and skips answers to items it did not send', () => {
     const items: LinkItem[] = ['a', 'b', 'c', 'd', 'e'].map((ref) => ({ reference_id: ref, id: `BENE_${ref}`, fa: bank() }));
     const answer = (ref: string, ok: boolean) => ({
-      reference_id: ref, timestamp: 'x', fa: 'f', status: ok ? 'succ' : 'rjct',
-      status_reason_code: ok ? null : 'rjct.reference_id.duplicate', status_reason_message: ok ? null : 'ID and FA are already mapped',
+      reference_id: ref,
+      timestamp: 'x',
+      fa: 'f',
+      status: ok ? 'succ' : 'rjct',
+      status_reason_code: ok ? null : 'rjct.reference_id.duplicate',
+      status_reason_message: ok ? null : 'ID and FA are already mapped',
     });
-    const shuffled = [answer('d', true), answer('a', false), answer('zz', true), { status: 'succ' }, 'junk', answer('e', true), answer('c', false), answer('b', true)];
+    const shuffled = [
+      answer('d', true),
+      answer('a', false),
+      answer('zz', true),
+      { status: 'succ' },
+      'junk',
+      answer('e', true),
+      answer('c', false),
+      answer('b', true),
+    ];
     const parsed = byRef(results('link', { header: header(), message: { link_response: shuffled } }, items));
     expect([...parsed.keys()].sort()).toEqual(['a', 'b', 'c', 'd', 'e']);
     for (const [ref, result] of parsed) expect(result.id).toBe(`BENE_${ref}`);
-    expect(['a', 'b', 'c', 'd', 'e'].map((ref) => classifyResult('link', parsed.get(ref)!))).toEqual(['already_linked', 'linked', 'already_linked', 'linked', 'linked']);
+    expect(['a', 'b', 'c', 'd', 'e'].map((ref) => classifyResult('link', parsed.get(ref)!))).toEqual([
+      'already_linked',
+      'linked',
+      'already_linked',
+      'linked',
+      'linked',
+    ]);
   });
 
   it('reads resolve: the stored FA string and additional_info for details, null when not found or yes_no', () => {
@@ -236,20 +311,57 @@ describe('spar-v1 parseResponse', () => {
     const body = {
       header: header({ action: 'resolve' }),
       message: {
-        transaction_id: 't', correlation_id: null, resolve_response: [
-          { reference_id: 'res-2', timestamp: 't', fa: null, id: null, account_provider_info: null, status: 'succ',
-            status_reason_code: 'succ.fa.not_linked_to_id', status_reason_message: "ID doesn't exist, please link first", additional_info: null, locale: 'en' },
-          { reference_id: 'res-3', timestamp: 't', fa: null, id: 'BENE_0001', account_provider_info: null, status: 'succ',
-            status_reason_code: 'succ.id.active', status_reason_message: null, additional_info: null, locale: 'en' },
-          { reference_id: 'res-1', timestamp: 't', fa: STRATEGY_2_FA, id: 'BENE_0001', account_provider_info: null, status: 'succ',
-            status_reason_code: 'succ.id.active', status_reason_message: null, additional_info: [{ strategy_id: 2 }], locale: 'en' },
+        transaction_id: 't',
+        correlation_id: null,
+        resolve_response: [
+          {
+            reference_id: 'res-2',
+            timestamp: 't',
+            fa: null,
+            id: null,
+            account_provider_info: null,
+            status: 'succ',
+            status_reason_code: 'succ.fa.not_linked_to_id',
+            status_reason_message: "ID doesn't exist, please link first",
+            additional_info: null,
+            locale: 'en',
+          },
+          {
+            reference_id: 'res-3',
+            timestamp: 't',
+            fa: null,
+            id: 'BENE_0001',
+            account_provider_info: null,
+            status: 'succ',
+            status_reason_code: 'succ.id.active',
+            status_reason_message: null,
+            additional_info: null,
+            locale: 'en',
+          },
+          {
+            reference_id: 'res-1',
+            timestamp: 't',
+            fa: STRATEGY_2_FA,
+            id: 'BENE_0001',
+            account_provider_info: null,
+            status: 'succ',
+            status_reason_code: 'succ.id.active',
+            status_reason_message: null,
+            additional_info: [{ strategy_id: 2 }],
+            locale: 'en',
+          },
         ],
       },
     };
     const parsed = byRef(results('resolve', body, items));
     expect(parsed.get('res-1')).toEqual({
-      reference_id: 'res-1', id: 'BENE_0001', status: 'succ', status_reason_code: 'succ.id.active', status_reason_message: null,
-      fa: STRATEGY_2_FA, additional_info: [{ strategy_id: 2 }],
+      reference_id: 'res-1',
+      id: 'BENE_0001',
+      status: 'succ',
+      status_reason_code: 'succ.id.active',
+      status_reason_message: null,
+      fa: STRATEGY_2_FA,
+      additional_info: [{ strategy_id: 2 }],
     });
     expect(parsed.get('res-2')).toMatchObject({ id: 'BENE_0002', fa: null });
     expect(parsed.get('res-3')).toMatchObject({ fa: null });
@@ -259,7 +371,12 @@ describe('spar-v1 parseResponse', () => {
     const found = parsed.get('res-1')!;
     const strategy = ctx.strategies.get(strategyIdOf(found.additional_info)!)!;
     expect(deconstructFa(strategy, found.fa as string)).toEqual({
-      account_number: '5494373447', branch_name: 'Indigo Branch', branch_code: 'indigo', bank_name: 'Bank 2', bank_code: 'dfsp2', fa_type: 'BANK',
+      account_number: '5494373447',
+      branch_name: 'Indigo Branch',
+      branch_code: 'indigo',
+      bank_name: 'Bank 2',
+      bank_code: 'dfsp2',
+      fa_type: 'BANK',
     });
   });
 
@@ -268,36 +385,81 @@ describe('spar-v1 parseResponse', () => {
       { reference_id: 'u1', id: 'BENE_0001', fa: bank() },
       { reference_id: 'u2', id: 'BENE_9999', fa: bank() },
     ];
-    const update = results('update', {
-      header: header({ action: 'update' }),
-      message: { transaction_id: 't', update_response: [
-        { reference_id: 'u1', timestamp: 't', id: 'BENE_0001', status: 'succ', status_reason_code: null, status_reason_message: null, additional_info: null, locale: 'en' },
-        { reference_id: 'u2', timestamp: 't', id: 'BENE_9999', status: 'rjct', status_reason_code: 'rjct.reference_id.duplicate', status_reason_message: 'ID doesnt exist please link first', additional_info: null, locale: 'en' },
-      ] },
-    }, items);
+    const update = results(
+      'update',
+      {
+        header: header({ action: 'update' }),
+        message: {
+          transaction_id: 't',
+          update_response: [
+            {
+              reference_id: 'u1',
+              timestamp: 't',
+              id: 'BENE_0001',
+              status: 'succ',
+              status_reason_code: null,
+              status_reason_message: null,
+              additional_info: null,
+              locale: 'en',
+            },
+            {
+              reference_id: 'u2',
+              timestamp: 't',
+              id: 'BENE_9999',
+              status: 'rjct',
+              status_reason_code: 'rjct.reference_id.duplicate',
+              status_reason_message: 'ID doesnt exist please link first',
+              additional_info: null,
+              locale: 'en',
+            },
+          ],
+        },
+      },
+      items,
+    );
     expect(update.map((r) => classifyResult('update', r))).toEqual(['updated', 'not_found']);
     expect(update[1]).not.toHaveProperty('fa');
 
-    const unlink = results('unlink', {
-      header: header({ action: 'unlink' }),
-      message: { transaction_id: 't', unlink_response: [
-        { reference_id: 'u1', timestamp: 't', id: '', status: 'succ', status_reason_code: null, status_reason_message: null },
-        { reference_id: 'u2', timestamp: 't', id: '', status: 'rjct', status_reason_code: 'rjct.id.invalid', status_reason_message: 'ID doesnt exist please link first' },
-      ] },
-    }, items);
+    const unlink = results(
+      'unlink',
+      {
+        header: header({ action: 'unlink' }),
+        message: {
+          transaction_id: 't',
+          unlink_response: [
+            { reference_id: 'u1', timestamp: 't', id: '', status: 'succ', status_reason_code: null, status_reason_message: null },
+            {
+              reference_id: 'u2',
+              timestamp: 't',
+              id: '',
+              status: 'rjct',
+              status_reason_code: 'rjct.id.invalid',
+              status_reason_message: 'ID doesnt exist please link first',
+            },
+          ],
+        },
+      },
+      items,
+    );
     // The server blanks the id; the result carries the requested one.
     expect(unlink.map((r) => r.id)).toEqual(['BENE_0001', 'BENE_9999']);
     expect(unlink.map((r) => classifyResult('unlink', r))).toEqual(['unlinked', 'not_found']);
   });
 
   it('reports rcvd/pdng items as not done, keeping the server’s code', () => {
-    const parsed = results('link', {
-      header: header(),
-      message: { link_response: [
-        { reference_id: 'r1', status: 'pdng', status_reason_code: 'rjct.unknown.retry', status_reason_message: null },
-        { reference_id: 'r2', status: 'weird' },
-      ] },
-    }, linkItems);
+    const parsed = results(
+      'link',
+      {
+        header: header(),
+        message: {
+          link_response: [
+            { reference_id: 'r1', status: 'pdng', status_reason_code: 'rjct.unknown.retry', status_reason_message: null },
+            { reference_id: 'r2', status: 'weird' },
+          ],
+        },
+      },
+      linkItems,
+    );
     expect(parsed[0]).toMatchObject({ status: 'rjct', status_reason_code: 'rjct.unknown.retry' });
     expect(parsed[0]!.status_reason_message).toMatch(/not completed synchronously.*pdng/);
     expect(parsed[1]).toMatchObject({ status: 'rjct', status_reason_code: null });
@@ -307,27 +469,51 @@ describe('spar-v1 parseResponse', () => {
 
   it('turns header rejections into batch failures: a bad signature, a wrong action', () => {
     // spar-api.md §5.4: what 1.1 answers when the Signature does not verify.
-    const jwt = failure('link', {
-      signature: null,
-      header: header({ status: 'rjct', status_reason_code: 'rjct.jwt.invalid', status_reason_message: 'rjct.jwt.invalid', completed_count: 0 }),
-      message: {},
-    }, linkItems);
+    const jwt = failure(
+      'link',
+      {
+        signature: null,
+        header: header({
+          status: 'rjct',
+          status_reason_code: 'rjct.jwt.invalid',
+          status_reason_message: 'rjct.jwt.invalid',
+          completed_count: 0,
+        }),
+        message: {},
+      },
+      linkItems,
+    );
     expect(jwt).toEqual({ failure: true, kind: 'signature', code: 'rjct.jwt.invalid', message: 'rjct.jwt.invalid' });
 
-    const action = failure('update', { header: header({ status: 'rjct', status_reason_code: 'rjct.action.not_supported', status_reason_message: 'Action not supported' }), message: {} });
+    const action = failure('update', {
+      header: header({ status: 'rjct', status_reason_code: 'rjct.action.not_supported', status_reason_message: 'Action not supported' }),
+      message: {},
+    });
     expect(action).toMatchObject({ kind: 'validation', code: 'rjct.action.not_supported' });
   });
 
   it('reads an async acknowledgement on a sync path as a failure, not as results', () => {
-    expect(failure('link', { message: { ack_status: 'NACK', timestamp: 't', error: { code: 'rjct.jwt.invalid', message: 'bad jwt' }, correlation_id: null } }))
-      .toEqual({ failure: true, kind: 'signature', code: 'rjct.jwt.invalid', message: 'bad jwt' });
-    expect(failure('link', { message: { ack_status: 'ACK', timestamp: 't', error: null, correlation_id: 'c' } })).toMatchObject({ kind: 'unknown', code: null });
+    expect(
+      failure('link', {
+        message: { ack_status: 'NACK', timestamp: 't', error: { code: 'rjct.jwt.invalid', message: 'bad jwt' }, correlation_id: null },
+      }),
+    ).toEqual({ failure: true, kind: 'signature', code: 'rjct.jwt.invalid', message: 'bad jwt' });
+    expect(failure('link', { message: { ack_status: 'ACK', timestamp: 't', error: null, correlation_id: 'c' } })).toMatchObject({
+      kind: 'unknown',
+      code: null,
+    });
   });
 
   it('never throws on a body that is not the envelope: each gives an "unknown" failure saying what was wrong', () => {
     const bodies: unknown[] = [
-      null, 'pong', 42, [], true,
-      {}, { header: 'x' }, { header: null, message: {} },
+      null,
+      'pong',
+      42,
+      [],
+      true,
+      {},
+      { header: 'x' },
+      { header: null, message: {} },
       { header: header() },
       { header: header(), message: null },
       { header: header(), message: { link_response: 'no' } },
@@ -347,10 +533,18 @@ describe('spar-v1 parseResponse', () => {
   });
 
   it('tolerates missing and unknown fields in an otherwise valid answer', () => {
-    const parsed = results('resolve', {
-      header: { status: 'succ', extra: [1, 2] },
-      message: { resolve_response: [{ reference_id: 'r1', status: 'succ', status_reason_code: 7, fa: 12, additional_info: 'x', surprise: {} }] },
-    }, [{ reference_id: 'r1', id: 'BENE_1', scope: 'details' }]);
-    expect(parsed).toEqual([{ reference_id: 'r1', id: 'BENE_1', status: 'succ', status_reason_code: null, status_reason_message: null, fa: null }]);
+    const parsed = results(
+      'resolve',
+      {
+        header: { status: 'succ', extra: [1, 2] },
+        message: {
+          resolve_response: [{ reference_id: 'r1', status: 'succ', status_reason_code: 7, fa: 12, additional_info: 'x', surprise: {} }],
+        },
+      },
+      [{ reference_id: 'r1', id: 'BENE_1', scope: 'details' }],
+    );
+    expect(parsed).toEqual([
+      { reference_id: 'r1', id: 'BENE_1', status: 'succ', status_reason_code: null, status_reason_message: null, fa: null },
+    ]);
   });
 });

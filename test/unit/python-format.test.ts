@@ -17,9 +17,11 @@ interface StrategyVector {
   values: Record<string, string>;
   constructed: string;
 }
-const vectors = JSON.parse(
-  readFileSync(new URL('../fixtures/python-strategy-vectors.json', import.meta.url), 'utf8'),
-) as { python: string; format: FormatVector[]; strategies: StrategyVector[] };
+const vectors = JSON.parse(readFileSync(new URL('../fixtures/python-strategy-vectors.json', import.meta.url), 'utf8')) as {
+  python: string;
+  format: FormatVector[];
+  strategies: StrategyVector[];
+};
 
 /** Python raises these for templates it rejects whatever keyword values it is given. */
 const PYTHON_REJECTS = new Set(['ValueError', 'IndexError']);

@@ -22,9 +22,7 @@ interface Vectors {
   categories: Record<'d' | 'w' | 's' | 'ascii_d' | 'ascii_w' | 'ascii_s', Ranges>;
   ignorecase: { candidates: Ranges; letters: Record<string, { unicode: number[]; ascii: number[]; class: number[] }> };
 }
-const vectors = JSON.parse(
-  readFileSync(new URL('../fixtures/python-strategy-vectors.json', import.meta.url), 'utf8'),
-) as Vectors;
+const vectors = JSON.parse(readFileSync(new URL('../fixtures/python-strategy-vectors.json', import.meta.url), 'utf8')) as Vectors;
 
 /** What the translation gives for one input, in the fixture's shape. */
 function jsMatch(pattern: string, input: string): PyMatch {
@@ -101,7 +99,11 @@ describe('python-regex against Python 3.11', () => {
       });
       expect(readBack('account_number:123.branch_name:123.branch_code:123.bank_name:123.bank_code:123.fa_type:123\n\n')).toBeNull();
       // `.` excludes only "\n": a "\r" inside a value reads back, a "\n" makes the FA unreadable.
-      expect(readBack('account_number:cr\rhere.branch_name:cr\rhere.branch_code:cr\rhere.bank_name:cr\rhere.bank_code:cr\rhere.fa_type:cr\rhere')).toMatchObject({
+      expect(
+        readBack(
+          'account_number:cr\rhere.branch_name:cr\rhere.branch_code:cr\rhere.bank_name:cr\rhere.bank_code:cr\rhere.fa_type:cr\rhere',
+        ),
+      ).toMatchObject({
         account_number: 'cr\rhere',
       });
       expect(readBack('account_number:\n.branch_name:x.branch_code:x.bank_name:x.bank_code:x.fa_type:x')).toBeNull();

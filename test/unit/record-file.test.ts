@@ -55,7 +55,9 @@ describe('CSV input', () => {
   });
 
   it('reports a missing file and a directory as unreadable', async () => {
-    const missing = await rejectedWith(UsageError, () => openInputFile('/nonexistent/x.csv', { stdin: Readable.from([]), knownColumns: RECORD_FIELDS }));
+    const missing = await rejectedWith(UsageError, () =>
+      openInputFile('/nonexistent/x.csv', { stdin: Readable.from([]), knownColumns: RECORD_FIELDS }),
+    );
     expect(missing.code).toBe('input.unreadable');
     expect(missing.message).toBe('cannot read /nonexistent/x.csv: no such file');
     const dir = await rejectedWith(UsageError, () => openInputFile(tempDir(), { stdin: Readable.from([]), knownColumns: RECORD_FIELDS }));
@@ -75,7 +77,10 @@ describe('JSONL input', () => {
   });
 
   it('detects JSONL on stdin from its first character', async () => {
-    const file = await openInputFile('-', { stdin: Readable.from([Buffer.from(' {"id":"S1"}\n{"id":"S2"}\n')]), knownColumns: RECORD_FIELDS });
+    const file = await openInputFile('-', {
+      stdin: Readable.from([Buffer.from(' {"id":"S1"}\n{"id":"S2"}\n')]),
+      knownColumns: RECORD_FIELDS,
+    });
     expect(file.format).toBe('jsonl');
     const ids: unknown[] = [];
     for await (const r of file.records) ids.push(r.record['id']);

@@ -34,15 +34,33 @@ afterEach(() => {
 });
 
 const strings = (() => {
-  const out: unknown[] = ['a', 'A1', '0000812345', 'token:000400000001@nationalId', ' padded ', 'é', '💸', '\ud800', '\u00a0', '\u200b', '\ufeff', ''];
-  for (const c of ['\u0000', '\t', '\n', '\r', '\u001f', '\u007f', '\u0085', '\u009f', '\u00a0', '\u2028', '\u2029', '\u202f']) out.push(c, `a${c}b`, `ab${c}`);
+  const out: unknown[] = [
+    'a',
+    'A1',
+    '0000812345',
+    'token:000400000001@nationalId',
+    ' padded ',
+    'é',
+    '💸',
+    '\ud800',
+    '\u00a0',
+    '\u200b',
+    '\ufeff',
+    '',
+  ];
+  for (const c of ['\u0000', '\t', '\n', '\r', '\u001f', '\u007f', '\u0085', '\u009f', '\u00a0', '\u2028', '\u2029', '\u202f'])
+    out.push(c, `a${c}b`, `ab${c}`);
   for (const n of [1, 31, 32, 33, 254, 255, 256, 511, 512, 513, 2000]) out.push('1'.repeat(n), 'x'.repeat(n), `+${'2'.repeat(n - 1)}`);
   out.push('+63 917 555 0108', '(02) 8123-4567', '++63', '63+', 'call me', '+63-917', '１２３');
   out.push(0, 1, 1.5, NaN, null, undefined, true, {}, [], ['a'], { toString: () => 'a' }, Symbol('a'), 10n);
   return out;
 })();
 
-function agreesWithZod(fast: (v: unknown) => boolean, schema: { safeParse(v: unknown): { success: boolean; data?: unknown } }, values: readonly unknown[]): number {
+function agreesWithZod(
+  fast: (v: unknown) => boolean,
+  schema: { safeParse(v: unknown): { success: boolean; data?: unknown } },
+  values: readonly unknown[],
+): number {
   let accepted = 0;
   for (const value of values) {
     if (!fast(value)) continue;
@@ -78,7 +96,8 @@ describe('fast checks against the zod schemas', () => {
       const fa = nested(record)['fa'];
       candidates.push(fa, record['fa']);
       if (typeof fa === 'object' && fa !== null) {
-        for (const strategy_id of [0, -1, 1, 1.5, 2, 2147483647, 2147483648, '2', NaN, Infinity, undefined]) candidates.push({ ...fa, strategy_id });
+        for (const strategy_id of [0, -1, 1, 1.5, 2, 2147483647, 2147483648, '2', NaN, Infinity, undefined])
+          candidates.push({ ...fa, strategy_id });
       }
     }
     let accepted = 0;
@@ -103,7 +122,16 @@ describe('fast checks against the zod schemas', () => {
 });
 
 describe('parseMappingRecord', () => {
-  const DEFAULTS: RecordDefaults[] = [{}, {}, {}, { strategyId: 3 }, { strategyId: 5 }, { strategyId: 0 }, { strategyId: 1.5 }, { strategyId: 2147483648 }];
+  const DEFAULTS: RecordDefaults[] = [
+    {},
+    {},
+    {},
+    { strategyId: 3 },
+    { strategyId: 5 },
+    { strategyId: 0 },
+    { strategyId: 1.5 },
+    { strategyId: 2147483648 },
+  ];
 
   it('gives exactly what zod alone gives, on a large varied corpus, and takes the fast path for plain rows', () => {
     const spies = [BeneficiaryIdSchema, FinancialAddressSchema, NameSchema, PhoneSchema].map((schema) => vi.spyOn(schema, 'safeParse'));
@@ -120,7 +148,8 @@ describe('parseMappingRecord', () => {
       const got = parseMappingRecord(record, defaults);
       const tookFastPath = zodCalls() === before;
       const want = parseMappingRecordWithZod(record, defaults);
-      if (JSON.stringify(got) !== JSON.stringify(want)) expect({ label, record, defaults, got }).toStrictEqual({ label, record, defaults, got: want });
+      if (JSON.stringify(got) !== JSON.stringify(want))
+        expect({ label, record, defaults, got }).toStrictEqual({ label, record, defaults, got: want });
       expect(got).toStrictEqual(want);
       if (want.ok) {
         valid++;
@@ -160,12 +189,19 @@ describe('parseMappingRecord', () => {
     let taken = 0;
     for (const { label, record } of corpus(20000, 11)) {
       // The corpus as it is, and as a mapping file would build it (numeric strategy id, no nested FA).
-      const mappedShape = { ...record, strategy_id: typeof record['strategy_id'] === 'string' ? Number(record['strategy_id']) : record['strategy_id'] };
+      const mappedShape = {
+        ...record,
+        strategy_id: typeof record['strategy_id'] === 'string' ? Number(record['strategy_id']) : record['strategy_id'],
+      };
       for (const candidate of [record, mappedShape]) {
         const quick = parseMappedRecord(candidate);
         if (quick === undefined) continue;
         taken++;
-        expect({ label, candidate, parsed: parseMappingRecord(candidate) }).toStrictEqual({ label, candidate, parsed: { ok: true, value: quick } });
+        expect({ label, candidate, parsed: parseMappingRecord(candidate) }).toStrictEqual({
+          label,
+          candidate,
+          parsed: { ok: true, value: quick },
+        });
       }
     }
     expect(taken).toBeGreaterThan(4000);
@@ -174,7 +210,11 @@ describe('parseMappingRecord', () => {
   it('returns an FA with its keys in schema order, as zod does', () => {
     for (const record of [validBank(1), nested(validMobile(2)), { ...validEmail(3), fa_type: undefined }]) {
       const parsed = parseMappingRecord(record);
-      expect(parsed.ok && Object.keys(parsed.value.fa)).toEqual(['strategy_id', 'fa_type', ...FA_FIELDS[parsed.ok ? parsed.value.fa.fa_type : 'BANK']]);
+      expect(parsed.ok && Object.keys(parsed.value.fa)).toEqual([
+        'strategy_id',
+        'fa_type',
+        ...FA_FIELDS[parsed.ok ? parsed.value.fa.fa_type : 'BANK'],
+      ]);
       expect(parsed.ok && Object.keys(parsed.value)).toEqual(['id', 'fa', 'name', 'phone_number']);
     }
   });
@@ -187,7 +227,9 @@ describe('toBulkRecord', () => {
     for (const { record } of corpus(20000, 13)) {
       for (const mode of ['upsert', 'link', 'update'] as const) {
         const options = { mode, strategies };
-        expect(toBulkRecord(7, 9, record, undefined, { ...options, mapped: true })).toStrictEqual(toBulkRecord(7, 9, record, undefined, options));
+        expect(toBulkRecord(7, 9, record, undefined, { ...options, mapped: true })).toStrictEqual(
+          toBulkRecord(7, 9, record, undefined, options),
+        );
       }
     }
   });
@@ -199,9 +241,19 @@ describe('toBulkRecord', () => {
     const got = toBulkRecord(3, 4, row, raw, { mode: 'upsert', strategies });
     // faValue: the string the strategy stores, built and read back once here for the engine to compare.
     const faValue = 'account_number:000000000001.branch_name:Main.branch_code:0012.bank_name:Land Bank.bank_code:LBP.fa_type:BANK';
-    expect(got).toStrictEqual({ seq: 3, line: 4, raw, key: validBank(1)['id'], parsed: { ok: true, value: parsed.ok && parsed.value, mode: 'update', faValue } });
+    expect(got).toStrictEqual({
+      seq: 3,
+      line: 4,
+      raw,
+      key: validBank(1)['id'],
+      parsed: { ok: true, value: parsed.ok && parsed.value, mode: 'update', faValue },
+    });
     expect(Object.keys(got)).toEqual(['seq', 'line', 'raw', 'key', 'parsed']);
-    expect(Object.keys(toBulkRecord(3, undefined, validBank(1), undefined, { mode: 'link', strategies }))).toEqual(['seq', 'key', 'parsed']);
+    expect(Object.keys(toBulkRecord(3, undefined, validBank(1), undefined, { mode: 'link', strategies }))).toEqual([
+      'seq',
+      'key',
+      'parsed',
+    ]);
     expect(toBulkRecord(0, 2, { ...row, operation: 'unlink', oops: 1 }, undefined, { mode: 'link', strategies })).toStrictEqual({
       seq: 0,
       line: 2,
@@ -209,12 +261,22 @@ describe('toBulkRecord', () => {
       parsed: {
         ok: false,
         problems: [
-          { field: 'operation', message: 'this row asks to unlink; run again with --yes to allow unlink rows', code: 'input.unlink_not_confirmed' },
+          {
+            field: 'operation',
+            message: 'this row asks to unlink; run again with --yes to allow unlink rows',
+            code: 'input.unlink_not_confirmed',
+          },
           { field: 'oops', message: 'unknown field "oops"', code: 'input.invalid' },
         ],
       },
     });
-    expect(toBulkRecord(0, 2, { id: ' A ', operation: 'unlink', account_number: '1' }, undefined, { mode: 'upsert', strategies, unlinkConfirmed: true })).toStrictEqual({
+    expect(
+      toBulkRecord(0, 2, { id: ' A ', operation: 'unlink', account_number: '1' }, undefined, {
+        mode: 'upsert',
+        strategies,
+        unlinkConfirmed: true,
+      }),
+    ).toStrictEqual({
       seq: 0,
       line: 2,
       key: 'A',

@@ -29,7 +29,15 @@ describe('parseMappingRecord', () => {
       ok: true,
       value: {
         id: '0000812345',
-        fa: { strategy_id: 2, fa_type: 'BANK', bank_name: 'Island Savings Bank', bank_code: 'ISB', branch_name: 'Davao', branch_code: '0210', account_number: '00441122' },
+        fa: {
+          strategy_id: 2,
+          fa_type: 'BANK',
+          bank_name: 'Island Savings Bank',
+          bank_code: 'ISB',
+          branch_name: 'Davao',
+          branch_code: '0210',
+          account_number: '00441122',
+        },
         name: 'Rosa',
         phone_number: '+63 917 555 0108',
       },
@@ -37,7 +45,12 @@ describe('parseMappingRecord', () => {
   });
 
   it('reads a nested fa object and a strategy_id given as text or number', () => {
-    const fa = { fa_type: 'MOBILE_WALLET', wallet_provider_name: 'Pink Wallet', wallet_provider_code: 'PINK', mobile_number: '+639000000002' };
+    const fa = {
+      fa_type: 'MOBILE_WALLET',
+      wallet_provider_name: 'Pink Wallet',
+      wallet_provider_code: 'PINK',
+      mobile_number: '+639000000002',
+    };
     const nested = parseMappingRecord({ id: 'B', fa: { ...fa, strategy_id: 4 } });
     const flat = parseMappingRecord({ id: 'B', ...fa, strategy_id: '4' });
     expect(nested.ok && nested.value.fa).toEqual({ ...fa, strategy_id: 4 });
@@ -45,31 +58,52 @@ describe('parseMappingRecord', () => {
   });
 
   it('infers fa_type from the one kind of FA field present, and uses the --strategy default', () => {
-    const parsed = parseMappingRecord({ id: 'E', wallet_provider_name: 'Mail Pay', wallet_provider_code: 'MP', email_address: 'a@b.org' }, { strategyId: 3 });
+    const parsed = parseMappingRecord(
+      { id: 'E', wallet_provider_name: 'Mail Pay', wallet_provider_code: 'MP', email_address: 'a@b.org' },
+      { strategyId: 3 },
+    );
     expect(parsed.ok && parsed.value.fa).toMatchObject({ fa_type: 'EMAIL_WALLET', strategy_id: 3 });
   });
 
   it('names the field of every mistake', () => {
     expect(problemsOf({ ...flatBank, account_number: '' })).toEqual(['account_number: account_number is missing']);
     expect(problemsOf({ ...flatBank, id: '' })).toEqual(['id: id is missing']);
-    expect(problemsOf({ ...flatBank, fa_type: 'CASH' })).toEqual(['fa_type: fa_type must be one of BANK, MOBILE_WALLET, EMAIL_WALLET, got "CASH"']);
+    expect(problemsOf({ ...flatBank, fa_type: 'CASH' })).toEqual([
+      'fa_type: fa_type must be one of BANK, MOBILE_WALLET, EMAIL_WALLET, got "CASH"',
+    ]);
     expect(problemsOf({ ...flatBank, mobile_number: '+63917' })).toEqual(['mobile_number: mobile_number does not belong to a BANK FA']);
-    expect(problemsOf({ ...flatBank, strategy_id: 'two' })).toEqual(['strategy_id: strategy_id must be a positive whole number, got "two"']);
+    expect(problemsOf({ ...flatBank, strategy_id: 'two' })).toEqual([
+      'strategy_id: strategy_id must be a positive whole number, got "two"',
+    ]);
     expect(problemsOf({ ...flatBank, acount_number: '1' })).toEqual(['acount_number: unknown field "acount_number"']);
     expect(problemsOf({ ...flatBank, phone_number: 'call me' })[0]).toMatch(/^phone_number: /);
     expect(problemsOf({ ...flatBank, account_number: 'A\nB' })).toEqual(['account_number: account_number contains a control character']);
-    expect(problemsOf({ id: 'X', fa: { fa_type: 'BANK', bank_name: 'B' }, account_number: '1' })[0]).toMatch(/^account_number: give the FA either as "fa" or as flat fields/);
-    expect(problemsOf({ id: 'X', fa: { fa_type: 'BANK', bank_name: 'B', bank_code: 'C', branch_name: 'D', branch_code: 'E', account_number: '1', iban: 'x' } })).toEqual(['iban: unknown field iban']);
-    expect(problemsOf({ id: 'X', fa: { fa_type: 'BANK', bank_name: 'B', bank_code: 'C', branch_name: 'D', branch_code: 'E' } })).toEqual(['account_number: account_number is missing']);
+    expect(problemsOf({ id: 'X', fa: { fa_type: 'BANK', bank_name: 'B' }, account_number: '1' })[0]).toMatch(
+      /^account_number: give the FA either as "fa" or as flat fields/,
+    );
+    expect(
+      problemsOf({
+        id: 'X',
+        fa: { fa_type: 'BANK', bank_name: 'B', bank_code: 'C', branch_name: 'D', branch_code: 'E', account_number: '1', iban: 'x' },
+      }),
+    ).toEqual(['iban: unknown field iban']);
+    expect(problemsOf({ id: 'X', fa: { fa_type: 'BANK', bank_name: 'B', bank_code: 'C', branch_name: 'D', branch_code: 'E' } })).toEqual([
+      'account_number: account_number is missing',
+    ]);
     expect(problemsOf({ id: 123, fa_type: 'BANK' })[0]).toMatch(/^id: id must be a string \(quote it\)/);
-    expect(problemsOf({ id: 'X', account_number: '1', email_address: 'a@b.c' })).toEqual(['fa_type: fa_type is missing (BANK, MOBILE_WALLET, EMAIL_WALLET)']);
+    expect(problemsOf({ id: 'X', account_number: '1', email_address: 'a@b.c' })).toEqual([
+      'fa_type: fa_type is missing (BANK, MOBILE_WALLET, EMAIL_WALLET)',
+    ]);
   });
 });
 
 describe('parseIdRecord', () => {
   it('uses only the id and accepts the other known columns of a link file', () => {
     expect(parseIdRecord(flatBank)).toEqual({ ok: true, value: { id: '0000812345' } });
-    expect(parseIdRecord({ id: 'A', surname: 'x' })).toEqual({ ok: false, problems: [{ field: 'surname', message: 'unknown field "surname"' }] });
+    expect(parseIdRecord({ id: 'A', surname: 'x' })).toEqual({
+      ok: false,
+      problems: [{ field: 'surname', message: 'unknown field "surname"' }],
+    });
   });
 });
 
@@ -103,7 +137,13 @@ describe('prepareItems', () => {
 });
 
 describe('summarize', () => {
-  const result = (status: 'succ' | 'rjct', code: string | null) => ({ reference_id: 'r', id: 'x', status, status_reason_code: code, status_reason_message: null });
+  const result = (status: 'succ' | 'rjct', code: string | null) => ({
+    reference_id: 'r',
+    id: 'x',
+    status,
+    status_reason_code: code,
+    status_reason_message: null,
+  });
   it('counts outcomes; a resolve that finds nothing is not a failure, a link that finds the ID taken is', () => {
     const resolve = summarize('resolve', [
       { id: 'a', outcome: 'found', result: result('succ', 'succ.id.active') },

@@ -126,7 +126,17 @@ describe('reject file', () => {
 describe('results file', () => {
   const events: RecordEvent[] = [
     { type: 'record', seq: 0, line: 2, id: '0001', operation: 'link', fate: 'applied', outcome: 'linked', code: null, message: null },
-    { type: 'record', seq: 1, line: 3, id: '=2+2', operation: 'update', fate: 'rejected', outcome: 'rejected', code: 'rjct.reference_id.duplicate', message: 'ID doesnt exist, "please" link first' },
+    {
+      type: 'record',
+      seq: 1,
+      line: 3,
+      id: '=2+2',
+      operation: 'update',
+      fate: 'rejected',
+      outcome: 'rejected',
+      code: 'rjct.reference_id.duplicate',
+      message: 'ID doesnt exist, "please" link first',
+    },
     { type: 'record', seq: 2, fate: 'unchanged', code: null, message: null, origin: 'odk_form=f odk_submission=uuid:1' },
   ];
 
@@ -139,7 +149,18 @@ describe('results file', () => {
     const text = readFileSync(path, 'utf8');
     expect(text.split('\r\n')[0]).toBe('seq,line,id,operation,fate,outcome,code,message,origin,superseded_by');
     const rows = parse(text, { columns: true }) as Record<string, string>[];
-    expect(rows[0]).toEqual({ seq: '0', line: '2', id: '0001', operation: 'link', fate: 'applied', outcome: 'linked', code: '', message: '', origin: '', superseded_by: '' });
+    expect(rows[0]).toEqual({
+      seq: '0',
+      line: '2',
+      id: '0001',
+      operation: 'link',
+      fate: 'applied',
+      outcome: 'linked',
+      code: '',
+      message: '',
+      origin: '',
+      superseded_by: '',
+    });
     expect(rows[1]!['id']).toBe("'=2+2");
     expect(rows[1]!['message']).toBe('ID doesnt exist, "please" link first');
     expect(rows[2]).toMatchObject({ seq: '2', line: '', id: '', fate: 'unchanged', origin: 'odk_form=f odk_submission=uuid:1' });
@@ -154,8 +175,30 @@ describe('results file', () => {
       const lines = readFileSync(path, 'utf8').trimEnd().split('\n');
       expect(lines).toHaveLength(3);
       const objects = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
-      expect(objects[1]).toEqual({ seq: 1, line: 3, id: '=2+2', operation: 'update', fate: 'rejected', outcome: 'rejected', code: 'rjct.reference_id.duplicate', message: 'ID doesnt exist, "please" link first', origin: null, superseded_by: null });
-      expect(objects[2]).toEqual({ seq: 2, line: null, id: null, operation: null, fate: 'unchanged', outcome: null, code: null, message: null, origin: 'odk_form=f odk_submission=uuid:1', superseded_by: null });
+      expect(objects[1]).toEqual({
+        seq: 1,
+        line: 3,
+        id: '=2+2',
+        operation: 'update',
+        fate: 'rejected',
+        outcome: 'rejected',
+        code: 'rjct.reference_id.duplicate',
+        message: 'ID doesnt exist, "please" link first',
+        origin: null,
+        superseded_by: null,
+      });
+      expect(objects[2]).toEqual({
+        seq: 2,
+        line: null,
+        id: null,
+        operation: null,
+        fate: 'unchanged',
+        outcome: null,
+        code: null,
+        message: null,
+        origin: 'odk_form=f odk_submission=uuid:1',
+        superseded_by: null,
+      });
     }
   });
 

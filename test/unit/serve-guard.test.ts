@@ -3,7 +3,21 @@ import { bearerCheck, bearerTokenProblem, isLoopbackHost } from '../../src/adapt
 
 describe('isLoopbackHost: what serve may listen on without authentication and TLS', () => {
   it('takes 127.0.0.0/8, ::1 in any spelling, IPv4-mapped loopback and the name localhost', () => {
-    for (const host of ['127.0.0.1', '127.0.0.2', '127.255.255.254', '::1', '0:0:0:0:0:0:0:1', '0000::0001', '[::1]', '::1%lo', '::ffff:127.0.0.1', '::ffff:7f00:1', 'localhost', 'LOCALHOST', 'localhost.']) {
+    for (const host of [
+      '127.0.0.1',
+      '127.0.0.2',
+      '127.255.255.254',
+      '::1',
+      '0:0:0:0:0:0:0:1',
+      '0000::0001',
+      '[::1]',
+      '::1%lo',
+      '::ffff:127.0.0.1',
+      '::ffff:7f00:1',
+      'localhost',
+      'LOCALHOST',
+      'localhost.',
+    ]) {
       expect(isLoopbackHost(host), host).toBe(true);
     }
   });
@@ -37,7 +51,17 @@ describe('the bearer token', () => {
     const check = bearerCheck('s3cret-token-0123456789');
     expect(check('Bearer s3cret-token-0123456789')).toBe(true);
     expect(check('bearer s3cret-token-0123456789')).toBe(true);
-    for (const header of [undefined, '', 'Bearer', 'Bearer ', 'Bearer s3cret-token-012345678', 'Bearer s3cret-token-01234567890', 'Basic s3cret-token-0123456789', 's3cret-token-0123456789', 'Bearer s3cret-token-0123456789 extra']) {
+    for (const header of [
+      undefined,
+      '',
+      'Bearer',
+      'Bearer ',
+      'Bearer s3cret-token-012345678',
+      'Bearer s3cret-token-01234567890',
+      'Basic s3cret-token-0123456789',
+      's3cret-token-0123456789',
+      'Bearer s3cret-token-0123456789 extra',
+    ]) {
       expect(check(header), String(header)).toBe(false);
     }
   });

@@ -16,12 +16,24 @@ const file = JSON.stringify({
 describe('resolveSettings', () => {
   it('defaults to the local mapper in the data dir with SPAR-sized batches', () => {
     const { settings, sources } = resolveSettings(base);
-    expect(settings).toMatchObject({ profile: 'default', mode: 'local', db: '/data/mapper.db', protocol: 'spar-v2', batchSize: 500, concurrency: 4 });
+    expect(settings).toMatchObject({
+      profile: 'default',
+      mode: 'local',
+      db: '/data/mapper.db',
+      protocol: 'spar-v2',
+      batchSize: 500,
+      concurrency: 4,
+    });
     expect(sources).toEqual({});
   });
 
   it('applies flag > env > profile > default, and records where each value came from', () => {
-    const { settings, sources } = resolveSettings({ ...base, configText: file, env: { SPARCTL_BATCH_SIZE: '50', SPARCTL_OUTPUT: 'csv' }, flags: { output: 'json' } });
+    const { settings, sources } = resolveSettings({
+      ...base,
+      configText: file,
+      env: { SPARCTL_BATCH_SIZE: '50', SPARCTL_OUTPUT: 'csv' },
+      flags: { output: 'json' },
+    });
     expect(settings).toMatchObject({ profile: 'field', mode: 'local', db: '/cfg/field.db', batchSize: 50, output: 'json' });
     expect(sources).toMatchObject({
       profile: 'defaultProfile (/cfg/config.json)',
@@ -42,8 +54,11 @@ describe('resolveSettings', () => {
   describe('the target comes whole from one source', () => {
     const staging = { ...base, configText: JSON.stringify({ defaultProfile: 'staging', profiles: JSON.parse(file).profiles }) };
 
-    it('the environment beats the default profile, and the profile\'s keys do not follow it to another URL', () => {
-      const { settings, sources, target, unused } = resolveSettings({ ...staging, env: { SPARCTL_BASE_URL: 'http://127.0.0.1:8765', SPARCTL_SENDER_APP_MNEMONIC: 'ci' } });
+    it("the environment beats the default profile, and the profile's keys do not follow it to another URL", () => {
+      const { settings, sources, target, unused } = resolveSettings({
+        ...staging,
+        env: { SPARCTL_BASE_URL: 'http://127.0.0.1:8765', SPARCTL_SENDER_APP_MNEMONIC: 'ci' },
+      });
       expect(target).toEqual({ mode: 'remote', location: 'http://127.0.0.1:8765', source: 'env SPARCTL_BASE_URL' });
       expect(settings).toMatchObject({ mode: 'remote', baseUrl: 'http://127.0.0.1:8765', senderAppMnemonic: 'ci' });
       expect(settings.signingKeyFile).toBeUndefined();
@@ -56,14 +71,18 @@ describe('resolveSettings', () => {
       expect(target.mode).toBe('remote');
     });
 
-    it('the same mapper named twice keeps the profile\'s keys', () => {
+    it("the same mapper named twice keeps the profile's keys", () => {
       const { settings } = resolveSettings({ ...staging, env: { SPARCTL_BASE_URL: 'https://user:pw@spar.example.org/api/mapper/' } });
       expect(settings.signingKeyFile).toBe('/keys/p.pem');
     });
 
     it('--url beats SPARCTL_DB; --db beats SPARCTL_BASE_URL', () => {
       expect(resolveSettings({ ...base, env: { SPARCTL_DB: '/a.db' }, flags: { baseUrl: 'http://h:1' } }).target.source).toBe('flag --url');
-      expect(resolveSettings({ ...base, env: { SPARCTL_BASE_URL: 'http://h:1' }, flags: { db: '/b.db' } }).target).toEqual({ mode: 'local', location: '/b.db', source: 'flag --db' });
+      expect(resolveSettings({ ...base, env: { SPARCTL_BASE_URL: 'http://h:1' }, flags: { db: '/b.db' } }).target).toEqual({
+        mode: 'local',
+        location: '/b.db',
+        source: 'flag --db',
+      });
     });
 
     it('refuses contradictions, naming both sources', () => {
@@ -71,7 +90,10 @@ describe('resolveSettings', () => {
         [{ flags: { db: '/a.db', baseUrl: 'http://h:1' } }, /flag --db .* and flag --url /],
         [{ env: { SPARCTL_DB: '/a.db', SPARCTL_BASE_URL: 'http://h:1' } }, /env SPARCTL_DB .* and env SPARCTL_BASE_URL /],
         [{ configText: file, profileFlag: 'staging', flags: { db: '/tmp/x.db' } }, /flag --db .* and profile staging /],
-        [{ configText: file, env: { SPARCTL_PROFILE: 'staging', SPARCTL_BASE_URL: 'http://other:1' } }, /env SPARCTL_BASE_URL .* and profile staging \(remote https:\/\/\*\*\*@spar/],
+        [
+          { configText: file, env: { SPARCTL_PROFILE: 'staging', SPARCTL_BASE_URL: 'http://other:1' } },
+          /env SPARCTL_BASE_URL .* and profile staging \(remote https:\/\/\*\*\*@spar/,
+        ],
         [{ env: { SPARCTL_MODE: 'remote' } }, /SPARCTL_MODE=remote but default/],
         [{ env: { SPARCTL_MODE: 'local', SPARCTL_BASE_URL: 'http://h:1' } }, /SPARCTL_MODE=local but env SPARCTL_BASE_URL/],
       ];
@@ -85,7 +107,12 @@ describe('resolveSettings', () => {
   });
 
   it('takes secrets only from the environment and hides them, and strips credentials from URLs', () => {
-    const { settings, sources } = resolveSettings({ ...base, configText: file, profileFlag: 'staging', env: { SPARCTL_TOKEN: 'tok-secret-123' } });
+    const { settings, sources } = resolveSettings({
+      ...base,
+      configText: file,
+      profileFlag: 'staging',
+      env: { SPARCTL_TOKEN: 'tok-secret-123' },
+    });
     expect(settings.token).toBe('tok-secret-123');
     expect(sources.token).toBe('env SPARCTL_TOKEN');
     const shown = JSON.stringify(redactedSettings(settings));
@@ -97,21 +124,33 @@ describe('resolveSettings', () => {
   });
 
   it('explains every configuration mistake with its place', () => {
-    expect(thrownBy(ConfigError, () => resolveSettings({ ...base, configText: file, profileFlag: 'prod' })).code).toBe('config.unknown_profile');
-    expect(thrownBy(ConfigError, () => resolveSettings({ ...base, configText: file, profileFlag: 'prod' })).hint).toBe('known profiles: field, staging');
+    expect(thrownBy(ConfigError, () => resolveSettings({ ...base, configText: file, profileFlag: 'prod' })).code).toBe(
+      'config.unknown_profile',
+    );
+    expect(thrownBy(ConfigError, () => resolveSettings({ ...base, configText: file, profileFlag: 'prod' })).hint).toBe(
+      'known profiles: field, staging',
+    );
     expect(thrownBy(ConfigError, () => resolveSettings({ ...base, configText: '{"profiles":' })).code).toBe('config.invalid_json');
-    const invalid = thrownBy(ConfigError, () => resolveSettings({ ...base, configText: JSON.stringify({ profiles: { p: { baseurl: 'x', batchSize: 0 } } }) }));
+    const invalid = thrownBy(ConfigError, () =>
+      resolveSettings({ ...base, configText: JSON.stringify({ profiles: { p: { baseurl: 'x', batchSize: 0 } } }) }),
+    );
     expect(invalid.code).toBe('config.invalid');
     expect(invalid.message).toContain('/cfg/config.json');
     expect(invalid.message).toContain('profiles.p.baseurl: unknown field baseurl');
     expect(invalid.message).toContain('profiles.p.batchSize: must be at least 1');
-    const badUrl = thrownBy(ConfigError, () => resolveSettings({ ...base, configText: JSON.stringify({ profiles: { p: { baseUrl: 'ftp://x' } } }), profileFlag: 'p' }));
+    const badUrl = thrownBy(ConfigError, () =>
+      resolveSettings({ ...base, configText: JSON.stringify({ profiles: { p: { baseUrl: 'ftp://x' } } }), profileFlag: 'p' }),
+    );
     expect(badUrl.message).toContain('profiles.p.baseUrl: must be an http:// or https:// URL');
     const env = thrownBy(ConfigError, () => resolveSettings({ ...base, env: { SPARCTL_CONCURRENCY: 'lots', SPARCTL_PROTOCOL: 'soap' } }));
     expect(env.code).toBe('config.invalid_env');
     expect(env.message).toContain('SPARCTL_CONCURRENCY');
     expect(env.message).toContain('SPARCTL_PROTOCOL');
-    expect(thrownBy(ConfigError, () => resolveSettings({ ...base, configText: JSON.stringify({ profiles: { r: { mode: 'remote' } } }), profileFlag: 'r' })).code).toBe('config.missing_base_url');
+    expect(
+      thrownBy(ConfigError, () =>
+        resolveSettings({ ...base, configText: JSON.stringify({ profiles: { r: { mode: 'remote' } } }), profileFlag: 'r' }),
+      ).code,
+    ).toBe('config.missing_base_url');
   });
 });
 

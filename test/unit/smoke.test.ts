@@ -48,7 +48,13 @@ class FakeMapper implements Mapper {
     return this.answer('resolve', items, () =>
       items.map((i) => {
         const row = this.rows.get(i.id);
-        if (!row) return { ...succ(i), status_reason_code: ReasonCode.faNotLinkedToId, status_reason_message: ReasonMessage.resolveNotLinked, fa: null };
+        if (!row)
+          return {
+            ...succ(i),
+            status_reason_code: ReasonCode.faNotLinkedToId,
+            status_reason_message: ReasonMessage.resolveNotLinked,
+            fa: null,
+          };
         return { ...succ(i), status_reason_code: ReasonCode.idActive, fa: { ...row } };
       }),
     );
@@ -64,8 +70,19 @@ class FakeMapper implements Mapper {
   async close() {}
 }
 
-const succ = (i: { reference_id: string; id: string }): ItemResult => ({ reference_id: i.reference_id, id: i.id, status: 'succ', status_reason_code: null, status_reason_message: null });
-const rjct = (i: { reference_id: string; id: string }, code: string, message: string): ItemResult => ({ ...succ(i), status: 'rjct', status_reason_code: code, status_reason_message: message });
+const succ = (i: { reference_id: string; id: string }): ItemResult => ({
+  reference_id: i.reference_id,
+  id: i.id,
+  status: 'succ',
+  status_reason_code: null,
+  status_reason_message: null,
+});
+const rjct = (i: { reference_id: string; id: string }, code: string, message: string): ItemResult => ({
+  ...succ(i),
+  status: 'rjct',
+  status_reason_code: code,
+  status_reason_message: message,
+});
 
 /** A clock that advances 7 ms per reading: latencies are exact. */
 function fakeClock(): () => number {
@@ -107,9 +124,18 @@ describe('runSmoke', () => {
 
   it('fails the step whose answer is wrong (the old account number after the update) and still cleans up', async () => {
     const mapper = new FakeMapper();
-    mapper.hooks.set('resolve#2', async (items) => items.map((i) => ({ ...succ(i), status_reason_code: ReasonCode.idActive, fa: { ...SMOKE_FA } })));
+    mapper.hooks.set('resolve#2', async (items) =>
+      items.map((i) => ({ ...succ(i), status_reason_code: ReasonCode.idActive, fa: { ...SMOKE_FA } })),
+    );
     const report = await runSmoke(mapper, { id: ID, clock: fakeClock() });
-    expect(statuses(report)).toEqual({ link: 'pass', resolve_linked: 'pass', update: 'pass', resolve_updated: 'fail', unlink: 'pass', resolve_unlinked: 'pass' });
+    expect(statuses(report)).toEqual({
+      link: 'pass',
+      resolve_linked: 'pass',
+      update: 'pass',
+      resolve_updated: 'fail',
+      unlink: 'pass',
+      resolve_unlinked: 'pass',
+    });
     const failed = report.steps[3]!;
     expect(failed.expected).toBe('outcome found, account_number 0000000002');
     expect(failed.got).toContain('account_number "0000000001" (expected "0000000002")');
@@ -122,9 +148,14 @@ describe('runSmoke', () => {
   it('reports a missing FA field and a wrong outcome in the check of resolve (details)', async () => {
     const mapper = new FakeMapper();
     const { bank_code: _dropped, ...partial } = SMOKE_FA;
-    mapper.hooks.set('resolve#1', async (items) => items.map((i) => ({ ...succ(i), status_reason_code: ReasonCode.idActive, fa: { ...partial, strategy_id: '2' } })));
+    mapper.hooks.set('resolve#1', async (items) =>
+      items.map((i) => ({ ...succ(i), status_reason_code: ReasonCode.idActive, fa: { ...partial, strategy_id: '2' } })),
+    );
     const report = await runSmoke(mapper, { id: ID, clock: fakeClock() });
-    expect(report.steps[1]).toMatchObject({ status: 'fail', got: expect.stringMatching(/^found, but bank_code missing \(expected "SPARCTLSMOKE"\)$/) });
+    expect(report.steps[1]).toMatchObject({
+      status: 'fail',
+      got: expect.stringMatching(/^found, but bank_code missing \(expected "SPARCTLSMOKE"\)$/),
+    });
     // Steps that build on it are skipped; the cleanup runs.
     expect(statuses(report)).toMatchObject({ update: 'skipped', resolve_updated: 'skipped', unlink: 'pass', resolve_unlinked: 'pass' });
     expect(report.steps[2]!.got).toBe('resolve (details) did not pass');
@@ -134,11 +165,23 @@ describe('runSmoke', () => {
   it('unlinks the record when the update throws, and takes the exit code of the error', async () => {
     const mapper = new FakeMapper();
     mapper.hooks.set('update#1', async () => {
-      throw new UnavailableError('remote.reset', 'POST http://spar/mapper/update: the connection was closed before an answer came', { outcomeUnknown: true });
+      throw new UnavailableError('remote.reset', 'POST http://spar/mapper/update: the connection was closed before an answer came', {
+        outcomeUnknown: true,
+      });
     });
     const report = await runSmoke(mapper, { id: ID, clock: fakeClock() });
-    expect(statuses(report)).toEqual({ link: 'pass', resolve_linked: 'pass', update: 'fail', resolve_updated: 'skipped', unlink: 'pass', resolve_unlinked: 'pass' });
-    expect(report.steps[2]).toMatchObject({ error: { code: 'remote.reset', exitCode: 4 }, got: expect.stringMatching(/^error: POST http:\/\/spar\/mapper\/update: the connection was closed/) });
+    expect(statuses(report)).toEqual({
+      link: 'pass',
+      resolve_linked: 'pass',
+      update: 'fail',
+      resolve_updated: 'skipped',
+      unlink: 'pass',
+      resolve_unlinked: 'pass',
+    });
+    expect(report.steps[2]).toMatchObject({
+      error: { code: 'remote.reset', exitCode: 4 },
+      got: expect.stringMatching(/^error: POST http:\/\/spar\/mapper\/update: the connection was closed/),
+    });
     expect(report).toMatchObject({ exitCode: 4, cleanup: { state: 'removed', detail: 'the synthetic record was removed' } });
     expect(mapper.calls).toEqual(['link', 'resolve', 'update', 'unlink', 'resolve']);
     expect(mapper.rows.size).toBe(0);
@@ -159,7 +202,13 @@ describe('runSmoke', () => {
     mapper.hooks.set('link#1', () => new Promise<ItemResult[]>(() => undefined)); // never answers
     const report = await runSmoke(mapper, { id: ID, clock: () => performance.now(), stepTimeoutMs: 30 });
     expect(report.steps[0]).toMatchObject({ status: 'fail', error: { code: 'smoke.timeout', exitCode: 4 } });
-    expect(statuses(report)).toMatchObject({ resolve_linked: 'skipped', update: 'skipped', resolve_updated: 'skipped', unlink: 'pass', resolve_unlinked: 'pass' });
+    expect(statuses(report)).toMatchObject({
+      resolve_linked: 'skipped',
+      update: 'skipped',
+      resolve_updated: 'skipped',
+      unlink: 'pass',
+      resolve_unlinked: 'pass',
+    });
     expect(report.steps[4]!.expected).toBe('outcome unlinked or not found');
     expect(report).toMatchObject({ exitCode: 4, cleanup: { state: 'removed', detail: expect.stringContaining('not linked') } });
   });
@@ -169,7 +218,14 @@ describe('runSmoke', () => {
     refused.hooks.set('link#1', async (items) => items.map((i) => rjct(i, ReasonCode.faInvalid, 'FA is null')));
     const a = await runSmoke(refused, { id: ID, clock: fakeClock() });
     expect(a.steps[0]!.got).toBe('outcome rejected (rjct.fa.invalid: FA is null)');
-    expect(statuses(a)).toEqual({ link: 'fail', resolve_linked: 'skipped', update: 'skipped', resolve_updated: 'skipped', unlink: 'skipped', resolve_unlinked: 'skipped' });
+    expect(statuses(a)).toEqual({
+      link: 'fail',
+      resolve_linked: 'skipped',
+      update: 'skipped',
+      resolve_updated: 'skipped',
+      unlink: 'skipped',
+      resolve_unlinked: 'skipped',
+    });
     expect(a).toMatchObject({ exitCode: 5, cleanup: { state: 'not_needed' } });
     expect(refused.calls).toEqual(['link']);
 
@@ -188,7 +244,11 @@ describe('runSmoke', () => {
     const report = await runSmoke(mapper, { id: ID, clock: fakeClock() });
     expect(statuses(report)).toMatchObject({ unlink: 'pass', resolve_unlinked: 'fail' });
     expect(report.steps[5]!.got).toMatch(/^outcome found/);
-    expect(report).toMatchObject({ passed: false, exitCode: 5, cleanup: { state: 'failed', detail: `${ID} may still be linked: remove it with "sparctl unlink --id ${ID} --yes"` } });
+    expect(report).toMatchObject({
+      passed: false,
+      exitCode: 5,
+      cleanup: { state: 'failed', detail: `${ID} may still be linked: remove it with "sparctl unlink --id ${ID} --yes"` },
+    });
   });
 
   it('fails a step whose answer has no result for the item sent', async () => {
@@ -213,7 +273,17 @@ interface XmlElement {
 function decode(raw: string): string {
   if (/&(?!(?:amp|lt|gt|quot|apos|#\d+|#x[0-9a-f]+);)/i.test(raw)) throw new Error(`bare & in ${JSON.stringify(raw)}`);
   return raw.replace(/&(amp|lt|gt|quot|apos|#\d+|#x[0-9a-f]+);/gi, (_, e: string) =>
-    e === 'amp' ? '&' : e === 'lt' ? '<' : e === 'gt' ? '>' : e === 'quot' ? '"' : e === 'apos' ? "'" : String.fromCodePoint(e[1] === 'x' ? parseInt(e.slice(2), 16) : Number(e.slice(1))),
+    e === 'amp'
+      ? '&'
+      : e === 'lt'
+        ? '<'
+        : e === 'gt'
+          ? '>'
+          : e === 'quot'
+            ? '"'
+            : e === 'apos'
+              ? "'"
+              : String.fromCodePoint(e[1] === 'x' ? parseInt(e.slice(2), 16) : Number(e.slice(1))),
   );
 }
 
@@ -277,7 +347,14 @@ describe('smoke JUnit XML', () => {
     expect(root.name).toBe('testsuites');
     expect(root.children.map((c) => c.name)).toEqual(['testsuite']);
     const suite = root.children[0]!;
-    expect(suite.attrs).toMatchObject({ name: 'sparctl smoke', tests: '6', failures: '1', errors: '0', skipped: '2', timestamp: '2025-03-04T05:06:07' });
+    expect(suite.attrs).toMatchObject({
+      name: 'sparctl smoke',
+      tests: '6',
+      failures: '1',
+      errors: '0',
+      skipped: '2',
+      timestamp: '2025-03-04T05:06:07',
+    });
     const cases = suite.children.filter((c) => c.name === 'testcase');
     expect(cases.map((c) => [c.attrs['name'], c.attrs['time'], c.children.map((k) => k.name)])).toEqual([
       ['link', '0.007', []],
@@ -288,11 +365,15 @@ describe('smoke JUnit XML', () => {
       ['resolve (after unlink)', '0.007', []],
     ]);
     const failure = cases[1]!.children[0]!;
-    expect(failure.attrs['message']).toBe(`expected outcome found, FA as linked, got found, but bank_name "<&\\"'>\\u0007" (expected "sparctl smoke bank")`);
+    expect(failure.attrs['message']).toBe(
+      `expected outcome found, FA as linked, got found, but bank_name "<&\\"'>\\u0007" (expected "sparctl smoke bank")`,
+    );
     expect(failure.attrs['type']).toBe('wrong_answer');
     expect(failure.text).toContain('expected: outcome found, FA as linked\ngot: found, but bank_name');
     expect(cases[2]!.children[0]!.attrs['message']).toBe('resolve (details) did not pass');
-    const properties = Object.fromEntries(suite.children.find((c) => c.name === 'properties')!.children.map((p) => [p.attrs['name'], p.attrs['value']]));
+    const properties = Object.fromEntries(
+      suite.children.find((c) => c.name === 'properties')!.children.map((p) => [p.attrs['name'], p.attrs['value']]),
+    );
     expect(properties).toEqual({ target: 'spar-v2 http://x/?a=1&b="2"', id: ID, cleanup: 'removed' });
     expect(suite.children.find((c) => c.name === 'system-out')!.text).toContain('cleanup: removed: the synthetic record was removed');
   });
@@ -306,6 +387,9 @@ describe('smoke JUnit XML', () => {
     const suite = parseXml(smokeJunitXml(report, new Date())).children[0]!;
     expect(suite.attrs).toMatchObject({ failures: '0', errors: '1', skipped: '1' });
     const update = suite.children.find((c) => c.attrs['name'] === 'update')!;
-    expect(update.children[0]).toMatchObject({ name: 'error', attrs: { type: 'remote.server_error', message: expect.stringContaining('answered HTTP 502') } });
+    expect(update.children[0]).toMatchObject({
+      name: 'error',
+      attrs: { type: 'remote.server_error', message: expect.stringContaining('answered HTTP 502') },
+    });
   });
 });

@@ -27,7 +27,8 @@ const fixtures = join(import.meta.dirname, '..', '..', 'fixtures');
 const mappingText = readFileSync(join(fixtures, 'enumeration.mapping.json'), 'utf8');
 const dfspText = readFileSync(join(fixtures, 'dfsp.json'), 'utf8');
 const ctx = { source: 'source digest test' };
-const HEADER = 'household_no,national_id,full_name,contact_phone,payment_method,bank_code,branch_code,account_no,wallet,payment_mobile,payment_email';
+const HEADER =
+  'household_no,national_id,full_name,contact_phone,payment_method,bank_code,branch_code,account_no,wallet,payment_mobile,payment_email';
 
 const mappers: LocalMapper[] = [];
 afterEach(async () => {
@@ -56,7 +57,14 @@ async function importCsv(mapper: LocalMapper, file: string, options: ImportOptio
   const strategies = new Map((await mapper.strategies()).map((s) => [s.id, s]));
   let contexts: SourceContexts | undefined;
   const onHeader = (_columns: readonly string[], written: readonly string[], delimiter: string) => {
-    if (options.sources) contexts = sourceContexts({ version: 'test', definition: JSON.stringify([options.mappingText ?? mappingText, options.dfspText ?? dfspText]), header: written, delimiter, strategies: strategies.values() });
+    if (options.sources)
+      contexts = sourceContexts({
+        version: 'test',
+        definition: JSON.stringify([options.mappingText ?? mappingText, options.dfspText ?? dfspText]),
+        header: written,
+        delimiter,
+        strategies: strategies.values(),
+      });
   };
   const input = await openInputFile(file, { format: 'csv', stdin: new PassThrough(), onHeader });
   const toRecord = mappedCsvRecords({ mapping, dfsp, strategies, mode: 'upsert', unlinkConfirmed: false, contexts: () => contexts });
@@ -70,7 +78,11 @@ async function importCsv(mapper: LocalMapper, file: string, options: ImportOptio
     }
   }
   const events: RecordEvent[] = [];
-  const { index } = await prescanCsv(file, file, '', { delimiter: ',', keyColumns: () => idColumns(mapping), keyOf: (cell) => rowKey(mapping, cell) });
+  const { index } = await prescanCsv(file, file, '', {
+    delimiter: ',',
+    keyColumns: () => idColumns(mapping),
+    keyOf: (cell) => rowKey(mapping, cell),
+  });
   const summary = await runBulk(mapper, records(), options.journal ?? new MemoryJournal(), {
     mode: 'upsert',
     index,
@@ -89,7 +101,12 @@ async function importCsv(mapper: LocalMapper, file: string, options: ImportOptio
   const superseded = new Set(events.filter((e) => e.fate === 'superseded').map((e) => e.seq));
   const unparsed = made.filter((record) => record instanceof SourcedRecord && !record.wasParsed && !superseded.has(record.seq)).length;
   const sourced = made.filter((record) => record instanceof SourcedRecord).length;
-  return { summary, events: events.map((e) => [e.seq, e.line, e.id, e.fate, e.operation, e.outcome, e.code, e.message]), unparsed, sourced };
+  return {
+    summary,
+    events: events.map((e) => [e.seq, e.line, e.id, e.fate, e.operation, e.outcome, e.code, e.message]),
+    unparsed,
+    sourced,
+  };
 }
 
 function contents(path: string) {
@@ -127,12 +144,13 @@ function rowText(row: Row): string {
   }
 }
 
-const writeCsv = (path: string, rows: readonly Row[], header = HEADER) => writeFileSync(path, `${header}\n${rows.map(rowText).join('\n')}\n`);
+const writeCsv = (path: string, rows: readonly Row[], header = HEADER) =>
+  writeFileSync(path, `${header}\n${rows.map(rowText).join('\n')}\n`);
 
 describe('re-runs find rows unchanged by their source', () => {
   it('end exactly as full comparisons do, over random histories of files, outside writes, DFSP and mapping changes', async () => {
     const next = random(20261121);
-    const pick = <T,>(list: readonly T[]): T => list[Math.floor(next() * list.length)]!;
+    const pick = <T>(list: readonly T[]): T => list[Math.floor(next() * list.length)]!;
     const kinds: Row['kind'][] = ['bank', 'bank', 'bank', 'gcash', 'gcash', 'email', 'badbank', 'badphone', 'noid'];
     let shortcuts = 0;
     const seen = new Set<string>();
@@ -164,7 +182,25 @@ describe('re-runs find rows unchanged by their source', () => {
         const what = pick(['update', 'unlink', 'sql-name', 'sql-fa', 'sql-phone', 'none'] as const);
         outside.push(what);
         for (const mapper of [withSources, without]) {
-          if (what === 'update') await mapper.update([{ reference_id: 'u', id, fa: { strategy_id: 2, fa_type: 'BANK', bank_name: 'Land Bank of the Philippines', bank_code: 'LBP', branch_name: 'Quezon City - Kamuning', branch_code: '0012', account_number: '999' } }], ctx);
+          if (what === 'update')
+            await mapper.update(
+              [
+                {
+                  reference_id: 'u',
+                  id,
+                  fa: {
+                    strategy_id: 2,
+                    fa_type: 'BANK',
+                    bank_name: 'Land Bank of the Philippines',
+                    bank_code: 'LBP',
+                    branch_name: 'Quezon City - Kamuning',
+                    branch_code: '0012',
+                    account_number: '999',
+                  },
+                },
+              ],
+              ctx,
+            );
           if (what === 'unlink') await mapper.unlink([{ reference_id: 'x', id }], ctx);
         }
         if (what.startsWith('sql-')) {
@@ -206,7 +242,8 @@ describe('re-runs find rows unchanged by their source', () => {
       // Now and then the second run resumes one that sent some records and never heard back.
       const journal = () => {
         const memory = new MemoryJournal();
-        for (let seq = 0; seq < second.length; seq += 9) memory.entries.set(seq, { seq, state: 'inflight', operation: 'update' } satisfies JournalEntry);
+        for (let seq = 0; seq < second.length; seq += 9)
+          memory.entries.set(seq, { seq, state: 'inflight', operation: 'update' } satisfies JournalEntry);
         return memory;
       };
       const resumed = next() < 0.3;
@@ -260,7 +297,16 @@ describe('re-runs find rows unchanged by their source', () => {
     const mapper = openMapper(dir, 'mapper.db');
     const kinds = ['bank', 'gcash', 'email'] as const;
     const file = join(dir, 'rows.csv');
-    writeCsv(file, Array.from({ length: 30 }, (_, i) => ({ id: i, kind: kinds[i % 3]!, account: String(i).padStart(12, '0'), name: `Person ${i}`, quoted: i % 4 === 0 })));
+    writeCsv(
+      file,
+      Array.from({ length: 30 }, (_, i) => ({
+        id: i,
+        kind: kinds[i % 3]!,
+        account: String(i).padStart(12, '0'),
+        name: `Person ${i}`,
+        quoted: i % 4 === 0,
+      })),
+    );
     const shape = { chunkSize: 8, chunksInFlight: 2 };
     // Linked without sources, as sparctl did before it kept them.
     expect((await importCsv(mapper, file, { sources: false, ...shape })).summary.applied).toBe(30);

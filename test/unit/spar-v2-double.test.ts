@@ -24,7 +24,9 @@ interface Exchange {
   response: string;
 }
 
-const EXCHANGES: Exchange[] = JSON.parse(readFileSync(new URL('../fixtures/spar-v2-exchanges.json', import.meta.url), 'utf8')) as Exchange[];
+const EXCHANGES: Exchange[] = JSON.parse(
+  readFileSync(new URL('../fixtures/spar-v2-exchanges.json', import.meta.url), 'utf8'),
+) as Exchange[];
 
 /** Their outcome depends on the recording key, which we do not have: replayed with our own key. */
 const SIGNATURE_OUTCOMES = new Set(['10-link-unsigned', '11-link-badsig', '12-link-malformed-sig', '13-resolve-unknown-partner']);
@@ -148,7 +150,13 @@ describe('recorded exchanges, replayed in order with signature checking off', ()
   it('leaves the table the recorded run implies', () => {
     const rows = double.rows();
     expect([...rows.keys()].sort()).toEqual([
-      'BENE_0001', 'BENE_0020', 'BENE_0021', 'BENE_0028', 'LEGACY_EMPTY_AI', 'LEGACY_MISSING_STRATEGY', 'LEGACY_NULL_AI',
+      'BENE_0001',
+      'BENE_0020',
+      'BENE_0021',
+      'BENE_0028',
+      'LEGACY_EMPTY_AI',
+      'LEGACY_MISSING_STRATEGY',
+      'LEGACY_NULL_AI',
     ]);
     // 03 updated the FA and carried no phone: the phone from 01 is kept.
     expect(rows.get('BENE_0001')).toEqual({
@@ -178,9 +186,15 @@ describe('recorded signature outcomes (10–13), replayed against a double that 
 
 describe('signature checking', () => {
   const linkBody = (id: string, mnemonic = 'sparctl'): string =>
-    (exchange('10-link-unsigned').request as string).replace('BENE_0006', id).replace('"sender_app_mnemonic":"sparctl"', `"sender_app_mnemonic":"${mnemonic}"`);
+    (exchange('10-link-unsigned').request as string)
+      .replace('BENE_0006', id)
+      .replace('"sender_app_mnemonic":"sparctl"', `"sender_app_mnemonic":"${mnemonic}"`);
   const status = (reply: Reply): unknown => (JSON.parse(reply.text) as { response_header: unknown }).response_header;
-  const jwtInvalid = { response_status: 'ERROR', response_error_code: 'rjct.request.validation', response_error_message: 'StatusReasonCodeEnum.rjct_jwt_invalid' };
+  const jwtInvalid = {
+    response_status: 'ERROR',
+    response_error_code: 'rjct.request.validation',
+    response_error_message: 'StatusReasonCodeEnum.rjct_jwt_invalid',
+  };
   const unknownError = '{"errors":[{"code":"G2P-REQ-100","message":"Unknown Error."}]}';
 
   it('accepts the recorded canonical bytes signed as they are, non-ASCII, U+2028 and TAB included (19)', async () => {
@@ -238,7 +252,11 @@ describe('signature checking', () => {
       const reply = await send(`${double.url}/mapper/link`, 'POST', body, signature === undefined ? {} : { signature });
       expect(reply.status).toBe(200);
       expect(status(reply)).toMatchObject(jwtInvalid);
-      expect(JSON.parse(reply.text).response_body.response_payload).toEqual({ transaction_id: 'txn-10', correlation_id: null, link_response: [] });
+      expect(JSON.parse(reply.text).response_body.response_payload).toEqual({
+        transaction_id: 'txn-10',
+        correlation_id: null,
+        link_response: [],
+      });
     }
     expect(double.rows().size).toBe(0);
   });
@@ -269,31 +287,58 @@ describe('signature checking', () => {
     const double = await start({ partners: { PARTNER_SPARCTL: keys.spki } });
     const invalid = exchange('15-link-missing-fa').request as string;
     const unsigned = await send(`${double.url}/mapper/link`, 'POST', invalid);
-    expect([unsigned.status, unsigned.text]).toEqual([400, '{"errors":[{"code":"G2P-REQ-102","message":"Invalid Input. Field required"}]}']);
+    expect([unsigned.status, unsigned.text]).toEqual([
+      400,
+      '{"errors":[{"code":"G2P-REQ-102","message":"Invalid Input. Field required"}]}',
+    ]);
     const malformed = await send(`${double.url}/mapper/link`, 'POST', invalid, { signature: 'not-a-jws' });
     expect([malformed.status, malformed.text]).toEqual([500, unknownError]);
   });
 });
 
 describe('mapper behaviour beyond the recordings', () => {
-  const header = { instance_id: null, request_id: 'r', request_timestamp: '2026-06-01T10:00:00Z', sender_app_mnemonic: 'sparctl', sender_app_url: '' };
+  const header = {
+    instance_id: null,
+    request_id: 'r',
+    request_timestamp: '2026-06-01T10:00:00Z',
+    sender_app_mnemonic: 'sparctl',
+    sender_app_url: '',
+  };
   const envelope = (key: string, items: unknown[]): string =>
     JSON.stringify({ request_header: header, request_body: { request_payload: { transaction_id: 't', [key]: items } } });
   const bank = (account: string): object => ({
-    strategy_id: 2, fa_type: 'BANK', bank_name: 'B', bank_code: 'BC', branch_name: 'Br', branch_code: '01', account_number: account,
+    strategy_id: 2,
+    fa_type: 'BANK',
+    bank_name: 'B',
+    bank_code: 'BC',
+    branch_name: 'Br',
+    branch_code: '01',
+    account_number: account,
   });
-  const call = async (double: SparV2Double, op: string, key: string, items: unknown[]): Promise<{ header: Record<string, unknown>; items: Record<string, unknown>[] }> => {
+  const call = async (
+    double: SparV2Double,
+    op: string,
+    key: string,
+    items: unknown[],
+  ): Promise<{ header: Record<string, unknown>; items: Record<string, unknown>[] }> => {
     const reply = await send(`${double.url}/mapper/${op}`, 'POST', envelope(key, items));
     expect(reply.status).toBe(200);
-    const parsed = JSON.parse(reply.text) as { response_header: Record<string, unknown>; response_body: { response_payload: Record<string, Record<string, unknown>[]> } };
+    const parsed = JSON.parse(reply.text) as {
+      response_header: Record<string, unknown>;
+      response_body: { response_payload: Record<string, Record<string, unknown>[]> };
+    };
     return { header: parsed.response_header, items: parsed.response_body.response_payload[key.replace('_request', '_response')] ?? [] };
   };
 
   it('update overwrites name and phone only when truthy and replaces additional_info', async () => {
     const double = await start();
-    await call(double, 'link', 'link_request', [{ reference_id: 'a', timestamp: 't', id: 'P1', fa: bank('1'), name: 'N', phone_number: '123', additional_info: [{ x: 1 }] }]);
+    await call(double, 'link', 'link_request', [
+      { reference_id: 'a', timestamp: 't', id: 'P1', fa: bank('1'), name: 'N', phone_number: '123', additional_info: [{ x: 1 }] },
+    ]);
     expect(double.rows().get('P1')?.additional_info).toEqual([{ x: 1, strategy_id: 2 }]);
-    const { items } = await call(double, 'update', 'update_request', [{ reference_id: 'u', timestamp: 't', id: 'P1', fa: bank('2'), name: '', phone_number: '456' }]);
+    const { items } = await call(double, 'update', 'update_request', [
+      { reference_id: 'u', timestamp: 't', id: 'P1', fa: bank('2'), name: '', phone_number: '456' },
+    ]);
     expect(items[0]).toMatchObject({ id: 'P1', status: 'succ' });
     expect(double.rows().get('P1')).toEqual({
       fa_value: 'account_number:2.branch_name:Br.branch_code:01.bank_name:B.bank_code:BC.fa_type:BANK',
@@ -324,16 +369,31 @@ describe('mapper behaviour beyond the recordings', () => {
       { reference_id: 'u1', timestamp: 't', id: 'P1', fa: bank('2') },
       { reference_id: 'u2', timestamp: 't', id: 'P1', fa: { ...bank('3'), strategy_id: 42 } },
     ]);
-    expect([h.response_status, h.response_error_code, h.response_error_message, items]).toEqual(['ERROR', 'rjct.internal.error', 'Internal server error', []]);
+    expect([h.response_status, h.response_error_code, h.response_error_message, items]).toEqual([
+      'ERROR',
+      'rjct.internal.error',
+      'Internal server error',
+      [],
+    ]);
     expect(double.rows().get('P1')?.fa_value).toContain('account_number:1.');
   });
 
   it('reports every schema problem, in pydantic order', async () => {
     const double = await start();
-    const body = JSON.stringify({ request_header: {}, request_body: { request_payload: { transaction_id: 't', link_request: [{ reference_id: 'a', timestamp: 't', fa: { ...bank('1'), fa_type: 'CASH' } }] } } });
+    const body = JSON.stringify({
+      request_header: {},
+      request_body: {
+        request_payload: {
+          transaction_id: 't',
+          link_request: [{ reference_id: 'a', timestamp: 't', fa: { ...bank('1'), fa_type: 'CASH' } }],
+        },
+      },
+    });
     const reply = await send(`${double.url}/mapper/link`, 'POST', body);
     expect(reply.status).toBe(400);
-    const messages = (JSON.parse(reply.text) as { errors: { code: string; message: string }[] }).errors.map((e) => `${e.code} ${e.message}`);
+    const messages = (JSON.parse(reply.text) as { errors: { code: string; message: string }[] }).errors.map(
+      (e) => `${e.code} ${e.message}`,
+    );
     expect(messages.slice(0, 5)).toEqual([
       ...Array(4).fill('G2P-REQ-102 Invalid Input. Field required'),
       "G2P-REQ-102 Invalid Input. Input should be 'BANK', 'EMAIL_WALLET' or 'MOBILE_WALLET'",
@@ -352,8 +412,14 @@ describe('mapper behaviour beyond the recordings', () => {
   it('serves /ping, 404 and 405', async () => {
     const double = await start();
     expect(await send(`${double.url}/ping`, 'GET', undefined)).toMatchObject({ status: 200, text: '"pong"' });
-    expect(await send(`${double.url}/ping`, 'POST', '{}')).toMatchObject({ status: 405, text: '{"errors":[{"code":"G2P-REQ-405","message":"Method Not Allowed"}]}' });
-    expect(await send(`${double.url}/nowhere`, 'GET', undefined)).toMatchObject({ status: 404, text: '{"errors":[{"code":"G2P-REQ-404","message":"Not Found"}]}' });
+    expect(await send(`${double.url}/ping`, 'POST', '{}')).toMatchObject({
+      status: 405,
+      text: '{"errors":[{"code":"G2P-REQ-405","message":"Method Not Allowed"}]}',
+    });
+    expect(await send(`${double.url}/nowhere`, 'GET', undefined)).toMatchObject({
+      status: 404,
+      text: '{"errors":[{"code":"G2P-REQ-404","message":"Not Found"}]}',
+    });
   });
 });
 
@@ -383,14 +449,19 @@ describe('fault injection', () => {
 
   it('applies, then resets or fails: an uncertain outcome', async () => {
     const double = await start();
-    double.inject({ applyThen: 'reset' }, { applyThen: { status: 500, body: '{"errors":[{"code":"G2P-REQ-100","message":"Unknown Error."}]}' } });
+    double.inject(
+      { applyThen: 'reset' },
+      { applyThen: { status: 500, body: '{"errors":[{"code":"G2P-REQ-100","message":"Unknown Error."}]}' } },
+    );
     await expect(link(double)).rejects.toThrow();
     expect([...double.rows().keys()]).toEqual(['BENE_0001', 'BENE_0002']);
     const second = await link(double);
     expect(second.status).toBe(500);
     // The second attempt really ran: both ids were rejected as already mapped, nothing changed.
     expect(double.rows().size).toBe(2);
-    const third = JSON.parse((await link(double)).text) as { response_body: { response_payload: { link_response: { status_reason_code: string }[] } } };
+    const third = JSON.parse((await link(double)).text) as {
+      response_body: { response_payload: { link_response: { status_reason_code: string }[] } };
+    };
     expect(third.response_body.response_payload.link_response.map((i) => i.status_reason_code)).toEqual([
       'rjct.reference_id.duplicate',
       'rjct.reference_id.duplicate',

@@ -5,7 +5,13 @@ import { StrategyError, UsageError } from '../../src/core/errors.js';
 import { exportStrategies, sqlString, yamlString } from '../../src/core/strategy/export.js';
 import { parseSimpleYaml } from '../../src/core/strategy/simple-yaml.js';
 import { DEFAULT_STRATEGY_ROWS, type StrategyRow } from '../../src/core/strategy/strategy.js';
-import { samplesFor, strategyRowFromFlags, strategyRowsFrom, validateStrategy, type StrategyReport } from '../../src/core/strategy/validate.js';
+import {
+  samplesFor,
+  strategyRowFromFlags,
+  strategyRowsFrom,
+  validateStrategy,
+  type StrategyReport,
+} from '../../src/core/strategy/validate.js';
 import { thrownBy } from '../helpers/errors.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -19,7 +25,8 @@ const fa = (id: number, construct: string, deconstruct: string, extra: Partial<S
   ...extra,
 });
 
-const codes = (report: StrategyReport, status?: string) => report.findings.filter((f) => status === undefined || f.status === status).map((f) => f.code);
+const codes = (report: StrategyReport, status?: string) =>
+  report.findings.filter((f) => status === undefined || f.status === status).map((f) => f.code);
 const finding = (report: StrategyReport, code: string) => report.findings.find((f) => f.code === code);
 
 describe('validateStrategy: SPAR defaults', () => {
@@ -37,7 +44,9 @@ describe('validateStrategy: SPAR defaults', () => {
     const report = validateStrategy(DEFAULT_STRATEGY_ROWS[1]!);
     const branch = report.findings.find((f) => f.code === 'strategy.round_trip_template_text' && f.field === 'branch_name')!;
     expect(branch.status).toBe('warning');
-    expect(branch.message).toContain('branch_name "x.branch_name:y" would be read back as "y" (account_number as "0012345678.branch_name:x" instead of "0012345678")');
+    expect(branch.message).toContain(
+      'branch_name "x.branch_name:y" would be read back as "y" (account_number as "0012345678.branch_name:x" instead of "0012345678")',
+    );
     expect(branch.failures!.map((f) => f.value)).toContain('.branch_name:');
     // A value holding the *following* label reads back fine with greedy groups.
     const all = report.findings.flatMap((f) => f.failures ?? []);
@@ -50,7 +59,7 @@ describe('validateStrategy: SPAR defaults', () => {
     expect(all.filter((f) => f.kind === 'ordinary')).toEqual([]);
   });
 
-  it('treats strategy 5\'s groups without a field as constants', () => {
+  it("treats strategy 5's groups without a field as constants", () => {
     const report = validateStrategy(DEFAULT_STRATEGY_ROWS[4]!);
     const constants = report.findings.filter((f) => f.code === 'strategy.group_constant');
     expect(constants.map((f) => [f.field, f.status])).toEqual([
@@ -76,13 +85,24 @@ describe('validateStrategy: custom strategies', () => {
     const report = validateStrategy(fa(7, '{fa_type}:{account_number}', '(?s)^(?P<fa_type>[A-Z_]+):(?P<account_number>.*)\\Z'));
     expect(report).toMatchObject({ ok: true, errors: 0, warnings: 0, fields: ['fa_type', 'account_number'], faKinds: ['BANK'] });
     expect(codes(report, 'ok')).toEqual(
-      expect.arrayContaining(['strategy.construct_ok', 'strategy.deconstruct_ok', 'strategy.backtracking_ok', 'strategy.groups_ok', 'strategy.fa_fields_ok', 'strategy.round_trip_ok']),
+      expect.arrayContaining([
+        'strategy.construct_ok',
+        'strategy.deconstruct_ok',
+        'strategy.backtracking_ok',
+        'strategy.groups_ok',
+        'strategy.fa_fields_ok',
+        'strategy.round_trip_ok',
+      ]),
     );
-    expect(validateStrategy(fa(7, '{fa_type}:{account_number}', '(?s)^(?P<fa_type>[A-Z_]+):(?P<account_number>.*)\\Z'), { strict: true }).ok).toBe(true);
+    expect(
+      validateStrategy(fa(7, '{fa_type}:{account_number}', '(?s)^(?P<fa_type>[A-Z_]+):(?P<account_number>.*)\\Z'), { strict: true }).ok,
+    ).toBe(true);
   });
 
   it('passes a labelled strategy whose separator ordinary data does not contain, with warnings', () => {
-    const report = validateStrategy(fa(8, 'bank:{bank_code}|account:{account_number}', '^bank:(?P<bank_code>[^|]*)\\|account:(?P<account_number>.*)$'));
+    const report = validateStrategy(
+      fa(8, 'bank:{bank_code}|account:{account_number}', '^bank:(?P<bank_code>[^|]*)\\|account:(?P<account_number>.*)$'),
+    );
     expect(report.ok).toBe(true);
     expect(report.errors).toBe(0);
     expect(codes(report, 'warning')).toContain('strategy.round_trip_template_text');
@@ -117,11 +137,15 @@ describe('validateStrategy: custom strategies', () => {
 
     // The textbook (a+)+ also cannot be translated (a capture inside a repeat), and has no group.
     const textbook = validateStrategy(fa(12, '{account_number}', '(a+)+'));
-    expect(codes(textbook, 'error')).toEqual(expect.arrayContaining(['strategy.regex_untranslatable', 'strategy.catastrophic_backtracking']));
+    expect(codes(textbook, 'error')).toEqual(
+      expect.arrayContaining(['strategy.regex_untranslatable', 'strategy.catastrophic_backtracking']),
+    );
   });
 
   it('refuses what Python would reject or sparctl cannot reproduce', () => {
-    expect(codes(validateStrategy(fa(13, '{account_number:>10}', '^(?P<account_number>.*)$')), 'error')).toContain('strategy.format_unsupported');
+    expect(codes(validateStrategy(fa(13, '{account_number:>10}', '^(?P<account_number>.*)$')), 'error')).toContain(
+      'strategy.format_unsupported',
+    );
     expect(codes(validateStrategy(fa(13, '{account_number', '^(?P<account_number>.*)$')), 'error')).toContain('strategy.format_invalid');
     expect(codes(validateStrategy(fa(13, '{account_number}', '^(?<account_number>.*)$')), 'error')).toContain('strategy.regex_invalid');
     expect(codes(validateStrategy(fa(13, 'constant', '^constant$')), 'error')).toContain('strategy.no_fields');
@@ -151,13 +175,20 @@ describe('samplesFor', () => {
     const samples = samplesFor('branch_name', row, ['account_number:', '.branch_name:', '.branch_code:'], 'Main');
     const values = samples.map((s) => s.value);
     expect(values[0]).toBe('Main');
-    expect(values).toEqual(expect.arrayContaining(['x.branch_code:y', '.branch_code:', 'x.branch_name:y', '12.34', 'a:b', '', 'Bänk Ünïcødé', '🏦💳', 'a\nb']));
+    expect(values).toEqual(
+      expect.arrayContaining(['x.branch_code:y', '.branch_code:', 'x.branch_name:y', '12.34', 'a:b', '', 'Bänk Ünïcødé', '🏦💳', 'a\nb']),
+    );
     expect(samples.find((s) => s.value === '')!.kind).toBe('refused-input');
-    expect(samples.find((s) => s.value === 'x.branch_code:y')).toMatchObject({ kind: 'template-text', about: 'the template text ".branch_code:"' });
+    expect(samples.find((s) => s.value === 'x.branch_code:y')).toMatchObject({
+      kind: 'template-text',
+      about: 'the template text ".branch_code:"',
+    });
     // fa_type can only be one of SPAR's three kinds.
     expect(samplesFor('fa_type', row, ['x'], 'BANK').map((s) => s.value)).toEqual(['BANK', 'MOBILE_WALLET', 'EMAIL_WALLET']);
     // What sparctl refuses for a mobile number is classed so.
-    expect(samplesFor('mobile_number', DEFAULT_STRATEGY_ROWS[3]!, [], '639171234567').find((s) => s.value === '12.34')!.kind).toBe('refused-input');
+    expect(samplesFor('mobile_number', DEFAULT_STRATEGY_ROWS[3]!, [], '639171234567').find((s) => s.value === '12.34')!.kind).toBe(
+      'refused-input',
+    );
   });
 });
 
@@ -165,7 +196,9 @@ describe('strategy definitions', () => {
   it('reads one row, a list, and the Helm seedData shape', () => {
     const row = { id: 7, strategy_type: 'FA', construct_strategy: '{account_number}', deconstruct_strategy: '^(?P<account_number>.*)$' };
     expect(strategyRowsFrom(row, 'f.json')).toEqual([{ ...row, description: null, active: true }]);
-    expect(strategyRowsFrom([row, { ...row, id: 8, description: 'd', active: false }], 'f.json').map((r) => [r.id, r.description, r.active])).toEqual([
+    expect(
+      strategyRowsFrom([row, { ...row, id: 8, description: 'd', active: false }], 'f.json').map((r) => [r.id, r.description, r.active]),
+    ).toEqual([
       [7, null, true],
       [8, 'd', false],
     ]);
@@ -174,7 +207,13 @@ describe('strategy definitions', () => {
 
   it('reports every problem at once, with its path', () => {
     const error = thrownBy(UsageError, () =>
-      strategyRowsFrom([{ id: 0, strategy_type: 'fa', construct: 'x' }, { id: 7, strategy_type: 'FA', construct_strategy: '', deconstruct_strategy: 1 }], 'bad.json'),
+      strategyRowsFrom(
+        [
+          { id: 0, strategy_type: 'fa', construct: 'x' },
+          { id: 7, strategy_type: 'FA', construct_strategy: '', deconstruct_strategy: 1 },
+        ],
+        'bad.json',
+      ),
     );
     expect(error.code).toBe('strategy.invalid');
     expect(error.message).toContain('bad.json: [0].construct: unknown field (did you mean "construct_strategy"?)');
@@ -182,7 +221,15 @@ describe('strategy definitions', () => {
     expect(error.message).toContain('bad.json: [0].strategy_type: "fa" must be "FA" or "ID"');
     expect(error.message).toContain('bad.json: [1].construct_strategy: is empty');
     expect(error.message).toContain('bad.json: [1].deconstruct_strategy: must be a string');
-    const twice = thrownBy(UsageError, () => strategyRowsFrom([{ id: 7, strategy_type: 'FA', construct_strategy: 'a', deconstruct_strategy: 'a' }, { id: 7, strategy_type: 'FA', construct_strategy: 'b', deconstruct_strategy: 'b' }], 'f'));
+    const twice = thrownBy(UsageError, () =>
+      strategyRowsFrom(
+        [
+          { id: 7, strategy_type: 'FA', construct_strategy: 'a', deconstruct_strategy: 'a' },
+          { id: 7, strategy_type: 'FA', construct_strategy: 'b', deconstruct_strategy: 'b' },
+        ],
+        'f',
+      ),
+    );
     expect(twice.message).toContain('[1].id: 7 appears more than once');
   });
 
@@ -198,7 +245,7 @@ describe('simple YAML', () => {
     const text = [
       '# Seeds shared SPAR reference data',
       'global:',
-      "  sparDB: '{{ printf \"%s\" .Release.Name }}'",
+      '  sparDB: \'{{ printf "%s" .Release.Name }}\'',
       'seedData:',
       '  enabled: true',
       '  strategies:',
@@ -284,7 +331,12 @@ describe('LocalMapper.addStrategies', () => {
         { id: 7, outcome: 'unchanged' },
         { id: 2, outcome: 'unchanged' },
       ]);
-      const error = thrownBy(StrategyError, () => mapper.addStrategies([fa(8, '{account_number}', '^(?P<account_number>.*)$'), { ...row, construct_strategy: 'b:{bank_code}|account:{account_number}' }]));
+      const error = thrownBy(StrategyError, () =>
+        mapper.addStrategies([
+          fa(8, '{account_number}', '^(?P<account_number>.*)$'),
+          { ...row, construct_strategy: 'b:{bank_code}|account:{account_number}' },
+        ]),
+      );
       expect(error.code).toBe('strategy.id_taken');
       expect(error.message).toContain('strategy 7 already exists with a different construct_strategy');
       expect(error.hint).toContain('--id 9'); // past 8, which the same request adds

@@ -16,7 +16,24 @@ function random(seed: number): () => number {
   };
 }
 
-const WORDS = ['linked', 'not', 'found', 'ID', 'doesnt', 'exist', 'please', 'link', 'first', 'account_number:', '0012345678', 'bank_name:', 'Example', 'Bank', 'succ.fa.not_linked_to_id', 'http://127.0.0.1:8000/mapper/link'];
+const WORDS = [
+  'linked',
+  'not',
+  'found',
+  'ID',
+  'doesnt',
+  'exist',
+  'please',
+  'link',
+  'first',
+  'account_number:',
+  '0012345678',
+  'bank_name:',
+  'Example',
+  'Bank',
+  'succ.fa.not_linked_to_id',
+  'http://127.0.0.1:8000/mapper/link',
+];
 const WIDE = ['漢字', 'é', 'e\u0301', '😀', 'ﾃｽﾄ', 'ไทย'];
 
 /** Random cell text: words, long unbreakable tokens (FAs, URLs), punctuation, runs of spaces. */
@@ -26,7 +43,8 @@ function text(next: () => number, options: { maxWords: number; wide?: boolean; n
   for (let i = 0; i < count; i++) {
     const roll = next();
     let word: string;
-    if (roll < 0.1) word = Array.from({ length: 20 + Math.floor(next() * 200) }, () => 'abcdefghij.:/_-{}|0123456789'[Math.floor(next() * 28)]).join('');
+    if (roll < 0.1)
+      word = Array.from({ length: 20 + Math.floor(next() * 200) }, () => 'abcdefghij.:/_-{}|0123456789'[Math.floor(next() * 28)]).join('');
     else if (options.wide && roll < 0.25) word = WIDE[Math.floor(next() * WIDE.length)]!.repeat(1 + Math.floor(next() * 8));
     else word = WORDS[Math.floor(next() * WORDS.length)]!;
     const separator = i === 0 ? '' : options.newlines && next() < 0.1 ? '\n' : next() < 0.1 ? '   ' : ' ';
@@ -83,9 +101,28 @@ describe('fitColumns', () => {
 
   it('shares fairly: a narrow column gets what it needs, the wide ones split the rest evenly', () => {
     // 80 - 3 gutters = 74; outcome 9 fixed; 65 left for 10, 40 and 100: 10, then 28 and 27.
-    expect(fitColumns([{ natural: 10, fixed: false }, { natural: 9, fixed: true }, { natural: 40, fixed: false }, { natural: 100, fixed: false }], 80)).toEqual([10, 9, 28, 27]);
+    expect(
+      fitColumns(
+        [
+          { natural: 10, fixed: false },
+          { natural: 9, fixed: true },
+          { natural: 40, fixed: false },
+          { natural: 100, fixed: false },
+        ],
+        80,
+      ),
+    ).toEqual([10, 9, 28, 27]);
     // Fixed columns that leave no room: everything shares.
-    expect(fitColumns([{ natural: 70, fixed: true }, { natural: 30, fixed: true }, { natural: 50, fixed: false }], 80).reduce((a, b) => a + b, 0)).toBe(76);
+    expect(
+      fitColumns(
+        [
+          { natural: 70, fixed: true },
+          { natural: 30, fixed: true },
+          { natural: 50, fixed: false },
+        ],
+        80,
+      ).reduce((a, b) => a + b, 0),
+    ).toBe(76);
   });
 });
 
@@ -123,7 +160,10 @@ describe('wrapText', () => {
 
   it('breaks at spaces, and a long FA or URL after its own punctuation', () => {
     expect(wrapText("ID doesn't exist, please link first", 12)).toEqual(["ID doesn't", 'exist,', 'please link', 'first']);
-    expect(wrapText('account_number:{account_number}.branch_name:{branch_name}', 40)).toEqual(['account_number:{account_number}.', 'branch_name:{branch_name}']);
+    expect(wrapText('account_number:{account_number}.branch_name:{branch_name}', 40)).toEqual([
+      'account_number:{account_number}.',
+      'branch_name:{branch_name}',
+    ]);
     expect(wrapText('http://127.0.0.1:8000/mapper/link', 20)).toEqual(['http://127.0.0.', '1:8000/mapper/link']);
     expect(wrapText('0012345678901234567890', 8)).toEqual(['00123456', '78901234', '567890']);
     expect(wrapText('a\nb', 10)).toEqual(['a', 'b']);
@@ -146,9 +186,18 @@ describe('renderTable', () => {
     const next = random(7);
     for (let round = 0; round < 300; round++) {
       const width = 80 + Math.floor(next() * 121);
-      const columns: TableColumn[] = Array.from({ length: 2 + Math.floor(next() * 4) }, (_, i) => ({ header: `column ${i}`, ...(next() < 0.3 ? { fit: 'fixed' as const } : {}) }));
+      const columns: TableColumn[] = Array.from({ length: 2 + Math.floor(next() * 4) }, (_, i) => ({
+        header: `column ${i}`,
+        ...(next() < 0.3 ? { fit: 'fixed' as const } : {}),
+      }));
       const rows = Array.from({ length: 1 + Math.floor(next() * 5) }, () =>
-        columns.map((column, i) => (i === 0 ? `row${Math.floor(next() * 1000)}` : column.fit === 'fixed' ? text(next, { maxWords: 2 }).slice(0, 12) : text(next, { maxWords: 20 }))),
+        columns.map((column, i) =>
+          i === 0
+            ? `row${Math.floor(next() * 1000)}`
+            : column.fit === 'fixed'
+              ? text(next, { maxWords: 2 }).slice(0, 12)
+              : text(next, { maxWords: 20 }),
+        ),
       );
       const { io: terminal } = io(width);
       const table = renderTable(terminal, columns, rows);
@@ -157,8 +206,13 @@ describe('renderTable', () => {
       for (const line of lines) expect(displayWidth(line), context).toBeLessThanOrEqual(width);
 
       // Read the cells back from where the columns are.
-      const naturals = columns.map((column, i) => Math.max(column.header.length, ...rows.map((row) => Math.max(0, ...row[i]!.split('\n').map((l) => l.length)))));
-      const widths = fitColumns(columns.map((column, i) => ({ natural: naturals[i]!, fixed: column.fit === 'fixed' })), width);
+      const naturals = columns.map((column, i) =>
+        Math.max(column.header.length, ...rows.map((row) => Math.max(0, ...row[i]!.split('\n').map((l) => l.length)))),
+      );
+      const widths = fitColumns(
+        columns.map((column, i) => ({ natural: naturals[i]!, fixed: column.fit === 'fixed' })),
+        width,
+      );
       const starts = widths.map((_, i) => widths.slice(0, i).reduce((a, b) => a + b + GUTTER, 0));
       const cell = (line: string, i: number) => line.slice(starts[i], starts[i]! + widths[i]!);
       const body: string[][] = [];
@@ -167,7 +221,10 @@ describe('renderTable', () => {
         if (cell(line, 0).trim() !== '') body.push(columns.map(() => ''));
         body[body.length - 1]!.forEach((_, i, row) => (row[i] += cell(line, i)));
       }
-      expect(body.map((row) => row.map(squeezed)), context).toEqual(rows.map((row) => row.map(squeezed)));
+      expect(
+        body.map((row) => row.map(squeezed)),
+        context,
+      ).toEqual(rows.map((row) => row.map(squeezed)));
     }
   });
 
@@ -180,9 +237,37 @@ describe('renderTable', () => {
 
   it('has one style: a header, two spaces between columns, no frame, a blank line between rows of several lines', () => {
     const { io: terminal } = io(80);
-    expect(renderTable(terminal, [{ header: 'id' }, { header: 'outcome', fit: 'fixed' }], [['B1', 'linked'], ['B2', 'not found']])).toBe('id  outcome\nB1  linked\nB2  not found');
-    expect(renderTable(terminal, [{ header: 'id' }, { header: 'fa' }], [['B1', 'a: 1\nb: 2'], ['B2', '']])).toBe('id  fa\nB1  a: 1\n    b: 2\n\nB2');
-    expect(renderTable(terminal, [{ header: 'n', align: 'right', fit: 'fixed' }, { header: 'x' }], [['1', 'a'], ['10', 'b']], { head: false })).toBe(' 1  a\n10  b');
+    expect(
+      renderTable(
+        terminal,
+        [{ header: 'id' }, { header: 'outcome', fit: 'fixed' }],
+        [
+          ['B1', 'linked'],
+          ['B2', 'not found'],
+        ],
+      ),
+    ).toBe('id  outcome\nB1  linked\nB2  not found');
+    expect(
+      renderTable(
+        terminal,
+        [{ header: 'id' }, { header: 'fa' }],
+        [
+          ['B1', 'a: 1\nb: 2'],
+          ['B2', ''],
+        ],
+      ),
+    ).toBe('id  fa\nB1  a: 1\n    b: 2\n\nB2');
+    expect(
+      renderTable(
+        terminal,
+        [{ header: 'n', align: 'right', fit: 'fixed' }, { header: 'x' }],
+        [
+          ['1', 'a'],
+          ['10', 'b'],
+        ],
+        { head: false },
+      ),
+    ).toBe(' 1  a\n10  b');
   });
 
   it('colours the header only when colour is on, and the codes take no room', () => {
@@ -207,7 +292,9 @@ describe('reasons in words', () => {
     expect(reasonText('link', 'rjct.fa.invalid', 'the constructed FA is empty')).toBe('invalid FA: the constructed FA is empty');
     expect(reasonText('link', 'rjct.reference_id.duplicate', 'dry run: ID and FA are already mapped')).toBe('already linked');
     // G2P Connect: the server's own code, kept in the message for -o json, is left out.
-    expect(reasonText('resolve', 'succ.fa.not_linked_to_id', 'Mapping doesnt exist against given ID (server code succ.id.not_found)')).toBe('not linked');
+    expect(reasonText('resolve', 'succ.fa.not_linked_to_id', 'Mapping doesnt exist against given ID (server code succ.id.not_found)')).toBe(
+      'not linked',
+    );
     expect(reasonText('link', 'rjct.internal.error', 'Internal server error')).toBe('server error');
     expect(reasonText('link', 'rjct.something.new', 'a new reason')).toBe('rjct.something.new: a new reason');
     expect(reasonText('link', 'kept.changed_since', null)).toBe('kept.changed_since');

@@ -82,7 +82,9 @@ class Flaky implements Mapper {
     }
     const r = this.rand();
     if (r < this.faults.before) {
-      throw this.rand() < 0.5 ? new UnavailableError('remote.refused', 'refused') : new UnavailableError('remote.rate_limited', '429', { retryAfterMs: 0 });
+      throw this.rand() < 0.5
+        ? new UnavailableError('remote.refused', 'refused')
+        : new UnavailableError('remote.rate_limited', '429', { retryAfterMs: 0 });
     }
     const results = await call();
     if (r < this.faults.before + this.faults.after) {
@@ -143,7 +145,7 @@ interface Generated {
 
 function generate(seed: number, strategies: ReadonlyMap<number, Strategy>): Generated {
   const rand = random(seed);
-  const pick = <T,>(list: readonly T[]): T => list[Math.floor(rand() * list.length)]!;
+  const pick = <T>(list: readonly T[]): T => list[Math.floor(rand() * list.length)]!;
   const ids = Array.from({ length: 6 + Math.floor(rand() * 40) }, (_, i) => `ID${String(i).padStart(3, '0')}`);
   const accounts = ['111', '222', '333', '444'];
   const names = ['', 'Ana', 'Ben'];
@@ -156,7 +158,9 @@ function generate(seed: number, strategies: ReadonlyMap<number, Strategy>): Gene
   };
   // The state before the job: some IDs linked already.
   const initial = new Map<string, ModelEntry>();
-  for (const id of ids) if (rand() < 0.4) initial.set(id, { fa: stored(pick(accounts)), name: pick(['Ana', 'Ben', 'Old']), phone: pick(['+639170000001', '+639170000009']) });
+  for (const id of ids)
+    if (rand() < 0.4)
+      initial.set(id, { fa: stored(pick(accounts)), name: pick(['Ana', 'Ben', 'Old']), phone: pick(['+639170000001', '+639170000009']) });
   const mode: BulkMode = pick(['upsert', 'upsert', 'link', 'update', 'unlink'] as const);
   const rows: ModelRow[] = [];
   const records: BulkInputRecord[] = [];
@@ -173,14 +177,29 @@ function generate(seed: number, strategies: ReadonlyMap<number, Strategy>): Gene
     const valid = !noId && !invalid;
     rows.push({ line, id, valid, mode: rowMode, ...(rowMode === 'unlink' ? {} : { fa: stored(account), name, phone }) });
     if (!valid) {
-      records.push({ seq, line, key: id, parsed: { ok: false, problems: [{ field: noId ? 'id' : 'account_number', message: 'bad', code: 'input.invalid' }] } });
+      records.push({
+        seq,
+        line,
+        key: id,
+        parsed: { ok: false, problems: [{ field: noId ? 'id' : 'account_number', message: 'bad', code: 'input.invalid' }] },
+      });
       continue;
     }
     const value =
       rowMode === 'unlink'
         ? { id: id! }
         : { id: id!, fa: bank(account), ...(name ? { name } : {}), ...(phone ? { phone_number: phone } : {}) };
-    records.push({ seq, line, key: id, parsed: { ok: true, value, ...(rowMode === mode ? {} : { mode: rowMode }), ...(rowMode === 'unlink' ? {} : { faValue: stored(account) }) } });
+    records.push({
+      seq,
+      line,
+      key: id,
+      parsed: {
+        ok: true,
+        value,
+        ...(rowMode === mode ? {} : { mode: rowMode }),
+        ...(rowMode === 'unlink' ? {} : { faValue: stored(account) }),
+      },
+    });
   }
   return { rows, records, initial, mode };
 }
@@ -208,13 +227,27 @@ async function history(seed: number): Promise<string | undefined> {
   }
   const setupAudit = store.auditRows().length;
   const model = runModel(initial, rows, { comparesNamePhone: withStoredFas });
-  const index = indexOf(records.map((r) => r.key), records.map((r) => r.line));
+  const index = indexOf(
+    records.map((r) => r.key),
+    records.map((r) => r.line),
+  );
   const journal = new MemoryJournal();
-  const shape = { batchSize: 1 + Math.floor(rand() * 8), concurrency: 1 + Math.floor(rand() * 4), chunkSize: 1 + Math.floor(rand() * 30), chunksInFlight: 1 + Math.floor(rand() * 3) };
+  const shape = {
+    batchSize: 1 + Math.floor(rand() * 8),
+    concurrency: 1 + Math.floor(rand() * 4),
+    chunkSize: 1 + Math.floor(rand() * 30),
+    chunksInFlight: 1 + Math.floor(rand() * 3),
+  };
   const faults = { before: rand() * 0.15, after: rand() * 0.15, missing: rand() * 0.05, read: rand() * 0.05 };
-  const story: string[] = [`seed ${seed}: mode ${mode}, ${rows.length} rows, storedFas ${withStoredFas}, ${JSON.stringify(shape)}, ${JSON.stringify(faults)}`];
+  const story: string[] = [
+    `seed ${seed}: mode ${mode}, ${rows.length} rows, storedFas ${withStoredFas}, ${JSON.stringify(shape)}, ${JSON.stringify(faults)}`,
+  ];
   let events: RecordEvent[] = [];
-  if (process.env['MODEL_DEBUG']) for (const row of rows) story.push(`row ${row.line} ${row.id} ${row.mode} ${row.valid} ${row.fa?.slice(0, 18)} ${row.name} ${row.phone} before=${JSON.stringify(initial.get(row.id ?? ''))?.slice(0, 60)}`);
+  if (process.env['MODEL_DEBUG'])
+    for (const row of rows)
+      story.push(
+        `row ${row.line} ${row.id} ${row.mode} ${row.valid} ${row.fa?.slice(0, 18)} ${row.name} ${row.phone} before=${JSON.stringify(initial.get(row.id ?? ''))?.slice(0, 60)}`,
+      );
   for (let attempt = 0; ; attempt++) {
     if (attempt > 30) return `${story.join('\n')}\nnever finished`;
     const killAt = attempt < 4 && rand() < 0.6 ? 1 + Math.floor(rand() * 12) : undefined;
@@ -231,11 +264,13 @@ async function history(seed: number): Promise<string | undefined> {
         strategies,
         onEvent: (event) => {
           if (event.type === 'record') seen.push(event);
-          if (process.env['MODEL_DEBUG'] && event.type === 'record') story.push(`  ${event.line} ${event.id} ${event.fate} ${event.operation} ${event.outcome} ${event.code} ${event.message}`);
+          if (process.env['MODEL_DEBUG'] && event.type === 'record')
+            story.push(`  ${event.line} ${event.id} ${event.fate} ${event.operation} ${event.outcome} ${event.code} ${event.message}`);
         },
       });
       const total = summary.applied + summary.confirmed + summary.unchanged + summary.superseded + summary.rejected + summary.notSent;
-      if (total !== summary.total || summary.total !== rows.length) return `${story.join('\n')}\nsummary does not add up: ${JSON.stringify(summary)}`;
+      if (total !== summary.total || summary.total !== rows.length)
+        return `${story.join('\n')}\nsummary does not add up: ${JSON.stringify(summary)}`;
       story.push(`run ${attempt}: ${summary.stopped ? `stopped ${summary.stopped.code}` : 'finished'}, notSent ${summary.notSent}`);
       if (!summary.stopped) {
         events = seen;
@@ -254,16 +289,24 @@ async function history(seed: number): Promise<string | undefined> {
   for (const id of ids) {
     const want = model.state.get(id);
     const got = stored.get(id);
-    const shown = got === undefined || typeof got === 'string' ? undefined : { fa: got.fa, name: got.name ?? null, phone: got.phone ?? null };
-    if (JSON.stringify(shown) !== JSON.stringify(want)) problems.push(`${id}: mapper holds ${JSON.stringify(shown)}, model ${JSON.stringify(want)}`);
-    const writes = store.auditRows(id).slice(id === '' ? 0 : 0).filter((row) => row.source !== 'setup').map((row) => `${row.operation} ${row.source}`);
+    const shown =
+      got === undefined || typeof got === 'string' ? undefined : { fa: got.fa, name: got.name ?? null, phone: got.phone ?? null };
+    if (JSON.stringify(shown) !== JSON.stringify(want))
+      problems.push(`${id}: mapper holds ${JSON.stringify(shown)}, model ${JSON.stringify(want)}`);
+    const writes = store
+      .auditRows(id)
+      .slice(id === '' ? 0 : 0)
+      .filter((row) => row.source !== 'setup')
+      .map((row) => `${row.operation} ${row.source}`);
     const wanted = model.writes.get(id);
     const expected = wanted ? [`${wanted.operation} model line ${wanted.line}`] : [];
     // The one exception to "once" (plan.ts effectShown): a strict update with a name or phone whose
     // answer was lost, against a mapper that does not tell them, is sent again — the same values.
     const row = wanted && rows.find((r) => r.line === wanted.line);
     const mayRepeat = !withStoredFas && wanted?.operation === 'update' && row?.mode === 'update' && !!(row.name || row.phone);
-    const same = mayRepeat ? writes.length >= 1 && writes.every((w) => w === expected[0]) : JSON.stringify(writes) === JSON.stringify(expected);
+    const same = mayRepeat
+      ? writes.length >= 1 && writes.every((w) => w === expected[0])
+      : JSON.stringify(writes) === JSON.stringify(expected);
     if (!same) problems.push(`${id}: writes ${JSON.stringify(writes)}, model ${JSON.stringify(expected)}`);
   }
   // Every row has exactly one report, with a fate the model allows.
@@ -277,18 +320,32 @@ async function history(seed: number): Promise<string | undefined> {
     const allowed = model.reports.get(row.line)!;
     if (!event) problems.push(`line ${row.line}: no report`);
     else if (!allowed.fates.includes(event.fate)) problems.push(`line ${row.line}: ${event.fate}, model allows ${allowed.fates.join('/')}`);
-    else if (event.fate === 'superseded' && event.supersededBy !== allowed.supersededBy) problems.push(`line ${row.line}: superseded by ${event.supersededBy}, model ${allowed.supersededBy}`);
+    else if (event.fate === 'superseded' && event.supersededBy !== allowed.supersededBy)
+      problems.push(`line ${row.line}: superseded by ${event.supersededBy}, model ${allowed.supersededBy}`);
   }
   // The same input again, as a new job: nothing is written.
   const before = store.auditRows().length;
   const calm = new Flaky(store, { before: 0, after: 0, missing: 0, read: 0, killAt: undefined }, rand, withStoredFas);
-  const again = await runBulk(calm, stream(records, 7), new MemoryJournal(), { mode, index, batchSize: 5, concurrency: 2, retries: 0, context: { source: 'again' }, strategies });
+  const again = await runBulk(calm, stream(records, 7), new MemoryJournal(), {
+    mode,
+    index,
+    batchSize: 5,
+    concurrency: 2,
+    retries: 0,
+    context: { source: 'again' },
+    strategies,
+  });
   const wrote = store.auditRows().length - before;
   // A remote-like mapper cannot tell name and phone, so a strict update is sent again (README).
-  const resent = withStoredFas ? 0 : [...model.writes.values()].filter((w) => w.operation === 'update' && rows.find((r) => r.line === w.line)!.mode === 'update').length;
-  if (wrote !== resent || again.applied + again.confirmed !== resent) problems.push(`the second run wrote ${wrote} rows (expected ${resent}): ${JSON.stringify(again)}`);
+  const resent = withStoredFas
+    ? 0
+    : [...model.writes.values()].filter((w) => w.operation === 'update' && rows.find((r) => r.line === w.line)!.mode === 'update').length;
+  if (wrote !== resent || again.applied + again.confirmed !== resent)
+    problems.push(`the second run wrote ${wrote} rows (expected ${resent}): ${JSON.stringify(again)}`);
   if (store.auditRows().filter((row) => row.source === 'setup').length !== setupAudit) problems.push('setup rows changed');
-  return problems.length > 0 ? `${story.join('\n')}\n${problems.join('\n')}\nreplay: MODEL_FIRST_SEED=${seed} MODEL_SEEDS=1 npx vitest run test/unit/write-pipeline-model.test.ts` : undefined;
+  return problems.length > 0
+    ? `${story.join('\n')}\n${problems.join('\n')}\nreplay: MODEL_FIRST_SEED=${seed} MODEL_SEEDS=1 npx vitest run test/unit/write-pipeline-model.test.ts`
+    : undefined;
 }
 
 describe('the write pipeline against its reference model', () => {

@@ -13,7 +13,8 @@ export const JUNIT_SUITE_NAME = 'sparctl smoke';
 
 // Characters XML 1.0 cannot carry at all, not even as &#…; references: C0 controls other than
 // tab/LF/CR, lone surrogates, U+FFFE/U+FFFF. They are shown as \uXXXX text instead.
-const NOT_XML = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+const NOT_XML =
+  /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 
 function visible(text: string): string {
   return text.replace(NOT_XML, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
@@ -26,7 +27,12 @@ export function xmlText(text: string): string {
 
 /** An attribute value in double quotes; tab, LF and CR as references so parsers keep them. */
 export function xmlAttr(text: string): string {
-  return xmlText(text).replace(/"/g, '&quot;').replace(/'/g, '&apos;').replace(/\t/g, '&#9;').replace(/\n/g, '&#10;').replace(/\r/g, '&#13;');
+  return xmlText(text)
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&apos;')
+    .replace(/\t/g, '&#9;')
+    .replace(/\n/g, '&#10;')
+    .replace(/\r/g, '&#13;');
 }
 
 const seconds = (ms: number | null): string => ((ms ?? 0) / 1000).toFixed(3);

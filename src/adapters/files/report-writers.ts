@@ -48,8 +48,12 @@ export async function openRejectFile(path: string, inputColumns: readonly string
   return sink(path, out, (event) => {
     if (event.fate !== 'rejected') return undefined;
     const raw = event.raw ?? {};
-    const own = byColumns ? inputColumns.map((column) => rawCell(raw[column] ?? '')) : [rawCell(event.raw ? JSON.stringify(event.raw) : '')];
-    const added = [event.line === undefined ? '' : String(event.line), event.field ?? '', event.code ?? '', event.message ?? ''].map(csvCell);
+    const own = byColumns
+      ? inputColumns.map((column) => rawCell(raw[column] ?? ''))
+      : [rawCell(event.raw ? JSON.stringify(event.raw) : '')];
+    const added = [event.line === undefined ? '' : String(event.line), event.field ?? '', event.code ?? '', event.message ?? ''].map(
+      csvCell,
+    );
     return `${[...own, ...added].join(',')}\r\n`;
   });
 }

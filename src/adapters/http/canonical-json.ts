@@ -17,9 +17,13 @@ export function canonicalJson(value: unknown): string {
     // the rest of the encoding.
     const path = `$${at.map((step) => (typeof step === 'number' ? `[${step}]` : `.${step}`)).join('')}`;
     throw error.kind === 'number'
-      ? new UsageError('request.unsignable_number', `${path} is ${error.detail}: only whole numbers up to 2^53 can be signed the way SPAR verifies them`, {
-          hint: 'send the value as a string',
-        })
+      ? new UsageError(
+          'request.unsignable_number',
+          `${path} is ${error.detail}: only whole numbers up to 2^53 can be signed the way SPAR verifies them`,
+          {
+            hint: 'send the value as a string',
+          },
+        )
       : new UsageError('request.unsignable_value', `${path} is a ${error.detail}, which JSON cannot carry`);
   }
 }

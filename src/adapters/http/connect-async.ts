@@ -50,22 +50,23 @@ export class CallbackReceiver {
     const at = options.listen.lastIndexOf(':');
     const host = at === -1 ? options.listen : options.listen.slice(0, at);
     const port = at === -1 ? 0 : Number(options.listen.slice(at + 1));
-    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError('async.bad_listen', `callbackListen "${options.listen}" is not host:port`);
+    if (!Number.isInteger(port) || port < 0 || port > 65535)
+      throw new ConfigError('async.bad_listen', `callbackListen "${options.listen}" is not host:port`);
     let receiver: CallbackReceiver | undefined;
     const server = createServer((request, response) => {
       const chunks: Buffer[] = [];
       request.on('data', (chunk: Buffer) => chunks.push(chunk));
       request.on('end', () => {
-        void receiver!
-          .accept(Buffer.concat(chunks).toString('utf8'), request.headers['signature'])
-          .then((ack) => {
-            response.writeHead(200, { 'content-type': 'application/json' });
-            response.end(JSON.stringify({ message: { ...ack, timestamp: new Date().toISOString() } }));
-          });
+        void receiver!.accept(Buffer.concat(chunks).toString('utf8'), request.headers['signature']).then((ack) => {
+          response.writeHead(200, { 'content-type': 'application/json' });
+          response.end(JSON.stringify({ message: { ...ack, timestamp: new Date().toISOString() } }));
+        });
       });
     });
     await new Promise<void>((resolve, reject) => {
-      server.once('error', (error) => reject(new ConfigError('async.listen_failed', `cannot listen for callbacks on ${options.listen}: ${error.message}`)));
+      server.once('error', (error) =>
+        reject(new ConfigError('async.listen_failed', `cannot listen for callbacks on ${options.listen}: ${error.message}`)),
+      );
       server.listen(port, host, () => resolve());
     });
     const address = server.address() as AddressInfo;
@@ -105,8 +106,15 @@ export class CallbackReceiver {
 
   private readonly expected = new Set<string>();
 
-  private async accept(text: string, signature: string | string[] | undefined): Promise<{ ack_status: 'ACK' | 'NACK' | 'ERR'; error: { code: string; message: string } | null; correlation_id: string | null }> {
-    const refuse = (ack: 'NACK' | 'ERR', code: string, message: string) => ({ ack_status: ack, error: { code, message }, correlation_id: null });
+  private async accept(
+    text: string,
+    signature: string | string[] | undefined,
+  ): Promise<{ ack_status: 'ACK' | 'NACK' | 'ERR'; error: { code: string; message: string } | null; correlation_id: string | null }> {
+    const refuse = (ack: 'NACK' | 'ERR', code: string, message: string) => ({
+      ack_status: ack,
+      error: { code, message },
+      correlation_id: null,
+    });
     let body: unknown;
     try {
       body = JSON.parse(text);
@@ -115,20 +123,23 @@ export class CallbackReceiver {
     }
     if (!isRecord(body) || !isRecord(body['header'])) return refuse('ERR', 'err.request.bad', 'the callback has no header');
     if (this.options.verifyWith && this.options.verifyWith.length > 0) {
-      const valid = typeof signature === 'string' && (await verifyDetached(canonicalJson(body), signature, this.options.verifyWith).catch(() => false));
+      const valid =
+        typeof signature === 'string' && (await verifyDetached(canonicalJson(body), signature, this.options.verifyWith).catch(() => false));
       if (!valid) return refuse('ERR', 'err.signature.invalid', 'the callback is not signed with the mapper key sparctl knows');
     }
     const header = body['header'];
     let message = body['message'];
     if (header['is_msg_encrypted'] === true || header['is_encrypted'] === true) {
-      if (!this.options.decryptWith) return refuse('ERR', 'err.encryption.invalid', 'the callback is encrypted but sparctl has no key to open it');
+      if (!this.options.decryptWith)
+        return refuse('ERR', 'err.encryption.invalid', 'the callback is encrypted but sparctl has no key to open it');
       try {
         message = await decryptMessage(message, this.options.decryptWith);
       } catch {
         return refuse('ERR', 'err.encryption.invalid', 'the encrypted callback cannot be opened with sparctl key');
       }
     }
-    if (!isRecord(message) || typeof message['transaction_id'] !== 'string') return refuse('ERR', 'err.request.bad', 'the callback message has no transaction_id');
+    if (!isRecord(message) || typeof message['transaction_id'] !== 'string')
+      return refuse('ERR', 'err.request.bad', 'the callback message has no transaction_id');
     const transactionId = message['transaction_id'];
     const callback: Callback = { header, message };
     const waiting = this.waiting.get(transactionId);
@@ -156,10 +167,24 @@ export class CallbackReceiver {
 /** A txn/status request for the result of `transactionId` (research/g2p-connect.md §5.6). */
 export function txnStatusRequest(operation: string, transactionId: string, sender: string): Record<string, unknown> {
   return {
-    header: { version: '1.0.0', message_id: randomUUID(), message_ts: new Date().toISOString(), action: 'txn-status', sender_id: sender, total_count: 1, is_msg_encrypted: false },
+    header: {
+      version: '1.0.0',
+      message_id: randomUUID(),
+      message_ts: new Date().toISOString(),
+      action: 'txn-status',
+      sender_id: sender,
+      total_count: 1,
+      is_msg_encrypted: false,
+    },
     message: {
       transaction_id: randomUUID(),
-      txnstatus_request: { reference_id: randomUUID(), txn_type: operation, attribute_type: 'transaction_id', attribute_value: transactionId, locale: 'eng' },
+      txnstatus_request: {
+        reference_id: randomUUID(),
+        txn_type: operation,
+        attribute_type: 'transaction_id',
+        attribute_value: transactionId,
+        locale: 'eng',
+      },
     },
   };
 }
@@ -173,7 +198,10 @@ export async function encryptMessage(message: unknown, receiverKey: KeyObject, k
 }
 
 export async function decryptMessage(encrypted: unknown, key: KeyObject): Promise<unknown> {
-  const { plaintext } = await flattenedDecrypt(encrypted as FlattenedJWE, key, { keyManagementAlgorithms: ['RSA-OAEP-256'], contentEncryptionAlgorithms: ['A256GCM'] });
+  const { plaintext } = await flattenedDecrypt(encrypted as FlattenedJWE, key, {
+    keyManagementAlgorithms: ['RSA-OAEP-256'],
+    contentEncryptionAlgorithms: ['A256GCM'],
+  });
   return JSON.parse(new TextDecoder().decode(plaintext)) as unknown;
 }
 

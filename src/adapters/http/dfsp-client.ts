@@ -11,18 +11,33 @@ import { tlsDispatcher } from './tls.js';
  * `POST /dfsp/fetch-banks`, `/dfsp/fetch-branches`, `/dfsp/fetch-wallet-service-providers`
  * in the G2 envelope. Branches name their bank by id; the answer is turned into codes.
  */
-export async function fetchDfsp(baseUrl: string, options: { sender: string; timeoutMs: number; caFile?: string | undefined; insecure?: boolean | undefined }): Promise<DfspData> {
+export async function fetchDfsp(
+  baseUrl: string,
+  options: { sender: string; timeoutMs: number; caFile?: string | undefined; insecure?: boolean | undefined },
+): Promise<DfspData> {
   const dispatcher = tlsDispatcher(options);
   const call = async (path: string): Promise<Record<string, unknown>> => {
     const url = `${baseUrl.replace(/\/+$/, '')}${path}`;
     const body = JSON.stringify({
-      request_header: { sender_app_mnemonic: options.sender, sender_app_url: '', request_id: randomUUID(), request_timestamp: new Date().toISOString() },
+      request_header: {
+        sender_app_mnemonic: options.sender,
+        sender_app_url: '',
+        request_id: randomUUID(),
+        request_timestamp: new Date().toISOString(),
+      },
       request_body: { request_payload: {} },
     });
     let status: number;
     let text: string;
     try {
-      const response = await request(url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json' }, body, headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs, ...(dispatcher ? { dispatcher } : {}) });
+      const response = await request(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json' },
+        body,
+        headersTimeout: options.timeoutMs,
+        bodyTimeout: options.timeoutMs,
+        ...(dispatcher ? { dispatcher } : {}),
+      });
       status = response.statusCode;
       text = await response.body.text();
     } catch (error) {
@@ -30,19 +45,27 @@ export async function fetchDfsp(baseUrl: string, options: { sender: string; time
     }
     const parsed = (() => {
       try {
-        return JSON.parse(text) as { response_header?: { response_status?: string; response_error_message?: string }; response_body?: { response_payload?: Record<string, unknown> } };
+        return JSON.parse(text) as {
+          response_header?: { response_status?: string; response_error_message?: string };
+          response_body?: { response_payload?: Record<string, unknown> };
+        };
       } catch {
         return undefined;
       }
     })();
     if (status !== 200 || parsed?.response_header?.response_status !== 'SUCCESS' || parsed.response_body?.response_payload === undefined) {
-      throw new UnavailableError('dfsp.fetch_failed', `POST ${redactUrl(url)}: HTTP ${status}${parsed?.response_header?.response_error_message ? `: ${parsed.response_header.response_error_message}` : ''}`, {
-        hint: 'dfspUrl must be the bene-portal API base, e.g. https://spar.example.org/api/bene-portal',
-      });
+      throw new UnavailableError(
+        'dfsp.fetch_failed',
+        `POST ${redactUrl(url)}: HTTP ${status}${parsed?.response_header?.response_error_message ? `: ${parsed.response_header.response_error_message}` : ''}`,
+        {
+          hint: 'dfspUrl must be the bene-portal API base, e.g. https://spar.example.org/api/bene-portal',
+        },
+      );
     }
     return parsed.response_body.response_payload;
   };
-  const list = (payload: Record<string, unknown>, key: string) => (Array.isArray(payload[key]) ? (payload[key] as Record<string, unknown>[]) : []);
+  const list = (payload: Record<string, unknown>, key: string) =>
+    Array.isArray(payload[key]) ? (payload[key] as Record<string, unknown>[]) : [];
   const text = (value: unknown) => (typeof value === 'string' ? value : String(value ?? ''));
   const banks = list(await call('/dfsp/fetch-banks'), 'banks');
   const branches = list(await call('/dfsp/fetch-branches'), 'branches');
@@ -56,7 +79,9 @@ export async function fetchDfsp(baseUrl: string, options: { sender: string; time
     }),
     wallet_providers: wallets.flatMap((wallet) => {
       const type = text(wallet['wallet_type']);
-      return type === 'MOBILE_WALLET' || type === 'EMAIL_WALLET' ? [{ code: text(wallet['sp_code']), name: text(wallet['sp_name']), wallet_type: type }] : [];
+      return type === 'MOBILE_WALLET' || type === 'EMAIL_WALLET'
+        ? [{ code: text(wallet['sp_code']), name: text(wallet['sp_name']), wallet_type: type }]
+        : [];
     }),
   };
 }

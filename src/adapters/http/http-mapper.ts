@@ -86,7 +86,8 @@ export class HttpMapper implements Mapper {
   }
 
   private async call(operation: Operation, items: readonly ProtocolItem[]): Promise<ItemResult[]> {
-    if (this.asyncMode) return this.readAnswer(operation, items, await this.callAsync(operation, items, this.asyncMode), `${operation} (async)`);
+    if (this.asyncMode)
+      return this.readAnswer(operation, items, await this.callAsync(operation, items, this.asyncMode), `${operation} (async)`);
     const requestId = randomUUID();
     const body = this.protocol.buildRequest(operation, items, {
       requestId,
@@ -106,9 +107,19 @@ export class HttpMapper implements Mapper {
     const canonical = this.signing ? canonicalJson(body) : JSON.stringify(body);
     const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
     if (this.signing) headers['signature'] = await signDetached(canonical, this.signing);
-    let response = await this.send(url, { method: 'POST', path: url.pathname + url.search, headers: { ...headers, ...(await this.authHeader(false)) }, body: canonical });
+    let response = await this.send(url, {
+      method: 'POST',
+      path: url.pathname + url.search,
+      headers: { ...headers, ...(await this.authHeader(false)) },
+      body: canonical,
+    });
     if (response.status === 401 && this.settings.oauthTokenUrl) {
-      response = await this.send(url, { method: 'POST', path: url.pathname + url.search, headers: { ...headers, ...(await this.authHeader(true)) }, body: canonical });
+      response = await this.send(url, {
+        method: 'POST',
+        path: url.pathname + url.search,
+        headers: { ...headers, ...(await this.authHeader(true)) },
+        body: canonical,
+      });
     }
     if (response.status !== 200) throw httpStatusError(response.status, response.text, where, this.settings, response.retryAfter, records);
     try {
@@ -158,11 +169,20 @@ export class HttpMapper implements Mapper {
       const error = isRecordValue(message?.['error']) ? message['error'] : undefined;
       const detail = `${typeof error?.['code'] === 'string' ? error['code'] : 'no code'}${typeof error?.['message'] === 'string' ? `: ${error['message']}` : ''}`;
       if (status === 'NACK' || status === 'ERR') {
-        throw new UnavailableError(status === 'NACK' ? 'remote.nack' : 'remote.err', `${where} answered ${status} (${detail}); none of its ${items.length} records was applied`, {
-          hint: status === 'NACK' ? 'the mapper accepted the request but will not act on it; check the sender id and what the mapper allows it' : 'the mapper could not process the request; check the profile (protocol, keys, encryption) against the mapper',
-        });
+        throw new UnavailableError(
+          status === 'NACK' ? 'remote.nack' : 'remote.err',
+          `${where} answered ${status} (${detail}); none of its ${items.length} records was applied`,
+          {
+            hint:
+              status === 'NACK'
+                ? 'the mapper accepted the request but will not act on it; check the sender id and what the mapper allows it'
+                : 'the mapper could not process the request; check the profile (protocol, keys, encryption) against the mapper',
+          },
+        );
       }
-      throw new UnavailableError('remote.unexpected_answer', `${where} answered without an Ack (ACK, NACK or ERR)`, { hint: 'check that this mapper speaks the asynchronous G2P Connect API at /mapper/{operation}' });
+      throw new UnavailableError('remote.unexpected_answer', `${where} answered without an Ack (ACK, NACK or ERR)`, {
+        hint: 'check that this mapper speaks the asynchronous G2P Connect API at /mapper/{operation}',
+      });
     }
     const deadline = Date.now() + mode.timeoutMs;
     if (mode.receiver) {
@@ -172,10 +192,14 @@ export class HttpMapper implements Mapper {
       const polled = await this.pollStatus(operation, transactionId, deadline, mode.pollMs);
       if (polled) return polled;
     }
-    throw new UnavailableError('remote.timeout', `${where}: no result for transaction ${transactionId} within ${mode.timeoutMs / 1000} s; the outcome of its ${items.length} records is unknown`, {
-      hint: 'they are resolved before anything is sent again; raise asyncTimeoutMs if the mapper is slow, or use asyncResults "poll" when its callbacks cannot reach sparctl',
-      outcomeUnknown: true,
-    });
+    throw new UnavailableError(
+      'remote.timeout',
+      `${where}: no result for transaction ${transactionId} within ${mode.timeoutMs / 1000} s; the outcome of its ${items.length} records is unknown`,
+      {
+        hint: 'they are resolved before anything is sent again; raise asyncTimeoutMs if the mapper is slow, or use asyncResults "poll" when its callbacks cannot reach sparctl',
+        outcomeUnknown: true,
+      },
+    );
   }
 
   /** The synchronous txn/status, asked until the transaction's result is there or the deadline passes. */
@@ -205,13 +229,19 @@ export class HttpMapper implements Mapper {
             hint: `check signingKeyFile and keyId, and that the mapper knows the partner "${this.settings.senderAppMnemonic}" (senderAppMnemonic) with this key's certificate`,
           });
         case 'internal':
-          throw new UnavailableError('remote.batch_failed', `${where} failed the whole request (${detail}); none of its ${items.length} records was applied`, {
-            hint: 'SPAR does this for a duplicate ID within one link request, an unknown strategy, or a database failure',
-          });
+          throw new UnavailableError(
+            'remote.batch_failed',
+            `${where} failed the whole request (${detail}); none of its ${items.length} records was applied`,
+            {
+              hint: 'SPAR does this for a duplicate ID within one link request, an unknown strategy, or a database failure',
+            },
+          );
         case 'validation':
           throw new UsageError('remote.request_invalid', `${where} refused the request (${detail})`);
         default:
-          throw new UnavailableError('remote.unexpected_answer', `${where}: ${outcome.message ?? detail}`, { hint: `check that the profile's protocol (${this.protocol.name}) is the one this mapper speaks` });
+          throw new UnavailableError('remote.unexpected_answer', `${where}: ${outcome.message ?? detail}`, {
+            hint: `check that the profile's protocol (${this.protocol.name}) is the one this mapper speaks`,
+          });
       }
     }
     return operation === 'resolve' ? outcome.map((result) => this.readStringFa(result)) : outcome;
@@ -239,7 +269,11 @@ export class HttpMapper implements Mapper {
 
   /** OAuth2 client credentials; the token is kept until shortly before it expires. */
   private async fetchToken(): Promise<{ value: string; expiresAt: number }> {
-    const secret = this.settings.oauthClientSecret ?? (this.settings.oauthClientSecretFile ? (await readSecretFile(this.settings.oauthClientSecretFile, 'oauthClientSecretFile')).trim() : undefined);
+    const secret =
+      this.settings.oauthClientSecret ??
+      (this.settings.oauthClientSecretFile
+        ? (await readSecretFile(this.settings.oauthClientSecretFile, 'oauthClientSecretFile')).trim()
+        : undefined);
     if (!this.settings.oauthClientId || !secret) {
       throw new ConfigError('auth.oauth_incomplete', 'oauthTokenUrl is set but the client id or secret is missing', {
         hint: 'set oauthClientId and oauthClientSecretFile in the profile, or SPARCTL_OAUTH_CLIENT_SECRET',
@@ -252,7 +286,14 @@ export class HttpMapper implements Mapper {
     let text: string;
     try {
       const dispatcher = tlsDispatcher(this.settings);
-      const response = await request(tokenUrl, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString(), headersTimeout: this.settings.timeoutMs, bodyTimeout: this.settings.timeoutMs, ...(dispatcher ? { dispatcher } : {}) });
+      const response = await request(tokenUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: form.toString(),
+        headersTimeout: this.settings.timeoutMs,
+        bodyTimeout: this.settings.timeoutMs,
+        ...(dispatcher ? { dispatcher } : {}),
+      });
       status = response.statusCode;
       text = await response.body.text();
     } catch (error) {
@@ -260,9 +301,13 @@ export class HttpMapper implements Mapper {
     }
     const parsed = safeJson(text) as { access_token?: unknown; expires_in?: unknown } | undefined;
     if (status !== 200 || typeof parsed?.access_token !== 'string') {
-      throw new ConfigError('auth.token_refused', `the token endpoint ${redactUrl(tokenUrl.toString())} answered HTTP ${status} without an access token`, {
-        hint: 'check oauthClientId and the client secret',
-      });
+      throw new ConfigError(
+        'auth.token_refused',
+        `the token endpoint ${redactUrl(tokenUrl.toString())} answered HTTP ${status} without an access token`,
+        {
+          hint: 'check oauthClientId and the client secret',
+        },
+      );
     }
     const lifetime = typeof parsed.expires_in === 'number' ? parsed.expires_in : 300;
     return { value: parsed.access_token, expiresAt: Date.now() + Math.max(0, lifetime - 30) * 1000 };
@@ -270,7 +315,11 @@ export class HttpMapper implements Mapper {
 
   private async send(url: URL, options: Dispatcher.RequestOptions): Promise<{ status: number; text: string; retryAfter?: string }> {
     try {
-      const response = await this.pool.request({ ...options, headersTimeout: this.settings.timeoutMs, bodyTimeout: this.settings.timeoutMs });
+      const response = await this.pool.request({
+        ...options,
+        headersTimeout: this.settings.timeoutMs,
+        bodyTimeout: this.settings.timeoutMs,
+      });
       const retryAfter = response.headers['retry-after'];
       return { status: response.statusCode, text: await response.body.text(), ...(typeof retryAfter === 'string' ? { retryAfter } : {}) };
     } catch (error) {
@@ -289,9 +338,13 @@ interface AsyncMode {
 
 async function startAsyncMode(settings: Settings): Promise<AsyncMode> {
   if (settings.protocol !== 'g2p-connect') {
-    throw new ConfigError('async.unsupported', `asynchronous mode is part of the G2P Connect API; this mapper's protocol is ${settings.protocol}`, {
-      hint: 'set protocol "g2p-connect" for a mapper that implements the spec, or drop --async: SPAR 2.x has no asynchronous API',
-    });
+    throw new ConfigError(
+      'async.unsupported',
+      `asynchronous mode is part of the G2P Connect API; this mapper's protocol is ${settings.protocol}`,
+      {
+        hint: 'set protocol "g2p-connect" for a mapper that implements the spec, or drop --async: SPAR 2.x has no asynchronous API',
+      },
+    );
   }
   const readKey = async (file: string, setting: string) => (await readSecretFile(file, setting)).trim();
   let encryptTo: AsyncMode['encryptTo'];
@@ -301,15 +354,22 @@ async function startAsyncMode(settings: Settings): Promise<AsyncMode> {
     try {
       key = createPublicKey(pem);
     } catch (error) {
-      throw new ConfigError('async.bad_key', `encryptionCertFile ${settings.encryptionCertFile}: not a PEM certificate or public key (${(error as Error).message})`);
+      throw new ConfigError(
+        'async.bad_key',
+        `encryptionCertFile ${settings.encryptionCertFile}: not a PEM certificate or public key (${(error as Error).message})`,
+      );
     }
     // The kid names the mapper's key: given, or the JWK thumbprint of the key itself.
     const { calculateJwkThumbprint, exportJWK } = await import('jose');
     encryptTo = { key, kid: settings.encryptionKid ?? (await calculateJwkThumbprint(await exportJWK(key))) };
   }
   const decryptFile = settings.decryptionKeyFile ?? settings.signingKeyFile;
-  const decryptWith = decryptFile ? createPrivateKey(await readKey(decryptFile, settings.decryptionKeyFile ? 'decryptionKeyFile' : 'signingKeyFile')) : undefined;
-  const verifyWith = settings.callbackCertFile ? [createPublicKey(await readKey(settings.callbackCertFile, 'callbackCertFile'))] : undefined;
+  const decryptWith = decryptFile
+    ? createPrivateKey(await readKey(decryptFile, settings.decryptionKeyFile ? 'decryptionKeyFile' : 'signingKeyFile'))
+    : undefined;
+  const verifyWith = settings.callbackCertFile
+    ? [createPublicKey(await readKey(settings.callbackCertFile, 'callbackCertFile'))]
+    : undefined;
   const receiver =
     settings.asyncResults === 'poll'
       ? undefined
@@ -360,22 +420,45 @@ function serverError(text: string): { code?: string; message?: string } {
   };
 }
 
-export function httpStatusError(status: number, text: string, where: string, settings: Pick<Settings, 'senderAppMnemonic'>, retryAfter?: string, records?: number): SparctlError {
+export function httpStatusError(
+  status: number,
+  text: string,
+  where: string,
+  settings: Pick<Settings, 'senderAppMnemonic'>,
+  retryAfter?: string,
+  records?: number,
+): SparctlError {
   const { code, message } = serverError(text);
   const retryAfterMs = parseRetryAfter(retryAfter);
   const wait = retryAfterMs === undefined ? {} : { retryAfterMs };
   const said = code ? ` (${code}${message ? `: ${message}` : ''})` : '';
-  if (status === 400) return new UsageError('remote.request_malformed', `${where} answered HTTP 400: the request is malformed${said}`, { hint: 'this is a mismatch between sparctl and the server version; please report it with the server message' });
-  if (status === 401 || status === 403) return new ConfigError('remote.unauthorized', `${where} answered HTTP ${status}${said}`, { hint: 'check the bearer token (tokenFile, SPARCTL_TOKEN) or the OAuth2 client settings' });
-  if (status === 404 || status === 405) return new ConfigError('remote.wrong_url', `${where} answered HTTP ${status}${said}: there is no mapper operation at this URL`, { hint: 'check baseUrl — a SPAR 2 deployment answers at https://HOST/api/mapper, sparctl serve at its root, http://HOST:PORT — and the profile paths' });
+  if (status === 400)
+    return new UsageError('remote.request_malformed', `${where} answered HTTP 400: the request is malformed${said}`, {
+      hint: 'this is a mismatch between sparctl and the server version; please report it with the server message',
+    });
+  if (status === 401 || status === 403)
+    return new ConfigError('remote.unauthorized', `${where} answered HTTP ${status}${said}`, {
+      hint: 'check the bearer token (tokenFile, SPARCTL_TOKEN) or the OAuth2 client settings',
+    });
+  if (status === 404 || status === 405)
+    return new ConfigError('remote.wrong_url', `${where} answered HTTP ${status}${said}: there is no mapper operation at this URL`, {
+      hint: 'check baseUrl — a SPAR 2 deployment answers at https://HOST/api/mapper, sparctl serve at its root, http://HOST:PORT — and the profile paths',
+    });
   if (status === 413) {
     // The server (or a proxy in front of it: nginx allows 1 MB by default) refused the request
     // as too large: nothing of it was applied, and the same request would be refused again.
     // The advice is in the message, not a hint: a bulk run's "stopped early" line shows only that.
     const held = records === undefined ? '' : `; none of its ${records} record(s) was applied`;
-    return new UsageError('remote.too_large', `${where} answered HTTP 413: the request is too large for the server${said}${held}; send fewer records per request with a smaller --batch-size${records === undefined ? '' : ` than ${records}`} (or batchSize in the profile)`);
+    return new UsageError(
+      'remote.too_large',
+      `${where} answered HTTP 413: the request is too large for the server${said}${held}; send fewer records per request with a smaller --batch-size${records === undefined ? '' : ` than ${records}`} (or batchSize in the profile)`,
+    );
   }
-  if (status === 429) return new UnavailableError('remote.rate_limited', `${where} answered HTTP 429: too many requests`, { hint: 'wait and run the same command again, or lower concurrency', ...wait });
+  if (status === 429)
+    return new UnavailableError('remote.rate_limited', `${where} answered HTTP 429: too many requests`, {
+      hint: 'wait and run the same command again, or lower concurrency',
+      ...wait,
+    });
   if (status === 500 && code === 'G2P-REQ-100') {
     // SPAR's own 500: raised before the batch is processed (signature dependency) or by a crash.
     return new UnavailableError('remote.server_error', `${where} answered HTTP 500${said}`, {
@@ -386,13 +469,26 @@ export function httpStatusError(status: number, text: string, where: string, set
   if (status >= 500) {
     // Any 5xx may come after the mapper applied the request: a gateway (Envoy, Istio, nginx)
     // answers 502/503/504 when the upstream connection resets or times out before its headers.
-    return new UnavailableError('remote.server_error', `${where} answered HTTP ${status}${said}`, { hint: 'the mapper or a proxy in front of it failed; try again later', outcomeUnknown: true, ...wait });
+    return new UnavailableError('remote.server_error', `${where} answered HTTP ${status}${said}`, {
+      hint: 'the mapper or a proxy in front of it failed; try again later',
+      outcomeUnknown: true,
+      ...wait,
+    });
   }
   // An answer sparctl does not understand says nothing about what was applied.
   return new UnavailableError('remote.unexpected_status', `${where} answered HTTP ${status}${said}`, { outcomeUnknown: true });
 }
 
-const TLS_CODES = new Set(['CERT_HAS_EXPIRED', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_NOT_YET_VALID', 'ERR_SSL_WRONG_VERSION_NUMBER']);
+const TLS_CODES = new Set([
+  'CERT_HAS_EXPIRED',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'CERT_NOT_YET_VALID',
+  'ERR_SSL_WRONG_VERSION_NUMBER',
+]);
 
 /** One line for a request that got no HTTP answer. */
 export function transportError(error: unknown, where: string, timeoutMs: number): SparctlError {
@@ -401,23 +497,44 @@ export function transportError(error: unknown, where: string, timeoutMs: number)
   for (let e: unknown = error; e && !code; e = (e as { cause?: unknown }).cause) code = (e as { code?: string }).code;
   switch (code) {
     case 'ECONNREFUSED':
-      return new UnavailableError('remote.refused', `${where}: connection refused`, { hint: 'is the mapper running, and are the host and port in baseUrl right?' });
+      return new UnavailableError('remote.refused', `${where}: connection refused`, {
+        hint: 'is the mapper running, and are the host and port in baseUrl right?',
+      });
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
-      return new UnavailableError('remote.host_unknown', `${where}: the host name does not resolve`, { hint: 'check the host in baseUrl and your DNS or VPN' });
+      return new UnavailableError('remote.host_unknown', `${where}: the host name does not resolve`, {
+        hint: 'check the host in baseUrl and your DNS or VPN',
+      });
     case 'UND_ERR_CONNECT_TIMEOUT':
-      return new UnavailableError('remote.connect_timeout', `${where}: could not connect in time`, { hint: 'check the network path (VPN, firewall) to the mapper' });
+      return new UnavailableError('remote.connect_timeout', `${where}: could not connect in time`, {
+        hint: 'check the network path (VPN, firewall) to the mapper',
+      });
     case 'UND_ERR_HEADERS_TIMEOUT':
     case 'UND_ERR_BODY_TIMEOUT':
-      return new UnavailableError('remote.timeout', `${where}: no answer within ${timeoutMs / 1000} s; the outcome of this request is unknown`, { hint: 'resolve the IDs to see what was applied before sending again; raise timeoutMs if the mapper is slow', outcomeUnknown: true });
+      return new UnavailableError(
+        'remote.timeout',
+        `${where}: no answer within ${timeoutMs / 1000} s; the outcome of this request is unknown`,
+        {
+          hint: 'resolve the IDs to see what was applied before sending again; raise timeoutMs if the mapper is slow',
+          outcomeUnknown: true,
+        },
+      );
     case 'UND_ERR_SOCKET':
     case 'ECONNRESET':
     case 'EPIPE':
-      return new UnavailableError('remote.reset', `${where}: the connection was closed before an answer came; the outcome of this request is unknown`, { hint: 'resolve the IDs to see what was applied before sending again', outcomeUnknown: true });
+      return new UnavailableError(
+        'remote.reset',
+        `${where}: the connection was closed before an answer came; the outcome of this request is unknown`,
+        { hint: 'resolve the IDs to see what was applied before sending again', outcomeUnknown: true },
+      );
     default:
       if (code && TLS_CODES.has(code)) {
-        return new ConfigError('remote.tls', `${where}: TLS failed (${code})`, { hint: 'the server certificate is not trusted for this host name; check baseUrl, or the CA that signed it' });
+        return new ConfigError('remote.tls', `${where}: TLS failed (${code})`, {
+          hint: 'the server certificate is not trusted for this host name; check baseUrl, or the CA that signed it',
+        });
       }
-      return new UnavailableError('remote.transport', `${where}: ${error instanceof Error ? error.message : String(error)}`, { outcomeUnknown: true });
+      return new UnavailableError('remote.transport', `${where}: ${error instanceof Error ? error.message : String(error)}`, {
+        outcomeUnknown: true,
+      });
   }
 }

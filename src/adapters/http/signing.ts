@@ -20,19 +20,28 @@ export async function loadSigningKey(path: string, keyId?: string): Promise<Sign
   try {
     pem = await readFile(path, 'utf8');
   } catch (error) {
-    throw new ConfigError('auth.key_unreadable', `cannot read the signing key ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, {
-      hint: 'check signingKeyFile in the profile or SPARCTL_SIGNING_KEY_FILE',
-    });
+    throw new ConfigError(
+      'auth.key_unreadable',
+      `cannot read the signing key ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+      {
+        hint: 'check signingKeyFile in the profile or SPARCTL_SIGNING_KEY_FILE',
+      },
+    );
   }
   let key: KeyObject;
   try {
     key = createPrivateKey({ key: pem, format: 'pem' });
   } catch {
     // Never echo the file's content: it is a secret.
-    throw new ConfigError('auth.key_invalid', `${path} is not a PEM private key (PKCS#8 or PKCS#1)`, { hint: 'export the partner key with: openssl pkey -in KEY -out key.pem' });
+    throw new ConfigError('auth.key_invalid', `${path} is not a PEM private key (PKCS#8 or PKCS#1)`, {
+      hint: 'export the partner key with: openssl pkey -in KEY -out key.pem',
+    });
   }
   if (key.asymmetricKeyType !== 'rsa') {
-    throw new ConfigError('auth.key_not_rsa', `${path} holds a ${key.asymmetricKeyType ?? 'non-RSA'} key; SPAR verifies RS256, which needs an RSA key`);
+    throw new ConfigError(
+      'auth.key_not_rsa',
+      `${path} holds a ${key.asymmetricKeyType ?? 'non-RSA'} key; SPAR verifies RS256, which needs an RSA key`,
+    );
   }
   return keyId === undefined ? { key } : { key, keyId };
 }

@@ -25,9 +25,13 @@ export function tlsConnect(settings: TlsSettings): TlsConnect {
     try {
       pem = readFileSync(settings.caFile, 'utf8');
     } catch (error) {
-      throw new ConfigError('tls.ca_unreadable', `cannot read caFile ${settings.caFile}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+      throw new ConfigError(
+        'tls.ca_unreadable',
+        `cannot read caFile ${settings.caFile}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+      );
     }
-    if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new ConfigError('tls.ca_invalid', `caFile ${settings.caFile} holds no PEM certificate`);
+    if (!pem.includes('-----BEGIN CERTIFICATE-----'))
+      throw new ConfigError('tls.ca_invalid', `caFile ${settings.caFile} holds no PEM certificate`);
     // The private CA is trusted in addition to the system's, not instead of them.
     connect.ca = [...rootCertificates, pem];
   }

@@ -62,7 +62,8 @@ export class CsvTokenizer {
      */
     private readonly visit?: (line: number, cells: readonly (string | undefined)[]) => void,
   ) {
-    if (delimiter.length !== 1 || delimiter === '"' || delimiter === '\n' || delimiter === '\r') throw new Error(`unusable CSV delimiter ${JSON.stringify(delimiter)}`);
+    if (delimiter.length !== 1 || delimiter === '"' || delimiter === '\n' || delimiter === '\r')
+      throw new Error(`unusable CSV delimiter ${JSON.stringify(delimiter)}`);
     this.delimiterCode = delimiter.charCodeAt(0);
   }
 
@@ -114,7 +115,8 @@ export class CsvTokenizer {
         if (end > pos && text.charCodeAt(end - 1) === CR) end--;
         const content = text.slice(pos, end);
         if (!isBlank(content)) {
-          if (content.indexOf('"') !== -1) throw new CsvSyntaxError('a quote inside an unquoted cell (quote the whole cell and double the quote: "a ""b"" c")', this.line);
+          if (content.indexOf('"') !== -1)
+            throw new CsvSyntaxError('a quote inside an unquoted cell (quote the whole cell and double the quote: "a ""b"" c")', this.line);
           if (this.picked === undefined) {
             const cells = content.split(this.delimiter);
             if (this.visit) this.visit(this.line, cells);
@@ -213,14 +215,21 @@ export class CsvTokenizer {
           if (!final) return undefined;
           return { cells, newlines, next: i };
         }
-        throw new CsvSyntaxError(`after a quoted cell comes ${JSON.stringify(text[i])} where ${JSON.stringify(this.delimiter)} or the end of the line belongs`, this.line + newlines);
+        throw new CsvSyntaxError(
+          `after a quoted cell comes ${JSON.stringify(text[i])} where ${JSON.stringify(this.delimiter)} or the end of the line belongs`,
+          this.line + newlines,
+        );
       }
       // An unquoted cell: up to the next delimiter or the end of the line.
       let end = i;
       while (end < length) {
         const code = text.charCodeAt(end);
         if (code === delimiter || code === LF) break;
-        if (code === QUOTE) throw new CsvSyntaxError('a quote inside an unquoted cell (quote the whole cell and double the quote: "a ""b"" c")', this.line + newlines);
+        if (code === QUOTE)
+          throw new CsvSyntaxError(
+            'a quote inside an unquoted cell (quote the whole cell and double the quote: "a ""b"" c")',
+            this.line + newlines,
+          );
         end++;
       }
       if (end >= length && !final) return undefined;

@@ -37,7 +37,9 @@ class ByteCheck {
     try {
       text = this.utf8.decode(chunk, { stream: true });
     } catch {
-      throw new UsageError('input.not_utf8', `${this.name}:${this.lines + 1 + firstBadLine(chunk)}: not valid UTF-8; nothing was sent`, { hint: 'save the file as UTF-8 (in a spreadsheet: CSV UTF-8)' });
+      throw new UsageError('input.not_utf8', `${this.name}:${this.lines + 1 + firstBadLine(chunk)}: not valid UTF-8; nothing was sent`, {
+        hint: 'save the file as UTF-8 (in a spreadsheet: CSV UTF-8)',
+      });
     }
     for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) this.lines++;
     return text;
@@ -48,7 +50,11 @@ class ByteCheck {
     try {
       rest = this.utf8.decode();
     } catch {
-      throw new UsageError('input.not_utf8', `${this.name}:${this.lines + 1}: not valid UTF-8 (the file ends inside a character); nothing was sent`, { hint: 'save the file as UTF-8 (in a spreadsheet: CSV UTF-8)' });
+      throw new UsageError(
+        'input.not_utf8',
+        `${this.name}:${this.lines + 1}: not valid UTF-8 (the file ends inside a character); nothing was sent`,
+        { hint: 'save the file as UTF-8 (in a spreadsheet: CSV UTF-8)' },
+      );
     }
     this.hash.update('\0');
     this.hash.update(definition);
@@ -60,7 +66,9 @@ async function* chunksOf(path: string, name: string): AsyncGenerator<Buffer> {
   try {
     for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) yield chunk;
   } catch (error) {
-    throw new UsageError('input.unreadable', `cannot read ${name}: ${describeFsError(error)}`, { hint: 'check the path of the input file' });
+    throw new UsageError('input.unreadable', `cannot read ${name}: ${describeFsError(error)}`, {
+      hint: 'check the path of the input file',
+    });
   }
 }
 
@@ -118,7 +126,16 @@ const KEPT_MAX = 64;
 function keptPath(path: string, definition: string, cache: IndexCache): string | undefined {
   try {
     const stats = statSync(path);
-    const identity = JSON.stringify([KEPT_FORMAT, cache.version, realpathSync(path), stats.dev, stats.ino, stats.size, stats.mtimeMs, definition]);
+    const identity = JSON.stringify([
+      KEPT_FORMAT,
+      cache.version,
+      realpathSync(path),
+      stats.dev,
+      stats.ino,
+      stats.size,
+      stats.mtimeMs,
+      definition,
+    ]);
     return join(cache.dir, `${createHash('sha256').update(identity).digest('hex').slice(0, 32)}.index.json`);
   } catch {
     return undefined;
@@ -147,7 +164,16 @@ function keepIndex(path: string, definition: string, cache: IndexCache, scanned:
   try {
     mkdirSync(cache.dir, { recursive: true, mode: 0o700 });
     const partial = `${file}.${process.pid}.tmp`;
-    writeFileSync(partial, JSON.stringify({ fingerprint: scanned.fingerprint, lines: scanned.lines, rows: scanned.index.rows, entries: scanned.index.entries() }), { mode: 0o600 });
+    writeFileSync(
+      partial,
+      JSON.stringify({
+        fingerprint: scanned.fingerprint,
+        lines: scanned.lines,
+        rows: scanned.index.rows,
+        entries: scanned.index.entries(),
+      }),
+      { mode: 0o600 },
+    );
     renameSync(partial, file);
     const kept = readdirSync(cache.dir)
       .filter((entry) => entry.endsWith('.index.json'))
@@ -175,7 +201,12 @@ async function scanCsv(path: string, name: string, definition: string, keys: Csv
   const tokenizer = new CsvTokenizer(
     keys.delimiter,
     (written) => {
-      const header = readHeader(written, name, keys.knownColumns, keys.onHeader && ((kept, all) => keys.onHeader!(kept, all, keys.delimiter)));
+      const header = readHeader(
+        written,
+        name,
+        keys.knownColumns,
+        keys.onHeader && ((kept, all) => keys.onHeader!(kept, all, keys.delimiter)),
+      );
       columns = header.columns;
       columns.forEach((column, at) => positions.set(column, at));
       headerRead = true;
@@ -202,7 +233,10 @@ async function scanCsv(path: string, name: string, definition: string, keys: Csv
     const { fingerprint, rest } = bytes.end(definition);
     take(tokenizer.push(rest));
     take(tokenizer.end());
-    if (!headerRead) throw new UsageError('input.empty', `${name}: no header row (the file is empty); nothing was sent`, { hint: 'the first line of a CSV file names its columns' });
+    if (!headerRead)
+      throw new UsageError('input.empty', `${name}: no header row (the file is empty); nothing was sent`, {
+        hint: 'the first line of a CSV file names its columns',
+      });
     return { fingerprint, lines: bytes.lines, index: builder.build() };
   } catch (error) {
     if (error instanceof CsvSyntaxError) {
@@ -215,7 +249,10 @@ async function scanCsv(path: string, name: string, definition: string, keys: Csv
 }
 
 /** The index of records read by any reader, from the ID each names (small inputs, JSONL). */
-export async function indexOfRecords(records: AsyncIterable<readonly { readonly key: string | undefined; readonly line?: number | undefined }[]>, expectedRows?: number): Promise<RowIndex> {
+export async function indexOfRecords(
+  records: AsyncIterable<readonly { readonly key: string | undefined; readonly line?: number | undefined }[]>,
+  expectedRows?: number,
+): Promise<RowIndex> {
   const builder = new RowIndexBuilder(randomSeeds(), expectedRows);
   for await (const batch of records) for (const record of batch) builder.add(record.key, record.line);
   return builder.build();

@@ -125,7 +125,8 @@ async function* csvBatches(
   let batch: SourceRecord[] = [];
   const take = (rows: readonly CsvRow[]) => {
     for (const row of rows) {
-      if (header === undefined) header = readHeader(row.cells, name, knownColumns, onHeader && ((columns, written) => onHeader(columns, written, cellDelimiter)));
+      if (header === undefined)
+        header = readHeader(row.cells, name, knownColumns, onHeader && ((columns, written) => onHeader(columns, written, cellDelimiter)));
       else batch.push(toSourceRecord(row, header, name));
     }
   };
@@ -160,13 +161,22 @@ export interface Header {
   readonly kept: readonly number[];
 }
 
-export function readHeader(cells: readonly string[], name: string, knownColumns: readonly string[] | undefined, onHeader?: (columns: readonly string[], written: readonly string[]) => void): Header {
+export function readHeader(
+  cells: readonly string[],
+  name: string,
+  knownColumns: readonly string[] | undefined,
+  onHeader?: (columns: readonly string[], written: readonly string[]) => void,
+): Header {
   const columns = cells.map((column) => column.trim());
   const unknown = knownColumns === undefined ? [] : columns.filter((column) => !knownColumns.includes(column) && !isReportColumn(column));
   if (unknown.length > 0) {
-    throw new UsageError('input.unknown_column', `${name}:1: unknown column${unknown.length > 1 ? 's' : ''} ${unknown.map((c) => `"${c}"`).join(', ')}`, {
-      hint: `known columns: ${(knownColumns ?? []).join(', ')}`,
-    });
+    throw new UsageError(
+      'input.unknown_column',
+      `${name}:1: unknown column${unknown.length > 1 ? 's' : ''} ${unknown.map((c) => `"${c}"`).join(', ')}`,
+      {
+        hint: `known columns: ${(knownColumns ?? []).join(', ')}`,
+      },
+    );
   }
   const seen = new Set<string>();
   for (const column of columns) {
@@ -174,7 +184,10 @@ export function readHeader(cells: readonly string[], name: string, knownColumns:
     seen.add(column);
   }
   const kept = columns.flatMap((column, at) => (isReportColumn(column) ? [] : [at]));
-  onHeader?.(kept.map((at) => columns[at]!), columns);
+  onHeader?.(
+    kept.map((at) => columns[at]!),
+    columns,
+  );
   return { columns, kept };
 }
 
@@ -185,7 +198,11 @@ function toSourceRecord(row: CsvRow, header: Header, name: string): SourceRecord
     // is used but the cells that are there, by position (the ID among them, for its report).
     const record: Record<string, string> = {};
     for (const at of header.kept) if (at < cells.length) record[header.columns[at]!] = cells[at]!;
-    return { line: row.line, record, unreadable: `the row has ${cells.length} cell${cells.length === 1 ? '' : 's'} where the header has ${header.columns.length}; quote cells that contain the delimiter` };
+    return {
+      line: row.line,
+      record,
+      unreadable: `the row has ${cells.length} cell${cells.length === 1 ? '' : 's'} where the header has ${header.columns.length}; quote cells that contain the delimiter`,
+    };
   }
   const record: Record<string, string> = {};
   let unreadable = false;
@@ -221,7 +238,8 @@ function jsonlRecord(line: number, text: string): SourceRecord {
   } catch (error) {
     return { line, record: {}, unreadable: `not valid JSON (${(error as Error).message})` };
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return { line, record: {}, unreadable: 'each line must be a JSON object' };
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    return { line, record: {}, unreadable: 'each line must be a JSON object' };
   return { line, record: parsed as Record<string, unknown> };
 }
 
@@ -230,7 +248,13 @@ async function peek(stream: Readable): Promise<{ first: string | undefined; repl
   const iterator = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer | string>;
   const head = await iterator.next();
   const firstChunk = head.done ? undefined : head.value;
-  const first = firstChunk === undefined ? undefined : firstChunk.toString().replace(/^\uFEFF/, '').trimStart()[0];
+  const first =
+    firstChunk === undefined
+      ? undefined
+      : firstChunk
+          .toString()
+          .replace(/^\uFEFF/, '')
+          .trimStart()[0];
   async function* replay() {
     if (firstChunk !== undefined) yield firstChunk;
     for (;;) {

@@ -32,9 +32,12 @@ export async function seekableInput(name: string, stdin: Readable, spoolDir: str
       const stats = statSync(name);
       kind = stats.isFile() ? 'file' : stats.isDirectory() ? 'directory' : 'other';
     } catch (error) {
-      throw new UsageError('input.unreadable', `cannot read ${name}: ${describeFsError(error)}`, { hint: 'check the path of the input file' });
+      throw new UsageError('input.unreadable', `cannot read ${name}: ${describeFsError(error)}`, {
+        hint: 'check the path of the input file',
+      });
     }
-    if (kind === 'directory') throw new UsageError('input.unreadable', `cannot read ${name}: it is a directory`, { hint: 'check the path of the input file' });
+    if (kind === 'directory')
+      throw new UsageError('input.unreadable', `cannot read ${name}: it is a directory`, { hint: 'check the path of the input file' });
     if (kind === 'file') return { path: name, spooled: false, remove: () => undefined };
   }
   mkdirSync(spoolDir, { recursive: true, mode: 0o700 });
@@ -46,9 +49,15 @@ export async function seekableInput(name: string, stdin: Readable, spoolDir: str
     rmSync(path, { force: true });
     const code = (error as { code?: string }).code;
     if (code === 'ENOSPC' || code === 'EDQUOT') {
-      throw new UsageError('input.spool_failed', `cannot copy ${name === '-' ? 'stdin' : name} to ${spoolDir}: the disk is full; nothing was sent`, { hint: 'free some space, or save the input to a file and pass its path' });
+      throw new UsageError(
+        'input.spool_failed',
+        `cannot copy ${name === '-' ? 'stdin' : name} to ${spoolDir}: the disk is full; nothing was sent`,
+        { hint: 'free some space, or save the input to a file and pass its path' },
+      );
     }
-    throw new UsageError('input.unreadable', `cannot read ${name === '-' ? 'stdin' : name}: ${describeFsError(error)}`, { hint: 'check the path of the input file' });
+    throw new UsageError('input.unreadable', `cannot read ${name === '-' ? 'stdin' : name}: ${describeFsError(error)}`, {
+      hint: 'check the path of the input file',
+    });
   }
   return { path, spooled: true, remove: () => rmSync(path, { force: true }) };
 }
@@ -71,7 +80,11 @@ export async function firstCharacter(path: string): Promise<string | undefined> 
   try {
     const buffer = Buffer.alloc(4096);
     const read = readSync(fd, buffer, 0, buffer.length, 0);
-    return buffer.subarray(0, read).toString('utf8').replace(/^\uFEFF/, '').trimStart()[0];
+    return buffer
+      .subarray(0, read)
+      .toString('utf8')
+      .replace(/^\uFEFF/, '')
+      .trimStart()[0];
   } finally {
     closeSync(fd);
   }

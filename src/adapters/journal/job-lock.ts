@@ -36,7 +36,12 @@ const ownerPath = (path: string) => `${path}.owner`;
  * the connection closes, inside a transaction `inside` carries on with (it must end it); says
  * who holds it beside it. Another holder: `job.running` (exit 4) naming it.
  */
-export function openLocked(path: string, description: string, inside: (db: Database.Database) => void, options: { wal?: boolean } = {}): Database.Database {
+export function openLocked(
+  path: string,
+  description: string,
+  inside: (db: Database.Database) => void,
+  options: { wal?: boolean } = {},
+): Database.Database {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   closeSync(openSync(path, 'a', 0o600));
   const db = openDatabase(path);
@@ -58,7 +63,9 @@ export function openLocked(path: string, description: string, inside: (db: Datab
     db.close();
     throw error;
   }
-  writeFileSync(ownerPath(path), JSON.stringify({ pid: process.pid, started: new Date().toISOString(), job: description }), { mode: 0o600 });
+  writeFileSync(ownerPath(path), JSON.stringify({ pid: process.pid, started: new Date().toISOString(), job: description }), {
+    mode: 0o600,
+  });
   return db;
 }
 

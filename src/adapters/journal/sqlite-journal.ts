@@ -24,7 +24,10 @@ export class SqliteJournal implements Journal {
     private readonly db: Database.Database,
   ) {
     this.inflight = prepare(db, "INSERT INTO entries (state, operation, seqs) VALUES ('inflight', ?, ?)");
-    this.settledStatement = prepare(db, "INSERT INTO entries (state, operation, fate, outcome, code, message, seqs) VALUES ('settled', ?, ?, ?, ?, ?, ?)");
+    this.settledStatement = prepare(
+      db,
+      "INSERT INTO entries (state, operation, fate, outcome, code, message, seqs) VALUES ('settled', ?, ?, ?, ?, ?, ?)",
+    );
   }
 
   /**
@@ -49,9 +52,13 @@ export class SqliteJournal implements Journal {
         const format = prepare(locked, "SELECT value FROM meta WHERE key = 'format'").pluck().get() as string | undefined;
         const used = (prepare(locked, 'SELECT count(*) FROM entries').pluck().get() as number) > 0;
         if (older > 0 || (used && format !== FORMAT)) {
-          throw new UsageError('journal.old_format', `${path} was written by an earlier sparctl in a format this one does not read; nothing was sent`, {
-            hint: 'finish the job with the sparctl that started it, or pass --restart (an upsert re-run skips what is already applied)',
-          });
+          throw new UsageError(
+            'journal.old_format',
+            `${path} was written by an earlier sparctl in a format this one does not read; nothing was sent`,
+            {
+              hint: 'finish the job with the sparctl that started it, or pass --restart (an upsert re-run skips what is already applied)',
+            },
+          );
         }
         const existing = prepare(locked, "SELECT value FROM meta WHERE key = 'fingerprint'").pluck().get() as string | undefined;
         if (existing === undefined) {
@@ -61,9 +68,13 @@ export class SqliteJournal implements Journal {
           insert.run('created_at', new Date().toISOString());
           insert.run('format', FORMAT);
         } else if (existing !== job.fingerprint) {
-          throw new UsageError('journal.other_job', `${path} is the journal of another job (different input, mapping, target or mode); nothing was sent`, {
-            hint: 'pass --restart to start this job over in it, or choose another --journal',
-          });
+          throw new UsageError(
+            'journal.other_job',
+            `${path} is the journal of another job (different input, mapping, target or mode); nothing was sent`,
+            {
+              hint: 'pass --restart to start this job over in it, or choose another --journal',
+            },
+          );
         }
         locked.exec('COMMIT');
         setPragma(locked, 'synchronous = NORMAL');
@@ -76,7 +87,10 @@ export class SqliteJournal implements Journal {
   load(): ReadonlyMap<number, JournalEntry> {
     const entries = new Map<number, JournalEntry>();
     type Row = Omit<JournalEntry, 'seq'> & { seqs: string };
-    for (const row of prepare(this.db, 'SELECT state, operation, fate, outcome, code, message, seqs FROM entries ORDER BY row').all() as Row[]) {
+    for (const row of prepare(
+      this.db,
+      'SELECT state, operation, fate, outcome, code, message, seqs FROM entries ORDER BY row',
+    ).all() as Row[]) {
       if (row.state === 'inflight') {
         const operation = row.operation;
         forEachSeq(row.seqs, (seq) => entries.set(seq, { seq, state: 'inflight', operation }));
@@ -106,7 +120,14 @@ export class SqliteJournal implements Journal {
     }
     this.db.transaction(() => {
       for (const { entry, seqs } of groups) {
-        this.settledStatement.run(entry.operation, entry.fate ?? null, entry.outcome ?? null, entry.code ?? null, entry.message ?? null, rangesOf(seqs));
+        this.settledStatement.run(
+          entry.operation,
+          entry.fate ?? null,
+          entry.outcome ?? null,
+          entry.code ?? null,
+          entry.message ?? null,
+          rangesOf(seqs),
+        );
       }
     })();
   }
@@ -127,9 +148,14 @@ export class SqliteJournal implements Journal {
 /** Journals this sparctl writes: rows superseded by a later row of their ID are never journalled. */
 const FORMAT = '2';
 
-
 function sameResult(a: JournalEntry, b: JournalEntry): boolean {
-  return a.operation === b.operation && (a.fate ?? null) === (b.fate ?? null) && (a.outcome ?? null) === (b.outcome ?? null) && (a.code ?? null) === (b.code ?? null) && (a.message ?? null) === (b.message ?? null);
+  return (
+    a.operation === b.operation &&
+    (a.fate ?? null) === (b.fate ?? null) &&
+    (a.outcome ?? null) === (b.outcome ?? null) &&
+    (a.code ?? null) === (b.code ?? null) &&
+    (a.message ?? null) === (b.message ?? null)
+  );
 }
 
 /** Positions as ranges: [3, 4, 5, 9] → "3-5,9". */

@@ -99,7 +99,8 @@ export class CentralClient {
   async submission(project: number, form: string, instanceId: string): Promise<Submission | undefined> {
     // Central addresses Submissions('…') only for ids like uuid:…; others are found by filter.
     if (!/^(uuid:)?[a-z0-9-]+$/i.test(instanceId)) {
-      for await (const page of this.submissions(project, form, { filter: `__id eq '${instanceId.replace(/'/g, "''")}'`, pageSize: 1 })) return page[0];
+      for await (const page of this.submissions(project, form, { filter: `__id eq '${instanceId.replace(/'/g, "''")}'`, pageSize: 1 }))
+        return page[0];
       return undefined;
     }
     const path = `${this.formPath(project, form)}.svc/Submissions('${encodeURIComponent(instanceId.replace(/'/g, "''"))}')`;
@@ -123,7 +124,8 @@ export class CentralClient {
     let path: string | undefined = `${this.formPath(project, form)}.svc/Submissions?${params.toString()}`;
     while (path !== undefined) {
       const page = (await this.getJson(path, `the submissions of form "${form}"`)) as { value?: Submission[]; '@odata.nextLink'?: string };
-      if (!Array.isArray(page.value)) throw new UnavailableError('odk.bad_answer', `${this.server} answered the submissions feed without a "value" list`);
+      if (!Array.isArray(page.value))
+        throw new UnavailableError('odk.bad_answer', `${this.server} answered the submissions feed without a "value" list`);
       yield page.value;
       path = page['@odata.nextLink'] === undefined ? undefined : this.sameServer(page['@odata.nextLink']);
     }
@@ -252,15 +254,21 @@ export class CentralClient {
         if (!RETRYABLE_STATUS.has(response.statusCode)) return { status: response.statusCode, text };
         const retryAfter = response.headers['retry-after'];
         retryAfterMs = parseRetryAfter(typeof retryAfter === 'string' ? retryAfter : undefined);
-        failure = new UnavailableError(response.statusCode === 429 ? 'odk.rate_limited' : 'odk.server_error', `${where}: HTTP ${response.statusCode} from ODK Central`, {
-          hint: 'Central or a proxy in front of it is overloaded or failing; try again later',
-          ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
-        });
+        failure = new UnavailableError(
+          response.statusCode === 429 ? 'odk.rate_limited' : 'odk.server_error',
+          `${where}: HTTP ${response.statusCode} from ODK Central`,
+          {
+            hint: 'Central or a proxy in front of it is overloaded or failing; try again later',
+            ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+          },
+        );
       } catch (error) {
         const transport = transportError(error, where, timeoutMs);
         failure =
           transport instanceof UnavailableError
-            ? new UnavailableError(transport.code.replace(/^remote\./, 'odk.'), transport.message, { hint: 'check the Central URL (odkUrl) and the network path to it' })
+            ? new UnavailableError(transport.code.replace(/^remote\./, 'odk.'), transport.message, {
+                hint: 'check the Central URL (odkUrl) and the network path to it',
+              })
             : transport;
       }
       if (!(failure instanceof UnavailableError) || attempt >= retries) throw failure;
@@ -282,7 +290,10 @@ export class CentralClient {
     }
     const said = `${this.server}: ${what}: HTTP ${response.status}${code === undefined ? '' : ` (Central problem ${code})`}${message ? `: ${message}` : ''}`;
     const major = Math.floor(code ?? response.status);
-    if (code === 401.5) return new ConfigError('odk.auth_failed', said, { hint: 'this server uses single sign-on: pass a token in SPARCTL_ODK_TOKEN instead of a password' });
+    if (code === 401.5)
+      return new ConfigError('odk.auth_failed', said, {
+        hint: 'this server uses single sign-on: pass a token in SPARCTL_ODK_TOKEN instead of a password',
+      });
     if (major === 401) {
       return new ConfigError('odk.auth_failed', said, {
         hint: `the e-mail, password or token was not accepted (a token may have expired or been revoked); check ${this.options.auth.token !== undefined ? 'SPARCTL_ODK_TOKEN' : `odkEmail and ${this.options.auth.secretFrom ?? 'the password'}`}`,
@@ -293,9 +304,16 @@ export class CentralClient {
         hint: 'the user needs at least the Project Viewer role on this project (Data Collectors and App Users cannot read submissions); Central also answers 403 to a viewer for a form that was never published',
       });
     }
-    if (code === 404.2 || code === 404.3) return new ConfigError('odk.bad_url', said, { hint: 'odkUrl should be the server address, e.g. https://central.example.org' });
-    if (major === 404) return new UsageError('odk.not_found', said, { hint: 'check the project id (a number) and the form id (its xmlFormId); a form must be published' });
-    if (major === 501 || code === 400.18 || code === 400.35) return new UsageError('odk.query_refused', said, { hint: 'only __id and __system fields can be filtered on, and $orderby cannot be paged' });
+    if (code === 404.2 || code === 404.3)
+      return new ConfigError('odk.bad_url', said, { hint: 'odkUrl should be the server address, e.g. https://central.example.org' });
+    if (major === 404)
+      return new UsageError('odk.not_found', said, {
+        hint: 'check the project id (a number) and the form id (its xmlFormId); a form must be published',
+      });
+    if (major === 501 || code === 400.18 || code === 400.35)
+      return new UsageError('odk.query_refused', said, {
+        hint: 'only __id and __system fields can be filtered on, and $orderby cannot be paged',
+      });
     return new UnavailableError('odk.unexpected_status', said);
   }
 }

@@ -27,7 +27,13 @@ export function readOdkState(path: string): OdkState {
     throw new ConfigError('odk.state_unreadable', `cannot read the import state ${path}: ${(error as Error).message}`);
   }
   try {
-    const parsed = JSON.parse(text) as { format?: number; watermark?: unknown; claims?: Record<string, Claim>; seen?: Record<string, string>; ids?: Record<string, string> };
+    const parsed = JSON.parse(text) as {
+      format?: number;
+      watermark?: unknown;
+      claims?: Record<string, Claim>;
+      seen?: Record<string, string>;
+      ids?: Record<string, string>;
+    };
     const watermark = typeof parsed.watermark === 'string' ? { watermark: parsed.watermark } : {};
     if (parsed.format === FORMAT) return { ...watermark, claims: parsed.claims ?? {} };
     // An earlier sparctl kept "kind stamp instance" per submission and the ID it named, but not
@@ -37,7 +43,13 @@ export function readOdkState(path: string): OdkState {
     for (const [id, version] of Object.entries(parsed.seen ?? {})) {
       const [kind, stamp, instance] = version.split(' ');
       const beneficiary = parsed.ids?.[id];
-      claims[id] = { instance: instance ?? id, date: stamp ?? '1970-01-01T00:00:00.000Z', review: 'received', deleted: kind === 'delete', ...(beneficiary === undefined ? {} : { beneficiary }) };
+      claims[id] = {
+        instance: instance ?? id,
+        date: stamp ?? '1970-01-01T00:00:00.000Z',
+        review: 'received',
+        deleted: kind === 'delete',
+        ...(beneficiary === undefined ? {} : { beneficiary }),
+      };
     }
     return { ...watermark, claims };
   } catch {

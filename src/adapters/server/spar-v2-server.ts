@@ -60,11 +60,30 @@ const HeaderSchema = z.object({
   request_timestamp: z.string().refine((value) => !Number.isNaN(Date.parse(value)), { error: 'Input should be a valid datetime' }),
   instance_id: z.string().nullish(),
 });
-const ItemBaseSchema = z.object({ reference_id: z.string(), timestamp: z.string(), id: z.string().nullish(), locale: z.string().nullish() });
+const ItemBaseSchema = z.object({
+  reference_id: z.string(),
+  timestamp: z.string(),
+  id: z.string().nullish(),
+  locale: z.string().nullish(),
+});
 const ITEM_SCHEMAS: Record<Operation, z.ZodType> = {
-  link: ItemBaseSchema.extend({ fa: z.record(z.string(), z.unknown()), name: z.string().nullish(), phone_number: z.string().nullish(), additional_info: z.array(z.record(z.string(), z.unknown())).nullish() }),
-  update: ItemBaseSchema.extend({ fa: z.record(z.string(), z.unknown()), name: z.string().nullish(), phone_number: z.string().nullish(), additional_info: z.array(z.record(z.string(), z.unknown())).nullish() }),
-  resolve: ItemBaseSchema.extend({ fa: z.string().nullish(), scope: z.enum(['yes_no', 'details']).default('yes_no'), additional_info: z.array(z.unknown()).nullish() }),
+  link: ItemBaseSchema.extend({
+    fa: z.record(z.string(), z.unknown()),
+    name: z.string().nullish(),
+    phone_number: z.string().nullish(),
+    additional_info: z.array(z.record(z.string(), z.unknown())).nullish(),
+  }),
+  update: ItemBaseSchema.extend({
+    fa: z.record(z.string(), z.unknown()),
+    name: z.string().nullish(),
+    phone_number: z.string().nullish(),
+    additional_info: z.array(z.record(z.string(), z.unknown())).nullish(),
+  }),
+  resolve: ItemBaseSchema.extend({
+    fa: z.string().nullish(),
+    scope: z.enum(['yes_no', 'details']).default('yes_no'),
+    additional_info: z.array(z.unknown()).nullish(),
+  }),
   unlink: ItemBaseSchema.extend({ fa: z.string().nullish() }),
 };
 
@@ -101,7 +120,13 @@ export function createSparServer(options: SparServerOptions): Server | HttpsServ
       // Answered before its body was all read (too large, not authorised): the rest is not read.
       const unread = !request.complete;
       if (unread) closeUnread(request);
-      response.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'x-content-type-options': 'nosniff', ...headers, ...(unread ? { connection: 'close' } : {}) });
+      response.writeHead(status, {
+        'content-type': 'application/json',
+        'content-length': Buffer.byteLength(text),
+        'x-content-type-options': 'nosniff',
+        ...headers,
+        ...(unread ? { connection: 'close' } : {}),
+      });
       response.end(text);
       options.onRequest?.({ method: request.method ?? '', path: request.url ?? '', status, partner, items, ms: Date.now() - started });
     };
@@ -125,7 +150,9 @@ export function createSparServer(options: SparServerOptions): Server | HttpsServ
   server.maxConnections = MAX_CONNECTIONS;
   // Expect: 100-continue asks whether to send the body: not when its size or token refuses it.
   server.on('checkContinue', (request: IncomingMessage, response: ServerResponse) => {
-    const refused = Number(request.headers['content-length']) > maxBody || (limits.bearer !== undefined && !limits.bearer(request.headers['authorization']));
+    const refused =
+      Number(request.headers['content-length']) > maxBody ||
+      (limits.bearer !== undefined && !limits.bearer(request.headers['authorization']));
     if (!refused) response.writeContinue();
     listener(request, response);
   });
@@ -153,7 +180,11 @@ async function handle(
   if (path === '/ping') return request.method === 'GET' ? [200, 'pong'] : [405, httpError('G2P-REQ-405', 'Method Not Allowed')];
   // Before anything is read: a caller without the token learns nothing more and costs nothing.
   if (limits.bearer && !limits.bearer(request.headers['authorization'])) {
-    return [401, httpError('G2P-AUT-401', 'Unauthorized. A valid Authorization: Bearer token is required'), { 'www-authenticate': 'Bearer' }];
+    return [
+      401,
+      httpError('G2P-AUT-401', 'Unauthorized. A valid Authorization: Bearer token is required'),
+      { 'www-authenticate': 'Bearer' },
+    ];
   }
   const match = /^\/mapper\/([a-z]+)$/.exec(path);
   if (!match || !OPERATIONS.has(match[1]!)) return [404, httpError('G2P-REQ-404', 'Not Found')];
@@ -165,7 +196,12 @@ async function handle(
   if (Number(request.headers['content-length']) > limits.maxBody) return tooLarge;
   const text = await readBody(request, limits, held);
   if (text === 'too_large') return tooLarge;
-  if (text === 'busy') return [503, httpError('G2P-REQ-503', 'Service Unavailable. Too many large requests at once; try again shortly'), { 'retry-after': '1' }];
+  if (text === 'busy')
+    return [
+      503,
+      httpError('G2P-REQ-503', 'Service Unavailable. Too many large requests at once; try again shortly'),
+      { 'retry-after': '1' },
+    ];
   let body: unknown;
   try {
     body = JSON.parse(text);
@@ -182,7 +218,10 @@ async function handle(
   const given = payload[listKey] ?? [];
   if (Array.isArray(given) && given.length > limits.maxItems) {
     note(options.partners.size > 0 ? partnerIdOf(header.sender_app_mnemonic) : null, given.length);
-    return [413, httpError('G2P-REQ-413', `Request Entity Too Large. ${given.length} items in ${listKey}; at most ${limits.maxItems} per request`)];
+    return [
+      413,
+      httpError('G2P-REQ-413', `Request Entity Too Large. ${given.length} items in ${listKey}; at most ${limits.maxItems} per request`),
+    ];
   }
   let list: Record<string, unknown>[];
   if ((operation === 'link' || operation === 'update') && Array.isArray(given) && given.every(surelyValidLinkItem)) {
@@ -199,8 +238,17 @@ async function handle(
   const answer = (status: 'SUCCESS' | 'ERROR', results: unknown[], code: string | null = null, message: string | null = null): Answer => [
     200,
     {
-      response_header: { request_id: header.request_id, response_status: status, response_error_code: code, response_error_message: message, response_timestamp: naiveNow() },
-      response_body: { pagination_response: null, response_payload: { transaction_id: payload['transaction_id'], correlation_id: null, [`${operation}_response`]: results } },
+      response_header: {
+        request_id: header.request_id,
+        response_status: status,
+        response_error_code: code,
+        response_error_message: message,
+        response_timestamp: naiveNow(),
+      },
+      response_body: {
+        pagination_response: null,
+        response_payload: { transaction_id: payload['transaction_id'], correlation_id: null, [`${operation}_response`]: results },
+      },
     },
   ];
 
@@ -217,7 +265,8 @@ async function handle(
     }
     if (!valid) return answer('ERROR', [], 'rjct.request.validation', 'StatusReasonCodeEnum.rjct_jwt_invalid');
   }
-  if (list.length === 0) return answer('ERROR', [], 'rjct.request.validation', `Empty ${listKey} list in request.request_body.request_payload`);
+  if (list.length === 0)
+    return answer('ERROR', [], 'rjct.request.validation', `Empty ${listKey} list in request.request_body.request_payload`);
 
   const context = { source: `sparctl serve (${partner ?? 'unsigned'} ${header.sender_app_mnemonic})` };
   const results = await dispatch(operation, list, options.mapper, context);
@@ -229,13 +278,26 @@ async function handle(
 }
 
 /** Runs the items through the mapper; FA objects that are not valid FAs are rejected per item. */
-async function dispatch(operation: Operation, list: Record<string, unknown>[], mapper: Mapper, context: { source: string }): Promise<ItemResult[]> {
+async function dispatch(
+  operation: Operation,
+  list: Record<string, unknown>[],
+  mapper: Mapper,
+  context: { source: string },
+): Promise<ItemResult[]> {
   const id = (raw: Record<string, unknown>) => (typeof raw['id'] === 'string' ? raw['id'] : '');
   if (operation === 'resolve') {
-    return mapper.resolve(list.map((raw, i): ResolveItem => ({ reference_id: `${i}`, id: id(raw), scope: raw['scope'] as ResolveItem['scope'] })), context);
+    return mapper.resolve(
+      list.map((raw, i): ResolveItem => ({ reference_id: `${i}`, id: id(raw), scope: raw['scope'] as ResolveItem['scope'] })),
+      context,
+    );
   }
   if (operation === 'unlink') {
-    return mapper.unlink(list.map((raw, i): UnlinkItem => ({ reference_id: `${i}`, id: id(raw), ...(typeof raw['fa'] === 'string' ? { fa: raw['fa'] } : {}) })), context);
+    return mapper.unlink(
+      list.map(
+        (raw, i): UnlinkItem => ({ reference_id: `${i}`, id: id(raw), ...(typeof raw['fa'] === 'string' ? { fa: raw['fa'] } : {}) }),
+      ),
+      context,
+    );
   }
   const results: (ItemResult | undefined)[] = new Array(list.length);
   const valid: LinkItem[] = [];
@@ -245,7 +307,13 @@ async function dispatch(operation: Operation, list: Record<string, unknown>[], m
     else {
       const parsed = FinancialAddressSchema.safeParse(raw['fa']);
       if (!parsed.success) {
-        results[i] = { reference_id: `${i}`, id: id(raw), status: 'rjct', status_reason_code: ReasonCode.faInvalid, status_reason_message: describeIssues(parsed.error).join('; ') };
+        results[i] = {
+          reference_id: `${i}`,
+          id: id(raw),
+          status: 'rjct',
+          status_reason_code: ReasonCode.faInvalid,
+          status_reason_message: describeIssues(parsed.error).join('; '),
+        };
         return;
       }
       fa = parsed.data;
@@ -269,7 +337,16 @@ function shape(operation: Operation, result: ItemResult, raw: Record<string, unk
   const reference_id = raw['reference_id'];
   switch (operation) {
     case 'link':
-      return { reference_id, timestamp, status, status_reason_code, status_reason_message, fa: typeof result.fa === 'string' ? result.fa : null, additional_info: null, locale };
+      return {
+        reference_id,
+        timestamp,
+        status,
+        status_reason_code,
+        status_reason_message,
+        fa: typeof result.fa === 'string' ? result.fa : null,
+        additional_info: null,
+        locale,
+      };
     case 'update':
     case 'unlink':
       return { reference_id, timestamp, status, status_reason_code, status_reason_message, id: result.id, additional_info: null, locale };
@@ -292,7 +369,8 @@ function shape(operation: Operation, result: ItemResult, raw: Record<string, unk
   }
 }
 
-const isPlainObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+const isPlainObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
 const optionalText = (value: unknown) => value === undefined || value === null || typeof value === 'string';
 
 /** True when the link/update item schema would accept this item: what zod checks, by hand. */

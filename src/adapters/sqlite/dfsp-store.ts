@@ -38,12 +38,18 @@ export class DfspStore {
   }
 
   read(): DfspData {
-    const banks = prepare(this.db, 'SELECT bank_code AS code, bank_name AS name FROM banks WHERE active = 1 ORDER BY bank_code').all() as DfspData['banks'];
+    const banks = prepare(
+      this.db,
+      'SELECT bank_code AS code, bank_name AS name FROM banks WHERE active = 1 ORDER BY bank_code',
+    ).all() as DfspData['banks'];
     const branches = prepare(
       this.db,
       'SELECT b.bank_code AS bank_code, r.branch_code AS code, r.branch_name AS name FROM branches r JOIN banks b ON b.id = r.bank_id WHERE r.active = 1 ORDER BY b.bank_code, r.branch_code',
     ).all() as DfspData['branches'];
-    const wallets = prepare(this.db, 'SELECT sp_code AS code, sp_name AS name, wallet_type FROM wallet_service_providers WHERE active = 1 ORDER BY wallet_type = \'EMAIL_WALLET\', sp_code').all() as DfspData['wallet_providers'];
+    const wallets = prepare(
+      this.db,
+      "SELECT sp_code AS code, sp_name AS name, wallet_type FROM wallet_service_providers WHERE active = 1 ORDER BY wallet_type = 'EMAIL_WALLET', sp_code",
+    ).all() as DfspData['wallet_providers'];
     return { banks, branches, wallet_providers: wallets };
   }
 
@@ -52,7 +58,14 @@ export class DfspStore {
     const dryRun = options.dryRun === true;
     const now = new Date().toISOString();
     const counts = { added: 0, renamed: 0, unchanged: 0 };
-    const upsert = (find: Database.Statement, insert: Database.Statement, rename: Database.Statement, key: unknown[], name: string, insertArgs: unknown[]) => {
+    const upsert = (
+      find: Database.Statement,
+      insert: Database.Statement,
+      rename: Database.Statement,
+      key: unknown[],
+      name: string,
+      insertArgs: unknown[],
+    ) => {
       const row = find.get(...key) as { id: number; name: string } | undefined;
       if (row === undefined) {
         if (!dryRun) insert.run(...insertArgs);
@@ -64,24 +77,48 @@ export class DfspStore {
     };
     const findBank = prepare(this.db, 'SELECT id, bank_name AS name FROM banks WHERE bank_code = ?');
     // Statements that write are prepared all the same: preparing writes nothing.
-    const insertBank = prepare(this.db, 'INSERT INTO banks (bank_mnemonic, bank_name, bank_code, active, created_at, updated_at) VALUES (?, ?, ?, 1, ?, ?)');
+    const insertBank = prepare(
+      this.db,
+      'INSERT INTO banks (bank_mnemonic, bank_name, bank_code, active, created_at, updated_at) VALUES (?, ?, ?, 1, ?, ?)',
+    );
     const renameBank = prepare(this.db, 'UPDATE banks SET bank_name = ?, updated_at = ?, active = 1 WHERE id = ?');
-    const findBranch = prepare(this.db, 'SELECT r.id, r.branch_name AS name FROM branches r JOIN banks b ON b.id = r.bank_id WHERE b.bank_code = ? AND r.branch_code = ?');
+    const findBranch = prepare(
+      this.db,
+      'SELECT r.id, r.branch_name AS name FROM branches r JOIN banks b ON b.id = r.bank_id WHERE b.bank_code = ? AND r.branch_code = ?',
+    );
     const insertBranch = prepare(
       this.db,
       'INSERT INTO branches (branch_mnemonic, branch_name, branch_code, bank_id, active, created_at, updated_at) VALUES (?, ?, ?, (SELECT id FROM banks WHERE bank_code = ?), 1, ?, ?)',
     );
     const renameBranch = prepare(this.db, 'UPDATE branches SET branch_name = ?, updated_at = ?, active = 1 WHERE id = ?');
     const findWallet = prepare(this.db, 'SELECT id, sp_name AS name FROM wallet_service_providers WHERE sp_code = ? AND wallet_type = ?');
-    const insertWallet = prepare(this.db, 'INSERT INTO wallet_service_providers (sp_mnemonic, sp_name, sp_code, wallet_type, active, created_at, updated_at) VALUES (?, ?, ?, ?, 1, ?, ?)');
+    const insertWallet = prepare(
+      this.db,
+      'INSERT INTO wallet_service_providers (sp_mnemonic, sp_name, sp_code, wallet_type, active, created_at, updated_at) VALUES (?, ?, ?, ?, 1, ?, ?)',
+    );
     const renameWallet = prepare(this.db, 'UPDATE wallet_service_providers SET sp_name = ?, updated_at = ?, active = 1 WHERE id = ?');
     const all = this.db.transaction(() => {
-      for (const bank of data.banks) upsert(findBank, insertBank, renameBank, [bank.code], bank.name, [bank.code, bank.name, bank.code, now, now]);
+      for (const bank of data.banks)
+        upsert(findBank, insertBank, renameBank, [bank.code], bank.name, [bank.code, bank.name, bank.code, now, now]);
       for (const branch of data.branches) {
-        upsert(findBranch, insertBranch, renameBranch, [branch.bank_code, branch.code], branch.name, [`${branch.bank_code}-${branch.code}`, branch.name, branch.code, branch.bank_code, now, now]);
+        upsert(findBranch, insertBranch, renameBranch, [branch.bank_code, branch.code], branch.name, [
+          `${branch.bank_code}-${branch.code}`,
+          branch.name,
+          branch.code,
+          branch.bank_code,
+          now,
+          now,
+        ]);
       }
       for (const wallet of data.wallet_providers) {
-        upsert(findWallet, insertWallet, renameWallet, [wallet.code, wallet.wallet_type], wallet.name, [`${wallet.wallet_type}-${wallet.code}`, wallet.name, wallet.code, wallet.wallet_type, now, now]);
+        upsert(findWallet, insertWallet, renameWallet, [wallet.code, wallet.wallet_type], wallet.name, [
+          `${wallet.wallet_type}-${wallet.code}`,
+          wallet.name,
+          wallet.code,
+          wallet.wallet_type,
+          now,
+          now,
+        ]);
       }
     });
     if (dryRun) all.deferred();

@@ -43,7 +43,10 @@ port.on('message', (request: LinkWriteRequest | 'close') => {
     }
   } catch (error) {
     const code = (error as { code?: unknown }).code;
-    reply = { call: request.call, error: { message: error instanceof Error ? error.message : String(error), ...(typeof code === 'string' ? { code } : {}) } };
+    reply = {
+      call: request.call,
+      error: { message: error instanceof Error ? error.message : String(error), ...(typeof code === 'string' ? { code } : {}) },
+    };
   }
   port.postMessage(reply);
 });

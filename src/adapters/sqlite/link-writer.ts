@@ -55,7 +55,13 @@ export class LinkWriterThread {
   write(rows: readonly LinkRow[], now: string, request: LinkRequest): Promise<true | boolean[]> {
     // One string is copied to the thread; an array of rows would be cloned value by value.
     this.writesPending++;
-    return this.call<true | boolean[]>((call) => ({ call, rows: JSON.stringify(rows), now, source: request.source, contexts: request.contexts })).finally(() => this.writesPending--);
+    return this.call<true | boolean[]>((call) => ({
+      call,
+      rows: JSON.stringify(rows),
+      now,
+      source: request.source,
+      contexts: request.contexts,
+    })).finally(() => this.writesPending--);
   }
 
   /** True while a write is queued or under way: a read sent now would be answered only after it. */
@@ -68,7 +74,11 @@ export class LinkWriterThread {
    * committed: the main thread maps and checks other records meanwhile.
    */
   read(ids: readonly string[], sources?: SourceTexts): Promise<StoredLookup> {
-    return this.call<StoredLookup>((call) => ({ call, read: JSON.stringify([ids, sources?.texts ?? null, sources?.contextOf ?? null]), contexts: sources?.contexts ?? [] }));
+    return this.call<StoredLookup>((call) => ({
+      call,
+      read: JSON.stringify([ids, sources?.texts ?? null, sources?.contextOf ?? null]),
+      contexts: sources?.contexts ?? [],
+    }));
   }
 
   private call<T>(request: (call: number) => LinkWriteRequest): Promise<T> {

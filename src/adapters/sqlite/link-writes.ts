@@ -55,7 +55,16 @@ export class LinkWrites {
       const values: unknown[] = [];
       for (let at = from; at < to; at++) {
         const row = rows[at]!;
-        values.push(row[0], row[1], row[2], row[3], row[4], now, now, row[6] === null ? null : sourceDigestOf(request.contexts[row[7]]!, row[6]));
+        values.push(
+          row[0],
+          row[1],
+          row[2],
+          row[3],
+          row[4],
+          now,
+          now,
+          row[6] === null ? null : sourceDigestOf(request.contexts[row[7]]!, row[6]),
+        );
       }
       const { changes, lastInsertRowid } = this.multiRow('insert', to - from).run(values);
       if (changes === to - from) {
@@ -76,7 +85,11 @@ export class LinkWrites {
       linkedHere.add(row[0]);
       return true;
     });
-    this.audit(rows.filter((_, at) => linked[at]), now, request);
+    this.audit(
+      rows.filter((_, at) => linked[at]),
+      now,
+      request,
+    );
     return linked;
   }
 

@@ -2,7 +2,17 @@ import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type Database from 'better-sqlite3';
 import { ConfigError, StrategyError } from '../../core/errors.js';
-import { SAME_SOURCE, type ItemSource, type LinkItem, type Mapper, type MapperCallContext, type ResolveItem, type StoredFa, type UnlinkItem, type UpdateItem } from '../../core/mapper.js';
+import {
+  SAME_SOURCE,
+  type ItemSource,
+  type LinkItem,
+  type Mapper,
+  type MapperCallContext,
+  type ResolveItem,
+  type StoredFa,
+  type UnlinkItem,
+  type UpdateItem,
+} from '../../core/mapper.js';
 import { ReasonCode, ReasonMessage, type ItemResult } from '../../core/results.js';
 import { buildCheckedFa, compileStrategy, deconstructFa, type Strategy, type StrategyRow } from '../../core/strategy/strategy.js';
 import { LinkWrites, sha256, type LinkRow } from './link-writes.js';
@@ -51,7 +61,11 @@ export class LocalMapper implements Mapper {
   private readonly storedLookups: StoredLookups;
   private writerThread: LinkWriterThread | undefined;
 
-  private constructor(readonly path: string, describedAs?: string, readonly readOnly = false) {
+  private constructor(
+    readonly path: string,
+    describedAs?: string,
+    readonly readOnly = false,
+  ) {
     this.target = `local ${describedAs ?? path}`;
     this.db = openDatabase(path, readOnly ? { readonly: true, fileMustExist: true } : undefined);
     if (!readOnly) {
@@ -122,11 +136,22 @@ export class LocalMapper implements Mapper {
     const contexts = new SourceContexts();
     const rows = accepted.map(({ item, fa }): LinkRow => {
       const source = item.source;
-      return [item.id, fa, item.name || null, item.phone_number || null, additionalInfoText(item), item.origin || null, source === undefined ? null : source.text, source === undefined ? -1 : contexts.numberOf(source)];
+      return [
+        item.id,
+        fa,
+        item.name || null,
+        item.phone_number || null,
+        additionalInfoText(item),
+        item.origin || null,
+        source === undefined ? null : source.text,
+        source === undefined ? -1 : contexts.numberOf(source),
+      ];
     });
     const request = { source: context.source, contexts: contexts.digests };
     const written =
-      this.writerThread !== undefined ? await this.writerThread.write(rows, now, request) : this.db.transaction(() => this.linkWrites.write(rows, now, request)).immediate();
+      this.writerThread !== undefined
+        ? await this.writerThread.write(rows, now, request)
+        : this.db.transaction(() => this.linkWrites.write(rows, now, request)).immediate();
     accepted.forEach(({ at, item, fa }, index) => {
       if (written === true || written[index]) {
         results[at] = linked(item, fa);
@@ -141,54 +166,73 @@ export class LocalMapper implements Mapper {
 
   async update(items: readonly UpdateItem[], context: MapperCallContext): Promise<ItemResult[]> {
     const now = new Date().toISOString();
-    return this.db.transaction(() =>
-      items.map((item): ItemResult => {
-        if (!item.id) return reject(item, ReasonCode.idInvalid, ReasonMessage.idNull);
-        const built = this.buildFa(item);
-        if (typeof built !== 'string') return built;
-        const existing = this.findMapping(item.id);
-        // SPAR's code for "not found" on update really is rjct.reference_id.duplicate.
-        if (!existing) return reject(item, ReasonCode.referenceIdDuplicate, ReasonMessage.notLinked);
-        // As in SPAR, name and phone are only overwritten by non-empty values.
-        this.statements.update.run(built, item.name || null, item.phone_number || null, additionalInfoText(item), now, item.source === undefined ? null : digestOfSource(item.source), existing.id);
-        this.audit('update', item, existing.fa_value, built, context, now);
-        return success(item);
-      }),
-    ).immediate();
+    return this.db
+      .transaction(() =>
+        items.map((item): ItemResult => {
+          if (!item.id) return reject(item, ReasonCode.idInvalid, ReasonMessage.idNull);
+          const built = this.buildFa(item);
+          if (typeof built !== 'string') return built;
+          const existing = this.findMapping(item.id);
+          // SPAR's code for "not found" on update really is rjct.reference_id.duplicate.
+          if (!existing) return reject(item, ReasonCode.referenceIdDuplicate, ReasonMessage.notLinked);
+          // As in SPAR, name and phone are only overwritten by non-empty values.
+          this.statements.update.run(
+            built,
+            item.name || null,
+            item.phone_number || null,
+            additionalInfoText(item),
+            now,
+            item.source === undefined ? null : digestOfSource(item.source),
+            existing.id,
+          );
+          this.audit('update', item, existing.fa_value, built, context, now);
+          return success(item);
+        }),
+      )
+      .immediate();
   }
 
   async unlink(items: readonly UnlinkItem[], context: MapperCallContext): Promise<ItemResult[]> {
     const now = new Date().toISOString();
-    return this.db.transaction(() =>
-      items.map((item): ItemResult => {
-        if (!item.id) return reject(item, ReasonCode.idInvalid, ReasonMessage.idNull);
-        const existing = this.findMapping(item.id);
-        if (!existing) return reject(item, ReasonCode.idInvalid, ReasonMessage.notLinked);
-        if (item.fa !== undefined && item.fa !== existing.fa_value) {
-          return reject(item, ReasonCode.faInvalid, 'the FA given is not the FA linked to this ID; nothing was unlinked');
-        }
-        this.statements.delete.run(existing.id);
-        this.audit('unlink', item, existing.fa_value, null, context, now);
-        return success(item);
-      }),
-    ).immediate();
+    return this.db
+      .transaction(() =>
+        items.map((item): ItemResult => {
+          if (!item.id) return reject(item, ReasonCode.idInvalid, ReasonMessage.idNull);
+          const existing = this.findMapping(item.id);
+          if (!existing) return reject(item, ReasonCode.idInvalid, ReasonMessage.notLinked);
+          if (item.fa !== undefined && item.fa !== existing.fa_value) {
+            return reject(item, ReasonCode.faInvalid, 'the FA given is not the FA linked to this ID; nothing was unlinked');
+          }
+          this.statements.delete.run(existing.id);
+          this.audit('unlink', item, existing.fa_value, null, context, now);
+          return success(item);
+        }),
+      )
+      .immediate();
   }
 
   async resolve(items: readonly ResolveItem[], _context?: MapperCallContext): Promise<ItemResult[]> {
     // One read transaction for the batch: per-lookup autocommit costs half the throughput.
-    return this.db.transaction(() =>
-      items.map((item): ItemResult => {
-        if (!item.id) return reject(item, ReasonCode.referenceIdInvalid, ReasonMessage.idRequired);
-        const row = this.findMapping(item.id);
-        if (!row) {
-          return { ...success(item), status_reason_code: ReasonCode.faNotLinkedToId, status_reason_message: ReasonMessage.resolveNotLinked, fa: null };
-        }
-        const found = { ...success(item), status_reason_code: ReasonCode.idActive };
-        if (item.scope === 'yes_no') return { ...found, fa: null };
-        const additionalInfo = parseAdditionalInfo(row.additional_info);
-        return { ...found, fa: this.deconstruct(row.fa_value, additionalInfo), additional_info: additionalInfo };
-      }),
-    ).deferred();
+    return this.db
+      .transaction(() =>
+        items.map((item): ItemResult => {
+          if (!item.id) return reject(item, ReasonCode.referenceIdInvalid, ReasonMessage.idRequired);
+          const row = this.findMapping(item.id);
+          if (!row) {
+            return {
+              ...success(item),
+              status_reason_code: ReasonCode.faNotLinkedToId,
+              status_reason_message: ReasonMessage.resolveNotLinked,
+              fa: null,
+            };
+          }
+          const found = { ...success(item), status_reason_code: ReasonCode.idActive };
+          if (item.scope === 'yes_no') return { ...found, fa: null };
+          const additionalInfo = parseAdditionalInfo(row.additional_info);
+          return { ...found, fa: this.deconstruct(row.fa_value, additionalInfo), additional_info: additionalInfo };
+        }),
+      )
+      .deferred();
   }
 
   /**
@@ -199,20 +243,31 @@ export class LocalMapper implements Mapper {
    * re-run of an unchanged file reads two short columns per row instead of five. With the
    * writer thread, the thread reads, and this one goes on with the next records meanwhile.
    */
-  async storedFas(ids: readonly string[], _context?: MapperCallContext, sources?: ReadonlyMap<string, ItemSource>): Promise<Map<string, StoredFa | typeof SAME_SOURCE>> {
+  async storedFas(
+    ids: readonly string[],
+    _context?: MapperCallContext,
+    sources?: ReadonlyMap<string, ItemSource>,
+  ): Promise<Map<string, StoredFa | typeof SAME_SOURCE>> {
     let texts: SourceTexts | undefined;
     if (sources !== undefined && sources.size > 0) {
       const contexts = new SourceContexts();
       const of = ids.map((id) => sources.get(id));
-      texts = { contexts: contexts.digests, texts: of.map((source) => source?.text ?? null), contextOf: of.map((source) => (source === undefined ? -1 : contexts.numberOf(source))) };
+      texts = {
+        contexts: contexts.digests,
+        texts: of.map((source) => source?.text ?? null),
+        contextOf: of.map((source) => (source === undefined ? -1 : contexts.numberOf(source))),
+      };
     }
     // The thread reads only when it has nothing to write: behind a queue of writes the answer
     // would come late, and this thread would wait for it instead of reading itself.
     const { sameSource, rows } =
-      this.writerThread !== undefined && !this.writerThread.writing ? await this.writerThread.read(ids, texts) : this.db.transaction(() => this.storedLookups.read(ids, texts)).deferred();
+      this.writerThread !== undefined && !this.writerThread.writing
+        ? await this.writerThread.read(ids, texts)
+        : this.db.transaction(() => this.storedLookups.read(ids, texts)).deferred();
     const found = new Map<string, StoredFa | typeof SAME_SOURCE>();
     for (const at of sameSource) found.set(ids[at]!, SAME_SOURCE);
-    for (const row of rows) found.set(row[0], { fa: row[1], strategyId: strategyIdOf(row[2]), name: row[3], phone: row[4], additionalInfo: row[2] });
+    for (const row of rows)
+      found.set(row[0], { fa: row[1], strategyId: strategyIdOf(row[2]), name: row[3], phone: row[4], additionalInfo: row[2] });
     return found;
   }
 
@@ -222,14 +277,26 @@ export class LocalMapper implements Mapper {
    * name, phone): a change made since the read is never vouched for. Setting the digest alone
    * changes nothing the trigger watches.
    */
-  async markSources(entries: readonly { readonly id: string; readonly source: ItemSource; readonly stored: StoredFa }[], _context?: MapperCallContext): Promise<void> {
+  async markSources(
+    entries: readonly { readonly id: string; readonly source: ItemSource; readonly stored: StoredFa }[],
+    _context?: MapperCallContext,
+  ): Promise<void> {
     if (entries.length === 0) return;
-    this.db.transaction(() => {
-      for (const { id, source, stored } of entries) {
-        if (stored.additionalInfo === undefined) continue;
-        this.statements.markSource.run(digestOfSource(source), id, stored.fa, stored.additionalInfo, stored.name ?? null, stored.phone ?? null);
-      }
-    }).immediate();
+    this.db
+      .transaction(() => {
+        for (const { id, source, stored } of entries) {
+          if (stored.additionalInfo === undefined) continue;
+          this.statements.markSource.run(
+            digestOfSource(source),
+            id,
+            stored.fa,
+            stored.additionalInfo,
+            stored.name ?? null,
+            stored.phone ?? null,
+          );
+        }
+      })
+      .immediate();
   }
 
   async strategies(): Promise<Strategy[]> {
@@ -263,7 +330,8 @@ export class LocalMapper implements Mapper {
   addStrategies(rows: readonly StrategyRow[], options: { dryRun?: boolean } = {}): { id: number; outcome: 'added' | 'unchanged' }[] {
     const dryRun = options.dryRun === true;
     const now = new Date().toISOString();
-    const insert = prepare(this.db,
+    const insert = prepare(
+      this.db,
       `INSERT INTO strategy (id, strategy_type, construct_strategy, deconstruct_strategy, description, active, created_at, updated_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
     );
@@ -271,16 +339,27 @@ export class LocalMapper implements Mapper {
       rows.map((row) => {
         const stored = this.statements.strategy.get(row.id) as StrategyDbRow | undefined;
         if (stored === undefined) {
-          if (!dryRun) insert.run(row.id, row.strategy_type, row.construct_strategy, row.deconstruct_strategy, row.description, row.active ? 1 : 0, now, now);
+          if (!dryRun)
+            insert.run(
+              row.id,
+              row.strategy_type,
+              row.construct_strategy,
+              row.deconstruct_strategy,
+              row.description,
+              row.active ? 1 : 0,
+              now,
+              now,
+            );
           return { id: row.id, outcome: 'added' as const };
         }
         // A missing description and an empty one are the same (Helm seeds write '').
-        const differs = (['strategy_type', 'construct_strategy', 'deconstruct_strategy', 'description', 'active'] as const).filter((column) =>
-          column === 'active' ? (stored.active === 1) !== row.active : (stored[column] ?? '') !== (row[column] ?? ''),
+        const differs = (['strategy_type', 'construct_strategy', 'deconstruct_strategy', 'description', 'active'] as const).filter(
+          (column) => (column === 'active' ? (stored.active === 1) !== row.active : (stored[column] ?? '') !== (row[column] ?? '')),
         );
         if (differs.length === 0) return { id: row.id, outcome: 'unchanged' as const };
         // Past every id stored and every id of this request: free whichever way it is fixed.
-        const next = Math.max(prepare(this.db, 'SELECT coalesce(max(id), 0) FROM strategy').pluck().get() as number, ...rows.map((r) => r.id)) + 1;
+        const next =
+          Math.max(prepare(this.db, 'SELECT coalesce(max(id), 0) FROM strategy').pluck().get() as number, ...rows.map((r) => r.id)) + 1;
         throw new StrategyError(
           'strategy.id_taken',
           `strategy ${row.id} already exists with a different ${differs.join(', ')}; strategies are append-only and never changed, because FAs stored with id ${row.id} must keep reading back the same way; nothing was added`,
@@ -304,11 +383,15 @@ export class LocalMapper implements Mapper {
     return (this.statements.count.get() as { n: number }).n;
   }
 
-  auditRows(idValue?: string): { operation: string; id_value: string; old_fa_hash: string | null; new_fa_hash: string | null; source: string; at: string }[] {
+  auditRows(
+    idValue?: string,
+  ): { operation: string; id_value: string; old_fa_hash: string | null; new_fa_hash: string | null; source: string; at: string }[] {
     const sql = 'SELECT operation, id_value, old_fa_hash, new_fa_hash, source, at FROM audit_log';
-    return (idValue === undefined
-      ? prepare(this.db, `${sql} ORDER BY id`).all()
-      : prepare(this.db, `${sql} WHERE id_value = ? ORDER BY id`).all(idValue)) as ReturnType<LocalMapper['auditRows']>;
+    return (
+      idValue === undefined
+        ? prepare(this.db, `${sql} ORDER BY id`).all()
+        : prepare(this.db, `${sql} WHERE id_value = ? ORDER BY id`).all(idValue)
+    ) as ReturnType<LocalMapper['auditRows']>;
   }
 
   storedFa(idValue: string): string | undefined {
@@ -339,7 +422,14 @@ export class LocalMapper implements Mapper {
     return this.statements.find.get(idValue) as MappingRow | undefined;
   }
 
-  private audit(operation: Operation, item: { id: string; origin?: string }, oldFa: string | null, newFa: string | null, context: MapperCallContext, at: string): void {
+  private audit(
+    operation: Operation,
+    item: { id: string; origin?: string },
+    oldFa: string | null,
+    newFa: string | null,
+    context: MapperCallContext,
+    at: string,
+  ): void {
     this.statements.audit.run(
       at,
       operation,
@@ -357,12 +447,14 @@ function prepareStatements(db: Database.Database) {
   return {
     // Positional parameters: binding an object by name costs more than the insert itself.
     find: prepare(db, 'SELECT id, id_value, fa_value, name, phone, additional_info FROM id_fa_mappings WHERE id_value = ?'),
-    update: prepare(db,
+    update: prepare(
+      db,
       `UPDATE id_fa_mappings SET fa_value = ?, name = coalesce(?, name), phone = coalesce(?, phone),
          additional_info = ?, updated_at = ?, source_digest = ? WHERE id = ?`,
     ),
     delete: prepare(db, 'DELETE FROM id_fa_mappings WHERE id = ?'),
-    markSource: prepare(db,
+    markSource: prepare(
+      db,
       `UPDATE id_fa_mappings SET source_digest = ?
        WHERE id_value = ? AND fa_value = ? AND additional_info IS ? AND name IS ? AND phone IS ?`,
     ),
@@ -412,7 +504,8 @@ function strategyIdOf(text: string | null): number | undefined {
   const plain = PLAIN_INFO_STRATEGY.get(text);
   if (plain !== undefined) return plain;
   const leading = LEADING_STRATEGY_ID.exec(text);
-  if (leading && text === `[{"strategy_id":${leading[1]}}]` && PLAIN_INFO_STRATEGY.size < 64) PLAIN_INFO_STRATEGY.set(text, Number(leading[1]));
+  if (leading && text === `[{"strategy_id":${leading[1]}}]` && PLAIN_INFO_STRATEGY.size < 64)
+    PLAIN_INFO_STRATEGY.set(text, Number(leading[1]));
   if (leading) return Number(leading[1]);
   const first = parseAdditionalInfo(text)?.[0];
   const id = isRecord(first) ? first['strategy_id'] : undefined;

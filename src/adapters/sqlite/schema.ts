@@ -85,7 +85,8 @@ const MIGRATIONS: readonly ((db: Database.Database) => void)[] = [
       CREATE TABLE sparctl_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
       INSERT INTO sparctl_meta (key, value) VALUES ('instance_id', lower(hex(randomblob(16))));
     `);
-    const insert = prepare(db, 
+    const insert = prepare(
+      db,
       `INSERT INTO strategy (id, strategy_type, construct_strategy, deconstruct_strategy, description, active, created_at, updated_at)
        VALUES (@id, @strategy_type, @construct_strategy, @deconstruct_strategy, @description, 1, @now, @now)`,
     );
@@ -128,9 +129,13 @@ export function migrate(db: Database.Database, path: string, readOnly = false): 
   refuseIfNewer(readVersion());
   if (readVersion() === SCHEMA_VERSION) return;
   if (readOnly) {
-    throw new ConfigError('local.needs_upgrade', `${path} has schema version ${readVersion()}; this sparctl upgrades it to ${SCHEMA_VERSION} on its first write, which a dry run does not make`, {
-      hint: 'run the command without --dry-run, or any command that writes, once',
-    });
+    throw new ConfigError(
+      'local.needs_upgrade',
+      `${path} has schema version ${readVersion()}; this sparctl upgrades it to ${SCHEMA_VERSION} on its first write, which a dry run does not make`,
+      {
+        hint: 'run the command without --dry-run, or any command that writes, once',
+      },
+    );
   }
   // The version is read again under the write lock: two processes opening a new file at once
   // must not both run the same step.
@@ -163,11 +168,15 @@ export function assertMapperFile(path: string): void {
   let db: Database.Database | undefined;
   try {
     db = openDatabase(path, { readonly: true, fileMustExist: true });
-    tables = prepare(db, "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").pluck().all() as string[];
+    tables = prepare(db, "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+      .pluck()
+      .all() as string[];
   } catch (error) {
     const code = (error as { code?: string }).code;
     if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
-      throw new UsageError('local.not_a_mapper', `${path} is not a sparctl mapper: it is not an SQLite database; nothing was changed`, { hint: 'check --db, SPARCTL_DB or the profile\'s db' });
+      throw new UsageError('local.not_a_mapper', `${path} is not a sparctl mapper: it is not an SQLite database; nothing was changed`, {
+        hint: "check --db, SPARCTL_DB or the profile's db",
+      });
     }
     throw error;
   } finally {
@@ -176,7 +185,6 @@ export function assertMapperFile(path: string): void {
   if (tables.length === 0 || tables.includes('sparctl_meta')) return;
   const shown = tables.length > 4 ? `${tables.slice(0, 4).join(', ')}, …` : tables.join(', ');
   throw new UsageError('local.not_a_mapper', `${path} is not a sparctl mapper: it holds other tables (${shown}); nothing was changed`, {
-    hint: 'check --db, SPARCTL_DB or the profile\'s db; sparctl keeps its mapper in a file of its own',
+    hint: "check --db, SPARCTL_DB or the profile's db; sparctl keeps its mapper in a file of its own",
   });
 }
-

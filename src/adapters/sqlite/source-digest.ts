@@ -26,7 +26,8 @@ function contextDigest(context: string): string {
  * SHA-256, in base64 (22 characters). As many bits as it takes to make a collision out of reach;
  * every byte more is stored with every mapping and written with every link.
  */
-export const sourceDigestOf = (contextDigestText: string, text: string): string => hash('sha256', contextDigestText + text, 'base64').slice(0, 22);
+export const sourceDigestOf = (contextDigestText: string, text: string): string =>
+  hash('sha256', contextDigestText + text, 'base64').slice(0, 22);
 
 /** The source digest of an item's source. */
 export const digestOfSource = (source: ItemSource): string => sourceDigestOf(contextDigest(source.context), source.text);

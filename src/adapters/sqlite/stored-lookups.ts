@@ -49,7 +49,8 @@ export class StoredLookups {
           const at = position.get(row[0])!;
           const text = sources.texts[at];
           const context = sources.contexts[sources.contextOf[at]!];
-          if (row[1] !== null && text !== null && text !== undefined && context !== undefined && sourceDigestOf(context, text) === row[1]) sameSource.push(at);
+          if (row[1] !== null && text !== null && text !== undefined && context !== undefined && sourceDigestOf(context, text) === row[1])
+            sameSource.push(at);
           else other.push(row[0]);
         }
       }
@@ -68,7 +69,10 @@ export class StoredLookups {
     let statement = this.statements.get(key);
     if (statement === undefined) {
       const columns = kind === 'stored' ? 'id_value, fa_value, additional_info, name, phone' : 'id_value, source_digest';
-      statement = prepare(this.db, `SELECT ${columns} FROM id_fa_mappings WHERE id_value IN (${Array.from({ length: count }, () => '?').join(', ')})`).raw();
+      statement = prepare(
+        this.db,
+        `SELECT ${columns} FROM id_fa_mappings WHERE id_value IN (${Array.from({ length: count }, () => '?').join(', ')})`,
+      ).raw();
       this.statements.set(key, statement);
     }
     return statement;

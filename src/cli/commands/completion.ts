@@ -1,5 +1,5 @@
 import type { OutputFormat } from '../../config/constants.js';
-import { Command, Option } from 'commander';
+import { Command, type Option } from 'commander';
 import { ExitCode } from '../../core/errors.js';
 import type { Io } from '../io.js';
 import type { CommandNode } from '../../app/completion.js';
@@ -34,7 +34,12 @@ Examples:
 function describe(command: Command): CommandNode {
   const options = command.options
     .filter((option: Option) => option.long !== undefined && !option.hidden)
-    .map((option: Option) => ({ flag: option.long!, ...(option.short ? { short: option.short } : {}), description: option.description, ...(option.argChoices ? { choices: option.argChoices } : {}) }));
+    .map((option: Option) => ({
+      flag: option.long!,
+      ...(option.short ? { short: option.short } : {}),
+      description: option.description,
+      ...(option.argChoices ? { choices: option.argChoices } : {}),
+    }));
   return {
     name: command.name(),
     description: command.description(),

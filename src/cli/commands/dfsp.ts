@@ -10,7 +10,7 @@ export function dfspCommand(io: Io, setExit: (code: number) => void): Command {
   const dfsp = new Command('dfsp').description('banks, branches and wallet providers: list them, or import them into the local mapper');
   dfsp
     .command('list')
-    .description('list banks, branches and wallet providers (local mapper, or the profile\'s bene-portal dfspUrl)')
+    .description("list banks, branches and wallet providers (local mapper, or the profile's bene-portal dfspUrl)")
     .addOption(new Option('--type <type>', 'only this kind').choices(['banks', 'branches', 'wallets']))
     .option('--bank <code>', 'only the branches of this bank')
     .option('--search <text>', 'only entries whose code or name contains this (case ignored)')
@@ -39,7 +39,10 @@ Examples:
   dfsp
     .command('import')
     .description('load banks, branches and wallet providers from a CSV (or JSON) file into the local mapper')
-    .argument('<file>', 'CSV with columns type,code,name,bank_code (type: BANK, BRANCH, MOBILE_WALLET, EMAIL_WALLET), or JSON as for --dfsp')
+    .argument(
+      '<file>',
+      'CSV with columns type,code,name,bank_code (type: BANK, BRANCH, MOBILE_WALLET, EMAIL_WALLET), or JSON as for --dfsp',
+    )
     .addHelpText(
       'after',
       `
@@ -62,7 +65,10 @@ Examples:
       const { importDfsp } = await import('../../app/dfsp.js');
       const { summaryFormat, renderSummary, defaultFormat } = await import('../output.js');
       const format = () => summaryFormat('dfsp import', defaultFormat(io, context.resolved.settings.output));
-      const result = await importDfsp(dfspDeps(context, () => void format()), { file, dryRun: options.dryRun === true });
+      const result = await importDfsp(
+        dfspDeps(context, () => void format()),
+        { file, dryRun: options.dryRun === true },
+      );
       renderSummary(io, format(), { command: 'dfsp import', target: targetDocument(context), ...result });
       setExit(ExitCode.ok);
     });

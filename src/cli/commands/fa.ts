@@ -43,8 +43,10 @@ Examples:
       if (result.ended === 'unchanged') say('Nothing changed: the FA stays as it is.');
       if (result.ended === 'dry-run') say('Dry run: nothing was changed (without --dry-run, this is the update that would be made).');
       if (result.ended === 'cancelled') say('Cancelled: nothing was changed.');
-      if (result.ended === 'rejected') say(`Not updated: ${result.reasonCode ?? 'no answer'}${result.reasonMessage ? ` ${result.reasonMessage}` : ''}`);
-      if (result.ended === 'updated') io.stdout.write(`${result.confirmed ? 'updated (confirmed after a lost answer)' : 'updated'} ${printable(id)}\n`);
+      if (result.ended === 'rejected')
+        say(`Not updated: ${result.reasonCode ?? 'no answer'}${result.reasonMessage ? ` ${result.reasonMessage}` : ''}`);
+      if (result.ended === 'updated')
+        io.stdout.write(`${result.confirmed ? 'updated (confirmed after a lost answer)' : 'updated'} ${printable(id)}\n`);
       setExit(result.exitCode);
     });
   return fa;

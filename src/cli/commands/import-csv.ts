@@ -17,8 +17,15 @@ export function importCsvCommand(io: Io, setExit: (code: number) => void): Comma
   const command = new Command('import-csv')
     .description('import an enumeration CSV through a mapping file: link new beneficiaries, update changed ones (resumable)')
     .argument('<file>', 'the CSV file ("-" = stdin; a run from stdin cannot be resumed)')
-    .requiredOption('--mapping <file>', 'JSON mapping of CSV columns to ID, name, phone and FA (see README "import-csv: enumeration files through a mapping")')
-    .addOption(new Option('--mode <mode>', 'upsert: link new IDs, update changed ones, skip unchanged ones').choices(['upsert', 'link', 'update', 'unlink']).default('upsert'))
+    .requiredOption(
+      '--mapping <file>',
+      'JSON mapping of CSV columns to ID, name, phone and FA (see README "import-csv: enumeration files through a mapping")',
+    )
+    .addOption(
+      new Option('--mode <mode>', 'upsert: link new IDs, update changed ones, skip unchanged ones')
+        .choices(['upsert', 'link', 'update', 'unlink'])
+        .default('upsert'),
+    )
     .option('--dfsp <file>', 'banks, branches and wallet providers (JSON) to check codes and fill names from')
     .option('--delimiter <char>', 'cell delimiter (default ",")')
     .option('--batch-size <n>', 'records per request to the mapper (default: 500 or the profile)', (v) => parsePositive(v, '--batch-size'));

@@ -34,26 +34,49 @@ export function importOdkCommand(io: Io, setExit: (code: number) => void): Comma
     .requiredOption('--mapping <file>', 'JSON mapping of submission paths (e.g. "payment.account_number") to ID, name, phone and FA')
     .option('--dfsp <file>', 'banks, branches and wallet providers (JSON) to check codes and fill names from')
     .option('--odk-url <url>', 'ODK Central server (default: odkUrl of the profile, SPARCTL_ODK_URL)')
-    .option('--project <id>', 'Central project id, a number (default: odkProject, SPARCTL_ODK_PROJECT)', (v) => parsePositive(v, '--project'))
+    .option('--project <id>', 'Central project id, a number (default: odkProject, SPARCTL_ODK_PROJECT)', (v) =>
+      parsePositive(v, '--project'),
+    )
     .option('--form <id>', "the form's xmlFormId (default: odkForm, SPARCTL_ODK_FORM)")
-    .option('--odk-email <email>', 'Web User to log in as (default: odkEmail, SPARCTL_ODK_EMAIL); the password comes from SPARCTL_ODK_PASSWORD, --odk-password-file or a prompt')
+    .option(
+      '--odk-email <email>',
+      'Web User to log in as (default: odkEmail, SPARCTL_ODK_EMAIL); the password comes from SPARCTL_ODK_PASSWORD, --odk-password-file or a prompt',
+    )
     .option('--odk-password-file <file>', 'file holding the password (never pass a password as a flag: it lands in shell history)')
     .option('--instance-id <id>', 'import exactly this one submission (its __id), whatever the watermark says')
-    .option('--skip-review <states>', 'review states whose submissions are not imported, comma-separated (received, hasIssues, edited, approved, rejected; "" for none)', 'rejected')
+    .option(
+      '--skip-review <states>',
+      'review states whose submissions are not imported, comma-separated (received, hasIssues, edited, approved, rejected; "" for none)',
+      'rejected',
+    )
     .addOption(
-      new Option('--on-delete <policy>', "a submission deleted in Central (or edited to name another ID): leave its beneficiary linked, or undo this importer's link (needs --yes)")
+      new Option(
+        '--on-delete <policy>',
+        "a submission deleted in Central (or edited to name another ID): leave its beneficiary linked, or undo this importer's link (needs --yes)",
+      )
         .choices(['ignore', 'unlink'])
         .default('ignore'),
     )
     .addOption(
-      new Option('--on-reject <policy>', "a submission a reviewer rejects after it was applied: keep its link, keep it and say so, or undo this importer's link (needs --yes)")
+      new Option(
+        '--on-reject <policy>',
+        "a submission a reviewer rejects after it was applied: keep its link, keep it and say so, or undo this importer's link (needs --yes)",
+      )
         .choices(['keep', 'warn', 'unlink'])
         .default('warn'),
     )
-    .option('--overlap <seconds>', 're-read this much before the watermark: submissions become visible slightly after their stamp', (v) => parseNonNegative(v, '--overlap'), 300)
+    .option(
+      '--overlap <seconds>',
+      're-read this much before the watermark: submissions become visible slightly after their stamp',
+      (v) => parseNonNegative(v, '--overlap'),
+      300,
+    )
     .option('--page-size <n>', 'submissions per page of the OData feed', (v) => parsePositive(v, '--page-size'), 250)
     .option('--full', 'read every submission again (content applied before is not applied again)')
-    .option('--reapply', 'read every submission and write each live one again with the current mapping and DFSP data (a change made in the mapper since wins)')
+    .option(
+      '--reapply',
+      'read every submission and write each live one again with the current mapping and DFSP data (a change made in the mapper since wins)',
+    )
     .option('--watch', 'keep polling until interrupted (Ctrl-C finishes the batches in flight and exits 130)')
     .option('--interval <seconds>', 'seconds between polls with --watch', (v) => parsePositive(v, '--interval'), 60)
     .option('--batch-size <n>', 'records per request to the mapper (default: 500 or the profile)', (v) => parsePositive(v, '--batch-size'));

@@ -11,8 +11,12 @@ import { positiveIntOrZero } from '../parse.js';
 /** `sparctl ping`: parse, run the ping use case (app/ping.ts), render its checks, exit. */
 export function pingCommand(io: Io, setExit: (code: number) => void): Command {
   return new Command('ping')
-    .description("check that the mapper is reachable, speaks its protocol and accepts our requests")
-    .addOption(new Option('--wait <seconds>', 'keep trying while the mapper is unavailable (starting, restarting), up to this long').argParser(positiveIntOrZero('--wait')))
+    .description('check that the mapper is reachable, speaks its protocol and accepts our requests')
+    .addOption(
+      new Option('--wait <seconds>', 'keep trying while the mapper is unavailable (starting, restarting), up to this long').argParser(
+        positiveIntOrZero('--wait'),
+      ),
+    )
     .addHelpText(
       'after',
       `
@@ -31,7 +35,8 @@ Examples:
       const format = defaultFormat(io, context.resolved.settings.output);
       const { ping } = await import('../../app/ping.js');
       const result = await ping(pingDeps(context), options.wait === undefined ? {} : { waitSeconds: options.wait });
-      if (format === 'json' && !result.error) io.stdout.write(jsonDocument({ command: 'ping', target: targetDocument(context), ok: result.ok, checks: result.checks }));
+      if (format === 'json' && !result.error)
+        io.stdout.write(jsonDocument({ command: 'ping', target: targetDocument(context), ok: result.ok, checks: result.checks }));
       if (format !== 'json') await showChecks(io, format, result.checks);
       if (result.error) throw result.error;
       setExit(result.ok ? ExitCode.ok : ExitCode.unavailable);
@@ -49,7 +54,9 @@ async function showChecks(io: Io, format: OutputFormat, checks: readonly PingChe
     else if (format === 'csv') io.stdout.write(`${[check.check, String(check.ok), ms, csvCell(check.detail)].join(',')}\r\n`);
     else {
       const text = `${check.check}: ${check.detail}${ms ? ` (${ms} ms)` : ''}`;
-      io.stdout.write(`${renderTable(io, [{ header: '', fit: 'fixed' }, { header: '' }], [[check.ok ? 'ok  ' : 'FAIL', text]], { head: false })}\n`);
+      io.stdout.write(
+        `${renderTable(io, [{ header: '', fit: 'fixed' }, { header: '' }], [[check.ok ? 'ok  ' : 'FAIL', text]], { head: false })}\n`,
+      );
     }
   }
 }

@@ -43,7 +43,11 @@ export function recordCommand(operation: Operation, io: Io, setExit: (code: numb
       .option('--phone <number>', "beneficiary's contact phone (not the payment mobile number)");
   }
   if (operation === 'resolve') {
-    command.addOption(new Option('--scope <scope>', 'yes_no: only whether a link exists; details: the FA fields').choices(RESOLVE_SCOPES).default('details'));
+    command.addOption(
+      new Option('--scope <scope>', 'yes_no: only whether a link exists; details: the FA fields')
+        .choices(RESOLVE_SCOPES)
+        .default('details'),
+    );
   }
   if (operation !== 'resolve') addBulkOptions(command);
   command
@@ -60,7 +64,11 @@ export function recordCommand(operation: Operation, io: Io, setExit: (code: numb
       if (plan.kind === 'file') {
         const { recordsJobSpec } = await import('../compose/records.js');
         const { runBulkJob } = await import('../bulk-job.js');
-        const spec = await recordsJobSpec(operation as 'link' | 'update' | 'unlink', { io, yes: globals.yes === true }, { ...options, file: options.file! });
+        const spec = await recordsJobSpec(
+          operation as 'link' | 'update' | 'unlink',
+          { io, yes: globals.yes === true },
+          { ...options, file: options.file! },
+        );
         return setExit(await runBulkJob(io, globals, options, spec));
       }
       const context = await loadContext(io, globals);
@@ -68,7 +76,11 @@ export function recordCommand(operation: Operation, io: Io, setExit: (code: numb
       const result =
         plan.kind === 'resolve'
           ? await app.resolveRecords(compose.resolveDeps(context, options.format), { ...options, records: plan.records })
-          : await app.writeFlagRecords(compose.writeRecordsDeps(context), { ...options, operation: operation as 'link' | 'update' | 'unlink', records: plan.records });
+          : await app.writeFlagRecords(compose.writeRecordsDeps(context), {
+              ...options,
+              operation: operation as 'link' | 'update' | 'unlink',
+              records: plan.records,
+            });
       if ('interrupted' in result) return setExit(result.interrupted);
       await render(io, globals, context.resolved.settings.output, result, options.results);
       setExit(result.exitCode);
@@ -77,7 +89,13 @@ export function recordCommand(operation: Operation, io: Io, setExit: (code: numb
 }
 
 /** The results on stdout, the --results file of a write, the summary line on stderr. */
-async function render(io: Io, globals: GlobalOptions, output: OutputFormat | undefined, result: RecordsResult, resultsFile: string | undefined): Promise<void> {
+async function render(
+  io: Io,
+  globals: GlobalOptions,
+  output: OutputFormat | undefined,
+  result: RecordsResult,
+  resultsFile: string | undefined,
+): Promise<void> {
   // Loaded here, not at start-up: `sparctl --help` should not pay for zod or cli-table3.
   const { defaultFormat, renderResults, summaryLine } = await import('../output.js');
   renderResults(io, defaultFormat(io, output), result);

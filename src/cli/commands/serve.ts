@@ -23,12 +23,22 @@ export function serveCommand(io: Io, setExit: (code: number) => void): Command {
     .description('run the local mapper as a SPAR v2 HTTP server (for development, training and CI)')
     .option('--host <address>', 'address to listen on; anything but loopback needs authentication and TLS', '127.0.0.1')
     .option('--port <n>', 'port to listen on (0 = any free port)', portNumber('--port'), 8000)
-    .option('--partner <name=pem>', 'accept requests signed by this partner (mnemonic or PARTNER_ID = certificate or public key PEM file); repeatable', collect, [])
+    .option(
+      '--partner <name=pem>',
+      'accept requests signed by this partner (mnemonic or PARTNER_ID = certificate or public key PEM file); repeatable',
+      collect,
+      [],
+    )
     .option('--token-file <path>', 'require "Authorization: Bearer TOKEN" on every request, TOKEN read from this file')
     .option('--tls-cert <pem>', 'serve HTTPS with this certificate (chain) PEM file; needs --tls-key')
     .option('--tls-key <pem>', 'the private key PEM file of --tls-cert')
     .option('--insecure-serve', 'listen on a non-loopback address without authentication or TLS (warns on every log line)')
-    .option('--max-body-bytes <n>', `largest request body in bytes (${sizeText(DEFAULT_MAX_BODY_BYTES)})`, positiveInt('--max-body-bytes'), DEFAULT_MAX_BODY_BYTES)
+    .option(
+      '--max-body-bytes <n>',
+      `largest request body in bytes (${sizeText(DEFAULT_MAX_BODY_BYTES)})`,
+      positiveInt('--max-body-bytes'),
+      DEFAULT_MAX_BODY_BYTES,
+    )
     .option('--max-items <n>', 'most items in one request', positiveInt('--max-items'), DEFAULT_MAX_ITEMS)
     .addHelpText(
       'after',

@@ -44,7 +44,10 @@ Examples:
       const globals = cmd.optsWithGlobals<GlobalOptions>();
       const context = await loadContext(io, globals);
       const { smoke } = await import('../../app/smoke.js');
-      const { report, junit } = await smoke(smokeDeps(context), options.junit === undefined ? {} : { junitPath: resolve(io.cwd, options.junit) });
+      const { report, junit } = await smoke(
+        smokeDeps(context),
+        options.junit === undefined ? {} : { junitPath: resolve(io.cwd, options.junit) },
+      );
       const { printable } = await import('../output.js');
       const { renderSmoke, smokeSummary } = await import('../smoke-render.js');
       await renderSmoke(io, defaultFormat(io, context.resolved.settings.output), report);

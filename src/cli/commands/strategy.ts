@@ -14,13 +14,23 @@ export function strategyCommand(io: Io, setExit: (code: number) => void): Comman
     .addHelpText('after', STRATEGY_HELP);
   const load = async (cmd: Command) => {
     const globals = cmd.optsWithGlobals<GlobalOptions>();
-    const [app, render, composed] = await Promise.all([import('../../app/strategy.js'), import('../strategy-render.js'), strategyDeps(io, globals)]);
-    return { globals, app, render, ...composed, format: async () => defaultFormat(io, (await composed.context()).resolved.settings.output) };
+    const [app, render, composed] = await Promise.all([
+      import('../../app/strategy.js'),
+      import('../strategy-render.js'),
+      strategyDeps(io, globals),
+    ]);
+    return {
+      globals,
+      app,
+      render,
+      ...composed,
+      format: async () => defaultFormat(io, (await composed.context()).resolved.settings.output),
+    };
   };
 
   strategy
     .command('list')
-    .description("list the strategies of the local mapper, or the ones sparctl knows for a remote profile")
+    .description('list the strategies of the local mapper, or the ones sparctl knows for a remote profile')
     .addHelpText('after', LIST_HELP)
     .action(async (_options: unknown, cmd: Command) => {
       const { app, render, deps, format } = await load(cmd);
@@ -57,7 +67,11 @@ export function strategyCommand(io: Io, setExit: (code: number) => void): Comman
     .addHelpText('after', ADD_HELP)
     .action(async (options: Definition & { strict?: boolean; dryRun?: boolean }, cmd: Command) => {
       const { globals, app, render, deps, format } = await load(cmd);
-      const added = await app.addStrategies(deps, { definition: options, strict: options.strict === true, dryRun: options.dryRun === true });
+      const added = await app.addStrategies(deps, {
+        definition: options,
+        strict: options.strict === true,
+        dryRun: options.dryRun === true,
+      });
       await render.renderStrategiesAdded(io, await format(), added);
       if (!globals.quiet) io.stderr.write(`${render.strategiesAddedLine(added)}\n${added.dryRun ? 'dry run: nothing was written\n' : ''}`);
       setExit(ExitCode.ok);
@@ -67,13 +81,24 @@ export function strategyCommand(io: Io, setExit: (code: number) => void): Comman
     strategy
       .command('export')
       .description('print strategies as Helm seedData values, idempotent SQL, or JSON, to apply to a SPAR deployment')
-      .addOption(new Option('--format <format>', 'helm: seedData.strategies for the chart; sql: INSERT ... ON CONFLICT (id) DO NOTHING; json: a list').choices(['helm', 'sql', 'json']).makeOptionMandatory())
-      .argument('[ids...]', 'only these strategies of the profile (default: all, SPAR\'s defaults included)'),
+      .addOption(
+        new Option(
+          '--format <format>',
+          'helm: seedData.strategies for the chart; sql: INSERT ... ON CONFLICT (id) DO NOTHING; json: a list',
+        )
+          .choices(['helm', 'sql', 'json'])
+          .makeOptionMandatory(),
+      )
+      .argument('[ids...]', "only these strategies of the profile (default: all, SPAR's defaults included)"),
   )
     .addHelpText('after', EXPORT_HELP)
     .action(async (ids: string[], options: Definition & { format: 'helm' | 'sql' | 'json' }, cmd: Command) => {
       const { refuseOutputFlag } = await import('../output.js');
-      refuseOutputFlag('strategy export', cmd.optsWithGlobals<GlobalOptions>().output, 'its --format (helm, sql, json) says what it writes');
+      refuseOutputFlag(
+        'strategy export',
+        cmd.optsWithGlobals<GlobalOptions>().output,
+        'its --format (helm, sql, json) says what it writes',
+      );
       const { app, deps } = await load(cmd);
       io.stdout.write(await app.exportStrategyText(deps, { ids, definition: options, format: options.format }));
       setExit(ExitCode.ok);

@@ -29,7 +29,11 @@ export interface BulkJobSpec {
    */
   readonly csvKeys?: (context: CommandContext, mapper: Mapper, path: string) => Promise<CsvKeys | undefined>;
   /** Turns the input at `path` (the file, or a private copy of a stream) into engine records. */
-  readonly records: (context: CommandContext, mapper: Mapper, path: string) => Promise<{ records: BulkInput; columns: () => readonly string[]; headerLines: number }>;
+  readonly records: (
+    context: CommandContext,
+    mapper: Mapper,
+    path: string,
+  ) => Promise<{ records: BulkInput; columns: () => readonly string[]; headerLines: number }>;
 }
 
 /**
@@ -40,7 +44,10 @@ export async function bulkJobDeps(context: CommandContext, spec: BulkJobSpec): P
   const { io, globals } = context;
   const { settings } = context.resolved;
   const name = spec.file === '-' ? 'stdin' : spec.file;
-  const [{ openRejectFile, openResultsFile }, { createProgressRenderer }] = await Promise.all([import('../../adapters/files/report-writers.js'), import('../bulk-render.js')]);
+  const [{ openRejectFile, openResultsFile }, { createProgressRenderer }] = await Promise.all([
+    import('../../adapters/files/report-writers.js'),
+    import('../bulk-render.js'),
+  ]);
   const stdoutFormat = settings.output === 'jsonl' || settings.output === 'csv' ? settings.output : undefined;
   return {
     stdinIsTTY: io.stdinIsTTY,
@@ -49,13 +56,22 @@ export async function bulkJobDeps(context: CommandContext, spec: BulkJobSpec): P
       return seekableInput(file, io.stdin, join(context.dirs.state, 'spool'));
     },
     openMapper: (access) => openMapper(context, access),
-    targetIdentity: (mapper) => (settings.mode === 'local' ? `local ${settings.db} ${mapper.instanceId ?? ''}` : `${settings.protocol} ${redactUrl(settings.baseUrl!)}`),
+    targetIdentity: (mapper) =>
+      settings.mode === 'local'
+        ? `local ${settings.db} ${mapper.instanceId ?? ''}`
+        : `${settings.protocol} ${redactUrl(settings.baseUrl!)}`,
     prescan: async (mapper, path, definition, index) => {
       const { fingerprintOf, indexOfRecords, prescanCsv } = await import('../../adapters/input/prescan.js');
       const keys = await spec.csvKeys?.(context, mapper, path);
       if (keys !== undefined) {
         const { VERSION } = await import('../version.js');
-        return prescanCsv(path, name, definition, keys, index.use ? { dir: join(context.dirs.cache, 'index'), version: VERSION, keep: index.keep } : undefined);
+        return prescanCsv(
+          path,
+          name,
+          definition,
+          keys,
+          index.use ? { dir: join(context.dirs.cache, 'index'), version: VERSION, keep: index.keep } : undefined,
+        );
       }
       const { fingerprint, lines } = await fingerprintOf(path, name, definition);
       const { records } = await spec.records(context, mapper, path);

@@ -9,7 +9,11 @@ import type { Io } from '../io.js';
  * What the config use cases need: the composition of app/config.ts. Only `config show` reads the
  * settings; the others read no more than the environment (and profiles, the config file).
  */
-export function configDeps(io: Io, globals: GlobalOptions, given: { readonly context?: CommandContext; readonly checkOutputFormat?: () => void } = {}): ConfigDeps {
+export function configDeps(
+  io: Io,
+  globals: GlobalOptions,
+  given: { readonly context?: CommandContext; readonly checkOutputFormat?: () => void } = {},
+): ConfigDeps {
   const dirs = sparctlDirs(io.env, io.home);
   return {
     configPath: configPathOf(io, dirs),
@@ -18,7 +22,15 @@ export function configDeps(io: Io, globals: GlobalOptions, given: { readonly con
       const context = given.context ?? (await loadContext(io, globals));
       const { redactedSettings } = await import('../../config/settings.js');
       const { settings, sources, unused } = context.resolved;
-      return { target: targetDocument(context), targetWhere: targetWhere(context), targetLine: targetLine(context), profile: settings.profile, settings: redactedSettings(settings), sources, unused };
+      return {
+        target: targetDocument(context),
+        targetWhere: targetWhere(context),
+        targetLine: targetLine(context),
+        profile: settings.profile,
+        settings: redactedSettings(settings),
+        sources,
+        unused,
+      };
     },
     readConfigText: () => readFile(configPathOf(io, dirs), 'utf8').catch(() => undefined),
     parseConfigFile: async (path, text) => (await import('../../config/settings.js')).parseConfigFile(path, text),

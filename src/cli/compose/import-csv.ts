@@ -36,7 +36,13 @@ export function importCsvDeps(io: Io, globals: GlobalOptions, flags: BulkJobFlag
         records: async (_context, mapper, path) => {
           const { openInputFile } = await import('../../adapters/input/record-file.js');
           job.useStrategies(await strategiesOf(mapper));
-          const input = await openInputFile(path, { format: 'csv', stdin: io.stdin, onHeader: job.onHeader, delimiter: job.delimiter, label: job.label });
+          const input = await openInputFile(path, {
+            format: 'csv',
+            stdin: io.stdin,
+            onHeader: job.onHeader,
+            delimiter: job.delimiter,
+            label: job.label,
+          });
           return { records: job.records(input.batches), columns: job.columns, headerLines: 1 };
         },
       });

@@ -8,7 +8,10 @@ import { announceTarget, localMapperFile, type CommandContext } from '../context
 import { parseJson, readText } from '../files.js';
 
 /** What the import-odk use case needs, from this command's settings: the composition of app/import-odk.ts. */
-export function importOdkDeps(context: CommandContext, flags: BulkJobFlags & { odkEmail?: string; odkPasswordFile?: string }): ImportOdkDeps {
+export function importOdkDeps(
+  context: CommandContext,
+  flags: BulkJobFlags & { odkEmail?: string; odkPasswordFile?: string },
+): ImportOdkDeps {
   const { io, globals } = context;
   const { settings } = context.resolved;
   return {
@@ -23,18 +26,30 @@ export function importOdkDeps(context: CommandContext, flags: BulkJobFlags & { o
     },
     announceTarget: () => announceTarget(context),
     mapperIdentity: async (dryRun) =>
-      settings.mode === 'local' ? `local ${settings.db} ${await localInstanceId(localMapperFile(context, dryRun ? 'dry-run' : 'write'), dryRun)}` : `${settings.protocol} ${redactUrl(settings.baseUrl!)}`,
+      settings.mode === 'local'
+        ? `local ${settings.db} ${await localInstanceId(localMapperFile(context, dryRun ? 'dry-run' : 'write'), dryRun)}`
+        : `${settings.protocol} ${redactUrl(settings.baseUrl!)}`,
     sha256: (text, encoding) => createHash('sha256').update(text).digest(encoding),
     openStore: (key) => odkStore(join(context.dirs.state, 'odk', key)),
     openCentral: async (url) => {
       const odkPasswordFile = flags.odkPasswordFile ?? settings.odkPasswordFile;
       const password = passwordSource(context, odkPasswordFile, settings.odkPassword);
-      const secretFrom = settings.odkPassword !== undefined ? 'SPARCTL_ODK_PASSWORD' : odkPasswordFile !== undefined ? `the password in ${odkPasswordFile}` : 'the password typed';
+      const secretFrom =
+        settings.odkPassword !== undefined
+          ? 'SPARCTL_ODK_PASSWORD'
+          : odkPasswordFile !== undefined
+            ? `the password in ${odkPasswordFile}`
+            : 'the password typed';
       const email = flags.odkEmail ?? settings.odkEmail;
       const { CentralClient } = await import('../../adapters/odk/central-client.js');
       return new CentralClient({
         url,
-        auth: { ...(email === undefined ? {} : { email }), ...(password === undefined ? {} : { password }), ...(settings.odkToken === undefined ? {} : { token: settings.odkToken }), secretFrom },
+        auth: {
+          ...(email === undefined ? {} : { email }),
+          ...(password === undefined ? {} : { password }),
+          ...(settings.odkToken === undefined ? {} : { token: settings.odkToken }),
+          secretFrom,
+        },
         tokenCacheFile: join(context.dirs.cache, 'odk-sessions.json'),
         timeoutMs: Math.max(settings.timeoutMs, 120_000),
         tls: { caFile: settings.caFile, insecure: settings.insecure },
@@ -123,7 +138,11 @@ async function localInstanceId(file: { path: string; exists: boolean }, dryRun: 
 }
 
 /** Where the password comes from: env, a file, or a prompt on a terminal — read only when a login is needed. */
-function passwordSource(context: CommandContext, file: string | undefined, fromEnv: string | undefined): (() => Promise<string>) | undefined {
+function passwordSource(
+  context: CommandContext,
+  file: string | undefined,
+  fromEnv: string | undefined,
+): (() => Promise<string>) | undefined {
   const { io, globals } = context;
   if (fromEnv !== undefined) return async () => fromEnv;
   if (file !== undefined) return async () => (await readText(file, '--odk-password-file')).replace(/\r?\n$/, '');

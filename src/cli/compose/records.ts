@@ -77,7 +77,12 @@ export async function recordsJobSpec(
     csvKeys: async (_context, _mapper, path) => {
       if ((await formatOf(path)) !== 'csv') return undefined;
       const { recordKey } = await import('../../core/records.js');
-      return { delimiter: label.toLowerCase().endsWith('.tsv') ? '\t' : ',', knownColumns, keyColumns: () => ['id'], keyOf: (cell) => recordKey({ id: cell('id') }) };
+      return {
+        delimiter: label.toLowerCase().endsWith('.tsv') ? '\t' : ',',
+        knownColumns,
+        keyColumns: () => ['id'],
+        keyOf: (cell) => recordKey({ id: cell('id') }),
+      };
     },
     records: async (_context, mapper, path) => {
       const { openInputFile } = await import('../../adapters/input/record-file.js');
@@ -91,13 +96,19 @@ export async function recordsJobSpec(
         for await (const sources of input.batches) {
           if (seq === 0 && input.format === 'csv' && sources[0]) columns = Object.keys(sources[0].record);
           yield sources.map((source) =>
-            toBulkRecord(seq++, source.line, source.record, input.format === 'csv' ? (source.record as Record<string, string>) : undefined, {
-              mode: operation,
-              ...(options.strategy !== undefined ? { defaults: { strategyId: options.strategy } } : {}),
-              strategies,
-              unlinkConfirmed: context.yes,
-              ...(source.unreadable ? { unreadable: source.unreadable } : {}),
-            }),
+            toBulkRecord(
+              seq++,
+              source.line,
+              source.record,
+              input.format === 'csv' ? (source.record as Record<string, string>) : undefined,
+              {
+                mode: operation,
+                ...(options.strategy !== undefined ? { defaults: { strategyId: options.strategy } } : {}),
+                strategies,
+                unlinkConfirmed: context.yes,
+                ...(source.unreadable ? { unreadable: source.unreadable } : {}),
+              },
+            ),
           );
         }
       }

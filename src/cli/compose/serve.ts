@@ -92,7 +92,10 @@ function warnIfExposed(io: Io, flag: string, file: string): void {
   } catch {
     return;
   }
-  if ((mode & 0o077) !== 0) io.stderr.write(`sparctl: warning: ${flag} ${file} can be read by other users (mode ${(mode & 0o777).toString(8).padStart(4, '0')}); run: chmod 600 ${file}\n`);
+  if ((mode & 0o077) !== 0)
+    io.stderr.write(
+      `sparctl: warning: ${flag} ${file} can be read by other users (mode ${(mode & 0o777).toString(8).padStart(4, '0')}); run: chmod 600 ${file}\n`,
+    );
 }
 
 /** The bearer token: the file's content without surrounding white space. Never printed. */
@@ -102,11 +105,17 @@ async function loadToken(io: Io, file: string): Promise<string> {
   try {
     text = await readFile(file, 'utf8');
   } catch (error) {
-    throw new UsageError('serve.token_unreadable', `--token-file: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+    throw new UsageError(
+      'serve.token_unreadable',
+      `--token-file: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+    );
   }
   const token = text.trim();
   const problem = bearerTokenProblem(token);
-  if (problem) throw new UsageError('serve.token_invalid', `--token-file ${file} ${problem}`, { hint: `make one with: openssl rand -hex 32 > ${file}; chmod 600 ${file}` });
+  if (problem)
+    throw new UsageError('serve.token_invalid', `--token-file ${file} ${problem}`, {
+      hint: `make one with: openssl rand -hex 32 > ${file}; chmod 600 ${file}`,
+    });
   warnIfExposed(io, '--token-file', file);
   return token;
 }
@@ -132,13 +141,16 @@ async function loadTlsIdentity(io: Io, certFile: string, keyFile: string): Promi
   try {
     privateKey = createPrivateKey({ key, format: 'pem' });
   } catch {
-    throw new UsageError('serve.tls_key_invalid', `--tls-key ${keyFile} is not a PEM private key (or it is encrypted)`, { hint: 'an unencrypted PKCS#8 or PKCS#1 key, e.g. from openssl req -nodes' });
+    throw new UsageError('serve.tls_key_invalid', `--tls-key ${keyFile} is not a PEM private key (or it is encrypted)`, {
+      hint: 'an unencrypted PKCS#8 or PKCS#1 key, e.g. from openssl req -nodes',
+    });
   }
   if (!certificate.checkPrivateKey(privateKey)) {
     throw new UsageError('serve.tls_mismatch', `--tls-key ${keyFile} is not the key of the certificate in ${certFile}`);
   }
   warnIfExposed(io, '--tls-key', keyFile);
-  if (Date.parse(certificate.validTo) < Date.now()) io.stderr.write(`sparctl: warning: --tls-cert ${certFile} expired on ${certificate.validTo}; clients will refuse it\n`);
+  if (Date.parse(certificate.validTo) < Date.now())
+    io.stderr.write(`sparctl: warning: --tls-cert ${certFile} expired on ${certificate.validTo}; clients will refuse it\n`);
   return { cert, key };
 }
 
@@ -156,7 +168,10 @@ async function loadPartners(specs: readonly string[]): Promise<Map<string, KeyOb
     try {
       key = publicKeyFromPem(await readFile(file, 'utf8'));
     } catch (error) {
-      throw new UsageError('serve.partner_key', `--partner ${name}: cannot read a certificate or public key from ${file} (${(error as NodeJS.ErrnoException).code ?? 'not PEM'})`);
+      throw new UsageError(
+        'serve.partner_key',
+        `--partner ${name}: cannot read a certificate or public key from ${file} (${(error as NodeJS.ErrnoException).code ?? 'not PEM'})`,
+      );
     }
     partners.set(id, [...(partners.get(id) ?? []), key]);
   }

@@ -29,6 +29,7 @@ function targetArgs(context: CommandContext): string {
   const quoted = (value: string) => (/^[\w@%+=:,./-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`);
   if (target.source === 'flag --url') return `--url ${quoted(redactUrl(target.location))} `;
   if (target.source === 'flag --db') return `--db ${quoted(target.location)} `;
-  if (target.source.startsWith('profile ') && context.globals.profile !== undefined) return `--profile ${quoted(settings.profile ?? context.globals.profile)} `;
+  if (target.source.startsWith('profile ') && context.globals.profile !== undefined)
+    return `--profile ${quoted(settings.profile ?? context.globals.profile)} `;
   return '';
 }

@@ -7,7 +7,10 @@ import type { Io } from '../io.js';
  * What the strategy use cases need: the composition of app/strategy.ts. The settings are read
  * only when a use case asks for the target: a definition from --file or flags needs none.
  */
-export async function strategyDeps(io: Io, globals: GlobalOptions): Promise<{ deps: StrategyDeps; context: () => Promise<CommandContext> }> {
+export async function strategyDeps(
+  io: Io,
+  globals: GlobalOptions,
+): Promise<{ deps: StrategyDeps; context: () => Promise<CommandContext> }> {
   const { printable } = await import('../output.js');
   let loading: Promise<CommandContext> | undefined;
   /** The command's context, loaded once, when first needed (by a use case, or for the output format). */
@@ -23,7 +26,10 @@ export async function strategyDeps(io: Io, globals: GlobalOptions): Promise<{ de
     openMapper: async () => openMapper(await context(), 'read'),
     announceTarget: async () => announceTarget(await context()),
     addToMapper: async (rows, dryRun) => {
-      const mapper = (await openMapper(await context(), dryRun ? 'dry-run' : 'write')) as import('../../adapters/sqlite/local-mapper.js').LocalMapper;
+      const mapper = (await openMapper(
+        await context(),
+        dryRun ? 'dry-run' : 'write',
+      )) as import('../../adapters/sqlite/local-mapper.js').LocalMapper;
       try {
         return { target: mapper.target, results: mapper.addStrategies(rows, { dryRun }) };
       } finally {

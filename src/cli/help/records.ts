@@ -55,6 +55,9 @@ phone_number is the beneficiary's contact phone; mobile_number is the payment wa
 
 /** The text after the options: examples, then the input columns. */
 export function recordsHelp(operation: Operation): string {
-  const columns = operation === 'resolve' || operation === 'unlink' ? COLUMNS_HELP.replace('Columns', 'Only "id" is used; other known columns are ignored. Columns') : COLUMNS_HELP;
+  const columns =
+    operation === 'resolve' || operation === 'unlink'
+      ? COLUMNS_HELP.replace('Columns', 'Only "id" is used; other known columns are ignored. Columns')
+      : COLUMNS_HELP;
   return `${EXAMPLES[operation]}\n${columns}`;
 }

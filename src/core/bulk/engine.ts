@@ -1,4 +1,4 @@
-import { SparctlError, UnavailableError } from '../errors.js';
+import { type SparctlError, UnavailableError } from '../errors.js';
 import type { ItemSource, Mapper, MapperCallContext } from '../mapper.js';
 import type { Strategy } from '../strategy/strategy.js';
 import type { BulkEvent, BulkSummary } from './events.js';
@@ -100,9 +100,16 @@ class BulkRun implements Retrying {
     this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
     this.random = options.random ?? Math.random;
     this.slots = new Slots(Math.max(1, options.concurrency));
-    this.reports = new Reports({ ...(options.onEvent ? { onEvent: options.onEvent } : {}), ...(options.recordEvents ? { recordEvents: options.recordEvents } : {}), total: options.index.rows });
+    this.reports = new Reports({
+      ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+      ...(options.recordEvents ? { recordEvents: options.recordEvents } : {}),
+      total: options.index.rows,
+    });
     this.reader = new StateReader(mapper, options.context, options.batchSize, this);
-    this.sender = new Sender(mapper, journal, this.reports, this.reader, this, { context: options.context, strategies: options.strategies });
+    this.sender = new Sender(mapper, journal, this.reports, this.reader, this, {
+      context: options.context,
+      strategies: options.strategies,
+    });
   }
 
   // Retrying, for the state reader and the sender.
@@ -192,7 +199,12 @@ class BulkRun implements Retrying {
       dryRun: this.options.dryRun === true,
       ...(stopped === undefined
         ? {}
-        : { stopped: stopped === 'interrupted' ? { code: 'interrupted', message: 'interrupted', exitCode: 130 } : { code: stopped.code, message: stopped.message, exitCode: stopped.exitCode, hint: stopped.hint } }),
+        : {
+            stopped:
+              stopped === 'interrupted'
+                ? { code: 'interrupted', message: 'interrupted', exitCode: 130 }
+                : { code: stopped.code, message: stopped.message, exitCode: stopped.exitCode, hint: stopped.hint },
+          }),
     });
   }
 
@@ -206,12 +218,18 @@ class BulkRun implements Retrying {
     for (const record of records) {
       const last = this.options.index.lastOf(record.seq);
       if (last !== undefined) {
-        if (!this.check.superseded(last.seq, record.key)) throw indexMismatch(record, 'this row was taken for another row of its ID, but names another ID');
+        if (!this.check.superseded(last.seq, record.key))
+          throw indexMismatch(record, 'this row was taken for another row of its ID, but names another ID');
         // Never sent, never journalled: the input alone says it.
-        this.reports.fate(report, record, 'none', 'superseded', { id: record.key, supersededBy: last.line, message: last.line === undefined ? 'a later record names the same ID' : `line ${last.line} names the same ID` });
+        this.reports.fate(report, record, 'none', 'superseded', {
+          id: record.key,
+          supersededBy: last.line,
+          message: last.line === undefined ? 'a later record names the same ID' : `line ${last.line} names the same ID`,
+        });
         continue;
       }
-      if (!this.check.superseder(record.seq, record.key)) throw indexMismatch(record, 'an earlier row was taken for a row of this ID, but names another ID');
+      if (!this.check.superseder(record.seq, record.key))
+        throw indexMismatch(record, 'an earlier row was taken for a row of this ID, but names another ID');
       if (record.key !== undefined) {
         if (keys.has(record.key)) throw indexMismatch(record, `two rows of ${record.key} were both taken as its last`);
         keys.add(record.key);
@@ -250,7 +268,9 @@ class BulkRun implements Retrying {
     // where the mapper tells all it writes, and a lost answer is read back knowing what the FA
     // was); dry runs show it; records an earlier run left in flight are checked against it.
     const readsFor = (recordMode: BulkMode, value?: BulkInputRecord['parsed']) =>
-      recordMode === 'upsert' || recordMode === 'update' || (value?.ok === true && 'onlyIfFa' in value.value && value.value.onlyIfFa !== undefined);
+      recordMode === 'upsert' ||
+      recordMode === 'update' ||
+      (value?.ok === true && 'onlyIfFa' in value.value && value.value.onlyIfFa !== undefined);
     for (const record of records) {
       const uncertain = this.earlier.has(record.seq);
       if (record.source !== undefined && record.key !== undefined) {
@@ -261,13 +281,23 @@ class BulkRun implements Retrying {
       }
     }
     const { state, sameSource } =
-      stateIds.length > 0 ? await this.reader.read(stateIds, { slots: { slots: this.slots, width: this.options.concurrency }, ...(sources ? { sources } : {}) }) : { state: new Map<string, Current>(), sameSource: new Set<string>() };
+      stateIds.length > 0
+        ? await this.reader.read(stateIds, {
+            slots: { slots: this.slots, width: this.options.concurrency },
+            ...(sources ? { sources } : {}),
+          })
+        : { state: new Map<string, Current>(), sameSource: new Set<string>() };
 
     const toSend: Record<WriteOperation, Work[]> = { link: [], update: [], unlink: [] };
     const settledHere: JournalEntry[] = [];
     const unchangedBySource: { id: string; source: ItemSource; stored: import('../mapper.js').StoredFa }[] = [];
     for (const record of records) {
-      if (record.source !== undefined && record.key !== undefined && sameSource.has(record.key) && sources?.get(record.key) === record.source) {
+      if (
+        record.source !== undefined &&
+        record.key !== undefined &&
+        sameSource.has(record.key) &&
+        sources?.get(record.key) === record.source
+      ) {
         // Not journalled, as any unchanged record: a resumed run finds it unchanged again.
         this.reports.fate(report, record, 'none', 'unchanged', { id: record.key });
         continue;
@@ -278,7 +308,8 @@ class BulkRun implements Retrying {
         continue;
       }
       const value = parsed.value;
-      if (value.id !== record.key) throw new Error(`internal error: record ${record.seq} was indexed under ID ${String(record.key)} but parses to ${value.id}`);
+      if (value.id !== record.key)
+        throw new Error(`internal error: record ${record.seq} was indexed under ID ${String(record.key)} but parses to ${value.id}`);
       const current = state.get(value.id);
       const w: Work = {
         report,
@@ -301,23 +332,51 @@ class BulkRun implements Retrying {
           const fate = shownFate(before.operation, w, this.options.strategies);
           const message = 'sent by an interrupted run; the mapper shows the change';
           this.reports.fate(report, w, before.operation, fate, { id: w.id, outcome: OUTCOME_OF[before.operation], message });
-          settledHere.push({ seq: w.seq, state: 'settled', operation: before.operation, fate, outcome: OUTCOME_OF[before.operation], code: null, message });
+          settledHere.push({
+            seq: w.seq,
+            state: 'settled',
+            operation: before.operation,
+            fate,
+            outcome: OUTCOME_OF[before.operation],
+            code: null,
+            message,
+          });
           continue;
         }
       }
       const decision = decide(w, current, this.options.strategies, dryRun, this.options.faDigest);
       if (decision.kind === 'unchanged') {
-        this.reports.fate(report, w, 'none', 'unchanged', { id: w.id, ...(decision.code === undefined ? {} : { code: decision.code, message: decision.message ?? null }) });
+        this.reports.fate(report, w, 'none', 'unchanged', {
+          id: w.id,
+          ...(decision.code === undefined ? {} : { code: decision.code, message: decision.message ?? null }),
+        });
         // Unchanged by comparison: the mapper may keep this record's source for the next run.
-        if (!dryRun && w.source !== undefined && sources?.get(w.id) === w.source && current !== undefined && current !== null && isStored(current)) unchangedBySource.push({ id: w.id, source: w.source, stored: current });
+        if (
+          !dryRun &&
+          w.source !== undefined &&
+          sources?.get(w.id) === w.source &&
+          current !== undefined &&
+          current !== null &&
+          isStored(current)
+        )
+          unchangedBySource.push({ id: w.id, source: w.source, stored: current });
         continue;
       }
       if (decision.kind === 'refused') {
-        this.reports.fate(report, w, decision.operation, 'rejected', { id: w.id, outcome: decision.outcome, code: decision.code, message: `dry run: ${decision.message}` });
+        this.reports.fate(report, w, decision.operation, 'rejected', {
+          id: w.id,
+          outcome: decision.outcome,
+          code: decision.code,
+          message: `dry run: ${decision.message}`,
+        });
         continue;
       }
       if (dryRun) {
-        this.reports.fate(report, w, decision.operation, 'applied', { id: w.id, outcome: OUTCOME_OF[decision.operation], message: 'dry run: not sent' });
+        this.reports.fate(report, w, decision.operation, 'applied', {
+          id: w.id,
+          outcome: OUTCOME_OF[decision.operation],
+          message: 'dry run: not sent',
+        });
         continue;
       }
       toSend[decision.operation].push(w);
@@ -329,7 +388,8 @@ class BulkRun implements Retrying {
     const batches: { operation: WriteOperation; items: Work[] }[] = [];
     for (const operation of ['link', 'update', 'unlink'] as const) {
       const of = toSend[operation];
-      for (let i = 0; i < of.length; i += this.options.batchSize) batches.push({ operation, items: of.slice(i, i + this.options.batchSize) });
+      for (let i = 0; i < of.length; i += this.options.batchSize)
+        batches.push({ operation, items: of.slice(i, i + this.options.batchSize) });
     }
     await pool(
       batches.map((batch) => () => this.sender.send(batch.operation, batch.items, this.options.retries)),
@@ -343,7 +403,12 @@ class BulkRun implements Retrying {
     const message = problems.map((p) => (p.message.startsWith(`${p.field} `) ? p.message : `${p.field}: ${p.message}`)).join('; ');
     // Not journalled: a resumed run finds the same problem in the same input, and the
     // message may quote the row's values, which the journal must not hold.
-    this.reports.fate(report, record, 'none', 'rejected', { id: record.key, code: problem.code ?? 'input.invalid', message, field: problem.field });
+    this.reports.fate(report, record, 'none', 'rejected', {
+      id: record.key,
+      code: problem.code ?? 'input.invalid',
+      message,
+      field: problem.field,
+    });
   }
 }
 

@@ -29,7 +29,11 @@ export function toBulkRecord(
   },
 ): BulkInputRecord {
   const key = recordKey(record);
-  if (options.unreadable) return located(seq, line, raw, undefined, { ok: false, problems: [{ field: '(line)', message: options.unreadable, code: 'input.unreadable' }] });
+  if (options.unreadable)
+    return located(seq, line, raw, undefined, {
+      ok: false,
+      problems: [{ field: '(line)', message: options.unreadable, code: 'input.unreadable' }],
+    });
   if (options.mapped && options.mode !== 'unlink' && record[OPERATION_COLUMN] === undefined) {
     const value = parseMappedRecord(record);
     if (value !== undefined) {
@@ -46,9 +50,18 @@ export function toBulkRecord(
     const wanted = String(rowOperation).trim().toLowerCase();
     if (wanted === 'unlink' && options.mode !== 'unlink' && !options.unlinkConfirmed) {
       // Unlinking stops payments: a row cannot do it behind the back of a run that was not asked to.
-      problems.push({ field: OPERATION_COLUMN, message: 'this row asks to unlink; run again with --yes to allow unlink rows', code: 'input.unlink_not_confirmed' });
+      problems.push({
+        field: OPERATION_COLUMN,
+        message: 'this row asks to unlink; run again with --yes to allow unlink rows',
+        code: 'input.unlink_not_confirmed',
+      });
     } else if ((MODES as readonly string[]).includes(wanted)) mode = wanted as BulkMode;
-    else problems.push({ field: OPERATION_COLUMN, message: `operation must be one of ${MODES.join(', ')}, got "${String(rowOperation)}"`, code: 'input.invalid' });
+    else
+      problems.push({
+        field: OPERATION_COLUMN,
+        message: `operation must be one of ${MODES.join(', ')}, got "${String(rowOperation)}"`,
+        code: 'input.invalid',
+      });
   }
   const parsed = parseRecordFor(mode === 'unlink' ? 'unlink' : 'link', record, options.defaults, OPERATION_COLUMN);
   let faValue: string | undefined;
@@ -59,11 +72,23 @@ export function toBulkRecord(
     else problems.push({ ...checked.problem, code: 'input.strategy' });
   }
   if (problems.length > 0 || !parsed.ok) return located(seq, line, raw, key, { ok: false, problems });
-  return located(seq, line, raw, key, faValue === undefined ? { ok: true, value: parsed.value, mode } : { ok: true, value: parsed.value, mode, faValue });
+  return located(
+    seq,
+    line,
+    raw,
+    key,
+    faValue === undefined ? { ok: true, value: parsed.value, mode } : { ok: true, value: parsed.value, mode, faValue },
+  );
 }
 
 /** `{ seq, line?, raw?, key, parsed }`, keys in that order, built without intermediate objects. */
-function located(seq: number, line: number | undefined, raw: Readonly<Record<string, string>> | undefined, key: string | undefined, parsed: BulkInputRecord['parsed']): BulkInputRecord {
+function located(
+  seq: number,
+  line: number | undefined,
+  raw: Readonly<Record<string, string>> | undefined,
+  key: string | undefined,
+  parsed: BulkInputRecord['parsed'],
+): BulkInputRecord {
   if (line === undefined) return raw === undefined ? { seq, key, parsed } : { seq, raw, key, parsed };
   return raw === undefined ? { seq, line, key, parsed } : { seq, line, raw, key, parsed };
 }

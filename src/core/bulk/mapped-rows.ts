@@ -53,9 +53,21 @@ export interface SourceContexts {
  * when it has quotes, its cells as JSON (`cells`): two contexts, so that neither can pass for
  * the other.
  */
-export function sourceContexts(parts: { version: string; definition: string; header: readonly string[]; delimiter: string; strategies: Iterable<Strategy> }): SourceContexts {
+export function sourceContexts(parts: {
+  version: string;
+  definition: string;
+  header: readonly string[];
+  delimiter: string;
+  strategies: Iterable<Strategy>;
+}): SourceContexts {
   const strategies = [...parts.strategies].map((s) => [s.id, s.strategy_type, s.construct_strategy, s.deconstruct_strategy]);
-  const context = JSON.stringify({ sparctl: parts.version, definition: parts.definition, header: parts.header, delimiter: parts.delimiter, strategies });
+  const context = JSON.stringify({
+    sparctl: parts.version,
+    definition: parts.definition,
+    header: parts.header,
+    delimiter: parts.delimiter,
+    strategies,
+  });
   return { line: `${context}\0line`, cells: `${context}\0cells` };
 }
 
@@ -94,7 +106,14 @@ export function mappedCsvRecords(options: {
   return (source, seq) => {
     const row = source.record as Record<string, string>;
     const key = rowKey(mapping, (path) => row[path]);
-    if (source.unreadable) return { seq, line: source.line, raw: row, key, parsed: { ok: false, problems: [{ field: '(line)', message: source.unreadable, code: 'input.unreadable' }] } };
+    if (source.unreadable)
+      return {
+        seq,
+        line: source.line,
+        raw: row,
+        key,
+        parsed: { ok: false, problems: [{ field: '(line)', message: source.unreadable, code: 'input.unreadable' }] },
+      };
     // Unlink rows write nothing a later run could compare with; a row with its own operation is
     // not decided by its ID and source alone.
     const contexts = mode === 'unlink' || mapping.operation !== undefined ? undefined : options.contexts();

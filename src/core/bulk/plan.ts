@@ -33,21 +33,37 @@ export type Decision =
   /** Nothing to send; `code`/`message` say why when it is not plain "already so". */
   | { readonly kind: 'unchanged'; readonly code?: string; readonly message?: string }
   /** What the mapper would answer, known from the state (dry runs say it without asking). */
-  | { readonly kind: 'refused'; readonly operation: Exclude<Operation, 'resolve'>; readonly outcome: Outcome; readonly code: string; readonly message: string };
+  | {
+      readonly kind: 'refused';
+      readonly operation: Exclude<Operation, 'resolve'>;
+      readonly outcome: Outcome;
+      readonly code: string;
+      readonly message: string;
+    };
 
 /**
  * The operation for a row given the current state (`undefined`: not read, as for a strict
  * link that is sent as asked). Strict modes are sent as asked and the mapper's answer decides;
  * with the state known (`predict`, for a dry run) the refusals the mapper would give are said.
  */
-export function decide(wanted: Wanted, current: Current | undefined, strategies: ReadonlyMap<number, Strategy> | undefined, predict = false, faDigest?: (fa: string) => string): Decision {
+export function decide(
+  wanted: Wanted,
+  current: Current | undefined,
+  strategies: ReadonlyMap<number, Strategy> | undefined,
+  predict = false,
+  faDigest?: (fa: string) => string,
+): Decision {
   const linked = current !== undefined && current !== null;
   const onlyIf = 'onlyIfFa' in wanted.record ? wanted.record.onlyIfFa : undefined;
   if (onlyIf !== undefined && wanted.mode !== 'unlink' && linked) {
     // A write that only replaces what its writer wrote there (import-odk's reapply, a change of owner).
     const held = storedString(current, strategies);
     if (held === undefined || faDigest === undefined || faDigest(held) !== onlyIf) {
-      return { kind: 'unchanged', code: 'kept.changed_since', message: 'kept: the FA was changed in the mapper since it was written, so it is not replaced' };
+      return {
+        kind: 'unchanged',
+        code: 'kept.changed_since',
+        message: 'kept: the FA was changed in the mapper since it was written, so it is not replaced',
+      };
     }
   }
   if (wanted.mode === 'unlink' && onlyIf !== undefined) {
@@ -55,7 +71,11 @@ export function decide(wanted: Wanted, current: Current | undefined, strategies:
     if (!linked) return { kind: 'unchanged', code: 'kept.not_linked', message: 'not linked any more: nothing to undo' };
     const held = storedString(current, strategies);
     if (held === undefined || faDigest === undefined || faDigest(held) !== onlyIf) {
-      return { kind: 'unchanged', code: 'kept.changed_since', message: 'kept: the FA was changed in the mapper since it was written, so it is not undone' };
+      return {
+        kind: 'unchanged',
+        code: 'kept.changed_since',
+        message: 'kept: the FA was changed in the mapper since it was written, so it is not undone',
+      };
     }
     return { kind: 'send', operation: 'unlink' };
   }
@@ -64,16 +84,37 @@ export function decide(wanted: Wanted, current: Current | undefined, strategies:
       if (!linked) return { kind: 'send', operation: 'link' };
       return holds(current, wanted, strategies) ? { kind: 'unchanged' } : { kind: 'send', operation: 'update' };
     case 'link':
-      if (predict && linked) return { kind: 'refused', operation: 'link', outcome: 'already_linked', code: 'rjct.reference_id.duplicate', message: 'ID and FA are already mapped' };
+      if (predict && linked)
+        return {
+          kind: 'refused',
+          operation: 'link',
+          outcome: 'already_linked',
+          code: 'rjct.reference_id.duplicate',
+          message: 'ID and FA are already mapped',
+        };
       return { kind: 'send', operation: 'link' };
     case 'update':
-      if (predict && current === null) return { kind: 'refused', operation: 'update', outcome: 'not_found', code: 'rjct.reference_id.duplicate', message: 'ID doesnt exist please link first' };
+      if (predict && current === null)
+        return {
+          kind: 'refused',
+          operation: 'update',
+          outcome: 'not_found',
+          code: 'rjct.reference_id.duplicate',
+          message: 'ID doesnt exist please link first',
+        };
       // Left alone only when the mapper told everything an update writes (the local one does);
       // a remote SPAR's resolve tells no name or phone, so there an update is always sent.
       if (linked && isStored(current) && current.name !== undefined && holds(current, wanted, strategies)) return { kind: 'unchanged' };
       return { kind: 'send', operation: 'update' };
     case 'unlink':
-      if (predict && current === null) return { kind: 'refused', operation: 'unlink', outcome: 'not_found', code: 'rjct.id.invalid', message: 'ID doesnt exist please link first' };
+      if (predict && current === null)
+        return {
+          kind: 'refused',
+          operation: 'unlink',
+          outcome: 'not_found',
+          code: 'rjct.id.invalid',
+          message: 'ID doesnt exist please link first',
+        };
       return { kind: 'send', operation: 'unlink' };
   }
 }
@@ -87,12 +128,18 @@ export function decide(wanted: Wanted, current: Current | undefined, strategies:
  * a kill), shows nothing: it is sent again rather than taken as applied — updating to the same
  * values twice is harmless, leaving a corrected phone unapplied is not.
  */
-export function effectShown(operation: Exclude<Operation, 'resolve'>, current: Current | undefined, wanted: Wanted, strategies: ReadonlyMap<number, Strategy> | undefined): boolean {
+export function effectShown(
+  operation: Exclude<Operation, 'resolve'>,
+  current: Current | undefined,
+  wanted: Wanted,
+  strategies: ReadonlyMap<number, Strategy> | undefined,
+): boolean {
   if (operation === 'unlink') return current === null;
   // An upsert is planned from the state it compares with: it sent an update only when that
   // comparison failed, so the comparison passing now shows the update.
   if (operation === 'update' && wanted.mode !== 'upsert' && !tellsNameAndPhone(current) && carriesNameOrPhone(wanted)) {
-    const faChanged = wanted.planned !== undefined && 'fa' in wanted.record && !sameFa(wanted.planned, wanted.record.fa, strategies, wanted.faValue);
+    const faChanged =
+      wanted.planned !== undefined && 'fa' in wanted.record && !sameFa(wanted.planned, wanted.record.fa, strategies, wanted.faValue);
     if (!faChanged) return false;
   }
   return holds(current, wanted, strategies);
@@ -125,7 +172,12 @@ export function holds(current: Current | undefined, wanted: Wanted, strategies?:
  * bank name) — otherwise field by field. `desiredValue` is the string `desired` is stored as,
  * when the caller already built it.
  */
-export function sameFa(current: Current | undefined, desired: FinancialAddress, strategies?: ReadonlyMap<number, Strategy>, desiredValue?: string): boolean {
+export function sameFa(
+  current: Current | undefined,
+  desired: FinancialAddress,
+  strategies?: ReadonlyMap<number, Strategy>,
+  desiredValue?: string,
+): boolean {
   if (current === undefined || current === null) return false;
   const strategy = strategies?.get(desired.strategy_id);
   if (isStored(current)) {
@@ -138,7 +190,10 @@ export function sameFa(current: Current | undefined, desired: FinancialAddress, 
     const values: Record<string, string> = {};
     for (const [key, value] of Object.entries(current)) if (value !== null && value !== undefined) values[key] = String(value);
     try {
-      return pythonFormat(strategy.template, { ...values, fa_type: desired.fa_type, strategy_id: String(desired.strategy_id) }) === constructFa(strategy, desired);
+      return (
+        pythonFormat(strategy.template, { ...values, fa_type: desired.fa_type, strategy_id: String(desired.strategy_id) }) ===
+        constructFa(strategy, desired)
+      );
     } catch {
       return false;
     }

@@ -163,7 +163,11 @@ export function indexOfUniqueRows(rows: number): RowIndex {
 }
 
 /** The index of IDs given in memory, in input order (tests, small inputs). */
-export function indexOf(ids: readonly (string | undefined)[], lines?: readonly (number | undefined)[], seeds: HashSeeds = randomSeeds()): RowIndex {
+export function indexOf(
+  ids: readonly (string | undefined)[],
+  lines?: readonly (number | undefined)[],
+  seeds: HashSeeds = randomSeeds(),
+): RowIndex {
   const builder = new RowIndexBuilder(seeds, ids.length);
   ids.forEach((id, at) => builder.add(id, lines?.[at]));
   return builder.build();

@@ -70,7 +70,10 @@ export class Sender {
           readFirst = false;
           if (pending.length === 0) return;
         }
-        this.journal.markInflight(pending.map((w) => w.seq), operation);
+        this.journal.markInflight(
+          pending.map((w) => w.seq),
+          operation,
+        );
         const results = await this.call(operation, pending);
         const unanswered = this.settleResults(operation, pending, results);
         if (unanswered.length === 0) return;
@@ -90,11 +93,24 @@ export class Sender {
         if (error.code === 'remote.batch_failed' && attempt >= Math.min(1, retries)) {
           // The mapper keeps failing this batch as a whole: find the record that does it.
           if (pending.length === 1) {
-            this.settle(operation, pending[0]!, 'rejected', 'rejected', 'rjct.internal.error', `the mapper fails every request that holds this record (${error.message})`);
+            this.settle(
+              operation,
+              pending[0]!,
+              'rejected',
+              'rejected',
+              'rjct.internal.error',
+              `the mapper fails every request that holds this record (${error.message})`,
+            );
             return;
           }
           const half = Math.ceil(pending.length / 2);
-          this.reports.retried(operation, pending.length, attempt + 1, `bisecting a batch the mapper fails as a whole (${pending.length} → ${half} + ${pending.length - half})`, 0);
+          this.reports.retried(
+            operation,
+            pending.length,
+            attempt + 1,
+            `bisecting a batch the mapper fails as a whole (${pending.length} → ${half} + ${pending.length - half})`,
+            0,
+          );
           await this.send(operation, pending.slice(0, half), 1);
           await this.send(operation, pending.slice(half), 1);
           return;
@@ -114,7 +130,10 @@ export class Sender {
     const rest: Work[] = [];
     const entries: JournalEntry[] = [];
     for (const w of pending) {
-      if (effectShown(operation, state.get(w.id), w, this.options.strategies)) entries.push(this.settleEntry(operation, w, shownFate(operation, w, this.options.strategies), OUTCOME_OF[operation], null, LOST_ANSWER));
+      if (effectShown(operation, state.get(w.id), w, this.options.strategies))
+        entries.push(
+          this.settleEntry(operation, w, shownFate(operation, w, this.options.strategies), OUTCOME_OF[operation], null, LOST_ANSWER),
+        );
       else rest.push(w);
     }
     if (entries.length > 0) this.journal.settle(entries);
@@ -124,7 +143,16 @@ export class Sender {
   /** Records the mapper keeps answering without a result for: rejected once it does not show them applied. */
   private async rejectUnanswered(operation: WriteOperation, unanswered: readonly Work[]): Promise<void> {
     const rest = await this.reconcile(operation, unanswered);
-    const entries = rest.map((w) => this.settleEntry(operation, w, 'rejected', 'rejected', 'mapper.result_missing', 'the mapper kept answering without a result for this record, and does not show it applied'));
+    const entries = rest.map((w) =>
+      this.settleEntry(
+        operation,
+        w,
+        'rejected',
+        'rejected',
+        'mapper.result_missing',
+        'the mapper kept answering without a result for this record, and does not show it applied',
+      ),
+    );
     if (entries.length > 0) this.journal.settle(entries);
   }
 
@@ -154,7 +182,17 @@ export class Sender {
       }
       const outcome = classifyResult(operation, result);
       const fate: RecordFate = outcome === 'linked' || outcome === 'updated' || outcome === 'unlinked' ? 'applied' : 'rejected';
-      entries.push(this.settleEntry(operation, w, fate, outcome, result.status_reason_code, result.status_reason_message, typeof result.fa === 'string' ? result.fa : undefined));
+      entries.push(
+        this.settleEntry(
+          operation,
+          w,
+          fate,
+          outcome,
+          result.status_reason_code,
+          result.status_reason_message,
+          typeof result.fa === 'string' ? result.fa : undefined,
+        ),
+      );
     }
     this.journal.settle(entries);
     this.reports.progress(false);
@@ -165,7 +203,15 @@ export class Sender {
     this.journal.settle([this.settleEntry(operation, w, fate, outcome, code, message)]);
   }
 
-  private settleEntry(operation: WriteOperation, w: Work, fate: RecordFate, outcome: Outcome, code: string | null, message: string | null, fa?: string): JournalEntry {
+  private settleEntry(
+    operation: WriteOperation,
+    w: Work,
+    fate: RecordFate,
+    outcome: Outcome,
+    code: string | null,
+    message: string | null,
+    fa?: string,
+  ): JournalEntry {
     this.reports.fate(w.report, w, operation, fate, { id: w.id, outcome, code, message, fa });
     return { seq: w.seq, state: 'settled', operation, fate, outcome, code, message };
   }

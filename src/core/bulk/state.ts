@@ -53,7 +53,10 @@ export class StateReader {
    * own look-ups; a reconcile runs inside the slot of the send it serves. With `sources`, an ID
    * that still holds what an equal source wrote goes into `sameSource` instead of `state`.
    */
-  async read(ids: readonly string[], options: { slots?: { slots: Slots; width: number }; sources?: ReadonlyMap<string, ItemSource>; mustKnow?: boolean } = {}): Promise<StateRead> {
+  async read(
+    ids: readonly string[],
+    options: { slots?: { slots: Slots; width: number }; sources?: ReadonlyMap<string, ItemSource>; mustKnow?: boolean } = {},
+  ): Promise<StateRead> {
     const { slots, sources } = options;
     const state = new Map<string, Current>();
     const sameSource = new Set<string>();
@@ -70,7 +73,13 @@ export class StateReader {
    * must never take "no answer" for "not applied"); otherwise the ID counts as not linked and
    * the write that follows gets the mapper's own answer.
    */
-  private async readBatch(batch: readonly string[], state: Map<string, Current>, sameSource: Set<string>, sources: ReadonlyMap<string, ItemSource> | undefined, mustKnow: boolean): Promise<void> {
+  private async readBatch(
+    batch: readonly string[],
+    state: Map<string, Current>,
+    sameSource: Set<string>,
+    sources: ReadonlyMap<string, ItemSource> | undefined,
+    mustKnow: boolean,
+  ): Promise<void> {
     const storedFas = this.mapper.storedFas?.bind(this.mapper);
     if (storedFas) {
       // The mapper can hand over its stored strings: no resolve, no deconstruction.
@@ -83,18 +92,33 @@ export class StateReader {
       return;
     }
     const results = await this.withRetries(batch.length, () =>
-      this.mapper.resolve(batch.map((id, i): ResolveItem => ({ reference_id: `s${i}`, id, scope: 'details' })), this.context),
+      this.mapper.resolve(
+        batch.map((id, i): ResolveItem => ({ reference_id: `s${i}`, id, scope: 'details' })),
+        this.context,
+      ),
     );
     const byRef = new Map(results.map((r) => [r.reference_id, r]));
     batch.forEach((id, i) => {
       const result = byRef.get(`s${i}`);
       if (mustKnow && (result === undefined || classifyResult('resolve', result) === 'rejected')) {
         // Not knowing is not "not linked": nothing may be decided from a missing answer.
-        throw new Stop(new UnavailableError('remote.unexpected_answer', `the mapper's resolve answer has no usable result for ${id}${result ? ` (${result.status_reason_code ?? 'rjct'})` : ''}`));
+        throw new Stop(
+          new UnavailableError(
+            'remote.unexpected_answer',
+            `the mapper's resolve answer has no usable result for ${id}${result ? ` (${result.status_reason_code ?? 'rjct'})` : ''}`,
+          ),
+        );
       }
       const found = result !== undefined && classifyResult('resolve', result) === 'found';
       // An FA string (G2P Connect without a strategy id to read it with) is compared as stored.
-      state.set(id, !found ? null : typeof result!.fa === 'string' ? { fa: result.fa, strategyId: undefined } : ((result!.fa as Readonly<Record<string, unknown>> | null) ?? {}));
+      state.set(
+        id,
+        !found
+          ? null
+          : typeof result!.fa === 'string'
+            ? { fa: result.fa, strategyId: undefined }
+            : ((result!.fa as Readonly<Record<string, unknown>> | null) ?? {}),
+      );
     });
   }
 

@@ -31,7 +31,10 @@ export async function writeRecords(
   }
   const summary = await runBulk(mapper, input(), new MemoryJournal(), {
     ...options,
-    index: indexOf(records.map((record) => record.key), records.map((record) => record.line)),
+    index: indexOf(
+      records.map((record) => record.key),
+      records.map((record) => record.line),
+    ),
     batchSize: Math.max(1, records.length),
     concurrency: 1,
     onEvent: (event) => {

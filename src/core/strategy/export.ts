@@ -16,7 +16,8 @@ export function exportStrategies(rows: readonly StrategyRow[], format: ExportFor
   const sorted = [...rows].sort((a, b) => a.id - b.id);
   for (const row of sorted) {
     for (const text of [row.construct_strategy, row.deconstruct_strategy, row.description ?? '']) {
-      if (text.includes('\0')) throw new UsageError('strategy.nul', `strategy ${row.id} contains a NUL character, which PostgreSQL text cannot store`);
+      if (text.includes('\0'))
+        throw new UsageError('strategy.nul', `strategy ${row.id} contains a NUL character, which PostgreSQL text cannot store`);
     }
   }
   switch (format) {
@@ -46,7 +47,7 @@ function jsonRow(row: StrategyRow) {
 function helmSnippet(rows: readonly StrategyRow[]): string {
   const lines = [
     '# SPAR strategies for the openg2p-spar chart (sparctl strategy export --format helm).',
-    '# Helm replaces a list as a whole: keep every entry, SPAR\'s defaults 1-5 included. The seed job',
+    "# Helm replaces a list as a whole: keep every entry, SPAR's defaults 1-5 included. The seed job",
     '# inserts each id with ON CONFLICT (id) DO NOTHING, so append new ids; never edit an existing one.',
     'seedData:',
     '  strategies:',
@@ -108,7 +109,9 @@ function sqlScript(rows: readonly StrategyRow[]): string {
       'now()',
       'now()',
     ];
-    lines.push('INSERT INTO strategy (id, description, strategy_type, construct_strategy, deconstruct_strategy, active, created_at, updated_at)');
+    lines.push(
+      'INSERT INTO strategy (id, description, strategy_type, construct_strategy, deconstruct_strategy, active, created_at, updated_at)',
+    );
     lines.push(`VALUES (${values.join(', ')})`);
     lines.push('ON CONFLICT (id) DO NOTHING;');
   }

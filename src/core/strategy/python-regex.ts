@@ -691,10 +691,7 @@ function parseParenthesis(
     if (name !== null) {
       const previous = state.groupdict.get(name);
       if (previous !== undefined) {
-        throw source.error(
-          `redefinition of group name ${pyRepr(name)} as group ${gid}; was group ${previous}`,
-          codePointLength(name) + 1,
-        );
+        throw source.error(`redefinition of group name ${pyRepr(name)} as group ${gid}; was group ${previous}`, codePointLength(name) + 1);
       }
       state.groupdict.set(name, gid);
     }
@@ -913,8 +910,16 @@ function pythonUnicodeTables(): { readonly d: Ranges; readonly w: Ranges; readon
 
 const ASCII_TABLES = {
   d: [[0x30, 0x39]] as Ranges,
-  w: [[0x30, 0x39], [0x41, 0x5a], [0x5f, 0x5f], [0x61, 0x7a]] as Ranges,
-  s: [[0x09, 0x0d], [0x20, 0x20]] as Ranges,
+  w: [
+    [0x30, 0x39],
+    [0x41, 0x5a],
+    [0x5f, 0x5f],
+    [0x61, 0x7a],
+  ] as Ranges,
+  s: [
+    [0x09, 0x0d],
+    [0x20, 0x20],
+  ] as Ranges,
 };
 
 /** The code points a category escape matches under `flags`, per Python 3.11. */
@@ -1180,7 +1185,11 @@ class Emitter {
         );
       }
       if (outer.kind === 'look' && outer.negate) {
-        throw this.refuse(shown, node.pos, 'it is inside a negative lookaround, where Python and JavaScript disagree about what a capture keeps');
+        throw this.refuse(
+          shown,
+          node.pos,
+          'it is inside a negative lookaround, where Python and JavaScript disagree about what a capture keeps',
+        );
       }
     }
     this.groupOptionalAncestors.set(node.gid, new Set(ancestors.filter((a) => a.optional).map((a) => a.node)));
@@ -1461,8 +1470,7 @@ const PY311_DECIMAL =
   '16b50-16b59 1d7ce-1d7ff 1e140-1e149 1e2f0-1e2f9 1e950-1e959 1fbf0-1fbf9 ';
 
 /** `\s`: str.isspace(), which includes \x1c-\x1f and \x85 but not U+FEFF. */
-const PY311_SPACE =
-  '9-d 1c-20 85 a0 1680 2000-200a 2028-2029 202f 205f 3000 ';
+const PY311_SPACE = '9-d 1c-20 85 a0 1680 2000-200a 2028-2029 202f 205f 3000 ';
 
 /** `\w`: str.isalnum() or "_". */
 const PY311_WORD =

@@ -75,7 +75,11 @@ function stripComment(text: string, number: number): string {
       quote = c;
     }
   }
-  if (quote !== null) fail({ number }, `the ${quote === "'" ? 'single' : 'double'}-quoted value is not closed on this line (multi-line values are not supported)`);
+  if (quote !== null)
+    fail(
+      { number },
+      `the ${quote === "'" ? 'single' : 'double'}-quoted value is not closed on this line (multi-line values are not supported)`,
+    );
   return text.trimEnd();
 }
 
@@ -186,7 +190,15 @@ function parseScalar(text: string, line: Line): YamlValue {
   if (text === '[]') return [];
   if (text === '{}') return {};
   if (/^[[{&*!|>%@`]/.test(text)) {
-    const what = /^[[{]/.test(text) ? 'flow collections' : /^[|>]/.test(text) ? 'block scalars (| and >)' : /^[&*]/.test(text) ? 'anchors and aliases' : /^!/.test(text) ? 'tags' : 'a value starting with this character';
+    const what = /^[[{]/.test(text)
+      ? 'flow collections'
+      : /^[|>]/.test(text)
+        ? 'block scalars (| and >)'
+        : /^[&*]/.test(text)
+          ? 'anchors and aliases'
+          : /^!/.test(text)
+            ? 'tags'
+            : 'a value starting with this character';
     fail(line, `${what} are not supported; quote the value (e.g. '${text}')`);
   }
   if (/: |:$/.test(text)) fail(line, 'a plain value cannot contain ": "; quote it');
@@ -199,8 +211,24 @@ function parseScalar(text: string, line: Line): YamlValue {
 }
 
 const DOUBLE_ESCAPES: Readonly<Record<string, string>> = {
-  '0': '\0', a: '\x07', b: '\b', t: '\t', '\t': '\t', n: '\n', v: '\v', f: '\f', r: '\r', e: '\x1b',
-  ' ': ' ', '"': '"', '/': '/', '\\': '\\', N: '\x85', _: '\xa0', L: '\u2028', P: '\u2029',
+  '0': '\0',
+  a: '\x07',
+  b: '\b',
+  t: '\t',
+  '\t': '\t',
+  n: '\n',
+  v: '\v',
+  f: '\f',
+  r: '\r',
+  e: '\x1b',
+  ' ': ' ',
+  '"': '"',
+  '/': '/',
+  '\\': '\\',
+  N: '\x85',
+  _: '\xa0',
+  L: '\u2028',
+  P: '\u2029',
 };
 
 function unescapeDouble(body: string, line: Line): string {

@@ -172,7 +172,9 @@ function checkFa(strategy: Strategy, fa: FinancialAddress, useLiteralSplit = tru
     const readBack = match.groups?.[field] ?? null;
     const value = text(values[field]);
     if (readBack !== value) {
-      return fail(`${field} "${value}" would be read back as "${readBack ?? ''}" by strategy ${strategy.id}; remove the text that looks like a label`);
+      return fail(
+        `${field} "${value}" would be read back as "${readBack ?? ''}" by strategy ${strategy.id}; remove the text that looks like a label`,
+      );
     }
   }
   return { ok: true, value: constructed };

@@ -104,7 +104,12 @@ export function strategyRowsFrom(document: unknown, source: string): StrategyRow
   if (Array.isArray(document)) {
     list = document;
     base = '';
-  } else if (isRecord(document) && isRecord(document['seedData']) && Array.isArray(document['seedData']['strategies']) && Object.keys(document).every((k) => k === 'seedData' || !ROW_KEYS.includes(k as never))) {
+  } else if (
+    isRecord(document) &&
+    isRecord(document['seedData']) &&
+    Array.isArray(document['seedData']['strategies']) &&
+    Object.keys(document).every((k) => k === 'seedData' || !ROW_KEYS.includes(k as never))
+  ) {
     list = document['seedData']['strategies'];
     base = 'seedData.strategies';
   } else if (isRecord(document) && Array.isArray(document['strategies']) && Object.keys(document).length === 1) {
@@ -114,7 +119,11 @@ export function strategyRowsFrom(document: unknown, source: string): StrategyRow
     list = [document];
     base = '';
   } else {
-    throw new UsageError('strategy.invalid', `${source}: expected a strategy object, a list of them, or {"seedData": {"strategies": [...]}}`, { hint: STRATEGY_HINT });
+    throw new UsageError(
+      'strategy.invalid',
+      `${source}: expected a strategy object, a list of them, or {"seedData": {"strategies": [...]}}`,
+      { hint: STRATEGY_HINT },
+    );
   }
   const problems: string[] = [];
   const rows: StrategyRow[] = [];
@@ -127,7 +136,10 @@ export function strategyRowsFrom(document: unknown, source: string): StrategyRow
   if (list.length === 0) problems.push(`${base || '(document)'}: the list of strategies is empty`);
   const seen = new Map<number, number>();
   rows.forEach((row, index) => {
-    if (seen.has(row.id)) problems.push(`${base}[${index}].id: ${row.id} appears more than once (also at [${seen.get(row.id)}]); a strategy id names exactly one strategy`);
+    if (seen.has(row.id))
+      problems.push(
+        `${base}[${index}].id: ${row.id} appears more than once (also at [${seen.get(row.id)}]); a strategy id names exactly one strategy`,
+      );
     else seen.set(row.id, index);
   });
   if (problems.length > 0) throw invalidDefinition(source, problems);
@@ -135,7 +147,13 @@ export function strategyRowsFrom(document: unknown, source: string): StrategyRow
 }
 
 /** One strategy row from command-line flags, with the flag names in messages. */
-export function strategyRowFromFlags(flags: { id?: string; type?: string; construct?: string; deconstruct?: string; description?: string }): StrategyRow {
+export function strategyRowFromFlags(flags: {
+  id?: string;
+  type?: string;
+  construct?: string;
+  deconstruct?: string;
+  description?: string;
+}): StrategyRow {
   const problems: string[] = [];
   const entry: Record<string, unknown> = {};
   if (flags.id !== undefined) entry['id'] = /^[0-9]+$/.test(flags.id) ? Number(flags.id) : flags.id;
@@ -164,7 +182,7 @@ function invalidDefinition(source: string, problems: readonly string[]): UsageEr
 }
 
 function rowFrom(entry: unknown, path: string, problems: string[], names?: Readonly<Record<string, string>>): StrategyRow | null {
-  const at = (key: string) => (names ? names[key] ?? key : path ? `${path}.${key}` : key);
+  const at = (key: string) => (names ? (names[key] ?? key) : path ? `${path}.${key}` : key);
   if (!isRecord(entry)) {
     problems.push(`${path || '(document)'}: must be an object with ${ROW_KEYS.join(', ')}`);
     return null;
@@ -179,7 +197,9 @@ function rowFrom(entry: unknown, path: string, problems: string[], names?: Reado
   const id = entry['id'];
   if (id === undefined) problems.push(`${at('id')}: missing; every strategy needs an explicit id, the same in every environment`);
   else if (typeof id !== 'number' || !Number.isInteger(id) || id < 1 || id > STRATEGY_ID_MAX) {
-    problems.push(`${at('id')}: ${JSON.stringify(id)} is not a strategy id (a whole number from 1 to ${STRATEGY_ID_MAX}, PostgreSQL's integer range)`);
+    problems.push(
+      `${at('id')}: ${JSON.stringify(id)} is not a strategy id (a whole number from 1 to ${STRATEGY_ID_MAX}, PostgreSQL's integer range)`,
+    );
   }
   const type = entry['strategy_type'];
   if (type === undefined) problems.push(`${at('strategy_type')}: missing; "FA" (financial address) or "ID"`);
@@ -191,7 +211,8 @@ function rowFrom(entry: unknown, path: string, problems: string[], names?: Reado
     else if (value === '') problems.push(`${at(key)}: is empty`);
   }
   const description = entry['description'];
-  if (description !== undefined && description !== null && typeof description !== 'string') problems.push(`${at('description')}: must be a string`);
+  if (description !== undefined && description !== null && typeof description !== 'string')
+    problems.push(`${at('description')}: must be a string`);
   const active = entry['active'];
   if (active !== undefined && typeof active !== 'boolean') problems.push(`${at('active')}: must be true or false`);
   if (problems.length > before) return null;
@@ -245,9 +266,17 @@ export function validateStrategy(row: StrategyRow, options: ValidateOptions = {}
   try {
     template = parseFormatTemplate(row.construct_strategy);
     if (template.fields.length === 0) {
-      add('error', 'strategy.no_fields', `construct template ${JSON.stringify(row.construct_strategy)} has no {field}: every ${row.strategy_type === 'FA' ? 'FA' : 'ID'} would be the same string`);
+      add(
+        'error',
+        'strategy.no_fields',
+        `construct template ${JSON.stringify(row.construct_strategy)} has no {field}: every ${row.strategy_type === 'FA' ? 'FA' : 'ID'} would be the same string`,
+      );
     } else {
-      add('ok', 'strategy.construct_ok', `construct template is Python str.format that sparctl reproduces exactly; fields: ${template.fields.join(', ')}`);
+      add(
+        'ok',
+        'strategy.construct_ok',
+        `construct template is Python str.format that sparctl reproduces exactly; fields: ${template.fields.join(', ')}`,
+      );
     }
   } catch (error) {
     if (!(error instanceof StrategyError)) throw error;
@@ -257,7 +286,11 @@ export function validateStrategy(row: StrategyRow, options: ValidateOptions = {}
   let pattern: TranslatedRegex | null = null;
   try {
     pattern = translatePythonRegex(row.deconstruct_strategy);
-    add('ok', 'strategy.deconstruct_ok', `deconstruct regex is Python re that sparctl reproduces exactly; groups: ${pattern.groupNames.join(', ') || '(none)'}`);
+    add(
+      'ok',
+      'strategy.deconstruct_ok',
+      `deconstruct regex is Python re that sparctl reproduces exactly; groups: ${pattern.groupNames.join(', ') || '(none)'}`,
+    );
   } catch (error) {
     if (!(error instanceof StrategyError)) throw error;
     add('error', error.code, withHint(error));
@@ -265,7 +298,11 @@ export function validateStrategy(row: StrategyRow, options: ValidateOptions = {}
 
   const catastrophic = findCatastrophicBacktracking(row.deconstruct_strategy);
   if (catastrophic !== null) {
-    add('error', 'strategy.catastrophic_backtracking', `deconstruct regex can take exponential time on a near-miss FA, which would hang every resolve: ${catastrophic}`);
+    add(
+      'error',
+      'strategy.catastrophic_backtracking',
+      `deconstruct regex can take exponential time on a near-miss FA, which would hang every resolve: ${catastrophic}`,
+    );
   } else if (pattern !== null) {
     add('ok', 'strategy.backtracking_ok', 'no catastrophic-backtracking shape (nested or overlapping unbounded quantifiers)');
   }
@@ -313,25 +350,43 @@ function checkRow(row: StrategyRow, add: Add): void {
     const differs = differingColumns(row, builtIn);
     if (differs.length === 0) add('note', 'strategy.default', `this is SPAR's default strategy ${row.id} ("${builtIn.description}")`);
     else {
-      add('error', 'strategy.default_id', `id ${row.id} is SPAR's default strategy "${builtIn.description}" in every deployment; this definition differs (${differs.join(', ')}) and would never be stored (seeding skips an existing id)`);
+      add(
+        'error',
+        'strategy.default_id',
+        `id ${row.id} is SPAR's default strategy "${builtIn.description}" in every deployment; this definition differs (${differs.join(', ')}) and would never be stored (seeding skips an existing id)`,
+      );
     }
   }
   if (row.id >= HELM_ID_LIMIT) {
-    add('warning', 'strategy.helm_id', `id ${row.id} is 1000000 or more: Helm prints such numbers as "1e+06" in the chart's seed SQL; use a smaller id, or apply it with --format sql`);
+    add(
+      'warning',
+      'strategy.helm_id',
+      `id ${row.id} is 1000000 or more: Helm prints such numbers as "1e+06" in the chart's seed SQL; use a smaller id, or apply it with --format sql`,
+    );
   }
   for (const key of ['construct_strategy', 'deconstruct_strategy', 'description'] as const) {
     if (row[key]?.includes('\0')) add('error', 'strategy.nul', `${key} contains a NUL character, which PostgreSQL text cannot store`);
   }
-  if (!row.active) add('note', 'strategy.inactive', 'active is false, but SPAR looks strategies up by id and ignores active: it is used all the same');
+  if (!row.active)
+    add('note', 'strategy.inactive', 'active is false, but SPAR looks strategies up by id and ignores active: it is used all the same');
 }
 
 function checkCorrespondence(fields: readonly string[], groups: readonly string[], add: Add): void {
   const missing = fields.filter((f) => !groups.includes(f));
   for (const field of missing) {
-    add('error', 'strategy.group_missing', `{${field}} has no (?P<${field}>…) group in the deconstruct regex: resolve could never give ${field} back`, { field });
+    add(
+      'error',
+      'strategy.group_missing',
+      `{${field}} has no (?P<${field}>…) group in the deconstruct regex: resolve could never give ${field} back`,
+      { field },
+    );
   }
   if (missing.length === 0 && fields.length > 0) {
-    add('ok', 'strategy.groups_ok', `every {field} has a named group of the same name${groups.length > fields.length ? '' : ', and every group a field'}`);
+    add(
+      'ok',
+      'strategy.groups_ok',
+      `every {field} has a named group of the same name${groups.length > fields.length ? '' : ', and every group a field'}`,
+    );
   }
   // Groups without a field are judged by the round trip: a constant is fine, anything else is not.
 }
@@ -342,30 +397,54 @@ function checkFaFields(fields: readonly string[], groups: readonly string[], add
   const unknown = fields.filter((f) => !known.has(f));
   for (const field of unknown) {
     const near = closest(field, [...known]);
-    add('error', 'strategy.unknown_fa_field', `{${field}} is not a field of SPAR's FA objects${near ? ` (did you mean {${near}}?)` : ''}: SPAR's construct would fail with a KeyError and take the whole request down; FA fields are ${[...known].join(', ')}`, { field });
+    add(
+      'error',
+      'strategy.unknown_fa_field',
+      `{${field}} is not a field of SPAR's FA objects${near ? ` (did you mean {${near}}?)` : ''}: SPAR's construct would fail with a KeyError and take the whole request down; FA fields are ${[...known].join(', ')}`,
+      { field },
+    );
   }
   for (const group of groups) {
     if (!known.has(group) && !fields.includes(group)) {
-      add('warning', 'strategy.unknown_fa_group', `the group (?P<${group}>…) is not an FA field: resolve would return "${group}" as an extra key`, { field: group });
+      add(
+        'warning',
+        'strategy.unknown_fa_group',
+        `the group (?P<${group}>…) is not an FA field: resolve would return "${group}" as an extra key`,
+        { field: group },
+      );
     }
   }
   const valueFields = fields.filter((f) => FA_VALUE_FIELDS.includes(f));
   if (unknown.length > 0) return [];
   if (valueFields.length === 0) {
-    add('error', 'strategy.no_fa_value', `the template has no FA value field (${FA_VALUE_FIELDS.join(', ')}): every FA of a kind would be stored as the same string`);
+    add(
+      'error',
+      'strategy.no_fa_value',
+      `the template has no FA value field (${FA_VALUE_FIELDS.join(', ')}): every FA of a kind would be stored as the same string`,
+    );
     return [];
   }
   const kinds = FA_TYPES.filter((kind) => valueFields.every((f) => FA_FIELDS[kind].includes(f)));
   if (kinds.length === 0) {
-    const byKind = FA_TYPES.map((kind) => `${kind}: ${valueFields.filter((f) => FA_FIELDS[kind].includes(f)).join(', ') || 'none'}`).join('; ');
-    add('error', 'strategy.mixed_fa_kinds', `no kind of FA has all of ${valueFields.join(', ')} (${byKind}); SPAR would fail every request that uses this strategy`);
+    const byKind = FA_TYPES.map((kind) => `${kind}: ${valueFields.filter((f) => FA_FIELDS[kind].includes(f)).join(', ') || 'none'}`).join(
+      '; ',
+    );
+    add(
+      'error',
+      'strategy.mixed_fa_kinds',
+      `no kind of FA has all of ${valueFields.join(', ')} (${byKind}); SPAR would fail every request that uses this strategy`,
+    );
     return [];
   }
   add('ok', 'strategy.fa_fields_ok', `fields are FA fields of kind ${kinds.join(' or ')}`);
   if (kinds.length === 1) {
     const omitted = FA_FIELDS[kinds[0]!].filter((f) => !fields.includes(f));
     if (omitted.length > 0) {
-      add('note', 'strategy.fields_not_stored', `a ${kinds[0]} FA's ${omitted.join(', ')} ${omitted.length > 1 ? 'are' : 'is'} not stored: resolve will not return ${omitted.length > 1 ? 'them' : 'it'}`);
+      add(
+        'note',
+        'strategy.fields_not_stored',
+        `a ${kinds[0]} FA's ${omitted.join(', ')} ${omitted.length > 1 ? 'are' : 'is'} not stored: resolve will not return ${omitted.length > 1 ? 'them' : 'it'}`,
+      );
     }
   }
   return kinds;
@@ -537,7 +616,8 @@ function runRoundTrip(row: StrategyRow, template: FormatTemplate, pattern: Trans
 
   const attempts: Attempt[] = [];
   for (const field of fields) {
-    for (const sample of samplesFor(field, row, literals, plain[field]!)) if (sample.kind !== 'plain') attempts.push(attempt(field, sample));
+    for (const sample of samplesFor(field, row, literals, plain[field]!))
+      if (sample.kind !== 'plain') attempts.push(attempt(field, sample));
   }
 
   // A group the template does not fill must read a constant (strategy 5's fa_type:BANK_ACCOUNT),
@@ -545,22 +625,39 @@ function runRoundTrip(row: StrategyRow, template: FormatTemplate, pattern: Trans
   const constants = new Map<string, string>();
   for (const group of extraGroups) {
     const seen = new Set<string | null>([base.readBack![group] ?? null]);
-    for (const a of attempts) if (a.sample.kind === 'ordinary' && a.readBack !== null && wrongFields(a).length === 0) seen.add(a.readBack[group] ?? null);
+    for (const a of attempts)
+      if (a.sample.kind === 'ordinary' && a.readBack !== null && wrongFields(a).length === 0) seen.add(a.readBack[group] ?? null);
     const values = [...seen];
     if (values.length === 1 && values[0] === null) {
-      add('warning', 'strategy.group_unused', `the group (?P<${group}>…) never takes part in a match: resolve would return ${group} as null`, { field: group });
+      add(
+        'warning',
+        'strategy.group_unused',
+        `the group (?P<${group}>…) never takes part in a match: resolve would return ${group} as null`,
+        { field: group },
+      );
     } else if (values.length === 1) {
       constants.set(group, values[0]!);
-      add('note', 'strategy.group_constant', `the group (?P<${group}>…) has no {${group}} in the template; it reads the constant ${JSON.stringify(values[0])}`, { field: group });
+      add(
+        'note',
+        'strategy.group_constant',
+        `the group (?P<${group}>…) has no {${group}} in the template; it reads the constant ${JSON.stringify(values[0])}`,
+        { field: group },
+      );
     } else {
-      add('error', 'strategy.group_unmatched', `the group (?P<${group}>…) has no {${group}} in the template and reads text that depends on other fields' values (e.g. ${values.slice(0, 2).map(shownValue).join(' and ')}); add {${group}} to the template or make the group match a constant`, { field: group });
+      add(
+        'error',
+        'strategy.group_unmatched',
+        `the group (?P<${group}>…) has no {${group}} in the template and reads text that depends on other fields' values (e.g. ${values.slice(0, 2).map(shownValue).join(' and ')}); add {${group}} to the template or make the group match a constant`,
+        { field: group },
+      );
     }
   }
 
   const failures: RoundTripFailure[] = [];
   for (const a of attempts) {
     const expected = (name: string) => (constants.has(name) ? constants.get(name)! : a.values[name]!);
-    const wrong = a.readBack === null ? checked : [...wrongFields(a), ...[...constants.keys()].filter((g) => a.readBack![g] !== constants.get(g))];
+    const wrong =
+      a.readBack === null ? checked : [...wrongFields(a), ...[...constants.keys()].filter((g) => a.readBack![g] !== constants.get(g))];
     if (wrong.length === 0) continue;
     failures.push({
       field: a.field,
@@ -590,11 +687,19 @@ function runRoundTrip(row: StrategyRow, template: FormatTemplate, pattern: Trans
       const abouts = [...new Set(list.map((f) => f.about))];
       const inFields = [...new Set(list.map((f) => f.field))];
       const aboutText = abouts.slice(0, 4).join(', ') + (abouts.length > 4 ? `, and ${abouts.length - 4} more kinds` : '');
-      add(severity, code, `values sparctl refuses on input (${aboutText}) do not read back, in ${inFields.join(', ')}: e.g. ${example.message}`, { failures: list });
+      add(
+        severity,
+        code,
+        `values sparctl refuses on input (${aboutText}) do not read back, in ${inFields.join(', ')}: e.g. ${example.message}`,
+        { failures: list },
+      );
       continue;
     }
     const more = list.length > 1 ? ` (${list.length} values like it fail)` : '';
-    add(severity, code, `${example.field}: values with ${example.about} do not read back: ${example.message}${more}`, { field: example.field, failures: list });
+    add(severity, code, `${example.field}: values with ${example.about} do not read back: ${example.message}${more}`, {
+      field: example.field,
+      failures: list,
+    });
   }
 
   const samples = attempts.length + 1;
@@ -607,7 +712,11 @@ function runRoundTrip(row: StrategyRow, template: FormatTemplate, pattern: Trans
         : "each contains the template's own text or is refused on input. sparctl refuses such FAs per record (rjct.fa.invalid); SPAR would store them from other clients and every resolve would read them back as shown";
     add('note', 'strategy.round_trip_summary', `round trip: ${failures.length} of ${samples} values do not read back; ${why}`);
   } else {
-    add('note', 'strategy.round_trip_summary', `round trip: ${failures.length} of ${samples} values do not read back, ordinary ones among them: SPAR would misread real FAs on every resolve`);
+    add(
+      'note',
+      'strategy.round_trip_summary',
+      `round trip: ${failures.length} of ${samples} values do not read back, ordinary ones among them: SPAR would misread real FAs on every resolve`,
+    );
   }
   return { run: true, samples, failures: failures.length };
 }

@@ -59,9 +59,13 @@ export function connectRequestHeader(operation: Operation, count: number, contex
 export function constructedFa(item: LinkItem, context: RequestContext): string {
   const strategy = context.strategies.get(item.fa.strategy_id);
   if (!strategy) {
-    throw new UsageError('request.unknown_strategy', `record ${item.reference_id} uses strategy ${item.fa.strategy_id}, which this profile does not know, so its FA string cannot be built`, {
-      hint: 'use a strategy id the mapper has (SPAR defaults: 2 bank, 3 email wallet, 4 mobile wallet)',
-    });
+    throw new UsageError(
+      'request.unknown_strategy',
+      `record ${item.reference_id} uses strategy ${item.fa.strategy_id}, which this profile does not know, so its FA string cannot be built`,
+      {
+        hint: 'use a strategy id the mapper has (SPAR defaults: 2 bank, 3 email wallet, 4 mobile wallet)',
+      },
+    );
   }
   return constructFa(strategy, item.fa);
 }
@@ -91,17 +95,32 @@ export interface ConnectDialect {
   /** How messages name the generation, e.g. "SPAR 1.x". */
   readonly generation: string;
   /** Rewrites a completed item's code into SPAR v2 terms; absent means codes pass verbatim. */
-  readonly normalise?: (operation: Operation, status: ItemStatus, code: string | null, message: string | null) => { code: string | null; message: string | null };
+  readonly normalise?: (
+    operation: Operation,
+    status: ItemStatus,
+    code: string | null,
+    message: string | null,
+  ) => { code: string | null; message: string | null };
 }
 
 /**
  * Reads a sync answer `{header, message: {<operation>_response: [...]}}`. Never throws: any body
  * that is not that envelope becomes a BatchFailure saying what was wrong.
  */
-export function readConnectResponse(operation: Operation, body: unknown, items: readonly ProtocolItem[], dialect: ConnectDialect): ItemResult[] | BatchFailure {
+export function readConnectResponse(
+  operation: Operation,
+  body: unknown,
+  items: readonly ProtocolItem[],
+  dialect: ConnectDialect,
+): ItemResult[] | BatchFailure {
   if (!isRecord(body)) return unknownShape(`the answer is ${describe(body)}, not a ${dialect.generation} {header, message} envelope`);
   const header = body['header'];
-  if (!isRecord(header)) return ackFailure(body) ?? errorListFailure(body) ?? unknownShape(`the answer has no header object: it is not a ${dialect.generation} envelope`);
+  if (!isRecord(header))
+    return (
+      ackFailure(body) ??
+      errorListFailure(body) ??
+      unknownShape(`the answer has no header object: it is not a ${dialect.generation} envelope`)
+    );
 
   const headerStatus = header['status'];
   const headerCode = stringOrNull(header['status_reason_code']);
@@ -118,7 +137,9 @@ export function readConnectResponse(operation: Operation, body: unknown, items: 
   }
   if (!Array.isArray(list)) {
     if (headerStatus === 'rcvd' || headerStatus === 'pdng') {
-      return unknownShape(`the header status is "${headerStatus}" with no ${operation}_response: the server did not complete the request synchronously`);
+      return unknownShape(
+        `the header status is "${headerStatus}" with no ${operation}_response: the server did not complete the request synchronously`,
+      );
     }
     return unknownShape(`the answer has no message.${operation}_response list`);
   }
@@ -173,16 +194,28 @@ function ackFailure(body: Record<string, unknown>): BatchFailure | undefined {
   const error = isRecord(message['error']) ? message['error'] : {};
   const code = stringOrNull(error['code']);
   if (message['ack_status'] === 'ACK') {
-    return unknownShape('the server acknowledged the request (ACK) instead of answering it: the path is an asynchronous endpoint; configure the sync paths');
+    return unknownShape(
+      'the server acknowledged the request (ACK) instead of answering it: the path is an asynchronous endpoint; configure the sync paths',
+    );
   }
-  return { failure: true, kind: failureKind(code), code, message: stringOrNull(error['message']) ?? `the server answered ${message['ack_status']}` };
+  return {
+    failure: true,
+    kind: failureKind(code),
+    code,
+    message: stringOrNull(error['message']) ?? `the server answered ${message['ack_status']}`,
+  };
 }
 
 /** `{"errors":[{code, message}]}`: a gateway or framework error that arrived with HTTP 200. */
 function errorListFailure(body: Record<string, unknown>): BatchFailure | undefined {
   const errors = body['errors'];
   if (!Array.isArray(errors) || !isRecord(errors[0])) return undefined;
-  return { failure: true, kind: 'unknown', code: stringOrNull(errors[0]['code']), message: stringOrNull(errors[0]['message']) ?? 'the server answered with an error list' };
+  return {
+    failure: true,
+    kind: 'unknown',
+    code: stringOrNull(errors[0]['code']),
+    message: stringOrNull(errors[0]['message']) ?? 'the server answered with an error list',
+  };
 }
 
 function failureKind(code: string | null): BatchFailure['kind'] {
@@ -240,9 +273,13 @@ function nameValueList(item: LinkItem): NameValue[] {
   }
   for (const { name, value } of list) {
     if (value === null || value === undefined || Array.isArray(value)) {
-      throw new UsageError('request.additional_info_unrepresentable', `record ${item.reference_id}: additional_info "${name}" is ${Array.isArray(value) ? 'a list' : 'empty'}, which G2P Connect cannot carry`, {
-        hint: 'G2P Connect additional_info values are strings, numbers, booleans or objects',
-      });
+      throw new UsageError(
+        'request.additional_info_unrepresentable',
+        `record ${item.reference_id}: additional_info "${name}" is ${Array.isArray(value) ? 'a list' : 'empty'}, which G2P Connect cannot carry`,
+        {
+          hint: 'G2P Connect additional_info values are strings, numbers, booleans or objects',
+        },
+      );
     }
   }
   if (!list.some((entry) => entry.name === 'strategy_id')) list.unshift({ name: 'strategy_id', value: String(item.fa.strategy_id) });
@@ -298,10 +335,17 @@ function buildRequest(operation: Operation, items: readonly ProtocolItem[], cont
 const NOT_FOUND = /doesn'?t exist|does not exist|not found|no mapping/i;
 const ALREADY_LINKED = /duplicate|already/i;
 
-function normalise(operation: Operation, status: ItemStatus, code: string | null, message: string | null): { code: string | null; message: string | null } {
+function normalise(
+  operation: Operation,
+  status: ItemStatus,
+  code: string | null,
+  message: string | null,
+): { code: string | null; message: string | null } {
   const rewrite = (to: string) => ({ code: to, message: `${message ? `${message} ` : ''}(server code ${code})` });
-  if (operation === 'resolve' && status === 'succ' && (code === 'succ.id.not_found' || code === 'succ.fa.not_found')) return rewrite(ReasonCode.faNotLinkedToId);
-  if (status === 'rjct' && operation === 'link' && code === ReasonCode.idInvalid && ALREADY_LINKED.test(message ?? '')) return rewrite(ReasonCode.referenceIdDuplicate);
+  if (operation === 'resolve' && status === 'succ' && (code === 'succ.id.not_found' || code === 'succ.fa.not_found'))
+    return rewrite(ReasonCode.faNotLinkedToId);
+  if (status === 'rjct' && operation === 'link' && code === ReasonCode.idInvalid && ALREADY_LINKED.test(message ?? ''))
+    return rewrite(ReasonCode.referenceIdDuplicate);
   if (status === 'rjct' && operation === 'update') {
     const missing = NOT_FOUND.test(message ?? '');
     if (code === ReasonCode.idInvalid && missing) return rewrite(ReasonCode.referenceIdDuplicate);
@@ -317,7 +361,12 @@ function parseResponse(operation: Operation, body: unknown, items: readonly Prot
 
 export const g2pConnectProtocol: WireProtocol = {
   name: 'g2p-connect',
-  defaultPaths: { link: '/mapper/sync/link', update: '/mapper/sync/update', resolve: '/mapper/sync/resolve', unlink: '/mapper/sync/unlink' },
+  defaultPaths: {
+    link: '/mapper/sync/link',
+    update: '/mapper/sync/update',
+    resolve: '/mapper/sync/resolve',
+    unlink: '/mapper/sync/unlink',
+  },
   buildRequest,
   parseResponse,
 };

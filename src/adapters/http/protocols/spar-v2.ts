@@ -57,19 +57,24 @@ function unknownShape(message: string): BatchFailure {
 }
 
 function parseResponse(operation: Operation, body: unknown, items: readonly ProtocolItem[]): ItemResult[] | BatchFailure {
-  if (!isRecord(body) || !isRecord(body['response_header'])) return unknownShape('the answer has no response_header: it is not a SPAR v2 mapper answer');
+  if (!isRecord(body) || !isRecord(body['response_header']))
+    return unknownShape('the answer has no response_header: it is not a SPAR v2 mapper answer');
   const header = body['response_header'];
   if (header['response_status'] === 'ERROR') {
     const code = stringOrNull(header['response_error_code']);
     const message = stringOrNull(header['response_error_message']);
     const kind =
-      code === 'rjct.internal.error' ? 'internal'
-      : code === 'rjct.request.validation' && /jwt|signature/i.test(message ?? '') ? 'signature'
-      : code === 'rjct.request.validation' ? 'validation'
-      : 'unknown';
+      code === 'rjct.internal.error'
+        ? 'internal'
+        : code === 'rjct.request.validation' && /jwt|signature/i.test(message ?? '')
+          ? 'signature'
+          : code === 'rjct.request.validation'
+            ? 'validation'
+            : 'unknown';
     return { failure: true, kind, code, message };
   }
-  if (header['response_status'] !== 'SUCCESS') return unknownShape(`response_status is ${JSON.stringify(header['response_status'])}, expected SUCCESS or ERROR`);
+  if (header['response_status'] !== 'SUCCESS')
+    return unknownShape(`response_status is ${JSON.stringify(header['response_status'])}, expected SUCCESS or ERROR`);
   const payload = isRecord(body['response_body']) ? body['response_body']['response_payload'] : undefined;
   const list = isRecord(payload) ? payload[`${operation}_response`] : undefined;
   if (!Array.isArray(list)) return unknownShape(`the answer has no response_payload.${operation}_response list`);
@@ -86,7 +91,9 @@ function parseResponse(operation: Operation, body: unknown, items: readonly Prot
       // Link and unlink answers carry no id (unlink's is always ""): the request is the truth.
       id: item.id,
       status,
-      status_reason_code: stringOrNull(entry['status_reason_code']) ?? (entry['status'] === 'succ' || entry['status'] === 'rjct' ? null : `unexpected status ${String(entry['status'])}`),
+      status_reason_code:
+        stringOrNull(entry['status_reason_code']) ??
+        (entry['status'] === 'succ' || entry['status'] === 'rjct' ? null : `unexpected status ${String(entry['status'])}`),
       status_reason_message: stringOrNull(entry['status_reason_message']),
       ...(operation === 'link' && typeof entry['fa'] === 'string' ? { fa: entry['fa'] } : {}),
       ...(operation === 'resolve' ? { fa: isRecord(entry['fa']) ? entry['fa'] : null } : {}),
