@@ -1,6 +1,7 @@
 /**
- * "Never the wrong target", end to end: the built binary as child processes, a temp HOME each,
- * one `sparctl serve` on 127.0.0.1 shared by the tests (each uses IDs of its own in it).
+ * "Never the wrong target", end to end: sparctl in process (runMain; SPARCTL_TEST_BIN runs the
+ * binary instead), a temp HOME each, one `sparctl serve` child on 127.0.0.1 shared by the tests
+ * (each uses IDs of its own in it).
  *
  * The mapper a command acts on comes whole from the most specific source that names one (--db or
  * --url, then SPARCTL_DB or SPARCTL_BASE_URL, then the profile); contradictions are refused
@@ -16,7 +17,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // Through retained.ts: on Node 24 a collected better-sqlite3 object aborts the test process.
 import { openDatabase, prepare, setPragma } from '../../src/adapters/sqlite/retained.js';
-import { BIN, ROOT, runCli, type CliResult, SERVER_SPAWN_LIMIT } from '../helpers/run-cli.js';
+import { BIN, ROOT, type CliResult, SERVER_SPAWN_LIMIT } from '../helpers/run-cli.js';
+import { runMain } from '../helpers/run-main.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const BANK = (account: string) => [
@@ -139,11 +141,11 @@ afterAll(async () => {
   rmSync(sharedDir, { recursive: true, force: true });
 });
 
-describe('the target: which mapper a command acts on (built binary)', () => {
+describe('the target: which mapper a command acts on (in process, against a served mapper)', () => {
   it('SPARCTL_BASE_URL beats the default profile: ping, smoke, link --file and import-csv act on the served mapper, never on ~/.local/share/sparctl/mapper.db', async () => {
     const { home, env, defaultDb } = freshHome();
     const cwd = workDir();
-    const init = await runCli(['config', 'init'], { env, cwd });
+    const init = await runMain(['config', 'init'], { env, cwd });
     expect(init.code, init.stderr).toBe(0);
     expect(JSON.parse(readFileSync(join(home, '.config', 'sparctl', 'config.json'), 'utf8'))).toMatchObject({
       defaultProfile: 'local',
@@ -152,14 +154,17 @@ describe('the target: which mapper a command acts on (built binary)', () => {
 
     const remote = { ...env, SPARCTL_BASE_URL: served.url };
     const [ping, smoke, link, importCsv, dfsp] = await Promise.all([
-      runCli(['ping', '-o', 'table'], { env: remote, cwd }),
-      runCli(['smoke'], { env: remote, cwd }),
-      runCli(['link', '--file', 'fixtures/beneficiaries.csv'], { env: remote, cwd }),
-      runCli(['import-csv', 'fixtures/enumeration.csv', '--mapping', 'fixtures/enumeration.mapping.json', '--dfsp', 'fixtures/dfsp.json'], {
-        env: remote,
-        cwd,
-      }),
-      runCli(['dfsp', 'list'], { env: remote, cwd }),
+      runMain(['ping', '-o', 'table'], { env: remote, cwd }),
+      runMain(['smoke'], { env: remote, cwd }),
+      runMain(['link', '--file', 'fixtures/beneficiaries.csv'], { env: remote, cwd }),
+      runMain(
+        ['import-csv', 'fixtures/enumeration.csv', '--mapping', 'fixtures/enumeration.mapping.json', '--dfsp', 'fixtures/dfsp.json'],
+        {
+          env: remote,
+          cwd,
+        },
+      ),
+      runMain(['dfsp', 'list'], { env: remote, cwd }),
     ]);
     const targetLine = `→ remote spar-v2 ${served.url} (env SPARCTL_BASE_URL)`;
     for (const [name, run, exit] of [
@@ -203,14 +208,17 @@ describe('the target: which mapper a command acts on (built binary)', () => {
     writeFileSync(join(cwd, 'contra.csv'), [header, ...records.map((line, i) => line.replace(/^[^,]*/, `CONTRA_${i}`))].join('\n'));
     const before = { home: snapshot(home), cwd: snapshot(cwd), audit: rows(served.db, 'SELECT count(*) AS n FROM audit_log')[0]!['n'] };
     const [shown, ...contradictions] = await Promise.all([
-      runCli(['config', 'show', '-o', 'table'], { env: remote, cwd }),
-      runCli(['--profile', 'local', 'link', '--file', 'contra.csv'], { env: remote, cwd }),
-      runCli(['--profile', 'local', 'ping'], { env: remote, cwd }),
-      runCli(['smoke', '--profile', 'local', '-o', 'json'], { env: remote, cwd }),
-      runCli(['import-csv', 'fixtures/enumeration.csv', '--mapping', 'fixtures/enumeration.mapping.json', '--dfsp', 'fixtures/dfsp.json'], {
-        env: { ...remote, SPARCTL_PROFILE: 'local' },
-        cwd,
-      }),
+      runMain(['config', 'show', '-o', 'table'], { env: remote, cwd }),
+      runMain(['--profile', 'local', 'link', '--file', 'contra.csv'], { env: remote, cwd }),
+      runMain(['--profile', 'local', 'ping'], { env: remote, cwd }),
+      runMain(['smoke', '--profile', 'local', '-o', 'json'], { env: remote, cwd }),
+      runMain(
+        ['import-csv', 'fixtures/enumeration.csv', '--mapping', 'fixtures/enumeration.mapping.json', '--dfsp', 'fixtures/dfsp.json'],
+        {
+          env: { ...remote, SPARCTL_PROFILE: 'local' },
+          cwd,
+        },
+      ),
     ]);
     const message = `env SPARCTL_BASE_URL (remote ${served.url}) and profile local (local ${defaultDb}) name two different mappers ${HINT}`;
     contradictions.forEach((run, i) =>
@@ -236,12 +244,12 @@ describe('the target: which mapper a command acts on (built binary)', () => {
     const auditBefore = rows(served.db, 'SELECT count(*) AS n FROM audit_log')[0]!['n'] as number;
     const db = join(cwd, 'x.db');
     const [ping, smoke, both, envBoth, mode, modeLocal] = await Promise.all([
-      runCli(['ping', '--url', served.url, '-o', 'table'], { env: withDeadEnv, cwd }),
-      runCli(['--url', served.url, 'smoke'], { env: withDeadEnv, cwd }),
-      runCli(['smoke', '--db', 'x.db', '--create', '--url', served.url], { env, cwd }),
-      runCli(['resolve', '--id', 'X'], { env: { ...env, SPARCTL_DB: 'x.db', SPARCTL_BASE_URL: served.url }, cwd }),
-      runCli(['--url', served.url, 'resolve', '--id', 'X'], { env: { ...env, SPARCTL_MODE: 'local' }, cwd }),
-      runCli(['--db', 'x.db', 'link', '--id', 'X', ...BANK('1')], { env: { ...env, SPARCTL_MODE: 'remote' }, cwd }),
+      runMain(['ping', '--url', served.url, '-o', 'table'], { env: withDeadEnv, cwd }),
+      runMain(['--url', served.url, 'smoke'], { env: withDeadEnv, cwd }),
+      runMain(['smoke', '--db', 'x.db', '--create', '--url', served.url], { env, cwd }),
+      runMain(['resolve', '--id', 'X'], { env: { ...env, SPARCTL_DB: 'x.db', SPARCTL_BASE_URL: served.url }, cwd }),
+      runMain(['--url', served.url, 'resolve', '--id', 'X'], { env: { ...env, SPARCTL_MODE: 'local' }, cwd }),
+      runMain(['--db', 'x.db', 'link', '--id', 'X', ...BANK('1')], { env: { ...env, SPARCTL_MODE: 'remote' }, cwd }),
     ]);
     for (const run of [ping, smoke]) {
       expect(run.code, run.stderr).toBe(0);
@@ -287,11 +295,11 @@ describe('the target: which mapper a command acts on (built binary)', () => {
     const createdDb = join(cwd, 'made', 'by', 'create.db');
     const fresh = join(cwd, 'training', 'spar.db');
     const results = await Promise.all([
-      ...refusals.map(([path, , args]) => runCli(['--db', path, ...args], { env, cwd })),
-      ...reads.map((args) => runCli(args, { env, cwd })),
-      runCli(['--db', createdDb, '--create', 'link', '--id', 'X', ...BANK('0042')], { env: other.env, cwd }),
-      runCli(['init', '--db', fresh], { env: other.env, cwd }),
-      runCli(['init'], { env: { ...other.env, SPARCTL_BASE_URL: served.url }, cwd }),
+      ...refusals.map(([path, , args]) => runMain(['--db', path, ...args], { env, cwd })),
+      ...reads.map((args) => runMain(args, { env, cwd })),
+      runMain(['--db', createdDb, '--create', 'link', '--id', 'X', ...BANK('0042')], { env: other.env, cwd }),
+      runMain(['init', '--db', fresh], { env: other.env, cwd }),
+      runMain(['init'], { env: { ...other.env, SPARCTL_BASE_URL: served.url }, cwd }),
     ]);
     refusals.forEach(([path, read, args], i) => {
       const run = results[i]!;
@@ -334,9 +342,9 @@ describe('the target: which mapper a command acts on (built binary)', () => {
     // A second init finds it and changes nothing.
     const bytes = sha256(fresh);
     const [again, againJson, resolve] = await Promise.all([
-      runCli(['--db', fresh, 'init'], { env: other.env, cwd }),
-      runCli(['--db', fresh, 'init', '-o', 'json'], { env: other.env, cwd }),
-      runCli(['--db', fresh, 'resolve', '--id', 'X', '-o', 'json'], { env: other.env, cwd }),
+      runMain(['--db', fresh, 'init'], { env: other.env, cwd }),
+      runMain(['--db', fresh, 'init', '-o', 'json'], { env: other.env, cwd }),
+      runMain(['--db', fresh, 'resolve', '--id', 'X', '-o', 'json'], { env: other.env, cwd }),
     ]);
     expect(again.code).toBe(0);
     expect(again.stderr).toBe(`→ local ${fresh} (flag --db)\n${fresh} is already a sparctl mapper; nothing was changed\n`);
@@ -376,7 +384,7 @@ describe('the target: which mapper a command acts on (built binary)', () => {
     // One file's attempts one after another (as they would come); the two files side by side.
     const sequence = async (db: string) => {
       const results: CliResult[] = [];
-      for (const args of attempts(db)) results.push(await runCli(args, { env, cwd: dir }));
+      for (const args of attempts(db)) results.push(await runMain(args, { env, cwd: dir }));
       return results;
     };
     const [onForeign, onCsv] = await Promise.all([sequence(foreign), sequence(csv)]);
@@ -416,23 +424,23 @@ describe('the target: which mapper a command acts on (built binary)', () => {
     const remote = { ...env, SPARCTL_BASE_URL: withPassword };
     const masked = `http://***@127.0.0.1:${served.port}`;
     const runs: [string, Promise<CliResult>, number][] = [
-      ['ping --url (closed port)', runCli(['ping', '--url', `http://admin:${secret}@127.0.0.1:${dead}`, '-o', 'table'], { env, cwd }), 4],
+      ['ping --url (closed port)', runMain(['ping', '--url', `http://admin:${secret}@127.0.0.1:${dead}`, '-o', 'table'], { env, cwd }), 4],
       [
         'ping --url (closed port) -o json',
-        runCli(['ping', '--url', `http://admin:${secret}@127.0.0.1:${dead}`, '-o', 'json'], { env, cwd }),
+        runMain(['ping', '--url', `http://admin:${secret}@127.0.0.1:${dead}`, '-o', 'json'], { env, cwd }),
         4,
       ],
-      ['resolve', runCli(['resolve', '--id', 'PW_1', '-v'], { env: remote, cwd }), 0],
-      ['resolve -o json', runCli(['resolve', '--id', 'PW_1', '-o', 'json'], { env: remote, cwd }), 0],
-      ['link', runCli(['link', '--id', 'PW_1', ...BANK('1')], { env: remote, cwd }), 0],
-      ['link -o json', runCli(['link', '--id', 'PW_2', ...BANK('2'), '-o', 'json'], { env: remote, cwd }), 0],
-      ['smoke', runCli(['smoke'], { env: remote, cwd }), 0],
-      ['smoke -o json', runCli(['smoke', '-o', 'json'], { env: remote, cwd }), 0],
-      ['config show', runCli(['config', 'show', '-o', 'table'], { env: remote, cwd }), 0],
-      ['config show -o json', runCli(['config', 'show', '-o', 'json'], { env: remote, cwd }), 0],
+      ['resolve', runMain(['resolve', '--id', 'PW_1', '-v'], { env: remote, cwd }), 0],
+      ['resolve -o json', runMain(['resolve', '--id', 'PW_1', '-o', 'json'], { env: remote, cwd }), 0],
+      ['link', runMain(['link', '--id', 'PW_1', ...BANK('1')], { env: remote, cwd }), 0],
+      ['link -o json', runMain(['link', '--id', 'PW_2', ...BANK('2'), '-o', 'json'], { env: remote, cwd }), 0],
+      ['smoke', runMain(['smoke'], { env: remote, cwd }), 0],
+      ['smoke -o json', runMain(['smoke', '-o', 'json'], { env: remote, cwd }), 0],
+      ['config show', runMain(['config', 'show', '-o', 'table'], { env: remote, cwd }), 0],
+      ['config show -o json', runMain(['config', 'show', '-o', 'json'], { env: remote, cwd }), 0],
       // Errors that name the URL: a path with no mapper, an --url against SPARCTL_DB, a contradiction.
-      ['resolve at a wrong path', runCli(['--url', `${withPassword}/nowhere`, 'resolve', '--id', 'PW_1'], { env, cwd }), 3],
-      ['contradiction', runCli(['--db', 'x.db', '--url', withPassword, 'resolve', '--id', 'PW_1', '-o', 'json'], { env, cwd }), 2],
+      ['resolve at a wrong path', runMain(['--url', `${withPassword}/nowhere`, 'resolve', '--id', 'PW_1'], { env, cwd }), 3],
+      ['contradiction', runMain(['--db', 'x.db', '--url', withPassword, 'resolve', '--id', 'PW_1', '-o', 'json'], { env, cwd }), 2],
     ];
     const results = await Promise.all(runs.map(([, run]) => run));
     results.forEach((run, i) => {

@@ -33,15 +33,23 @@ export async function runMain(
     columns: options.columns ?? 80,
   };
   // As a process started there: relative paths the code hands to fs resolve against the cwd.
-  // (Test files run in processes of their own, their tests one after another.)
-  const before = process.cwd();
-  process.chdir(io.cwd);
+  // Runs at once (Promise.all) must share one cwd: the process has only one.
+  if (running.count > 0 && running.cwd !== io.cwd)
+    throw new Error(`runMain: concurrent runs in ${running.cwd} and ${io.cwd}; the process has one cwd`);
+  if (running.count++ === 0) {
+    running.before = process.cwd();
+    running.cwd = io.cwd;
+    process.chdir(io.cwd);
+  }
   try {
     const code = await main(args, io);
     // Writes issued just before main() returned are delivered on the next turn.
     await new Promise((resolve) => setImmediate(resolve));
     return { code, stdout, stderr };
   } finally {
-    process.chdir(before);
+    if (--running.count === 0) process.chdir(running.before);
   }
 }
+
+/** The runs in progress in this process, and the cwd they share. */
+const running = { count: 0, cwd: '', before: '' };
