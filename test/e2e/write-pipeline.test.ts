@@ -9,12 +9,14 @@ import { LocalMapper } from '../../src/adapters/sqlite/local-mapper.js';
 import { openDatabase, prepare } from '../../src/adapters/sqlite/retained.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { BIN, ROOT, cliEnv, runCli, type CliResult, SPAWN_LIMIT } from '../helpers/run-cli.js';
+import { runMain } from '../helpers/run-main.js';
 import { tempDir } from '../helpers/tmp.js';
 
 /**
  * The eight ways the write pipeline broke its promise (issue "Writes you can trust"), each a
- * regression test through the built binary. Every one of them fails on the sparctl before the
- * one write pipeline (SPARCTL_TEST_BIN=<old build>/bin/sparctl.js shows it).
+ * regression test: kills, signals and two jobs at once through the built binary, the rest in
+ * process (runMain). Every one of them fails on the sparctl before the one write pipeline
+ * (SPARCTL_TEST_BIN=<old build>/bin/sparctl.js runs them all through that binary and shows it).
  */
 
 const HEADER =
@@ -120,7 +122,7 @@ describe('writes you can trust: the eight cases', () => {
     first.child.kill('SIGKILL');
     await first.done;
     expect(query(db, 'SELECT count(*) AS n FROM id_fa_mappings')[0]).not.toEqual({ n: 32_001 }); // killed mid-run
-    const again = await runCli(args, { env, cwd: dir });
+    const again = await runMain(args, { env, cwd: dir });
     expect(again.code).toBe(0);
     expect(fa(db, 'X')).toMatch(/^mobile_number:\+639170000099\./);
     expect(audit(db, 'X').map((row) => [row.operation, row.source.replace(/.* /, '')])).toEqual([['link', '2004']]);
@@ -144,18 +146,18 @@ describe('writes you can trust: the eight cases', () => {
       '--account-number',
       '000123',
     ];
-    const dry = await runCli(['--create', '--db', db, 'link', '--id', 'D1', ...flags, '--dry-run'], { env });
+    const dry = await runMain(['--create', '--db', db, 'link', '--id', 'D1', ...flags, '--dry-run'], { env });
     expect(dry.code).toBe(0);
     expect(dry.stderr).toContain('dry run: nothing was written');
     expect(existsSync(db)).toBe(false);
-    expect((await runCli(['--create', '--db', db, 'link', '--id', 'D1', ...flags], { env })).code).toBe(0);
+    expect((await runMain(['--create', '--db', db, 'link', '--id', 'D1', ...flags], { env })).code).toBe(0);
     const before = checksum(db);
-    const unlink = await runCli(['--create', '--db', db, 'unlink', '--id', 'D1', '--dry-run', '--yes', '-o', 'json'], { env });
+    const unlink = await runMain(['--create', '--db', db, 'unlink', '--id', 'D1', '--dry-run', '--yes', '-o', 'json'], { env });
     expect(unlink.code).toBe(0);
     expect(JSON.parse(unlink.stdout).results[0]).toMatchObject({ id: 'D1', outcome: 'unlinked', dry_run: true });
     expect(checksum(db)).toBe(before);
     expect(fa(db, 'D1')).toMatch(/^account_number:000123\./);
-    const update = await runCli(['--create', '--db', db, 'update', '--id', 'D1', ...flags.slice(0, -1), '999', '--dry-run'], { env });
+    const update = await runMain(['--create', '--db', db, 'update', '--id', 'D1', ...flags.slice(0, -1), '999', '--dry-run'], { env });
     expect(update.code).toBe(0);
     expect(checksum(db)).toBe(before);
   });
@@ -168,7 +170,7 @@ describe('writes you can trust: the eight cases', () => {
       `${[HEADER, ...Array.from({ length: 200 }, (_, i) => bankRow(`S${i}`, String(5000 + i), 'link'))].join('\n')}\n`,
     );
     proxy.plan({ statusAfter: 503 });
-    const linked = await runCli(['link', '--file', 'links.csv', '--batch-size', '100', '--concurrency', '1', '-o', 'json'], {
+    const linked = await runMain(['link', '--file', 'links.csv', '--batch-size', '100', '--concurrency', '1', '-o', 'json'], {
       env,
       cwd: dir,
     });
@@ -183,7 +185,7 @@ describe('writes you can trust: the eight cases', () => {
       `${[HEADER, ...Array.from({ length: 200 }, (_, i) => bankRow(`S${i}`, String(7000 + i), 'update', 'Renamed'))].join('\n')}\n`,
     );
     proxy.plan({ statusAfter: 503 });
-    const updated = await runCli(['update', '--file', 'updates.csv', '--batch-size', '100', '--concurrency', '1', '-o', 'json'], {
+    const updated = await runMain(['update', '--file', 'updates.csv', '--batch-size', '100', '--concurrency', '1', '-o', 'json'], {
       env,
       cwd: dir,
     });
@@ -199,16 +201,16 @@ describe('writes you can trust: the eight cases', () => {
     const rows = Array.from({ length: 50 }, (_, i) => bankRow(`C${i}`, String(9000 + i), 'link'));
     writeFileSync(join(dir, 'file.csv'), `${[HEADER, ...rows].join('\n')}\n`);
     // Linked before the run, with the same FA.
-    expect((await runCli(['link', '--file', 'file.csv'], { env, cwd: dir })).code).toBe(0);
+    expect((await runMain(['link', '--file', 'file.csv'], { env, cwd: dir })).code).toBe(0);
     proxy.plan('reset-after');
-    const again = await runCli(['link', '--file', 'file.csv', '-o', 'json'], { env, cwd: dir });
+    const again = await runMain(['link', '--file', 'file.csv', '-o', 'json'], { env, cwd: dir });
     const summary = JSON.parse(again.stdout).summary;
     expect(summary).toMatchObject({ total: 50, applied: 0, confirmed: 50 });
     expect(again.stderr).toMatch(/confirmed: 50/);
     // IDs never linked, unlinked with a lost answer: confirmed too.
     writeFileSync(join(dir, 'gone.csv'), `id\n${Array.from({ length: 20 }, (_, i) => `NEVER${i}`).join('\n')}\n`);
     proxy.plan('reset-after');
-    const unlinked = await runCli(['unlink', '--file', 'gone.csv', '--yes', '-o', 'json'], { env, cwd: dir });
+    const unlinked = await runMain(['unlink', '--file', 'gone.csv', '--yes', '-o', 'json'], { env, cwd: dir });
     expect(JSON.parse(unlinked.stdout).summary).toMatchObject({ total: 20, applied: 0, confirmed: 20 });
     expect(backing.auditRows().filter((row) => row.operation === 'unlink')).toHaveLength(0);
   });
@@ -219,10 +221,10 @@ describe('writes you can trust: the eight cases', () => {
     const db = join(dir, 'mapper.db');
     const rows = Array.from({ length: 300 }, (_, i) => bankRow(`R${i % 60}`, String(100 + i)));
     writeFileSync(join(dir, 'file.csv'), `${[HEADER, ...rows].join('\n')}\n`);
-    const first = await runCli(['--create', '--db', db, 'link', '--file', 'file.csv', '-o', 'json'], { env, cwd: dir });
+    const first = await runMain(['--create', '--db', db, 'link', '--file', 'file.csv', '-o', 'json'], { env, cwd: dir });
     expect(first.code).toBe(0);
     const written = audit(db).length;
-    const again = await runCli(['--create', '--db', db, 'link', '--file', 'file.csv', '-o', 'json'], { env, cwd: dir });
+    const again = await runMain(['--create', '--db', db, 'link', '--file', 'file.csv', '-o', 'json'], { env, cwd: dir });
     expect(again.code).toBe(0);
     expect(audit(db)).toHaveLength(written);
     expect(written).toBe(60);
@@ -272,7 +274,7 @@ describe('writes you can trust: the eight cases', () => {
     const dir = tempDir();
     const rows = [...Array.from({ length: 10 }, (_, i) => `upsert,BAD${i},BANK,Example Bank,EXB,Main,0001,,,,,`), ...fillers(0, 90)];
     writeFileSync(join(dir, 'file.csv'), `${[HEADER, ...rows].join('\n')}\n`);
-    const run = await runCli(['link', '--file', 'file.csv', '--retries', '0', '-o', 'json'], { env, cwd: dir });
+    const run = await runMain(['link', '--file', 'file.csv', '--retries', '0', '-o', 'json'], { env, cwd: dir });
     expect(run.code).toBe(4);
     expect(run.stderr).toContain('file.rejects.csv (10 rows)');
     const summary = JSON.parse(run.stdout).summary;
