@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import SlowFirst from './test/slow-first.js';
 
 export default defineConfig({
   test: {
@@ -12,5 +13,6 @@ export default defineConfig({
     // can take three times as long as alone (the remote crash test: 8 s alone, 30 s in a busy run).
     testTimeout: 90_000,
     hookTimeout: 30_000,
+    sequence: { sequencer: SlowFirst },
   },
 });
