@@ -34,3 +34,9 @@ export function parsePositive(value: string, flag: string): number {
     throw new UsageError('usage.invalid_number', `${flag} must be a whole number of at least 1`);
   return Number(value);
 }
+
+/** A whole number ≥ 0 of seconds from a flag's text, or a usage error naming the flag. */
+export function parseNonNegative(value: string, flag: string): number {
+  if (!/^[0-9]+$/.test(value)) throw new UsageError('usage.invalid_number', `${flag} must be a whole number of seconds`);
+  return Number(value);
+}

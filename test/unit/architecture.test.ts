@@ -66,6 +66,13 @@ describe('ARCHITECTURE.md', () => {
     expect(broken).toEqual([]);
   });
 
+  it('keeps every command file to 100 lines: parse, one use case, render', () => {
+    const long = FILES.filter((file) => file.startsWith('src/cli/commands/'))
+      .map((file) => [file, readFileSync(join(ROOT, file), 'utf8').split('\n').length - 1] as const)
+      .filter(([, lines]) => lines > 100);
+    expect(long).toEqual([]);
+  });
+
   it('has no import cycle, static or dynamic', () => {
     const graph = new Map(FILES.map((file) => [file, importsOf(file).local]));
     const state = new Map<string, 'open' | 'done'>();

@@ -1,10 +1,10 @@
 import { Command, Option } from 'commander';
-import { UsageError } from '../../core/errors.js';
 import type { GlobalOptions } from '../context.js';
 import type { Io } from '../io.js';
 import { addBulkOptions } from '../bulk-options.js';
 import type { BulkJobFlags } from '../bulk-job.js';
-import { parsePositive } from '../parse.js';
+import { parseNonNegative, parsePositive } from '../parse.js';
+import { IMPORT_ODK_HELP } from '../help/import-odk.js';
 
 interface ImportOdkOptions extends BulkJobFlags {
   mapping: string;
@@ -81,32 +81,11 @@ export function importOdkCommand(io: Io, setExit: (code: number) => void): Comma
     .option('--interval <seconds>', 'seconds between polls with --watch', (v) => parsePositive(v, '--interval'), 60)
     .option('--batch-size <n>', 'records per request to the mapper (default: 500 or the profile)', (v) => parsePositive(v, '--batch-size'));
   addBulkOptions(command);
-  return command
-    .addHelpText(
-      'after',
-      `
-Each run asks Central for submissions created or changed since the last finished run (minus
---overlap), applies them oldest first (an edit updates the same beneficiary), and moves the
-watermark only once every one of them is applied, unchanged or rejected for good. A run that
-is killed resumes where it stopped. The password is never taken as a flag.
-
-Examples:
-  $ sparctl import-odk --odk-url https://central.example.org --project 3 --form spar_enrolment \\
-      --odk-email importer@example.org --mapping enrolment.odk.json --dfsp dfsp.json
-    (the password from SPARCTL_ODK_PASSWORD, --odk-password-file, or typed when asked)
-  $ sparctl import-odk --mapping enrolment.odk.json --watch --interval 300
-  $ sparctl import-odk --mapping enrolment.odk.json --instance-id uuid:5f0c6a4e-9b1d-4c3e-8a27-1d2e3f4a5b6c`,
-    )
-    .action(async (options: ImportOdkOptions, cmd: Command) => {
-      const { loadContext } = await import('../context.js');
-      const context = await loadContext(io, cmd.optsWithGlobals<GlobalOptions>());
-      const { importOdkDeps } = await import('../compose/import-odk.js');
-      const { importOdk } = await import('../../app/import-odk.js');
-      setExit((await importOdk(importOdkDeps(context, options), options)).exitCode);
-    });
-}
-
-function parseNonNegative(value: string, flag: string): number {
-  if (!/^[0-9]+$/.test(value)) throw new UsageError('usage.invalid_number', `${flag} must be a whole number of seconds`);
-  return Number(value);
+  return command.addHelpText('after', IMPORT_ODK_HELP).action(async (options: ImportOdkOptions, cmd: Command) => {
+    const { loadContext } = await import('../context.js');
+    const context = await loadContext(io, cmd.optsWithGlobals<GlobalOptions>());
+    const { importOdkDeps } = await import('../compose/import-odk.js');
+    const { importOdk } = await import('../../app/import-odk.js');
+    setExit((await importOdk(importOdkDeps(context, options), options)).exitCode);
+  });
 }

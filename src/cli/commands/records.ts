@@ -1,8 +1,6 @@
 import { Command, Option } from 'commander';
 import { FA_TYPES, RESOLVE_SCOPES, type ResolveScope } from '../../core/vocabulary.js';
 import type { Operation } from '../../core/results.js';
-import type { OutputFormat } from '../../config/constants.js';
-import type { RecordsResult } from '../../app/records.js';
 import { loadContext, type GlobalOptions } from '../context.js';
 import type { Io } from '../io.js';
 import { positiveInt } from '../parse.js';
@@ -82,30 +80,9 @@ export function recordCommand(operation: Operation, io: Io, setExit: (code: numb
               records: plan.records,
             });
       if ('interrupted' in result) return setExit(result.interrupted);
-      await render(io, globals, context.resolved.settings.output, result, options.results);
+      const { renderRecords } = await import('../records-render.js');
+      await renderRecords(io, globals, context.resolved.settings.output, result, options.results);
       setExit(result.exitCode);
     });
   return command;
-}
-
-/** The results on stdout, the --results file of a write, the summary line on stderr. */
-async function render(
-  io: Io,
-  globals: GlobalOptions,
-  output: OutputFormat | undefined,
-  result: RecordsResult,
-  resultsFile: string | undefined,
-): Promise<void> {
-  // Loaded here, not at start-up: `sparctl --help` should not pay for zod or cli-table3.
-  const { defaultFormat, renderResults, summaryLine } = await import('../output.js');
-  renderResults(io, defaultFormat(io, output), result);
-  if (result.events && resultsFile !== undefined) {
-    const { openResultsFile } = await import('../../adapters/files/report-writers.js');
-    const { resolve } = await import('node:path');
-    const sink = await openResultsFile(resolve(io.cwd, resultsFile));
-    for (const event of result.events) sink.write(event);
-    await sink.close();
-  }
-  if (!globals.quiet) io.stderr.write(`${summaryLine(result.summary, result.target, result.dryRun)}\n`);
-  if (result.dryRun && !globals.quiet) io.stderr.write('dry run: nothing was written\n');
 }

@@ -3,30 +3,17 @@ import type { Definition } from '../../app/strategy.js';
 import { outputFormatNamed } from '../../config/constants.js';
 import { ExitCode } from '../../core/errors.js';
 import type { GlobalOptions } from '../context.js';
-import { strategyDeps } from '../compose/strategy.js';
+import { strategyCommandParts } from '../compose/strategy.js';
 import { ADD_HELP, EXPORT_HELP, LIST_HELP, STRATEGY_HELP, VALIDATE_HELP } from '../help/strategy.js';
 import { defaultFormat, type Io } from '../io.js';
+import { definitionOptions } from '../strategy-options.js';
 
 /** `sparctl strategy list | validate | add | export`: parse, call one use case of app/strategy.ts, render (cli/strategy-render.ts). */
 export function strategyCommand(io: Io, setExit: (code: number) => void): Command {
   const strategy = new Command('strategy')
     .description('list, validate, add and export strategies (how SPAR builds an FA string and reads it back)')
     .addHelpText('after', STRATEGY_HELP);
-  const load = async (cmd: Command) => {
-    const globals = cmd.optsWithGlobals<GlobalOptions>();
-    const [app, render, composed] = await Promise.all([
-      import('../../app/strategy.js'),
-      import('../strategy-render.js'),
-      strategyDeps(io, globals),
-    ]);
-    return {
-      globals,
-      app,
-      render,
-      ...composed,
-      format: async () => defaultFormat(io, (await composed.context()).resolved.settings.output),
-    };
-  };
+  const load = (cmd: Command) => strategyCommandParts(io, cmd);
 
   strategy
     .command('list')
@@ -105,14 +92,4 @@ export function strategyCommand(io: Io, setExit: (code: number) => void): Comman
     });
 
   return strategy;
-}
-
-function definitionOptions(command: Command): Command {
-  return command
-    .option('--file <file>', 'strategies from a JSON or YAML file ("-" = stdin)')
-    .option('--id <n>', 'the strategy id: a whole number, the same in every environment')
-    .addOption(new Option('--type <type>', 'FA (financial address, the default) or ID').choices(['FA', 'ID']))
-    .option('--construct <template>', 'construct_strategy: a Python str.format template, e.g. "bank:{bank_code}|account:{account_number}"')
-    .option('--deconstruct <regex>', 'deconstruct_strategy: a Python regex with (?P<name>...) groups')
-    .option('--description <text>', 'what the strategy is for');
 }

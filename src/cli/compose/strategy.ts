@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import type { StrategyDeps } from '../../app/strategy.js';
 import { announceTarget, loadContext, openMapper, type CommandContext, type GlobalOptions } from '../context.js';
-import type { Io } from '../io.js';
+import type { Command } from 'commander';
+import { defaultFormat, type Io } from '../io.js';
 
 /**
  * What the strategy use cases need: the composition of app/strategy.ts. The settings are read
@@ -42,4 +43,21 @@ export async function strategyDeps(
     },
   };
   return { deps, context };
+}
+
+/** What each strategy subcommand starts from: its flags, the use cases, their renderer, the deps, the output format. */
+export async function strategyCommandParts(io: Io, cmd: Command) {
+  const globals = cmd.optsWithGlobals<GlobalOptions>();
+  const [app, render, composed] = await Promise.all([
+    import('../../app/strategy.js'),
+    import('../strategy-render.js'),
+    strategyDeps(io, globals),
+  ]);
+  return {
+    globals,
+    app,
+    render,
+    ...composed,
+    format: async () => defaultFormat(io, (await composed.context()).resolved.settings.output),
+  };
 }
