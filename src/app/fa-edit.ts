@@ -4,7 +4,7 @@ import { faChanges, faFromAnswers, type FaAnswers } from '../core/fa-edit.js';
 import type { Mapper } from '../core/mapper.js';
 import { normalizePhone, type DfspData } from '../core/mapping.js';
 import { DEFAULT_STRATEGY_FOR, EMAIL, FA_TYPES, NO_CONTROL_CHARS } from '../core/model.js';
-import { checkStrategy } from '../core/records.js';
+import { checkStrategy } from '../core/request-items.js';
 import { classifyResult } from '../core/results.js';
 
 /**

@@ -1,4 +1,4 @@
-import { parseMappingRecord } from './records.js';
+import { parseMappingRecord } from './request-items.js';
 import type { FaType, FinancialAddress } from './model.js';
 import { FA_FIELDS } from './vocabulary.js';
 

@@ -1,8 +1,8 @@
 import { SparctlError, ExitCode } from './errors.js';
 import type { LinkItem, Mapper, MapperCallContext, ResolveItem, UnlinkItem } from './mapper.js';
 import type { ResolveScope } from './model.js';
-import { checkStrategy, parseRecordFor, type FieldProblem, type MappingRecord, type RecordDefaults } from './records.js';
-export { checkStrategy, checkedFaOf } from './records.js';
+import { checkStrategy, parseRecordFor, type FieldProblem, type MappingRecord, type RecordDefaults } from './request-items.js';
+export { checkStrategy, checkedFaOf } from './request-items.js';
 import type { Strategy } from './strategy/strategy.js';
 import { classifyResult, type ItemResult, type Operation, type Outcome } from './results.js';
 

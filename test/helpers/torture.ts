@@ -6,7 +6,7 @@ import { createSparServer } from '../../src/adapters/server/spar-v2-server.js';
 import { LocalMapper } from '../../src/adapters/sqlite/local-mapper.js';
 import { openDatabase, prepare } from '../../src/adapters/sqlite/retained.js';
 import type { BulkMode } from '../../src/core/bulk/types.js';
-import { checkedFaOf } from '../../src/core/records.js';
+import { checkedFaOf } from '../../src/core/request-items.js';
 import type { Strategy } from '../../src/core/strategy/strategy.js';
 import { startFaultProxy, type ProxyFault } from './fault-proxy.js';
 import { random } from './record-corpus.js';

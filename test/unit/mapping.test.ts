@@ -17,7 +17,7 @@ import {
   type DfspLookup,
   type MappingResult,
 } from '../../src/core/mapping.js';
-import { parseMappingRecord } from '../../src/core/records.js';
+import { parseMappingRecord } from '../../src/core/request-items.js';
 import { DEFAULT_STRATEGIES, compileStrategy, faProblem } from '../../src/core/strategy/strategy.js';
 import { thrownBy } from '../helpers/errors.js';
 

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { prescanCsv } from '../../src/adapters/input/prescan.js';
 import { openInputFile } from '../../src/adapters/input/record-file.js';
 import { indexOf } from '../../src/core/bulk/row-index.js';
-import { recordKey } from '../../src/core/records.js';
+import { recordKey } from '../../src/core/request-items.js';
 import { random } from '../helpers/record-corpus.js';
 import { tempDir } from '../helpers/tmp.js';
 

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { openInputFile, type SourceRecord } from '../../src/adapters/input/record-file.js';
 import { UsageError } from '../../src/core/errors.js';
 import { rejectedWith } from '../helpers/errors.js';
-import { RECORD_FIELDS } from '../../src/core/records.js';
+import { RECORD_FIELDS } from '../../src/core/request-items.js';
 import { tempDir } from '../helpers/tmp.js';
 
 async function read(name: string, content: string | Buffer, format?: 'csv' | 'jsonl'): Promise<SourceRecord[]> {

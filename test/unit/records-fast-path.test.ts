@@ -19,7 +19,7 @@ import {
   surelyValidName,
   surelyValidPhone,
   type RecordDefaults,
-} from '../../src/core/records.js';
+} from '../../src/core/request-items.js';
 import { DEFAULT_STRATEGIES } from '../../src/core/strategy/strategy.js';
 import { corpus, nested, validBank, validEmail, validMobile } from '../helpers/record-corpus.js';
 

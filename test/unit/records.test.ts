@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { prepareItems, summarize } from '../../src/core/resolve.js';
-import { parseIdRecord, parseMappingRecord } from '../../src/core/records.js';
+import { parseIdRecord, parseMappingRecord } from '../../src/core/request-items.js';
 import { DEFAULT_STRATEGIES } from '../../src/core/strategy/strategy.js';
 
 const flatBank = {

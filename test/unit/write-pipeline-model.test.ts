@@ -8,7 +8,7 @@ import { indexOf } from '../../src/core/bulk/row-index.js';
 import type { BulkInputRecord, BulkMode } from '../../src/core/bulk/types.js';
 import { UnavailableError } from '../../src/core/errors.js';
 import type { LinkItem, Mapper, MapperCallContext } from '../../src/core/mapper.js';
-import { checkedFaOf } from '../../src/core/records.js';
+import { checkedFaOf } from '../../src/core/request-items.js';
 import type { ItemResult } from '../../src/core/results.js';
 import type { Strategy } from '../../src/core/strategy/strategy.js';
 import { random } from '../helpers/record-corpus.js';

@@ -4,7 +4,7 @@ import type { KeyObject } from 'node:crypto';
 import { z } from 'zod';
 import type { LinkItem, Mapper, ResolveItem, UnlinkItem } from '../../core/mapper.js';
 import { FinancialAddressSchema, describeIssues, type FinancialAddress } from '../../core/model.js';
-import { surelyValidFa } from '../../core/records.js';
+import { surelyValidFa } from '../../core/request-items.js';
 import { ReasonCode, type ItemResult, type Operation } from '../../core/results.js';
 import { canonicalJson } from '../http/canonical-json.js';
 import { verifyDetached } from '../http/signing.js';

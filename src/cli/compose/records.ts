@@ -76,7 +76,7 @@ export async function recordsJobSpec(
     definition: JSON.stringify({ strategy: options.strategy ?? null, format: options.format ?? null }),
     csvKeys: async (_context, _mapper, path) => {
       if ((await formatOf(path)) !== 'csv') return undefined;
-      const { recordKey } = await import('../../core/records.js');
+      const { recordKey } = await import('../../core/request-items.js');
       return {
         delimiter: label.toLowerCase().endsWith('.tsv') ? '\t' : ',',
         knownColumns,

@@ -1,4 +1,4 @@
-import { checkedFaOf, parseMappedRecord, parseRecordFor, recordKey, type RecordDefaults } from '../records.js';
+import { checkedFaOf, parseMappedRecord, parseRecordFor, recordKey, type RecordDefaults } from '../request-items.js';
 import type { Strategy } from '../strategy/strategy.js';
 import type { BulkInputRecord, BulkMode, InputProblem } from './types.js';
 

@@ -1,6 +1,6 @@
 import type { StoredFa } from '../mapper.js';
 import type { FinancialAddress } from '../model.js';
-import type { MappingRecord } from '../records.js';
+import type { MappingRecord } from '../request-items.js';
 import type { Operation, Outcome } from '../results.js';
 import { pythonFormat } from '../strategy/python-format.js';
 import { buildCheckedFa, constructFa, type Strategy } from '../strategy/strategy.js';

@@ -1,6 +1,6 @@
 import { UnavailableError } from '../errors.js';
 import type { ItemSource, LinkItem, Mapper, MapperCallContext, UnlinkItem } from '../mapper.js';
-import type { MappingRecord } from '../records.js';
+import type { MappingRecord } from '../request-items.js';
 import { classifyResult, type ItemResult, type Operation, type Outcome } from '../results.js';
 import type { Strategy } from '../strategy/strategy.js';
 import type { RecordFate } from './events.js';

@@ -1,5 +1,5 @@
 import type { ItemSource } from '../mapper.js';
-import type { MappingRecord } from '../records.js';
+import type { MappingRecord } from '../request-items.js';
 
 /** What a bulk run's records ask for: upsert (link new, update changed) or one operation as asked. */
 export type BulkMode = 'upsert' | 'link' | 'update' | 'unlink';
