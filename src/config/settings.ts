@@ -119,9 +119,6 @@ export const ENV_SETTINGS: Readonly<Record<string, SettingKey>> = {
 };
 const NUMERIC_SETTINGS = new Set<SettingKey>(['timeoutMs', 'batchSize', 'concurrency', 'odkProject']);
 
-/** Secrets accepted from the environment only (CI systems provide them that way). */
-export const SECRET_ENV = ['SPARCTL_TOKEN', 'SPARCTL_OAUTH_CLIENT_SECRET', 'SPARCTL_ODK_PASSWORD', 'SPARCTL_ODK_TOKEN'] as const;
-
 export const DEFAULTS = {
   protocol: 'spar-v2',
   senderAppMnemonic: 'sparctl',

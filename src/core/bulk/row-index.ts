@@ -157,11 +157,6 @@ export function indexFromEntries(rows: number, entries: readonly (readonly [numb
   return indexOver(rows, lastOf, lines);
 }
 
-/** An index of rows that never repeat an ID (a single record, or a test that says so). */
-export function indexOfUniqueRows(rows: number): RowIndex {
-  return indexOver(rows, new Map(), new Map());
-}
-
 /** The index of IDs given in memory, in input order (tests, small inputs). */
 export function indexOf(
   ids: readonly (string | undefined)[],

@@ -226,18 +226,6 @@ function rowFrom(entry: unknown, path: string, problems: string[], names?: Reado
   };
 }
 
-/** Two rows store the same strategy (a missing description and an empty one are the same). */
-export function sameStrategy(a: StrategyRow, b: StrategyRow): boolean {
-  return (
-    a.id === b.id &&
-    a.strategy_type === b.strategy_type &&
-    a.construct_strategy === b.construct_strategy &&
-    a.deconstruct_strategy === b.deconstruct_strategy &&
-    (a.description ?? '') === (b.description ?? '') &&
-    a.active === b.active
-  );
-}
-
 /** The names of the columns whose content differs. */
 export function differingColumns(a: StrategyRow, b: StrategyRow): string[] {
   const columns: string[] = [];
