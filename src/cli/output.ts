@@ -254,24 +254,43 @@ export interface List {
   readonly fields?: Readonly<Record<string, unknown>>;
   /** Said on stderr instead of an empty table. */
   readonly empty?: string;
+  /** The JSON document's fields, when it is not the rows under `name` (settings as an object, say). */
+  readonly document?: Readonly<Record<string, unknown>>;
+  /** JSONL lines, when they are not the rows (a trailing summary line, say). */
+  readonly lines?: readonly object[];
+  /** CSV columns and rows, when they are not the table's (one row per finding, say). */
+  readonly csv?: { readonly columns: readonly string[]; readonly rows: readonly object[] };
+  /** The table's text, when it is not a table of the columns (blocks, lines): without the final newline. */
+  readonly table?: () => string;
 }
 
+/**
+ * A command's list in the format asked: the one place a list's format is decided. JSON is one
+ * document with the rows under `name`; JSONL a line per row; CSV a header and a row each; a
+ * table for a person, fitted to the terminal.
+ */
 export async function renderList(io: Io, format: Format, list: List): Promise<void> {
   switch (format) {
     case 'json':
-      io.stdout.write(jsonDocument({ ...list.fields, [list.name]: list.rows }));
+      io.stdout.write(jsonDocument(list.document ?? { ...list.fields, [list.name]: list.rows }));
       return;
     case 'jsonl':
-      for (const row of list.rows) io.stdout.write(`${JSON.stringify(row)}\n`);
+      for (const row of list.lines ?? list.rows) io.stdout.write(`${JSON.stringify(row)}\n`);
       return;
-    case 'csv':
-      io.stdout.write(`${list.columns.map((column) => column.key).join(',')}\r\n`);
-      for (const row of list.rows)
-        io.stdout.write(`${list.columns.map((column) => csvCell(cellText(field(row, column.key)))).join(',')}\r\n`);
+    case 'csv': {
+      const columns = list.csv?.columns ?? list.columns.map((column) => column.key);
+      io.stdout.write(`${columns.join(',')}\r\n`);
+      for (const row of list.csv?.rows ?? list.rows)
+        io.stdout.write(`${columns.map((key) => csvCell(cellText(field(row, key)))).join(',')}\r\n`);
       return;
+    }
     case 'table': {
       if (list.rows.length === 0) {
         if (list.empty) io.stderr.write(`${list.empty}\n`);
+        return;
+      }
+      if (list.table) {
+        io.stdout.write(`${list.table()}\n`);
         return;
       }
       const cells = list.rows.map((row) => list.columns.map((column) => printable(cellText(field(row, column.key)))));

@@ -1,5 +1,5 @@
+import type { OutputFormat } from '../config/constants.js';
 import type { SmokeReport, SmokeStepResult } from '../core/smoke.js';
-import { jsonDocument } from './document.js';
 import type { Io } from './io.js';
 
 /**
@@ -35,7 +35,7 @@ function detailInWords(step: SmokeStepResult, { OUTCOME_WORDS, reasonText }: typ
   return `expected ${step.expected}; got ${got}`;
 }
 
-export async function renderSmoke(io: Io, format: string, report: SmokeReport): Promise<void> {
+export async function renderSmoke(io: Io, format: OutputFormat, report: SmokeReport): Promise<void> {
   const output = await import('./output.js');
   const { printable } = output;
   const steps = report.steps.map((s) => ({
@@ -47,43 +47,24 @@ export async function renderSmoke(io: Io, format: string, report: SmokeReport): 
     cleanup: s.cleanup,
     ...(s.error ? { error_code: s.error.code } : {}),
   }));
-  switch (format) {
-    case 'json':
-      io.stdout.write(
-        jsonDocument({
-          command: 'smoke',
-          target: report.target,
-          id: report.id,
-          passed: report.passed,
-          exitCode: report.exitCode,
-          ms: report.ms,
-          steps,
-          cleanup: report.cleanup,
-        }),
-      );
-      return;
-    case 'jsonl':
-      for (const step of steps) io.stdout.write(`${JSON.stringify(step)}\n`);
-      io.stdout.write(`${JSON.stringify({ step: 'cleanup', status: report.cleanup.state, detail: report.cleanup.detail })}\n`);
-      return;
-    case 'csv': {
-      const { csvCell } = await import('../adapters/files/csv-cells.js');
-      const columns = ['step', 'status', 'ms', 'expected', 'got', 'cleanup'] as const;
-      const rows = steps.map((s) => columns.map((c) => csvCell(s[c] === null ? '' : String(s[c]))).join(','));
-      io.stdout.write(`${[columns.join(','), ...rows].join('\r\n')}\r\n`);
-      return;
-    }
-    default: {
-      const { renderTable } = await import('./table.js');
-      const rows = report.steps.map((s, i) => [
-        String(i + 1),
-        label(s),
-        RESULT_WORDS[s.status],
-        s.ms === null ? '' : String(s.ms),
-        printable(detailInWords(s, output)),
-      ]);
-      rows.push(['', 'cleanup', CLEANUP_WORDS[report.cleanup.state], '', printable(report.cleanup.detail)]);
-      const table = renderTable(
+  const { renderList } = output;
+  const { renderTable } = await import('./table.js');
+  await renderList(io, format, {
+    name: 'steps',
+    rows: steps,
+    fields: {
+      command: 'smoke',
+      target: report.target,
+      id: report.id,
+      passed: report.passed,
+      exitCode: report.exitCode,
+      ms: report.ms,
+      cleanup: report.cleanup,
+    },
+    columns: ['step', 'status', 'ms', 'expected', 'got', 'cleanup'].map((key) => ({ key })),
+    lines: [...steps, { step: 'cleanup', status: report.cleanup.state, detail: report.cleanup.detail }],
+    table: () =>
+      renderTable(
         io,
         [
           { header: '#', fit: 'fixed', align: 'right' },
@@ -92,11 +73,18 @@ export async function renderSmoke(io: Io, format: string, report: SmokeReport): 
           { header: 'ms', fit: 'fixed', align: 'right' },
           { header: 'detail' },
         ],
-        rows,
-      );
-      io.stdout.write(`${table}\n`);
-    }
-  }
+        [
+          ...report.steps.map((s, i) => [
+            String(i + 1),
+            label(s),
+            RESULT_WORDS[s.status],
+            s.ms === null ? '' : String(s.ms),
+            printable(detailInWords(s, output)),
+          ]),
+          ['', 'cleanup', CLEANUP_WORDS[report.cleanup.state], '', printable(report.cleanup.detail)],
+        ],
+      ),
+  });
 }
 
 /** "smoke: all 6 steps passed in 84 ms — spar-v2 http://… (id …)", or which steps failed. */

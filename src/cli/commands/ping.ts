@@ -4,7 +4,6 @@ import type { OutputFormat } from '../../config/constants.js';
 import type { PingCheck } from '../../app/ping.js';
 import { loadContext, targetDocument, type GlobalOptions } from '../context.js';
 import { pingDeps } from '../compose/ping.js';
-import { jsonDocument } from '../document.js';
 import { defaultFormat, type Io } from '../io.js';
 import { positiveIntOrZero } from '../parse.js';
 
@@ -35,28 +34,28 @@ Examples:
       const format = defaultFormat(io, context.resolved.settings.output);
       const { ping } = await import('../../app/ping.js');
       const result = await ping(pingDeps(context), options.wait === undefined ? {} : { waitSeconds: options.wait });
-      if (format === 'json' && !result.error)
-        io.stdout.write(jsonDocument({ command: 'ping', target: targetDocument(context), ok: result.ok, checks: result.checks }));
-      if (format !== 'json') await showChecks(io, format, result.checks);
+      // With -o json a failure's document is the error object alone (main.ts), not checks and then it.
+      if (!(format === 'json' && result.error))
+        await showChecks(io, format, result.checks, { command: 'ping', target: targetDocument(context), ok: result.ok });
       if (result.error) throw result.error;
       setExit(result.ok ? ExitCode.ok : ExitCode.unavailable);
     });
 }
 
-/** Each check as a line of text (wrapped to the terminal under its text), a JSONL line or a CSV row. */
-async function showChecks(io: Io, format: OutputFormat, checks: readonly PingCheck[]): Promise<void> {
-  const { csvCell } = await import('../../adapters/files/csv-cells.js');
-  const { renderTable } = await import('../table.js');
-  if (format === 'csv') io.stdout.write('check,ok,ms,detail\r\n');
-  for (const check of checks) {
-    const ms = check.ms === undefined ? '' : String(check.ms);
-    if (format === 'jsonl') io.stdout.write(`${JSON.stringify(check)}\n`);
-    else if (format === 'csv') io.stdout.write(`${[check.check, String(check.ok), ms, csvCell(check.detail)].join(',')}\r\n`);
-    else {
-      const text = `${check.check}: ${check.detail}${ms ? ` (${ms} ms)` : ''}`;
-      io.stdout.write(
-        `${renderTable(io, [{ header: '', fit: 'fixed' }, { header: '' }], [[check.ok ? 'ok  ' : 'FAIL', text]], { head: false })}\n`,
-      );
-    }
-  }
+/** The checks: a line of text each (wrapped to the terminal under its text), one document, JSONL lines or CSV rows. */
+async function showChecks(io: Io, format: OutputFormat, checks: readonly PingCheck[], fields: Record<string, unknown>): Promise<void> {
+  const [{ renderList }, { renderTable }] = await Promise.all([import('../output.js'), import('../table.js')]);
+  await renderList(io, format, {
+    name: 'checks',
+    rows: checks,
+    fields,
+    columns: ['check', 'ok', 'ms', 'detail'].map((key) => ({ key })),
+    table: () =>
+      checks
+        .map((check) => {
+          const text = `${check.check}: ${check.detail}${check.ms === undefined ? '' : ` (${check.ms} ms)`}`;
+          return renderTable(io, [{ header: '', fit: 'fixed' }, { header: '' }], [[check.ok ? 'ok  ' : 'FAIL', text]], { head: false });
+        })
+        .join('\n'),
+  });
 }

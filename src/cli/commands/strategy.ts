@@ -22,7 +22,7 @@ export function strategyCommand(io: Io, setExit: (code: number) => void): Comman
     .action(async (_options: unknown, cmd: Command) => {
       const { app, render, deps, format } = await load(cmd);
       const { rows, target } = await app.listStrategies(deps);
-      render.renderStrategyRows(io, await format(), rows, target);
+      await render.renderStrategyRows(io, await format(), rows, target);
       setExit(ExitCode.ok);
     });
 
@@ -39,7 +39,7 @@ export function strategyCommand(io: Io, setExit: (code: number) => void): Comman
       const { reports, unsafe } = await app.validateStrategies(deps, { ids, definition: options, strict: options.strict === true });
       // The profile's output format is not read: with a definition, no settings are.
       const format = defaultFormat(io, globals.output ?? outputFormatNamed(io.env['SPARCTL_OUTPUT']));
-      render.renderStrategyReports(io, format, reports, globals.verbose === true);
+      await render.renderStrategyReports(io, format, reports, globals.verbose === true);
       if (unsafe !== undefined) io.stderr.write(`sparctl: error [strategy.unsafe]: ${unsafe}\n`);
       setExit(unsafe !== undefined ? ExitCode.usage : ExitCode.ok);
     });
