@@ -3,7 +3,6 @@ import type { BulkJobResult } from '../app/bulk-job.js';
 import type { BulkJobSpec } from './compose/bulk-job.js';
 import { loadContext, type CommandContext, type GlobalOptions } from './context.js';
 import type { Io } from './io.js';
-import { errorDocument, jsonDocument } from './document.js';
 
 /**
  * A file-driven bulk job as a command runs it (link|update|unlink --file, import-csv,
@@ -70,20 +69,19 @@ async function renderJob(context: CommandContext, result: BulkJobResult): Promis
       io.stderr.write(`  would ${event.operation} ${event.id ?? ''}${event.line === undefined ? '' : ` (line ${event.line})`}\n`);
     io.stderr.write('dry run: nothing was written\n');
   }
-  if (settings.output === 'json') {
-    io.stdout.write(
-      jsonDocument({
-        command: result.command,
-        target: result.target,
-        summary,
-        ...(result.rejects ? { rejects: result.rejects.path } : {}),
-      }),
-    );
-  } else if (settings.output === 'jsonl' && summary.stopped) {
-    // The per-record lines end with why there are no more, so a reader can tell a stop from the end.
-    const { code, message, hint, exitCode } = summary.stopped;
-    io.stdout.write(errorDocument('jsonl', { code, message, hint, exitCode })!);
-  }
+  const { renderJobEnd } = await import('./output.js');
+  const stopped = summary.stopped && {
+    code: summary.stopped.code,
+    message: summary.stopped.message,
+    hint: summary.stopped.hint,
+    exitCode: summary.stopped.exitCode,
+  };
+  renderJobEnd(
+    io,
+    settings.output,
+    { command: result.command, target: result.target, summary, ...(result.rejects ? { rejects: result.rejects.path } : {}) },
+    stopped,
+  );
   if (summary.stopped && summary.stopped.code !== 'interrupted' && summary.stopped.code !== 'terminated') {
     const { code, message, hint } = summary.stopped;
     io.stderr.write(`sparctl: error [${code}]: ${message}${hint ? ` (${hint})` : ''}\n`);

@@ -6,7 +6,7 @@ import type { Io } from './io.js';
 import { UsageError } from '../core/errors.js';
 import type { OutputFormat as Format } from '../config/constants.js';
 import { renderTable, type TableColumn } from './table.js';
-import { jsonDocument } from './document.js';
+import { errorDocument, jsonDocument, type ErrorFields } from './document.js';
 
 /**
  * Every rendering of a command's result comes from the same value, so table, JSON, JSONL and CSV
@@ -339,4 +339,19 @@ export function renderSummary(io: Io, format: Format, fields: Readonly<Record<st
 /** For a command with no result to format (a shell script, a server's log): -o on its command line is refused. */
 export function refuseOutputFlag(command: string, output: Format | undefined, why: string): void {
   if (output !== undefined) throw new UsageError('usage.output_format', `${command} does not take -o: ${why}`, { hint: 'drop -o' });
+}
+
+/**
+ * The end of a --file run on stdout: the summary document with -o json; with -o jsonl, after the
+ * per-record lines, the error object when the run stopped early (so a reader can tell a stop
+ * from the end). Table and CSV runs say it on stderr.
+ */
+export function renderJobEnd(
+  io: Io,
+  format: Format | undefined,
+  document: Readonly<Record<string, unknown>>,
+  stopped: ErrorFields | undefined,
+): void {
+  if (format === 'json') io.stdout.write(jsonDocument(document));
+  else if (format === 'jsonl' && stopped) io.stdout.write(errorDocument('jsonl', stopped)!);
 }

@@ -148,6 +148,20 @@ describe('-o on every command path', () => {
     expect(table.stdout).toMatch(/^# +step +result +ms +detail$/m);
   });
 
+  it('a --file run that stops early ends its -o jsonl lines with the error; -o json is the summary document saying why', async () => {
+    const { env } = cliEnv();
+    const url = `http://127.0.0.1:${await freePort()}`;
+    const args = ['--url', url, 'link', '--file', F('beneficiaries.csv'), '--retries', '0'];
+    const lines = await runMain([...args, '-o', 'jsonl'], { env });
+    expect(lines.code).toBe(4);
+    const last = parsed('jsonl', lines.stdout).at(-1) as { error?: { code: string; exitCode: number } };
+    expect(last.error).toMatchObject({ code: 'remote.refused', exitCode: 4 });
+    expect(lines.stderr).toMatch(/^sparctl: error \[remote\.refused\]: /m);
+    const document = await runMain([...args, '-o', 'json'], { env });
+    expect(document.code).toBe(4);
+    expect(JSON.parse(document.stdout)).toMatchObject({ command: 'link --file', summary: { stopped: { code: 'remote.refused' } } });
+  });
+
   it('-q and -v together are refused', async () => {
     const { env } = cliEnv();
     const both = await runMain(['-q', '-v', 'resolve', 'X'], { env });
