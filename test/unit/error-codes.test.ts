@@ -71,6 +71,7 @@ const COMPUTED: Record<string, { readonly why: string; readonly codes?: (sites: 
   'src/core/bulk/engine.ts: stopped.code': { why: 'the error that stopped a bulk run' },
   'src/app/fa-edit.ts: summary.stopped.code': { why: 'a bulk run stopped early, rethrown' },
   'src/app/records.ts: summary.stopped.code': { why: 'a bulk run stopped early, rethrown' },
+  'src/cli/bulk-job.ts: summary.stopped.code': { why: "a stopped bulk run's error, copied for the -o jsonl stop line" },
   // smoke.ts: a step's error is the SparctlError the mapper call threw.
   'src/core/smoke.ts: error.code': { why: "a smoke step's error" },
 };
