@@ -5,22 +5,10 @@ import { openDatabase, prepare } from '../../src/adapters/sqlite/retained.js';
 import { describe, expect, it } from 'vitest';
 import { ROOT, cliEnv, runCli, withoutTarget } from '../helpers/run-cli.js';
 import { runMain } from '../helpers/run-main.js';
+import { bankFlags } from '../helpers/records.js';
 import { tempDir } from '../helpers/tmp.js';
 
-const BANK_FLAGS = [
-  '--fa-type',
-  'BANK',
-  '--bank-name',
-  'Example Bank',
-  '--bank-code',
-  'EXB',
-  '--branch-name',
-  'Main',
-  '--branch-code',
-  '0001',
-  '--account-number',
-  'ACC1000001',
-];
+const BANK_FLAGS = bankFlags('ACC1000001');
 
 function countRows(db: string, table = 'id_fa_mappings'): number {
   if (!existsSync(db)) return 0;

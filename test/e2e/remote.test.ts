@@ -5,22 +5,10 @@ import { describe, expect, it } from 'vitest';
 import { cliEnv, withoutTarget, type CliEnv } from '../helpers/run-cli.js';
 import { runMain } from '../helpers/run-main.js';
 import { serve } from '../helpers/serve.js';
+import { bankFlags } from '../helpers/records.js';
 import { tempDir } from '../helpers/tmp.js';
 
-const BANK_FLAGS = [
-  '--fa-type',
-  'BANK',
-  '--bank-name',
-  'Example Bank',
-  '--bank-code',
-  'EXB',
-  '--branch-name',
-  'Main',
-  '--branch-code',
-  '0001',
-  '--account-number',
-  'ACC1000001',
-];
+const BANK_FLAGS = bankFlags('ACC1000001');
 
 function keyPair(dir: string): { keyFile: string; publicFile: string } {
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });

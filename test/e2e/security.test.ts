@@ -16,6 +16,7 @@ import { LocalMapper } from '../../src/adapters/sqlite/local-mapper.js';
 import { startFakeCentral } from '../helpers/fake-central.js';
 import { ROOT, cliEnv, type CliResult } from '../helpers/run-cli.js';
 import { runMain } from '../helpers/run-main.js';
+import { bankFlags } from '../helpers/records.js';
 import { tempDir } from '../helpers/tmp.js';
 
 /** Every file under `dir`, as text. */
@@ -81,20 +82,7 @@ describe('secrets never leak', () => {
       const run = (args: string[]) => runMain(['-v', ...args], { env: remote.env, cwd: dir });
       const mapping = join(ROOT, 'fixtures', 'enrolment.odk-mapping.json');
       const odkDfsp = join(ROOT, 'fixtures', 'odk-dfsp.json');
-      const bank = [
-        '--fa-type',
-        'BANK',
-        '--bank-name',
-        'Example Bank',
-        '--bank-code',
-        'EXB',
-        '--branch-name',
-        'Main',
-        '--branch-code',
-        '0001',
-        '--account-number',
-        '0002',
-      ];
+      const bank = bankFlags('0002');
       // Every command, against the remote mapper (its URL holds the password) unless it says otherwise.
       const commands: string[][] = [
         ['config', 'show', '-o', 'table'],

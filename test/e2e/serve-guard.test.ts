@@ -18,22 +18,10 @@ import { LocalMapper } from '../../src/adapters/sqlite/local-mapper.js';
 import { cliEnv, withoutTarget } from '../helpers/run-cli.js';
 import { runMain } from '../helpers/run-main.js';
 import { serveWith } from '../helpers/serve.js';
+import { bankFlags } from '../helpers/records.js';
 import { tempDir } from '../helpers/tmp.js';
 
-const BANK_FLAGS = [
-  '--fa-type',
-  'BANK',
-  '--bank-name',
-  'Example Bank',
-  '--bank-code',
-  'EXB',
-  '--branch-name',
-  'Main',
-  '--branch-code',
-  '0001',
-  '--account-number',
-  'ACC7700001',
-];
+const BANK_FLAGS = bankFlags('ACC7700001');
 const MiB = 1024 * 1024;
 
 interface Answer {

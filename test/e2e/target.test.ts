@@ -19,22 +19,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, prepare, setPragma } from '../../src/adapters/sqlite/retained.js';
 import { BIN, ROOT, type CliResult, SERVER_SPAWN_LIMIT } from '../helpers/run-cli.js';
 import { runMain } from '../helpers/run-main.js';
+import { bankFlags } from '../helpers/records.js';
 import { tempDir } from '../helpers/tmp.js';
 
-const BANK = (account: string) => [
-  '--fa-type',
-  'BANK',
-  '--bank-name',
-  'Example Bank',
-  '--bank-code',
-  'EXB',
-  '--branch-name',
-  'Main',
-  '--branch-code',
-  '0001',
-  '--account-number',
-  account,
-];
+const BANK = bankFlags;
 const HINT = '(give one of them; "sparctl config show" shows where each setting comes from)';
 
 /** A fresh HOME with no XDG variables: the default mapper is ~/.local/share/sparctl/mapper.db, as for a user. */

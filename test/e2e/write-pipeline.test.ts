@@ -10,6 +10,7 @@ import { openDatabase, prepare } from '../../src/adapters/sqlite/retained.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { BIN, ROOT, cliEnv, runCli, type CliResult, SPAWN_LIMIT } from '../helpers/run-cli.js';
 import { runMain } from '../helpers/run-main.js';
+import { bankFlags } from '../helpers/records.js';
 import { tempDir } from '../helpers/tmp.js';
 
 /**
@@ -132,20 +133,7 @@ describe('writes you can trust: the eight cases', () => {
     const { env } = cliEnv();
     const dir = tempDir();
     const db = join(dir, 'mapper.db');
-    const flags = [
-      '--fa-type',
-      'BANK',
-      '--bank-name',
-      'Example Bank',
-      '--bank-code',
-      'EXB',
-      '--branch-name',
-      'Main',
-      '--branch-code',
-      '0001',
-      '--account-number',
-      '000123',
-    ];
+    const flags = bankFlags('000123');
     const dry = await runMain(['--create', '--db', db, 'link', '--id', 'D1', ...flags, '--dry-run'], { env });
     expect(dry.code).toBe(0);
     expect(dry.stderr).toContain('dry run: nothing was written');

@@ -11,3 +11,9 @@ export const bank = (account: string, overrides: Partial<BankFa> = {}): BankFa =
   account_number: account,
   ...overrides,
 });
+
+/** The same FA as link/update flags: a strategy-2 bank FA at Example Bank, Main branch. */
+export const bankFlags = (account: string): string[] => [
+  ...['--fa-type', 'BANK', '--bank-name', 'Example Bank', '--bank-code', 'EXB'],
+  ...['--branch-name', 'Main', '--branch-code', '0001', '--account-number', account],
+];
