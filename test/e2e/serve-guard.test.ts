@@ -28,6 +28,7 @@ interface Answer {
   status: number;
   headers: IncomingHttpHeaders;
   text: string;
+  sent: number;
 }
 
 /**
@@ -49,6 +50,8 @@ function send(
   const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
     let answered = false;
+    // Bytes of a generated body handed to the socket before the answer came.
+    let sent = 0;
     const body = options.body;
     const headers: Record<string, string | number> = { 'content-type': 'application/json', ...options.headers };
     if (typeof body === 'string') headers['content-length'] = Buffer.byteLength(body);
@@ -60,8 +63,8 @@ function send(
         answered = true;
         let text = '';
         res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }));
-        res.on('error', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text, sent }));
+        res.on('error', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text, sent }));
       },
     );
     req.on('error', (error) => {
@@ -71,7 +74,6 @@ function send(
     if (body === undefined) return void req.end();
     const total = 'chunked' in body ? body.chunked : body.declared;
     const chunk = Buffer.alloc(64 * 1024, 'x');
-    let sent = 0;
     const pump = () => {
       while (sent < total && !req.destroyed && !answered) {
         sent += chunk.length;
@@ -433,8 +435,15 @@ describe('serve limits: the process stays small whatever it is sent', () => {
     expect(peak(), `peak RSS grew ${peak().toFixed(1)} MiB`).toBeLessThan(30);
     // Many more, larger: what was read of each (the limit) is garbage the collector takes back
     // in its time, so the peak levels off. Before, one buffered 40 MiB body took 80 MiB and more.
-    for (let i = 0; i < 5; i++) expect((await send(served.url, '/mapper/update', { body: { chunked: 40 * MiB } })).status).toBe(413);
-    expect(peak(), `peak RSS grew ${peak().toFixed(1)} MiB`).toBeLessThan(60);
+    // The deterministic check is the client's: it could hand over the limit plus what the two
+    // sockets' buffers hold, far from the 40 MiB it had; the peak varies with when V8 collects
+    // (62 MiB seen on a CI run), so its bound only catches whole bodies held again.
+    for (let i = 0; i < 5; i++) {
+      const answer = await send(served.url, '/mapper/update', { body: { chunked: 40 * MiB } });
+      expect(answer.status).toBe(413);
+      expect(answer.sent / MiB, 'MiB the client could send').toBeLessThan(25);
+    }
+    expect(peak(), `peak RSS grew ${peak().toFixed(1)} MiB`).toBeLessThan(90);
 
     // A Content-Length that lies low: the rest is read as a next request, which is refused.
     const lying = await new Promise<string>((resolve) => {
@@ -449,7 +458,7 @@ describe('serve limits: the process stays small whatever it is sent', () => {
     });
     // (Node's parser refuses the garbage and closes the connection, before or after the answer to the 10 bytes.)
     expect(lying === '' || /^HTTP\/1\.1 400 Bad Request/.test(lying), lying).toBe(true);
-    expect(peak()).toBeLessThan(60);
+    expect(peak()).toBeLessThan(90);
 
     // Items: 5,000 answered, 5,001 refused in SPAR's error style.
     const ids = Array.from({ length: 5_001 }, (_, i) => `BENE_${i}`);
