@@ -110,9 +110,7 @@ async function jobOf(deps: ImportCsvDeps, input: ImportCsvInput): Promise<CsvImp
         throw new UsageError(
           'input.missing_column',
           `${label}:1: the mapping reads column${missing.length > 1 ? 's' : ''} ${missing.map((c) => `"${c}"`).join(', ')}, which the file does not have; nothing was sent`,
-          {
-            hint: `the file's columns are: ${header.join(', ')}`,
-          },
+          { hint: headerHint(header, usedDelimiter) },
         );
       }
     },
@@ -134,4 +132,18 @@ async function jobOf(deps: ImportCsvDeps, input: ImportCsvInput): Promise<CsvImp
       })();
     },
   };
+}
+
+/**
+ * What to tell a user whose header lacks the mapping's columns. One column holding another
+ * delimiter is a file read with the wrong one (a European-locale export uses ";"): say which
+ * flag reads it, rather than list one 2,000-character column.
+ */
+function headerHint(header: readonly string[], delimiter: string): string {
+  if (header.length === 1) {
+    const other = [';', '\t', '|', ','].find((candidate) => candidate !== delimiter && header[0]!.includes(candidate));
+    if (other !== undefined)
+      return `the header is one column, which holds ${JSON.stringify(other)}: the file looks ${JSON.stringify(other)}-separated; run again with --delimiter ${other === '\t' ? "$'\\t'" : JSON.stringify(other)}`;
+  }
+  return `the file's columns are: ${header.join(', ')}`;
 }

@@ -1,5 +1,4 @@
 import { InvalidArgumentError } from 'commander';
-import { UsageError } from '../core/errors.js';
 
 /** A commander argument parser for whole numbers ≥ 1; commander reports the failure as a usage error. */
 export function positiveInt(flag: string): (value: string) => number {
@@ -28,15 +27,13 @@ export function positiveIntOrZero(flag: string): (value: string) => number {
   };
 }
 
-/** A whole number ≥ 1 from a flag's text, or a usage error naming the flag. */
+/** A whole number ≥ 1 from a flag's text; reported as every flag's bad value is (usage.invalid_argument). */
 export function parsePositive(value: string, flag: string): number {
-  if (!/^[0-9]+$/.test(value) || Number(value) < 1)
-    throw new UsageError('usage.invalid_number', `${flag} must be a whole number of at least 1`);
-  return Number(value);
+  return positiveInt(flag)(value);
 }
 
-/** A whole number ≥ 0 of seconds from a flag's text, or a usage error naming the flag. */
+/** A whole number ≥ 0 of seconds from a flag's text, reported the same way. */
 export function parseNonNegative(value: string, flag: string): number {
-  if (!/^[0-9]+$/.test(value)) throw new UsageError('usage.invalid_number', `${flag} must be a whole number of seconds`);
+  if (!/^[0-9]{1,9}$/.test(value)) throw new InvalidArgumentError(`${flag} must be a whole number of seconds`);
   return Number(value);
 }
