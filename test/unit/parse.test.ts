@@ -151,7 +151,10 @@ describe('parse layer', () => {
   it.each([
     [['link', '--batch-size', '0', '--file', 'x'], /--batch-size must be a whole number of at least 1/],
     // The import commands' numbers fail the same way (they had a code of their own).
-    [['import-csv', 'x.csv', '--mapping', 'm.json', '--batch-size', '0'], /argument '0' is invalid\. --batch-size must be a whole number of at least 1/],
+    [
+      ['import-csv', 'x.csv', '--mapping', 'm.json', '--batch-size', '0'],
+      /argument '0' is invalid\. --batch-size must be a whole number of at least 1/,
+    ],
     [['import-odk', '--overlap', '1.5'], /argument '1\.5' is invalid\. --overlap must be a whole number of seconds/],
     [['serve', '--port', '70000'], /--port must be a port number from 0 to 65535/],
     [['-o', 'xml', 'resolve', 'X'], /argument 'xml' is invalid\. Allowed choices are table, json, jsonl, csv/],
