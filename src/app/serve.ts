@@ -1,4 +1,4 @@
-import { ConfigError, ExitCode, UsageError } from '../core/errors.js';
+import { ExitCode, UsageError } from '../core/errors.js';
 
 /**
  * `serve`'s use case: the local mapper as a SPAR v2 server, guarded. Before anything is read,
@@ -112,7 +112,7 @@ export async function serve(deps: ServeDeps, input: ServeInput): Promise<{ exitC
   const { loopback, tls, exposed } = serveGuard(input, deps.isLoopbackHost, deps.globalInsecure);
   const target = await deps.target();
   if (target.mode !== 'local') {
-    throw new ConfigError('serve.remote_profile', `serve needs a local mapper, but the target is remote (${target.source})`, {
+    throw new UsageError('serve.remote_profile', `serve needs a local mapper, but the target is remote (${target.source})`, {
       hint: 'pass --db PATH or a local profile',
     });
   }

@@ -68,6 +68,7 @@ describe('serve (use case)', () => {
     delete (d as { loadPartners?: unknown }).loadPartners;
     await expect(serve(d, INPUT)).rejects.toMatchObject({
       code: 'serve.remote_profile',
+      exitCode: 2,
       message: 'serve needs a local mapper, but the target is remote (profile prod)',
     });
   });

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import type { StrategyDeps } from '../../app/strategy.js';
 import { announceTarget, loadContext, openMapper, type CommandContext, type GlobalOptions } from '../context.js';
 import type { Command } from 'commander';
@@ -18,7 +19,8 @@ export async function strategyDeps(
   const context = () => (loading ??= loadContext(io, globals));
   const deps: StrategyDeps = {
     readFile: async (file) => {
-      if (file !== '-') return readFile(file, 'utf8');
+      // Against the command's cwd (the process's, for the binary) as every other path is.
+      if (file !== '-') return readFile(resolve(io.cwd, file), 'utf8');
       let text = '';
       for await (const chunk of io.stdin) text += typeof chunk === 'string' ? chunk : (chunk as Buffer).toString('utf8');
       return text;

@@ -281,7 +281,7 @@ export function pythonFormat(template: FormatTemplate | string, values: Readonly
       throw new StrategyError(
         'strategy.missing_field',
         `construct template ${JSON.stringify(parsed.template)} needs the field "${part.field}", which has no value`,
-        { hint: `Provide a value for "${part.field}" or use a strategy whose template does not need it.` },
+        { hint: `give a value for "${part.field}", or use a strategy whose template does not need it` },
       );
     }
     out += values[part.field];
