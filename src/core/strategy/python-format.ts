@@ -41,8 +41,8 @@ type MarkupItem = { readonly literal: string } | { readonly field: ReplacementFi
 /** CPython's build_string starts at depth 2: a format spec may nest fields one level deep. */
 const FORMAT_RECURSION_DEPTH = 2;
 
-const INVALID_HINT = 'Fix the construct template: write a literal brace as {{ or }}, and name every field, e.g. {account_number}.';
-const UNSUPPORTED_HINT = 'Use plain {name} fields; sparctl does not reproduce format specs, conversions, attributes or indexes.';
+const INVALID_HINT = 'fix the construct template: write a literal brace as {{ or }}, and name every field, e.g. {account_number}';
+const UNSUPPORTED_HINT = 'use plain {name} fields; sparctl does not reproduce format specs, conversions, attributes or indexes';
 
 function invalid(template: string, reason: string): StrategyError {
   return new StrategyError(
