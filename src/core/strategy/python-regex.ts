@@ -78,9 +78,9 @@ const VERBOSE_WHITESPACE = new Set([' ', '\t', '\n', '\r', '\v', '\f']);
 // ---------------------------------------------------------------------------------------------
 // Errors
 
-const INVALID_HINT = "Fix the deconstruct regex so that Python's re.compile accepts it.";
+const INVALID_HINT = "fix the deconstruct regex so that Python's re.compile accepts it";
 const UNTRANSLATABLE_HINT =
-  'Rewrite the deconstruct regex without this construct (named groups, classes, plain quantifiers and anchors are all supported).';
+  'rewrite the deconstruct regex without this construct (named groups, classes, plain quantifiers and anchors are all supported)';
 
 function rejectedByPython(pattern: string, reason: string, position: number | null): StrategyError {
   const where = position === null ? '' : ` at position ${position}`;
