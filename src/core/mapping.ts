@@ -65,6 +65,7 @@
  */
 import { z } from 'zod';
 import { UsageError } from './errors.js';
+import { normalizeId } from './beneficiary-id.js';
 import { DEFAULT_STRATEGY_FOR, FA_FIELDS, FA_TYPES, describeIssue, type FaType } from './model.js';
 import { DEFAULT_STRATEGIES, type Strategy } from './strategy/strategy.js';
 import { readsBackAlone, singleFieldSplitOf, type SingleFieldSplit } from './strategy/literal-split.js';
@@ -932,7 +933,11 @@ function idOf(mapping: CompiledMapping, row: RowReader, problems: MappingProblem
     if (!problems.some((p) => p.field === 'id')) problems.push(missing(mapping.id, 'id'));
     return undefined;
   }
-  return mapping.id.strategy !== undefined ? constructId(mapping, idValue, problems) : idValue;
+  // In NFC, as parseId takes every ID: the row index's key must be the ID the row parses to.
+  const value = normalizeId(idValue);
+  if (mapping.id.strategy === undefined) return value;
+  const id = constructId(mapping, value, problems);
+  return id === undefined ? undefined : normalizeId(id);
 }
 
 /**
