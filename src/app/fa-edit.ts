@@ -4,7 +4,7 @@ import { faChanges, faFromAnswers, type FaAnswers } from '../core/fa-edit.js';
 import type { Mapper } from '../core/mapper.js';
 import { normalizePhone, type DfspData } from '../core/mapping.js';
 import { DEFAULT_STRATEGY_FOR, EMAIL, FA_TYPES, NO_CONTROL_CHARS } from '../core/model.js';
-import { checkStrategy } from '../core/request-items.js';
+import { checkStrategy, parseIdRecord } from '../core/request-items.js';
 import { classifyResult } from '../core/results.js';
 
 /**
@@ -57,7 +57,13 @@ export type FaEditResult =
   | { readonly ended: 'updated'; readonly confirmed: boolean; readonly exitCode: number };
 
 export async function editFa(deps: FaEditDeps, input: FaEditInput): Promise<FaEditResult> {
-  const { id } = input;
+  // The ID as every input takes it (NFC, nothing invisible), so the edit finds what link stored.
+  const checked = parseIdRecord({ id: input.id });
+  if (!checked.ok) {
+    const detail = checked.problems.map((p) => p.message).join('; ');
+    throw new UsageError('input.invalid_record', `invalid record: ${detail}; nothing was changed`);
+  }
+  const { id } = checked.value;
   const { prompter, say, printable } = deps;
   const mapper = await deps.openMapper(input.dryRun === true ? 'dry-run' : 'write');
   try {

@@ -1,7 +1,16 @@
 import { mappedCsvRecords, sourceContexts, type CsvSourceRow, type SourceContexts } from '../core/bulk/mapped-rows.js';
 import type { BulkInputRecord, BulkMode } from '../core/bulk/types.js';
 import { UsageError } from '../core/errors.js';
-import { compileMapping, dfspLookupFrom, dfspLookupOf, idColumns, missingColumns, rowKey, type DfspData } from '../core/mapping.js';
+import {
+  checkMappingStrategies,
+  compileMapping,
+  dfspLookupFrom,
+  dfspLookupOf,
+  idColumns,
+  missingColumns,
+  rowKey,
+  type DfspData,
+} from '../core/mapping.js';
 import type { Strategy } from '../core/strategy/strategy.js';
 
 /**
@@ -93,6 +102,8 @@ async function jobOf(deps: ImportCsvDeps, input: ImportCsvInput): Promise<CsvImp
     delimiter,
     label,
     useStrategies: (given) => {
+      // Before the index pass reads a row: a strategy the target lacks would reject every row.
+      checkMappingStrategies(mapping, given);
       strategies = given;
     },
     // The header is checked as soon as it is read (by the pass before the run), before any row.

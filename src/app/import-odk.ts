@@ -4,6 +4,7 @@ import type { BulkInputRecord } from '../core/bulk/types.js';
 import { ConfigError, ExitCode, UnavailableError, UsageError } from '../core/errors.js';
 import {
   applyMapping,
+  checkMappingStrategies,
   compileMapping,
   dfspLookupFrom,
   dfspLookupOf,
@@ -486,8 +487,11 @@ async function applyWindow(run: Run, what: string): Promise<{ code: number; kept
     collect: (event) => fates.set(event.seq, event),
     // With --watch a line per poll; otherwise the bulk run's own summary table says it all.
     ...(input.watch ? { onSummary: (summary: BulkSummary) => report(run.say, what, summary) } : {}),
-    records: (lines, strategies) =>
-      spoolRecords(lines, { mapping: run.mapping, dfsp: run.dfsp, form: run.target.form, columns, strategies, faDigest, digests }),
+    records: (lines, strategies) => {
+      // Before any row is mapped or sent: a strategy the target lacks would reject every row.
+      checkMappingStrategies(run.mapping, strategies);
+      return spoolRecords(lines, { mapping: run.mapping, dfsp: run.dfsp, form: run.target.form, columns, strategies, faDigest, digests });
+    },
   });
   if (!input.dryRun && (code === ExitCode.ok || code === ExitCode.rejected)) finishWindow(run, digests, fates);
   const kept = [...fates.values()]

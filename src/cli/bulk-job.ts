@@ -35,7 +35,11 @@ export async function runBulkJob(io: Io, globals: GlobalOptions, flags: BulkJobF
     shortName: fromStdin ? 'stdin' : basename(spec.file),
     definition: spec.definition,
     ...(spec.source === undefined ? {} : { source: spec.source }),
-    rejectsPath: resolve(io.cwd, flags.rejects ?? `${fromStdin ? 'stdin' : basename(spec.file, extname(spec.file))}.rejects.csv`),
+    // The default reject file is in the input's format (JSONL input, JSONL rejects), so it feeds back as it is.
+    rejectsPath: resolve(
+      io.cwd,
+      flags.rejects ?? `${fromStdin ? 'stdin' : basename(spec.file, extname(spec.file))}.rejects.${spec.inputFormat ?? 'csv'}`,
+    ),
     ...(flags.results ? { resultsPath: resolve(io.cwd, flags.results) } : {}),
     ...(flags.journal ? { journal: flags.journal } : {}),
     restart: flags.restart === true,

@@ -65,6 +65,7 @@
  */
 import { z } from 'zod';
 import { UsageError } from './errors.js';
+import { normalizeId } from './beneficiary-id.js';
 import { DEFAULT_STRATEGY_FOR, FA_FIELDS, FA_TYPES, describeIssue, type FaType } from './model.js';
 import { DEFAULT_STRATEGIES, type Strategy } from './strategy/strategy.js';
 import { readsBackAlone, singleFieldSplitOf, type SingleFieldSplit } from './strategy/literal-split.js';
@@ -606,6 +607,42 @@ export function compileMapping(json: unknown, file: string, options: CompileOpti
   };
 }
 
+/**
+ * The mapping's strategies against the ones the target knows, before any row is read: the ID
+ * strategy and each FA type's strategy must exist there, be of the right kind, and an FA
+ * strategy must build from fields that FA type has. Otherwise every row would be rejected at run
+ * time; this throws the UsageError `mapping.invalid` naming the file and the field instead.
+ */
+export function checkMappingStrategies(mapping: CompiledMapping, strategies: ReadonlyMap<number, Strategy>): void {
+  const problems: string[] = [];
+  const known = [...strategies.keys()].sort((a, b) => a - b).join(', ') || 'none';
+  const idStrategy = mapping.id.strategy;
+  if (idStrategy !== undefined) {
+    const there = strategies.get(idStrategy.id);
+    if (there === undefined) problems.push(`id.strategy: strategy ${idStrategy.id} does not exist (strategies: ${known})`);
+    else if (there.strategy_type !== 'ID')
+      problems.push(`id.strategy: strategy ${there.id} is an ${there.strategy_type} strategy, not an ID strategy`);
+  }
+  for (const type of mapping.faTypes) {
+    const id = mapping.strategies[type];
+    const strategy = strategies.get(id);
+    if (strategy === undefined) {
+      problems.push(`fa.strategy.${type}: strategy ${id} does not exist (strategies: ${known})`);
+      continue;
+    }
+    if (strategy.strategy_type !== 'FA') {
+      problems.push(`fa.strategy.${type}: strategy ${id} is an ${strategy.strategy_type} strategy, not an FA strategy`);
+      continue;
+    }
+    // fa_type and strategy_id are in every FA; the rest must be this type's own fields.
+    const has = new Set<string>(['fa_type', 'strategy_id', ...FA_FIELDS[type]]);
+    const foreign = strategy.template.fields.filter((field) => !has.has(field));
+    if (foreign.length > 0)
+      problems.push(`fa.strategy.${type}: strategy ${id} needs ${foreign.join(', ')}, which a ${type} FA does not have`);
+  }
+  if (problems.length > 0) throw invalidMapping(mapping.file, problems);
+}
+
 function stripUndefined<T>(record: Partial<Record<string, T | undefined>>): Record<string, T> {
   return Object.fromEntries(Object.entries(record).filter(([, v]) => v !== undefined)) as Record<string, T>;
 }
@@ -932,7 +969,11 @@ function idOf(mapping: CompiledMapping, row: RowReader, problems: MappingProblem
     if (!problems.some((p) => p.field === 'id')) problems.push(missing(mapping.id, 'id'));
     return undefined;
   }
-  return mapping.id.strategy !== undefined ? constructId(mapping, idValue, problems) : idValue;
+  // In NFC, as parseId takes every ID: the row index's key must be the ID the row parses to.
+  const value = normalizeId(idValue);
+  if (mapping.id.strategy === undefined) return value;
+  const id = constructId(mapping, value, problems);
+  return id === undefined ? undefined : normalizeId(id);
 }
 
 /**

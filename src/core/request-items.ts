@@ -24,6 +24,7 @@ import {
 import type { Operation } from './results.js';
 import { FA_VALUE_FIELDS, RECORD_FIELDS } from './vocabulary.js';
 import { buildCheckedFa, type Strategy } from './strategy/strategy.js';
+import { idProblem, isCleanId, normalizeId } from './beneficiary-id.js';
 
 /**
  * Turning one input record (a CSV row, a JSONL object, or the flags of a single-record command)
@@ -65,9 +66,9 @@ type RawRecord = Readonly<Record<string, unknown>>;
  * the patterns and limits model.ts builds its schemas from, so the two cannot drift apart.
  */
 
-/** BeneficiaryIdSchema would accept `v` as is. */
+/** parseId would accept `v` and return it unchanged (BeneficiaryIdSchema accepts it; NFC, nothing invisible). */
 export function surelyValidId(v: unknown): v is string {
-  return typeof v === 'string' && v.length >= 1 && v.length <= ID_MAX_LENGTH && NO_CONTROL_CHARS.test(v);
+  return typeof v === 'string' && v.length >= 1 && v.length <= ID_MAX_LENGTH && NO_CONTROL_CHARS.test(v) && isCleanId(v);
 }
 
 /** NameSchema would accept `v` as is. */
@@ -206,7 +207,14 @@ function parseId(record: RawRecord, problems: FieldProblem[], fast: boolean): st
     return undefined;
   }
   if (fast && surelyValidId(id)) return id;
-  const parsed = BeneficiaryIdSchema.safeParse(typeof id === 'number' ? String(id) : id);
+  // This is where every ID comes in (flags, files, mapped rows): refused when it holds a
+  // character no one can see, else taken in NFC, so that look-alike IDs are one ID.
+  const invisible = typeof id === 'string' ? idProblem(id) : undefined;
+  if (invisible !== undefined) {
+    problems.push({ field: 'id', message: invisible });
+    return undefined;
+  }
+  const parsed = BeneficiaryIdSchema.safeParse(typeof id === 'number' ? String(id) : typeof id === 'string' ? normalizeId(id) : id);
   if (!parsed.success) {
     problems.push(...describeIssues(parsed.error).map((message) => ({ field: 'id', message })));
     return undefined;
@@ -436,7 +444,8 @@ export function recordKey(record: RawRecord): string | undefined {
   const id = record['id'];
   if (typeof id !== 'string') return undefined;
   const trimmed = id.trim();
-  return trimmed === '' ? undefined : trimmed;
+  // In NFC as parseId gives it: rows naming one ID in NFC and NFD are rows of one beneficiary.
+  return trimmed === '' ? undefined : normalizeId(trimmed);
 }
 
 /**

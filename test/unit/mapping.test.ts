@@ -6,6 +6,7 @@ import {
   CALLING_PLANS,
   MappingFileSchema,
   applyMapping,
+  checkMappingStrategies,
   compileMapping,
   dfspLookupFrom,
   mappingColumns,
@@ -65,6 +66,44 @@ function apply(mapping: CompiledMapping, cells: Record<string, string>, dfsp?: D
 function problemsOf(result: MappingResult): string[] {
   return result.ok ? [] : result.problems.map((p) => `${p.code} ${p.field}: ${p.message}`);
 }
+
+describe("checkMappingStrategies: the mapping against the target's strategies, before any row", () => {
+  const sample = () => readJson('enumeration.mapping.json') as { fa: { strategy: Record<string, number> }; id: { strategy?: number } };
+  const target = new Map(DEFAULT_STRATEGIES.map((s) => [s.id, s]));
+  const problemsWith = (edit: (json: ReturnType<typeof sample>) => void, strategies = target) => {
+    const json = sample();
+    edit(json);
+    const mapping = compileMapping(json, 'enumeration.mapping.json');
+    try {
+      checkMappingStrategies(mapping, strategies);
+      return [];
+    } catch (error) {
+      expect(error).toBeInstanceOf(UsageError);
+      expect((error as UsageError).code).toBe('mapping.invalid');
+      return (error as UsageError).message.split('; ');
+    }
+  };
+
+  it("accepts the sample mapping against SPAR's default strategies", () => {
+    expect(problemsWith(() => {})).toEqual([]);
+  });
+
+  it("names an unknown FA strategy, and one built from another FA type's fields", () => {
+    expect(problemsWith((json) => (json.fa.strategy['BANK'] = 77))).toEqual([
+      'enumeration.mapping.json: fa.strategy.BANK: strategy 77 does not exist (strategies: 1, 2, 3, 4, 5)',
+    ]);
+    expect(problemsWith((json) => (json.fa.strategy['BANK'] = 4))).toEqual([
+      'enumeration.mapping.json: fa.strategy.BANK: strategy 4 needs mobile_number, wallet_provider_name, wallet_provider_code, which a BANK FA does not have',
+    ]);
+  });
+
+  it('names an ID strategy the target does not have, or that is not an ID strategy there', () => {
+    const withoutOne = new Map([...target].filter(([id]) => id !== 1));
+    expect(problemsWith(() => {}, withoutOne)).toEqual([
+      'enumeration.mapping.json: id.strategy: strategy 1 does not exist (strategies: 2, 3, 4, 5)',
+    ]);
+  });
+});
 
 describe('compileMapping: every mistake is named with the file and JSON path', () => {
   it('accepts the sample mapping and lists the columns it reads', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { prepareItems, summarize } from '../../src/core/resolve.js';
-import { parseIdRecord, parseMappingRecord } from '../../src/core/request-items.js';
+import { parseIdRecord, parseMappingRecord, parseMappingRecordWithZod, recordKey, surelyValidId } from '../../src/core/request-items.js';
 import { DEFAULT_STRATEGIES } from '../../src/core/strategy/strategy.js';
 
 const flatBank = {
@@ -104,6 +104,53 @@ describe('parseIdRecord', () => {
       ok: false,
       problems: [{ field: 'surname', message: 'unknown field "surname"' }],
     });
+  });
+});
+
+describe('IDs: NFC, nothing invisible (the one place every ID comes in)', () => {
+  const nfc = 'JOS\u00c9_1';
+  const nfd = 'JOSE\u0301_1';
+
+  it('takes an ID in NFC, whichever way it was typed; recordKey (the row index) gives the same', () => {
+    for (const id of [nfc, nfd, ` ${nfd} `]) {
+      expect(parseIdRecord({ id })).toEqual({ ok: true, value: { id: nfc } });
+      const mapped = parseMappingRecord({ ...flatBank, id });
+      expect(mapped.ok && mapped.value.id).toBe(nfc);
+      const zod = parseMappingRecordWithZod({ ...flatBank, id });
+      expect(zod.ok && zod.value.id).toBe(nfc);
+      expect(recordKey({ id })).toBe(nfc);
+    }
+    // The fast check never vouches for an ID that normalising would change.
+    expect(surelyValidId(nfd)).toBe(false);
+    expect(surelyValidId(nfc)).toBe(true);
+  });
+
+  it('refuses an ID holding an invisible or control character, naming the code point', () => {
+    const cases: [string, string][] = [
+      ['\u200b', 'U+200B (ZERO WIDTH SPACE), an invisible character'],
+      ['\u202e', 'U+202E (RIGHT-TO-LEFT OVERRIDE), an invisible character'],
+      ['\u2066', 'U+2066 (LEFT-TO-RIGHT ISOLATE), an invisible character'],
+      ['\u00ad', 'U+00AD (SOFT HYPHEN), an invisible character'],
+      ['\u115f', 'U+115F (HANGUL CHOSEONG FILLER), an invisible character'],
+      ['\u1160', 'U+1160 (HANGUL JUNGSEONG FILLER), an invisible character'],
+      ['\u3164', 'U+3164 (HANGUL FILLER), an invisible character'],
+      ['\uffa0', 'U+FFA0 (HALFWIDTH HANGUL FILLER), an invisible character'],
+      ['\ufe0f', 'U+FE0F (VARIATION SELECTOR-16), an invisible character'],
+      ['\u{e0100}', 'U+E0100, an invisible character'],
+      ['\u{e0041}', 'U+E0041, an invisible character'],
+      ['\u2028', 'U+2028 (LINE SEPARATOR), an invisible character'],
+      ['\u0000', 'U+0000, a control character'],
+      ['\t', 'U+0009 (CHARACTER TABULATION), a control character'],
+      ['\u0085', 'U+0085, a control character'],
+    ];
+    for (const [c, what] of cases) {
+      const problems = [{ field: 'id', message: `id contains ${what}; retype the ID` }];
+      expect(parseIdRecord({ id: `A${c}B` }), what).toEqual({ ok: false, problems });
+      expect(parseMappingRecord({ ...flatBank, id: `A${c}B` }), what).toEqual({ ok: false, problems });
+      expect(parseMappingRecordWithZod({ ...flatBank, id: `A${c}B` }), what).toEqual({ ok: false, problems });
+    }
+    // Visible non-ASCII is fine: accents, other scripts, a no-break space inside.
+    for (const id of ['Ñiño', 'فاطمة', '林美玲', 'A\u00a0B']) expect(parseIdRecord({ id })).toEqual({ ok: true, value: { id } });
   });
 });
 

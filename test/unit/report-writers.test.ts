@@ -4,7 +4,13 @@ import { parse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
 import { Readable } from 'node:stream';
 import { openInputFile } from '../../src/adapters/input/record-file.js';
-import { REJECT_COLUMNS, openRejectFile, openResultsFile, resultsFormatFromPath } from '../../src/adapters/files/report-writers.js';
+import {
+  REJECT_COLUMNS,
+  openRejectFile,
+  openResultsFile,
+  rejectsFormat,
+  resultsFormatFromPath,
+} from '../../src/adapters/files/report-writers.js';
 import type { RecordEvent } from '../../src/core/bulk/events.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -93,6 +99,67 @@ describe('reject file', () => {
     const rows = parse(readFileSync(path, 'utf8'), { columns: true }) as Record<string, string>[];
     expect(Object.keys(rows[0]!)).toEqual(['sparctl_record', 'sparctl_line', 'sparctl_field', 'sparctl_code', 'sparctl_message']);
     expect(JSON.parse(rows[0]!['sparctl_record']!)).toEqual(raw);
+  });
+
+  it('takes its format from its extension, else from the input (columns: CSV; none: JSONL)', () => {
+    expect(rejectsFormat('r.jsonl', ['id'])).toBe('jsonl');
+    expect(rejectsFormat('r.NDJSON', ['id'])).toBe('jsonl');
+    expect(rejectsFormat('r.csv', [])).toBe('csv');
+    expect(rejectsFormat('r.tsv', [])).toBe('csv');
+    expect(rejectsFormat('rejects', ['id'])).toBe('csv');
+    expect(rejectsFormat('rejects.txt', [])).toBe('jsonl');
+  });
+
+  it('JSONL: the input object as read, then the ID and sparctl_* keys (null when unknown); no header; reads back', async () => {
+    const path = join(tempDir(), 'r.jsonl');
+    const sink = await openRejectFile(path, []);
+    const raw = { id: '007', fa: { fa_type: 'BANK', account_number: '00123' }, name: 'a,"b"\nc', n: 1 };
+    sink.write(rejected(0, raw as unknown as Record<string, string>, { code: 'rjct.reference_id.duplicate', field: undefined }));
+    sink.write({ type: 'record', seq: 1, line: 3, fate: 'rejected', code: 'input.unreadable', message: 'not valid JSON', field: '(line)' });
+    sink.write({ ...rejected(2, { id: 'x' }), fate: 'applied' });
+    await sink.close();
+    const lines = readFileSync(path, 'utf8')
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(lines).toEqual([
+      {
+        ...raw,
+        sparctl_id: '007',
+        sparctl_line: 2,
+        sparctl_field: null,
+        sparctl_code: 'rjct.reference_id.duplicate',
+        sparctl_message: '=cmd|"/c calc"!A1 is not a bank code',
+      },
+      {
+        sparctl_id: null,
+        sparctl_line: 3,
+        sparctl_field: '(line)',
+        sparctl_code: 'input.unreadable',
+        sparctl_message: 'not valid JSON',
+      },
+    ]);
+    expect(Object.keys(lines[0]!).slice(0, 4)).toEqual(['id', 'fa', 'name', 'n']);
+    // Fed back, sparctl's keys are dropped: the records are the input's.
+    const input = await openInputFile(path, { stdin: Readable.from([]) });
+    const back: Record<string, unknown>[] = [];
+    for await (const { record } of input.records) back.push(record);
+    expect(back[0]).toEqual(raw);
+  });
+
+  it('CSV of a CSV input written as JSONL: the row as an object of its cells', async () => {
+    const path = join(tempDir(), 'people.rejects.jsonl');
+    const sink = await openRejectFile(path, COLUMNS);
+    sink.write(rejected(0, RAW_ROWS[0]!));
+    await sink.close();
+    expect(JSON.parse(readFileSync(path, 'utf8'))).toEqual({
+      ...RAW_ROWS[0],
+      sparctl_id: '000123',
+      sparctl_line: 2,
+      sparctl_field: '-account_number',
+      sparctl_code: 'input.invalid',
+      sparctl_message: '=cmd|"/c calc"!A1 is not a bank code',
+    });
   });
 
   it('writes a header only when nothing was rejected, and streams many rows intact', async () => {

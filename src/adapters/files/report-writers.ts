@@ -29,19 +29,38 @@ export const REJECT_RECORD_COLUMN = 'sparctl_record';
 export const RESULT_COLUMNS = ['seq', 'line', 'id', 'operation', 'fate', 'outcome', 'code', 'message', 'origin', 'superseded_by'] as const;
 
 /**
- * Opens (truncating) a reject file for the rejected records of a run.
- *
- * The input's own cells are written exactly as read, quoted only where CSV needs it, and are NOT
- * neutralised against spreadsheet formulas: the file's purpose is to be fixed and re-imported,
- * and an apostrophe added to "=1" or "-5" would change the data on the way back in. Only the
- * cells sparctl itself adds (field, message; code and line too, for uniformity) go through
- * `csvCell`, since those carry text from the server or from the input's values. A person opening
- * the file in a spreadsheet sees exactly the input they gave, which was already in that form.
- *
- * With no input columns (JSONL input), each record is kept whole as JSON in `sparctl_record`.
+ * The format of a reject file: its extension's (.jsonl/.ndjson, .csv/.tsv), else the input's —
+ * CSV when the input had columns, JSONL when it was JSONL — so a fixed file feeds back as it is.
  */
-export async function openRejectFile(path: string, inputColumns: readonly string[]): Promise<RecordSink> {
+export function rejectsFormat(path: string, inputColumns: readonly string[]): ResultsFormat {
+  const ext = extname(path).toLowerCase();
+  if (ext === '.jsonl' || ext === '.ndjson') return 'jsonl';
+  if (ext === '.csv' || ext === '.tsv') return 'csv';
+  return inputColumns.length > 0 ? 'csv' : 'jsonl';
+}
+
+/**
+ * Opens (truncating) a reject file for the rejected records of a run: each carries the input
+ * record as read and the ID sparctl read from it, then why it was rejected.
+ *
+ * CSV: the input's own cells are written exactly as read, quoted only where CSV needs it, and are
+ * NOT neutralised against spreadsheet formulas: the file's purpose is to be fixed and
+ * re-imported, and an apostrophe added to "=1" or "-5" would change the data on the way back in.
+ * Only the cells sparctl itself adds (field, message; code and line too, for uniformity) go
+ * through `csvCell`, since those carry text from the server or from the input's values. A person
+ * opening the file in a spreadsheet sees exactly the input they gave, which was already in that
+ * form. With no input columns (JSONL input), each record is kept whole as JSON in `sparctl_record`.
+ *
+ * JSONL: one object per line, the input record's keys as read, then `sparctl_id`, `sparctl_line`,
+ * `sparctl_field`, `sparctl_code` and `sparctl_message` (null when unknown), which input ignores.
+ */
+export async function openRejectFile(
+  path: string,
+  inputColumns: readonly string[],
+  format: ResultsFormat = rejectsFormat(path, inputColumns),
+): Promise<RecordSink> {
   const out = await LineWriter.open(path);
+  if (format === 'jsonl') return sink(path, out, (event) => (event.fate === 'rejected' ? rejectJsonLine(event) : undefined));
   const byColumns = inputColumns.length > 0;
   const header = [...(byColumns ? inputColumns.map(rawCell) : [REJECT_RECORD_COLUMN]), ...REJECT_COLUMNS];
   out.push(`${header.join(',')}\r\n`);
@@ -49,13 +68,32 @@ export async function openRejectFile(path: string, inputColumns: readonly string
     if (event.fate !== 'rejected') return undefined;
     const raw = event.raw ?? {};
     const own = byColumns
-      ? inputColumns.map((column) => rawCell(raw[column] ?? ''))
+      ? inputColumns.map((column) => rawCell(textOf(raw[column])))
       : [rawCell(event.raw ? JSON.stringify(event.raw) : '')];
     const added = [event.line === undefined ? '' : String(event.line), event.field ?? '', event.code ?? '', event.message ?? ''].map(
       csvCell,
     );
     return `${[...own, ...added].join(',')}\r\n`;
   });
+}
+
+/** A CSV cell's text for an input value: CSV input gives strings; anything else as JSON. */
+function textOf(value: unknown): string {
+  if (value === undefined || value === null) return '';
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}
+
+/** One rejected record as a JSONL line: the input object, then sparctl's keys. */
+function rejectJsonLine(event: RecordEvent): string {
+  const line: Record<string, unknown> = {};
+  // The input's own keys first, as read; sparctl's keys of a fed-back file were dropped on input.
+  if (event.raw) for (const [key, value] of Object.entries(event.raw)) if (!key.startsWith('sparctl_')) line[key] = value;
+  line['sparctl_id'] = event.id ?? null;
+  line['sparctl_line'] = event.line ?? null;
+  line['sparctl_field'] = event.field ?? null;
+  line['sparctl_code'] = event.code;
+  line['sparctl_message'] = event.message;
+  return `${JSON.stringify(line)}\n`;
 }
 
 /** The results format a path's extension implies: .jsonl/.ndjson → jsonl, anything else → csv. */

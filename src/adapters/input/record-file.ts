@@ -240,7 +240,18 @@ function jsonlRecord(line: number, text: string): SourceRecord {
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
     return { line, record: {}, unreadable: 'each line must be a JSON object' };
-  return { line, record: parsed as Record<string, unknown> };
+  return { line, record: withoutReportKeys(parsed as Record<string, unknown>) };
+}
+
+/** The object without sparctl's own keys (a JSONL reject file fed back), copied only when it has some. */
+function withoutReportKeys(record: Record<string, unknown>): Record<string, unknown> {
+  let copy: Record<string, unknown> | undefined;
+  for (const key in record) {
+    if (!isReportColumn(key)) continue;
+    copy ??= { ...record };
+    delete copy[key];
+  }
+  return copy ?? record;
 }
 
 /** Reads the first chunk of a stream and returns its first non-space character plus a replay. */

@@ -13,6 +13,8 @@ export interface BulkJobSpec {
   readonly command: string;
   readonly mode: BulkMode;
   readonly file: string;
+  /** The input's format when known before it is read (--format, the file's extension): names the default reject file. */
+  readonly inputFormat?: 'csv' | 'jsonl';
   /** Extra bytes that define the job besides the input (the mapping file, defaults). */
   readonly definition: string;
   /** Told the run's summary once it ends (import-odk's per-poll line). */

@@ -69,10 +69,13 @@ export async function recordsJobSpec(
     const { firstCharacter } = await import('../../adapters/input/spool.js');
     return options.format ?? formatFromName(label) ?? (file === '-' ? ((await firstCharacter(path)) === '{' ? 'jsonl' : 'csv') : 'csv');
   };
+  const { formatFromName } = await import('../../adapters/input/record-file.js');
+  const knownFormat = options.format ?? formatFromName(label);
   return {
     command: `${operation} --file`,
     mode: operation,
     file,
+    ...(knownFormat === undefined ? {} : { inputFormat: knownFormat }),
     definition: JSON.stringify({ strategy: options.strategy ?? null, format: options.format ?? null }),
     csvKeys: async (_context, _mapper, path) => {
       if ((await formatOf(path)) !== 'csv') return undefined;
@@ -100,7 +103,8 @@ export async function recordsJobSpec(
               seq++,
               source.line,
               source.record,
-              input.format === 'csv' ? (source.record as Record<string, string>) : undefined,
+              // The record as read, for the reject file: a CSV row's cells, or the JSONL object.
+              source.record,
               {
                 mode: operation,
                 ...(options.strategy !== undefined ? { defaults: { strategyId: options.strategy } } : {}),

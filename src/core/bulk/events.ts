@@ -35,8 +35,8 @@ export interface RecordEvent {
   readonly message: string | null;
   /** The input field at fault, for rejects found before sending. */
   readonly field?: string | undefined;
-  /** The raw input row, so a reject file can carry it unchanged. */
-  readonly raw?: Readonly<Record<string, string>> | undefined;
+  /** The input record as read (a CSV row's cells, a JSONL object), so a reject file can carry it unchanged. */
+  readonly raw?: Readonly<Record<string, unknown>> | undefined;
   /** Where the record came from when the input is not a file of lines (an ODK submission). */
   readonly origin?: string | undefined;
   /** True when this record was settled by an earlier run (resume), not by this one. */

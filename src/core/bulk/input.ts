@@ -16,7 +16,7 @@ export function toBulkRecord(
   seq: number,
   line: number | undefined,
   record: Readonly<Record<string, unknown>>,
-  raw: Readonly<Record<string, string>> | undefined,
+  raw: Readonly<Record<string, unknown>> | undefined,
   options: {
     mode: BulkMode;
     defaults?: RecordDefaults;
@@ -85,7 +85,7 @@ export function toBulkRecord(
 function located(
   seq: number,
   line: number | undefined,
-  raw: Readonly<Record<string, string>> | undefined,
+  raw: Readonly<Record<string, unknown>> | undefined,
   key: string | undefined,
   parsed: BulkInputRecord['parsed'],
 ): BulkInputRecord {

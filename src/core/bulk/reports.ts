@@ -13,7 +13,7 @@ import type { BulkEvent, BulkSummary, FateCounts, RecordEvent, RecordFate } from
 export interface Reported {
   readonly seq: number;
   readonly line?: number | undefined;
-  readonly raw?: Readonly<Record<string, string>> | undefined;
+  readonly raw?: Readonly<Record<string, unknown>> | undefined;
   readonly origin?: string | undefined;
 }
 

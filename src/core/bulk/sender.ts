@@ -26,7 +26,7 @@ export interface Work extends Wanted {
   readonly report: ChunkReport;
   readonly seq: number;
   readonly line: number | undefined;
-  readonly raw: Readonly<Record<string, string>> | undefined;
+  readonly raw: Readonly<Record<string, unknown>> | undefined;
   readonly origin: string | undefined;
   readonly id: string;
   readonly source: ItemSource | undefined;

@@ -14,7 +14,7 @@ export interface BulkInputRecord {
   /** 0-based position in the input; stable across runs over the same input. */
   readonly seq: number;
   readonly line?: number;
-  readonly raw?: Readonly<Record<string, string>>;
+  readonly raw?: Readonly<Record<string, unknown>>;
   /** Where the record came from, for the results file (e.g. an ODK submission's ids). */
   readonly origin?: string;
   /**
