@@ -49,7 +49,7 @@ export interface ImportCsvDeps {
   /** sparctl's version: a row's source context names it. */
   readonly version: string;
   readonly readText: (file: string, flag: string) => Promise<string>;
-  readonly parseJson: (text: string, file: string) => unknown;
+  readonly parseJson: (text: string, file: string, kind?: 'mapping' | 'dfsp') => unknown;
   /** The target's own DFSP data (sparctl dfsp import, or dfspUrl), when it has any. */
   readonly targetDfsp: () => Promise<DfspData | undefined>;
   /** Runs the bulk job; its exit code. */
@@ -79,7 +79,7 @@ async function jobOf(deps: ImportCsvDeps, input: ImportCsvInput): Promise<CsvImp
   if (input.delimiter !== undefined && [...input.delimiter].length !== 1)
     throw new UsageError('usage.delimiter', '--delimiter must be one character, e.g. ";"');
   const mapping = compileMapping(deps.parseJson(mappingText, input.mapping), input.mapping);
-  let dfsp = dfspText === undefined ? undefined : dfspLookupFrom(deps.parseJson(dfspText, input.dfsp!), input.dfsp);
+  let dfsp = dfspText === undefined ? undefined : dfspLookupFrom(deps.parseJson(dfspText, input.dfsp!, 'dfsp'), input.dfsp);
   // Without --dfsp, the target's own banks and wallet providers (sparctl dfsp import, or dfspUrl).
   let dfspKnown = dfspText;
   if (dfsp === undefined) {

@@ -107,7 +107,7 @@ export interface ImportOdkDeps {
   /** -q was given. */
   readonly quiet: boolean;
   readonly readText: (file: string, flag: string) => Promise<string>;
-  readonly parseJson: (text: string, file: string) => unknown;
+  readonly parseJson: (text: string, file: string, kind?: 'mapping' | 'dfsp') => unknown;
   /** The target's own DFSP data (sparctl dfsp import, or dfspUrl), when it has any. */
   readonly targetDfsp: () => Promise<DfspData | undefined>;
   /** Says which mapper this acts on (once). */
@@ -231,7 +231,7 @@ export async function importOdk(deps: ImportOdkDeps, input: ImportOdkInput): Pro
   const mappingText = await deps.readText(input.mapping, '--mapping');
   const dfspText = input.dfsp ? await deps.readText(input.dfsp, '--dfsp') : undefined;
   const mapping = compileMapping(deps.parseJson(mappingText, input.mapping), input.mapping);
-  let dfsp = dfspText === undefined ? undefined : dfspLookupFrom(deps.parseJson(dfspText, input.dfsp!), input.dfsp);
+  let dfsp = dfspText === undefined ? undefined : dfspLookupFrom(deps.parseJson(dfspText, input.dfsp!, 'dfsp'), input.dfsp);
   let dfspKnown = dfspText;
   if (dfsp === undefined) {
     // Without --dfsp, the target's own banks and wallet providers (sparctl dfsp import, or dfspUrl).

@@ -27,19 +27,16 @@ export async function runBulkJob(io: Io, globals: GlobalOptions, flags: BulkJobF
   const context = await loadContext(io, globals);
   const { settings } = context.resolved;
   const [{ runBulkJob: run }, { bulkJobDeps }] = await Promise.all([import('../app/bulk-job.js'), import('./compose/bulk-job.js')]);
-  const fromStdin = spec.file === '-';
+  const { shortName, stem } = inputNames(io.cwd, spec.file);
   const result = await run(await bulkJobDeps(context, spec), {
     command: spec.command,
     mode: spec.mode,
     file: spec.file,
-    shortName: fromStdin ? 'stdin' : basename(spec.file),
+    shortName,
     definition: spec.definition,
     ...(spec.source === undefined ? {} : { source: spec.source }),
     // The default reject file is in the input's format (JSONL input, JSONL rejects), so it feeds back as it is.
-    rejectsPath: resolve(
-      io.cwd,
-      flags.rejects ?? `${fromStdin ? 'stdin' : basename(spec.file, extname(spec.file))}.rejects.${spec.inputFormat ?? 'csv'}`,
-    ),
+    rejectsPath: resolve(io.cwd, flags.rejects ?? `${stem}.rejects.${spec.inputFormat ?? 'csv'}`),
     ...(flags.results ? { resultsPath: resolve(io.cwd, flags.results) } : {}),
     ...(flags.journal ? { journal: flags.journal } : {}),
     restart: flags.restart === true,
@@ -51,6 +48,18 @@ export async function runBulkJob(io: Io, globals: GlobalOptions, flags: BulkJobF
   });
   await renderJob(context, result);
   return result.exitCode;
+}
+
+/**
+ * What messages call the input, and the stem of its default reject file. A stream's path
+ * (`/dev/stdin`, `/dev/fd/63` from `<(…)`, `/proc/self/fd/0`) names no file a user would
+ * recognise: messages show it whole and the rejects go to stdin.rejects.* or input.rejects.*,
+ * not 63.rejects.csv.
+ */
+function inputNames(cwd: string, file: string): { shortName: string; stem: string } {
+  if (file === '-' || file === '/dev/stdin') return { shortName: 'stdin', stem: 'stdin' };
+  if (/^\/(dev|proc)\//.test(resolve(cwd, file))) return { shortName: file, stem: 'input' };
+  return { shortName: basename(file), stem: basename(file, extname(file)) };
 }
 
 /** The summary table, a dry run's first writes, the -o json document or the jsonl stop line, why it stopped. */

@@ -14,10 +14,12 @@ export async function readText(path: string, flag: string): Promise<string> {
   }
 }
 
-export function parseJson(text: string, file: string): unknown {
+/** JSON from a mapping (the default) or DFSP file; a syntax error is that file's `*.invalid`. */
+export function parseJson(text: string, file: string, kind: 'mapping' | 'dfsp' = 'mapping'): unknown {
   try {
     return JSON.parse(text);
   } catch (error) {
-    throw new UsageError('mapping.invalid', `${file}: not valid JSON (${(error as Error).message})`);
+    const message = `${file}: not valid JSON (${(error as Error).message})`;
+    throw kind === 'dfsp' ? new UsageError('dfsp.invalid', message) : new UsageError('mapping.invalid', message);
   }
 }

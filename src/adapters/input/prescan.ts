@@ -119,8 +119,8 @@ export interface IndexCache {
   readonly keep?: boolean;
 }
 
-/** The kept index format: [seq, last seq, last line] of each superseded row. */
-const KEPT_FORMAT = 1;
+/** The kept index format: [seq, last seq, last line] of each superseded row (2: IDs keyed in NFC). */
+const KEPT_FORMAT = 2;
 const KEPT_MAX = 64;
 
 function keptPath(path: string, definition: string, cache: IndexCache): string | undefined {

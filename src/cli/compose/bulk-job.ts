@@ -1,4 +1,5 @@
 import { join, resolve } from 'node:path';
+import { UsageError } from '../../core/errors.js';
 import type { BulkJobDeps } from '../../app/bulk-job.js';
 import type { BulkInput, BulkInputRecord } from '../../core/bulk/types.js';
 import { redactUrl } from '../../config/redact.js';
@@ -17,6 +18,8 @@ export interface BulkJobSpec {
   readonly inputFormat?: 'csv' | 'jsonl';
   /** Extra bytes that define the job besides the input (the mapping file, defaults). */
   readonly definition: string;
+  /** A file the user named that holds no record is a mistake (a failed export), refused with exit 2; an empty ODK window is not. */
+  readonly refuseEmpty?: boolean;
   /** Told the run's summary once it ends (import-odk's per-poll line). */
   readonly onSummary?: (summary: BulkSummary) => void;
   /** Told every record's event (all of them are made then): what the job needs of each outcome. */
@@ -77,7 +80,13 @@ export async function bulkJobDeps(context: CommandContext, spec: BulkJobSpec): P
       }
       const { fingerprint, lines } = await fingerprintOf(path, name, definition);
       const { records } = await spec.records(context, mapper, path);
-      return { fingerprint, lines, index: await indexOfRecords(batchesOf(records)) };
+      const rows = await indexOfRecords(batchesOf(records));
+      // (A CSV without a header is refused by its prescan the same way.)
+      if (rows.rows === 0 && spec.refuseEmpty === true)
+        throw new UsageError('input.empty', `${name}: no records (the file is empty); nothing was sent`, {
+          hint: 'a JSONL file holds one JSON object per line',
+        });
+      return { fingerprint, lines, index: rows };
     },
     records: (mapper, path) => spec.records(context, mapper, path),
     confirmUnlink: async (what, target) => {

@@ -24,7 +24,7 @@ export function dfspDeps(context: CommandContext, checkOutputFormat: () => void 
     },
     readDfspFile: async (file) => {
       const { readText, parseJson } = await import('../files.js');
-      if (extname(file).toLowerCase() === '.json') return { json: parseJson(await readText(file, 'dfsp import'), file) };
+      if (extname(file).toLowerCase() === '.json') return { json: parseJson(await readText(file, 'dfsp import'), file, 'dfsp') };
       const { openInputFile } = await import('../../adapters/input/record-file.js');
       const { DFSP_CSV_COLUMNS } = await import('../../core/dfsp.js');
       const input = await openInputFile(file, { format: 'csv', stdin: io.stdin, knownColumns: DFSP_CSV_COLUMNS });

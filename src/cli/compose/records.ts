@@ -76,6 +76,7 @@ export async function recordsJobSpec(
     mode: operation,
     file,
     ...(knownFormat === undefined ? {} : { inputFormat: knownFormat }),
+    refuseEmpty: true,
     definition: JSON.stringify({ strategy: options.strategy ?? null, format: options.format ?? null }),
     csvKeys: async (_context, _mapper, path) => {
       if ((await formatOf(path)) !== 'csv') return undefined;
