@@ -2,7 +2,7 @@ import { runBulk } from '../core/bulk/engine.js';
 import type { BulkEvent, BulkSummary, RecordEvent } from '../core/bulk/events.js';
 import type { RowIndex } from '../core/bulk/row-index.js';
 import type { BulkInput, BulkMode } from '../core/bulk/types.js';
-import { ExitCode, UsageError } from '../core/errors.js';
+import { ExitCode, SparctlError, UsageError } from '../core/errors.js';
 import { MemoryJournal, type Journal } from '../core/journal.js';
 import type { Mapper } from '../core/mapper.js';
 
@@ -17,7 +17,10 @@ import type { Mapper } from '../core/mapper.js';
 /** Where a job's record events go while it runs (a file, stdout). */
 export interface RecordSink {
   write(event: RecordEvent): void;
+  /** Rejects with a SparctlError (`disk.*`) when a write failed. */
   close(): Promise<void>;
+  /** The first write that failed, as soon as it is known (the run then stops). */
+  failure?(): SparctlError | undefined;
   readonly path: string;
   readonly count: number;
 }
@@ -62,6 +65,11 @@ export interface BulkJobDeps {
   ) => Promise<JournalFile>;
   /** Has a local mapper write links on a second thread; true when it does. */
   readonly writeLinksOnThread: (mapper: Mapper) => Promise<boolean>;
+  /**
+   * Makes sure the reject file can be written, before anything is sent (it is opened only once a
+   * record is rejected): throws the SparctlError that says why not.
+   */
+  readonly checkRejects: (path: string) => void;
   readonly openRejects: (path: string, columns: readonly string[]) => Promise<RecordSink>;
   readonly openResults: (path: string) => Promise<RecordSink>;
   /** Per-record lines on stdout (-o jsonl|csv), when the output asks for them. */
@@ -195,6 +203,8 @@ async function runJournalled(
   run: { index: RowIndex; lines: number; journal: Journal; journalFile: JournalFile | undefined; writerThread: boolean },
 ): Promise<BulkJobResult> {
   const dryRun = job.dryRun === true;
+  // Every output path is known good before the first record is sent.
+  if (!dryRun) deps.checkRejects(job.rejectsPath);
   const { records, columns } = await deps.records(mapper, input.path);
   let rejects: RecordSink | undefined;
   let rejectsOpening: Promise<void> | undefined;
@@ -207,6 +217,10 @@ async function runJournalled(
   // Ctrl-C and SIGTERM alike: no new request is sent, the ones in flight finish and are
   // journalled, the summary is printed. A second signal ends the process at once.
   let signal: JobSignal | undefined;
+  // A report file that cannot be written stops the run as a mapper outage does: what is settled
+  // is journalled, and the next run writes the reports again from the start.
+  const sinkFailure = () => results?.failure?.() ?? rejects?.failure?.() ?? rejectsFailure;
+  let rejectsFailure: SparctlError | undefined;
   const stopListening = deps.onSignal((received) => {
     if (signal !== undefined) deps.exitNow(received === 'SIGTERM' ? ExitCode.terminated : ExitCode.interrupted);
     signal = received;
@@ -227,15 +241,22 @@ async function runJournalled(
       if (rejects) rejects.write(event);
       else {
         pendingRejects.push(event);
-        rejectsOpening ??= deps.openRejects(job.rejectsPath, columns()).then((sink) => {
-          rejects = sink;
-          for (const queued of pendingRejects.splice(0)) sink.write(queued);
-        });
+        rejectsOpening ??= deps.openRejects(job.rejectsPath, columns()).then(
+          (sink) => {
+            rejects = sink;
+            for (const queued of pendingRejects.splice(0)) sink.write(queued);
+          },
+          (error: unknown) => {
+            if (!(error instanceof SparctlError)) throw error;
+            rejectsFailure = error;
+          },
+        );
       }
     }
   };
 
   let summary: BulkSummary;
+  let closeFailure: SparctlError | undefined;
   try {
     summary = await runBulk(mapper, records, run.journal, {
       mode: job.mode,
@@ -259,16 +280,20 @@ async function runJournalled(
       onEvent,
       // Applied and unchanged records only matter to a results file, -o jsonl|csv and a dry run's list.
       recordEvents: results || stdoutResults || dryRun || deps.collect ? 'all' : 'problems',
-      shouldStop: () => signal !== undefined,
+      shouldStop: () => signal !== undefined || sinkFailure() !== undefined,
+      stopReason: sinkFailure,
       strategies: new Map((await mapper.strategies()).map((s) => [s.id, s])),
     });
   } finally {
     stopListening();
     progress.stop();
     await rejectsOpening;
-    await rejects?.close();
-    await results?.close();
-    await stdoutResults?.close();
+    closeFailure = await closeAll([rejects, results, stdoutResults]);
+  }
+  const failed = closeFailure ?? rejectsFailure;
+  // The last writes may fail after the last record was sent: the run is then not done either.
+  if (failed !== undefined && (summary.stopped === undefined || summary.stopped.code === 'interrupted') && signal === undefined) {
+    summary = { ...summary, stopped: { code: failed.code, message: failed.message, exitCode: failed.exitCode, hint: failed.hint } };
   }
   if (summary.stopped?.code === 'interrupted' && signal === 'SIGTERM') {
     summary = { ...summary, stopped: { code: 'terminated', message: 'terminated (SIGTERM)', exitCode: ExitCode.terminated } };
@@ -300,6 +325,20 @@ async function runJournalled(
     planned,
     exitCode: exitCodeOf(summary),
   };
+}
+
+/** Closes every sink, each even when another fails; the first SparctlError, if any (anything else is a bug). */
+async function closeAll(sinks: readonly (Pick<RecordSink, 'close'> | undefined)[]): Promise<SparctlError | undefined> {
+  let first: SparctlError | undefined;
+  for (const sink of sinks) {
+    try {
+      await sink?.close();
+    } catch (error) {
+      if (!(error instanceof SparctlError)) throw error;
+      first ??= error;
+    }
+  }
+  return first;
 }
 
 /** The exit code a finished or stopped run ends with (README: exit codes). */

@@ -1,4 +1,4 @@
-import { type SparctlError, UsageError } from '../core/errors.js';
+import { SparctlError, UsageError } from '../core/errors.js';
 import type { Mapper } from '../core/mapper.js';
 import { runSmoke, type SmokeReport } from '../core/smoke.js';
 
@@ -23,6 +23,8 @@ export interface SmokeDeps {
   readonly targetArgs: string;
   /** Writes the JUnit XML of `report` to `path` (an absolute path); rejects with the file system's error. */
   readonly writeJunit: (path: string, report: SmokeReport, startedAt: Date) => Promise<void>;
+  /** Throws the SparctlError that says why a report could not be written to `path`: checked before any step runs. */
+  readonly checkJunit: (path: string) => Promise<void>;
 }
 
 export interface SmokeInput {
@@ -39,6 +41,7 @@ export interface SmokeResult {
 export async function smoke(deps: SmokeDeps, input: SmokeInput): Promise<SmokeResult> {
   const id = `sparctl-smoke-${deps.now().toISOString().replace(/[-:.]/g, '')}-${deps.randomHex()}`;
   const startedAt = deps.now();
+  if (input.junitPath !== undefined) await deps.checkJunit(input.junitPath);
   const mapper = await deps.openMapper();
   let report: SmokeReport;
   try {
@@ -59,6 +62,7 @@ export async function smoke(deps: SmokeDeps, input: SmokeInput): Promise<SmokeRe
   try {
     await deps.writeJunit(path, report, startedAt);
   } catch (error) {
+    if (error instanceof SparctlError) return { report, junit: { error } };
     const why = (error as { code?: string }).code ?? (error as Error).message;
     return { report, junit: { error: new UsageError('smoke.junit_unwritable', `cannot write the JUnit report ${path}: ${why}`) } };
   }

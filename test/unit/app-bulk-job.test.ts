@@ -103,6 +103,7 @@ function deps(
       return file;
     },
     writeLinksOnThread: async () => false,
+    checkRejects: () => undefined,
     openRejects: async (path, columns) => {
       recorded.calls.push(`rejects ${path} ${columns.join(',')}`);
       return sink(path, recorded.rejected);

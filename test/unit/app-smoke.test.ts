@@ -58,6 +58,7 @@ function deps(
     clock: () => (now += 5),
     targetArgs: '--url http://x ',
     writeJunit: async (path, report, startedAt) => void written.push({ path, report, startedAt }),
+    checkJunit: async () => undefined,
   };
   return Object.assign(strict<SmokeDeps>('deps', { ...base, ...overrides }, ['requestTimeoutMs']), { written });
 }

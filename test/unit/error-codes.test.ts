@@ -72,6 +72,7 @@ const COMPUTED: Record<string, { readonly why: string; readonly codes?: (sites: 
   'src/app/fa-edit.ts: summary.stopped.code': { why: 'a bulk run stopped early, rethrown' },
   'src/app/records.ts: summary.stopped.code': { why: 'a bulk run stopped early, rethrown' },
   'src/cli/bulk-job.ts: summary.stopped.code': { why: "a stopped bulk run's error, copied for the -o jsonl stop line" },
+  'src/app/bulk-job.ts: failed.code': { why: 'a report file that failed as it was closed (disk.*), made the stop of the run' },
   // smoke.ts: a step's error is the SparctlError the mapper call threw.
   'src/core/smoke.ts: error.code': { why: "a smoke step's error" },
 };

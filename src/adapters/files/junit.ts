@@ -1,5 +1,6 @@
-import { mkdir, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { writeFile } from 'node:fs/promises';
+import { UsageError } from '../../core/errors.js';
+import { checkOutputPath, describeFailure } from './fs-errors.js';
 import type { SmokeReport, SmokeStepResult } from '../../core/smoke.js';
 
 /**
@@ -74,7 +75,20 @@ export function smokeJunitXml(report: SmokeReport, timestamp: Date): string {
   ].join('\n');
 }
 
+/** Before the run: its folder made and the file known writable (`output.*`, exit 2), so no step is run for nothing. */
+export function checkJunitPath(path: string): void {
+  checkOutputPath(path, false);
+}
+
+/** Writes the report; a failure is `smoke.junit_unwritable` naming the path and the system's reason. */
 export async function writeJunitFile(path: string, xml: string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  await writeFile(path, xml, 'utf8');
+  try {
+    checkOutputPath(path, false);
+    await writeFile(path, xml, 'utf8');
+  } catch (error) {
+    throw new UsageError('smoke.junit_unwritable', describeFailure(path, 'cannot write the JUnit report', error), {
+      hint: 'check the path and the free space; the report above is complete',
+      cause: error,
+    });
+  }
 }

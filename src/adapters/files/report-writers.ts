@@ -1,8 +1,10 @@
-import { mkdir, open } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { dirname, extname } from 'node:path';
 import type { WriteStream } from 'node:fs';
 import type { RecordEvent } from '../../core/bulk/events.js';
+import type { SparctlError } from '../../core/errors.js';
 import { csvCell, rawCell } from './csv-cells.js';
+import { duringRunError, makeFolders, outputError, ownerOnlyFile } from './fs-errors.js';
 
 /**
  * Files a bulk run leaves behind (DESIGN.md §4): a reject file that can be fixed and fed back in,
@@ -13,8 +15,10 @@ import { csvCell, rawCell } from './csv-cells.js';
 export interface RecordSink {
   /** Takes every record event; each sink keeps the ones it is about. */
   write(event: RecordEvent): void;
-  /** Writes what is still buffered and closes the file; rejects if any write failed. */
+  /** Writes what is still buffered and closes the file; rejects (a `disk.*` error) if any write failed. */
   close(): Promise<void>;
+  /** The first write that failed (`disk.*`), as soon as it is known: the run stops on it. */
+  failure(): SparctlError | undefined;
   readonly path: string;
   /** Rows written so far (the header not counted). */
   readonly count: number;
@@ -128,6 +132,7 @@ function sink(path: string, out: LineWriter, lineOf: (event: RecordEvent) => str
       count++;
     },
     close: () => out.close(),
+    failure: () => out.failure(),
   };
 }
 
@@ -156,7 +161,8 @@ export function resultLine(event: RecordEvent, format: ResultsFormat): string {
  * Lines into a file, for callers that cannot await (the bulk engine emits events synchronously).
  * Lines pushed in one turn of the event loop go out as one write on the next; while the stream
  * signals backpressure they wait here, joined, until 'drain', instead of piling up as many small
- * writes. A write error is kept and reported by close(), so the run itself is not torn down.
+ * writes. A write error is kept as a `disk.*` error: failure() tells it at once, so the run stops
+ * cleanly (its journal kept, to be resumed), and close() rejects with it.
  */
 class LineWriter {
   private pending: string[] = [];
@@ -170,16 +176,36 @@ class LineWriter {
     private readonly path: string,
   ) {
     stream.on('error', (error: Error) => {
-      this.error ??= error;
+      this.error ??= duringRunError(path, 'cannot write', error) as Error;
     });
   }
 
   /** Creates missing parent folders and opens the file now, so a bad path fails before the run. */
   static async open(path: string): Promise<LineWriter> {
-    await mkdir(dirname(path), { recursive: true });
-    // Reject and results files carry beneficiaries' data (account numbers, phones): owner only.
-    const handle = await open(path, 'w', 0o600);
+    try {
+      makeFolders(dirname(path));
+    } catch (error) {
+      throw outputError((error as { path?: string }).path ?? dirname(path), 'cannot create the folder', error);
+    }
+    let handle: Awaited<ReturnType<typeof open>>;
+    try {
+      handle = await open(path, 'w', 0o600);
+    } catch (error) {
+      throw outputError(path, 'cannot open it for writing', error);
+    }
+    try {
+      // Reject and results files carry beneficiaries' data (account numbers, phones): owner
+      // only, an existing file too (open's mode applies only to a file it creates).
+      ownerOnlyFile(path, handle.fd);
+    } catch (error) {
+      await handle.close();
+      throw error;
+    }
     return new LineWriter(handle.createWriteStream({ encoding: 'utf8' }), path);
+  }
+
+  failure(): SparctlError | undefined {
+    return this.error as SparctlError | undefined;
   }
 
   push(text: string): void {

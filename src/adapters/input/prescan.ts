@@ -1,9 +1,10 @@
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream, mkdirSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createReadStream, readFileSync, readdirSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError } from '../../core/errors.js';
 import { RowIndexBuilder, indexFromEntries, randomSeeds, type RowIndex } from '../../core/bulk/row-index.js';
 import { CsvSyntaxError, CsvTokenizer } from './csv-tokenizer.js';
+import { makeFolders } from '../files/fs-errors.js';
 import { describeFsError, readHeader, type HeaderListener } from './record-file.js';
 
 /**
@@ -162,7 +163,7 @@ function keepIndex(path: string, definition: string, cache: IndexCache, scanned:
   const file = keptPath(path, definition, cache);
   if (file === undefined) return;
   try {
-    mkdirSync(cache.dir, { recursive: true, mode: 0o700 });
+    makeFolders(cache.dir);
     const partial = `${file}.${process.pid}.tmp`;
     writeFileSync(
       partial,

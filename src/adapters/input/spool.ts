@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, createReadStream, createWriteStream, mkdirSync, openSync, readSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { closeSync, createReadStream, createWriteStream, openSync, readSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { UsageError } from '../../core/errors.js';
 import { describeFsError } from './record-file.js';
+import { describeFailure, makeFolders, outputError } from '../files/fs-errors.js';
 
 /**
  * Inputs that cannot be read twice — stdin, a pipe, process substitution (`<(…)`), a named
@@ -40,7 +41,11 @@ export async function seekableInput(name: string, stdin: Readable, spoolDir: str
       throw new UsageError('input.unreadable', `cannot read ${name}: it is a directory`, { hint: 'check the path of the input file' });
     if (kind === 'file') return { path: name, spooled: false, remove: () => undefined };
   }
-  mkdirSync(spoolDir, { recursive: true, mode: 0o700 });
+  try {
+    makeFolders(spoolDir);
+  } catch (error) {
+    throw outputError((error as { path?: string }).path ?? spoolDir, 'cannot create the folder for a copy of the input', error);
+  }
   removeStale(spoolDir);
   const path = join(spoolDir, `${process.pid}-${randomBytes(6).toString('hex')}.input`);
   try {
@@ -51,7 +56,7 @@ export async function seekableInput(name: string, stdin: Readable, spoolDir: str
     if (code === 'ENOSPC' || code === 'EDQUOT') {
       throw new UsageError(
         'input.spool_failed',
-        `cannot copy ${name === '-' ? 'stdin' : name} to ${spoolDir}: the disk is full; nothing was sent`,
+        `${describeFailure(spoolDir, `cannot copy ${name === '-' ? 'stdin' : name} here`, error)}; nothing was sent`,
         { hint: 'free some space, or save the input to a file and pass its path' },
       );
     }

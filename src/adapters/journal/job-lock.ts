@@ -1,7 +1,8 @@
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type Database from 'better-sqlite3';
 import { UnavailableError } from '../../core/errors.js';
+import { makeFolders, outputError, ownerOnlyFile } from '../files/fs-errors.js';
 import { openDatabase, setPragma } from '../sqlite/retained.js';
 
 /**
@@ -18,8 +19,12 @@ export class JobLock {
 
   /** Takes the lock at `path`, or throws `job.running` (exit 4) naming the holder. */
   static acquire(path: string, description: string): JobLock {
-    const db = openLocked(path, description, (locked) => locked.exec('CREATE TABLE IF NOT EXISTS held (at TEXT); COMMIT'));
-    return new JobLock(path, db);
+    try {
+      const db = openLocked(path, description, (locked) => locked.exec('CREATE TABLE IF NOT EXISTS held (at TEXT); COMMIT'));
+      return new JobLock(path, db);
+    } catch (error) {
+      throw outputError(path, 'cannot take the lock', error);
+    }
   }
 
   release(): void {
@@ -42,8 +47,13 @@ export function openLocked(
   inside: (db: Database.Database) => void,
   options: { wal?: boolean } = {},
 ): Database.Database {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  closeSync(openSync(path, 'a', 0o600));
+  makeFolders(dirname(path));
+  const fd = openSync(path, 'a', 0o600);
+  try {
+    ownerOnlyFile(path, fd);
+  } finally {
+    closeSync(fd);
+  }
   const db = openDatabase(path);
   try {
     setPragma(db, 'busy_timeout = 0');

@@ -1,6 +1,7 @@
 import { rmSync } from 'node:fs';
 import type Database from 'better-sqlite3';
-import { UsageError } from '../../core/errors.js';
+import { SparctlError, UsageError } from '../../core/errors.js';
+import { describeFailure, duringRunError, isCorrupt, outputError } from '../files/fs-errors.js';
 import { openLocked } from './job-lock.js';
 import type { Journal, JournalEntry } from '../../core/journal.js';
 import type { Operation } from '../../core/results.js';
@@ -36,6 +37,23 @@ export class SqliteJournal implements Journal {
    * refused rather than mixed up; one held by a running process is refused with its pid.
    */
   static open(path: string, job: { fingerprint: string; description: string }, restart: boolean): SqliteJournal {
+    try {
+      return SqliteJournal.openOrThrow(path, job, restart);
+    } catch (error) {
+      const problem = damaged(path, error);
+      if (problem === undefined) throw outputError(path, 'cannot open the journal', error);
+      if (!restart) throw problem;
+    }
+    // --restart on a damaged journal: nothing in it can be kept, so it goes as a whole.
+    for (const suffix of ['', '-wal', '-shm']) rmSync(`${path}${suffix}`, { force: true });
+    try {
+      return SqliteJournal.openOrThrow(path, job, restart);
+    } catch (error) {
+      throw damaged(path, error) ?? outputError(path, 'cannot open the journal', error);
+    }
+  }
+
+  private static openOrThrow(path: string, job: { fingerprint: string; description: string }, restart: boolean): SqliteJournal {
     const db = openLocked(
       path,
       'this job',
@@ -85,6 +103,14 @@ export class SqliteJournal implements Journal {
   }
 
   load(): ReadonlyMap<number, JournalEntry> {
+    try {
+      return this.read();
+    } catch (error) {
+      throw damaged(this.path, error) ?? duringRunError(this.path, 'cannot read the journal', error);
+    }
+  }
+
+  private read(): ReadonlyMap<number, JournalEntry> {
     const entries = new Map<number, JournalEntry>();
     type Row = Omit<JournalEntry, 'seq'> & { seqs: string };
     for (const row of prepare(
@@ -103,7 +129,12 @@ export class SqliteJournal implements Journal {
   }
 
   markInflight(seqs: readonly number[], operation: Operation): void {
-    this.inflight.run(operation, rangesOf(seqs));
+    try {
+      this.inflight.run(operation, rangesOf(seqs));
+    } catch (error) {
+      // Nothing of this batch was sent: the run stops, and the next one sends it.
+      throw duringRunError(this.path, 'cannot write the journal', error);
+    }
   }
 
   settle(entries: readonly JournalEntry[]): void {
@@ -118,7 +149,7 @@ export class SqliteJournal implements Journal {
       }
       last.seqs.push(entry.seq);
     }
-    this.db.transaction(() => {
+    const write = this.db.transaction(() => {
       for (const { entry, seqs } of groups) {
         this.settledStatement.run(
           entry.operation,
@@ -129,7 +160,14 @@ export class SqliteJournal implements Journal {
           rangesOf(seqs),
         );
       }
-    })();
+    });
+    try {
+      write();
+    } catch (error) {
+      // The transaction is rolled back: these records stay in flight, and the next run reads
+      // them back from the mapper before sending anything again.
+      throw duringRunError(this.path, 'cannot write the journal', error);
+    }
   }
 
   close(): void {
@@ -143,6 +181,15 @@ export class SqliteJournal implements Journal {
     this.close();
     for (const suffix of ['', '-wal', '-shm']) rmSync(`${this.path}${suffix}`, { force: true });
   }
+}
+
+/** A journal SQLite finds damaged (or not a database at all): one line that says how to start over. */
+function damaged(path: string, error: unknown): SparctlError | undefined {
+  if (error instanceof SparctlError || !isCorrupt(error)) return undefined;
+  return new UsageError('journal.damaged', `${describeFailure(path, 'the journal is damaged', error)}; nothing was sent`, {
+    hint: 'pass --restart to discard it and start the job over (an upsert re-run skips what is already applied)',
+    cause: error,
+  });
 }
 
 /** Journals this sparctl writes: rows superseded by a later row of their ID are never journalled. */

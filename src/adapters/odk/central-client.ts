@@ -1,4 +1,5 @@
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { duringRunError, makeFolders } from '../files/fs-errors.js';
 import { dirname } from 'node:path';
 import { Pool } from 'undici';
 import { ConfigError, SparctlError, UnavailableError, UsageError } from '../../core/errors.js';
@@ -218,10 +219,14 @@ export class CentralClient {
     }
     if (entry === undefined) delete all[this.cacheKey];
     else all[this.cacheKey] = entry;
-    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
     const temporary = `${file}.${process.pid}.tmp`;
-    writeFileSync(temporary, JSON.stringify(all), { mode: 0o600 });
-    renameSync(temporary, file);
+    try {
+      makeFolders(dirname(file));
+      writeFileSync(temporary, JSON.stringify(all), { mode: 0o600 });
+      renameSync(temporary, file);
+    } catch (error) {
+      throw duringRunError(file, 'cannot keep the ODK session', error);
+    }
   }
 
   private forgetToken(): void {

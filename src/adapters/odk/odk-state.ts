@@ -1,4 +1,5 @@
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { duringRunError, makeFolders } from '../files/fs-errors.js';
 import { dirname } from 'node:path';
 import { ConfigError } from '../../core/errors.js';
 import type { Claim } from '../../core/odk-claims.js';
@@ -60,8 +61,12 @@ export function readOdkState(path: string): OdkState {
 }
 
 export function writeOdkState(path: string, state: OdkState): void {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const temporary = `${path}.${process.pid}.tmp`;
-  writeFileSync(temporary, JSON.stringify({ format: FORMAT, ...state }), { mode: 0o600 });
-  renameSync(temporary, path);
+  try {
+    makeFolders(dirname(path));
+    writeFileSync(temporary, JSON.stringify({ format: FORMAT, ...state }), { mode: 0o600 });
+    renameSync(temporary, path);
+  } catch (error) {
+    throw duringRunError(path, 'cannot write the import state', error);
+  }
 }

@@ -1,7 +1,8 @@
-import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type Database from 'better-sqlite3';
-import { ConfigError, StrategyError } from '../../core/errors.js';
+import { ConfigError, SparctlError, StrategyError } from '../../core/errors.js';
+import { describeFailure, duringRunError, environmentCode, isCorrupt, makeFolders, ownerOnlyFile } from '../files/fs-errors.js';
 import {
   SAME_SOURCE,
   type ItemSource,
@@ -90,15 +91,30 @@ export class LocalMapper implements Mapper {
     try {
       if (options.readOnly && path !== ':memory:') return new LocalMapper(path, describedAs, true);
       if (path !== ':memory:') {
-        mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-        // Created 0600 before SQLite touches it: the file holds beneficiaries' account numbers.
-        closeSync(openSync(path, 'a', 0o600));
+        makeFolders(dirname(path));
+        // Created 0600 before SQLite touches it, an existing one made so: the file holds
+        // beneficiaries' account numbers. SQLite gives a -wal or -shm it creates the database's
+        // mode; one left by an earlier run is made 0600 too.
+        const fd = openSync(path, 'a', 0o600);
+        try {
+          ownerOnlyFile(path, fd);
+        } finally {
+          closeSync(fd);
+        }
+        for (const suffix of ['-wal', '-shm']) if (existsSync(`${path}${suffix}`)) ownerOnlyFile(`${path}${suffix}`);
       }
       return new LocalMapper(path, describedAs);
     } catch (error) {
-      if (error instanceof ConfigError) throw error;
-      const reason = error instanceof Error ? error.message : String(error);
-      throw new ConfigError('local.db_unusable', `cannot open the local mapper database ${path}: ${reason}`, {
+      if (error instanceof SparctlError) throw error;
+      if (environmentCode(error) !== undefined && !isCorrupt(error)) {
+        const during = duringRunError(path, 'cannot open the local mapper database', error);
+        if (during instanceof SparctlError && during.code === 'disk.full') throw during;
+      }
+      const reason =
+        environmentCode(error) !== undefined
+          ? describeFailure(path, 'cannot open the local mapper database', error)
+          : `cannot open the local mapper database ${path}: ${error instanceof Error ? error.message : String(error)}`;
+      throw new ConfigError('local.db_unusable', reason, {
         hint: 'check the path and its permissions, or choose another file with --db',
         cause: error,
       });
@@ -536,4 +552,35 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 
 function toStrategyRow(row: StrategyDbRow): StrategyRow {
   return { ...row, active: row.active === 1 };
+}
+
+/**
+ * The file's failures (a full disk, an I/O error, a damaged page) met by any call a run makes,
+ * as one line naming the database: `disk.*` (exit 4: fix it and run the same command again), or
+ * `local.db_unusable` for a damaged file. A failed transaction was rolled back by SQLite, so the
+ * journal's in-flight records are read back by the next run as after any lost answer.
+ */
+function databaseError(path: string, error: unknown): unknown {
+  if (error instanceof SparctlError || environmentCode(error) === undefined) return error;
+  if (isCorrupt(error))
+    return new ConfigError('local.db_unusable', describeFailure(path, 'the local mapper database is damaged', error), {
+      hint: 'restore it from a backup, or check it with "sqlite3 FILE \'PRAGMA integrity_check\'"',
+      cause: error,
+    });
+  return duringRunError(path, 'the local mapper database failed', error);
+}
+
+for (const name of ['link', 'update', 'unlink', 'resolve', 'storedFas', 'markSources', 'strategies'] as const) {
+  const call = LocalMapper.prototype[name] as (...args: unknown[]) => Promise<unknown>;
+  Object.defineProperty(LocalMapper.prototype, name, {
+    configurable: true,
+    writable: true,
+    value: async function guarded(this: LocalMapper, ...args: unknown[]): Promise<unknown> {
+      try {
+        return await call.apply(this, args);
+      } catch (error) {
+        throw databaseError(this.path, error);
+      }
+    },
+  });
 }

@@ -49,9 +49,10 @@ export async function bulkJobDeps(context: CommandContext, spec: BulkJobSpec): P
   const { io, globals } = context;
   const { settings } = context.resolved;
   const name = spec.file === '-' ? 'stdin' : spec.file;
-  const [{ openRejectFile, openResultsFile }, { createProgressRenderer }] = await Promise.all([
+  const [{ openRejectFile, openResultsFile }, { createProgressRenderer }, { checkOutputPath }] = await Promise.all([
     import('../../adapters/files/report-writers.js'),
     import('../bulk-render.js'),
+    import('../../adapters/files/fs-errors.js'),
   ]);
   const stdoutFormat = settings.output === 'jsonl' || settings.output === 'csv' ? settings.output : undefined;
   return {
@@ -100,6 +101,7 @@ export async function bulkJobDeps(context: CommandContext, spec: BulkJobSpec): P
       return { journal: file, path: file.path, close: () => file.close(), remove: () => file.remove() };
     },
     writeLinksOnThread: (mapper) => writeLinksOnThread(io, mapper),
+    checkRejects: (path) => checkOutputPath(path),
     openRejects: openRejectFile,
     openResults: (path) => openResultsFile(path),
     ...(stdoutFormat ? { stdoutResults: () => openStdoutResults(context, stdoutFormat) } : {}),

@@ -1,4 +1,4 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { ConfigDeps } from '../../app/config.js';
 import { sparctlDirs } from '../../config/paths.js';
@@ -36,8 +36,18 @@ export function configDeps(
     parseConfigFile: async (path, text) => (await import('../../config/settings.js')).parseConfigFile(path, text),
     checkOutputFormat: given.checkOutputFormat ?? (() => undefined),
     writeConfigFile: async (path, text, replace) => {
-      await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-      await writeFile(path, text, { mode: 0o600, flag: replace ? 'w' : 'wx' });
+      const { makeFolders, outputError } = await import('../../adapters/files/fs-errors.js');
+      try {
+        makeFolders(dirname(path));
+      } catch (error) {
+        throw outputError((error as { path?: string }).path ?? dirname(path), 'cannot create the folder', error);
+      }
+      try {
+        await writeFile(path, text, { mode: 0o600, flag: replace ? 'w' : 'wx' });
+      } catch (error) {
+        // EEXIST is the use case's to say (config.exists).
+        throw (error as { code?: string }).code === 'EEXIST' ? error : outputError(path, 'cannot write the config file', error);
+      }
     },
     note: (line) => {
       if (!globals.quiet) io.stderr.write(`${line}\n`);

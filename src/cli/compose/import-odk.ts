@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ImportOdkDeps, OdkStore } from '../../app/import-odk.js';
+import { duringRunError, makeFolders } from '../../adapters/files/fs-errors.js';
 import { redactUrl } from '../../config/redact.js';
 import type { BulkJobFlags } from '../bulk-job.js';
 import { announceTarget, localMapperFile, type CommandContext } from '../context.js';
@@ -110,10 +111,14 @@ async function odkStore(dir: string): Promise<OdkStore> {
         path,
         exists: () => existsSync(path),
         write: (text) => {
-          mkdirSync(dir, { recursive: true, mode: 0o700 });
           const partial = `${path}.${process.pid}.tmp`;
-          writeFileSync(partial, text, { mode: 0o600 });
-          renameSync(partial, path);
+          try {
+            makeFolders(dir);
+            writeFileSync(partial, text, { mode: 0o600 });
+            renameSync(partial, path);
+          } catch (error) {
+            throw duringRunError(path, 'cannot keep the submissions read', error);
+          }
         },
         read: () => readFileSync(path, 'utf8'),
         remove: () => rmSync(path, { force: true }),

@@ -17,6 +17,10 @@ export function smokeDeps(context: CommandContext): SmokeDeps {
       const { smokeJunitXml, writeJunitFile } = await import('../../adapters/files/junit.js');
       await writeJunitFile(path, smokeJunitXml(report, startedAt));
     },
+    checkJunit: async (path) => {
+      const { checkJunitPath } = await import('../../adapters/files/junit.js');
+      checkJunitPath(path);
+    },
   };
 }
 

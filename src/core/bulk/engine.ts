@@ -1,11 +1,11 @@
-import { type SparctlError, UnavailableError } from '../errors.js';
+import { SparctlError, UnavailableError } from '../errors.js';
 import type { ItemSource, Mapper, MapperCallContext } from '../mapper.js';
 import type { Strategy } from '../strategy/strategy.js';
 import type { BulkEvent, BulkSummary } from './events.js';
 import type { Journal, JournalEntry } from '../journal.js';
 import { decide, effectShown, isStored, type Current } from './plan.js';
 import { Reports, type ChunkReport } from './reports.js';
-import { pool, Slots, Stop } from './requests.js';
+import { asStop, pool, Slots, Stop } from './requests.js';
 import { SupersessionCheck, type RowIndex } from './row-index.js';
 import { OUTCOME_OF, Sender, shownFate, type Work, type WriteOperation } from './sender.js';
 import { StateReader, type Retrying } from './state.js';
@@ -55,8 +55,10 @@ export interface BulkOptions {
   readonly onEvent?: (event: BulkEvent) => void;
   /** Which records get a `record` event: every one (the default), or only the rejected ones. */
   readonly recordEvents?: 'all' | 'problems';
-  /** Checked before each new request: true once the user asked to stop (Ctrl-C, SIGTERM). */
+  /** Checked before each new request: true once the user asked to stop (Ctrl-C, SIGTERM), or a report file failed. */
   readonly shouldStop?: () => boolean;
+  /** Why shouldStop said yes, when it was not the user (a report file that cannot be written): the run's stop error. */
+  readonly stopReason?: () => SparctlError | undefined;
   /** Injected for tests. */
   readonly sleep?: (ms: number) => Promise<void>;
   readonly random?: () => number;
@@ -156,7 +158,9 @@ class BulkRun implements Retrying {
       const effective = this.classify(records, report);
       const done: Promise<void> = this.chunk(effective, report)
         .catch((error: unknown) => {
-          failure ??= { error };
+          // A SparctlError outside a request (the journal, the mapper's own bookkeeping) stops
+          // the run as a request's would; anything else is a bug and surfaces as it is.
+          failure ??= { error: error instanceof SparctlError ? asStop(error) : error };
         })
         .finally(() => {
           inFlight.delete(done);
@@ -191,7 +195,7 @@ class BulkRun implements Retrying {
       }
     } catch (error) {
       if (!(error instanceof Stop)) throw error;
-      stopped = error.reason;
+      stopped = error.reason === 'interrupted' ? (this.options.stopReason?.() ?? 'interrupted') : error.reason;
     }
     this.reports.progress(true);
     return this.reports.summary({

@@ -1,0 +1,200 @@
+import { execFileSync } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { makeFolders } from '../../src/adapters/files/fs-errors.js';
+// Through retained.ts: on Node 24 a collected better-sqlite3 object aborts the test process.
+import { openDatabase, prepare } from '../../src/adapters/sqlite/retained.js';
+import { cliEnv, ROOT, runCli, SPAWN_LIMIT } from '../helpers/run-cli.js';
+import { runMain } from '../helpers/run-main.js';
+import { tempDir } from '../helpers/tmp.js';
+
+/**
+ * When the machine fails sparctl — a full disk, a path that cannot be made, a damaged journal, a
+ * file of beneficiary data readable by others — the command says so in one line naming the path
+ * and the system's reason, with the README's exit code, never "internal error"; a run stopped by
+ * it resumes to the same database a clean run makes.
+ */
+
+const FIXTURE = join(ROOT, 'fixtures', 'beneficiaries.csv');
+const hasDevFull = existsSync('/dev/full');
+const hasProc = existsSync('/proc/self');
+
+function mappings(db: string): string {
+  return JSON.stringify(
+    prepare(
+      openDatabase(db, { readonly: true }),
+      'SELECT id_value, fa_value, name, phone, additional_info FROM id_fa_mappings ORDER BY id_value',
+    ).all(),
+  );
+}
+
+const mode = (path: string) => statSync(path).mode & 0o777;
+
+/** A folder with the fixture as b.csv and a fresh environment. */
+function setUp() {
+  const dir = tempDir();
+  copyFileSync(FIXTURE, join(dir, 'b.csv'));
+  return { dir, ...cliEnv() };
+}
+
+describe('output paths are checked before anything is sent', () => {
+  it('--rejects naming a folder: output.unwritable, exit 2, nothing linked', async () => {
+    const { dir, env } = setUp();
+    const result = await runMain(['--db', 'x.db', '--create', 'link', '--file', 'b.csv', '--rejects', dir], { env, cwd: dir });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(
+      `sparctl: error [output.unwritable]: ${dir}: cannot write to it: illegal operation on a directory (EISDIR)`,
+    );
+    expect(result.stderr).not.toContain('internal');
+    expect(JSON.parse(mappings(join(dir, 'x.db')))).toEqual([]);
+  });
+
+  it.runIf(hasProc)('paths under /proc fail at once, never loop: --results, --rejects with no rejects, smoke --junit', async () => {
+    const { dir, env } = setUp();
+    const cases = [
+      ['--db', 'x.db', '--create', 'link', '--file', 'b.csv', '--results', '/proc/x/y/z.csv'],
+      ['--db', 'x.db', '--create', 'link', '--file', 'b.csv', '--rejects', '/proc/nope/r.csv'],
+      ['--db', 'x.db', '--create', 'smoke', '--junit', '/proc/nope/x.xml'],
+    ];
+    for (const args of cases) {
+      const started = Date.now();
+      const result = await runCli(args, { env, cwd: dir });
+      expect(result.code, args.join(' ')).toBe(2);
+      expect(result.stderr).toMatch(/sparctl: error \[output\.unwritable\]: \/proc\/(x|nope): cannot create the folder: .* \(E[A-Z]+\)/);
+      expect(Date.now() - started).toBeLessThan(SPAWN_LIMIT.timeout / 4);
+    }
+    expect(JSON.parse(mappings(join(dir, 'x.db')))).toEqual([]);
+  });
+
+  it('makeFolders makes one attempt per component: a file in the way is ENOTDIR, /proc is ENOENT', () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'file'), '');
+    expect(() => makeFolders(join(dir, 'file', 'a', 'b'))).toThrow(expect.objectContaining({ code: 'ENOTDIR' }));
+    makeFolders(join(dir, 'a', 'b', 'c'));
+    expect(statSync(join(dir, 'a', 'b', 'c')).isDirectory()).toBe(true);
+    if (hasProc) expect(() => makeFolders('/proc/nope/a/b')).toThrow(expect.objectContaining({ code: 'ENOENT' }));
+  });
+});
+
+describe.runIf(hasDevFull)('a full disk during a run (/dev/full): exit 4, the summary, and a rerun that resumes', () => {
+  it('--rejects /dev/full: disk.full naming it; the rerun writes every reject', async () => {
+    const { dir, env } = setUp();
+    expect((await runMain(['--db', 'x.db', '--create', 'link', '--file', 'b.csv', '-q'], { env, cwd: dir })).code).toBe(0);
+    // Linked already: every row is rejected, and the reject file cannot take them.
+    const full = await runMain(['--db', 'x.db', 'link', '--file', 'b.csv', '--rejects', '/dev/full'], { env, cwd: dir });
+    expect(full.code).toBe(4);
+    expect(full.stderr).toContain('stopped early: /dev/full: cannot write: no space left on device (ENOSPC) (disk.full)');
+    expect(full.stderr).toContain('resume with: run the same command again');
+    expect(full.stderr).toContain('sparctl: error [disk.full]: /dev/full: cannot write');
+    const rerun = await runMain(['--db', 'x.db', 'link', '--file', 'b.csv', '--rejects', 'r.csv', '-q'], { env, cwd: dir });
+    expect(rerun.code).toBe(5);
+    expect(readFileSync(join(dir, 'r.csv'), 'utf8').trim().split('\n')).toHaveLength(11);
+  });
+
+  it('--results /dev/full: disk.full; the rerun links what the clean run links', async () => {
+    const { dir, env } = setUp();
+    const full = await runMain(['--db', 'x.db', '--create', 'link', '--file', 'b.csv', '--results', '/dev/full', '--journal', 'j.db'], {
+      env,
+      cwd: dir,
+    });
+    expect(full.code).toBe(4);
+    expect(full.stderr).toContain('sparctl: error [disk.full]: /dev/full: cannot write: no space left on device (ENOSPC)');
+    expect(existsSync(join(dir, 'j.db'))).toBe(true);
+    const rerun = await runMain(['--db', 'x.db', 'link', '--file', 'b.csv', '--results', 'res.csv', '--journal', 'j.db', '-q'], {
+      env,
+      cwd: dir,
+    });
+    expect(rerun.code).toBe(0);
+    expect(existsSync(join(dir, 'j.db'))).toBe(false);
+    expect((await runMain(['--db', 'clean.db', '--create', 'link', '--file', 'b.csv', '-q'], { env, cwd: dir })).code).toBe(0);
+    expect(mappings(join(dir, 'x.db'))).toBe(mappings(join(dir, 'clean.db')));
+  });
+});
+
+describe('a damaged journal', () => {
+  it.runIf(hasDevFull)('journal.damaged naming it (exit 2); --restart discards it', async () => {
+    const { dir, env } = setUp();
+    const args = ['--db', 'x.db', 'link', '--file', 'b.csv', '--journal', 'j.db'];
+    expect((await runMain(['--create', ...args, '--results', '/dev/full'], { env, cwd: dir })).code).toBe(4);
+    writeFileSync(join(dir, 'j.db'), Buffer.alloc(20_000, 0x5a));
+    const damaged = await runMain(args, { env, cwd: dir });
+    expect(damaged.code).toBe(2);
+    expect(damaged.stderr).toContain(
+      `sparctl: error [journal.damaged]: ${join(dir, 'j.db')}: the journal is damaged: file is not a database`,
+    );
+    expect(damaged.stderr).toContain('--restart');
+    expect((await runMain([...args, '--restart', '-q'], { env, cwd: dir })).code).toBe(0);
+    expect(JSON.parse(mappings(join(dir, 'x.db')))).toHaveLength(10);
+  });
+});
+
+describe('files of beneficiary data are 0600, created or not', () => {
+  it('an existing reject file, results file and database at 0644 are 0600 after the run', async () => {
+    const { dir, env } = setUp();
+    expect((await runMain(['--db', 'x.db', '--create', 'link', '--file', 'b.csv', '-q'], { env, cwd: dir })).code).toBe(0);
+    for (const name of ['x.db', 'r.csv', 'res.csv']) {
+      if (!existsSync(join(dir, name))) writeFileSync(join(dir, name), '');
+      chmodSync(join(dir, name), 0o644);
+    }
+    const result = await runMain(['--db', 'x.db', 'link', '--file', 'b.csv', '--rejects', 'r.csv', '--results', 'res.csv', '-q'], {
+      env,
+      cwd: dir,
+    });
+    expect(result.code).toBe(5);
+    expect({ db: mode(join(dir, 'x.db')), rejects: mode(join(dir, 'r.csv')), results: mode(join(dir, 'res.csv')) }).toEqual({
+      db: 0o600,
+      rejects: 0o600,
+      results: 0o600,
+    });
+  });
+});
+
+/**
+ * The database on a small tmpfs fills up mid-run. Mounting needs root: without it the case is
+ * skipped (the /dev/full cases above cover the reports without it).
+ */
+function tinyDisk(): string | undefined {
+  const at = join(tempDir('sparctl-tiny-'), 'disk');
+  mkdirSync(at);
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=600k', 'tmpfs', at], { ...SPAWN_LIMIT, stdio: 'ignore' });
+  } catch {
+    return undefined;
+  }
+  return at;
+}
+
+describe('the database fills its disk', () => {
+  it('disk.full naming the database, exit 4; with space again the rerun ends where a clean run does', async (context) => {
+    const disk = process.platform === 'linux' && process.getuid?.() === 0 ? tinyDisk() : undefined;
+    if (disk === undefined) return context.skip();
+    try {
+      await fillTheDisk(disk);
+    } finally {
+      // Before tempDir's cleanup, which cannot remove a mount point; lazily, as this process keeps
+      // the database it compared open (retained.ts).
+      execFileSync('umount', ['--lazy', disk], SPAWN_LIMIT);
+    }
+  }, 120_000);
+});
+
+async function fillTheDisk(disk: string): Promise<void> {
+  const { dir, env } = setUp();
+  const rows = Array.from(
+    { length: 20_000 },
+    (_, i) =>
+      `FULL_${String(i).padStart(6, '0')},Person ${i},+63 917 555 ${String(i % 10_000).padStart(4, '0')},BANK,2,Example Bank,EXB,Main,0001,${String(i).padStart(10, '0')},,,,`,
+  );
+  writeFileSync(join(dir, 'big.csv'), `${readFileSync(FIXTURE, 'utf8').split('\n')[0]}\n${rows.join('\n')}\n`);
+  const db = join(disk, 'x.db');
+  const full = await runCli(['--db', db, '--create', 'link', '--file', 'big.csv'], { env, cwd: dir });
+  expect(full.code).toBe(4);
+  expect(full.stderr).toContain(`sparctl: error [disk.full]: ${db}: `);
+  expect(full.stderr).toContain('(SQLITE_FULL)');
+  expect(full.stderr).toContain('resume with: run the same command again');
+  execFileSync('mount', ['-o', 'remount,size=20m', disk], SPAWN_LIMIT);
+  expect((await runCli(['--db', db, 'link', '--file', 'big.csv', '-q'], { env, cwd: dir })).code).toBe(0);
+  expect((await runCli(['--db', 'clean.db', '--create', 'link', '--file', 'big.csv', '-q'], { env, cwd: dir })).code).toBe(0);
+  expect(mappings(db)).toBe(mappings(join(dir, 'clean.db')));
+}
