@@ -70,7 +70,7 @@ async function jobOf(deps: ImportCsvDeps, input: ImportCsvInput): Promise<CsvImp
   const unusable = input.delimiter === undefined ? undefined : unusableDelimiter(input.delimiter);
   if (unusable !== undefined)
     throw new UsageError('usage.delimiter', `--delimiter ${JSON.stringify(input.delimiter)}: ${unusable}`, {
-      hint: 'e.g. --delimiter ";" (a .tsv file is read with tabs without it)',
+      hint: 'e.g. --delimiter ";"; without the flag a .tsv file is read with tabs, any other with commas',
     });
   const mappingText = await deps.readText(input.mapping, '--mapping');
   const dfspText = input.dfsp ? await deps.readText(input.dfsp, '--dfsp') : undefined;
