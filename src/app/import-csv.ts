@@ -1,5 +1,6 @@
 import { mappedCsvRecords, sourceContexts, type CsvSourceRow, type SourceContexts } from '../core/bulk/mapped-rows.js';
 import type { BulkInputRecord, BulkMode } from '../core/bulk/types.js';
+import { unusableDelimiter } from '../core/csv-delimiter.js';
 import { UsageError } from '../core/errors.js';
 import {
   checkMappingStrategies,
@@ -74,10 +75,14 @@ export async function importCsv(deps: ImportCsvDeps, input: ImportCsvInput): Pro
 
 /** The job an import runs, once its mapping, DFSP data and delimiter are checked. */
 async function jobOf(deps: ImportCsvDeps, input: ImportCsvInput): Promise<CsvImportJob> {
+  // Before anything is read: a delimiter the tokenizer cannot use is the user's to fix.
+  const unusable = input.delimiter === undefined ? undefined : unusableDelimiter(input.delimiter);
+  if (unusable !== undefined)
+    throw new UsageError('usage.delimiter', `--delimiter ${JSON.stringify(input.delimiter)}: ${unusable}`, {
+      hint: 'e.g. --delimiter ";"; without the flag a .tsv file is read with tabs, any other with commas',
+    });
   const mappingText = await deps.readText(input.mapping, '--mapping');
   const dfspText = input.dfsp ? await deps.readText(input.dfsp, '--dfsp') : undefined;
-  if (input.delimiter !== undefined && [...input.delimiter].length !== 1)
-    throw new UsageError('usage.delimiter', '--delimiter must be one character, e.g. ";"');
   const mapping = compileMapping(deps.parseJson(mappingText, input.mapping), input.mapping);
   let dfsp = dfspText === undefined ? undefined : dfspLookupFrom(deps.parseJson(dfspText, input.dfsp!, 'dfsp'), input.dfsp);
   // Without --dfsp, the target's own banks and wallet providers (sparctl dfsp import, or dfspUrl).

@@ -343,6 +343,16 @@ describe('bad-input corpus: sparctl import-csv (enumeration mapping + DFSP list)
     );
   });
 
+  it('an unusable --delimiter (a quote, a line break, two characters): exit 2 naming the flag, before anything is read', async () => {
+    for (const delimiter of ['"', '\n', ';;']) {
+      const r = await run('import', enumCsv([enumRow(1)]), ['--delimiter', delimiter]);
+      expectSane(r, [2]);
+      expect(withoutTarget(r.stderr)).toContain(
+        `[usage.delimiter]: --delimiter ${JSON.stringify(delimiter)}: a delimiter must be one character other than a quote or a line break`,
+      );
+    }
+  });
+
   it('quoted cells with commas and line breaks: the row after a multi-line cell keeps its own line number', async () => {
     const rows = [
       enumRow(1, { full_name: 'Santos, Maria "Ria"' }), // line 2
@@ -817,5 +827,44 @@ describe('bad-input corpus: sparctl link --file', () => {
     );
     expect(rejectKeys(r)).toEqual([[5, 'strategy_id', 'input.strategy']]);
     expect(r.rejects[0]!['name']).toBe('محمد علي');
+  });
+
+  it('bare-CR line endings (old Excel for Mac): rows end at each CR, lines as an editor shows them', async () => {
+    const r = await run('link', linkCsv([linkRow(1), badLinkRow(2), linkRow(3, { name: 'Ana\rReyes' }), linkRow(4)], { eol: '\r' }));
+    expectSane(r, [5]);
+    expect(r.summary).toMatchObject({ total: 4, applied: 2, rejected: 2 });
+    // The CR inside the quoted name is a line break for numbering, and data in the cell (rejected as a control character).
+    expect(rejectKeys(r)).toEqual([
+      [3, 'strategy_id', 'input.strategy'],
+      [4, 'name', 'input.invalid'],
+    ]);
+    expect(r.stored.map((m) => m.id_value)).toEqual(['BENE_001', 'BENE_004']);
+  });
+
+  it('a stray quote in a row, text after a closing quote: that row is rejected with its line, the rest linked', async () => {
+    const lines = linkCsv([linkRow(1), linkRow(2), linkRow(3), linkRow(4)]).split('\n');
+    lines[2] = lines[2]!.replace('Person 002', 'Person "Two"');
+    lines[3] = lines[3]!.replace('Person 003', '"Person" 003');
+    const r = await run('link', lines.join('\n'));
+    expectSane(r, [5]);
+    expect(r.summary).toMatchObject({ total: 4, applied: 2, rejected: 2 });
+    expect(rejectKeys(r)).toEqual([
+      [3, '(line)', 'input.unreadable'],
+      [4, '(line)', 'input.unreadable'],
+    ]);
+    expect(r.rejects[0]!['sparctl_message']).toMatch(/a quote inside an unquoted cell/);
+    expect(r.rejects[1]!['sparctl_message']).toMatch(/after a quoted cell comes " "/);
+    expect(r.stored.map((m) => m.id_value)).toEqual(['BENE_001', 'BENE_004']);
+  });
+
+  it('a quote never closed: exit 2 before anything is sent, naming the line the quote opens on', async () => {
+    const lines = linkCsv([linkRow(1), linkRow(2), linkRow(3)]).split('\n');
+    lines[3] = lines[3]!.replace('Person 003', '"Person 003');
+    const r = await run('link', lines.join('\n'));
+    expectSane(r, [2]);
+    expect(withoutTarget(r.stderr)).toMatch(
+      /^sparctl: error \[input\.csv_malformed\]: .*input\.csv:4: a quoted cell is never closed .*nothing was sent \(close the quoted cell/,
+    );
+    expect(r.stored).toEqual([]);
   });
 });

@@ -55,11 +55,16 @@ async function records(job: CsvImportJob, lines: readonly string[]): Promise<Bul
 }
 
 describe('import-csv (use case)', () => {
-  it("reads the mapping and the DFSP file given, then checks the delimiter; the target's DFSP data is not asked for", async () => {
-    const bad = deps();
-    await expect(importCsv(bad, { ...INPUT, delimiter: ';;' })).rejects.toMatchObject({ code: 'usage.delimiter' });
-    expect(bad.reads).toEqual(['--mapping', '--dfsp']);
-    expect(bad.jobs).toEqual([]);
+  it("checks the delimiter before reading anything, then reads the mapping and the DFSP file given; the target's DFSP data is not asked for", async () => {
+    for (const delimiter of [';;', '"', '\n', '\r', '']) {
+      const bad = deps();
+      await expect(importCsv(bad, { ...INPUT, delimiter })).rejects.toMatchObject({
+        code: 'usage.delimiter',
+        message: `--delimiter ${JSON.stringify(delimiter)}: a delimiter must be one character other than a quote or a line break`,
+      });
+      expect(bad.reads).toEqual([]);
+      expect(bad.jobs).toEqual([]);
+    }
     const d = deps(); // targetDfsp is not given: asking for it fails the test
     expect(await importCsv(d, INPUT)).toEqual({ exitCode: ExitCode.ok });
     const definition = JSON.parse(d.jobs[0]!.definition) as Record<string, unknown>;

@@ -19,7 +19,7 @@ import { tempDir } from '../helpers/tmp.js';
 function randomCsv(seed: number): string {
   const rand = random(seed);
   const pick = <T>(list: readonly T[]): T => list[Math.floor(rand() * list.length)]!;
-  const eol = pick(['\n', '\r\n']);
+  const eol = pick(['\n', '\r\n', '\r']);
   const quote = (text: string) => `"${text.replaceAll('"', '""')}"`;
   const lines: string[] = [];
   const header = pick([
@@ -46,6 +46,8 @@ function randomCsv(seed: number): string {
     // Now and then a row with a cell too many or too few.
     if (rand() < 0.05) cells.push('extra');
     if (rand() < 0.05) cells.splice(Math.floor(rand() * cells.length), 1);
+    // Now and then a row the tokenizer rejects: a stray quote, text after a closing quote.
+    if (rand() < 0.05) cells[Math.floor(rand() * cells.length)] = pick(['a"b', '"a"b', '"a\nb"c']);
     lines.push(cells.join(','));
   }
   return `${rand() < 0.3 ? '\uFEFF' : ''}${lines.join(eol)}${rand() < 0.5 ? eol : ''}`;
@@ -85,6 +87,21 @@ describe('the pass before the run', () => {
         `seed ${seed}`,
       ).toEqual(slow.entries().sort((a, b) => a[0] - b[0]));
     }
+  });
+
+  it('refuses a file whose quote is never closed, naming the line it opens on, before anything is sent', async () => {
+    const path = join(tempDir(), 'f.csv');
+    writeFileSync(path, 'id,name\rA,1\rB,"2\r\nC,3\n');
+    await expect(prescanCsv(path, 'f.csv', 'def', KEYS)).rejects.toMatchObject({
+      code: 'input.csv_malformed',
+      message: expect.stringMatching(/^f\.csv:3: a quoted cell is never closed .*; nothing was sent$/),
+    });
+  });
+
+  it('counts lines as the tokenizer does: LF, CRLF and a lone CR once each', async () => {
+    const path = join(tempDir(), 'f.csv');
+    writeFileSync(path, 'id,name\rA,1\r\nB,2\nC,"3\r4"\r');
+    expect((await prescanCsv(path, path, 'def', KEYS)).lines).toBe(5);
   });
 
   it('keeps the index of a file and reuses it only while the bytes are the same', async () => {

@@ -19,15 +19,18 @@ async function read(name: string, content: string | Buffer, format?: 'csv' | 'js
 
 describe('CSV input', () => {
   it('gives each record the line it starts on, through a BOM, CRLF, blank lines and quoted line breaks', async () => {
-    const csv = '\uFEFFid,name\r\n0001,"Santos,\r\nMaria"\r\n\r\n0002,"Ana\rB"\n0003,Ñoño\n\n0004,"x\ny\nz"\r\n0005,last';
+    // A lone CR ends a row, and counts as a line break inside a quoted cell too (Ana's), as editors show it.
+    const csv = '\uFEFFid,name\r\n0001,"Santos,\r\nMaria"\r\n\r\n0002,"Ana\rB"\n0003,Ñoño\n\n0004,"x\ny\nz"\r\n0005,last\r0006,mac\r';
     const records = await read('in.csv', Buffer.from(csv, 'utf8'));
     expect(records.map((r) => [r.line, r.record['id']])).toEqual([
       [2, '0001'],
       [5, '0002'],
-      [6, '0003'],
-      [8, '0004'],
-      [11, '0005'],
+      [7, '0003'],
+      [9, '0004'],
+      [12, '0005'],
+      [13, '0006'],
     ]);
+    expect(records[1]!.record['name']).toBe('Ana\rB');
     expect(records[0]!.record['name']).toBe('Santos,\r\nMaria');
   });
 
@@ -48,10 +51,20 @@ describe('CSV input', () => {
     ]);
   });
 
-  it('refuses a file with a quote it cannot read past, naming the line', async () => {
-    const error = await rejectedWith(UsageError, () => read('in.csv', 'id,name\n1,a\n2,"b\n'));
+  it('refuses a file with a quote never closed, naming the line it opens on', async () => {
+    const error = await rejectedWith(UsageError, () => read('in.csv', 'id,name\n1,a\n2,"b\n3,c\n'));
     expect(error.code).toBe('input.csv_malformed');
-    expect(error.message).toMatch(/in\.csv:3: /);
+    expect(error.message).toMatch(/in\.csv:3: a quoted cell is never closed/);
+    expect(error.hint).toMatch(/close the quoted cell/);
+  });
+
+  it('hands over a row with a stray quote as unreadable, with its line and no cells, and reads on', async () => {
+    const records = await read('in.csv', 'id,name\n1,a"b\n2,"c"d\n3,"e\nf"\n');
+    expect(records.map((r) => [r.line, r.record, r.unreadable ?? null])).toEqual([
+      [2, {}, expect.stringMatching(/^a quote inside an unquoted cell/)],
+      [3, {}, expect.stringMatching(/^after a quoted cell comes "d" where "," or the end of the line belongs/)],
+      [4, { id: '3', name: 'e\nf' }, null],
+    ]);
   });
 
   it('reports a missing file and a directory as unreadable', async () => {

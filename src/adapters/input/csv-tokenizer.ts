@@ -1,57 +1,113 @@
 /**
  * An incremental RFC 4180 reader: text in, rows of cells out, each with the line it starts on.
  *
- * Written here rather than taken from csv-parse because the bulk import is bound by this step
- * (csv-parse with line info ran at a fifth of this speed on the benchmark file) and because its
- * line counting treats a CR inside a quoted cell as a line break, which editors do not.
+ * Invariant: every character is looked at a bounded number of times however the text is cut
+ * into pieces (a row cut between pieces is resumed where scanning stopped, never rescanned),
+ * and no row longer than ROW_LIMIT is kept, so time is linear in the input and memory bounded.
  *
- * - Rows end at LF or CRLF; a lone CR is data. Empty (and blank) lines are skipped.
+ * Written here rather than taken from csv-parse because the bulk import is bound by this step
+ * (csv-parse with line info ran at a fifth of this speed on the benchmark file).
+ *
+ * - Rows end at LF, CRLF or a lone CR (old Excel for Mac writes bare-CR files). Empty (and
+ *   blank) lines are skipped. Lines are counted as editors show them: LF, CRLF and a lone CR
+ *   are one line break each, inside a quoted cell too.
  * - A cell that starts with a quote runs to the matching quote (`""` is a quote); it may hold
- *   delimiters and line breaks. After the closing quote only a delimiter or the row's end may
- *   follow. A quote inside an unquoted cell is an error, as is a quote left open at the end:
- *   guessing would shift every later cell into the wrong column.
+ *   delimiters and line breaks, kept as written (a CR in it is data). After the closing quote
+ *   only a delimiter or the row's end may follow.
+ * - A row that cannot be read without guessing — a quote inside an unquoted cell, text after a
+ *   closing quote, more than ROW_LIMIT characters — is handed over with `error` and no cells; it
+ *   ends at the next line end outside quoted cells, and the rows after it are read as usual.
+ * - A quote left open at the end of the input is a CsvSyntaxError (naming the line it opened
+ *   on): everything after it would be one cell, so the file cannot be read. So is a header row
+ *   that cannot be read.
  * - Values are never trimmed or cast: leading zeros and spaces reach the caller as written.
  */
+
+import { unusableDelimiter } from '../../core/csv-delimiter.js';
 
 export interface CsvRow {
   /** 1-based line the row starts on. */
   readonly line: number;
-  /** The row's cells; with `pick`, a row without quotes holds only the picked ones (the others are absent). */
+  /** The row's cells; with `pick`, a row without quotes holds only the picked ones (the others are absent). Empty with `error`. */
   readonly cells: string[];
   /** The row as written, when it holds no quote (its cells are this split at the delimiter). */
   readonly text?: string;
+  /** Why the row cannot be read (see the header comment): it is to be rejected, not used. */
+  readonly error?: string;
 }
 
+/** Input that cannot be read at all (see the header comment); `hint` says how to fix it. */
 export class CsvSyntaxError extends Error {
   constructor(
     message: string,
     readonly line: number,
+    readonly hint: string,
   ) {
     super(message);
   }
 }
 
+/**
+ * The longest row read, in UTF-16 code units (what a JavaScript string's length counts; 64 MiB
+ * of ASCII text): a longer row is rejected, and dropped as it is read, so that one runaway cell
+ * (a quote opened by mistake, a pasted file) cannot exhaust memory. No field sparctl stores comes
+ * near it.
+ */
+export const ROW_LIMIT = 64 * 1024 * 1024;
+
 const QUOTE = 34; // "
 const LF = 10;
 const CR = 13;
 
+// Where the reader is, between rows and inside one (a row may span pieces of text).
+const ROW = 0; // between rows
+const CELL = 1; // at the start of a cell
+const PLAIN = 2; // inside an unquoted cell
+const QUOTED = 3; // inside a quoted cell
+const QUOTE_SEEN = 4; // just after a quote inside a quoted cell: a second quote, or the cell's end
+const CLOSED = 5; // after a quoted cell's closing quote: a delimiter or the row's end belongs here
+
+const QUOTE_IN_PLAIN = 'a quote inside an unquoted cell (quote the whole cell and double the quote: "a ""b"" c")';
+
 export class CsvTokenizer {
-  private buffer = '';
-  /** Line of the first character of `buffer`. */
+  /** Line of the next character to read. */
   private line = 1;
   private started = false;
-  /** A syntax error found after some good rows: raised once those rows have been taken. */
-  private failure: CsvSyntaxError | undefined;
   private readonly delimiterCode: number;
   /** With `pick`: the cells to take from each row after the first, by position (true = take). */
   private picked: boolean[] | undefined;
   private lastPicked = -1;
   private headerSeen = false;
+  /** The last piece of text ended with a CR (an LF starting the next piece completes a CRLF). */
+  private crBefore = false;
+
+  // The row being read, when `state` is not ROW.
+  private state = ROW;
+  private rowLine = 1;
+  private cells: string[] = [];
+  /** The cell being read, in pieces (one per piece of text, and per `""`). */
+  private readonly parts: string[] = [];
+  private quoted = false;
+  /** Line the open quoted cell started on. */
+  private quoteLine = 1;
+  /** Where the row starts in the text at hand (0 when it started in an earlier piece). */
+  private rowStart = 0;
+  /** The row's length in earlier pieces of text. */
+  private rowSize = 0;
+  /** Why the row is rejected: its cells are no longer kept. */
+  private rejected: string | undefined;
+
+  // The next LF, CR and quote in the text at hand at or after the last position asked about
+  // (-1: none; -2: not looked for yet), so that each is searched for once per stretch.
+  private text = '';
+  private nextLF = -2;
+  private nextCR = -2;
+  private nextQuote = -2;
 
   /**
    * `pick`: told the first row's cells, answers the positions of the cells wanted from every
    * later row. A row without quotes then yields those cells only, found without splitting the
-   * rest (a pass that needs one column of a large file); quoted rows are read whole as always.
+   * rest (a pass that needs one column of a large file); other rows are read whole as always.
    */
   constructor(
     private readonly delimiter: string,
@@ -61,86 +117,243 @@ export class CsvTokenizer {
      * in an array reused for the next row (a pass over a million rows then allocates no row).
      */
     private readonly visit?: (line: number, cells: readonly (string | undefined)[]) => void,
+    /** The longest row read (tests make it small). */
+    private readonly rowLimit = ROW_LIMIT,
   ) {
-    if (delimiter.length !== 1 || delimiter === '"' || delimiter === '\n' || delimiter === '\r')
-      throw new Error(`unusable CSV delimiter ${JSON.stringify(delimiter)}`);
+    const unusable = unusableDelimiter(delimiter);
+    // Callers check the delimiter where the user gave it: this is a bug if reached.
+    if (unusable !== undefined) throw new Error(`unusable CSV delimiter ${JSON.stringify(delimiter)}: ${unusable}`);
     this.delimiterCode = delimiter.charCodeAt(0);
   }
 
-  /** Appends text and returns the rows now complete; an unfinished row waits for more text. */
+  /** Reads more text and returns the rows now complete; an unfinished row waits for more text. */
   push(text: string): CsvRow[] {
-    if (this.failure) throw this.failure;
     if (!this.started && text.length > 0) {
       this.started = true;
       if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
     }
-    this.buffer = this.buffer.length === 0 ? text : this.buffer + text;
-    return this.rows(false);
-  }
-
-  /** The last rows, at the end of the input. */
-  end(): CsvRow[] {
-    if (this.failure) throw this.failure;
-    return this.rows(true);
-  }
-
-  private rows(final: boolean): CsvRow[] {
     const out: CsvRow[] = [];
-    try {
-      this.scan(final, out);
-    } catch (error) {
-      // The rows before the bad one go to the caller first (the header among them is checked
-      // before anything else is said about the file).
-      if (!(error instanceof CsvSyntaxError) || out.length === 0) throw error;
-      this.failure = error;
-      this.buffer = '';
-    }
+    if (text.length > 0) this.scan(text, out);
     return out;
   }
 
-  private scan(final: boolean, out: CsvRow[]): void {
-    const text = this.buffer;
+  /** The last row, at the end of the input. */
+  end(): CsvRow[] {
+    const out: CsvRow[] = [];
+    switch (this.state) {
+      case ROW:
+        return out;
+      case QUOTED:
+        throw new CsvSyntaxError(
+          'a quoted cell is never closed (the quote that opens it has no closing quote, so the rest of the file would be one cell)',
+          this.quoteLine,
+          'close the quoted cell that starts on that line; a quote inside a quoted cell is written twice ("a ""b"" c")',
+        );
+      case CELL: // the row ends with a delimiter: its last cell is empty
+      case PLAIN:
+      case QUOTE_SEEN:
+        this.endCell();
+        break;
+    }
+    this.endRow(this.rowSize, out);
+    return out;
+  }
+
+  private scan(text: string, out: CsvRow[]): void {
     const length = text.length;
+    this.text = text;
+    this.nextLF = -2;
+    this.nextCR = -2;
+    this.nextQuote = -2;
     let pos = 0;
-    // Where the next quote is, found once per stretch rather than once per row.
-    let nextQuote = -2;
+    // The LF of a CRLF whose CR ended the last piece (and a row, or a blank line).
+    if (this.crBefore && this.state === ROW && text.charCodeAt(0) === LF) pos = 1;
     while (pos < length) {
-      const newline = text.indexOf('\n', pos);
-      if (nextQuote !== -1 && nextQuote < pos) nextQuote = text.indexOf('"', pos);
-      if (newline === -1 && !final) break;
-      const lineEnd = newline === -1 ? length : newline;
-      if (nextQuote === -1 || nextQuote > lineEnd) {
-        // No quote on this line: the common case, split as it stands.
-        let end = lineEnd;
-        if (end > pos && text.charCodeAt(end - 1) === CR) end--;
-        const content = text.slice(pos, end);
-        if (!isBlank(content)) {
-          if (content.indexOf('"') !== -1)
-            throw new CsvSyntaxError('a quote inside an unquoted cell (quote the whole cell and double the quote: "a ""b"" c")', this.line);
-          if (this.picked === undefined) {
-            const cells = content.split(this.delimiter);
-            if (this.visit) this.visit(this.line, cells);
-            else out.push({ line: this.line, cells, text: content });
-            this.sawRow(cells);
-          } else if (this.visit) {
-            this.visit(this.line, this.pickCells(content, this.shared));
-          } else {
-            out.push({ line: this.line, cells: this.pickCells(content, []), text: content });
+      if (this.state === ROW) {
+        const lf = this.findLF(pos);
+        const cr = this.findCR(pos);
+        const end = lf === -1 ? cr : cr === -1 || lf < cr ? lf : cr;
+        if (end !== -1 && end - pos <= this.rowLimit) {
+          const quote = this.findQuote(pos);
+          if (quote === -1 || quote > end) {
+            // A whole line without a quote: the common case, split as it stands.
+            const content = text.slice(pos, end);
+            if (!isBlank(content)) this.plainRow(content, out);
+            this.line++;
+            pos = end + 1;
+            if (text.charCodeAt(end) === CR && text.charCodeAt(pos) === LF) pos++;
+            continue;
           }
         }
-        this.line++;
-        pos = lineEnd + 1;
-        continue;
+        // A row with quotes, or one that goes on in the next piece: cell by cell.
+        this.state = CELL;
+        this.rowLine = this.line;
+        this.rowStart = pos;
+        this.rowSize = 0;
+        this.quoted = false;
       }
-      const row = this.quotedRow(text, pos, final);
-      if (row === undefined) break; // the row continues in text not yet read
-      if (this.visit) this.visit(this.line, row.cells);
-      else out.push({ line: this.line, cells: row.cells, text: undefined });
-      this.sawRow(row.cells);
-      this.line += 1 + row.newlines;
-      pos = row.next;
+      pos = this.step(text, pos, out);
     }
-    this.buffer = pos >= length ? '' : text.slice(pos);
+    this.crBefore = text.charCodeAt(length - 1) === CR;
+    if (this.state !== ROW) {
+      this.rowSize += length - this.rowStart;
+      this.rowStart = 0;
+      if (this.rowSize > this.rowLimit && this.rejected === undefined) this.reject(this.tooLarge());
+    }
+  }
+
+  /** Reads the row at hand from `pos` until it ends (the position after it) or the text does (its length). */
+  private step(text: string, pos: number, out: CsvRow[]): number {
+    const length = text.length;
+    const delimiter = this.delimiterCode;
+    while (pos < length) {
+      switch (this.state) {
+        case CELL:
+          if (text.charCodeAt(pos) === QUOTE) {
+            this.state = QUOTED;
+            this.quoted = true;
+            this.quoteLine = this.line;
+            pos++;
+          } else this.state = PLAIN;
+          break;
+        case PLAIN: {
+          let end = pos;
+          let code = -1;
+          for (; end < length; end++) {
+            code = text.charCodeAt(end);
+            if (code === delimiter || code === LF || code === CR) break;
+            // The quote is passed over: the row is rejected, and ends at the line's end.
+            if (code === QUOTE && this.rejected === undefined) this.reject(QUOTE_IN_PLAIN);
+          }
+          if (end === length) {
+            if (this.rejected === undefined) this.parts.push(text.slice(pos, end));
+            return length;
+          }
+          if (this.rejected === undefined) {
+            // The whole cell in this piece, the common case: no parts to join.
+            if (this.parts.length === 0) this.cells.push(text.slice(pos, end));
+            else {
+              this.parts.push(text.slice(pos, end));
+              this.endCell();
+            }
+          }
+          if (code === delimiter) {
+            this.state = CELL;
+            pos = end + 1;
+            break;
+          }
+          return this.rowEndsAt(text, end, out);
+        }
+        case QUOTED: {
+          const close = this.findQuote(pos);
+          const stop = close === -1 ? length : close;
+          this.line += this.breaks(pos, stop);
+          // A doubled quote in the same piece is kept with the text before it (one piece, not two).
+          const doubled = close !== -1 && text.charCodeAt(close + 1) === QUOTE;
+          if (this.rejected === undefined) this.parts.push(text.slice(pos, doubled ? close + 1 : stop));
+          if (close === -1) return length;
+          if (doubled) pos = close + 2;
+          else {
+            this.state = QUOTE_SEEN;
+            pos = close + 1;
+          }
+          break;
+        }
+        case QUOTE_SEEN:
+          if (text.charCodeAt(pos) === QUOTE) {
+            if (this.rejected === undefined) this.parts.push('"');
+            this.state = QUOTED;
+            pos++;
+          } else {
+            this.endCell();
+            this.state = CLOSED;
+          }
+          break;
+        case CLOSED: {
+          const code = text.charCodeAt(pos);
+          if (code === delimiter) {
+            this.state = CELL;
+            pos++;
+          } else if (code === LF || code === CR) {
+            return this.rowEndsAt(text, pos, out);
+          } else {
+            // Passed over up to the next delimiter or line end: the row is rejected.
+            if (this.rejected === undefined)
+              this.reject(
+                `after a quoted cell comes ${JSON.stringify(text[pos])} where ${JSON.stringify(this.delimiter)} or the end of the line belongs`,
+              );
+            pos++;
+          }
+          break;
+        }
+      }
+    }
+    return pos;
+  }
+
+  /** The row ends at the line end at `at` (an LF or a CR): handed over; the position after the line end. */
+  private rowEndsAt(text: string, at: number, out: CsvRow[]): number {
+    this.endRow(this.rowSize + at - this.rowStart, out);
+    this.line++;
+    let next = at + 1;
+    if (text.charCodeAt(at) === CR && text.charCodeAt(next) === LF) next++;
+    return next;
+  }
+
+  private endCell(): void {
+    if (this.rejected === undefined) this.cells.push(this.parts.length === 1 ? this.parts[0]! : this.parts.join(''));
+    this.parts.length = 0;
+  }
+
+  private endRow(size: number, out: CsvRow[]): void {
+    if (size > this.rowLimit && this.rejected === undefined) this.reject(this.tooLarge());
+    const cells = this.cells;
+    const rejected = this.rejected;
+    this.state = ROW;
+    this.cells = [];
+    this.parts.length = 0;
+    this.rejected = undefined;
+    if (rejected !== undefined) {
+      if (!this.headerSeen)
+        throw new CsvSyntaxError(
+          `the header row cannot be read: ${rejected}`,
+          this.rowLine,
+          'the first line names the columns, separated by the delimiter; quote a name holding the delimiter or a quote',
+        );
+      if (this.visit) this.visit(this.rowLine, cells);
+      else out.push({ line: this.rowLine, cells, error: rejected });
+      return;
+    }
+    // A blank line cut between pieces of text.
+    if (!this.quoted && cells.length === 1 && isBlank(cells[0]!)) return;
+    if (this.visit) this.visit(this.rowLine, cells);
+    else out.push(this.quoted ? { line: this.rowLine, cells } : { line: this.rowLine, cells, text: cells.join(this.delimiter) });
+    this.sawRow(cells);
+  }
+
+  private reject(reason: string): void {
+    this.rejected = reason;
+    this.cells = [];
+    this.parts.length = 0;
+  }
+
+  private tooLarge(): string {
+    const limit = this.rowLimit % 2 ** 20 === 0 ? `${this.rowLimit / 2 ** 20} MiB` : `${this.rowLimit} characters`;
+    return `the row is larger than ${limit}, the most sparctl reads as one row (a quote opened by mistake makes a row run on to the next quote)`;
+  }
+
+  /** A whole line without quotes. */
+  private plainRow(content: string, out: CsvRow[]): void {
+    if (this.picked === undefined) {
+      const cells = content.split(this.delimiter);
+      if (this.visit) this.visit(this.line, cells);
+      else out.push({ line: this.line, cells, text: content });
+      this.sawRow(cells);
+    } else if (this.visit) {
+      this.visit(this.line, this.pickCells(content, this.shared));
+    } else {
+      out.push({ line: this.line, cells: this.pickCells(content, []), text: content });
+    }
   }
 
   /** After the first row: the positions to pick from the rows that follow, when picking. */
@@ -172,76 +385,29 @@ export class CsvTokenizer {
 
   private readonly shared: string[] = [];
 
-  /** A row holding at least one quote, cell by cell; undefined when it is not complete yet. */
-  private quotedRow(text: string, start: number, final: boolean): { cells: string[]; newlines: number; next: number } | undefined {
-    const cells: string[] = [];
-    const length = text.length;
-    const delimiter = this.delimiterCode;
-    let newlines = 0;
-    let i = start;
-    for (;;) {
-      if (i < length && text.charCodeAt(i) === QUOTE) {
-        let value = '';
-        let from = i + 1;
-        for (;;) {
-          const close = text.indexOf('"', from);
-          if (close === -1 || (close + 1 >= length && !final)) {
-            if (final) throw new CsvSyntaxError('a quoted cell is never closed (a quote is missing)', this.line + newlines);
-            return undefined;
-          }
-          if (text.charCodeAt(close + 1) === QUOTE) {
-            value += text.slice(from, close + 1);
-            from = close + 2;
-            continue;
-          }
-          value += text.slice(from, close);
-          i = close + 1;
-          break;
-        }
-        for (let at = value.indexOf('\n'); at !== -1; at = value.indexOf('\n', at + 1)) newlines++;
-        cells.push(value);
-        const next = i < length ? text.charCodeAt(i) : -1;
-        if (next === delimiter) {
-          i++;
-          continue;
-        }
-        if (next === LF) return { cells, newlines, next: i + 1 };
-        if (next === CR) {
-          if (i + 1 >= length && !final) return undefined;
-          if (i + 1 >= length) return { cells, newlines, next: i + 1 };
-          if (text.charCodeAt(i + 1) === LF) return { cells, newlines, next: i + 2 };
-        }
-        if (next === -1) {
-          if (!final) return undefined;
-          return { cells, newlines, next: i };
-        }
-        throw new CsvSyntaxError(
-          `after a quoted cell comes ${JSON.stringify(text[i])} where ${JSON.stringify(this.delimiter)} or the end of the line belongs`,
-          this.line + newlines,
-        );
-      }
-      // An unquoted cell: up to the next delimiter or the end of the line.
-      let end = i;
-      while (end < length) {
-        const code = text.charCodeAt(end);
-        if (code === delimiter || code === LF) break;
-        if (code === QUOTE)
-          throw new CsvSyntaxError(
-            'a quote inside an unquoted cell (quote the whole cell and double the quote: "a ""b"" c")',
-            this.line + newlines,
-          );
-        end++;
-      }
-      if (end >= length && !final) return undefined;
-      if (end < length && text.charCodeAt(end) === delimiter) {
-        cells.push(text.slice(i, end));
-        i = end + 1;
-        continue;
-      }
-      const valueEnd = end > i && text.charCodeAt(end - 1) === CR ? end - 1 : end;
-      cells.push(text.slice(i, valueEnd));
-      return { cells, newlines, next: end + 1 };
+  private findLF(from: number): number {
+    if (this.nextLF !== -1 && this.nextLF < from) this.nextLF = this.text.indexOf('\n', from);
+    return this.nextLF;
+  }
+
+  private findCR(from: number): number {
+    if (this.nextCR !== -1 && this.nextCR < from) this.nextCR = this.text.indexOf('\r', from);
+    return this.nextCR;
+  }
+
+  private findQuote(from: number): number {
+    if (this.nextQuote !== -1 && this.nextQuote < from) this.nextQuote = this.text.indexOf('"', from);
+    return this.nextQuote;
+  }
+
+  /** Line breaks in the text at hand from `from` to `to` (inside a quoted cell): each CR, and each LF not after a CR. */
+  private breaks(from: number, to: number): number {
+    let n = 0;
+    for (let at = this.findCR(from); at !== -1 && at < to; at = this.findCR(at + 1)) n++;
+    for (let at = this.findLF(from); at !== -1 && at < to; at = this.findLF(at + 1)) {
+      if (at > 0 ? this.text.charCodeAt(at - 1) !== CR : !this.crBefore) n++;
     }
+    return n;
   }
 }
 

@@ -22,12 +22,13 @@ export interface Prescan {
   readonly index: RowIndex;
 }
 
-/** sha256 over the bytes and the definition, strict UTF-8, newlines counted. */
+/** sha256 over the bytes and the definition, strict UTF-8, lines counted as the tokenizer counts them. */
 class ByteCheck {
   private readonly hash: Hash = createHash('sha256');
   // Invalid UTF-8 would otherwise be read as U+FFFD and stored in someone's account number.
   private readonly utf8 = new TextDecoder('utf-8', { fatal: true });
   lines = 0;
+  private crBefore = false;
 
   constructor(private readonly name: string) {}
 
@@ -42,7 +43,8 @@ class ByteCheck {
         hint: 'save the file as UTF-8 (in a spreadsheet: CSV UTF-8)',
       });
     }
-    for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) this.lines++;
+    this.lines += lineBreaks(chunk, this.crBefore);
+    this.crBefore = chunk.length > 0 ? chunk[chunk.length - 1] === CR : this.crBefore;
     return text;
   }
 
@@ -94,8 +96,9 @@ export interface CsvKeys {
 /**
  * One pass over a CSV file: its fingerprint, and every data row's ID read from the ID columns
  * only (rows without quotes are not split beyond them, so a row's cell count is checked by the
- * run, which rejects such a row). A file that cannot be tokenized is refused here, before
- * anything is sent.
+ * run, which rejects such a row; a row the tokenizer cannot read comes with no cells, so no ID,
+ * as the run rejects it). A file that cannot be tokenized is refused here, before anything is
+ * sent.
  */
 export async function prescanCsv(path: string, name: string, definition: string, keys: CsvKeys, cache?: IndexCache): Promise<Prescan> {
   const kept = cache === undefined ? undefined : await keptIndex(path, name, definition, cache);
@@ -227,7 +230,7 @@ async function scanCsv(path: string, name: string, definition: string, keys: Csv
   try {
     for await (const chunk of chunksOf(path, name)) {
       // Sized once from the first chunk's rows per byte: growing a million-row index costs a rehash per doubling.
-      builder ??= new RowIndexBuilder(randomSeeds(), Math.ceil((size / Math.max(1, chunk.length)) * (countNewlines(chunk) + 1) * 1.05));
+      builder ??= new RowIndexBuilder(randomSeeds(), Math.ceil((size / Math.max(1, chunk.length)) * (lineBreaks(chunk, false) + 1) * 1.05));
       take(tokenizer.push(bytes.update(chunk)));
     }
     builder ??= new RowIndexBuilder(randomSeeds());
@@ -241,9 +244,7 @@ async function scanCsv(path: string, name: string, definition: string, keys: Csv
     return { fingerprint, lines: bytes.lines, index: builder.build() };
   } catch (error) {
     if (error instanceof CsvSyntaxError) {
-      throw new UsageError('input.csv_malformed', `${name}:${error.line}: ${error.message}; nothing was sent`, {
-        hint: 'every row needs as many cells as the header; quote cells that contain the delimiter, quotes or line breaks',
-      });
+      throw new UsageError('input.csv_malformed', `${name}:${error.line}: ${error.message}; nothing was sent`, { hint: error.hint });
     }
     throw error;
   }
@@ -259,9 +260,14 @@ export async function indexOfRecords(
   return builder.build();
 }
 
-function countNewlines(chunk: Buffer): number {
+const LF = 10;
+const CR = 13;
+
+/** Line breaks in `chunk` as the tokenizer counts them (an editor's lines): each CR, and each LF not after a CR. */
+function lineBreaks(chunk: Buffer, crBefore: boolean): number {
   let n = 0;
-  for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) n++;
+  for (let i = chunk.indexOf(CR); i !== -1; i = chunk.indexOf(CR, i + 1)) n++;
+  for (let i = chunk.indexOf(LF); i !== -1; i = chunk.indexOf(LF, i + 1)) if (i > 0 ? chunk[i - 1] !== CR : !crBefore) n++;
   return n;
 }
 
@@ -275,7 +281,7 @@ function firstBadLine(chunk: Buffer): number {
     } catch {
       return lines;
     }
-    if (chunk[i] === 10) lines++;
+    if (chunk[i] === CR || (chunk[i] === LF && chunk[i - 1] !== CR)) lines++;
   }
   return lines;
 }

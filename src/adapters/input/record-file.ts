@@ -146,9 +146,7 @@ async function* csvBatches(
       // Rows read before the bad one are still handed over: they are fine and the journal counts them.
       if (batch.length > 0) yield batch;
       batch = [];
-      throw new UsageError('input.csv_malformed', `${name}:${error.line}: ${error.message}`, {
-        hint: 'every row needs as many cells as the header; quote cells that contain the delimiter, quotes or line breaks',
-      });
+      throw new UsageError('input.csv_malformed', `${name}:${error.line}: ${error.message}`, { hint: error.hint });
     }
     throw new UsageError('input.unreadable', `cannot read ${name}: ${describeFsError(error)}`);
   }
@@ -192,6 +190,8 @@ export function readHeader(
 }
 
 function toSourceRecord(row: CsvRow, header: Header, name: string): SourceRecord {
+  // A row the tokenizer could not read (its quotes, its size): a reject of its own, no cells.
+  if (row.error !== undefined) return { line: row.line, record: {}, unreadable: row.error };
   const { cells } = row;
   if (cells.length !== header.columns.length) {
     // A reject of its own, not a stop: which cell is which cannot be told, so nothing of the row
