@@ -593,9 +593,13 @@ const BIG: Row[] = [
     files: { 'in.csv': () => linkCsv([linkRow('B_4'), linkRow('B_5', 'A5', `"${'x'.repeat(70 * MiB)}"`), linkRow('B_6')]) },
     argv: ['link', '--file', 'in.csv', '--rejects', 'r.csv'],
     exit: 5,
-    says: /rejected by reason: input\.row_too_large 1/,
+    says: /rejected by reason: input\.unreadable 1/,
     mapper: ['B_4', 'B_6'],
-    then: (dir) => expect(statSync(join(dir, 'r.csv')).size).toBeLessThan(MiB),
+    then: (dir) => {
+      // The reason and the line, not the 70 MiB row.
+      expect(statSync(join(dir, 'r.csv')).size).toBeLessThan(MiB);
+      expect(readFileSync(join(dir, 'r.csv'), 'utf8')).toMatch(/,3,\(line\),input\.unreadable,.*larger than 64 MiB/);
+    },
   },
   {
     input: 'a 100 KiB ID',
@@ -613,7 +617,7 @@ const DELIMITERS: Row[] = ['"', '\n', '\r', '', ';;'].map(
     files: { 'in.csv': enumCsv([enumRow(7)]) },
     argv: [...importArgs('in.csv'), '--delimiter', delimiter],
     exit: 2,
-    says: /\[usage\.invalid_delimiter\]: --delimiter /,
+    says: /\[usage\.delimiter\]: --delimiter /,
     mapper: 'unchanged',
   }),
 );
