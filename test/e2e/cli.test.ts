@@ -97,7 +97,7 @@ describe('sparctl (built binary)', () => {
         '--id',
         'B1',
         '--fa',
-        '{"fa_type":"MOBILE_WALLET","wallet_provider_name":"Pink Wallet","wallet_provider_code":"PINK","mobile_number":"+639000000002"}',
+        '{"fa_type":"MOBILE_WALLET","wallet_provider_name":"Pink Wallet","wallet_provider_code":"PINK","mobile_number":"+639171234567"}',
       ],
       { env },
     );
@@ -471,7 +471,7 @@ describe('sparctl (built binary)', () => {
         '--id',
         id,
         '--fa',
-        '{"fa_type":"MOBILE_WALLET","wallet_provider_name":"Maya","wallet_provider_code":"MAYA","mobile_number":"+639000000002"}',
+        '{"fa_type":"MOBILE_WALLET","wallet_provider_name":"Maya","wallet_provider_code":"MAYA","mobile_number":"+639171234567"}',
       ],
       { env },
     );
