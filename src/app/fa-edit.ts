@@ -1,18 +1,20 @@
 import { writeRecords } from '../core/bulk/write-records.js';
 import { ExitCode, SparctlError, UsageError } from '../core/errors.js';
-import { faChanges, faFromAnswers, type FaAnswers } from '../core/fa-edit.js';
+import { faChanges, faFromAnswers, idForms, type FaAnswers } from '../core/fa-edit.js';
 import type { Mapper } from '../core/mapper.js';
 import { normalizePhone, type DfspData } from '../core/mapping.js';
-import { DEFAULT_STRATEGY_FOR, EMAIL, FA_TYPES, NO_CONTROL_CHARS } from '../core/model.js';
+import { DEFAULT_STRATEGY_FOR, EMAIL, FA_TYPES, NO_CONTROL_CHARS, type FinancialAddress } from '../core/model.js';
 import { checkStrategy, parseIdRecord } from '../core/request-items.js';
-import { classifyResult } from '../core/results.js';
+import { classifyResult, type ItemResult } from '../core/results.js';
 
 /**
  * `fa edit`: an admin fixes one beneficiary's FA at a terminal. Resolve the ID, show its FA,
  * ask for the new one step by step (DFSP data to pick from when the target has it, each answer
  * checked as typed), check it against its strategy, show before → after, confirm, update
  * through the write pipeline. The questions come from a `Prompter` so the flow runs without a
- * terminal in tests.
+ * terminal in tests. The questions are steps of a small state machine: a question answered with
+ * BackRequested asks the previous one again. A plain ID that is not linked is also looked for in
+ * the forms the target's ID strategies build from it (`token:…@nationalId`).
  */
 
 export interface Choice<T> {
@@ -20,7 +22,18 @@ export interface Choice<T> {
   readonly name: string;
 }
 
-/** The questions fa edit asks (@inquirer/prompts at a terminal). */
+/**
+ * What a question rejects with when the admin asks to go back one question (Esc at a terminal).
+ * Any other rejection (Ctrl-C) ends the edit with nothing written.
+ */
+export class BackRequested extends Error {
+  constructor() {
+    super('back one question');
+    this.name = 'BackRequested';
+  }
+}
+
+/** The questions fa edit asks (@inquirer/prompts at a terminal); each may reject with BackRequested. */
 export interface Prompter {
   select(question: { message: string; choices: readonly Choice<string>[]; default?: string }): Promise<string>;
   /** Free text; `validate` answers true or why the value is refused (asked again). */
@@ -63,34 +76,35 @@ export async function editFa(deps: FaEditDeps, input: FaEditInput): Promise<FaEd
     const detail = checked.problems.map((p) => p.message).join('; ');
     throw new UsageError('input.invalid_record', `invalid record: ${detail}; nothing was changed`);
   }
-  const { id } = checked.value;
   const { prompter, say, printable } = deps;
   const mapper = await deps.openMapper(input.dryRun === true ? 'dry-run' : 'write');
   try {
-    const [found] = await mapper.resolve([{ reference_id: 'fa-edit', id, scope: 'details' }], { source: 'sparctl fa edit' });
-    if (!found || classifyResult('resolve', found) !== 'found') {
-      throw new UsageError('fa.not_linked', `${id} is not linked in ${mapper.target}; there is no FA to edit`, {
-        hint: `link it first: sparctl link --id ${id} …`,
-      });
-    }
+    const { id, found } = await findStored(mapper, checked.value.id, say, printable);
     const current = (found.fa ?? {}) as Record<string, unknown>;
     say(`Financial address of ${printable(id)} (${mapper.target}):`);
+    const stored = mapper.storedFas ? (await mapper.storedFas([id], { source: 'sparctl fa edit' })).get(id) : undefined;
+    const name = stored !== undefined && typeof stored === 'object' ? stored.name : undefined;
+    say(`  name: ${name === undefined ? '(the mapper does not tell names)' : name === null ? '—' : printable(name)}`);
     for (const [field, value] of Object.entries(current)) say(`  ${field}: ${printable(String(value ?? ''))}`);
 
     const dfsp = await deps.loadDfsp();
     const currentType = FA_TYPES.find((type) => type === current['fa_type']);
-    const faType = (await prompter.select({
-      message: 'FA type',
-      choices: FA_TYPES.map((type) => ({ value: type, name: type })),
-      ...(currentType ? { default: currentType } : {}),
-    })) as FaAnswers['fa_type'];
-    const same = faType === currentType;
-    const was = (field: string) => (same && typeof current[field] === 'string' ? (current[field] as string) : undefined);
-    const text = async (message: string, field: string, check: (value: string) => string | true = () => true) =>
-      (
+    const answers: Record<string, string | number> = {};
+    const faType = () => answers['fa_type'] as FaAnswers['fa_type'];
+    const same = () => faType() === currentType;
+    /** The value to offer first: what the admin answered before going back, else the current one. */
+    const was = (field: string) =>
+      typeof answers[field] === 'string'
+        ? (answers[field] as string)
+        : same() && typeof current[field] === 'string'
+          ? (current[field] as string)
+          : undefined;
+    const text = async (message: string, field: string, check: (value: string) => string | true = () => true) => {
+      const given = was(field);
+      answers[field] = (
         await prompter.input({
           message,
-          ...(was(field) ? { default: was(field)! } : {}),
+          ...(given ? { default: given } : {}),
           validate: (value: string) => {
             const trimmed = value.trim();
             if (trimmed === '') return `${field} is needed`;
@@ -99,90 +113,149 @@ export async function editFa(deps: FaEditDeps, input: FaEditInput): Promise<FaEd
           },
         })
       ).trim();
-    /** One of a list, searched by code or name; the current value first. */
-    const pick = async (message: string, entries: readonly { code: string; name: string }[], field: string) => {
-      const ordered = [...entries].sort((a, b) => Number(b.code === was(field)) - Number(a.code === was(field)));
-      return prompter.search({
+    };
+    /**
+     * One of a list, searched by code or name; the current value first, and offered even when
+     * the list does not hold it (a bank the DFSP data lacks can be kept).
+     */
+    const pick = async (
+      message: string,
+      listed: readonly { code: string; name: string }[],
+      codeField: string,
+      nameField: string,
+      offerCurrent = true,
+    ) => {
+      const code = was(codeField);
+      const entries: { code: string; name: string; note?: string }[] = [...listed];
+      if (offerCurrent && code !== undefined && !entries.some((entry) => entry.code === code))
+        entries.push({ code, name: was(nameField) ?? '', note: '(current; not in the DFSP list)' });
+      entries.sort((a, b) => Number(b.code === code) - Number(a.code === code));
+      const chosen = await prompter.search({
         message,
         source: (term: string | undefined) => {
           const folded = (term ?? '').toLowerCase();
-          return ordered
+          return entries
             .filter((entry) => folded === '' || entry.code.toLowerCase().includes(folded) || entry.name.toLowerCase().includes(folded))
             .slice(0, 50)
-            .map((entry) => ({ value: entry, name: `${entry.code}  ${entry.name}` }));
+            .map((entry) => ({ value: entry, name: `${entry.code}  ${entry.name}${entry.note ? `  ${entry.note}` : ''}` }));
         },
       });
+      answers[codeField] = chosen.code;
+      answers[nameField] = chosen.name;
     };
+    const banks = dfsp?.banks ?? [];
+    const branchesOf = () => (dfsp?.branches ?? []).filter((branch) => branch.bank_code === answers['bank_code']);
+    /** Whether the branch is picked from a list: the bank's branches, or the current branch of the current bank. */
+    const sameBank = () => same() && answers['bank_code'] === current['bank_code'];
+    const branchListed = () => branchesOf().length > 0 || (banks.length > 0 && sameBank() && was('branch_code') !== undefined);
+    const providers = () => (dfsp?.wallet_providers ?? []).filter((provider) => provider.wallet_type === faType());
+    const isBank = () => faType() === 'BANK';
+    const isWallet = () => faType() !== 'BANK';
 
-    const answers: Record<string, string | number> = {
-      fa_type: faType,
-      strategy_id: same && typeof current['strategy_id'] === 'number' ? current['strategy_id'] : DEFAULT_STRATEGY_FOR[faType],
-    };
-    if (faType === 'BANK') {
-      if (dfsp && dfsp.banks.length > 0) {
-        const bank = await pick('Bank (type to search)', dfsp.banks, 'bank_code');
-        answers['bank_code'] = bank.code;
-        answers['bank_name'] = bank.name;
-        const branches = dfsp.branches.filter((branch) => branch.bank_code === bank.code);
-        if (branches.length > 0) {
-          const branch = await pick('Branch (type to search)', branches, 'branch_code');
-          answers['branch_code'] = branch.code;
-          answers['branch_name'] = branch.name;
-        } else {
-          answers['branch_code'] = await text('Branch code', 'branch_code');
-          answers['branch_name'] = await text('Branch name', 'branch_name');
-        }
-      } else {
-        answers['bank_code'] = await text('Bank code', 'bank_code');
-        answers['bank_name'] = await text('Bank name', 'bank_name');
-        answers['branch_code'] = await text('Branch code', 'branch_code');
-        answers['branch_name'] = await text('Branch name', 'branch_name');
-      }
-      answers['account_number'] = await text('Account number', 'account_number', (value) =>
-        /\s/.test(value) ? 'account_number may not hold spaces' : true,
-      );
-    } else {
-      const providers = (dfsp?.wallet_providers ?? []).filter((provider) => provider.wallet_type === faType);
-      if (providers.length > 0) {
-        const provider = await pick('Wallet provider (type to search)', providers, 'wallet_provider_code');
-        answers['wallet_provider_code'] = provider.code;
-        answers['wallet_provider_name'] = provider.name;
-      } else {
-        answers['wallet_provider_code'] = await text('Wallet provider code', 'wallet_provider_code');
-        answers['wallet_provider_name'] = await text('Wallet provider name', 'wallet_provider_name');
-      }
-      if (faType === 'MOBILE_WALLET') {
-        const raw = await text('Payment mobile number (where money is paid; not the contact phone)', 'mobile_number', (value) => {
-          const phone = normalizePhone(value, input.country);
-          return phone.ok ? true : `"${value}" ${phone.reason}`;
-        });
-        answers['mobile_number'] = (normalizePhone(raw, input.country) as { value: string }).value;
-      } else {
-        answers['email_address'] = (
-          await text('E-mail address of the wallet', 'email_address', (value) => (EMAIL.test(value) ? true : 'not an e-mail address'))
-        ).toLowerCase();
-      }
-    }
-
-    const built = faFromAnswers(answers as FaAnswers);
-    if (!built.ok) throw new UsageError('fa.invalid', `the new FA is not valid: ${built.problems.join('; ')}; nothing was changed`);
+    /** The questions in order, each asked when its condition holds. */
+    const steps: { when: () => boolean; ask: () => Promise<void> }[] = [
+      {
+        when: () => true,
+        ask: async () => {
+          const chosen = await prompter.select({
+            message: 'FA type',
+            choices: FA_TYPES.map((type) => ({ value: type, name: type })),
+            ...(typeof answers['fa_type'] === 'string' ? { default: answers['fa_type'] } : currentType ? { default: currentType } : {}),
+          });
+          if (chosen !== answers['fa_type']) for (const key of Object.keys(answers)) delete answers[key];
+          answers['fa_type'] = chosen;
+          answers['strategy_id'] =
+            chosen === currentType && typeof current['strategy_id'] === 'number'
+              ? current['strategy_id']
+              : DEFAULT_STRATEGY_FOR[chosen as FaAnswers['fa_type']];
+        },
+      },
+      { when: () => isBank() && banks.length > 0, ask: () => pick('Bank (type to search)', banks, 'bank_code', 'bank_name') },
+      { when: () => isBank() && banks.length === 0, ask: () => text('Bank code', 'bank_code') },
+      { when: () => isBank() && banks.length === 0, ask: () => text('Bank name', 'bank_name') },
+      {
+        when: () => isBank() && branchListed(),
+        ask: () => pick('Branch (type to search)', branchesOf(), 'branch_code', 'branch_name', sameBank()),
+      },
+      { when: () => isBank() && !branchListed(), ask: () => text('Branch code', 'branch_code') },
+      { when: () => isBank() && !branchListed(), ask: () => text('Branch name', 'branch_name') },
+      {
+        when: isBank,
+        ask: () => text('Account number', 'account_number', (value) => (/\s/.test(value) ? 'account_number may not hold spaces' : true)),
+      },
+      {
+        when: () => isWallet() && providers().length > 0,
+        ask: () => pick('Wallet provider (type to search)', providers(), 'wallet_provider_code', 'wallet_provider_name'),
+      },
+      { when: () => isWallet() && providers().length === 0, ask: () => text('Wallet provider code', 'wallet_provider_code') },
+      { when: () => isWallet() && providers().length === 0, ask: () => text('Wallet provider name', 'wallet_provider_name') },
+      {
+        when: () => faType() === 'MOBILE_WALLET',
+        ask: async () => {
+          await text('Payment mobile number (where money is paid; not the contact phone)', 'mobile_number', (value) => {
+            const phone = normalizePhone(value, input.country, 'payment');
+            return phone.ok ? true : `"${value}" ${phone.reason}`;
+          });
+          answers['mobile_number'] = (
+            normalizePhone(answers['mobile_number'] as string, input.country, 'payment') as { value: string }
+          ).value;
+        },
+      },
+      {
+        when: () => faType() === 'EMAIL_WALLET',
+        ask: async () => {
+          await text('E-mail address of the wallet', 'email_address', (value) => (EMAIL.test(value) ? true : 'not an e-mail address'));
+          answers['email_address'] = (answers['email_address'] as string).toLowerCase();
+        },
+      },
+    ];
     const strategies = new Map((await mapper.strategies()).map((strategy) => [strategy.id, strategy]));
-    const problem = checkStrategy({ id, fa: built.fa }, strategies);
-    if (problem) throw new UsageError('fa.invalid', `the new FA cannot be stored: ${problem.message}; nothing was changed`);
-
-    const changes = faChanges(current, built.fa);
-    if (!changes.some((change) => change.changed)) return { ended: 'unchanged', exitCode: ExitCode.ok };
-    const width = Math.max(...changes.map((change) => change.field.length));
-    say('Before → after:');
-    for (const change of changes) {
-      say(
-        `${change.changed ? '* ' : '  '}${change.field.padEnd(width)}  ${printable(change.before) || '—'}${change.changed ? ` → ${printable(change.after) || '—'}` : ''}`,
-      );
+    // The questions, then the review; Esc at the confirmation goes back to the last question.
+    const asked: number[] = [];
+    let step = 0;
+    for (;;) {
+      try {
+        while (step < steps.length) {
+          const question = steps[step]!;
+          if (question.when()) {
+            await question.ask();
+            asked.push(step);
+          }
+          step++;
+        }
+        const outcome = await review();
+        if (outcome !== 'write') return outcome;
+        break;
+      } catch (error) {
+        if (!(error instanceof BackRequested)) throw error;
+        step = asked.pop() ?? 0;
+      }
     }
-    if (input.dryRun) return { ended: 'dry-run', exitCode: ExitCode.ok };
-    const go = await prompter.confirm({ message: `Update the financial address of ${printable(id)} in ${mapper.target}?`, default: false });
-    if (!go) return { ended: 'cancelled', exitCode: ExitCode.ok };
+
+    async function review(): Promise<FaEditResult | 'write'> {
+      const built = faFromAnswers(answers as FaAnswers);
+      if (!built.ok) throw new UsageError('fa.invalid', `the new FA is not valid: ${built.problems.join('; ')}; nothing was changed`);
+      const problem = checkStrategy({ id, fa: built.fa }, strategies);
+      if (problem) throw new UsageError('fa.invalid', `the new FA cannot be stored: ${problem.message}; nothing was changed`);
+      const changes = faChanges(current, built.fa);
+      if (!changes.some((change) => change.changed)) return { ended: 'unchanged', exitCode: ExitCode.ok };
+      const width = Math.max(...changes.map((change) => change.field.length));
+      say('Before → after:');
+      for (const change of changes) {
+        say(
+          `${change.changed ? '* ' : '  '}${change.field.padEnd(width)}  ${printable(change.before) || '—'}${change.changed ? ` → ${printable(change.after) || '—'}` : ''}`,
+        );
+      }
+      if (input.dryRun) return { ended: 'dry-run', exitCode: ExitCode.ok };
+      const go = await prompter.confirm({
+        message: `Update the financial address of ${printable(id)} in ${mapper.target}?`,
+        default: false,
+      });
+      return go ? 'write' : { ended: 'cancelled', exitCode: ExitCode.ok };
+    }
+
     // Through the write pipeline, as every write: retried, and read back after a lost answer.
+    const built = faFromAnswers(answers as FaAnswers) as { ok: true; fa: FaAnswers & FinancialAddress };
     const record = { id, fa: built.fa };
     const { events, summary } = await writeRecords(mapper, [{ seq: 0, key: id, parsed: { ok: true, value: record } }], {
       mode: 'update',
@@ -205,4 +278,51 @@ export async function editFa(deps: FaEditDeps, input: FaEditInput): Promise<FaEd
   } finally {
     await mapper.close();
   }
+}
+
+/**
+ * The ID as stored: the ID itself when it is linked, else the one form of it an ID strategy
+ * builds that is (said to the admin). Never advises linking an ID whose stored form exists.
+ */
+async function findStored(
+  mapper: Mapper,
+  given: string,
+  say: (line: string) => void,
+  printable: (text: string) => string,
+): Promise<{ id: string; found: ItemResult }> {
+  const context = { source: 'sparctl fa edit' };
+  const [plain] = await mapper.resolve([{ reference_id: 'fa-edit', id: given, scope: 'details' }], context);
+  if (plain && classifyResult('resolve', plain) === 'found') return { id: given, found: plain };
+  const forms = idForms(given, await mapper.strategies());
+  const results =
+    forms.length === 0
+      ? []
+      : await mapper.resolve(
+          forms.map((form, i) => ({ reference_id: `fa-edit-${i}`, id: form.id, scope: 'details' as const })),
+          context,
+        );
+  const hits = forms.flatMap((form, i) =>
+    results[i] && classifyResult('resolve', results[i]) === 'found' ? [{ form, found: results[i] }] : [],
+  );
+  if (hits.length === 1) {
+    const [{ form, found }] = hits as [(typeof hits)[number]];
+    say(`${printable(given)} is stored as ${printable(form.id)} (ID strategy ${form.strategyId}); editing that beneficiary.`);
+    return { id: form.id, found };
+  }
+  if (hits.length > 1) {
+    throw new UsageError(
+      'fa.ambiguous_id',
+      `${given} is stored in more than one form: ${hits.map((hit) => hit.form.id).join(', ')}; nothing was changed`,
+      {
+        hint: `name the one to edit: ${hits.map((hit) => `sparctl fa edit ${hit.form.id}`).join(' or ')}`,
+      },
+    );
+  }
+  const tried = forms.length === 0 ? '' : ` (nor as ${forms.map((form) => form.id).join(', ')})`;
+  throw new UsageError('fa.not_linked', `${given} is not linked in ${mapper.target}${tried}; there is no FA to edit`, {
+    hint:
+      forms.length === 0
+        ? `link it first: sparctl link --id ${given} …`
+        : `link it first, in the form your beneficiaries are stored in: sparctl link --id ${forms[0]!.id} … (or --id ${given} …)`,
+  });
 }

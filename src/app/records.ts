@@ -3,6 +3,7 @@ import type { RecordEvent } from '../core/bulk/events.js';
 import { writeRecords } from '../core/bulk/write-records.js';
 import { ExitCode, SparctlError, UsageError } from '../core/errors.js';
 import type { Mapper } from '../core/mapper.js';
+import { withDfspNames, type DfspData } from '../core/mapping.js';
 import {
   applyItems,
   prepareItems,
@@ -200,12 +201,16 @@ export interface WriteRecordsDeps extends CommonDeps {
   readonly openMapper: (access: 'write' | 'dry-run') => Promise<Mapper>;
   /** Unlinking needs --yes or a yes at the terminal; throws when not given. */
   readonly confirmUnlink: (what: string, target: string) => Promise<void>;
+  /** The target's DFSP data, when it has some: fills the bank, branch and provider names flags leave out. */
+  readonly loadDfsp?: () => Promise<DfspData | undefined>;
 }
 
 export interface WriteRecordsInput {
   readonly operation: 'link' | 'update' | 'unlink';
   readonly records: readonly InputRecord[];
   readonly strategy?: number;
+  /** ISO country whose calling code completes phone numbers written in national form. */
+  readonly country?: string;
   readonly dryRun?: boolean;
   readonly retries?: number;
 }
@@ -224,10 +229,20 @@ export async function writeFlagRecords(
   const mapper = await deps.openMapper(dryRun ? 'dry-run' : 'write');
   try {
     const strategies = new Map((await mapper.strategies()).map((s) => [s.id, s]));
+    const namesLeftOut = input.records.some(
+      ({ record }) =>
+        (record['bank_code'] !== undefined && (record['bank_name'] === undefined || record['branch_name'] === undefined)) ||
+        (record['wallet_provider_code'] !== undefined && record['wallet_provider_name'] === undefined),
+    );
+    const dfsp = operation !== 'unlink' && namesLeftOut ? await deps.loadDfsp?.() : undefined;
+    const defaults = {
+      ...(input.strategy !== undefined ? { strategyId: input.strategy } : {}),
+      ...(input.country !== undefined ? { country: input.country } : {}),
+    };
     const records = input.records.map((single, seq) =>
-      toBulkRecord(seq, undefined, single.record, undefined, {
+      toBulkRecord(seq, undefined, dfsp ? withDfspNames(single.record, dfsp) : single.record, undefined, {
         mode: operation,
-        ...(input.strategy !== undefined ? { defaults: { strategyId: input.strategy } } : {}),
+        defaults,
         strategies,
       }),
     );

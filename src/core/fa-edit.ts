@@ -1,6 +1,7 @@
 import { parseMappingRecord } from './request-items.js';
 import type { FaType, FinancialAddress } from './model.js';
 import { FA_FIELDS } from './vocabulary.js';
+import type { Strategy } from './strategy/strategy.js';
 
 /**
  * The pure part of `sparctl fa edit`: the FA an admin's answers make (validated as any input
@@ -41,4 +42,24 @@ export function faChanges(before: Readonly<Record<string, unknown>> | null, afte
     const now = text((after as Record<string, unknown>)[field]);
     return { field, before: was, after: now, changed: was !== now };
   });
+}
+
+/**
+ * The stored forms a plain ID may have: built with each active ID strategy whose template has
+ * one field (strategy 1: `000412345004` → `token:000412345004@nationalId`), when the result reads
+ * back as the ID through the strategy's pattern. An ID that already matches a strategy's pattern
+ * (a token form itself) has none.
+ */
+export function idForms(id: string, strategies: Iterable<Strategy>): { readonly strategyId: number; readonly id: string }[] {
+  const ids = [...strategies].filter((s) => s.strategy_type === 'ID' && s.active && s.template.fields.length === 1);
+  if (ids.some((strategy) => strategy.pattern.regex.test(id))) return [];
+  const forms: { strategyId: number; id: string }[] = [];
+  for (const strategy of ids) {
+    const field = strategy.template.fields[0]!;
+    const built = strategy.template.parts.map((part) => ('literal' in part ? part.literal : id)).join('');
+    const match = strategy.pattern.regex.exec(built);
+    if (match === null || (strategy.pattern.groupNames.includes(field) && match.groups?.[field] !== id)) continue;
+    if (!forms.some((form) => form.id === built)) forms.push({ strategyId: strategy.id, id: built });
+  }
+  return forms;
 }

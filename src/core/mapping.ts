@@ -46,8 +46,10 @@
  *   them from the codes. Mapping a field no possible type uses is refused as a likely mistake.
  * - `normalize.defaultCountry` (optional): ISO 3166 code whose calling code completes phone
  *   numbers written in national form (`0917 555 0101` → `+639175550101`). Phone numbers (contact
- *   and payment mobile) are always written in E.164; without a default country only numbers that
- *   carry their country code (`+…` or `00…`) are accepted.
+ *   and payment mobile) are checked against the country's numbering plan (core/phone.ts,
+ *   libphonenumber-js) and written in E.164; a payment mobile number must be a mobile number;
+ *   without a default country only numbers that carry their country code (`+…` or `00…`) are
+ *   accepted.
  * - `operation` (optional): a field spec giving `link`, `update`, `unlink` or `upsert` per row; an
  *   empty cell leaves the command's default. An `unlink` row needs only the ID.
  * - `$comment` (optional): ignored.
@@ -60,224 +62,20 @@
  * bank, branch and wallet provider code is checked and an empty name is filled from it.
  *
  * Row problem codes: mapping.missing_value, mapping.unknown_value (no `values` entry),
- * mapping.bad_phone, mapping.bad_id, mapping.unknown_bank, mapping.unknown_branch,
+ * mapping.bad_phone, mapping.not_mobile (a payment mobile number that is a landline), mapping.bad_id, mapping.unknown_bank, mapping.unknown_branch,
  * mapping.unknown_wallet_provider. A mistake in the file itself is a UsageError mapping.invalid.
  */
 import { z } from 'zod';
 import { UsageError } from './errors.js';
 import { normalizeId } from './beneficiary-id.js';
+import { isPhoneCountry, normalizePhone, type PhoneUse } from './phone.js';
 import { DEFAULT_STRATEGY_FOR, FA_FIELDS, FA_TYPES, describeIssue, type FaType } from './model.js';
 import { DEFAULT_STRATEGIES, type Strategy } from './strategy/strategy.js';
 import { readsBackAlone, singleFieldSplitOf, type SingleFieldSplit } from './strategy/literal-split.js';
 
-// ---------------------------------------------------------------------------------------------
-// Phone numbers
+// Phone numbers: core/phone.ts (libphonenumber-js), re-exported for the mapping's callers.
 
-interface CallingPlan {
-  /** Country calling code, digits only. */
-  readonly code: string;
-  /** Trunk prefix dialled before a national number, when the country uses one. */
-  readonly trunk?: string;
-  /** Length range of the national significant number (what follows the calling code). */
-  readonly nsn: readonly [number, number];
-}
-
-/**
- * Calling codes and numbering lengths (ITU-T E.164 assignments and national numbering plans),
- * for the countries where OpenG2P is deployed or piloted and their neighbours, plus common
- * reference countries. The lengths are deliberately a little generous: they catch a digit too
- * many or too few, not every unassigned range.
- */
-export const CALLING_PLANS: Readonly<Record<string, CallingPlan>> = {
-  // Asia and the Pacific
-  PH: { code: '63', trunk: '0', nsn: [8, 10] },
-  IN: { code: '91', trunk: '0', nsn: [10, 10] },
-  BD: { code: '880', trunk: '0', nsn: [7, 10] },
-  PK: { code: '92', trunk: '0', nsn: [9, 10] },
-  ID: { code: '62', trunk: '0', nsn: [7, 12] },
-  LK: { code: '94', trunk: '0', nsn: [9, 9] },
-  NP: { code: '977', trunk: '0', nsn: [8, 10] },
-  AF: { code: '93', trunk: '0', nsn: [9, 9] },
-  MM: { code: '95', trunk: '0', nsn: [7, 10] },
-  KH: { code: '855', trunk: '0', nsn: [8, 9] },
-  LA: { code: '856', trunk: '0', nsn: [8, 10] },
-  VN: { code: '84', trunk: '0', nsn: [9, 10] },
-  TH: { code: '66', trunk: '0', nsn: [8, 9] },
-  MY: { code: '60', trunk: '0', nsn: [8, 10] },
-  TL: { code: '670', nsn: [7, 8] },
-  PG: { code: '675', nsn: [7, 8] },
-  FJ: { code: '679', nsn: [7, 7] },
-  AU: { code: '61', trunk: '0', nsn: [9, 9] },
-  // Africa
-  KE: { code: '254', trunk: '0', nsn: [7, 9] },
-  ET: { code: '251', trunk: '0', nsn: [9, 9] },
-  SL: { code: '232', trunk: '0', nsn: [8, 8] },
-  TG: { code: '228', nsn: [8, 8] },
-  NG: { code: '234', trunk: '0', nsn: [7, 10] },
-  ZA: { code: '27', trunk: '0', nsn: [9, 9] },
-  UG: { code: '256', trunk: '0', nsn: [9, 9] },
-  TZ: { code: '255', trunk: '0', nsn: [9, 9] },
-  RW: { code: '250', trunk: '0', nsn: [9, 9] },
-  BI: { code: '257', nsn: [8, 8] },
-  SO: { code: '252', trunk: '0', nsn: [7, 9] },
-  SS: { code: '211', trunk: '0', nsn: [9, 9] },
-  SD: { code: '249', trunk: '0', nsn: [9, 9] },
-  GH: { code: '233', trunk: '0', nsn: [9, 9] },
-  LR: { code: '231', trunk: '0', nsn: [7, 9] },
-  GN: { code: '224', nsn: [8, 9] },
-  GM: { code: '220', nsn: [7, 7] },
-  SN: { code: '221', nsn: [9, 9] },
-  ML: { code: '223', nsn: [8, 8] },
-  BF: { code: '226', nsn: [8, 8] },
-  NE: { code: '227', nsn: [8, 8] },
-  // Côte d'Ivoire has no trunk prefix: the leading 0 of "07 12 34 56 78" is part of the number.
-  CI: { code: '225', nsn: [10, 10] },
-  CM: { code: '237', nsn: [9, 9] },
-  TD: { code: '235', nsn: [8, 8] },
-  CF: { code: '236', nsn: [8, 8] },
-  CD: { code: '243', trunk: '0', nsn: [9, 9] },
-  ZM: { code: '260', trunk: '0', nsn: [9, 9] },
-  ZW: { code: '263', trunk: '0', nsn: [7, 10] },
-  MW: { code: '265', trunk: '0', nsn: [7, 9] },
-  MZ: { code: '258', nsn: [8, 9] },
-  MG: { code: '261', trunk: '0', nsn: [9, 9] },
-  NA: { code: '264', trunk: '0', nsn: [8, 9] },
-  BW: { code: '267', nsn: [7, 8] },
-  LS: { code: '266', nsn: [8, 8] },
-  EG: { code: '20', trunk: '0', nsn: [8, 10] },
-  MA: { code: '212', trunk: '0', nsn: [9, 9] },
-  DZ: { code: '213', trunk: '0', nsn: [8, 9] },
-  TN: { code: '216', nsn: [8, 8] },
-  // Middle East and Europe
-  JO: { code: '962', trunk: '0', nsn: [8, 9] },
-  LB: { code: '961', trunk: '0', nsn: [7, 8] },
-  IQ: { code: '964', trunk: '0', nsn: [8, 10] },
-  YE: { code: '967', trunk: '0', nsn: [7, 9] },
-  UA: { code: '380', trunk: '0', nsn: [9, 9] },
-  RU: { code: '7', trunk: '8', nsn: [10, 10] },
-  KZ: { code: '7', trunk: '8', nsn: [10, 10] },
-  GB: { code: '44', trunk: '0', nsn: [9, 10] },
-  FR: { code: '33', trunk: '0', nsn: [9, 9] },
-  DE: { code: '49', trunk: '0', nsn: [6, 13] },
-  NL: { code: '31', trunk: '0', nsn: [9, 9] },
-  BE: { code: '32', trunk: '0', nsn: [8, 9] },
-  CH: { code: '41', trunk: '0', nsn: [9, 9] },
-  // Italy and Spain have no trunk prefix: an Italian landline keeps its leading 0.
-  IT: { code: '39', nsn: [6, 11] },
-  ES: { code: '34', nsn: [9, 9] },
-  // The Americas
-  US: { code: '1', trunk: '1', nsn: [10, 10] },
-  CA: { code: '1', trunk: '1', nsn: [10, 10] },
-  MX: { code: '52', nsn: [10, 10] },
-  GT: { code: '502', nsn: [8, 8] },
-  HN: { code: '504', nsn: [8, 8] },
-  HT: { code: '509', nsn: [8, 8] },
-  CO: { code: '57', nsn: [10, 10] },
-  PE: { code: '51', trunk: '0', nsn: [8, 9] },
-  BR: { code: '55', trunk: '0', nsn: [10, 11] },
-};
-
-export type PhoneResult = { readonly ok: true; readonly value: string } | { readonly ok: false; readonly reason: string };
-
-// Spaces (incl. no-break), dots, parentheses and hyphen/dash variants are layout, not digits.
-const PHONE_LAYOUT = /[\s\u00a0().\-\u2010-\u2015]/gu;
-
-const fits = (digits: string, plan: CallingPlan): boolean => digits.length >= plan.nsn[0] && digits.length <= plan.nsn[1];
-
-const lengthText = (plan: CallingPlan): string =>
-  plan.nsn[0] === plan.nsn[1] ? `${plan.nsn[0]} digits` : `${plan.nsn[0]} to ${plan.nsn[1]} digits`;
-
-const ASCII_LAYOUT = /[ ().-]/g;
-
-/**
- * The digits (and leading +) of a number written only with ASCII digits, a leading +, spaces and
- * ( ) . - — how nearly every number in a file is written — checked in one pass; undefined for
- * anything else, which the general rules then read and word the problem of.
- */
-function plainCompact(text: string): string | undefined {
-  let layout = false;
-  let digits = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c >= 48 && c <= 57) digits++;
-    else if (c === 32 || c === 40 || c === 41 || c === 45 || c === 46) layout = true;
-    else if (c !== 43 || i !== 0) return undefined;
-  }
-  if (digits === 0) return undefined;
-  return layout ? text.replace(ASCII_LAYOUT, '') : text;
-}
-
-/**
- * A phone number in E.164 (`+639175550101`). International forms (`+…`, `00…`) keep their
- * country code; a national form gets `defaultCountry`'s, dropping its trunk prefix. A number
- * that starts with the default country's code but has no `+` (`639175550101`) is taken as
- * international when the rest is a valid national length, except in countries without a trunk
- * prefix, whose national numbers may themselves begin with those digits.
- */
-export function normalizePhone(input: string, defaultCountry?: string): PhoneResult {
-  return normalize(input, defaultCountry, true);
-}
-
-/** @internal normalizePhone with the one-pass shortcut off: the general rules alone. For tests. */
-export function normalizePhoneByRegex(input: string, defaultCountry?: string): PhoneResult {
-  return normalize(input, defaultCountry, false);
-}
-
-function normalize(input: string, defaultCountry: string | undefined, shortcut: boolean): PhoneResult {
-  const text = input.trim();
-  let compact = shortcut ? plainCompact(text) : undefined;
-  if (compact === undefined) {
-    if (/\p{L}/u.test(text)) return { ok: false, reason: 'contains letters' };
-    compact = text.replace(PHONE_LAYOUT, '');
-    if (!/^\+?[0-9]+$/.test(compact)) {
-      return { ok: false, reason: 'may hold only digits, spaces, - . ( ) and a leading +' };
-    }
-  }
-  if (compact.startsWith('+')) return international(compact.slice(1));
-  if (compact.startsWith('00')) return international(compact.slice(2));
-
-  const country = defaultCountry?.toUpperCase();
-  const plan = country === undefined ? undefined : CALLING_PLANS[country];
-  if (plan === undefined) {
-    return { ok: false, reason: 'has no country code (write it as +<country code>…, or set normalize.defaultCountry)' };
-  }
-  const withCode = compact.startsWith(plan.code) && fits(compact.slice(plan.code.length), plan);
-  if (plan.trunk !== undefined && compact.startsWith(plan.trunk)) {
-    const nsn = compact.slice(plan.trunk.length);
-    if (fits(nsn, plan)) return { ok: true, value: `+${plan.code}${nsn}` };
-  } else if (plan.trunk !== undefined) {
-    if (withCode) return { ok: true, value: `+${compact}` };
-    if (fits(compact, plan)) return { ok: true, value: `+${plan.code}${compact}` };
-  } else {
-    if (fits(compact, plan)) return { ok: true, value: `+${plan.code}${compact}` };
-    if (withCode) return { ok: true, value: `+${compact}` };
-  }
-  const trunk = plan.trunk !== undefined ? ` after the trunk prefix ${plan.trunk}` : '';
-  return { ok: false, reason: `is not a ${country} number (expected ${lengthText(plan)}${trunk})` };
-}
-
-function international(digits: string): PhoneResult {
-  // The longest calling code that matches: +1 and +7 are shared, +880 is not +88.
-  let code: string | undefined;
-  for (const plan of Object.values(CALLING_PLANS)) {
-    if (digits.startsWith(plan.code) && (code === undefined || plan.code.length > code.length)) code = plan.code;
-  }
-  if (code === undefined) {
-    // A country outside the table: only E.164's own limits can be checked.
-    if (digits.length < 7 || digits.length > 15) return { ok: false, reason: 'is not a phone number (E.164 allows 7 to 15 digits)' };
-    return { ok: true, value: `+${digits}` };
-  }
-  const plans = Object.values(CALLING_PLANS).filter((plan) => plan.code === code);
-  let nsn = digits.slice(code.length);
-  // "+44 (0)20 …": the national trunk 0 written after the country code is never dialled.
-  if (nsn.startsWith('0') && plans.every((plan) => plan.trunk === '0') && plans.some((plan) => fits(nsn.slice(1), plan))) {
-    nsn = nsn.slice(1);
-  }
-  if (!plans.some((plan) => fits(nsn, plan))) {
-    return { ok: false, reason: `is not a +${code} number (expected ${lengthText(plans[0]!)} after +${code})` };
-  }
-  return { ok: true, value: `+${code}${nsn}` };
-}
+export { normalizePhone, type PhoneResult } from './phone.js';
 
 // ---------------------------------------------------------------------------------------------
 // The mapping file
@@ -451,7 +249,7 @@ const NormalizeSchema = z.strictObject(
       .string({ error: 'must be a country code such as "PH"' })
       .trim()
       .toUpperCase()
-      .refine((code) => Object.hasOwn(CALLING_PLANS, code), {
+      .refine((code) => isPhoneCountry(code), {
         error: (issue) => `is not a country sparctl knows (got ${JSON.stringify(issue.input)}): use an ISO 3166 code such as PH, KE or IN`,
       })
       .optional(),
@@ -743,6 +541,36 @@ export function dfspLookupFrom(json: unknown, file = 'dfsp.json'): DfspLookup {
   return dfspLookupOf(parseDfspData(json, file), file);
 }
 
+/**
+ * A flat record given by flags (`link|update --bank-code …`) with the bank, branch and wallet
+ * provider names it leaves out filled from the DFSP data, as import-csv fills them. A code the
+ * data does not hold is left as it is (the record is then refused for its missing name).
+ */
+export function withDfspNames(record: Readonly<Record<string, unknown>>, data: DfspData): Record<string, unknown> {
+  const filled: Record<string, unknown> = { ...record };
+  const text = (field: string) =>
+    typeof record[field] === 'string' && (record[field] as string).trim() !== '' ? (record[field] as string).trim() : undefined;
+  const bankCode = text('bank_code');
+  if (bankCode !== undefined) {
+    if (text('bank_name') === undefined) {
+      const bank = data.banks.find((entry) => entry.code === bankCode);
+      if (bank) filled['bank_name'] = bank.name;
+    }
+    const branchCode = text('branch_code');
+    if (branchCode !== undefined && text('branch_name') === undefined) {
+      const branch = data.branches.find((entry) => entry.bank_code === bankCode && entry.code === branchCode);
+      if (branch) filled['branch_name'] = branch.name;
+    }
+  }
+  const walletCode = text('wallet_provider_code');
+  if (walletCode !== undefined && text('wallet_provider_name') === undefined) {
+    const wanted = record['fa_type'] ?? (text('email_address') !== undefined ? 'EMAIL_WALLET' : 'MOBILE_WALLET');
+    const provider = data.wallet_providers.find((entry) => entry.code === walletCode && entry.wallet_type === wanted);
+    if (provider) filled['wallet_provider_name'] = provider.name;
+  }
+  return filled;
+}
+
 /** Banks, branches and wallet providers as sparctl reads and writes them (the --dfsp file's shape). */
 export type DfspData = z.output<typeof DfspFileSchema>;
 
@@ -897,10 +725,15 @@ function phone(
   field: string,
   country: string | undefined,
   problems: MappingProblem[],
+  use: PhoneUse = 'contact',
 ): string | undefined {
-  const result = normalizePhone(raw, country);
+  const result = normalizePhone(raw, country, use);
   if (result.ok) return result.value;
-  problems.push({ field, code: 'mapping.bad_phone', message: `${spec.source ?? spec.at} "${raw}" ${result.reason}` });
+  problems.push({
+    field,
+    code: result.notMobile ? 'mapping.not_mobile' : 'mapping.bad_phone',
+    message: `${spec.source ?? spec.at} "${raw}" ${result.reason}`,
+  });
   return undefined;
 }
 
@@ -954,7 +787,7 @@ export function applyMapping(mapping: CompiledMapping, row: RowReader, dfsp?: Df
       if (!NAME_FIELDS.has(field) && !problems.some((p) => p.field === field)) problems.push(missing(spec, field));
       continue;
     }
-    if (field === 'mobile_number') value = phone(value, spec, field, mapping.defaultCountry, problems);
+    if (field === 'mobile_number') value = phone(value, spec, field, mapping.defaultCountry, problems, 'payment');
     else if (field === 'email_address') value = value.toLowerCase();
     if (value !== undefined) record[field] = value;
   }

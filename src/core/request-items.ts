@@ -25,6 +25,7 @@ import type { Operation } from './results.js';
 import { FA_VALUE_FIELDS, RECORD_FIELDS } from './vocabulary.js';
 import { buildCheckedFa, type Strategy } from './strategy/strategy.js';
 import { idProblem, isCleanId, normalizeId } from './beneficiary-id.js';
+import { normalizePhone } from './phone.js';
 
 /**
  * Turning one input record (a CSV row, a JSONL object, or the flags of a single-record command)
@@ -37,6 +38,8 @@ export { RECORD_FIELDS } from './vocabulary.js';
 export interface FieldProblem {
   readonly field: string;
   readonly message: string;
+  /** A row problem code more precise than the caller's default (input.not_mobile). */
+  readonly code?: string;
 }
 
 export interface MappingRecord {
@@ -54,6 +57,8 @@ export type ParsedRecord<T> = { readonly ok: true; readonly value: T } | { reado
 export interface RecordDefaults {
   /** Strategy used when the record names none (else the default for its FA kind). */
   readonly strategyId?: number;
+  /** ISO country whose calling code completes phone numbers written in national form (--country). */
+  readonly country?: string;
 }
 
 type RawRecord = Readonly<Record<string, unknown>>;
@@ -361,7 +366,14 @@ function parseMapping(
   const problems: FieldProblem[] = [];
   checkFields(record, ignored, problems);
   const id = parseId(record, problems, fast);
+  record = withPhones(record, defaults.country, problems);
+  const phoneProblems = problems.length;
   const fa = parseFa(record, defaults, problems, fast);
+  // A payment mobile number refused above is not refused a second time by the FA's pattern.
+  for (let i = problems.length - 1; i >= phoneProblems; i--) {
+    if (problems[i]!.field === 'mobile_number' && problems.some((p, j) => j < phoneProblems && p.field === 'mobile_number'))
+      problems.splice(i, 1);
+  }
   const name = parseOptional(value(record, 'name'), 'name', NameSchema, problems, fast ? surelyValidName : undefined);
   const phone_number = parseOptional(
     value(record, 'phone_number'),
@@ -388,6 +400,37 @@ function parseMapping(
   if (phone_number !== undefined) parsed.phone_number = phone_number;
   if (info !== undefined) parsed.additional_info = info;
   return { ok: true, value: parsed };
+}
+
+/**
+ * The record with its contact phone and payment mobile number (flat or in `fa`) in E.164, as
+ * core/phone.ts reads them; a number it refuses is filed as a problem and left as it was.
+ */
+function withPhones(record: RawRecord, country: string | undefined, problems: FieldProblem[]): RawRecord {
+  let copy: Record<string, unknown> | undefined;
+  const phone = value(record, 'phone_number');
+  if (typeof phone === 'string') {
+    const result = normalizePhone(phone, country);
+    if (!result.ok) problems.push({ field: 'phone_number', message: `phone_number "${phone}" ${result.reason}` });
+    else if (result.value !== record['phone_number']) (copy ??= { ...record })['phone_number'] = result.value;
+  }
+  const nested = value(record, 'fa');
+  const holder = typeof nested === 'object' && nested !== null && !Array.isArray(nested) ? (nested as RawRecord) : undefined;
+  const mobile = value(holder ?? record, 'mobile_number');
+  const faType = value(holder ?? record, 'fa_type');
+  // In an FA of another kind a mobile_number is a mistake parseFa names as such.
+  if (typeof mobile === 'string' && (faType === undefined || faType === 'MOBILE_WALLET')) {
+    const result = normalizePhone(mobile, country, 'payment');
+    if (!result.ok)
+      problems.push({
+        field: 'mobile_number',
+        message: `mobile_number "${mobile}" ${result.reason}`,
+        ...(result.notMobile ? { code: 'input.not_mobile' } : {}),
+      });
+    else if (holder !== undefined) (copy ??= { ...record })['fa'] = { ...holder, mobile_number: result.value };
+    else if (result.value !== record['mobile_number']) (copy ??= { ...record })['mobile_number'] = result.value;
+  }
+  return copy ?? record;
 }
 
 function hasProblemFor(problems: readonly FieldProblem[], field: string): boolean {
@@ -421,6 +464,7 @@ export function parseMappedRecord(record: RawRecord): MappingRecord | undefined 
     if (!surelyValidFaText(raw, patterns[i]) || value(record, fields[i]!) !== raw) return undefined;
     fa[fields[i]!] = raw;
   }
+  if (fa['mobile_number'] !== undefined && !inE164(fa['mobile_number'] as string, 'payment')) return undefined;
   const parsed: { -readonly [K in keyof MappingRecord]: MappingRecord[K] } = { id, fa: fa as FinancialAddress };
   const name = record['name'];
   if (name !== undefined) {
@@ -429,10 +473,16 @@ export function parseMappedRecord(record: RawRecord): MappingRecord | undefined 
   }
   const phone = record['phone_number'];
   if (phone !== undefined) {
-    if (!surelyValidPhone(phone) || value(record, 'phone_number') !== phone) return undefined;
+    if (!surelyValidPhone(phone) || value(record, 'phone_number') !== phone || !inE164(phone, 'contact')) return undefined;
     parsed.phone_number = phone;
   }
   return parsed;
+}
+
+/** A phone number core/phone.ts accepts and leaves as it is (E.164, and a mobile number for payment). */
+function inE164(phone: string, use: 'contact' | 'payment'): boolean {
+  const result = normalizePhone(phone, undefined, use);
+  return result.ok && result.value === phone;
 }
 
 /**

@@ -128,7 +128,7 @@ function linkRow(n: number, over: Partial<Record<LinkColumn, string>> = {}): Rec
     mobile_number: '',
     email_address: '',
     name: `Person ${nn}`,
-    phone_number: '+63 900 000 0001',
+    phone_number: '+63 917 555 0101',
     ...over,
   };
 }
@@ -578,7 +578,7 @@ describe('bad-input corpus: sparctl link --file', () => {
       [4, 'strategy_id', 'input.strategy'],
     ]);
     for (const m of r.stored) expect(JSON.stringify(m)).not.toMatch(/\\r/);
-    expect(storedFor(r, 'BENE_003')?.phone).toBe('+63 900 000 0001');
+    expect(storedFor(r, 'BENE_003')?.phone).toBe('+639175550101');
     expect(storedFor(r, 'BENE_004')?.fa_value).toBe(
       'email_address:four@example.org.wallet_provider_name:PayPal.wallet_provider_code:PAYPAL.fa_type:EMAIL_WALLET',
     );
@@ -725,7 +725,7 @@ describe('bad-input corpus: sparctl link --file', () => {
       ['@BAD', '-1'],
     ]);
     expect(r.rejectsText).toContain(`\r\n"=HYPERLINK(""http://x"",""y"")",BANK,9,`);
-    expect(r.rejectsText).toContain(`,=cmd|' /C calc'!A0,+63 900 000 0001,8,strategy_id,input.strategy,`);
+    expect(r.rejectsText).toContain(`,=cmd|' /C calc'!A0,+63 917 555 0101,8,strategy_id,input.strategy,`);
     expect(r.rejectsText).toContain('\r\n@BAD,BANK,9,');
     const results = expectSpreadsheetSafe(join(r.dir, 'results.csv'));
     expect(results.map((row) => [row['line'], row['id']]).sort((a, b) => Number(a[0]) - Number(b[0]))).toEqual([

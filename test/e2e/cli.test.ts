@@ -57,7 +57,7 @@ describe('sparctl (built binary)', () => {
   it('links a bank FA with strategy 2 and resolves it back to exactly the fields given', async () => {
     const { env, dataDb } = cliEnv();
     const link = await runMain(
-      ['link', '--id', 'BENE_0001', '--strategy', '2', ...BANK_FLAGS, '--name', 'Maria Santos', '--phone', '+63 900 000 0001'],
+      ['link', '--id', 'BENE_0001', '--strategy', '2', ...BANK_FLAGS, '--name', 'Maria Santos', '--phone', '+63 917 555 0101'],
       { env },
     );
     expect(link.code).toBe(0);
@@ -69,7 +69,7 @@ describe('sparctl (built binary)', () => {
     expect(prepare(db, 'SELECT fa_value, name, phone FROM id_fa_mappings').get()).toEqual({
       fa_value: python,
       name: 'Maria Santos',
-      phone: '+63 900 000 0001',
+      phone: '+639175550101', // stored in E.164
     });
     db.close();
 
@@ -97,7 +97,7 @@ describe('sparctl (built binary)', () => {
         '--id',
         'B1',
         '--fa',
-        '{"fa_type":"MOBILE_WALLET","wallet_provider_name":"Pink Wallet","wallet_provider_code":"PINK","mobile_number":"+639000000002"}',
+        '{"fa_type":"MOBILE_WALLET","wallet_provider_name":"Pink Wallet","wallet_provider_code":"PINK","mobile_number":"+639171234567"}',
       ],
       { env },
     );
@@ -471,7 +471,7 @@ describe('sparctl (built binary)', () => {
         '--id',
         id,
         '--fa',
-        '{"fa_type":"MOBILE_WALLET","wallet_provider_name":"Maya","wallet_provider_code":"MAYA","mobile_number":"+639000000002"}',
+        '{"fa_type":"MOBILE_WALLET","wallet_provider_name":"Maya","wallet_provider_code":"MAYA","mobile_number":"+639171234567"}',
       ],
       { env },
     );

@@ -44,7 +44,7 @@ export function validMobile(i: number): Row {
     wallet_provider_code: 'GCASH',
     mobile_number: `+63917${digits(7, i)}`,
     name: `Person ${i} Santos`,
-    phone_number: `0917 ${digits(3, i)} ${digits(4, i)}`,
+    phone_number: `+63 917 ${digits(3, i)} ${digits(4, i)}`,
   };
 }
 
@@ -57,7 +57,7 @@ export function validEmail(i: number): Row {
     wallet_provider_code: 'PAYPAL',
     email_address: `Person.${i}@Example.org`,
     name: `Person ${i} Reyes`,
-    phone_number: `(02) 8${digits(3, i)}-${digits(4, i)}`,
+    phone_number: `+63 2 8${digits(3, i)}-${digits(4, i)}`,
   };
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { editFa, type Choice, type FaEditDeps, type Prompter } from '../../src/app/fa-edit.js';
+import { BackRequested, editFa, type Choice, type FaEditDeps, type Prompter } from '../../src/app/fa-edit.js';
 import { toBulkRecord } from '../../src/core/bulk/input.js';
 import { writeRecords } from '../../src/core/bulk/write-records.js';
 import type { Mapper } from '../../src/core/mapper.js';
@@ -18,11 +18,12 @@ const BANK = {
 
 /** A local mapper in memory holding B1 → BANK, which outlives the use case's close; writes are counted. */
 async function linkedMapper(
-  options: { rejectUpdates?: boolean } = {},
+  options: { rejectUpdates?: boolean; id?: string; name?: string } = {},
 ): Promise<Mapper & { writes: string[]; reallyClose(): Promise<void> }> {
   const store = LocalMapper.open(':memory:');
   const strategies = new Map((await store.strategies()).map((s) => [s.id, s]));
-  await writeRecords(store, [toBulkRecord(0, undefined, { id: 'B1', ...BANK }, undefined, { mode: 'link', strategies })], {
+  const linked = { id: options.id ?? 'B1', ...(options.name ? { name: options.name } : {}), ...BANK };
+  await writeRecords(store, [toBulkRecord(0, undefined, linked, undefined, { mode: 'link', strategies })], {
     mode: 'link',
     context: { source: 'test' },
     retries: 0,
@@ -61,7 +62,9 @@ type Answer =
   /** Tried in turn until one passes the question's check; the refusals are kept. */
   | { input: readonly string[] }
   | { search: string; pick?: (choices: readonly Choice<unknown>[]) => unknown }
-  | { confirm: boolean };
+  | { confirm: boolean }
+  /** Esc: the question rejects with BackRequested. */
+  | { back: true };
 
 /** A prompter that gives the scripted answers in order and fails on any question beyond them. */
 function scripted(answers: readonly Answer[]): Prompter & { asked: string[]; refused: string[]; offered: string[][]; found: string[][] } {
@@ -73,6 +76,7 @@ function scripted(answers: readonly Answer[]): Prompter & { asked: string[]; ref
   const next = <K extends string>(kind: K, message: string): Extract<Answer, Record<K, unknown>> => {
     asked.push(`${kind}: ${message}`);
     const answer = queue.shift();
+    if (answer && 'back' in answer) throw new BackRequested();
     if (!answer || !(kind in answer)) throw new Error(`unexpected question: ${kind} "${message}"`);
     return answer as Extract<Answer, Record<K, unknown>>;
   };
@@ -136,6 +140,61 @@ const DFSP: DfspData = {
 };
 
 describe('editFa (use case)', () => {
+  it('a plain ID stored in its ID strategy form: found, said, name shown; the current bank kept though the DFSP data lacks it', async () => {
+    const stored = 'token:000412345004@nationalId';
+    const mapper = await linkedMapper({ id: stored, name: 'Rosa Cruz' });
+    const prompter = scripted([{ select: 'BANK' }, { search: 'EXB' }, { search: '' }, { input: ['0012345679'] }, { confirm: true }]);
+    const lbpOnly: DfspData = { ...DFSP, banks: DFSP.banks.filter((bank) => bank.code === 'LBP') };
+    const d = deps(mapper, prompter, lbpOnly);
+    expect(await editFa(d, { id: '000412345004' })).toEqual({ ended: 'updated', confirmed: false, exitCode: 0 });
+    expect(d.said.slice(0, 3)).toEqual([
+      `000412345004 is stored as ${stored} (ID strategy 1); editing that beneficiary.`,
+      `Financial address of ${stored} (${mapper.target}):`,
+      '  name: Rosa Cruz',
+    ]);
+    expect(prompter.found).toEqual([
+      ['EXB  Example Bank  (current; not in the DFSP list)'],
+      ['0001  Main  (current; not in the DFSP list)'],
+    ]);
+    expect(d.said).toContain('* account_number  0012345678 → 0012345679');
+    expect(mapper.writes).toEqual([`update ${stored} by sparctl fa edit (user ana)`]);
+    await mapper.reallyClose();
+  });
+
+  it('a plain ID linked in no form: the advice names the stored form, never a duplicate of a linked one', async () => {
+    const mapper = await linkedMapper();
+    const d = deps(mapper, strict<Prompter>('prompter', {}));
+    await expect(editFa(d, { id: '000412345004' })).rejects.toMatchObject({
+      code: 'fa.not_linked',
+      hint: expect.stringContaining('sparctl link --id token:000412345004@nationalId'),
+    });
+    await mapper.reallyClose();
+  });
+
+  it('Esc goes back one question: the bank is asked again, and the first answer is forgotten', async () => {
+    const mapper = await linkedMapper();
+    const prompter = scripted([
+      { select: 'BANK' },
+      { search: 'LBP' },
+      { back: true },
+      { search: 'EXB' },
+      { search: '' },
+      { input: ['0012345678'] },
+    ]);
+    const d = deps(mapper, prompter, DFSP);
+    expect(await editFa(d, { id: 'B1' })).toEqual({ ended: 'unchanged', exitCode: 0 });
+    expect(prompter.asked).toEqual([
+      'select: FA type [BANK]',
+      'search: Bank (type to search)',
+      'search: Branch (type to search)',
+      'search: Bank (type to search)',
+      'search: Branch (type to search)',
+      'input: Account number [0012345678]',
+    ]);
+    expect(mapper.writes).toEqual([]);
+    await mapper.reallyClose();
+  });
+
   it('an ID that is not linked: nothing asked, nothing loaded', async () => {
     const mapper = await linkedMapper();
     const d = deps(mapper, strict<Prompter>('prompter', {}), undefined, { loadDfsp: () => Promise.reject(new Error('loaded')) });

@@ -192,6 +192,8 @@ describe('parseMappingRecord', () => {
       const mappedShape = {
         ...record,
         strategy_id: typeof record['strategy_id'] === 'string' ? Number(record['strategy_id']) : record['strategy_id'],
+        // A mapping file writes phone numbers in E.164 (core/phone.ts).
+        ...(typeof record['phone_number'] === 'string' ? { phone_number: record['phone_number'].replace(/[ ()-]/g, '') } : {}),
       };
       for (const candidate of [record, mappedShape]) {
         const quick = parseMappedRecord(candidate);

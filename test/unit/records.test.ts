@@ -39,7 +39,8 @@ describe('parseMappingRecord', () => {
           account_number: '00441122',
         },
         name: 'Rosa',
-        phone_number: '+63 917 555 0108',
+        // Written in E.164 (core/phone.ts).
+        phone_number: '+639175550108',
       },
     });
   });
@@ -49,7 +50,7 @@ describe('parseMappingRecord', () => {
       fa_type: 'MOBILE_WALLET',
       wallet_provider_name: 'Pink Wallet',
       wallet_provider_code: 'PINK',
-      mobile_number: '+639000000002',
+      mobile_number: '+639171234567',
     };
     const nested = parseMappingRecord({ id: 'B', fa: { ...fa, strategy_id: 4 } });
     const flat = parseMappingRecord({ id: 'B', ...fa, strategy_id: '4' });

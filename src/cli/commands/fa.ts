@@ -14,11 +14,14 @@ export function faCommand(io: Io, setExit: (code: number) => void): Command {
     .addHelpText(
       'after',
       `
-Resolves the ID, shows its FA, then asks for the FA type, the bank and branch or the wallet
-provider (searched in the target's DFSP data: see "sparctl dfsp"), and the account number,
-payment mobile number or e-mail, each checked as typed. Shows before → after and updates only
-after you confirm. Needs a terminal; without one (or with --no-input) use flags instead:
-  $ sparctl update --id ID --fa-type BANK --bank-code LBP --bank-name "Land Bank" ...
+Resolves the ID (a plain ID also in the forms the ID strategies build, e.g.
+token:ID@nationalId), shows the name and FA, then asks for the FA type, the bank and branch or
+the wallet provider (searched in the target's DFSP data: see "sparctl dfsp"; the current one
+stays selectable), and the account number, payment mobile number or e-mail, each checked as
+typed. Esc goes back one question; Ctrl-C cancels. Shows before → after and updates only after
+you confirm. Needs a terminal; without one (or with --no-input) use flags instead (names are
+filled from the DFSP data):
+  $ sparctl update --id ID --fa-type BANK --bank-code LBP --branch-code 0100 --account-number ...
 
 Examples:
   $ sparctl fa edit 0001234567
@@ -28,7 +31,7 @@ Examples:
       const globals = cmd.optsWithGlobals<GlobalOptions>();
       if (globals.input === false || !io.stdinIsTTY || !io.stderrIsTTY) {
         throw new UsageError('usage.not_interactive', 'fa edit asks questions and needs a terminal; nothing was changed', {
-          hint: `change the FA with flags instead: sparctl update --id ${id} --fa-type BANK --bank-code … --account-number … (see sparctl update --help)`,
+          hint: `change the FA with flags instead: sparctl update --id ${id} --fa-type BANK --bank-code … --branch-code … --account-number … (see sparctl update --help)`,
         });
       }
       const [{ loadContext }, { faEditDeps }, { editFa }, { printable }] = await Promise.all([

@@ -17,6 +17,7 @@ interface RecordOptions extends BulkJobFlags {
   fa?: string;
   name?: string;
   phone?: string;
+  country?: string;
   scope?: ResolveScope;
   batchSize?: number;
   [flag: string]: unknown;
@@ -38,7 +39,8 @@ export function recordCommand(operation: Operation, io: Io, setExit: (code: numb
     command
       .option('--fa <json>', 'the whole FA as JSON instead of the separate FA flags')
       .option('--name <name>', "beneficiary's name")
-      .option('--phone <number>', "beneficiary's contact phone (not the payment mobile number)");
+      .option('--phone <number>', "beneficiary's contact phone (not the payment mobile number)")
+      .option('--country <code>', 'ISO country for phone numbers written without +code (e.g. PH, KE)');
   }
   if (operation === 'resolve') {
     command.addOption(

@@ -1,4 +1,5 @@
-import type { FaEditDeps, Prompter } from '../../app/fa-edit.js';
+import { emitKeypressEvents } from 'node:readline';
+import { BackRequested, type FaEditDeps, type Prompter } from '../../app/fa-edit.js';
 import { openMapper, type CommandContext } from '../context.js';
 import { userName } from './records.js';
 
@@ -10,13 +11,35 @@ export async function faEditDeps(context: CommandContext): Promise<FaEditDeps> {
     import('../output.js'),
     import('@inquirer/prompts'),
   ]);
-  const ask = { input: io.stdin, output: io.stderr };
+  /**
+   * One question with Esc as "back": @inquirer has no back key, so Esc aborts the prompt through
+   * its AbortSignal and the abort becomes BackRequested, which app/fa-edit.ts answers by asking
+   * the previous question again. Ctrl-C stays @inquirer's ExitPromptError: cancelled, nothing written.
+   */
+  emitKeypressEvents(io.stdin);
+  const ask = async <T>(prompt: (context: { input: typeof io.stdin; output: typeof io.stderr; signal: AbortSignal }) => Promise<T>) => {
+    const controller = new AbortController();
+    const onKey = (_: unknown, key: { name?: string } | undefined) => {
+      if (key?.name === 'escape') controller.abort();
+    };
+    io.stdin.on('keypress', onKey);
+    try {
+      return await prompt({ input: io.stdin, output: io.stderr, signal: controller.signal });
+    } catch (error) {
+      if (controller.signal.aborted && error instanceof Error && error.name === 'AbortPromptError') throw new BackRequested();
+      throw error;
+    } finally {
+      io.stdin.off('keypress', onKey);
+    }
+  };
   const prompter: Prompter = {
-    select: (question) => prompts.select({ ...question, choices: [...question.choices] }, ask),
-    input: (question) => prompts.input(question, ask),
+    select: (question) => ask((context) => prompts.select({ ...question, choices: [...question.choices] }, context)),
+    input: (question) => ask((context) => prompts.input(question, context)),
     search: (question) =>
-      prompts.search({ message: question.message, source: (term: string | undefined) => [...question.source(term)] }, ask),
-    confirm: (question) => prompts.confirm(question, ask),
+      ask((context) =>
+        prompts.search({ message: question.message, source: (term: string | undefined) => [...question.source(term)] }, context),
+      ),
+    confirm: (question) => ask((context) => prompts.confirm(question, context)),
   };
   return {
     openMapper: (access) => openMapper(context, access),

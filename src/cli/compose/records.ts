@@ -50,6 +50,10 @@ export function writeRecordsDeps(context: CommandContext): WriteRecordsDeps {
       const { confirmUnlink } = await import('../confirm.js');
       await confirmUnlink(context.io, context.globals, what, target);
     },
+    loadDfsp: async () => {
+      const { loadDfsp } = await import('../dfsp-data.js');
+      return loadDfsp(context, { required: false });
+    },
   };
 }
 
@@ -57,7 +61,7 @@ export function writeRecordsDeps(context: CommandContext): WriteRecordsDeps {
 export async function recordsJobSpec(
   operation: 'link' | 'update' | 'unlink',
   context: { readonly io: CommandContext['io']; readonly yes: boolean },
-  options: { readonly file: string; readonly format?: 'csv' | 'jsonl'; readonly strategy?: number },
+  options: { readonly file: string; readonly format?: 'csv' | 'jsonl'; readonly strategy?: number; readonly country?: string },
 ): Promise<BulkJobSpec> {
   const { file } = options;
   const label = file === '-' ? 'stdin' : file;
@@ -77,7 +81,12 @@ export async function recordsJobSpec(
     file,
     ...(knownFormat === undefined ? {} : { inputFormat: knownFormat }),
     refuseEmpty: true,
-    definition: JSON.stringify({ strategy: options.strategy ?? null, format: options.format ?? null }),
+    // The country only when given: journals of runs without it keep their definition.
+    definition: JSON.stringify({
+      strategy: options.strategy ?? null,
+      format: options.format ?? null,
+      ...(options.country !== undefined ? { country: options.country } : {}),
+    }),
     csvKeys: async (_context, _mapper, path) => {
       if ((await formatOf(path)) !== 'csv') return undefined;
       const { recordKey } = await import('../../core/request-items.js');
@@ -108,7 +117,10 @@ export async function recordsJobSpec(
               source.record,
               {
                 mode: operation,
-                ...(options.strategy !== undefined ? { defaults: { strategyId: options.strategy } } : {}),
+                defaults: {
+                  ...(options.strategy !== undefined ? { strategyId: options.strategy } : {}),
+                  ...(options.country !== undefined ? { country: options.country } : {}),
+                },
                 strategies,
                 unlinkConfirmed: context.yes,
                 ...(source.unreadable ? { unreadable: source.unreadable } : {}),

@@ -28,7 +28,7 @@ const EXAMPLES: Record<Operation, string> = {
 Examples:
   $ sparctl link --id BENE_0001 --fa-type BANK --bank-name "Example Bank" --bank-code EXB \\
       --branch-name Main --branch-code 0001 --account-number 0012345678 --name "Maria Santos"
-  $ sparctl link --id BENE_0002 --fa '{"fa_type":"MOBILE_WALLET","wallet_provider_name":"Pink Wallet","wallet_provider_code":"PINK","mobile_number":"+639000000002"}'
+  $ sparctl link --id BENE_0002 --fa '{"fa_type":"MOBILE_WALLET","wallet_provider_name":"Pink Wallet","wallet_provider_code":"PINK","mobile_number":"+639171234567"}'
   $ sparctl link --file fixtures/beneficiaries.csv
   $ cat records.jsonl | sparctl link --file - --output json`,
   update: `

@@ -65,7 +65,7 @@ export function toBulkRecord(
   }
   const parsed = parseRecordFor(mode === 'unlink' ? 'unlink' : 'link', record, options.defaults, OPERATION_COLUMN);
   let faValue: string | undefined;
-  if (!parsed.ok) for (const p of parsed.problems) problems.push({ ...p, code: 'input.invalid' });
+  if (!parsed.ok) for (const p of parsed.problems) problems.push({ ...p, code: p.code ?? 'input.invalid' });
   else if ('fa' in parsed.value) {
     const checked = checkedFaOf(parsed.value, options.strategies);
     if (checked.ok) faValue = checked.value;

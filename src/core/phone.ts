@@ -1,0 +1,79 @@
+import { isSupportedCountry, parsePhoneNumberFromString, validatePhoneNumberLength, type CountryCode } from 'libphonenumber-js/max';
+
+/**
+ * Phone numbers, read the same way wherever they come from (flags, record files, import-csv
+ * mappings, ODK, fa edit): parsed, validated and written in E.164 (`+639175550101`) through
+ * libphonenumber-js, whose numbering-plan metadata (Google's libphonenumber, kept current by its
+ * maintainers) knows every country's lengths, trunk prefixes and which ranges are mobile. The
+ * 'max' metadata is used because only it tells a mobile range from a landline one.
+ *
+ * International forms (`+…`, `00…`) keep their country code; a national form gets the default
+ * country's. A payment mobile number (an FA's `mobile_number`, where money is paid) must also be
+ * a mobile number: a landline is refused (`notMobile`).
+ */
+
+export type PhoneResult =
+  | { readonly ok: true; readonly value: string }
+  | { readonly ok: false; readonly reason: string; readonly notMobile?: true };
+
+/** A contact phone (the record's phone_number) or a payment mobile number (the FA's mobile_number). */
+export type PhoneUse = 'contact' | 'payment';
+
+// Spaces (incl. no-break), dots, parentheses and hyphen/dash variants are layout, not digits.
+const PHONE_LAYOUT = /[\s\u00a0().\-\u2010-\u2015]/gu;
+const LETTER = /\p{L}/u;
+const DIGITS = /^\+?[0-9]+$/;
+// "+44 (0)20 …": the national trunk 0 written after the country code is never dialled.
+const TRUNK_IN_PARENTHESES = /^(\+[0-9 ]+?)\s*\(0\)/u;
+
+/** An ISO 3166 code the numbering-plan metadata knows (upper or lower case). */
+export function isPhoneCountry(code: string): boolean {
+  return isSupportedCountry(code.toUpperCase());
+}
+
+export function normalizePhone(input: string, defaultCountry?: string, use: PhoneUse = 'contact'): PhoneResult {
+  const text = input.trim();
+  if (LETTER.test(text)) return { ok: false, reason: 'contains letters' };
+  const compact = text.replace(TRUNK_IN_PARENTHESES, '$1').replace(PHONE_LAYOUT, '');
+  if (!DIGITS.test(compact)) return { ok: false, reason: 'may hold only digits, spaces, - . ( ) and a leading +' };
+  const international = compact.startsWith('+') ? compact : compact.startsWith('00') ? `+${compact.slice(2)}` : undefined;
+  const country = defaultCountry?.toUpperCase();
+  const known = country !== undefined && isSupportedCountry(country) ? (country as CountryCode) : undefined;
+  if (international === undefined && known === undefined) {
+    if (country !== undefined)
+      return { ok: false, reason: `has no country code, and "${country}" is not an ISO country code sparctl knows` };
+    return { ok: false, reason: 'has no country code (write it as +<country code>…, or give a default country)' };
+  }
+  const number = international ?? compact;
+  const parsed = international !== undefined ? parsePhoneNumberFromString(number) : parsePhoneNumberFromString(number, known);
+  const where = international !== undefined ? (parsed ? `+${parsed.countryCallingCode}` : 'phone') : known;
+  if (parsed === undefined || !parsed.isValid()) {
+    const length = international !== undefined ? validatePhoneNumberLength(number) : validatePhoneNumberLength(number, known);
+    const why =
+      length === 'TOO_SHORT' || length === 'NOT_A_NUMBER'
+        ? ' (too short)'
+        : length === 'TOO_LONG'
+          ? ' (too long)'
+          : length === 'INVALID_COUNTRY'
+            ? ' (unknown country code)'
+            : '';
+    return { ok: false, reason: `is not a valid ${where} number${why}` };
+  }
+  if (use === 'payment') {
+    const type = parsed.getType();
+    if (type !== 'MOBILE' && type !== 'FIXED_LINE_OR_MOBILE') {
+      const what =
+        type === 'FIXED_LINE'
+          ? 'a landline'
+          : type === undefined
+            ? 'not known to be a mobile number'
+            : `a ${type.toLowerCase().replace(/_/g, ' ')} number`;
+      return {
+        ok: false,
+        reason: `is ${what}, not a mobile number: a payment mobile number must be a ${parsed.country ?? where} mobile number`,
+        notMobile: true,
+      };
+    }
+  }
+  return { ok: true, value: parsed.number };
+}
