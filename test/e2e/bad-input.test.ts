@@ -780,7 +780,7 @@ describe('bad-input corpus: sparctl link --file', () => {
     expect(storedFor(r, 'BENE_002')?.fa_value).toBe(exbFa('0444'));
   });
 
-  it('leading zeros in IDs, account numbers, codes and mobile numbers reach the mapper unchanged', async () => {
+  it('leading zeros in IDs, account numbers and codes reach the mapper unchanged', async () => {
     const wallet = {
       fa_type: 'MOBILE_WALLET',
       strategy_id: '',
@@ -791,7 +791,8 @@ describe('bad-input corpus: sparctl link --file', () => {
       account_number: '',
       wallet_provider_name: 'GCash',
       wallet_provider_code: '007',
-      mobile_number: '09171234567',
+      // Phone numbers are the exception: stored in E.164 (a national 0917… needs --country).
+      mobile_number: '+639171234567',
     };
     const rows = [
       linkRow(1, { id: '0000812345', account_number: '0012345678', bank_code: '0001', branch_code: '0000' }),
@@ -807,7 +808,7 @@ describe('bad-input corpus: sparctl link --file', () => {
     );
     expect(storedFor(r, '0000')?.fa_value).toBe(exbFa('0000000000'));
     expect(storedFor(r, '007')?.fa_value).toBe(
-      'mobile_number:09171234567.wallet_provider_name:GCash.wallet_provider_code:007.fa_type:MOBILE_WALLET',
+      'mobile_number:+639171234567.wallet_provider_name:GCash.wallet_provider_code:007.fa_type:MOBILE_WALLET',
     );
     expect(r.rejects[0]).toMatchObject({ sparctl_line: '5', id: '000999', account_number: '000123', branch_code: '0001' });
   });
