@@ -49,7 +49,12 @@ describe('sparctl (built binary)', () => {
     expect(again.stderr).toContain(`rejects: ${rejects} (10 rows)`);
     expect(countRows(dataDb, 'audit_log')).toBe(10);
 
-    const summary = await runCli(['link', '--file', 'fixtures/beneficiaries.csv', '--rejects', rejects, '-o', 'json', '-q'], { env });
+    const summary = await runCli(
+      ['link', '--file', 'fixtures/beneficiaries.csv', '--rejects', rejects, '--overwrite', '-o', 'json', '-q'],
+      {
+        env,
+      },
+    );
     const doc = JSON.parse(summary.stdout) as { schemaVersion: number; summary: { total: number; rejected: number } };
     expect(doc).toMatchObject({ schemaVersion: 1, summary: { total: 10, rejected: 10 } });
   });
