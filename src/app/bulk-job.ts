@@ -2,6 +2,7 @@ import { runBulk } from '../core/bulk/engine.js';
 import type { BulkEvent, BulkSummary, RecordEvent } from '../core/bulk/events.js';
 import type { RowIndex } from '../core/bulk/row-index.js';
 import type { BulkInput, BulkMode } from '../core/bulk/types.js';
+import type { CsvLayout } from '../core/csv-delimiter.js';
 import { ExitCode, SparctlError, UsageError } from '../core/errors.js';
 import { MemoryJournal, type Journal } from '../core/journal.js';
 import type { Mapper } from '../core/mapper.js';
@@ -29,6 +30,8 @@ export interface RecordSink {
 export interface JournalFile {
   readonly journal: Journal;
   readonly path: string;
+  /** It holds records of an earlier run: this run resumes that job (its reject file is this job's own). */
+  readonly resumes: boolean;
   close(): void;
   remove(): void;
 }
@@ -54,7 +57,10 @@ export interface BulkJobDeps {
     index: { readonly use: boolean; readonly keep: boolean },
   ) => Promise<{ fingerprint: string; lines: number; index: RowIndex }>;
   /** The input at `path` as engine records, and the input's columns once read (for rejects). */
-  readonly records: (mapper: Mapper, path: string) => Promise<{ records: BulkInput; columns: () => readonly string[] }>;
+  readonly records: (
+    mapper: Mapper,
+    path: string,
+  ) => Promise<{ records: BulkInput; columns: () => readonly string[]; layout?: () => CsvLayout | undefined }>;
   /** Unlinking needs --yes or a yes at the terminal; throws when not given. */
   readonly confirmUnlink: (what: string, target: string) => Promise<void>;
   /** Opens and locks the journal: `file` from --journal, else `name` in the journals' directory. */
@@ -70,7 +76,9 @@ export interface BulkJobDeps {
    * record is rejected): throws the SparctlError that says why not.
    */
   readonly checkRejects: (path: string) => void;
-  readonly openRejects: (path: string, columns: readonly string[]) => Promise<RecordSink>;
+  /** A file is at `path` already. */
+  readonly exists: (path: string) => boolean;
+  readonly openRejects: (path: string, columns: readonly string[], layout: CsvLayout | undefined) => Promise<RecordSink>;
   readonly openResults: (path: string) => Promise<RecordSink>;
   /** Per-record lines on stdout (-o jsonl|csv), when the output asks for them. */
   readonly stdoutResults?: () => Promise<Pick<RecordSink, 'write' | 'close'>>;
@@ -104,6 +112,10 @@ export interface BulkJobInput {
   /** What the audit log names as the writer (default: "sparctl COMMAND NAME"). */
   readonly source?: string;
   readonly rejectsPath: string;
+  /** The reject path was named (--rejects): an existing file there is refused, not renamed around. */
+  readonly rejectsNamed?: boolean;
+  /** --overwrite: an existing file at a named reject path may be replaced. */
+  readonly overwrite?: boolean;
   readonly resultsPath?: string;
   readonly journal?: string;
   readonly restart?: boolean;
@@ -123,6 +135,8 @@ export interface BulkJobResult {
   /** Stopped, or records left unsent: the journal is kept and the job can be resumed. */
   readonly stoppedEarly: boolean;
   readonly rejects?: { readonly path: string; readonly count: number };
+  /** The default reject path held a file (a fixed earlier one, maybe): kept, and the rejects went to `rejects.path`. */
+  readonly rejectsKept?: string;
   readonly resultsPath?: string;
   readonly journalPath?: string;
   readonly resumeHint?: string;
@@ -203,9 +217,20 @@ async function runJournalled(
   run: { index: RowIndex; lines: number; journal: Journal; journalFile: JournalFile | undefined; writerThread: boolean },
 ): Promise<BulkJobResult> {
   const dryRun = job.dryRun === true;
-  // Every output path is known good before the first record is sent.
-  if (!dryRun) deps.checkRejects(job.rejectsPath);
-  const { records, columns } = await deps.records(mapper, input.path);
+  // Every output path is known good before the first record is sent, and a reject file already
+  // there (fixed by hand, maybe) is never replaced silently: at the default path a new numbered
+  // name is taken (a resumed run too: which numbered file was its own is not known); at a named
+  // path it is refused unless --overwrite or this run resumes the job that wrote it.
+  let rejectsPath = job.rejectsPath;
+  if (!dryRun && deps.exists(rejectsPath)) {
+    if (job.rejectsNamed !== true) rejectsPath = freeName(deps, rejectsPath);
+    else if (job.overwrite !== true && run.journalFile?.resumes !== true)
+      throw new UsageError('usage.rejects_exists', `${job.rejectsPath} exists (a reject file of an earlier run?); nothing was sent`, {
+        hint: 'pass --overwrite to replace it, or name another --rejects path',
+      });
+  }
+  if (!dryRun) deps.checkRejects(rejectsPath);
+  const { records, columns, layout } = await deps.records(mapper, input.path);
   let rejects: RecordSink | undefined;
   let rejectsOpening: Promise<void> | undefined;
   const pendingRejects: RecordEvent[] = [];
@@ -241,7 +266,7 @@ async function runJournalled(
       if (rejects) rejects.write(event);
       else {
         pendingRejects.push(event);
-        rejectsOpening ??= deps.openRejects(job.rejectsPath, columns()).then(
+        rejectsOpening ??= deps.openRejects(rejectsPath, columns(), layout?.()).then(
           (sink) => {
             rejects = sink;
             for (const queued of pendingRejects.splice(0)) sink.write(queued);
@@ -312,7 +337,8 @@ async function runJournalled(
     summary,
     dryRun,
     stoppedEarly,
-    ...(kept ? { rejects: { path: job.rejectsPath, count: kept.count } } : {}),
+    ...(kept ? { rejects: { path: rejectsPath, count: kept.count } } : {}),
+    ...(kept && rejectsPath !== job.rejectsPath ? { rejectsKept: job.rejectsPath } : {}),
     ...(results ? { resultsPath: results.path } : {}),
     ...(run.journalFile && stoppedEarly ? { journalPath: run.journalFile.path } : {}),
     ...(stoppedEarly
@@ -325,6 +351,16 @@ async function runJournalled(
     planned,
     exitCode: exitCodeOf(summary),
   };
+}
+
+/** `X.rejects.csv` → the first of `X.rejects-2.csv`, `X.rejects-3.csv`, … that is free. */
+function freeName(deps: Pick<BulkJobDeps, 'exists'>, path: string): string {
+  const dot = path.lastIndexOf('.');
+  const cut = dot > path.lastIndexOf('/') ? dot : path.length;
+  for (let n = 2; ; n++) {
+    const candidate = `${path.slice(0, cut)}-${n}${path.slice(cut)}`;
+    if (!deps.exists(candidate)) return candidate;
+  }
 }
 
 /** Closes every sink, each even when another fails; the first SparctlError, if any (anything else is a bug). */

@@ -19,6 +19,7 @@ export interface BulkJobFlags {
   readonly concurrency?: number;
   readonly retries?: number;
   readonly dryRun?: boolean;
+  readonly overwrite?: boolean;
 }
 
 export type { BulkJobSpec } from './compose/bulk-job.js';
@@ -37,6 +38,8 @@ export async function runBulkJob(io: Io, globals: GlobalOptions, flags: BulkJobF
     ...(spec.source === undefined ? {} : { source: spec.source }),
     // The default reject file is in the input's format (JSONL input, JSONL rejects), so it feeds back as it is.
     rejectsPath: resolve(io.cwd, flags.rejects ?? `${stem}.rejects.${spec.inputFormat ?? 'csv'}`),
+    rejectsNamed: flags.rejects !== undefined,
+    overwrite: flags.overwrite === true,
     ...(flags.results ? { resultsPath: resolve(io.cwd, flags.results) } : {}),
     ...(flags.journal ? { journal: flags.journal } : {}),
     restart: flags.restart === true,
@@ -46,7 +49,7 @@ export async function runBulkJob(io: Io, globals: GlobalOptions, flags: BulkJobF
     ...(flags.retries === undefined ? {} : { retries: flags.retries }),
     local: settings.mode === 'local',
   });
-  await renderJob(context, result);
+  await renderJob(context, result, spec.file);
   return result.exitCode;
 }
 
@@ -63,7 +66,7 @@ function inputNames(cwd: string, file: string): { shortName: string; stem: strin
 }
 
 /** The summary table, a dry run's first writes, the -o json document or the jsonl stop line, why it stopped. */
-async function renderJob(context: CommandContext, result: BulkJobResult): Promise<void> {
+async function renderJob(context: CommandContext, result: BulkJobResult, file: string): Promise<void> {
   const { io, globals } = context;
   const { settings } = context.resolved;
   const { summary } = result;
@@ -72,6 +75,10 @@ async function renderJob(context: CommandContext, result: BulkJobResult): Promis
     renderBulkSummary(io, summary, {
       target: result.target,
       ...(result.rejects ? { rejectsPath: result.rejects.path, rejectsCount: result.rejects.count } : {}),
+      ...(result.rejectsKept ? { rejectsKept: result.rejectsKept } : {}),
+      ...(result.rejects && result.rejects.count > 0 && io.argv && result.command !== 'import-odk'
+        ? { refeed: (await import('./refeed.js')).refeedCommand(io.argv, file, result.rejects.path, io.cwd) }
+        : {}),
       ...(result.resultsPath ? { resultsPath: result.resultsPath } : {}),
       ...(result.journalPath ? { journalPath: result.journalPath } : {}),
       ...(result.resumeHint ? { resumeHint: result.resumeHint } : {}),

@@ -266,6 +266,10 @@ export interface SummaryExtra {
   readonly rejectsPath?: string;
   /** Rows in the reject file (RecordSink.count). */
   readonly rejectsCount?: number;
+  /** The default reject path held a file, kept: the rejects went to a numbered name. */
+  readonly rejectsKept?: string;
+  /** The command that feeds the reject file back in. */
+  readonly refeed?: string | undefined;
   readonly resultsPath?: string;
   readonly journalPath?: string;
   /** A command line that continues the run; shown only when the run stopped early. */
@@ -325,7 +329,10 @@ export function renderBulkSummary(io: Io, summary: BulkSummary, extra: SummaryEx
   if (summary.retries > 0) lines.push(`retries: ${summary.retries}`);
   const rejectRows = extra.rejectsCount ?? 0;
   if (extra.rejectsPath !== undefined && rejectRows > 0)
-    lines.push(`rejects: ${printable(extra.rejectsPath)} (${rejectRows} row${rejectRows === 1 ? '' : 's'})`);
+    lines.push(
+      `rejects: ${printable(extra.rejectsPath)} (${rejectRows} row${rejectRows === 1 ? '' : 's'}${extra.rejectsKept === undefined ? '' : `; ${printable(extra.rejectsKept)} was there already and is kept`})`,
+    );
+  if (extra.refeed !== undefined && rejectRows > 0 && !summary.stopped) lines.push(`re-feed the fixed rows: ${printable(extra.refeed)}`);
   if (extra.resultsPath !== undefined) lines.push(`results: ${printable(extra.resultsPath)}`);
   if (extra.journalPath !== undefined) lines.push(`journal: ${printable(extra.journalPath)}`);
   if (summary.stopped) {

@@ -19,6 +19,8 @@ export interface Io {
   readonly columns: number;
   /** Width of the terminal stderr is on; 0 or absent when unknown (some pseudo-terminals). */
   readonly stderrColumns?: number;
+  /** The command line as given (after `sparctl`), for a command a summary suggests; set by main(). */
+  readonly argv?: readonly string[];
 }
 
 export function processIo(): Io {

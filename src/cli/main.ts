@@ -12,7 +12,8 @@ import { VERSION } from './version.js';
  * Runs one sparctl invocation and returns its exit code. This is the only place where errors
  * become exit codes and messages (DESIGN.md §3).
  */
-export async function main(argv: readonly string[], io: Io = processIo()): Promise<number> {
+export async function main(argv: readonly string[], given: Io = processIo()): Promise<number> {
+  const io: Io = { ...given, argv };
   let exitCode: number = ExitCode.ok;
   const program = createProgram(io, (code) => {
     exitCode = code;

@@ -10,3 +10,28 @@ export function unusableDelimiter(delimiter: string): string | undefined {
     return 'a delimiter must be one character other than a quote or a line break';
   return undefined;
 }
+
+/**
+ * How a CSV file was written: its delimiter, whether it began with a UTF-8 BOM, and its line
+ * ending. A reject file is written the same way, so it feeds back with the same command.
+ */
+export interface CsvLayout {
+  readonly delimiter: string;
+  readonly bom: boolean;
+  readonly eol: '\r\n' | '\n' | '\r';
+}
+
+/** The layout of a reject file when the input's is not known (JSONL input): RFC 4180's. */
+export const DEFAULT_CSV_LAYOUT: CsvLayout = { delimiter: ',', bom: false, eol: '\r\n' };
+
+/**
+ * The BOM and line ending of a CSV file from its first text (`ended`: no more text will come);
+ * undefined while the first line break is not yet seen (or a CR is the text's last character).
+ */
+export function layoutOfHead(head: string, delimiter: string, ended: boolean): CsvLayout | undefined {
+  const bom = head.charCodeAt(0) === 0xfeff;
+  const at = head.search(/[\r\n]/);
+  if (at === -1 || (head[at] === '\r' && at === head.length - 1 && !ended)) return ended ? { delimiter, bom, eol: '\r\n' } : undefined;
+  const eol = head[at] === '\n' ? '\n' : head[at + 1] === '\n' ? '\r\n' : '\r';
+  return { delimiter, bom, eol };
+}

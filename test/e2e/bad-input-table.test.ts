@@ -399,7 +399,7 @@ const ENCODING: Row[] = [
     exit: 5,
     says: /input\.strategy 1/,
     mapper: ['C_1', 'C_3'],
-    then: (dir) => expect(readFileSync(join(dir, 'r.csv'), 'utf8')).toMatch(/C_2,.*,3,strategy_id,input\.strategy,/),
+    then: (dir) => expect(readFileSync(join(dir, 'r.csv'), 'utf8')).toMatch(/^3,strategy_id,input\.strategy,.*,C_2,/m),
   },
   {
     input: 'UTF-16 LE with a BOM (Excel "Unicode text")',
@@ -473,7 +473,7 @@ const STRUCTURE: Row[] = [
     exit: 5,
     says: /rejected by reason: input\.unreadable 1/,
     mapper: ['Q_3', 'Q_5'],
-    then: (dir) => expect(readFileSync(join(dir, 'r.csv'), 'utf8')).toMatch(/,3,\(line\),input\.unreadable,/),
+    then: (dir) => expect(readFileSync(join(dir, 'r.csv'), 'utf8')).toMatch(/^3,\(line\),input\.unreadable,/m),
   },
   {
     input: 'text after a closing quote: that row rejected, the others linked',
@@ -507,7 +507,7 @@ const STRUCTURE: Row[] = [
     exit: 5,
     says: /5999 +0 +1 +6000/,
     mapper: (before, after) => expect(after.size - before.size).toBe(5_999),
-    then: (dir) => expect(readFileSync(join(dir, 'r.csv'), 'utf8')).toMatch(/,4001,\(line\),input\.unreadable,/),
+    then: (dir) => expect(readFileSync(join(dir, 'r.csv'), 'utf8')).toMatch(/^4001,\(line\),input\.unreadable,/m),
   },
   {
     input: 'a header naming a column twice',
@@ -598,7 +598,7 @@ const BIG: Row[] = [
     then: (dir) => {
       // The reason and the line, not the 70 MiB row.
       expect(statSync(join(dir, 'r.csv')).size).toBeLessThan(MiB);
-      expect(readFileSync(join(dir, 'r.csv'), 'utf8')).toMatch(/,3,\(line\),input\.unreadable,.*larger than 64 MiB/);
+      expect(readFileSync(join(dir, 'r.csv'), 'utf8')).toMatch(/^3,\(line\),input\.unreadable,.*larger than 64 MiB/m);
     },
   },
   {
@@ -859,10 +859,19 @@ const OUTPUTS: Row[] = [
     mapper: (before, after) => expect(written(before, after).every((id) => idsOf(2).includes(id))).toBe(true),
   },
   {
-    input: 'an existing rejects file at 0644 ends 0600',
+    input: 'an existing rejects file named without --overwrite: refused before anything is sent, kept',
+    files: { ...withRejectedRow, 'r.csv': 'old\n' },
+    argv: ['link', '--file', 'in.csv', '--rejects', 'r.csv'],
+    exit: 2,
+    says: /usage\.rejects_exists.*r\.csv exists.*--overwrite/,
+    mapper: 'unchanged',
+    then: (dir) => expect(readFileSync(join(dir, 'r.csv'), 'utf8')).toBe('old\n'),
+  },
+  {
+    input: 'an existing rejects file at 0644 ends 0600 (--overwrite)',
     files: { ...withRejectedRow, 'r.csv': 'old\n' },
     before: (dir) => chmodSync(join(dir, 'r.csv'), 0o644),
-    argv: ['link', '--file', 'in.csv', '--rejects', 'r.csv'],
+    argv: ['link', '--file', 'in.csv', '--rejects', 'r.csv', '--overwrite'],
     exit: 5,
     says: /\(1 row\)/,
     mapper: ['O_1', 'O_3'],
@@ -1060,7 +1069,7 @@ const VALUES: Row[] = [
     mapper: ['S_6'],
     then: (dir) =>
       expect(readFileSync(join(dir, 'r.csv'), 'utf8')).toMatch(
-        /^BENE_0002,Person BENE_0002,,BANK,2,Example Bank,EXB,Main,0001,OTHER,,,,,2,/m,
+        /^2,,rjct\.reference_id\.duplicate,[^\r\n]*,BENE_0002,Person BENE_0002,,BANK,2,Example Bank,EXB,Main,0001,OTHER,,,,\r?$/m,
       ),
   },
   {

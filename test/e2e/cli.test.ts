@@ -49,7 +49,12 @@ describe('sparctl (built binary)', () => {
     expect(again.stderr).toContain(`rejects: ${rejects} (10 rows)`);
     expect(countRows(dataDb, 'audit_log')).toBe(10);
 
-    const summary = await runCli(['link', '--file', 'fixtures/beneficiaries.csv', '--rejects', rejects, '-o', 'json', '-q'], { env });
+    const summary = await runCli(
+      ['link', '--file', 'fixtures/beneficiaries.csv', '--rejects', rejects, '--overwrite', '-o', 'json', '-q'],
+      {
+        env,
+      },
+    );
     const doc = JSON.parse(summary.stdout) as { schemaVersion: number; summary: { total: number; rejected: number } };
     expect(doc).toMatchObject({ schemaVersion: 1, summary: { total: 10, rejected: 10 } });
   });
@@ -198,7 +203,7 @@ describe('sparctl (built binary)', () => {
 
     // Fix the rows in the reject file and feed it back: its sparctl_* columns are ignored.
     const fixed = readFileSync(rejectsFile, 'utf8')
-      .replace(/^,BANK/m, 'OK2,BANK')
+      .replace(',,BANK', ',OK2,BANK') // the row without an ID: its empty cell after the reason columns
       .replace('BAD2,BANK,9', 'BAD2,BANK,2')
       .replace('Br.branch_name:x', 'Br');
     writeFileSync(join(dir, 'fixed.csv'), fixed);

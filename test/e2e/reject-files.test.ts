@@ -3,11 +3,11 @@
  * (runMain) against a real SQLite mapper: JSONL input (its default reject file is JSONL), a
  * mapper's own rejection, a CSV input with a JSONL reject path, and a JSONL reject file fed back.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
-import { cliEnv } from '../helpers/run-cli.js';
+import { cliEnv, ROOT } from '../helpers/run-cli.js';
 import { runMain } from '../helpers/run-main.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -105,6 +105,81 @@ describe('reject files', () => {
     expect(rows).toHaveLength(1);
     expect(JSON.parse(rows[0]!['sparctl_record']!)).toEqual(record);
     expect(rows[0]!['sparctl_code']).toBe('rjct.reference_id.duplicate');
+  });
+});
+
+describe('reject files that round-trip (an Excel export: ";", BOM, CRLF)', () => {
+  /** The enumeration fixture as Excel in a European locale saves it; row 3 (line 3) has an unknown bank code. */
+  function excelExport(dir: string): string {
+    const rows = readFileSync(join(ROOT, 'fixtures', 'enumeration.csv'), 'utf8')
+      .trim()
+      .split('\n')
+      .slice(0, 6);
+    const text = rows.map((row) => row.replace(/,/g, ';')).join('\r\n');
+    writeFileSync(join(dir, 'x.csv'), `\uFEFF${text.replace('LBP;0012', 'ZZZ;0012')}\r\n`);
+    return join(dir, 'x.csv');
+  }
+
+  it('writes ";" rejects with the BOM and CRLF, reasons first; a re-run keeps them; the printed command re-feeds them', async () => {
+    const { env } = cliEnv();
+    const dir = tempDir('sparctl-roundtrip-');
+    excelExport(dir);
+    const db = join(dir, 'mapper.db');
+    const mapping = join(ROOT, 'fixtures', 'enumeration.mapping.json');
+    const dfsp = join(ROOT, 'fixtures', 'dfsp.json');
+    const args = ['import-csv', 'x.csv', '--mapping', mapping, '--dfsp', dfsp, '--delimiter', ';'];
+    const first = await runMain(['--db', db, '--create', ...args], { env, cwd: dir });
+    expect(first.code, first.stderr).toBe(5);
+    const text = readFileSync(join(dir, 'x.rejects.csv'), 'utf8');
+    expect(text.startsWith('\uFEFFsparctl_line;sparctl_field;sparctl_code;sparctl_message;household_no;national_id;')).toBe(true);
+    expect(text.split('\r\n')[1]).toMatch(/^2;bank_code;mapping\.unknown_bank;"[^"]*""ZZZ""[^"]*";HH-0001;000412345001;/);
+    expect(text.replace(/\r\n/g, '')).not.toMatch(/[\r\n]/);
+    const refeed = /^re-feed the fixed rows: (.*)$/m.exec(first.stderr)?.[1];
+    expect(refeed).toBe(`sparctl --db ${db} --create import-csv 'x.rejects.csv' --mapping ${mapping} --dfsp ${dfsp} --delimiter ';'`);
+
+    // The original import again: the coordinator's edits stay, the new rejects get a new name.
+    appendFileSync(join(dir, 'x.rejects.csv'), 'MY EDITS\r\n');
+    const again = await runMain(['--db', db, ...args], { env, cwd: dir });
+    expect(again.code).toBe(5);
+    expect(readFileSync(join(dir, 'x.rejects.csv'), 'utf8')).toContain('MY EDITS');
+    expect(again.stderr).toContain(
+      `rejects: ${join(dir, 'x.rejects-2.csv')} (1 row; ${join(dir, 'x.rejects.csv')} was there already and is kept)`,
+    );
+    expect(existsSync(join(dir, 'x.rejects-2.csv'))).toBe(true);
+
+    // Named explicitly, an existing reject file is refused before anything is sent; --overwrite allows it.
+    const named = await runMain(['--db', db, ...args, '--rejects', 'x.rejects.csv'], { env, cwd: dir });
+    expect(named.code).toBe(2);
+    expect(named.stderr).toMatch(/\[usage\.rejects_exists\].*x\.rejects\.csv exists.*nothing was sent.*--overwrite/);
+    expect(readFileSync(join(dir, 'x.rejects.csv'), 'utf8')).toContain('MY EDITS');
+
+    // Fixed in place (as Excel saves it again), fed back with the printed command as it is.
+    writeFileSync(join(dir, 'x.rejects.csv'), text.replace(';ZZZ;', ';LBP;'));
+    const words = refeed!
+      .split(' ')
+      .slice(1)
+      .map((word) => word.replace(/^'(.*)'$/, '$1'));
+    const back = await runMain(words, { env, cwd: dir });
+    expect(back.code, back.stderr).toBe(0);
+    expect(back.stderr).toMatch(/^link +1 +0 +0 +1$/m);
+  });
+
+  it('link --file reads a fed-back CSV reject file, its sparctl_* columns first, as it is', async () => {
+    const { dir, sparctl } = setup();
+    expect((await sparctl(['--create', 'link', '--id', '0007', ...flags({ ...FA, account_number: '111' })])).code).toBe(0);
+    writeFileSync(
+      join(dir, 'in.csv'),
+      'id,fa_type,bank_name,bank_code,branch_name,branch_code,account_number\r\n0007,BANK,Example Bank,EXB,Main,0001,222\r\n0008,BANK,Example Bank,EXB,Main,0001,333\r\n',
+    );
+    expect((await sparctl(['link', '--file', 'in.csv'])).code).toBe(5);
+    const text = readFileSync(join(dir, 'in.rejects.csv'), 'utf8');
+    expect(text.split('\r\n')[0]).toBe(
+      'sparctl_line,sparctl_field,sparctl_code,sparctl_message,id,fa_type,bank_name,bank_code,branch_name,branch_code,account_number',
+    );
+    writeFileSync(join(dir, 'in.rejects.csv'), text.replace(',0007,', ',0009,'));
+    const back = await sparctl(['-o', 'jsonl', 'link', '--file', 'in.rejects.csv']);
+    expect(back.code, back.stderr).toBe(0);
+    expect(jsonLines(back.stdout).map((x) => [x['id'], x['outcome']])).toEqual([['0009', 'linked']]);
   });
 });
 

@@ -97,6 +97,7 @@ function deps(
       const file: JournalFile = {
         journal,
         path: '/state/journals/j.db',
+        resumes: false,
         close: () => void recorded.journal.closed++,
         remove: () => void (recorded.journal.removed = true),
       };
@@ -104,6 +105,7 @@ function deps(
     },
     writeLinksOnThread: async () => false,
     checkRejects: () => undefined,
+    exists: () => false,
     openRejects: async (path, columns) => {
       recorded.calls.push(`rejects ${path} ${columns.join(',')}`);
       return sink(path, recorded.rejected);

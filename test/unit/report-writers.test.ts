@@ -40,7 +40,7 @@ function rejected(seq: number, raw: Record<string, string>, extra: Partial<Recor
 }
 
 describe('reject file', () => {
-  it('holds the raw input cells exactly, re-importable, followed by neutralised sparctl_* columns', async () => {
+  it('holds the neutralised sparctl_* columns first, then the raw input cells exactly, re-importable', async () => {
     const path = join(tempDir(), 'nested', 'dir', 'people.rejects.csv');
     const sink = await openRejectFile(path, COLUMNS);
     RAW_ROWS.forEach((raw, seq) => sink.write(rejected(seq, raw, seq === 1 ? { code: 'rjct.internal.error' } : {})));
@@ -52,7 +52,7 @@ describe('reject file', () => {
     await sink.close();
 
     const text = readFileSync(path, 'utf8');
-    expect(text.split('\r\n')[0]).toBe('id,name,account_number,note,sparctl_line,sparctl_field,sparctl_code,sparctl_message');
+    expect(text.split('\r\n')[0]).toBe('sparctl_line,sparctl_field,sparctl_code,sparctl_message,id,name,account_number,note');
     const rows = parse(text, { columns: true, bom: true, record_delimiter: ['\r\n', '\n'], cast: false }) as Record<string, string>[];
     expect(rows).toHaveLength(4);
     rows.forEach((row, i) => {
@@ -97,7 +97,7 @@ describe('reject file', () => {
     sink.write(rejected(0, raw));
     await sink.close();
     const rows = parse(readFileSync(path, 'utf8'), { columns: true }) as Record<string, string>[];
-    expect(Object.keys(rows[0]!)).toEqual(['sparctl_record', 'sparctl_line', 'sparctl_field', 'sparctl_code', 'sparctl_message']);
+    expect(Object.keys(rows[0]!)).toEqual(['sparctl_line', 'sparctl_field', 'sparctl_code', 'sparctl_message', 'sparctl_record']);
     expect(JSON.parse(rows[0]!['sparctl_record']!)).toEqual(raw);
   });
 
@@ -165,7 +165,16 @@ describe('reject file', () => {
   it('writes a header only when nothing was rejected, and streams many rows intact', async () => {
     const empty = join(tempDir(), 'empty.csv');
     await (await openRejectFile(empty, ['id'])).close();
-    expect(readFileSync(empty, 'utf8')).toBe('id,sparctl_line,sparctl_field,sparctl_code,sparctl_message\r\n');
+    expect(readFileSync(empty, 'utf8')).toBe('sparctl_line,sparctl_field,sparctl_code,sparctl_message,id\r\n');
+
+    // Written as the input was: a `;`-separated export with a BOM and LF line ends.
+    const excel = join(tempDir(), 'excel.csv');
+    const semi = await openRejectFile(excel, ['id', 'name'], 'csv', { delimiter: ';', bom: true, eol: '\n' });
+    semi.write(rejected(0, { id: '1;2', name: 'a,b' }));
+    await semi.close();
+    expect(readFileSync(excel, 'utf8')).toMatch(
+      /^\uFEFFsparctl_line;sparctl_field;sparctl_code;sparctl_message;id;name\n2;[^\r]*;"1;2";a,b\n$/,
+    );
 
     const big = join(tempDir(), 'big.csv');
     const sink = await openRejectFile(big, ['id', 'pad']);

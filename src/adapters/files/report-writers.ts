@@ -3,6 +3,7 @@ import { dirname, extname } from 'node:path';
 import type { WriteStream } from 'node:fs';
 import type { RecordEvent } from '../../core/bulk/events.js';
 import type { SparctlError } from '../../core/errors.js';
+import { DEFAULT_CSV_LAYOUT, type CsvLayout } from '../../core/csv-delimiter.js';
 import { csvCell, rawCell } from './csv-cells.js';
 import { duringRunError, makeFolders, outputError, ownerOnlyFile } from './fs-errors.js';
 
@@ -26,7 +27,7 @@ export interface RecordSink {
 
 export type ResultsFormat = 'csv' | 'jsonl';
 
-/** Columns sparctl adds after the input's own; the prefix keeps them apart from input columns. */
+/** Columns sparctl puts before the input's own (the reason first); the prefix keeps them apart from input columns. */
 export const REJECT_COLUMNS = ['sparctl_line', 'sparctl_field', 'sparctl_code', 'sparctl_message'] as const;
 /** Holds the whole input record when the input had no columns of its own (JSONL). */
 export const REJECT_RECORD_COLUMN = 'sparctl_record';
@@ -55,6 +56,10 @@ export function rejectsFormat(path: string, inputColumns: readonly string[]): Re
  * opening the file in a spreadsheet sees exactly the input they gave, which was already in that
  * form. With no input columns (JSONL input), each record is kept whole as JSON in `sparctl_record`.
  *
+ * The CSV is written as the input was (`layout`: its delimiter, BOM and line ending), with the
+ * reason columns first, so a `;`-separated Excel export's rejects open in the same Excel and
+ * feed back with the same command and flags.
+ *
  * JSONL: one object per line, the input record's keys as read, then `sparctl_id`, `sparctl_line`,
  * `sparctl_field`, `sparctl_code` and `sparctl_message` (null when unknown), which input ignores.
  */
@@ -62,22 +67,23 @@ export async function openRejectFile(
   path: string,
   inputColumns: readonly string[],
   format: ResultsFormat = rejectsFormat(path, inputColumns),
+  layout: CsvLayout = DEFAULT_CSV_LAYOUT,
 ): Promise<RecordSink> {
   const out = await LineWriter.open(path);
   if (format === 'jsonl') return sink(path, out, (event) => (event.fate === 'rejected' ? rejectJsonLine(event) : undefined));
+  const { delimiter, eol } = layout;
   const byColumns = inputColumns.length > 0;
-  const header = [...(byColumns ? inputColumns.map(rawCell) : [REJECT_RECORD_COLUMN]), ...REJECT_COLUMNS];
-  out.push(`${header.join(',')}\r\n`);
+  const own = (cells: readonly string[]) => cells.map((cell) => rawCell(cell, delimiter));
+  const header = [...REJECT_COLUMNS, ...own(byColumns ? inputColumns : [REJECT_RECORD_COLUMN])];
+  out.push(`${layout.bom ? '\uFEFF' : ''}${header.join(delimiter)}${eol}`);
   return sink(path, out, (event) => {
     if (event.fate !== 'rejected') return undefined;
     const raw = event.raw ?? {};
-    const own = byColumns
-      ? inputColumns.map((column) => rawCell(textOf(raw[column])))
-      : [rawCell(event.raw ? JSON.stringify(event.raw) : '')];
+    const cells = byColumns ? inputColumns.map((column) => textOf(raw[column])) : [event.raw ? JSON.stringify(event.raw) : ''];
     const added = [event.line === undefined ? '' : String(event.line), event.field ?? '', event.code ?? '', event.message ?? ''].map(
-      csvCell,
+      (cell) => csvCell(cell, delimiter),
     );
-    return `${[...own, ...added].join(',')}\r\n`;
+    return `${[...added, ...own(cells)].join(delimiter)}${eol}`;
   });
 }
 

@@ -5,6 +5,7 @@ import { Readable } from 'node:stream';
 import { createInterface } from 'node:readline';
 import { CsvSyntaxError, CsvTokenizer, type CsvRow } from './csv-tokenizer.js';
 import { UsageError } from '../../core/errors.js';
+import { layoutOfHead, type CsvLayout } from '../../core/csv-delimiter.js';
 
 /** One record of an input file, with the 1-based line it starts on. */
 export interface SourceRecord {
@@ -26,6 +27,13 @@ export interface InputFile {
   readonly batches: AsyncIterable<readonly SourceRecord[]>;
   /** The same records one by one (use either this or `batches`: the input is read once). */
   readonly records: AsyncIterable<SourceRecord>;
+  /** A CSV's delimiter, BOM and line ending, once its first line is read (for its reject file). */
+  layout(): CsvLayout | undefined;
+}
+
+/** Where a CSV reader leaves the layout it found. */
+interface LayoutHolder {
+  value?: CsvLayout;
 }
 
 /** Told a CSV's header: the columns handed over, every column as written (sparctl's report columns too), and the delimiter the file is read with. */
@@ -59,6 +67,7 @@ export async function openInputFile(
   },
 ): Promise<InputFile> {
   const label = options.label ?? name;
+  const layout: LayoutHolder = {};
   let stream: Readable;
   if (name === '-') {
     stream = options.stdin;
@@ -79,16 +88,27 @@ export async function openInputFile(
     // stdin without --format: look at the first character.
     const { first, replay } = await peek(stream);
     const detected: InputFormat = first === '{' ? 'jsonl' : 'csv';
-    return inputFile(label, detected, batchesOf(detected, replay, label, options.knownColumns, options.delimiter, options.onHeader));
+    return inputFile(
+      label,
+      detected,
+      batchesOf(detected, replay, label, options.knownColumns, options.delimiter, options.onHeader, layout),
+      layout,
+    );
   }
-  return inputFile(label, format, batchesOf(format, stream, label, options.knownColumns, options.delimiter, options.onHeader));
+  return inputFile(
+    label,
+    format,
+    batchesOf(format, stream, label, options.knownColumns, options.delimiter, options.onHeader, layout),
+    layout,
+  );
 }
 
-function inputFile(name: string, format: InputFormat, batches: AsyncIterable<readonly SourceRecord[]>): InputFile {
+function inputFile(name: string, format: InputFormat, batches: AsyncIterable<readonly SourceRecord[]>, layout: LayoutHolder): InputFile {
   return {
     name,
     format,
     batches,
+    layout: () => layout.value,
     records: (async function* () {
       for await (const batch of batches) yield* batch;
     })(),
@@ -102,8 +122,9 @@ function batchesOf(
   knownColumns: readonly string[] | undefined,
   delimiter?: string,
   onHeader?: HeaderListener,
+  layout: LayoutHolder = {},
 ): AsyncIterable<readonly SourceRecord[]> {
-  return format === 'csv' ? csvBatches(stream, name, knownColumns, delimiter, onHeader) : jsonlBatches(stream);
+  return format === 'csv' ? csvBatches(stream, name, knownColumns, delimiter, onHeader, layout) : jsonlBatches(stream);
 }
 
 /** Columns sparctl adds to a reject file; ignored when the fixed file is fed back. */
@@ -115,14 +136,23 @@ async function* csvBatches(
   knownColumns: readonly string[] | undefined,
   delimiter?: string,
   onHeader?: HeaderListener,
+  layout: LayoutHolder = {},
 ): AsyncGenerator<readonly SourceRecord[]> {
   const cellDelimiter = delimiter ?? (name.toLowerCase().endsWith('.tsv') ? '\t' : ',');
   const tokenizer = new CsvTokenizer(cellDelimiter);
   // Files are checked byte for byte before a run; stdin can only be checked here, where a bad
   // byte has already become U+FFFD.
-  const decoder = new TextDecoder('utf-8');
+  const decoder = new TextDecoder('utf-8', { ignoreBOM: true }); // the BOM is kept for the layout; the tokenizer drops it
   let header: Header | undefined;
   let batch: SourceRecord[] = [];
+  // The file's BOM and line ending, from its first line (the tokenizer drops the BOM).
+  let head = '';
+  const look = (text: string, ended: boolean) => {
+    if (layout.value !== undefined) return text;
+    head += text;
+    layout.value = layoutOfHead(head, cellDelimiter, ended || head.length > 1_048_576);
+    return text;
+  };
   const take = (rows: readonly CsvRow[]) => {
     for (const row of rows) {
       if (header === undefined)
@@ -132,13 +162,13 @@ async function* csvBatches(
   };
   try {
     for await (const chunk of stream) {
-      take(tokenizer.push(typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true })));
+      take(tokenizer.push(look(typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true }), false)));
       if (batch.length >= BATCH) {
         yield batch;
         batch = [];
       }
     }
-    take(tokenizer.push(decoder.decode()));
+    take(tokenizer.push(look(decoder.decode(), true)));
     take(tokenizer.end());
   } catch (error) {
     if (error instanceof UsageError) throw error;

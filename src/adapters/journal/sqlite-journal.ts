@@ -102,6 +102,15 @@ export class SqliteJournal implements Journal {
     return new SqliteJournal(path, db);
   }
 
+  /** Records of an earlier run are in it: the job resumes. */
+  resumes(): boolean {
+    try {
+      return prepare(this.db, 'SELECT EXISTS (SELECT 1 FROM entries)').pluck().get() === 1;
+    } catch (error) {
+      throw damaged(this.path, error) ?? duringRunError(this.path, 'cannot read the journal', error);
+    }
+  }
+
   load(): ReadonlyMap<number, JournalEntry> {
     try {
       return this.read();

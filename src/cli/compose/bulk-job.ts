@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { UsageError } from '../../core/errors.js';
 import type { BulkJobDeps } from '../../app/bulk-job.js';
@@ -8,6 +9,7 @@ import type { BulkSummary, RecordEvent } from '../../core/bulk/events.js';
 import type { BulkMode } from '../../core/bulk/types.js';
 import type { Mapper } from '../../core/mapper.js';
 import type { CsvKeys } from '../../adapters/input/prescan.js';
+import type { CsvLayout } from '../../core/csv-delimiter.js';
 
 /** What a command's bulk job reads and how: the command gives it to cli/bulk-job.ts's runBulkJob. */
 export interface BulkJobSpec {
@@ -38,7 +40,7 @@ export interface BulkJobSpec {
     context: CommandContext,
     mapper: Mapper,
     path: string,
-  ) => Promise<{ records: BulkInput; columns: () => readonly string[]; headerLines: number }>;
+  ) => Promise<{ records: BulkInput; columns: () => readonly string[]; headerLines: number; layout?: () => CsvLayout | undefined }>;
 }
 
 /**
@@ -98,11 +100,19 @@ export async function bulkJobDeps(context: CommandContext, spec: BulkJobSpec): P
       const { SqliteJournal } = await import('../../adapters/journal/sqlite-journal.js');
       const path = where.file !== undefined ? resolve(io.cwd, where.file) : join(context.dirs.state, 'journals', where.name);
       const file = SqliteJournal.open(path, job, restart);
-      return { journal: file, path: file.path, close: () => file.close(), remove: () => file.remove() };
+      return { journal: file, path: file.path, resumes: file.resumes(), close: () => file.close(), remove: () => file.remove() };
     },
     writeLinksOnThread: (mapper) => writeLinksOnThread(io, mapper),
     checkRejects: (path) => checkOutputPath(path),
-    openRejects: openRejectFile,
+    // A file only: a folder or a device there is checkRejects' to refuse or to write to.
+    exists: (path) => {
+      try {
+        return statSync(path, { throwIfNoEntry: false })?.isFile() === true;
+      } catch {
+        return false; // under a file (ENOTDIR), no permission: checkRejects says why
+      }
+    },
+    openRejects: (path, columns, layout) => openRejectFile(path, columns, undefined, layout),
     openResults: (path) => openResultsFile(path),
     ...(stdoutFormat ? { stdoutResults: () => openStdoutResults(context, stdoutFormat) } : {}),
     startProgress: () => createProgressRenderer(io, { quiet: globals.quiet === true, label: spec.command }),

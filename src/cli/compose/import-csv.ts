@@ -43,7 +43,7 @@ export function importCsvDeps(io: Io, globals: GlobalOptions, flags: BulkJobFlag
             delimiter: job.delimiter,
             label: job.label,
           });
-          return { records: job.records(input.batches), columns: job.columns, headerLines: 1 };
+          return { records: job.records(input.batches), columns: job.columns, headerLines: 1, layout: input.layout };
         },
       });
     },

@@ -129,7 +129,7 @@ export async function recordsJobSpec(
           );
         }
       }
-      return { records: records(), columns: () => columns, headerLines: input.format === 'csv' ? 1 : 0 };
+      return { records: records(), columns: () => columns, headerLines: input.format === 'csv' ? 1 : 0, layout: input.layout };
     },
   };
 }

@@ -1,0 +1,48 @@
+import { isAbsolute, relative } from 'node:path';
+
+/**
+ * The command that feeds a reject file back in: the command line as given, with the reject file
+ * in the input's place and without the flags that belong to the first run (--rejects, --results,
+ * --journal, --restart, --overwrite, --dry-run), quoted for a POSIX shell.
+ */
+
+/** Flags of the first run only; true: the flag takes a value. */
+const FIRST_RUN_ONLY: Record<string, boolean> = {
+  '--rejects': true,
+  '--results': true,
+  '--journal': true,
+  '--restart': false,
+  '--overwrite': false,
+  '--dry-run': false,
+};
+/** Flags whose value is never the input file. */
+const VALUE_FLAGS = new Set(['--mapping', '--dfsp', '--profile', '--db', '--delimiter', '--mode', '--format', '-o', '--output']);
+
+export function refeedCommand(argv: readonly string[], file: string, rejectsPath: string, cwd: string): string | undefined {
+  const shown = relative(cwd, rejectsPath);
+  const path = shown === '' || shown.startsWith('..') || isAbsolute(shown) ? rejectsPath : shown;
+  const words: string[] = [];
+  let replaced = false;
+  for (let at = 0; at < argv.length; at++) {
+    const word = argv[at]!;
+    const name = word.split('=')[0]!;
+    if (name in FIRST_RUN_ONLY) {
+      if (FIRST_RUN_ONLY[name] && !word.includes('=')) at++;
+      continue;
+    }
+    if (!replaced && word === `--file=${file}`) {
+      words.push(`--file=${quote(path, true)}`);
+      replaced = true;
+    } else if (!replaced && word === file && !VALUE_FLAGS.has(argv[at - 1] ?? '')) {
+      words.push(quote(path, true));
+      replaced = true;
+    } else words.push(quote(word));
+  }
+  return replaced ? `sparctl ${words.join(' ')}` : undefined;
+}
+
+/** A word for a POSIX shell: as it is when it holds nothing the shell reads, else in single quotes. */
+function quote(word: string, always = false): string {
+  if (!always && /^[A-Za-z0-9_./:=@%+,-]+$/.test(word)) return word;
+  return `'${word.replace(/'/g, `'\\''`)}'`;
+}
