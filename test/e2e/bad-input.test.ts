@@ -198,7 +198,15 @@ async function run(kind: 'import' | 'link', content: string | Buffer, extra: rea
     dir,
     db,
     rejectsText,
-    rejects: rejectsText === '' ? [] : (parse(rejectsText, { columns: true }) as Record<string, string>[]),
+    // Written as the input was: its delimiter and BOM (README "Reports").
+    rejects:
+      rejectsText === ''
+        ? []
+        : (parse(rejectsText, {
+            columns: true,
+            bom: true,
+            delimiter: extra.includes('--delimiter') ? extra[extra.indexOf('--delimiter') + 1] : ',',
+          }) as Record<string, string>[]),
     stored: storedMappings(db),
   };
   if ((result.code === 0 || result.code === 5) && result.stdout.trim() !== '') {
@@ -291,7 +299,15 @@ describe('bad-input corpus: sparctl import-csv (enumeration mapping + DFSP list)
     expectSane(r, [5]);
     expect(r.summary).toMatchObject({ total: 3, applied: 2, rejected: 1 });
     expect(rejectKeys(r)).toEqual([[3, 'bank_code', 'mapping.unknown_bank']]);
-    expect(Object.keys(r.rejects[0]!)[0]).toBe('household_no'); // no BOM glued to the first column
+    // The reason columns, then the input's: no BOM glued to a column's name.
+    expect(Object.keys(r.rejects[0]!).slice(0, 5)).toEqual([
+      'sparctl_line',
+      'sparctl_field',
+      'sparctl_code',
+      'sparctl_message',
+      'household_no',
+    ]);
+    expect(r.rejectsText.startsWith('\uFEFFsparctl_line,')).toBe(true);
     expect(r.stored.map((m) => m.id_value)).toEqual([token('000412345001'), token('000412345003')]);
   });
 
@@ -472,8 +488,9 @@ describe('bad-input corpus: sparctl import-csv (enumeration mapping + DFSP list)
       ['=HYPERLINK("http://x","y")', FORMULAS[0]],
       ['HH-006', '-2+3'],
     ]);
-    expect(r.rejectsText).toContain(`\r\n"=HYPERLINK(""http://x"",""y"")",000412345005,=cmd|' /C calc'!A0,`);
-    expect(r.rejectsText).toContain('\r\nHH-006,000412345006,-2+3,');
+    // The raw cells after the reason columns, as written (the input's LF line endings).
+    expect(r.rejectsText).toContain(`(not in the DFSP list)","=HYPERLINK(""http://x"",""y"")",000412345005,=cmd|' /C calc'!A0,`);
+    expect(r.rejectsText).toContain('(not in the DFSP list)",HH-006,000412345006,-2+3,');
     // One results row per record (in the order records settled: rejects found before sending come first).
     const results = expectSpreadsheetSafe(join(r.dir, 'results.csv'));
     expect(results.map((row) => Number(row['line'])).sort((a, b) => a - b)).toEqual([2, 3, 4, 5, 6, 7]);
@@ -548,7 +565,8 @@ describe('bad-input corpus: sparctl link --file', () => {
     expectSane(r, [5]);
     expect(r.summary).toMatchObject({ total: 3, applied: 2, rejected: 1 });
     expect(rejectKeys(r)).toEqual([[3, 'strategy_id', 'input.strategy']]);
-    expect(Object.keys(r.rejects[0]!)[0]).toBe('id');
+    expect(Object.keys(r.rejects[0]!).slice(0, 5)).toEqual(['sparctl_line', 'sparctl_field', 'sparctl_code', 'sparctl_message', 'id']);
+    expect(r.rejectsText.startsWith('\uFEFFsparctl_line,')).toBe(true);
     expect(r.stored.map((m) => m.id_value)).toEqual(['BENE_001', 'BENE_003']);
   });
 
@@ -724,9 +742,12 @@ describe('bad-input corpus: sparctl link --file', () => {
       ['=HYPERLINK("http://x","y")', FORMULAS[0]],
       ['@BAD', '-1'],
     ]);
-    expect(r.rejectsText).toContain(`\r\n"=HYPERLINK(""http://x"",""y"")",BANK,9,`);
-    expect(r.rejectsText).toContain(`,=cmd|' /C calc'!A0,+63 917 555 0101,8,strategy_id,input.strategy,`);
-    expect(r.rejectsText).toContain('\r\n@BAD,BANK,9,');
+    // The reason columns first, then the raw cells as written.
+    expect(r.rejectsText).toContain(
+      `\n8,strategy_id,input.strategy,"strategy_id: strategy 9 does not exist (FA strategies: 2, 3, 4, 5)","=HYPERLINK(""http://x"",""y"")",BANK,9,`,
+    );
+    expect(r.rejectsText).toContain(`,=cmd|' /C calc'!A0,+63 917 555 0101\n`);
+    expect(r.rejectsText).toContain('(FA strategies: 2, 3, 4, 5)",@BAD,BANK,9,');
     const results = expectSpreadsheetSafe(join(r.dir, 'results.csv'));
     expect(results.map((row) => [row['line'], row['id']]).sort((a, b) => Number(a[0]) - Number(b[0]))).toEqual([
       ['2', 'BENE_001'],

@@ -137,10 +137,13 @@ describe('files of beneficiary data are 0600, created or not', () => {
       if (!existsSync(join(dir, name))) writeFileSync(join(dir, name), '');
       chmodSync(join(dir, name), 0o644);
     }
-    const result = await runMain(['--db', 'x.db', 'link', '--file', 'b.csv', '--rejects', 'r.csv', '--results', 'res.csv', '-q'], {
-      env,
-      cwd: dir,
-    });
+    const result = await runMain(
+      ['--db', 'x.db', 'link', '--file', 'b.csv', '--rejects', 'r.csv', '--overwrite', '--results', 'res.csv', '-q'],
+      {
+        env,
+        cwd: dir,
+      },
+    );
     expect(result.code).toBe(5);
     expect({ db: mode(join(dir, 'x.db')), rejects: mode(join(dir, 'r.csv')), results: mode(join(dir, 'res.csv')) }).toEqual({
       db: 0o600,

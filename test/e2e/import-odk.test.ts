@@ -162,8 +162,10 @@ describe('sparctl import-odk', () => {
     expect(run.stderr).toMatch(/1 skipped for their review state \(rejected\)/);
     expect(storedFa(env, '0090000002')).toBeUndefined();
     const rejects = readFileSync(join(env.home, 'spar_enrolment.rejects.csv'), 'utf8');
-    expect(rejects).toMatch(/^odk_submission,odk_instance,odk_submitter,odk_submission_date,odk_review_state,beneficiary\.national_id,/);
-    expect(rejects).toMatch(/0090000003.*bank_code,mapping\.unknown_bank/);
+    expect(rejects).toMatch(
+      /^sparctl_line,sparctl_field,sparctl_code,sparctl_message,odk_submission,odk_instance,odk_submitter,odk_submission_date,odk_review_state,beneficiary\.national_id,/,
+    );
+    expect(rejects).toMatch(/bank_code,mapping\.unknown_bank,.*0090000003/);
 
     fake.remove(keep.__id);
     const ignored = await importOdk(env, ['--overlap', '0']);

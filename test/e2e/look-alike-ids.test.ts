@@ -93,7 +93,7 @@ describe('look-alike IDs', () => {
     expect(stored(db)).toEqual([{ id_value: NFC, fa_value: expect.stringContaining('account_number:333.') }]);
     const rejects = readFileSync(join(dir, 'in.rejects.csv'), 'utf8');
     expect(rejects).toContain(
-      `${csvRow(ZWSP, '222')},3,id,input.invalid,"id contains U+200B (ZERO WIDTH SPACE), an invisible character; retype the ID"`,
+      `3,id,input.invalid,"id contains U+200B (ZERO WIDTH SPACE), an invisible character; retype the ID",${csvRow(ZWSP, '222')}`,
     );
   });
 
