@@ -1,4 +1,4 @@
-import { accessSync, chmodSync, constants, fchmodSync, mkdirSync, statSync } from 'node:fs';
+import { accessSync, chmodSync, closeSync, constants, fchmodSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname, parse, resolve } from 'node:path';
 import { getSystemErrorMap } from 'node:util';
 import { ExitCode, SparctlError, UsageError } from '../../core/errors.js';
@@ -174,5 +174,19 @@ export function ownerOnlyFile(path: string, fd?: number): void {
         { hint: `it belongs to another user: run "chmod 600 ${path}" as its owner, or choose another path`, cause: error },
       );
     throw outputError(path, 'cannot make it readable by its owner only', error);
+  }
+}
+
+/**
+ * A SQLite file (database or journal) before SQLite opens it: its folder made, the file created
+ * 0600 — an existing one made so — since SQLite would create it with the umask's mode.
+ */
+export function ownerOnlyDatabaseFile(path: string): void {
+  makeFolders(dirname(path));
+  const fd = openSync(path, 'a', 0o600);
+  try {
+    ownerOnlyFile(path, fd);
+  } finally {
+    closeSync(fd);
   }
 }

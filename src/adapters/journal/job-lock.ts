@@ -1,8 +1,7 @@
-import { closeSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type Database from 'better-sqlite3';
 import { UnavailableError } from '../../core/errors.js';
-import { makeFolders, outputError, ownerOnlyFile } from '../files/fs-errors.js';
+import { outputError, ownerOnlyDatabaseFile } from '../files/fs-errors.js';
 import { openDatabase, setPragma } from '../sqlite/retained.js';
 
 /**
@@ -47,13 +46,7 @@ export function openLocked(
   inside: (db: Database.Database) => void,
   options: { wal?: boolean } = {},
 ): Database.Database {
-  makeFolders(dirname(path));
-  const fd = openSync(path, 'a', 0o600);
-  try {
-    ownerOnlyFile(path, fd);
-  } finally {
-    closeSync(fd);
-  }
+  ownerOnlyDatabaseFile(path);
   const db = openDatabase(path);
   try {
     setPragma(db, 'busy_timeout = 0');

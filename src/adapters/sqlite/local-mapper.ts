@@ -1,8 +1,7 @@
-import { closeSync, existsSync, openSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { existsSync } from 'node:fs';
 import type Database from 'better-sqlite3';
 import { ConfigError, SparctlError, StrategyError } from '../../core/errors.js';
-import { describeFailure, duringRunError, environmentCode, isCorrupt, makeFolders, ownerOnlyFile } from '../files/fs-errors.js';
+import { describeFailure, duringRunError, environmentCode, isCorrupt, ownerOnlyDatabaseFile, ownerOnlyFile } from '../files/fs-errors.js';
 import {
   SAME_SOURCE,
   type ItemSource,
@@ -91,16 +90,9 @@ export class LocalMapper implements Mapper {
     try {
       if (options.readOnly && path !== ':memory:') return new LocalMapper(path, describedAs, true);
       if (path !== ':memory:') {
-        makeFolders(dirname(path));
-        // Created 0600 before SQLite touches it, an existing one made so: the file holds
-        // beneficiaries' account numbers. SQLite gives a -wal or -shm it creates the database's
-        // mode; one left by an earlier run is made 0600 too.
-        const fd = openSync(path, 'a', 0o600);
-        try {
-          ownerOnlyFile(path, fd);
-        } finally {
-          closeSync(fd);
-        }
+        // The file holds beneficiaries' account numbers. SQLite gives a -wal or -shm it creates
+        // the database's mode; one left by an earlier run is made 0600 too.
+        ownerOnlyDatabaseFile(path);
         for (const suffix of ['-wal', '-shm']) if (existsSync(`${path}${suffix}`)) ownerOnlyFile(`${path}${suffix}`);
       }
       return new LocalMapper(path, describedAs);
