@@ -1,17 +1,9 @@
+import { loadMappingFiles } from './mapping-files.js';
 import { mappedCsvRecords, sourceContexts, type CsvSourceRow, type SourceContexts } from '../core/bulk/mapped-rows.js';
 import type { BulkInputRecord, BulkMode } from '../core/bulk/types.js';
 import { unusableDelimiter } from '../core/csv-delimiter.js';
 import { UsageError } from '../core/errors.js';
-import {
-  checkMappingStrategies,
-  compileMapping,
-  dfspLookupFrom,
-  dfspLookupOf,
-  idColumns,
-  missingColumns,
-  rowKey,
-  type DfspData,
-} from '../core/mapping.js';
+import { checkMappingStrategies, idColumns, missingColumns, rowKey, type DfspData } from '../core/mapping.js';
 import type { Strategy } from '../core/strategy/strategy.js';
 
 /**
@@ -81,19 +73,7 @@ async function jobOf(deps: ImportCsvDeps, input: ImportCsvInput): Promise<CsvImp
     throw new UsageError('usage.delimiter', `--delimiter ${JSON.stringify(input.delimiter)}: ${unusable}`, {
       hint: 'e.g. --delimiter ";"; without the flag a .tsv file is read with tabs, any other with commas',
     });
-  const mappingText = await deps.readText(input.mapping, '--mapping');
-  const dfspText = input.dfsp ? await deps.readText(input.dfsp, '--dfsp') : undefined;
-  const mapping = compileMapping(deps.parseJson(mappingText, input.mapping), input.mapping);
-  let dfsp = dfspText === undefined ? undefined : dfspLookupFrom(deps.parseJson(dfspText, input.dfsp!, 'dfsp'), input.dfsp);
-  // Without --dfsp, the target's own banks and wallet providers (sparctl dfsp import, or dfspUrl).
-  let dfspKnown = dfspText;
-  if (dfsp === undefined) {
-    const data = await deps.targetDfsp();
-    if (data !== undefined) {
-      dfsp = dfspLookupOf(data, 'the DFSP data of the target');
-      dfspKnown = JSON.stringify(data);
-    }
-  }
+  const { mapping, mappingText, dfsp, dfspKnown } = await loadMappingFiles(deps, input);
   const definition = JSON.stringify({ mapping: mappingText, dfsp: dfspKnown ?? null, delimiter: input.delimiter ?? ',' });
   const delimiter = input.delimiter ?? (input.file.toLowerCase().endsWith('.tsv') ? '\t' : ',');
   const label = input.file === '-' ? 'stdin' : input.file;

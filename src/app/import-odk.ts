@@ -1,13 +1,11 @@
 import type { BulkSummary, RecordEvent } from '../core/bulk/events.js';
+import { loadMappingFiles } from './mapping-files.js';
 import { toBulkRecord } from '../core/bulk/input.js';
 import type { BulkInputRecord } from '../core/bulk/types.js';
 import { ConfigError, ExitCode, UnavailableError, UsageError } from '../core/errors.js';
 import {
   applyMapping,
   checkMappingStrategies,
-  compileMapping,
-  dfspLookupFrom,
-  dfspLookupOf,
   mappingColumns,
   mappingSources,
   objectRow,
@@ -228,19 +226,7 @@ export function spoolName(form: string, input: Pick<ImportOdkInput, 'dryRun' | '
 export async function importOdk(deps: ImportOdkDeps, input: ImportOdkInput): Promise<ImportOdkResult> {
   const { target, skipReview } = checkImportOdk(deps.settings, deps.yes, input);
 
-  const mappingText = await deps.readText(input.mapping, '--mapping');
-  const dfspText = input.dfsp ? await deps.readText(input.dfsp, '--dfsp') : undefined;
-  const mapping = compileMapping(deps.parseJson(mappingText, input.mapping), input.mapping);
-  let dfsp = dfspText === undefined ? undefined : dfspLookupFrom(deps.parseJson(dfspText, input.dfsp!, 'dfsp'), input.dfsp);
-  let dfspKnown = dfspText;
-  if (dfsp === undefined) {
-    // Without --dfsp, the target's own banks and wallet providers (sparctl dfsp import, or dfspUrl).
-    const data = await deps.targetDfsp();
-    if (data !== undefined) {
-      dfsp = dfspLookupOf(data, 'the DFSP data of the target');
-      dfspKnown = JSON.stringify(data);
-    }
-  }
+  const { mapping, mappingText, dfsp, dfspKnown } = await loadMappingFiles(deps, input);
 
   // The state belongs to this form in this mapper.
   deps.announceTarget();
