@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
@@ -288,5 +288,29 @@ describe('results file', () => {
     sink.write(events[0]!);
     await sink.close();
     expect(JSON.parse(readFileSync(path, 'utf8'))).toMatchObject({ id: '0001' });
+  });
+});
+
+describe.runIf(existsSync('/dev/full'))('a write that fails (/dev/full)', () => {
+  // A failed write destroys the stream at once and emits 'error' only once the file is closed;
+  // a close() in between once resolved as if all were written (CI: a run into a full disk ended
+  // with exit 0). Closing after every number of event-loop turns lands in that window.
+  it('close() rejects with disk.full whenever it is called after the failure', async () => {
+    const closes: Promise<string>[] = [];
+    for (let steps = 0; steps < 40; steps++) {
+      const sink = await openResultsFile('/dev/full', 'jsonl');
+      sink.write({ type: 'record', seq: 0, fate: 'unchanged', code: null, message: null });
+      closes.push(
+        (async () => {
+          for (let i = 0; i < steps; i++) await new Promise((done) => setImmediate(done));
+          return sink.close().then(
+            () => `closed cleanly after ${steps} steps`,
+            (error: { code?: string }) => error.code ?? 'no code',
+          );
+        })(),
+      );
+    }
+    const outcomes = await Promise.all(closes);
+    expect(outcomes.filter((outcome) => outcome !== 'disk.full')).toEqual([]);
   });
 });

@@ -181,9 +181,7 @@ class LineWriter {
     private readonly stream: WriteStream,
     private readonly path: string,
   ) {
-    stream.on('error', (error: Error) => {
-      this.error ??= duringRunError(path, 'cannot write', error) as Error;
-    });
+    stream.on('error', () => this.failure());
   }
 
   /** Creates missing parent folders and opens the file now, so a bad path fails before the run. */
@@ -211,6 +209,10 @@ class LineWriter {
   }
 
   failure(): SparctlError | undefined {
+    // A failed write destroys the stream at once but emits 'error' a tick later: `errored` is
+    // the only sign in between (a close() there took the destroyed stream for a finished one).
+    const failed = this.stream.errored;
+    if (failed && this.error === undefined) this.error = duringRunError(this.path, 'cannot write', failed) as Error;
     return this.error as SparctlError | undefined;
   }
 
@@ -225,7 +227,7 @@ class LineWriter {
 
   private flush(): void {
     this.scheduled = false;
-    if (this.waiting || this.pending.length === 0 || this.closing || this.error) return;
+    if (this.waiting || this.pending.length === 0 || this.closing || this.failure()) return;
     const chunk = this.pending.join('');
     this.pending = [];
     if (!this.stream.write(chunk)) {
@@ -241,8 +243,8 @@ class LineWriter {
     this.closing ??= new Promise<void>((resolve, reject) => {
       const chunk = this.pending.join('');
       this.pending = [];
-      const done = () => (this.error ? reject(this.error) : resolve());
-      if (this.error || this.stream.destroyed) {
+      const done = () => (this.failure() ? reject(this.error) : resolve());
+      if (this.failure() || this.stream.destroyed) {
         this.stream.destroy();
         done();
         return;
