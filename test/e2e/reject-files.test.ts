@@ -106,6 +106,41 @@ describe('reject files', () => {
     expect(JSON.parse(rows[0]!['sparctl_record']!)).toEqual(record);
     expect(rows[0]!['sparctl_code']).toBe('rjct.reference_id.duplicate');
   });
+
+  it('a row the reader cannot split (a stray quote) and a line that is not JSON: the reject carries the row as written', async () => {
+    const { dir, sparctl } = setup();
+    const header = 'id,fa_type,strategy_id,bank_name,bank_code,branch_name,branch_code,account_number,name';
+    const stray = 'B8,BANK,2,Example Bank,EXB,Main,0001,888,Maria "Mia" Santos';
+    writeFileSync(join(dir, 'q.csv'), `${header}\nB7,BANK,2,Example Bank,EXB,Main,0001,777,Ana\n${stray}\n`);
+    const csv = await sparctl(['--create', 'link', '--file', 'q.csv', '--rejects', 'q.rejects.csv']);
+    expect(csv.code, csv.stderr).toBe(5);
+    const [row] = parse(readFileSync(join(dir, 'q.rejects.csv'), 'utf8'), { columns: true }) as Record<string, string>[];
+    expect(row).toMatchObject({ sparctl_line: '3', sparctl_code: 'input.unreadable', id: '' });
+    // The ID is in the text: no cell of the row is guessed, so nothing of it reaches the mapper.
+    expect(row!['sparctl_message']).toMatch(
+      /^\(line\): a quote inside an unquoted cell .*; the row as written: B8,BANK,2,Example Bank,EXB,Main,0001,888,Maria "Mia" Santos$/,
+    );
+    const bad = '{"id": "B9", "fa": {"account_number": "999"';
+    writeFileSync(join(dir, 'j.jsonl'), `${bad}\n`);
+    const jsonl = await sparctl(['link', '--file', 'j.jsonl', '--rejects', 'j.rejects.jsonl']);
+    expect(jsonl.code, jsonl.stderr).toBe(5);
+    expect(jsonLines(readFileSync(join(dir, 'j.rejects.jsonl'), 'utf8'))).toEqual([
+      expect.objectContaining({
+        sparctl_line: 1,
+        sparctl_code: 'input.unreadable',
+        sparctl_message: expect.stringMatching(
+          /^\(line\): not valid JSON .*; the row as written: \{"id": "B9", "fa": \{"account_number": "999"$/,
+        ),
+      }),
+    ]);
+    const linked = await sparctl(['resolve', '--id', 'B7', '--id', 'B8', '-o', 'jsonl']);
+    expect(
+      linked.stdout
+        .trim()
+        .split('\n')
+        .map((line) => (JSON.parse(line) as { status: string }).status),
+    ).toEqual(['linked', 'not_found']);
+  });
 });
 
 describe('reject files that round-trip (an Excel export: ";", BOM, CRLF)', () => {

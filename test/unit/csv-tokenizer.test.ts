@@ -1,6 +1,6 @@
 import { parse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
-import { CsvSyntaxError, CsvTokenizer, type CsvRow } from '../../src/adapters/input/csv-tokenizer.js';
+import { CsvSyntaxError, CsvTokenizer, type CsvRow, WRITTEN_KEPT } from '../../src/adapters/input/csv-tokenizer.js';
 import { unusableDelimiter } from '../../src/core/csv-delimiter.js';
 
 function readAll(text: string, delimiter = ',', pieces: readonly number[] = []): CsvRow[] {
@@ -139,9 +139,15 @@ describe('CsvTokenizer', () => {
     const rows = [
       { line: 1, cells: ['a', 'b'], text: 'a,b' },
       // Text after the closing quote: the row still ends after its quoted cell "d\ne".
-      { line: 2, cells: [], error: expect.stringMatching(/^after a quoted cell comes "x" where "," or the end of the line belongs/) },
+      // Its text as written is handed over too, whole, however the text is cut (its reject shows it).
+      {
+        line: 2,
+        cells: [],
+        error: expect.stringMatching(/^after a quoted cell comes "x" where "," or the end of the line belongs/),
+        written: '"c"x,"d\ne"',
+      },
       { line: 4, cells: ['ok', '1'], text: 'ok,1' },
-      { line: 5, cells: [], error: expect.stringMatching(/^a quote inside an unquoted cell/) },
+      { line: 5, cells: [], error: expect.stringMatching(/^a quote inside an unquoted cell/), written: 'f,g"h' },
       { line: 6, cells: ['i\n2', 'j'] },
       { line: 8, cells: ['k', 'l'], text: 'k,l' },
     ];
@@ -177,15 +183,22 @@ describe('CsvTokenizer', () => {
         cells: [],
         error:
           'the row is larger than 100 characters, the most sparctl reads as one row (a quote opened by mistake makes a row run on to the next quote)',
+        written: `big,"${cell}${cell}",x`,
       },
-      { line: 4, cells: [], error: expect.stringMatching(/larger than 100 characters/) },
+      // Up to WRITTEN_KEPT characters of a row are kept for its reject: all of these.
+      { line: 4, cells: [], error: expect.stringMatching(/larger than 100 characters/), written: `"y\n${cell}${cell}${cell}"` },
       { line: 6, cells: ['3', '4'], text: '3,4' },
-      { line: 7, cells: [], error: expect.stringMatching(/larger than 100 characters/) },
+      { line: 7, cells: [], error: expect.stringMatching(/larger than 100 characters/), written: 'z'.repeat(150) },
       { line: 8, cells: ['5', '6'], text: '5,6' },
     ]);
     // A row of exactly the limit is read.
     expect(readAllLimited(`h\n${'b'.repeat(96)},"c"\n`, 100)[1]).toEqual({ line: 2, cells: ['b'.repeat(96), 'c'] });
-    expect(readAllLimited(`h\n${'b'.repeat(97)},"c"\n`, 100)[1]).toEqual({ line: 2, cells: [], error: expect.any(String) });
+    expect(readAllLimited(`h\n${'b'.repeat(97)},"c"\n`, 100)[1]).toEqual({
+      line: 2,
+      cells: [],
+      error: expect.any(String),
+      written: `${'b'.repeat(97)},"c"`,
+    });
   });
 
   it('reads past a 70 MiB quoted cell in 64 KiB pieces in linear time, keeping no more than the 64 MiB limit', () => {
@@ -198,7 +211,13 @@ describe('CsvTokenizer', () => {
     expect(performance.now() - started).toBeLessThan(5_000);
     expect(rows).toEqual([
       { line: 1, cells: ['id', 'name'], text: 'id,name' },
-      { line: 2, cells: [], error: expect.stringMatching(/^the row is larger than 64 MiB/) },
+      {
+        line: 2,
+        cells: [],
+        error: expect.stringMatching(/^the row is larger than 64 MiB/),
+        // Its beginning only: the rest was counted, not kept.
+        written: `1,"x\n${'A'.repeat(WRITTEN_KEPT - 5)}… (${70 * 2 ** 20 + 8} characters in all)`,
+      },
       { line: 4, cells: ['3', '4'] },
     ]);
   });

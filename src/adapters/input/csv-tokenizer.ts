@@ -34,6 +34,11 @@ export interface CsvRow {
   readonly text?: string;
   /** Why the row cannot be read (see the header comment): it is to be rejected, not used. */
   readonly error?: string;
+  /**
+   * With `error`: the row as written, so that its reject carries it for a person to fix — whole
+   * up to WRITTEN_KEPT characters, else its beginning followed by "…" and its length.
+   */
+  readonly written?: string;
 }
 
 /** Input that cannot be read at all (see the header comment); `hint` says how to fix it. */
@@ -54,6 +59,9 @@ export class CsvSyntaxError extends Error {
  * near it.
  */
 export const ROW_LIMIT = 64 * 1024 * 1024;
+
+/** The most of an unreadable row's text kept for its reject (the rest is only counted). */
+export const WRITTEN_KEPT = 64 * 1024;
 
 const QUOTE = 34; // "
 const LF = 10;
@@ -96,6 +104,8 @@ export class CsvTokenizer {
   private rowSize = 0;
   /** Why the row is rejected: its cells are no longer kept. */
   private rejected: string | undefined;
+  /** The row's text in earlier pieces, up to WRITTEN_KEPT characters (an unreadable row's reject shows it). */
+  private writtenBefore = '';
 
   // The next LF, CR and quote in the text at hand at or after the last position asked about
   // (-1: none; -2: not looked for yet), so that each is searched for once per stretch.
@@ -190,12 +200,16 @@ export class CsvTokenizer {
         this.rowLine = this.line;
         this.rowStart = pos;
         this.rowSize = 0;
+        this.writtenBefore = '';
         this.quoted = false;
       }
       pos = this.step(text, pos, out);
     }
     this.crBefore = text.charCodeAt(length - 1) === CR;
     if (this.state !== ROW) {
+      // Bounded: a piece adds at most what is left of WRITTEN_KEPT, so a huge row costs nothing here.
+      const room = WRITTEN_KEPT - this.writtenBefore.length;
+      if (room > 0) this.writtenBefore += text.slice(this.rowStart, this.rowStart + room);
       this.rowSize += length - this.rowStart;
       this.rowStart = 0;
       if (this.rowSize > this.rowLimit && this.rejected === undefined) this.reject(this.tooLarge());
@@ -293,7 +307,7 @@ export class CsvTokenizer {
 
   /** The row ends at the line end at `at` (an LF or a CR): handed over; the position after the line end. */
   private rowEndsAt(text: string, at: number, out: CsvRow[]): number {
-    this.endRow(this.rowSize + at - this.rowStart, out);
+    this.endRow(this.rowSize + at - this.rowStart, out, at);
     this.line++;
     let next = at + 1;
     if (text.charCodeAt(at) === CR && text.charCodeAt(next) === LF) next++;
@@ -305,8 +319,10 @@ export class CsvTokenizer {
     this.parts.length = 0;
   }
 
-  private endRow(size: number, out: CsvRow[]): void {
+  /** `at`: where the row ends in the text at hand (at the end of the input: all of it was read before). */
+  private endRow(size: number, out: CsvRow[], at = this.rowStart): void {
     if (size > this.rowLimit && this.rejected === undefined) this.reject(this.tooLarge());
+    const written = this.rejected !== undefined && this.visit === undefined ? this.written(size, at) : undefined;
     const cells = this.cells;
     const rejected = this.rejected;
     this.state = ROW;
@@ -321,7 +337,7 @@ export class CsvTokenizer {
           'the first line names the columns, separated by the delimiter; quote a name holding the delimiter or a quote',
         );
       if (this.visit) this.visit(this.rowLine, cells);
-      else out.push({ line: this.rowLine, cells, error: rejected });
+      else out.push({ line: this.rowLine, cells, error: rejected, written: written! });
       return;
     }
     // A blank line cut between pieces of text.
@@ -335,6 +351,13 @@ export class CsvTokenizer {
     this.rejected = reason;
     this.cells = [];
     this.parts.length = 0;
+  }
+
+  /** The rejected row's text (see CsvRow.written), its last part from the text at hand. */
+  private written(size: number, at: number): string {
+    const room = WRITTEN_KEPT - this.writtenBefore.length;
+    const text = this.writtenBefore + (room > 0 ? this.text.slice(this.rowStart, Math.min(at, this.rowStart + room)) : '');
+    return size > text.length ? `${text}… (${size} characters in all)` : text;
   }
 
   private tooLarge(): string {

@@ -3,7 +3,7 @@ import { access, stat } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
 import { Readable } from 'node:stream';
 import { createInterface } from 'node:readline';
-import { CsvSyntaxError, CsvTokenizer, type CsvRow } from './csv-tokenizer.js';
+import { CsvSyntaxError, CsvTokenizer, type CsvRow, WRITTEN_KEPT } from './csv-tokenizer.js';
 import { UsageError } from '../../core/errors.js';
 import { layoutOfHead, type CsvLayout } from '../../core/csv-delimiter.js';
 
@@ -221,7 +221,8 @@ export function readHeader(
 
 function toSourceRecord(row: CsvRow, header: Header, name: string): SourceRecord {
   // A row the tokenizer could not read (its quotes, its size): a reject of its own, no cells.
-  if (row.error !== undefined) return { line: row.line, record: {}, unreadable: row.error };
+  // Its text goes into the reason, the one place every reject format carries: a person can mend it.
+  if (row.error !== undefined) return { line: row.line, record: {}, unreadable: asWritten(row.error, row.written ?? '') };
   const { cells } = row;
   if (cells.length !== header.columns.length) {
     // A reject of its own, not a stop: which cell is which cannot be told, so nothing of the row
@@ -266,10 +267,10 @@ function jsonlRecord(line: number, text: string): SourceRecord {
   try {
     parsed = JSON.parse(text);
   } catch (error) {
-    return { line, record: {}, unreadable: `not valid JSON (${(error as Error).message})` };
+    return { line, record: {}, unreadable: asWritten(`not valid JSON (${(error as Error).message})`, kept(text)) };
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
-    return { line, record: {}, unreadable: 'each line must be a JSON object' };
+    return { line, record: {}, unreadable: asWritten('each line must be a JSON object', kept(text)) };
   return { line, record: withoutReportKeys(parsed as Record<string, unknown>) };
 }
 
@@ -305,6 +306,16 @@ async function peek(stream: Readable): Promise<{ first: string | undefined; repl
     }
   }
   return { first, replay: replay() };
+}
+
+/** An unreadable row's reason, with the row as written (it has no cells or keys to carry it). */
+function asWritten(reason: string, text: string): string {
+  return `${reason}; the row as written: ${text}`;
+}
+
+/** A JSONL line as an unreadable row keeps it (see CsvRow.written). */
+function kept(text: string): string {
+  return text.length > WRITTEN_KEPT ? `${text.slice(0, WRITTEN_KEPT)}… (${text.length} characters in all)` : text;
 }
 
 export function describeFsError(error: unknown): string {
