@@ -1,5 +1,5 @@
 import { CommanderError } from 'commander';
-import { ExitCode, SparctlError } from '../core/errors.js';
+import { ExitCode, SparctlError, UsageError } from '../core/errors.js';
 import { processIo, type Io } from './io.js';
 import { redactUrlsIn } from '../config/redact.js';
 import { createProgram } from './program.js';
@@ -25,6 +25,7 @@ export async function main(argv: readonly string[], given: Io = processIo()): Pr
     // Parse errors are printed below, as one line, with the usage exit code.
     outputError: () => undefined,
   });
+  refuseRepeats(program);
   for (const command of program.commands) inheritOverrides(command, program);
   try {
     await program.parseAsync(['node', 'sparctl', ...argv]);
@@ -37,7 +38,37 @@ export async function main(argv: readonly string[], given: Io = processIo()): Pr
 function inheritOverrides(command: import('commander').Command, root: import('commander').Command): void {
   command.exitOverride();
   command.configureOutput(root.configureOutput());
+  refuseRepeats(command);
   for (const child of command.commands) inheritOverrides(child, root);
+}
+
+/**
+ * An option that takes one value, given twice with different values, is refused: commander keeps
+ * the last, so `link --id A --id B` would link B without a word about A.
+ */
+function refuseRepeats(command: import('commander').Command): void {
+  for (const option of command.options) {
+    // Variadic and collecting options (serve --partner) take many values by design.
+    if (!(option.required || option.optional) || option.variadic || Array.isArray(option.defaultValue)) continue;
+    let first: string | undefined;
+    command.on(`option:${option.name()}`, (value: unknown) => {
+      const text = String(value);
+      if (first === undefined) first = text;
+      else if (text !== first) {
+        const flag = option.long ?? option.short ?? option.name();
+        throw new UsageError(
+          'usage.repeated_option',
+          `${flag} is given twice (${JSON.stringify(first)} and ${JSON.stringify(text)}); it takes one value`,
+          {
+            hint:
+              flag === '--id' && command.name() === 'resolve'
+                ? 'resolve takes several IDs as arguments: sparctl resolve ID1 ID2 …'
+                : `give ${flag} once`,
+          },
+        );
+      }
+    });
+  }
 }
 
 function reportError(io: Io, error: unknown, argv: readonly string[], commands: ReadonlySet<string>): number {
