@@ -298,6 +298,9 @@ async function runJournalled(
       // that thread never waits for this one (200k new rows with the thread: 4.6-6.1 s with one
       // chunk at a time, 3.8-4.7 s with three; 4.3-6.2 s on one thread).
       ...(run.writerThread ? { chunksInFlight: 3 } : {}),
+      // A remote mapper's reads cost a request each: new IDs are linked without one, once a sample
+      // shows most IDs are new (upsert-order.ts). A local mapper reads its own file, cheaply.
+      ...(job.local ? {} : { upsertOrder: 'auto' as const }),
       retries: job.retries ?? 5,
       context: { source: job.source ?? `sparctl ${job.command} ${job.shortName}` },
       ...(deps.faDigest === undefined ? {} : { faDigest: deps.faDigest }),

@@ -55,7 +55,11 @@ export interface ModelResult {
 export function runModel(
   initial: ReadonlyMap<string, ModelEntry>,
   rows: readonly ModelRow[],
-  options: { comparesNamePhone: boolean },
+  /**
+   * `linksFirst`: upserts may be sent as links before a read (upsert-order.ts), so a lost answer
+   * to one whose ID already held the row leaves the run unable to tell: `confirmed`.
+   */
+  options: { comparesNamePhone: boolean; linksFirst?: boolean },
 ): ModelResult {
   const state = new Map(initial);
   const reports = new Map<number, ModelReport>();
@@ -96,8 +100,10 @@ export function runModel(
       (!options.comparesNamePhone || ((!row.name || row.name === before.name) && (!row.phone || row.phone === before.phone)));
     switch (row.mode) {
       case 'upsert':
-        if (before === undefined) write('link', ['applied']);
-        else if (holds) reports.set(row.line, { fates: ['unchanged'] });
+        // A link an earlier run left in flight does not say whether it was read first: a kill may
+        // leave it `confirmed`.
+        if (before === undefined) write('link', ['applied', 'confirmed']);
+        else if (holds) reports.set(row.line, { fates: options.linksFirst ? ['unchanged', 'confirmed'] : ['unchanged'] });
         else write('update', ['applied']);
         break;
       case 'link':

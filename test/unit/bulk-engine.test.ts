@@ -83,6 +83,7 @@ async function run(
     recordEvents?: 'all' | 'problems';
     chunkSize?: number;
     chunksInFlight?: number;
+    upsertOrder?: 'read-first' | 'link-first' | 'auto';
   } = {},
 ) {
   const events: RecordEvent[] = [];
@@ -100,6 +101,7 @@ async function run(
     ...(options.recordEvents ? { recordEvents: options.recordEvents } : {}),
     ...(options.chunkSize ? { chunkSize: options.chunkSize } : {}),
     ...(options.chunksInFlight ? { chunksInFlight: options.chunksInFlight } : {}),
+    ...(options.upsertOrder ? { upsertOrder: options.upsertOrder } : {}),
     strategies: new Map((await mapper.strategies()).map((strategy) => [strategy.id, strategy])),
     onEvent: (event: BulkEvent) => {
       if (event.type === 'record') events.push(event);
@@ -347,6 +349,46 @@ describe('bulk engine: upsert', () => {
     expect((await run(mapper, row('+639170000001'))).summary).toMatchObject({ applied: 1 });
     expect((await run(mapper, row('+639170000002'))).summary).toMatchObject({ applied: 0, unchanged: 1 });
     expect((await backing.storedFas(['R1'])).get('R1')).toMatchObject({ phone: '+639170000001' });
+  });
+
+  it('auto order, through serve: new IDs are linked without being read once a sample shows them new; a re-run reads, links nothing', async () => {
+    const { mapper } = await viaServe();
+    const calls: string[] = [];
+    const counted: Mapper = {
+      target: mapper.target,
+      strategies: () => mapper.strategies(),
+      close: () => mapper.close(),
+      resolve: (items, context) => (calls.push(`resolve ${items.length}`), mapper.resolve(items, context)),
+      link: (items, context) => (calls.push(`link ${items.length}`), mapper.link(items, context)),
+      update: (items, context) => (calls.push(`update ${items.length}`), mapper.update(items, context)),
+      unlink: (items, context) => (calls.push(`unlink ${items.length}`), mapper.unlink(items, context)),
+    };
+    const tally = () => {
+      const sum: Record<string, number> = {};
+      for (const call of calls.splice(0)) {
+        const [operation, n] = call.split(' ');
+        sum[operation!] = (sum[operation!] ?? 0) + Number(n);
+      }
+      return sum;
+    };
+    const rows = Array.from({ length: 200 }, (_, i) => ({ id: `N${i}` }));
+    const options = { batchSize: 10, chunkSize: 50, upsertOrder: 'auto' as const };
+    // First import: the first chunk's sample of 10 is read; every other ID is linked unread.
+    expect((await run(counted, records(rows), options)).summary).toMatchObject({ applied: 200 });
+    expect(tally()).toEqual({ resolve: 10, link: 200 });
+    // A re-run: the sample finds every ID linked, so every ID is read, nothing is written.
+    expect((await run(counted, records(rows), options)).summary).toMatchObject({ applied: 0, unchanged: 200 });
+    expect(tally()).toEqual({ resolve: 200 });
+    // Half moved, half new, link-first: each existing ID is read after its refused link, and updated
+    // only when it changed; the new ones are linked.
+    const mixed = [
+      ...rows.slice(0, 100).map((row, i) => (i % 2 === 0 ? { ...row, account: 'moved' } : row)),
+      ...Array.from({ length: 100 }, (_, i) => ({ id: `M${i}` })),
+    ];
+    const third = await run(counted, records(mixed), { ...options, upsertOrder: 'link-first' });
+    expect(third.summary).toMatchObject({ applied: 150, unchanged: 50 });
+    expect(third.events.filter((event) => event.fate === 'applied' && event.operation === 'update')).toHaveLength(50);
+    expect(tally()).toEqual({ link: 200, resolve: 100, update: 50 });
   });
 
   it("with recordEvents 'problems', reports only the rejected records one by one and still counts them all", async () => {

@@ -220,13 +220,14 @@ async function history(seed: number): Promise<string | undefined> {
   const strategies = new Map((await store.strategies()).map((s) => [s.id, s]));
   const { rows, records, initial, mode } = generate(seed, strategies);
   const withStoredFas = rand() < 0.7;
+  const upsertOrder = (['read-first', 'link-first', 'auto'] as const)[Math.floor(rand() * 3)]!;
   // Set up the state before the job, outside it.
   for (const [id, entry] of initial) {
     const account = /account_number:([0-9]+)\./.exec(entry.fa)![1]!;
     await store.link([{ reference_id: 'x', id, fa: bank(account), name: entry.name!, phone_number: entry.phone! }], { source: 'setup' });
   }
   const setupAudit = store.auditRows().length;
-  const model = runModel(initial, rows, { comparesNamePhone: withStoredFas });
+  const model = runModel(initial, rows, { comparesNamePhone: withStoredFas, linksFirst: upsertOrder !== 'read-first' });
   const index = indexOf(
     records.map((r) => r.key),
     records.map((r) => r.line),
@@ -240,7 +241,7 @@ async function history(seed: number): Promise<string | undefined> {
   };
   const faults = { before: rand() * 0.15, after: rand() * 0.15, missing: rand() * 0.05, read: rand() * 0.05 };
   const story: string[] = [
-    `seed ${seed}: mode ${mode}, ${rows.length} rows, storedFas ${withStoredFas}, ${JSON.stringify(shape)}, ${JSON.stringify(faults)}`,
+    `seed ${seed}: mode ${mode}, ${rows.length} rows, storedFas ${withStoredFas}, upserts ${upsertOrder}, ${JSON.stringify(shape)}, ${JSON.stringify(faults)}`,
   ];
   let events: RecordEvent[] = [];
   if (process.env['MODEL_DEBUG'])
@@ -259,6 +260,7 @@ async function history(seed: number): Promise<string | undefined> {
         index,
         ...shape,
         retries: 3,
+        upsertOrder,
         context: { source: 'model' },
         sleep: async () => undefined,
         strategies,
@@ -332,6 +334,7 @@ async function history(seed: number): Promise<string | undefined> {
     batchSize: 5,
     concurrency: 2,
     retries: 0,
+    upsertOrder,
     context: { source: 'again' },
     strategies,
   });

@@ -10,6 +10,7 @@ import { SupersessionCheck, type RowIndex } from './row-index.js';
 import { OUTCOME_OF, Sender, shownFate, type Work, type WriteOperation } from './sender.js';
 import { StateReader, type Retrying } from './state.js';
 import type { BulkInput, BulkInputRecord, BulkMode, InputProblem } from './types.js';
+import { UpsertOrder, type UpsertOrderSetting } from './upsert-order.js';
 
 /**
  * The write pipeline (DESIGN.md §4): every command that writes to a mapper sends its records
@@ -66,6 +67,8 @@ export interface BulkOptions {
   readonly strategies?: ReadonlyMap<number, Strategy>;
   /** Digest of a stored FA string, for unlinks that are conditional on it (UnlinkRecord.onlyIfFa). */
   readonly faDigest?: (fa: string) => string;
+  /** Whether upserts read before they write (default) or link first (upsert-order.ts). */
+  readonly upsertOrder?: UpsertOrderSetting;
 }
 
 export async function runBulk(mapper: Mapper, input: BulkInput, journal: Journal, options: BulkOptions): Promise<BulkSummary> {
@@ -88,6 +91,7 @@ class BulkRun implements Retrying {
   private readonly reader: StateReader;
   private readonly sender: Sender;
   private readonly check = new SupersessionCheck();
+  private readonly order: UpsertOrder | undefined;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly random: () => number;
   readonly retries: number;
@@ -108,6 +112,8 @@ class BulkRun implements Retrying {
       total: options.index.rows,
     });
     this.reader = new StateReader(mapper, options.context, options.batchSize, this);
+    const order = options.upsertOrder ?? 'read-first';
+    this.order = order === 'read-first' || options.dryRun === true ? undefined : new UpsertOrder(order, options.batchSize);
     this.sender = new Sender(mapper, journal, this.reports, this.reader, this, {
       context: options.context,
       strategies: options.strategies,
@@ -275,8 +281,15 @@ class BulkRun implements Retrying {
       recordMode === 'upsert' ||
       recordMode === 'update' ||
       (value?.ok === true && 'onlyIfFa' in value.value && value.value.onlyIfFa !== undefined);
+    // Upserts that may be sent as links without a read (upsert-order.ts): never one an earlier
+    // run left in flight, which must be read back first.
+    const upserts: BulkInputRecord[] = [];
     for (const record of records) {
       const uncertain = this.earlier.has(record.seq);
+      if (this.order !== undefined && !uncertain && record.key !== undefined && modeOf(record, mode) === 'upsert') {
+        upserts.push(record);
+        continue;
+      }
       if (record.source !== undefined && record.key !== undefined) {
         if (mode === 'upsert' && !uncertain && this.mapper.storedFas !== undefined) (sources ??= new Map()).set(record.key, record.source);
         if (readsFor(mode) || dryRun || uncertain) stateIds.push(record.key);
@@ -284,13 +297,27 @@ class BulkRun implements Retrying {
         stateIds.push(record.parsed.value.id);
       }
     }
+    // Without an estimate yet, a sample of the upserts is read first, and tells the rest.
+    const order = this.order?.linkFirst();
+    const sample = order === undefined ? upserts.slice(0, this.order?.sampleSize ?? 0) : order ? [] : upserts;
+    for (const record of sample) stateIds.push(record.key!);
+    const slots = { slots: this.slots, width: this.options.concurrency };
     const { state, sameSource } =
       stateIds.length > 0
-        ? await this.reader.read(stateIds, {
-            slots: { slots: this.slots, width: this.options.concurrency },
-            ...(sources ? { sources } : {}),
-          })
+        ? await this.reader.read(stateIds, { slots, ...(sources ? { sources } : {}) })
         : { state: new Map<string, Current>(), sameSource: new Set<string>() };
+    const linkFirst = new Set<number>();
+    if (this.order !== undefined && upserts.length > 0) {
+      if (sample.length > 0) this.order.observe(sample.filter((record) => isLinked(state.get(record.key!))).length, sample.length);
+      const rest = upserts.slice(sample.length);
+      if (rest.length > 0 && this.order.linkFirst() === false) {
+        const more = await this.reader.read(
+          rest.map((record) => record.key!),
+          { slots },
+        );
+        for (const [id, current] of more.state) state.set(id, current);
+      } else for (const record of rest) linkFirst.add(record.seq);
+    }
 
     const toSend: Record<WriteOperation, Work[]> = { link: [], update: [], unlink: [] };
     const settledHere: JournalEntry[] = [];
@@ -329,6 +356,11 @@ class BulkRun implements Retrying {
         // An earlier run's plan is not known: a record it left in flight is read back without it.
         planned: this.earlier.has(record.seq) ? undefined : current,
       };
+      if (linkFirst.has(record.seq)) {
+        // Sent as a link without reading: one the mapper finds linked comes back (found, below).
+        toSend.link.push(w);
+        continue;
+      }
       const before = this.earlier.get(record.seq);
       if (before?.state === 'inflight' && before.operation !== 'none' && before.operation !== 'resolve') {
         // An earlier run sent this record and never learned the outcome: if the mapper shows it, it was applied.
@@ -389,6 +421,15 @@ class BulkRun implements Retrying {
     if (unchangedBySource.length > 0) await this.mapper.markSources?.(unchangedBySource, this.options.context);
     if (dryRun) return;
 
+    // Upserts sent as links that the mapper found linked already: planned now, from what it holds.
+    const found: Work[] = [];
+    await this.send(toSend, found);
+    if (this.order !== undefined && linkFirst.size > 0)
+      this.order.observe(found.filter((w) => linkFirst.has(w.seq)).length, linkFirst.size);
+    if (found.length > 0) await this.planFound(found);
+  }
+
+  private async send(toSend: Record<WriteOperation, Work[]>, found: Work[]): Promise<void> {
     const batches: { operation: WriteOperation; items: Work[] }[] = [];
     for (const operation of ['link', 'update', 'unlink'] as const) {
       const of = toSend[operation];
@@ -396,10 +437,44 @@ class BulkRun implements Retrying {
         batches.push({ operation, items: of.slice(i, i + this.options.batchSize) });
     }
     await pool(
-      batches.map((batch) => () => this.sender.send(batch.operation, batch.items, this.options.retries)),
+      batches.map((batch) => () => this.sender.send(batch.operation, batch.items, this.options.retries, found)),
       this.slots,
       this.options.concurrency,
     );
+  }
+
+  /**
+   * Upserts whose link the mapper refused as a duplicate: it wrote nothing, so each is planned
+   * against what the mapper holds, as a read-first upsert is — left unchanged or updated.
+   */
+  private async planFound(found: readonly Work[]): Promise<void> {
+    const { state } = await this.reader.read(
+      found.map((w) => w.id),
+      { slots: { slots: this.slots, width: this.options.concurrency } },
+    );
+    const updates: Work[] = [];
+    const unchanged: JournalEntry[] = [];
+    for (const w of found) {
+      const current = state.get(w.id);
+      const planned: Work = { ...w, planned: current };
+      const decision = decide(planned, current, this.options.strategies, false, this.options.faDigest);
+      if (decision.kind === 'unchanged') {
+        this.reports.fate(w.report, w, 'none', 'unchanged', { id: w.id });
+        // Journalled, unlike an unchanged record planned before sending: its link is in flight there.
+        unchanged.push({ seq: w.seq, state: 'settled', operation: 'none', fate: 'unchanged', outcome: null, code: null, message: null });
+      } else if (decision.kind === 'send' && decision.operation === 'update') updates.push(planned);
+      else
+        this.sender.settle(
+          'link',
+          w,
+          'rejected',
+          'already_linked',
+          'rjct.reference_id.duplicate',
+          'the mapper refused the link as a duplicate, then showed the ID not linked (changed by someone else meanwhile?); run the job again',
+        );
+    }
+    if (unchanged.length > 0) this.journal.settle(unchanged);
+    if (updates.length > 0) await this.send({ link: [], update: updates, unlink: [] }, []);
   }
 
   private rejectInvalid(report: ChunkReport, record: BulkInputRecord, problems: readonly InputProblem[]): void {
@@ -415,6 +490,14 @@ class BulkRun implements Retrying {
     });
   }
 }
+
+/** The mode a record asks for: its own (an operation column) or the run's. */
+function modeOf(record: BulkInputRecord, mode: BulkMode): BulkMode | undefined {
+  if (record.source !== undefined) return mode;
+  return record.parsed.ok ? (record.parsed.mode ?? mode) : undefined;
+}
+
+const isLinked = (current: Current | undefined) => current !== undefined && current !== null;
 
 function isArray(item: BulkInputRecord | readonly BulkInputRecord[]): item is readonly BulkInputRecord[] {
   return Array.isArray(item);

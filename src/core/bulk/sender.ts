@@ -42,7 +42,9 @@ export const OUTCOME_OF: Record<WriteOperation, Outcome> = { link: 'linked', upd
  * held it already).
  */
 export function shownFate(operation: WriteOperation, w: Wanted, strategies: ReadonlyMap<number, Strategy> | undefined): RecordFate {
-  if (w.mode === 'upsert') return 'applied';
+  // An upsert's update always follows a read; its link may not (link-first, upsert-order.ts),
+  // and a link an earlier run left in flight does not say which it was.
+  if (w.mode === 'upsert' && (operation === 'update' || w.planned !== undefined)) return 'applied';
   return w.planned !== undefined && !effectShown(operation, w.planned, w, strategies) ? 'applied' : 'confirmed';
 }
 
@@ -58,8 +60,12 @@ export class Sender {
     private readonly options: { readonly context: MapperCallContext; readonly strategies: ReadonlyMap<number, Strategy> | undefined },
   ) {}
 
-  /** Sends one batch until every record in it is settled, or stops the run. */
-  async send(operation: WriteOperation, items: readonly Work[], retries: number): Promise<void> {
+  /**
+   * Sends one batch until every record in it is settled, or stops the run. An upsert the mapper
+   * refuses to link as a duplicate is not settled but put in `found`, to be planned from what
+   * the mapper holds (its link wrote nothing).
+   */
+  async send(operation: WriteOperation, items: readonly Work[], retries: number, found: Work[]): Promise<void> {
     let pending = [...items];
     let readFirst = false;
     for (let attempt = 0; pending.length > 0; attempt++) {
@@ -75,7 +81,7 @@ export class Sender {
           operation,
         );
         const results = await this.call(operation, pending);
-        const unanswered = this.settleResults(operation, pending, results);
+        const unanswered = this.settleResults(operation, pending, results, found);
         if (unanswered.length === 0) return;
         // An answer without a result for some records says nothing about them: read them back
         // before anything is sent again, as after a lost answer.
@@ -111,8 +117,8 @@ export class Sender {
             `bisecting a batch the mapper fails as a whole (${pending.length} → ${half} + ${pending.length - half})`,
             0,
           );
-          await this.send(operation, pending.slice(0, half), 1);
-          await this.send(operation, pending.slice(half), 1);
+          await this.send(operation, pending.slice(0, half), 1, found);
+          await this.send(operation, pending.slice(half), 1, found);
           return;
         }
         // Records whose request got no answer stay journalled in flight: the next run reads them first.
@@ -169,7 +175,7 @@ export class Sender {
   }
 
   /** Settles the records the answer has a result for; returns those it has none for. */
-  private settleResults(operation: WriteOperation, items: readonly Work[], results: readonly ItemResult[]): Work[] {
+  private settleResults(operation: WriteOperation, items: readonly Work[], results: readonly ItemResult[], found: Work[]): Work[] {
     const byRef = new Map<string, ItemResult>();
     for (const result of results) byRef.set(result.reference_id, result);
     const entries: JournalEntry[] = [];
@@ -181,6 +187,10 @@ export class Sender {
         continue;
       }
       const outcome = classifyResult(operation, result);
+      if (outcome === 'already_linked' && w.mode === 'upsert') {
+        found.push(w);
+        continue;
+      }
       const fate: RecordFate = outcome === 'linked' || outcome === 'updated' || outcome === 'unlinked' ? 'applied' : 'rejected';
       entries.push(
         this.settleEntry(
