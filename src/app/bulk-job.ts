@@ -121,7 +121,9 @@ export interface BulkJobInput {
   readonly restart?: boolean;
   readonly dryRun?: boolean;
   readonly batchSize: number;
-  readonly concurrency: number;
+  /** Requests in flight: a number, or `auto` (up to concurrencyMax). */
+  readonly concurrency: number | 'auto';
+  readonly concurrencyMax: number;
   readonly retries?: number;
   /** A local mapper: works in this thread, one batch at a time. */
   readonly local: boolean;
@@ -287,7 +289,7 @@ async function runJournalled(
       mode: job.mode,
       index: run.index,
       batchSize: job.batchSize,
-      concurrency: job.concurrency,
+      ...(job.concurrency === 'auto' ? { concurrency: job.concurrencyMax, adaptiveConcurrency: true } : { concurrency: job.concurrency }),
       // The local mapper works in this thread, one batch at a time: records planned ahead of the
       // batch being written only wait in memory, where the garbage collector copies them again
       // and again (a 200k-row re-run spent 400-585 ms collecting with 8,000-record chunks, 120-190
@@ -327,6 +329,8 @@ async function runJournalled(
     summary = { ...summary, stopped: { code: 'terminated', message: 'terminated (SIGTERM)', exitCode: ExitCode.terminated } };
   }
 
+  if (summary.requestsInFlight !== undefined)
+    deps.verbose?.(`--concurrency auto: ${summary.requestsInFlight} request(s) in flight at the end (at most ${job.concurrencyMax})`);
   deps.onSummary?.(summary);
   const stoppedEarly = summary.stopped !== undefined || summary.notSent > 0;
   if (run.journalFile) {

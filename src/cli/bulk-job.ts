@@ -2,6 +2,7 @@ import { basename, extname, resolve } from 'node:path';
 import type { BulkJobResult } from '../app/bulk-job.js';
 import type { BulkJobSpec } from './compose/bulk-job.js';
 import { loadContext, type CommandContext, type GlobalOptions } from './context.js';
+import { DEFAULTS } from '../config/settings.js';
 import type { Io } from './io.js';
 
 /**
@@ -16,7 +17,8 @@ export interface BulkJobFlags {
   readonly rejects?: string;
   readonly results?: string;
   readonly batchSize?: number;
-  readonly concurrency?: number;
+  readonly concurrency?: number | 'auto';
+  readonly concurrencyMax?: number;
   readonly retries?: number;
   readonly dryRun?: boolean;
   readonly overwrite?: boolean;
@@ -46,6 +48,7 @@ export async function runBulkJob(io: Io, globals: GlobalOptions, flags: BulkJobF
     dryRun: flags.dryRun === true,
     batchSize: flags.batchSize ?? settings.batchSize,
     concurrency: flags.concurrency ?? settings.concurrency,
+    concurrencyMax: flags.concurrencyMax ?? settings.concurrencyMax ?? DEFAULTS.concurrencyMax,
     ...(flags.retries === undefined ? {} : { retries: flags.retries }),
     local: settings.mode === 'local',
   });

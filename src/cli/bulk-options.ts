@@ -1,10 +1,15 @@
 import type { Command } from 'commander';
-import { positiveInt, positiveIntOrZero } from './parse.js';
+import { concurrencyLevel, positiveInt, positiveIntOrZero } from './parse.js';
 
 /** Options of every file-driven write: journal, reports, concurrency, retries, dry run. */
 export function addBulkOptions(command: Command): Command {
   return command
-    .option('--concurrency <n>', 'requests in flight at once (default: 4 or the profile)', positiveInt('--concurrency'))
+    .option(
+      '--concurrency <n>',
+      'requests in flight at once, or auto: follow what the mapper can take (default: 4 or the profile)',
+      concurrencyLevel('--concurrency'),
+    )
+    .option('--concurrency-max <n>', 'with --concurrency auto, the most requests in flight (default 16)', positiveInt('--concurrency-max'))
     .option('--retries <n>', 'retries of a batch that fails as a whole before the run stops (default 5)', positiveIntOrZero('--retries'))
     .option(
       '--rejects <path>',

@@ -10,6 +10,16 @@ export function positiveInt(flag: string): (value: string) => number {
   };
 }
 
+/** `--concurrency`: a whole number from 1 to 64, or `auto`. */
+export function concurrencyLevel(flag: string): (value: string) => number | 'auto' {
+  return (value: string) => {
+    if (value === 'auto') return 'auto';
+    if (!/^[0-9]{1,2}$/.test(value) || Number(value) < 1 || Number(value) > 64)
+      throw new InvalidArgumentError(`${flag} must be a whole number from 1 to 64, or auto`);
+    return Number(value);
+  };
+}
+
 /** A TCP port, 0 to 65535 (0 means any free port). */
 export function portNumber(flag: string): (value: string) => number {
   return (value: string) => {

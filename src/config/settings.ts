@@ -50,7 +50,9 @@ export const ProfileSchema = z.strictObject({
     .optional(),
   timeoutMs: positiveInt(600_000).optional(),
   batchSize: positiveInt(10_000).optional(),
-  concurrency: positiveInt(64).optional(),
+  /** Requests in flight: a number, or `auto` (adapts to the mapper, up to concurrencyMax). */
+  concurrency: z.union([positiveInt(64), z.literal('auto')], { error: 'must be a whole number from 1 to 64, or auto' }).optional(),
+  concurrencyMax: positiveInt(64).optional(),
   output: z.enum(OUTPUT_FORMATS).optional(),
   /** import-odk: the ODK Central server, project (a number), form (its xmlFormId) and Web User. */
   odkUrl: httpUrl.optional(),
@@ -105,6 +107,7 @@ export const ENV_SETTINGS: Readonly<Record<string, SettingKey>> = {
   SPARCTL_TIMEOUT_MS: 'timeoutMs',
   SPARCTL_BATCH_SIZE: 'batchSize',
   SPARCTL_CONCURRENCY: 'concurrency',
+  SPARCTL_CONCURRENCY_MAX: 'concurrencyMax',
   SPARCTL_OUTPUT: 'output',
   SPARCTL_ODK_URL: 'odkUrl',
   SPARCTL_ODK_PROJECT: 'odkProject',
@@ -117,7 +120,7 @@ export const ENV_SETTINGS: Readonly<Record<string, SettingKey>> = {
   SPARCTL_CALLBACK_LISTEN: 'callbackListen',
   SPARCTL_CALLBACK_URL: 'callbackUrl',
 };
-const NUMERIC_SETTINGS = new Set<SettingKey>(['timeoutMs', 'batchSize', 'concurrency', 'odkProject']);
+const NUMERIC_SETTINGS = new Set<SettingKey>(['timeoutMs', 'batchSize', 'concurrency', 'concurrencyMax', 'odkProject']);
 
 export const DEFAULTS = {
   protocol: 'spar-v2',
@@ -125,6 +128,7 @@ export const DEFAULTS = {
   timeoutMs: 30_000,
   batchSize: 500,
   concurrency: 4,
+  concurrencyMax: 16,
 } as const satisfies Profile;
 
 export interface Settings extends Profile {
@@ -134,7 +138,7 @@ export interface Settings extends Profile {
   readonly senderAppMnemonic: string;
   readonly timeoutMs: number;
   readonly batchSize: number;
-  readonly concurrency: number;
+  readonly concurrency: number | 'auto';
   /** From SPARCTL_TOKEN; never printed. */
   readonly token?: string;
   /** From SPARCTL_OAUTH_CLIENT_SECRET; never printed. */

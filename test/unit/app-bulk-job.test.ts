@@ -144,6 +144,7 @@ const JOB: BulkJobInput = {
   rejectsPath: '/w/a.rejects.csv',
   batchSize: 10,
   concurrency: 1,
+  concurrencyMax: 16,
   local: true,
 };
 

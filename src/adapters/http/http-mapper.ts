@@ -20,6 +20,9 @@ import { tlsConnect, tlsDispatcher } from './tls.js';
  * correlated by reference_id. Every way a request can fail becomes one SparctlError with one
  * line that names the URL and what to check.
  */
+/** The most requests a run may have in flight (`--concurrency`, `concurrencyMax`: at most 64). */
+const MOST_IN_FLIGHT = 64;
+
 export class HttpMapper implements Mapper {
   readonly target: string;
   private readonly pool: Pool;
@@ -38,7 +41,9 @@ export class HttpMapper implements Mapper {
     this.base = new URL(settings.baseUrl!);
     this.target = `${protocol.name} ${redactUrl(settings.baseUrl!)}`;
     this.paths = { ...protocol.defaultPaths, ...(settings.paths ?? {}) } as Record<Operation, string>;
-    this.pool = new Pool(this.base.origin, { connections: settings.concurrency, keepAliveTimeout: 30_000, connect: tlsConnect(settings) });
+    // The run decides how many requests are in flight (--concurrency, a flag the settings may not
+    // carry; auto): the pool only opens a connection when one is needed, and must not cap that.
+    this.pool = new Pool(this.base.origin, { connections: MOST_IN_FLIGHT, keepAliveTimeout: 30_000, connect: tlsConnect(settings) });
   }
 
   static async create(settings: Settings): Promise<HttpMapper> {

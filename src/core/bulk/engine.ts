@@ -5,7 +5,7 @@ import type { BulkEvent, BulkSummary } from './events.js';
 import type { Journal, JournalEntry } from '../journal.js';
 import { decide, effectShown, isStored, type Current } from './plan.js';
 import { Reports, type ChunkReport } from './reports.js';
-import { asStop, pool, Slots, Stop } from './requests.js';
+import { AdaptiveSlots, asStop, pool, Slots, Stop } from './requests.js';
 import { SupersessionCheck, type RowIndex } from './row-index.js';
 import { OUTCOME_OF, Sender, shownFate, type Work, type WriteOperation } from './sender.js';
 import { StateReader, type Retrying } from './state.js';
@@ -42,7 +42,10 @@ export interface BulkOptions {
   /** Which rows are superseded by later ones: the whole input's, built before the run. */
   readonly index: RowIndex;
   readonly batchSize: number;
+  /** Requests in flight at most; with `adaptiveConcurrency`, the ceiling the level may rise to. */
   readonly concurrency: number;
+  /** Let the number in flight follow what the mapper can take (requests.ts, AdaptiveSlots). */
+  readonly adaptiveConcurrency?: boolean;
   /** Attempts after the first for a batch that fails as a whole. */
   readonly retries: number;
   readonly context: MapperCallContext;
@@ -75,6 +78,9 @@ export async function runBulk(mapper: Mapper, input: BulkInput, journal: Journal
   return new BulkRun(mapper, journal, options).run(input);
 }
 
+/** Where `--concurrency auto` starts: the fixed default's level. */
+const ADAPTIVE_START = 4;
+
 /** A row the index and the run disagree about: stop before acting on it (the next run hashes anew). */
 function indexMismatch(record: BulkInputRecord, what: string): Stop {
   return new Stop(
@@ -105,7 +111,8 @@ class BulkRun implements Retrying {
     this.retries = options.retries;
     this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
     this.random = options.random ?? Math.random;
-    this.slots = new Slots(Math.max(1, options.concurrency));
+    const most = Math.max(1, options.concurrency);
+    this.slots = options.adaptiveConcurrency ? new AdaptiveSlots(ADAPTIVE_START, most, () => performance.now()) : new Slots(most);
     this.reports = new Reports({
       ...(options.onEvent ? { onEvent: options.onEvent } : {}),
       ...(options.recordEvents ? { recordEvents: options.recordEvents } : {}),
@@ -139,6 +146,8 @@ class BulkRun implements Retrying {
   }
 
   backoff(attempt: number, retryAfterMs: number | undefined): number {
+    // Every retried failure is the mapper (or the way to it) pushing back.
+    this.slots.congested();
     const { base, max } = this.options.backoffMs ?? { base: 500, max: 30_000 };
     const exponential = Math.min(max, base * 2 ** attempt);
     const jittered = exponential / 2 + this.random() * (exponential / 2);
@@ -204,7 +213,7 @@ class BulkRun implements Retrying {
       stopped = error.reason === 'interrupted' ? (this.options.stopReason?.() ?? 'interrupted') : error.reason;
     }
     this.reports.progress(true);
-    return this.reports.summary({
+    const summary = this.reports.summary({
       total: this.options.index.rows,
       dryRun: this.options.dryRun === true,
       ...(stopped === undefined
@@ -216,6 +225,7 @@ class BulkRun implements Retrying {
                 : { code: stopped.code, message: stopped.message, exitCode: stopped.exitCode, hint: stopped.hint },
           }),
     });
+    return this.options.adaptiveConcurrency ? { ...summary, requestsInFlight: this.slots.limit } : summary;
   }
 
   /**

@@ -101,6 +101,8 @@ export interface BulkSummary {
   readonly rejectedBy: Readonly<Record<string, number>>;
   /** A dry run: every count is what would happen; nothing was written. */
   readonly dryRun: boolean;
+  /** With `--concurrency auto`: the number of requests in flight the run ended at. */
+  readonly requestsInFlight?: number;
   /** Why the run stopped early, when it did (the mapper unavailable, interrupted). */
   readonly stopped?: { readonly code: string; readonly message: string; readonly exitCode: number; readonly hint?: string | undefined };
 }
