@@ -3,15 +3,17 @@ import { mappedCsvRecords, sourceContexts, type CsvSourceRow, type SourceContext
 import type { BulkInputRecord, BulkMode } from '../core/bulk/types.js';
 import { unusableDelimiter } from '../core/csv-delimiter.js';
 import { UsageError } from '../core/errors.js';
-import { checkMappingStrategies, idColumns, missingColumns, rowKey, type DfspData } from '../core/mapping.js';
+import { checkMappingStrategies, idColumns, missingColumns, rowKey, type CompiledMapping, type DfspData } from '../core/mapping.js';
 import type { Strategy } from '../core/strategy/strategy.js';
 
 /**
  * `import-csv`'s use case: an enumeration CSV through a mapping file into the mapper, as a bulk
  * job (cli/bulk-job.ts). Before the job: the mapping and DFSP data (the file given, else the
  * target's own), the delimiter. The job's definition — what a resumed run must find the same —
- * is the mapping, the DFSP data and the delimiter asked for. The header is checked as soon as
- * it is read, before any row is sent: a column the mapping reads and the file lacks stops it.
+ * is the mapping, the DFSP data and the delimiter asked for (an .xlsx's sheet). The header is
+ * checked as soon as it is read, before any row is sent: a column the mapping reads and the file
+ * lacks stops it. A `.xlsx` file is read as a workbook (the first sheet, or `--sheet`), by the
+ * same mapping; its rejects are written as CSV.
  */
 
 /** The bulk job of one import: what cli/bulk-job.ts needs to read the CSV through the mapping. */
@@ -19,8 +21,12 @@ export interface CsvImportJob {
   readonly mode: BulkMode;
   readonly file: string;
   readonly definition: string;
-  /** The delimiter the file is read with (a .tsv's tab unless one is given). */
+  /** The delimiter the file is read with (a .tsv's tab unless one is given; none for a workbook). */
   readonly delimiter: string;
+  /** A CSV file, or an .xlsx workbook (by the file's extension). */
+  readonly format: 'csv' | 'xlsx';
+  /** The workbook's sheet (--sheet), when one is named. */
+  readonly sheet?: string;
   /** What the input is called in messages. */
   readonly label: string;
   /** Told the target's strategies, before the index pass and again before the run. */
@@ -55,6 +61,7 @@ export interface ImportCsvInput {
   readonly mode: BulkMode;
   readonly dfsp?: string;
   readonly delimiter?: string;
+  readonly sheet?: string;
 }
 
 export interface ImportCsvResult {
@@ -73,9 +80,27 @@ async function jobOf(deps: ImportCsvDeps, input: ImportCsvInput): Promise<CsvImp
     throw new UsageError('usage.delimiter', `--delimiter ${JSON.stringify(input.delimiter)}: ${unusable}`, {
       hint: 'e.g. --delimiter ";"; without the flag a .tsv file is read with tabs, any other with commas',
     });
+  const format = input.file.toLowerCase().endsWith('.xlsx') ? 'xlsx' : 'csv';
+  if (format === 'xlsx' && input.delimiter !== undefined)
+    throw new UsageError('usage.conflicting_option', `--delimiter is for CSV files; ${input.file} is a workbook, read cell by cell`, {
+      hint: 'drop --delimiter',
+    });
+  if (format === 'csv' && input.sheet !== undefined)
+    throw new UsageError(
+      'usage.conflicting_option',
+      `--sheet is for .xlsx workbooks; ${input.file === '-' ? 'stdin' : input.file} is read as CSV`,
+      {
+        hint: 'drop --sheet, or give the .xlsx file',
+      },
+    );
   const { mapping, mappingText, dfsp, dfspKnown } = await loadMappingFiles(deps, input);
-  const definition = JSON.stringify({ mapping: mappingText, dfsp: dfspKnown ?? null, delimiter: input.delimiter ?? ',' });
-  const delimiter = input.delimiter ?? (input.file.toLowerCase().endsWith('.tsv') ? '\t' : ',');
+  const definition = JSON.stringify({
+    mapping: mappingText,
+    dfsp: dfspKnown ?? null,
+    delimiter: input.delimiter ?? ',',
+    ...(format === 'xlsx' ? { sheet: input.sheet ?? null } : {}),
+  });
+  const delimiter = format === 'xlsx' ? '' : (input.delimiter ?? (input.file.toLowerCase().endsWith('.tsv') ? '\t' : ','));
   const label = input.file === '-' ? 'stdin' : input.file;
   let strategies: ReadonlyMap<number, Strategy> = new Map();
   let columns: readonly string[] = [];
@@ -85,6 +110,8 @@ async function jobOf(deps: ImportCsvDeps, input: ImportCsvInput): Promise<CsvImp
     file: input.file,
     definition,
     delimiter,
+    format,
+    ...(input.sheet === undefined ? {} : { sheet: input.sheet }),
     label,
     useStrategies: (given) => {
       // Before the index pass reads a row: a strategy the target lacks would reject every row.
@@ -106,7 +133,7 @@ async function jobOf(deps: ImportCsvDeps, input: ImportCsvInput): Promise<CsvImp
         throw new UsageError(
           'input.missing_column',
           `${label}:1: the mapping reads column${missing.length > 1 ? 's' : ''} ${missing.map((c) => `"${c}"`).join(', ')}, which the file does not have; nothing was sent`,
-          { hint: headerHint(header, usedDelimiter) },
+          { hint: headerHint(mapping, written, usedDelimiter, header) },
         );
       }
     },
@@ -131,15 +158,25 @@ async function jobOf(deps: ImportCsvDeps, input: ImportCsvInput): Promise<CsvImp
 }
 
 /**
- * What to tell a user whose header lacks the mapping's columns. One column holding another
- * delimiter is a file read with the wrong one (a European-locale export uses ";"): say which
- * flag reads it, rather than list one 2,000-character column.
+ * What to tell a user whose header lacks the mapping's columns. A header that holds them once
+ * split at another delimiter is a file read with the wrong one (a European-locale export uses
+ * ";"): say which flag reads it, rather than list one 2,000-character column. In a workbook
+ * (`delimiter` ""), such a header is CSV text pasted or opened into one column.
  */
-function headerHint(header: readonly string[], delimiter: string): string {
-  if (header.length === 1) {
-    const other = [';', '\t', '|', ','].find((candidate) => candidate !== delimiter && header[0]!.includes(candidate));
-    if (other !== undefined)
-      return `the header is one column, which holds ${JSON.stringify(other)}: the file looks ${JSON.stringify(other)}-separated; run again with --delimiter ${other === '\t' ? "$'\\t'" : JSON.stringify(other)}`;
+export function headerHint(mapping: CompiledMapping, written: readonly string[], delimiter: string, columns = written): string {
+  const line = written.join(delimiter === '' ? '' : delimiter);
+  const splits = (candidate: string) => line.split(candidate).map((cell) => cell.trim().replace(/^"(.*)"$/, '$1'));
+  const candidates = [';', '\t', '|', ','].filter((candidate) => candidate !== delimiter && line.includes(candidate));
+  // First the delimiter with which every column the mapping reads is there; else (a mapping that
+  // names a column the file lacks anyway) a header that is one cell holding another delimiter.
+  const other =
+    candidates.find((candidate) => missingColumns(mapping, splits(candidate)).length === 0) ??
+    (written.length === 1 ? candidates[0] : undefined);
+  if (other !== undefined) {
+    const flag = other === '\t' ? "$'\\t'" : JSON.stringify(other);
+    if (delimiter === '')
+      return `the sheet's header holds ${JSON.stringify(other)}-separated text: the CSV was opened without splitting it into columns; import the CSV file itself with --delimiter ${flag}`;
+    return `the file looks ${JSON.stringify(other)}-separated: pass --delimiter ${flag}`;
   }
-  return `the file's columns are: ${header.join(', ')}`;
+  return `the file's columns are: ${columns.join(', ')}`;
 }

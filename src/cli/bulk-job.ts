@@ -38,8 +38,8 @@ export async function runBulkJob(io: Io, globals: GlobalOptions, flags: BulkJobF
     shortName,
     definition: spec.definition,
     ...(spec.source === undefined ? {} : { source: spec.source }),
-    // The default reject file is in the input's format (JSONL input, JSONL rejects), so it feeds back as it is.
-    rejectsPath: resolve(io.cwd, flags.rejects ?? `${stem}.rejects.${spec.inputFormat ?? 'csv'}`),
+    // The default reject file is in the input's format (JSONL input, JSONL rejects; an .xlsx's are CSV), so it feeds back as it is.
+    rejectsPath: resolve(io.cwd, flags.rejects ?? `${stem}.rejects.${spec.inputFormat === 'jsonl' ? 'jsonl' : 'csv'}`),
     rejectsNamed: flags.rejects !== undefined,
     overwrite: flags.overwrite === true,
     ...(flags.results ? { resultsPath: resolve(io.cwd, flags.results) } : {}),

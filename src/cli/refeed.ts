@@ -3,7 +3,8 @@ import { isAbsolute, relative } from 'node:path';
 /**
  * The command that feeds a reject file back in: the command line as given, with the reject file
  * in the input's place and without the flags that belong to the first run (--rejects, --results,
- * --journal, --restart, --overwrite, --dry-run), quoted for a POSIX shell.
+ * --journal, --restart, --overwrite, --dry-run) and the flags of a workbook input (--sheet: the
+ * reject file of an .xlsx is CSV), quoted for a POSIX shell.
  */
 
 /** Flags of the first run only; true: the flag takes a value. */
@@ -14,9 +15,11 @@ const FIRST_RUN_ONLY: Record<string, boolean> = {
   '--restart': false,
   '--overwrite': false,
   '--dry-run': false,
+  // The reject file of a workbook is CSV, which has no sheets.
+  '--sheet': true,
 };
 /** Flags whose value is never the input file. */
-const VALUE_FLAGS = new Set(['--mapping', '--dfsp', '--profile', '--db', '--delimiter', '--mode', '--format', '-o', '--output']);
+const VALUE_FLAGS = new Set(['--mapping', '--dfsp', '--profile', '--db', '--delimiter', '--mode', '--format', '-o', '--output', '--sheet']);
 
 export function refeedCommand(argv: readonly string[], file: string, rejectsPath: string, cwd: string): string | undefined {
   const shown = relative(cwd, rejectsPath);

@@ -63,7 +63,11 @@
  *
  * Row problem codes: mapping.missing_value, mapping.unknown_value (no `values` entry),
  * mapping.bad_phone, mapping.not_mobile (a payment mobile number that is a landline), mapping.bad_id, mapping.unknown_bank, mapping.unknown_branch,
- * mapping.unknown_wallet_provider. A mistake in the file itself is a UsageError mapping.invalid.
+ * mapping.unknown_wallet_provider; spreadsheet damage (core/spreadsheet-damage.ts) in an ID,
+ * account, code or phone cell: mapping.spreadsheet_exponent, mapping.spreadsheet_formula,
+ * mapping.spreadsheet_number (a number cell of an .xlsx in the ID or account column),
+ * mapping.leading_zeros_lost (a DFSP code found only once zero-padded). A mistake in the file
+ * itself is a UsageError mapping.invalid.
  */
 import { z } from 'zod';
 import { UsageError } from './errors.js';
@@ -72,6 +76,7 @@ import { isPhoneCountry, normalizePhone, type PhoneUse } from './phone.js';
 import { DEFAULT_STRATEGY_FOR, FA_FIELDS, FA_TYPES, describeIssue, type FaType } from './model.js';
 import { DEFAULT_STRATEGIES, type Strategy } from './strategy/strategy.js';
 import { readsBackAlone, singleFieldSplitOf, type SingleFieldSplit } from './strategy/literal-split.js';
+import { DAMAGE_CODES, leadingZerosMessage, numberCellDamage, spreadsheetDamage, zeroPaddedMatch } from './spreadsheet-damage.js';
 
 // Phone numbers: core/phone.ts (libphonenumber-js), re-exported for the mapping's callers.
 
@@ -656,6 +661,22 @@ export type MappingResult =
 /** Reads one source value: the column of a CSV row, or a dot path into a JSON object. */
 export type RowReader = (path: string) => string | undefined;
 
+/** Whether a source holds a number cell (an .xlsx row's `numberCells`); absent for text-only input. */
+export type NumberCells = (path: string) => boolean;
+
+/** Fields whose values a spreadsheet damages by taking them for numbers: checked for it. */
+const DAMAGE_FIELDS: ReadonlySet<string> = new Set([
+  'id',
+  'account_number',
+  'phone_number',
+  'mobile_number',
+  'bank_code',
+  'branch_code',
+  'wallet_provider_code',
+]);
+/** Fields where a number cell is damage whatever it shows (leading zeros, digits past the 15th). */
+const NO_NUMBER_FIELDS: ReadonlySet<string> = new Set(['id', 'account_number']);
+
 /**
  * A RowReader over a JSON object (an ODK submission): `beneficiary.national_id` walks nested
  * objects. Numbers and booleans become text; null, objects and lists count as absent.
@@ -677,16 +698,26 @@ export function objectRow(value: unknown): RowReader {
  * One field's value: undefined when it is empty or has a problem, which goes into `problems`
  * (values and problems apart, not a result object per field: this runs for every cell).
  */
-function read(spec: CompiledField, row: RowReader, field: string, problems: MappingProblem[]): string | undefined {
+function read(spec: CompiledField, row: RowReader, field: string, problems: MappingProblem[], numbers?: NumberCells): string | undefined {
   if (spec.constant !== undefined) return spec.constant;
-  let raw = row(spec.source!)?.trim();
+  let source = spec.source!;
+  let raw = row(source)?.trim();
   if ((raw === undefined || raw === '') && spec.alternatives !== undefined) {
     for (const alternative of spec.alternatives) {
+      source = alternative;
       raw = row(alternative)?.trim();
       if (raw !== undefined && raw !== '') break;
     }
   }
   if (raw === undefined || raw === '') return spec.fallback;
+  if (spec.values === undefined && DAMAGE_FIELDS.has(field)) {
+    // A number cell first: the workbook still holds the digits a CSV export would lose, not its leading zeros.
+    const damage = numbers?.(source) && NO_NUMBER_FIELDS.has(field) ? numberCellDamage(source, raw) : spreadsheetDamage(source, raw);
+    if (damage !== undefined) {
+      problems.push({ field, ...damage });
+      return undefined;
+    }
+  }
   if (spec.values !== undefined) {
     const hit = spec.values.get(raw.toLowerCase());
     if (hit === undefined) {
@@ -743,7 +774,13 @@ function phone(
  * Problems the model sees (a malformed e-mail, a name too long) are left to parseMappingRecord.
  * With a DFSP look-up, codes are checked and empty names are filled from them.
  */
-export function applyMapping(mapping: CompiledMapping, row: RowReader, dfsp?: DfspLookup, knownId?: string): MappingResult {
+export function applyMapping(
+  mapping: CompiledMapping,
+  row: RowReader,
+  dfsp?: DfspLookup,
+  knownId?: string,
+  numbers?: NumberCells,
+): MappingResult {
   const problems: MappingProblem[] = [];
   const record: Record<string, unknown> = {};
 
@@ -751,7 +788,7 @@ export function applyMapping(mapping: CompiledMapping, row: RowReader, dfsp?: Df
   if (mapping.operation !== undefined) operation = read(mapping.operation, row, 'operation', problems) as ImportOperation | undefined;
 
   // `knownId`: what mappedId gave for this very row, not built a second time.
-  const id = knownId ?? idOf(mapping, row, problems);
+  const id = knownId ?? idOf(mapping, row, problems, numbers);
   if (id !== undefined) record['id'] = id;
 
   // Unlinking needs only the ID, so an unlink row may leave its FA cells empty.
@@ -763,7 +800,7 @@ export function applyMapping(mapping: CompiledMapping, row: RowReader, dfsp?: Df
     if (name !== undefined) record['name'] = PLAIN_NAME.test(name) ? name : name.normalize('NFC').replace(/\s+/gu, ' ');
   }
   if (mapping.phone !== undefined) {
-    const raw = read(mapping.phone, row, 'phone_number', problems);
+    const raw = read(mapping.phone, row, 'phone_number', problems, numbers);
     if (raw !== undefined) {
       const value = phone(raw, mapping.phone, 'phone_number', mapping.defaultCountry, problems);
       if (value !== undefined) record['phone_number'] = value;
@@ -781,7 +818,7 @@ export function applyMapping(mapping: CompiledMapping, row: RowReader, dfsp?: Df
   for (const field of FA_FIELDS[kind]) {
     const spec = mapping.fa[field];
     if (spec === undefined) continue;
-    let value = read(spec, row, field, problems);
+    let value = read(spec, row, field, problems, numbers);
     if (value === undefined) {
       // A missing name may still come from the DFSP list; parseMappingRecord reports it if not.
       if (!NAME_FIELDS.has(field) && !problems.some((p) => p.field === field)) problems.push(missing(spec, field));
@@ -796,8 +833,8 @@ export function applyMapping(mapping: CompiledMapping, row: RowReader, dfsp?: Df
 }
 
 /** The row's ID, read and built as applyMapping does; undefined, with the problem filed, when there is none. */
-function idOf(mapping: CompiledMapping, row: RowReader, problems: MappingProblem[]): string | undefined {
-  const idValue = read(mapping.id, row, 'id', problems);
+function idOf(mapping: CompiledMapping, row: RowReader, problems: MappingProblem[], numbers?: NumberCells): string | undefined {
+  const idValue = read(mapping.id, row, 'id', problems, numbers);
   if (idValue === undefined) {
     if (!problems.some((p) => p.field === 'id')) problems.push(missing(mapping.id, 'id'));
     return undefined;
@@ -815,8 +852,8 @@ function idOf(mapping: CompiledMapping, row: RowReader, problems: MappingProblem
  * problem, or when the mapping reads a per-row operation (such a row's ID is not all that
  * decides what it does).
  */
-export function mappedId(mapping: CompiledMapping, row: RowReader): string | undefined {
-  return mapping.operation !== undefined ? undefined : rowKey(mapping, row);
+export function mappedId(mapping: CompiledMapping, row: RowReader, numbers?: NumberCells): string | undefined {
+  return mapping.operation !== undefined ? undefined : rowKey(mapping, row, numbers);
 }
 
 /**
@@ -824,8 +861,8 @@ export function mappedId(mapping: CompiledMapping, row: RowReader): string | und
  * map): the ID applyMapping gives when the row maps. Undefined when the ID itself has a problem.
  * The row index of a bulk run is built with this (RowIndex).
  */
-export function rowKey(mapping: CompiledMapping, row: RowReader): string | undefined {
-  const id = idOf(mapping, row, idProblems);
+export function rowKey(mapping: CompiledMapping, row: RowReader, numbers?: NumberCells): string | undefined {
+  const id = idOf(mapping, row, idProblems, numbers);
   if (idProblems.length === 0) return id;
   idProblems.length = 0;
   return undefined;
@@ -876,6 +913,11 @@ function fillFromDfsp(kind: FaType, record: Record<string, unknown>, dfsp: DfspL
     if (bankCode === undefined) return;
     const bank = dfsp.bank(bankCode);
     if (bank === undefined) {
+      const padded = zeroPaddedMatch(bankCode, (code) => dfsp.bank(code) !== undefined);
+      if (padded !== undefined) {
+        problems.push({ field: 'bank_code', code: DAMAGE_CODES.zeros, message: leadingZerosMessage('bank code', bankCode, padded) });
+        return;
+      }
       problems.push({
         field: 'bank_code',
         code: 'mapping.unknown_bank',
@@ -888,6 +930,11 @@ function fillFromDfsp(kind: FaType, record: Record<string, unknown>, dfsp: DfspL
     if (branchCode === undefined) return;
     const branch = dfsp.branch(bankCode, branchCode);
     if (branch === undefined) {
+      const padded = zeroPaddedMatch(branchCode, (code) => dfsp.branch(bankCode, code) !== undefined);
+      if (padded !== undefined) {
+        problems.push({ field: 'branch_code', code: DAMAGE_CODES.zeros, message: leadingZerosMessage('branch code', branchCode, padded) });
+        return;
+      }
       problems.push({
         field: 'branch_code',
         code: 'mapping.unknown_branch',
@@ -902,6 +949,15 @@ function fillFromDfsp(kind: FaType, record: Record<string, unknown>, dfsp: DfspL
   if (code === undefined) return;
   const provider = dfsp.walletProvider(code, kind);
   if (provider === undefined) {
+    const padded = zeroPaddedMatch(code, (candidate) => dfsp.walletProvider(candidate, kind) !== undefined);
+    if (padded !== undefined) {
+      problems.push({
+        field: 'wallet_provider_code',
+        code: DAMAGE_CODES.zeros,
+        message: leadingZerosMessage('wallet provider code', code, padded),
+      });
+      return;
+    }
     const what = kind === 'MOBILE_WALLET' ? 'mobile wallet' : 'e-mail wallet';
     problems.push({
       field: 'wallet_provider_code',

@@ -75,8 +75,23 @@ async function* chunksOf(path: string, name: string): AsyncGenerator<Buffer> {
   }
 }
 
-/** Fingerprint, UTF-8 check and line count of any input. */
-export async function fingerprintOf(path: string, name: string, definition: string): Promise<{ fingerprint: string; lines: number }> {
+/**
+ * Fingerprint, UTF-8 check and line count of any input; `binary` (an .xlsx workbook): the
+ * fingerprint of its bytes alone, no text to check or lines to count.
+ */
+export async function fingerprintOf(
+  path: string,
+  name: string,
+  definition: string,
+  options: { readonly binary?: boolean } = {},
+): Promise<{ fingerprint: string; lines: number }> {
+  if (options.binary === true) {
+    const hash = createHash('sha256');
+    for await (const chunk of chunksOf(path, name)) hash.update(chunk);
+    hash.update('\0');
+    hash.update(definition);
+    return { fingerprint: hash.digest('hex'), lines: 0 };
+  }
   const bytes = new ByteCheck(name);
   for await (const chunk of chunksOf(path, name)) bytes.update(chunk);
   return { fingerprint: bytes.end(definition).fingerprint, lines: bytes.lines };

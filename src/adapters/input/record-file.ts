@@ -15,9 +15,11 @@ export interface SourceRecord {
   readonly unreadable?: string;
   /** A CSV row's text as written, when it holds no quote: its cells split at the delimiter. */
   readonly text?: string;
+  /** An .xlsx row's columns whose cell holds a number, not text (xlsx-reader.ts). */
+  readonly numberCells?: readonly string[];
 }
 
-export type InputFormat = 'csv' | 'jsonl';
+export type InputFormat = 'csv' | 'jsonl' | 'xlsx';
 
 export interface InputFile {
   /** As the user named it ("-" for stdin); used in every message. */
@@ -27,7 +29,7 @@ export interface InputFile {
   readonly batches: AsyncIterable<readonly SourceRecord[]>;
   /** The same records one by one (use either this or `batches`: the input is read once). */
   readonly records: AsyncIterable<SourceRecord>;
-  /** A CSV's delimiter, BOM and line ending, once its first line is read (for its reject file). */
+  /** A CSV's delimiter, BOM and line ending, once its first line is read (for its reject file); an .xlsx's reject file is CSV UTF-8. */
   layout(): CsvLayout | undefined;
 }
 
@@ -42,7 +44,8 @@ export type HeaderListener = (columns: readonly string[], written: readonly stri
 /** Records per batch handed to the caller. */
 const BATCH = 1_000;
 
-export function formatFromName(name: string): InputFormat | undefined {
+/** CSV or JSONL by extension; a workbook is read only when asked for (`format: 'xlsx'`: import-csv). */
+export function formatFromName(name: string): 'csv' | 'jsonl' | undefined {
   const ext = extname(name).toLowerCase();
   if (ext === '.csv' || ext === '.tsv') return 'csv';
   if (ext === '.jsonl' || ext === '.ndjson' || ext === '.json') return 'jsonl';
@@ -64,10 +67,32 @@ export async function openInputFile(
     onHeader?: HeaderListener;
     /** What the input is called in messages, when `name` is a private copy of it (spool.ts). */
     label?: string;
+    /** An .xlsx workbook's sheet (default: the first). */
+    sheet?: string;
   },
 ): Promise<InputFile> {
   const label = options.label ?? name;
   const layout: LayoutHolder = {};
+  if (options.format === 'xlsx') {
+    // Read by path, as the signature is checked first (a bulk job's stdin is a private copy by then).
+    if (name === '-')
+      throw new UsageError('input.xlsx_unreadable', 'an .xlsx workbook cannot be read from stdin', { hint: 'give its path' });
+    const { xlsxBatches, checkXlsxSignature } = await import('./xlsx-reader.js');
+    checkXlsxSignature(name, label, describeFsError); // now, as a CSV file's absence is reported now
+    // Excel's own "CSV UTF-8": commas, a BOM (so accents open right), CRLF.
+    layout.value = { delimiter: ',', bom: true, eol: '\r\n' };
+    const { onHeader } = options;
+    return inputFile(
+      label,
+      'xlsx',
+      xlsxBatches(name, label, {
+        ...(options.sheet === undefined ? {} : { sheet: options.sheet }),
+        // The header's checks are a CSV's; its delimiter is "" (a workbook has cells).
+        readHeader: (cells) => readHeader(cells, label, options.knownColumns, onHeader && ((kept, all) => onHeader(kept, all, ''))),
+      }),
+      layout,
+    );
+  }
   let stream: Readable;
   if (name === '-') {
     stream = options.stdin;
@@ -334,3 +359,11 @@ export function describeFsError(error: unknown): string {
 }
 
 export const inputLabel = (name: string) => (name === '-' ? 'stdin' : basename(name));
+
+/** A record file named .xlsx given to a command that reads CSV and JSONL only: refused with the command that reads it. */
+export function refuseWorkbook(name: string, format: string | undefined): void {
+  if (format === undefined && extname(name).toLowerCase() === '.xlsx')
+    throw new UsageError('usage.xlsx_needs_mapping', `${name}: an .xlsx workbook; --file reads CSV and JSONL record files`, {
+      hint: 'read a workbook with sparctl import-csv FILE.xlsx --mapping MAPPING.json, or save it as CSV UTF-8',
+    });
+}

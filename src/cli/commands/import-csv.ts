@@ -10,13 +10,16 @@ interface ImportOptions extends BulkJobFlags {
   mode: 'upsert' | 'link' | 'update' | 'unlink';
   dfsp?: string;
   delimiter?: string;
+  sheet?: string;
 }
 
 /** `sparctl import-csv FILE --mapping M`: parse, run the import-csv use case (app/import-csv.ts), exit with its code. */
 export function importCsvCommand(io: Io, setExit: (code: number) => void): Command {
   const command = new Command('import-csv')
-    .description('import an enumeration CSV through a mapping file: link new beneficiaries, update changed ones (resumable)')
-    .argument('<file>', 'the CSV file ("-" = stdin; a run from stdin cannot be resumed)')
+    .description(
+      'import an enumeration CSV or .xlsx workbook through a mapping file: link new beneficiaries, update changed ones (resumable)',
+    )
+    .argument('<file>', 'the CSV file, or an .xlsx workbook ("-" = stdin, CSV; a run from stdin cannot be resumed)')
     .requiredOption(
       '--mapping <file>',
       'JSON mapping of CSV columns to ID, name, phone and FA (see README "import-csv: enumeration files through a mapping")',
@@ -27,7 +30,8 @@ export function importCsvCommand(io: Io, setExit: (code: number) => void): Comma
         .default('upsert'),
     )
     .option('--dfsp <file>', 'banks, branches and wallet providers (JSON) to check codes and fill names from')
-    .option('--delimiter <char>', 'cell delimiter (default ",")')
+    .option('--delimiter <char>', 'cell delimiter of a CSV file (default ",")')
+    .option('--sheet <name>', 'the sheet of an .xlsx workbook to read (default: the first)')
     .option('--batch-size <n>', 'records per request to the mapper (default: 500 or the profile)', (v) => parsePositive(v, '--batch-size'));
   addBulkOptions(command);
   return command
@@ -40,6 +44,7 @@ journalled, so after a crash or Ctrl-C the same command resumes where it stopped
 Examples:
   $ sparctl import-csv fixtures/enumeration.csv --mapping fixtures/enumeration.mapping.json --dfsp fixtures/dfsp.json
   $ sparctl import-csv survey.csv --mapping map.json --dry-run
+  $ sparctl import-csv enumeration.xlsx --sheet Households --mapping map.json
   $ sparctl --profile staging import-csv survey.csv --mapping map.json --results results.jsonl`,
     )
     .action(async (file: string, options: ImportOptions, cmd: Command) => {

@@ -16,8 +16,11 @@ export interface BulkJobSpec {
   readonly command: string;
   readonly mode: BulkMode;
   readonly file: string;
-  /** The input's format when known before it is read (--format, the file's extension): names the default reject file. */
-  readonly inputFormat?: 'csv' | 'jsonl';
+  /**
+   * The input's format when known before it is read (--format, the file's extension): names the
+   * default reject file (an .xlsx's rejects are CSV), and an .xlsx is fingerprinted as bytes, not text.
+   */
+  readonly inputFormat?: 'csv' | 'jsonl' | 'xlsx';
   /** Extra bytes that define the job besides the input (the mapping file, defaults). */
   readonly definition: string;
   /** A file the user named that holds no record is a mistake (a failed export), refused with exit 2; an empty ODK window is not. */
@@ -81,7 +84,8 @@ export async function bulkJobDeps(context: CommandContext, spec: BulkJobSpec): P
           index.use ? { dir: join(context.dirs.cache, 'index'), version: VERSION, keep: index.keep } : undefined,
         );
       }
-      const { fingerprint, lines } = await fingerprintOf(path, name, definition);
+      const binary = spec.inputFormat === 'xlsx';
+      const { fingerprint, lines } = await fingerprintOf(path, name, definition, { binary });
       const { records } = await spec.records(context, mapper, path);
       const rows = await indexOfRecords(batchesOf(records));
       // (A CSV without a header is refused by its prescan the same way.)
@@ -89,7 +93,7 @@ export async function bulkJobDeps(context: CommandContext, spec: BulkJobSpec): P
         throw new UsageError('input.empty', `${name}: no records (the file is empty); nothing was sent`, {
           hint: 'a JSONL file holds one JSON object per line',
         });
-      return { fingerprint, lines, index: rows };
+      return { fingerprint, lines: binary ? rows.rows + 1 : lines, index: rows };
     },
     records: (mapper, path) => spec.records(context, mapper, path),
     confirmUnlink: async (what, target) => {

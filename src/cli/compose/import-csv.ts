@@ -29,19 +29,23 @@ export function importCsvDeps(io: Io, globals: GlobalOptions, flags: BulkJobFlag
         mode: job.mode,
         file: job.file,
         definition: job.definition,
+        ...(job.format === 'xlsx' ? { inputFormat: 'xlsx' as const } : {}),
+        // A workbook has no tokenizer pass: its index is built from its records, read once more.
         csvKeys: async (_context, mapper) => {
           job.useStrategies(await strategiesOf(mapper));
+          if (job.format === 'xlsx') return undefined;
           return { delimiter: job.delimiter, onHeader: job.onHeader, keyColumns: job.keyColumns, keyOf: job.keyOf };
         },
         records: async (_context, mapper, path) => {
           const { openInputFile } = await import('../../adapters/input/record-file.js');
           job.useStrategies(await strategiesOf(mapper));
           const input = await openInputFile(path, {
-            format: 'csv',
+            format: job.format,
             stdin: io.stdin,
             onHeader: job.onHeader,
-            delimiter: job.delimiter,
             label: job.label,
+            ...(job.format === 'csv' ? { delimiter: job.delimiter } : {}),
+            ...(job.sheet === undefined ? {} : { sheet: job.sheet }),
           });
           return { records: job.records(input.batches), columns: job.columns, headerLines: 1, layout: input.layout };
         },

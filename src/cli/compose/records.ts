@@ -32,7 +32,8 @@ export function resolveDeps(context: CommandContext, format: 'csv' | 'jsonl' | u
   return {
     ...commonDeps(context),
     openInput: async (file) => {
-      const { openInputFile, inputLabel } = await import('../../adapters/input/record-file.js');
+      const { openInputFile, inputLabel, refuseWorkbook } = await import('../../adapters/input/record-file.js');
+      refuseWorkbook(file, format);
       const input = await openInputFile(file, { ...(format ? { format } : {}), stdin: io.stdin, knownColumns: RECORD_FIELDS });
       return { records: input.records, label: inputLabel(file) };
     },
@@ -73,7 +74,8 @@ export async function recordsJobSpec(
     const { firstCharacter } = await import('../../adapters/input/spool.js');
     return options.format ?? formatFromName(label) ?? (file === '-' ? ((await firstCharacter(path)) === '{' ? 'jsonl' : 'csv') : 'csv');
   };
-  const { formatFromName } = await import('../../adapters/input/record-file.js');
+  const { formatFromName, refuseWorkbook } = await import('../../adapters/input/record-file.js');
+  refuseWorkbook(label, options.format);
   const knownFormat = options.format ?? formatFromName(label);
   return {
     command: `${operation} --file`,

@@ -1,5 +1,5 @@
 import type { ItemSource } from '../mapper.js';
-import { applyMapping, rowKey, type CompiledMapping, type DfspLookup } from '../mapping.js';
+import { applyMapping, rowKey, type CompiledMapping, type DfspLookup, type NumberCells } from '../mapping.js';
 import type { Strategy } from '../strategy/strategy.js';
 import type { BulkInputRecord, BulkMode } from './types.js';
 import { OPERATION_COLUMN, toBulkRecord } from './input.js';
@@ -12,6 +12,8 @@ import { OPERATION_COLUMN, toBulkRecord } from './input.js';
 export class SourcedRecord implements BulkInputRecord, ItemSource {
   readonly source = this;
   private parsedOnce: BulkInputRecord['parsed'] | undefined;
+  /** An .xlsx row's number cells, for its parse. */
+  numberCells: readonly string[] | undefined;
 
   constructor(
     readonly seq: number,
@@ -78,6 +80,8 @@ export interface CsvSourceRow {
   readonly unreadable?: string;
   /** The row as written, when it holds no quote. */
   readonly text?: string;
+  /** An .xlsx row's columns that hold a number cell (a number in an ID or account column is refused). */
+  readonly numberCells?: readonly string[];
 }
 
 /**
@@ -95,17 +99,25 @@ export function mappedCsvRecords(options: {
 }): (row: CsvSourceRow, seq: number) => BulkInputRecord {
   const { mapping, dfsp, strategies, mode, unlinkConfirmed } = options;
   // `key`: the row's ID when it builds (rowKey); applyMapping then does not build it again.
-  const mapRow = (row: Record<string, string>, seq: number, line: number, key: string | undefined): BulkInputRecord => {
-    const mapped = applyMapping(mapping, (path) => row[path], dfsp, key);
+  const mapRow = (
+    row: Record<string, string>,
+    seq: number,
+    line: number,
+    key: string | undefined,
+    numbers: NumberCells | undefined,
+  ): BulkInputRecord => {
+    const mapped = applyMapping(mapping, (path) => row[path], dfsp, key, numbers);
     if (!mapped.ok) return { seq, line, raw: row, key, parsed: { ok: false, problems: mapped.problems } };
     // The mapped record is this row's own: the operation goes into it, not into a copy of it.
     if (mapped.operation) mapped.record[OPERATION_COLUMN] = mapped.operation;
     return toBulkRecord(seq, line, mapped.record, row, { mode, strategies, unlinkConfirmed, mapped: true });
   };
-  const parseLater = (record: SourcedRecord) => mapRow(record.raw as Record<string, string>, record.seq, record.line!, record.id).parsed;
+  const parseLater = (record: SourcedRecord) =>
+    mapRow(record.raw as Record<string, string>, record.seq, record.line!, record.id, numbersOf(record.numberCells)).parsed;
   return (source, seq) => {
     const row = source.record as Record<string, string>;
-    const key = rowKey(mapping, (path) => row[path]);
+    const numbers = numbersOf(source.numberCells);
+    const key = rowKey(mapping, (path) => row[path], numbers);
     if (source.unreadable)
       return {
         seq,
@@ -118,8 +130,15 @@ export function mappedCsvRecords(options: {
     // not decided by its ID and source alone.
     const contexts = mode === 'unlink' || mapping.operation !== undefined ? undefined : options.contexts();
     const id = contexts === undefined ? undefined : key;
-    if (id === undefined) return mapRow(row, seq, source.line, key);
+    if (id === undefined) return mapRow(row, seq, source.line, key, numbers);
     if (source.text !== undefined) return new SourcedRecord(seq, source.line, row, id, contexts!.line, source.text, parseLater);
-    return new SourcedRecord(seq, source.line, row, id, contexts!.cells, JSON.stringify(Object.values(row)), parseLater);
+    // Which cells are numbers is part of the source: the same text in a number cell maps differently.
+    const cells = source.numberCells === undefined ? Object.values(row) : [...Object.values(row), source.numberCells];
+    const record = new SourcedRecord(seq, source.line, row, id, contexts!.cells, JSON.stringify(cells), parseLater);
+    if (source.numberCells !== undefined) record.numberCells = source.numberCells;
+    return record;
   };
 }
+
+const numbersOf = (columns: readonly string[] | undefined): NumberCells | undefined =>
+  columns === undefined ? undefined : (path) => columns.includes(path);

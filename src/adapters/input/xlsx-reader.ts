@@ -1,0 +1,260 @@
+import { closeSync, openSync, readSync } from 'node:fs';
+import ExcelJS from 'exceljs';
+import { UsageError } from '../../core/errors.js';
+
+/**
+ * An `.xlsx` workbook read as rows of text, streaming (exceljs's WorkbookReader): the first sheet
+ * in tab order, or the one named. Every cell is the text Excel shows for it, so a row reads as
+ * the same row exported as CSV would; `line` is the sheet's row number (the header is row 1 when
+ * the sheet starts there), and a row's number cells are named (`numberCells`), since a number
+ * in an ID or account column has lost its leading zeros and digits past the 15th whatever it shows.
+ *
+ * Invariant: the same bytes give the same rows in the same order with the same lines, so the
+ * row index, the journal's positions and a resumed run agree as they do for a CSV file.
+ *
+ * Text shown for a number cell: its number format applied for the formats an ID, code or phone
+ * column can carry — General (integers of up to 11 digits as they are, larger or smaller numbers
+ * in scientific notation, `2.77366E+14`, as Excel shows and exports them), `0`, zero-padded
+ * `000000` (`412` → `000412`), fixed decimals (`0.00`), Text (`@`) — and the number itself for
+ * any other format; a date as ISO 8601; TRUE/FALSE; a formula's cached result; an error as
+ * written (`#N/A`). Empty rows are skipped.
+ */
+
+/** One row as record-file.ts's SourceRecord (kept apart: record-file.ts imports this module). */
+export interface XlsxRow {
+  readonly line: number;
+  readonly record: Record<string, unknown>;
+  readonly unreadable?: string;
+  /** The columns whose cell holds a number (not text), when any does. */
+  readonly numberCells?: readonly string[];
+}
+
+/** A header read and checked (record-file.ts's readHeader, handed in). */
+export interface XlsxHeader {
+  readonly columns: readonly string[];
+  readonly kept: readonly number[];
+}
+
+const BATCH = 1_000;
+
+/** What the first bytes of a file say it is: a zip (an .xlsx is one), an OLE2 compound file, or neither. */
+function signatureOf(path: string): 'zip' | 'ole2' | 'other' | 'empty' {
+  const fd = openSync(path, 'r');
+  try {
+    const head = Buffer.alloc(8);
+    const read = readSync(fd, head, 0, 8, 0);
+    if (read === 0) return 'empty';
+    if (head.subarray(0, 4).equals(Buffer.from([0x50, 0x4b, 0x03, 0x04]))) return 'zip';
+    if (head.equals(Buffer.from([0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1]))) return 'ole2';
+    return 'other';
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Refuses a file that is not an .xlsx workbook, in one line, before anything is read: a CSV or
+ * any other file named .xlsx, an encrypted (password-protected) workbook or an old .xls (both
+ * OLE2 compound files), an empty file.
+ */
+export function checkXlsxSignature(path: string, name: string, describeFsError: (error: unknown) => string): void {
+  let kind: ReturnType<typeof signatureOf>;
+  try {
+    kind = signatureOf(path);
+  } catch (error) {
+    throw new UsageError('input.unreadable', `cannot read ${name}: ${describeFsError(error)}`, {
+      hint: 'check the path of the input file',
+    });
+  }
+  if (kind === 'zip') return;
+  if (kind === 'ole2')
+    throw new UsageError(
+      'input.xlsx_unreadable',
+      `${name}: a password-protected workbook or an old .xls file, which sparctl cannot read; nothing was sent`,
+      { hint: 'remove the password (File → Info → Protect Workbook) and save as Excel Workbook (.xlsx), or save as CSV UTF-8' },
+    );
+  throw new UsageError(
+    'input.xlsx_unreadable',
+    `${name}: not an .xlsx workbook (${kind === 'empty' ? 'the file is empty' : 'not a zip archive'}); nothing was sent`,
+    { hint: 'save it from the spreadsheet as Excel Workbook (.xlsx), or name a CSV file .csv' },
+  );
+}
+
+export interface XlsxOptions {
+  readonly sheet?: string;
+  /** Reads and checks the header row's cells, as a CSV's (record-file.ts's readHeader). */
+  readonly readHeader: (cells: readonly string[]) => XlsxHeader;
+}
+
+/** The rows of one sheet, a batch at a time (the signature is checked first: checkXlsxSignature). */
+export async function* xlsxBatches(path: string, name: string, options: XlsxOptions): AsyncGenerator<readonly XlsxRow[]> {
+  const reader = new ExcelJS.stream.xlsx.WorkbookReader(path, {
+    sharedStrings: 'cache',
+    styles: 'cache',
+    hyperlinks: 'ignore',
+    worksheets: 'emit',
+    entries: 'ignore',
+  });
+  let found = false;
+  let header: XlsxHeader | undefined;
+  let batch: XlsxRow[] = [];
+  try {
+    for await (const sheet of reader) {
+      if (found || !isWanted(sheet as { name?: string }, reader, options.sheet)) continue; // skipped: exceljs drains its entry
+      found = true;
+      for await (const row of sheet) {
+        const cells: string[] = [];
+        const numbers = new Set<number>();
+        row.eachCell({ includeEmpty: false }, (cell, column) => {
+          const shown = cellText(cell);
+          if (shown.number) numbers.add(column - 1);
+          cells[column - 1] = shown.text;
+        });
+        for (let at = 0; at < cells.length; at++) cells[at] ??= '';
+        if (cells.every((cell) => cell.trim() === '')) continue; // an empty row, as a blank CSV line
+        if (header === undefined) {
+          // A header's trailing empty cells (formatted, never filled) are no columns.
+          while (cells.length > 0 && cells[cells.length - 1]!.trim() === '') cells.pop();
+          header = options.readHeader(cells);
+          continue;
+        }
+        batch.push(toRecord(row.number, cells, numbers, header));
+        if (batch.length >= BATCH) {
+          yield batch;
+          batch = [];
+        }
+      }
+    }
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    if (batch.length > 0) yield batch;
+    batch = [];
+    throw new UsageError('input.xlsx_unreadable', `${name}: the workbook cannot be read (${describeXlsxError(error)}); nothing was sent`, {
+      hint: 'open it in the spreadsheet and save it again as Excel Workbook (.xlsx), or save it as CSV UTF-8',
+    });
+  }
+  if (!found) {
+    const names = sheetNames(reader);
+    if (options.sheet !== undefined)
+      throw new UsageError('usage.sheet', `${name} has no sheet "${options.sheet}"; nothing was sent`, {
+        hint: names.length > 0 ? `its sheets are: ${names.map((n) => `"${n}"`).join(', ')}` : 'the workbook lists no sheets',
+      });
+    throw new UsageError('input.xlsx_unreadable', `${name}: the workbook has no worksheet; nothing was sent`, {
+      hint: 'save it from the spreadsheet as Excel Workbook (.xlsx)',
+    });
+  }
+  if (header === undefined)
+    throw new UsageError('input.empty', `${name}: no header row (the sheet is empty); nothing was sent`, {
+      hint: 'the first row of the sheet names its columns',
+    });
+  if (batch.length > 0) yield batch;
+}
+
+interface ReaderModel {
+  model?: { sheets?: { name?: string }[] };
+}
+
+function sheetNames(reader: unknown): string[] {
+  return ((reader as ReaderModel).model?.sheets ?? []).flatMap((sheet) => (sheet.name === undefined ? [] : [sheet.name]));
+}
+
+/** The named sheet, or the first in tab order (the first stored when the workbook lists none). */
+function isWanted(sheet: { name?: string }, reader: unknown, wanted: string | undefined): boolean {
+  if (wanted !== undefined) return sheet.name === wanted;
+  const first = sheetNames(reader)[0];
+  return first === undefined || sheet.name === first;
+}
+
+function toRecord(line: number, cells: readonly string[], numbers: ReadonlySet<number>, header: XlsxHeader): XlsxRow {
+  const record: Record<string, string> = {};
+  for (const at of header.kept) record[header.columns[at]!] = cells[at] ?? '';
+  const outside = cells.findIndex((cell, at) => at >= header.columns.length && cell.trim() !== '');
+  const numberCells = header.kept.filter((at) => numbers.has(at)).map((at) => header.columns[at]!);
+  const base = numberCells.length > 0 ? { line, record, numberCells } : { line, record };
+  if (outside !== -1)
+    return {
+      ...base,
+      unreadable: `a cell in column ${columnLetters(outside)}, which the header row does not name; give the column a header`,
+    };
+  return base;
+}
+
+function columnLetters(at: number): string {
+  let letters = '';
+  for (let n = at + 1; n > 0; n = Math.floor((n - 1) / 26)) letters = String.fromCharCode(65 + ((n - 1) % 26)) + letters;
+  return letters;
+}
+
+function describeXlsxError(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  if (/signature|zip|end of central|unexpected end|invalid|FILE_ENDED|Z_DATA_ERROR|incorrect header/i.test(message))
+    return 'a damaged zip archive';
+  return message.split('\n')[0]!.slice(0, 200);
+}
+
+/** A cell's text as Excel shows it; `number`: the cell holds a number. */
+export function cellText(cell: { value: unknown; numFmt?: string | undefined }): { text: string; number: boolean } {
+  const value = cell.value;
+  if (value === null || value === undefined) return { text: '', number: false };
+  if (typeof value === 'string') return { text: value, number: false };
+  if (typeof value === 'number') {
+    const text = shownNumber(value, cell.numFmt);
+    // A whole number under 10^15 in a zero-padded format (`000000000000`) shows every digit and
+    // the leading zeros someone chose to show: its text is what a CSV export would hold.
+    const padded = /^0{2,}$/.test((cell.numFmt ?? '').split(';')[0]!.trim()) && Number.isInteger(value) && Math.abs(value) < 1e15;
+    return { text, number: !padded };
+  }
+  if (typeof value === 'boolean') return { text: value ? 'TRUE' : 'FALSE', number: false };
+  if (value instanceof Date) return { text: isoDate(value), number: false };
+  if (typeof value === 'object') {
+    const object = value as { richText?: { text?: string }[]; result?: unknown; error?: string; text?: unknown };
+    if (Array.isArray(object.richText)) return { text: object.richText.map((run) => run.text ?? '').join(''), number: false };
+    if ('formula' in object || 'sharedFormula' in object) return cellText({ value: object.result, numFmt: cell.numFmt });
+    if (typeof object.error === 'string') return { text: object.error, number: false };
+    if (typeof object.text === 'string') return { text: object.text, number: false };
+  }
+  return { text: String(value), number: false };
+}
+
+function isoDate(date: Date): string {
+  const iso = date.toISOString();
+  return iso.endsWith('T00:00:00.000Z') ? iso.slice(0, 10) : iso.replace('.000Z', 'Z');
+}
+
+/** A number as Excel shows it in a cell of format `format` (see the header comment). */
+export function shownNumber(value: number, format: string | undefined): string {
+  const code = (format ?? 'General').split(';')[0]!.trim();
+  if (code === '' || code === 'General') return general(value);
+  if (code === '@') return String(value);
+  const fixed = /^(0+)(?:\.(0+))?$/.exec(code);
+  if (fixed !== null) {
+    const decimals = fixed[2]?.length ?? 0;
+    const text = Math.abs(value).toFixed(decimals);
+    const [whole, fraction] = text.split('.');
+    const padded = whole!.padStart(fixed[1]!.length, '0');
+    return `${value < 0 ? '-' : ''}${padded}${fraction === undefined ? '' : `.${fraction}`}`;
+  }
+  return String(value);
+}
+
+/** Excel's General format in a column of standard width: at most 11 characters. */
+function general(value: number): string {
+  if (value === 0) return '0';
+  const size = Math.abs(value);
+  if (Number.isInteger(value) && size < 1e11) return String(value);
+  if (size >= 1e11 || size < 1e-9) {
+    // 2.77366E+14: as many mantissa digits as fit in 11 characters.
+    const exponent = Math.floor(Math.log10(size));
+    const room = 11 - (value < 0 ? 1 : 0) - 2 - 4; // "d." and "E+NN"
+    const [mantissa, power] = value.toExponential(Math.max(0, room)).split('e');
+    const trimmed = mantissa!.includes('.') ? mantissa!.replace(/0+$/, '').replace(/\.$/, '') : mantissa!;
+    const sign = Number(power) < 0 ? '-' : '+';
+    return `${trimmed}E${sign}${String(Math.abs(Number(power ?? exponent))).padStart(2, '0')}`;
+  }
+  // A fraction: ten significant digits at most, within 11 characters.
+  for (let digits = 10; digits > 0; digits--) {
+    const text = String(Number(value.toPrecision(digits)));
+    if (text.length <= 11) return text;
+  }
+  return String(value);
+}

@@ -1,0 +1,71 @@
+/**
+ * What a spreadsheet does to an ID, account number, code or phone number it takes for a number,
+ * told from the value alone. Pure: no I/O.
+ *
+ * Invariant: a value is called damaged only when no intact value looks like it — an ID, account,
+ * code or phone number never holds an exponent or a formula — so nothing a person typed on
+ * purpose is refused; lost leading zeros cannot be told from a value alone, and are caught where
+ * they can be proved (a number cell of an .xlsx, a DFSP code found only once zero-padded:
+ * core/mapping.ts).
+ */
+
+/** Where the row problem codes below come from; each has a README row ("Row codes"). */
+export const DAMAGE_CODES = {
+  /** `2,77366E+14`: Excel's scientific notation; the digits past the sixth are gone. */
+  exponent: 'mapping.spreadsheet_exponent',
+  /** `="000412"`: the wrapper that keeps zeros in a spreadsheet, exported as it is. */
+  formula: 'mapping.spreadsheet_formula',
+  /** A number cell of an .xlsx workbook in an ID or account column. */
+  number: 'mapping.spreadsheet_number',
+  /** A DFSP code that matches the list only once zero-padded. */
+  zeros: 'mapping.leading_zeros_lost',
+} as const;
+
+const HOW =
+  'format the column as Text before entering or pasting the values, or hand sparctl the .xlsx (see README "Preparing a spreadsheet")';
+
+// 2.77366E+14, 2,77366E+14, 1E+15, 2.8e14: a mantissa, E, an exponent — with or without a sign.
+const EXPONENT = /^[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d+$/;
+// ="000412" (and =" 0412 "), as a CSV exported from such a sheet holds it.
+const FORMULA = /^="(.*)"$/s;
+
+/** The problem a value shows, or undefined: `column` names where it was read from. */
+export function spreadsheetDamage(column: string, value: string): { code: string; message: string } | undefined {
+  if (EXPONENT.test(value))
+    return {
+      code: DAMAGE_CODES.exponent,
+      message: `${column} "${value}" is a number a spreadsheet wrote in scientific notation, which keeps only its first digits; ${HOW}`,
+    };
+  const wrapped = FORMULA.exec(value);
+  if (wrapped !== null)
+    return {
+      code: DAMAGE_CODES.formula,
+      message: `${column} "${value}" is a spreadsheet formula wrapper, not the value; write the value itself ("${wrapped[1]}"): ${HOW}`,
+    };
+  return undefined;
+}
+
+/** The problem of a number cell of an .xlsx in an ID or account column. */
+export function numberCellDamage(column: string, value: string): { code: string; message: string } {
+  return {
+    code: DAMAGE_CODES.number,
+    message: `${column} "${value}" is stored as a number in the workbook, which drops leading zeros and digits past the 15th; ${HOW}`,
+  };
+}
+
+/**
+ * The code in `known` that `code` is once zero-padded (`412` → `0412`), when there is exactly
+ * one: a spreadsheet dropped its leading zeros. Undefined for a code that is not all digits.
+ */
+export function zeroPaddedMatch(code: string, known: (candidate: string) => boolean, longest = 16): string | undefined {
+  if (!/^\d+$/.test(code)) return undefined;
+  for (let width = code.length + 1; width <= longest; width++) {
+    const padded = code.padStart(width, '0');
+    if (known(padded)) return padded;
+  }
+  return undefined;
+}
+
+export function leadingZerosMessage(what: string, code: string, padded: string): string {
+  return `${what} "${code}" is not in the DFSP list, but "${padded}" is: its leading zeros were lost (a spreadsheet took the code for a number); ${HOW}`;
+}

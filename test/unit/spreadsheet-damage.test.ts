@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import { cellText, shownNumber } from '../../src/adapters/input/xlsx-reader.js';
+import { headerHint } from '../../src/app/import-csv.js';
+import { compileMapping } from '../../src/core/mapping.js';
+import { spreadsheetDamage, zeroPaddedMatch } from '../../src/core/spreadsheet-damage.js';
+
+describe('numbers as Excel shows them', () => {
+  it.each([
+    [277366012345678, 'General', '2.77366E+14'],
+    [1e15, 'General', '1E+15'],
+    [639175550101, 'General', '6.39176E+11'],
+    [12345678901, 'General', '12345678901'],
+    [412, undefined, '412'],
+    [0.1, 'General', '0.1'],
+    [412, '0000', '0412'],
+    [412345004, '000000000000', '000412345004'],
+    [2.5, '0.00', '2.50'],
+    [2.5, '0', '3'],
+    [7, '@', '7'],
+  ])('%s in %s shows %s', (value, format, shown) => {
+    expect(shownNumber(value, format)).toBe(shown);
+  });
+
+  it('a number cell is named as one, unless a zero-padded format shows every digit', () => {
+    expect(cellText({ value: 412345004, numFmt: 'General' })).toEqual({ text: '412345004', number: true });
+    expect(cellText({ value: 412345004, numFmt: '000000000000' })).toEqual({ text: '000412345004', number: false });
+    expect(cellText({ value: '000412345004' })).toEqual({ text: '000412345004', number: false });
+    expect(cellText({ value: { formula: 'A1', result: 5 } })).toEqual({ text: '5', number: true });
+    expect(cellText({ value: { richText: [{ text: 'Ma' }, { text: 'ría' }] } })).toEqual({ text: 'María', number: false });
+  });
+});
+
+describe('spreadsheet damage', () => {
+  it.each(['2,77366E+14', '2.77366E+14', '1E+15', '2.8e14', '-1E-05'])('%s is scientific notation', (value) => {
+    expect(spreadsheetDamage('acct', value)?.code).toBe('mapping.spreadsheet_exponent');
+  });
+  it.each(['000412345004', 'E123', '12E', 'ACC-1E+5', '2.77'])('%s is intact', (value) => {
+    expect(spreadsheetDamage('acct', value)).toBeUndefined();
+  });
+  it('="…" is a formula wrapper', () => {
+    expect(spreadsheetDamage('id', '="000412"')?.code).toBe('mapping.spreadsheet_formula');
+  });
+  it('a code found only once zero-padded', () => {
+    const known = (code: string) => code === '0412';
+    expect(zeroPaddedMatch('412', known)).toBe('0412');
+    expect(zeroPaddedMatch('0412', known)).toBeUndefined();
+    expect(zeroPaddedMatch('LBP', known)).toBeUndefined();
+  });
+});
+
+describe('the missing-column hint', () => {
+  const mapping = compileMapping(
+    {
+      id: 'national_id',
+      fa: { type: { const: 'BANK' }, bank_code: 'b', branch_code: 'r', account_number: 'a', bank_name: 'n', branch_name: 'm' },
+    },
+    'm.json',
+  );
+  it('names the delimiter with which the header holds every mapped column, even when a column holds a comma', () => {
+    // Read with ",", a ";" header whose first column holds a comma is two columns, not one.
+    expect(headerHint(mapping, ['Name', ' first;national_id;b;r;a;n;m'], ',')).toBe('the file looks ";"-separated: pass --delimiter ";"');
+    expect(headerHint(mapping, ['national_id|b|r|a|n|m'], ',')).toBe('the file looks "|"-separated: pass --delimiter "|"');
+    expect(headerHint(mapping, ['x', 'y'], ',')).toBe("the file's columns are: x, y");
+  });
+  it('in a workbook: CSV text in one column', () => {
+    expect(headerHint(mapping, ['national_id;b;r;a;n;m'], '')).toContain('the CSV was opened without splitting it into columns');
+  });
+});
