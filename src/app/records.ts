@@ -134,6 +134,8 @@ export interface RecordsResult {
   /** The write pipeline's events (writes only), for a --results file. */
   readonly events?: readonly RecordEvent[];
   readonly exitCode: number;
+  /** Why the command fails although its results are shown (resolve: a found FA's strategy is not declared). */
+  readonly failure?: SparctlError;
 }
 
 /** What every records use case is told from outside. */
@@ -185,12 +187,18 @@ export async function resolveRecords(deps: ResolveDeps, input: ResolveInput): Pr
       ...(verbose ? { onProgress: (done: number, total: number) => verbose(`${done}/${total} done`) } : {}),
     });
     const summary = summarize('resolve', applied);
+    const { undeclaredStored } = await import('../core/strategy/declared.js');
+    const undeclared = undeclaredStored(
+      await mapper.strategies(),
+      applied.filter((item) => item.outcome === 'found').map((item) => ({ id: item.id, result: item.result })),
+    );
     return {
       operation: 'resolve',
       target: mapper.target,
       applied,
       summary,
-      exitCode: summary.failed > 0 ? ExitCode.rejected : ExitCode.ok,
+      exitCode: undeclared?.exitCode ?? (summary.failed > 0 ? ExitCode.rejected : ExitCode.ok),
+      ...(undeclared ? { failure: undeclared } : {}),
     };
   } finally {
     await mapper.close();

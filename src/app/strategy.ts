@@ -1,7 +1,7 @@
 import { UsageError } from '../core/errors.js';
 import type { Mapper } from '../core/mapper.js';
 import { exportStrategies, type ExportFormat } from '../core/strategy/export.js';
-import { parseSimpleYaml } from '../core/strategy/simple-yaml.js';
+import { parseStrategyText } from '../core/strategy/declared.js';
 import type { StrategyRow } from '../core/strategy/strategy.js';
 import { strategyRowFromFlags, strategyRowsFrom, validateStrategy, type StrategyReport } from '../core/strategy/validate.js';
 
@@ -9,7 +9,8 @@ import { strategyRowFromFlags, strategyRowsFrom, validateStrategy, type Strategy
  * `strategy`'s use cases: list, validate, add, export. A definition comes from --file (JSON or
  * simple YAML) or from flags, never both; without one, validate and export take the target's
  * strategies (by id when given). Invariants: a strategy with errors is never added or exported;
- * add writes to a local mapper only, and all of a definition or nothing.
+ * add writes all of a definition or nothing — to a local mapper, or for a remote profile to its
+ * strategiesFile, with the SQL and Helm to apply to the deployment (SPAR has no API for them).
  */
 
 export interface StrategyDeps {
@@ -23,6 +24,11 @@ export interface StrategyDeps {
   readonly announceTarget: () => Promise<void>;
   /** Appends rows to the local mapper, all or none (a dry run writes nothing); opened and closed for it. */
   readonly addToMapper: (rows: readonly StrategyRow[], dryRun: boolean) => Promise<{ target: string; results: readonly StrategyAdded[] }>;
+  /**
+   * A remote profile's: appends the rows it does not declare yet to its strategiesFile (a dry run
+   * writes nothing); `known` is every strategy it declares afterwards.
+   */
+  readonly addToProfile: (rows: readonly StrategyRow[], dryRun: boolean) => Promise<ProfileAdded>;
   /** A line for the person (stderr), always shown. */
   readonly say: (line: string) => void;
   /** A line for the person (stderr), left out with -q. */
@@ -33,6 +39,18 @@ export interface StrategyAdded {
   readonly id: number;
   readonly outcome: 'added' | 'unchanged';
 }
+
+export interface ProfileAdded {
+  readonly target: string;
+  readonly results: readonly StrategyAdded[];
+  /** The profile's strategiesFile, and whether the add made it. */
+  readonly file: string;
+  readonly created: boolean;
+  readonly known: readonly StrategyRow[];
+}
+
+/** A strategy row as a target lists it: a remote profile's say where their definition came from. */
+export type ListedRow = StrategyRow & { readonly source?: string };
 
 /** A strategy given by flags or --file; all absent means none was given. */
 export interface Definition {
@@ -45,9 +63,12 @@ export interface Definition {
 }
 
 /** `strategy list`: the target's strategies by id (for a remote one, what sparctl knows: SPAR has no API). */
-export async function listStrategies(deps: StrategyDeps): Promise<{ target: string; rows: StrategyRow[] }> {
+export async function listStrategies(deps: StrategyDeps): Promise<{ target: string; rows: ListedRow[] }> {
   const { rows, target } = await targetRows(deps);
-  if (await deps.isRemote()) deps.note(`SPAR has no API to list strategies: these are the ones sparctl knows for ${target}`);
+  if (await deps.isRemote())
+    deps.note(
+      `SPAR has no API to list strategies: these are SPAR's built-in ones and the ones the profile declares (strategiesFile, strategies) for ${target}`,
+    );
   return { rows, target };
 }
 
@@ -75,6 +96,8 @@ export interface AddResult {
   readonly rows: readonly StrategyRow[];
   /** One per row, in order. */
   readonly results: readonly StrategyAdded[];
+  /** A remote profile's add: the file written, and what to apply to the deployment. */
+  readonly profile?: { readonly file: string; readonly created: boolean; readonly sql: string; readonly helm: string };
 }
 
 /**
@@ -85,11 +108,7 @@ export async function addStrategies(
   deps: StrategyDeps,
   input: { readonly definition: Definition; readonly strict: boolean; readonly dryRun: boolean },
 ): Promise<AddResult> {
-  if (await deps.isRemote()) {
-    throw new UsageError('strategy.remote_add', 'strategy add writes to the local mapper; SPAR has no API to add strategies', {
-      hint: 'export them with "sparctl strategy export --format helm" or "--format sql" and apply that to the deployment',
-    });
-  }
+  const remote = await deps.isRemote();
   const rows = await definitionRows(deps, input.definition);
   if (rows === null) {
     throw new UsageError(
@@ -111,6 +130,17 @@ export async function addStrategies(
     throw new UsageError('strategy.unsafe', `${notSafe(failed)} (${verdictCounts(failed)}); nothing was added`, {
       hint: 'fix the errors above; "sparctl strategy validate" shows the full report',
     });
+  }
+  if (remote) {
+    const added = await deps.addToProfile(rows, input.dryRun);
+    // SQL inserts only what is missing, so all the given rows; Helm replaces the list whole, so every one the profile knows.
+    const profile = {
+      file: added.file,
+      created: added.created,
+      sql: exportStrategies(rows, 'sql'),
+      helm: exportStrategies(added.known, 'helm'),
+    };
+    return { target: added.target, dryRun: input.dryRun, rows, results: added.results, profile };
   }
   const { target, results } = await deps.addToMapper(rows, input.dryRun);
   return { target, dryRun: input.dryRun, rows, results };
@@ -168,38 +198,25 @@ async function definitionRows(deps: StrategyDeps, definition: Definition): Promi
       const code = (error as { code?: string }).code;
       throw new UsageError('usage.unreadable', `--file ${file}: ${code === 'ENOENT' ? 'no such file' : (error as Error).message}`);
     }
-    return strategyRowsFrom(parseDefinitionText(text, file), file);
+    return strategyRowsFrom(parseStrategyText(text, file), file);
   }
   if (!flagged) return null;
   return [strategyRowFromFlags({ ...definition, type: definition.type ?? 'FA' })];
 }
 
-/** JSON when the text starts like JSON, simple YAML otherwise (whatever the file is called). */
-function parseDefinitionText(text: string, file: string): unknown {
-  const body = text.replace(/^\uFEFF/, '');
-  if (/^\s*[[{]/.test(body)) {
-    try {
-      return JSON.parse(body);
-    } catch (error) {
-      throw new UsageError('strategy.invalid', `${file}: not valid JSON (${(error as Error).message})`);
-    }
-  }
-  if (body.trim() === '') throw new UsageError('strategy.invalid', `${file}: the file is empty`);
-  return parseSimpleYaml(body, file);
-}
-
 /** The target's strategies as plain rows, by id. */
-async function targetRows(deps: StrategyDeps): Promise<{ rows: StrategyRow[]; target: string }> {
+async function targetRows(deps: StrategyDeps): Promise<{ rows: ListedRow[]; target: string }> {
   const mapper = await deps.openMapper();
   try {
     const rows = (await mapper.strategies()).map(
-      (s): StrategyRow => ({
+      (s): ListedRow => ({
         id: s.id,
         strategy_type: s.strategy_type,
         construct_strategy: s.construct_strategy,
         deconstruct_strategy: s.deconstruct_strategy,
         description: s.description,
         active: s.active,
+        ...(s.source === undefined ? {} : { source: s.source }),
       }),
     );
     return { rows: rows.sort((a, b) => a.id - b.id), target: mapper.target };
@@ -209,10 +226,10 @@ async function targetRows(deps: StrategyDeps): Promise<{ rows: StrategyRow[]; ta
 }
 
 /** The rows of these ids, in the order given, each once; an id the target does not know is refused. */
-function selectIds(rows: StrategyRow[], ids: readonly string[]): StrategyRow[] {
+function selectIds(rows: ListedRow[], ids: readonly string[]): ListedRow[] {
   if (ids.length === 0) return rows;
   const byId = new Map(rows.map((row) => [row.id, row]));
-  const picked: StrategyRow[] = [];
+  const picked: ListedRow[] = [];
   for (const id of ids) {
     const row = /^[0-9]+$/.test(id) ? byId.get(Number(id)) : undefined;
     if (row === undefined) {

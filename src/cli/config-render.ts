@@ -12,7 +12,12 @@ export async function renderConfigShown(io: Io, format: OutputFormat, shown: Con
   const rows = (from: (key: string) => string) =>
     Object.entries(shown.settings).map(([setting, value]) => ({
       setting,
-      value: typeof value === 'string' ? value : JSON.stringify(value),
+      value:
+        typeof value === 'string'
+          ? value
+          : setting === 'strategies' && Array.isArray(value)
+            ? inlineStrategies(value)
+            : JSON.stringify(value),
       from: from(setting),
     }));
   const columns = [{ key: 'setting', fit: 'fixed' as const }, { key: 'value' }, { key: 'from' }];
@@ -72,4 +77,10 @@ export async function renderPaths(io: Io, format: OutputFormat, paths: Readonly<
         .map(([name, path]) => `${name}\t${path}`)
         .join('\n'),
   });
+}
+
+/** A profile's inline strategies in one cell: "2 inline, ids 7, 8" (-o json has them whole). */
+function inlineStrategies(list: readonly unknown[]): string {
+  const ids = list.map((row) => (typeof row === 'object' && row !== null ? (row as { id?: unknown }).id : undefined));
+  return `${list.length} inline, ids ${ids.map((id) => String(id ?? '?')).join(', ')}`;
 }

@@ -79,6 +79,13 @@ export const ProfileSchema = z.strictObject({
   caFile: nonEmpty.optional(),
   /** Remote DFSP look-ups: SPAR's bene-portal API base, e.g. https://spar.example.org/api/bene-portal */
   dfspUrl: httpUrl.optional(),
+  /**
+   * A remote deployment's own strategies (SPAR has no API to list them): a file (JSON as
+   * `strategy export --format json` writes it, or Helm values with seedData.strategies; relative
+   * to the config file), and/or rows inline. Read and checked when the mapper is opened.
+   */
+  strategiesFile: nonEmpty.optional(),
+  strategies: z.array(z.unknown(), { error: 'must be a list of strategies' }).optional(),
 });
 export type Profile = z.infer<typeof ProfileSchema>;
 export type SettingKey = keyof Profile;
@@ -219,6 +226,8 @@ const TARGET_SETTINGS = new Set<string>([
   'callbackCertFile',
   'caFile',
   'dfspUrl',
+  'strategiesFile',
+  'strategies',
 ]);
 
 /** The mapper a command acts on, and the one source that named it. */
@@ -349,6 +358,15 @@ export function resolveSettings(input: SettingsInput): ResolvedSettings {
         return false;
       }),
     );
+    // A relative strategiesFile, like db, is relative to the config file.
+    if (typeof kept['strategiesFile'] === 'string') kept['strategiesFile'] = resolve(dirname(input.configPath), kept['strategiesFile']);
+    if (target.mode === 'local' && (kept['strategiesFile'] !== undefined || kept['strategies'] !== undefined)) {
+      throw new ConfigError(
+        'config.strategies_local',
+        `profile "${profileName}" is local but declares strategiesFile or strategies, which describe a remote deployment's strategies`,
+        { hint: 'a local mapper keeps its strategies in its database: add them with "sparctl strategy add"' },
+      );
+    }
     layer(kept, () => `profile ${profileName} (${input.configPath})`);
   }
   layer(env, (key) => `env ${envNames[key]}`);

@@ -104,7 +104,7 @@ describe('remote mode against `sparctl serve` (built binary, signatures on)', ()
         'wrong key',
         { ...base, signingKeyFile: other.keyFile },
         3,
-        /^sparctl: error \[[a-z0-9_.]+\]: link at http:\/\/127\.0\.0\.1:\d+\/mapper\/link rejected the request signature \(rjct\.request\.validation: StatusReasonCodeEnum\.rjct_jwt_invalid\) \(check signingKeyFile/,
+        /^sparctl: error \[[a-z0-9_.]+\]: link at http:\/\/127\.0\.0\.1:\d+\/mapper\/link rejected the request signature \(rjct\.request\.validation: StatusReasonCodeEnum\.rjct_jwt_invalid\); signed with signingKeyFile \S+partner-key\.pem as partner "sparctl" \(check that the mapper knows/,
       ],
       [
         'wrong partner mnemonic',
@@ -112,7 +112,13 @@ describe('remote mode against `sparctl serve` (built binary, signatures on)', ()
         3,
         /rejected the request signature .*partner "someone-else"/,
       ],
-      ['no signing key', { ...base, signingKeyFile: undefined }, 3, /rejected the request signature/],
+      // An unsigned profile is told that it signs nothing, not to check a signingKeyFile it does not have.
+      [
+        'no signing key',
+        { ...base, signingKeyFile: undefined },
+        3,
+        /refused the request as unauthenticated \(rjct\.request\.validation: [^)]*\); this profile signs nothing \(no signingKeyFile\) \(the mapper checks signatures: set signingKeyFile/,
+      ],
       [
         'wrong URL',
         { ...base, baseUrl: `${served.url}/api/mapper` },

@@ -237,7 +237,7 @@ describe('sparctl strategy (built binary)', () => {
     expect(noFormat.stderr).toContain("required option '--format <format>' not specified");
   });
 
-  it('lists the strategies a remote profile knows, and refuses to add to one', async () => {
+  it('lists the strategies a remote target knows, and refuses to add to one that names no strategiesFile', async () => {
     const { env } = cliEnv({ SPARCTL_BASE_URL: 'http://127.0.0.1:9/api/mapper' });
     const list = await runMain(['strategy', 'list', '-o', 'json'], { env });
     expect(list.code).toBe(0);
@@ -246,7 +246,7 @@ describe('sparctl strategy (built binary)', () => {
     const add = await runMain(['strategy', 'add', ...V7, '-o', 'table'], { env });
     expect(add.code).toBe(2);
     expect(add.stderr).toContain(
-      'SPAR has no API to add strategies (export them with "sparctl strategy export --format helm" or "--format sql" and apply that to the deployment)',
+      'sparctl: error [strategy.no_file]: profile "default" has no strategiesFile to add strategies to; nothing was added',
     );
   });
 

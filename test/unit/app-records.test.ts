@@ -67,6 +67,8 @@ describe('planRecords: what the flags make, before any setting is read', () => {
 function lookupMapper(linked: Record<string, Record<string, unknown>>, batches: string[][], sources: string[]): Mapper {
   return strict<Mapper>('mapper', {
     target: 'fake',
+    // A local mapper's strategies: no source, so no FA is checked against a declaration.
+    strategies: async () => [...DEFAULT_STRATEGIES],
     resolve: async (items, context) => {
       batches.push(items.map((item) => item.id));
       sources.push(context.source);

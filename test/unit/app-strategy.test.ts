@@ -47,7 +47,7 @@ describe('strategy (use cases)', () => {
     expect(d.log).toEqual([
       'strategies',
       'close',
-      'note SPAR has no API to list strategies: these are the ones sparctl knows for local /x.db',
+      "note SPAR has no API to list strategies: these are SPAR's built-in ones and the ones the profile declares (strategiesFile, strategies) for local /x.db",
     ]);
   });
 
@@ -102,10 +102,26 @@ describe('strategy (use cases)', () => {
     });
   });
 
-  it('add: refused on a remote target before the definition is read', async () => {
-    await expect(
-      addStrategies(deps({ isRemote: async () => true }), { definition: { file: 'x.json' }, strict: false, dryRun: false }),
-    ).rejects.toMatchObject({ code: 'strategy.remote_add' });
+  it("add on a remote target: appended to the profile's file, never to a mapper; the SQL has the given rows, the Helm values every known one", async () => {
+    const d = deps({
+      isRemote: async () => true,
+      announceTarget: async () => void d.log.push('target'),
+      addToProfile: async (rows, dryRun) => (
+        d.log.push(`profile ${rows.map((r) => r.id).join(',')} ${dryRun}`),
+        {
+          target: 'remote spar-v2 http://x',
+          results: [{ id: 7, outcome: 'added' }],
+          file: '/c/strategies.json',
+          created: true,
+          known: [...DEFAULT_STRATEGIES, { ...DEFAULT_STRATEGIES[1]!, id: 7 }],
+        }
+      ),
+    });
+    const added = await addStrategies(d, { definition: SAFE, strict: false, dryRun: false });
+    expect(d.log.filter((line) => !line.startsWith('note '))).toEqual(['target', 'profile 7 false']);
+    expect(added.profile).toMatchObject({ file: '/c/strategies.json', created: true });
+    expect(added.profile!.sql.match(/^VALUES \((\d+),/gm)).toEqual(['VALUES (7,']);
+    expect(added.profile!.helm.match(/^ {4}- id: (\d+)$/gm)).toEqual([1, 2, 3, 4, 5, 7].map((id) => `    - id: ${id}`));
   });
 
   it('add: the target is said before the findings; an unsafe strategy refuses the whole definition and writes nothing', async () => {

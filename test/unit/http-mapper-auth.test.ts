@@ -152,6 +152,18 @@ describe('HttpMapper bearer tokens', () => {
     const error = await rejectedWith(ConfigError, () => resolveOne(mapper));
     expect(gw.state.mapperAuth).toEqual(['Bearer static-token']);
     expect(error.code).toBe('remote.unauthorized');
-    expect(error.hint).toMatch(/tokenFile, SPARCTL_TOKEN/);
+    // What this profile sends, by name: the file, not the list of every way a token can be given.
+    expect(error.message).toContain(`this profile sends the bearer token from tokenFile ${tokenFile}`);
+    expect(error.hint).toBe(`check the token in ${tokenFile}`);
+  });
+
+  it('reports a 401 to a profile that sends no token as such, without pointing at settings it does not use', async () => {
+    const gw = await gateway({ secret: 's', expiresIn: 3600 });
+    const mapper = await HttpMapper.create(settings(gw.url, {}));
+    closers.push(() => mapper.close());
+    const error = await rejectedWith(ConfigError, () => resolveOne(mapper));
+    expect(error.code).toBe('remote.unauthorized');
+    expect(error.message).toMatch(/this profile sends no bearer token and no signature$/);
+    expect(`${error.message} ${error.hint}`).not.toMatch(/signingKeyFile|tokenFile [/]/);
   });
 });

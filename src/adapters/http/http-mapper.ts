@@ -4,11 +4,12 @@ import { Pool, type Dispatcher } from 'undici';
 import { ConfigError, SparctlError, UnavailableError, UsageError } from '../../core/errors.js';
 import type { LinkItem, Mapper, MapperCallContext, ResolveItem, UnlinkItem } from '../../core/mapper.js';
 import type { ItemResult, Operation } from '../../core/results.js';
-import { DEFAULT_STRATEGIES, deconstructFa, type Strategy } from '../../core/strategy/strategy.js';
+import { deconstructFa, type Strategy } from '../../core/strategy/strategy.js';
+import { declaredStrategies } from '../files/strategies-file.js';
 import { redactUrl, type Settings } from '../../config/settings.js';
 import { canonicalJson } from './canonical-json.js';
 import { isBatchFailure, type ProtocolItem, type WireProtocol } from './protocol.js';
-import { strategyIdOf } from './protocols/g2p-connect.js';
+import { strategyIdOf } from '../../core/strategy/declared.js';
 import { protocolNamed } from './protocols/index.js';
 import { loadSigningKey, signDetached, type SigningKey } from './signing.js';
 import { CallbackReceiver, encryptMessage, txnStatusRequest } from './connect-async.js';
@@ -29,15 +30,18 @@ export class HttpMapper implements Mapper {
   private readonly base: URL;
   private readonly paths: Record<Operation, string>;
   private accessToken: { value: string; expiresAt: number } | undefined;
-  private readonly strategyMap = new Map(DEFAULT_STRATEGIES.map((s) => [s.id, s]));
+  /** SPAR's built-in strategies and the ones the profile declares for its deployment, by id. */
+  private readonly strategyMap: ReadonlyMap<number, Strategy>;
 
   private constructor(
     private readonly settings: Settings,
     private readonly protocol: WireProtocol,
     private readonly signing: SigningKey | undefined,
     private readonly staticToken: string | undefined,
+    strategies: readonly Strategy[],
     private readonly asyncMode?: AsyncMode,
   ) {
+    this.strategyMap = new Map(strategies.map((s) => [s.id, s]));
     this.base = new URL(settings.baseUrl!);
     this.target = `${protocol.name} ${redactUrl(settings.baseUrl!)}`;
     this.paths = { ...protocol.defaultPaths, ...(settings.paths ?? {}) } as Record<Operation, string>;
@@ -50,7 +54,8 @@ export class HttpMapper implements Mapper {
     const protocol = protocolNamed(settings.protocol);
     const signing = settings.signingKeyFile ? await loadSigningKey(settings.signingKeyFile, settings.keyId) : undefined;
     const token = settings.token ?? (settings.tokenFile ? (await readSecretFile(settings.tokenFile, 'tokenFile')).trim() : undefined);
-    return new HttpMapper(settings, protocol, signing, token, settings.async ? await startAsyncMode(settings) : undefined);
+    const strategies = await declaredStrategies(settings);
+    return new HttpMapper(settings, protocol, signing, token, strategies, settings.async ? await startAsyncMode(settings) : undefined);
   }
 
   link(items: readonly LinkItem[], _context?: MapperCallContext): Promise<ItemResult[]> {
@@ -66,9 +71,9 @@ export class HttpMapper implements Mapper {
     return this.call('unlink', items);
   }
 
-  /** The strategies this profile knows: SPAR's defaults (a deployment's own come with `strategy`). */
+  /** The strategies this profile knows: SPAR's defaults and the ones it declares, each with its source. */
   async strategies(): Promise<Strategy[]> {
-    return [...DEFAULT_STRATEGIES];
+    return [...this.strategyMap.values()];
   }
 
   async close(): Promise<void> {
@@ -230,9 +235,7 @@ export class HttpMapper implements Mapper {
       const detail = `${outcome.code ?? 'no code'}${outcome.message ? `: ${outcome.message}` : ''}`;
       switch (outcome.kind) {
         case 'signature':
-          throw new ConfigError('remote.signature_rejected', `${where} rejected the request signature (${detail})`, {
-            hint: `check signingKeyFile and keyId, and that the mapper knows the partner "${this.settings.senderAppMnemonic}" (senderAppMnemonic) with this key's certificate`,
-          });
+          throw signatureRejected(where, detail, this.settings);
         case 'internal':
           throw new UnavailableError(
             'remote.batch_failed',
@@ -429,7 +432,7 @@ export function httpStatusError(
   status: number,
   text: string,
   where: string,
-  settings: Pick<Settings, 'senderAppMnemonic'>,
+  settings: AuthSettings,
   retryAfter?: string,
   records?: number,
 ): SparctlError {
@@ -442,8 +445,8 @@ export function httpStatusError(
       hint: 'this is a mismatch between sparctl and the server version; please report it with the server message',
     });
   if (status === 401 || status === 403)
-    return new ConfigError('remote.unauthorized', `${where} answered HTTP ${status}${said}`, {
-      hint: 'check the bearer token (tokenFile, SPARCTL_TOKEN) or the OAuth2 client settings',
+    return new ConfigError('remote.unauthorized', `${where} answered HTTP ${status}${said}; this profile sends ${bearerInUse(settings)}`, {
+      hint: bearerHint(settings),
     });
   if (status === 404 || status === 405)
     return new ConfigError('remote.wrong_url', `${where} answered HTTP ${status}${said}: there is no mapper operation at this URL`, {
@@ -467,7 +470,9 @@ export function httpStatusError(
   if (status === 500 && code === 'G2P-REQ-100') {
     // SPAR's own 500: raised before the batch is processed (signature dependency) or by a crash.
     return new UnavailableError('remote.server_error', `${where} answered HTTP 500${said}`, {
-      hint: `on Keymanager-backed SPAR this also means a malformed Signature or an unregistered partner "${settings.senderAppMnemonic}"; check the key and senderAppMnemonic`,
+      hint: settings.signingKeyFile
+        ? `on Keymanager-backed SPAR this also means a malformed Signature or an unregistered partner "${settings.senderAppMnemonic}"; check signingKeyFile ${settings.signingKeyFile} and senderAppMnemonic`
+        : 'on Keymanager-backed SPAR this also means a request without a Signature: this profile signs nothing (no signingKeyFile); set signingKeyFile to the partner key the mapper knows',
       outcomeUnknown: true,
     });
   }
@@ -482,6 +487,48 @@ export function httpStatusError(
   }
   // An answer sparctl does not understand says nothing about what was applied.
   return new UnavailableError('remote.unexpected_status', `${where} answered HTTP ${status}${said}`, { outcomeUnknown: true });
+}
+
+/** The settings that say how a profile authenticates, for the messages about it. */
+type AuthSettings = Pick<
+  Settings,
+  'senderAppMnemonic' | 'signingKeyFile' | 'keyId' | 'tokenFile' | 'token' | 'oauthTokenUrl' | 'oauthClientId'
+>;
+
+/** "no bearer token", "the bearer token from tokenFile /x", "an OAuth2 token for client \"c\" from URL". */
+function bearerInUse(settings: AuthSettings): string {
+  if (settings.token) return 'the bearer token from SPARCTL_TOKEN';
+  if (settings.tokenFile) return `the bearer token from tokenFile ${settings.tokenFile}`;
+  if (settings.oauthTokenUrl)
+    return `an OAuth2 token for client "${settings.oauthClientId ?? '?'}" from ${redactUrl(settings.oauthTokenUrl)}`;
+  return `no bearer token${settings.signingKeyFile ? '' : ' and no signature'}`;
+}
+
+function bearerHint(settings: AuthSettings): string {
+  if (settings.token) return 'check the token in SPARCTL_TOKEN (it wins over tokenFile)';
+  if (settings.tokenFile) return `check the token in ${settings.tokenFile}`;
+  if (settings.oauthTokenUrl) return 'check oauthClientId and the client secret, and what the client is allowed';
+  return 'the server wants credentials: set tokenFile (or SPARCTL_TOKEN) to its bearer token, or the OAuth2 client settings';
+}
+
+/** A batch refused because of its signature: what the profile signed with, or that it signs nothing. */
+export function signatureRejected(where: string, detail: string, settings: AuthSettings): ConfigError {
+  if (!settings.signingKeyFile) {
+    return new ConfigError(
+      'remote.signature_rejected',
+      `${where} refused the request as unauthenticated (${detail}); this profile signs nothing (no signingKeyFile)`,
+      {
+        hint: `the mapper checks signatures: set signingKeyFile (or SPARCTL_SIGNING_KEY_FILE) to the key of the partner "${settings.senderAppMnemonic}" (senderAppMnemonic) it knows`,
+      },
+    );
+  }
+  return new ConfigError(
+    'remote.signature_rejected',
+    `${where} rejected the request signature (${detail}); signed with signingKeyFile ${settings.signingKeyFile}${settings.keyId ? ` (keyId ${settings.keyId})` : ''} as partner "${settings.senderAppMnemonic}"`,
+    {
+      hint: `check that the mapper knows the partner "${settings.senderAppMnemonic}" (senderAppMnemonic) with this key's certificate${settings.keyId ? ', and the keyId' : ''}`,
+    },
+  );
 }
 
 const TLS_CODES = new Set([

@@ -84,6 +84,10 @@ export function recordCommand(operation: Operation, io: Io, setExit: (code: numb
       if ('interrupted' in result) return setExit(result.interrupted);
       const { renderRecords } = await import('../records-render.js');
       await renderRecords(io, globals, context.resolved.settings.output, result, options.results);
+      if (result.failure) {
+        const { hint, code, message } = result.failure;
+        io.stderr.write(`sparctl: error [${code}]: ${message}${hint ? ` (${hint})` : ''}\n`);
+      }
       setExit(result.exitCode);
     });
   return command;

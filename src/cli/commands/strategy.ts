@@ -17,7 +17,7 @@ export function strategyCommand(io: Io, setExit: (code: number) => void): Comman
 
   strategy
     .command('list')
-    .description('list the strategies of the local mapper, or the ones sparctl knows for a remote profile')
+    .description('list the strategies of the local mapper, or the ones a remote profile knows (built-in and declared)')
     .addHelpText('after', LIST_HELP)
     .action(async (_options: unknown, cmd: Command) => {
       const { app, render, deps, format } = await load(cmd);
@@ -47,7 +47,9 @@ export function strategyCommand(io: Io, setExit: (code: number) => void): Comman
   definitionOptions(
     strategy
       .command('add')
-      .description('validate strategies and append them to the local mapper under their ids (never changes an existing id)')
+      .description(
+        "validate strategies and append them under their ids to the local mapper, or to a remote profile's strategiesFile (never changes an existing id)",
+      )
       .option('--strict', 'refuse strategies with warnings too')
       .option('--dry-run', 'validate and say what would be added; write nothing'),
   )

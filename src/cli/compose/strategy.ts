@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { UsageError } from '../../core/errors.js';
 import { resolve } from 'node:path';
 import type { StrategyDeps } from '../../app/strategy.js';
 import { announceTarget, loadContext, openMapper, type CommandContext, type GlobalOptions } from '../context.js';
@@ -38,6 +39,36 @@ export async function strategyDeps(
       } finally {
         await mapper.close();
       }
+    },
+    addToProfile: async (rows, dryRun) => {
+      const { resolved } = await context();
+      const { settings } = resolved;
+      const { declaredStrategyRows, appendToStrategiesFile } = await import('../../adapters/files/strategies-file.js');
+      const { planAppend, combineDeclared } = await import('../../core/strategy/declared.js');
+      const { targetWhere } = await import('../context.js');
+      if (settings.strategiesFile === undefined) {
+        throw new UsageError(
+          'strategy.no_file',
+          `profile "${settings.profile}" has no strategiesFile to add strategies to; nothing was added`,
+          {
+            hint: 'add "strategiesFile": "strategies.json" to the profile (relative to the config file; sparctl never edits the config file), or declare them inline under "strategies"',
+          },
+        );
+      }
+      const known = await declaredStrategyRows(settings, { missingFileIsEmpty: true });
+      const results = planAppend(known, rows);
+      const added = rows.filter((_, i) => results[i]!.outcome === 'added');
+      const { created } = added.length > 0 ? await appendToStrategiesFile(settings.strategiesFile, added, dryRun) : { created: false };
+      return {
+        target: targetWhere(await context()),
+        results,
+        file: settings.strategiesFile,
+        created,
+        known: combineDeclared([
+          { source: 'known', rows: known },
+          { source: 'added', rows: added },
+        ]),
+      };
     },
     say: (line) => io.stderr.write(`${printable(line)}\n`),
     note: (line) => {

@@ -21,8 +21,8 @@ Examples:
 
 export const LIST_HELP = `
 Columns: id, type, construct template, description (-o json adds the deconstruct regex).
-SPAR has no API for strategies, so for a remote profile this is what sparctl knows: SPAR's
-defaults 1-5.
+SPAR has no API for strategies, so for a remote profile these are SPAR's defaults 1-5 and the
+ones the profile declares (strategiesFile, strategies), with a "from" column saying which.
 
 Examples:
   $ sparctl strategy list
@@ -56,15 +56,17 @@ id that exists with the same content does nothing; with different content it is 
 already stored with that id must keep reading back the same way. Add the new version under a
 new id instead. All strategies of a file are added, or none.
 
-SPAR has no API for strategies: for a SPAR deployment, export them (strategy export) and apply
-the Helm values or SQL there, so that every environment gets the same ids.
+With a remote profile (SPAR has no API for strategies) they are appended to the profile's
+strategiesFile, which is created on the first add (the config file itself is never edited), and
+the SQL and the Helm values to apply to the deployment are printed on stdout.
 
 Examples:
   $ sparctl strategy add --id 7 --type FA --description "Bank code and account" \\
       --construct 'bank:{bank_code}|account:{account_number}' \\
       --deconstruct '^bank:(?P<bank_code>[^|]*)\\|account:(?P<account_number>.*)$'
   $ sparctl strategy add --file strategies.json
-  $ sparctl --db field.db strategy add --file spar-values.yaml`;
+  $ sparctl --db field.db strategy add --file spar-values.yaml
+  $ sparctl --profile staging strategy add --file strategies.json > apply-to-spar.txt`;
 
 export const EXPORT_HELP = `
 By default the profile's strategies are exported (the local mapper's table); --file or the

@@ -17,6 +17,8 @@ export interface StrategyRow {
 export interface Strategy extends StrategyRow {
   readonly template: FormatTemplate;
   readonly pattern: TranslatedRegex;
+  /** Where a remote profile's definition came from ("built-in", "file PATH", …); absent for a local mapper's own table. */
+  readonly source?: string;
 }
 
 /**

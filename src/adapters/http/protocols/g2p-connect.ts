@@ -70,26 +70,8 @@ export function constructedFa(item: LinkItem, context: RequestContext): string {
   return constructFa(strategy, item.fa);
 }
 
-/**
- * The strategy id kept in a mapping's additional_info: `[{strategy_id: 2}]` (SPAR 1.x and 2.x
- * read element 0) or a G2P Connect name/value entry `{name: "strategy_id", value: "2"}`.
- * Callers use it to deconstruct the FA string a resolve `details` returns.
- */
-export function strategyIdOf(additionalInfo: unknown): number | undefined {
-  if (!Array.isArray(additionalInfo)) return undefined;
-  const first: unknown = additionalInfo[0];
-  if (isRecord(first) && 'strategy_id' in first) return asStrategyId(first['strategy_id']);
-  for (const entry of additionalInfo) {
-    if (isRecord(entry) && entry['name'] === 'strategy_id') return asStrategyId(entry['value']);
-  }
-  return undefined;
-}
-
-function asStrategyId(value: unknown): number | undefined {
-  if (typeof value === 'number' && Number.isSafeInteger(value)) return value;
-  if (typeof value === 'string' && /^[0-9]{1,9}$/.test(value)) return Number(value);
-  return undefined;
-}
+/** Callers use it to deconstruct the FA string a resolve `details` returns. */
+export { strategyIdOf } from '../../../core/strategy/declared.js';
 
 export interface ConnectDialect {
   /** How messages name the generation, e.g. "SPAR 1.x". */
