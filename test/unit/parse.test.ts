@@ -81,9 +81,10 @@ const TABLE: readonly Row[] = [
   [
     ['import-csv', 'e.csv', '--mapping', 'm.json', '--delimiter', ';', '--mode', 'link'],
     'import-csv',
-    { mapping: 'm.json', delimiter: ';', mode: 'link' },
+    { mapping: 'm.json', delimiter: ';', mode: 'link', skipReview: 'rejected' },
     ['e.csv'],
   ],
+  [['import-csv', 'e.csv', '--mapping', 'm.json', '--skip-review', ''], 'import-csv', { skipReview: '' }, ['e.csv']],
   [
     ['import-odk', '--mapping', 'm.json', '--watch', '--interval', '30', '--on-delete', 'unlink'],
     'import-odk',

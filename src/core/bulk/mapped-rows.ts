@@ -1,5 +1,5 @@
 import type { ItemSource } from '../mapper.js';
-import { applyMapping, rowKey, type CompiledMapping, type DfspLookup } from '../mapping.js';
+import { applyMapping, filterRow, rowKey, type CompiledMapping, type DfspLookup, type RowFilter } from '../mapping.js';
 import type { Strategy } from '../strategy/strategy.js';
 import type { BulkInputRecord, BulkMode } from './types.js';
 import { OPERATION_COLUMN, toBulkRecord } from './input.js';
@@ -83,7 +83,8 @@ export interface CsvSourceRow {
 /**
  * The engine record of each CSV row read through a mapping file (import-csv). Once `contexts`
  * gives the run's source contexts, a row whose ID the mapping can tell becomes a SourcedRecord,
- * mapped only when the engine asks; any other row is mapped at once.
+ * mapped only when the engine asks; any other row is mapped at once. A row `filters` leave out
+ * is a skipped record with no key, never mapped — `csvRowKey` is the row index's key, the same.
  */
 export function mappedCsvRecords(options: {
   readonly mapping: CompiledMapping;
@@ -92,8 +93,11 @@ export function mappedCsvRecords(options: {
   readonly mode: BulkMode;
   readonly unlinkConfirmed: boolean;
   readonly contexts: () => SourceContexts | undefined;
+  /** The row filters, once the header is read (the mapping's, and --skip-review's); default: the mapping's. */
+  readonly filters?: () => readonly RowFilter[];
 }): (row: CsvSourceRow, seq: number) => BulkInputRecord {
   const { mapping, dfsp, strategies, mode, unlinkConfirmed } = options;
+  const filters = options.filters ?? (() => mapping.filters);
   // `key`: the row's ID when it builds (rowKey); applyMapping then does not build it again.
   const mapRow = (row: Record<string, string>, seq: number, line: number, key: string | undefined): BulkInputRecord => {
     const mapped = applyMapping(mapping, (path) => row[path], dfsp, key);
@@ -105,7 +109,11 @@ export function mappedCsvRecords(options: {
   const parseLater = (record: SourcedRecord) => mapRow(record.raw as Record<string, string>, record.seq, record.line!, record.id).parsed;
   return (source, seq) => {
     const row = source.record as Record<string, string>;
-    const key = rowKey(mapping, (path) => row[path]);
+    const cell = (path: string) => row[path];
+    const skip = filterRow(filters(), cell);
+    // A row a filter leaves out is no row of its ID: its key is none, as in the row index.
+    const key = skip === undefined ? rowKey(mapping, cell) : undefined;
+    // An unreadable row is a reject even when a filter would leave it out: its cells may be misplaced.
     if (source.unreadable)
       return {
         seq,
@@ -114,6 +122,7 @@ export function mappedCsvRecords(options: {
         key,
         parsed: { ok: false, problems: [{ field: '(line)', message: source.unreadable, code: 'input.unreadable' }] },
       };
+    if (skip !== undefined) return { seq, line: source.line, raw: row, key, skip: { ...skip, id: rowKey(mapping, cell) }, parsed: SKIPPED };
     // Unlink rows write nothing a later run could compare with; a row with its own operation is
     // not decided by its ID and source alone.
     const contexts = mode === 'unlink' || mapping.operation !== undefined ? undefined : options.contexts();
@@ -122,4 +131,19 @@ export function mappedCsvRecords(options: {
     if (source.text !== undefined) return new SourcedRecord(seq, source.line, row, id, contexts!.line, source.text, parseLater);
     return new SourcedRecord(seq, source.line, row, id, contexts!.cells, JSON.stringify(Object.values(row)), parseLater);
   };
+}
+
+/** What a skipped record's `parsed` says: never read (the engine reports it by its `skip`). */
+const SKIPPED: BulkInputRecord['parsed'] = { ok: false, problems: [] };
+
+/**
+ * The key of a CSV row in the row index: none for a row the filters leave out, else the ID it
+ * names (rowKey) — what mappedCsvRecords gives the run's record of the same row.
+ */
+export function csvRowKey(
+  mapping: CompiledMapping,
+  filters: readonly RowFilter[],
+  cell: (column: string) => string | undefined,
+): string | undefined {
+  return filterRow(filters, cell) === undefined ? rowKey(mapping, cell) : undefined;
 }
