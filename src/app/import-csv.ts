@@ -1,7 +1,7 @@
 import { loadMappingFiles } from './mapping-files.js';
 import { csvRowKey, mappedCsvRecords, sourceContexts, type CsvSourceRow, type SourceContexts } from '../core/bulk/mapped-rows.js';
 import type { BulkInputRecord, BulkMode } from '../core/bulk/types.js';
-import { unusableDelimiter } from '../core/csv-delimiter.js';
+import { otherDelimiterHint, unusableDelimiter } from '../core/csv-delimiter.js';
 import { UsageError } from '../core/errors.js';
 import { checkMappingStrategies, idColumns, missingColumns, rowFilter, type DfspData, type RowFilter } from '../core/mapping.js';
 import { reviewStatesOf } from '../core/odk.js';
@@ -174,10 +174,5 @@ function near(column: string, header: readonly string[]): string {
  * flag reads it, rather than list one 2,000-character column.
  */
 function headerHint(header: readonly string[], delimiter: string): string {
-  if (header.length === 1) {
-    const other = [';', '\t', '|', ','].find((candidate) => candidate !== delimiter && header[0]!.includes(candidate));
-    if (other !== undefined)
-      return `the header is one column, which holds ${JSON.stringify(other)}: the file looks ${JSON.stringify(other)}-separated; run again with --delimiter ${other === '\t' ? "$'\\t'" : JSON.stringify(other)}`;
-  }
-  return `the file's columns are: ${header.join(', ')}`;
+  return otherDelimiterHint(header, delimiter) ?? `the file's columns are: ${header.join(', ')}`;
 }

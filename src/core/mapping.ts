@@ -52,6 +52,8 @@
  *   accepted.
  * - `operation` (optional): a field spec giving `link`, `update`, `unlink` or `upsert` per row; an
  *   empty cell leaves the command's default. An `unlink` row needs only the ID.
+ * - `skip`, `where` (optional): row filters (`FilterSchema`, `filterRow`). A row is skipped when a
+ *   `skip` condition matches it or a `where` condition does not; a skipped row is never mapped.
  * - `$comment` (optional): ignored.
  *
  * Columns the mapping does not name are ignored: an enumeration export carries many. Every
