@@ -51,7 +51,7 @@ Examples:
       if (result.ended === 'rejected')
         say(`Not updated: ${result.reasonCode ?? 'no answer'}${result.reasonMessage ? ` ${result.reasonMessage}` : ''}`);
       if (result.ended === 'updated')
-        io.stdout.write(`${result.confirmed ? 'updated (confirmed after a lost answer)' : 'updated'} ${printable(id)}\n`);
+        io.stdout.write(`${result.confirmed ? 'updated (confirmed after a lost answer)' : 'updated'} ${printable(result.id)}\n`);
       setExit(result.exitCode);
     });
   return fa;
