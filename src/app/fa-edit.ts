@@ -67,7 +67,8 @@ export interface FaEditInput {
 export type FaEditResult =
   | { readonly ended: 'unchanged' | 'dry-run' | 'cancelled'; readonly exitCode: number }
   | { readonly ended: 'rejected'; readonly reasonCode: string | null; readonly reasonMessage: string | null; readonly exitCode: number }
-  | { readonly ended: 'updated'; readonly confirmed: boolean; readonly exitCode: number };
+  /** `id`: the ID as stored, which may be a strategy's form of the one given (token:…@nationalId). */
+  | { readonly ended: 'updated'; readonly id: string; readonly confirmed: boolean; readonly exitCode: number };
 
 export async function editFa(deps: FaEditDeps, input: FaEditInput): Promise<FaEditResult> {
   // The ID as every input takes it (NFC, nothing invisible), so the edit finds what link stored.
@@ -274,7 +275,7 @@ export async function editFa(deps: FaEditDeps, input: FaEditInput): Promise<FaEd
     const [event] = events;
     if (event === undefined || event.fate === 'rejected')
       return { ended: 'rejected', reasonCode: event?.code ?? null, reasonMessage: event?.message ?? null, exitCode: ExitCode.rejected };
-    return { ended: 'updated', confirmed: event.fate === 'confirmed', exitCode: ExitCode.ok };
+    return { ended: 'updated', id, confirmed: event.fate === 'confirmed', exitCode: ExitCode.ok };
   } finally {
     await mapper.close();
   }

@@ -1,20 +1,38 @@
 import { loadMappingFiles } from './mapping-files.js';
-import { mappedCsvRecords, sourceContexts, type CsvSourceRow, type SourceContexts } from '../core/bulk/mapped-rows.js';
+import { csvRowKey, mappedCsvRecords, sourceContexts, type CsvSourceRow, type SourceContexts } from '../core/bulk/mapped-rows.js';
 import type { BulkInputRecord, BulkMode } from '../core/bulk/types.js';
 import { unusableDelimiter } from '../core/csv-delimiter.js';
 import { UsageError } from '../core/errors.js';
-import { checkMappingStrategies, idColumns, missingColumns, rowKey, type CompiledMapping, type DfspData } from '../core/mapping.js';
+import {
+  checkMappingStrategies,
+  idColumns,
+  missingColumns,
+  rowFilter,
+  type CompiledMapping,
+  type DfspData,
+  type RowFilter,
+} from '../core/mapping.js';
+import { reviewStatesOf } from '../core/odk.js';
+import { closest } from '../core/strategy/validate.js';
 import type { Strategy } from '../core/strategy/strategy.js';
 
 /**
  * `import-csv`'s use case: an enumeration CSV through a mapping file into the mapper, as a bulk
  * job (cli/bulk-job.ts). Before the job: the mapping and DFSP data (the file given, else the
  * target's own), the delimiter. The job's definition — what a resumed run must find the same —
- * is the mapping, the DFSP data and the delimiter asked for (an .xlsx's sheet). The header is
- * checked as soon as it is read, before any row is sent: a column the mapping reads and the file
- * lacks stops it. A `.xlsx` file is read as a workbook (the first sheet, or `--sheet`), by the
- * same mapping; its rejects are written as CSV.
+ * is the mapping, the DFSP data, the delimiter (an .xlsx's sheet) and --skip-review asked for.
+ * The header is checked as soon as it is read, before any row is sent: a column the mapping
+ * reads and the file lacks stops it. A `.xlsx` file is read as a workbook (the first sheet, or
+ * `--sheet`), by the same mapping; its rejects are written as CSV.
+ *
+ * Row filters: the mapping's `skip`/`where`, and — when the file has ODK Central's `ReviewState`
+ * column and the mapping filters on no such column — --skip-review's states (default
+ * `rejected`, as import-odk). A row they leave out is skipped, keyed as no ID in the row index
+ * and in the run alike (csvRowKey), so it never supersedes nor is superseded by a row of its ID.
  */
+
+/** ODK Central's CSV export column of a submission's review state (empty while received). */
+export const REVIEW_STATE_COLUMN = 'ReviewState';
 
 /** The bulk job of one import: what cli/bulk-job.ts needs to read the CSV through the mapping. */
 export interface CsvImportJob {
@@ -62,6 +80,8 @@ export interface ImportCsvInput {
   readonly dfsp?: string;
   readonly delimiter?: string;
   readonly sheet?: string;
+  /** Review states of an ODK Central export whose rows are skipped, comma-separated (default "rejected"). */
+  readonly skipReview?: string;
 }
 
 export interface ImportCsvResult {
@@ -93,18 +113,22 @@ async function jobOf(deps: ImportCsvDeps, input: ImportCsvInput): Promise<CsvImp
         hint: 'drop --sheet, or give the .xlsx file',
       },
     );
+  const skipReview = reviewStatesOf(input.skipReview ?? 'rejected');
   const { mapping, mappingText, dfsp, dfspKnown } = await loadMappingFiles(deps, input);
+  // The filters too: a row left out by one run and not the next would change which row is an ID's last.
   const definition = JSON.stringify({
     mapping: mappingText,
     dfsp: dfspKnown ?? null,
     delimiter: input.delimiter ?? ',',
     ...(format === 'xlsx' ? { sheet: input.sheet ?? null } : {}),
+    skipReview,
   });
   const delimiter = format === 'xlsx' ? '' : (input.delimiter ?? (input.file.toLowerCase().endsWith('.tsv') ? '\t' : ','));
   const label = input.file === '-' ? 'stdin' : input.file;
   let strategies: ReadonlyMap<number, Strategy> = new Map();
   let columns: readonly string[] = [];
   let contexts: SourceContexts | undefined;
+  let filters: readonly RowFilter[] = mapping.filters;
   return {
     mode: input.mode,
     file: input.file,
@@ -132,13 +156,27 @@ async function jobOf(deps: ImportCsvDeps, input: ImportCsvInput): Promise<CsvImp
       if (missing.length > 0) {
         throw new UsageError(
           'input.missing_column',
-          `${label}:1: the mapping reads column${missing.length > 1 ? 's' : ''} ${missing.map((c) => `"${c}"`).join(', ')}, which the file does not have; nothing was sent`,
+          `${label}:1: the mapping reads column${missing.length > 1 ? 's' : ''} ${missing.map((c) => `"${c}"${near(c, header)}`).join(', ')}, which the file does not have; nothing was sent`,
           { hint: headerHint(mapping, written, usedDelimiter, header) },
         );
       }
+      const reviewed = header.includes(REVIEW_STATE_COLUMN) && !mapping.filters.some((f) => f.source === REVIEW_STATE_COLUMN);
+      filters =
+        reviewed && skipReview.length > 0
+          ? [
+              ...mapping.filters,
+              rowFilter(
+                '--skip-review',
+                'skip',
+                REVIEW_STATE_COLUMN,
+                skipReview.map((state) => (state === 'received' ? '' : state)),
+                'filter.review_state',
+              ),
+            ]
+          : mapping.filters;
     },
-    keyColumns: () => idColumns(mapping),
-    keyOf: (cell) => rowKey(mapping, cell),
+    keyColumns: () => [...idColumns(mapping), ...filters.map((filter) => filter.source)],
+    keyOf: (cell) => csvRowKey(mapping, filters, cell),
     columns: () => columns,
     records: (rows) => {
       const toRecord = mappedCsvRecords({
@@ -148,6 +186,7 @@ async function jobOf(deps: ImportCsvDeps, input: ImportCsvInput): Promise<CsvImp
         mode: input.mode,
         unlinkConfirmed: deps.yes,
         contexts: () => contexts,
+        filters: () => filters,
       });
       return (async function* () {
         let seq = 0;
@@ -155,6 +194,13 @@ async function jobOf(deps: ImportCsvDeps, input: ImportCsvInput): Promise<CsvImp
       })();
     },
   };
+}
+
+/** ` (did you mean "X"?)` when the header has a column close to `column` (case and a typo or two apart). */
+function near(column: string, header: readonly string[]): string {
+  const byLower = new Map(header.map((name) => [name.toLowerCase(), name]));
+  const hit = closest(column, [...byLower.keys()]);
+  return hit === undefined ? '' : ` (did you mean "${byLower.get(hit)}"?)`;
 }
 
 /**
@@ -173,7 +219,7 @@ export function headerHint(mapping: CompiledMapping, written: readonly string[],
     candidates.find((candidate) => missingColumns(mapping, splits(candidate)).length === 0) ??
     (written.length === 1 ? candidates[0] : undefined);
   if (other !== undefined) {
-    const flag = other === '\t' ? "$'\\t'" : JSON.stringify(other);
+    const flag = other === '\t' ? "$'\\t'" : `'${other}'`;
     if (delimiter === '')
       return `the sheet's header holds ${JSON.stringify(other)}-separated text: the CSV was opened without splitting it into columns; import the CSV file itself with --delimiter ${flag}`;
     return `the file looks ${JSON.stringify(other)}-separated: pass --delimiter ${flag}`;

@@ -8,6 +8,7 @@ import {
   checkMappingStrategies,
   mappingColumns,
   mappingSources,
+  filterRow,
   objectRow,
   rowKey,
   type CompiledMapping,
@@ -20,7 +21,7 @@ import {
   latestStates,
   mappingFieldProblems,
   provenanceOf,
-  REVIEW_STATES,
+  reviewStatesOf,
   windowStart,
   type FormField,
   type OdkSubmission,
@@ -189,13 +190,7 @@ export function checkImportOdk(
       hint: 'put odkUrl, odkProject and odkForm in a profile — README "import-odk: submissions from ODK Central"',
     });
   }
-  const skipReview = input.skipReview
-    .split(',')
-    .map((state) => state.trim())
-    .filter(Boolean);
-  const unknownState = skipReview.find((state) => !(REVIEW_STATES as readonly string[]).includes(state));
-  if (unknownState !== undefined)
-    throw new UsageError('usage.review_state', `--skip-review: "${unknownState}" is not a review state (${REVIEW_STATES.join(', ')})`);
+  const skipReview = reviewStatesOf(input.skipReview);
   for (const [flag, policy] of [
     ['--on-delete', input.onDelete],
     ['--on-reject', input.onReject],
@@ -379,14 +374,21 @@ async function poll(run: Run): Promise<number> {
       deletions.push(...page);
   }
   const { latest, newestStamp } = latestStates(changes, deletions);
-  const submissions = [...latest.values()].map((submission) => ({
-    id: submission.__id,
-    instance: submission.meta?.instanceID ?? submission.__id,
-    date: submission.__system.submissionDate,
-    review: submission.__system.reviewState ?? 'received',
-    deleted: submission.__system.deletedAt !== null,
-    beneficiary: rowKey(run.mapping, objectRow(submission)),
-  }));
+  let filtered = 0;
+  const submissions = [...latest.values()].map((submission) => {
+    const read = objectRow(submission);
+    // A submission the mapping's filters leave out names no beneficiary: it claims none.
+    const skipped = filterRow(run.mapping.filters, read) !== undefined;
+    if (skipped && submission.__system.deletedAt === null) filtered++;
+    return {
+      id: submission.__id,
+      instance: submission.meta?.instanceID ?? submission.__id,
+      date: submission.__system.submissionDate,
+      review: submission.__system.reviewState ?? 'received',
+      deleted: submission.__system.deletedAt !== null,
+      beneficiary: skipped ? undefined : rowKey(run.mapping, read),
+    };
+  });
   const plan = planClaims(state.claims, submissions, policies, input.instanceId === undefined ? new Set() : new Set([input.instanceId]));
   // An older owner takes its beneficiary back: its content as Central has it now.
   const content = new Map([...latest.values()].map((submission) => [submission.__id, submission]));
@@ -402,6 +404,7 @@ async function poll(run: Run): Promise<number> {
     plan.counts.skippedByReview > 0
       ? `${plan.counts.skippedByReview} skipped for their review state (${policies.skipReview.join(', ')})`
       : '',
+    filtered > 0 ? `${filtered} skipped by the mapping's filters` : '',
   ].filter(Boolean);
   say(
     `sparctl: ${client.server} form ${target.form}: ${latest.size} submission${latest.size === 1 ? '' : 's'} read, ${plan.actions.length} to apply${notes.length > 0 ? ` (${notes.join(', ')})` : ''}`,

@@ -255,7 +255,9 @@ export async function writeFlagRecords(
       }),
     );
     const problems = records.flatMap((record) =>
-      record.parsed.ok ? [] : record.parsed.problems.map((p) => ({ field: p.field, message: p.message })),
+      record.parsed.ok
+        ? []
+        : record.parsed.problems.map((p) => ({ field: p.field, message: p.message, ...(p.code ? { code: p.code } : {}) })),
     );
     if (problems.length > 0) throw invalidInput(() => undefined, undefined, problems, records.length, true);
     if (operation === 'unlink' && !dryRun)
@@ -325,6 +327,9 @@ function describeProblem(problem: RecordProblem): string {
   return problem.message.startsWith(`${problem.field} `) ? problem.message : `${problem.field}: ${problem.message}`;
 }
 
+/** Codes every invalid record gets: the message says more than they do. */
+const GENERIC_CODES: ReadonlySet<string> = new Set(['input.invalid', 'input.strategy']);
+
 /** Says each problem as "file:line: field: message" and returns the error that ends the run. */
 function invalidInput(
   say: (line: string) => void,
@@ -335,7 +340,10 @@ function invalidInput(
 ): UsageError {
   const nothing = writes ? 'nothing was written' : 'nothing was looked up';
   if (file === undefined) {
-    const detail = problems.map(describeProblem).join('; ');
+    // A reason more precise than "invalid" (input.not_mobile) is named, as a file's reject names it.
+    const detail = problems
+      .map((p) => (p.code === undefined || GENERIC_CODES.has(p.code) ? describeProblem(p) : `${describeProblem(p)} (${p.code})`))
+      .join('; ');
     return new UsageError('input.invalid_record', `invalid record: ${detail}; ${nothing}`);
   }
   const where = file === '-' ? 'stdin' : file;

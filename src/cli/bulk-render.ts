@@ -258,6 +258,7 @@ const FATE_LABELS: Record<RecordFate, { done: string; dry: string }> = {
   confirmed: { done: 'confirmed', dry: 'would confirm' },
   unchanged: { done: 'unchanged', dry: 'unchanged' },
   superseded: { done: 'superseded', dry: 'superseded' },
+  skipped: { done: 'skipped (filter)', dry: 'skipped (filter)' },
   rejected: { done: 'rejected', dry: 'would reject' },
 };
 
@@ -284,7 +285,7 @@ export interface SummaryExtra {
 export function renderBulkSummary(io: Io, summary: BulkSummary, extra: SummaryExtra): void {
   const color = colorEnabled(io, 'stderr');
   const paint = (code: string, text: string) => (color ? `\u001b[${code}m${text}\u001b[0m` : text);
-  // Confirmed and superseded only when some record has them: most runs have neither.
+  // Confirmed, superseded and skipped only when some record has them: most runs have none.
   const fates = RECORD_FATES.filter((fate) => fate === 'applied' || fate === 'unchanged' || fate === 'rejected' || summary[fate] > 0);
   const columns: TableColumn[] = [
     { header: '', fit: 'fixed' },
@@ -323,6 +324,12 @@ export function renderBulkSummary(io: Io, summary: BulkSummary, extra: SummaryEx
     lines.push(`settled by an earlier run of this job: ${parts.join(', ')}`);
   }
   if (summary.superseded > 0) lines.push(`superseded: ${summary.superseded} (a later row names the same ID; the last row decides)`);
+  if (summary.skipped > 0) {
+    const rules = Object.entries(summary.skippedBy).sort((a, b) => b[1] - a[1]);
+    lines.push(
+      `skipped (filter): ${summary.skipped} (left out by a filter, never mapped or sent: ${rules.map(([rule, n]) => `${printable(rule)}: ${n}`).join('; ')})`,
+    );
+  }
   if (summary.confirmed > 0) lines.push(`confirmed: ${summary.confirmed} (the mapper shows it after a lost answer; maybe not this run's)`);
   const reasons = Object.entries(summary.rejectedBy).sort((a, b) => b[1] - a[1]);
   if (reasons.length > 0) lines.push(`rejected by reason: ${reasons.map(([code, n]) => `${printable(code)} ${n}`).join(', ')}`);

@@ -1,4 +1,6 @@
 import { InvalidArgumentError } from 'commander';
+import { unusableDelimiter } from '../core/csv-delimiter.js';
+import { UsageError } from '../core/errors.js';
 
 /** A commander argument parser for whole numbers ≥ 1; commander reports the failure as a usage error. */
 export function positiveInt(flag: string): (value: string) => number {
@@ -47,3 +49,36 @@ export function parseNonNegative(value: string, flag: string): number {
   if (!/^[0-9]{1,9}$/.test(value)) throw new InvalidArgumentError(`${flag} must be a whole number of seconds`);
   return Number(value);
 }
+
+/** A CSV cell delimiter (`--delimiter`): one character, not a quote or a line break (core/csv-delimiter.ts). */
+export function csvDelimiter(flag: string): (value: string) => string {
+  return (value: string) => {
+    const unusable = unusableDelimiter(value);
+    if (unusable !== undefined)
+      throw new InvalidArgumentError(`${flag} ${JSON.stringify(value)}: ${unusable} (e.g. ${flag} ';'; a .tsv file is read with tabs)`);
+    return value;
+  };
+}
+
+/** An ISO 3166 country code (`--country`), upper-cased; checkCountry then asks the numbering plans. */
+export function countryCode(flag: string): (value: string) => string {
+  return (value: string) => {
+    const code = value.trim().toUpperCase();
+    if (!/^[A-Z]{2}$/.test(code)) throw new InvalidArgumentError(unknownCountry(flag, value));
+    return code;
+  };
+}
+
+/**
+ * Refuses a `--country` libphonenumber-js has no numbering plan for, before anything is read or
+ * sent (usage.invalid_argument, exit 2). Apart from countryCode, which commander runs on every
+ * parse: the plans are loaded only by a command that takes the flag.
+ */
+export async function checkCountry(code: string | undefined, flag = '--country'): Promise<void> {
+  if (code === undefined) return;
+  const { isPhoneCountry } = await import('../core/phone.js');
+  if (!isPhoneCountry(code)) throw new UsageError('usage.invalid_argument', unknownCountry(flag, code));
+}
+
+const unknownCountry = (flag: string, value: string) =>
+  `${flag} ${JSON.stringify(value)} is not a country sparctl knows: use an ISO 3166 code such as PH, KE or IN`;

@@ -35,3 +35,14 @@ export function layoutOfHead(head: string, delimiter: string, ended: boolean): C
   const eol = head[at] === '\n' ? '\n' : head[at + 1] === '\n' ? '\r\n' : '\r';
   return { delimiter, bom, eol };
 }
+
+/**
+ * When a header read with `delimiter` is one column holding another common delimiter, the hint
+ * that says which flag reads the file (a European-locale export uses ";"); undefined otherwise.
+ */
+export function otherDelimiterHint(header: readonly string[], delimiter: string): string | undefined {
+  if (header.length !== 1) return undefined;
+  const other = [';', '\t', '|', ','].find((candidate) => candidate !== delimiter && header[0]!.includes(candidate));
+  if (other === undefined) return undefined;
+  return `the header is one column, which holds ${JSON.stringify(other)}: the file looks ${JSON.stringify(other)}-separated; run again with --delimiter ${other === '\t' ? "$'\\t'" : `'${other}'`}`;
+}

@@ -52,6 +52,8 @@
  *   accepted.
  * - `operation` (optional): a field spec giving `link`, `update`, `unlink` or `upsert` per row; an
  *   empty cell leaves the command's default. An `unlink` row needs only the ID.
+ * - `skip`, `where` (optional): row filters (`FilterSchema`, `filterRow`). A row is skipped when a
+ *   `skip` condition matches it or a `where` condition does not; a skipped row is never mapped.
  * - `$comment` (optional): ignored.
  *
  * Columns the mapping does not name are ignored: an enumeration export carries many. Every
@@ -262,6 +264,39 @@ const NormalizeSchema = z.strictObject(
   { error: 'must be an object such as {"defaultCountry": "PH"}' },
 );
 
+/**
+ * A row filter condition: one source and the cells it matches — `equals` one text, or `in` a
+ * list — compared as `values` keys are, ignoring case and surrounding spaces (an empty or absent
+ * cell is ""). One object is taken as a list of one.
+ */
+const FilterSchema = z
+  .strictObject(
+    {
+      column: sourceName('column').optional(),
+      path: sourceName('path').optional(),
+      equals: z.string({ error: 'must be text' }).optional(),
+      in: z
+        .array(z.string({ error: 'must be text' }), { error: 'must be a list of texts such as ["yes", "oui"]' })
+        .min(1, { error: 'must list at least one value' })
+        .optional(),
+    },
+    {
+      error: (issue) =>
+        issue.code === 'invalid_type' ? 'must be an object such as {"column": "ReviewState", "equals": "rejected"}' : undefined,
+    },
+  )
+  .superRefine((filter, ctx) => {
+    const sources = SOURCE_KEYS.filter((key) => filter[key] !== undefined);
+    if (sources.length !== 1) ctx.addIssue({ code: 'custom', message: 'needs exactly one of "column", "path"', input: filter });
+    const tests = (['equals', 'in'] as const).filter((key) => filter[key] !== undefined);
+    if (tests.length !== 1) ctx.addIssue({ code: 'custom', message: 'needs exactly one of "equals", "in"', input: filter });
+  });
+
+const FiltersSchema = z.preprocess(
+  (value) => (typeof value === 'object' && value !== null && !Array.isArray(value) ? [value] : value),
+  z.array(FilterSchema, { error: 'must be a list of conditions such as [{"column": "ReviewState", "equals": "rejected"}]' }),
+);
+
 /** The structure of a mapping file, and every rule that needs no strategy table. */
 export const MappingFileSchema = z.strictObject(
   {
@@ -272,6 +307,8 @@ export const MappingFileSchema = z.strictObject(
     fa: FaSpecSchema,
     normalize: NormalizeSchema.optional(),
     operation: fieldSpec(IMPORT_OPERATIONS).optional(),
+    skip: FiltersSchema.optional(),
+    where: FiltersSchema.optional(),
   },
   { error: (issue) => (issue.code === 'invalid_type' ? 'must be a JSON object such as {"id": "national_id", "fa": {…}}' : undefined) },
 );
@@ -315,6 +352,65 @@ export interface CompiledMapping {
   readonly fa: Readonly<Partial<Record<string, CompiledField>>>;
   readonly defaultCountry?: string;
   readonly operation?: CompiledField;
+  /** The row filters: `skip` conditions, then `where` ones (filterRow). */
+  readonly filters: readonly RowFilter[];
+}
+
+/**
+ * One row filter: a row whose `source` cell (trimmed, lower-cased) is in `values` is skipped
+ * (`skip`), or kept (`where`: a row whose cell is not in it is skipped).
+ */
+export interface RowFilter {
+  /** Where it sits in the mapping file ("skip.0"), or the flag that made it. */
+  readonly at: string;
+  readonly source: string;
+  readonly kind: 'skip' | 'where';
+  /** Trimmed, lower-cased. */
+  readonly values: ReadonlySet<string>;
+  /** The values as written, for messages. */
+  readonly shown: readonly string[];
+  /** The reason code of the rows it skips (filter.skip, filter.where, filter.review_state). */
+  readonly code: string;
+}
+
+/** Why a row is skipped: the filter's code, the rule in words (the summary counts by it), the row's cell. */
+export interface FilterHit {
+  readonly code: string;
+  readonly rule: string;
+  readonly message: string;
+}
+
+/** A filter condition as written in a mapping file, or made by a flag. */
+export function rowFilter(
+  at: string,
+  kind: 'skip' | 'where',
+  source: string,
+  values: readonly string[],
+  code = kind === 'skip' ? 'filter.skip' : 'filter.where',
+): RowFilter {
+  return { at, source, kind, values: new Set(values.map((value) => value.trim().toLowerCase())), shown: values, code };
+}
+
+/** The rule a filter states, in words: `ReviewState is rejected`, `payment_consent is not yes`. */
+export function filterRule(filter: RowFilter): string {
+  const list = filter.shown.map((value) => (value.trim() === '' ? '(empty)' : value.trim()));
+  const what = list.length === 1 ? list[0]! : `one of ${list.join(', ')}`;
+  return `${filter.source} is${filter.kind === 'where' ? ' not' : ''} ${what} (${filter.at})`;
+}
+
+/**
+ * Whether a row is skipped, and why: the first `skip` condition its cell matches, else the first
+ * `where` condition it fails. Nothing else of the row is read: a skipped row is never mapped.
+ */
+export function filterRow(filters: readonly RowFilter[], row: RowReader): FilterHit | undefined {
+  for (const filter of filters) {
+    const cell = (row(filter.source) ?? '').trim();
+    if (filter.values.has(cell.toLowerCase()) === (filter.kind === 'skip')) {
+      const shown = cell === '' ? 'is empty' : `is ${JSON.stringify(cell)}`;
+      return { code: filter.code, rule: filterRule(filter), message: `skipped: ${filter.source} ${shown} (${filterRule(filter)})` };
+    }
+  }
+  return undefined;
 }
 
 export interface CompileOptions {
@@ -407,6 +503,11 @@ export function compileMapping(json: unknown, file: string, options: CompileOpti
     fa,
     ...(spec.normalize?.defaultCountry !== undefined ? { defaultCountry: spec.normalize.defaultCountry } : {}),
     ...(spec.operation !== undefined ? { operation: compileField(spec.operation, 'operation', IMPORT_OPERATIONS) } : {}),
+    filters: (['skip', 'where'] as const).flatMap((kind) =>
+      (spec[kind] ?? []).map((filter, at) =>
+        rowFilter(`${kind}.${at}`, kind, (filter.column ?? filter.path)!, filter.in ?? [filter.equals!]),
+      ),
+    ),
   };
 }
 
@@ -467,10 +568,13 @@ function fieldsOf(mapping: CompiledMapping): CompiledField[] {
   ];
 }
 
-/** The source columns (CSV) or dot paths (JSON) a mapping reads, each once, in file order. */
+/** The source columns (CSV) or dot paths (JSON) a mapping reads, each once, in file order (its filters' last). */
 export function mappingColumns(mapping: CompiledMapping): string[] {
   return [
-    ...new Set(fieldsOf(mapping).flatMap((field) => (field.source !== undefined ? [field.source, ...(field.alternatives ?? [])] : []))),
+    ...new Set([
+      ...fieldsOf(mapping).flatMap((field) => (field.source !== undefined ? [field.source, ...(field.alternatives ?? [])] : [])),
+      ...mapping.filters.map((filter) => filter.source),
+    ]),
   ];
 }
 
@@ -491,6 +595,7 @@ export function mappingSources(mapping: CompiledMapping): { path: string; target
   add(mapping.faType, 'fa_type');
   for (const field of FA_VALUE_FIELDS) add(mapping.fa[field], field);
   add(mapping.operation, 'operation');
+  for (const filter of mapping.filters) out.push({ path: filter.source, target: filter.at });
   return out;
 }
 

@@ -4,6 +4,8 @@
  * do with them is odk-claims.ts. No I/O here: the Central client and the state file are adapters.
  */
 
+import { UsageError } from './errors.js';
+
 /** What sparctl needs of one OData row. */
 export interface OdkSubmission {
   readonly __id: string;
@@ -20,6 +22,18 @@ export interface OdkSubmission {
 }
 
 export const REVIEW_STATES = ['received', 'hasIssues', 'edited', 'approved', 'rejected'] as const;
+
+/** --skip-review's comma-separated states, each checked ("" names none). */
+export function reviewStatesOf(text: string): string[] {
+  const states = text
+    .split(',')
+    .map((state) => state.trim())
+    .filter(Boolean);
+  const unknown = states.find((state) => !(REVIEW_STATES as readonly string[]).includes(state));
+  if (unknown !== undefined)
+    throw new UsageError('usage.review_state', `--skip-review: "${unknown}" is not a review state (${REVIEW_STATES.join(', ')})`);
+  return states;
+}
 
 /**
  * The `$filter` for changes since `from` (new submissions, edits, review changes): Central's

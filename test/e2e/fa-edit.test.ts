@@ -228,6 +228,88 @@ describe('sparctl fa edit', () => {
     }
   }, 30_000);
 
+  it('finds a beneficiary stored in token form from the plain national ID, and edits that one', async () => {
+    const { db, mapper } = seeded();
+    const token = 'token:000412345004@nationalId';
+    await mapper.link([{ reference_id: 'r', id: token, fa: bank('000444') }], { source: 'test' });
+    const { env } = cliEnv();
+    const run = await inTerminal(
+      ['--create', '--db', db, 'fa', 'edit', '000412345004'],
+      [
+        { expect: 'is stored as token:000412345004@nationalId \\(ID strategy 1\\); editing that beneficiary', send: [] },
+        { expect: 'FA type', send: [ENTER] },
+        { expect: 'Bank \\(type to search\\)\\s*\\n❯ EXB', send: [ENTER] },
+        { expect: 'Branch \\(type to search\\)\\s*\\n❯ 0001', send: [ENTER] },
+        { expect: 'Account number', send: [...Array<string>(6).fill(BACKSPACE), '000555', ENTER] },
+        { expect: `Update the financial address of ${token.replace(/[.]/g, '\\.')}`, send: ['y', ENTER] },
+      ],
+      env,
+    );
+    expect(run.stuck, run.transcript).toBeNull();
+    expect(run.code, run.transcript).toBe(0);
+    expect(run.transcript).toContain(`updated ${token}`);
+    expect(mapper.storedFa(token)).toBe(
+      'account_number:000555.branch_name:Main.branch_code:0001.bank_name:Example Bank.bank_code:EXB.fa_type:BANK',
+    );
+    // No beneficiary was made under the plain ID.
+    expect(mapper.storedFa('000412345004')).toBeUndefined();
+    expect(mapper.auditRows('000412345004')).toEqual([]);
+  }, 30_000);
+
+  it('keeps a current bank and branch the DFSP list does not hold: offered first, marked, and stored as they were', async () => {
+    const { db, mapper } = seeded();
+    const old = bank('000666', { bank_code: 'OLDB', bank_name: 'Old Savings Bank', branch_code: '0009', branch_name: 'Plaza' });
+    await mapper.link([{ reference_id: 'r', id: 'B6', fa: old }], { source: 'test' });
+    const { env } = cliEnv();
+    const run = await inTerminal(
+      ['--create', '--db', db, 'fa', 'edit', 'B6'],
+      [
+        { expect: 'FA type', send: [ENTER] },
+        { expect: '❯ OLDB\\s+Old Savings Bank\\s+\\(current; not in the DFSP list\\)', send: [ENTER] },
+        { expect: '❯ 0009\\s+Plaza\\s+\\(current; not in the DFSP list\\)', send: [ENTER] },
+        { expect: 'Account number', send: [...Array<string>(6).fill(BACKSPACE), '000777', ENTER] },
+        { expect: 'Update the financial address of B6', send: ['y', ENTER] },
+      ],
+      env,
+    );
+    expect(run.stuck, run.transcript).toBeNull();
+    expect(run.code, run.transcript).toBe(0);
+    expect(run.transcript).toContain('* account_number  000666 → 000777');
+    expect(mapper.storedFa('B6')).toBe(
+      'account_number:000777.branch_name:Plaza.branch_code:0009.bank_name:Old Savings Bank.bank_code:OLDB.fa_type:BANK',
+    );
+  }, 30_000);
+
+  it('Esc goes back one question, offering the answer given before; at the confirmation, back to the last question', async () => {
+    const { db, mapper } = seeded();
+    await mapper.link([{ reference_id: 'r', id: 'B7', fa: bank('000111') }], { source: 'test' });
+    const { env } = cliEnv();
+    const ESC = '\x1B';
+    const run = await inTerminal(
+      ['--create', '--db', db, 'fa', 'edit', 'B7'],
+      [
+        { expect: 'FA type', send: [ENTER] },
+        { expect: 'Bank \\(type to search\\)\\s*\\n❯ EXB', send: [DOWN, ENTER] },
+        // Esc at the branch: the bank question again, DBP (the answer given) first.
+        { expect: 'Branch \\(type to search\\)\\s*\\n❯ 0105', send: [ESC] },
+        { expect: 'Bank \\(type to search\\)\\s*\\n❯ DBP', send: [ENTER] },
+        { expect: 'Branch \\(type to search\\)\\s*\\n❯ 0105', send: [ENTER] },
+        { expect: 'Account number', send: [...Array<string>(6).fill(BACKSPACE), '000222', ENTER] },
+        // Esc at the confirmation: the account question again, 000222 its default; Enter keeps it.
+        { expect: 'Update the financial address of B7', send: [ESC] },
+        { expect: 'Account number \\(000222\\)', send: [ENTER] },
+        { expect: 'Update the financial address of B7', send: ['y', ENTER] },
+      ],
+      env,
+    );
+    expect(run.stuck, run.transcript).toBeNull();
+    expect(run.code, run.transcript).toBe(0);
+    expect(mapper.storedFa('B7')).toBe(
+      'account_number:000222.branch_name:Davao - CM Recto.branch_code:0105.bank_name:Development Bank of the Philippines.bank_code:DBP.fa_type:BANK',
+    );
+    expect(mapper.auditRows('B7').map((row) => row.operation)).toEqual(['link', 'update']);
+  }, 30_000);
+
   it('refuses at once without a terminal or with --no-input, pointing at the flag-based update', async () => {
     const { env } = cliEnv();
     const piped = await runCli(['fa', 'edit', 'B1'], { env });

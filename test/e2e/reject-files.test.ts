@@ -199,6 +199,39 @@ describe('reject files that round-trip (an Excel export: ";", BOM, CRLF)', () =>
     expect(back.stderr).toMatch(/^link +1 +0 +0 +1$/m);
   });
 
+  it('link --file x.csv --delimiter ";": the rejects are ";" too, and the printed command re-feeds them as they are', async () => {
+    const { env } = cliEnv();
+    const dir = tempDir('sparctl-delim-');
+    const db = join(dir, 'mapper.db');
+    const header = 'id;fa_type;bank_name;bank_code;branch_name;branch_code;account_number;name';
+    // As a European-locale spreadsheet saves it: BOM, CRLF, a ";" delimiter, a name holding a comma.
+    writeFileSync(
+      join(dir, 'x.csv'),
+      `\uFEFF${header}\r\n0101;BANK;Example Bank;EXB;Main;0001;111;"Santos, Ana"\r\n0102;BNK;Example Bank;EXB;Main;0001;222;Ben\r\n`,
+    );
+    const args = ['--db', db, '--create', 'link', '--file', 'x.csv', '--delimiter', ';'];
+    const first = await runMain(args, { env, cwd: dir });
+    expect(first.code, first.stderr).toBe(5);
+    const text = readFileSync(join(dir, 'x.rejects.csv'), 'utf8');
+    expect(text.startsWith(`\uFEFFsparctl_line;sparctl_field;sparctl_code;sparctl_message;${header}\r\n`)).toBe(true);
+    expect(text.split('\r\n')[1]).toMatch(/^3;fa_type;input\.invalid;.*;0102;BNK;Example Bank;EXB;Main;0001;222;Ben$/);
+    const refeed = /^re-feed the fixed rows: (.*)$/m.exec(first.stderr)?.[1];
+    expect(refeed).toBe(`sparctl --db ${db} --create link --file 'x.rejects.csv' --delimiter ';'`);
+    // Fixed in place, fed back with the printed command as it is.
+    writeFileSync(join(dir, 'x.rejects.csv'), text.replace(';BNK;', ';BANK;'));
+    const words = refeed!
+      .split(' ')
+      .slice(1)
+      .map((word) => word.replace(/^'(.*)'$/, '$1'));
+    const back = await runMain(words, { env, cwd: dir });
+    expect(back.code, back.stderr).toBe(0);
+    expect(back.stderr).toMatch(/^link +1 +0 +0 +1$/m);
+    const found = JSON.parse((await runMain(['--db', db, '-o', 'json', 'resolve', '0101'], { env, cwd: dir })).stdout) as {
+      results: { fa: { account_number: string } }[];
+    };
+    expect(found.results[0]!.fa.account_number).toBe('111');
+  });
+
   it('link --file reads a fed-back CSV reject file, its sparctl_* columns first, as it is', async () => {
     const { dir, sparctl } = setup();
     expect((await sparctl(['--create', 'link', '--id', '0007', ...flags({ ...FA, account_number: '111' })])).code).toBe(0);

@@ -7,7 +7,8 @@ import type { Operation, Outcome } from '../../src/core/results.js';
  * report, computed the simplest way there is — no batches, no journal, no retries. The
  * randomized tests run the real thing through kills and faults and compare with this.
  *
- * For every ID, its last row decides; earlier rows are superseded. The last row is applied to
+ * For every ID, its last row decides; earlier rows are superseded. A row a filter leaves out is
+ * skipped and is no row of its ID. The last row is applied to
  * the state the ID had before the job: an upsert links, updates or leaves it; a strict
  * operation is applied as SPAR would (link of a linked ID, update or unlink of a missing one:
  * rejected). Every ID is written at most once.
@@ -19,6 +20,8 @@ export interface ModelRow {
   readonly id: string | undefined;
   /** False for a row the input checks reject (the mapper never sees it). */
   readonly valid: boolean;
+  /** A filter leaves the row out: reported skipped, and no row of its ID (it supersedes nothing). */
+  readonly skipped?: boolean;
   readonly mode: BulkMode;
   /** The FA string the row stores (link, update, upsert). */
   readonly fa?: string;
@@ -65,8 +68,12 @@ export function runModel(
   const reports = new Map<number, ModelReport>();
   const writes = new Map<string, { operation: Exclude<Operation, 'resolve'>; line: number }>();
   const last = new Map<string, ModelRow>();
-  for (const row of rows) if (row.id !== undefined) last.set(row.id, row);
+  for (const row of rows) if (row.id !== undefined && !row.skipped) last.set(row.id, row);
   for (const row of rows) {
+    if (row.skipped) {
+      reports.set(row.line, { fates: ['skipped'] });
+      continue;
+    }
     if (row.id === undefined) {
       reports.set(row.line, { fates: ['rejected'] });
       continue;

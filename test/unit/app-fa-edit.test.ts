@@ -146,7 +146,12 @@ describe('editFa (use case)', () => {
     const prompter = scripted([{ select: 'BANK' }, { search: 'EXB' }, { search: '' }, { input: ['0012345679'] }, { confirm: true }]);
     const lbpOnly: DfspData = { ...DFSP, banks: DFSP.banks.filter((bank) => bank.code === 'LBP') };
     const d = deps(mapper, prompter, lbpOnly);
-    expect(await editFa(d, { id: '000412345004' })).toEqual({ ended: 'updated', confirmed: false, exitCode: 0 });
+    expect(await editFa(d, { id: '000412345004' })).toEqual({
+      ended: 'updated',
+      id: 'token:000412345004@nationalId',
+      confirmed: false,
+      exitCode: 0,
+    });
     expect(d.said.slice(0, 3)).toEqual([
       `000412345004 is stored as ${stored} (ID strategy 1); editing that beneficiary.`,
       `Financial address of ${stored} (${mapper.target}):`,
@@ -214,7 +219,7 @@ describe('editFa (use case)', () => {
     ]);
     const d = deps(mapper, prompter, DFSP);
     const result = await editFa(d, { id: 'B1' });
-    expect(result).toEqual({ ended: 'updated', confirmed: false, exitCode: 0 });
+    expect(result).toEqual({ ended: 'updated', id: 'B1', confirmed: false, exitCode: 0 });
     expect(prompter.asked).toEqual([
       'select: FA type [BANK]',
       'search: Bank (type to search)',

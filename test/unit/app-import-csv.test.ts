@@ -68,7 +68,12 @@ describe('import-csv (use case)', () => {
     const d = deps(); // targetDfsp is not given: asking for it fails the test
     expect(await importCsv(d, INPUT)).toEqual({ exitCode: ExitCode.ok });
     const definition = JSON.parse(d.jobs[0]!.definition) as Record<string, unknown>;
-    expect(definition).toEqual({ mapping: readFileSync(MAPPING, 'utf8'), dfsp: readFileSync(DFSP, 'utf8'), delimiter: ',' });
+    expect(definition).toEqual({
+      mapping: readFileSync(MAPPING, 'utf8'),
+      dfsp: readFileSync(DFSP, 'utf8'),
+      delimiter: ',',
+      skipReview: ['rejected'],
+    });
   });
 
   it("without --dfsp, the target's DFSP data checks codes and is part of the job's definition; without either, none", async () => {

@@ -34,6 +34,7 @@ const FIELDS = [
   'payment/email_wallet_provider',
   'payment/mobile_money_number',
   'payment/email_wallet_address',
+  'payment/payment_consent',
 ].map((path) => ({ path: `/${path}`, type: 'string' }));
 
 function submission(id: string, nationalId: string, date: string, extra: Partial<OdkSubmission['__system']> = {}): OdkSubmission {
@@ -245,6 +246,30 @@ describe('import-odk (use case)', () => {
     ]);
     expect(d.notes).toEqual(['sparctl: https://central.test form spar_enrolment: 2 submissions read, 2 to apply']);
     expect(fake.closed()).toBe(1);
+  });
+
+  it("a submission the mapping's filters leave out claims no beneficiary: not applied, counted in the poll line", async () => {
+    const refused = submission('uuid:b', '0011000002', '2024-05-01T11:00:00.000Z');
+    (refused['payment'] as Record<string, string>)['payment_consent'] = ' NO ';
+    const fake = central([submission('uuid:a', '0011000001', '2024-05-01T10:00:00.000Z'), refused]);
+    const box = store();
+    const job = bulkJob(box);
+    const d = deps({
+      readText: async (file) => {
+        const text = readFileSync(file, 'utf8');
+        return file === MAPPING ? JSON.stringify({ ...JSON.parse(text), where: { path: 'payment.payment_consent', equals: 'yes' } }) : text;
+      },
+      openStore: async () => box.value,
+      openCentral: async () => fake.client,
+      runWindow: job.runWindow,
+    });
+    expect(await importOdk(d, INPUT)).toEqual({ exitCode: ExitCode.ok });
+    expect(job.jobs[0]!.records.map((r) => r.key)).toEqual(['0011000001']);
+    expect(d.notes).toEqual([
+      "sparctl: https://central.test form spar_enrolment: 2 submissions read, 1 to apply (1 skipped by the mapping's filters)",
+    ]);
+    expect(box.state.claims['uuid:b']).toMatchObject({ review: 'received' });
+    expect(box.state.claims['uuid:b']!.beneficiary).toBeUndefined();
   });
 
   it('records only what the mapper confirmed: a write kept because the mapper changed since leaves no digest, and says who changed it', async () => {

@@ -184,6 +184,7 @@ function summary(extra: Partial<BulkSummary> = {}): BulkSummary {
     confirmed: 0,
     unchanged: 12,
     superseded: 0,
+    skipped: 0,
     rejected: 6,
     notSent: 2,
     earlier: {},
@@ -195,6 +196,7 @@ function summary(extra: Partial<BulkSummary> = {}): BulkSummary {
       none: { unchanged: 12, rejected: 3 },
     },
     rejectedBy: { 'rjct.reference_id.duplicate': 3, 'input.invalid': 3 },
+    skippedBy: {},
     dryRun: false,
     ...extra,
   };

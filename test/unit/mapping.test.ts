@@ -9,6 +9,7 @@ import {
   checkMappingStrategies,
   compileMapping,
   dfspLookupFrom,
+  filterRow,
   mappingColumns,
   missingColumns,
   normalizePhone,
@@ -773,5 +774,72 @@ describe('the sample enumeration', () => {
     expect(byHousehold.get('HH-0010')).toMatchObject({ phone_number: '+63281234567', fa: { account_number: '000700123410' } });
     expect(byHousehold.get('HH-0012')).toMatchObject({ id: 'token:000412345012@nationalId' });
     expect(byHousehold.get('HH-0013')).toMatchObject({ name: 'Dolores "Lola" Esguerra' });
+  });
+});
+
+describe('row filters: skip and where', () => {
+  const filtered = (extra: Record<string, unknown>) => compileMapping({ ...bankOnly(), ...extra }, 'mapping.json');
+
+  it('skips a row a skip condition matches, and one a where condition does not, ignoring case and spaces', () => {
+    const mapping = filtered({
+      skip: [{ column: 'ReviewState', equals: 'rejected' }],
+      where: { column: 'consent', in: ['yes', 'oui'] },
+    });
+    const hit = (cells: Record<string, string>) => filterRow(mapping.filters, rowOf(cells));
+    expect(hit({ ReviewState: '', consent: 'yes' })).toBeUndefined();
+    expect(hit({ ReviewState: 'approved', consent: ' OUI ' })).toBeUndefined();
+    expect(hit({ ReviewState: ' Rejected ', consent: 'yes' })).toEqual({
+      code: 'filter.skip',
+      rule: 'ReviewState is rejected (skip.0)',
+      message: 'skipped: ReviewState is "Rejected" (ReviewState is rejected (skip.0))',
+    });
+    // skip first: a row both conditions leave out is reported by its skip.
+    expect(hit({ ReviewState: 'rejected', consent: 'no' })?.code).toBe('filter.skip');
+    expect(hit({ ReviewState: '', consent: 'no' })).toMatchObject({
+      code: 'filter.where',
+      rule: 'consent is not one of yes, oui (where.0)',
+    });
+    expect(hit({ ReviewState: '' })?.message).toBe('skipped: consent is empty (consent is not one of yes, oui (where.0))');
+    // The filter columns are columns the mapping reads: a header without them is refused up front.
+    expect(mappingColumns(mapping)).toEqual(['id', 'bank', 'branch', 'account', 'ReviewState', 'consent']);
+    expect(missingColumns(mapping, ['id', 'bank', 'branch', 'account', 'consent'])).toEqual(['ReviewState']);
+  });
+
+  it('matches an empty cell with equals ""; a path filters a JSON row', () => {
+    const mapping = compileMapping(
+      {
+        id: { path: 'b.id' },
+        fa: {
+          type: { const: 'BANK' },
+          bank_code: { path: 'b.bank' },
+          branch_code: { path: 'b.branch' },
+          account_number: { path: 'b.account' },
+        },
+        skip: [{ path: 'p.consent', equals: '' }],
+      },
+      'm.json',
+    );
+    expect(filterRow(mapping.filters, objectRow({ p: { consent: null } }))?.rule).toBe('p.consent is (empty) (skip.0)');
+    expect(filterRow(mapping.filters, objectRow({ p: { consent: 'yes' } }))).toBeUndefined();
+  });
+
+  it('names every mistake in a filter', () => {
+    expect(
+      mistakes({ ...bankOnly(), skip: [{ column: 'a' }], where: [{ equals: 'x' }, { column: 'a', path: 'b', equals: 'x', in: ['y'] }] }),
+    ).toEqual([
+      'mapping.json: skip.0: needs exactly one of "equals", "in"',
+      'mapping.json: where.0: needs exactly one of "column", "path"',
+      'mapping.json: where.1: needs exactly one of "column", "path"',
+      'mapping.json: where.1: needs exactly one of "equals", "in"',
+    ]);
+    expect(mistakes({ ...bankOnly(), skip: [{ column: 'a', in: [] }], where: 'consent' })).toEqual([
+      'mapping.json: skip.0.in: must list at least one value',
+      'mapping.json: where: must be a list of conditions such as [{"column": "ReviewState", "equals": "rejected"}]',
+    ]);
+    expect(mistakes({ ...bankOnly(), skip: [{ column: 'a', equal: 'x' }] })[0]).toContain('skip.0.equal: unknown field');
+  });
+
+  it('a mapping without filters has none', () => {
+    expect(compileMapping(bankOnly(), 'm.json').filters).toEqual([]);
   });
 });

@@ -78,12 +78,15 @@ const TABLE: readonly Row[] = [
   [['update', '--id', 'B1', '--fa', '{}'], 'update', { id: 'B1', fa: '{}' }],
   [['resolve', 'A', 'B', '--scope', 'yes_no'], 'resolve', { scope: 'yes_no' }, [['A', 'B']]],
   [['unlink', '--file', '-', '--format', 'jsonl', '--restart'], 'unlink', { file: '-', format: 'jsonl', restart: true }],
+  [['link', '--file', 'x.csv', '--delimiter', ';', '--country', 'ph'], 'link', { file: 'x.csv', delimiter: ';', country: 'PH' }],
+  [['resolve', '--file', 'x.csv', '--delimiter', '|'], 'resolve', { file: 'x.csv', delimiter: '|' }, [[]]],
   [
     ['import-csv', 'e.csv', '--mapping', 'm.json', '--delimiter', ';', '--mode', 'link'],
     'import-csv',
-    { mapping: 'm.json', delimiter: ';', mode: 'link' },
+    { mapping: 'm.json', delimiter: ';', mode: 'link', skipReview: 'rejected' },
     ['e.csv'],
   ],
+  [['import-csv', 'e.csv', '--mapping', 'm.json', '--skip-review', ''], 'import-csv', { skipReview: '' }, ['e.csv']],
   [
     ['import-odk', '--mapping', 'm.json', '--watch', '--interval', '30', '--on-delete', 'unlink'],
     'import-odk',

@@ -58,8 +58,8 @@ describe('the missing-column hint', () => {
   );
   it('names the delimiter with which the header holds every mapped column, even when a column holds a comma', () => {
     // Read with ",", a ";" header whose first column holds a comma is two columns, not one.
-    expect(headerHint(mapping, ['Name', ' first;national_id;b;r;a;n;m'], ',')).toBe('the file looks ";"-separated: pass --delimiter ";"');
-    expect(headerHint(mapping, ['national_id|b|r|a|n|m'], ',')).toBe('the file looks "|"-separated: pass --delimiter "|"');
+    expect(headerHint(mapping, ['Name', ' first;national_id;b;r;a;n;m'], ',')).toBe(`the file looks ";"-separated: pass --delimiter ';'`);
+    expect(headerHint(mapping, ['national_id|b|r|a|n|m'], ',')).toBe(`the file looks "|"-separated: pass --delimiter '|'`);
     expect(headerHint(mapping, ['x', 'y'], ',')).toBe("the file's columns are: x, y");
   });
   it('in a workbook: CSV text in one column', () => {

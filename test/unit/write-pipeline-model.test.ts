@@ -19,7 +19,7 @@ import { runModel, type ModelEntry, type ModelRow } from '../helpers/write-model
 /**
  * The write pipeline against its reference model (test/helpers/write-model.ts), the way Jepsen
  * checks a database: seeded random inputs — repeated IDs, identical rows, link/update/unlink/
- * upsert rows, invalid rows, rows naming no ID — run through the real engine and the real
+ * upsert rows, invalid rows, rows naming no ID, rows a filter leaves out — run through the real engine and the real
  * local mapper while a wrapper injects faults (refused, 429, resets and 5xx after the mapper
  * applied, answers missing a result, failing reads) and kills the "process" at a random call
  * (the journal stops being written, calls in flight may or may not apply). The job is run again
@@ -175,7 +175,19 @@ function generate(seed: number, strategies: ReadonlyMap<number, Strategy>): Gene
     const name = pick(names);
     const phone = pick(phones);
     const valid = !noId && !invalid;
-    rows.push({ line, id, valid, mode: rowMode, ...(rowMode === 'unlink' ? {} : { fa: stored(account), name, phone }) });
+    // A row a filter leaves out: its ID (when it names one) is reported, but it is keyed as no ID.
+    const skipped = rand() < 0.08;
+    rows.push({ line, id, valid, skipped, mode: rowMode, ...(rowMode === 'unlink' ? {} : { fa: stored(account), name, phone }) });
+    if (skipped) {
+      records.push({
+        seq,
+        line,
+        key: undefined,
+        skip: { code: 'filter.skip', rule: 'r is x (skip.0)', message: 'skipped', id },
+        parsed: { ok: false, problems: [] },
+      });
+      continue;
+    }
     if (!valid) {
       records.push({
         seq,
@@ -270,7 +282,8 @@ async function history(seed: number): Promise<string | undefined> {
             story.push(`  ${event.line} ${event.id} ${event.fate} ${event.operation} ${event.outcome} ${event.code} ${event.message}`);
         },
       });
-      const total = summary.applied + summary.confirmed + summary.unchanged + summary.superseded + summary.rejected + summary.notSent;
+      const total =
+        summary.applied + summary.confirmed + summary.unchanged + summary.superseded + summary.skipped + summary.rejected + summary.notSent;
       if (total !== summary.total || summary.total !== rows.length)
         return `${story.join('\n')}\nsummary does not add up: ${JSON.stringify(summary)}`;
       story.push(`run ${attempt}: ${summary.stopped ? `stopped ${summary.stopped.code}` : 'finished'}, notSent ${summary.notSent}`);

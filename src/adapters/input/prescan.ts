@@ -225,6 +225,7 @@ async function scanCsv(path: string, name: string, definition: string, keys: Csv
         name,
         keys.knownColumns,
         keys.onHeader && ((kept, all) => keys.onHeader!(kept, all, keys.delimiter)),
+        keys.delimiter,
       );
       columns = header.columns;
       columns.forEach((column, at) => positions.set(column, at));

@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import { createInterface } from 'node:readline';
 import { CsvSyntaxError, CsvTokenizer, type CsvRow, WRITTEN_KEPT } from './csv-tokenizer.js';
 import { UsageError } from '../../core/errors.js';
-import { layoutOfHead, type CsvLayout } from '../../core/csv-delimiter.js';
+import { layoutOfHead, otherDelimiterHint, type CsvLayout } from '../../core/csv-delimiter.js';
 
 /** One record of an input file, with the 1-based line it starts on. */
 export interface SourceRecord {
@@ -181,7 +181,13 @@ async function* csvBatches(
   const take = (rows: readonly CsvRow[]) => {
     for (const row of rows) {
       if (header === undefined)
-        header = readHeader(row.cells, name, knownColumns, onHeader && ((columns, written) => onHeader(columns, written, cellDelimiter)));
+        header = readHeader(
+          row.cells,
+          name,
+          knownColumns,
+          onHeader && ((columns, written) => onHeader(columns, written, cellDelimiter)),
+          cellDelimiter,
+        );
       else batch.push(toSourceRecord(row, header, name));
     }
   };
@@ -219,6 +225,8 @@ export function readHeader(
   name: string,
   knownColumns: readonly string[] | undefined,
   onHeader?: (columns: readonly string[], written: readonly string[]) => void,
+  /** The delimiter the header was split with, for the hint when it looks split with the wrong one. */
+  delimiter?: string,
 ): Header {
   const columns = cells.map((column) => column.trim());
   const unknown = knownColumns === undefined ? [] : columns.filter((column) => !knownColumns.includes(column) && !isReportColumn(column));
@@ -227,7 +235,9 @@ export function readHeader(
       'input.unknown_column',
       `${name}:1: unknown column${unknown.length > 1 ? 's' : ''} ${unknown.map((c) => `"${c}"`).join(', ')}`,
       {
-        hint: `known columns: ${(knownColumns ?? []).join(', ')}`,
+        hint:
+          (delimiter === undefined ? undefined : otherDelimiterHint(columns, delimiter)) ??
+          `known columns: ${(knownColumns ?? []).join(', ')}`,
       },
     );
   }

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
 import type { GlobalOptions } from '../context.js';
+import { checkCountry, countryCode } from '../parse.js';
 import type { Io } from '../io.js';
 
 /** `sparctl fa edit ID`: an admin fixes one beneficiary's financial address, interactively (app/fa-edit.ts). */
@@ -9,7 +10,7 @@ export function faCommand(io: Io, setExit: (code: number) => void): Command {
   fa.command('edit')
     .description("show a beneficiary's financial address, change it step by step, confirm, update")
     .argument('<id>', 'the beneficiary ID')
-    .option('--country <code>', 'ISO country for mobile numbers written without +code (e.g. PH, KE)')
+    .option('--country <code>', 'ISO country for mobile numbers written without +code (e.g. PH, KE)', countryCode('--country'))
     .option('--dry-run', 'ask, show before → after, and write nothing')
     .addHelpText(
       'after',
@@ -29,6 +30,7 @@ Examples:
     )
     .action(async (id: string, options: { country?: string; dryRun?: boolean }, cmd: Command) => {
       const globals = cmd.optsWithGlobals<GlobalOptions>();
+      await checkCountry(options.country);
       if (globals.input === false || !io.stdinIsTTY || !io.stderrIsTTY) {
         throw new UsageError('usage.not_interactive', 'fa edit asks questions and needs a terminal; nothing was changed', {
           hint: `change the FA with flags instead: sparctl update --id ${id} --fa-type BANK --bank-code … --branch-code … --account-number … (see sparctl update --help)`,
@@ -49,7 +51,7 @@ Examples:
       if (result.ended === 'rejected')
         say(`Not updated: ${result.reasonCode ?? 'no answer'}${result.reasonMessage ? ` ${result.reasonMessage}` : ''}`);
       if (result.ended === 'updated')
-        io.stdout.write(`${result.confirmed ? 'updated (confirmed after a lost answer)' : 'updated'} ${printable(id)}\n`);
+        io.stdout.write(`${result.confirmed ? 'updated (confirmed after a lost answer)' : 'updated'} ${printable(result.id)}\n`);
       setExit(result.exitCode);
     });
   return fa;

@@ -11,6 +11,7 @@ interface ImportOptions extends BulkJobFlags {
   dfsp?: string;
   delimiter?: string;
   sheet?: string;
+  skipReview: string;
 }
 
 /** `sparctl import-csv FILE --mapping M`: parse, run the import-csv use case (app/import-csv.ts), exit with its code. */
@@ -32,6 +33,11 @@ export function importCsvCommand(io: Io, setExit: (code: number) => void): Comma
     .option('--dfsp <file>', 'banks, branches and wallet providers (JSON) to check codes and fill names from')
     .option('--delimiter <char>', 'cell delimiter of a CSV file (default ",")')
     .option('--sheet <name>', 'the sheet of an .xlsx workbook to read (default: the first)')
+    .option(
+      '--skip-review <states>',
+      'an ODK Central export (a ReviewState column): review states whose rows are skipped, comma-separated (received, hasIssues, edited, approved, rejected; "" for none)',
+      'rejected',
+    )
     .option('--batch-size <n>', 'records per request to the mapper (default: 500 or the profile)', (v) => parsePositive(v, '--batch-size'));
   addBulkOptions(command);
   return command

@@ -3,7 +3,7 @@ import { FA_TYPES, RESOLVE_SCOPES, type ResolveScope } from '../../core/vocabula
 import type { Operation } from '../../core/results.js';
 import { loadContext, type GlobalOptions } from '../context.js';
 import type { Io } from '../io.js';
-import { positiveInt } from '../parse.js';
+import { checkCountry, countryCode, csvDelimiter, positiveInt } from '../parse.js';
 import type { BulkJobFlags } from '../bulk-job.js';
 import { addBulkOptions } from '../bulk-options.js';
 import { DESCRIPTIONS, FA_FLAGS, recordsHelp } from '../help/records.js';
@@ -11,6 +11,7 @@ import { DESCRIPTIONS, FA_FLAGS, recordsHelp } from '../help/records.js';
 interface RecordOptions extends BulkJobFlags {
   file?: string;
   format?: 'csv' | 'jsonl';
+  delimiter?: string;
   id?: string;
   strategy?: number;
   faType?: string;
@@ -30,6 +31,7 @@ export function recordCommand(operation: Operation, io: Io, setExit: (code: numb
   command
     .option('--file <path>', 'read many records from a CSV or JSONL file ("-" = stdin)')
     .addOption(new Option('--format <format>', 'input file format (default: from the file extension)').choices(['csv', 'jsonl']))
+    .option('--delimiter <char>', 'CSV cell delimiter of --file (default ","; a .tsv file: tab)', csvDelimiter('--delimiter'))
     .option('--id <id>', 'the beneficiary ID (a string; leading zeros are kept)');
   if (operation === 'link' || operation === 'update') {
     command
@@ -40,7 +42,7 @@ export function recordCommand(operation: Operation, io: Io, setExit: (code: numb
       .option('--fa <json>', 'the whole FA as JSON instead of the separate FA flags')
       .option('--name <name>', "beneficiary's name")
       .option('--phone <number>', "beneficiary's contact phone (not the payment mobile number)")
-      .option('--country <code>', 'ISO country for phone numbers written without +code (e.g. PH, KE)');
+      .option('--country <code>', 'ISO country for phone numbers written without +code (e.g. PH, KE)', countryCode('--country'));
   }
   if (operation === 'resolve') {
     command.addOption(
@@ -57,6 +59,7 @@ export function recordCommand(operation: Operation, io: Io, setExit: (code: numb
       const cmd = args[args.length - 1] as Command;
       const options = cmd.opts<RecordOptions>();
       const globals = cmd.optsWithGlobals<GlobalOptions>();
+      await checkCountry(options.country);
       const faFields = Object.fromEntries(FA_FLAGS.map(([, field, key]) => [field, options[key]]));
       const flags = { ...options, faFields, ids: operation === 'resolve' ? (args[0] as string[]) : [] };
       const app = await import('../../app/records.js');
@@ -75,7 +78,7 @@ export function recordCommand(operation: Operation, io: Io, setExit: (code: numb
       const compose = await import('../compose/records.js');
       const result =
         plan.kind === 'resolve'
-          ? await app.resolveRecords(compose.resolveDeps(context, options.format), { ...options, records: plan.records })
+          ? await app.resolveRecords(compose.resolveDeps(context, options.format, options.delimiter), { ...options, records: plan.records })
           : await app.writeFlagRecords(compose.writeRecordsDeps(context), {
               ...options,
               operation: operation as 'link' | 'update' | 'unlink',

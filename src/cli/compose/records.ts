@@ -1,6 +1,7 @@
 import { userInfo } from 'node:os';
 import type { ResolveDeps, WriteRecordsDeps } from '../../app/records.js';
 import type { BulkJobSpec } from './bulk-job.js';
+import { UsageError } from '../../core/errors.js';
 import { RECORD_FIELDS } from '../../core/vocabulary.js';
 import { openMapper, type CommandContext } from '../context.js';
 
@@ -27,14 +28,20 @@ function commonDeps(context: CommandContext) {
   };
 }
 
-export function resolveDeps(context: CommandContext, format: 'csv' | 'jsonl' | undefined): ResolveDeps {
+export function resolveDeps(context: CommandContext, format: 'csv' | 'jsonl' | undefined, delimiter?: string): ResolveDeps {
   const { io } = context;
   return {
     ...commonDeps(context),
     openInput: async (file) => {
       const { openInputFile, inputLabel, refuseWorkbook } = await import('../../adapters/input/record-file.js');
       refuseWorkbook(file, format);
-      const input = await openInputFile(file, { ...(format ? { format } : {}), stdin: io.stdin, knownColumns: RECORD_FIELDS });
+      const input = await openInputFile(file, {
+        ...(format ? { format } : {}),
+        ...(delimiter !== undefined ? { delimiter } : {}),
+        stdin: io.stdin,
+        knownColumns: RECORD_FIELDS,
+      });
+      if (delimiter !== undefined && input.format !== 'csv') throw delimiterNotCsv(file);
       return { records: input.records, label: inputLabel(file) };
     },
     openMapper: () => openMapper(context, 'read'),
@@ -62,7 +69,13 @@ export function writeRecordsDeps(context: CommandContext): WriteRecordsDeps {
 export async function recordsJobSpec(
   operation: 'link' | 'update' | 'unlink',
   context: { readonly io: CommandContext['io']; readonly yes: boolean },
-  options: { readonly file: string; readonly format?: 'csv' | 'jsonl'; readonly strategy?: number; readonly country?: string },
+  options: {
+    readonly file: string;
+    readonly format?: 'csv' | 'jsonl';
+    readonly strategy?: number;
+    readonly country?: string;
+    readonly delimiter?: string;
+  },
 ): Promise<BulkJobSpec> {
   const { file } = options;
   const label = file === '-' ? 'stdin' : file;
@@ -74,6 +87,8 @@ export async function recordsJobSpec(
     const { firstCharacter } = await import('../../adapters/input/spool.js');
     return options.format ?? formatFromName(label) ?? (file === '-' ? ((await firstCharacter(path)) === '{' ? 'jsonl' : 'csv') : 'csv');
   };
+  /** --delimiter, else a tab for a .tsv file, else a comma. */
+  const delimiter = () => options.delimiter ?? (label.toLowerCase().endsWith('.tsv') ? '\t' : ',');
   const { formatFromName, refuseWorkbook } = await import('../../adapters/input/record-file.js');
   refuseWorkbook(label, options.format);
   const knownFormat = options.format ?? formatFromName(label);
@@ -88,12 +103,16 @@ export async function recordsJobSpec(
       strategy: options.strategy ?? null,
       format: options.format ?? null,
       ...(options.country !== undefined ? { country: options.country } : {}),
+      ...(options.delimiter !== undefined ? { delimiter: options.delimiter } : {}),
     }),
     csvKeys: async (_context, _mapper, path) => {
-      if ((await formatOf(path)) !== 'csv') return undefined;
+      if ((await formatOf(path)) !== 'csv') {
+        if (options.delimiter !== undefined) throw delimiterNotCsv(file);
+        return undefined;
+      }
       const { recordKey } = await import('../../core/request-items.js');
       return {
-        delimiter: label.toLowerCase().endsWith('.tsv') ? '\t' : ',',
+        delimiter: delimiter(),
         knownColumns,
         keyColumns: () => ['id'],
         keyOf: (cell) => recordKey({ id: cell('id') }),
@@ -103,7 +122,7 @@ export async function recordsJobSpec(
       const { openInputFile } = await import('../../adapters/input/record-file.js');
       const { toBulkRecord } = await import('../../core/bulk/input.js');
       const format = await formatOf(path);
-      const input = await openInputFile(path, { format, stdin: context.io.stdin, knownColumns, label });
+      const input = await openInputFile(path, { format, stdin: context.io.stdin, knownColumns, label, delimiter: delimiter() });
       const strategies = new Map((await mapper.strategies()).map((s) => [s.id, s]));
       let columns: readonly string[] = [];
       async function* records() {
@@ -134,4 +153,15 @@ export async function recordsJobSpec(
       return { records: records(), columns: () => columns, headerLines: input.format === 'csv' ? 1 : 0, layout: input.layout };
     },
   };
+}
+
+/** --delimiter given for a JSONL input: a mistake to say, not a flag to drop silently. */
+function delimiterNotCsv(file: string): UsageError {
+  return new UsageError(
+    'usage.delimiter',
+    `--delimiter is for CSV input, and ${file === '-' ? 'stdin' : file} is read as JSONL; nothing was sent`,
+    {
+      hint: 'drop --delimiter, or pass --format csv if the file is CSV',
+    },
+  );
 }

@@ -250,6 +250,12 @@ class BulkRun implements Retrying {
       }
       if (!this.check.superseder(record.seq, record.key))
         throw indexMismatch(record, 'an earlier row was taken for a row of this ID, but names another ID');
+      if (record.skip !== undefined) {
+        // Never journalled: the input and the job's definition (its filters) alone say it.
+        const { id, code, message, rule } = record.skip;
+        this.reports.fate(report, record, 'none', 'skipped', { id, code, message, rule });
+        continue;
+      }
       if (record.key !== undefined) {
         if (keys.has(record.key)) throw indexMismatch(record, `two rows of ${record.key} were both taken as its last`);
         keys.add(record.key);

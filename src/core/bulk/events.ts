@@ -12,12 +12,15 @@ import type { Operation, Outcome } from '../results.js';
  *   cannot tell whether it made the change or the mapper held it already;
  * - unchanged: the mapper already held what the record asks; nothing was sent;
  * - superseded: a later row names the same ID, and the last row decides; nothing was sent;
+ * - skipped: a filter of the mapping (or --skip-review) left the row out; it was never mapped,
+ *   names no ID for supersession (an ID's last row is its last row not skipped), and is never
+ *   journalled (the input and the job's definition alone say it);
  * - rejected: invalid input, or the mapper refused it (with its reason).
  * A record read but never settled (the run stopped first) has no event: it is "not sent".
  */
-export type RecordFate = 'applied' | 'confirmed' | 'unchanged' | 'superseded' | 'rejected';
+export type RecordFate = 'applied' | 'confirmed' | 'unchanged' | 'superseded' | 'skipped' | 'rejected';
 
-export const RECORD_FATES: readonly RecordFate[] = ['applied', 'confirmed', 'unchanged', 'superseded', 'rejected'];
+export const RECORD_FATES: readonly RecordFate[] = ['applied', 'confirmed', 'unchanged', 'superseded', 'skipped', 'rejected'];
 
 export interface RecordEvent {
   readonly type: 'record';
@@ -78,7 +81,7 @@ export type FateCounts = Readonly<Partial<Record<RecordFate, number>>>;
 
 /**
  * The counts of a run. They add up in every ending:
- * total = applied + confirmed + unchanged + superseded + rejected + notSent, where each fate
+ * total = applied + confirmed + unchanged + superseded + skipped + rejected + notSent, where each fate
  * counts this run's records and the earlier runs' (`earlier` says how many of each were
  * settled before this run), and `notSent` are the records no run has settled yet.
  */
@@ -88,6 +91,8 @@ export interface BulkSummary {
   readonly confirmed: number;
   readonly unchanged: number;
   readonly superseded: number;
+  /** Rows a filter left out (skipped (filter)): neither sent nor rejected. */
+  readonly skipped: number;
   readonly rejected: number;
   /** Records not settled when the run stopped: run the same command again. */
   readonly notSent: number;
@@ -99,6 +104,8 @@ export interface BulkSummary {
   readonly byOperation: Readonly<Partial<Record<Operation | 'none', FateCounts>>>;
   /** Rejected records by reason code. */
   readonly rejectedBy: Readonly<Record<string, number>>;
+  /** Skipped records by the filter's rule in words ("ReviewState is rejected (--skip-review)"). */
+  readonly skippedBy: Readonly<Record<string, number>>;
   /** A dry run: every count is what would happen; nothing was written. */
   readonly dryRun: boolean;
   /** With `--concurrency auto`: the number of requests in flight the run ended at. */

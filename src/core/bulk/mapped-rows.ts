@@ -1,5 +1,5 @@
 import type { ItemSource } from '../mapper.js';
-import { applyMapping, rowKey, type CompiledMapping, type DfspLookup, type NumberCells } from '../mapping.js';
+import { applyMapping, filterRow, rowKey, type CompiledMapping, type DfspLookup, type NumberCells, type RowFilter } from '../mapping.js';
 import type { Strategy } from '../strategy/strategy.js';
 import type { BulkInputRecord, BulkMode } from './types.js';
 import { OPERATION_COLUMN, toBulkRecord } from './input.js';
@@ -87,7 +87,8 @@ export interface CsvSourceRow {
 /**
  * The engine record of each CSV row read through a mapping file (import-csv). Once `contexts`
  * gives the run's source contexts, a row whose ID the mapping can tell becomes a SourcedRecord,
- * mapped only when the engine asks; any other row is mapped at once.
+ * mapped only when the engine asks; any other row is mapped at once. A row `filters` leave out
+ * is a skipped record with no key, never mapped — `csvRowKey` is the row index's key, the same.
  */
 export function mappedCsvRecords(options: {
   readonly mapping: CompiledMapping;
@@ -96,8 +97,11 @@ export function mappedCsvRecords(options: {
   readonly mode: BulkMode;
   readonly unlinkConfirmed: boolean;
   readonly contexts: () => SourceContexts | undefined;
+  /** The row filters, once the header is read (the mapping's, and --skip-review's); default: the mapping's. */
+  readonly filters?: () => readonly RowFilter[];
 }): (row: CsvSourceRow, seq: number) => BulkInputRecord {
   const { mapping, dfsp, strategies, mode, unlinkConfirmed } = options;
+  const filters = options.filters ?? (() => mapping.filters);
   // `key`: the row's ID when it builds (rowKey); applyMapping then does not build it again.
   const mapRow = (
     row: Record<string, string>,
@@ -117,7 +121,11 @@ export function mappedCsvRecords(options: {
   return (source, seq) => {
     const row = source.record as Record<string, string>;
     const numbers = numbersOf(source.numberCells);
-    const key = rowKey(mapping, (path) => row[path], numbers);
+    const cell = (path: string) => row[path];
+    const skip = filterRow(filters(), cell);
+    // A row a filter leaves out is no row of its ID: its key is none, as in the row index.
+    const key = skip === undefined ? rowKey(mapping, cell, numbers) : undefined;
+    // An unreadable row is a reject even when a filter would leave it out: its cells may be misplaced.
     if (source.unreadable)
       return {
         seq,
@@ -126,6 +134,8 @@ export function mappedCsvRecords(options: {
         key,
         parsed: { ok: false, problems: [{ field: '(line)', message: source.unreadable, code: 'input.unreadable' }] },
       };
+    if (skip !== undefined)
+      return { seq, line: source.line, raw: row, key, skip: { ...skip, id: rowKey(mapping, cell, numbers) }, parsed: SKIPPED };
     // Unlink rows write nothing a later run could compare with; a row with its own operation is
     // not decided by its ID and source alone.
     const contexts = mode === 'unlink' || mapping.operation !== undefined ? undefined : options.contexts();
@@ -142,3 +152,18 @@ export function mappedCsvRecords(options: {
 
 const numbersOf = (columns: readonly string[] | undefined): NumberCells | undefined =>
   columns === undefined ? undefined : (path) => columns.includes(path);
+
+/** What a skipped record's `parsed` says: never read (the engine reports it by its `skip`). */
+const SKIPPED: BulkInputRecord['parsed'] = { ok: false, problems: [] };
+
+/**
+ * The key of a CSV row in the row index: none for a row the filters leave out, else the ID it
+ * names (rowKey) — what mappedCsvRecords gives the run's record of the same row.
+ */
+export function csvRowKey(
+  mapping: CompiledMapping,
+  filters: readonly RowFilter[],
+  cell: (column: string) => string | undefined,
+): string | undefined {
+  return filterRow(filters, cell) === undefined ? rowKey(mapping, cell) : undefined;
+}

@@ -26,6 +26,8 @@ export interface FateDetails {
   readonly resumed?: boolean;
   readonly supersededBy?: number | undefined;
   readonly fa?: string | undefined;
+  /** For a skipped record: the filter's rule in words (BulkSummary.skippedBy). */
+  readonly rule?: string | undefined;
 }
 
 /** One chunk's events, delivered once it and every chunk before it have settled. */
@@ -41,10 +43,11 @@ export class Reports {
   private read = 0;
   private done = 0;
   private retries = 0;
-  private readonly fates: Record<RecordFate, number> = { applied: 0, confirmed: 0, unchanged: 0, superseded: 0, rejected: 0 };
+  private readonly fates: Record<RecordFate, number> = { applied: 0, confirmed: 0, unchanged: 0, superseded: 0, skipped: 0, rejected: 0 };
   private readonly earlier: MutableCounts = {};
   private readonly byOperation: Partial<Record<Operation | 'none', MutableCounts>> = {};
   private readonly rejectedBy: Record<string, number> = {};
+  private readonly skippedBy: Record<string, number> = {};
   private readonly chunks: ChunkReport[] = [];
   private lastProgress = 0;
 
@@ -90,6 +93,9 @@ export class Reports {
     if (fate === 'rejected') {
       const code = details.code ?? 'rejected';
       this.rejectedBy[code] = (this.rejectedBy[code] ?? 0) + 1;
+    } else if (fate === 'skipped') {
+      const rule = details.rule ?? details.code ?? 'filter';
+      this.skippedBy[rule] = (this.skippedBy[rule] ?? 0) + 1;
     }
     if (this.options.recordEvents === 'problems' && fate !== 'rejected') return;
     // One shape for every event (absent fields are undefined): built once per record.
@@ -158,6 +164,7 @@ export class Reports {
       seconds: (this.now() - this.started) / 1000,
       byOperation: this.byOperation,
       rejectedBy: this.rejectedBy,
+      skippedBy: this.skippedBy,
       dryRun: options.dryRun,
       ...(options.stopped === undefined ? {} : { stopped: options.stopped }),
     };

@@ -31,6 +31,11 @@ export interface BulkInputRecord {
    * first read. Only for records that take the run's mode (no per-row operation).
    */
   readonly source?: ItemSource;
+  /**
+   * A filter left the row out (a mapping's `skip`/`where`): reported `skipped`, never mapped or
+   * sent. Its `key` is then undefined, in the row index as here, so it is no row of its ID.
+   */
+  readonly skip?: SkipReason;
   readonly parsed:
     | {
         readonly ok: true;
@@ -40,6 +45,15 @@ export interface BulkInputRecord {
         readonly faValue?: string;
       }
     | { readonly ok: false; readonly problems: readonly InputProblem[] };
+}
+
+/** Why a filter left a row out (core/mapping.ts filterRow), with the ID the row names, for its report. */
+export interface SkipReason {
+  readonly code: string;
+  /** The filter's rule in words: the summary counts skipped rows by it. */
+  readonly rule: string;
+  readonly message: string;
+  readonly id?: string | undefined;
 }
 
 /**

@@ -743,7 +743,7 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 /** The candidate within edit distance 2 of `word`, for "did you mean" hints. */
-function closest(word: string, candidates: readonly string[]): string | undefined {
+export function closest(word: string, candidates: readonly string[]): string | undefined {
   let best: { name: string; distance: number } | undefined;
   const lower = word.toLowerCase();
   // "construct" for "construct_strategy", "type" for "strategy_type".
