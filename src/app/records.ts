@@ -154,6 +154,8 @@ export interface ResolveDeps extends CommonDeps {
   readonly openMapper: () => Promise<Mapper>;
   /** The profile's batch size. */
   readonly batchSize: number;
+  /** The profile's requests in flight (a number; `auto` counts as its starting level). */
+  readonly concurrency: number;
   /** A line on stderr, always: a problem of the input. */
   readonly problem: (line: string) => void;
 }
@@ -164,6 +166,8 @@ export interface ResolveInput {
   readonly format?: 'csv' | 'jsonl';
   readonly scope?: ResolveScope;
   readonly batchSize?: number;
+  /** Batches in flight; `auto` (a bulk write's setting) takes the profile's. */
+  readonly concurrency?: number | 'auto';
 }
 
 /** resolve: every record checked first (one problem stops it, nothing looked up), then looked up in batches. */
@@ -183,6 +187,7 @@ export async function resolveRecords(deps: ResolveDeps, input: ResolveInput): Pr
     verbose?.(`resolve ${items.length} record(s) via ${deps.via} (${mapper.target}), ${batchSize} per batch`);
     const applied = await applyItems(mapper, 'resolve', items, {
       batchSize,
+      concurrency: typeof input.concurrency === 'number' ? input.concurrency : deps.concurrency,
       context: { source: auditSource('resolve', input.file, deps.user) },
       ...(verbose ? { onProgress: (done: number, total: number) => verbose(`${done}/${total} done`) } : {}),
     });

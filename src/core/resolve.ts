@@ -96,6 +96,8 @@ export interface ApplyOptions {
   readonly context: MapperCallContext;
   /** Called after each batch with the number of items done so far. */
   readonly onProgress?: (done: number, total: number) => void;
+  /** Batches in flight at once (default 1). */
+  readonly concurrency?: number;
 }
 
 /** Sends the items in batches, in input order, and pairs every result with its item by reference_id. */
@@ -105,31 +107,60 @@ export async function applyItems(
   prepared: readonly PreparedItem[],
   options: ApplyOptions,
 ): Promise<AppliedItem[]> {
-  const applied: AppliedItem[] = [];
-  for (let start = 0; start < prepared.length; start += options.batchSize) {
-    const batch = prepared.slice(start, start + options.batchSize);
-    const items = batch.map((p) => p.item);
-    const results = await send(mapper, operation, items, options.context);
-    const byReference = new Map(results.map((result) => [result.reference_id, result]));
-    for (const { line, item } of batch) {
-      const result = byReference.get(item.reference_id);
-      if (!result) {
-        throw new SparctlError(
-          'mapper.result_missing',
-          `the mapper returned no result for ${item.id} (reference ${item.reference_id})`,
-          ExitCode.internal,
-        );
+  const batches: PreparedItem[][] = [];
+  for (let start = 0; start < prepared.length; start += options.batchSize) batches.push(prepared.slice(start, start + options.batchSize));
+  // Up to `concurrency` batches in flight; their answers are put back in input order.
+  const answers: AppliedItem[][] = [];
+  let next = 0;
+  let done = 0;
+  let failure: { error: unknown } | undefined;
+  const worker = async () => {
+    while (next < batches.length && failure === undefined) {
+      const at = next++;
+      try {
+        answers[at] = await applyBatch(mapper, operation, batches[at]!, options.context);
+      } catch (error) {
+        failure ??= { error };
+        return;
       }
-      applied.push({
-        ...(line === undefined ? {} : { line }),
-        id: item.id,
-        outcome: classifyResult(operation, result),
-        result: { ...result, id: item.id },
-      });
+      done += batches[at]!.length;
+      options.onProgress?.(done, prepared.length);
     }
-    options.onProgress?.(applied.length, prepared.length);
-  }
-  return applied;
+  };
+  await Promise.all(Array.from({ length: Math.min(Math.max(1, options.concurrency ?? 1), batches.length) }, worker));
+  if (failure !== undefined) throw failure.error;
+  return answers.flat();
+}
+
+async function applyBatch(
+  mapper: Mapper,
+  operation: Operation,
+  batch: readonly PreparedItem[],
+  context: MapperCallContext,
+): Promise<AppliedItem[]> {
+  const results = await send(
+    mapper,
+    operation,
+    batch.map((p) => p.item),
+    context,
+  );
+  const byReference = new Map(results.map((result) => [result.reference_id, result]));
+  return batch.map(({ line, item }) => {
+    const result = byReference.get(item.reference_id);
+    if (!result) {
+      throw new SparctlError(
+        'mapper.result_missing',
+        `the mapper returned no result for ${item.id} (reference ${item.reference_id})`,
+        ExitCode.internal,
+      );
+    }
+    return {
+      ...(line === undefined ? {} : { line }),
+      id: item.id,
+      outcome: classifyResult(operation, result),
+      result: { ...result, id: item.id },
+    };
+  });
 }
 
 function send(mapper: Mapper, operation: Operation, items: AnyItem[], context: MapperCallContext): Promise<ItemResult[]> {

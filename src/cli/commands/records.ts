@@ -45,6 +45,7 @@ export function recordCommand(operation: Operation, io: Io, setExit: (code: numb
       .option('--country <code>', 'ISO country for phone numbers written without +code (e.g. PH, KE)', countryCode('--country'));
   }
   if (operation === 'resolve') {
+    command.option('--concurrency <n>', 'with --file: batches looked up at once (default: 4 or the profile)', positiveInt('--concurrency'));
     command.addOption(
       new Option('--scope <scope>', 'yes_no: only whether a link exists; details: the FA fields')
         .choices(RESOLVE_SCOPES)

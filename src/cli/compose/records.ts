@@ -46,6 +46,8 @@ export function resolveDeps(context: CommandContext, format: 'csv' | 'jsonl' | u
     },
     openMapper: () => openMapper(context, 'read'),
     batchSize: context.resolved.settings.batchSize,
+    // Reads are harmless to overlap; `auto` belongs to bulk writes: its starting level here.
+    concurrency: context.resolved.settings.concurrency === 'auto' ? 4 : context.resolved.settings.concurrency,
     problem: (line) => void io.stderr.write(`${line}\n`),
   };
 }
