@@ -16,7 +16,18 @@ const FIRST_RUN_ONLY: Record<string, boolean> = {
   '--dry-run': false,
 };
 /** Flags whose value is never the input file. */
-const VALUE_FLAGS = new Set(['--mapping', '--dfsp', '--profile', '--db', '--delimiter', '--mode', '--format', '-o', '--output']);
+const VALUE_FLAGS = new Set([
+  '--mapping',
+  '--dfsp',
+  '--profile',
+  '--db',
+  '--delimiter',
+  '--mode',
+  '--format',
+  '-o',
+  '--output',
+  '--early-stop',
+]);
 
 export function refeedCommand(argv: readonly string[], file: string, rejectsPath: string, cwd: string): string | undefined {
   const shown = relative(cwd, rejectsPath);
