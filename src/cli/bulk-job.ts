@@ -30,7 +30,9 @@ export async function runBulkJob(io: Io, globals: GlobalOptions, flags: BulkJobF
   const context = await loadContext(io, globals);
   const { settings } = context.resolved;
   const [{ runBulkJob: run }, { bulkJobDeps }] = await Promise.all([import('../app/bulk-job.js'), import('./compose/bulk-job.js')]);
-  const { shortName, stem } = inputNames(io.cwd, spec.file);
+  const names = inputNames(io.cwd, spec.file);
+  const { shortName } = names;
+  const stem = spec.stem ?? names.stem;
   const result = await run(await bulkJobDeps(context, spec), {
     command: spec.command,
     mode: spec.mode,

@@ -406,7 +406,9 @@ function dryRunTable(io: Io, summary: BulkSummary, paint: Paint): string {
 /** The first rejected records, one line each: line, ID, field, reason code and message. */
 export function rejectLines(events: readonly RecordEvent[]): string[] {
   return events.map((event) => {
-    const parts = [event.line === undefined ? `record ${event.seq + 1}` : `line ${event.line}`];
+    const parts = [
+      event.line !== undefined ? `line ${event.line}` : event.origin !== undefined ? printable(event.origin) : `record ${event.seq + 1}`,
+    ];
     if (event.id !== undefined) parts.push(`ID ${printable(event.id)}`);
     if (event.field !== undefined) parts.push(`field ${printable(event.field)}`);
     return `  ${parts.join(', ')}: ${printable(event.code ?? 'rejected')}${event.message ? ` — ${printable(event.message)}` : ''}`;

@@ -20,6 +20,8 @@ export interface BulkJobSpec {
   readonly inputFormat?: 'csv' | 'jsonl';
   /** Extra bytes that define the job besides the input (the mapping file, defaults). */
   readonly definition: string;
+  /** The default reject file's stem when the input's own name is not it (import-odk's spool: the form's name). */
+  readonly stem?: string;
   /** A file the user named that holds no record is a mistake (a failed export), refused with exit 2; an empty ODK window is not. */
   readonly refuseEmpty?: boolean;
   /** Told the run's summary once it ends (import-odk's per-poll line). */
