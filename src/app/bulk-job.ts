@@ -303,8 +303,8 @@ async function runJournalled(
     }
   };
   // While the run may still stop early, rejects that could make it stop wait here: a stop on a
-  // systematic problem leaves no reject file (the next run, the cause fixed, starts clean), and
-  // its rejects are shown instead. At most `stopEarly` of them wait.
+  // systematic problem leaves no reject file (the next run, the cause fixed, starts clean): its
+  // one line names the reason and the first line. At most `stopEarly` of them wait.
   const stopEarly = job.stopEarly ?? EARLY_STOP_AFTER;
   let held: RecordEvent[] | undefined = stopEarly > 0 && run.index.rows > stopEarly ? [] : undefined;
   const release = () => {

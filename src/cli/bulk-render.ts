@@ -331,7 +331,9 @@ export function renderBulkSummary(io: Io, summary: BulkSummary, extra: SummaryEx
         : `rejects: ${printable(extra.rejectsPath)} (${rows}${extra.rejectsKept === undefined ? '' : `; ${printable(extra.rejectsKept)} was there already and is kept`})`,
     );
   if (extra.previewRemoved !== undefined)
-    lines.push(`removed ${printable(extra.previewRemoved)}: an earlier dry run's preview (this one would reject nothing)`);
+    lines.push(
+      `removed ${printable(extra.previewRemoved)}: an earlier dry run's preview (this one ${systematic ? 'stopped early' : 'would reject nothing'})`,
+    );
   if (extra.refeed !== undefined && rejectRows > 0 && !summary.stopped && !summary.dryRun)
     lines.push(`re-feed the fixed rows: ${printable(extra.refeed)}`);
   if (extra.resultsPath !== undefined) lines.push(`${summary.dryRun ? 'results preview' : 'results'}: ${printable(extra.resultsPath)}`);
