@@ -1,3 +1,4 @@
+import { EARLY_STOP_AFTER, EARLY_STOP_CODE, isSystematic } from '../core/bulk/early-stop.js';
 import { runBulk } from '../core/bulk/engine.js';
 import type { BulkEvent, BulkSummary, RecordEvent } from '../core/bulk/events.js';
 import type { RowIndex } from '../core/bulk/row-index.js';
@@ -13,6 +14,9 @@ import type { Mapper } from '../core/mapper.js';
  * resumed), the records through the write pipeline with rejects, results and progress as they
  * come, signals turned into a clean stop, the journal kept when the job must be resumed and
  * removed when it is done, and the summary turned into an exit code.
+ *
+ * A dry run writes to no mapper, journal or report file of the job: its rejects and results go
+ * to preview files (`X.rejects.csv` → `X.rejects.preview.csv`), which no real run reads or writes.
  */
 
 /** Where a job's record events go while it runs (a file, stdout). */
@@ -78,10 +82,13 @@ export interface BulkJobDeps {
   readonly checkRejects: (path: string) => void;
   /** A file is at `path` already. */
   readonly exists: (path: string) => boolean;
+  /** Removes the file at `path` if there is one (an earlier dry run's preview this one does not replace). */
+  readonly removeFile: (path: string) => boolean;
   readonly openRejects: (path: string, columns: readonly string[], layout: CsvLayout | undefined) => Promise<RecordSink>;
-  readonly openResults: (path: string) => Promise<RecordSink>;
+  /** `dryRun`: the lines say what would happen (`would_apply`), not what did. */
+  readonly openResults: (path: string, dryRun: boolean) => Promise<RecordSink>;
   /** Per-record lines on stdout (-o jsonl|csv), when the output asks for them. */
-  readonly stdoutResults?: () => Promise<Pick<RecordSink, 'write' | 'close'>>;
+  readonly stdoutResults?: (dryRun: boolean) => Promise<Pick<RecordSink, 'write' | 'close'>>;
   /** Shows the run's progress on stderr until stopped. */
   readonly startProgress: () => { onEvent(event: BulkEvent): void; stop(): void };
   /** Listens for SIGINT and SIGTERM until the returned function is called. */
@@ -125,6 +132,11 @@ export interface BulkJobInput {
   readonly concurrency: number | 'auto';
   readonly concurrencyMax: number;
   readonly retries?: number;
+  /**
+   * Stop before reading the rest when the first this many records are all rejected for the same
+   * input, mapping or DFSP problem (core/bulk/early-stop.ts); 0: never (default 1,000).
+   */
+  readonly stopEarly?: number;
   /** A local mapper: works in this thread, one batch at a time. */
   readonly local: boolean;
 }
@@ -136,7 +148,10 @@ export interface BulkJobResult {
   readonly dryRun: boolean;
   /** Stopped, or records left unsent: the journal is kept and the job can be resumed. */
   readonly stoppedEarly: boolean;
+  /** The reject file written (a dry run's: the preview). */
   readonly rejects?: { readonly path: string; readonly count: number };
+  /** A dry run without rejects removed the preview an earlier one left here. */
+  readonly previewRemoved?: string;
   /** The default reject path held a file (a fixed earlier one, maybe): kept, and the rejects went to `rejects.path`. */
   readonly rejectsKept?: string;
   readonly resultsPath?: string;
@@ -144,10 +159,24 @@ export interface BulkJobResult {
   readonly resumeHint?: string;
   /** A dry run: the first records it would write. */
   readonly planned: readonly RecordEvent[];
+  /** The first rejected records, in input order (a dry run and an early stop show them). */
+  readonly firstRejects: readonly RecordEvent[];
+  /** Stopped on a systematic problem (early-stop.ts): nothing was sent, and the journal was removed unless it holds an earlier run's records. */
+  readonly stoppedOnProblem: boolean;
   readonly exitCode: number;
 }
 
 const DRY_RUN_SHOWN = 10;
+const REJECTS_SHOWN = 10;
+const KEEP_GOING = 'fix the cause and run again; --no-early-stop reads every row whatever the first ones say';
+
+/** Where a dry run writes a report file's preview: `X.rejects.csv` → `X.rejects.preview.csv`, `r.jsonl` → `r.preview.jsonl`. */
+export function previewPath(path: string): string {
+  const slash = path.lastIndexOf('/');
+  const dot = path.lastIndexOf('.');
+  const cut = dot > slash + 1 ? dot : path.length;
+  return `${path.slice(0, cut)}.preview${path.slice(cut)}`;
+}
 
 export async function runBulkJob(deps: BulkJobDeps, job: BulkJobInput): Promise<BulkJobResult> {
   if (job.file === '-' && deps.stdinIsTTY)
@@ -223,7 +252,8 @@ async function runJournalled(
   // there (fixed by hand, maybe) is never replaced silently: at the default path a new numbered
   // name is taken (a resumed run too: which numbered file was its own is not known); at a named
   // path it is refused unless --overwrite or this run resumes the job that wrote it.
-  let rejectsPath = job.rejectsPath;
+  let rejectsPath = dryRun ? previewPath(job.rejectsPath) : job.rejectsPath;
+  const resultsPath = job.resultsPath === undefined ? undefined : dryRun ? previewPath(job.resultsPath) : job.resultsPath;
   if (!dryRun && deps.exists(rejectsPath)) {
     if (job.rejectsNamed !== true) rejectsPath = freeName(deps, rejectsPath);
     else if (job.overwrite !== true && run.journalFile?.resumes !== true)
@@ -231,14 +261,14 @@ async function runJournalled(
         hint: 'pass --overwrite to replace it, or name another --rejects path',
       });
   }
-  if (!dryRun) deps.checkRejects(rejectsPath);
+  // A preview may replace the one an earlier dry run left (README says so): never a real file.
+  deps.checkRejects(rejectsPath);
   const { records, columns, layout } = await deps.records(mapper, input.path);
   let rejects: RecordSink | undefined;
   let rejectsOpening: Promise<void> | undefined;
   const pendingRejects: RecordEvent[] = [];
-  // A dry run writes nothing, reports included: the summary says what would happen.
-  const results = job.resultsPath && !dryRun ? await deps.openResults(job.resultsPath) : undefined;
-  const stdoutResults = await deps.stdoutResults?.();
+  const results = resultsPath ? await deps.openResults(resultsPath, dryRun) : undefined;
+  const stdoutResults = await deps.stdoutResults?.(dryRun);
   const progress = deps.startProgress();
 
   // Ctrl-C and SIGTERM alike: no new request is sent, the ones in flight finish and are
@@ -257,6 +287,33 @@ async function runJournalled(
   });
 
   const planned: RecordEvent[] = [];
+  const firstRejects: RecordEvent[] = [];
+  const writeReject = (event: RecordEvent) => {
+    if (rejects) rejects.write(event);
+    else {
+      pendingRejects.push(event);
+      rejectsOpening ??= deps.openRejects(rejectsPath, columns(), layout?.()).then(
+        (sink) => {
+          rejects = sink;
+          for (const queued of pendingRejects.splice(0)) sink.write(queued);
+        },
+        (error: unknown) => {
+          if (!(error instanceof SparctlError)) throw error;
+          rejectsFailure = error;
+        },
+      );
+    }
+  };
+  // While the run may still stop early, rejects that could make it stop wait here: a stop on a
+  // systematic problem leaves no reject file (the next run, the cause fixed, starts clean): its
+  // one line names the reason and the first line. At most `stopEarly` of them wait.
+  const stopEarly = job.stopEarly ?? EARLY_STOP_AFTER;
+  let held: RecordEvent[] | undefined = stopEarly > 0 && run.index.rows > stopEarly ? [] : undefined;
+  const release = () => {
+    const queued = held ?? [];
+    held = undefined;
+    for (const event of queued) writeReject(event);
+  };
   const onEvent = (event: BulkEvent) => {
     progress.onEvent(event);
     if (event.type !== 'record') return;
@@ -264,25 +321,17 @@ async function runJournalled(
     if (dryRun && event.operation && event.fate !== 'rejected' && planned.length < DRY_RUN_SHOWN) planned.push(event);
     results?.write(event);
     stdoutResults?.write(event);
-    if (event.fate === 'rejected' && !dryRun) {
-      if (rejects) rejects.write(event);
-      else {
-        pendingRejects.push(event);
-        rejectsOpening ??= deps.openRejects(rejectsPath, columns(), layout?.()).then(
-          (sink) => {
-            rejects = sink;
-            for (const queued of pendingRejects.splice(0)) sink.write(queued);
-          },
-          (error: unknown) => {
-            if (!(error instanceof SparctlError)) throw error;
-            rejectsFailure = error;
-          },
-        );
-      }
+    if (event.fate !== 'rejected') return;
+    if (firstRejects.length < REJECTS_SHOWN) firstRejects.push(event);
+    if (held !== undefined) {
+      const code = event.code ?? '';
+      if (held.length < stopEarly && isSystematic(code) && code === (held[0]?.code ?? code)) return void held.push(event);
+      release();
     }
+    writeReject(event);
   };
 
-  let summary: BulkSummary;
+  let summary: BulkSummary | undefined;
   let closeFailure: SparctlError | undefined;
   try {
     summary = await runBulk(mapper, records, run.journal, {
@@ -313,10 +362,12 @@ async function runJournalled(
       shouldStop: () => signal !== undefined || sinkFailure() !== undefined,
       stopReason: sinkFailure,
       strategies: new Map((await mapper.strategies()).map((s) => [s.id, s])),
+      ...(held === undefined ? {} : { stopEarly: { after: stopEarly, hint: KEEP_GOING } }),
     });
   } finally {
     stopListening();
     progress.stop();
+    if (summary?.stopped?.code !== EARLY_STOP_CODE) release();
     await rejectsOpening;
     closeFailure = await closeAll([rejects, results, stdoutResults]);
   }
@@ -333,11 +384,17 @@ async function runJournalled(
     deps.verbose?.(`--concurrency auto: ${summary.requestsInFlight} request(s) in flight at the end (at most ${job.concurrencyMax})`);
   deps.onSummary?.(summary);
   const stoppedEarly = summary.stopped !== undefined || summary.notSent > 0;
+  // Stopped on a systematic problem, nothing was sent and nothing journalled: the journal goes
+  // (the next run starts anew), unless it holds what an earlier run of the job left.
+  const stoppedOnProblem = summary.stopped?.code === EARLY_STOP_CODE;
+  const journalKept = run.journalFile !== undefined && stoppedEarly && !(stoppedOnProblem && !run.journalFile.resumes);
   if (run.journalFile) {
-    if (!stoppedEarly) run.journalFile.remove();
+    if (!journalKept) run.journalFile.remove();
     else run.journalFile.close();
   }
   const kept = rejects as RecordSink | undefined; // assigned in a callback: TypeScript cannot see it
+  // A preview says what the last dry run would reject: one from before that this run did not replace would mislead.
+  const previewRemoved = dryRun && !kept && deps.removeFile(rejectsPath) ? rejectsPath : undefined;
   return {
     command: job.command,
     target: mapper.target,
@@ -345,10 +402,11 @@ async function runJournalled(
     dryRun,
     stoppedEarly,
     ...(kept ? { rejects: { path: rejectsPath, count: kept.count } } : {}),
-    ...(kept && rejectsPath !== job.rejectsPath ? { rejectsKept: job.rejectsPath } : {}),
+    ...(kept && !dryRun && rejectsPath !== job.rejectsPath ? { rejectsKept: job.rejectsPath } : {}),
+    ...(previewRemoved === undefined ? {} : { previewRemoved }),
     ...(results ? { resultsPath: results.path } : {}),
-    ...(run.journalFile && stoppedEarly ? { journalPath: run.journalFile.path } : {}),
-    ...(stoppedEarly
+    ...(journalKept ? { journalPath: run.journalFile!.path } : {}),
+    ...(stoppedEarly && !stoppedOnProblem
       ? {
           resumeHint: input.spooled
             ? `feed the same input again to the same command to resume (a different input starts a new job); --restart starts over`
@@ -356,6 +414,8 @@ async function runJournalled(
         }
       : {}),
     planned,
+    firstRejects,
+    stoppedOnProblem,
     exitCode: exitCodeOf(summary),
   };
 }

@@ -42,6 +42,7 @@ export interface RecordFlags {
   readonly rejects?: unknown;
   readonly concurrency?: unknown;
   readonly batchSize?: unknown;
+  readonly earlyStop?: unknown;
 }
 
 /** What a command given records does: a bulk job over --file, resolve, or a write of the records from flags. */
@@ -57,6 +58,7 @@ const FILE_ONLY_FLAGS = [
   ['rejects', '--rejects'],
   ['concurrency', '--concurrency'],
   ['batchSize', '--batch-size'],
+  ['earlyStop', '--early-stop'],
 ] as const;
 
 /** Decides from the flags alone (before any setting is read) what the command does, or refuses them. */
@@ -79,7 +81,8 @@ export function planRecords(operation: Operation, flags: RecordFlags, stdinIsTTY
     );
   }
   if (operation !== 'resolve') {
-    for (const [key, flag] of FILE_ONLY_FLAGS) {
+    for (const [key, name] of FILE_ONLY_FLAGS) {
+      const flag = key === 'earlyStop' && flags.earlyStop === false ? '--no-early-stop' : name;
       if (flags[key] !== undefined)
         throw new UsageError(
           'usage.file_only_flag',

@@ -22,6 +22,8 @@ export interface BulkJobFlags {
   readonly retries?: number;
   readonly dryRun?: boolean;
   readonly overwrite?: boolean;
+  /** --early-stop N (records probed), or false for --no-early-stop. */
+  readonly earlyStop?: number | false;
 }
 
 export type { BulkJobSpec } from './compose/bulk-job.js';
@@ -30,7 +32,9 @@ export async function runBulkJob(io: Io, globals: GlobalOptions, flags: BulkJobF
   const context = await loadContext(io, globals);
   const { settings } = context.resolved;
   const [{ runBulkJob: run }, { bulkJobDeps }] = await Promise.all([import('../app/bulk-job.js'), import('./compose/bulk-job.js')]);
-  const { shortName, stem } = inputNames(io.cwd, spec.file);
+  const names = inputNames(io.cwd, spec.file);
+  const { shortName } = names;
+  const stem = spec.stem ?? names.stem;
   const result = await run(await bulkJobDeps(context, spec), {
     command: spec.command,
     mode: spec.mode,
@@ -50,6 +54,7 @@ export async function runBulkJob(io: Io, globals: GlobalOptions, flags: BulkJobF
     concurrency: flags.concurrency ?? settings.concurrency,
     concurrencyMax: flags.concurrencyMax ?? settings.concurrencyMax ?? DEFAULTS.concurrencyMax,
     ...(flags.retries === undefined ? {} : { retries: flags.retries }),
+    ...(flags.earlyStop === undefined ? {} : { stopEarly: flags.earlyStop === false ? 0 : flags.earlyStop }),
     local: settings.mode === 'local',
   });
   await renderJob(context, result, spec.file);
@@ -68,18 +73,22 @@ function inputNames(cwd: string, file: string): { shortName: string; stem: strin
   return { shortName: basename(file), stem: basename(file, extname(file)) };
 }
 
-/** The summary table, a dry run's first writes, the -o json document or the jsonl stop line, why it stopped. */
+/**
+ * The summary table, a dry run's first writes and first rejects (an early stop's too), the -o
+ * json document or the jsonl stop line, why it stopped.
+ */
 async function renderJob(context: CommandContext, result: BulkJobResult, file: string): Promise<void> {
   const { io, globals } = context;
   const { settings } = context.resolved;
   const { summary } = result;
+  const { renderBulkSummary, rejectLines, jobDocument } = await import('./bulk-render.js');
   if (!globals.quiet || result.stoppedEarly) {
-    const { renderBulkSummary } = await import('./bulk-render.js');
     renderBulkSummary(io, summary, {
       target: result.target,
       ...(result.rejects ? { rejectsPath: result.rejects.path, rejectsCount: result.rejects.count } : {}),
       ...(result.rejectsKept ? { rejectsKept: result.rejectsKept } : {}),
-      ...(result.rejects && result.rejects.count > 0 && io.argv && result.command !== 'import-odk'
+      ...(result.previewRemoved ? { previewRemoved: result.previewRemoved } : {}),
+      ...(result.rejects && result.rejects.count > 0 && io.argv && result.command !== 'import-odk' && !result.dryRun
         ? { refeed: (await import('./refeed.js')).refeedCommand(io.argv, file, result.rejects.path, io.cwd) }
         : {}),
       ...(result.resultsPath ? { resultsPath: result.resultsPath } : {}),
@@ -87,10 +96,25 @@ async function renderJob(context: CommandContext, result: BulkJobResult, file: s
       ...(result.resumeHint ? { resumeHint: result.resumeHint } : {}),
     });
   }
+  // (A stop on a systematic problem is one error line: its first rejects are all alike.)
   if (result.dryRun && !globals.quiet) {
     for (const event of result.planned)
       io.stderr.write(`  would ${event.operation} ${event.id ?? ''}${event.line === undefined ? '' : ` (line ${event.line})`}\n`);
-    io.stderr.write('dry run: nothing was written\n');
+    if (result.firstRejects.length > 0) {
+      const shown = result.firstRejects.length;
+      const of =
+        summary.rejected > shown
+          ? `the first ${shown} of ${summary.rejected} records`
+          : shown === 1
+            ? 'the record'
+            : `the ${shown} records`;
+      io.stderr.write(`${of} that ${result.dryRun ? 'would be' : 'were'} rejected:\n${rejectLines(result.firstRejects).join('\n')}\n`);
+    }
+    io.stderr.write(
+      result.rejects || result.resultsPath
+        ? 'dry run: nothing was written but the previews (no mapper write, journal or reject file)\n'
+        : 'dry run: nothing was written\n',
+    );
   }
   const { renderJobEnd } = await import('./output.js');
   const stopped = summary.stopped && {
@@ -99,12 +123,7 @@ async function renderJob(context: CommandContext, result: BulkJobResult, file: s
     hint: summary.stopped.hint,
     exitCode: summary.stopped.exitCode,
   };
-  renderJobEnd(
-    io,
-    settings.output,
-    { command: result.command, target: result.target, summary, ...(result.rejects ? { rejects: result.rejects.path } : {}) },
-    stopped,
-  );
+  renderJobEnd(io, settings.output, jobDocument(result), stopped);
   if (summary.stopped && summary.stopped.code !== 'interrupted' && summary.stopped.code !== 'terminated') {
     const { code, message, hint } = summary.stopped;
     io.stderr.write(`sparctl: error [${code}]: ${message}${hint ? ` (${hint})` : ''}\n`);

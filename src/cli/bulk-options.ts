@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { concurrencyLevel, positiveInt, positiveIntOrZero } from './parse.js';
 
-/** Options of every file-driven write: journal, reports, concurrency, retries, dry run. */
+/** Options of every file-driven write: journal, reports, concurrency, retries, dry run, early stop. */
 export function addBulkOptions(command: Command): Command {
   return command
     .option(
@@ -19,5 +19,14 @@ export function addBulkOptions(command: Command): Command {
     .option('--results <path>', 'write one line per record (.csv or .jsonl) with its outcome and reason code')
     .option('--journal <path>', 'checkpoint journal (default: one per job in the XDG state dir)')
     .option('--restart', 'ignore an unfinished earlier run of the same job and start over')
-    .option('--dry-run', 'resolve and plan, print what would change, and write nothing');
+    .option(
+      '--dry-run',
+      'resolve and plan, print what would change and the first rejects, and write nothing but preview files (INPUT.rejects.preview.csv, --results R → R.preview.csv)',
+    )
+    .option(
+      '--early-stop <n>',
+      'stop (exit 2) when the first N records are all rejected for the same input, mapping or DFSP problem (default 1000)',
+      positiveInt('--early-stop'),
+    )
+    .option('--no-early-stop', 'read every record, however many of the first ones are rejected');
 }

@@ -4,9 +4,12 @@ import {
   type BulkEvent,
   type BulkSummary,
   type ProgressEvent,
+  type RecordEvent,
   type RecordFate,
   type RetryEvent,
 } from '../core/bulk/events.js';
+import type { BulkJobResult } from '../app/bulk-job.js';
+import { EARLY_STOP_CODE } from '../core/bulk/early-stop.js';
 import type { Operation } from '../core/results.js';
 import { colorEnabled, type Io } from './io.js';
 import { printable } from './output.js';
@@ -253,13 +256,13 @@ const ROW_LABELS: Record<Operation | 'none', string> = {
   resolve: 'resolve',
   none: 'no write',
 };
-const FATE_LABELS: Record<RecordFate, { done: string; dry: string }> = {
-  applied: { done: 'applied', dry: 'would apply' },
-  confirmed: { done: 'confirmed', dry: 'would confirm' },
-  unchanged: { done: 'unchanged', dry: 'unchanged' },
-  superseded: { done: 'superseded', dry: 'superseded' },
-  skipped: { done: 'skipped (filter)', dry: 'skipped (filter)' },
-  rejected: { done: 'rejected', dry: 'would reject' },
+const FATE_LABELS: Record<RecordFate, string> = {
+  applied: 'applied',
+  confirmed: 'confirmed',
+  unchanged: 'unchanged',
+  superseded: 'superseded',
+  skipped: 'skipped (filter)',
+  rejected: 'rejected',
 };
 
 export interface SummaryExtra {
@@ -269,6 +272,8 @@ export interface SummaryExtra {
   readonly rejectsCount?: number;
   /** The default reject path held a file, kept: the rejects went to a numbered name. */
   readonly rejectsKept?: string;
+  /** A dry run removed the preview an earlier one left (it rejects nothing). */
+  readonly previewRemoved?: string;
   /** The command that feeds the reject file back in. */
   readonly refeed?: string | undefined;
   readonly resultsPath?: string;
@@ -285,11 +290,78 @@ export interface SummaryExtra {
 export function renderBulkSummary(io: Io, summary: BulkSummary, extra: SummaryExtra): void {
   const color = colorEnabled(io, 'stderr');
   const paint = (code: string, text: string) => (color ? `\u001b[${code}m${text}\u001b[0m` : text);
+  const lines = summary.dryRun
+    ? ['dry run: nothing was written; every count says what would happen', dryRunTable(io, summary, paint)]
+    : [doneTable(io, summary, paint)];
+  const systematic = summary.stopped?.code === EARLY_STOP_CODE;
+  const earlier = RECORD_FATES.reduce((sum, fate) => sum + (summary.earlier[fate] ?? 0), 0);
+  // The rate is this run's own: records settled by an earlier run took no time here.
+  const worked = Math.max(0, summary.total - summary.notSent - earlier);
+  const rate = summary.seconds > 0 ? worked / summary.seconds : 0;
+  lines.push(
+    `${summary.total} record${summary.total === 1 ? '' : 's'} in ${duration(summary.seconds)} (${rate >= 10 ? Math.round(rate) : rate.toFixed(1)} rec/s) · ${printable(extra.target)}`,
+  );
+  // Not sent, or sent and unanswered: the next run reads the mapper before sending any again.
+  if (summary.notSent > 0)
+    lines.push(
+      paint(
+        '31',
+        systematic
+          ? `not read: ${summary.notSent} record${summary.notSent === 1 ? '' : 's'} (stopped early on a systematic problem)`
+          : `not done: ${summary.notSent} record${summary.notSent === 1 ? '' : 's'} (not sent, or no answer came)`,
+      ),
+    );
+  if (earlier > 0) {
+    const parts = RECORD_FATES.filter((fate) => (summary.earlier[fate] ?? 0) > 0).map((fate) => `${summary.earlier[fate]} ${fate}`);
+    lines.push(`settled by an earlier run of this job: ${parts.join(', ')}`);
+  }
+  if (summary.superseded > 0) lines.push(`superseded: ${summary.superseded} (a later row names the same ID; the last row decides)`);
+  if (summary.skipped > 0) {
+    const rules = Object.entries(summary.skippedBy).sort((a, b) => b[1] - a[1]);
+    lines.push(
+      `skipped (filter): ${summary.skipped} (left out by a filter, never mapped or sent: ${rules.map(([rule, n]) => `${printable(rule)}: ${n}`).join('; ')})`,
+    );
+  }
+  if (summary.confirmed > 0) lines.push(`confirmed: ${summary.confirmed} (the mapper shows it after a lost answer; maybe not this run's)`);
+  const reasons = Object.entries(summary.rejectedBy).sort((a, b) => b[1] - a[1]);
+  if (reasons.length > 0)
+    lines.push(
+      `${summary.dryRun ? 'would be rejected' : 'rejected'} by reason: ${reasons.map(([code, n]) => `${printable(code)} ${n}`).join(', ')}`,
+    );
+  if (summary.retries > 0) lines.push(`retries: ${summary.retries}`);
+  const rejectRows = extra.rejectsCount ?? 0;
+  const rows = `${rejectRows} row${rejectRows === 1 ? '' : 's'}`;
+  if (extra.rejectsPath !== undefined && rejectRows > 0)
+    lines.push(
+      summary.dryRun
+        ? `rejects preview: ${printable(extra.rejectsPath)} (${rows}; the next dry run replaces it)`
+        : `rejects: ${printable(extra.rejectsPath)} (${rows}${extra.rejectsKept === undefined ? '' : `; ${printable(extra.rejectsKept)} was there already and is kept`})`,
+    );
+  if (extra.previewRemoved !== undefined)
+    lines.push(
+      `removed ${printable(extra.previewRemoved)}: an earlier dry run's preview (this one ${systematic ? 'stopped early' : 'would reject nothing'})`,
+    );
+  if (extra.refeed !== undefined && rejectRows > 0 && !summary.stopped && !summary.dryRun)
+    lines.push(`re-feed the fixed rows: ${printable(extra.refeed)}`);
+  if (extra.resultsPath !== undefined) lines.push(`${summary.dryRun ? 'results preview' : 'results'}: ${printable(extra.resultsPath)}`);
+  if (extra.journalPath !== undefined) lines.push(`journal: ${printable(extra.journalPath)}`);
+  // A stop on a systematic problem is told by the error line that follows the summary.
+  if (summary.stopped && !systematic) {
+    lines.push(paint('31', `stopped early: ${printable(summary.stopped.message)} (${summary.stopped.code})`));
+    if (extra.resumeHint !== undefined) lines.push(`resume with: ${printable(extra.resumeHint)}`);
+  }
+  io.stderr.write(`${lines.join('\n')}\n`);
+}
+
+type Paint = (code: string, text: string) => string;
+
+/** A run's counts per operation and fate, with a total row. */
+function doneTable(io: Io, summary: BulkSummary, paint: Paint): string {
   // Confirmed, superseded and skipped only when some record has them: most runs have none.
   const fates = RECORD_FATES.filter((fate) => fate === 'applied' || fate === 'unchanged' || fate === 'rejected' || summary[fate] > 0);
   const columns: TableColumn[] = [
     { header: '', fit: 'fixed' },
-    ...fates.map((fate) => ({ header: FATE_LABELS[fate][summary.dryRun ? 'dry' : 'done'], fit: 'fixed', align: 'right' }) as const),
+    ...fates.map((fate) => ({ header: FATE_LABELS[fate], fit: 'fixed', align: 'right' }) as const),
     { header: 'total', fit: 'fixed', align: 'right' },
   ];
   const rows: string[][] = [];
@@ -305,48 +377,105 @@ export function renderBulkSummary(io: Io, summary: BulkSummary, extra: SummaryEx
     ...settled.map((n, at) => (fates[at] === 'rejected' && n > 0 ? paint('33', String(n)) : String(n))),
     String(settled.reduce((a, b) => a + b, 0)),
   ]);
-  const table = renderTable(io, columns, rows, { stream: 'stderr' });
+  return renderTable(io, columns, rows, { stream: 'stderr' });
+}
 
-  const lines = [table];
-  if (summary.dryRun) lines.unshift('dry run: what would happen (nothing was written)');
-  const earlier = RECORD_FATES.reduce((sum, fate) => sum + (summary.earlier[fate] ?? 0), 0);
-  // The rate is this run's own: records settled by an earlier run took no time here.
-  const worked = Math.max(0, summary.total - summary.notSent - earlier);
-  const rate = summary.seconds > 0 ? worked / summary.seconds : 0;
-  lines.push(
-    `${summary.total} record${summary.total === 1 ? '' : 's'} in ${duration(summary.seconds)} (${rate >= 10 ? Math.round(rate) : rate.toFixed(1)} rec/s) · ${printable(extra.target)}`,
+/**
+ * What a dry run would do, one count per line ("would link", "would be rejected", …): nothing
+ * in it is labelled as done. The rows with a count, and the total.
+ */
+export function dryRunCounts(summary: BulkSummary): [label: string, count: number][] {
+  const rows: [string, number][] = [];
+  for (const operation of ['link', 'update', 'unlink'] as const) {
+    const counts = summary.byOperation[operation];
+    const would = (counts?.applied ?? 0) + (counts?.confirmed ?? 0);
+    if (would > 0) rows.push([`would ${operation}`, would]);
+  }
+  if (summary.unchanged > 0) rows.push(['unchanged', summary.unchanged]);
+  if (summary.superseded > 0) rows.push(['superseded', summary.superseded]);
+  if (summary.skipped > 0) rows.push(['skipped (filter)', summary.skipped]);
+  if (summary.rejected > 0) rows.push(['would be rejected', summary.rejected]);
+  return rows;
+}
+
+function dryRunTable(io: Io, summary: BulkSummary, paint: Paint): string {
+  const counts = dryRunCounts(summary);
+  const rows = counts.map(([label, n]) => [label, label === 'would be rejected' ? paint('33', String(n)) : String(n)]);
+  rows.push(['total', String(counts.reduce((sum, [, n]) => sum + n, 0))]);
+  return renderTable(
+    io,
+    [
+      { header: '', fit: 'fixed' },
+      { header: 'records', fit: 'fixed', align: 'right' },
+    ],
+    rows,
+    { stream: 'stderr' },
   );
-  // Not sent, or sent and unanswered: the next run reads the mapper before sending any again.
-  if (summary.notSent > 0)
-    lines.push(paint('31', `not done: ${summary.notSent} record${summary.notSent === 1 ? '' : 's'} (not sent, or no answer came)`));
-  if (earlier > 0) {
-    const parts = RECORD_FATES.filter((fate) => (summary.earlier[fate] ?? 0) > 0).map((fate) => `${summary.earlier[fate]} ${fate}`);
-    lines.push(`settled by an earlier run of this job: ${parts.join(', ')}`);
-  }
-  if (summary.superseded > 0) lines.push(`superseded: ${summary.superseded} (a later row names the same ID; the last row decides)`);
-  if (summary.skipped > 0) {
-    const rules = Object.entries(summary.skippedBy).sort((a, b) => b[1] - a[1]);
-    lines.push(
-      `skipped (filter): ${summary.skipped} (left out by a filter, never mapped or sent: ${rules.map(([rule, n]) => `${printable(rule)}: ${n}`).join('; ')})`,
-    );
-  }
-  if (summary.confirmed > 0) lines.push(`confirmed: ${summary.confirmed} (the mapper shows it after a lost answer; maybe not this run's)`);
-  const reasons = Object.entries(summary.rejectedBy).sort((a, b) => b[1] - a[1]);
-  if (reasons.length > 0) lines.push(`rejected by reason: ${reasons.map(([code, n]) => `${printable(code)} ${n}`).join(', ')}`);
-  if (summary.retries > 0) lines.push(`retries: ${summary.retries}`);
-  const rejectRows = extra.rejectsCount ?? 0;
-  if (extra.rejectsPath !== undefined && rejectRows > 0)
-    lines.push(
-      `rejects: ${printable(extra.rejectsPath)} (${rejectRows} row${rejectRows === 1 ? '' : 's'}${extra.rejectsKept === undefined ? '' : `; ${printable(extra.rejectsKept)} was there already and is kept`})`,
-    );
-  if (extra.refeed !== undefined && rejectRows > 0 && !summary.stopped) lines.push(`re-feed the fixed rows: ${printable(extra.refeed)}`);
-  if (extra.resultsPath !== undefined) lines.push(`results: ${printable(extra.resultsPath)}`);
-  if (extra.journalPath !== undefined) lines.push(`journal: ${printable(extra.journalPath)}`);
-  if (summary.stopped) {
-    lines.push(paint('31', `stopped early: ${printable(summary.stopped.message)} (${summary.stopped.code})`));
-    if (extra.resumeHint !== undefined) lines.push(`resume with: ${printable(extra.resumeHint)}`);
-  }
-  io.stderr.write(`${lines.join('\n')}\n`);
+}
+
+/** The first rejected records, one line each: line, ID, field, reason code and message. */
+export function rejectLines(events: readonly RecordEvent[]): string[] {
+  return events.map((event) => {
+    const parts = [
+      event.line !== undefined ? `line ${event.line}` : event.origin !== undefined ? printable(event.origin) : `record ${event.seq + 1}`,
+    ];
+    if (event.id !== undefined) parts.push(`ID ${printable(event.id)}`);
+    if (event.field !== undefined) parts.push(`field ${printable(event.field)}`);
+    return `  ${parts.join(', ')}: ${printable(event.code ?? 'rejected')}${event.message ? ` — ${printable(event.message)}` : ''}`;
+  });
+}
+
+/**
+ * The `-o json` document of a bulk job. A dry run's says so (`dryRun: true`) and counts what
+ * would happen — `wouldLink`, `wouldUpdate`, `wouldUnlink`, `wouldBeRejected`,
+ * `wouldBeRejectedBy` — never `applied`; its files are `rejectsPreview` and `resultsPreview`.
+ * A dry run and a stop on a systematic problem list their first rejects.
+ */
+export function jobDocument(result: BulkJobResult): Record<string, unknown> {
+  const { summary } = result;
+  const firstRejects = result.firstRejects.map((event) => ({
+    line: event.line ?? null,
+    id: event.id ?? null,
+    field: event.field ?? null,
+    code: event.code,
+    message: event.message,
+  }));
+  if (!result.dryRun)
+    return {
+      command: result.command,
+      target: result.target,
+      dryRun: false,
+      summary,
+      ...(result.rejects ? { rejects: result.rejects.path } : {}),
+      ...(result.resultsPath ? { results: result.resultsPath } : {}),
+      ...(result.stoppedOnProblem ? { firstRejects } : {}),
+    };
+  const would = (operation: 'link' | 'update' | 'unlink') =>
+    (summary.byOperation[operation]?.applied ?? 0) + (summary.byOperation[operation]?.confirmed ?? 0);
+  return {
+    command: result.command,
+    target: result.target,
+    dryRun: true,
+    summary: {
+      total: summary.total,
+      wouldLink: would('link'),
+      wouldUpdate: would('update'),
+      wouldUnlink: would('unlink'),
+      unchanged: summary.unchanged,
+      superseded: summary.superseded,
+      skipped: summary.skipped,
+      skippedBy: summary.skippedBy,
+      wouldBeRejected: summary.rejected,
+      notSent: summary.notSent,
+      wouldBeRejectedBy: summary.rejectedBy,
+      seconds: summary.seconds,
+      dryRun: true,
+      ...(summary.stopped ? { stopped: summary.stopped } : {}),
+    },
+    ...(result.rejects ? { rejectsPreview: result.rejects.path } : {}),
+    ...(result.resultsPath ? { resultsPreview: result.resultsPath } : {}),
+    firstRejects,
+  };
 }
 
 /** "12.3 s" under a minute, then "4 min 05 s" / "1 h 02 min 05 s". */

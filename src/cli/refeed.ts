@@ -19,7 +19,27 @@ const FIRST_RUN_ONLY: Record<string, boolean> = {
   '--sheet': true,
 };
 /** Flags whose value is never the input file. */
-const VALUE_FLAGS = new Set(['--mapping', '--dfsp', '--profile', '--db', '--delimiter', '--mode', '--format', '-o', '--output', '--sheet']);
+const VALUE_FLAGS = new Set([
+  '--mapping',
+  '--dfsp',
+  '--profile',
+  '--db',
+  '--url',
+  '--delimiter',
+  '--mode',
+  '--format',
+  '-o',
+  '--output',
+  '--sheet',
+  '--skip-review',
+  '--early-stop',
+  '--batch-size',
+  '--concurrency',
+  '--concurrency-max',
+  '--retries',
+  '--country',
+  '--strategy',
+]);
 
 export function refeedCommand(argv: readonly string[], file: string, rejectsPath: string, cwd: string): string | undefined {
   const shown = relative(cwd, rejectsPath);

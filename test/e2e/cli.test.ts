@@ -297,7 +297,7 @@ describe('sparctl (built binary)', () => {
     expect(countRows(dataDb)).toBe(0);
   });
 
-  it('import-csv --dry-run shows the plan and writes nothing: no database, no reject file, no journal', async () => {
+  it('import-csv --dry-run shows the plan and writes nothing but its rejects preview: no database, no reject file, no journal', async () => {
     const { env, home } = cliEnv();
     const dir = tempDir();
     const run = await runMain(
@@ -314,12 +314,12 @@ describe('sparctl (built binary)', () => {
     );
     expect(run.code).toBe(5); // two rows of the sample are bad on purpose
     expect(run.stderr).toContain('  would link token:000412345001@nationalId (line 2)');
-    expect(run.stderr).toMatch(/dry run: nothing was written\n$/);
+    expect(run.stderr).toMatch(/dry run: nothing was written but the previews \(no mapper write, journal or reject file\)\n$/);
     const { readdirSync } = await import('node:fs');
     const files = (d: string): string[] =>
       readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(d, e.name)) : [join(d, e.name)]));
     expect(files(home)).toEqual([]);
-    expect(files(dir)).toEqual([]);
+    expect(files(dir)).toEqual([join(dir, 'enumeration.rejects.preview.csv')]);
   });
 
   it('import-csv --dry-run and the real run plan the same for an ID that comes back 600 rows later: the later row decides', async () => {
@@ -345,15 +345,13 @@ describe('sparctl (built binary)', () => {
       '--dfsp',
       join(ROOT, 'fixtures/dfsp.json'),
     ];
-    const counts = (stdout: string) =>
-      (JSON.parse(stdout) as { summary: { byOperation: Record<string, { applied?: number }> } }).summary.byOperation;
     const dry = await runMain([...args, '--dry-run'], { env, cwd: dir });
     expect(dry.code).toBe(0);
     const real = await runMain(args, { env, cwd: dir });
     expect(real.code).toBe(0);
     // Row 3 (line 5) is superseded by its last row (line 702): one link with the new account.
-    expect(counts(dry.stdout)).toEqual({ link: { applied: 700 }, none: { superseded: 1 } });
-    expect(counts(real.stdout)).toEqual({ link: { applied: 700 }, none: { superseded: 1 } });
+    expect(JSON.parse(dry.stdout)).toMatchObject({ dryRun: true, summary: { wouldLink: 700, wouldUpdate: 0, superseded: 1 } });
+    expect(JSON.parse(real.stdout).summary.byOperation).toEqual({ link: { applied: 700 }, none: { superseded: 1 } });
   });
 
   it('import-csv gives the same results, mapper rows and audit log with links written on a second thread as on one (SPARCTL_WRITER_THREAD=off)', async () => {

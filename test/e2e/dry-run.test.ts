@@ -10,7 +10,8 @@ import { tempDir } from '../helpers/tmp.js';
 /**
  * --dry-run writes nothing, on every command that writes to a mapper (fa edit's is in
  * fa-edit.test.ts, in a terminal): the database is byte-identical afterwards, no journal, reject
- * or kept index is left anywhere, and each command says what it would have done.
+ * or kept index is left anywhere — only a file run's preview files (X.rejects.preview.csv) —
+ * and each command says what it would have done. (What a dry run explains: dry-run-explain.test.ts.)
  */
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -86,6 +87,7 @@ describe('--dry-run on every writing command', () => {
     const before = sum(db);
     const home0 = files(home).filter((f) => !f.includes('/cache/'));
     const dir0 = files(dir);
+    const previews: string[] = [];
     const commands: [string[], RegExp, Record<string, string>?][] = [
       [['link', '--id', 'K9', ...BANK, '--account-number', '9', '--dry-run'], /link \(dry run\): 1 would be linked/],
       [['update', '--id', 'K1', ...BANK, '--account-number', '9', '--dry-run'], /update \(dry run\): 1 would be updated/],
@@ -127,8 +129,18 @@ describe('--dry-run on every writing command', () => {
       expect(run.stderr, context).toMatch(says);
       expect(run.stderr, context).toMatch(/dry run: nothing was written|nothing was written/i);
       expect(sum(db), context).toBe(before);
-      expect(files(dir), context).toEqual(dir0);
+      // Nothing but previews: the real reject and results files are never written by a dry run.
+      expect(
+        files(dir).filter((f) => !/\.preview\.(csv|jsonl) /.test(f)),
+        context,
+      ).toEqual(dir0);
+      for (const f of files(dir)) {
+        const name = f.split(' ')[0]!.slice(dir.length + 1);
+        if (/\.preview\./.test(name) && !previews.includes(name)) previews.push(name);
+      }
     }
+    // The file runs that would reject something left a preview of their rejects, named as one.
+    expect(previews.sort()).toEqual(['enumeration.rejects.preview.csv', 'ids.rejects.preview.csv', 'rows.rejects.preview.csv']);
     // No journal, spool or reject file anywhere in sparctl's own folders either (import-odk's
     // state and session cache aside: they are Central's, not the mapper's).
     expect(

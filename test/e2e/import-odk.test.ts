@@ -157,6 +157,15 @@ describe('sparctl import-odk', () => {
     fake.review(rejected.__id, 'rejected');
     fake.submit({ ...bank('0090000003', '000100000003'), payment: { ...bank('', '000100000003').payment, bank_code: 'NOPE' } });
     const env = setup(fake);
+    // A dry run first: its rejects go to the form's preview, named as one, and the real file is not made.
+    const dry = await importOdk(env, ['--dry-run']);
+    expect(dry.code, dry.stderr).toBe(5);
+    expect(dry.stderr).toMatch(/^ {2}\S.*, ID 0090000003, field bank_code: mapping\.unknown_bank — /m);
+    expect(dry.stderr).toContain(`rejects preview: ${join(env.home, 'spar_enrolment.rejects.preview.csv')} (1 row;`);
+    expect(readFileSync(join(env.home, 'spar_enrolment.rejects.preview.csv'), 'utf8')).toMatch(
+      /bank_code,mapping\.unknown_bank,.*0090000003/,
+    );
+    expect(existsSync(join(env.home, 'spar_enrolment.rejects.csv'))).toBe(false);
     const run = await importOdk(env);
     expect(run.code, run.stderr).toBe(5);
     expect(run.stderr).toMatch(/1 skipped for their review state \(rejected\)/);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   exitCodeOf,
+  previewPath,
   runBulkJob,
   type BulkJobDeps,
   type BulkJobInput,
@@ -110,6 +111,11 @@ function deps(
       recorded.calls.push(`rejects ${path} ${columns.join(',')}`);
       return sink(path, recorded.rejected);
     },
+    openResults: async (path, dryRun) => {
+      recorded.calls.push(`results ${path} dryRun=${dryRun}`);
+      return sink(path, []);
+    },
+    removeFile: (path) => (recorded.calls.push(`remove ${path}`), false),
     startProgress: () => ({ onEvent: () => undefined, stop: () => undefined }),
     onSignal: (listener) => {
       self.signal = listener;
@@ -173,19 +179,116 @@ describe('runBulkJob (use case)', () => {
     expect(result.resumeHint).toBeUndefined();
   });
 
-  it('a dry run: no journal, no rejects or results file, an index used but not kept; it lists the first 10 writes', async () => {
+  it('a dry run: no journal, its rejects and results go to previews, an index used but not kept; it lists the first 10 writes', async () => {
     const rows = Array.from({ length: 12 }, (_, i) => ({ id: `B${i}`, ...BANK }));
-    const d = deps(memoryMapper(), [...rows, {}]);
-    const result = await runBulkJob(d, { ...JOB, dryRun: true, resultsPath: '/w/results.csv' });
+    const d = deps(memoryMapper(), [...rows, {}], { exists: () => true }); // the real files are there: untouched
+    const result = await runBulkJob(d, { ...JOB, dryRun: true, resultsPath: '/w/results.csv', rejectsNamed: true });
     expect(d.calls.filter((c) => !c.startsWith('input'))).toEqual([
       'mapper dry-run',
       expect.stringMatching(/^prescan .* use=true keep=false$/),
+      'results /w/results.preview.csv dryRun=true',
+      'rejects /w/a.rejects.preview.csv id,account_number',
     ]);
     expect(result.planned).toHaveLength(10);
     expect(result.planned[0]).toMatchObject({ operation: 'link', id: 'B0', line: 2 });
     expect(result.summary.rejected).toBe(1);
     expect(result.summary.dryRun).toBe(true);
-    expect(result.resultsPath).toBeUndefined();
+    expect(result).toMatchObject({ resultsPath: '/w/results.preview.csv', rejects: { path: '/w/a.rejects.preview.csv', count: 1 } });
+    expect(result.firstRejects.map((e) => [e.line, e.code])).toEqual([[14, 'input.invalid']]);
+    expect(result.rejectsKept).toBeUndefined();
+  });
+
+  it('a dry run that rejects nothing removes the preview an earlier dry run left', async () => {
+    const d = deps(memoryMapper(), [{ id: 'B1', ...BANK }], { removeFile: (path) => path === '/w/a.rejects.preview.csv' });
+    const result = await runBulkJob(d, { ...JOB, dryRun: true });
+    expect(result.previewRemoved).toBe('/w/a.rejects.preview.csv');
+    expect(result.rejects).toBeUndefined();
+  });
+
+  it('previewPath puts ".preview" before the extension', () => {
+    expect(previewPath('/w/x.rejects.csv')).toBe('/w/x.rejects.preview.csv');
+    expect(previewPath('/w/r.jsonl')).toBe('/w/r.preview.jsonl');
+    expect(previewPath('/w.d/r')).toBe('/w.d/r.preview');
+    expect(previewPath('/w/.hidden')).toBe('/w/.hidden.preview');
+  });
+
+  describe('early stop', () => {
+    const bad = (n: number) => Array.from({ length: n }, () => ({}));
+    const good = (from: number, n: number) => Array.from({ length: n }, (_, i) => ({ id: `G${from + i}`, ...BANK }));
+
+    it('the first N all rejected for one input problem: exit 2 before the rest is read, nothing sent, no reject file, the journal removed', async () => {
+      const mapper = memoryMapper();
+      const d = deps(mapper, [...bad(10), ...good(0, 5)]);
+      const result = await runBulkJob(d, { ...JOB, stopEarly: 10 });
+      expect(result.exitCode).toBe(2);
+      expect(result.summary.stopped).toMatchObject({ code: 'input.systematic', exitCode: 2 });
+      expect(result.summary.stopped?.message).toMatch(
+        /^the first 10 records were all rejected as input\.invalid \(line 2: .*\); stopped before reading the other 5, nothing was sent$/,
+      );
+      expect(result.summary.stopped?.hint).toContain('--no-early-stop');
+      expect(result.summary).toMatchObject({ rejected: 10, applied: 0, notSent: 5 });
+      expect(result).toMatchObject({ stoppedOnProblem: true, stoppedEarly: true });
+      expect(result.firstRejects).toHaveLength(10);
+      expect(d.calls.some((c) => c.startsWith('rejects'))).toBe(false);
+      expect(d.journal.removed).toBe(true);
+      expect(result.journalPath).toBeUndefined();
+      expect(result.resumeHint).toBeUndefined();
+    });
+
+    it('nothing after the probed records is sent: the valid rows after them stay unlinked', async () => {
+      const mapper = LocalMapper.open(':memory:');
+      const close = mapper.close.bind(mapper);
+      mapper.close = async () => undefined; // read it afterwards
+      const d = deps(mapper, [...bad(10), ...good(0, 5)]);
+      // Chunks as a remote run's (2,000 records): without the probe's own chunk, G0-G4 would be planned and sent with it.
+      expect((await runBulkJob(d, { ...JOB, stopEarly: 10, local: false, batchSize: 100 })).exitCode).toBe(2);
+      const after = await mapper.resolve([{ reference_id: 'r', id: 'G0', scope: 'details' }], { source: 't' });
+      expect(after[0]).toMatchObject({ status_reason_code: 'succ.fa.not_linked_to_id' });
+      await close();
+    });
+
+    it('a job resumed from an earlier run keeps its journal', async () => {
+      let removed = false;
+      const resumed: JournalFile = {
+        journal: new MemoryJournal(),
+        path: '/state/journals/j.db',
+        resumes: true,
+        close: () => undefined,
+        remove: () => void (removed = true),
+      };
+      const d = deps(memoryMapper(), [...bad(10), ...good(0, 5)], { openJournal: async () => resumed });
+      const result = await runBulkJob(d, { ...JOB, stopEarly: 10 });
+      expect(result.exitCode).toBe(2);
+      expect(removed).toBe(false);
+      expect(result.journalPath).toBe('/state/journals/j.db');
+    });
+
+    it('does not stop: one good row among the first N, a file no longer than N, --no-early-stop (0); every reject written in order', async () => {
+      for (const [rows, stopEarly] of [
+        [[...bad(4), ...good(0, 1), ...bad(10)], 10],
+        [bad(10), 10],
+        [bad(15), 0],
+      ] as const) {
+        const d = deps(memoryMapper(), rows);
+        const result = await runBulkJob(d, { ...JOB, stopEarly });
+        expect(result.exitCode).toBe(5);
+        expect(result.stoppedOnProblem).toBe(false);
+        expect(d.rejected.map((e) => e.line)).toEqual(rows.flatMap((row, i) => ('id' in row ? [] : [i + 2])));
+      }
+    });
+
+    it("the mapper's rejections never count: every row already linked on a re-link runs to the end", async () => {
+      const mapper = memoryMapper();
+      const rows = good(0, 15);
+      const first = deps(mapper, rows);
+      mapper.close = async () => undefined;
+      expect((await runBulkJob(first, { ...JOB, stopEarly: 10 })).exitCode).toBe(0);
+      const again = deps(mapper, rows);
+      const result = await runBulkJob(again, { ...JOB, stopEarly: 10 });
+      expect(result.exitCode).toBe(5);
+      expect(result.summary.rejectedBy).toEqual({ 'rjct.reference_id.duplicate': 15 });
+      expect(result.stoppedOnProblem).toBe(false);
+    });
   });
 
   it('unlink asks before the journal is opened; a stream is never indexed from a kept index', async () => {

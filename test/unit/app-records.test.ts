@@ -51,6 +51,10 @@ describe('planRecords: what the flags make, before any setting is read', () => {
     expect(() => planRecords('update', { id: 'B1', restart: true }, false)).toThrow(
       '--restart applies to --file runs only; nothing was updated',
     );
+    expect(() => planRecords('link', { id: 'B1', earlyStop: false }, false)).toThrow(
+      '--no-early-stop applies to --file runs only; nothing was linked',
+    );
+    expect(() => planRecords('link', { id: 'B1', earlyStop: 5 }, false)).toThrow('--early-stop applies to --file runs only');
     expect(planRecords('resolve', { id: 'B1', ids: ['B2'], batchSize: 10 }, false)).toEqual({
       kind: 'resolve',
       records: [{ record: { id: 'B1' } }, { record: { id: 'B2' } }],

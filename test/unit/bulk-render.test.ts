@@ -1,6 +1,6 @@
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createProgressRenderer, progressText, renderBulkSummary } from '../../src/cli/bulk-render.js';
+import { createProgressRenderer, jobDocument, progressText, rejectLines, renderBulkSummary } from '../../src/cli/bulk-render.js';
 import type { Io } from '../../src/cli/io.js';
 import type { BulkSummary, ProgressEvent } from '../../src/core/bulk/events.js';
 
@@ -283,5 +283,101 @@ describe('summary', () => {
     const { io, stderr } = fakeIo({ env: { FORCE_COLOR: '1' } });
     renderBulkSummary(io, summary(), { target: 't' });
     expect(stderr()).toMatch(ANSI);
+  });
+
+  it('a dry run: one count per line labelled "would …", never "applied"; previews named as previews; no re-feed command', () => {
+    const { io, stderr } = fakeIo();
+    const dry = summary({
+      dryRun: true,
+      notSent: 0,
+      applied: 100,
+      byOperation: { link: { applied: 90, rejected: 3 }, update: { applied: 10 }, none: { unchanged: 12, rejected: 3 } },
+    });
+    renderBulkSummary(io, dry, {
+      target: 't',
+      rejectsPath: 'x.rejects.preview.csv',
+      rejectsCount: 6,
+      resultsPath: 'r.preview.csv',
+      refeed: 'sparctl link --file x.rejects.preview.csv',
+    });
+    const text = stderr();
+    expect(text).toMatch(/^dry run: nothing was written; every count says what would happen\n/);
+    expect(text).not.toMatch(/applied|re-feed/);
+    expect(row(text, 'would link')).toEqual(['90']);
+    expect(row(text, 'would update')).toEqual(['10']);
+    expect(row(text, 'would unlink')).toBeUndefined();
+    expect(row(text, 'unchanged')).toEqual(['12']);
+    expect(row(text, 'would be rejected')).toEqual(['6']);
+    expect(row(text, 'total')).toEqual(['118']);
+    expect(text).toContain('would be rejected by reason: rjct.reference_id.duplicate 3, input.invalid 3');
+    expect(text).toContain('rejects preview: x.rejects.preview.csv (6 rows; the next dry run replaces it)');
+    expect(text).toContain('results preview: r.preview.csv');
+  });
+
+  it('a stop on a systematic problem says "not read", and leaves the reason to the error line', () => {
+    const { io, stderr } = fakeIo();
+    renderBulkSummary(
+      io,
+      summary({ notSent: 500, stopped: { code: 'input.systematic', message: 'the first 1000 …', exitCode: 2, hint: 'h' } }),
+      { target: 't' },
+    );
+    expect(stderr()).toContain('not read: 500 records (stopped early on a systematic problem)');
+    expect(stderr()).not.toMatch(/stopped early:|resume with/);
+  });
+});
+
+describe('first rejects and the -o json document', () => {
+  const reject = {
+    type: 'record',
+    seq: 0,
+    line: 7,
+    id: 'B1',
+    fate: 'rejected',
+    code: 'mapping.unknown_bank',
+    message: 'bank "X" is not in the DFSP list',
+    field: 'bank_code',
+  } as const;
+  const result = (dryRun: boolean) => ({
+    command: 'import-csv',
+    target: 'local m.db',
+    summary: summary({ dryRun, byOperation: { link: { applied: 90, rejected: 3 }, update: { applied: 10 } } }),
+    dryRun,
+    stoppedEarly: false,
+    stoppedOnProblem: false,
+    rejects: { path: 'x.rejects.preview.csv', count: 6 },
+    resultsPath: 'r.preview.csv',
+    planned: [],
+    firstRejects: [reject],
+    exitCode: 5,
+  });
+
+  it('one line per reject: line, ID, field, code and message', () => {
+    expect(rejectLines([reject])).toEqual(['  line 7, ID B1, field bank_code: mapping.unknown_bank — bank "X" is not in the DFSP list']);
+  });
+
+  it('a dry run\'s document says dryRun and counts what would happen, with no "applied" key anywhere; a real run\'s keeps its counts', () => {
+    const dry = jobDocument(result(true));
+    expect(JSON.stringify(dry)).not.toMatch(/"applied"|"rejected"|"rejects"|"results"/);
+    expect(dry).toMatchObject({
+      dryRun: true,
+      summary: {
+        total: 120,
+        wouldLink: 90,
+        wouldUpdate: 10,
+        wouldUnlink: 0,
+        wouldBeRejected: 6,
+        wouldBeRejectedBy: { 'input.invalid': 3 },
+      },
+      rejectsPreview: 'x.rejects.preview.csv',
+      resultsPreview: 'r.preview.csv',
+      firstRejects: [{ line: 7, id: 'B1', field: 'bank_code', code: 'mapping.unknown_bank', message: reject.message }],
+    });
+    const real = jobDocument(result(false));
+    expect(real).toMatchObject({
+      dryRun: false,
+      summary: { applied: 100, rejectedBy: { 'input.invalid': 3 } },
+      rejects: 'x.rejects.preview.csv',
+    });
+    expect(real).not.toHaveProperty('firstRejects');
   });
 });

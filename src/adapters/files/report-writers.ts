@@ -116,12 +116,27 @@ export function resultsFormatFromPath(path: string): ResultsFormat {
  * Opens (truncating) a results file with one line per record, whatever its fate. CSV cells are
  * neutralised (`csvCell`): this file is read by people, often in a spreadsheet, not re-imported.
  * JSONL objects always carry every key (null when unknown) so the shape never varies by row.
+ * A dry run's lines say what would happen (DRY_RUN_FATES).
  */
-export async function openResultsFile(path: string, format: ResultsFormat = resultsFormatFromPath(path)): Promise<RecordSink> {
+export async function openResultsFile(
+  path: string,
+  format: ResultsFormat = resultsFormatFromPath(path),
+  dryRun = false,
+): Promise<RecordSink> {
   const out = await LineWriter.open(path);
   if (format === 'csv') out.push(RESULTS_CSV_HEADER);
-  return sink(path, out, (event) => resultLine(event, format));
+  return sink(path, out, (event) => resultLine(event, format, dryRun));
 }
+
+/** A dry run's fates: nothing was applied or rejected, only forecast (and no outcome came from a mapper). */
+export const DRY_RUN_FATES: Record<RecordEvent['fate'], string> = {
+  applied: 'would_apply',
+  confirmed: 'would_apply',
+  unchanged: 'unchanged',
+  superseded: 'superseded',
+  skipped: 'skipped',
+  rejected: 'would_be_rejected',
+};
 
 /** A RecordSink writing the line `lineOf` makes for each event it wants (undefined: skip). */
 function sink(path: string, out: LineWriter, lineOf: (event: RecordEvent) => string | undefined): RecordSink {
@@ -145,15 +160,16 @@ function sink(path: string, out: LineWriter, lineOf: (event: RecordEvent) => str
 /** The CSV header of a results listing. */
 export const RESULTS_CSV_HEADER = `${RESULT_COLUMNS.join(',')}\r\n`;
 
-/** One record as a results line: a JSON object, or a spreadsheet-safe CSV row. */
-export function resultLine(event: RecordEvent, format: ResultsFormat): string {
+/** One record as a results line: a JSON object, or a spreadsheet-safe CSV row; a dry run's says what would happen. */
+export function resultLine(event: RecordEvent, format: ResultsFormat, dryRun = false): string {
   const row = {
     seq: event.seq,
     line: event.line ?? null,
     id: event.id ?? null,
     operation: event.operation ?? null,
-    fate: event.fate,
-    outcome: event.outcome ?? null,
+    fate: dryRun ? DRY_RUN_FATES[event.fate] : event.fate,
+    // A forecast write has no outcome (the operation says what it would be); a forecast reject keeps the reason's.
+    outcome: dryRun && event.fate !== 'rejected' ? null : (event.outcome ?? null),
     code: event.code,
     message: event.message,
     origin: event.origin ?? null,

@@ -1,4 +1,4 @@
-import { statSync } from 'node:fs';
+import { rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { UsageError } from '../../core/errors.js';
 import type { BulkJobDeps } from '../../app/bulk-job.js';
@@ -23,6 +23,8 @@ export interface BulkJobSpec {
   readonly inputFormat?: 'csv' | 'jsonl' | 'xlsx';
   /** Extra bytes that define the job besides the input (the mapping file, defaults). */
   readonly definition: string;
+  /** The default reject file's stem when the input's own name is not it (import-odk's spool: the form's name). */
+  readonly stem?: string;
   /** A file the user named that holds no record is a mistake (a failed export), refused with exit 2; an empty ODK window is not. */
   readonly refuseEmpty?: boolean;
   /** Told the run's summary once it ends (import-odk's per-poll line). */
@@ -116,9 +118,14 @@ export async function bulkJobDeps(context: CommandContext, spec: BulkJobSpec): P
         return false; // under a file (ENOTDIR), no permission: checkRejects says why
       }
     },
+    removeFile: (path) => {
+      if (statSync(path, { throwIfNoEntry: false })?.isFile() !== true) return false;
+      rmSync(path);
+      return true;
+    },
     openRejects: (path, columns, layout) => openRejectFile(path, columns, undefined, layout),
-    openResults: (path) => openResultsFile(path),
-    ...(stdoutFormat ? { stdoutResults: () => openStdoutResults(context, stdoutFormat) } : {}),
+    openResults: (path, dryRun) => openResultsFile(path, undefined, dryRun),
+    ...(stdoutFormat ? { stdoutResults: (dryRun: boolean) => openStdoutResults(context, stdoutFormat, dryRun) } : {}),
     startProgress: () => createProgressRenderer(io, { quiet: globals.quiet === true, label: spec.command }),
     onSignal: (listener) => {
       const onSigint = () => listener('SIGINT');
@@ -144,11 +151,11 @@ async function* batchesOf(records: BulkInput) {
 }
 
 /** Per-record results on stdout, for `-o jsonl|csv` on a file run: the --results format. */
-async function openStdoutResults(context: CommandContext, format: 'jsonl' | 'csv') {
+async function openStdoutResults(context: CommandContext, format: 'jsonl' | 'csv', dryRun: boolean) {
   const { resultLine, RESULTS_CSV_HEADER } = await import('../../adapters/files/report-writers.js');
   if (format === 'csv') context.io.stdout.write(RESULTS_CSV_HEADER);
   return {
-    write: (event: Parameters<typeof resultLine>[0]) => void context.io.stdout.write(resultLine(event, format)),
+    write: (event: Parameters<typeof resultLine>[0]) => void context.io.stdout.write(resultLine(event, format, dryRun)),
     async close() {},
   };
 }

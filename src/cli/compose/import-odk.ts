@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { ImportOdkDeps, OdkStore } from '../../app/import-odk.js';
 import { duringRunError, makeFolders } from '../../adapters/files/fs-errors.js';
 import { redactUrl } from '../../config/redact.js';
@@ -62,6 +62,8 @@ export function importOdkDeps(
         command: 'import-odk',
         mode: 'upsert',
         file: job.path,
+        // A dry run's spool is FORM.dry-run.jsonl: its rejects preview is still FORM.rejects.preview.csv.
+        stem: basename(job.path, '.jsonl').replace(/\.dry-run$/, ''),
         definition: job.definition,
         faDigest: job.faDigest,
         source: job.source,

@@ -1,6 +1,7 @@
 import { SparctlError, UnavailableError } from '../errors.js';
 import type { ItemSource, Mapper, MapperCallContext } from '../mapper.js';
 import type { Strategy } from '../strategy/strategy.js';
+import { EarlyStopProbe } from './early-stop.js';
 import type { BulkEvent, BulkSummary } from './events.js';
 import type { Journal, JournalEntry } from '../journal.js';
 import { decide, effectShown, isStored, type Current } from './plan.js';
@@ -72,6 +73,12 @@ export interface BulkOptions {
   readonly faDigest?: (fa: string) => string;
   /** Whether upserts read before they write (default) or link first (upsert-order.ts). */
   readonly upsertOrder?: UpsertOrderSetting;
+  /**
+   * Stop before reading past the first `after` records when every one of them was rejected for
+   * the same input, mapping or DFSP problem (early-stop.ts); `hint` says how to keep going.
+   * Only armed when the input holds more records than that.
+   */
+  readonly stopEarly?: { readonly after: number; readonly hint: string };
 }
 
 export async function runBulk(mapper: Mapper, input: BulkInput, journal: Journal, options: BulkOptions): Promise<BulkSummary> {
@@ -98,6 +105,8 @@ class BulkRun implements Retrying {
   private readonly sender: Sender;
   private readonly check = new SupersessionCheck();
   private readonly order: UpsertOrder | undefined;
+  /** While the first records are probed for a systematic problem (stopEarly). */
+  private probe: EarlyStopProbe | undefined;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly random: () => number;
   readonly retries: number;
@@ -125,6 +134,9 @@ class BulkRun implements Retrying {
       context: options.context,
       strategies: options.strategies,
     });
+    const early = options.stopEarly;
+    if (early !== undefined && early.after > 0 && options.index.rows > early.after)
+      this.probe = new EarlyStopProbe(early.after, early.hint);
   }
 
   // Retrying, for the state reader and the sender.
@@ -190,14 +202,26 @@ class BulkRun implements Retrying {
     try {
       try {
         let chunk: BulkInputRecord[] = [];
+        let chunked = 0;
         for await (const item of input) {
           const records = isArray(item) ? item : [item];
           this.reports.readRecords(records.length);
           for (const record of records) {
             chunk.push(record);
-            if (chunk.length >= chunkSize) {
+            // The probed records end a chunk, so that no record after them is planned (or
+            // sent) before their verdict.
+            const probe = this.probe;
+            if (chunk.length >= (probe === undefined ? chunkSize : Math.min(chunkSize, probe.after - chunked))) {
               await start(chunk);
+              chunked += chunk.length;
               chunk = [];
+              if (probe !== undefined && chunked >= probe.after) {
+                await settleAll();
+                if (failure) throw failure.error;
+                const stop = probe.verdict(this.options.index.rows - chunked);
+                if (stop) throw new Stop(stop);
+                this.probe = undefined;
+              }
             }
           }
         }
@@ -496,6 +520,7 @@ class BulkRun implements Retrying {
   private rejectInvalid(report: ChunkReport, record: BulkInputRecord, problems: readonly InputProblem[]): void {
     const problem = problems[0] ?? { field: '(record)', message: 'invalid record' };
     const message = problems.map((p) => (p.message.startsWith(`${p.field} `) ? p.message : `${p.field}: ${p.message}`)).join('; ');
+    this.probe?.rejected(problem.code ?? 'input.invalid', { line: record.line, message });
     // Not journalled: a resumed run finds the same problem in the same input, and the
     // message may quote the row's values, which the journal must not hold.
     this.reports.fate(report, record, 'none', 'rejected', {
