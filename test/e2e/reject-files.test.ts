@@ -133,13 +133,13 @@ describe('reject files', () => {
         ),
       }),
     ]);
-    const linked = await sparctl(['resolve', '--id', 'B7', '--id', 'B8', '-o', 'jsonl']);
+    const linked = await sparctl(['resolve', 'B7', 'B8', '-o', 'jsonl']);
     expect(
       linked.stdout
         .trim()
         .split('\n')
-        .map((line) => (JSON.parse(line) as { status: string }).status),
-    ).toEqual(['linked', 'not_found']);
+        .map((line) => (JSON.parse(line) as { outcome: string }).outcome),
+    ).toEqual(['found', 'not_found']);
   });
 });
 

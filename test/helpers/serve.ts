@@ -19,15 +19,19 @@ export function serve(env: Record<string, string>, db: string, partner: string):
   return serveWith(env, db, ['--partner', partner]);
 }
 
-/** Starts the built `sparctl --db DB serve --port 0 ...args`; waits for its "listening on" line. */
+/** Starts the built `sparctl --db DB serve --port 0 ...args` (args may name the port); waits for its "listening on" line. */
 export function serveWith(env: Record<string, string>, db: string, args: readonly string[]): Promise<Served> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, '--create', '--db', db, 'serve', '--port', '0', ...args], {
-      ...SERVER_SPAWN_LIMIT,
-      env,
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [BIN, '--create', '--db', db, 'serve', ...(args.includes('--port') ? [] : ['--port', '0']), ...args],
+      {
+        ...SERVER_SPAWN_LIMIT,
+        env,
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     running.push(child);
     let stderr = '';
     child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {

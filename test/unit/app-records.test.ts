@@ -98,6 +98,7 @@ function resolveDeps(overrides: Partial<ResolveDeps>): ResolveDeps & { said: str
     via: 'flag --db',
     user: 'ana',
     batchSize: 500,
+    concurrency: 4,
     openMapper: async () => strict<Mapper>('mapper', { target: 'fake', close: async () => undefined }),
     problem: (line) => void said.push(line),
   };

@@ -83,8 +83,9 @@ describe('JSONL input', () => {
     const records = await read('in.jsonl', '{"id":"A"}\n\n[1]\n{"id":"B",\n{"id":"0007"}\n');
     expect(records.map((r) => [r.line, r.record['id'] ?? null, r.unreadable ?? null])).toEqual([
       [1, 'A', null],
-      [3, null, 'each line must be a JSON object'],
-      [4, null, expect.stringMatching(/^not valid JSON/)],
+      // The line as written rides along: a reject has nothing else to carry it.
+      [3, null, 'each line must be a JSON object; the row as written: [1]'],
+      [4, null, expect.stringMatching(/^not valid JSON .*; the row as written: \{"id":"B",$/)],
       [5, '0007', null],
     ]);
   });
