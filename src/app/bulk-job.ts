@@ -338,7 +338,12 @@ async function runJournalled(
       mode: job.mode,
       index: run.index,
       batchSize: job.batchSize,
-      ...(job.concurrency === 'auto' ? { concurrency: job.concurrencyMax, adaptiveConcurrency: true } : { concurrency: job.concurrency }),
+      // A local mapper works in this thread: nothing to adapt to.
+      ...(job.concurrency !== 'auto'
+        ? { concurrency: job.concurrency }
+        : job.local
+          ? { concurrency: LOCAL_CONCURRENCY }
+          : { concurrency: job.concurrencyMax, adaptiveConcurrency: true }),
       // The local mapper works in this thread, one batch at a time: records planned ahead of the
       // batch being written only wait in memory, where the garbage collector copies them again
       // and again (a 200k-row re-run spent 400-585 ms collecting with 8,000-record chunks, 120-190
@@ -419,6 +424,9 @@ async function runJournalled(
     exitCode: exitCodeOf(summary),
   };
 }
+
+/** Requests in flight against the local mapper when the setting is `auto`. */
+const LOCAL_CONCURRENCY = 4;
 
 /** `X.rejects.csv` → the first of `X.rejects-2.csv`, `X.rejects-3.csv`, … that is free. */
 function freeName(deps: Pick<BulkJobDeps, 'exists'>, path: string): string {

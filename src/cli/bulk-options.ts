@@ -6,7 +6,7 @@ export function addBulkOptions(command: Command): Command {
   return command
     .option(
       '--concurrency <n>',
-      'requests in flight at once, or auto: follow what the mapper can take (default: 4 or the profile)',
+      'requests in flight at once, or auto: follow what the mapper can take (default: auto, or the profile)',
       concurrencyLevel('--concurrency'),
     )
     .option('--concurrency-max <n>', 'with --concurrency auto, the most requests in flight (default 16)', positiveInt('--concurrency-max'))

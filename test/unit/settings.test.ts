@@ -22,7 +22,7 @@ describe('resolveSettings', () => {
       db: '/data/mapper.db',
       protocol: 'spar-v2',
       batchSize: 500,
-      concurrency: 4,
+      concurrency: 'auto',
     });
     expect(sources).toEqual({});
   });

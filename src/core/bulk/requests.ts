@@ -96,8 +96,9 @@ export class AdaptiveSlots extends Slots {
       return;
     }
     this.answered++;
-    // A window of two rounds of the level's requests, timed from its first answer.
-    if (this.answered < 2 * this.limit || at <= this.windowStart) return;
+    // A window of one round of the level's requests (at least two), timed from its first answer:
+    // a run of 40 batches must be able to try three levels and still use the best.
+    if (this.answered < Math.max(2, this.limit) || at <= this.windowStart) return;
     const level = this.limit;
     const rate = this.answered / (at - this.windowStart);
     this.rates.set(level, rate);
