@@ -115,6 +115,7 @@ for (let round = 0; round < rounds; round++) {
   measures.baseline.push(measure(process.execPath, [baselineScript, csv, join(dir, 'baseline.db')]));
   const importArgs = [
     bin,
+    '--create',
     '--db',
     join(dir, 'mapper.db'),
     'import-csv',
@@ -126,6 +127,7 @@ for (let round = 0; round < rounds; round++) {
     '-q',
     '--rejects',
     join(dir, 'rejects.csv'),
+    '--overwrite',
   ];
   measures.first.push(measure(process.execPath, importArgs));
   measures.rerun.push(measure(process.execPath, importArgs));
@@ -133,6 +135,7 @@ for (let round = 0; round < rounds; round++) {
   measures.small.push(
     measure(process.execPath, [
       bin,
+      '--create',
       '--db',
       join(dir, 'small.db'),
       'import-csv',
@@ -149,6 +152,7 @@ for (let round = 0; round < rounds; round++) {
   // What the writer thread is worth: the same new import with everything on one thread.
   const oneThreadArgs = [
     bin,
+    '--create',
     '--db',
     join(dir, 'one-thread.db'),
     'import-csv',
@@ -160,6 +164,7 @@ for (let round = 0; round < rounds; round++) {
     '-q',
     '--rejects',
     join(dir, 'rejects.csv'),
+    '--overwrite',
   ];
   measures.oneThread.push(measure(process.execPath, oneThreadArgs, { SPARCTL_WRITER_THREAD: 'off' }));
 }
@@ -175,7 +180,7 @@ row(
 row('sparctl import-csv, local, all new, one thread (SPARCTL_WRITER_THREAD=off)', measures.oneThread, n, measures.baseline);
 
 // Remote: the same import into `sparctl serve` on loopback.
-const served = spawn(process.execPath, [bin, '--db', join(dir, 'served.db'), 'serve', '--port', '0', '-q'], {
+const served = spawn(process.execPath, [bin, '--create', '--db', join(dir, 'served.db'), 'serve', '--port', '0', '-q'], {
   env,
   stdio: ['ignore', 'ignore', 'pipe'],
 });

@@ -176,20 +176,25 @@ class BulkRun implements Retrying {
     const inFlight = new Set<Promise<void>>();
     let failure: { error: unknown } | undefined;
     let stopped: SparctlError | 'interrupted' | undefined;
-    const start = async (records: BulkInputRecord[]) => {
+    // The probed chunks, each settled once its records are planned (their rejects then known).
+    const probing: Promise<void>[] = [];
+    const start = async (records: BulkInputRecord[], probed: boolean) => {
       while (inFlight.size >= chunksAhead && !failure) await Promise.race(inFlight);
       if (failure) throw failure.error;
       if (this.shouldStop()) throw new Stop('interrupted');
       const report = this.reports.chunk();
       // Classified now, in input order: a superseded row is met before the row that supersedes it.
       const effective = this.classify(records, report);
-      const done: Promise<void> = this.chunk(effective, report)
+      let planned: () => void = () => undefined;
+      if (probed) probing.push(new Promise<void>((resolve) => (planned = resolve)));
+      const done: Promise<void> = this.chunk(effective, report, () => planned())
         .catch((error: unknown) => {
           // A SparctlError outside a request (the journal, the mapper's own bookkeeping) stops
           // the run as a request's would; anything else is a bug and surfaces as it is.
           failure ??= { error: error instanceof SparctlError ? asStop(error) : error };
         })
         .finally(() => {
+          planned();
           inFlight.delete(done);
           report.settled = true;
           this.reports.deliver();
@@ -212,11 +217,13 @@ class BulkRun implements Retrying {
             // sent) before their verdict.
             const probe = this.probe;
             if (chunk.length >= (probe === undefined ? chunkSize : Math.min(chunkSize, probe.after - chunked))) {
-              await start(chunk);
+              await start(chunk, probe !== undefined);
               chunked += chunk.length;
               chunk = [];
               if (probe !== undefined && chunked >= probe.after) {
-                await settleAll();
+                // The verdict needs the probed records planned, not sent: their sends go on
+                // (a stop sends nothing, for then every probed record was rejected unsent).
+                await Promise.all(probing);
                 if (failure) throw failure.error;
                 const stop = probe.verdict(this.options.index.rows - chunked);
                 if (stop) throw new Stop(stop);
@@ -225,7 +232,7 @@ class BulkRun implements Retrying {
             }
           }
         }
-        if (chunk.length > 0) await start(chunk);
+        if (chunk.length > 0) await start(chunk, false);
         await settleAll();
         if (failure) throw failure.error;
       } finally {
@@ -300,7 +307,8 @@ class BulkRun implements Retrying {
     return effective;
   }
 
-  private async chunk(all: readonly BulkInputRecord[], report: ChunkReport): Promise<void> {
+  /** `planned`: called once every record of the chunk is planned, before anything is sent. */
+  private async chunk(all: readonly BulkInputRecord[], report: ChunkReport, planned: () => void): Promise<void> {
     const dryRun = this.options.dryRun === true;
     const mode = this.options.mode;
     // Invalid records need no mapper: reported at once, whatever happens to the mapper next.
@@ -457,6 +465,7 @@ class BulkRun implements Retrying {
       }
       toSend[decision.operation].push(w);
     }
+    planned();
     if (settledHere.length > 0 && !dryRun) this.journal.settle(settledHere);
     if (unchangedBySource.length > 0) await this.mapper.markSources?.(unchangedBySource, this.options.context);
     if (dryRun) return;

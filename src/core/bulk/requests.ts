@@ -106,15 +106,15 @@ export class AdaptiveSlots extends Slots {
     this.answered = 0;
     const before = this.previous === undefined ? undefined : this.rates.get(this.previous);
     if (this.phase === 'up') {
-      if (before === undefined || rate > before * GAIN)
-        return this.move(level, level < this.max ? Math.min(this.max, level * 2) : undefined);
+      if (before === undefined || rate > before * GAIN) this.move(level, level < this.max ? Math.min(this.max, level * 2) : undefined);
       // The doubling did not pay: back to the level before; below the start level, try fewer.
-      if (this.previous! > Math.min(this.start, this.max)) return this.move(level, undefined, this.previous);
-      this.phase = 'down';
-      return this.move(level, this.previous! > 1 ? Math.floor(this.previous! / 2) : undefined, this.previous);
-    }
-    if (rate * GAIN >= before!) return this.move(level, level > 1 ? Math.floor(level / 2) : undefined);
-    this.move(level, undefined, this.previous);
+      else if (this.previous! > Math.min(this.start, this.max)) this.move(level, undefined, this.previous);
+      else {
+        this.phase = 'down';
+        this.move(level, this.previous! > 1 ? Math.floor(this.previous! / 2) : undefined, this.previous);
+      }
+    } else if (rate * GAIN >= before!) this.move(level, level > 1 ? Math.floor(level / 2) : undefined);
+    else this.move(level, undefined, this.previous);
   }
 
   override congested(): void {
