@@ -1,6 +1,7 @@
 import { loadMappingFiles } from './mapping-files.js';
 import { csvRowKey, mappedCsvRecords, sourceContexts, type CsvSourceRow, type SourceContexts } from '../core/bulk/mapped-rows.js';
 import type { BulkInputRecord, BulkMode } from '../core/bulk/types.js';
+import { ColumnWidths } from '../core/column-widths.js';
 import { unusableDelimiter } from '../core/csv-delimiter.js';
 import { UsageError } from '../core/errors.js';
 import {
@@ -8,6 +9,7 @@ import {
   idColumns,
   missingColumns,
   rowFilter,
+  widthColumns,
   type CompiledMapping,
   type DfspData,
   type RowFilter,
@@ -29,6 +31,11 @@ import type { Strategy } from '../core/strategy/strategy.js';
  * column and the mapping filters on no such column — --skip-review's states (default
  * `rejected`, as import-odk). A row they leave out is skipped, keyed as no ID in the row index
  * and in the run alike (csvRowKey), so it never supersedes nor is superseded by a row of its ID.
+ *
+ * Lost leading zeros (CSV): the pass before the run tallies the ID and account number columns
+ * (`widths`, core/column-widths.ts); the run refuses a value short of its fixed-width column's
+ * zeros. The verdict comes from the file's bytes and the mapping (both in the fingerprint) and
+ * is part of each row's source context; a refused row keeps its key, as the row index has it.
  */
 
 /** ODK Central's CSV export column of a submission's review state (empty while received). */
@@ -54,6 +61,8 @@ export interface CsvImportJob {
   /** The columns a row's ID is read from, and the ID a row names. */
   keyColumns(): readonly string[];
   keyOf(cell: (column: string) => string | undefined): string | undefined;
+  /** The ID and account number columns' lengths, tallied by the pass before the run (CSV only). */
+  readonly widths: ColumnWidths;
   /** The header's columns (once read). */
   columns(): readonly string[];
   /** The rows as engine records, numbered from 0 in input order. */
@@ -129,6 +138,8 @@ async function jobOf(deps: ImportCsvDeps, input: ImportCsvInput): Promise<CsvImp
   let columns: readonly string[] = [];
   let contexts: SourceContexts | undefined;
   let filters: readonly RowFilter[] = mapping.filters;
+  // A workbook's number cells are refused anyway; its text cells are not tallied (no tokenizer pass).
+  const widths = new ColumnWidths(format === 'csv' ? widthColumns(mapping) : []);
   return {
     mode: input.mode,
     file: input.file,
@@ -144,9 +155,12 @@ async function jobOf(deps: ImportCsvDeps, input: ImportCsvInput): Promise<CsvImp
     },
     // The header is checked as soon as it is read (by the pass before the run), before any row.
     onHeader: (header, written, usedDelimiter) => {
+      // The run's header comes after the pass before it: the verdict is known, and a row whose
+      // verdict differs from a run before maps anew rather than being found unchanged.
+      const verdict = widths.describe();
       contexts = sourceContexts({
         version: deps.version,
-        definition,
+        definition: verdict === '' ? definition : `${definition}\0${verdict}`,
         header: written,
         delimiter: usedDelimiter,
         strategies: strategies.values(),
@@ -177,6 +191,7 @@ async function jobOf(deps: ImportCsvDeps, input: ImportCsvInput): Promise<CsvImp
     },
     keyColumns: () => [...idColumns(mapping), ...filters.map((filter) => filter.source)],
     keyOf: (cell) => csvRowKey(mapping, filters, cell),
+    widths,
     columns: () => columns,
     records: (rows) => {
       const toRecord = mappedCsvRecords({
@@ -187,6 +202,7 @@ async function jobOf(deps: ImportCsvDeps, input: ImportCsvInput): Promise<CsvImp
         unlinkConfirmed: deps.yes,
         contexts: () => contexts,
         filters: () => filters,
+        column: (column, value) => widths.check(column, value),
       });
       return (async function* () {
         let seq = 0;

@@ -68,7 +68,8 @@
  * mapping.unknown_wallet_provider; spreadsheet damage (core/spreadsheet-damage.ts) in an ID,
  * account, code or phone cell: mapping.spreadsheet_exponent, mapping.spreadsheet_formula,
  * mapping.spreadsheet_number (a number cell of an .xlsx in the ID or account column),
- * mapping.leading_zeros_lost (a DFSP code found only once zero-padded). A mistake in the file
+ * mapping.leading_zeros_lost (a DFSP code found only once zero-padded; with a ColumnCheck, an ID
+ * or account number shorter than the rest of its column: core/column-widths.ts). A mistake in the file
  * itself is a UsageError mapping.invalid.
  */
 import { z } from 'zod';
@@ -583,6 +584,17 @@ export function idColumns(mapping: CompiledMapping): string[] {
   return mapping.id.source === undefined ? [] : [mapping.id.source, ...(mapping.id.alternatives ?? [])];
 }
 
+/** The columns a ColumnCheck looks at: the ID's and the account number's, when read as they are (no `values`). */
+export function widthColumns(mapping: CompiledMapping): string[] {
+  const account = mapping.fa['account_number'];
+  return [
+    ...new Set([
+      ...(mapping.id.values === undefined ? idColumns(mapping) : []),
+      ...(account?.source === undefined || account.values !== undefined ? [] : [account.source, ...(account.alternatives ?? [])]),
+    ]),
+  ];
+}
+
 /** Each source a mapping reads with the record field it fills (id, name, phone_number, fa_type, account_number, …). */
 export function mappingSources(mapping: CompiledMapping): { path: string; target: string }[] {
   const out: { path: string; target: string }[] = [];
@@ -769,6 +781,9 @@ export type RowReader = (path: string) => string | undefined;
 /** Whether a source holds a number cell (an .xlsx row's `numberCells`); absent for text-only input. */
 export type NumberCells = (path: string) => boolean;
 
+/** A check of a value against the rest of its column (core/column-widths.ts), for the ID and account number. */
+export type ColumnCheck = (column: string, value: string) => { code: string; message: string } | undefined;
+
 /** Fields whose values a spreadsheet damages by taking them for numbers: checked for it. */
 const DAMAGE_FIELDS: ReadonlySet<string> = new Set([
   'id',
@@ -803,7 +818,14 @@ export function objectRow(value: unknown): RowReader {
  * One field's value: undefined when it is empty or has a problem, which goes into `problems`
  * (values and problems apart, not a result object per field: this runs for every cell).
  */
-function read(spec: CompiledField, row: RowReader, field: string, problems: MappingProblem[], numbers?: NumberCells): string | undefined {
+function read(
+  spec: CompiledField,
+  row: RowReader,
+  field: string,
+  problems: MappingProblem[],
+  numbers?: NumberCells,
+  column?: ColumnCheck,
+): string | undefined {
   if (spec.constant !== undefined) return spec.constant;
   let source = spec.source!;
   let raw = row(source)?.trim();
@@ -818,8 +840,9 @@ function read(spec: CompiledField, row: RowReader, field: string, problems: Mapp
   if (spec.values === undefined && DAMAGE_FIELDS.has(field)) {
     // A number cell first: the workbook still holds the digits a CSV export would lose, not its leading zeros.
     const damage = numbers?.(source) && NO_NUMBER_FIELDS.has(field) ? numberCellDamage(source, raw) : spreadsheetDamage(source, raw);
-    if (damage !== undefined) {
-      problems.push({ field, ...damage });
+    const problem = damage ?? column?.(source, raw);
+    if (problem !== undefined) {
+      problems.push({ field, ...problem });
       return undefined;
     }
   }
@@ -847,6 +870,20 @@ function read(spec: CompiledField, row: RowReader, field: string, problems: Mapp
     return hit;
   }
   return raw;
+}
+
+/** The cell a field's value is read from, trimmed, as `read` finds it (its source, or the first alternative with a value). */
+function rawOf(spec: CompiledField, row: RowReader): { source: string; raw: string | undefined } {
+  let source = spec.source!;
+  let raw = row(source)?.trim();
+  if ((raw === undefined || raw === '') && spec.alternatives !== undefined) {
+    for (const alternative of spec.alternatives) {
+      source = alternative;
+      raw = row(alternative)?.trim();
+      if (raw !== undefined && raw !== '') break;
+    }
+  }
+  return { source, raw: raw === '' ? undefined : raw };
 }
 
 const missing = (spec: CompiledField, field: string): MappingProblem => ({
@@ -885,6 +922,7 @@ export function applyMapping(
   dfsp?: DfspLookup,
   knownId?: string,
   numbers?: NumberCells,
+  column?: ColumnCheck,
 ): MappingResult {
   const problems: MappingProblem[] = [];
   const record: Record<string, unknown> = {};
@@ -895,6 +933,12 @@ export function applyMapping(
   // `knownId`: what mappedId gave for this very row, not built a second time.
   const id = knownId ?? idOf(mapping, row, problems, numbers);
   if (id !== undefined) record['id'] = id;
+  // After the ID is built, not in it: the row keeps its key (rowKey), as the row index has it.
+  if (column !== undefined && id !== undefined && mapping.id.source !== undefined && mapping.id.values === undefined) {
+    const { source, raw } = rawOf(mapping.id, row);
+    const problem = raw === undefined ? undefined : column(source, raw);
+    if (problem !== undefined) problems.push({ field: 'id', ...problem });
+  }
 
   // Unlinking needs only the ID, so an unlink row may leave its FA cells empty.
   if (operation === 'unlink') return finish(problems, { id: record['id'] }, operation);
@@ -923,7 +967,7 @@ export function applyMapping(
   for (const field of FA_FIELDS[kind]) {
     const spec = mapping.fa[field];
     if (spec === undefined) continue;
-    let value = read(spec, row, field, problems, numbers);
+    let value = read(spec, row, field, problems, numbers, field === 'account_number' ? column : undefined);
     if (value === undefined) {
       // A missing name may still come from the DFSP list; parseMappingRecord reports it if not.
       if (!NAME_FIELDS.has(field) && !problems.some((p) => p.field === field)) problems.push(missing(spec, field));

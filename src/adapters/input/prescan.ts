@@ -106,6 +106,17 @@ export interface CsvKeys {
   readonly keyColumns: (header: readonly string[]) => readonly string[];
   /** The ID a row names, read from its cells by column name; the run's own function. */
   readonly keyOf: (cell: (column: string) => string | undefined) => string | undefined;
+  /** Told every cell of its columns (they are read too), and kept with a kept index: what the run learns from the whole file. */
+  readonly tally?: ColumnTally;
+}
+
+/** What a run learns from whole columns in this pass (core/column-widths.ts's ColumnWidths). */
+export interface ColumnTally {
+  readonly columns: readonly string[];
+  add(column: string, cell: string | undefined): void;
+  state(): unknown;
+  /** False when the kept state is not this tally's: the file is read again. */
+  restore(state: unknown): boolean;
 }
 
 /**
@@ -116,10 +127,10 @@ export interface CsvKeys {
  * sent.
  */
 export async function prescanCsv(path: string, name: string, definition: string, keys: CsvKeys, cache?: IndexCache): Promise<Prescan> {
-  const kept = cache === undefined ? undefined : await keptIndex(path, name, definition, cache);
+  const kept = cache === undefined ? undefined : await keptIndex(path, name, definition, cache, keys.tally);
   if (kept !== undefined) return kept;
   const scanned = await scanCsv(path, name, definition, keys);
-  if (cache !== undefined && cache.keep !== false) keepIndex(path, definition, cache, scanned);
+  if (cache !== undefined && cache.keep !== false) keepIndex(path, definition, cache, scanned, keys.tally);
   return scanned;
 }
 
@@ -138,8 +149,8 @@ export interface IndexCache {
   readonly keep?: boolean;
 }
 
-/** The kept index format: [seq, last seq, last line] of each superseded row (2: IDs keyed in NFC). */
-const KEPT_FORMAT = 2;
+/** The kept index format: [seq, last seq, last line] of each superseded row (2: IDs keyed in NFC; 3: with the column tally). */
+const KEPT_FORMAT = 3;
 const KEPT_MAX = 64;
 
 function keptPath(path: string, definition: string, cache: IndexCache): string | undefined {
@@ -161,10 +172,16 @@ function keptPath(path: string, definition: string, cache: IndexCache): string |
   }
 }
 
-async function keptIndex(path: string, name: string, definition: string, cache: IndexCache): Promise<Prescan | undefined> {
+async function keptIndex(
+  path: string,
+  name: string,
+  definition: string,
+  cache: IndexCache,
+  tally: ColumnTally | undefined,
+): Promise<Prescan | undefined> {
   const file = keptPath(path, definition, cache);
   if (file === undefined) return undefined;
-  let kept: { fingerprint: string; lines: number; rows: number; entries: [number, number, number | null][] };
+  let kept: { fingerprint: string; lines: number; rows: number; entries: [number, number, number | null][]; tally?: unknown };
   try {
     kept = JSON.parse(readFileSync(file, 'utf8')) as typeof kept;
     if (typeof kept.fingerprint !== 'string' || !Array.isArray(kept.entries) || typeof kept.rows !== 'number') return undefined;
@@ -173,11 +190,13 @@ async function keptIndex(path: string, name: string, definition: string, cache: 
   }
   const { fingerprint, lines } = await fingerprintOf(path, name, definition);
   if (fingerprint !== kept.fingerprint) return undefined;
+  // The same bytes and definition: the tally kept is the one a scan would learn.
+  if (tally !== undefined && !tally.restore(kept.tally)) return undefined;
   return { fingerprint, lines, index: indexFromEntries(kept.rows, kept.entries) };
 }
 
 /** Keeps an index (0600: positions only, but in the user's cache all the same); a failure to keep it is no failure of the run. */
-function keepIndex(path: string, definition: string, cache: IndexCache, scanned: Prescan): void {
+function keepIndex(path: string, definition: string, cache: IndexCache, scanned: Prescan, tally: ColumnTally | undefined): void {
   const file = keptPath(path, definition, cache);
   if (file === undefined) return;
   try {
@@ -190,6 +209,7 @@ function keepIndex(path: string, definition: string, cache: IndexCache, scanned:
         lines: scanned.lines,
         rows: scanned.index.rows,
         entries: scanned.index.entries(),
+        ...(tally === undefined ? {} : { tally: tally.state() }),
       }),
       { mode: 0o600 },
     );
@@ -217,6 +237,8 @@ async function scanCsv(path: string, name: string, definition: string, keys: Csv
   };
   let headerRead = false;
   let first = true;
+  // The tally's columns present in the header, with their positions.
+  let tallied: (readonly [string, number])[] = [];
   const tokenizer = new CsvTokenizer(
     keys.delimiter,
     (written) => {
@@ -230,7 +252,10 @@ async function scanCsv(path: string, name: string, definition: string, keys: Csv
       columns = header.columns;
       columns.forEach((column, at) => positions.set(column, at));
       headerRead = true;
-      return keys.keyColumns(columns).flatMap((column) => (positions.has(column) ? [positions.get(column)!] : []));
+      tallied = (keys.tally?.columns ?? []).flatMap((column) => (positions.has(column) ? [[column, positions.get(column)!] as const] : []));
+      return [...keys.keyColumns(columns), ...tallied.map(([column]) => column)].flatMap((column) =>
+        positions.has(column) ? [positions.get(column)!] : [],
+      );
     },
     (line, rowCells) => {
       if (first) {
@@ -239,6 +264,7 @@ async function scanCsv(path: string, name: string, definition: string, keys: Csv
       }
       cells = rowCells;
       builder!.add(keys.keyOf(cell), line);
+      for (const [column, at] of tallied) keys.tally!.add(column, rowCells[at]);
     },
   );
   const take = (rows: ReturnType<CsvTokenizer['push']>) => void rows;

@@ -34,7 +34,7 @@ export function importCsvDeps(io: Io, globals: GlobalOptions, flags: BulkJobFlag
         csvKeys: async (_context, mapper) => {
           job.useStrategies(await strategiesOf(mapper));
           if (job.format === 'xlsx') return undefined;
-          return { delimiter: job.delimiter, onHeader: job.onHeader, keyColumns: job.keyColumns, keyOf: job.keyOf };
+          return { delimiter: job.delimiter, onHeader: job.onHeader, keyColumns: job.keyColumns, keyOf: job.keyOf, tally: job.widths };
         },
         records: async (_context, mapper, path) => {
           const { openInputFile } = await import('../../adapters/input/record-file.js');

@@ -1,5 +1,14 @@
 import type { ItemSource } from '../mapper.js';
-import { applyMapping, filterRow, rowKey, type CompiledMapping, type DfspLookup, type NumberCells, type RowFilter } from '../mapping.js';
+import {
+  applyMapping,
+  filterRow,
+  rowKey,
+  type ColumnCheck,
+  type CompiledMapping,
+  type DfspLookup,
+  type NumberCells,
+  type RowFilter,
+} from '../mapping.js';
 import type { Strategy } from '../strategy/strategy.js';
 import type { BulkInputRecord, BulkMode } from './types.js';
 import { OPERATION_COLUMN, toBulkRecord } from './input.js';
@@ -99,8 +108,10 @@ export function mappedCsvRecords(options: {
   readonly contexts: () => SourceContexts | undefined;
   /** The row filters, once the header is read (the mapping's, and --skip-review's); default: the mapping's. */
   readonly filters?: () => readonly RowFilter[];
+  /** A value against the rest of its column (learned from the whole file before the run). */
+  readonly column?: ColumnCheck;
 }): (row: CsvSourceRow, seq: number) => BulkInputRecord {
-  const { mapping, dfsp, strategies, mode, unlinkConfirmed } = options;
+  const { mapping, dfsp, strategies, mode, unlinkConfirmed, column } = options;
   const filters = options.filters ?? (() => mapping.filters);
   // `key`: the row's ID when it builds (rowKey); applyMapping then does not build it again.
   const mapRow = (
@@ -110,7 +121,7 @@ export function mappedCsvRecords(options: {
     key: string | undefined,
     numbers: NumberCells | undefined,
   ): BulkInputRecord => {
-    const mapped = applyMapping(mapping, (path) => row[path], dfsp, key, numbers);
+    const mapped = applyMapping(mapping, (path) => row[path], dfsp, key, numbers, column);
     if (!mapped.ok) return { seq, line, raw: row, key, parsed: { ok: false, problems: mapped.problems } };
     // The mapped record is this row's own: the operation goes into it, not into a copy of it.
     if (mapped.operation) mapped.record[OPERATION_COLUMN] = mapped.operation;
