@@ -69,3 +69,38 @@ export function zeroPaddedMatch(code: string, known: (candidate: string) => bool
 export function leadingZerosMessage(what: string, code: string, padded: string): string {
   return `${what} "${code}" is not in the DFSP list, but "${padded}" is: its leading zeros were lost (a spreadsheet took the code for a number); ${HOW}`;
 }
+
+/** What a reject file says of a row fed back in it: its `sparctl_code` and `sparctl_message` cells. */
+export interface FedBack {
+  readonly code: string;
+  readonly message: string;
+}
+
+/**
+ * Damage proved by evidence a reject file does not carry — the workbook's number cell, the rest of
+ * the column — so a fed-back row must show the value changed: the file alone would take it.
+ */
+const NEEDS_EVIDENCE: ReadonlySet<string> = new Set([DAMAGE_CODES.number, DAMAGE_CODES.zeros]);
+
+// Every damage message starts `COLUMN "VALUE" …` (spreadsheetDamage, numberCellDamage, column-widths.ts);
+// a reject's message may put the field first (`id: national_id "412340007" has 9 digits …`).
+const NAMED_VALUE = /^(?:[\w.]+: )?(.+?) "(.*?)" /s;
+
+/**
+ * A fed-back reject row whose damaged value is still the one rejected: refused again
+ * (`mapping.damage_not_fixed`) rather than taken without the evidence that refused it.
+ */
+export function unfixedDamage(
+  fedBack: FedBack,
+  cell: (column: string) => string | undefined,
+): { code: string; message: string } | undefined {
+  if (!NEEDS_EVIDENCE.has(fedBack.code)) return undefined;
+  const named = NAMED_VALUE.exec(fedBack.message);
+  if (named === null) return undefined;
+  const [, column, value] = named;
+  if (cell(column!)?.trim() !== value) return undefined;
+  return {
+    code: 'mapping.damage_not_fixed',
+    message: `${column} "${value}" is the value rejected before (${fedBack.code}) and is fed back unchanged; correct it first (${HOW})`,
+  };
+}

@@ -95,14 +95,24 @@ describe('import-csv: a column whose values lost their leading zeros against the
       wouldBeRejectedBy: { 'mapping.leading_zeros_lost': 4 },
     });
 
+    const refeed = /re-feed the fixed rows: sparctl (.*)/.exec(first.stderr)?.[1];
+    expect(refeed).toContain("import-csv 'households.rejects.csv'");
+    const words = refeed!.match(/'[^']*'|\S+/g)!.map((w) => w.replace(/^'(.*)'$/, '$1'));
+    // Fed back unfixed: the reject file alone (4 rows) is no evidence of lost zeros, so the rows are
+    // refused for what their reason says, not linked without their zeros.
+    const unfixed = await runMain([...words, '-o', 'json', '--rejects', 'unfixed.csv'], { env, cwd: dir });
+    expect(unfixed.code, unfixed.stderr).toBe(5);
+    expect(JSON.parse(unfixed.stdout).summary.rejectedBy).toEqual({ 'mapping.damage_not_fixed': 4 });
+    expect(readFileSync(join(dir, 'unfixed.csv'), 'utf8')).toContain(
+      'is the value rejected before (mapping.leading_zeros_lost) and is fed back unchanged',
+    );
+    expect(storedIds(db)).toHaveLength(56);
+
     // Fixed in the reject file (the zeros typed back), fed back by the printed command: linked.
     writeFileSync(
       join(dir, 'households.rejects.csv'),
       rejects.replace(/,(41234\d{4}),/g, ',000$1,').replace(',1234560042,', ',001234560042,'),
     );
-    const refeed = /re-feed the fixed rows: sparctl (.*)/.exec(first.stderr)?.[1];
-    expect(refeed).toContain("import-csv 'households.rejects.csv'");
-    const words = refeed!.match(/'[^']*'|\S+/g)!.map((w) => w.replace(/^'(.*)'$/, '$1'));
     const again = await runMain(words, { env, cwd: dir });
     expect(again.code, again.stderr).toBe(0);
     const ids = storedIds(db);

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { cellText, shownNumber } from '../../src/adapters/input/xlsx-reader.js';
 import { headerHint } from '../../src/app/import-csv.js';
 import { compileMapping } from '../../src/core/mapping.js';
-import { spreadsheetDamage, zeroPaddedMatch } from '../../src/core/spreadsheet-damage.js';
+import { spreadsheetDamage, unfixedDamage, zeroPaddedMatch } from '../../src/core/spreadsheet-damage.js';
 
 describe('numbers as Excel shows them', () => {
   it.each([
@@ -64,5 +64,26 @@ describe('the missing-column hint', () => {
   });
   it('in a workbook: CSV text in one column', () => {
     expect(headerHint(mapping, ['national_id;b;r;a;n;m'], '')).toContain('the CSV was opened without splitting it into columns');
+  });
+});
+
+describe('unfixedDamage (a fed-back reject row)', () => {
+  const row = (value: string) => (column: string) => (column === 'national_id' ? value : undefined);
+  const zeros = { code: 'mapping.leading_zeros_lost', message: 'id: national_id "412340007" has 9 digits where 57 of …' };
+
+  it('refuses the value rejected before, the field prefix or not; takes a changed one', () => {
+    expect(unfixedDamage(zeros, row('412340007'))).toMatchObject({ code: 'mapping.damage_not_fixed' });
+    expect(unfixedDamage(zeros, row(' 412340007 '))).toMatchObject({ code: 'mapping.damage_not_fixed' });
+    expect(unfixedDamage({ ...zeros, message: zeros.message.slice(4) }, row('412340007'))).toMatchObject({
+      code: 'mapping.damage_not_fixed',
+    });
+    expect(unfixedDamage(zeros, row('000412340007'))).toBeUndefined();
+    const number = { code: 'mapping.spreadsheet_number', message: 'national_id "412340007" is stored as a number in the workbook, …' };
+    expect(unfixedDamage(number, row('412340007'))).toMatchObject({ code: 'mapping.damage_not_fixed' });
+  });
+
+  it('leaves other codes to their own checks (they need no evidence the file lacks)', () => {
+    expect(unfixedDamage({ code: 'mapping.spreadsheet_exponent', message: 'national_id "4E+11" is …' }, row('4E+11'))).toBeUndefined();
+    expect(unfixedDamage({ code: 'mapping.unknown_bank', message: 'bank_code "X" …' }, row('X'))).toBeUndefined();
   });
 });

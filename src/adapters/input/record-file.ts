@@ -5,6 +5,7 @@ import { Readable } from 'node:stream';
 import { createInterface } from 'node:readline';
 import { CsvSyntaxError, CsvTokenizer, type CsvRow, WRITTEN_KEPT } from './csv-tokenizer.js';
 import { UsageError } from '../../core/errors.js';
+import type { FedBack } from '../../core/spreadsheet-damage.js';
 import { layoutOfHead, otherDelimiterHint, type CsvLayout } from '../../core/csv-delimiter.js';
 
 /** One record of an input file, with the 1-based line it starts on. */
@@ -17,6 +18,8 @@ export interface SourceRecord {
   readonly text?: string;
   /** An .xlsx row's columns whose cell holds a number, not text (xlsx-reader.ts). */
   readonly numberCells?: readonly string[];
+  /** A row of a fed-back reject file: why it was rejected (its sparctl_code and sparctl_message cells). */
+  readonly fedBack?: FedBack;
 }
 
 export type InputFormat = 'csv' | 'jsonl' | 'xlsx';
@@ -218,6 +221,8 @@ export interface Header {
   readonly columns: readonly string[];
   /** Positions of the columns handed to the caller (sparctl's own report columns are dropped). */
   readonly kept: readonly number[];
+  /** In a fed-back reject file: where its sparctl_code and sparctl_message cells are. */
+  readonly fedBack?: { readonly code: number; readonly message: number };
 }
 
 export function readHeader(
@@ -251,7 +256,9 @@ export function readHeader(
     kept.map((at) => columns[at]!),
     columns,
   );
-  return { columns, kept };
+  const code = columns.indexOf('sparctl_code');
+  const message = columns.indexOf('sparctl_message');
+  return code === -1 || message === -1 ? { columns, kept } : { columns, kept, fedBack: { code, message } };
 }
 
 function toSourceRecord(row: CsvRow, header: Header, name: string): SourceRecord {
@@ -277,7 +284,11 @@ function toSourceRecord(row: CsvRow, header: Header, name: string): SourceRecord
     record[header.columns[at]!] = cell;
     if (name === '-' && cell.includes('\uFFFD')) unreadable = true;
   }
-  return unreadable ? { line: row.line, record, unreadable: 'not valid UTF-8' } : { line: row.line, record, text: row.text };
+  if (unreadable) return { line: row.line, record, unreadable: 'not valid UTF-8' };
+  const fedBack = header.fedBack === undefined ? undefined : { code: cells[header.fedBack.code]!, message: cells[header.fedBack.message]! };
+  return fedBack === undefined || fedBack.code === ''
+    ? { line: row.line, record, text: row.text }
+    : { line: row.line, record, text: row.text, fedBack };
 }
 
 async function* jsonlBatches(stream: AsyncIterable<Buffer | string>): AsyncGenerator<readonly SourceRecord[]> {

@@ -9,6 +9,7 @@ import {
   type NumberCells,
   type RowFilter,
 } from '../mapping.js';
+import { unfixedDamage, type FedBack } from '../spreadsheet-damage.js';
 import type { Strategy } from '../strategy/strategy.js';
 import type { BulkInputRecord, BulkMode } from './types.js';
 import { OPERATION_COLUMN, toBulkRecord } from './input.js';
@@ -91,6 +92,8 @@ export interface CsvSourceRow {
   readonly text?: string;
   /** An .xlsx row's columns that hold a number cell (a number in an ID or account column is refused). */
   readonly numberCells?: readonly string[];
+  /** A row of a fed-back reject file: why it was rejected. */
+  readonly fedBack?: FedBack;
 }
 
 /**
@@ -147,6 +150,10 @@ export function mappedCsvRecords(options: {
       };
     if (skip !== undefined)
       return { seq, line: source.line, raw: row, key, skip: { ...skip, id: rowKey(mapping, cell, numbers) }, parsed: SKIPPED };
+    // A fed-back reject whose damage is still there: the evidence that refused it is not in this file.
+    const unfixed = source.fedBack === undefined ? undefined : unfixedDamage(source.fedBack, cell);
+    if (unfixed !== undefined)
+      return { seq, line: source.line, raw: row, key, parsed: { ok: false, problems: [{ field: '(row)', ...unfixed }] } };
     // Unlink rows write nothing a later run could compare with; a row with its own operation is
     // not decided by its ID and source alone.
     const contexts = mode === 'unlink' || mapping.operation !== undefined ? undefined : options.contexts();
