@@ -68,7 +68,13 @@ async function startServer(workers) {
     child.once('exit', (code) => reject(new Error(`capacity server exited ${code}`)));
   });
   servers.add(child);
-  return { url, stop: () => new Promise((resolve) => (child.once('exit', resolve), child.kill('SIGTERM'), servers.delete(child))) };
+  const stop = () =>
+    new Promise((resolve) => {
+      child.once('exit', resolve);
+      child.kill('SIGTERM');
+      servers.delete(child);
+    });
+  return { url, stop };
 }
 
 /** Wall seconds and CPU seconds (user + system, from /usr/bin/time) of one process. */
@@ -138,7 +144,7 @@ const fmt = (x, digits = 2) => (Number.isFinite(x) ? x.toFixed(digits) : '–');
 for (const workers of [1, 8]) {
   const server = await startServer(workers);
   const rates = new Map();
-  let settled = [];
+  const settled = [];
   for (let round = 0; round < rounds; round++) {
     for (const level of ['1', '2', '4', '8', '16', 'auto']) {
       const run = sparctl(server.url, [
