@@ -1,6 +1,7 @@
 import { createPrivateKey, createPublicKey, randomUUID, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { Pool, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { Pool } from './undici-parts.js';
 import { ConfigError, SparctlError, UnavailableError, UsageError } from '../../core/errors.js';
 import type { LinkItem, Mapper, MapperCallContext, ResolveItem, UnlinkItem } from '../../core/mapper.js';
 import type { ItemResult, Operation } from '../../core/results.js';
@@ -11,8 +12,9 @@ import { canonicalJson } from './canonical-json.js';
 import { isBatchFailure, type ProtocolItem, type WireProtocol } from './protocol.js';
 import { strategyIdOf } from '../../core/strategy/declared.js';
 import { protocolNamed } from './protocols/index.js';
-import { loadSigningKey, signDetached, type SigningKey } from './signing.js';
-import { CallbackReceiver, encryptMessage, txnStatusRequest } from './connect-async.js';
+// Loaded only by a profile that signs, or runs asynchronously: jose costs a remote command 77 ms to load.
+import type { signDetached, SigningKey } from './signing.js';
+import type { CallbackReceiver } from './connect-async.js';
 import { tlsConnect, tlsDispatcher } from './tls.js';
 
 /**
@@ -36,7 +38,7 @@ export class HttpMapper implements Mapper {
   private constructor(
     private readonly settings: Settings,
     private readonly protocol: WireProtocol,
-    private readonly signing: SigningKey | undefined,
+    private readonly signing: { readonly key: SigningKey; readonly sign: typeof signDetached } | undefined,
     private readonly staticToken: string | undefined,
     strategies: readonly Strategy[],
     private readonly asyncMode?: AsyncMode,
@@ -52,7 +54,7 @@ export class HttpMapper implements Mapper {
 
   static async create(settings: Settings): Promise<HttpMapper> {
     const protocol = protocolNamed(settings.protocol);
-    const signing = settings.signingKeyFile ? await loadSigningKey(settings.signingKeyFile, settings.keyId) : undefined;
+    const signing = settings.signingKeyFile ? await loadSigner(settings.signingKeyFile, settings.keyId) : undefined;
     const token = settings.token ?? (settings.tokenFile ? (await readSecretFile(settings.tokenFile, 'tokenFile')).trim() : undefined);
     const strategies = await declaredStrategies(settings);
     return new HttpMapper(settings, protocol, signing, token, strategies, settings.async ? await startAsyncMode(settings) : undefined);
@@ -116,7 +118,7 @@ export class HttpMapper implements Mapper {
     // Sorting every key of every item costs a sixth of a remote import's CPU: only a signature needs it.
     const canonical = this.signing ? canonicalJson(body) : JSON.stringify(body);
     const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
-    if (this.signing) headers['signature'] = await signDetached(canonical, this.signing);
+    if (this.signing) headers['signature'] = await this.signing.sign(canonical, this.signing.key);
     let response = await this.send(url, {
       method: 'POST',
       path: url.pathname + url.search,
@@ -159,7 +161,7 @@ export class HttpMapper implements Mapper {
     }) as { header: Record<string, unknown>; message: unknown };
     if (mode.receiver) body.header['sender_uri'] = mode.receiver.url;
     if (mode.encryptTo) {
-      body.message = await encryptMessage(body.message, mode.encryptTo.key, mode.encryptTo.kid);
+      body.message = await mode.wire.encryptMessage(body.message, mode.encryptTo.key, mode.encryptTo.kid);
       body.header['is_msg_encrypted'] = true;
     }
     const url = this.urlFor(`/mapper/${operation}`);
@@ -217,7 +219,7 @@ export class HttpMapper implements Mapper {
     const url = this.urlFor(this.settings.paths?.['txnStatus' as Operation] ?? '/mapper/sync/txn/status');
     const where = `txn/status at ${redactUrl(url.toString())}`;
     for (;;) {
-      const body = txnStatusRequest(operation, transactionId, this.settings.senderAppMnemonic);
+      const body = (await import('./connect-async.js')).txnStatusRequest(operation, transactionId, this.settings.senderAppMnemonic);
       const answer = await this.post(url, body, where);
       const response = isRecordValue(answer) && isRecordValue(answer['message']) ? answer['message']['txnstatus_response'] : undefined;
       const status = isRecordValue(response) ? response['txn_status'] : undefined;
@@ -338,6 +340,8 @@ export class HttpMapper implements Mapper {
 
 /** What asynchronous mode needs: where results come back, how long to wait, what to encrypt to. */
 interface AsyncMode {
+  /** The G2P Connect asynchronous wire (connect-async.ts), loaded with the mode. */
+  readonly wire: typeof import('./connect-async.js');
   readonly receiver: CallbackReceiver | undefined;
   readonly timeoutMs: number;
   readonly pollMs: number;
@@ -354,6 +358,7 @@ async function startAsyncMode(settings: Settings): Promise<AsyncMode> {
       },
     );
   }
+  const wire = await import('./connect-async.js');
   const readKey = async (file: string, setting: string) => (await readSecretFile(file, setting)).trim();
   let encryptTo: AsyncMode['encryptTo'];
   if (settings.encryptionCertFile) {
@@ -381,13 +386,19 @@ async function startAsyncMode(settings: Settings): Promise<AsyncMode> {
   const receiver =
     settings.asyncResults === 'poll'
       ? undefined
-      : await CallbackReceiver.start({
+      : await wire.CallbackReceiver.start({
           listen: settings.callbackListen ?? '127.0.0.1:0',
           ...(settings.callbackUrl ? { publicUrl: settings.callbackUrl } : {}),
           ...(decryptWith ? { decryptWith } : {}),
           ...(verifyWith ? { verifyWith } : {}),
         });
-  return { receiver, timeoutMs: settings.asyncTimeoutMs ?? 120_000, pollMs: 1_000, encryptTo };
+  return { wire, receiver, timeoutMs: settings.asyncTimeoutMs ?? 120_000, pollMs: 1_000, encryptTo };
+}
+
+/** The profile's signing key and the signer, loaded together (jose only for a profile that signs). */
+async function loadSigner(file: string, keyId: string | undefined): Promise<{ key: SigningKey; sign: typeof signDetached }> {
+  const { loadSigningKey, signDetached } = await import('./signing.js');
+  return { key: await loadSigningKey(file, keyId), sign: signDetached };
 }
 
 function isRecordValue(value: unknown): value is Record<string, unknown> {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
-import { Agent } from 'undici';
+import { Agent } from './undici-parts.js';
 import { ConfigError } from '../../core/errors.js';
 
 /**

@@ -1,7 +1,7 @@
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { duringRunError, makeFolders } from '../files/fs-errors.js';
 import { dirname } from 'node:path';
-import { Pool } from 'undici';
+import { Pool } from '../http/undici-parts.js';
 import { ConfigError, SparctlError, UnavailableError, UsageError } from '../../core/errors.js';
 import { redactUrl } from '../../config/settings.js';
 import type { OdkSubmission } from '../../core/odk.js';
