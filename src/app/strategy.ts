@@ -208,7 +208,9 @@ async function definitionRows(deps: StrategyDeps, definition: Definition): Promi
 async function targetRows(deps: StrategyDeps): Promise<{ rows: ListedRow[]; target: string }> {
   const mapper = await deps.openMapper();
   try {
-    const rows = (await mapper.strategies()).map(
+    // Every stored row where the mapper keeps them, a broken one too (local); else what it can use.
+    const stored = 'strategyRows' in mapper && mapper.strategyRows !== undefined ? await mapper.strategyRows() : await mapper.strategies();
+    const rows = stored.map(
       (s): ListedRow => ({
         id: s.id,
         strategy_type: s.strategy_type,
@@ -216,7 +218,7 @@ async function targetRows(deps: StrategyDeps): Promise<{ rows: ListedRow[]; targ
         deconstruct_strategy: s.deconstruct_strategy,
         description: s.description,
         active: s.active,
-        ...(s.source === undefined ? {} : { source: s.source }),
+        ...('source' in s && typeof s.source === 'string' ? { source: s.source } : {}),
       }),
     );
     return { rows: rows.sort((a, b) => a.id - b.id), target: mapper.target };

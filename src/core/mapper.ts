@@ -1,6 +1,6 @@
 import type { FinancialAddress, ResolveScope } from './model.js';
 import type { ItemResult } from './results.js';
-import type { Strategy } from './strategy/strategy.js';
+import type { Strategy, StrategyRow } from './strategy/strategy.js';
 
 /**
  * The Mapper port (DESIGN.md §3): one interface, implemented by the embedded SQLite mapper and
@@ -107,7 +107,9 @@ export interface Mapper {
     entries: readonly { readonly id: string; readonly source: ItemSource; readonly stored: StoredFa }[],
     context: MapperCallContext,
   ): Promise<void>;
-  /** The strategies the mapper knows, by id. */
+  /** The strategies the mapper can use, by id (one stored unusable is left out: see strategyRows). */
   strategies(): Promise<Strategy[]>;
+  /** Every stored strategy as written, usable or not, where the mapper stores them (strategy list/validate). */
+  strategyRows?(): Promise<StrategyRow[]>;
   close(): Promise<void>;
 }

@@ -307,9 +307,22 @@ export class LocalMapper implements Mapper {
       .immediate();
   }
 
+  /**
+   * The usable strategies. One changed in the database by other means so that it no longer
+   * compiles is left out rather than failing every run: records naming it are refused, and
+   * `strategy list`/`validate` (strategyRows) show it with its problem.
+   */
   async strategies(): Promise<Strategy[]> {
-    const rows = this.statements.allStrategies.all() as StrategyDbRow[];
-    return rows.map((row) => compileStrategy(toStrategyRow(row)));
+    const usable: Strategy[] = [];
+    for (const row of this.statements.allStrategies.all() as StrategyDbRow[]) {
+      const compiled = this.strategy(row.id);
+      if (!(compiled instanceof StrategyError)) usable.push(compiled);
+    }
+    return usable;
+  }
+
+  async strategyRows(): Promise<StrategyRow[]> {
+    return (this.statements.allStrategies.all() as StrategyDbRow[]).map(toStrategyRow);
   }
 
   /** The strategy with this id, or the reason it cannot be used. */
