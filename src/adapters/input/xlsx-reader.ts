@@ -100,7 +100,15 @@ export async function* xlsxBatches(path: string, name: string, options: XlsxOpti
   let batch: XlsxRow[] = [];
   try {
     for await (const sheet of reader) {
-      if (found || !isWanted(sheet as { name?: string }, reader, options.sheet)) continue; // skipped: exceljs drains its entry
+      if (found || !isWanted(sheet as { name?: string }, reader, options.sheet)) {
+        // Read to its end, not just passed over: a sheet stored before the shared strings comes
+        // from a temporary file that exceljs removes as soon as the next sheet is asked for, and
+        // a stream not yet opened on it then fails with ENOENT outside any handler (a crash).
+        for await (const _row of sheet) {
+          // nothing: the rows of a sheet not asked for
+        }
+        continue;
+      }
       found = true;
       for await (const row of sheet) {
         const cells: string[] = [];
