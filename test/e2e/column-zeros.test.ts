@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openDatabase, prepare } from '../../src/adapters/sqlite/retained.js';
 import { ROOT, cliEnv } from '../helpers/run-cli.js';
-import { runMain } from '../helpers/run-main.js';
+import { refeedArgs, runMain } from '../helpers/run-main.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const MAPPING = join(ROOT, 'fixtures', 'enumeration.mapping.json');
@@ -97,7 +97,7 @@ describe('import-csv: a column whose values lost their leading zeros against the
 
     const refeed = /re-feed the fixed rows: sparctl (.*)/.exec(first.stderr)?.[1];
     expect(refeed).toContain("import-csv 'households.rejects.csv'");
-    const words = refeed!.match(/'[^']*'|\S+/g)!.map((w) => w.replace(/^'(.*)'$/, '$1'));
+    const words = refeedArgs(refeed!);
     // Fed back unfixed: the reject file alone (4 rows) is no evidence of lost zeros, so the rows are
     // refused for what their reason says, not linked without their zeros.
     const unfixed = await runMain([...words, '-o', 'json', '--rejects', 'unfixed.csv'], { env, cwd: dir });

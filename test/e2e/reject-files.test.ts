@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
 import { cliEnv, ROOT } from '../helpers/run-cli.js';
-import { runMain } from '../helpers/run-main.js';
+import { refeedArgs, runMain } from '../helpers/run-main.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const FA = { fa_type: 'BANK', bank_name: 'Example Bank', bank_code: 'EXB', branch_name: 'Main', branch_code: '0001' };
@@ -190,10 +190,7 @@ describe('reject files that round-trip (an Excel export: ";", BOM, CRLF)', () =>
 
     // Fixed in place (as Excel saves it again), fed back with the printed command as it is.
     writeFileSync(join(dir, 'x.rejects.csv'), text.replace(';ZZZ;', ';LBP;'));
-    const words = refeed!
-      .split(' ')
-      .slice(1)
-      .map((word) => word.replace(/^'(.*)'$/, '$1'));
+    const words = refeedArgs(refeed!);
     const back = await runMain(words, { env, cwd: dir });
     expect(back.code, back.stderr).toBe(0);
     expect(back.stderr).toMatch(/^link +1 +0 +0 +1$/m);
@@ -219,10 +216,7 @@ describe('reject files that round-trip (an Excel export: ";", BOM, CRLF)', () =>
     expect(refeed).toBe(`sparctl --db ${db} --create link --file 'x.rejects.csv' --delimiter ';'`);
     // Fixed in place, fed back with the printed command as it is.
     writeFileSync(join(dir, 'x.rejects.csv'), text.replace(';BNK;', ';BANK;'));
-    const words = refeed!
-      .split(' ')
-      .slice(1)
-      .map((word) => word.replace(/^'(.*)'$/, '$1'));
+    const words = refeedArgs(refeed!);
     const back = await runMain(words, { env, cwd: dir });
     expect(back.code, back.stderr).toBe(0);
     expect(back.stderr).toMatch(/^link +1 +0 +0 +1$/m);

@@ -14,7 +14,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 // Through retained.ts: on Node 24 a collected better-sqlite3 object aborts the test process.
 import { openDatabase, prepare } from '../../src/adapters/sqlite/retained.js';
 import { BIN, ROOT, SPAWN_LIMIT, cliEnv, runCli } from '../helpers/run-cli.js';
-import { runMain } from '../helpers/run-main.js';
+import { refeedArgs, runMain } from '../helpers/run-main.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const MAPPING = join(ROOT, 'fixtures', 'enumeration.mapping.json');
@@ -185,7 +185,7 @@ describe('import-csv of an .xlsx workbook', () => {
     const refeed = /re-feed the fixed rows: sparctl (.*)/.exec(x.stderr)?.[1];
     expect(refeed).toContain("import-csv 'households.rejects.csv'");
     // The printed command, as a shell would split it, reads the reject file (the row is still bad).
-    const words = refeed!.match(/'[^']*'|\S+/g)!.map((w) => w.replace(/^'(.*)'$/, '$1'));
+    const words = refeedArgs(refeed!);
     const again = await runMain(words, { env: x.env, cwd: dirX });
     expect(again.code).toBe(5);
     expect(rejectRows(join(dirX, 'households.rejects.rejects.csv'))).toEqual([['2', 'bank_code', 'mapping.unknown_bank', '000412340004']]);

@@ -53,3 +53,12 @@ export async function runMain(
 
 /** The runs in progress in this process, and the cwd they share. */
 const running = { count: 0, cwd: '', before: '' };
+
+/**
+ * The argv of the command a summary printed as "re-feed the fixed rows: sparctl …", split as a
+ * POSIX shell splits it (single-quoted words whole, quotes removed).
+ */
+export function refeedArgs(refeed: string): string[] {
+  const words = refeed.replace(/^sparctl /, '').match(/'(?:[^']|'\\'')*'|\S+/g) ?? [];
+  return words.map((word) => (word.startsWith("'") ? word.slice(1, -1).replace(/'\\''/g, "'") : word));
+}
