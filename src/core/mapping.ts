@@ -827,16 +827,8 @@ function read(
   column?: ColumnCheck,
 ): string | undefined {
   if (spec.constant !== undefined) return spec.constant;
-  let source = spec.source!;
-  let raw = row(source)?.trim();
-  if ((raw === undefined || raw === '') && spec.alternatives !== undefined) {
-    for (const alternative of spec.alternatives) {
-      source = alternative;
-      raw = row(alternative)?.trim();
-      if (raw !== undefined && raw !== '') break;
-    }
-  }
-  if (raw === undefined || raw === '') return spec.fallback;
+  const { source, raw } = rawOf(spec, row);
+  if (raw === undefined) return spec.fallback;
   if (spec.values === undefined && DAMAGE_FIELDS.has(field)) {
     // A number cell first: the workbook still holds the digits a CSV export would lose, not its leading zeros.
     const damage = numbers?.(source) && NO_NUMBER_FIELDS.has(field) ? numberCellDamage(source, raw) : spreadsheetDamage(source, raw);
