@@ -4,6 +4,8 @@ import SlowFirst from './test/slow-first.js';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // What each entry point sets up at start (cli/main.ts): the phone numbering plans' loader.
+    setupFiles: ['test/setup.ts'],
     // better-sqlite3 is a native addon: child processes isolate it more simply than threads.
     pool: 'forks',
     // Most end-to-end time is spent waiting on child processes, servers and backoff timers: four

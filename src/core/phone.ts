@@ -1,4 +1,4 @@
-import { isSupportedCountry, parsePhoneNumberFromString, validatePhoneNumberLength, type CountryCode } from 'libphonenumber-js/max';
+import type { CountryCode } from 'libphonenumber-js/max';
 
 /**
  * Phone numbers, read the same way wherever they come from (flags, record files, import-csv
@@ -11,6 +11,29 @@ import { isSupportedCountry, parsePhoneNumberFromString, validatePhoneNumberLeng
  * country's. A payment mobile number (an FA's `mobile_number`, where money is paid) must also be
  * a mobile number: a landline is refused (`notMobile`).
  */
+
+/** What sparctl uses of libphonenumber-js. */
+export type NumberingPlans = Pick<
+  typeof import('libphonenumber-js/max'),
+  'isSupportedCountry' | 'parsePhoneNumberFromString' | 'validatePhoneNumberLength'
+>;
+
+// The plans are loaded at the first number read (adapters/phone/numbering-plans.ts): loading them
+// costs more than most commands' own work, and most commands read no phone number.
+let loadPlans: (() => NumberingPlans) | undefined;
+let plans: NumberingPlans | undefined;
+
+/** How the numbering plans are loaded; each entry point (the CLI, serve, tests) sets it once. */
+export function setNumberingPlansLoader(loader: () => NumberingPlans): void {
+  loadPlans = loader;
+}
+
+function numberingPlans(): NumberingPlans {
+  if (plans !== undefined) return plans;
+  if (loadPlans === undefined) throw new Error('phone numbering plans requested before setNumberingPlansLoader');
+  plans = loadPlans();
+  return plans;
+}
 
 export type PhoneResult =
   | { readonly ok: true; readonly value: string }
@@ -28,7 +51,7 @@ const TRUNK_IN_PARENTHESES = /^(\+[0-9 ]+?)\s*\(0\)/u;
 
 /** An ISO 3166 code the numbering-plan metadata knows (upper or lower case). */
 export function isPhoneCountry(code: string): boolean {
-  return isSupportedCountry(code.toUpperCase());
+  return numberingPlans().isSupportedCountry(code.toUpperCase());
 }
 
 export function normalizePhone(input: string, defaultCountry?: string, use: PhoneUse = 'contact'): PhoneResult {
@@ -37,6 +60,7 @@ export function normalizePhone(input: string, defaultCountry?: string, use: Phon
   const compact = text.replace(TRUNK_IN_PARENTHESES, '$1').replace(PHONE_LAYOUT, '');
   if (!DIGITS.test(compact)) return { ok: false, reason: 'may hold only digits, spaces, - . ( ) and a leading +' };
   const international = compact.startsWith('+') ? compact : compact.startsWith('00') ? `+${compact.slice(2)}` : undefined;
+  const { isSupportedCountry, parsePhoneNumberFromString, validatePhoneNumberLength } = numberingPlans();
   const country = defaultCountry?.toUpperCase();
   const known = country !== undefined && isSupportedCountry(country) ? (country as CountryCode) : undefined;
   if (international === undefined && known === undefined) {

@@ -1,4 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http';
+import { setNumberingPlansLoader } from '../../core/phone.js';
+import { loadNumberingPlans } from '../phone/numbering-plans.js';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { KeyObject } from 'node:crypto';
 import { z } from 'zod';
@@ -101,6 +103,8 @@ function naiveNow(): string {
 export function createSparServer(options: SparServerOptions & { readonly tls: TlsIdentity }): HttpsServer;
 export function createSparServer(options: SparServerOptions): Server;
 export function createSparServer(options: SparServerOptions): Server | HttpsServer {
+  // The server reads phone numbers in requests, and may be started without the CLI (bench/).
+  setNumberingPlansLoader(loadNumberingPlans);
   const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const limits: Limits = {
     maxBody,
