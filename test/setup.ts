@@ -1,4 +1,3 @@
-import { loadNumberingPlans } from '../src/adapters/phone/numbering-plans.js';
-import { setNumberingPlansLoader } from '../src/core/phone.js';
+import { installLazyLibraries } from '../src/adapters/lazy-libraries.js';
 
-setNumberingPlansLoader(loadNumberingPlans);
+installLazyLibraries();

@@ -7,11 +7,10 @@ import { chosenOutputFormat } from './context.js';
 import { errorDocument, type ErrorFields } from './document.js';
 import { outputFormatNamed, type OutputFormat } from '../config/constants.js';
 import { VERSION } from './version.js';
-import { setNumberingPlansLoader } from '../core/phone.js';
-import { loadNumberingPlans } from '../adapters/phone/numbering-plans.js';
+import { installLazyLibraries } from '../adapters/lazy-libraries.js';
 
-// Phone numbering plans are loaded when the first number is read, not at start.
-setNumberingPlansLoader(loadNumberingPlans);
+// zod and the phone numbering plans are loaded at their first use, not at start.
+installLazyLibraries();
 
 /**
  * Runs one sparctl invocation and returns its exit code. This is the only place where errors

@@ -1,8 +1,9 @@
-import { z } from 'zod';
+import type { z } from 'zod';
 import { dirname, resolve } from 'node:path';
 import { ConfigError, UsageError } from '../core/errors.js';
 import { redactUrl } from './redact.js';
 import { describeIssues } from '../core/model.js';
+import { lazySchema, type Zod } from '../core/schema-library.js';
 import { OUTPUT_FORMATS, PROTOCOLS, type OutputFormat } from './constants.js';
 
 /**
@@ -15,88 +16,208 @@ import { OUTPUT_FORMATS, PROTOCOLS, type OutputFormat } from './constants.js';
 export { OUTPUT_FORMATS, PROTOCOLS, type OutputFormat };
 export { redactUrl, redactUrlsIn } from './redact.js';
 
-const httpUrl = z
-  .string()
-  .refine((value) => URL.canParse(value) && /^https?:$/.test(new URL(value).protocol), { error: 'must be an http:// or https:// URL' });
-const nonEmpty = z.string().min(1, { error: 'is empty' });
-const positiveInt = (max: number) =>
-  z
-    .number()
-    .int({ error: 'must be a whole number' })
-    .min(1, { error: 'must be at least 1' })
-    .max(max, { error: `must be at most ${max}` });
+const SENDER_MNEMONIC = /^[A-Za-z0-9_.-]{1,64}$/;
+const PROFILE_NAME = /^[A-Za-z0-9_.-]+$/;
 
-export const ProfileSchema = z.strictObject({
-  mode: z.enum(['local', 'remote']).optional(),
-  /** Local mode: the SQLite file of the embedded mapper. */
-  db: nonEmpty.optional(),
-  /** Remote mode: the mapper's base URL, e.g. https://spar.example.org/api/mapper */
-  baseUrl: httpUrl.optional(),
-  protocol: z.enum(PROTOCOLS).optional(),
-  /** request_header.sender_app_mnemonic: also the partner id the signature is checked against. */
-  senderAppMnemonic: z
-    .string()
-    .regex(/^[A-Za-z0-9_.-]{1,64}$/, { error: 'must be 1–64 letters, digits, . _ or -' })
-    .optional(),
-  signingKeyFile: nonEmpty.optional(),
-  keyId: nonEmpty.optional(),
-  tokenFile: nonEmpty.optional(),
-  oauthTokenUrl: httpUrl.optional(),
-  oauthClientId: nonEmpty.optional(),
-  oauthClientSecretFile: nonEmpty.optional(),
-  /** Per-operation paths relative to baseUrl, for deployments that moved them. */
-  paths: z
-    .strictObject({ link: nonEmpty.optional(), update: nonEmpty.optional(), resolve: nonEmpty.optional(), unlink: nonEmpty.optional() })
-    .optional(),
-  timeoutMs: positiveInt(600_000).optional(),
-  batchSize: positiveInt(10_000).optional(),
-  /** Requests in flight: a number, or `auto` (adapts to the mapper, up to concurrencyMax). */
-  concurrency: z.union([positiveInt(64), z.literal('auto')], { error: 'must be a whole number from 1 to 64, or auto' }).optional(),
-  concurrencyMax: positiveInt(64).optional(),
-  output: z.enum(OUTPUT_FORMATS).optional(),
-  /** import-odk: the ODK Central server, project (a number), form (its xmlFormId) and Web User. */
-  odkUrl: httpUrl.optional(),
-  odkProject: positiveInt(2_147_483_647).optional(),
-  odkForm: nonEmpty.optional(),
-  odkEmail: nonEmpty.optional(),
-  odkPasswordFile: nonEmpty.optional(),
-  /** G2P Connect asynchronous mode (protocol g2p-connect): results by callback or by polling txn/status. */
-  async: z.boolean({ error: 'must be true or false' }).optional(),
-  asyncResults: z.enum(['callback', 'poll']).optional(),
-  /** host:port the callback receiver listens on (default 127.0.0.1:0). */
-  callbackListen: nonEmpty.optional(),
-  /** The URL the mapper calls back (when it differs from the listen address, e.g. behind a proxy). */
-  callbackUrl: httpUrl.optional(),
-  asyncTimeoutMs: positiveInt(3_600_000).optional(),
-  /** The mapper's certificate or public key: messages are encrypted to it (is_msg_encrypted). */
-  encryptionCertFile: nonEmpty.optional(),
-  encryptionKid: nonEmpty.optional(),
-  /** Our private key for encrypted callbacks (default: signingKeyFile). */
-  decryptionKeyFile: nonEmpty.optional(),
-  /** The mapper's certificate or public key: callbacks must be signed with it. */
-  callbackCertFile: nonEmpty.optional(),
-  /** A private CA's certificate (PEM) trusted besides the system's, for every HTTPS connection. */
-  caFile: nonEmpty.optional(),
-  /** Remote DFSP look-ups: SPAR's bene-portal API base, e.g. https://spar.example.org/api/bene-portal */
-  dfspUrl: httpUrl.optional(),
-  /**
-   * A remote deployment's own strategies (SPAR has no API to list them): a file (JSON as
-   * `strategy export --format json` writes it, or Helm values with seedData.strategies; relative
-   * to the config file), and/or rows inline. Read and checked when the mapper is opened.
-   */
-  strategiesFile: nonEmpty.optional(),
-  strategies: z.array(z.unknown(), { error: 'must be a list of strategies' }).optional(),
-});
-export type Profile = z.infer<typeof ProfileSchema>;
+function isHttpUrl(value: string): boolean {
+  return URL.canParse(value) && /^https?:$/.test(new URL(value).protocol);
+}
+
+function buildSettingsSchemas(z: Zod) {
+  const httpUrl = z.string().refine(isHttpUrl, { error: 'must be an http:// or https:// URL' });
+  const nonEmpty = z.string().min(1, { error: 'is empty' });
+  const positiveInt = (max: number) =>
+    z
+      .number()
+      .int({ error: 'must be a whole number' })
+      .min(1, { error: 'must be at least 1' })
+      .max(max, { error: `must be at most ${max}` });
+
+  const profile = z.strictObject({
+    mode: z.enum(['local', 'remote']).optional(),
+    /** Local mode: the SQLite file of the embedded mapper. */
+    db: nonEmpty.optional(),
+    /** Remote mode: the mapper's base URL, e.g. https://spar.example.org/api/mapper */
+    baseUrl: httpUrl.optional(),
+    protocol: z.enum(PROTOCOLS).optional(),
+    /** request_header.sender_app_mnemonic: also the partner id the signature is checked against. */
+    senderAppMnemonic: z.string().regex(SENDER_MNEMONIC, { error: 'must be 1–64 letters, digits, . _ or -' }).optional(),
+    signingKeyFile: nonEmpty.optional(),
+    keyId: nonEmpty.optional(),
+    tokenFile: nonEmpty.optional(),
+    oauthTokenUrl: httpUrl.optional(),
+    oauthClientId: nonEmpty.optional(),
+    oauthClientSecretFile: nonEmpty.optional(),
+    /** Per-operation paths relative to baseUrl, for deployments that moved them. */
+    paths: z
+      .strictObject({ link: nonEmpty.optional(), update: nonEmpty.optional(), resolve: nonEmpty.optional(), unlink: nonEmpty.optional() })
+      .optional(),
+    timeoutMs: positiveInt(600_000).optional(),
+    batchSize: positiveInt(10_000).optional(),
+    /** Requests in flight: a number, or `auto` (adapts to the mapper, up to concurrencyMax). */
+    concurrency: z.union([positiveInt(64), z.literal('auto')], { error: 'must be a whole number from 1 to 64, or auto' }).optional(),
+    concurrencyMax: positiveInt(64).optional(),
+    output: z.enum(OUTPUT_FORMATS).optional(),
+    /** import-odk: the ODK Central server, project (a number), form (its xmlFormId) and Web User. */
+    odkUrl: httpUrl.optional(),
+    odkProject: positiveInt(2_147_483_647).optional(),
+    odkForm: nonEmpty.optional(),
+    odkEmail: nonEmpty.optional(),
+    odkPasswordFile: nonEmpty.optional(),
+    /** G2P Connect asynchronous mode (protocol g2p-connect): results by callback or by polling txn/status. */
+    async: z.boolean({ error: 'must be true or false' }).optional(),
+    asyncResults: z.enum(['callback', 'poll']).optional(),
+    /** host:port the callback receiver listens on (default 127.0.0.1:0). */
+    callbackListen: nonEmpty.optional(),
+    /** The URL the mapper calls back (when it differs from the listen address, e.g. behind a proxy). */
+    callbackUrl: httpUrl.optional(),
+    asyncTimeoutMs: positiveInt(3_600_000).optional(),
+    /** The mapper's certificate or public key: messages are encrypted to it (is_msg_encrypted). */
+    encryptionCertFile: nonEmpty.optional(),
+    encryptionKid: nonEmpty.optional(),
+    /** Our private key for encrypted callbacks (default: signingKeyFile). */
+    decryptionKeyFile: nonEmpty.optional(),
+    /** The mapper's certificate or public key: callbacks must be signed with it. */
+    callbackCertFile: nonEmpty.optional(),
+    /** A private CA's certificate (PEM) trusted besides the system's, for every HTTPS connection. */
+    caFile: nonEmpty.optional(),
+    /** Remote DFSP look-ups: SPAR's bene-portal API base, e.g. https://spar.example.org/api/bene-portal */
+    dfspUrl: httpUrl.optional(),
+    /**
+     * A remote deployment's own strategies (SPAR has no API to list them): a file (JSON as
+     * `strategy export --format json` writes it, or Helm values with seedData.strategies; relative
+     * to the config file), and/or rows inline. Read and checked when the mapper is opened.
+     */
+    strategiesFile: nonEmpty.optional(),
+    strategies: z.array(z.unknown(), { error: 'must be a list of strategies' }).optional(),
+  });
+  const configFile = z.strictObject({
+    defaultProfile: nonEmpty.optional(),
+    profiles: z.record(z.string().regex(PROFILE_NAME, { error: 'profile names may hold letters, digits, . _ and -' }), profile).default({}),
+  });
+  return { profile, configFile };
+}
+
+/** The config file's and a profile's schemas, built (and zod loaded) at their first use. */
+export const settingsSchemas = lazySchema(buildSettingsSchemas);
+type SettingsSchemas = ReturnType<typeof buildSettingsSchemas>;
+export type Profile = z.infer<SettingsSchemas['profile']>;
 export type SettingKey = keyof Profile;
+export type ConfigFile = z.infer<SettingsSchemas['configFile']>;
 
-export const ConfigFileSchema = z.strictObject({
-  defaultProfile: nonEmpty.optional(),
-  profiles: z
-    .record(z.string().regex(/^[A-Za-z0-9_.-]+$/, { error: 'profile names may hold letters, digits, . _ and -' }), ProfileSchema)
-    .default({}),
-});
-export type ConfigFile = z.infer<typeof ConfigFileSchema>;
+/*
+ * Fast checks: every command reads its settings, and loading zod to check them cost each one
+ * 80-95 ms. These say yes only when the schema above would certainly accept the value and
+ * give back the same data, in the schema's key order; anything else (every error included)
+ * goes through zod, which stays the one authority. test/unit/settings-fast-check.test.ts holds
+ * the two to each other.
+ */
+
+type FieldKind =
+  | 'text'
+  | 'url'
+  | 'mnemonic'
+  | 'boolean'
+  | 'list'
+  | 'zod'
+  | { readonly oneOf: readonly string[] }
+  | { readonly upTo: number; readonly orAuto?: true };
+
+/** Every profile field in the schema's order, and what the schema accepts there ('zod': left to zod). */
+export const PROFILE_FIELDS: readonly (readonly [SettingKey, FieldKind])[] = [
+  ['mode', { oneOf: ['local', 'remote'] }],
+  ['db', 'text'],
+  ['baseUrl', 'url'],
+  ['protocol', { oneOf: PROTOCOLS }],
+  ['senderAppMnemonic', 'mnemonic'],
+  ['signingKeyFile', 'text'],
+  ['keyId', 'text'],
+  ['tokenFile', 'text'],
+  ['oauthTokenUrl', 'url'],
+  ['oauthClientId', 'text'],
+  ['oauthClientSecretFile', 'text'],
+  ['paths', 'zod'],
+  ['timeoutMs', { upTo: 600_000 }],
+  ['batchSize', { upTo: 10_000 }],
+  ['concurrency', { upTo: 64, orAuto: true }],
+  ['concurrencyMax', { upTo: 64 }],
+  ['output', { oneOf: OUTPUT_FORMATS }],
+  ['odkUrl', 'url'],
+  ['odkProject', { upTo: 2_147_483_647 }],
+  ['odkForm', 'text'],
+  ['odkEmail', 'text'],
+  ['odkPasswordFile', 'text'],
+  ['async', 'boolean'],
+  ['asyncResults', { oneOf: ['callback', 'poll'] }],
+  ['callbackListen', 'text'],
+  ['callbackUrl', 'url'],
+  ['asyncTimeoutMs', { upTo: 3_600_000 }],
+  ['encryptionCertFile', 'text'],
+  ['encryptionKid', 'text'],
+  ['decryptionKeyFile', 'text'],
+  ['callbackCertFile', 'text'],
+  ['caFile', 'text'],
+  ['dfspUrl', 'url'],
+  ['strategiesFile', 'text'],
+  ['strategies', 'list'],
+];
+const PROFILE_KINDS: ReadonlyMap<string, FieldKind> = new Map(PROFILE_FIELDS);
+
+function surelyValidValue(kind: FieldKind, value: unknown): boolean {
+  switch (kind) {
+    case 'text':
+      return typeof value === 'string' && value.length >= 1;
+    case 'url':
+      return typeof value === 'string' && isHttpUrl(value);
+    case 'mnemonic':
+      return typeof value === 'string' && SENDER_MNEMONIC.test(value);
+    case 'boolean':
+      return typeof value === 'boolean';
+    case 'list':
+      return Array.isArray(value);
+    case 'zod':
+      return false;
+    default:
+      if ('oneOf' in kind) return typeof value === 'string' && kind.oneOf.includes(value);
+      return (
+        (Number.isSafeInteger(value) && (value as number) >= 1 && (value as number) <= kind.upTo) ||
+        (kind.orAuto === true && value === 'auto')
+      );
+  }
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const prototype = Object.getPrototypeOf(value);
+  return prototype === Object.prototype || prototype === null;
+}
+
+/** The profile as the schema would give it back, if the schema would surely accept it; else undefined. */
+export function fastProfile(value: unknown): Profile | undefined {
+  if (!isPlainObject(value)) return undefined;
+  for (const key of Object.keys(value)) {
+    const kind = PROFILE_KINDS.get(key);
+    if (kind === undefined || !surelyValidValue(kind, value[key])) return undefined;
+  }
+  const ordered: Record<string, unknown> = {};
+  for (const [key] of PROFILE_FIELDS) if (Object.hasOwn(value, key)) ordered[key] = value[key];
+  return ordered as Profile;
+}
+
+/** The config file as the schema would give it back, if the schema would surely accept it; else undefined. */
+export function fastConfigFile(value: unknown): ConfigFile | undefined {
+  if (!isPlainObject(value) || !isPlainObject(value['profiles'])) return undefined;
+  const { defaultProfile, profiles } = value;
+  for (const key of Object.keys(value)) if (key !== 'defaultProfile' && key !== 'profiles') return undefined;
+  if (Object.hasOwn(value, 'defaultProfile') && !(typeof defaultProfile === 'string' && defaultProfile.length >= 1)) return undefined;
+  const checked: Record<string, Profile> = {};
+  for (const name of Object.keys(profiles)) {
+    const profile = PROFILE_NAME.test(name) ? fastProfile(profiles[name]) : undefined;
+    if (profile === undefined) return undefined;
+    checked[name] = profile;
+  }
+  return { ...(Object.hasOwn(value, 'defaultProfile') ? { defaultProfile: defaultProfile as string } : {}), profiles: checked };
+}
 
 /** SPARCTL_* variables that override a profile setting. */
 export const ENV_SETTINGS: Readonly<Record<string, SettingKey>> = {
@@ -190,7 +311,8 @@ export function parseConfigFile(path: string, text: string): ConfigFile {
       hint: 'fix the file, or move it away to start from the built-in local profile',
     });
   }
-  const parsed = ConfigFileSchema.safeParse(json);
+  const fast = fastConfigFile(json);
+  const parsed = fast !== undefined ? { success: true as const, data: fast } : settingsSchemas().configFile.safeParse(json);
   if (!parsed.success) {
     throw new ConfigError('config.invalid', `${path}: ${describeIssues(parsed.error).join('; ')}`, {
       hint: 'see "Configuration" in the README for the fields a profile accepts',
@@ -295,13 +417,14 @@ export function resolveSettings(input: SettingsInput): ResolvedSettings {
           : raw;
     envNames[key] = variable;
   }
-  const envParsed = ProfileSchema.safeParse(fromEnv);
+  const fastEnv = fastProfile(fromEnv);
+  const envParsed = fastEnv !== undefined ? { success: true as const, data: fastEnv } : settingsSchemas().profile.safeParse(fromEnv);
   if (!envParsed.success) {
     const problems = envParsed.error.issues.map((issue) => `${envNames[String(issue.path[0])] ?? String(issue.path[0])} ${issue.message}`);
     throw new ConfigError('config.invalid_env', `environment: ${problems.join('; ')}`);
   }
   const env = envParsed.data;
-  if (input.flags.baseUrl !== undefined && !httpUrl.safeParse(input.flags.baseUrl).success) {
+  if (input.flags.baseUrl !== undefined && !isHttpUrl(input.flags.baseUrl)) {
     throw new UsageError('target.bad_url', `--url ${redactUrl(input.flags.baseUrl)}: must be an http:// or https:// URL`);
   }
 

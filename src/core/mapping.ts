@@ -72,7 +72,8 @@
  * or account number shorter than the rest of its column: core/column-widths.ts). A mistake in the file
  * itself is a UsageError mapping.invalid.
  */
-import { z } from 'zod';
+import type { z } from 'zod';
+import { lazySchema, type Zod } from './schema-library.js';
 import { UsageError } from './errors.js';
 import { normalizeId } from './beneficiary-id.js';
 import { isPhoneCountry, normalizePhone, type PhoneUse } from './phone.js';
@@ -101,7 +102,7 @@ const FIELD_SPEC_HINT = 'must be a column name or an object such as {"column": "
 const oneOf = (allowed: readonly string[]) => (issue: { input?: unknown }) =>
   `must be one of ${allowed.join(', ')} (got ${JSON.stringify(issue.input)})`;
 
-const sourceName = (key: string) =>
+const sourceName = (z: Zod, key: string) =>
   z
     .string({ error: `${key} must be text` })
     .trim()
@@ -121,16 +122,16 @@ const specError = (issue: { code?: string; input?: unknown }) =>
   issue.code === 'invalid_type' ? (issue.input === undefined ? 'is required' : FIELD_SPEC_HINT) : undefined;
 
 /** A field spec; `targets`, when given, are the only results it may produce (FA types, operations). */
-function fieldSpec(targets?: readonly string[]) {
+function fieldSpec(z: Zod, targets?: readonly string[]) {
   const result = targets ? z.enum(targets as [string, ...string[]], { error: oneOf(targets) }) : z.string({ error: 'must be text' }).trim();
   const filled = targets ? result : z.string({ error: 'must be text' }).trim().min(1, { error: 'must not be empty' });
   const object = z
     .strictObject(
       {
-        column: sourceName('column').optional(),
-        path: sourceName('path').optional(),
+        column: sourceName(z, 'column').optional(),
+        path: sourceName(z, 'path').optional(),
         first: z
-          .array(sourceName('first'), { error: 'must be a list of columns or paths' })
+          .array(sourceName(z, 'first'), { error: 'must be a list of columns or paths' })
           .min(1, { error: 'must name at least one column or path' })
           .optional(),
         const: filled.optional(),
@@ -173,30 +174,6 @@ function fieldSpec(targets?: readonly string[]) {
   return z.preprocess(shorthand, object);
 }
 
-const StrategyIdSchema = z
-  .number({ error: 'must be a strategy id (a positive whole number)' })
-  .int({ error: 'must be a strategy id (a positive whole number)' })
-  .positive({ error: 'must be a strategy id (a positive whole number)' });
-
-const IdSpecSchema = z.preprocess(
-  shorthand,
-  z
-    .strictObject(
-      {
-        column: sourceName('column').optional(),
-        path: sourceName('path').optional(),
-        strategy: StrategyIdSchema.optional(),
-      },
-      { error: specError },
-    )
-    .superRefine((spec, ctx) => {
-      const given = SOURCE_KEYS.filter((key) => spec[key] !== undefined);
-      if (given.length === 0)
-        ctx.addIssue({ code: 'custom', message: 'needs "column" or "path" (an ID is never a constant)', input: spec });
-      if (given.length > 1) ctx.addIssue({ code: 'custom', message: 'give only one of column, path', input: spec });
-    }),
-);
-
 type FieldSpec = z.output<ReturnType<typeof fieldSpec>>;
 
 /** The FA types a `type` spec can produce. */
@@ -207,113 +184,144 @@ function possibleTypes(spec: FieldSpec): FaType[] {
   return FA_TYPES.filter((type) => results.has(type));
 }
 
-const FaSpecSchema = z
-  .strictObject(
-    {
-      type: fieldSpec(FA_TYPES),
-      strategy: z
-        .strictObject(
-          Object.fromEntries(FA_TYPES.map((type) => [type, StrategyIdSchema.optional()])) as Record<
-            FaType,
-            z.ZodOptional<typeof StrategyIdSchema>
-          >,
-          { error: `must be an object such as {"BANK": 2}` },
-        )
-        .optional(),
-      ...(Object.fromEntries(FA_VALUE_FIELDS.map((field) => [field, fieldSpec().optional()])) as Record<
-        string,
-        z.ZodOptional<ReturnType<typeof fieldSpec>>
-      >),
-    },
-    { error: (issue) => (issue.code === 'invalid_type' ? (issue.input === undefined ? 'is required' : 'must be an object') : undefined) },
-  )
-  .superRefine((fa, ctx) => {
-    const types = possibleTypes(fa.type as FieldSpec);
-    const mapped = (field: string) => (fa as Record<string, unknown>)[field] !== undefined;
-    for (const field of FA_VALUE_FIELDS) {
-      const users = types.filter((type) => FA_FIELDS[type].includes(field));
-      if (!NAME_FIELDS.has(field) && users.length > 0 && !mapped(field)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: [field],
-          message: `is required because fa.type can be ${users.join(' or ')}`,
-          input: undefined,
-        });
+function buildMappingFileSchema(z: Zod) {
+  const StrategyIdSchema = z
+    .number({ error: 'must be a strategy id (a positive whole number)' })
+    .int({ error: 'must be a strategy id (a positive whole number)' })
+    .positive({ error: 'must be a strategy id (a positive whole number)' });
+
+  const IdSpecSchema = z.preprocess(
+    shorthand,
+    z
+      .strictObject(
+        {
+          column: sourceName(z, 'column').optional(),
+          path: sourceName(z, 'path').optional(),
+          strategy: StrategyIdSchema.optional(),
+        },
+        { error: specError },
+      )
+      .superRefine((spec, ctx) => {
+        const given = SOURCE_KEYS.filter((key) => spec[key] !== undefined);
+        if (given.length === 0)
+          ctx.addIssue({ code: 'custom', message: 'needs "column" or "path" (an ID is never a constant)', input: spec });
+        if (given.length > 1) ctx.addIssue({ code: 'custom', message: 'give only one of column, path', input: spec });
+      }),
+  );
+
+  const FaSpecSchema = z
+    .strictObject(
+      {
+        type: fieldSpec(z, FA_TYPES),
+        strategy: z
+          .strictObject(
+            Object.fromEntries(FA_TYPES.map((type) => [type, StrategyIdSchema.optional()])) as Record<
+              FaType,
+              z.ZodOptional<typeof StrategyIdSchema>
+            >,
+            { error: `must be an object such as {"BANK": 2}` },
+          )
+          .optional(),
+        ...(Object.fromEntries(FA_VALUE_FIELDS.map((field) => [field, fieldSpec(z).optional()])) as Record<
+          string,
+          z.ZodOptional<ReturnType<typeof fieldSpec>>
+        >),
+      },
+      { error: (issue) => (issue.code === 'invalid_type' ? (issue.input === undefined ? 'is required' : 'must be an object') : undefined) },
+    )
+    .superRefine((fa, ctx) => {
+      const types = possibleTypes(fa.type as FieldSpec);
+      const mapped = (field: string) => (fa as Record<string, unknown>)[field] !== undefined;
+      for (const field of FA_VALUE_FIELDS) {
+        const users = types.filter((type) => FA_FIELDS[type].includes(field));
+        if (!NAME_FIELDS.has(field) && users.length > 0 && !mapped(field)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [field],
+            message: `is required because fa.type can be ${users.join(' or ')}`,
+            input: undefined,
+          });
+        }
+        if (users.length === 0 && mapped(field)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [field],
+            message: `is not used: fa.type can only be ${types.join(' or ')}`,
+            input: undefined,
+          });
+        }
       }
-      if (users.length === 0 && mapped(field)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: [field],
-          message: `is not used: fa.type can only be ${types.join(' or ')}`,
-          input: undefined,
-        });
-      }
-    }
-  });
+    });
 
-const NormalizeSchema = z.strictObject(
-  {
-    defaultCountry: z
-      .string({ error: 'must be a country code such as "PH"' })
-      .trim()
-      .toUpperCase()
-      .refine((code) => isPhoneCountry(code), {
-        error: (issue) => `is not a country sparctl knows (got ${JSON.stringify(issue.input)}): use an ISO 3166 code such as PH, KE or IN`,
-      })
-      .optional(),
-  },
-  { error: 'must be an object such as {"defaultCountry": "PH"}' },
-);
-
-/**
- * A row filter condition: one source and the cells it matches — `equals` one text, or `in` a
- * list — compared as `values` keys are, ignoring case and surrounding spaces (an empty or absent
- * cell is ""). One object is taken as a list of one.
- */
-const FilterSchema = z
-  .strictObject(
+  const NormalizeSchema = z.strictObject(
     {
-      column: sourceName('column').optional(),
-      path: sourceName('path').optional(),
-      equals: z.string({ error: 'must be text' }).optional(),
-      in: z
-        .array(z.string({ error: 'must be text' }), { error: 'must be a list of texts such as ["yes", "oui"]' })
-        .min(1, { error: 'must list at least one value' })
+      defaultCountry: z
+        .string({ error: 'must be a country code such as "PH"' })
+        .trim()
+        .toUpperCase()
+        .refine((code) => isPhoneCountry(code), {
+          error: (issue) =>
+            `is not a country sparctl knows (got ${JSON.stringify(issue.input)}): use an ISO 3166 code such as PH, KE or IN`,
+        })
         .optional(),
     },
+    { error: 'must be an object such as {"defaultCountry": "PH"}' },
+  );
+
+  /**
+   * A row filter condition: one source and the cells it matches — `equals` one text, or `in` a
+   * list — compared as `values` keys are, ignoring case and surrounding spaces (an empty or absent
+   * cell is ""). One object is taken as a list of one.
+   */
+  const FilterSchema = z
+    .strictObject(
+      {
+        column: sourceName(z, 'column').optional(),
+        path: sourceName(z, 'path').optional(),
+        equals: z.string({ error: 'must be text' }).optional(),
+        in: z
+          .array(z.string({ error: 'must be text' }), { error: 'must be a list of texts such as ["yes", "oui"]' })
+          .min(1, { error: 'must list at least one value' })
+          .optional(),
+      },
+      {
+        error: (issue) =>
+          issue.code === 'invalid_type' ? 'must be an object such as {"column": "ReviewState", "equals": "rejected"}' : undefined,
+      },
+    )
+    .superRefine((filter, ctx) => {
+      const sources = SOURCE_KEYS.filter((key) => filter[key] !== undefined);
+      if (sources.length !== 1) ctx.addIssue({ code: 'custom', message: 'needs exactly one of "column", "path"', input: filter });
+      const tests = (['equals', 'in'] as const).filter((key) => filter[key] !== undefined);
+      if (tests.length !== 1) ctx.addIssue({ code: 'custom', message: 'needs exactly one of "equals", "in"', input: filter });
+    });
+
+  const FiltersSchema = z.preprocess(
+    (value) => (typeof value === 'object' && value !== null && !Array.isArray(value) ? [value] : value),
+    z.array(FilterSchema, { error: 'must be a list of conditions such as [{"column": "ReviewState", "equals": "rejected"}]' }),
+  );
+
+  /** The structure of a mapping file, and every rule that needs no strategy table. */
+  const mappingFile = z.strictObject(
     {
-      error: (issue) =>
-        issue.code === 'invalid_type' ? 'must be an object such as {"column": "ReviewState", "equals": "rejected"}' : undefined,
+      $comment: z.unknown().optional(),
+      id: IdSpecSchema,
+      name: fieldSpec(z).optional(),
+      phone: fieldSpec(z).optional(),
+      fa: FaSpecSchema,
+      normalize: NormalizeSchema.optional(),
+      operation: fieldSpec(z, IMPORT_OPERATIONS).optional(),
+      skip: FiltersSchema.optional(),
+      where: FiltersSchema.optional(),
     },
-  )
-  .superRefine((filter, ctx) => {
-    const sources = SOURCE_KEYS.filter((key) => filter[key] !== undefined);
-    if (sources.length !== 1) ctx.addIssue({ code: 'custom', message: 'needs exactly one of "column", "path"', input: filter });
-    const tests = (['equals', 'in'] as const).filter((key) => filter[key] !== undefined);
-    if (tests.length !== 1) ctx.addIssue({ code: 'custom', message: 'needs exactly one of "equals", "in"', input: filter });
-  });
+    { error: (issue) => (issue.code === 'invalid_type' ? 'must be a JSON object such as {"id": "national_id", "fa": {…}}' : undefined) },
+  );
+  return mappingFile;
+}
 
-const FiltersSchema = z.preprocess(
-  (value) => (typeof value === 'object' && value !== null && !Array.isArray(value) ? [value] : value),
-  z.array(FilterSchema, { error: 'must be a list of conditions such as [{"column": "ReviewState", "equals": "rejected"}]' }),
-);
-
-/** The structure of a mapping file, and every rule that needs no strategy table. */
-export const MappingFileSchema = z.strictObject(
-  {
-    $comment: z.unknown().optional(),
-    id: IdSpecSchema,
-    name: fieldSpec().optional(),
-    phone: fieldSpec().optional(),
-    fa: FaSpecSchema,
-    normalize: NormalizeSchema.optional(),
-    operation: fieldSpec(IMPORT_OPERATIONS).optional(),
-    skip: FiltersSchema.optional(),
-    where: FiltersSchema.optional(),
-  },
-  { error: (issue) => (issue.code === 'invalid_type' ? 'must be a JSON object such as {"id": "national_id", "fa": {…}}' : undefined) },
-);
-export type MappingFile = z.output<typeof MappingFileSchema>;
+/** The structure of a mapping file, and every rule that needs no strategy table (built at its first use). */
+export const mappingFileSchema = lazySchema(buildMappingFileSchema);
+export type MappingFile = z.output<ReturnType<typeof buildMappingFileSchema>>;
 
 // ---------------------------------------------------------------------------------------------
 // Compiled mappings
@@ -441,7 +449,7 @@ function compileField(spec: FieldSpec, at: string, targets?: readonly string[]):
  * (`mapping.invalid`), so a user fixes the file in one pass.
  */
 export function compileMapping(json: unknown, file: string, options: CompileOptions = {}): CompiledMapping {
-  const parsed = MappingFileSchema.safeParse(json);
+  const parsed = mappingFileSchema().safeParse(json);
   if (!parsed.success) {
     throw invalidMapping(
       file,
@@ -626,32 +634,37 @@ export interface DfspLookup {
   walletProvider(code: string, walletType: 'MOBILE_WALLET' | 'EMAIL_WALLET'): { name: string } | undefined;
 }
 
-const dfspText = (what: string) =>
+const dfspText = (z: Zod, what: string) =>
   z
     .string({ error: (issue) => (issue.input === undefined ? `${what} is missing` : `${what} must be text`) })
     .trim()
     .min(1, { error: `${what} must not be empty` });
 
 // Entries may carry more (mnemonics, active flags from a SPAR export); the file's own keys may not.
-const DfspFileSchema = z.strictObject(
-  {
-    banks: z.array(z.object({ code: dfspText('code'), name: dfspText('name') }), { error: 'must be a list' }).default([]),
-    branches: z
-      .array(z.object({ bank_code: dfspText('bank_code'), code: dfspText('code'), name: dfspText('name') }), { error: 'must be a list' })
-      .default([]),
-    wallet_providers: z
-      .array(
-        z.object({
-          code: dfspText('code'),
-          name: dfspText('name'),
-          wallet_type: z.enum(['MOBILE_WALLET', 'EMAIL_WALLET'], { error: oneOf(['MOBILE_WALLET', 'EMAIL_WALLET']) }),
-        }),
-        { error: 'must be a list' },
-      )
-      .default([]),
-  },
-  { error: (issue) => (issue.code === 'invalid_type' ? 'must be a JSON object with banks, branches and wallet_providers' : undefined) },
-);
+function buildDfspFileSchema(z: Zod) {
+  return z.strictObject(
+    {
+      banks: z.array(z.object({ code: dfspText(z, 'code'), name: dfspText(z, 'name') }), { error: 'must be a list' }).default([]),
+      branches: z
+        .array(z.object({ bank_code: dfspText(z, 'bank_code'), code: dfspText(z, 'code'), name: dfspText(z, 'name') }), {
+          error: 'must be a list',
+        })
+        .default([]),
+      wallet_providers: z
+        .array(
+          z.object({
+            code: dfspText(z, 'code'),
+            name: dfspText(z, 'name'),
+            wallet_type: z.enum(['MOBILE_WALLET', 'EMAIL_WALLET'], { error: oneOf(['MOBILE_WALLET', 'EMAIL_WALLET']) }),
+          }),
+          { error: 'must be a list' },
+        )
+        .default([]),
+    },
+    { error: (issue) => (issue.code === 'invalid_type' ? 'must be a JSON object with banks, branches and wallet_providers' : undefined) },
+  );
+}
+const dfspFileSchema = lazySchema(buildDfspFileSchema);
 
 /**
  * A DfspLookup over `{"banks":[{code,name}], "branches":[{bank_code,code,name}],
@@ -694,11 +707,11 @@ export function withDfspNames(record: Readonly<Record<string, unknown>>, data: D
 }
 
 /** Banks, branches and wallet providers as sparctl reads and writes them (the --dfsp file's shape). */
-export type DfspData = z.output<typeof DfspFileSchema>;
+export type DfspData = z.output<ReturnType<typeof buildDfspFileSchema>>;
 
 /** A --dfsp document checked for shape (codes and names filled, wallet types known). */
 export function parseDfspData(json: unknown, file = 'dfsp.json'): DfspData {
-  const parsed = DfspFileSchema.safeParse(json);
+  const parsed = dfspFileSchema().safeParse(json);
   if (!parsed.success) {
     throw invalidDfsp(
       file,

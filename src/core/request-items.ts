@@ -1,20 +1,16 @@
 import type { z } from 'zod';
 import {
-  AdditionalInfoSchema,
-  BeneficiaryIdSchema,
   COMMUNICATION_PHONE,
   DEFAULT_STRATEGY_FOR,
   EMAIL,
   FA_FIELDS,
   FA_TYPES,
-  FinancialAddressSchema,
   ID_MAX_LENGTH,
   NAME_MAX_LENGTH,
   NO_CONTROL_CHARS,
-  NameSchema,
   PAYMENT_MOBILE,
   PHONE_MAX_LENGTH,
-  PhoneSchema,
+  recordSchemas,
   STRATEGY_ID_MAX,
   describeIssue,
   describeIssues,
@@ -219,7 +215,7 @@ function parseId(record: RawRecord, problems: FieldProblem[], fast: boolean): st
     problems.push({ field: 'id', message: invisible });
     return undefined;
   }
-  const parsed = BeneficiaryIdSchema.safeParse(typeof id === 'number' ? String(id) : typeof id === 'string' ? normalizeId(id) : id);
+  const parsed = recordSchemas().id.safeParse(typeof id === 'number' ? String(id) : typeof id === 'string' ? normalizeId(id) : id);
   if (!parsed.success) {
     problems.push(...describeIssues(parsed.error).map((message) => ({ field: 'id', message })));
     return undefined;
@@ -321,7 +317,7 @@ function parseFa(record: RawRecord, defaults: RecordDefaults, problems: FieldPro
 
   const candidate: Record<string, unknown> = { ...fields, fa_type: kind, strategy_id: strategyId };
   if (fast && surelyValidFa(candidate)) return orderedFa(kind, strategyId, candidate);
-  const parsed = FinancialAddressSchema.safeParse(candidate);
+  const parsed = recordSchemas().financialAddress.safeParse(candidate);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       const { path, message } = describeIssue(issue);
@@ -335,13 +331,13 @@ function parseFa(record: RawRecord, defaults: RecordDefaults, problems: FieldPro
 function parseOptional<T>(
   raw: unknown,
   field: string,
-  schema: z.ZodType<T>,
+  schema: () => z.ZodType<T>,
   problems: FieldProblem[],
   surelyValid?: (v: unknown) => v is T,
 ): T | undefined {
   if (raw === undefined) return undefined;
   if (surelyValid?.(raw)) return raw;
-  const parsed = schema.safeParse(raw);
+  const parsed = schema().safeParse(raw);
   if (parsed.success) return parsed.data;
   problems.push(...parsed.error.issues.map((issue) => ({ field, message: describeIssue(issue).message })));
   return undefined;
@@ -374,11 +370,11 @@ function parseMapping(
     if (problems[i]!.field === 'mobile_number' && problems.some((p, j) => j < phoneProblems && p.field === 'mobile_number'))
       problems.splice(i, 1);
   }
-  const name = parseOptional(value(record, 'name'), 'name', NameSchema, problems, fast ? surelyValidName : undefined);
+  const name = parseOptional(value(record, 'name'), 'name', () => recordSchemas().name, problems, fast ? surelyValidName : undefined);
   const phone_number = parseOptional(
     value(record, 'phone_number'),
     'phone_number',
-    PhoneSchema,
+    () => recordSchemas().phone,
     problems,
     fast ? surelyValidPhone : undefined,
   );
@@ -393,7 +389,7 @@ function parseMapping(
   // Any problem already filed under additional_info (unreadable JSON, or an FA key so named) stops it here.
   const info = hasProblemFor(problems, 'additional_info')
     ? undefined
-    : parseOptional(additional_info, 'additional_info', AdditionalInfoSchema, problems);
+    : parseOptional(additional_info, 'additional_info', () => recordSchemas().additionalInfo, problems);
   if (problems.length > 0 || id === undefined || fa === undefined) return { ok: false, problems };
   const parsed: { -readonly [K in keyof MappingRecord]: MappingRecord[K] } = { id, fa };
   if (name !== undefined) parsed.name = name;

@@ -4,7 +4,7 @@ import { parse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/core/errors.js';
 import {
-  MappingFileSchema,
+  mappingFileSchema,
   applyMapping,
   checkMappingStrategies,
   compileMapping,
@@ -340,8 +340,8 @@ describe('compileMapping: every mistake is named with the file and JSON path', (
   });
 
   it('exposes the schema for the structure alone', () => {
-    expect(MappingFileSchema.safeParse(bankOnly()).success).toBe(true);
-    expect(MappingFileSchema.safeParse({ ...bankOnly(), id: { column: 'id', strategy: 99 } }).success).toBe(true);
+    expect(mappingFileSchema().safeParse(bankOnly()).success).toBe(true);
+    expect(mappingFileSchema().safeParse({ ...bankOnly(), id: { column: 'id', strategy: 99 } }).success).toBe(true);
   });
 });
 

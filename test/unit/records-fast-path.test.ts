@@ -1,15 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { toBulkRecord } from '../../src/core/bulk/input.js';
-import {
-  BankFaSchema,
-  BeneficiaryIdSchema,
-  EmailWalletFaSchema,
-  FA_FIELDS,
-  FinancialAddressSchema,
-  MobileWalletFaSchema,
-  NameSchema,
-  PhoneSchema,
-} from '../../src/core/model.js';
+import { FA_FIELDS, recordSchemas } from '../../src/core/model.js';
 import {
   parseMappedRecord,
   parseMappingRecord,
@@ -22,6 +13,16 @@ import {
 } from '../../src/core/request-items.js';
 import { DEFAULT_STRATEGIES } from '../../src/core/strategy/strategy.js';
 import { corpus, nested, validBank, validEmail, validMobile } from '../helpers/record-corpus.js';
+
+const {
+  bankFa: BankFaSchema,
+  id: BeneficiaryIdSchema,
+  emailWalletFa: EmailWalletFaSchema,
+  financialAddress: FinancialAddressSchema,
+  mobileWalletFa: MobileWalletFaSchema,
+  name: NameSchema,
+  phone: PhoneSchema,
+} = recordSchemas();
 
 /*
  * The fast path of records.ts may only ever say "valid" where zod says so too, with the same

@@ -1,11 +1,11 @@
 import { createServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http';
-import { setNumberingPlansLoader } from '../../core/phone.js';
-import { loadNumberingPlans } from '../phone/numbering-plans.js';
+import { installLazyLibraries } from '../lazy-libraries.js';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { KeyObject } from 'node:crypto';
-import { z } from 'zod';
+import type { z } from 'zod';
+import { lazySchema } from '../../core/schema-library.js';
 import type { LinkItem, Mapper, ResolveItem, UnlinkItem } from '../../core/mapper.js';
-import { FinancialAddressSchema, describeIssues, type FinancialAddress } from '../../core/model.js';
+import { describeIssues, recordSchemas, type FinancialAddress } from '../../core/model.js';
 import { surelyValidFa } from '../../core/request-items.js';
 import { ReasonCode, type ItemResult, type Operation } from '../../core/results.js';
 import { canonicalJson } from '../http/canonical-json.js';
@@ -55,39 +55,47 @@ const LINGER_MS = 1_000;
 
 const OPERATIONS = new Set<string>(['link', 'update', 'resolve', 'unlink']);
 
-const HeaderSchema = z.object({
-  sender_app_mnemonic: z.string(),
-  sender_app_url: z.string(),
-  request_id: z.string(),
-  request_timestamp: z.string().refine((value) => !Number.isNaN(Date.parse(value)), { error: 'Input should be a valid datetime' }),
-  instance_id: z.string().nullish(),
+// What the server checks with zod: anything its hand checks (surelyValidLinkItem) do not vouch for.
+const serverSchemas = lazySchema((z) => {
+  const HeaderSchema = z.object({
+    sender_app_mnemonic: z.string(),
+    sender_app_url: z.string(),
+    request_id: z.string(),
+    request_timestamp: z.string().refine((value) => !Number.isNaN(Date.parse(value)), { error: 'Input should be a valid datetime' }),
+    instance_id: z.string().nullish(),
+  });
+  const ItemBaseSchema = z.object({
+    reference_id: z.string(),
+    timestamp: z.string(),
+    id: z.string().nullish(),
+    locale: z.string().nullish(),
+  });
+  const ITEM_SCHEMAS: Record<Operation, z.ZodType> = {
+    link: ItemBaseSchema.extend({
+      fa: z.record(z.string(), z.unknown()),
+      name: z.string().nullish(),
+      phone_number: z.string().nullish(),
+      additional_info: z.array(z.record(z.string(), z.unknown())).nullish(),
+    }),
+    update: ItemBaseSchema.extend({
+      fa: z.record(z.string(), z.unknown()),
+      name: z.string().nullish(),
+      phone_number: z.string().nullish(),
+      additional_info: z.array(z.record(z.string(), z.unknown())).nullish(),
+    }),
+    resolve: ItemBaseSchema.extend({
+      fa: z.string().nullish(),
+      scope: z.enum(['yes_no', 'details']).default('yes_no'),
+      additional_info: z.array(z.unknown()).nullish(),
+    }),
+    unlink: ItemBaseSchema.extend({ fa: z.string().nullish() }),
+  };
+  const envelope = z.object({
+    request_header: HeaderSchema,
+    request_body: z.object({ request_payload: z.object({ transaction_id: z.string() }).loose() }),
+  });
+  return { envelope, items: ITEM_SCHEMAS };
 });
-const ItemBaseSchema = z.object({
-  reference_id: z.string(),
-  timestamp: z.string(),
-  id: z.string().nullish(),
-  locale: z.string().nullish(),
-});
-const ITEM_SCHEMAS: Record<Operation, z.ZodType> = {
-  link: ItemBaseSchema.extend({
-    fa: z.record(z.string(), z.unknown()),
-    name: z.string().nullish(),
-    phone_number: z.string().nullish(),
-    additional_info: z.array(z.record(z.string(), z.unknown())).nullish(),
-  }),
-  update: ItemBaseSchema.extend({
-    fa: z.record(z.string(), z.unknown()),
-    name: z.string().nullish(),
-    phone_number: z.string().nullish(),
-    additional_info: z.array(z.record(z.string(), z.unknown())).nullish(),
-  }),
-  resolve: ItemBaseSchema.extend({
-    fa: z.string().nullish(),
-    scope: z.enum(['yes_no', 'details']).default('yes_no'),
-    additional_info: z.array(z.unknown()).nullish(),
-  }),
-  unlink: ItemBaseSchema.extend({ fa: z.string().nullish() }),
-};
 
 /** PARTNER_ + the mnemonic upper-cased with - → _, as SPAR derives the key id. */
 export function partnerIdOf(mnemonic: string): string {
@@ -104,7 +112,7 @@ export function createSparServer(options: SparServerOptions & { readonly tls: Tl
 export function createSparServer(options: SparServerOptions): Server;
 export function createSparServer(options: SparServerOptions): Server | HttpsServer {
   // The server reads phone numbers in requests, and may be started without the CLI (bench/).
-  setNumberingPlansLoader(loadNumberingPlans);
+  installLazyLibraries();
   const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const limits: Limits = {
     maxBody,
@@ -212,9 +220,7 @@ async function handle(
   } catch {
     return [400, httpError('G2P-REQ-102', 'Invalid Input. JSON decode error')];
   }
-  const envelope = z
-    .object({ request_header: HeaderSchema, request_body: z.object({ request_payload: z.object({ transaction_id: z.string() }).loose() }) })
-    .safeParse(body);
+  const envelope = serverSchemas().envelope.safeParse(body);
   if (!envelope.success) return [400, httpError('G2P-REQ-102', `Invalid Input. ${describeIssues(envelope.error)[0] ?? 'invalid body'}`)];
   const header = envelope.data.request_header;
   const payload = envelope.data.request_body.request_payload as Record<string, unknown>;
@@ -232,7 +238,7 @@ async function handle(
     // The common case, checked by hand; zod (and its messages) for anything else.
     list = given;
   } else {
-    const rawItems = z.array(ITEM_SCHEMAS[operation]).safeParse(given);
+    const rawItems = serverSchemas().items[operation].array().safeParse(given);
     if (!rawItems.success) return [400, httpError('G2P-REQ-102', `Invalid Input. ${describeIssues(rawItems.error)[0] ?? 'invalid items'}`)];
     list = rawItems.data as Record<string, unknown>[];
   }
@@ -309,7 +315,7 @@ async function dispatch(
     let fa: FinancialAddress;
     if (surelyValidFa(raw['fa'])) fa = raw['fa'];
     else {
-      const parsed = FinancialAddressSchema.safeParse(raw['fa']);
+      const parsed = recordSchemas().financialAddress.safeParse(raw['fa']);
       if (!parsed.success) {
         results[i] = {
           reference_id: `${i}`,
