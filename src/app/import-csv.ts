@@ -1,5 +1,5 @@
 import { loadMappingFiles } from './mapping-files.js';
-import { csvRowKey, mappedCsvRecords, sourceContexts, type CsvSourceRow, type SourceContexts } from '../core/bulk/mapped-rows.js';
+import { csvRowKey, mappedCsvRecords, rowContexts, type CsvFileRow, type RowContexts } from '../core/bulk/mapped-rows.js';
 import type { BulkInputRecord, BulkMode } from '../core/bulk/types.js';
 import { ColumnWidths } from '../core/column-widths.js';
 import { unusableDelimiter } from '../core/csv-delimiter.js';
@@ -35,7 +35,7 @@ import type { Strategy } from '../core/strategy/strategy.js';
  * Lost leading zeros (CSV): the pass before the run tallies the ID and account number columns
  * (`widths`, core/column-widths.ts); the run refuses a value short of its fixed-width column's
  * zeros. The verdict comes from the file's bytes and the mapping (both in the fingerprint) and
- * is part of each row's source context; a refused row keeps its key, as the row index has it.
+ * is part of each row's context (ItemRow); a refused row keeps its key, as the row index has it.
  */
 
 /** ODK Central's CSV export column of a submission's review state (empty while received). */
@@ -66,13 +66,13 @@ export interface CsvImportJob {
   /** The header's columns (once read). */
   columns(): readonly string[];
   /** The rows as engine records, numbered from 0 in input order. */
-  records(rows: AsyncIterable<readonly CsvSourceRow[]>): AsyncIterable<BulkInputRecord[]>;
+  records(rows: AsyncIterable<readonly CsvFileRow[]>): AsyncIterable<BulkInputRecord[]>;
 }
 
 export interface ImportCsvDeps {
   /** --yes was given: a row may ask for unlink. */
   readonly yes: boolean;
-  /** sparctl's version: a row's source context names it. */
+  /** sparctl's version: a row's context (ItemRow) names it. */
   readonly version: string;
   readonly readText: (file: string, flag: string) => Promise<string>;
   readonly parseJson: (text: string, file: string, kind?: 'mapping' | 'dfsp') => unknown;
@@ -136,7 +136,7 @@ async function jobOf(deps: ImportCsvDeps, input: ImportCsvInput): Promise<CsvImp
   const label = input.file === '-' ? 'stdin' : input.file;
   let strategies: ReadonlyMap<number, Strategy> = new Map();
   let columns: readonly string[] = [];
-  let contexts: SourceContexts | undefined;
+  let contexts: RowContexts | undefined;
   let filters: readonly RowFilter[] = mapping.filters;
   // A workbook's number cells are refused anyway; its text cells are not tallied (no tokenizer pass).
   const widths = new ColumnWidths(format === 'csv' ? widthColumns(mapping) : []);
@@ -158,7 +158,7 @@ async function jobOf(deps: ImportCsvDeps, input: ImportCsvInput): Promise<CsvImp
       // The run's header comes after the pass before it: the verdict is known, and a row whose
       // verdict differs from a run before maps anew rather than being found unchanged.
       const verdict = widths.describe();
-      contexts = sourceContexts({
+      contexts = rowContexts({
         version: deps.version,
         definition: verdict === '' ? definition : `${definition}\0${verdict}`,
         header: written,

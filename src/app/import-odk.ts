@@ -517,9 +517,9 @@ export async function* spoolRecords(
   let seq = 0;
   for await (const batch of lines) {
     const out: BulkInputRecord[] = [];
-    for (const source of batch) {
-      if (source.line === 1) continue; // the window's own line
-      const { action, submission } = source.record as unknown as SpoolEntry;
+    for (const fileRecord of batch) {
+      if (fileRecord.line === 1) continue; // the window's own line
+      const { action, submission } = fileRecord.record as unknown as SpoolEntry;
       const read = objectRow(submission);
       const provenance = provenanceOf(submission, how.form);
       const raw: Record<string, string> = {

@@ -149,17 +149,17 @@ export function fitColumns(needs: readonly ColumnNeed[], width: number, gutter =
  */
 export function wrapText(text: string, width: number, maxLines?: number): string[] {
   const lines: string[] = [];
-  for (const source of text.split('\n')) {
-    if (displayWidth(source) <= width) {
-      lines.push(source);
+  for (const paragraph of text.split('\n')) {
+    if (displayWidth(paragraph) <= width) {
+      lines.push(paragraph);
       continue;
     }
     // An indent stays on the first line, unless it would take half of it.
-    const indent = /^\s*/.exec(source)![0];
+    const indent = /^\s*/.exec(paragraph)![0];
     let line = displayWidth(indent) * 2 <= width ? indent : '';
     let lineWidth = displayWidth(line);
     let hasWord = false;
-    const tokens = source.slice(indent.length).split(/(\s+)/);
+    const tokens = paragraph.slice(indent.length).split(/(\s+)/);
     for (let at = 0; at < tokens.length; at += 2) {
       let word = tokens[at]!;
       if (word === '') continue;

@@ -89,7 +89,7 @@ export class ColumnWidths {
     };
   }
 
-  /** The verdict in one line (part of a row's source context: a row maps differently under another); "" when none. */
+  /** The verdict in one line (part of a row's context, ItemRow: a row maps differently under another); "" when none. */
   describe(): string {
     return [...this.fixed()]
       .map(([column, fixed]) => `${column}=${fixed.width}/${fixed.atWidth}/${fixed.zeros}/${fixed.digits}`)

@@ -22,17 +22,17 @@ export interface LinkItem extends ItemBase {
   readonly name?: string;
   readonly phone_number?: string;
   readonly additional_info?: Record<string, unknown>[];
-  /** sparctl's own, never sent over the wire: what the item was made from (see ItemSource). */
-  readonly source?: ItemSource;
+  /** sparctl's own, never sent over the wire: the row the item was made from (see ItemRow). */
+  readonly row?: ItemRow;
 }
 
 /**
- * The input a bulk item was made from: a row read through a mapping file. A mapper that keeps
+ * The input row a bulk item was made from (read through a mapping file), with its run's context. A mapper that keeps
  * a digest of it with the mapping it writes (the local one) can tell a later run of the same
- * input which IDs still hold exactly what that input wrote (storedFas). Equal sources must
+ * input which IDs still hold exactly what that input wrote (storedFas). Equal rows must
  * make equal items.
  */
-export interface ItemSource {
+export interface ItemRow {
   /** Everything the item depends on besides `text` (sparctl's version, the mapping file, DFSP data, header…), one string for a whole run. */
   readonly context: string;
   /** The row, as written or as its cells. */
@@ -68,12 +68,12 @@ export interface StoredFa {
    */
   readonly name?: string | null;
   readonly phone?: string | null;
-  /** The stored additional_info text (null: none), when the mapper tells it: markSources checks it did not change. */
+  /** The stored additional_info text (null: none), when the mapper tells it: markRows checks it did not change. */
   readonly additionalInfo?: string | null;
 }
 
-/** storedFas's answer for an ID that still holds what an item with the given source wrote. */
-export const SAME_SOURCE = 'same-source';
+/** storedFas's answer for an ID that still holds what an item made from the given row wrote. */
+export const SAME_ROW = 'same-row';
 
 export interface Mapper {
   /** A short human description of the target, e.g. "local ~/.local/share/sparctl/mapper.db". */
@@ -87,24 +87,24 @@ export interface Mapper {
   /**
    * Optional, for mappers that can read their store directly: the stored FA of each linked ID
    * (an ID that is not linked is absent). A bulk upsert then compares strings instead of
-   * resolving and deconstructing. `sources` (ID → source of the record at hand): an ID whose
-   * mapping was last written by an item with an equal source, and not changed since, is
-   * answered SAME_SOURCE instead, without its values.
+   * resolving and deconstructing. `itemRows` (ID → row of the record at hand): an ID whose
+   * mapping was last written by an item made from an equal row, and not changed since, is
+   * answered SAME_ROW instead, without its values.
    */
   storedFas?(
     ids: readonly string[],
     context: MapperCallContext,
-    sources?: ReadonlyMap<string, ItemSource>,
-  ): Promise<Map<string, StoredFa | typeof SAME_SOURCE>>;
+    itemRows?: ReadonlyMap<string, ItemRow>,
+  ): Promise<Map<string, StoredFa | typeof SAME_ROW>>;
   /**
-   * Optional, with storedFas's `sources`: for each entry, a bulk upsert found the ID holding what
-   * the record made from `source` asks for although no digest of that source was kept with it
-   * (written before sources were kept, or by other means). The mapper keeps the source's digest
-   * with the row if the row still holds exactly `stored`, so that the next run of the same input
-   * finds it unchanged by its source alone.
+   * Optional, with storedFas's `itemRows`: for each entry, a bulk upsert found the ID holding what
+   * the record made from `row` asks for although no digest of that row was kept with it
+   * (written before row digests were kept, or by other means). The mapper keeps the row's digest
+   * with the stored mapping if it still holds exactly `stored`, so that the next run of the same
+   * input finds it unchanged by its row alone.
    */
-  markSources?(
-    entries: readonly { readonly id: string; readonly source: ItemSource; readonly stored: StoredFa }[],
+  markRows?(
+    entries: readonly { readonly id: string; readonly row: ItemRow; readonly stored: StoredFa }[],
     context: MapperCallContext,
   ): Promise<void>;
   /** The strategies the mapper can use, by id (one stored unusable is left out: see strategyRows). */

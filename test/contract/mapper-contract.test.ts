@@ -209,11 +209,11 @@ describe('sparctl serve: item checks', () => {
     expect(answers[1].status_reason_message).toMatch(/mobile_number/);
   });
 
-  it('takes nothing from a request but SPAR fields: a "source" sent along leaves no source digest', async () => {
-    const source = { context: 'c', text: 't' };
-    const { status, backing } = await post([good('D1', { source })]);
+  it('takes nothing from a request but SPAR fields: a "row" sent along leaves no row digest', async () => {
+    const row = { context: 'c', text: 't' };
+    const { status, backing } = await post([good('D1', { row })]);
     expect(status).toBe(200);
-    const stored = await backing.storedFas(['D1'], { source: 'test' }, new Map([['D1', source]]));
+    const stored = await backing.storedFas(['D1'], { source: 'test' }, new Map([['D1', row]]));
     expect(stored.get('D1')).toMatchObject({ fa: expect.stringContaining('fa_type:MOBILE_WALLET') });
   });
 

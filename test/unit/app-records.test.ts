@@ -203,7 +203,7 @@ describe('writeFlagRecords', () => {
     const unsent = strict<Mapper>(
       'mapper',
       { target: 'fake', strategies: store.strategies.bind(store), resolve: store.resolve.bind(store), close: async () => undefined },
-      ['storedFas', 'markSources', 'instanceId'],
+      ['storedFas', 'markRows', 'instanceId'],
     );
     const dry = writeDeps(unsent);
     const result = await writeFlagRecords(dry, { operation: 'unlink', records: [{ record: { id: 'B1' } }], dryRun: true });

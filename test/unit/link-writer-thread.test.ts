@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { LocalMapper } from '../../src/adapters/sqlite/local-mapper.js';
 // Through retained.ts: on Node 24 a collected better-sqlite3 object aborts the test process.
 import { openDatabase, prepare } from '../../src/adapters/sqlite/retained.js';
-import { SAME_SOURCE, type LinkItem } from '../../src/core/mapper.js';
+import { SAME_ROW, type LinkItem } from '../../src/core/mapper.js';
 import type { FinancialAddress } from '../../src/core/model.js';
 import { bank } from '../helpers/records.js';
 import { random } from '../helpers/record-corpus.js';
@@ -60,13 +60,13 @@ function requests(seed: number): LinkItem[][] {
       if (pick < 0.03) return item('', bank('0'));
       if (pick < 0.06) return item(id, unbuildable);
       // Half the items say what they were made from: the thread keeps a digest of it.
-      const source = (at + request) % 2 === 0 ? { source: { context: `run ${request % 2}`, text: `${id},${request},${at}` } } : {};
+      const row = (at + request) % 2 === 0 ? { row: { context: `run ${request % 2}`, text: `${id},${request},${at}` } } : {};
       return item(
         id,
         bank(`${request}-${at}`),
         rand() < 0.5
-          ? { name: `Name ${at}`, phone_number: `+6391700${String(at).padStart(5, '0')}`, ...source }
-          : { origin: `line ${at + 2}`, ...source },
+          ? { name: `Name ${at}`, phone_number: `+6391700${String(at).padStart(5, '0')}`, ...row }
+          : { origin: `line ${at + 2}`, ...row },
       );
     }),
   );
@@ -97,7 +97,7 @@ describe('LocalMapper with links written on a second thread', () => {
     expect(want.mappings.filter((row) => (row as { source_digest: string | null }).source_digest !== null).length).toBeGreaterThan(30);
   });
 
-  it('reads stored values and source matches on the thread exactly as in one thread', async () => {
+  it('reads stored values and row matches on the thread exactly as in one thread', async () => {
     const plain = openMapper();
     const withThread = await threaded();
     const all = requests(5);
@@ -105,19 +105,19 @@ describe('LocalMapper with links written on a second thread', () => {
       await plain.mapper.link(request, ctx);
       await withThread.mapper.link(request, ctx);
     }
-    // Sources as a re-run would give them: some equal to what was written, some not, some for IDs never linked.
-    const written = all.flat().filter((item) => item.source !== undefined);
-    const sources = new Map(
-      written.map((item, at) => [item.id, at % 3 === 0 ? { ...item.source!, text: `${item.source!.text} changed` } : item.source!]),
+    // Item rows as a re-run would give them: some equal to what was written, some not, some for IDs never linked.
+    const written = all.flat().filter((item) => item.row !== undefined);
+    const itemRows = new Map(
+      written.map((item, at) => [item.id, at % 3 === 0 ? { ...item.row!, text: `${item.row!.text} changed` } : item.row!]),
     );
     const ids = [...new Set([...all.flat().map((item) => item.id), 'NEVER-1', 'NEVER-2'])].filter(Boolean);
-    sources.set('NEVER-1', { context: 'run 0', text: 'x' });
-    const want = await plain.mapper.storedFas(ids, ctx, sources);
-    expect(await withThread.mapper.storedFas(ids, ctx, sources)).toEqual(want);
+    itemRows.set('NEVER-1', { context: 'run 0', text: 'x' });
+    const want = await plain.mapper.storedFas(ids, ctx, itemRows);
+    expect(await withThread.mapper.storedFas(ids, ctx, itemRows)).toEqual(want);
     expect(await withThread.mapper.storedFas(ids, ctx)).toEqual(await plain.mapper.storedFas(ids, ctx));
     const answers = [...want.values()];
-    expect(answers.filter((answer) => answer === SAME_SOURCE).length).toBeGreaterThan(10);
-    expect(answers.filter((answer) => answer !== SAME_SOURCE).length).toBeGreaterThan(10);
+    expect(answers.filter((answer) => answer === SAME_ROW).length).toBeGreaterThan(10);
+    expect(answers.filter((answer) => answer !== SAME_ROW).length).toBeGreaterThan(10);
     expect(want.has('NEVER-1')).toBe(false);
   });
 

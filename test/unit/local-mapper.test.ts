@@ -8,7 +8,7 @@ import { LocalMapper } from '../../src/adapters/sqlite/local-mapper.js';
 import { SCHEMA_VERSION } from '../../src/adapters/sqlite/schema.js';
 import { ConfigError } from '../../src/core/errors.js';
 import { thrownBy } from '../helpers/errors.js';
-import { SAME_SOURCE, type LinkItem, type StoredFa } from '../../src/core/mapper.js';
+import { SAME_ROW, type LinkItem, type StoredFa } from '../../src/core/mapper.js';
 import type { FinancialAddress } from '../../src/core/model.js';
 import { classifyResult } from '../../src/core/results.js';
 import { bank } from '../helpers/records.js';
@@ -344,9 +344,9 @@ describe('LocalMapper storage', () => {
 
   it('keeps a digest of what each link or update was made from, and drops it when anything else changes the row', async () => {
     const { mapper, path } = openTemp();
-    const source = { context: 'run', text: 'HH-1,0001,Maria' };
+    const row = { context: 'run', text: 'HH-1,0001,Maria' };
     await mapper.link(
-      [item('SRC-1', bank('1'), { source }), item('SRC-2', bank('2'), { source: { ...source, text: 'HH-2' } }), item('PLAIN', bank('3'))],
+      [item('SRC-1', bank('1'), { row }), item('SRC-2', bank('2'), { row: { ...row, text: 'HH-2' } }), item('PLAIN', bank('3'))],
       ctx,
     );
     const digestOf = (id: string) => {
@@ -355,23 +355,23 @@ describe('LocalMapper storage', () => {
       db.close();
       return digest;
     };
-    const answers = async (ids: string[], sources: Map<string, typeof source>) =>
-      [...(await mapper.storedFas(ids, ctx, sources)).entries()]
-        .map(([id, answer]) => [id, answer === SAME_SOURCE ? 'same' : 'values'])
+    const answers = async (ids: string[], itemRows: Map<string, typeof row>) =>
+      [...(await mapper.storedFas(ids, ctx, itemRows)).entries()]
+        .map(([id, answer]) => [id, answer === SAME_ROW ? 'same' : 'values'])
         .sort();
     const linked = digestOf('SRC-1');
     expect(linked).toMatch(/^[A-Za-z0-9+/]{22}$/);
     expect(digestOf('PLAIN')).toBeNull();
     // The digest tells nothing of the row: it is not the text's own SHA-256.
-    expect(linked).not.toBe(createHash('sha256').update(source.text).digest('base64'));
+    expect(linked).not.toBe(createHash('sha256').update(row.text).digest('base64'));
     expect(
       await answers(
         ['SRC-1', 'SRC-2', 'PLAIN', 'NONE'],
         new Map([
-          ['SRC-1', source],
-          ['SRC-2', source],
-          ['PLAIN', source],
-          ['NONE', source],
+          ['SRC-1', row],
+          ['SRC-2', row],
+          ['PLAIN', row],
+          ['NONE', row],
         ]),
       ),
     ).toEqual([
@@ -379,22 +379,19 @@ describe('LocalMapper storage', () => {
       ['SRC-1', 'same'],
       ['SRC-2', 'values'],
     ]);
-    // An equal source is enough; a different context is not.
+    // An equal row is enough; a different context is not.
     expect(await answers(['SRC-1'], new Map([['SRC-1', { context: 'run', text: 'HH-1,0001,Maria' }]]))).toEqual([['SRC-1', 'same']]);
-    expect(await answers(['SRC-1'], new Map([['SRC-1', { context: 'other run', text: source.text }]]))).toEqual([['SRC-1', 'values']]);
+    expect(await answers(['SRC-1'], new Map([['SRC-1', { context: 'other run', text: row.text }]]))).toEqual([['SRC-1', 'values']]);
 
-    // An update made from a source keeps that source's digest; one without (an admin's) drops it.
-    await mapper.update([item('SRC-2', bank('2b'), { source })], ctx);
+    // An update made from a row keeps that row's digest; one without (an admin's) drops it.
+    await mapper.update([item('SRC-2', bank('2b'), { row })], ctx);
     expect(digestOf('SRC-2')).toBe(linked);
     await mapper.update([item('SRC-2', bank('2c'))], ctx);
     expect(digestOf('SRC-2')).toBeNull();
 
     // Any other writer: a change to what the row holds drops the digest, a change to nothing it holds does not.
     await mapper.link(
-      [
-        item('SRC-3', bank('3'), { source: { ...source, text: 'HH-3' } }),
-        item('SRC-4', bank('4'), { source: { ...source, text: 'HH-4' } }),
-      ],
+      [item('SRC-3', bank('3'), { row: { ...row, text: 'HH-3' } }), item('SRC-4', bank('4'), { row: { ...row, text: 'HH-4' } })],
       ctx,
     );
     const db = openDatabase(path);
@@ -406,34 +403,34 @@ describe('LocalMapper storage', () => {
       prepare(db, `UPDATE id_fa_mappings SET ${column} = ${column === 'active' ? '0' : "'changed'"} WHERE id_value = ?`).run(id);
       expect(digestOf(id)).toBeNull();
     }
-    await mapper.link([item('SRC-5', bank('5'), { source: { ...source, text: 'HH-5' } })], ctx);
+    await mapper.link([item('SRC-5', bank('5'), { row: { ...row, text: 'HH-5' } })], ctx);
     prepare(db, "UPDATE id_fa_mappings SET updated_at = 'later' WHERE id_value = ?").run('SRC-5');
     expect(digestOf('SRC-5')).not.toBeNull();
     db.close();
     await mapper.close();
   });
 
-  it('keeps a source for a row found unchanged only if the row still holds exactly what was read', async () => {
+  it('keeps a row digest for a row found unchanged only if the row still holds exactly what was read', async () => {
     const { mapper, path } = openTemp();
     await mapper.link([item('M-1', bank('1'), { name: 'Ana' }), item('M-2', bank('2'), { name: 'Ben' }), item('M-3', bank('3'))], ctx);
-    const source = (text: string) => ({ context: 'run', text });
-    const sources = new Map([
-      ['M-1', source('one')],
-      ['M-2', source('two')],
-      ['M-3', source('three')],
+    const row = (text: string) => ({ context: 'run', text });
+    const itemRows = new Map([
+      ['M-1', row('one')],
+      ['M-2', row('two')],
+      ['M-3', row('three')],
     ]);
-    const read = await mapper.storedFas(['M-1', 'M-2', 'M-3'], ctx, sources);
+    const read = await mapper.storedFas(['M-1', 'M-2', 'M-3'], ctx, itemRows);
     // Between the read and the mark, someone else changes M-2's name and M-3's strategy.
     const db = openDatabase(path);
     prepare(db, "UPDATE id_fa_mappings SET name = 'Benito' WHERE id_value = 'M-2'").run();
     prepare(db, `UPDATE id_fa_mappings SET additional_info = '[{"strategy_id":5}]' WHERE id_value = 'M-3'`).run();
     db.close();
-    await mapper.markSources(
-      ['M-1', 'M-2', 'M-3'].map((id) => ({ id, source: sources.get(id)!, stored: read.get(id) as StoredFa })),
+    await mapper.markRows(
+      ['M-1', 'M-2', 'M-3'].map((id) => ({ id, row: itemRows.get(id)!, stored: read.get(id) as StoredFa })),
       ctx,
     );
-    const now = await mapper.storedFas(['M-1', 'M-2', 'M-3'], ctx, sources);
-    expect(now.get('M-1')).toBe(SAME_SOURCE);
+    const now = await mapper.storedFas(['M-1', 'M-2', 'M-3'], ctx, itemRows);
+    expect(now.get('M-1')).toBe(SAME_ROW);
     expect(now.get('M-2')).toMatchObject({ name: 'Benito' });
     expect(now.get('M-3')).toMatchObject({ strategyId: 5 });
     await mapper.close();
@@ -452,8 +449,8 @@ describe('LocalMapper storage', () => {
     expect(await again.storedFas(['OLD-1'], ctx, new Map([['OLD-1', { context: 'c', text: 't' }]]))).toEqual(
       new Map([['OLD-1', expect.objectContaining({ name: 'Ana' })]]),
     );
-    await again.update([item('OLD-1', bank('2'), { source: { context: 'c', text: 't' } })], ctx);
-    expect((await again.storedFas(['OLD-1'], ctx, new Map([['OLD-1', { context: 'c', text: 't' }]]))).get('OLD-1')).toBe(SAME_SOURCE);
+    await again.update([item('OLD-1', bank('2'), { row: { context: 'c', text: 't' } })], ctx);
+    expect((await again.storedFas(['OLD-1'], ctx, new Map([['OLD-1', { context: 'c', text: 't' }]]))).get('OLD-1')).toBe(SAME_ROW);
     await again.close();
     const check = openDatabase(path, { readonly: true });
     expect(prepare(check, 'PRAGMA user_version').pluck().get()).toBe(SCHEMA_VERSION);

@@ -2,17 +2,17 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { openInputFile, type SourceRecord } from '../../src/adapters/input/record-file.js';
+import { openInputFile, type FileRecord } from '../../src/adapters/input/record-file.js';
 import { UsageError } from '../../src/core/errors.js';
 import { rejectedWith } from '../helpers/errors.js';
 import { RECORD_FIELDS } from '../../src/core/request-items.js';
 import { tempDir } from '../helpers/tmp.js';
 
-async function read(name: string, content: string | Buffer, format?: 'csv' | 'jsonl'): Promise<SourceRecord[]> {
+async function read(name: string, content: string | Buffer, format?: 'csv' | 'jsonl'): Promise<FileRecord[]> {
   const path = join(tempDir(), name);
   writeFileSync(path, content);
   const file = await openInputFile(path, { ...(format ? { format } : {}), stdin: Readable.from([]), knownColumns: RECORD_FIELDS });
-  const out: SourceRecord[] = [];
+  const out: FileRecord[] = [];
   for await (const record of file.records) out.push(record);
   return out;
 }

@@ -114,8 +114,8 @@ class Flaky implements Mapper {
   resolve(items: Parameters<Mapper['resolve']>[0], context: MapperCallContext) {
     return this.read(() => this.inner.resolve(items, context));
   }
-  storedFas(ids: readonly string[], context: MapperCallContext, sources?: Parameters<NonNullable<Mapper['storedFas']>>[2]) {
-    return this.read(() => this.inner.storedFas(ids, context, sources));
+  storedFas(ids: readonly string[], context: MapperCallContext, itemRows?: Parameters<NonNullable<Mapper['storedFas']>>[2]) {
+    return this.read(() => this.inner.storedFas(ids, context, itemRows));
   }
 }
 

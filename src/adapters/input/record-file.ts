@@ -8,8 +8,8 @@ import { UsageError } from '../../core/errors.js';
 import type { FedBack } from '../../core/spreadsheet-damage.js';
 import { layoutOfHead, otherDelimiterHint, type CsvLayout } from '../../core/csv-delimiter.js';
 
-/** One record of an input file, with the 1-based line it starts on. */
-export interface SourceRecord {
+/** One record as read from an input file, with the 1-based line it starts on. */
+export interface FileRecord {
   readonly line: number;
   readonly record: Record<string, unknown>;
   /** Set when the line could not be read as a record at all (JSONL that is not an object). */
@@ -29,9 +29,9 @@ export interface InputFile {
   readonly name: string;
   readonly format: InputFormat;
   /** The records in input order, a batch at a time: one await per batch, not per record. */
-  readonly batches: AsyncIterable<readonly SourceRecord[]>;
+  readonly batches: AsyncIterable<readonly FileRecord[]>;
   /** The same records one by one (use either this or `batches`: the input is read once). */
-  readonly records: AsyncIterable<SourceRecord>;
+  readonly records: AsyncIterable<FileRecord>;
   /** A CSV's delimiter, BOM and line ending, once its first line is read (for its reject file); an .xlsx's reject file is CSV UTF-8. */
   layout(): CsvLayout | undefined;
 }
@@ -131,7 +131,7 @@ export async function openInputFile(
   );
 }
 
-function inputFile(name: string, format: InputFormat, batches: AsyncIterable<readonly SourceRecord[]>, layout: LayoutHolder): InputFile {
+function inputFile(name: string, format: InputFormat, batches: AsyncIterable<readonly FileRecord[]>, layout: LayoutHolder): InputFile {
   return {
     name,
     format,
@@ -151,7 +151,7 @@ function batchesOf(
   delimiter?: string,
   onHeader?: HeaderListener,
   layout: LayoutHolder = {},
-): AsyncIterable<readonly SourceRecord[]> {
+): AsyncIterable<readonly FileRecord[]> {
   return format === 'csv' ? csvBatches(stream, name, knownColumns, delimiter, onHeader, layout) : jsonlBatches(stream);
 }
 
@@ -165,14 +165,14 @@ async function* csvBatches(
   delimiter?: string,
   onHeader?: HeaderListener,
   layout: LayoutHolder = {},
-): AsyncGenerator<readonly SourceRecord[]> {
+): AsyncGenerator<readonly FileRecord[]> {
   const cellDelimiter = delimiter ?? (name.toLowerCase().endsWith('.tsv') ? '\t' : ',');
   const tokenizer = new CsvTokenizer(cellDelimiter);
   // Files are checked byte for byte before a run; stdin can only be checked here, where a bad
   // byte has already become U+FFFD.
   const decoder = new TextDecoder('utf-8', { ignoreBOM: true }); // the BOM is kept for the layout; the tokenizer drops it
   let header: Header | undefined;
-  let batch: SourceRecord[] = [];
+  let batch: FileRecord[] = [];
   // The file's BOM and line ending, from its first line (the tokenizer drops the BOM).
   let head = '';
   const look = (text: string, ended: boolean) => {
@@ -191,7 +191,7 @@ async function* csvBatches(
           onHeader && ((columns, written) => onHeader(columns, written, cellDelimiter)),
           cellDelimiter,
         );
-      else batch.push(toSourceRecord(row, header, name));
+      else batch.push(toFileRecord(row, header, name));
     }
   };
   try {
@@ -261,7 +261,7 @@ export function readHeader(
   return code === -1 || message === -1 ? { columns, kept } : { columns, kept, fedBack: { code, message } };
 }
 
-function toSourceRecord(row: CsvRow, header: Header, name: string): SourceRecord {
+function toFileRecord(row: CsvRow, header: Header, name: string): FileRecord {
   // A row the tokenizer could not read (its quotes, its size): a reject of its own, no cells.
   // Its text goes into the reason, the one place every reject format carries: a person can mend it.
   if (row.error !== undefined) return { line: row.line, record: {}, unreadable: asWritten(row.error, row.written ?? '') };
@@ -291,10 +291,10 @@ function toSourceRecord(row: CsvRow, header: Header, name: string): SourceRecord
     : { line: row.line, record, text: row.text, fedBack };
 }
 
-async function* jsonlBatches(stream: AsyncIterable<Buffer | string>): AsyncGenerator<readonly SourceRecord[]> {
+async function* jsonlBatches(stream: AsyncIterable<Buffer | string>): AsyncGenerator<readonly FileRecord[]> {
   const lines = createInterface({ input: Readable.from(stream), crlfDelay: Infinity });
   let line = 0;
-  let batch: SourceRecord[] = [];
+  let batch: FileRecord[] = [];
   for await (const text of lines) {
     line++;
     const trimmed = (line === 1 ? text.replace(/^\uFEFF/, '') : text).trim();
@@ -308,7 +308,7 @@ async function* jsonlBatches(stream: AsyncIterable<Buffer | string>): AsyncGener
   if (batch.length > 0) yield batch;
 }
 
-function jsonlRecord(line: number, text: string): SourceRecord {
+function jsonlRecord(line: number, text: string): FileRecord {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);

@@ -20,7 +20,7 @@ import { UsageError } from '../../core/errors.js';
  * written (`#N/A`). Empty rows are skipped.
  */
 
-/** One row as record-file.ts's SourceRecord (kept apart: record-file.ts imports this module). */
+/** One row as record-file.ts's FileRecord (kept apart: record-file.ts imports this module). */
 export interface XlsxRow {
   readonly line: number;
   readonly record: Record<string, unknown>;

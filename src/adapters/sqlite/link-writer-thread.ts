@@ -5,7 +5,7 @@ import { StoredLookups, type StoredLookup } from './stored-lookups.js';
 
 /**
  * A request to the writer thread: the rows of one link request, or the IDs to read the stored
- * values of with the texts of their sources, as JSON text (one string is copied, not cloned
+ * values of with the texts of their item rows, as JSON text (one string is copied, not cloned
  * value by value).
  */
 export type LinkWriteRequest =
@@ -35,8 +35,8 @@ port.on('message', (request: LinkWriteRequest | 'close') => {
   try {
     if ('read' in request) {
       const [ids, texts, contextOf] = JSON.parse(request.read) as [string[], (string | null)[] | null, number[] | null];
-      const sources = texts === null || contextOf === null ? undefined : { contexts: request.contexts, texts, contextOf };
-      reply = { call: request.call, found: db.transaction(() => lookups.read(ids, sources)).deferred() };
+      const itemRows = texts === null || contextOf === null ? undefined : { contexts: request.contexts, texts, contextOf };
+      reply = { call: request.call, found: db.transaction(() => lookups.read(ids, itemRows)).deferred() };
     } else {
       const rows = JSON.parse(request.rows) as LinkRow[];
       reply = { call: request.call, linked: db.transaction(() => writes.write(rows, request.now, request)).immediate() };

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { LinkRequest, LinkRow } from './link-writes.js';
-import type { SourceTexts } from './source-digest.js';
+import type { RowTexts } from './row-digest.js';
 import type { LinkWriteReply, LinkWriteRequest } from './link-writer-thread.js';
 import type { StoredLookup } from './stored-lookups.js';
 
@@ -73,11 +73,11 @@ export class LinkWriterThread {
    * StoredLookups.read on the thread's connection, after every write sent before it has
    * committed: the main thread maps and checks other records meanwhile.
    */
-  read(ids: readonly string[], sources?: SourceTexts): Promise<StoredLookup> {
+  read(ids: readonly string[], itemRows?: RowTexts): Promise<StoredLookup> {
     return this.call<StoredLookup>((call) => ({
       call,
-      read: JSON.stringify([ids, sources?.texts ?? null, sources?.contextOf ?? null]),
-      contexts: sources?.contexts ?? [],
+      read: JSON.stringify([ids, itemRows?.texts ?? null, itemRows?.contextOf ?? null]),
+      contexts: itemRows?.contexts ?? [],
     }));
   }
 

@@ -1,14 +1,14 @@
 import { hash } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { prepare } from './retained.js';
-import { sourceDigestOf } from './source-digest.js';
+import { rowDigestOf } from './row-digest.js';
 
 /** Rows per multi-row statement: past a few dozen the gain is gone (and SQLite caps parameters). */
 const ROWS_PER_STATEMENT = 50;
 
 /**
  * One checked row of a link request: [id, FA string, name, phone, additional_info text, origin
- * (for the audit source), source text, number of its context in the request's contexts].
+ * (for the audit source), item row text, number of its context in the request's contexts].
  */
 export type LinkRow = readonly [
   id: string,
@@ -17,11 +17,11 @@ export type LinkRow = readonly [
   phone: string | null,
   additionalInfo: string,
   origin: string | null,
-  sourceText: string | null,
-  sourceContext: number,
+  rowText: string | null,
+  rowContext: number,
 ];
 
-/** What all rows of a link request share: the audit source (each row's origin follows it) and the digests of its sources' contexts. */
+/** What all rows of a link request share: the audit source (each row's origin follows it) and the digests of its item rows' contexts. */
 export interface LinkRequest {
   readonly source: string;
   readonly contexts: readonly string[];
@@ -63,7 +63,7 @@ export class LinkWrites {
           row[4],
           now,
           now,
-          row[6] === null ? null : sourceDigestOf(request.contexts[row[7]]!, row[6]),
+          row[6] === null ? null : rowDigestOf(request.contexts[row[7]]!, row[6]),
         );
       }
       const { changes, lastInsertRowid } = this.multiRow('insert', to - from).run(values);

@@ -3,8 +3,8 @@ import type Database from 'better-sqlite3';
 import { ConfigError, SparctlError, StrategyError } from '../../core/errors.js';
 import { describeFailure, duringRunError, environmentCode, isCorrupt, ownerOnlyDatabaseFile, ownerOnlyFile } from '../files/fs-errors.js';
 import {
-  SAME_SOURCE,
-  type ItemSource,
+  SAME_ROW,
+  type ItemRow,
   type LinkItem,
   type Mapper,
   type MapperCallContext,
@@ -20,7 +20,7 @@ import type { LinkWriterThread } from './link-writer.js';
 import { openDatabase, prepare, setPragma } from './retained.js';
 import { assertMapperFile, migrate } from './schema.js';
 import { StoredLookups } from './stored-lookups.js';
-import { digestOfSource, SourceContexts, type SourceTexts } from './source-digest.js';
+import { digestOfRow, ContextDigests, type RowTexts } from './row-digest.js';
 
 interface MappingRow {
   id: number;
@@ -141,9 +141,9 @@ export class LocalMapper implements Mapper {
       else accepted.push({ at, item, fa: built });
     });
     if (accepted.length === 0) return results;
-    const contexts = new SourceContexts();
+    const contexts = new ContextDigests();
     const rows = accepted.map(({ item, fa }): LinkRow => {
-      const source = item.source;
+      const itemRow = item.row;
       return [
         item.id,
         fa,
@@ -151,8 +151,8 @@ export class LocalMapper implements Mapper {
         item.phone_number || null,
         additionalInfoText(item),
         item.origin || null,
-        source === undefined ? null : source.text,
-        source === undefined ? -1 : contexts.numberOf(source),
+        itemRow === undefined ? null : itemRow.text,
+        itemRow === undefined ? -1 : contexts.numberOf(itemRow),
       ];
     });
     const request = { source: context.source, contexts: contexts.digests };
@@ -190,7 +190,7 @@ export class LocalMapper implements Mapper {
             item.phone_number || null,
             additionalInfoText(item),
             now,
-            item.source === undefined ? null : digestOfSource(item.source),
+            item.row === undefined ? null : digestOfRow(item.row),
             existing.id,
           );
           this.audit('update', item, existing.fa_value, built, context, now);
@@ -246,7 +246,7 @@ export class LocalMapper implements Mapper {
   /**
    * The stored FA string, strategy, name and phone of each linked ID (IDs not linked are
    * absent): what a bulk upsert compares with the record, without deconstructing every stored FA.
-   * An ID whose source_digest is the one given for it is answered SAME_SOURCE: the row still
+   * An ID whose source_digest is the one given for it is answered SAME_ROW: the row still
    * holds what that input wrote (any other change clears the digest; see schema.ts), so a
    * re-run of an unchanged file reads two short columns per row instead of five. With the
    * writer thread, the thread reads, and this one goes on with the next records meanwhile.
@@ -254,48 +254,48 @@ export class LocalMapper implements Mapper {
   async storedFas(
     ids: readonly string[],
     _context?: MapperCallContext,
-    sources?: ReadonlyMap<string, ItemSource>,
-  ): Promise<Map<string, StoredFa | typeof SAME_SOURCE>> {
-    let texts: SourceTexts | undefined;
-    if (sources !== undefined && sources.size > 0) {
-      const contexts = new SourceContexts();
-      const of = ids.map((id) => sources.get(id));
+    itemRows?: ReadonlyMap<string, ItemRow>,
+  ): Promise<Map<string, StoredFa | typeof SAME_ROW>> {
+    let texts: RowTexts | undefined;
+    if (itemRows !== undefined && itemRows.size > 0) {
+      const contexts = new ContextDigests();
+      const of = ids.map((id) => itemRows.get(id));
       texts = {
         contexts: contexts.digests,
-        texts: of.map((source) => source?.text ?? null),
-        contextOf: of.map((source) => (source === undefined ? -1 : contexts.numberOf(source))),
+        texts: of.map((itemRow) => itemRow?.text ?? null),
+        contextOf: of.map((itemRow) => (itemRow === undefined ? -1 : contexts.numberOf(itemRow))),
       };
     }
     // The thread reads only when it has nothing to write: behind a queue of writes the answer
     // would come late, and this thread would wait for it instead of reading itself.
-    const { sameSource, rows } =
+    const { sameRow, rows } =
       this.writerThread !== undefined && !this.writerThread.writing
         ? await this.writerThread.read(ids, texts)
         : this.db.transaction(() => this.storedLookups.read(ids, texts)).deferred();
-    const found = new Map<string, StoredFa | typeof SAME_SOURCE>();
-    for (const at of sameSource) found.set(ids[at]!, SAME_SOURCE);
+    const found = new Map<string, StoredFa | typeof SAME_ROW>();
+    for (const at of sameRow) found.set(ids[at]!, SAME_ROW);
     for (const row of rows)
       found.set(row[0], { fa: row[1], strategyId: strategyIdOf(row[2]), name: row[3], phone: row[4], additionalInfo: row[2] });
     return found;
   }
 
   /**
-   * Keeps each source's digest with its ID's row, only where the row still holds exactly what
+   * Keeps each item row's digest with its ID's mapping, only where it still holds exactly what
    * the caller read and compared (`stored`: FA string, additional_info with the strategy id,
    * name, phone): a change made since the read is never vouched for. Setting the digest alone
    * changes nothing the trigger watches.
    */
-  async markSources(
-    entries: readonly { readonly id: string; readonly source: ItemSource; readonly stored: StoredFa }[],
+  async markRows(
+    entries: readonly { readonly id: string; readonly row: ItemRow; readonly stored: StoredFa }[],
     _context?: MapperCallContext,
   ): Promise<void> {
     if (entries.length === 0) return;
     this.db
       .transaction(() => {
-        for (const { id, source, stored } of entries) {
+        for (const { id, row, stored } of entries) {
           if (stored.additionalInfo === undefined) continue;
-          this.statements.markSource.run(
-            digestOfSource(source),
+          this.statements.setRowDigest.run(
+            digestOfRow(row),
             id,
             stored.fa,
             stored.additionalInfo,
@@ -474,7 +474,7 @@ function prepareStatements(db: Database.Database) {
          additional_info = ?, updated_at = ?, source_digest = ? WHERE id = ?`,
     ),
     delete: prepare(db, 'DELETE FROM id_fa_mappings WHERE id = ?'),
-    markSource: prepare(
+    setRowDigest: prepare(
       db,
       `UPDATE id_fa_mappings SET source_digest = ?
        WHERE id_value = ? AND fa_value = ? AND additional_info IS ? AND name IS ? AND phone IS ?`,
@@ -575,7 +575,7 @@ function databaseError(path: string, error: unknown): unknown {
   return duringRunError(path, 'the local mapper database failed', error);
 }
 
-for (const name of ['link', 'update', 'unlink', 'resolve', 'storedFas', 'markSources', 'strategies'] as const) {
+for (const name of ['link', 'update', 'unlink', 'resolve', 'storedFas', 'markRows', 'strategies'] as const) {
   const call = LocalMapper.prototype[name] as (...args: unknown[]) => Promise<unknown>;
   Object.defineProperty(LocalMapper.prototype, name, {
     configurable: true,

@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import { prepare } from './retained.js';
-import { sourceDigestOf, type SourceTexts } from './source-digest.js';
+import { rowDigestOf, type RowTexts } from './row-digest.js';
 
 /** IDs looked up per statement: one look-up per statement costs twice as much in all. */
 const LOOKUPS_PER_STATEMENT = 100;
@@ -8,9 +8,9 @@ const LOOKUPS_PER_STATEMENT = 100;
 /** A linked ID's stored row: [id, FA string, additional_info text, name, phone]. */
 export type StoredRow = [id: string, fa: string, additionalInfo: string | null, name: string | null, phone: string | null];
 
-/** What `read` found: the IDs (by position in the request) that still hold what their source wrote, and the stored rows of the other linked IDs. */
+/** What `read` found: the IDs (by position in the request) that still hold what their item row wrote, and the stored rows of the other linked IDs. */
 export interface StoredLookup {
-  readonly sameSource: number[];
+  readonly sameRow: number[];
   readonly rows: StoredRow[];
 }
 
@@ -24,17 +24,17 @@ export class StoredLookups {
   constructor(private readonly db: Database.Database) {}
 
   /**
-   * `sources`: the source of the record at hand for each of `ids`, by position. An ID whose
-   * source_digest is that source's digest still holds what that input wrote — any other change
+   * `itemRows`: the row of the record at hand for each of `ids`, by position. An ID whose
+   * source_digest is that row's digest still holds what that input wrote — any other change
    * clears the digest (schema.ts) — and is only named; the stored values of the other linked IDs
    * are read in full. IDs not linked are in neither list. Digests are taken only for IDs stored
    * with one: a new import takes none here.
    */
-  read(ids: readonly string[], sources?: SourceTexts): StoredLookup {
-    const sameSource: number[] = [];
+  read(ids: readonly string[], itemRows?: RowTexts): StoredLookup {
+    const sameRow: number[] = [];
     const rows: StoredRow[] = [];
     let rest: readonly string[] = ids;
-    if (sources !== undefined) {
+    if (itemRows !== undefined) {
       // First the digests, two short columns: a re-run of an unchanged file needs nothing more.
       // Built on the first ID found: a new import finds none.
       let position: Map<string, number> | undefined;
@@ -47,10 +47,10 @@ export class StoredLookups {
             for (let at = 0; at < ids.length; at++) position.set(ids[at]!, at);
           }
           const at = position.get(row[0])!;
-          const text = sources.texts[at];
-          const context = sources.contexts[sources.contextOf[at]!];
-          if (row[1] !== null && text !== null && text !== undefined && context !== undefined && sourceDigestOf(context, text) === row[1])
-            sameSource.push(at);
+          const text = itemRows.texts[at];
+          const context = itemRows.contexts[itemRows.contextOf[at]!];
+          if (row[1] !== null && text !== null && text !== undefined && context !== undefined && rowDigestOf(context, text) === row[1])
+            sameRow.push(at);
           else other.push(row[0]);
         }
       }
@@ -60,7 +60,7 @@ export class StoredLookups {
       const group = rest.slice(from, from + LOOKUPS_PER_STATEMENT);
       for (const row of this.lookup('stored', group.length).all(group) as StoredRow[]) rows.push(row);
     }
-    return { sameSource, rows };
+    return { sameRow, rows };
   }
 
   /** The look-up of `count` IDs in one statement, prepared once per size. */

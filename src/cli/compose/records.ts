@@ -129,15 +129,15 @@ export async function recordsJobSpec(
       let columns: readonly string[] = [];
       async function* records() {
         let seq = 0;
-        for await (const sources of input.batches) {
-          if (seq === 0 && input.format === 'csv' && sources[0]) columns = Object.keys(sources[0].record);
-          yield sources.map((source) =>
+        for await (const batch of input.batches) {
+          if (seq === 0 && input.format === 'csv' && batch[0]) columns = Object.keys(batch[0].record);
+          yield batch.map((fileRecord) =>
             toBulkRecord(
               seq++,
-              source.line,
-              source.record,
+              fileRecord.line,
+              fileRecord.record,
               // The record as read, for the reject file: a CSV row's cells, or the JSONL object.
-              source.record,
+              fileRecord.record,
               {
                 mode: operation,
                 defaults: {
@@ -146,7 +146,7 @@ export async function recordsJobSpec(
                 },
                 strategies,
                 unlinkConfirmed: context.yes,
-                ...(source.unreadable ? { unreadable: source.unreadable } : {}),
+                ...(fileRecord.unreadable ? { unreadable: fileRecord.unreadable } : {}),
               },
             ),
           );

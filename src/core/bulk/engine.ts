@@ -1,5 +1,5 @@
 import { SparctlError, UnavailableError } from '../errors.js';
-import type { ItemSource, Mapper, MapperCallContext } from '../mapper.js';
+import type { ItemRow, Mapper, MapperCallContext } from '../mapper.js';
 import type { Strategy } from '../strategy/strategy.js';
 import { EarlyStopProbe } from './early-stop.js';
 import type { BulkEvent, BulkSummary } from './events.js';
@@ -312,15 +312,15 @@ class BulkRun implements Retrying {
     const dryRun = this.options.dryRun === true;
     const mode = this.options.mode;
     // Invalid records need no mapper: reported at once, whatever happens to the mapper next.
-    // (Those with a source are parsed only once the state has been read, below.)
+    // (Those with a row are parsed only once the state has been read, below.)
     const records: BulkInputRecord[] = [];
     for (const record of all) {
-      if (record.source === undefined && !record.parsed.ok) this.rejectInvalid(report, record, record.parsed.problems);
+      if (record.row === undefined && !record.parsed.ok) this.rejectInvalid(report, record, record.parsed.problems);
       else records.push(record);
     }
-    // The state is read before any record with a source is parsed: one that still holds what
-    // its source wrote is then done without being parsed at all (a re-run).
-    let sources: Map<string, ItemSource> | undefined;
+    // The state is read before any record with a row is parsed: one that still holds what
+    // its row wrote is then done without being parsed at all (a re-run).
+    let itemRows: Map<string, ItemRow> | undefined;
     const stateIds: string[] = [];
     // Upserts plan from the state, and so do updates (one that would change nothing is not sent
     // where the mapper tells all it writes, and a lost answer is read back knowing what the FA
@@ -338,8 +338,8 @@ class BulkRun implements Retrying {
         upserts.push(record);
         continue;
       }
-      if (record.source !== undefined && record.key !== undefined) {
-        if (mode === 'upsert' && !uncertain && this.mapper.storedFas !== undefined) (sources ??= new Map()).set(record.key, record.source);
+      if (record.row !== undefined && record.key !== undefined) {
+        if (mode === 'upsert' && !uncertain && this.mapper.storedFas !== undefined) (itemRows ??= new Map()).set(record.key, record.row);
         if (readsFor(mode) || dryRun || uncertain) stateIds.push(record.key);
       } else if (record.parsed.ok && (readsFor(record.parsed.mode ?? mode, record.parsed) || dryRun || uncertain)) {
         stateIds.push(record.parsed.value.id);
@@ -350,10 +350,10 @@ class BulkRun implements Retrying {
     const sample = order === undefined ? upserts.slice(0, this.order?.sampleSize ?? 0) : order ? [] : upserts;
     for (const record of sample) stateIds.push(record.key!);
     const slots = { slots: this.slots, width: this.options.concurrency };
-    const { state, sameSource } =
+    const { state, sameRow } =
       stateIds.length > 0
-        ? await this.reader.read(stateIds, { slots, ...(sources ? { sources } : {}) })
-        : { state: new Map<string, Current>(), sameSource: new Set<string>() };
+        ? await this.reader.read(stateIds, { slots, ...(itemRows ? { itemRows } : {}) })
+        : { state: new Map<string, Current>(), sameRow: new Set<string>() };
     const linkFirst = new Set<number>();
     if (this.order !== undefined && upserts.length > 0) {
       if (sample.length > 0) this.order.observe(sample.filter((record) => isLinked(state.get(record.key!))).length, sample.length);
@@ -369,14 +369,9 @@ class BulkRun implements Retrying {
 
     const toSend: Record<WriteOperation, Work[]> = { link: [], update: [], unlink: [] };
     const settledHere: JournalEntry[] = [];
-    const unchangedBySource: { id: string; source: ItemSource; stored: import('../mapper.js').StoredFa }[] = [];
+    const unchangedByRow: { id: string; row: ItemRow; stored: import('../mapper.js').StoredFa }[] = [];
     for (const record of records) {
-      if (
-        record.source !== undefined &&
-        record.key !== undefined &&
-        sameSource.has(record.key) &&
-        sources?.get(record.key) === record.source
-      ) {
+      if (record.row !== undefined && record.key !== undefined && sameRow.has(record.key) && itemRows?.get(record.key) === record.row) {
         // Not journalled, as any unchanged record: a resumed run finds it unchanged again.
         this.reports.fate(report, record, 'none', 'unchanged', { id: record.key });
         continue;
@@ -400,7 +395,7 @@ class BulkRun implements Retrying {
         record: value,
         mode: parsed.mode ?? mode,
         faValue: parsed.faValue,
-        source: record.source,
+        row: record.row,
         // An earlier run's plan is not known: a record it left in flight is read back without it.
         planned: this.earlier.has(record.seq) ? undefined : current,
       };
@@ -434,16 +429,16 @@ class BulkRun implements Retrying {
           id: w.id,
           ...(decision.code === undefined ? {} : { code: decision.code, message: decision.message ?? null }),
         });
-        // Unchanged by comparison: the mapper may keep this record's source for the next run.
+        // Unchanged by comparison: the mapper may keep this record's row digest for the next run.
         if (
           !dryRun &&
-          w.source !== undefined &&
-          sources?.get(w.id) === w.source &&
+          w.row !== undefined &&
+          itemRows?.get(w.id) === w.row &&
           current !== undefined &&
           current !== null &&
           isStored(current)
         )
-          unchangedBySource.push({ id: w.id, source: w.source, stored: current });
+          unchangedByRow.push({ id: w.id, row: w.row, stored: current });
         continue;
       }
       if (decision.kind === 'refused') {
@@ -467,7 +462,7 @@ class BulkRun implements Retrying {
     }
     planned();
     if (settledHere.length > 0 && !dryRun) this.journal.settle(settledHere);
-    if (unchangedBySource.length > 0) await this.mapper.markSources?.(unchangedBySource, this.options.context);
+    if (unchangedByRow.length > 0) await this.mapper.markRows?.(unchangedByRow, this.options.context);
     if (dryRun) return;
 
     // Upserts sent as links that the mapper found linked already: planned now, from what it holds.
@@ -543,7 +538,7 @@ class BulkRun implements Retrying {
 
 /** The mode a record asks for: its own (an operation column) or the run's. */
 function modeOf(record: BulkInputRecord, mode: BulkMode): BulkMode | undefined {
-  if (record.source !== undefined) return mode;
+  if (record.row !== undefined) return mode;
   return record.parsed.ok ? (record.parsed.mode ?? mode) : undefined;
 }
 

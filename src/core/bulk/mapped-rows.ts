@@ -1,4 +1,4 @@
-import type { ItemSource } from '../mapper.js';
+import type { ItemRow } from '../mapper.js';
 import {
   applyMapping,
   filterRow,
@@ -15,12 +15,12 @@ import type { BulkInputRecord, BulkMode } from './types.js';
 import { OPERATION_COLUMN, toBulkRecord } from './input.js';
 
 /**
- * A record parsed only when the engine first asks for it (BulkInputRecord.source): a re-run
- * that finds it unchanged by its source never maps, parses or checks it. It is its own source
+ * A record parsed only when the engine first asks for it (BulkInputRecord.row): a re-run
+ * that finds it unchanged by its row never maps, parses or checks it. It is its own ItemRow
  * (one object per row, not two).
  */
-export class SourcedRecord implements BulkInputRecord, ItemSource {
-  readonly source = this;
+export class LazyRecord implements BulkInputRecord, ItemRow {
+  readonly row = this;
   private parsedOnce: BulkInputRecord['parsed'] | undefined;
   /** An .xlsx row's number cells, for its parse. */
   numberCells: readonly string[] | undefined;
@@ -33,7 +33,7 @@ export class SourcedRecord implements BulkInputRecord, ItemSource {
     readonly id: string,
     readonly context: string,
     readonly text: string,
-    private readonly parse: (record: SourcedRecord) => BulkInputRecord['parsed'],
+    private readonly parse: (record: LazyRecord) => BulkInputRecord['parsed'],
   ) {}
 
   /** The ID the row names: the one its parse gives. */
@@ -51,27 +51,27 @@ export class SourcedRecord implements BulkInputRecord, ItemSource {
   }
 }
 
-/** The two contexts of one run's sources (see sourceContexts). */
-export interface SourceContexts {
+/** The two contexts of one run's rows (see rowContexts). */
+export interface RowContexts {
   readonly line: string;
   readonly cells: string;
 }
 
 /**
- * The contexts of one run's sources (ItemSource): everything the record a row maps to depends
+ * The contexts of one run's rows (ItemRow): everything the record a row maps to depends
  * on besides the row — sparctl's version, the job's definition (mapping file, DFSP data), the
  * header as written (with the columns sparctl drops), the delimiter the file is read with (a
- * .tsv's tab too), the target's strategies. A row's source is its text as written (`line`) or,
- * when it has quotes, its cells as JSON (`cells`): two contexts, so that neither can pass for
- * the other.
+ * .tsv's tab too), the target's strategies. An ItemRow's text is the row as written (`line`)
+ * or, when it has quotes, its cells as JSON (`cells`): two contexts, so that neither can pass
+ * for the other.
  */
-export function sourceContexts(parts: {
+export function rowContexts(parts: {
   version: string;
   definition: string;
   header: readonly string[];
   delimiter: string;
   strategies: Iterable<Strategy>;
-}): SourceContexts {
+}): RowContexts {
   const strategies = [...parts.strategies].map((s) => [s.id, s.strategy_type, s.construct_strategy, s.deconstruct_strategy]);
   const context = JSON.stringify({
     sparctl: parts.version,
@@ -84,7 +84,7 @@ export function sourceContexts(parts: {
 }
 
 /** A CSV row as record-file.ts hands it over. */
-export interface CsvSourceRow {
+export interface CsvFileRow {
   readonly line: number;
   readonly record: Readonly<Record<string, unknown>>;
   readonly unreadable?: string;
@@ -98,7 +98,7 @@ export interface CsvSourceRow {
 
 /**
  * The engine record of each CSV row read through a mapping file (import-csv). Once `contexts`
- * gives the run's source contexts, a row whose ID the mapping can tell becomes a SourcedRecord,
+ * gives the run's row contexts, a row whose ID the mapping can tell becomes a LazyRecord,
  * mapped only when the engine asks; any other row is mapped at once. A row `filters` leave out
  * is a skipped record with no key, never mapped — `csvRowKey` is the row index's key, the same.
  */
@@ -108,12 +108,12 @@ export function mappedCsvRecords(options: {
   readonly strategies: ReadonlyMap<number, Strategy>;
   readonly mode: BulkMode;
   readonly unlinkConfirmed: boolean;
-  readonly contexts: () => SourceContexts | undefined;
+  readonly contexts: () => RowContexts | undefined;
   /** The row filters, once the header is read (the mapping's, and --skip-review's); default: the mapping's. */
   readonly filters?: () => readonly RowFilter[];
   /** A value against the rest of its column (learned from the whole file before the run). */
   readonly column?: ColumnCheck;
-}): (row: CsvSourceRow, seq: number) => BulkInputRecord {
+}): (row: CsvFileRow, seq: number) => BulkInputRecord {
   const { mapping, dfsp, strategies, mode, unlinkConfirmed, column } = options;
   const filters = options.filters ?? (() => mapping.filters);
   // `key`: the row's ID when it builds (rowKey); applyMapping then does not build it again.
@@ -130,40 +130,40 @@ export function mappedCsvRecords(options: {
     if (mapped.operation) mapped.record[OPERATION_COLUMN] = mapped.operation;
     return toBulkRecord(seq, line, mapped.record, row, { mode, strategies, unlinkConfirmed, mapped: true });
   };
-  const parseLater = (record: SourcedRecord) =>
+  const parseLater = (record: LazyRecord) =>
     mapRow(record.raw as Record<string, string>, record.seq, record.line!, record.id, numbersOf(record.numberCells)).parsed;
-  return (source, seq) => {
-    const row = source.record as Record<string, string>;
-    const numbers = numbersOf(source.numberCells);
+  return (fileRow, seq) => {
+    const row = fileRow.record as Record<string, string>;
+    const numbers = numbersOf(fileRow.numberCells);
     const cell = (path: string) => row[path];
     const skip = filterRow(filters(), cell);
     // A row a filter leaves out is no row of its ID: its key is none, as in the row index.
     const key = skip === undefined ? rowKey(mapping, cell, numbers) : undefined;
     // An unreadable row is a reject even when a filter would leave it out: its cells may be misplaced.
-    if (source.unreadable)
+    if (fileRow.unreadable)
       return {
         seq,
-        line: source.line,
+        line: fileRow.line,
         raw: row,
         key,
-        parsed: { ok: false, problems: [{ field: '(line)', message: source.unreadable, code: 'input.unreadable' }] },
+        parsed: { ok: false, problems: [{ field: '(line)', message: fileRow.unreadable, code: 'input.unreadable' }] },
       };
     if (skip !== undefined)
-      return { seq, line: source.line, raw: row, key, skip: { ...skip, id: rowKey(mapping, cell, numbers) }, parsed: SKIPPED };
+      return { seq, line: fileRow.line, raw: row, key, skip: { ...skip, id: rowKey(mapping, cell, numbers) }, parsed: SKIPPED };
     // A fed-back reject whose damage is still there: the evidence that refused it is not in this file.
-    const unfixed = source.fedBack === undefined ? undefined : unfixedDamage(source.fedBack, cell);
+    const unfixed = fileRow.fedBack === undefined ? undefined : unfixedDamage(fileRow.fedBack, cell);
     if (unfixed !== undefined)
-      return { seq, line: source.line, raw: row, key, parsed: { ok: false, problems: [{ field: '(row)', ...unfixed }] } };
+      return { seq, line: fileRow.line, raw: row, key, parsed: { ok: false, problems: [{ field: '(row)', ...unfixed }] } };
     // Unlink rows write nothing a later run could compare with; a row with its own operation is
-    // not decided by its ID and source alone.
+    // not decided by its ID and row alone.
     const contexts = mode === 'unlink' || mapping.operation !== undefined ? undefined : options.contexts();
     const id = contexts === undefined ? undefined : key;
-    if (id === undefined) return mapRow(row, seq, source.line, key, numbers);
-    if (source.text !== undefined) return new SourcedRecord(seq, source.line, row, id, contexts!.line, source.text, parseLater);
-    // Which cells are numbers is part of the source: the same text in a number cell maps differently.
-    const cells = source.numberCells === undefined ? Object.values(row) : [...Object.values(row), source.numberCells];
-    const record = new SourcedRecord(seq, source.line, row, id, contexts!.cells, JSON.stringify(cells), parseLater);
-    if (source.numberCells !== undefined) record.numberCells = source.numberCells;
+    if (id === undefined) return mapRow(row, seq, fileRow.line, key, numbers);
+    if (fileRow.text !== undefined) return new LazyRecord(seq, fileRow.line, row, id, contexts!.line, fileRow.text, parseLater);
+    // Which cells are numbers is part of the row's text: the same text in a number cell maps differently.
+    const cells = fileRow.numberCells === undefined ? Object.values(row) : [...Object.values(row), fileRow.numberCells];
+    const record = new LazyRecord(seq, fileRow.line, row, id, contexts!.cells, JSON.stringify(cells), parseLater);
+    if (fileRow.numberCells !== undefined) record.numberCells = fileRow.numberCells;
     return record;
   };
 }

@@ -1,5 +1,5 @@
 import { UnavailableError } from '../errors.js';
-import type { ItemSource, LinkItem, Mapper, MapperCallContext, UnlinkItem } from '../mapper.js';
+import type { ItemRow, LinkItem, Mapper, MapperCallContext, UnlinkItem } from '../mapper.js';
 import type { MappingRecord } from '../request-items.js';
 import { classifyResult, type ItemResult, type Operation, type Outcome } from '../results.js';
 import type { Strategy } from '../strategy/strategy.js';
@@ -29,7 +29,7 @@ export interface Work extends Wanted {
   readonly raw: Readonly<Record<string, unknown>> | undefined;
   readonly origin: string | undefined;
   readonly id: string;
-  readonly source: ItemSource | undefined;
+  readonly row: ItemRow | undefined;
 }
 
 export const OUTCOME_OF: Record<WriteOperation, Outcome> = { link: 'linked', update: 'updated', unlink: 'unlinked' };
@@ -254,6 +254,6 @@ function linkItemOf(w: Work): LinkItem {
   if (record.name !== undefined) item.name = record.name;
   if (record.phone_number !== undefined) item.phone_number = record.phone_number;
   if (record.additional_info !== undefined) item.additional_info = record.additional_info;
-  if (w.source !== undefined) item.source = w.source;
+  if (w.row !== undefined) item.row = w.row;
   return item;
 }

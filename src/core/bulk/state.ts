@@ -1,5 +1,5 @@
 import { UnavailableError } from '../errors.js';
-import { SAME_SOURCE, type ItemSource, type Mapper, type MapperCallContext, type ResolveItem } from '../mapper.js';
+import { SAME_ROW, type ItemRow, type Mapper, type MapperCallContext, type ResolveItem } from '../mapper.js';
 import { classifyResult, type Operation } from '../results.js';
 import type { Current } from './plan.js';
 import { asStop, pool, Stop, type Slots } from './requests.js';
@@ -8,7 +8,7 @@ import { asStop, pool, Stop, type Slots } from './requests.js';
  * Reading what the mapper holds for a set of IDs, in batches, retried while the failures are
  * ones a retry can cure. Reads change nothing, so retrying them is always safe.
  *
- * Invariant: an ID is in the answer's `state` (null: not linked) or in `sameSource`, never in
+ * Invariant: an ID is in the answer's `state` (null: not linked) or in `sameRow`, never in
  * neither — unless the read failed, and then the run stops (Stop) with nothing decided from it.
  */
 
@@ -36,8 +36,8 @@ export interface Retrying {
 
 export interface StateRead {
   readonly state: Map<string, Current>;
-  /** IDs that still hold what an item with the source given for them wrote (storedFas). */
-  readonly sameSource: Set<string>;
+  /** IDs that still hold what an item made from the row given for them wrote (storedFas). */
+  readonly sameRow: Set<string>;
 }
 
 export class StateReader {
@@ -50,22 +50,22 @@ export class StateReader {
 
   /**
    * The FA each ID has now (null: not linked). `slots`: the run's request slots, for a chunk's
-   * own look-ups; a reconcile runs inside the slot of the send it serves. With `sources`, an ID
-   * that still holds what an equal source wrote goes into `sameSource` instead of `state`.
+   * own look-ups; a reconcile runs inside the slot of the send it serves. With `itemRows`, an ID
+   * that still holds what an equal row wrote goes into `sameRow` instead of `state`.
    */
   async read(
     ids: readonly string[],
-    options: { slots?: { slots: Slots; width: number }; sources?: ReadonlyMap<string, ItemSource>; mustKnow?: boolean } = {},
+    options: { slots?: { slots: Slots; width: number }; itemRows?: ReadonlyMap<string, ItemRow>; mustKnow?: boolean } = {},
   ): Promise<StateRead> {
-    const { slots, sources } = options;
+    const { slots, itemRows } = options;
     const state = new Map<string, Current>();
-    const sameSource = new Set<string>();
+    const sameRow = new Set<string>();
     const batches: string[][] = [];
     for (let i = 0; i < ids.length; i += this.batchSize) batches.push(ids.slice(i, i + this.batchSize));
-    const tasks = batches.map((batch) => () => this.readBatch(batch, state, sameSource, sources, options.mustKnow === true));
+    const tasks = batches.map((batch) => () => this.readBatch(batch, state, sameRow, itemRows, options.mustKnow === true));
     if (slots) await pool(tasks, slots.slots, slots.width);
     else for (const task of tasks) await task();
-    return { state, sameSource };
+    return { state, sameRow };
   }
 
   /**
@@ -76,17 +76,17 @@ export class StateReader {
   private async readBatch(
     batch: readonly string[],
     state: Map<string, Current>,
-    sameSource: Set<string>,
-    sources: ReadonlyMap<string, ItemSource> | undefined,
+    sameRow: Set<string>,
+    itemRows: ReadonlyMap<string, ItemRow> | undefined,
     mustKnow: boolean,
   ): Promise<void> {
     const storedFas = this.mapper.storedFas?.bind(this.mapper);
     if (storedFas) {
       // The mapper can hand over its stored strings: no resolve, no deconstruction.
-      const stored = await this.withRetries(batch.length, () => storedFas(batch, this.context, sources));
+      const stored = await this.withRetries(batch.length, () => storedFas(batch, this.context, itemRows));
       for (const id of batch) {
         const current = stored.get(id);
-        if (current === SAME_SOURCE) sameSource.add(id);
+        if (current === SAME_ROW) sameRow.add(id);
         else state.set(id, current ?? null);
       }
       return;

@@ -1,4 +1,4 @@
-import type { ItemSource } from '../mapper.js';
+import type { ItemRow } from '../mapper.js';
 import type { MappingRecord } from '../request-items.js';
 
 /** What a bulk run's records ask for: upsert (link new, update changed) or one operation as asked. */
@@ -24,13 +24,13 @@ export interface BulkInputRecord {
    */
   readonly key: string | undefined;
   /**
-   * What the record is made from, when its producer can tell (import-csv): the input it is made
-   * from (LinkItem.source), which the mapper keeps a digest of with what the record writes. In
-   * an upsert, a record whose mapper row still holds what an equal source wrote is reported
+   * What the record is made from, when its producer can tell (import-csv): the input row it is
+   * made from (LinkItem.row), which the mapper keeps a digest of with what the record writes. In
+   * an upsert, a record whose mapper row still holds what an equal row wrote is reported
    * unchanged without reading `parsed` — which the producer may therefore compute only when
    * first read. Only for records that take the run's mode (no per-row operation).
    */
-  readonly source?: ItemSource;
+  readonly row?: ItemRow;
   /**
    * A filter left the row out (a mapping's `skip`/`where`): reported `skipped`, never mapped or
    * sent. Its `key` is then undefined, in the row index as here, so it is no row of its ID.

@@ -28,9 +28,9 @@ interface Line {
 
 class YamlSubsetError extends Error {}
 
-export function parseSimpleYaml(source: string, file: string): YamlValue {
+export function parseSimpleYaml(yamlText: string, file: string): YamlValue {
   try {
-    const lines = splitLines(source);
+    const lines = splitLines(yamlText);
     if (lines.length === 0) return null;
     const state = { at: 0 };
     const value = parseBlock(lines, state, lines[0]!.indent);
@@ -48,9 +48,9 @@ function fail(line: Line | { number: number }, message: string): never {
   throw new YamlSubsetError(`line ${line.number}: ${message}`);
 }
 
-function splitLines(source: string): Line[] {
+function splitLines(yamlText: string): Line[] {
   const lines: Line[] = [];
-  const raw = source.replace(/^\uFEFF/, '').split(/\r?\n/);
+  const raw = yamlText.replace(/^\uFEFF/, '').split(/\r?\n/);
   raw.forEach((text, index) => {
     const number = index + 1;
     const indentMatch = /^[ \t]*/.exec(text)![0];

@@ -8,16 +8,16 @@ import { LocalMapper } from '../../src/adapters/sqlite/local-mapper.js';
 import { prescanCsv } from '../../src/adapters/input/prescan.js';
 import { runBulk, type BulkInputRecord, type JournalEntry } from '../../src/core/bulk/engine.js';
 import type { RecordEvent } from '../../src/core/bulk/events.js';
-import { mappedCsvRecords, sourceContexts, SourcedRecord, type SourceContexts } from '../../src/core/bulk/mapped-rows.js';
+import { mappedCsvRecords, rowContexts, LazyRecord, type RowContexts } from '../../src/core/bulk/mapped-rows.js';
 import { compileMapping, dfspLookupFrom, idColumns, rowKey } from '../../src/core/mapping.js';
 import { MemoryJournal } from '../helpers/memory-journal.js';
 import { random } from '../helpers/record-corpus.js';
 import { tempDir } from '../helpers/tmp.js';
 
 /**
- * A re-run finds rows unchanged by their source (import-csv's rows through a mapping file) when
- * the mapper row still holds what an equal source wrote. The proof that this never changes an
- * outcome: the same histories imported with sources and without, side by side, must end alike
+ * A re-run finds rows unchanged by their row digest (import-csv's rows through a mapping file)
+ * when the mapper row still holds what an equal input row wrote. The proof that this never changes
+ * an outcome: the same histories imported with row digests and without, side by side, must end alike
  * in every record's fate, every mapping row and every audit row — whatever else wrote to the
  * mapper in between (an admin's update, an unlink, a tool writing SQL), whatever the file,
  * DFSP data or mapping became.
@@ -26,7 +26,7 @@ import { tempDir } from '../helpers/tmp.js';
 const fixtures = join(import.meta.dirname, '..', '..', 'fixtures');
 const mappingText = readFileSync(join(fixtures, 'enumeration.mapping.json'), 'utf8');
 const dfspText = readFileSync(join(fixtures, 'dfsp.json'), 'utf8');
-const ctx = { source: 'source digest test' };
+const ctx = { source: 'row digest test' };
 const HEADER =
   'household_no,national_id,full_name,contact_phone,payment_method,bank_code,branch_code,account_no,wallet,payment_mobile,payment_email';
 
@@ -42,7 +42,7 @@ function openMapper(dir: string, name: string): LocalMapper {
 }
 
 interface ImportOptions {
-  readonly sources: boolean;
+  readonly rowDigests: boolean;
   readonly mappingText?: string;
   readonly dfspText?: string;
   readonly chunkSize: number;
@@ -55,10 +55,10 @@ async function importCsv(mapper: LocalMapper, file: string, options: ImportOptio
   const mapping = compileMapping(JSON.parse(options.mappingText ?? mappingText), 'mapping.json');
   const dfsp = dfspLookupFrom(JSON.parse(options.dfspText ?? dfspText));
   const strategies = new Map((await mapper.strategies()).map((s) => [s.id, s]));
-  let contexts: SourceContexts | undefined;
+  let contexts: RowContexts | undefined;
   const onHeader = (_columns: readonly string[], written: readonly string[], delimiter: string) => {
-    if (options.sources)
-      contexts = sourceContexts({
+    if (options.rowDigests)
+      contexts = rowContexts({
         version: 'test',
         definition: JSON.stringify([options.mappingText ?? mappingText, options.dfspText ?? dfspText]),
         header: written,
@@ -97,15 +97,15 @@ async function importCsv(mapper: LocalMapper, file: string, options: ImportOptio
       if (event.type === 'record') events.push(event);
     },
   });
-  // Superseded rows are never parsed either: only the others count as found by their source.
+  // Superseded rows are never parsed either: only the others count as found by their row digest.
   const superseded = new Set(events.filter((e) => e.fate === 'superseded').map((e) => e.seq));
-  const unparsed = made.filter((record) => record instanceof SourcedRecord && !record.wasParsed && !superseded.has(record.seq)).length;
-  const sourced = made.filter((record) => record instanceof SourcedRecord).length;
+  const unparsed = made.filter((record) => record instanceof LazyRecord && !record.wasParsed && !superseded.has(record.seq)).length;
+  const lazy = made.filter((record) => record instanceof LazyRecord).length;
   return {
     summary,
     events: events.map((e) => [e.seq, e.line, e.id, e.fate, e.operation, e.outcome, e.code, e.message]),
     unparsed,
-    sourced,
+    lazy,
   };
 }
 
@@ -147,7 +147,7 @@ function rowText(row: Row): string {
 const writeCsv = (path: string, rows: readonly Row[], header = HEADER) =>
   writeFileSync(path, `${header}\n${rows.map(rowText).join('\n')}\n`);
 
-describe('re-runs find rows unchanged by their source', () => {
+describe('re-runs find rows unchanged by their row digest', () => {
   it('end exactly as full comparisons do, over random histories of files, outside writes, DFSP and mapping changes', async () => {
     const next = random(20261121);
     const pick = <T>(list: readonly T[]): T => list[Math.floor(next() * list.length)]!;
@@ -156,7 +156,7 @@ describe('re-runs find rows unchanged by their source', () => {
     const seen = new Set<string>();
     for (let scenario = 0; scenario < 24; scenario++) {
       const dir = tempDir();
-      const [withSources, without] = [openMapper(dir, 'a.db'), openMapper(dir, 'b.db')];
+      const [withDigests, without] = [openMapper(dir, 'a.db'), openMapper(dir, 'b.db')];
       const first: Row[] = Array.from({ length: 40 + Math.floor(next() * 40) }, (_, i) => ({
         id: i % 50,
         kind: pick(kinds),
@@ -167,11 +167,11 @@ describe('re-runs find rows unchanged by their source', () => {
       const firstFile = join(dir, 'first.csv');
       writeCsv(firstFile, first);
       const shape = { chunkSize: 3 + Math.floor(next() * 30), chunksInFlight: 1 + Math.floor(next() * 3) };
-      // Now and then the first import keeps no sources (as before sparctl kept them): the next
-      // run finds its rows unchanged by comparison and has the mapper keep their sources then.
-      const firstWithSources = next() < 0.6;
-      const a1 = await importCsv(withSources, firstFile, { sources: firstWithSources, ...shape });
-      const b1 = await importCsv(without, firstFile, { sources: false, ...shape });
+      // Now and then the first import keeps no row digests (as before sparctl kept them): the next
+      // run finds its rows unchanged by comparison and has the mapper keep their digests then.
+      const firstWithDigests = next() < 0.6;
+      const a1 = await importCsv(withDigests, firstFile, { rowDigests: firstWithDigests, ...shape });
+      const b1 = await importCsv(without, firstFile, { rowDigests: false, ...shape });
       expect(a1.events).toEqual(b1.events);
 
       // Outside writes, the same on both: an admin's update, an unlink, another tool's SQL.
@@ -181,7 +181,7 @@ describe('re-runs find rows unchanged by their source', () => {
         const id = pick(linkedIds);
         const what = pick(['update', 'unlink', 'sql-name', 'sql-fa', 'sql-phone', 'none'] as const);
         outside.push(what);
-        for (const mapper of [withSources, without]) {
+        for (const mapper of [withDigests, without]) {
           if (what === 'update')
             await mapper.update(
               [
@@ -248,25 +248,25 @@ describe('re-runs find rows unchanged by their source', () => {
       };
       const resumed = next() < 0.3;
       const shape2 = { chunkSize: 3 + Math.floor(next() * 30), chunksInFlight: 1 + Math.floor(next() * 3), ...secondOptions };
-      const a2 = await importCsv(withSources, secondFile, { sources: true, ...shape2, ...(resumed ? { journal: journal() } : {}) });
-      const b2 = await importCsv(without, secondFile, { sources: false, ...shape2, ...(resumed ? { journal: journal() } : {}) });
-      const story = JSON.stringify({ scenario, firstWithSources, change, outside, resumed, shape, shape2 });
+      const a2 = await importCsv(withDigests, secondFile, { rowDigests: true, ...shape2, ...(resumed ? { journal: journal() } : {}) });
+      const b2 = await importCsv(without, secondFile, { rowDigests: false, ...shape2, ...(resumed ? { journal: journal() } : {}) });
+      const story = JSON.stringify({ scenario, firstWithDigests, change, outside, resumed, shape, shape2 });
       expect(a2.events, story).toEqual(b2.events);
       expect(contents(join(dir, 'a.db')), story).toEqual(contents(join(dir, 'b.db')));
       expect(b2.unparsed).toBe(0);
-      if (change === 'same' && firstWithSources) {
+      if (change === 'same' && firstWithDigests) {
         // Every row of a file imported once and unchanged since is done without being mapped,
         // but for IDs an outside write touched, or named twice in one chunk.
         expect(a2.unparsed, story).toBeGreaterThan(0);
       }
-      // Nothing is vouched for by a source the mapper never kept, or kept under another context
+      // Nothing is vouched for by a row digest the mapper never kept, or kept under another context
       // (a changed file can repeat a row exactly, and then its second copy may be).
-      if (change !== 'rows' && (change !== 'same' || !firstWithSources)) expect(a2.unparsed, story).toBe(0);
+      if (change !== 'rows' && (change !== 'same' || !firstWithDigests)) expect(a2.unparsed, story).toBe(0);
 
       // The same file once more: rows the second run wrote, or found unchanged, are found
-      // unchanged by their source now — and still end as full comparisons do.
-      const a3 = await importCsv(withSources, secondFile, { sources: true, ...shape2 });
-      const b3 = await importCsv(without, secondFile, { sources: false, ...shape2 });
+      // unchanged by their row digest now — and still end as full comparisons do.
+      const a3 = await importCsv(withDigests, secondFile, { rowDigests: true, ...shape2 });
+      const b3 = await importCsv(without, secondFile, { rowDigests: false, ...shape2 });
       expect(a3.events, story).toEqual(b3.events);
       expect(contents(join(dir, 'a.db')), story).toEqual(contents(join(dir, 'b.db')));
       expect(a3.unparsed, story).toBeGreaterThan(0);
@@ -287,12 +287,12 @@ describe('re-runs find rows unchanged by their source', () => {
       { ...base, header: ['b', 'a'] },
       { ...base, delimiter: '\t' },
       { ...base, strategies: strategies.slice(1) },
-    ].map((parts) => sourceContexts(parts));
+    ].map((parts) => rowContexts(parts));
     expect(new Set(variants.flatMap((contexts) => [contexts.line, contexts.cells])).size).toBe(variants.length * 2);
-    expect(sourceContexts(base)).toEqual(variants[0]);
+    expect(rowContexts(base)).toEqual(variants[0]);
   });
 
-  it('keeps the sources of rows a run finds unchanged by comparison, so that the next run need not compare them', async () => {
+  it('keeps the row digests of rows a run finds unchanged by comparison, so that the next run need not compare them', async () => {
     const dir = tempDir();
     const mapper = openMapper(dir, 'mapper.db');
     const kinds = ['bank', 'gcash', 'email'] as const;
@@ -308,12 +308,12 @@ describe('re-runs find rows unchanged by their source', () => {
       })),
     );
     const shape = { chunkSize: 8, chunksInFlight: 2 };
-    // Linked without sources, as sparctl did before it kept them.
-    expect((await importCsv(mapper, file, { sources: false, ...shape })).summary.applied).toBe(30);
-    const compared = await importCsv(mapper, file, { sources: true, ...shape });
-    expect([compared.summary.unchanged, compared.unparsed, compared.sourced]).toEqual([30, 0, 30]);
-    const bySource = await importCsv(mapper, file, { sources: true, ...shape });
-    expect([bySource.summary.unchanged, bySource.unparsed]).toEqual([30, 30]);
-    expect(bySource.events).toEqual(compared.events);
+    // Linked without row digests, as sparctl did before it kept them.
+    expect((await importCsv(mapper, file, { rowDigests: false, ...shape })).summary.applied).toBe(30);
+    const compared = await importCsv(mapper, file, { rowDigests: true, ...shape });
+    expect([compared.summary.unchanged, compared.unparsed, compared.lazy]).toEqual([30, 0, 30]);
+    const byDigest = await importCsv(mapper, file, { rowDigests: true, ...shape });
+    expect([byDigest.summary.unchanged, byDigest.unparsed]).toEqual([30, 30]);
+    expect(byDigest.events).toEqual(compared.events);
   });
 });
