@@ -434,7 +434,7 @@ async function runJournalled(
 const LOCAL_CONCURRENCY = 4;
 
 /** Chunks for a remote mapper: two batches each, and enough in flight for `requests` requests plus the next chunk. */
-export function remoteChunks(batchSize: number, requests: number): { chunkSize: number; chunksInFlight: number } {
+function remoteChunks(batchSize: number, requests: number): { chunkSize: number; chunksInFlight: number } {
   return { chunkSize: batchSize * 2, chunksInFlight: Math.ceil(requests / 2) + 1 };
 }
 

@@ -321,7 +321,6 @@ function buildMappingFileSchema(z: Zod) {
 
 /** The structure of a mapping file, and every rule that needs no strategy table (built at its first use). */
 export const mappingFileSchema = lazySchema(buildMappingFileSchema);
-export type MappingFile = z.output<ReturnType<typeof buildMappingFileSchema>>;
 
 // ---------------------------------------------------------------------------------------------
 // Compiled mappings
