@@ -1,5 +1,14 @@
-import Table from 'cli-table3';
+import { createRequire } from 'node:module';
+import type TableType from 'cli-table3';
 import { colorEnabled, type Io } from './io.js';
+
+// Loaded with the first table: most runs that load this module (a bulk run's -q, -o json) draw none.
+const load = createRequire(import.meta.url);
+let Table: typeof TableType | undefined;
+function cliTable3(): typeof TableType {
+  Table ??= load('cli-table3') as typeof TableType;
+  return Table;
+}
 
 /**
  * Every table sparctl prints, in one style: no frame, a header, two spaces between columns, and
@@ -55,7 +64,7 @@ export function renderTable(
   );
   const laid = rows.map((row) => columns.map((column, i) => wrapText(row[i] ?? '', widths[i]!, column.maxLines)));
   const color = colorEnabled(io, stream);
-  const table = new Table({
+  const table = new (cliTable3())({
     head: head
       ? columns.map((column, i) =>
           wrapText(column.header, widths[i]!)
