@@ -127,6 +127,16 @@ export async function recordsJobSpec(
       const input = await openInputFile(path, { format, stdin: context.io.stdin, knownColumns, label, delimiter: delimiter() });
       const strategies = new Map((await mapper.strategies()).map((s) => [s.id, s]));
       let columns: readonly string[] = [];
+      // One options object for every record (a fresh one per record was a tenth of a remote run's garbage).
+      const shared = {
+        mode: operation,
+        defaults: {
+          ...(options.strategy !== undefined ? { strategyId: options.strategy } : {}),
+          ...(options.country !== undefined ? { country: options.country } : {}),
+        },
+        strategies,
+        unlinkConfirmed: context.yes,
+      };
       async function* records() {
         let seq = 0;
         for await (const batch of input.batches) {
@@ -138,16 +148,7 @@ export async function recordsJobSpec(
               fileRecord.record,
               // The record as read, for the reject file: a CSV row's cells, or the JSONL object.
               fileRecord.record,
-              {
-                mode: operation,
-                defaults: {
-                  ...(options.strategy !== undefined ? { strategyId: options.strategy } : {}),
-                  ...(options.country !== undefined ? { country: options.country } : {}),
-                },
-                strategies,
-                unlinkConfirmed: context.yes,
-                ...(fileRecord.unreadable ? { unreadable: fileRecord.unreadable } : {}),
-              },
+              fileRecord.unreadable ? { ...shared, unreadable: fileRecord.unreadable } : shared,
             ),
           );
         }
