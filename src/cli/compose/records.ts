@@ -131,8 +131,8 @@ export async function recordsJobSpec(
         let seq = 0;
         for await (const batch of input.batches) {
           if (seq === 0 && input.format === 'csv' && batch[0]) columns = Object.keys(batch[0].record);
-          yield batch.map((fileRecord) =>
-            toBulkRecord(
+          yield batch.map((fileRecord) => {
+            const record = toBulkRecord(
               seq++,
               fileRecord.line,
               fileRecord.record,
@@ -148,8 +148,10 @@ export async function recordsJobSpec(
                 unlinkConfirmed: context.yes,
                 ...(fileRecord.unreadable ? { unreadable: fileRecord.unreadable } : {}),
               },
-            ),
-          );
+            );
+            // A fed-back reject file's row keeps pointing at the line of the input first read.
+            return fileRecord.originalLine === undefined ? record : { ...record, originalLine: fileRecord.originalLine };
+          });
         }
       }
       return { records: records(), columns: () => columns, headerLines: input.format === 'csv' ? 1 : 0, layout: input.layout };
