@@ -417,7 +417,11 @@ function dryRunTable(io: Io, summary: BulkSummary, paint: Paint): string {
 export function rejectLines(events: readonly RecordEvent[]): string[] {
   return events.map((event) => {
     const parts = [
-      event.line !== undefined ? `line ${event.line}` : event.origin !== undefined ? printable(event.origin) : `record ${event.seq + 1}`,
+      event.line !== undefined
+        ? `line ${event.line}${event.originalLine === undefined ? '' : ` (original line ${event.originalLine})`}`
+        : event.origin !== undefined
+          ? printable(event.origin)
+          : `record ${event.seq + 1}`,
     ];
     if (event.id !== undefined) parts.push(`ID ${printable(event.id)}`);
     if (event.field !== undefined) parts.push(`field ${printable(event.field)}`);

@@ -80,12 +80,19 @@ export async function openRejectFile(
     if (event.fate !== 'rejected') return undefined;
     const raw = event.raw ?? {};
     const cells = byColumns ? inputColumns.map((column) => textOf(raw[column])) : [event.raw ? JSON.stringify(event.raw) : ''];
-    const added = [event.line === undefined ? '' : String(event.line), event.field ?? '', event.code ?? '', event.message ?? ''].map(
-      (cell) => csvCell(cell, delimiter),
+    const line = lineOf(event);
+    const added = [line === undefined ? '' : String(line), event.field ?? '', event.code ?? '', event.message ?? ''].map((cell) =>
+      csvCell(cell, delimiter),
     );
     return `${[...added, ...own(cells)].join(delimiter)}${eol}`;
   });
 }
+
+/**
+ * A reject's `sparctl_line`: the line of the input first read — a row of a reject file fed back
+ * keeps the line its own sparctl_line named, so every later round points into the same file.
+ */
+const lineOf = (event: RecordEvent): number | undefined => event.originalLine ?? event.line;
 
 /** A CSV cell's text for an input value: CSV input gives strings; anything else as JSON. */
 function textOf(value: unknown): string {
@@ -99,7 +106,7 @@ function rejectJsonLine(event: RecordEvent): string {
   // The input's own keys first, as read; sparctl's keys of a fed-back file were dropped on input.
   if (event.raw) for (const [key, value] of Object.entries(event.raw)) if (!key.startsWith('sparctl_')) line[key] = value;
   line['sparctl_id'] = event.id ?? null;
-  line['sparctl_line'] = event.line ?? null;
+  line['sparctl_line'] = lineOf(event) ?? null;
   line['sparctl_field'] = event.field ?? null;
   line['sparctl_code'] = event.code;
   line['sparctl_message'] = event.message;
@@ -172,7 +179,8 @@ export function resultLine(event: RecordEvent, format: ResultsFormat, dryRun = f
     outcome: dryRun && event.fate !== 'rejected' ? null : (event.outcome ?? null),
     code: event.code,
     message: event.message,
-    origin: event.origin ?? null,
+    // A row of a fed-back reject file says where it was first read; `line` stays its line here.
+    origin: event.origin ?? (event.originalLine === undefined ? null : `original line ${event.originalLine}`),
     superseded_by: event.supersededBy ?? null,
   };
   if (format === 'jsonl') return `${JSON.stringify(row)}\n`;

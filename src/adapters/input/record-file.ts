@@ -7,6 +7,7 @@ import { CsvSyntaxError, CsvTokenizer, type CsvRow, WRITTEN_KEPT } from './csv-t
 import { UsageError } from '../../core/errors.js';
 import type { FedBack } from '../../core/spreadsheet-damage.js';
 import { layoutOfHead, otherDelimiterHint, type CsvLayout } from '../../core/csv-delimiter.js';
+import { REPORTED_LINE, reportedLine } from '../../core/bulk/reported-line.js';
 
 /** One record as read from an input file, with the 1-based line it starts on. */
 export interface FileRecord {
@@ -20,6 +21,8 @@ export interface FileRecord {
   readonly numberCells?: readonly string[];
   /** A row of a fed-back reject file: why it was rejected (its sparctl_code and sparctl_message cells). */
   readonly fedBack?: FedBack;
+  /** A row of a fed-back reject file: the line its sparctl_line names, in the input an earlier round read (reportedLine). */
+  readonly originalLine?: number;
 }
 
 export type InputFormat = 'csv' | 'jsonl' | 'xlsx';
@@ -223,6 +226,8 @@ export interface Header {
   readonly kept: readonly number[];
   /** In a fed-back reject file: where its sparctl_code and sparctl_message cells are. */
   readonly fedBack?: { readonly code: number; readonly message: number };
+  /** In a fed-back reject file: where its sparctl_line cell is. */
+  readonly reportedLine?: number;
 }
 
 export function readHeader(
@@ -258,7 +263,13 @@ export function readHeader(
   );
   const code = columns.indexOf('sparctl_code');
   const message = columns.indexOf('sparctl_message');
-  return code === -1 || message === -1 ? { columns, kept } : { columns, kept, fedBack: { code, message } };
+  const line = columns.indexOf(REPORTED_LINE);
+  return {
+    columns,
+    kept,
+    ...(code === -1 || message === -1 ? {} : { fedBack: { code, message } }),
+    ...(line === -1 ? {} : { reportedLine: line }),
+  };
 }
 
 function toFileRecord(row: CsvRow, header: Header, name: string): FileRecord {
@@ -286,9 +297,17 @@ function toFileRecord(row: CsvRow, header: Header, name: string): FileRecord {
   }
   if (unreadable) return { line: row.line, record, unreadable: 'not valid UTF-8' };
   const fedBack = header.fedBack === undefined ? undefined : { code: cells[header.fedBack.code]!, message: cells[header.fedBack.message]! };
-  return fedBack === undefined || fedBack.code === ''
-    ? { line: row.line, record, text: row.text }
-    : { line: row.line, record, text: row.text, fedBack };
+  const read: FileRecord =
+    fedBack === undefined || fedBack.code === ''
+      ? { line: row.line, record, text: row.text }
+      : { line: row.line, record, text: row.text, fedBack };
+  return header.reportedLine === undefined ? read : withOriginalLine(read, cells[header.reportedLine]);
+}
+
+/** The record with the line its reject-file `sparctl_line` names (reportedLine), when it names one. */
+function withOriginalLine<T extends { readonly line: number }>(read: T, reported: unknown): T & { readonly originalLine?: number } {
+  const originalLine = reportedLine(reported);
+  return originalLine === undefined ? read : { ...read, originalLine };
 }
 
 async function* jsonlBatches(stream: AsyncIterable<Buffer | string>): AsyncGenerator<readonly FileRecord[]> {
@@ -317,7 +336,10 @@ function jsonlRecord(line: number, text: string): FileRecord {
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
     return { line, record: {}, unreadable: asWritten('each line must be a JSON object', kept(text)) };
-  return { line, record: withoutReportKeys(parsed as Record<string, unknown>) };
+  const object = parsed as Record<string, unknown>;
+  const read = { line, record: withoutReportKeys(object) };
+  // Only a reject file fed back has sparctl_* keys (withoutReportKeys copied it then).
+  return read.record === object ? read : withOriginalLine(read, object[REPORTED_LINE]);
 }
 
 /** The object without sparctl's own keys (a JSONL reject file fed back), copied only when it has some. */

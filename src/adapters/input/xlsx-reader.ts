@@ -1,6 +1,7 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import ExcelJS from 'exceljs';
 import { UsageError } from '../../core/errors.js';
+import { reportedLine } from '../../core/bulk/reported-line.js';
 
 /**
  * An `.xlsx` workbook read as rows of text, streaming (exceljs's WorkbookReader): the first sheet
@@ -27,12 +28,16 @@ export interface XlsxRow {
   readonly unreadable?: string;
   /** The columns whose cell holds a number (not text), when any does. */
   readonly numberCells?: readonly string[];
+  /** A row of a reject file fed back as a workbook: the line its sparctl_line names (reportedLine). */
+  readonly originalLine?: number;
 }
 
 /** A header read and checked (record-file.ts's readHeader, handed in). */
 export interface XlsxHeader {
   readonly columns: readonly string[];
   readonly kept: readonly number[];
+  /** Where a sparctl_line column is. */
+  readonly reportedLine?: number;
 }
 
 const BATCH = 1_000;
@@ -178,7 +183,9 @@ function toRecord(line: number, cells: readonly string[], numbers: ReadonlySet<n
   for (const at of header.kept) record[header.columns[at]!] = cells[at] ?? '';
   const outside = cells.findIndex((cell, at) => at >= header.columns.length && cell.trim() !== '');
   const numberCells = header.kept.filter((at) => numbers.has(at)).map((at) => header.columns[at]!);
-  const base = numberCells.length > 0 ? { line, record, numberCells } : { line, record };
+  const read = numberCells.length > 0 ? { line, record, numberCells } : { line, record };
+  const originalLine = header.reportedLine === undefined ? undefined : reportedLine(cells[header.reportedLine]);
+  const base = originalLine === undefined ? read : { ...read, originalLine };
   if (outside !== -1)
     return {
       ...base,

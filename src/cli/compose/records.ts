@@ -141,16 +141,18 @@ export async function recordsJobSpec(
         let seq = 0;
         for await (const batch of input.batches) {
           if (seq === 0 && input.format === 'csv' && batch[0]) columns = Object.keys(batch[0].record);
-          yield batch.map((fileRecord) =>
-            toBulkRecord(
+          yield batch.map((fileRecord) => {
+            const record = toBulkRecord(
               seq++,
               fileRecord.line,
               fileRecord.record,
               // The record as read, for the reject file: a CSV row's cells, or the JSONL object.
               fileRecord.record,
               fileRecord.unreadable ? { ...shared, unreadable: fileRecord.unreadable } : shared,
-            ),
-          );
+            );
+            // A fed-back reject file's row keeps pointing at the line of the input first read.
+            return fileRecord.originalLine === undefined ? record : { ...record, originalLine: fileRecord.originalLine };
+          });
         }
       }
       return { records: records(), columns: () => columns, headerLines: input.format === 'csv' ? 1 : 0, layout: input.layout };

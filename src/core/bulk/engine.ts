@@ -389,6 +389,7 @@ class BulkRun implements Retrying {
         report,
         seq: record.seq,
         line: record.line,
+        originalLine: record.originalLine,
         raw: record.raw,
         origin: record.origin,
         id: value.id,

@@ -28,6 +28,8 @@ export interface RecordEvent {
   readonly seq: number;
   /** 1-based line where the record starts, when the input has lines. */
   readonly line?: number | undefined;
+  /** The line in the input an earlier round read, for a row of a reject file fed back (BulkInputRecord.originalLine). */
+  readonly originalLine?: number | undefined;
   readonly id?: string | undefined;
   /** The operation decided for the record (upsert plans link, update or nothing). */
   readonly operation?: Operation | undefined;

@@ -24,6 +24,8 @@ export class LazyRecord implements BulkInputRecord, ItemRow {
   private parsedOnce: BulkInputRecord['parsed'] | undefined;
   /** An .xlsx row's number cells, for its parse. */
   numberCells: readonly string[] | undefined;
+  /** A fed-back reject file's row: the line its sparctl_line names (BulkInputRecord.originalLine). */
+  originalLine: number | undefined;
 
   constructor(
     readonly seq: number,
@@ -94,6 +96,8 @@ export interface CsvFileRow {
   readonly numberCells?: readonly string[];
   /** A row of a fed-back reject file: why it was rejected. */
   readonly fedBack?: FedBack;
+  /** A row of a fed-back reject file: the line its sparctl_line names. */
+  readonly originalLine?: number;
 }
 
 /**
@@ -132,7 +136,7 @@ export function mappedCsvRecords(options: {
   };
   const parseLater = (record: LazyRecord) =>
     mapRow(record.raw as Record<string, string>, record.seq, record.line!, record.id, numbersOf(record.numberCells)).parsed;
-  return (fileRow, seq) => {
+  const recordOf = (fileRow: CsvFileRow, seq: number): BulkInputRecord => {
     const row = fileRow.record as Record<string, string>;
     const numbers = numbersOf(fileRow.numberCells);
     const cell = (path: string) => row[path];
@@ -164,6 +168,14 @@ export function mappedCsvRecords(options: {
     const cells = fileRow.numberCells === undefined ? Object.values(row) : [...Object.values(row), fileRow.numberCells];
     const record = new LazyRecord(seq, fileRow.line, row, id, contexts!.cells, JSON.stringify(cells), parseLater);
     if (fileRow.numberCells !== undefined) record.numberCells = fileRow.numberCells;
+    return record;
+  };
+  return (fileRow, seq) => {
+    const record = recordOf(fileRow, seq);
+    // Only a fed-back reject file's rows carry one: every other row is handed on as it is.
+    if (fileRow.originalLine === undefined) return record;
+    if (!(record instanceof LazyRecord)) return { ...record, originalLine: fileRow.originalLine };
+    record.originalLine = fileRow.originalLine;
     return record;
   };
 }

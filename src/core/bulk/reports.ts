@@ -13,6 +13,7 @@ import type { BulkEvent, BulkSummary, FateCounts, RecordEvent, RecordFate } from
 export interface Reported {
   readonly seq: number;
   readonly line?: number | undefined;
+  readonly originalLine?: number | undefined;
   readonly raw?: Readonly<Record<string, unknown>> | undefined;
   readonly origin?: string | undefined;
 }
@@ -103,6 +104,7 @@ export class Reports {
       type: 'record',
       seq: record.seq,
       line: record.line,
+      originalLine: record.originalLine,
       id: details.id,
       operation: operation === 'none' ? undefined : operation,
       fate,

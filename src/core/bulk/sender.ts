@@ -26,6 +26,7 @@ export interface Work extends Wanted {
   readonly report: ChunkReport;
   readonly seq: number;
   readonly line: number | undefined;
+  readonly originalLine: number | undefined;
   readonly raw: Readonly<Record<string, unknown>> | undefined;
   readonly origin: string | undefined;
   readonly id: string;
@@ -229,8 +230,12 @@ export class Sender {
 
 export const referenceOf = (w: { readonly seq: number }) => `q${w.seq}`;
 
-/** Where a record came from, for the mapper's audit log: its line, or what its producer says (an ODK submission). */
-const originOf = (w: Work): string | undefined => (w.line !== undefined ? `line ${w.line}` : w.origin);
+/**
+ * Where a record came from, for the mapper's audit log: its line (and, in a reject file fed
+ * back, the line of the input first read), or what its producer says (an ODK submission).
+ */
+const originOf = (w: Work): string | undefined =>
+  w.line === undefined ? w.origin : w.originalLine === undefined ? `line ${w.line}` : `line ${w.line} (original line ${w.originalLine})`;
 
 function unlinkItemOf(w: Work): UnlinkItem {
   const item: { -readonly [K in keyof UnlinkItem]: UnlinkItem[K] } = { reference_id: referenceOf(w), id: w.id };

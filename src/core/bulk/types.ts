@@ -14,6 +14,12 @@ export interface BulkInputRecord {
   /** 0-based position in the input; stable across runs over the same input. */
   readonly seq: number;
   readonly line?: number;
+  /**
+   * The line of the row in the input an earlier round read, when this input is a reject file
+   * fed back that says it (its `sparctl_line`): a reject file and the audit log name it, so a
+   * row rejected again still points into the file the user first gave.
+   */
+  readonly originalLine?: number;
   readonly raw?: Readonly<Record<string, unknown>>;
   /** Where the record came from, for the results file (e.g. an ODK submission's ids). */
   readonly origin?: string;
