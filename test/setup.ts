@@ -1,4 +1,13 @@
+import { afterEach } from 'vitest';
 import { loadNumberingPlans } from '../src/adapters/phone/numbering-plans.js';
 import { setNumberingPlansLoader } from '../src/core/phone.js';
+import { stopServers } from './helpers/serve.js';
+import { removeTempDirs } from './helpers/tmp.js';
 
 setNumberingPlansLoader(loadNumberingPlans);
+
+// Test files share a process and its modules (vitest.config.ts: isolate false), so a helper's
+// own top-level afterEach would hook only the first file a worker runs: this file runs before
+// every test file. Hooks after a test run last registered first: servers stop, then folders go.
+afterEach(removeTempDirs);
+afterEach(stopServers);
