@@ -2,8 +2,11 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { cliEnv, runCli } from '../helpers/run-cli.js';
+import { cliEnv } from '../helpers/run-cli.js';
+import { runMain } from '../helpers/run-main.js';
 import { tempDir } from '../helpers/tmp.js';
+
+// The scripts are text a command prints: made in process (runMain); bash runs them.
 
 /** What bash would offer after `line` (a trailing space means a new, empty word). */
 function bashOffers(script: string, line: string): string[] {
@@ -27,7 +30,7 @@ function bashOffers(script: string, line: string): string[] {
 describe('sparctl completion', () => {
   it('bash: commands, subcommands, flags and flag values, all from the command tree', async () => {
     const { env } = cliEnv();
-    const generated = await runCli(['completion', 'bash'], { env });
+    const generated = await runMain(['completion', 'bash'], { env });
     expect(generated.code).toBe(0);
     expect(bashOffers(generated.stdout, 'sparctl im')).toEqual(['import-csv', 'import-odk']);
     expect(bashOffers(generated.stdout, 'sparctl dfsp ')).toEqual(['list', 'import', '--help']);
@@ -39,14 +42,14 @@ describe('sparctl completion', () => {
 
   it('zsh and fish scripts name every command with its description', async () => {
     const { env } = cliEnv();
-    const zsh = await runCli(['completion', 'zsh'], { env });
-    const fish = await runCli(['completion', 'fish'], { env });
+    const zsh = await runMain(['completion', 'zsh'], { env });
+    const fish = await runMain(['completion', 'fish'], { env });
     for (const command of ['import-odk', 'smoke', 'fa', 'completion']) {
       expect(zsh.stdout).toContain(`'${command}:`);
       expect(fish.stdout).toContain(`-a '${command}' -d `);
     }
     expect(zsh.stdout).toMatch(/^#compdef sparctl\n/);
     expect(fish.stdout).toContain("complete -c sparctl -n '__fish_seen_subcommand_from edit' -l country");
-    expect((await runCli(['completion', 'tcsh'], { env })).code).toBe(2);
+    expect((await runMain(['completion', 'tcsh'], { env })).code).toBe(2);
   });
 });

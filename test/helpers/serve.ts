@@ -1,5 +1,4 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { afterEach } from 'vitest';
 import { BIN, ROOT, SERVER_SPAWN_LIMIT } from './run-cli.js';
 
 export interface Served {
@@ -10,9 +9,11 @@ export interface Served {
 }
 
 const running: ChildProcess[] = [];
-afterEach(() => {
+
+/** Kills the servers still running; test/setup.ts runs it after each test. */
+export function stopServers(): void {
   for (const child of running.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
-});
+}
 
 /** Starts the built `sparctl serve` (accepting `partner`) on a free port; waits for its "listening" line. */
 export function serve(env: Record<string, string>, db: string, partner: string): Promise<Served> {
