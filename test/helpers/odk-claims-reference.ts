@@ -1,0 +1,176 @@
+import type { Claim, ClaimAction, ClaimPlan, ClaimPolicies, ClaimResult, Submission } from '../../src/core/odk-claims.js';
+
+/**
+ * The ownership planner as first written (core/odk-claims.ts before its indexes): every
+ * beneficiary looked up by walking all claims. Kept as the oracle the indexed one is held to
+ * (test/unit/odk-claims.test.ts); quadratic, so for small inputs only.
+ */
+
+const newer = (a: { date: string; id: string }, b: { date: string; id: string }) => {
+  const byDate = Date.parse(a.date) - Date.parse(b.date);
+  return byDate !== 0 ? byDate > 0 : a.id > b.id;
+};
+
+/** Whether a claim claims its beneficiary now. */
+function claims(claim: Claim, policies: ClaimPolicies): boolean {
+  if (claim.deleted || claim.beneficiary === undefined) return false;
+  if (!policies.skipReview.includes(claim.review)) return true;
+  // Rejected (or another skipped state) after its content was written: it still holds the ID
+  // unless the policy undoes that write.
+  return claim.review === 'rejected' && policies.onReject !== 'unlink' && claim.wrote?.beneficiary === claim.beneficiary;
+}
+
+/** The submission that owns a beneficiary: its claimant submitted last. */
+function ownerOf(beneficiary: string, all: Readonly<Record<string, Claim>>, policies: ClaimPolicies): string | undefined {
+  let owner: { id: string; date: string } | undefined;
+  for (const [id, claim] of Object.entries(all)) {
+    if (claim.beneficiary !== beneficiary || !claims(claim, policies)) continue;
+    if (owner === undefined || newer({ id, date: claim.date }, owner)) owner = { id, date: claim.date };
+  }
+  return owner?.id;
+}
+
+/** `force`: submissions whose content counts as new whatever was considered before (--instance-id). */
+export function referencePlanClaims(
+  before: Readonly<Record<string, Claim>>,
+  window: readonly Submission[],
+  policies: ClaimPolicies,
+  force: ReadonlySet<string> = new Set(),
+): ClaimPlan {
+  const after: Record<string, Claim> = { ...before };
+  const notes: string[] = [];
+  const touched = new Set<string>();
+  const contentNew = new Set<string>();
+  for (const s of window) {
+    const old = before[s.id];
+    const edited = old === undefined || old.instance !== s.instance || force.has(s.id);
+    // A content change (or a first sight) is written when it owns; a review change is not content.
+    const skippedBefore = old !== undefined && policies.skipReview.includes(old.review) && old.wrote === undefined;
+    if (edited || (skippedBefore && !policies.skipReview.includes(s.review) && !s.deleted)) contentNew.add(s.id);
+    const claim: Claim = {
+      instance: s.instance,
+      date: s.date,
+      review: s.review,
+      deleted: s.deleted,
+      ...(s.beneficiary === undefined ? {} : { beneficiary: s.beneficiary }),
+      ...(old?.wrote === undefined ? {} : { wrote: old.wrote }),
+    };
+    after[s.id] = claim;
+    if (old?.beneficiary !== undefined) touched.add(old.beneficiary);
+    if (old?.wrote !== undefined) touched.add(old.wrote.beneficiary);
+    if (s.beneficiary !== undefined) touched.add(s.beneficiary);
+    if (
+      !s.deleted &&
+      s.review === 'rejected' &&
+      old !== undefined &&
+      old.review !== 'rejected' &&
+      old.wrote !== undefined &&
+      policies.onReject === 'warn'
+    ) {
+      notes.push(
+        `${s.id} was rejected by a reviewer after it was applied; ${old.wrote.beneficiary} stays linked (--on-reject unlink --yes undoes such links)`,
+      );
+    }
+  }
+  if (policies.reapply) {
+    for (const claim of Object.values(after))
+      if (claims(claim, policies) && claim.beneficiary !== undefined) touched.add(claim.beneficiary);
+  }
+
+  const actions: ClaimAction[] = [];
+  const fetch = new Set<string>();
+  const windowIds = new Set(window.map((s) => s.id));
+  for (const beneficiary of [...touched].sort()) {
+    const ownerBefore = ownerOf(beneficiary, before, policies);
+    const owner = ownerOf(beneficiary, after, policies);
+    if (owner !== undefined) {
+      for (const s of window) {
+        const was = before[s.id]?.beneficiary;
+        if (was === beneficiary && s.id !== owner && (s.deleted || s.beneficiary !== beneficiary) && !before[s.id]?.deleted) {
+          notes.push(
+            `${s.id} ${s.deleted ? 'was deleted in Central' : `now names ${s.beneficiary ?? 'no beneficiary'}`}; ${beneficiary} is still named by submission ${owner}, which owns it: not unlinked`,
+          );
+        }
+      }
+      const why = contentNew.has(owner)
+        ? before[owner] === undefined
+          ? 'new'
+          : 'edit'
+        : owner !== ownerBefore
+          ? 'owner'
+          : policies.reapply
+            ? 'reapply'
+            : undefined;
+      if (why === undefined) continue;
+      // New content is written whatever the mapper holds; a change of owner or a reapply only
+      // where the mapper still holds what the importer wrote there (if it wrote anything).
+      const written =
+        why === 'new' || why === 'edit'
+          ? undefined
+          : Object.values(after).find((other) => other.wrote?.beneficiary === beneficiary)?.wrote?.fa;
+      actions.push({ kind: 'apply', submission: owner, beneficiary, why, ...(written === undefined ? {} : { onlyIfFa: written }) });
+      if (!windowIds.has(owner)) fetch.add(owner);
+      for (const [id, other] of Object.entries(after)) {
+        if (id !== owner && contentNew.has(id) && other.beneficiary === beneficiary && claims(other, policies)) {
+          notes.push(`${id} names ${beneficiary}, but ${owner} was submitted later and owns it: not applied`);
+        }
+      }
+      continue;
+    }
+    // No claimant is left: undo the importer's own write, where a policy says so.
+    const writer = Object.entries(after).find(([, claim]) => claim.wrote?.beneficiary === beneficiary);
+    if (writer === undefined) {
+      const gone = window.find(
+        (s) => (before[s.id]?.beneficiary ?? s.beneficiary) === beneficiary && (s.deleted || s.beneficiary !== beneficiary),
+      );
+      if (gone !== undefined && ownerBefore !== undefined)
+        notes.push(`${gone.id} no longer names ${beneficiary}, but this importer never linked it: left as it is`);
+      continue;
+    }
+    const [id, claim] = writer;
+    const why: 'deleted' | 'rejected' | 'moved' = claim.deleted ? 'deleted' : claim.beneficiary !== beneficiary ? 'moved' : 'rejected';
+    const allowed = why === 'rejected' ? policies.onReject === 'unlink' : policies.onDelete === 'unlink';
+    if (!allowed) {
+      if (why !== 'rejected')
+        notes.push(
+          `${id} ${why === 'deleted' ? 'was deleted' : `now names ${claim.beneficiary ?? 'no beneficiary'}`}; ${beneficiary} stays linked (--on-delete unlink --yes undoes such links)`,
+        );
+      continue;
+    }
+    actions.push({ kind: 'undo', submission: id, beneficiary, fa: claim.wrote!.fa, why });
+  }
+  const acted = new Set(actions.map((action) => action.submission));
+  let alreadyApplied = 0;
+  let skippedByReview = 0;
+  for (const s of window) {
+    if (acted.has(s.id)) continue;
+    if (!contentNew.has(s.id)) alreadyApplied++;
+    else if (!s.deleted && policies.skipReview.includes(s.review)) skippedByReview++;
+  }
+  return { actions, notes, claims: after, fetch: [...fetch], counts: { alreadyApplied, skippedByReview } };
+}
+
+/** The claims once the window's writes are known: what was written is recorded, only then. */
+export function referenceSettleClaims(claims: Readonly<Record<string, Claim>>, results: readonly ClaimResult[]): Record<string, Claim> {
+  const out: Record<string, Claim> = { ...claims };
+  for (const result of results) {
+    const { action } = result;
+    if (action.kind === 'apply') {
+      // Whoever wrote this ID before no longer holds it as written.
+      if (result.written || result.overwritten) {
+        for (const [id, claim] of Object.entries(out))
+          if (id !== action.submission && claim.wrote?.beneficiary === action.beneficiary) out[id] = withoutWrote(claim);
+        if (result.written && result.fa !== undefined)
+          out[action.submission] = { ...out[action.submission]!, wrote: { beneficiary: action.beneficiary, fa: result.fa } };
+      }
+      continue;
+    }
+    if (result.gone) out[action.submission] = withoutWrote(out[action.submission]!);
+  }
+  return out;
+}
+
+function withoutWrote(claim: Claim): Claim {
+  const { wrote: _wrote, ...rest } = claim;
+  return rest;
+}
