@@ -41,17 +41,19 @@ interface ResultView {
 
 function view(applied: AppliedItem): ResultView {
   const { result } = applied;
-  return {
-    ...(applied.line === undefined ? {} : { line: applied.line }),
-    id: applied.id,
-    outcome: applied.outcome,
-    status: result.status,
-    status_reason_code: result.status_reason_code,
-    status_reason_message: result.status_reason_message,
-    ...(result.fa === undefined ? {} : { fa: result.fa }),
-    ...(result.additional_info === undefined ? {} : { additional_info: result.additional_info }),
-    ...(applied.confirmed ? { confirmed: true as const } : {}),
-  };
+  // Assigned key by key, in this order (the JSON's), rather than spread: a resolve --file of
+  // 20,000 records spent 0.2 s building these objects with conditional spreads.
+  const shown: ResultView = {} as ResultView;
+  if (applied.line !== undefined) shown.line = applied.line;
+  shown.id = applied.id;
+  shown.outcome = applied.outcome;
+  shown.status = result.status;
+  shown.status_reason_code = result.status_reason_code;
+  shown.status_reason_message = result.status_reason_message;
+  if (result.fa !== undefined) shown.fa = result.fa;
+  if (result.additional_info !== undefined) shown.additional_info = result.additional_info;
+  if (applied.confirmed) shown.confirmed = true;
+  return shown;
 }
 
 export interface RenderInput {
@@ -70,9 +72,19 @@ export function renderResults(io: Io, format: OutputFormat, input: RenderInput):
     case 'json':
       io.stdout.write(jsonDocument({ operation: input.operation, target: input.target, summary: input.summary, results: views }));
       return;
-    case 'jsonl':
-      for (const v of views) io.stdout.write(`${JSON.stringify(v)}\n`);
+    case 'jsonl': {
+      // Written in pieces of about 64 KiB: one write per line cost 20,000 system calls on a pipe.
+      let piece = '';
+      for (const v of views) {
+        piece += `${JSON.stringify(v)}\n`;
+        if (piece.length >= 65_536) {
+          io.stdout.write(piece);
+          piece = '';
+        }
+      }
+      if (piece !== '') io.stdout.write(piece);
       return;
+    }
     case 'csv':
       io.stdout.write(toCsv(views));
       return;

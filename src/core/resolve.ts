@@ -67,14 +67,16 @@ export async function prepareItems(
       problems.push({ ...at, ...strategyProblem });
       continue;
     }
-    const reference_id = `r${items.length + 1}`;
-    const origin = options.inputLabel && input.line !== undefined ? { origin: `${options.inputLabel}:${input.line}` } : {};
-    const base = { reference_id, ...origin };
-    let item: AnyItem;
-    if (operation === 'link' || operation === 'update') item = { ...base, ...(parsed.value as MappingRecord) };
-    else if (operation === 'resolve') item = { ...base, id: parsed.value.id, scope: options.scope ?? 'details' };
-    else item = { ...base, id: parsed.value.id };
-    items.push({ ...at, item });
+    // Built key by key (reference_id, origin, then the record's fields), not spread: a file of
+    // 20,000 IDs to resolve spent a tenth of its CPU here with spreads.
+    const item: Record<string, unknown> = { reference_id: `r${items.length + 1}` };
+    if (options.inputLabel && input.line !== undefined) item['origin'] = `${options.inputLabel}:${input.line}`;
+    if (operation === 'link' || operation === 'update') Object.assign(item, parsed.value as MappingRecord);
+    else {
+      item['id'] = parsed.value.id;
+      if (operation === 'resolve') item['scope'] = options.scope ?? 'details';
+    }
+    items.push(input.line === undefined ? { item: item as unknown as AnyItem } : { line: input.line, item: item as unknown as AnyItem });
   }
   if (items.length === 0 && problems.length === 0) {
     problems.push({ field: '(input)', message: 'no records: the input is empty' });
@@ -154,12 +156,9 @@ async function applyBatch(
         ExitCode.internal,
       );
     }
-    return {
-      ...(line === undefined ? {} : { line }),
-      id: item.id,
-      outcome: classifyResult(operation, result),
-      result: { ...result, id: item.id },
-    };
+    const outcome = classifyResult(operation, result);
+    const answered = { ...result, id: item.id };
+    return line === undefined ? { id: item.id, outcome, result: answered } : { line, id: item.id, outcome, result: answered };
   });
 }
 
