@@ -7,9 +7,10 @@
  * line; a run killed with SIGKILL and run again leaves the database a clean run leaves.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import ExcelJS from 'exceljs';
+import JSZip from 'jszip';
 import { afterEach, describe, expect, it } from 'vitest';
 // Through retained.ts: on Node 24 a collected better-sqlite3 object aborts the test process.
 import { openDatabase, prepare } from '../../src/adapters/sqlite/retained.js';
@@ -206,6 +207,40 @@ describe('import-csv of an .xlsx workbook', () => {
     const onCsv = await importFile(dir, join(ROOT, 'fixtures', 'enumeration.csv'), ['--sheet', 'Data']);
     expect(onCsv.code).toBe(2);
     expect(onCsv.stderr).toContain('[usage.conflicting_option]: --sheet is for .xlsx workbooks');
+  });
+
+  it('reads a workbook whatever order its parts are stored in (as Excel stores them: shared strings after the sheets)', async () => {
+    const dir = tempDir('sparctl-xlsx-');
+    // fixtures/excel-order.xlsx: the workbook below, its parts stored as Excel stores them (the
+    // document properties and workbook first, the sheets, then theme, styles and shared
+    // strings), written with Python's zipfile. exceljs's own streaming pass read its text cells
+    // as "[object Object]" (header refused as a repeated column) on every run.
+    await workbook(join(dir, 'made.xlsx'), { Notes: [row(9)], Data: [row(1), row(2, { bank_code: 'XYZ' }), row(3)] });
+    const zip = await JSZip.loadAsync(readFileSync(join(dir, 'made.xlsx')));
+    const parts = Object.keys(zip.files).filter((path) => !zip.files[path]!.dir);
+    // Every part in reverse: nothing that names the sheets is known until the end.
+    const reversed = new JSZip();
+    for (const path of [...parts].reverse()) reversed.file(path, await zip.file(path)!.async('uint8array'), { createFolders: false });
+    writeFileSync(join(dir, 'reversed.xlsx'), await reversed.generateAsync({ type: 'nodebuffer', compression: 'DEFLATE' }));
+    copyFileSync(join(ROOT, 'fixtures', 'excel-order.xlsx'), join(dir, 'excel.xlsx'));
+    for (const file of ['excel.xlsx', 'reversed.xlsx']) {
+      const data = await importFile(dir, file, ['--sheet', 'Data']);
+      expect(data.code, `${file}: ${data.stderr}`).toBe(5);
+      expect(stored(data.db).map((m) => [m.id_value, m.name])).toEqual([
+        ['token:000412340001@nationalId', 'Persona 0001 Núñez'],
+        ['token:000412340003@nationalId', 'Persona 0003 Núñez'],
+      ]);
+      expect(rejectRows(join(dir, `${file.replace('.xlsx', '')}.rejects.csv`))).toEqual([
+        ['3', 'bank_code', 'mapping.unknown_bank', '000412340002'],
+      ]);
+      rmSync(data.db);
+      const notes = await importFile(dir, file);
+      expect(
+        stored(notes.db).map((m) => m.id_value),
+        `${file}: the first tab`,
+      ).toEqual(['token:000412340009@nationalId']);
+      rmSync(notes.db);
+    }
   });
 
   it('files that are no workbook: one line each, exit 2, nothing written', async () => {

@@ -1,4 +1,6 @@
 import { closeSync, openSync, readSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import type { Readable } from 'node:stream';
 import ExcelJS from 'exceljs';
 import { UsageError } from '../../core/errors.js';
 import { reportedLine } from '../../core/bulk/reported-line.js';
@@ -91,70 +93,73 @@ export interface XlsxOptions {
   readonly readHeader: (cells: readonly string[]) => XlsxHeader;
 }
 
-/** The rows of one sheet, a batch at a time (the signature is checked first: checkXlsxSignature). */
+/** What sparctl uses of unzipper (exceljs's own zip reader, pinned beside it): the archive's central directory. */
+interface ZipDirectory {
+  readonly files: readonly { readonly path: string; stream(): Readable }[];
+}
+const unzipper = createRequire(import.meta.url)('unzipper') as { Open: { file(path: string): Promise<ZipDirectory> } };
+
+/** The parts of exceljs 4.4.0's WorkbookReader this module drives itself (see workbookParts). */
+interface ReaderParts {
+  workbookRels?: { Id: string; Target: string }[];
+  model?: { sheets?: { name?: string; rId?: string }[] };
+  _parseRels(entry: Readable): Promise<void>;
+  _parseWorkbook(entry: Readable): Promise<void>;
+  _parseSharedStrings(entry: Readable): AsyncGenerator<unknown>;
+  _parseStyles(entry: Readable): Promise<void>;
+  _parseWorksheet(entry: Readable, sheetNo: string): Generator<{ eventType: string; value: AsyncIterable<ExcelJS.Row> }>;
+}
+
+/**
+ * The rows of one sheet, a batch at a time (the signature is checked first: checkXlsxSignature).
+ *
+ * The workbook is opened through its zip's central directory, and its parts are read in the
+ * order they depend on each other — relationships, workbook (the sheets' names), shared strings,
+ * styles — before the one sheet asked for, whatever order the file stores them in. exceljs's
+ * own streaming pass reads the parts as stored, copies a sheet met before the shared strings to
+ * a temporary file, and loses the entries after it when the copy takes long enough (exceljs
+ * issues 2790 and 3064): a file stored as Excel stores it (shared strings after the sheets) read
+ * its text cells as "[object Object]", a workbook.xml stored last failed ("reading 'sheets'"),
+ * and a temporary copy of beneficiary data was left in /tmp by a kill -9. No copy is made now.
+ */
 export async function* xlsxBatches(path: string, name: string, options: XlsxOptions): AsyncGenerator<readonly XlsxRow[]> {
-  const reader = new ExcelJS.stream.xlsx.WorkbookReader(path, {
-    sharedStrings: 'cache',
-    styles: 'cache',
-    hyperlinks: 'ignore',
-    worksheets: 'emit',
-    entries: 'ignore',
-  });
-  let found = false;
+  let sheet: AsyncIterable<ExcelJS.Row>;
+  try {
+    sheet = await wantedSheet(path, name, options.sheet);
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    throw unreadable(name, error);
+  }
   let header: XlsxHeader | undefined;
   let batch: XlsxRow[] = [];
   try {
-    for await (const sheet of reader) {
-      if (found || !isWanted(sheet as { name?: string }, reader, options.sheet)) {
-        // Read to its end, not just passed over: a sheet stored before the shared strings comes
-        // from a temporary file that exceljs removes as soon as the next sheet is asked for, and
-        // a stream not yet opened on it then fails with ENOENT outside any handler (a crash).
-        for await (const _row of sheet) {
-          // nothing: the rows of a sheet not asked for
-        }
+    for await (const row of sheet) {
+      const cells: string[] = [];
+      const numbers = new Set<number>();
+      row.eachCell({ includeEmpty: false }, (cell, column) => {
+        const shown = cellText(cell);
+        if (shown.number) numbers.add(column - 1);
+        cells[column - 1] = shown.text;
+      });
+      for (let at = 0; at < cells.length; at++) cells[at] ??= '';
+      if (cells.every((cell) => cell.trim() === '')) continue; // an empty row, as a blank CSV line
+      if (header === undefined) {
+        // A header's trailing empty cells (formatted, never filled) are no columns.
+        while (cells.length > 0 && cells[cells.length - 1]!.trim() === '') cells.pop();
+        header = options.readHeader(cells);
         continue;
       }
-      found = true;
-      for await (const row of sheet) {
-        const cells: string[] = [];
-        const numbers = new Set<number>();
-        row.eachCell({ includeEmpty: false }, (cell, column) => {
-          const shown = cellText(cell);
-          if (shown.number) numbers.add(column - 1);
-          cells[column - 1] = shown.text;
-        });
-        for (let at = 0; at < cells.length; at++) cells[at] ??= '';
-        if (cells.every((cell) => cell.trim() === '')) continue; // an empty row, as a blank CSV line
-        if (header === undefined) {
-          // A header's trailing empty cells (formatted, never filled) are no columns.
-          while (cells.length > 0 && cells[cells.length - 1]!.trim() === '') cells.pop();
-          header = options.readHeader(cells);
-          continue;
-        }
-        batch.push(toRecord(row.number, cells, numbers, header));
-        if (batch.length >= BATCH) {
-          yield batch;
-          batch = [];
-        }
+      batch.push(toRecord(row.number, cells, numbers, header));
+      if (batch.length >= BATCH) {
+        yield batch;
+        batch = [];
       }
     }
   } catch (error) {
     if (error instanceof UsageError) throw error;
     if (batch.length > 0) yield batch;
     batch = [];
-    throw new UsageError('input.xlsx_unreadable', `${name}: the workbook cannot be read (${describeXlsxError(error)}); nothing was sent`, {
-      hint: 'open it in the spreadsheet and save it again as Excel Workbook (.xlsx), or save it as CSV UTF-8',
-    });
-  }
-  if (!found) {
-    const names = sheetNames(reader);
-    if (options.sheet !== undefined)
-      throw new UsageError('usage.sheet', `${name} has no sheet "${options.sheet}"; nothing was sent`, {
-        hint: names.length > 0 ? `its sheets are: ${names.map((n) => `"${n}"`).join(', ')}` : 'the workbook lists no sheets',
-      });
-    throw new UsageError('input.xlsx_unreadable', `${name}: the workbook has no worksheet; nothing was sent`, {
-      hint: 'save it from the spreadsheet as Excel Workbook (.xlsx)',
-    });
+    throw unreadable(name, error);
   }
   if (header === undefined)
     throw new UsageError('input.empty', `${name}: no header row (the sheet is empty); nothing was sent`, {
@@ -163,19 +168,69 @@ export async function* xlsxBatches(path: string, name: string, options: XlsxOpti
   if (batch.length > 0) yield batch;
 }
 
-interface ReaderModel {
-  model?: { sheets?: { name?: string }[] };
+function unreadable(name: string, error: unknown): UsageError {
+  return new UsageError('input.xlsx_unreadable', `${name}: the workbook cannot be read (${describeXlsxError(error)}); nothing was sent`, {
+    hint: 'open it in the spreadsheet and save it again as Excel Workbook (.xlsx), or save it as CSV UTF-8',
+  });
 }
 
-function sheetNames(reader: unknown): string[] {
-  return ((reader as ReaderModel).model?.sheets ?? []).flatMap((sheet) => (sheet.name === undefined ? [] : [sheet.name]));
-}
+/**
+ * The rows of the sheet asked for (by name), or of the first in tab order: the workbook's parts
+ * read first, through exceljs 4.4.0's own parsers (pinned in package-lock.json; xlsx.test.ts
+ * reads workbooks stored in both orders through them).
+ */
+async function wantedSheet(path: string, name: string, wanted: string | undefined): Promise<AsyncIterable<ExcelJS.Row>> {
+  const directory = await unzipper.Open.file(path);
+  const part = (at: string) => directory.files.find((file) => file.path === at);
+  const reader = new ExcelJS.stream.xlsx.WorkbookReader(path, {
+    sharedStrings: 'cache',
+    styles: 'cache',
+    hyperlinks: 'ignore',
+    worksheets: 'emit',
+    entries: 'ignore',
+  }) as unknown as ReaderParts;
+  const rels = part('xl/_rels/workbook.xml.rels');
+  const book = part('xl/workbook.xml');
+  if (rels === undefined || book === undefined)
+    throw new UsageError('input.xlsx_unreadable', `${name}: the workbook has no worksheet; nothing was sent`, {
+      hint: 'save it from the spreadsheet as Excel Workbook (.xlsx)',
+    });
+  await reader._parseRels(rels.stream());
+  await reader._parseWorkbook(book.stream());
+  const strings = part('xl/sharedStrings.xml');
+  if (strings !== undefined) for await (const _ of reader._parseSharedStrings(strings.stream())) void _;
+  const styles = part('xl/styles.xml');
+  if (styles !== undefined) await reader._parseStyles(styles.stream());
 
-/** The named sheet, or the first in tab order (the first stored when the workbook lists none). */
-function isWanted(sheet: { name?: string }, reader: unknown, wanted: string | undefined): boolean {
-  if (wanted !== undefined) return sheet.name === wanted;
-  const first = sheetNames(reader)[0];
-  return first === undefined || sheet.name === first;
+  const sheets = reader.model?.sheets ?? [];
+  const names = sheets.flatMap((sheet) => (sheet.name === undefined ? [] : [sheet.name]));
+  const chosen = wanted === undefined ? sheets[0] : sheets.find((sheet) => sheet.name === wanted);
+  if (chosen === undefined) {
+    if (wanted !== undefined)
+      throw new UsageError('usage.sheet', `${name} has no sheet "${wanted}"; nothing was sent`, {
+        hint: names.length > 0 ? `its sheets are: ${names.map((n) => `"${n}"`).join(', ')}` : 'the workbook lists no sheets',
+      });
+    throw new UsageError('input.xlsx_unreadable', `${name}: the workbook has no worksheet; nothing was sent`, {
+      hint: 'save it from the spreadsheet as Excel Workbook (.xlsx)',
+    });
+  }
+  // The sheet's part, named by its relationship: "worksheets/sheet2.xml" (under xl/) or "/xl/worksheets/sheet2.xml".
+  const target = reader.workbookRels?.find((rel) => rel.Id === chosen.rId)?.Target;
+  const at = target === undefined ? undefined : target.startsWith('/') ? target.slice(1) : `xl/${target}`;
+  const entry = at === undefined ? undefined : part(at);
+  const sheetNo = at === undefined ? undefined : /sheet(\d+)\.xml$/.exec(at)?.[1];
+  if (entry === undefined || sheetNo === undefined)
+    throw new UsageError(
+      'input.xlsx_unreadable',
+      `${name}: the workbook lists sheet "${chosen.name ?? '?'}" but holds no such part; nothing was sent`,
+      {
+        hint: 'open it in the spreadsheet and save it again as Excel Workbook (.xlsx)',
+      },
+    );
+  for (const event of reader._parseWorksheet(entry.stream(), sheetNo)) if (event.eventType === 'worksheet') return event.value;
+  throw new UsageError('input.xlsx_unreadable', `${name}: the workbook has no worksheet; nothing was sent`, {
+    hint: 'save it from the spreadsheet as Excel Workbook (.xlsx)',
+  });
 }
 
 function toRecord(line: number, cells: readonly string[], numbers: ReadonlySet<number>, header: XlsxHeader): XlsxRow {
