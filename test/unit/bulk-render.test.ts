@@ -163,8 +163,9 @@ describe('progress on a terminal', () => {
     const renderer = createProgressRenderer(io, { quiet: false, label: 'import people.csv' });
     for (let i = 1; i <= 2000; i++) renderer.onEvent(progress(i, i / 1000, { total: 4000 }));
     renderer.onEvent({ type: 'retry', operation: 'link', records: 3, attempt: 2, reason: 'HTTP 429', delayMs: 1000 });
-    // Long enough for ora to load and the throttled update to land.
-    await sleep(400);
+    // Until ora has loaded and the throttled update landed (a fixed 400 ms was too short for a
+    // busy CI machine); at most 10 s.
+    for (let waited = 0; waited < 10_000 && !stderr().includes('HTTP 429'); waited += 50) await sleep(50);
     const shown = stderr();
     renderer.stop();
     expect(shown).toContain('import people.csv · 2000/4000 (50%) · 3 links: retry 2 in 1.0 s, HTTP 429');
