@@ -139,6 +139,8 @@ export interface RecordsResult {
   readonly exitCode: number;
   /** Why the command fails although its results are shown (resolve: a found FA's strategy is not declared). */
   readonly failure?: SparctlError;
+  /** The results were written as they came (ResolveDeps.streamResults): `applied` is empty. */
+  readonly streamed?: true;
 }
 
 /** What every records use case is told from outside. */
@@ -161,6 +163,8 @@ export interface ResolveDeps extends CommonDeps {
   readonly concurrency: number;
   /** A line on stderr, always: a problem of the input. */
   readonly problem: (line: string) => void;
+  /** Writes answers as they come, in input order (JSONL, CSV); the result then holds none of them. */
+  readonly streamResults?: (answered: readonly AppliedItem[]) => void;
 }
 
 export interface ResolveInput {
@@ -188,22 +192,43 @@ export async function resolveRecords(deps: ResolveDeps, input: ResolveInput): Pr
     const batchSize = input.batchSize ?? deps.batchSize;
     const verbose = deps.verbose;
     verbose?.(`resolve ${items.length} record(s) via ${deps.via} (${mapper.target}), ${batchSize} per batch`);
+    const { undeclaredStored, storedStrategyId } = await import('../core/strategy/declared.js');
+    const strategies = await mapper.strategies();
+    const known = new Set(strategies.map((strategy) => strategy.id));
+    // Streamed: each batch's answers go out as they come, and only the counts and the found FAs
+    // stored with a strategy the profile does not declare are kept.
+    const stream = deps.streamResults;
+    let streamed = summarize('resolve', []);
+    const undeclaredFound: AppliedItem[] = [];
     const applied = await applyItems(mapper, 'resolve', items, {
       batchSize,
       concurrency: typeof input.concurrency === 'number' ? input.concurrency : deps.concurrency,
       context: { source: auditSource('resolve', input.file, deps.user) },
       ...(verbose ? { onProgress: (done: number, total: number) => verbose(`${done}/${total} done`) } : {}),
+      ...(stream === undefined
+        ? {}
+        : {
+            onAnswers: (answered: AppliedItem[]) => {
+              stream(answered);
+              streamed = summarize('resolve', answered, streamed);
+              for (const item of answered) {
+                const strategyId = item.outcome === 'found' ? storedStrategyId(item.result) : undefined;
+                if (strategyId !== undefined && !known.has(strategyId)) undeclaredFound.push(item);
+              }
+            },
+          }),
     });
-    const summary = summarize('resolve', applied);
-    const { undeclaredStored } = await import('../core/strategy/declared.js');
+    const summary = stream === undefined ? summarize('resolve', applied) : streamed;
+    const found = stream === undefined ? applied.filter((item) => item.outcome === 'found') : undeclaredFound;
     const undeclared = undeclaredStored(
-      await mapper.strategies(),
-      applied.filter((item) => item.outcome === 'found').map((item) => ({ id: item.id, result: item.result })),
+      strategies,
+      found.map((item) => ({ id: item.id, result: item.result })),
     );
     return {
       operation: 'resolve',
       target: mapper.target,
       applied,
+      ...(stream === undefined ? {} : { streamed: true }),
       summary,
       exitCode: undeclared?.exitCode ?? (summary.failed > 0 ? ExitCode.rejected : ExitCode.ok),
       ...(undeclared ? { failure: undeclared } : {}),

@@ -224,16 +224,43 @@ export function printable(text: string): string {
 const CSV_COLUMNS = ['line', 'id', 'outcome', 'status', 'status_reason_code', 'status_reason_message', 'fa'] as const;
 
 function toCsv(views: ResultView[]): string {
-  const lines = [CSV_COLUMNS.join(',')];
+  return `${CSV_COLUMNS.join(',')}\r\n${csvRows(views)}`;
+}
+
+function csvRows(views: readonly ResultView[]): string {
+  let rows = '';
   for (const v of views) {
     const cells = CSV_COLUMNS.map((column) => {
       const value = (v as unknown as Record<string, unknown>)[column];
       if (value === undefined || value === null) return '';
       return csvCell(typeof value === 'string' ? value : typeof value === 'number' ? String(value) : JSON.stringify(value));
     });
-    lines.push(cells.join(','));
+    rows += `${cells.join(',')}\r\n`;
   }
-  return `${lines.join('\r\n')}\r\n`;
+  return rows;
+}
+
+/**
+ * For JSONL and CSV, a writer of results as they come (resolveRecords' streamResults), each
+ * batch in one write; the lines are those renderResults writes for the whole list. Undefined for
+ * the formats that need every result first (a JSON document, a table sized to its rows).
+ */
+export function resultStream(io: Io, format: OutputFormat): ((answered: readonly AppliedItem[]) => void) | undefined {
+  if (format === 'jsonl')
+    return (answered) => {
+      let lines = '';
+      for (const item of answered) lines += `${JSON.stringify(view(item))}\n`;
+      if (lines !== '') io.stdout.write(lines);
+    };
+  if (format === 'csv') {
+    let header = false;
+    return (answered) => {
+      const rows = csvRows(answered.map(view));
+      io.stdout.write(header ? rows : `${CSV_COLUMNS.join(',')}\r\n${rows}`);
+      header = true;
+    };
+  }
+  return undefined;
 }
 
 /** "link: 9 linked, 1 already linked (local ~/.local/share/sparctl/mapper.db)"; a dry run says "would be linked". */

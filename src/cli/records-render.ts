@@ -13,7 +13,8 @@ export async function renderRecords(
 ): Promise<void> {
   // Loaded here, not at start-up: `sparctl --help` should not pay for zod or cli-table3.
   const { defaultFormat, renderResults, summaryLine } = await import('./output.js');
-  renderResults(io, defaultFormat(io, output), result);
+  // Streamed results were written as they came (compose/records.ts); only the summary is left.
+  if (!result.streamed) renderResults(io, defaultFormat(io, output), result);
   if (result.events && resultsFile !== undefined) {
     const { openResultsFile } = await import('../adapters/files/report-writers.js');
     const { resolve } = await import('node:path');

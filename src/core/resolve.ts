@@ -100,6 +100,12 @@ export interface ApplyOptions {
   readonly onProgress?: (done: number, total: number) => void;
   /** Batches in flight at once (default 1). */
   readonly concurrency?: number;
+  /**
+   * Handed each batch's answers in input order as soon as they and every earlier batch's are in;
+   * applyItems then keeps none of them and returns an empty list (a file of any size is answered
+   * in the memory of a few batches).
+   */
+  readonly onAnswers?: (answered: AppliedItem[]) => void;
 }
 
 /** Sends the items in batches, in input order, and pairs every result with its item by reference_id. */
@@ -112,10 +118,12 @@ export async function applyItems(
   const batches: PreparedItem[][] = [];
   for (let start = 0; start < prepared.length; start += options.batchSize) batches.push(prepared.slice(start, start + options.batchSize));
   // Up to `concurrency` batches in flight; their answers are put back in input order.
-  const answers: AppliedItem[][] = [];
+  const answers: (AppliedItem[] | undefined)[] = [];
   let next = 0;
+  let delivered = 0;
   let done = 0;
   let failure: { error: unknown } | undefined;
+  const { onAnswers } = options;
   const worker = async () => {
     while (next < batches.length && failure === undefined) {
       const at = next++;
@@ -127,11 +135,17 @@ export async function applyItems(
       }
       done += batches[at]!.length;
       options.onProgress?.(done, prepared.length);
+      // In input order: a batch waits for every earlier one; nothing is handed on after a failure.
+      while (onAnswers !== undefined && failure === undefined && answers[delivered] !== undefined) {
+        const ready = answers[delivered]!;
+        answers[delivered++] = undefined;
+        onAnswers(ready);
+      }
     }
   };
   await Promise.all(Array.from({ length: Math.min(Math.max(1, options.concurrency ?? 1), batches.length) }, worker));
   if (failure !== undefined) throw failure.error;
-  return answers.flat();
+  return onAnswers === undefined ? (answers as AppliedItem[][]).flat() : [];
 }
 
 async function applyBatch(
@@ -185,14 +199,14 @@ export interface RunSummary {
   readonly failed: number;
 }
 
-export function summarize(operation: Operation, applied: readonly AppliedItem[]): RunSummary {
-  const counts: OutcomeCounts = {};
-  let failed = 0;
+export function summarize(operation: Operation, applied: readonly AppliedItem[], before?: RunSummary): RunSummary {
+  const counts: OutcomeCounts = { ...before?.counts };
+  let failed = before?.failed ?? 0;
   for (const { outcome } of applied) {
     counts[outcome] = (counts[outcome] ?? 0) + 1;
     if (isFailure(operation, outcome)) failed++;
   }
-  return { operation, total: applied.length, counts, failed };
+  return { operation, total: (before?.total ?? 0) + applied.length, counts, failed };
 }
 
 /** A resolve that finds nothing has answered the question; for writes it means the change was not made. */

@@ -102,7 +102,7 @@ function resolveDeps(overrides: Partial<ResolveDeps>): ResolveDeps & { said: str
     openMapper: async () => strict<Mapper>('mapper', { target: 'fake', close: async () => undefined }),
     problem: (line) => void said.push(line),
   };
-  return Object.assign(strict<ResolveDeps>('deps', { ...base, ...overrides }, ['verbose']), { said });
+  return Object.assign(strict<ResolveDeps>('deps', { ...base, ...overrides }, ['verbose', 'streamResults']), { said });
 }
 
 describe('resolveRecords', () => {
@@ -140,6 +140,33 @@ describe('resolveRecords', () => {
     expect(result.summary.counts).toEqual({ not_found: 2, found: 1 });
     expect(result.exitCode).toBe(0); // not found answers the question
     expect(d.said).toEqual([]);
+  });
+
+  it('streams: hands on the answers of each batch in input order as they come, keeps none, and counts them all', async () => {
+    const batches: string[][] = [];
+    const streamed: string[][] = [];
+    const inner = lookupMapper({ B2: { fa_type: 'BANK', ...BANK, strategy_id: 2 } }, batches, []);
+    // The first batch answers last: its answers must still go out first.
+    const slowFirst: Mapper = strict<Mapper>('mapper', {
+      target: 'fake',
+      strategies: () => inner.strategies(),
+      resolve: async (items, context) => {
+        if (items[0]!.id === 'B1') await new Promise((resolve) => setTimeout(resolve, 30));
+        return inner.resolve(items, context);
+      },
+      close: async () => undefined,
+    });
+    const d = resolveDeps({
+      openMapper: async () => slowFirst,
+      streamResults: (answered) => void streamed.push(answered.map((item) => `${item.id} ${item.outcome}`)),
+    });
+    const records = ['B1', 'B2', 'B3', 'B4', 'B5'].map((id) => ({ record: { id } }));
+    const result = await resolveRecords(d, { records, batchSize: 2, concurrency: 3 });
+    expect(batches).toEqual([['B3', 'B4'], ['B5'], ['B1', 'B2']]); // answered in that order
+    expect(streamed).toEqual([['B1 not_found', 'B2 found'], ['B3 not_found', 'B4 not_found'], ['B5 not_found']]);
+    expect(result.applied).toEqual([]);
+    expect(result.streamed).toBe(true);
+    expect(result.summary).toEqual({ operation: 'resolve', total: 5, counts: { not_found: 4, found: 1 }, failed: 0 });
   });
 });
 

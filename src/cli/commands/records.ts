@@ -77,14 +77,14 @@ export function recordCommand(operation: Operation, io: Io, setExit: (code: numb
       }
       const context = await loadContext(io, globals);
       const compose = await import('../compose/records.js');
-      const result =
-        plan.kind === 'resolve'
-          ? await app.resolveRecords(compose.resolveDeps(context, options.format, options.delimiter), { ...options, records: plan.records })
-          : await app.writeFlagRecords(compose.writeRecordsDeps(context), {
-              ...options,
-              operation: operation as 'link' | 'update' | 'unlink',
-              records: plan.records,
-            });
+      const deps = plan.kind === 'resolve' ? await compose.resolveDeps(context, options.format, options.delimiter) : undefined;
+      const result = deps
+        ? await app.resolveRecords(deps, { ...options, records: plan.records })
+        : await app.writeFlagRecords(compose.writeRecordsDeps(context), {
+            ...options,
+            operation: operation as 'link' | 'update' | 'unlink',
+            records: plan.records,
+          });
       if ('interrupted' in result) return setExit(result.interrupted);
       const { renderRecords } = await import('../records-render.js');
       await renderRecords(io, globals, context.resolved.settings.output, result, options.results);

@@ -28,9 +28,14 @@ function commonDeps(context: CommandContext) {
   };
 }
 
-export function resolveDeps(context: CommandContext, format: 'csv' | 'jsonl' | undefined, delimiter?: string): ResolveDeps {
+export async function resolveDeps(context: CommandContext, format: 'csv' | 'jsonl' | undefined, delimiter?: string): Promise<ResolveDeps> {
   const { io } = context;
+  // JSONL and CSV results are written as the answers come (a file of any size in the memory of
+  // a few batches); a JSON document and a table need them all first.
+  const { defaultFormat, resultStream } = await import('../output.js');
+  const streamResults = resultStream(io, defaultFormat(io, context.resolved.settings.output));
   return {
+    ...(streamResults === undefined ? {} : { streamResults }),
     ...commonDeps(context),
     openInput: async (file) => {
       const { openInputFile, inputLabel, refuseWorkbook } = await import('../../adapters/input/record-file.js');
