@@ -1,7 +1,9 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import Database from 'better-sqlite3';
+// Through retained.ts: on Node 24 a collected better-sqlite3 object aborts the test process, and
+// test files share their worker's process (vitest.config.ts), so none may ever be collected.
+import { openDatabase, prepare } from '../../src/adapters/sqlite/retained.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openInputFile } from '../../src/adapters/input/record-file.js';
 import { LocalMapper } from '../../src/adapters/sqlite/local-mapper.js';
@@ -110,12 +112,12 @@ async function importCsv(mapper: LocalMapper, file: string, options: ImportOptio
 }
 
 function contents(path: string) {
-  const db = new Database(path, { readonly: true });
+  const db = openDatabase(path, { readonly: true });
   try {
     return {
-      rows: db.prepare('SELECT id_value, fa_value, name, phone, additional_info FROM id_fa_mappings ORDER BY id_value').raw().all(),
+      rows: prepare(db, 'SELECT id_value, fa_value, name, phone, additional_info FROM id_fa_mappings ORDER BY id_value').raw().all(),
       // Per ID in the order written: chunks on other IDs may interleave either way.
-      audit: db.prepare('SELECT operation, id_value, old_fa_hash, new_fa_hash FROM audit_log ORDER BY id_value, id').raw().all(),
+      audit: prepare(db, 'SELECT operation, id_value, old_fa_hash, new_fa_hash FROM audit_log ORDER BY id_value, id').raw().all(),
     };
   } finally {
     db.close();
@@ -205,9 +207,9 @@ describe('re-runs find rows unchanged by their row digest', () => {
         }
         if (what.startsWith('sql-')) {
           for (const file of ['a.db', 'b.db']) {
-            const db = new Database(join(dir, file));
+            const db = openDatabase(join(dir, file));
             const column = what === 'sql-name' ? 'name' : what === 'sql-phone' ? 'phone' : 'fa_value';
-            db.prepare(`UPDATE id_fa_mappings SET ${column} = ${column} || 'x' WHERE id_value = ?`).run(id);
+            prepare(db, `UPDATE id_fa_mappings SET ${column} = ${column} || 'x' WHERE id_value = ?`).run(id);
             db.close();
           }
         }
