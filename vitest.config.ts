@@ -10,7 +10,9 @@ export default defineConfig({
     pool: 'forks',
     // One process per worker for all its files, its modules loaded once: a fresh process and
     // module graph per file cost more CPU than many files' tests (unit tests alone: 75 s of
-    // CPU isolated, 40 s not). Hooks every file needs are in test/setup.ts, which runs per file.
+    // CPU isolated, 40 s not). Hooks every file needs are in test/setup.ts, which runs per file;
+    // SQLite files are opened through retained.ts (a collected better-sqlite3 object aborts a
+    // Node 24 process, and this one outlives the file: test/unit/architecture.test.ts checks).
     isolate: false,
     // Most end-to-end time is spent waiting on child processes, servers and backoff timers: four
     // workers keep this machine's two cores busy (158 s against 228 s with the default two).

@@ -73,6 +73,12 @@ describe('ARCHITECTURE.md', () => {
     expect(long).toEqual([]);
   });
 
+  it('opens SQLite in tests only through retained.ts (Node 24 aborts a process that collects a better-sqlite3 object)', () => {
+    const tests = sources(join(ROOT, 'test')).filter((file) => file.endsWith('.ts'));
+    const direct = tests.filter((file) => /from 'better[-]sqlite3'/.test(readFileSync(join(ROOT, file), 'utf8')));
+    expect(direct).toEqual([]);
+  });
+
   it('has no import cycle, static or dynamic', () => {
     const graph = new Map(FILES.map((file) => [file, importsOf(file).local]));
     const state = new Map<string, 'open' | 'done'>();
