@@ -195,39 +195,32 @@ export async function resolveRecords(deps: ResolveDeps, input: ResolveInput): Pr
     const { undeclaredStored, storedStrategyId } = await import('../core/strategy/declared.js');
     const strategies = await mapper.strategies();
     const known = new Set(strategies.map((strategy) => strategy.id));
-    // Streamed: each batch's answers go out as they come, and only the counts and the found FAs
-    // stored with a strategy the profile does not declare are kept.
+    // Answers are counted, and the found FAs stored with a strategy the profile does not declare
+    // noted, as they come; streamed answers go out at once and are not kept.
     const stream = deps.streamResults;
-    let streamed = summarize('resolve', []);
-    const undeclaredFound: AppliedItem[] = [];
-    const applied = await applyItems(mapper, 'resolve', items, {
+    const kept: AppliedItem[] = [];
+    let summary = summarize('resolve', []);
+    const undeclaredFound: { id: string; result: AppliedItem['result'] }[] = [];
+    await applyItems(mapper, 'resolve', items, {
       batchSize,
       concurrency: typeof input.concurrency === 'number' ? input.concurrency : deps.concurrency,
       context: { source: auditSource('resolve', input.file, deps.user) },
       ...(verbose ? { onProgress: (done: number, total: number) => verbose(`${done}/${total} done`) } : {}),
-      ...(stream === undefined
-        ? {}
-        : {
-            onAnswers: (answered: AppliedItem[]) => {
-              stream(answered);
-              streamed = summarize('resolve', answered, streamed);
-              for (const item of answered) {
-                const strategyId = item.outcome === 'found' ? storedStrategyId(item.result) : undefined;
-                if (strategyId !== undefined && !known.has(strategyId)) undeclaredFound.push(item);
-              }
-            },
-          }),
+      onAnswers: (answered) => {
+        if (stream === undefined) kept.push(...answered);
+        else stream(answered);
+        summary = summarize('resolve', answered, summary);
+        for (const item of answered) {
+          const strategyId = item.outcome === 'found' ? storedStrategyId(item.result) : undefined;
+          if (strategyId !== undefined && !known.has(strategyId)) undeclaredFound.push({ id: item.id, result: item.result });
+        }
+      },
     });
-    const summary = stream === undefined ? summarize('resolve', applied) : streamed;
-    const found = stream === undefined ? applied.filter((item) => item.outcome === 'found') : undeclaredFound;
-    const undeclared = undeclaredStored(
-      strategies,
-      found.map((item) => ({ id: item.id, result: item.result })),
-    );
+    const undeclared = undeclaredStored(strategies, undeclaredFound);
     return {
       operation: 'resolve',
       target: mapper.target,
-      applied,
+      applied: kept,
       ...(stream === undefined ? {} : { streamed: true }),
       summary,
       exitCode: undeclared?.exitCode ?? (summary.failed > 0 ? ExitCode.rejected : ExitCode.ok),

@@ -102,19 +102,18 @@ export interface ApplyOptions {
   readonly concurrency?: number;
   /**
    * Handed each batch's answers in input order as soon as they and every earlier batch's are in;
-   * applyItems then keeps none of them and returns an empty list (a file of any size is answered
-   * in the memory of a few batches).
+   * applyItems keeps none of them (a file of any size is answered in the memory of a few batches).
    */
-  readonly onAnswers?: (answered: AppliedItem[]) => void;
+  readonly onAnswers: (answered: AppliedItem[]) => void;
 }
 
-/** Sends the items in batches, in input order, and pairs every result with its item by reference_id. */
+/** Sends the items in batches, pairs every result with its item by reference_id, and hands the answers on in input order. */
 export async function applyItems(
   mapper: Mapper,
   operation: Operation,
   prepared: readonly PreparedItem[],
   options: ApplyOptions,
-): Promise<AppliedItem[]> {
+): Promise<void> {
   const batches: PreparedItem[][] = [];
   for (let start = 0; start < prepared.length; start += options.batchSize) batches.push(prepared.slice(start, start + options.batchSize));
   // Up to `concurrency` batches in flight; their answers are put back in input order.
@@ -136,7 +135,7 @@ export async function applyItems(
       done += batches[at]!.length;
       options.onProgress?.(done, prepared.length);
       // In input order: a batch waits for every earlier one; nothing is handed on after a failure.
-      while (onAnswers !== undefined && failure === undefined && answers[delivered] !== undefined) {
+      while (failure === undefined && answers[delivered] !== undefined) {
         const ready = answers[delivered]!;
         answers[delivered++] = undefined;
         onAnswers(ready);
@@ -145,7 +144,6 @@ export async function applyItems(
   };
   await Promise.all(Array.from({ length: Math.min(Math.max(1, options.concurrency ?? 1), batches.length) }, worker));
   if (failure !== undefined) throw failure.error;
-  return onAnswers === undefined ? (answers as AppliedItem[][]).flat() : [];
 }
 
 async function applyBatch(

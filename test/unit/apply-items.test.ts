@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Mapper, ResolveItem } from '../../src/core/mapper.js';
-import { applyItems, type PreparedItem } from '../../src/core/resolve.js';
+import { applyItems, type AppliedItem, type PreparedItem } from '../../src/core/resolve.js';
 
 /** resolve --file's batches: several in flight, answers back in input order, never more than asked in flight. */
 function slowMapper(delays: () => number) {
@@ -33,7 +33,13 @@ describe('applyItems', () => {
     let n = 0;
     const { mapper, seen } = slowMapper(() => [9, 1, 5, 3][n++ % 4]!);
     const ids = Array.from({ length: 95 }, (_, i) => `ID${i}`);
-    const applied = await applyItems(mapper, 'resolve', items(ids), { batchSize: 10, concurrency: 4, context: { source: 't' } });
+    const applied: AppliedItem[] = [];
+    await applyItems(mapper, 'resolve', items(ids), {
+      batchSize: 10,
+      concurrency: 4,
+      context: { source: 't' },
+      onAnswers: (answered) => void applied.push(...answered),
+    });
     expect(applied.map((a) => a.id)).toEqual(ids);
     expect(applied.map((a) => a.line)).toEqual(ids.map((_, i) => i + 2));
     expect(seen.most).toBe(4);
@@ -41,10 +47,15 @@ describe('applyItems', () => {
 
   it('one batch at a time by default; a failing batch fails the whole', async () => {
     const { mapper, seen } = slowMapper(() => 1);
-    await applyItems(mapper, 'resolve', items(['A', 'B', 'C']), { batchSize: 1, context: { source: 't' } });
+    await applyItems(mapper, 'resolve', items(['A', 'B', 'C']), { batchSize: 1, context: { source: 't' }, onAnswers: () => undefined });
     expect(seen.most).toBe(1);
     await expect(
-      applyItems(mapper, 'resolve', items(['A', 'BOOM', 'C', 'D']), { batchSize: 1, concurrency: 2, context: { source: 't' } }),
+      applyItems(mapper, 'resolve', items(['A', 'BOOM', 'C', 'D']), {
+        batchSize: 1,
+        concurrency: 2,
+        context: { source: 't' },
+        onAnswers: () => undefined,
+      }),
     ).rejects.toThrow('boom');
   });
 });

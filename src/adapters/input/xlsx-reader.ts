@@ -99,7 +99,7 @@ interface ZipDirectory {
 }
 const unzipper = createRequire(import.meta.url)('unzipper') as { Open: { file(path: string): Promise<ZipDirectory> } };
 
-/** The parts of exceljs 4.4.0's WorkbookReader this module drives itself (see workbookParts). */
+/** The parts of exceljs 4.4.0's WorkbookReader this module drives itself (wantedSheet). */
 interface ReaderParts {
   workbookRels?: { Id: string; Target: string }[];
   model?: { sheets?: { name?: string; rId?: string }[] };
@@ -168,6 +168,12 @@ export async function* xlsxBatches(path: string, name: string, options: XlsxOpti
   if (batch.length > 0) yield batch;
 }
 
+function noWorksheet(name: string): UsageError {
+  return new UsageError('input.xlsx_unreadable', `${name}: the workbook has no worksheet; nothing was sent`, {
+    hint: 'save it from the spreadsheet as Excel Workbook (.xlsx)',
+  });
+}
+
 function unreadable(name: string, error: unknown): UsageError {
   return new UsageError('input.xlsx_unreadable', `${name}: the workbook cannot be read (${describeXlsxError(error)}); nothing was sent`, {
     hint: 'open it in the spreadsheet and save it again as Excel Workbook (.xlsx), or save it as CSV UTF-8',
@@ -191,10 +197,7 @@ async function wantedSheet(path: string, name: string, wanted: string | undefine
   }) as unknown as ReaderParts;
   const rels = part('xl/_rels/workbook.xml.rels');
   const book = part('xl/workbook.xml');
-  if (rels === undefined || book === undefined)
-    throw new UsageError('input.xlsx_unreadable', `${name}: the workbook has no worksheet; nothing was sent`, {
-      hint: 'save it from the spreadsheet as Excel Workbook (.xlsx)',
-    });
+  if (rels === undefined || book === undefined) throw noWorksheet(name);
   await reader._parseRels(rels.stream());
   await reader._parseWorkbook(book.stream());
   const strings = part('xl/sharedStrings.xml');
@@ -210,9 +213,7 @@ async function wantedSheet(path: string, name: string, wanted: string | undefine
       throw new UsageError('usage.sheet', `${name} has no sheet "${wanted}"; nothing was sent`, {
         hint: names.length > 0 ? `its sheets are: ${names.map((n) => `"${n}"`).join(', ')}` : 'the workbook lists no sheets',
       });
-    throw new UsageError('input.xlsx_unreadable', `${name}: the workbook has no worksheet; nothing was sent`, {
-      hint: 'save it from the spreadsheet as Excel Workbook (.xlsx)',
-    });
+    throw noWorksheet(name);
   }
   // The sheet's part, named by its relationship: "worksheets/sheet2.xml" (under xl/) or "/xl/worksheets/sheet2.xml".
   const target = reader.workbookRels?.find((rel) => rel.Id === chosen.rId)?.Target;
@@ -228,9 +229,7 @@ async function wantedSheet(path: string, name: string, wanted: string | undefine
       },
     );
   for (const event of reader._parseWorksheet(entry.stream(), sheetNo)) if (event.eventType === 'worksheet') return event.value;
-  throw new UsageError('input.xlsx_unreadable', `${name}: the workbook has no worksheet; nothing was sent`, {
-    hint: 'save it from the spreadsheet as Excel Workbook (.xlsx)',
-  });
+  throw noWorksheet(name);
 }
 
 function toRecord(line: number, cells: readonly string[], numbers: ReadonlySet<number>, header: XlsxHeader): XlsxRow {
