@@ -4,15 +4,7 @@ import { writeRecords } from '../core/bulk/write-records.js';
 import { ExitCode, SparctlError, UsageError } from '../core/errors.js';
 import type { Mapper } from '../core/mapper.js';
 import { withDfspNames, type DfspData } from '../core/mapping.js';
-import {
-  applyItems,
-  prepareItems,
-  summarize,
-  type AppliedItem,
-  type InputRecord,
-  type RecordProblem,
-  type RunSummary,
-} from '../core/resolve.js';
+import { resolveAsRead, summarize, type AppliedItem, type InputRecord, type RecordProblem, type RunSummary } from '../core/resolve.js';
 import type { Operation } from '../core/results.js';
 import type { ResolveScope } from '../core/vocabulary.js';
 
@@ -177,21 +169,18 @@ export interface ResolveInput {
   readonly concurrency?: number | 'auto';
 }
 
-/** resolve: every record checked first (one problem stops it, nothing looked up), then looked up in batches. */
+/**
+ * resolve: records looked up in batches as they are read and checked; one problem anywhere stops
+ * it with nothing shown (core/resolve.ts resolveAsRead).
+ */
 export async function resolveRecords(deps: ResolveDeps, input: ResolveInput): Promise<RecordsResult> {
   let records: AsyncIterable<InputRecord> | Iterable<InputRecord> = input.records;
   let inputLabel: string | undefined;
   if (input.file !== undefined) ({ records, label: inputLabel } = await deps.openInput(input.file));
   const mapper = await deps.openMapper();
   try {
-    const { items, problems } = await prepareItems('resolve', records, {
-      ...(input.scope ? { scope: input.scope } : {}),
-      ...(inputLabel ? { inputLabel } : {}),
-    });
-    if (problems.length > 0) throw invalidInput(deps.problem, input.file, problems, items.length + problems.length, false);
     const batchSize = input.batchSize ?? deps.batchSize;
     const verbose = deps.verbose;
-    verbose?.(`resolve ${items.length} record(s) via ${deps.via} (${mapper.target}), ${batchSize} per batch`);
     const { undeclaredStored, storedStrategyId } = await import('../core/strategy/declared.js');
     const strategies = await mapper.strategies();
     const known = new Set(strategies.map((strategy) => strategy.id));
@@ -201,11 +190,23 @@ export async function resolveRecords(deps: ResolveDeps, input: ResolveInput): Pr
     const kept: AppliedItem[] = [];
     let summary = summarize('resolve', []);
     const undeclaredFound: { id: string; result: AppliedItem['result'] }[] = [];
-    await applyItems(mapper, 'resolve', items, {
+    let announced = false;
+    const { problems, total } = await resolveAsRead(mapper, records, {
+      ...(input.scope ? { scope: input.scope } : {}),
+      ...(inputLabel ? { inputLabel } : {}),
       batchSize,
       concurrency: typeof input.concurrency === 'number' ? input.concurrency : deps.concurrency,
       context: { source: auditSource('resolve', input.file, deps.user) },
-      ...(verbose ? { onProgress: (done: number, total: number) => verbose(`${done}/${total} done`) } : {}),
+      // Answers and progress come once every record is read, so the count is known by then.
+      ...(verbose
+        ? {
+            onProgress: (done: number, all: number) => {
+              if (!announced) verbose(`resolve ${all} record(s) via ${deps.via} (${mapper.target}), ${batchSize} per batch`);
+              announced = true;
+              verbose(`${done}/${all} done`);
+            },
+          }
+        : {}),
       onAnswers: (answered) => {
         if (stream === undefined) kept.push(...answered);
         else stream(answered);
@@ -216,6 +217,7 @@ export async function resolveRecords(deps: ResolveDeps, input: ResolveInput): Pr
         }
       },
     });
+    if (problems.length > 0) throw invalidInput(deps.problem, input.file, problems, total + problems.length, false);
     const undeclared = undeclaredStored(strategies, undeclaredFound);
     return {
       operation: 'resolve',
@@ -364,7 +366,7 @@ function invalidInput(
   total: number,
   writes: boolean,
 ): UsageError {
-  const nothing = writes ? 'nothing was written' : 'nothing was looked up';
+  const nothing = writes ? 'nothing was written' : 'no answer was shown';
   if (file === undefined) {
     // A reason more precise than "invalid" (input.not_mobile) is named, as a file's reject names it.
     const detail = problems

@@ -52,36 +52,48 @@ export async function prepareItems(
   const items: PreparedItem[] = [];
   const problems: RecordProblem[] = [];
   for await (const input of records) {
-    const at = input.line === undefined ? {} : { line: input.line };
-    if (input.unreadable) {
-      problems.push({ ...at, field: '(line)', message: input.unreadable });
-      continue;
-    }
-    const parsed = parseRecordFor(operation, input.record, options.defaults);
-    if (!parsed.ok) {
-      problems.push(...parsed.problems.map((problem) => ({ ...at, ...problem })));
-      continue;
-    }
-    const strategyProblem = options.strategies && 'fa' in parsed.value ? checkStrategy(parsed.value, options.strategies) : undefined;
-    if (strategyProblem) {
-      problems.push({ ...at, ...strategyProblem });
-      continue;
-    }
-    // Built key by key (reference_id, origin, then the record's fields), not spread: a file of
-    // 20,000 IDs to resolve spent a tenth of its CPU here with spreads.
-    const item: Record<string, unknown> = { reference_id: `r${items.length + 1}` };
-    if (options.inputLabel && input.line !== undefined) item['origin'] = `${options.inputLabel}:${input.line}`;
-    if (operation === 'link' || operation === 'update') Object.assign(item, parsed.value as MappingRecord);
-    else {
-      item['id'] = parsed.value.id;
-      if (operation === 'resolve') item['scope'] = options.scope ?? 'details';
-    }
-    items.push(input.line === undefined ? { item: item as unknown as AnyItem } : { line: input.line, item: item as unknown as AnyItem });
+    const prepared = prepareItem(operation, input, items.length + 1, options, problems);
+    if (prepared !== undefined) items.push(prepared);
   }
-  if (items.length === 0 && problems.length === 0) {
-    problems.push({ field: '(input)', message: 'no records: the input is empty' });
-  }
+  if (items.length === 0 && problems.length === 0) problems.push(EMPTY_INPUT);
   return { items, problems };
+}
+
+const EMPTY_INPUT: RecordProblem = { field: '(input)', message: 'no records: the input is empty' };
+
+/** One record checked: its item (numbered `n`), or undefined with its problems added to `problems`. */
+function prepareItem(
+  operation: Operation,
+  input: InputRecord,
+  n: number,
+  options: PrepareOptions,
+  problems: RecordProblem[],
+): PreparedItem | undefined {
+  const at = input.line === undefined ? {} : { line: input.line };
+  if (input.unreadable) {
+    problems.push({ ...at, field: '(line)', message: input.unreadable });
+    return undefined;
+  }
+  const parsed = parseRecordFor(operation, input.record, options.defaults);
+  if (!parsed.ok) {
+    for (const problem of parsed.problems) problems.push({ ...at, ...problem });
+    return undefined;
+  }
+  const strategyProblem = options.strategies && 'fa' in parsed.value ? checkStrategy(parsed.value, options.strategies) : undefined;
+  if (strategyProblem) {
+    problems.push({ ...at, ...strategyProblem });
+    return undefined;
+  }
+  // Built key by key (reference_id, origin, then the record's fields), not spread: a file of
+  // 20,000 IDs to resolve spent a tenth of its CPU here with spreads.
+  const item: Record<string, unknown> = { reference_id: `r${n}` };
+  if (options.inputLabel && input.line !== undefined) item['origin'] = `${options.inputLabel}:${input.line}`;
+  if (operation === 'link' || operation === 'update') Object.assign(item, parsed.value as MappingRecord);
+  else {
+    item['id'] = parsed.value.id;
+    if (operation === 'resolve') item['scope'] = options.scope ?? 'details';
+  }
+  return input.line === undefined ? { item: item as unknown as AnyItem } : { line: input.line, item: item as unknown as AnyItem };
 }
 
 export interface AppliedItem {
@@ -102,60 +114,102 @@ export interface ApplyOptions {
   readonly concurrency?: number;
   /**
    * Handed each batch's answers in input order as soon as they and every earlier batch's are in;
-   * applyItems keeps none of them (a file of any size is answered in the memory of a few batches).
+   * none of them is kept (a file of any size is answered in the memory of a few batches).
    */
   readonly onAnswers: (answered: AppliedItem[]) => void;
 }
 
-/** Sends the items in batches, pairs every result with its item by reference_id, and hands the answers on in input order. */
-export async function applyItems(
+/**
+ * resolve of records as they are read: each batch is looked up as soon as its records have passed
+ * the checks — a lookup changes nothing, and the lookups overlap the reading of the rest — but
+ * answers are handed on, in input order, only once every record has passed. Invariant: a problem
+ * anywhere means nothing is handed on: lookups stop, and every problem found is returned.
+ */
+export async function resolveAsRead(
   mapper: Mapper,
-  operation: Operation,
-  prepared: readonly PreparedItem[],
-  options: ApplyOptions,
-): Promise<void> {
-  const batches: PreparedItem[][] = [];
-  for (let start = 0; start < prepared.length; start += options.batchSize) batches.push(prepared.slice(start, start + options.batchSize));
-  // Up to `concurrency` batches in flight; their answers are put back in input order.
+  records: AsyncIterable<InputRecord> | Iterable<InputRecord>,
+  options: PrepareOptions & ApplyOptions,
+): Promise<{ readonly problems: RecordProblem[]; readonly total: number }> {
+  const { batchSize, onAnswers } = options;
+  const problems: RecordProblem[] = [];
+  const batches: (PreparedItem[] | undefined)[] = [];
   const answers: (AppliedItem[] | undefined)[] = [];
+  let total = 0;
+  let read = false;
   let next = 0;
   let delivered = 0;
   let done = 0;
   let failure: { error: unknown } | undefined;
-  const { onAnswers } = options;
-  const worker = async () => {
-    while (next < batches.length && failure === undefined) {
-      const at = next++;
-      try {
-        answers[at] = await applyBatch(mapper, operation, batches[at]!, options.context);
-      } catch (error) {
-        failure ??= { error };
-        return;
-      }
-      done += batches[at]!.length;
-      options.onProgress?.(done, prepared.length);
-      // In input order: a batch waits for every earlier one; nothing is handed on after a failure.
-      while (failure === undefined && answers[delivered] !== undefined) {
-        const ready = answers[delivered]!;
-        answers[delivered++] = undefined;
-        onAnswers(ready);
-      }
+  let unreadable: { error: unknown } | undefined;
+  let waiting: (() => void)[] = [];
+  const wake = () => {
+    const woken = waiting;
+    waiting = [];
+    for (const resume of woken) resume();
+  };
+  const stopped = () => failure !== undefined || unreadable !== undefined || problems.length > 0;
+  const deliver = () => {
+    if (!read || stopped()) return;
+    while (answers[delivered] !== undefined) {
+      const ready = answers[delivered]!;
+      answers[delivered++] = undefined;
+      done += ready.length;
+      options.onProgress?.(done, total);
+      onAnswers(ready);
     }
   };
-  await Promise.all(Array.from({ length: Math.min(Math.max(1, options.concurrency ?? 1), batches.length) }, worker));
+  const worker = async () => {
+    while (!stopped()) {
+      if (next < batches.length) {
+        const at = next++;
+        const batch = batches[at]!;
+        batches[at] = undefined;
+        try {
+          answers[at] = await resolveBatch(mapper, batch, options.context);
+        } catch (error) {
+          failure ??= { error };
+          return;
+        }
+        deliver();
+      } else if (read) return;
+      else await new Promise<void>((resume) => waiting.push(resume));
+    }
+  };
+  const workers = Array.from({ length: Math.max(1, options.concurrency ?? 1) }, worker);
+  let batch: PreparedItem[] = [];
+  try {
+    for await (const input of records) {
+      const prepared = prepareItem('resolve', input, total + 1, options, problems);
+      if (prepared === undefined) continue;
+      total++;
+      batch.push(prepared);
+      if (batch.length === batchSize && problems.length === 0) {
+        batches.push(batch);
+        batch = [];
+        wake();
+      }
+    }
+    if (batch.length > 0 && problems.length === 0) batches.push(batch);
+    if (total === 0 && problems.length === 0) problems.push(EMPTY_INPUT);
+  } catch (error) {
+    unreadable = { error };
+  } finally {
+    read = true;
+    wake();
+  }
+  deliver();
+  await Promise.all(workers);
+  if (unreadable !== undefined) throw unreadable.error;
+  // A problem of the input is the user's to fix first, whatever else went wrong.
+  if (problems.length > 0) return { problems, total };
   if (failure !== undefined) throw failure.error;
+  return { problems, total };
 }
 
-async function applyBatch(
-  mapper: Mapper,
-  operation: Operation,
-  batch: readonly PreparedItem[],
-  context: MapperCallContext,
-): Promise<AppliedItem[]> {
-  const results = await send(
-    mapper,
-    operation,
-    batch.map((p) => p.item),
+/** Looks one batch up and pairs every result with its item by reference_id. */
+async function resolveBatch(mapper: Mapper, batch: readonly PreparedItem[], context: MapperCallContext): Promise<AppliedItem[]> {
+  const results = await mapper.resolve(
+    batch.map((p) => p.item as ResolveItem),
     context,
   );
   const byReference = new Map(results.map((result) => [result.reference_id, result]));
@@ -168,23 +222,10 @@ async function applyBatch(
         ExitCode.internal,
       );
     }
-    const outcome = classifyResult(operation, result);
+    const outcome = classifyResult('resolve', result);
     const answered = { ...result, id: item.id };
     return line === undefined ? { id: item.id, outcome, result: answered } : { line, id: item.id, outcome, result: answered };
   });
-}
-
-function send(mapper: Mapper, operation: Operation, items: AnyItem[], context: MapperCallContext): Promise<ItemResult[]> {
-  switch (operation) {
-    case 'link':
-      return mapper.link(items as LinkItem[], context);
-    case 'update':
-      return mapper.update(items as LinkItem[], context);
-    case 'resolve':
-      return mapper.resolve(items as ResolveItem[], context);
-    case 'unlink':
-      return mapper.unlink(items as UnlinkItem[], context);
-  }
 }
 
 export type OutcomeCounts = Partial<Record<Outcome, number>>;

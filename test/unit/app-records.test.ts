@@ -99,7 +99,7 @@ function resolveDeps(overrides: Partial<ResolveDeps>): ResolveDeps & { said: str
     user: 'ana',
     batchSize: 500,
     concurrency: 4,
-    openMapper: async () => strict<Mapper>('mapper', { target: 'fake', close: async () => undefined }),
+    openMapper: async () => strict<Mapper>('mapper', { target: 'fake', strategies: async () => [], close: async () => undefined }),
     problem: (line) => void said.push(line),
   };
   return Object.assign(strict<ResolveDeps>('deps', { ...base, ...overrides }, ['verbose', 'streamResults']), { said });
@@ -118,7 +118,7 @@ describe('resolveRecords', () => {
       }),
     });
     const error = await resolveRecords(d, { records: [], file: 'ids.csv' }).catch((e: unknown) => e);
-    expect(error).toMatchObject({ code: 'input.invalid_records', message: 'ids.csv: 23 of 24 records are invalid; nothing was looked up' });
+    expect(error).toMatchObject({ code: 'input.invalid_records', message: 'ids.csv: 23 of 24 records are invalid; no answer was shown' });
     expect(d.said).toHaveLength(21);
     expect(d.said[0]).toBe('ids.csv:2: id is missing');
     expect(d.said[20]).toBe('… and 3 more problems');

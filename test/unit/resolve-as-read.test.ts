@@ -1,0 +1,140 @@
+import { describe, expect, it } from 'vitest';
+import type { Mapper, ResolveItem } from '../../src/core/mapper.js';
+import { resolveAsRead, type AppliedItem, type InputRecord } from '../../src/core/resolve.js';
+
+/**
+ * resolve --file's look-ups (core/resolve.ts resolveAsRead): batches in flight while the rest is
+ * read, answers in input order and only once every record passed; a problem anywhere hands
+ * nothing on and stops the look-ups.
+ */
+function slowMapper(delays: () => number) {
+  const seen = { inFlight: 0, most: 0, looked: 0 };
+  const mapper = {
+    target: 'slow',
+    async resolve(items: readonly ResolveItem[]) {
+      seen.inFlight++;
+      seen.looked += items.length;
+      seen.most = Math.max(seen.most, seen.inFlight);
+      await new Promise((resolve) => setTimeout(resolve, delays()));
+      seen.inFlight--;
+      if (items.some((item) => item.id === 'BOOM')) throw new Error('boom');
+      return items.map((item) => ({
+        reference_id: item.reference_id,
+        status: 'succ' as const,
+        status_reason_code: 'succ.fa.not_linked_to_id',
+        status_reason_message: null,
+        fa: null,
+      }));
+    },
+  } as unknown as Mapper;
+  return { mapper, seen };
+}
+
+const records = (ids: string[]): InputRecord[] => ids.map((id, i) => ({ line: i + 2, record: { id } }));
+
+/** The records, read with a pause every `every` of them (a file read in chunks), noting when reading ended. */
+async function* chunked(ids: string[], every: number, log: string[]): AsyncGenerator<InputRecord> {
+  for (const [i, record] of records(ids).entries()) {
+    if (i % every === 0) await new Promise((resolve) => setTimeout(resolve, 2));
+    yield record;
+  }
+  log.push('read');
+}
+
+const options = { context: { source: 't' } };
+
+describe('resolveAsRead', () => {
+  it('keeps input order with 4 batches in flight, and never more', async () => {
+    let n = 0;
+    const { mapper, seen } = slowMapper(() => [9, 1, 5, 3][n++ % 4]!);
+    const ids = Array.from({ length: 95 }, (_, i) => `ID${i}`);
+    const applied: AppliedItem[] = [];
+    const { problems, total } = await resolveAsRead(mapper, records(ids), {
+      ...options,
+      batchSize: 10,
+      concurrency: 4,
+      onAnswers: (answered) => void applied.push(...answered),
+    });
+    expect(problems).toEqual([]);
+    expect(total).toBe(95);
+    expect(applied.map((a) => a.id)).toEqual(ids);
+    expect(applied.map((a) => a.line)).toEqual(ids.map((_, i) => i + 2));
+    expect(seen.most).toBe(4);
+  });
+
+  it('looks batches up while the rest is read, and hands answers on only after the last record', async () => {
+    const { mapper, seen } = slowMapper(() => 1);
+    const log: string[] = [];
+    const ids = Array.from({ length: 60 }, (_, i) => `ID${i}`);
+    let lookedWhileReading = 0;
+    const reading = chunked(ids, 5, log);
+    const watched = (async function* () {
+      for await (const record of reading) {
+        lookedWhileReading = seen.looked;
+        yield record;
+      }
+    })();
+    await resolveAsRead(mapper, watched, {
+      ...options,
+      batchSize: 10,
+      concurrency: 2,
+      onAnswers: (answered) => void log.push(`answers ${answered[0]!.id}`),
+    });
+    expect(lookedWhileReading).toBeGreaterThan(0);
+    expect(log[0]).toBe('read');
+    expect(log.slice(1)).toEqual([0, 10, 20, 30, 40, 50].map((i) => `answers ID${i}`));
+  });
+
+  it('a problem on a late line: every problem returned, nothing handed on, look-ups stopped', async () => {
+    const { mapper, seen } = slowMapper(() => 5);
+    const ids = Array.from({ length: 200 }, (_, i) => (i === 150 || i === 170 ? '' : `ID${i}`));
+    const log: string[] = [];
+    const { problems } = await resolveAsRead(mapper, chunked(ids, 10, log), {
+      ...options,
+      batchSize: 10,
+      concurrency: 2,
+      onAnswers: () => void log.push('answers'),
+    });
+    expect(problems.map((p) => p.line)).toEqual([152, 172]);
+    expect(log).toEqual(['read']);
+    // The batches before line 152 may have been looked up while the rest was read; none after.
+    expect(seen.looked).toBeLessThanOrEqual(150);
+  });
+
+  it('one batch at a time by default; a failing batch fails the whole and hands nothing after it', async () => {
+    const { mapper, seen } = slowMapper(() => 1);
+    await resolveAsRead(mapper, records(['A', 'B', 'C']), { ...options, batchSize: 1, onAnswers: () => undefined });
+    expect(seen.most).toBe(1);
+    const handed: string[] = [];
+    await expect(
+      resolveAsRead(mapper, records(['A', 'BOOM', 'C', 'D']), {
+        ...options,
+        batchSize: 1,
+        concurrency: 2,
+        onAnswers: (answered) => void handed.push(...answered.map((a) => a.id)),
+      }),
+    ).rejects.toThrow('boom');
+    expect(handed).not.toContain('C');
+  });
+
+  it('an input that cannot be read to its end fails with its own error, whatever was found before', async () => {
+    const { mapper } = slowMapper(() => 1);
+    async function* broken(): AsyncGenerator<InputRecord> {
+      yield { line: 2, record: { id: '' } };
+      yield { line: 3, record: { id: 'B' } };
+      throw new Error('EIO: i/o error, read');
+    }
+    const handed: AppliedItem[] = [];
+    await expect(
+      resolveAsRead(mapper, broken(), { ...options, batchSize: 1, onAnswers: (answered) => void handed.push(...answered) }),
+    ).rejects.toThrow('EIO');
+    expect(handed).toEqual([]);
+  });
+
+  it('an empty input is a problem of its own', async () => {
+    const { mapper, seen } = slowMapper(() => 1);
+    const { problems } = await resolveAsRead(mapper, [], { ...options, batchSize: 5, onAnswers: () => undefined });
+    expect(problems).toEqual([{ field: '(input)', message: 'no records: the input is empty' }]);
+    expect(seen.looked).toBe(0);
+  });
+});
