@@ -1,14 +1,12 @@
 import { SparctlError, ExitCode } from './errors.js';
-import type { LinkItem, Mapper, MapperCallContext, ResolveItem, UnlinkItem } from './mapper.js';
+import type { Mapper, MapperCallContext, ResolveItem } from './mapper.js';
 import type { ResolveScope } from './model.js';
-import { checkStrategy, parseRecordFor, type FieldProblem, type MappingRecord, type RecordDefaults } from './request-items.js';
-export { checkStrategy, checkedFaOf } from './request-items.js';
-import type { Strategy } from './strategy/strategy.js';
+import { parseRecordFor, type FieldProblem } from './request-items.js';
 import { classifyResult, type ItemResult, type Operation, type Outcome } from './results.js';
 
 /**
- * The use case behind resolve: validate every record first, then look them up in batches and
- * report one outcome per record, in input order. (Writes go through the write pipeline,
+ * The use case behind resolve: check every record, look them up in batches, and report one
+ * outcome per record, in input order (resolveAsRead). (Writes go through the write pipeline,
  * core/bulk/engine.ts; this reads only.)
  */
 
@@ -24,76 +22,38 @@ export interface RecordProblem extends FieldProblem {
   readonly line?: number;
 }
 
-type AnyItem = LinkItem | ResolveItem | UnlinkItem;
-
 export interface PreparedItem {
   readonly line?: number;
-  readonly item: AnyItem;
+  readonly item: ResolveItem;
 }
 
 export interface PrepareOptions {
-  readonly defaults?: RecordDefaults;
   readonly scope?: ResolveScope;
   /** Names the input in the audit log, e.g. "beneficiaries.csv". */
   readonly inputLabel?: string;
-  /**
-   * The target's strategies: when given, every FA is checked against its strategy before
-   * anything is sent (unknown id, missing field, a value that would not read back).
-   */
-  readonly strategies?: ReadonlyMap<number, Strategy>;
-}
-
-/** Validates every record. Returns the items, or every problem found (nothing is sent then). */
-export async function prepareItems(
-  operation: Operation,
-  records: AsyncIterable<InputRecord> | Iterable<InputRecord>,
-  options: PrepareOptions = {},
-): Promise<{ items: PreparedItem[]; problems: RecordProblem[] }> {
-  const items: PreparedItem[] = [];
-  const problems: RecordProblem[] = [];
-  for await (const input of records) {
-    const prepared = prepareItem(operation, input, items.length + 1, options, problems);
-    if (prepared !== undefined) items.push(prepared);
-  }
-  if (items.length === 0 && problems.length === 0) problems.push(EMPTY_INPUT);
-  return { items, problems };
 }
 
 const EMPTY_INPUT: RecordProblem = { field: '(input)', message: 'no records: the input is empty' };
 
-/** One record checked: its item (numbered `n`), or undefined with its problems added to `problems`. */
-function prepareItem(
-  operation: Operation,
-  input: InputRecord,
-  n: number,
-  options: PrepareOptions,
-  problems: RecordProblem[],
-): PreparedItem | undefined {
+/** One record checked: its look-up item (numbered `n`), or undefined with its problems added to `problems`. */
+function resolveItem(input: InputRecord, n: number, options: PrepareOptions, problems: RecordProblem[]): PreparedItem | undefined {
   const at = input.line === undefined ? {} : { line: input.line };
   if (input.unreadable) {
     problems.push({ ...at, field: '(line)', message: input.unreadable });
     return undefined;
   }
-  const parsed = parseRecordFor(operation, input.record, options.defaults);
+  const parsed = parseRecordFor('resolve', input.record);
   if (!parsed.ok) {
     for (const problem of parsed.problems) problems.push({ ...at, ...problem });
     return undefined;
   }
-  const strategyProblem = options.strategies && 'fa' in parsed.value ? checkStrategy(parsed.value, options.strategies) : undefined;
-  if (strategyProblem) {
-    problems.push({ ...at, ...strategyProblem });
-    return undefined;
-  }
-  // Built key by key (reference_id, origin, then the record's fields), not spread: a file of
-  // 20,000 IDs to resolve spent a tenth of its CPU here with spreads.
+  // Built key by key (reference_id, origin, id, scope), not spread: a file of 20,000 IDs to
+  // resolve spent a tenth of its CPU here with spreads.
   const item: Record<string, unknown> = { reference_id: `r${n}` };
   if (options.inputLabel && input.line !== undefined) item['origin'] = `${options.inputLabel}:${input.line}`;
-  if (operation === 'link' || operation === 'update') Object.assign(item, parsed.value as MappingRecord);
-  else {
-    item['id'] = parsed.value.id;
-    if (operation === 'resolve') item['scope'] = options.scope ?? 'details';
-  }
-  return input.line === undefined ? { item: item as unknown as AnyItem } : { line: input.line, item: item as unknown as AnyItem };
+  item['id'] = parsed.value.id;
+  item['scope'] = options.scope ?? 'details';
+  return input.line === undefined ? { item: item as unknown as ResolveItem } : { line: input.line, item: item as unknown as ResolveItem };
 }
 
 export interface AppliedItem {
@@ -179,7 +139,7 @@ export async function resolveAsRead(
   let batch: PreparedItem[] = [];
   try {
     for await (const input of records) {
-      const prepared = prepareItem('resolve', input, total + 1, options, problems);
+      const prepared = resolveItem(input, total + 1, options, problems);
       if (prepared === undefined) continue;
       total++;
       batch.push(prepared);
@@ -209,7 +169,7 @@ export async function resolveAsRead(
 /** Looks one batch up and pairs every result with its item by reference_id. */
 async function resolveBatch(mapper: Mapper, batch: readonly PreparedItem[], context: MapperCallContext): Promise<AppliedItem[]> {
   const results = await mapper.resolve(
-    batch.map((p) => p.item as ResolveItem),
+    batch.map((p) => p.item),
     context,
   );
   const byReference = new Map(results.map((result) => [result.reference_id, result]));

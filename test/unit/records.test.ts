@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { prepareItems, summarize } from '../../src/core/resolve.js';
-import { parseIdRecord, parseMappingRecord, parseMappingRecordWithZod, recordKey, surelyValidId } from '../../src/core/request-items.js';
+import { summarize } from '../../src/core/resolve.js';
+import {
+  checkStrategy,
+  parseIdRecord,
+  parseMappingRecord,
+  parseMappingRecordWithZod,
+  recordKey,
+  surelyValidId,
+  type MappingRecord,
+} from '../../src/core/request-items.js';
 import { DEFAULT_STRATEGIES } from '../../src/core/strategy/strategy.js';
 
 const flatBank = {
@@ -155,34 +163,27 @@ describe('IDs: NFC, nothing invisible (the one place every ID comes in)', () => 
   });
 });
 
-describe('prepareItems', () => {
+describe('checkStrategy', () => {
   const strategies = new Map(DEFAULT_STRATEGIES.map((s) => [s.id, s]));
 
-  it('checks each FA against the target’s strategies before anything is sent, with the line of each problem', async () => {
-    const { items, problems } = await prepareItems(
-      'link',
-      [
-        { line: 2, record: flatBank },
-        { line: 3, record: { ...flatBank, id: 'B', strategy_id: '9' } },
-        { line: 4, record: { ...flatBank, id: 'C', account_number: '1', branch_name: 'Davao.branch_name:X' } },
-        { line: 5, record: {}, unreadable: 'not valid JSON' },
-      ],
-      { strategies, inputLabel: 'in.csv' },
-    );
-    expect(items).toHaveLength(1);
-    expect(items[0]).toMatchObject({ line: 2, item: { reference_id: 'r1', origin: 'in.csv:2', id: '0000812345' } });
-    expect(problems).toEqual([
-      { line: 3, field: 'strategy_id', message: 'strategy 9 does not exist (FA strategies: 2, 3, 4, 5)' },
-      { line: 4, field: 'fa', message: expect.stringMatching(/^account_number "1" would be read back as "1\.branch_name:Davao"/) },
-      { line: 5, field: '(line)', message: 'not valid JSON' },
-    ]);
-  });
-
-  it('refuses an empty input', async () => {
-    const { problems } = await prepareItems('resolve', []);
-    expect(problems).toEqual([{ field: '(input)', message: 'no records: the input is empty' }]);
+  it('checks an FA against the target’s strategies: an unknown strategy, a value that would not read back', () => {
+    expect(checkStrategy(flatRecord(flatBank), strategies)).toBeUndefined();
+    expect(checkStrategy(flatRecord({ ...flatBank, id: 'B', strategy_id: '9' }), strategies)).toEqual({
+      field: 'strategy_id',
+      message: 'strategy 9 does not exist (FA strategies: 2, 3, 4, 5)',
+    });
+    expect(
+      checkStrategy(flatRecord({ ...flatBank, id: 'C', account_number: '1', branch_name: 'Davao.branch_name:X' }), strategies),
+    ).toMatchObject({ field: 'fa', message: expect.stringMatching(/^account_number "1" would be read back as "1\.branch_name:Davao"/) });
   });
 });
+
+/** A flat record parsed as link parses it. */
+function flatRecord(record: Record<string, unknown>): MappingRecord {
+  const parsed = parseMappingRecord(record);
+  if (!parsed.ok) throw new Error(JSON.stringify(parsed.problems));
+  return parsed.value;
+}
 
 describe('summarize', () => {
   const result = (status: 'succ' | 'rjct', code: string | null) => ({
