@@ -38,6 +38,13 @@ import { UpsertOrder, type UpsertOrderSetting } from './upsert-order.js';
 export type { BulkInput, BulkInputRecord, BulkMode, InputProblem } from './types.js';
 export type { Journal, JournalEntry } from '../journal.js';
 
+/**
+ * IDs read first to choose an upsert order (upsert-order.ts): enough to tell "most are new" from
+ * "most exist", small enough that the chunk waiting on it waits one short request (50 IDs cost
+ * the mapper a tenth of a 500-ID batch).
+ */
+const UPSERT_SAMPLE = 50;
+
 export interface BulkOptions {
   readonly mode: BulkMode;
   /** Which rows are superseded by later ones: the whole input's, built before the run. */
@@ -129,7 +136,8 @@ class BulkRun implements Retrying {
     });
     this.reader = new StateReader(mapper, options.context, options.batchSize, this);
     const order = options.upsertOrder ?? 'read-first';
-    this.order = order === 'read-first' || options.dryRun === true ? undefined : new UpsertOrder(order, options.batchSize);
+    this.order =
+      order === 'read-first' || options.dryRun === true ? undefined : new UpsertOrder(order, Math.min(options.batchSize, UPSERT_SAMPLE));
     this.sender = new Sender(mapper, journal, this.reports, this.reader, this, {
       context: options.context,
       strategies: options.strategies,
