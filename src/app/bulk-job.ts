@@ -433,9 +433,12 @@ async function runJournalled(
 /** Requests in flight against the local mapper when the setting is `auto`. */
 const LOCAL_CONCURRENCY = 4;
 
-/** Chunks for a remote mapper: two batches each, and enough in flight for `requests` requests plus the next chunk. */
-function remoteChunks(batchSize: number, requests: number): { chunkSize: number; chunksInFlight: number } {
-  return { chunkSize: batchSize * 2, chunksInFlight: Math.ceil(requests / 2) + 1 };
+/**
+ * Chunks for a remote mapper: two batches each (the first one batch, sent while the rest of the
+ * first wave is planned), and enough in flight for `requests` requests plus the next chunk.
+ */
+function remoteChunks(batchSize: number, requests: number): { chunkSize: number; firstChunkSize: number; chunksInFlight: number } {
+  return { chunkSize: batchSize * 2, firstChunkSize: batchSize, chunksInFlight: Math.ceil(requests / 2) + 1 };
 }
 
 /** `X.rejects.csv` → the first of `X.rejects-2.csv`, `X.rejects-3.csv`, … that is free. */

@@ -249,6 +249,7 @@ async function history(seed: number): Promise<string | undefined> {
     batchSize: 1 + Math.floor(rand() * 8),
     concurrency: 1 + Math.floor(rand() * 4),
     chunkSize: 1 + Math.floor(rand() * 30),
+    firstChunkSize: 1 + Math.floor(rand() * 30),
     chunksInFlight: 1 + Math.floor(rand() * 10),
   };
   const faults = { before: rand() * 0.15, after: rand() * 0.15, missing: rand() * 0.05, read: rand() * 0.05 };

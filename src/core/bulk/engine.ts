@@ -61,6 +61,11 @@ export interface BulkOptions {
   readonly dryRun?: boolean;
   /** Records planned together. */
   readonly chunkSize?: number;
+  /**
+   * Records of the first chunk (default `chunkSize`): a small one puts the first request on the
+   * wire while the code that plans records is still cold.
+   */
+  readonly firstChunkSize?: number;
   /** Chunks that may be in flight at once (default 1); requests stay within `concurrency` across all. */
   readonly chunksInFlight?: number;
   readonly backoffMs?: { readonly base: number; readonly max: number };
@@ -180,6 +185,7 @@ class BulkRun implements Retrying {
 
   async run(input: BulkInput): Promise<BulkSummary> {
     const chunkSize = this.options.chunkSize ?? Math.max(2_000, this.options.batchSize * this.options.concurrency * 4);
+    const firstChunkSize = Math.max(1, this.options.firstChunkSize ?? chunkSize);
     const chunksAhead = Math.max(1, this.options.chunksInFlight ?? 1);
     const inFlight = new Set<Promise<void>>();
     let failure: { error: unknown } | undefined;
@@ -224,7 +230,8 @@ class BulkRun implements Retrying {
             // The probed records end a chunk, so that no record after them is planned (or
             // sent) before their verdict.
             const probe = this.probe;
-            if (chunk.length >= (probe === undefined ? chunkSize : Math.min(chunkSize, probe.after - chunked))) {
+            const size = chunked === 0 ? firstChunkSize : chunkSize;
+            if (chunk.length >= (probe === undefined ? size : Math.min(size, probe.after - chunked))) {
               await start(chunk, probe !== undefined);
               chunked += chunk.length;
               chunk = [];
