@@ -1,10 +1,11 @@
 /**
- * Invariant: fastMappingFile accepts only what mappingFileSchema (core/mapping.ts) accepts, and
- * returns what it returns — the same data in the same key order; for anything else (every
- * mistake included) it returns undefined and zod decides and words the errors.
+ * Invariant: fastMappingFile and fastDfspFile accept only what their zod schema (core/mapping.ts:
+ * the mapping file's, the --dfsp file's) accepts, and return what it returns — the same data in
+ * the same key order; for anything else (every mistake included) they return undefined and zod
+ * decides and words the errors.
  *
- * Why: zod costs an import 80-95 ms of start-up, and an ordinary mapping file needs none of it.
- * test/unit/mapping-fast-check.test.ts holds the two to each other on random files.
+ * Why: zod costs an import 80-95 ms of start-up, and ordinary files need none of it.
+ * test/unit/mapping-fast-check.test.ts holds each to its schema on random files.
  */
 import { isPhoneCountry } from './phone.js';
 import { DFSP_NAME_FIELDS, FA_FIELDS, FA_TYPES, FA_VALUE_FIELDS, IMPORT_OPERATIONS, type FaType } from './vocabulary.js';
@@ -200,4 +201,37 @@ export function fastMappingFile(json: unknown): Json | undefined {
     out[key] = value;
   }
   return out;
+}
+
+const WALLET_TYPES: readonly unknown[] = ['MOBILE_WALLET', 'EMAIL_WALLET'];
+
+/** One list of a --dfsp file, its entries cut down to `fields`: trimmed, filled text, but wallet_type. */
+function dfspList(value: unknown, fields: readonly string[]): Json[] | undefined {
+  if (!Array.isArray(value)) return undefined;
+  const out: Json[] = [];
+  for (let at = 0; at < value.length; at++) {
+    // Entries may carry more (mnemonics, active flags): the schema drops it.
+    const entry = objectOf(value[at]);
+    if (entry === undefined) return undefined;
+    const kept: Json = {};
+    for (const field of fields) {
+      const text = field === 'wallet_type' ? (WALLET_TYPES.includes(entry[field]) ? entry[field] : undefined) : filled(entry[field]);
+      if (text === undefined) return undefined;
+      kept[field] = text;
+    }
+    out.push(kept);
+  }
+  return out;
+}
+
+/** The --dfsp file as its schema would give it back, if it would surely accept it; else undefined. */
+export function fastDfspFile(json: unknown): Json | undefined {
+  const file = objectOf(json, keys('banks', 'branches', 'wallet_providers'));
+  if (file === undefined) return undefined;
+  const list = (key: string, fields: readonly string[]) => (file[key] === undefined ? [] : dfspList(file[key], fields));
+  const banks = list('banks', ['code', 'name']);
+  const branches = list('branches', ['bank_code', 'code', 'name']);
+  const providers = list('wallet_providers', ['code', 'name', 'wallet_type']);
+  if (banks === undefined || branches === undefined || providers === undefined) return undefined;
+  return { banks, branches, wallet_providers: providers };
 }

@@ -79,7 +79,7 @@ import { normalizeId } from './beneficiary-id.js';
 import { isPhoneCountry, normalizePhone, type PhoneUse } from './phone.js';
 import { DEFAULT_STRATEGY_FOR, FA_FIELDS, FA_TYPES, describeIssue, type FaType } from './model.js';
 import { DFSP_NAME_FIELDS as NAME_FIELDS, FA_VALUE_FIELDS, IMPORT_OPERATIONS, type ImportOperation } from './vocabulary.js';
-import { fastMappingFile, possibleTypes } from './mapping-fast-check.js';
+import { fastDfspFile, fastMappingFile, possibleTypes } from './mapping-fast-check.js';
 import { DEFAULT_STRATEGIES, type Strategy } from './strategy/strategy.js';
 import { readsBackAlone, singleFieldSplitOf, type SingleFieldSplit } from './strategy/literal-split.js';
 import { DAMAGE_CODES, leadingZerosMessage, numberCellDamage, spreadsheetDamage, zeroPaddedMatch } from './spreadsheet-damage.js';
@@ -656,7 +656,8 @@ function buildDfspFileSchema(z: Zod) {
     { error: (issue) => (issue.code === 'invalid_type' ? 'must be a JSON object with banks, branches and wallet_providers' : undefined) },
   );
 }
-const dfspFileSchema = lazySchema(buildDfspFileSchema);
+/** The --dfsp file's schema (built at its first use). */
+export const dfspFileSchema = lazySchema(buildDfspFileSchema);
 
 /**
  * A DfspLookup over `{"banks":[{code,name}], "branches":[{bank_code,code,name}],
@@ -703,7 +704,8 @@ export type DfspData = z.output<ReturnType<typeof buildDfspFileSchema>>;
 
 /** A --dfsp document checked for shape (codes and names filled, wallet types known). */
 export function parseDfspData(json: unknown, file = 'dfsp.json'): DfspData {
-  const parsed = dfspFileSchema().safeParse(json);
+  const fast = fastDfspFile(json) as DfspData | undefined;
+  const parsed = fast !== undefined ? { success: true as const, data: fast } : dfspFileSchema().safeParse(json);
   if (!parsed.success) {
     throw invalidDfsp(
       file,

@@ -1,12 +1,12 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { fastMappingFile } from '../../src/core/mapping-fast-check.js';
-import { mappingFileSchema } from '../../src/core/mapping.js';
+import { fastDfspFile, fastMappingFile } from '../../src/core/mapping-fast-check.js';
+import { dfspFileSchema, mappingFileSchema } from '../../src/core/mapping.js';
 import { FA_FIELDS, FA_TYPES, FA_VALUE_FIELDS, type FaType } from '../../src/core/vocabulary.js';
 
 /**
- * The mapping file's fast check (core/mapping-fast-check.ts) may only say yes where the zod
- * schema says yes, and give back the same data in the same key order: random mapping files,
+ * The fast checks of mapping and --dfsp files (core/mapping-fast-check.ts) may only say yes
+ * where the zod schema says yes, and give back the same data in the same key order: random mapping files,
  * built from values at and around every rule, compared with zod's answer. It must also carry the
  * ordinary files, or every import loads zod again: it accepts every file zod accepts but for a
  * `__proto__` key in a `values` table (zod drops it), and every mapping file the repository ships.
@@ -150,9 +150,13 @@ function generator(next: () => number) {
 }
 
 /** Whether the schema accepts it, and the fast check either gives its answer or says nothing. */
-function compare(json: unknown): { valid: boolean; fast: boolean } {
-  const zod = mappingFileSchema().safeParse(json);
-  const quick = fastMappingFile(json);
+function compare(
+  json: unknown,
+  schema: (json: unknown) => { success: boolean; data?: unknown } = (value) => mappingFileSchema().safeParse(value),
+  check: (json: unknown) => unknown = fastMappingFile,
+): { valid: boolean; fast: boolean } {
+  const zod = schema(json);
+  const quick = check(json);
   if (quick !== undefined) {
     expect(zod.success, JSON.stringify(json)).toBe(true);
     expect(JSON.stringify(quick), JSON.stringify(json)).toBe(JSON.stringify(zod.data));
@@ -181,6 +185,46 @@ describe('the mapping file fast check', () => {
     expect(valid).toBeGreaterThan(600);
     expect(missed).toBe(0);
     expect(fast).toBeGreaterThan(valid * 0.95);
+  });
+
+  it('accepts a --dfsp file only as zod would, and gives back what zod gives', () => {
+    const dfspZod = (json: unknown) => dfspFileSchema().safeParse(json);
+    const next = seeded(11);
+    const chance = (p: number) => next() < p;
+    const pick = <T>(list: readonly T[]): T => list[Math.floor(next() * list.length)]!;
+    const text = () => (chance(0.9) ? pick(['LBP', ' bdo ', '0012', 'Land Bank']) : pick(['', ' ', ...ODD]));
+    const walletType = () => (chance(0.9) ? pick(['MOBILE_WALLET', 'EMAIL_WALLET']) : pick(['mobile_wallet', ' EMAIL_WALLET', '', ...ODD]));
+    const list = (fields: readonly string[]) => {
+      if (chance(0.03)) return pick(ODD);
+      return Array.from({ length: Math.floor(next() * 4) }, () => {
+        if (chance(0.02)) return pick(ODD);
+        const entry: Record<string, unknown> = {};
+        // Shuffled, some left out, and now and then more than the schema keeps (a SPAR export's).
+        for (const field of [...fields].sort(() => next() - 0.5))
+          if (!chance(0.03)) entry[field] = field === 'wallet_type' ? walletType() : text();
+        if (chance(0.2)) entry[pick(['mnemonic', 'active', 'id'])] = pick(['x', true, 7]);
+        return entry;
+      });
+    };
+    let valid = 0;
+    let fast = 0;
+    for (let i = 0; i < 3_000; i++) {
+      const file: Record<string, unknown> = {};
+      if (chance(0.8)) file['wallet_providers'] = list(['code', 'name', 'wallet_type']);
+      if (chance(0.8)) file['branches'] = list(['bank_code', 'code', 'name']);
+      if (chance(0.8)) file['banks'] = list(['code', 'name']);
+      if (chance(0.02)) file['bank'] = [];
+      compare(file, dfspZod, fastDfspFile);
+      const result = compare(JSON.parse(JSON.stringify(file)), dfspZod, fastDfspFile);
+      if (result.valid) valid++;
+      if (result.fast) fast++;
+    }
+    expect(valid).toBeGreaterThan(300);
+    expect(fast).toBe(valid);
+    for (const name of ['dfsp.json', 'odk-dfsp.json']) {
+      const json = JSON.parse(readFileSync(new URL(`../../fixtures/${name}`, import.meta.url), 'utf8'));
+      expect(compare(json, dfspZod, fastDfspFile), name).toEqual({ valid: true, fast: true });
+    }
   });
 
   const shipped: [string, unknown][] = [
