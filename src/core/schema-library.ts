@@ -2,7 +2,8 @@
  * zod, loaded when the first schema is used: a schema is built by lazySchema at its first use.
  * Imported at start, zod (95 modules) cost every command 80-95 ms, and most runs never need a
  * schema: the fast checks in request-items.ts vouch for ordinary records, settings.ts's for
- * ordinary settings, and zod stays the one authority on everything else (and on every error).
+ * ordinary settings, mapping-fast-check.ts for ordinary mapping files, and zod stays the one
+ * authority on everything else (and on every error).
  */
 export type Zod = typeof import('zod').z;
 

@@ -23,6 +23,13 @@ export const DEFAULT_STRATEGY_FOR: Readonly<Record<FaType, number>> = {
 export const RESOLVE_SCOPES = ['yes_no', 'details'] as const;
 export type ResolveScope = (typeof RESOLVE_SCOPES)[number];
 
+/** What a row of an import does (a mapping's `operation`). */
+export const IMPORT_OPERATIONS = ['link', 'update', 'unlink', 'upsert'] as const;
+export type ImportOperation = (typeof IMPORT_OPERATIONS)[number];
+
+/** FA names a DFSP list can fill from codes, so a mapping may leave them out. */
+export const DFSP_NAME_FIELDS: ReadonlySet<string> = new Set(['bank_name', 'branch_name', 'wallet_provider_name']);
+
 /** Every FA value field of any kind. */
 export const FA_VALUE_FIELDS: readonly string[] = [...new Set(Object.values(FA_FIELDS).flat())];
 
