@@ -76,14 +76,44 @@ export const DEFAULT_STRATEGY_ROWS: readonly StrategyRow[] = [
   },
 ];
 
-/** Parses the template and translates the regex; throws StrategyError when either is unusable. */
+/**
+ * Parses the template and translates the regex; throws StrategyError when either is unusable.
+ * A row that builds and reads as a built-in one does shares its compiled parts.
+ */
 export function compileStrategy(row: StrategyRow): Strategy {
+  const builtIn = DEFAULT_STRATEGIES.find(
+    (strategy) => strategy.construct_strategy === row.construct_strategy && strategy.deconstruct_strategy === row.deconstruct_strategy,
+  );
+  if (builtIn !== undefined) return { ...row, template: builtIn.template, pattern: builtIn.pattern };
   const template = parseFormatTemplate(row.construct_strategy);
   const pattern = translatePythonRegex(row.deconstruct_strategy);
   return { ...row, template, pattern };
 }
 
-export const DEFAULT_STRATEGIES: readonly Strategy[] = DEFAULT_STRATEGY_ROWS.map(compileStrategy);
+/**
+ * A built-in pattern, translated at its first use: most commands never run one (the stored FA is
+ * built and checked by literal-split.ts from the pattern's text), and translating the five took
+ * a tenth of a command's start-up. Their translation is checked by a test, so it cannot fail here.
+ */
+function translatedWhenUsed(pythonPattern: string): TranslatedRegex {
+  let translated: TranslatedRegex | undefined;
+  const translation = () => (translated ??= translatePythonRegex(pythonPattern));
+  return {
+    pythonPattern,
+    get regex() {
+      return translation().regex;
+    },
+    get groupNames() {
+      return translation().groupNames;
+    },
+  };
+}
+
+export const DEFAULT_STRATEGIES: readonly Strategy[] = DEFAULT_STRATEGY_ROWS.map((row) => ({
+  ...row,
+  template: parseFormatTemplate(row.construct_strategy),
+  pattern: translatedWhenUsed(row.deconstruct_strategy),
+}));
 
 /**
  * The values SPAR hands to `construct_strategy.format(**fa)`: every key of the FA object as a
