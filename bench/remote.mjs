@@ -5,6 +5,7 @@
 // is asserted; figures are ratios within this run.
 //   npm run bench:remote
 //   BENCH_REMOTE_N=20000 BENCH_ITEM_COST_MS=0.2 BENCH_ROUNDS=3 npm run bench:remote
+//   BENCH_REMOTE_SWEEP=off: the comparison with the raw client only (for large N).
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -141,7 +142,7 @@ const fmt = (x, digits = 2) => (Number.isFinite(x) ? x.toFixed(digits) : '–');
 }
 
 // 2. --concurrency auto against fixed levels, at 1 and 8 workers (link --file of new IDs).
-for (const workers of [1, 8]) {
+for (const workers of process.env.BENCH_REMOTE_SWEEP === 'off' ? [] : [1, 8]) {
   const server = await startServer(workers);
   const rates = new Map();
   const settled = [];
