@@ -28,6 +28,8 @@ export function isSystematic(code: string): boolean {
 
 export interface ProbedReject {
   readonly line?: number | undefined;
+  /** For a row of a fed-back reject file: the line an earlier round read it from. */
+  readonly originalLine?: number | undefined;
   readonly field?: string | undefined;
   readonly message: string;
 }
@@ -59,7 +61,12 @@ export class EarlyStopProbe {
   verdict(left: number): UsageError | undefined {
     for (const [code, { count, first }] of this.rejects) {
       if (count !== this.after) continue;
-      const where = first.line === undefined ? '' : `line ${first.line}`;
+      const where =
+        first.line === undefined
+          ? ''
+          : first.originalLine === undefined
+            ? `line ${first.line}`
+            : `line ${first.line} (original line ${first.originalLine})`;
       const field = first.field === undefined || first.message.startsWith(`${first.field} `) ? '' : `${first.field}: `;
       return new UsageError(
         'input.systematic', // EARLY_STOP_CODE, spelled out for the README's list of codes

@@ -540,7 +540,7 @@ class BulkRun implements Retrying {
   private rejectInvalid(report: ChunkReport, record: BulkInputRecord, problems: readonly InputProblem[]): void {
     const problem = problems[0] ?? { field: '(record)', message: 'invalid record' };
     const message = problems.map((p) => (p.message.startsWith(`${p.field} `) ? p.message : `${p.field}: ${p.message}`)).join('; ');
-    this.probe?.rejected(problem.code ?? 'input.invalid', { line: record.line, message });
+    this.probe?.rejected(problem.code ?? 'input.invalid', { line: record.line, originalLine: record.originalLine, message });
     // Not journalled: a resumed run finds the same problem in the same input, and the
     // message may quote the row's values, which the journal must not hold.
     this.reports.fate(report, record, 'none', 'rejected', {
