@@ -3,7 +3,7 @@ import type { RecordEvent } from '../core/bulk/events.js';
 import { writeRecords } from '../core/bulk/write-records.js';
 import { ExitCode, SparctlError, UsageError } from '../core/errors.js';
 import type { Mapper } from '../core/mapper.js';
-import { withDfspNames, type DfspData } from '../core/mapping.js';
+import type { DfspData } from '../core/mapping.js';
 import { resolveAsRead, summarize, type AppliedItem, type InputRecord, type RecordProblem, type RunSummary } from '../core/resolve.js';
 import type { Operation } from '../core/results.js';
 import type { ResolveScope } from '../core/vocabulary.js';
@@ -271,12 +271,14 @@ export async function writeFlagRecords(
         (record['wallet_provider_code'] !== undefined && record['wallet_provider_name'] === undefined),
     );
     const dfsp = operation !== 'unlink' && namesLeftOut ? await deps.loadDfsp?.() : undefined;
+    // The mapping module (a tenth of a command's start-up) only when DFSP names are filled in.
+    const withDfspNames = dfsp ? (await import('../core/mapping.js')).withDfspNames : undefined;
     const defaults = {
       ...(input.strategy !== undefined ? { strategyId: input.strategy } : {}),
       ...(input.country !== undefined ? { country: input.country } : {}),
     };
     const records = input.records.map((single, seq) =>
-      toBulkRecord(seq, undefined, dfsp ? withDfspNames(single.record, dfsp) : single.record, undefined, {
+      toBulkRecord(seq, undefined, dfsp && withDfspNames ? withDfspNames(single.record, dfsp) : single.record, undefined, {
         mode: operation,
         defaults,
         strategies,

@@ -1,7 +1,7 @@
 import { UsageError } from '../core/errors.js';
 import type { Mapper } from '../core/mapper.js';
 import { exportStrategies, type ExportFormat } from '../core/strategy/export.js';
-import { parseStrategyText } from '../core/strategy/declared.js';
+import { parseStrategyText } from '../core/strategy/declared-text.js';
 import type { StrategyRow } from '../core/strategy/strategy.js';
 import { strategyRowFromFlags, strategyRowsFrom, validateStrategy, type StrategyReport } from '../core/strategy/validate.js';
 

@@ -9,8 +9,7 @@ import { constants } from 'node:fs';
 import { open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { SparctlError, UsageError } from '../../core/errors.js';
-import { combineDeclared, declaredRows, parseStrategyText, strategyDifferences, type SourcedRow } from '../../core/strategy/declared.js';
-import { exportStrategies, yamlString } from '../../core/strategy/export.js';
+import { combineDeclared, strategyDifferences, type SourcedRow } from '../../core/strategy/declared.js';
 import { compileStrategy, type Strategy, type StrategyRow } from '../../core/strategy/strategy.js';
 import type { Settings } from '../../config/settings.js';
 
@@ -32,14 +31,20 @@ async function readText(path: string): Promise<string | undefined> {
   }
 }
 
+/** Reads declarations: loaded only for a profile that declares some (it brings the YAML reader and the validator). */
+type DeclarationReader = typeof import('../../core/strategy/declared-text.js');
+const declarationReader = (): Promise<DeclarationReader> => import('../../core/strategy/declared-text.js');
+
 /** The rows of a strategies file's text. */
-function rowsOfText(text: string, path: string): StrategyRow[] {
-  return declaredRows(parseStrategyText(text, `strategiesFile ${path}`), `strategiesFile ${path}`);
+function rowsOfText(reader: DeclarationReader, text: string, path: string): StrategyRow[] {
+  return reader.declaredRows(reader.parseStrategyText(text, `strategiesFile ${path}`), `strategiesFile ${path}`);
 }
 
 /** The strategies the profile knows: built-in, then its file's, then its inline ones, each with its source. */
 export async function declaredStrategyRows(settings: Declaring, options: { missingFileIsEmpty?: boolean } = {}): Promise<SourcedRow[]> {
   const declared: { source: string; rows: StrategyRow[] }[] = [];
+  if (settings.strategiesFile === undefined && settings.strategies === undefined) return combineDeclared(declared);
+  const reader = await declarationReader();
   if (settings.strategiesFile !== undefined) {
     const path = settings.strategiesFile;
     const text = await readText(path);
@@ -50,12 +55,12 @@ export async function declaredStrategyRows(settings: Declaring, options: { missi
         hint: `fix the path in profile "${settings.profile}" (relative paths are relative to the config file), or create it with "sparctl --profile ${settings.profile} strategy add"`,
       });
     } else {
-      declared.push({ source: fileSource(path), rows: rowsOfText(text, path) });
+      declared.push({ source: fileSource(path), rows: rowsOfText(reader, text, path) });
     }
   }
   if (settings.strategies !== undefined) {
     const source = inlineSource(settings.profile);
-    declared.push({ source, rows: declaredRows(settings.strategies, `profile ${settings.profile}: strategies`) });
+    declared.push({ source, rows: reader.declaredRows(settings.strategies, `profile ${settings.profile}: strategies`) });
   }
   return combineDeclared(declared);
 }
@@ -87,12 +92,13 @@ export async function appendToStrategiesFile(
   rows: readonly StrategyRow[],
   dryRun: boolean,
 ): Promise<{ readonly created: boolean }> {
+  const [reader, { exportStrategies, yamlString }] = await Promise.all([declarationReader(), import('../../core/strategy/export.js')]);
   const text = await readText(path);
   if (text === undefined) {
     if (!dryRun) await replaceFile(path, exportStrategies(rows, 'json'), undefined);
     return { created: true };
   }
-  const before = rowsOfText(text, path);
+  const before = rowsOfText(reader, text, path);
   const body = text.replace(/^\uFEFF/, '');
   let next: string;
   if (/^\s*[[{]/.test(body)) {
@@ -102,9 +108,9 @@ export async function appendToStrategiesFile(
     list.push(...json);
     next = `${JSON.stringify(document, null, 2)}\n`;
   } else {
-    next = `${body}${body.endsWith('\n') ? '' : '\n'}${yamlEntries(body, rows)}`;
+    next = `${body}${body.endsWith('\n') ? '' : '\n'}${yamlEntries(body, rows, yamlString)}`;
   }
-  const after = readsBackAs(next, path);
+  const after = readsBackAs(reader, next, path);
   const expected = [...before, ...rows];
   const same = (row: StrategyRow, i: number) => row.id === expected[i]!.id && strategyDifferences(row, expected[i]!).length === 0;
   if (after === undefined || after.length !== expected.length || !after.every(same)) {
@@ -118,9 +124,9 @@ export async function appendToStrategiesFile(
   return { created: false };
 }
 
-function readsBackAs(text: string, path: string): StrategyRow[] | undefined {
+function readsBackAs(reader: DeclarationReader, text: string, path: string): StrategyRow[] | undefined {
   try {
-    return rowsOfText(text, path);
+    return rowsOfText(reader, text, path);
   } catch {
     return undefined;
   }
@@ -140,7 +146,7 @@ function jsonList(document: unknown): unknown[] {
 }
 
 /** YAML list entries for the rows, indented as the file's last "- id:" entry is. */
-function yamlEntries(text: string, rows: readonly StrategyRow[]): string {
+function yamlEntries(text: string, rows: readonly StrategyRow[], yamlString: (text: string) => string): string {
   const items = [...text.matchAll(/^( *)- +id *:/gm)];
   const indent = items.length > 0 ? items[items.length - 1]![1]! : '    ';
   const lines: string[] = [];

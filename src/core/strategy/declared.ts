@@ -6,9 +6,7 @@
  */
 import { ConfigError, StrategyError, UsageError } from '../errors.js';
 import type { ItemResult } from '../results.js';
-import { parseSimpleYaml } from './simple-yaml.js';
 import { DEFAULT_STRATEGY_ROWS, type StrategyRow } from './strategy.js';
-import { strategyRowsFrom } from './validate.js';
 
 /** A strategy row and where its definition came from: "built-in", "file PATH", "profile NAME (inline)". */
 export interface SourcedRow extends StrategyRow {
@@ -16,20 +14,6 @@ export interface SourcedRow extends StrategyRow {
 }
 
 export const BUILT_IN = 'built-in';
-
-/** JSON when the text starts like JSON, simple YAML otherwise (whatever the file is called). */
-export function parseStrategyText(text: string, file: string): unknown {
-  const body = text.replace(/^\uFEFF/, '');
-  if (/^\s*[[{]/.test(body)) {
-    try {
-      return JSON.parse(body);
-    } catch (error) {
-      throw new UsageError('strategy.invalid', `${file}: not valid JSON (${(error as Error).message})`);
-    }
-  }
-  if (body.trim() === '') throw new UsageError('strategy.invalid', `${file}: the file is empty`);
-  return parseSimpleYaml(body, file);
-}
 
 /** The columns in which two definitions of one id differ (a missing description and '' are the same, as Helm seeds write ''). */
 export function strategyDifferences(a: StrategyRow, b: StrategyRow): string[] {
@@ -64,11 +48,6 @@ export function combineDeclared(declared: readonly { readonly source: string; re
     }
   }
   return [...byId.values()].sort((a, b) => a.id - b.id);
-}
-
-/** The strategy rows a declaration document holds (the JSON of `strategy export --format json`, Helm values, …). */
-export function declaredRows(document: unknown, source: string): StrategyRow[] {
-  return strategyRowsFrom(document, source);
 }
 
 /**
