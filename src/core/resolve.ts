@@ -73,8 +73,8 @@ export interface ApplyOptions {
   /** Batches in flight at once (default 1). */
   readonly concurrency?: number;
   /**
-   * Handed each batch's answers in input order as soon as they and every earlier batch's are in;
-   * none of them is kept (a file of any size is answered in the memory of a few batches).
+   * Handed each batch's answers in input order as soon as the whole input has passed and they and
+   * every earlier batch's are in; none is kept after it is handed on.
    */
   readonly onAnswers: (answered: AppliedItem[]) => void;
 }
@@ -84,6 +84,8 @@ export interface ApplyOptions {
  * the checks — a lookup changes nothing, and the lookups overlap the reading of the rest — but
  * answers are handed on, in input order, only once every record has passed. Invariant: a problem
  * anywhere means nothing is handed on: lookups stop, and every problem found is returned.
+ * Until the input is read, at most a few batches of answers wait (the look-ups pause beyond);
+ * the checked items of the rest are held, as they were when every record was checked first.
  */
 export async function resolveAsRead(
   mapper: Mapper,
@@ -108,19 +110,28 @@ export async function resolveAsRead(
     for (const resume of woken) resume();
   };
   const stopped = () => failure !== undefined || unreadable !== undefined || problems.length > 0;
+  // A caller's throw stops the run as a failed lookup does: every worker then ends, and it is thrown.
   const deliver = () => {
     if (!read || stopped()) return;
-    while (answers[delivered] !== undefined) {
-      const ready = answers[delivered]!;
-      answers[delivered++] = undefined;
-      done += ready.length;
-      options.onProgress?.(done, total);
-      onAnswers(ready);
+    try {
+      while (answers[delivered] !== undefined) {
+        const ready = answers[delivered]!;
+        answers[delivered++] = undefined;
+        done += ready.length;
+        options.onProgress?.(done, total);
+        onAnswers(ready);
+      }
+    } catch (error) {
+      failure ??= { error };
     }
   };
+  const width = Math.max(1, Math.floor(options.concurrency ?? 1) || 1);
+  // Answers wait until the whole input is read: at most this many batches of them, so that a
+  // fast mapper does not hold a large file's answers (the look-ups pause until reading ends).
+  const ahead = width * 2;
   const worker = async () => {
     while (!stopped()) {
-      if (next < batches.length) {
+      if (next < batches.length && (read || next - delivered < ahead)) {
         const at = next++;
         const batch = batches[at]!;
         batches[at] = undefined;
@@ -131,11 +142,11 @@ export async function resolveAsRead(
           return;
         }
         deliver();
-      } else if (read) return;
+      } else if (read && next >= batches.length) return;
       else await new Promise<void>((resume) => waiting.push(resume));
     }
   };
-  const workers = Array.from({ length: Math.max(1, options.concurrency ?? 1) }, worker);
+  const workers = Array.from({ length: width }, worker);
   let batch: PreparedItem[] = [];
   try {
     for await (const input of records) {
@@ -143,13 +154,13 @@ export async function resolveAsRead(
       if (prepared === undefined) continue;
       total++;
       batch.push(prepared);
-      if (batch.length === batchSize && problems.length === 0) {
+      if (batch.length === batchSize && !stopped()) {
         batches.push(batch);
         batch = [];
         wake();
       }
     }
-    if (batch.length > 0 && problems.length === 0) batches.push(batch);
+    if (batch.length > 0 && !stopped()) batches.push(batch);
     if (total === 0 && problems.length === 0) problems.push(EMPTY_INPUT);
   } catch (error) {
     unreadable = { error };
@@ -163,6 +174,7 @@ export async function resolveAsRead(
   // A problem of the input is the user's to fix first, whatever else went wrong.
   if (problems.length > 0) return { problems, total };
   if (failure !== undefined) throw failure.error;
+  if (delivered !== batches.length) throw new Error(`internal error: ${batches.length - delivered} batch(es) of answers not handed on`);
   return { problems, total };
 }
 

@@ -15,7 +15,7 @@ describe('EarlyStopProbe', () => {
     const probe = new EarlyStopProbe(2, 'h');
     probe.rejected('mapping.unknown_bank', { line: 2, originalLine: 812, message: 'bank_code "X" is unknown' });
     probe.rejected('mapping.unknown_bank', { line: 3, originalLine: 990, message: 'bank_code "X" is unknown' });
-    expect(probe.verdict(0)?.message).toContain('(line 2 (original line 812): bank_code "X" is unknown)');
+    expect(probe.verdict(0)?.message).toContain('(line 2, original line 812: bank_code "X" is unknown)');
   });
 
   it('does not stop for mixed reasons, or for a mapper’s answers', () => {

@@ -138,3 +138,56 @@ describe('resolveAsRead', () => {
     expect(seen.looked).toBe(0);
   });
 });
+
+describe('resolveAsRead, held and thrown', () => {
+  it('holds at most a few batches of answers while the input is read: the look-ups wait for the rest', async () => {
+    const { mapper, seen } = slowMapper(() => 0);
+    const log: string[] = [];
+    let lookedWhenRead = 0;
+    const ids = Array.from({ length: 200 }, (_, i) => `ID${i}`);
+    const reading = chunked(ids, 2, log);
+    const watched = (async function* () {
+      yield* reading;
+      lookedWhenRead = seen.looked;
+    })();
+    const applied: AppliedItem[] = [];
+    await resolveAsRead(mapper, watched, {
+      ...options,
+      batchSize: 10,
+      concurrency: 2,
+      onAnswers: (answered) => void applied.push(...answered),
+    });
+    // Two in flight: four batches (40 IDs) looked up ahead at most; then every answer, in order.
+    expect(lookedWhenRead).toBeLessThanOrEqual(40);
+    expect(lookedWhenRead).toBeGreaterThan(0);
+    expect(applied.map((a) => a.id)).toEqual(ids);
+  });
+
+  it('a caller that throws on an answer: the run fails with that error, every look-up ends, nothing more is handed on', async () => {
+    let n = 0;
+    const { mapper, seen } = slowMapper(() => (n++ === 0 ? 0 : 20));
+    let calls = 0;
+    const unhandled: unknown[] = [];
+    const onUnhandled = (error: unknown) => void unhandled.push(error);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      await expect(
+        resolveAsRead(mapper, records(Array.from({ length: 50 }, (_, i) => `ID${i}`)), {
+          ...options,
+          batchSize: 10,
+          concurrency: 3,
+          onAnswers: () => {
+            calls++;
+            throw new Error('EPIPE: the reader went away');
+          },
+        }),
+      ).rejects.toThrow('EPIPE');
+      expect(seen.inFlight).toBe(0);
+      await new Promise((resolve) => setTimeout(resolve, 60));
+      expect(calls).toBe(1);
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+});

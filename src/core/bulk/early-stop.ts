@@ -66,7 +66,7 @@ export class EarlyStopProbe {
           ? ''
           : first.originalLine === undefined
             ? `line ${first.line}`
-            : `line ${first.line} (original line ${first.originalLine})`;
+            : `line ${first.line}, original line ${first.originalLine}`;
       const field = first.field === undefined || first.message.startsWith(`${first.field} `) ? '' : `${first.field}: `;
       return new UsageError(
         'input.systematic', // EARLY_STOP_CODE, spelled out for the README's list of codes
