@@ -47,8 +47,13 @@ export interface ModelReport {
 export interface ModelResult {
   readonly state: Map<string, ModelEntry>;
   readonly reports: Map<number, ModelReport>;
-  /** The writes the job makes, per ID: at most one. */
-  readonly writes: Map<string, { readonly operation: Exclude<Operation, 'resolve'>; readonly line: number }>;
+  /**
+   * The writes the job makes, per ID: at most one. `mayBeMissing`: a strict update that the mapper
+   * showed before the job (the same FA, no name or phone to compare where the mapper does not tell
+   * them): a run interrupted after journalling it reads it back as applied and does not send it
+   * again, so the write may be absent — the state is the same either way.
+   */
+  readonly writes: Map<string, { readonly operation: Exclude<Operation, 'resolve'>; readonly line: number; readonly mayBeMissing?: true }>;
 }
 
 /**
@@ -66,7 +71,7 @@ export function runModel(
 ): ModelResult {
   const state = new Map(initial);
   const reports = new Map<number, ModelReport>();
-  const writes = new Map<string, { operation: Exclude<Operation, 'resolve'>; line: number }>();
+  const writes = new Map<string, { operation: Exclude<Operation, 'resolve'>; line: number; mayBeMissing?: true }>();
   const last = new Map<string, ModelRow>();
   for (const row of rows) if (row.id !== undefined && !row.skipped) last.set(row.id, row);
   for (const row of rows) {
@@ -91,8 +96,8 @@ export function runModel(
     const wanted: ModelEntry = { fa: row.fa ?? '', name: row.name || null, phone: row.phone || null };
     const merged: ModelEntry =
       before === undefined ? wanted : { fa: wanted.fa, name: row.name || before.name, phone: row.phone || before.phone };
-    const write = (operation: Exclude<Operation, 'resolve'>, fates: readonly RecordFate[]) => {
-      writes.set(row.id!, { operation, line: row.line });
+    const write = (operation: Exclude<Operation, 'resolve'>, fates: readonly RecordFate[], mayBeMissing = false) => {
+      writes.set(row.id!, { operation, line: row.line, ...(mayBeMissing ? { mayBeMissing: true as const } : {}) });
       if (operation === 'unlink') state.delete(row.id!);
       else state.set(row.id!, operation === 'link' ? wanted : merged);
       reports.set(row.line, {
@@ -128,7 +133,7 @@ export function runModel(
         if (before === undefined) reports.set(row.line, { fates: ['rejected'], operation: 'update', outcome: 'not_found' });
         // Where the mapper tells name and phone, an update that would change nothing is not sent.
         else if (holds && options.comparesNamePhone) reports.set(row.line, { fates: ['unchanged'] });
-        else write('update', ['applied', 'confirmed']);
+        else write('update', ['applied', 'confirmed'], before.fa === wanted.fa && !options.comparesNamePhone && !row.name && !row.phone);
         break;
       case 'unlink':
         if (before === undefined) reports.set(row.line, { fates: ['rejected', 'confirmed'], operation: 'unlink', outcome: 'not_found' });
