@@ -32,7 +32,9 @@ function writeRows(path, count) {
   ];
   for (let i = 0; i < count; i++) {
     const id = String(4e11 + i).padStart(12, '0');
-    const phone = `0917 ${String(1e6 + (i % 9e6)).slice(0, 3)} ${String(i % 1e4).padStart(4, '0')}`;
+    // A phone of its own per row (households rarely share one); a wallet row pays to that phone.
+    const digits = String(i % 1e7).padStart(7, '0');
+    const phone = `0917 ${digits.slice(0, 3)} ${digits.slice(3)}`;
     const kind = i % 10;
     if (kind < 7) out.push(`HH-${i},${id},Person ${i} Dela Cruz,${phone},bank,LBP,0012,${String(i).padStart(12, '0')},,,`);
     else if (kind < 9) out.push(`HH-${i},${id},Person ${i} Santos,${phone},gcash,,,,GCASH,${phone},`);
