@@ -116,7 +116,7 @@ interface Reading {
  * Numbers read lately, by number and default country (null: not a number at all). An import
  * reads each phone twice — as typed, in the mapping, then in E.164 when its record is checked —
  * and a row's payment mobile is often its contact phone: parsing and matching the plans' patterns
- * was two thirds of a local import's time. The reading of a valid number is also kept under its
+ * was about a third of a local import's time. The reading of a valid number is also kept under its
  * E.164 form, which reads the same (test/unit/phone-readings.test.ts holds both to a reading
  * without memory). Bounded: a file of unique numbers only ever holds the last few thousand.
  */
