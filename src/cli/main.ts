@@ -2,7 +2,7 @@ import { CommanderError } from 'commander';
 import { ExitCode, SparctlError, UsageError } from '../core/errors.js';
 import { processIo, type Io } from './io.js';
 import { redactUrlsIn } from '../config/redact.js';
-import { createProgram } from './program.js';
+import { COMMAND_NAMES, createProgram } from './program.js';
 import { chosenOutputFormat } from './context.js';
 import { errorDocument, type ErrorFields } from './document.js';
 import { outputFormatNamed, type OutputFormat } from '../config/constants.js';
@@ -19,9 +19,13 @@ installLazyLibraries();
 export async function main(argv: readonly string[], given: Io = processIo()): Promise<number> {
   const io: Io = { ...given, argv };
   let exitCode: number = ExitCode.ok;
-  const program = createProgram(io, (code) => {
-    exitCode = code;
-  });
+  const program = await createProgram(
+    io,
+    (code) => {
+      exitCode = code;
+    },
+    argv,
+  );
   program.exitOverride();
   program.configureOutput({
     writeOut: (text) => io.stdout.write(text),
@@ -35,7 +39,7 @@ export async function main(argv: readonly string[], given: Io = processIo()): Pr
     await program.parseAsync(['node', 'sparctl', ...argv]);
     return exitCode;
   } catch (error) {
-    return reportError(io, error, argv, new Set(program.commands.map((command) => command.name())));
+    return reportError(io, error, argv, new Set(COMMAND_NAMES));
   }
 }
 

@@ -2,7 +2,7 @@ import { PassThrough } from 'node:stream';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
-import { createProgram } from '../../src/cli/program.js';
+import { COMMAND_NAMES, createProgram } from '../../src/cli/program.js';
 import type { Io } from '../../src/cli/io.js';
 import { loadContext, type GlobalOptions } from '../../src/cli/context.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -46,7 +46,10 @@ const pathOf = (command: Command): string =>
 
 /** What commander hands the action of the command argv names; the action itself never runs. */
 async function parse(argv: readonly string[], io: Io = fakeIo()): Promise<Parsed> {
-  const program = createProgram(io, () => undefined);
+  return parseWith(await createProgram(io, () => undefined, argv), argv);
+}
+
+async function parseWith(program: Command, argv: readonly string[]): Promise<Parsed> {
   program.exitOverride();
   program.configureOutput({ writeOut: () => undefined, writeErr: () => undefined });
   const quiet = (command: Command): void => {
@@ -125,8 +128,8 @@ describe('parse layer', () => {
     },
   );
 
-  it('covers every command', () => {
-    const program = createProgram(fakeIo(), () => undefined);
+  it('covers every command', async () => {
+    const program = await createProgram(fakeIo(), () => undefined);
     const leaves: string[] = [];
     const walk = (command: Command): void => {
       if (command.commands.length === 0) leaves.push(pathOf(command));
@@ -134,6 +137,36 @@ describe('parse layer', () => {
     };
     program.commands.forEach(walk);
     expect(leaves.filter((leaf) => !TABLE.some(([, path]) => path === leaf))).toEqual([]);
+  });
+
+  it('a line that names one command loads that command alone, and it parses as the whole tree does', async () => {
+    const loaded = async (argv: readonly string[]) =>
+      (await createProgram(fakeIo(), () => undefined, argv)).commands.map((command) => command.name());
+    expect(await loaded(['link', '--file', 'x.csv'])).toEqual(['link']);
+    expect(await loaded(['--profile', 'link', '-o', 'table', '--output=json', '--no-input', 'resolve', 'X'])).toEqual(['resolve']);
+    const all = await loaded([]);
+    expect(all).toEqual(COMMAND_NAMES);
+    // Anything not read with certainty loads the whole tree, so commander answers as it always did.
+    for (const argv of [
+      ['completion', 'bash'],
+      ['-qy', 'link'],
+      ['--bogus', 'link'],
+      ['--', 'link'],
+      ['lnk'],
+      ['help', 'link'],
+      ['--help'],
+    ])
+      expect(await loaded(argv), argv.join(' ')).toEqual(all);
+    for (const [argv] of TABLE) {
+      const whole = await createProgram(fakeIo(), () => undefined);
+      const lazy = await createProgram(fakeIo(), () => undefined, argv);
+      const seen = (parsed: Promise<Parsed>) =>
+        parsed.then(
+          ({ path, options, globals, args }) => ({ path, options, globals, args }),
+          (error: unknown) => ({ refused: String(error) }),
+        );
+      expect(await seen(parseWith(lazy, argv)), argv.join(' ')).toEqual(await seen(parseWith(whole, argv)));
+    }
   });
 
   it('global flags reach every command, before or after its name', async () => {
