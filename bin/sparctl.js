@@ -5,13 +5,11 @@ if (major < 20 || (major === 20 && minor < 19)) {
   process.stderr.write(`sparctl: Node ${process.versions.node} is too old; sparctl needs Node 20.19 or newer\n`);
   process.exit(1);
 }
-// A reader that goes away (`sparctl … 2>&1 | head -1`) must not crash a run half-way: what is
-// written to it from then on is dropped, and the work and its exit code carry on.
-for (const stream of [process.stdout, process.stderr]) {
-  stream.on('error', (error) => {
-    if (error.code !== 'EPIPE') throw error;
-  });
-}
+// A failed write to stdout or stderr must not crash a run half-way. A reader that goes away
+// (`sparctl … 2>&1 | head -1`): what is written to it from then on is dropped, and the work and
+// its exit code carry on. Any other failure (a full disk under `> file`) main() watches for and
+// reports as one line with exit 4 (src/cli/output-failure.ts); until it runs, nothing is written.
+for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
 // undici parses HTTP with WebAssembly (llhttp). V8 compiles it with Liftoff, then recompiles it
 // with TurboFan on a background thread, and process.exit waits for that thread: a single remote
 // command printed its answer and then took 0.2-0.6 s to exit. Liftoff alone removes the wait; the

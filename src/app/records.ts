@@ -157,6 +157,8 @@ export interface ResolveDeps extends CommonDeps {
   readonly problem: (line: string) => void;
   /** Writes answers as they come, in input order (JSONL, CSV); the result then holds none of them. */
   readonly streamResults?: (answered: readonly AppliedItem[]) => void;
+  /** A write to stdout or stderr that failed (a full disk): no more lookups are sent for nothing. */
+  readonly outputFailure?: () => SparctlError | undefined;
 }
 
 export interface ResolveInput {
@@ -209,7 +211,12 @@ export async function resolveRecords(deps: ResolveDeps, input: ResolveInput): Pr
         : {}),
       onAnswers: (answered) => {
         if (stream === undefined) kept.push(...answered);
-        else stream(answered);
+        else {
+          // Told of by an event after the write that met it: a later batch stops the lookups.
+          const failed = deps.outputFailure?.();
+          if (failed !== undefined) throw failed;
+          stream(answered);
+        }
         summary = summarize('resolve', answered, summary);
         for (const item of answered) {
           const strategyId = item.outcome === 'found' ? storedStrategyId(item.result) : undefined;

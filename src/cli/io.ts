@@ -1,5 +1,6 @@
 import type { Readable, Writable } from 'node:stream';
 import type { OutputFormat } from '../config/constants.js';
+import type { SparctlError } from '../core/errors.js';
 
 /**
  * Everything a command may touch of the process, decided once: data goes to stdout, messages
@@ -21,6 +22,8 @@ export interface Io {
   readonly stderrColumns?: number;
   /** The command line as given (after `sparctl`), for a command a summary suggests; set by main(). */
   readonly argv?: readonly string[];
+  /** A write to stdout or stderr that failed (a full disk, say; cli/output-failure.ts); set by main(). */
+  readonly outputFailure?: () => SparctlError | undefined;
 }
 
 export function processIo(): Io {

@@ -8,6 +8,7 @@ import { errorDocument, type ErrorFields } from './document.js';
 import { outputFormatNamed, type OutputFormat } from '../config/constants.js';
 import { VERSION } from './version.js';
 import { installLazyLibraries } from '../adapters/lazy-libraries.js';
+import { watchOutput, type OutputWatch } from './output-failure.js';
 
 // zod and the phone numbering plans are loaded at their first use, not at start.
 installLazyLibraries();
@@ -17,7 +18,15 @@ installLazyLibraries();
  * become exit codes and messages (DESIGN.md §3).
  */
 export async function main(argv: readonly string[], given: Io = processIo()): Promise<number> {
-  const io: Io = { ...given, argv };
+  const output = watchOutput(given);
+  try {
+    return await run(argv, { ...given, argv, outputFailure: output.failure }, output);
+  } finally {
+    output.stop();
+  }
+}
+
+async function run(argv: readonly string[], io: Io, output: OutputWatch): Promise<number> {
   let exitCode: number = ExitCode.ok;
   const program = await createProgram(
     io,
@@ -37,6 +46,11 @@ export async function main(argv: readonly string[], given: Io = processIo()): Pr
   for (const command of program.commands) inheritOverrides(command, program);
   try {
     await program.parseAsync(['node', 'sparctl', ...argv]);
+    // Node tells of a failed write by an event after it: let it come before the verdict.
+    await new Promise((resolve) => setImmediate(resolve));
+    const failed = output.failure();
+    // A bulk run stopped by it has said so already, with the same exit code.
+    if (failed !== undefined && exitCode !== failed.exitCode) throw failed;
     return exitCode;
   } catch (error) {
     return reportError(io, error, argv, new Set(COMMAND_NAMES));

@@ -1,11 +1,11 @@
-import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { makeFolders } from '../../src/adapters/files/fs-errors.js';
 // Through retained.ts: on Node 24 a collected better-sqlite3 object aborts the test process.
 import { openDatabase, prepare } from '../../src/adapters/sqlite/retained.js';
-import { cliEnv, ROOT, runCli, SPAWN_LIMIT } from '../helpers/run-cli.js';
+import { BIN, cliEnv, ROOT, runCli, SPAWN_LIMIT } from '../helpers/run-cli.js';
 import { runMain } from '../helpers/run-main.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -109,6 +109,86 @@ describe.runIf(hasDevFull)('a full disk during a run (/dev/full): exit 4, the su
     expect(existsSync(join(dir, 'j.db'))).toBe(false);
     expect((await runMain(['--db', 'clean.db', '--create', 'link', '--file', 'b.csv', '-q'], { env, cwd: dir })).code).toBe(0);
     expect(mappings(join(dir, 'x.db'))).toBe(mappings(join(dir, 'clean.db')));
+  });
+});
+
+/** The binary as a child whose stdout or stderr is /dev/full (as `> /dev/full` in a shell); the other stream is read. */
+function runIntoFull(
+  args: string[],
+  full: 'stdout' | 'stderr',
+  options: { env: Record<string, string>; cwd: string },
+): Promise<{ code: number | null; text: string }> {
+  const fd = openSync('/dev/full', 'w');
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      ...SPAWN_LIMIT,
+      env: options.env,
+      cwd: options.cwd,
+      stdio: ['ignore', full === 'stdout' ? fd : 'pipe', full === 'stderr' ? fd : 'pipe'],
+    });
+    closeSync(fd);
+    let text = '';
+    (full === 'stdout' ? child.stderr : child.stdout)!.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+    child.on('error', reject);
+    child.on('close', (code) => resolvePromise({ code, text }));
+  });
+}
+
+describe.runIf(hasDevFull)('stdout or stderr on a full disk (> /dev/full): one line, exit 4, never a stack trace', () => {
+  const LINE = 'sparctl: error [disk.full]: stdout: cannot write the output: no space left on device (ENOSPC)';
+
+  it('resolve --file, a single resolve and strategy export: the line and exit 4', async () => {
+    const { dir, env } = setUp();
+    expect((await runCli(['--db', 'x.db', '--create', 'link', '--file', 'b.csv', '-q'], { env, cwd: dir })).code).toBe(0);
+    for (const args of [
+      ['--db', 'x.db', 'resolve', '--file', 'b.csv', '-o', 'jsonl'],
+      ['--db', 'x.db', 'resolve', 'BENE_0001', '-o', 'json'],
+      ['strategy', 'export', '--format', 'sql'],
+    ]) {
+      const result = await runIntoFull(args, 'stdout', { env, cwd: dir });
+      expect(result.code, args.join(' ')).toBe(4);
+      expect(result.text, args.join(' ')).toContain(LINE);
+      expect(result.text).not.toMatch(/internal|\n\s+at /);
+    }
+  });
+
+  it('link --file -o jsonl stops as for a full results file; the rerun ends where a clean run does', async () => {
+    const { dir, env } = setUp();
+    const rows = Array.from({ length: 3_000 }, (_, i) => `FULL-${i},BANK,Example Bank,EXB,Main,0001,${String(i).padStart(10, '0')}`);
+    writeFileSync(join(dir, 'many.csv'), `id,fa_type,bank_name,bank_code,branch_name,branch_code,account_number\n${rows.join('\n')}\n`);
+    const args = ['--db', 'x.db', 'link', '--file', 'many.csv', '--journal', 'j.db', '--batch-size', '100'];
+    const full = await runIntoFull(['--create', ...args, '-o', 'jsonl'], 'stdout', { env, cwd: dir });
+    expect(full.code).toBe(4);
+    expect(full.text).toContain('stopped early: stdout: cannot write the output: no space left on device (ENOSPC)');
+    expect(full.text).toContain('resume with: run the same command again');
+    expect(full.text).toContain(LINE);
+    expect(full.text).not.toMatch(/internal|\n\s+at /);
+    const rerun = await runCli([...args, '-o', 'jsonl', '-q'], { env, cwd: dir });
+    expect(rerun.code).toBe(0);
+    expect((await runCli(['--db', 'clean.db', '--create', 'link', '--file', 'many.csv', '-q'], { env, cwd: dir })).code).toBe(0);
+    expect(mappings(join(dir, 'x.db'))).toBe(mappings(join(dir, 'clean.db')));
+  });
+
+  it('stderr on a full disk: the answer on stdout, then the error as the last JSON line, exit 4', async () => {
+    const { dir, env } = setUp();
+    expect((await runCli(['--db', 'x.db', '--create', 'link', '--file', 'b.csv', '-q'], { env, cwd: dir })).code).toBe(0);
+    const result = await runIntoFull(['--db', 'x.db', 'resolve', 'BENE_0001', '-o', 'jsonl'], 'stderr', { env, cwd: dir });
+    expect(result.code).toBe(4);
+    // As for every error under -o jsonl, it is also the last line on stdout.
+    const lines = result.text
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as unknown);
+    expect(lines).toEqual([
+      expect.objectContaining({ id: 'BENE_0001', outcome: 'found' }),
+      {
+        error: expect.objectContaining({
+          code: 'disk.full',
+          message: expect.stringContaining('stderr: cannot write the output'),
+          exitCode: 4,
+        }),
+      },
+    ]);
   });
 });
 

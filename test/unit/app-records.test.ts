@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { planRecords, resolveRecords, writeFlagRecords, type ResolveDeps, type WriteRecordsDeps } from '../../src/app/records.js';
-import { UsageError } from '../../src/core/errors.js';
+import { ExitCode, SparctlError, UsageError } from '../../src/core/errors.js';
 import type { Mapper } from '../../src/core/mapper.js';
 import type { InputRecord } from '../../src/core/resolve.js';
 import { DEFAULT_STRATEGIES } from '../../src/core/strategy/strategy.js';
@@ -102,7 +102,7 @@ function resolveDeps(overrides: Partial<ResolveDeps>): ResolveDeps & { said: str
     openMapper: async () => strict<Mapper>('mapper', { target: 'fake', strategies: async () => [], close: async () => undefined }),
     problem: (line) => void said.push(line),
   };
-  return Object.assign(strict<ResolveDeps>('deps', { ...base, ...overrides }, ['verbose', 'streamResults']), { said });
+  return Object.assign(strict<ResolveDeps>('deps', { ...base, ...overrides }, ['verbose', 'streamResults', 'outputFailure']), { said });
 }
 
 describe('resolveRecords', () => {
@@ -167,6 +167,23 @@ describe('resolveRecords', () => {
     expect(result.applied).toEqual([]);
     expect(result.streamed).toBe(true);
     expect(result.summary).toEqual({ operation: 'resolve', total: 5, counts: { not_found: 4, found: 1 }, failed: 0 });
+  });
+
+  it('streams until the output fails (a full disk): then no more answers go out, no more lookups start, and the failure is the error', async () => {
+    const batches: string[][] = [];
+    const streamed: string[] = [];
+    const full = new SparctlError('disk.full', 'stdout: cannot write the output', ExitCode.unavailable);
+    const d = resolveDeps({
+      openMapper: async () => lookupMapper({}, batches, []),
+      streamResults: (answered) => void streamed.push(...answered.map((item) => item.id)),
+      // The write of the first answers fails: Node tells of it by an event, seen from then on.
+      outputFailure: () => (streamed.length > 0 ? full : undefined),
+    });
+    const records = Array.from({ length: 40 }, (_, i) => ({ record: { id: `B${i}` } }));
+    const error = await resolveRecords(d, { records, batchSize: 2, concurrency: 1 }).catch((e: unknown) => e);
+    expect(error).toBe(full);
+    expect(streamed).toEqual(['B0', 'B1']);
+    expect(batches.length).toBeLessThan(20);
   });
 });
 
