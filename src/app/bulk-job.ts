@@ -89,8 +89,8 @@ export interface BulkJobDeps {
   readonly openResults: (path: string, dryRun: boolean) => Promise<RecordSink>;
   /** Per-record lines on stdout (-o jsonl|csv), when the output asks for them. */
   readonly stdoutResults?: (dryRun: boolean) => Promise<Pick<RecordSink, 'write' | 'close'>>;
-  /** A write to stdout or stderr that failed (a full disk): the run stops as for a report file's. */
-  readonly outputFailure?: () => SparctlError | undefined;
+  /** A write to stdout that failed (a full disk under -o jsonl > file): the run stops as for a report file's. */
+  readonly stdoutFailure?: () => SparctlError | undefined;
   /** Shows the run's progress on stderr until stopped. */
   readonly startProgress: () => { onEvent(event: BulkEvent): void; stop(): void };
   /** Listens for SIGINT and SIGTERM until the returned function is called. */
@@ -278,7 +278,7 @@ async function runJournalled(
   let signal: JobSignal | undefined;
   // A report file that cannot be written stops the run as a mapper outage does: what is settled
   // is journalled, and the next run writes the reports again from the start.
-  const sinkFailure = () => results?.failure?.() ?? rejects?.failure?.() ?? rejectsFailure ?? deps.outputFailure?.();
+  const sinkFailure = () => results?.failure?.() ?? rejects?.failure?.() ?? rejectsFailure ?? deps.stdoutFailure?.();
   let rejectsFailure: SparctlError | undefined;
   const stopListening = deps.onSignal((received) => {
     if (signal !== undefined) deps.exitNow(received === 'SIGTERM' ? ExitCode.terminated : ExitCode.interrupted);

@@ -157,8 +157,8 @@ export interface ResolveDeps extends CommonDeps {
   readonly problem: (line: string) => void;
   /** Writes answers as they come, in input order (JSONL, CSV); the result then holds none of them. */
   readonly streamResults?: (answered: readonly AppliedItem[]) => void;
-  /** A write to stdout or stderr that failed (a full disk): no more lookups are sent for nothing. */
-  readonly outputFailure?: () => SparctlError | undefined;
+  /** A write to stdout that failed (a full disk): no more lookups are sent for answers that cannot be shown. */
+  readonly stdoutFailure?: () => SparctlError | undefined;
 }
 
 export interface ResolveInput {
@@ -213,7 +213,7 @@ export async function resolveRecords(deps: ResolveDeps, input: ResolveInput): Pr
         if (stream === undefined) kept.push(...answered);
         else {
           // Told of by an event after the write that met it: a later batch stops the lookups.
-          const failed = deps.outputFailure?.();
+          const failed = deps.stdoutFailure?.();
           if (failed !== undefined) throw failed;
           stream(answered);
         }

@@ -22,8 +22,8 @@ export interface Io {
   readonly stderrColumns?: number;
   /** The command line as given (after `sparctl`), for a command a summary suggests; set by main(). */
   readonly argv?: readonly string[];
-  /** A write to stdout or stderr that failed (a full disk, say; cli/output-failure.ts); set by main(). */
-  readonly outputFailure?: () => SparctlError | undefined;
+  /** A write to stdout that failed (a full disk, say; cli/output-failure.ts); set by main(). */
+  readonly stdoutFailure?: () => SparctlError | undefined;
 }
 
 export function processIo(): Io {

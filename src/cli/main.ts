@@ -8,7 +8,7 @@ import { errorDocument, type ErrorFields } from './document.js';
 import { outputFormatNamed, type OutputFormat } from '../config/constants.js';
 import { VERSION } from './version.js';
 import { installLazyLibraries } from '../adapters/lazy-libraries.js';
-import { watchOutput, type OutputWatch } from './output-failure.js';
+import { watchOutput } from './output-failure.js';
 
 // zod and the phone numbering plans are loaded at their first use, not at start.
 installLazyLibraries();
@@ -19,14 +19,21 @@ installLazyLibraries();
  */
 export async function main(argv: readonly string[], given: Io = processIo()): Promise<number> {
   const output = watchOutput(given);
+  const io: Io = { ...given, argv, stdoutFailure: output.stdoutFailure };
   try {
-    return await run(argv, { ...given, argv, outputFailure: output.failure }, output);
+    const code = await run(argv, io);
+    // Node tells of a failed write by an event after it: let it come before the verdict.
+    await new Promise((resolve) => setImmediate(resolve));
+    const failed = output.failure();
+    // A bulk run stopped by it has said so already, with the same exit code; help and errors
+    // written to a full disk are told of too.
+    return failed !== undefined && code !== failed.exitCode ? reportError(io, failed, argv, new Set(COMMAND_NAMES)) : code;
   } finally {
     output.stop();
   }
 }
 
-async function run(argv: readonly string[], io: Io, output: OutputWatch): Promise<number> {
+async function run(argv: readonly string[], io: Io): Promise<number> {
   let exitCode: number = ExitCode.ok;
   const program = await createProgram(
     io,
@@ -46,11 +53,6 @@ async function run(argv: readonly string[], io: Io, output: OutputWatch): Promis
   for (const command of program.commands) inheritOverrides(command, program);
   try {
     await program.parseAsync(['node', 'sparctl', ...argv]);
-    // Node tells of a failed write by an event after it: let it come before the verdict.
-    await new Promise((resolve) => setImmediate(resolve));
-    const failed = output.failure();
-    // A bulk run stopped by it has said so already, with the same exit code.
-    if (failed !== undefined && exitCode !== failed.exitCode) throw failed;
     return exitCode;
   } catch (error) {
     return reportError(io, error, argv, new Set(COMMAND_NAMES));

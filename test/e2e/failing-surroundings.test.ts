@@ -137,13 +137,14 @@ function runIntoFull(
 describe.runIf(hasDevFull)('stdout or stderr on a full disk (> /dev/full): one line, exit 4, never a stack trace', () => {
   const LINE = 'sparctl: error [disk.full]: stdout: cannot write the output: no space left on device (ENOSPC)';
 
-  it('resolve --file, a single resolve and strategy export: the line and exit 4', async () => {
+  it('resolve --file, a single resolve, strategy export and --help: the line and exit 4', async () => {
     const { dir, env } = setUp();
     expect((await runCli(['--db', 'x.db', '--create', 'link', '--file', 'b.csv', '-q'], { env, cwd: dir })).code).toBe(0);
     for (const args of [
       ['--db', 'x.db', 'resolve', '--file', 'b.csv', '-o', 'jsonl'],
       ['--db', 'x.db', 'resolve', 'BENE_0001', '-o', 'json'],
       ['strategy', 'export', '--format', 'sql'],
+      ['--help'],
     ]) {
       const result = await runIntoFull(args, 'stdout', { env, cwd: dir });
       expect(result.code, args.join(' ')).toBe(4);
@@ -166,6 +167,15 @@ describe.runIf(hasDevFull)('stdout or stderr on a full disk (> /dev/full): one l
     const rerun = await runCli([...args, '-o', 'jsonl', '-q'], { env, cwd: dir });
     expect(rerun.code).toBe(0);
     expect((await runCli(['--db', 'clean.db', '--create', 'link', '--file', 'many.csv', '-q'], { env, cwd: dir })).code).toBe(0);
+    expect(mappings(join(dir, 'x.db'))).toBe(mappings(join(dir, 'clean.db')));
+  });
+
+  it('stderr on a full disk stops no run (its lines are messages): every row linked, then exit 4', async () => {
+    const { dir, env } = setUp();
+    const full = await runIntoFull(['--db', 'x.db', '--create', 'link', '--file', 'b.csv', '-o', 'jsonl'], 'stderr', { env, cwd: dir });
+    expect(full.code).toBe(4);
+    expect(full.text.trim().split('\n')).toHaveLength(11); // ten results and the error's JSON line
+    expect((await runCli(['--db', 'clean.db', '--create', 'link', '--file', 'b.csv', '-q'], { env, cwd: dir })).code).toBe(0);
     expect(mappings(join(dir, 'x.db'))).toBe(mappings(join(dir, 'clean.db')));
   });
 

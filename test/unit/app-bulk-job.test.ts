@@ -124,7 +124,14 @@ function deps(
     say: (line) => void recorded.said.push(line),
   };
   const self: BulkJobDeps & Recorded = Object.assign(
-    strict<BulkJobDeps>('deps', { ...base, ...overrides }, ['stdoutResults', 'verbose', 'collect', 'onSummary', 'faDigest']),
+    strict<BulkJobDeps>('deps', { ...base, ...overrides }, [
+      'stdoutResults',
+      'stdoutFailure',
+      'verbose',
+      'collect',
+      'onSummary',
+      'faDigest',
+    ]),
     recorded,
   );
   return self;

@@ -102,7 +102,7 @@ function resolveDeps(overrides: Partial<ResolveDeps>): ResolveDeps & { said: str
     openMapper: async () => strict<Mapper>('mapper', { target: 'fake', strategies: async () => [], close: async () => undefined }),
     problem: (line) => void said.push(line),
   };
-  return Object.assign(strict<ResolveDeps>('deps', { ...base, ...overrides }, ['verbose', 'streamResults', 'outputFailure']), { said });
+  return Object.assign(strict<ResolveDeps>('deps', { ...base, ...overrides }, ['verbose', 'streamResults', 'stdoutFailure']), { said });
 }
 
 describe('resolveRecords', () => {
@@ -177,7 +177,7 @@ describe('resolveRecords', () => {
       openMapper: async () => lookupMapper({}, batches, []),
       streamResults: (answered) => void streamed.push(...answered.map((item) => item.id)),
       // The write of the first answers fails: Node tells of it by an event, seen from then on.
-      outputFailure: () => (streamed.length > 0 ? full : undefined),
+      stdoutFailure: () => (streamed.length > 0 ? full : undefined),
     });
     const records = Array.from({ length: 40 }, (_, i) => ({ record: { id: `B${i}` } }));
     const error = await resolveRecords(d, { records, batchSize: 2, concurrency: 1 }).catch((e: unknown) => e);

@@ -126,7 +126,7 @@ export async function bulkJobDeps(context: CommandContext, spec: BulkJobSpec): P
     openRejects: (path, columns, layout) => openRejectFile(path, columns, undefined, layout),
     openResults: (path, dryRun) => openResultsFile(path, undefined, dryRun),
     ...(stdoutFormat ? { stdoutResults: (dryRun: boolean) => openStdoutResults(context, stdoutFormat, dryRun) } : {}),
-    outputFailure: () => io.outputFailure?.(),
+    stdoutFailure: () => io.stdoutFailure?.(),
     startProgress: () => createProgressRenderer(io, { quiet: globals.quiet === true, label: spec.command }),
     onSignal: (listener) => {
       const onSigint = () => listener('SIGINT');

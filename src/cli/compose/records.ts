@@ -35,7 +35,7 @@ export async function resolveDeps(context: CommandContext, format: 'csv' | 'json
   const { defaultFormat, resultStream } = await import('../output.js');
   const streamResults = resultStream(io, defaultFormat(io, context.resolved.settings.output));
   return {
-    ...(streamResults === undefined ? {} : { streamResults, outputFailure: () => io.outputFailure?.() }),
+    ...(streamResults === undefined ? {} : { streamResults, stdoutFailure: () => io.stdoutFailure?.() }),
     ...commonDeps(context),
     openInput: async (file) => {
       const { openInputFile, inputLabel, refuseWorkbook } = await import('../../adapters/input/record-file.js');
