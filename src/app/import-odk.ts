@@ -2,7 +2,7 @@ import type { BulkSummary, RecordEvent } from '../core/bulk/events.js';
 import { loadMappingFiles } from './mapping-files.js';
 import { toBulkRecord } from '../core/bulk/input.js';
 import type { BulkInputRecord } from '../core/bulk/types.js';
-import { ConfigError, ExitCode, UnavailableError, UsageError } from '../core/errors.js';
+import { ConfigError, ExitCode, UnavailableError, UsageError, type SparctlError } from '../core/errors.js';
 import {
   applyMapping,
   checkMappingStrategies,
@@ -126,6 +126,8 @@ export interface ImportOdkDeps {
   readonly sleep: (ms: number) => Promise<void>;
   /** A line for the person running it (stderr). */
   readonly note: (line: string) => void;
+  /** A write to stdout that failed (`-o jsonl > file` on a full disk): --watch ends with it. */
+  readonly stdoutFailure?: () => SparctlError | undefined;
 }
 
 export interface ImportOdkInput {
@@ -272,6 +274,9 @@ export async function importOdk(deps: ImportOdkDeps, input: ImportOdkInput): Pro
         run.say(`sparctl: poll failed: ${error.message}; trying again in ${input.interval} s`);
         last = ExitCode.unavailable;
       }
+      // A stdout that failed stays failed: every later poll would stop on it at once.
+      const failed = deps.stdoutFailure?.();
+      if (failed !== undefined) throw failed;
       if (last === ExitCode.interrupted || run.stopping) return { exitCode: ExitCode.interrupted };
       if (last !== ExitCode.ok && last !== ExitCode.rejected && last !== ExitCode.unavailable) return { exitCode: last };
       if (!(await sleepUnless(deps, input.interval * 1000, () => run.stopping))) return { exitCode: ExitCode.interrupted };

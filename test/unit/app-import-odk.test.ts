@@ -14,7 +14,7 @@ import {
 } from '../../src/app/import-odk.js';
 import type { RecordEvent } from '../../src/core/bulk/events.js';
 import type { BulkInputRecord } from '../../src/core/bulk/types.js';
-import { ExitCode, UnavailableError } from '../../src/core/errors.js';
+import { ExitCode, SparctlError, UnavailableError } from '../../src/core/errors.js';
 import type { OdkSubmission } from '../../src/core/odk.js';
 import { DEFAULT_STRATEGIES } from '../../src/core/strategy/strategy.js';
 import { ROOT } from '../helpers/run-cli.js';
@@ -169,7 +169,7 @@ function deps(overrides: Partial<ImportOdkDeps>): ImportOdkDeps & { notes: strin
     },
     note: (line) => notes.push(line),
   };
-  return Object.assign(strict<ImportOdkDeps>('deps', { ...base, ...overrides }), { notes });
+  return Object.assign(strict<ImportOdkDeps>('deps', { ...base, ...overrides }, ['stdoutFailure']), { notes });
 }
 
 describe('import-odk (use case)', () => {
@@ -410,6 +410,35 @@ describe('import-odk (use case)', () => {
     // A 1 s interval in 100 ms looks; the first wait whole, the second cut short.
     expect(slept).toEqual(Array(15).fill(100));
     expect(handler).toBeUndefined();
+    expect(box.log.at(-1)).toBe('release');
+    expect(fake.closed()).toBe(1);
+  });
+
+  it('--watch ends once stdout has failed (a full disk): that failure is its error, and the lock and the client are let go', async () => {
+    let polls = 0;
+    const fake = central([], { down: () => (++polls, false) });
+    const box = store();
+    const full = new SparctlError('disk.full', 'stdout: cannot write the output', ExitCode.unavailable);
+    let handler: (() => void) | undefined;
+    let now = 0;
+    const d = deps({
+      quiet: true,
+      openStore: async () => box.value,
+      openCentral: async () => fake.client,
+      onInterrupt: (h) => {
+        handler = h;
+        return () => undefined;
+      },
+      // A watch that went on would be stopped here, at its third poll, rather than hang the test.
+      clock: () => now,
+      sleep: async (ms) => {
+        now += ms;
+        if (polls >= 3) handler?.();
+      },
+      stdoutFailure: () => (polls > 0 ? full : undefined),
+    });
+    await expect(importOdk(d, { ...INPUT, watch: true, interval: 1 })).rejects.toBe(full);
+    expect(polls).toBe(1);
     expect(box.log.at(-1)).toBe('release');
     expect(fake.closed()).toBe(1);
   });

@@ -96,6 +96,7 @@ export function importOdkDeps(
     clock: () => Date.now(),
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
     note: (line) => io.stderr.write(`${line}\n`),
+    stdoutFailure: () => io.stdoutFailure?.(),
   };
 }
 
