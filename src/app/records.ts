@@ -4,7 +4,15 @@ import { writeRecords } from '../core/bulk/write-records.js';
 import { ExitCode, SparctlError, UsageError } from '../core/errors.js';
 import type { Mapper } from '../core/mapper.js';
 import type { DfspData } from '../core/mapping.js';
-import { resolveAsRead, summarize, type AppliedItem, type InputRecord, type RecordProblem, type RunSummary } from '../core/resolve.js';
+import {
+  EMPTY_INPUT,
+  resolveAsRead,
+  summarize,
+  type AppliedItem,
+  type InputRecord,
+  type RecordProblem,
+  type RunSummary,
+} from '../core/resolve.js';
 import type { Operation } from '../core/results.js';
 import type { ResolveScope } from '../core/vocabulary.js';
 
@@ -224,6 +232,7 @@ export async function resolveRecords(deps: ResolveDeps, input: ResolveInput): Pr
         }
       },
     });
+    if (input.file !== undefined && problems.length === 1 && problems[0] === EMPTY_INPUT) throw emptyFile(input.file);
     if (problems.length > 0) throw invalidInput(deps.problem, input.file, problems, total + problems.length, false);
     const undeclared = undeclaredStored(strategies, undeclaredFound);
     return {
@@ -368,6 +377,13 @@ function describeProblem(problem: RecordProblem): string {
 const GENERIC_CODES: ReadonlySet<string> = new Set(['input.invalid', 'input.strategy']);
 
 /** Says each problem as "file:line: field: message" and returns the error that ends the run. */
+/** A file with no record to look up: one line, as a bulk command refuses an empty input (input.empty). */
+function emptyFile(file: string): UsageError {
+  return new UsageError('input.empty', `${file === '-' ? 'stdin' : file}: no records to look up; no answer was shown`, {
+    hint: 'a CSV file names its columns in its first line (id), then one ID per line; a JSONL file holds one {"id": …} per line',
+  });
+}
+
 function invalidInput(
   say: (line: string) => void,
   file: string | undefined,

@@ -33,7 +33,8 @@ export interface PrepareOptions {
   readonly inputLabel?: string;
 }
 
-const EMPTY_INPUT: RecordProblem = { field: '(input)', message: 'no records: the input is empty' };
+/** The one problem of an input with no record at all (resolveAsRead's caller words it). */
+export const EMPTY_INPUT: RecordProblem = { field: '(input)', message: 'no records: the input is empty' };
 
 /** One record checked: its look-up item (numbered `n`), or undefined with its problems added to `problems`. */
 function resolveItem(input: InputRecord, n: number, options: PrepareOptions, problems: RecordProblem[]): PreparedItem | undefined {

@@ -217,6 +217,22 @@ const EMPTY: Row[] = [
     mapper: 'unchanged',
   },
   {
+    input: 'a 0-byte CSV (resolve --file): one line, not "1 of 1 records are invalid"',
+    files: { 'in.csv': '' },
+    argv: ['resolve', '--file', 'in.csv'],
+    exit: 2,
+    says: /^sparctl: error \[input\.empty\]: in\.csv: no records to look up; no answer was shown \(/,
+    mapper: 'unchanged',
+  },
+  {
+    input: 'a header and no row (resolve --file)',
+    files: { 'in.csv': 'id\n' },
+    argv: ['resolve', '--file', 'in.csv'],
+    exit: 2,
+    says: /^sparctl: error \[input\.empty\]: in\.csv: no records to look up; no answer was shown \(/,
+    mapper: 'unchanged',
+  },
+  {
     input: 'blank lines only (LF, CRLF, CR)',
     files: { 'in.csv': '\n\r\n\r\n\n' },
     argv: ['link', '--file', 'in.csv'],
