@@ -602,6 +602,22 @@ const STRUCTURE: Row[] = [
     mapper: 'unchanged',
   },
   {
+    input: 'Excel\'s "sep=," line above the header: named as such',
+    files: { 'in.csv': `sep=,\n${linkCsv([linkRow('H_5')])}` },
+    argv: ['link', '--file', 'in.csv'],
+    exit: 2,
+    says: /\[input\.unknown_column\]: in\.csv:1: .*the first line is a spreadsheet's "sep=" line, not the header: delete that line/,
+    mapper: 'unchanged',
+  },
+  {
+    input: 'blank columns a spreadsheet kept at the end of the header: named as such',
+    files: { 'in.csv': linkCsv([`${linkRow('H_6')},,`]).replace(/\n/, ',,\n') },
+    argv: ['link', '--file', 'in.csv'],
+    exit: 2,
+    says: /\[input\.unknown_column\]: in\.csv:1: unknown columns "", "" \(2 columns have no name in the header .*delete those columns\)/,
+    mapper: 'unchanged',
+  },
+  {
     input: 'no id column',
     files: { 'in.csv': linkCsv([linkRow('H_4')]).replace(/^id,/, 'ident,') },
     argv: ['link', '--file', 'in.csv'],

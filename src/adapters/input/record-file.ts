@@ -220,6 +220,20 @@ async function* csvBatches(
   if (batch.length > 0) yield batch;
 }
 
+/**
+ * What a spreadsheet put in a header that is not a column: Excel's `sep=;` line above it, or
+ * blank columns (every unknown name empty). Undefined for anything else.
+ */
+function spreadsheetHeaderHint(columns: readonly string[], unknown: readonly string[]): string | undefined {
+  if (/^sep=/i.test(columns[0] ?? ''))
+    return 'the first line is a spreadsheet\'s "sep=" line, not the header: delete that line, so that the header is the first';
+  if (unknown.every((column) => column === ''))
+    return unknown.length === 1
+      ? 'a column has no name in the header (a blank column a spreadsheet kept?): delete that column'
+      : `${unknown.length} columns have no name in the header (blank columns a spreadsheet kept?): delete those columns`;
+  return undefined;
+}
+
 export interface Header {
   readonly columns: readonly string[];
   /** Positions of the columns handed to the caller (sparctl's own report columns are dropped). */
@@ -246,6 +260,7 @@ export function readHeader(
       `${name}:1: unknown column${unknown.length > 1 ? 's' : ''} ${unknown.map((c) => `"${c}"`).join(', ')}`,
       {
         hint:
+          spreadsheetHeaderHint(columns, unknown) ??
           (delimiter === undefined ? undefined : otherDelimiterHint(columns, delimiter)) ??
           `known columns: ${(knownColumns ?? []).join(', ')}`,
       },
