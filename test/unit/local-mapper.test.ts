@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { statSync } from 'node:fs';
+import { renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 // Through retained.ts: on Node 24 a collected better-sqlite3 object aborts the test process.
 import { openDatabase, prepare, setPragma } from '../../src/adapters/sqlite/retained.js';
@@ -461,5 +461,28 @@ describe('LocalMapper storage', () => {
   it('reports a database path it cannot create as a config error', () => {
     const dir = tempDir();
     expect(thrownBy(ConfigError, () => LocalMapper.open(join(dir, 'mapper.db', 'nested', '\0bad'))).code).toBe('local.db_unusable');
+  });
+});
+
+describe('LocalMapper close: a database removed or replaced under it is told, not reported as written', () => {
+  it('removed: disk.write_failed naming the path; left alone: closes quietly', async () => {
+    const { mapper, path } = openTemp();
+    await mapper.link([item('GONE_1', bank('1'))], ctx);
+    for (const suffix of ['', '-wal', '-shm']) rmSync(`${path}${suffix}`, { force: true });
+    const error = await mapper.close().catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'disk.write_failed', exitCode: 4 });
+    expect((error as Error).message).toContain(`${path}: the database was removed or replaced while this command used it`);
+
+    const kept = openTemp();
+    await kept.mapper.link([item('KEPT_1', bank('1'))], ctx);
+    await expect(kept.mapper.close()).resolves.toBeUndefined();
+  });
+
+  it('replaced by another file at the same path: told too', async () => {
+    const { mapper, path } = openTemp();
+    await mapper.link([item('SWAP_1', bank('1'))], ctx);
+    renameSync(path, `${path}.moved`);
+    writeFileSync(path, '');
+    await expect(mapper.close()).rejects.toMatchObject({ code: 'disk.write_failed' });
   });
 });

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { LocalMapper } from '../../src/adapters/sqlite/local-mapper.js';
 import { runBulk } from '../../src/core/bulk/engine.js';
 import type { RecordEvent } from '../../src/core/bulk/events.js';
@@ -221,8 +221,9 @@ async function* stream(records: readonly BulkInputRecord[], chunk: number) {
 }
 
 const mappers: LocalMapper[] = [];
-afterAll(async () => {
-  for (const mapper of mappers) await mapper.close();
+// Closed before test/setup.ts removes their folders: a mapper whose file is gone says so on close.
+afterEach(async () => {
+  for (const mapper of mappers.splice(0)) await mapper.close();
 });
 
 async function history(seed: number): Promise<string | undefined> {

@@ -1,6 +1,6 @@
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import type Database from 'better-sqlite3';
-import { ConfigError, SparctlError, StrategyError } from '../../core/errors.js';
+import { ConfigError, ExitCode, SparctlError, StrategyError } from '../../core/errors.js';
 import { describeFailure, duringRunError, environmentCode, isCorrupt, ownerOnlyDatabaseFile, ownerOnlyFile } from '../files/fs-errors.js';
 import {
   SAME_ROW,
@@ -60,6 +60,8 @@ export class LocalMapper implements Mapper {
   private readonly linkWrites: LinkWrites;
   private readonly storedLookups: StoredLookups;
   private writerThread: LinkWriterThread | undefined;
+  /** The file opened (device and inode): close() tells when another has taken its path meanwhile. */
+  private readonly opened: { readonly dev: number; readonly ino: number } | undefined;
 
   private constructor(
     readonly path: string,
@@ -68,6 +70,7 @@ export class LocalMapper implements Mapper {
   ) {
     this.target = `local ${describedAs ?? path}`;
     this.db = openDatabase(path, readOnly ? { readonly: true, fileMustExist: true } : undefined);
+    this.opened = path === ':memory:' ? undefined : fileIdentity(path);
     if (!readOnly) {
       setPragma(this.db, 'journal_mode = WAL');
       setPragma(this.db, 'synchronous = NORMAL');
@@ -396,7 +399,24 @@ export class LocalMapper implements Mapper {
     const thread = this.writerThread;
     this.writerThread = undefined;
     await thread?.close();
-    if (this.db.open) this.db.close();
+    if (!this.db.open) return;
+    this.db.close();
+    // SQLite goes on writing to a file removed (or renamed away) under it, and the writes are
+    // then lost with it: a summary of "applied" records would say what no file holds.
+    if (this.opened === undefined || this.readOnly) return;
+    let now: { dev: number; ino: number } | undefined;
+    try {
+      now = fileIdentity(this.path);
+    } catch {
+      return; // the path cannot be looked at (a folder made unreadable): nothing to say for sure
+    }
+    if (now === undefined || now.dev !== this.opened.dev || now.ino !== this.opened.ino)
+      throw new SparctlError(
+        'disk.write_failed',
+        `${this.path}: the database was removed or replaced while this command used it; what it wrote, if anything, is not in the file at that path now`,
+        ExitCode.unavailable,
+        { hint: 'put the database back, or run the same command again against the database you mean (--db)' },
+      );
   }
 
   /** Direct read access for tests and `config show`-style inspection. */
@@ -588,4 +608,10 @@ for (const name of ['link', 'update', 'unlink', 'resolve', 'storedFas', 'markRow
       }
     },
   });
+}
+
+/** The device and inode at `path`, or undefined when nothing is there. */
+function fileIdentity(path: string): { dev: number; ino: number } | undefined {
+  const stats = statSync(path, { throwIfNoEntry: false });
+  return stats === undefined ? undefined : { dev: stats.dev, ino: stats.ino };
 }
