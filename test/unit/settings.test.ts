@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { sparctlDirs } from '../../src/config/paths.js';
 import { redactUrl, redactedSettings, resolveSettings, type SettingsInput } from '../../src/config/settings.js';
+import { redactUrlsIn } from '../../src/config/redact.js';
 import { ConfigError, UsageError } from '../../src/core/errors.js';
 import { thrownBy } from '../helpers/errors.js';
 
@@ -121,6 +122,11 @@ describe('resolveSettings', () => {
     expect(shown).toContain('(set, hidden)');
     expect(redactUrl('https://a:b@h/x')).toBe('https://***@h/x');
     expect(redactUrl('https://h/x')).toBe('https://h/x');
+    // A gateway's key or a token in the query is a secret too; the names stay, for the shape.
+    expect(redactUrl('https://u:p@h/x?subscription-key=K1&v=2#top')).toBe('https://***@h/x?subscription-key=***&v=***#top');
+    expect(redactUrlsIn('POST http://h:1/x/mapper/resolve?token=abc: connection refused (see https://h/y?k=v).')).toBe(
+      'POST http://h:1/x/mapper/resolve?token=***: connection refused (see https://h/y?k=***).',
+    );
   });
 
   it('explains every configuration mistake with its place', () => {
