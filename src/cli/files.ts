@@ -17,7 +17,8 @@ export async function readText(path: string, flag: string): Promise<string> {
 /** JSON from a mapping (the default) or DFSP file; a syntax error is that file's `*.invalid`. */
 export function parseJson(text: string, file: string, kind: 'mapping' | 'dfsp' = 'mapping'): unknown {
   try {
-    return JSON.parse(text);
+    // Notepad saves UTF-8 with a byte order mark, which RFC 8259 lets a reader ignore.
+    return JSON.parse(text.replace(/^\uFEFF/, ''));
   } catch (error) {
     const message = `${file}: not valid JSON (${(error as Error).message})`;
     throw kind === 'dfsp' ? new UsageError('dfsp.invalid', message) : new UsageError('mapping.invalid', message);

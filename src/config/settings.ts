@@ -305,7 +305,8 @@ export interface SettingsInput {
 export function parseConfigFile(path: string, text: string): ConfigFile {
   let json: unknown;
   try {
-    json = JSON.parse(text);
+    // Notepad saves UTF-8 with a byte order mark, which RFC 8259 lets a reader ignore.
+    json = JSON.parse(text.replace(/^\uFEFF/, ''));
   } catch (error) {
     throw new ConfigError('config.invalid_json', `${path}: not valid JSON (${(error as Error).message})`, {
       hint: 'fix the file, or move it away to start from the built-in local profile',

@@ -792,6 +792,14 @@ const IDS: Row[] = [
 const mappingWith = (edit: (text: string) => string) => ({ 'bad.json': edit(MAPPING_TEXT), 'in.csv': enumCsv([enumRow(10)]) });
 const MAPPINGS: Row[] = [
   {
+    input: 'a mapping saved by Notepad (UTF-8 with a byte order mark): read as JSON',
+    files: mappingWith((text) => `\uFEFF${text}`),
+    argv: importArgs('in.csv', 'bad.json'),
+    exit: 0,
+    says: /applied/,
+    mapper: [enumId(10)],
+  },
+  {
     input: 'a mapping naming strategy 77, which does not exist',
     files: mappingWith((text) => text.replace('"BANK": 2', '"BANK": 77')),
     argv: importArgs('in.csv', 'bad.json'),

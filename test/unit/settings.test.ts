@@ -137,6 +137,8 @@ describe('resolveSettings', () => {
       'known profiles: field, staging',
     );
     expect(thrownBy(ConfigError, () => resolveSettings({ ...base, configText: '{"profiles":' })).code).toBe('config.invalid_json');
+    // Notepad's byte order mark is no mistake.
+    expect(resolveSettings({ ...base, configText: `\uFEFF${file}` }).settings.batchSize).toBe(200);
     const invalid = thrownBy(ConfigError, () =>
       resolveSettings({ ...base, configText: JSON.stringify({ profiles: { p: { baseurl: 'x', batchSize: 0 } } }) }),
     );
