@@ -82,7 +82,14 @@ import { DFSP_NAME_FIELDS as NAME_FIELDS, FA_VALUE_FIELDS, IMPORT_OPERATIONS, ty
 import { fastDfspFile, fastMappingFile, possibleTypes } from './mapping-fast-check.js';
 import { DEFAULT_STRATEGIES, type Strategy } from './strategy/strategy.js';
 import { readsBackAlone, singleFieldSplitOf, type SingleFieldSplit } from './strategy/literal-split.js';
-import { DAMAGE_CODES, leadingZerosMessage, numberCellDamage, spreadsheetDamage, zeroPaddedMatch } from './spreadsheet-damage.js';
+import {
+  DAMAGE_CODES,
+  DAMAGE_FIELDS,
+  leadingZerosMessage,
+  numberCellDamage,
+  spreadsheetDamage,
+  zeroPaddedMatch,
+} from './spreadsheet-damage.js';
 
 // Phone numbers: core/phone.ts (libphonenumber-js), re-exported for the mapping's callers.
 
@@ -791,16 +798,6 @@ export type NumberCells = (path: string) => boolean;
 /** A check of a value against the rest of its column (core/column-widths.ts), for the ID and account number. */
 export type ColumnCheck = (column: string, value: string) => { code: string; message: string } | undefined;
 
-/** Fields whose values a spreadsheet damages by taking them for numbers: checked for it. */
-const DAMAGE_FIELDS: ReadonlySet<string> = new Set([
-  'id',
-  'account_number',
-  'phone_number',
-  'mobile_number',
-  'bank_code',
-  'branch_code',
-  'wallet_provider_code',
-]);
 /** Fields where a number cell is damage whatever it shows (leading zeros, digits past the 15th). */
 const NO_NUMBER_FIELDS: ReadonlySet<string> = new Set(['id', 'account_number']);
 

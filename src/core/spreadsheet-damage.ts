@@ -13,7 +13,7 @@
 export const DAMAGE_CODES = {
   /** `2,77366E+14`: Excel's scientific notation; the digits past the sixth are gone. */
   exponent: 'mapping.spreadsheet_exponent',
-  /** `="000412"`: the wrapper that keeps zeros in a spreadsheet, exported as it is. */
+  /** `="000412"`, the wrapper that keeps zeros in a spreadsheet, or any formula's text, exported as it is. */
   formula: 'mapping.spreadsheet_formula',
   /** A number cell of an .xlsx workbook in an ID or account column. */
   number: 'mapping.spreadsheet_number',
@@ -42,7 +42,53 @@ export function spreadsheetDamage(column: string, value: string): { code: string
       code: DAMAGE_CODES.formula,
       message: `${column} "${value}" is a spreadsheet formula wrapper, not the value; write the value itself ("${wrapped[1]}"): ${HOW}`,
     };
+  // =0412, =A2&B2: a formula's text where its value was meant (no ID, account or code begins with "=").
+  if (value.startsWith('='))
+    return {
+      code: DAMAGE_CODES.formula,
+      message: `${column} "${value}" is a spreadsheet formula, not a value; write the value itself: ${HOW}`,
+    };
   return undefined;
+}
+
+/** Fields whose values a spreadsheet damages by taking them for numbers: checked for it. */
+export const DAMAGE_FIELDS: ReadonlySet<string> = new Set([
+  'id',
+  'account_number',
+  'phone_number',
+  'mobile_number',
+  'bank_code',
+  'branch_code',
+  'wallet_provider_code',
+]);
+
+/**
+ * The first damaged value of a record read without a mapping (`link --file`, flags): its ID,
+ * phone and FA fields, or undefined. A mapping checks its columns itself (core/mapping.ts).
+ */
+export function recordDamage(record: {
+  readonly id: string;
+  readonly phone_number?: string;
+  readonly fa?: object;
+}): { field: string; code: string; message: string } | undefined {
+  // Field by field, no list built: this runs for every row of a file.
+  const damage = valueDamage('id', record.id) ?? valueDamage('phone_number', record.phone_number);
+  if (damage !== undefined || record.fa === undefined) return damage;
+  const fa = record.fa as Readonly<Record<string, unknown>>;
+  for (const field of FA_DAMAGE_FIELDS) {
+    const found = valueDamage(field, fa[field]);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+const FA_DAMAGE_FIELDS: readonly string[] = [...DAMAGE_FIELDS].filter((field) => field !== 'id' && field !== 'phone_number');
+
+function valueDamage(field: string, value: unknown): { field: string; code: string; message: string } | undefined {
+  // Most values hold neither an "=" first nor an e: the patterns are not run for them.
+  if (typeof value !== 'string' || (value.charCodeAt(0) !== 61 && value.indexOf('e') === -1 && value.indexOf('E') === -1)) return undefined;
+  const damage = spreadsheetDamage(field, value);
+  return damage === undefined ? undefined : { field, ...damage };
 }
 
 /** The problem of a number cell of an .xlsx in an ID or account column. */

@@ -1126,6 +1126,23 @@ const FLAGS: Row[] = [
 
 const VALUES: Row[] = [
   {
+    input:
+      'what a spreadsheet did to account numbers and IDs in a link --file CSV (scientific notation, formulas): rejected with their codes',
+    files: {
+      'in.csv': linkCsv([
+        linkRow('X_1'),
+        linkRow('X_2', '"2,77366E+14"'),
+        linkRow('X_3', '"=""0012345678"""'),
+        linkRow('X_4', '=0012345679'),
+        linkRow('5.6E+11'),
+      ]),
+    },
+    argv: ['link', '--file', 'in.csv', '--rejects', 'r.csv'],
+    exit: 5,
+    says: /rejected by reason: mapping\.spreadsheet_exponent 2, mapping\.spreadsheet_formula 2/,
+    mapper: ['X_1'],
+  },
+  {
     input: 'a strategy id that does not exist in a row',
     files: { 'in.csv': linkCsv([linkRow('S_1'), linkRow('S_2').replace(',2,', ',9,')]) },
     argv: ['link', '--file', 'in.csv', '--rejects', 'r.csv'],

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { cellText, shownNumber } from '../../src/adapters/input/xlsx-reader.js';
 import { headerHint } from '../../src/app/import-csv.js';
 import { compileMapping } from '../../src/core/mapping.js';
-import { spreadsheetDamage, unfixedDamage, zeroPaddedMatch } from '../../src/core/spreadsheet-damage.js';
+import { recordDamage, spreadsheetDamage, unfixedDamage, zeroPaddedMatch } from '../../src/core/spreadsheet-damage.js';
 
 describe('numbers as Excel shows them', () => {
   it.each([
@@ -37,8 +37,29 @@ describe('spreadsheet damage', () => {
   it.each(['000412345004', 'E123', '12E', 'ACC-1E+5', '2.77'])('%s is intact', (value) => {
     expect(spreadsheetDamage('acct', value)).toBeUndefined();
   });
-  it('="…" is a formula wrapper', () => {
+  it('="…" is a formula wrapper; any other text that begins with "=" a formula', () => {
     expect(spreadsheetDamage('id', '="000412"')?.code).toBe('mapping.spreadsheet_formula');
+    expect(spreadsheetDamage('acct', '=0012345679')).toMatchObject({
+      code: 'mapping.spreadsheet_formula',
+      message: expect.stringContaining('acct "=0012345679" is a spreadsheet formula, not a value'),
+    });
+    expect(spreadsheetDamage('acct', 'A=1')).toBeUndefined();
+  });
+  it('a record read without a mapping (link --file, flags): its ID, phone and FA fields; other fields and intact values pass', () => {
+    const fa = { fa_type: 'BANK', strategy_id: 2, bank_name: 'E+Bank', bank_code: 'EXB', branch_name: 'Main', branch_code: '0001' };
+    expect(recordDamage({ id: 'BENE_0001', fa: { ...fa, account_number: '000412345004' } })).toBeUndefined();
+    expect(recordDamage({ id: 'BENE_0001', fa: { ...fa, account_number: '2,77366E+14' } })).toMatchObject({
+      field: 'account_number',
+      code: 'mapping.spreadsheet_exponent',
+    });
+    expect(recordDamage({ id: '5.6E+11' })).toMatchObject({ field: 'id', code: 'mapping.spreadsheet_exponent' });
+    expect(recordDamage({ id: 'B1', phone_number: '6.39176E+11' })).toMatchObject({ field: 'phone_number' });
+    expect(recordDamage({ id: 'B1', fa: { ...fa, branch_code: '="0001"', account_number: '1' } })).toMatchObject({
+      field: 'branch_code',
+      code: 'mapping.spreadsheet_formula',
+    });
+    // A bank name is free text: "=" or an exponent there is no spreadsheet's doing to refuse.
+    expect(recordDamage({ id: 'B1', fa: { ...fa, bank_name: '1E+5', account_number: '1' } })).toBeUndefined();
   });
   it('a code found only once zero-padded', () => {
     const known = (code: string) => code === '0412';

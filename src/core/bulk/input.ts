@@ -1,5 +1,6 @@
 import { checkedFaOf, parseMappedRecord, parseRecordFor, recordKey, type RecordDefaults } from '../request-items.js';
 import type { Strategy } from '../strategy/strategy.js';
+import { recordDamage } from '../spreadsheet-damage.js';
 import type { BulkInputRecord, BulkMode, InputProblem } from './types.js';
 
 const MODES: readonly BulkMode[] = ['upsert', 'link', 'update', 'unlink'];
@@ -65,7 +66,11 @@ export function toBulkRecord(
   }
   const parsed = parseRecordFor(mode === 'unlink' ? 'unlink' : 'link', record, options.defaults, OPERATION_COLUMN);
   let faValue: string | undefined;
+  // What a spreadsheet did to a number-like value is refused with its own code (a mapping
+  // checks its columns itself: import-csv's records never carry such a value here).
+  const damage = parsed.ok && options.mapped !== true ? recordDamage(parsed.value) : undefined;
   if (!parsed.ok) for (const p of parsed.problems) problems.push({ ...p, code: p.code ?? 'input.invalid' });
+  else if (damage !== undefined) problems.push(damage);
   else if ('fa' in parsed.value) {
     const checked = checkedFaOf(parsed.value, options.strategies);
     if (checked.ok) faValue = checked.value;
