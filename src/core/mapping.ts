@@ -835,7 +835,8 @@ function read(
   if (raw === undefined) return spec.fallback;
   if (spec.values === undefined && DAMAGE_FIELDS.has(field)) {
     // A number cell first: the workbook still holds the digits a CSV export would lose, not its leading zeros.
-    const damage = numbers?.(source) && NO_NUMBER_FIELDS.has(field) ? numberCellDamage(source, raw) : spreadsheetDamage(source, raw);
+    const damage =
+      numbers?.(source) && NO_NUMBER_FIELDS.has(field) ? numberCellDamage(source, raw) : spreadsheetDamage(source, raw, field !== 'id');
     const problem = damage ?? column?.(source, raw);
     if (problem !== undefined) {
       problems.push({ field, ...problem });

@@ -29,8 +29,12 @@ const EXPONENT = /^[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d+$/;
 // ="000412" (and =" 0412 "), as a CSV exported from such a sheet holds it.
 const FORMULA = /^="(.*)"$/s;
 
-/** The problem a value shows, or undefined: `column` names where it was read from. */
-export function spreadsheetDamage(column: string, value: string): { code: string; message: string } | undefined {
+/**
+ * The problem a value shows, or undefined: `column` names where it was read from. `anyFormula`:
+ * any text that begins with "=" is a formula's (accounts, codes, phones); an ID may be any
+ * token, so there only the `="…"` wrapper is.
+ */
+export function spreadsheetDamage(column: string, value: string, anyFormula = false): { code: string; message: string } | undefined {
   if (EXPONENT.test(value))
     return {
       code: DAMAGE_CODES.exponent,
@@ -42,8 +46,8 @@ export function spreadsheetDamage(column: string, value: string): { code: string
       code: DAMAGE_CODES.formula,
       message: `${column} "${value}" is a spreadsheet formula wrapper, not the value; write the value itself ("${wrapped[1]}"): ${HOW}`,
     };
-  // =0412, =A2&B2: a formula's text where its value was meant (no ID, account or code begins with "=").
-  if (value.startsWith('='))
+  // =0412, =A2&B2: a formula's text where its value was meant (no account, code or phone begins with "=").
+  if (anyFormula && value.startsWith('='))
     return {
       code: DAMAGE_CODES.formula,
       message: `${column} "${value}" is a spreadsheet formula, not a value; write the value itself: ${HOW}`,
@@ -87,7 +91,7 @@ const FA_DAMAGE_FIELDS: readonly string[] = [...DAMAGE_FIELDS].filter((field) =>
 function valueDamage(field: string, value: unknown): { field: string; code: string; message: string } | undefined {
   // Most values hold neither an "=" first nor an e: the patterns are not run for them.
   if (typeof value !== 'string' || (value.charCodeAt(0) !== 61 && value.indexOf('e') === -1 && value.indexOf('E') === -1)) return undefined;
-  const damage = spreadsheetDamage(field, value);
+  const damage = spreadsheetDamage(field, value, field !== 'id');
   return damage === undefined ? undefined : { field, ...damage };
 }
 

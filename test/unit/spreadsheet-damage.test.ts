@@ -39,7 +39,9 @@ describe('spreadsheet damage', () => {
   });
   it('="…" is a formula wrapper; any other text that begins with "=" a formula', () => {
     expect(spreadsheetDamage('id', '="000412"')?.code).toBe('mapping.spreadsheet_formula');
-    expect(spreadsheetDamage('acct', '=0012345679')).toMatchObject({
+    // An ID may be any token (a formula's text included): only the wrapper is damage there.
+    expect(spreadsheetDamage('id', '=1+2')).toBeUndefined();
+    expect(spreadsheetDamage('acct', '=0012345679', true)).toMatchObject({
       code: 'mapping.spreadsheet_formula',
       message: expect.stringContaining('acct "=0012345679" is a spreadsheet formula, not a value'),
     });
@@ -53,6 +55,8 @@ describe('spreadsheet damage', () => {
       code: 'mapping.spreadsheet_exponent',
     });
     expect(recordDamage({ id: '5.6E+11' })).toMatchObject({ field: 'id', code: 'mapping.spreadsheet_exponent' });
+    expect(recordDamage({ id: '=1+2' })).toBeUndefined();
+    expect(recordDamage({ id: '=1+2', fa: { ...fa, account_number: '=0012' } })).toMatchObject({ field: 'account_number' });
     expect(recordDamage({ id: 'B1', phone_number: '6.39176E+11' })).toMatchObject({ field: 'phone_number' });
     expect(recordDamage({ id: 'B1', fa: { ...fa, branch_code: '="0001"', account_number: '1' } })).toMatchObject({
       field: 'branch_code',
