@@ -376,7 +376,6 @@ function describeProblem(problem: RecordProblem): string {
 /** Codes every invalid record gets: the message says more than they do. */
 const GENERIC_CODES: ReadonlySet<string> = new Set(['input.invalid', 'input.strategy']);
 
-/** Says each problem as "file:line: field: message" and returns the error that ends the run. */
 /** A file with no record to look up: one line, as a bulk command refuses an empty input (input.empty). */
 function emptyFile(file: string): UsageError {
   return new UsageError('input.empty', `${file === '-' ? 'stdin' : file}: no records to look up; no answer was shown`, {
@@ -384,6 +383,7 @@ function emptyFile(file: string): UsageError {
   });
 }
 
+/** Says each problem as "file:line: field: message" and returns the error that ends the run. */
 function invalidInput(
   say: (line: string) => void,
   file: string | undefined,
