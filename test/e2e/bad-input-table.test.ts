@@ -903,6 +903,34 @@ const OUTPUTS: Row[] = [
     mapper: 'unchanged',
   },
   {
+    input: '--results naming the input file: refused before anything is sent, the input intact',
+    files: { 'in.csv': linkCsv(goodRows(2)) },
+    argv: ['link', '--file', 'in.csv', '--results', 'in.csv'],
+    exit: 2,
+    says: /\[output\.protected\]: --results .*in\.csv is the input file: writing there would destroy it; nothing was sent/,
+    mapper: 'unchanged',
+    then: (dir) => expect(readFileSync(join(dir, 'in.csv'), 'utf8')).toBe(linkCsv(goodRows(2))),
+  },
+  {
+    input: '--rejects --overwrite, --results and --journal naming the local mapper database (or its -wal): refused, the database intact',
+    files: { 'in.csv': linkCsv([linkRow('P_1', '2,77366E+14')]) },
+    shell: [
+      'for out in "--rejects mapper.db --overwrite" "--results mapper.db" "--results mapper.db-wal" "--journal mapper.db"; do',
+      '  S --db mapper.db link --file in.csv $out; echo "exit $?" >&2',
+      'done; S --db mapper.db resolve BENE_0001 -q -o jsonl >&2',
+    ].join('\n'),
+    exit: 0,
+    says: /\[output\.protected\]: --journal mapper\.db is the local mapper database: writing there would destroy it; nothing was sent/,
+    mapper: 'unchanged',
+    then: (_dir, result) => {
+      expect(
+        result.stderr.match(/\[output\.protected\]: --(rejects|results|journal) \S*mapper\.db(-wal)? is the local mapper database/g),
+      ).toHaveLength(4);
+      expect(result.stderr.match(/^exit 2$/gm)).toHaveLength(4);
+      expect(result.stderr).toContain('{"id":"BENE_0001","outcome":"found"');
+    },
+  },
+  {
     input: '--rejects under /proc (no reject would be written): still checked first',
     files: { 'in.csv': linkCsv(goodRows(2)) },
     shell: 'S link --file in.csv --rejects /proc/nope/r.csv',

@@ -62,6 +62,21 @@ export async function bulkJobDeps(context: CommandContext, spec: BulkJobSpec): P
     import('../../adapters/files/fs-errors.js'),
   ]);
   const stdoutFormat = settings.output === 'jsonl' || settings.output === 'csv' ? settings.output : undefined;
+  // A run's own files are never written over its input or the local mapper's database:
+  // `--results mapper.db` overwrote every mapping without a word, `--results in.csv` the input.
+  const guarded = [
+    ...(spec.file === '-' ? [] : [{ path: resolve(io.cwd, spec.file), what: 'the input file' }]),
+    ...(settings.mode === 'local' && settings.db !== undefined
+      ? ['', '-wal', '-shm'].map((suffix) => ({ path: resolve(io.cwd, `${settings.db}${suffix}`), what: 'the local mapper database' }))
+      : []),
+  ];
+  const refuseGuarded = (path: string, flag: string) => {
+    const hit = guarded.find((file) => sameFile(file.path, resolve(io.cwd, path)));
+    if (hit !== undefined)
+      throw new UsageError('output.protected', `${flag} ${path} is ${hit.what}: writing there would destroy it; nothing was sent`, {
+        hint: `name another file for ${flag}`,
+      });
+  };
   return {
     stdinIsTTY: io.stdinIsTTY,
     openInput: async (file) => {
@@ -105,11 +120,15 @@ export async function bulkJobDeps(context: CommandContext, spec: BulkJobSpec): P
     openJournal: async (where, job, restart) => {
       const { SqliteJournal } = await import('../../adapters/journal/sqlite-journal.js');
       const path = where.file !== undefined ? resolve(io.cwd, where.file) : join(context.dirs.state, 'journals', where.name);
+      if (where.file !== undefined) refuseGuarded(where.file, '--journal');
       const file = SqliteJournal.open(path, job, restart);
       return { journal: file, path: file.path, resumes: file.resumes(), close: () => file.close(), remove: () => file.remove() };
     },
     writeLinksOnThread: (mapper) => writeLinksOnThread(io, mapper),
-    checkRejects: (path) => checkOutputPath(path),
+    checkRejects: (path) => {
+      refuseGuarded(path, '--rejects');
+      checkOutputPath(path);
+    },
     // A file only: a folder or a device there is checkRejects' to refuse or to write to.
     exists: (path) => {
       try {
@@ -124,7 +143,10 @@ export async function bulkJobDeps(context: CommandContext, spec: BulkJobSpec): P
       return true;
     },
     openRejects: (path, columns, layout) => openRejectFile(path, columns, undefined, layout),
-    openResults: (path, dryRun) => openResultsFile(path, undefined, dryRun),
+    openResults: (path, dryRun) => {
+      refuseGuarded(path, '--results');
+      return openResultsFile(path, undefined, dryRun);
+    },
     ...(stdoutFormat ? { stdoutResults: (dryRun: boolean) => openStdoutResults(context, stdoutFormat, dryRun) } : {}),
     stdoutFailure: () => io.stdoutFailure?.(),
     startProgress: () => createProgressRenderer(io, { quiet: globals.quiet === true, label: spec.command }),
@@ -159,4 +181,15 @@ async function openStdoutResults(context: CommandContext, format: 'jsonl' | 'csv
     write: (event: Parameters<typeof resultLine>[0]) => void context.io.stdout.write(resultLine(event, format, dryRun)),
     async close() {},
   };
+}
+
+/** The same file: the same device and inode when both exist, else the same resolved path. */
+function sameFile(a: string, b: string): boolean {
+  if (a === b) return true;
+  try {
+    const [x, y] = [statSync(a, { throwIfNoEntry: false }), statSync(b, { throwIfNoEntry: false })];
+    return x !== undefined && y !== undefined && x.dev === y.dev && x.ino === y.ino;
+  } catch {
+    return false; // a path that cannot be looked at is for the open to refuse, with its reason
+  }
 }
