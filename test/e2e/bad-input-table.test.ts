@@ -912,21 +912,23 @@ const OUTPUTS: Row[] = [
     then: (dir) => expect(readFileSync(join(dir, 'in.csv'), 'utf8')).toBe(linkCsv(goodRows(2))),
   },
   {
-    input: '--rejects --overwrite, --results and --journal naming the local mapper database (or its -wal): refused, the database intact',
+    input:
+      '--rejects --overwrite, --results, --journal and smoke --junit naming the local mapper database (or its -wal): refused, the database intact',
     files: { 'in.csv': linkCsv([linkRow('P_1', '2,77366E+14')]) },
     shell: [
       'for out in "--rejects mapper.db --overwrite" "--results mapper.db" "--results mapper.db-wal" "--journal mapper.db"; do',
       '  S --db mapper.db link --file in.csv $out; echo "exit $?" >&2',
-      'done; S --db mapper.db resolve BENE_0001 -q -o jsonl >&2',
+      'done; S --db mapper.db smoke --junit mapper.db; echo "exit $?" >&2',
+      'S --db mapper.db resolve BENE_0001 -q -o jsonl >&2',
     ].join('\n'),
     exit: 0,
-    says: /\[output\.protected\]: --journal mapper\.db is the local mapper database: writing there would destroy it; nothing was sent/,
+    says: /\[output\.protected\]: --journal \S*mapper\.db is the local mapper database: writing there would destroy it; nothing was sent/,
     mapper: 'unchanged',
     then: (_dir, result) => {
       expect(
-        result.stderr.match(/\[output\.protected\]: --(rejects|results|journal) \S*mapper\.db(-wal)? is the local mapper database/g),
-      ).toHaveLength(4);
-      expect(result.stderr.match(/^exit 2$/gm)).toHaveLength(4);
+        result.stderr.match(/\[output\.protected\]: --(rejects|results|journal|junit) \S*mapper\.db(-wal)? is the local mapper database/g),
+      ).toHaveLength(5);
+      expect(result.stderr.match(/^exit 2$/gm)).toHaveLength(5);
       expect(result.stderr).toContain('{"id":"BENE_0001","outcome":"found"');
     },
   },

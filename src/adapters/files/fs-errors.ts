@@ -190,3 +190,31 @@ export function ownerOnlyDatabaseFile(path: string): void {
     closeSync(fd);
   }
 }
+
+/** The same file: the same device and inode when both exist, else the same path. */
+export function sameFile(a: string, b: string): boolean {
+  if (a === b) return true;
+  try {
+    const [x, y] = [statSync(a, { throwIfNoEntry: false }), statSync(b, { throwIfNoEntry: false })];
+    return x !== undefined && y !== undefined && x.dev === y.dev && x.ino === y.ino;
+  } catch {
+    return false; // a path that cannot be looked at is for the open to refuse, with its reason
+  }
+}
+
+/** The local mapper database's files (the database, its -wal and -shm), for refuseProtected. */
+export function databaseFiles(db: string): { path: string; what: string }[] {
+  return ['', '-wal', '-shm'].map((suffix) => ({ path: resolve(`${db}${suffix}`), what: 'the local mapper database' }));
+}
+
+/**
+ * Refuses an output path (`flag` names it) that is one of `guarded` — a run's input, the local
+ * mapper database — before anything is written: `--results mapper.db` once overwrote every mapping.
+ */
+export function refuseProtected(path: string, flag: string, guarded: readonly { path: string; what: string }[]): void {
+  const hit = guarded.find((file) => sameFile(resolve(file.path), resolve(path)));
+  if (hit !== undefined)
+    throw new UsageError('output.protected', `${flag} ${path} is ${hit.what}: writing there would destroy it; nothing was sent`, {
+      hint: `name another file for ${flag}`,
+    });
+}

@@ -56,27 +56,20 @@ export async function bulkJobDeps(context: CommandContext, spec: BulkJobSpec): P
   const { io, globals } = context;
   const { settings } = context.resolved;
   const name = spec.file === '-' ? 'stdin' : spec.file;
-  const [{ openRejectFile, openResultsFile }, { createProgressRenderer }, { checkOutputPath }] = await Promise.all([
-    import('../../adapters/files/report-writers.js'),
-    import('../bulk-render.js'),
-    import('../../adapters/files/fs-errors.js'),
-  ]);
+  const [{ openRejectFile, openResultsFile }, { createProgressRenderer }, { checkOutputPath, databaseFiles, refuseProtected }] =
+    await Promise.all([
+      import('../../adapters/files/report-writers.js'),
+      import('../bulk-render.js'),
+      import('../../adapters/files/fs-errors.js'),
+    ]);
   const stdoutFormat = settings.output === 'jsonl' || settings.output === 'csv' ? settings.output : undefined;
   // A run's own files are never written over its input or the local mapper's database:
   // `--results mapper.db` overwrote every mapping without a word, `--results in.csv` the input.
   const guarded = [
     ...(spec.file === '-' ? [] : [{ path: resolve(io.cwd, spec.file), what: 'the input file' }]),
-    ...(settings.mode === 'local' && settings.db !== undefined
-      ? ['', '-wal', '-shm'].map((suffix) => ({ path: resolve(io.cwd, `${settings.db}${suffix}`), what: 'the local mapper database' }))
-      : []),
+    ...(settings.mode === 'local' && settings.db !== undefined ? databaseFiles(resolve(io.cwd, settings.db)) : []),
   ];
-  const refuseGuarded = (path: string, flag: string) => {
-    const hit = guarded.find((file) => sameFile(file.path, resolve(io.cwd, path)));
-    if (hit !== undefined)
-      throw new UsageError('output.protected', `${flag} ${path} is ${hit.what}: writing there would destroy it; nothing was sent`, {
-        hint: `name another file for ${flag}`,
-      });
-  };
+  const refuseGuarded = (path: string, flag: string) => refuseProtected(resolve(io.cwd, path), flag, guarded);
   return {
     stdinIsTTY: io.stdinIsTTY,
     openInput: async (file) => {
@@ -181,15 +174,4 @@ async function openStdoutResults(context: CommandContext, format: 'jsonl' | 'csv
     write: (event: Parameters<typeof resultLine>[0]) => void context.io.stdout.write(resultLine(event, format, dryRun)),
     async close() {},
   };
-}
-
-/** The same file: the same device and inode when both exist, else the same resolved path. */
-function sameFile(a: string, b: string): boolean {
-  if (a === b) return true;
-  try {
-    const [x, y] = [statSync(a, { throwIfNoEntry: false }), statSync(b, { throwIfNoEntry: false })];
-    return x !== undefined && y !== undefined && x.dev === y.dev && x.ino === y.ino;
-  } catch {
-    return false; // a path that cannot be looked at is for the open to refuse, with its reason
-  }
 }

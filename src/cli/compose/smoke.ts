@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { resolve } from 'node:path';
 import type { SmokeDeps } from '../../app/smoke.js';
 import { redactUrl } from '../../config/redact.js';
 import { openMapper, type CommandContext } from '../context.js';
@@ -18,7 +19,13 @@ export function smokeDeps(context: CommandContext): SmokeDeps {
       await writeJunitFile(path, smokeJunitXml(report, startedAt));
     },
     checkJunit: async (path) => {
-      const { checkJunitPath } = await import('../../adapters/files/junit.js');
+      const [{ checkJunitPath }, { databaseFiles, refuseProtected }] = await Promise.all([
+        import('../../adapters/files/junit.js'),
+        import('../../adapters/files/fs-errors.js'),
+      ]);
+      // The report is never written over the database the smoke test checks.
+      if (settings.mode === 'local' && settings.db !== undefined)
+        refuseProtected(resolve(context.io.cwd, path), '--junit', databaseFiles(resolve(context.io.cwd, settings.db)));
       checkJunitPath(path);
     },
   };
