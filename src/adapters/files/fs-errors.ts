@@ -202,17 +202,18 @@ export function sameFile(a: string, b: string): boolean {
   }
 }
 
-/** The local mapper database's files (the database, its -wal and -shm), for refuseProtected. */
+/** The local mapper database's files (the database at absolute path `db`, its -wal and -shm), for refuseProtected. */
 export function databaseFiles(db: string): { path: string; what: string }[] {
-  return ['', '-wal', '-shm'].map((suffix) => ({ path: resolve(`${db}${suffix}`), what: 'the local mapper database' }));
+  return ['', '-wal', '-shm'].map((suffix) => ({ path: `${db}${suffix}`, what: 'the local mapper database' }));
 }
 
 /**
  * Refuses an output path (`flag` names it) that is one of `guarded` — a run's input, the local
- * mapper database — before anything is written: `--results mapper.db` once overwrote every mapping.
+ * mapper database — before anything is written: `--results mapper.db` once overwrote every
+ * mapping. Paths are absolute (the command's folder is the caller's to apply).
  */
 export function refuseProtected(path: string, flag: string, guarded: readonly { path: string; what: string }[]): void {
-  const hit = guarded.find((file) => sameFile(resolve(file.path), resolve(path)));
+  const hit = guarded.find((file) => sameFile(file.path, path));
   if (hit !== undefined)
     throw new UsageError('output.protected', `${flag} ${path} is ${hit.what}: writing there would destroy it; nothing was sent`, {
       hint: `name another file for ${flag}`,
