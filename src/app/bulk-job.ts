@@ -80,6 +80,8 @@ export interface BulkJobDeps {
    * record is rejected): throws the SparctlError that says why not.
    */
   readonly checkRejects: (path: string) => void;
+  /** Refuses a results path that must not be written (the input, the database), before the input is opened. */
+  readonly checkResults?: (path: string) => void;
   /** A file is at `path` already. */
   readonly exists: (path: string) => boolean;
   /** Removes the file at `path` if there is one (an earlier dry run's preview this one does not replace). */
@@ -265,6 +267,7 @@ async function runJournalled(
   }
   // A preview may replace the one an earlier dry run left (README says so): never a real file.
   deps.checkRejects(rejectsPath);
+  if (resultsPath !== undefined) deps.checkResults?.(resultsPath);
   const { records, columns, layout } = await deps.records(mapper, input.path);
   let rejects: RecordSink | undefined;
   let rejectsOpening: Promise<void> | undefined;

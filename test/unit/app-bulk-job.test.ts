@@ -127,6 +127,7 @@ function deps(
     strict<BulkJobDeps>('deps', { ...base, ...overrides }, [
       'stdoutResults',
       'stdoutFailure',
+      'checkResults',
       'verbose',
       'collect',
       'onSummary',

@@ -136,10 +136,8 @@ export async function bulkJobDeps(context: CommandContext, spec: BulkJobSpec): P
       return true;
     },
     openRejects: (path, columns, layout) => openRejectFile(path, columns, undefined, layout),
-    openResults: (path, dryRun) => {
-      refuseGuarded(path, '--results');
-      return openResultsFile(path, undefined, dryRun);
-    },
+    checkResults: (path) => refuseGuarded(path, '--results'),
+    openResults: (path, dryRun) => openResultsFile(path, undefined, dryRun),
     ...(stdoutFormat ? { stdoutResults: (dryRun: boolean) => openStdoutResults(context, stdoutFormat, dryRun) } : {}),
     stdoutFailure: () => io.stdoutFailure?.(),
     startProgress: () => createProgressRenderer(io, { quiet: globals.quiet === true, label: spec.command }),
