@@ -1,5 +1,5 @@
 import { EARLY_STOP_AFTER, EARLY_STOP_CODE, isSystematic } from '../core/bulk/early-stop.js';
-import { runBulk } from '../core/bulk/engine.js';
+import { INPUT_CHANGED_CODE, runBulk } from '../core/bulk/engine.js';
 import type { BulkEvent, BulkSummary, RecordEvent } from '../core/bulk/events.js';
 import type { RowIndex } from '../core/bulk/row-index.js';
 import type { BulkInput, BulkMode } from '../core/bulk/types.js';
@@ -423,9 +423,13 @@ async function runJournalled(
     ...(journalKept ? { journalPath: run.journalFile!.path } : {}),
     ...(stoppedEarly && !stoppedOnProblem
       ? {
-          resumeHint: input.spooled
-            ? `feed the same input again to the same command to resume (a different input starts a new job); --restart starts over`
-            : 'run the same command again to resume; --restart starts over',
+          resumeHint:
+            summary.stopped?.code === INPUT_CHANGED_CODE
+              ? // The journal is of the bytes first read: it resumes only if the file is put back as it was.
+                'once the file is complete, run the command on it again: a new job, which meets the rows this run applied again (import-csv: unchanged; link --file: already linked)'
+              : input.spooled
+                ? `feed the same input again to the same command to resume (a different input starts a new job); --restart starts over`
+                : 'run the same command again to resume; --restart starts over',
         }
       : {}),
     planned,

@@ -1,5 +1,17 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  chmodSync,
+  closeSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { makeFolders } from '../../src/adapters/files/fs-errors.js';
@@ -7,6 +19,7 @@ import { makeFolders } from '../../src/adapters/files/fs-errors.js';
 import { openDatabase, prepare } from '../../src/adapters/sqlite/retained.js';
 import { BIN, cliEnv, ROOT, runCli, SPAWN_LIMIT } from '../helpers/run-cli.js';
 import { runMain } from '../helpers/run-main.js';
+import { startSparV2Double } from '../helpers/spar-v2-double.js';
 import { tempDir } from '../helpers/tmp.js';
 
 /**
@@ -291,3 +304,49 @@ async function fillTheDisk(disk: string): Promise<void> {
   expect((await runCli(['--db', 'clean.db', '--create', 'link', '--file', 'big.csv', '-q'], { env, cwd: dir })).code).toBe(0);
   expect(mappings(db)).toBe(mappings(join(dir, 'clean.db')));
 }
+
+describe('an input written to while the run reads it (an export still arriving, a spreadsheet saving over it)', () => {
+  /** `link --file` of `rows` rows against a double whose first answer waits until `change` has been applied to the file. */
+  async function changedDuringRun(change: (path: string) => void) {
+    const spar = await startSparV2Double();
+    const dir = tempDir();
+    const { env } = cliEnv({ SPARCTL_BASE_URL: spar.url });
+    const file = join(dir, 'grow.csv');
+    // Far more than the reader holds ahead of the first request (its stream buffer and two chunks).
+    const rows = Array.from({ length: 12_000 }, (_, i) => `GROW-${i},BANK,Example Bank,EXB,Main,0001,${String(i).padStart(10, '0')}`);
+    writeFileSync(file, `id,fa_type,bank_name,bank_code,branch_name,branch_code,account_number\n${rows.join('\n')}\n`);
+    // The first answer is held back long enough for the change to land while the run is under way.
+    spar.inject({ delayMs: 1_500 });
+    const run = runCli(['link', '--file', 'grow.csv', '--concurrency', '1', '--batch-size', '100', '--journal', 'j.db'], { env, cwd: dir });
+    while (spar.requests.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    change(file);
+    const result = await run;
+    const linked = new Set(spar.rows().keys());
+    await spar.close();
+    return { result, linked, dir };
+  }
+
+  it('a row appended after the first read is never sent: exit 4, engine.input_changed naming its line, the journal kept', async () => {
+    const { result, linked, dir } = await changedDuringRun((path) =>
+      appendFileSync(path, 'GROW-LATE,BANK,Example Bank,EXB,Main,0001,0099999999\n'),
+    );
+    expect(result.code).toBe(4);
+    expect(result.stderr).toContain(
+      'sparctl: error [engine.input_changed]: the input changed while it was read: line 12002 is past the 12000 record(s) it held when the run began',
+    );
+    expect(result.stderr).toContain('resume with: once the file is complete, run the command on it again: a new job');
+    expect(linked.size).toBe(12_000);
+    expect(linked.has('GROW-LATE')).toBe(false);
+    expect(existsSync(join(dir, 'j.db'))).toBe(true);
+  });
+
+  it('a file cut short: what was read is linked, and the run ends with engine.input_changed rather than as finished', async () => {
+    const { result, linked } = await changedDuringRun((path) => truncateSync(path, 400_000));
+    expect(result.code).toBe(4);
+    expect(result.stderr).toMatch(
+      /sparctl: error \[engine\.input_changed\]: the input changed while it was read: it ended after \d+ of the 12000 record\(s\)/,
+    );
+    expect(linked.size).toBeGreaterThan(0);
+    expect(linked.size).toBeLessThan(12_000);
+  });
+});

@@ -187,6 +187,28 @@ describe('runBulkJob (use case)', () => {
     expect(result.resumeHint).toBeUndefined();
   });
 
+  it('an input that grew after its first read: the journal is kept, and the hint says the file as it is now is a new job, not a resume', async () => {
+    const mapper = memoryMapper();
+    const d = deps(
+      mapper,
+      [
+        { id: 'G1', ...BANK },
+        { id: 'G2', ...BANK },
+        { id: 'G3', ...BANK },
+      ],
+      {
+        // The first read saw two rows; a third was written before the run read it.
+        prescan: async () => ({ fingerprint: 'f'.repeat(64), lines: 3, index: indexOf(['G1', 'G2'], [2, 3]) }),
+      },
+    );
+    const result = await runBulkJob(d, JOB);
+    expect(result.summary.stopped).toMatchObject({ code: 'engine.input_changed', exitCode: 4 });
+    expect(result.summary).toMatchObject({ applied: 2, total: 2 });
+    expect(result.exitCode).toBe(4);
+    expect(d.journal.removed).toBe(false);
+    expect(result.resumeHint).toMatch(/^once the file is complete, run the command on it again: a new job/);
+  });
+
   it('a dry run: no journal, its rejects and results go to previews, an index used but not kept; it lists the first 10 writes', async () => {
     const rows = Array.from({ length: 12 }, (_, i) => ({ id: `B${i}`, ...BANK }));
     const d = deps(memoryMapper(), [...rows, {}], { exists: () => true }); // the real files are there: untouched

@@ -84,14 +84,17 @@ async function run(
     chunkSize?: number;
     chunksInFlight?: number;
     upsertOrder?: 'read-first' | 'link-first' | 'auto';
+    /** The records the run's first read saw (default: `input`); others model a file written to during the run. */
+    indexed?: readonly BulkInputRecord[];
   } = {},
 ) {
   const events: RecordEvent[] = [];
+  const indexed = options.indexed ?? input;
   const summary = await runBulk(mapper, stream(input), options.journal ?? new MemoryJournal(), {
     mode: options.mode ?? 'upsert',
     index: indexOf(
-      input.map((record) => record.key),
-      input.map((record) => record.line),
+      indexed.map((record) => record.key),
+      indexed.map((record) => record.line),
     ),
     batchSize: options.batchSize ?? 500,
     concurrency: options.concurrency ?? 4,
@@ -564,6 +567,49 @@ describe('bulk engine: failures', () => {
     expect(events[0]).toMatchObject({ id: 'R1', fate: 'confirmed', message: 'sent by an interrupted run; the mapper shows the change' });
     expect(events[1]).toMatchObject({ id: 'R2', fate: 'applied', outcome: 'linked' });
     expect(mapper.auditRows('R1')).toHaveLength(1);
+  });
+});
+
+describe('bulk engine: an input written to during the run', () => {
+  const rows = records(Array.from({ length: 30 }, (_, i) => ({ id: `C${i}` })));
+
+  it('rows appended after the first read are never sent: the run sends the counted ones and stops with engine.input_changed (exit 4)', async () => {
+    const mapper = local();
+    const grown = [...rows, ...records([{ id: 'X1' }, { id: 'X2' }]).map((record, i) => ({ ...record, seq: 30 + i, line: 32 + i }))];
+    const { summary, events } = await run(mapper, grown, { mode: 'link', batchSize: 7, indexed: rows });
+    expect(summary.stopped).toMatchObject({ code: 'engine.input_changed', exitCode: 4 });
+    expect(summary.stopped?.message).toContain('line 32 is past the 30 record(s)');
+    expect(summary).toMatchObject({ total: 30, applied: 30 });
+    expect(events).toHaveLength(30);
+    expect(mapper.countMappings()).toBe(30);
+    expect(await mapper.resolve([{ reference_id: 'r', id: 'X1', scope: 'details' }], ctx)).toMatchObject([
+      { status_reason_code: 'succ.fa.not_linked_to_id' },
+    ]);
+  });
+
+  it('an input cut short: what was read is applied, and the run says it stopped short with engine.input_changed', async () => {
+    const mapper = local();
+    const { summary } = await run(mapper, rows.slice(0, 25), { mode: 'link', batchSize: 7, indexed: rows });
+    expect(summary.stopped).toMatchObject({ code: 'engine.input_changed', exitCode: 4 });
+    expect(summary.stopped?.message).toContain('ended after 25 of the 30 record(s)');
+    expect(summary).toMatchObject({ applied: 25, notSent: 5 });
+    expect(mapper.countMappings()).toBe(25);
+  });
+
+  it('a superseder cut off by the change: the superseded row stays unsent and the run does not end as finished', async () => {
+    const mapper = local();
+    const indexed = records([{ id: 'S', account: 'old' }, { id: 'T' }, { id: 'S', account: 'new' }]);
+    const { summary } = await run(mapper, indexed.slice(0, 2), { mode: 'link', indexed });
+    expect(summary.stopped).toMatchObject({ code: 'engine.input_changed', exitCode: 4 });
+    expect(await mapper.resolve([{ reference_id: 'r', id: 'S', scope: 'details' }], ctx)).toMatchObject([
+      { status_reason_code: 'succ.fa.not_linked_to_id' },
+    ]);
+  });
+
+  it('the same records as counted: no stop', async () => {
+    const { summary } = await run(local(), rows, { mode: 'link', batchSize: 7, indexed: [...rows] });
+    expect(summary.stopped).toBeUndefined();
+    expect(summary).toMatchObject({ applied: 30 });
   });
 });
 

@@ -100,6 +100,25 @@ export async function runBulk(mapper: Mapper, input: BulkInput, journal: Journal
 /** Where `--concurrency auto` starts: the fixed default's level. */
 const ADAPTIVE_START = 4;
 
+export const INPUT_CHANGED_CODE = 'engine.input_changed';
+
+/**
+ * The input holds other rows than its first read counted (something wrote to it during the run):
+ * a row past them is never sent, for the index and the journal know nothing of it.
+ */
+
+function inputChanged(what: string): Stop {
+  return new Stop(
+    new UnavailableError(
+      'engine.input_changed', // INPUT_CHANGED_CODE, spelled out for the README's list of codes
+      `the input changed while it was read: ${what}`,
+      {
+        hint: 'let whatever writes to the file finish first',
+      },
+    ),
+  );
+}
+
 /** A row the index and the run disagree about: stop before acting on it (the next run hashes anew). */
 function indexMismatch(record: BulkInputRecord, what: string): Stop {
   return new Stop(
@@ -222,8 +241,14 @@ class BulkRun implements Retrying {
       try {
         let chunk: BulkInputRecord[] = [];
         let chunked = 0;
+        const indexed = this.options.index.rows;
+        let read = 0;
+        // The first record past the indexed ones: the input grew since it was first read.
+        let surplus: BulkInputRecord | undefined;
         for await (const item of input) {
-          const records = isArray(item) ? item : [item];
+          const all = isArray(item) ? item : [item];
+          const records = all.length <= indexed - read ? all : all.slice(0, indexed - read);
+          read += records.length;
           this.reports.readRecords(records.length);
           for (const record of records) {
             chunk.push(record);
@@ -246,10 +271,20 @@ class BulkRun implements Retrying {
               }
             }
           }
+          if (records.length < all.length) {
+            surplus = all[records.length];
+            break;
+          }
         }
         if (chunk.length > 0) await start(chunk, false);
         await settleAll();
         if (failure) throw failure.error;
+        if (surplus !== undefined)
+          throw inputChanged(
+            `line ${surplus.line ?? surplus.seq + 1} is past the ${indexed} record(s) it held when the run began; nothing from there on was sent`,
+          );
+        if (read < indexed)
+          throw inputChanged(`it ended after ${read} of the ${indexed} record(s) it held when the run began; the rest were not sent`);
       } finally {
         await settleAll();
         this.reports.deliver(true);
