@@ -1,4 +1,6 @@
+import { userInfo } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
+import { homeOf } from '../config/paths.js';
 import type { OutputFormat } from '../config/constants.js';
 import type { SparctlError } from '../core/errors.js';
 
@@ -36,7 +38,7 @@ export function processIo(): Io {
     stdinIsTTY: process.stdin.isTTY === true,
     env: process.env,
     cwd: process.cwd(),
-    home: process.env['HOME'] ?? process.cwd(),
+    home: homeOf(process.env, () => userInfo().homedir),
     columns: process.stdout.columns ?? 0,
     stderrColumns: process.stderr.columns ?? 0,
   };

@@ -10,14 +10,25 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { tmpdir, userInfo } from 'node:os';
+import { isAbsolute, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // Through retained.ts: on Node 24 a collected better-sqlite3 object aborts the test process.
 import { openDatabase, prepare, setPragma } from '../../src/adapters/sqlite/retained.js';
-import { BIN, ROOT, type CliResult, SERVER_SPAWN_LIMIT } from '../helpers/run-cli.js';
+import { BIN, ROOT, runCli, type CliResult, SERVER_SPAWN_LIMIT } from '../helpers/run-cli.js';
 import { runMain } from '../helpers/run-main.js';
 import { bankFlags } from '../helpers/records.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -470,5 +481,28 @@ describe('the target: which mapper a command acts on (in process, against a serv
       rows(served.db, "SELECT id_value FROM id_fa_mappings WHERE id_value LIKE 'PW_%' ORDER BY id_value").map((row) => row['id_value']),
     ).toEqual(['PW_1', 'PW_2']);
     expect(existsSync(join(cwd, 'x.db'))).toBe(false);
+  });
+});
+
+describe('the folders sparctl keeps its config and data in', () => {
+  it("with HOME unset, empty or relative, the user's home from the system, never the working folder (a config left there would choose the mapper)", async () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, '.config', 'sparctl'), { recursive: true });
+    writeFileSync(join(dir, '.config', 'sparctl', 'config.json'), JSON.stringify({ profiles: { planted: { mode: 'local' } } }));
+    for (const home of [undefined, '', 'relative']) {
+      const env: Record<string, string> = { PATH: process.env['PATH'] ?? '', NO_COLOR: '1', ...(home === undefined ? {} : { HOME: home }) };
+      const result = await runCli(['config', 'path'], { env, cwd: dir });
+      expect(result.code, `HOME=${home}`).toBe(0);
+      const paths = result.stdout
+        .trim()
+        .split('\n')
+        .map((line) => (JSON.parse(line) as { path: string }).path);
+      expect(paths).toHaveLength(4);
+      for (const path of paths) {
+        expect(isAbsolute(path), `HOME=${home}: ${path}`).toBe(true);
+        expect(path.startsWith(dir), `HOME=${home}: ${path}`).toBe(false);
+      }
+      expect(paths[0]).toBe(join(userInfo().homedir, '.config', 'sparctl', 'config.json'));
+    }
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { sparctlDirs } from '../../src/config/paths.js';
+import { homeOf, NO_HOME, sparctlDirs } from '../../src/config/paths.js';
 import { redactUrl, redactedSettings, resolveSettings, type SettingsInput } from '../../src/config/settings.js';
 import { redactUrlsIn } from '../../src/config/redact.js';
 import { ConfigError, UsageError } from '../../src/core/errors.js';
@@ -159,6 +159,22 @@ describe('resolveSettings', () => {
         resolveSettings({ ...base, configText: JSON.stringify({ profiles: { r: { mode: 'remote' } } }), profileFlag: 'r' }),
       ).code,
     ).toBe('config.missing_base_url');
+  });
+});
+
+describe('homeOf', () => {
+  it("HOME when absolute; else the system's record of the user; else a path that does not exist, never the working folder", () => {
+    const system = () => '/home/from-passwd';
+    expect(homeOf({ HOME: '/home/ana' }, system)).toBe('/home/ana');
+    for (const HOME of [undefined, '', 'relative', './here'])
+      expect(homeOf(HOME === undefined ? {} : { HOME }, system), String(HOME)).toBe('/home/from-passwd');
+    expect(
+      homeOf({}, () => {
+        throw new Error('no passwd entry');
+      }),
+    ).toBe(NO_HOME);
+    expect(homeOf({ HOME: 'x' }, () => 'also-relative')).toBe(NO_HOME);
+    expect(homeOf({}, () => undefined)).toBe(NO_HOME);
   });
 });
 
