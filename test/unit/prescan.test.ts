@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -87,6 +88,39 @@ describe('the pass before the run', () => {
         `seed ${seed}`,
       ).toEqual(slow.entries().sort((a, b) => a[0] - b[0]));
     }
+  });
+
+  it("reads a file of many chunks as one: characters, CRLF and quoted line breaks cut at chunk edges, its fingerprint the bytes' own", async () => {
+    const dir = tempDir();
+    for (const eol of ['\n', '\r\n']) {
+      const rows = ['id,name,account_number'];
+      // Rows of varying width with 2-, 3- and 4-byte characters, so that chunk edges fall inside them.
+      for (let i = 0; i < 12_000; i++) {
+        const name = ['é', '東京', '😀', 'x'][i % 4]!.repeat(1 + (i % 7));
+        rows.push(`ID${i % 2_500},${i % 11 === 0 ? `"${name}${eol}${name}"` : name},${i}`);
+      }
+      const text = rows.join(eol);
+      const path = join(dir, `big${eol.length}.csv`);
+      writeFileSync(path, text);
+      expect(Buffer.byteLength(text)).toBeGreaterThan(4 * 65_536);
+      const quick = await prescanCsv(path, path, 'def', KEYS);
+      const slow = await slowIndex(path);
+      expect(quick.index.rows).toBe(12_000);
+      expect(quick.index.entries().sort((a, b) => a[0] - b[0])).toEqual(slow.entries().sort((a, b) => a[0] - b[0]));
+      expect(quick.fingerprint).toBe(createHash('sha256').update(text).update('\0').update('def').digest('hex'));
+      expect(quick.lines).toBe(text.split(eol).length - 1);
+    }
+    // A bad byte three chunks in is named by its line.
+    const bytes = Buffer.from(`id\n${'a\n'.repeat(100_000)}`);
+    const at = 3 * 65_536 + 11;
+    bytes[at] = 0xff;
+    const bad = join(dir, 'bad.csv');
+    writeFileSync(bad, bytes);
+    const line = bytes.subarray(0, at).toString('latin1').split('\n').length;
+    await expect(prescanCsv(bad, 'bad.csv', 'def', KEYS)).rejects.toMatchObject({
+      code: 'input.not_utf8',
+      message: `bad.csv:${line}: not valid UTF-8; nothing was sent`,
+    });
   });
 
   it('refuses a file whose quote is never closed, naming the line it opens on, before anything is sent', async () => {

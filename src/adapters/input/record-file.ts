@@ -197,14 +197,10 @@ async function* csvBatches(
       else batch.push(toFileRecord(row, header, name));
     }
   };
-  // The first rows go out with the first chunk read, however few: the run's first request waits
-  // on them, and the next chunk's rows cost as much again while the code is still cold.
-  let yielded = false;
   try {
     for await (const chunk of stream) {
       take(tokenizer.push(look(typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true }), false)));
-      if (batch.length >= BATCH || (!yielded && batch.length > 0)) {
-        yielded = true;
+      if (batch.length >= BATCH) {
         yield batch;
         batch = [];
       }
