@@ -340,6 +340,16 @@ describe('an input written to while the run reads it (an export still arriving, 
     expect(existsSync(join(dir, 'j.db'))).toBe(true);
   });
 
+  it('a quote left open at the end by an append: exit 4 and engine.input_changed naming the line, never "invalid input" after the rows were sent', async () => {
+    const { result, linked } = await changedDuringRun((path) => appendFileSync(path, 'GROW-LATE,"BANK,Example Bank\n'));
+    expect(result.code).toBe(4);
+    expect(result.stderr).toContain(
+      'sparctl: error [engine.input_changed]: the input changed while it was read: grow.csv:12002: a quoted cell is never closed',
+    );
+    expect(linked.size).toBeGreaterThan(0);
+    expect(linked.has('GROW-LATE')).toBe(false);
+  });
+
   it('a file cut short: what was read is linked, and the run ends with engine.input_changed rather than as finished', async () => {
     const { result, linked } = await changedDuringRun((path) => truncateSync(path, 400_000));
     expect(result.code).toBe(4);

@@ -8,7 +8,7 @@ import { LocalMapper } from '../../src/adapters/sqlite/local-mapper.js';
 import { runBulk, type BulkInputRecord, type BulkMode, type Journal } from '../../src/core/bulk/engine.js';
 import { indexOf } from '../../src/core/bulk/row-index.js';
 import type { BulkEvent, RecordEvent } from '../../src/core/bulk/events.js';
-import { UnavailableError } from '../../src/core/errors.js';
+import { UnavailableError, UsageError } from '../../src/core/errors.js';
 import type { LinkItem, Mapper } from '../../src/core/mapper.js';
 import type { Settings } from '../../src/config/settings.js';
 import { bank } from '../helpers/records.js';
@@ -604,6 +604,46 @@ describe('bulk engine: an input written to during the run', () => {
     expect(await mapper.resolve([{ reference_id: 'r', id: 'S', scope: 'details' }], ctx)).toMatchObject([
       { status_reason_code: 'succ.fa.not_linked_to_id' },
     ]);
+  });
+
+  it('a file that can no longer be read as first read (a quote left open by an append): a stop with what was sent, not a refusal saying nothing was', async () => {
+    const mapper = local();
+    async function* failing() {
+      yield rows.slice(0, 20);
+      throw new UsageError('input.csv_malformed', 'f.csv:22: a quoted cell is never closed');
+    }
+    const summary = await runBulk(mapper, failing(), new MemoryJournal(), {
+      mode: 'link',
+      index: indexOf(rows.map((record) => record.key)),
+      batchSize: 7,
+      concurrency: 2,
+      retries: 1,
+      context: ctx,
+      sleep: async () => undefined,
+      strategies: new Map((await mapper.strategies()).map((strategy) => [strategy.id, strategy])),
+    });
+    expect(summary.stopped).toMatchObject({
+      code: 'engine.input_changed',
+      exitCode: 4,
+      message: 'the input changed while it was read: f.csv:22: a quoted cell is never closed; the run stopped there',
+    });
+    expect(summary.applied + summary.notSent).toBe(30);
+    // Anything else the input throws is not taken for a change.
+    async function* broken() {
+      yield rows.slice(0, 5);
+      throw new Error('a bug');
+    }
+    await expect(
+      runBulk(local(), broken(), new MemoryJournal(), {
+        mode: 'link',
+        index: indexOf(rows.map((record) => record.key)),
+        batchSize: 7,
+        concurrency: 2,
+        retries: 1,
+        context: ctx,
+        sleep: async () => undefined,
+      }),
+    ).rejects.toThrow('a bug');
   });
 
   it('the same records as counted: no stop', async () => {

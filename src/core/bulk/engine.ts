@@ -245,7 +245,7 @@ class BulkRun implements Retrying {
         let read = 0;
         // The first record past the indexed ones: the input grew since it was first read.
         let surplus: BulkInputRecord | undefined;
-        for await (const item of input) {
+        for await (const item of asRead(input)) {
           const all = isArray(item) ? item : [item];
           const records = all.length <= indexed - read ? all : all.slice(0, indexed - read);
           read += records.length;
@@ -594,6 +594,22 @@ function modeOf(record: BulkInputRecord, mode: BulkMode): BulkMode | undefined {
 }
 
 const isLinked = (current: Current | undefined) => current !== undefined && current !== null;
+
+/**
+ * The input as the run reads it: the pass before the run read all of it without fault, so a
+ * fault now (a quote never closed, a byte that is not UTF-8, a read that fails) means the file
+ * changed since — a stop with what was sent journalled, never a bad-input refusal that says
+ * nothing was written.
+ */
+async function* asRead(input: BulkInput): BulkInput {
+  try {
+    yield* input;
+  } catch (error) {
+    if (error instanceof SparctlError && error.code.startsWith('input.'))
+      throw inputChanged(`${error.message.replace(/; nothing was sent$/, '')}; the run stopped there`);
+    throw error;
+  }
+}
 
 function isArray(item: BulkInputRecord | readonly BulkInputRecord[]): item is readonly BulkInputRecord[] {
   return Array.isArray(item);
