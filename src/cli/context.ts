@@ -37,7 +37,7 @@ export interface CommandContext {
 }
 
 export function configPathOf(io: Io, dirs: SparctlDirs): string {
-  const override = io.env['SPARCTL_CONFIG'];
+  const override = io.env['SPARCTL_CONFIG']?.trim();
   return override ? resolve(io.cwd, override) : join(dirs.config, 'config.json');
 }
 

@@ -5,5 +5,6 @@ export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 
 /** The format a string names (SPARCTL_OUTPUT, an -o value), or undefined. */
 export function outputFormatNamed(value: string | undefined): OutputFormat | undefined {
-  return (OUTPUT_FORMATS as readonly string[]).includes(value ?? '') ? (value as OutputFormat) : undefined;
+  const name = value?.trim() ?? '';
+  return (OUTPUT_FORMATS as readonly string[]).includes(name) ? (name as OutputFormat) : undefined;
 }

@@ -391,7 +391,7 @@ function contradiction(a: Target, b: Target): UsageError {
  */
 export function resolveSettings(input: SettingsInput): ResolvedSettings {
   const file = input.configText === undefined ? { profiles: {} } : parseConfigFile(input.configPath, input.configText);
-  const explicitProfile = input.profileFlag ?? nonBlank(input.env['SPARCTL_PROFILE']);
+  const explicitProfile = input.profileFlag ?? nonBlank(input.env['SPARCTL_PROFILE'])?.trim();
   const profileName = explicitProfile ?? file.defaultProfile ?? 'default';
   const profile = file.profiles[profileName];
   if (!profile && (explicitProfile !== undefined || file.defaultProfile !== undefined)) {
@@ -408,8 +408,14 @@ export function resolveSettings(input: SettingsInput): ResolvedSettings {
   const fromEnv: Record<string, unknown> = {};
   const envNames: Record<string, string> = {};
   for (const [variable, key] of Object.entries(ENV_SETTINGS)) {
-    const raw = nonBlank(input.env[variable]);
+    // A CI secret or a file read into a variable often ends with a line break: never part of a setting.
+    const raw = nonBlank(input.env[variable])?.trim();
     if (raw === undefined) continue;
+    if (NUMERIC_SETTINGS.has(key) && key !== 'concurrency' && !/^\d+$/.test(raw))
+      throw new ConfigError(
+        'config.invalid_env',
+        `environment: ${variable} must be a whole number, in digits (it is ${JSON.stringify(raw)})`,
+      );
     fromEnv[key] =
       NUMERIC_SETTINGS.has(key) && /^\d+$/.test(raw)
         ? Number(raw)
@@ -507,12 +513,13 @@ export function resolveSettings(input: SettingsInput): ResolvedSettings {
       target.source === `profile ${profileName}` ? `profile ${profileName} (${input.configPath})` : target.source;
   }
 
-  const token = nonBlank(input.env['SPARCTL_TOKEN']);
-  const oauthClientSecret = nonBlank(input.env['SPARCTL_OAUTH_CLIENT_SECRET']);
+  // Secrets as their files are read: tokens trimmed, a password without its final line break.
+  const token = nonBlank(input.env['SPARCTL_TOKEN'])?.trim();
+  const oauthClientSecret = nonBlank(input.env['SPARCTL_OAUTH_CLIENT_SECRET'])?.trim();
   if (token) sources['token'] = 'env SPARCTL_TOKEN';
   if (oauthClientSecret) sources['oauthClientSecret'] = 'env SPARCTL_OAUTH_CLIENT_SECRET';
-  const odkPassword = nonBlank(input.env['SPARCTL_ODK_PASSWORD']);
-  const odkToken = nonBlank(input.env['SPARCTL_ODK_TOKEN']);
+  const odkPassword = nonBlank(input.env['SPARCTL_ODK_PASSWORD'])?.replace(/\r?\n$/, '');
+  const odkToken = nonBlank(input.env['SPARCTL_ODK_TOKEN'])?.trim();
   if (odkPassword) sources['odkPassword'] = 'env SPARCTL_ODK_PASSWORD';
   if (odkToken) sources['odkToken'] = 'env SPARCTL_ODK_TOKEN';
   const settings: Settings = {

@@ -129,6 +129,37 @@ describe('resolveSettings', () => {
     );
   });
 
+  it('reads variables as a CI job sets them: a final line break or spaces are no part of a setting or secret', () => {
+    const { settings, sources } = resolveSettings({
+      ...base,
+      env: {
+        SPARCTL_BASE_URL: 'https://spar.example.org/api/mapper\n',
+        SPARCTL_TIMEOUT_MS: ' 5000\r\n',
+        SPARCTL_CONCURRENCY: '4\n',
+        SPARCTL_TOKEN: 'tok-123\n',
+        SPARCTL_OAUTH_CLIENT_SECRET: ' sec\n',
+        SPARCTL_ODK_TOKEN: 'odk-tok\n',
+        // A password keeps its spaces; only the line break a file or heredoc adds goes.
+        SPARCTL_ODK_PASSWORD: ' pass word \n',
+      },
+    });
+    expect(settings).toMatchObject({
+      baseUrl: 'https://spar.example.org/api/mapper',
+      timeoutMs: 5000,
+      concurrency: 4,
+      token: 'tok-123',
+      oauthClientSecret: 'sec',
+      odkToken: 'odk-tok',
+      odkPassword: ' pass word ',
+    });
+    expect(sources.baseUrl).toBe('env SPARCTL_BASE_URL');
+    const words = thrownBy(ConfigError, () => resolveSettings({ ...base, env: { SPARCTL_TIMEOUT_MS: '5s' } }));
+    expect(words).toMatchObject({
+      code: 'config.invalid_env',
+      message: 'environment: SPARCTL_TIMEOUT_MS must be a whole number, in digits (it is "5s")',
+    });
+  });
+
   it('explains every configuration mistake with its place', () => {
     expect(thrownBy(ConfigError, () => resolveSettings({ ...base, configText: file, profileFlag: 'prod' })).code).toBe(
       'config.unknown_profile',
