@@ -628,6 +628,22 @@ describe('bulk engine: an input written to during the run', () => {
       message: 'the input changed while it was read: f.csv:22: a quoted cell is never closed; the run stopped there',
     });
     expect(summary.applied + summary.notSent).toBe(30);
+    // Before the first record nothing was sent: the refusal stands as it is (exit 2 says so truly).
+    async function* refusedAtOnce() {
+      yield* [];
+      throw new UsageError('input.csv_malformed', 'f.csv:2: a quoted cell is never closed');
+    }
+    await expect(
+      runBulk(local(), refusedAtOnce(), new MemoryJournal(), {
+        mode: 'link',
+        index: indexOf(rows.map((record) => record.key)),
+        batchSize: 7,
+        concurrency: 2,
+        retries: 1,
+        context: ctx,
+        sleep: async () => undefined,
+      }),
+    ).rejects.toMatchObject({ code: 'input.csv_malformed' });
     // Anything else the input throws is not taken for a change.
     async function* broken() {
       yield rows.slice(0, 5);

@@ -30,6 +30,9 @@ import { UpsertOrder, type UpsertOrderSetting } from './upsert-order.js';
  * - An ID's effective row is planned against the mapper's current state (plan.ts) and sent in
  *   batches (sender.ts), journalled in flight first; an unknown outcome is read back before
  *   anything is sent again.
+ * - The run reads exactly the records the pass before it counted (the index's rows): a row past
+ *   them, an input that ends short or one that no longer reads as it did is a stop
+ *   (engine.input_changed), for the file changed under the run.
  * - Chunks of the input are read, planned and sent with up to `chunksInFlight` in flight (no
  *   two effective rows share an ID, so chunks never wait for each other's answers), within one
  *   run-wide limit of requests; reports come out in input order (reports.ts).
@@ -106,7 +109,6 @@ export const INPUT_CHANGED_CODE = 'engine.input_changed';
  * The input holds other rows than its first read counted (something wrote to it during the run):
  * a row past them is never sent, for the index and the journal know nothing of it.
  */
-
 function inputChanged(what: string): Stop {
   return new Stop(
     new UnavailableError(
@@ -245,7 +247,7 @@ class BulkRun implements Retrying {
         let read = 0;
         // The first record past the indexed ones: the input grew since it was first read.
         let surplus: BulkInputRecord | undefined;
-        for await (const item of asRead(input)) {
+        for await (const item of asRead(input, () => read > 0)) {
           const all = isArray(item) ? item : [item];
           const records = all.length <= indexed - read ? all : all.slice(0, indexed - read);
           read += records.length;
@@ -597,15 +599,15 @@ const isLinked = (current: Current | undefined) => current !== undefined && curr
 
 /**
  * The input as the run reads it: the pass before the run read all of it without fault, so a
- * fault now (a quote never closed, a byte that is not UTF-8, a read that fails) means the file
- * changed since — a stop with what was sent journalled, never a bad-input refusal that says
- * nothing was written.
+ * fault once records were read (a quote never closed, a byte that is not UTF-8, a read that
+ * fails) means the file changed since — a stop with what was sent journalled, never a bad-input
+ * refusal that says nothing was written. Before the first record it is that refusal, and true.
  */
-async function* asRead(input: BulkInput): BulkInput {
+async function* asRead(input: BulkInput, begun: () => boolean): BulkInput {
   try {
     yield* input;
   } catch (error) {
-    if (error instanceof SparctlError && error.code.startsWith('input.'))
+    if (error instanceof SparctlError && error.code.startsWith('input.') && begun())
       throw inputChanged(`${error.message.replace(/; nothing was sent$/, '')}; the run stopped there`);
     throw error;
   }
