@@ -607,21 +607,23 @@ describe('bulk engine: an input written to during the run', () => {
   });
 
   it('a file that can no longer be read as first read (a quote left open by an append): a stop with what was sent, not a refusal saying nothing was', async () => {
-    const mapper = local();
+    /** A link run of `input` whose first read counted the 30 rows. */
+    const runOf = async (mapper: LocalMapper, input: AsyncIterable<readonly BulkInputRecord[]>) =>
+      runBulk(mapper, input, new MemoryJournal(), {
+        mode: 'link',
+        index: indexOf(rows.map((record) => record.key)),
+        batchSize: 7,
+        concurrency: 2,
+        retries: 1,
+        context: ctx,
+        sleep: async () => undefined,
+        strategies: new Map((await mapper.strategies()).map((strategy) => [strategy.id, strategy])),
+      });
     async function* failing() {
       yield rows.slice(0, 20);
       throw new UsageError('input.csv_malformed', 'f.csv:22: a quoted cell is never closed');
     }
-    const summary = await runBulk(mapper, failing(), new MemoryJournal(), {
-      mode: 'link',
-      index: indexOf(rows.map((record) => record.key)),
-      batchSize: 7,
-      concurrency: 2,
-      retries: 1,
-      context: ctx,
-      sleep: async () => undefined,
-      strategies: new Map((await mapper.strategies()).map((strategy) => [strategy.id, strategy])),
-    });
+    const summary = await runOf(local(), failing());
     expect(summary.stopped).toMatchObject({
       code: 'engine.input_changed',
       exitCode: 4,
@@ -633,33 +635,13 @@ describe('bulk engine: an input written to during the run', () => {
       yield* [];
       throw new UsageError('input.csv_malformed', 'f.csv:2: a quoted cell is never closed');
     }
-    await expect(
-      runBulk(local(), refusedAtOnce(), new MemoryJournal(), {
-        mode: 'link',
-        index: indexOf(rows.map((record) => record.key)),
-        batchSize: 7,
-        concurrency: 2,
-        retries: 1,
-        context: ctx,
-        sleep: async () => undefined,
-      }),
-    ).rejects.toMatchObject({ code: 'input.csv_malformed' });
+    await expect(runOf(local(), refusedAtOnce())).rejects.toMatchObject({ code: 'input.csv_malformed' });
     // Anything else the input throws is not taken for a change.
     async function* broken() {
       yield rows.slice(0, 5);
       throw new Error('a bug');
     }
-    await expect(
-      runBulk(local(), broken(), new MemoryJournal(), {
-        mode: 'link',
-        index: indexOf(rows.map((record) => record.key)),
-        batchSize: 7,
-        concurrency: 2,
-        retries: 1,
-        context: ctx,
-        sleep: async () => undefined,
-      }),
-    ).rejects.toThrow('a bug');
+    await expect(runOf(local(), broken())).rejects.toThrow('a bug');
   });
 
   it('the same records as counted: no stop', async () => {
