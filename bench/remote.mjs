@@ -92,6 +92,17 @@ function timed(args, extraEnv = {}) {
 const sparctl = (url, args) => timed([bin, ...args, ...(args.includes('-v') ? [] : ['-q'])], { SPARCTL_BASE_URL: url });
 const raw = (url, operation, file, level) => timed([join(root, 'bench', 'raw-client.mjs'), url, operation, file, String(level)]);
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+/** "0.91 (0.85–0.96)": the median and the range, for how far one round may stray on this machine. */
+const spread = (values) => `${fmt(median(values))} (${fmt(Math.min(...values))}–${fmt(Math.max(...values))})`;
+/** The two runs of a pair, raw first in even rounds and sparctl first in odd ones: neither always meets the server's leftovers. */
+const paired = (round, runRaw, runOurs) => {
+  if (round % 2 === 0) {
+    const a = runRaw();
+    return [a, runOurs()];
+  }
+  const b = runOurs();
+  return [runRaw(), b];
+};
 const rows = [];
 /** A row, printed at once (a long run shows its progress) and kept for the table at the end. */
 const show = (row) => {
@@ -110,33 +121,33 @@ const fmt = (x, digits = 2) => (Number.isFinite(x) ? x.toFixed(digits) : '–');
     const b = newFile();
     const c = newFile();
     const d = newFile();
-    const rawUpsert = raw(server.url, 'link', a, 4);
-    const ours = sparctl(server.url, [
-      'import-csv',
-      b,
-      '--mapping',
-      mapping,
-      '--concurrency',
-      '4',
-      '--rejects',
-      join(dir, `r${round}a.csv`),
-    ]);
+    const [rawUpsert, ours] = paired(
+      round,
+      () => raw(server.url, 'link', a, 4),
+      () => sparctl(server.url, ['import-csv', b, '--mapping', mapping, '--concurrency', '4', '--rejects', join(dir, `r${round}a.csv`)]),
+    );
     ratios.upsert.push(rawUpsert.seconds / ours.seconds);
     cpu.upsert.push(ours.cpu / rawUpsert.cpu);
-    const rawLink = raw(server.url, 'link', c, 4);
-    const ourLink = sparctl(server.url, ['link', '--file', d, '--concurrency', '4', '--rejects', join(dir, `r${round}b.csv`)]);
+    const [rawLink, ourLink] = paired(
+      round,
+      () => raw(server.url, 'link', c, 4),
+      () => sparctl(server.url, ['link', '--file', d, '--concurrency', '4', '--rejects', join(dir, `r${round}b.csv`)]),
+    );
     ratios.link.push(rawLink.seconds / ourLink.seconds);
     cpu.link.push(ourLink.cpu / rawLink.cpu);
-    const rawResolve = raw(server.url, 'resolve', a, 4);
-    const ourResolve = sparctl(server.url, ['resolve', '--file', b, '--concurrency', '4', '-o', 'jsonl']);
+    const [rawResolve, ourResolve] = paired(
+      round,
+      () => raw(server.url, 'resolve', a, 4),
+      () => sparctl(server.url, ['resolve', '--file', b, '--concurrency', '4', '-o', 'jsonl']),
+    );
     ratios.resolve.push(rawResolve.seconds / ourResolve.seconds);
     cpu.resolve.push(ourResolve.cpu / rawResolve.cpu);
   }
   for (const operation of ['upsert', 'link', 'resolve'])
     show([
       `${operation === 'upsert' ? 'import-csv (upsert), all new' : operation === 'link' ? 'link --file, all new' : 'resolve --file'} vs raw client, 8 workers, 4 in flight`,
-      fmt(median(ratios[operation])),
-      fmt(median(cpu[operation])),
+      spread(ratios[operation]),
+      spread(cpu[operation]),
     ]);
   await server.stop();
 }
@@ -178,7 +189,8 @@ const widths = table[0].map((_, c) => Math.max(...table.map((r) => String(r[c]).
 for (const r of table) console.log(r.map((cell, c) => String(cell).padEnd(widths[c])).join('  '));
 console.log(
   `\nnode ${process.version}; ${n.toLocaleString('en')} records per run, ${cost} ms per item per worker, median of ${rounds} round(s).\n` +
-    'vs raw client: throughput ratio = raw time / sparctl time (1.00 = as fast), CPU ratio = sparctl CPU / raw CPU, paired per round.\n' +
+    'vs raw client: throughput ratio = raw time / sparctl time (1.00 = as fast), CPU ratio = sparctl CPU / raw CPU, paired per round\n' +
+    '(who goes first alternates by round); median (lowest–highest round).\n' +
     'sweep: throughput as a ratio to the best fixed level at that many workers.',
 );
 rmSync(dir, { recursive: true, force: true });
