@@ -255,6 +255,11 @@ export async function editFa(deps: FaEditDeps, input: FaEditInput): Promise<FaEd
       return go ? 'write' : { ended: 'cancelled', exitCode: ExitCode.ok };
     }
 
+    // The admin confirmed a change from the FA read when the edit began; another admin or an
+    // import may have written since. Read it again and write only over the FA that was shown: a
+    // change made meanwhile is never overwritten unseen. (SPAR has no compare-and-set; what is
+    // left is the moment between this read and the update.)
+    await assertUnchanged(mapper, id, current, printable);
     // Through the write pipeline, as every write: retried, and read back after a lost answer.
     const built = faFromAnswers(answers as FaAnswers) as { ok: true; fa: FaAnswers & FinancialAddress };
     const record = { id, fa: built.fa };
@@ -279,6 +284,26 @@ export async function editFa(deps: FaEditDeps, input: FaEditInput): Promise<FaEd
   } finally {
     await mapper.close();
   }
+}
+
+/** Refuses (`fa.changed`, nothing written) when the ID's FA is no longer the one the edit began from. */
+async function assertUnchanged(
+  mapper: Mapper,
+  id: string,
+  shown: Readonly<Record<string, unknown>>,
+  printable: (text: string) => string,
+): Promise<void> {
+  const [now] = await mapper.resolve([{ reference_id: 'fa-edit-check', id, scope: 'details' }], { source: 'sparctl fa edit' });
+  const found = now !== undefined && classifyResult('resolve', now) === 'found';
+  const fa = (found ? (now.fa ?? {}) : {}) as Readonly<Record<string, unknown>>;
+  const fields = new Set([...Object.keys(fa), ...Object.keys(shown)]);
+  if (found && [...fields].every((field) => String(fa[field] ?? '') === String(shown[field] ?? ''))) return;
+  throw new SparctlError(
+    'fa.changed',
+    `${printable(id)}'s financial address ${found ? 'changed' : 'was unlinked'} in ${mapper.target} while you edited it; nothing was changed`,
+    ExitCode.rejected,
+    { hint: 'run fa edit again to see the FA it holds now, and edit that one' },
+  );
 }
 
 /**

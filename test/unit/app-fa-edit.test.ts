@@ -296,6 +296,43 @@ describe('editFa (use case)', () => {
     await mapper.reallyClose();
   });
 
+  it('an FA another admin changed (or unlinked) while the edit waited for its confirmation is never overwritten: fa.changed, exit 5, nothing written', async () => {
+    for (const meanwhile of ['update', 'unlink'] as const) {
+      const mapper = await linkedMapper();
+      const strategies = new Map((await mapper.strategies()).map((s) => [s.id, s]));
+      const prompter = scripted([
+        { select: 'BANK' },
+        { input: ['EXB'] },
+        { input: ['Example Bank'] },
+        { input: ['0001'] },
+        { input: ['Main'] },
+        { input: ['42'] },
+      ]);
+      // The other admin's write lands while this one reads the before → after.
+      prompter.confirm = async () => {
+        const other = { id: 'B1', ...BANK, account_number: '0099999999' };
+        await writeRecords(mapper, [toBulkRecord(0, undefined, other, undefined, { mode: meanwhile, strategies, unlinkConfirmed: true })], {
+          mode: meanwhile,
+          context: { source: 'other admin' },
+          retries: 0,
+          strategies,
+        });
+        return true;
+      };
+      const error = await editFa(deps(mapper, prompter), { id: 'B1' }).catch((e: unknown) => e);
+      expect(error).toMatchObject({
+        code: 'fa.changed',
+        exitCode: 5,
+        message: `B1's financial address ${meanwhile === 'update' ? 'changed' : 'was unlinked'} in ${mapper.target} while you edited it; nothing was changed`,
+      });
+      // Only the other admin's write: this edit wrote nothing.
+      expect(mapper.writes).toEqual([`${meanwhile} B1 by other admin`]);
+      const [now] = await mapper.resolve([{ reference_id: 'r', id: 'B1', scope: 'details' }], { source: 'test' });
+      if (meanwhile === 'update') expect(now?.fa).toMatchObject({ account_number: '0099999999' });
+      await mapper.reallyClose();
+    }
+  });
+
   it('an update the mapper rejects ends with its reason and exit 5', async () => {
     const mapper = await linkedMapper({ rejectUpdates: true });
     const prompter = scripted([
