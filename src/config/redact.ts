@@ -4,13 +4,29 @@
  * description. Kept apart from settings.ts so the error path loads no schema library.
  */
 
-const USER_INFO = /^([a-z][a-z0-9+.-]*:\/\/)[^\s/?#]*@/i;
 /** A query parameter's value, up to the next parameter, the fragment, or punctuation that ends a sentence. */
 const QUERY_VALUE = /([?&][^=&#\s]*)=[^&#\s]*?(?=[&#]|[)\]:;,.'"]*(?:\s|$))/g;
 
-/** Removes user:password and every query value from a URL so it can be shown in messages. */
+/**
+ * Removes user:password and every query value from a URL so it can be shown in messages. The
+ * URL is one value (a flag, a setting), possibly malformed — a space in the password, no
+ * scheme, `http//…` — and whatever precedes its last `@` before the path is masked: a value the
+ * URL parser would refuse is exactly the one echoed in the refusal.
+ */
 export function redactUrl(url: string): string {
-  return url.replace(USER_INFO, '$1***@').replace(QUERY_VALUE, '$1=***');
+  const scheme = url.indexOf('://');
+  const hostStart = scheme < 0 ? 0 : scheme + 3;
+  // With a scheme the user-info ends before the path's first slash (a `?` or `#` in a password
+  // still counts as user-info); without one, any `@` may end it.
+  const pathStart = scheme < 0 ? -1 : url.indexOf('/', hostStart);
+  const at = url.lastIndexOf('@', pathStart < 0 ? url.length : pathStart);
+  let shown = url;
+  if (at >= hostStart) {
+    // No scheme: the user-info starts after the last slash before the `@` (`http//u:p@h`).
+    const start = scheme < 0 ? url.lastIndexOf('/', at) + 1 : hostStart;
+    shown = `${url.slice(0, start)}***${url.slice(at)}`;
+  }
+  return shown.replace(QUERY_VALUE, '$1=***');
 }
 
 /** Masks the user-info and query values of every URL in a message: the last line of defence for errors. */

@@ -122,6 +122,13 @@ describe('resolveSettings', () => {
     expect(shown).toContain('(set, hidden)');
     expect(redactUrl('https://a:b@h/x')).toBe('https://***@h/x');
     expect(redactUrl('https://h/x')).toBe('https://h/x');
+    // A URL the parser refuses is the one its refusal echoes: a space or a `?` in the password,
+    // no scheme, a scheme missing its colon.
+    expect(redactUrl('http://alice:S3cret PW@127.0.0.1:18432')).toBe('http://***@127.0.0.1:18432');
+    expect(redactUrl('http://alice:p?ss#w@h/x')).toBe('http://***@h/x');
+    expect(redactUrl('alice:S3cretPW@127.0.0.1')).toBe('***@127.0.0.1');
+    expect(redactUrl('http//alice:S3cretPW@127.0.0.1/api')).toBe('http//***@127.0.0.1/api');
+    expect(redactUrl('https://h/users/a@b?k=v')).toBe('https://h/users/a@b?k=***');
     // A gateway's key or a token in the query is a secret too; the names stay, for the shape.
     expect(redactUrl('https://u:p@h/x?subscription-key=K1&v=2#top')).toBe('https://***@h/x?subscription-key=***&v=***#top');
     expect(redactUrlsIn('POST http://h:1/x/mapper/resolve?token=abc: connection refused (see https://h/y?k=v).')).toBe(
