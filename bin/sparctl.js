@@ -19,6 +19,9 @@ const { setFlagsFromString } = await import('node:v8');
 setFlagsFromString('--liftoff-only');
 const { main } = await import('../dist/cli/main.js');
 const code = await main(process.argv.slice(2));
+// The code stands even if the flush below never completes and the event loop drains (a TTY whose
+// input ended at a prompt, Ctrl-D): Node then exits with process.exitCode, not 0.
+process.exitCode = code;
 // Exit explicitly once stdout and stderr are flushed. Letting Node tear the environment down
 // instead lets V8 collect leftover better-sqlite3 statements after their environment is gone,
 // which aborts the process on Node 24 (Statement::~Statement → RemoveEnvironmentCleanupHook).

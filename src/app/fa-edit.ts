@@ -70,17 +70,25 @@ export type FaEditResult =
   /** `id`: the ID as stored, which may be a strategy's form of the one given (token:…@nationalId). */
   | { readonly ended: 'updated'; readonly id: string; readonly confirmed: boolean; readonly exitCode: number };
 
-export async function editFa(deps: FaEditDeps, input: FaEditInput): Promise<FaEditResult> {
-  // The ID as every input takes it (NFC, nothing invisible), so the edit finds what link stored.
-  const checked = parseIdRecord({ id: input.id });
+/**
+ * The ID as every input takes it (NFC, nothing invisible), so the edit finds what link stored;
+ * an ID no input would take is refused before anything else (even before the terminal is asked for).
+ */
+export function editedId(given: string): string {
+  const checked = parseIdRecord({ id: given });
   if (!checked.ok) {
     const detail = checked.problems.map((p) => p.message).join('; ');
     throw new UsageError('input.invalid_record', `invalid record: ${detail}; nothing was changed`);
   }
+  return checked.value.id;
+}
+
+export async function editFa(deps: FaEditDeps, input: FaEditInput): Promise<FaEditResult> {
+  const given = editedId(input.id);
   const { prompter, say, printable } = deps;
   const mapper = await deps.openMapper(input.dryRun === true ? 'dry-run' : 'write');
   try {
-    const { id, found } = await findStored(mapper, checked.value.id, say, printable);
+    const { id, found } = await findStored(mapper, given, say, printable);
     const current = (found.fa ?? {}) as Record<string, unknown>;
     say(`Financial address of ${printable(id)} (${mapper.target}):`);
     const stored = mapper.storedFas ? (await mapper.storedFas([id], { source: 'sparctl fa edit' })).get(id) : undefined;

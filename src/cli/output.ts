@@ -206,6 +206,14 @@ function faLines(fa: unknown): string {
   return ordered.map(([k, value]) => `${k}: ${printable(value === null ? '' : String(value))}`).join('\n');
 }
 
+/**
+ * A value as one word of a command line to copy: single-quoted unless it is plainly safe, with
+ * control characters shown as escapes (they must never act on the terminal that shows the hint).
+ */
+export function shellWord(text: string): string {
+  return printable(/^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`);
+}
+
 /** Shows control characters from input or a server as escapes instead of letting them act. */
 export function printable(text: string): string {
   return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);

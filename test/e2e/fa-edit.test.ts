@@ -310,6 +310,28 @@ describe('sparctl fa edit', () => {
     expect(mapper.auditRows('B7').map((row) => row.operation)).toEqual(['link', 'update']);
   }, 30_000);
 
+  it('Ctrl-D at a question ends the edit as Ctrl-C does: exit 130, nothing written', async () => {
+    const { db, mapper } = seeded();
+    await mapper.link([{ reference_id: 'r', id: 'B3', fa: bank('000333') }], { source: 'test' });
+    const { env } = cliEnv();
+    for (const steps of [
+      [{ expect: 'FA type', send: ['\x04'] }],
+      [
+        { expect: 'FA type', send: [ENTER] },
+        { expect: 'Bank \\(type to search\\)', send: [ENTER] },
+        { expect: 'Branch \\(type to search\\)', send: [ENTER] },
+        { expect: 'Account number', send: ['9', ENTER] },
+        { expect: 'Update the financial address of B3', send: ['\x04'] },
+      ],
+    ]) {
+      const run = await inTerminal(['--db', db, 'fa', 'edit', 'B3'], steps, env);
+      expect(run.stuck, run.transcript).toBeNull();
+      expect(run.code, run.transcript).toBe(130);
+      expect(run.transcript).toContain('error [interrupted]');
+    }
+    expect(mapper.auditRows('B3').map((row) => row.operation)).toEqual(['link']);
+  }, 30_000);
+
   it('refuses at once without a terminal or with --no-input, pointing at the flag-based update', async () => {
     const { env } = cliEnv();
     const piped = await runCli(['fa', 'edit', 'B1'], { env });
@@ -321,6 +343,18 @@ describe('sparctl fa edit', () => {
     const term = pipes(home);
     expect(await main(['--create', '--db', db, '--no-input', 'fa', 'edit', 'B1'], term.io)).toBe(2);
     expect(term.stderr()).toMatch(/needs a terminal/);
+    // The ID in the hint is one shell word to copy; a control character in an ID is refused, never echoed raw.
+    const odd = await runCli(['fa', 'edit', "B1; echo $(pwned) 'x'"], { env });
+    expect(odd.code).toBe(2);
+    expect(odd.stderr).toContain(`sparctl update --id 'B1; echo $(pwned) '\\''x'\\''' --fa-type BANK`);
+    const escape = await runCli(['fa', 'edit', 'B1\u001b]0;T\u0007'], { env });
+    expect(escape.code).toBe(2);
+    expect(escape.stderr).toMatch(/error \[input\.invalid_record\]: invalid record: id contains U\+001B/);
+    expect(escape.stderr).not.toMatch(/[\u0007\u001b]/);
+    // An ID no input takes is refused as such, before the terminal is asked for.
+    const invisible = await runCli(['fa', 'edit', 'B\u200b1'], { env });
+    expect(invisible.code).toBe(2);
+    expect(invisible.stderr).toMatch(/error \[input\.invalid_record\]/);
   });
 
   it('says so when the ID is not linked', async () => {

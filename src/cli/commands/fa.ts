@@ -31,17 +31,18 @@ Examples:
     .action(async (id: string, options: { country?: string; dryRun?: boolean }, cmd: Command) => {
       const globals = cmd.optsWithGlobals<GlobalOptions>();
       await checkCountry(options.country);
-      if (globals.input === false || !io.stdinIsTTY || !io.stderrIsTTY) {
-        throw new UsageError('usage.not_interactive', 'fa edit asks questions and needs a terminal; nothing was changed', {
-          hint: `change the FA with flags instead: sparctl update --id ${id} --fa-type BANK --bank-code … --branch-code … --account-number … (see sparctl update --help)`,
-        });
-      }
-      const [{ loadContext }, { faEditDeps }, { editFa }, { printable }] = await Promise.all([
+      const [{ loadContext }, { faEditDeps }, { editFa, editedId }, { printable, shellWord }] = await Promise.all([
         import('../context.js'),
         import('../compose/fa-edit.js'),
         import('../../app/fa-edit.js'),
         import('../output.js'),
       ]);
+      const given = editedId(id);
+      if (globals.input === false || !io.stdinIsTTY || !io.stderrIsTTY) {
+        throw new UsageError('usage.not_interactive', 'fa edit asks questions and needs a terminal; nothing was changed', {
+          hint: `change the FA with flags instead: sparctl update --id ${shellWord(given)} --fa-type BANK --bank-code … --branch-code … --account-number … (see sparctl update --help)`,
+        });
+      }
       const context = await loadContext(io, globals);
       const result = await editFa(await faEditDeps(context), { id, ...options });
       const say = (line: string) => io.stderr.write(`${line}\n`);

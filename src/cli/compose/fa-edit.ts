@@ -19,17 +19,30 @@ export async function faEditDeps(context: CommandContext): Promise<FaEditDeps> {
   emitKeypressEvents(io.stdin);
   const ask = async <T>(prompt: (context: { input: typeof io.stdin; output: typeof io.stderr; signal: AbortSignal }) => Promise<T>) => {
     const controller = new AbortController();
+    let inputEnded = false;
     const onKey = (_: unknown, key: { name?: string } | undefined) => {
       if (key?.name === 'escape') controller.abort();
     };
+    // Ctrl-D ends the terminal's input: nothing is left to answer the question, and the event
+    // loop drains. Unanswered, the question would only be rejected as the process exits — after
+    // the exit code was settled as 0. Ended input cancels like Ctrl-C, while the loop still runs.
+    const onDrained = () => {
+      inputEnded = true;
+      controller.abort();
+    };
     io.stdin.on('keypress', onKey);
+    process.once('beforeExit', onDrained);
     try {
       return await prompt({ input: io.stdin, output: io.stderr, signal: controller.signal });
     } catch (error) {
-      if (controller.signal.aborted && error instanceof Error && error.name === 'AbortPromptError') throw new BackRequested();
+      if (controller.signal.aborted && error instanceof Error && error.name === 'AbortPromptError') {
+        if (!inputEnded) throw new BackRequested();
+        throw Object.assign(new Error('the terminal input ended (Ctrl-D)'), { name: 'ExitPromptError' });
+      }
       throw error;
     } finally {
       io.stdin.off('keypress', onKey);
+      process.off('beforeExit', onDrained);
     }
   };
   const prompter: Prompter = {
