@@ -107,7 +107,7 @@ describe('sparctl dfsp', () => {
 });
 
 describe('sparctl dfsp list, remote', () => {
-  it("reads SPAR's bene-portal /dfsp/fetch-* endpoints, turning branch bank ids into codes", async () => {
+  it("reads SPAR's bene-portal /dfsp/fetch-* endpoints, turning branch bank ids into codes; a gateway key in the URL's query goes with each", async () => {
     const { createServer } = await import('node:http');
     const seen: string[] = [];
     const payloads: Record<string, unknown> = {
@@ -126,7 +126,7 @@ describe('sparctl dfsp list, remote', () => {
         seen.push(
           `${request.method} ${request.url} ${(JSON.parse(body) as { request_header?: { sender_app_mnemonic?: string } }).request_header?.sender_app_mnemonic}`,
         );
-        const payload = payloads[request.url ?? ''];
+        const payload = payloads[new URL(request.url ?? '', 'http://h').pathname];
         response.writeHead(payload ? 200 : 404, { 'content-type': 'application/json' });
         response.end(
           JSON.stringify(
@@ -142,7 +142,7 @@ describe('sparctl dfsp list, remote', () => {
     try {
       const { env } = cliEnv({
         SPARCTL_BASE_URL: `http://127.0.0.1:${port}/api/mapper`,
-        SPARCTL_DFSP_URL: `http://127.0.0.1:${port}/api/bene-portal`,
+        SPARCTL_DFSP_URL: `http://127.0.0.1:${port}/api/bene-portal?subscription-key=K1`,
       });
       const listed = await runMain(['dfsp', 'list', '-o', 'jsonl'], { env });
       expect(listed.code, listed.stderr).toBe(0);
@@ -157,9 +157,9 @@ describe('sparctl dfsp list, remote', () => {
         { type: 'mobile wallet', code: 'PINK', name: 'Pink Wallet' },
       ]);
       expect(seen).toEqual([
-        'POST /api/bene-portal/dfsp/fetch-banks sparctl',
-        'POST /api/bene-portal/dfsp/fetch-branches sparctl',
-        'POST /api/bene-portal/dfsp/fetch-wallet-service-providers sparctl',
+        'POST /api/bene-portal/dfsp/fetch-banks?subscription-key=K1 sparctl',
+        'POST /api/bene-portal/dfsp/fetch-branches?subscription-key=K1 sparctl',
+        'POST /api/bene-portal/dfsp/fetch-wallet-service-providers?subscription-key=K1 sparctl',
       ]);
     } finally {
       server.closeAllConnections();

@@ -3,7 +3,7 @@ import { request } from 'undici';
 import { UnavailableError } from '../../core/errors.js';
 import type { DfspData } from '../../core/mapping.js';
 import { redactUrl } from '../../config/settings.js';
-import { transportError } from './http-mapper.js';
+import { transportError, urlWithPath } from './http-mapper.js';
 import { tlsDispatcher } from './tls.js';
 
 /**
@@ -17,7 +17,7 @@ export async function fetchDfsp(
 ): Promise<DfspData> {
   const dispatcher = tlsDispatcher(options);
   const call = async (path: string): Promise<Record<string, unknown>> => {
-    const url = `${baseUrl.replace(/\/+$/, '')}${path}`;
+    const url = urlWithPath(baseUrl, path).toString();
     const body = JSON.stringify({
       request_header: {
         sender_app_mnemonic: options.sender,

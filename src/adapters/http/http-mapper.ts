@@ -91,10 +91,7 @@ export class HttpMapper implements Mapper {
   }
 
   urlFor(path: string): URL {
-    const basePath = this.base.pathname.replace(/\/+$/, '');
-    const url = new URL(this.base.toString());
-    url.pathname = `${basePath}${path.startsWith('/') ? path : `/${path}`}`;
-    return url;
+    return urlWithPath(this.base, path);
   }
 
   private async call(operation: Operation, items: readonly ProtocolItem[]): Promise<ItemResult[]> {
@@ -552,6 +549,16 @@ const TLS_CODES = new Set([
   'CERT_NOT_YET_VALID',
   'ERR_SSL_WRONG_VERSION_NUMBER',
 ]);
+
+/**
+ * `path` under the base URL's path, the base's query kept after it: a gateway's
+ * `?subscription-key=…` goes with every request, never into the path.
+ */
+export function urlWithPath(base: string | URL, path: string): URL {
+  const url = new URL(base.toString());
+  url.pathname = `${url.pathname.replace(/\/+$/, '')}${path.startsWith('/') ? path : `/${path}`}`;
+  return url;
+}
 
 /** One line for a request that got no HTTP answer. */
 export function transportError(error: unknown, where: string, timeoutMs: number): SparctlError {
