@@ -1,4 +1,5 @@
 import { ExitCode, UsageError } from '../core/errors.js';
+import { redactQuery } from '../config/redact.js';
 
 /**
  * `serve`'s use case: the local mapper as a SPAR v2 server, guarded. Before anything is read,
@@ -170,7 +171,8 @@ export async function serve(deps: ServeDeps, input: ServeInput): Promise<{ exitC
 
 /** One access-log line. */
 export function accessLine(request: ServedRequest, insecure: boolean): string {
-  return `${insecure ? 'INSECURE ' : ''}${request.method} ${request.path} ${request.status}${request.items ? ` ${request.items} item(s)` : ''}${request.partner ? ` ${request.partner}` : ''} ${request.ms} ms`;
+  // A gateway key or token in the query (`?subscription-key=…`) is a secret: only its name is logged.
+  return `${insecure ? 'INSECURE ' : ''}${request.method} ${redactQuery(request.path)} ${request.status}${request.items ? ` ${request.items} item(s)` : ''}${request.partner ? ` ${request.partner}` : ''} ${request.ms} ms`;
 }
 
 /** The one line for a non-loopback address without authentication or TLS. */

@@ -29,6 +29,11 @@ export function redactUrl(url: string): string {
   return shown.replace(QUERY_VALUE, '$1=***');
 }
 
+/** A request's path with every query value masked (an access log's line). */
+export function redactQuery(path: string): string {
+  return path.replace(QUERY_VALUE, '$1=***');
+}
+
 /** Masks the user-info and query values of every URL in a message: the last line of defence for errors. */
 export function redactUrlsIn(text: string): string {
   // Greedy to the last @ before the path: a password may hold an unescaped @.
