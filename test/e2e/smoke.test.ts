@@ -144,6 +144,24 @@ describe('sparctl smoke (built binary)', () => {
     expect(n).toBe(0);
   });
 
+  it.runIf(process.platform === 'linux')(
+    'a --junit path the system will not let it create (/proc) is refused before any step: exit 2, nothing sent',
+    async () => {
+      const dir = tempDir();
+      const { keyFile, publicFile } = keyPair(dir);
+      const served = await serve(cliEnv().env, join(dir, 'served.db'), `sparctl=${publicFile}`);
+      // Root passes every permission check; only creating the file tells.
+      const run = await runMain(['smoke', '--url', served.url, '--junit', '/proc/sparctl-smoke.xml'], { env: client(keyFile) });
+      expect(run.code).toBe(2);
+      // (As root, the file's creation is refused; as another user, already the folder's permissions.)
+      expect(withoutTarget(run.stderr)).toMatch(
+        /^sparctl: error \[output\.unwritable\]: \/proc(\/sparctl-smoke\.xml)?: cannot create .*; nothing was sent/,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(served.stderr()).not.toMatch(/\/mapper\//);
+    },
+  );
+
   it('passes every step against the SPAR v2 double (signed, Keymanager verifier) and removes the record', async () => {
     const dir = tempDir();
     const { keyFile, publicPem } = keyPair(dir);

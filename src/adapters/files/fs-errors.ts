@@ -1,4 +1,4 @@
-import { accessSync, chmodSync, closeSync, constants, fchmodSync, mkdirSync, openSync, statSync } from 'node:fs';
+import { accessSync, chmodSync, closeSync, constants, fchmodSync, mkdirSync, openSync, statSync, unlinkSync } from 'node:fs';
 import { dirname, parse, resolve } from 'node:path';
 import { getSystemErrorMap } from 'node:util';
 import { ExitCode, SparctlError, UsageError } from '../../core/errors.js';
@@ -147,6 +147,15 @@ export function checkOutputPath(path: string, ownerOnly = true): void {
         accessSync(folder, constants.W_OK | constants.X_OK);
       } catch (inner) {
         throw outputError(folder, 'cannot create files in this folder', inner);
+      }
+      // Permission bits do not tell everything (root passes every access check; /proc and
+      // read-only mounts refuse new files anyway): create the file once and remove it, so that
+      // a path that cannot be written is refused now, before anything is sent.
+      try {
+        closeSync(openSync(path, 'wx', 0o600));
+        unlinkSync(path);
+      } catch (probe) {
+        if ((probe as { code?: string }).code !== 'EEXIST') throw outputError(path, 'cannot create it', probe);
       }
       return;
     }
