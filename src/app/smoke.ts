@@ -1,6 +1,8 @@
 import { SparctlError, UsageError } from '../core/errors.js';
 import type { Mapper } from '../core/mapper.js';
-import { runSmoke, type SmokeReport } from '../core/smoke.js';
+import { ExitCode } from '../core/errors.js';
+import { runSmoke, type SmokeReport, type SmokeStop } from '../core/smoke.js';
+import type { JobSignal } from './bulk-job.js';
 
 /**
  * `smoke`'s use case: a synthetic ID of its own, the steps of core/smoke.ts on the target, the
@@ -25,6 +27,12 @@ export interface SmokeDeps {
   readonly writeJunit: (path: string, report: SmokeReport, startedAt: Date) => Promise<void>;
   /** Throws the SparctlError that says why a report could not be written to `path`: checked before any step runs. */
   readonly checkJunit: (path: string) => Promise<void>;
+  /** Listens for SIGINT and SIGTERM until the returned function is called. */
+  readonly onSignal: (listener: (signal: JobSignal) => void) => () => void;
+  /** Ends the process at once (a second signal). */
+  readonly exitNow: (code: number) => void;
+  /** A line for the operator (stderr). */
+  readonly say: (line: string) => void;
 }
 
 export interface SmokeInput {
@@ -44,6 +52,17 @@ export async function smoke(deps: SmokeDeps, input: SmokeInput): Promise<SmokeRe
   if (input.junitPath !== undefined) await deps.checkJunit(input.junitPath);
   const mapper = await deps.openMapper();
   let report: SmokeReport;
+  // Ctrl-C or SIGTERM: the step in flight finishes, the rest are skipped, and the synthetic record
+  // is still removed (a CI job cancelled mid-test must not leave it linked). A second signal ends
+  // the process at once.
+  let stop: SmokeStop | undefined;
+  const stopListening = deps.onSignal((signal) => {
+    if (stop !== undefined) deps.exitNow(signal === 'SIGTERM' ? ExitCode.terminated : ExitCode.interrupted);
+    stop = signal === 'SIGINT' ? 'interrupted' : 'terminated';
+    deps.say(
+      `\nsparctl: ${stop}; removing the synthetic record before stopping (${signal === 'SIGINT' ? 'Ctrl-C' : 'a second signal'} again to stop at once)`,
+    );
+  });
   try {
     // A backstop above the HTTP timeout, whose own error says more.
     const stepTimeout = deps.requestTimeoutMs === undefined ? {} : { stepTimeoutMs: deps.requestTimeoutMs + 5_000 };
@@ -52,9 +71,11 @@ export async function smoke(deps: SmokeDeps, input: SmokeInput): Promise<SmokeRe
       clock: deps.clock,
       source: 'sparctl smoke',
       unlinkCommand: `sparctl ${deps.targetArgs}unlink --id ${id} --yes`,
+      stopRequested: () => stop,
       ...stepTimeout,
     });
   } finally {
+    stopListening();
     await mapper.close();
   }
   if (input.junitPath === undefined) return { report };

@@ -95,5 +95,7 @@ export function smokeSummary(report: SmokeReport): string {
   const failed = report.steps.filter((s) => s.status === 'fail').map(label);
   const cleanup =
     report.cleanup.state === 'failed' ? `cleanup FAILED: ${report.cleanup.detail}` : `cleanup: ${CLEANUP_WORDS[report.cleanup.state]}`;
+  if (report.stopped !== undefined)
+    return `smoke: ${report.stopped === 'interrupted' ? 'interrupted (Ctrl-C)' : 'terminated (SIGTERM)'}${failed.length > 0 ? `; FAILED at ${failed.join(', ')}` : ''}; ${passed} of ${report.steps.length} steps passed ${where}; ${cleanup}`;
   return `smoke: FAILED at ${failed.join(', ')}; ${passed} of ${report.steps.length} steps passed ${where}; ${cleanup}`;
 }

@@ -6,8 +6,8 @@ import { classifyResult, type ItemResult, type Operation, type Outcome } from '.
 /**
  * `sparctl smoke` (DESIGN.md §2): link a synthetic ID, read it back, update it, read it back,
  * unlink it, check it is gone — judging every answer. No I/O of its own: the mapper, the clock
- * and the ID come from the caller. Whatever fails, the synthetic record is unlinked whenever the
- * link may have happened.
+ * and the ID come from the caller. Whatever fails — or stops it: Ctrl-C, SIGTERM — the synthetic
+ * record is unlinked whenever the link may have happened.
  */
 
 export const SMOKE_STEPS = ['link', 'resolve_linked', 'update', 'resolve_updated', 'unlink', 'resolve_unlinked'] as const;
@@ -84,7 +84,12 @@ export interface SmokeReport {
   /** 0 all passed; a thrown error's own code (4 unreachable, 3 auth…); else 5 for a wrong answer. */
   readonly exitCode: ExitCode;
   readonly ms: number;
+  /** Set when a signal stopped the steps (the cleanup still ran). */
+  readonly stopped?: SmokeStop;
 }
+
+/** What stopped a smoke test before its last step: Ctrl-C or SIGTERM. */
+export type SmokeStop = 'interrupted' | 'terminated';
 
 export interface SmokeOptions {
   /** The synthetic beneficiary ID, new to this run: whatever is linked under it gets unlinked. */
@@ -96,6 +101,8 @@ export interface SmokeOptions {
   readonly source?: string;
   /** The command that removes the record from this same mapper, for a failed cleanup's detail. */
   readonly unlinkCommand?: string;
+  /** Asked before each step: a stop skips the steps left, except the cleanup. */
+  readonly stopRequested?: () => SmokeStop | undefined;
 }
 
 type Answer = { result: ItemResult; outcome: Outcome } | { thrown: SmokeStepError; outcomeUnknown: boolean };
@@ -191,6 +198,24 @@ export async function runSmoke(mapper: Mapper, options: SmokeOptions): Promise<S
     return answer;
   };
   const passed = (step: SmokeStepName) => steps.find((s) => s.step === step)?.status === 'pass';
+  const stopped = () => options.stopRequested?.();
+  const stopWords = (stop: SmokeStop) => (stop === 'interrupted' ? 'interrupted (Ctrl-C)' : 'terminated (SIGTERM)');
+
+  // Stopped before anything was sent: nothing to run, nothing to remove.
+  const early = stopped();
+  if (early !== undefined) {
+    for (const step of SMOKE_STEPS) skip(step, '—', stopWords(early));
+    return {
+      id,
+      target: mapper.target,
+      passed: false,
+      steps,
+      cleanup: { state: 'not_needed', detail: 'nothing to remove: nothing was sent' },
+      exitCode: early === 'interrupted' ? ExitCode.interrupted : ExitCode.terminated,
+      ms: Math.round(clock() - started),
+      stopped: early,
+    };
+  }
 
   // 1. link: the link "may have happened" unless the mapper clearly refused it or never got it.
   // "already linked" counts too: the ID is new to this run, so a record under it is ours (e.g. a
@@ -212,7 +237,13 @@ export async function runSmoke(mapper: Mapper, options: SmokeOptions): Promise<S
     ],
   ];
   let failedAt: SmokeStepName | undefined = passed('link') ? undefined : 'link';
+  let stop: SmokeStop | undefined;
   for (const [step, operation, expected, check] of chain) {
+    stop ??= failedAt === undefined ? stopped() : undefined;
+    if (stop !== undefined) {
+      skip(step, expected, stopWords(stop));
+      continue;
+    }
     if (failedAt !== undefined) {
       skip(step, expected, `${SMOKE_STEP_TITLES[failedAt]} did not pass`);
       continue;
@@ -222,7 +253,8 @@ export async function runSmoke(mapper: Mapper, options: SmokeOptions): Promise<S
   }
 
   // 5–6: the unlink is also the cleanup, so it runs after any failure if the record may exist.
-  const asCleanup = failedAt !== undefined;
+  stop ??= failedAt === undefined ? stopped() : undefined;
+  const asCleanup = failedAt !== undefined || stop !== undefined;
   let cleanup: SmokeReport['cleanup'];
   if (!mayBeLinked) {
     skip('unlink', 'outcome unlinked', 'the link was not applied: nothing to remove');
@@ -258,8 +290,24 @@ export async function runSmoke(mapper: Mapper, options: SmokeOptions): Promise<S
 
   const allPassed = steps.every((s) => s.status === 'pass');
   const firstError = steps.find((s) => s.error !== undefined)?.error;
-  const exitCode = allPassed ? ExitCode.ok : (firstError?.exitCode ?? ExitCode.rejected);
-  return { id, target: mapper.target, passed: allPassed, steps, cleanup, exitCode, ms: Math.round(clock() - started) };
+  const exitCode =
+    stop !== undefined
+      ? stop === 'interrupted'
+        ? ExitCode.interrupted
+        : ExitCode.terminated
+      : allPassed
+        ? ExitCode.ok
+        : (firstError?.exitCode ?? ExitCode.rejected);
+  return {
+    id,
+    target: mapper.target,
+    passed: allPassed,
+    steps,
+    cleanup,
+    exitCode,
+    ms: Math.round(clock() - started),
+    ...(stop === undefined ? {} : { stopped: stop }),
+  };
 }
 
 /** Resolve answered found with exactly these FA fields (strategy_id compared as text: 2 or "2"). */

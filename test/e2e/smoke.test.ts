@@ -1,4 +1,4 @@
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, request as httpRequest, type Server } from 'node:http';
@@ -7,7 +7,7 @@ import { join } from 'node:path';
 // Through retained.ts: on Node 24 a collected better-sqlite3 object aborts the test process.
 import { openDatabase, prepare } from '../../src/adapters/sqlite/retained.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { cliEnv, withoutTarget } from '../helpers/run-cli.js';
+import { BIN, cliEnv, SPAWN_LIMIT, withoutTarget } from '../helpers/run-cli.js';
 import { runMain } from '../helpers/run-main.js';
 import { startSparV2Double, type SparV2Double } from '../helpers/spar-v2-double.js';
 import { serve } from '../helpers/serve.js';
@@ -36,10 +36,17 @@ async function double(publicPem: string): Promise<SparV2Double> {
   return spar;
 }
 
-/** A proxy in front of the mapper that changes the account number in every resolve answer. */
-async function wrongFaProxy(upstream: string): Promise<string> {
+/**
+ * A proxy in front of the mapper: `rewrite` may change an answer's body, `onRequest` is told of
+ * each request as it arrives, and every answer waits `delayMs` before it is passed on.
+ */
+async function proxy(
+  upstream: string,
+  options: { rewrite?: (path: string, body: string) => string; onRequest?: (path: string) => void; delayMs?: number } = {},
+): Promise<string> {
   const target = new URL(upstream);
   const server: Server = createServer((req, res) => {
+    options.onRequest?.(req.url ?? '');
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -49,10 +56,11 @@ async function wrongFaProxy(upstream: string): Promise<string> {
           const parts: Buffer[] = [];
           answer.on('data', (c: Buffer) => parts.push(c));
           answer.on('end', () => {
-            let body = Buffer.concat(parts).toString('utf8');
-            if (req.url === '/mapper/resolve') body = body.replace(/"account_number":"[^"]*"/g, '"account_number":"4242424242"');
-            res.writeHead(answer.statusCode ?? 502, { 'content-type': 'application/json' });
-            res.end(body);
+            const body = Buffer.concat(parts).toString('utf8');
+            setTimeout(() => {
+              res.writeHead(answer.statusCode ?? 502, { 'content-type': 'application/json' });
+              res.end(options.rewrite ? options.rewrite(req.url ?? '', body) : body);
+            }, options.delayMs ?? 0);
           });
         },
       );
@@ -69,6 +77,13 @@ async function wrongFaProxy(upstream: string): Promise<string> {
   );
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
+
+/** A proxy in front of the mapper that changes the account number in every resolve answer. */
+const wrongFaProxy = (upstream: string) =>
+  proxy(upstream, {
+    rewrite: (path, body) =>
+      path === '/mapper/resolve' ? body.replace(/"account_number":"[^"]*"/g, '"account_number":"4242424242"') : body,
+  });
 
 /** Rows of the table on stdout: [#, step, result, ms, detail], wrapped detail lines joined. */
 function tableRows(stdout: string): string[][] {
@@ -261,6 +276,46 @@ describe('sparctl smoke (built binary)', () => {
     );
     expect(xml).toMatch(/tests="6" failures="1" errors="0" skipped="2"/);
   });
+
+  it('SIGTERM while the link is in flight (a cancelled CI job): the steps left are skipped, the synthetic record is removed, exit 143', async () => {
+    const dir = tempDir();
+    const { keyFile, publicFile } = keyPair(dir);
+    const db = join(dir, 'served.db');
+    const served = await serve(cliEnv().env, db, `sparctl=${publicFile}`);
+    let child: ChildProcess | undefined;
+    const paths: string[] = [];
+    const slow = await proxy(served.url, {
+      delayMs: 700,
+      onRequest: (path) => {
+        paths.push(path);
+        if (path === '/mapper/link') child!.kill('SIGTERM');
+      },
+    });
+    child = spawn(process.execPath, [BIN, 'smoke', '--url', slow, '-o', 'table'], { ...SPAWN_LIMIT, env: client(keyFile) });
+    running.push(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const code = await new Promise<number | null>((resolve) => child!.once('exit', resolve));
+    expect(code, stderr).toBe(143);
+    expect(paths).toEqual(['/mapper/link', '/mapper/unlink', '/mapper/resolve']);
+    expect(tableRows(stdout).map((r) => [r[1], r[2]])).toEqual([
+      ['link', 'pass'],
+      ['resolve (details)', 'skipped'],
+      ['update', 'skipped'],
+      ['resolve (after update)', 'skipped'],
+      ['unlink (cleanup)', 'pass'],
+      ['resolve (after cleanup)', 'pass'],
+      ['cleanup', 'done'],
+    ]);
+    expect(stderr).toMatch(/sparctl: terminated; removing the synthetic record before stopping/);
+    expect(stderr).toMatch(/smoke: terminated \(SIGTERM\); 3 of 6 steps passed .*; cleanup: done\n$/);
+    const handle = openDatabase(db, { readonly: true });
+    const { n } = prepare(handle, 'SELECT count(*) AS n FROM id_fa_mappings').get() as { n: number };
+    handle.close();
+    expect(n).toBe(0);
+  }, 30_000);
 
   it('a mapper that is not running (picked by --profile): exit 4, nothing to clean up', async () => {
     const spar = await startSparV2Double();

@@ -59,6 +59,9 @@ function deps(
     targetArgs: '--url http://x ',
     writeJunit: async (path, report, startedAt) => void written.push({ path, report, startedAt }),
     checkJunit: async () => undefined,
+    onSignal: () => () => undefined,
+    exitNow: (code) => expect.fail(`exited at once with ${code}`),
+    say: () => undefined,
   };
   return Object.assign(strict<SmokeDeps>('deps', { ...base, ...overrides }, ['requestTimeoutMs']), { written });
 }
@@ -83,6 +86,71 @@ describe('smoke (use case)', () => {
       'close',
     ]);
     expect(junit).toBeUndefined();
+  });
+
+  it('Ctrl-C or SIGTERM during a step: the steps left are skipped, the synthetic record is still removed, exit 130/143; a second signal exits at once', async () => {
+    for (const [signal, exitCode, words] of [
+      ['SIGINT', 130, 'interrupted (Ctrl-C)'],
+      ['SIGTERM', 143, 'terminated (SIGTERM)'],
+    ] as const) {
+      let listener: ((signal: 'SIGINT' | 'SIGTERM') => void) | undefined;
+      let listening = false;
+      // The signal arrives while the link is in flight.
+      const { mapper, calls } = fakeMapper({
+        link: async (items) => {
+          listener!(signal);
+          return items.map((i) => ({
+            reference_id: i.reference_id,
+            id: i.id,
+            status: 'succ',
+            status_reason_code: null,
+            status_reason_message: null,
+          }));
+        },
+      });
+      const said: string[] = [];
+      const { report } = await smoke(
+        deps(mapper, {
+          onSignal: (given) => {
+            listener = given;
+            listening = true;
+            return () => void (listening = false);
+          },
+          say: (line) => void said.push(line),
+        }),
+        {},
+      );
+      expect(calls).toEqual(['link sparctl-smoke-20260304T050607089Z-abcd0123', 'unlink', 'resolve', 'close']);
+      expect(report.steps.map((s) => [s.step, s.status, s.cleanup])).toEqual([
+        ['link', 'pass', false],
+        ['resolve_linked', 'skipped', false],
+        ['update', 'skipped', false],
+        ['resolve_updated', 'skipped', false],
+        ['unlink', 'pass', true],
+        ['resolve_unlinked', 'pass', true],
+      ]);
+      expect(report.steps[1]!.got).toBe(words);
+      expect(report).toMatchObject({
+        stopped: signal === 'SIGINT' ? 'interrupted' : 'terminated',
+        exitCode,
+        passed: false,
+        cleanup: { state: 'removed' },
+      });
+      expect(said.join('\n')).toMatch(/removing the synthetic record before stopping/);
+      expect(listening).toBe(false);
+    }
+    // A second signal ends the process at once.
+    const exits: number[] = [];
+    const { mapper } = fakeMapper({
+      link: async () => {
+        second!('SIGINT');
+        second!('SIGTERM');
+        return [];
+      },
+    });
+    let second: ((signal: 'SIGINT' | 'SIGTERM') => void) | undefined;
+    await smoke(deps(mapper, { onSignal: (given) => ((second = given), () => undefined), exitNow: (code) => void exits.push(code) }), {});
+    expect(exits).toEqual([143]);
   });
 
   it('closes the mapper when a step throws a bug, and lets the bug through', async () => {

@@ -18,6 +18,18 @@ export function smokeDeps(context: CommandContext): SmokeDeps {
       const { smokeJunitXml, writeJunitFile } = await import('../../adapters/files/junit.js');
       await writeJunitFile(path, smokeJunitXml(report, startedAt));
     },
+    onSignal: (listener) => {
+      const onSigint = () => listener('SIGINT');
+      const onSigterm = () => listener('SIGTERM');
+      process.on('SIGINT', onSigint);
+      process.on('SIGTERM', onSigterm);
+      return () => {
+        process.off('SIGINT', onSigint);
+        process.off('SIGTERM', onSigterm);
+      };
+    },
+    exitNow: (code) => process.exit(code),
+    say: (line) => void context.io.stderr.write(`${line}\n`),
     checkJunit: async (path) => {
       const [{ checkJunitPath }, { databaseFiles, refuseProtected }] = await Promise.all([
         import('../../adapters/files/junit.js'),
