@@ -22,8 +22,13 @@ export interface ErrorFields {
  * A failed command's answer on stdout for a reader of `-o json` (a document) or `-o jsonl` (one
  * line): `{"error": {code, message, hint, exitCode}}`; undefined for formats a program does not parse.
  */
+/** The `{"error": …}` object of a failure, as -o json and jsonl give it. */
+export function errorFields(error: ErrorFields): { error: { code: string; message: string; hint: string | null; exitCode: number } } {
+  return { error: { code: error.code, message: error.message, hint: error.hint ?? null, exitCode: error.exitCode } };
+}
+
 export function errorDocument(format: OutputFormat | undefined, error: ErrorFields): string | undefined {
-  const fields = { error: { code: error.code, message: error.message, hint: error.hint ?? null, exitCode: error.exitCode } };
+  const fields = errorFields(error);
   if (format === 'json') return jsonDocument(fields);
   if (format === 'jsonl') return `${JSON.stringify(fields)}\n`;
   return undefined;

@@ -6,7 +6,7 @@ import type { Io } from './io.js';
 import { UsageError } from '../core/errors.js';
 import type { OutputFormat as Format } from '../config/constants.js';
 import { renderTable, type TableColumn } from './table.js';
-import { errorDocument, jsonDocument, type ErrorFields } from './document.js';
+import { errorDocument, errorFields, jsonDocument, type ErrorFields } from './document.js';
 
 /**
  * Every rendering of a command's result comes from the same value, so table, JSON, JSONL and CSV
@@ -63,17 +63,23 @@ export interface RenderInput {
   readonly summary: RunSummary;
   /** A dry run: outcomes are what would happen. */
   readonly dryRun?: boolean;
+  /** Why the command fails although it has results to show (its line goes to stderr too). */
+  readonly failure?: ErrorFields;
 }
 
 export function renderResults(io: Io, format: OutputFormat, input: RenderInput): void {
   const views = input.applied.map(view);
   if (input.dryRun) for (const v of views) v.dry_run = true;
+  // A program reading stdout learns of the failure there too: in the document, or as a last line.
+  const error = input.failure === undefined ? undefined : errorFields(input.failure);
   switch (format) {
     case 'json':
-      io.stdout.write(jsonDocument({ operation: input.operation, target: input.target, summary: input.summary, results: views }));
+      io.stdout.write(
+        jsonDocument({ operation: input.operation, target: input.target, summary: input.summary, results: views, ...(error ?? {}) }),
+      );
       return;
     case 'jsonl':
-      io.stdout.write(jsonLines(views));
+      io.stdout.write(jsonLines(views) + (error === undefined ? '' : `${JSON.stringify(error)}\n`));
       return;
     case 'csv':
       io.stdout.write(toCsv(views));

@@ -13,8 +13,18 @@ export async function renderRecords(
 ): Promise<void> {
   // Loaded here, not at start-up: `sparctl --help` should not pay for zod or cli-table3.
   const { defaultFormat, renderResults, summaryLine } = await import('./output.js');
-  // Streamed results were written as they came (compose/records.ts); only the summary is left.
-  if (!result.streamed) renderResults(io, defaultFormat(io, output), result);
+  const format = defaultFormat(io, output);
+  const failed = result.failure;
+  const failure =
+    failed === undefined ? undefined : { code: failed.code, message: failed.message, hint: failed.hint, exitCode: failed.exitCode };
+  // Streamed results were written as they came (compose/records.ts); only the failure, as the
+  // last line a reader of jsonl meets, and the summary are left.
+  if (!result.streamed) renderResults(io, format, { ...result, ...(failure === undefined ? {} : { failure }) });
+  else if (failure !== undefined) {
+    const { errorDocument } = await import('./document.js');
+    const line = errorDocument(format === 'json' ? undefined : format, failure);
+    if (line !== undefined) io.stdout.write(line);
+  }
   if (result.events && resultsFile !== undefined) {
     const { openResultsFile } = await import('../adapters/files/report-writers.js');
     const { resolve } = await import('node:path');

@@ -154,7 +154,17 @@ describe('remote profiles with declared strategies, against serve', () => {
     expect((await run(['--profile', 'bare', 'update', '--id', 'I-1', ...FA('00-4')])).code).toBe(2);
     const resolved = await run(['--profile', 'bare', 'resolve', '--id', 'I-1', '-o', 'jsonl']);
     expect(resolved.code).toBe(3);
-    expect(JSON.parse(resolved.stdout).fa).toEqual({ bank_code: 'EXB', account_number: '00-3', strategy_id: 7 });
+    // The result, then the failure as the last line: a reader of stdout learns of it there too.
+    const [result, failure, ...more] = resolved.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
+    expect(result.fa).toEqual({ bank_code: 'EXB', account_number: '00-3', strategy_id: 7 });
+    expect(failure).toMatchObject({ error: { code: 'strategy.undeclared', exitCode: 3 } });
+    expect(more).toEqual([]);
+    const document = await run(['--profile', 'bare', 'resolve', '--id', 'I-1', '-o', 'json']);
+    expect(document.code).toBe(3);
+    expect(JSON.parse(document.stdout)).toMatchObject({ results: [{ id: 'I-1' }], error: { code: 'strategy.undeclared', exitCode: 3 } });
     expect(resolved.stderr).toBe(
       'sparctl: error [strategy.undeclared]: ID I-1\'s FA is stored with strategy 7, which this profile does not declare (FA strategies: 2, 3, 4, 5); the FA is shown as the mapper returned it (declare the deployment\'s strategies in the profile: strategiesFile ("sparctl strategy add" appends to it) or strategies)\n',
     );
