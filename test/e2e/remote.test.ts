@@ -104,7 +104,7 @@ describe('remote mode against `sparctl serve` (built binary, signatures on)', ()
         'wrong key',
         { ...base, signingKeyFile: other.keyFile },
         3,
-        /^sparctl: error \[[a-z0-9_.]+\]: link at http:\/\/127\.0\.0\.1:\d+\/mapper\/link rejected the request signature \(rjct\.request\.validation: StatusReasonCodeEnum\.rjct_jwt_invalid\); signed with signingKeyFile \S+partner-key\.pem as partner "sparctl" \(check that the mapper knows/,
+        /^sparctl: error \[[a-z0-9_.]+\]: link at http:\/\/127\.0\.0\.1:\d+\/mapper\/link rejected the request signature \(rjct\.request\.validation: StatusReasonCodeEnum\.rjct_jwt_invalid\); signed with the key \S+partner-key\.pem as partner "sparctl" \(check that the mapper knows/,
       ],
       [
         'wrong partner mnemonic',
@@ -117,7 +117,7 @@ describe('remote mode against `sparctl serve` (built binary, signatures on)', ()
         'no signing key',
         { ...base, signingKeyFile: undefined },
         3,
-        /refused the request as unauthenticated \(rjct\.request\.validation: [^)]*\); this profile signs nothing \(no signingKeyFile\) \(the mapper checks signatures: set signingKeyFile/,
+        /refused the request as unauthenticated \(rjct\.request\.validation: [^)]*\); sparctl signs nothing \(no signing key is set\) \(the mapper checks signatures: set signingKeyFile/,
       ],
       [
         'wrong URL',

@@ -385,7 +385,7 @@ describe('serve on an address other machines can reach', () => {
     const wrong = await runMain(['resolve', 'BENE_1'], { env: { ...client.env, SPARCTL_TOKEN: 'not-the-token-0123456789' } });
     expect(wrong.code).toBe(3);
     expect(withoutTarget(wrong.stderr)).toMatch(
-      /^sparctl: error \[[a-z0-9_.]+\]: resolve at https:\/\/127\.0\.0\.1:\d+\/mapper\/resolve answered HTTP 401 \(G2P-AUT-401: Unauthorized\. A valid Authorization: Bearer token is required\); this profile sends the bearer token from SPARCTL_TOKEN \(check the token in SPARCTL_TOKEN/,
+      /^sparctl: error \[[a-z0-9_.]+\]: resolve at https:\/\/127\.0\.0\.1:\d+\/mapper\/resolve answered HTTP 401 \(G2P-AUT-401: Unauthorized\. A valid Authorization: Bearer token is required\); sparctl sends the bearer token from SPARCTL_TOKEN \(check the token in SPARCTL_TOKEN/,
     );
     // A batch over the server's item limit: one clear line, what to change, and exit 2.
     const batch = await runMain(['resolve', '--file', 'fixtures/beneficiaries.csv', '--batch-size', '5'], { env: client.env });

@@ -152,8 +152,8 @@ describe('HttpMapper bearer tokens', () => {
     const error = await rejectedWith(ConfigError, () => resolveOne(mapper));
     expect(gw.state.mapperAuth).toEqual(['Bearer static-token']);
     expect(error.code).toBe('remote.unauthorized');
-    // What this profile sends, by name: the file, not the list of every way a token can be given.
-    expect(error.message).toContain(`this profile sends the bearer token from tokenFile ${tokenFile}`);
+    // What sparctl sends, by name: the file, not the list of every way a token can be given.
+    expect(error.message).toContain(`sparctl sends the bearer token from the file ${tokenFile}`);
     expect(error.hint).toBe(`check the token in ${tokenFile}`);
   });
 
@@ -163,7 +163,15 @@ describe('HttpMapper bearer tokens', () => {
     closers.push(() => mapper.close());
     const error = await rejectedWith(ConfigError, () => resolveOne(mapper));
     expect(error.code).toBe('remote.unauthorized');
-    expect(error.message).toMatch(/this profile sends no bearer token and no signature$/);
+    expect(error.message).toMatch(/sparctl sends no bearer token and no signature$/);
     expect(`${error.message} ${error.hint}`).not.toMatch(/signingKeyFile|tokenFile [/]/);
+    // A user and password in the URL are never sent: the 401 says so, and shows neither.
+    const withUser = await HttpMapper.create(settings(gw.url.replace('://', '://alice:S3cret@'), {}));
+    closers.push(() => withUser.close());
+    const told = await rejectedWith(ConfigError, () => resolveOne(withUser));
+    expect(told.message).toMatch(
+      /sparctl sends no bearer token and no signature \(the user and password in the URL are not sent: use a token or a signing key\)$/,
+    );
+    expect(told.message).not.toContain('S3cret');
   });
 });

@@ -453,9 +453,13 @@ export function httpStatusError(
       hint: 'this is a mismatch between sparctl and the server version; please report it with the server message',
     });
   if (status === 401 || status === 403)
-    return new ConfigError('remote.unauthorized', `${where} answered HTTP ${status}${said}; this profile sends ${bearerInUse(settings)}`, {
-      hint: bearerHint(settings),
-    });
+    return new ConfigError(
+      'remote.unauthorized',
+      `${where} answered HTTP ${status}${said}; sparctl sends ${bearerInUse(settings)}${urlCredentials(settings)}`,
+      {
+        hint: bearerHint(settings),
+      },
+    );
   if (status === 404 || status === 405)
     return new ConfigError('remote.wrong_url', `${where} answered HTTP ${status}${said}: there is no mapper operation at this URL`, {
       hint: 'check baseUrl — a SPAR 2 deployment answers at https://HOST/api/mapper, sparctl serve at its root, http://HOST:PORT — and the profile paths',
@@ -479,8 +483,8 @@ export function httpStatusError(
     // SPAR's own 500: raised before the batch is processed (signature dependency) or by a crash.
     return new UnavailableError('remote.server_error', `${where} answered HTTP 500${said}`, {
       hint: settings.signingKeyFile
-        ? `on Keymanager-backed SPAR this also means a malformed Signature or an unregistered partner "${settings.senderAppMnemonic}"; check signingKeyFile ${settings.signingKeyFile} and senderAppMnemonic`
-        : 'on Keymanager-backed SPAR this also means a request without a Signature: this profile signs nothing (no signingKeyFile); set signingKeyFile to the partner key the mapper knows',
+        ? `on Keymanager-backed SPAR this also means a malformed Signature or an unregistered partner "${settings.senderAppMnemonic}"; check the signing key ${settings.signingKeyFile} and senderAppMnemonic`
+        : 'on Keymanager-backed SPAR this also means a request without a Signature: sparctl signs nothing (no signing key is set); set signingKeyFile (or SPARCTL_SIGNING_KEY_FILE) to the partner key the mapper knows',
       outcomeUnknown: true,
     });
   }
@@ -501,15 +505,27 @@ export function httpStatusError(
 type AuthSettings = Pick<
   Settings,
   'senderAppMnemonic' | 'signingKeyFile' | 'keyId' | 'tokenFile' | 'token' | 'oauthTokenUrl' | 'oauthClientId'
->;
+> & { readonly baseUrl?: string | undefined };
 
-/** "no bearer token", "the bearer token from tokenFile /x", "an OAuth2 token for client \"c\" from URL". */
+/**
+ * "no bearer token", "the bearer token from the file /x", "an OAuth2 token for client \"c\" from
+ * URL". Files are named by path, not by setting: the path may come from the profile or from an
+ * environment variable (SPARCTL_TOKEN_FILE), and the message should not guess which.
+ */
 function bearerInUse(settings: AuthSettings): string {
   if (settings.token) return 'the bearer token from SPARCTL_TOKEN';
-  if (settings.tokenFile) return `the bearer token from tokenFile ${settings.tokenFile}`;
+  if (settings.tokenFile) return `the bearer token from the file ${settings.tokenFile}`;
   if (settings.oauthTokenUrl)
     return `an OAuth2 token for client "${settings.oauthClientId ?? '?'}" from ${redactUrl(settings.oauthTokenUrl)}`;
   return `no bearer token${settings.signingKeyFile ? '' : ' and no signature'}`;
+}
+
+/** A user and password in the base URL are never sent (SPAR authenticates by signature or token): say so. */
+function urlCredentials(settings: AuthSettings): string {
+  const url = settings.baseUrl;
+  if (url === undefined) return '';
+  const authority = url.slice(url.indexOf('://') + 3).split(/[/?#]/, 1)[0] ?? '';
+  return authority.includes('@') ? ' (the user and password in the URL are not sent: use a token or a signing key)' : '';
 }
 
 function bearerHint(settings: AuthSettings): string {
@@ -524,7 +540,7 @@ export function signatureRejected(where: string, detail: string, settings: AuthS
   if (!settings.signingKeyFile) {
     return new ConfigError(
       'remote.signature_rejected',
-      `${where} refused the request as unauthenticated (${detail}); this profile signs nothing (no signingKeyFile)`,
+      `${where} refused the request as unauthenticated (${detail}); sparctl signs nothing (no signing key is set)${urlCredentials(settings)}`,
       {
         hint: `the mapper checks signatures: set signingKeyFile (or SPARCTL_SIGNING_KEY_FILE) to the key of the partner "${settings.senderAppMnemonic}" (senderAppMnemonic) it knows`,
       },
@@ -532,7 +548,7 @@ export function signatureRejected(where: string, detail: string, settings: AuthS
   }
   return new ConfigError(
     'remote.signature_rejected',
-    `${where} rejected the request signature (${detail}); signed with signingKeyFile ${settings.signingKeyFile}${settings.keyId ? ` (keyId ${settings.keyId})` : ''} as partner "${settings.senderAppMnemonic}"`,
+    `${where} rejected the request signature (${detail}); signed with the key ${settings.signingKeyFile}${settings.keyId ? ` (keyId ${settings.keyId})` : ''} as partner "${settings.senderAppMnemonic}"`,
     {
       hint: `check that the mapper knows the partner "${settings.senderAppMnemonic}" (senderAppMnemonic) with this key's certificate${settings.keyId ? ', and the keyId' : ''}`,
     },
