@@ -65,6 +65,22 @@ export function dfspFromRows(
     else if (type === 'BRANCH') data.branches.push({ bank_code: bankCode, code, name });
     else data.wallet_providers.push({ code, name, wallet_type: type as 'MOBILE_WALLET' | 'EMAIL_WALLET' });
   }
+  // SPAR names a branch BANK-BRANCH, and the name is unique over all branches: codes with a
+  // hyphen can give two branches one name (branch C of bank A-B, branch B-C of bank A: both
+  // A-B-C), which the mapper's database refuses when the second is written.
+  const named = new Map<string, { bank: string; code: string; where: string }>();
+  for (const branch of known.branches)
+    named.set(`${branch.bank_code}-${branch.code}`, { bank: branch.bank_code, code: branch.code, where: 'already known' });
+  for (const branch of data.branches) {
+    const name = `${branch.bank_code}-${branch.code}`;
+    const line = seen.get(`BRANCH ${branch.bank_code} ${branch.code}`);
+    const other = named.get(name);
+    if (other !== undefined && (other.bank !== branch.bank_code || other.code !== branch.code))
+      problems.push(
+        `${file}:${line}: code: branch "${branch.code}" of bank "${branch.bank_code}" and branch "${other.code}" of bank "${other.bank}" (${other.where}) would both be named ${name} in SPAR, where branch names are unique; change one of the codes`,
+      );
+    else named.set(name, { bank: branch.bank_code, code: branch.code, where: `line ${line}` });
+  }
   const banks = new Set([...known.banks, ...data.banks].map((bank) => bank.code));
   for (const { line, record } of rows) {
     if (cell(record, 'type').toUpperCase() !== 'BRANCH') continue;

@@ -100,6 +100,28 @@ describe('sparctl dfsp', () => {
     const listed = await runMain(['--create', '--db', db, 'dfsp', 'list', '-o', 'jsonl'], { env, cwd: dir });
     expect(listed.stdout).toBe('');
 
+    // Two branches SPAR would give one name (BANK-BRANCH): refused up front, in a dry run too,
+    // within the file and against branches already known.
+    writeFileSync(
+      join(dir, 'hyphens.csv'),
+      'type,code,name,bank_code\nBANK,A-B,Bank AB,\nBANK,A,Bank A,\nBRANCH,C,Branch C,A-B\nBRANCH,B-C,Branch BC,A\n',
+    );
+    for (const dry of [['--dry-run'], []]) {
+      const clash = await runMain(['--create', '--db', db, 'dfsp', 'import', 'hyphens.csv', ...dry], { env, cwd: dir });
+      expect(clash.code, clash.stderr).toBe(2);
+      expect(clash.stderr).toContain(
+        'hyphens.csv:5: code: branch "B-C" of bank "A" and branch "C" of bank "A-B" (line 4) would both be named A-B-C in SPAR, where branch names are unique; change one of the codes',
+      );
+    }
+    writeFileSync(join(dir, 'first.csv'), 'type,code,name,bank_code\nBANK,A-B,Bank AB,\nBANK,A,Bank A,\nBRANCH,C,Branch C,A-B\n');
+    expect((await runMain(['--create', '--db', db, 'dfsp', 'import', 'first.csv'], { env, cwd: dir })).code).toBe(0);
+    writeFileSync(join(dir, 'second.csv'), 'type,code,name,bank_code\nBRANCH,B-C,Branch BC,A\nBRANCH,C,Branch C renamed,A-B\n');
+    const later = await runMain(['--db', db, 'dfsp', 'import', 'second.csv'], { env, cwd: dir });
+    expect(later.code, later.stderr).toBe(2);
+    expect(later.stderr).toContain(
+      'second.csv:2: code: branch "B-C" of bank "A" and branch "C" of bank "A-B" (already known) would both be named A-B-C',
+    );
+
     const remote = await runMain(['dfsp', 'list'], { env: { ...env, SPARCTL_BASE_URL: 'http://127.0.0.1:9' }, cwd: dir });
     expect(remote.code).toBe(3);
     expect(remote.stderr).toMatch(/no dfspUrl/);
