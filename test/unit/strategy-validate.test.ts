@@ -268,7 +268,7 @@ describe('simple YAML', () => {
 
   it('refuses what it does not read exactly, naming the line', () => {
     const error = thrownBy(UsageError, () => parseSimpleYaml('strategies:\n  - construct_strategy: {a}-{b}\n', 's.yaml'));
-    expect(error.message).toBe("s.yaml: line 2: flow collections are not supported; quote the value (e.g. '{a}-{b}')");
+    expect(error.message).toBe('s.yaml: line 2: flow collections are not supported; quote the value');
     expect(thrownBy(UsageError, () => parseSimpleYaml('a: |\n  text\n', 's.yaml')).message).toContain('line 1: block scalars');
   });
 });

@@ -43,8 +43,8 @@ export async function strategyDeps(
     addToProfile: async (rows, dryRun) => {
       const { resolved } = await context();
       const { settings } = resolved;
-      const { declaredStrategyRows, appendToStrategiesFile } = await import('../../adapters/files/strategies-file.js');
-      const { planAppend, combineDeclared } = await import('../../core/strategy/declared.js');
+      const { addToStrategiesFile } = await import('../../adapters/files/strategies-file.js');
+      const { combineDeclared } = await import('../../core/strategy/declared.js');
       const { targetWhere } = await import('../context.js');
       if (settings.strategiesFile === undefined) {
         throw new UsageError(
@@ -55,10 +55,8 @@ export async function strategyDeps(
           },
         );
       }
-      const known = await declaredStrategyRows(settings, { missingFileIsEmpty: true });
-      const results = planAppend(known, rows);
-      const added = rows.filter((_, i) => results[i]!.outcome === 'added');
-      const { created } = added.length > 0 ? await appendToStrategiesFile(settings.strategiesFile, added, dryRun) : { created: false };
+      // Read, planned and written under the file's lock: two adds at once never lose one.
+      const { results, added, known, created } = await addToStrategiesFile(settings, settings.strategiesFile, rows, dryRun);
       return {
         target: targetWhere(await context()),
         results,

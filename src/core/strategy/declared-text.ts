@@ -1,28 +1,253 @@
 /**
- * A strategies declaration read from its text: JSON or simple YAML (Helm values), then its rows.
+ * A strategies declaration read from its text — JSON or simple YAML (Helm values), then its rows —
+ * and that text with rows appended. Invariant: text is read only when every reader would read it
+ * the same way (no duplicate JSON key, no YAML form readers disagree on), and appending inserts
+ * the new rows' text at the end of the list, leaving every other byte of the file as it was.
  * Apart from declared.ts so that a profile that declares nothing never loads the YAML reader or
  * the validator (a sixth of a remote command's start-up).
  */
 import { UsageError } from '../errors.js';
-import { parseSimpleYaml } from './simple-yaml.js';
+import { exportStrategies, yamlString } from './export.js';
+import { parseSimpleYaml, type YamlPath } from './simple-yaml.js';
 import type { StrategyRow } from './strategy.js';
 import { strategyRowsFrom } from './validate.js';
 
 /** JSON when the text starts like JSON, simple YAML otherwise (whatever the file is called). */
 export function parseStrategyText(text: string, file: string): unknown {
   const body = text.replace(/^\uFEFF/, '');
-  if (/^\s*[[{]/.test(body)) {
-    try {
-      return JSON.parse(body);
-    } catch (error) {
-      throw new UsageError('strategy.invalid', `${file}: not valid JSON (${(error as Error).message})`);
-    }
+  if (isJson(body)) {
+    jsonTree(body, file);
+    return JSON.parse(body);
   }
   if (body.trim() === '') throw new UsageError('strategy.invalid', `${file}: the file is empty`);
-  return parseSimpleYaml(body, file);
+  return parseSimpleYaml(body, file, rowsPath);
 }
 
 /** The strategy rows a declaration document holds (the JSON of `strategy export --format json`, Helm values, …). */
 export function declaredRows(document: unknown, source: string): StrategyRow[] {
   return strategyRowsFrom(document, source);
+}
+
+/**
+ * The text of a declaration (already read, so of a shape `declaredRows` accepts) with `rows`
+ * appended to its list: in JSON inserted after the list's last row, in the style of that row; in
+ * YAML as entries after the file's last line, in the file's line endings (a byte-order mark
+ * stays). The caller reads the result back: YAML entries land in the strategies list only when
+ * it is what ends the file.
+ */
+export function appendedText(text: string, rows: readonly StrategyRow[], file: string): string {
+  const bom = text.startsWith('\uFEFF') ? '\uFEFF' : '';
+  const body = text.slice(bom.length);
+  // A file's own line endings: a CRLF file stays CRLF.
+  const eol = body.includes('\r\n') ? '\r\n' : '\n';
+  return bom + (isJson(body) ? appendedJson(body, rows, eol, file) : appendedYaml(body, rows, eol));
+}
+
+function isJson(body: string): boolean {
+  return /^\s*[[{]/.test(body);
+}
+
+/**
+ * Where in a declaration document its rows are, as strategyRowsFrom reads them: `[]` for a list
+ * (or a single row), else the path of the `strategies` list.
+ */
+function rowsPath(document: unknown): YamlPath {
+  if (!isRecord(document)) return [];
+  const seed = document['seedData'];
+  if (
+    isRecord(seed) &&
+    Array.isArray(seed['strategies']) &&
+    Object.keys(document).every((key) => key === 'seedData' || !ROW_KEYS.includes(key))
+  )
+    return ['seedData', 'strategies'];
+  if (Array.isArray(document['strategies']) && Object.keys(document).length === 1) return ['strategies'];
+  return [];
+}
+
+/** strategyRowsFrom's row fields: a document with one of them at its top is a single row. */
+const ROW_KEYS: readonly string[] = ['id', 'strategy_type', 'construct_strategy', 'deconstruct_strategy', 'description', 'active'];
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON: where each value is in the text
+
+/** A JSON value's place in the text, [start, end); an array's items, an object's members. */
+interface JsonNode {
+  readonly start: number;
+  readonly end: number;
+  readonly items?: readonly JsonNode[];
+  readonly members?: ReadonlyMap<string, JsonNode>;
+}
+
+class JsonSyntax extends Error {
+  constructor(
+    readonly at: number,
+    what: string,
+  ) {
+    super(what);
+  }
+}
+
+/**
+ * The text's JSON tree; a syntax error or a key twice in one object (JSON.parse would keep the
+ * last silently, another reader the first) is exit 2 naming the line and column — never the
+ * text, which may be a secret file named by mistake.
+ */
+function jsonTree(body: string, file: string): JsonNode {
+  try {
+    return scanJson(body);
+  } catch (error) {
+    if (error instanceof RangeError) throw new UsageError('strategy.invalid', `${file}: not valid JSON (nested too deeply)`);
+    if (!(error instanceof JsonSyntax)) throw error;
+    const before = body.slice(0, error.at);
+    const line = before.split('\n').length;
+    const column = error.at - before.lastIndexOf('\n');
+    throw new UsageError('strategy.invalid', `${file}: not valid JSON: line ${line}, column ${column}: ${error.message}`);
+  }
+}
+
+const JSON_NUMBER = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?/y;
+
+/** RFC 8259's grammar, as JSON.parse reads it, keeping where each value is. */
+function scanJson(text: string): JsonNode {
+  let i = 0;
+  const space = () => {
+    while (i < text.length && (text[i] === ' ' || text[i] === '\t' || text[i] === '\n' || text[i] === '\r')) i++;
+  };
+  const string = () => {
+    i++;
+    while (i < text.length) {
+      const c = text.charCodeAt(i);
+      if (c === 0x22) {
+        i++;
+        return;
+      }
+      if (c < 0x20) throw new JsonSyntax(i, 'a control character (such as a line break) inside a string');
+      if (c === 0x5c) {
+        const escape = text[i + 1];
+        if (escape === 'u' && /^[0-9a-fA-F]{4}$/.test(text.slice(i + 2, i + 6))) i += 6;
+        else if (escape !== undefined && '"\\/bfnrt'.includes(escape)) i += 2;
+        else throw new JsonSyntax(i, 'an unknown escape in a string');
+        continue;
+      }
+      i++;
+    }
+    throw new JsonSyntax(i, 'a string is not closed');
+  };
+  const unexpected = () => new JsonSyntax(i, i >= text.length ? 'the text ends too early' : 'unexpected character');
+  const value = (): JsonNode => {
+    space();
+    const start = i;
+    const c = text[i];
+    if (c === '{') {
+      i++;
+      const members = new Map<string, JsonNode>();
+      space();
+      if (text[i] === '}') return { start, end: ++i, members };
+      for (;;) {
+        space();
+        if (text[i] !== '"') throw i >= text.length ? unexpected() : new JsonSyntax(i, 'expected a key in double quotes');
+        const keyAt = i;
+        string();
+        const key = JSON.parse(text.slice(keyAt, i)) as string;
+        if (members.has(key)) throw new JsonSyntax(keyAt, 'a key appears twice in one object');
+        space();
+        if (text[i] !== ':') throw i >= text.length ? unexpected() : new JsonSyntax(i, 'expected ":"');
+        i++;
+        members.set(key, value());
+        space();
+        if (text[i] === ',') i++;
+        else if (text[i] === '}') return { start, end: ++i, members };
+        else throw i >= text.length ? unexpected() : new JsonSyntax(i, 'expected "," or "}"');
+      }
+    }
+    if (c === '[') {
+      i++;
+      const items: JsonNode[] = [];
+      space();
+      if (text[i] === ']') return { start, end: ++i, items };
+      for (;;) {
+        items.push(value());
+        space();
+        if (text[i] === ',') i++;
+        else if (text[i] === ']') return { start, end: ++i, items };
+        else throw i >= text.length ? unexpected() : new JsonSyntax(i, 'expected "," or "]"');
+      }
+    }
+    if (c === '"') {
+      string();
+      return { start, end: i };
+    }
+    for (const literal of ['true', 'false', 'null']) {
+      if (text.startsWith(literal, i)) {
+        i += literal.length;
+        return { start, end: i };
+      }
+    }
+    JSON_NUMBER.lastIndex = i;
+    const number = JSON_NUMBER.exec(text);
+    if (number !== null) {
+      i += number[0].length;
+      return { start, end: i };
+    }
+    throw unexpected();
+  };
+  const root = value();
+  space();
+  if (i < text.length) throw new JsonSyntax(i, 'text after the JSON value');
+  return root;
+}
+
+/** Rows inserted after the last row of the document's list, each as that row is laid out (indent, one line or several). */
+function appendedJson(body: string, rows: readonly StrategyRow[], eol: string, file: string): string {
+  let list = jsonTree(body, file);
+  for (const key of rowsPath(JSON.parse(body) as unknown)) list = list.members!.get(key as string)!;
+  const last = list.items?.at(-1);
+  if (last === undefined) {
+    throw new UsageError('strategy.file_append', `strategiesFile ${file}: a file holding one strategy object cannot be appended to`, {
+      hint: 'make it a list: [ {…} ]',
+    });
+  }
+  const lineStart = body.lastIndexOf('\n', last.start - 1) + 1;
+  const ownLine = /^[ \t]*$/.test(body.slice(lineStart, last.start));
+  const indent = ownLine ? body.slice(lineStart, last.start) : '';
+  const inner = /\n([ \t]*)/.exec(body.slice(last.start, last.end))?.[1];
+  // A row over several lines: its members indented one step more than it, as the file's rows are.
+  const step =
+    inner === undefined ? undefined : inner.startsWith(indent) && inner.length > indent.length ? inner.slice(indent.length) : '  ';
+  const separator = ownLine ? `,${eol}${indent}` : ', ';
+  const added = rows
+    .map((row) => (JSON.parse(exportStrategies([row], 'json')) as unknown[])[0])
+    .map(
+      (row) =>
+        separator +
+        (step === undefined
+          ? JSON.stringify(row)
+          : JSON.stringify(row, null, step)
+              .split('\n')
+              .join(eol + indent)),
+    )
+    .join('');
+  return body.slice(0, last.end) + added + body.slice(last.end);
+}
+
+/** YAML list entries for the rows after the file's last line, indented as its last list item is. */
+function appendedYaml(body: string, rows: readonly StrategyRow[], eol: string): string {
+  // The last "- " of the file: if the strategies list ends the file, its last item (rows hold no lists).
+  const items = [...body.matchAll(/^( *)-(?: |\r?$)/gm)];
+  const indent = items.at(-1)?.[1] ?? '';
+  const lines: string[] = [];
+  for (const row of rows) {
+    lines.push(`${indent}- id: ${row.id}`);
+    lines.push(`${indent}  description: ${yamlString(row.description ?? '')}`);
+    lines.push(`${indent}  strategy_type: ${row.strategy_type}`);
+    lines.push(`${indent}  construct_strategy: ${yamlString(row.construct_strategy)}`);
+    lines.push(`${indent}  deconstruct_strategy: ${yamlString(row.deconstruct_strategy)}`);
+    if (!row.active) lines.push(`${indent}  active: false`);
+  }
+  const separator = body === '' || body.endsWith('\n') ? '' : eol;
+  return `${body}${separator}${lines.join(eol)}${eol}`;
 }

@@ -1,0 +1,108 @@
+/**
+ * `strategy add` on a remote profile's strategiesFile, as separate processes of the built binary:
+ * adds started at once all land (none is lost, none reports a definition the file does not
+ * hold), a write-protected file is refused for a user who may not write it, and `link` with a
+ * declared regex that backtracks catastrophically is refused at once instead of hanging.
+ */
+import { spawn } from 'node:child_process';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { BIN, ROOT, SPAWN_LIMIT, cliEnv, type CliResult } from '../helpers/run-cli.js';
+
+function run(args: string[], env: Record<string, string>, as: { uid?: number; gid?: number; timeout?: number } = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { ...SPAWN_LIMIT, ...as, env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+const addArgs = (id: number, description = `Strategy ${id}`) => [
+  '--profile',
+  'r',
+  'strategy',
+  'add',
+  '--id',
+  String(id),
+  '--description',
+  description,
+  '--construct',
+  `s${id}:{account_number}`,
+  '--deconstruct',
+  `^s${id}:(?P<account_number>.*)$`,
+];
+
+function setUp(strategiesFile: string) {
+  const { home, env } = cliEnv();
+  const configDir = join(env['XDG_CONFIG_HOME']!, 'sparctl');
+  mkdirSync(configDir, { recursive: true });
+  writeFileSync(
+    join(configDir, 'config.json'),
+    JSON.stringify({ profiles: { r: { mode: 'remote', baseUrl: 'http://127.0.0.1:9', strategiesFile } } }),
+  );
+  return { home, env, configDir, file: join(configDir, strategiesFile) };
+}
+
+describe('strategy add on a remote profile, as processes', () => {
+  it('adds started at once all land; one id with two definitions at once is added once and refused once', async () => {
+    const { env, file } = setUp('s.json');
+    const ids = [7, 8, 9, 10, 11];
+    const results = await Promise.all(ids.map((id) => run(['-q', ...addArgs(id)], env)));
+    expect(results.map((r) => [r.code, r.stderr])).toEqual(ids.map(() => [0, '']));
+    const written = JSON.parse(readFileSync(file, 'utf8')) as { id: number }[];
+    expect(written.map((r) => r.id).sort((a, b) => a - b)).toEqual(ids);
+
+    const both = await Promise.all(['one', 'two'].map((description) => run(['-q', ...addArgs(20, description)], env)));
+    expect(both.map((r) => r.code).sort()).toEqual([0, 2]);
+    const winner = both.findIndex((r) => r.code === 0);
+    expect(both[1 - winner]!.stderr).toContain('[strategy.id_taken]: strategy 20 already exists with a different description');
+    // The SQL printed is the definition the file holds.
+    const held = (JSON.parse(readFileSync(file, 'utf8')) as { id: number; description: string }[]).filter((r) => r.id === 20);
+    expect(held.map((r) => r.description)).toEqual([['one', 'two'][winner]]);
+    expect(both[winner]!.stdout).toContain(`VALUES (20, '${held[0]!.description}'`);
+  }, 60_000);
+
+  it('refuses a write-protected file for a user who may not write it, leaving it as it was', async () => {
+    const { home, env, file } = setUp('s.json');
+    expect((await run(['-q', ...addArgs(7)], env)).code).toBe(0);
+    const before = readFileSync(file, 'utf8');
+    chmodSync(file, 0o444);
+    // Root may write any file: as root, the add runs as nobody, in folders nobody may write.
+    const asOther = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+    if (asOther.uid !== undefined) {
+      for (const dir of [home, join(home, 'config'), join(home, 'config', 'sparctl')]) chmodSync(dir, 0o777);
+    }
+    const refused = await run(['-q', ...addArgs(8)], env, asOther);
+    expect([refused.code, refused.stderr]).toEqual([
+      2,
+      `sparctl: error [strategy.file_append]: strategiesFile ${file}: is read-only (EACCES); nothing was written (make it writable (chmod u+w) to add to it, or add the entries by hand)\n`,
+    ]);
+    expect(readFileSync(file, 'utf8')).toBe(before);
+  }, 60_000);
+
+  it('link with a declared regex that backtracks catastrophically is refused at once, naming the file and strategy', async () => {
+    const { env, file } = setUp('v.yaml');
+    writeFileSync(
+      file,
+      "- id: 6\n  strategy_type: FA\n  construct_strategy: 'six:{account_number}'\n  deconstruct_strategy: '^six:(?P<account_number>(?:a+)+)$'\n",
+    );
+    const started = performance.now();
+    const bank = ['--bank-name', 'B', '--bank-code', 'B', '--branch-name', 'b', '--branch-code', '1'];
+    // Before the fix this hung at 100% CPU: the child is killed after 20 s.
+    const link = await run(
+      ['--profile', 'r', 'link', '--id', 'X-1', '--strategy', '6', '--fa-type', 'BANK', ...bank, '--account-number', `${'a'.repeat(40)}!`],
+      env,
+      { timeout: 20_000 },
+    );
+    expect([link.code, link.stderr]).toEqual([
+      2,
+      expect.stringContaining(`[strategy.invalid]: strategiesFile ${file}: strategy 6: deconstruct regex can take exponential time`),
+    ]);
+    expect(performance.now() - started).toBeLessThan(20_000);
+  }, 60_000);
+});
