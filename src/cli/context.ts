@@ -1,4 +1,4 @@
-import { existsSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ConfigError, UsageError } from '../core/errors.js';
@@ -147,20 +147,39 @@ export function targetWhere(context: CommandContext): string {
  * or --db with --create on a command that writes, may make a new one. `exists` false means it
  * is to be created (write) or stood in for by an empty mapper that is never saved (a dry run, or
  * a read of the default mapper before anything was written to it). A named file that does not
- * exist is refused: it is more likely a typo than an empty mapper.
+ * exist, or is empty, is refused: it is more likely a typo (or a CSV truncated by a slip) than
+ * an empty mapper. Anything else found there is for the adapter to check (a folder, another
+ * program's database) before it is opened.
  */
 export function localMapperFile(context: CommandContext, access: MapperAccess): { path: string; exists: boolean } {
   const path = context.resolved.settings.db!;
-  if (existsSync(path)) return { path, exists: true };
-  const isDefault = path === join(context.dirs.data, 'mapper.db');
-  if (isDefault || (access !== 'read' && context.globals.create === true)) return { path, exists: false };
+  if (context.globals.db === '') {
+    // resolve(cwd, '') is the working folder itself: never what an empty --db "$VAR" meant.
+    throw new UsageError('usage.invalid_argument', '--db is empty: it must name the mapper database file', {
+      hint: 'give the path of the mapper database, e.g. --db mapper.db; an unset variable in --db "$VAR" gives an empty one',
+    });
+  }
+  let stats: ReturnType<typeof statSync>;
+  try {
+    stats = statSync(path, { throwIfNoEntry: false });
+  } catch {
+    return { path, exists: true }; // a path that cannot be looked at: the open says why
+  }
+  const empty = stats?.isFile() === true && stats.size === 0;
+  if (stats !== undefined && !empty) return { path, exists: true };
+  if (mayCreate(context, access, path)) return { path, exists: false };
   const fix = `sparctl init --db ${shellWord(path)}`;
-  throw new UsageError('local.no_mapper', `no mapper at ${path}`, {
+  throw new UsageError('local.no_mapper', empty ? `no mapper at ${path}: the file is empty` : `no mapper at ${path}`, {
     hint:
       access === 'read'
         ? `check the path; "${fix}" creates an empty mapper there`
         : `check the path; to start a new mapper there, add --create or run "${fix}"`,
   });
+}
+
+/** The creation rule: a new mapper only at the default path, or with --create on a command that writes. */
+function mayCreate(context: CommandContext, access: MapperAccess, path: string): boolean {
+  return path === join(context.dirs.data, 'mapper.db') || (access !== 'read' && context.globals.create === true);
 }
 
 function shellWord(text: string): string {
@@ -179,7 +198,11 @@ export async function openMapper(context: CommandContext, access: MapperAccess):
     const { LocalMapper } = await import('../adapters/sqlite/local-mapper.js');
     // Reads and dry runs write nothing, not even an empty database where none exists yet.
     if (access !== 'write' && !file.exists) return LocalMapper.open(':memory:', `${file.path} (does not exist yet)`);
-    return LocalMapper.open(file.path, undefined, { readOnly: access === 'dry-run' });
+    // A read never makes a mapper, even of an SQLite file without tables the rule would let a write make one of.
+    return LocalMapper.open(file.path, undefined, {
+      readOnly: access === 'dry-run',
+      create: access !== 'read' && mayCreate(context, access, file.path),
+    });
   }
   const { HttpMapper } = await import('../adapters/http/http-mapper.js');
   return HttpMapper.create(settings);

@@ -1,8 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { DfspData } from '../../core/mapping.js';
-import { existsSync } from 'node:fs';
 import { LocalMapper } from './local-mapper.js';
-import { assertMapperFile, migrate } from './schema.js';
+import { assertMapperFile, BUSY_TIMEOUT_MS, lockedError, migrate } from './schema.js';
 import { openDatabase, prepare } from './retained.js';
 
 /**
@@ -10,31 +9,34 @@ import { openDatabase, prepare } from './retained.js';
  * §8.3). Codes are what FAs carry; mnemonics (unique in SPAR) are derived from them.
  */
 export class DfspStore {
-  private constructor(private readonly db: Database.Database) {}
+  private constructor(
+    private readonly db: Database.Database,
+    private readonly path: string,
+  ) {}
 
   /**
    * Opens the mapper database (creating and migrating it when needed). `readOnly` (a dry run)
-   * opens an existing file without writing to it, or an empty mapper in memory when there is none.
+   * opens an existing file without writing to it, or an empty mapper in memory when it holds
+   * none yet (missing, an empty file).
    */
   static open(path: string, options: { readOnly?: boolean } = {}): DfspStore {
     if (options.readOnly) {
-      if (!existsSync(path)) {
+      if (assertMapperFile(path) !== undefined) {
         const db = openDatabase(':memory:');
         migrate(db, ':memory:');
-        return new DfspStore(db);
+        return new DfspStore(db, path);
       }
-      assertMapperFile(path);
       const db = openDatabase(path, { readonly: true, fileMustExist: true });
-      db.exec('PRAGMA busy_timeout = 10000');
+      db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
       migrate(db, path, true);
-      return new DfspStore(db);
+      return new DfspStore(db, path);
     }
     // The mapper owns the schema: opening it once runs any pending migration.
     const mapper = LocalMapper.open(path);
     void mapper.close();
     const db = openDatabase(path);
-    db.exec('PRAGMA busy_timeout = 10000');
-    return new DfspStore(db);
+    db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    return new DfspStore(db, path);
   }
 
   read(): DfspData {
@@ -121,8 +123,12 @@ export class DfspStore {
         ]);
       }
     });
-    if (dryRun) all.deferred();
-    else all.immediate();
+    try {
+      if (dryRun) all.deferred();
+      else all.immediate();
+    } catch (error) {
+      throw lockedError(this.path, error) ?? error;
+    }
     return counts;
   }
 

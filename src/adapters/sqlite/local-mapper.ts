@@ -1,6 +1,6 @@
 import { existsSync, statSync } from 'node:fs';
 import type Database from 'better-sqlite3';
-import { ConfigError, ExitCode, SparctlError, StrategyError } from '../../core/errors.js';
+import { ConfigError, ExitCode, SparctlError, StrategyError, UsageError } from '../../core/errors.js';
 import { describeFailure, duringRunError, environmentCode, isCorrupt, ownerOnlyDatabaseFile, ownerOnlyFile } from '../files/fs-errors.js';
 import {
   SAME_ROW,
@@ -18,7 +18,7 @@ import { buildCheckedFa, compileStrategy, deconstructFa, type Strategy, type Str
 import { LinkWrites, sha256, type LinkRow } from './link-writes.js';
 import type { LinkWriterThread } from './link-writer.js';
 import { openDatabase, prepare, setPragma } from './retained.js';
-import { assertMapperFile, migrate } from './schema.js';
+import { assertMapperFile, BUSY_TIMEOUT_MS, lockedError, migrate, refuseNewerSchema, schemaVersion, unusableError } from './schema.js';
 import { StoredLookups } from './stored-lookups.js';
 import { digestOfRow, ContextDigests, type RowTexts } from './row-digest.js';
 
@@ -71,11 +71,13 @@ export class LocalMapper implements Mapper {
     this.target = `local ${describedAs ?? path}`;
     this.db = openDatabase(path, readOnly ? { readonly: true, fileMustExist: true } : undefined);
     this.opened = path === ':memory:' ? undefined : fileIdentity(path);
+    setPragma(this.db, `busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    // A newer sparctl's file is refused before the journal mode below changes its header.
+    refuseNewerSchema(schemaVersion(this.db), path);
     if (!readOnly) {
       setPragma(this.db, 'journal_mode = WAL');
       setPragma(this.db, 'synchronous = NORMAL');
     }
-    setPragma(this.db, 'busy_timeout = 10000');
     migrate(this.db, path, readOnly);
     this.statements = prepareStatements(this.db);
     this.linkWrites = new LinkWrites(this.db);
@@ -84,13 +86,22 @@ export class LocalMapper implements Mapper {
   }
 
   /**
-   * Opens (creating if needed) the mapper database at `path`. `:memory:` is an empty mapper that
-   * is never written to disk; `describedAs` then names what it stands for. `readOnly` (dry runs)
-   * opens an existing file without writing to it at all: every write is refused by SQLite.
+   * Opens the mapper database at `path`, making it there when the path holds none yet (missing,
+   * an empty file, an SQLite file without tables) — unless `create` is false: then such a path is
+   * refused (`local.no_mapper`), since whether a command may make a mapper is its caller's rule.
+   * `:memory:` is an empty mapper that is never written to disk; `describedAs` then names what it
+   * stands for. `readOnly` (dry runs) opens an existing file without writing to it at all: every
+   * write is refused by SQLite; a path with no mapper yet is stood in for by an empty one in memory.
    */
-  static open(path: string, describedAs?: string, options: { readOnly?: boolean } = {}): LocalMapper {
-    assertMapperFile(path);
+  static open(path: string, describedAs?: string, options: { readOnly?: boolean; create?: boolean } = {}): LocalMapper {
     try {
+      const noMapper = assertMapperFile(path);
+      if (noMapper !== undefined && options.create === false) {
+        throw new UsageError('local.no_mapper', `no mapper at ${path}: ${noMapper}`, {
+          hint: 'check the path; "sparctl init --db PATH", or --create on a command that writes, makes a new mapper there',
+        });
+      }
+      if (noMapper !== undefined && options.readOnly) return new LocalMapper(':memory:', describedAs ?? `${path} (no mapper in it yet)`);
       if (options.readOnly && path !== ':memory:') return new LocalMapper(path, describedAs, true);
       if (path !== ':memory:') {
         // The file holds beneficiaries' account numbers. SQLite gives a -wal or -shm it creates
@@ -105,14 +116,13 @@ export class LocalMapper implements Mapper {
         const during = duringRunError(path, 'cannot open the local mapper database', error);
         if (during instanceof SparctlError && during.code === 'disk.full') throw during;
       }
-      const reason =
-        environmentCode(error) !== undefined
-          ? describeFailure(path, 'cannot open the local mapper database', error)
-          : `cannot open the local mapper database ${path}: ${error instanceof Error ? error.message : String(error)}`;
-      throw new ConfigError('local.db_unusable', reason, {
-        hint: 'check the path and its permissions, or choose another file with --db',
-        cause: error,
-      });
+      const unusable = unusableError(path, error);
+      if (unusable instanceof SparctlError) throw unusable;
+      throw new ConfigError(
+        'local.db_unusable',
+        `cannot open the local mapper database ${path}: ${error instanceof Error ? error.message : String(error)}`,
+        { hint: 'check the path and its permissions, or choose another file with --db', cause: error },
+      );
     }
   }
 
@@ -586,7 +596,10 @@ function toStrategyRow(row: StrategyDbRow): StrategyRow {
  * journal's in-flight records are read back by the next run as after any lost answer.
  */
 function databaseError(path: string, error: unknown): unknown {
-  if (error instanceof SparctlError || environmentCode(error) === undefined) return error;
+  if (error instanceof SparctlError) return error;
+  const locked = lockedError(path, error);
+  if (locked !== undefined) return locked;
+  if (environmentCode(error) === undefined) return error;
   if (isCorrupt(error))
     return new ConfigError('local.db_unusable', describeFailure(path, 'the local mapper database is damaged', error), {
       hint: 'restore it from a backup, or check it with "sqlite3 FILE \'PRAGMA integrity_check\'"',

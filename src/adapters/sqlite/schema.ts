@@ -1,6 +1,7 @@
 import { statSync } from 'node:fs';
 import type Database from 'better-sqlite3';
-import { ConfigError, UsageError } from '../../core/errors.js';
+import { ConfigError, UnavailableError, UsageError } from '../../core/errors.js';
+import { describeFailure, environmentCode } from '../files/fs-errors.js';
 import { DEFAULT_STRATEGY_ROWS } from '../../core/strategy/strategy.js';
 import { openDatabase, prepare, setPragma } from './retained.js';
 
@@ -111,6 +112,21 @@ const MIGRATIONS: readonly ((db: Database.Database) => void)[] = [
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
+/** Refuses a database made by a newer sparctl: called before anything is changed in the file. */
+export function refuseNewerSchema(version: number, path: string): void {
+  if (version <= SCHEMA_VERSION) return;
+  throw new ConfigError(
+    'local.schema_too_new',
+    `${path} has schema version ${version}, newer than this sparctl understands (${SCHEMA_VERSION}); nothing was changed`,
+    { hint: 'upgrade sparctl, or point --db at another file' },
+  );
+}
+
+/** The database's schema version (0 for a new one). */
+export function schemaVersion(db: Database.Database): number {
+  return prepare(db, 'PRAGMA user_version').pluck().get() as number;
+}
+
 /**
  * Brings the database to SCHEMA_VERSION; refuses a database made by a newer sparctl. `readOnly`
  * (a dry run) changes nothing: a database that would need migrating is refused instead.
@@ -118,15 +134,7 @@ export const SCHEMA_VERSION = MIGRATIONS.length;
 export function migrate(db: Database.Database, path: string, readOnly = false): void {
   const versionStatement = prepare(db, 'PRAGMA user_version').pluck();
   const readVersion = () => versionStatement.get() as number;
-  const refuseIfNewer = (version: number) => {
-    if (version <= SCHEMA_VERSION) return;
-    throw new ConfigError(
-      'local.schema_too_new',
-      `${path} has schema version ${version}, newer than this sparctl understands (${SCHEMA_VERSION})`,
-      { hint: 'upgrade sparctl, or point --db at another file' },
-    );
-  };
-  refuseIfNewer(readVersion());
+  refuseNewerSchema(readVersion(), path);
   if (readVersion() === SCHEMA_VERSION) return;
   if (readOnly) {
     throw new ConfigError(
@@ -141,7 +149,7 @@ export function migrate(db: Database.Database, path: string, readOnly = false): 
   // must not both run the same step.
   db.transaction(() => {
     const current = readVersion();
-    refuseIfNewer(current);
+    refuseNewerSchema(current, path);
     for (let version = current; version < SCHEMA_VERSION; version++) {
       MIGRATIONS[version]!(db);
     }
@@ -150,27 +158,83 @@ export function migrate(db: Database.Database, path: string, readOnly = false): 
 }
 
 /**
- * Refuses, before anything is written to it, a file that is not a sparctl mapper: another
- * application's SQLite database, or not SQLite at all. The check opens the file read-only, so a
- * refused file stays byte-identical (its journal mode included). A missing or empty file, or an
- * SQLite database without tables, is a mapper still to be made.
+ * Another connection kept the database locked past the busy timeout (SQLITE_BUSY, SQLITE_LOCKED):
+ * the machine's state, not a bug, and gone once the other writer finishes — exit 4, run again
+ * (a bulk run stops and keeps its journal). Undefined for any other error.
  */
-export function assertMapperFile(path: string): void {
-  if (path === ':memory:') return;
-  let size: number;
+export function lockedError(path: string, error: unknown): UnavailableError | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string' || !/^SQLITE_(BUSY|LOCKED)/.test(code)) return undefined;
+  return new UnavailableError(
+    'local.busy',
+    `${path}: the database is locked: another process holds its write lock and did not release it within ${BUSY_TIMEOUT_MS / 1000} s (${code}); what waited for it was not written`,
+    { hint: 'run the same command again once the other process is done; a --file run resumes where it stopped', cause: error },
+  );
+}
+
+/** How long a connection waits for another's lock before giving up (SQLITE_BUSY). */
+export const BUSY_TIMEOUT_MS = 10_000;
+
+/**
+ * A database file SQLite cannot open or read, as `local.db_unusable` with the system's reason
+ * (a folder, no permission, a folder it may not write in); a lock held too long as `local.busy`.
+ * Anything else passes through untouched.
+ */
+export function unusableError(path: string, error: unknown): unknown {
+  const locked = lockedError(path, error);
+  if (locked !== undefined) return locked;
+  const code = environmentCode(error);
+  if (code === undefined) return error;
+  const folder = code === 'SQLITE_READONLY_DIRECTORY';
+  const reason = folder
+    ? // A WAL database is read through PATH-wal and PATH-shm beside it, made when missing.
+      `${path}: cannot open the local mapper database: its folder cannot be written, and SQLite must create the database's -wal and -shm files there, even to read it (${code})`
+    : describeFailure(path, 'cannot open the local mapper database', error);
+  return new ConfigError('local.db_unusable', reason, {
+    hint: folder
+      ? 'let this user write in the folder, or copy the database to a folder it can write in'
+      : 'check the path and its permissions, or choose another file with --db',
+    cause: error,
+  });
+}
+
+/**
+ * Refuses, before anything is written to it, a file that is not a sparctl mapper: another
+ * application's SQLite database, or not SQLite at all, or one a newer sparctl made; a folder, or
+ * a file SQLite cannot open, is `local.db_unusable`. The check opens the file read-only, so a
+ * refused file stays byte-identical (its journal mode included). Answers why the path holds no
+ * mapper yet — missing, empty, an SQLite database without tables — or undefined when it holds
+ * one: whether such a path may become a mapper is the caller's decision (reads never make one).
+ */
+export function assertMapperFile(path: string): string | undefined {
+  if (path === ':memory:') return undefined;
+  let stats: ReturnType<typeof statSync>;
   try {
-    size = statSync(path).size;
-  } catch {
-    return;
+    stats = statSync(path, { throwIfNoEntry: false });
+  } catch (error) {
+    throw unusableError(path, error);
   }
-  if (size === 0) return;
+  if (stats === undefined) return 'it does not exist';
+  if (stats.isDirectory()) {
+    throw new ConfigError('local.db_unusable', `${path} is a folder, not a database file (EISDIR)`, {
+      hint: 'name the database file itself, e.g. --db mapper.db',
+    });
+  }
+  if (!stats.isFile()) {
+    throw new ConfigError('local.db_unusable', `${path} is not a regular file, so it cannot be a database`, {
+      hint: 'name a database file, e.g. --db mapper.db',
+    });
+  }
+  if (stats.size === 0) return 'the file is empty';
   let tables: string[];
+  let version: number;
   let db: Database.Database | undefined;
   try {
     db = openDatabase(path, { readonly: true, fileMustExist: true });
     tables = prepare(db, "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
       .pluck()
       .all() as string[];
+    version = schemaVersion(db);
   } catch (error) {
     const code = (error as { code?: string }).code;
     if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
@@ -178,13 +242,16 @@ export function assertMapperFile(path: string): void {
         hint: "check --db, SPARCTL_DB or the profile's db",
       });
     }
-    throw error;
+    throw unusableError(path, error);
   } finally {
     db?.close();
   }
-  if (tables.length === 0 || tables.includes('sparctl_meta')) return;
-  const shown = tables.length > 4 ? `${tables.slice(0, 4).join(', ')}, …` : tables.join(', ');
-  throw new UsageError('local.not_a_mapper', `${path} is not a sparctl mapper: it holds other tables (${shown}); nothing was changed`, {
-    hint: "check --db, SPARCTL_DB or the profile's db; sparctl keeps its mapper in a file of its own",
-  });
+  if (tables.length > 0 && !tables.includes('sparctl_meta')) {
+    const shown = tables.length > 4 ? `${tables.slice(0, 4).join(', ')}, …` : tables.join(', ');
+    throw new UsageError('local.not_a_mapper', `${path} is not a sparctl mapper: it holds other tables (${shown}); nothing was changed`, {
+      hint: "check --db, SPARCTL_DB or the profile's db; sparctl keeps its mapper in a file of its own",
+    });
+  }
+  refuseNewerSchema(version, path);
+  return tables.length === 0 ? 'it is an SQLite database without tables' : undefined;
 }

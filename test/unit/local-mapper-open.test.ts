@@ -1,0 +1,167 @@
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { DfspStore } from '../../src/adapters/sqlite/dfsp-store.js';
+import { LocalMapper } from '../../src/adapters/sqlite/local-mapper.js';
+// Through retained.ts: on Node 24 a collected better-sqlite3 object aborts the test process.
+import { openDatabase, prepare, setPragma } from '../../src/adapters/sqlite/retained.js';
+import { ConfigError, UnavailableError, UsageError } from '../../src/core/errors.js';
+import { rejectedWith, thrownBy } from '../helpers/errors.js';
+import { bank } from '../helpers/records.js';
+import { tempDir } from '../helpers/tmp.js';
+
+/**
+ * Opening a local mapper file: what is not a mapper yet is made one only when the caller lets it
+ * (`create`), a file from a newer sparctl is refused before a byte of it changes, a folder is
+ * `local.db_unusable`, and a lock another process holds too long is `local.busy` (exit 4), never
+ * an internal error.
+ */
+
+const ctx = { source: 'test' };
+const sha256 = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
+const item = (id: string, account: string) => ({ reference_id: `ref-${id}-${account}`, id, fa: bank(account) });
+
+/** The mapper's own connection, to shorten its busy timeout: the default 10 s is the e2e test's to wait out. */
+const connectionOf = (owner: LocalMapper | DfspStore) => (owner as unknown as { db: ReturnType<typeof openDatabase> }).db;
+
+describe('LocalMapper.open: a path with no mapper in it', () => {
+  it('an empty file is refused with create: false and left as it was; a dry run reads it as an empty mapper; create makes one', async () => {
+    const dir = tempDir();
+    const empty = join(dir, 'empty.csv');
+    writeFileSync(empty, '');
+    const refused = thrownBy(UsageError, () => LocalMapper.open(empty, undefined, { create: false }));
+    expect(refused).toMatchObject({ code: 'local.no_mapper', exitCode: 2 });
+    expect(refused.message).toBe(`no mapper at ${empty}: the file is empty`);
+    // A dry run, and the DFSP tables a dry run reads, stand in an empty mapper and write nothing.
+    const dry = LocalMapper.open(empty, undefined, { readOnly: true });
+    expect(dry.countMappings()).toBe(0);
+    await dry.close();
+    const store = DfspStore.open(empty, { readOnly: true });
+    expect(store.read()).toEqual({ banks: [], branches: [], wallet_providers: [] });
+    store.close();
+    expect(statSync(empty).size).toBe(0);
+    expect(readdirSync(dir)).toEqual(['empty.csv']);
+
+    const made = LocalMapper.open(empty);
+    await made.link([item('E1', '1')], ctx);
+    await made.close();
+    expect(statSync(empty).size).toBeGreaterThan(0);
+  });
+
+  it('an SQLite file without tables, and a missing file, are refused with create: false, unchanged', () => {
+    const dir = tempDir();
+    const bare = join(dir, 'bare.db');
+    const handle = openDatabase(bare);
+    setPragma(handle, 'journal_mode = DELETE');
+    setPragma(handle, 'user_version = 0');
+    handle.exec('CREATE TABLE t (x); DROP TABLE t');
+    handle.close();
+    const bytes = sha256(bare);
+    expect(thrownBy(UsageError, () => LocalMapper.open(bare, undefined, { create: false })).message).toBe(
+      `no mapper at ${bare}: it is an SQLite database without tables`,
+    );
+    expect(thrownBy(UsageError, () => LocalMapper.open(join(dir, 'missing.db'), undefined, { create: false })).code).toBe(
+      'local.no_mapper',
+    );
+    expect(sha256(bare)).toBe(bytes);
+    expect(readdirSync(dir)).toEqual(['bare.db']);
+  });
+});
+
+describe('LocalMapper.open: a database a newer sparctl made', () => {
+  it('is refused (local.schema_too_new) before anything in it changes: same bytes, still DELETE mode, no -wal or -shm', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'newer.db');
+    const mapper = LocalMapper.open(path);
+    await mapper.link([item('N1', '1')], ctx);
+    await mapper.close();
+    const handle = openDatabase(path);
+    setPragma(handle, 'journal_mode = DELETE');
+    setPragma(handle, 'user_version = 99');
+    handle.close();
+    const bytes = sha256(path);
+    const errors = [
+      () => LocalMapper.open(path),
+      () => LocalMapper.open(path, undefined, { create: false }),
+      () => LocalMapper.open(path, undefined, { readOnly: true }),
+      () => DfspStore.open(path),
+      () => DfspStore.open(path, { readOnly: true }),
+    ].map((open) => thrownBy(ConfigError, open));
+    expect(sha256(path)).toBe(bytes);
+    expect(readdirSync(dir)).toEqual(['newer.db']);
+    const check = openDatabase(path, { readonly: true });
+    expect(prepare(check, 'PRAGMA journal_mode').pluck().get()).toBe('delete');
+    check.close();
+    for (const error of errors) {
+      expect(error.code).toBe('local.schema_too_new');
+      expect(error.message).toBe(`${path} has schema version 99, newer than this sparctl understands (2); nothing was changed`);
+    }
+  });
+});
+
+describe('LocalMapper.open: a path SQLite cannot use', () => {
+  it('a folder is local.db_unusable naming it, never an internal error', () => {
+    const dir = tempDir();
+    for (const open of [() => LocalMapper.open(dir), () => LocalMapper.open(dir, undefined, { readOnly: true })]) {
+      const error = thrownBy(ConfigError, open);
+      expect(error).toMatchObject({ code: 'local.db_unusable', exitCode: 3 });
+      expect(error.message).toBe(`${dir} is a folder, not a database file (EISDIR)`);
+    }
+    expect(thrownBy(ConfigError, () => DfspStore.open(dir, { readOnly: true })).code).toBe('local.db_unusable');
+    expect(readdirSync(dir)).toEqual([]);
+  });
+});
+
+describe('a database locked by another writer', () => {
+  it('writes that wait past the busy timeout are local.busy (exit 4), and go through once the lock is gone', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'mapper.db');
+    const mapper = LocalMapper.open(path);
+    await mapper.link([item('L1', '1')], ctx);
+    setPragma(connectionOf(mapper), 'busy_timeout = 50');
+    // Another connection (another process, as far as SQLite's locks go) in a write transaction.
+    const other = openDatabase(path);
+    other.exec('BEGIN IMMEDIATE');
+    try {
+      for (const write of [
+        () => mapper.update([item('L1', '2')], ctx),
+        () => mapper.link([item('L2', '3')], ctx),
+        () => mapper.unlink([{ reference_id: 'u', id: 'L1' }], ctx),
+      ]) {
+        const error = await rejectedWith(UnavailableError, write);
+        expect(error).toMatchObject({ code: 'local.busy', exitCode: 4 });
+        expect(error.message).toBe(
+          `${path}: the database is locked: another process holds its write lock and did not release it within 10 s (SQLITE_BUSY); what waited for it was not written`,
+        );
+      }
+      // Reads are not held up by a writer (WAL).
+      expect(await mapper.resolve([{ reference_id: 'r', id: 'L1', scope: 'details' }])).toMatchObject([
+        { status: 'succ', status_reason_code: 'succ.id.active' },
+      ]);
+    } finally {
+      other.exec('COMMIT');
+      other.close();
+    }
+    expect(await mapper.update([item('L1', '2')], ctx)).toMatchObject([{ status: 'succ' }]);
+    expect(mapper.storedFa('L1')).toContain('account_number:2.');
+    await mapper.close();
+  });
+
+  it('dfsp import under the lock is local.busy too', () => {
+    const dir = tempDir();
+    const path = join(dir, 'mapper.db');
+    const store = DfspStore.open(path);
+    setPragma(connectionOf(store), 'busy_timeout = 50');
+    const other = openDatabase(path);
+    other.exec('BEGIN IMMEDIATE');
+    try {
+      const data = { banks: [{ code: 'EXB', name: 'Example Bank' }], branches: [], wallet_providers: [] };
+      expect(thrownBy(UnavailableError, () => store.import(data)).code).toBe('local.busy');
+    } finally {
+      other.exec('COMMIT');
+      other.close();
+      store.close();
+    }
+  });
+});
