@@ -9,8 +9,9 @@ import type { CommandContext } from './context.js';
 export async function loadDfsp(context: CommandContext, options: { required: boolean }): Promise<DfspData | undefined> {
   const { settings } = context.resolved;
   if (settings.mode === 'local') {
-    const { existsSync } = await import('node:fs');
-    if (!existsSync(settings.db!)) return options.required ? { banks: [], branches: [], wallet_providers: [] } : undefined;
+    // No mapper yet (none there, or an empty file): no DFSP data, and nothing is created to say so.
+    const { localMapperFile } = await import('./context.js');
+    if (!localMapperFile(context, 'read').exists) return options.required ? { banks: [], branches: [], wallet_providers: [] } : undefined;
     const { DfspStore } = await import('../adapters/sqlite/dfsp-store.js');
     const store = DfspStore.open(settings.db!);
     try {

@@ -82,6 +82,9 @@ describe('an empty file is not a mapper', () => {
     expect(read.code, read.stderr).toBe(0);
     expect(JSON.parse(read.stdout).results[0]).toMatchObject({ id: 'X', outcome: 'not_found' });
     expect(statSync(dataDb).size).toBe(0);
+    const dfsp = await runMain(['dfsp', 'list', '-o', 'json'], { env });
+    expect(dfsp.code, dfsp.stderr).toBe(0);
+    expect(statSync(dataDb).size).toBe(0);
     const write = await runMain(['link', '--id', 'D1', ...bankFlags('1')], { env });
     expect(write.code, write.stderr).toBe(0);
     expect(ids(dataDb)).toEqual(['D1']);
