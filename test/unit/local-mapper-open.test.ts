@@ -148,6 +148,30 @@ describe('a database locked by another writer', () => {
     await mapper.close();
   });
 
+  it('strategy add under the lock is local.busy too', () => {
+    const dir = tempDir();
+    const path = join(dir, 'mapper.db');
+    const mapper = LocalMapper.open(path);
+    setPragma(connectionOf(mapper), 'busy_timeout = 50');
+    const other = openDatabase(path);
+    other.exec('BEGIN IMMEDIATE');
+    try {
+      const row = {
+        id: 9,
+        strategy_type: 'FA',
+        construct_strategy: 'n:{account_number}',
+        deconstruct_strategy: '^n:(?P<account_number>.*)$',
+        description: '',
+        active: true,
+      } as const;
+      expect(thrownBy(UnavailableError, () => mapper.addStrategies([row])).code).toBe('local.busy');
+    } finally {
+      other.exec('COMMIT');
+      other.close();
+      void mapper.close();
+    }
+  });
+
   it('dfsp import under the lock is local.busy too', () => {
     const dir = tempDir();
     const path = join(dir, 'mapper.db');

@@ -402,7 +402,11 @@ export class LocalMapper implements Mapper {
       }),
     );
     // A dry run answers the same and writes nothing (its database may even be opened read-only).
-    return dryRun ? add.deferred() : add.immediate();
+    try {
+      return dryRun ? add.deferred() : add.immediate();
+    } catch (error) {
+      throw lockedError(this.path, error) ?? error;
+    }
   }
 
   async close(): Promise<void> {
