@@ -141,6 +141,31 @@ describe('reject files', () => {
         .map((line) => (JSON.parse(line) as { outcome: string }).outcome),
     ).toEqual(['found', 'not_found']);
   });
+
+  it("a first row the reader cannot split: the reject file still has the header's columns, and every later reject keeps its cells to fix and feed back", async () => {
+    const { dir, sparctl } = setup();
+    const header = 'id,fa_type,strategy_id,bank_name,bank_code,branch_name,branch_code,account_number,name';
+    writeFileSync(
+      join(dir, 'first.csv'),
+      `${header}\nB8,BANK,2,Example Bank,EXB,Main,0001,888,Maria "Mia" Santos\nB9,BANK,2,Example Bank,EXB,Main,0001,1.2E+11,Zo\n`,
+    );
+    const run = await sparctl(['--create', 'link', '--file', 'first.csv']);
+    expect(run.code, run.stderr).toBe(5);
+    const text = readFileSync(join(dir, 'first.rejects.csv'), 'utf8');
+    expect(text.split('\n')[0]).toBe(`sparctl_line,sparctl_field,sparctl_code,sparctl_message,${header}`);
+    const rows = parse(text, { columns: true }) as Record<string, string>[];
+    expect(rows.map((row) => [row['sparctl_code'], row['id'], row['account_number']])).toEqual([
+      ['input.unreadable', '', ''],
+      ['mapping.spreadsheet_exponent', 'B9', '1.2E+11'],
+    ]);
+    // Fixed and fed back, the second row links.
+    writeFileSync(join(dir, 'first.rejects.csv'), text.replace(',1.2E+11,Zo', ',000000000999,Zo'));
+    const fed = await sparctl(['link', '--file', 'first.rejects.csv']);
+    // (the unreadable row, not fixed, is rejected again: exit 5)
+    expect(fed.code, fed.stderr).toBe(5);
+    const resolved = await sparctl(['resolve', 'B9', '-o', 'jsonl']);
+    expect(JSON.parse(resolved.stdout)).toMatchObject({ outcome: 'found', fa: { account_number: '000000000999' } });
+  });
 });
 
 describe('reject files that round-trip (an Excel export: ";", BOM, CRLF)', () => {

@@ -129,9 +129,20 @@ export async function recordsJobSpec(
       const { openInputFile } = await import('../../adapters/input/record-file.js');
       const { toBulkRecord } = await import('../../core/bulk/input.js');
       const format = await formatOf(path);
-      const input = await openInputFile(path, { format, stdin: context.io.stdin, knownColumns, label, delimiter: delimiter() });
-      const strategies = new Map((await mapper.strategies()).map((s) => [s.id, s]));
+      // The reject file's columns are the header's: a first row that cannot be read has no cells
+      // to take them from, and the rows after it must keep theirs.
       let columns: readonly string[] = [];
+      const input = await openInputFile(path, {
+        format,
+        stdin: context.io.stdin,
+        knownColumns,
+        label,
+        delimiter: delimiter(),
+        onHeader: (kept) => {
+          columns = kept;
+        },
+      });
+      const strategies = new Map((await mapper.strategies()).map((s) => [s.id, s]));
       // One options object for every record (a fresh one per record was a tenth of a remote run's garbage).
       const shared = {
         mode: operation,
@@ -145,7 +156,6 @@ export async function recordsJobSpec(
       async function* records() {
         let seq = 0;
         for await (const batch of input.batches) {
-          if (seq === 0 && input.format === 'csv' && batch[0]) columns = Object.keys(batch[0].record);
           yield batch.map((fileRecord) => {
             const record = toBulkRecord(
               seq++,
