@@ -5,14 +5,22 @@
  * declared regex that backtracks catastrophically is refused at once instead of hanging.
  */
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BIN, ROOT, SPAWN_LIMIT, cliEnv, type CliResult } from '../helpers/run-cli.js';
 
-function run(args: string[], env: Record<string, string>, as: { uid?: number; gid?: number; timeout?: number } = {}): Promise<CliResult> {
+/** `noFileWrites`: every write to a file fails (EFBIG: RLIMIT_FSIZE 0, SIGXFSZ ignored), as on a full disk; stdout and stderr are pipes. */
+function run(
+  args: string[],
+  env: Record<string, string>,
+  { noFileWrites = false, ...as }: { uid?: number; gid?: number; timeout?: number; noFileWrites?: boolean } = {},
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { ...SPAWN_LIMIT, ...as, env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const [command, argv] = noFileWrites
+      ? ['/bin/sh', ['-c', 'trap "" XFSZ; ulimit -f 0; exec "$0" "$@"', process.execPath, BIN, ...args]]
+      : [process.execPath, [BIN, ...args]];
+    const child = spawn(command, argv, { ...SPAWN_LIMIT, ...as, env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
@@ -83,6 +91,55 @@ describe('strategy add on a remote profile, as processes', () => {
       `sparctl: error [strategy.file_append]: strategiesFile ${file}: is read-only (EACCES); nothing was written (make it writable (chmod u+w) to add to it, or add the entries by hand)\n`,
     ]);
     expect(readFileSync(file, 'utf8')).toBe(before);
+  }, 60_000);
+
+  it('an add that adds nothing needs nothing writable (a read-only mount): unchanged, --dry-run too; another definition is id_taken', async () => {
+    const { home, env, configDir, file } = setUp('s.json');
+    expect((await run(['-q', ...addArgs(7)], env)).code).toBe(0);
+    const before = readFileSync(file, 'utf8');
+    // A folder the user may not write: as root, the add runs as nobody in root's folders (0755).
+    const root = process.getuid?.() === 0;
+    const asOther = root ? { uid: 65534, gid: 65534 } : {};
+    for (const dir of root ? [home, join(home, 'config'), configDir] : [configDir]) chmodSync(dir, root ? 0o755 : 0o555);
+    try {
+      const same = await run(addArgs(7), env, asOther);
+      expect([same.code, same.stderr]).toEqual([
+        0,
+        expect.stringContaining(`strategy add: 0 added to strategiesFile ${file}, 1 unchanged`),
+      ]);
+      const dry = await run([...addArgs(7), '--dry-run'], env, asOther);
+      expect([dry.code, dry.stderr]).toEqual([0, expect.stringContaining('0 would be added')]);
+      const other = await run(['-q', ...addArgs(7, 'other')], env, asOther);
+      expect([other.code, other.stderr]).toEqual([
+        2,
+        expect.stringContaining('[strategy.id_taken]: strategy 7 already exists with a different description'),
+      ]);
+      // Something to add: the folder is checked, and named.
+      const adding = await run(['-q', ...addArgs(8)], env, asOther);
+      expect([adding.code, adding.stderr]).toEqual([
+        2,
+        expect.stringContaining(`[strategy.file_append]: strategiesFile ${file}: its folder ${configDir} cannot be written (EACCES`),
+      ]);
+    } finally {
+      chmodSync(configDir, 0o755);
+    }
+    expect(readFileSync(file, 'utf8')).toBe(before);
+    expect(readdirSync(configDir).sort()).toEqual(['config.json', 's.json']);
+  }, 60_000);
+
+  it('a lock file that cannot be written (a full disk) is removed: the next add does not wait for it', async () => {
+    const { env, configDir, file } = setUp('s.json');
+    expect((await run(['-q', ...addArgs(7)], env)).code).toBe(0);
+    const failed = await run(['-q', ...addArgs(8)], env, { noFileWrites: true });
+    expect([failed.code, failed.stderr]).toEqual([
+      2,
+      `sparctl: error [strategy.file_append]: strategiesFile ${file}: its lock file ${file}.lock cannot be written (EFBIG); nothing was written\n`,
+    ]);
+    expect(readdirSync(configDir).sort()).toEqual(['config.json', 's.json']);
+    const started = performance.now();
+    expect((await run(['-q', ...addArgs(8)], env)).code).toBe(0);
+    // An empty lock left behind held it up for 5 s before it was taken over as stale.
+    expect(performance.now() - started).toBeLessThan(4_000);
   }, 60_000);
 
   it('link with a declared regex that backtracks catastrophically is refused at once, naming the file and strategy', async () => {

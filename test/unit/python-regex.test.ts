@@ -8,6 +8,7 @@ import {
   pythonReMatch,
   translatePythonRegex,
 } from '../../src/core/strategy/python-regex.js';
+import { DEFAULT_STRATEGY_ROWS } from '../../src/core/strategy/strategy.js';
 
 /** Python's `[m.group(0), m.groupdict()]`, or null when re.match found nothing. */
 type PyMatch = [string, Record<string, string | null>] | null;
@@ -254,7 +255,21 @@ describe('refusals', () => {
 });
 
 describe('findCatastrophicBacktracking', () => {
-  const catastrophic = ['(a+)+', '(a*)*', '(?:\\w+\\s?)*', '(a|a)*', '^(?P<x>(?:\\d|\\w)+)$', '(?:a*b?)+c'];
+  const catastrophic = [
+    '(a+)+',
+    '(a*)*',
+    '(?:\\w+\\s?)*',
+    '(a|a)*',
+    '^(?P<x>(?:\\d|\\w)+)$',
+    '(?:a*b?)+c',
+    // A bound does not help: C(L, k) ways to split a run (a 27-digit near-miss took 6.3 s).
+    '^acct:(?P<account_number>(?:[0-9]+-?){1,40})$',
+    '(?:a+){1,30}',
+    '(?:a+){4}',
+    '(?:a|a){1,30}',
+    '(?:[0-9]{1,20}-?)+',
+    '(?:(?:a+){2}){2}',
+  ];
   for (const pattern of catastrophic) {
     it(`flags ${pattern}`, () => {
       const reason = findCatastrophicBacktracking(pattern);
@@ -269,6 +284,9 @@ describe('findCatastrophicBacktracking', () => {
     '(a|b)*',
     '(?:ab+)',
     '(a+){2}',
+    '(?:a+){1,3}',
+    '(?:\\d{1,3}\\.){3}\\d{1,3}',
+    '(?:\\d{4}-?)+',
     '(?:[a-z]+\\.)?x',
     'not (valid',
   ];
@@ -277,4 +295,24 @@ describe('findCatastrophicBacktracking', () => {
       expect(findCatastrophicBacktracking(pattern)).toBeNull();
     });
   }
+
+  it("does not flag SPAR's five default strategies", () => {
+    expect(DEFAULT_STRATEGY_ROWS.map((row) => findCatastrophicBacktracking(row.deconstruct_strategy))).toEqual([
+      null,
+      null,
+      null,
+      null,
+      null,
+    ]);
+  });
+
+  it("what a bound of 3 allows stays fast on a long near-miss; the reviewer's bound of 40 does not", () => {
+    const near = `acct:${'1'.repeat(200)}!`;
+    const started = performance.now();
+    expect(pythonReMatch(translatePythonRegex('^acct:(?P<n>(?:[0-9]+-?){1,3})$'), near)).toBeNull();
+    expect(performance.now() - started).toBeLessThan(2_000);
+    expect(findCatastrophicBacktracking('^acct:(?P<account_number>(?:[0-9]+-?){1,40})$')).toBe(
+      'the quantifier {1,40} at position 37 repeats a subpattern that contains the quantifier + at position 33 (nested quantifiers backtrack exponentially, or nearly so when bounded above 3)',
+    );
+  });
 });

@@ -4,10 +4,22 @@
  * lost adds, a hanging regex, YAML read otherwise than Helm reads it, bytes changed by an append,
  * files replaced that should not be, secrets quoted in errors.
  */
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { addToStrategiesFile, declaredStrategies, declaredStrategyRows } from '../../src/adapters/files/strategies-file.js';
+import { addToStrategiesFile, declaredStrategies, declaredStrategyRows, takeOver } from '../../src/adapters/files/strategies-file.js';
 import { SparctlError, UsageError } from '../../src/core/errors.js';
 import { appendedText, declaredRows, parseStrategyText } from '../../src/core/strategy/declared-text.js';
 import { parseSimpleYaml } from '../../src/core/strategy/simple-yaml.js';
@@ -84,6 +96,48 @@ describe('strategy add to a strategiesFile', () => {
     expect(rowsOf(readFileSync(file, 'utf8')).map((r) => r.id)).toEqual([6, 7]);
     // A dry run takes no lock.
     expect((await add(file, [row(8)], true)).added).toHaveLength(1);
+  });
+
+  it('never takes over a lock from another pid namespace (a container sharing the volume and hostname): waits, then names it', async () => {
+    const { hostname } = await import('node:os');
+    const dir = tempDir();
+    const file = join(dir, 's.json');
+    const lock = `${file}.lock`;
+    writeFileSync(file, JSON.stringify([row(6)]));
+    // pid 4194305 does not run here, but may in the other container.
+    writeFileSync(lock, `4194305 ${hostname()} x pid:[1]\n`);
+    const error = await rejectedWith(SparctlError, () => add(file, [row(7)], false, 200));
+    expect([error.code, error.message]).toEqual([
+      'strategy.file_locked',
+      `strategiesFile ${file}: another "strategy add" holds its lock file ${lock} (pid 4194305 in another pid namespace); nothing was written`,
+    ]);
+    expect(readFileSync(lock, 'utf8')).toBe(`4194305 ${hostname()} x pid:[1]\n`);
+    if (existsSync('/proc/self/ns/pid')) {
+      // From our own namespace, the same lock is provably stale.
+      writeFileSync(lock, `4194305 ${hostname()} x ${readlinkSync('/proc/self/ns/pid')}\n`);
+      expect((await add(file, [row(7)])).added).toHaveLength(1);
+      expect(readdirSync(dir)).toEqual(['s.json']);
+    }
+  });
+
+  it("a takeover removes the lock it judged stale, never another add's brand-new (still empty) lock at the same path", async () => {
+    const dir = tempDir();
+    const lock = join(dir, 's.json.lock');
+    const seen = () => {
+      const { dev, ino, mtimeMs, size } = statSync(lock);
+      return { content: readFileSync(lock, 'utf8'), dev, ino, mtimeMs, size };
+    };
+    // Left empty by an add killed between making and writing it, 10 s ago.
+    writeFileSync(lock, '');
+    utimesSync(lock, new Date(Date.now() - 10_000), new Date(Date.now() - 10_000));
+    const stale = seen();
+    // Meanwhile another add took it over and made its own, not written yet (often on the same inode).
+    rmSync(lock);
+    writeFileSync(lock, '');
+    await takeOver(lock, stale);
+    expect(readdirSync(dir)).toEqual(['s.json.lock']);
+    await takeOver(lock, seen());
+    expect(readdirSync(dir)).toEqual([]);
   });
 
   it('inserts JSON rows into the list, leaving every other byte as it was; refuses a key twice in one object', async () => {
@@ -249,6 +303,10 @@ describe('simple YAML: what other readers would read otherwise is refused, namin
       'y',
       'N',
       '2024-01-31',
+      '2024-05-01 10:00:00',
+      '2024-05-01T10:00:00Z',
+      '2024-05-01t1:00:00.5 +02:00',
+      '2024-5-1 10:00:00',
     ]) {
       expect(yamlError(`a:\n  b: ${value}\n`), value).toMatch(/^s\.yaml: line 2: /);
       expect(parseSimpleYaml(`a:\n  b: '${value}'\n`, 's.yaml'), value).toEqual({ a: { b: value } });
@@ -260,6 +318,11 @@ describe('simple YAML: what other readers would read otherwise is refused, namin
       ['true', true],
       ['~', null],
       ['x10', 'x10'],
+      // Not YAML 1.1 timestamps (PyYAML reads them as text too): a date needs a whole time after it.
+      ['2024-05-01 migration', '2024-05-01 migration'],
+      ['2024-05-01T', '2024-05-01T'],
+      ['2024-05-01 10:00', '2024-05-01 10:00'],
+      ['2024-5-1', '2024-5-1'],
     ] as const)
       expect(parseSimpleYaml(`a: ${value}\n`, 's.yaml'), value).toEqual({ a: read });
     expect(yamlError('<<:\n  a: 1\n')).toBe('s.yaml: line 1: merge keys (<<) are not supported');

@@ -135,6 +135,11 @@ describe('validateStrategy: custom strategies', () => {
     expect(nested.roundTrip.run).toBe(false);
     expect(codes(nested)).toContain('strategy.round_trip_skipped');
 
+    // A bounded outer quantifier backtracks nearly as badly (a 27-digit near-miss took 6.3 s).
+    const bounded = validateStrategy(fa(13, 'acct:{account_number}', '^acct:(?P<account_number>(?:[0-9]+-?){1,40})$'));
+    expect(finding(bounded, 'strategy.catastrophic_backtracking')?.status).toBe('error');
+    expect(bounded.roundTrip.run).toBe(false);
+
     // The textbook (a+)+ also cannot be translated (a capture inside a repeat), and has no group.
     const textbook = validateStrategy(fa(12, '{account_number}', '(a+)+'));
     expect(codes(textbook, 'error')).toEqual(

@@ -2,13 +2,15 @@
  * A remote profile's declared strategies, read from its `strategiesFile` and inline
  * `strategies`, and `strategy add`'s append to that file. Invariant: the file is only ever
  * appended to — every byte already in it stays — by one add at a time (a lock file beside it,
- * held from reading the file to replacing it), and the new text replaces the old one whole
- * (written beside it, then renamed over the link's target) only once it reads back as the old
- * rows followed by the new ones.
+ * held from the read the new text is made from to replacing the file), and the new text replaces
+ * the old one whole (written beside it, then renamed over the link's target) only once it reads
+ * back as the old rows followed by the new ones. An add with nothing to add takes no lock, needs
+ * nothing writable and writes nothing. A lock is taken over only when its process provably no
+ * longer runs: same host, same pid namespace, no such pid.
  */
 import { randomUUID } from 'node:crypto';
 import { constants } from 'node:fs';
-import { access, link, open, readdir, readFile, readlink, realpath, rename, rm, stat } from 'node:fs/promises';
+import { access, type FileHandle, link, open, readdir, readFile, readlink, realpath, rename, rm, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -120,11 +122,23 @@ export async function declaredStrategies(settings: Declaring): Promise<Strategy[
 /** How long an add waits for another one's lock on the same file before giving up. */
 const LOCK_WAIT_MS = 15_000;
 
+/** The file's text as read, what the rows come to against it, and the text with the new rows (when there are any). */
+interface Plan {
+  readonly text: string | undefined;
+  readonly known: SourcedRow[];
+  readonly results: ReturnType<typeof planAppend>;
+  readonly added: StrategyRow[];
+  readonly next: string | undefined;
+}
+
 /**
- * `strategy add` on a remote profile: under the file's lock, reads it, plans the rows against
- * every strategy the profile knows (`planAppend`), and appends those it does not declare yet
- * (creating the file as JSON when it does not exist). `dryRun` takes no lock and writes nothing,
- * but checks what the real run needs: a folder that exists and can be written, a writable file.
+ * `strategy add` on a remote profile: plans the rows against every strategy the profile knows
+ * (`planAppend`), and appends those it does not declare yet (creating the file as JSON when it
+ * does not exist). The plan is made first without the lock: an add with nothing to add (every
+ * row already there, or an id taken) needs neither the lock nor a writable file or folder (a
+ * read-only mount, a ConfigMap). Only when there is something to add are writability checked and
+ * the lock taken, and the plan made again under it (another add may have written meanwhile).
+ * `dryRun` takes no lock and writes nothing, but checks what the real run needs.
  */
 export async function addToStrategiesFile(
   settings: Declaring,
@@ -136,32 +150,48 @@ export async function addToStrategiesFile(
   const reader = await declarationReader();
   // A link is written through: its target gets the rows, the link stays.
   const target = await linkTarget(path);
+  await checkPlace(path, target);
+  const outcome = ({ results, added, known, text }: Plan) => ({ results, added, known, created: text === undefined });
+  const unlocked = await plan(reader, settings, path, target, rows);
+  if (unlocked.added.length === 0) return outcome(unlocked);
   await checkWritable(path, target);
-  const lock = dryRun ? undefined : await takeLock(path, target, options.lockWaitMs ?? LOCK_WAIT_MS);
+  if (dryRun) return outcome(unlocked);
+  const lock = await takeLock(path, target, options.lockWaitMs ?? LOCK_WAIT_MS);
   try {
-    if (lock !== undefined) await removeStaleTemps(target);
-    const text = await readText(target);
-    const before = text === undefined ? undefined : rowsOfText(reader, text, path);
-    const known = combined(settings, reader, path, before);
-    const results = planAppend(known, rows);
-    const added = rows.filter((_, i) => results[i]!.outcome === 'added');
-    if (added.length === 0) return { results, added, known, created: false };
-    let next: string;
-    if (text === undefined || before === undefined) {
-      const { exportStrategies } = await import('../../core/strategy/export.js');
-      next = exportStrategies(added, 'json');
-    } else {
-      next = reader.appendedText(text, added, path);
-      checkReadsBack(reader, next, path, [...before, ...added]);
-    }
-    if (lock !== undefined) {
-      await confirmUnchanged(path, target, text, lock);
-      await replaceFile(path, target, next, text === undefined ? undefined : (await stat(target)).mode & 0o777);
-    }
-    return { results, added, known, created: text === undefined };
+    await removeStaleTemps(target);
+    const locked = await plan(reader, settings, path, target, rows);
+    if (locked.added.length === 0 || locked.next === undefined) return outcome(locked);
+    await confirmUnchanged(path, target, locked.text, lock);
+    await replaceFile(path, target, locked.next, locked.text === undefined ? undefined : (await stat(target)).mode & 0o777);
+    return outcome(locked);
   } finally {
-    if (lock !== undefined) await releaseLock(lock);
+    await releaseLock(lock);
   }
+}
+
+/** Reads the file and plans the rows against it; throws `strategy.id_taken`, or `strategy.file_append` when the rows cannot be appended safely. */
+async function plan(
+  reader: DeclarationReader,
+  settings: Declaring,
+  path: string,
+  target: string,
+  rows: readonly StrategyRow[],
+): Promise<Plan> {
+  const text = await readText(target);
+  const before = text === undefined ? undefined : rowsOfText(reader, text, path);
+  const known = combined(settings, reader, path, before);
+  const results = planAppend(known, rows);
+  const added = rows.filter((_, i) => results[i]!.outcome === 'added');
+  if (added.length === 0) return { text, known, results, added, next: undefined };
+  let next: string;
+  if (text === undefined || before === undefined) {
+    const { exportStrategies } = await import('../../core/strategy/export.js');
+    next = exportStrategies(added, 'json');
+  } else {
+    next = reader.appendedText(text, added, path);
+    checkReadsBack(reader, next, path, [...before, ...added]);
+  }
+  return { text, known, results, added, next };
 }
 
 /** The new text must read back as `expected`, row for row; otherwise nothing is written. */
@@ -202,9 +232,11 @@ async function linkTarget(path: string): Promise<string> {
 const cannotWrite = (path: string, why: string, hint?: string) =>
   new UsageError('strategy.file_append', `strategiesFile ${path}: ${why}; nothing was written`, hint === undefined ? {} : { hint });
 
-/** What replacing the file needs — its folder there and writable, the file (if any) a writable regular file — or exit 2 saying what is missing. */
-async function checkWritable(path: string, target: string): Promise<void> {
-  const where = target === path ? '' : ` (a link to ${target})`;
+const linkNote = (path: string, target: string) => (target === path ? '' : ` (a link to ${target})`);
+
+/** Where the file is to be: its folder there, the file (if any) a regular file — or exit 2 saying what is wrong. Checked even when nothing is added. */
+async function checkPlace(path: string, target: string): Promise<void> {
+  const where = linkNote(path, target);
   const folder = dirname(target);
   const folderStat = await stat(folder).catch((error: unknown) => errno(error) ?? 'unknown');
   if (typeof folderStat === 'string') {
@@ -215,6 +247,14 @@ async function checkWritable(path: string, target: string): Promise<void> {
     );
   }
   if (!folderStat.isDirectory()) throw cannotWrite(path, `${folder} is not a folder${where}`);
+  const fileStat = await stat(target).catch(() => undefined);
+  if (fileStat !== undefined && !fileStat.isFile()) throw cannotWrite(path, `is not a regular file${where}`);
+}
+
+/** What replacing the file needs — its folder writable, the file (if any) writable — or exit 2 saying what is missing. Only when something is added. */
+async function checkWritable(path: string, target: string): Promise<void> {
+  const where = linkNote(path, target);
+  const folder = dirname(target);
   try {
     await access(folder, constants.W_OK | constants.X_OK);
   } catch (error) {
@@ -223,9 +263,7 @@ async function checkWritable(path: string, target: string): Promise<void> {
       `its folder ${folder} cannot be written (${errno(error)}; the file is replaced by a new one renamed over it)${where}`,
     );
   }
-  const fileStat = await stat(target).catch(() => undefined);
-  if (fileStat === undefined) return;
-  if (!fileStat.isFile()) throw cannotWrite(path, `is not a regular file${where}`);
+  if ((await stat(target).catch(() => undefined)) === undefined) return;
   try {
     await access(target, constants.W_OK);
   } catch (error) {
@@ -238,55 +276,68 @@ async function checkWritable(path: string, target: string): Promise<void> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The lock: a file beside the strategies file, made with O_EXCL, holding "pid host nonce"
+// The lock: a file beside the strategies file, made with O_EXCL, holding "pid host nonce pidns"
+// (pidns, such as "pid:[4026531836]", only where /proc tells it; older sparctl wrote no pidns)
 
 interface Lock {
   readonly path: string;
   readonly content: string;
 }
 
+/** A lock file as read: its content and which file it was (a new lock at the same path is another file, or a newer one). */
+export interface SeenLock {
+  readonly content: string;
+  readonly dev: number;
+  readonly ino: number;
+  readonly mtimeMs: number;
+  readonly size: number;
+}
+
 /** The contents of the locks this process holds: one of our pid not among them was left by an earlier process with our pid. */
 const held = new Set<string>();
 
+let ownPidNamespace: Promise<string | undefined> | undefined;
+/** This process's pid namespace ("pid:[4026531836]"), or undefined where it cannot be read (not Linux, no /proc). */
+function pidNamespace(): Promise<string | undefined> {
+  ownPidNamespace ??= readlink('/proc/self/ns/pid').catch(() => undefined);
+  return ownPidNamespace;
+}
+
 /**
  * Takes the file's lock, waiting while another add holds it. A lock whose process is gone
- * (killed) is taken over; one held longer than `waitMs` (or from another machine, where its
- * process cannot be checked) stops the add, naming the lock file.
+ * (killed) is taken over; one held longer than `waitMs` (or from another machine or pid
+ * namespace, where its process cannot be checked) stops the add, naming the lock file.
  */
 async function takeLock(path: string, target: string, waitMs: number): Promise<Lock> {
   const lockPath = `${target}.lock`;
-  const content = `${process.pid} ${hostname()} ${randomUUID()}\n`;
+  const ns = await pidNamespace();
+  const content = `${process.pid} ${hostname()} ${randomUUID()}${ns === undefined ? '' : ` ${ns}`}\n`;
   const deadline = Date.now() + waitMs;
   for (;;) {
-    try {
-      const handle = await open(lockPath, 'wx', 0o644);
+    const made = await open(lockPath, 'wx', 0o644).catch((error: unknown) => {
+      if (errno(error) === 'EEXIST') return undefined;
+      throw cannotWrite(path, `its lock file ${lockPath} cannot be made (${errno(error) ?? (error as Error).message})`);
+    });
+    if (made !== undefined) {
       held.add(content);
-      try {
-        await handle.writeFile(content, 'utf8');
-      } finally {
-        await handle.close();
-      }
+      await writeLock(path, lockPath, made, content).catch((error: unknown) => {
+        held.delete(content);
+        throw error;
+      });
       return { path: lockPath, content };
-    } catch (error) {
-      if (errno(error) !== 'EEXIST')
-        throw cannotWrite(path, `its lock file ${lockPath} cannot be made (${errno(error) ?? (error as Error).message})`);
     }
-    let holder: string;
-    try {
-      holder = await readFile(lockPath, 'utf8');
-    } catch (error) {
-      if (errno(error) === 'ENOENT') continue; // released meanwhile
-      holder = '';
-    }
-    if (await isStale(lockPath, holder)) {
-      await takeOver(lockPath, holder);
+    const seen = await readLock(lockPath);
+    if (seen === undefined) continue; // released meanwhile
+    if (await isStale(seen)) {
+      await takeOver(lockPath, seen);
       continue;
     }
     if (Date.now() >= deadline) {
-      const pid = /^\d+/.exec(holder)?.[0];
+      const holder = lockHolder(seen.content);
+      const foreign = holder.ns !== undefined && holder.ns !== ns;
       throw new UnavailableError(
         'strategy.file_locked',
-        `strategiesFile ${path}: another "strategy add" holds its lock file ${lockPath}${pid === undefined ? '' : ` (pid ${pid})`}; nothing was written`,
+        `strategiesFile ${path}: another "strategy add" holds its lock file ${lockPath}${holder.pid === undefined ? '' : ` (pid ${holder.pid}${foreign ? ' in another pid namespace' : ''})`}; nothing was written`,
         { hint: `run it again once that one has finished; if no sparctl is running, remove ${lockPath}` },
       );
     }
@@ -294,19 +345,62 @@ async function takeLock(path: string, target: string, waitMs: number): Promise<L
   }
 }
 
-/** A lock whose process no longer runs on this machine (or ours, left by a process that had our pid). */
-async function isStale(lockPath: string, holder: string): Promise<boolean> {
-  if (held.has(holder)) return false;
-  const [pid, host] = holder.split(' ');
-  if (host === undefined || !/^\d+$/.test(pid ?? '')) {
-    // Being written this instant, or left empty by a process killed between making and writing it.
-    const age = await stat(lockPath).then(
-      (s) => Date.now() - s.mtimeMs,
-      () => 0,
-    );
-    return age > 5_000;
+/**
+ * Writes our content into the lock just made. When that fails (ENOSPC), the lock is removed:
+ * an empty one left behind would hold every next add up for 5 s (it cannot tell it from a lock
+ * being written this instant).
+ */
+async function writeLock(path: string, lockPath: string, handle: FileHandle, content: string): Promise<void> {
+  const made = await handle.stat().catch(() => undefined);
+  try {
+    await handle.writeFile(content, 'utf8');
+    await handle.close();
+  } catch (error) {
+    await handle.close().catch(() => undefined);
+    const there = await stat(lockPath).catch(() => undefined);
+    if (made === undefined || (there !== undefined && there.ino === made.ino && there.dev === made.dev))
+      await rm(lockPath, { force: true });
+    throw cannotWrite(path, `its lock file ${lockPath} cannot be written (${errno(error) ?? (error as Error).message})`);
   }
+}
+
+/** The lock file's content and identity, read through one handle (so both are of the same file); undefined when there is none. */
+async function readLock(lockPath: string): Promise<SeenLock | undefined> {
+  let handle: FileHandle;
+  try {
+    handle = await open(lockPath, 'r');
+  } catch (error) {
+    if (errno(error) === 'ENOENT') return undefined;
+    // Unreadable (another user's, under a strict umask): nothing shows it stale.
+    return { content: UNREADABLE, dev: 0, ino: 0, mtimeMs: Date.now(), size: 0 };
+  }
+  try {
+    const { dev, ino, mtimeMs, size } = await handle.stat();
+    return { content: await handle.readFile('utf8'), dev, ino, mtimeMs, size };
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Stands for a lock file that cannot be read: never a lock's content (which ends in a line break). */
+const UNREADABLE = '(unreadable)';
+
+/** A lock's fields; the pid namespace is undefined in a lock written where there was none to read, or by an older sparctl. */
+function lockHolder(content: string): { pid: string | undefined; host: string | undefined; ns: string | undefined } {
+  const [pid, host, , ns] = content.trimEnd().split(' ');
+  return { pid: /^\d+$/.test(pid ?? '') ? pid : undefined, host, ns };
+}
+
+/** A lock whose process provably no longer runs (or ours, left by a process that had our pid). */
+async function isStale(seen: SeenLock): Promise<boolean> {
+  if (held.has(seen.content) || seen.content === UNREADABLE) return false;
+  const { pid, host, ns } = lockHolder(seen.content);
+  // Being written this instant, or left empty by a process killed between making and writing it.
+  if (pid === undefined || host === undefined) return Date.now() - seen.mtimeMs > 5_000;
   if (host !== hostname()) return false;
+  // A pid means a process only in its own pid namespace: containers sharing this folder and a
+  // hostname cannot see each other's processes, so kill(pid, 0) would call a live one gone.
+  if (ns !== undefined && ns !== (await pidNamespace())) return false;
   return Number(pid) === process.pid || !processRuns(Number(pid));
 }
 
@@ -320,18 +414,27 @@ function processRuns(pid: number): boolean {
 }
 
 /**
- * Removes a stale lock. Two adds may judge it stale at once, so it is first renamed aside (only
- * one rename takes it); one that turns out to be another add's fresh lock is linked back.
+ * @internal Exported for tests. Removes the stale lock `seen`. Two adds may judge it stale at
+ * once, so it is first renamed aside (only one rename takes it); a file that turns out not to be
+ * the one judged stale — by content, inode and mtime: another add's brand-new lock may be empty
+ * too, like a stale one — is linked back.
  */
-async function takeOver(lockPath: string, stale: string): Promise<void> {
+export async function takeOver(lockPath: string, seen: SeenLock): Promise<void> {
   const aside = `${lockPath}.${process.pid}.${randomUUID()}.stale`;
   try {
     await rename(lockPath, aside);
   } catch {
     return;
   }
-  const moved = await readFile(aside, 'utf8').catch(() => stale);
-  if (moved !== stale) await link(aside, lockPath).catch(() => undefined);
+  const moved = await readLock(aside).catch(() => undefined);
+  const same =
+    moved !== undefined &&
+    moved.content === seen.content &&
+    moved.dev === seen.dev &&
+    moved.ino === seen.ino &&
+    moved.mtimeMs === seen.mtimeMs &&
+    moved.size === seen.size;
+  if (!same) await link(aside, lockPath).catch(() => undefined);
   await rm(aside, { force: true });
 }
 

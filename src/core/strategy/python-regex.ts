@@ -26,6 +26,10 @@
  * repeated more than once, a capture inside a negative lookaround, a backreference to a group that
  * may not have taken part, a repeated subpattern that can match empty (the engines' empty-loop
  * rules differ), and under IGNORECASE a backreference or a cased non-ASCII character.
+ *
+ * `findCatastrophicBacktracking`, on the same parse tree, flags the shapes that backtrack
+ * exponentially (or polynomially but steeply): nested or overlapping quantifiers that can repeat
+ * more than 3 times, bounded or not. A heuristic, not a proof.
  */
 import { StrategyError } from '../errors.js';
 
@@ -1300,12 +1304,26 @@ export function pythonReMatch(translated: TranslatedRegex, input: string): Recor
 // Catastrophic backtracking
 
 /**
+ * A bounded repeat counts as "many" above this many iterations. Nesting a variable-width repeat
+ * in a repeat of at most k iterations costs about C(L, k) steps on a near-miss run of L
+ * characters — polynomial, but steep: measured for `^acct:(?P<n>(?:[0-9]+-?){1,k})$` (Node
+ * 20 and Python 3.11 alike), k = 3 takes 42 ms at L = 200 and 0.8 s at L = 512 (the longest id),
+ * k = 4 takes 3.3 s at L = 200, k = 5 takes 2.6 s at L = 100, and k = 10 takes over 20 s at
+ * L = 40. An FA's fields have no length limit, so only k ≤ 3 stays safe.
+ */
+const MANY_REPEATS = 3;
+
+/** A repeat that can run more than MANY_REPEATS times, its enclosing bounded repeats' counts multiplied in. */
+const repeatsMany = (node: Extract<Node, { kind: 'repeat' }>, enclosing: number): boolean =>
+  node.max === MAXREPEAT || node.max * enclosing > MANY_REPEATS;
+
+/**
  * A heuristic, not a proof: flags the two classic shapes that make a backtracking engine (Python's
  * and JavaScript's alike) take exponential time on a near-miss input:
- * 1. an unbounded quantifier over something that itself contains an unbounded quantifier,
- *    e.g. `(a+)+`, `(a*)*`, `(?:\w+\s?)*`;
- * 2. an unbounded quantifier over an alternation whose alternatives can start with the same
- *    character, e.g. `(a|a)*`, `(?:\w|\d)+`.
+ * 1. a quantifier repeating many times (unbounded, or bounded above MANY_REPEATS) over something
+ *    that itself contains such a quantifier, e.g. `(a+)+`, `(a*)*`, `(?:\w+\s?)*`, `(?:a+){1,30}`;
+ * 2. a quantifier repeating many times over an alternation whose alternatives can start with the
+ *    same character, e.g. `(a|a)*`, `(?:\w|\d)+`, `(?:a|a){1,30}`.
  * Returns a one-line reason, or null when neither shape is present or the pattern does not parse.
  */
 export function findCatastrophicBacktracking(pattern: string): string | null {
@@ -1315,23 +1333,26 @@ export function findCatastrophicBacktracking(pattern: string): string | null {
   } catch {
     return null;
   }
-  return findNestedRepeat(parsed.root, parsed.state.flags);
+  return findNestedRepeat(parsed.root, parsed.state.flags, 1);
 }
 
-function findNestedRepeat(node: Node, flags: number): string | null {
-  if (node.kind === 'repeat' && node.max === MAXREPEAT) {
-    const inner = firstUnboundedRepeat(node.body);
+/** `enclosing`: how many times the enclosing bounded repeats can run `node` (`(?:(?:a+){3}){3}` is `(?:a+){9}`). */
+function findNestedRepeat(node: Node, flags: number, enclosing: number): string | null {
+  if (node.kind === 'repeat' && repeatsMany(node, enclosing)) {
+    const inner = firstManyRepeat(node.body);
     if (inner !== null) {
-      return `the quantifier ${node.text} at position ${node.pos} repeats a subpattern that contains the unbounded quantifier ${inner.text} at position ${inner.pos} (nested quantifiers backtrack exponentially)`;
+      return `the quantifier ${node.text} at position ${node.pos} repeats a subpattern that contains the quantifier ${inner.text} at position ${inner.pos} (nested quantifiers backtrack exponentially, or nearly so when bounded above ${MANY_REPEATS})`;
     }
     const overlap = overlappingAlternation(node.body, flags);
     if (overlap !== null) {
       return `the quantifier ${node.text} at position ${node.pos} repeats an alternation at position ${overlap} whose alternatives can start with the same character (overlapping alternatives backtrack exponentially)`;
     }
   }
+  // Past an unbounded repeat the count no longer matters: its body is checked on its own.
+  const inside = node.kind === 'repeat' && node.max !== MAXREPEAT ? Math.min(enclosing * node.max, MAXREPEAT) : enclosing;
   for (const child of childrenOf(node)) {
     const childFlags = node.kind === 'group' ? combineFlags(flags, node.addFlags, node.delFlags) : flags;
-    const found = findNestedRepeat(child, childFlags);
+    const found = findNestedRepeat(child, childFlags, inside);
     if (found !== null) return found;
   }
   return null;
@@ -1356,10 +1377,11 @@ function childrenOf(node: Node): readonly Node[] {
   }
 }
 
-function firstUnboundedRepeat(node: Node): Extract<Node, { kind: 'repeat' }> | null {
-  if (node.kind === 'repeat' && node.max === MAXREPEAT) return node;
+/** A variable-width repeat that can split a run many ways: unbounded, or bounded above MANY_REPEATS (`\d{4}` has one way). */
+function firstManyRepeat(node: Node): Extract<Node, { kind: 'repeat' }> | null {
+  if (node.kind === 'repeat' && node.min !== node.max && repeatsMany(node, 1)) return node;
   for (const child of childrenOf(node)) {
-    const found = firstUnboundedRepeat(child);
+    const found = firstManyRepeat(child);
     if (found !== null) return found;
   }
   return null;

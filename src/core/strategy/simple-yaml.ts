@@ -257,9 +257,16 @@ function ambiguity(text: string): string | undefined {
   if (/^[-+]?\.(inf|Inf|INF|nan|NaN|NAN)$/.test(text)) return 'infinity and not-a-number (.inf, .nan) are not supported';
   if (/^(y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF)$/.test(text))
     return 'yes, no, on, off, y and n are true or false to YAML 1.1 readers (Helm) and text to others; write true or false';
-  if (/^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}([Tt \t]|$)/.test(text)) return 'a date is a timestamp to YAML 1.1 readers and text to others';
+  if (YAML11_TIMESTAMP.test(text)) return 'a date is a timestamp to YAML 1.1 readers and text to others';
   return undefined;
 }
+
+/**
+ * YAML 1.1's timestamp (yaml.org/type/timestamp.html, as PyYAML resolves it): a date alone, or a
+ * date and a whole time; `2024-05-01 migration` is text to every reader.
+ */
+const YAML11_TIMESTAMP =
+  /^(?:[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[Tt]|[ \t]+)[0-9]{1,2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]*)?(?:[ \t]*(?:Z|[-+][0-9]{1,2}(?::[0-9]{2})?))?)$/;
 
 function parseScalar(text: string, line: Line): YamlValue {
   if (text.startsWith("'") || text.startsWith('"')) {

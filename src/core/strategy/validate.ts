@@ -292,7 +292,11 @@ export function validateStrategy(row: StrategyRow, options: ValidateOptions = {}
       `deconstruct regex can take exponential time on a near-miss FA, which would hang every resolve: ${catastrophic}`,
     );
   } else if (pattern !== null) {
-    add('ok', 'strategy.backtracking_ok', 'no catastrophic-backtracking shape (nested or overlapping unbounded quantifiers)');
+    add(
+      'ok',
+      'strategy.backtracking_ok',
+      'no catastrophic-backtracking shape (nested or overlapping quantifiers that repeat more than 3 times)',
+    );
   }
 
   const fields = template?.fields ?? [];
