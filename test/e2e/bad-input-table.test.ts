@@ -618,6 +618,14 @@ const STRUCTURE: Row[] = [
     mapper: 'unchanged',
   },
   {
+    input: 'blank columns a spreadsheet kept, through a mapping (import-csv): ignored like any column it does not name',
+    files: { 'in.csv': enumCsv([`${enumRow(1)},,`, `${enumRow(2)},,`]).replace(/\n/, ',,\n') },
+    argv: importArgs('in.csv'),
+    exit: 0,
+    says: /total +2 /,
+    mapper: [enumId(1), enumId(2)],
+  },
+  {
     input: 'no id column',
     files: { 'in.csv': linkCsv([linkRow('H_4')]).replace(/^id,/, 'ident,') },
     argv: ['link', '--file', 'in.csv'],

@@ -268,6 +268,9 @@ export function readHeader(
   }
   const seen = new Set<string>();
   for (const column of columns) {
+    // Blank columns a spreadsheet kept (`a;b;;`) have no name to confuse: nothing can name them
+    // (a mapping ignores them; a record file refuses them above, as unknown).
+    if (column === '') continue;
     if (seen.has(column)) throw new UsageError('input.duplicate_column', `${name}:1: column "${column}" appears twice`);
     seen.add(column);
   }
