@@ -84,10 +84,14 @@ export function progressText(event: ProgressEvent, rate: number, compact = false
   const counts: [string, number][] = [
     ['applied', event.applied],
     ['unchanged', event.unchanged],
+    ['superseded', event.superseded],
+    ['skipped', event.skipped],
     ['rejected', event.rejected],
     ['retries', event.retries],
   ];
-  for (const [name, n] of counts) if (!compact || n > 0 || name === 'applied') parts.push(`${name} ${n}`);
+  // Superseded and skipped rows are rare: named only when there are some, as in the summary.
+  const rare = (name: string) => name === 'superseded' || name === 'skipped';
+  for (const [name, n] of counts) if ((!compact && !rare(name)) || n > 0 || name === 'applied') parts.push(`${name} ${n}`);
   return parts.join(' · ');
 }
 

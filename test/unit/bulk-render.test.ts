@@ -41,7 +41,19 @@ function fakeIo(options: { tty?: boolean; env?: Record<string, string> } = {}): 
 }
 
 function progress(done: number, elapsed: number, extra: Partial<ProgressEvent> = {}): ProgressEvent {
-  return { type: 'progress', read: done, done, applied: done, unchanged: 0, rejected: 0, retries: 0, elapsed, ...extra };
+  return {
+    type: 'progress',
+    read: done,
+    done,
+    applied: done,
+    unchanged: 0,
+    superseded: 0,
+    skipped: 0,
+    rejected: 0,
+    retries: 0,
+    elapsed,
+    ...extra,
+  };
 }
 
 const flush = () => new Promise((resolve) => setImmediate(resolve));
@@ -152,6 +164,10 @@ describe('progress text', () => {
     const event = progress(42, 4, { applied: 40, rejected: 2 });
     expect(progressText(event, 10.5)).toBe('42 · 11 rec/s · applied 40 · unchanged 0 · rejected 2 · retries 0');
     expect(progressText(event, 10.5, true)).toBe('42 · 11 rec/s · applied 40 · rejected 2');
+    // Superseded rows are not "unchanged" (the summary counts them apart): named when there are some.
+    const repeated = progress(42, 4, { applied: 30, superseded: 12 });
+    expect(progressText(repeated, 10.5)).toBe('42 · 11 rec/s · applied 30 · unchanged 0 · superseded 12 · rejected 0 · retries 0');
+    expect(progressText(repeated, 10.5, true)).toBe('42 · 11 rec/s · applied 30 · superseded 12');
     expect(progressText(progress(10, 1, { total: 20 }), 0)).toContain('ETA --:--');
     expect(progressText(progress(0, 1, { total: 100_000 }), 10)).toContain('ETA 2:46:40');
   });

@@ -62,6 +62,9 @@ export interface ProgressEvent {
   readonly total?: number;
   readonly applied: number;
   readonly unchanged: number;
+  /** Rows a later row of the same ID replaces, and rows a filter leaves out: counted apart, as the summary does. */
+  readonly superseded: number;
+  readonly skipped: number;
   readonly rejected: number;
   readonly retries: number;
   /** Seconds since the run started. */
