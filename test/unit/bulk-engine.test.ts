@@ -554,6 +554,31 @@ describe('bulk engine: failures', () => {
     expect(backing.auditRows().filter((r) => r.operation === 'link').length).toBe(40);
   });
 
+  it('a mapper that refuses every request: the first request to give up stops the others at their next attempt, and the run says why (exit 4)', async () => {
+    const inner = local();
+    let calls = 0;
+    const refusing = new Proxy(inner, {
+      get(target, key) {
+        if (key === 'link')
+          return async () => {
+            calls++;
+            // Each answer takes a turn of the event loop, as a real refusal does.
+            await new Promise((resolve) => setImmediate(resolve));
+            throw new UnavailableError('remote.refused', 'POST http://127.0.0.1:9/mapper/link: connection refused');
+          };
+        const value = Reflect.get(target, key, target) as unknown;
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    }) as Mapper;
+    const rows = records(Array.from({ length: 400 }, (_, i) => ({ id: `DOWN${i}` })));
+    const { summary } = await run(refusing, rows, { mode: 'link', batchSize: 10, retries: 3, chunkSize: 20, chunksInFlight: 4 });
+    expect(summary.stopped).toMatchObject({ code: 'remote.refused', exitCode: 4 });
+    expect(summary.notSent).toBe(400);
+    // 40 batches of 4 attempts each would be 160 calls; the run ends once one batch spends its
+    // retries, with what was already being sent at most one attempt further each.
+    expect(calls).toBeLessThanOrEqual(4 * 4 + 8);
+  });
+
   it('reconciles records an interrupted run left in flight instead of sending them again', async () => {
     const mapper = local();
     const rows = records([{ id: 'R1' }, { id: 'R2' }]);

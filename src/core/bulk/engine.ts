@@ -36,6 +36,9 @@ import { UpsertOrder, type UpsertOrderSetting } from './upsert-order.js';
  * - Chunks of the input are read, planned and sent with up to `chunksInFlight` in flight (no
  *   two effective rows share an ID, so chunks never wait for each other's answers), within one
  *   run-wide limit of requests; reports come out in input order (reports.ts).
+ * - The first request that gives up (retries spent, or a failure no retry helps) stops every
+ *   other one at its next attempt: they face the same mapper, and what they have not sent is
+ *   kept for the next run.
  */
 
 export type { BulkInput, BulkInputRecord, BulkMode, InputProblem } from './types.js';
@@ -140,6 +143,8 @@ class BulkRun implements Retrying {
   private readonly order: UpsertOrder | undefined;
   /** While the first records are probed for a systematic problem (stopEarly). */
   private probe: EarlyStopProbe | undefined;
+  /** Why a request gave up, which ends the run: the other requests stop rather than spend their own retries on it. */
+  private gaveUp: SparctlError | undefined;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly random: () => number;
   readonly retries: number;
@@ -175,7 +180,13 @@ class BulkRun implements Retrying {
 
   // Retrying, for the state reader and the sender.
   shouldStop(): boolean {
-    return this.options.shouldStop?.() === true;
+    return this.gaveUp !== undefined || this.options.shouldStop?.() === true;
+  }
+
+  /** Notes the first mapper failure that ends the run (a Stop for a signal is none). */
+  private giveUp(error: unknown): void {
+    const reason = error instanceof Stop ? error.reason : error;
+    if (reason instanceof SparctlError) this.gaveUp ??= reason;
   }
 
   async wait(ms: number): Promise<boolean> {
@@ -226,6 +237,7 @@ class BulkRun implements Retrying {
         .catch((error: unknown) => {
           // A SparctlError outside a request (the journal, the mapper's own bookkeeping) stops
           // the run as a request's would; anything else is a bug and surfaces as it is.
+          this.giveUp(error);
           failure ??= { error: error instanceof SparctlError ? asStop(error) : error };
         })
         .finally(() => {
@@ -293,7 +305,8 @@ class BulkRun implements Retrying {
       }
     } catch (error) {
       if (!(error instanceof Stop)) throw error;
-      stopped = error.reason === 'interrupted' ? (this.options.stopReason?.() ?? 'interrupted') : error.reason;
+      // A request that stopped because another gave up stops as "interrupted": the run ends for that one's reason.
+      stopped = error.reason === 'interrupted' ? (this.gaveUp ?? this.options.stopReason?.() ?? 'interrupted') : error.reason;
     }
     this.reports.progress(true);
     const summary = this.reports.summary({
@@ -534,7 +547,14 @@ class BulkRun implements Retrying {
         batches.push({ operation, items: of.slice(i, i + this.options.batchSize) });
     }
     await pool(
-      batches.map((batch) => () => this.sender.send(batch.operation, batch.items, this.options.retries, found)),
+      batches.map((batch) => async () => {
+        try {
+          await this.sender.send(batch.operation, batch.items, this.options.retries, found);
+        } catch (error) {
+          this.giveUp(error);
+          throw error;
+        }
+      }),
       this.slots,
       this.options.concurrency,
     );
