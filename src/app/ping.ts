@@ -79,7 +79,9 @@ async function attemptPing(deps: PingDeps): Promise<PingResult> {
         return failed('reachable', error, (message) => message);
       }
       const pong = answer.status === 200 && /^"?pong"?$/.test(answer.body.trim());
-      checks.push({ check: 'reachable', ok: pong, detail: `GET ${answer.url} → HTTP ${answer.status}${pong ? ' "pong"' : ''}`, ms });
+      // A 200 that is not SPAR's "pong" is some other server (a gateway's default page, a proxy): say so.
+      const said = pong ? ' "pong"' : answer.status === 200 ? ', but not SPAR\'s "pong" (another server answers at this URL?)' : '';
+      checks.push({ check: 'reachable', ok: pong, detail: `GET ${answer.url} → HTTP ${answer.status}${said}`, ms });
     }
     let results: Awaited<ReturnType<Mapper['resolve']>>;
     let ms: number;

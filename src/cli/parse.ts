@@ -34,7 +34,7 @@ export function portNumber(flag: string): (value: string) => number {
 /** A whole number ≥ 0. */
 export function positiveIntOrZero(flag: string): (value: string) => number {
   return (value: string) => {
-    if (!/^[0-9]{1,9}$/.test(value)) throw new InvalidArgumentError(`${flag} must be a whole number`);
+    if (!/^[0-9]{1,9}$/.test(value)) throw new InvalidArgumentError(`${flag} must be a whole number from 0 to 999999999`);
     return Number(value);
   };
 }
@@ -46,7 +46,7 @@ export function parsePositive(value: string, flag: string): number {
 
 /** A whole number ≥ 0 of seconds from a flag's text, reported the same way. */
 export function parseNonNegative(value: string, flag: string): number {
-  if (!/^[0-9]{1,9}$/.test(value)) throw new InvalidArgumentError(`${flag} must be a whole number of seconds`);
+  if (!/^[0-9]{1,9}$/.test(value)) throw new InvalidArgumentError(`${flag} must be a whole number of seconds, from 0 to 999999999`);
   return Number(value);
 }
 

@@ -78,6 +78,16 @@ describe('ping (use case)', () => {
     expect(result.error).toBeUndefined();
   });
 
+  it('a 200 that is not "pong" is another server: not ok, and said so', async () => {
+    const d = deps({ pingEndpoint: async () => ({ url: 'http://x/ping', status: 200, body: '<html>Welcome to nginx</html>' }) });
+    const result = await ping(d, {});
+    expect(result.checks[0]).toMatchObject({
+      check: 'reachable',
+      ok: false,
+      detail: 'GET http://x/ping → HTTP 200, but not SPAR\'s "pong" (another server answers at this URL?)',
+    });
+  });
+
   it('a failure ends the attempt with its error, after the checks before it', async () => {
     const refused = new UnavailableError('remote.refused', 'connection refused');
     const result = await ping(deps({ pingEndpoint: async () => Promise.reject(refused) }), {});
