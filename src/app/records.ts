@@ -288,7 +288,8 @@ export async function writeFlagRecords(
     );
     const dfsp = operation !== 'unlink' && namesLeftOut ? await deps.loadDfsp?.() : undefined;
     // The mapping module (a tenth of a command's start-up) only when DFSP names are filled in.
-    const withDfspNames = dfsp ? (await import('../core/mapping.js')).withDfspNames : undefined;
+    const dfspNames = dfsp ? await import('../core/mapping.js') : undefined;
+    const withDfspNames = dfspNames?.withDfspNames;
     const defaults = {
       ...(input.strategy !== undefined ? { strategyId: input.strategy } : {}),
       ...(input.country !== undefined ? { country: input.country } : {}),
@@ -300,11 +301,17 @@ export async function writeFlagRecords(
         strategies,
       }),
     );
-    const problems = records.flatMap((record) =>
-      record.parsed.ok
-        ? []
-        : record.parsed.problems.map((p) => ({ field: p.field, message: p.message, ...(p.code ? { code: p.code } : {}) })),
-    );
+    const problems = records.flatMap((record, at) => {
+      if (record.parsed.ok) return [];
+      const given = record.parsed.problems.map((p) => ({ field: p.field, message: p.message, ...(p.code ? { code: p.code } : {}) }));
+      // A name left out because its code is not in the DFSP data: said as such, first.
+      const misses = dfsp && dfspNames ? dfspNameMisses(dfspNames, input.records[at]!.record, dfsp) : [];
+      // (An unknown bank leaves its branch's name out too: the branch is looked up under the bank.)
+      const named = new Set(
+        misses.flatMap((miss) => (miss.field === 'bank_code' ? ['bank_name', 'branch_name'] : [miss.field.replace(/_code$/, '_name')])),
+      );
+      return [...misses, ...given.filter((p) => !named.has(p.field))];
+    });
     if (problems.length > 0) throw invalidInput(() => undefined, undefined, problems, records.length, true);
     if (operation === 'unlink' && !dryRun)
       await deps.confirmUnlink(`${records.length} beneficiar${records.length === 1 ? 'y' : 'ies'}`, mapper.target);
@@ -409,4 +416,13 @@ function invalidInput(
   return new UsageError('input.invalid_records', `${where}: ${rows} of ${total} records are invalid; ${nothing}`, {
     hint: 'fix the rows listed above and run the same command again',
   });
+}
+
+/** dfspNameMisses of the mapping module, loaded only when DFSP names were filled in. */
+function dfspNameMisses(
+  mapping: typeof import('../core/mapping.js'),
+  record: Readonly<Record<string, unknown>>,
+  data: DfspData,
+): { field: string; message: string }[] {
+  return mapping.dfspNameMisses(record, data);
 }

@@ -706,6 +706,34 @@ export function withDfspNames(record: Readonly<Record<string, unknown>>, data: D
   return filled;
 }
 
+/**
+ * Why withDfspNames left a name out: a code the DFSP data does not hold. Said instead of the
+ * bare "bank_name is missing" that follows, which would send the admin looking at the wrong field.
+ */
+export function dfspNameMisses(record: Readonly<Record<string, unknown>>, data: DfspData): { field: string; message: string }[] {
+  const filled = withDfspNames(record, data);
+  const misses: { field: string; message: string }[] = [];
+  const missing = (field: string) =>
+    filled[field] === undefined || (typeof filled[field] === 'string' && (filled[field] as string).trim() === '');
+  const code = (field: string) => String(record[field]).trim();
+  if (missing('bank_name') && !missing('bank_code'))
+    misses.push({
+      field: 'bank_code',
+      message: `bank "${code('bank_code')}" is not in the DFSP data, so its name cannot be filled in: give bank_name (--bank-name), or add the bank to the DFSP data`,
+    });
+  else if (missing('branch_name') && !missing('bank_code') && !missing('branch_code'))
+    misses.push({
+      field: 'branch_code',
+      message: `branch "${code('branch_code')}" of bank "${code('bank_code')}" is not in the DFSP data, so its name cannot be filled in: give branch_name (--branch-name), or add the branch to the DFSP data`,
+    });
+  if (missing('wallet_provider_name') && !missing('wallet_provider_code'))
+    misses.push({
+      field: 'wallet_provider_code',
+      message: `wallet provider "${code('wallet_provider_code')}" is not in the DFSP data, so its name cannot be filled in: give wallet_provider_name (--wallet-provider-name), or add it to the DFSP data`,
+    });
+  return misses;
+}
+
 /** Banks, branches and wallet providers as sparctl reads and writes them (the --dfsp file's shape). */
 export type DfspData = z.output<ReturnType<typeof buildDfspFileSchema>>;
 

@@ -744,6 +744,20 @@ const IDS: Row[] = [
     mapper: 'unchanged',
   },
   {
+    input: 'update with a bank code the DFSP data does not hold: that is what is said, not "bank_name is missing"',
+    argv: ['update', '--id', 'BENE_0001', '--fa-type', 'BANK', '--bank-code', 'ZZZ', '--branch-code', '0012', '--account-number', '5'],
+    exit: 2,
+    says: /invalid record: bank_code: bank "ZZZ" is not in the DFSP data, so its name cannot be filled in: give bank_name \(--bank-name\), or add the bank to the DFSP data; nothing was written/,
+    mapper: 'unchanged',
+  },
+  {
+    input: 'update with a branch code its bank does not have in the DFSP data: named as the branch',
+    argv: ['update', '--id', 'BENE_0001', '--fa-type', 'BANK', '--bank-code', 'LBP', '--branch-code', '9999', '--account-number', '5'],
+    exit: 2,
+    says: /invalid record: branch_code: branch "9999" of bank "LBP" is not in the DFSP data, so its name cannot be filled in: give branch_name \(--branch-name\), or add the branch to the DFSP data; nothing was written/,
+    mapper: 'unchanged',
+  },
+  {
     input: 'resolve --id A --id B: refused, pointing at the arguments form',
     argv: ['resolve', '--id', 'BENE_0001', '--id', 'BENE_0002'],
     exit: 2,
