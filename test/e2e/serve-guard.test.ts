@@ -515,10 +515,16 @@ describe('serve against slow and many senders (in-process, short limits)', () =>
     return { done, finish: () => void socket.write(options.then ?? Buffer.alloc(0)), abort: () => socket.destroy() };
   }
 
-  it('cuts off a body that never finishes (slowloris) once the request time is up', async () => {
+  it('cuts off a body that never finishes (slowloris) once the request time is up, and logs the 408 it got', async () => {
     const dir = tempDir();
     const mapper = LocalMapper.open(join(dir, 'served.db'));
-    const server = createSparServer({ mapper, partners: new Map(), requestTimeoutMs: 1_000 });
+    const logged: number[] = [];
+    const server = createSparServer({
+      mapper,
+      partners: new Map(),
+      requestTimeoutMs: 1_000,
+      onRequest: (line) => logged.push(line.status),
+    });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     try {
       const port = (server.address() as AddressInfo).port;
@@ -526,6 +532,21 @@ describe('serve against slow and many senders (in-process, short limits)', () =>
       const { text, ms } = await slow.done;
       expect(text).toMatch(/^HTTP\/1\.1 408 Request Timeout/);
       expect(ms).toBeLessThan(5_000);
+      // The access log says what the client got (it said 500, the status of an answer never sent).
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(logged).toEqual([408]);
+      // A client that closes mid-body is answered 400 by Node; one that resets gets nothing: 499, as nginx logs it.
+      for (const how of ['close', 'reset'] as const) {
+        const socket = connect(port, '127.0.0.1', () =>
+          socket.write('POST /mapper/resolve HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{"request_'),
+        );
+        socket.on('error', () => undefined);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        if (how === 'close') socket.end();
+        else socket.resetAndDestroy();
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect(logged).toEqual([408, 400, 499]);
     } finally {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

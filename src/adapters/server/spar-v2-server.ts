@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import { createServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http';
 import { installLazyLibraries } from '../lazy-libraries.js';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
@@ -24,7 +25,8 @@ import { BODY_BUDGET_FACTOR, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_ITEMS, MAX_CONN
  * `G2P-REQ-413` as soon as that shows (at once from its Content-Length) and the rest of it is
  * never read; more than maxItems items is 413 `G2P-REQ-413` too; the bodies held at once, in
  * all, are capped (503 `G2P-REQ-503` beyond); slow senders are cut off (requestTimeoutMs); the
- * connections open at once are capped.
+ * connections open at once are capped; bodies that are not UTF-8 are refused (400 `G2P-REQ-102`).
+ * stopSparServer stops it within a bounded time, executing nothing new.
  */
 
 export interface SparServerOptions {
@@ -120,34 +122,66 @@ export function createSparServer(options: SparServerOptions): Server | HttpsServ
     budget: { free: maxBody * BODY_BUDGET_FACTOR },
     bearer: options.bearerToken === undefined ? undefined : bearerCheck(options.bearerToken),
   };
+  const stopping: Stopping = { asked: false, cutOff: false, graceMs: DEFAULT_SHUTDOWN_GRACE_MS };
+  // Every connection by its peer's address and port: the same for a TLS socket and the TCP one under it.
+  const connections = new Map<string, Socket>();
+  const inFlight = new Set<InFlight>();
+  // Requests being handled: the database is closed only once all have settled, even if their clients left.
+  const working = new Set<Promise<void>>();
   const listener = (request: IncomingMessage, response: ServerResponse) => {
     const started = Date.now();
     let partner: string | null = null;
     let items = 0;
-    const held = { bytes: 0 };
+    const entry: InFlight = { peer: peerOf(request.socket), held: { bytes: 0, cut: undefined } };
+    const held = entry.held;
+    watchErrors(request.socket);
+    let done = false;
     const finish = (status: number, body: unknown, headers: Record<string, string> = {}) => {
+      if (done) return;
+      done = true;
+      inFlight.delete(entry);
       limits.budget.free += held.bytes;
       held.bytes = 0;
-      const text = JSON.stringify(body);
-      // Answered before its body was all read (too large, not authorised): the rest is not read.
-      const unread = !request.complete;
-      if (unread) closeUnread(request);
-      response.writeHead(status, {
-        'content-type': 'application/json',
-        'content-length': Buffer.byteLength(text),
-        'x-content-type-options': 'nosniff',
-        ...headers,
-        ...(unread ? { connection: 'close' } : {}),
-      });
-      response.end(text);
+      held.cut = undefined;
+      if (request.socket.destroyed) {
+        // Nothing of this answer can go out: log what the client got, if anything (499: nothing).
+        status = statusNodeSent(socketErrors.get(request.socket)) ?? 499;
+      } else {
+        const text = JSON.stringify(body);
+        // Answered before its body was all read (too large, not authorised): the rest is not read.
+        const unread = !request.complete;
+        if (unread) closeUnread(request);
+        response.writeHead(status, {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(text),
+          'x-content-type-options': 'nosniff',
+          ...headers,
+          // Stopping, no connection is kept for a next request.
+          ...(unread || stopping.asked ? { connection: 'close' } : {}),
+        });
+        response.end(text);
+        // An answer that went out keep-alive just before a stop leaves its connection idle: closed once sent.
+        response.once('finish', () => {
+          if (stopping.asked) setImmediate(() => server.closeIdleConnections());
+        });
+        // A request answered after the deadline: a client that does not read its answer keeps the process no longer.
+        if (stopping.cutOff) setTimeout(() => request.socket.destroy(), stopping.graceMs).unref();
+      }
       options.onRequest?.({ method: request.method ?? '', path: request.url ?? '', status, partner, items, ms: Date.now() - started });
     };
-    handle(request, options, limits, held, (p, n) => {
+    if (stopping.asked) {
+      finish(503, STOPPING_ERROR, { 'retry-after': STOPPING_RETRY_AFTER });
+      return;
+    }
+    inFlight.add(entry);
+    const work = handle(request, options, limits, held, (p, n) => {
       partner = p;
       items = n;
     })
       .then(([status, body, headers]) => finish(status, body, headers))
       .catch(() => finish(500, { errors: [{ code: 'G2P-REQ-100', message: 'Unknown Error.' }] }));
+    working.add(work);
+    void work.finally(() => working.delete(work));
   };
   const requestTimeout = options.requestTimeoutMs ?? 60_000;
   const serverOptions: ServerOptions = {
@@ -160,15 +194,108 @@ export function createSparServer(options: SparServerOptions): Server | HttpsServ
     ? createHttpsServer({ ...serverOptions, cert: options.tls.cert, key: options.tls.key, handshakeTimeout: 20_000 }, listener)
     : createServer(serverOptions, listener);
   server.maxConnections = MAX_CONNECTIONS;
-  // Expect: 100-continue asks whether to send the body: not when its size or token refuses it.
+  server.on('connection', (socket: Socket) => {
+    const peer = peerOf(socket);
+    connections.set(peer, socket);
+    socket.once('close', () => {
+      if (connections.get(peer) === socket) connections.delete(peer);
+    });
+  });
+  // Expect: 100-continue asks whether to send the body: not when its size or token refuses it, nor when stopping.
   server.on('checkContinue', (request: IncomingMessage, response: ServerResponse) => {
     const refused =
+      stopping.asked ||
       Number(request.headers['content-length']) > maxBody ||
       (limits.bearer !== undefined && !limits.bearer(request.headers['authorization']));
     if (!refused) response.writeContinue();
     listener(request, response);
   });
+  SHUTDOWNS.set(server, async (graceMs) => {
+    stopping.asked = true;
+    stopping.graceMs = graceMs;
+    // server.close() also stops Node's check of request times: the deadline below stands in for it.
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    const deadline = setTimeout(() => {
+      stopping.cutOff = true;
+      // Requests still being sent are answered 503 and closed; those being executed finish.
+      const busy = new Set<string>();
+      for (const { peer, held } of inFlight) {
+        held.cut?.();
+        busy.add(peer);
+      }
+      // Idle, half-sent headers, TLS handshakes: nothing is being done for them.
+      for (const [peer, socket] of connections) if (!busy.has(peer)) socket.destroy();
+    }, graceMs);
+    await closed;
+    clearTimeout(deadline);
+    while (working.size > 0) await Promise.allSettled([...working]);
+  });
   return server;
+}
+
+/** How long, after a stop is asked for, requests still being sent may take before they are cut off. */
+export const DEFAULT_SHUTDOWN_GRACE_MS = 5_000;
+/** Retry-After of the 503 answered while stopping: a restarted server is back within seconds. */
+const STOPPING_RETRY_AFTER = '5';
+const STOPPING_ERROR = httpError('G2P-REQ-503', 'Service Unavailable. The server is stopping; try again shortly');
+
+const SHUTDOWNS = new WeakMap<Server | HttpsServer, (graceMs: number) => Promise<void>>();
+
+/**
+ * Stops a server made by createSparServer: no new connection is accepted; a request arriving on
+ * a connection still open is answered 503 `G2P-REQ-503` with Retry-After, and every answer says
+ * `Connection: close`; idle connections are closed. Requests being executed (their body all
+ * received) finish; after `graceMs`, a request still being sent is answered 503 and closed, and
+ * any other connection is closed. Resolves once every connection is closed and every request
+ * handled: the mapper may then be closed.
+ */
+export function stopSparServer(server: Server | HttpsServer, graceMs: number = DEFAULT_SHUTDOWN_GRACE_MS): Promise<void> {
+  const shutdown = SHUTDOWNS.get(server);
+  if (!shutdown) throw new Error('stopSparServer: not a server made by createSparServer');
+  return shutdown(graceMs);
+}
+
+interface Stopping {
+  /** A stop was asked for. */
+  asked: boolean;
+  /** The grace is over: requests still being sent have been cut off. */
+  cutOff: boolean;
+  graceMs: number;
+}
+
+interface Held {
+  /** Bytes of this request's body held. */
+  bytes: number;
+  /** While the body is being received: stops reading it, and the request is answered 503 (stopping). */
+  cut: (() => void) | undefined;
+}
+
+interface InFlight {
+  readonly peer: string;
+  readonly held: Held;
+}
+
+function peerOf(socket: Socket): string {
+  return `${socket.remoteAddress}|${socket.remotePort}`;
+}
+
+/** The last error of each connection: Node answers some itself (a 408 when the request time is up) before it closes the socket. */
+const socketErrors = new WeakMap<Socket, string | undefined>();
+
+function watchErrors(socket: Socket): void {
+  if (socketErrors.has(socket)) return;
+  socketErrors.set(socket, undefined);
+  socket.on('error', (error: NodeJS.ErrnoException) => socketErrors.set(socket, error.code));
+}
+
+/** The status Node wrote itself before it closed a socket on this error (socketOnError); undefined: none. */
+function statusNodeSent(code: string | undefined): number | undefined {
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return 408;
+  if (code === 'HPE_HEADER_OVERFLOW') return 431;
+  if (code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW') return 413;
+  if (code?.startsWith('HPE_')) return 400;
+  return undefined;
 }
 
 interface Limits {
@@ -185,7 +312,7 @@ async function handle(
   request: IncomingMessage,
   options: SparServerOptions,
   limits: Limits,
-  held: { bytes: number },
+  held: Held,
   note: (partner: string | null, items: number) => void,
 ): Promise<Answer> {
   const path = new URL(request.url ?? '/', 'http://localhost').pathname;
@@ -214,6 +341,8 @@ async function handle(
       httpError('G2P-REQ-503', 'Service Unavailable. Too many large requests at once; try again shortly'),
       { 'retry-after': '1' },
     ];
+  if (text === 'stopping') return [503, STOPPING_ERROR, { 'retry-after': STOPPING_RETRY_AFTER }];
+  if (text === 'not_utf8') return [400, httpError('G2P-REQ-102', 'Invalid Input. JSON decode error: the body is not valid UTF-8')];
   let body: unknown;
   try {
     body = JSON.parse(text);
@@ -404,13 +533,19 @@ function httpError(code: string, message: string) {
 
 /**
  * The body as text, read chunk by chunk: 'too_large' as soon as it passes maxBody, 'busy' when
- * the bodies held at once would pass the server's budget. Either way reading stops there; what
- * was read is released, and the caller answers and closes the connection.
+ * the bodies held at once would pass the server's budget, 'stopping' when the server cuts it off
+ * (held.cut). Either way reading stops there; what was read is released, and the caller answers
+ * and closes the connection. 'not_utf8': the body is not UTF-8 (replacing the bad bytes would
+ * make different IDs one).
  */
-function readBody(request: IncomingMessage, limits: Limits, held: { bytes: number }): Promise<string | 'too_large' | 'busy'> {
+// A BOM is kept, as Buffer#toString keeps it (JSON.parse then refuses it, as before).
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+function readBody(request: IncomingMessage, limits: Limits, held: Held): Promise<string | 'too_large' | 'busy' | 'stopping' | 'not_utf8'> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
-    const stop = (why: 'too_large' | 'busy') => {
+    const stop = (why: 'too_large' | 'busy' | 'stopping') => {
+      held.cut = undefined;
       request.pause();
       request.off('data', onData);
       request.off('end', onEnd);
@@ -424,7 +559,15 @@ function readBody(request: IncomingMessage, limits: Limits, held: { bytes: numbe
       held.bytes += chunk.length;
       chunks.push(chunk);
     };
-    const onEnd = () => resolve(Buffer.concat(chunks).toString('utf8'));
+    const onEnd = () => {
+      held.cut = undefined;
+      try {
+        resolve(STRICT_UTF8.decode(Buffer.concat(chunks)));
+      } catch {
+        resolve('not_utf8');
+      }
+    };
+    held.cut = () => stop('stopping');
     request.on('data', onData);
     request.on('end', onEnd);
     request.on('error', reject);

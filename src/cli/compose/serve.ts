@@ -30,7 +30,7 @@ export function serveDeps(io: Io, globals: GlobalOptions): ServeDeps {
       const mapper = await openMapper(context!, 'write');
       // Links are inserted and audited on a second thread while this one parses the next requests.
       await writeLinksOnThread(io, mapper);
-      const { createSparServer } = await import('../../adapters/server/spar-v2-server.js');
+      const { createSparServer, stopSparServer } = await import('../../adapters/server/spar-v2-server.js');
       const server = createSparServer({
         mapper,
         partners: start.partners as ReadonlyMap<string, readonly KeyObject[]>,
@@ -63,10 +63,8 @@ export function serveDeps(io: Io, globals: GlobalOptions): ServeDeps {
         address,
         port,
         stop: async () => {
-          await new Promise<void>((resolve) => {
-            server.close(() => resolve());
-            server.closeIdleConnections();
-          });
+          // Bounded: a client that keeps sending, or stalls, cannot keep the server up (or writing).
+          await stopSparServer(server);
           await mapper.close();
         },
         abort: async () => {
