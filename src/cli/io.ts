@@ -57,3 +57,15 @@ export function colorEnabled(io: Io, stream: 'stdout' | 'stderr'): boolean {
 export function defaultFormat(io: Io, configured: OutputFormat | undefined): OutputFormat {
   return configured ?? (io.stdoutIsTTY ? 'table' : 'jsonl');
 }
+
+/** Calls `listener` on SIGINT and SIGTERM until the returned function is called (a command that stops cleanly). */
+export function onStopSignals(listener: (signal: 'SIGINT' | 'SIGTERM') => void): () => void {
+  const onSigint = () => listener('SIGINT');
+  const onSigterm = () => listener('SIGTERM');
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigterm);
+  return () => {
+    process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigterm);
+  };
+}

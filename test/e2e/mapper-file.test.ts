@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 // Through retained.ts: on Node 24 a collected better-sqlite3 object aborts the test process.
 import { openDatabase, prepare, setPragma } from '../../src/adapters/sqlite/retained.js';
-import { BIN, cliEnv, ROOT, runCli, SPAWN_LIMIT, type CliResult } from '../helpers/run-cli.js';
+import { BIN, cliEnv, ROOT, outputOf, runCli, SPAWN_LIMIT, type CliResult } from '../helpers/run-cli.js';
 import { runMain } from '../helpers/run-main.js';
 import { bankFlags } from '../helpers/records.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -155,15 +155,7 @@ function runAsUser(args: string[], env: Record<string, string>): Promise<CliResu
   const [command, prefix] = isRoot
     ? ['setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN]]
     : [process.execPath, [BIN]];
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, [...prefix, ...args], { ...SPAWN_LIMIT, env, cwd: '/', stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return outputOf(spawn(command, [...prefix, ...args], { ...SPAWN_LIMIT, env, cwd: '/', stdio: ['ignore', 'pipe', 'pipe'] }));
 }
 
 describe('a mapper in a folder the user may not write in', () => {

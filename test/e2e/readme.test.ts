@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 // Through retained.ts: on Node 24 a collected better-sqlite3 object aborts the test process.
 import { openDatabase, prepare } from '../../src/adapters/sqlite/retained.js';
-import { BIN, ROOT, SPAWN_LIMIT } from '../helpers/run-cli.js';
+import { BIN, outputOf, ROOT, SPAWN_LIMIT } from '../helpers/run-cli.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const SECTIONS = ['## Quick start', '### Which mapper a command acts on', '### One record from flags'];
@@ -82,15 +82,7 @@ function sh(
   command: string,
   options: { cwd: string; env: Record<string, string> },
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('sh', ['-c', command], { ...SPAWN_LIMIT, cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return outputOf(spawn('sh', ['-c', command], { ...SPAWN_LIMIT, cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] }));
 }
 
 function script(path: string, text: string): void {

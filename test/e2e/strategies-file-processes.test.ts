@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BIN, ROOT, SPAWN_LIMIT, cliEnv, type CliResult } from '../helpers/run-cli.js';
+import { BIN, ROOT, SPAWN_LIMIT, cliEnv, outputOf, type CliResult } from '../helpers/run-cli.js';
 
 /** `noFileWrites`: every write to a file fails (EFBIG: RLIMIT_FSIZE 0, SIGXFSZ ignored), as on a full disk; stdout and stderr are pipes. */
 function run(
@@ -16,18 +16,10 @@ function run(
   env: Record<string, string>,
   { noFileWrites = false, ...as }: { uid?: number; gid?: number; timeout?: number; noFileWrites?: boolean } = {},
 ): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const [command, argv] = noFileWrites
-      ? ['/bin/sh', ['-c', 'trap "" XFSZ; ulimit -f 0; exec "$0" "$@"', process.execPath, BIN, ...args]]
-      : [process.execPath, [BIN, ...args]];
-    const child = spawn(command, argv, { ...SPAWN_LIMIT, ...as, env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  const [command, argv] = noFileWrites
+    ? ['/bin/sh', ['-c', 'trap "" XFSZ; ulimit -f 0; exec "$0" "$@"', process.execPath, BIN, ...args]]
+    : [process.execPath, [BIN, ...args]];
+  return outputOf(spawn(command, argv, { ...SPAWN_LIMIT, ...as, env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));
 }
 
 const addArgs = (id: number, description = `Strategy ${id}`) => [

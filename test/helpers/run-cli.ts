@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,20 +47,26 @@ export function cliEnv(extra: Record<string, string> = {}): CliEnv {
 
 /** Runs `node bin/sparctl.js ...args` as a real child process. */
 export function runCli(args: string[], options: { env: Record<string, string>; input?: string; cwd?: string }): Promise<CliResult> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      ...SPAWN_LIMIT,
-      env: options.env,
-      cwd: options.cwd ?? ROOT,
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
+  const child = spawn(process.execPath, [BIN, ...args], {
+    ...SPAWN_LIMIT,
+    env: options.env,
+    cwd: options.cwd ?? ROOT,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  const result = outputOf(child);
+  child.stdin.end(options.input ?? '');
+  return result;
+}
+
+/** The exit code and the whole of stdout and stderr (both piped) of a child process. */
+export function outputOf(child: ChildProcess): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     child.on('error', reject);
-    child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
-    child.stdin.end(options.input ?? '');
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
 }
 

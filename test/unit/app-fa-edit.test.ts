@@ -139,6 +139,16 @@ const DFSP: DfspData = {
   wallet_providers: [],
 };
 
+/** The answers that type a bank FA without DFSP data: EXB, its branch 0001 Main, and `account`. */
+const typedBank = (account: string): Answer[] => [
+  { select: 'BANK' },
+  { input: ['EXB'] },
+  { input: ['Example Bank'] },
+  { input: ['0001'] },
+  { input: ['Main'] },
+  { input: [account] },
+];
+
 describe('editFa (use case)', () => {
   it('a plain ID stored in its ID strategy form: found, said, name shown; the current bank kept though the DFSP data lacks it', async () => {
     const stored = 'token:000412345004@nationalId';
@@ -262,14 +272,7 @@ describe('editFa (use case)', () => {
 
   it('the same answers change nothing: no confirmation, no write', async () => {
     const mapper = await linkedMapper();
-    const prompter = scripted([
-      { select: 'BANK' },
-      { input: ['EXB'] },
-      { input: ['Example Bank'] },
-      { input: ['0001'] },
-      { input: ['Main'] },
-      { input: ['0012345678'] },
-    ]);
+    const prompter = scripted(typedBank('0012345678'));
     const result = await editFa(deps(mapper, prompter), { id: 'B1' });
     expect(result).toEqual({ ended: 'unchanged', exitCode: 0 });
     expect(mapper.writes).toEqual([]);
@@ -300,14 +303,7 @@ describe('editFa (use case)', () => {
     for (const meanwhile of ['update', 'unlink'] as const) {
       const mapper = await linkedMapper();
       const strategies = new Map((await mapper.strategies()).map((s) => [s.id, s]));
-      const prompter = scripted([
-        { select: 'BANK' },
-        { input: ['EXB'] },
-        { input: ['Example Bank'] },
-        { input: ['0001'] },
-        { input: ['Main'] },
-        { input: ['42'] },
-      ]);
+      const prompter = scripted(typedBank('42'));
       // The other admin's write lands while this one reads the before → after.
       prompter.confirm = async () => {
         const other = { id: 'B1', ...BANK, account_number: '0099999999' };
@@ -335,15 +331,7 @@ describe('editFa (use case)', () => {
 
   it('an update the mapper rejects ends with its reason and exit 5', async () => {
     const mapper = await linkedMapper({ rejectUpdates: true });
-    const prompter = scripted([
-      { select: 'BANK' },
-      { input: ['EXB'] },
-      { input: ['Example Bank'] },
-      { input: ['0001'] },
-      { input: ['Main'] },
-      { input: ['42'] },
-      { confirm: true },
-    ]);
+    const prompter = scripted([...typedBank('42'), { confirm: true }]);
     const result = await editFa(deps(mapper, prompter), { id: 'B1' });
     expect(result).toEqual({ ended: 'rejected', reasonCode: 'rjct.fa.invalid', reasonMessage: 'no such bank', exitCode: 5 });
     await mapper.reallyClose();

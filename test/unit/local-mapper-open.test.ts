@@ -148,44 +148,39 @@ describe('a database locked by another writer', () => {
     await mapper.close();
   });
 
-  it('strategy add under the lock is local.busy too', () => {
-    const dir = tempDir();
-    const path = join(dir, 'mapper.db');
-    const mapper = LocalMapper.open(path);
-    setPragma(connectionOf(mapper), 'busy_timeout = 50');
-    const other = openDatabase(path);
-    other.exec('BEGIN IMMEDIATE');
-    try {
-      const row = {
-        id: 9,
-        strategy_type: 'FA',
-        construct_strategy: 'n:{account_number}',
-        deconstruct_strategy: '^n:(?P<account_number>.*)$',
-        description: '',
-        active: true,
-      } as const;
-      expect(thrownBy(UnavailableError, () => mapper.addStrategies([row])).code).toBe('local.busy');
-    } finally {
-      other.exec('COMMIT');
-      other.close();
-      void mapper.close();
-    }
-  });
-
-  it('dfsp import under the lock is local.busy too', () => {
-    const dir = tempDir();
-    const path = join(dir, 'mapper.db');
-    const store = DfspStore.open(path);
-    setPragma(connectionOf(store), 'busy_timeout = 50');
-    const other = openDatabase(path);
-    other.exec('BEGIN IMMEDIATE');
-    try {
-      const data = { banks: [{ code: 'EXB', name: 'Example Bank' }], branches: [], wallet_providers: [] };
-      expect(thrownBy(UnavailableError, () => store.import(data)).code).toBe('local.busy');
-    } finally {
-      other.exec('COMMIT');
-      other.close();
-      store.close();
+  it('strategy add and dfsp import under the lock are local.busy too', () => {
+    const row = {
+      id: 9,
+      strategy_type: 'FA',
+      construct_strategy: 'n:{account_number}',
+      deconstruct_strategy: '^n:(?P<account_number>.*)$',
+      description: '',
+      active: true,
+    } as const;
+    const data = { banks: [{ code: 'EXB', name: 'Example Bank' }], branches: [], wallet_providers: [] };
+    const writers = [
+      (path: string) => {
+        const mapper = LocalMapper.open(path);
+        return { handle: mapper, write: () => mapper.addStrategies([row]), close: () => void mapper.close() };
+      },
+      (path: string) => {
+        const store = DfspStore.open(path);
+        return { handle: store, write: () => store.import(data), close: () => store.close() };
+      },
+    ];
+    for (const open of writers) {
+      const path = join(tempDir(), 'mapper.db');
+      const writer = open(path);
+      setPragma(connectionOf(writer.handle), 'busy_timeout = 50');
+      const other = openDatabase(path);
+      other.exec('BEGIN IMMEDIATE');
+      try {
+        expect(thrownBy(UnavailableError, writer.write).code).toBe('local.busy');
+      } finally {
+        other.exec('COMMIT');
+        other.close();
+        writer.close();
+      }
     }
   });
 });

@@ -5,6 +5,7 @@ import type { BulkJobDeps } from '../../app/bulk-job.js';
 import type { BulkInput, BulkInputRecord } from '../../core/bulk/types.js';
 import { redactUrl } from '../../config/redact.js';
 import { openMapper, writeLinksOnThread, type CommandContext } from '../context.js';
+import { onStopSignals } from '../io.js';
 import type { BulkSummary, RecordEvent } from '../../core/bulk/events.js';
 import type { BulkMode } from '../../core/bulk/types.js';
 import type { Mapper } from '../../core/mapper.js';
@@ -141,16 +142,7 @@ export async function bulkJobDeps(context: CommandContext, spec: BulkJobSpec): P
     ...(stdoutFormat ? { stdoutResults: (dryRun: boolean) => openStdoutResults(context, stdoutFormat, dryRun) } : {}),
     stdoutFailure: () => io.stdoutFailure?.(),
     startProgress: () => createProgressRenderer(io, { quiet: globals.quiet === true, label: spec.command }),
-    onSignal: (listener) => {
-      const onSigint = () => listener('SIGINT');
-      const onSigterm = () => listener('SIGTERM');
-      process.on('SIGINT', onSigint);
-      process.on('SIGTERM', onSigterm);
-      return () => {
-        process.off('SIGINT', onSigint);
-        process.off('SIGTERM', onSigterm);
-      };
-    },
+    onSignal: onStopSignals,
     exitNow: (code) => process.exit(code),
     say: (line) => void io.stderr.write(`${line}\n`),
     ...(globals.verbose && !globals.quiet ? { verbose: (line: string) => void io.stderr.write(`sparctl: ${line}\n`) } : {}),

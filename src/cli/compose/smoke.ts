@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import type { SmokeDeps } from '../../app/smoke.js';
 import { redactUrl } from '../../config/redact.js';
 import { openMapper, type CommandContext } from '../context.js';
+import { onStopSignals } from '../io.js';
 
 /** What the smoke use case needs, from this command's settings: the composition of app/smoke.ts. */
 export function smokeDeps(context: CommandContext): SmokeDeps {
@@ -18,16 +19,7 @@ export function smokeDeps(context: CommandContext): SmokeDeps {
       const { smokeJunitXml, writeJunitFile } = await import('../../adapters/files/junit.js');
       await writeJunitFile(path, smokeJunitXml(report, startedAt));
     },
-    onSignal: (listener) => {
-      const onSigint = () => listener('SIGINT');
-      const onSigterm = () => listener('SIGTERM');
-      process.on('SIGINT', onSigint);
-      process.on('SIGTERM', onSigterm);
-      return () => {
-        process.off('SIGINT', onSigint);
-        process.off('SIGTERM', onSigterm);
-      };
-    },
+    onSignal: onStopSignals,
     exitNow: (code) => process.exit(code),
     say: (line) => void context.io.stderr.write(`${line}\n`),
     checkJunit: async (path) => {
