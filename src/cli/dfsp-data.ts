@@ -9,9 +9,13 @@ import type { CommandContext } from './context.js';
 export async function loadDfsp(context: CommandContext, options: { required: boolean }): Promise<DfspData | undefined> {
   const { settings } = context.resolved;
   if (settings.mode === 'local') {
-    // No mapper yet (none there, or an empty file): no DFSP data, and nothing is created to say so.
-    const { localMapperFile } = await import('./context.js');
-    if (!localMapperFile(context, 'read').exists) return options.required ? { banks: [], branches: [], wallet_providers: [] } : undefined;
+    // No mapper yet (none there, or an empty file): no DFSP data, and nothing is created to say
+    // so. Whether the command may use or make a mapper there is the command's to say, not this
+    // look-up's (`import-csv --db new.db --create` reads no DFSP data before it makes one).
+    const { statSync } = await import('node:fs');
+    const found = statSync(settings.db!, { throwIfNoEntry: false });
+    if (found === undefined || (found.isFile() && found.size === 0))
+      return options.required ? { banks: [], branches: [], wallet_providers: [] } : undefined;
     const { DfspStore } = await import('../adapters/sqlite/dfsp-store.js');
     const store = DfspStore.open(settings.db!);
     try {

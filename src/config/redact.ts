@@ -16,10 +16,10 @@ const QUERY_VALUE = /([?&][^=&#\s]*)=[^&#\s]*?(?=[&#]|[)\]:;,.'"]*(?:\s|$))/g;
 export function redactUrl(url: string): string {
   const scheme = url.indexOf('://');
   const hostStart = scheme < 0 ? 0 : scheme + 3;
-  // With a scheme the user-info ends before the path's first slash (a `?` or `#` in a password
-  // still counts as user-info); without one, any `@` may end it.
-  const pathStart = scheme < 0 ? -1 : url.indexOf('/', hostStart);
-  const at = url.lastIndexOf('@', pathStart < 0 ? url.length : pathStart);
+  // The user-info ends at the last `@`: a password may hold `/`, `?`, `#` or `@` unescaped (a
+  // base64 secret). A URL with an `@` in its path or query is masked further than it needs:
+  // a host hidden is better than a password shown.
+  const at = url.lastIndexOf('@');
   let shown = url;
   if (at >= hostStart) {
     // No scheme: the user-info starts after the last slash before the `@` (`http//u:p@h`).

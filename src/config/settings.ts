@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { ConfigError, UsageError } from '../core/errors.js';
 import { redactUrl } from './redact.js';
 import { describeIssues } from '../core/model.js';
+import { readJsonTree } from '../core/json-text.js';
 import { lazySchema, type Zod } from '../core/schema-library.js';
 import { OUTPUT_FORMATS, PROTOCOLS, type OutputFormat } from './constants.js';
 
@@ -18,6 +19,9 @@ export { redactUrl, redactUrlsIn } from './redact.js';
 
 const SENDER_MNEMONIC = /^[A-Za-z0-9_.-]{1,64}$/;
 const PROFILE_NAME = /^[A-Za-z0-9_.-]+$/;
+/** Names a plain object already answers to (its prototype's): never a profile, whatever the file holds. */
+const RESERVED_PROFILE_NAMES = new Set(Object.getOwnPropertyNames(Object.prototype));
+const profileNameOk = (name: string) => PROFILE_NAME.test(name) && !RESERVED_PROFILE_NAMES.has(name);
 
 function isHttpUrl(value: string): boolean {
   return URL.canParse(value) && /^https?:$/.test(new URL(value).protocol);
@@ -93,7 +97,17 @@ function buildSettingsSchemas(z: Zod) {
   });
   const configFile = z.strictObject({
     defaultProfile: nonEmpty.optional(),
-    profiles: z.record(z.string().regex(PROFILE_NAME, { error: 'profile names may hold letters, digits, . _ and -' }), profile).default({}),
+    profiles: z
+      .record(
+        z
+          .string()
+          .regex(PROFILE_NAME, { error: 'profile names may hold letters, digits, . _ and -' })
+          .refine((name) => !RESERVED_PROFILE_NAMES.has(name), {
+            error: 'this name is reserved (constructor, __proto__, toString…): choose another',
+          }),
+        profile,
+      )
+      .default({}),
   });
   return { profile, configFile };
 }
@@ -210,9 +224,10 @@ export function fastConfigFile(value: unknown): ConfigFile | undefined {
   const { defaultProfile, profiles } = value;
   for (const key of Object.keys(value)) if (key !== 'defaultProfile' && key !== 'profiles') return undefined;
   if (Object.hasOwn(value, 'defaultProfile') && !(typeof defaultProfile === 'string' && defaultProfile.length >= 1)) return undefined;
-  const checked: Record<string, Profile> = {};
+  // No prototype: a profile named __proto__ is a key like any other (the schema then refuses it).
+  const checked: Record<string, Profile> = Object.create(null) as Record<string, Profile>;
   for (const name of Object.keys(profiles)) {
-    const profile = PROFILE_NAME.test(name) ? fastProfile(profiles[name]) : undefined;
+    const profile = profileNameOk(name) ? fastProfile(profiles[name]) : undefined;
     if (profile === undefined) return undefined;
     checked[name] = profile;
   }
@@ -303,14 +318,28 @@ export interface SettingsInput {
 }
 
 export function parseConfigFile(path: string, text: string): ConfigFile {
-  let json: unknown;
-  try {
-    // Notepad saves UTF-8 with a byte order mark, which RFC 8259 lets a reader ignore.
-    json = JSON.parse(text.replace(/^\uFEFF/, ''));
-  } catch (error) {
-    throw new ConfigError('config.invalid_json', `${path}: not valid JSON (${(error as Error).message})`, {
+  // Notepad saves UTF-8 with a byte order mark, which RFC 8259 lets a reader ignore.
+  const body = text.replace(/^\uFEFF/, '');
+  // Where the text is wrong, never the text itself (SPARCTL_CONFIG may name a token file by
+  // mistake), and a key given twice is refused: JSON.parse would keep the last silently.
+  const read = readJsonTree(body);
+  if ('problem' in read) {
+    throw new ConfigError('config.invalid_json', `${path}: not valid JSON (${read.problem})`, {
       hint: 'fix the file, or move it away to start from the built-in local profile',
     });
+  }
+  const json: unknown = JSON.parse(body);
+  // A profile the schema library would drop without a word (it will not write __proto__): refused by name.
+  const profiles = isPlainObject(json) ? json['profiles'] : undefined;
+  const reserved = isPlainObject(profiles) ? Object.keys(profiles).find((name) => RESERVED_PROFILE_NAMES.has(name)) : undefined;
+  if (reserved !== undefined) {
+    throw new ConfigError(
+      'config.invalid',
+      `${path}: profiles.${reserved}: this name is reserved (constructor, __proto__, toString…): choose another`,
+      {
+        hint: 'see "Configuration" in the README for the fields a profile accepts',
+      },
+    );
   }
   const fast = fastConfigFile(json);
   const parsed = fast !== undefined ? { success: true as const, data: fast } : settingsSchemas().configFile.safeParse(json);
@@ -393,7 +422,8 @@ export function resolveSettings(input: SettingsInput): ResolvedSettings {
   const file = input.configText === undefined ? { profiles: {} } : parseConfigFile(input.configPath, input.configText);
   const explicitProfile = input.profileFlag ?? nonBlank(input.env['SPARCTL_PROFILE'])?.trim();
   const profileName = explicitProfile ?? file.defaultProfile ?? 'default';
-  const profile = file.profiles[profileName];
+  // Only the file's own profiles: `constructor` or `toString` must not find Object's.
+  const profile = Object.hasOwn(file.profiles, profileName) ? file.profiles[profileName] : undefined;
   if (!profile && (explicitProfile !== undefined || file.defaultProfile !== undefined)) {
     const known = Object.keys(file.profiles);
     const where = input.configText === undefined ? `${input.configPath} does not exist` : `it is not in ${input.configPath}`;
@@ -556,12 +586,17 @@ const SECRET_KEYS = new Set<string>(['token', 'oauthClientSecret', 'odkPassword'
  * The settings as `config show` prints them: secrets replaced by a marker, credentials
  * stripped from URLs.
  */
+/** The settings that hold a URL, whose user-info and query values are never shown. */
+const URL_KEYS: ReadonlySet<string> = new Set(PROFILE_FIELDS.filter(([, kind]) => kind === 'url').map(([key]) => key));
+
 export function redactedSettings(settings: Settings): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(settings)) {
     if (value === undefined) continue;
     if (SECRET_KEYS.has(key)) out[key] = '(set, hidden)';
-    else if (typeof value === 'string' && /^https?:\/\//.test(value)) out[key] = redactUrl(value);
+    // Every URL setting, however its scheme is written (`HTTPS://`, `https:u:p@h` parse too), and
+    // any other value that looks like a URL.
+    else if (typeof value === 'string' && (URL_KEYS.has(key) || /^[a-z][a-z0-9+.-]*:/i.test(value))) out[key] = redactUrl(value);
     else out[key] = value;
   }
   return out;

@@ -85,6 +85,22 @@ describe('an empty file is not a mapper', () => {
     const dfsp = await runMain(['dfsp', 'list', '-o', 'json'], { env });
     expect(dfsp.code, dfsp.stderr).toBe(0);
     expect(statSync(dataDb).size).toBe(0);
+    // A new named mapper made by an import (--create): its DFSP look-up finds none, and is no refusal.
+    const fresh = join(dataDb, '..', 'fresh.db');
+    const imported = await runMain(
+      [
+        '--db',
+        fresh,
+        '--create',
+        'import-csv',
+        join(ROOT, 'fixtures', 'enumeration.csv'),
+        '--mapping',
+        join(ROOT, 'fixtures', 'enumeration.mapping.json'),
+      ],
+      { env },
+    );
+    expect(imported.stderr).not.toMatch(/local\.no_mapper/);
+    expect(statSync(fresh).size).toBeGreaterThan(0);
     const write = await runMain(['link', '--id', 'D1', ...bankFlags('1')], { env });
     expect(write.code, write.stderr).toBe(0);
     expect(ids(dataDb)).toEqual(['D1']);

@@ -122,13 +122,19 @@ describe('resolveSettings', () => {
     expect(shown).toContain('(set, hidden)');
     expect(redactUrl('https://a:b@h/x')).toBe('https://***@h/x');
     expect(redactUrl('https://h/x')).toBe('https://h/x');
+    // config show masks every URL setting however its scheme is written.
+    for (const url of ['HTTPS://alice:S3cretPW@h/x?subscription-key=K1', 'https:alice:S3cretPW@h/x']) {
+      const shownUrl = JSON.stringify(redactedSettings({ ...settings, baseUrl: url, dfspUrl: url, odkUrl: url }));
+      expect(shownUrl).not.toMatch(/S3cretPW|K1/);
+    }
     // A URL the parser refuses is the one its refusal echoes: a space or a `?` in the password,
     // no scheme, a scheme missing its colon.
     expect(redactUrl('http://alice:S3cret PW@127.0.0.1:18432')).toBe('http://***@127.0.0.1:18432');
     expect(redactUrl('http://alice:p?ss#w@h/x')).toBe('http://***@h/x');
     expect(redactUrl('alice:S3cretPW@127.0.0.1')).toBe('***@127.0.0.1');
     expect(redactUrl('http//alice:S3cretPW@127.0.0.1/api')).toBe('http//***@127.0.0.1/api');
-    expect(redactUrl('https://h/users/a@b?k=v')).toBe('https://h/users/a@b?k=***');
+    expect(redactUrl('https://user:pa/ssSECRET@spar.example.org/api')).toBe('https://***@spar.example.org/api');
+    expect(redactUrl('https://h/x?k=v')).toBe('https://h/x?k=***');
     // A gateway's key or a token in the query is a secret too; the names stay, for the shape.
     expect(redactUrl('https://u:p@h/x?subscription-key=K1&v=2#top')).toBe('https://***@h/x?subscription-key=***&v=***#top');
     expect(redactUrlsIn('POST http://h:1/x/mapper/resolve?token=abc: connection refused (see https://h/y?k=v).')).toBe(
@@ -175,6 +181,26 @@ describe('resolveSettings', () => {
       'known profiles: field, staging',
     );
     expect(thrownBy(ConfigError, () => resolveSettings({ ...base, configText: '{"profiles":' })).code).toBe('config.invalid_json');
+    // A name a plain object already answers to is never a profile: not found, never the default mapper.
+    for (const name of ['constructor', 'toString', '__proto__', 'hasOwnProperty', 'valueOf']) {
+      expect(thrownBy(ConfigError, () => resolveSettings({ ...base, configText: file, profileFlag: name })).code).toBe(
+        'config.unknown_profile',
+      );
+      const byDefault = JSON.stringify({ defaultProfile: name, profiles: { staging: { mode: 'local' } } });
+      expect(thrownBy(ConfigError, () => resolveSettings({ ...base, configText: byDefault })).code).toBe('config.unknown_profile');
+    }
+    // A profile named __proto__ (an own key of the parsed file) is refused with the file.
+    const proto = '{"profiles":{"local":{"mode":"local"},"__proto__":{"mode":"remote","baseUrl":"http://127.0.0.1:9/evil"}}}';
+    expect(thrownBy(ConfigError, () => resolveSettings({ ...base, configText: proto })).message).toMatch(/reserved/);
+    // Not JSON: where, never what the file holds (SPARCTL_CONFIG naming a token file by mistake).
+    const secret = thrownBy(ConfigError, () => resolveSettings({ ...base, configText: 'PROFTOKEN123\n' }));
+    expect(secret.message).toBe('/cfg/config.json: not valid JSON (line 1, column 1: unexpected character)');
+    // A key given twice: JSON.parse would keep the last silently.
+    const twice = thrownBy(ConfigError, () =>
+      resolveSettings({ ...base, configText: '{"profiles":{"p":{"mode":"remote","baseUrl":"http://a","baseUrl":"http://b"}}}' }),
+    );
+    expect(twice.code).toBe('config.invalid_json');
+    expect(twice.message).toMatch(/line 1, column \d+: .*twice/);
     // Notepad's byte order mark is no mistake.
     expect(resolveSettings({ ...base, configText: `\uFEFF${file}` }).settings.batchSize).toBe(200);
     const invalid = thrownBy(ConfigError, () =>

@@ -7,6 +7,7 @@
  * the validator (a sixth of a remote command's start-up).
  */
 import { UsageError } from '../errors.js';
+import { readJsonTree, type JsonNode } from '../json-text.js';
 import { exportStrategies, yamlString } from './export.js';
 import { parseSimpleYaml, type YamlPath } from './simple-yaml.js';
 import type { StrategyRow } from './strategy.js';
@@ -71,134 +72,15 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-// ---------------------------------------------------------------------------------------------
-// JSON: where each value is in the text
-
-/** A JSON value's place in the text, [start, end); an array's items, an object's members. */
-interface JsonNode {
-  readonly start: number;
-  readonly end: number;
-  readonly items?: readonly JsonNode[];
-  readonly members?: ReadonlyMap<string, JsonNode>;
-}
-
-class JsonSyntax extends Error {
-  constructor(
-    readonly at: number,
-    what: string,
-  ) {
-    super(what);
-  }
-}
-
 /**
- * The text's JSON tree; a syntax error or a key twice in one object (JSON.parse would keep the
- * last silently, another reader the first) is exit 2 naming the line and column — never the
- * text, which may be a secret file named by mistake.
+ * The text's JSON tree; a syntax error or a key twice in one object is exit 2 naming the line and
+ * column (json-text.ts) — never the text.
  */
 function jsonTree(body: string, file: string): JsonNode {
-  try {
-    return scanJson(body);
-  } catch (error) {
-    if (error instanceof RangeError) throw new UsageError('strategy.invalid', `${file}: not valid JSON (nested too deeply)`);
-    if (!(error instanceof JsonSyntax)) throw error;
-    const before = body.slice(0, error.at);
-    const line = before.split('\n').length;
-    const column = error.at - before.lastIndexOf('\n');
-    throw new UsageError('strategy.invalid', `${file}: not valid JSON: line ${line}, column ${column}: ${error.message}`);
-  }
-}
-
-const JSON_NUMBER = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?/y;
-
-/** RFC 8259's grammar, as JSON.parse reads it, keeping where each value is. */
-function scanJson(text: string): JsonNode {
-  let i = 0;
-  const space = () => {
-    while (i < text.length && (text[i] === ' ' || text[i] === '\t' || text[i] === '\n' || text[i] === '\r')) i++;
-  };
-  const string = () => {
-    i++;
-    while (i < text.length) {
-      const c = text.charCodeAt(i);
-      if (c === 0x22) {
-        i++;
-        return;
-      }
-      if (c < 0x20) throw new JsonSyntax(i, 'a control character (such as a line break) inside a string');
-      if (c === 0x5c) {
-        const escape = text[i + 1];
-        if (escape === 'u' && /^[0-9a-fA-F]{4}$/.test(text.slice(i + 2, i + 6))) i += 6;
-        else if (escape !== undefined && '"\\/bfnrt'.includes(escape)) i += 2;
-        else throw new JsonSyntax(i, 'an unknown escape in a string');
-        continue;
-      }
-      i++;
-    }
-    throw new JsonSyntax(i, 'a string is not closed');
-  };
-  const unexpected = () => new JsonSyntax(i, i >= text.length ? 'the text ends too early' : 'unexpected character');
-  const value = (): JsonNode => {
-    space();
-    const start = i;
-    const c = text[i];
-    if (c === '{') {
-      i++;
-      const members = new Map<string, JsonNode>();
-      space();
-      if (text[i] === '}') return { start, end: ++i, members };
-      for (;;) {
-        space();
-        if (text[i] !== '"') throw i >= text.length ? unexpected() : new JsonSyntax(i, 'expected a key in double quotes');
-        const keyAt = i;
-        string();
-        const key = JSON.parse(text.slice(keyAt, i)) as string;
-        if (members.has(key)) throw new JsonSyntax(keyAt, 'a key appears twice in one object');
-        space();
-        if (text[i] !== ':') throw i >= text.length ? unexpected() : new JsonSyntax(i, 'expected ":"');
-        i++;
-        members.set(key, value());
-        space();
-        if (text[i] === ',') i++;
-        else if (text[i] === '}') return { start, end: ++i, members };
-        else throw i >= text.length ? unexpected() : new JsonSyntax(i, 'expected "," or "}"');
-      }
-    }
-    if (c === '[') {
-      i++;
-      const items: JsonNode[] = [];
-      space();
-      if (text[i] === ']') return { start, end: ++i, items };
-      for (;;) {
-        items.push(value());
-        space();
-        if (text[i] === ',') i++;
-        else if (text[i] === ']') return { start, end: ++i, items };
-        else throw i >= text.length ? unexpected() : new JsonSyntax(i, 'expected "," or "]"');
-      }
-    }
-    if (c === '"') {
-      string();
-      return { start, end: i };
-    }
-    for (const literal of ['true', 'false', 'null']) {
-      if (text.startsWith(literal, i)) {
-        i += literal.length;
-        return { start, end: i };
-      }
-    }
-    JSON_NUMBER.lastIndex = i;
-    const number = JSON_NUMBER.exec(text);
-    if (number !== null) {
-      i += number[0].length;
-      return { start, end: i };
-    }
-    throw unexpected();
-  };
-  const root = value();
-  space();
-  if (i < text.length) throw new JsonSyntax(i, 'text after the JSON value');
-  return root;
+  const read = readJsonTree(body);
+  if ('node' in read) return read.node;
+  const detail = read.problem.startsWith('line') ? `: ${read.problem}` : ` (${read.problem})`;
+  throw new UsageError('strategy.invalid', `${file}: not valid JSON${detail}`);
 }
 
 /** Rows inserted after the last row of the document's list, each as that row is laid out (indent, one line or several). */

@@ -1,0 +1,130 @@
+/**
+ * JSON text read as JSON.parse reads it, keeping where each value is, for a reader that must
+ * name the line and column of what is wrong without quoting the text (a secret file named by
+ * mistake) and refuse what readers disagree on (a key twice in one object: JSON.parse keeps the
+ * last silently, another reader the first). Invariant: scanJson accepts exactly the texts
+ * JSON.parse accepts, less those with a duplicate key.
+ */
+
+/** A JSON value's place in the text, [start, end); an array's items, an object's members. */
+export interface JsonNode {
+  readonly start: number;
+  readonly end: number;
+  readonly items?: readonly JsonNode[];
+  readonly members?: ReadonlyMap<string, JsonNode>;
+}
+
+export class JsonSyntax extends Error {
+  constructor(
+    readonly at: number,
+    what: string,
+  ) {
+    super(what);
+  }
+}
+
+const JSON_NUMBER = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?/y;
+
+/** RFC 8259's grammar, as JSON.parse reads it, keeping where each value is. */
+export function scanJson(text: string): JsonNode {
+  let i = 0;
+  const space = () => {
+    while (i < text.length && (text[i] === ' ' || text[i] === '\t' || text[i] === '\n' || text[i] === '\r')) i++;
+  };
+  const string = () => {
+    i++;
+    while (i < text.length) {
+      const c = text.charCodeAt(i);
+      if (c === 0x22) {
+        i++;
+        return;
+      }
+      if (c < 0x20) throw new JsonSyntax(i, 'a control character (such as a line break) inside a string');
+      if (c === 0x5c) {
+        const escape = text[i + 1];
+        if (escape === 'u' && /^[0-9a-fA-F]{4}$/.test(text.slice(i + 2, i + 6))) i += 6;
+        else if (escape !== undefined && '"\\/bfnrt'.includes(escape)) i += 2;
+        else throw new JsonSyntax(i, 'an unknown escape in a string');
+        continue;
+      }
+      i++;
+    }
+    throw new JsonSyntax(i, 'a string is not closed');
+  };
+  const unexpected = () => new JsonSyntax(i, i >= text.length ? 'the text ends too early' : 'unexpected character');
+  const value = (): JsonNode => {
+    space();
+    const start = i;
+    const c = text[i];
+    if (c === '{') {
+      i++;
+      const members = new Map<string, JsonNode>();
+      space();
+      if (text[i] === '}') return { start, end: ++i, members };
+      for (;;) {
+        space();
+        if (text[i] !== '"') throw i >= text.length ? unexpected() : new JsonSyntax(i, 'expected a key in double quotes');
+        const keyAt = i;
+        string();
+        const key = JSON.parse(text.slice(keyAt, i)) as string;
+        if (members.has(key)) throw new JsonSyntax(keyAt, 'a key appears twice in one object');
+        space();
+        if (text[i] !== ':') throw i >= text.length ? unexpected() : new JsonSyntax(i, 'expected ":"');
+        i++;
+        members.set(key, value());
+        space();
+        if (text[i] === ',') i++;
+        else if (text[i] === '}') return { start, end: ++i, members };
+        else throw i >= text.length ? unexpected() : new JsonSyntax(i, 'expected "," or "}"');
+      }
+    }
+    if (c === '[') {
+      i++;
+      const items: JsonNode[] = [];
+      space();
+      if (text[i] === ']') return { start, end: ++i, items };
+      for (;;) {
+        items.push(value());
+        space();
+        if (text[i] === ',') i++;
+        else if (text[i] === ']') return { start, end: ++i, items };
+        else throw i >= text.length ? unexpected() : new JsonSyntax(i, 'expected "," or "]"');
+      }
+    }
+    if (c === '"') {
+      string();
+      return { start, end: i };
+    }
+    for (const literal of ['true', 'false', 'null']) {
+      if (text.startsWith(literal, i)) {
+        i += literal.length;
+        return { start, end: i };
+      }
+    }
+    JSON_NUMBER.lastIndex = i;
+    const number = JSON_NUMBER.exec(text);
+    if (number !== null) {
+      i += number[0].length;
+      return { start, end: i };
+    }
+    throw unexpected();
+  };
+  const root = value();
+  space();
+  if (i < text.length) throw new JsonSyntax(i, 'text after the JSON value');
+  return root;
+}
+
+/** The text's tree, or where and why it is not JSON every reader reads the same ("line 3, column 7: …"). */
+export function readJsonTree(text: string): { readonly node: JsonNode } | { readonly problem: string } {
+  try {
+    return { node: scanJson(text) };
+  } catch (error) {
+    if (error instanceof RangeError) return { problem: 'nested too deeply' };
+    if (!(error instanceof JsonSyntax)) throw error;
+    const before = text.slice(0, error.at);
+    const line = before.split('\n').length;
+    const column = error.at - before.lastIndexOf('\n');
+    return { problem: `line ${line}, column ${column}: ${error.message}` };
+  }
+}
