@@ -143,6 +143,46 @@ describe('serve stopping (in-process, short grace)', () => {
     }
   }, 20_000);
 
+  it('an answer still being written when the grace ends is not cut off mid-body: its request was executed', async () => {
+    const dir = tempDir();
+    const real = LocalMapper.open(join(dir, 'served.db'));
+    const log: ServedRequest[] = [];
+    // Limits raised: an answer larger than loopback's socket buffers (tens of megabytes).
+    const server = createSparServer({
+      mapper: real,
+      partners: new Map(),
+      onRequest: (line) => log.push(line),
+      maxItems: 100_000,
+      maxBodyBytes: 64 * 1024 * 1024,
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      // A big answer to a client that does not read it yet.
+      const body = linkBody(...Array.from({ length: 100_000 }, (_, i) => `SLOW_${i}`));
+      const socket = connect(port, '127.0.0.1', () => socket.write(linkHead(Buffer.byteLength(body)) + body));
+      socket.pause();
+      const chunks: Buffer[] = [];
+      socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+      const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+      await until(() => log.length === 1, 'the link to be answered');
+      const stop = stopSparServer(server, 500);
+      await new Promise((resolve) => setTimeout(resolve, 700)); // past the grace, and reading again within the next one
+      socket.resume();
+      await closed;
+      await stop;
+      const text = Buffer.concat(chunks).toString('utf8');
+      const length = Number(/\r\ncontent-length: (\d+)\r\n/i.exec(text)?.[1]);
+      const received = Buffer.byteLength(text.slice(text.indexOf('\r\n\r\n') + 4));
+      expect(length).toBeGreaterThan(10_000_000);
+      expect(received).toBe(length);
+      expect(await linked(real, 'SLOW_99999')).toBe(true);
+    } finally {
+      server.closeAllConnections();
+      await real.close();
+    }
+  }, 20_000);
+
   it('answers a request that comes on a connection still open after the stop 503, with Connection: close, and does not execute it', async () => {
     const dir = tempDir();
     const mapper = LocalMapper.open(join(dir, 'served.db'));

@@ -132,14 +132,18 @@ export function createSparServer(options: SparServerOptions): Server | HttpsServ
     const started = Date.now();
     let partner: string | null = null;
     let items = 0;
-    const entry: InFlight = { peer: peerOf(request.socket), held: { bytes: 0, cut: undefined } };
+    const entry: InFlight = { peer: peerOf(request.socket), socket: request.socket, held: { bytes: 0, cut: undefined }, answered: false };
     const held = entry.held;
     watchErrors(request.socket);
     let done = false;
     const finish = (status: number, body: unknown, headers: Record<string, string> = {}) => {
       if (done) return;
       done = true;
-      inFlight.delete(entry);
+      // In flight until its answer has left (or its connection is gone): an answer still being
+      // written when the stop's deadline comes is not cut off mid-body — its request was executed.
+      entry.answered = true;
+      if (response.writableFinished || request.socket.destroyed) inFlight.delete(entry);
+      else response.once('close', () => inFlight.delete(entry));
       limits.budget.free += held.bytes;
       held.bytes = 0;
       held.cut = undefined;
@@ -159,13 +163,18 @@ export function createSparServer(options: SparServerOptions): Server | HttpsServ
           // Stopping, no connection is kept for a next request.
           ...(unread || stopping.asked ? { connection: 'close' } : {}),
         });
-        response.end(text);
-        // An answer that went out keep-alive just before a stop leaves its connection idle: closed once sent.
+        // Ended once the body is flushed: Node counts a connection whose response was ended as
+        // idle, and closing idle connections (a stop does) would cut an answer still being
+        // written to a slow reader off mid-body — though its request was executed.
+        response.write(text, () => response.end());
+        // An answer that went out keep-alive just before a stop leaves its connection idle: ended
+        // once sent (a FIN after the data; destroying it could reset the connection, and a reset
+        // discards what the client has not read yet).
         response.once('finish', () => {
-          if (stopping.asked) setImmediate(() => server.closeIdleConnections());
+          if (stopping.asked) request.socket.end();
         });
-        // A request answered after the deadline: a client that does not read its answer keeps the process no longer.
-        if (stopping.cutOff) setTimeout(() => request.socket.destroy(), stopping.graceMs).unref();
+        // A request answered after the deadline: a client that stops reading its answer keeps the process no longer.
+        if (stopping.cutOff) cutWhenStalled(request.socket);
       }
       options.onRequest?.({ method: request.method ?? '', path: request.url ?? '', status, partner, items, ms: Date.now() - started });
     };
@@ -214,18 +223,25 @@ export function createSparServer(options: SparServerOptions): Server | HttpsServ
     stopping.asked = true;
     stopping.graceMs = graceMs;
     // server.close() also stops Node's check of request times: the deadline below stands in for it.
+    // (It destroys the connections Node counts idle; an answer counts only once it has been
+    // handed to the system whole — see finish — so none is cut off in Node's buffers. What the
+    // system still holds for a slow reader of an answer finished before the stop may be lost:
+    // a client that reads back state after a lost answer, as sparctl does, is not misled.)
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
     const deadline = setTimeout(() => {
       stopping.cutOff = true;
       // Requests still being sent are answered 503 and closed; those being executed finish.
       const busy = new Set<string>();
-      for (const { peer, held } of inFlight) {
+      for (const { peer, socket, held, answered } of inFlight) {
         held.cut?.();
+        // An answer being written is not cut off while the client reads it (within a bound).
+        if (answered) cutWhenStalled(socket);
         busy.add(peer);
       }
-      // Idle, half-sent headers, TLS handshakes: nothing is being done for them.
-      for (const [peer, socket] of connections) if (!busy.has(peer)) socket.destroy();
+      // Idle, half-sent headers, TLS handshakes: nothing is being done for them (ended, then
+      // destroyed one grace later if the client holds on).
+      for (const [peer, socket] of connections) if (!busy.has(peer)) endGracefully(socket, graceMs);
     }, graceMs);
     await closed;
     clearTimeout(deadline);
@@ -273,8 +289,31 @@ interface Held {
 
 interface InFlight {
   readonly peer: string;
+  readonly socket: Socket;
   readonly held: Held;
+  /** Its answer was handed over (it may still be being written). */
+  answered: boolean;
 }
+
+/** Ends `socket` (a FIN after what is still to be sent), and destroys it if still open a grace later. */
+function endGracefully(socket: Socket, graceMs: number): void {
+  if (socket.destroyed) return;
+  socket.end();
+  setTimeout(() => socket.destroy(), graceMs).unref();
+}
+
+/**
+ * Destroys `socket` if its answer is still not taken `ANSWER_READ_LIMIT_MS` from now. An answer to
+ * an executed request is not cut off while a slow client reads it (it would retry, and apply
+ * the request twice); only a client that holds on longer than a request may take to send is.
+ * (Progress cannot be told: one large write is counted whole until it completes.)
+ */
+function cutWhenStalled(socket: Socket): void {
+  setTimeout(() => socket.destroy(), ANSWER_READ_LIMIT_MS).unref();
+}
+
+/** How long a stopping server lets a client take to read an answer it has begun to receive. */
+const ANSWER_READ_LIMIT_MS = 60_000;
 
 function peerOf(socket: Socket): string {
   return `${socket.remoteAddress}|${socket.remotePort}`;
