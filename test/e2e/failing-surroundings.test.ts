@@ -8,6 +8,7 @@ import {
   mkdirSync,
   openSync,
   readFileSync,
+  rmSync,
   statSync,
   truncateSync,
   writeFileSync,
@@ -358,5 +359,37 @@ describe('an input written to while the run reads it (an export still arriving, 
     );
     expect(linked.size).toBeGreaterThan(0);
     expect(linked.size).toBeLessThan(12_000);
+  });
+});
+
+describe('a journal removed while the run uses it (SQLite writes on into the removed file)', () => {
+  it('the run stops before its next batch: disk.write_failed naming it, exit 4, the summary; the next run is a new job that meets the linked rows again', async () => {
+    const spar = await startSparV2Double();
+    try {
+      const dir = tempDir();
+      const { env } = cliEnv({ SPARCTL_BASE_URL: spar.url });
+      const rows = Array.from({ length: 1_000 }, (_, i) => `GONE-${i},BANK,Example Bank,EXB,Main,0001,${String(i).padStart(10, '0')}`);
+      writeFileSync(join(dir, 'b.csv'), `id,fa_type,bank_name,bank_code,branch_name,branch_code,account_number\n${rows.join('\n')}\n`);
+      const args = ['link', '--file', 'b.csv', '--concurrency', '1', '--batch-size', '100', '--journal', 'j.db'];
+      // The first answer is held back until the journal is gone.
+      spar.inject({ delayMs: 500 });
+      const running = runMain(args, { env, cwd: dir });
+      while (spar.requests.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+      for (const suffix of ['', '-wal']) rmSync(join(dir, `j.db${suffix}`), { force: true });
+      const first = await running;
+      expect(first.code).toBe(4);
+      expect(first.stderr).toMatch(/^link +100 /m); // the summary: the first batch, linked
+      expect(first.stderr).toContain(
+        `sparctl: error [disk.write_failed]: ${join(dir, 'j.db')}: the journal was removed or replaced while the run used it; what this run sent is not recorded at that path, so the next run cannot resume this one (`,
+      );
+      expect(first.stderr).toContain('the next run is a new job and meets the rows this run applied again');
+      expect(spar.rows().size).toBe(100);
+      const again = await runMain(args, { env, cwd: dir });
+      expect(again.code).toBe(5);
+      expect(again.stderr).toContain('rejected by reason: rjct.reference_id.duplicate 100');
+      expect(spar.rows().size).toBe(1_000);
+    } finally {
+      await spar.close();
+    }
   });
 });

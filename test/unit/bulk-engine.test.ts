@@ -1,3 +1,4 @@
+import { existsSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -5,6 +6,8 @@ import { HttpMapper } from '../../src/adapters/http/http-mapper.js';
 import { SqliteJournal } from '../../src/adapters/journal/sqlite-journal.js';
 import { createSparServer } from '../../src/adapters/server/spar-v2-server.js';
 import { LocalMapper } from '../../src/adapters/sqlite/local-mapper.js';
+// Through retained.ts: on Node 24 a collected better-sqlite3 object aborts the test process.
+import { openDatabase, prepare } from '../../src/adapters/sqlite/retained.js';
 import { runBulk, type BulkInputRecord, type BulkMode, type Journal } from '../../src/core/bulk/engine.js';
 import { indexOf } from '../../src/core/bulk/row-index.js';
 import type { BulkEvent, RecordEvent } from '../../src/core/bulk/events.js';
@@ -719,5 +722,111 @@ describe('SqliteJournal', () => {
     // Settled first, then sent again as an update and not answered: in flight as the update.
     expect(entries.get(1)).toEqual({ seq: 1, state: 'inflight', operation: 'update' });
     expect(entries.get(3)).toEqual({ seq: 3, state: 'inflight', operation: 'link' });
+  });
+
+  // SQLite writes on into a journal removed or renamed away under it, and the file goes with the
+  // process: the run must stop while it can say that the next run cannot resume it.
+  it('a journal removed during a run stops it before the next batch is sent: disk.write_failed naming it, exit 4, said once', async () => {
+    const path = join(tempDir(), 'journal.db');
+    const journal = SqliteJournal.open(path, { fingerprint: 'f', description: 'test' }, false);
+    cleanups.push(() => journal.close());
+    const inner = local();
+    const removing = new Proxy(inner, {
+      get(target, key, receiver) {
+        if (key !== 'link') return Reflect.get(target, key, receiver);
+        return async (...args: Parameters<LocalMapper['link']>) => {
+          const answer = await target.link(...args);
+          for (const suffix of ['', '-wal']) rmSync(`${path}${suffix}`, { force: true });
+          return answer;
+        };
+      },
+    });
+    const rows = records(Array.from({ length: 40 }, (_, i) => ({ id: `GONE${i}` })));
+    const { summary } = await run(removing, rows, { mode: 'link', batchSize: 10, concurrency: 1, journal });
+    expect(summary.stopped).toMatchObject({
+      code: 'disk.write_failed',
+      exitCode: 4,
+      message: `${path}: the journal was removed or replaced while the run used it; what this run sent is not recorded at that path, so the next run cannot resume this one`,
+    });
+    expect(summary.stopped?.hint).toContain('the next run is a new job and meets the rows this run applied again');
+    expect(summary).toMatchObject({ applied: 10, notSent: 30 });
+    expect(inner.countMappings()).toBe(10);
+    // The run has said it: closing the journal it keeps says nothing more (the summary stands).
+    expect(() => journal.close()).not.toThrow();
+    expect(existsSync(path)).toBe(false);
+  });
+
+  it('a journal replaced by another file, or removed after the last batch: the next batch, or close(), says so; remove() does not', () => {
+    const dir = tempDir();
+    const replaced = SqliteJournal.open(join(dir, 'replaced.db'), { fingerprint: 'f', description: 'test' }, false);
+    cleanups.push(() => replaced.close());
+    replaced.markInflight([0, 1], 'link');
+    writeFileSync(join(dir, 'other.db'), '');
+    renameSync(join(dir, 'other.db'), join(dir, 'replaced.db'));
+    expect(() => replaced.markInflight([2], 'link')).toThrow(
+      expect.objectContaining({
+        code: 'disk.write_failed',
+        exitCode: 4,
+        message: expect.stringContaining('removed or replaced while the run used it'),
+      }),
+    );
+
+    const late = SqliteJournal.open(join(dir, 'late.db'), { fingerprint: 'f', description: 'test' }, false);
+    late.markInflight([0], 'link');
+    rmSync(join(dir, 'late.db'));
+    expect(() => late.close()).toThrow(
+      expect.objectContaining({ code: 'disk.write_failed', message: expect.stringContaining(join(dir, 'late.db')) }),
+    );
+
+    // A finished job removes its journal anyway: nothing is lost, nothing to say.
+    const finished = SqliteJournal.open(join(dir, 'finished.db'), { fingerprint: 'f', description: 'test' }, false);
+    finished.markInflight([0], 'link');
+    rmSync(join(dir, 'finished.db'));
+    expect(() => finished.remove()).not.toThrow();
+
+    // Left in place, it closes quietly.
+    const kept = SqliteJournal.open(join(dir, 'kept.db'), { fingerprint: 'f', description: 'test' }, false);
+    kept.markInflight([0], 'link');
+    expect(() => kept.close()).not.toThrow();
+  });
+
+  it("a journal of a newer format is refused as a newer sparctl's (nothing sent), with entries or none; --restart starts over in it", () => {
+    const dir = tempDir();
+    const openError = (path: string) => {
+      try {
+        SqliteJournal.open(path, { fingerprint: 'f', description: 'test' }, false).close();
+      } catch (error) {
+        return error;
+      }
+      return undefined;
+    };
+    const withFormat = (name: string, format: string, entries: boolean) => {
+      const path = join(dir, name);
+      const journal = SqliteJournal.open(path, { fingerprint: 'f', description: 'test' }, false);
+      if (entries) journal.markInflight([0, 1], 'link');
+      journal.close();
+      const db = openDatabase(path);
+      prepare(db, 'UPDATE meta SET value = ? WHERE key = ?').run(format, 'format');
+      db.close();
+      return path;
+    };
+    for (const path of [withFormat('used.db', '3', true), withFormat('empty.db', '3', false)]) {
+      const refused = openError(path);
+      expect(refused).toBeInstanceOf(UsageError);
+      expect(refused).toMatchObject({
+        code: 'journal.old_format',
+        exitCode: 2,
+        message: `${path} was written by a newer sparctl (journal format 3; this one reads 2); nothing was sent`,
+        hint: 'finish the job with that newer sparctl (upgrade this one), or pass --restart to start the job over in it',
+      });
+    }
+    const restarted = SqliteJournal.open(join(dir, 'used.db'), { fingerprint: 'f', description: 'test' }, true);
+    cleanups.push(() => restarted.close());
+    expect(restarted.resumes()).toBe(false);
+    // An older format is still said to be an earlier sparctl's.
+    expect(openError(withFormat('older.db', '1', true))).toMatchObject({
+      code: 'journal.old_format',
+      message: expect.stringContaining('was written by an earlier sparctl in a format this one does not read'),
+    });
   });
 });

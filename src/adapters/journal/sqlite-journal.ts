@@ -1,6 +1,6 @@
-import { rmSync } from 'node:fs';
+import { rmSync, statSync } from 'node:fs';
 import type Database from 'better-sqlite3';
-import { SparctlError, UsageError } from '../../core/errors.js';
+import { ExitCode, SparctlError, UsageError } from '../../core/errors.js';
 import { describeFailure, duringRunError, isCorrupt, outputError } from '../files/fs-errors.js';
 import { openLocked } from './job-lock.js';
 import type { Journal, JournalEntry } from '../../core/journal.js';
@@ -19,11 +19,20 @@ import { prepare, setPragma } from '../sqlite/retained.js';
 export class SqliteJournal implements Journal {
   private readonly inflight: Database.Statement;
   private readonly settledStatement: Database.Statement;
+  /** The file opened (device and inode), to tell when the path no longer holds it. */
+  private readonly opened: FileIdentity | undefined;
+  /** Said once: the run stops on it with its summary, and close() does not throw it again. */
+  private lost: SparctlError | undefined;
 
   private constructor(
     readonly path: string,
     private readonly db: Database.Database,
   ) {
+    try {
+      this.opened = fileIdentity(path);
+    } catch {
+      this.opened = undefined; // the path cannot be looked at: nothing to compare with later
+    }
     this.inflight = prepare(db, "INSERT INTO entries (state, operation, seqs) VALUES ('inflight', ?, ?)");
     this.settledStatement = prepare(
       db,
@@ -69,6 +78,14 @@ export class SqliteJournal implements Journal {
         const older = prepare(locked, "SELECT count(*) FROM sqlite_master WHERE name IN ('inflight', 'records')").pluck().get() as number;
         const format = prepare(locked, "SELECT value FROM meta WHERE key = 'format'").pluck().get() as string | undefined;
         const used = (prepare(locked, 'SELECT count(*) FROM entries').pluck().get() as number) > 0;
+        // A newer sparctl may keep its records outside `entries`: refused even when that is empty.
+        if (format !== undefined && Number(format) > Number(FORMAT)) {
+          throw new UsageError(
+            'journal.old_format',
+            `${path} was written by a newer sparctl (journal format ${format}; this one reads ${FORMAT}); nothing was sent`,
+            { hint: 'finish the job with that newer sparctl (upgrade this one), or pass --restart to start the job over in it' },
+          );
+        }
         if (older > 0 || (used && format !== FORMAT)) {
           throw new UsageError(
             'journal.old_format',
@@ -138,6 +155,8 @@ export class SqliteJournal implements Journal {
   }
 
   markInflight(seqs: readonly number[], operation: Operation): void {
+    // Once per batch, before it is sent: a stat costs a few µs, a small part of the commit below.
+    this.refuseLost();
     try {
       this.inflight.run(operation, rangesOf(seqs));
     } catch (error) {
@@ -179,17 +198,61 @@ export class SqliteJournal implements Journal {
     }
   }
 
+  /** Closes a journal the next run resumes from: throws disk.write_failed if the path no longer holds it. */
   close(): void {
+    if (!this.db.open) return;
+    this.shut();
+    // Removed after the last batch was sent: the run's "resume" would start a new job.
+    if (this.lost === undefined) this.refuseLost();
+  }
+
+  /** Removes the journal of a job that has nothing left to resume (whether or not it is still there). */
+  remove(): void {
+    this.shut();
+    for (const suffix of ['', '-wal', '-shm']) rmSync(`${this.path}${suffix}`, { force: true });
+  }
+
+  private shut(): void {
     if (!this.db.open) return;
     rmSync(`${this.path}.owner`, { force: true });
     this.db.close();
   }
 
-  /** Removes the journal of a job that has nothing left to resume. */
-  remove(): void {
-    this.close();
-    for (const suffix of ['', '-wal', '-shm']) rmSync(`${this.path}${suffix}`, { force: true });
+  /**
+   * SQLite goes on writing into a journal removed (or renamed away) under it, and the file is
+   * gone when the process ends: a run killed then, or stopped, would be resumed as a new job.
+   * So a path that no longer holds the file opened stops the run (exit 4) while it can still
+   * say so.
+   */
+  private refuseLost(): void {
+    if (this.lost !== undefined) throw this.lost;
+    if (this.opened === undefined) return;
+    let now: FileIdentity | undefined;
+    try {
+      now = fileIdentity(this.path);
+    } catch {
+      return; // the path cannot be looked at (a folder made unreadable): nothing to say for sure
+    }
+    if (now !== undefined && now.dev === this.opened.dev && now.ino === this.opened.ino) return;
+    this.lost = new SparctlError(
+      'disk.write_failed',
+      `${this.path}: the journal was removed or replaced while the run used it; what this run sent is not recorded at that path, so the next run cannot resume this one`,
+      ExitCode.unavailable,
+      {
+        // A file moved away holds what the run sent (SQLite writes on into it): put back, it resumes.
+        hint: 'if it was moved, put it back (with its -wal file) and run the same command again to resume; if it is gone, the next run is a new job and meets the rows this run applied again (import-csv and upserts: unchanged; link: rejected as already linked)',
+      },
+    );
+    throw this.lost;
   }
+}
+
+type FileIdentity = { readonly dev: number; readonly ino: number };
+
+/** The device and inode at `path`, or undefined when nothing is there. */
+function fileIdentity(path: string): FileIdentity | undefined {
+  const stats = statSync(path, { throwIfNoEntry: false });
+  return stats === undefined ? undefined : { dev: stats.dev, ino: stats.ino };
 }
 
 /** A journal SQLite finds damaged (or not a database at all): one line that says how to start over. */
