@@ -95,8 +95,32 @@ function valueDamage(field: string, value: unknown): { field: string; code: stri
   return damage === undefined ? undefined : { field, ...damage };
 }
 
-/** The problem of a number cell of an .xlsx in an ID or account column. */
+// What the reader (xlsx-reader.ts's cellText) shows for the cells it names besides numbers; a
+// number's text is digits, a sign, a point and an exponent, never one of these.
+const DATE_CELL = /^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z)?$/;
+const ERROR_CELL = /^#[A-Z][A-Z0-9_/]*[!?]?$|^#N\/A$/;
+
+/**
+ * The problem of a number cell of an .xlsx in an ID or account column — or of a date, TRUE/FALSE
+ * or error value there, none of which is a value someone typed (told apart by the text shown).
+ */
 export function numberCellDamage(column: string, value: string): { code: string; message: string } {
+  const retype = 'retype the value in a cell formatted as Text (Format Cells → Text) first';
+  if (DATE_CELL.test(value))
+    return {
+      code: DAMAGE_CODES.number,
+      message: `${column} "${value}" is a date cell in the workbook, not the value typed: a spreadsheet takes values such as 3-12 or 1/5 for dates; ${retype}`,
+    };
+  if (ERROR_CELL.test(value))
+    return {
+      code: DAMAGE_CODES.number,
+      message: `${column} "${value}" is an error value in the workbook (a formula that failed: #N/A is a VLOOKUP or XLOOKUP that found nothing), not a value; fix the formula or type the value in a cell formatted as Text`,
+    };
+  if (value === 'TRUE' || value === 'FALSE')
+    return {
+      code: DAMAGE_CODES.number,
+      message: `${column} "${value}" is a TRUE/FALSE (boolean) cell in the workbook, not a value; ${retype}`,
+    };
   return {
     code: DAMAGE_CODES.number,
     message: `${column} "${value}" is stored as a number in the workbook, which drops leading zeros and digits past the 15th; ${HOW}`,

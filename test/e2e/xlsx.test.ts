@@ -34,7 +34,8 @@ const COLUMNS = [
   'payment_email',
 ];
 
-type Cell = string | number | null;
+/** A cell's value as exceljs takes it: text, a number, a date, TRUE/FALSE or an error value. */
+type Cell = string | number | boolean | Date | { error: string } | null;
 
 function row(n: number, over: Record<string, Cell> = {}): Record<string, Cell> {
   const nn = String(n).padStart(4, '0');
@@ -54,13 +55,13 @@ function row(n: number, over: Record<string, Cell> = {}): Record<string, Cell> {
   };
 }
 
-/** A workbook: `sheets` in tab order, each a header and rows (null: an empty row). */
-async function workbook(file: string, sheets: Record<string, (Record<string, Cell> | null)[]>): Promise<void> {
+/** A workbook: `sheets` in tab order, each a header and rows (null: an empty row); `hidden` names hidden sheets. */
+async function workbook(file: string, sheets: Record<string, (Record<string, Cell> | null)[]>, hidden: string[] = []): Promise<void> {
   const book = new ExcelJS.Workbook();
   for (const [name, rows] of Object.entries(sheets)) {
-    const sheet = book.addWorksheet(name);
+    const sheet = book.addWorksheet(name, hidden.includes(name) ? { state: 'hidden' } : {});
     sheet.addRow(COLUMNS);
-    for (const r of rows) sheet.addRow(r === null ? [] : COLUMNS.map((c) => r[c] ?? null));
+    for (const r of rows) sheet.addRow(r === null ? [] : COLUMNS.map((c) => (r[c] ?? null) as ExcelJS.CellValue));
   }
   await book.xlsx.writeFile(file);
 }
@@ -209,6 +210,25 @@ describe('import-csv of an .xlsx workbook', () => {
     expect(onCsv.stderr).toContain('[usage.conflicting_option]: --sheet is for .xlsx workbooks');
   });
 
+  it('a hidden first sheet is refused without --sheet, naming it and the visible ones; --sheet reads either', async () => {
+    const dir = tempDir('sparctl-xlsx-');
+    await workbook(join(dir, 'book.xlsx'), { OldData: [row(9)], Households: [row(1)], Lists: [row(2)] }, ['OldData']);
+    const r = await importFile(dir, 'book.xlsx');
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toContain('[usage.sheet]: book.xlsx: its first sheet, "OldData", is hidden; nothing was sent');
+    expect(r.stderr).toContain('name the sheet to read with --sheet: its visible sheets are "Households", "Lists"');
+    expect(stored(r.db)).toEqual([]);
+    const households = await importFile(dir, 'book.xlsx', ['--sheet', 'Households']);
+    expect(households.code, households.stderr).toBe(0);
+    expect(stored(households.db).map((m) => m.id_value)).toEqual(['token:000412340001@nationalId']);
+    rmSync(households.db);
+    const old = await importFile(dir, 'book.xlsx', ['--sheet', 'OldData']);
+    expect(old.code, old.stderr).toBe(0);
+    expect(stored(old.db).map((m) => m.id_value)).toEqual(['token:000412340009@nationalId']);
+    const none = await importFile(dir, 'book.xlsx', ['--sheet', 'Nope']);
+    expect(none.stderr).toContain('its sheets are: "OldData" (hidden), "Households", "Lists"');
+  });
+
   it('reads a workbook whatever order its parts are stored in (as Excel stores them: shared strings after the sheets)', async () => {
     const dir = tempDir('sparctl-xlsx-');
     // fixtures/excel-order.xlsx: the workbook below, its parts stored as Excel stores them (the
@@ -310,6 +330,75 @@ describe('import-csv of an .xlsx workbook', () => {
     expect(readFileSync(join(csvDir, 'export.rejects.csv'), 'utf8')).toContain(
       '""2,77366E+14"" is a number a spreadsheet wrote in scientific notation',
     );
+  });
+});
+
+describe('cells of an .xlsx that hold no typed value', () => {
+  it('a date, an error value or TRUE/FALSE in the ID or account column is refused, saying what it is; elsewhere it reads as shown', async () => {
+    const dir = tempDir('sparctl-xlsx-');
+    await workbook(join(dir, 'cells.xlsx'), {
+      Sheet1: [
+        row(1),
+        row(2, { account_no: new Date(Date.UTC(2026, 0, 5)) }), // 1-5 typed into a General cell
+        row(3, { account_no: { error: '#N/A' } }), // a failed VLOOKUP, pasted as a value
+        row(4, { account_no: true }),
+        row(5, { national_id: new Date(Date.UTC(2026, 2, 12)) }), // 3-12
+        row(6, { national_id: { error: '#N/A' } }),
+        row(7, { national_id: false }),
+        row(8, { full_name: true }), // a name column keeps the text Excel shows
+      ],
+    });
+    const x = await importFile(dir, 'cells.xlsx');
+    expect(x.code, x.stderr).toBe(5);
+    expect(rejectRows(join(dir, 'cells.rejects.csv'))).toEqual([
+      ['3', 'account_number', 'mapping.spreadsheet_number', '000412340002'],
+      ['4', 'account_number', 'mapping.spreadsheet_number', '000412340003'],
+      ['5', 'account_number', 'mapping.spreadsheet_number', '000412340004'],
+      ['6', 'id', 'mapping.spreadsheet_number', '2026-03-12'],
+      ['7', 'id', 'mapping.spreadsheet_number', '#N/A'],
+      ['8', 'id', 'mapping.spreadsheet_number', 'FALSE'],
+    ]);
+    const text = readFileSync(join(dir, 'cells.rejects.csv'), 'utf8');
+    expect(text).toContain('account_no ""2026-01-05"" is a date cell in the workbook, not the value typed');
+    expect(text).toContain('account_no ""#N/A"" is an error value in the workbook (a formula that failed: #N/A is a VLOOKUP');
+    expect(text).toContain('account_no ""TRUE"" is a TRUE/FALSE (boolean) cell in the workbook');
+    expect(text).toContain('national_id ""2026-03-12"" is a date cell');
+    expect(stored(x.db).map((m) => [m.id_value, m.name])).toEqual([
+      ['token:000412340001@nationalId', 'Persona 0001 Núñez'],
+      ['token:000412340008@nationalId', 'TRUE'],
+    ]);
+  });
+});
+
+describe('the reject file of a workbook', () => {
+  it('quotes cells Excel would run, and the fixed file fed back gives the values first read', async () => {
+    const dir = tempDir('sparctl-xlsx-');
+    const evil = '=HYPERLINK("http://evil","x")';
+    await workbook(join(dir, 'book.xlsx'), {
+      Sheet1: [
+        row(1, { full_name: evil, household_no: '-2+3', payment_email: '@SUM(1+1)', bank_code: 'XYZ' }),
+        row(2, { full_name: '+1', bank_code: 'XYZ' }),
+      ],
+    });
+    const x = await importFile(dir, 'book.xlsx');
+    expect(x.code, x.stderr).toBe(5);
+    const text = readFileSync(join(dir, 'book.rejects.csv'), 'utf8');
+    const lines = text.replace(/^\uFEFF/, '').split('\r\n');
+    expect(lines[0]).toBe(`sparctl_line,sparctl_field,sparctl_code,sparctl_message,sparctl_quoted,${COLUMNS.join(',')}`);
+    // No cell starts with what a spreadsheet runs: = + - @ (a quoted cell starts with its quote).
+    for (const line of lines.slice(1)) for (const cell of line.split(',')) expect(cell).not.toMatch(/^"?[=+\-@\t\r]/);
+    expect(lines[1]).toContain(`"household_no, full_name, payment_email",'-2+3,`);
+    expect(lines[1]).toContain(`"'=HYPERLINK(""http://evil"",""x"")"`);
+    expect(lines[2]).toContain(",'+1,");
+    // Fixed (the bank code) and fed back with the printed command: the values as the workbook had them.
+    writeFileSync(join(dir, 'book.rejects.csv'), text.replaceAll(',XYZ,', ',LBP,'));
+    const refeed = /re-feed the fixed rows: sparctl (.*)/.exec(x.stderr)![1]!;
+    const again = await runMain(refeedArgs(refeed), { env: x.env, cwd: dir });
+    expect(again.code, again.stderr).toBe(0);
+    expect(stored(x.db).map((m) => [m.id_value, m.name])).toEqual([
+      ['token:000412340001@nationalId', evil],
+      ['token:000412340002@nationalId', '+1'],
+    ]);
   });
 });
 

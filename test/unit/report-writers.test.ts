@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
@@ -12,9 +12,12 @@ import {
   resultsFormatFromPath,
 } from '../../src/adapters/files/report-writers.js';
 import type { RecordEvent } from '../../src/core/bulk/events.js';
+import { DEFAULT_CSV_LAYOUT } from '../../src/core/csv-delimiter.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const COLUMNS = ['id', 'name', 'account_number', 'note'] as const;
+/** The layout a CSV input's reader found: its cells are written as read. */
+const CSV = DEFAULT_CSV_LAYOUT;
 
 /** Values a naive writer would mangle: zeros, commas, quotes, line breaks, scripts, formulas. */
 const RAW_ROWS: Record<string, string>[] = [
@@ -42,7 +45,7 @@ function rejected(seq: number, raw: Record<string, string>, extra: Partial<Recor
 describe('reject file', () => {
   it('holds the neutralised sparctl_* columns first, then the raw input cells exactly, re-importable', async () => {
     const path = join(tempDir(), 'nested', 'dir', 'people.rejects.csv');
-    const sink = await openRejectFile(path, COLUMNS);
+    const sink = await openRejectFile(path, COLUMNS, 'csv', CSV);
     RAW_ROWS.forEach((raw, seq) => sink.write(rejected(seq, raw, seq === 1 ? { code: 'rjct.internal.error' } : {})));
     // Applied and unchanged records do not belong in a reject file.
     sink.write({ type: 'record', seq: 9, fate: 'applied', code: null, message: null, raw: RAW_ROWS[0]! });
@@ -68,7 +71,7 @@ describe('reject file', () => {
 
   it("reads back through sparctl's own input reader with the same values", async () => {
     const path = join(tempDir(), 'again.rejects.csv');
-    const sink = await openRejectFile(path, COLUMNS);
+    const sink = await openRejectFile(path, COLUMNS, 'csv', CSV);
     RAW_ROWS.forEach((raw, seq) => sink.write(rejected(seq, raw)));
     await sink.close();
     const input = await openInputFile(path, { stdin: Readable.from([]), knownColumns: [...COLUMNS, ...REJECT_COLUMNS] });
@@ -77,9 +80,66 @@ describe('reject file', () => {
     expect(back.map((r) => Object.fromEntries(COLUMNS.map((c) => [c, r[c]])))).toEqual(RAW_ROWS);
   });
 
+  it('input that was no CSV (a workbook, ODK: no layout): cells a spreadsheet would run get a quote, taken off when fed back', async () => {
+    // Values Excel would run, one that already starts with an apostrophe, and ones to leave alone.
+    const raw: Record<string, string>[] = [
+      { id: '-2+3', name: '@SUM(1+1)', account_number: '+1', note: '=HYPERLINK("http://evil","x")' },
+      { id: "'=already", name: "''-two", account_number: "it's", note: '\tTAB' },
+      { id: 'B3', name: "'quoted", account_number: '0012', note: '' },
+    ];
+    const dir = tempDir();
+    for (const [file, layout] of [
+      ['book.rejects.csv', { delimiter: ',', bom: true, eol: '\r\n', quoteFormulas: true }],
+      ['form.rejects.csv', undefined],
+    ] as const) {
+      const path = join(dir, file);
+      const sink = await openRejectFile(path, COLUMNS, 'csv', layout);
+      raw.forEach((row, seq) => sink.write(rejected(seq, row)));
+      await sink.close();
+      const rows = parse(readFileSync(path, 'utf8'), { columns: true, bom: true, relax_quotes: true }) as Record<string, string>[];
+      expect(Object.keys(rows[0]!).slice(0, 5)).toEqual([...REJECT_COLUMNS, 'sparctl_quoted']);
+      expect(rows.map((row) => COLUMNS.map((column) => row[column]))).toEqual([
+        ["'-2+3", "'@SUM(1+1)", "'+1", `'=HYPERLINK("http://evil","x")`],
+        ["''=already", "'''-two", "it's", "'\tTAB"],
+        ['B3', "'quoted", '0012', ''],
+      ]);
+      // No input cell a spreadsheet would run is left.
+      for (const row of rows) for (const column of COLUMNS) expect(row[column]).not.toMatch(/^[=+\-@\t\r]/);
+      expect(rows.map((row) => row['sparctl_quoted'])).toEqual(['id, name, account_number, note', 'id, name, note', '']);
+      // Fed back, each cell is the value first read.
+      const input = await openInputFile(path, { stdin: Readable.from([]), knownColumns: [...COLUMNS, ...REJECT_COLUMNS] });
+      const back: Record<string, unknown>[] = [];
+      for await (const { record } of input.records) back.push(record);
+      expect(back).toEqual(raw);
+      // …and its own rejects are quoted again (its cells are not the CSV's bytes any more).
+      expect(input.layout()).toMatchObject({ quoteFormulas: true });
+    }
+  });
+
+  it("a CSV input's cells stay as read, and a CSV without sparctl_quoted keeps a leading apostrophe", async () => {
+    const dir = tempDir();
+    const path = join(dir, 'own.csv');
+    // A user's own file, and a CSV input's reject file: nothing sparctl quoted, nothing taken off.
+    writeFileSync(path, "id,name\r\n'-5,'=x\r\n");
+    const own = await openInputFile(path, { stdin: Readable.from([]) });
+    const read: Record<string, unknown>[] = [];
+    for await (const { record } of own.records) read.push(record);
+    expect(read).toEqual([{ id: "'-5", name: "'=x" }]);
+    expect(own.layout()?.quoteFormulas).toBeUndefined();
+    const rejects = join(dir, 'own.rejects.csv');
+    const sink = await openRejectFile(rejects, ['id', 'name'], 'csv', own.layout());
+    sink.write(rejected(0, { id: "'-5", name: '=x' }));
+    await sink.close();
+    expect(readFileSync(rejects, 'utf8').split('\r\n')[1]).toMatch(/,'-5,=x$/);
+    const fed = await openInputFile(rejects, { stdin: Readable.from([]) });
+    const again: Record<string, unknown>[] = [];
+    for await (const { record } of fed.records) again.push(record);
+    expect(again).toEqual([{ id: "'-5", name: '=x' }]);
+  });
+
   it('leaves cells empty for columns the raw row lacks', async () => {
     const path = join(tempDir(), 'r.csv');
-    const sink = await openRejectFile(path, ['id', 'name']);
+    const sink = await openRejectFile(path, ['id', 'name'], 'csv', CSV);
     sink.write({ type: 'record', seq: 0, fate: 'rejected', code: 'x', message: null, raw: { id: '7' } });
     sink.write({ type: 'record', seq: 1, fate: 'rejected', code: 'y', message: 'no raw' });
     await sink.close();
@@ -164,7 +224,7 @@ describe('reject file', () => {
 
   it('writes a header only when nothing was rejected, and streams many rows intact', async () => {
     const empty = join(tempDir(), 'empty.csv');
-    await (await openRejectFile(empty, ['id'])).close();
+    await (await openRejectFile(empty, ['id'], 'csv', CSV)).close();
     expect(readFileSync(empty, 'utf8')).toBe('sparctl_line,sparctl_field,sparctl_code,sparctl_message,id\r\n');
 
     // Written as the input was: a `;`-separated export with a BOM and LF line ends.
@@ -177,7 +237,7 @@ describe('reject file', () => {
     );
 
     const big = join(tempDir(), 'big.csv');
-    const sink = await openRejectFile(big, ['id', 'pad']);
+    const sink = await openRejectFile(big, ['id', 'pad'], 'csv', CSV);
     const pad = 'x'.repeat(500);
     for (let i = 0; i < 5000; i++) {
       sink.write(rejected(i, { id: String(i).padStart(6, '0'), pad }));

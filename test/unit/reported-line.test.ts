@@ -10,6 +10,7 @@ import { openRejectFile, resultLine } from '../../src/adapters/files/report-writ
 import { openInputFile, type FileRecord } from '../../src/adapters/input/record-file.js';
 import type { RecordEvent } from '../../src/core/bulk/events.js';
 import { reportedLine } from '../../src/core/bulk/reported-line.js';
+import { DEFAULT_CSV_LAYOUT } from '../../src/core/csv-delimiter.js';
 import { tempDir } from '../helpers/tmp.js';
 
 async function read(name: string, content: string): Promise<FileRecord[]> {
@@ -89,7 +90,7 @@ describe('the writers', () => {
 
   it('a reject file writes the original line as sparctl_line, in CSV and JSONL; else the line read', async () => {
     const dir = tempDir();
-    const csv = await openRejectFile(join(dir, 'r.csv'), ['id']);
+    const csv = await openRejectFile(join(dir, 'r.csv'), ['id'], 'csv', DEFAULT_CSV_LAYOUT);
     csv.write(event(812));
     csv.write(event());
     await csv.close();

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { cellText, shownNumber } from '../../src/adapters/input/xlsx-reader.js';
+import { cellText, describeXlsxError, shownNumber } from '../../src/adapters/input/xlsx-reader.js';
 import { headerHint } from '../../src/app/import-csv.js';
 import { compileMapping } from '../../src/core/mapping.js';
-import { recordDamage, spreadsheetDamage, unfixedDamage, zeroPaddedMatch } from '../../src/core/spreadsheet-damage.js';
+import { numberCellDamage, recordDamage, spreadsheetDamage, unfixedDamage, zeroPaddedMatch } from '../../src/core/spreadsheet-damage.js';
 
 describe('numbers as Excel shows them', () => {
   it.each([
@@ -27,6 +27,48 @@ describe('numbers as Excel shows them', () => {
     expect(cellText({ value: '000412345004' })).toEqual({ text: '000412345004', number: false });
     expect(cellText({ value: { formula: 'A1', result: 5 } })).toEqual({ text: '5', number: true });
     expect(cellText({ value: { richText: [{ text: 'Ma' }, { text: 'ría' }] } })).toEqual({ text: 'María', number: false });
+  });
+
+  it('so is a date, TRUE/FALSE or an error value (none was typed as text), and the damage says which', () => {
+    expect(cellText({ value: new Date(Date.UTC(2026, 2, 12)) })).toEqual({ text: '2026-03-12', number: true });
+    expect(cellText({ value: { error: '#N/A' } })).toEqual({ text: '#N/A', number: true });
+    expect(cellText({ value: true })).toEqual({ text: 'TRUE', number: true });
+    expect(cellText({ value: { formula: 'A1=B1', result: false } })).toEqual({ text: 'FALSE', number: true });
+    expect(numberCellDamage('acct', '2026-03-12').message).toMatch(
+      /^acct "2026-03-12" is a date cell in the workbook, not the value typed/,
+    );
+    expect(numberCellDamage('acct', '2026-03-12T08:30:00Z').message).toContain('is a date cell');
+    for (const error of ['#N/A', '#REF!', '#VALUE!', '#DIV/0!', '#NAME?', '#NULL!', '#NUM!', '#SPILL!'])
+      expect(numberCellDamage('acct', error).message, error).toContain(`acct "${error}" is an error value in the workbook`);
+    expect(numberCellDamage('acct', 'FALSE').message).toContain('is a TRUE/FALSE (boolean) cell');
+    for (const number of ['412345004', '2.77366E+14', '-12', '0.5'])
+      expect(numberCellDamage('acct', number).message, number).toContain('is stored as a number in the workbook');
+    // Fed back unchanged in a reject file, a date is refused again as any number cell is.
+    const fedBack = { code: 'mapping.spreadsheet_number', message: numberCellDamage('account_no', '2026-01-05').message };
+    expect(unfixedDamage(fedBack, () => '2026-01-05')?.code).toBe('mapping.damage_not_fixed');
+  });
+});
+
+describe('a workbook that cannot be read, in words', () => {
+  it('"a damaged zip archive" only when the zip or its compression is; a part too large once inflated says so', () => {
+    // What a zip bomb raises: a 700 MB shared string, or 2 GB of whitespace in sheetData (V8's limit on a string).
+    expect(describeXlsxError(new RangeError('Invalid string length'))).toBe(
+      'one of its parts is too large once inflated: a zip bomb, not a workbook sparctl can read',
+    );
+    expect(
+      describeXlsxError(
+        Object.assign(new Error('Cannot create a string longer than 0x1fffffe8 characters'), { code: 'ERR_STRING_TOO_LONG' }),
+      ),
+    ).toContain('too large once inflated');
+    expect(describeXlsxError(new RangeError('Array buffer allocation failed'))).toContain('too large once inflated');
+    for (const message of ['Invalid string length', 'invalid XML', 'Invalid character in entity name'])
+      expect(describeXlsxError(new Error(message)), message).not.toContain('zip');
+    expect(describeXlsxError(new Error('FILE_ENDED'))).toBe('a damaged zip archive');
+    expect(describeXlsxError(new Error('invalid signature: 0x7070707'))).toBe('a damaged zip archive');
+    expect(describeXlsxError(Object.assign(new Error('invalid distance too far back'), { code: 'Z_DATA_ERROR' }))).toBe(
+      'a damaged zip archive',
+    );
+    expect(describeXlsxError(new Error('BAD_PASSWORD'))).toBe('an encrypted zip archive');
   });
 });
 

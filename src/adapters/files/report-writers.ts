@@ -3,8 +3,8 @@ import { dirname, extname } from 'node:path';
 import type { WriteStream } from 'node:fs';
 import type { RecordEvent } from '../../core/bulk/events.js';
 import type { SparctlError } from '../../core/errors.js';
-import { DEFAULT_CSV_LAYOUT, type CsvLayout } from '../../core/csv-delimiter.js';
-import { csvCell, rawCell } from './csv-cells.js';
+import { DEFAULT_CSV_LAYOUT } from '../../core/csv-delimiter.js';
+import { QUOTED_COLUMN, csvCell, quotedCell, rawCell, type RejectLayout } from './csv-cells.js';
 import { duringRunError, makeFolders, outputError, ownerOnlyFile } from './fs-errors.js';
 
 /**
@@ -48,7 +48,7 @@ export function rejectsFormat(path: string, inputColumns: readonly string[]): Re
  * Opens (truncating) a reject file for the rejected records of a run: each carries the input
  * record as read and the ID sparctl read from it, then why it was rejected.
  *
- * CSV: the input's own cells are written exactly as read, quoted only where CSV needs it, and are
+ * CSV of a CSV input: its own cells are written exactly as read, quoted only where CSV needs it, and are
  * NOT neutralised against spreadsheet formulas: the file's purpose is to be fixed and
  * re-imported, and an apostrophe added to "=1" or "-5" would change the data on the way back in.
  * Only the cells sparctl itself adds (field, message; code and line too, for uniformity) go
@@ -60,6 +60,11 @@ export function rejectsFormat(path: string, inputColumns: readonly string[]): Re
  * reason columns first, so a `;`-separated Excel export's rejects open in the same Excel and
  * feed back with the same command and flags.
  *
+ * Input that was not a CSV file — a workbook (`layout.quoteFormulas`), import-odk's submissions
+ * (no layout) — has no bytes to keep, and Excel would run its `=HYPERLINK(…)` cells: those are
+ * quoted (`quotedCell`, reversibly), and the QUOTED_COLUMN after sparctl_message tells the
+ * reader of the fed-back file to take the apostrophe off again.
+ *
  * JSONL: one object per line, the input record's keys as read, then `sparctl_id`, `sparctl_line`,
  * `sparctl_field`, `sparctl_code` and `sparctl_message` (null when unknown), which input ignores.
  */
@@ -67,24 +72,26 @@ export async function openRejectFile(
   path: string,
   inputColumns: readonly string[],
   format: ResultsFormat = rejectsFormat(path, inputColumns),
-  layout: CsvLayout = DEFAULT_CSV_LAYOUT,
+  layout?: RejectLayout,
 ): Promise<RecordSink> {
   const out = await LineWriter.open(path);
   if (format === 'jsonl') return sink(path, out, (event) => (event.fate === 'rejected' ? rejectJsonLine(event) : undefined));
-  const { delimiter, eol } = layout;
+  const { delimiter, eol, bom } = layout ?? DEFAULT_CSV_LAYOUT;
   const byColumns = inputColumns.length > 0;
+  // Cells as read only for a CSV input (a layout its reader found, not marked); a JSONL record is one JSON cell.
+  const quote = byColumns && (layout === undefined || layout.quoteFormulas === true);
   const own = (cells: readonly string[]) => cells.map((cell) => rawCell(cell, delimiter));
-  const header = [...REJECT_COLUMNS, ...own(byColumns ? inputColumns : [REJECT_RECORD_COLUMN])];
-  out.push(`${layout.bom ? '\uFEFF' : ''}${header.join(delimiter)}${eol}`);
+  const header = [...REJECT_COLUMNS, ...(quote ? [QUOTED_COLUMN] : []), ...own(byColumns ? inputColumns : [REJECT_RECORD_COLUMN])];
+  out.push(`${bom ? '\uFEFF' : ''}${header.join(delimiter)}${eol}`);
   return sink(path, out, (event) => {
     if (event.fate !== 'rejected') return undefined;
     const raw = event.raw ?? {};
     const cells = byColumns ? inputColumns.map((column) => textOf(raw[column])) : [event.raw ? JSON.stringify(event.raw) : ''];
     const line = lineOf(event);
-    const added = [line === undefined ? '' : String(line), event.field ?? '', event.code ?? '', event.message ?? ''].map((cell) =>
-      csvCell(cell, delimiter),
-    );
-    return `${[...added, ...own(cells)].join(delimiter)}${eol}`;
+    const reason = [line === undefined ? '' : String(line), event.field ?? '', event.code ?? '', event.message ?? ''];
+    const written = quote ? cells.map(quotedCell) : cells;
+    if (quote) reason.push(inputColumns.filter((_, at) => written[at] !== cells[at]).join(', '));
+    return `${[...reason.map((cell) => csvCell(cell, delimiter)), ...own(written)].join(delimiter)}${eol}`;
   });
 }
 

@@ -8,6 +8,7 @@ import { UsageError } from '../../core/errors.js';
 import type { FedBack } from '../../core/spreadsheet-damage.js';
 import { layoutOfHead, otherDelimiterHint, type CsvLayout } from '../../core/csv-delimiter.js';
 import { REPORTED_LINE, reportedLine } from '../../core/bulk/reported-line.js';
+import { QUOTED_COLUMN, unquotedCell, type RejectLayout } from '../files/csv-cells.js';
 
 /** One record as read from an input file, with the 1-based line it starts on. */
 export interface FileRecord {
@@ -35,13 +36,19 @@ export interface InputFile {
   readonly batches: AsyncIterable<readonly FileRecord[]>;
   /** The same records one by one (use either this or `batches`: the input is read once). */
   readonly records: AsyncIterable<FileRecord>;
-  /** A CSV's delimiter, BOM and line ending, once its first line is read (for its reject file); an .xlsx's reject file is CSV UTF-8. */
-  layout(): CsvLayout | undefined;
+  /**
+   * A CSV's delimiter, BOM and line ending, once its first line is read (for its reject file); an
+   * .xlsx's reject file is CSV UTF-8. Its input cells are quoted against formulas unless they are
+   * a CSV's own bytes (report-writers.ts): a workbook's, and a fed-back reject file's that were.
+   */
+  layout(): RejectLayout | undefined;
 }
 
 /** Where a CSV reader leaves the layout it found. */
 interface LayoutHolder {
   value?: CsvLayout;
+  /** The input's cells are not a CSV's bytes as written (a workbook), or were quoted (QUOTED_COLUMN). */
+  quoteFormulas?: boolean;
 }
 
 /** Told a CSV's header: the columns handed over, every column as written (sparctl's report columns too), and the delimiter the file is read with. */
@@ -87,6 +94,7 @@ export async function openInputFile(
     checkXlsxSignature(name, label, describeFsError); // now, as a CSV file's absence is reported now
     // Excel's own "CSV UTF-8": commas, a BOM (so accents open right), CRLF.
     layout.value = { delimiter: ',', bom: true, eol: '\r\n' };
+    layout.quoteFormulas = true;
     const { onHeader } = options;
     return inputFile(
       label,
@@ -139,7 +147,7 @@ function inputFile(name: string, format: InputFormat, batches: AsyncIterable<rea
     name,
     format,
     batches,
-    layout: () => layout.value,
+    layout: () => (layout.value !== undefined && layout.quoteFormulas ? { ...layout.value, quoteFormulas: true } : layout.value),
     records: (async function* () {
       for await (const batch of batches) yield* batch;
     })(),
@@ -186,7 +194,7 @@ async function* csvBatches(
   };
   const take = (rows: readonly CsvRow[]) => {
     for (const row of rows) {
-      if (header === undefined)
+      if (header === undefined) {
         header = readHeader(
           row.cells,
           name,
@@ -194,7 +202,9 @@ async function* csvBatches(
           onHeader && ((columns, written) => onHeader(columns, written, cellDelimiter)),
           cellDelimiter,
         );
-      else batch.push(toFileRecord(row, header, name));
+        // A fed-back reject file whose cells were quoted: its own rejects are quoted again.
+        if (header.quoted) layout.quoteFormulas = true;
+      } else batch.push(toFileRecord(row, header, name));
     }
   };
   try {
@@ -242,6 +252,8 @@ export interface Header {
   readonly fedBack?: { readonly code: number; readonly message: number };
   /** In a fed-back reject file: where its sparctl_line cell is. */
   readonly reportedLine?: number;
+  /** A fed-back reject file whose cells sparctl quoted against formulas (QUOTED_COLUMN): read with the apostrophe taken off. */
+  readonly quoted?: boolean;
 }
 
 export function readHeader(
@@ -287,6 +299,7 @@ export function readHeader(
     kept,
     ...(code === -1 || message === -1 ? {} : { fedBack: { code, message } }),
     ...(line === -1 ? {} : { reportedLine: line }),
+    ...(columns.includes(QUOTED_COLUMN) ? { quoted: true } : {}),
   };
 }
 
@@ -308,17 +321,19 @@ function toFileRecord(row: CsvRow, header: Header, name: string): FileRecord {
   }
   const record: Record<string, string> = {};
   let unreadable = false;
+  let unquoted = false;
   for (const at of header.kept) {
-    const cell = cells[at]!;
+    const cell = header.quoted ? unquotedCell(cells[at]!) : cells[at]!;
+    if (cell !== cells[at]) unquoted = true;
     record[header.columns[at]!] = cell;
     if (name === '-' && cell.includes('\uFFFD')) unreadable = true;
   }
   if (unreadable) return { line: row.line, record, unreadable: 'not valid UTF-8' };
   const fedBack = header.fedBack === undefined ? undefined : { code: cells[header.fedBack.code]!, message: cells[header.fedBack.message]! };
+  // The row's text stands for its cells (a digest's input) only while they are the text's.
+  const text = unquoted ? undefined : row.text;
   const read: FileRecord =
-    fedBack === undefined || fedBack.code === ''
-      ? { line: row.line, record, text: row.text }
-      : { line: row.line, record, text: row.text, fedBack };
+    fedBack === undefined || fedBack.code === '' ? { line: row.line, record, text } : { line: row.line, record, text, fedBack };
   return header.reportedLine === undefined ? read : withOriginalLine(read, cells[header.reportedLine]);
 }
 

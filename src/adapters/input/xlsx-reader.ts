@@ -4,13 +4,16 @@ import type { Readable } from 'node:stream';
 import ExcelJS from 'exceljs';
 import { UsageError } from '../../core/errors.js';
 import { reportedLine } from '../../core/bulk/reported-line.js';
+import { unquotedCell } from '../files/csv-cells.js';
 
 /**
  * An `.xlsx` workbook read as rows of text, streaming (exceljs's WorkbookReader): the first sheet
  * in tab order, or the one named. Every cell is the text Excel shows for it, so a row reads as
  * the same row exported as CSV would; `line` is the sheet's row number (the header is row 1 when
  * the sheet starts there), and a row's number cells are named (`numberCells`), since a number
- * in an ID or account column has lost its leading zeros and digits past the 15th whatever it shows.
+ * in an ID or account column has lost its leading zeros and digits past the 15th whatever it shows;
+ * so are its dates (number cells Excel made of `3-12`), TRUE/FALSE and error values (`#N/A`, a
+ * failed look-up): none is a value someone typed, whatever text it shows.
  *
  * Invariant: the same bytes give the same rows in the same order with the same lines, so the
  * row index, the journal's positions and a resumed run agree as they do for a CSV file.
@@ -28,7 +31,7 @@ export interface XlsxRow {
   readonly line: number;
   readonly record: Record<string, unknown>;
   readonly unreadable?: string;
-  /** The columns whose cell holds a number (not text), when any does. */
+  /** The columns whose cell holds a number, date, TRUE/FALSE or error value (not text), when any does. */
   readonly numberCells?: readonly string[];
   /** A row of a reject file fed back as a workbook: the line its sparctl_line names (reportedLine). */
   readonly originalLine?: number;
@@ -40,6 +43,8 @@ export interface XlsxHeader {
   readonly kept: readonly number[];
   /** Where a sparctl_line column is. */
   readonly reportedLine?: number;
+  /** A reject file with quoted cells (csv-cells.ts's QUOTED_COLUMN), saved as a workbook: the apostrophes come off. */
+  readonly quoted?: boolean;
 }
 
 const BATCH = 1_000;
@@ -102,7 +107,7 @@ const unzipper = createRequire(import.meta.url)('unzipper') as { Open: { file(pa
 /** The parts of exceljs 4.4.0's WorkbookReader this module drives itself (wantedSheet). */
 interface ReaderParts {
   workbookRels?: { Id: string; Target: string }[];
-  model?: { sheets?: { name?: string; rId?: string }[] };
+  model?: { sheets?: { name?: string; rId?: string; state?: string }[] };
   _parseRels(entry: Readable): Promise<void>;
   _parseWorkbook(entry: Readable): Promise<void>;
   _parseSharedStrings(entry: Readable): AsyncGenerator<unknown>;
@@ -206,14 +211,26 @@ async function wantedSheet(path: string, name: string, wanted: string | undefine
   if (styles !== undefined) await reader._parseStyles(styles.stream());
 
   const sheets = reader.model?.sheets ?? [];
-  const names = sheets.flatMap((sheet) => (sheet.name === undefined ? [] : [sheet.name]));
+  const hidden = (sheet: { state?: string }) => sheet.state === 'hidden' || sheet.state === 'veryHidden';
+  const names = sheets.flatMap((sheet) => (sheet.name === undefined ? [] : [`"${sheet.name}"${hidden(sheet) ? ' (hidden)' : ''}`]));
   const chosen = wanted === undefined ? sheets[0] : sheets.find((sheet) => sheet.name === wanted);
   if (chosen === undefined) {
     if (wanted !== undefined)
       throw new UsageError('usage.sheet', `${name} has no sheet "${wanted}"; nothing was sent`, {
-        hint: names.length > 0 ? `its sheets are: ${names.map((n) => `"${n}"`).join(', ')}` : 'the workbook lists no sheets',
+        hint: names.length > 0 ? `its sheets are: ${names.join(', ')}` : 'the workbook lists no sheets',
       });
     throw noWorksheet(name);
+  }
+  // A hidden first tab (old data, a look-up table) is not the sheet anyone sees first: refused
+  // rather than read, or another sheet guessed — only --sheet says which one is meant.
+  if (wanted === undefined && hidden(chosen)) {
+    const visible = sheets.filter((sheet) => !hidden(sheet) && sheet.name !== undefined).map((sheet) => `"${sheet.name}"`);
+    throw new UsageError('usage.sheet', `${name}: its first sheet, "${chosen.name ?? '?'}", is hidden; nothing was sent`, {
+      hint:
+        visible.length > 0
+          ? `name the sheet to read with --sheet: its visible sheets are ${visible.join(', ')} (--sheet '${chosen.name ?? ''}' reads the hidden one)`
+          : 'the workbook has no visible sheet: name the one to read with --sheet',
+    });
   }
   // The sheet's part, named by its relationship: "worksheets/sheet2.xml" (under xl/) or "/xl/worksheets/sheet2.xml".
   const target = reader.workbookRels?.find((rel) => rel.Id === chosen.rId)?.Target;
@@ -234,7 +251,7 @@ async function wantedSheet(path: string, name: string, wanted: string | undefine
 
 function toRecord(line: number, cells: readonly string[], numbers: ReadonlySet<number>, header: XlsxHeader): XlsxRow {
   const record: Record<string, string> = {};
-  for (const at of header.kept) record[header.columns[at]!] = cells[at] ?? '';
+  for (const at of header.kept) record[header.columns[at]!] = header.quoted ? unquotedCell(cells[at] ?? '') : (cells[at] ?? '');
   const outside = cells.findIndex((cell, at) => at >= header.columns.length && cell.trim() !== '');
   const numberCells = header.kept.filter((at) => numbers.has(at)).map((at) => header.columns[at]!);
   const read = numberCells.length > 0 ? { line, record, numberCells } : { line, record };
@@ -254,14 +271,35 @@ function columnLetters(at: number): string {
   return letters;
 }
 
-function describeXlsxError(error: unknown): string {
+/** Why a workbook could not be read, in words: "a damaged zip archive" only when the zip or its compression is. */
+export function describeXlsxError(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
-  if (/signature|zip|end of central|unexpected end|invalid|FILE_ENDED|Z_DATA_ERROR|incorrect header/i.test(message))
+  const code = (error as { code?: unknown } | null)?.code;
+  // A part that inflates past what a string or buffer can hold (V8: "Invalid string length"):
+  // a zip bomb, or nothing a sheet of rows needs; the zip itself read fine.
+  if (
+    (error instanceof RangeError && /string length|array length|allocation/i.test(message)) ||
+    code === 'ERR_STRING_TOO_LONG' ||
+    code === 'ERR_BUFFER_TOO_LARGE' ||
+    /allocation failed|string longer than/i.test(message)
+  )
+    return 'one of its parts is too large once inflated: a zip bomb, not a workbook sparctl can read';
+  if (/^(?:MISSING_PASSWORD|BAD_PASSWORD)$/.test(message)) return 'an encrypted zip archive';
+  // unzipper's own errors, and zlib's (their code is Z_…).
+  if (
+    (typeof code === 'string' && code.startsWith('Z_')) ||
+    /^(?:FILE_ENDED|PATTERN_NOT_FOUND|invalid signature|invalid zip64|unexpected end of file|incorrect header check)/i.test(message) ||
+    /end of central dir/i.test(message)
+  )
     return 'a damaged zip archive';
   return message.split('\n')[0]!.slice(0, 200);
 }
 
-/** A cell's text as Excel shows it; `number`: the cell holds a number. */
+/**
+ * A cell's text as Excel shows it; `number`: the cell holds no text someone typed — a number,
+ * a date (a number with a date format), TRUE/FALSE or an error value — and is refused where a
+ * number cell is (mapping.ts; spreadsheet-damage.ts's numberCellDamage tells which from the text).
+ */
 export function cellText(cell: { value: unknown; numFmt?: string | undefined }): { text: string; number: boolean } {
   const value = cell.value;
   if (value === null || value === undefined) return { text: '', number: false };
@@ -273,13 +311,13 @@ export function cellText(cell: { value: unknown; numFmt?: string | undefined }):
     const padded = /^0{2,}$/.test((cell.numFmt ?? '').split(';')[0]!.trim()) && Number.isInteger(value) && Math.abs(value) < 1e15;
     return { text, number: !padded };
   }
-  if (typeof value === 'boolean') return { text: value ? 'TRUE' : 'FALSE', number: false };
-  if (value instanceof Date) return { text: isoDate(value), number: false };
+  if (typeof value === 'boolean') return { text: value ? 'TRUE' : 'FALSE', number: true };
+  if (value instanceof Date) return { text: isoDate(value), number: true };
   if (typeof value === 'object') {
     const object = value as { richText?: { text?: string }[]; result?: unknown; error?: string; text?: unknown };
     if (Array.isArray(object.richText)) return { text: object.richText.map((run) => run.text ?? '').join(''), number: false };
     if ('formula' in object || 'sharedFormula' in object) return cellText({ value: object.result, numFmt: cell.numFmt });
-    if (typeof object.error === 'string') return { text: object.error, number: false };
+    if (typeof object.error === 'string') return { text: object.error, number: true };
     if (typeof object.text === 'string') return { text: object.text, number: false };
   }
   return { text: String(value), number: false };
