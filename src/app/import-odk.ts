@@ -26,7 +26,7 @@ import {
   type FormField,
   type OdkSubmission,
 } from '../core/odk.js';
-import { planClaims, settleClaims, type Claim, type ClaimAction, type ClaimPolicies } from '../core/odk-claims.js';
+import { planClaims, settleClaims, type Claim, type ClaimAction, type ClaimPolicies, type Replaced } from '../core/odk-claims.js';
 import type { Strategy } from '../core/strategy/strategy.js';
 import type { Settings } from '../config/settings.js';
 
@@ -34,10 +34,17 @@ import type { Settings } from '../config/settings.js';
  * `import-odk`'s use case: submissions of one ODK Central form into the mapper, a window at a
  * time. Checks the configuration and policies before anything is read; keys the state to the
  * server, project, form and mapper; finishes a window an earlier run left before reading a new
- * one; plans by ownership (core/odk-claims.ts), spools the window whole, applies it through the
- * bulk job, and only once it is done settles the claims and moves the watermark. With --watch,
- * polls until interrupted; an outage ends one poll, not the watch.
+ * one; plans by ownership (core/odk-claims.ts), reads what each write will replace, spools the
+ * window whole, applies it through the bulk job, and only once it is done settles the claims
+ * (with what each confirmed write replaced) and moves the watermark. With --watch, polls until
+ * interrupted; an outage ends one poll, not the watch.
  */
+
+/** What the mapper holds for a beneficiary: its FA as resolve tells it, and as stored (when it can be built). */
+export interface MapperHeld {
+  readonly fa: Readonly<Record<string, unknown>>;
+  readonly stored: string | undefined;
+}
 
 /** What the use case needs of ODK Central (adapters/odk/central-client.ts). */
 export interface OdkCentral {
@@ -113,8 +120,16 @@ export interface ImportOdkDeps {
   readonly announceTarget: () => void;
   /** Which mapper this is: a local one by its instance id (made now by a real run), a remote one by its URL. */
   readonly mapperIdentity: (dryRun: boolean) => Promise<string>;
+  /**
+   * The identity an earlier sparctl keyed this mapper's state with, when it differs (a local
+   * mapper named by a path through a symbolic link): its state is taken over, never lost.
+   */
+  readonly earlierMapperIdentity?: (dryRun: boolean) => Promise<string | undefined>;
   readonly sha256: (text: string, encoding: 'hex' | 'base64url') => string;
-  readonly openStore: (key: string) => Promise<OdkStore>;
+  /** What the mapper holds for these beneficiaries now (absent: not linked): what a write will replace, read before the window is spooled. */
+  readonly readMapper: (ids: readonly string[], dryRun: boolean) => Promise<ReadonlyMap<string, MapperHeld>>;
+  /** `earlierKey`: where an earlier sparctl kept this state; used (moved to `key`) when only it exists. */
+  readonly openStore: (key: string, earlierKey: string | undefined, dryRun: boolean) => Promise<OdkStore>;
   readonly openCentral: (url: string) => Promise<OdkCentral>;
   /** Runs one window through the bulk job; its exit code. */
   readonly runWindow: (job: OdkWindowJob) => Promise<number>;
@@ -164,6 +179,11 @@ interface OdkTarget {
 interface SpoolEntry {
   readonly action: ClaimAction;
   readonly submission: OdkSubmission;
+  /**
+   * For an apply: what the mapper held before the window, should the write be an update (a link
+   * creates). Absent when not known (a window spooled by an earlier sparctl): never undone then.
+   */
+  readonly replaced?: Replaced;
 }
 
 interface SpoolHead {
@@ -227,7 +247,14 @@ export async function importOdk(deps: ImportOdkDeps, input: ImportOdkInput): Pro
 
   // The state belongs to this form in this mapper.
   deps.announceTarget();
-  const store = await deps.openStore(stateKey(deps.sha256, target, await deps.mapperIdentity(input.dryRun === true)));
+  const dryRun = input.dryRun === true;
+  const identity = await deps.mapperIdentity(dryRun);
+  const earlier = await deps.earlierMapperIdentity?.(dryRun);
+  const store = await deps.openStore(
+    stateKey(deps.sha256, target, identity),
+    earlier === undefined || earlier === identity ? undefined : stateKey(deps.sha256, target, earlier),
+    dryRun,
+  );
   // The window being applied: what to do, with the submissions as read, one JSON line each. It
   // holds beneficiaries' data, so it is 0600 and removed as soon as its window is done.
   const spool = store.spool(spoolName(target.form, input));
@@ -423,8 +450,11 @@ async function poll(run: Run): Promise<number> {
     return worst(ExitCode.ok);
   }
   if (run.stopping) return ExitCode.interrupted;
-  const entries = plan.actions.map(
-    (action): SpoolEntry => ({ action, submission: content.get(action.submission) ?? latest.get(action.submission)! }),
+  const entries = await withReplaced(
+    run,
+    plan.actions,
+    plan.claims,
+    (action) => content.get(action.submission) ?? latest.get(action.submission)!,
   );
   const head: SpoolHead = { window: { ...(watermark === undefined ? {} : { watermark }), claims: plan.claims } };
   // Whole or not at all: a kill while writing must not leave half a window to resume.
@@ -433,6 +463,43 @@ async function poll(run: Run): Promise<number> {
   if (input.dryRun) spool.remove();
   return worst(code);
 }
+
+/**
+ * The window's entries with what each write will replace, read from the mapper before anything
+ * is spooled (the job leaves an ID as it was until its one write, so this holds on a resume):
+ * over an importer's own write still in place, what that write replaced; over anything else, that
+ * FA. An undo that would put an FA back on a beneficiary no longer linked becomes a plain undo,
+ * which finds nothing to do — it never links anyone again.
+ */
+async function withReplaced(
+  run: Run,
+  actions: readonly ClaimAction[],
+  claims: Readonly<Record<string, Claim>>,
+  submission: (action: ClaimAction) => OdkSubmission,
+): Promise<SpoolEntry[]> {
+  const ids = [...new Set(actions.filter((a) => a.kind === 'apply' || a.restore !== undefined).map((a) => a.beneficiary))];
+  const held = ids.length === 0 ? new Map<string, MapperHeld>() : await run.deps.readMapper(ids, run.input.dryRun === true);
+  const writers = new Map<string, NonNullable<Claim['wrote']>>();
+  for (const claim of Object.values(claims)) if (claim.wrote !== undefined) writers.set(claim.wrote.beneficiary, claim.wrote);
+  const faDigest = faDigestOf(run.deps);
+  return actions.map((action): SpoolEntry => {
+    const now = held.get(action.beneficiary);
+    if (action.kind === 'undo') {
+      if (action.restore === undefined || now !== undefined) return { action, submission: submission(action) };
+      const { restore: _restore, ...plain } = action;
+      return { action: plain, submission: submission(action) };
+    }
+    const writer = writers.get(action.beneficiary);
+    const own = writer !== undefined && now?.stored !== undefined && faDigest(now.stored) === writer.fa;
+    // Over the importer's own write the chain goes back to what was there before the importer;
+    // an FA that cannot be told from the importer's (no stored string) is not known.
+    const replaced: Replaced | undefined =
+      now === undefined ? 'none' : own ? writer.replaced : writer !== undefined && now.stored === undefined ? undefined : { fa: now.fa };
+    return { action, submission: submission(action), ...(replaced === undefined ? {} : { replaced }) };
+  });
+}
+
+const faDigestOf = (deps: Pick<ImportOdkDeps, 'sha256'>) => (fa: string) => deps.sha256(fa, 'base64url').slice(0, 22);
 
 /** The newer of a window's watermark and the state's (a window read with --overlap may end before it). */
 function later(watermark: string | undefined, before: string | undefined): string | undefined {
@@ -458,7 +525,7 @@ async function apply(run: Run, what: string): Promise<number> {
  */
 async function applyWindow(run: Run, what: string): Promise<{ code: number; kept: string[] }> {
   const { deps, input } = run;
-  const faDigest = (fa: string) => deps.sha256(fa, 'base64url').slice(0, 22);
+  const faDigest = faDigestOf(deps);
   // What each write of this run wrote (by position), and how each ended.
   const digests = new Map<number, string>();
   const fates = new Map<number, RecordEvent>();
@@ -494,10 +561,20 @@ async function applyWindow(run: Run, what: string): Promise<{ code: number; kept
   return { code, kept };
 }
 
-function report(say: (line: string) => void, what: string, summary: BulkSummary): void {
+/**
+ * A poll's line: every fate the window's records can end in, so that the counts add up to its
+ * records in every ending (a resumed window has confirmed, superseded and skipped ones too).
+ */
+export function report(say: (line: string) => void, what: string, summary: BulkSummary): void {
   const earlier = Object.values(summary.earlier).reduce((a, b) => a + (b ?? 0), 0);
+  const optional = [
+    summary.confirmed > 0 ? `${summary.confirmed} confirmed` : '',
+    summary.superseded > 0 ? `${summary.superseded} superseded` : '',
+    summary.skipped > 0 ? `${summary.skipped} skipped` : '',
+  ].filter(Boolean);
+  const counts = [`${summary.applied} applied`, ...optional, `${summary.unchanged} unchanged`, `${summary.rejected} rejected`];
   say(
-    `sparctl: ${what}: ${summary.applied} applied, ${summary.unchanged} unchanged, ${summary.rejected} rejected, ${summary.notSent} not done${earlier > 0 ? ` (${earlier} of them settled by an earlier run)` : ''} (${summary.seconds.toFixed(1)} s)`,
+    `sparctl: ${what}: ${counts.join(', ')}, ${summary.notSent} not done, of ${summary.total} record${summary.total === 1 ? '' : 's'}${earlier > 0 ? ` (${earlier} of them settled by an earlier run)` : ''} (${summary.seconds.toFixed(1)} s)`,
   );
 }
 
@@ -539,6 +616,23 @@ export async function* spoolRecords(
         .map(([k, v]) => `${k}=${v}`)
         .join(' ');
       const at = seq++;
+      if (action.kind === 'undo' && action.restore !== undefined) {
+        // An update undone: the FA it replaced goes back, only while the mapper holds the importer's.
+        const fa = Object.fromEntries(Object.entries(action.restore).filter(([, value]) => value !== null && value !== undefined));
+        const record = toBulkRecord(at, undefined, { id: action.beneficiary, fa }, raw, {
+          mode: 'update',
+          strategies: how.strategies,
+          unlinkConfirmed: false,
+        });
+        const parsed = record.parsed;
+        out.push({
+          ...record,
+          key: action.beneficiary,
+          origin,
+          ...(parsed.ok && 'fa' in parsed.value ? { parsed: { ...parsed, value: { ...parsed.value, onlyIfFa: action.fa } } } : {}),
+        });
+        continue;
+      }
       if (action.kind === 'undo') {
         out.push({
           seq: at,
@@ -574,15 +668,18 @@ function finishWindow(run: Run, digests: ReadonlyMap<number, string>, fates: Rea
   const lines = run.spool.read().split('\n').filter(Boolean);
   const head = JSON.parse(lines[0]!) as SpoolHead;
   const results = lines.slice(1).map((line, seq) => {
-    const { action } = JSON.parse(line) as SpoolEntry;
+    const { action, replaced } = JSON.parse(line) as SpoolEntry;
     const event = fates.get(seq);
     const written = event?.fate === 'applied' || event?.fate === 'confirmed';
     const kept = event?.code === 'kept.changed_since' || event?.code === 'kept.not_linked';
+    // A link created what it wrote; an update replaced what the mapper held before the window.
+    const over = event?.operation === 'link' ? 'none' : event?.operation === 'update' ? replaced : undefined;
     return action.kind === 'apply'
       ? {
           action,
           written,
           ...(written && digests.has(seq) ? { fa: digests.get(seq)! } : {}),
+          ...(written && over !== undefined ? { replaced: over } : {}),
           overwritten: event?.code === 'kept.changed_since',
         }
       : { action, written, gone: written || kept };

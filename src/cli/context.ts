@@ -95,18 +95,25 @@ export async function loadContext(io: Io, globals: GlobalOptions): Promise<Comma
 function warnAboutExposedSecrets(io: Io, settings: Record<string, unknown>): void {
   for (const setting of ['signingKeyFile', 'decryptionKeyFile', 'tokenFile', 'oauthClientSecretFile', 'odkPasswordFile']) {
     const file = settings[setting];
-    if (typeof file !== 'string') continue;
-    let mode: number;
-    try {
-      mode = statSync(file).mode;
-    } catch {
-      continue; // a missing file is reported where it is read
-    }
-    if ((mode & 0o077) !== 0) {
-      io.stderr.write(
-        `sparctl: warning: ${setting} ${file} can be read by other users (mode ${(mode & 0o777).toString(8).padStart(4, '0')}); run: chmod 600 ${file}\n`,
-      );
-    }
+    if (typeof file === 'string') warnIfReadableByOthers(io, setting, file);
+  }
+}
+
+/**
+ * One key or secret file others can read, named as given (`what`: the setting or the flag):
+ * a command's own secret flags (import-odk's --odk-password-file) are checked with this too.
+ */
+export function warnIfReadableByOthers(io: Io, what: string, file: string): void {
+  let mode: number;
+  try {
+    mode = statSync(resolve(io.cwd, file)).mode;
+  } catch {
+    return; // a missing file is reported where it is read
+  }
+  if ((mode & 0o077) !== 0) {
+    io.stderr.write(
+      `sparctl: warning: ${what} ${file} can be read by other users (mode ${(mode & 0o777).toString(8).padStart(4, '0')}); run: chmod 600 ${file}\n`,
+    );
   }
 }
 

@@ -9,10 +9,18 @@
  * when that content is new (a new instance, never a review-only change) and its submission owns
  * the ID, or when ownership passes to another submission; it records what it wrote only once
  * the mapper confirmed it. When a beneficiary is left with no claimant (a deletion, a
- * rejection, an edit that names another ID), the importer undoes only its own write — an
- * unlink conditional on the mapper still holding the FA it wrote, and only under a policy that
- * says so; anything else is reported and left alone.
+ * rejection, an edit that names another ID), the importer undoes only its own write, and only
+ * while the mapper still holds the FA it wrote, under a policy that says so: a link it created
+ * is unlinked, a link it updated gets back the FA it held before; a write recorded without what
+ * it replaced (by an earlier sparctl) is kept and said. Anything else is reported and left alone.
  */
+
+/**
+ * What an importer's write replaced: `none`, it created the link; `fa`, it updated a link that
+ * held this FA (as the mapper's resolve tells it, to be put back). Absent from a write recorded
+ * by an earlier sparctl, which did not say: such a write is never undone.
+ */
+export type Replaced = 'none' | { readonly fa: Readonly<Record<string, unknown>> };
 
 export interface Claim {
   /** The content version last considered (meta.instanceID): a new one is an edit. */
@@ -23,8 +31,8 @@ export interface Claim {
   readonly deleted: boolean;
   /** The beneficiary ID this content names (undefined: it names none the mapping can build). */
   readonly beneficiary?: string;
-  /** What the importer wrote from this submission and the mapper confirmed: the ID and a digest of the FA. */
-  readonly wrote?: { readonly beneficiary: string; readonly fa: string };
+  /** What the importer wrote from this submission and the mapper confirmed: the ID, a digest of the FA, and what the write replaced. */
+  readonly wrote?: { readonly beneficiary: string; readonly fa: string; readonly replaced?: Replaced };
 }
 
 export interface Submission {
@@ -60,13 +68,17 @@ export type ClaimAction =
       readonly why: 'new' | 'edit' | 'owner' | 'reapply';
       readonly onlyIfFa?: string;
     }
-  /** Unlink the beneficiary if the mapper still holds the FA whose digest `fa` is. */
+  /**
+   * Undo the importer's write if the mapper still holds the FA whose digest `fa` is: unlink the
+   * beneficiary when the write created the link, else (`restore`) put back the FA it replaced.
+   */
   | {
       readonly kind: 'undo';
       readonly submission: string;
       readonly beneficiary: string;
       readonly fa: string;
       readonly why: 'deleted' | 'rejected' | 'moved';
+      readonly restore?: Readonly<Record<string, unknown>>;
     };
 
 export interface ClaimPlan {
@@ -240,7 +252,23 @@ export function planClaims(
         );
       continue;
     }
-    actions.push({ kind: 'undo', submission: id, beneficiary, fa: claim.wrote!.fa, why });
+    const replaced = claim.wrote!.replaced;
+    if (replaced === undefined) {
+      // Recorded by an earlier sparctl, which did not say whether the write created the link or
+      // replaced someone else's: unlinking it could stop a family's payments, so it stays.
+      notes.push(
+        `${id} ${why === 'deleted' ? 'was deleted' : why === 'rejected' ? 'was rejected' : `now names ${claim.beneficiary ?? 'no beneficiary'}`}; ${beneficiary} stays linked: this importer's record of its write predates sparctl's record of what a write replaced, so it cannot tell whether it created that link (unlink it by hand if it should go)`,
+      );
+      continue;
+    }
+    actions.push({
+      kind: 'undo',
+      submission: id,
+      beneficiary,
+      fa: claim.wrote!.fa,
+      why,
+      ...(replaced === 'none' ? {} : { restore: replaced.fa }),
+    });
   }
   const acted = new Set(actions.map((action) => action.submission));
   let alreadyApplied = 0;
@@ -255,6 +283,8 @@ export function planClaims(
 
 export interface ClaimResult {
   readonly action: ClaimAction;
+  /** For an apply written: what the write replaced (undefined: not known, so never undone). */
+  readonly replaced?: Replaced;
   /** Whether the mapper confirmed the write (applied, or confirmed after a lost answer). */
   readonly written: boolean;
   /** For an apply: the digest of the FA written. */
@@ -291,7 +321,12 @@ export function settleClaims(claims: Readonly<Record<string, Claim>>, results: r
         if (result.written && result.fa !== undefined) {
           const earlier = out[action.submission]?.wrote;
           if (earlier !== undefined) writers.get(earlier.beneficiary)?.delete(action.submission);
-          out[action.submission] = { ...out[action.submission]!, wrote: { beneficiary: action.beneficiary, fa: result.fa } };
+          const wrote = {
+            beneficiary: action.beneficiary,
+            fa: result.fa,
+            ...(result.replaced === undefined ? {} : { replaced: result.replaced }),
+          };
+          out[action.submission] = { ...out[action.submission]!, wrote };
           holds(action.beneficiary, action.submission);
         }
       }

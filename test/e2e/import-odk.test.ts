@@ -172,7 +172,8 @@ describe('sparctl import-odk', () => {
     expect(storedFa(env, '0090000002')).toBeUndefined();
     const rejects = readFileSync(join(env.home, 'spar_enrolment.rejects.csv'), 'utf8');
     expect(rejects).toMatch(
-      /^sparctl_line,sparctl_field,sparctl_code,sparctl_message,odk_submission,odk_instance,odk_submitter,odk_submission_date,odk_review_state,beneficiary\.national_id,/,
+      // Submissions were never CSV: cells a spreadsheet would run are quoted, and sparctl_quoted says which.
+      /^sparctl_line,sparctl_field,sparctl_code,sparctl_message,sparctl_quoted,odk_submission,odk_instance,odk_submitter,odk_submission_date,odk_review_state,beneficiary\.national_id,/,
     );
     expect(rejects).toMatch(/bank_code,mapping\.unknown_bank,.*0090000003/);
 

@@ -137,7 +137,21 @@ export function referencePlanClaims(
         );
       continue;
     }
-    actions.push({ kind: 'undo', submission: id, beneficiary, fa: claim.wrote!.fa, why });
+    const replaced = claim.wrote!.replaced;
+    if (replaced === undefined) {
+      notes.push(
+        `${id} ${why === 'deleted' ? 'was deleted' : why === 'rejected' ? 'was rejected' : `now names ${claim.beneficiary ?? 'no beneficiary'}`}; ${beneficiary} stays linked: this importer's record of its write predates sparctl's record of what a write replaced, so it cannot tell whether it created that link (unlink it by hand if it should go)`,
+      );
+      continue;
+    }
+    actions.push({
+      kind: 'undo',
+      submission: id,
+      beneficiary,
+      fa: claim.wrote!.fa,
+      why,
+      ...(replaced === 'none' ? {} : { restore: replaced.fa }),
+    });
   }
   const acted = new Set(actions.map((action) => action.submission));
   let alreadyApplied = 0;
@@ -161,7 +175,14 @@ export function referenceSettleClaims(claims: Readonly<Record<string, Claim>>, r
         for (const [id, claim] of Object.entries(out))
           if (id !== action.submission && claim.wrote?.beneficiary === action.beneficiary) out[id] = withoutWrote(claim);
         if (result.written && result.fa !== undefined)
-          out[action.submission] = { ...out[action.submission]!, wrote: { beneficiary: action.beneficiary, fa: result.fa } };
+          out[action.submission] = {
+            ...out[action.submission]!,
+            wrote: {
+              beneficiary: action.beneficiary,
+              fa: result.fa,
+              ...(result.replaced === undefined ? {} : { replaced: result.replaced }),
+            },
+          };
       }
       continue;
     }

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   importOdk,
+  report,
   stateKey,
   type ImportOdkDeps,
   type ImportOdkInput,
@@ -12,7 +13,7 @@ import {
   type OdkStore,
   type OdkWindowJob,
 } from '../../src/app/import-odk.js';
-import type { RecordEvent } from '../../src/core/bulk/events.js';
+import type { BulkSummary, RecordEvent } from '../../src/core/bulk/events.js';
 import type { BulkInputRecord } from '../../src/core/bulk/types.js';
 import { ExitCode, SparctlError, UnavailableError } from '../../src/core/errors.js';
 import type { OdkSubmission } from '../../src/core/odk.js';
@@ -163,13 +164,15 @@ function deps(overrides: Partial<ImportOdkDeps>): ImportOdkDeps & { notes: strin
     announceTarget: () => undefined,
     mapperIdentity: async () => 'local /db abc',
     sha256,
+    // Nothing linked: every write creates its link.
+    readMapper: async () => new Map(),
     clock: () => now,
     sleep: async (ms) => {
       now += ms;
     },
     note: (line) => notes.push(line),
   };
-  return Object.assign(strict<ImportOdkDeps>('deps', { ...base, ...overrides }, ['stdoutFailure']), { notes });
+  return Object.assign(strict<ImportOdkDeps>('deps', { ...base, ...overrides }, ['stdoutFailure', 'earlierMapperIdentity']), { notes });
 }
 
 describe('import-odk (use case)', () => {
@@ -460,5 +463,37 @@ describe('import-odk (use case)', () => {
     await expect(importOdk(d, { ...INPUT, watch: true })).rejects.toMatchObject({ code: 'odk.not_published' });
     expect(box.log).toEqual(['lock', 'release']);
     expect(fake.closed()).toBe(1);
+  });
+});
+
+describe('import-odk --watch poll line', () => {
+  it("counts every fate, so that a resumed window's line adds up to its records", () => {
+    const lines: string[] = [];
+    const summary = {
+      total: 5000,
+      applied: 4000,
+      confirmed: 150,
+      unchanged: 0,
+      superseded: 600,
+      skipped: 250,
+      rejected: 0,
+      notSent: 0,
+      earlier: { applied: 800 },
+      retries: 0,
+      seconds: 1.25,
+      byOperation: {},
+      rejectedBy: {},
+      skippedBy: {},
+      dryRun: false,
+    } as unknown as BulkSummary;
+    report((line) => lines.push(line), 'earlier window', summary);
+    expect(lines).toEqual([
+      'sparctl: earlier window: 4000 applied, 150 confirmed, 600 superseded, 250 skipped, 0 unchanged, 0 rejected, 0 not done, of 5000 records (800 of them settled by an earlier run) (1.3 s)',
+    ]);
+    const counted = [...lines[0]!.matchAll(/(\d+) (?:applied|confirmed|superseded|skipped|unchanged|rejected|not done)/g)].reduce(
+      (sum, match) => sum + Number(match[1]),
+      0,
+    );
+    expect(counted).toBe(summary.total);
   });
 });

@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { planClaims, settleClaims, type Claim, type ClaimPolicies, type ClaimResult, type Submission } from '../../src/core/odk-claims.js';
+import {
+  planClaims,
+  settleClaims,
+  type Claim,
+  type ClaimPolicies,
+  type ClaimResult,
+  type Replaced,
+  type Submission,
+} from '../../src/core/odk-claims.js';
 import { referencePlanClaims, referenceSettleClaims } from '../helpers/odk-claims-reference.js';
 
 /**
@@ -34,7 +42,7 @@ function history(seed: number) {
       review: pick(reviews),
       deleted: chance(0.15),
       ...(chance(0.9) ? { beneficiary: pick(people) } : {}),
-      ...(chance(0.5) ? { wrote: { beneficiary: pick(people), fa: pick(['fa1', 'fa2', 'fa3']) } } : {}),
+      ...(chance(0.5) ? { wrote: { beneficiary: pick(people), fa: pick(['fa1', 'fa2', 'fa3']), ...replacedOf(pick([0, 1, 2])) } } : {}),
     };
   }
   const window: Submission[] = ids
@@ -55,6 +63,11 @@ function history(seed: number) {
   };
   const force = new Set(ids.filter(() => chance(0.05)));
   return { before, window, policies, force, next, pick, chance };
+}
+
+/** What a write replaced: created the link, updated one holding an FA, or not recorded (an earlier sparctl). */
+function replacedOf(which: number): { replaced?: Replaced } {
+  return which === 0 ? { replaced: 'none' } : which === 1 ? { replaced: { fa: { account_number: '000999', strategy_id: 4 } } } : {};
 }
 
 describe('import-odk ownership planner', () => {
@@ -83,6 +96,7 @@ describe('import-odk ownership planner', () => {
               written: chance(0.7),
               ...(chance(0.8) ? { fa: pick(['fa1', 'fa4']) } : {}),
               ...(chance(0.2) ? { overwritten: true } : {}),
+              ...replacedOf(pick([0, 1, 2])),
             }
           : { action, written: chance(0.7), ...(chance(0.6) ? { gone: true } : {}) },
       );
@@ -91,5 +105,61 @@ describe('import-odk ownership planner', () => {
       expect(settled, `seed ${seed}`).toEqual(reference);
       expect(Object.keys(settled)).toEqual(Object.keys(reference));
     }
+  });
+});
+
+describe('import-odk undoes a write as what it replaced', () => {
+  const policies: ClaimPolicies = { skipReview: ['rejected'], onDelete: 'unlink', onReject: 'unlink', reapply: false };
+  const claim = (replaced: { replaced?: Replaced }): Record<string, Claim> => ({
+    'uuid:a': {
+      instance: 'i1',
+      date: '2026-11-01T10:00:00.000Z',
+      review: 'received',
+      deleted: false,
+      beneficiary: '0070000008',
+      wrote: { beneficiary: '0070000008', fa: 'digest', ...replaced },
+    },
+  });
+  const deleted: Submission[] = [
+    { id: 'uuid:a', instance: 'i1', date: '2026-11-01T10:00:00.000Z', review: 'received', deleted: true, beneficiary: '0070000008' },
+  ];
+  const rejected: Submission[] = [{ ...deleted[0]!, deleted: false, review: 'rejected' }];
+
+  it('unlinks a link its write created', () => {
+    const plan = planClaims(claim({ replaced: 'none' }), deleted, policies);
+    expect(plan.actions).toEqual([{ kind: 'undo', submission: 'uuid:a', beneficiary: '0070000008', fa: 'digest', why: 'deleted' }]);
+  });
+
+  it("puts back the FA a link held before its write updated it (an admin's link): never unlinks it", () => {
+    const fa = { account_number: '000999', strategy_id: 4 };
+    for (const window of [deleted, rejected]) {
+      const plan = planClaims(claim({ replaced: { fa } }), window, policies);
+      expect(plan.actions).toEqual([
+        {
+          kind: 'undo',
+          submission: 'uuid:a',
+          beneficiary: '0070000008',
+          fa: 'digest',
+          why: window[0]!.deleted ? 'deleted' : 'rejected',
+          restore: fa,
+        },
+      ]);
+    }
+  });
+
+  it('keeps, and says so, a write recorded by an earlier sparctl (what it replaced unknown)', () => {
+    for (const window of [deleted, rejected]) {
+      const plan = planClaims(claim({}), window, policies);
+      expect(plan.actions).toEqual([]);
+      expect(plan.notes.join('\n')).toContain('0070000008 stays linked');
+    }
+  });
+
+  it('records what a confirmed write replaced', () => {
+    const plan = planClaims({}, [{ ...deleted[0]!, deleted: false }], policies);
+    const settled = settleClaims(plan.claims, [
+      { action: plan.actions[0]!, written: true, fa: 'digest', replaced: { fa: { account_number: '000999' } } },
+    ]);
+    expect(settled['uuid:a']?.wrote).toEqual({ beneficiary: '0070000008', fa: 'digest', replaced: { fa: { account_number: '000999' } } });
   });
 });

@@ -1,5 +1,5 @@
-import { rmSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync, readdirSync, realpathSync, rmSync, statSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { UsageError } from '../../core/errors.js';
 import type { BulkJobDeps } from '../../app/bulk-job.js';
 import type { BulkInput, BulkInputRecord } from '../../core/bulk/types.js';
@@ -50,6 +50,22 @@ export interface BulkJobSpec {
 }
 
 /**
+ * A local mapper's file by its real path (links resolved; for a file still to be made, its
+ * folder's): one database named through a symbolic link is one job, one lock, one state.
+ */
+export function realMapperPath(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    try {
+      return join(realpathSync(dirname(path)), basename(path));
+    } catch {
+      return path;
+    }
+  }
+}
+
+/**
  * The composition of app/bulk-job.ts: the spool, the pass before the run, the SQLite journal,
  * report files, the progress renderer and the process's signals, for one command's job (`spec`).
  */
@@ -71,6 +87,10 @@ export async function bulkJobDeps(context: CommandContext, spec: BulkJobSpec): P
     ...(settings.mode === 'local' && settings.db !== undefined ? databaseFiles(resolve(io.cwd, settings.db)) : []),
   ];
   const refuseGuarded = (path: string, flag: string) => refuseProtected(resolve(io.cwd, path), flag, guarded);
+  // The job's identity names a local mapper by its real path. An earlier sparctl named it by the
+  // path as given: a journal it left under that identity is still this job's, found by the
+  // fingerprint of the same input under the earlier identity (only computed when needed).
+  let earlierJob: (() => Promise<string | undefined>) | undefined;
   return {
     stdinIsTTY: io.stdinIsTTY,
     openInput: async (file) => {
@@ -80,10 +100,15 @@ export async function bulkJobDeps(context: CommandContext, spec: BulkJobSpec): P
     openMapper: (access) => openMapper(context, access),
     targetIdentity: (mapper) =>
       settings.mode === 'local'
-        ? `local ${settings.db} ${mapper.instanceId ?? ''}`
+        ? `local ${realMapperPath(settings.db!)} ${mapper.instanceId ?? ''}`
         : `${settings.protocol} ${redactUrl(settings.baseUrl!)}`,
     prescan: async (mapper, path, definition, index) => {
       const { fingerprintOf, indexOfRecords, prescanCsv } = await import('../../adapters/input/prescan.js');
+      const earlierDefinition = earlierJobDefinition(definition, settings, mapper);
+      earlierJob =
+        earlierDefinition === undefined
+          ? undefined
+          : async () => (await fingerprintOf(path, name, earlierDefinition, { binary: spec.inputFormat === 'xlsx' })).fingerprint;
       const keys = await spec.csvKeys?.(context, mapper, path);
       if (keys !== undefined) {
         const { VERSION } = await import('../version.js');
@@ -113,9 +138,30 @@ export async function bulkJobDeps(context: CommandContext, spec: BulkJobSpec): P
     },
     openJournal: async (where, job, restart) => {
       const { SqliteJournal } = await import('../../adapters/journal/sqlite-journal.js');
-      const path = where.file !== undefined ? resolve(io.cwd, where.file) : join(context.dirs.state, 'journals', where.name);
+      const journals = join(context.dirs.state, 'journals');
+      let path = where.file !== undefined ? resolve(io.cwd, where.file) : join(journals, where.name);
       if (where.file !== undefined) refuseGuarded(where.file, '--journal');
-      const file = SqliteJournal.open(path, job, restart);
+      // A journal an earlier sparctl left for this job under the earlier identity is resumed
+      // there: in the journals' folder it is named by that fingerprint; a --journal file says
+      // which job it holds when it is opened.
+      let file: ReturnType<typeof SqliteJournal.open>;
+      if (earlierJob !== undefined && !restart && where.file === undefined && !existsSync(path) && hasFiles(journals)) {
+        const earlier = await earlierJob();
+        const earlierPath = earlier === undefined ? undefined : join(journals, `${earlier.slice(0, 32)}.db`);
+        if (earlierPath !== undefined && existsSync(earlierPath)) path = earlierPath;
+        file = SqliteJournal.open(path, path === earlierPath ? { ...job, fingerprint: earlier! } : job, restart);
+      } else {
+        try {
+          file = SqliteJournal.open(path, job, restart);
+        } catch (error) {
+          const earlier =
+            where.file !== undefined && !restart && (error as { code?: string }).code === 'journal.other_job'
+              ? await earlierJob?.()
+              : undefined;
+          if (earlier === undefined) throw error;
+          file = SqliteJournal.open(path, { ...job, fingerprint: earlier }, restart);
+        }
+      }
       return { journal: file, path: file.path, resumes: file.resumes(), close: () => file.close(), remove: () => file.remove() };
     },
     writeLinksOnThread: (mapper) => writeLinksOnThread(io, mapper),
@@ -150,6 +196,23 @@ export async function bulkJobDeps(context: CommandContext, spec: BulkJobSpec): P
     ...(spec.onSummary ? { onSummary: spec.onSummary } : {}),
     ...(spec.faDigest ? { faDigest: spec.faDigest } : {}),
   };
+}
+
+/** The job's definition as an earlier sparctl made it (the local mapper by the path as given), when it differs. */
+function earlierJobDefinition(definition: string, settings: { mode: string; db?: string | undefined }, mapper: Mapper): string | undefined {
+  if (settings.mode !== 'local' || settings.db === undefined) return undefined;
+  const earlierTarget = `local ${settings.db} ${mapper.instanceId ?? ''}`;
+  const parsed = JSON.parse(definition) as { target?: unknown };
+  if (typeof parsed.target !== 'string' || parsed.target === earlierTarget) return undefined;
+  return JSON.stringify({ ...parsed, target: earlierTarget });
+}
+
+function hasFiles(dir: string): boolean {
+  try {
+    return readdirSync(dir).length > 0;
+  } catch {
+    return false;
+  }
 }
 
 async function* batchesOf(records: BulkInput) {

@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import type { ImportOdkDeps, OdkStore } from '../../app/import-odk.js';
+import type { ImportOdkDeps, MapperHeld, OdkStore } from '../../app/import-odk.js';
 import { duringRunError, makeFolders } from '../../adapters/files/fs-errors.js';
 import { redactUrl } from '../../config/redact.js';
 import type { BulkJobFlags } from '../bulk-job.js';
-import { announceTarget, localMapperFile, type CommandContext } from '../context.js';
+import { realMapperPath } from './bulk-job.js';
+import { announceTarget, localMapperFile, openMapper, warnIfReadableByOthers, type CommandContext } from '../context.js';
 import { parseJson, readText } from '../files.js';
 
 /** What the import-odk use case needs, from this command's settings: the composition of app/import-odk.ts. */
@@ -15,6 +16,9 @@ export function importOdkDeps(
 ): ImportOdkDeps {
   const { io, globals } = context;
   const { settings } = context.resolved;
+  // The settings' own odkPasswordFile was looked at with the context; the flag's file is this command's.
+  if (flags.odkPasswordFile !== undefined && flags.odkPasswordFile !== settings.odkPasswordFile)
+    warnIfReadableByOthers(io, '--odk-password-file', flags.odkPasswordFile);
   return {
     settings,
     yes: globals.yes === true,
@@ -26,17 +30,30 @@ export function importOdkDeps(
       return loadDfsp(context, { required: false });
     },
     announceTarget: () => announceTarget(context),
+    // A local mapper is the file, whatever path names it: the state key and the run's lock are
+    // the same through a symbolic link (two runs through two names both ran, each with half the
+    // ownership records).
     mapperIdentity: async (dryRun) =>
       settings.mode === 'local'
-        ? `local ${settings.db} ${await localInstanceId(localMapperFile(context, dryRun ? 'dry-run' : 'write'), dryRun)}`
+        ? `local ${realMapperPath(settings.db!)} ${await localInstanceId(localMapperFile(context, dryRun ? 'dry-run' : 'write'), dryRun)}`
         : `${settings.protocol} ${redactUrl(settings.baseUrl!)}`,
+    // Earlier sparctls keyed it by the path as given.
+    earlierMapperIdentity: async (dryRun) =>
+      settings.mode === 'local'
+        ? `local ${settings.db} ${await localInstanceId(localMapperFile(context, dryRun ? 'dry-run' : 'write'), dryRun)}`
+        : undefined,
     sha256: (text, encoding) => createHash('sha256').update(text).digest(encoding),
-    openStore: (key) => odkStore(join(context.dirs.state, 'odk', key)),
+    readMapper: (ids) => readMapper(context, ids),
+    openStore: (key, earlierKey, dryRun) => odkStore(stateDir(join(context.dirs.state, 'odk'), key, earlierKey, dryRun)),
     openCentral: async (url) => {
-      const odkPasswordFile = flags.odkPasswordFile ?? settings.odkPasswordFile;
-      const password = passwordSource(context, odkPasswordFile, settings.odkPassword);
+      // Flags win over the environment: --odk-password-file over SPARCTL_ODK_PASSWORD, which wins
+      // over odkPasswordFile from the environment or the profile.
+      const fromFlag = flags.odkPasswordFile;
+      const fromEnv = fromFlag === undefined ? settings.odkPassword : undefined;
+      const odkPasswordFile = fromFlag ?? (fromEnv === undefined ? settings.odkPasswordFile : undefined);
+      const password = passwordSource(context, odkPasswordFile, fromEnv);
       const secretFrom =
-        settings.odkPassword !== undefined
+        fromEnv !== undefined
           ? 'SPARCTL_ODK_PASSWORD'
           : odkPasswordFile !== undefined
             ? `the password in ${odkPasswordFile}`
@@ -98,6 +115,54 @@ export function importOdkDeps(
     note: (line) => io.stderr.write(`${line}\n`),
     stdoutFailure: () => io.stdoutFailure?.(),
   };
+}
+
+/** What the mapper holds for these IDs (read only, in batches): the FA as resolve tells it, and as stored. */
+async function readMapper(context: CommandContext, ids: readonly string[]): Promise<ReadonlyMap<string, MapperHeld>> {
+  const [{ classifyResult }, { storedString }] = await Promise.all([import('../../core/results.js'), import('../../core/bulk/plan.js')]);
+  const mapper = await openMapper(context, 'dry-run');
+  try {
+    const source = { source: 'sparctl import-odk' };
+    const strategies = new Map((await mapper.strategies()).map((s) => [s.id, s]));
+    const held = new Map<string, MapperHeld>();
+    const size = context.resolved.settings.batchSize;
+    for (let at = 0; at < ids.length; at += size) {
+      const batch = ids.slice(at, at + size);
+      const answers = await mapper.resolve(
+        batch.map((id, i) => ({ reference_id: `odk-${at + i}`, id, scope: 'details' as const })),
+        source,
+      );
+      const stored = mapper.storedFas ? await mapper.storedFas(batch, source) : undefined;
+      for (const answer of answers) {
+        if (classifyResult('resolve', answer) !== 'found' || typeof answer.fa !== 'object' || answer.fa === null) continue;
+        const kept = stored?.get(answer.id);
+        const string = kept !== undefined && typeof kept === 'object' ? kept.fa : storedString(answer.fa, strategies);
+        held.set(answer.id, { fa: answer.fa, stored: string });
+      }
+    }
+    return held;
+  } finally {
+    await mapper.close();
+  }
+}
+
+/**
+ * The state's directory: under its key, or where an earlier sparctl kept it when only that
+ * exists — moved to the key by a real run (rename: whole or not at all), read there by a dry run.
+ */
+function stateDir(root: string, key: string, earlierKey: string | undefined, dryRun: boolean): string {
+  const dir = join(root, key);
+  if (earlierKey === undefined || existsSync(dir)) return dir;
+  const earlier = join(root, earlierKey);
+  if (!existsSync(earlier)) return dir;
+  if (dryRun) return earlier;
+  try {
+    renameSync(earlier, dir);
+  } catch {
+    // Another run moved it first (then it is at `dir`), or it cannot be moved: use it where it is.
+    if (!existsSync(dir)) return earlier;
+  }
+  return dir;
 }
 
 /** The state directory of one form imported into one mapper: state.json, the window's spool, the lock. */

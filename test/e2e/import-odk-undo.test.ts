@@ -1,0 +1,188 @@
+/**
+ * import-odk undoes only what it did (hostile test: an admin's own link was unlinked). A write
+ * that updated someone else's link is undone by putting that link's FA back, never by unlinking;
+ * one that created the link is unlinked; one recorded by an earlier sparctl (which did not say
+ * what it replaced) is kept and said. Each case failed before the importer recorded what a write
+ * replaced.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { LocalMapper } from '../../src/adapters/sqlite/local-mapper.js';
+import { openDatabase, prepare } from '../../src/adapters/sqlite/retained.js';
+import { startFakeCentral, type FakeCentral } from '../helpers/fake-central.js';
+import { BIN, ROOT, cliEnv, type CliEnv, SPAWN_LIMIT } from '../helpers/run-cli.js';
+import { runMain } from '../helpers/run-main.js';
+
+const EMAIL = 'importer@example.org';
+const PASSWORD = 'odk-undo-test';
+const MAPPING = join(ROOT, 'fixtures', 'enrolment.odk-mapping.json');
+const DFSP = join(ROOT, 'fixtures', 'odk-dfsp.json');
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function central(): Promise<FakeCentral> {
+  const fake = await startFakeCentral({ email: EMAIL, password: PASSWORD, projectId: 3, formId: 'spar_enrolment' });
+  cleanups.push(() => fake.close());
+  return fake;
+}
+
+function bank(nationalId: string, account: string) {
+  return {
+    beneficiary: { national_id: nationalId, full_name: `Person ${nationalId}`, contact_phone: '0711 000 111' },
+    payment: { payment_method: 'bank', bank_code: 'BNK001', branch_code: 'BNK001-0042', account_number: account, payment_consent: 'yes' },
+  };
+}
+
+function setup(fake: FakeCentral): CliEnv {
+  return cliEnv({
+    SPARCTL_ODK_URL: fake.url,
+    SPARCTL_ODK_PROJECT: '3',
+    SPARCTL_ODK_FORM: 'spar_enrolment',
+    SPARCTL_ODK_EMAIL: EMAIL,
+    SPARCTL_ODK_PASSWORD: PASSWORD,
+  });
+}
+
+const importOdk = (env: CliEnv, args: string[] = []) =>
+  runMain(['import-odk', '--mapping', MAPPING, '--dfsp', DFSP, '--overlap', '0', ...args], { env: env.env, cwd: env.home });
+
+function mapper(env: CliEnv): LocalMapper {
+  const opened = LocalMapper.open(env.dataDb);
+  cleanups.push(() => opened.close());
+  return opened;
+}
+
+const account = (env: CliEnv, id: string) => /^account_number:([^.]*)\./.exec(mapper(env).storedFa(id) ?? '')?.[1];
+const operations = (env: CliEnv, id: string) =>
+  mapper(env)
+    .auditRows(id)
+    .map((row) => `${row.operation} ${row.source.startsWith('sparctl import-odk') ? 'import-odk' : 'admin'}`);
+
+/** An admin links these IDs by hand (link --file), each to account 9 + its last digits. */
+async function linkByHand(env: CliEnv, ids: readonly string[]): Promise<void> {
+  const file = join(env.home, 'by-hand.csv');
+  writeFileSync(
+    file,
+    `id,fa_type,bank_name,bank_code,branch_name,branch_code,account_number\n${ids
+      .map((id) => `${id},BANK,First Community Bank,BNK001,Main,0001,9${id.slice(-5)}`)
+      .join('\n')}\n`,
+  );
+  const run = await runMain(['link', '--file', file, '-q'], { env: env.env, cwd: env.home });
+  expect(run.code, run.stderr).toBe(0);
+}
+
+describe('import-odk: an undo undoes only what the importer did', () => {
+  it('a rejection or a deletion puts back the FA of a link an admin made (never unlinks it); a link the importer created is unlinked', async () => {
+    const fake = await central();
+    const env = setup(fake);
+    await linkByHand(env, ['0070000008', '0070000009']);
+    const rejectedLater = fake.submit(bank('0070000008', '000111'));
+    const deletedLater = fake.submit(bank('0070000009', '000222'));
+    const created = fake.submit(bank('0070000010', '000333'));
+    const first = await importOdk(env);
+    expect(first.code, first.stderr).toBe(0);
+    expect([account(env, '0070000008'), account(env, '0070000009'), account(env, '0070000010')]).toEqual(['000111', '000222', '000333']);
+
+    fake.review(rejectedLater.__id, 'rejected');
+    fake.remove(deletedLater.__id);
+    fake.remove(created.__id);
+    const undo = await importOdk(env, ['--on-reject', 'unlink', '--on-delete', 'unlink', '--yes']);
+    expect(undo.code, undo.stderr).toBe(0);
+    expect(account(env, '0070000008')).toBe('900008');
+    expect(account(env, '0070000009')).toBe('900009');
+    expect(mapper(env).storedFa('0070000010')).toBeUndefined();
+    expect(operations(env, '0070000008')).toEqual(['link admin', 'update import-odk', 'update import-odk']);
+    expect(operations(env, '0070000010')).toEqual(['link import-odk', 'unlink import-odk']);
+  });
+
+  it('an FA changed in the mapper since the import is kept, not put back', async () => {
+    const fake = await central();
+    const env = setup(fake);
+    await linkByHand(env, ['0071000001']);
+    const s = fake.submit(bank('0071000001', '000111'));
+    expect((await importOdk(env)).code).toBe(0);
+    await linkByHand(env, []); // nothing: the mapper as it is
+    const fix = await runMain(
+      ['update', '--id', '0071000001', '--fa-type', 'BANK', '--bank-name', 'First Community Bank', '--bank-code', 'BNK001'].concat([
+        '--branch-name',
+        'Main',
+        '--branch-code',
+        '0001',
+        '--account-number',
+        '000777',
+      ]),
+      { env: env.env },
+    );
+    expect(fix.code, fix.stderr).toBe(0);
+    fake.remove(s.__id);
+    const undo = await importOdk(env, ['--on-delete', 'unlink', '--yes']);
+    expect(undo.code, undo.stderr).toBe(0);
+    expect(account(env, '0071000001')).toBe('000777');
+  });
+
+  it('a write recorded by an earlier sparctl (what it replaced not recorded) is kept and said, never unlinked', async () => {
+    const fake = await central();
+    const env = setup(fake);
+    await linkByHand(env, ['0072000001']);
+    const s = fake.submit(bank('0072000001', '000111'));
+    expect((await importOdk(env)).code).toBe(0);
+    // The state as an earlier sparctl wrote it: the write without what it replaced.
+    const stateDir = join(env.env['XDG_STATE_HOME']!, 'sparctl', 'odk');
+    const [dir] = readdirSync(stateDir);
+    const statePath = join(stateDir, dir!, 'state.json');
+    const state = JSON.parse(readFileSync(statePath, 'utf8')) as { claims: Record<string, { wrote?: Record<string, unknown> }> };
+    expect(state.claims[s.__id]!.wrote!['replaced']).toEqual({ fa: expect.objectContaining({ account_number: '900001' }) });
+    delete state.claims[s.__id]!.wrote!['replaced'];
+    writeFileSync(statePath, JSON.stringify(state));
+    fake.remove(s.__id);
+    const undo = await importOdk(env, ['--on-delete', 'unlink', '--yes']);
+    expect(undo.code, undo.stderr).toBe(0);
+    expect(undo.stderr).toContain('0072000001 stays linked');
+    expect(account(env, '0072000001')).toBe('000111');
+  });
+
+  it('killed while applying a window over admin links, resumed, then rejected: every admin FA is put back, none unlinked', async () => {
+    const fake = await central();
+    const env = setup(fake);
+    const total = 600;
+    const ids = Array.from({ length: total }, (_, i) => `073${String(i).padStart(7, '0')}`);
+    await linkByHand(env, ids);
+    const submitted = ids.map((id, i) => fake.submit(bank(id, `0008${String(i).padStart(8, '0')}`)));
+    const args = ['import-odk', '--mapping', MAPPING, '--dfsp', DFSP, '--overlap', '0', '--batch-size', '10', '--concurrency', '1', '-q'];
+    const child = spawn(process.execPath, [BIN, ...args], { ...SPAWN_LIMIT, env: env.env, cwd: env.home, stdio: 'ignore' });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    // A plain read-only connection: it never waits for the importer's write lock.
+    const updated = () => {
+      const probe = openDatabase(env.dataDb, { readonly: true, fileMustExist: true });
+      try {
+        return prepare(probe, "SELECT count(*) FROM id_fa_mappings WHERE fa_value LIKE 'account_number:0008%'").pluck().get() as number;
+      } finally {
+        probe.close();
+      }
+    };
+    for (let waited = 0; waited < 30_000 && updated() === 0; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
+    child.kill('SIGKILL');
+    await exited;
+    expect(updated()).toBeGreaterThan(0);
+    expect(updated()).toBeLessThan(total);
+    const stateDir = join(env.env['XDG_STATE_HOME']!, 'sparctl', 'odk');
+    expect(readdirSync(stateDir, { recursive: true }).some((name) => String(name).endsWith('spar_enrolment.jsonl'))).toBe(true);
+    const resumed = await importOdk(env);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.stderr).toMatch(/finishing the window an earlier run left unfinished/);
+    expect(updated()).toBe(total);
+
+    for (const s of submitted) fake.review(s.__id, 'rejected');
+    const undo = await importOdk(env, ['--on-reject', 'unlink', '--yes']);
+    expect(undo.code, undo.stderr).toBe(0);
+    expect(mapper(env).countMappings()).toBe(total);
+    const held = mapper(env);
+    expect(ids.filter((id) => /^account_number:([^.]*)\./.exec(held.storedFa(id) ?? '')?.[1] !== `9${id.slice(-5)}`)).toEqual([]);
+    expect(existsSync(env.dataDb)).toBe(true);
+  }, 90_000);
+});
