@@ -8,8 +8,10 @@ import type { Claim } from '../../core/odk-claims.js';
  * What sparctl remembers of one ODK form imported into one mapper: the watermark (the newest
  * Central stamp of a finished window) and, per submission, its claim (core/odk-claims.ts): the
  * content last considered, its review state, the beneficiary it names, and what the importer
- * wrote from it — a digest of the FA, never the FA itself. Written whole to a temporary file and
- * renamed, so a kill leaves the old state or the new one, never half of one.
+ * wrote from it — a digest of the FA it wrote, and, when that write updated a link someone else
+ * made, the FA it replaced (which an undo puts back: so the file, 0600, may hold FAs). Written
+ * whole to a temporary file and renamed, so a kill leaves the old state or the new one, never
+ * half of one.
  */
 export interface OdkState {
   readonly watermark?: string;
