@@ -36,6 +36,9 @@ export interface JournalFile {
   readonly path: string;
   /** It holds records of an earlier run: this run resumes that job (its reject file is this job's own). */
   readonly resumes: boolean;
+  /** Whether the run found the journal removed or replaced under it: there is nothing to resume from. */
+  lost(): boolean;
+  /** Throws disk.write_failed when its path no longer holds the journal the run wrote (removed or replaced meanwhile). */
   close(): void;
   remove(): void;
 }
@@ -395,18 +398,34 @@ async function runJournalled(
     summary = { ...summary, stopped: { code: 'terminated', message: 'terminated (SIGTERM)', exitCode: ExitCode.terminated } };
   }
 
+  let stoppedEarly = summary.stopped !== undefined || summary.notSent > 0;
+  // Stopped on a systematic problem, nothing was sent and nothing journalled: the journal goes
+  // (the next run starts anew), unless it holds what an earlier run of the job left.
+  let stoppedOnProblem = summary.stopped?.code === EARLY_STOP_CODE;
+  let journalKept = run.journalFile !== undefined && stoppedEarly && !(stoppedOnProblem && !run.journalFile.resumes);
+  // A journal removed or replaced under the run (told by the journal when the run stopped, or
+  // only now as it is closed): there is nothing to resume from, and the summary says why.
+  let journalLost = run.journalFile?.lost() === true;
+  if (run.journalFile) {
+    if (!journalKept) run.journalFile.remove();
+    else {
+      try {
+        run.journalFile.close();
+      } catch (error) {
+        if (!(error instanceof SparctlError)) throw error;
+        journalLost = true;
+        // A signal's stop stays the stop (its exit code); otherwise the run is not done either.
+        if (summary.stopped === undefined || summary.stopped.code === EARLY_STOP_CODE)
+          summary = { ...summary, stopped: { code: error.code, message: error.message, exitCode: error.exitCode, hint: error.hint } };
+        stoppedEarly = true;
+        stoppedOnProblem = summary.stopped?.code === EARLY_STOP_CODE;
+      }
+    }
+    if (journalLost) journalKept = false;
+  }
   if (summary.requestsInFlight !== undefined)
     deps.verbose?.(`--concurrency auto: ${summary.requestsInFlight} request(s) in flight at the end (at most ${job.concurrencyMax})`);
   deps.onSummary?.(summary);
-  const stoppedEarly = summary.stopped !== undefined || summary.notSent > 0;
-  // Stopped on a systematic problem, nothing was sent and nothing journalled: the journal goes
-  // (the next run starts anew), unless it holds what an earlier run of the job left.
-  const stoppedOnProblem = summary.stopped?.code === EARLY_STOP_CODE;
-  const journalKept = run.journalFile !== undefined && stoppedEarly && !(stoppedOnProblem && !run.journalFile.resumes);
-  if (run.journalFile) {
-    if (!journalKept) run.journalFile.remove();
-    else run.journalFile.close();
-  }
   const kept = rejects as RecordSink | undefined; // assigned in a callback: TypeScript cannot see it
   // A preview says what the last dry run would reject: one from before that this run did not replace would mislead.
   const previewRemoved = dryRun && !kept && deps.removeFile(rejectsPath) ? rejectsPath : undefined;
@@ -427,9 +446,11 @@ async function runJournalled(
             summary.stopped?.code === INPUT_CHANGED_CODE
               ? // The journal is of the bytes first read: it resumes only if the file is put back as it was.
                 'once the file is complete, run the command on it again: a new job, which meets the rows this run applied again (import-csv: unchanged; link --file: already linked)'
-              : input.spooled
-                ? `feed the same input again to the same command to resume (a different input starts a new job); --restart starts over`
-                : 'run the same command again to resume; --restart starts over',
+              : journalLost
+                ? 'the journal is gone, so this run cannot be resumed: running the command again is a new job, which meets the rows this run applied again (import-csv: unchanged; link --file: already linked)'
+                : input.spooled
+                  ? `feed the same input again to the same command to resume (a different input starts a new job); --restart starts over`
+                  : 'run the same command again to resume; --restart starts over',
         }
       : {}),
     planned,

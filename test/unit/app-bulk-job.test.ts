@@ -13,6 +13,7 @@ import type { BulkSummary, RecordEvent } from '../../src/core/bulk/events.js';
 import { toBulkRecord } from '../../src/core/bulk/input.js';
 import { indexOf } from '../../src/core/bulk/row-index.js';
 import type { BulkInputRecord } from '../../src/core/bulk/types.js';
+import { ExitCode, SparctlError } from '../../src/core/errors.js';
 import { MemoryJournal } from '../../src/core/journal.js';
 import type { Mapper } from '../../src/core/mapper.js';
 import { LocalMapper } from '../../src/adapters/sqlite/local-mapper.js';
@@ -99,6 +100,7 @@ function deps(
         journal,
         path: '/state/journals/j.db',
         resumes: false,
+        lost: () => false,
         close: () => void recorded.journal.closed++,
         remove: () => void (recorded.journal.removed = true),
       };
@@ -283,6 +285,7 @@ describe('runBulkJob (use case)', () => {
         journal: new MemoryJournal(),
         path: '/state/journals/j.db',
         resumes: true,
+        lost: () => false,
         close: () => undefined,
         remove: () => void (removed = true),
       };
@@ -291,6 +294,33 @@ describe('runBulkJob (use case)', () => {
       expect(result.exitCode).toBe(2);
       expect(removed).toBe(false);
       expect(result.journalPath).toBe('/state/journals/j.db');
+    });
+
+    it('a journal found removed as it is closed: the run says so (disk.write_failed, exit 4), names no journal and no resume', async () => {
+      let lost = false;
+      const vanished: JournalFile = {
+        journal: new MemoryJournal(),
+        path: '/state/journals/j.db',
+        resumes: true,
+        lost: () => lost,
+        // As SqliteJournal: the first close finds the file gone; a later one has nothing left to close.
+        close: () => {
+          if (lost) return;
+          lost = true;
+          throw new SparctlError(
+            'disk.write_failed',
+            '/state/journals/j.db: the journal was removed or replaced while the run used it',
+            ExitCode.unavailable,
+          );
+        },
+        remove: () => undefined,
+      };
+      const d = deps(memoryMapper(), [...bad(10), ...good(0, 5)], { openJournal: async () => vanished });
+      const result = await runBulkJob(d, { ...JOB, stopEarly: 10 });
+      expect(result.exitCode).toBe(4);
+      expect(result.summary.stopped).toMatchObject({ code: 'disk.write_failed' });
+      expect(result.journalPath).toBeUndefined();
+      expect(result.resumeHint).toMatch(/^the journal is gone, so this run cannot be resumed/);
     });
 
     it('does not stop: one good row among the first N, a file no longer than N, --no-early-stop (0); every reject written in order', async () => {

@@ -54,6 +54,7 @@ const COMPUTED: Record<string, { readonly why: string; readonly codes?: (sites: 
   'src/cli/main.ts: usageCode(error.code)': { why: "commander's parse errors", codes: () => commanderUsageCodes() },
   'src/cli/main.ts: error.code': { why: 'a SparctlError reported with its own code' },
   'src/cli/document.ts: error.code': { why: 'the -o json/jsonl copy of the error main.ts reports' },
+  'src/app/bulk-job.ts: error.code': { why: "the journal's own disk.write_failed, met as it is closed" },
   'src/cli/records-render.ts: failed.code': { why: 'the -o json/jsonl copy of a failure that comes with results (strategy.undeclared)' },
   // central-client.ts: a transport failure talking to ODK Central is the transport error of
   // http-mapper.ts's transportError() with remote. replaced by odk. (UnavailableErrors only).

@@ -206,6 +206,11 @@ export class SqliteJournal implements Journal {
     if (this.lost === undefined) this.refuseLost();
   }
 
+  /** Whether the run found its journal removed or replaced (then there is nothing to resume from). */
+  isLost(): boolean {
+    return this.lost !== undefined;
+  }
+
   /** Removes the journal of a job that has nothing left to resume (whether or not it is still there). */
   remove(): void {
     this.shut();

@@ -162,7 +162,14 @@ export async function bulkJobDeps(context: CommandContext, spec: BulkJobSpec): P
           file = SqliteJournal.open(path, { ...job, fingerprint: earlier }, restart);
         }
       }
-      return { journal: file, path: file.path, resumes: file.resumes(), close: () => file.close(), remove: () => file.remove() };
+      return {
+        journal: file,
+        path: file.path,
+        resumes: file.resumes(),
+        lost: () => file.isLost(),
+        close: () => file.close(),
+        remove: () => file.remove(),
+      };
     },
     writeLinksOnThread: (mapper) => writeLinksOnThread(io, mapper),
     checkRejects: (path) => {
