@@ -5,11 +5,13 @@
  * in-process against the served child; the exit timing runs the built binary.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:http';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, ROOT, SERVER_SPAWN_LIMIT, SPAWN_LIMIT, cliEnv } from '../helpers/run-cli.js';
+import { BIN, ROOT, SERVER_SPAWN_LIMIT, SPAWN_LIMIT, cliEnv, outputOf } from '../helpers/run-cli.js';
+import { listenOnLoopback } from '../helpers/loopback.js';
 import { runMain } from '../helpers/run-main.js';
 
 const CONSTRUCT = 'bank:{bank_code}|account:{account_number}';
@@ -22,10 +24,18 @@ const ROW7 = {
   construct_strategy: CONSTRUCT,
   deconstruct_strategy: DECONSTRUCT,
 };
-const FA = (account: string) =>
+/** A deployment's own strategy whose regex backtracks catastrophically: the operator cannot change it. */
+const ROW6 = {
+  id: 6,
+  strategy_type: 'FA',
+  description: 'Seeded in SPAR',
+  construct_strategy: 'acct:{account_number}',
+  deconstruct_strategy: '^acct:(?P<account_number>(?:[0-9]+-?){1,40})$',
+};
+const FA = (account: string, strategy = '7') =>
   [
     '--strategy',
-    '7',
+    strategy,
     '--fa-type',
     'BANK',
     '--bank-name',
@@ -203,6 +213,91 @@ describe('remote profiles with declared strategies, against serve', () => {
       expect.stringContaining('[config.strategies_local]: profile "l" is local but declares'),
     ]);
   });
+
+  it('a declared strategy whose regex backtracks catastrophically does not stop the profile: only link and update with it are refused', async () => {
+    profiles({ c: { strategies: [ROW6, ROW7] } });
+    // Before the fix every command of the profile stopped with strategy.invalid (exit 2).
+    expect((await run(['--profile', 'c', 'ping'])).code).toBe(0);
+    expect((await run(['--profile', 'c', 'link', '--id', 'C-1', ...FA('00-1')])).code).toBe(0);
+    const resolved = await run(['--profile', 'c', 'resolve', '--id', 'C-1', '-o', 'jsonl']);
+    expect([resolved.code, JSON.parse(resolved.stdout).fa]).toEqual([0, { bank_code: 'EXB', account_number: '00-1', strategy_id: 7 }]);
+    expect((await run(['--profile', 'c', 'unlink', '--id', 'C-1', '--yes'])).code).toBe(0);
+
+    // With it, the record is refused before anything is sent, with the reason.
+    const link = await run(['--profile', 'c', 'link', '--id', 'C-2', ...FA(`${'1'.repeat(60)}!`, '6')]);
+    expect([link.code, link.stderr]).toEqual([
+      2,
+      expect.stringContaining(
+        'fa: strategy 6 (profile c (inline)) is not used by sparctl: its deconstruct regex can take exponential time on a near-miss FA (the quantifier {1,40}',
+      ),
+    ]);
+    expect(JSON.parse((await run(['--profile', 'c', 'resolve', '--id', 'C-2', '-o', 'jsonl'])).stdout).outcome).toBe('not_found');
+
+    const list = await run(['--profile', 'c', 'strategy', 'list', '-o', 'json']);
+    expect(
+      JSON.parse(list.stdout)
+        .strategies.map((s: { id: number; source: string }) => `${s.id} ${s.source}`)
+        .slice(5),
+    ).toEqual(['6 profile c (inline); not used by sparctl: its regex can backtrack catastrophically', '7 profile c (inline)']);
+    const validate = await run(['--profile', 'c', 'strategy', 'validate', '6']);
+    expect(validate.code).toBe(2);
+    expect(JSON.parse(validate.stdout).findings).toContainEqual({
+      status: 'error',
+      code: 'strategy.catastrophic_backtracking',
+      message: expect.stringContaining('(a remote profile that declares it refuses link and update with it)'),
+    });
+  });
+
+  it('resolve over SPAR 1.x shows an FA stored with such a strategy as the mapper returned it, without running its regex', async () => {
+    // The near-miss that hung the regex (over 10 s at 3,000 digits): SPAR 1.x returns the string, sparctl read it back.
+    const stored = `acct:${'1'.repeat(3000)}!`;
+    const spar = createServer((request, response) => {
+      let body = '';
+      request.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      request.on('end', () => {
+        const items = (JSON.parse(body) as { message: { resolve_request: { reference_id: string; id: string }[] } }).message
+          .resolve_request;
+        response.setHeader('content-type', 'application/json');
+        response.end(
+          JSON.stringify({
+            header: { version: '1.0.0', message_id: 'm', message_ts: new Date().toISOString(), action: 'resolve', status: 'succ' },
+            message: {
+              transaction_id: 't',
+              resolve_response: items.map((item) => ({
+                reference_id: item.reference_id,
+                id: item.id,
+                fa: stored,
+                status: 'succ',
+                status_reason_code: null,
+                additional_info: [{ strategy_id: 6 }],
+              })),
+            },
+          }),
+        );
+      });
+    });
+    const sparUrl = `http://127.0.0.1:${await listenOnLoopback(spar)}`;
+    try {
+      writeFileSync(
+        join(configDir, 'config.json'),
+        JSON.stringify({ profiles: { v1: { mode: 'remote', baseUrl: sparUrl, protocol: 'spar-v1', strategies: [ROW6] } } }),
+      );
+      const started = performance.now();
+      const child = spawn(process.execPath, [BIN, '-q', '--profile', 'v1', 'resolve', '--id', 'V-1', '-o', 'jsonl'], {
+        ...SPAWN_LIMIT,
+        timeout: 20_000,
+        env,
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      const resolved = await outputOf(child);
+      expect([resolved.code, resolved.stderr]).toEqual([0, '']);
+      expect(JSON.parse(resolved.stdout)).toMatchObject({ id: 'V-1', outcome: 'found', fa: stored });
+      expect(performance.now() - started).toBeLessThan(20_000);
+    } finally {
+      spar.close();
+    }
+  }, 60_000);
 
   it('a single remote resolve exits within moments of printing its answer (no wait for keep-alive sockets or background compiles)', async () => {
     profiles({ t: { strategies: [ROW7] } });

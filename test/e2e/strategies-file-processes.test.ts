@@ -2,7 +2,8 @@
  * `strategy add` on a remote profile's strategiesFile, as separate processes of the built binary:
  * adds started at once all land (none is lost, none reports a definition the file does not
  * hold), a write-protected file is refused for a user who may not write it, and `link` with a
- * declared regex that backtracks catastrophically is refused at once instead of hanging.
+ * declared regex that backtracks catastrophically is refused at once instead of hanging, while
+ * the profile's other strategies stay usable.
  */
 import { spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -134,7 +135,7 @@ describe('strategy add on a remote profile, as processes', () => {
     expect(performance.now() - started).toBeLessThan(4_000);
   }, 60_000);
 
-  it('link with a declared regex that backtracks catastrophically is refused at once, naming the file and strategy', async () => {
+  it('link with a declared regex that backtracks catastrophically is refused at once, naming the file and strategy; the others still work', async () => {
     const { env, file } = setUp('v.yaml');
     writeFileSync(
       file,
@@ -150,8 +151,19 @@ describe('strategy add on a remote profile, as processes', () => {
     );
     expect([link.code, link.stderr]).toEqual([
       2,
-      expect.stringContaining(`[strategy.invalid]: strategiesFile ${file}: strategy 6: deconstruct regex can take exponential time`),
+      expect.stringContaining(
+        `fa: strategy 6 (strategiesFile ${file}) is not used by sparctl: its deconstruct regex can take exponential time`,
+      ),
     ]);
     expect(performance.now() - started).toBeLessThan(20_000);
+    // The profile is not refused: a link with strategy 2 gets as far as the (absent) mapper.
+    const other = await run(
+      ['--profile', 'r', 'link', '--id', 'X-1', '--strategy', '2', '--fa-type', 'BANK', ...bank, '--account-number', '1'],
+      env,
+      {
+        timeout: 20_000,
+      },
+    );
+    expect([other.code, other.stderr]).toEqual([4, expect.not.stringContaining('strategy')]);
   }, 60_000);
 });

@@ -296,6 +296,57 @@ describe('findCatastrophicBacktracking', () => {
     });
   }
 
+  // Each verdict checked against the time a near-miss takes (Node 20 RegExp via the translation,
+  // and Python 3.11's re, which SPAR runs): "hangs" is over 10 s for both (killed), unless noted.
+  const measured: readonly { pattern: string; flagged: boolean; nearMiss: string; took: string }[] = [
+    { pattern: '(a+)+', flagged: true, nearMiss: `${'a'.repeat(3000)}!`, took: 'hangs' },
+    // Python merges one-character alternatives into a class (1.9 ms); Node does not.
+    { pattern: '(\\w|\\d)*', flagged: true, nearMiss: `${'1'.repeat(3000)}!`, took: 'Node hangs, Python 1.9 ms' },
+    { pattern: '(?:a+){1,30}', flagged: true, nearMiss: `${'a'.repeat(3000)}!`, took: 'hangs' },
+    { pattern: '(?:[0-9]+-?){1,40}', flagged: true, nearMiss: `${'1'.repeat(3000)}!`, took: 'hangs' },
+    { pattern: '(?:a|a){1,30}', flagged: true, nearMiss: `${'a'.repeat(3000)}!`, took: 'hangs' },
+    { pattern: '(?:[0-9]{1,20}-?)+', flagged: true, nearMiss: `${'1'.repeat(3000)}!`, took: 'hangs' },
+    // An optional separator marks nothing.
+    { pattern: '(?:-?[a-z]+)*', flagged: true, nearMiss: `${'a'.repeat(3000)}!`, took: 'hangs' },
+    // A separator a repeat inside can match too.
+    { pattern: '(?:-[a-z-]+)*', flagged: true, nearMiss: `${'-a'.repeat(1500)}!`, took: 'hangs' },
+    // Separated iterations that each split two ways: 2^n over n iterations.
+    { pattern: '(?:-[a-z]*[a-z]*)*', flagged: true, nearMiss: `${'-aa'.repeat(40)}!`, took: 'hangs' },
+    { pattern: '(?:-(?:a|a)[a-z]*)*', flagged: true, nearMiss: `${'-a'.repeat(40)}!`, took: 'hangs' },
+    { pattern: '(?:-(?:[a-z]+){2})*', flagged: true, nearMiss: `${'-aaa'.repeat(1000)}!`, took: 'hangs' },
+    { pattern: '(?:[a-z]+(?:-[a-z]+)*)+', flagged: true, nearMiss: `${'a'.repeat(3000)}!`, took: 'hangs' },
+    // A required separator no repeat can match: one way to split.
+    { pattern: '([a-z]+(?:-[a-z]+)*)@b', flagged: false, nearMiss: `${'a'.repeat(15000)}x`, took: 'Node 0.1 ms, Python 0.4 ms' },
+    { pattern: '([a-z]+(?:-[a-z]+)*)@b', flagged: false, nearMiss: `${'a-'.repeat(7500)}@`, took: 'Node 1.8 ms, Python 10 ms' },
+    { pattern: '([a-z]{2,10}(?:-[a-z]{2,10}){0,5})', flagged: false, nearMiss: `${'a'.repeat(3000)}!`, took: 'Node 0.1 ms, Python 0.0 ms' },
+    {
+      pattern: '([a-z]{2,10}(?:-[a-z]{2,10}){0,5})',
+      flagged: false,
+      nearMiss: `${'ab-'.repeat(1000)}!`,
+      took: 'Node 0.1 ms, Python 0.0 ms',
+    },
+    { pattern: '(?:[a-z]+-)*x', flagged: false, nearMiss: `${'ab-'.repeat(3000)}!`, took: 'Node 0.2 ms, Python 6.3 ms' },
+    {
+      pattern: '(?:[a-z]+\\.)+[a-z]+@(?:[a-z]+\\.)+[a-z]+',
+      flagged: false,
+      nearMiss: `a.a@${'a.'.repeat(3000)}!`,
+      took: 'Node 0.2 ms, Python 5.9 ms',
+    },
+    { pattern: '(?:[A-Z][a-z]+)+', flagged: false, nearMiss: `${'Ab'.repeat(1500)}!`, took: 'Node 0.1 ms, Python 0.7 ms' },
+    { pattern: '(?:-[a-z]+[0-9]*)*', flagged: false, nearMiss: `${'-a1'.repeat(2000)}!`, took: 'Node 0.1 ms, Python 2.5 ms' },
+  ];
+  for (const { pattern, flagged, nearMiss, took } of measured) {
+    it(`${flagged ? 'flags' : 'does not flag'} ^${pattern}$ (a near-miss of ${nearMiss.length} characters: ${took})`, () => {
+      const anchored = `^${pattern}$`;
+      expect(findCatastrophicBacktracking(anchored) !== null).toBe(flagged);
+      if (flagged) return;
+      // What is not flagged is fast: the near-miss runs here.
+      const started = performance.now();
+      expect(pythonReMatch(translatePythonRegex(anchored), nearMiss)).toBeNull();
+      expect(performance.now() - started).toBeLessThan(500);
+    });
+  }
+
   it("does not flag SPAR's five default strategies", () => {
     expect(DEFAULT_STRATEGY_ROWS.map((row) => findCatastrophicBacktracking(row.deconstruct_strategy))).toEqual([
       null,

@@ -20,7 +20,8 @@ import {
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { addToStrategiesFile, declaredStrategies, declaredStrategyRows, takeOver } from '../../src/adapters/files/strategies-file.js';
-import { SparctlError, UsageError } from '../../src/core/errors.js';
+import { SparctlError, StrategyError, UsageError } from '../../src/core/errors.js';
+import { checkedFaOf, type MappingRecord } from '../../src/core/request-items.js';
 import { appendedText, declaredRows, parseStrategyText } from '../../src/core/strategy/declared-text.js';
 import { parseSimpleYaml } from '../../src/core/strategy/simple-yaml.js';
 import type { StrategyRow } from '../../src/core/strategy/strategy.js';
@@ -242,26 +243,37 @@ describe('strategy add to a strategiesFile', () => {
     expect(existsSync(file)).toBe(false);
   });
 
-  it('refuses a declared strategy whose regex backtracks catastrophically, naming the file and the strategy', async () => {
+  it('keeps a declared strategy whose regex backtracks catastrophically, unusable: its records are refused, the profile is not', async () => {
     const file = join(tempDir(), 's.json');
-    writeFileSync(
-      file,
-      JSON.stringify([row(6, { construct_strategy: 'six:{account_number}', deconstruct_strategy: '^six:(?P<account_number>(?:a+)+)$' })]),
-    );
-    const error = await rejectedWith(UsageError, () => declaredStrategies(settings(file)));
-    expect([error.code, error.message]).toEqual([
-      'strategy.invalid',
-      expect.stringMatching(
-        new RegExp(
-          `^strategiesFile ${file}: strategy 6: deconstruct regex can take exponential time on a near-miss FA, which would hang every resolve: `,
-        ),
+    const flagged = row(6, { construct_strategy: 'six:{account_number}', deconstruct_strategy: '^six:(?P<account_number>(?:a+)+)$' });
+    writeFileSync(file, JSON.stringify([flagged, row(7)]));
+    // Before the fix the whole profile was refused (strategy.invalid): ping, unlink and resolve too.
+    const strategies = await declaredStrategies(settings(file));
+    expect(strategies.map((s) => s.id)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    const six = strategies.find((s) => s.id === 6)!;
+    expect(six.source).toBe(`file ${file}; not used by sparctl: its regex can backtrack catastrophically`);
+    expect(six.unusable).toMatch(
+      new RegExp(
+        `^strategy 6 \\(strategiesFile ${file}\\) is not used by sparctl: its deconstruct regex can take exponential time on a near-miss FA \\(the quantifier \\+ at position \\d+ .*\\); "sparctl strategy validate 6" shows it$`,
       ),
-    ]);
-    const inline = await rejectedWith(UsageError, () =>
-      declaredStrategies(settings(undefined, [row(9, { deconstruct_strategy: '^s9:(?P<account_number>(?:a|a)*)$' })])),
     );
-    expect(inline.message).toMatch(/^profile p \(inline\): strategy 9: deconstruct regex can take exponential time/);
-    expect((await declaredStrategies(settings(undefined, [row(9)]))).map((s) => s.id)).toEqual([1, 2, 3, 4, 5, 9]);
+    expect(strategies.filter((s) => s.unusable !== undefined).map((s) => s.id)).toEqual([6]);
+
+    // A record with it is refused on its own, before the regex could run on a near-miss.
+    const byId = new Map(strategies.map((s) => [s.id, s]));
+    const record = (strategy_id: number) =>
+      ({ id: 'X-1', fa: { fa_type: 'BANK', strategy_id, account_number: `${'a'.repeat(40)}!` } }) as unknown as MappingRecord;
+    const started = performance.now();
+    expect(checkedFaOf(record(6), byId)).toEqual({ ok: false, problem: { field: 'fa', message: six.unusable } });
+    expect(performance.now() - started).toBeLessThan(1_000);
+    expect(checkedFaOf(record(7), byId)).toEqual({ ok: true, value: `s7:${'a'.repeat(40)}!` });
+    // Any other path that would run its regex stops with the reason instead of hanging.
+    expect(thrownBy(StrategyError, () => six.pattern.regex).message).toBe(six.unusable);
+    expect(six.pattern.groupNames).toEqual(['account_number']);
+
+    const inline = await declaredStrategies(settings(undefined, [row(9, { deconstruct_strategy: '^s9:(?P<account_number>(?:a|a)*)$' })]));
+    expect(inline.find((s) => s.id === 9)!.unusable).toMatch(/^strategy 9 \(profile p \(inline\)\) is not used by sparctl: /);
+    expect((await declaredStrategies(settings(undefined, [row(9)]))).find((s) => s.id === 9)!.unusable).toBeUndefined();
   });
 });
 

@@ -132,6 +132,10 @@ describe('validateStrategy: custom strategies', () => {
     const nested = validateStrategy(fa(11, '{account_number}', '^(?P<account_number>(?:a+)+)$'));
     expect(finding(nested, 'strategy.catastrophic_backtracking')?.status).toBe('error');
     expect(finding(nested, 'strategy.catastrophic_backtracking')!.message).toContain('nested quantifiers backtrack exponentially');
+    // What a profile that declares it does with it, now that the profile is no longer refused whole.
+    expect(finding(nested, 'strategy.catastrophic_backtracking')!.message).toMatch(
+      /^deconstruct regex can take exponential time on a near-miss FA, which could hang the resolve that reads it back \(a remote profile that declares it refuses link and update with it\): /,
+    );
     expect(nested.roundTrip.run).toBe(false);
     expect(codes(nested)).toContain('strategy.round_trip_skipped');
 
@@ -145,6 +149,18 @@ describe('validateStrategy: custom strategies', () => {
     expect(codes(textbook, 'error')).toEqual(
       expect.arrayContaining(['strategy.regex_untranslatable', 'strategy.catastrophic_backtracking']),
     );
+  });
+
+  it('a repeat whose iterations start with a required separator is safe, and its round trip runs', () => {
+    for (const deconstruct of [
+      '^acct:(?P<account_number>[a-z]+(?:-[a-z]+)*)$',
+      '^acct:(?P<account_number>[a-z]{2,10}(?:-[a-z]{2,10}){0,5})$',
+    ]) {
+      const report = validateStrategy(fa(14, 'acct:{account_number}', deconstruct));
+      expect(finding(report, 'strategy.catastrophic_backtracking'), deconstruct).toBeUndefined();
+      expect(finding(report, 'strategy.backtracking_ok')?.status, deconstruct).toBe('ok');
+      expect(report.roundTrip.run, deconstruct).toBe(true);
+    }
   });
 
   it('refuses what Python would reject or sparctl cannot reproduce', () => {

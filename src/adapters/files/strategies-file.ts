@@ -14,7 +14,7 @@ import { access, type FileHandle, link, open, readdir, readFile, readlink, realp
 import { hostname } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { SparctlError, UnavailableError, UsageError } from '../../core/errors.js';
+import { SparctlError, StrategyError, UnavailableError, UsageError } from '../../core/errors.js';
 import { BUILT_IN, combineDeclared, planAppend, strategyDifferences, type SourcedRow } from '../../core/strategy/declared.js';
 import { findCatastrophicBacktracking } from '../../core/strategy/python-regex.js';
 import { compileStrategy, DEFAULT_STRATEGY_ROWS, type Strategy, type StrategyRow } from '../../core/strategy/strategy.js';
@@ -86,20 +86,23 @@ export async function declaredStrategyRows(settings: Declaring): Promise<Sourced
 }
 
 /**
- * The profile's strategies compiled, each keeping its source; one that cannot be compiled, or
- * whose regex could backtrack catastrophically (resolving a near-miss FA would hang, as
- * `strategy validate` says), is exit 2, naming where it is declared.
+ * The profile's strategies compiled, each keeping its source; one that cannot be compiled is
+ * exit 2, naming where it is declared. One whose regex could backtrack catastrophically is kept
+ * (the deployment has it, and the operator cannot change it) but marked unusable: link and update
+ * with it are refused per record, resolve shows its FAs as the mapper returns them, and `strategy
+ * list` says so in its source. Every other command of the profile works as before.
  */
 export async function declaredStrategies(settings: Declaring): Promise<Strategy[]> {
   return (await declaredStrategyRows(settings)).map((row) => {
-    const where = () => (row.source.startsWith('file ') ? `strategiesFile ${row.source.slice('file '.length)}` : row.source);
-    const hint = '"sparctl strategy validate --file FILE" shows what is wrong';
+    const where = row.source.startsWith('file ') ? `strategiesFile ${row.source.slice('file '.length)}` : row.source;
     let strategy: Strategy;
     try {
       strategy = { ...compileStrategy(row), source: row.source };
     } catch (error) {
       if (!(error instanceof SparctlError)) throw error;
-      throw new UsageError('strategy.invalid', `${where()}: strategy ${row.id}: ${error.message}`, { hint });
+      throw new UsageError('strategy.invalid', `${where}: strategy ${row.id}: ${error.message}`, {
+        hint: '"sparctl strategy validate --file FILE" shows what is wrong',
+      });
     }
     // SPAR's own texts are known to be safe (and checking them would cost every command).
     const builtIn =
@@ -108,15 +111,27 @@ export async function declaredStrategies(settings: Declaring): Promise<Strategy[
         (d) => d.deconstruct_strategy === row.deconstruct_strategy && d.construct_strategy === row.construct_strategy,
       );
     const catastrophic = builtIn ? null : findCatastrophicBacktracking(row.deconstruct_strategy);
-    if (catastrophic !== null) {
-      throw new UsageError(
-        'strategy.invalid',
-        `${where()}: strategy ${row.id}: deconstruct regex can take exponential time on a near-miss FA, which would hang every resolve: ${catastrophic}`,
-        { hint },
-      );
-    }
-    return strategy;
+    return catastrophic === null ? strategy : unusableStrategy(strategy, where, catastrophic);
   });
+}
+
+/** A declared strategy sparctl must never run the regex of: said in its source, refused per record, and a regex that throws instead of hanging. */
+function unusableStrategy(strategy: Strategy, where: string, catastrophic: string): Strategy {
+  const why = `strategy ${strategy.id} (${where}) is not used by sparctl: its deconstruct regex can take exponential time on a near-miss FA (${catastrophic}); "sparctl strategy validate ${strategy.id}" shows it`;
+  const { pattern } = strategy;
+  return {
+    ...strategy,
+    source: `${strategy.source}; not used by sparctl: its regex can backtrack catastrophically`,
+    unusable: why,
+    // A path that would still run it stops with the reason rather than hang.
+    pattern: {
+      pythonPattern: pattern.pythonPattern,
+      get regex(): RegExp {
+        throw new StrategyError('strategy.invalid', why);
+      },
+      groupNames: pattern.groupNames,
+    },
+  };
 }
 
 /** How long an add waits for another one's lock on the same file before giving up. */

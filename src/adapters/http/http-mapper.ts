@@ -263,7 +263,8 @@ export class HttpMapper implements Mapper {
     if (typeof result.fa !== 'string') return result;
     const strategyId = strategyIdOf(result.additional_info);
     const strategy = strategyId === undefined ? undefined : this.strategyMap.get(strategyId);
-    if (!strategy) return result;
+    // One whose regex could hang is not run: the FA is shown as the mapper returned it.
+    if (!strategy || strategy.unusable !== undefined) return result;
     return { ...result, fa: { ...(deconstructFa(strategy, result.fa) ?? {}), strategy_id: strategy.id } };
   }
 

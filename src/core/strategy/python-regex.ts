@@ -1324,6 +1324,12 @@ const repeatsMany = (node: Extract<Node, { kind: 'repeat' }>, enclosing: number)
  *    that itself contains such a quantifier, e.g. `(a+)+`, `(a*)*`, `(?:\w+\s?)*`, `(?:a+){1,30}`;
  * 2. a quantifier repeating many times over an alternation whose alternatives can start with the
  *    same character, e.g. `(a|a)*`, `(?:\w|\d)+`, `(?:a|a){1,30}`.
+ * Shape 1 is not flagged when every iteration starts (or ends) with a required separator that no
+ * repeat inside it or just before it can match, e.g. `[a-z]+(?:-[a-z]+)*`: each `-` then marks
+ * where an iteration begins, so a run can be split only one way (an optional `-?` marks nothing).
+ * Only plain iterations qualify — characters, classes and repeated ones, no alternation — each of
+ * whose variable repeats stops where the next part starts: `(?:-[a-z]*[a-z]*)*` and
+ * `(?:-(?:a|a)b*)*` split each iteration two ways, which multiplies over the iterations.
  * Returns a one-line reason, or null when neither shape is present or the pattern does not parse.
  */
 export function findCatastrophicBacktracking(pattern: string): string | null {
@@ -1333,29 +1339,154 @@ export function findCatastrophicBacktracking(pattern: string): string | null {
   } catch {
     return null;
   }
-  return findNestedRepeat(parsed.root, parsed.state.flags, 1);
+  const context: Scan = { caseless: usesIgnoreCase(parsed.root, parsed.state.flags) };
+  return findNestedRepeat(parsed.root, parsed.state.flags, 1, [], context);
 }
 
-/** `enclosing`: how many times the enclosing bounded repeats can run `node` (`(?:(?:a+){3}){3}` is `(?:a+){9}`). */
-function findNestedRepeat(node: Node, flags: number, enclosing: number): string | null {
+interface Scan {
+  /** IGNORECASE anywhere: the sets below are not case-folded, so no separator is trusted. */
+  readonly caseless: boolean;
+}
+
+/**
+ * `enclosing`: how many times the enclosing bounded repeats can run `node` (`(?:(?:a+){3}){3}` is
+ * `(?:a+){9}`); `before`: what the repeats that can match just before `node` can match (back to
+ * the last required character or class, which pins where they end).
+ */
+function findNestedRepeat(node: Node, flags: number, enclosing: number, before: Ranges, scan: Scan): string | null {
+  let separated = false;
   if (node.kind === 'repeat' && repeatsMany(node, enclosing)) {
     const inner = firstManyRepeat(node.body);
     if (inner !== null) {
-      return `the quantifier ${node.text} at position ${node.pos} repeats a subpattern that contains the quantifier ${inner.text} at position ${inner.pos} (nested quantifiers backtrack exponentially, or nearly so when bounded above ${MANY_REPEATS})`;
+      separated = hasSeparator(node.body, flags, before, scan);
+      if (!separated) {
+        return `the quantifier ${node.text} at position ${node.pos} repeats a subpattern that contains the quantifier ${inner.text} at position ${inner.pos} (nested quantifiers backtrack exponentially, or nearly so when bounded above ${MANY_REPEATS})`;
+      }
     }
     const overlap = overlappingAlternation(node.body, flags);
     if (overlap !== null) {
       return `the quantifier ${node.text} at position ${node.pos} repeats an alternation at position ${overlap} whose alternatives can start with the same character (overlapping alternatives backtrack exponentially)`;
     }
   }
-  // Past an unbounded repeat the count no longer matters: its body is checked on its own.
-  const inside = node.kind === 'repeat' && node.max !== MAXREPEAT ? Math.min(enclosing * node.max, MAXREPEAT) : enclosing;
+  // Past an unbounded repeat the count no longer matters: its body is checked on its own. Nor does
+  // it past a separated one: its iterations cannot trade characters.
+  const inside = node.kind === 'repeat' && node.max !== MAXREPEAT && !separated ? Math.min(enclosing * node.max, MAXREPEAT) : enclosing;
+  const childFlags = node.kind === 'group' ? combineFlags(flags, node.addFlags, node.delFlags) : flags;
+  // An earlier iteration of a repeat comes before its body too.
+  let seen = node.kind === 'repeat' && node.max > 1 ? normalizeRanges([...before, ...repeatedChars(node.body, flags)]) : before;
   for (const child of childrenOf(node)) {
-    const childFlags = node.kind === 'group' ? combineFlags(flags, node.addFlags, node.delFlags) : flags;
-    const found = findNestedRepeat(child, childFlags, inside);
+    const found = findNestedRepeat(child, childFlags, inside, seen, scan);
     if (found !== null) return found;
+    if (node.kind === 'seq') seen = isAtom(child) ? [] : normalizeRanges([...seen, ...repeatedChars(child, childFlags)]);
   }
   return null;
+}
+
+/**
+ * Whether the repeated `body` starts or ends with a required one-character atom that none of the
+ * repeats inside it, nor those before the repeat, can match, and matches its text one way only.
+ */
+function hasSeparator(body: Node, flags: number, before: Ranges, scan: Scan): boolean {
+  if (scan.caseless || !matchesOneWay(body, flags)) return false;
+  const taken = normalizeRanges([...before, ...repeatedChars(body, flags)]);
+  return [true, false].some((first) => {
+    const separator = edgeAtom(body, flags, first);
+    return separator !== null && separator.length > 0 && !rangesOverlap(separator, taken);
+  });
+}
+
+/** The set of the first (or last) item of `node` when it is a plain character or class, else null. */
+function edgeAtom(node: Node, flags: number, first: boolean): Ranges | null {
+  switch (node.kind) {
+    case 'lit':
+    case 'class':
+      return consumedChars(node, flags);
+    case 'group':
+      return edgeAtom(node.body, combineFlags(flags, node.addFlags, node.delFlags), first);
+    case 'seq': {
+      // Anchors and lookarounds take no character: the atom past them is the edge.
+      const items = node.items.filter((item) => item.kind !== 'at' && item.kind !== 'look');
+      const edge = first ? items[0] : items[items.length - 1];
+      return edge === undefined ? null : edgeAtom(edge, flags, first);
+    }
+    default:
+      return null;
+  }
+}
+
+const isAtom = (node: Node): boolean => node.kind === 'lit' || node.kind === 'class';
+
+/** One character, class or `.`, maybe in groups: `-`, `(?:[a-z])`. */
+function isSingleAtom(node: Node): boolean {
+  if (node.kind === 'group') return isSingleAtom(node.body);
+  if (node.kind === 'seq') return node.items.length === 1 && isSingleAtom(node.items[0] as Node);
+  return isAtom(node) || node.kind === 'any';
+}
+
+/**
+ * Whether `body` is characters, classes and repeats of one of them (through groups), each
+ * variable repeat unable to match what can follow it inside `body`: then a text it matches is
+ * divided among its parts one way.
+ */
+function matchesOneWay(body: Node, flags: number): boolean {
+  const items: { node: Node; flags: number }[] = [];
+  const flatten = (node: Node, nodeFlags: number): boolean => {
+    if (node.kind === 'seq') return node.items.every((item) => flatten(item, nodeFlags));
+    if (node.kind === 'group') return flatten(node.body, combineFlags(nodeFlags, node.addFlags, node.delFlags));
+    if (node.kind === 'at' || node.kind === 'look') return true;
+    if (isAtom(node) || node.kind === 'any' || (node.kind === 'repeat' && isSingleAtom(node.body))) {
+      items.push({ node, flags: nodeFlags });
+      return true;
+    }
+    return false;
+  };
+  if (!flatten(body, flags)) return false;
+  return items.every(({ node, flags: itemFlags }, i) => {
+    if (node.kind !== 'repeat' || node.min === node.max) return true;
+    const rest: SeqNode = { kind: 'seq', items: items.slice(i + 1).map((item) => item.node) };
+    return !rangesOverlap(consumedChars(node.body, itemFlags), firstChars(rest, itemFlags).ranges);
+  });
+}
+
+/** What the repeats in `node` (itself included) can match. */
+function repeatedChars(node: Node, flags: number): Ranges {
+  if (node.kind === 'repeat') return consumedChars(node.body, flags);
+  const childFlags = node.kind === 'group' ? combineFlags(flags, node.addFlags, node.delFlags) : flags;
+  return normalizeRanges(childrenOf(node).flatMap((child) => repeatedChars(child, childFlags)));
+}
+
+/** Every character `node` can match anywhere, not case-folded (see Scan). */
+function consumedChars(node: Node, flags: number): Ranges {
+  switch (node.kind) {
+    case 'lit':
+      return [[node.cp, node.cp]];
+    case 'class': {
+      const collected: Array<readonly [number, number]> = [];
+      for (const item of node.items) {
+        if (item.kind === 'lit') collected.push([item.cp, item.cp]);
+        else if (item.kind === 'range') collected.push([item.lo, item.hi]);
+        else if (item.kind === 'cat') collected.push(...categoryRanges(item.cat, flags));
+        else return EVERYTHING;
+      }
+      const ranges = normalizeRanges(collected);
+      return node.negate ? complementRanges(ranges) : ranges;
+    }
+    case 'any':
+    case 'named':
+    case 'ref':
+      return EVERYTHING;
+    case 'group':
+      return consumedChars(node.body, combineFlags(flags, node.addFlags, node.delFlags));
+    default:
+      return normalizeRanges(childrenOf(node).flatMap((child) => consumedChars(child, flags)));
+  }
+}
+
+/** Whether IGNORECASE is on anywhere in the pattern. */
+function usesIgnoreCase(node: Node, flags: number): boolean {
+  if ((flags & FLAG_IGNORECASE) !== 0) return true;
+  const childFlags = node.kind === 'group' ? combineFlags(flags, node.addFlags, node.delFlags) : flags;
+  return childrenOf(node).some((child) => usesIgnoreCase(child, childFlags));
 }
 
 function childrenOf(node: Node): readonly Node[] {

@@ -19,6 +19,11 @@ export interface Strategy extends StrategyRow {
   readonly pattern: TranslatedRegex;
   /** Where a remote profile's definition came from ("built-in", "file PATH", …); absent for a local mapper's own table. */
   readonly source?: string;
+  /**
+   * Why sparctl does not run this declared strategy's regex (it could backtrack catastrophically):
+   * the deployment still has it, so the profile keeps it, but link and update with it are refused.
+   */
+  readonly unusable?: string;
 }
 
 /**
@@ -170,6 +175,8 @@ export function buildCheckedFaWithRegex(strategy: Strategy, fa: FinancialAddress
 
 function checkFa(strategy: Strategy, fa: FinancialAddress, useLiteralSplit = true): CheckedFa {
   const fail = (problem: string) => ({ ok: false as const, problem });
+  // Refused before the regex could run: the record is refused, the rest of the run goes on.
+  if (strategy.unusable !== undefined) return fail(strategy.unusable);
   if (strategy.strategy_type !== 'FA') return fail(`strategy ${strategy.id} is an ${strategy.strategy_type} strategy, not an FA strategy`);
   const { fields, parts } = strategy.template;
   const values = fa as unknown as Readonly<Record<string, unknown>>;

@@ -289,7 +289,7 @@ export function validateStrategy(row: StrategyRow, options: ValidateOptions = {}
     add(
       'error',
       'strategy.catastrophic_backtracking',
-      `deconstruct regex can take exponential time on a near-miss FA, which would hang every resolve: ${catastrophic}`,
+      `deconstruct regex can take exponential time on a near-miss FA, which could hang the resolve that reads it back (a remote profile that declares it refuses link and update with it): ${catastrophic}`,
     );
   } else if (pattern !== null) {
     add(
