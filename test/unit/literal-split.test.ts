@@ -144,6 +144,35 @@ describe('the fast read-back and the regex agree', () => {
   );
 });
 
+describe('a deconstruct group for a field the template does not write', () => {
+  it('refuses an FA whose value for that field would come back changed; takes one without it, or with the value read', () => {
+    // The template writes EXB as text; the regex reads it as the bank code.
+    const strategy = custom(11, 'A:{account_number}:EXB', '^A:(?P<account_number>.*):(?P<bank_code>EXB)$');
+    const fa = (bank_code?: string) =>
+      ({
+        strategy_id: 11,
+        fa_type: 'BANK',
+        account_number: '0012345678',
+        ...(bank_code === undefined ? {} : { bank_code }),
+      }) as unknown as FinancialAddress;
+    expect(buildCheckedFa(strategy, fa('OTB'))).toEqual({
+      ok: false,
+      problem:
+        'bank_code "OTB" would be read back as "EXB" by strategy 11: its deconstruct pattern reads bank_code, which its template does not write',
+    });
+    expect(buildCheckedFa(strategy, fa('EXB'))).toEqual({ ok: true, value: 'A:0012345678:EXB' });
+    expect(buildCheckedFa(strategy, fa())).toEqual({ ok: true, value: 'A:0012345678:EXB' });
+    // An optional group that reads nothing, or the separator: "EXB" would come back "".
+    const optional = custom(12, 'A:{account_number}', '^A:(?P<account_number>[^;]*)(?P<bank_code>;?)$');
+    expect(buildCheckedFa(optional, fa('EXB'))).toMatchObject({
+      ok: false,
+      problem: expect.stringMatching(/^bank_code "EXB" would be read back as ""/),
+    });
+    // SPAR's strategy 5 writes the constant fa_type BANK_ACCOUNT for a BANK FA, by design: taken.
+    expect(buildCheckedFa(byId(5), { ...fa('LBP'), strategy_id: 5, branch_code: '0012' } as unknown as FinancialAddress).ok).toBe(true);
+  });
+});
+
 describe('ID strategies: singleFieldSplitOf and readsBackAlone', () => {
   const id = (idNumber: number, construct: string, deconstruct: string): Strategy =>
     compileStrategy({

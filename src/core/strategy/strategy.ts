@@ -216,6 +216,28 @@ function checkFa(strategy: Strategy, fa: FinancialAddress, useLiteralSplit = tru
       );
     }
   }
+  // A group for a field the template does not build: resolve returns what it reads, so an FA
+  // that gives that field another value would come back changed — a bank code linked as OTB
+  // resolved as EXB. Only an FA without the field, or with the value the group reads, is stored.
+  // fa_type is the exception, by SPAR's own design: strategy 5 (G2P Bridge) writes the constant
+  // BANK_ACCOUNT for a BANK FA, and resolve is known to say so.
+  for (const field of strategy.pattern.groupNames) {
+    if (
+      field === 'fa_type' ||
+      fields.includes(field) ||
+      !Object.hasOwn(values, field) ||
+      values[field] === undefined ||
+      values[field] === null
+    )
+      continue;
+    const readBack = match.groups?.[field] ?? null;
+    const value = text(values[field]);
+    if (readBack !== value) {
+      return fail(
+        `${field} "${value}" would be read back as "${readBack ?? ''}" by strategy ${strategy.id}: its deconstruct pattern reads ${field}, which its template does not write`,
+      );
+    }
+  }
   return { ok: true, value: constructed };
 }
 
