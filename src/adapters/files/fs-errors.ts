@@ -1,4 +1,17 @@
-import { accessSync, chmodSync, closeSync, constants, fchmodSync, mkdirSync, openSync, statSync, unlinkSync } from 'node:fs';
+import {
+  accessSync,
+  chmodSync,
+  closeSync,
+  constants,
+  fchmodSync,
+  fstatSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readlinkSync,
+  statSync,
+  unlinkSync,
+} from 'node:fs';
 import { dirname, parse, resolve } from 'node:path';
 import { getSystemErrorMap } from 'node:util';
 import { ExitCode, SparctlError, UsageError } from '../../core/errors.js';
@@ -151,11 +164,29 @@ export function checkOutputPath(path: string, ownerOnly = true): void {
       // Permission bits do not tell everything (root passes every access check; /proc and
       // read-only mounts refuse new files anyway): create the file once and remove it, so that
       // a path that cannot be written is refused now, before anything is sent.
+      // A dangling symlink stats as missing, and the real write follows it: its target is checked.
+      if (lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink()) {
+        checkOutputPath(resolve(dirname(path), readlinkSync(path)), ownerOnly);
+        return;
+      }
+      let probe: number;
       try {
-        closeSync(openSync(path, 'wx', 0o600));
-        unlinkSync(path);
-      } catch (probe) {
-        if ((probe as { code?: string }).code !== 'EEXIST') throw outputError(path, 'cannot create it', probe);
+        probe = openSync(path, 'wx', 0o600);
+      } catch (error) {
+        if ((error as { code?: string }).code === 'EEXIST') return; // created meanwhile: not ours to judge or remove
+        throw outputError(path, 'cannot create it', error);
+      }
+      // Removed only while the path still names the file made here (another process may have
+      // put its own there meanwhile); a folder that refuses removal leaves an empty file the
+      // real write then uses.
+      try {
+        const made = fstatSync(probe);
+        const there = lstatSync(path, { throwIfNoEntry: false });
+        if (there !== undefined && there.ino === made.ino && there.dev === made.dev) unlinkSync(path);
+      } catch {
+        // left in place: the path is about to be written anyway
+      } finally {
+        closeSync(probe);
       }
       return;
     }
