@@ -6,34 +6,19 @@
 import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { LocalMapper } from '../../src/adapters/sqlite/local-mapper.js';
-import { startFakeCentral, type FakeCentral } from '../helpers/fake-central.js';
-import { BIN, ROOT, cliEnv, type CliEnv, SPAWN_LIMIT } from '../helpers/run-cli.js';
+import type { FakeCentral } from '../helpers/fake-central.js';
+import { BIN, cliEnv, type CliEnv, SPAWN_LIMIT } from '../helpers/run-cli.js';
 import { runMain } from '../helpers/run-main.js';
+import { bankSubmission, fakeCentrals, ODK_DFSP, ODK_EMAIL, ODK_MAPPING } from '../helpers/odk-fixture.js';
 
-const EMAIL = 'importer@example.org';
+const EMAIL = ODK_EMAIL;
 const PASSWORD = 'odk-owner-test';
-const MAPPING = join(ROOT, 'fixtures', 'enrolment.odk-mapping.json');
-const DFSP = join(ROOT, 'fixtures', 'odk-dfsp.json');
-
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-async function central(): Promise<FakeCentral> {
-  const fake = await startFakeCentral({ email: EMAIL, password: PASSWORD, projectId: 3, formId: 'spar_enrolment' });
-  cleanups.push(() => fake.close());
-  return fake;
-}
-
-function bank(nationalId: string, account: string, bankCode = 'BNK001') {
-  return {
-    beneficiary: { national_id: nationalId, full_name: `Person ${nationalId}`, contact_phone: '0711 000 111' },
-    payment: { payment_method: 'bank', bank_code: bankCode, branch_code: 'BNK001-0042', account_number: account, payment_consent: 'yes' },
-  };
-}
+const MAPPING = ODK_MAPPING;
+const DFSP = ODK_DFSP;
+const { central, cleanups } = fakeCentrals(PASSWORD);
+const bank = bankSubmission;
 
 function setup(fake: FakeCentral): CliEnv {
   return cliEnv({

@@ -1455,22 +1455,26 @@ function repeatedChars(node: Node, flags: number): Ranges {
   return normalizeRanges(childrenOf(node).flatMap((child) => repeatedChars(child, childFlags)));
 }
 
+/** The characters a class matches, not case-folded (an item it cannot list: every character). */
+function classRanges(node: Extract<Node, { kind: 'class' }>, flags: number): Ranges {
+  const collected: Array<readonly [number, number]> = [];
+  for (const item of node.items) {
+    if (item.kind === 'lit') collected.push([item.cp, item.cp]);
+    else if (item.kind === 'range') collected.push([item.lo, item.hi]);
+    else if (item.kind === 'cat') collected.push(...categoryRanges(item.cat, flags));
+    else return EVERYTHING;
+  }
+  const ranges = normalizeRanges(collected);
+  return node.negate ? complementRanges(ranges) : ranges;
+}
+
 /** Every character `node` can match anywhere, not case-folded (see Scan). */
 function consumedChars(node: Node, flags: number): Ranges {
   switch (node.kind) {
     case 'lit':
       return [[node.cp, node.cp]];
-    case 'class': {
-      const collected: Array<readonly [number, number]> = [];
-      for (const item of node.items) {
-        if (item.kind === 'lit') collected.push([item.cp, item.cp]);
-        else if (item.kind === 'range') collected.push([item.lo, item.hi]);
-        else if (item.kind === 'cat') collected.push(...categoryRanges(item.cat, flags));
-        else return EVERYTHING;
-      }
-      const ranges = normalizeRanges(collected);
-      return node.negate ? complementRanges(ranges) : ranges;
-    }
+    case 'class':
+      return classRanges(node, flags);
     case 'any':
     case 'named':
     case 'ref':
@@ -1563,17 +1567,8 @@ function firstChars(node: Node, flags: number): { ranges: Ranges; nullable: bool
       const ranges = caseless ? caselessRanges(node.cp, flags, () => untranslatable('', '', 0, '')) : [[node.cp, node.cp] as const];
       return { ranges, nullable: false };
     }
-    case 'class': {
-      const collected: Array<readonly [number, number]> = [];
-      for (const item of node.items) {
-        if (item.kind === 'lit') collected.push([item.cp, item.cp]);
-        else if (item.kind === 'range') collected.push([item.lo, item.hi]);
-        else if (item.kind === 'cat') collected.push(...categoryRanges(item.cat, flags));
-        else return { ranges: EVERYTHING, nullable: false };
-      }
-      const ranges = normalizeRanges(collected);
-      return { ranges: node.negate ? complementRanges(ranges) : ranges, nullable: false };
-    }
+    case 'class':
+      return { ranges: classRanges(node, flags), nullable: false };
     case 'any':
     case 'named':
     case 'ref':
