@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { mkdirSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tempDir } from './tmp.js';
 
@@ -73,4 +73,17 @@ export function outputOf(child: ChildProcess): Promise<CliResult> {
 /** stderr without the target line every command that talks to a mapper starts with ("→ local …"). */
 export function withoutTarget(stderr: string): string {
   return stderr.replace(/^→ .*\n/, '');
+}
+
+/**
+ * Whether a user other than the one running the tests may run this Node binary: it and every
+ * folder above it open to others (CI's Node 24 lives under a mktemp folder, 0700, that only
+ * root may enter). Tests that run sparctl as another user need it.
+ */
+export function othersMayRun(path: string = process.execPath): boolean {
+  if ((statSync(path).mode & 0o001) === 0) return false;
+  for (let dir = dirname(path); ; dir = dirname(dir)) {
+    if ((statSync(dir).mode & 0o001) === 0) return false;
+    if (dirname(dir) === dir) return true;
+  }
 }
