@@ -332,7 +332,9 @@ export function settleClaims(claims: Readonly<Record<string, Claim>>, results: r
       }
       continue;
     }
-    if (result.gone) forget(action.submission);
+    // Only the write on the undone beneficiary is forgotten: a submission that moved to another
+    // beneficiary may have had that write recorded already (results settle in beneficiary order).
+    if (result.gone && out[action.submission]?.wrote?.beneficiary === action.beneficiary) forget(action.submission);
   }
   return out;
 }

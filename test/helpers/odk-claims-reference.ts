@@ -186,7 +186,8 @@ export function referenceSettleClaims(claims: Readonly<Record<string, Claim>>, r
       }
       continue;
     }
-    if (result.gone) out[action.submission] = withoutWrote(out[action.submission]!);
+    if (result.gone && out[action.submission]?.wrote?.beneficiary === action.beneficiary)
+      out[action.submission] = withoutWrote(out[action.submission]!);
   }
   return out;
 }

@@ -155,6 +155,24 @@ describe('import-odk undoes a write as what it replaced', () => {
     }
   });
 
+  it('a submission moved to another beneficiary: the undo of its old write never forgets the new one, whichever settles first', () => {
+    const moved: Submission[] = [{ ...deleted[0]!, deleted: false, instance: 'i2', beneficiary: '0070000001' }];
+    const plan = planClaims(claim({ replaced: 'none' }), moved, policies);
+    const apply = plan.actions.find((action) => action.kind === 'apply')!;
+    const undo = plan.actions.find((action) => action.kind === 'undo')!;
+    expect([apply.beneficiary, undo.beneficiary]).toEqual(['0070000001', '0070000008']);
+    for (const order of [
+      [apply, undo],
+      [undo, apply],
+    ]) {
+      const results: ClaimResult[] = order.map((action) =>
+        action.kind === 'apply' ? { action, written: true, fa: 'new', replaced: 'none' } : { action, written: true, gone: true },
+      );
+      const settled = settleClaims(plan.claims, results);
+      expect(settled['uuid:a']?.wrote).toEqual({ beneficiary: '0070000001', fa: 'new', replaced: 'none' });
+    }
+  });
+
   it('records what a confirmed write replaced', () => {
     const plan = planClaims({}, [{ ...deleted[0]!, deleted: false }], policies);
     const settled = settleClaims(plan.claims, [
