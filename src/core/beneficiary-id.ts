@@ -12,10 +12,8 @@ const PLAIN = /^[\x20-\x7e]*$/;
  * and isolates, the BOM, soft hyphen, tags) and the other default-ignorable code points (Hangul
  * fillers U+115F U+1160 U+3164 U+FFA0, variation selectors, U+034F…), plus the line and
  * paragraph separators: an ID holding one looks like another ID, or reads in another order.
- * So do the spaces that are not the ordinary one (Zs: no-break, thin, ideographic…) and the
- * blank Braille pattern: "A\u00a0B" looks like "A B" but is another beneficiary.
  */
-const INVISIBLE = /[\p{Cc}\p{Cf}\p{Default_Ignorable_Code_Point}\u2028\u2029\u2800]|(?! )\p{Zs}/u;
+const INVISIBLE = /[\p{Cc}\p{Cf}\p{Default_Ignorable_Code_Point}\u2028\u2029]/u;
 
 const NAMES: ReadonlyMap<number, string> = new Map([
   [0x09, 'CHARACTER TABULATION'],
@@ -50,12 +48,6 @@ const NAMES: ReadonlyMap<number, string> = new Map([
   [0x2069, 'POP DIRECTIONAL ISOLATE'],
   [0x3164, 'HANGUL FILLER'],
   [0xfeff, 'ZERO WIDTH NO-BREAK SPACE'],
-  [0x00a0, 'NO-BREAK SPACE'],
-  [0x2007, 'FIGURE SPACE'],
-  [0x2009, 'THIN SPACE'],
-  [0x202f, 'NARROW NO-BREAK SPACE'],
-  [0x3000, 'IDEOGRAPHIC SPACE'],
-  [0x2800, 'BRAILLE PATTERN BLANK'],
   [0xffa0, 'HALFWIDTH HANGUL FILLER'],
 ]);
 
@@ -78,11 +70,7 @@ export function idProblem(id: string): string | undefined {
   const found = INVISIBLE.exec(id);
   if (found === null) return undefined;
   const codePoint = found[0].codePointAt(0)!;
-  const kind = /\p{Cc}/u.test(found[0])
-    ? 'a control character'
-    : /\p{Zs}/u.test(found[0])
-      ? 'a space that looks like the ordinary one but is not'
-      : 'an invisible character';
+  const kind = /\p{Cc}/u.test(found[0]) ? 'a control character' : 'an invisible character';
   return `id contains ${describeCodePoint(codePoint)}, ${kind}; retype the ID`;
 }
 
