@@ -40,9 +40,12 @@ import type { Settings } from '../config/settings.js';
  * interrupted; an outage ends one poll, not the watch.
  */
 
-/** What the mapper holds for a beneficiary: its FA as resolve tells it, and as stored (when it can be built). */
+/**
+ * What the mapper holds for a beneficiary: its FA as resolve tells it (undefined: linked, its
+ * fields not told — an FA string, or null), and as stored (when it can be built).
+ */
 export interface MapperHeld {
-  readonly fa: Readonly<Record<string, unknown>>;
+  readonly fa: Readonly<Record<string, unknown>> | undefined;
   readonly stored: string | undefined;
 }
 
@@ -450,13 +453,21 @@ async function poll(run: Run): Promise<number> {
     return worst(ExitCode.ok);
   }
   if (run.stopping) return ExitCode.interrupted;
-  const entries = await withReplaced(
+  const { entries, claims } = await withReplaced(
     run,
     plan.actions,
     plan.claims,
     (action) => content.get(action.submission) ?? latest.get(action.submission)!,
   );
-  const head: SpoolHead = { window: { ...(watermark === undefined ? {} : { watermark }), claims: plan.claims } };
+  if (entries.length === 0) {
+    // Only undos of writes already gone: nothing to send.
+    if (!input.dryRun) {
+      const kept = later(watermark, state.watermark);
+      store.writeState({ ...(kept === undefined ? {} : { watermark: kept }), claims });
+    }
+    return worst(ExitCode.ok);
+  }
+  const head: SpoolHead = { window: { ...(watermark === undefined ? {} : { watermark }), claims } };
   // Whole or not at all: a kill while writing must not leave half a window to resume.
   spool.write(`${JSON.stringify(head)}\n${entries.map((entry) => JSON.stringify(entry)).join('\n')}\n`);
   const code = await apply(run, 'poll');
@@ -468,35 +479,54 @@ async function poll(run: Run): Promise<number> {
  * The window's entries with what each write will replace, read from the mapper before anything
  * is spooled (the job leaves an ID as it was until its one write, so this holds on a resume):
  * over an importer's own write still in place, what that write replaced; over anything else, that
- * FA. An undo that would put an FA back on a beneficiary no longer linked becomes a plain undo,
- * which finds nothing to do — it never links anyone again.
+ * FA (not known when the mapper does not tell its fields). An undo that would put an FA back on
+ * a beneficiary no longer linked is dropped, its write gone (in the claims returned) — it never
+ * links anyone again, nor becomes an unlink.
  */
 async function withReplaced(
   run: Run,
   actions: readonly ClaimAction[],
   claims: Readonly<Record<string, Claim>>,
   submission: (action: ClaimAction) => OdkSubmission,
-): Promise<SpoolEntry[]> {
+): Promise<{ entries: SpoolEntry[]; claims: Readonly<Record<string, Claim>> }> {
   const ids = [...new Set(actions.filter((a) => a.kind === 'apply' || a.restore !== undefined).map((a) => a.beneficiary))];
   const held = ids.length === 0 ? new Map<string, MapperHeld>() : await run.deps.readMapper(ids, run.input.dryRun === true);
   const writers = new Map<string, NonNullable<Claim['wrote']>>();
   for (const claim of Object.values(claims)) if (claim.wrote !== undefined) writers.set(claim.wrote.beneficiary, claim.wrote);
   const faDigest = faDigestOf(run.deps);
-  return actions.map((action): SpoolEntry => {
+  const entries: SpoolEntry[] = [];
+  let settled: Record<string, Claim> | undefined;
+  for (const action of actions) {
     const now = held.get(action.beneficiary);
     if (action.kind === 'undo') {
-      if (action.restore === undefined || now !== undefined) return { action, submission: submission(action) };
-      const { restore: _restore, ...plain } = action;
-      return { action: plain, submission: submission(action) };
+      if (action.restore === undefined || now !== undefined) entries.push({ action, submission: submission(action) });
+      else {
+        // Not linked now: the importer's write is gone, and nothing is put back or unlinked.
+        settled ??= { ...claims };
+        const claim = settled[action.submission];
+        if (claim?.wrote !== undefined) {
+          const { wrote: _wrote, ...rest } = claim;
+          settled[action.submission] = rest;
+        }
+        run.say(`sparctl: ${action.beneficiary}: not linked now: the FA this importer replaced is not put back`);
+      }
+      continue;
     }
     const writer = writers.get(action.beneficiary);
     const own = writer !== undefined && now?.stored !== undefined && faDigest(now.stored) === writer.fa;
     // Over the importer's own write the chain goes back to what was there before the importer;
     // an FA that cannot be told from the importer's (no stored string) is not known.
     const replaced: Replaced | undefined =
-      now === undefined ? 'none' : own ? writer.replaced : writer !== undefined && now.stored === undefined ? undefined : { fa: now.fa };
-    return { action, submission: submission(action), ...(replaced === undefined ? {} : { replaced }) };
-  });
+      now === undefined
+        ? 'none'
+        : own
+          ? writer.replaced
+          : now.fa === undefined || (writer !== undefined && now.stored === undefined)
+            ? undefined
+            : { fa: now.fa };
+    entries.push({ action, submission: submission(action), ...(replaced === undefined ? {} : { replaced }) });
+  }
+  return { entries, claims: settled ?? claims };
 }
 
 const faDigestOf = (deps: Pick<ImportOdkDeps, 'sha256'>) => (fa: string) => deps.sha256(fa, 'base64url').slice(0, 22);
@@ -672,8 +702,10 @@ function finishWindow(run: Run, digests: ReadonlyMap<number, string>, fates: Rea
     const event = fates.get(seq);
     const written = event?.fate === 'applied' || event?.fate === 'confirmed';
     const kept = event?.code === 'kept.changed_since' || event?.code === 'kept.not_linked';
-    // A link created what it wrote; an update replaced what the mapper held before the window.
-    const over = event?.operation === 'link' ? 'none' : event?.operation === 'update' ? replaced : undefined;
+    // A link created what it wrote; an update replaced what the mapper held before the window —
+    // not known when the read found nothing there (someone linked the ID since).
+    const over: Replaced | undefined =
+      event?.operation === 'link' ? 'none' : event?.operation === 'update' && replaced !== 'none' ? replaced : undefined;
     return action.kind === 'apply'
       ? {
           action,

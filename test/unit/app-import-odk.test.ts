@@ -15,7 +15,10 @@ import {
 } from '../../src/app/import-odk.js';
 import type { BulkSummary, RecordEvent } from '../../src/core/bulk/events.js';
 import type { BulkInputRecord } from '../../src/core/bulk/types.js';
+import { readHeld } from '../../src/cli/compose/import-odk.js';
 import { ExitCode, SparctlError, UnavailableError } from '../../src/core/errors.js';
+import type { Mapper } from '../../src/core/mapper.js';
+import type { ItemResult } from '../../src/core/results.js';
 import type { OdkSubmission } from '../../src/core/odk.js';
 import { DEFAULT_STRATEGIES } from '../../src/core/strategy/strategy.js';
 import { ROOT } from '../helpers/run-cli.js';
@@ -463,6 +466,145 @@ describe('import-odk (use case)', () => {
     await expect(importOdk(d, { ...INPUT, watch: true })).rejects.toMatchObject({ code: 'odk.not_published' });
     expect(box.log).toEqual(['lock', 'release']);
     expect(fake.closed()).toBe(1);
+  });
+});
+
+describe('import-odk: what a write replaced', () => {
+  /** A mapper whose resolve answers each ID as `answer` says (undefined: no answer for it). */
+  const mapper = (answer: (id: string) => Partial<ItemResult> | undefined) =>
+    strict<Pick<Mapper, 'strategies' | 'resolve' | 'storedFas'>>(
+      'mapper',
+      {
+        strategies: async () => [...DEFAULT_STRATEGIES],
+        resolve: async (items) =>
+          items.flatMap((item) => {
+            const a = answer(item.id);
+            return a === undefined
+              ? []
+              : [
+                  {
+                    reference_id: item.reference_id,
+                    id: item.id,
+                    status: 'succ',
+                    status_reason_code: null,
+                    status_reason_message: null,
+                    ...a,
+                  } as ItemResult,
+                ];
+          }),
+      },
+      ['storedFas'],
+    );
+
+  it('reads an FA found as a string or null as held with unknown fields, not_found as not linked, and stops on a rejected or missing answer', async () => {
+    const fa = { strategy_id: 1, account_number: '000111' };
+    const held = await readHeld(
+      mapper((id) =>
+        id === 'str'
+          ? { fa: 'account_number:000111.branch_code:BNK001-0042@bnk001.bank' }
+          : id === 'null'
+            ? { fa: null }
+            : id === 'obj'
+              ? { fa }
+              : { status_reason_code: 'succ.fa.not_linked_to_id' },
+      ),
+      ['str', 'null', 'obj', 'none'],
+      2,
+    );
+    expect(held.get('str')).toEqual({ fa: undefined, stored: 'account_number:000111.branch_code:BNK001-0042@bnk001.bank' });
+    expect(held.get('null')).toEqual({ fa: undefined, stored: undefined });
+    expect(held.get('obj')?.fa).toEqual(fa);
+    expect(held.has('none')).toBe(false);
+    await expect(
+      readHeld(
+        mapper(() => ({ status: 'rjct', status_reason_code: 'rjct.id.invalid' })),
+        ['a'],
+        10,
+      ),
+    ).rejects.toBeInstanceOf(UnavailableError);
+    await expect(
+      readHeld(
+        mapper(() => undefined),
+        ['a'],
+        10,
+      ),
+    ).rejects.toMatchObject({ code: 'remote.unexpected_answer' });
+  });
+
+  const run = async (
+    held: Map<string, { fa: Record<string, unknown> | undefined; stored: string | undefined }>,
+    operation: 'link' | 'update',
+  ) => {
+    const fake = central([submission('uuid:a', '0011000001', '2024-05-01T10:00:00.000Z')]);
+    const box = store();
+    const job = bulkJob(box, () => ({ fate: 'applied', operation }));
+    await importOdk(
+      deps({
+        openStore: async () => box.value,
+        openCentral: async () => fake.client,
+        runWindow: job.runWindow,
+        readMapper: async () => held,
+      }),
+      INPUT,
+    );
+    return box.state.claims['uuid:a']!.wrote!;
+  };
+
+  it('an update over an FA whose fields the mapper did not tell replaced something unknown: never undone', async () => {
+    const wrote = await run(new Map([['0011000001', { fa: undefined, stored: 'some:fa@bank' }]]), 'update');
+    expect(wrote.fa).toBeDefined();
+    expect(wrote.replaced).toBeUndefined();
+  });
+
+  it('an update where the read found nothing linked replaced something unknown (linked since the read); a link replaced none', async () => {
+    expect((await run(new Map(), 'update')).replaced).toBeUndefined();
+    expect((await run(new Map(), 'link')).replaced).toBe('none');
+  });
+
+  it('an undo that would put an FA back on a beneficiary not linked now is dropped, its write gone: never an unlink', async () => {
+    const before = {
+      strategy_id: 2,
+      account_number: '999',
+      branch_name: 'Main',
+      branch_code: 'B1',
+      bank_name: 'Bank',
+      bank_code: 'BNK',
+      fa_type: 'BANK',
+    };
+    const claims: OdkImportState['claims'] = {
+      'uuid:a': {
+        instance: 'uuid:a',
+        date: '2024-05-01T10:00:00.000Z',
+        review: 'received',
+        deleted: false,
+        beneficiary: '0011000001',
+        wrote: { beneficiary: '0011000001', fa: 'digest-of-the-importers-fa', replaced: { fa: before } },
+      },
+    };
+    const go = async (held: Map<string, { fa: Record<string, unknown> | undefined; stored: string | undefined }>) => {
+      const fake = central([submission('uuid:a', '0011000001', '2024-05-01T10:00:00.000Z', { reviewState: 'rejected' })]);
+      const box = store({ watermark: '2024-05-01T09:00:00.000Z', claims });
+      const job = bulkJob(box);
+      const d = deps({
+        yes: true,
+        openStore: async () => box.value,
+        openCentral: async () => fake.client,
+        runWindow: job.runWindow,
+        readMapper: async () => held,
+      });
+      const result = await importOdk(d, { ...INPUT, onReject: 'unlink' });
+      return { result, box, records: job.jobs.flatMap((j) => j.records), notes: d.notes };
+    };
+    // Linked: the FA it replaced goes back, only while the mapper holds the importer's.
+    const linked = await go(new Map([['0011000001', { fa: { strategy_id: 1, account_number: '000111' }, stored: 'x' }]]));
+    expect(linked.records.map((r) => r.parsed.ok && r.parsed.mode)).toEqual(['update']);
+    // Not linked: nothing is sent, and the write is recorded gone.
+    const gone = await go(new Map());
+    expect(gone.result).toEqual({ exitCode: ExitCode.ok });
+    expect(gone.records).toEqual([]);
+    expect(gone.box.state.claims['uuid:a']!.wrote).toBeUndefined();
+    expect(gone.box.state.claims['uuid:a']!.review).toBe('rejected');
+    expect(gone.notes).toContain('sparctl: 0011000001: not linked now: the FA this importer replaced is not put back');
   });
 });
 

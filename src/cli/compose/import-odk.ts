@@ -8,6 +8,7 @@ import type { BulkJobFlags } from '../bulk-job.js';
 import { realMapperPath } from './bulk-job.js';
 import { announceTarget, localMapperFile, openMapper, warnIfReadableByOthers, type CommandContext } from '../context.js';
 import { parseJson, readText } from '../files.js';
+import type { Mapper } from '../../core/mapper.js';
 
 /** What the import-odk use case needs, from this command's settings: the composition of app/import-odk.ts. */
 export function importOdkDeps(
@@ -119,31 +120,63 @@ export function importOdkDeps(
 
 /** What the mapper holds for these IDs (read only, in batches): the FA as resolve tells it, and as stored. */
 async function readMapper(context: CommandContext, ids: readonly string[]): Promise<ReadonlyMap<string, MapperHeld>> {
-  const [{ classifyResult }, { storedString }] = await Promise.all([import('../../core/results.js'), import('../../core/bulk/plan.js')]);
   const mapper = await openMapper(context, 'dry-run');
   try {
-    const source = { source: 'sparctl import-odk' };
-    const strategies = new Map((await mapper.strategies()).map((s) => [s.id, s]));
-    const held = new Map<string, MapperHeld>();
-    const size = context.resolved.settings.batchSize;
-    for (let at = 0; at < ids.length; at += size) {
-      const batch = ids.slice(at, at + size);
-      const answers = await mapper.resolve(
-        batch.map((id, i) => ({ reference_id: `odk-${at + i}`, id, scope: 'details' as const })),
-        source,
-      );
-      const stored = mapper.storedFas ? await mapper.storedFas(batch, source) : undefined;
-      for (const answer of answers) {
-        if (classifyResult('resolve', answer) !== 'found' || typeof answer.fa !== 'object' || answer.fa === null) continue;
-        const kept = stored?.get(answer.id);
-        const string = kept !== undefined && typeof kept === 'object' ? kept.fa : storedString(answer.fa, strategies);
-        held.set(answer.id, { fa: answer.fa, stored: string });
-      }
-    }
-    return held;
+    return await readHeld(mapper, ids, context.resolved.settings.batchSize);
   } finally {
     await mapper.close();
   }
+}
+
+/**
+ * readMapper's reading, on an open mapper. Not knowing is never "not linked": a rejected or
+ * missing resolve answer stops the run before anything is sent; an FA found whose fields are not
+ * told (a string, null) is held with unknown fields, so that what a write replaces is not known.
+ */
+export async function readHeld(
+  mapper: Pick<Mapper, 'strategies' | 'resolve' | 'storedFas'>,
+  ids: readonly string[],
+  size: number,
+): Promise<Map<string, MapperHeld>> {
+  const [{ classifyResult }, { storedString }, { UnavailableError }] = await Promise.all([
+    import('../../core/results.js'),
+    import('../../core/bulk/plan.js'),
+    import('../../core/errors.js'),
+  ]);
+  const source = { source: 'sparctl import-odk' };
+  const strategies = new Map((await mapper.strategies()).map((s) => [s.id, s]));
+  const held = new Map<string, MapperHeld>();
+  for (let at = 0; at < ids.length; at += size) {
+    const batch = ids.slice(at, at + size);
+    const answers = await mapper.resolve(
+      batch.map((id, i) => ({ reference_id: `odk-${at + i}`, id, scope: 'details' as const })),
+      source,
+    );
+    const byRef = new Map(answers.map((answer) => [answer.reference_id, answer]));
+    const stored = mapper.storedFas ? await mapper.storedFas(batch, source) : undefined;
+    batch.forEach((id, i) => {
+      const answer = byRef.get(`odk-${at + i}`);
+      const outcome = answer === undefined ? 'rejected' : classifyResult('resolve', answer);
+      if (outcome === 'rejected')
+        throw new UnavailableError(
+          'remote.unexpected_answer',
+          `the mapper's resolve answer has no usable result for ${id}${answer ? ` (${answer.status_reason_code ?? 'rjct'})` : ''}: nothing was sent`,
+        );
+      if (outcome !== 'found') return;
+      const fa = answer!.fa;
+      const kept = stored?.get(id);
+      const string =
+        kept !== undefined && typeof kept === 'object'
+          ? kept.fa
+          : typeof fa === 'string'
+            ? fa
+            : typeof fa === 'object' && fa !== null
+              ? storedString(fa, strategies)
+              : undefined;
+      held.set(id, { fa: typeof fa === 'object' && fa !== null ? fa : undefined, stored: string });
+    });
+  }
+  return held;
 }
 
 /**
