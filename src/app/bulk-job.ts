@@ -447,7 +447,7 @@ async function runJournalled(
               ? // The journal is of the bytes first read: it resumes only if the file is put back as it was.
                 'once the file is complete, run the command on it again: a new job, which meets the rows this run applied again (import-csv: unchanged; link --file: already linked)'
               : journalLost
-                ? 'the journal is gone, so this run cannot be resumed: running the command again is a new job, which meets the rows this run applied again (import-csv: unchanged; link --file: already linked)'
+                ? 'the journal is gone from its path: put it back (with its -wal file) and run the same command again to resume; otherwise running the command again is a new job, which meets the rows this run applied again (import-csv: unchanged; link --file: already linked)'
                 : input.spooled
                   ? `feed the same input again to the same command to resume (a different input starts a new job); --restart starts over`
                   : 'run the same command again to resume; --restart starts over',

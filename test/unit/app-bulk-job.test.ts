@@ -320,7 +320,7 @@ describe('runBulkJob (use case)', () => {
       expect(result.exitCode).toBe(4);
       expect(result.summary.stopped).toMatchObject({ code: 'disk.write_failed' });
       expect(result.journalPath).toBeUndefined();
-      expect(result.resumeHint).toMatch(/^the journal is gone, so this run cannot be resumed/);
+      expect(result.resumeHint).toMatch(/^the journal is gone from its path: put it back \(with its -wal file\)/);
     });
 
     it('does not stop: one good row among the first N, a file no longer than N, --no-early-stop (0); every reject written in order', async () => {

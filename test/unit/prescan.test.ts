@@ -90,6 +90,20 @@ describe('the pass before the run', () => {
     }
   });
 
+  it("keys a fed-back reject file's quoted cells as the run reads them: a row and its corrected copy are one ID", async () => {
+    const dir = tempDir();
+    const path = join(dir, 'x.rejects.csv');
+    // sparctl quoted "-5" as "'-5" against formulas; the coordinator added a corrected copy without it.
+    writeFileSync(
+      path,
+      "sparctl_line,sparctl_field,sparctl_code,sparctl_message,sparctl_quoted,id,name,account_number\n2,bank_code,x,y,id,'-5,Ana,1\n3,,,,,-5,Ana,2\n",
+    );
+    const quick = await prescanCsv(path, path, 'def', { ...KEYS, knownColumns: undefined });
+    const slow = await slowIndex(path);
+    expect(quick.index.entries().sort((a, b) => a[0] - b[0])).toEqual(slow.entries().sort((a, b) => a[0] - b[0]));
+    expect(slow.lastOf(0)).toMatchObject({ seq: 1 });
+  });
+
   it("reads a file of many chunks as one: characters, CRLF and quoted line breaks cut at chunk edges, its fingerprint the bytes' own", async () => {
     const dir = tempDir();
     for (const eol of ['\n', '\r\n']) {

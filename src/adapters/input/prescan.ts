@@ -16,6 +16,7 @@ import { UsageError } from '../../core/errors.js';
 import { RowIndexBuilder, indexFromEntries, randomSeeds, type RowIndex } from '../../core/bulk/row-index.js';
 import { CsvSyntaxError, CsvTokenizer } from './csv-tokenizer.js';
 import { makeFolders } from '../files/fs-errors.js';
+import { unquotedCell } from '../files/csv-cells.js';
 import { describeFsError, readHeader, type HeaderListener } from './record-file.js';
 
 /**
@@ -271,6 +272,10 @@ async function scanCsv(path: string, name: string, definition: string, keys: Csv
     return at === undefined ? undefined : cells[at];
   };
   let headerRead = false;
+  // A fed-back reject file whose cells sparctl quoted against formulas: keyed as the run reads
+  // it, with the apostrophe taken off (record-file.ts), or a row and its corrected copy would
+  // be two IDs here and one in the run.
+  let quoted = false;
   let first = true;
   // The tally's columns present in the header, with their positions.
   let tallied: (readonly [string, number])[] = [];
@@ -285,6 +290,7 @@ async function scanCsv(path: string, name: string, definition: string, keys: Csv
         keys.delimiter,
       );
       columns = header.columns;
+      quoted = header.quoted === true;
       columns.forEach((column, at) => positions.set(column, at));
       headerRead = true;
       tallied = (keys.tally?.columns ?? []).flatMap((column) => (positions.has(column) ? [[column, positions.get(column)!] as const] : []));
@@ -297,9 +303,9 @@ async function scanCsv(path: string, name: string, definition: string, keys: Csv
         first = false;
         return; // the header, read by the tokenizer's pick
       }
-      cells = rowCells;
+      cells = quoted ? rowCells.map((text) => (text === undefined ? text : unquotedCell(text))) : rowCells;
       builder!.add(keys.keyOf(cell), line);
-      for (const [column, at] of tallied) keys.tally!.add(column, rowCells[at]);
+      for (const [column, at] of tallied) keys.tally!.add(column, cells[at]);
     },
   );
   const take = (rows: ReturnType<CsvTokenizer['push']>) => void rows;
