@@ -187,6 +187,8 @@ interface SpoolEntry {
    * creates). Absent when not known (a window spooled by an earlier sparctl): never undone then.
    */
   readonly replaced?: Replaced;
+  /** The read before the window found the ID not linked (not a 'none' carried over from the importer's own earlier write). */
+  readonly readNotLinked?: true;
 }
 
 interface SpoolHead {
@@ -524,7 +526,12 @@ async function withReplaced(
           : now.fa === undefined || (writer !== undefined && now.stored === undefined)
             ? undefined
             : { fa: now.fa };
-    entries.push({ action, submission: submission(action), ...(replaced === undefined ? {} : { replaced }) });
+    entries.push({
+      action,
+      submission: submission(action),
+      ...(replaced === undefined ? {} : { replaced }),
+      ...(now === undefined ? { readNotLinked: true as const } : {}),
+    });
   }
   return { entries, claims: settled ?? claims };
 }
@@ -698,14 +705,15 @@ function finishWindow(run: Run, digests: ReadonlyMap<number, string>, fates: Rea
   const lines = run.spool.read().split('\n').filter(Boolean);
   const head = JSON.parse(lines[0]!) as SpoolHead;
   const results = lines.slice(1).map((line, seq) => {
-    const { action, replaced } = JSON.parse(line) as SpoolEntry;
+    const { action, replaced, readNotLinked } = JSON.parse(line) as SpoolEntry;
     const event = fates.get(seq);
     const written = event?.fate === 'applied' || event?.fate === 'confirmed';
     const kept = event?.code === 'kept.changed_since' || event?.code === 'kept.not_linked';
     // A link created what it wrote; an update replaced what the mapper held before the window —
-    // not known when the read found nothing there (someone linked the ID since).
+    // not known when the read found nothing there (someone linked the ID since). An update over
+    // the importer's own write carries that write's 'none' on: the importer created the link.
     const over: Replaced | undefined =
-      event?.operation === 'link' ? 'none' : event?.operation === 'update' && replaced !== 'none' ? replaced : undefined;
+      event?.operation === 'link' ? 'none' : event?.operation === 'update' && readNotLinked !== true ? replaced : undefined;
     return action.kind === 'apply'
       ? {
           action,
