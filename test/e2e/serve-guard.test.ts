@@ -233,6 +233,9 @@ describe('serve on an address other machines can reach', () => {
     const served = await serveWith(cliEnv().env, join(dir, 'served.db'), ['--host', '0.0.0.0', '--insecure-serve']);
     expect(served.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect((await send(served.url, '/ping')).status).toBe(200);
+    // The warning is a line of its own, written after the start line: wait for it, not for a turn of the clock.
+    for (let waited = 0; !served.stderr().includes('warning: INSECURE') && waited < 5_000; waited += 20)
+      await new Promise((resolve) => setTimeout(resolve, 20));
     const start = served.stderr();
     expect(start).toMatch(
       /^sparctl serve: INSECURE listening on http:\/\/0\.0\.0\.0:\d+ \(local \S+served\.db; requests NOT authenticated; plain HTTP; at most 10 MiB and 5000 items per request\)$/m,
@@ -246,7 +249,8 @@ describe('serve on an address other machines can reach', () => {
     );
     expect((await send(served.url, '/mapper/nothing', { body: '{}' })).status).toBe(404);
     expect((await send(served.url, '/mapper/resolve', { body: { declared: 20 * MiB } })).status).toBe(413);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    for (let waited = 0; accessLines(served.stderr()).length < 4 && waited < 5_000; waited += 20)
+      await new Promise((resolve) => setTimeout(resolve, 20));
     const lines = accessLines(served.stderr());
     expect(lines).toHaveLength(4);
     for (const line of lines) expect(line).toMatch(/^INSECURE /);
