@@ -17,27 +17,13 @@ import { stateKey } from '../../src/app/import-odk.js';
 import type { FakeCentral } from '../helpers/fake-central.js';
 import { BIN, cliEnv, type CliEnv, SPAWN_LIMIT } from '../helpers/run-cli.js';
 import { runMain } from '../helpers/run-main.js';
-import { bankSubmission, fakeCentrals, ODK_DFSP, ODK_EMAIL, ODK_MAPPING } from '../helpers/odk-fixture.js';
+import { bankSubmission, fakeCentrals, importOdk, odkEnv } from '../helpers/odk-fixture.js';
 
-const EMAIL = ODK_EMAIL;
 const PASSWORD = 'odk-identity-test';
-const MAPPING = ODK_MAPPING;
-const DFSP = ODK_DFSP;
 const { central, cleanups } = fakeCentrals(PASSWORD);
 const bank = bankSubmission;
 
-function setup(fake: FakeCentral, extra: Record<string, string> = { SPARCTL_ODK_PASSWORD: PASSWORD }): CliEnv {
-  return cliEnv({
-    SPARCTL_ODK_URL: fake.url,
-    SPARCTL_ODK_PROJECT: '3',
-    SPARCTL_ODK_FORM: 'spar_enrolment',
-    SPARCTL_ODK_EMAIL: EMAIL,
-    ...extra,
-  });
-}
-
-const importOdk = (env: CliEnv, args: string[] = []) =>
-  runMain(['import-odk', '--mapping', MAPPING, '--dfsp', DFSP, '--overlap', '0', ...args], { env: env.env, cwd: env.home });
+const setup = (fake: FakeCentral, extra?: Record<string, string>): CliEnv => odkEnv(fake, PASSWORD, extra);
 
 /** cc.db made, and cclink.db a symbolic link to it. */
 async function linkedDb(env: CliEnv): Promise<{ db: string; link: string }> {

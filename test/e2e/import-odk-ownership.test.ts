@@ -9,29 +9,17 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LocalMapper } from '../../src/adapters/sqlite/local-mapper.js';
 import type { FakeCentral } from '../helpers/fake-central.js';
-import { BIN, cliEnv, type CliEnv, SPAWN_LIMIT } from '../helpers/run-cli.js';
+import { BIN, type CliEnv, SPAWN_LIMIT } from '../helpers/run-cli.js';
 import { runMain } from '../helpers/run-main.js';
-import { bankSubmission, fakeCentrals, ODK_DFSP, ODK_EMAIL, ODK_MAPPING } from '../helpers/odk-fixture.js';
+import { bankSubmission, fakeCentrals, importOdk, ODK_DFSP, ODK_MAPPING, odkEnv } from '../helpers/odk-fixture.js';
 
-const EMAIL = ODK_EMAIL;
 const PASSWORD = 'odk-owner-test';
 const MAPPING = ODK_MAPPING;
 const DFSP = ODK_DFSP;
 const { central, cleanups } = fakeCentrals(PASSWORD);
 const bank = bankSubmission;
 
-function setup(fake: FakeCentral): CliEnv {
-  return cliEnv({
-    SPARCTL_ODK_URL: fake.url,
-    SPARCTL_ODK_PROJECT: '3',
-    SPARCTL_ODK_FORM: 'spar_enrolment',
-    SPARCTL_ODK_EMAIL: EMAIL,
-    SPARCTL_ODK_PASSWORD: PASSWORD,
-  });
-}
-
-const importOdk = (env: CliEnv, args: string[] = [], dfsp = DFSP) =>
-  runMain(['import-odk', '--mapping', MAPPING, '--dfsp', dfsp, '--overlap', '0', ...args], { env: env.env, cwd: env.home });
+const setup = (fake: FakeCentral): CliEnv => odkEnv(fake, PASSWORD);
 
 function mapper(env: CliEnv): LocalMapper {
   const opened = LocalMapper.open(env.dataDb);

@@ -1,7 +1,8 @@
 import { join } from 'node:path';
 import { afterEach } from 'vitest';
 import { startFakeCentral, type FakeCentral } from './fake-central.js';
-import { ROOT } from './run-cli.js';
+import { cliEnv, ROOT, type CliEnv } from './run-cli.js';
+import { runMain } from './run-main.js';
 
 /** What the import-odk end-to-end tests share: the enrolment form's mapping and DFSP data, a fake Central per test, a bank submission. */
 export const ODK_EMAIL = 'importer@example.org';
@@ -29,3 +30,18 @@ export function bankSubmission(nationalId: string, account: string, bankCode = '
     payment: { payment_method: 'bank', bank_code: bankCode, branch_code: 'BNK001-0042', account_number: account, payment_consent: 'yes' },
   };
 }
+
+/** A CLI environment that reads the fake's form; `extra` replaces the password by default (SPARCTL_ODK_PASSWORD). */
+export function odkEnv(fake: FakeCentral, password: string, extra: Record<string, string> = { SPARCTL_ODK_PASSWORD: password }): CliEnv {
+  return cliEnv({
+    SPARCTL_ODK_URL: fake.url,
+    SPARCTL_ODK_PROJECT: '3',
+    SPARCTL_ODK_FORM: 'spar_enrolment',
+    SPARCTL_ODK_EMAIL: ODK_EMAIL,
+    ...extra,
+  });
+}
+
+/** `sparctl import-odk` of the enrolment form, no overlap, in the environment's home. */
+export const importOdk = (env: CliEnv, args: string[] = [], dfsp = ODK_DFSP) =>
+  runMain(['import-odk', '--mapping', ODK_MAPPING, '--dfsp', dfsp, '--overlap', '0', ...args], { env: env.env, cwd: env.home });
