@@ -2,6 +2,9 @@
  * A beneficiary ID as it enters sparctl: in Unicode NFC, and refused when it holds a character
  * no one can see — so that two IDs that look the same are the same ID, and an ID is what it
  * looks like. Every way in (flags, files, mappings, the row index) goes through these functions.
+ * An ID a new link may be made under is also refused when it holds a space that only looks like
+ * the ordinary one (newIdProblem); an ID that only names a beneficiary (resolve, update, unlink)
+ * may hold one, so that a beneficiary another client linked so stays reachable.
  */
 
 // Printable ASCII: already NFC, nothing invisible — the common case costs one regex test.
@@ -15,16 +18,36 @@ const PLAIN = /^[\x20-\x7e]*$/;
  */
 const INVISIBLE = /[\p{Cc}\p{Cf}\p{Default_Ignorable_Code_Point}\u2028\u2029]/u;
 
+/*
+ * The spaces other than U+0020 (Zs: no-break, thin, figure, ideographic…) and the blank Braille
+ * pattern: "A\u00a0B" looks like "A B" but is another beneficiary. Excel copies from web pages
+ * carry U+00A0. Only a new link is refused for them: SPAR accepts them, so such IDs may exist.
+ */
+const LOOK_ALIKE_SPACE = /(?! )[\p{Zs}\u2800]/u;
+
 const NAMES: ReadonlyMap<number, string> = new Map([
   [0x09, 'CHARACTER TABULATION'],
   [0x0a, 'LINE FEED'],
   [0x0d, 'CARRIAGE RETURN'],
+  [0x00a0, 'NO-BREAK SPACE'],
   [0x00ad, 'SOFT HYPHEN'],
   [0x034f, 'COMBINING GRAPHEME JOINER'],
   [0x061c, 'ARABIC LETTER MARK'],
   [0x115f, 'HANGUL CHOSEONG FILLER'],
   [0x1160, 'HANGUL JUNGSEONG FILLER'],
+  [0x1680, 'OGHAM SPACE MARK'],
   [0x180e, 'MONGOLIAN VOWEL SEPARATOR'],
+  [0x2000, 'EN QUAD'],
+  [0x2001, 'EM QUAD'],
+  [0x2002, 'EN SPACE'],
+  [0x2003, 'EM SPACE'],
+  [0x2004, 'THREE-PER-EM SPACE'],
+  [0x2005, 'FOUR-PER-EM SPACE'],
+  [0x2006, 'SIX-PER-EM SPACE'],
+  [0x2007, 'FIGURE SPACE'],
+  [0x2008, 'PUNCTUATION SPACE'],
+  [0x2009, 'THIN SPACE'],
+  [0x200a, 'HAIR SPACE'],
   [0x200b, 'ZERO WIDTH SPACE'],
   [0x200c, 'ZERO WIDTH NON-JOINER'],
   [0x200d, 'ZERO WIDTH JOINER'],
@@ -37,6 +60,8 @@ const NAMES: ReadonlyMap<number, string> = new Map([
   [0x202c, 'POP DIRECTIONAL FORMATTING'],
   [0x202d, 'LEFT-TO-RIGHT OVERRIDE'],
   [0x202e, 'RIGHT-TO-LEFT OVERRIDE'],
+  [0x202f, 'NARROW NO-BREAK SPACE'],
+  [0x205f, 'MEDIUM MATHEMATICAL SPACE'],
   [0x2060, 'WORD JOINER'],
   [0x2061, 'FUNCTION APPLICATION'],
   [0x2062, 'INVISIBLE TIMES'],
@@ -46,6 +71,8 @@ const NAMES: ReadonlyMap<number, string> = new Map([
   [0x2067, 'RIGHT-TO-LEFT ISOLATE'],
   [0x2068, 'FIRST STRONG ISOLATE'],
   [0x2069, 'POP DIRECTIONAL ISOLATE'],
+  [0x2800, 'BRAILLE PATTERN BLANK'],
+  [0x3000, 'IDEOGRAPHIC SPACE'],
   [0x3164, 'HANGUL FILLER'],
   [0xfeff, 'ZERO WIDTH NO-BREAK SPACE'],
   [0xffa0, 'HALFWIDTH HANGUL FILLER'],
@@ -74,7 +101,26 @@ export function idProblem(id: string): string | undefined {
   return `id contains ${describeCodePoint(codePoint)}, ${kind}; retype the ID`;
 }
 
-/** The ID is already what normalizeId gives and idProblem accepts: usable as is. */
-export function isCleanId(id: string): boolean {
-  return PLAIN.test(id) || (!INVISIBLE.test(id) && id.normalize('NFC') === id);
+/**
+ * Why no new link may be made under this ID (link, and an upsert, which may link): idProblem's
+ * reasons, or a space that only looks like the ordinary one — linked, "A\u00a0B" would be
+ * another beneficiary than "A B". Resolve, update and unlink take such an ID (idProblem).
+ */
+export function newIdProblem(id: string): string | undefined {
+  const invisible = idProblem(id);
+  if (invisible !== undefined || PLAIN.test(id)) return invisible;
+  const found = LOOK_ALIKE_SPACE.exec(id);
+  if (found === null) return undefined;
+  return `id contains ${describeCodePoint(found[0].codePointAt(0)!)}, which only looks like an ordinary space (linked, it would be another beneficiary); retype the ID`;
+}
+
+/**
+ * Whom an ID is for: `existing`, a beneficiary who may already be linked (idProblem); `new`, one
+ * a link may be made for (newIdProblem).
+ */
+export type IdUse = 'new' | 'existing';
+
+/** The ID is already what normalizeId gives and the use's problem function accepts: usable as is. */
+export function isCleanId(id: string, use: IdUse): boolean {
+  return PLAIN.test(id) || (!INVISIBLE.test(id) && (use === 'existing' || !LOOK_ALIKE_SPACE.test(id)) && id.normalize('NFC') === id);
 }

@@ -20,7 +20,7 @@ import {
 import type { Operation } from './results.js';
 import { FA_VALUE_FIELDS, RECORD_FIELDS } from './vocabulary.js';
 import { buildCheckedFa, type Strategy } from './strategy/strategy.js';
-import { idProblem, isCleanId, normalizeId } from './beneficiary-id.js';
+import { idProblem, isCleanId, newIdProblem, normalizeId, type IdUse } from './beneficiary-id.js';
 import { normalizePhone } from './phone.js';
 
 /**
@@ -67,9 +67,12 @@ type RawRecord = Readonly<Record<string, unknown>>;
  * the patterns and limits model.ts builds its schemas from, so the two cannot drift apart.
  */
 
-/** parseId would accept `v` and return it unchanged (BeneficiaryIdSchema accepts it; NFC, nothing invisible). */
-export function surelyValidId(v: unknown): v is string {
-  return typeof v === 'string' && v.length >= 1 && v.length <= ID_MAX_LENGTH && NO_CONTROL_CHARS.test(v) && isCleanId(v);
+/**
+ * parseId would accept `v` for this use and return it unchanged (BeneficiaryIdSchema accepts it;
+ * NFC, nothing invisible, and for a new link no look-alike space).
+ */
+export function surelyValidId(v: unknown, use: IdUse = 'new'): v is string {
+  return typeof v === 'string' && v.length >= 1 && v.length <= ID_MAX_LENGTH && NO_CONTROL_CHARS.test(v) && isCleanId(v, use);
 }
 
 /** NameSchema would accept `v` as is. */
@@ -201,16 +204,18 @@ function checkFields(record: RawRecord, ignored: string | undefined, problems: F
   }
 }
 
-function parseId(record: RawRecord, problems: FieldProblem[], fast: boolean): string | undefined {
+function parseId(record: RawRecord, problems: FieldProblem[], fast: boolean, use: IdUse): string | undefined {
   const id = value(record, 'id');
   if (id === undefined) {
     problems.push({ field: 'id', message: 'id is missing' });
     return undefined;
   }
-  if (fast && surelyValidId(id)) return id;
+  if (fast && surelyValidId(id, use)) return id;
   // This is where every ID comes in (flags, files, mapped rows): refused when it holds a
-  // character no one can see, else taken in NFC, so that look-alike IDs are one ID.
-  const invisible = typeof id === 'string' ? idProblem(id) : undefined;
+  // character no one can see, else taken in NFC, so that look-alike IDs are one ID. A look-alike
+  // space is refused only where a new link may be made: a beneficiary already linked with one
+  // (by another client) must stay reachable by resolve, update and unlink.
+  const invisible = typeof id === 'string' ? (use === 'new' ? newIdProblem(id) : idProblem(id)) : undefined;
   if (invisible !== undefined) {
     problems.push({ field: 'id', message: invisible });
     return undefined;
@@ -343,14 +348,22 @@ function parseOptional<T>(
   return undefined;
 }
 
-/** A record for link or update: the ID, its FA, and optionally name and communication phone. */
-export function parseMappingRecord(record: RawRecord, defaults: RecordDefaults = {}): ParsedRecord<MappingRecord> {
-  return parseMapping(record, defaults, true, undefined);
+/**
+ * A record for link or update: the ID, its FA, and optionally name and communication phone.
+ * `use`: `new` (the default) when the record may create a link, `existing` for an update of a
+ * beneficiary already linked (see IdUse).
+ */
+export function parseMappingRecord(record: RawRecord, defaults: RecordDefaults = {}, use: IdUse = 'new'): ParsedRecord<MappingRecord> {
+  return parseMapping(record, defaults, true, undefined, use);
 }
 
 /** @internal The same parse with every fast check off: zod alone decides. For tests. */
-export function parseMappingRecordWithZod(record: RawRecord, defaults: RecordDefaults = {}): ParsedRecord<MappingRecord> {
-  return parseMapping(record, defaults, false, undefined);
+export function parseMappingRecordWithZod(
+  record: RawRecord,
+  defaults: RecordDefaults = {},
+  use: IdUse = 'new',
+): ParsedRecord<MappingRecord> {
+  return parseMapping(record, defaults, false, undefined, use);
 }
 
 function parseMapping(
@@ -358,10 +371,11 @@ function parseMapping(
   defaults: RecordDefaults,
   fast: boolean,
   ignored: string | undefined,
+  use: IdUse,
 ): ParsedRecord<MappingRecord> {
   const problems: FieldProblem[] = [];
   checkFields(record, ignored, problems);
-  const id = parseId(record, problems, fast);
+  const id = parseId(record, problems, fast, use);
   record = withPhones(record, defaults.country, problems);
   const phoneProblems = problems.length;
   const fa = parseFa(record, defaults, problems, fast);
@@ -440,9 +454,9 @@ function hasProblemFor(problems: readonly FieldProblem[], field: string): boolea
  * fields, nothing else. Its keys are counted instead of checked one by one, no foreign or nested
  * FA is looked for, and the values get the same fast checks. Undefined for any other shape or a
  * value the fast checks do not vouch for: the caller then runs the general parse, which also
- * words the problem.
+ * words the problem. `use` as for parseMappingRecord.
  */
-export function parseMappedRecord(record: RawRecord): MappingRecord | undefined {
+export function parseMappedRecord(record: RawRecord, use: IdUse = 'new'): MappingRecord | undefined {
   const shape = FA_SHAPES.get(record['fa_type']);
   const strategyId = record['strategy_id'];
   if (shape === undefined || !surelyValidStrategyId(strategyId)) return undefined;
@@ -452,7 +466,7 @@ export function parseMappedRecord(record: RawRecord): MappingRecord | undefined 
   if (keys !== 3 + shape.fields.length + (Object.hasOwn(record, 'name') ? 1 : 0) + (Object.hasOwn(record, 'phone_number') ? 1 : 0))
     return undefined;
   const id = value(record, 'id');
-  if (!surelyValidId(id) || id !== record['id']) return undefined;
+  if (!surelyValidId(id, use) || id !== record['id']) return undefined;
   const fa: Record<string, unknown> = { strategy_id: strategyId, fa_type: shape.kind };
   const { fields, patterns } = shape;
   for (let i = 0; i < fields.length; i++) {
@@ -505,14 +519,16 @@ export function parseIdRecord(record: RawRecord): ParsedRecord<{ id: string }> {
 function parseIdOnly(record: RawRecord, ignored: string | undefined): ParsedRecord<{ id: string }> {
   const problems: FieldProblem[] = [];
   checkFields(record, ignored, problems);
-  const id = parseId(record, problems, true);
+  // Resolve and unlink reach a beneficiary already linked: a look-alike space is taken.
+  const id = parseId(record, problems, true, 'existing');
   if (problems.length > 0 || id === undefined) return { ok: false, problems };
   return { ok: true, value: { id } };
 }
 
 /**
  * `ignoredField` names a column the caller has already read (the bulk `operation` column): it is
- * not reported as unknown, which spares copying every record without it.
+ * not reported as unknown, which spares copying every record without it. `link` is for any
+ * record that may create a link (an upsert too): its ID is checked as a new one (IdUse).
  */
 export function parseRecordFor(
   operation: Operation,
@@ -520,9 +536,9 @@ export function parseRecordFor(
   defaults: RecordDefaults = {},
   ignoredField?: string,
 ): ParsedRecord<MappingRecord | { id: string }> {
-  return operation === 'link' || operation === 'update'
-    ? parseMapping(record, defaults, true, ignoredField)
-    : parseIdOnly(record, ignoredField);
+  if (operation === 'link') return parseMapping(record, defaults, true, ignoredField, 'new');
+  if (operation === 'update') return parseMapping(record, defaults, true, ignoredField, 'existing');
+  return parseIdOnly(record, ignoredField);
 }
 
 /** Why this record's FA cannot be used with the target's strategies, or undefined. */

@@ -1,8 +1,9 @@
 /**
  * Look-alike IDs, end to end in process (runMain): an ID typed with a composed accent (NFC) and
  * one typed with a combining accent (NFD) are one beneficiary, wherever the ID comes in; an ID
- * holding an invisible character is refused, naming the code point. Real SQLite files in temp
- * folders.
+ * holding an invisible character is refused, naming the code point; one holding a space that
+ * only looks like the ordinary one is refused where a new link would be made, and reachable
+ * everywhere else. Real SQLite files in temp folders.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,6 +18,9 @@ const NFC = 'JOS\u00c9_1';
 const NFD = 'JOSE\u0301_1';
 const ZWSP = 'BENE\u200b_2';
 const RLO = 'BENE\u202e_3';
+const NBSP = 'BENE\u00a04';
+const NBSP_REFUSED =
+  'id contains U+00A0 (NO-BREAK SPACE), which only looks like an ordinary space (linked, it would be another beneficiary); retype the ID';
 const BANK = ['--fa-type', 'BANK', '--bank-name', 'Example Bank', '--bank-code', 'EXB', '--branch-name', 'Main', '--branch-code', '0001'];
 
 function setup() {
@@ -25,6 +29,16 @@ function setup() {
   const db = join(dir, 'mapper.db');
   const sparctl = (args: string[]) => runMain(['--db', db, ...args], { env, cwd: dir });
   return { dir, db, sparctl };
+}
+
+/** Renames a stored beneficiary, as another client of the mapper could have linked it. */
+function renameStored(db: string, from: string, to: string): void {
+  const handle = openDatabase(db);
+  try {
+    expect(prepare(handle, 'UPDATE id_fa_mappings SET id_value = ? WHERE id_value = ?').run(to, from).changes).toBe(1);
+  } finally {
+    handle.close();
+  }
 }
 
 function stored(db: string): { id_value: string; fa_value: string }[] {
@@ -143,5 +157,65 @@ describe('look-alike IDs', () => {
       [3, ZWSP, 'rejected', 'input.invalid'],
     ]);
     expect(stored(db).map((m) => m.id_value)).toEqual([NFC]);
+  });
+
+  it('a space that only looks like the ordinary one: link --id refused (exit 2), a link --file row rejected, resolve/update/unlink reach it', async () => {
+    const { dir, db, sparctl } = setup();
+    const refused = await sparctl(['--create', 'link', '--id', NBSP, ...BANK, '--account-number', '111']);
+    expect(refused.code, refused.stderr).toBe(2);
+    expect(refused.stderr).toContain(`[input.invalid_record]: invalid record: ${NBSP_REFUSED}; nothing was written`);
+    expect(stored(db)).toEqual([]);
+
+    writeFileSync(join(dir, 'in.csv'), [CSV_HEADER, csvRow('BENE_1', '111'), csvRow(NBSP, '222'), csvRow('BENE_3', '333'), ''].join('\n'));
+    const file = await sparctl(['--create', '-o', 'jsonl', 'link', '--file', 'in.csv']);
+    expect(file.code, file.stderr).toBe(5);
+    expect(jsonLines(file.stdout).map((x) => [x['line'], x['id'], x['fate'], x['code']])).toEqual([
+      [2, 'BENE_1', 'applied', null],
+      [3, NBSP, 'rejected', 'input.invalid'],
+      [4, 'BENE_3', 'applied', null],
+    ]);
+    expect(readFileSync(join(dir, 'in.rejects.csv'), 'utf8')).toContain(`3,id,input.invalid,"${NBSP_REFUSED}",${csvRow(NBSP, '222')}`);
+    expect(stored(db).map((m) => m.id_value)).toEqual(['BENE_1', 'BENE_3']);
+
+    // Linked so by another client (SPAR takes the ID): still reached by resolve, update and unlink.
+    renameStored(db, 'BENE_3', NBSP);
+    const found = await sparctl(['resolve', NBSP]);
+    expect(found.code, found.stderr).toBe(0);
+    expect(JSON.parse(found.stdout)).toMatchObject({ id: NBSP, outcome: 'found' });
+    const updated = await sparctl(['update', '--id', NBSP, ...BANK, '--account-number', '444']);
+    expect(updated.code, updated.stderr).toBe(0);
+    expect(stored(db)).toEqual([
+      { id_value: 'BENE_1', fa_value: expect.stringContaining('account_number:111.') },
+      { id_value: NBSP, fa_value: expect.stringContaining('account_number:444.') },
+    ]);
+    const unlinked = await sparctl(['unlink', '--id', NBSP, '--yes']);
+    expect(unlinked.code, unlinked.stderr).toBe(0);
+    expect(stored(db).map((m) => m.id_value)).toEqual(['BENE_1']);
+  });
+
+  it('import-csv: a look-alike space is a reject in upsert mode, and taken by --mode update', async () => {
+    const { dir, db, sparctl } = setup();
+    expect((await sparctl(['--create', 'dfsp', 'import', join(ROOT, 'fixtures', 'dfsp.json')])).code).toBe(0);
+    writeFileSync(
+      join(dir, 'map.json'),
+      JSON.stringify({ id: 'pid', fa: { type: { const: 'BANK' }, bank_code: 'bank', branch_code: 'branch', account_number: 'account' } }),
+    );
+    writeFileSync(join(dir, 'enum.csv'), ['pid,bank,branch,account', 'A_1,LBP,0012,111', 'A\u3000B,LBP,0012,222', ''].join('\n'));
+    const upsert = await sparctl(['-o', 'jsonl', 'import-csv', 'enum.csv', '--mapping', 'map.json']);
+    expect(upsert.code, upsert.stderr).toBe(5);
+    expect(jsonLines(upsert.stdout).map((x) => [x['line'], x['id'], x['fate'], x['code']])).toEqual([
+      [2, 'A_1', 'applied', null],
+      [3, 'A\u3000B', 'rejected', 'input.invalid'],
+    ]);
+    expect(upsert.stdout).toContain('U+3000 (IDEOGRAPHIC SPACE)');
+    expect(stored(db).map((m) => m.id_value)).toEqual(['A_1']);
+    // Linked so by another client: an update run reaches it.
+    renameStored(db, 'A_1', 'A\u3000B');
+    const update = await sparctl(['-o', 'jsonl', 'import-csv', 'enum.csv', '--mapping', 'map.json', '--mode', 'update']);
+    expect(jsonLines(update.stdout).map((x) => [x['line'], x['id'], x['fate']])).toEqual([
+      [2, 'A_1', 'rejected'],
+      [3, 'A\u3000B', 'applied'],
+    ]);
+    expect(stored(db)).toEqual([{ id_value: 'A\u3000B', fa_value: expect.stringContaining('account_number:222.') }]);
   });
 });

@@ -1,10 +1,14 @@
 import { describe, expect, it } from 'vitest';
+import { newIdProblem } from '../../src/core/beneficiary-id.js';
+import { toBulkRecord } from '../../src/core/bulk/input.js';
 import { summarize } from '../../src/core/resolve.js';
 import {
   checkStrategy,
   parseIdRecord,
+  parseMappedRecord,
   parseMappingRecord,
   parseMappingRecordWithZod,
+  parseRecordFor,
   recordKey,
   surelyValidId,
   type MappingRecord,
@@ -158,10 +162,92 @@ describe('IDs: NFC, nothing invisible (the one place every ID comes in)', () => 
       expect(parseMappingRecord({ ...flatBank, id: `A${c}B` }), what).toEqual({ ok: false, problems });
       expect(parseMappingRecordWithZod({ ...flatBank, id: `A${c}B` }), what).toEqual({ ok: false, problems });
     }
-    // Visible non-ASCII is fine: accents, other scripts, a no-break space inside.
-    for (const id of ['Ñiño', 'فاطمة', '林美玲', 'A\u00a0B']) expect(parseIdRecord({ id })).toEqual({ ok: true, value: { id } });
+    // Visible non-ASCII is fine: accents, other scripts. (A no-break space inside is fine only
+    // where no new link is made: see the next test.)
+    for (const id of ['Ñiño', 'فاطمة', '林美玲']) {
+      expect(parseIdRecord({ id })).toEqual({ ok: true, value: { id } });
+      expect(parseMappingRecord({ ...flatBank, id })).toMatchObject({ ok: true, value: { id } });
+    }
+  });
+
+  it('refuses a space that only looks like the ordinary one where a new link may be made, and only there', () => {
+    const strategies = new Map(DEFAULT_STRATEGIES.map((s) => [s.id, s]));
+    const cases: [string, string][] = [
+      ['\u00a0', 'U+00A0 (NO-BREAK SPACE)'],
+      ['\u2007', 'U+2007 (FIGURE SPACE)'],
+      ['\u2009', 'U+2009 (THIN SPACE)'],
+      ['\u202f', 'U+202F (NARROW NO-BREAK SPACE)'],
+      ['\u3000', 'U+3000 (IDEOGRAPHIC SPACE)'],
+      ['\u1680', 'U+1680 (OGHAM SPACE MARK)'],
+      ['\u205f', 'U+205F (MEDIUM MATHEMATICAL SPACE)'],
+      ['\u2800', 'U+2800 (BRAILLE PATTERN BLANK)'],
+    ];
+    for (const [c, what] of cases) {
+      const id = `A${c}B`;
+      const message = `id contains ${what}, which only looks like an ordinary space (linked, it would be another beneficiary); retype the ID`;
+      const refused = { ok: false, problems: [{ field: 'id', message }] };
+      expect(newIdProblem(id), what).toBe(message);
+      // A record that may create a link: link, and upsert (which links an ID not linked yet).
+      expect(parseMappingRecord({ ...flatBank, id }), what).toEqual(refused);
+      expect(parseMappingRecordWithZod({ ...flatBank, id }), what).toEqual(refused);
+      expect(parseRecordFor('link', { ...flatBank, id }), what).toEqual(refused);
+      expect(surelyValidId(id), what).toBe(false);
+      for (const mode of ['link', 'upsert'] as const) {
+        for (const mapped of [false, true]) {
+          const got = toBulkRecord(0, 2, { ...flatRecordShape(flatBank), id }, undefined, { mode, strategies, mapped });
+          expect(got.parsed, `${what} ${mode}${mapped ? ' mapped' : ''}`).toEqual({
+            ok: false,
+            problems: [{ field: 'id', message, code: 'input.invalid' }],
+          });
+          // The row index still keys the row by its ID (a reject of that beneficiary, not of none).
+          expect(got.key).toBe(id);
+        }
+      }
+      // A row whose own operation is link or upsert, in a run of another mode.
+      for (const operation of ['link', 'upsert'])
+        expect(toBulkRecord(0, 2, { ...flatBank, id, operation }, undefined, { mode: 'update', strategies }).parsed).toMatchObject({
+          ok: false,
+        });
+      // An ID that only reaches a beneficiary (linked by another client): resolve, update, unlink.
+      expect(parseIdRecord({ id }), what).toEqual({ ok: true, value: { id } });
+      expect(parseRecordFor('resolve', { id }), what).toEqual({ ok: true, value: { id } });
+      expect(parseRecordFor('unlink', { id }), what).toEqual({ ok: true, value: { id } });
+      expect(parseRecordFor('update', { ...flatBank, id }), what).toMatchObject({ ok: true, value: { id } });
+      expect(parseMappingRecord({ ...flatBank, id }, {}, 'existing'), what).toMatchObject({ ok: true, value: { id } });
+      expect(surelyValidId(id, 'existing'), what).toBe(true);
+      expect(parseMappedRecord({ ...flatRecordShape(flatBank), id }, 'existing')).toMatchObject({ id });
+      expect(parseMappedRecord({ ...flatRecordShape(flatBank), id })).toBeUndefined();
+      for (const mapped of [false, true])
+        expect(
+          toBulkRecord(0, 2, { ...flatRecordShape(flatBank), id }, undefined, { mode: 'update', strategies, mapped }).parsed,
+        ).toMatchObject({
+          ok: true,
+          mode: 'update',
+          value: { id },
+        });
+      expect(toBulkRecord(0, 2, { id }, undefined, { mode: 'unlink', strategies }).parsed).toEqual({
+        ok: true,
+        value: { id },
+        mode: 'unlink',
+      });
+      expect(toBulkRecord(0, 2, { ...flatBank, id, operation: 'update' }, undefined, { mode: 'upsert', strategies }).parsed).toMatchObject({
+        ok: true,
+        mode: 'update',
+      });
+    }
+    // The ordinary space, and look-alike spaces at either end (dropped as any surrounding space), are fine.
+    expect(newIdProblem('A B')).toBeUndefined();
+    expect(parseMappingRecord({ ...flatBank, id: '\u00a0A B\u3000' })).toMatchObject({ ok: true, value: { id: 'A B' } });
+    // An invisible character is still said as one where a new link may be made.
+    expect(newIdProblem('A\u200bB')).toBe('id contains U+200B (ZERO WIDTH SPACE), an invisible character; retype the ID');
   });
 });
+
+/** flatBank as a mapping file builds a record (a numeric strategy_id, no empty columns): parseMappedRecord's shape. */
+function flatRecordShape(record: Record<string, unknown>): Record<string, unknown> {
+  const { wallet_provider_name: _w, mobile_number: _m, phone_number: _p, ...rest } = record;
+  return { ...rest, id: String(rest['id']).trim(), strategy_id: 2, phone_number: '+639175550108' };
+}
 
 describe('checkStrategy', () => {
   const strategies = new Map(DEFAULT_STRATEGIES.map((s) => [s.id, s]));

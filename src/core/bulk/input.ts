@@ -36,7 +36,7 @@ export function toBulkRecord(
       problems: [{ field: '(line)', message: options.unreadable, code: 'input.unreadable' }],
     });
   if (options.mapped && options.mode !== 'unlink' && record[OPERATION_COLUMN] === undefined) {
-    const value = parseMappedRecord(record);
+    const value = parseMappedRecord(record, options.mode === 'update' ? 'existing' : 'new');
     if (value !== undefined) {
       const checked = checkedFaOf(value, options.strategies);
       // A problem is left to the general way below, which reports it as it always has.
@@ -64,7 +64,9 @@ export function toBulkRecord(
         code: 'input.invalid',
       });
   }
-  const parsed = parseRecordFor(mode === 'unlink' ? 'unlink' : 'link', record, options.defaults, OPERATION_COLUMN);
+  // An upsert may create a link: its ID is checked as a link's (a look-alike space refused);
+  // update and unlink reach a beneficiary already linked, whatever its ID holds.
+  const parsed = parseRecordFor(mode === 'upsert' ? 'link' : mode, record, options.defaults, OPERATION_COLUMN);
   let faValue: string | undefined;
   // What a spreadsheet did to a number-like value is refused with its own code (a mapping
   // checks its columns itself: import-csv's records never carry such a value here).
