@@ -8,6 +8,7 @@ import { sparctlDirs, type SparctlDirs } from '../config/paths.js';
 import { redactUrl } from '../config/redact.js';
 import type { OutputFormat, Profile, ResolvedSettings } from '../config/settings.js';
 import type { Io } from './io.js';
+import { shellWord } from './shell-word.js';
 
 /** Options every command accepts (DESIGN.md §2). */
 export interface GlobalOptions {
@@ -187,10 +188,6 @@ export function localMapperFile(context: CommandContext, access: MapperAccess): 
 /** The creation rule: a new mapper only at the default path, or with --create on a command that writes. */
 function mayCreate(context: CommandContext, access: MapperAccess, path: string): boolean {
   return path === join(context.dirs.data, 'mapper.db') || (access !== 'read' && context.globals.create === true);
-}
-
-function shellWord(text: string): string {
-  return /^[\w./@:+-]+$/.test(text) ? text : `'${text.replace(/'/g, "'\\''")}'`;
 }
 
 /**

@@ -16,15 +16,11 @@ export async function loadDfsp(context: CommandContext, options: { required: boo
     const found = statSync(settings.db!, { throwIfNoEntry: false });
     if (found === undefined || (found.isFile() && found.size === 0))
       return options.required ? { banks: [], branches: [], wallet_providers: [] } : undefined;
+    // Read-only: a dry run's look-up (import-csv --dry-run) must not upgrade or touch the file.
     const { DfspStore } = await import('../adapters/sqlite/dfsp-store.js');
-    const store = DfspStore.open(settings.db!);
-    try {
-      const data = store.read();
-      const empty = data.banks.length + data.branches.length + data.wallet_providers.length === 0;
-      return empty && !options.required ? undefined : data;
-    } finally {
-      store.close();
-    }
+    const data = DfspStore.readTables(settings.db!);
+    const empty = data.banks.length + data.branches.length + data.wallet_providers.length === 0;
+    return empty && !options.required ? undefined : data;
   }
   if (settings.dfspUrl === undefined) {
     if (!options.required) return undefined;

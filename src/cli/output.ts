@@ -7,6 +7,7 @@ import { UsageError } from '../core/errors.js';
 import type { OutputFormat as Format } from '../config/constants.js';
 import { renderTable, type TableColumn } from './table.js';
 import { errorDocument, errorFields, jsonDocument, type ErrorFields } from './document.js';
+import { printable } from './shell-word.js';
 
 /**
  * Every rendering of a command's result comes from the same value, so table, JSON, JSONL and CSV
@@ -24,6 +25,7 @@ export const OUTCOME_WORDS: Record<Outcome, string> = {
 };
 
 export { defaultFormat } from './io.js';
+export { printable, shellWord } from './shell-word.js';
 
 interface ResultView {
   line?: number;
@@ -210,19 +212,6 @@ function faLines(fa: unknown): string {
   if (entries.length === 0) return '(stored FA could not be read with its strategy)';
   const ordered = [...entries.filter(([k]) => k !== 'strategy_id'), ...entries.filter(([k]) => k === 'strategy_id')];
   return ordered.map(([k, value]) => `${k}: ${printable(value === null ? '' : String(value))}`).join('\n');
-}
-
-/**
- * A value as one word of a command line to copy: single-quoted unless it is plainly safe, with
- * control characters shown as escapes (they must never act on the terminal that shows the hint).
- */
-export function shellWord(text: string): string {
-  return printable(/^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`);
-}
-
-/** Shows control characters from input or a server as escapes instead of letting them act. */
-export function printable(text: string): string {
-  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 const CSV_COLUMNS = ['line', 'id', 'outcome', 'status', 'status_reason_code', 'status_reason_message', 'fa'] as const;

@@ -1,4 +1,5 @@
 import { isAbsolute, relative } from 'node:path';
+import { shellWord } from './shell-word.js';
 
 /**
  * The command that feeds a reject file back in: the command line as given, with the reject file
@@ -54,18 +55,12 @@ export function refeedCommand(argv: readonly string[], file: string, rejectsPath
       continue;
     }
     if (!replaced && word === `--file=${file}`) {
-      words.push(`--file=${quote(path, true)}`);
+      words.push(`--file=${shellWord(path, true)}`);
       replaced = true;
     } else if (!replaced && word === file && !VALUE_FLAGS.has(argv[at - 1] ?? '')) {
-      words.push(quote(path, true));
+      words.push(shellWord(path, true));
       replaced = true;
-    } else words.push(quote(word));
+    } else words.push(shellWord(word));
   }
   return replaced ? `sparctl ${words.join(' ')}` : undefined;
-}
-
-/** A word for a POSIX shell: as it is when it holds nothing the shell reads, else in single quotes. */
-function quote(word: string, always = false): string {
-  if (!always && /^[A-Za-z0-9_./:=@%+,-]+$/.test(word)) return word;
-  return `'${word.replace(/'/g, `'\\''`)}'`;
 }

@@ -3,7 +3,8 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from '
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startFakeCentral, type FakeCentral } from '../helpers/fake-central.js';
-import { ROOT, cliEnv } from '../helpers/run-cli.js';
+import { ROOT, cliEnv, runCli } from '../helpers/run-cli.js';
+import { openDatabase, setPragma } from '../../src/adapters/sqlite/retained.js';
 import { runMain } from '../helpers/run-main.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -23,16 +24,16 @@ const BANK = ['--fa-type', 'BANK', '--bank-name', 'Example Bank', '--bank-code',
 const sum = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
 
 /**
- * Every file under `dir`, with its size and modification time: nothing may appear or change —
- * but the database's -wal and -shm companions, which SQLite creates for any reader of a WAL
- * database (read-only included) and cannot remove after one.
+ * Every file under `dir` (and every folder, with `folders`), with its size, modification time
+ * and digest: nothing may appear, change or be left — the database's -wal and -shm included,
+ * which SQLite makes for any reader of a WAL database (a read-only one too) and sparctl removes.
  */
-function files(dir: string): string[] {
+function files(dir: string, folders = false): string[] {
   if (!existsSync(dir)) return [];
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
     const path = join(dir, entry.name);
-    if (/\.db-(wal|shm)$/.test(entry.name)) return [];
-    return entry.isDirectory() ? files(path) : [`${path} ${statSync(path).size} ${statSync(path).mtimeMs}`];
+    if (entry.isDirectory()) return [...(folders ? [`${path}/`] : []), ...files(path, folders)];
+    return [`${path} ${statSync(path).size} ${statSync(path).mtimeMs} ${sum(path)}`];
   });
 }
 
@@ -147,5 +148,58 @@ describe('--dry-run on every writing command', () => {
       files(home).filter((f) => !f.includes('/cache/') && !f.includes('/odk/')),
       'files written',
     ).toEqual(home0);
+  }, 60_000);
+});
+
+describe('--dry-run and reads, as processes, on a WAL mapper', () => {
+  it('leave no -wal, -shm or anything else beside the database or in the XDG folders; a file of an older schema is refused unchanged', async () => {
+    const { env, home } = cliEnv();
+    const dir = tempDir();
+    const db = join(dir, 'mapper.db');
+    expect((await runCli(['--create', '--db', db, 'link', '--id', 'K1', ...BANK, '--account-number', '111'], { env, cwd: dir })).code).toBe(
+      0,
+    );
+    expect((await runCli(['--db', db, 'dfsp', 'import', join(ROOT, 'fixtures/dfsp.json')], { env, cwd: dir })).code).toBe(0);
+    const file = join(dir, 'rows.csv');
+    writeFileSync(
+      file,
+      ['id,fa_type,bank_name,bank_code,branch_name,branch_code,account_number', 'K1,BANK,Example Bank,EXB,Main,0001,999'].join('\n'),
+    );
+    const old = join(dir, 'old.db');
+    writeFileSync(old, readFileSync(db));
+    const handle = openDatabase(old);
+    handle.exec('DROP TRIGGER id_fa_mappings_source_digest_stale; ALTER TABLE id_fa_mappings DROP COLUMN source_digest');
+    setPragma(handle, 'user_version = 1');
+    handle.close();
+    // The mapper is in WAL mode, and nothing but the databases and the input is there to start with.
+    expect(readdirSync(dir).sort()).toEqual(['mapper.db', 'old.db', 'rows.csv']);
+    const everything = () => [...files(dir, true), ...files(home, true)].filter((f) => !/\.rejects\.preview\.csv /.test(f));
+    const before = everything();
+    const importCsv = ['import-csv', join(ROOT, 'fixtures/enumeration.csv'), '--mapping', join(ROOT, 'fixtures/enumeration.mapping.json')];
+    const commands: [string[], number][] = [
+      [['link', '--id', 'K9', ...BANK, '--account-number', '9', '--dry-run'], 0],
+      [['update', '--id', 'K1', ...BANK, '--account-number', '9', '--dry-run'], 0],
+      [['unlink', '--id', 'K1', '--dry-run', '--yes'], 0],
+      [['update', '--file', file, '--dry-run'], 0],
+      [['unlink', '--file', file, '--dry-run', '--yes'], 0],
+      // Its banks' names come from the mapper's own DFSP tables; its rejects preview is the one file it may write.
+      [[...importCsv, '--dry-run'], 5],
+      [['dfsp', 'import', join(ROOT, 'fixtures/dfsp.json'), '--dry-run'], 0],
+      [['resolve', 'K1', 'NOPE'], 0],
+      [['dfsp', 'list'], 0],
+      [['strategy', 'list'], 0],
+    ];
+    for (const [args, code] of commands) {
+      const run = await runCli(['--db', db, ...args], { env, cwd: dir });
+      const context = `${args.join(' ')}\n${run.stderr}`;
+      expect(run.code, context).toBe(code);
+      expect(everything(), context).toEqual(before);
+    }
+    // A dry run on a file this sparctl would upgrade on its first write: refused, nothing upgraded
+    // (its DFSP look-up included), nothing left.
+    const refused = await runCli(['--db', old, ...importCsv, '--dry-run'], { env, cwd: dir });
+    expect(refused.code, refused.stderr).toBe(3);
+    expect(refused.stderr).toContain('[local.needs_upgrade]');
+    expect(everything()).toEqual(before);
   }, 60_000);
 });

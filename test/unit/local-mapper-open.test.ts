@@ -184,3 +184,90 @@ describe('a database locked by another writer', () => {
     }
   });
 });
+
+describe('a read-only open (dry runs, reads of the DFSP tables) of a WAL mapper leaves its folder as it found it', () => {
+  /** The folder's files, each with its size, modification time and bytes' digest. */
+  const listing = (dir: string) =>
+    readdirSync(dir)
+      .sort()
+      .map((name) => `${name} ${statSync(join(dir, name)).size} ${statSync(join(dir, name)).mtimeMs} ${sha256(join(dir, name))}`);
+  const made = async () => {
+    const dir = tempDir();
+    const path = join(dir, 'mapper.db');
+    const mapper = LocalMapper.open(path);
+    await mapper.link([item('W1', '1')], ctx);
+    await mapper.close();
+    const check = openDatabase(path, { readonly: true });
+    expect(prepare(check, 'PRAGMA journal_mode').pluck().get()).toBe('wal');
+    check.close();
+    // (That look left the -wal and -shm a read-only connection makes: the mapper's next close removes them.)
+    await LocalMapper.open(path).close();
+    expect(readdirSync(dir)).toEqual(['mapper.db']);
+    return { dir, path };
+  };
+
+  it('no -wal or -shm left, the database byte-identical with its time, whichever way it is opened', async () => {
+    const { dir, path } = await made();
+    const before = listing(dir);
+    const dry = LocalMapper.open(path, undefined, { readOnly: true });
+    expect(await dry.resolve([{ reference_id: 'r', id: 'W1', scope: 'details' }])).toMatchObject([
+      { status_reason_code: 'succ.id.active' },
+    ]);
+    // SQLite refuses every write on it.
+    await expect(dry.link([item('W2', '2')], ctx)).rejects.toThrow(/readonly/);
+    await dry.close();
+    expect(listing(dir)).toEqual(before);
+    const store = DfspStore.open(path, { readOnly: true });
+    store.read();
+    store.close();
+    expect(DfspStore.readTables(path)).toEqual({ banks: [], branches: [], wallet_providers: [] });
+    expect(listing(dir)).toEqual(before);
+  });
+
+  it('sees what another connection writes meanwhile, and leaves the -wal and -shm to it while it is open', async () => {
+    const { dir, path } = await made();
+    const dry = LocalMapper.open(path, undefined, { readOnly: true });
+    const writer = LocalMapper.open(path);
+    await writer.link([item('W2', '2')], ctx);
+    expect(await dry.resolve([{ reference_id: 'r', id: 'W2', scope: 'yes_no' }])).toMatchObject([{ status_reason_code: 'succ.id.active' }]);
+    await dry.close();
+    // The writer is still open: its files stay, and it goes on writing.
+    expect(readdirSync(dir).sort()).toEqual(['mapper.db', 'mapper.db-shm', 'mapper.db-wal']);
+    await writer.link([item('W3', '3')], ctx);
+    await writer.close();
+    expect(readdirSync(dir)).toEqual(['mapper.db']);
+    const again = LocalMapper.open(path, undefined, { readOnly: true });
+    expect(['W1', 'W2', 'W3'].map((id) => again.storedFa(id) !== undefined)).toEqual([true, true, true]);
+    await again.close();
+    expect(readdirSync(dir)).toEqual(['mapper.db']);
+  });
+
+  it('a writer that closed first: its writes are kept when the read-only connection closes last', async () => {
+    const { dir, path } = await made();
+    const dry = LocalMapper.open(path, undefined, { readOnly: true });
+    const writer = LocalMapper.open(path);
+    await writer.link([item('W4', '4')], ctx);
+    await writer.close();
+    expect(dry.storedFa('W4')).toContain('account_number:4.');
+    await dry.close();
+    expect(readdirSync(dir)).toEqual(['mapper.db']);
+    const check = LocalMapper.open(path, undefined, { readOnly: true });
+    expect(check.storedFa('W4')).toContain('account_number:4.');
+    expect(check.countMappings()).toBe(2);
+    await check.close();
+  });
+
+  it('a file a dry run refuses (an older schema) is closed and left as it was', async () => {
+    const { dir, path } = await made();
+    const handle = openDatabase(path);
+    handle.exec('DROP TRIGGER id_fa_mappings_source_digest_stale; ALTER TABLE id_fa_mappings DROP COLUMN source_digest');
+    setPragma(handle, 'user_version = 1');
+    handle.close();
+    const before = listing(dir);
+    expect(thrownBy(ConfigError, () => LocalMapper.open(path, undefined, { readOnly: true })).code).toBe('local.needs_upgrade');
+    expect(thrownBy(ConfigError, () => DfspStore.open(path, { readOnly: true })).code).toBe('local.needs_upgrade');
+    // The DFSP tables are read as they are, without the upgrade a write would make.
+    expect(DfspStore.readTables(path)).toEqual({ banks: [], branches: [], wallet_providers: [] });
+    expect(listing(dir)).toEqual(before);
+  });
+});

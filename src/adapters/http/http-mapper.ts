@@ -8,6 +8,7 @@ import type { ItemResult, Operation } from '../../core/results.js';
 import { deconstructFa, type Strategy } from '../../core/strategy/strategy.js';
 import { declaredStrategies } from '../files/strategies-file.js';
 import { redactUrl, type Settings } from '../../config/settings.js';
+import { checkedBearerToken } from '../../config/bearer-token.js';
 import { canonicalJson } from './canonical-json.js';
 import { isBatchFailure, type ProtocolItem, type WireProtocol } from './protocol.js';
 import { strategyIdOf } from '../../core/strategy/declared.js';
@@ -55,7 +56,12 @@ export class HttpMapper implements Mapper {
   static async create(settings: Settings): Promise<HttpMapper> {
     const protocol = protocolNamed(settings.protocol);
     const signing = settings.signingKeyFile ? await loadSigner(settings.signingKeyFile, settings.keyId) : undefined;
-    const token = settings.token ?? (settings.tokenFile ? (await readSecretFile(settings.tokenFile, 'tokenFile')).trim() : undefined);
+    const token =
+      settings.token !== undefined
+        ? checkedBearerToken(settings.token, 'SPARCTL_TOKEN')
+        : settings.tokenFile
+          ? checkedBearerToken((await readSecretFile(settings.tokenFile, 'tokenFile')).trim(), `the file ${settings.tokenFile}`)
+          : undefined;
     const strategies = await declaredStrategies(settings);
     return new HttpMapper(settings, protocol, signing, token, strategies, settings.async ? await startAsyncMode(settings) : undefined);
   }
@@ -318,7 +324,12 @@ export class HttpMapper implements Mapper {
       );
     }
     const lifetime = typeof parsed.expires_in === 'number' ? parsed.expires_in : 300;
-    return { value: parsed.access_token, expiresAt: Date.now() + Math.max(0, lifetime - 30) * 1000 };
+    const value = checkedBearerToken(
+      parsed.access_token,
+      `the token endpoint ${redactUrl(tokenUrl.toString())}`,
+      'check oauthTokenUrl: it answered an access token no HTTP header can carry',
+    );
+    return { value, expiresAt: Date.now() + Math.max(0, lifetime - 30) * 1000 };
   }
 
   private async send(url: URL, options: Dispatcher.RequestOptions): Promise<{ status: number; text: string; retryAfter?: string }> {

@@ -1,8 +1,8 @@
 import type Database from 'better-sqlite3';
 import type { DfspData } from '../../core/mapping.js';
 import { LocalMapper } from './local-mapper.js';
-import { assertMapperFile, BUSY_TIMEOUT_MS, lockedError, migrate } from './schema.js';
-import { openDatabase, prepare } from './retained.js';
+import { assertMapperFile, BUSY_TIMEOUT_MS, lockedError, migrate, unusableError } from './schema.js';
+import { closeDatabase, openDatabase, prepare } from './retained.js';
 
 /**
  * Banks, branches and wallet providers in the local mapper's SPAR tables (research/spar-api.md
@@ -27,8 +27,13 @@ export class DfspStore {
         return new DfspStore(db, path);
       }
       const db = openDatabase(path, { readonly: true, fileMustExist: true });
-      db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
-      migrate(db, path, true);
+      try {
+        db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
+        migrate(db, path, true);
+      } catch (error) {
+        closeDatabase(db);
+        throw error;
+      }
       return new DfspStore(db, path);
     }
     // The mapper owns the schema: opening it once runs any pending migration.
@@ -37,6 +42,26 @@ export class DfspStore {
     const db = openDatabase(path);
     db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
     return new DfspStore(db, path);
+  }
+
+  /**
+   * The DFSP tables of the mapper at `path`, for a command that only reads them (an import's
+   * names, `dfsp list`): through a read-only connection, so nothing is made, upgraded or written
+   * (the tables are the same in every schema version, and whether the file is upgraded is the
+   * command's mapper's to decide — never a dry run's). Empty when the path holds no mapper yet.
+   */
+  static readTables(path: string): DfspData {
+    if (assertMapperFile(path) !== undefined) return { banks: [], branches: [], wallet_providers: [] };
+    let db: Database.Database | undefined;
+    try {
+      db = openDatabase(path, { readonly: true, fileMustExist: true });
+      db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      return new DfspStore(db, path).read();
+    } catch (error) {
+      throw unusableError(path, error);
+    } finally {
+      if (db !== undefined) closeDatabase(db);
+    }
   }
 
   read(): DfspData {
@@ -133,6 +158,6 @@ export class DfspStore {
   }
 
   close(): void {
-    if (this.db.open) this.db.close();
+    closeDatabase(this.db);
   }
 }

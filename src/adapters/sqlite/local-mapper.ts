@@ -17,7 +17,7 @@ import { ReasonCode, ReasonMessage, type ItemResult } from '../../core/results.j
 import { buildCheckedFa, compileStrategy, deconstructFa, type Strategy, type StrategyRow } from '../../core/strategy/strategy.js';
 import { LinkWrites, sha256, type LinkRow } from './link-writes.js';
 import type { LinkWriterThread } from './link-writer.js';
-import { openDatabase, prepare, setPragma } from './retained.js';
+import { closeDatabase, openDatabase, prepare, setPragma } from './retained.js';
 import { assertMapperFile, BUSY_TIMEOUT_MS, lockedError, migrate, refuseNewerSchema, schemaVersion, unusableError } from './schema.js';
 import { StoredLookups } from './stored-lookups.js';
 import { digestOfRow, ContextDigests, type RowTexts } from './row-digest.js';
@@ -70,19 +70,26 @@ export class LocalMapper implements Mapper {
   ) {
     this.target = `local ${describedAs ?? path}`;
     this.db = openDatabase(path, readOnly ? { readonly: true, fileMustExist: true } : undefined);
-    this.opened = path === ':memory:' ? undefined : fileIdentity(path);
-    setPragma(this.db, `busy_timeout = ${BUSY_TIMEOUT_MS}`);
-    // A newer sparctl's file is refused before the journal mode below changes its header.
-    refuseNewerSchema(schemaVersion(this.db), path);
-    if (!readOnly) {
-      setPragma(this.db, 'journal_mode = WAL');
-      setPragma(this.db, 'synchronous = NORMAL');
+    try {
+      this.opened = path === ':memory:' ? undefined : fileIdentity(path);
+      setPragma(this.db, `busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      // A newer sparctl's file is refused before the journal mode below changes its header.
+      refuseNewerSchema(schemaVersion(this.db), path);
+      if (!readOnly) {
+        setPragma(this.db, 'journal_mode = WAL');
+        setPragma(this.db, 'synchronous = NORMAL');
+      }
+      migrate(this.db, path, readOnly);
+      this.statements = prepareStatements(this.db);
+      this.linkWrites = new LinkWrites(this.db);
+      this.storedLookups = new StoredLookups(this.db);
+      this.instanceId = prepare(this.db, "SELECT value FROM sparctl_meta WHERE key = 'instance_id'").pluck().get() as string;
+    } catch (error) {
+      // A file refused (too new, a dry run's needs_upgrade) is closed, not left open: a read-only
+      // connection leaves the -wal and -shm it had made until closeDatabase removes them.
+      closeDatabase(this.db);
+      throw error;
     }
-    migrate(this.db, path, readOnly);
-    this.statements = prepareStatements(this.db);
-    this.linkWrites = new LinkWrites(this.db);
-    this.storedLookups = new StoredLookups(this.db);
-    this.instanceId = prepare(this.db, "SELECT value FROM sparctl_meta WHERE key = 'instance_id'").pluck().get() as string;
   }
 
   /**
@@ -414,7 +421,7 @@ export class LocalMapper implements Mapper {
     this.writerThread = undefined;
     await thread?.close();
     if (!this.db.open) return;
-    this.db.close();
+    closeDatabase(this.db);
     // SQLite goes on writing to a file removed (or renamed away) under it, and the writes are
     // then lost with it: a summary of "applied" records would say what no file holds.
     if (this.opened === undefined || this.readOnly) return;

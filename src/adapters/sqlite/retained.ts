@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 
 /**
@@ -11,9 +12,47 @@ import Database from 'better-sqlite3';
 const RETAINED: object[] = [];
 
 export function openDatabase(path: string, options?: Database.Options): Database.Database {
+  const tidy = options?.readonly === true && path !== ':memory:' && path !== '' && !companionsOf(path).some(existsSync);
   const db = new Database(path, options);
   RETAINED.push(db);
+  if (tidy) TIDIED.set(db, path);
   return db;
+}
+
+/**
+ * Read-only connections opened where neither PATH-wal nor PATH-shm was: SQLite makes both for
+ * any reader of a WAL database, read-only included, but only a connection that can write may
+ * checkpoint, and only a checkpoint on the last close removes them — a read-only one leaves them
+ * behind for good (a dry run or a check that "wrote nothing" left two files by the database).
+ */
+const TIDIED = new Map<Database.Database, string>();
+
+const companionsOf = (path: string): string[] => [`${path}-wal`, `${path}-shm`];
+
+/**
+ * Closes a connection. A read-only one that had SQLite make the database's -wal and -shm then
+ * has them removed the way SQLite removes them: a connection that may write reads once and
+ * closes, and its close — if it is the last connection to the file, and only then — checkpoints
+ * (nothing: a reader wrote no frames; another process's, if it wrote and closed meanwhile, go
+ * into the database as at its own last close) and deletes both. While another process has the
+ * file open they are left to it, as SQLite leaves them. Best effort: a file this user may not
+ * write (SQLite then opens it read-only), or one gone or replaced meanwhile, keeps what it has.
+ */
+export function closeDatabase(db: Database.Database): void {
+  if (db.open) db.close();
+  const path = TIDIED.get(db);
+  if (path === undefined) return;
+  TIDIED.delete(db);
+  if (!companionsOf(path).some(existsSync)) return;
+  let closer: Database.Database | undefined;
+  try {
+    closer = openDatabase(path, { fileMustExist: true });
+    prepare(closer, 'SELECT count(*) FROM sqlite_master').pluck().get();
+  } catch {
+    // Left as they are: they do no harm, and the next connection that may write removes them.
+  } finally {
+    if (closer?.open) closer.close();
+  }
 }
 
 export function prepare(db: Database.Database, sql: string): Database.Statement {

@@ -3,7 +3,7 @@ import type Database from 'better-sqlite3';
 import { ConfigError, UnavailableError, UsageError } from '../../core/errors.js';
 import { describeFailure, environmentCode } from '../files/fs-errors.js';
 import { DEFAULT_STRATEGY_ROWS } from '../../core/strategy/strategy.js';
-import { openDatabase, prepare, setPragma } from './retained.js';
+import { closeDatabase, openDatabase, prepare, setPragma } from './retained.js';
 
 /**
  * The embedded mapper's schema: SPAR v2's tables (research/spar-api.md §8.1, §8.3) plus an
@@ -244,7 +244,7 @@ export function assertMapperFile(path: string): string | undefined {
     }
     throw unusableError(path, error);
   } finally {
-    db?.close();
+    if (db !== undefined) closeDatabase(db);
   }
   if (tables.length > 0 && !tables.includes('sparctl_meta')) {
     const shown = tables.length > 4 ? `${tables.slice(0, 4).join(', ')}, …` : tables.join(', ');

@@ -3,6 +3,7 @@ import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'nod
 import { basename, join } from 'node:path';
 import type { ImportOdkDeps, MapperHeld, OdkStore } from '../../app/import-odk.js';
 import { duringRunError, makeFolders } from '../../adapters/files/fs-errors.js';
+import { checkedBearerToken } from '../../config/bearer-token.js';
 import { redactUrl } from '../../config/redact.js';
 import type { BulkJobFlags } from '../bulk-job.js';
 import { realMapperPath } from './bulk-job.js';
@@ -66,7 +67,7 @@ export function importOdkDeps(
         auth: {
           ...(email === undefined ? {} : { email }),
           ...(password === undefined ? {} : { password }),
-          ...(settings.odkToken === undefined ? {} : { token: settings.odkToken }),
+          ...(settings.odkToken === undefined ? {} : { token: checkedBearerToken(settings.odkToken, 'SPARCTL_ODK_TOKEN') }),
           secretFrom,
         },
         tokenCacheFile: join(context.dirs.cache, 'odk-sessions.json'),

@@ -4,6 +4,7 @@ import type { SmokeDeps } from '../../app/smoke.js';
 import { redactUrl } from '../../config/redact.js';
 import { openMapper, type CommandContext } from '../context.js';
 import { onStopSignals } from '../io.js';
+import { shellWord } from '../shell-word.js';
 
 /** What the smoke use case needs, from this command's settings: the composition of app/smoke.ts. */
 export function smokeDeps(context: CommandContext): SmokeDeps {
@@ -41,10 +42,9 @@ export function smokeDeps(context: CommandContext): SmokeDeps {
  */
 function targetArgs(context: CommandContext): string {
   const { target, settings } = context.resolved;
-  const quoted = (value: string) => (/^[\w@%+=:,./-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`);
-  if (target.source === 'flag --url') return `--url ${quoted(redactUrl(target.location))} `;
-  if (target.source === 'flag --db') return `--db ${quoted(target.location)} `;
+  if (target.source === 'flag --url') return `--url ${shellWord(redactUrl(target.location))} `;
+  if (target.source === 'flag --db') return `--db ${shellWord(target.location)} `;
   if (target.source.startsWith('profile ') && context.globals.profile !== undefined)
-    return `--profile ${quoted(settings.profile ?? context.globals.profile)} `;
+    return `--profile ${shellWord(settings.profile ?? context.globals.profile)} `;
   return '';
 }

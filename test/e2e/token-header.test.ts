@@ -1,0 +1,138 @@
+import { writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { listenOnLoopback } from '../helpers/loopback.js';
+import { ROOT, cliEnv, runCli } from '../helpers/run-cli.js';
+import { tempDir } from '../helpers/tmp.js';
+
+/**
+ * A bearer token no HTTP header can carry (a line break in the middle, a control character, a
+ * non-ASCII one) is a configuration error, exit 3, said before any request is sent, naming where
+ * the token came from and never the token or any part of it — not a network failure (exit 4,
+ * "run it again") as undici's refusal of the header read.
+ */
+
+const closers: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const close of closers.splice(0)) await close();
+});
+
+/** A server that counts what reaches it; `tokenAnswer` is what its /oauth/token answers. */
+async function server(tokenAnswer?: string) {
+  const seen: string[] = [];
+  const http = createServer((req, res) => {
+    seen.push(`${req.method} ${req.url}`);
+    if (req.url === '/oauth/token' && tokenAnswer !== undefined) {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ access_token: tokenAnswer, expires_in: 300 }));
+      return;
+    }
+    res.writeHead(500).end();
+  });
+  const port = await listenOnLoopback(http);
+  closers.push(() => new Promise((resolve) => http.close(() => resolve())));
+  return { url: `http://127.0.0.1:${port}`, seen };
+}
+
+// Two halves no message may show: neither the token nor a part of it.
+const HALVES = ['SECRETHALFONE42', 'SECRETHALFTWO42'];
+
+describe('a bearer token no HTTP header can carry', () => {
+  it('from SPARCTL_TOKEN or a token file: exit 3 auth.token_invalid naming its source, nothing sent, nothing of it shown', async () => {
+    const target = await server();
+    const dir = tempDir();
+    const cases: [string, string][] = [
+      ['a line break', `${HALVES[0]}\n${HALVES[1]}`],
+      ['a line break', `${HALVES[0]}\r\n${HALVES[1]}`],
+      ['a control character', `${HALVES[0]}\u0001${HALVES[1]}`],
+      ['a control character', `${HALVES[0]}\t${HALVES[1]}`],
+      ['a non-ASCII character', `${HALVES[0]}\u20ac${HALVES[1]}`],
+      // Latin-1: undici would send it, as another byte than the file holds.
+      ['a non-ASCII character', `${HALVES[0]}\u00e9${HALVES[1]}`],
+    ];
+    for (const [at, [what, token]] of cases.entries()) {
+      const file = join(dir, `token-${at}`);
+      writeFileSync(file, `${token}\n`, { mode: 0o600 });
+      const runs: [Record<string, string>, string][] = [
+        [{ SPARCTL_TOKEN_FILE: file }, `the file ${file}`],
+        [{ SPARCTL_TOKEN: token }, 'SPARCTL_TOKEN'],
+      ];
+      for (const [extra, from] of runs) {
+        // A write too, once: the header is the same for every request.
+        const link = [
+          'link',
+          '--id',
+          'B1',
+          '--fa-type',
+          'EMAIL_WALLET',
+          '--email-address',
+          'a@example.org',
+          '--wallet-provider-name',
+          'M',
+          '--wallet-provider-code',
+          'M',
+        ];
+        for (const args of at === 0 ? [['resolve', 'B1'], link] : [['resolve', 'B1']]) {
+          const { env } = cliEnv({ SPARCTL_BASE_URL: `${target.url}/api/mapper`, ...extra });
+          const run = await runCli(args, { env });
+          const context = `${what} ${JSON.stringify(extra)} ${args[0]}\n${run.stderr}`;
+          expect(run.code, context).toBe(3);
+          expect(run.stderr, context).toContain(
+            `sparctl: error [auth.token_invalid]: the bearer token from ${from} holds ${what}, which cannot be sent in an HTTP header; no request was sent with it`,
+          );
+          for (const half of HALVES) expect(`${run.stdout}${run.stderr}`, context).not.toContain(half);
+        }
+      }
+    }
+    expect(target.seen).toEqual([]);
+  }, 120_000);
+
+  it('from an OAuth2 token endpoint: exit 3, the mapper never called', async () => {
+    const target = await server(`${HALVES[0]}\n${HALVES[1]}`);
+    const dir = tempDir();
+    const secret = join(dir, 'secret');
+    writeFileSync(secret, 'client-secret\n', { mode: 0o600 });
+    const { env } = cliEnv({
+      SPARCTL_BASE_URL: `${target.url}/api/mapper`,
+      SPARCTL_OAUTH_TOKEN_URL: `${target.url}/oauth/token`,
+      SPARCTL_OAUTH_CLIENT_ID: 'client',
+      SPARCTL_OAUTH_CLIENT_SECRET: 'client-secret',
+    });
+    const run = await runCli(['resolve', 'B1'], { env });
+    expect(run.code, run.stderr).toBe(3);
+    expect(run.stderr).toContain(
+      `sparctl: error [auth.token_invalid]: the bearer token from the token endpoint ${target.url}/oauth/token holds a line break`,
+    );
+    for (const half of HALVES) expect(`${run.stdout}${run.stderr}`).not.toContain(half);
+    expect(target.seen).toEqual(['POST /oauth/token']);
+  });
+
+  it('SPARCTL_ODK_TOKEN: import-odk stops with exit 3 before asking Central anything', async () => {
+    const central = await server();
+    const dir = tempDir();
+    const { env } = cliEnv({
+      SPARCTL_ODK_URL: central.url,
+      SPARCTL_ODK_PROJECT: '3',
+      SPARCTL_ODK_FORM: 'spar_enrolment',
+      SPARCTL_ODK_TOKEN: `${HALVES[0]}\n${HALVES[1]}`,
+    });
+    const run = await runCli(
+      [
+        '--db',
+        join(dir, 'mapper.db'),
+        '--create',
+        'import-odk',
+        '--mapping',
+        join(ROOT, 'fixtures/enrolment.odk-mapping.json'),
+        '--dry-run',
+      ],
+      { env, cwd: dir },
+    );
+    expect(run.code, run.stderr).toBe(3);
+    expect(run.stderr).toContain(
+      'sparctl: error [auth.token_invalid]: the bearer token from SPARCTL_ODK_TOKEN holds a line break, which cannot be sent in an HTTP header',
+    );
+    for (const half of HALVES) expect(`${run.stdout}${run.stderr}`).not.toContain(half);
+    expect(central.seen).toEqual([]);
+  });
+});
