@@ -9,7 +9,12 @@ import type { AddressInfo } from 'node:net';
  * - `{ status, retryAfter? }`: answered by the proxy, the mapper never sees it;
  * - `{ slowMs }`: the mapper applies the request; its answer is held back past the client's timeout;
  * - `{ statusAfter }`: the mapper applies the request, and the proxy answers this status instead
- *   (what Envoy or Istio say when the upstream connection resets before its headers).
+ *   (what Envoy or Istio say when the upstream connection resets before its headers);
+ * - `{ rewrite }`: the mapper applies the request; the proxy answers 200 with the body rewritten;
+ * - `{ trickle: true }`: the mapper applies the request; the answer's headers come, then its body
+ *   a byte every 100 ms, never ending (for at most 30 s, or until the client leaves);
+ * - `{ padBytes }`: the mapper applies the request; its answer comes after that many spaces
+ *   (still valid JSON), streamed; `log` says how many bytes the client took (`sent`).
  * Besides planned faults, `chaos` may pick a fault for any request, at random.
  */
 export type ProxyFault =
@@ -17,12 +22,15 @@ export type ProxyFault =
   | 'reset-after'
   | { status: number; retryAfter?: string }
   | { slowMs: number }
-  | { statusAfter: number };
+  | { statusAfter: number }
+  | { rewrite: (body: string) => string }
+  | { trickle: true }
+  | { padBytes: number };
 
 export interface FaultProxy {
   readonly url: string;
   /** Faults still to be used, and requests seen by path. */
-  readonly log: { path: string; fault: string }[];
+  readonly log: { path: string; fault: string; sent?: number }[];
   plan(...faults: ProxyFault[]): void;
   /** Picks a fault (or none) for each request not covered by a planned one; reads too, when it says so. */
   chaos(pick: ((path: string) => ProxyFault | undefined) | undefined): void;
@@ -33,7 +41,7 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
   const target = new URL(upstream);
   const faults: ProxyFault[] = [];
   let pick: ((path: string) => ProxyFault | undefined) | undefined;
-  const log: { path: string; fault: string }[] = [];
+  const log: { path: string; fault: string; sent?: number }[] = [];
   const forward = (
     req: IncomingMessage,
     body: Buffer,
@@ -59,7 +67,11 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
       // Reads (resolve, ping) pass untouched, so reconciliation itself is not sabotaged.
       const planned = req.url?.endsWith('/resolve') || req.url === '/ping' ? undefined : faults.shift();
       const fault = planned ?? pick?.(req.url ?? '');
-      log.push({ path: req.url ?? '', fault: fault === undefined ? 'none' : JSON.stringify(fault) });
+      const entry: { path: string; fault: string; sent?: number } = {
+        path: req.url ?? '',
+        fault: fault === undefined ? 'none' : typeof fault === 'object' && 'rewrite' in fault ? 'rewrite' : JSON.stringify(fault),
+      };
+      log.push(entry);
       if (fault === 'reset-before') return void req.socket.destroy();
       if (fault !== undefined && typeof fault === 'object' && 'status' in fault) {
         res.writeHead(fault.status, { 'content-type': 'text/plain', ...(fault.retryAfter ? { 'retry-after': fault.retryAfter } : {}) });
@@ -70,6 +82,37 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
           if (fault === 'reset-after') return void req.socket.destroy();
           const send = () => {
             if (res.destroyed) return;
+            if (fault !== undefined && typeof fault === 'object' && 'rewrite' in fault) {
+              res.writeHead(200, { 'content-type': 'application/json' });
+              return void res.end(fault.rewrite(answer.body.toString('utf8')));
+            }
+            if (fault !== undefined && typeof fault === 'object' && 'trickle' in fault) {
+              res.writeHead(200, { 'content-type': 'application/json' });
+              res.write('{');
+              const until = Date.now() + 30_000;
+              const timer = setInterval(() => {
+                if (res.destroyed || Date.now() > until) {
+                  clearInterval(timer);
+                  return void res.destroy();
+                }
+                res.write(' ');
+              }, 100);
+              return;
+            }
+            if (fault !== undefined && typeof fault === 'object' && 'padBytes' in fault) {
+              res.writeHead(200, { 'content-type': 'application/json' });
+              const pad = Buffer.alloc(64 * 1024, 0x20);
+              entry.sent = 0;
+              const pump = (): void => {
+                while (entry.sent! < fault.padBytes) {
+                  if (res.destroyed) return;
+                  entry.sent! += pad.length;
+                  if (!res.write(pad)) return void res.once('drain', pump);
+                }
+                res.end(answer.body);
+              };
+              return pump();
+            }
             if (fault !== undefined && typeof fault === 'object' && 'statusAfter' in fault) {
               res.writeHead(fault.statusAfter, { 'content-type': 'text/plain' });
               return void res.end('upstream connect error or disconnect/reset before headers');

@@ -178,6 +178,23 @@ describe('G2P Connect asynchronous mode', () => {
       error: { code: 'rjct.transaction.id.invalid' },
     });
   });
+
+  it('a callback that comes after its wait ended is refused (NACK), not acknowledged and kept; a body past the limit is refused', async () => {
+    const receiver = await CallbackReceiver.start({ listen: '127.0.0.1:0' });
+    cleanups.push(() => receiver.close());
+    receiver.expect('late');
+    expect(await receiver.waitFor('late', 50)).toBeUndefined();
+    const post = (body: string) =>
+      fetch(`${receiver.url}/on-link`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const late = await post(
+      JSON.stringify({ header: { action: 'on-link', status: 'succ' }, message: { transaction_id: 'late', link_response: [] } }),
+    );
+    expect(((await late.json()) as { message: { ack_status: string } }).message.ack_status).toBe('NACK');
+    const huge = await post(`{"header":{},"message":{"transaction_id":"x","pad":"${' '.repeat(65 * 1024 * 1024)}"}}`).catch(
+      () => undefined,
+    );
+    expect(huge === undefined || huge.status === 413).toBe(true);
+  });
 });
 
 async function* toInput(records: readonly BulkInputRecord[]) {

@@ -744,7 +744,9 @@ describe('g2p-connect parseResponse: batch failures', () => {
       'resolve',
       {
         header: {},
-        message: { resolve_response: [{ reference_id: 'a', status_reason_code: ['x'], fa: 5, additional_info: {}, extra: true }] },
+        message: {
+          resolve_response: [{ reference_id: 'a', status: 'rjct', status_reason_code: ['x'], fa: 5, additional_info: {}, extra: true }],
+        },
       },
       [{ reference_id: 'a', id: 'ID_a', scope: 'yes_no' }],
     );
@@ -754,10 +756,40 @@ describe('g2p-connect parseResponse: batch failures', () => {
         id: 'ID_a',
         status: 'rjct',
         status_reason_code: null,
-        status_reason_message: 'the server reported no status',
+        status_reason_message: null,
         fa: null,
       },
     ]);
+  });
+
+  it('an item without a status, or with one the spec does not have, is no result: the caller reads it back', () => {
+    const items = [
+      { reference_id: 'a', id: 'ID_a', scope: 'details' as const },
+      { reference_id: 'b', id: 'ID_b', scope: 'details' as const },
+    ];
+    const parsed = results(
+      'resolve',
+      { header: {}, message: { resolve_response: [{ reference_id: 'a' }, { reference_id: 'b', status: 'ok' }] } },
+      items,
+    );
+    expect(parsed).toEqual([]);
+  });
+
+  it('an answer whose result names another ID than the one sent under its reference is refused whole', () => {
+    const items = [
+      { reference_id: 'a', id: 'ID_a', scope: 'details' as const },
+      { reference_id: 'b', id: 'ID_b', scope: 'details' as const },
+    ];
+    const swapped = {
+      header: {},
+      message: {
+        resolve_response: [
+          { reference_id: 'a', id: 'ID_b', status: 'succ', fa: 'token:b@x' },
+          { reference_id: 'b', id: 'ID_a', status: 'succ', fa: 'token:a@x' },
+        ],
+      },
+    };
+    expect(failure('resolve', swapped, items)).toMatchObject({ kind: 'unknown', message: expect.stringMatching(/names another ID/) });
   });
 });
 

@@ -12,6 +12,9 @@ import { verifyDetached } from './signing.js';
  * message. HttpMapper sends the requests; this waits for what comes back.
  */
 
+/** The largest callback body read (64 MiB, as the largest answer). */
+const MOST_CALLBACK_BYTES = 64 * 1024 * 1024;
+
 /** One callback as it arrived: its header and its (decrypted) message. */
 export interface Callback {
   readonly header: Record<string, unknown>;
@@ -55,7 +58,17 @@ export class CallbackReceiver {
     let receiver: CallbackReceiver | undefined;
     const server = createServer((request, response) => {
       const chunks: Buffer[] = [];
-      request.on('data', (chunk: Buffer) => chunks.push(chunk));
+      let size = 0;
+      request.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        // Whoever can reach the receiver may post to it: a body past the limit is not kept.
+        if (size > MOST_CALLBACK_BYTES) {
+          response.writeHead(413, { connection: 'close' }).end();
+          request.destroy();
+          return;
+        }
+        chunks.push(chunk);
+      });
       request.on('end', () => {
         void receiver!.accept(Buffer.concat(chunks).toString('utf8'), request.headers['signature']).then((ack) => {
           response.writeHead(200, { 'content-type': 'application/json' });
@@ -84,7 +97,9 @@ export class CallbackReceiver {
     }
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
+        // No longer awaited: a late callback is refused (NACK), not acknowledged and kept forever.
         this.waiting.delete(transactionId);
+        this.expected.delete(transactionId);
         resolve(undefined);
       }, timeoutMs);
       this.waiting.set(transactionId, { resolve: (callback) => resolve(callback), timer });

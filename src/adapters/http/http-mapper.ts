@@ -27,6 +27,15 @@ import { tlsConnect, tlsDispatcher } from './tls.js';
 /** The most requests a run may have in flight (`--concurrency`, `concurrencyMax`: at most 64). */
 const MOST_IN_FLIGHT = 64;
 
+/**
+ * The largest answer read (64 MiB): 10,000 resolve results with their FAs are a few MB. A larger
+ * body, or one still arriving `timeoutMs` after its headers, is cut off: the outcome is unknown.
+ */
+export const MOST_ANSWER_BYTES = 64 * 1024 * 1024;
+
+/** The longest Retry-After waited out (5 min); a mapper that asks for more stops the command. */
+export const MOST_RETRY_AFTER_MS = 5 * 60_000;
+
 export class HttpMapper implements Mapper {
   readonly target: string;
   private readonly pool: Pool;
@@ -50,7 +59,12 @@ export class HttpMapper implements Mapper {
     this.paths = { ...protocol.defaultPaths, ...(settings.paths ?? {}) } as Record<Operation, string>;
     // The run decides how many requests are in flight (--concurrency, a flag the settings may not
     // carry; auto): the pool only opens a connection when one is needed, and must not cap that.
-    this.pool = new Pool(this.base.origin, { connections: MOST_IN_FLIGHT, keepAliveTimeout: 30_000, connect: tlsConnect(settings) });
+    this.pool = new Pool(this.base.origin, {
+      connections: MOST_IN_FLIGHT,
+      keepAliveTimeout: 30_000,
+      maxResponseSize: MOST_ANSWER_BYTES,
+      connect: tlsConnect(settings),
+    });
   }
 
   static async create(settings: Settings): Promise<HttpMapper> {
@@ -140,6 +154,14 @@ export class HttpMapper implements Mapper {
     try {
       return JSON.parse(response.text);
     } catch {
+      // A body that starts as JSON and does not parse was cut short or garbled on its way: the
+      // mapper answered, so the request may have been applied; it is read back before a retry.
+      if (/^\s*[[{]/.test(response.text))
+        throw new UnavailableError(
+          'remote.transport',
+          `${where} answered HTTP 200 with JSON cut short or garbled (${response.text.length} characters); the outcome of this request is unknown`,
+          { hint: 'resolve the IDs to see what was applied before sending again', outcomeUnknown: true },
+        );
       throw new UnavailableError('remote.not_json', `${where} answered HTTP 200 with something that is not JSON`, {
         hint: 'check that baseUrl points at the mapper API and not at a web page or proxy',
       });
@@ -257,7 +279,8 @@ export class HttpMapper implements Mapper {
           });
       }
     }
-    return operation === 'resolve' ? outcome.map((result) => this.readStringFa(result)) : outcome;
+    const answered = withoutConflicts(outcome);
+    return operation === 'resolve' ? answered.map((result) => this.readStringFa(result)) : answered;
   }
 
   /**
@@ -340,7 +363,8 @@ export class HttpMapper implements Mapper {
         bodyTimeout: this.settings.timeoutMs,
       });
       const retryAfter = response.headers['retry-after'];
-      return { status: response.statusCode, text: await response.body.text(), ...(typeof retryAfter === 'string' ? { retryAfter } : {}) };
+      const text = await readWithin(response.body, this.settings.timeoutMs);
+      return { status: response.statusCode, text, ...(typeof retryAfter === 'string' ? { retryAfter } : {}) };
     } catch (error) {
       throw transportError(error, `${options.method} ${redactUrl(url.toString())}`, this.settings.timeoutMs);
     }
@@ -410,6 +434,52 @@ async function loadSigner(file: string, keyId: string | undefined): Promise<{ ke
   return { key: await loadSigningKey(file, keyId), sign: signDetached };
 }
 
+/**
+ * An answer's body, whole within `timeoutMs` of its headers: undici's bodyTimeout only bounds the
+ * pause between two chunks, so a body trickling a byte at a time would otherwise never end.
+ */
+async function readWithin(body: Dispatcher.ResponseData['body'], timeoutMs: number): Promise<string> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const error = Object.assign(new Error('the answer did not end in time'), { code: 'UND_ERR_BODY_TIMEOUT' });
+      reject(error);
+      body.destroy(error);
+    }, timeoutMs);
+  });
+  const text = body.text();
+  text.catch(() => undefined);
+  try {
+    return await Promise.race([text, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Results without the ones an answer gives twice with different contents: such an answer does not
+ * say what happened to that record, which then counts as unanswered (read back, never guessed).
+ */
+function withoutConflicts(results: ItemResult[]): ItemResult[] {
+  // A set of reference_ids first: an answer that repeats none (every sane one) is returned as it
+  // is, no result serialized to be compared.
+  const ids = new Set<string>();
+  for (const result of results) ids.add(result.reference_id);
+  if (ids.size === results.length) return results;
+  const seen = new Map<string, string>();
+  const conflicting = new Set<string>();
+  const kept: ItemResult[] = [];
+  for (const result of results) {
+    const said = JSON.stringify(result);
+    const earlier = seen.get(result.reference_id);
+    if (earlier === undefined) {
+      seen.set(result.reference_id, said);
+      kept.push(result);
+    } else if (earlier !== said) conflicting.add(result.reference_id);
+  }
+  return conflicting.size === 0 ? kept : kept.filter((result) => !conflicting.has(result.reference_id));
+}
+
 function isRecordValue(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
@@ -460,6 +530,15 @@ export function httpStatusError(
   const retryAfterMs = parseRetryAfter(retryAfter);
   const wait = retryAfterMs === undefined ? {} : { retryAfterMs };
   const said = code ? ` (${code}${message ? `: ${message}` : ''})` : '';
+  if ((status === 429 || status >= 500) && retryAfterMs !== undefined && retryAfterMs > MOST_RETRY_AFTER_MS) {
+    // Waiting hours in silence helps no one: stop now and say when to come back.
+    const minutes = Math.ceil(retryAfterMs / 60_000);
+    return new UnavailableError(
+      'remote.retry_later',
+      `${where} answered HTTP ${status}${said} and asks to wait ${minutes >= 120 ? `${Math.round(minutes / 60)} h` : `${minutes} min`} before trying again (Retry-After: ${retryAfter}); sparctl waits at most ${MOST_RETRY_AFTER_MS / 60_000} min${status >= 500 ? '; the outcome of this request is unknown' : ''}`,
+      { hint: 'run the same command again once that time has passed; a bulk run resumes where it stopped', outcomeUnknown: status >= 500 },
+    );
+  }
   if (status === 400)
     return new UsageError('remote.request_malformed', `${where} answered HTTP 400: the request is malformed${said}`, {
       hint: 'this is a mismatch between sparctl and the server version; please report it with the server message',
@@ -614,6 +693,15 @@ export function transportError(error: unknown, where: string, timeoutMs: number)
         `${where}: no answer within ${timeoutMs / 1000} s; the outcome of this request is unknown`,
         {
           hint: 'resolve the IDs to see what was applied before sending again; raise timeoutMs if the mapper is slow',
+          outcomeUnknown: true,
+        },
+      );
+    case 'UND_ERR_RES_EXCEEDED_MAX_SIZE':
+      return new UnavailableError(
+        'remote.transport',
+        `${where}: the answer is larger than ${MOST_ANSWER_BYTES / 1024 / 1024} MiB and was not read; the outcome of this request is unknown`,
+        {
+          hint: 'check what sits in front of the mapper; resolve the IDs to see what was applied before sending again',
           outcomeUnknown: true,
         },
       );

@@ -47,3 +47,14 @@ export interface BatchFailure {
 export function isBatchFailure(value: ItemResult[] | BatchFailure): value is BatchFailure {
   return !Array.isArray(value);
 }
+
+/**
+ * A result that names another ID than the one sent under its reference_id (update and resolve
+ * answers carry the ID): the answer's results cannot be matched to the records, none of them is
+ * trusted — a resolve would show one beneficiary's FA as another's.
+ */
+export function otherId(entry: Record<string, unknown>, item: ProtocolItem): string | undefined {
+  const answered = entry['id'];
+  if (typeof answered !== 'string' || answered === '' || answered === item.id) return undefined;
+  return `the answer's result for reference ${String(entry['reference_id'])} names another ID than the one sent with it; its results cannot be matched to the records`;
+}

@@ -2,7 +2,7 @@ import { UsageError } from '../../../core/errors.js';
 import type { LinkItem, ResolveItem, UnlinkItem } from '../../../core/mapper.js';
 import { ReasonCode, type ItemResult, type ItemStatus, type Operation } from '../../../core/results.js';
 import { constructFa } from '../../../core/strategy/strategy.js';
-import type { BatchFailure, ProtocolItem, RequestContext, WireProtocol } from '../protocol.js';
+import { otherId, type BatchFailure, type ProtocolItem, type RequestContext, type WireProtocol } from '../protocol.js';
 
 /**
  * G2P Connect mapper, synchronous variant (mapper_core_api v1.0.0 Draft; research/g2p-connect.md
@@ -132,6 +132,10 @@ export function readConnectResponse(
     if (!isRecord(entry) || typeof entry['reference_id'] !== 'string') continue;
     const item = requested.get(entry['reference_id']);
     if (!item) continue; // not ours; the caller reports every request item left unanswered
+    const mismatch = otherId(entry, item);
+    if (mismatch) return unknownShape(mismatch);
+    // A status the spec does not have says nothing of what was done: no result, read back.
+    if (!['succ', 'rjct', 'rcvd', 'pdng'].includes(entry['status'] as string)) continue;
     results.push(readItem(operation, entry, item, dialect));
   }
   return results;
@@ -149,10 +153,7 @@ function readItem(operation: Operation, entry: Record<string, unknown>, item: Pr
     // rcvd/pdng mean "accepted, still working": a sync caller cannot count that as done.
     status = 'rjct';
     const said = message ? ` (${message})` : '';
-    message =
-      rawStatus === 'rcvd' || rawStatus === 'pdng'
-        ? `not completed synchronously: the server reported status "${rawStatus}"${said}; resolve the ID later to see whether it was applied`
-        : `the server reported ${rawStatus === undefined ? 'no status' : `an unrecognised status ${JSON.stringify(rawStatus)}`}${said}`;
+    message = `not completed synchronously: the server reported status "${String(rawStatus)}"${said}; resolve the ID later to see whether it was applied`;
   }
   const fa = entry['fa'];
   return {

@@ -1,6 +1,6 @@
 import type { LinkItem, ResolveItem, UnlinkItem } from '../../../core/mapper.js';
 import type { ItemResult, ItemStatus, Operation } from '../../../core/results.js';
-import type { BatchFailure, ProtocolItem, RequestContext, WireProtocol } from '../protocol.js';
+import { otherId, type BatchFailure, type ProtocolItem, type RequestContext, type WireProtocol } from '../protocol.js';
 
 /**
  * SPAR v2 (openg2p-spar 2.x, OpenG2P/spar core): `{request_header, request_body}` envelope,
@@ -85,15 +85,17 @@ function parseResponse(operation: Operation, body: unknown, items: readonly Prot
     if (!isRecord(entry) || typeof entry['reference_id'] !== 'string') continue;
     const item = requested.get(entry['reference_id']);
     if (!item) continue; // not ours; the caller reports anything missing
-    const status: ItemStatus = entry['status'] === 'succ' ? 'succ' : 'rjct';
+    const mismatch = otherId(entry, item);
+    if (mismatch) return unknownShape(mismatch);
+    // Neither succ nor rjct says nothing of what was done: no result, so the record is read back.
+    if (entry['status'] !== 'succ' && entry['status'] !== 'rjct') continue;
+    const status: ItemStatus = entry['status'];
     const result: ItemResult = {
       reference_id: entry['reference_id'],
       // Link and unlink answers carry no id (unlink's is always ""): the request is the truth.
       id: item.id,
       status,
-      status_reason_code:
-        stringOrNull(entry['status_reason_code']) ??
-        (entry['status'] === 'succ' || entry['status'] === 'rjct' ? null : `unexpected status ${String(entry['status'])}`),
+      status_reason_code: stringOrNull(entry['status_reason_code']),
       status_reason_message: stringOrNull(entry['status_reason_message']),
       ...(operation === 'link' && typeof entry['fa'] === 'string' ? { fa: entry['fa'] } : {}),
       ...(operation === 'resolve' ? { fa: isRecord(entry['fa']) ? entry['fa'] : null } : {}),

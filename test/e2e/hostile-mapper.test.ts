@@ -1,0 +1,186 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createSparServer } from '../../src/adapters/server/spar-v2-server.js';
+import { LocalMapper } from '../../src/adapters/sqlite/local-mapper.js';
+import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
+import { bankFlags } from '../helpers/records.js';
+import { cliEnv } from '../helpers/run-cli.js';
+import { runMain } from '../helpers/run-main.js';
+import { tempDir } from '../helpers/tmp.js';
+
+/**
+ * A mapper (or what sits in front of it) that answers in bad faith: results that contradict each
+ * other, name another beneficiary, carry a status SPAR does not have, bodies cut short, never
+ * ending or huge, a Retry-After of a day. Whatever it says, a record is reported applied only when
+ * known, a resolve never shows one beneficiary's FA as another's, and nothing waits forever.
+ */
+
+const HEADER = 'operation,id,fa_type,bank_name,bank_code,branch_name,branch_code,account_number';
+const row = (operation: string, id: string, account: string) => `${operation},${id},BANK,Example Bank,EXB,Main,0001,${account}`;
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+/** serve's mapper in this process, behind a fault proxy; the env points sparctl at the proxy. */
+async function remote(): Promise<{ backing: LocalMapper; proxy: FaultProxy; env: Record<string, string>; dir: string }> {
+  const backing = LocalMapper.open(join(tempDir(), 'server.db'));
+  const server = createSparServer({ mapper: backing, partners: new Map() });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const proxy = await startFaultProxy(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+  cleanups.push(() => backing.close());
+  cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  cleanups.push(() => proxy.close());
+  return { backing, proxy, env: { ...cliEnv().env, SPARCTL_BASE_URL: proxy.url, SPARCTL_TIMEOUT_MS: '1500' }, dir: tempDir() };
+}
+
+type Answer = {
+  response_body: { response_payload: Record<string, Record<string, unknown>[]> };
+};
+/** Rewrites the list of results of a SPAR v2 answer. */
+const results =
+  (operation: string, change: (list: Record<string, unknown>[]) => Record<string, unknown>[]) =>
+  (body: string): string => {
+    const answer = JSON.parse(body) as Answer;
+    const payload = answer.response_body.response_payload;
+    payload[`${operation}_response`] = change(payload[`${operation}_response`]!);
+    return JSON.stringify(answer);
+  };
+
+async function linkAll(env: Record<string, string>, dir: string, ids: string[]): Promise<void> {
+  writeFileSync(join(dir, 'seed.csv'), `${[HEADER, ...ids.map((id, i) => row('link', id, String(100 + i)))].join('\n')}\n`);
+  const seeded = await runMain(['link', '--file', 'seed.csv', '-q'], { env, cwd: dir });
+  expect(seeded.code).toBe(0);
+}
+
+describe('a mapper that answers in bad faith', () => {
+  it('a result given twice with different statuses is no result: the record is read back, not reported rejected', async () => {
+    const { backing, proxy, env, dir } = await remote();
+    writeFileSync(join(dir, 'links.csv'), `${[HEADER, row('link', 'D1', '1'), row('link', 'D2', '2')].join('\n')}\n`);
+    // The mapper linked both; the answer then says D1 again, as "already linked".
+    proxy.plan({
+      rewrite: results('link', (list) => [
+        ...list,
+        {
+          ...list[0],
+          status: 'rjct',
+          status_reason_code: 'rjct.reference_id.duplicate',
+          status_reason_message: 'ID and FA are already mapped',
+        },
+      ]),
+    });
+    const run = await runMain(['link', '--file', 'links.csv', '-o', 'json'], { env, cwd: dir });
+    expect(run.code).toBe(0);
+    expect(JSON.parse(run.stdout).summary).toMatchObject({ total: 2, rejected: 0, applied: 1, confirmed: 1 });
+    expect(backing.auditRows()).toHaveLength(2);
+  });
+
+  it('a status that is neither succ nor rjct is no result: the record is read back, not reported rejected', async () => {
+    const { backing, proxy, env, dir } = await remote();
+    writeFileSync(join(dir, 'links.csv'), `${[HEADER, row('link', 'P1', '1'), row('link', 'P2', '2')].join('\n')}\n`);
+    proxy.plan({ rewrite: results('link', (list) => list.map((entry) => ({ ...entry, status: 'pend' }))) });
+    const run = await runMain(['link', '--file', 'links.csv', '-o', 'json'], { env, cwd: dir });
+    expect(run.code).toBe(0);
+    expect(JSON.parse(run.stdout).summary).toMatchObject({ total: 2, rejected: 0, confirmed: 2 });
+    expect(backing.auditRows()).toHaveLength(2);
+  });
+
+  it('update answers swapped between two records: neither is reported, the run stops, and the resume reads back', async () => {
+    const { proxy, env, dir } = await remote();
+    await linkAll(env, dir, ['U1']);
+    writeFileSync(join(dir, 'updates.csv'), `${[HEADER, row('update', 'U1', '555'), row('update', 'GHOST', '556')].join('\n')}\n`);
+    // U1 is updated and GHOST is not linked; the answer says it the other way round.
+    proxy.plan({
+      rewrite: results('update', (list) => [
+        { ...list[0], reference_id: list[1]!['reference_id'] },
+        { ...list[1], reference_id: list[0]!['reference_id'] },
+      ]),
+    });
+    const args = ['update', '--file', 'updates.csv', '--results', 'results.csv', '-o', 'json'];
+    const first = await runMain(args, { env, cwd: dir });
+    expect(first.code).toBe(4);
+    expect(first.stderr).toMatch(/remote\.unexpected_answer/);
+    expect(first.stderr).toMatch(/names another ID than the one sent with it/);
+    const resumed = await runMain(args, { env, cwd: dir });
+    expect(resumed.code).toBe(5);
+    const outcomes = readFileSync(join(dir, 'results.csv'), 'utf8')
+      .trim()
+      .split('\n')
+      .slice(1)
+      .map((line) => line.split(',').slice(2, 6));
+    expect(outcomes).toEqual([
+      ['U1', 'update', 'confirmed', 'updated'],
+      ['GHOST', 'update', 'rejected', 'not_found'],
+    ]);
+  });
+
+  it("resolve never shows one beneficiary's FA as another's: an answer whose results name other IDs is refused", async () => {
+    const { proxy, env, dir } = await remote();
+    await linkAll(env, dir, ['R1', 'R2']);
+    proxy.chaos((path) =>
+      path.endsWith('/resolve')
+        ? {
+            rewrite: results('resolve', (list) => [
+              { ...list[1], reference_id: list[0]!['reference_id'] },
+              { ...list[0], reference_id: list[1]!['reference_id'] },
+            ]),
+          }
+        : undefined,
+    );
+    const looked = await runMain(['resolve', 'R1', 'R2', '-o', 'jsonl'], { env, cwd: dir });
+    expect(looked.code).toBe(4);
+    expect(looked.stdout).not.toMatch(/"account_number"/);
+    expect(looked.stderr).toMatch(/remote\.unexpected_answer/);
+  });
+
+  it('JSON cut short after the mapper applied the batch is read back and not sent again', async () => {
+    const { backing, proxy, env, dir } = await remote();
+    writeFileSync(join(dir, 'links.csv'), `${[HEADER, row('link', 'T1', '1'), row('link', 'T2', '2')].join('\n')}\n`);
+    proxy.plan({ rewrite: (body) => body.slice(0, Math.floor(body.length / 2)) });
+    const run = await runMain(['link', '--file', 'links.csv', '-o', 'json'], { env, cwd: dir });
+    expect(run.code).toBe(0);
+    expect(JSON.parse(run.stdout).summary).toMatchObject({ total: 2, rejected: 0, confirmed: 2 });
+    expect(backing.auditRows()).toHaveLength(2);
+  });
+
+  it('a body that never ends times out (timeoutMs after its headers) and is read back', async () => {
+    const { backing, proxy, env, dir } = await remote();
+    proxy.plan({ trickle: true });
+    const started = Date.now();
+    const run = await runMain(['link', '--id', 'N1', ...bankFlags('1')], { env, cwd: dir });
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/"confirmed":true/);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(backing.auditRows()).toHaveLength(1);
+  }, 40_000);
+
+  it('a huge answer is not read past 64 MiB: the request is read back instead', async () => {
+    const { backing, proxy, env, dir } = await remote();
+    proxy.plan({ padBytes: 200 * 1024 * 1024 });
+    const run = await runMain(['link', '--id', 'H1', ...bankFlags('1')], { env: { ...env, SPARCTL_TIMEOUT_MS: '20000' }, cwd: dir });
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/"confirmed":true/);
+    expect(proxy.log[0]!.sent).toBeLessThan(100 * 1024 * 1024);
+    expect(backing.auditRows()).toHaveLength(1);
+  }, 60_000);
+
+  it('a Retry-After of a day stops the command at once with what the mapper asked, instead of waiting it out', async () => {
+    const { backing, proxy, env, dir } = await remote();
+    proxy.plan({ status: 429, retryAfter: '86400' });
+    writeFileSync(join(dir, 'links.csv'), `${[HEADER, row('link', 'W1', '1')].join('\n')}\n`);
+    const started = Date.now();
+    const run = await runMain(['link', '--file', 'links.csv'], { env, cwd: dir });
+    expect(run.code).toBe(4);
+    expect(run.stderr).toMatch(/remote\.retry_later/);
+    expect(run.stderr).toMatch(/asks to wait 24 h before trying again \(Retry-After: 86400\)/);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(backing.auditRows()).toHaveLength(0);
+    // The same command, once the mapper takes requests again, resumes and links.
+    const again = await runMain(['link', '--file', 'links.csv', '-q'], { env, cwd: dir });
+    expect(again.code).toBe(0);
+    expect(backing.auditRows()).toHaveLength(1);
+  }, 30_000);
+});
