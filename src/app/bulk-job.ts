@@ -1,5 +1,5 @@
 import { EARLY_STOP_AFTER, EARLY_STOP_CODE, isSystematic } from '../core/bulk/early-stop.js';
-import { INPUT_CHANGED_CODE, runBulk } from '../core/bulk/engine.js';
+import { INPUT_CHANGED_CODE, runBulk, type BulkOptions } from '../core/bulk/engine.js';
 import type { BulkEvent, BulkSummary, RecordEvent } from '../core/bulk/events.js';
 import type { RowIndex } from '../core/bulk/row-index.js';
 import type { BulkInput, BulkMode } from '../core/bulk/types.js';
@@ -108,6 +108,8 @@ export interface BulkJobDeps {
   readonly verbose?: (line: string) => void;
   /** Told every record's event (all of them are made then): what the caller needs of each outcome. */
   readonly collect?: (event: RecordEvent) => void;
+  /** Told the records about to be sent and what the run read for each, before they are (BulkOptions.beforeSending). */
+  readonly beforeSending?: BulkOptions['beforeSending'];
   /** Told the run's summary once it ends (import-odk's per-poll line). */
   readonly onSummary?: (summary: BulkSummary) => void;
   /** Digest of a stored FA, for writes conditional on one (import-odk). */
@@ -373,6 +375,7 @@ async function runJournalled(
       retries: job.retries ?? 5,
       context: { source: job.source ?? `sparctl ${job.command} ${job.shortName}` },
       ...(deps.faDigest === undefined ? {} : { faDigest: deps.faDigest }),
+      ...(deps.beforeSending === undefined ? {} : { beforeSending: deps.beforeSending }),
       dryRun,
       onEvent,
       // Applied and unchanged records only matter to a results file, -o jsonl|csv and a dry run's list.

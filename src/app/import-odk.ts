@@ -27,22 +27,31 @@ import {
   type OdkSubmission,
 } from '../core/odk.js';
 import { planClaims, settleClaims, type Claim, type ClaimAction, type ClaimPolicies, type Replaced } from '../core/odk-claims.js';
-import type { Strategy } from '../core/strategy/strategy.js';
+import type { Sending } from '../core/bulk/engine.js';
+import { isStored, storedString, type Current } from '../core/bulk/plan.js';
+import { deconstructFa, type Strategy } from '../core/strategy/strategy.js';
 import type { Settings } from '../config/settings.js';
 
 /**
  * `import-odk`'s use case: submissions of one ODK Central form into the mapper, a window at a
  * time. Checks the configuration and policies before anything is read; keys the state to the
  * server, project, form and mapper; finishes a window an earlier run left before reading a new
- * one; plans by ownership (core/odk-claims.ts), reads what each write will replace, spools the
- * window whole, applies it through the bulk job, and only once it is done settles the claims
- * (with what each confirmed write replaced) and moves the watermark. With --watch, polls until
- * interrupted; an outage ends one poll, not the watch.
+ * one; plans by ownership (core/odk-claims.ts), spools the window whole, applies it through the
+ * bulk job, and only once it is done settles the claims (with what each confirmed write
+ * replaced) and moves the watermark. With --watch, polls until interrupted; an outage ends one
+ * poll, not the watch.
+ *
+ * Invariant: what a write replaced (put back by an undo) is what the write pipeline read right
+ * before sending that write — kept in the window's `.replaced` file before the write is sent, so
+ * that a run killed after it still knows — never a read made earlier (an ID may be changed by
+ * hand while a window waits for a killed run or a mapper outage), and not known, so never
+ * undone, where nothing was kept (a window an earlier sparctl spooled).
  */
 
 /**
  * What the mapper holds for a beneficiary: its FA as resolve tells it (undefined: linked, its
- * fields not told — an FA string, or null), and as stored (when it can be built).
+ * fields not told — an FA string, or null), and as stored (when it can be built). Read before a
+ * window is spooled, only to tell whether an ID is linked.
  */
 export interface MapperHeld {
   readonly fa: Readonly<Record<string, unknown>> | undefined;
@@ -71,6 +80,8 @@ export interface OdkSpoolFile {
   readonly path: string;
   exists(): boolean;
   write(text: string): void;
+  /** Adds `text` at the end (the file made, 0600, when missing); done when it returns. */
+  append(text: string): void;
   read(): string;
   remove(): void;
 }
@@ -95,6 +106,8 @@ export interface OdkWindowJob {
   readonly faDigest: (fa: string) => string;
   readonly columns: readonly string[];
   readonly collect: (event: RecordEvent) => void;
+  /** Told the records about to be sent and what the run read for each, before any is (BulkOptions.beforeSending). */
+  readonly beforeSending: (records: readonly Sending[]) => void;
   readonly onSummary?: (summary: BulkSummary) => void;
   /** The spool's lines (read as JSONL) as engine records, given the target's strategies. */
   readonly records: (
@@ -129,7 +142,7 @@ export interface ImportOdkDeps {
    */
   readonly earlierMapperIdentity?: (dryRun: boolean) => Promise<string | undefined>;
   readonly sha256: (text: string, encoding: 'hex' | 'base64url') => string;
-  /** What the mapper holds for these beneficiaries now (absent: not linked): what a write will replace, read before the window is spooled. */
+  /** What the mapper holds for these beneficiaries now (absent: not linked), read before the window is spooled: an undo's beneficiary not linked is not undone. */
   readonly readMapper: (ids: readonly string[], dryRun: boolean) => Promise<ReadonlyMap<string, MapperHeld>>;
   /** `earlierKey`: where an earlier sparctl kept this state; used (moved to `key`) when only it exists. */
   readonly openStore: (key: string, earlierKey: string | undefined, dryRun: boolean) => Promise<OdkStore>;
@@ -178,17 +191,14 @@ interface OdkTarget {
   readonly form: string;
 }
 
-/** One line of a window's spool: what to do, and the submission it is about, as Central gave it. */
+/**
+ * One line of a window's spool: what to do, and the submission it is about, as Central gave it.
+ * (An earlier sparctl also spooled `replaced` and `readNotLinked`, read before the window: they
+ * are ignored, for the write's own read says what it replaced.)
+ */
 interface SpoolEntry {
   readonly action: ClaimAction;
   readonly submission: OdkSubmission;
-  /**
-   * For an apply: what the mapper held before the window, should the write be an update (a link
-   * creates). Absent when not known (a window spooled by an earlier sparctl): never undone then.
-   */
-  readonly replaced?: Replaced;
-  /** The read before the window found the ID not linked (not a 'none' carried over from the importer's own earlier write). */
-  readonly readNotLinked?: true;
 }
 
 interface SpoolHead {
@@ -269,6 +279,8 @@ export async function importOdk(deps: ImportOdkDeps, input: ImportOdkInput): Pro
     target,
     store,
     spool,
+    // What each write of the window replaces, told before it is sent: a line per record sent.
+    replaces: store.spool(`${spoolName(target.form, input)}.replaced`),
     mapping,
     dfsp,
     skipReview,
@@ -327,6 +339,8 @@ interface Run {
   readonly target: OdkTarget;
   readonly store: OdkStore;
   readonly spool: OdkSpoolFile;
+  /** The window's record of what each write replaces (replacedOf), beside its spool and gone with it. */
+  readonly replaces: OdkSpoolFile;
   readonly mapping: CompiledMapping;
   readonly dfsp: DfspLookup | undefined;
   /** The review states skipped, as asked (before --instance-id --yes lifts "rejected"). */
@@ -455,7 +469,7 @@ async function poll(run: Run): Promise<number> {
     return worst(ExitCode.ok);
   }
   if (run.stopping) return ExitCode.interrupted;
-  const { entries, claims } = await withReplaced(
+  const { entries, claims } = await withUndosChecked(
     run,
     plan.actions,
     plan.claims,
@@ -470,6 +484,8 @@ async function poll(run: Run): Promise<number> {
     return worst(ExitCode.ok);
   }
   const head: SpoolHead = { window: { ...(watermark === undefined ? {} : { watermark }), claims } };
+  // One an earlier window left (killed before it was removed) would speak for this one's writes.
+  if (run.replaces.exists()) run.replaces.remove();
   // Whole or not at all: a kill while writing must not leave half a window to resume.
   spool.write(`${JSON.stringify(head)}\n${entries.map((entry) => JSON.stringify(entry)).join('\n')}\n`);
   const code = await apply(run, 'poll');
@@ -478,60 +494,34 @@ async function poll(run: Run): Promise<number> {
 }
 
 /**
- * The window's entries with what each write will replace, read from the mapper before anything
- * is spooled (the job leaves an ID as it was until its one write, so this holds on a resume):
- * over an importer's own write still in place, what that write replaced; over anything else, that
- * FA (not known when the mapper does not tell its fields). An undo that would put an FA back on
- * a beneficiary no longer linked is dropped, its write gone (in the claims returned) — it never
- * links anyone again, nor becomes an unlink.
+ * The window's entries, with the undos that can no longer be done left out: an undo that would
+ * put an FA back on a beneficiary not linked now is dropped, its write gone (in the claims
+ * returned) — it never links anyone again, nor becomes an unlink. What a write replaces is not
+ * read here: the write's own read says it (finishWindow).
  */
-async function withReplaced(
+async function withUndosChecked(
   run: Run,
   actions: readonly ClaimAction[],
   claims: Readonly<Record<string, Claim>>,
   submission: (action: ClaimAction) => OdkSubmission,
 ): Promise<{ entries: SpoolEntry[]; claims: Readonly<Record<string, Claim>> }> {
-  const ids = [...new Set(actions.filter((a) => a.kind === 'apply' || a.restore !== undefined).map((a) => a.beneficiary))];
+  const ids = [...new Set(actions.filter((a) => a.kind === 'undo' && a.restore !== undefined).map((a) => a.beneficiary))];
   const held = ids.length === 0 ? new Map<string, MapperHeld>() : await run.deps.readMapper(ids, run.input.dryRun === true);
-  const writers = new Map<string, NonNullable<Claim['wrote']>>();
-  for (const claim of Object.values(claims)) if (claim.wrote !== undefined) writers.set(claim.wrote.beneficiary, claim.wrote);
-  const faDigest = faDigestOf(run.deps);
   const entries: SpoolEntry[] = [];
   let settled: Record<string, Claim> | undefined;
   for (const action of actions) {
-    const now = held.get(action.beneficiary);
-    if (action.kind === 'undo') {
-      if (action.restore === undefined || now !== undefined) entries.push({ action, submission: submission(action) });
-      else {
-        // Not linked now: the importer's write is gone, and nothing is put back or unlinked.
-        settled ??= { ...claims };
-        const claim = settled[action.submission];
-        if (claim?.wrote !== undefined) {
-          const { wrote: _wrote, ...rest } = claim;
-          settled[action.submission] = rest;
-        }
-        run.say(`sparctl: ${action.beneficiary}: not linked now: the FA this importer replaced is not put back`);
+    if (action.kind === 'undo' && action.restore !== undefined && !held.has(action.beneficiary)) {
+      // Not linked now: the importer's write is gone, and nothing is put back or unlinked.
+      settled ??= { ...claims };
+      const claim = settled[action.submission];
+      if (claim?.wrote !== undefined) {
+        const { wrote: _wrote, ...rest } = claim;
+        settled[action.submission] = rest;
       }
+      run.say(`sparctl: ${action.beneficiary}: not linked now: the FA this importer replaced is not put back`);
       continue;
     }
-    const writer = writers.get(action.beneficiary);
-    const own = writer !== undefined && now?.stored !== undefined && faDigest(now.stored) === writer.fa;
-    // Over the importer's own write the chain goes back to what was there before the importer;
-    // an FA that cannot be told from the importer's (no stored string) is not known.
-    const replaced: Replaced | undefined =
-      now === undefined
-        ? 'none'
-        : own
-          ? writer.replaced
-          : now.fa === undefined || (writer !== undefined && now.stored === undefined)
-            ? undefined
-            : { fa: now.fa };
-    entries.push({
-      action,
-      submission: submission(action),
-      ...(replaced === undefined ? {} : { replaced }),
-      ...(now === undefined ? { readNotLinked: true as const } : {}),
-    });
+    entries.push({ action, submission: submission(action) });
   }
   return { entries, claims: settled ?? claims };
 }
@@ -566,6 +556,8 @@ async function applyWindow(run: Run, what: string): Promise<{ code: number; kept
   // What each write of this run wrote (by position), and how each ended.
   const digests = new Map<number, string>();
   const fates = new Map<number, RecordEvent>();
+  // The target's strategies, as the run was given them: to read what a write replaced.
+  let known: ReadonlyMap<number, Strategy> | undefined;
   const columns = [
     'odk_submission',
     'odk_instance',
@@ -583,15 +575,19 @@ async function applyWindow(run: Run, what: string): Promise<{ code: number; kept
     source: `sparctl import-odk form ${run.target.form}`,
     columns,
     collect: (event) => fates.set(event.seq, event),
+    // Kept before anything is sent: the write's own event may never come (a kill right after it).
+    // Each chunk's lines start on a line of their own: one cut short by a kill stays apart.
+    beforeSending: (records) => run.replaces.append(records.map((record) => `\n${JSON.stringify(replacesLine(record))}`).join('')),
     // With --watch a line per poll; otherwise the bulk run's own summary table says it all.
     ...(input.watch ? { onSummary: (summary: BulkSummary) => report(run.say, what, summary) } : {}),
     records: (lines, strategies) => {
       // Before any row is mapped or sent: a strategy the target lacks would reject every row.
       checkMappingStrategies(run.mapping, strategies);
+      known = strategies;
       return spoolRecords(lines, { mapping: run.mapping, dfsp: run.dfsp, form: run.target.form, columns, strategies, faDigest, digests });
     },
   });
-  if (!input.dryRun && (code === ExitCode.ok || code === ExitCode.rejected)) finishWindow(run, digests, fates);
+  if (!input.dryRun && (code === ExitCode.ok || code === ExitCode.rejected)) finishWindow(run, digests, fates, known);
   const kept = [...fates.values()]
     .filter((event) => event.code === 'kept.changed_since' && event.id !== undefined)
     .map((event) => event.id!);
@@ -701,25 +697,34 @@ export async function* spoolRecords(
 }
 
 /** Moves the state past a window that is done: the claims it planned, with what the mapper confirmed written. */
-function finishWindow(run: Run, digests: ReadonlyMap<number, string>, fates: ReadonlyMap<number, RecordEvent>): void {
+function finishWindow(
+  run: Run,
+  digests: ReadonlyMap<number, string>,
+  fates: ReadonlyMap<number, RecordEvent>,
+  strategies: ReadonlyMap<number, Strategy> | undefined,
+): void {
   const lines = run.spool.read().split('\n').filter(Boolean);
   const head = JSON.parse(lines[0]!) as SpoolHead;
+  // The importer's write on each beneficiary before this window: an update over it carries on what it replaced.
+  const writers = new Map<string, NonNullable<Claim['wrote']>>();
+  for (const claim of Object.values(head.window.claims)) if (claim.wrote !== undefined) writers.set(claim.wrote.beneficiary, claim.wrote);
+  const replaces = readReplaces(run.replaces);
+  const faDigest = faDigestOf(run.deps);
   const results = lines.slice(1).map((line, seq) => {
-    const { action, replaced, readNotLinked } = JSON.parse(line) as SpoolEntry;
+    const { action } = JSON.parse(line) as SpoolEntry;
     const event = fates.get(seq);
     const written = event?.fate === 'applied' || event?.fate === 'confirmed';
     const kept = event?.code === 'kept.changed_since' || event?.code === 'kept.not_linked';
-    // A link created what it wrote; an update replaced what the mapper held before the window —
-    // not known when the read found nothing there (someone linked the ID since). An update over
-    // the importer's own write carries that write's 'none' on: the importer created the link.
-    const over: Replaced | undefined =
-      event?.operation === 'link' ? 'none' : event?.operation === 'update' && readNotLinked !== true ? replaced : undefined;
+    const over =
+      written && action.kind === 'apply'
+        ? replacedOf(event!.operation, replaces.get(seq), writers.get(action.beneficiary), strategies, faDigest)
+        : undefined;
     return action.kind === 'apply'
       ? {
           action,
           written,
           ...(written && digests.has(seq) ? { fa: digests.get(seq)! } : {}),
-          ...(written && over !== undefined ? { replaced: over } : {}),
+          ...(over !== undefined ? { replaced: over } : {}),
           overwritten: event?.code === 'kept.changed_since',
         }
       : { action, written, gone: written || kept };
@@ -727,7 +732,92 @@ function finishWindow(run: Run, digests: ReadonlyMap<number, string>, fates: Rea
   const state = run.store.readState();
   const watermark = later(head.window.watermark, state.watermark);
   run.store.writeState({ ...(watermark === undefined ? {} : { watermark }), claims: settleClaims(head.window.claims, results) });
+  // The spool first: a kill in between leaves a `.replaced` file the next window's spool removes,
+  // never a spool whose writes no longer say what they replaced.
   run.spool.remove();
+  if (run.replaces.exists()) run.replaces.remove();
+}
+
+/**
+ * One line of a window's `.replaced` file: a record about to be sent, and what the run read for
+ * its ID (absent: not read) — not linked, an FA as stored (with its strategy when known), or as
+ * resolve tells it. Only the FA: the name and phone held with it are not kept.
+ */
+interface ReplacesLine {
+  readonly seq: number;
+  readonly operation: Sending['operation'];
+  readonly before?:
+    | null
+    | { readonly stored: string; readonly strategyId?: number }
+    | { readonly fields: Readonly<Record<string, unknown>> };
+}
+
+function replacesLine({ seq, operation, before }: Sending): ReplacesLine {
+  if (before === undefined) return { seq, operation };
+  if (before === null) return { seq, operation, before: null };
+  if (!isStored(before)) return { seq, operation, before: { fields: before } };
+  return { seq, operation, before: { stored: before.fa, ...(before.strategyId === undefined ? {} : { strategyId: before.strategyId }) } };
+}
+
+/** The window's `.replaced` file by record: the last line of each wins (a record sent again, by a later run, was planned again). */
+function readReplaces(file: OdkSpoolFile): Map<number, ReplacesLine> {
+  const bySeq = new Map<number, ReplacesLine>();
+  if (!file.exists()) return bySeq;
+  for (const text of file.read().split('\n')) {
+    if (text === '') continue;
+    try {
+      const line = JSON.parse(text) as ReplacesLine;
+      bySeq.set(line.seq, line);
+    } catch {
+      // A line cut short by a kill while it was added: its records were never sent.
+    }
+  }
+  return bySeq;
+}
+
+/**
+ * What a confirmed write replaced, from what the run that sent it read right before (its
+ * `.replaced` line): a link created its link; an update over the importer's own earlier write
+ * carries on what that write replaced (the chain back to before the importer); an update over
+ * anything else replaced that FA. Not known (undefined: never undone) without a line for it (a
+ * window an earlier sparctl spooled), when the read found nothing linked (linked since), or when
+ * the FA's fields cannot be told — nor, beside an importer's write, its stored string (it could
+ * be the importer's own).
+ */
+function replacedOf(
+  operation: RecordEvent['operation'],
+  line: ReplacesLine | undefined,
+  writer: Claim['wrote'],
+  strategies: ReadonlyMap<number, Strategy> | undefined,
+  faDigest: (fa: string) => string,
+): Replaced | undefined {
+  if (operation === 'link') return 'none';
+  if (operation !== 'update' || line?.operation !== 'update' || line.before === undefined || line.before === null) return undefined;
+  const before: Exclude<Current, null> =
+    'stored' in line.before ? { fa: line.before.stored, strategyId: line.before.strategyId } : line.before.fields;
+  if (writer !== undefined) {
+    const stored = storedString(before, strategies);
+    if (stored === undefined) return undefined;
+    if (faDigest(stored) === writer.fa) return writer.replaced;
+  }
+  const fa = faFieldsOf(before, strategies);
+  return fa === undefined ? undefined : { fa };
+}
+
+/**
+ * An FA the mapper held, as its resolve tells it (what an undo puts back): a resolve's fields as
+ * they are; a stored string read as the local mapper's resolve reads it — its strategy's groups
+ * and id. Undefined when they cannot be told (no strategy id, a strategy the target lacks, a
+ * string its pattern does not read, a resolve without fields).
+ */
+function faFieldsOf(
+  held: Exclude<Current, null>,
+  strategies: ReadonlyMap<number, Strategy> | undefined,
+): Readonly<Record<string, unknown>> | undefined {
+  if (!isStored(held)) return Object.keys(held).length > 0 ? held : undefined;
+  const strategy = held.strategyId === undefined ? undefined : strategies?.get(held.strategyId);
+  const groups = strategy === undefined ? null : deconstructFa(strategy, held.fa);
+  return groups === null ? undefined : { ...groups, strategy_id: held.strategyId };
 }
 
 /** Waits `ms`, looking every 100 ms whether to stop: true when the time is up, false when stopped. */

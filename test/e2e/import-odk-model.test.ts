@@ -9,8 +9,9 @@
  * submitted last that names it (not rejected by a reviewer — unless that came after its content
  * was written and the policy keeps such links) owns it. New content of the owner is written; a
  * change of owner writes the new owner's content where the mapper still holds the importer's
- * write; a beneficiary left without an owner is unlinked only if the importer wrote what the
- * mapper holds and the policy says so. A review-only change writes nothing.
+ * write; a beneficiary left without an owner gets back what the importer's write replaced (is
+ * unlinked if that write created the link) only if the importer wrote what the mapper holds and
+ * the policy says so. A review-only change writes nothing.
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
@@ -53,7 +54,8 @@ interface Memory {
   review: string;
   deleted: boolean;
   nid: string;
-  wrote?: { nid: string; account: string };
+  /** `replaced`: what the write replaced — 'none' (it created the link), or the account the mapper held then. */
+  wrote?: { nid: string; account: string; replaced: string };
 }
 
 interface Policies {
@@ -124,7 +126,12 @@ class Reference {
         nid: s.nid,
         ...(before.get(id)?.wrote ? { wrote: before.get(id)!.wrote! } : {}),
       });
-    const writerOf = (nid: string) => [...next.entries()].find(([, m]) => m.wrote?.nid === nid);
+    // Who wrote each beneficiary as the poll plans (the importer looks them up before any write
+    // of the window: a submission that moves to another beneficiary may record its new write
+    // first, in beneficiary order, and its write on the one it left is still undone).
+    const writers = new Map<string, [string, NonNullable<Memory['wrote']>]>();
+    for (const [id, m] of next) if (m.wrote !== undefined && !writers.has(m.wrote.nid)) writers.set(m.wrote.nid, [id, m.wrote]);
+    const writerOf = (nid: string) => writers.get(nid);
     for (const nid of [...nids].sort()) {
       const ownerBefore = this.owner(nid, viewBefore, ids);
       const owner = this.owner(nid, viewAfter, ids);
@@ -136,7 +143,7 @@ class Reference {
         if (!fresh && owner === ownerBefore) continue;
         const writer = writerOf(nid);
         // A change of owner writes only where the mapper still holds the importer's own write.
-        if (!fresh && writer !== undefined && this.mapper.get(nid) !== writer[1].wrote!.account) {
+        if (!fresh && writer !== undefined && this.mapper.get(nid) !== writer[1].account) {
           for (const [, other] of next) if (other.wrote?.nid === nid) delete other.wrote;
           continue;
         }
@@ -144,22 +151,32 @@ class Reference {
         const held = this.mapper.get(nid);
         if (held === s.account) continue; // unchanged: written by nobody now
         writes.set(nid, held === undefined ? 'link' : 'update');
+        // Over the importer's own write, what that one replaced; over anything else, that.
+        const own = writer?.[1];
+        const replaced = held === undefined ? 'none' : own !== undefined && held === own.account ? own.replaced : held;
         this.mapper.set(nid, s.account);
         for (const [, other] of next) if (other.wrote?.nid === nid) delete other.wrote;
-        next.get(owner)!.wrote = { nid, account: s.account };
+        next.get(owner)!.wrote = { nid, account: s.account, replaced };
         continue;
       }
       const writer = writerOf(nid);
       if (writer === undefined) continue;
-      const [, m] = writer;
+      const [id, wrote] = writer;
+      const m = next.get(id)!;
       const why = m.deleted ? 'deleted' : m.nid !== nid ? 'moved' : 'rejected';
       const allowed = why === 'rejected' ? this.policies.onReject === 'unlink' : this.policies.onDelete === 'unlink';
       if (!allowed) continue;
-      if (this.mapper.get(nid) === m.wrote!.account) {
-        this.mapper.delete(nid);
-        writes.set(nid, 'unlink');
+      // A link the importer created is unlinked; one it updated gets back what it held before.
+      if (this.mapper.get(nid) === wrote.account) {
+        if (wrote.replaced === 'none') {
+          this.mapper.delete(nid);
+          writes.set(nid, 'unlink');
+        } else {
+          this.mapper.set(nid, wrote.replaced);
+          writes.set(nid, 'update');
+        }
       }
-      delete m.wrote;
+      if (m.wrote?.nid === nid) delete m.wrote;
     }
     this.memory.clear();
     for (const [id, m] of next) this.memory.set(id, m);
@@ -246,6 +263,36 @@ async function history(seed: number): Promise<string | undefined> {
   });
   let admin = 0;
   let auditSeen = 0;
+  /** An admin changes this beneficiary's FA by hand (sparctl update); a failure, in words. */
+  const byHand = async (nid: string): Promise<string | undefined> => {
+    const account = `9${++admin}`;
+    const { io } = inProcessIo(home, env);
+    const code = await main(
+      [
+        'update',
+        '--id',
+        nid,
+        '--fa-type',
+        'BANK',
+        '--bank-name',
+        'First Community Bank',
+        '--bank-code',
+        'BNK001',
+        '--branch-name',
+        'Kisumu - Oginga Odinga Street',
+        '--branch-code',
+        'BNK001-0042',
+        '--account-number',
+        account,
+        '-q',
+      ],
+      io,
+    );
+    if (code !== 0) return `${story.join('\n')}\nadmin update exited ${code}`;
+    reference.mapper.set(nid, account);
+    story.push(`admin ${nid} ${account}`);
+    return undefined;
+  };
   for (let step = 0; step < 22; step++) {
     fake.advance(1000);
     clock += 1000;
@@ -278,36 +325,12 @@ async function history(seed: number): Promise<string | undefined> {
     } else if (op === 'admin') {
       const linked = [...reference.mapper.keys()];
       if (linked.length === 0) continue;
-      const nid = pick(linked);
-      const account = `9${++admin}`;
-      const { io } = inProcessIo(home, env);
-      const code = await main(
-        [
-          'update',
-          '--id',
-          nid,
-          '--fa-type',
-          'BANK',
-          '--bank-name',
-          'First Community Bank',
-          '--bank-code',
-          'BNK001',
-          '--branch-name',
-          'Kisumu - Oginga Odinga Street',
-          '--branch-code',
-          'BNK001-0042',
-          '--account-number',
-          account,
-          '-q',
-        ],
-        io,
-      );
-      if (code !== 0) return `${story.join('\n')}\nadmin update exited ${code}`;
-      reference.mapper.set(nid, account);
-      auditSeen++;
-      story.push(`admin ${nid} ${account}`);
+      const failed = await byHand(pick(linked));
+      if (failed !== undefined) return failed;
     } else {
-      // A poll; now and then killed mid-way first, then run again before anything else happens.
+      // A poll; now and then killed mid-way first, then run again — now and then after an admin
+      // changed by hand an FA the killed poll had not written yet (its window may be spooled over
+      // the FA before: what the rerun's write replaces is the admin's).
       if (rand() < 0.25) {
         const child = spawn(process.execPath, [BIN, ...args, '-q'], { ...SPAWN_LIMIT, env, cwd: home, stdio: 'ignore' });
         const delay = 150 + Math.floor(rand() * 400);
@@ -315,6 +338,21 @@ async function history(seed: number): Promise<string | undefined> {
         await new Promise((resolve) => child.once('exit', resolve));
         clearTimeout(timer);
         story.push(`poll killed after ${delay} ms`);
+        // Something linked before: the mapper's tables are there to read.
+        const linked = [...reference.mapper.keys()];
+        if (linked.length > 0 && rand() < 0.5) {
+          const written = new Set(
+            mapperState(db)
+              .audit.slice(auditSeen)
+              .filter((row) => row.source.startsWith('sparctl import-odk'))
+              .map((row) => row.id_value),
+          );
+          const untouched = linked.filter((nid) => !written.has(nid));
+          if (untouched.length > 0) {
+            const failed = await byHand(pick(untouched));
+            if (failed !== undefined) return failed;
+          }
+        }
       }
       const { io, stderr } = inProcessIo(home, env);
       const code = await main([...args, '-q'], io);
@@ -323,7 +361,9 @@ async function history(seed: number): Promise<string | undefined> {
       story.push(`poll → ${JSON.stringify([...writes])}`);
       const { held, audit } = mapperState(db);
       const made = new Map<string, string[]>();
-      for (const row of audit.slice(auditSeen)) made.set(row.id_value, [...(made.get(row.id_value) ?? []), row.operation]);
+      // The importer's writes only: an admin's change between a killed poll and its rerun is not one.
+      for (const row of audit.slice(auditSeen))
+        if (row.source.startsWith('sparctl import-odk')) made.set(row.id_value, [...(made.get(row.id_value) ?? []), row.operation]);
       auditSeen = audit.length;
       const want = new Map([...writes].map(([nid, operation]) => [nid, [operation]]));
       const problems: string[] = [];

@@ -6,15 +6,19 @@
  * replaced.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { createSparServer } from '../../src/adapters/server/spar-v2-server.js';
 import { LocalMapper } from '../../src/adapters/sqlite/local-mapper.js';
 import { openDatabase, prepare } from '../../src/adapters/sqlite/retained.js';
 import type { FakeCentral } from '../helpers/fake-central.js';
+import { startFaultProxy, type ProxyFault } from '../helpers/fault-proxy.js';
 import { BIN, type CliEnv, SPAWN_LIMIT } from '../helpers/run-cli.js';
 import { runMain } from '../helpers/run-main.js';
 import { bankSubmission, fakeCentrals, importOdk, ODK_DFSP, ODK_MAPPING, odkEnv } from '../helpers/odk-fixture.js';
+import { tempDir } from '../helpers/tmp.js';
 
 const PASSWORD = 'odk-undo-test';
 const MAPPING = ODK_MAPPING;
@@ -35,6 +39,32 @@ const operations = (env: CliEnv, id: string) =>
   mapper(env)
     .auditRows(id)
     .map((row) => `${row.operation} ${row.source.startsWith('sparctl import-odk') ? 'import-odk' : 'admin'}`);
+
+/** serve's mapper in this process behind a fault proxy, as import-odk's (remote) mapper; `updates` picks a fault for each update sent. */
+async function remoteMapper(
+  fake: FakeCentral,
+): Promise<{ backing: LocalMapper; env: CliEnv; updates: (fault: ProxyFault | undefined) => void }> {
+  const backing = LocalMapper.open(join(tempDir(), 'server.db'));
+  const server = createSparServer({ mapper: backing, partners: new Map() });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const proxy = await startFaultProxy(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+  cleanups.push(() => backing.close());
+  cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  cleanups.push(() => proxy.close());
+  const env = odkEnv(fake, PASSWORD, { SPARCTL_ODK_PASSWORD: PASSWORD, SPARCTL_BASE_URL: proxy.url, SPARCTL_TIMEOUT_MS: '2000' });
+  let fault: ProxyFault | undefined;
+  proxy.chaos((path) => (path.endsWith('/update') ? fault : undefined));
+  return { backing, env, updates: (next) => (fault = next) };
+}
+
+/** An admin changes an ID's FA by hand (sparctl update), to account `account`. */
+async function updateByHand(env: CliEnv, id: string, account: string): Promise<void> {
+  const flags = ['--fa-type', 'BANK', '--bank-name', 'First Community Bank', '--bank-code', 'BNK001', '--branch-name', 'Main'];
+  const run = await runMain(['update', '--id', id, ...flags, '--branch-code', '0001', '--account-number', account, '-q'], { env: env.env });
+  expect(run.code, run.stderr).toBe(0);
+}
+
+const accountIn = (held: LocalMapper, id: string) => /^account_number:([^.]*)\./.exec(held.storedFa(id) ?? '')?.[1];
 
 /** An admin links these IDs by hand (link --file), each to account 9 + its last digits. */
 async function linkByHand(env: CliEnv, ids: readonly string[]): Promise<void> {
@@ -157,5 +187,119 @@ describe('import-odk: an undo undoes only what the importer did', () => {
     const held = mapper(env);
     expect(ids.filter((id) => /^account_number:([^.]*)\./.exec(held.storedFa(id) ?? '')?.[1] !== `9${id.slice(-5)}`)).toEqual([]);
     expect(existsSync(env.dataDb)).toBe(true);
+  }, 90_000);
+});
+
+/**
+ * What a write replaced is what the importer read right before that write, not when it spooled
+ * the window (hostile review: a window spooled over an admin's FA X, stopped before its write;
+ * the admin changed X to Y by hand; the resumed run wrote over Y; a rejection put X back).
+ */
+describe('import-odk: an FA changed by hand while a window waited', () => {
+  it('a window stopped by a mapper outage before its write, the FA changed by hand, then resumed: a rejection puts back the FA changed by hand', async () => {
+    const fake = await central();
+    const { backing, env, updates } = await remoteMapper(fake);
+    await linkByHand(env, ['0074000001']);
+    const s = fake.submit(bank('0074000001', '000111'));
+    // The window is spooled over X (900001); the mapper goes away before the update reaches it.
+    updates('reset-before');
+    const stopped = await importOdk(env, ['--retries', '0']);
+    expect(stopped.code, stopped.stderr).toBe(4);
+    expect(accountIn(backing, '0074000001')).toBe('900001');
+    updates(undefined);
+    await updateByHand(env, '0074000001', '000777');
+    const resumed = await importOdk(env);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.stderr).toMatch(/finishing the window an earlier run left unfinished/);
+    expect(accountIn(backing, '0074000001')).toBe('000111');
+
+    fake.review(s.__id, 'rejected');
+    const undo = await importOdk(env, ['--on-reject', 'unlink', '--yes']);
+    expect(undo.code, undo.stderr).toBe(0);
+    expect(accountIn(backing, '0074000001')).toBe('000777');
+  });
+
+  /**
+   * A window spooled over X (900001) and stopped by an outage; Y (000777) put by hand; the
+   * resumed run's update reaches the mapper, its answer does not: it stops with the write in
+   * flight. The next run only reads it back.
+   */
+  async function writtenUnanswered(id: string) {
+    const fake = await central();
+    const { backing, env, updates } = await remoteMapper(fake);
+    await linkByHand(env, [id]);
+    const s = fake.submit(bank(id, '000111'));
+    updates('reset-before');
+    expect((await importOdk(env, ['--retries', '0'])).code).toBe(4);
+    updates(undefined);
+    await updateByHand(env, id, '000777');
+    updates('reset-after');
+    const unanswered = await importOdk(env, ['--retries', '0']);
+    expect(unanswered.code, unanswered.stderr).toBe(4);
+    expect(accountIn(backing, id)).toBe('000111');
+    updates(undefined);
+    const stateDir = join(env.env['XDG_STATE_HOME']!, 'sparctl', 'odk');
+    const replacedFile = join(stateDir, readdirSync(stateDir)[0]!, 'spar_enrolment.jsonl.replaced');
+    return { fake, backing, env, s, replacedFile };
+  }
+
+  it('a write an earlier run sent and this one only reads back replaced what that run read before sending it: a rejection puts that back', async () => {
+    const { fake, backing, env, s, replacedFile } = await writtenUnanswered('0075000001');
+    expect(existsSync(replacedFile)).toBe(true);
+    const settled = await importOdk(env);
+    expect(settled.code, settled.stderr).toBe(0);
+    expect(existsSync(replacedFile)).toBe(false);
+
+    fake.review(s.__id, 'rejected');
+    const undo = await importOdk(env, ['--on-reject', 'unlink', '--yes']);
+    expect(undo.code, undo.stderr).toBe(0);
+    expect(accountIn(backing, '0075000001')).toBe('000777');
+  });
+
+  it('a write whose run kept nothing of what it read (a window an earlier sparctl spooled): not known, so a rejection keeps it and says so', async () => {
+    const { fake, backing, env, s, replacedFile } = await writtenUnanswered('0075000002');
+    rmSync(replacedFile);
+    expect((await importOdk(env)).code).toBe(0);
+
+    fake.review(s.__id, 'rejected');
+    const undo = await importOdk(env, ['--on-reject', 'unlink', '--yes']);
+    expect(undo.code, undo.stderr).toBe(0);
+    // Neither X (the read before the window: stale), nor Y, nor an unlink: kept, and said.
+    expect(accountIn(backing, '0075000002')).toBe('000111');
+    expect(undo.stderr).toContain(`${s.__id} was rejected; 0075000002 stays linked`);
+  });
+
+  it('killed (kill -9) once the window is spooled, the FA changed by hand, then resumed: a rejection puts back the FA changed by hand', async () => {
+    const fake = await central();
+    const env = setup(fake);
+    // Many admin links before the one watched: the run is killed long before it reaches that one.
+    const ids = Array.from({ length: 400 }, (_, i) => `076${String(i).padStart(7, '0')}`);
+    const watched = ids.at(-1)!;
+    await linkByHand(env, ids);
+    const submitted = ids.map((id, i) => fake.submit(bank(id, `0008${String(i).padStart(8, '0')}`)));
+    const args = ['import-odk', '--mapping', MAPPING, '--dfsp', DFSP, '--overlap', '0', '--batch-size', '5', '--concurrency', '1', '-q'];
+    const child = spawn(process.execPath, [BIN, ...args], { ...SPAWN_LIMIT, env: env.env, cwd: env.home, stdio: 'ignore' });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    const stateDir = join(env.env['XDG_STATE_HOME']!, 'sparctl', 'odk');
+    const spooled = () =>
+      existsSync(stateDir) && readdirSync(stateDir, { recursive: true }).some((name) => String(name).endsWith('spar_enrolment.jsonl'));
+    for (let waited = 0; waited < 30_000 && !spooled() && child.exitCode === null; waited += 2)
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    child.kill('SIGKILL');
+    await exited;
+    expect(spooled()).toBe(true);
+    // The watched ID's write was not made: the window was spooled over its FA X (900399).
+    expect(account(env, watched)).toBe('900399');
+    await updateByHand(env, watched, '000777');
+    const resumed = await importOdk(env);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.stderr).toMatch(/finishing the window an earlier run left unfinished/);
+    expect(account(env, watched)).toBe('000800000399');
+
+    fake.review(submitted.at(-1)!.__id, 'rejected');
+    const undo = await importOdk(env, ['--on-reject', 'unlink', '--yes']);
+    expect(undo.code, undo.stderr).toBe(0);
+    expect(account(env, watched)).toBe('000777');
+    expect(operations(env, watched)).toEqual(['link admin', 'update admin', 'update import-odk', 'update import-odk']);
   }, 90_000);
 });

@@ -132,6 +132,7 @@ function deps(
       'checkResults',
       'verbose',
       'collect',
+      'beforeSending',
       'onSummary',
       'faDigest',
     ]),

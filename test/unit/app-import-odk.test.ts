@@ -14,13 +14,14 @@ import {
   type OdkWindowJob,
 } from '../../src/app/import-odk.js';
 import type { BulkSummary, RecordEvent } from '../../src/core/bulk/events.js';
+import type { Current } from '../../src/core/bulk/plan.js';
 import type { BulkInputRecord } from '../../src/core/bulk/types.js';
 import { readHeld } from '../../src/cli/compose/import-odk.js';
 import { ExitCode, SparctlError, UnavailableError } from '../../src/core/errors.js';
 import type { Mapper } from '../../src/core/mapper.js';
 import type { ItemResult } from '../../src/core/results.js';
 import type { OdkSubmission } from '../../src/core/odk.js';
-import { DEFAULT_STRATEGIES } from '../../src/core/strategy/strategy.js';
+import { constructFa, deconstructFa, DEFAULT_STRATEGIES } from '../../src/core/strategy/strategy.js';
 import { ROOT } from '../helpers/run-cli.js';
 import { strict } from '../helpers/strict.js';
 
@@ -96,6 +97,9 @@ function store(initial: OdkImportState = { claims: {} }, spools: Record<string, 
         log.push(`write ${name}`);
         box.spools[name] = text;
       },
+      append: (text) => {
+        box.spools[name] = (box.spools[name] ?? '') + text;
+      },
       read: () => box.spools[name]!,
       remove: () => {
         log.push(`remove ${name}`);
@@ -110,8 +114,14 @@ function store(initial: OdkImportState = { claims: {} }, spools: Record<string, 
   return Object.assign(box, { value });
 }
 
+/**
+ * A record's fate in the fake bulk job; with `before`, the job sent it after reading that, and
+ * says so first (beforeSending), as the engine does. Without it: sent by an earlier run.
+ */
+type Fate = Partial<RecordEvent> & { readonly before?: Current | undefined };
+
 /** A bulk job that reads the spool through the use case's records and gives each record this fate. */
-function bulkJob(box: ReturnType<typeof store>, fate: (record: BulkInputRecord) => Partial<RecordEvent> = () => ({ fate: 'applied' })) {
+function bulkJob(box: ReturnType<typeof store>, fate: (record: BulkInputRecord) => Fate = () => ({ fate: 'applied' })) {
   const jobs: { job: OdkWindowJob; records: BulkInputRecord[] }[] = [];
   const runWindow = async (job: OdkWindowJob) => {
     const name = job.path.replace('/state/', '');
@@ -126,7 +136,10 @@ function bulkJob(box: ReturnType<typeof store>, fate: (record: BulkInputRecord) 
       new Map(DEFAULT_STRATEGIES.map((s) => [s.id, s])),
     ))
       records.push(...batch);
-    for (const record of records)
+    for (const record of records) {
+      const { before, ...event } = fate(record);
+      if (event.operation !== undefined && event.operation !== 'resolve' && Object.hasOwn(fate(record), 'before'))
+        job.beforeSending([{ seq: record.seq, operation: event.operation, before }]);
       job.collect({
         type: 'record',
         seq: record.seq,
@@ -134,8 +147,9 @@ function bulkJob(box: ReturnType<typeof store>, fate: (record: BulkInputRecord) 
         fate: 'applied',
         code: null,
         message: null,
-        ...fate(record),
+        ...event,
       } as RecordEvent);
+    }
     jobs.push({ job, records });
     return records.some((r) => !r.parsed.ok) ? ExitCode.rejected : ExitCode.ok;
   };
@@ -531,34 +545,155 @@ describe('import-odk: what a write replaced', () => {
     ).rejects.toMatchObject({ code: 'remote.unexpected_answer' });
   });
 
+  /** The strategy the mapping links a bank account with, and an FA of it as the mapper stores it. */
+  const bankStrategy = DEFAULT_STRATEGIES.find((strategy) => strategy.id === 2)!;
+  const bankFa = (account: string) =>
+    constructFa(bankStrategy, {
+      strategy_id: 2,
+      fa_type: 'BANK',
+      account_number: account,
+      branch_name: 'Main',
+      branch_code: '0001',
+      bank_name: 'First Community Bank',
+      bank_code: 'BNK001',
+    } as never);
+  /** What the local mapper's resolve tells of a stored bank FA: its strategy's groups and id. */
+  const fieldsOf = (stored: string) => ({ ...deconstructFa(bankStrategy, stored), strategy_id: 2 });
+  /** The read before the window: the admin's FA X, linked then. */
+  const preRead = new Map([['0011000001', { fa: fieldsOf(bankFa('900001')), stored: bankFa('900001') }]]);
+
+  /** One submission applied with this fate; what the state records it wrote. */
   const run = async (
-    held: Map<string, { fa: Record<string, unknown> | undefined; stored: string | undefined }>,
-    operation: 'link' | 'update',
+    event: Fate,
+    options: {
+      held?: Map<string, { fa: Record<string, unknown> | undefined; stored: string | undefined }>;
+      claims?: OdkImportState['claims'];
+    } = {},
   ) => {
     const fake = central([submission('uuid:a', '0011000001', '2024-05-01T10:00:00.000Z')]);
-    const box = store();
-    const job = bulkJob(box, () => ({ fate: 'applied', operation }));
+    const box = store({ claims: options.claims ?? {} });
+    const job = bulkJob(box, () => ({ fate: 'applied', ...event }));
     await importOdk(
       deps({
         openStore: async () => box.value,
         openCentral: async () => fake.client,
         runWindow: job.runWindow,
-        readMapper: async () => held,
+        readMapper: async () => options.held ?? preRead,
       }),
       INPUT,
     );
     return box.state.claims['uuid:a']!.wrote!;
   };
 
-  it('an update over an FA whose fields the mapper did not tell replaced something unknown: never undone', async () => {
-    const wrote = await run(new Map([['0011000001', { fa: undefined, stored: 'some:fa@bank' }]]), 'update');
-    expect(wrote.fa).toBeDefined();
-    expect(wrote.replaced).toBeUndefined();
+  it("an update replaced what the write's own read saw, not what the read before the window saw (changed by hand while the window waited)", async () => {
+    // Spooled over the admin's X; killed; the admin put Y; the resumed run wrote over Y.
+    const y = bankFa('000777');
+    const wrote = await run({ operation: 'update', before: { fa: y, strategyId: 2, name: null, phone: null } });
+    expect(wrote.replaced).toEqual({ fa: fieldsOf(y) });
+    expect(wrote.replaced).toEqual({ fa: expect.objectContaining({ account_number: '000777', strategy_id: 2 }) });
+    // A remote mapper's read tells the fields themselves.
+    const told = { strategy_id: 2, fa_type: 'BANK', account_number: '000778', bank_code: 'BNK001' };
+    expect((await run({ operation: 'update', before: told })).replaced).toEqual({ fa: told });
   });
 
-  it('an update where the read found nothing linked replaced something unknown (linked since the read); a link replaced none', async () => {
-    expect((await run(new Map(), 'update')).replaced).toBeUndefined();
-    expect((await run(new Map(), 'link')).replaced).toBe('none');
+  it('a write an earlier run sent, only read back by this one, replaced something unknown: never undone, whatever the read before the window saw', async () => {
+    expect((await run({ operation: 'update', fate: 'confirmed' })).replaced).toBeUndefined();
+    expect((await run({ operation: 'update', fate: 'applied', before: undefined })).replaced).toBeUndefined();
+  });
+
+  it("an update over the importer's own earlier write carries on what that write replaced", async () => {
+    const own = bankFa('000111');
+    const claims: OdkImportState['claims'] = {
+      'uuid:a': {
+        // An earlier instance: the edit is new content, written over the importer's own write.
+        instance: 'uuid:a-before-the-edit',
+        date: '2024-05-01T10:00:00.000Z',
+        review: 'received',
+        deleted: false,
+        beneficiary: '0011000001',
+        wrote: { beneficiary: '0011000001', fa: sha256(own, 'base64url').slice(0, 22), replaced: 'none' },
+      },
+    };
+    const before = { fa: own, strategyId: 2, name: null, phone: null };
+    expect((await run({ operation: 'update', before }, { claims })).replaced).toBe('none');
+    // Beside the importer's write, an FA whose stored string cannot be told may be its own: not known.
+    expect((await run({ operation: 'update', before: { fa: 'opaque', strategyId: undefined } }, { claims })).replaced).toBeUndefined();
+  });
+
+  it('an update over an FA whose fields cannot be told, or where the read found nothing linked, replaced something unknown; a link replaced none', async () => {
+    // A string without a strategy id (G2P Connect), a strategy the target lacks, a string its pattern does not read, a resolve without fields.
+    for (const before of [
+      { fa: 'some:fa@bank', strategyId: undefined },
+      { fa: bankFa('000777'), strategyId: 99 },
+      { fa: 'not a bank fa', strategyId: 2 },
+      {},
+      null,
+    ])
+      expect((await run({ operation: 'update', before })).replaced).toBeUndefined();
+    expect((await run({ operation: 'link', before: null })).replaced).toBe('none');
+    // A link sent without reading (link-first): it created its link.
+    expect((await run({ operation: 'link' }, { held: new Map() })).replaced).toBe('none');
+  });
+
+  it("a window an earlier sparctl spooled with what the read before it saw: that is ignored, the write's own read decides", async () => {
+    const s = submission('uuid:a', '0011000001', '2024-05-01T10:00:00.000Z');
+    const action = { kind: 'apply', submission: 'uuid:a', beneficiary: '0011000001', why: 'new' };
+    const spooled = [
+      JSON.stringify({ window: { watermark: '2024-05-01T10:00:00.000Z', claims: {} } }),
+      JSON.stringify({ action, submission: s, replaced: { fa: fieldsOf(bankFa('900001')) } }),
+    ].join('\n');
+    const box = store({ claims: {} }, { 'spar_enrolment.jsonl': `${spooled}\n` });
+    const y = bankFa('000777');
+    const job = bulkJob(box, () => ({ fate: 'applied', operation: 'update', before: { fa: y, strategyId: 2 } }));
+    const fake = central([s]);
+    const d = deps({ openStore: async () => box.value, openCentral: async () => fake.client, runWindow: job.runWindow });
+    expect(await importOdk(d, INPUT)).toEqual({ exitCode: ExitCode.ok });
+    expect(d.notes[0]).toBe('sparctl: finishing the window an earlier run left unfinished (/state/spar_enrolment.jsonl)');
+    expect(box.state.claims['uuid:a']!.wrote!.replaced).toEqual({ fa: fieldsOf(y) });
+  });
+
+  it("a write an earlier run sent and this one only settles replaced what that run read before sending it (kept in the window's .replaced file)", async () => {
+    const s = submission('uuid:a', '0011000001', '2024-05-01T10:00:00.000Z');
+    const action = { kind: 'apply', submission: 'uuid:a', beneficiary: '0011000001', why: 'new' };
+    const y = bankFa('000777');
+    const claim = { instance: 'uuid:a', date: s.__system.submissionDate, review: 'received', deleted: false, beneficiary: '0011000001' };
+    const box = store(
+      { claims: {} },
+      {
+        'spar_enrolment.jsonl': `${JSON.stringify({ window: { claims: { 'uuid:a': claim } } })}\n${JSON.stringify({ action, submission: s })}\n`,
+        // The killed run read Y, then sent its update; a line cut short by a kill is skipped, and
+        // never swallows the next run's line.
+        'spar_enrolment.jsonl.replaced': `\n{"seq":0,"oper\n${JSON.stringify({ seq: 0, operation: 'update', before: { stored: y, strategyId: 2 } })}\n{"seq":0,"oper`,
+      },
+    );
+    // Settled by the earlier run (its journal): this run does not send it, so tells nothing.
+    const job = bulkJob(box, () => ({ fate: 'applied', operation: 'update', resumed: true }));
+    const fake = central([s]);
+    const d = deps({ openStore: async () => box.value, openCentral: async () => fake.client, runWindow: job.runWindow });
+    expect(await importOdk(d, INPUT)).toEqual({ exitCode: ExitCode.ok });
+    expect(box.state.claims['uuid:a']!.wrote!.replaced).toEqual({ fa: fieldsOf(y) });
+    // Gone with its window, the spool first.
+    expect(box.log.filter((entry) => entry.startsWith('remove'))).toEqual([
+      'remove spar_enrolment.jsonl',
+      'remove spar_enrolment.jsonl.replaced',
+    ]);
+    expect(Object.keys(box.spools)).toEqual([]);
+  });
+
+  it("a .replaced file an earlier window left (killed before it was removed) is removed before a new window is spooled: it never speaks for that window's writes", async () => {
+    const stale = `${JSON.stringify({ seq: 0, operation: 'update', before: { stored: bankFa('000999'), strategyId: 2 } })}\n`;
+    const box = store({ claims: {} }, { 'spar_enrolment.jsonl.replaced': stale });
+    const job = bulkJob(box, () => ({ fate: 'applied', operation: 'update', resumed: true }));
+    const fake = central([submission('uuid:a', '0011000001', '2024-05-01T10:00:00.000Z')]);
+    const d = deps({
+      openStore: async () => box.value,
+      openCentral: async () => fake.client,
+      runWindow: job.runWindow,
+      readMapper: async () => preRead,
+    });
+    await importOdk(d, INPUT);
+    expect(box.log.slice(0, 3)).toEqual(['lock', 'remove spar_enrolment.jsonl.replaced', 'write spar_enrolment.jsonl']);
+    expect(box.state.claims['uuid:a']!.wrote!.replaced).toBeUndefined();
   });
 
   it('an undo that would put an FA back on a beneficiary not linked now is dropped, its write gone: never an unlink', async () => {

@@ -8,7 +8,7 @@ import { createSparServer } from '../../src/adapters/server/spar-v2-server.js';
 import { LocalMapper } from '../../src/adapters/sqlite/local-mapper.js';
 // Through retained.ts: on Node 24 a collected better-sqlite3 object aborts the test process.
 import { openDatabase, prepare } from '../../src/adapters/sqlite/retained.js';
-import { runBulk, type BulkInputRecord, type BulkMode, type Journal } from '../../src/core/bulk/engine.js';
+import { runBulk, type BulkInputRecord, type BulkMode, type BulkOptions, type Journal, type Sending } from '../../src/core/bulk/engine.js';
 import { indexOf } from '../../src/core/bulk/row-index.js';
 import type { BulkEvent, RecordEvent } from '../../src/core/bulk/events.js';
 import { UnavailableError, UsageError } from '../../src/core/errors.js';
@@ -89,6 +89,7 @@ async function run(
     upsertOrder?: 'read-first' | 'link-first' | 'auto';
     /** The records the run's first read saw (default: `input`); others model a file written to during the run. */
     indexed?: readonly BulkInputRecord[];
+    beforeSending?: BulkOptions['beforeSending'];
   } = {},
 ) {
   const events: RecordEvent[] = [];
@@ -108,6 +109,7 @@ async function run(
     ...(options.chunkSize ? { chunkSize: options.chunkSize } : {}),
     ...(options.chunksInFlight ? { chunksInFlight: options.chunksInFlight } : {}),
     ...(options.upsertOrder ? { upsertOrder: options.upsertOrder } : {}),
+    ...(options.beforeSending ? { beforeSending: options.beforeSending } : {}),
     strategies: new Map((await mapper.strategies()).map((strategy) => [strategy.id, strategy])),
     onEvent: (event: BulkEvent) => {
       if (event.type === 'record') events.push(event);
@@ -595,6 +597,64 @@ describe('bulk engine: failures', () => {
     expect(events[0]).toMatchObject({ id: 'R1', fate: 'confirmed', message: 'sent by an interrupted run; the mapper shows the change' });
     expect(events[1]).toMatchObject({ id: 'R2', fate: 'applied', outcome: 'linked' });
     expect(mapper.auditRows('R1')).toHaveLength(1);
+  });
+});
+
+describe('bulk engine: what a write replaced', () => {
+  it('tells, before a record is journalled in flight or sent, what this run read for it; a write an earlier run sent, only read back now, is not told', async () => {
+    const mapper = local();
+    // U: linked before the job; N: new; E1: an earlier run's update, applied before it died;
+    // E2: an earlier run's update that never reached the mapper, which holds what it held.
+    await mapper.link(
+      [
+        { reference_id: 'a', id: 'U', fa: bank('OLD-U') },
+        { reference_id: 'b', id: 'E1', fa: bank('A-E1') },
+        { reference_id: 'c', id: 'E2', fa: bank('OLD-E2') },
+      ],
+      ctx,
+    );
+    const journal = new MemoryJournal();
+    journal.markInflight([2, 3], 'update');
+    const told: (Sending & { inflight: boolean })[] = [];
+    const beforeSending = (records: readonly Sending[]) => {
+      for (const record of records) told.push({ ...record, inflight: journal.entries.get(record.seq)?.state === 'inflight' });
+    };
+    // Journalled in flight only after it was told (E2 was in flight already, from the earlier run).
+    const inflight = journal.markInflight.bind(journal);
+    journal.markInflight = (seqs, operation) => {
+      for (const seq of seqs) expect(told.map((record) => record.seq)).toContain(seq);
+      inflight(seqs, operation);
+    };
+    const { events } = await run(mapper, records([{ id: 'U' }, { id: 'N' }, { id: 'E1' }, { id: 'E2' }]), { journal, beforeSending });
+    expect(events.map((event) => [event.id, event.operation, event.fate])).toEqual([
+      ['U', 'update', 'applied'],
+      ['N', 'link', 'applied'],
+      ['E1', 'update', 'applied'],
+      ['E2', 'update', 'applied'],
+    ]);
+    expect(events[2]!.message).toBe('sent by an interrupted run; the mapper shows the change');
+    const held = (account: string) => expect.objectContaining({ fa: expect.stringMatching(new RegExp(`^account_number:${account}\\.`)) });
+    expect(told.sort((a, b) => a.seq - b.seq)).toEqual([
+      { seq: 0, operation: 'update', before: held('OLD-U'), inflight: false },
+      { seq: 1, operation: 'link', before: null, inflight: false },
+      // Sent again: what this run read, though the earlier run's plan is not known.
+      { seq: 3, operation: 'update', before: held('OLD-E2'), inflight: true },
+    ]);
+  });
+
+  it('an upsert sent as a link unread and found linked is told again as the update, with what was read then', async () => {
+    const { mapper, backing } = await viaServe();
+    await backing.link([{ reference_id: 'a', id: 'L1', fa: bank('OLD-L1') }], ctx);
+    const told: Sending[] = [];
+    const { events } = await run(mapper, records([{ id: 'L1' }]), {
+      upsertOrder: 'link-first',
+      beforeSending: (records) => told.push(...records),
+    });
+    expect(events[0]).toMatchObject({ id: 'L1', operation: 'update', fate: 'applied' });
+    expect(told).toEqual([
+      { seq: 0, operation: 'link', before: undefined },
+      { seq: 0, operation: 'update', before: expect.objectContaining({ account_number: 'OLD-L1', strategy_id: 2 }) },
+    ]);
   });
 });
 

@@ -32,6 +32,8 @@ export interface BulkJobSpec {
   readonly onSummary?: (summary: BulkSummary) => void;
   /** Told every record's event (all of them are made then): what the job needs of each outcome. */
   readonly collect?: (event: RecordEvent) => void;
+  /** Told the records about to be sent and what the run read for each, before they are (import-odk: what a write replaced). */
+  readonly beforeSending?: BulkJobDeps['beforeSending'];
   /** What the audit log names as the writer (default: "sparctl COMMAND FILE"). */
   readonly source?: string;
   /** Digest of a stored FA, for writes conditional on one (import-odk). */
@@ -200,6 +202,7 @@ export async function bulkJobDeps(context: CommandContext, spec: BulkJobSpec): P
     say: (line) => void io.stderr.write(`${line}\n`),
     ...(globals.verbose && !globals.quiet ? { verbose: (line: string) => void io.stderr.write(`sparctl: ${line}\n`) } : {}),
     ...(spec.collect ? { collect: spec.collect } : {}),
+    ...(spec.beforeSending ? { beforeSending: spec.beforeSending } : {}),
     ...(spec.onSummary ? { onSummary: spec.onSummary } : {}),
     ...(spec.faDigest ? { faDigest: spec.faDigest } : {}),
   };

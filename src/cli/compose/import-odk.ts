@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { ImportOdkDeps, MapperHeld, OdkStore } from '../../app/import-odk.js';
 import { duringRunError, makeFolders } from '../../adapters/files/fs-errors.js';
@@ -87,6 +87,7 @@ export function importOdkDeps(
         faDigest: job.faDigest,
         source: job.source,
         collect: job.collect,
+        beforeSending: job.beforeSending,
         ...(job.onSummary === undefined ? {} : { onSummary: job.onSummary }),
         records: async (_context, mapper, path) => {
           const { openInputFile } = await import('../../adapters/input/record-file.js');
@@ -220,6 +221,14 @@ async function odkStore(dir: string): Promise<OdkStore> {
             renameSync(partial, path);
           } catch (error) {
             throw duringRunError(path, 'cannot keep the submissions read', error);
+          }
+        },
+        append: (text) => {
+          try {
+            makeFolders(dir);
+            appendFileSync(path, text, { mode: 0o600 });
+          } catch (error) {
+            throw duringRunError(path, 'cannot keep what the writes replace', error);
           }
         },
         read: () => readFileSync(path, 'utf8'),

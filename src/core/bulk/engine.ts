@@ -39,6 +39,9 @@ import { UpsertOrder, type UpsertOrderSetting } from './upsert-order.js';
  * - The first request that gives up (retries spent, or a failure no retry helps) stops every
  *   other one at its next attempt: they face the same mapper, and what they have not sent is
  *   kept for the next run.
+ * - A caller that must know later what a write replaced is told what each record was planned
+ *   against before anything of its chunk is journalled in flight or sent (beforeSending): the
+ *   record's event comes only after the write, and a kill between the two would lose it.
  */
 
 export type { BulkInput, BulkInputRecord, BulkMode, InputProblem } from './types.js';
@@ -97,6 +100,21 @@ export interface BulkOptions {
    * Only armed when the input holds more records than that.
    */
   readonly stopEarly?: { readonly after: number; readonly hint: string };
+  /**
+   * Told, before any of them is journalled in flight or sent, the records a chunk is about to
+   * send and what this run read for each: a caller that must know later what a write replaced
+   * (import-odk, to undo it) keeps it from here — a record's event comes only after its write,
+   * and a run killed in between leaves the next one only the state after the write. A throw
+   * stops the run with nothing of the chunk sent.
+   */
+  readonly beforeSending?: (records: readonly Sending[]) => void;
+}
+
+/** A record about to be sent: its operation, and what this run read for its ID (null: not linked; undefined: not read, a link sent unread). */
+export interface Sending {
+  readonly seq: number;
+  readonly operation: WriteOperation;
+  readonly before: Current | undefined;
 }
 
 export async function runBulk(mapper: Mapper, input: BulkInput, journal: Journal, options: BulkOptions): Promise<BulkSummary> {
@@ -433,6 +451,7 @@ class BulkRun implements Retrying {
     }
 
     const toSend: Record<WriteOperation, Work[]> = { link: [], update: [], unlink: [] };
+    const sending: Sending[] = [];
     const settledHere: JournalEntry[] = [];
     const unchangedByRow: { id: string; row: ItemRow; stored: import('../mapper.js').StoredFa }[] = [];
     for (const record of records) {
@@ -468,6 +487,7 @@ class BulkRun implements Retrying {
       if (linkFirst.has(record.seq)) {
         // Sent as a link without reading: one the mapper finds linked comes back (found, below).
         toSend.link.push(w);
+        sending.push({ seq: w.seq, operation: 'link', before: undefined });
         continue;
       }
       const before = this.earlier.get(record.seq);
@@ -525,12 +545,15 @@ class BulkRun implements Retrying {
         continue;
       }
       toSend[decision.operation].push(w);
+      // What this run read, also for a record an earlier run left in flight (its `planned` is not).
+      sending.push({ seq: w.seq, operation: decision.operation, before: current });
     }
     planned();
     if (settledHere.length > 0 && !dryRun) this.journal.settle(settledHere);
     if (unchangedByRow.length > 0) await this.mapper.markRows?.(unchangedByRow, this.options.context);
     if (dryRun) return;
 
+    if (sending.length > 0) this.options.beforeSending?.(sending);
     // Upserts sent as links that the mapper found linked already: planned now, from what it holds.
     const found: Work[] = [];
     await this.send(toSend, found);
@@ -591,7 +614,9 @@ class BulkRun implements Retrying {
         );
     }
     if (unchanged.length > 0) this.journal.settle(unchanged);
-    if (updates.length > 0) await this.send({ link: [], update: updates, unlink: [] }, []);
+    if (updates.length === 0) return;
+    this.options.beforeSending?.(updates.map((w) => ({ seq: w.seq, operation: 'update', before: w.planned })));
+    await this.send({ link: [], update: updates, unlink: [] }, []);
   }
 
   private rejectInvalid(report: ChunkReport, record: BulkInputRecord, problems: readonly InputProblem[]): void {
