@@ -447,6 +447,15 @@ async function poll(run: Run): Promise<number> {
     const fetched = await client.submission(target.project, target.form, id);
     if (fetched !== undefined) content.set(id, fetched);
   }
+  // An older owner deleted in Central since the feed was read cannot be fetched: its beneficiary
+  // waits for the next poll, which reads that deletion.
+  const actions = plan.actions.filter((action) => {
+    if (action.kind !== 'apply' || content.has(action.submission)) return true;
+    say(
+      `sparctl: ${action.submission}, which owns ${action.beneficiary}, is no longer in Central (deleted since the feed was read): ${action.beneficiary} waits for the next poll`,
+    );
+    return false;
+  });
   const shown = plan.notes.slice(0, SHOWN);
   for (const note of shown) say(`sparctl: ${note}`);
   if (plan.notes.length > shown.length) say(`sparctl: … and ${plan.notes.length - shown.length} more like these`);
@@ -458,10 +467,10 @@ async function poll(run: Run): Promise<number> {
     filtered > 0 ? `${filtered} skipped by the mapping's filters` : '',
   ].filter(Boolean);
   say(
-    `sparctl: ${client.server} form ${target.form}: ${latest.size} submission${latest.size === 1 ? '' : 's'} read, ${plan.actions.length} to apply${notes.length > 0 ? ` (${notes.join(', ')})` : ''}`,
+    `sparctl: ${client.server} form ${target.form}: ${latest.size} submission${latest.size === 1 ? '' : 's'} read, ${actions.length} to apply${notes.length > 0 ? ` (${notes.join(', ')})` : ''}`,
   );
   const watermark = input.instanceId === undefined ? newestStamp : undefined;
-  if (plan.actions.length === 0) {
+  if (actions.length === 0) {
     if (!input.dryRun) {
       const kept = later(watermark, state.watermark);
       store.writeState({ ...(kept === undefined ? {} : { watermark: kept }), claims: plan.claims });
@@ -471,9 +480,12 @@ async function poll(run: Run): Promise<number> {
   if (run.stopping) return ExitCode.interrupted;
   const { entries, claims } = await withUndosChecked(
     run,
-    plan.actions,
+    actions,
     plan.claims,
-    (action) => content.get(action.submission) ?? latest.get(action.submission)!,
+    // An undo's submission need not be in this window (its deletion or rejection was read by an
+    // earlier one): what the state knows of it names it in the audit and results columns.
+    (action) =>
+      content.get(action.submission) ?? latest.get(action.submission) ?? fromClaim(action.submission, plan.claims[action.submission]),
   );
   if (entries.length === 0) {
     // Only undos of writes already gone: nothing to send.
@@ -524,6 +536,20 @@ async function withUndosChecked(
     entries.push({ action, submission: submission(action) });
   }
   return { entries, claims: settled ?? claims };
+}
+
+/** A submission as the state knows it (not read from Central in this window). */
+function fromClaim(id: string, claim: Claim | undefined): OdkSubmission {
+  return {
+    __id: id,
+    __system: {
+      submissionDate: claim?.date ?? '',
+      updatedAt: null,
+      deletedAt: null,
+      reviewState: claim === undefined || claim.review === 'received' ? null : claim.review,
+    },
+    meta: { instanceID: claim?.instance ?? id },
+  };
 }
 
 const faDigestOf = (deps: Pick<ImportOdkDeps, 'sha256'>) => (fa: string) => deps.sha256(fa, 'base64url').slice(0, 22);
@@ -634,7 +660,11 @@ export async function* spoolRecords(
     const out: BulkInputRecord[] = [];
     for (const fileRecord of batch) {
       if (fileRecord.line === 1) continue; // the window's own line
-      const { action, submission } = fileRecord.record as unknown as SpoolEntry;
+      const entry = fileRecord.record as unknown as SpoolEntry;
+      const action = entry.action;
+      // An earlier sparctl spooled an undo whose submission it had not read without one, and then
+      // stopped every run on that spool: the state's name for it stands in.
+      const submission = entry.submission ?? fromClaim(action.submission, undefined);
       const read = objectRow(submission);
       const provenance = provenanceOf(submission, how.form);
       const raw: Record<string, string> = {

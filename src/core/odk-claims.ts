@@ -212,11 +212,15 @@ export function planClaims(
           );
         }
       }
+      // The importer's write on this ID is another submission's, one that no longer claims it
+      // (a policy switched since, e.g. --on-reject warn, then unlink): the owner takes it back
+      // as when ownership passes.
+      const writtenByNonClaimant = (writtenAfter.get(beneficiary) ?? []).some(([id, claim]) => id !== owner && !claims(claim, policies));
       const why = contentNew.has(owner)
         ? before[owner] === undefined
           ? 'new'
           : 'edit'
-        : owner !== ownerBefore
+        : owner !== ownerBefore || writtenByNonClaimant
           ? 'owner'
           : policies.reapply
             ? 'reapply'

@@ -96,7 +96,10 @@ export function referencePlanClaims(
         ? before[owner] === undefined
           ? 'new'
           : 'edit'
-        : owner !== ownerBefore
+        : owner !== ownerBefore ||
+            Object.entries(after).some(
+              ([id, claim]) => id !== owner && claim.wrote?.beneficiary === beneficiary && !claims(claim, policies),
+            )
           ? 'owner'
           : policies.reapply
             ? 'reapply'

@@ -1,0 +1,221 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import {
+  importOdk,
+  type ImportOdkDeps,
+  type ImportOdkInput,
+  type OdkCentral,
+  type OdkImportState,
+  type OdkStore,
+  type OdkWindowJob,
+} from '../../src/app/import-odk.js';
+import type { RecordEvent } from '../../src/core/bulk/events.js';
+import type { BulkInputRecord } from '../../src/core/bulk/types.js';
+import { ExitCode } from '../../src/core/errors.js';
+import type { OdkSubmission } from '../../src/core/odk.js';
+import { DEFAULT_STRATEGIES } from '../../src/core/strategy/strategy.js';
+import { ROOT } from '../helpers/run-cli.js';
+
+/**
+ * Submissions import-odk needs but the window did not read (found against a real ODK Central):
+ * an undo whose writer's deletion an earlier window read, and an older owner deleted in Central
+ * between the feed and its fetch. Neither may stop the run (nor wedge the next runs on the spool).
+ */
+const MAPPING = join(ROOT, 'fixtures', 'enrolment.odk-mapping.json');
+const DFSP = join(ROOT, 'fixtures', 'odk-dfsp.json');
+const FIELDS = [
+  'beneficiary/national_id',
+  'beneficiary/full_name',
+  'beneficiary/contact_phone',
+  'payment/payment_method',
+  'payment/bank_code',
+  'payment/branch_code',
+  'payment/account_number',
+  'payment/mobile_money_provider',
+  'payment/email_wallet_provider',
+  'payment/mobile_money_number',
+  'payment/email_wallet_address',
+  'payment/payment_consent',
+].map((path) => ({ path: `/${path}`, type: 'string' }));
+const sha256 = (text: string, encoding: 'hex' | 'base64url') => createHash('sha256').update(text).digest(encoding);
+
+function submission(id: string, nationalId: string, date: string, extra: Partial<OdkSubmission['__system']> = {}): OdkSubmission {
+  return {
+    __id: id,
+    __system: { submissionDate: date, updatedAt: null, deletedAt: null, reviewState: null, ...extra },
+    meta: { instanceID: id },
+    beneficiary: { national_id: nationalId, full_name: `Person ${nationalId}`, contact_phone: '0711 000 111' },
+    payment: { payment_method: 'bank', bank_code: 'BNK001', branch_code: 'BNK001-0042', account_number: '000111', payment_consent: 'yes' },
+  };
+}
+
+function setup(initial: OdkImportState, changes: OdkSubmission[], deletions: OdkSubmission[]) {
+  const box: { state: OdkImportState; spools: Record<string, string> } = { state: initial, spools: {} };
+  const store = {
+    readState: () => box.state,
+    writeState: (state: OdkImportState) => {
+      box.state = state;
+    },
+    spool: (name: string) => ({
+      path: `/state/${name}`,
+      exists: () => name in box.spools,
+      write: (text: string) => {
+        box.spools[name] = text;
+      },
+      append: (text: string) => {
+        box.spools[name] = (box.spools[name] ?? '') + text;
+      },
+      read: () => box.spools[name]!,
+      remove: () => {
+        delete box.spools[name];
+      },
+    }),
+    lock: () => ({ release: () => undefined }),
+  } as unknown as OdkStore;
+  const client: OdkCentral = {
+    server: 'https://central.test',
+    form: async () => ({ publishedAt: '2024-01-01T00:00:00.000Z', keyId: null }),
+    fields: async () => FIELDS,
+    // Deleted in Central: Submissions('…') answers 404.
+    submission: async () => undefined,
+    submissions: async function* (_p, _f, query) {
+      yield query.filter?.includes('deletedAt') ? deletions : changes;
+    },
+    close: async () => undefined,
+  };
+  const records: BulkInputRecord[] = [];
+  const runWindow = async (job: OdkWindowJob) => {
+    const name = job.path.replace('/state/', '');
+    const lines = box.spools[name]!.split('\n')
+      .filter(Boolean)
+      .map((text, i) => ({ line: i + 1, record: JSON.parse(text) as Record<string, unknown> }));
+    for await (const batch of job.records(
+      (async function* () {
+        yield lines;
+      })(),
+      new Map(DEFAULT_STRATEGIES.map((s) => [s.id, s])),
+    ))
+      records.push(...batch);
+    for (const record of records)
+      job.collect({
+        type: 'record',
+        seq: record.seq,
+        id: record.key,
+        fate: 'applied',
+        code: null,
+        message: null,
+        operation: 'unlink',
+      } as RecordEvent);
+    return ExitCode.ok;
+  };
+  const notes: string[] = [];
+  const deps = {
+    settings: { odkUrl: 'https://central.test', odkProject: 3, odkForm: 'spar_enrolment' },
+    yes: true,
+    quiet: false,
+    readText: async (file: string) => readFileSync(file, 'utf8'),
+    parseJson: (text: string) => JSON.parse(text),
+    targetDfsp: async () => undefined,
+    announceTarget: () => undefined,
+    mapperIdentity: async () => 'local /db abc',
+    sha256,
+    readMapper: async () => new Map(),
+    openStore: async () => store,
+    openCentral: async () => client,
+    runWindow,
+    lastChange: async () => undefined,
+    onInterrupt: () => () => undefined,
+    clock: () => 0,
+    sleep: async () => undefined,
+    note: (line: string) => notes.push(line),
+  } as unknown as ImportOdkDeps;
+  return { box, deps, records, notes };
+}
+
+const INPUT: ImportOdkInput = {
+  mapping: MAPPING,
+  dfsp: DFSP,
+  skipReview: 'rejected',
+  onDelete: 'unlink',
+  onReject: 'warn',
+  overlap: 0,
+  pageSize: 250,
+  interval: 60,
+};
+
+describe('import-odk: a submission the window needs but did not read', () => {
+  it("an undo whose writer's deletion an earlier window read: the unlink is sent, named after the writer", async () => {
+    const t = setup(
+      {
+        watermark: '2024-05-02T00:00:00.000Z',
+        claims: {
+          'uuid:w': {
+            instance: 'uuid:w',
+            date: '2024-05-01T10:00:00.000Z',
+            review: 'received',
+            deleted: true,
+            beneficiary: '0011000001',
+            wrote: { beneficiary: '0011000001', fa: 'faW', replaced: 'none' },
+          },
+        },
+      },
+      [submission('uuid:c', '0011000001', '2024-05-03T10:00:00.000Z', { reviewState: 'rejected', updatedAt: '2024-05-03T10:01:00.000Z' })],
+      [],
+    );
+    expect(await importOdk(t.deps, INPUT)).toEqual({ exitCode: ExitCode.ok });
+    expect(t.records.map((r) => [r.key, r.parsed.ok && r.parsed.mode, r.raw?.['odk_submission']])).toEqual([
+      ['0011000001', 'unlink', 'uuid:w'],
+    ]);
+    expect(t.box.state.claims['uuid:w']!.wrote).toBeUndefined();
+  });
+
+  it('a spool an earlier sparctl saved without the undone submission is finished, not stopped on at every run', async () => {
+    const claims = {
+      'uuid:w': {
+        instance: 'uuid:w',
+        date: '2024-05-01T10:00:00.000Z',
+        review: 'received' as const,
+        deleted: true,
+        beneficiary: '0011000001',
+        wrote: { beneficiary: '0011000001', fa: 'faW', replaced: 'none' as const },
+      },
+    };
+    const t = setup({ watermark: '2024-05-02T00:00:00.000Z', claims }, [], []);
+    // What that sparctl wrote: the undo's line with no `submission` (it was undefined).
+    const action = { kind: 'undo', submission: 'uuid:w', beneficiary: '0011000001', fa: 'faW', why: 'rejected' };
+    t.box.spools['spar_enrolment.jsonl'] =
+      `${JSON.stringify({ window: { watermark: '2024-05-03T10:01:00.000Z', claims } })}\n${JSON.stringify({ action })}\n`;
+    expect(await importOdk(t.deps, INPUT)).toEqual({ exitCode: ExitCode.ok });
+    expect(t.records.map((r) => [r.key, r.parsed.ok && r.parsed.mode, r.raw?.['odk_submission']])).toEqual([
+      ['0011000001', 'unlink', 'uuid:w'],
+    ]);
+    expect(t.box.spools['spar_enrolment.jsonl']).toBeUndefined();
+  });
+
+  it('an older owner deleted in Central between the feed and its fetch: its beneficiary waits for the next poll, nothing is spooled', async () => {
+    const t = setup(
+      {
+        watermark: '2024-05-02T00:00:00.000Z',
+        claims: {
+          'uuid:a': { instance: 'uuid:a', date: '2024-05-01T10:00:00.000Z', review: 'received', deleted: false, beneficiary: '0011000001' },
+          'uuid:b': {
+            instance: 'uuid:b',
+            date: '2024-05-01T11:00:00.000Z',
+            review: 'received',
+            deleted: false,
+            beneficiary: '0011000001',
+            wrote: { beneficiary: '0011000001', fa: 'faB', replaced: 'none' },
+          },
+        },
+      },
+      [],
+      [submission('uuid:b', '0011000001', '2024-05-01T11:00:00.000Z', { deletedAt: '2024-05-03T10:00:00.000Z' })],
+    );
+    expect(await importOdk(t.deps, INPUT)).toEqual({ exitCode: ExitCode.ok });
+    expect(t.records).toEqual([]);
+    expect(t.box.spools).toEqual({});
+    expect(t.notes.some((n) => n.includes('uuid:a, which owns 0011000001, is no longer in Central'))).toBe(true);
+  });
+});
