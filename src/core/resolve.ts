@@ -1,4 +1,4 @@
-import { SparctlError, ExitCode } from './errors.js';
+import { UnavailableError } from './errors.js';
 import type { Mapper, MapperCallContext, ResolveItem } from './mapper.js';
 import type { ResolveScope } from './model.js';
 import { parseRecordFor, type FieldProblem } from './request-items.js';
@@ -189,11 +189,10 @@ async function resolveBatch(mapper: Mapper, batch: readonly PreparedItem[], cont
   return batch.map(({ line, item }) => {
     const result = byReference.get(item.reference_id);
     if (!result) {
-      throw new SparctlError(
-        'mapper.result_missing',
-        `the mapper returned no result for ${item.id} (reference ${item.reference_id})`,
-        ExitCode.internal,
-      );
+      // The mapper broke its protocol: a failing surrounding (exit 4), not a sparctl bug.
+      throw new UnavailableError('mapper.result_missing', `the mapper returned no result for ${item.id} (reference ${item.reference_id})`, {
+        hint: 'run it again; if the mapper keeps leaving IDs out, check it (and report it if it is SPAR)',
+      });
     }
     const outcome = classifyResult('resolve', result);
     const answered = { ...result, id: item.id };

@@ -1,4 +1,5 @@
 import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -183,4 +184,41 @@ describe('a mapper that answers in bad faith', () => {
     expect(again.code).toBe(0);
     expect(backing.auditRows()).toHaveLength(1);
   }, 30_000);
+
+  it('a redirect is never followed nor retried: exit 3 naming where it leads, its credentials masked', async () => {
+    let requests = 0;
+    const redirecting = createServer((_req, res) => {
+      requests++;
+      res.writeHead(307, { location: 'http://admin:hunter2@127.0.0.1:9/other-mapper/mapper/link' }).end();
+    });
+    await new Promise<void>((resolve) => redirecting.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => redirecting.close(() => resolve())));
+    const env = { ...cliEnv().env, SPARCTL_BASE_URL: `http://127.0.0.1:${(redirecting.address() as AddressInfo).port}` };
+    const dir = tempDir();
+    writeFileSync(join(dir, 'links.csv'), `${[HEADER, row('link', 'D1', '1'), row('link', 'D2', '2')].join('\n')}\n`);
+    for (const args of [
+      ['link', '--file', 'links.csv'],
+      ['link', '--id', 'D3', ...bankFlags('3')],
+    ]) {
+      requests = 0;
+      const run = await runMain(args, { env, cwd: dir });
+      expect(run.code).toBe(3);
+      expect(run.stderr).toMatch(/remote\.redirected/);
+      expect(run.stderr).toMatch(/HTTP 307, a redirect to http:\/\/\*+@127\.0\.0\.1:9\/other-mapper\/mapper\/link/);
+      expect(run.stderr).not.toContain('hunter2');
+      expect(run.stderr).not.toContain('admin');
+      expect(requests).toBe(1);
+    }
+  }, 30_000);
+
+  it('a resolve answer that leaves an ID out is a failing mapper (exit 4), not an internal error', async () => {
+    const { proxy, env, dir } = await remote();
+    await linkAll(env, dir, ['M1', 'M2']);
+    proxy.chaos((path) => (path.endsWith('/resolve') ? { rewrite: results('resolve', (list) => list.slice(1)) } : undefined));
+    const looked = await runMain(['resolve', 'M1', 'M2', '-o', 'jsonl'], { env, cwd: dir });
+    expect(looked.code).toBe(4);
+    expect(looked.stderr).toMatch(/mapper\.result_missing/);
+    expect(looked.stderr).not.toMatch(/internal error/);
+    expect(proxy.log.filter((entry) => entry.path.endsWith('/resolve')).length).toBeGreaterThan(0);
+  });
 });

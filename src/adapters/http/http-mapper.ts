@@ -150,6 +150,7 @@ export class HttpMapper implements Mapper {
         body: canonical,
       });
     }
+    if (response.status >= 300 && response.status < 400) throw redirected(response.status, response.location, where);
     if (response.status !== 200) throw httpStatusError(response.status, response.text, where, this.settings, response.retryAfter, records);
     try {
       return JSON.parse(response.text);
@@ -355,16 +356,24 @@ export class HttpMapper implements Mapper {
     return { value, expiresAt: Date.now() + Math.max(0, lifetime - 30) * 1000 };
   }
 
-  private async send(url: URL, options: Dispatcher.RequestOptions): Promise<{ status: number; text: string; retryAfter?: string }> {
+  private async send(
+    url: URL,
+    options: Dispatcher.RequestOptions,
+  ): Promise<{ status: number; text: string; retryAfter?: string; location?: string }> {
     try {
       const response = await this.pool.request({
         ...options,
         headersTimeout: this.settings.timeoutMs,
         bodyTimeout: this.settings.timeoutMs,
       });
-      const retryAfter = response.headers['retry-after'];
+      const { 'retry-after': retryAfter, location } = response.headers;
       const text = await readWithin(response.body, this.settings.timeoutMs);
-      return { status: response.statusCode, text, ...(typeof retryAfter === 'string' ? { retryAfter } : {}) };
+      return {
+        status: response.statusCode,
+        text,
+        ...(typeof retryAfter === 'string' ? { retryAfter } : {}),
+        ...(typeof location === 'string' ? { location } : {}),
+      };
     } catch (error) {
       throw transportError(error, `${options.method} ${redactUrl(url.toString())}`, this.settings.timeoutMs);
     }
@@ -590,6 +599,19 @@ export function httpStatusError(
   }
   // An answer sparctl does not understand says nothing about what was applied.
   return new UnavailableError('remote.unexpected_status', `${where} answered HTTP ${status}${said}`, { outcomeUnknown: true });
+}
+
+/**
+ * A redirect is never followed: it may lead to another mapper than the one named. It says the
+ * URL is not the mapper's, so nothing is retried (it was: 20 times); the run stops with the
+ * request's records in flight — a 303 may follow a POST that was applied — read back on resume.
+ */
+export function redirected(status: number, location: string | undefined, where: string): ConfigError {
+  return new ConfigError(
+    'remote.redirected',
+    `${where} answered HTTP ${status}, a redirect${location === undefined ? '' : ` to ${redactUrl(location)}`}; sparctl never follows one (it could lead to another mapper)`,
+    { hint: 'set baseUrl (or --url) to the URL the mapper answers at itself, if the redirect leads to the same mapper' },
+  );
 }
 
 /** The settings that say how a profile authenticates, for the messages about it. */
