@@ -22,11 +22,11 @@ const timeBin = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
 const env = { ...process.env, HOME: dir, XDG_DATA_HOME: join(dir, 'd'), XDG_STATE_HOME: join(dir, 's'), XDG_CONFIG_HOME: join(dir, 'c') };
 
 let files = 0;
-/** A CSV of `n` new bank-account links (IDs unique to this file), as `link --file` reads them. */
-function newFile() {
+/** A CSV of `count` new bank-account links (IDs unique to this file), as `link --file` reads them. */
+function newFile(count = n) {
   const tag = `F${files++}`;
   const rows = ['id,name,phone_number,fa_type,strategy_id,bank_name,bank_code,branch_name,branch_code,account_number'];
-  for (let i = 0; i < n; i++)
+  for (let i = 0; i < count; i++)
     rows.push(`${tag}-${String(i).padStart(8, '0')},Person ${i},,BANK,2,Land Bank,LBP,Main,0012,${String(i).padStart(12, '0')}`);
   const path = join(dir, `${tag}.csv`);
   writeFileSync(path, `${rows.join('\n')}\n`);
@@ -116,6 +116,10 @@ const fmt = (x, digits = 2) => (Number.isFinite(x) ? x.toFixed(digits) : '–');
   const server = await startServer(8);
   const ratios = { upsert: [], link: [], resolve: [] };
   const cpu = { upsert: [], link: [], resolve: [] };
+  // CPU per record past start-up: each client's CPU on `n` records less its CPU on `small`, per
+  // extra record — what the per-record work costs once both processes have started.
+  const small = Math.min(1000, Math.floor(n / 10));
+  const marginal = { ours: [], raw: [] };
   for (let round = 0; round < rounds; round++) {
     const a = newFile();
     const b = newFile();
@@ -135,6 +139,13 @@ const fmt = (x, digits = 2) => (Number.isFinite(x) ? x.toFixed(digits) : '–');
     );
     ratios.link.push(rawLink.seconds / ourLink.seconds);
     cpu.link.push(ourLink.cpu / rawLink.cpu);
+    const [rawSmall, ourSmall] = paired(
+      round,
+      () => raw(server.url, 'link', newFile(small), 4),
+      () => sparctl(server.url, ['link', '--file', newFile(small), '--concurrency', '4', '--rejects', join(dir, `r${round}s.csv`)]),
+    );
+    marginal.raw.push(((rawLink.cpu - rawSmall.cpu) / (n - small)) * 1e6);
+    marginal.ours.push(((ourLink.cpu - ourSmall.cpu) / (n - small)) * 1e6);
     const [rawResolve, ourResolve] = paired(
       round,
       () => raw(server.url, 'resolve', a, 4),
@@ -149,6 +160,11 @@ const fmt = (x, digits = 2) => (Number.isFinite(x) ? x.toFixed(digits) : '–');
       spread(ratios[operation]),
       spread(cpu[operation]),
     ]);
+  show([
+    `link --file, CPU per record past start-up (${n.toLocaleString('en')} less ${small.toLocaleString('en')} records): sparctl / raw client`,
+    spread(marginal.ours.map((ours, round) => ours / marginal.raw[round])),
+    `${fmt(median(marginal.ours), 1)} / ${fmt(median(marginal.raw), 1)} µs`,
+  ]);
   await server.stop();
 }
 
