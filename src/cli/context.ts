@@ -1,6 +1,6 @@
-import { statSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { statSync, type Stats } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { ConfigError, UsageError } from '../core/errors.js';
 import type { LocalMapper } from '../adapters/sqlite/local-mapper.js';
 import type { Mapper } from '../core/mapper.js';
@@ -43,12 +43,59 @@ export function configPathOf(io: Io, dirs: SparctlDirs): string {
 }
 
 async function readConfigText(path: string): Promise<string | undefined> {
+  let handle: FileHandle;
   try {
-    return await readFile(path, 'utf8');
+    handle = await open(path, 'r');
   } catch (error) {
     if ((error as { code?: string }).code === 'ENOENT') return undefined;
     throw new ConfigError('config.unreadable', `cannot read ${path}: ${(error as Error).message}`);
   }
+  try {
+    // The file that is read is the one checked: no swap between the two.
+    refuseUnsafeConfig(path, await handle.stat());
+    return await handle.readFile('utf8');
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    throw new ConfigError('config.unreadable', `cannot read ${path}: ${(error as Error).message}`);
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * The config file names the mapper every command acts on: one that another user may change (or
+ * replace, through its folder) could point sparctl at another mapper, so it is refused, as ssh
+ * refuses its own config. Not on Windows, whose files carry no such mode.
+ */
+function refuseUnsafeConfig(path: string, file: Stats): void {
+  const me = process.getuid?.();
+  if (me === undefined || process.platform === 'win32') return;
+  const mode = (file.mode & 0o777).toString(8).padStart(4, '0');
+  let why: string | undefined;
+  let fix = '';
+  if (file.uid !== me && file.uid !== 0) {
+    why = `belongs to another user (uid ${file.uid})`;
+    fix = `copy it to a file of your own, or run: chown ${me} ${shellWord(path)}`;
+  } else if ((file.mode & 0o022) !== 0) {
+    why = `can be changed by other users (mode ${mode})`;
+    fix = `run: chmod go-w ${shellWord(path)}`;
+  } else {
+    let folder: Stats | undefined;
+    try {
+      folder = statSync(dirname(path));
+    } catch {
+      return;
+    }
+    // A folder others may write lets them put another file in its place, unless it is sticky.
+    if ((folder.mode & 0o022) !== 0 && (folder.mode & 0o1000) === 0) {
+      why = `is in a folder other users can write to (${dirname(path)}, mode ${(folder.mode & 0o777).toString(8).padStart(4, '0')}), so they can replace it`;
+      fix = `run: chmod go-w ${shellWord(dirname(path))}`;
+    }
+  }
+  if (why === undefined) return;
+  throw new ConfigError('config.unsafe', `${path} ${why}: a profile there could point sparctl at another mapper; nothing was done`, {
+    hint: `${fix} (SPARCTL_CONFIG names another config file)`,
+  });
 }
 
 const chosenFormats = new WeakMap<Io, OutputFormat>();
