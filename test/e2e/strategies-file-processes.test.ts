@@ -81,7 +81,8 @@ describe('strategy add on a remote profile, as processes', () => {
       // Root may write any file: as root, the add runs as nobody, in folders nobody may write.
       const asOther = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
       if (asOther.uid !== undefined) {
-        for (const dir of [home, join(home, 'config'), join(home, 'config', 'sparctl')]) chmodSync(dir, 0o777);
+        // Sticky, as /tmp: a folder others may write to without it is refused as the config's (config.unsafe).
+        for (const dir of [home, join(home, 'config'), join(home, 'config', 'sparctl')]) chmodSync(dir, 0o1777);
       }
       const refused = await run(['-q', ...addArgs(8)], env, asOther);
       expect([refused.code, refused.stderr]).toEqual([
