@@ -26,7 +26,18 @@ import {
   type FormField,
   type OdkSubmission,
 } from '../core/odk.js';
-import { planClaims, settleClaims, type Claim, type ClaimAction, type ClaimPolicies, type Replaced } from '../core/odk-claims.js';
+import {
+  planClaims,
+  settleClaims,
+  withoutWriteOn,
+  writesOf,
+  type Claim,
+  type ClaimAction,
+  type ClaimPolicies,
+  type Replaced,
+  type Submission,
+  type Wrote,
+} from '../core/odk-claims.js';
 import type { Sending } from '../core/bulk/engine.js';
 import { isStored, storedString, type Current } from '../core/bulk/plan.js';
 import { deconstructFa, type Strategy } from '../core/strategy/strategy.js';
@@ -45,7 +56,8 @@ import type { Settings } from '../config/settings.js';
  * before sending that write — kept in the window's `.replaced` file before the write is sent, so
  * that a run killed after it still knows — never a read made earlier (an ID may be changed by
  * hand while a window waits for a killed run or a mapper outage), and not known, so never
- * undone, where nothing was kept (a window an earlier sparctl spooled).
+ * undone, where nothing was kept (a window an earlier sparctl spooled). One form imported into
+ * one mapper has one state: a server URL spelled another way never starts a second one silently.
  */
 
 /**
@@ -84,6 +96,25 @@ export interface OdkSpoolFile {
   append(text: string): void;
   read(): string;
   remove(): void;
+}
+
+/**
+ * Which form and mapper a state is of, whatever the server's URL: the server as the URL names it
+ * (shown, never keyed on alone), and a key of project, form and mapper. Another URL for the same
+ * form and mapper may be the same Central (another host name, port, scheme, a proxy) or another
+ * one (staging and production): only the person running it can say (--odk-state).
+ */
+export interface StateOrigin {
+  readonly server: string;
+  readonly formKey: string;
+}
+
+/** A state kept for the same form and mapper under another server URL. */
+export interface StateElsewhere {
+  readonly key: string;
+  readonly server: string;
+  /** Where it is (its directory), for the message. */
+  readonly path: string;
 }
 
 /** Where the import of one form into one mapper keeps what it remembers (adapters/odk/odk-state.ts). */
@@ -144,8 +175,14 @@ export interface ImportOdkDeps {
   readonly sha256: (text: string, encoding: 'hex' | 'base64url') => string;
   /** What the mapper holds for these beneficiaries now (absent: not linked), read before the window is spooled: an undo's beneficiary not linked is not undone. */
   readonly readMapper: (ids: readonly string[], dryRun: boolean) => Promise<ReadonlyMap<string, MapperHeld>>;
-  /** `earlierKey`: where an earlier sparctl kept this state; used (moved to `key`) when only it exists. */
-  readonly openStore: (key: string, earlierKey: string | undefined, dryRun: boolean) => Promise<OdkStore>;
+  /**
+   * `earlierKey`: where an earlier sparctl kept this state, or the state adopted from another
+   * server URL (--odk-state adopt); used (moved to `key`) when `key` has none. A real run records
+   * `origin` with the state, so that another URL's run finds it (statesElsewhere).
+   */
+  readonly openStore: (key: string, earlierKey: string | undefined, dryRun: boolean, origin?: StateOrigin) => Promise<OdkStore>;
+  /** States of the same form and mapper kept under other server URLs, when `key` has none of its own (and made no choice). */
+  readonly statesElsewhere?: (key: string, origin: StateOrigin) => Promise<readonly StateElsewhere[]>;
   readonly openCentral: (url: string) => Promise<OdkCentral>;
   /** Runs one window through the bulk job; its exit code. */
   readonly runWindow: (job: OdkWindowJob) => Promise<number>;
@@ -179,6 +216,8 @@ export interface ImportOdkInput {
   readonly watch?: boolean;
   readonly interval: number;
   readonly dryRun?: boolean;
+  /** A state of this form and mapper kept under another server URL: carry it over (the same Central), or start one of this URL's own. */
+  readonly odkState?: 'adopt' | 'separate';
 }
 
 export interface ImportOdkResult {
@@ -197,8 +236,14 @@ interface OdkTarget {
  * are ignored, for the write's own read says what it replaced.)
  */
 interface SpoolEntry {
-  readonly action: ClaimAction;
+  readonly action: ClaimAction | RejectAction;
   readonly submission: OdkSubmission;
+}
+
+/** New content whose beneficiary ID cannot be built (empty, or not what the strategy reads): a reject row, once per content. */
+interface RejectAction {
+  readonly kind: 'reject';
+  readonly submission: string;
 }
 
 interface SpoolHead {
@@ -245,8 +290,55 @@ export function checkImportOdk(
 
 /** The state's key: the same server named with or without /v1 or a trailing slash is the same state; a new mapper starts from the beginning. */
 export function stateKey(sha256: ImportOdkDeps['sha256'], target: OdkTarget, mapperIdentity: string): string {
-  const server = target.url.replace(/\/+$/, '').replace(/\/v1$/, '');
-  return sha256(JSON.stringify([server, target.project, target.form, mapperIdentity]), 'hex').slice(0, 24);
+  return sha256(JSON.stringify([serverOf(target.url), target.project, target.form, mapperIdentity]), 'hex').slice(0, 24);
+}
+
+/** The server as the state's key reads its URL. */
+const serverOf = (url: string) => url.replace(/\/+$/, '').replace(/\/v1$/, '');
+
+/** What the state records of its form and mapper (StateOrigin): the server without any user or password the URL holds. */
+export function stateOrigin(sha256: ImportOdkDeps['sha256'], target: OdkTarget, mapperIdentity: string): StateOrigin {
+  let server = serverOf(target.url);
+  try {
+    const url = new URL(server);
+    url.username = '';
+    url.password = '';
+    server = url.toString().replace(/\/+$/, '');
+  } catch {
+    // Not a URL the client could use either: shown as given.
+  }
+  return { server, formKey: sha256(JSON.stringify([target.project, target.form, mapperIdentity]), 'hex').slice(0, 24) };
+}
+
+/**
+ * Which state this run uses when the same form and mapper has one under another server URL only:
+ * refused unless --odk-state says whether that server is this one. Keyed by the URL alone, a
+ * Central reached under a new host name, port or scheme (or through a proxy) started afresh,
+ * wrote every submission again over changes an admin made since, and lost the record of the
+ * importer's own writes; keyed by the form alone, staging and production would share one.
+ */
+function stateToUse(
+  elsewhere: readonly StateElsewhere[],
+  target: OdkTarget,
+  origin: StateOrigin,
+  choice: ImportOdkInput['odkState'],
+): string | undefined {
+  if (elsewhere.length === 0 || choice === 'separate') return undefined;
+  const which = `form "${target.form}" (project ${target.project}) into this mapper`;
+  const others = elsewhere.map((other) => `${other.server} (${other.path})`).join(', ');
+  if (choice === 'adopt' && elsewhere.length === 1) return elsewhere[0]!.key;
+  throw new UsageError(
+    'odk.state_elsewhere',
+    choice === 'adopt'
+      ? `the import of ${which} has states under several other server URLs: ${others}; this run names ${origin.server}, and cannot tell which to adopt; nothing was read or written`
+      : `the import of ${which} kept its state under another server URL: ${others}; this run names ${origin.server}, which has none; nothing was read or written`,
+    {
+      hint:
+        choice === 'adopt'
+          ? "move away the states that are not this server's, or pass --odk-state separate to start one of its own"
+          : 'if it is the same Central under another address (host name, port, scheme, a proxy), pass --odk-state adopt to carry that state over; if it is another Central (staging and production), pass --odk-state separate to start a state of its own',
+    },
+  );
 }
 
 /** The window's file: a dry run, or a fix of one submission, never touches the window a regular run may have left. */
@@ -265,11 +357,12 @@ export async function importOdk(deps: ImportOdkDeps, input: ImportOdkInput): Pro
   const dryRun = input.dryRun === true;
   const identity = await deps.mapperIdentity(dryRun);
   const earlier = await deps.earlierMapperIdentity?.(dryRun);
-  const store = await deps.openStore(
-    stateKey(deps.sha256, target, identity),
-    earlier === undefined || earlier === identity ? undefined : stateKey(deps.sha256, target, earlier),
-    dryRun,
-  );
+  const key = stateKey(deps.sha256, target, identity);
+  const earlierKey = earlier === undefined || earlier === identity ? undefined : stateKey(deps.sha256, target, earlier);
+  const origin = stateOrigin(deps.sha256, target, identity);
+  // The state an earlier sparctl kept for this very server and mapper is taken over, not asked about.
+  const elsewhere = ((await deps.statesElsewhere?.(key, origin)) ?? []).filter((other) => other.key !== earlierKey);
+  const store = await deps.openStore(key, stateToUse(elsewhere, target, origin, input.odkState) ?? earlierKey, dryRun, origin);
   // The window being applied: what to do, with the submissions as read, one JSON line each. It
   // holds beneficiaries' data, so it is 0600 and removed as soon as its window is done.
   const spool = store.spool(spoolName(target.form, input));
@@ -425,12 +518,12 @@ async function poll(run: Run): Promise<number> {
       deletions.push(...page);
   }
   const { latest, newestStamp } = latestStates(changes, deletions);
-  let filtered = 0;
-  const submissions = [...latest.values()].map((submission) => {
+  const filteredOut = new Set<string>();
+  const toSubmission = (submission: OdkSubmission): Submission => {
     const read = objectRow(submission);
     // A submission the mapping's filters leave out names no beneficiary: it claims none.
     const skipped = filterRow(run.mapping.filters, read) !== undefined;
-    if (skipped && submission.__system.deletedAt === null) filtered++;
+    if (skipped) filteredOut.add(submission.__id);
     return {
       id: submission.__id,
       instance: submission.meta?.instanceID ?? submission.__id,
@@ -439,8 +532,29 @@ async function poll(run: Run): Promise<number> {
       deleted: submission.__system.deletedAt !== null,
       beneficiary: skipped ? undefined : rowKey(run.mapping, read),
     };
-  });
-  const plan = planClaims(state.claims, submissions, policies, input.instanceId === undefined ? new Set() : new Set([input.instanceId]));
+  };
+  const force = input.instanceId === undefined ? new Set<string>() : new Set([input.instanceId]);
+  // --instance-id fixes one submission: it plans no undo an earlier run left (pendingUndos).
+  const pending = input.instanceId === undefined;
+  const planned = () => planClaims(state.claims, [...latest.values()].map(toSubmission), policies, force, pending);
+  let plan = planned();
+  // An undo of a submission this window did not read (an earlier run read its deletion, or its
+  // policy did not allow the undo then) is planned on the state's word: that submission is read
+  // again first, as Central has it now. A deletion undone in Central leaves updatedAt null, so no
+  // window finds it: read again, it claims its beneficiary and nothing is undone. Still deleted
+  // (Central answers 404), the state's word stands.
+  const reread = pending
+    ? [...new Set(plan.actions.filter((a) => a.kind === 'undo' && !latest.has(a.submission)).map((a) => a.submission))]
+    : [];
+  let found = false;
+  for (const id of reread) {
+    const now = await client.submission(target.project, target.form, id);
+    if (now !== undefined) {
+      latest.set(id, now);
+      found = true;
+    }
+  }
+  if (found) plan = planned();
   // An older owner takes its beneficiary back: its content as Central has it now.
   const content = new Map([...latest.values()].map((submission) => [submission.__id, submission]));
   for (const id of plan.fetch) {
@@ -456,21 +570,18 @@ async function poll(run: Run): Promise<number> {
     );
     return false;
   });
+  // New content naming no beneficiary the mapping can build (an empty ID, one its strategy does
+  // not read) is rejected once, with its reason, in the rejects file; the state records its
+  // content as considered, so that it is not rejected again until it changes.
+  const rejects: SpoolEntry[] = plan.counts.unnamed
+    .filter((id) => !filteredOut.has(id))
+    .map((id) => ({ action: { kind: 'reject', submission: id }, submission: latest.get(id)! }));
   const shown = plan.notes.slice(0, SHOWN);
   for (const note of shown) say(`sparctl: ${note}`);
   if (plan.notes.length > shown.length) say(`sparctl: … and ${plan.notes.length - shown.length} more like these`);
-  const notes = [
-    plan.counts.alreadyApplied > 0 ? `${plan.counts.alreadyApplied} already applied` : '',
-    plan.counts.skippedByReview > 0
-      ? `${plan.counts.skippedByReview} skipped for their review state (${policies.skipReview.join(', ')})`
-      : '',
-    filtered > 0 ? `${filtered} skipped by the mapping's filters` : '',
-  ].filter(Boolean);
-  say(
-    `sparctl: ${client.server} form ${target.form}: ${latest.size} submission${latest.size === 1 ? '' : 's'} read, ${actions.length} to apply${notes.length > 0 ? ` (${notes.join(', ')})` : ''}`,
-  );
+  say(`sparctl: ${client.server} form ${target.form}: ${pollLine(latest, actions, plan.counts, rejects.length, policies)}`);
   const watermark = input.instanceId === undefined ? newestStamp : undefined;
-  if (actions.length === 0) {
+  if (actions.length === 0 && rejects.length === 0) {
     if (!input.dryRun) {
       const kept = later(watermark, state.watermark);
       store.writeState({ ...(kept === undefined ? {} : { watermark: kept }), claims: plan.claims });
@@ -487,6 +598,7 @@ async function poll(run: Run): Promise<number> {
     (action) =>
       content.get(action.submission) ?? latest.get(action.submission) ?? fromClaim(action.submission, plan.claims[action.submission]),
   );
+  entries.push(...rejects);
   if (entries.length === 0) {
     // Only undos of writes already gone: nothing to send.
     if (!input.dryRun) {
@@ -503,6 +615,43 @@ async function poll(run: Run): Promise<number> {
   const code = await apply(run, 'poll');
   if (input.dryRun) spool.remove();
   return worst(code);
+}
+
+/**
+ * A poll's line: the submissions read, each counted once — with a write to do, already applied,
+ * skipped (review state, the mapping's filters), rejected for want of an ID, owned by a later
+ * submission, deleted before it was applied — so that they add up; then the writes about
+ * submissions it did not read, or second writes of one it read (an undo of the ID it named
+ * before), labelled apart.
+ */
+function pollLine(
+  latest: ReadonlyMap<string, unknown>,
+  actions: readonly ClaimAction[],
+  counts: { alreadyApplied: number; skippedByReview: number; deleted: number; otherOwner: number; unnamed: readonly string[] },
+  rejected: number,
+  policies: ClaimPolicies,
+): string {
+  const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+  const ofWindow = actions.filter((action) => latest.has(action.submission));
+  const acted = new Set(ofWindow.map((action) => action.submission)).size;
+  const filtered = counts.unnamed.length - rejected;
+  const parts = [
+    counts.alreadyApplied > 0 ? `${counts.alreadyApplied} already applied` : '',
+    counts.skippedByReview > 0 ? `${counts.skippedByReview} skipped for their review state (${policies.skipReview.join(', ')})` : '',
+    filtered > 0 ? `${filtered} skipped by the mapping's filters` : '',
+    rejected > 0 ? `${rejected} without a beneficiary ID (rejected)` : '',
+    counts.otherOwner > 0 ? `${counts.otherOwner} owned by a later submission` : '',
+    counts.deleted > 0 ? `${counts.deleted} deleted before ${counts.deleted === 1 ? 'it was' : 'they were'} applied` : '',
+  ].filter(Boolean);
+  const earlierUndos = actions.filter((action) => action.kind === 'undo' && !latest.has(action.submission)).length;
+  const earlierOwners = actions.filter((action) => action.kind === 'apply' && !latest.has(action.submission)).length;
+  const second = ofWindow.length - acted;
+  const more = [
+    earlierUndos > 0 ? `${plural(earlierUndos, "undo of an earlier submission's write", "undos of earlier submissions' writes")}` : '',
+    earlierOwners > 0 ? `${plural(earlierOwners, "older owner's content", "older owners' content")} written again` : '',
+    second > 0 ? `${plural(second, 'undo on an ID', 'undos on IDs')} a submission read no longer names` : '',
+  ].filter(Boolean);
+  return `${plural(latest.size, 'submission')} read, ${acted} to apply${parts.length > 0 ? ` (${parts.join(', ')})` : ''}${more.length > 0 ? `; also ${more.join(', ')}` : ''}`;
 }
 
 /**
@@ -526,10 +675,7 @@ async function withUndosChecked(
       // Not linked now: the importer's write is gone, and nothing is put back or unlinked.
       settled ??= { ...claims };
       const claim = settled[action.submission];
-      if (claim?.wrote !== undefined) {
-        const { wrote: _wrote, ...rest } = claim;
-        settled[action.submission] = rest;
-      }
+      if (claim !== undefined) settled[action.submission] = withoutWriteOn(claim, action.beneficiary);
       run.say(`sparctl: ${action.beneficiary}: not linked now: the FA this importer replaced is not put back`);
       continue;
     }
@@ -707,6 +853,14 @@ export async function* spoolRecords(
         continue;
       }
       const mapped = applyMapping(how.mapping, read, how.dfsp);
+      if (action.kind === 'reject') {
+        // The planner found no ID; the mapping says why (it cannot build an ID it cannot key on).
+        const problems = mapped.ok
+          ? [{ field: 'id', code: 'mapping.missing_value', message: 'the mapping builds no beneficiary ID from this submission' }]
+          : mapped.problems;
+        out.push({ seq: at, raw, origin, key: undefined, parsed: { ok: false as const, problems } });
+        continue;
+      }
       if (!mapped.ok) {
         out.push({ seq: at, raw, origin, key: rowKey(how.mapping, read), parsed: { ok: false as const, problems: mapped.problems } });
         continue;
@@ -736,12 +890,14 @@ function finishWindow(
   const lines = run.spool.read().split('\n').filter(Boolean);
   const head = JSON.parse(lines[0]!) as SpoolHead;
   // The importer's write on each beneficiary before this window: an update over it carries on what it replaced.
-  const writers = new Map<string, NonNullable<Claim['wrote']>>();
-  for (const claim of Object.values(head.window.claims)) if (claim.wrote !== undefined) writers.set(claim.wrote.beneficiary, claim.wrote);
+  const writers = new Map<string, Wrote>();
+  for (const claim of Object.values(head.window.claims)) for (const write of writesOf(claim)) writers.set(write.beneficiary, write);
   const replaces = readReplaces(run.replaces);
   const faDigest = faDigestOf(run.deps);
-  const results = lines.slice(1).map((line, seq) => {
+  const results = lines.slice(1).flatMap((line, seq) => {
     const { action } = JSON.parse(line) as SpoolEntry;
+    // A submission without an ID: its reject row is all there is to it.
+    if (action.kind === 'reject') return [];
     const event = fates.get(seq);
     const written = event?.fate === 'applied' || event?.fate === 'confirmed';
     const kept = event?.code === 'kept.changed_since' || event?.code === 'kept.not_linked';
@@ -749,15 +905,17 @@ function finishWindow(
       written && action.kind === 'apply'
         ? replacedOf(event!.operation, replaces.get(seq), writers.get(action.beneficiary), strategies, faDigest)
         : undefined;
-    return action.kind === 'apply'
-      ? {
-          action,
-          written,
-          ...(written && digests.has(seq) ? { fa: digests.get(seq)! } : {}),
-          ...(over !== undefined ? { replaced: over } : {}),
-          overwritten: event?.code === 'kept.changed_since',
-        }
-      : { action, written, gone: written || kept };
+    return [
+      action.kind === 'apply'
+        ? {
+            action,
+            written,
+            ...(written && digests.has(seq) ? { fa: digests.get(seq)! } : {}),
+            ...(over !== undefined ? { replaced: over } : {}),
+            overwritten: event?.code === 'kept.changed_since',
+          }
+        : { action, written, gone: written || kept },
+    ];
   });
   const state = run.store.readState();
   const watermark = later(head.window.watermark, state.watermark);
@@ -817,7 +975,7 @@ function readReplaces(file: OdkSpoolFile): Map<number, ReplacesLine> {
 function replacedOf(
   operation: RecordEvent['operation'],
   line: ReplacesLine | undefined,
-  writer: Claim['wrote'],
+  writer: Wrote | undefined,
   strategies: ReadonlyMap<number, Strategy> | undefined,
   faDigest: (fa: string) => string,
 ): Replaced | undefined {

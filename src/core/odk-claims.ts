@@ -13,6 +13,9 @@
  * while the mapper still holds the FA it wrote, under a policy that says so: a link it created
  * is unlinked, a link it updated gets back the FA it held before; a write recorded without what
  * it replaced (by an earlier sparctl) is kept and said. Anything else is reported and left alone.
+ * A write stays recorded until the mapper no longer holds it (undone, or overwritten), also when
+ * its submission moves on to another ID: an undo a policy did not allow then is planned, from
+ * that record, by any later run whose policy allows it.
  */
 
 /**
@@ -21,6 +24,13 @@
  * by an earlier sparctl, which did not say: such a write is never undone.
  */
 export type Replaced = 'none' | { readonly fa: Readonly<Record<string, unknown>> };
+
+/** What the importer wrote from a submission and the mapper confirmed: the ID, a digest of the FA, and what the write replaced. */
+export interface Wrote {
+  readonly beneficiary: string;
+  readonly fa: string;
+  readonly replaced?: Replaced;
+}
 
 export interface Claim {
   /** The content version last considered (meta.instanceID): a new one is an edit. */
@@ -31,8 +41,20 @@ export interface Claim {
   readonly deleted: boolean;
   /** The beneficiary ID this content names (undefined: it names none the mapping can build). */
   readonly beneficiary?: string;
-  /** What the importer wrote from this submission and the mapper confirmed: the ID, a digest of the FA, and what the write replaced. */
-  readonly wrote?: { readonly beneficiary: string; readonly fa: string; readonly replaced?: Replaced };
+  /** The importer's last write from this submission, as the mapper confirmed it. */
+  readonly wrote?: Wrote;
+  /**
+   * Earlier writes from this submission on IDs its content no longer names (an edit to another
+   * ID while --on-delete ignore kept the old link), each on its own ID, none on `wrote`'s: still
+   * the importer's, to undo when a later run's policy allows it. Absent from older states.
+   */
+  readonly left?: readonly Wrote[];
+}
+
+/** Every write of a claim that the mapper may still hold: its last, then those it left behind. */
+export function writesOf(claim: Claim): readonly Wrote[] {
+  if (claim.left === undefined) return claim.wrote === undefined ? [] : [claim.wrote];
+  return claim.wrote === undefined ? claim.left : [claim.wrote, ...claim.left];
 }
 
 export interface Submission {
@@ -83,8 +105,19 @@ export type ClaimAction =
 
 export interface ClaimPlan {
   readonly actions: readonly ClaimAction[];
-  /** Submissions of the window no action is about: content considered before (a review-only change among them), or skipped for its review state. */
-  readonly counts: { readonly alreadyApplied: number; readonly skippedByReview: number };
+  /**
+   * Submissions of the window no action is about, each counted once: content considered before
+   * (a review-only change among them), skipped for its review state, deleted before its content
+   * was applied, owned by a submission submitted later; and (`unnamed`) new content naming no
+   * beneficiary (the mapping's filters leave it out, or its ID cannot be built).
+   */
+  readonly counts: {
+    readonly alreadyApplied: number;
+    readonly skippedByReview: number;
+    readonly deleted: number;
+    readonly otherOwner: number;
+    readonly unnamed: readonly string[];
+  };
   /** What was decided not to do, in words for the report (one line each). */
   readonly notes: readonly string[];
   /** The claims after this window, before the results (ClaimResults) are known. */
@@ -117,14 +150,48 @@ function byBeneficiary(all: Readonly<Record<string, Claim>>): Map<string, [strin
   return index;
 }
 
-/** The claims whose importer's write is on each beneficiary, in the record's order. */
-function byWritten(all: Readonly<Record<string, Claim>>): Map<string, [string, Claim][]> {
-  const index = new Map<string, [string, Claim][]>();
-  for (const entry of Object.entries(all)) {
-    const beneficiary = entry[1].wrote?.beneficiary;
-    if (beneficiary !== undefined) push(index, beneficiary, entry);
-  }
+/** The claims whose importer's write is on each beneficiary, with that write, in the record's order. */
+function byWritten(all: Readonly<Record<string, Claim>>): Map<string, [string, Claim, Wrote][]> {
+  const index = new Map<string, [string, Claim, Wrote][]>();
+  for (const [id, claim] of Object.entries(all)) for (const write of writesOf(claim)) push(index, write.beneficiary, [id, claim, write]);
   return index;
+}
+
+/** Why a write's beneficiary is no longer claimed by the submission that wrote it. */
+function whyGone(claim: Claim, beneficiary: string): 'deleted' | 'rejected' | 'moved' {
+  return claim.deleted ? 'deleted' : claim.beneficiary !== beneficiary ? 'moved' : 'rejected';
+}
+
+/** Whether the policies let the importer undo a write left for this reason. */
+function undoAllowed(why: 'deleted' | 'rejected' | 'moved', policies: ClaimPolicies): boolean {
+  return why === 'rejected' ? policies.onReject === 'unlink' : policies.onDelete === 'unlink';
+}
+
+/**
+ * The submissions holding a write an undo could act on under these policies: a write recorded
+ * with what it replaced, on an ID no submission claims now, that the submission left for a
+ * reason the policies let the importer undo (deleted, rejected, or now naming another ID).
+ * Their undo is planned from the state, whatever window reads them — a run with --on-delete
+ * unlink after one with ignore undoes what that one left — and the caller reads them again
+ * first (a deletion undone in Central changes no stamp a window finds).
+ */
+export function pendingUndos(all: Readonly<Record<string, Claim>>, policies: ClaimPolicies): string[] {
+  return [...new Set(pendingWrites(all, policies, byBeneficiary(all)).map(([id]) => id))];
+}
+
+function pendingWrites(
+  all: Readonly<Record<string, Claim>>,
+  policies: ClaimPolicies,
+  named: Map<string, [string, Claim][]>,
+): [string, Wrote][] {
+  const out: [string, Wrote][] = [];
+  for (const [id, claim] of Object.entries(all)) {
+    for (const write of writesOf(claim)) {
+      if (write.replaced === undefined || ownerAmong(named.get(write.beneficiary), policies) !== undefined) continue;
+      if (undoAllowed(whyGone(claim, write.beneficiary), policies)) out.push([id, write]);
+    }
+  }
+  return out;
 }
 
 /** The submission that owns a beneficiary, among the claims that name it: its claimant submitted last. */
@@ -137,12 +204,17 @@ function ownerAmong(named: readonly [string, Claim][] | undefined, policies: Cla
   return owner?.id;
 }
 
-/** `force`: submissions whose content counts as new whatever was considered before (--instance-id). */
+/**
+ * `force`: submissions whose content counts as new whatever was considered before
+ * (--instance-id). `pending`: also plan the undos the state holds (pendingUndos) for IDs no
+ * window submission touches (off for --instance-id, which fixes one submission).
+ */
 export function planClaims(
   before: Readonly<Record<string, Claim>>,
   window: readonly Submission[],
   policies: ClaimPolicies,
   force: ReadonlySet<string> = new Set(),
+  pending = true,
 ): ClaimPlan {
   const after: Record<string, Claim> = { ...before };
   const notes: string[] = [];
@@ -161,10 +233,11 @@ export function planClaims(
       deleted: s.deleted,
       ...(s.beneficiary === undefined ? {} : { beneficiary: s.beneficiary }),
       ...(old?.wrote === undefined ? {} : { wrote: old.wrote }),
+      ...(old?.left === undefined ? {} : { left: old.left }),
     };
     after[s.id] = claim;
     if (old?.beneficiary !== undefined) touched.add(old.beneficiary);
-    if (old?.wrote !== undefined) touched.add(old.wrote.beneficiary);
+    for (const write of old === undefined ? [] : writesOf(old)) touched.add(write.beneficiary);
     if (s.beneficiary !== undefined) touched.add(s.beneficiary);
     if (
       !s.deleted &&
@@ -193,6 +266,9 @@ export function planClaims(
   const namedBefore = byBeneficiary(before);
   const namedAfter = byBeneficiary(after);
   const writtenAfter = byWritten(after);
+  // An undo left by an earlier run (its policy did not allow it, or it was not done): planned
+  // now where no one claims the ID, as if its window were read again.
+  if (pending) for (const [, write] of pendingWrites(after, policies, namedAfter)) touched.add(write.beneficiary);
   const windowByWas = new Map<string, Submission[]>();
   const windowByNamed = new Map<string, Submission[]>();
   for (const s of window) {
@@ -215,7 +291,9 @@ export function planClaims(
       // The importer's write on this ID is another submission's, one that no longer claims it
       // (a policy switched since, e.g. --on-reject warn, then unlink): the owner takes it back
       // as when ownership passes.
-      const writtenByNonClaimant = (writtenAfter.get(beneficiary) ?? []).some(([id, claim]) => id !== owner && !claims(claim, policies));
+      const writtenByNonClaimant = (writtenAfter.get(beneficiary) ?? []).some(
+        ([id, claim, write]) => id !== owner && !(claims(claim, policies) && claim.beneficiary === write.beneficiary),
+      );
       const why = contentNew.has(owner)
         ? before[owner] === undefined
           ? 'new'
@@ -228,7 +306,7 @@ export function planClaims(
       if (why === undefined) continue;
       // New content is written whatever the mapper holds; a change of owner or a reapply only
       // where the mapper still holds what the importer wrote there (if it wrote anything).
-      const written = why === 'new' || why === 'edit' ? undefined : writtenAfter.get(beneficiary)?.[0]?.[1].wrote?.fa;
+      const written = why === 'new' || why === 'edit' ? undefined : writtenAfter.get(beneficiary)?.[0]?.[2].fa;
       actions.push({ kind: 'apply', submission: owner, beneficiary, why, ...(written === undefined ? {} : { onlyIfFa: written }) });
       if (!windowIds.has(owner)) fetch.add(owner);
       for (const [id, other] of namedAfter.get(beneficiary) ?? []) {
@@ -246,17 +324,16 @@ export function planClaims(
         notes.push(`${gone.id} no longer names ${beneficiary}, but this importer never linked it: left as it is`);
       continue;
     }
-    const [id, claim] = writer;
-    const why: 'deleted' | 'rejected' | 'moved' = claim.deleted ? 'deleted' : claim.beneficiary !== beneficiary ? 'moved' : 'rejected';
-    const allowed = why === 'rejected' ? policies.onReject === 'unlink' : policies.onDelete === 'unlink';
-    if (!allowed) {
+    const [id, claim, write] = writer;
+    const why = whyGone(claim, beneficiary);
+    if (!undoAllowed(why, policies)) {
       if (why !== 'rejected')
         notes.push(
           `${id} ${why === 'deleted' ? 'was deleted' : `now names ${claim.beneficiary ?? 'no beneficiary'}`}; ${beneficiary} stays linked (--on-delete unlink --yes undoes such links)`,
         );
       continue;
     }
-    const replaced = claim.wrote!.replaced;
+    const replaced = write.replaced;
     if (replaced === undefined) {
       // Recorded by an earlier sparctl, which did not say whether the write created the link or
       // replaced someone else's: unlinking it could stop a family's payments, so it stays.
@@ -269,20 +346,22 @@ export function planClaims(
       kind: 'undo',
       submission: id,
       beneficiary,
-      fa: claim.wrote!.fa,
+      fa: write.fa,
       why,
       ...(replaced === 'none' ? {} : { restore: replaced.fa }),
     });
   }
   const acted = new Set(actions.map((action) => action.submission));
-  let alreadyApplied = 0;
-  let skippedByReview = 0;
+  const counts = { alreadyApplied: 0, skippedByReview: 0, deleted: 0, otherOwner: 0, unnamed: [] as string[] };
   for (const s of window) {
     if (acted.has(s.id)) continue;
-    if (!contentNew.has(s.id)) alreadyApplied++;
-    else if (!s.deleted && policies.skipReview.includes(s.review)) skippedByReview++;
+    if (!contentNew.has(s.id)) counts.alreadyApplied++;
+    else if (s.deleted) counts.deleted++;
+    else if (policies.skipReview.includes(s.review)) counts.skippedByReview++;
+    else if (s.beneficiary === undefined) counts.unnamed.push(s.id);
+    else counts.otherOwner++;
   }
-  return { actions, notes, claims: after, fetch: [...fetch], counts: { alreadyApplied, skippedByReview } };
+  return { actions, notes, claims: after, fetch: [...fetch], counts };
 }
 
 export interface ClaimResult {
@@ -310,27 +389,34 @@ export function settleClaims(claims: Readonly<Record<string, Claim>>, results: r
     if (set === undefined) writers.set(beneficiary, new Set([id]));
     else set.add(id);
   };
-  for (const [id, claim] of Object.entries(out)) if (claim.wrote !== undefined) holds(claim.wrote.beneficiary, id);
-  const forget = (id: string) => {
+  for (const [id, claim] of Object.entries(out)) for (const write of writesOf(claim)) holds(write.beneficiary, id);
+  /** The write of submission `id` on `beneficiary` is no longer in the mapper: it is no longer recorded. */
+  const forget = (id: string, beneficiary: string) => {
+    writers.get(beneficiary)?.delete(id);
     const claim = out[id];
-    if (claim?.wrote !== undefined) writers.get(claim.wrote.beneficiary)?.delete(id);
-    if (claim !== undefined) out[id] = withoutWrote(claim);
+    if (claim !== undefined) out[id] = withoutWriteOn(claim, beneficiary);
   };
   for (const result of results) {
     const { action } = result;
     if (action.kind === 'apply') {
       // Whoever wrote this ID before no longer holds it as written.
       if (result.written || result.overwritten) {
-        for (const id of [...(writers.get(action.beneficiary) ?? [])]) if (id !== action.submission) forget(id);
+        for (const id of [...(writers.get(action.beneficiary) ?? [])]) if (id !== action.submission) forget(id, action.beneficiary);
         if (result.written && result.fa !== undefined) {
-          const earlier = out[action.submission]?.wrote;
-          if (earlier !== undefined) writers.get(earlier.beneficiary)?.delete(action.submission);
+          // (A window spooled by an earlier sparctl may not hold the submission's claim.)
+          const current = out[action.submission];
+          const claim: Partial<Claim> = current === undefined ? {} : withoutWriteOn(current, action.beneficiary);
+          // A write the submission made on another ID stays recorded, among those it left: only
+          // an undo, or another write on that ID, ends it (an edit to another ID under
+          // --on-delete ignore leaves that link for a later run to undo).
+          const left = [...(claim.left ?? []), ...(claim.wrote === undefined ? [] : [claim.wrote])];
           const wrote = {
             beneficiary: action.beneficiary,
             fa: result.fa,
             ...(result.replaced === undefined ? {} : { replaced: result.replaced }),
           };
-          out[action.submission] = { ...out[action.submission]!, wrote };
+          const { left: _left, wrote: _wrote, ...rest } = claim;
+          out[action.submission] = { ...rest, wrote, ...(left.length === 0 ? {} : { left }) } as Claim;
           holds(action.beneficiary, action.submission);
         }
       }
@@ -338,7 +424,7 @@ export function settleClaims(claims: Readonly<Record<string, Claim>>, results: r
     }
     // Only the write on the undone beneficiary is forgotten: a submission that moved to another
     // beneficiary may have had that write recorded already (results settle in beneficiary order).
-    if (result.gone && out[action.submission]?.wrote?.beneficiary === action.beneficiary) forget(action.submission);
+    if (result.gone) forget(action.submission, action.beneficiary);
   }
   return out;
 }
@@ -349,7 +435,11 @@ function push<T>(index: Map<string, T[]>, key: string, value: T): void {
   else list.push(value);
 }
 
-function withoutWrote(claim: Claim): Claim {
-  const { wrote: _wrote, ...rest } = claim;
-  return rest;
+/** A claim without its recorded write on `beneficiary` (its last, or one it left behind). */
+export function withoutWriteOn(claim: Claim, beneficiary: string): Claim {
+  const keepWrote = claim.wrote !== undefined && claim.wrote.beneficiary !== beneficiary;
+  const left = claim.left?.filter((write) => write.beneficiary !== beneficiary);
+  if (keepWrote === (claim.wrote !== undefined) && left?.length === claim.left?.length) return claim;
+  const { wrote, left: _left, ...rest } = claim;
+  return { ...rest, ...(keepWrote ? { wrote: wrote! } : {}), ...(left === undefined || left.length === 0 ? {} : { left }) };
 }

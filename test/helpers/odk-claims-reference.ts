@@ -1,10 +1,14 @@
-import type { Claim, ClaimAction, ClaimPlan, ClaimPolicies, ClaimResult, Submission } from '../../src/core/odk-claims.js';
+import type { Claim, ClaimAction, ClaimPlan, ClaimPolicies, ClaimResult, Submission, Wrote } from '../../src/core/odk-claims.js';
 
 /**
  * The ownership planner as first written (core/odk-claims.ts before its indexes): every
  * beneficiary looked up by walking all claims. Kept as the oracle the indexed one is held to
- * (test/unit/odk-claims.test.ts); quadratic, so for small inputs only.
+ * (test/unit/odk-claims.test.ts); quadratic, so for small inputs only. A claim's writes are its
+ * last (`wrote`) and those it left on IDs it no longer names (`left`), in that order.
  */
+
+const writes = (claim: Claim): Wrote[] => [...(claim.wrote ? [claim.wrote] : []), ...(claim.left ?? [])];
+const writeOn = (claim: Claim, beneficiary: string): Wrote | undefined => writes(claim).find((w) => w.beneficiary === beneficiary);
 
 const newer = (a: { date: string; id: string }, b: { date: string; id: string }) => {
   const byDate = Date.parse(a.date) - Date.parse(b.date);
@@ -36,6 +40,7 @@ export function referencePlanClaims(
   window: readonly Submission[],
   policies: ClaimPolicies,
   force: ReadonlySet<string> = new Set(),
+  pending = true,
 ): ClaimPlan {
   const after: Record<string, Claim> = { ...before };
   const notes: string[] = [];
@@ -54,10 +59,11 @@ export function referencePlanClaims(
       deleted: s.deleted,
       ...(s.beneficiary === undefined ? {} : { beneficiary: s.beneficiary }),
       ...(old?.wrote === undefined ? {} : { wrote: old.wrote }),
+      ...(old?.left === undefined ? {} : { left: old.left }),
     };
     after[s.id] = claim;
     if (old?.beneficiary !== undefined) touched.add(old.beneficiary);
-    if (old?.wrote !== undefined) touched.add(old.wrote.beneficiary);
+    for (const write of old === undefined ? [] : writes(old)) touched.add(write.beneficiary);
     if (s.beneficiary !== undefined) touched.add(s.beneficiary);
     if (
       !s.deleted &&
@@ -75,6 +81,18 @@ export function referencePlanClaims(
   if (policies.reapply) {
     for (const claim of Object.values(after))
       if (claims(claim, policies) && claim.beneficiary !== undefined) touched.add(claim.beneficiary);
+  }
+
+  // Undos an earlier run left (not allowed then, or not done): every write whose ID no one
+  // claims, kept with what it replaced, that the policies now allow undoing.
+  if (pending) {
+    for (const claim of Object.values(after)) {
+      for (const write of writes(claim)) {
+        if (write.replaced === undefined || ownerOf(write.beneficiary, after, policies) !== undefined) continue;
+        const why = claim.deleted ? 'deleted' : claim.beneficiary !== write.beneficiary ? 'moved' : 'rejected';
+        if (why === 'rejected' ? policies.onReject === 'unlink' : policies.onDelete === 'unlink') touched.add(write.beneficiary);
+      }
+    }
   }
 
   const actions: ClaimAction[] = [];
@@ -98,7 +116,10 @@ export function referencePlanClaims(
           : 'edit'
         : owner !== ownerBefore ||
             Object.entries(after).some(
-              ([id, claim]) => id !== owner && claim.wrote?.beneficiary === beneficiary && !claims(claim, policies),
+              ([id, claim]) =>
+                id !== owner &&
+                writeOn(claim, beneficiary) !== undefined &&
+                !(claims(claim, policies) && claim.beneficiary === beneficiary),
             )
           ? 'owner'
           : policies.reapply
@@ -110,7 +131,9 @@ export function referencePlanClaims(
       const written =
         why === 'new' || why === 'edit'
           ? undefined
-          : Object.values(after).find((other) => other.wrote?.beneficiary === beneficiary)?.wrote?.fa;
+          : Object.values(after)
+              .map((other) => writeOn(other, beneficiary))
+              .find((write) => write !== undefined)?.fa;
       actions.push({ kind: 'apply', submission: owner, beneficiary, why, ...(written === undefined ? {} : { onlyIfFa: written }) });
       if (!windowIds.has(owner)) fetch.add(owner);
       for (const [id, other] of Object.entries(after)) {
@@ -121,7 +144,7 @@ export function referencePlanClaims(
       continue;
     }
     // No claimant is left: undo the importer's own write, where a policy says so.
-    const writer = Object.entries(after).find(([, claim]) => claim.wrote?.beneficiary === beneficiary);
+    const writer = Object.entries(after).find(([, claim]) => writeOn(claim, beneficiary) !== undefined);
     if (writer === undefined) {
       const gone = window.find(
         (s) => (before[s.id]?.beneficiary ?? s.beneficiary) === beneficiary && (s.deleted || s.beneficiary !== beneficiary),
@@ -140,7 +163,8 @@ export function referencePlanClaims(
         );
       continue;
     }
-    const replaced = claim.wrote!.replaced;
+    const write = writeOn(claim, beneficiary)!;
+    const replaced = write.replaced;
     if (replaced === undefined) {
       notes.push(
         `${id} ${why === 'deleted' ? 'was deleted' : why === 'rejected' ? 'was rejected' : `now names ${claim.beneficiary ?? 'no beneficiary'}`}; ${beneficiary} stays linked: this importer's record of its write predates sparctl's record of what a write replaced, so it cannot tell whether it created that link (unlink it by hand if it should go)`,
@@ -151,20 +175,22 @@ export function referencePlanClaims(
       kind: 'undo',
       submission: id,
       beneficiary,
-      fa: claim.wrote!.fa,
+      fa: write.fa,
       why,
       ...(replaced === 'none' ? {} : { restore: replaced.fa }),
     });
   }
   const acted = new Set(actions.map((action) => action.submission));
-  let alreadyApplied = 0;
-  let skippedByReview = 0;
+  const counts = { alreadyApplied: 0, skippedByReview: 0, deleted: 0, otherOwner: 0, unnamed: [] as string[] };
   for (const s of window) {
     if (acted.has(s.id)) continue;
-    if (!contentNew.has(s.id)) alreadyApplied++;
-    else if (!s.deleted && policies.skipReview.includes(s.review)) skippedByReview++;
+    if (!contentNew.has(s.id)) counts.alreadyApplied++;
+    else if (s.deleted) counts.deleted++;
+    else if (policies.skipReview.includes(s.review)) counts.skippedByReview++;
+    else if (s.beneficiary === undefined) counts.unnamed.push(s.id);
+    else counts.otherOwner++;
   }
-  return { actions, notes, claims: after, fetch: [...fetch], counts: { alreadyApplied, skippedByReview } };
+  return { actions, notes, claims: after, fetch: [...fetch], counts };
 }
 
 /** The claims once the window's writes are known: what was written is recorded, only then. */
@@ -176,26 +202,39 @@ export function referenceSettleClaims(claims: Readonly<Record<string, Claim>>, r
       // Whoever wrote this ID before no longer holds it as written.
       if (result.written || result.overwritten) {
         for (const [id, claim] of Object.entries(out))
-          if (id !== action.submission && claim.wrote?.beneficiary === action.beneficiary) out[id] = withoutWrote(claim);
-        if (result.written && result.fa !== undefined)
+          if (id !== action.submission && writeOn(claim, action.beneficiary) !== undefined) out[id] = without(claim, action.beneficiary);
+        if (result.written && result.fa !== undefined) {
+          // The submission's other writes stay recorded: its last one joins those it left.
+          const current = out[action.submission];
+          const claim: Partial<Claim> = current === undefined ? {} : without(current, action.beneficiary);
+          const left = [...(claim.left ?? []), ...(claim.wrote ? [claim.wrote] : [])];
+          const { wrote: _wrote, left: _left, ...rest } = claim;
           out[action.submission] = {
-            ...out[action.submission]!,
+            ...rest,
             wrote: {
               beneficiary: action.beneficiary,
               fa: result.fa,
               ...(result.replaced === undefined ? {} : { replaced: result.replaced }),
             },
-          };
+            ...(left.length > 0 ? { left } : {}),
+          } as Claim;
+        }
       }
       continue;
     }
-    if (result.gone && out[action.submission]?.wrote?.beneficiary === action.beneficiary)
-      out[action.submission] = withoutWrote(out[action.submission]!);
+    if (result.gone && writeOn(out[action.submission]!, action.beneficiary) !== undefined)
+      out[action.submission] = without(out[action.submission]!, action.beneficiary);
   }
   return out;
 }
 
-function withoutWrote(claim: Claim): Claim {
-  const { wrote: _wrote, ...rest } = claim;
-  return rest;
+/** A claim without its write on `beneficiary`. */
+function without(claim: Claim, beneficiary: string): Claim {
+  const { wrote, left, ...rest } = claim;
+  const keptLeft = (left ?? []).filter((w) => w.beneficiary !== beneficiary);
+  return {
+    ...rest,
+    ...(wrote !== undefined && wrote.beneficiary !== beneficiary ? { wrote } : {}),
+    ...(keptLeft.length > 0 ? { left: keptLeft } : {}),
+  };
 }

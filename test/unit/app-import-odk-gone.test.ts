@@ -171,6 +171,31 @@ describe('import-odk: a submission the window needs but did not read', () => {
     expect(t.box.state.claims['uuid:w']!.wrote).toBeUndefined();
   });
 
+  it("the poll line's counts add up: an undo of a submission the window did not read is labelled apart, not counted as one to apply", async () => {
+    const t = setup(
+      {
+        watermark: '2024-05-02T00:00:00.000Z',
+        claims: {
+          'uuid:w': {
+            instance: 'uuid:w',
+            date: '2024-05-01T10:00:00.000Z',
+            review: 'received',
+            deleted: true,
+            beneficiary: '0011000001',
+            wrote: { beneficiary: '0011000001', fa: 'faW', replaced: 'none' },
+          },
+          'uuid:c': { instance: 'uuid:c', date: '2024-05-03T10:00:00.000Z', review: 'received', deleted: false, beneficiary: '0011000001' },
+        },
+      },
+      [submission('uuid:c', '0011000001', '2024-05-03T10:00:00.000Z', { reviewState: 'rejected', updatedAt: '2024-05-03T10:01:00.000Z' })],
+      [],
+    );
+    expect(await importOdk(t.deps, INPUT)).toEqual({ exitCode: ExitCode.ok });
+    expect(t.notes.filter((n) => n.includes('read,'))).toEqual([
+      "sparctl: https://central.test form spar_enrolment: 1 submission read, 0 to apply (1 already applied); also 1 undo of an earlier submission's write",
+    ]);
+  });
+
   it('a spool an earlier sparctl saved without the undone submission is finished, not stopped on at every run', async () => {
     const claims = {
       'uuid:w': {

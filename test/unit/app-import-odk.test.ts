@@ -189,7 +189,10 @@ function deps(overrides: Partial<ImportOdkDeps>): ImportOdkDeps & { notes: strin
     },
     note: (line) => notes.push(line),
   };
-  return Object.assign(strict<ImportOdkDeps>('deps', { ...base, ...overrides }, ['stdoutFailure', 'earlierMapperIdentity']), { notes });
+  return Object.assign(
+    strict<ImportOdkDeps>('deps', { ...base, ...overrides }, ['stdoutFailure', 'earlierMapperIdentity', 'statesElsewhere']),
+    { notes },
+  );
 }
 
 describe('import-odk (use case)', () => {

@@ -44,6 +44,14 @@ function history(seed: number) {
       ...(chance(0.9) ? { beneficiary: pick(people) } : {}),
       ...(chance(0.5) ? { wrote: { beneficiary: pick(people), fa: pick(['fa1', 'fa2', 'fa3']), ...replacedOf(pick([0, 1, 2])) } } : {}),
     };
+    // Writes left on IDs the submission no longer names (each ID once per claim).
+    if (chance(0.3)) {
+      const free = people.filter((p) => p !== before[id]!.wrote?.beneficiary);
+      const left = free
+        .filter(() => chance(0.3))
+        .map((beneficiary) => ({ beneficiary, fa: pick(['fa1', 'fa2', 'fa3']), ...replacedOf(pick([0, 1, 2])) }));
+      if (left.length > 0) before[id] = { ...before[id]!, left };
+    }
   }
   const window: Submission[] = ids
     .filter(() => chance(0.5))

@@ -9,7 +9,9 @@ import type { Claim } from '../../core/odk-claims.js';
  * Central stamp of a finished window) and, per submission, its claim (core/odk-claims.ts): the
  * content last considered, its review state, the beneficiary it names, and what the importer
  * wrote from it — a digest of the FA it wrote, and, when that write updated a link someone else
- * made, the FA it replaced (which an undo puts back: so the file, 0600, may hold FAs). Written
+ * made, the FA it replaced (which an undo puts back: so the file, 0600, may hold FAs); and the
+ * writes it left on IDs the submission no longer names (`left`, absent from older states, which
+ * load as they were: a claim without it left none). Written
  * whole to a temporary file and renamed, so a kill leaves the old state or the new one, never
  * half of one.
  */

@@ -25,6 +25,7 @@ interface ImportOdkOptions extends BulkJobFlags {
   watch?: boolean;
   interval: number;
   batchSize?: number;
+  odkState?: 'adopt' | 'separate';
 }
 
 /** `sparctl import-odk --mapping M`: parse, run the import-odk use case (app/import-odk.ts), exit with its code. */
@@ -76,6 +77,12 @@ export function importOdkCommand(io: Io, setExit: (code: number) => void): Comma
     .option(
       '--reapply',
       'read every submission and write each live one again with the current mapping and DFSP data (a change made in the mapper since wins)',
+    )
+    .addOption(
+      new Option(
+        '--odk-state <choice>',
+        "when this form's state is kept under another URL of Central: adopt (the same Central, its state moves here) or separate (another Central, a state of its own)",
+      ).choices(['adopt', 'separate']),
     )
     .option('--watch', 'keep polling until interrupted (Ctrl-C finishes the batches in flight and exits 130)')
     .option('--interval <seconds>', 'seconds between polls with --watch', (v) => parsePositive(v, '--interval'), 60)

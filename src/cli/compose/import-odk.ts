@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { appendFileSync, existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import type { ImportOdkDeps, MapperHeld, OdkStore } from '../../app/import-odk.js';
+import type { ImportOdkDeps, MapperHeld, OdkStore, StateElsewhere, StateOrigin } from '../../app/import-odk.js';
 import { duringRunError, makeFolders } from '../../adapters/files/fs-errors.js';
 import { checkedBearerToken } from '../../config/bearer-token.js';
 import { redactUrl } from '../../config/redact.js';
@@ -46,7 +46,9 @@ export function importOdkDeps(
         : undefined,
     sha256: (text, encoding) => createHash('sha256').update(text).digest(encoding),
     readMapper: (ids) => readMapper(context, ids),
-    openStore: (key, earlierKey, dryRun) => odkStore(stateDir(join(context.dirs.state, 'odk'), key, earlierKey, dryRun)),
+    openStore: async (key, earlierKey, dryRun, origin) =>
+      odkStore(await stateDir(join(context.dirs.state, 'odk'), key, earlierKey, dryRun), dryRun ? undefined : origin),
+    statesElsewhere: async (key, origin) => statesElsewhere(join(context.dirs.state, 'odk'), key, origin),
     openCentral: async (url) => {
       // Flags win over the environment: --odk-password-file over SPARCTL_ODK_PASSWORD, which wins
       // over odkPasswordFile from the environment or the profile.
@@ -182,29 +184,91 @@ export async function readHeld(
 }
 
 /**
- * The state's directory: under its key, or where an earlier sparctl kept it when only that
- * exists — moved to the key by a real run (rename: whole or not at all), read there by a dry run.
+ * The state's directory: under its key, or where an earlier sparctl (or another server URL, when
+ * adopted) kept it when the key holds no state — moved to the key by a real run (rename: whole or
+ * not at all), under that state's lock (a run still using it there is named, and nothing moves),
+ * read there by a dry run. A key directory holding no state nor window (a dry run's, a refused
+ * run's lock) is set aside first: a rename cannot replace it.
  */
-function stateDir(root: string, key: string, earlierKey: string | undefined, dryRun: boolean): string {
+async function stateDir(root: string, key: string, earlierKey: string | undefined, dryRun: boolean): Promise<string> {
   const dir = join(root, key);
-  if (earlierKey === undefined || existsSync(dir)) return dir;
+  if (earlierKey === undefined || holdsState(dir)) return dir;
   const earlier = join(root, earlierKey);
   if (!existsSync(earlier)) return dir;
   if (dryRun) return earlier;
+  const { JobLock } = await import('../../adapters/journal/job-lock.js');
+  const lock = JobLock.acquire(join(earlier, 'lock'), 'import-odk of this form into this mapper (under its earlier state key)');
   try {
+    if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
     renameSync(earlier, dir);
   } catch {
     // Another run moved it first (then it is at `dir`), or it cannot be moved: use it where it is.
-    if (!existsSync(dir)) return earlier;
+    if (!holdsState(dir)) return earlier;
+  } finally {
+    lock.release();
   }
   return dir;
 }
 
-/** The state directory of one form imported into one mapper: state.json, the window's spool, the lock. */
-async function odkStore(dir: string): Promise<OdkStore> {
+/** Whether a state directory holds a state or a window to finish (anything but a lock and a dry run's files). */
+function holdsState(dir: string): boolean {
+  if (!existsSync(dir)) return false;
+  return readdirSync(dir).some((name) => name === 'state.json' || (name.endsWith('.jsonl') && !name.endsWith('.dry-run.jsonl')));
+}
+
+/** The file beside a state saying which form and mapper it is of, and under which server URL (StateOrigin). */
+const ORIGIN = 'origin.json';
+
+/**
+ * States of the same form and mapper kept under other server URLs (same origin key, another
+ * state key), when this key has none and made no choice: a state, or an origin recorded by a
+ * run of this URL (--odk-state separate, or a first run), is a choice made. States an earlier
+ * sparctl kept, without an origin, are not found.
+ */
+function statesElsewhere(root: string, key: string, origin: StateOrigin): StateElsewhere[] {
+  const own = join(root, key);
+  if (holdsState(own) || existsSync(join(own, ORIGIN)) || !existsSync(root)) return [];
+  const found: StateElsewhere[] = [];
+  for (const name of readdirSync(root).sort()) {
+    if (name === key) continue;
+    const dir = join(root, name);
+    if (!holdsState(dir)) continue;
+    try {
+      const other = JSON.parse(readFileSync(join(dir, ORIGIN), 'utf8')) as Partial<StateOrigin>;
+      if (other.formKey === origin.formKey && typeof other.server === 'string') found.push({ key: name, server: other.server, path: dir });
+    } catch {
+      // No origin (kept by an earlier sparctl, or not a state): not known to be this form's.
+    }
+  }
+  return found;
+}
+
+/** The state directory of one form imported into one mapper: state.json, its origin, the window's spool, the lock. */
+async function odkStore(dir: string, origin: StateOrigin | undefined): Promise<OdkStore> {
   const { readOdkState, writeOdkState } = await import('../../adapters/odk/odk-state.js');
   const { JobLock } = await import('../../adapters/journal/job-lock.js');
   const statePath = join(dir, 'state.json');
+  // A real run records which form, mapper and server URL its state is of (kept up to date: a
+  // state taken over from another key was another mapper path's or URL's).
+  if (origin !== undefined) {
+    const text = JSON.stringify(origin);
+    const path = join(dir, ORIGIN);
+    let held: string | undefined;
+    try {
+      held = readFileSync(path, 'utf8');
+    } catch {
+      held = undefined;
+    }
+    if (held !== text) {
+      try {
+        makeFolders(dir);
+        writeFileSync(`${path}.${process.pid}.tmp`, text, { mode: 0o600 });
+        renameSync(`${path}.${process.pid}.tmp`, path);
+      } catch (error) {
+        throw duringRunError(path, 'cannot record which form and server the import state is of', error);
+      }
+    }
+  }
   return {
     readState: () => readOdkState(statePath),
     writeState: (state) => writeOdkState(statePath, state),
