@@ -3,13 +3,13 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createSparServer } from '../../src/adapters/server/spar-v2-server.js';
-import { LocalMapper } from '../../src/adapters/sqlite/local-mapper.js';
-import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
+import type { LocalMapper } from '../../src/adapters/sqlite/local-mapper.js';
+import type { FaultProxy } from '../helpers/fault-proxy.js';
 import { bankFlags } from '../helpers/records.js';
 import { cliEnv } from '../helpers/run-cli.js';
 import { runMain } from '../helpers/run-main.js';
 import { tempDir } from '../helpers/tmp.js';
+import { serveBehindProxy } from '../helpers/proxied-serve.js';
 
 /**
  * A mapper (or what sits in front of it) that answers in bad faith: results that contradict each
@@ -28,13 +28,7 @@ afterEach(async () => {
 
 /** serve's mapper in this process, behind a fault proxy; the env points sparctl at the proxy. */
 async function remote(): Promise<{ backing: LocalMapper; proxy: FaultProxy; env: Record<string, string>; dir: string }> {
-  const backing = LocalMapper.open(join(tempDir(), 'server.db'));
-  const server = createSparServer({ mapper: backing, partners: new Map() });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const proxy = await startFaultProxy(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
-  cleanups.push(() => backing.close());
-  cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  cleanups.push(() => proxy.close());
+  const { backing, proxy } = await serveBehindProxy(cleanups);
   return { backing, proxy, env: { ...cliEnv().env, SPARCTL_BASE_URL: proxy.url, SPARCTL_TIMEOUT_MS: '1500' }, dir: tempDir() };
 }
 

@@ -7,18 +7,16 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createSparServer } from '../../src/adapters/server/spar-v2-server.js';
 import { LocalMapper } from '../../src/adapters/sqlite/local-mapper.js';
 import { openDatabase, prepare } from '../../src/adapters/sqlite/retained.js';
 import type { FakeCentral } from '../helpers/fake-central.js';
-import { startFaultProxy, type ProxyFault } from '../helpers/fault-proxy.js';
+import type { ProxyFault } from '../helpers/fault-proxy.js';
 import { BIN, type CliEnv, SPAWN_LIMIT } from '../helpers/run-cli.js';
 import { runMain } from '../helpers/run-main.js';
 import { bankSubmission, fakeCentrals, importOdk, ODK_DFSP, ODK_MAPPING, odkEnv } from '../helpers/odk-fixture.js';
-import { tempDir } from '../helpers/tmp.js';
+import { serveBehindProxy } from '../helpers/proxied-serve.js';
 
 const PASSWORD = 'odk-undo-test';
 const MAPPING = ODK_MAPPING;
@@ -44,13 +42,7 @@ const operations = (env: CliEnv, id: string) =>
 async function remoteMapper(
   fake: FakeCentral,
 ): Promise<{ backing: LocalMapper; env: CliEnv; updates: (fault: ProxyFault | undefined) => void }> {
-  const backing = LocalMapper.open(join(tempDir(), 'server.db'));
-  const server = createSparServer({ mapper: backing, partners: new Map() });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const proxy = await startFaultProxy(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
-  cleanups.push(() => backing.close());
-  cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  cleanups.push(() => proxy.close());
+  const { backing, proxy } = await serveBehindProxy(cleanups);
   const env = odkEnv(fake, PASSWORD, { SPARCTL_ODK_PASSWORD: PASSWORD, SPARCTL_BASE_URL: proxy.url, SPARCTL_TIMEOUT_MS: '2000' });
   let fault: ProxyFault | undefined;
   proxy.chaos((path) => (path.endsWith('/update') ? fault : undefined));

@@ -1,17 +1,16 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createSparServer } from '../../src/adapters/server/spar-v2-server.js';
-import { LocalMapper } from '../../src/adapters/sqlite/local-mapper.js';
+import type { LocalMapper } from '../../src/adapters/sqlite/local-mapper.js';
 import { openDatabase, prepare } from '../../src/adapters/sqlite/retained.js';
-import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
+import type { FaultProxy } from '../helpers/fault-proxy.js';
 import { BIN, ROOT, cliEnv, runCli, type CliResult, SPAWN_LIMIT } from '../helpers/run-cli.js';
 import { runMain } from '../helpers/run-main.js';
 import { bankFlags } from '../helpers/records.js';
 import { tempDir } from '../helpers/tmp.js';
+import { serveBehindProxy } from '../helpers/proxied-serve.js';
 
 /**
  * The eight ways the write pipeline broke its promise (issue "Writes you can trust"), each a
@@ -81,13 +80,7 @@ function fillers(from: number, count: number): string[] {
 
 /** serve's mapper in this process, behind a fault proxy; the env points sparctl at the proxy. */
 async function remote(): Promise<{ backing: LocalMapper; proxy: FaultProxy; env: Record<string, string> }> {
-  const backing = LocalMapper.open(join(tempDir(), 'server.db'));
-  const server = createSparServer({ mapper: backing, partners: new Map() });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const proxy = await startFaultProxy(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
-  cleanups.push(() => backing.close());
-  cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  cleanups.push(() => proxy.close());
+  const { backing, proxy } = await serveBehindProxy(cleanups);
   return { backing, proxy, env: { ...cliEnv().env, SPARCTL_BASE_URL: proxy.url, SPARCTL_TIMEOUT_MS: '2000' } };
 }
 
