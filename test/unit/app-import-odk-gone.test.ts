@@ -1,6 +1,4 @@
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   importOdk,
@@ -16,40 +14,13 @@ import type { BulkInputRecord } from '../../src/core/bulk/types.js';
 import { ExitCode } from '../../src/core/errors.js';
 import type { OdkSubmission } from '../../src/core/odk.js';
 import { DEFAULT_STRATEGIES } from '../../src/core/strategy/strategy.js';
-import { ROOT } from '../helpers/run-cli.js';
+import { DFSP, FIELDS, MAPPING, sha256, submission } from '../helpers/odk-unit.js';
 
 /**
  * Submissions import-odk needs but the window did not read (found against a real ODK Central):
  * an undo whose writer's deletion an earlier window read, and an older owner deleted in Central
  * between the feed and its fetch. Neither may stop the run (nor wedge the next runs on the spool).
  */
-const MAPPING = join(ROOT, 'fixtures', 'enrolment.odk-mapping.json');
-const DFSP = join(ROOT, 'fixtures', 'odk-dfsp.json');
-const FIELDS = [
-  'beneficiary/national_id',
-  'beneficiary/full_name',
-  'beneficiary/contact_phone',
-  'payment/payment_method',
-  'payment/bank_code',
-  'payment/branch_code',
-  'payment/account_number',
-  'payment/mobile_money_provider',
-  'payment/email_wallet_provider',
-  'payment/mobile_money_number',
-  'payment/email_wallet_address',
-  'payment/payment_consent',
-].map((path) => ({ path: `/${path}`, type: 'string' }));
-const sha256 = (text: string, encoding: 'hex' | 'base64url') => createHash('sha256').update(text).digest(encoding);
-
-function submission(id: string, nationalId: string, date: string, extra: Partial<OdkSubmission['__system']> = {}): OdkSubmission {
-  return {
-    __id: id,
-    __system: { submissionDate: date, updatedAt: null, deletedAt: null, reviewState: null, ...extra },
-    meta: { instanceID: id },
-    beneficiary: { national_id: nationalId, full_name: `Person ${nationalId}`, contact_phone: '0711 000 111' },
-    payment: { payment_method: 'bank', bank_code: 'BNK001', branch_code: 'BNK001-0042', account_number: '000111', payment_consent: 'yes' },
-  };
-}
 
 function setup(initial: OdkImportState, changes: OdkSubmission[], deletions: OdkSubmission[]) {
   const box: { state: OdkImportState; spools: Record<string, string> } = { state: initial, spools: {} };

@@ -1,6 +1,4 @@
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   importOdk,
@@ -22,35 +20,8 @@ import type { Mapper } from '../../src/core/mapper.js';
 import type { ItemResult } from '../../src/core/results.js';
 import type { OdkSubmission } from '../../src/core/odk.js';
 import { constructFa, deconstructFa, DEFAULT_STRATEGIES } from '../../src/core/strategy/strategy.js';
-import { ROOT } from '../helpers/run-cli.js';
 import { strict } from '../helpers/strict.js';
-
-const MAPPING = join(ROOT, 'fixtures', 'enrolment.odk-mapping.json');
-const DFSP = join(ROOT, 'fixtures', 'odk-dfsp.json');
-const FIELDS = [
-  'beneficiary/national_id',
-  'beneficiary/full_name',
-  'beneficiary/contact_phone',
-  'payment/payment_method',
-  'payment/bank_code',
-  'payment/branch_code',
-  'payment/account_number',
-  'payment/mobile_money_provider',
-  'payment/email_wallet_provider',
-  'payment/mobile_money_number',
-  'payment/email_wallet_address',
-  'payment/payment_consent',
-].map((path) => ({ path: `/${path}`, type: 'string' }));
-
-function submission(id: string, nationalId: string, date: string, extra: Partial<OdkSubmission['__system']> = {}): OdkSubmission {
-  return {
-    __id: id,
-    __system: { submissionDate: date, updatedAt: null, deletedAt: null, reviewState: null, ...extra },
-    meta: { instanceID: id },
-    beneficiary: { national_id: nationalId, full_name: `Person ${nationalId}`, contact_phone: '0711 000 111' },
-    payment: { payment_method: 'bank', bank_code: 'BNK001', branch_code: 'BNK001-0042', account_number: '000111', payment_consent: 'yes' },
-  };
-}
+import { DFSP, FIELDS, MAPPING, sha256, submission } from '../helpers/odk-unit.js';
 
 /** Central with these submissions; `pages` records each feed query, `down` makes the form read fail. */
 function central(submissions: OdkSubmission[], options: { down?: () => boolean } = {}) {
@@ -155,8 +126,6 @@ function bulkJob(box: ReturnType<typeof store>, fate: (record: BulkInputRecord) 
   };
   return { runWindow, jobs };
 }
-
-const sha256 = (text: string, encoding: 'hex' | 'base64url') => createHash('sha256').update(text).digest(encoding);
 
 const INPUT: ImportOdkInput = {
   mapping: MAPPING,
