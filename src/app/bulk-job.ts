@@ -158,12 +158,20 @@ export interface BulkJobResult {
   /** Stopped, or records left unsent: the journal is kept and the job can be resumed. */
   readonly stoppedEarly: boolean;
   /** The reject file written (a dry run's: the preview). */
-  readonly rejects?: { readonly path: string; readonly count: number };
+  readonly rejects?: {
+    readonly path: string;
+    /** Rows the run gave the file: all in it unless `incomplete`. */
+    readonly count: number;
+    /** A write to the file failed (a full disk): it holds only some of the rows, maybe the last one cut short. */
+    readonly incomplete?: true;
+  };
   /** A dry run without rejects removed the preview an earlier one left here. */
   readonly previewRemoved?: string;
   /** The default reject path held a file (a fixed earlier one, maybe): kept, and the rejects went to `rejects.path`. */
   readonly rejectsKept?: string;
   readonly resultsPath?: string;
+  /** A write to the results file failed (a full disk): it holds only some of the lines. */
+  readonly resultsIncomplete?: true;
   readonly journalPath?: string;
   readonly resumeHint?: string;
   /** A dry run: the first records it would write. */
@@ -438,10 +446,12 @@ async function runJournalled(
     summary,
     dryRun,
     stoppedEarly,
-    ...(kept ? { rejects: { path: rejectsPath, count: kept.count } } : {}),
+    ...(kept
+      ? { rejects: { path: rejectsPath, count: kept.count, ...(kept.failure?.() === undefined ? {} : { incomplete: true as const }) } }
+      : {}),
     ...(kept && !dryRun && rejectsPath !== job.rejectsPath ? { rejectsKept: job.rejectsPath } : {}),
     ...(previewRemoved === undefined ? {} : { previewRemoved }),
-    ...(results ? { resultsPath: results.path } : {}),
+    ...(results ? { resultsPath: results.path, ...(results.failure?.() === undefined ? {} : { resultsIncomplete: true as const }) } : {}),
     ...(journalKept ? { journalPath: run.journalFile!.path } : {}),
     ...(stoppedEarly && !stoppedOnProblem
       ? {

@@ -85,13 +85,19 @@ async function renderJob(context: CommandContext, result: BulkJobResult, file: s
   if (!globals.quiet || result.stoppedEarly) {
     renderBulkSummary(io, summary, {
       target: result.target,
-      ...(result.rejects ? { rejectsPath: result.rejects.path, rejectsCount: result.rejects.count } : {}),
+      ...(result.rejects
+        ? {
+            rejectsPath: result.rejects.path,
+            rejectsCount: result.rejects.count,
+            ...(result.rejects.incomplete ? { rejectsIncomplete: true } : {}),
+          }
+        : {}),
       ...(result.rejectsKept ? { rejectsKept: result.rejectsKept } : {}),
       ...(result.previewRemoved ? { previewRemoved: result.previewRemoved } : {}),
       ...(result.rejects && result.rejects.count > 0 && io.argv && result.command !== 'import-odk' && !result.dryRun
         ? { refeed: (await import('./refeed.js')).refeedCommand(io.argv, file, result.rejects.path, io.cwd) }
         : {}),
-      ...(result.resultsPath ? { resultsPath: result.resultsPath } : {}),
+      ...(result.resultsPath ? { resultsPath: result.resultsPath, ...(result.resultsIncomplete ? { resultsIncomplete: true } : {}) } : {}),
       ...(result.journalPath ? { journalPath: result.journalPath } : {}),
       ...(result.resumeHint ? { resumeHint: result.resumeHint } : {}),
     });

@@ -274,6 +274,8 @@ export interface SummaryExtra {
   readonly rejectsPath?: string;
   /** Rows in the reject file (RecordSink.count). */
   readonly rejectsCount?: number;
+  /** A write to the reject file failed: it holds only some of `rejectsCount` rows. */
+  readonly rejectsIncomplete?: boolean;
   /** The default reject path held a file, kept: the rejects went to a numbered name. */
   readonly rejectsKept?: string;
   /** A dry run removed the preview an earlier one left (it rejects nothing). */
@@ -281,6 +283,8 @@ export interface SummaryExtra {
   /** The command that feeds the reject file back in. */
   readonly refeed?: string | undefined;
   readonly resultsPath?: string;
+  /** A write to the results file failed: it holds only some of the lines. */
+  readonly resultsIncomplete?: boolean;
   readonly journalPath?: string;
   /** A command line that continues the run; shown only when the run stopped early. */
   readonly resumeHint?: string;
@@ -339,7 +343,10 @@ export function renderBulkSummary(io: Io, summary: BulkSummary, extra: SummaryEx
     lines.push(
       summary.dryRun
         ? `rejects preview: ${printable(extra.rejectsPath)} (${rows}; the next dry run replaces it)`
-        : `rejects: ${printable(extra.rejectsPath)} (${rows}${extra.rejectsKept === undefined ? '' : `; ${printable(extra.rejectsKept)} was there already and is kept`})`,
+        : extra.rejectsIncomplete
+          ? // The count is what the run gave the file, not what it holds: never said as if it were.
+            `rejects: ${printable(extra.rejectsPath)} (incomplete: writing it failed, so it holds only some of the ${rows}, the last maybe cut short; the next run writes it again)`
+          : `rejects: ${printable(extra.rejectsPath)} (${rows}${extra.rejectsKept === undefined ? '' : `; ${printable(extra.rejectsKept)} was there already and is kept`})`,
     );
   if (extra.previewRemoved !== undefined)
     lines.push(
@@ -347,7 +354,10 @@ export function renderBulkSummary(io: Io, summary: BulkSummary, extra: SummaryEx
     );
   if (extra.refeed !== undefined && rejectRows > 0 && !summary.stopped && !summary.dryRun)
     lines.push(`re-feed the fixed rows: ${printable(extra.refeed)}`);
-  if (extra.resultsPath !== undefined) lines.push(`${summary.dryRun ? 'results preview' : 'results'}: ${printable(extra.resultsPath)}`);
+  if (extra.resultsPath !== undefined)
+    lines.push(
+      `${summary.dryRun ? 'results preview' : 'results'}: ${printable(extra.resultsPath)}${extra.resultsIncomplete ? ' (incomplete: writing it failed, so it holds only some of the lines; the next run writes it again)' : ''}`,
+    );
   if (extra.journalPath !== undefined) lines.push(`journal: ${printable(extra.journalPath)}`);
   // A stop on a systematic problem is told by the error line that follows the summary.
   if (summary.stopped && !systematic) {
@@ -454,8 +464,8 @@ export function jobDocument(result: BulkJobResult): Record<string, unknown> {
       target: result.target,
       dryRun: false,
       summary,
-      ...(result.rejects ? { rejects: result.rejects.path } : {}),
-      ...(result.resultsPath ? { results: result.resultsPath } : {}),
+      ...(result.rejects ? { rejects: result.rejects.path, ...(result.rejects.incomplete ? { rejectsIncomplete: true } : {}) } : {}),
+      ...(result.resultsPath ? { results: result.resultsPath, ...(result.resultsIncomplete ? { resultsIncomplete: true } : {}) } : {}),
       ...(result.stoppedOnProblem ? { firstRejects } : {}),
     };
   const would = (operation: 'link' | 'update' | 'unlink') =>

@@ -235,9 +235,9 @@ async function keptIndex(
 function keepIndex(path: string, definition: string, cache: IndexCache, scanned: Prescan, tally: ColumnTally | undefined): void {
   const file = keptPath(path, definition, cache);
   if (file === undefined) return;
+  const partial = `${file}.${process.pid}.tmp`;
   try {
     makeFolders(cache.dir);
-    const partial = `${file}.${process.pid}.tmp`;
     writeFileSync(
       partial,
       JSON.stringify({
@@ -256,7 +256,13 @@ function keepIndex(path: string, definition: string, cache: IndexCache, scanned:
       .sort((a, b) => b.at - a.at);
     for (const { entry } of kept.slice(KEPT_MAX)) rmSync(join(cache.dir, entry), { force: true });
   } catch {
-    // a cache that cannot be written only costs the next run a scan
+    // A cache that cannot be written only costs the next run a scan; a copy cut short by a full
+    // disk is not left there to keep the disk full (a rename that failed leaves one whole).
+    try {
+      rmSync(partial, { force: true });
+    } catch {
+      // nothing more to do: the cache is the user's to clear
+    }
   }
 }
 

@@ -23,6 +23,9 @@ export interface SeekableInput {
   remove(): void;
 }
 
+/** A copy that fails for want of room (a full disk, a quota, a file size limit): input.spool_failed. */
+const SPACE = new Set(['ENOSPC', 'EDQUOT', 'EFBIG']);
+
 /** Copies older than this were left by killed runs and are removed. */
 const STALE_MS = 24 * 3600 * 1000;
 
@@ -48,19 +51,32 @@ export async function seekableInput(name: string, stdin: Readable, spoolDir: str
   }
   removeStale(spoolDir);
   const path = join(spoolDir, `${process.pid}-${randomBytes(6).toString('hex')}.input`);
+  const label = name === '-' ? 'stdin' : name;
+  // The copy's own failures (a full disk, a file size limit, a read-only or unwritable state
+  // folder) are the state folder's, named as such: only a failure of the source is the input's.
+  const copyError = (error: unknown) =>
+    SPACE.has((error as { code?: string }).code ?? '')
+      ? new UsageError('input.spool_failed', `${describeFailure(spoolDir, `cannot copy ${label} here`, error)}; nothing was sent`, {
+          hint: 'free some space, or save the input to a file and pass its path',
+        })
+      : outputError(spoolDir, `cannot copy ${label} here`, error);
+  let fd: number;
   try {
-    await pipeline(name === '-' ? stdin : createReadStream(name), createWriteStream(path, { flags: 'wx', mode: 0o600 }));
+    fd = openSync(path, 'wx', 0o600);
+  } catch (error) {
+    throw copyError(error);
+  }
+  const copy = createWriteStream(path, { fd });
+  let copyFailed = false;
+  copy.on('error', () => {
+    copyFailed = true;
+  });
+  try {
+    await pipeline(name === '-' ? stdin : createReadStream(name), copy);
   } catch (error) {
     rmSync(path, { force: true });
-    const code = (error as { code?: string }).code;
-    if (code === 'ENOSPC' || code === 'EDQUOT') {
-      throw new UsageError(
-        'input.spool_failed',
-        `${describeFailure(spoolDir, `cannot copy ${name === '-' ? 'stdin' : name} here`, error)}; nothing was sent`,
-        { hint: 'free some space, or save the input to a file and pass its path' },
-      );
-    }
-    throw new UsageError('input.unreadable', `cannot read ${name === '-' ? 'stdin' : name}: ${describeFsError(error)}`, {
+    if (copyFailed || SPACE.has((error as { code?: string }).code ?? '')) throw copyError(error);
+    throw new UsageError('input.unreadable', `cannot read ${label}: ${describeFsError(error)}`, {
       hint: 'check the path of the input file',
     });
   }

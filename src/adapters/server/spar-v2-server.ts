@@ -35,6 +35,12 @@ export interface SparServerOptions {
   readonly partners: ReadonlyMap<string, readonly KeyObject[]>;
   /** Called once per request, for the access log. Never receives bodies, signatures or tokens. */
   readonly onRequest?: (line: { method: string; path: string; status: number; partner: string | null; items: number; ms: number }) => void;
+  /**
+   * Called when a request could not be executed and was answered 500 (the database's disk full,
+   * its file gone, a bug): the client is told only "Unknown Error", so this is where the reason
+   * is said. Never receives bodies, signatures or tokens.
+   */
+  readonly onFailure?: (failure: { method: string; path: string; error: unknown }) => void;
   /** Largest request body in bytes (default 10 MiB). */
   readonly maxBodyBytes?: number;
   /** Most items in one request (default 5,000). */
@@ -188,7 +194,10 @@ export function createSparServer(options: SparServerOptions): Server | HttpsServ
       items = n;
     })
       .then(([status, body, headers]) => finish(status, body, headers))
-      .catch(() => finish(500, { errors: [{ code: 'G2P-REQ-100', message: 'Unknown Error.' }] }));
+      .catch((error: unknown) => {
+        options.onFailure?.({ method: request.method ?? '', path: request.url ?? '', error });
+        finish(500, { errors: [{ code: 'G2P-REQ-100', message: 'Unknown Error.' }] });
+      });
     working.add(work);
     void work.finally(() => working.delete(work));
   };

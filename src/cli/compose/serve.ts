@@ -4,7 +4,8 @@ import type { KeyObject } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { ServeDeps } from '../../app/serve.js';
 import { isLoopbackHost } from '../../adapters/server/guard.js';
-import { ConfigError, UsageError } from '../../core/errors.js';
+import { ConfigError, SparctlError, UsageError } from '../../core/errors.js';
+import { redactQuery } from '../../config/redact.js';
 import { loadContext, openMapper, writeLinksOnThread, type CommandContext, type GlobalOptions } from '../context.js';
 import type { Io } from '../io.js';
 
@@ -39,6 +40,8 @@ export function serveDeps(io: Io, globals: GlobalOptions): ServeDeps {
         ...(start.token === undefined ? {} : { bearerToken: start.token }),
         ...(start.identity === undefined ? {} : { tls: start.identity }),
         ...(start.onRequest === undefined ? {} : { onRequest: start.onRequest }),
+        // Said even with -q: the client only hears "Unknown Error" (a full disk, a database gone).
+        onFailure: ({ method, path, error }) => io.stderr.write(`${failureLine(method, path, error)}\n`),
       });
       try {
         await new Promise<void>((resolve, reject) => {
@@ -174,4 +177,16 @@ async function loadPartners(specs: readonly string[]): Promise<Map<string, KeyOb
     partners.set(id, [...(partners.get(id) ?? []), key]);
   }
   return partners;
+}
+
+/**
+ * A request answered 500, with the reason the client is not told: the error's code and message
+ * (`disk.full`, naming the database and SQLite's reason), or, for what is not the surroundings'
+ * fault, that it is a bug. The path's query values are masked, as in the access log.
+ */
+export function failureLine(method: string, path: string, error: unknown): string {
+  const where = `${method} ${redactQuery(path)}`;
+  if (error instanceof SparctlError) return `sparctl serve: ${where} answered 500: error [${error.code}]: ${error.message}`;
+  const message = error instanceof Error ? error.message : String(error);
+  return `sparctl serve: ${where} answered 500: internal error: ${message} (a bug in sparctl: please report it)`;
 }
