@@ -13,7 +13,8 @@ import type { Mapper } from '../core/mapper.js';
  * readable twice, one pass for its fingerprint and row index, the journal locked and opened (or
  * resumed), the records through the write pipeline with rejects, results and progress as they
  * come, signals turned into a clean stop, the journal kept when the job must be resumed and
- * removed when it is done, and the summary turned into an exit code.
+ * removed when it is done — only once the caller has recorded what it keeps of the run
+ * (beforeForgetting) — and the summary turned into an exit code.
  *
  * A dry run writes to no mapper, journal or report file of the job: its rejects and results go
  * to preview files (`X.rejects.csv` → `X.rejects.preview.csv`), which no real run reads or writes.
@@ -112,6 +113,13 @@ export interface BulkJobDeps {
   readonly beforeSending?: BulkOptions['beforeSending'];
   /** Told the run's summary once it ends (import-odk's per-poll line). */
   readonly onSummary?: (summary: BulkSummary) => void;
+  /**
+   * Called once a real run is done (every record settled, nothing stopped it), just before its
+   * journal is removed: what must outlive the journal is recorded here (import-odk's state).
+   * A SparctlError thrown (a full disk) stops the run with it, and the journal is kept, so that
+   * the next run resumes the job — every record settled by this one — and is told them again.
+   */
+  readonly beforeForgetting?: (summary: BulkSummary) => void;
   /** Digest of a stored FA, for writes conditional on one (import-odk). */
   readonly faDigest?: (fa: string) => string;
 }
@@ -417,6 +425,18 @@ async function runJournalled(
   // A journal removed or replaced under the run (told by the journal when the run stopped, or
   // only now as it is closed): there is nothing to resume from, and the summary says why.
   let journalLost = run.journalFile?.lost() === true;
+  if (run.journalFile && !stoppedEarly && deps.beforeForgetting !== undefined) {
+    // The journal is the only record of which writes this run made (the next run finds them
+    // unchanged): it goes only once what the caller keeps of them is kept.
+    try {
+      deps.beforeForgetting(summary);
+    } catch (error) {
+      if (!(error instanceof SparctlError)) throw error;
+      summary = { ...summary, stopped: { code: error.code, message: error.message, exitCode: error.exitCode, hint: error.hint } };
+      stoppedEarly = true;
+      journalKept = true;
+    }
+  }
   if (run.journalFile) {
     if (!journalKept) run.journalFile.remove();
     else {

@@ -58,6 +58,14 @@ import type { Settings } from '../config/settings.js';
  * hand while a window waits for a killed run or a mapper outage), and not known, so never
  * undone, where nothing was kept (a window an earlier sparctl spooled). One form imported into
  * one mapper has one state: a server URL spelled another way never starts a second one silently.
+ *
+ * Order: a window done is settled into the state first, then its spool and `.replaced` file are
+ * removed, and only then the bulk job's journal (finish, called before the journal goes) — so
+ * that a window whose writes the state does not yet record always keeps the journal that says
+ * which writes were made (the next run resumes it: "settled by an earlier run", settled again
+ * from the spool's own claims, never found "unchanged" with its writes forgotten). A kill after
+ * the state write re-settles the same spool from the same journal into the same claims; one
+ * after the spool's removal leaves a journal of a finished window that no later window resumes.
  */
 
 /**
@@ -140,6 +148,13 @@ export interface OdkWindowJob {
   /** Told the records about to be sent and what the run read for each, before any is (BulkOptions.beforeSending). */
   readonly beforeSending: (records: readonly Sending[]) => void;
   readonly onSummary?: (summary: BulkSummary) => void;
+  /**
+   * Called by the bulk job once a real run of the window is done (every record settled), before
+   * it removes its journal (BulkJobDeps.beforeForgetting): the window is settled into the state
+   * here. A SparctlError thrown (the state cannot be written) stops the run with its journal
+   * kept, for the next run to resume the window and settle it from that journal.
+   */
+  readonly finish: () => void;
   /** The spool's lines (read as JSONL) as engine records, given the target's strategies. */
   readonly records: (
     lines: AsyncIterable<readonly SpoolLine[]>,
@@ -720,7 +735,8 @@ async function apply(run: Run, what: string): Promise<number> {
 /**
  * Applies a window's spool through the write pipeline, and once it is done (every write
  * applied, unchanged or rejected for good) records what was written in the state — only what
- * the mapper confirmed — and moves the watermark.
+ * the mapper confirmed — and moves the watermark: before the bulk job removes its journal, so
+ * that a state that cannot be written (a full disk) leaves the window to resume, not to redo.
  */
 async function applyWindow(run: Run, what: string): Promise<{ code: number; kept: string[] }> {
   const { deps, input } = run;
@@ -738,6 +754,7 @@ async function applyWindow(run: Run, what: string): Promise<{ code: number; kept
     'odk_review_state',
     ...mappingColumns(run.mapping),
   ];
+  let told = false;
   const code = await deps.runWindow({
     path: run.spool.path,
     quiet: input.watch === true,
@@ -752,6 +769,12 @@ async function applyWindow(run: Run, what: string): Promise<{ code: number; kept
     beforeSending: (records) => run.replaces.append(records.map((record) => `\n${JSON.stringify(replacesLine(record))}`).join('')),
     // With --watch a line per poll; otherwise the bulk run's own summary table says it all.
     ...(input.watch ? { onSummary: (summary: BulkSummary) => report(run.say, what, summary) } : {}),
+    // Before the journal goes: it alone says which records this run (or an earlier one) wrote —
+    // once it is removed, the window re-applied finds them unchanged and records no write to undo.
+    finish: () => {
+      told = true;
+      if (!input.dryRun) finishWindow(run, digests, fates, known);
+    },
     records: (lines, strategies) => {
       // Before any row is mapped or sent: a strategy the target lacks would reject every row.
       checkMappingStrategies(run.mapping, strategies);
@@ -759,7 +782,8 @@ async function applyWindow(run: Run, what: string): Promise<{ code: number; kept
       return spoolRecords(lines, { mapping: run.mapping, dfsp: run.dfsp, form: run.target.form, columns, strategies, faDigest, digests });
     },
   });
-  if (!input.dryRun && (code === ExitCode.ok || code === ExitCode.rejected)) finishWindow(run, digests, fates, known);
+  // A bulk job that ended done without calling `finish` (it always does): what the run was told is still recorded.
+  if (!input.dryRun && (code === ExitCode.ok || code === ExitCode.rejected) && !told) finishWindow(run, digests, fates, known);
   const kept = [...fates.values()]
     .filter((event) => event.code === 'kept.changed_since' && event.id !== undefined)
     .map((event) => event.id!);
@@ -880,7 +904,12 @@ export async function* spoolRecords(
   }
 }
 
-/** Moves the state past a window that is done: the claims it planned, with what the mapper confirmed written. */
+/**
+ * Moves the state past a window that is done: the claims it planned, with what the mapper
+ * confirmed written (this run's or, resumed, an earlier run's). Settled from the spool's own
+ * claims, not the state's: settling one window twice (a kill before its spool was removed) gives
+ * the same state.
+ */
 function finishWindow(
   run: Run,
   digests: ReadonlyMap<number, string>,

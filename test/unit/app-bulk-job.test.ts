@@ -134,6 +134,7 @@ function deps(
       'collect',
       'beforeSending',
       'onSummary',
+      'beforeForgetting',
       'faDigest',
     ]),
     recorded,
@@ -363,6 +364,64 @@ describe('runBulkJob (use case)', () => {
     await runBulkJob(d, { ...JOB, mode: 'unlink', file: '-', shortName: 'stdin' });
     expect(asked).toEqual(['the beneficiaries in stdin']);
     expect(d.calls[2]).toMatch(/use=false keep=false$/);
+  });
+
+  it('a finished run tells beforeForgetting before its journal goes; a SparctlError it throws stops the run with the journal kept', async () => {
+    const told: string[] = [];
+    const rows = [
+      { id: 'H1', ...BANK },
+      { id: 'H2', ...BANK },
+    ];
+    const done = deps(memoryMapper(), rows, {
+      beforeForgetting: (summary) => void told.push(`applied ${summary.applied}, journal removed: ${done.journal.removed}`),
+    });
+    const finished = await runBulkJob(done, JOB);
+    expect(told).toEqual(['applied 2, journal removed: false']);
+    expect(done.journal.removed).toBe(true);
+    expect(finished).toMatchObject({ stoppedEarly: false, exitCode: 0 });
+
+    // It cannot record what it must (the disk is full): the run is not done, and the next one resumes it.
+    const full = deps(memoryMapper(), rows, {
+      beforeForgetting: () => {
+        throw new SparctlError('disk.full', 'state.json: cannot write the import state: no space left on device (ENOSPC)', 4, {
+          hint: 'free some space',
+        });
+      },
+    });
+    const stopped = await runBulkJob(full, JOB);
+    expect(full.journal.removed).toBe(false);
+    expect(full.journal.closed).toBeGreaterThan(0);
+    expect(stopped.summary.stopped).toEqual({
+      code: 'disk.full',
+      message: 'state.json: cannot write the import state: no space left on device (ENOSPC)',
+      exitCode: 4,
+      hint: 'free some space',
+    });
+    expect(stopped.summary).toMatchObject({ applied: 2, notSent: 0 });
+    expect(stopped).toMatchObject({
+      stoppedEarly: true,
+      journalPath: '/state/journals/j.db',
+      resumeHint: 'run the same command again to resume; --restart starts over',
+      exitCode: 4,
+    });
+
+    // Not told when the run is not done (stopped, or a dry run), nor when it is something else than a SparctlError that fails.
+    const notDone: string[] = [];
+    const dry = deps(memoryMapper(), rows, { beforeForgetting: () => void notDone.push('dry') });
+    await runBulkJob(dry, { ...JOB, dryRun: true });
+    const unsent = deps(memoryMapper(), rows, {
+      beforeForgetting: () => void notDone.push('stopped'),
+      prescan: async () => ({ fingerprint: 'f'.repeat(64), lines: 2, index: indexOf(['H1'], [2]) }),
+    });
+    expect((await runBulkJob(unsent, JOB)).summary.stopped?.code).toBe('engine.input_changed');
+    expect(notDone).toEqual([]);
+    const bug = deps(memoryMapper(), rows, {
+      beforeForgetting: () => {
+        throw new TypeError('a bug');
+      },
+    });
+    await expect(runBulkJob(bug, JOB)).rejects.toThrow('a bug');
+    expect(bug.journal.removed).toBe(false);
   });
 
   it('SIGTERM: says so, stops cleanly, keeps the journal and says how to resume; a second signal ends the process at once', async () => {

@@ -79,6 +79,7 @@ function setup(initial: OdkImportState, changes: OdkSubmission[], deletions: Odk
         message: null,
         operation: 'unlink',
       } as RecordEvent);
+    job.finish();
     return ExitCode.ok;
   };
   const notes: string[] = [];

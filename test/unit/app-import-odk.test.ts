@@ -122,6 +122,8 @@ function bulkJob(box: ReturnType<typeof store>, fate: (record: BulkInputRecord) 
       } as RecordEvent);
     }
     jobs.push({ job, records });
+    // Done: the window is settled before the journal would go, as the bulk job does.
+    job.finish();
     return records.some((r) => !r.parsed.ok) ? ExitCode.rejected : ExitCode.ok;
   };
   return { runWindow, jobs };

@@ -1,4 +1,4 @@
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { duringRunError, makeFolders } from '../files/fs-errors.js';
 import { dirname } from 'node:path';
 import { ConfigError } from '../../core/errors.js';
@@ -71,6 +71,12 @@ export function writeOdkState(path: string, state: OdkState): void {
     writeFileSync(temporary, JSON.stringify({ format: FORMAT, ...state }), { mode: 0o600 });
     renameSync(temporary, path);
   } catch (error) {
+    // A copy cut short by a full disk would keep the disk full, and holds beneficiaries' IDs.
+    try {
+      rmSync(temporary, { force: true });
+    } catch {
+      // Not removable either: the write's error says where the folder is.
+    }
     throw duringRunError(path, 'cannot write the import state', error);
   }
 }

@@ -34,6 +34,8 @@ export interface BulkJobSpec {
   readonly collect?: (event: RecordEvent) => void;
   /** Told the records about to be sent and what the run read for each, before they are (import-odk: what a write replaced). */
   readonly beforeSending?: BulkJobDeps['beforeSending'];
+  /** Called once a real run is done, before its journal is removed (import-odk: the state); a SparctlError keeps the journal (BulkJobDeps.beforeForgetting). */
+  readonly beforeForgetting?: BulkJobDeps['beforeForgetting'];
   /** What the audit log names as the writer (default: "sparctl COMMAND FILE"). */
   readonly source?: string;
   /** Digest of a stored FA, for writes conditional on one (import-odk). */
@@ -204,6 +206,7 @@ export async function bulkJobDeps(context: CommandContext, spec: BulkJobSpec): P
     ...(spec.collect ? { collect: spec.collect } : {}),
     ...(spec.beforeSending ? { beforeSending: spec.beforeSending } : {}),
     ...(spec.onSummary ? { onSummary: spec.onSummary } : {}),
+    ...(spec.beforeForgetting ? { beforeForgetting: spec.beforeForgetting } : {}),
     ...(spec.faDigest ? { faDigest: spec.faDigest } : {}),
   };
 }

@@ -90,6 +90,7 @@ export function importOdkDeps(
         source: job.source,
         collect: job.collect,
         beforeSending: job.beforeSending,
+        beforeForgetting: job.finish,
         ...(job.onSummary === undefined ? {} : { onSummary: job.onSummary }),
         records: async (_context, mapper, path) => {
           const { openInputFile } = await import('../../adapters/input/record-file.js');
@@ -260,11 +261,13 @@ async function odkStore(dir: string, origin: StateOrigin | undefined): Promise<O
       held = undefined;
     }
     if (held !== text) {
+      const partial = `${path}.${process.pid}.tmp`;
       try {
         makeFolders(dir);
-        writeFileSync(`${path}.${process.pid}.tmp`, text, { mode: 0o600 });
-        renameSync(`${path}.${process.pid}.tmp`, path);
+        writeFileSync(partial, text, { mode: 0o600 });
+        renameSync(partial, path);
       } catch (error) {
+        removePartial(partial);
         throw duringRunError(path, 'cannot record which form and server the import state is of', error);
       }
     }
@@ -284,6 +287,8 @@ async function odkStore(dir: string, origin: StateOrigin | undefined): Promise<O
             writeFileSync(partial, text, { mode: 0o600 });
             renameSync(partial, path);
           } catch (error) {
+            // A full disk leaves part of the window behind: beneficiaries' data, never read again.
+            removePartial(partial);
             throw duringRunError(path, 'cannot keep the submissions read', error);
           }
         },
@@ -301,6 +306,15 @@ async function odkStore(dir: string, origin: StateOrigin | undefined): Promise<O
     },
     lock: (what) => JobLock.acquire(join(dir, 'lock'), what),
   };
+}
+
+/** Removes what a failed write left at a temporary path (a copy cut short by a full disk), if it can: the write's own error is the one told. */
+function removePartial(path: string): void {
+  try {
+    rmSync(path, { force: true });
+  } catch {
+    // Not removable either: the write's error says where the folder is.
+  }
 }
 
 /** The local mapper's identity (created now when missing, as the import is about to create it). */
