@@ -143,6 +143,8 @@ export interface BulkJobInput {
   readonly resultsPath?: string;
   readonly journal?: string;
   readonly restart?: boolean;
+  /** The job may not be started over (import-odk: a window is always finished, or the importer forgets what it wrote). */
+  readonly noRestart?: boolean;
   readonly dryRun?: boolean;
   readonly batchSize: number;
   /** Requests in flight: a number, or `auto` (up to concurrencyMax). */
@@ -482,8 +484,8 @@ async function runJournalled(
               : journalLost
                 ? 'the journal is gone from its path: put it back (with its -wal file) and run the same command again to resume; otherwise running the command again is a new job, which meets the rows this run applied again (import-csv: unchanged; link --file: already linked)'
                 : input.spooled
-                  ? `feed the same input again to the same command to resume (a different input starts a new job); --restart starts over`
-                  : 'run the same command again to resume; --restart starts over',
+                  ? `feed the same input again to the same command to resume (a different input starts a new job)${job.noRestart ? '' : '; --restart starts over'}`
+                  : `run the same command again to resume${job.noRestart ? '' : '; --restart starts over'}`,
         }
       : {}),
     planned,

@@ -1,9 +1,12 @@
 import type { Command } from 'commander';
 import { concurrencyLevel, positiveInt, positiveIntOrZero } from './parse.js';
 
-/** Options of every file-driven write: journal, reports, concurrency, retries, dry run, early stop. */
-export function addBulkOptions(command: Command): Command {
-  return command
+/**
+ * Options of every file-driven write: journal, reports, concurrency, retries, dry run, early stop;
+ * `--restart` unless the command's jobs may not be started over (import-odk).
+ */
+export function addBulkOptions(command: Command, options: { restart?: boolean } = {}): Command {
+  command
     .option(
       '--concurrency <n>',
       'requests in flight at once, or auto: follow what the mapper can take (default: auto, or the profile)',
@@ -17,8 +20,9 @@ export function addBulkOptions(command: Command): Command {
     )
     .option('--overwrite', 'replace the file at --rejects if one is there (without it, an existing file is refused)')
     .option('--results <path>', 'write one line per record (.csv or .jsonl) with its outcome and reason code')
-    .option('--journal <path>', 'checkpoint journal (default: one per job in the XDG state dir)')
-    .option('--restart', 'ignore an unfinished earlier run of the same job and start over')
+    .option('--journal <path>', 'checkpoint journal (default: one per job in the XDG state dir)');
+  if (options.restart !== false) command.option('--restart', 'ignore an unfinished earlier run of the same job and start over');
+  return command
     .option(
       '--dry-run',
       'resolve and plan, print what would change and the first rejects, and write nothing but preview files (INPUT.rejects.preview.csv, --results R → R.preview.csv)',

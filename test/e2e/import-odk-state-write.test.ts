@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { bankSubmission, fakeCentrals, importOdk, odkEnv } from '../helpers/odk-fixture.js';
 import { serveBehindProxy } from '../helpers/proxied-serve.js';
+import { cliEnv } from '../helpers/run-cli.js';
+import { runMain } from '../helpers/run-main.js';
 
 const PASSWORD = 'odk-state-write-test';
 const { central, cleanups } = fakeCentrals(PASSWORD);
@@ -65,5 +67,17 @@ describe('import-odk: the state cannot be written after a window was applied', (
     expect(undo.code, undo.stderr).toBe(0);
     expect(backing.storedFa(ids[7]!)).toBeUndefined();
     expect(ids.filter((id) => backing.storedFa(id) === undefined)).toEqual([ids[7]]);
+  });
+});
+
+describe('import-odk has no --restart', () => {
+  it('a window started is always finished: --restart is not an option of import-odk (it is of import-csv)', async () => {
+    const { env } = cliEnv();
+    const odk = await runMain(['import-odk', '--mapping', 'fixtures/enrolment.odk-mapping.json', '--restart'], { env });
+    expect(odk.code).toBe(2);
+    expect(odk.stderr).toMatch(/usage\.unknown_option.*--restart/);
+    const help = await runMain(['import-odk', '--help'], { env });
+    expect(help.stdout).not.toContain('--restart');
+    expect((await runMain(['import-csv', '--help'], { env })).stdout).toContain('--restart');
   });
 });

@@ -404,6 +404,12 @@ describe('runBulkJob (use case)', () => {
       resumeHint: 'run the same command again to resume; --restart starts over',
       exitCode: 4,
     });
+    // A job that may not be started over (import-odk's window) offers no --restart.
+    const again = deps(memoryMapper(), rows, { beforeForgetting: full.beforeForgetting! });
+    expect(await runBulkJob(again, { ...JOB, noRestart: true })).toMatchObject({
+      stoppedEarly: true,
+      resumeHint: 'run the same command again to resume',
+    });
 
     // Not told when the run is not done (stopped, or a dry run), nor when it is something else than a SparctlError that fails.
     const notDone: string[] = [];

@@ -87,7 +87,8 @@ export function importOdkCommand(io: Io, setExit: (code: number) => void): Comma
     .option('--watch', 'keep polling until interrupted (Ctrl-C finishes the batches in flight and exits 130)')
     .option('--interval <seconds>', 'seconds between polls with --watch', (v) => parsePositive(v, '--interval'), 60)
     .option('--batch-size <n>', 'records per request to the mapper (default: 500 or the profile)', (v) => parsePositive(v, '--batch-size'));
-  addBulkOptions(command);
+  // No --restart: a window started is always finished, or the importer forgets what it wrote.
+  addBulkOptions(command, { restart: false });
   return command.addHelpText('after', IMPORT_ODK_HELP).action(async (options: ImportOdkOptions, cmd: Command) => {
     const { loadContext } = await import('../context.js');
     const context = await loadContext(io, cmd.optsWithGlobals<GlobalOptions>());

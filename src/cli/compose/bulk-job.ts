@@ -28,6 +28,8 @@ export interface BulkJobSpec {
   readonly stem?: string;
   /** A file the user named that holds no record is a mistake (a failed export), refused with exit 2; an empty ODK window is not. */
   readonly refuseEmpty?: boolean;
+  /** The job has no --restart (import-odk): its resume hint offers none. */
+  readonly noRestart?: boolean;
   /** Told the run's summary once it ends (import-odk's per-poll line). */
   readonly onSummary?: (summary: BulkSummary) => void;
   /** Told every record's event (all of them are made then): what the job needs of each outcome. */

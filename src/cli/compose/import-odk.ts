@@ -82,6 +82,9 @@ export function importOdkDeps(
       return runBulkJob(io, job.quiet ? { ...globals, quiet: true } : globals, flags, {
         command: 'import-odk',
         mode: 'upsert',
+        // A window started is always finished: started over, it would find its own writes
+        // "unchanged" and the importer would forget it made them (never undoing them later).
+        noRestart: true,
         file: job.path,
         // A dry run's spool is FORM.dry-run.jsonl: its rejects preview is still FORM.rejects.preview.csv.
         stem: basename(job.path, '.jsonl').replace(/\.dry-run$/, ''),
