@@ -1,14 +1,5 @@
 import { createRequire } from 'node:module';
-import type TableType from 'cli-table3';
 import { colorEnabled, type Io } from './io.js';
-
-// Loaded with the first table: most runs that load this module (a bulk run's -q, -o json) draw none.
-const load = createRequire(import.meta.url);
-let Table: typeof TableType | undefined;
-function cliTable3(): typeof TableType {
-  Table ??= load('cli-table3') as typeof TableType;
-  return Table;
-}
 
 /**
  * Every table sparctl prints, in one style: no frame, a header, two spaces between columns, and
@@ -48,7 +39,17 @@ export function tableWidth(io: Io, stream: 'stdout' | 'stderr' = 'stdout'): numb
   return Math.max(MIN_TABLE_WIDTH, Number.isFinite(columns) ? columns : 0);
 }
 
-/** The table as text, without a final newline; no line is wider than `tableWidth(io, stream)`. */
+/**
+ * The table as text, without a final newline; no line is wider than `tableWidth(io, stream)`.
+ *
+ * Drawn here, not by cli-table3, which drew it before: the same lines, byte for byte (a test in
+ * test/unit/table.test.ts draws random tables both ways). cli-table3's layout compares each cell
+ * with every row above it and gathers the rows with one `push.apply`: `resolve --file -o table`
+ * took 7 s for 1,000 IDs (8,000 lines), 120 s for 5,000, and at 20,000 (160,000 lines) it
+ * overflowed the stack. Fed 50 lines at a time it is linear but costs about 55 µs a line (~45 s
+ * for 100,000 IDs, reckoned); this costs 2–5 µs (1.9 s for 100,000 IDs, 800,000 lines). The one style
+ * needs no more than padding each line of a cell to its column's width.
+ */
 export function renderTable(
   io: Io,
   columns: readonly TableColumn[],
@@ -57,58 +58,83 @@ export function renderTable(
 ): string {
   const stream = options.stream ?? 'stdout';
   const head = options.head ?? true;
-  const naturals = columns.map((column, i) => Math.max(head ? cellWidth(column.header) : 0, ...rows.map((row) => cellWidth(row[i] ?? ''))));
+  // Loops, not Math.max(...rows): spreading 100,000 rows into arguments overflows the stack.
+  const naturals = columns.map((column, i) => {
+    let widest = head ? cellWidth(column.header) : 0;
+    for (const row of rows) widest = Math.max(widest, cellWidth(row[i] ?? ''));
+    return widest;
+  });
   const widths = fitColumns(
     columns.map((column, i) => ({ natural: naturals[i]!, fixed: column.fit === 'fixed' })),
     tableWidth(io, stream),
   );
+  const right = columns.map((column) => column.align === 'right');
+  const lines: string[] = [];
+  /** A row of cells, each already cut into lines: as many table lines as its tallest cell. */
+  const draw = (cells: readonly (readonly string[])[]) => {
+    let height = 1;
+    for (const cell of cells) height = Math.max(height, cell.length);
+    for (let at = 0; at < height; at++) {
+      let line = '';
+      for (let i = 0; i < cells.length; i++) {
+        let text = cells[i]![at] ?? '';
+        let width = paddedWidth(text);
+        if (width > widths[i]!) width = paddedWidth((text = cut(text, widths[i]!)));
+        const pad = ' '.repeat(Math.max(0, widths[i]! - width));
+        line += (i > 0 ? SEPARATOR : '') + (right[i] ? pad + text : text + pad);
+      }
+      lines.push(line.trimEnd());
+    }
+  };
+  if (head) {
+    const color = colorEnabled(io, stream);
+    draw(
+      columns.map((column, i) => wrapText(column.header, widths[i]!).map((line) => (color && line ? `\u001b[36m${line}\u001b[39m` : line))),
+    );
+  }
   const laid = rows.map((row) => columns.map((column, i) => wrapText(row[i] ?? '', widths[i]!, column.maxLines)));
-  const color = colorEnabled(io, stream);
-  const table = new (cliTable3())({
-    head: head
-      ? columns.map((column, i) =>
-          wrapText(column.header, widths[i]!)
-            .map((line) => (color && line ? `\u001b[36m${line}\u001b[39m` : line))
-            .join('\n'),
-        )
-      : [],
-    chars: BORDERLESS,
-    colWidths: widths,
-    colAligns: columns.map((column) => column.align ?? 'left'),
-    style: { 'padding-left': 0, 'padding-right': 0, head: [], border: [], compact: true },
-  });
   // Several lines to a row: a blank line between rows keeps each row's lines together.
   const spaced = laid.some((row) => row.some((cell) => cell.length > 1));
   laid.forEach((row, at) => {
-    if (spaced && at > 0) table.push(columns.map(() => ''));
-    // One table row per line: cli-table3 measures a cell's whole text for every line it draws.
-    const height = Math.max(1, ...row.map((cell) => cell.length));
-    for (let line = 0; line < height; line++) table.push(row.map((cell) => cell[line] ?? ''));
+    if (spaced && at > 0) lines.push('');
+    draw(row);
   });
-  return table
-    .toString()
-    .split('\n')
-    .map((line) => line.trimEnd())
-    .join('\n');
+  return lines.join('\n');
 }
 
-const BORDERLESS = {
-  top: '',
-  'top-mid': '',
-  'top-left': '',
-  'top-right': '',
-  bottom: '',
-  'bottom-mid': '',
-  'bottom-left': '',
-  'bottom-right': '',
-  left: '',
-  'left-mid': '',
-  mid: '',
-  'mid-mid': '',
-  right: '',
-  'right-mid': '',
-  middle: ' '.repeat(GUTTER),
-};
+const SEPARATOR = ' '.repeat(GUTTER);
+
+/** Colour codes, as cli-table3 left them out of a width. */
+const SGR = /\u001b\[(?:\d*;){0,5}\d*m/g;
+
+let stringWidth: ((text: string) => number) | undefined;
+
+/**
+ * The width a line of a cell is padded from: the one cli-table3 gave it (the string-width it
+ * depends on, which counts an emoji sequence as two), so a table is the same as it drew. Never
+ * more than `displayWidth`, which laid the line out.
+ */
+function paddedWidth(text: string): number {
+  if (PRINTABLE_ASCII.test(text)) return text.length;
+  // Loaded with the first such line: most tables are ASCII.
+  if (stringWidth === undefined) {
+    const load = createRequire(import.meta.url);
+    stringWidth = createRequire(load.resolve('cli-table3'))('string-width') as (text: string) => number;
+  }
+  return stringWidth(text.replace(SGR, ''));
+}
+
+/**
+ * A line wider than its column — a wide character in a column one wide — cut as cli-table3 cut
+ * it: to one column less, then "…". (Its colour codes are dropped: no table has such a line.)
+ */
+function cut(text: string, width: number): string {
+  let kept = text.replace(SGR, '');
+  if (width <= 1) return '…';
+  if (kept.length === paddedWidth(kept)) return `${kept.slice(0, width - 1)}…`;
+  while (paddedWidth(kept) > width - 1) kept = kept.slice(0, -1);
+  return `${kept}…`;
+}
 
 export interface ColumnNeed {
   /** The width of the column's widest line, header included. */
@@ -251,7 +277,8 @@ export function stripAnsi(text: string): string {
 /**
  * Columns a terminal gives `text` (one line): escape codes take none, combining marks and other
  * zero-width characters none, East Asian wide characters and emoji two. Never less than what
- * cli-table3 measures, so it never cuts a cell this module laid out.
+ * cli-table3's string-width measures (the width a line is padded from), so no line it lays out
+ * is wider than its column.
  */
 export function displayWidth(text: string): number {
   const plain = stripAnsi(text);

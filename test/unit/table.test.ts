@@ -1,5 +1,6 @@
 import { PassThrough, Writable } from 'node:stream';
 import { isDeepStrictEqual } from 'node:util';
+import Table from 'cli-table3';
 import { describe, expect, it } from 'vitest';
 import type { Io } from '../../src/cli/io.js';
 import { reasonText } from '../../src/cli/output.js';
@@ -288,6 +289,129 @@ describe('renderTable', () => {
     const text = renderTable(coloured, columns, rows);
     expect(text).toMatch(/^\u001b\[36mid\u001b\[39m/);
     expect(stripAnsi(text)).toBe(renderTable(plain, columns, rows));
+  });
+});
+
+/**
+ * The table as cli-table3 drew it before renderTable drew it itself: the same widths and lines,
+ * handed to cli-table3 one line a row, without a frame.
+ */
+function drawnByCliTable3(
+  io: Io,
+  columns: readonly TableColumn[],
+  rows: readonly (readonly string[])[],
+  head: boolean,
+  color: boolean,
+): string {
+  const cellWidth = (value: string) => Math.max(0, ...value.split('\n').map(displayWidth));
+  const naturals = columns.map((column, i) => Math.max(head ? cellWidth(column.header) : 0, ...rows.map((row) => cellWidth(row[i] ?? ''))));
+  const widths = fitColumns(
+    columns.map((column, i) => ({ natural: naturals[i]!, fixed: column.fit === 'fixed' })),
+    tableWidth(io),
+  );
+  const laid = rows.map((row) => columns.map((column, i) => wrapText(row[i] ?? '', widths[i]!, column.maxLines)));
+  const none = { top: '', 'top-mid': '', 'top-left': '', 'top-right': '', bottom: '', 'bottom-mid': '', 'bottom-left': '' };
+  const table = new Table({
+    head: head
+      ? columns.map((column, i) =>
+          wrapText(column.header, widths[i]!)
+            .map((line) => (color && line ? `\u001b[36m${line}\u001b[39m` : line))
+            .join('\n'),
+        )
+      : [],
+    chars: { ...none, 'bottom-right': '', left: '', 'left-mid': '', mid: '', 'mid-mid': '', right: '', 'right-mid': '', middle: '  ' },
+    colWidths: widths,
+    colAligns: columns.map((column) => column.align ?? 'left'),
+    style: { 'padding-left': 0, 'padding-right': 0, head: [], border: [], compact: true },
+  });
+  const spaced = laid.some((row) => row.some((cell) => cell.length > 1));
+  laid.forEach((row, at) => {
+    if (spaced && at > 0) table.push(columns.map(() => ''));
+    const height = Math.max(1, ...row.map((cell) => cell.length));
+    for (let line = 0; line < height; line++) table.push(row.map((cell) => cell[line] ?? ''));
+  });
+  return table
+    .toString()
+    .split('\n')
+    .map((line) => line.trimEnd())
+    .join('\n');
+}
+
+describe('renderTable, drawn without cli-table3', () => {
+  it('draws what cli-table3 drew, byte for byte (random tables: wide characters, emoji sequences, colour, alignment, several lines)', () => {
+    const next = random(29);
+    const odd = ['👨‍👩‍👧', '1️⃣', '🇺🇸', '©', '☺', '\u200b', '\u3000', 'ऄ्ष', '🏳️‍🌈', '가각', 'Å'];
+    for (let round = 0; round < 250; round++) {
+      const width = 60 + Math.floor(next() * 150);
+      const wide = next() < 0.7;
+      const cell = (maxWords: number) => {
+        const value = text(next, { maxWords, wide, newlines: true });
+        return wide && next() < 0.3 ? `${value} ${odd[Math.floor(next() * odd.length)]!.repeat(1 + Math.floor(next() * 6))}` : value;
+      };
+      const columns: TableColumn[] = Array.from({ length: 1 + Math.floor(next() * 5) }, (_, i) => ({
+        header: next() < 0.2 ? cell(4).replace(/\n/g, ' ') : `column ${i}`,
+        ...(next() < 0.3 ? { fit: 'fixed' as const } : {}),
+        ...(next() < 0.3 ? { align: 'right' as const } : {}),
+        ...(next() < 0.2 ? { maxLines: 1 + Math.floor(next() * 3) } : {}),
+      }));
+      const rows = Array.from({ length: Math.floor(next() * 8) }, () =>
+        columns
+          .map((column) =>
+            column.fit !== 'fixed'
+              ? cell(20)
+              : // A count painted as the bulk summary paints it, or a few words.
+                next() < 0.2
+                ? `\u001b[33m${Math.floor(next() * 1000)}\u001b[0m`
+                : cell(3).slice(0, 14),
+          )
+          // A short row: its missing cells are empty.
+          .slice(0, next() < 0.1 ? 1 : undefined),
+      );
+      const color = next() < 0.5;
+      const head = next() < 0.7;
+      const { io: terminal } = io(width, color ? { FORCE_COLOR: '1' } : {});
+      const drawn = renderTable(terminal, columns, rows, { head });
+      const before = drawnByCliTable3(terminal, columns, rows, head, color);
+      if (drawn !== before) expect(drawn, JSON.stringify({ round, width, columns, rows, head, color })).toBe(before);
+    }
+  });
+
+  it('draws 20,000 rows of eight lines (160,000 lines) and 150,000 rows of one, in their columns (cli-table3 overflowed the stack)', () => {
+    const { io: terminal } = io(80);
+    const fa = (n: number) =>
+      `account_number: ${String(n).padStart(10, '0')}\nbranch_name: Main\nbranch_code: 0001\nbank_name: Example Bank\nbank_code: EXB\nfa_type: BANK\nstrategy_id: 2`;
+    const columns: TableColumn[] = [
+      { header: 'line', fit: 'fixed', align: 'right' },
+      { header: 'id' },
+      { header: 'outcome', fit: 'fixed' },
+      { header: 'financial address' },
+      { header: 'reason', maxLines: 3 },
+    ];
+    const rows = Array.from({ length: 20_000 }, (_, i) => [String(i + 2), `BENE_${String(i).padStart(6, '0')}`, 'found', fa(i), '']);
+    const lines = renderTable(terminal, columns, rows).split('\n');
+    // A header, seven lines a row and a blank line between rows.
+    expect(lines).toHaveLength(1 + 20_000 * 7 + 19_999);
+    expect(lines[0]).toBe(' line  id           outcome  financial address           reason');
+    expect(lines.slice(1, 9)).toEqual([
+      '    2  BENE_000000  found    account_number: 0000000000',
+      '                             branch_name: Main',
+      '                             branch_code: 0001',
+      '                             bank_name: Example Bank',
+      '                             bank_code: EXB',
+      '                             fa_type: BANK',
+      '                             strategy_id: 2',
+      '',
+    ]);
+    expect(lines.at(-7)).toBe('20001  BENE_019999  found    account_number: 0000019999');
+    expect(lines.at(-1)).toBe('                             strategy_id: 2');
+    expect(lines.filter((line) => line.length > 80)).toEqual([]);
+
+    const many = Array.from({ length: 150_000 }, (_, i) => [String(i + 1), `B${i}`, i % 3 === 0 ? 'not found' : 'found']);
+    const short = renderTable(terminal, columns.slice(0, 3), many).split('\n');
+    expect(short).toHaveLength(150_001);
+    expect(short[0]).toBe('  line  id       outcome');
+    expect(short[1]).toBe('     1  B0       not found');
+    expect(short.at(-1)).toBe('150000  B149999  found');
   });
 });
 
