@@ -65,18 +65,26 @@ export function readOdkState(path: string): OdkState {
 }
 
 export function writeOdkState(path: string, state: OdkState): void {
+  writeWhole(path, JSON.stringify({ format: FORMAT, ...state }), 'cannot write the import state');
+}
+
+/**
+ * A file of the import's state folder written whole or not at all (0600): a copy renamed into
+ * place. A copy cut short by a full disk is removed — it would keep the disk full, and holds
+ * beneficiaries' IDs. `what` says, for the error, what could not be done.
+ */
+export function writeWhole(path: string, text: string, what: string): void {
   const temporary = `${path}.${process.pid}.tmp`;
   try {
     makeFolders(dirname(path));
-    writeFileSync(temporary, JSON.stringify({ format: FORMAT, ...state }), { mode: 0o600 });
+    writeFileSync(temporary, text, { mode: 0o600 });
     renameSync(temporary, path);
   } catch (error) {
-    // A copy cut short by a full disk would keep the disk full, and holds beneficiaries' IDs.
     try {
       rmSync(temporary, { force: true });
     } catch {
       // Not removable either: the write's error says where the folder is.
     }
-    throw duringRunError(path, 'cannot write the import state', error);
+    throw duringRunError(path, what, error);
   }
 }

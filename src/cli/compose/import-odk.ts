@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { appendFileSync, existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { ImportOdkDeps, MapperHeld, OdkStore, StateElsewhere, StateOrigin } from '../../app/import-odk.js';
 import { duringRunError, makeFolders } from '../../adapters/files/fs-errors.js';
@@ -249,7 +249,7 @@ function statesElsewhere(root: string, key: string, origin: StateOrigin): StateE
 
 /** The state directory of one form imported into one mapper: state.json, its origin, the window's spool, the lock. */
 async function odkStore(dir: string, origin: StateOrigin | undefined): Promise<OdkStore> {
-  const { readOdkState, writeOdkState } = await import('../../adapters/odk/odk-state.js');
+  const { readOdkState, writeOdkState, writeWhole } = await import('../../adapters/odk/odk-state.js');
   const { JobLock } = await import('../../adapters/journal/job-lock.js');
   const statePath = join(dir, 'state.json');
   // A real run records which form, mapper and server URL its state is of (kept up to date: a
@@ -263,17 +263,7 @@ async function odkStore(dir: string, origin: StateOrigin | undefined): Promise<O
     } catch {
       held = undefined;
     }
-    if (held !== text) {
-      const partial = `${path}.${process.pid}.tmp`;
-      try {
-        makeFolders(dir);
-        writeFileSync(partial, text, { mode: 0o600 });
-        renameSync(partial, path);
-      } catch (error) {
-        removePartial(partial);
-        throw duringRunError(path, 'cannot record which form and server the import state is of', error);
-      }
-    }
+    if (held !== text) writeWhole(path, text, 'cannot record which form and server the import state is of');
   }
   return {
     readState: () => readOdkState(statePath),
@@ -283,18 +273,7 @@ async function odkStore(dir: string, origin: StateOrigin | undefined): Promise<O
       return {
         path,
         exists: () => existsSync(path),
-        write: (text) => {
-          const partial = `${path}.${process.pid}.tmp`;
-          try {
-            makeFolders(dir);
-            writeFileSync(partial, text, { mode: 0o600 });
-            renameSync(partial, path);
-          } catch (error) {
-            // A full disk leaves part of the window behind: beneficiaries' data, never read again.
-            removePartial(partial);
-            throw duringRunError(path, 'cannot keep the submissions read', error);
-          }
-        },
+        write: (text) => writeWhole(path, text, 'cannot keep the submissions read'),
         append: (text) => {
           try {
             makeFolders(dir);
@@ -309,15 +288,6 @@ async function odkStore(dir: string, origin: StateOrigin | undefined): Promise<O
     },
     lock: (what) => JobLock.acquire(join(dir, 'lock'), what),
   };
-}
-
-/** Removes what a failed write left at a temporary path (a copy cut short by a full disk), if it can: the write's own error is the one told. */
-function removePartial(path: string): void {
-  try {
-    rmSync(path, { force: true });
-  } catch {
-    // Not removable either: the write's error says where the folder is.
-  }
 }
 
 /** The local mapper's identity (created now when missing, as the import is about to create it). */
