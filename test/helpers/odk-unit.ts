@@ -1,6 +1,10 @@
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { ImportOdkDeps, OdkWindowJob } from '../../src/app/import-odk.js';
+import type { BulkInputRecord } from '../../src/core/bulk/types.js';
 import type { OdkSubmission } from '../../src/core/odk.js';
+import { DEFAULT_STRATEGIES } from '../../src/core/strategy/strategy.js';
 import { ROOT } from './run-cli.js';
 
 /** What the in-process import-odk tests share: the fixture mapping and DFSP list, the form's fields, submissions of it. */
@@ -34,4 +38,49 @@ export function submission(id: string, nationalId: string, date: string, extra: 
     beneficiary: { national_id: nationalId, full_name: `Person ${nationalId}`, contact_phone: '0711 000 111' },
     payment: { payment_method: 'bank', bank_code: 'BNK001', branch_code: 'BNK001-0042', account_number: '000111', payment_consent: 'yes' },
   };
+}
+
+/** The engine records of a window's spool text, as the bulk job reads them (line 1, the window's own, included). */
+export async function windowRecords(job: OdkWindowJob, spool: string): Promise<BulkInputRecord[]> {
+  const lines = spool
+    .split('\n')
+    .filter(Boolean)
+    .map((text, i) => ({ line: i + 1, record: JSON.parse(text) as Record<string, unknown> }));
+  const records: BulkInputRecord[] = [];
+  for await (const batch of job.records(
+    (async function* () {
+      yield lines;
+    })(),
+    new Map(DEFAULT_STRATEGIES.map((s) => [s.id, s])),
+  ))
+    records.push(...batch);
+  return records;
+}
+
+/**
+ * import-odk's deps for an in-process run: Central project 3, form spar_enrolment, a local
+ * mapper, no waiting; the store, the client, the window runner (and the mapper read) given.
+ */
+export function odkDeps(
+  given: Pick<ImportOdkDeps, 'openStore' | 'openCentral' | 'runWindow'> & Partial<Pick<ImportOdkDeps, 'readMapper'>>,
+  notes: string[],
+): ImportOdkDeps {
+  return {
+    settings: { odkUrl: 'https://central.test', odkProject: 3, odkForm: 'spar_enrolment' },
+    yes: true,
+    quiet: false,
+    readText: async (file: string) => readFileSync(file, 'utf8'),
+    parseJson: (text: string) => JSON.parse(text),
+    targetDfsp: async () => undefined,
+    announceTarget: () => undefined,
+    mapperIdentity: async () => 'local /db abc',
+    sha256,
+    readMapper: async () => new Map(),
+    lastChange: async () => undefined,
+    onInterrupt: () => () => undefined,
+    clock: () => 0,
+    sleep: async () => undefined,
+    note: (line: string) => notes.push(line),
+    ...given,
+  } as unknown as ImportOdkDeps;
 }

@@ -1,8 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   importOdk,
-  type ImportOdkDeps,
   type ImportOdkInput,
   type OdkCentral,
   type OdkImportState,
@@ -13,8 +11,7 @@ import type { RecordEvent } from '../../src/core/bulk/events.js';
 import type { BulkInputRecord } from '../../src/core/bulk/types.js';
 import { ExitCode } from '../../src/core/errors.js';
 import type { OdkSubmission } from '../../src/core/odk.js';
-import { DEFAULT_STRATEGIES } from '../../src/core/strategy/strategy.js';
-import { DFSP, FIELDS, MAPPING, sha256, submission } from '../helpers/odk-unit.js';
+import { DFSP, FIELDS, MAPPING, odkDeps, submission, windowRecords } from '../helpers/odk-unit.js';
 
 /**
  * Submissions import-odk needs but the window did not read (found against a real ODK Central):
@@ -58,17 +55,7 @@ function setup(initial: OdkImportState, changes: OdkSubmission[], deletions: Odk
   };
   const records: BulkInputRecord[] = [];
   const runWindow = async (job: OdkWindowJob) => {
-    const name = job.path.replace('/state/', '');
-    const lines = box.spools[name]!.split('\n')
-      .filter(Boolean)
-      .map((text, i) => ({ line: i + 1, record: JSON.parse(text) as Record<string, unknown> }));
-    for await (const batch of job.records(
-      (async function* () {
-        yield lines;
-      })(),
-      new Map(DEFAULT_STRATEGIES.map((s) => [s.id, s])),
-    ))
-      records.push(...batch);
+    records.push(...(await windowRecords(job, box.spools[job.path.replace('/state/', '')]!)));
     for (const record of records)
       job.collect({
         type: 'record',
@@ -83,26 +70,7 @@ function setup(initial: OdkImportState, changes: OdkSubmission[], deletions: Odk
     return ExitCode.ok;
   };
   const notes: string[] = [];
-  const deps = {
-    settings: { odkUrl: 'https://central.test', odkProject: 3, odkForm: 'spar_enrolment' },
-    yes: true,
-    quiet: false,
-    readText: async (file: string) => readFileSync(file, 'utf8'),
-    parseJson: (text: string) => JSON.parse(text),
-    targetDfsp: async () => undefined,
-    announceTarget: () => undefined,
-    mapperIdentity: async () => 'local /db abc',
-    sha256,
-    readMapper: async () => new Map(),
-    openStore: async () => store,
-    openCentral: async () => client,
-    runWindow,
-    lastChange: async () => undefined,
-    onInterrupt: () => () => undefined,
-    clock: () => 0,
-    sleep: async () => undefined,
-    note: (line: string) => notes.push(line),
-  } as unknown as ImportOdkDeps;
+  const deps = odkDeps({ openStore: async () => store, openCentral: async () => client, runWindow }, notes);
   return { box, deps, records, notes };
 }
 

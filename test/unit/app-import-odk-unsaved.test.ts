@@ -1,8 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   importOdk,
-  type ImportOdkDeps,
   type ImportOdkInput,
   type OdkCentral,
   type OdkImportState,
@@ -10,11 +8,9 @@ import {
   type OdkWindowJob,
 } from '../../src/app/import-odk.js';
 import type { RecordEvent } from '../../src/core/bulk/events.js';
-import type { BulkInputRecord } from '../../src/core/bulk/types.js';
 import { ExitCode, SparctlError } from '../../src/core/errors.js';
 import type { OdkSubmission } from '../../src/core/odk.js';
-import { DEFAULT_STRATEGIES } from '../../src/core/strategy/strategy.js';
-import { DFSP, FIELDS, MAPPING, sha256, submission } from '../helpers/odk-unit.js';
+import { DFSP, FIELDS, MAPPING, odkDeps, submission, windowRecords } from '../helpers/odk-unit.js';
 
 /**
  * A window applied whose state could not be written (a full disk, a kill before the write): the
@@ -80,18 +76,7 @@ function world(submissions: OdkSubmission[]) {
     close: async () => undefined,
   };
   const runWindow = async (job: OdkWindowJob) => {
-    const name = job.path.replace('/state/', '');
-    const lines = box.spools[name]!.split('\n')
-      .filter(Boolean)
-      .map((text, i) => ({ line: i + 1, record: JSON.parse(text) as Record<string, unknown> }));
-    const records: BulkInputRecord[] = [];
-    for await (const batch of job.records(
-      (async function* () {
-        yield lines;
-      })(),
-      new Map(DEFAULT_STRATEGIES.map((s) => [s.id, s])),
-    ))
-      records.push(...batch);
+    const records = await windowRecords(job, box.spools[job.path.replace('/state/', '')]!);
     for (const record of records) {
       const earlier = box.journal.get(record.seq);
       if (earlier !== undefined) {
@@ -132,27 +117,16 @@ function world(submissions: OdkSubmission[]) {
     return ExitCode.ok;
   };
   const notes: string[] = [];
-  const deps = {
-    settings: { odkUrl: 'https://central.test', odkProject: 3, odkForm: 'spar_enrolment' },
-    yes: true,
-    quiet: false,
-    readText: async (file: string) => readFileSync(file, 'utf8'),
-    parseJson: (text: string) => JSON.parse(text),
-    targetDfsp: async () => undefined,
-    announceTarget: () => undefined,
-    mapperIdentity: async () => 'local /db abc',
-    sha256,
-    readMapper: async (ids: readonly string[]) =>
-      new Map(ids.filter((id) => mapper.has(id)).map((id) => [id, { fa: undefined, stored: mapper.get(id) }])),
-    openStore: async () => store,
-    openCentral: async () => client,
-    runWindow,
-    lastChange: async () => undefined,
-    onInterrupt: () => () => undefined,
-    clock: () => 0,
-    sleep: async () => undefined,
-    note: (line: string) => notes.push(line),
-  } as unknown as ImportOdkDeps;
+  const deps = odkDeps(
+    {
+      openStore: async () => store,
+      openCentral: async () => client,
+      runWindow,
+      readMapper: async (ids: readonly string[]) =>
+        new Map(ids.filter((id) => mapper.has(id)).map((id) => [id, { fa: undefined, stored: mapper.get(id) }])),
+    },
+    notes,
+  );
   return { box, deps, mapper, notes };
 }
 
