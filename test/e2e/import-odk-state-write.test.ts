@@ -81,3 +81,19 @@ describe('import-odk has no --restart', () => {
     expect((await runMain(['import-csv', '--help'], { env })).stdout).toContain('--restart');
   });
 });
+
+describe('import-odk: the ODK session cannot be kept', () => {
+  it('says so (disk.write_failed) and leaves no copy of the session tokens behind', async () => {
+    const fake = await central();
+    const { proxy } = await serveBehindProxy(cleanups);
+    const env = odkEnv(fake, PASSWORD, { SPARCTL_ODK_PASSWORD: PASSWORD, SPARCTL_BASE_URL: proxy.url });
+    fake.submit(bankSubmission('0080000100', '500100'));
+    // The cache's path is a folder: the copy is written, and renaming it into place fails.
+    const cache = join(env.env['XDG_CACHE_HOME']!, 'sparctl');
+    mkdirSync(join(cache, 'odk-sessions.json'), { recursive: true });
+    const run = await importOdk(env);
+    expect(run.code, run.stderr).toBe(4);
+    expect(run.stderr).toMatch(/odk-sessions\.json: cannot keep the ODK session/);
+    expect(readdirSync(cache)).toEqual(['odk-sessions.json']);
+  });
+});

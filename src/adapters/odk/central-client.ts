@@ -1,6 +1,5 @@
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { duringRunError, makeFolders } from '../files/fs-errors.js';
-import { dirname } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { writeWhole } from './odk-state.js';
 import { Pool } from '../http/undici-parts.js';
 import { ConfigError, SparctlError, UnavailableError, UsageError } from '../../core/errors.js';
 import { redactUrl } from '../../config/settings.js';
@@ -219,14 +218,8 @@ export class CentralClient {
     }
     if (entry === undefined) delete all[this.cacheKey];
     else all[this.cacheKey] = entry;
-    const temporary = `${file}.${process.pid}.tmp`;
-    try {
-      makeFolders(dirname(file));
-      writeFileSync(temporary, JSON.stringify(all), { mode: 0o600 });
-      renameSync(temporary, file);
-    } catch (error) {
-      throw duringRunError(file, 'cannot keep the ODK session', error);
-    }
+    // Whole or not at all, and no copy left behind on failure: it holds session tokens.
+    writeWhole(file, JSON.stringify(all), 'cannot keep the ODK session');
   }
 
   private forgetToken(): void {

@@ -69,9 +69,10 @@ export function writeOdkState(path: string, state: OdkState): void {
 }
 
 /**
- * A file of the import's state folder written whole or not at all (0600): a copy renamed into
- * place. A copy cut short by a full disk is removed — it would keep the disk full, and holds
- * beneficiaries' IDs. `what` says, for the error, what could not be done.
+ * A file of import-odk's own (its state folder, its session cache) written whole or not at all
+ * (0600): a copy renamed into place. A copy cut short by a full disk is removed — it would keep
+ * the disk full, and holds beneficiaries' IDs or session tokens. `what` says, for the error, what
+ * could not be done.
  */
 export function writeWhole(path: string, text: string, what: string): void {
   const temporary = `${path}.${process.pid}.tmp`;
