@@ -335,10 +335,11 @@ export function planClaims(
     }
     const replaced = write.replaced;
     if (replaced === undefined) {
-      // Recorded by an earlier sparctl, which did not say whether the write created the link or
-      // replaced someone else's: unlinking it could stop a family's payments, so it stays.
+      // Not known whether the write created the link or replaced someone else's (an earlier
+      // sparctl did not record it; or the FA it replaced could not be told): unlinking it could
+      // stop a family's payments, so it stays.
       notes.push(
-        `${id} ${why === 'deleted' ? 'was deleted' : why === 'rejected' ? 'was rejected' : `now names ${claim.beneficiary ?? 'no beneficiary'}`}; ${beneficiary} stays linked: this importer's record of its write predates sparctl's record of what a write replaced, so it cannot tell whether it created that link (unlink it by hand if it should go)`,
+        `${id} ${why === 'deleted' ? 'was deleted' : why === 'rejected' ? 'was rejected' : `now names ${claim.beneficiary ?? 'no beneficiary'}`}; ${beneficiary} stays linked: this importer does not know what its write there replaced (recorded by an earlier sparctl, or over an FA whose fields the mapper did not tell), so it cannot tell whether it created that link (unlink it by hand if it should go)`,
       );
       continue;
     }

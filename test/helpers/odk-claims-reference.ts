@@ -167,7 +167,7 @@ export function referencePlanClaims(
     const replaced = write.replaced;
     if (replaced === undefined) {
       notes.push(
-        `${id} ${why === 'deleted' ? 'was deleted' : why === 'rejected' ? 'was rejected' : `now names ${claim.beneficiary ?? 'no beneficiary'}`}; ${beneficiary} stays linked: this importer's record of its write predates sparctl's record of what a write replaced, so it cannot tell whether it created that link (unlink it by hand if it should go)`,
+        `${id} ${why === 'deleted' ? 'was deleted' : why === 'rejected' ? 'was rejected' : `now names ${claim.beneficiary ?? 'no beneficiary'}`}; ${beneficiary} stays linked: this importer does not know what its write there replaced (recorded by an earlier sparctl, or over an FA whose fields the mapper did not tell), so it cannot tell whether it created that link (unlink it by hand if it should go)`,
       );
       continue;
     }
