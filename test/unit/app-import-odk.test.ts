@@ -21,7 +21,7 @@ import type { ItemResult } from '../../src/core/results.js';
 import type { OdkSubmission } from '../../src/core/odk.js';
 import { constructFa, deconstructFa, DEFAULT_STRATEGIES } from '../../src/core/strategy/strategy.js';
 import { strict } from '../helpers/strict.js';
-import { DFSP, FIELDS, MAPPING, sha256, submission } from '../helpers/odk-unit.js';
+import { DFSP, FIELDS, MAPPING, sha256, submission, windowRecords } from '../helpers/odk-unit.js';
 
 /** Central with these submissions; `pages` records each feed query, `down` makes the form read fail. */
 function central(submissions: OdkSubmission[], options: { down?: () => boolean } = {}) {
@@ -95,18 +95,7 @@ type Fate = Partial<RecordEvent> & { readonly before?: Current | undefined };
 function bulkJob(box: ReturnType<typeof store>, fate: (record: BulkInputRecord) => Fate = () => ({ fate: 'applied' })) {
   const jobs: { job: OdkWindowJob; records: BulkInputRecord[] }[] = [];
   const runWindow = async (job: OdkWindowJob) => {
-    const name = job.path.replace('/state/', '');
-    const lines = box.spools[name]!.split('\n')
-      .filter(Boolean)
-      .map((text, i) => ({ line: i + 1, record: JSON.parse(text) as Record<string, unknown> }));
-    const records: BulkInputRecord[] = [];
-    for await (const batch of job.records(
-      (async function* () {
-        yield lines;
-      })(),
-      new Map(DEFAULT_STRATEGIES.map((s) => [s.id, s])),
-    ))
-      records.push(...batch);
+    const records = await windowRecords(job, box.spools[job.path.replace('/state/', '')]!);
     for (const record of records) {
       const { before, ...event } = fate(record);
       if (event.operation !== undefined && event.operation !== 'resolve' && Object.hasOwn(fate(record), 'before'))
