@@ -120,6 +120,33 @@ describe('HttpMapper bearer tokens', () => {
     expect(gw.state.mapperAuth).toEqual(['Bearer t1', 'Bearer t1', 'Bearer t1', 'Bearer t2']);
   });
 
+  it('asks for one token at a time: requests in flight together share the first token and the renewed one', async () => {
+    const gw = await gateway({ secret: 's', expiresIn: 3600 });
+    const mapper = await HttpMapper.create(
+      settings(gw.url, { oauthTokenUrl: `${gw.url}/oauth/token`, oauthClientId: 'c', oauthClientSecret: 's', concurrency: 4 }),
+    );
+    closers.push(() => mapper.close());
+    await Promise.all([1, 2, 3, 4].map(() => resolveOne(mapper)));
+    expect(gw.state.tokenRequests).toHaveLength(1);
+    gw.expire(); // all four meet the 401 at once: one renewal serves them all
+    const answers = await Promise.all([1, 2, 3, 4].map(() => resolveOne(mapper)));
+    expect(answers.map((answer) => answer[0]!.status_reason_code)).toEqual(Array(4).fill('succ.fa.not_linked_to_id'));
+    expect(gw.state.tokenRequests).toHaveLength(2);
+    expect(gw.state.mapperAuth.filter((auth) => auth === 'Bearer t2')).toHaveLength(4);
+  });
+
+  it('asks again after a token request failed, instead of keeping the failure', async () => {
+    const gw = await gateway({ secret: 's', expiresIn: 3600 });
+    const mapper = await HttpMapper.create(
+      settings(gw.url, { oauthTokenUrl: `${gw.url}/oauth/token/missing`, oauthClientId: 'c', oauthClientSecret: 's' }),
+    );
+    closers.push(() => mapper.close());
+    expect((await rejectedWith(ConfigError, () => resolveOne(mapper))).code).toBe('auth.token_refused');
+    expect((await rejectedWith(ConfigError, () => resolveOne(mapper))).code).toBe('auth.token_refused');
+    // Each call asked the endpoint: the path is not /oauth/token, so the gateway counted them as mapper calls.
+    expect(gw.state.mapperAuth).toEqual(['', '']);
+  });
+
   it('asks again when the token has expired by its own expires_in', async () => {
     const gw = await gateway({ secret: 's', expiresIn: 10 }); // shorter than the 30 s safety margin
     const mapper = await HttpMapper.create(

@@ -42,6 +42,8 @@ export class HttpMapper implements Mapper {
   private readonly base: URL;
   private readonly paths: Record<Operation, string>;
   private accessToken: { value: string; expiresAt: number } | undefined;
+  /** The token request under way: every request that needs a token meanwhile waits for this one. */
+  private tokenFetch: Promise<{ value: string; expiresAt: number }> | undefined;
   /** SPAR's built-in strategies and the ones the profile declares for its deployment, by id. */
   private readonly strategyMap: ReadonlyMap<number, Strategy>;
 
@@ -136,17 +138,18 @@ export class HttpMapper implements Mapper {
     const canonical = this.signing ? canonicalJson(body) : JSON.stringify(body);
     const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
     if (this.signing) headers['signature'] = await this.signing.sign(canonical, this.signing.key);
+    const sent = await this.authHeader();
     let response = await this.send(url, {
       method: 'POST',
       path: url.pathname + url.search,
-      headers: { ...headers, ...(await this.authHeader(false)) },
+      headers: { ...headers, ...sent },
       body: canonical,
     });
     if (response.status === 401 && this.settings.oauthTokenUrl) {
       response = await this.send(url, {
         method: 'POST',
         path: url.pathname + url.search,
-        headers: { ...headers, ...(await this.authHeader(true)) },
+        headers: { ...headers, ...(await this.authHeader(sent['authorization'])) },
         body: canonical,
       });
     }
@@ -298,11 +301,30 @@ export class HttpMapper implements Mapper {
     return { ...result, fa: { ...(deconstructFa(strategy, result.fa) ?? {}), strategy_id: strategy.id } };
   }
 
-  private async authHeader(refresh: boolean): Promise<Record<string, string>> {
+  /**
+   * The Authorization header to send; `refused`: the one the gateway just answered 401 to. One
+   * token request at a time: the requests in flight that find no token, an expired one or a
+   * refused one wait for the same request (4 slots meeting a rotated token asked 4 times).
+   */
+  private async authHeader(refused?: string): Promise<Record<string, string>> {
     if (this.staticToken) return { authorization: `Bearer ${this.staticToken}` };
     if (!this.settings.oauthTokenUrl) return {};
-    if (refresh || !this.accessToken || this.accessToken.expiresAt <= Date.now()) this.accessToken = await this.fetchToken();
-    return { authorization: `Bearer ${this.accessToken.value}` };
+    const held = this.accessToken;
+    // A token renewed since the refused one was sent is used as it is.
+    if (held !== undefined && held.expiresAt > Date.now() && `Bearer ${held.value}` !== refused)
+      return { authorization: `Bearer ${held.value}` };
+    this.tokenFetch ??= this.fetchToken().then(
+      (token) => {
+        this.accessToken = token;
+        this.tokenFetch = undefined;
+        return token;
+      },
+      (error: unknown) => {
+        this.tokenFetch = undefined;
+        throw error;
+      },
+    );
+    return { authorization: `Bearer ${(await this.tokenFetch).value}` };
   }
 
   /** OAuth2 client credentials; the token is kept until shortly before it expires. */
