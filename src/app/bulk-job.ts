@@ -35,6 +35,8 @@ export interface RecordSink {
 export interface JournalFile {
   readonly journal: Journal;
   readonly path: string;
+  /** The job's fingerprint as the journal holds it (an earlier sparctl's identity's, resumed under it); absent: the job's. */
+  readonly fingerprint?: string;
   /** It holds records of an earlier run: this run resumes that job (its reject file is this job's own). */
   readonly resumes: boolean;
   /** Whether the run found the journal removed or replaced under it: there is nothing to resume from. */
@@ -118,8 +120,9 @@ export interface BulkJobDeps {
    * journal is removed: what must outlive the journal is recorded here (import-odk's state).
    * A SparctlError thrown (a full disk) stops the run with it, and the journal is kept, so that
    * the next run resumes the job — every record settled by this one — and is told them again.
+   * `fingerprint`: the job's, as its journal holds it (import-odk records it as settled).
    */
-  readonly beforeForgetting?: (summary: BulkSummary) => void;
+  readonly beforeForgetting?: (summary: BulkSummary, fingerprint: string) => void;
   /** Digest of a stored FA, for writes conditional on one (import-odk). */
   readonly faDigest?: (fa: string) => string;
 }
@@ -261,7 +264,7 @@ async function runWithMapper(
   try {
     const writerThread = !job.dryRun && (await deps.writeLinksOnThread(mapper));
     if (writerThread) deps.verbose?.('the local mapper writes links on a second thread (SPARCTL_WRITER_THREAD=off: one thread)');
-    return await runJournalled(deps, job, mapper, input, { index, lines, journal, journalFile, writerThread });
+    return await runJournalled(deps, job, mapper, input, { index, lines, journal, journalFile, writerThread, fingerprint });
   } finally {
     journalFile?.close();
   }
@@ -272,7 +275,14 @@ async function runJournalled(
   job: BulkJobInput,
   mapper: Mapper,
   input: { path: string; spooled: boolean },
-  run: { index: RowIndex; lines: number; journal: Journal; journalFile: JournalFile | undefined; writerThread: boolean },
+  run: {
+    index: RowIndex;
+    lines: number;
+    journal: Journal;
+    journalFile: JournalFile | undefined;
+    writerThread: boolean;
+    fingerprint: string;
+  },
 ): Promise<BulkJobResult> {
   const dryRun = job.dryRun === true;
   // Every output path is known good before the first record is sent, and a reject file already
@@ -431,7 +441,7 @@ async function runJournalled(
     // The journal is the only record of which writes this run made (the next run finds them
     // unchanged): it goes only once what the caller keeps of them is kept.
     try {
-      deps.beforeForgetting(summary);
+      deps.beforeForgetting(summary, run.journalFile.fingerprint ?? run.fingerprint);
     } catch (error) {
       if (!(error instanceof SparctlError)) throw error;
       summary = { ...summary, stopped: { code: error.code, message: error.message, exitCode: error.exitCode, hint: error.hint } };

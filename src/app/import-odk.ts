@@ -65,7 +65,10 @@ import type { Settings } from '../config/settings.js';
  * which writes were made (the next run resumes it: "settled by an earlier run", settled again
  * from the spool's own claims, never found "unchanged" with its writes forgotten). A kill after
  * the state write re-settles the same spool from the same journal into the same claims; one
- * after the spool's removal leaves a journal of a finished window that no later window resumes.
+ * after the spool's removal leaves a journal of a finished window that no later window resumes:
+ * the state records which window it settled last (settledJournal), and only that window's
+ * journal is ever taken over by another window's run (with --journal FILE) — any other may be
+ * the only record of writes the state does not hold.
  */
 
 /**
@@ -93,6 +96,8 @@ export interface OdkCentral {
 export interface OdkImportState {
   readonly watermark?: string;
   readonly claims: Readonly<Record<string, Claim>>;
+  /** The fingerprint of the window settled last, as its journal holds it (OdkWindowJob.finish). */
+  readonly settledJournal?: string;
 }
 
 /** A file of the store holding one window: written whole or not at all, private (0600). */
@@ -152,9 +157,18 @@ export interface OdkWindowJob {
    * Called by the bulk job once a real run of the window is done (every record settled), before
    * it removes its journal (BulkJobDeps.beforeForgetting): the window is settled into the state
    * here. A SparctlError thrown (the state cannot be written) stops the run with its journal
-   * kept, for the next run to resume the window and settle it from that journal.
+   * kept, for the next run to resume the window and settle it from that journal. `fingerprint`:
+   * the window's job as its journal holds it, recorded as the window settled last.
    */
-  readonly finish: () => void;
+  readonly finish: (fingerprint?: string) => void;
+  /**
+   * Whether a journal of another job found where this window's goes (--journal FILE), by its
+   * fingerprint, is of the window this state settled last: a kill left it behind, and it is
+   * taken over. Any other is refused: it may hold writes the state does not record.
+   */
+  readonly settledJournal: (fingerprint: string) => boolean;
+  /** What removing this window's journal by hand costs (import-odk has no --restart), for the hint of one refused as damaged. */
+  readonly journalLost: string;
   /** The spool's lines (read as JSONL) as engine records, given the target's strategies. */
   readonly records: (
     lines: AsyncIterable<readonly SpoolLine[]>,
@@ -599,7 +613,7 @@ async function poll(run: Run): Promise<number> {
   if (actions.length === 0 && rejects.length === 0) {
     if (!input.dryRun) {
       const kept = later(watermark, state.watermark);
-      store.writeState({ ...(kept === undefined ? {} : { watermark: kept }), claims: plan.claims });
+      store.writeState({ ...(kept === undefined ? {} : { watermark: kept }), claims: plan.claims, ...settledOf(state) });
     }
     return worst(ExitCode.ok);
   }
@@ -618,7 +632,7 @@ async function poll(run: Run): Promise<number> {
     // Only undos of writes already gone: nothing to send.
     if (!input.dryRun) {
       const kept = later(watermark, state.watermark);
-      store.writeState({ ...(kept === undefined ? {} : { watermark: kept }), claims });
+      store.writeState({ ...(kept === undefined ? {} : { watermark: kept }), claims, ...settledOf(state) });
     }
     return worst(ExitCode.ok);
   }
@@ -715,6 +729,9 @@ function fromClaim(id: string, claim: Claim | undefined): OdkSubmission {
 
 const faDigestOf = (deps: Pick<ImportOdkDeps, 'sha256'>) => (fa: string) => deps.sha256(fa, 'base64url').slice(0, 22);
 
+/** The state's record of the window settled last, carried over by a state written without settling one. */
+const settledOf = (state: OdkImportState) => (state.settledJournal === undefined ? {} : { settledJournal: state.settledJournal });
+
 /** The newer of a window's watermark and the state's (a window read with --overlap may end before it). */
 function later(watermark: string | undefined, before: string | undefined): string | undefined {
   const newer = watermark !== undefined && (before === undefined || Date.parse(watermark) > Date.parse(before));
@@ -771,10 +788,18 @@ async function applyWindow(run: Run, what: string): Promise<{ code: number; kept
     ...(input.watch ? { onSummary: (summary: BulkSummary) => report(run.say, what, summary) } : {}),
     // Before the journal goes: it alone says which records this run (or an earlier one) wrote —
     // once it is removed, the window re-applied finds them unchanged and records no write to undo.
-    finish: () => {
+    finish: (fingerprint) => {
       told = true;
-      if (!input.dryRun) finishWindow(run, digests, fates, known);
+      if (!input.dryRun) finishWindow(run, digests, fates, known, fingerprint);
     },
+    // The window settled last only: a kill between its spool's removal and its journal's left
+    // that journal (nothing in it still to record). Read now, after any window this run settled.
+    settledJournal: (fingerprint) => {
+      if (run.store.readState().settledJournal !== fingerprint) return false;
+      run.say('sparctl: the --journal file held the journal of the window settled last (a run was killed as it finished): taken over');
+      return true;
+    },
+    journalLost: `the window ${run.spool.path} is then applied from its start, and the writes an earlier run made from it are found unchanged: this importer does not record them as its own, so a later deletion or rejection of their submissions never undoes them`,
     records: (lines, strategies) => {
       // Before any row is mapped or sent: a strategy the target lacks would reject every row.
       checkMappingStrategies(run.mapping, strategies);
@@ -783,7 +808,7 @@ async function applyWindow(run: Run, what: string): Promise<{ code: number; kept
     },
   });
   // A bulk job that ended done without calling `finish` (it always does): what the run was told is still recorded.
-  if (!input.dryRun && (code === ExitCode.ok || code === ExitCode.rejected) && !told) finishWindow(run, digests, fates, known);
+  if (!input.dryRun && (code === ExitCode.ok || code === ExitCode.rejected) && !told) finishWindow(run, digests, fates, known, undefined);
   const kept = [...fates.values()]
     .filter((event) => event.code === 'kept.changed_since' && event.id !== undefined)
     .map((event) => event.id!);
@@ -915,6 +940,7 @@ function finishWindow(
   digests: ReadonlyMap<number, string>,
   fates: ReadonlyMap<number, RecordEvent>,
   strategies: ReadonlyMap<number, Strategy> | undefined,
+  fingerprint: string | undefined,
 ): void {
   const lines = run.spool.read().split('\n').filter(Boolean);
   const head = JSON.parse(lines[0]!) as SpoolHead;
@@ -948,7 +974,12 @@ function finishWindow(
   });
   const state = run.store.readState();
   const watermark = later(head.window.watermark, state.watermark);
-  run.store.writeState({ ...(watermark === undefined ? {} : { watermark }), claims: settleClaims(head.window.claims, results) });
+  const settled = fingerprint === undefined ? settledOf(state) : { settledJournal: fingerprint };
+  run.store.writeState({
+    ...(watermark === undefined ? {} : { watermark }),
+    claims: settleClaims(head.window.claims, results),
+    ...settled,
+  });
   // The spool first: a kill in between leaves a `.replaced` file the next window's spool removes,
   // never a spool whose writes no longer say what they replaced.
   run.spool.remove();

@@ -15,6 +15,9 @@ import { prepare, setPragma } from '../sqlite/retained.js';
  * It is also the job's lock: the run holds an exclusive SQLite lock on it from open to close
  * (locking_mode EXCLUSIVE), which the operating system drops when the process ends however it
  * ends, so a second run of the same job is refused at once and a killed one leaves no stale lock.
+ *
+ * Invariant: a journal of another job is never emptied unless --restart says so, or the caller
+ * says that job is settled (JournalOptions.settled): it may be the only record of writes made.
  */
 export class SqliteJournal implements Journal {
   private readonly inflight: Database.Statement;
@@ -26,7 +29,11 @@ export class SqliteJournal implements Journal {
 
   private constructor(
     readonly path: string,
+    /** The job's fingerprint as the journal holds it. */
+    readonly fingerprint: string,
     private readonly db: Database.Database,
+    /** For the hint of damage found after it was opened. */
+    private readonly options: JournalOptions,
   ) {
     try {
       this.opened = fileIdentity(path);
@@ -43,26 +50,37 @@ export class SqliteJournal implements Journal {
   /**
    * Opens and locks the journal for the job with this fingerprint, creating it if needed. A
    * journal that belongs to another job, or to a sparctl that journalled differently, is
-   * refused rather than mixed up; one held by a running process is refused with its pid.
+   * refused rather than mixed up (unless `options.settled` says its job is settled); one held by
+   * a running process is refused with its pid.
    */
-  static open(path: string, job: { fingerprint: string; description: string }, restart: boolean): SqliteJournal {
+  static open(
+    path: string,
+    job: { fingerprint: string; description: string },
+    restart: boolean,
+    options: JournalOptions = {},
+  ): SqliteJournal {
     try {
-      return SqliteJournal.openOrThrow(path, job, restart);
+      return SqliteJournal.openOrThrow(path, job, restart, options);
     } catch (error) {
-      const problem = damaged(path, error);
+      const problem = damaged(path, error, options);
       if (problem === undefined) throw outputError(path, 'cannot open the journal', error);
       if (!restart) throw problem;
     }
     // --restart on a damaged journal: nothing in it can be kept, so it goes as a whole.
     for (const suffix of ['', '-wal', '-shm']) rmSync(`${path}${suffix}`, { force: true });
     try {
-      return SqliteJournal.openOrThrow(path, job, restart);
+      return SqliteJournal.openOrThrow(path, job, restart, options);
     } catch (error) {
-      throw damaged(path, error) ?? outputError(path, 'cannot open the journal', error);
+      throw damaged(path, error, options) ?? outputError(path, 'cannot open the journal', error);
     }
   }
 
-  private static openOrThrow(path: string, job: { fingerprint: string; description: string }, restart: boolean): SqliteJournal {
+  private static openOrThrow(
+    path: string,
+    job: { fingerprint: string; description: string },
+    restart: boolean,
+    options: JournalOptions,
+  ): SqliteJournal {
     const db = openLocked(
       path,
       'this job',
@@ -83,7 +101,12 @@ export class SqliteJournal implements Journal {
           throw new UsageError(
             'journal.old_format',
             `${path} was written by a newer sparctl (journal format ${format}; this one reads ${FORMAT}); nothing was sent`,
-            { hint: 'finish the job with that newer sparctl (upgrade this one), or pass --restart to start the job over in it' },
+            {
+              hint:
+                options.noRestart === undefined
+                  ? 'finish the job with that newer sparctl (upgrade this one), or pass --restart to start the job over in it'
+                  : `finish the job with that newer sparctl (upgrade this one), or ${removeByHand(path, options.noRestart)}`,
+            },
           );
         }
         if (older > 0 || (used && format !== FORMAT)) {
@@ -91,12 +114,18 @@ export class SqliteJournal implements Journal {
             'journal.old_format',
             `${path} was written by an earlier sparctl in a format this one does not read; nothing was sent`,
             {
-              hint: 'finish the job with the sparctl that started it, or pass --restart (an upsert re-run skips what is already applied)',
+              hint:
+                options.noRestart === undefined
+                  ? 'finish the job with the sparctl that started it, or pass --restart (an upsert re-run skips what is already applied)'
+                  : `finish the job with the sparctl that started it, or ${removeByHand(path, options.noRestart)}`,
             },
           );
         }
         const existing = prepare(locked, "SELECT value FROM meta WHERE key = 'fingerprint'").pluck().get() as string | undefined;
-        if (existing === undefined) {
+        // A settled job's journal left behind (a kill before its removal) records nothing still to be recorded.
+        const settled = existing !== undefined && existing !== job.fingerprint && options.settled?.(existing) === true;
+        if (settled) locked.exec('DELETE FROM entries; DELETE FROM meta;');
+        if (existing === undefined || settled) {
           const insert = prepare(locked, 'INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)');
           insert.run('fingerprint', job.fingerprint);
           insert.run('job', job.description);
@@ -107,7 +136,10 @@ export class SqliteJournal implements Journal {
             'journal.other_job',
             `${path} is the journal of another job (different input, mapping, target or mode); nothing was sent`,
             {
-              hint: 'pass --restart to start this job over in it, or choose another --journal',
+              hint:
+                options.noRestart === undefined
+                  ? 'pass --restart to start this job over in it, or choose another --journal'
+                  : `choose another --journal, or remove ${path} (with its -wal and -shm files, if any) once the job it holds is finished or given up: removed, that job cannot be resumed`,
             },
           );
         }
@@ -116,7 +148,7 @@ export class SqliteJournal implements Journal {
       },
       { wal: true },
     );
-    return new SqliteJournal(path, db);
+    return new SqliteJournal(path, job.fingerprint, db, options);
   }
 
   /** Records of an earlier run are in it: the job resumes. */
@@ -124,7 +156,7 @@ export class SqliteJournal implements Journal {
     try {
       return prepare(this.db, 'SELECT EXISTS (SELECT 1 FROM entries)').pluck().get() === 1;
     } catch (error) {
-      throw damaged(this.path, error) ?? duringRunError(this.path, 'cannot read the journal', error);
+      throw damaged(this.path, error, this.options) ?? duringRunError(this.path, 'cannot read the journal', error);
     }
   }
 
@@ -132,7 +164,7 @@ export class SqliteJournal implements Journal {
     try {
       return this.read();
     } catch (error) {
-      throw damaged(this.path, error) ?? duringRunError(this.path, 'cannot read the journal', error);
+      throw damaged(this.path, error, this.options) ?? duringRunError(this.path, 'cannot read the journal', error);
     }
   }
 
@@ -260,11 +292,35 @@ function fileIdentity(path: string): FileIdentity | undefined {
   return stats === undefined ? undefined : { dev: stats.dev, ino: stats.ino };
 }
 
+/** What a job without --restart is told, and which other job's journal it may take over (SqliteJournal.open). */
+export interface JournalOptions {
+  /**
+   * The job has no --restart (import-odk): a journal it cannot use is removed by hand, and the
+   * hint names the file and `lost`, what removing it costs.
+   */
+  readonly noRestart?: { readonly lost: string };
+  /**
+   * Whether the job of this fingerprint, another job's found in the journal, is one the caller
+   * has settled already (import-odk: the window its state records, whose journal a kill left
+   * behind): that journal is emptied and taken over instead of refused. Never true for a job
+   * whose writes the caller has not recorded: its journal is their only record.
+   */
+  readonly settled?: (fingerprint: string) => boolean;
+}
+
+/** The hint's words for a journal a job without --restart cannot use: the files to remove, and what that costs. */
+function removeByHand(path: string, noRestart: { readonly lost: string }): string {
+  return `remove ${path} (with its -wal and -shm files, if any) and run the same command again: ${noRestart.lost}`;
+}
+
 /** A journal SQLite finds damaged (or not a database at all): one line that says how to start over. */
-function damaged(path: string, error: unknown): SparctlError | undefined {
+function damaged(path: string, error: unknown, options: JournalOptions): SparctlError | undefined {
   if (error instanceof SparctlError || !isCorrupt(error)) return undefined;
   return new UsageError('journal.damaged', `${describeFailure(path, 'the journal is damaged', error)}; nothing was sent`, {
-    hint: 'pass --restart to discard it and start the job over (an upsert re-run skips what is already applied)',
+    hint:
+      options.noRestart === undefined
+        ? 'pass --restart to discard it and start the job over (an upsert re-run skips what is already applied)'
+        : removeByHand(path, options.noRestart),
     cause: error,
   });
 }

@@ -11,13 +11,16 @@ import type { Claim } from '../../core/odk-claims.js';
  * wrote from it — a digest of the FA it wrote, and, when that write updated a link someone else
  * made, the FA it replaced (which an undo puts back: so the file, 0600, may hold FAs); and the
  * writes it left on IDs the submission no longer names (`left`, absent from older states, which
- * load as they were: a claim without it left none). Written
+ * load as they were: a claim without it left none); and the fingerprint of the window settled
+ * last (`settledJournal`: a journal of it a kill left behind is taken over, not refused). Written
  * whole to a temporary file and renamed, so a kill leaves the old state or the new one, never
  * half of one.
  */
 export interface OdkState {
   readonly watermark?: string;
   readonly claims: Readonly<Record<string, Claim>>;
+  /** The fingerprint of the window settled last (its journal's; absent from older states). */
+  readonly settledJournal?: string;
 }
 
 /** Format 2: claims. Format 1 (seen versions and linked IDs) is read as claims that wrote nothing. */
@@ -36,11 +39,17 @@ export function readOdkState(path: string): OdkState {
       format?: number;
       watermark?: unknown;
       claims?: Record<string, Claim>;
+      settledJournal?: unknown;
       seen?: Record<string, string>;
       ids?: Record<string, string>;
     };
     const watermark = typeof parsed.watermark === 'string' ? { watermark: parsed.watermark } : {};
-    if (parsed.format === FORMAT) return { ...watermark, claims: parsed.claims ?? {} };
+    if (parsed.format === FORMAT)
+      return {
+        ...watermark,
+        claims: parsed.claims ?? {},
+        ...(typeof parsed.settledJournal === 'string' ? { settledJournal: parsed.settledJournal } : {}),
+      };
     // An earlier sparctl kept "kind stamp instance" per submission and the ID it named, but not
     // whether it wrote it (it recorded rejected submissions too): no write is assumed, so
     // nothing is ever undone on that state's word.

@@ -28,8 +28,15 @@ export interface BulkJobSpec {
   readonly stem?: string;
   /** A file the user named that holds no record is a mistake (a failed export), refused with exit 2; an empty ODK window is not. */
   readonly refuseEmpty?: boolean;
-  /** The job has no --restart (import-odk): its resume hint offers none. */
+  /** The job has no --restart (import-odk): its resume hint offers none, nor the hints of a journal refused. */
   readonly noRestart?: boolean;
+  /** With noRestart: what removing the job's journal by hand costs, said by the hint of one refused (damaged). */
+  readonly journalLost?: string;
+  /**
+   * Whether another job's journal found at the path (by its fingerprint) is of a job already
+   * settled, to be taken over instead of refused (import-odk: the window its state settled last).
+   */
+  readonly settledJob?: (fingerprint: string) => boolean;
   /** Told the run's summary once it ends (import-odk's per-poll line). */
   readonly onSummary?: (summary: BulkSummary) => void;
   /** Told every record's event (all of them are made then): what the job needs of each outcome. */
@@ -147,6 +154,10 @@ export async function bulkJobDeps(context: CommandContext, spec: BulkJobSpec): P
       const journals = join(context.dirs.state, 'journals');
       let path = where.file !== undefined ? resolve(io.cwd, where.file) : join(journals, where.name);
       if (where.file !== undefined) refuseGuarded(where.file, '--journal');
+      const options = {
+        ...(spec.noRestart ? { noRestart: { lost: spec.journalLost ?? 'the job starts over' } } : {}),
+        ...(spec.settledJob ? { settled: spec.settledJob } : {}),
+      };
       // A journal an earlier sparctl left for this job under the earlier identity is resumed
       // there: in the journals' folder it is named by that fingerprint; a --journal file says
       // which job it holds when it is opened.
@@ -155,22 +166,23 @@ export async function bulkJobDeps(context: CommandContext, spec: BulkJobSpec): P
         const earlier = await earlierJob();
         const earlierPath = earlier === undefined ? undefined : join(journals, `${earlier.slice(0, 32)}.db`);
         if (earlierPath !== undefined && existsSync(earlierPath)) path = earlierPath;
-        file = SqliteJournal.open(path, path === earlierPath ? { ...job, fingerprint: earlier! } : job, restart);
+        file = SqliteJournal.open(path, path === earlierPath ? { ...job, fingerprint: earlier! } : job, restart, options);
       } else {
         try {
-          file = SqliteJournal.open(path, job, restart);
+          file = SqliteJournal.open(path, job, restart, options);
         } catch (error) {
           const earlier =
             where.file !== undefined && !restart && (error as { code?: string }).code === 'journal.other_job'
               ? await earlierJob?.()
               : undefined;
           if (earlier === undefined) throw error;
-          file = SqliteJournal.open(path, { ...job, fingerprint: earlier }, restart);
+          file = SqliteJournal.open(path, { ...job, fingerprint: earlier }, restart, options);
         }
       }
       return {
         journal: file,
         path: file.path,
+        fingerprint: file.fingerprint,
         resumes: file.resumes(),
         lost: () => file.isLost(),
         close: () => file.close(),

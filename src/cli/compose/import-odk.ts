@@ -85,6 +85,10 @@ export function importOdkDeps(
         // A window started is always finished: started over, it would find its own writes
         // "unchanged" and the importer would forget it made them (never undoing them later).
         noRestart: true,
+        // So a journal it cannot use says what removing it by hand costs, and one a kill left of
+        // the window settled last is taken over instead of refused.
+        journalLost: job.journalLost,
+        settledJob: job.settledJournal,
         file: job.path,
         // A dry run's spool is FORM.dry-run.jsonl: its rejects preview is still FORM.rejects.preview.csv.
         stem: basename(job.path, '.jsonl').replace(/\.dry-run$/, ''),
@@ -93,7 +97,7 @@ export function importOdkDeps(
         source: job.source,
         collect: job.collect,
         beforeSending: job.beforeSending,
-        beforeForgetting: job.finish,
+        beforeForgetting: (_summary, fingerprint) => job.finish(fingerprint),
         ...(job.onSummary === undefined ? {} : { onSummary: job.onSummary }),
         records: async (_context, mapper, path) => {
           const { openInputFile } = await import('../../adapters/input/record-file.js');
