@@ -59,8 +59,18 @@ async function run(argv: readonly string[], io: Io): Promise<number> {
   }
 }
 
+/** The command a parse error arose in (`strategy export`), for its hint: set as commander throws it. */
+const commandOfError = new WeakMap<CommanderError, string>();
+
 function inheritOverrides(command: import('commander').Command, root: import('commander').Command): void {
-  command.exitOverride();
+  command.exitOverride((error) => {
+    // As commander's own: an executable subcommand's async report is not thrown (sparctl has none).
+    if (error.code === 'commander.executeSubCommandAsync') return;
+    const names: string[] = [];
+    for (let at: import('commander').Command | null = command; at !== null && at !== root; at = at.parent) names.unshift(at.name());
+    commandOfError.set(error, names.join(' '));
+    throw error;
+  });
   command.configureOutput(root.configureOutput());
   refuseRepeats(command);
   for (const child of command.commands) inheritOverrides(child, root);
@@ -101,7 +111,7 @@ function reportError(io: Io, error: unknown, argv: readonly string[], commands: 
       return ExitCode.ok;
     if (error.code === 'commander.executeSubCommandAsync') return ExitCode.ok;
     const message = error.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ');
-    const command = argv.find((arg) => commands.has(arg));
+    const command = commandOfError.get(error) ?? argv.find((arg) => commands.has(arg));
     return report(io, argv, {
       code: usageCode(error.code),
       message,

@@ -518,6 +518,12 @@ describe('sparctl (built binary)', () => {
         /^sparctl: error \[[a-z0-9_.]+\]: unknown command 'lnk' \(Did you mean link\?\) \(see "sparctl --help"\)$/,
       ],
       [
+        'a subcommand’s parse error points at its own --help',
+        ['strategy', 'export'],
+        2,
+        /^sparctl: error \[usage\.missing_mandatory_option_value\]: required option '--format <format>' not specified \(see "sparctl strategy export --help"\)$/,
+      ],
+      [
         'malformed FA JSON',
         ['link', '--id', 'X', '--fa', '{"fa_type": BANK}'],
         2,
@@ -627,6 +633,10 @@ describe('sparctl (built binary)', () => {
       expect(sub.code).toBe(0);
       expect(sub.stdout).toMatch(/Examples?:\n\s+\$ sparctl /);
     }
+    // A run from stdin resumes as README "Resume" says (its journal is keyed by the bytes piped in).
+    const importCsvHelp = (await runMain(['import-csv', '--help'], { env })).stdout.replace(/\s+/g, ' ');
+    expect(importCsvHelp).not.toContain('cannot be resumed');
+    expect(importCsvHelp).toContain('a run from stdin resumes when the same bytes are piped in again');
     // A reader that leaves early (| head -1) does not stop the run or turn it into a crash.
     const dir = tempDir();
     const rows = ['id,fa_type,bank_name,bank_code,branch_name,branch_code,account_number'];

@@ -280,6 +280,23 @@ describe('toBulkRecord', () => {
         ],
       },
     });
+    // An unlink row refused for want of --yes is read as the unlink it asks for: --yes is all it
+    // lacks, not the FA of the run's own operation (it said "fa_type is missing" too).
+    expect(toBulkRecord(0, 2, { id: 'A', operation: 'unlink' }, undefined, { mode: 'link', strategies })).toStrictEqual({
+      seq: 0,
+      line: 2,
+      key: 'A',
+      parsed: {
+        ok: false,
+        problems: [
+          {
+            field: 'operation',
+            message: 'this row asks to unlink; run again with --yes to allow unlink rows',
+            code: 'input.unlink_not_confirmed',
+          },
+        ],
+      },
+    });
     expect(
       toBulkRecord(0, 2, { id: ' A ', operation: 'unlink', account_number: '1' }, undefined, {
         mode: 'upsert',

@@ -20,7 +20,10 @@ export function importCsvCommand(io: Io, setExit: (code: number) => void): Comma
     .description(
       'import an enumeration CSV or .xlsx workbook through a mapping file: link new beneficiaries, update changed ones (resumable)',
     )
-    .argument('<file>', 'the CSV file, or an .xlsx workbook ("-" = stdin, CSV; a run from stdin cannot be resumed)')
+    .argument(
+      '<file>',
+      'the CSV file, or an .xlsx workbook ("-" = stdin, read as CSV; a run from stdin resumes when the same bytes are piped in again)',
+    )
     .requiredOption(
       '--mapping <file>',
       'JSON mapping of CSV columns to ID, name, phone and FA (see README "import-csv: enumeration files through a mapping")',

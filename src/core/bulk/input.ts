@@ -47,6 +47,9 @@ export function toBulkRecord(
   const rowOperation = record[OPERATION_COLUMN];
   const problems: InputProblem[] = [];
   let mode = options.mode;
+  // The operation the row is checked for: an unlink row refused for want of --yes is still read
+  // as an unlink (its ID only), so that --yes is all it lacks, not an FA it never needed.
+  let checkAs: BulkMode | undefined;
   if (rowOperation !== undefined && rowOperation !== null && String(rowOperation).trim() !== '') {
     const wanted = String(rowOperation).trim().toLowerCase();
     if (wanted === 'unlink' && options.mode !== 'unlink' && !options.unlinkConfirmed) {
@@ -56,6 +59,7 @@ export function toBulkRecord(
         message: 'this row asks to unlink; run again with --yes to allow unlink rows',
         code: 'input.unlink_not_confirmed',
       });
+      checkAs = 'unlink';
     } else if ((MODES as readonly string[]).includes(wanted)) mode = wanted as BulkMode;
     else
       problems.push({
@@ -66,7 +70,8 @@ export function toBulkRecord(
   }
   // An upsert may create a link: its ID is checked as a link's (a look-alike space refused);
   // update and unlink reach a beneficiary already linked, whatever its ID holds.
-  const parsed = parseRecordFor(mode === 'upsert' ? 'link' : mode, record, options.defaults, OPERATION_COLUMN);
+  const readAs = checkAs ?? mode;
+  const parsed = parseRecordFor(readAs === 'upsert' ? 'link' : readAs, record, options.defaults, OPERATION_COLUMN);
   let faValue: string | undefined;
   // What a spreadsheet did to a number-like value is refused with its own code (a mapping
   // checks its columns itself: import-csv's records never carry such a value here).
