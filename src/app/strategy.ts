@@ -1,5 +1,8 @@
 import { UsageError } from '../core/errors.js';
 import type { Mapper } from '../core/mapper.js';
+
+/** What the strategy use cases read of a target: its name and its strategies (every stored row, where it keeps them). */
+export type StrategySource = Pick<Mapper, 'target' | 'strategies' | 'close' | 'strategyRows'>;
 import { exportStrategies, type ExportFormat } from '../core/strategy/export.js';
 import { parseStrategyText } from '../core/strategy/declared-text.js';
 import type { StrategyRow } from '../core/strategy/strategy.js';
@@ -18,8 +21,8 @@ export interface StrategyDeps {
   readonly readFile: (file: string) => Promise<string>;
   /** Whether the target is a remote mapper (reads the settings, once). */
   readonly isRemote: () => Promise<boolean>;
-  /** Opens the target's mapper to read (saying which it is first). */
-  readonly openMapper: () => Promise<Mapper>;
+  /** Opens the target to read its strategies (saying which it is first): a remote one sends nothing and needs no credentials. */
+  readonly openMapper: () => Promise<StrategySource>;
   /** Says which mapper the command acts on, once, before anything else it says. */
   readonly announceTarget: () => Promise<void>;
   /** Appends rows to the local mapper, all or none (a dry run writes nothing); opened and closed for it. */

@@ -52,7 +52,13 @@ async function readConfigText(path: string): Promise<string | undefined> {
   }
   try {
     // The file that is read is the one checked: no swap between the two.
-    refuseUnsafeConfig(path, await handle.stat());
+    const stats = await handle.stat();
+    // Before its mode is judged: a folder's (/tmp's 1777) says nothing about a config file.
+    if (stats.isDirectory())
+      throw new ConfigError('config.unreadable', `${path} is a folder, not a config file`, {
+        hint: 'SPARCTL_CONFIG names the config file itself (a JSON file such as config.json), not its folder',
+      });
+    refuseUnsafeConfig(path, stats);
     return await handle.readFile('utf8');
   } catch (error) {
     if (error instanceof ConfigError) throw error;
@@ -70,7 +76,7 @@ async function readConfigText(path: string): Promise<string | undefined> {
 function refuseUnsafeConfig(path: string, file: Stats): void {
   const me = process.getuid?.();
   if (me === undefined || process.platform === 'win32') return;
-  const mode = (file.mode & 0o777).toString(8).padStart(4, '0');
+  const mode = (file.mode & 0o7777).toString(8).padStart(4, '0');
   let why: string | undefined;
   let fix = '';
   if (file.uid !== me && file.uid !== 0) {
@@ -88,7 +94,7 @@ function refuseUnsafeConfig(path: string, file: Stats): void {
     }
     // A folder others may write lets them put another file in its place, unless it is sticky.
     if ((folder.mode & 0o022) !== 0 && (folder.mode & 0o1000) === 0) {
-      why = `is in a folder other users can write to (${dirname(path)}, mode ${(folder.mode & 0o777).toString(8).padStart(4, '0')}), so they can replace it`;
+      why = `is in a folder other users can write to (${dirname(path)}, mode ${(folder.mode & 0o7777).toString(8).padStart(4, '0')}), so they can replace it`;
       fix = `run: chmod go-w ${shellWord(dirname(path))}`;
     }
   }

@@ -40,6 +40,23 @@ describe('a config file other users could change', () => {
     expect(run.stderr).toMatch(/could point sparctl at another mapper; nothing was done/);
   });
 
+  it('a folder named as the config file is said to be a folder, not judged by its mode (/tmp is 1777)', async () => {
+    const { env } = cliEnv();
+    const folder = join(tempDir(), 'shared');
+    mkdirSync(folder);
+    chmodSync(folder, 0o1777);
+    const run = await runMain(['resolve', 'X1'], { env: { ...env, SPARCTL_CONFIG: folder } });
+    expect(run.code).toBe(3);
+    expect(run.stderr).toContain(`config.unreadable]: ${folder} is a folder, not a config file`);
+    expect(run.stderr).not.toMatch(/config\.unsafe|EISDIR/);
+  });
+
+  it('a setuid or sticky bit on a config file others may change is shown in its mode', async () => {
+    const { env, config } = withConfig(0o755, 0o1666);
+    const run = await runMain(['resolve', 'X1'], { env });
+    expect(run.stderr).toContain(`${config} can be changed by other users (mode 1666)`);
+  });
+
   it.each([
     [0o700, 0o600],
     [0o755, 0o644],

@@ -180,6 +180,22 @@ describe('remote profiles with declared strategies, against serve', () => {
     );
   });
 
+  it('strategy list and validate read no key or token: a profile whose credentials are not at hand yet shows what it declares', async () => {
+    const missing = join(dir, 'not-yet', 'partner-key.pem');
+    profiles({ k: { strategies: [ROW7], signingKeyFile: missing, tokenFile: join(dir, 'not-yet', 'token') } });
+    const listed = await run(['--profile', 'k', 'strategy', 'list', '-o', 'json']);
+    expect([listed.code, listed.stderr]).toEqual([0, '']);
+    expect(JSON.parse(listed.stdout).strategies.map((s: { id: number }) => s.id)).toEqual([1, 2, 3, 4, 5, 7]);
+    const validated = await run(['--profile', 'k', 'strategy', 'validate', '7', '-o', 'json']);
+    expect(validated.code).toBe(0);
+    // A command that sends still needs them, and says which is missing.
+    const resolved = await run(['--profile', 'k', 'resolve', '--id', 'I-1']);
+    expect([resolved.code, resolved.stderr]).toEqual([
+      3,
+      expect.stringContaining(`auth.key_unreadable]: cannot read the signing key ${missing}`),
+    ]);
+  });
+
   it('refuses a bad declaration with exit 2 naming the file and the reason, and a local profile that declares strategies', async () => {
     writeFileSync(join(configDir, 'bad.json'), JSON.stringify([{ ...ROW7, deconstruct_strategy: '^bank:(?P<bank_code>[^|]*' }]));
     writeFileSync(

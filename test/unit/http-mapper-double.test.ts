@@ -182,6 +182,26 @@ describe('HttpMapper against the SPAR v2 double', () => {
     expect(classifyResult('resolve', (await resolveOne())[0]!)).toBe('not_found'); // and it still works
   });
 
+  it('tells an https:// URL to a server that speaks plain HTTP as such, not as an untrusted certificate', async () => {
+    const { double } = await setup({ signed: false });
+    const mapper = await HttpMapper.create({
+      profile: 't',
+      mode: 'remote',
+      protocol: 'spar-v2',
+      baseUrl: double.url.replace('http://', 'https://'),
+      senderAppMnemonic: 'sparctl',
+      timeoutMs: 5_000,
+      batchSize: 500,
+      concurrency: 1,
+    });
+    opened.push(mapper);
+    const error = await rejectedWith(ConfigError, () => mapper.resolve([{ reference_id: 'r', id: 'X', scope: 'yes_no' }], ctx));
+    expect(error.code).toBe('remote.tls');
+    expect(error.message).toMatch(/TLS failed \(ERR_SSL_WRONG_VERSION_NUMBER\)$/);
+    expect(error.hint).toMatch(/did not answer in TLS: it may serve plain HTTP on that port \(an http:\/\/ URL\)/);
+    expect(error.hint).not.toMatch(/certificate/);
+  });
+
   it('says a timed-out request has an unknown outcome — and the double shows it was applied', async () => {
     const { mapper, double } = await setup({ timeoutMs: 300 });
     double.inject({ delayMs: 2_000 });

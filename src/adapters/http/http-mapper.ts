@@ -69,6 +69,22 @@ export class HttpMapper implements Mapper {
     });
   }
 
+  /**
+   * The profile's target and strategies, for commands that send nothing (`strategy list`,
+   * `strategy validate --id`): no key, token or secret is read, so a profile whose credentials
+   * are not at hand yet still shows what it declares.
+   */
+  static async strategySource(
+    settings: Settings,
+  ): Promise<{ target: string; strategies: () => Promise<Strategy[]>; close: () => Promise<void> }> {
+    const strategies = await declaredStrategies(settings);
+    return {
+      target: `${protocolNamed(settings.protocol).name} ${redactUrl(settings.baseUrl!)}`,
+      strategies: async () => [...strategies],
+      close: async () => undefined,
+    };
+  }
+
   static async create(settings: Settings): Promise<HttpMapper> {
     const protocol = protocolNamed(settings.protocol);
     const signing = settings.signingKeyFile ? await loadSigner(settings.signingKeyFile, settings.keyId) : undefined;
@@ -760,7 +776,11 @@ export function transportError(error: unknown, where: string, timeoutMs: number)
     default:
       if (code && TLS_CODES.has(code)) {
         return new ConfigError('remote.tls', `${where}: TLS failed (${code})`, {
-          hint: 'the server certificate is not trusted for this host name; check baseUrl, or the CA that signed it',
+          // No certificate was ever shown: what answered on that port does not speak TLS.
+          hint:
+            code === 'ERR_SSL_WRONG_VERSION_NUMBER'
+              ? 'the server did not answer in TLS: it may serve plain HTTP on that port (an http:// URL), or the port is another service'
+              : 'the server certificate is not trusted for this host name; check baseUrl, or the CA that signed it',
         });
       }
       return new UnavailableError('remote.transport', `${where}: ${error instanceof Error ? error.message : String(error)}`, {

@@ -27,7 +27,13 @@ export async function strategyDeps(
       return text;
     },
     isRemote: async () => (await context()).resolved.settings.mode === 'remote',
-    openMapper: async () => openMapper(await context(), 'read'),
+    openMapper: async () => {
+      const loaded = await context();
+      if (loaded.resolved.settings.mode === 'local') return openMapper(loaded, 'read');
+      announceTarget(loaded);
+      const { HttpMapper } = await import('../../adapters/http/http-mapper.js');
+      return HttpMapper.strategySource(loaded.resolved.settings);
+    },
     announceTarget: async () => announceTarget(await context()),
     addToMapper: async (rows, dryRun) => {
       const mapper = (await openMapper(
