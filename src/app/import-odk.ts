@@ -11,6 +11,8 @@ import {
   filterRow,
   objectRow,
   rowKey,
+  compileMapping,
+  dfspLookupFrom,
   type CompiledMapping,
   type DfspData,
   type DfspLookup,
@@ -69,6 +71,10 @@ import type { Settings } from '../config/settings.js';
  * the state records which window it settled last (settledJournal), and only that window's
  * journal is ever taken over by another window's run (with --journal FILE) — any other may be
  * the only record of writes the state does not hold.
+ *
+ * A window is finished under the definition (mapping, DFSP data) it was started with, kept in
+ * its spool's head: its plan was made with that mapping, and its journal's fingerprint covers it
+ * (startedWith). A window an earlier sparctl spooled keeps none, and is finished under the run's.
  */
 
 /**
@@ -277,6 +283,22 @@ interface RejectAction {
 
 interface SpoolHead {
   readonly window: { readonly watermark?: string; readonly claims: Readonly<Record<string, Claim>> };
+  /** The job definition the window was started with (Run.definition); absent in a window an earlier sparctl spooled. */
+  readonly definition?: string;
+}
+
+/** A job definition's parts (Run.definition): the mapping file's text, the DFSP data's (null: none), the form. */
+interface DefinitionParts {
+  readonly mapping: string;
+  readonly dfsp: string | null;
+  readonly form: string;
+}
+
+/** What a window is applied under: the mapping and DFSP data it maps submissions with, and the definition they make. */
+interface WindowDefinition {
+  readonly mapping: CompiledMapping;
+  readonly dfsp: DfspLookup | undefined;
+  readonly definition: string;
 }
 
 /** Kept lines and notes shown at most, then "… and N more". */
@@ -406,7 +428,8 @@ export async function importOdk(deps: ImportOdkDeps, input: ImportOdkInput): Pro
     mapping,
     dfsp,
     skipReview,
-    definition: JSON.stringify({ mapping: mappingText, dfsp: dfspKnown ?? null, form: target.form }),
+    // Its form must not change: a window an earlier sparctl spooled (no copy kept) resumes its journal under it.
+    definition: JSON.stringify({ mapping: mappingText, dfsp: dfspKnown ?? null, form: target.form } satisfies DefinitionParts),
     policies: {
       // --instance-id with --yes applies a submission whatever its review state says.
       skipReview: input.instanceId !== undefined && deps.yes ? skipReview.filter((state) => state !== 'rejected') : skipReview,
@@ -482,7 +505,7 @@ async function poll(run: Run): Promise<number> {
   // An earlier run left a window unfinished: finish it before reading anything new.
   if (!input.dryRun && spool.exists()) {
     say(`sparctl: finishing the window an earlier run left unfinished (${spool.path})`);
-    leftover = await apply(run, 'earlier window');
+    leftover = await apply(run, 'earlier window', startedWith(run));
     if (leftover !== ExitCode.ok && leftover !== ExitCode.rejected) return leftover;
     if (input.instanceId !== undefined) return leftover;
   }
@@ -636,7 +659,8 @@ async function poll(run: Run): Promise<number> {
     }
     return worst(ExitCode.ok);
   }
-  const head: SpoolHead = { window: { ...(watermark === undefined ? {} : { watermark }), claims } };
+  // The definition kept with the window: a resume given other files still finishes it under this one.
+  const head: SpoolHead = { window: { ...(watermark === undefined ? {} : { watermark }), claims }, definition: run.definition };
   // One an earlier window left (killed before it was removed) would speak for this one's writes.
   if (run.replaces.exists()) run.replaces.remove();
   // Whole or not at all: a kill while writing must not leave half a window to resume.
@@ -738,9 +762,38 @@ function later(watermark: string | undefined, before: string | undefined): strin
   return newer ? watermark : before;
 }
 
-/** Applies the spooled window, then says which beneficiaries were kept because someone changed them since. */
-async function apply(run: Run, what: string): Promise<number> {
-  const { code, kept } = await applyWindow(run, what);
+/**
+ * What the window an earlier run left is finished under: the definition kept in its head when
+ * this run's differs (another or an edited --mapping or --dfsp file, the target's DFSP data
+ * changed). Its plan (the beneficiary each submission names) was made with that mapping, and its
+ * journal's fingerprint covers it: under another, the window started a fresh journal (or met
+ * journal.other_job), found the writes already made "unchanged" and never recorded them as the
+ * importer's, so never undid them. Finished with the copy it keeps, not refused: that is what the
+ * run would have done uninterrupted, and a coordinator may no longer have the files it names.
+ */
+function startedWith(run: Run): WindowDefinition {
+  const text = run.spool.read();
+  const end = text.indexOf('\n');
+  const kept = (JSON.parse(end < 0 ? text : text.slice(0, end)) as SpoolHead).definition;
+  // A window an earlier sparctl spooled says nothing: finished under this run's, as it always was.
+  if (kept === undefined || kept === run.definition) return run;
+  const was = JSON.parse(kept) as DefinitionParts;
+  const now = JSON.parse(run.definition) as DefinitionParts;
+  const changed = [was.mapping === now.mapping ? '' : 'another mapping', was.dfsp === now.dfsp ? '' : 'other DFSP data'].filter(Boolean);
+  const mappingLabel = `the mapping kept in ${run.spool.path}`;
+  const dfspLabel = `the DFSP data kept in ${run.spool.path}`;
+  const mapping = compileMapping(run.deps.parseJson(was.mapping, mappingLabel, 'mapping'), mappingLabel);
+  const dfsp = was.dfsp === null ? undefined : dfspLookupFrom(run.deps.parseJson(was.dfsp, dfspLabel, 'dfsp'), dfspLabel);
+  // Said even with -q: the run applies files other than the ones it was given.
+  run.deps.note(
+    `sparctl: the window ${run.spool.path} was started with ${changed.length > 0 ? changed.join(' and ') : 'another job definition'} than this run's: it is finished with those (kept in it), so that the writes made from it are recorded as this importer's; this run's apply from the next window on (--reapply writes that window's submissions again under them)`,
+  );
+  return { mapping, dfsp, definition: kept };
+}
+
+/** Applies the spooled window (under `how`: its own definition), then says which beneficiaries were kept because someone changed them since. */
+async function apply(run: Run, what: string, how: WindowDefinition = run): Promise<number> {
+  const { code, kept } = await applyWindow(run, what, how);
   for (const id of kept.slice(0, SHOWN)) {
     const by = await run.deps.lastChange(id);
     run.say(`sparctl: kept ${id}: changed in the mapper since this importer wrote it${by === undefined ? '' : ` (${by})`}`);
@@ -755,7 +808,7 @@ async function apply(run: Run, what: string): Promise<number> {
  * the mapper confirmed — and moves the watermark: before the bulk job removes its journal, so
  * that a state that cannot be written (a full disk) leaves the window to resume, not to redo.
  */
-async function applyWindow(run: Run, what: string): Promise<{ code: number; kept: string[] }> {
+async function applyWindow(run: Run, what: string, how: WindowDefinition): Promise<{ code: number; kept: string[] }> {
   const { deps, input } = run;
   const faDigest = faDigestOf(deps);
   // What each write of this run wrote (by position), and how each ended.
@@ -769,13 +822,13 @@ async function applyWindow(run: Run, what: string): Promise<{ code: number; kept
     'odk_submitter',
     'odk_submission_date',
     'odk_review_state',
-    ...mappingColumns(run.mapping),
+    ...mappingColumns(how.mapping),
   ];
   let told = false;
   const code = await deps.runWindow({
     path: run.spool.path,
     quiet: input.watch === true,
-    definition: run.definition,
+    definition: how.definition,
     faDigest,
     // Audit rows name the form; each row's origin names the submission.
     source: `sparctl import-odk form ${run.target.form}`,
@@ -802,9 +855,9 @@ async function applyWindow(run: Run, what: string): Promise<{ code: number; kept
     journalLost: `the window ${run.spool.path} is then applied from its start, and the writes an earlier run made from it are found unchanged: this importer does not record them as its own, so a later deletion or rejection of their submissions never undoes them`,
     records: (lines, strategies) => {
       // Before any row is mapped or sent: a strategy the target lacks would reject every row.
-      checkMappingStrategies(run.mapping, strategies);
+      checkMappingStrategies(how.mapping, strategies);
       known = strategies;
-      return spoolRecords(lines, { mapping: run.mapping, dfsp: run.dfsp, form: run.target.form, columns, strategies, faDigest, digests });
+      return spoolRecords(lines, { mapping: how.mapping, dfsp: how.dfsp, form: run.target.form, columns, strategies, faDigest, digests });
     },
   });
   // A bulk job that ended done without calling `finish` (it always does): what the run was told is still recorded.

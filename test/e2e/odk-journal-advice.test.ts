@@ -5,11 +5,11 @@
  * and every later window was refused as another job's, advised to pass a --restart import-odk
  * does not have; a damaged journal was advised the same.
  */
-import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SqliteJournal } from '../../src/adapters/journal/sqlite-journal.js';
-import { bankSubmission, fakeCentrals, importOdk, ODK_DFSP, odkEnv } from '../helpers/odk-fixture.js';
+import { bankSubmission, fakeCentrals, importOdk, odkEnv } from '../helpers/odk-fixture.js';
 import { serveBehindProxy } from '../helpers/proxied-serve.js';
 import { cliEnv, ROOT } from '../helpers/run-cli.js';
 import { runMain } from '../helpers/run-main.js';
@@ -78,7 +78,7 @@ describe('import-odk: a finished window’s journal left at --journal FILE', () 
     expect(state.claims[submitted.__id]?.wrote?.beneficiary).toBe(late);
   });
 
-  it("one of a window the state has not settled (the mapping's DFSP file changed since) is refused and kept; its window then finishes", async () => {
+  it("one of a window the state has not settled (another job's, put there by hand) is refused and kept; its window then finishes", async () => {
     const { fake, backing, proxy, env, stateDir } = await setUp();
     const journal = join(env.home, 'j.db');
     const all = ids(0, 12);
@@ -90,12 +90,14 @@ describe('import-odk: a finished window’s journal left at --journal FILE', () 
     expect(existsSync(join(stateDir(), 'spar_enrolment.jsonl'))).toBe(true);
     const written = all.filter((id) => backing.storedFa(id) !== undefined);
     expect(written).toHaveLength(4);
+    // That window's journal moved to w.db, and a journal of another window not settled put at j.db.
+    for (const suffix of ['', '-wal', '-shm'])
+      if (existsSync(journal + suffix)) renameSync(journal + suffix, join(env.home, `w.db${suffix}`));
+    const other = SqliteJournal.open(journal, { fingerprint: 'another window', description: 'import-odk spar_enrolment.jsonl' }, false);
+    other.markInflight([0], 'link');
+    other.close();
     const held = readFileSync(journal);
-
-    // The same DFSP data written another way: another job, whose journal this is not.
-    const dfsp = join(env.home, 'dfsp.json');
-    writeFileSync(dfsp, JSON.stringify(JSON.parse(readFileSync(ODK_DFSP, 'utf8')), null, 4));
-    const refused = await importOdk(env, ['--journal', 'j.db'], dfsp);
+    const refused = await importOdk(env, ['--journal', 'j.db']);
     expect(refused.code, refused.stderr).toBe(2);
     expect(refused.stderr).toContain(`error [journal.other_job]: ${journal} is the journal of another job`);
     expect(refused.stderr).toContain(`choose another --journal, or remove ${journal}`);
@@ -103,7 +105,7 @@ describe('import-odk: a finished window’s journal left at --journal FILE', () 
     expect(readFileSync(journal).equals(held)).toBe(true);
 
     // With the files it was started with, the window resumes from that journal: its writes are recorded.
-    const resumed = await importOdk(env, ['--journal', 'j.db']);
+    const resumed = await importOdk(env, ['--journal', 'w.db']);
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(resumed.stderr).toContain('settled by an earlier run of this job: 4 applied');
     const state = JSON.parse(readFileSync(join(stateDir(), 'state.json'), 'utf8')) as {
