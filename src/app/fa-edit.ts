@@ -1,7 +1,8 @@
+import { KEPT_CHANGED } from '../core/bulk/plan.js';
 import { writeRecords } from '../core/bulk/write-records.js';
 import { ExitCode, SparctlError, UsageError } from '../core/errors.js';
 import { faChanges, faFromAnswers, idForms, type FaAnswers } from '../core/fa-edit.js';
-import type { Mapper } from '../core/mapper.js';
+import { SAME_ROW, type Mapper } from '../core/mapper.js';
 import { normalizePhone, type DfspData } from '../core/mapping.js';
 import { DEFAULT_STRATEGY_FOR, EMAIL, FA_TYPES, NO_CONTROL_CHARS, type FinancialAddress } from '../core/model.js';
 import { checkStrategy, parseIdRecord } from '../core/request-items.js';
@@ -270,13 +271,19 @@ export async function editFa(deps: FaEditDeps, input: FaEditInput): Promise<FaEd
     await assertUnchanged(mapper, id, current, printable);
     // Through the write pipeline, as every write: retried, and read back after a lost answer.
     const built = faFromAnswers(answers as FaAnswers) as { ok: true; fa: FaAnswers & FinancialAddress };
-    const record = { id, fa: built.fa };
+    // Where the mapper tells the stored FA string (the local one), the update is conditional on
+    // it: written only while the mapper still holds the FA read when the edit began, checked in
+    // the update's own transaction. The read just above cannot see a write that lands after it:
+    // two admins confirming at once both passed it, and the second silently replaced the first.
+    // The record names the FA by the string itself (the identity digest): its journal is in memory.
+    const record = stored !== undefined && stored !== SAME_ROW ? { id, fa: built.fa, onlyIfFa: stored.fa } : { id, fa: built.fa };
     const { events, summary } = await writeRecords(mapper, [{ seq: 0, key: id, parsed: { ok: true, value: record } }], {
       mode: 'update',
       context: { source: `sparctl fa edit (user ${deps.user})` },
       retries: 2,
       backoffMs: { base: 250, max: 2_000 },
       strategies,
+      faDigest: (fa) => fa,
     });
     if (summary.stopped)
       throw new SparctlError(
@@ -286,8 +293,12 @@ export async function editFa(deps: FaEditDeps, input: FaEditInput): Promise<FaEd
         summary.stopped.hint === undefined ? {} : { hint: summary.stopped.hint },
       );
     const [event] = events;
-    if (event === undefined || event.fate === 'rejected')
+    if (event?.code === KEPT_CHANGED.code) throw changedError(mapper, id, true, printable);
+    if (event === undefined || event.fate === 'rejected') {
+      // An update refused because the ID was unlinked (or changed) meanwhile is that, not a rejection of the new FA.
+      await assertUnchanged(mapper, id, current, printable);
       return { ended: 'rejected', reasonCode: event?.code ?? null, reasonMessage: event?.message ?? null, exitCode: ExitCode.rejected };
+    }
     return { ended: 'updated', id, confirmed: event.fate === 'confirmed', exitCode: ExitCode.ok };
   } finally {
     await mapper.close();
@@ -306,9 +317,14 @@ async function assertUnchanged(
   const fa = (found ? (now.fa ?? {}) : {}) as Readonly<Record<string, unknown>>;
   const fields = new Set([...Object.keys(fa), ...Object.keys(shown)]);
   if (found && [...fields].every((field) => String(fa[field] ?? '') === String(shown[field] ?? ''))) return;
-  throw new SparctlError(
+  throw changedError(mapper, id, found, printable);
+}
+
+/** `fa.changed`: the FA the admin confirmed a change from is no longer the one the mapper holds (`linked`: false when the ID is gone). */
+function changedError(mapper: Mapper, id: string, linked: boolean, printable: (text: string) => string): SparctlError {
+  return new SparctlError(
     'fa.changed',
-    `${printable(id)}'s financial address ${found ? 'changed' : 'was unlinked'} in ${mapper.target} while you edited it; nothing was changed`,
+    `${printable(id)}'s financial address ${linked ? 'changed' : 'was unlinked'} in ${mapper.target} while you edited it; nothing was changed`,
     ExitCode.rejected,
     { hint: 'run fa edit again to see the FA it holds now, and edit that one' },
   );

@@ -39,7 +39,16 @@ export interface ItemRow {
   readonly text: string;
 }
 
-export type UpdateItem = LinkItem;
+export interface UpdateItem extends LinkItem {
+  /**
+   * sparctl's own, never sent over the wire: when given, the mapping is updated only if its stored
+   * FA string is still exactly this — a compare-and-set, checked by a mapper that can (the local
+   * one) in the update's own transaction. Otherwise the item is rejected with
+   * ReasonCode.faChangedSinceRead and nothing is written: a conditional write (`onlyIfFa`, `fa
+   * edit`) never replaces a change another writer made after the write was planned.
+   */
+  readonly expectedFa?: string;
+}
 
 export interface ResolveItem extends ItemBase {
   readonly id: string;

@@ -14,6 +14,12 @@ export const ReasonCode = {
   referenceIdInvalid: 'rjct.reference_id.invalid',
   idActive: 'succ.id.active',
   faNotLinkedToId: 'succ.fa.not_linked_to_id',
+  /**
+   * sparctl's local mapper only (SPAR has no compare-and-set): an update carrying expectedFa
+   * found another FA stored. Never seen in a reject file: the write pipeline reports the record
+   * kept (`kept.changed_since`), as it does when its own read finds the FA changed.
+   */
+  faChangedSinceRead: 'rjct.fa.changed_since_read',
 } as const;
 
 /** SPAR's own messages, kept verbatim (typos included) so local and remote output match. */

@@ -203,6 +203,15 @@ export class LocalMapper implements Mapper {
           const existing = this.findMapping(item.id);
           // SPAR's code for "not found" on update really is rjct.reference_id.duplicate.
           if (!existing) return reject(item, ReasonCode.referenceIdDuplicate, ReasonMessage.notLinked);
+          // Compared under the write lock this transaction holds (immediate): another process's
+          // update cannot land between this check and the write, as it could between a caller's
+          // read and its update (two admins confirming `fa edit` at once both passed that read).
+          if (item.expectedFa !== undefined && existing.fa_value !== item.expectedFa)
+            return reject(
+              item,
+              ReasonCode.faChangedSinceRead,
+              'the FA stored is no longer the one this update was planned from (another writer changed it); nothing was updated',
+            );
           // As in SPAR, name and phone are only overwritten by non-empty values.
           this.statements.update.run(
             built,

@@ -41,6 +41,12 @@ export type Decision =
       readonly message: string;
     };
 
+/** Why a conditional write (`onlyIfFa`) is left undone: the mapper holds an FA other than the one it may replace. */
+export const KEPT_CHANGED = {
+  code: 'kept.changed_since',
+  message: 'kept: the FA was changed in the mapper since it was written, so it is not replaced',
+} as const;
+
 /**
  * The operation for a row given the current state (`undefined`: not read, as for a strict
  * link that is sent as asked). Strict modes are sent as asked and the mapper's answer decides;
@@ -58,13 +64,7 @@ export function decide(
   if (onlyIf !== undefined && wanted.mode !== 'unlink' && linked) {
     // A write that only replaces what its writer wrote there (import-odk's reapply, a change of owner).
     const held = storedString(current, strategies);
-    if (held === undefined || faDigest === undefined || faDigest(held) !== onlyIf) {
-      return {
-        kind: 'unchanged',
-        code: 'kept.changed_since',
-        message: 'kept: the FA was changed in the mapper since it was written, so it is not replaced',
-      };
-    }
+    if (held === undefined || faDigest === undefined || faDigest(held) !== onlyIf) return { kind: 'unchanged', ...KEPT_CHANGED };
   }
   if (wanted.mode === 'unlink' && onlyIf !== undefined) {
     // An undo of one's own write: only while the mapper still holds what was written.

@@ -1,11 +1,11 @@
 import { UnavailableError } from '../errors.js';
-import type { ItemRow, LinkItem, Mapper, MapperCallContext, UnlinkItem } from '../mapper.js';
+import type { ItemRow, LinkItem, Mapper, MapperCallContext, UnlinkItem, UpdateItem } from '../mapper.js';
 import type { MappingRecord } from '../request-items.js';
-import { classifyResult, type ItemResult, type Operation, type Outcome } from '../results.js';
+import { classifyResult, ReasonCode, type ItemResult, type Operation, type Outcome } from '../results.js';
 import type { Strategy } from '../strategy/strategy.js';
 import type { RecordFate } from './events.js';
 import type { Journal, JournalEntry } from '../journal.js';
-import { effectShown, storedString, type Wanted } from './plan.js';
+import { effectShown, KEPT_CHANGED, storedString, type Wanted } from './plan.js';
 import type { ChunkReport, Reports } from './reports.js';
 import { asStop, Stop } from './requests.js';
 import { RETRYABLE, type Retrying, type StateReader } from './state.js';
@@ -169,7 +169,7 @@ export class Sender {
       case 'link':
         return this.mapper.link(items.map(linkItemOf), context);
       case 'update':
-        return this.mapper.update(items.map(linkItemOf), context);
+        return this.mapper.update(items.map(updateItemOf), context);
       case 'unlink':
         return this.mapper.unlink(items.map(unlinkItemOf), context);
     }
@@ -185,6 +185,13 @@ export class Sender {
       const result = byRef.get(referenceOf(w));
       if (!result) {
         unanswered.push(w);
+        continue;
+      }
+      if (operation === 'update' && result.status_reason_code === ReasonCode.faChangedSinceRead) {
+        // A conditional update whose FA another writer changed after the plan read it: kept, as
+        // decide() keeps it when the read itself shows the change (the same code and message).
+        this.reports.fate(w.report, w, 'none', 'unchanged', { id: w.id, code: KEPT_CHANGED.code, message: KEPT_CHANGED.message });
+        entries.push({ seq: w.seq, state: 'settled', operation: 'none', fate: 'unchanged', outcome: null, ...KEPT_CHANGED });
         continue;
       }
       const outcome = classifyResult(operation, result);
@@ -248,6 +255,18 @@ function unlinkItemOf(w: Work): UnlinkItem {
     if (held !== undefined) item.fa = held;
   }
   return item;
+}
+
+/**
+ * An update item. A conditional record (`onlyIfFa`) names the FA string its plan read, so a
+ * mapper that can (the local one) updates only while it still holds that FA, in the update's own
+ * transaction: the plan's read and the write are apart, and another writer may come in between.
+ */
+function updateItemOf(w: Work): UpdateItem {
+  const item = linkItemOf(w);
+  if (!('onlyIfFa' in w.record) || w.record.onlyIfFa === undefined) return item;
+  const held = storedString(w.planned, undefined);
+  return held === undefined ? item : { ...item, expectedFa: held };
 }
 
 /** The request item for a record, built field by field: spreading records per item is slow. */

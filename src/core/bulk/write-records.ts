@@ -23,6 +23,8 @@ export async function writeRecords(
     readonly strategies: ReadonlyMap<number, Strategy>;
     readonly backoffMs?: { readonly base: number; readonly max: number };
     readonly shouldStop?: () => boolean;
+    /** For records conditional on the FA held (`onlyIfFa`): the digest they name it by (BulkOptions.faDigest). */
+    readonly faDigest?: (fa: string) => string;
   },
 ): Promise<{ events: RecordEvent[]; summary: BulkSummary }> {
   const events: RecordEvent[] = [];
