@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ImportOdkDeps, OdkWindowJob } from '../../src/app/import-odk.js';
+import type { ImportOdkDeps, ImportOdkInput, OdkWindowJob } from '../../src/app/import-odk.js';
 import type { BulkInputRecord } from '../../src/core/bulk/types.js';
 import type { OdkSubmission } from '../../src/core/odk.js';
 import { DEFAULT_STRATEGIES } from '../../src/core/strategy/strategy.js';
@@ -10,6 +10,18 @@ import { ROOT } from './run-cli.js';
 /** What the in-process import-odk tests share: the fixture mapping and DFSP list, the form's fields, submissions of it. */
 export const MAPPING = join(ROOT, 'fixtures', 'enrolment.odk-mapping.json');
 export const DFSP = join(ROOT, 'fixtures', 'odk-dfsp.json');
+
+/** A run of the fixture files with the defaults a test starts from (rejected submissions skipped, deletions ignored). */
+export const ODK_INPUT: ImportOdkInput = {
+  mapping: MAPPING,
+  dfsp: DFSP,
+  skipReview: 'rejected',
+  onDelete: 'ignore',
+  onReject: 'warn',
+  overlap: 0,
+  pageSize: 250,
+  interval: 60,
+};
 
 /** The fields Central lists for the fixture form (all strings). */
 export const FIELDS = [

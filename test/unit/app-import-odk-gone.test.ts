@@ -11,7 +11,7 @@ import type { RecordEvent } from '../../src/core/bulk/events.js';
 import type { BulkInputRecord } from '../../src/core/bulk/types.js';
 import { ExitCode } from '../../src/core/errors.js';
 import type { OdkSubmission } from '../../src/core/odk.js';
-import { DFSP, FIELDS, MAPPING, odkDeps, submission, windowRecords } from '../helpers/odk-unit.js';
+import { FIELDS, ODK_INPUT, odkDeps, submission, windowRecords } from '../helpers/odk-unit.js';
 
 /**
  * Submissions import-odk needs but the window did not read (found against a real ODK Central):
@@ -74,16 +74,7 @@ function setup(initial: OdkImportState, changes: OdkSubmission[], deletions: Odk
   return { box, deps, records, notes };
 }
 
-const INPUT: ImportOdkInput = {
-  mapping: MAPPING,
-  dfsp: DFSP,
-  skipReview: 'rejected',
-  onDelete: 'unlink',
-  onReject: 'warn',
-  overlap: 0,
-  pageSize: 250,
-  interval: 60,
-};
+const INPUT: ImportOdkInput = { ...ODK_INPUT, onDelete: 'unlink' };
 
 describe('import-odk: a submission the window needs but did not read', () => {
   it("an undo whose writer's deletion an earlier window read: the unlink is sent, named after the writer", async () => {

@@ -10,7 +10,7 @@ import {
 import type { RecordEvent } from '../../src/core/bulk/events.js';
 import { ExitCode, SparctlError } from '../../src/core/errors.js';
 import type { OdkSubmission } from '../../src/core/odk.js';
-import { DFSP, FIELDS, MAPPING, odkDeps, submission, windowRecords } from '../helpers/odk-unit.js';
+import { FIELDS, ODK_INPUT, odkDeps, submission, windowRecords } from '../helpers/odk-unit.js';
 
 /**
  * A window applied whose state could not be written (a full disk, a kill before the write): the
@@ -130,16 +130,7 @@ function world(submissions: OdkSubmission[]) {
   return { box, deps, mapper, notes };
 }
 
-const INPUT: ImportOdkInput = {
-  mapping: MAPPING,
-  dfsp: DFSP,
-  skipReview: 'rejected',
-  onDelete: 'ignore',
-  onReject: 'warn',
-  overlap: 0,
-  pageSize: 250,
-  interval: 60,
-};
+const INPUT: ImportOdkInput = ODK_INPUT;
 
 describe('import-odk: a window applied whose state could not be written', () => {
   it('keeps the journal, so the next run records the writes it resumes; a rejection then unlinks the beneficiary', async () => {

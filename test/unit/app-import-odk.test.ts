@@ -21,7 +21,7 @@ import type { ItemResult } from '../../src/core/results.js';
 import type { OdkSubmission } from '../../src/core/odk.js';
 import { constructFa, deconstructFa, DEFAULT_STRATEGIES } from '../../src/core/strategy/strategy.js';
 import { strict } from '../helpers/strict.js';
-import { DFSP, FIELDS, MAPPING, sha256, submission, windowRecords } from '../helpers/odk-unit.js';
+import { FIELDS, MAPPING, ODK_INPUT, sha256, submission, windowRecords } from '../helpers/odk-unit.js';
 
 /** Central with these submissions; `pages` records each feed query, `down` makes the form read fail. */
 function central(submissions: OdkSubmission[], options: { down?: () => boolean } = {}) {
@@ -118,16 +118,7 @@ function bulkJob(box: ReturnType<typeof store>, fate: (record: BulkInputRecord) 
   return { runWindow, jobs };
 }
 
-const INPUT: ImportOdkInput = {
-  mapping: MAPPING,
-  dfsp: DFSP,
-  skipReview: 'rejected',
-  onDelete: 'ignore',
-  onReject: 'warn',
-  overlap: 0,
-  pageSize: 250,
-  interval: 60,
-};
+const INPUT: ImportOdkInput = ODK_INPUT;
 
 function deps(overrides: Partial<ImportOdkDeps>): ImportOdkDeps & { notes: string[] } {
   const notes: string[] = [];

@@ -11,18 +11,9 @@ import { ExitCode } from '../../src/core/errors.js';
 import type { BulkInputRecord } from '../../src/core/bulk/types.js';
 import type { OdkSubmission } from '../../src/core/odk.js';
 import { strict } from '../helpers/strict.js';
-import { DFSP, FIELDS, MAPPING, odkDeps, submission, windowRecords } from '../helpers/odk-unit.js';
+import { DFSP, FIELDS, MAPPING, ODK_INPUT, odkDeps, submission, windowRecords } from '../helpers/odk-unit.js';
 
-const INPUT: ImportOdkInput = {
-  mapping: MAPPING,
-  dfsp: DFSP,
-  skipReview: 'rejected',
-  onDelete: 'ignore',
-  onReject: 'warn',
-  overlap: 0,
-  pageSize: 250,
-  interval: 60,
-};
+const INPUT: ImportOdkInput = ODK_INPUT;
 
 const SPOOL = 'spar_enrolment.jsonl';
 const mappingText = readFileSync(MAPPING, 'utf8');
