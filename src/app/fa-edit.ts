@@ -53,6 +53,12 @@ export interface FaEditDeps {
   readonly say: (line: string) => void;
   /** A value as it may be shown on a terminal (control characters escaped). */
   readonly printable: (text: string) => string;
+  /**
+   * A value as one word of a shell command line to copy: the IDs in the commands hints suggest
+   * (cli's shellWord; app cannot import it). Optional for fakes that never see a hint: without
+   * it IDs are only made printable.
+   */
+  readonly word?: (text: string) => string;
   /** Who runs it, for the audit log. */
   readonly user: string;
 }
@@ -87,9 +93,12 @@ export function editedId(given: string): string {
 export async function editFa(deps: FaEditDeps, input: FaEditInput): Promise<FaEditResult> {
   const given = editedId(input.id);
   const { prompter, say, printable } = deps;
+  const ids = idText(deps);
   const mapper = await deps.openMapper(input.dryRun === true ? 'dry-run' : 'write');
   try {
-    const { id, found } = await findStored(mapper, given, say, printable);
+    const { id, found, form } = await findStored(mapper, given, ids);
+    if (form !== undefined)
+      say(`${printable(given)} is stored as ${printable(id)} (ID strategy ${form.strategyId}); editing that beneficiary.`);
     const current = (found.fa ?? {}) as Record<string, unknown>;
     say(`Financial address of ${printable(id)} (${mapper.target}):`);
     const stored = mapper.storedFas ? (await mapper.storedFas([id], { source: 'sparctl fa edit' })).get(id) : undefined;
@@ -268,7 +277,7 @@ export async function editFa(deps: FaEditDeps, input: FaEditInput): Promise<FaEd
     // import may have written since. Read it again and write only over the FA that was shown: a
     // change made meanwhile is never overwritten unseen. (SPAR has no compare-and-set; what is
     // left is the moment between this read and the update.)
-    await assertUnchanged(mapper, id, current, printable);
+    await assertUnchanged(mapper, id, current, ids);
     // Through the write pipeline, as every write: retried, and read back after a lost answer.
     const built = faFromAnswers(answers as FaAnswers) as { ok: true; fa: FaAnswers & FinancialAddress };
     // Where the mapper tells the stored FA string (the local one), the update is conditional on
@@ -293,10 +302,10 @@ export async function editFa(deps: FaEditDeps, input: FaEditInput): Promise<FaEd
         summary.stopped.hint === undefined ? {} : { hint: summary.stopped.hint },
       );
     const [event] = events;
-    if (event?.code === KEPT_CHANGED.code) throw changedError(mapper, id, true, printable);
+    if (event?.code === KEPT_CHANGED.code) throw changedError(mapper, id, true, ids);
     if (event === undefined || event.fate === 'rejected') {
       // An update refused because the ID was unlinked (or changed) meanwhile is that, not a rejection of the new FA.
-      await assertUnchanged(mapper, id, current, printable);
+      await assertUnchanged(mapper, id, current, ids);
       return { ended: 'rejected', reasonCode: event?.code ?? null, reasonMessage: event?.message ?? null, exitCode: ExitCode.rejected };
     }
     return { ended: 'updated', id, confirmed: event.fate === 'confirmed', exitCode: ExitCode.ok };
@@ -306,40 +315,61 @@ export async function editFa(deps: FaEditDeps, input: FaEditInput): Promise<FaEd
 }
 
 /** Refuses (`fa.changed`, nothing written) when the ID's FA is no longer the one the edit began from. */
-async function assertUnchanged(
-  mapper: Mapper,
-  id: string,
-  shown: Readonly<Record<string, unknown>>,
-  printable: (text: string) => string,
-): Promise<void> {
+async function assertUnchanged(mapper: Mapper, id: string, shown: Readonly<Record<string, unknown>>, text: Text): Promise<void> {
   const [now] = await mapper.resolve([{ reference_id: 'fa-edit-check', id, scope: 'details' }], { source: 'sparctl fa edit' });
   const found = now !== undefined && classifyResult('resolve', now) === 'found';
   const fa = (found ? (now.fa ?? {}) : {}) as Readonly<Record<string, unknown>>;
   const fields = new Set([...Object.keys(fa), ...Object.keys(shown)]);
   if (found && [...fields].every((field) => String(fa[field] ?? '') === String(shown[field] ?? ''))) return;
-  throw changedError(mapper, id, found, printable);
+  throw changedError(mapper, id, found, text);
 }
 
 /** `fa.changed`: the FA the admin confirmed a change from is no longer the one the mapper holds (`linked`: false when the ID is gone). */
-function changedError(mapper: Mapper, id: string, linked: boolean, printable: (text: string) => string): SparctlError {
+function changedError(mapper: Mapper, id: string, linked: boolean, { printable, word }: Text): SparctlError {
   return new SparctlError(
     'fa.changed',
     `${printable(id)}'s financial address ${linked ? 'changed' : 'was unlinked'} in ${mapper.target} while you edited it; nothing was changed`,
     ExitCode.rejected,
-    { hint: 'run fa edit again to see the FA it holds now, and edit that one' },
+    { hint: `run fa edit again to see the FA it holds now, and edit that one: sparctl fa edit ${word(id)}` },
   );
+}
+
+/** How IDs are put in messages (printable) and in the commands hints suggest (word). */
+interface Text {
+  readonly printable: (text: string) => string;
+  readonly word: (text: string) => string;
+}
+const idText = ({ printable, word }: Pick<FaEditDeps, 'printable' | 'word'>): Text => ({ printable, word: word ?? printable });
+
+/**
+ * Without a terminal `fa edit` only points at the flag form, `sparctl update --id …`: that
+ * update takes the ID as stored, so the plain national ID of a beneficiary imported as
+ * `token:…@nationalId` would be `not_found`. The ID as stored, looked up as the edit does
+ * (`form`: the ID strategy's form it was found in); an ID linked in no form is `fa.not_linked`.
+ */
+export async function storedId(
+  deps: { readonly openMapper: (access: 'read') => Promise<Mapper> } & Text,
+  given: string,
+): Promise<{ id: string; form?: { strategyId: number } }> {
+  const mapper = await deps.openMapper('read');
+  try {
+    const { id, form } = await findStored(mapper, given, deps);
+    return form === undefined ? { id } : { id, form: { strategyId: form.strategyId } };
+  } finally {
+    await mapper.close();
+  }
 }
 
 /**
  * The ID as stored: the ID itself when it is linked, else the one form of it an ID strategy
- * builds that is (said to the admin). Never advises linking an ID whose stored form exists.
+ * builds that is (`form`). Never advises linking an ID whose stored form exists. The IDs in the
+ * commands hints suggest are shell words: copied, they must run as shown.
  */
 async function findStored(
   mapper: Mapper,
   given: string,
-  say: (line: string) => void,
-  printable: (text: string) => string,
-): Promise<{ id: string; found: ItemResult }> {
+  { printable, word }: Text,
+): Promise<{ id: string; found: ItemResult; form?: { strategyId: number } }> {
   const context = { source: 'sparctl fa edit' };
   const [plain] = await mapper.resolve([{ reference_id: 'fa-edit', id: given, scope: 'details' }], context);
   if (plain && classifyResult('resolve', plain) === 'found') return { id: given, found: plain };
@@ -356,23 +386,21 @@ async function findStored(
   );
   if (hits.length === 1) {
     const [{ form, found }] = hits as [(typeof hits)[number]];
-    say(`${printable(given)} is stored as ${printable(form.id)} (ID strategy ${form.strategyId}); editing that beneficiary.`);
-    return { id: form.id, found };
+    return { id: form.id, found, form };
   }
   if (hits.length > 1) {
     throw new UsageError(
       'fa.ambiguous_id',
-      `${given} is stored in more than one form: ${hits.map((hit) => hit.form.id).join(', ')}; nothing was changed`,
-      {
-        hint: `name the one to edit: ${hits.map((hit) => `sparctl fa edit ${hit.form.id}`).join(' or ')}`,
-      },
+      `${printable(given)} is stored in more than one form: ${hits.map((hit) => printable(hit.form.id)).join(', ')}; nothing was changed`,
+      { hint: `name the one to edit: ${hits.map((hit) => `sparctl fa edit ${word(hit.form.id)}`).join(' or ')}` },
     );
   }
-  const tried = forms.length === 0 ? '' : ` (nor as ${forms.map((form) => form.id).join(', ')})`;
-  throw new UsageError('fa.not_linked', `${given} is not linked in ${mapper.target}${tried}; there is no FA to edit`, {
+  const tried = forms.length === 0 ? '' : ` (nor as ${forms.map((form) => printable(form.id)).join(', ')})`;
+  throw new UsageError('fa.not_linked', `${printable(given)} is not linked in ${mapper.target}${tried}; there is no FA to edit`, {
     hint:
       forms.length === 0
-        ? `link it first: sparctl link --id ${given} …`
-        : `link it first, in the form your beneficiaries are stored in: sparctl link --id ${forms[0]!.id} … (or --id ${given} …)`,
+        ? `link it first: sparctl link --id ${word(given)} …`
+        : // Every form tried is a choice, first the one the first ID strategy builds.
+          `link it first, in the form your beneficiaries are stored in: sparctl link --id ${word(forms[0]!.id)} … (${[...forms.slice(1).map((form) => form.id), given].map((id) => `or --id ${word(id)} …`).join(', ')})`,
   });
 }

@@ -332,21 +332,36 @@ describe('sparctl fa edit', () => {
     expect(mapper.auditRows('B3').map((row) => row.operation)).toEqual(['link']);
   }, 30_000);
 
-  it('refuses at once without a terminal or with --no-input, pointing at the flag-based update', async () => {
+  it('refuses without a terminal or with --no-input, pointing at the flag-based update of the ID as stored', async () => {
     const { env } = cliEnv();
-    const piped = await runCli(['fa', 'edit', 'B1'], { env });
+    const { home, db, mapper } = seeded();
+    const odd = "B1; echo $(pwned) 'x'";
+    await mapper.link(
+      ['B1', odd, 'token:000412345004@nationalId'].map((id) => ({ reference_id: id, id, fa: bank('000111') })),
+      { source: 'test' },
+    );
+    const piped = await runCli(['--db', db, 'fa', 'edit', 'B1'], { env });
     expect(piped.code).toBe(2);
     expect(piped.stderr).toMatch(
       /fa edit asks questions and needs a terminal; nothing was changed \(change the FA with flags instead: sparctl update --id B1 /,
     );
-    const { home, db } = seeded();
     const term = pipes(home);
     expect(await main(['--create', '--db', db, '--no-input', 'fa', 'edit', 'B1'], term.io)).toBe(2);
     expect(term.stderr()).toMatch(/needs a terminal/);
+    // A plain national ID stored in its token form: the update named is of the stored ID (the plain one is not_found).
+    const token = pipes(home);
+    expect(await main(['--db', db, '--no-input', 'fa', 'edit', '000412345004'], token.io)).toBe(2);
+    expect(token.stderr()).toContain(
+      '(000412345004 is stored as token:000412345004@nationalId (ID strategy 1); change the FA with flags instead: sparctl update --id token:000412345004@nationalId --fa-type BANK',
+    );
+    // Linked in no form: said as such, not pointed at an update that finds nothing.
+    const none = pipes(home);
+    expect(await main(['--db', db, '--no-input', 'fa', 'edit', 'NOPE'], none.io)).toBe(2);
+    expect(none.stderr()).toMatch(/error \[fa\.not_linked\]: NOPE is not linked/);
     // The ID in the hint is one shell word to copy; a control character in an ID is refused, never echoed raw.
-    const odd = await runCli(['fa', 'edit', "B1; echo $(pwned) 'x'"], { env });
-    expect(odd.code).toBe(2);
-    expect(odd.stderr).toContain(`sparctl update --id 'B1; echo $(pwned) '\\''x'\\''' --fa-type BANK`);
+    const quoted = await runCli(['--db', db, 'fa', 'edit', odd], { env });
+    expect(quoted.code).toBe(2);
+    expect(quoted.stderr).toContain(`sparctl update --id 'B1; echo $(pwned) '\\''x'\\''' --fa-type BANK`);
     const escape = await runCli(['fa', 'edit', 'B1\u001b]0;T\u0007'], { env });
     expect(escape.code).toBe(2);
     expect(escape.stderr).toMatch(/error \[input\.invalid_record\]: invalid record: id contains U\+001B/);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { BackRequested, editFa, type Choice, type FaEditDeps, type Prompter } from '../../src/app/fa-edit.js';
+import { BackRequested, editFa, storedId, type Choice, type FaEditDeps, type Prompter } from '../../src/app/fa-edit.js';
+import { shellWord } from '../../src/cli/shell-word.js';
 import { toBulkRecord } from '../../src/core/bulk/input.js';
 import { writeRecords } from '../../src/core/bulk/write-records.js';
 import type { Mapper } from '../../src/core/mapper.js';
@@ -122,6 +123,7 @@ function deps(
     prompter,
     say: (line) => void said.push(line),
     printable: (text) => text.replace(/\n/g, '\\n'),
+    word: shellWord,
     user: 'ana',
   };
   return Object.assign(strict<FaEditDeps>('deps', { ...base, ...overrides }), { said, opened });
@@ -181,8 +183,38 @@ describe('editFa (use case)', () => {
     const d = deps(mapper, strict<Prompter>('prompter', {}));
     await expect(editFa(d, { id: '000412345004' })).rejects.toMatchObject({
       code: 'fa.not_linked',
-      hint: expect.stringContaining('sparctl link --id token:000412345004@nationalId'),
+      message: `000412345004 is not linked in ${mapper.target} (nor as token:000412345004@nationalId); there is no FA to edit`,
+      hint: 'link it first, in the form your beneficiaries are stored in: sparctl link --id token:000412345004@nationalId … (or --id 000412345004 …)',
     });
+    // The IDs in the suggested command are shell words: one with a space is quoted.
+    await expect(editFa(d, { id: '0004 1234' })).rejects.toMatchObject({
+      code: 'fa.not_linked',
+      hint: expect.stringContaining(`sparctl link --id 'token:0004 1234@nationalId' … (or --id '0004 1234' …)`),
+    });
+    await mapper.reallyClose();
+  });
+
+  it('storedId (the flag form fa edit points at without a terminal): the form found, read-only, closed; fa.not_linked when none', async () => {
+    const stored = 'token:0004 1234 5004@nationalId';
+    const mapper = await linkedMapper({ id: stored });
+    const opened: string[] = [];
+    const closes: number[] = [];
+    const text = { printable: (value: string) => value, word: shellWord };
+    const openMapper = async (access: 'read') => {
+      opened.push(access);
+      return new Proxy(mapper, {
+        get: (target, key) => (key === 'close' ? async () => void closes.push(1) : Reflect.get(target, key, target)),
+      });
+    };
+    expect(await storedId({ openMapper, ...text }, '0004 1234 5004')).toEqual({ id: stored, form: { strategyId: 1 } });
+    expect(await storedId({ openMapper, ...text }, stored)).toEqual({ id: stored });
+    await expect(storedId({ openMapper, ...text }, '0004 9999')).rejects.toMatchObject({
+      code: 'fa.not_linked',
+      hint: expect.stringContaining(`sparctl link --id 'token:0004 9999@nationalId' … (or --id '0004 9999' …)`),
+    });
+    expect(opened).toEqual(['read', 'read', 'read']);
+    expect(closes).toHaveLength(3);
+    expect(mapper.writes).toEqual([]);
     await mapper.reallyClose();
   });
 
@@ -320,6 +352,7 @@ describe('editFa (use case)', () => {
         code: 'fa.changed',
         exitCode: 5,
         message: `B1's financial address ${meanwhile === 'update' ? 'changed' : 'was unlinked'} in ${mapper.target} while you edited it; nothing was changed`,
+        hint: 'run fa edit again to see the FA it holds now, and edit that one: sparctl fa edit B1',
       });
       // Only the other admin's write: this edit wrote nothing.
       expect(mapper.writes).toEqual([`${meanwhile} B1 by other admin`]);
@@ -327,6 +360,29 @@ describe('editFa (use case)', () => {
       if (meanwhile === 'update') expect(now?.fa).toMatchObject({ account_number: '0099999999' });
       await mapper.reallyClose();
     }
+  });
+
+  it('fa.changed on a beneficiary found by its plain national ID: the hint names the stored ID, as a shell word', async () => {
+    const stored = 'token:0004 1234 5004@nationalId';
+    const mapper = await linkedMapper({ id: stored });
+    const strategies = new Map((await mapper.strategies()).map((s) => [s.id, s]));
+    const prompter = scripted(typedBank('42'));
+    prompter.confirm = async () => {
+      const other = { id: stored, ...BANK, account_number: '0099999999' };
+      await writeRecords(mapper, [toBulkRecord(0, undefined, other, undefined, { mode: 'update', strategies })], {
+        mode: 'update',
+        context: { source: 'other admin' },
+        retries: 0,
+        strategies,
+      });
+      return true;
+    };
+    await expect(editFa(deps(mapper, prompter), { id: '0004 1234 5004' })).rejects.toMatchObject({
+      code: 'fa.changed',
+      hint: `run fa edit again to see the FA it holds now, and edit that one: sparctl fa edit 'token:0004 1234 5004@nationalId'`,
+    });
+    expect(mapper.writes).toEqual([`update ${stored} by other admin`]);
+    await mapper.reallyClose();
   });
 
   it('an update the mapper rejects ends with its reason and exit 5', async () => {

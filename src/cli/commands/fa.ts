@@ -20,8 +20,8 @@ token:ID@nationalId), shows the name and FA, then asks for the FA type, the bank
 the wallet provider (searched in the target's DFSP data: see "sparctl dfsp"; the current one
 stays selectable), and the account number, payment mobile number or e-mail, each checked as
 typed. Esc goes back one question; Ctrl-C cancels. Shows before → after and updates only after
-you confirm. Needs a terminal; without one (or with --no-input) use flags instead (names are
-filled from the DFSP data):
+you confirm. Needs a terminal; without one (or with --no-input) it looks the ID up and points at
+the flags, with the ID as stored (names are filled from the DFSP data):
   $ sparctl update --id ID --fa-type BANK --bank-code LBP --branch-code 0100 --account-number ...
 
 Examples:
@@ -31,20 +31,25 @@ Examples:
     .action(async (id: string, options: { country?: string; dryRun?: boolean }, cmd: Command) => {
       const globals = cmd.optsWithGlobals<GlobalOptions>();
       await checkCountry(options.country);
-      const [{ loadContext }, { faEditDeps }, { editFa, editedId }, { printable, shellWord }] = await Promise.all([
+      const [{ loadContext, openMapper }, { faEditDeps }, { editFa, editedId, storedId }, { printable, shellWord }] = await Promise.all([
         import('../context.js'),
         import('../compose/fa-edit.js'),
         import('../../app/fa-edit.js'),
         import('../output.js'),
       ]);
       const given = editedId(id);
+      const context = () => loadContext(io, globals);
       if (globals.input === false || !io.stdinIsTTY || !io.stderrIsTTY) {
+        // The flag form takes the ID as stored: looked up as the edit would, so the hint names the
+        // form found (token:…@nationalId for a plain national ID), else says it is not linked.
+        const target = await context();
+        const stored = await storedId({ openMapper: (access) => openMapper(target, access), printable, word: shellWord }, given);
+        const as = stored.form ? `${printable(given)} is stored as ${printable(stored.id)} (ID strategy ${stored.form.strategyId}); ` : '';
         throw new UsageError('usage.not_interactive', 'fa edit asks questions and needs a terminal; nothing was changed', {
-          hint: `change the FA with flags instead: sparctl update --id ${shellWord(given)} --fa-type BANK --bank-code … --branch-code … --account-number … (see sparctl update --help)`,
+          hint: `${as}change the FA with flags instead: sparctl update --id ${shellWord(stored.id)} --fa-type BANK --bank-code … --branch-code … --account-number … (see sparctl update --help)`,
         });
       }
-      const context = await loadContext(io, globals);
-      const result = await editFa(await faEditDeps(context), { id, ...options });
+      const result = await editFa(await faEditDeps(await context()), { id, ...options });
       const say = (line: string) => io.stderr.write(`${line}\n`);
       if (result.ended === 'unchanged') say('Nothing changed: the FA stays as it is.');
       if (result.ended === 'dry-run') say('Dry run: nothing was changed (without --dry-run, this is the update that would be made).');

@@ -6,7 +6,7 @@ import { userName } from './records.js';
 /** The composition of app/fa-edit.ts: the target's mapper and DFSP data, @inquirer's prompts on the terminal. */
 export async function faEditDeps(context: CommandContext): Promise<FaEditDeps> {
   const { io } = context;
-  const [{ loadDfsp }, { printable }, prompts] = await Promise.all([
+  const [{ loadDfsp }, { printable, shellWord }, prompts] = await Promise.all([
     import('../dfsp-data.js'),
     import('../output.js'),
     import('@inquirer/prompts'),
@@ -60,6 +60,7 @@ export async function faEditDeps(context: CommandContext): Promise<FaEditDeps> {
     prompter,
     say: (line) => void io.stderr.write(`${line}\n`),
     printable,
+    word: shellWord,
     user: userName(),
   };
 }
