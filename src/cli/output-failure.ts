@@ -53,7 +53,10 @@ export function outputFailure(stream: 'stdout' | 'stderr', error: NodeJS.ErrnoEx
   const text = `${stream}: cannot write the output: ${systemReason(error)}${code ? ` (${code})` : ''}; what was written there is incomplete`;
   return FULL.has(code ?? '')
     ? new SparctlError('disk.full', text, ExitCode.unavailable, {
-        hint: 'free some space (or raise the quota), or send the output elsewhere, then run the same command again',
+        hint:
+          code === 'EFBIG'
+            ? 'the file reached the file size limit (ulimit -f): raise it, or send the output elsewhere, then run the same command again'
+            : 'free some space (or raise the quota), or send the output elsewhere, then run the same command again',
         cause: error,
       })
     : new SparctlError('disk.write_failed', text, ExitCode.unavailable, {

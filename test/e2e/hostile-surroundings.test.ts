@@ -165,7 +165,7 @@ describe('serve whose database cannot be written', () => {
       // The client hears "Unknown Error"; the one running serve is told why, even with -q.
       expect(stderr).toMatch(
         new RegExp(
-          `^sparctl serve: POST /mapper/link answered 500: error \\[disk\\.(full|write_failed)\\]: ${db}: the local mapper database failed: .* \\(SQLITE_(FULL|IOERR\\w*)\\)$`,
+          `^sparctl serve: POST /mapper/link answered 500: error \\[disk\\.(full|write_failed)\\]: ${db}: the local mapper database failed: .* \\(SQLITE_(FULL|IOERR\\w*)\\)(; writing beside it now fails: file too large \\(EFBIG\\))?$`,
           'm',
         ),
       );

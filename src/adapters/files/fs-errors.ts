@@ -9,10 +9,13 @@ import {
   mkdirSync,
   openSync,
   readlinkSync,
+  realpathSync,
   statSync,
   unlinkSync,
+  writeSync,
 } from 'node:fs';
-import { dirname, parse, resolve } from 'node:path';
+import { constants as osConstants } from 'node:os';
+import { basename, dirname, join, parse, resolve } from 'node:path';
 import { getSystemErrorMap } from 'node:util';
 import { ExitCode, SparctlError, UsageError } from '../../core/errors.js';
 
@@ -24,8 +27,12 @@ import { ExitCode, SparctlError, UsageError } from '../../core/errors.js';
  * Anything else is not the surroundings' fault and passes through untouched (a bug stays a bug).
  */
 
-/** Node's and SQLite's codes that say the machine, not sparctl, failed. */
-const SPACE = new Set(['ENOSPC', 'EDQUOT', 'SQLITE_FULL']);
+/**
+ * Node's and SQLite's codes that say the machine, not sparctl, failed. A file that may not grow
+ * (EFBIG: the file size limit `ulimit -f`, or the file system's largest file) is room running
+ * out as much as a full disk or a quota is: the same code and exit, as for stdout and the spool.
+ */
+const SPACE = new Set(['ENOSPC', 'EDQUOT', 'EFBIG', 'SQLITE_FULL']);
 const PATH_CODES = new Set([
   'EACCES',
   'EPERM',
@@ -40,16 +47,35 @@ const PATH_CODES = new Set([
   'ETXTBSY',
   'EMFILE',
   'ENFILE',
-  'EFBIG',
   'EIO',
   'EBADF',
 ]);
 const SQLITE_ENVIRONMENT = /^SQLITE_(FULL|IOERR|CANTOPEN|READONLY|CORRUPT|NOTADB|PERM|NOLFS)/;
 
+/** errno numbers to their names (122 → EDQUOT on Linux); the first name of a number is kept (EAGAIN, not EWOULDBLOCK). */
+const ERRNO_NAMES = new Map<number, string>();
+for (const [name, errno] of Object.entries(osConstants.errno)) if (!ERRNO_NAMES.has(errno)) ERRNO_NAMES.set(errno, name);
+
+/** The system's words for errnos libuv has none for (what `strerror` says). */
+const UNNAMED_REASONS: Readonly<Record<string, string>> = { EDQUOT: 'disk quota exceeded' };
+
+/**
+ * The error's system code. libuv names only the errnos it knows: Node 20's libuv (1.46) has no
+ * EDQUOT, so an exceeded disk quota reaches sparctl as code 'UNKNOWN' (a sync call) or
+ * 'Unknown system error -122' (a stream, a promise) with errno -122: named here from the
+ * system's own table, or that failure would be a bug's "internal error".
+ */
+function systemCode(error: unknown): string | undefined {
+  const { code, errno } = (error ?? {}) as { code?: unknown; errno?: unknown };
+  const unnamed = code === undefined || code === 'UNKNOWN' || (typeof code === 'string' && code.startsWith('Unknown system error'));
+  if (unnamed && typeof errno === 'number' && errno < 0) return ERRNO_NAMES.get(-errno) ?? (code as string | undefined);
+  return typeof code === 'string' ? code : undefined;
+}
+
 /** The error's code when it is one of the surroundings' (ENOSPC, SQLITE_IOERR_WRITE, …), else undefined. */
 export function environmentCode(error: unknown): string | undefined {
-  const code = (error as { code?: unknown } | null)?.code;
-  if (typeof code !== 'string') return undefined;
+  const code = systemCode(error);
+  if (code === undefined) return undefined;
   return SPACE.has(code) || PATH_CODES.has(code) || SQLITE_ENVIRONMENT.test(code) ? code : undefined;
 }
 
@@ -64,15 +90,18 @@ export function systemReason(error: unknown): string {
   if (typeof errno === 'number' && errno < 0) {
     const known = getSystemErrorMap().get(errno);
     if (known) return known[1];
+    const reason = UNNAMED_REASONS[ERRNO_NAMES.get(-errno) ?? ''];
+    if (reason !== undefined) return reason;
   }
   const message = error instanceof Error ? error.message : String(error);
   return message.replace(/^[A-Z]+: /, '').replace(/, [a-z]+ '.*'$/, '');
 }
 
-/** `PATH: what: reason (CODE)`. */
-export function describeFailure(path: string, what: string, error: unknown): string {
-  const code = environmentCode(error) ?? (error as { code?: string }).code;
-  return `${path}: ${what}: ${systemReason(error)}${code ? ` (${code})` : ''}`;
+/** `PATH: what: reason (CODE)`, then for an SQLite I/O error what the system says when asked again (probeWrite). */
+export function describeFailure(path: string, what: string, error: unknown, probed?: unknown): string {
+  const code = environmentCode(error) ?? systemCode(error);
+  const now = probed === undefined ? '' : `; writing beside it now fails: ${systemReason(probed)} (${systemCode(probed)})`;
+  return `${path}: ${what}: ${systemReason(error)}${code ? ` (${code})` : ''}${now}`;
 }
 
 /**
@@ -82,8 +111,9 @@ export function describeFailure(path: string, what: string, error: unknown): str
  */
 export function outputError(path: string, what: string, error: unknown): unknown {
   if (error instanceof SparctlError || environmentCode(error) === undefined) return error;
-  if (SPACE.has(environmentCode(error)!)) return duringRunError(path, what, error);
-  return new UsageError('output.unwritable', `${describeFailure(path, what, error)}; nothing was sent`, {
+  const { code, probed } = askedAgain(path, error);
+  if (SPACE.has(code)) return duringRunError(path, what, error);
+  return new UsageError('output.unwritable', `${describeFailure(path, what, error, probed)}; nothing was sent`, {
     hint: 'check the path and its folder: it must be a file sparctl may create or write',
     cause: error,
   });
@@ -92,17 +122,92 @@ export function outputError(path: string, what: string, error: unknown): unknown
 /** A failure met while a run writes (the mapper's database, the journal, rejects, results): exit 4, resumable. */
 export function duringRunError(path: string, what: string, error: unknown): unknown {
   if (error instanceof SparctlError) return error;
-  const code = environmentCode(error);
-  if (code === undefined) return error;
+  if (environmentCode(error) === undefined) return error;
+  const { code, probed } = askedAgain(path, error);
+  const text = describeFailure(path, what, error, probed);
   if (SPACE.has(code))
-    return new SparctlError('disk.full', describeFailure(path, what, error), ExitCode.unavailable, {
-      hint: 'free some space (or raise the quota), then run the same command again to resume',
+    return new SparctlError('disk.full', text, ExitCode.unavailable, {
+      hint:
+        code === 'EFBIG'
+          ? 'the file reached the file size limit (ulimit -f) or the largest file its file system takes: raise the limit, or move it elsewhere, then run the same command again to resume'
+          : 'free some space (or raise the quota), then run the same command again to resume',
       cause: error,
     });
-  return new SparctlError('disk.write_failed', describeFailure(path, what, error), ExitCode.unavailable, {
+  return new SparctlError('disk.write_failed', text, ExitCode.unavailable, {
     hint: 'fix what the system says (the disk, the file, its permissions), then run the same command again to resume',
     cause: error,
   });
+}
+
+/** The surroundings' code of `error` (one), and for an SQLite write error what the system says when asked again. */
+function askedAgain(path: string, error: unknown): { code: string; probed?: unknown } {
+  const code = environmentCode(error)!;
+  const probed = SQLITE_WRITE_ERROR.test(code) ? probeWrite(path) : undefined;
+  return probed === undefined ? { code } : { code: environmentCode(probed)!, probed };
+}
+
+/** SQLite's codes for a write that failed (all but ENOSPC: that one is SQLITE_FULL). */
+const SQLITE_WRITE_ERROR = /^SQLITE_IOERR(_WRITE|_FSYNC|_TRUNCATE|_SHMSIZE|_DIR_FSYNC)?$/;
+
+/** What a test write may answer that explains an SQLite I/O error (a folder sparctl may not write in would not). */
+const PROBE_TELLS = new Set(['ENOSPC', 'EDQUOT', 'EFBIG', 'EROFS', 'EIO']);
+
+/** Size of the test write: more than SQLite's largest page, so a disk or quota it filled refuses it. */
+const PROBE_BYTES = 65_536;
+
+/**
+ * SQLite turns every failed write but ENOSPC into SQLITE_IOERR_WRITE ("disk I/O error"), and
+ * better-sqlite3 does not expose the errno: a quota exceeded (EDQUOT), the file size limit
+ * (EFBIG under `ulimit -f`; Node ignores SIGXFSZ), a disk the kernel made read-only (EROFS)
+ * all read the same, with nothing for the operator to act on. So the system is asked again,
+ * beside the SQLite file `path`: a file is created in its folder and written (room, quota,
+ * read-only), then one byte is written at the offset where the largest of the database's files
+ * ends (the size limit, which a file that stopped growing has reached). The system's error when
+ * it explains the failure (PROBE_TELLS), else undefined. The test file is removed.
+ */
+export function probeWrite(path: string): unknown {
+  if (path === ':memory:') return undefined; // no file, no folder of its own
+  const probe = join(dirname(path), `.${basename(path)}.${process.pid}.probe`);
+  const telling = (error: unknown) => (PROBE_TELLS.has(environmentCode(error) ?? '') ? error : undefined);
+  let fd: number;
+  try {
+    fd = openSync(probe, 'wx', 0o600);
+  } catch (error) {
+    return telling(error);
+  }
+  try {
+    // A write cut short (at a file size limit, as the disk fills) is carried on, for the error.
+    for (let done = 0, wrote = -1; done < PROBE_BYTES && wrote !== 0; done += wrote)
+      wrote = writeSync(fd, Buffer.alloc(PROBE_BYTES - done), 0, PROBE_BYTES - done, done);
+    const ends = ['', '-wal', '-journal'].map((suffix) => statSync(`${path}${suffix}`, { throwIfNoEntry: false })?.size ?? 0);
+    writeSync(fd, Buffer.alloc(1), 0, 1, Math.max(...ends));
+    return undefined;
+  } catch (error) {
+    return telling(error);
+  } finally {
+    closeSync(fd);
+    try {
+      unlinkSync(probe);
+    } catch {
+      // a file system that refuses the removal refused the write first
+    }
+  }
+}
+
+/**
+ * A file by its real path (links resolved; for a file still to be made, its folder's): one file
+ * named through a symbolic link is one file, to a lock, a job or a state keyed by its path.
+ */
+export function realPath(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    try {
+      return join(realpathSync(dirname(path)), basename(path));
+    } catch {
+      return path;
+    }
+  }
 }
 
 /**

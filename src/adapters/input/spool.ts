@@ -5,7 +5,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { UsageError } from '../../core/errors.js';
 import { describeFsError } from './record-file.js';
-import { describeFailure, makeFolders, outputError } from '../files/fs-errors.js';
+import { describeFailure, environmentCode, makeFolders, outputError } from '../files/fs-errors.js';
 
 /**
  * Inputs that cannot be read twice — stdin, a pipe, process substitution (`<(…)`), a named
@@ -54,8 +54,9 @@ export async function seekableInput(name: string, stdin: Readable, spoolDir: str
   const label = name === '-' ? 'stdin' : name;
   // The copy's own failures (a full disk, a file size limit, a read-only or unwritable state
   // folder) are the state folder's, named as such: only a failure of the source is the input's.
+  // Read through environmentCode: Node 20 names an exceeded quota 'Unknown system error -122'.
   const copyError = (error: unknown) =>
-    SPACE.has((error as { code?: string }).code ?? '')
+    SPACE.has(environmentCode(error) ?? '')
       ? new UsageError('input.spool_failed', `${describeFailure(spoolDir, `cannot copy ${label} here`, error)}; nothing was sent`, {
           hint: 'free some space, or save the input to a file and pass its path',
         })
@@ -75,7 +76,7 @@ export async function seekableInput(name: string, stdin: Readable, spoolDir: str
     await pipeline(name === '-' ? stdin : createReadStream(name), copy);
   } catch (error) {
     rmSync(path, { force: true });
-    if (copyFailed || SPACE.has((error as { code?: string }).code ?? '')) throw copyError(error);
+    if (copyFailed || SPACE.has(environmentCode(error) ?? '')) throw copyError(error);
     throw new UsageError('input.unreadable', `cannot read ${label}: ${describeFsError(error)}`, {
       hint: 'check the path of the input file',
     });

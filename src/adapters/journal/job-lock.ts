@@ -1,7 +1,7 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type Database from 'better-sqlite3';
 import { UnavailableError } from '../../core/errors.js';
-import { outputError, ownerOnlyDatabaseFile } from '../files/fs-errors.js';
+import { environmentCode, outputError, ownerOnlyDatabaseFile } from '../files/fs-errors.js';
 import { openDatabase, setPragma } from '../sqlite/retained.js';
 
 /**
@@ -28,12 +28,26 @@ export class JobLock {
 
   release(): void {
     if (!this.db.open) return;
-    rmSync(ownerPath(this.path), { force: true });
+    removeOwnerNote(this.path);
     this.db.close();
   }
 }
 
 const ownerPath = (path: string) => `${path}.owner`;
+
+/**
+ * Removes the note of who holds the lock at `path`, as the lock is let go. A note the disk
+ * refuses to remove (made read-only by the kernel mid-run, EROFS) is left: the lock itself goes
+ * with the connection and the next holder overwrites the note, while throwing here turned the
+ * run's own report of that disk into an internal error and kept the lock's file open.
+ */
+export function removeOwnerNote(path: string): void {
+  try {
+    rmSync(ownerPath(path), { force: true });
+  } catch (error) {
+    if (environmentCode(error) === undefined) throw error;
+  }
+}
 
 /**
  * Opens the SQLite file at `path` (0600, created if need be) holding its exclusive lock until

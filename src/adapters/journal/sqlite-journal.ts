@@ -2,7 +2,7 @@ import { rmSync, statSync } from 'node:fs';
 import type Database from 'better-sqlite3';
 import { ExitCode, SparctlError, UsageError } from '../../core/errors.js';
 import { describeFailure, duringRunError, isCorrupt, outputError } from '../files/fs-errors.js';
-import { openLocked } from './job-lock.js';
+import { openLocked, removeOwnerNote } from './job-lock.js';
 import type { Journal, JournalEntry } from '../../core/journal.js';
 import type { Operation } from '../../core/results.js';
 import { prepare, setPragma } from '../sqlite/retained.js';
@@ -246,12 +246,18 @@ export class SqliteJournal implements Journal {
   /** Removes the journal of a job that has nothing left to resume (whether or not it is still there). */
   remove(): void {
     this.shut();
-    for (const suffix of ['', '-wal', '-shm']) rmSync(`${this.path}${suffix}`, { force: true });
+    try {
+      for (const suffix of ['', '-wal', '-shm']) rmSync(`${this.path}${suffix}`, { force: true });
+    } catch (error) {
+      // A disk made read-only as the run ended: one line naming the journal, not an internal
+      // error; the journal left is of a job with nothing left to do, which the next run ends.
+      throw duringRunError(this.path, 'cannot remove the journal of the finished job', error);
+    }
   }
 
   private shut(): void {
     if (!this.db.open) return;
-    rmSync(`${this.path}.owner`, { force: true });
+    removeOwnerNote(this.path);
     this.db.close();
   }
 
