@@ -4,7 +4,7 @@ import type { BulkEvent, BulkSummary, RecordEvent } from '../core/bulk/events.js
 import type { RowIndex } from '../core/bulk/row-index.js';
 import type { BulkInput, BulkMode } from '../core/bulk/types.js';
 import type { CsvLayout } from '../core/csv-delimiter.js';
-import { ExitCode, SparctlError, UsageError } from '../core/errors.js';
+import { ExitCode, SparctlError, UnavailableError, UsageError } from '../core/errors.js';
 import { MemoryJournal, type Journal } from '../core/journal.js';
 import type { Mapper } from '../core/mapper.js';
 
@@ -44,7 +44,22 @@ export interface JournalFile {
   /** Throws disk.write_failed when its path no longer holds the journal the run wrote (removed or replaced meanwhile). */
   close(): void;
   remove(): void;
+  /**
+   * Claims a report file (reject, results) for this run until the journal is closed: no other
+   * run may then write it. Held by the journal because it is held exactly as long as a claim must
+   * be: from before the report paths are chosen until after the reports are closed, however the
+   * run ends (a dry run, which writes no report file, has none). Absent: nothing is claimed.
+   */
+  claim?(path: string): ReportClaim;
 }
+
+/**
+ * A report path claimed for this run (released with the journal), or another run's: `holder` is
+ * who that is ("pid N"), when its lock says, and `lockPath` the lock to remove if no sparctl runs.
+ */
+export type ReportClaim =
+  | { readonly taken: false; release(): void }
+  | { readonly taken: true; readonly holder?: string; readonly lockPath: string };
 
 export type JobSignal = 'SIGINT' | 'SIGTERM';
 
@@ -288,19 +303,33 @@ async function runJournalled(
   // Every output path is known good before the first record is sent, and a reject file already
   // there (fixed by hand, maybe) is never replaced silently: at the default path a new numbered
   // name is taken (a resumed run too: which numbered file was its own is not known); at a named
-  // path it is refused unless --overwrite or this run resumes the job that wrote it.
-  let rejectsPath = dryRun ? previewPath(job.rejectsPath) : job.rejectsPath;
+  // path it is refused unless --overwrite or this run resumes the job that wrote it. A real
+  // run's report paths are claimed now (the files are only made at their first line): two runs
+  // started together chose one default name and each overwrote the other's rejects.
   const resultsPath = job.resultsPath === undefined ? undefined : dryRun ? previewPath(job.resultsPath) : job.resultsPath;
-  if (!dryRun && deps.exists(rejectsPath)) {
-    if (job.rejectsNamed !== true) rejectsPath = freeName(deps, rejectsPath);
-    else if (job.overwrite !== true && run.journalFile?.resumes !== true)
+  let rejectsPath: string;
+  if (dryRun) {
+    // A preview may replace the one an earlier dry run left (README says so): never a real file.
+    rejectsPath = previewPath(job.rejectsPath);
+    deps.checkRejects(rejectsPath);
+  } else if (job.rejectsNamed === true) {
+    rejectsPath = job.rejectsPath;
+    if (deps.exists(rejectsPath) && job.overwrite !== true && run.journalFile?.resumes !== true)
       throw new UsageError('usage.rejects_exists', `${job.rejectsPath} exists (a reject file of an earlier run?); nothing was sent`, {
         hint: 'pass --overwrite to replace it, or name another --rejects path',
       });
+    // Claimed before it is checked: the check makes and removes a file there, which must not be one another run has just opened.
+    claimNamed(run.journalFile, rejectsPath, '--rejects');
+    deps.checkRejects(rejectsPath);
+  } else {
+    rejectsPath = claimFreeName(deps, run.journalFile, job.rejectsPath);
+    deps.checkRejects(rejectsPath);
   }
-  // A preview may replace the one an earlier dry run left (README says so): never a real file.
-  deps.checkRejects(rejectsPath);
-  if (resultsPath !== undefined) deps.checkResults?.(resultsPath);
+  if (resultsPath !== undefined) {
+    deps.checkResults?.(resultsPath);
+    // Opened (truncated) below, at once: a second run naming it would empty the first one's.
+    if (!dryRun) claimNamed(run.journalFile, resultsPath, '--results');
+  }
   const { records, columns, layout } = await deps.records(mapper, input.path);
   let rejects: RecordSink | undefined;
   let rejectsOpening: Promise<void> | undefined;
@@ -481,7 +510,8 @@ async function runJournalled(
     ...(kept
       ? { rejects: { path: rejectsPath, count: kept.count, ...(kept.failure?.() === undefined ? {} : { incomplete: true as const }) } }
       : {}),
-    ...(kept && !dryRun && rejectsPath !== job.rejectsPath ? { rejectsKept: job.rejectsPath } : {}),
+    // (The default name may have been another run's, still to make the file: then nothing is kept there.)
+    ...(kept && !dryRun && rejectsPath !== job.rejectsPath && deps.exists(job.rejectsPath) ? { rejectsKept: job.rejectsPath } : {}),
     ...(previewRemoved === undefined ? {} : { previewRemoved }),
     ...(results ? { resultsPath: results.path, ...(results.failure?.() === undefined ? {} : { resultsIncomplete: true as const }) } : {}),
     ...(journalKept ? { journalPath: run.journalFile!.path } : {}),
@@ -516,14 +546,36 @@ function remoteChunks(batchSize: number, requests: number): { chunkSize: number;
   return { chunkSize: batchSize * 2, firstChunkSize: batchSize, chunksInFlight: Math.ceil(requests / 2) + 1 };
 }
 
-/** `X.rejects.csv` → the first of `X.rejects-2.csv`, `X.rejects-3.csv`, … that is free. */
-function freeName(deps: Pick<BulkJobDeps, 'exists'>, path: string): string {
+/**
+ * `X.rejects.csv`, else the first of `X.rejects-2.csv`, `X.rejects-3.csv`, … that is free: no file
+ * there and no other run's claim on it. Claimed for this run: a name only checked for a file
+ * was chosen by two runs at once (the file is made at the first reject), whose rows then mixed.
+ */
+function claimFreeName(deps: Pick<BulkJobDeps, 'exists'>, journalFile: JournalFile | undefined, path: string): string {
   const dot = path.lastIndexOf('.');
   const cut = dot > path.lastIndexOf('/') ? dot : path.length;
-  for (let n = 2; ; n++) {
-    const candidate = `${path.slice(0, cut)}-${n}${path.slice(cut)}`;
-    if (!deps.exists(candidate)) return candidate;
+  for (let n = 1; ; n++) {
+    const candidate = n === 1 ? path : `${path.slice(0, cut)}-${n}${path.slice(cut)}`;
+    if (deps.exists(candidate)) continue;
+    const claim = journalFile?.claim?.(candidate);
+    if (claim?.taken === true) continue;
+    // Looked at again under the claim: a file made meanwhile by something that claims nothing (an editor, an older sparctl).
+    if (claim !== undefined && deps.exists(candidate)) {
+      claim.release();
+      continue;
+    }
+    return candidate;
   }
+}
+
+/** Claims a named report path for this run; another run writing it refuses this one, before anything is sent. */
+function claimNamed(journalFile: JournalFile | undefined, path: string, flag: string): void {
+  const claim = journalFile?.claim?.(path);
+  if (claim?.taken !== true) return;
+  const holder = claim.holder === undefined ? '' : ` (${claim.holder})`;
+  throw new UnavailableError('output.in_use', `${flag} ${path}: another sparctl run${holder} is writing it; nothing was sent`, {
+    hint: `wait for that run to end, or name another ${flag} path; if no sparctl is running, remove ${claim.lockPath}`,
+  });
 }
 
 /** Closes every sink, each even when another fails; the first SparctlError, if any (anything else is a bug). */

@@ -19,7 +19,8 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { addToStrategiesFile, declaredStrategies, declaredStrategyRows, takeOver } from '../../src/adapters/files/strategies-file.js';
+import { addToStrategiesFile, declaredStrategies, declaredStrategyRows } from '../../src/adapters/files/strategies-file.js';
+import { takeOver } from '../../src/adapters/files/pid-lock.js';
 import { SparctlError, StrategyError, UsageError } from '../../src/core/errors.js';
 import { checkedFaOf, type MappingRecord } from '../../src/core/request-items.js';
 import { appendedText, declaredRows, parseStrategyText } from '../../src/core/strategy/declared-text.js';
@@ -135,9 +136,9 @@ describe('strategy add to a strategiesFile', () => {
     // Meanwhile another add took it over and made its own, not written yet (often on the same inode).
     rmSync(lock);
     writeFileSync(lock, '');
-    await takeOver(lock, stale);
+    takeOver(lock, stale);
     expect(readdirSync(dir)).toEqual(['s.json.lock']);
-    await takeOver(lock, seen());
+    takeOver(lock, seen());
     expect(readdirSync(dir)).toEqual([]);
   });
 

@@ -1,16 +1,18 @@
+import { closeSync, openSync, rmSync, statSync, writeSync, type WriteStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { dirname, extname } from 'node:path';
-import type { WriteStream } from 'node:fs';
 import type { RecordEvent } from '../../core/bulk/events.js';
 import type { SparctlError } from '../../core/errors.js';
 import { DEFAULT_CSV_LAYOUT } from '../../core/csv-delimiter.js';
 import { QUOTED_COLUMN, csvCell, quotedCell, rawCell, type RejectLayout } from './csv-cells.js';
-import { duringRunError, makeFolders, outputError, ownerOnlyFile } from './fs-errors.js';
+import { duringRunError, makeFolders, outputError, ownerOnlyFile, realPath } from './fs-errors.js';
+import { holderText, holding, isStale, lockContent, readLock, releaseIfOurs, takeOver, type SeenLock } from './pid-lock.js';
 
 /**
  * Files a bulk run leaves behind (DESIGN.md §4): a reject file that can be fixed and fed back in,
  * and a results file with one line per record. Both are written as the run goes, so a run that
  * is killed still leaves every row it had settled (pgloader #1136: rejects must never vanish).
+ * A run claims them as it starts (ReportClaims, below), so that no two runs write one file.
  */
 
 export interface RecordSink {
@@ -285,5 +287,122 @@ class LineWriter {
       this.stream.end(chunk);
     });
     return this.closing;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Claims: one run per report file
+
+/**
+ * Claims on a bulk run's report files (its reject and results files) for the length of the run,
+ * so that two runs never write one file. Two runs started at once in one folder on one input
+ * (`link --file a.csv` and `update --file a.csv`) both found the default `a.rejects.csv` free —
+ * it is opened only at the first reject — and both wrote it: it held one run's rows, the other's
+ * were lost, and both summaries named it.
+ *
+ * A claim is a lock file beside the report's real path (`a.rejects.csv.lock`), made with O_EXCL
+ * and holding the line pid-lock.ts writes: one whose process provably no longer runs (same
+ * host, same pid namespace, no such pid) is taken over. The report file itself is not made before its first row, so a run that rejects
+ * nothing still leaves no reject file (not even an empty one); the lock goes when the run ends,
+ * at the latest as the process exits, so only a kill -9 leaves one — the next run takes it over.
+ */
+
+/** A report path claimed for this run, or the run that holds it. */
+export type ReportClaim =
+  | { readonly taken: false; release(): void }
+  | { readonly taken: true; readonly holder?: string; readonly lockPath: string };
+
+/** Every claim this process holds (any job's), by lock path: removed as the process exits, however it exits. */
+const held = new Map<string, string>();
+let exitHook = false;
+
+/** One run's claims: released together once its reports are closed. */
+export class ReportClaims {
+  private readonly mine = new Map<string, string>();
+
+  /**
+   * Claims `path` for this run. Taken: another run (another process, or another job of this
+   * one) holds it. Nothing is claimed where no lock can be made (a folder sparctl may not write,
+   * a device such as /dev/null): the path's own check (checkOutputPath) says why it cannot be
+   * written, and a file there that can be written still is, unclaimed, as before.
+   */
+  claim(path: string): ReportClaim {
+    const unclaimed: ReportClaim = { taken: false, release: () => undefined };
+    try {
+      makeFolders(dirname(path));
+      if (statSync(path, { throwIfNoEntry: false })?.isFile() === false) return unclaimed;
+    } catch {
+      return unclaimed;
+    }
+    const lockPath = `${realPath(path)}.lock`;
+    // This run's other report at the same path (--results naming the reject file) is its own.
+    if (this.mine.has(lockPath)) return unclaimed;
+    const content = lockContent();
+    // Each turn makes the lock, or finds it live, or takes a stale one over; a stale one that
+    // cannot be taken over (another user's in a sticky /tmp) stays in the way.
+    for (let turn = 0; turn < 3; turn++) {
+      let fd: number;
+      try {
+        fd = openSync(lockPath, 'wx', 0o644);
+      } catch (error) {
+        if ((error as { code?: string }).code !== 'EEXIST') return unclaimed;
+        const seen = readSettled(lockPath);
+        if (seen === undefined) continue; // released meanwhile
+        if (!isStale(seen)) {
+          const holder = holderText(seen.content);
+          return { taken: true, ...(holder === undefined ? {} : { holder }), lockPath };
+        }
+        takeOver(lockPath, seen);
+        continue;
+      }
+      try {
+        writeSync(fd, content);
+      } catch {
+        // An empty lock would hold every other run off for 5 s (it looks like one being
+        // written this instant): removed, and the report written unclaimed.
+        closeSync(fd);
+        rmSync(lockPath, { force: true });
+        return unclaimed;
+      }
+      closeSync(fd);
+      this.mine.set(lockPath, content);
+      held.set(lockPath, content);
+      holding(content, true);
+      if (!exitHook) {
+        // A second Ctrl-C (process.exit) or a crash ends the process before the run's own release.
+        exitHook = true;
+        process.once('exit', () => {
+          for (const [lock, ours] of held) releaseIfOurs(lock, ours);
+        });
+      }
+      return { taken: false, release: () => this.release(lockPath) };
+    }
+    const holder = holderText(readLock(lockPath)?.content ?? '');
+    return { taken: true, ...(holder === undefined ? {} : { holder }), lockPath };
+  }
+
+  /** Releases every claim of this run (called once its reports are closed, however it ended). */
+  releaseAll(): void {
+    for (const lockPath of [...this.mine.keys()]) this.release(lockPath);
+  }
+
+  private release(lockPath: string): void {
+    const content = this.mine.get(lockPath);
+    if (content === undefined) return;
+    this.mine.delete(lockPath);
+    held.delete(lockPath);
+    releaseIfOurs(lockPath, content);
+  }
+}
+
+/**
+ * The lock as read once its maker has written it: one made this instant is empty for a moment
+ * (two runs started together meet it so), and the line that refuses names the holder's pid.
+ */
+function readSettled(lockPath: string): SeenLock | undefined {
+  for (let waited = 0; ; waited += 10) {
+    const seen = readLock(lockPath);
+    if (seen === undefined || seen.content !== '' || waited >= 200 || Date.now() - seen.mtimeMs > 1_000) return seen;
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
   }
 }

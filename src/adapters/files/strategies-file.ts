@@ -8,13 +8,12 @@
  * nothing writable and writes nothing. A lock is taken over only when its process provably no
  * longer runs: same host, same pid namespace, no such pid.
  */
-import { randomUUID } from 'node:crypto';
 import { constants } from 'node:fs';
-import { access, type FileHandle, link, open, readdir, readFile, readlink, realpath, rename, rm, stat } from 'node:fs/promises';
-import { hostname } from 'node:os';
+import { access, type FileHandle, open, readdir, readFile, readlink, realpath, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SparctlError, StrategyError, UnavailableError, UsageError } from '../../core/errors.js';
+import { holderText, holding, isStale, lockContent, processRuns, readLock, releaseIfOurs, takeOver } from './pid-lock.js';
 import { BUILT_IN, combineDeclared, planAppend, strategyDifferences, type SourcedRow } from '../../core/strategy/declared.js';
 import { findCatastrophicBacktracking } from '../../core/strategy/python-regex.js';
 import { compileStrategy, DEFAULT_STRATEGY_ROWS, type Strategy, type StrategyRow } from '../../core/strategy/strategy.js';
@@ -299,25 +298,6 @@ interface Lock {
   readonly content: string;
 }
 
-/** A lock file as read: its content and which file it was (a new lock at the same path is another file, or a newer one). */
-export interface SeenLock {
-  readonly content: string;
-  readonly dev: number;
-  readonly ino: number;
-  readonly mtimeMs: number;
-  readonly size: number;
-}
-
-/** The contents of the locks this process holds: one of our pid not among them was left by an earlier process with our pid. */
-const held = new Set<string>();
-
-let ownPidNamespace: Promise<string | undefined> | undefined;
-/** This process's pid namespace ("pid:[4026531836]"), or undefined where it cannot be read (not Linux, no /proc). */
-function pidNamespace(): Promise<string | undefined> {
-  ownPidNamespace ??= readlink('/proc/self/ns/pid').catch(() => undefined);
-  return ownPidNamespace;
-}
-
 /**
  * Takes the file's lock, waiting while another add holds it. A lock whose process is gone
  * (killed) is taken over; one held longer than `waitMs` (or from another machine or pid
@@ -325,8 +305,7 @@ function pidNamespace(): Promise<string | undefined> {
  */
 async function takeLock(path: string, target: string, waitMs: number): Promise<Lock> {
   const lockPath = `${target}.lock`;
-  const ns = await pidNamespace();
-  const content = `${process.pid} ${hostname()} ${randomUUID()}${ns === undefined ? '' : ` ${ns}`}\n`;
+  const content = lockContent();
   const deadline = Date.now() + waitMs;
   for (;;) {
     const made = await open(lockPath, 'wx', 0o644).catch((error: unknown) => {
@@ -334,25 +313,24 @@ async function takeLock(path: string, target: string, waitMs: number): Promise<L
       throw cannotWrite(path, `its lock file ${lockPath} cannot be made (${errno(error) ?? (error as Error).message})`);
     });
     if (made !== undefined) {
-      held.add(content);
+      holding(content, true);
       await writeLock(path, lockPath, made, content).catch((error: unknown) => {
-        held.delete(content);
+        holding(content, false);
         throw error;
       });
       return { path: lockPath, content };
     }
-    const seen = await readLock(lockPath);
+    const seen = readLock(lockPath);
     if (seen === undefined) continue; // released meanwhile
-    if (await isStale(seen)) {
-      await takeOver(lockPath, seen);
+    if (isStale(seen)) {
+      takeOver(lockPath, seen);
       continue;
     }
     if (Date.now() >= deadline) {
-      const holder = lockHolder(seen.content);
-      const foreign = holder.ns !== undefined && holder.ns !== ns;
+      const holder = holderText(seen.content);
       throw new UnavailableError(
         'strategy.file_locked',
-        `strategiesFile ${path}: another "strategy add" holds its lock file ${lockPath}${holder.pid === undefined ? '' : ` (pid ${holder.pid}${foreign ? ' in another pid namespace' : ''})`}; nothing was written`,
+        `strategiesFile ${path}: another "strategy add" holds its lock file ${lockPath}${holder === undefined ? '' : ` (${holder})`}; nothing was written`,
         { hint: `run it again once that one has finished; if no sparctl is running, remove ${lockPath}` },
       );
     }
@@ -379,84 +357,8 @@ async function writeLock(path: string, lockPath: string, handle: FileHandle, con
   }
 }
 
-/** The lock file's content and identity, read through one handle (so both are of the same file); undefined when there is none. */
-async function readLock(lockPath: string): Promise<SeenLock | undefined> {
-  let handle: FileHandle;
-  try {
-    handle = await open(lockPath, 'r');
-  } catch (error) {
-    if (errno(error) === 'ENOENT') return undefined;
-    // Unreadable (another user's, under a strict umask): nothing shows it stale.
-    return { content: UNREADABLE, dev: 0, ino: 0, mtimeMs: Date.now(), size: 0 };
-  }
-  try {
-    const { dev, ino, mtimeMs, size } = await handle.stat();
-    return { content: await handle.readFile('utf8'), dev, ino, mtimeMs, size };
-  } finally {
-    await handle.close();
-  }
-}
-
-/** Stands for a lock file that cannot be read: never a lock's content (which ends in a line break). */
-const UNREADABLE = '(unreadable)';
-
-/** A lock's fields; the pid namespace is undefined in a lock written where there was none to read, or by an older sparctl. */
-function lockHolder(content: string): { pid: string | undefined; host: string | undefined; ns: string | undefined } {
-  const [pid, host, , ns] = content.trimEnd().split(' ');
-  return { pid: /^\d+$/.test(pid ?? '') ? pid : undefined, host, ns };
-}
-
-/** A lock whose process provably no longer runs (or ours, left by a process that had our pid). */
-async function isStale(seen: SeenLock): Promise<boolean> {
-  if (held.has(seen.content) || seen.content === UNREADABLE) return false;
-  const { pid, host, ns } = lockHolder(seen.content);
-  // Being written this instant, or left empty by a process killed between making and writing it.
-  if (pid === undefined || host === undefined) return Date.now() - seen.mtimeMs > 5_000;
-  if (host !== hostname()) return false;
-  // A pid means a process only in its own pid namespace: containers sharing this folder and a
-  // hostname cannot see each other's processes, so kill(pid, 0) would call a live one gone.
-  if (ns !== undefined && ns !== (await pidNamespace())) return false;
-  return Number(pid) === process.pid || !processRuns(Number(pid));
-}
-
-function processRuns(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return errno(error) === 'EPERM';
-  }
-}
-
-/**
- * @internal Exported for tests. Removes the stale lock `seen`. Two adds may judge it stale at
- * once, so it is first renamed aside (only one rename takes it); a file that turns out not to be
- * the one judged stale — by content, inode and mtime: another add's brand-new lock may be empty
- * too, like a stale one — is linked back.
- */
-export async function takeOver(lockPath: string, seen: SeenLock): Promise<void> {
-  const aside = `${lockPath}.${process.pid}.${randomUUID()}.stale`;
-  try {
-    await rename(lockPath, aside);
-  } catch {
-    return;
-  }
-  const moved = await readLock(aside).catch(() => undefined);
-  const same =
-    moved !== undefined &&
-    moved.content === seen.content &&
-    moved.dev === seen.dev &&
-    moved.ino === seen.ino &&
-    moved.mtimeMs === seen.mtimeMs &&
-    moved.size === seen.size;
-  if (!same) await link(aside, lockPath).catch(() => undefined);
-  await rm(aside, { force: true });
-}
-
 async function releaseLock(lock: Lock): Promise<void> {
-  const holder = await readFile(lock.path, 'utf8').catch(() => undefined);
-  if (holder === lock.content) await rm(lock.path, { force: true });
-  held.delete(lock.content);
+  releaseIfOurs(lock.path, lock.content);
 }
 
 /** Just before replacing: the lock is still ours and the file is as read (an editor may not take the lock). */

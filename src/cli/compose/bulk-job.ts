@@ -1,5 +1,6 @@
-import { existsSync, readdirSync, realpathSync, rmSync, statSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { realPath } from '../../adapters/files/fs-errors.js';
 import { UsageError } from '../../core/errors.js';
 import type { BulkJobDeps } from '../../app/bulk-job.js';
 import type { BulkInput, BulkInputRecord } from '../../core/bulk/types.js';
@@ -67,15 +68,7 @@ export interface BulkJobSpec {
  * folder's): one database named through a symbolic link is one job, one lock, one state.
  */
 export function realMapperPath(path: string): string {
-  try {
-    return realpathSync(path);
-  } catch {
-    try {
-      return join(realpathSync(dirname(path)), basename(path));
-    } catch {
-      return path;
-    }
-  }
+  return realPath(path);
 }
 
 /**
@@ -86,12 +79,15 @@ export async function bulkJobDeps(context: CommandContext, spec: BulkJobSpec): P
   const { io, globals } = context;
   const { settings } = context.resolved;
   const name = spec.file === '-' ? 'stdin' : spec.file;
-  const [{ openRejectFile, openResultsFile }, { createProgressRenderer }, { checkOutputPath, databaseFiles, refuseProtected }] =
-    await Promise.all([
-      import('../../adapters/files/report-writers.js'),
-      import('../bulk-render.js'),
-      import('../../adapters/files/fs-errors.js'),
-    ]);
+  const [
+    { openRejectFile, openResultsFile, ReportClaims },
+    { createProgressRenderer },
+    { checkOutputPath, databaseFiles, refuseProtected },
+  ] = await Promise.all([
+    import('../../adapters/files/report-writers.js'),
+    import('../bulk-render.js'),
+    import('../../adapters/files/fs-errors.js'),
+  ]);
   const stdoutFormat = settings.output === 'jsonl' || settings.output === 'csv' ? settings.output : undefined;
   // A run's own files are never written over its input or the local mapper's database:
   // `--results mapper.db` overwrote every mapping without a word, `--results in.csv` the input.
@@ -179,14 +175,23 @@ export async function bulkJobDeps(context: CommandContext, spec: BulkJobSpec): P
           file = SqliteJournal.open(path, { ...job, fingerprint: earlier }, restart, options);
         }
       }
+      // The run's report files are claimed for as long as it holds its journal (JournalFile.claim).
+      const claims = new ReportClaims();
       return {
         journal: file,
         path: file.path,
         fingerprint: file.fingerprint,
         resumes: file.resumes(),
         lost: () => file.isLost(),
-        close: () => file.close(),
+        close: () => {
+          try {
+            file.close();
+          } finally {
+            claims.releaseAll();
+          }
+        },
         remove: () => file.remove(),
+        claim: (report) => claims.claim(report),
       };
     },
     writeLinksOnThread: (mapper) => writeLinksOnThread(io, mapper),
