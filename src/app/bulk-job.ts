@@ -479,8 +479,16 @@ async function runJournalled(
     }
   }
   if (run.journalFile) {
-    if (!journalKept) run.journalFile.remove();
-    else {
+    if (!journalKept) {
+      try {
+        run.journalFile.remove();
+      } catch (error) {
+        if (!(error instanceof SparctlError)) throw error;
+        // Every record is settled: a journal the disk will not let go (made read-only) only has
+        // the next run of this job find them settled. The run's summary and exit code stand.
+        deps.say(`sparctl: warning: ${error.message}; the job is done (its next run finds every record settled)`);
+      }
+    } else {
       try {
         run.journalFile.close();
       } catch (error) {

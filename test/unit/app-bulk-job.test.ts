@@ -191,6 +191,37 @@ describe('runBulkJob (use case)', () => {
     expect(result.resumeHint).toBeUndefined();
   });
 
+  it('a finished job whose journal the disk will not let go (made read-only): the run stays done, with a warning, not an error', async () => {
+    const stuck: JournalFile = {
+      journal: new MemoryJournal(),
+      path: '/state/journals/j.db',
+      resumes: false,
+      lost: () => false,
+      close: () => undefined,
+      remove: () => {
+        throw new SparctlError(
+          'disk.write_failed',
+          '/state/journals/j.db: cannot remove the journal: read-only file system (EROFS)',
+          ExitCode.unavailable,
+        );
+      },
+    };
+    const d = deps(
+      memoryMapper(),
+      [
+        { id: 'B1', ...BANK },
+        { id: 'B3', ...BANK },
+      ],
+      { openJournal: async () => stuck },
+    );
+    const result = await runBulkJob(d, JOB);
+    expect(result).toMatchObject({ stoppedEarly: false, exitCode: 0 });
+    expect(result.summary).toMatchObject({ applied: 2 });
+    expect(d.said).toContain(
+      'sparctl: warning: /state/journals/j.db: cannot remove the journal: read-only file system (EROFS); the job is done (its next run finds every record settled)',
+    );
+  });
+
   it('an input that grew after its first read: the journal is kept, and the hint says the file as it is now is a new job, not a resume', async () => {
     const mapper = memoryMapper();
     const d = deps(
