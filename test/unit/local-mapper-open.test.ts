@@ -271,3 +271,19 @@ describe('a read-only open (dry runs, reads of the DFSP tables) of a WAL mapper 
     expect(listing(dir)).toEqual(before);
   });
 });
+
+describe('LocalMapper.open: durable writes', () => {
+  it('syncs its WAL at every commit (synchronous FULL), reopened too: better-sqlite3 reopens a WAL file as NORMAL', async () => {
+    const path = join(tempDir(), 'm.db');
+    const made = LocalMapper.open(path, undefined, { create: true });
+    await made.link([item('D1', '001')], ctx);
+    await made.close();
+    const reopened = LocalMapper.open(path);
+    try {
+      expect(connectionOf(reopened).pragma('journal_mode', { simple: true })).toBe('wal');
+      expect(connectionOf(reopened).pragma('synchronous', { simple: true })).toBe(2);
+    } finally {
+      await reopened.close();
+    }
+  });
+});

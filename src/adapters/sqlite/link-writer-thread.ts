@@ -1,6 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { LinkWrites, type LinkRow } from './link-writes.js';
-import { openDatabase, setPragma } from './retained.js';
+import { makeDurable, openDatabase, setPragma } from './retained.js';
 import { StoredLookups, type StoredLookup } from './stored-lookups.js';
 
 /**
@@ -19,8 +19,7 @@ export type LinkWriteReply =
 
 const port = parentPort!;
 const db = openDatabase((workerData as { path: string }).path);
-setPragma(db, 'journal_mode = WAL');
-setPragma(db, 'synchronous = NORMAL');
+makeDurable(db);
 setPragma(db, 'busy_timeout = 10000');
 const writes = new LinkWrites(db);
 const lookups = new StoredLookups(db);

