@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { LocalMapper } from '../../src/adapters/sqlite/local-mapper.js';
 import { BIN, ROOT, SPAWN_LIMIT, cliEnv, outputOf } from '../helpers/run-cli.js';
 import { tempDir } from '../helpers/tmp.js';
+import { inTerminal, type TerminalStep } from '../helpers/in-terminal.js';
 
 const mappers: LocalMapper[] = [];
 afterEach(async () => {
@@ -29,15 +30,7 @@ function workspace() {
   const shellEnv = { ...env, PATH: `${bin}:${env['PATH'] ?? ''}` };
   const sh = (command: string) =>
     outputOf(spawn('sh', ['-c', command], { ...SPAWN_LIMIT, cwd, env: shellEnv, stdio: ['ignore', 'pipe', 'pipe'] }));
-  const pty = (args: readonly string[], steps: readonly { expect: string; send: readonly string[] }[]) =>
-    outputOf(
-      spawn('python3', [join(ROOT, 'test', 'helpers', 'pty-run.py'), JSON.stringify(steps), '--', process.execPath, BIN, ...args], {
-        ...SPAWN_LIMIT,
-        cwd,
-        env,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      }),
-    ).then((run) => JSON.parse(run.stdout) as { code: number; transcript: string; stuck: number | null });
+  const pty = (args: readonly string[], steps: readonly TerminalStep[]) => inTerminal(args, steps, env, cwd);
   return { sh, pty, dataDb };
 }
 

@@ -2,7 +2,6 @@
  * `sparctl fa edit`: the built binary in a real pseudo-terminal (test/helpers/pty-run.py), its
  * @inquirer prompts answered with the keys a person would press.
  */
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -13,7 +12,8 @@ import { LocalMapper } from '../../src/adapters/sqlite/local-mapper.js';
 import { main } from '../../src/cli/main.js';
 import type { Io } from '../../src/cli/io.js';
 import { faChanges, faFromAnswers } from '../../src/core/fa-edit.js';
-import { BIN, ROOT, cliEnv, runCli, SPAWN_LIMIT } from '../helpers/run-cli.js';
+import { cliEnv, runCli } from '../helpers/run-cli.js';
+import { inTerminal } from '../helpers/in-terminal.js';
 import { bank } from '../helpers/records.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -25,38 +25,6 @@ afterEach(async () => {
 const DOWN = '\x1B[B';
 const ENTER = '\r';
 const BACKSPACE = '\x7f';
-
-interface Step {
-  readonly expect: string;
-  readonly send: readonly string[];
-}
-
-/** Runs sparctl in a pseudo-terminal, answering each prompt when its text appears. */
-function inTerminal(
-  args: readonly string[],
-  steps: readonly Step[],
-  env: Record<string, string>,
-): Promise<{ code: number; transcript: string; stuck: number | null }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      'python3',
-      [join(ROOT, 'test', 'helpers', 'pty-run.py'), JSON.stringify(steps), '--', process.execPath, BIN, ...args],
-      { ...SPAWN_LIMIT, env, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let out = '';
-    let err = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
-    child.on('error', reject);
-    child.on('close', () => {
-      try {
-        resolve(JSON.parse(out) as { code: number; transcript: string; stuck: number | null });
-      } catch {
-        reject(new Error(`pty-run.py: ${err || out}`));
-      }
-    });
-  });
-}
 
 /** A non-terminal Io for main(), to check the refusal without a terminal. */
 function pipes(home: string) {

@@ -31,6 +31,8 @@ const hasBash = has('bash', ['-c', 'ulimit -f 1000']);
 const hasCc = isRoot && has('cc', ['--version']);
 const hasExt4Tools = isRoot && has('mkfs.ext4', ['-V']) && existsSync('/dev/loop-control');
 
+/** Rows per run: enough to cross each limit below mid-run, few enough to keep the suite quick. */
+const ROWS = 5_000;
 const MAPPING = join(ROOT, 'fixtures', 'enumeration.mapping.json');
 const DFSP = join(ROOT, 'fixtures', 'dfsp.json');
 const HEADER =
@@ -123,8 +125,8 @@ describe.skipIf(!hasBash)('the file size limit (ulimit -f): Node ignores SIGXFSZ
   it('the database: disk.full with EFBIG, not a bare "disk I/O error"; run again without the limit it ends where a clean run does', async () => {
     const dir = tempDir();
     const { env } = cliEnv();
-    enumeration(dir, 20_000);
-    const limited = await runLimited(2_000, [...importArgs('x.db', '-q'), '--create'], { env, cwd: dir });
+    enumeration(dir, ROWS);
+    const limited = await runLimited(500, [...importArgs('x.db', '-q'), '--create'], { env, cwd: dir });
     expect(limited.code, limited.stderr).toBe(4);
     expect(limited.stderr).toContain(
       `sparctl: error [disk.full]: ${join(dir, 'x.db')}: the local mapper database failed: disk I/O error (SQLITE_IOERR_WRITE); writing beside it now fails: file too large (EFBIG)`,
@@ -140,15 +142,15 @@ describe.skipIf(!hasBash)('the file size limit (ulimit -f): Node ignores SIGXFSZ
   it('--results: disk.full with EFBIG, as for stdout; the rerun writes every line', async () => {
     const dir = tempDir();
     const { env } = cliEnv();
-    enumeration(dir, 20_000);
+    enumeration(dir, ROWS);
     // The mapper made first, without the limit: the run under it writes little more than its results.
     expect((await runCli([...importArgs('x.db', '-q'), '--create'], { env, cwd: dir })).code).toBe(0);
-    const limited = await runLimited(500, importArgs('x.db', '-q', '--results', 'res.csv'), { env, cwd: dir });
+    const limited = await runLimited(125, importArgs('x.db', '-q', '--results', 'res.csv'), { env, cwd: dir });
     expect(limited.code, limited.stderr).toBe(4);
     expect(limited.stderr).toContain(`sparctl: error [disk.full]: ${join(dir, 'res.csv')}: cannot write: file too large (EFBIG)`);
     const again = await runCli(importArgs('x.db', '-q', '--results', 'res.csv'), { env, cwd: dir });
     expect(again.code, again.stderr).toBe(0);
-    expect(readFileSync(join(dir, 'res.csv'), 'utf8').trim().split('\n')).toHaveLength(20_001);
+    expect(readFileSync(join(dir, 'res.csv'), 'utf8').trim().split('\n')).toHaveLength(ROWS + 1);
     expect(mappings(join(dir, 'x.db'))).toBe(await cleanRun(dir, env));
   });
 });
@@ -220,9 +222,9 @@ async function onQuotaDisk(
 
 describe.skipIf(!hasCc || EDQUOT === undefined)('a disk quota (EDQUOT) crossed mid-run', () => {
   it('the reject and results files: disk.full naming the file, exit 4; with room again the rerun ends as a clean run', async (context) => {
-    await onQuotaDisk(context, '600k', async (disk, dir) => {
+    await onQuotaDisk(context, '150k', async (disk, dir) => {
       const { env } = cliEnv();
-      enumeration(dir, 20_000);
+      enumeration(dir, ROWS);
       const results = join(disk.at, 'res.csv');
       const quota = await runCli([...importArgs('x.db', '-q', '--results', results), '--create'], {
         env: { ...env, ...disk.env },
@@ -234,15 +236,15 @@ describe.skipIf(!hasCc || EDQUOT === undefined)('a disk quota (EDQUOT) crossed m
       execFileSync('mount', ['-o', 'remount,size=20m', disk.at], SPAWN_LIMIT);
       const again = await runCli(importArgs('x.db', '-q', '--results', results), { env, cwd: dir });
       expect(again.code, again.stderr).toBe(0);
-      expect(readFileSync(results, 'utf8').trim().split('\n')).toHaveLength(20_001);
+      expect(readFileSync(results, 'utf8').trim().split('\n')).toHaveLength(ROWS + 1);
       expect(mappings(join(dir, 'x.db'))).toBe(await cleanRun(dir, env));
     });
   });
 
   it('the database: disk.full saying "disk quota exceeded", not a bare "disk I/O error"; the rerun ends as a clean run', async (context) => {
-    await onQuotaDisk(context, '1m', async (disk, dir) => {
+    await onQuotaDisk(context, '256k', async (disk, dir) => {
       const { env } = cliEnv();
-      enumeration(dir, 20_000);
+      enumeration(dir, ROWS);
       const db = join(disk.at, 'x.db');
       const quota = await runCli([...importArgs(db, '-q'), '--create'], { env: { ...env, ...disk.env }, cwd: dir });
       expect(quota.code, quota.stderr).toBe(4);
@@ -258,9 +260,9 @@ describe.skipIf(!hasCc || EDQUOT === undefined)('a disk quota (EDQUOT) crossed m
   });
 
   it("stdin's copy in the state folder: input.spool_failed naming the quota, exit 2, nothing sent", async (context) => {
-    await onQuotaDisk(context, '300k', async (disk, dir) => {
+    await onQuotaDisk(context, '75k', async (disk, dir) => {
       const { env } = cliEnv();
-      const input = readFileSync(enumeration(dir, 20_000));
+      const input = readFileSync(enumeration(dir, ROWS));
       const state = join(disk.at, 'state');
       const child = spawn(process.execPath, [BIN, ...importArgs('x.db', '-q').map((arg) => (arg === 'e.csv' ? '-' : arg)), '--create'], {
         ...SPAWN_LIMIT,
@@ -319,7 +321,7 @@ describe.skipIf(!hasExt4Tools)('a disk the kernel makes read-only mid-run (EROFS
     try {
       const state = join(disk.at, 'state');
       const { env } = cliEnv({ XDG_STATE_HOME: state });
-      enumeration(dir, 60_000);
+      enumeration(dir, 3 * ROWS);
       const journals = join(state, 'sparctl', 'journals');
       const child = spawn(process.execPath, [BIN, ...importArgs('x.db', '-q', '--batch-size', '100'), '--create'], {
         ...SPAWN_LIMIT,

@@ -194,7 +194,7 @@ describe('two bulk runs at once never share a report file', () => {
   it("a live run's claim: a default run moves on (saying nothing is kept), a named one is refused, a dry run claims nothing", async () => {
     const { dir, sparctl } = await setup();
     input(join(dir, 'x', 'a.csv'), 'X');
-    const other = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' });
+    const other = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { ...SPAWN_LIMIT, stdio: 'ignore' });
     try {
       const lock = `${other.pid} ${hostname()} 00000000-0000-0000-0000-000000000000\n`;
       writeFileSync(join(dir, 'a.rejects.csv.lock'), lock);

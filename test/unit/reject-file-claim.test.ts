@@ -10,7 +10,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ReportClaims } from '../../src/adapters/files/report-writers.js';
-import { ROOT } from '../helpers/run-cli.js';
+import { ROOT, SPAWN_LIMIT } from '../helpers/run-cli.js';
 import { tempDir } from '../helpers/tmp.js';
 
 /** This process's pid namespace as the lock writes it ('' where /proc does not tell it). */
@@ -55,7 +55,7 @@ describe('report claims', () => {
     expect(readFileSync(`${path}.lock`, 'utf8')).toMatch(new RegExp(`^${process.pid} `));
     claims.releaseAll();
 
-    const live = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)'], { stdio: 'ignore' });
+    const live = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)'], { ...SPAWN_LIMIT, stdio: 'ignore' });
     try {
       writeFileSync(`${path}.lock`, lockOf(live.pid!));
       expect(new ReportClaims().claim(path)).toEqual({ taken: true, holder: `pid ${live.pid}`, lockPath: `${path}.lock` });
