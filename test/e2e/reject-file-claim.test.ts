@@ -4,7 +4,7 @@
  *
  * The default reject file is named after the input's stem in the current folder, so `link --file
  * x/a.csv` and `link --file y/a.csv` both want `./a.rejects.csv` — as `link` and `update` on one
- * `a.csv` do. Each input here has 800 rows without an account number (input.invalid): fewer than
+ * `a.csv` do. Each input here has REJECTED rows (240) without an account number (input.invalid): fewer than
  * the early-stop probe, so each run holds them until its end and only then opens its reject
  * file. Before the claim, both runs found the name free at their start and both wrote it at
  * their end: one run's rejects were lost and both summaries named the file.
@@ -19,10 +19,12 @@ import { describe, expect, it } from 'vitest';
 import { BIN, cliEnv, runCli, SPAWN_LIMIT, type CliResult } from '../helpers/run-cli.js';
 import { tempDir } from '../helpers/tmp.js';
 
-const ROWS = 20_000;
+const ROWS = 6_000;
 const HEADER = 'id,fa_type,bank_name,bank_code,branch_name,branch_code,account_number';
 /** Every 25th row (from the 8th) has no account number: rejected before anything is sent. */
 const invalid = (i: number) => i % 25 === 7;
+/** How many rows of an input are rejected. */
+const REJECTED = Array.from({ length: ROWS }, (_, i) => i).filter(invalid).length;
 
 /** ROWS rows of IDs `${prefix}${i}`; `withInvalid`: the invalid() ones lack their account number. */
 function input(path: string, prefix: string, withInvalid = true): string[] {
@@ -96,7 +98,7 @@ describe('two bulk runs at once never share a report file', () => {
       const rows = rejectRows(paths[name]);
       expect(rows.map((row) => row.id)).toEqual(expected[name]);
       expect(new Set(rows.map((row) => row.code))).toEqual(new Set(['input.invalid']));
-      expect(run.stderr).toContain(`rejects: ${paths[name]} (800 rows`);
+      expect(run.stderr).toContain(`rejects: ${paths[name]} (${REJECTED} rows`);
       expect(run.stderr).toContain(`link --file '${paths[name].slice(dir.length + 1)}'`);
     }
     // No lock is left: each went with its run.
@@ -200,10 +202,10 @@ describe('two bulk runs at once never share a report file', () => {
       writeFileSync(join(dir, 'a.rejects.csv.lock'), lock);
       const dry = await sparctl(['link', '--file', 'x/a.csv', '--dry-run']);
       expect(dry.code, dry.stderr).toBe(5);
-      expect(dry.stderr).toContain(`rejects preview: ${join(dir, 'a.rejects.preview.csv')} (800 rows`);
+      expect(dry.stderr).toContain(`rejects preview: ${join(dir, 'a.rejects.preview.csv')} (${REJECTED} rows`);
       const real = await sparctl(['link', '--file', 'x/a.csv']);
       expect(real.code, real.stderr).toBe(5);
-      expect(real.stderr).toContain(`rejects: ${join(dir, 'a.rejects-2.csv')} (800 rows)\n`);
+      expect(real.stderr).toContain(`rejects: ${join(dir, 'a.rejects-2.csv')} (${REJECTED} rows)\n`);
       const named = await sparctl(['link', '--file', 'x/a.csv', '--rejects', 'a.rejects.csv']);
       expect(named.code).toBe(4);
       expect(named.stderr.replace(/^→ .*\n/, '')).toBe(
