@@ -251,7 +251,7 @@ describe('import-odk: ownership', () => {
   it('audit rows name the form and the submission; two runs of one form into one mapper never run at once; a finished interrupted window with a reject exits 5', async () => {
     const fake = await central();
     const env = setup(fake);
-    const total = 2000;
+    const total = 6000;
     fake.submit(bank('0077999999', '000111', 'NOPE'));
     for (let i = 0; i < total; i++) fake.submit(bank(`07${String(i).padStart(8, '0')}`, `0007${String(i).padStart(8, '0')}`));
     const args = ['import-odk', '--mapping', MAPPING, '--dfsp', DFSP, '--batch-size', '20', '--concurrency', '1', '-q'];
@@ -263,7 +263,7 @@ describe('import-odk: ownership', () => {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     const second = await runMain(args, { env: env.env, cwd: env.home });
-    expect(second.code).toBe(4);
+    expect(second.code, second.stderr).toBe(4);
     expect(second.stderr).toMatch(/import-odk of form "spar_enrolment" into this mapper is already running \(sparctl, pid \d+/);
     child.kill('SIGKILL');
     await exited;
