@@ -195,6 +195,19 @@ export function probeWrite(path: string): unknown {
 }
 
 /**
+ * Removes the file at `path` if there is one. unlink, not rmSync: Node 23+ reimplemented rmSync,
+ * whose failures (a disk made read-only, EROFS) carry no error code, only "Unknown error: …",
+ * which no caller can tell from a bug.
+ */
+export function removeFileIfThere(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+}
+
+/**
  * A file by its real path (links resolved; for a file still to be made, its folder's): one file
  * named through a symbolic link is one file, to a lock, a job or a state keyed by its path.
  */

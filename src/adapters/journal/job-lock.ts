@@ -1,7 +1,7 @@
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import type Database from 'better-sqlite3';
 import { UnavailableError } from '../../core/errors.js';
-import { environmentCode, outputError, ownerOnlyDatabaseFile } from '../files/fs-errors.js';
+import { environmentCode, outputError, ownerOnlyDatabaseFile, removeFileIfThere } from '../files/fs-errors.js';
 import { openDatabase, setPragma } from '../sqlite/retained.js';
 
 /**
@@ -43,7 +43,7 @@ const ownerPath = (path: string) => `${path}.owner`;
  */
 export function removeOwnerNote(path: string): void {
   try {
-    rmSync(ownerPath(path), { force: true });
+    removeFileIfThere(ownerPath(path));
   } catch (error) {
     if (environmentCode(error) === undefined) throw error;
   }

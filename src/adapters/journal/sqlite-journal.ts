@@ -1,7 +1,7 @@
-import { rmSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import type Database from 'better-sqlite3';
 import { ExitCode, SparctlError, UsageError } from '../../core/errors.js';
-import { describeFailure, duringRunError, isCorrupt, outputError } from '../files/fs-errors.js';
+import { describeFailure, duringRunError, isCorrupt, outputError, removeFileIfThere } from '../files/fs-errors.js';
 import { openLocked, removeOwnerNote } from './job-lock.js';
 import type { Journal, JournalEntry } from '../../core/journal.js';
 import type { Operation } from '../../core/results.js';
@@ -67,7 +67,7 @@ export class SqliteJournal implements Journal {
       if (!restart) throw problem;
     }
     // --restart on a damaged journal: nothing in it can be kept, so it goes as a whole.
-    for (const suffix of ['', '-wal', '-shm']) rmSync(`${path}${suffix}`, { force: true });
+    for (const suffix of ['', '-wal', '-shm']) removeFileIfThere(`${path}${suffix}`);
     try {
       return SqliteJournal.openOrThrow(path, job, restart, options);
     } catch (error) {
@@ -247,7 +247,7 @@ export class SqliteJournal implements Journal {
   remove(): void {
     this.shut();
     try {
-      for (const suffix of ['', '-wal', '-shm']) rmSync(`${this.path}${suffix}`, { force: true });
+      for (const suffix of ['', '-wal', '-shm']) removeFileIfThere(`${this.path}${suffix}`);
     } catch (error) {
       // A disk made read-only as the run ended: one line naming the journal, not an internal
       // error; the journal left is of a job with nothing left to do, which the next run ends.
