@@ -4,13 +4,13 @@
  * the update was conditional on the FA read, both passed their re-read and both wrote: the second
  * silently replaced the first's change, every time.
  */
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LocalMapper } from '../../src/adapters/sqlite/local-mapper.js';
-import { BIN, cliEnv, SPAWN_LIMIT } from '../helpers/run-cli.js';
+import { BIN, cliEnv } from '../helpers/run-cli.js';
 import { bank } from '../helpers/records.js';
 import { tempDir } from '../helpers/tmp.js';
+import { pythonReport } from '../helpers/in-terminal.js';
 
 const mappers: LocalMapper[] = [];
 afterEach(async () => {
@@ -90,21 +90,7 @@ interface Ran {
 }
 
 function terminals(spec: { procs: Record<string, string[]>; steps: unknown[]; env: Record<string, string> }): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('python3', ['-c', DRIVER, JSON.stringify(spec)], { ...SPAWN_LIMIT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
-    child.on('error', reject);
-    child.on('close', () => {
-      try {
-        resolve(JSON.parse(out) as Ran);
-      } catch {
-        reject(new Error(`terminal driver: ${err || out}`));
-      }
-    });
-  });
+  return pythonReport<Ran>(['-c', DRIVER, JSON.stringify(spec)], {}, 'terminal driver');
 }
 
 const ENTER = '\r';

@@ -22,12 +22,21 @@ export function inTerminal(
   env: Record<string, string>,
   cwd?: string,
 ): Promise<TerminalRun> {
+  return pythonReport<TerminalRun>(
+    [join(ROOT, 'test', 'helpers', 'pty-run.py'), JSON.stringify(steps), '--', process.execPath, BIN, ...args],
+    { env, ...(cwd === undefined ? {} : { cwd }) },
+    'pty-run.py',
+  );
+}
+
+/** Runs python3 with `args` (a terminal driver) and reads what it prints as one JSON report; `what` names it when it prints none. */
+export function pythonReport<T>(
+  args: readonly string[],
+  options: { env?: Record<string, string>; cwd?: string },
+  what: string,
+): Promise<T> {
   return new Promise((resolve, reject) => {
-    const child = spawn(
-      'python3',
-      [join(ROOT, 'test', 'helpers', 'pty-run.py'), JSON.stringify(steps), '--', process.execPath, BIN, ...args],
-      { ...SPAWN_LIMIT, env, ...(cwd === undefined ? {} : { cwd }), stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    const child = spawn('python3', args, { ...SPAWN_LIMIT, ...options, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
@@ -35,9 +44,9 @@ export function inTerminal(
     child.on('error', reject);
     child.on('close', () => {
       try {
-        resolve(JSON.parse(out) as TerminalRun);
+        resolve(JSON.parse(out) as T);
       } catch {
-        reject(new Error(`pty-run.py: ${err || out}`));
+        reject(new Error(`${what}: ${err || out}`));
       }
     });
   });

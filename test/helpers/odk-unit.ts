@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ImportOdkDeps, ImportOdkInput, OdkWindowJob } from '../../src/app/import-odk.js';
+import type { RecordEvent } from '../../src/core/bulk/events.js';
 import type { BulkInputRecord } from '../../src/core/bulk/types.js';
 import type { OdkSubmission } from '../../src/core/odk.js';
 import { DEFAULT_STRATEGIES } from '../../src/core/strategy/strategy.js';
@@ -95,4 +96,9 @@ export function odkDeps(
     note: (line: string) => notes.push(line),
     ...given,
   } as unknown as ImportOdkDeps;
+}
+
+/** The event a bulk run gives a record of a window it applied (`event`: its operation, or more). */
+export function appliedEvent(record: BulkInputRecord, event: Partial<RecordEvent>): RecordEvent {
+  return { type: 'record', seq: record.seq, id: record.key, fate: 'applied', code: null, message: null, ...event } as RecordEvent;
 }

@@ -7,11 +7,10 @@ import {
   type OdkStore,
   type OdkWindowJob,
 } from '../../src/app/import-odk.js';
-import type { RecordEvent } from '../../src/core/bulk/events.js';
 import type { BulkInputRecord } from '../../src/core/bulk/types.js';
 import { ExitCode } from '../../src/core/errors.js';
 import type { OdkSubmission } from '../../src/core/odk.js';
-import { FIELDS, ODK_INPUT, odkDeps, submission, windowRecords } from '../helpers/odk-unit.js';
+import { FIELDS, ODK_INPUT, odkDeps, submission, windowRecords, appliedEvent } from '../helpers/odk-unit.js';
 
 /**
  * Submissions import-odk needs but the window did not read (found against a real ODK Central):
@@ -56,16 +55,7 @@ function setup(initial: OdkImportState, changes: OdkSubmission[], deletions: Odk
   const records: BulkInputRecord[] = [];
   const runWindow = async (job: OdkWindowJob) => {
     records.push(...(await windowRecords(job, box.spools[job.path.replace('/state/', '')]!)));
-    for (const record of records)
-      job.collect({
-        type: 'record',
-        seq: record.seq,
-        id: record.key,
-        fate: 'applied',
-        code: null,
-        message: null,
-        operation: 'unlink',
-      } as RecordEvent);
+    for (const record of records) job.collect(appliedEvent(record, { operation: 'unlink' }));
     job.finish();
     return ExitCode.ok;
   };

@@ -21,7 +21,7 @@ import type { ItemResult } from '../../src/core/results.js';
 import type { OdkSubmission } from '../../src/core/odk.js';
 import { constructFa, deconstructFa, DEFAULT_STRATEGIES } from '../../src/core/strategy/strategy.js';
 import { strict } from '../helpers/strict.js';
-import { FIELDS, MAPPING, ODK_INPUT, sha256, submission, windowRecords } from '../helpers/odk-unit.js';
+import { FIELDS, MAPPING, ODK_INPUT, sha256, submission, windowRecords, appliedEvent } from '../helpers/odk-unit.js';
 
 /** Central with these submissions; `pages` records each feed query, `down` makes the form read fail. */
 function central(submissions: OdkSubmission[], options: { down?: () => boolean } = {}) {
@@ -100,15 +100,7 @@ function bulkJob(box: ReturnType<typeof store>, fate: (record: BulkInputRecord) 
       const { before, ...event } = fate(record);
       if (event.operation !== undefined && event.operation !== 'resolve' && Object.hasOwn(fate(record), 'before'))
         job.beforeSending([{ seq: record.seq, operation: event.operation, before }]);
-      job.collect({
-        type: 'record',
-        seq: record.seq,
-        id: record.key,
-        fate: 'applied',
-        code: null,
-        message: null,
-        ...event,
-      } as RecordEvent);
+      job.collect(appliedEvent(record, event));
     }
     jobs.push({ job, records });
     // Done: the window is settled before the journal would go, as the bulk job does.

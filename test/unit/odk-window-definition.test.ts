@@ -11,7 +11,7 @@ import { ExitCode } from '../../src/core/errors.js';
 import type { BulkInputRecord } from '../../src/core/bulk/types.js';
 import type { OdkSubmission } from '../../src/core/odk.js';
 import { strict } from '../helpers/strict.js';
-import { DFSP, FIELDS, MAPPING, ODK_INPUT, odkDeps, submission, windowRecords } from '../helpers/odk-unit.js';
+import { DFSP, FIELDS, MAPPING, ODK_INPUT, odkDeps, submission, windowRecords, appliedEvent } from '../helpers/odk-unit.js';
 
 const INPUT: ImportOdkInput = ODK_INPUT;
 
@@ -65,16 +65,7 @@ function setUp(spools: Record<string, string>, submissions: OdkSubmission[]) {
     const text = box.spools[SPOOL]!;
     const records = await windowRecords(job, text);
     windows.push({ job, head: JSON.parse(text.slice(0, text.indexOf('\n'))) as Record<string, unknown>, records });
-    for (const record of records)
-      job.collect({
-        type: 'record',
-        seq: record.seq,
-        id: record.key,
-        fate: 'applied',
-        operation: 'link',
-        code: null,
-        message: null,
-      } as never);
+    for (const record of records) job.collect(appliedEvent(record, { operation: 'link' }));
     job.finish('fingerprint');
     return ExitCode.ok;
   };

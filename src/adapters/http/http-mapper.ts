@@ -57,7 +57,7 @@ export class HttpMapper implements Mapper {
   ) {
     this.strategyMap = new Map(strategies.map((s) => [s.id, s]));
     this.base = new URL(settings.baseUrl!);
-    this.target = `${protocol.name} ${redactUrl(settings.baseUrl!)}`;
+    this.target = targetOf(protocol, settings);
     this.paths = { ...protocol.defaultPaths, ...(settings.paths ?? {}) } as Record<Operation, string>;
     // The run decides how many requests are in flight (--concurrency, a flag the settings may not
     // carry; auto): the pool only opens a connection when one is needed, and must not cap that.
@@ -79,7 +79,7 @@ export class HttpMapper implements Mapper {
   ): Promise<{ target: string; strategies: () => Promise<Strategy[]>; close: () => Promise<void> }> {
     const strategies = await declaredStrategies(settings);
     return {
-      target: `${protocolNamed(settings.protocol).name} ${redactUrl(settings.baseUrl!)}`,
+      target: targetOf(protocolNamed(settings.protocol), settings),
       strategies: async () => [...strategies],
       close: async () => undefined,
     };
@@ -705,6 +705,9 @@ export function signatureRejected(where: string, detail: string, settings: AuthS
     },
   );
 }
+
+/** How a remote mapper is named to the user: its protocol and its URL, credentials masked. */
+const targetOf = (protocol: WireProtocol, settings: Settings) => `${protocol.name} ${redactUrl(settings.baseUrl!)}`;
 
 const TLS_CODES = new Set([
   'CERT_HAS_EXPIRED',
