@@ -71,7 +71,7 @@ import Database from ${JSON.stringify(import.meta.resolve('better-sqlite3'))};
 import { z } from ${JSON.stringify(import.meta.resolve('zod'))};
 const Row = z.object({ national_id: z.string().min(1), full_name: z.string(), contact_phone: z.string(), payment_method: z.string(), account_no: z.string() });
 const db = new Database(process.argv[3]);
-db.pragma('journal_mode = WAL'); db.pragma('synchronous = NORMAL');
+db.exec('PRAGMA journal_mode = WAL'); db.exec('PRAGMA synchronous = NORMAL');
 db.exec('CREATE TABLE id_fa_mappings (id INTEGER PRIMARY KEY, id_value TEXT NOT NULL UNIQUE, fa_value TEXT NOT NULL, name TEXT, phone TEXT, additional_info TEXT, created_at TEXT, updated_at TEXT)');
 const insert = db.prepare('INSERT INTO id_fa_mappings (id_value, fa_value, name, phone, additional_info, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)');
 const now = new Date().toISOString();

@@ -79,6 +79,22 @@ describe('ARCHITECTURE.md', () => {
     expect(direct).toEqual([]);
   });
 
+  it('never makes a better-sqlite3 object it does not retain: db.pragma(), .iterate() and a bare .prepare() leave one to the GC', () => {
+    // The import rule above does not catch a retained connection's own methods: a test's
+    // db.pragma() aborted a Node 24 CI worker (SIGABRT, "(env) != nullptr") when its throwaway
+    // statement was collected.
+    const files = [...FILES, ...sources(join(ROOT, 'test')).filter((file) => file.endsWith('.ts'))].filter(
+      (file) => file !== 'src/adapters/sqlite/retained.ts' && file !== 'test/unit/architecture.test.ts',
+    );
+    const throwaway = /\.(pragma|iterate|backup|serialize)\(|(?<!\bthis)\.prepare\(/;
+    const found = files.flatMap((file) =>
+      readFileSync(join(ROOT, file), 'utf8')
+        .split('\n')
+        .flatMap((line, index) => (throwaway.test(line) && !/^\s*(\/\/|\*)/.test(line) ? [`${file}:${index + 1}: ${line.trim()}`] : [])),
+    );
+    expect(found).toEqual([]);
+  });
+
   it('has no import cycle, static or dynamic', () => {
     const graph = new Map(FILES.map((file) => [file, importsOf(file).local]));
     const state = new Map<string, 'open' | 'done'>();

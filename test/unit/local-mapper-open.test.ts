@@ -280,8 +280,8 @@ describe('LocalMapper.open: durable writes', () => {
     await made.close();
     const reopened = LocalMapper.open(path);
     try {
-      expect(connectionOf(reopened).pragma('journal_mode', { simple: true })).toBe('wal');
-      expect(connectionOf(reopened).pragma('synchronous', { simple: true })).toBe(2);
+      expect(prepare(connectionOf(reopened), 'PRAGMA journal_mode').pluck().get()).toBe('wal');
+      expect(prepare(connectionOf(reopened), 'PRAGMA synchronous').pluck().get()).toBe(2);
     } finally {
       await reopened.close();
     }
