@@ -324,6 +324,15 @@ const PIPES: Row[] = [
     then: (dir) => expect(readdirSync(dir).filter((name) => /^\d+\.rejects/.test(name))).toEqual([]),
   },
   {
+    input: 'a file in /dev/shm (a RAM disk, not a stream): the default rejects file is named after it',
+    files: { 'in.csv': linkCsv([...goodRows(2), linkRow('BAD_1').replace(',2,', ',9,')]) },
+    shell: 'd=$(mktemp -d /dev/shm/sparctl-shm-XXXXXX) && cp in.csv "$d/" && S link --file "$d/in.csv"; rc=$?; rm -rf "$d"; exit $rc',
+    exit: 5,
+    says: /rejects: .*\/in\.rejects\.csv \(1 row\)/,
+    mapper: idsOf(2),
+    then: (dir) => expect(readdirSync(dir).filter((name) => name.includes('.rejects.'))).toEqual(['in.rejects.csv']),
+  },
+  {
     input: '/dev/stdin redirected from a file',
     files: { 'in.csv': linkCsv(goodRows(3)) },
     shell: 'S link --file /dev/stdin < in.csv',
@@ -932,6 +941,24 @@ const OUTPUTS: Row[] = [
     says: /\[output\.protected\]: --results .*in\.csv is the input file: writing there would destroy it; nothing was sent/,
     mapper: 'unchanged',
     then: (dir) => expect(readFileSync(join(dir, 'in.csv'), 'utf8')).toBe(linkCsv(goodRows(2))),
+  },
+  {
+    input: '--rejects and --results naming one file: refused before anything is sent',
+    files: withRejectedRow,
+    argv: ['link', '--file', 'in.csv', '--rejects', 'r.csv', '--results', './r.csv'],
+    exit: 2,
+    says: /\[output\.protected\]: --results .*\/r\.csv is the reject file: writing there would destroy it; nothing was sent/,
+    mapper: 'unchanged',
+    then: (dir) => expect(existsSync(join(dir, 'r.csv'))).toBe(false),
+  },
+  {
+    input: '--results naming the default reject file: refused before anything is sent',
+    files: withRejectedRow,
+    argv: ['link', '--file', 'in.csv', '--results', 'in.rejects.csv'],
+    exit: 2,
+    says: /\[output\.protected\]: --results .*\/in\.rejects\.csv is the reject file/,
+    mapper: 'unchanged',
+    then: (dir) => expect(existsSync(join(dir, 'in.rejects.csv'))).toBe(false),
   },
   {
     input:
