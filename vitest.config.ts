@@ -1,8 +1,26 @@
+import { accessSync, constants } from 'node:fs';
 import { defineConfig } from 'vitest/config';
 import SlowFirst from './test/slow-first.js';
 
+/**
+ * The tests' files on a RAM disk where there is one: SQLite syncs every local-mapper commit
+ * (synchronous FULL), and on this VM's disk the suite spent a quarter of its CPU in the kernel.
+ * Measured, whole suite, 2 cores: 164 s against 179 s of wall time, 320 s against 349 s of CPU.
+ * The code under test is the same; only where its temp files live changes.
+ */
+function ramDisk(): string | undefined {
+  try {
+    accessSync('/dev/shm', constants.W_OK);
+    return '/dev/shm';
+  } catch {
+    return undefined;
+  }
+}
+const tmp = process.env['SPARCTL_TEST_TMPDIR'] ?? ramDisk();
+
 export default defineConfig({
   test: {
+    ...(tmp === undefined ? {} : { env: { TMPDIR: tmp } }),
     include: ['test/**/*.test.ts'],
     // What each entry point sets up at start (cli/main.ts): the phone numbering plans' loader.
     setupFiles: ['test/setup.ts'],

@@ -156,18 +156,28 @@ function journalExists(env: Record<string, string>): boolean {
   return existsSync(dir) && readdirSync(dir).some((entry) => entry.endsWith('.db'));
 }
 
-/** Audit rows written so far (0 while the file cannot be read). */
-function auditCount(path: string): number {
-  try {
-    const db = openDatabase(path, { readonly: true, fileMustExist: true });
-    try {
-      return prepare(db, 'SELECT count(*) FROM audit_log').pluck().get() as number;
-    } finally {
-      db.close();
-    }
-  } catch {
-    return 0;
-  }
+/**
+ * Audit rows written so far (0 while the file cannot be read), through one connection per
+ * history: the kill poll asks every 3 ms, and a connection opened per ask cost the test
+ * process more CPU than the run it watched.
+ */
+function auditCounter(path: string): { count: () => number; close: () => void } {
+  let db: ReturnType<typeof openDatabase> | undefined;
+  let statement: ReturnType<typeof prepare> | undefined;
+  return {
+    count: () => {
+      try {
+        db ??= openDatabase(path, { readonly: true, fileMustExist: true });
+        statement ??= prepare(db, 'SELECT count(*) FROM audit_log').pluck();
+        return statement.get() as number;
+      } catch {
+        return 0;
+      }
+    },
+    close: () => {
+      if (db?.open) db.close();
+    },
+  };
 }
 
 interface StoredRow {
@@ -227,6 +237,9 @@ export async function tortureHistory(seed: number, target: 'local' | 'remote'): 
   }
   const story = [`seed ${seed} (${target}): ${rows.length} rows, ${initial.size} IDs linked before`];
   const cleanup: (() => Promise<void>)[] = [];
+  const audits = auditCounter(mapperDb);
+  const auditCount = () => audits.count();
+  cleanup.push(async () => audits.close());
   let runEnv: Record<string, string> = { ...env };
   let dbArgs: string[] = [];
   let chaos: ((on: boolean) => void) | undefined;
@@ -297,7 +310,7 @@ export async function tortureHistory(seed: number, target: 'local' | 'remote'): 
     // whose ID already held the row is then `confirmed`.
     const modelOptions = { comparesNamePhone: target === 'local', linksFirst: target === 'remote' };
     const model = runModel(initial, rows, modelOptions);
-    const setupRows = auditCount(mapperDb);
+    const setupRows = auditCount();
     for (let attempt = 0; attempt < 25 && finished === undefined; attempt++) {
       const signal: NodeJS.Signals = rand() < 0.8 ? 'SIGKILL' : 'SIGTERM';
       const r = attempt < 6 ? rand() : 1;
@@ -308,12 +321,12 @@ export async function tortureHistory(seed: number, target: 'local' | 'remote'): 
         kill = { signal, afterMs, label: `${signal} after ${afterMs} ms` };
       } else if (r < 0.75) {
         // While writing: after a random number of writes (local) or requests (remote) from now.
-        const writes = auditCount(mapperDb);
+        const writes = auditCount();
         const seen = requests();
         const more = 1 + Math.floor(rand() * Math.max(1, model.writes.size - (writes - setupRows) - 1));
         kill =
           target === 'local'
-            ? { signal, when: () => auditCount(mapperDb) - writes >= more, label: `${signal} after ${more} more writes` }
+            ? { signal, when: () => auditCount() - writes >= more, label: `${signal} after ${more} more writes` }
             : {
                 signal,
                 when: () => requests() - seen >= Math.ceil(more / batch),
@@ -325,7 +338,7 @@ export async function tortureHistory(seed: number, target: 'local' | 'remote'): 
       const journalled = journalExists(env);
       const ended = await runOnce(args, runEnv, dir, kill);
       story.push(
-        `run ${attempt}: ${kill ? `${kill.label} → ` : ''}exit ${ended.code ?? ended.signal}, ${auditCount(mapperDb) - setupRows} writes so far`,
+        `run ${attempt}: ${kill ? `${kill.label} → ` : ''}exit ${ended.code ?? ended.signal}, ${auditCount() - setupRows} writes so far`,
       );
       if (ended.code === 0 || ended.code === 5) {
         finished = ended;
