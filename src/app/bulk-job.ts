@@ -41,6 +41,8 @@ export interface JournalFile {
   readonly resumes: boolean;
   /** Whether the run found the journal removed or replaced under it: there is nothing to resume from. */
   lost(): boolean;
+  /** Nothing is recorded in it (by this run or an earlier one): nothing of the job was ever sent. */
+  isEmpty(): boolean;
   /** Throws disk.write_failed when its path no longer holds the journal the run wrote (removed or replaced meanwhile). */
   close(): void;
   remove(): void;
@@ -280,8 +282,28 @@ async function runWithMapper(
     const writerThread = !job.dryRun && (await deps.writeLinksOnThread(mapper));
     if (writerThread) deps.verbose?.('the local mapper writes links on a second thread (SPARCTL_WRITER_THREAD=off: one thread)');
     return await runJournalled(deps, job, mapper, input, { index, lines, journal, journalFile, writerThread, fingerprint });
+  } catch (error) {
+    // Refused before anything was sent (a reject file in the way, a report path another run
+    // holds): an empty journal vouches for nothing, and was left in the state folder for good.
+    if (journalFile !== undefined && emptyJournal(journalFile)) {
+      try {
+        journalFile.remove();
+      } catch {
+        // Left as it is (a disk made read-only): the next run of the job takes it over.
+      }
+    }
+    throw error;
   } finally {
     journalFile?.close();
+  }
+}
+
+/** Whether the journal is empty; a journal that cannot be read is not (it stays for the next run to say why). */
+function emptyJournal(file: JournalFile): boolean {
+  try {
+    return file.isEmpty();
+  } catch {
+    return false;
   }
 }
 

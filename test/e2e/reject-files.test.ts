@@ -3,7 +3,7 @@
  * (runMain) against a real SQLite mapper: JSONL input (its default reject file is JSONL), a
  * mapper's own rejection, a CSV input with a JSONL reject path, and a JSONL reject file fed back.
  */
-import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
@@ -212,6 +212,9 @@ describe('reject files that round-trip (an Excel export: ";", BOM, CRLF)', () =>
     expect(named.code).toBe(2);
     expect(named.stderr).toMatch(/\[usage\.rejects_exists\].*x\.rejects\.csv exists.*nothing was sent.*--overwrite/);
     expect(readFileSync(join(dir, 'x.rejects.csv'), 'utf8')).toContain('MY EDITS');
+    // Nor is a journal left for the job: it recorded nothing (one was left in the state folder for good).
+    const journals = join(env['XDG_STATE_HOME']!, 'sparctl', 'journals');
+    expect(existsSync(journals) ? readdirSync(journals) : []).toEqual([]);
 
     // Fixed in place (as Excel saves it again), fed back with the printed command as it is.
     writeFileSync(join(dir, 'x.rejects.csv'), text.replace(';ZZZ;', ';LBP;'));

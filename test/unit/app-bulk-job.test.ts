@@ -101,6 +101,7 @@ function deps(
         path: '/state/journals/j.db',
         resumes: false,
         lost: () => false,
+        isEmpty: () => false,
         close: () => void recorded.journal.closed++,
         remove: () => void (recorded.journal.removed = true),
       };
@@ -197,6 +198,7 @@ describe('runBulkJob (use case)', () => {
       path: '/state/journals/j.db',
       resumes: false,
       lost: () => false,
+      isEmpty: () => false,
       close: () => undefined,
       remove: () => {
         throw new SparctlError(
@@ -220,6 +222,25 @@ describe('runBulkJob (use case)', () => {
     expect(d.said).toContain(
       'sparctl: warning: /state/journals/j.db: cannot remove the journal: read-only file system (EROFS); the job is done (its next run finds every record settled)',
     );
+  });
+
+  it('a run refused before it sends (a named reject file in the way): an empty journal goes, one holding an earlier run stays', async () => {
+    for (const empty of [true, false]) {
+      let removed = 0;
+      const journal: JournalFile = {
+        journal: new MemoryJournal(),
+        path: '/state/journals/j.db',
+        resumes: false,
+        lost: () => false,
+        isEmpty: () => empty,
+        close: () => undefined,
+        remove: () => void removed++,
+      };
+      const d = deps(memoryMapper(), [{ id: 'B1', ...BANK }], { openJournal: async () => journal, exists: () => true });
+      const refused = await runBulkJob(d, { ...JOB, rejectsNamed: true }).catch((error: unknown) => error);
+      expect((refused as { code?: string }).code).toBe('usage.rejects_exists');
+      expect(removed).toBe(empty ? 1 : 0);
+    }
   });
 
   it('an input that grew after its first read: the journal is kept, and the hint says the file as it is now is a new job, not a resume', async () => {
@@ -319,6 +340,7 @@ describe('runBulkJob (use case)', () => {
         path: '/state/journals/j.db',
         resumes: true,
         lost: () => false,
+        isEmpty: () => false,
         close: () => undefined,
         remove: () => void (removed = true),
       };
@@ -336,6 +358,7 @@ describe('runBulkJob (use case)', () => {
         path: '/state/journals/j.db',
         resumes: true,
         lost: () => lost,
+        isEmpty: () => false,
         // As SqliteJournal: the first close finds the file gone; a later one has nothing left to close.
         close: () => {
           if (lost) return;

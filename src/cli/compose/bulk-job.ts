@@ -184,6 +184,7 @@ export async function bulkJobDeps(context: CommandContext, spec: BulkJobSpec): P
         fingerprint: file.fingerprint,
         resumes: file.resumes(),
         lost: () => file.isLost(),
+        isEmpty: () => !file.resumes(),
         close: () => {
           try {
             file.close();
