@@ -2,7 +2,7 @@ import { loadMappingFiles } from './mapping-files.js';
 import { csvRowKey, mappedCsvRecords, rowContexts, type CsvFileRow, type RowContexts } from '../core/bulk/mapped-rows.js';
 import type { BulkInputRecord, BulkMode } from '../core/bulk/types.js';
 import { ColumnWidths } from '../core/column-widths.js';
-import { unusableDelimiter } from '../core/csv-delimiter.js';
+import { refusedDelimiter } from '../core/csv-delimiter.js';
 import { UsageError } from '../core/errors.js';
 import {
   checkMappingStrategies,
@@ -104,11 +104,8 @@ export async function importCsv(deps: ImportCsvDeps, input: ImportCsvInput): Pro
 /** The job an import runs, once its mapping, DFSP data and delimiter are checked. */
 async function jobOf(deps: ImportCsvDeps, input: ImportCsvInput): Promise<CsvImportJob> {
   // Before anything is read: a delimiter the tokenizer cannot use is the user's to fix.
-  const unusable = input.delimiter === undefined ? undefined : unusableDelimiter(input.delimiter);
-  if (unusable !== undefined)
-    throw new UsageError('usage.delimiter', `--delimiter ${JSON.stringify(input.delimiter)}: ${unusable}`, {
-      hint: 'e.g. --delimiter ";"; without the flag a .tsv file is read with tabs, any other with commas',
-    });
+  const refused = input.delimiter === undefined ? undefined : refusedDelimiter(input.delimiter);
+  if (refused !== undefined) throw refused;
   const format = input.file.toLowerCase().endsWith('.xlsx') ? 'xlsx' : 'csv';
   if (format === 'xlsx' && input.delimiter !== undefined)
     throw new UsageError('usage.conflicting_option', `--delimiter is for CSV files; ${input.file} is a workbook, read cell by cell`, {

@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from 'commander';
-import { unusableDelimiter } from '../core/csv-delimiter.js';
+import { refusedDelimiter } from '../core/csv-delimiter.js';
 import { UsageError } from '../core/errors.js';
 
 /** A commander argument parser for whole numbers ≥ 1; commander reports the failure as a usage error. */
@@ -51,13 +51,11 @@ export function parseNonNegative(value: string, flag: string): number {
 }
 
 /** A CSV cell delimiter (`--delimiter`): one character, not a quote or a line break (core/csv-delimiter.ts). */
-export function csvDelimiter(flag: string): (value: string) => string {
-  return (value: string) => {
-    const unusable = unusableDelimiter(value);
-    if (unusable !== undefined)
-      throw new InvalidArgumentError(`${flag} ${JSON.stringify(value)}: ${unusable} (e.g. ${flag} ';'; a .tsv file is read with tabs)`);
-    return value;
-  };
+export function csvDelimiter(value: string): string {
+  // Thrown as it is (usage.delimiter, as import-csv's): commander passes on what is not its own InvalidArgumentError.
+  const refused = refusedDelimiter(value);
+  if (refused !== undefined) throw refused;
+  return value;
 }
 
 /** An ISO 3166 country code (`--country`), upper-cased; checkCountry then asks the numbering plans. */

@@ -1,8 +1,22 @@
 /**
  * Which CSV delimiters can be read: one that is a quote or a line break would make a cell
  * impossible to tell from quoting or from the row's end. Checked where the user gives one
- * (import-csv's --delimiter) and again by the tokenizer, which refuses any other.
+ * (--delimiter) and again by the tokenizer, which refuses any other.
  */
+import { UsageError } from './errors.js';
+
+/**
+ * The refusal of a `--delimiter` that cannot be used, or undefined when it can: one code and one
+ * message whichever command reads the flag (link's was usage.invalid_argument, import-csv's
+ * usage.delimiter).
+ */
+export function refusedDelimiter(delimiter: string): UsageError | undefined {
+  const unusable = unusableDelimiter(delimiter);
+  if (unusable === undefined) return undefined;
+  return new UsageError('usage.delimiter', `--delimiter ${JSON.stringify(delimiter)}: ${unusable}`, {
+    hint: 'e.g. --delimiter ";"; without the flag a .tsv file is read with tabs, any other with commas',
+  });
+}
 
 /** Why `delimiter` cannot be used, or undefined when it can. */
 export function unusableDelimiter(delimiter: string): string | undefined {

@@ -359,14 +359,15 @@ describe('bad-input corpus: sparctl import-csv (enumeration mapping + DFSP list)
     );
   });
 
-  it('an unusable --delimiter (a quote, a line break, two characters): exit 2 naming the flag, before anything is read', async () => {
-    for (const delimiter of ['"', '\n', ';;']) {
-      const r = await run('import', enumCsv([enumRow(1)]), ['--delimiter', delimiter]);
-      expectSane(r, [2]);
-      expect(withoutTarget(r.stderr)).toContain(
-        `[usage.delimiter]: --delimiter ${JSON.stringify(delimiter)}: a delimiter must be one character other than a quote or a line break`,
-      );
-    }
+  it('an unusable --delimiter (a quote, a line break, two characters, none): exit 2 naming the flag, one code for every command', async () => {
+    for (const kind of ['import', 'link'] as const)
+      for (const delimiter of ['"', '\n', ';;', '']) {
+        const r = await run(kind, kind === 'import' ? enumCsv([enumRow(1)]) : 'id\nX1\n', ['--delimiter', delimiter]);
+        expectSane(r, [2]);
+        expect(withoutTarget(r.stderr)).toContain(
+          `[usage.delimiter]: --delimiter ${JSON.stringify(delimiter)}: a delimiter must be one character other than a quote or a line break`,
+        );
+      }
   });
 
   it('quoted cells with commas and line breaks: the row after a multi-line cell keeps its own line number', async () => {

@@ -31,7 +31,7 @@ export function recordCommand(operation: Operation, io: Io, setExit: (code: numb
   command
     .option('--file <path>', 'read many records from a CSV or JSONL file ("-" = stdin)')
     .addOption(new Option('--format <format>', 'input file format (default: from the file extension)').choices(['csv', 'jsonl']))
-    .option('--delimiter <char>', 'CSV cell delimiter of --file (default ","; a .tsv file: tab)', csvDelimiter('--delimiter'))
+    .option('--delimiter <char>', 'CSV cell delimiter of --file (default ","; a .tsv file: tab)', csvDelimiter)
     .option('--id <id>', 'the beneficiary ID (a string; leading zeros are kept)');
   if (operation === 'link' || operation === 'update') {
     command
