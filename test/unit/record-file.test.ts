@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
@@ -99,5 +99,21 @@ describe('JSONL input', () => {
     const ids: unknown[] = [];
     for await (const r of file.records) ids.push(r.record['id']);
     expect(ids).toEqual(['S1', 'S2']);
+  });
+});
+
+describe('an input never read', () => {
+  it('is not opened: a run refused before its first record leaves no open pending (it failed, unhandled, once the file went)', async () => {
+    const path = join(tempDir(), 'in.csv');
+    writeFileSync(path, 'id\nA1\n');
+    const file = await openInputFile(path, { stdin: Readable.from([]), knownColumns: RECORD_FIELDS });
+    rmSync(path);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    // Read now, it says the file is gone: the open happens here, not before.
+    await expect(
+      (async () => {
+        for await (const _ of file.records) return;
+      })(),
+    ).rejects.toThrow(/in\.csv.*(ENOENT|no such file)/);
   });
 });

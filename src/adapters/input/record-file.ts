@@ -107,7 +107,7 @@ export async function openInputFile(
       layout,
     );
   }
-  let stream: Readable;
+  let stream: AsyncIterable<Buffer | string>;
   if (name === '-') {
     stream = options.stdin;
   } else {
@@ -119,8 +119,9 @@ export async function openInputFile(
         hint: 'check the path of the input file',
       });
     }
-    // Opened only once read, so an input that is never consumed leaves no descriptor behind.
-    stream = createReadStream(name);
+    // Opened only once read: a run refused before its first record (a results path that is a
+    // folder) left an open pending, which failed later, unhandled, if the file went meanwhile.
+    stream = { [Symbol.asyncIterator]: () => createReadStream(name)[Symbol.asyncIterator]() };
   }
   const format = options.format ?? formatFromName(label) ?? (label === '-' ? undefined : 'csv');
   if (format === undefined) {
@@ -387,7 +388,9 @@ function withoutReportKeys(record: Record<string, unknown>): Record<string, unkn
 }
 
 /** Reads the first chunk of a stream and returns its first non-space character plus a replay. */
-async function peek(stream: Readable): Promise<{ first: string | undefined; replay: AsyncIterable<Buffer | string> }> {
+async function peek(
+  stream: AsyncIterable<Buffer | string>,
+): Promise<{ first: string | undefined; replay: AsyncIterable<Buffer | string> }> {
   const iterator = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer | string>;
   const head = await iterator.next();
   const firstChunk = head.done ? undefined : head.value;
