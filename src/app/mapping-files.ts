@@ -1,4 +1,12 @@
-import { compileMapping, dfspLookupFrom, dfspLookupOf, type CompiledMapping, type DfspData, type DfspLookup } from '../core/mapping.js';
+import {
+  compileMapping,
+  dfspDefinitionText,
+  dfspLookupFrom,
+  dfspLookupOf,
+  type CompiledMapping,
+  type DfspData,
+  type DfspLookup,
+} from '../core/mapping.js';
 
 /**
  * The mapping and DFSP data an import reads its rows through (import-csv, import-odk): the
@@ -30,5 +38,5 @@ export async function loadMappingFiles(
     return { mapping, mappingText, dfsp: dfspLookupFrom(deps.parseJson(dfspText, files.dfsp!, 'dfsp'), files.dfsp), dfspKnown: dfspText };
   const data = await deps.targetDfsp();
   if (data === undefined) return { mapping, mappingText, dfsp: undefined, dfspKnown: undefined };
-  return { mapping, mappingText, dfsp: dfspLookupOf(data, 'the DFSP data of the target'), dfspKnown: JSON.stringify(data) };
+  return { mapping, mappingText, dfsp: dfspLookupOf(data, 'the DFSP data of the target'), dfspKnown: dfspDefinitionText(data) };
 }

@@ -737,6 +737,26 @@ export function dfspNameMisses(record: Readonly<Record<string, unknown>>, data: 
 /** Banks, branches and wallet providers as sparctl reads and writes them (the --dfsp file's shape). */
 export type DfspData = z.output<ReturnType<typeof buildDfspFileSchema>>;
 
+/**
+ * DFSP data as one text whatever order its source lists it in, for a job's definition: the local
+ * mapper's order (banks and branches by code, mobile wallets before email ones), each entry's keys
+ * in the file's order. A bene-portal API that lists the same banks in another order made a new job
+ * of an interrupted import, and had import-odk say a window was started with other DFSP data.
+ */
+export function dfspDefinitionText(data: DfspData): string {
+  const byText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+  const emailLast = (type: string): number => (type === 'EMAIL_WALLET' ? 1 : 0);
+  return JSON.stringify({
+    banks: data.banks.map(({ code, name }) => ({ code, name })).sort((a, b) => byText(a.code, b.code)),
+    branches: data.branches
+      .map(({ bank_code, code, name }) => ({ bank_code, code, name }))
+      .sort((a, b) => byText(a.bank_code, b.bank_code) || byText(a.code, b.code)),
+    wallet_providers: data.wallet_providers
+      .map(({ code, name, wallet_type }) => ({ code, name, wallet_type }))
+      .sort((a, b) => emailLast(a.wallet_type) - emailLast(b.wallet_type) || byText(a.code, b.code)),
+  });
+}
+
 /** A --dfsp document checked for shape (codes and names filled, wallet types known). */
 export function parseDfspData(json: unknown, file = 'dfsp.json'): DfspData {
   const fast = fastDfspFile(json) as DfspData | undefined;
