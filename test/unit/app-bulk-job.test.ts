@@ -52,6 +52,18 @@ interface Recorded {
   rejected: RecordEvent[];
 }
 
+/** A journal file double at /state/journals/j.db: a new, empty job's unless `over` says otherwise. */
+const journalFile = (over: Partial<JournalFile> = {}): JournalFile => ({
+  journal: new MemoryJournal(),
+  path: '/state/journals/j.db',
+  resumes: false,
+  lost: () => false,
+  isEmpty: () => false,
+  close: () => undefined,
+  remove: () => undefined,
+  ...over,
+});
+
 /** Deps around a real mapper and records; what the use case opens, says and decides is recorded. */
 function deps(
   mapper: Mapper,
@@ -95,17 +107,10 @@ function deps(
     },
     openJournal: async (where, job, restart) => {
       recorded.calls.push(`journal ${JSON.stringify(where)} ${job.description} restart=${restart}`);
-      const journal = new MemoryJournal();
-      const file: JournalFile = {
-        journal,
-        path: '/state/journals/j.db',
-        resumes: false,
-        lost: () => false,
-        isEmpty: () => false,
+      return journalFile({
         close: () => void recorded.journal.closed++,
         remove: () => void (recorded.journal.removed = true),
-      };
-      return file;
+      });
     },
     writeLinksOnThread: async () => false,
     checkRejects: () => undefined,
@@ -193,13 +198,7 @@ describe('runBulkJob (use case)', () => {
   });
 
   it('a finished job whose journal the disk will not let go (made read-only): the run stays done, with a warning, not an error', async () => {
-    const stuck: JournalFile = {
-      journal: new MemoryJournal(),
-      path: '/state/journals/j.db',
-      resumes: false,
-      lost: () => false,
-      isEmpty: () => false,
-      close: () => undefined,
+    const stuck = journalFile({
       remove: () => {
         throw new SparctlError(
           'disk.write_failed',
@@ -207,7 +206,7 @@ describe('runBulkJob (use case)', () => {
           ExitCode.unavailable,
         );
       },
-    };
+    });
     const d = deps(
       memoryMapper(),
       [
@@ -227,15 +226,7 @@ describe('runBulkJob (use case)', () => {
   it('a run refused before it sends (a named reject file in the way): an empty journal goes, one holding an earlier run stays', async () => {
     for (const empty of [true, false]) {
       let removed = 0;
-      const journal: JournalFile = {
-        journal: new MemoryJournal(),
-        path: '/state/journals/j.db',
-        resumes: false,
-        lost: () => false,
-        isEmpty: () => empty,
-        close: () => undefined,
-        remove: () => void removed++,
-      };
+      const journal = journalFile({ isEmpty: () => empty, remove: () => void removed++ });
       const d = deps(memoryMapper(), [{ id: 'B1', ...BANK }], { openJournal: async () => journal, exists: () => true });
       const refused = await runBulkJob(d, { ...JOB, rejectsNamed: true }).catch((error: unknown) => error);
       expect((refused as { code?: string }).code).toBe('usage.rejects_exists');
@@ -335,15 +326,7 @@ describe('runBulkJob (use case)', () => {
 
     it('a job resumed from an earlier run keeps its journal', async () => {
       let removed = false;
-      const resumed: JournalFile = {
-        journal: new MemoryJournal(),
-        path: '/state/journals/j.db',
-        resumes: true,
-        lost: () => false,
-        isEmpty: () => false,
-        close: () => undefined,
-        remove: () => void (removed = true),
-      };
+      const resumed = journalFile({ resumes: true, remove: () => void (removed = true) });
       const d = deps(memoryMapper(), [...bad(10), ...good(0, 5)], { openJournal: async () => resumed });
       const result = await runBulkJob(d, { ...JOB, stopEarly: 10 });
       expect(result.exitCode).toBe(2);
@@ -353,12 +336,9 @@ describe('runBulkJob (use case)', () => {
 
     it('a journal found removed as it is closed: the run says so (disk.write_failed, exit 4), names no journal and no resume', async () => {
       let lost = false;
-      const vanished: JournalFile = {
-        journal: new MemoryJournal(),
-        path: '/state/journals/j.db',
+      const vanished = journalFile({
         resumes: true,
         lost: () => lost,
-        isEmpty: () => false,
         // As SqliteJournal: the first close finds the file gone; a later one has nothing left to close.
         close: () => {
           if (lost) return;
@@ -369,8 +349,7 @@ describe('runBulkJob (use case)', () => {
             ExitCode.unavailable,
           );
         },
-        remove: () => undefined,
-      };
+      });
       const d = deps(memoryMapper(), [...bad(10), ...good(0, 5)], { openJournal: async () => vanished });
       const result = await runBulkJob(d, { ...JOB, stopEarly: 10 });
       expect(result.exitCode).toBe(4);
