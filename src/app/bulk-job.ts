@@ -41,7 +41,7 @@ export interface JournalFile {
   readonly resumes: boolean;
   /** Whether the run found the journal removed or replaced under it: there is nothing to resume from. */
   lost(): boolean;
-  /** Nothing is recorded in it (by this run or an earlier one): nothing of the job was ever sent. */
+  /** This run made it and nothing is recorded in it: removed if the run is refused before it sends. */
   isEmpty(): boolean;
   /** Throws disk.write_failed when its path no longer holds the journal the run wrote (removed or replaced meanwhile). */
   close(): void;

@@ -1030,6 +1030,37 @@ const OUTPUTS: Row[] = [
     mapper: 'unchanged',
   },
   {
+    input: '--journal naming a text file, with --restart: not a journal, refused, the file left as it is',
+    files: { 'in.csv': linkCsv(goodRows(2)), 'notes.txt': 'meeting notes\n' },
+    argv: ['link', '--file', 'in.csv', '--journal', 'notes.txt', '--restart'],
+    exit: 2,
+    says: /\[journal\.not_journal\]: --journal .*notes\.txt is not a sparctl journal: it is not an SQLite file; it was left as it is/,
+    mapper: 'unchanged',
+    then: (dir) => expect(readFileSync(join(dir, 'notes.txt'), 'utf8')).toBe('meeting notes\n'),
+  },
+  {
+    input: "--journal naming another program's SQLite database: refused before it is touched (it was given tables, then removed)",
+    files: { 'in.csv': linkCsv(goodRows(2)) },
+    before: (dir) => {
+      const other = openDatabase(join(dir, 'payroll.db'));
+      other.exec('CREATE TABLE payroll (name TEXT); INSERT INTO payroll VALUES (1)');
+      other.close();
+    },
+    argv: ['link', '--file', 'in.csv', '--journal', 'payroll.db', '--restart'],
+    exit: 2,
+    says: /\[journal\.not_journal\]: .*payroll\.db is not a sparctl journal: it is a database of something else, with the table "payroll"/,
+    mapper: 'unchanged',
+    then: (dir) => {
+      const other = openDatabase(join(dir, 'payroll.db'), { readonly: true });
+      try {
+        expect(prepare(other, "SELECT group_concat(name) FROM sqlite_master WHERE type = 'table'").pluck().get()).toBe('payroll');
+        expect(prepare(other, 'PRAGMA journal_mode').pluck().get()).toBe('delete');
+      } finally {
+        other.close();
+      }
+    },
+  },
+  {
     input: '--rejects /dev/full when a row is rejected: stopped, resumable (exit 4)',
     files: withRejectedRow,
     argv: ['link', '--file', 'in.csv', '--rejects', '/dev/full'],
@@ -1132,10 +1163,13 @@ const INPUTS: Row[] = [
   },
 ];
 
+/** An SQLite file's header, then text written over the rest: a damaged journal (a file that is not SQLite at all is no journal: journal.not_journal). */
+const GARBLED_JOURNAL = `SQLite format 3\0${'this is not a journal, just text written over it\n'.repeat(200)}`;
+
 const JOURNALS: Row[] = [
   {
-    input: 'a journal that is garbage: one line naming it and --restart',
-    files: { 'in.csv': linkCsv(goodRows(2)), 'j.db': 'this is not a journal, just text written over it\n'.repeat(200) },
+    input: 'a journal that is garbage past its header: one line naming it and --restart',
+    files: { 'in.csv': linkCsv(goodRows(2)), 'j.db': GARBLED_JOURNAL },
     argv: ['link', '--file', 'in.csv', '--journal', 'j.db'],
     exit: 2,
     says: /j\.db.*--restart/,
@@ -1143,7 +1177,7 @@ const JOURNALS: Row[] = [
   },
   {
     input: 'the same garbage journal with --restart: discarded, the run completes',
-    files: { 'in.csv': linkCsv(goodRows(2)), 'j.db': 'this is not a journal, just text written over it\n'.repeat(200) },
+    files: { 'in.csv': linkCsv(goodRows(2)), 'j.db': GARBLED_JOURNAL },
     argv: ['link', '--file', 'in.csv', '--journal', 'j.db', '--restart'],
     exit: 0,
     says: /total +2 /,

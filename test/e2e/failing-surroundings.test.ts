@@ -221,7 +221,8 @@ describe('a damaged journal', () => {
     const { dir, env } = setUp();
     const args = ['--db', 'x.db', 'link', '--file', 'b.csv', '--journal', 'j.db'];
     expect((await runMain(['--create', ...args, '--results', '/dev/full'], { env, cwd: dir })).code).toBe(4);
-    writeFileSync(join(dir, 'j.db'), Buffer.alloc(20_000, 0x5a));
+    // Damaged past its header (a file that is not SQLite at all is not taken for a journal: journal.not_journal).
+    writeFileSync(join(dir, 'j.db'), Buffer.concat([Buffer.from('SQLite format 3\0', 'latin1'), Buffer.alloc(20_000, 0x5a)]));
     const damaged = await runMain(args, { env, cwd: dir });
     expect(damaged.code).toBe(2);
     expect(damaged.stderr).toContain(

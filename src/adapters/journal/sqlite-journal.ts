@@ -1,11 +1,11 @@
-import { statSync } from 'node:fs';
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import type Database from 'better-sqlite3';
 import { ExitCode, SparctlError, UsageError } from '../../core/errors.js';
 import { describeFailure, duringRunError, isCorrupt, outputError, removeFileIfThere } from '../files/fs-errors.js';
 import { openLocked, removeOwnerNote } from './job-lock.js';
 import type { Journal, JournalEntry } from '../../core/journal.js';
 import type { Operation } from '../../core/results.js';
-import { prepare, setPragma } from '../sqlite/retained.js';
+import { closeDatabase, openDatabase, prepare, setPragma } from '../sqlite/retained.js';
 
 /**
  * The checkpoint journal of one bulk job: per-record state by input position, never FA values
@@ -320,6 +320,65 @@ function removeByHand(path: string, noRestart: { readonly lost: string }): strin
 }
 
 /** A journal SQLite finds damaged (or not a database at all): one line that says how to start over. */
+/** The tables a journal of any sparctl holds (and SQLite's own). */
+const JOURNAL_TABLES = new Set(['meta', 'entries', 'inflight', 'records']);
+
+/**
+ * Refuses a file named by `--journal` that is not a journal (journal.not_journal), before
+ * anything opens it for writing: an SQLite database of something else was given a journal's
+ * tables, turned to WAL and removed with the finished job; any other file was reported damaged,
+ * and --restart removed it. Nothing there, or an empty file, is a new journal.
+ */
+export function refuseForeignJournal(path: string): void {
+  let head: Buffer;
+  try {
+    const fd = openSync(path, 'r');
+    try {
+      head = Buffer.alloc(16);
+      head = head.subarray(0, readSync(fd, head, 0, 16, 0));
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return; // nothing there, or not readable: the open says why
+  }
+  if (head.length === 0) return;
+  if (head.toString('latin1') !== 'SQLite format 3\0') throw notJournal(path, 'it is not an SQLite file');
+  let others: string[];
+  try {
+    const db = openDatabase(path, { readonly: true, fileMustExist: true });
+    try {
+      others = (
+        prepare(db, "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'")
+          .pluck()
+          .all() as string[]
+      ).filter((name) => !JOURNAL_TABLES.has(name));
+    } finally {
+      closeDatabase(db);
+    }
+  } catch {
+    return; // an SQLite file that cannot be read: a damaged journal, which the open reports
+  }
+  if (others.length > 0)
+    throw notJournal(
+      path,
+      `it is a database of something else, with the table${others.length === 1 ? '' : 's'} ${others
+        .slice(0, 3)
+        .map((name) => `"${name}"`)
+        .join(', ')}${others.length > 3 ? ', …' : ''}`,
+    );
+}
+
+function notJournal(path: string, why: string): UsageError {
+  return new UsageError(
+    'journal.not_journal',
+    `--journal ${path} is not a sparctl journal: ${why}; it was left as it is and nothing was sent`,
+    {
+      hint: 'name a new file for --journal, or the journal an earlier run of this job left',
+    },
+  );
+}
+
 function damaged(path: string, error: unknown, options: JournalOptions): SparctlError | undefined {
   if (error instanceof SparctlError || !isCorrupt(error)) return undefined;
   return new UsageError('journal.damaged', `${describeFailure(path, 'the journal is damaged', error)}; nothing was sent`, {

@@ -147,10 +147,13 @@ export async function bulkJobDeps(context: CommandContext, spec: BulkJobSpec): P
       await confirmUnlink(io, globals, what, target);
     },
     openJournal: async (where, job, restart) => {
-      const { SqliteJournal } = await import('../../adapters/journal/sqlite-journal.js');
+      const { SqliteJournal, refuseForeignJournal } = await import('../../adapters/journal/sqlite-journal.js');
       const journals = join(context.dirs.state, 'journals');
       let path = where.file !== undefined ? resolve(io.cwd, where.file) : join(journals, where.name);
-      if (where.file !== undefined) refuseGuarded(where.file, '--journal');
+      if (where.file !== undefined) {
+        refuseGuarded(where.file, '--journal');
+        refuseForeignJournal(path);
+      }
       const options = {
         ...(spec.noRestart ? { noRestart: { lost: spec.journalLost ?? 'the job starts over' } } : {}),
         ...(spec.settledJob ? { settled: spec.settledJob } : {}),
@@ -159,10 +162,15 @@ export async function bulkJobDeps(context: CommandContext, spec: BulkJobSpec): P
       // there: in the journals' folder it is named by that fingerprint; a --journal file says
       // which job it holds when it is opened.
       let file: ReturnType<typeof SqliteJournal.open>;
+      // Only a journal this run made is removed when the run is refused (JournalFile.isEmpty).
+      let made = !existsSync(path);
       if (earlierJob !== undefined && !restart && where.file === undefined && !existsSync(path) && hasFiles(journals)) {
         const earlier = await earlierJob();
         const earlierPath = earlier === undefined ? undefined : join(journals, `${earlier.slice(0, 32)}.db`);
-        if (earlierPath !== undefined && existsSync(earlierPath)) path = earlierPath;
+        if (earlierPath !== undefined && existsSync(earlierPath)) {
+          path = earlierPath;
+          made = false;
+        }
         file = SqliteJournal.open(path, path === earlierPath ? { ...job, fingerprint: earlier! } : job, restart, options);
       } else {
         try {
@@ -184,7 +192,7 @@ export async function bulkJobDeps(context: CommandContext, spec: BulkJobSpec): P
         fingerprint: file.fingerprint,
         resumes: file.resumes(),
         lost: () => file.isLost(),
-        isEmpty: () => !file.resumes(),
+        isEmpty: () => made && !file.resumes(),
         close: () => {
           try {
             file.close();
