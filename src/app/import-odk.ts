@@ -341,24 +341,35 @@ export function checkImportOdk(
 
 /** The state's key: the same server named with or without /v1 or a trailing slash is the same state; a new mapper starts from the beginning. */
 export function stateKey(sha256: ImportOdkDeps['sha256'], target: OdkTarget, mapperIdentity: string): string {
-  return sha256(JSON.stringify([serverOf(target.url), target.project, target.form, mapperIdentity]), 'hex').slice(0, 24);
+  return sha256(JSON.stringify([plainServer(target.url), target.project, target.form, mapperIdentity]), 'hex').slice(0, 24);
 }
 
-/** The server as the state's key reads its URL. */
-const serverOf = (url: string) => url.replace(/\/+$/, '').replace(/\/v1$/, '');
-
-/** What the state records of its form and mapper (StateOrigin): the server without any user or password the URL holds. */
-export function stateOrigin(sha256: ImportOdkDeps['sha256'], target: OdkTarget, mapperIdentity: string): StateOrigin {
-  let server = serverOf(target.url);
+/**
+ * The server a URL names, as a state is keyed by and records it: no /v1 or trailing slash, and
+ * no user, password, query or fragment. Keyed by the URL as given, a state's folder name was a
+ * hash of the password (guessable offline), and a changed password made it another state.
+ */
+function plainServer(given: string): string {
+  const bare = (server: string) => server.replace(/\/+$/, '').replace(/\/v1$/, '').replace(/\/+$/, '');
   try {
-    const url = new URL(server);
+    const url = new URL(given);
     url.username = '';
     url.password = '';
-    server = url.toString().replace(/\/+$/, '');
+    url.search = '';
+    url.hash = '';
+    return bare(url.toString());
   } catch {
-    // Not a URL the client could use either: shown as given.
+    // Not a URL the client could use either: as given, less what would follow a query or fragment.
+    return bare(given.replace(/[?#].*$/, ''));
   }
-  return { server, formKey: sha256(JSON.stringify([target.project, target.form, mapperIdentity]), 'hex').slice(0, 24) };
+}
+
+/** What the state records of its form and mapper (StateOrigin): the server as plainServer gives it. */
+export function stateOrigin(sha256: ImportOdkDeps['sha256'], target: OdkTarget, mapperIdentity: string): StateOrigin {
+  return {
+    server: plainServer(target.url),
+    formKey: sha256(JSON.stringify([target.project, target.form, mapperIdentity]), 'hex').slice(0, 24),
+  };
 }
 
 /**
@@ -412,8 +423,14 @@ export async function importOdk(deps: ImportOdkDeps, input: ImportOdkInput): Pro
   const earlierKey = earlier === undefined || earlier === identity ? undefined : stateKey(deps.sha256, target, earlier);
   const origin = stateOrigin(deps.sha256, target, identity);
   // The state an earlier sparctl kept for this very server and mapper is taken over, not asked about.
-  const elsewhere = ((await deps.statesElsewhere?.(key, origin)) ?? []).filter((other) => other.key !== earlierKey);
-  const store = await deps.openStore(key, stateToUse(elsewhere, target, origin, input.odkState) ?? earlierKey, dryRun, origin);
+  const found = ((await deps.statesElsewhere?.(key, origin)) ?? []).filter((other) => other.key !== earlierKey);
+  // One of this very server under another key (an earlier sparctl keyed it by the URL as given,
+  // password included) is this state: taken over, unless --odk-state separate says otherwise.
+  const sameServer = found.filter((other) => other.server === origin.server);
+  const adopted = sameServer.length === 1 && input.odkState !== 'separate' ? sameServer[0]!.key : undefined;
+  // As when its own key holds it: states under other server URLs are then none of this run's business.
+  const elsewhere = adopted === undefined ? found : [];
+  const store = await deps.openStore(key, stateToUse(elsewhere, target, origin, input.odkState) ?? adopted ?? earlierKey, dryRun, origin);
   // The window being applied: what to do, with the submissions as read, one JSON line each. It
   // holds beneficiaries' data, so it is 0600 and removed as soon as its window is done.
   const spool = store.spool(spoolName(target.form, input));

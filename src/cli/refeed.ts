@@ -1,11 +1,12 @@
 import { isAbsolute, relative } from 'node:path';
+import { redactUrlsIn } from '../config/redact.js';
 import { shellWord } from './shell-word.js';
 
 /**
  * The command that feeds a reject file back in: the command line as given, with the reject file
  * in the input's place and without the flags that belong to the first run (--rejects, --results,
  * --journal, --restart, --overwrite, --dry-run) and the flags of a workbook input (--sheet: the
- * reject file of an .xlsx is CSV), quoted for a POSIX shell.
+ * reject file of an .xlsx is CSV), quoted for a POSIX shell. A URL's credentials are masked.
  */
 
 /** Flags of the first run only; true: the flag takes a value. */
@@ -62,5 +63,6 @@ export function refeedCommand(argv: readonly string[], file: string, rejectsPath
       replaced = true;
     } else words.push(shellWord(word));
   }
-  return replaced ? `sparctl ${words.join(' ')}` : undefined;
+  // A --url's password or query key would be printed as typed: masked, it is for the user to fill in again.
+  return replaced ? redactUrlsIn(`sparctl ${words.join(' ')}`) : undefined;
 }

@@ -7,7 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, readdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { JobLock } from '../../src/adapters/journal/job-lock.js';
@@ -83,6 +83,30 @@ describe('one local mapper, whatever path names it', () => {
     expect(again.stderr).toMatch(/0 to apply \(1 already applied\)/);
     expect(stateDirs(env)).toHaveLength(1);
     expect(stateDirs(env)[0]).not.toBe(earlierKey);
+  });
+
+  it('keeps one state per server whatever user, password or query its URL carries, and takes over one an earlier sparctl keyed by them', async () => {
+    const fake = await central();
+    const withCredentials = (password: string) => fake.url.replace('://', `://odkuser:${password}@`) + '?apikey=QUERYSECRET';
+    const env = setup(fake, { SPARCTL_ODK_PASSWORD: PASSWORD, SPARCTL_ODK_URL: withCredentials('first-pw') });
+    fake.submit(bank('0082000001', '000111'));
+    expect((await importOdk(env)).code).toBe(0);
+    const root = join(env.env['XDG_STATE_HOME']!, 'sparctl', 'odk');
+    const origin = readFileSync(join(root, stateDirs(env)[0]!, 'origin.json'), 'utf8');
+    expect(origin).not.toMatch(/first-pw|QUERYSECRET|odkuser/);
+    // The password changed: the same state (it was another, and odk.state_elsewhere refused the run).
+    env.env['SPARCTL_ODK_URL'] = withCredentials('second-pw');
+    const rotated = await importOdk(env);
+    expect(rotated.code, rotated.stderr).toBe(0);
+    expect(rotated.stderr).toMatch(/0 to apply \(1 already applied\)/);
+    expect(stateDirs(env)).toHaveLength(1);
+    // Where an earlier sparctl kept it: under a hash of the URL as given. Taken over, not asked about.
+    renameSync(join(root, stateDirs(env)[0]!), join(root, 'a1b2c3d4e5f6a1b2c3d4e5f6'));
+    const upgraded = await importOdk(env);
+    expect(upgraded.code, upgraded.stderr).toBe(0);
+    expect(upgraded.stderr).toMatch(/0 to apply \(1 already applied\)/);
+    expect(stateDirs(env)).toHaveLength(1);
+    expect(stateDirs(env)[0]).not.toBe('a1b2c3d4e5f6a1b2c3d4e5f6');
   });
 
   it('link --file through a symbolic link while the same job runs through the file is job.running, and then resumes that job', async () => {

@@ -167,6 +167,8 @@ describe('import-odk (use case)', () => {
     const key = stateKey(hex, target, 'local /db abc');
     expect(stateKey(hex, { ...target, url: 'https://central.test/v1/' }, 'local /db abc')).toBe(key);
     expect(stateKey(hex, { ...target, url: 'https://central.test//' }, 'local /db abc')).toBe(key);
+    // Not a hash of a password: a changed one, or a query key, is the same state.
+    expect(stateKey(hex, { ...target, url: 'https://user:secret@central.test/v1?apikey=K' }, 'local /db abc')).toBe(key);
     expect(stateKey(hex, target, 'local /db other')).not.toBe(key);
     expect(stateKey(hex, { ...target, project: 4 }, 'local /db abc')).not.toBe(key);
   });

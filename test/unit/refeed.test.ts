@@ -1,0 +1,16 @@
+import { describe, expect, it } from 'vitest';
+import { refeedCommand } from '../../src/cli/refeed.js';
+
+describe('the re-feed command a run with rejects prints', () => {
+  it("names the reject file in the input's place and never shows a --url's password or query key", () => {
+    for (const url of [
+      ['--url', 'http://u:hunter2@127.0.0.1:18400/?subscription-key=KEY123'],
+      ['--url=http://u:hunter2@127.0.0.1:18400/?subscription-key=KEY123'],
+    ]) {
+      const command = refeedCommand([...url, 'link', '--file', 'in.csv', '--rejects', 'r.csv'], 'in.csv', '/w/in.rejects.csv', '/w');
+      expect(command).toContain("link --file 'in.rejects.csv'");
+      expect(command).toContain('http://***@127.0.0.1:18400/?subscription-key=***');
+      expect(command).not.toMatch(/hunter2|KEY123|r\.csv/);
+    }
+  });
+});
