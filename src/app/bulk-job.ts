@@ -104,7 +104,8 @@ export interface BulkJobDeps {
    */
   readonly checkRejects: (path: string) => void;
   /** Refuses a results path that must not be written (the input, the database), before the input is opened. */
-  readonly checkResults?: (path: string) => void;
+  /** Refuses a results path that is one of `rejectFiles` (this run's, or the one a default name would have been: maybe fixed by hand) or a protected file. */
+  readonly checkResults?: (path: string, rejectFiles: readonly string[]) => void;
   /** A file is at `path` already. */
   readonly exists: (path: string) => boolean;
   /** Removes the file at `path` if there is one (an earlier dry run's preview this one does not replace). */
@@ -348,7 +349,7 @@ async function runJournalled(
     deps.checkRejects(rejectsPath);
   }
   if (resultsPath !== undefined) {
-    deps.checkResults?.(resultsPath);
+    deps.checkResults?.(resultsPath, [rejectsPath, job.rejectsPath]);
     // Opened (truncated) below, at once: a second run naming it would empty the first one's.
     if (!dryRun) claimNamed(run.journalFile, resultsPath, '--results');
   }

@@ -66,12 +66,11 @@ export async function runBulkJob(io: Io, globals: GlobalOptions, flags: BulkJobF
  * What messages call the input, and the stem of its default reject file. A stream's path
  * (`/dev/stdin`, `/dev/fd/63` from `<(…)`, `/proc/self/fd/0`) names no file a user would
  * recognise: messages show it whole and the rejects go to stdin.rejects.* or input.rejects.*,
- * not 63.rejects.csv. /dev/shm is a folder of real files (a RAM disk), named as anywhere else.
+ * not 63.rejects.csv. Any other path names a file, /dev/shm/x.csv and /proc/self/cwd/x.csv too.
  */
 function inputNames(cwd: string, file: string): { shortName: string; stem: string } {
   if (file === '-' || file === '/dev/stdin') return { shortName: 'stdin', stem: 'stdin' };
-  const path = resolve(cwd, file);
-  if (/^\/(dev|proc)\//.test(path) && !path.startsWith('/dev/shm/')) return { shortName: file, stem: 'input' };
+  if (/^\/(dev\/(std(in|out|err)$|fd\/)|proc\/[^/]+\/fd\/)/.test(resolve(cwd, file))) return { shortName: file, stem: 'input' };
   return { shortName: basename(file), stem: basename(file, extname(file)) };
 }
 

@@ -744,7 +744,15 @@ export type DfspData = z.output<ReturnType<typeof buildDfspFileSchema>>;
  * of an interrupted import, and had import-odk say a window was started with other DFSP data.
  */
 export function dfspDefinitionText(data: DfspData): string {
-  const byText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+  // By code point, as SQLite orders the local mapper's codes (UTF-8 bytes); `<` compares UTF-16 units.
+  const byText = (a: string, b: string): number => {
+    const [x, y] = [[...a], [...b]];
+    for (let i = 0; i < Math.min(x.length, y.length); i++) {
+      const step = x[i]!.codePointAt(0)! - y[i]!.codePointAt(0)!;
+      if (step !== 0) return step;
+    }
+    return x.length - y.length;
+  };
   const emailLast = (type: string): number => (type === 'EMAIL_WALLET' ? 1 : 0);
   return JSON.stringify({
     banks: data.banks.map(({ code, name }) => ({ code, name })).sort((a, b) => byText(a.code, b.code)),

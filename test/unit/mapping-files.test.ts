@@ -45,6 +45,15 @@ describe("the target's DFSP data in a job's definition", () => {
     expect(await known(LOCAL_ORDER)).toBe(JSON.stringify(LOCAL_ORDER));
   });
 
+  it("orders codes by code point, as SQLite orders the local mapper's (UTF-8 bytes), not by UTF-16 unit", async () => {
+    const banks = [
+      { code: '\u{1F3E6}', name: 'Astral' },
+      { code: '\uE000', name: 'Private use' },
+    ];
+    const text = await known({ banks, branches: [], wallet_providers: [] });
+    expect(JSON.parse(text!).banks.map((bank: { name: string }) => bank.name)).toEqual(['Private use', 'Astral']);
+  });
+
   it('still tells other data apart: a renamed bank is another definition', async () => {
     const renamed = { ...LOCAL_ORDER, banks: [LOCAL_ORDER.banks[0]!, { code: 'LBP', name: 'Landbank of the Philippines' }] };
     expect(await known(renamed)).not.toBe(await known(LOCAL_ORDER));

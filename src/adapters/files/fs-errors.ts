@@ -208,13 +208,20 @@ export function removeFileIfThere(path: string): void {
 }
 
 /**
- * A file by its real path (links resolved; for a file still to be made, its folder's): one file
- * named through a symbolic link is one file, to a lock, a job or a state keyed by its path.
+ * A file by its real path (links resolved; for a file still to be made, its folder's, and where a
+ * symbolic link to it points): one file named through a symbolic link is one file, to a lock, a
+ * job, a state keyed by its path, or two reports that must not share one.
  */
-export function realPath(path: string): string {
+export function realPath(path: string, hops = 0): string {
   try {
     return realpathSync(path);
   } catch {
+    try {
+      // A link to a file not made yet: the file it will make (40 hops, as the kernel allows).
+      if (hops < 40 && lstatSync(path).isSymbolicLink()) return realPath(resolve(dirname(path), readlinkSync(path)), hops + 1);
+    } catch {
+      // Not there at all: its folder's real path below.
+    }
     try {
       return join(realpathSync(dirname(path)), basename(path));
     } catch {
@@ -349,12 +356,13 @@ export function ownerOnlyDatabaseFile(path: string): void {
   }
 }
 
-/** The same file: the same device and inode when both exist, else the same path. */
+/** The same file: the same device and inode when both exist, else the same real path (symbolic links followed). */
 export function sameFile(a: string, b: string): boolean {
   if (a === b) return true;
   try {
     const [x, y] = [statSync(a, { throwIfNoEntry: false }), statSync(b, { throwIfNoEntry: false })];
-    return x !== undefined && y !== undefined && x.dev === y.dev && x.ino === y.ino;
+    if (x !== undefined && y !== undefined) return x.dev === y.dev && x.ino === y.ino;
+    return realPath(a) === realPath(b);
   } catch {
     return false; // a path that cannot be looked at is for the open to refuse, with its reason
   }

@@ -100,7 +100,6 @@ export async function bulkJobDeps(context: CommandContext, spec: BulkJobSpec): P
   // path as given: a journal it left under that identity is still this job's, found by the
   // fingerprint of the same input under the earlier identity (only computed when needed).
   let earlierJob: (() => Promise<string | undefined>) | undefined;
-  let rejectsFile: string | undefined;
   return {
     stdinIsTTY: io.stdinIsTTY,
     openInput: async (file) => {
@@ -208,7 +207,6 @@ export async function bulkJobDeps(context: CommandContext, spec: BulkJobSpec): P
     checkRejects: (path) => {
       refuseGuarded(path, '--rejects');
       checkOutputPath(path);
-      rejectsFile = resolve(io.cwd, path);
     },
     // A file only: a folder or a device there is checkRejects' to refuse or to write to.
     exists: (path) => {
@@ -224,11 +222,13 @@ export async function bulkJobDeps(context: CommandContext, spec: BulkJobSpec): P
       return true;
     },
     openRejects: (path, columns, layout) => openRejectFile(path, columns, undefined, layout),
-    // The reject file is chosen first: one file for both reports had their lines interleaved.
-    checkResults: (path) =>
+    // The reject files are chosen first: one file for both reports had their lines interleaved,
+    // and --results naming X.rejects.csv (kept, a new run's rejects going to X.rejects-2.csv)
+    // replaced the rows a coordinator had fixed there.
+    checkResults: (path, rejectFiles) =>
       refuseProtected(resolve(io.cwd, path), '--results', [
         ...guarded,
-        ...(rejectsFile === undefined ? [] : [{ path: rejectsFile, what: 'the reject file' }]),
+        ...rejectFiles.map((file) => ({ path: resolve(io.cwd, file), what: 'a reject file' })),
       ]),
     openResults: (path, dryRun) => openResultsFile(path, undefined, dryRun),
     ...(stdoutFormat ? { stdoutResults: (dryRun: boolean) => openStdoutResults(context, stdoutFormat, dryRun) } : {}),
