@@ -34,10 +34,29 @@ export function redactQuery(path: string): string {
   return path.replace(QUERY_VALUE, '$1=***');
 }
 
-/** Masks the user-info and query values of every URL in a message: the last line of defence for errors. */
+/** Masks the user-info and query values of every URL in a message, and the secrets held: the last line of defence for errors. */
 export function redactUrlsIn(text: string): string {
   // Greedy to the last @ before the path: a password may hold an unescaped @.
-  return text
+  return redactSecretsIn(text)
     .replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#]*@/gi, '$1***@')
     .replace(/\b[a-z][a-z0-9+.-]*:\/\/[^\s]*/gi, (url) => url.replace(QUERY_VALUE, '$1=***'));
+}
+
+/**
+ * The secret values this process sends (a bearer token, an OAuth2 client secret and the tokens
+ * it is given, a password): a server may echo one in its answer (an error text naming the token
+ * that expired), which sparctl would then print, store in a reject file or write to a JUnit
+ * report. Shorter than 8 characters, a value would mask ordinary words, and is not held.
+ */
+const HELD = new Set<string>();
+
+export function holdSecret(value: string | undefined): void {
+  if (value !== undefined && value.length >= 8) HELD.add(value);
+}
+
+/** Masks every secret value this process holds (holdSecret) in a text a server sent. */
+export function redactSecretsIn(text: string): string {
+  let shown = text;
+  for (const secret of HELD) if (shown.includes(secret)) shown = shown.split(secret).join('***');
+  return shown;
 }

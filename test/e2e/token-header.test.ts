@@ -136,3 +136,23 @@ describe('a bearer token no HTTP header can carry', () => {
     expect(central.seen).toEqual([]);
   });
 });
+
+describe('a server that echoes the token it was sent', () => {
+  it('is never shown it again: a 401 naming the bearer token, in stderr and -o json, masked', async () => {
+    const http = createServer((req, res) => {
+      const sent = req.headers.authorization ?? '';
+      res
+        .writeHead(401, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ errors: [{ code: 'G2P-AUT-401', message: `token '${sent.replace(/^Bearer /, '')}' has expired` }] }));
+    });
+    const port = await listenOnLoopback(http);
+    closers.push(() => new Promise((resolve) => http.close(() => resolve())));
+    const { env } = cliEnv({ SPARCTL_BASE_URL: `http://127.0.0.1:${port}`, SPARCTL_TOKEN: 'ECHOEDTOKEN123456' });
+    for (const output of [[], ['-o', 'json']]) {
+      const result = await runCli(['resolve', '--id', 'X1', ...output], { env, cwd: ROOT });
+      expect(result.code, result.stderr).toBe(3);
+      expect(`${result.stdout}${result.stderr}`).toContain("token '***' has expired");
+      expect(`${result.stdout}${result.stderr}`).not.toContain('ECHOEDTOKEN123456');
+    }
+  });
+});

@@ -9,6 +9,7 @@ import { deconstructFa, type Strategy } from '../../core/strategy/strategy.js';
 import { declaredStrategies } from '../files/strategies-file.js';
 import { redactUrl, type Settings } from '../../config/settings.js';
 import { checkedBearerToken } from '../../config/bearer-token.js';
+import { holdSecret, redactSecretsIn } from '../../config/redact.js';
 import { canonicalJson } from './canonical-json.js';
 import { isBatchFailure, type ProtocolItem, type WireProtocol } from './protocol.js';
 import { strategyIdOf } from '../../core/strategy/declared.js';
@@ -94,6 +95,7 @@ export class HttpMapper implements Mapper {
         : settings.tokenFile
           ? checkedBearerToken((await readSecretFile(settings.tokenFile, 'tokenFile')).trim(), `the file ${settings.tokenFile}`)
           : undefined;
+    holdSecret(token);
     const strategies = await declaredStrategies(settings);
     return new HttpMapper(settings, protocol, signing, token, strategies, settings.async ? await startAsyncMode(settings) : undefined);
   }
@@ -350,6 +352,7 @@ export class HttpMapper implements Mapper {
       (this.settings.oauthClientSecretFile
         ? (await readSecretFile(this.settings.oauthClientSecretFile, 'oauthClientSecretFile')).trim()
         : undefined);
+    holdSecret(secret);
     if (!this.settings.oauthClientId || !secret) {
       throw new ConfigError('auth.oauth_incomplete', 'oauthTokenUrl is set but the client id or secret is missing', {
         hint: 'set oauthClientId and oauthClientSecretFile in the profile, or SPARCTL_OAUTH_CLIENT_SECRET',
@@ -391,6 +394,7 @@ export class HttpMapper implements Mapper {
       `the token endpoint ${redactUrl(tokenUrl.toString())}`,
       'check oauthTokenUrl: it answered an access token no HTTP header can carry',
     );
+    holdSecret(value);
     return { value, expiresAt: Date.now() + Math.max(0, lifetime - 30) * 1000 };
   }
 
@@ -405,7 +409,9 @@ export class HttpMapper implements Mapper {
         bodyTimeout: this.settings.timeoutMs,
       });
       const { 'retry-after': retryAfter, location } = response.headers;
-      const text = await readWithin(response.body, this.settings.timeoutMs);
+      // A server may echo the token it was sent (an error naming the one that expired): masked
+      // before anything of the answer is printed or kept.
+      const text = redactSecretsIn(await readWithin(response.body, this.settings.timeoutMs));
       return {
         status: response.statusCode,
         text,

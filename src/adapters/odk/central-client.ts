@@ -1,3 +1,4 @@
+import { holdSecret, redactSecretsIn } from '../../config/redact.js';
 import { readFileSync } from 'node:fs';
 import { writeWhole } from './odk-state.js';
 import { Pool } from '../http/undici-parts.js';
@@ -172,16 +173,23 @@ export class CentralClient {
     if (!fresh && this.token !== undefined) return this.token;
     if (!fresh) {
       const cached = this.readCache();
-      if (cached) return (this.token = cached);
+      if (cached) {
+        holdSecret(cached);
+        return (this.token = cached);
+      }
     }
     const { email, password } = this.options.auth;
     if (email === undefined || password === undefined) {
-      if (this.options.auth.token !== undefined && !fresh) return this.options.auth.token;
+      if (this.options.auth.token !== undefined && !fresh) {
+        holdSecret(this.options.auth.token);
+        return this.options.auth.token;
+      }
       throw new ConfigError('odk.no_credentials', `no credentials for ODK Central at ${this.server}`, {
         hint: 'set the Web User e-mail (odkEmail in the profile, SPARCTL_ODK_EMAIL or --odk-email) and the password (SPARCTL_ODK_PASSWORD, --odk-password-file, or type it when asked), or a token in SPARCTL_ODK_TOKEN',
       });
     }
     const secret = await password();
+    holdSecret(secret);
     const response = await this.send('POST', '/v1/sessions', undefined, JSON.stringify({ email, password: secret }));
     if (response.status !== 200) throw this.problem(response, 'the login');
     const session = JSON.parse(response.text) as { token?: unknown; expiresAt?: unknown };
@@ -189,6 +197,7 @@ export class CentralClient {
       throw new UnavailableError('odk.bad_answer', `${this.server} answered the login without a session token`);
     }
     this.token = session.token;
+    holdSecret(session.token);
     this.writeCache({ token: session.token, expiresAt: session.expiresAt });
     return session.token;
   }
@@ -248,7 +257,8 @@ export class CentralClient {
           headersTimeout: timeoutMs,
           bodyTimeout: timeoutMs,
         });
-        const text = await response.body.text();
+        // A server may echo a password or token it was sent: masked before anything prints it.
+        const text = redactSecretsIn(await response.body.text());
         if (!RETRYABLE_STATUS.has(response.statusCode)) return { status: response.statusCode, text };
         const retryAfter = response.headers['retry-after'];
         retryAfterMs = parseRetryAfter(typeof retryAfter === 'string' ? retryAfter : undefined);
