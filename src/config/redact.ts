@@ -26,12 +26,27 @@ export function redactUrl(url: string): string {
     const start = scheme < 0 ? url.lastIndexOf('/', at) + 1 : hostStart;
     shown = `${url.slice(0, start)}***${url.slice(at)}`;
   }
-  return shown.replace(QUERY_VALUE, '$1=***');
+  return maskRest(shown.replace(QUERY_VALUE, '$1=***'));
 }
 
-/** A request's path with every query value masked (an access log's line). */
+/**
+ * What a URL holds past its host that query values alone do not cover: a fragment
+ * (`#access_token=…`), path parameters (`;jsessionid=…`) and a query that is one bare key
+ * (`?SECRET`), each masked whole.
+ */
+function maskRest(url: string): string {
+  return url
+    .replace(/#.*$/, '#***')
+    .replace(/;[^/?#=]*=[^/?#]*/g, (param) => `${param.slice(0, param.indexOf('=') + 1)}***`)
+    .replace(/\?([^=&#]+)$/, '?***');
+}
+
+/**
+ * A request's path as an access log shows it: query values masked, and no user or password an
+ * absolute-form request line (`GET http://u:p@host/ping`) or a `//u:p@x/` path would carry.
+ */
 export function redactQuery(path: string): string {
-  return path.replace(QUERY_VALUE, '$1=***');
+  return maskRest(path.replace(/^([a-z][a-z0-9+.-]*:)?\/\/[^/?#]*@/i, '$1//***@').replace(QUERY_VALUE, '$1=***'));
 }
 
 /** Masks the user-info and query values of every URL in a message, and the secrets held: the last line of defence for errors. */
@@ -39,7 +54,7 @@ export function redactUrlsIn(text: string): string {
   // Greedy to the last @ before the path: a password may hold an unescaped @.
   return redactSecretsIn(text)
     .replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#]*@/gi, '$1***@')
-    .replace(/\b[a-z][a-z0-9+.-]*:\/\/[^\s]*/gi, (url) => url.replace(QUERY_VALUE, '$1=***'));
+    .replace(/\b[a-z][a-z0-9+.-]*:\/\/[^\s]*/gi, (url) => maskRest(url.replace(QUERY_VALUE, '$1=***')));
 }
 
 /**

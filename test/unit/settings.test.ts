@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { homeOf, NO_HOME, sparctlDirs } from '../../src/config/paths.js';
 import { redactUrl, redactedSettings, resolveSettings, type SettingsInput } from '../../src/config/settings.js';
-import { redactUrlsIn } from '../../src/config/redact.js';
+import { redactQuery, redactUrlsIn } from '../../src/config/redact.js';
 import { ConfigError, UsageError } from '../../src/core/errors.js';
 import { thrownBy } from '../helpers/errors.js';
 
@@ -136,7 +136,13 @@ describe('resolveSettings', () => {
     expect(redactUrl('https://user:pa/ssSECRET@spar.example.org/api')).toBe('https://***@spar.example.org/api');
     expect(redactUrl('https://h/x?k=v')).toBe('https://h/x?k=***');
     // A gateway's key or a token in the query is a secret too; the names stay, for the shape.
-    expect(redactUrl('https://u:p@h/x?subscription-key=K1&v=2#top')).toBe('https://***@h/x?subscription-key=***&v=***#top');
+    // A fragment (an implicit-flow #access_token=…), a path parameter and a bare query key are masked whole.
+    expect(redactUrl('http://h:1/#access_token=SEC')).toBe('http://h:1/#***');
+    expect(redactUrl('http://h:1/api;jsessionid=SEC/x')).toBe('http://h:1/api;jsessionid=***/x');
+    expect(redactUrl('http://h:1/api?SECbare')).toBe('http://h:1/api?***');
+    expect(redactQuery('http://u:hunter2@127.0.0.1:1/ping')).toBe('http://***@127.0.0.1:1/ping');
+    expect(redactQuery('//u:pw@x/ping;token=SEC')).toBe('//***@x/ping;token=***');
+    expect(redactUrl('https://u:p@h/x?subscription-key=K1&v=2#top')).toBe('https://***@h/x?subscription-key=***&v=***#***');
     expect(redactUrlsIn('POST http://h:1/x/mapper/resolve?token=abc: connection refused (see https://h/y?k=v).')).toBe(
       'POST http://h:1/x/mapper/resolve?token=***: connection refused (see https://h/y?k=***).',
     );
