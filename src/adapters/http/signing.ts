@@ -43,6 +43,13 @@ export async function loadSigningKey(path: string, keyId?: string): Promise<Sign
       `${path} holds a ${key.asymmetricKeyType ?? 'non-RSA'} key; SPAR verifies RS256, which needs an RSA key`,
     );
   }
+  // RS256 (jose, as RFC 7518 says) refuses a modulus under 2048 bits: said now, not as an internal error at the first request.
+  const bits = key.asymmetricKeyDetails?.modulusLength;
+  if (bits !== undefined && bits < 2048) {
+    throw new ConfigError('auth.key_invalid', `${path} holds a ${bits}-bit RSA key; RS256 needs one of at least 2048 bits`, {
+      hint: 'have the partner key made anew: openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out key.pem',
+    });
+  }
   return keyId === undefined ? { key } : { key, keyId };
 }
 

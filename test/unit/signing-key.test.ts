@@ -1,0 +1,24 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadSigningKey } from '../../src/adapters/http/signing.js';
+import { tempDir } from '../helpers/tmp.js';
+
+const keyFile = (bits: number) => {
+  const path = join(tempDir(), `k${bits}.pem`);
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: bits });
+  writeFileSync(path, privateKey.export({ type: 'pkcs8', format: 'pem' }));
+  return path;
+};
+
+describe('a signing key', () => {
+  it('under 2048 bits is auth.key_invalid when read, naming its size, not an internal error at the first request', async () => {
+    const path = keyFile(1024);
+    await expect(loadSigningKey(path)).rejects.toMatchObject({
+      code: 'auth.key_invalid',
+      message: `${path} holds a 1024-bit RSA key; RS256 needs one of at least 2048 bits`,
+    });
+    await expect(loadSigningKey(keyFile(2048))).resolves.toMatchObject({ key: expect.anything() });
+  });
+});
