@@ -8,6 +8,11 @@ import { ConfigError } from '../core/errors.js';
  * came from — `from`: "SPARCTL_TOKEN", "the file /path" — never the token or any part of it.
  */
 export function checkedBearerToken(token: string, from: string, hint?: string): string {
+  // An empty one (a token file holding only a line break) went out as "Bearer " and was refused as a wrong token.
+  if (token.trim() === '')
+    throw new ConfigError('auth.token_invalid', `the bearer token from ${from} is empty; no request was sent with it`, {
+      hint: hint ?? `put the token in ${from}`,
+    });
   const bad = /[^\u0020-\u007e]/.exec(token)?.[0];
   if (bad === undefined) return token;
   const what =

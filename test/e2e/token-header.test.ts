@@ -156,3 +156,18 @@ describe('a server that echoes the token it was sent', () => {
     }
   });
 });
+
+describe('an empty bearer token', () => {
+  it('from a token file holding only line breaks: exit 3 auth.token_invalid, nothing sent (it went out as "Bearer ")', async () => {
+    const target = await server();
+    const file = join(tempDir(), 'token');
+    writeFileSync(file, '\n\n', { mode: 0o600 });
+    const { env } = cliEnv({ SPARCTL_BASE_URL: `${target.url}/api/mapper`, SPARCTL_TOKEN_FILE: file });
+    const run = await runCli(['resolve', 'B1'], { env });
+    expect(run.code, run.stderr).toBe(3);
+    expect(run.stderr).toContain(
+      `sparctl: error [auth.token_invalid]: the bearer token from the file ${file} is empty; no request was sent with it`,
+    );
+    expect(target.seen).toEqual([]);
+  });
+});
