@@ -1,3 +1,4 @@
+import { STOP_SIGNALS, type StopSignal } from '../core/stop-signals.js';
 import { EARLY_STOP_AFTER, EARLY_STOP_CODE, isSystematic } from '../core/bulk/early-stop.js';
 import { INPUT_CHANGED_CODE, runBulk, type BulkOptions } from '../core/bulk/engine.js';
 import type { BulkEvent, BulkSummary, RecordEvent } from '../core/bulk/events.js';
@@ -63,7 +64,7 @@ export type ReportClaim =
   | { readonly taken: false; release(): void }
   | { readonly taken: true; readonly holder?: string; readonly lockPath: string };
 
-export type JobSignal = 'SIGINT' | 'SIGTERM';
+export type JobSignal = StopSignal;
 
 export interface BulkJobDeps {
   readonly stdinIsTTY: boolean;
@@ -119,7 +120,7 @@ export interface BulkJobDeps {
   readonly stdoutFailure?: () => SparctlError | undefined;
   /** Shows the run's progress on stderr until stopped. */
   readonly startProgress: () => { onEvent(event: BulkEvent): void; stop(): void };
-  /** Listens for SIGINT and SIGTERM until the returned function is called. */
+  /** Listens for the stop signals (core/stop-signals.ts) until the returned function is called. */
   readonly onSignal: (listener: (signal: JobSignal) => void) => () => void;
   /** Ends the process at once (a second signal). */
   readonly exitNow: (code: number) => never;
@@ -361,7 +362,7 @@ async function runJournalled(
   const stdoutResults = await deps.stdoutResults?.(dryRun);
   const progress = deps.startProgress();
 
-  // Ctrl-C and SIGTERM alike: no new request is sent, the ones in flight finish and are
+  // Ctrl-C, SIGTERM, SIGHUP and SIGQUIT alike: no new request is sent, the ones in flight finish and are
   // journalled, the summary is printed. A second signal ends the process at once.
   let signal: JobSignal | undefined;
   // A report file that cannot be written stops the run as a mapper outage does: what is settled
@@ -369,10 +370,10 @@ async function runJournalled(
   const sinkFailure = () => results?.failure?.() ?? rejects?.failure?.() ?? rejectsFailure ?? deps.stdoutFailure?.();
   let rejectsFailure: SparctlError | undefined;
   const stopListening = deps.onSignal((received) => {
-    if (signal !== undefined) deps.exitNow(received === 'SIGTERM' ? ExitCode.terminated : ExitCode.interrupted);
+    if (signal !== undefined) deps.exitNow(STOP_SIGNALS[received].exitCode);
     signal = received;
     deps.say(
-      `\nsparctl: ${received === 'SIGINT' ? 'interrupted' : 'terminated'}; finishing the requests in flight (${received === 'SIGINT' ? 'Ctrl-C' : 'a second signal'} again to stop at once)`,
+      `\nsparctl: ${STOP_SIGNALS[received].said}; finishing the requests in flight (${STOP_SIGNALS[received].again} to stop at once)`,
     );
   });
 
@@ -477,8 +478,9 @@ async function runJournalled(
   if (failed !== undefined && (summary.stopped === undefined || summary.stopped.code === 'interrupted') && signal === undefined) {
     summary = { ...summary, stopped: { code: failed.code, message: failed.message, exitCode: failed.exitCode, hint: failed.hint } };
   }
-  if (summary.stopped?.code === 'interrupted' && signal === 'SIGTERM') {
-    summary = { ...summary, stopped: { code: 'terminated', message: 'terminated (SIGTERM)', exitCode: ExitCode.terminated } };
+  if (summary.stopped?.code === 'interrupted' && signal !== undefined && signal !== 'SIGINT') {
+    const { code, said, exitCode } = STOP_SIGNALS[signal];
+    summary = { ...summary, stopped: { code, message: said, exitCode } };
   }
 
   let stoppedEarly = summary.stopped !== undefined || summary.notSent > 0;

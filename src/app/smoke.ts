@@ -1,8 +1,7 @@
 import { SparctlError, UsageError } from '../core/errors.js';
 import type { Mapper } from '../core/mapper.js';
-import { ExitCode } from '../core/errors.js';
 import { runSmoke, type SmokeReport, type SmokeStop } from '../core/smoke.js';
-import type { JobSignal } from './bulk-job.js';
+import { STOP_SIGNALS, type StopSignal } from '../core/stop-signals.js';
 
 /**
  * `smoke`'s use case: a synthetic ID of its own, the steps of core/smoke.ts on the target, the
@@ -27,8 +26,8 @@ export interface SmokeDeps {
   readonly writeJunit: (path: string, report: SmokeReport, startedAt: Date) => Promise<void>;
   /** Throws the SparctlError that says why a report could not be written to `path`: checked before any step runs. */
   readonly checkJunit: (path: string) => Promise<void>;
-  /** Listens for SIGINT and SIGTERM until the returned function is called. */
-  readonly onSignal: (listener: (signal: JobSignal) => void) => () => void;
+  /** Listens for the stop signals (core/stop-signals.ts) until the returned function is called. */
+  readonly onSignal: (listener: (signal: StopSignal) => void) => () => void;
   /** Ends the process at once (a second signal). */
   readonly exitNow: (code: number) => void;
   /** A line for the operator (stderr). */
@@ -57,10 +56,10 @@ export async function smoke(deps: SmokeDeps, input: SmokeInput): Promise<SmokeRe
   // the process at once.
   let stop: SmokeStop | undefined;
   const stopListening = deps.onSignal((signal) => {
-    if (stop !== undefined) deps.exitNow(signal === 'SIGTERM' ? ExitCode.terminated : ExitCode.interrupted);
+    if (stop !== undefined) deps.exitNow(STOP_SIGNALS[signal].exitCode);
     stop = signal === 'SIGINT' ? 'interrupted' : 'terminated';
     deps.say(
-      `\nsparctl: ${stop}; removing the synthetic record before stopping (${signal === 'SIGINT' ? 'Ctrl-C' : 'a second signal'} again to stop at once)`,
+      `\nsparctl: ${STOP_SIGNALS[signal].said}; removing the synthetic record before stopping (${STOP_SIGNALS[signal].again} to stop at once)`,
     );
   });
   try {

@@ -3,6 +3,7 @@ import type { Readable, Writable } from 'node:stream';
 import { homeOf } from '../config/paths.js';
 import type { OutputFormat } from '../config/constants.js';
 import type { SparctlError } from '../core/errors.js';
+import { STOP_SIGNALS, type StopSignal } from '../core/stop-signals.js';
 
 /**
  * Everything a command may touch of the process, decided once: data goes to stdout, messages
@@ -58,14 +59,26 @@ export function defaultFormat(io: Io, configured: OutputFormat | undefined): Out
   return configured ?? (io.stdoutIsTTY ? 'table' : 'jsonl');
 }
 
-/** Calls `listener` on SIGINT and SIGTERM until the returned function is called (a command that stops cleanly). */
-export function onStopSignals(listener: (signal: 'SIGINT' | 'SIGTERM') => void): () => void {
-  const onSigint = () => listener('SIGINT');
-  const onSigterm = () => listener('SIGTERM');
-  process.on('SIGINT', onSigint);
-  process.on('SIGTERM', onSigterm);
+/**
+ * Calls `listener` on SIGINT, SIGTERM, SIGHUP and SIGQUIT until the returned function is called
+ * (a command that stops cleanly). The same signal again within 200 ms is the same request: GNU
+ * `timeout` sends SIGTERM to the process and then to its group, and a wrapper such as `npm run`
+ * passes on the Ctrl-C the terminal already sent; taken as the second signal that stops at once,
+ * it cut the run short without its summary, what was in flight unrecorded.
+ */
+export function onStopSignals(listener: (signal: StopSignal) => void): () => void {
+  let last: { signal: StopSignal; at: number } | undefined;
+  const handlers = (Object.keys(STOP_SIGNALS) as StopSignal[]).map((signal) => {
+    const handler = () => {
+      const now = Date.now();
+      if (last?.signal === signal && now - last.at < 200) return;
+      last = { signal, at: now };
+      listener(signal);
+    };
+    process.on(signal, handler);
+    return () => void process.off(signal, handler);
+  });
   return () => {
-    process.off('SIGINT', onSigint);
-    process.off('SIGTERM', onSigterm);
+    for (const off of handlers) off();
   };
 }

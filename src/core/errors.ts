@@ -9,7 +9,11 @@ export const ExitCode = {
   config: 3,
   unavailable: 4,
   rejected: 5,
+  /** Stopped by SIGHUP (128 + 1): the terminal or SSH session went away. */
+  hangup: 129,
   interrupted: 130,
+  /** Stopped by SIGQUIT (128 + 3, Ctrl-\\). */
+  quit: 131,
   /** Stopped by SIGTERM (128 + 15), as a shell reports it. */
   terminated: 143,
 } as const;

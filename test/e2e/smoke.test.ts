@@ -309,7 +309,7 @@ describe('sparctl smoke (built binary)', () => {
       ['resolve (after cleanup)', 'pass'],
       ['cleanup', 'done'],
     ]);
-    expect(stderr).toMatch(/sparctl: terminated; removing the synthetic record before stopping/);
+    expect(stderr).toMatch(/sparctl: terminated \(SIGTERM\); removing the synthetic record before stopping/);
     expect(stderr).toMatch(/smoke: terminated \(SIGTERM\); 3 of 6 steps passed .*; cleanup: done\n$/);
     const handle = openDatabase(db, { readonly: true });
     const { n } = prepare(handle, 'SELECT count(*) AS n FROM id_fa_mappings').get() as { n: number };

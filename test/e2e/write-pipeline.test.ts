@@ -235,10 +235,12 @@ describe('writes you can trust: the eight cases', () => {
 
   it('7. SIGTERM is handled as Ctrl-C: the requests in flight finish, the summary is printed, exit 143, and the same command resumes', async () => {
     const { env, dir, db, args, first } = await bigJobWriting();
+    // Twice at once, as GNU timeout sends it (to the process, then to its group): one request to stop, not a second.
+    first.child.kill('SIGTERM');
     first.child.kill('SIGTERM');
     const ended = await first.done;
     expect(ended.code).toBe(143);
-    expect(ended.stderr).toContain('terminated; finishing the requests in flight');
+    expect(ended.stderr).toContain('terminated (SIGTERM); finishing the requests in flight');
     expect(ended.stderr).toMatch(/^total +\d/m);
     expect(ended.stderr).toMatch(/stopped early: terminated \(SIGTERM\)/);
     expect(readdirSync(join(env['XDG_STATE_HOME']!, 'sparctl', 'journals')).filter((f) => f.endsWith('.db'))).toHaveLength(1);
@@ -247,6 +249,19 @@ describe('writes you can trust: the eight cases', () => {
     const again = await runCli(args, { env, cwd: dir });
     expect(again.code).toBe(0);
     expect(again.stderr).toMatch(new RegExp(`settled by an earlier run of this job: ${done} applied`));
+    expect(audit(db)).toHaveLength(20_000);
+  }, 60_000);
+
+  it('7b. SIGHUP (the SSH session gone) stops as SIGTERM does: the summary, exit 129, no lock left, and the same command resumes', async () => {
+    const { env, dir, db, args, first } = await bigJobWriting();
+    first.child.kill('SIGHUP');
+    const ended = await first.done;
+    expect(ended.code).toBe(129);
+    expect(ended.stderr).toContain('the terminal hung up (SIGHUP); finishing the requests in flight');
+    expect(ended.stderr).toMatch(/^total +\d/m);
+    expect(readdirSync(dir).filter((name) => name.endsWith('.lock'))).toEqual([]);
+    const again = await runCli(args, { env, cwd: dir });
+    expect(again.code).toBe(0);
     expect(audit(db)).toHaveLength(20_000);
   }, 60_000);
 

@@ -482,7 +482,7 @@ describe('runBulkJob (use case)', () => {
       },
     });
     const result = await runBulkJob(d, JOB);
-    expect(d.said).toEqual(['\nsparctl: terminated; finishing the requests in flight (a second signal again to stop at once)']);
+    expect(d.said).toEqual(['\nsparctl: terminated (SIGTERM); finishing the requests in flight (a second signal to stop at once)']);
     expect(exits).toEqual([130]);
     expect(result.summary.stopped).toEqual({ code: 'terminated', message: 'terminated (SIGTERM)', exitCode: 143 });
     expect(result).toMatchObject({
@@ -493,6 +493,32 @@ describe('runBulkJob (use case)', () => {
     });
     expect(d.journal.removed).toBe(false);
     expect(d.signal).toBeUndefined(); // stopped listening
+  });
+});
+
+describe('SIGHUP and SIGQUIT', () => {
+  it('stop a run as SIGTERM does (the terminal or SSH session gone, Ctrl-\\), with their own code and exit code', async () => {
+    for (const [signal, code, exitCode, said] of [
+      ['SIGHUP', 'hangup', 129, 'the terminal hung up (SIGHUP)'],
+      ['SIGQUIT', 'quit', 131, 'quit (SIGQUIT)'],
+    ] as const) {
+      const rows = [{ id: 'B1', ...BANK }];
+      const d: BulkJobDeps & Recorded = deps(memoryMapper(), rows, {
+        records: async (mapper) => {
+          const all = bulkRecords('link', rows, await mapper.strategies());
+          async function* signalled() {
+            d.signal!(signal);
+            yield all;
+          }
+          return { records: signalled(), columns: () => [] };
+        },
+      });
+      const result = await runBulkJob(d, JOB);
+      expect(d.said).toEqual([`\nsparctl: ${said}; finishing the requests in flight (a second signal to stop at once)`]);
+      expect(result.summary.stopped).toEqual({ code, message: said, exitCode });
+      expect(result).toMatchObject({ stoppedEarly: true, journalPath: '/state/journals/j.db', exitCode });
+      expect(d.journal.removed).toBe(false);
+    }
   });
 });
 
