@@ -333,6 +333,24 @@ const PIPES: Row[] = [
     then: (dir) => expect(readdirSync(dir).filter((name) => name.includes('.rejects.'))).toEqual(['in.rejects.csv']),
   },
   {
+    input: 'a pipe cut short mid-row (its producer died): the last row, with no line break, is rejected, not sent shortened',
+    files: { 'in.csv': linkCsv(goodRows(3)) },
+    shell: 'head -c -7 in.csv | S link --file -',
+    exit: 5,
+    says: /rejected by reason: input\.unreadable 1[\s\S]*rejects: .*stdin\.rejects\.csv \(1 row\)/,
+    mapper: idsOf(2),
+    then: (dir) =>
+      expect(readFileSync(join(dir, 'stdin.rejects.csv'), 'utf8')).toMatch(/ended in the middle of line 4, with no line break after it/),
+  },
+  {
+    input: 'the same file, unterminated, redirected (not piped) into --file -: its last row is whole, and linked',
+    files: { 'in.csv': linkCsv(goodRows(3)).trimEnd() },
+    shell: 'S link --file - < in.csv',
+    exit: 0,
+    says: /total +3 /,
+    mapper: idsOf(3),
+  },
+  {
     input: '/dev/stdin redirected from a file',
     files: { 'in.csv': linkCsv(goodRows(3)) },
     shell: 'S link --file /dev/stdin < in.csv',

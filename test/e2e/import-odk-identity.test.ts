@@ -87,7 +87,7 @@ describe('one local mapper, whatever path names it', () => {
 
   it('keeps one state per server whatever user, password or query its URL carries, and takes over one an earlier sparctl keyed by them', async () => {
     const fake = await central();
-    const withCredentials = (password: string) => fake.url.replace('://', `://odkuser:${password}@`) + '?apikey=QUERYSECRET';
+    const withCredentials = (password: string) => `${fake.url.replace('://', `://odkuser:${password}@`)}?apikey=QUERYSECRET`;
     const env = setup(fake, { SPARCTL_ODK_PASSWORD: PASSWORD, SPARCTL_ODK_URL: withCredentials('first-pw') });
     fake.submit(bank('0082000001', '000111'));
     expect((await importOdk(env)).code).toBe(0);

@@ -82,6 +82,8 @@ export async function openInputFile(
     label?: string;
     /** An .xlsx workbook's sheet (default: the first). */
     sheet?: string;
+    /** The bytes came through a pipe (spool.ts cameThroughPipe): a last row without a line break may be cut short. */
+    mayBeCutShort?: boolean;
   },
 ): Promise<InputFile> {
   const label = options.label ?? name;
@@ -131,14 +133,14 @@ export async function openInputFile(
     return inputFile(
       label,
       detected,
-      batchesOf(detected, replay, label, options.knownColumns, options.delimiter, options.onHeader, layout),
+      batchesOf(detected, replay, label, options.knownColumns, options.delimiter, options.onHeader, layout, options.mayBeCutShort),
       layout,
     );
   }
   return inputFile(
     label,
     format,
-    batchesOf(format, stream, label, options.knownColumns, options.delimiter, options.onHeader, layout),
+    batchesOf(format, stream, label, options.knownColumns, options.delimiter, options.onHeader, layout, options.mayBeCutShort),
     layout,
   );
 }
@@ -163,8 +165,9 @@ function batchesOf(
   delimiter?: string,
   onHeader?: HeaderListener,
   layout: LayoutHolder = {},
+  mayBeCutShort = false,
 ): AsyncIterable<readonly FileRecord[]> {
-  return format === 'csv' ? csvBatches(stream, name, knownColumns, delimiter, onHeader, layout) : jsonlBatches(stream);
+  return format === 'csv' ? csvBatches(stream, name, knownColumns, delimiter, onHeader, layout, mayBeCutShort) : jsonlBatches(stream);
 }
 
 /** Columns sparctl adds to a reject file; ignored when the fixed file is fed back. */
@@ -177,6 +180,7 @@ async function* csvBatches(
   delimiter?: string,
   onHeader?: HeaderListener,
   layout: LayoutHolder = {},
+  mayBeCutShort = false,
 ): AsyncGenerator<readonly FileRecord[]> {
   const cellDelimiter = delimiter ?? (name.toLowerCase().endsWith('.tsv') ? '\t' : ',');
   const tokenizer = new CsvTokenizer(cellDelimiter);
@@ -187,7 +191,11 @@ async function* csvBatches(
   let batch: FileRecord[] = [];
   // The file's BOM and line ending, from its first line (the tokenizer drops the BOM).
   let head = '';
+  // The last character read: a piped input whose last row has no line break after it ended
+  // mid-row, perhaps (its producer died), and that row is refused rather than sent shortened.
+  let lastCharacter = '';
   const look = (text: string, ended: boolean) => {
+    if (text !== '') lastCharacter = text[text.length - 1]!;
     if (layout.value !== undefined) return text;
     head += text;
     layout.value = layoutOfHead(head, cellDelimiter, ended || head.length > 1_048_576);
@@ -217,7 +225,16 @@ async function* csvBatches(
       }
     }
     take(tokenizer.push(look(decoder.decode(), true)));
+    const before = batch.length;
     take(tokenizer.end());
+    // Only a row the end of the input closed: one a line break closed was taken before.
+    if (mayBeCutShort && batch.length > before && lastCharacter !== '\n' && lastCharacter !== '\r') {
+      const cut = batch[batch.length - 1]!;
+      batch[batch.length - 1] = {
+        ...cut,
+        unreadable: `the input came through a pipe and ended in the middle of line ${cut.line}, with no line break after it: the row may be cut short (its producer stopped?), so it was not sent; check it and feed it back`,
+      };
+    }
   } catch (error) {
     if (error instanceof UsageError) throw error;
     if (error instanceof CsvSyntaxError) {

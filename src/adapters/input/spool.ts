@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, createReadStream, createWriteStream, openSync, readSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { closeSync, createReadStream, createWriteStream, fstatSync, openSync, readSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -81,7 +81,37 @@ export async function seekableInput(name: string, stdin: Readable, spoolDir: str
       hint: 'check the path of the input file',
     });
   }
-  return { path, spooled: true, remove: () => rmSync(path, { force: true }) };
+  if (throughPipe(name, stdin)) PIPED.add(path);
+  return {
+    path,
+    spooled: true,
+    remove: () => {
+      PIPED.delete(path);
+      rmSync(path, { force: true });
+    },
+  };
+}
+
+/**
+ * Copies of input that came through a pipe, a FIFO or a socket (not stdin redirected from a
+ * file): its producer may have died mid-row (`ssh host cat file | sparctl …`), and the last line,
+ * cut short without its line break, read as a row with a shortened account number.
+ */
+const PIPED = new Set<string>();
+
+/** Whether the copy at `path` (seekableInput's) came through a pipe: its last line may be cut short. */
+export function cameThroughPipe(path: string): boolean {
+  return PIPED.has(path);
+}
+
+function throughPipe(name: string, stdin: Readable): boolean {
+  try {
+    const fd = name === '-' ? (stdin as Readable & { fd?: unknown }).fd : undefined;
+    const stats = name === '-' ? (typeof fd === 'number' ? fstatSync(fd) : undefined) : statSync(name);
+    return stats === undefined || !stats.isFile();
+  } catch {
+    return true;
+  }
 }
 
 function removeStale(dir: string): void {

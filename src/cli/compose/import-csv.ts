@@ -39,9 +39,11 @@ export function importCsvDeps(io: Io, globals: GlobalOptions, flags: BulkJobFlag
         records: async (_context, mapper, path) => {
           const { openInputFile } = await import('../../adapters/input/record-file.js');
           job.useStrategies(await strategiesOf(mapper));
+          const { cameThroughPipe } = await import('../../adapters/input/spool.js');
           const input = await openInputFile(path, {
             format: job.format,
             stdin: io.stdin,
+            mayBeCutShort: cameThroughPipe(path),
             onHeader: job.onHeader,
             label: job.label,
             ...(job.format === 'csv' ? { delimiter: job.delimiter } : {}),

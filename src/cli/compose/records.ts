@@ -132,9 +132,11 @@ export async function recordsJobSpec(
       // The reject file's columns are the header's: a first row that cannot be read has no cells
       // to take them from, and the rows after it must keep theirs.
       let columns: readonly string[] = [];
+      const { cameThroughPipe } = await import('../../adapters/input/spool.js');
       const input = await openInputFile(path, {
         format,
         stdin: context.io.stdin,
+        mayBeCutShort: cameThroughPipe(path),
         knownColumns,
         label,
         delimiter: delimiter(),
