@@ -90,6 +90,7 @@ async function run(
     /** The records the run's first read saw (default: `input`); others model a file written to during the run. */
     indexed?: readonly BulkInputRecord[];
     beforeSending?: BulkOptions['beforeSending'];
+    shouldStop?: BulkOptions['shouldStop'];
   } = {},
 ) {
   const events: RecordEvent[] = [];
@@ -110,6 +111,7 @@ async function run(
     ...(options.chunksInFlight ? { chunksInFlight: options.chunksInFlight } : {}),
     ...(options.upsertOrder ? { upsertOrder: options.upsertOrder } : {}),
     ...(options.beforeSending ? { beforeSending: options.beforeSending } : {}),
+    ...(options.shouldStop ? { shouldStop: options.shouldStop } : {}),
     strategies: new Map((await mapper.strategies()).map((strategy) => [strategy.id, strategy])),
     onEvent: (event: BulkEvent) => {
       if (event.type === 'record') events.push(event);
@@ -557,6 +559,17 @@ describe('bulk engine: failures', () => {
     expect(resumed.summary).toMatchObject({ total: 40, earlier: { applied: 20 }, applied: 40, rejected: 0, notSent: 0 });
     expect(backing.countMappings()).toBe(40);
     expect(backing.auditRows().filter((r) => r.operation === 'link').length).toBe(40);
+  });
+
+  it('a resumed run stopped before it reaches what an earlier run settled counts those as settled, not "not done"', async () => {
+    const mapper = local();
+    const journal = new MemoryJournal();
+    const rows = records(Array.from({ length: 40 }, (_, i) => ({ id: `W${i}` })));
+    expect((await run(mapper, rows.slice(0, 30), { mode: 'link', batchSize: 10, journal })).summary).toMatchObject({ applied: 30 });
+    // Stopped at once (Ctrl-C as it starts): it walks past nothing.
+    const stopped = await run(mapper, rows, { mode: 'link', batchSize: 10, journal, shouldStop: () => true });
+    expect(stopped.summary).toMatchObject({ total: 40, applied: 30, earlier: { applied: 30 }, notSent: 10 });
+    expect(stopped.summary.byOperation).toEqual({ link: { applied: 30 } });
   });
 
   it('a mapper that refuses every request: the first request to give up stops the others at their next attempt, and the run says why (exit 4)', async () => {

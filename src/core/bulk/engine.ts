@@ -153,6 +153,8 @@ function indexMismatch(record: BulkInputRecord, what: string): Stop {
 
 class BulkRun implements Retrying {
   private readonly earlier: ReadonlyMap<number, JournalEntry>;
+  /** The last position classify reached: records of an earlier run past it were not reported by this one. */
+  private walkedTo = -1;
   private readonly reports: Reports;
   private readonly slots: Slots;
   private readonly reader: StateReader;
@@ -326,6 +328,12 @@ class BulkRun implements Retrying {
       // A request that stopped because another gave up stops as "interrupted": the run ends for that one's reason.
       stopped = error.reason === 'interrupted' ? (this.gaveUp ?? this.options.stopReason?.() ?? 'interrupted') : error.reason;
     }
+    // Stopped before it reached them, the records an earlier run settled are still settled: said
+    // so, not counted "not done" (a resumed run stopped again said most of its job was left).
+    if (stopped !== undefined)
+      for (const [seq, entry] of this.earlier)
+        if (seq > this.walkedTo && entry.state === 'settled')
+          this.reports.settledEarlier(entry.operation, entry.fate ?? 'rejected', entry.code);
     this.reports.progress(true);
     const summary = this.reports.summary({
       total: this.options.index.rows,
@@ -350,6 +358,7 @@ class BulkRun implements Retrying {
     const effective: BulkInputRecord[] = [];
     const keys = new Set<string>();
     for (const record of records) {
+      if (record.seq > this.walkedTo) this.walkedTo = record.seq;
       const last = this.options.index.lastOf(record.seq);
       if (last !== undefined) {
         if (!this.check.superseded(last.seq, record.key))

@@ -86,15 +86,8 @@ export class Reports {
 
   /** Counts a record's fate now; its event goes to its chunk's report. */
   fate(report: ChunkReport, record: Reported, operation: Operation | 'none', fate: RecordFate, details: FateDetails = {}): void {
-    this.done++;
-    this.fates[fate]++;
-    if (details.resumed) this.earlier[fate] = (this.earlier[fate] ?? 0) + 1;
-    const counts = (this.byOperation[operation] ??= {});
-    counts[fate] = (counts[fate] ?? 0) + 1;
-    if (fate === 'rejected') {
-      const code = details.code ?? 'rejected';
-      this.rejectedBy[code] = (this.rejectedBy[code] ?? 0) + 1;
-    } else if (fate === 'skipped') {
+    this.count(operation, fate, details);
+    if (fate === 'skipped') {
       const rule = details.rule ?? details.code ?? 'filter';
       this.skippedBy[rule] = (this.skippedBy[rule] ?? 0) + 1;
     }
@@ -118,6 +111,26 @@ export class Reports {
       supersededBy: details.supersededBy,
       fa: details.fa,
     });
+  }
+
+  /**
+   * A record an earlier run settled that this run, stopped, never reached: counted as settled by
+   * that run, with no event (this run did not read its line).
+   */
+  settledEarlier(operation: Operation | 'none', fate: RecordFate, code?: string | null): void {
+    this.count(operation, fate, { resumed: true, code: code ?? null });
+  }
+
+  private count(operation: Operation | 'none', fate: RecordFate, details: FateDetails): void {
+    this.done++;
+    this.fates[fate]++;
+    if (details.resumed) this.earlier[fate] = (this.earlier[fate] ?? 0) + 1;
+    const counts = (this.byOperation[operation] ??= {});
+    counts[fate] = (counts[fate] ?? 0) + 1;
+    if (fate === 'rejected') {
+      const code = details.code ?? 'rejected';
+      this.rejectedBy[code] = (this.rejectedBy[code] ?? 0) + 1;
+    }
   }
 
   /**
