@@ -165,12 +165,13 @@ describe('two bulk runs at once never share a report file', () => {
     const { dir, sparctl, start } = await setup();
     input(join(dir, 'x', 'a.csv'), 'X');
     const expected = input(join(dir, 'y', 'a.csv'), 'Y');
-    const killed = start(['link', '--file', 'x/a.csv']);
+    // Its rejects are held until the early-stop probe, here the whole file, has its answer: none is
+    // written before the kill (with the default probe, a fast machine wrote some first).
+    const killed = start(['link', '--file', 'x/a.csv', '--early-stop', '1000000']);
     const ended = new Promise((resolve) => killed.on('close', resolve));
     await claimed(join(dir, 'a.rejects.csv.lock'));
     killed.kill('SIGKILL');
     await ended;
-    // Its rejects were held for the early-stop probe: none was written.
     expect(leftovers(dir)).toEqual(['a.rejects.csv.lock']);
     const next = await sparctl(['-o', 'json', 'link', '--file', 'y/a.csv']);
     expect(next.code, next.stderr).toBe(5);
@@ -182,7 +183,8 @@ describe('two bulk runs at once never share a report file', () => {
   it('SIGTERM: the run stops cleanly and its lock goes with it', async () => {
     const { dir, start } = await setup();
     input(join(dir, 'x', 'a.csv'), 'X');
-    const stopped = start(['link', '--file', 'x/a.csv']);
+    // Small batches, one at a time: the run lasts well past the signal (on a RAM disk it ended first).
+    const stopped = start(['link', '--file', 'x/a.csv', '--batch-size', '5', '--concurrency', '1']);
     const ended = new Promise<number | null>((resolve) => stopped.on('close', resolve));
     await claimed(join(dir, 'a.rejects.csv.lock'));
     // The claim comes just before the run listens for signals (and the run lasts seconds).
