@@ -333,6 +333,15 @@ const PIPES: Row[] = [
     then: (dir) => expect(readdirSync(dir).filter((name) => name.includes('.rejects.'))).toEqual(['in.rejects.csv']),
   },
   {
+    input: 'a file named through /proc/self/cwd (a real file, not a stream): the default rejects file is named after it',
+    files: { 'in.csv': linkCsv([...goodRows(2), linkRow('BAD_1').replace(',2,', ',9,')]) },
+    shell: 'S link --file /proc/self/cwd/in.csv',
+    exit: 5,
+    says: /rejects: .*\/in\.rejects\.csv \(1 row\)/,
+    mapper: idsOf(2),
+    then: (dir) => expect(readdirSync(dir).filter((name) => name.includes('.rejects.'))).toEqual(['in.rejects.csv']),
+  },
+  {
     input: 'a pipe cut short mid-row (its producer died): the last row, with no line break, is rejected, not sent shortened',
     files: { 'in.csv': linkCsv(goodRows(3)) },
     shell: 'head -c -7 in.csv | S link --file -',
