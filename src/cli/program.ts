@@ -69,6 +69,7 @@ Examples:
 
 Exit codes: 0 ok · 1 internal error · 2 usage or bad input · 3 config · 4 mapper unavailable
             5 finished with records not applied · 130 interrupted · 143 terminated
+            129 hung up (SIGHUP) · 131 quit (SIGQUIT)
 Error codes (the [code] of an error line): README → Troubleshooting → Error codes`,
     );
   const named = argv === undefined ? undefined : commandNamed(program, argv);
