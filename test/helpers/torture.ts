@@ -306,6 +306,12 @@ export async function tortureHistory(seed: number, target: 'local' | 'remote'): 
     ];
     let finished: Ended | undefined;
     let rerunOfDone = false;
+    // Whether some run after the first began with no journal: a killed run may have finished the
+    // job (journal removed) just before it died, and every later run is then a re-run of a done
+    // job, the finishing one too even when a run between began a journal of that re-run (a stop
+    // signal sent again and again: the first stops the run, a later one, once it no longer
+    // listens, kills it as it exits).
+    let begunWithoutJournal = false;
     // Remote upserts may go out as links before any read (upsert-order.ts): a lost answer to one
     // whose ID already held the row is then `confirmed`.
     const modelOptions = { comparesNamePhone: target === 'local', linksFirst: target === 'remote' };
@@ -336,13 +342,14 @@ export async function tortureHistory(seed: number, target: 'local' | 'remote'): 
       // A run killed after it finished its job (journal removed) but before it exited leaves the
       // next run a re-run of a finished job, which reports what a re-run reports.
       const journalled = journalExists(env);
+      if (attempt > 0 && !journalled) begunWithoutJournal = true;
       const ended = await runOnce(args, runEnv, dir, kill);
       story.push(
         `run ${attempt}: ${kill ? `${kill.label} → ` : ''}exit ${ended.code ?? ended.signal}, ${auditCount() - setupRows} writes so far`,
       );
       if (ended.code === 0 || ended.code === 5) {
         finished = ended;
-        rerunOfDone = attempt > 0 && !journalled;
+        rerunOfDone = begunWithoutJournal;
       } else if (!(ended.code === 4 || ended.code === 130 || ended.code === 143 || ended.signal !== null)) {
         return `${story.join('\n')}\nunexpected exit ${ended.code}: ${ended.stderr.slice(-1500)}`;
       }
