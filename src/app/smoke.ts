@@ -51,13 +51,13 @@ export async function smoke(deps: SmokeDeps, input: SmokeInput): Promise<SmokeRe
   if (input.junitPath !== undefined) await deps.checkJunit(input.junitPath);
   const mapper = await deps.openMapper();
   let report: SmokeReport;
-  // Ctrl-C or SIGTERM: the step in flight finishes, the rest are skipped, and the synthetic record
+  // Ctrl-C, SIGTERM, SIGHUP or SIGQUIT: the step in flight finishes, the rest are skipped, and the synthetic record
   // is still removed (a CI job cancelled mid-test must not leave it linked). A second signal ends
   // the process at once.
   let stop: SmokeStop | undefined;
   const stopListening = deps.onSignal((signal) => {
     if (stop !== undefined) deps.exitNow(STOP_SIGNALS[signal].exitCode);
-    stop = signal === 'SIGINT' ? 'interrupted' : 'terminated';
+    stop = STOP_SIGNALS[signal].code;
     deps.say(
       `\nsparctl: ${STOP_SIGNALS[signal].said}; removing the synthetic record before stopping (${STOP_SIGNALS[signal].again} to stop at once)`,
     );

@@ -1,5 +1,6 @@
 import type { OutputFormat } from '../config/constants.js';
 import type { SmokeReport, SmokeStepResult } from '../core/smoke.js';
+import { stopSignalOf } from '../core/stop-signals.js';
 import type { Io } from './io.js';
 
 /**
@@ -96,6 +97,6 @@ export function smokeSummary(report: SmokeReport): string {
   const cleanup =
     report.cleanup.state === 'failed' ? `cleanup FAILED: ${report.cleanup.detail}` : `cleanup: ${CLEANUP_WORDS[report.cleanup.state]}`;
   if (report.stopped !== undefined)
-    return `smoke: ${report.stopped === 'interrupted' ? 'interrupted (Ctrl-C)' : 'terminated (SIGTERM)'}${failed.length > 0 ? `; FAILED at ${failed.join(', ')}` : ''}; ${passed} of ${report.steps.length} steps passed ${where}; ${cleanup}`;
+    return `smoke: ${stopSignalOf(report.stopped).short}${failed.length > 0 ? `; FAILED at ${failed.join(', ')}` : ''}; ${passed} of ${report.steps.length} steps passed ${where}; ${cleanup}`;
   return `smoke: FAILED at ${failed.join(', ')}; ${passed} of ${report.steps.length} steps passed ${where}; ${cleanup}`;
 }

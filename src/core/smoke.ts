@@ -1,12 +1,13 @@
 import { ExitCode, SparctlError, UnavailableError } from './errors.js';
 import type { Mapper, MapperCallContext } from './mapper.js';
 import type { BankFa } from './model.js';
+import { stopSignalOf, type StopCode } from './stop-signals.js';
 import { classifyResult, type ItemResult, type Operation, type Outcome } from './results.js';
 
 /**
  * `sparctl smoke` (DESIGN.md §2): link a synthetic ID, read it back, update it, read it back,
  * unlink it, check it is gone — judging every answer. No I/O of its own: the mapper, the clock
- * and the ID come from the caller. Whatever fails — or stops it: Ctrl-C, SIGTERM — the synthetic
+ * and the ID come from the caller. Whatever fails — or stops it: Ctrl-C, SIGTERM, SIGHUP, SIGQUIT — the synthetic
  * record is unlinked whenever the link may have happened.
  */
 
@@ -88,8 +89,8 @@ export interface SmokeReport {
   readonly stopped?: SmokeStop;
 }
 
-/** What stopped a smoke test before its last step: Ctrl-C or SIGTERM. */
-export type SmokeStop = 'interrupted' | 'terminated';
+/** What stopped a smoke test before its last step: Ctrl-C, SIGTERM, SIGHUP or SIGQUIT. */
+export type SmokeStop = StopCode;
 
 export interface SmokeOptions {
   /** The synthetic beneficiary ID, new to this run: whatever is linked under it gets unlinked. */
@@ -199,7 +200,7 @@ export async function runSmoke(mapper: Mapper, options: SmokeOptions): Promise<S
   };
   const passed = (step: SmokeStepName) => steps.find((s) => s.step === step)?.status === 'pass';
   const stopped = () => options.stopRequested?.();
-  const stopWords = (stop: SmokeStop) => (stop === 'interrupted' ? 'interrupted (Ctrl-C)' : 'terminated (SIGTERM)');
+  const stopWords = (stop: SmokeStop) => stopSignalOf(stop).short;
 
   // Stopped before anything was sent: nothing to run, nothing to remove.
   const early = stopped();
@@ -211,7 +212,7 @@ export async function runSmoke(mapper: Mapper, options: SmokeOptions): Promise<S
       passed: false,
       steps,
       cleanup: { state: 'not_needed', detail: 'nothing to remove: nothing was sent' },
-      exitCode: early === 'interrupted' ? ExitCode.interrupted : ExitCode.terminated,
+      exitCode: stopSignalOf(early).exitCode,
       ms: Math.round(clock() - started),
       stopped: early,
     };
@@ -290,14 +291,7 @@ export async function runSmoke(mapper: Mapper, options: SmokeOptions): Promise<S
 
   const allPassed = steps.every((s) => s.status === 'pass');
   const firstError = steps.find((s) => s.error !== undefined)?.error;
-  const exitCode =
-    stop !== undefined
-      ? stop === 'interrupted'
-        ? ExitCode.interrupted
-        : ExitCode.terminated
-      : allPassed
-        ? ExitCode.ok
-        : (firstError?.exitCode ?? ExitCode.rejected);
+  const exitCode = stop !== undefined ? stopSignalOf(stop).exitCode : allPassed ? ExitCode.ok : (firstError?.exitCode ?? ExitCode.rejected);
   return {
     id,
     target: mapper.target,

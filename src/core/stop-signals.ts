@@ -8,9 +8,14 @@ import { ExitCode } from './errors.js';
  */
 export type StopSignal = 'SIGINT' | 'SIGTERM' | 'SIGHUP' | 'SIGQUIT';
 
+/** What a stop signal is called in a report (`summary.stopped.code`, smoke's `stopped`). */
+export type StopCode = 'interrupted' | 'terminated' | 'hangup' | 'quit';
+
 export interface StopSignalInfo {
   /** `summary.stopped.code` of a run it stopped. */
-  readonly code: string;
+  readonly code: StopCode;
+  /** A short name with the key or signal, for a one-line summary: "hung up (SIGHUP)". */
+  readonly short: string;
   /** What happened, for the line printed at once and the summary. */
   readonly said: string;
   readonly exitCode: ExitCode;
@@ -19,8 +24,31 @@ export interface StopSignalInfo {
 }
 
 export const STOP_SIGNALS: Readonly<Record<StopSignal, StopSignalInfo>> = {
-  SIGINT: { code: 'interrupted', said: 'interrupted', exitCode: ExitCode.interrupted, again: 'Ctrl-C again' },
-  SIGTERM: { code: 'terminated', said: 'terminated (SIGTERM)', exitCode: ExitCode.terminated, again: 'a second signal' },
-  SIGHUP: { code: 'hangup', said: 'the terminal hung up (SIGHUP)', exitCode: ExitCode.hangup, again: 'a second signal' },
-  SIGQUIT: { code: 'quit', said: 'quit (SIGQUIT)', exitCode: ExitCode.quit, again: 'a second signal' },
+  SIGINT: {
+    code: 'interrupted',
+    short: 'interrupted (Ctrl-C)',
+    said: 'interrupted',
+    exitCode: ExitCode.interrupted,
+    again: 'Ctrl-C again',
+  },
+  SIGTERM: {
+    code: 'terminated',
+    short: 'terminated (SIGTERM)',
+    said: 'terminated (SIGTERM)',
+    exitCode: ExitCode.terminated,
+    again: 'a second signal',
+  },
+  SIGHUP: {
+    code: 'hangup',
+    short: 'hung up (SIGHUP)',
+    said: 'the terminal hung up (SIGHUP)',
+    exitCode: ExitCode.hangup,
+    again: 'a second signal',
+  },
+  SIGQUIT: { code: 'quit', short: 'quit (SIGQUIT)', said: 'quit (SIGQUIT)', exitCode: ExitCode.quit, again: 'a second signal' },
 };
+
+/** The signal a report's stop code stands for. */
+export function stopSignalOf(code: StopCode): StopSignalInfo {
+  return Object.values(STOP_SIGNALS).find((info) => info.code === code) ?? STOP_SIGNALS.SIGTERM;
+}

@@ -3,6 +3,8 @@ import { smoke, type SmokeDeps } from '../../src/app/smoke.js';
 import type { Mapper } from '../../src/core/mapper.js';
 import type { ItemResult } from '../../src/core/results.js';
 import type { SmokeReport } from '../../src/core/smoke.js';
+import type { StopSignal } from '../../src/core/stop-signals.js';
+import { smokeSummary } from '../../src/cli/smoke-render.js';
 import { strict } from '../helpers/strict.js';
 
 /** A mapper that answers every step as SPAR does for a healthy run, or as `answers` says; it records calls. */
@@ -88,12 +90,14 @@ describe('smoke (use case)', () => {
     expect(junit).toBeUndefined();
   });
 
-  it('Ctrl-C or SIGTERM during a step: the steps left are skipped, the synthetic record is still removed, exit 130/143; a second signal exits at once', async () => {
-    for (const [signal, exitCode, words] of [
-      ['SIGINT', 130, 'interrupted (Ctrl-C)'],
-      ['SIGTERM', 143, 'terminated (SIGTERM)'],
+  it('Ctrl-C, SIGTERM, SIGHUP or SIGQUIT during a step: the steps left are skipped, the synthetic record is still removed, exit 130/143/129/131; a second signal exits at once', async () => {
+    for (const [signal, exitCode, words, code] of [
+      ['SIGINT', 130, 'interrupted (Ctrl-C)', 'interrupted'],
+      ['SIGTERM', 143, 'terminated (SIGTERM)', 'terminated'],
+      ['SIGHUP', 129, 'hung up (SIGHUP)', 'hangup'],
+      ['SIGQUIT', 131, 'quit (SIGQUIT)', 'quit'],
     ] as const) {
-      let listener: ((signal: 'SIGINT' | 'SIGTERM') => void) | undefined;
+      let listener: ((signal: StopSignal) => void) | undefined;
       let listening = false;
       // The signal arrives while the link is in flight.
       const { mapper, calls } = fakeMapper({
@@ -131,12 +135,13 @@ describe('smoke (use case)', () => {
       ]);
       expect(report.steps[1]!.got).toBe(words);
       expect(report).toMatchObject({
-        stopped: signal === 'SIGINT' ? 'interrupted' : 'terminated',
+        stopped: code,
         exitCode,
         passed: false,
         cleanup: { state: 'removed' },
       });
       expect(said.join('\n')).toMatch(/removing the synthetic record before stopping/);
+      expect(smokeSummary(report)).toMatch(new RegExp(`^smoke: ${words.replace(/[()]/g, '\\$&')}; 3 of 6 steps passed .*cleanup: done$`));
       expect(listening).toBe(false);
     }
     // A second signal ends the process at once.
@@ -148,7 +153,7 @@ describe('smoke (use case)', () => {
         return [];
       },
     });
-    let second: ((signal: 'SIGINT' | 'SIGTERM') => void) | undefined;
+    let second: ((signal: StopSignal) => void) | undefined;
     await smoke(deps(mapper, { onSignal: (given) => ((second = given), () => undefined), exitNow: (code) => void exits.push(code) }), {});
     expect(exits).toEqual([143]);
   });
