@@ -75,7 +75,7 @@ export interface ServeDeps {
   readonly loadTlsIdentity: (certFile: string, keyFile: string) => Promise<{ cert: string; key: string }>;
   /** Opens the local mapper and listens; the SparctlError a failure to listen is. */
   readonly listen: (start: ServerStart) => Promise<Listening>;
-  /** Resolves with the name of the signal that asks to stop (SIGINT, SIGTERM). */
+  /** Resolves with the name of the signal that asks to stop (SIGINT, SIGTERM, SIGHUP, SIGQUIT). */
   readonly stopSignal: () => Promise<string>;
   /** A line on stderr. */
   readonly note: (line: string) => void;

@@ -338,3 +338,23 @@ describe('serve reads bodies as strict UTF-8', () => {
     }
   });
 });
+
+describe('sparctl serve stopping on SIGHUP and SIGQUIT (the built binary)', () => {
+  it('an SSH session that goes away (SIGHUP, twice as a shell may send it) or Ctrl-\\ (SIGQUIT) stops serve as SIGTERM does: exit 0, the database closed', async () => {
+    const dir = tempDir();
+    for (const [signal, twice] of [
+      ['SIGHUP', true],
+      ['SIGQUIT', false],
+    ] as const) {
+      const served = await serveWith(cliEnv().env, join(dir, `${signal}.db`), []);
+      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+        served.child.once('exit', (code, by) => resolve({ code, signal: by })),
+      );
+      served.child.kill(signal);
+      // The same signal again within 200 ms is the same request, not "stop at once".
+      if (twice) served.child.kill(signal);
+      expect(await exited, served.stderr()).toEqual({ code: 0, signal: null });
+      expect(served.stderr()).toMatch(new RegExp(`sparctl serve: ${signal}, finishing in-flight requests\\nsparctl serve: stopped\\n$`));
+    }
+  });
+});

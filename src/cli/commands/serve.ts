@@ -60,7 +60,8 @@ Limits (the start line repeats them): a body over --max-body-bytes gets 413 G2P-
 soon as that shows, and the rest of it is not read; more than --max-items items gets 413
 G2P-REQ-413; bodies held at once are capped at ${BODY_BUDGET_FACTOR}× --max-body-bytes (503 G2P-REQ-503
 beyond, retry shortly); a request must arrive within 60 s; at most ${MAX_CONNECTIONS} connections at once.
-Stops cleanly on Ctrl-C or SIGTERM: in-flight requests finish, the database is closed.
+Stops cleanly on Ctrl-C, SIGTERM, SIGHUP or SIGQUIT: in-flight requests finish, the database is
+closed, exit 0; a second signal stops at once.
 
 Examples:
   $ sparctl serve

@@ -7,7 +7,8 @@ import { isLoopbackHost } from '../../adapters/server/guard.js';
 import { ConfigError, SparctlError, UsageError } from '../../core/errors.js';
 import { redactQuery } from '../../config/redact.js';
 import { loadContext, openMapper, writeLinksOnThread, type CommandContext, type GlobalOptions } from '../context.js';
-import type { Io } from '../io.js';
+import { onStopSignals, type Io } from '../io.js';
+import { STOP_SIGNALS } from '../../core/stop-signals.js';
 
 /**
  * What the serve use case needs: the composition of app/serve.ts. The settings are read when
@@ -76,10 +77,15 @@ export function serveDeps(io: Io, globals: GlobalOptions): ServeDeps {
         },
       };
     },
+    // SIGHUP too (an SSH session that went away): it killed serve at once, mid-request.
     stopSignal: () =>
       new Promise<string>((resolve) => {
-        process.once('SIGINT', () => resolve('SIGINT'));
-        process.once('SIGTERM', () => resolve('SIGTERM'));
+        let stopping = false;
+        onStopSignals((signal) => {
+          if (stopping) process.exit(STOP_SIGNALS[signal].exitCode);
+          stopping = true;
+          resolve(signal);
+        });
       }),
     note: (line) => io.stderr.write(`${line}\n`),
   };
