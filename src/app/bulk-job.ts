@@ -232,16 +232,31 @@ export async function runBulkJob(deps: BulkJobDeps, job: BulkJobInput): Promise<
     throw new UsageError('usage.stdin_is_tty', '--file - reads records from stdin, but stdin is a terminal', {
       hint: 'pipe a file in, or give its path',
     });
-  const input = await deps.openInput(job.file);
+  // Until the run listens for stop signals itself, a signal stops it here and now: nothing was
+  // sent yet (the input is being copied or checked, the journal made). Left to Node, it ended the
+  // process without a word, and a copy of stdin stayed in the state folder.
+  let listening: (() => void) | undefined = deps.onSignal((signal) => {
+    deps.say(`\nsparctl: ${STOP_SIGNALS[signal].said}; nothing was sent`);
+    deps.exitNow(STOP_SIGNALS[signal].exitCode);
+  });
+  const stopListening = () => {
+    listening?.();
+    listening = undefined;
+  };
   try {
-    const mapper = await deps.openMapper(job.dryRun === true ? 'dry-run' : 'write');
+    const input = await deps.openInput(job.file);
     try {
-      return await runWithMapper(deps, job, mapper, input);
+      const mapper = await deps.openMapper(job.dryRun === true ? 'dry-run' : 'write');
+      try {
+        return await runWithMapper(deps, job, mapper, input, stopListening);
+      } finally {
+        await mapper.close();
+      }
     } finally {
-      await mapper.close();
+      input.remove();
     }
   } finally {
-    input.remove();
+    stopListening();
   }
 }
 
@@ -250,6 +265,7 @@ async function runWithMapper(
   job: BulkJobInput,
   mapper: Mapper,
   input: { path: string; spooled: boolean },
+  stopEarlyListener: () => void,
 ): Promise<BulkJobResult> {
   // The mapper's own identity is part of the job: a journal must never vouch for records
   // applied to a database that has since been deleted and created anew.
@@ -283,7 +299,15 @@ async function runWithMapper(
   try {
     const writerThread = !job.dryRun && (await deps.writeLinksOnThread(mapper));
     if (writerThread) deps.verbose?.('the local mapper writes links on a second thread (SPARCTL_WRITER_THREAD=off: one thread)');
-    return await runJournalled(deps, job, mapper, input, { index, lines, journal, journalFile, writerThread, fingerprint });
+    return await runJournalled(deps, job, mapper, input, {
+      index,
+      lines,
+      journal,
+      journalFile,
+      writerThread,
+      fingerprint,
+      stopEarlyListener,
+    });
   } catch (error) {
     // Refused before anything was sent (a reject file in the way, a report path another run
     // holds): an empty journal vouches for nothing, and was left in the state folder for good.
@@ -321,6 +345,8 @@ async function runJournalled(
     journalFile: JournalFile | undefined;
     writerThread: boolean;
     fingerprint: string;
+    /** Removes runBulkJob's listener ("nothing was sent"): this run's own takes over, with no turn of the event loop between. */
+    stopEarlyListener: () => void;
   },
 ): Promise<BulkJobResult> {
   const dryRun = job.dryRun === true;
@@ -369,6 +395,7 @@ async function runJournalled(
   // is journalled, and the next run writes the reports again from the start.
   const sinkFailure = () => results?.failure?.() ?? rejects?.failure?.() ?? rejectsFailure ?? deps.stdoutFailure?.();
   let rejectsFailure: SparctlError | undefined;
+  run.stopEarlyListener();
   const stopListening = deps.onSignal((received) => {
     if (signal !== undefined) deps.exitNow(STOP_SIGNALS[received].exitCode);
     signal = received;

@@ -95,6 +95,40 @@ describe('a copy of stdin (the spool) that cannot be written is the state folder
   });
 });
 
+describe('a stop signal before anything is sent', () => {
+  it('SIGTERM or SIGHUP while stdin is still being copied: one line saying nothing was sent, exit 143/129, no copy left, nothing linked', async () => {
+    const dir = tempDir();
+    const { env } = cliEnv();
+    expect((await runCli(['--db', 'x.db', 'init', '-q'], { env, cwd: dir })).code).toBe(0);
+    const spool = join(env['XDG_STATE_HOME']!, 'sparctl', 'spool');
+    for (const [signal, code, said] of [
+      ['SIGTERM', 143, 'terminated \\(SIGTERM\\)'],
+      ['SIGHUP', 129, 'the terminal hung up \\(SIGHUP\\)'],
+    ] as const) {
+      const child = spawn(process.execPath, [BIN, '--db', 'x.db', 'link', '--file', '-'], {
+        ...SPAWN_LIMIT,
+        env,
+        cwd: dir,
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
+      const result = outputOf(child);
+      // The producer is still writing: the copy is under way, and stays so until the signal.
+      child.stdin!.on('error', () => undefined).write(rowsCsv(200));
+      const started = Date.now();
+      while (!(existsSync(spool) && readdirSync(spool).length > 0)) {
+        expect(Date.now() - started, 'the copy of stdin to begin').toBeLessThan(15_000);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      child.kill(signal);
+      const { code: exit, stderr } = await result;
+      expect(exit, stderr).toBe(code);
+      expect(stderr).toMatch(new RegExp(`\\nsparctl: ${said}; nothing was sent\\n`));
+      expect(readdirSync(spool)).toEqual([]);
+      expect(linked(join(dir, 'x.db'))).toBe(0);
+    }
+  });
+});
+
 describe('the index cache', () => {
   it('an index that cannot be kept leaves no partial copy in the cache', async () => {
     const dir = tempDir();

@@ -67,6 +67,7 @@ export async function seekableInput(name: string, stdin: Readable, spoolDir: str
   } catch (error) {
     throw copyError(error);
   }
+  removedAtExit(path);
   const copy = createWriteStream(path, { fd });
   let copyFailed = false;
   copy.on('error', () => {
@@ -75,7 +76,7 @@ export async function seekableInput(name: string, stdin: Readable, spoolDir: str
   try {
     await pipeline(name === '-' ? stdin : createReadStream(name), copy);
   } catch (error) {
-    rmSync(path, { force: true });
+    removeCopy(path);
     if (copyFailed || SPACE.has(environmentCode(error) ?? '')) throw copyError(error);
     throw new UsageError('input.unreadable', `cannot read ${label}: ${describeFsError(error)}`, {
       hint: 'check the path of the input file',
@@ -87,9 +88,32 @@ export async function seekableInput(name: string, stdin: Readable, spoolDir: str
     spooled: true,
     remove: () => {
       PIPED.delete(path);
-      rmSync(path, { force: true });
+      removeCopy(path);
     },
   };
+}
+
+/**
+ * The copies this process made and has not removed yet: removed when it exits, however the
+ * exit comes about in JavaScript (a stop signal before the run began, a bug), not only when
+ * the run ends normally. Left, each held a whole input (35 MB) for a day.
+ */
+const COPIES = new Set<string>();
+
+function removedAtExit(path: string): void {
+  if (COPIES.size === 0) process.once('exit', removeCopies);
+  COPIES.add(path);
+}
+
+function removeCopy(path: string): void {
+  COPIES.delete(path);
+  if (COPIES.size === 0) process.off('exit', removeCopies);
+  rmSync(path, { force: true });
+}
+
+function removeCopies(): void {
+  for (const path of COPIES) rmSync(path, { force: true });
+  COPIES.clear();
 }
 
 /**
