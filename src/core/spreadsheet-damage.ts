@@ -96,7 +96,8 @@ function valueDamage(field: string, value: unknown): { field: string; code: stri
 }
 
 // What the reader (xlsx-reader.ts's cellText) shows for the cells it names besides numbers; a
-// number's text is digits, a sign, a point and an exponent, never one of these.
+// number's text is digits, a sign, a point and an exponent, never one of these. A formula with
+// no result (it failed, or was never calculated) shows `=` and its text.
 const DATE_CELL = /^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z)?$/;
 const ERROR_CELL = /^#[A-Z][A-Z0-9_/]*[!?]?$|^#N\/A$/;
 
@@ -115,6 +116,11 @@ export function numberCellDamage(column: string, value: string): { code: string;
     return {
       code: DAMAGE_CODES.number,
       message: `${column} "${value}" is an error value in the workbook (a formula that failed: #N/A is a VLOOKUP or XLOOKUP that found nothing), not a value; fix the formula or type the value in a cell formatted as Text`,
+    };
+  if (value.startsWith('='))
+    return {
+      code: DAMAGE_CODES.number,
+      message: `${column} "${value}" is a formula whose result the workbook does not hold: it failed (#N/A is a VLOOKUP or XLOOKUP that found nothing), or a program saved the workbook without calculating it; fix the formula or type the value in a cell formatted as Text, then save the workbook from the spreadsheet`,
     };
   if (value === 'TRUE' || value === 'FALSE')
     return {

@@ -370,6 +370,45 @@ describe('cells of an .xlsx that hold no typed value', () => {
   });
 });
 
+describe('formula cells of an .xlsx without a usable result', () => {
+  it('a formula that failed (#N/A) or was saved without its result (exceljs gives neither a result) is refused in the ID and account columns, never read as empty (a "first" mapping took the old account)', async () => {
+    const dir = tempDir('sparctl-xlsx-');
+    const book = new ExcelJS.Workbook();
+    const sheet = book.addWorksheet('Sheet1');
+    sheet.addRow([...COLUMNS, 'old_account']);
+    const line = (n: number, over: Record<string, ExcelJS.CellValue>) => {
+      const values = row(n) as Record<string, ExcelJS.CellValue>;
+      sheet.addRow([...COLUMNS.map((c) => (c in over ? over[c] : values[c])), `0099999999${String(n).padStart(2, '0')}`]);
+    };
+    line(1, {});
+    line(2, { account_no: { formula: 'VLOOKUP(A3,Sheet2!A:B,2,0)', result: { error: '#N/A' } } as ExcelJS.CellValue });
+    line(3, { account_no: { formula: 'Sheet2!B4' } as ExcelJS.CellValue });
+    line(4, { national_id: { formula: 'VLOOKUP(A5,Sheet2!A:B,2,0)', result: { error: '#N/A' } } as ExcelJS.CellValue });
+    line(5, { account_no: { formula: 'Sheet2!B6', result: '001234560005' } as ExcelJS.CellValue });
+    await book.xlsx.writeFile(join(dir, 'formulas.xlsx'));
+    const mapping = JSON.parse(readFileSync(MAPPING, 'utf8')) as { fa: Record<string, unknown> };
+    mapping.fa['account_number'] = { first: ['account_no', 'old_account'] };
+    writeFileSync(join(dir, 'mapping.json'), JSON.stringify(mapping));
+    const { env } = cliEnv();
+    const db = join(dir, 'mapper.db');
+    const x = await runMain(['--create', '--db', db, 'import-csv', 'formulas.xlsx', '--mapping', 'mapping.json', '--dfsp', DFSP], {
+      env,
+      cwd: dir,
+    });
+    expect(x.code, x.stderr).toBe(5);
+    expect(rejectRows(join(dir, 'formulas.rejects.csv'))).toEqual([
+      ['3', 'account_number', 'mapping.spreadsheet_number', '000412340002'],
+      ['4', 'account_number', 'mapping.spreadsheet_number', '000412340003'],
+      ['5', 'id', 'mapping.spreadsheet_number', '"\'=VLOOKUP(A5,Sheet2!A:B,2,0)"'],
+    ]);
+    const text = readFileSync(join(dir, 'formulas.rejects.csv'), 'utf8');
+    expect(text).toContain('account_no ""=VLOOKUP(A3,Sheet2!A:B,2,0)"" is a formula whose result the workbook does not hold: it failed');
+    expect(text).toContain('account_no ""=Sheet2!B4"" is a formula whose result the workbook does not hold');
+    // The formula with its result reads as that result; no row took the old account.
+    expect(stored(db).map((m) => /account_number:(\d+)/.exec(m.fa_value)?.[1])).toEqual(['001234560001', '001234560005']);
+  });
+});
+
 describe('the reject file of a workbook', () => {
   it('quotes cells Excel would run, and the fixed file fed back gives the values first read', async () => {
     const dir = tempDir('sparctl-xlsx-');

@@ -314,9 +314,15 @@ export function cellText(cell: { value: unknown; numFmt?: string | undefined }):
   if (typeof value === 'boolean') return { text: value ? 'TRUE' : 'FALSE', number: true };
   if (value instanceof Date) return { text: isoDate(value), number: true };
   if (typeof value === 'object') {
-    const object = value as { richText?: { text?: string }[]; result?: unknown; error?: string; text?: unknown };
+    const object = value as { richText?: { text?: string }[]; formula?: string; result?: unknown; error?: string; text?: unknown };
     if (Array.isArray(object.richText)) return { text: object.richText.map((run) => run.text ?? '').join(''), number: false };
-    if ('formula' in object || 'sharedFormula' in object) return cellText({ value: object.result, numFmt: cell.numFmt });
+    if ('formula' in object || 'sharedFormula' in object) {
+      // exceljs's stream reader gives no result for a formula that failed (#N/A, #REF!), nor for
+      // one a program saved without calculating it. Read as an empty cell, it let a `first` or
+      // `default` mapping take another column's account: its text says what it is instead.
+      if (object.result === undefined || object.result === null) return { text: `=${object.formula ?? ''}`, number: true };
+      return cellText({ value: object.result, numFmt: cell.numFmt });
+    }
     if (typeof object.error === 'string') return { text: object.error, number: true };
     if (typeof object.text === 'string') return { text: object.text, number: false };
   }
