@@ -87,6 +87,7 @@ import {
   DAMAGE_FIELDS,
   leadingZerosMessage,
   numberCellDamage,
+  PHONE_FIELDS,
   spreadsheetDamage,
   zeroPaddedMatch,
 } from './spreadsheet-damage.js';
@@ -892,7 +893,9 @@ function read(
   if (spec.values === undefined && DAMAGE_FIELDS.has(field)) {
     // A number cell first: the workbook still holds the digits a CSV export would lose, not its leading zeros.
     const damage =
-      numbers?.(source) && NO_NUMBER_FIELDS.has(field) ? numberCellDamage(source, raw) : spreadsheetDamage(source, raw, field !== 'id');
+      numbers?.(source) && NO_NUMBER_FIELDS.has(field)
+        ? numberCellDamage(source, raw)
+        : spreadsheetDamage(source, raw, field !== 'id', PHONE_FIELDS.has(field));
     const problem = damage ?? column?.(source, raw);
     if (problem !== undefined) {
       problems.push({ field, ...problem });

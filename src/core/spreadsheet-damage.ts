@@ -19,6 +19,8 @@ export const DAMAGE_CODES = {
   number: 'mapping.spreadsheet_number',
   /** A DFSP code that matches the list only once zero-padded. */
   zeros: 'mapping.leading_zeros_lost',
+  /** `1234567806.0`, `1,234,567,807`, `-1234567810`, `'00123`: a number format, or the apostrophe that marks text, kept in the value. */
+  format: 'mapping.spreadsheet_format',
 } as const;
 
 const HOW =
@@ -29,12 +31,29 @@ const EXPONENT = /^[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d+$/;
 // ="000412" (and =" 0412 "), as a CSV exported from such a sheet holds it.
 const FORMULA = /^="(.*)"$/s;
 
+// A whole number shown with decimals: 1234567806.0 (a 0.00 format, a float export).
+const DECIMALS = /^\d+\.0+$/;
+// Thousands separators: 1,234,567,807 — or a no-break space, as a French-locale format writes them.
+const GROUPED = /^\d{1,3}(?:,\d{3})+(?:\.\d+)?$|^\d{1,3}(?:[\u00A0\u202F]\d{3})+$/;
+// Groups of three digits split by plain spaces: 1 234 567 813 (a phone number may be written so: not one).
+const SPACED = /^\d{1,3}(?: \d{3})+$/;
+// A value none of the patterns can match: no "=", apostrophe or minus first, no exponent, point,
+// comma or space (most values: the patterns are not run for them).
+const MAYBE_DAMAGED = /^[='-]|[eE.,\u00A0\u202F ]/;
+
 /**
  * The problem a value shows, or undefined: `column` names where it was read from. `anyFormula`:
- * any text that begins with "=" is a formula's (accounts, codes, phones); an ID may be any
- * token, so there only the `="…"` wrapper is.
+ * any text that begins with "=" or "-" is a formula's or a negative number's (accounts, codes,
+ * phones); an ID may be any token, so there only the `="…"` wrapper is. `phone`: digits grouped
+ * by spaces are a way to write it, not damage.
  */
-export function spreadsheetDamage(column: string, value: string, anyFormula = false): { code: string; message: string } | undefined {
+export function spreadsheetDamage(
+  column: string,
+  value: string,
+  anyFormula = false,
+  phone = false,
+): { code: string; message: string } | undefined {
+  if (!MAYBE_DAMAGED.test(value)) return undefined;
   if (EXPONENT.test(value))
     return {
       code: DAMAGE_CODES.exponent,
@@ -51,6 +70,28 @@ export function spreadsheetDamage(column: string, value: string, anyFormula = fa
     return {
       code: DAMAGE_CODES.formula,
       message: `${column} "${value}" is a spreadsheet formula, not a value; write the value itself: ${HOW}`,
+    };
+  // The marker a person types to keep a value as text ('00412), or a CSV-injection guard, kept in the value.
+  if (value.startsWith("'"))
+    return {
+      code: DAMAGE_CODES.format,
+      message: `${column} "${value}" begins with the apostrophe a spreadsheet uses to mark text, which is not part of the value; remove it: ${HOW}`,
+    };
+  const zeros = 'its leading zeros may be gone too';
+  if (DECIMALS.test(value))
+    return {
+      code: DAMAGE_CODES.format,
+      message: `${column} "${value}" is a number a spreadsheet showed with decimals (a number format such as 0.00), not the value; ${zeros}: ${HOW}`,
+    };
+  if (GROUPED.test(value) || (!phone && SPACED.test(value)))
+    return {
+      code: DAMAGE_CODES.format,
+      message: `${column} "${value}" is a number a spreadsheet wrote with thousands separators, not the value; ${zeros}: ${HOW}`,
+    };
+  if (anyFormula && /^-\d+$/.test(value))
+    return {
+      code: DAMAGE_CODES.format,
+      message: `${column} "${value}" is a negative number, which no account, code or phone number is (a formula's result, or a number format's sign); write the value itself: ${HOW}`,
     };
   return undefined;
 }
@@ -86,12 +127,14 @@ export function recordDamage(record: {
   return undefined;
 }
 
+/** Damage fields that hold a phone number. */
+export const PHONE_FIELDS: ReadonlySet<string> = new Set(['phone_number', 'mobile_number']);
+
 const FA_DAMAGE_FIELDS: readonly string[] = [...DAMAGE_FIELDS].filter((field) => field !== 'id' && field !== 'phone_number');
 
 function valueDamage(field: string, value: unknown): { field: string; code: string; message: string } | undefined {
-  // Most values hold neither an "=" first nor an e: the patterns are not run for them.
-  if (typeof value !== 'string' || (value.charCodeAt(0) !== 61 && value.indexOf('e') === -1 && value.indexOf('E') === -1)) return undefined;
-  const damage = spreadsheetDamage(field, value, field !== 'id');
+  if (typeof value !== 'string') return undefined;
+  const damage = spreadsheetDamage(field, value, field !== 'id', PHONE_FIELDS.has(field));
   return damage === undefined ? undefined : { field, ...damage };
 }
 

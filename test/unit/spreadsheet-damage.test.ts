@@ -79,6 +79,42 @@ describe('spreadsheet damage', () => {
   it.each(['000412345004', 'E123', '12E', 'ACC-1E+5', '2.77'])('%s is intact', (value) => {
     expect(spreadsheetDamage('acct', value)).toBeUndefined();
   });
+  it.each([
+    ['1234567806.0', 'showed with decimals'],
+    ['1234567899.00', 'showed with decimals'],
+    ['1,234,567,807', 'thousands separators'],
+    ['1,234,567,807.00', 'thousands separators'],
+    ['1\u00A0234\u00A0567', 'thousands separators'],
+    ['1\u202F234\u202F567', 'thousands separators'],
+    ['1 234 567 813', 'thousands separators'],
+    ["'001234567890", 'apostrophe a spreadsheet uses to mark text'],
+    ['-1234567810', 'negative number'],
+  ])('%s is a number format (or text marker) kept in the value: mapping.spreadsheet_format', (value, says) => {
+    expect(spreadsheetDamage('acct', value, true)).toMatchObject({
+      code: 'mapping.spreadsheet_format',
+      message: expect.stringContaining(`acct "${value}" `),
+    });
+    expect(spreadsheetDamage('acct', value, true)?.message).toContain(says);
+  });
+  it.each(['0012-3456-78', '1234.5', '12.30', 'ACC 0012 3456', '1234 5678 9012', 'DE89 3704 0044 0532 0130 00', '12,34', "O'Brien-1"])(
+    '%s is a way to write an account, not damage',
+    (value) => {
+      expect(spreadsheetDamage('acct', value, true)).toBeUndefined();
+    },
+  );
+  it('a phone number may be grouped by spaces and an ID may begin with a minus; an apostrophe or decimals are damage in both', () => {
+    expect(spreadsheetDamage('phone', '612 345 678', true, true)).toBeUndefined();
+    expect(spreadsheetDamage('phone', '612\u00A0345\u00A0678', true, true)?.code).toBe('mapping.spreadsheet_format');
+    expect(spreadsheetDamage('id', '-123')).toBeUndefined();
+    expect(spreadsheetDamage('id', "'000500000003")?.code).toBe('mapping.spreadsheet_format');
+    expect(spreadsheetDamage('id', '500000003.0')?.code).toBe('mapping.spreadsheet_format');
+    expect(recordDamage({ id: 'B_1', phone_number: '612 345 678' })).toBeUndefined();
+    expect(recordDamage({ id: "'B_003" })).toMatchObject({ field: 'id', code: 'mapping.spreadsheet_format' });
+    expect(recordDamage({ id: 'B_3', fa: { account_number: "'0012345678" } })).toMatchObject({
+      field: 'account_number',
+      code: 'mapping.spreadsheet_format',
+    });
+  });
   it('="…" is a formula wrapper; any other text that begins with "=" a formula', () => {
     expect(spreadsheetDamage('id', '="000412"')?.code).toBe('mapping.spreadsheet_formula');
     // An ID may be any token (a formula's text included): only the wrapper is damage there.
