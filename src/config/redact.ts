@@ -42,6 +42,30 @@ function maskRest(url: string): string {
 }
 
 /**
+ * A remote mapper as a bulk job's journal and an import's state know it: its URL masked as
+ * redactUrl masks it, with the scheme and host in lower case, no default port and no trailing
+ * slash. Keyed by the URL as typed, `…/mapper` and `…/mapper/` were two mappers: a resumed run
+ * started a new job, and an import read every submission again over an admin's corrections.
+ */
+export function remoteIdentity(protocol: string, baseUrl: string): string {
+  let normal = baseUrl;
+  try {
+    const url = new URL(baseUrl);
+    const userInfo = url.username !== '' || url.password !== '' ? `${url.username}:${url.password}@` : '';
+    normal = `${url.protocol}//${userInfo}${url.host}${url.pathname.replace(/\/+$/, '')}${url.search}${url.hash}`;
+  } catch {
+    // Not a URL a request could go to either: as given.
+  }
+  return `${protocol} ${redactUrl(normal)}`;
+}
+
+/** What remoteIdentity was before it was normalized (the URL as typed): a journal or state an earlier sparctl left under it is still this mapper's. */
+export function earlierRemoteIdentity(protocol: string, baseUrl: string): string | undefined {
+  const earlier = `${protocol} ${redactUrl(baseUrl)}`;
+  return earlier === remoteIdentity(protocol, baseUrl) ? undefined : earlier;
+}
+
+/**
  * A request's path as an access log shows it: query values masked, and no user or password an
  * absolute-form request line (`GET http://u:p@host/ping`) or a `//u:p@x/` path would carry.
  */

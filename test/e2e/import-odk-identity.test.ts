@@ -18,6 +18,7 @@ import type { FakeCentral } from '../helpers/fake-central.js';
 import { BIN, cliEnv, type CliEnv, SPAWN_LIMIT } from '../helpers/run-cli.js';
 import { runMain } from '../helpers/run-main.js';
 import { bankSubmission, fakeCentrals, importOdk, odkEnv } from '../helpers/odk-fixture.js';
+import { serveWith } from '../helpers/serve.js';
 
 const PASSWORD = 'odk-identity-test';
 const { central, cleanups } = fakeCentrals(PASSWORD);
@@ -107,6 +108,29 @@ describe('one local mapper, whatever path names it', () => {
     expect(upgraded.stderr).toMatch(/0 to apply \(1 already applied\)/);
     expect(stateDirs(env)).toHaveLength(1);
     expect(stateDirs(env)[0]).not.toBe('a1b2c3d4e5f6a1b2c3d4e5f6');
+  });
+
+  it("one remote mapper whatever its URL looks like: a trailing slash or an upper-case host is the same state (it read every submission again over an admin's fix)", async () => {
+    const fake = await central();
+    const env = setup(fake);
+    const served = await serveWith(env.env, join(env.home, 'remote.db'), []);
+    fake.submit(bank('0084000001', '000111'));
+    expect((await importOdk(env, ['--url', served.url])).code).toBe(0);
+    for (const spelled of [`${served.url}/`, served.url.replace('http://', 'HTTP://'), `${served.url}//`]) {
+      const again = await importOdk(env, ['--url', spelled]);
+      expect(again.code, again.stderr).toBe(0);
+      expect(again.stderr, spelled).toMatch(/0 to apply \(1 already applied\)/);
+    }
+    expect(stateDirs(env)).toHaveLength(1);
+    // Where an earlier sparctl, run with the trailing slash, kept it: taken over.
+    const root = join(env.env['XDG_STATE_HOME']!, 'sparctl', 'odk');
+    const sha256 = (text: string, encoding: 'hex' | 'base64url') => createHash('sha256').update(text).digest(encoding);
+    const earlierKey = stateKey(sha256, { url: fake.url, project: 3, form: 'spar_enrolment' }, `spar-v2 ${served.url}/`);
+    renameSync(join(root, stateDirs(env)[0]!), join(root, earlierKey));
+    const upgraded = await importOdk(env, ['--url', `${served.url}/`]);
+    expect(upgraded.code, upgraded.stderr).toBe(0);
+    expect(upgraded.stderr).toMatch(/0 to apply \(1 already applied\)/);
+    expect(stateDirs(env)).toHaveLength(1);
   });
 
   it('link --file through a symbolic link while the same job runs through the file is job.running, and then resumes that job', async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { homeOf, NO_HOME, sparctlDirs } from '../../src/config/paths.js';
 import { redactUrl, redactedSettings, resolveSettings, type SettingsInput } from '../../src/config/settings.js';
-import { redactQuery, redactUrlsIn } from '../../src/config/redact.js';
+import { earlierRemoteIdentity, redactQuery, redactUrlsIn, remoteIdentity } from '../../src/config/redact.js';
 import { ConfigError, UsageError } from '../../src/core/errors.js';
 import { thrownBy } from '../helpers/errors.js';
 
@@ -256,5 +256,31 @@ describe('sparctlDirs', () => {
       state: '/home/ana/.local/state/sparctl',
       cache: '/home/ana/.cache/sparctl',
     });
+  });
+});
+
+describe('remoteIdentity: one remote mapper, however its URL is spelled', () => {
+  it('a trailing slash, an upper-case scheme or host, a default port are the same mapper; the user-info is masked, a path is kept', () => {
+    const one = remoteIdentity('spar-v2', 'https://spar.example.org/api/mapper');
+    expect(one).toBe('spar-v2 https://spar.example.org/api/mapper');
+    for (const spelled of [
+      'https://spar.example.org/api/mapper/',
+      'HTTPS://SPAR.Example.org/api/mapper',
+      'https://spar.example.org:443/api/mapper//',
+    ])
+      expect(remoteIdentity('spar-v2', spelled), spelled).toBe(one);
+    expect(remoteIdentity('spar-v2', 'http://127.0.0.1:8000/')).toBe('spar-v2 http://127.0.0.1:8000');
+    expect(remoteIdentity('spar-v2', 'https://spar.example.org/api/other')).not.toBe(one);
+    expect(remoteIdentity('spar-v1', 'https://spar.example.org/api/mapper')).not.toBe(one);
+    expect(remoteIdentity('spar-v2', 'https://u:s3cret@spar.example.org/api/mapper/')).toBe(
+      'spar-v2 https://***@spar.example.org/api/mapper',
+    );
+    expect(remoteIdentity('spar-v2', 'https://spar.example.org/api/mapper?key=s3cret')).toBe(
+      'spar-v2 https://spar.example.org/api/mapper?key=***',
+    );
+  });
+  it('what an earlier sparctl keyed by the URL as typed, when that differs', () => {
+    expect(earlierRemoteIdentity('spar-v2', 'https://spar.example.org/api/mapper')).toBeUndefined();
+    expect(earlierRemoteIdentity('spar-v2', 'https://spar.example.org/api/mapper/')).toBe('spar-v2 https://spar.example.org/api/mapper/');
   });
 });

@@ -4,7 +4,7 @@ import { realPath } from '../../adapters/files/fs-errors.js';
 import { UsageError } from '../../core/errors.js';
 import type { BulkJobDeps } from '../../app/bulk-job.js';
 import type { BulkInput, BulkInputRecord } from '../../core/bulk/types.js';
-import { redactUrl } from '../../config/redact.js';
+import { earlierRemoteIdentity, remoteIdentity } from '../../config/redact.js';
 import { openMapper, writeLinksOnThread, type CommandContext } from '../context.js';
 import { onStopSignals } from '../io.js';
 import type { BulkSummary, RecordEvent } from '../../core/bulk/events.js';
@@ -110,7 +110,7 @@ export async function bulkJobDeps(context: CommandContext, spec: BulkJobSpec): P
     targetIdentity: (mapper) =>
       settings.mode === 'local'
         ? `local ${realMapperPath(settings.db!)} ${mapper.instanceId ?? ''}`
-        : `${settings.protocol} ${redactUrl(settings.baseUrl!)}`,
+        : remoteIdentity(settings.protocol, settings.baseUrl!),
     prescan: async (mapper, path, definition, index) => {
       const { fingerprintOf, indexOfRecords, prescanCsv } = await import('../../adapters/input/prescan.js');
       const earlierDefinition = earlierJobDefinition(definition, settings, mapper);
@@ -247,9 +247,20 @@ export async function bulkJobDeps(context: CommandContext, spec: BulkJobSpec): P
 }
 
 /** The job's definition as an earlier sparctl made it (the local mapper by the path as given), when it differs. */
-function earlierJobDefinition(definition: string, settings: { mode: string; db?: string | undefined }, mapper: Mapper): string | undefined {
-  if (settings.mode !== 'local' || settings.db === undefined) return undefined;
-  const earlierTarget = `local ${settings.db} ${mapper.instanceId ?? ''}`;
+function earlierJobDefinition(
+  definition: string,
+  settings: { mode: string; db?: string | undefined; protocol: string; baseUrl?: string | undefined },
+  mapper: Mapper,
+): string | undefined {
+  const earlierTarget =
+    settings.mode === 'local'
+      ? settings.db === undefined
+        ? undefined
+        : `local ${settings.db} ${mapper.instanceId ?? ''}`
+      : settings.baseUrl === undefined
+        ? undefined
+        : earlierRemoteIdentity(settings.protocol, settings.baseUrl);
+  if (earlierTarget === undefined) return undefined;
   const parsed = JSON.parse(definition) as { target?: unknown };
   if (typeof parsed.target !== 'string' || parsed.target === earlierTarget) return undefined;
   return JSON.stringify({ ...parsed, target: earlierTarget });

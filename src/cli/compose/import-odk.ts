@@ -4,7 +4,7 @@ import { basename, join } from 'node:path';
 import type { ImportOdkDeps, MapperHeld, OdkStore, StateElsewhere, StateOrigin } from '../../app/import-odk.js';
 import { duringRunError, makeFolders } from '../../adapters/files/fs-errors.js';
 import { checkedBearerToken } from '../../config/bearer-token.js';
-import { redactUrl } from '../../config/redact.js';
+import { earlierRemoteIdentity, remoteIdentity } from '../../config/redact.js';
 import type { BulkJobFlags } from '../bulk-job.js';
 import { realMapperPath } from './bulk-job.js';
 import { announceTarget, localMapperFile, openMapper, warnIfReadableByOthers, type CommandContext } from '../context.js';
@@ -38,12 +38,12 @@ export function importOdkDeps(
     mapperIdentity: async (dryRun) =>
       settings.mode === 'local'
         ? `local ${realMapperPath(settings.db!)} ${await localInstanceId(localMapperFile(context, dryRun ? 'dry-run' : 'write'), dryRun)}`
-        : `${settings.protocol} ${redactUrl(settings.baseUrl!)}`,
-    // Earlier sparctls keyed it by the path as given.
+        : remoteIdentity(settings.protocol, settings.baseUrl!),
+    // Earlier sparctls keyed it by the path, or the URL, as given.
     earlierMapperIdentity: async (dryRun) =>
       settings.mode === 'local'
         ? `local ${settings.db} ${await localInstanceId(localMapperFile(context, dryRun ? 'dry-run' : 'write'), dryRun)}`
-        : undefined,
+        : earlierRemoteIdentity(settings.protocol, settings.baseUrl!),
     sha256: (text, encoding) => createHash('sha256').update(text).digest(encoding),
     readMapper: (ids) => readMapper(context, ids),
     openStore: async (key, earlierKey, dryRun, origin) =>
