@@ -4,7 +4,7 @@ import { ExitCode, SparctlError, UsageError } from '../core/errors.js';
 import { faChanges, faFromAnswers, idForms, type FaAnswers } from '../core/fa-edit.js';
 import { SAME_ROW, type Mapper } from '../core/mapper.js';
 import { normalizePhone, type DfspData } from '../core/mapping.js';
-import { DEFAULT_STRATEGY_FOR, EMAIL, FA_TYPES, NO_CONTROL_CHARS, type FinancialAddress } from '../core/model.js';
+import { DEFAULT_STRATEGY_FOR, EMAIL, FA_TYPES, NO_CONTROL_CHARS, type FaType, type FinancialAddress } from '../core/model.js';
 import { checkStrategy, parseIdRecord } from '../core/request-items.js';
 import { classifyResult, type ItemResult } from '../core/results.js';
 
@@ -59,6 +59,8 @@ export interface FaEditDeps {
    * it IDs are only made printable.
    */
   readonly word?: (text: string) => string;
+  /** How the commands hints suggest begin, naming this run's mapper (`sparctl --db x.db`); `sparctl` without. */
+  readonly sparctl?: string;
   /** Who runs it, for the audit log. */
   readonly user: string;
 }
@@ -325,12 +327,12 @@ async function assertUnchanged(mapper: Mapper, id: string, shown: Readonly<Recor
 }
 
 /** `fa.changed`: the FA the admin confirmed a change from is no longer the one the mapper holds (`linked`: false when the ID is gone). */
-function changedError(mapper: Mapper, id: string, linked: boolean, { printable, word }: Text): SparctlError {
+function changedError(mapper: Mapper, id: string, linked: boolean, { printable, word, sparctl }: Text): SparctlError {
   return new SparctlError(
     'fa.changed',
     `${printable(id)}'s financial address ${linked ? 'changed' : 'was unlinked'} in ${mapper.target} while you edited it; nothing was changed`,
     ExitCode.rejected,
-    { hint: `run fa edit again to see the FA it holds now, and edit that one: sparctl fa edit ${word(id)}` },
+    { hint: `run fa edit again to see the FA it holds now, and edit that one: ${sparctl} fa edit ${word(id)}` },
   );
 }
 
@@ -338,8 +340,14 @@ function changedError(mapper: Mapper, id: string, linked: boolean, { printable, 
 interface Text {
   readonly printable: (text: string) => string;
   readonly word: (text: string) => string;
+  /** `sparctl` and the flags that name this run's mapper: a hint's command, pasted, acts on the same mapper. */
+  readonly sparctl: string;
 }
-const idText = ({ printable, word }: Pick<FaEditDeps, 'printable' | 'word'>): Text => ({ printable, word: word ?? printable });
+const idText = ({ printable, word, sparctl }: Pick<FaEditDeps, 'printable' | 'word' | 'sparctl'>): Text => ({
+  printable,
+  word: word ?? printable,
+  sparctl: sparctl ?? 'sparctl',
+});
 
 /**
  * Without a terminal `fa edit` only points at the flag form, `sparctl update --id …`: that
@@ -348,13 +356,15 @@ const idText = ({ printable, word }: Pick<FaEditDeps, 'printable' | 'word'>): Te
  * (`form`: the ID strategy's form it was found in); an ID linked in no form is `fa.not_linked`.
  */
 export async function storedId(
-  deps: { readonly openMapper: (access: 'read') => Promise<Mapper> } & Text,
+  deps: { readonly openMapper: (access: 'read') => Promise<Mapper> } & Pick<FaEditDeps, 'printable' | 'word' | 'sparctl'>,
   given: string,
-): Promise<{ id: string; form?: { strategyId: number } }> {
+): Promise<{ id: string; form?: { strategyId: number }; faType?: FaType }> {
   const mapper = await deps.openMapper('read');
   try {
-    const { id, form } = await findStored(mapper, given, deps);
-    return form === undefined ? { id } : { id, form: { strategyId: form.strategyId } };
+    const { id, form, found } = await findStored(mapper, given, idText(deps));
+    const fa = found.fa;
+    const faType = typeof fa === 'object' && fa !== null ? FA_TYPES.find((type) => type === fa['fa_type']) : undefined;
+    return { id, ...(form === undefined ? {} : { form: { strategyId: form.strategyId } }), ...(faType === undefined ? {} : { faType }) };
   } finally {
     await mapper.close();
   }
@@ -368,7 +378,7 @@ export async function storedId(
 async function findStored(
   mapper: Mapper,
   given: string,
-  { printable, word }: Text,
+  { printable, word, sparctl }: Text,
 ): Promise<{ id: string; found: ItemResult; form?: { strategyId: number } }> {
   const context = { source: 'sparctl fa edit' };
   const [plain] = await mapper.resolve([{ reference_id: 'fa-edit', id: given, scope: 'details' }], context);
@@ -392,15 +402,15 @@ async function findStored(
     throw new UsageError(
       'fa.ambiguous_id',
       `${printable(given)} is stored in more than one form: ${hits.map((hit) => printable(hit.form.id)).join(', ')}; nothing was changed`,
-      { hint: `name the one to edit: ${hits.map((hit) => `sparctl fa edit ${word(hit.form.id)}`).join(' or ')}` },
+      { hint: `name the one to edit: ${hits.map((hit) => `${sparctl} fa edit ${word(hit.form.id)}`).join(' or ')}` },
     );
   }
   const tried = forms.length === 0 ? '' : ` (nor as ${forms.map((form) => printable(form.id)).join(', ')})`;
   throw new UsageError('fa.not_linked', `${printable(given)} is not linked in ${mapper.target}${tried}; there is no FA to edit`, {
     hint:
       forms.length === 0
-        ? `link it first: sparctl link --id ${word(given)} …`
+        ? `link it first: ${sparctl} link --id ${word(given)} …`
         : // Every form tried is a choice, first the one the first ID strategy builds.
-          `link it first, in the form your beneficiaries are stored in: sparctl link --id ${word(forms[0]!.id)} … (${[...forms.slice(1).map((form) => form.id), given].map((id) => `or --id ${word(id)} …`).join(', ')})`,
+          `link it first, in the form your beneficiaries are stored in: ${sparctl} link --id ${word(forms[0]!.id)} … (${[...forms.slice(1).map((form) => form.id), given].map((id) => `or --id ${word(id)} …`).join(', ')})`,
   });
 }

@@ -204,6 +204,20 @@ export function targetWhere(context: CommandContext): string {
 }
 
 /**
+ * The flags that name this run's mapper again ("--url URL ", "--db PATH ", "--profile NAME "),
+ * for a command a hint suggests: pasted, it acts on the mapper this run used, not on the default
+ * profile's. A target the environment named needs the same environment, and gets no flag.
+ */
+export function targetArgs(context: CommandContext): string {
+  const { target, settings } = context.resolved;
+  if (target.source === 'flag --url') return `--url ${shellWord(redactUrl(target.location))} `;
+  if (target.source === 'flag --db') return `--db ${shellWord(target.location)} `;
+  if (target.source.startsWith('profile ') && context.globals.profile !== undefined)
+    return `--profile ${shellWord(settings.profile ?? context.globals.profile)} `;
+  return '';
+}
+
+/**
  * The local mapper's database file, checked against the creation rule: only the default path,
  * or --db with --create on a command that writes, may make a new one. `exists` false means it
  * is to be created (write) or stood in for by an empty mapper that is never saved (a dry run, or

@@ -310,8 +310,9 @@ describe('sparctl fa edit', () => {
     );
     const piped = await runCli(['--db', db, 'fa', 'edit', 'B1'], { env });
     expect(piped.code).toBe(2);
-    expect(piped.stderr).toMatch(
-      /fa edit asks questions and needs a terminal; nothing was changed \(change the FA with flags instead: sparctl update --id B1 /,
+    // The update names the mapper this run used: pasted without --db, it updated the default mapper.
+    expect(piped.stderr).toContain(
+      `fa edit asks questions and needs a terminal; nothing was changed (change the FA with flags instead: sparctl --db ${db} update --id B1 --fa-type BANK --bank-code … --branch-code … --account-number …`,
     );
     const term = pipes(home);
     expect(await main(['--create', '--db', db, '--no-input', 'fa', 'edit', 'B1'], term.io)).toBe(2);
@@ -320,16 +321,36 @@ describe('sparctl fa edit', () => {
     const token = pipes(home);
     expect(await main(['--db', db, '--no-input', 'fa', 'edit', '000412345004'], token.io)).toBe(2);
     expect(token.stderr()).toContain(
-      '(000412345004 is stored as token:000412345004@nationalId (ID strategy 1); change the FA with flags instead: sparctl update --id token:000412345004@nationalId --fa-type BANK',
+      `(000412345004 is stored as token:000412345004@nationalId (ID strategy 1); change the FA with flags instead: sparctl --db ${db} update --id token:000412345004@nationalId --fa-type BANK`,
     );
     // Linked in no form: said as such, not pointed at an update that finds nothing.
     const none = pipes(home);
     expect(await main(['--db', db, '--no-input', 'fa', 'edit', 'NOPE'], none.io)).toBe(2);
     expect(none.stderr()).toMatch(/error \[fa\.not_linked\]: NOPE is not linked/);
+    expect(none.stderr()).toContain(`: sparctl --db ${db} link --id token:NOPE@nationalId … (or --id NOPE …)`);
+    // A wallet's FA: the flags of its own type.
+    await mapper.link(
+      [
+        {
+          reference_id: 'W1',
+          id: 'W1',
+          fa: {
+            fa_type: 'MOBILE_WALLET',
+            strategy_id: 4,
+            wallet_provider_code: 'GCASH',
+            wallet_provider_name: 'GCash',
+            mobile_number: '+639170000001',
+          },
+        },
+      ],
+      { source: 'test' },
+    );
+    const wallet = await runCli(['--db', db, 'fa', 'edit', 'W1'], { env });
+    expect(wallet.stderr).toContain(`sparctl --db ${db} update --id W1 --fa-type MOBILE_WALLET --wallet-provider-code … --mobile-number …`);
     // The ID in the hint is one shell word to copy; a control character in an ID is refused, never echoed raw.
     const quoted = await runCli(['--db', db, 'fa', 'edit', odd], { env });
     expect(quoted.code).toBe(2);
-    expect(quoted.stderr).toContain(`sparctl update --id 'B1; echo $(pwned) '\\''x'\\''' --fa-type BANK`);
+    expect(quoted.stderr).toContain(`sparctl --db ${db} update --id 'B1; echo $(pwned) '\\''x'\\''' --fa-type BANK`);
     const escape = await runCli(['fa', 'edit', 'B1\u001b]0;T\u0007'], { env });
     expect(escape.code).toBe(2);
     expect(escape.stderr).toMatch(/error \[input\.invalid_record\]: invalid record: id contains U\+001B/);

@@ -126,7 +126,7 @@ function deps(
     word: shellWord,
     user: 'ana',
   };
-  return Object.assign(strict<FaEditDeps>('deps', { ...base, ...overrides }), { said, opened });
+  return Object.assign(strict<FaEditDeps>('deps', { ...base, ...overrides }, ['sparctl']), { said, opened });
 }
 
 const DFSP: DfspData = {
@@ -206,8 +206,8 @@ describe('editFa (use case)', () => {
         get: (target, key) => (key === 'close' ? async () => void closes.push(1) : Reflect.get(target, key, target)),
       });
     };
-    expect(await storedId({ openMapper, ...text }, '0004 1234 5004')).toEqual({ id: stored, form: { strategyId: 1 } });
-    expect(await storedId({ openMapper, ...text }, stored)).toEqual({ id: stored });
+    expect(await storedId({ openMapper, ...text }, '0004 1234 5004')).toEqual({ id: stored, form: { strategyId: 1 }, faType: 'BANK' });
+    expect(await storedId({ openMapper, ...text }, stored)).toEqual({ id: stored, faType: 'BANK' });
     await expect(storedId({ openMapper, ...text }, '0004 9999')).rejects.toMatchObject({
       code: 'fa.not_linked',
       hint: expect.stringContaining(`sparctl link --id 'token:0004 9999@nationalId' … (or --id '0004 9999' …)`),

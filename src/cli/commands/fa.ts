@@ -1,10 +1,18 @@
 import { Command } from 'commander';
 import { UsageError } from '../../core/errors.js';
+import type { FaType } from '../../core/model.js';
 import type { GlobalOptions } from '../context.js';
 import { checkCountry, countryCode } from '../parse.js';
 import type { Io } from '../io.js';
 
 /** `sparctl fa edit ID`: an admin fixes one beneficiary's financial address, interactively (app/fa-edit.ts). */
+/** The flags that give an FA of each type, for the hint without a terminal. */
+const FA_FLAGS: Readonly<Record<FaType, string>> = {
+  BANK: '--fa-type BANK --bank-code … --branch-code … --account-number …',
+  MOBILE_WALLET: '--fa-type MOBILE_WALLET --wallet-provider-code … --mobile-number …',
+  EMAIL_WALLET: '--fa-type EMAIL_WALLET --wallet-provider-code … --email-address …',
+};
+
 export function faCommand(io: Io, setExit: (code: number) => void): Command {
   const fa = new Command('fa').description("work on one beneficiary's financial address interactively");
   fa.command('edit')
@@ -31,22 +39,25 @@ Examples:
     .action(async (id: string, options: { country?: string; dryRun?: boolean }, cmd: Command) => {
       const globals = cmd.optsWithGlobals<GlobalOptions>();
       await checkCountry(options.country);
-      const [{ loadContext, openMapper }, { faEditDeps }, { editFa, editedId, storedId }, { printable, shellWord }] = await Promise.all([
-        import('../context.js'),
-        import('../compose/fa-edit.js'),
-        import('../../app/fa-edit.js'),
-        import('../output.js'),
-      ]);
+      const [{ loadContext, openMapper, targetArgs }, { faEditDeps }, { editFa, editedId, storedId }, { printable, shellWord }] =
+        await Promise.all([
+          import('../context.js'),
+          import('../compose/fa-edit.js'),
+          import('../../app/fa-edit.js'),
+          import('../output.js'),
+        ]);
       const given = editedId(id);
       const context = () => loadContext(io, globals);
       if (globals.input === false || !io.stdinIsTTY || !io.stderrIsTTY) {
         // The flag form takes the ID as stored: looked up as the edit would, so the hint names the
         // form found (token:…@nationalId for a plain national ID), else says it is not linked.
         const target = await context();
-        const stored = await storedId({ openMapper: (access) => openMapper(target, access), printable, word: shellWord }, given);
+        // The hint names the mapper this run used (pasted, it updated the default profile's) and the FA's own type.
+        const sparctl = `sparctl ${targetArgs(target)}`.trimEnd();
+        const stored = await storedId({ openMapper: (access) => openMapper(target, access), printable, word: shellWord, sparctl }, given);
         const as = stored.form ? `${printable(given)} is stored as ${printable(stored.id)} (ID strategy ${stored.form.strategyId}); ` : '';
         throw new UsageError('usage.not_interactive', 'fa edit asks questions and needs a terminal; nothing was changed', {
-          hint: `${as}change the FA with flags instead: sparctl update --id ${shellWord(stored.id)} --fa-type BANK --bank-code … --branch-code … --account-number … (see sparctl update --help)`,
+          hint: `${as}change the FA with flags instead: ${sparctl} update --id ${shellWord(stored.id)} ${FA_FLAGS[stored.faType ?? 'BANK']} (see sparctl update --help)`,
         });
       }
       const result = await editFa(await faEditDeps(await context()), { id, ...options });

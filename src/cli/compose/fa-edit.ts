@@ -1,6 +1,6 @@
 import { emitKeypressEvents } from 'node:readline';
 import { BackRequested, type FaEditDeps, type Prompter } from '../../app/fa-edit.js';
-import { openMapper, type CommandContext } from '../context.js';
+import { openMapper, targetArgs, type CommandContext } from '../context.js';
 import { userName } from './records.js';
 
 /** The composition of app/fa-edit.ts: the target's mapper and DFSP data, @inquirer's prompts on the terminal. */
@@ -61,6 +61,7 @@ export async function faEditDeps(context: CommandContext): Promise<FaEditDeps> {
     say: (line) => void io.stderr.write(`${line}\n`),
     printable,
     word: shellWord,
+    sparctl: `sparctl ${targetArgs(context)}`.trimEnd(),
     user: userName(),
   };
 }

@@ -1,10 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import type { SmokeDeps } from '../../app/smoke.js';
-import { redactUrl } from '../../config/redact.js';
-import { openMapper, type CommandContext } from '../context.js';
+import { openMapper, targetArgs, type CommandContext } from '../context.js';
 import { onStopSignals } from '../io.js';
-import { shellWord } from '../shell-word.js';
 
 /** What the smoke use case needs, from this command's settings: the composition of app/smoke.ts. */
 export function smokeDeps(context: CommandContext): SmokeDeps {
@@ -34,17 +32,4 @@ export function smokeDeps(context: CommandContext): SmokeDeps {
       checkJunitPath(path);
     },
   };
-}
-
-/**
- * The flags that name this run's mapper again ("--url URL ", "--profile NAME "), so the cleanup
- * hint acts on the mapper the smoke test wrote to; an environment target needs the same environment.
- */
-function targetArgs(context: CommandContext): string {
-  const { target, settings } = context.resolved;
-  if (target.source === 'flag --url') return `--url ${shellWord(redactUrl(target.location))} `;
-  if (target.source === 'flag --db') return `--db ${shellWord(target.location)} `;
-  if (target.source.startsWith('profile ') && context.globals.profile !== undefined)
-    return `--profile ${shellWord(settings.profile ?? context.globals.profile)} `;
-  return '';
 }
