@@ -2,7 +2,7 @@
  * `sparctl strategy list | validate | add | export` through the built binary, each run with a
  * temp HOME (so a temp local mapper in the XDG data dir).
  */
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cliEnv, withoutTarget } from '../helpers/run-cli.js';
@@ -243,10 +243,24 @@ describe('sparctl strategy (built binary)', () => {
     expect(list.code).toBe(0);
     expect(jsonOf<Listed>(list.stdout).strategies.map((s) => s.id)).toEqual([1, 2, 3, 4, 5]);
     expect(list.stderr).toContain('SPAR has no API to list strategies');
+    // Named by the environment, the mapper takes no profile's file: the default profile is not blamed.
     const add = await runMain(['strategy', 'add', ...V7, '-o', 'table'], { env });
     expect(add.code).toBe(2);
     expect(add.stderr).toContain(
-      'sparctl: error [strategy.no_file]: profile "default" has no strategiesFile to add strategies to; nothing was added',
+      'sparctl: error [strategy.no_file]: the mapper is named by env SPARCTL_BASE_URL, not by a profile, so there is no strategiesFile to add strategies to; nothing was added (name the mapper with a profile',
+    );
+    expect(add.stderr).not.toContain('profile "default"');
+    const configDir = join(env['XDG_CONFIG_HOME']!, 'sparctl');
+    mkdirSync(configDir, { recursive: true });
+    writeFileSync(
+      join(configDir, 'config.json'),
+      JSON.stringify({ profiles: { bare: { mode: 'remote', baseUrl: 'http://127.0.0.1:9/api/mapper' } } }),
+    );
+    delete env['SPARCTL_BASE_URL'];
+    const bare = await runMain(['--profile', 'bare', 'strategy', 'add', ...V7], { env });
+    expect(bare.code).toBe(2);
+    expect(bare.stderr).toContain(
+      'sparctl: error [strategy.no_file]: profile "bare" has no strategiesFile to add strategies to; nothing was added',
     );
   });
 

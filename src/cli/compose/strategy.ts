@@ -52,6 +52,17 @@ export async function strategyDeps(
       const { addToStrategiesFile } = await import('../../adapters/files/strategies-file.js');
       const { combineDeclared } = await import('../../core/strategy/declared.js');
       const { targetWhere } = await import('../context.js');
+      // A mapper named by --url or SPARCTL_BASE_URL takes no profile's file (a profile names its own
+      // mapper): saying the default profile had none sent the user to edit a profile that had one.
+      if (!resolved.target.source.startsWith('profile ')) {
+        throw new UsageError(
+          'strategy.no_file',
+          `the mapper is named by ${resolved.target.source}, not by a profile, so there is no strategiesFile to add strategies to; nothing was added`,
+          {
+            hint: 'name the mapper with a profile that has "strategiesFile" (--profile NAME), or apply the strategy to the deployment yourself: sparctl strategy export --format sql (or helm) --id N',
+          },
+        );
+      }
       if (settings.strategiesFile === undefined) {
         throw new UsageError(
           'strategy.no_file',
