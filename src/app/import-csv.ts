@@ -2,7 +2,7 @@ import { loadMappingFiles } from './mapping-files.js';
 import { csvRowKey, mappedCsvRecords, rowContexts, type CsvFileRow, type RowContexts } from '../core/bulk/mapped-rows.js';
 import type { BulkInputRecord, BulkMode } from '../core/bulk/types.js';
 import { ColumnWidths } from '../core/column-widths.js';
-import { refusedDelimiter } from '../core/csv-delimiter.js';
+import { refusedDelimiter, sepLineHint } from '../core/csv-delimiter.js';
 import { UsageError } from '../core/errors.js';
 import {
   checkMappingStrategies,
@@ -223,6 +223,9 @@ function near(column: string, header: readonly string[]): string {
  * (`delimiter` ""), such a header is CSV text pasted or opened into one column.
  */
 export function headerHint(mapping: CompiledMapping, written: readonly string[], delimiter: string, columns = written): string {
+  // Before the delimiter: `sep=;` read with ";" is a header of "sep=" and "", and with "," one cell holding ";".
+  const sepLine = sepLineHint(written);
+  if (sepLine !== undefined) return sepLine;
   const line = written.join(delimiter === '' ? '' : delimiter);
   const splits = (candidate: string) => line.split(candidate).map((cell) => cell.trim().replace(/^"(.*)"$/, '$1'));
   const candidates = [';', '\t', '|', ','].filter((candidate) => candidate !== delimiter && line.includes(candidate));

@@ -60,3 +60,13 @@ export function otherDelimiterHint(header: readonly string[], delimiter: string)
   if (other === undefined) return undefined;
   return `the header is one column, which holds ${JSON.stringify(other)}: the file looks ${JSON.stringify(other)}-separated; run again with --delimiter ${other === '\t' ? "$'\\t'" : `'${other}'`}`;
 }
+
+/**
+ * Excel's `sep=;` line above the header (an export made for Excel in another locale): the hint
+ * to delete it, whatever delimiter the header was split with; undefined for any other header.
+ */
+export function sepLineHint(header: readonly string[]): string | undefined {
+  return /^\s*sep=/i.test(header[0] ?? '')
+    ? 'the first line is a spreadsheet\'s "sep=" line, not the header: delete that line, so that the header is the first'
+    : undefined;
+}

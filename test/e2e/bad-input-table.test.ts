@@ -646,6 +646,22 @@ const STRUCTURE: Row[] = [
     mapper: 'unchanged',
   },
   {
+    input: 'Excel\'s "sep=;" line above a ";" header, through a mapping (import-csv): named as such, with or without --delimiter',
+    files: { 'in.csv': `sep=;\n${enumCsv([enumRow(1)]).replaceAll(',', ';')}` },
+    argv: importArgs('in.csv'),
+    exit: 2,
+    says: /\[input\.missing_column\]: in\.csv:1: .*\(the first line is a spreadsheet's "sep=" line, not the header: delete that line/,
+    mapper: 'unchanged',
+  },
+  {
+    input: 'Excel\'s "sep=;" line, import-csv --delimiter ";": still the "sep=" line, not "the file\'s columns are: sep=, "',
+    files: { 'in.csv': `sep=;\n${enumCsv([enumRow(1)]).replaceAll(',', ';')}` },
+    argv: [...importArgs('in.csv'), '--delimiter', ';'],
+    exit: 2,
+    says: /\[input\.missing_column\]: in\.csv:1: .*\(the first line is a spreadsheet's "sep=" line, not the header: delete that line/,
+    mapper: 'unchanged',
+  },
+  {
     input: 'blank columns a spreadsheet kept at the end of the header: named as such',
     files: { 'in.csv': linkCsv([`${linkRow('H_6')},,`]).replace(/\n/, ',,\n') },
     argv: ['link', '--file', 'in.csv'],

@@ -6,7 +6,7 @@ import { createInterface } from 'node:readline';
 import { CsvSyntaxError, CsvTokenizer, type CsvRow, WRITTEN_KEPT } from './csv-tokenizer.js';
 import { UsageError } from '../../core/errors.js';
 import type { FedBack } from '../../core/spreadsheet-damage.js';
-import { layoutOfHead, otherDelimiterHint, type CsvLayout } from '../../core/csv-delimiter.js';
+import { layoutOfHead, otherDelimiterHint, sepLineHint, type CsvLayout } from '../../core/csv-delimiter.js';
 import { REPORTED_LINE, reportedLine } from '../../core/bulk/reported-line.js';
 import { QUOTED_COLUMN, unquotedCell, type RejectLayout } from '../files/csv-cells.js';
 
@@ -253,8 +253,8 @@ async function* csvBatches(
  * blank columns (every unknown name empty). Undefined for anything else.
  */
 function spreadsheetHeaderHint(columns: readonly string[], unknown: readonly string[]): string | undefined {
-  if (/^sep=/i.test(columns[0] ?? ''))
-    return 'the first line is a spreadsheet\'s "sep=" line, not the header: delete that line, so that the header is the first';
+  const sepLine = sepLineHint(columns);
+  if (sepLine !== undefined) return sepLine;
   if (unknown.every((column) => column === ''))
     return unknown.length === 1
       ? 'a column has no name in the header (a blank column a spreadsheet kept?): delete that column'
