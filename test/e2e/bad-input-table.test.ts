@@ -678,6 +678,22 @@ const STRUCTURE: Row[] = [
     mapper: [enumId(1), enumId(2)],
   },
   {
+    input: 'rows of empty cells a spreadsheet wrote below the data (",,,,", CRLF): skipped as blank lines, exit 0, no reject file',
+    files: { 'in.csv': enumCsv([enumRow(1), enumRow(2), ',,,,,,,,,,,,', ' , ,,,,,,,,,,,', ',,,,,,,,,,,,'], '\r\n') },
+    argv: importArgs('in.csv'),
+    exit: 0,
+    says: /total +2 /,
+    mapper: [enumId(1), enumId(2)],
+  },
+  {
+    input: 'rows of empty cells in a link --file CSV, one quoted ("","",…): skipped, exit 0',
+    files: { 'in.csv': linkCsv([...goodRows(2), ',,,,,,,,,,,,,', '"","",,,,,,,,,,,,']) },
+    argv: ['link', '--file', 'in.csv'],
+    exit: 0,
+    says: /total +2 /,
+    mapper: idsOf(2),
+  },
+  {
     input: 'no id column',
     files: { 'in.csv': linkCsv([linkRow('H_4')]).replace(/^id,/, 'ident,') },
     argv: ['link', '--file', 'in.csv'],

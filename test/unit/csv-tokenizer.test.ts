@@ -121,12 +121,14 @@ describe('CsvTokenizer', () => {
         delimiter,
         record_delimiter: ['\r\n', '\n', '\r'],
         skip_empty_lines: true,
+        // A row of empty or blank cells (`,,`) is skipped as a blank line is.
+        skip_records_with_empty_values: true,
         relax_column_count: true,
       }) as string[][];
       const cuts = [Math.floor(next() * text.length), Math.floor(next() * text.length)].sort((x, y) => x - y);
       const got = readAll(text, delimiter, cuts).map((row) => row.cells);
       expect(got, JSON.stringify(text)).toEqual(expected);
-      expect(got).toEqual(rows);
+      expect(got).toEqual(rows.filter((row) => row.some((cell) => cell.trim() !== '')));
       // A row's text, when it has one, is the row as written: its cells split at the delimiter.
       for (const row of readAll(text, delimiter, cuts)) {
         if (row.text !== undefined) expect(row.text.split(delimiter)).toEqual(row.cells);

@@ -8,8 +8,8 @@
  * Written here rather than taken from csv-parse because the bulk import is bound by this step
  * (csv-parse with line info ran at a fifth of this speed on the benchmark file).
  *
- * - Rows end at LF, CRLF or a lone CR (old Excel for Mac writes bare-CR files). Empty (and
- *   blank) lines are skipped. Lines are counted as editors show them: LF, CRLF and a lone CR
+ * - Rows end at LF, CRLF or a lone CR (old Excel for Mac writes bare-CR files). Empty and
+ *   blank lines are skipped, and so are rows whose every cell is empty or blank (`,,,,`). Lines are counted as editors show them: LF, CRLF and a lone CR
  *   are one line break each, inside a quoted cell too.
  * - A cell that starts with a quote runs to the matching quote (`""` is a quote); it may hold
  *   delimiters and line breaks, kept as written (a CR in it is data). After the closing quote
@@ -188,7 +188,7 @@ export class CsvTokenizer {
           if (quote === -1 || quote > end) {
             // A whole line without a quote: the common case, split as it stands.
             const content = text.slice(pos, end);
-            if (!isBlank(content)) this.plainRow(content, out);
+            if (!isBlankRow(content, this.delimiter)) this.plainRow(content, out);
             this.line++;
             pos = end + 1;
             if (text.charCodeAt(end) === CR && text.charCodeAt(pos) === LF) pos++;
@@ -340,8 +340,8 @@ export class CsvTokenizer {
       else out.push({ line: this.rowLine, cells, error: rejected, written: written! });
       return;
     }
-    // A blank line cut between pieces of text.
-    if (!this.quoted && cells.length === 1 && isBlank(cells[0]!)) return;
+    // A blank line cut between pieces of text, or a row of empty cells.
+    if (cells.every(isBlank)) return;
     if (this.visit) this.visit(this.rowLine, cells);
     else out.push(this.quoted ? { line: this.rowLine, cells } : { line: this.rowLine, cells, text: cells.join(this.delimiter) });
     this.sawRow(cells);
@@ -432,6 +432,19 @@ export class CsvTokenizer {
     }
     return n;
   }
+}
+
+/**
+ * A line with no value in any cell: blank, or only delimiters and white space (`,,,,`, the
+ * empty rows a spreadsheet writes below its data). Skipped as a blank line is: rejected, each
+ * was a reject row and turned a clean export into "some records were not applied".
+ */
+function isBlankRow(content: string, delimiter: string): boolean {
+  if (content.length === 0) return true;
+  // Only a line that starts with white space or a delimiter can be blank.
+  if (content.charCodeAt(0) > 32 && !content.startsWith(delimiter)) return false;
+  for (const cell of content.split(delimiter)) if (!isBlank(cell)) return false;
+  return true;
 }
 
 function isBlank(content: string): boolean {
