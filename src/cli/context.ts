@@ -275,9 +275,39 @@ export async function openMapper(context: CommandContext, access: MapperAccess):
       create: access !== 'read' && mayCreate(context, access, file.path),
     });
   }
+  const { isLoopbackHost } = await import('../adapters/server/guard.js');
+  const credentials = settings.token !== undefined || settings.tokenFile !== undefined ? 'the bearer token' : undefined;
+  warnIfInTheClear(context.io, settings.baseUrl!, credentials, isLoopbackHost);
+  if (settings.oauthTokenUrl !== undefined)
+    warnIfInTheClear(context.io, settings.oauthTokenUrl, 'the OAuth2 client secret', isLoopbackHost);
   const { HttpMapper } = await import('../adapters/http/http-mapper.js');
   return HttpMapper.create(settings);
 }
+
+/**
+ * A secret about to go to another machine over plain http: anyone on the network path can read
+ * it and act as its owner. A warning, not a refusal: inside a cluster a mapper's service
+ * address is often plain http. `what`: the secret sent (a URL's own user and password count).
+ */
+export function warnIfInTheClear(io: Io, url: string, what: string | undefined, isLoopbackHost: (host: string) => boolean): void {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return;
+  }
+  const secret = what ?? (parsed.username !== '' || parsed.password !== '' ? 'the user and password in the URL' : undefined);
+  if (secret === undefined || parsed.protocol !== 'http:' || isLoopbackHost(parsed.hostname)) return;
+  const key = `${secret} ${parsed.host}`;
+  const said = warnedInTheClear.get(io) ?? new Set<string>();
+  if (said.has(key)) return;
+  said.add(key);
+  warnedInTheClear.set(io, said);
+  io.stderr.write(
+    `sparctl: warning: sending ${secret} to ${parsed.host} over plain http, unencrypted: anyone on the network path can read it and use it; use https unless the address is inside a private network\n`,
+  );
+}
+const warnedInTheClear = new WeakMap<Io, Set<string>>();
 
 /**
  * Has a local mapper insert and audit links on a second thread (bulk runs, serve), unless

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { bearerCheck, bearerTokenProblem, isLoopbackHost } from '../../src/adapters/server/guard.js';
+import { warnIfInTheClear } from '../../src/cli/context.js';
+import type { Io } from '../../src/cli/io.js';
 
 describe('isLoopbackHost: what serve may listen on without authentication and TLS', () => {
   it('takes 127.0.0.0/8, ::1 in any spelling, IPv4-mapped loopback and the name localhost', () => {
@@ -72,5 +74,34 @@ describe('the bearer token', () => {
     expect(bearerTokenProblem('two words here, long enough')).toMatch(/spaces/);
     expect(bearerTokenProblem('0123456789abcdef0123456789abcdef')).toBeUndefined();
     expect(bearerTokenProblem('short')).not.toContain('short');
+  });
+});
+
+describe('warnIfInTheClear: a secret about to go to another machine over plain http', () => {
+  const said = () => {
+    const lines: string[] = [];
+    const io = { stderr: { write: (text: string) => void lines.push(text) } } as unknown as Io;
+    return { io, lines };
+  };
+  it('warns once per secret and host, for another machine over http only', () => {
+    const { io, lines } = said();
+    warnIfInTheClear(io, 'http://spar.example.org/api/mapper', 'the bearer token', isLoopbackHost);
+    warnIfInTheClear(io, 'http://spar.example.org/api/mapper', 'the bearer token', isLoopbackHost);
+    expect(lines).toEqual([
+      'sparctl: warning: sending the bearer token to spar.example.org over plain http, unencrypted: anyone on the network path can read it and use it; use https unless the address is inside a private network\n',
+    ]);
+    // A URL's own user and password are a secret too; https, loopback or nothing sent: no warning.
+    warnIfInTheClear(io, 'http://u:p@10.0.0.5:8000/', undefined, isLoopbackHost);
+    expect(lines[1]).toMatch(/^sparctl: warning: sending the user and password in the URL to 10\.0\.0\.5:8000 over plain http/);
+    for (const [url, what] of [
+      ['https://spar.example.org/api/mapper', 'the bearer token'],
+      ['http://127.0.0.1:8000/', 'the bearer token'],
+      ['http://[::1]:8000/', 'the bearer token'],
+      ['http://localhost:8000/', 'the OAuth2 client secret'],
+      ['http://spar.example.org/api/mapper', undefined],
+      ['not a url', 'the bearer token'],
+    ] as const)
+      warnIfInTheClear(io, url, what, isLoopbackHost);
+    expect(lines).toHaveLength(2);
   });
 });

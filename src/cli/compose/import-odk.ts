@@ -7,7 +7,7 @@ import { checkedBearerToken } from '../../config/bearer-token.js';
 import { earlierRemoteIdentity, remoteIdentity } from '../../config/redact.js';
 import type { BulkJobFlags } from '../bulk-job.js';
 import { realMapperPath } from './bulk-job.js';
-import { announceTarget, localMapperFile, openMapper, warnIfReadableByOthers, type CommandContext } from '../context.js';
+import { announceTarget, localMapperFile, openMapper, warnIfInTheClear, warnIfReadableByOthers, type CommandContext } from '../context.js';
 import { parseJson, readText } from '../files.js';
 import type { Mapper } from '../../core/mapper.js';
 
@@ -63,6 +63,10 @@ export function importOdkDeps(
             ? `the password in ${odkPasswordFile}`
             : 'the password typed';
       const email = flags.odkEmail ?? settings.odkEmail;
+      const { isLoopbackHost } = await import('../../adapters/server/guard.js');
+      const sent =
+        password !== undefined ? 'the ODK Central password' : settings.odkToken !== undefined ? 'the ODK Central token' : undefined;
+      warnIfInTheClear(context.io, url, sent, isLoopbackHost);
       const { CentralClient } = await import('../../adapters/odk/central-client.js');
       return new CentralClient({
         url,
