@@ -54,6 +54,10 @@ export interface JournalFile {
    * run ends (a dry run, which writes no report file, has none). Absent: nothing is claimed.
    */
   claim?(path: string): ReportClaim;
+  /** Keeps a note for the next run of this job (the reject file this run wrote); cleared by --restart. */
+  note?(key: string, value: string): void;
+  /** The note an earlier run of this job kept, if any. */
+  noted?(key: string): string | undefined;
 }
 
 /**
@@ -104,13 +108,14 @@ export interface BulkJobDeps {
    * record is rejected): throws the SparctlError that says why not.
    */
   readonly checkRejects: (path: string) => void;
-  /** Refuses a results path that must not be written (the input, the database), before the input is opened. */
   /** Refuses a results path that is one of `rejectFiles` (this run's, or the one a default name would have been: maybe fixed by hand) or a protected file. */
   readonly checkResults?: (path: string, rejectFiles: readonly string[]) => void;
   /** A file is at `path` already. */
   readonly exists: (path: string) => boolean;
   /** Removes the file at `path` if there is one (an earlier dry run's preview this one does not replace). */
   readonly removeFile: (path: string) => boolean;
+  /** What tells the file at `path` from any other, or from itself changed (device, inode, size, time); undefined: no file. */
+  readonly stampOf?: (path: string) => string | undefined;
   readonly openRejects: (path: string, columns: readonly string[], layout: CsvLayout | undefined) => Promise<RecordSink>;
   /** `dryRun`: the lines say what would happen (`would_apply`), not what did. */
   readonly openResults: (path: string, dryRun: boolean) => Promise<RecordSink>;
@@ -372,7 +377,10 @@ async function runJournalled(
     claimNamed(run.journalFile, rejectsPath, '--rejects');
     deps.checkRejects(rejectsPath);
   } else {
-    rejectsPath = claimFreeName(deps, run.journalFile, job.rejectsPath);
+    // A resumed run writes its rejects again from the start: into the file an earlier run of the
+    // job wrote, if no one has touched it since, rather than a new numbered one after every stop.
+    const earlier = run.journalFile?.resumes === true ? ownEarlierRejects(deps, run.journalFile, job.rejectsPath) : undefined;
+    rejectsPath = earlier ?? claimFreeName(deps, run.journalFile, job.rejectsPath);
     deps.checkRejects(rejectsPath);
   }
   if (resultsPath !== undefined) {
@@ -530,6 +538,15 @@ async function runJournalled(
       journalKept = true;
     }
   }
+  const written = rejects as RecordSink | undefined; // assigned in a callback: TypeScript cannot see it
+  // The reject file at a default name is noted for the next run of the job, which writes into it
+  // again if it is as this run left it (a named one is this job's anyway: ownEarlierRejects).
+  // (A resumed run rewrites every reject of the job, the earlier runs' settled ones too: a file it
+  // writes into again gets at least the rows it held.)
+  if (run.journalFile && journalKept && job.rejectsNamed !== true) {
+    const stamp = written === undefined ? undefined : deps.stampOf?.(rejectsPath);
+    if (stamp !== undefined) noteRejects(run.journalFile, rejectsPath, stamp);
+  }
   if (run.journalFile) {
     if (!journalKept) {
       try {
@@ -558,7 +575,7 @@ async function runJournalled(
   if (summary.requestsInFlight !== undefined)
     deps.verbose?.(`--concurrency auto: ${summary.requestsInFlight} request(s) in flight at the end (at most ${job.concurrencyMax})`);
   deps.onSummary?.(summary);
-  const kept = rejects as RecordSink | undefined; // assigned in a callback: TypeScript cannot see it
+  const kept = written;
   // A preview says what the last dry run would reject: one from before that this run did not replace would mislead.
   const previewRemoved = dryRun && !kept && deps.removeFile(rejectsPath) ? rejectsPath : undefined;
   return {
@@ -626,6 +643,54 @@ function claimFreeName(deps: Pick<BulkJobDeps, 'exists'>, journalFile: JournalFi
     }
     return candidate;
   }
+}
+
+/**
+ * The reject file an earlier run of this job wrote at a default name (`X.rejects.csv`,
+ * `X.rejects-N.csv`), claimed for this run: only if it is still as that run left it — edited by
+ * a coordinator (rows fixed), replaced or gone, it is kept as it is and a new name is taken.
+ */
+function ownEarlierRejects(deps: Pick<BulkJobDeps, 'stampOf'>, journalFile: JournalFile, defaultPath: string): string | undefined {
+  const noted = journalFile.noted?.(REJECTS_NOTE);
+  if (noted === undefined || deps.stampOf === undefined) return undefined;
+  let earlier: { path?: unknown; stamp?: unknown };
+  try {
+    earlier = JSON.parse(noted) as { path?: unknown; stamp?: unknown };
+  } catch {
+    return undefined;
+  }
+  const { path, stamp } = earlier;
+  if (typeof path !== 'string' || typeof stamp !== 'string' || !isDefaultName(path, defaultPath)) return undefined;
+  if (deps.stampOf(path) !== stamp) return undefined;
+  const claim = journalFile.claim?.(path);
+  if (claim?.taken === true) return undefined;
+  // Looked at again under the claim: changed meanwhile by something that claims nothing (an editor).
+  if (deps.stampOf(path) !== stamp) {
+    claim?.release();
+    return undefined;
+  }
+  return path;
+}
+
+const REJECTS_NOTE = 'rejects';
+
+function noteRejects(journalFile: JournalFile, path: string, stamp: string): void {
+  try {
+    journalFile.note?.(REJECTS_NOTE, JSON.stringify({ path, stamp }));
+  } catch (error) {
+    // A note the journal cannot take only makes the next run choose a new name, as before.
+    if (!(error instanceof SparctlError)) throw error;
+  }
+}
+
+/** `path` is `X.rejects.csv` or one of the numbered names claimFreeName gives after it. */
+function isDefaultName(path: string, defaultPath: string): boolean {
+  if (path === defaultPath) return true;
+  const dot = defaultPath.lastIndexOf('.');
+  const cut = dot > defaultPath.lastIndexOf('/') ? dot : defaultPath.length;
+  const head = `${defaultPath.slice(0, cut)}-`;
+  const tail = defaultPath.slice(cut);
+  return path.startsWith(head) && path.endsWith(tail) && /^[1-9]\d*$/.test(path.slice(head.length, path.length - tail.length));
 }
 
 /** Claims a named report path for this run; another run writing it refuses this one, before anything is sent. */

@@ -220,3 +220,40 @@ describe('two bulk runs at once never share a report file', () => {
     }
   });
 });
+
+describe('a resumed run and the reject file its job wrote', () => {
+  /** `link --file a.csv` stopped by Ctrl-C once its reject file holds a row (slowed down, rejects written as they come). */
+  async function interrupted(dir: string, start: (args: string[]) => ReturnType<typeof spawn>, name: string): Promise<void> {
+    const child = start(['link', '--file', `${name}.csv`, '--no-early-stop', '--batch-size', '5', '--concurrency', '1']);
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const rejects = join(dir, `${name}.rejects.csv`);
+    while (!existsSync(rejects) || readFileSync(rejects, 'utf8').split('\n').length < 3) await sleep(5);
+    child.kill('SIGINT');
+    expect(await exited).toBe(130);
+  }
+  const resumed = ['link', '--file', 'a.csv', '--no-early-stop'];
+
+  it('writes into it again when no one touched it (it took a new numbered name after every stop), and keeps it when a coordinator edited it', async () => {
+    const { dir, sparctl, start } = await setup();
+    const expected = input(join(dir, 'a.csv'), 'A');
+    await interrupted(dir, start, 'a');
+    const again = await sparctl(resumed);
+    expect(again.code, again.stderr).toBe(5);
+    expect(again.stderr).toContain(`rejects: ${join(dir, 'a.rejects.csv')} (${REJECTED} rows)`);
+    expect(rejectRows(join(dir, 'a.rejects.csv')).map((row) => row.id)).toEqual(expected);
+    expect(leftovers(dir)).toEqual(['a.rejects.csv']);
+
+    // Stopped again, and the file edited (a row fixed by hand) before the next run: never replaced.
+    const second = input(join(dir, 'b.csv'), 'B');
+    await interrupted(dir, start, 'b');
+    const edited = `${readFileSync(join(dir, 'b.rejects.csv'), 'utf8')}B7,BANK,Example Bank,EXB,Main,0001,00000007\n`;
+    writeFileSync(join(dir, 'b.rejects.csv'), edited);
+    const later = await sparctl(['link', '--file', 'b.csv', '--no-early-stop']);
+    expect(later.code, later.stderr).toBe(5);
+    expect(later.stderr).toContain(
+      `rejects: ${join(dir, 'b.rejects-2.csv')} (${REJECTED} rows; ${join(dir, 'b.rejects.csv')} was there already and is kept)`,
+    );
+    expect(readFileSync(join(dir, 'b.rejects.csv'), 'utf8')).toBe(edited);
+    expect(rejectRows(join(dir, 'b.rejects-2.csv')).map((row) => row.id)).toEqual(second);
+  });
+});

@@ -142,6 +142,7 @@ function deps(
       'onSummary',
       'beforeForgetting',
       'faDigest',
+      'stampOf',
     ]),
     recorded,
   );

@@ -230,6 +230,24 @@ export class SqliteJournal implements Journal {
     }
   }
 
+  /** Keeps a note for the next run of the job (JournalFile.note), in the meta table; cleared by --restart. */
+  note(key: string, value: string): void {
+    try {
+      prepare(this.db, 'INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run(`note:${key}`, value);
+    } catch (error) {
+      throw duringRunError(this.path, 'cannot write the journal', error);
+    }
+  }
+
+  /** The note an earlier run kept under `key`, if any (one that cannot be read is none). */
+  noted(key: string): string | undefined {
+    try {
+      return prepare(this.db, 'SELECT value FROM meta WHERE key = ?').pluck().get(`note:${key}`) as string | undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Closes a journal the next run resumes from: throws disk.write_failed if the path no longer holds it. */
   close(): void {
     if (!this.db.open) return;

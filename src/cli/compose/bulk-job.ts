@@ -201,6 +201,8 @@ export async function bulkJobDeps(context: CommandContext, spec: BulkJobSpec): P
         },
         remove: () => file.remove(),
         claim: (report) => claims.claim(report),
+        note: (key, value) => file.note(key, value),
+        noted: (key) => file.noted(key),
       };
     },
     writeLinksOnThread: (mapper) => writeLinksOnThread(io, mapper),
@@ -214,6 +216,14 @@ export async function bulkJobDeps(context: CommandContext, spec: BulkJobSpec): P
         return statSync(path, { throwIfNoEntry: false })?.isFile() === true;
       } catch {
         return false; // under a file (ENOTDIR), no permission: checkRejects says why
+      }
+    },
+    stampOf: (path) => {
+      try {
+        const stats = statSync(path, { throwIfNoEntry: false });
+        return stats?.isFile() === true ? `${stats.dev}:${stats.ino}:${stats.size}:${stats.mtimeMs}` : undefined;
+      } catch {
+        return undefined;
       }
     },
     removeFile: (path) => {
