@@ -3,7 +3,8 @@
  * name the line and column of what is wrong without quoting the text (a secret file named by
  * mistake) and refuse what readers disagree on (a key twice in one object: JSON.parse keeps the
  * last silently, another reader the first). Invariant: scanJson accepts exactly the texts
- * JSON.parse accepts, less those with a duplicate key.
+ * JSON.parse accepts, less those with a duplicate key (and, `exact`, those JSON.parse reads
+ * otherwise than as written: long numbers, lone surrogates).
  */
 
 /** A JSON value's place in the text, [start, end); an array's items, an object's members. */
@@ -25,8 +26,13 @@ export class JsonSyntax extends Error {
 
 const JSON_NUMBER = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?/y;
 
-/** RFC 8259's grammar, as JSON.parse reads it, keeping where each value is. */
-export function scanJson(text: string): JsonNode {
+/**
+ * RFC 8259's grammar, as JSON.parse reads it, keeping where each value is. `exact`: refuse too
+ * what JSON.parse would not keep as written — a number with more digits than a double holds
+ * (12345678901234567890 reads as 12345678901234567000, 1e400 as Infinity) and half of a
+ * surrogate pair (`\ud800`), which is no character (stored, it is invalid UTF-8).
+ */
+export function scanJson(text: string, exact = false): JsonNode {
   let i = 0;
   const space = () => {
     while (i < text.length && (text[i] === ' ' || text[i] === '\t' || text[i] === '\n' || text[i] === '\r')) i++;
@@ -42,8 +48,10 @@ export function scanJson(text: string): JsonNode {
       if (c < 0x20) throw new JsonSyntax(i, 'a control character (such as a line break) inside a string');
       if (c === 0x5c) {
         const escape = text[i + 1];
-        if (escape === 'u' && /^[0-9a-fA-F]{4}$/.test(text.slice(i + 2, i + 6))) i += 6;
-        else if (escape !== undefined && '"\\/bfnrt'.includes(escape)) i += 2;
+        if (escape === 'u' && /^[0-9a-fA-F]{4}$/.test(text.slice(i + 2, i + 6))) {
+          if (exact) loneSurrogate(text, i);
+          i += 6;
+        } else if (escape !== undefined && '"\\/bfnrt'.includes(escape)) i += 2;
         else throw new JsonSyntax(i, 'an unknown escape in a string');
         continue;
       }
@@ -104,6 +112,11 @@ export function scanJson(text: string): JsonNode {
     JSON_NUMBER.lastIndex = i;
     const number = JSON_NUMBER.exec(text);
     if (number !== null) {
+      if (exact && !keptExactly(number[0]))
+        throw new JsonSyntax(
+          i,
+          `the number ${number[0].length > 40 ? `${number[0].slice(0, 40)}…` : number[0]} has more digits than a JSON number keeps exactly; write it as a string`,
+        );
       i += number[0].length;
       return { start, end: i };
     }
@@ -113,6 +126,49 @@ export function scanJson(text: string): JsonNode {
   space();
   if (i < text.length) throw new JsonSyntax(i, 'text after the JSON value');
   return root;
+}
+
+/** Throws when the \u escape at `at` is half of a surrogate pair without its other half. */
+function loneSurrogate(text: string, at: number): void {
+  const unit = Number.parseInt(text.slice(at + 2, at + 6), 16);
+  const high = unit >= 0xd800 && unit <= 0xdbff;
+  const low = unit >= 0xdc00 && unit <= 0xdfff;
+  if (!high && !low) return;
+  const pairedAfter = high && /^\\u[dD][c-fC-F][0-9a-fA-F]{2}$/.test(text.slice(at + 6, at + 12));
+  const pairedBefore = low && /^\\u[dD][89abAB][0-9a-fA-F]{2}$/.test(text.slice(at - 6, at));
+  if (!pairedAfter && !pairedBefore)
+    throw new JsonSyntax(at, `${text.slice(at, at + 6)} is half of a character (a lone surrogate), not a character`);
+}
+
+/** Whether JSON.parse reads the number `literal` as the same number (-0 as 0: no loss). */
+function keptExactly(literal: string): boolean {
+  const value = Number(literal);
+  return Number.isFinite(value) && decimal(literal) === decimal(String(value));
+}
+
+/** A number's sign, digits and exponent without leading or trailing zeros: "-1.50e3" → "-15e2", "0.0" → "0". */
+function decimal(number: string): string {
+  let text = number;
+  let sign = '';
+  if (text.startsWith('-')) {
+    sign = '-';
+    text = text.slice(1);
+  }
+  let exponent = 0;
+  const e = text.search(/[eE]/);
+  if (e >= 0) {
+    exponent = Number(text.slice(e + 1));
+    text = text.slice(0, e);
+  }
+  const dot = text.indexOf('.');
+  if (dot >= 0) {
+    exponent -= text.length - dot - 1;
+    text = text.slice(0, dot) + text.slice(dot + 1);
+  }
+  const digits = text.replace(/^0+/, '');
+  const significant = digits.replace(/0+$/, '');
+  if (significant === '') return '0';
+  return `${sign}${significant}e${exponent + digits.length - significant.length}`;
 }
 
 /** The text's tree, or where and why it is not JSON every reader reads the same ("line 3, column 7: …"). */

@@ -11,7 +11,8 @@ import { FA_TYPES } from './vocabulary.js';
 // spreadsheet would silently change what the strategy regex reads back.
 // The patterns and limits below are exported for the hand-written fast checks in records.ts,
 // which may only accept what these schemas accept: one source, so the two cannot drift.
-export const NO_CONTROL_CHARS = /^[^\u0000-\u001f\u007f-\u009f\u2028\u2029]*$/u;
+// Half a surrogate pair (\ud800 in JSON) too: no character, and stored it is invalid UTF-8.
+export const NO_CONTROL_CHARS = /^[^\u0000-\u001f\u007f-\u009f\u2028\u2029\ud800-\udfff]*$/u;
 
 const text = (z: Zod, what: string) =>
   z

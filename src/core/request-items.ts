@@ -273,9 +273,10 @@ function parseFa(record: RawRecord, defaults: RecordDefaults, problems: FieldPro
       problems.push({ field: 'fa', message: 'fa must be an object such as {"fa_type":"BANK",…}' });
       return undefined;
     }
-    for (const field of FA_VALUE_FIELDS) {
+    // strategy_id and fa_type too: beside "fa", one of them was dropped without a word.
+    for (const field of FLAT_FA_FIELDS) {
       if (value(record, field) !== undefined) {
-        const beside = FA_VALUE_FIELDS.filter((other) => value(record, other) !== undefined);
+        const beside = FLAT_FA_FIELDS.filter((other) => value(record, other) !== undefined);
         problems.push({ field: beside[0]!, message: `give the FA either as "fa" or as flat fields, not both (${beside.join(', ')})` });
         return undefined;
       }

@@ -718,6 +718,45 @@ const STRUCTURE: Row[] = [
     mapper: ['J_1', 'J_2'],
   },
   {
+    input:
+      'JSONL that JSON.parse reads otherwise than written (a long number, a key twice, a lone surrogate): refused with the line as written, never the altered value',
+    files: {
+      'in.jsonl': [
+        JSONL_GOOD('J_5').replace('"account_number":"', '"account_number":12345678901234567890,"x":"'),
+        JSONL_GOOD('J_6').replace('"id":"J_6"', '"id":"J_6","id":"J_6B"'),
+        JSONL_GOOD('J_7').replace(/"account_number":"([^"]+)"/, '"account_number":"$1\\ud800"'),
+        JSONL_GOOD('J_8').replace('}', ',"additional_info":[{"household":9007199254740993,"big":1e400}]}'),
+        JSONL_GOOD('J_9').replace('"id":"J_9"', '"id":"J_9","name":"A \\ud83d\\ude00"'),
+        JSONL_GOOD('J_10'),
+      ].join('\n'),
+    },
+    argv: ['link', '--file', 'in.jsonl', '--rejects', 'r.jsonl'],
+    exit: 5,
+    says: /rejected by reason: input\.unreadable 4/,
+    // An emoji (a surrogate pair, escaped) is a character: J_9 is linked, its name as written.
+    mapper: ['J_10', 'J_9'],
+    then: (dir) => {
+      const text = readFileSync(join(dir, 'r.jsonl'), 'utf8');
+      expect(text).toContain('the number 12345678901234567890 has more digits than a JSON number keeps');
+      expect(text).not.toContain('12345678901234567000');
+      expect(text).toContain('a key appears twice in one object');
+      expect(text).toContain('is half of a character (a lone surrogate)');
+      expect(text).toContain('the number 9007199254740993 has more digits');
+    },
+  },
+  {
+    input: 'a JSONL record with "fa" and a strategy_id beside it: refused, not one of them dropped',
+    files: { 'in.jsonl': `${JSON.stringify({ id: 'J_11', strategy_id: 2, fa: JSON.parse(JSONL_GOOD('J_11')) })}\n` },
+    argv: ['link', '--file', 'in.jsonl', '--rejects', 'r.jsonl'],
+    exit: 5,
+    says: /rejected by reason: input\.invalid 1/,
+    mapper: 'unchanged',
+    then: (dir) =>
+      expect(readFileSync(join(dir, 'r.jsonl'), 'utf8')).toContain(
+        'give the FA either as \\"fa\\" or as flat fields, not both (strategy_id)',
+      ),
+  },
+  {
     input: 'a JSONL line cut in half',
     files: { 'in.jsonl': `${JSONL_GOOD('J_3')}\n{"id":"J_X","fa_ty\n${JSONL_GOOD('J_4')}\n` },
     argv: ['link', '--file', 'in.jsonl', '--rejects', 'r.jsonl'],

@@ -3,7 +3,8 @@ import { access, stat } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
 import { Readable } from 'node:stream';
 import { createInterface } from 'node:readline';
-import { CsvSyntaxError, CsvTokenizer, type CsvRow, WRITTEN_KEPT } from './csv-tokenizer.js';
+import { CsvSyntaxError, CsvTokenizer, type CsvRow, ROW_LIMIT, WRITTEN_KEPT } from './csv-tokenizer.js';
+import { JsonSyntax, scanJson } from '../../core/json-text.js';
 import { UsageError } from '../../core/errors.js';
 import type { FedBack } from '../../core/spreadsheet-damage.js';
 import { layoutOfHead, otherDelimiterHint, sepLineHint, type CsvLayout } from '../../core/csv-delimiter.js';
@@ -379,6 +380,9 @@ async function* jsonlBatches(stream: AsyncIterable<Buffer | string>): AsyncGener
 }
 
 function jsonlRecord(line: number, text: string): FileRecord {
+  // As a CSV row over ROW_LIMIT is: never read as a record, and quoted in part only.
+  if (text.length > ROW_LIMIT)
+    return { line, record: {}, unreadable: asWritten(`the line is longer than ${ROW_LIMIT / 1024 / 1024} MiB`, kept(text)) };
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -387,10 +391,28 @@ function jsonlRecord(line: number, text: string): FileRecord {
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
     return { line, record: {}, unreadable: asWritten('each line must be a JSON object', kept(text)) };
+  // What JSON.parse took but changed: a key twice (the last won, a second "id" too), a number
+  // with more digits than it keeps (12345678901234567890 became …7000 in the reject file, whose
+  // message said to quote it), a lone surrogate (stored, invalid UTF-8). The row as written is
+  // all the reject can carry: its parsed object is not what the line says.
+  const inexact = inexactJson(text);
+  if (inexact !== undefined) return { line, record: {}, unreadable: asWritten(`not read exactly: ${inexact}`, kept(text)) };
   const object = parsed as Record<string, unknown>;
   const read = { line, record: withoutReportKeys(object) };
   // Only a reject file fed back has sparctl_* keys (withoutReportKeys copied it then).
   return read.record === object ? read : withOriginalLine(read, object[REPORTED_LINE]);
+}
+
+/** Why JSON.parse does not read the valid JSON `text` as written ("column 36: …"), or undefined. */
+function inexactJson(text: string): string | undefined {
+  try {
+    scanJson(text, true);
+    return undefined;
+  } catch (error) {
+    if (error instanceof RangeError) return 'nested too deeply';
+    if (!(error instanceof JsonSyntax)) throw error;
+    return `column ${error.at + 1}: ${error.message}`;
+  }
 }
 
 /** The object without sparctl's own keys (a JSONL reject file fed back), copied only when it has some. */

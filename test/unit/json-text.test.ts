@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import { JsonSyntax, scanJson } from '../../src/core/json-text.js';
+
+/** What scanJson(text, true) refuses, or undefined. */
+const refused = (text: string) => {
+  try {
+    scanJson(text, true);
+    return undefined;
+  } catch (error) {
+    if (!(error instanceof JsonSyntax)) throw error;
+    return error.message;
+  }
+};
+
+describe('scanJson, exact: what JSON.parse would read otherwise than written', () => {
+  it('keeps numbers a double holds as written, trailing zeros and -0 included', () => {
+    for (const number of [
+      '0',
+      '-0',
+      '1.50',
+      '0.1',
+      '1e3',
+      '1E+3',
+      '-12.5e-2',
+      '9007199254740991',
+      '1234567890123e-5',
+      '1.7976931348623157e308',
+    ])
+      expect(refused(`{"x":${number}}`), number).toBeUndefined();
+  });
+  it('refuses numbers with more digits than it keeps, and those out of range', () => {
+    for (const number of ['12345678901234567890', '9007199254740993', '1.0000000000000001', '1e400', '-1e400', '0.10000000000000000001'])
+      expect(refused(`[${number}]`), number).toMatch(
+        /^the number .* has more digits than a JSON number keeps exactly; write it as a string$/,
+      );
+    // A string holding the digits is what to write: kept.
+    expect(refused('{"x":"12345678901234567890"}')).toBeUndefined();
+  });
+  it('refuses half of a surrogate pair, escaped; a whole pair is a character', () => {
+    expect(refused('{"x":"a\\ud83d\\ude00b"}')).toBeUndefined();
+    expect(refused('{"x":"\\uD83D\\uDE00"}')).toBeUndefined();
+    for (const text of ['{"x":"\\ud800"}', '{"x":"a\\udc00"}', '{"x":"\\ude00\\ud83d"}', '{"\\ud800":1}', '["\\ud83d x"]'])
+      expect(refused(text), text).toMatch(/is half of a character \(a lone surrogate\)/);
+  });
+  it('without exact, reads them as JSON.parse does (a configuration file: its own rules)', () => {
+    expect(() => scanJson('{"x":12345678901234567890,"y":"\\ud800"}')).not.toThrow();
+  });
+});
