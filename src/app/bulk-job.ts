@@ -73,7 +73,8 @@ export type JobSignal = StopSignal;
 export interface BulkJobDeps {
   readonly stdinIsTTY: boolean;
   /** The input, readable twice: the file itself, or "-" (stdin) copied to a private file. */
-  readonly openInput: (file: string) => Promise<{ readonly path: string; readonly spooled: boolean; remove(): void }>;
+  /** `dryRun`: a copy of a stream goes where it leaves nothing of sparctl's behind. */
+  readonly openInput: (file: string, dryRun: boolean) => Promise<{ readonly path: string; readonly spooled: boolean; remove(): void }>;
   readonly openMapper: (access: 'write' | 'dry-run') => Promise<Mapper>;
   /** The mapper the settings name, for the job's identity ("local DB INSTANCE", "spar-v2 URL"). */
   readonly targetIdentity: (mapper: Mapper) => string;
@@ -110,6 +111,8 @@ export interface BulkJobDeps {
   readonly checkRejects: (path: string) => void;
   /** Refuses a results path that is one of `rejectFiles` (this run's, or the one a default name would have been: maybe fixed by hand) or a protected file. */
   readonly checkResults?: (path: string, rejectFiles: readonly string[]) => void;
+  /** Refuses a dry run's preview path that holds a link (symbolic or hard): written, the file it leads to would be replaced. */
+  readonly checkPreview?: (path: string) => void;
   /** A file is at `path` already. */
   readonly exists: (path: string) => boolean;
   /** Removes the file at `path` if there is one (an earlier dry run's preview this one does not replace). */
@@ -249,7 +252,7 @@ export async function runBulkJob(deps: BulkJobDeps, job: BulkJobInput): Promise<
     listening = undefined;
   };
   try {
-    const input = await deps.openInput(job.file);
+    const input = await deps.openInput(job.file, job.dryRun === true);
     try {
       const mapper = await deps.openMapper(job.dryRun === true ? 'dry-run' : 'write');
       try {
@@ -364,8 +367,10 @@ async function runJournalled(
   const resultsPath = job.resultsPath === undefined ? undefined : dryRun ? previewPath(job.resultsPath) : job.resultsPath;
   let rejectsPath: string;
   if (dryRun) {
-    // A preview may replace the one an earlier dry run left (README says so): never a real file.
+    // A preview may replace the one an earlier dry run left (README says so): never a real file,
+    // nor one a link there leads to.
     rejectsPath = previewPath(job.rejectsPath);
+    deps.checkPreview?.(rejectsPath);
     deps.checkRejects(rejectsPath);
   } else if (job.rejectsNamed === true) {
     rejectsPath = job.rejectsPath;
@@ -384,6 +389,7 @@ async function runJournalled(
     deps.checkRejects(rejectsPath);
   }
   if (resultsPath !== undefined) {
+    if (dryRun) deps.checkPreview?.(resultsPath);
     deps.checkResults?.(resultsPath, [rejectsPath, job.rejectsPath]);
     // Opened (truncated) below, at once: a second run naming it would empty the first one's.
     if (!dryRun) claimNamed(run.journalFile, resultsPath, '--results');

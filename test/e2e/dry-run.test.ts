@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startFakeCentral, type FakeCentral } from '../helpers/fake-central.js';
@@ -202,4 +202,56 @@ describe('--dry-run and reads, as processes, on a WAL mapper', () => {
     expect(refused.stderr).toContain('[local.needs_upgrade]');
     expect(everything()).toEqual(before);
   }, 60_000);
+});
+
+describe('--dry-run: what is around the mapper', () => {
+  it("a dry run from a pipe makes no folder of sparctl's (its copy of stdin goes to a private temporary folder, removed)", async () => {
+    const { env, home } = cliEnv();
+    const dir = tempDir();
+    const db = join(dir, 'mapper.db');
+    expect((await runCli(['--create', '--db', db, 'link', '--id', 'K1', ...BANK, '--account-number', '111'], { env, cwd: dir })).code).toBe(
+      0,
+    );
+    const state = env['XDG_STATE_HOME']!;
+    expect(existsSync(state)).toBe(false);
+    const input = [
+      'id,fa_type,bank_name,bank_code,branch_name,branch_code,account_number',
+      'K1,BANK,Example Bank,EXB,Main,0001,999',
+      '',
+    ].join('\n');
+    const run = await runCli(['--db', db, 'update', '--file', '-', '--dry-run'], { env, cwd: dir, input });
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toMatch(/would update/);
+    // The state folder was made (with spool/ in it, left empty) just for the copy.
+    expect(existsSync(state), files(home, true).join('\n')).toBe(false);
+  });
+
+  it('a link where a dry run writes its preview is refused, and the file it leads to is left as it is', async () => {
+    const { env } = cliEnv();
+    const dir = tempDir();
+    const db = join(dir, 'mapper.db');
+    expect((await runCli(['--create', '--db', db, 'link', '--id', 'K1', ...BANK, '--account-number', '111'], { env, cwd: dir })).code).toBe(
+      0,
+    );
+    writeFileSync(
+      join(dir, 'rows.csv'),
+      ['id,fa_type,bank_name,bank_code,branch_name,branch_code,account_number', 'K2,BANK,Example Bank,EXB,Main,0001,'].join('\n'),
+    );
+    writeFileSync(join(dir, 'precious.txt'), 'precious\n');
+    for (const [link, preview, extra] of [
+      [(target: string, path: string) => symlinkSync(target, path), 'rows.rejects.preview.csv', []],
+      [(target: string, path: string) => linkSync(target, path), 'out.preview.csv', ['--results', 'out.csv']],
+    ] as const) {
+      link(join(dir, 'precious.txt'), join(dir, preview));
+      const run = await runCli(['--db', db, 'link', '--file', 'rows.csv', '--dry-run', ...extra], { env, cwd: dir });
+      expect(run.code, run.stderr).toBe(2);
+      expect(run.stderr).toMatch(
+        new RegExp(
+          `error \\[output\\.protected\\]: .*${preview.replace('.', '\\.')} is a (symbolic link|hard link \\(another name of a file\\)), where a dry run writes its preview; nothing was sent`,
+        ),
+      );
+      expect(readFileSync(join(dir, 'precious.txt'), 'utf8')).toBe('precious\n');
+      rmSync(join(dir, preview));
+    }
+  });
 });

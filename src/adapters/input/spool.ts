@@ -1,6 +1,17 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, createReadStream, createWriteStream, fstatSync, openSync, readSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import {
+  closeSync,
+  createReadStream,
+  createWriteStream,
+  fstatSync,
+  mkdtempSync,
+  openSync,
+  readSync,
+  readdirSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { UsageError } from '../../core/errors.js';
@@ -29,7 +40,12 @@ const SPACE = new Set(['ENOSPC', 'EDQUOT', 'EFBIG']);
 /** Copies older than this were left by killed runs and are removed. */
 const STALE_MS = 24 * 3600 * 1000;
 
-export async function seekableInput(name: string, stdin: Readable, spoolDir: string): Promise<SeekableInput> {
+/**
+ * `spoolDir`: the folder the copy goes to; `temporary`: a dry run's, which makes nothing of
+ * sparctl's own (README: reads and dry runs create nothing, not even a folder) — the copy goes
+ * to a private folder made under `spoolDir` (the system's temporary folder) and removed with it.
+ */
+export async function seekableInput(name: string, stdin: Readable, spoolDir: string, temporary = false): Promise<SeekableInput> {
   if (name !== '-') {
     let kind: 'file' | 'directory' | 'other';
     try {
@@ -44,13 +60,16 @@ export async function seekableInput(name: string, stdin: Readable, spoolDir: str
       throw new UsageError('input.unreadable', `cannot read ${name}: it is a directory`, { hint: 'check the path of the input file' });
     if (kind === 'file') return { path: name, spooled: false, remove: () => undefined };
   }
+  let folder = spoolDir;
   try {
-    makeFolders(spoolDir);
+    if (temporary) folder = mkdtempSync(join(spoolDir, 'sparctl-input-'));
+    else makeFolders(spoolDir);
   } catch (error) {
     throw outputError((error as { path?: string }).path ?? spoolDir, 'cannot create the folder for a copy of the input', error);
   }
-  removeStale(spoolDir);
-  const path = join(spoolDir, `${process.pid}-${randomBytes(6).toString('hex')}.input`);
+  if (!temporary) removeStale(spoolDir);
+  const path = join(folder, `${process.pid}-${randomBytes(6).toString('hex')}.input`);
+  if (temporary) TEMPORARY.add(path);
   const label = name === '-' ? 'stdin' : name;
   // The copy's own failures (a full disk, a file size limit, a read-only or unwritable state
   // folder) are the state folder's, named as such: only a failure of the source is the input's.
@@ -108,12 +127,20 @@ function removedAtExit(path: string): void {
 function removeCopy(path: string): void {
   COPIES.delete(path);
   if (COPIES.size === 0) process.off('exit', removeCopies);
-  rmSync(path, { force: true });
+  removeFile(path);
 }
 
 function removeCopies(): void {
-  for (const path of COPIES) rmSync(path, { force: true });
+  for (const path of COPIES) removeFile(path);
   COPIES.clear();
+}
+
+/** Copies in a private folder of their own (a dry run's): the folder goes with the copy. */
+const TEMPORARY = new Set<string>();
+
+function removeFile(path: string): void {
+  rmSync(path, { force: true });
+  if (TEMPORARY.delete(path)) rmSync(dirname(path), { recursive: true, force: true });
 }
 
 /**

@@ -1,5 +1,6 @@
-import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { tmpdir } from 'node:os';
 import { realPath } from '../../adapters/files/fs-errors.js';
 import { UsageError } from '../../core/errors.js';
 import type { BulkJobDeps } from '../../app/bulk-job.js';
@@ -102,9 +103,9 @@ export async function bulkJobDeps(context: CommandContext, spec: BulkJobSpec): P
   let earlierJob: (() => Promise<string | undefined>) | undefined;
   return {
     stdinIsTTY: io.stdinIsTTY,
-    openInput: async (file) => {
+    openInput: async (file, dryRun) => {
       const { seekableInput } = await import('../../adapters/input/spool.js');
-      return seekableInput(file, io.stdin, join(context.dirs.state, 'spool'));
+      return dryRun ? seekableInput(file, io.stdin, tmpdir(), true) : seekableInput(file, io.stdin, join(context.dirs.state, 'spool'));
     },
     openMapper: (access) => openMapper(context, access),
     targetIdentity: (mapper) =>
@@ -209,6 +210,18 @@ export async function bulkJobDeps(context: CommandContext, spec: BulkJobSpec): P
     checkRejects: (path) => {
       refuseGuarded(path, '--rejects');
       checkOutputPath(path);
+    },
+    checkPreview: (path) => {
+      const stats = lstatSync(path, { throwIfNoEntry: false });
+      const link = stats?.isSymbolicLink()
+        ? 'a symbolic link'
+        : stats?.isFile() && stats.nlink > 1
+          ? 'a hard link (another name of a file)'
+          : undefined;
+      if (link !== undefined)
+        throw new UsageError('output.protected', `${path} is ${link}, where a dry run writes its preview; nothing was sent`, {
+          hint: 'a preview replaces only a file of its own, never the one a link leads to: remove the link, or name another --rejects or --results path',
+        });
     },
     // A file only: a folder or a device there is checkRejects' to refuse or to write to.
     exists: (path) => {
