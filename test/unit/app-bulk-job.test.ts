@@ -143,6 +143,7 @@ function deps(
       'beforeForgetting',
       'faDigest',
       'stampOf',
+      'checkPreview',
     ]),
     recorded,
   );
