@@ -16,6 +16,27 @@ export const DFSP_CSV_COLUMNS = ['type', 'code', 'name', 'bank_code'] as const;
 const TYPES = ['BANK', 'BRANCH', 'MOBILE_WALLET', 'EMAIL_WALLET'] as const;
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/u;
 
+/**
+ * A code folded as a person reads it: letter case and character forms (fullwidth `ＡBC`, the
+ * ligature `ﬁ`) set aside. Two codes of one kind that fold alike look alike: a file whose `abc`
+ * meant the bank `ABC` would reach the bank `abc` instead, so a list never holds both.
+ */
+export function foldedCode(code: string): string {
+  return code.normalize('NFKC').toUpperCase();
+}
+
+// Invisible characters (zero-width space, joiners, BOM, direction marks) and spaces other than
+// the ordinary one: a code holding one looks like one without it.
+const INVISIBLE = /[\p{Cf}\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]/u;
+
+/** What is wrong with a code a person would read as another, or undefined. */
+export function unreadableCode(code: string): string | undefined {
+  const found = INVISIBLE.exec(code);
+  return found === null
+    ? undefined
+    : `contains U+${found[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}, a character that cannot be seen or looks like a space; retype the code`;
+}
+
 export function dfspFromRows(
   rows: readonly { line: number; record: Readonly<Record<string, unknown>> }[],
   file: string,
@@ -28,6 +49,15 @@ export function dfspFromRows(
     wallet_providers: [],
   };
   const seen = new Map<string, number>();
+  // Codes by how they read (foldedCode), the ones already known first.
+  const foldedKey = (type: string, bankCode: string, code: string) =>
+    type === 'BRANCH' ? `BRANCH ${foldedCode(bankCode)} ${foldedCode(code)}` : `${type} ${foldedCode(code)}`;
+  const sameLooking = new Map<string, { code: string; where: string }>();
+  for (const bank of known.banks) sameLooking.set(foldedKey('BANK', '', bank.code), { code: bank.code, where: 'already known' });
+  for (const branch of known.branches)
+    sameLooking.set(foldedKey('BRANCH', branch.bank_code, branch.code), { code: branch.code, where: 'already known' });
+  for (const wallet of known.wallet_providers)
+    sameLooking.set(foldedKey(wallet.wallet_type, '', wallet.code), { code: wallet.code, where: 'already known' });
   const cell = (record: Readonly<Record<string, unknown>>, field: string) =>
     typeof record[field] === 'string' ? (record[field] as string).trim() : '';
   for (const { line, record } of rows) {
@@ -48,6 +78,13 @@ export function dfspFromRows(
     ] as const) {
       if (CONTROL.test(value)) problems.push(`${at(field)}: contains a control character`);
     }
+    for (const [field, value] of [
+      ['code', code],
+      ['bank_code', bankCode],
+    ] as const) {
+      const unreadable = unreadableCode(value);
+      if (unreadable !== undefined) problems.push(`${at(field)}: "${value}" ${unreadable}`);
+    }
     if (code.length > 50) problems.push(`${at('code')}: is longer than 50 characters (SPAR's column limit)`);
     if (name.length > 255) problems.push(`${at('name')}: is longer than 255 characters`);
     if (type === 'BRANCH' && bankCode === '') problems.push(`${at('bank_code')}: a branch needs the code of its bank`);
@@ -61,6 +98,14 @@ export function dfspFromRows(
       continue;
     }
     seen.set(key, line);
+    const lookalike = sameLooking.get(foldedKey(type, bankCode, code));
+    if (lookalike !== undefined && lookalike.code !== code) {
+      problems.push(
+        `${at('code')}: ${type.toLowerCase().replace('_', ' ')} "${code}" and "${lookalike.code}" (${lookalike.where}) differ only in letter case or character form: an input that meant one would reach the other; keep one code`,
+      );
+      continue;
+    }
+    sameLooking.set(foldedKey(type, bankCode, code), { code, where: `line ${line}` });
     if (type === 'BANK') data.banks.push({ code, name });
     else if (type === 'BRANCH') data.branches.push({ bank_code: bankCode, code, name });
     else data.wallet_providers.push({ code, name, wallet_type: type as 'MOBILE_WALLET' | 'EMAIL_WALLET' });

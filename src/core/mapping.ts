@@ -75,6 +75,7 @@
 import type { z } from 'zod';
 import { lazySchema, type Zod } from './schema-library.js';
 import { UsageError } from './errors.js';
+import { foldedCode } from './dfsp.js';
 import { normalizeId } from './beneficiary-id.js';
 import { isPhoneCountry, normalizePhone, type PhoneUse } from './phone.js';
 import { DEFAULT_STRATEGY_FOR, FA_FIELDS, FA_TYPES, describeIssue, type FaType } from './model.js';
@@ -788,9 +789,19 @@ export function dfspLookupOf(data: DfspData, file = 'dfsp.json'): DfspLookup {
   const banks = new Map<string, string>();
   const branches = new Map<string, string>();
   const wallets = new Map<string, string>();
+  // A code and one that reads as it (letter case, character form: foldedCode) are one code to
+  // a person: a row that meant one would reach the other.
+  const folded = new Map<string, string>();
   const add = (map: Map<string, string>, key: string, name: string, at: string, what: string) => {
+    const look = `${map === banks ? 'B' : map === branches ? 'R' : 'W'}\0${foldedCode(key)}`;
+    const alike = folded.get(look);
     if (map.has(key)) problems.push(`${at}: ${what} is listed twice`);
-    else map.set(key, name);
+    else if (alike !== undefined)
+      problems.push(`${at}: ${what} and "${alike}" differ only in letter case or character form; keep one code`);
+    else {
+      map.set(key, name);
+      folded.set(look, key.split('\0').at(-1)!);
+    }
   };
   data.banks.forEach((bank, i) => add(banks, bank.code, bank.name, `banks.${i}.code`, `bank "${bank.code}"`));
   data.branches.forEach((branch, i) => {

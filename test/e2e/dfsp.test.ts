@@ -100,6 +100,23 @@ describe('sparctl dfsp', () => {
     const listed = await runMain(['--create', '--db', db, 'dfsp', 'list', '-o', 'jsonl'], { env, cwd: dir });
     expect(listed.stdout).toBe('');
 
+    // Codes a person reads as one: letter case, a fullwidth letter, an invisible character — in
+    // the file and against codes already known. (The same code again, already known, is fine.)
+    expect(
+      (await runMain(['--create', '--db', db, 'dfsp', 'import', '-q', join(ROOT, 'fixtures/dfsp.json')], { env, cwd: dir })).code,
+    ).toBe(0);
+    writeFileSync(
+      join(dir, 'alike.csv'),
+      'type,code,name,bank_code\nBANK,abc,Lower,\nBANK,ABC,Upper,\nBANK,\uFF21BC,Wide,\nBANK,A\u200BX,Hidden,\nBANK,lbp,Land again,\nBANK,LBP,Land Bank of the Philippines,\n',
+    );
+    const alike = await runMain(['--create', '--db', db, 'dfsp', 'import', 'alike.csv'], { env, cwd: dir });
+    expect(alike.code, alike.stderr).toBe(2);
+    expect(alike.stderr).toContain('alike.csv:3: code: bank "ABC" and "abc" (line 2) differ only in letter case or character form');
+    expect(alike.stderr).toContain('alike.csv:4: code: bank "\uFF21BC" and "abc" (line 2) differ only');
+    expect(alike.stderr).toContain('alike.csv:5: code: "A\u200BX" contains U+200B, a character that cannot be seen');
+    expect(alike.stderr).toContain('alike.csv:6: code: bank "lbp" and "LBP" (already known) differ only');
+    expect(alike.stderr).not.toContain('alike.csv:7');
+
     // Two branches SPAR would give one name (BANK-BRANCH): refused up front, in a dry run too,
     // within the file and against branches already known.
     writeFileSync(

@@ -84,6 +84,12 @@ export class CsvTokenizer {
   private readonly delimiterCode: number;
   /** With `pick`: the cells to take from each row after the first, by position (true = take). */
   private picked: boolean[] | undefined;
+  private emptyRows = 0;
+
+  /** Rows of empty cells skipped (`,,,,`: not blank lines, which sparctl always skipped). */
+  get emptyRowsSkipped(): number {
+    return this.emptyRows;
+  }
   private lastPicked = -1;
   private headerSeen = false;
   /** The last piece of text ended with a CR (an LF starting the next piece completes a CRLF). */
@@ -189,6 +195,7 @@ export class CsvTokenizer {
             // A whole line without a quote: the common case, split as it stands.
             const content = text.slice(pos, end);
             if (!isBlankRow(content, this.delimiter)) this.plainRow(content, out);
+            else if (!isBlank(content)) this.emptyRows++;
             this.line++;
             pos = end + 1;
             if (text.charCodeAt(end) === CR && text.charCodeAt(pos) === LF) pos++;
@@ -341,7 +348,10 @@ export class CsvTokenizer {
       return;
     }
     // A blank line cut between pieces of text, or a row of empty cells.
-    if (cells.every(isBlank)) return;
+    if (cells.every(isBlank)) {
+      if (this.quoted || cells.length > 1) this.emptyRows++;
+      return;
+    }
     if (this.visit) this.visit(this.rowLine, cells);
     else out.push(this.quoted ? { line: this.rowLine, cells } : { line: this.rowLine, cells, text: cells.join(this.delimiter) });
     this.sawRow(cells);

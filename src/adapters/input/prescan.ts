@@ -32,6 +32,8 @@ export interface Prescan {
   readonly fingerprint: string;
   readonly lines: number;
   readonly index: RowIndex;
+  /** A CSV file with rows of empty cells (EMPTY_ROWS): no journal an earlier sparctl left fits it. */
+  readonly emptyRowsSkipped?: boolean;
 }
 
 /** sha256 over the bytes and the definition, strict UTF-8, lines counted as the tokenizer counts them. */
@@ -61,6 +63,12 @@ class ByteCheck {
   }
 
   end(definition: string): { fingerprint: string; rest: string } {
+    const rest = this.finish();
+    return { fingerprint: this.digest(definition), rest };
+  }
+
+  /** The text the decoder still holds (the file ends inside a character: input.not_utf8). */
+  finish(): string {
     let rest: string;
     try {
       rest = this.utf8.decode();
@@ -71,11 +79,24 @@ class ByteCheck {
         { hint: 'save the file as UTF-8 (in a spreadsheet: CSV UTF-8)' },
       );
     }
+    return rest;
+  }
+
+  /** The fingerprint of the bytes and the definition. */
+  digest(definition: string): string {
     this.hash.update('\0');
     this.hash.update(definition);
-    return { fingerprint: this.hash.digest('hex'), rest };
+    return this.hash.digest('hex');
   }
 }
+
+/**
+ * Said in the fingerprint of a CSV file with rows of empty cells (`,,,,`): sparctl reads them as
+ * blank lines, skipped, where before it read them as rows (rejected). The rows after them are at
+ * other positions than a journal an earlier sparctl left for the file records: resumed, a row
+ * would be taken for settled that never was sent. Its fingerprint differs, so it is a new job.
+ */
+const EMPTY_ROWS = '\0rows of empty cells skipped';
 
 const CHUNK = 65_536;
 
@@ -185,8 +206,8 @@ export interface IndexCache {
   readonly keep?: boolean;
 }
 
-/** The kept index format: [seq, last seq, last line] of each superseded row (2: IDs keyed in NFC; 3: with the column tally). */
-const KEPT_FORMAT = 3;
+/** The kept index format: [seq, last seq, last line] of each superseded row (2: IDs keyed in NFC; 3: with the column tally; 4: rows of empty cells skipped). */
+const KEPT_FORMAT = 4;
 const KEPT_MAX = 64;
 
 function keptPath(path: string, definition: string, cache: IndexCache): string | undefined {
@@ -217,18 +238,26 @@ async function keptIndex(
 ): Promise<Prescan | undefined> {
   const file = keptPath(path, definition, cache);
   if (file === undefined) return undefined;
-  let kept: { fingerprint: string; lines: number; rows: number; entries: [number, number, number | null][]; tally?: unknown };
+  let kept: {
+    fingerprint: string;
+    lines: number;
+    rows: number;
+    entries: [number, number, number | null][];
+    tally?: unknown;
+    emptyRows?: boolean;
+  };
   try {
     kept = JSON.parse(readFileSync(file, 'utf8')) as typeof kept;
     if (typeof kept.fingerprint !== 'string' || !Array.isArray(kept.entries) || typeof kept.rows !== 'number') return undefined;
   } catch {
     return undefined; // none kept, or unreadable: scan
   }
-  const { fingerprint, lines } = await fingerprintOf(path, name, definition);
+  const emptyRowsSkipped = kept.emptyRows === true;
+  const { fingerprint, lines } = await fingerprintOf(path, name, emptyRowsSkipped ? `${definition}${EMPTY_ROWS}` : definition);
   if (fingerprint !== kept.fingerprint) return undefined;
   // The same bytes and definition: the tally kept is the one a scan would learn.
   if (tally !== undefined && !tally.restore(kept.tally)) return undefined;
-  return { fingerprint, lines, index: indexFromEntries(kept.rows, kept.entries) };
+  return { fingerprint, lines, index: indexFromEntries(kept.rows, kept.entries), ...(emptyRowsSkipped ? { emptyRowsSkipped } : {}) };
 }
 
 /** Keeps an index (0600: positions only, but in the user's cache all the same); a failure to keep it is no failure of the run. */
@@ -246,6 +275,7 @@ function keepIndex(path: string, definition: string, cache: IndexCache, scanned:
         rows: scanned.index.rows,
         entries: scanned.index.entries(),
         ...(tally === undefined ? {} : { tally: tally.state() }),
+        ...(scanned.emptyRowsSkipped === true ? { emptyRows: true } : {}),
       }),
       { mode: 0o600 },
     );
@@ -323,14 +353,15 @@ async function scanCsv(path: string, name: string, definition: string, keys: Csv
       take(tokenizer.push(bytes.update(chunk)));
     }
     builder ??= new RowIndexBuilder(randomSeeds());
-    const { fingerprint, rest } = bytes.end(definition);
-    take(tokenizer.push(rest));
+    take(tokenizer.push(bytes.finish()));
     take(tokenizer.end());
     if (!headerRead)
       throw new UsageError('input.empty', `${name}: no header row (the file is empty); nothing was sent`, {
         hint: 'the first line of a CSV file names its columns',
       });
-    return { fingerprint, lines: bytes.lines, index: builder.build() };
+    const emptyRowsSkipped = tokenizer.emptyRowsSkipped > 0;
+    const fingerprint = bytes.digest(emptyRowsSkipped ? `${definition}${EMPTY_ROWS}` : definition);
+    return { fingerprint, lines: bytes.lines, index: builder.build(), ...(emptyRowsSkipped ? { emptyRowsSkipped } : {}) };
   } catch (error) {
     if (error instanceof CsvSyntaxError) {
       throw new UsageError('input.csv_malformed', `${name}:${error.line}: ${error.message}; nothing was sent`, { hint: error.hint });

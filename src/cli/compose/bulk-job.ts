@@ -122,13 +122,16 @@ export async function bulkJobDeps(context: CommandContext, spec: BulkJobSpec): P
       const keys = await spec.csvKeys?.(context, mapper, path);
       if (keys !== undefined) {
         const { VERSION } = await import('../version.js');
-        return prescanCsv(
+        const scanned = await prescanCsv(
           path,
           name,
           definition,
           keys,
           index.use ? { dir: join(context.dirs.cache, 'index'), version: VERSION, keep: index.keep } : undefined,
         );
+        // An earlier sparctl read such a file's rows at other positions: none of its journals fits.
+        if (scanned.emptyRowsSkipped === true) earlierJob = undefined;
+        return scanned;
       }
       const binary = spec.inputFormat === 'xlsx';
       const { fingerprint, lines } = await fingerprintOf(path, name, definition, { binary });
