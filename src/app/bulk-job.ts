@@ -243,20 +243,31 @@ export async function runBulkJob(deps: BulkJobDeps, job: BulkJobInput): Promise<
   // Until the run listens for stop signals itself, a signal stops it here and now: nothing was
   // sent yet (the input is being copied or checked, the journal made). Left to Node, it ended the
   // process without a word, and a copy of stdin stayed in the state folder.
+  const early: EarlyStop = {
+    stop: () => {
+      listening?.();
+      listening = undefined;
+    },
+  };
   let listening: (() => void) | undefined = deps.onSignal((signal) => {
     deps.say(`\nsparctl: ${STOP_SIGNALS[signal].said}; nothing was sent`);
+    // A journal this run made holds nothing yet: it would only be found, empty, by the next run.
+    if (early.journal !== undefined && emptyJournal(early.journal)) {
+      try {
+        early.journal.remove();
+      } catch {
+        // Left as it is: the next run of the job takes it over.
+      }
+    }
     deps.exitNow(STOP_SIGNALS[signal].exitCode);
   });
-  const stopListening = () => {
-    listening?.();
-    listening = undefined;
-  };
+  const stopListening = early.stop;
   try {
     const input = await deps.openInput(job.file, job.dryRun === true);
     try {
       const mapper = await deps.openMapper(job.dryRun === true ? 'dry-run' : 'write');
       try {
-        return await runWithMapper(deps, job, mapper, input, stopListening);
+        return await runWithMapper(deps, job, mapper, input, early);
       } finally {
         await mapper.close();
       }
@@ -268,12 +279,18 @@ export async function runBulkJob(deps: BulkJobDeps, job: BulkJobInput): Promise<
   }
 }
 
+/** runBulkJob's listener until the run's own takes over: how to stop it, and the journal the run made. */
+interface EarlyStop {
+  readonly stop: () => void;
+  journal?: JournalFile;
+}
+
 async function runWithMapper(
   deps: BulkJobDeps,
   job: BulkJobInput,
   mapper: Mapper,
   input: { path: string; spooled: boolean },
-  stopEarlyListener: () => void,
+  early: EarlyStop,
 ): Promise<BulkJobResult> {
   // The mapper's own identity is part of the job: a journal must never vouch for records
   // applied to a database that has since been deleted and created anew.
@@ -303,6 +320,7 @@ async function runWithMapper(
       job.restart === true,
     );
     journal = journalFile.journal;
+    early.journal = journalFile;
   }
   try {
     const writerThread = !job.dryRun && (await deps.writeLinksOnThread(mapper));
@@ -314,7 +332,7 @@ async function runWithMapper(
       journalFile,
       writerThread,
       fingerprint,
-      stopEarlyListener,
+      stopEarlyListener: early.stop,
     });
   } catch (error) {
     // Refused before anything was sent (a reject file in the way, a report path another run
@@ -353,7 +371,7 @@ async function runJournalled(
     journalFile: JournalFile | undefined;
     writerThread: boolean;
     fingerprint: string;
-    /** Removes runBulkJob's listener ("nothing was sent"): this run's own takes over, with no turn of the event loop between. */
+    /** Removes runBulkJob's listener ("nothing was sent") once this run's own is in place. */
     stopEarlyListener: () => void;
   },
 ): Promise<BulkJobResult> {
@@ -409,7 +427,6 @@ async function runJournalled(
   // is journalled, and the next run writes the reports again from the start.
   const sinkFailure = () => results?.failure?.() ?? rejects?.failure?.() ?? rejectsFailure ?? deps.stdoutFailure?.();
   let rejectsFailure: SparctlError | undefined;
-  run.stopEarlyListener();
   const stopListening = deps.onSignal((received) => {
     if (signal !== undefined) deps.exitNow(STOP_SIGNALS[received].exitCode);
     signal = received;
@@ -417,6 +434,9 @@ async function runJournalled(
       `\nsparctl: ${STOP_SIGNALS[received].said}; finishing the requests in flight (${STOP_SIGNALS[received].again} to stop at once)`,
     );
   });
+  // Only now, this run's listener in place: with none left for a moment, Node stops watching the
+  // signal, and one that came during the work just done was lost (the run then wrote everything).
+  run.stopEarlyListener();
 
   const planned: RecordEvent[] = [];
   const firstRejects: RecordEvent[] = [];

@@ -127,7 +127,9 @@ function deps(
     startProgress: () => ({ onEvent: () => undefined, stop: () => undefined }),
     onSignal: (listener) => {
       self.signal = listener;
-      return () => void (self.signal = undefined);
+      return () => {
+        if (self.signal === listener) self.signal = undefined;
+      };
     },
     say: (line) => void recorded.said.push(line),
   };
@@ -256,6 +258,22 @@ describe('runBulkJob (use case)', () => {
     expect(result.exitCode).toBe(4);
     expect(d.journal.removed).toBe(false);
     expect(result.resumeHint).toMatch(/^once the file is complete, run the command on it again: a new job/);
+  });
+
+  it("listens for stop signals from the start, and hands over to the run's own listener before letting go of the first (none between: Node would drop a pending signal)", async () => {
+    const events: string[] = [];
+    let n = 0;
+    const d = deps(memoryMapper(), [{ id: 'B1', ...BANK }], {
+      onSignal: () => {
+        const which = ++n;
+        events.push(`listen ${which}`);
+        return () => void events.push(`stop ${which}`);
+      },
+      openInput: async (file) => (events.push('input'), { path: file, spooled: false, remove: () => undefined }),
+    });
+    await runBulkJob(d, JOB);
+    expect(events.slice(0, 4)).toEqual(['listen 1', 'input', 'listen 2', 'stop 1']);
+    expect(events).toContain('stop 2');
   });
 
   it('a dry run: no journal, its rejects and results go to previews, an index used but not kept; it lists the first 10 writes', async () => {
