@@ -1,5 +1,6 @@
 import { UsageError } from './errors.js';
 import type { DfspData } from './mapping.js';
+import { foldedCode, unreadableCode } from './dfsp-codes.js';
 
 /**
  * DFSP reference data from a CSV file (`sparctl dfsp import`): one row per bank, branch or
@@ -15,27 +16,6 @@ import type { DfspData } from './mapping.js';
 export const DFSP_CSV_COLUMNS = ['type', 'code', 'name', 'bank_code'] as const;
 const TYPES = ['BANK', 'BRANCH', 'MOBILE_WALLET', 'EMAIL_WALLET'] as const;
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/u;
-
-/**
- * A code folded as a person reads it: letter case and character forms (fullwidth `ＡBC`, the
- * ligature `ﬁ`) set aside. Two codes of one kind that fold alike look alike: a file whose `abc`
- * meant the bank `ABC` would reach the bank `abc` instead, so a list never holds both.
- */
-export function foldedCode(code: string): string {
-  return code.normalize('NFKC').toUpperCase();
-}
-
-// Invisible characters (zero-width space, joiners, BOM, direction marks) and spaces other than
-// the ordinary one: a code holding one looks like one without it.
-const INVISIBLE = /[\p{Cf}\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]/u;
-
-/** What is wrong with a code a person would read as another, or undefined. */
-export function unreadableCode(code: string): string | undefined {
-  const found = INVISIBLE.exec(code);
-  return found === null
-    ? undefined
-    : `contains U+${found[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}, a character that cannot be seen or looks like a space; retype the code`;
-}
 
 export function dfspFromRows(
   rows: readonly { line: number; record: Readonly<Record<string, unknown>> }[],

@@ -75,7 +75,7 @@
 import type { z } from 'zod';
 import { lazySchema, type Zod } from './schema-library.js';
 import { UsageError } from './errors.js';
-import { foldedCode } from './dfsp.js';
+import { foldedCode } from './dfsp-codes.js';
 import { normalizeId } from './beneficiary-id.js';
 import { isPhoneCountry, normalizePhone, type PhoneUse } from './phone.js';
 import { DEFAULT_STRATEGY_FOR, FA_FIELDS, FA_TYPES, describeIssue, type FaType } from './model.js';

@@ -31,21 +31,24 @@ const EXPONENT = /^[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d+$/;
 // ="000412" (and =" 0412 "), as a CSV exported from such a sheet holds it.
 const FORMULA = /^="(.*)"$/s;
 
-// A whole number shown with decimals: 1234567806.0 (a 0.00 format, a float export).
-const DECIMALS = /^\d+\.0+$/;
-// Thousands separators: 1,234,567,807 — or a no-break space, as a French-locale format writes them.
-const GROUPED = /^\d{1,3}(?:,\d{3})+(?:\.\d+)?$|^\d{1,3}(?:[\u00A0\u202F]\d{3})+$/;
-// Groups of three digits split by plain spaces: 1 234 567 813 (a phone number may be written so: not one).
+// A whole number shown with decimals: 1234567806.0, 1234567806,00 (a 0.00 format, a float export).
+const DECIMALS = /^\d+[.,]0+$/;
+// Digit groups a number format writes (a decimal part may follow): 1,234,567 · 1.234.567 (two
+// groups at least: 1.234 may be a code) · 12,34,567 (India) · 1'234'567 (Switzerland) · a
+// no-break or thin space (France) · a plain space, 1 234 567 (not in a phone number: written so).
+const GROUPED =
+  /^(?:\d{1,3}(?:,\d{3})+|\d{1,3}(?:\.\d{3}){2,}|\d{1,2}(?:,\d{2})+,\d{3}|\d{1,3}(?:['\u2019]\d{3})+|\d{1,3}(?:[\u00a0\u202f\u2009]\d{3})+)(?:[.,]\d+)?$/;
 const SPACED = /^\d{1,3}(?: \d{3})+$/;
 // A value none of the patterns can match: no "=", apostrophe or minus first, no exponent, point,
-// comma or space (most values: the patterns are not run for them).
-const MAYBE_DAMAGED = /^[='-]|[eE.,\u00A0\u202F ]/;
+// comma, apostrophe or space (most values: the patterns are not run for them).
+const MAYBE_DAMAGED = /^[='-]|[eE.,'\u2019\u00a0\u202f\u2009 ]/;
 
 /**
  * The problem a value shows, or undefined: `column` names where it was read from. `anyFormula`:
- * any text that begins with "=" or "-" is a formula's or a negative number's (accounts, codes,
- * phones); an ID may be any token, so there only the `="…"` wrapper is. `phone`: digits grouped
- * by spaces are a way to write it, not damage.
+ * an account, code or phone, where any text that begins with "=" or "-" is a formula's or a
+ * negative number's, and decimals or digit groups a number format's; an ID may be any token, so
+ * there only the `="…"` wrapper and a leading apostrophe are damage. `phone`: digits grouped any
+ * way are a way to write it.
  */
 export function spreadsheetDamage(
   column: string,
@@ -77,18 +80,21 @@ export function spreadsheetDamage(
       code: DAMAGE_CODES.format,
       message: `${column} "${value}" begins with the apostrophe a spreadsheet uses to mark text, which is not part of the value; remove it: ${HOW}`,
     };
+  // An ID may be any token (`123 456 789`, `1.0`): only the apostrophe above is damage there.
+  if (!anyFormula) return undefined;
   const zeros = 'its leading zeros may be gone too';
   if (DECIMALS.test(value))
     return {
       code: DAMAGE_CODES.format,
       message: `${column} "${value}" is a number a spreadsheet showed with decimals (a number format such as 0.00), not the value; ${zeros}: ${HOW}`,
     };
-  if (GROUPED.test(value) || (!phone && SPACED.test(value)))
+  // A phone number is read by its own rules (grouped any way, then normalized).
+  if (!phone && (GROUPED.test(value) || SPACED.test(value)))
     return {
       code: DAMAGE_CODES.format,
       message: `${column} "${value}" is a number a spreadsheet wrote with thousands separators, not the value; ${zeros}: ${HOW}`,
     };
-  if (anyFormula && /^-\d+$/.test(value))
+  if (/^-\d/.test(value))
     return {
       code: DAMAGE_CODES.format,
       message: `${column} "${value}" is a negative number, which no account, code or phone number is (a formula's result, or a number format's sign); write the value itself: ${HOW}`,
@@ -111,13 +117,17 @@ export const DAMAGE_FIELDS: ReadonlySet<string> = new Set([
  * The first damaged value of a record read without a mapping (`link --file`, flags): its ID,
  * phone and FA fields, or undefined. A mapping checks its columns itself (core/mapping.ts).
  */
-export function recordDamage(record: {
-  readonly id: string;
-  readonly phone_number?: string;
-  readonly fa?: object;
-}): { field: string; code: string; message: string } | undefined {
+export function recordDamage(
+  record: {
+    readonly id: string;
+    readonly phone_number?: string;
+    readonly fa?: object;
+  },
+  /** False for a row that reaches an ID already linked (update, unlink): its ID is what is stored. */
+  checkId = true,
+): { field: string; code: string; message: string } | undefined {
   // Field by field, no list built: this runs for every row of a file.
-  const damage = valueDamage('id', record.id) ?? valueDamage('phone_number', record.phone_number);
+  const damage = (checkId ? valueDamage('id', record.id) : undefined) ?? valueDamage('phone_number', record.phone_number);
   if (damage !== undefined || record.fa === undefined) return damage;
   const fa = record.fa as Readonly<Record<string, unknown>>;
   for (const field of FA_DAMAGE_FIELDS) {

@@ -89,6 +89,14 @@ describe('spreadsheet damage', () => {
     ['1 234 567 813', 'thousands separators'],
     ["'001234567890", 'apostrophe a spreadsheet uses to mark text'],
     ['-1234567810', 'negative number'],
+    ['-1,234', 'negative number'],
+    ['1234567806,0', 'showed with decimals'],
+    ['1.234.567', 'thousands separators'],
+    ['1.234.567,00', 'thousands separators'],
+    ['12,34,567', 'thousands separators'],
+    ["1'234'567", 'thousands separators'],
+    ['1\u2019234\u2019567', 'thousands separators'],
+    ['1\u2009234\u2009567', 'thousands separators'],
   ])('%s is a number format (or text marker) kept in the value: mapping.spreadsheet_format', (value, says) => {
     expect(spreadsheetDamage('acct', value, true)).toMatchObject({
       code: 'mapping.spreadsheet_format',
@@ -96,18 +104,29 @@ describe('spreadsheet damage', () => {
     });
     expect(spreadsheetDamage('acct', value, true)?.message).toContain(says);
   });
-  it.each(['0012-3456-78', '1234.5', '12.30', 'ACC 0012 3456', '1234 5678 9012', 'DE89 3704 0044 0532 0130 00', '12,34', "O'Brien-1"])(
-    '%s is a way to write an account, not damage',
-    (value) => {
-      expect(spreadsheetDamage('acct', value, true)).toBeUndefined();
-    },
-  );
-  it('a phone number may be grouped by spaces and an ID may begin with a minus; an apostrophe or decimals are damage in both', () => {
+  it.each([
+    '0012-3456-78',
+    '1234.5',
+    '12.30',
+    '1.234',
+    'ACC 0012 3456',
+    '1234 5678 9012',
+    '002 010 077777777771',
+    'DE89 3704 0044 0532 0130 00',
+    '12,34',
+    "O'Brien-1",
+    '123.456.789-09',
+    '+254712345678',
+    'M-PESA',
+  ])('%s is a way to write an account, not damage', (value) => {
+    expect(spreadsheetDamage('acct', value, true)).toBeUndefined();
+  });
+  it('a phone number may be grouped any way, an ID be any token; a leading apostrophe is damage in both, decimals in a phone', () => {
     expect(spreadsheetDamage('phone', '612 345 678', true, true)).toBeUndefined();
-    expect(spreadsheetDamage('phone', '612\u00A0345\u00A0678', true, true)?.code).toBe('mapping.spreadsheet_format');
-    expect(spreadsheetDamage('id', '-123')).toBeUndefined();
+    expect(spreadsheetDamage('phone', '612\u00A0345\u00A0678', true, true)).toBeUndefined();
+    expect(spreadsheetDamage('phone', '9175550101.0', true, true)?.code).toBe('mapping.spreadsheet_format');
+    for (const id of ['-123', '123 456 789', '12 345', '1.0', '1,234,567']) expect(spreadsheetDamage('id', id), id).toBeUndefined();
     expect(spreadsheetDamage('id', "'000500000003")?.code).toBe('mapping.spreadsheet_format');
-    expect(spreadsheetDamage('id', '500000003.0')?.code).toBe('mapping.spreadsheet_format');
     expect(recordDamage({ id: 'B_1', phone_number: '612 345 678' })).toBeUndefined();
     expect(recordDamage({ id: "'B_003" })).toMatchObject({ field: 'id', code: 'mapping.spreadsheet_format' });
     expect(recordDamage({ id: 'B_3', fa: { account_number: "'0012345678" } })).toMatchObject({

@@ -74,8 +74,10 @@ export function toBulkRecord(
   const parsed = parseRecordFor(readAs === 'upsert' ? 'link' : readAs, record, options.defaults, OPERATION_COLUMN);
   let faValue: string | undefined;
   // What a spreadsheet did to a number-like value is refused with its own code (a mapping
-  // checks its columns itself: import-csv's records never carry such a value here).
-  const damage = parsed.ok && options.mapped !== true ? recordDamage(parsed.value) : undefined;
+  // checks its columns itself: import-csv's records never carry such a value here). Only a row
+  // that may make a link has its ID checked: update and unlink reach an ID already linked, even
+  // one such damage made (an earlier sparctl linked `'00412`: it must stay removable).
+  const damage = parsed.ok && options.mapped !== true ? recordDamage(parsed.value, readAs === 'link' || readAs === 'upsert') : undefined;
   if (!parsed.ok) for (const p of parsed.problems) problems.push({ ...p, code: p.code ?? 'input.invalid' });
   else if (damage !== undefined) problems.push(damage);
   else if ('fa' in parsed.value) {
