@@ -175,6 +175,8 @@ export interface BulkJobInput {
   readonly restart?: boolean;
   /** The job may not be started over (import-odk: a window is always finished, or the importer forgets what it wrote). */
   readonly noRestart?: boolean;
+  /** What a stop before the first record is sent says (`nothing was sent`; import-odk: of this window, the ones before it applied). */
+  readonly unsent?: string;
   readonly dryRun?: boolean;
   readonly batchSize: number;
   /** Requests in flight: a number, or `auto` (up to concurrencyMax). */
@@ -250,7 +252,7 @@ export async function runBulkJob(deps: BulkJobDeps, job: BulkJobInput): Promise<
     },
   };
   let listening: (() => void) | undefined = deps.onSignal((signal) => {
-    deps.say(`\nsparctl: ${STOP_SIGNALS[signal].said}; nothing was sent`);
+    deps.say(`\nsparctl: ${STOP_SIGNALS[signal].said}; ${job.unsent ?? 'nothing was sent'}`);
     // A journal this run made holds nothing yet: it would only be found, empty, by the next run.
     if (early.journal !== undefined && emptyJournal(early.journal)) {
       try {

@@ -50,6 +50,7 @@ export async function runBulkJob(io: Io, globals: GlobalOptions, flags: BulkJobF
     ...(flags.journal ? { journal: flags.journal } : {}),
     restart: flags.restart === true && spec.noRestart !== true,
     ...(spec.noRestart ? { noRestart: true } : {}),
+    ...(spec.unsent === undefined ? {} : { unsent: spec.unsent }),
     dryRun: flags.dryRun === true,
     batchSize: flags.batchSize ?? settings.batchSize,
     concurrency: flags.concurrency ?? settings.concurrency,

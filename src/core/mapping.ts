@@ -901,6 +901,12 @@ function read(
   if (spec.constant !== undefined) return spec.constant;
   const { source, raw } = rawOf(spec, row);
   if (raw === undefined) return spec.fallback;
+  // An .xlsx formula whose result the workbook does not hold (xlsx-reader.ts gives `=` and its
+  // text, as a number cell): its value is unknown in any column — a name or bank name too.
+  if (numbers?.(source) && raw.startsWith('=')) {
+    problems.push({ field, ...numberCellDamage(source, raw) });
+    return undefined;
+  }
   if (spec.values === undefined && DAMAGE_FIELDS.has(field)) {
     // A number cell first: the workbook still holds the digits a CSV export would lose, not its leading zeros.
     const damage =
@@ -995,7 +1001,8 @@ export function applyMapping(
   const record: Record<string, unknown> = {};
 
   let operation: ImportOperation | undefined;
-  if (mapping.operation !== undefined) operation = read(mapping.operation, row, 'operation', problems) as ImportOperation | undefined;
+  if (mapping.operation !== undefined)
+    operation = read(mapping.operation, row, 'operation', problems, numbers) as ImportOperation | undefined;
 
   // `knownId`: what mappedId gave for this very row, not built a second time.
   const id = knownId ?? idOf(mapping, row, problems, numbers);
@@ -1011,7 +1018,7 @@ export function applyMapping(
   if (operation === 'unlink') return finish(problems, { id: record['id'] }, operation);
 
   if (mapping.name !== undefined) {
-    const name = read(mapping.name, row, 'name', problems);
+    const name = read(mapping.name, row, 'name', problems, numbers);
     // Spreadsheets mix composed and decomposed accents and double spaces; SPAR compares bytes.
     if (name !== undefined) record['name'] = PLAIN_NAME.test(name) ? name : name.normalize('NFC').replace(/\s+/gu, ' ');
   }
@@ -1024,7 +1031,7 @@ export function applyMapping(
   }
 
   const before = problems.length;
-  const kind = read(mapping.faType, row, 'fa_type', problems) as FaType | undefined;
+  const kind = read(mapping.faType, row, 'fa_type', problems, numbers) as FaType | undefined;
   if (kind === undefined) {
     if (problems.length === before) problems.push(missing(mapping.faType, 'fa_type'));
     return finish(problems, record, operation);

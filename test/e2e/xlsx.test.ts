@@ -385,6 +385,8 @@ describe('formula cells of an .xlsx without a usable result', () => {
     line(3, { account_no: { formula: 'Sheet2!B4' } as ExcelJS.CellValue });
     line(4, { national_id: { formula: 'VLOOKUP(A5,Sheet2!A:B,2,0)', result: { error: '#N/A' } } as ExcelJS.CellValue });
     line(5, { account_no: { formula: 'Sheet2!B6', result: '001234560005' } as ExcelJS.CellValue });
+    // In a column no damage rule covers, a name: unknown all the same (it was stored as "=CONCAT(…)").
+    line(6, { full_name: { formula: 'CONCAT(B7,C7)' } as ExcelJS.CellValue });
     await book.xlsx.writeFile(join(dir, 'formulas.xlsx'));
     const mapping = JSON.parse(readFileSync(MAPPING, 'utf8')) as { fa: Record<string, unknown> };
     mapping.fa['account_number'] = { first: ['account_no', 'old_account'] };
@@ -400,6 +402,7 @@ describe('formula cells of an .xlsx without a usable result', () => {
       ['3', 'account_number', 'mapping.spreadsheet_number', '000412340002'],
       ['4', 'account_number', 'mapping.spreadsheet_number', '000412340003'],
       ['5', 'id', 'mapping.spreadsheet_number', '"\'=VLOOKUP(A5,Sheet2!A:B,2,0)"'],
+      ['7', 'name', 'mapping.spreadsheet_number', '000412340006'],
     ]);
     const text = readFileSync(join(dir, 'formulas.rejects.csv'), 'utf8');
     expect(text).toContain('account_no ""=VLOOKUP(A3,Sheet2!A:B,2,0)"" is a formula whose result the workbook does not hold: it failed');

@@ -15,6 +15,7 @@ import { indexOf } from '../../src/core/bulk/row-index.js';
 import type { BulkInputRecord } from '../../src/core/bulk/types.js';
 import { ExitCode, SparctlError } from '../../src/core/errors.js';
 import { MemoryJournal } from '../../src/core/journal.js';
+import type { StopSignal } from '../../src/core/stop-signals.js';
 import type { Mapper } from '../../src/core/mapper.js';
 import { LocalMapper } from '../../src/adapters/sqlite/local-mapper.js';
 import { strict } from '../helpers/strict.js';
@@ -274,6 +275,30 @@ describe('runBulkJob (use case)', () => {
     await runBulkJob(d, JOB);
     expect(events.slice(0, 4)).toEqual(['listen 1', 'input', 'listen 2', 'stop 1']);
     expect(events).toContain('stop 2');
+  });
+
+  it("a stop signal before anything is sent: the line says what was not sent (an import-odk window: that window), and the process exits with the signal's code", async () => {
+    for (const [unsent, said] of [
+      [undefined, 'nothing was sent'],
+      ['nothing of this window was sent', 'nothing of this window was sent'],
+    ] as const) {
+      let listener: ((signal: StopSignal) => void) | undefined;
+      const exits: number[] = [];
+      const d = deps(memoryMapper(), [{ id: 'B1', ...BANK }], {
+        onSignal: (given) => ((listener ??= given), () => undefined),
+        openInput: async () => {
+          listener!('SIGTERM');
+          throw new Error('exited');
+        },
+        exitNow: (code) => {
+          exits.push(code);
+          return undefined as never;
+        },
+      });
+      await expect(runBulkJob(d, { ...JOB, ...(unsent === undefined ? {} : { unsent }) })).rejects.toThrow('exited');
+      expect(exits).toEqual([143]);
+      expect(d.said).toContain(`\nsparctl: terminated (SIGTERM); ${said}`);
+    }
   });
 
   it('a dry run: no journal, its rejects and results go to previews, an index used but not kept; it lists the first 10 writes', async () => {

@@ -32,6 +32,8 @@ export interface BulkJobSpec {
   readonly refuseEmpty?: boolean;
   /** The job has no --restart (import-odk): its resume hint offers none, nor the hints of a journal refused. */
   readonly noRestart?: boolean;
+  /** What a stop before the first record is sent says was not sent (BulkJobInput.unsent). */
+  readonly unsent?: string;
   /** With noRestart: what removing the job's journal by hand costs, said by the hint of one refused (damaged). */
   readonly journalLost?: string;
   /**

@@ -89,6 +89,8 @@ export function importOdkDeps(
         // A window started is always finished: started over, it would find its own writes
         // "unchanged" and the importer would forget it made them (never undoing them later).
         noRestart: true,
+        // Windows before this one may have been applied already (a poll applies the one left over first).
+        unsent: 'nothing of this window was sent',
         // So a journal it cannot use says what removing it by hand costs, and one a kill left of
         // the window settled last is taken over instead of refused.
         journalLost: job.journalLost,
