@@ -150,6 +150,9 @@ export async function serve(deps: ServeDeps, input: ServeInput): Promise<{ exitC
     tls ? 'TLS' : 'plain HTTP',
     `at most ${sizeText(input.maxBodyBytes)} and ${input.maxItems} items per request`,
   ];
+  // Listened for before "listening" is said: a supervisor (or a test) that stops serve as soon as
+  // it reads that line could otherwise find no listener yet, and kill it mid-start.
+  const stopped = deps.stopSignal();
   deps.note(`sparctl serve: ${insecure ? 'INSECURE ' : ''}listening on ${url} (${how.join('; ')})`);
   if (insecure) {
     const what =
@@ -162,7 +165,7 @@ export async function serve(deps: ServeDeps, input: ServeInput): Promise<{ exitC
       `sparctl serve: warning: INSECURE (--insecure-serve): ${input.host} can be reached from other machines and ${what}; anyone on the network can ${exposed.includes('authentication') ? "read and change beneficiaries' bank accounts" : "read beneficiaries' bank accounts in transit"}`,
     );
   }
-  const signal = await deps.stopSignal();
+  const signal = await stopped;
   deps.note(`sparctl serve: ${signal}, finishing in-flight requests`);
   await server.stop();
   deps.note('sparctl serve: stopped');

@@ -5,7 +5,6 @@ import type { GlobalOptions } from '../context.js';
 import { checkCountry, countryCode } from '../parse.js';
 import type { Io } from '../io.js';
 
-/** `sparctl fa edit ID`: an admin fixes one beneficiary's financial address, interactively (app/fa-edit.ts). */
 /** The flags that give an FA of each type, for the hint without a terminal. */
 const FA_FLAGS: Readonly<Record<FaType, string>> = {
   BANK: '--fa-type BANK --bank-code … --branch-code … --account-number …',
@@ -13,6 +12,7 @@ const FA_FLAGS: Readonly<Record<FaType, string>> = {
   EMAIL_WALLET: '--fa-type EMAIL_WALLET --wallet-provider-code … --email-address …',
 };
 
+/** `sparctl fa edit ID`: an admin fixes one beneficiary's financial address, interactively (app/fa-edit.ts). */
 export function faCommand(io: Io, setExit: (code: number) => void): Command {
   const fa = new Command('fa').description("work on one beneficiary's financial address interactively");
   fa.command('edit')
