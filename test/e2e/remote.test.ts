@@ -147,6 +147,9 @@ describe('remote mode against `sparctl serve` (built binary, signatures on)', ()
       expect(withoutTarget(run.stderr), what).toMatch(message);
       expect(run.stderr).not.toMatch(/\n\s+at /); // never a stack trace
     }
+    // serve's access log: a request whose signature failed says so, not only the partner it claims.
+    expect(served.stderr()).toMatch(/POST \/mapper\/link 200 1 item\(s\) PARTNER_SPARCTL \(signature refused\)/);
+    expect(served.stderr()).not.toMatch(/POST \/mapper\/link 200 1 item\(s\) PARTNER_SPARCTL \d+ ms/);
 
     served.child.kill('SIGTERM');
     await new Promise((resolve) => served.child.on('exit', resolve));

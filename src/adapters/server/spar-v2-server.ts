@@ -420,7 +420,6 @@ async function handle(
     list = rawItems.data as Record<string, unknown>[];
   }
   const partner = options.partners.size > 0 ? partnerIdOf(header.sender_app_mnemonic) : null;
-  note(partner, list.length);
 
   const answer = (status: 'SUCCESS' | 'ERROR', results: unknown[], code: string | null = null, message: string | null = null): Answer => [
     200,
@@ -450,8 +449,11 @@ async function handle(
         valid = false; // a body that cannot be canonicalised cannot carry a valid signature
       }
     }
+    // The access log names the partner a request claims: one whose signature failed says so,
+    // or it reads as the partner's own request.
+    note(valid ? partner : `${partner} (signature refused)`, list.length);
     if (!valid) return answer('ERROR', [], 'rjct.request.validation', 'StatusReasonCodeEnum.rjct_jwt_invalid');
-  }
+  } else note(partner, list.length);
   if (list.length === 0)
     return answer('ERROR', [], 'rjct.request.validation', `Empty ${listKey} list in request.request_body.request_payload`);
 
