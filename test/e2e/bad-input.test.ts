@@ -19,6 +19,7 @@ import { parse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
 import { ROOT, cliEnv, withoutTarget, type CliResult } from '../helpers/run-cli.js';
 import { runMain } from '../helpers/run-main.js';
+import { bank, bankFlags } from '../helpers/records.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const MAPPING = join(ROOT, 'fixtures', 'enumeration.mapping.json');
@@ -897,42 +898,19 @@ describe('spreadsheet damage in an ID already linked', () => {
     const dir = tempDir();
     const { env } = cliEnv();
     const db = join(dir, 'mapper.db');
-    const bank = [
-      '--fa-type',
-      'BANK',
-      '--bank-name',
-      'Example Bank',
-      '--bank-code',
-      'EXB',
-      '--branch-name',
-      'Main',
-      '--branch-code',
-      '0001',
-    ];
-    expect((await runMain(['--create', '--db', db, 'link', '--id', 'OK1', ...bank, '--account-number', '1'], { env, cwd: dir })).code).toBe(
-      0,
-    );
+    expect((await runMain(['--create', '--db', db, 'link', '--id', 'OK1', ...bankFlags('1')], { env, cwd: dir })).code).toBe(0);
     // As an earlier sparctl linked them (its checks did not know these forms).
     const { LocalMapper } = await import('../../src/adapters/sqlite/local-mapper.js');
     const mapper = LocalMapper.open(db);
-    const fa = {
-      fa_type: 'BANK' as const,
-      strategy_id: 2,
-      bank_name: 'Example Bank',
-      bank_code: 'EXB',
-      branch_name: 'Main',
-      branch_code: '0001',
-      account_number: '2',
-    };
     await mapper.link(
-      ["'00123", '123 456 789'].map((id) => ({ reference_id: id, id, fa })),
+      ["'00123", '123 456 789'].map((id) => ({ reference_id: id, id, fa: bank('2') })),
       { source: 'test' },
     );
     await mapper.close();
-    const refused = await runMain(['--db', db, 'link', '--id', "'00124", ...bank, '--account-number', '3'], { env, cwd: dir });
+    const refused = await runMain(['--db', db, 'link', '--id', "'00124", ...bankFlags('3')], { env, cwd: dir });
     expect(refused.code, refused.stderr).toBe(2);
     expect(refused.stderr).toContain('mapping.spreadsheet_format');
-    const updated = await runMain(['--db', db, 'update', '--id', "'00123", ...bank, '--account-number', '4'], { env, cwd: dir });
+    const updated = await runMain(['--db', db, 'update', '--id', "'00123", ...bankFlags('4')], { env, cwd: dir });
     expect(updated.code, updated.stderr).toBe(0);
     writeFileSync(join(dir, 'ids.csv'), `id\n'00123\n123 456 789\n`);
     const unlinked = await runMain(['--db', db, 'unlink', '--file', 'ids.csv', '--yes'], { env, cwd: dir });
