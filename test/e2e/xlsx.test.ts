@@ -387,6 +387,10 @@ describe('formula cells of an .xlsx without a usable result', () => {
     line(5, { account_no: { formula: 'Sheet2!B6', result: '001234560005' } as ExcelJS.CellValue });
     // In a column no damage rule covers, a name: unknown all the same (it was stored as "=CONCAT(…)").
     line(6, { full_name: { formula: 'CONCAT(B7,C7)' } as ExcelJS.CellValue });
+    // A row of formulas without results only is an empty row, as it always was: skipped, no reject
+    // (counted, it moved every later row from where a journal of an earlier sparctl has it).
+    sheet.addRow([{ formula: 'A7&"Z"' }, { formula: 'B7&"1"' }] as ExcelJS.CellValue[]);
+    line(7, {});
     await book.xlsx.writeFile(join(dir, 'formulas.xlsx'));
     const mapping = JSON.parse(readFileSync(MAPPING, 'utf8')) as { fa: Record<string, unknown> };
     mapping.fa['account_number'] = { first: ['account_no', 'old_account'] };
@@ -408,7 +412,7 @@ describe('formula cells of an .xlsx without a usable result', () => {
     expect(text).toContain('account_no ""=VLOOKUP(A3,Sheet2!A:B,2,0)"" is a formula whose result the workbook does not hold: it failed');
     expect(text).toContain('account_no ""=Sheet2!B4"" is a formula whose result the workbook does not hold');
     // The formula with its result reads as that result; no row took the old account.
-    expect(stored(db).map((m) => /account_number:(\d+)/.exec(m.fa_value)?.[1])).toEqual(['001234560001', '001234560005']);
+    expect(stored(db).map((m) => /account_number:(\d+)/.exec(m.fa_value)?.[1])).toEqual(['001234560001', '001234560005', '001234560007']);
   });
 });
 

@@ -141,13 +141,20 @@ export async function* xlsxBatches(path: string, name: string, options: XlsxOpti
     for await (const row of sheet) {
       const cells: string[] = [];
       const numbers = new Set<number>();
+      let unknown: Set<number> | undefined;
       row.eachCell({ includeEmpty: false }, (cell, column) => {
         const shown = cellText(cell);
         if (shown.number) numbers.add(column - 1);
+        if (shown.unknown === true) (unknown ??= new Set()).add(column - 1);
         cells[column - 1] = shown.text;
       });
       for (let at = 0; at < cells.length; at++) cells[at] ??= '';
-      if (cells.every((cell) => cell.trim() === '')) continue; // an empty row, as a blank CSV line
+      // An empty row, as a blank CSV line. A row of formulas without results only is one too, as
+      // sparctl always read it: counted, it would move every later row from the position a
+      // journal of an earlier sparctl records it at.
+      if (cells.every((cell, at) => cell.trim() === '' || unknown?.has(at) === true)) continue;
+      // A header names its columns as before: a formula without a result is no name.
+      if (header === undefined && unknown !== undefined) for (const at of unknown) cells[at] = '';
       if (header === undefined) {
         // A header's trailing empty cells (formatted, never filled) are no columns.
         while (cells.length > 0 && cells[cells.length - 1]!.trim() === '') cells.pop();
@@ -300,7 +307,7 @@ export function describeXlsxError(error: unknown): string {
  * a date (a number with a date format), TRUE/FALSE or an error value — and is refused where a
  * number cell is (mapping.ts; spreadsheet-damage.ts's numberCellDamage tells which from the text).
  */
-export function cellText(cell: { value: unknown; numFmt?: string | undefined }): { text: string; number: boolean } {
+export function cellText(cell: { value: unknown; numFmt?: string | undefined }): { text: string; number: boolean; unknown?: true } {
   const value = cell.value;
   if (value === null || value === undefined) return { text: '', number: false };
   if (typeof value === 'string') return { text: value, number: false };
@@ -320,7 +327,7 @@ export function cellText(cell: { value: unknown; numFmt?: string | undefined }):
       // exceljs's stream reader gives no result for a formula that failed (#N/A, #REF!), nor for
       // one a program saved without calculating it. Read as an empty cell, it let a `first` or
       // `default` mapping take another column's account: its text says what it is instead.
-      if (object.result === undefined || object.result === null) return { text: `=${object.formula ?? ''}`, number: true };
+      if (object.result === undefined || object.result === null) return { text: `=${object.formula ?? ''}`, number: true, unknown: true };
       return cellText({ value: object.result, numFmt: cell.numFmt });
     }
     if (typeof object.error === 'string') return { text: object.error, number: true };
