@@ -10,7 +10,7 @@
  * their end: one run's rejects were lost and both summaries named the file.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -243,11 +243,16 @@ describe('a resumed run and the reject file its job wrote', () => {
     expect(rejectRows(join(dir, 'a.rejects.csv')).map((row) => row.id)).toEqual(expected);
     expect(leftovers(dir)).toEqual(['a.rejects.csv']);
 
-    // Stopped again, and the file edited (a row fixed by hand) before the next run: never replaced.
+    // Stopped again, and the file edited before the next run (a row fixed by hand, the same size,
+    // its time put back as `touch -r` does): never replaced.
     const second = input(join(dir, 'b.csv'), 'B');
     await interrupted(dir, start, 'b');
-    const edited = `${readFileSync(join(dir, 'b.rejects.csv'), 'utf8')}B7,BANK,Example Bank,EXB,Main,0001,00000007\n`;
-    writeFileSync(join(dir, 'b.rejects.csv'), edited);
+    const path = join(dir, 'b.rejects.csv');
+    const before = statSync(path);
+    const edited = readFileSync(path, 'utf8').replace(',B7,', ',b7,');
+    expect(edited).not.toBe(readFileSync(path, 'utf8'));
+    writeFileSync(path, edited);
+    utimesSync(path, before.atime, before.mtime);
     const later = await sparctl(['link', '--file', 'b.csv', '--no-early-stop']);
     expect(later.code, later.stderr).toBe(5);
     expect(later.stderr).toContain(
@@ -255,5 +260,15 @@ describe('a resumed run and the reject file its job wrote', () => {
     );
     expect(readFileSync(join(dir, 'b.rejects.csv'), 'utf8')).toBe(edited);
     expect(rejectRows(join(dir, 'b.rejects-2.csv')).map((row) => row.id)).toEqual(second);
+
+    // A hard-linked backup of it: written into, the backup would change too.
+    input(join(dir, 'c.csv'), 'C');
+    await interrupted(dir, start, 'c');
+    linkSync(join(dir, 'c.rejects.csv'), join(dir, 'backup.csv'));
+    const backup = readFileSync(join(dir, 'backup.csv'), 'utf8');
+    const third = await sparctl(['link', '--file', 'c.csv', '--no-early-stop']);
+    expect(third.code, third.stderr).toBe(5);
+    expect(third.stderr).toContain(`rejects: ${join(dir, 'c.rejects-2.csv')} (${REJECTED} rows;`);
+    expect(readFileSync(join(dir, 'backup.csv'), 'utf8')).toBe(backup);
   });
 });

@@ -236,10 +236,15 @@ export async function bulkJobDeps(context: CommandContext, spec: BulkJobSpec): P
         return false; // under a file (ENOTDIR), no permission: checkRejects says why
       }
     },
+    // The link itself (a symbolic link is no stamp: what it leads to may be another file), with
+    // its change time and link count: an edit that put the size and time back, a hard-linked
+    // backup, a rename — each changes the stamp, and the file is kept rather than written again.
     stampOf: (path) => {
       try {
-        const stats = statSync(path, { throwIfNoEntry: false });
-        return stats?.isFile() === true ? `${stats.dev}:${stats.ino}:${stats.size}:${stats.mtimeMs}` : undefined;
+        const stats = lstatSync(path, { throwIfNoEntry: false });
+        return stats?.isFile() === true
+          ? `${stats.dev}:${stats.ino}:${stats.size}:${stats.mtimeMs}:${stats.ctimeMs}:${stats.nlink}`
+          : undefined;
       } catch {
         return undefined;
       }
