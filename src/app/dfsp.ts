@@ -1,3 +1,4 @@
+import { lookAlikeCodes } from '../core/dfsp-codes.js';
 import { dfspFromRows } from '../core/dfsp.js';
 import { UsageError } from '../core/errors.js';
 import { dfspLookupOf, parseDfspData, type DfspData } from '../core/mapping.js';
@@ -96,7 +97,18 @@ async function dfspFileData(deps: DfspDeps, file: string, known: DfspData): Prom
   const content = await deps.readDfspFile(file);
   if ('rows' in content) return dfspFromRows(content.rows, file, known);
   const data = parseDfspData(content.json, file);
-  dfspLookupOf({ ...data, banks: [...known.banks.filter((bank) => !data.banks.some((b) => b.code === bank.code)), ...data.banks] }, file);
+  dfspLookupOf(
+    { ...data, banks: [...known.banks.filter((bank) => !data.banks.some((b) => b.code === bank.code)), ...data.banks] },
+    file,
+    false,
+  );
+  // The file's codes are checked for look-alikes among themselves and against those known, as a
+  // CSV's are (dfspFromRows); two the mapper holds already are not refused again here.
+  const alike = lookAlikeCodes(data, known);
+  if (alike.length > 0)
+    throw new UsageError('dfsp.invalid', `${alike.map((problem) => `${file}: ${problem}`).join('; ')}; nothing was imported`, {
+      hint: 'keep one code of each: a row whose code meant one would reach the other',
+    });
   return data;
 }
 

@@ -38,5 +38,5 @@ export async function loadMappingFiles(
     return { mapping, mappingText, dfsp: dfspLookupFrom(deps.parseJson(dfspText, files.dfsp!, 'dfsp'), files.dfsp), dfspKnown: dfspText };
   const data = await deps.targetDfsp();
   if (data === undefined) return { mapping, mappingText, dfsp: undefined, dfspKnown: undefined };
-  return { mapping, mappingText, dfsp: dfspLookupOf(data, 'the DFSP data of the target'), dfspKnown: dfspDefinitionText(data) };
+  return { mapping, mappingText, dfsp: dfspLookupOf(data, 'the DFSP data of the target', false), dfspKnown: dfspDefinitionText(data) };
 }

@@ -33,6 +33,12 @@ export function dfspFromRows(
   const foldedKey = (type: string, bankCode: string, code: string) =>
     type === 'BRANCH' ? `BRANCH ${foldedCode(bankCode)} ${foldedCode(code)}` : `${type} ${foldedCode(code)}`;
   const sameLooking = new Map<string, { code: string; where: string }>();
+  // Codes the mapper holds as written: one of them again is no new code (the same file imported again).
+  const knownExactly = new Set([
+    ...known.banks.map((bank) => `BANK  ${bank.code}`),
+    ...known.branches.map((branch) => `BRANCH ${branch.bank_code} ${branch.code}`),
+    ...known.wallet_providers.map((wallet) => `${wallet.wallet_type}  ${wallet.code}`),
+  ]);
   for (const bank of known.banks) sameLooking.set(foldedKey('BANK', '', bank.code), { code: bank.code, where: 'already known' });
   for (const branch of known.branches)
     sameLooking.set(foldedKey('BRANCH', branch.bank_code, branch.code), { code: branch.code, where: 'already known' });
@@ -78,7 +84,7 @@ export function dfspFromRows(
       continue;
     }
     seen.set(key, line);
-    const lookalike = sameLooking.get(foldedKey(type, bankCode, code));
+    const lookalike = knownExactly.has(`${type} ${bankCode} ${code}`) ? undefined : sameLooking.get(foldedKey(type, bankCode, code));
     if (lookalike !== undefined && lookalike.code !== code) {
       problems.push(
         `${at('code')}: ${type.toLowerCase().replace('_', ' ')} "${code}" and "${lookalike.code}" (${lookalike.where}) differ only in letter case or character form: an input that meant one would reach the other; keep one code`,

@@ -783,8 +783,17 @@ export function parseDfspData(json: unknown, file = 'dfsp.json'): DfspData {
   return parsed.data;
 }
 
-/** Look-ups over DFSP data; a repeated code or a branch of an unknown bank is refused. */
-export function dfspLookupOf(data: DfspData, file = 'dfsp.json'): DfspLookup {
+/**
+ * Look-ups over DFSP data; a repeated code or a branch of an unknown bank is refused, and (`lookAlike`)
+ * two codes of one kind that read alike. A mapper's own data may hold such codes, written before
+ * they were refused: taken as it is, or every import would stop on codes no row may use.
+ */
+export function dfspLookupOf(
+  data: DfspData,
+  file = 'dfsp.json',
+  /** Refuse codes that read alike (a file being read); data a mapper already holds is taken as it is. */
+  lookAlike = true,
+): DfspLookup {
   const problems: string[] = [];
   const banks = new Map<string, string>();
   const branches = new Map<string, string>();
@@ -796,7 +805,7 @@ export function dfspLookupOf(data: DfspData, file = 'dfsp.json'): DfspLookup {
     const look = `${map === banks ? 'B' : map === branches ? 'R' : 'W'}\0${foldedCode(key)}`;
     const alike = folded.get(look);
     if (map.has(key)) problems.push(`${at}: ${what} is listed twice`);
-    else if (alike !== undefined)
+    else if (lookAlike && alike !== undefined)
       problems.push(`${at}: ${what} and "${alike}" differ only in letter case or character form; keep one code`);
     else {
       map.set(key, name);

@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { openDatabase, prepare } from '../../src/adapters/sqlite/retained.js';
 import { ROOT, cliEnv } from '../helpers/run-cli.js';
 import { runMain } from '../helpers/run-main.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -116,6 +117,44 @@ describe('sparctl dfsp', () => {
     expect(alike.stderr).toContain('alike.csv:5: code: "A\u200BX" contains U+200B, a character that cannot be seen');
     expect(alike.stderr).toContain('alike.csv:6: code: bank "lbp" and "LBP" (already known) differ only');
     expect(alike.stderr).not.toContain('alike.csv:7');
+
+    // Look-alike codes an earlier sparctl let into the mapper: taken as they are, never blocking
+    // an import that does not add one (nor the same file again, nor an import-csv).
+    const handle = openDatabase(db);
+    prepare(
+      handle,
+      "INSERT INTO banks (bank_mnemonic, bank_name, bank_code, created_at, updated_at) VALUES ('gcb', 'Lower G', 'gcb', 'x', 'x'), ('GCB', 'Upper G', 'GCB', 'x', 'x')",
+    ).run();
+    handle.close();
+    writeFileSync(
+      join(dir, 'again.csv'),
+      'type,code,name,bank_code\nBANK,LBP,Land Bank of the Philippines,\nBANK,gcb,Lower G,\nBANK,NEW1,New Bank,\n',
+    );
+    const again = await runMain(['--db', db, 'dfsp', 'import', 'again.csv'], { env, cwd: dir });
+    expect(again.code, again.stderr).toBe(0);
+    const json = join(dir, 'again.json');
+    writeFileSync(
+      json,
+      JSON.stringify({
+        banks: [
+          { code: 'GCB', name: 'Upper G' },
+          { code: 'NEW2', name: 'Newer' },
+        ],
+        branches: [],
+        wallet_providers: [],
+      }),
+    );
+    const fromJson = await runMain(['--db', db, 'dfsp', 'import', json], { env, cwd: dir });
+    expect(fromJson.code, fromJson.stderr).toBe(0);
+    writeFileSync(json, JSON.stringify({ banks: [{ code: 'new2', name: 'Newer' }], branches: [], wallet_providers: [] }));
+    const alikeJson = await runMain(['--db', db, 'dfsp', 'import', json], { env, cwd: dir });
+    expect(alikeJson.code).toBe(2);
+    expect(alikeJson.stderr).toContain('bank "new2" and "NEW2" differ only in letter case or character form');
+    const linked = await runMain(
+      ['--db', db, 'import-csv', join(ROOT, 'fixtures/enumeration.csv'), '--mapping', join(ROOT, 'fixtures/enumeration.mapping.json')],
+      { env, cwd: dir },
+    );
+    expect(linked.stderr).not.toContain('dfsp.invalid');
 
     // Two branches SPAR would give one name (BANK-BRANCH): refused up front, in a dry run too,
     // within the file and against branches already known.
