@@ -175,7 +175,10 @@ export async function serve(deps: ServeDeps, input: ServeInput): Promise<{ exitC
 /** One access-log line. */
 export function accessLine(request: ServedRequest, insecure: boolean): string {
   // A gateway key or token in the query (`?subscription-key=…`) is a secret: only its name is logged.
-  return `${insecure ? 'INSECURE ' : ''}${request.method} ${redactQuery(request.path)} ${request.status}${request.items ? ` ${request.items} item(s)` : ''}${request.partner ? ` ${request.partner}` : ''} ${request.ms} ms`;
+  // The partner is the name a request claims (its sender_app_mnemonic): a line break or a control
+  // character in it could write a line of its own into the log, one that reads as accepted.
+  const partner = request.partner?.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/gu, '?');
+  return `${insecure ? 'INSECURE ' : ''}${request.method} ${redactQuery(request.path)} ${request.status}${request.items ? ` ${request.items} item(s)` : ''}${partner ? ` ${partner}` : ''} ${request.ms} ms`;
 }
 
 /** The one line for a non-loopback address without authentication or TLS. */

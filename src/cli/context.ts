@@ -276,7 +276,13 @@ export async function openMapper(context: CommandContext, access: MapperAccess):
     });
   }
   const { isLoopbackHost } = await import('../adapters/server/guard.js');
-  const credentials = settings.token !== undefined || settings.tokenFile !== undefined ? 'the bearer token' : undefined;
+  // The token an OAuth2 endpoint hands out goes to the mapper as a bearer token too.
+  const credentials =
+    settings.token !== undefined || settings.tokenFile !== undefined
+      ? 'the bearer token'
+      : settings.oauthTokenUrl !== undefined
+        ? 'the OAuth2 access token'
+        : undefined;
   warnIfInTheClear(context.io, settings.baseUrl!, credentials, isLoopbackHost);
   if (settings.oauthTokenUrl !== undefined)
     warnIfInTheClear(context.io, settings.oauthTokenUrl, 'the OAuth2 client secret', isLoopbackHost);

@@ -39,8 +39,12 @@ export function scanJson(text: string, exact = false): JsonNode {
   };
   const string = () => {
     i++;
+    // exact: where the escape of a high surrogate ended, which only the escape of a low one may follow.
+    let high = -1;
+    const lone = (at: number) => new JsonSyntax(at, `${text.slice(at, at + 6)} is half of a character (a lone surrogate), not a character`);
     while (i < text.length) {
       const c = text.charCodeAt(i);
+      if (high !== -1 && !(c === 0x5c && text[i + 1] === 'u' && surrogate(text, i) === 'low')) throw lone(high - 6);
       if (c === 0x22) {
         i++;
         return;
@@ -49,7 +53,11 @@ export function scanJson(text: string, exact = false): JsonNode {
       if (c === 0x5c) {
         const escape = text[i + 1];
         if (escape === 'u' && /^[0-9a-fA-F]{4}$/.test(text.slice(i + 2, i + 6))) {
-          if (exact) loneSurrogate(text, i);
+          if (exact) {
+            const half = surrogate(text, i);
+            if (half === 'low' && high === -1) throw lone(i);
+            high = half === 'high' ? i + 6 : -1;
+          }
           i += 6;
         } else if (escape !== undefined && '"\\/bfnrt'.includes(escape)) i += 2;
         else throw new JsonSyntax(i, 'an unknown escape in a string');
@@ -115,7 +123,7 @@ export function scanJson(text: string, exact = false): JsonNode {
       if (exact && !keptExactly(number[0]))
         throw new JsonSyntax(
           i,
-          `the number ${number[0].length > 40 ? `${number[0].slice(0, 40)}…` : number[0]} has more digits than a JSON number keeps exactly; write it as a string`,
+          `the number ${number[0].length > 40 ? `${number[0].slice(0, 40)}…` : number[0]} is not kept as written by a JSON number (it reads back as another); write it as a string`,
         );
       i += number[0].length;
       return { start, end: i };
@@ -128,16 +136,10 @@ export function scanJson(text: string, exact = false): JsonNode {
   return root;
 }
 
-/** Throws when the \u escape at `at` is half of a surrogate pair without its other half. */
-function loneSurrogate(text: string, at: number): void {
+/** Which half of a surrogate pair the \\u escape at `at` is, if it is one. */
+function surrogate(text: string, at: number): 'high' | 'low' | undefined {
   const unit = Number.parseInt(text.slice(at + 2, at + 6), 16);
-  const high = unit >= 0xd800 && unit <= 0xdbff;
-  const low = unit >= 0xdc00 && unit <= 0xdfff;
-  if (!high && !low) return;
-  const pairedAfter = high && /^\\u[dD][c-fC-F][0-9a-fA-F]{2}$/.test(text.slice(at + 6, at + 12));
-  const pairedBefore = low && /^\\u[dD][89abAB][0-9a-fA-F]{2}$/.test(text.slice(at - 6, at));
-  if (!pairedAfter && !pairedBefore)
-    throw new JsonSyntax(at, `${text.slice(at, at + 6)} is half of a character (a lone surrogate), not a character`);
+  return unit >= 0xd800 && unit <= 0xdbff ? 'high' : unit >= 0xdc00 && unit <= 0xdfff ? 'low' : undefined;
 }
 
 /** Whether JSON.parse reads the number `literal` as the same number (-0 as 0: no loss). */

@@ -737,11 +737,11 @@ const STRUCTURE: Row[] = [
     mapper: ['J_10', 'J_9'],
     then: (dir) => {
       const text = readFileSync(join(dir, 'r.jsonl'), 'utf8');
-      expect(text).toContain('the number 12345678901234567890 has more digits than a JSON number keeps');
+      expect(text).toContain('the number 12345678901234567890 is not kept as written by a JSON number');
       expect(text).not.toContain('12345678901234567000');
       expect(text).toContain('a key appears twice in one object');
       expect(text).toContain('is half of a character (a lone surrogate)');
-      expect(text).toContain('the number 9007199254740993 has more digits');
+      expect(text).toContain('the number 9007199254740993 is not kept as written');
     },
   },
   {

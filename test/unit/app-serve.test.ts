@@ -85,6 +85,16 @@ describe('serve (use case)', () => {
     d.starts[0]!.onRequest!({ method: 'POST', path: '/mapper/link', status: 200, partner: 'PARTNER_X', items: 3, ms: 4 });
     d.starts[0]!.onRequest!({ method: 'GET', path: '/ping', status: 200, partner: null, items: 0, ms: 1 });
     expect(d.notes.slice(3)).toEqual(['POST /mapper/link 200 3 item(s) PARTNER_X 4 ms', 'GET /ping 200 1 ms']);
+    // A claimed partner name cannot write a line of its own into the log.
+    d.starts[0]!.onRequest!({
+      method: 'POST',
+      path: '/mapper/link',
+      status: 200,
+      partner: 'PARTNER_BANK 0 ms\nPOST /mapper/unlink 200 7 item(s) PARTNER_BANK',
+      items: 0,
+      ms: 2,
+    });
+    expect(d.notes.at(-1)).toBe('POST /mapper/link 200 PARTNER_BANK 0 ms?POST /mapper/unlink 200 7 item(s) PARTNER_BANK 2 ms');
     const quiet = deps({ quiet: true });
     await serve(quiet, INPUT);
     expect(quiet.starts[0]!.onRequest).toBeUndefined();

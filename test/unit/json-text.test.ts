@@ -31,7 +31,7 @@ describe('scanJson, exact: what JSON.parse would read otherwise than written', (
   it('refuses numbers with more digits than it keeps, and those out of range', () => {
     for (const number of ['12345678901234567890', '9007199254740993', '1.0000000000000001', '1e400', '-1e400', '0.10000000000000000001'])
       expect(refused(`[${number}]`), number).toMatch(
-        /^the number .* has more digits than a JSON number keeps exactly; write it as a string$/,
+        /^the number .* is not kept as written by a JSON number \(it reads back as another\); write it as a string$/,
       );
     // A string holding the digits is what to write: kept.
     expect(refused('{"x":"12345678901234567890"}')).toBeUndefined();
@@ -39,7 +39,16 @@ describe('scanJson, exact: what JSON.parse would read otherwise than written', (
   it('refuses half of a surrogate pair, escaped; a whole pair is a character', () => {
     expect(refused('{"x":"a\\ud83d\\ude00b"}')).toBeUndefined();
     expect(refused('{"x":"\\uD83D\\uDE00"}')).toBeUndefined();
-    for (const text of ['{"x":"\\ud800"}', '{"x":"a\\udc00"}', '{"x":"\\ude00\\ud83d"}', '{"\\ud800":1}', '["\\ud83d x"]'])
+    for (const text of [
+      '{"x":"\\ud800"}',
+      '{"x":"a\\udc00"}',
+      '{"x":"\\ude00\\ud83d"}',
+      '{"\\ud800":1}',
+      '["\\ud83d x"]',
+      '["\\ud83d\\u0041"]',
+      // An escaped backslash before the text "ud800", then a low half alone.
+      '["A\\\\ud800\\udc00"]',
+    ])
       expect(refused(text), text).toMatch(/is half of a character \(a lone surrogate\)/);
   });
   it('without exact, reads them as JSON.parse does (a configuration file: its own rules)', () => {

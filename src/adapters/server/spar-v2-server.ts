@@ -404,7 +404,8 @@ async function handle(
   const listKey = `${operation}_request`;
   const given = payload[listKey] ?? [];
   if (Array.isArray(given) && given.length > limits.maxItems) {
-    note(options.partners.size > 0 ? partnerIdOf(header.sender_app_mnemonic) : null, given.length);
+    // Refused before the signature is read: the partner named is the one claimed, unchecked.
+    note(options.partners.size > 0 ? `${partnerIdOf(header.sender_app_mnemonic)} (signature not checked)` : null, given.length);
     return [
       413,
       httpError('G2P-REQ-413', `Request Entity Too Large. ${given.length} items in ${listKey}; at most ${limits.maxItems} per request`),
