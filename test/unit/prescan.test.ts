@@ -157,8 +157,12 @@ describe('the pass before the run', () => {
       expect(scanned.fingerprint, empty).not.toBe(own(text));
       // A kept index says so too: the same fingerprint again, from the cache.
       const cache = { dir: join(dir, 'cache'), version: 't' };
-      const first = await prescanCsv(withEmpty, withEmpty, 'def', KEYS, cache);
-      const kept = await prescanCsv(withEmpty, withEmpty, 'def', KEYS, cache);
+      let read = 0;
+      const counted = { ...KEYS, keyOf: (cell: (column: string) => string | undefined) => (read++, KEYS.keyOf(cell)) };
+      const first = await prescanCsv(withEmpty, withEmpty, 'def', counted, cache);
+      read = 0;
+      const kept = await prescanCsv(withEmpty, withEmpty, 'def', counted, cache);
+      expect(read, 'the kept index was used, not the file read again').toBe(0);
       expect([first.fingerprint, kept.fingerprint, kept.emptyRowsSkipped]).toEqual([scanned.fingerprint, scanned.fingerprint, true]);
     }
   });
