@@ -132,7 +132,15 @@ export async function bulkJobDeps(context: CommandContext, spec: BulkJobSpec): P
           index.use ? { dir: join(context.dirs.cache, 'index'), version: VERSION, keep: index.keep } : undefined,
         );
         // An earlier sparctl read such a file's rows at other positions: none of its journals fits.
-        if (scanned.emptyRowsSkipped === true) earlierJob = undefined;
+        if (scanned.emptyRowsSkipped === true) {
+          earlierJob = undefined;
+          const plain = (await fingerprintOf(path, name, definition)).fingerprint;
+          const left = join(context.dirs.state, 'journals', `${plain.slice(0, 32)}.db`);
+          if (existsSync(left))
+            io.stderr.write(
+              `sparctl: note: ${left}, the journal an earlier sparctl left for this job, is not resumed: it counted the file's rows of empty cells, which are now skipped, so its rows are not this run's. This run is a new job: rows that one applied are met again (import-csv: unchanged; link --file: already linked). Remove that journal once this run is done.\n`,
+            );
+        }
         return scanned;
       }
       const binary = spec.inputFormat === 'xlsx';
