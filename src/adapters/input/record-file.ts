@@ -2,9 +2,9 @@ import { constants, createReadStream } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
 import { Readable } from 'node:stream';
-import { createInterface } from 'node:readline';
 import { CsvSyntaxError, CsvTokenizer, type CsvRow, ROW_LIMIT, WRITTEN_KEPT } from './csv-tokenizer.js';
 import { JsonSyntax, scanJson } from '../../core/json-text.js';
+import { boundedLines } from './bounded-lines.js';
 import { UsageError } from '../../core/errors.js';
 import type { FedBack } from '../../core/spreadsheet-damage.js';
 import { layoutOfHead, otherDelimiterHint, sepLineHint, type CsvLayout } from '../../core/csv-delimiter.js';
@@ -363,11 +363,20 @@ function withOriginalLine<T extends { readonly line: number }>(read: T, reported
 }
 
 async function* jsonlBatches(stream: AsyncIterable<Buffer | string>): AsyncGenerator<readonly FileRecord[]> {
-  const lines = createInterface({ input: Readable.from(stream), crlfDelay: Infinity });
   let line = 0;
   let batch: FileRecord[] = [];
-  for await (const text of lines) {
+  // Split as readline splits, but a line over ROW_LIMIT is never held whole (bounded-lines.ts).
+  for await (const { text, length } of boundedLines(stream, ROW_LIMIT, WRITTEN_KEPT)) {
     line++;
+    if (length > ROW_LIMIT) {
+      // As a CSV row over ROW_LIMIT is: never read as a record, and quoted in part only.
+      batch.push({
+        line,
+        record: {},
+        unreadable: asWritten(`the line is longer than ${ROW_LIMIT / 1024 / 1024} MiB`, `${text}… (${length} characters in all)`),
+      });
+      continue;
+    }
     const trimmed = (line === 1 ? text.replace(/^\uFEFF/, '') : text).trim();
     if (trimmed === '') continue;
     batch.push(jsonlRecord(line, trimmed));
@@ -380,9 +389,6 @@ async function* jsonlBatches(stream: AsyncIterable<Buffer | string>): AsyncGener
 }
 
 function jsonlRecord(line: number, text: string): FileRecord {
-  // As a CSV row over ROW_LIMIT is: never read as a record, and quoted in part only.
-  if (text.length > ROW_LIMIT)
-    return { line, record: {}, unreadable: asWritten(`the line is longer than ${ROW_LIMIT / 1024 / 1024} MiB`, kept(text)) };
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
