@@ -3,8 +3,7 @@
  * name the line and column of what is wrong without quoting the text (a secret file named by
  * mistake) and refuse what readers disagree on (a key twice in one object: JSON.parse keeps the
  * last silently, another reader the first). Invariant: scanJson accepts exactly the texts
- * JSON.parse accepts, less those with a duplicate key (and, `exact`, those JSON.parse reads
- * otherwise than as written: long numbers, lone surrogates).
+ * JSON.parse accepts, less those with a duplicate key.
  */
 
 /** A JSON value's place in the text, [start, end); an array's items, an object's members. */
@@ -26,25 +25,16 @@ export class JsonSyntax extends Error {
 
 const JSON_NUMBER = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?/y;
 
-/**
- * RFC 8259's grammar, as JSON.parse reads it, keeping where each value is. `exact`: refuse too
- * what JSON.parse would not keep as written — a number with more digits than a double holds
- * (12345678901234567890 reads as 12345678901234567000, 1e400 as Infinity) and half of a
- * surrogate pair (`\ud800`), which is no character (stored, it is invalid UTF-8).
- */
-export function scanJson(text: string, exact = false): JsonNode {
+/** RFC 8259's grammar, as JSON.parse reads it, keeping where each value is. */
+export function scanJson(text: string): JsonNode {
   let i = 0;
   const space = () => {
     while (i < text.length && (text[i] === ' ' || text[i] === '\t' || text[i] === '\n' || text[i] === '\r')) i++;
   };
   const string = () => {
     i++;
-    // exact: where the escape of a high surrogate ended, which only the escape of a low one may follow.
-    let high = -1;
-    const lone = (at: number) => new JsonSyntax(at, `${text.slice(at, at + 6)} is half of a character (a lone surrogate), not a character`);
     while (i < text.length) {
       const c = text.charCodeAt(i);
-      if (high !== -1 && !(c === 0x5c && text[i + 1] === 'u' && surrogate(text, i) === 'low')) throw lone(high - 6);
       if (c === 0x22) {
         i++;
         return;
@@ -52,14 +42,8 @@ export function scanJson(text: string, exact = false): JsonNode {
       if (c < 0x20) throw new JsonSyntax(i, 'a control character (such as a line break) inside a string');
       if (c === 0x5c) {
         const escape = text[i + 1];
-        if (escape === 'u' && /^[0-9a-fA-F]{4}$/.test(text.slice(i + 2, i + 6))) {
-          if (exact) {
-            const half = surrogate(text, i);
-            if (half === 'low' && high === -1) throw lone(i);
-            high = half === 'high' ? i + 6 : -1;
-          }
-          i += 6;
-        } else if (escape !== undefined && '"\\/bfnrt'.includes(escape)) i += 2;
+        if (escape === 'u' && /^[0-9a-fA-F]{4}$/.test(text.slice(i + 2, i + 6))) i += 6;
+        else if (escape !== undefined && '"\\/bfnrt'.includes(escape)) i += 2;
         else throw new JsonSyntax(i, 'an unknown escape in a string');
         continue;
       }
@@ -120,11 +104,6 @@ export function scanJson(text: string, exact = false): JsonNode {
     JSON_NUMBER.lastIndex = i;
     const number = JSON_NUMBER.exec(text);
     if (number !== null) {
-      if (exact && !keptExactly(number[0]))
-        throw new JsonSyntax(
-          i,
-          `the number ${number[0].length > 40 ? `${number[0].slice(0, 40)}…` : number[0]} is not kept as written by a JSON number (it reads back as another); write it as a string`,
-        );
       i += number[0].length;
       return { start, end: i };
     }
@@ -136,6 +115,114 @@ export function scanJson(text: string, exact = false): JsonNode {
   return root;
 }
 
+/**
+ * Where and why JSON.parse reads the JSON `text` (valid: JSON.parse took it) otherwise than it is
+ * written, or undefined: a key twice in one object (readers keep either; JSON.parse the last), a
+ * number with more digits than a double keeps (12345678901234567890 reads as …7000, 1e400 as
+ * Infinity), half of a surrogate pair (`\ud800`: no character; stored, it is invalid UTF-8).
+ * Invariant: it refuses exactly these. A pass of its own, without scanJson's tree: it runs for
+ * every line of a JSONL input, and the tree made a JSONL run a fifth slower.
+ */
+export function inexactJson(text: string, parsed?: unknown): { readonly at: number; readonly what: string } | undefined {
+  // Given what JSON.parse made of the text, keys are only counted: as many in the text as in it,
+  // none was given twice (a key twice makes one), and no key is kept (a fifth of this pass).
+  const counting = parsed !== undefined;
+  let keysInText = 0;
+  // Per open container, its keys so far (an object) or null (an array).
+  const open: (Set<string> | null)[] = [];
+  let key = false;
+  let i = 0;
+  // The next backslash, looked for once and again only when passed: most lines hold none, and
+  // looking for it from every string scanned the rest of the line each time.
+  let backslash = text.indexOf('\\');
+  while (i < text.length) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      // A string: to its closing quote, jumping from backslash to backslash.
+      let end = i + 1;
+      let escaped = false;
+      for (;;) {
+        if (backslash !== -1 && backslash < end) backslash = text.indexOf('\\', end);
+        const quote = text.indexOf('"', end);
+        if (backslash !== -1 && backslash < quote) {
+          escaped = true;
+          end = backslash + 2;
+          continue;
+        }
+        end = quote;
+        break;
+      }
+      if (escaped) {
+        const lone = loneSurrogateIn(text, i, end);
+        if (lone !== undefined)
+          return { at: lone, what: `${text.slice(lone, lone + 6)} is half of a character (a lone surrogate), not a character` };
+      }
+      const keys = open[open.length - 1];
+      if (key && keys) {
+        if (counting) keysInText++;
+        else {
+          const name = escaped ? (JSON.parse(text.slice(i, end + 1)) as string) : text.slice(i + 1, end);
+          if (keys.has(name)) return { at: i, what: 'a key appears twice in one object' };
+          keys.add(name);
+        }
+        key = false;
+      }
+      i = end + 1;
+      continue;
+    }
+    if (c === 0x7b) {
+      open.push(new Set());
+      key = true;
+    } else if (c === 0x5b) {
+      open.push(null);
+      key = false;
+    } else if (c === 0x7d || c === 0x5d) open.pop();
+    else if (c === 0x2c) key = open[open.length - 1] !== null;
+    else if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
+      let end = i + 1;
+      while (end < text.length && /[0-9.eE+-]/.test(text[end]!)) end++;
+      const number = text.slice(i, end);
+      if (!keptExactly(number))
+        return {
+          at: i,
+          what: `the number ${number.length > 40 ? `${number.slice(0, 40)}…` : number} is not kept as written by a JSON number (it reads back as another); write it as a string`,
+        };
+      i = end;
+      continue;
+    }
+    i++;
+  }
+  // Fewer keys made than written: one was given twice; the pass that keeps them says where.
+  return counting && keysInText !== keyCount(parsed) ? inexactJson(text) : undefined;
+}
+
+/** How many keys the objects in a parsed JSON value hold, nested ones too. */
+function keyCount(value: unknown): number {
+  if (typeof value !== 'object' || value === null) return 0;
+  let count = 0;
+  if (Array.isArray(value)) for (const item of value) count += keyCount(item);
+  else
+    for (const key in value) {
+      count++;
+      count += keyCount((value as Record<string, unknown>)[key]);
+    }
+  return count;
+}
+
+/** Where, in the string text[from..to] (its quotes), an escape is half of a surrogate pair alone. */
+function loneSurrogateIn(text: string, from: number, to: number): number | undefined {
+  // Where the escape of a high half ended: only the escape of a low half may come there.
+  let high = -1;
+  for (let at = text.indexOf('\\', from); at !== -1 && at < to; at = text.indexOf('\\', at)) {
+    const half = text[at + 1] === 'u' ? surrogate(text, at) : undefined;
+    if (high !== -1 && (high !== at || half !== 'low')) return high - 6;
+    if (half === 'low' && high === -1) return at;
+    high = half === 'high' ? at + 6 : -1;
+    at += text[at + 1] === 'u' ? 6 : 2;
+  }
+  return high !== -1 ? high - 6 : undefined;
+}
+
 /** Which half of a surrogate pair the \\u escape at `at` is, if it is one. */
 function surrogate(text: string, at: number): 'high' | 'low' | undefined {
   const unit = Number.parseInt(text.slice(at + 2, at + 6), 16);
@@ -144,6 +231,8 @@ function surrogate(text: string, at: number): 'high' | 'low' | undefined {
 
 /** Whether JSON.parse reads the number `literal` as the same number (-0 as 0: no loss). */
 function keptExactly(literal: string): boolean {
+  // Most numbers: a whole one of 15 digits at most, which a double always holds.
+  if (literal.length <= 15 && /^-?\d+$/.test(literal)) return true;
   const value = Number(literal);
   return Number.isFinite(value) && decimal(literal) === decimal(String(value));
 }

@@ -3,7 +3,7 @@ import { access, stat } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
 import { Readable } from 'node:stream';
 import { CsvSyntaxError, CsvTokenizer, type CsvRow, ROW_LIMIT, WRITTEN_KEPT } from './csv-tokenizer.js';
-import { JsonSyntax, scanJson } from '../../core/json-text.js';
+import { inexactJson } from '../../core/json-text.js';
 import { boundedLines } from './bounded-lines.js';
 import { UsageError } from '../../core/errors.js';
 import type { FedBack } from '../../core/spreadsheet-damage.js';
@@ -401,7 +401,7 @@ function jsonlRecord(line: number, text: string): FileRecord {
   // with more digits than it keeps (12345678901234567890 became …7000 in the reject file, whose
   // message said to quote it), a lone surrogate (stored, invalid UTF-8). The row as written is
   // all the reject can carry: its parsed object is not what the line says.
-  const inexact = inexactJson(text);
+  const inexact = inexactLine(text, parsed);
   if (inexact !== undefined) return { line, record: {}, unreadable: asWritten(`not read exactly: ${inexact}`, kept(text)) };
   const object = parsed as Record<string, unknown>;
   const read = { line, record: withoutReportKeys(object) };
@@ -410,15 +410,9 @@ function jsonlRecord(line: number, text: string): FileRecord {
 }
 
 /** Why JSON.parse does not read the valid JSON `text` as written ("column 36: …"), or undefined. */
-function inexactJson(text: string): string | undefined {
-  try {
-    scanJson(text, true);
-    return undefined;
-  } catch (error) {
-    if (error instanceof RangeError) return 'nested too deeply';
-    if (!(error instanceof JsonSyntax)) throw error;
-    return `column ${error.at + 1}: ${error.message}`;
-  }
+function inexactLine(text: string, parsed: unknown): string | undefined {
+  const found = inexactJson(text, parsed);
+  return found === undefined ? undefined : `column ${found.at + 1}: ${found.what}`;
 }
 
 /** The object without sparctl's own keys (a JSONL reject file fed back), copied only when it has some. */
