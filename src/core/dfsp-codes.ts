@@ -2,6 +2,7 @@
  * DFSP codes as a person reads them. Invariant: two codes of one kind that a person would read
  * as one never both reach a DFSP list (dfsp.ts for `dfsp import`, mapping.ts for `--dfsp`).
  */
+import { describeCodePoint } from './beneficiary-id.js';
 
 /**
  * A code folded as a person reads it: letter case and character forms (fullwidth `ＡBC`, the
@@ -21,7 +22,7 @@ export function unreadableCode(code: string): string | undefined {
   const found = INVISIBLE.exec(code);
   return found === null
     ? undefined
-    : `contains U+${found[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}, a character that cannot be seen or looks like a space; retype the code`;
+    : `contains ${describeCodePoint(found[0].codePointAt(0)!)}, a character that cannot be seen or looks like a space; retype the code`;
 }
 
 interface Coded {

@@ -114,7 +114,7 @@ describe('sparctl dfsp', () => {
     expect(alike.code, alike.stderr).toBe(2);
     expect(alike.stderr).toContain('alike.csv:3: code: bank "ABC" and "abc" (line 2) differ only in letter case or character form');
     expect(alike.stderr).toContain('alike.csv:4: code: bank "\uFF21BC" and "abc" (line 2) differ only');
-    expect(alike.stderr).toContain('alike.csv:5: code: "A\u200BX" contains U+200B, a character that cannot be seen');
+    expect(alike.stderr).toContain('alike.csv:5: code: "A\u200BX" contains U+200B (ZERO WIDTH SPACE), a character that cannot be seen');
     expect(alike.stderr).toContain('alike.csv:6: code: bank "lbp" and "LBP" (already known) differ only');
     expect(alike.stderr).not.toContain('alike.csv:7');
 

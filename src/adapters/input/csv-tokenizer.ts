@@ -9,8 +9,9 @@
  * (csv-parse with line info ran at a fifth of this speed on the benchmark file).
  *
  * - Rows end at LF, CRLF or a lone CR (old Excel for Mac writes bare-CR files). Empty and
- *   blank lines are skipped, and so are rows whose every cell is empty or blank (`,,,,`). Lines are counted as editors show them: LF, CRLF and a lone CR
- *   are one line break each, inside a quoted cell too.
+ *   blank lines are skipped, and so are rows whose every cell is empty or blank (`,,,,`).
+ *   Lines are counted as editors show them: LF, CRLF and a lone CR are one line break each,
+ *   inside a quoted cell too.
  * - A cell that starts with a quote runs to the matching quote (`""` is a quote); it may hold
  *   delimiters and line breaks, kept as written (a CR in it is data). After the closing quote
  *   only a delimiter or the row's end may follow.
