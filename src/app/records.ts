@@ -14,6 +14,7 @@ import {
   type RunSummary,
 } from '../core/resolve.js';
 import type { Operation } from '../core/results.js';
+import { problemText } from '../core/request-items.js';
 import type { ResolveScope } from '../core/vocabulary.js';
 
 /**
@@ -375,11 +376,6 @@ export function auditSource(operation: Operation, file: string | undefined, user
 
 const MAX_PROBLEMS_SHOWN = 20;
 
-/** "field: message", without repeating the field when the message already starts with it. */
-function describeProblem(problem: RecordProblem): string {
-  return problem.message.startsWith(`${problem.field} `) ? problem.message : `${problem.field}: ${problem.message}`;
-}
-
 /** Codes every invalid record gets: the message says more than they do. */
 const GENERIC_CODES: ReadonlySet<string> = new Set(['input.invalid', 'input.strategy']);
 
@@ -402,14 +398,14 @@ function invalidInput(
   if (file === undefined) {
     // A reason more precise than "invalid" (input.not_mobile) is named, as a file's reject names it.
     const detail = problems
-      .map((p) => (p.code === undefined || GENERIC_CODES.has(p.code) ? describeProblem(p) : `${describeProblem(p)} (${p.code})`))
+      .map((p) => (p.code === undefined || GENERIC_CODES.has(p.code) ? problemText(p) : `${problemText(p)} (${p.code})`))
       .join('; ');
     return new UsageError('input.invalid_record', `invalid record: ${detail}; ${nothing}`);
   }
   const where = file === '-' ? 'stdin' : file;
   for (const problem of problems.slice(0, MAX_PROBLEMS_SHOWN)) {
     const at = problem.line === undefined ? where : `${where}:${problem.line}`;
-    say(`${at}: ${describeProblem(problem)}`);
+    say(`${at}: ${problemText(problem)}`);
   }
   if (problems.length > MAX_PROBLEMS_SHOWN) say(`… and ${problems.length - MAX_PROBLEMS_SHOWN} more problems`);
   const rows = new Set(problems.map((p) => p.line)).size;

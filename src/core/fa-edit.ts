@@ -1,4 +1,4 @@
-import { parseMappingRecord } from './request-items.js';
+import { parseMappingRecord, problemText } from './request-items.js';
 import type { FaType, FinancialAddress } from './model.js';
 import { FA_FIELDS } from './vocabulary.js';
 import type { Strategy } from './strategy/strategy.js';
@@ -18,7 +18,7 @@ export function faFromAnswers(answers: FaAnswers): { ok: true; fa: FinancialAddr
   if (!parsed.ok)
     return {
       ok: false,
-      problems: parsed.problems.map((p) => (p.message.startsWith(`${p.field} `) ? p.message : `${p.field}: ${p.message}`)),
+      problems: parsed.problems.map(problemText),
     };
   return { ok: true, fa: parsed.value.fa };
 }

@@ -38,6 +38,16 @@ export interface FieldProblem {
   readonly code?: string;
 }
 
+/** Fields that stand for the whole row or record (a line not read, a record with no field at fault): never a prefix. */
+const WHOLE_ROW_FIELDS: ReadonlySet<string> = new Set(['(line)', '(record)']);
+
+/** A problem as one phrase: "field: message", without the field when the message already starts with it or stands for the whole row. */
+export function problemText(problem: { readonly field?: string | undefined; readonly message: string }): string {
+  const { field, message } = problem;
+  if (field === undefined || WHOLE_ROW_FIELDS.has(field) || message.startsWith(`${field} `)) return message;
+  return `${field}: ${message}`;
+}
+
 export interface MappingRecord {
   readonly id: string;
   readonly fa: FinancialAddress;

@@ -742,6 +742,9 @@ const STRUCTURE: Row[] = [
       expect(text).toContain('a key appears twice in one object');
       expect(text).toContain('is half of a character (a lone surrogate)');
       expect(text).toContain('the number 9007199254740993 is not kept as written');
+      // The field says the whole line: the message does not say it again.
+      expect(text).toContain('"sparctl_field":"(line)","sparctl_code":"input.unreadable","sparctl_message":"not read exactly: ');
+      expect(text).not.toContain('(line): ');
     },
   },
   {

@@ -1,4 +1,5 @@
 import { UsageError } from '../errors.js';
+import { problemText } from '../request-items.js';
 
 /**
  * Stopping early on a systematic problem (no bank list loaded, a mapping that reads the wrong
@@ -67,10 +68,9 @@ export class EarlyStopProbe {
           : first.originalLine === undefined
             ? `line ${first.line}`
             : `line ${first.line}, original line ${first.originalLine}`;
-      const field = first.field === undefined || first.message.startsWith(`${first.field} `) ? '' : `${first.field}: `;
       return new UsageError(
         'input.systematic', // EARLY_STOP_CODE, spelled out for the README's list of codes
-        `the first ${this.after} records were all rejected as ${code} (${where}${where ? ': ' : ''}${field}${first.message}); stopped before reading the other ${left}, nothing was sent`,
+        `the first ${this.after} records were all rejected as ${code} (${where}${where ? ': ' : ''}${problemText(first)}); stopped before reading the other ${left}, nothing was sent`,
         { hint: this.hint },
       );
     }

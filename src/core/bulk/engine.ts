@@ -1,4 +1,5 @@
 import { SparctlError, UnavailableError } from '../errors.js';
+import { problemText } from '../request-items.js';
 import type { ItemRow, Mapper, MapperCallContext } from '../mapper.js';
 import type { Strategy } from '../strategy/strategy.js';
 import { EarlyStopProbe } from './early-stop.js';
@@ -630,7 +631,7 @@ class BulkRun implements Retrying {
 
   private rejectInvalid(report: ChunkReport, record: BulkInputRecord, problems: readonly InputProblem[]): void {
     const problem = problems[0] ?? { field: '(record)', message: 'invalid record' };
-    const message = problems.map((p) => (p.message.startsWith(`${p.field} `) ? p.message : `${p.field}: ${p.message}`)).join('; ');
+    const message = problems.map(problemText).join('; ');
     this.probe?.rejected(problem.code ?? 'input.invalid', { line: record.line, originalLine: record.originalLine, message });
     // Not journalled: a resumed run finds the same problem in the same input, and the
     // message may quote the row's values, which the journal must not hold.
