@@ -1,6 +1,6 @@
 import { UsageError } from './errors.js';
 import type { DfspData } from './mapping.js';
-import { foldedCode, unreadableCode } from './dfsp-codes.js';
+import { CodeReadings, codeName, unreadableCode } from './dfsp-codes.js';
 
 /**
  * DFSP reference data from a CSV file (`sparctl dfsp import`): one row per bank, branch or
@@ -29,21 +29,11 @@ export function dfspFromRows(
     wallet_providers: [],
   };
   const seen = new Map<string, number>();
-  // Codes by how they read (foldedCode), the ones already known first.
-  const foldedKey = (type: string, bankCode: string, code: string) =>
-    type === 'BRANCH' ? `BRANCH ${foldedCode(bankCode)} ${foldedCode(code)}` : `${type} ${foldedCode(code)}`;
-  const sameLooking = new Map<string, { code: string; where: string }>();
-  // Codes the mapper holds as written: one of them again is no new code (the same file imported again).
-  const knownExactly = new Set([
-    ...known.banks.map((bank) => `BANK  ${bank.code}`),
-    ...known.branches.map((branch) => `BRANCH ${branch.bank_code} ${branch.code}`),
-    ...known.wallet_providers.map((wallet) => `${wallet.wallet_type}  ${wallet.code}`),
-  ]);
-  for (const bank of known.banks) sameLooking.set(foldedKey('BANK', '', bank.code), { code: bank.code, where: 'already known' });
-  for (const branch of known.branches)
-    sameLooking.set(foldedKey('BRANCH', branch.bank_code, branch.code), { code: branch.code, where: 'already known' });
-  for (const wallet of known.wallet_providers)
-    sameLooking.set(foldedKey(wallet.wallet_type, '', wallet.code), { code: wallet.code, where: 'already known' });
+  // Codes as a person reads them, the ones already known first.
+  const readings = new CodeReadings();
+  for (const bank of known.banks) readings.hold('bank', '', bank.code);
+  for (const branch of known.branches) readings.hold('branch', branch.bank_code, branch.code);
+  for (const wallet of known.wallet_providers) readings.hold('wallet provider', wallet.wallet_type, wallet.code);
   const cell = (record: Readonly<Record<string, unknown>>, field: string) =>
     typeof record[field] === 'string' ? (record[field] as string).trim() : '';
   for (const { line, record } of rows) {
@@ -84,14 +74,14 @@ export function dfspFromRows(
       continue;
     }
     seen.set(key, line);
-    const lookalike = knownExactly.has(`${type} ${bankCode} ${code}`) ? undefined : sameLooking.get(foldedKey(type, bankCode, code));
-    if (lookalike !== undefined && lookalike.code !== code) {
+    const kind = type === 'BANK' ? 'bank' : type === 'BRANCH' ? 'branch' : 'wallet provider';
+    const lookalike = readings.read(kind, type === 'BRANCH' ? bankCode : kind === 'bank' ? '' : type, code, `line ${line}`);
+    if (lookalike !== undefined) {
       problems.push(
-        `${at('code')}: ${type.toLowerCase().replace('_', ' ')} "${code}" and "${lookalike.code}" (${lookalike.where}) differ only in letter case or character form: an input that meant one would reach the other; keep one code`,
+        `${at('code')}: ${codeName(kind, lookalike.scope, code)} and ${codeName(kind, lookalike.scope, lookalike.code)} (${lookalike.where}) differ only in letter case or character form: an input that meant one would reach the other; keep one code`,
       );
       continue;
     }
-    sameLooking.set(foldedKey(type, bankCode, code), { code, where: `line ${line}` });
     if (type === 'BANK') data.banks.push({ code, name });
     else if (type === 'BRANCH') data.branches.push({ bank_code: bankCode, code, name });
     else data.wallet_providers.push({ code, name, wallet_type: type as 'MOBILE_WALLET' | 'EMAIL_WALLET' });

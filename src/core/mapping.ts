@@ -75,7 +75,7 @@
 import type { z } from 'zod';
 import { lazySchema, type Zod } from './schema-library.js';
 import { UsageError } from './errors.js';
-import { foldedCode } from './dfsp-codes.js';
+import { CodeReadings, codeName, type CodeKind } from './dfsp-codes.js';
 import { normalizeId } from './beneficiary-id.js';
 import { isPhoneCountry, normalizePhone, type PhoneUse } from './phone.js';
 import { DEFAULT_STRATEGY_FOR, FA_FIELDS, FA_TYPES, describeIssue, type FaType } from './model.js';
@@ -798,30 +798,22 @@ export function dfspLookupOf(
   const banks = new Map<string, string>();
   const branches = new Map<string, string>();
   const wallets = new Map<string, string>();
-  // A code and one that reads as it (letter case, character form: foldedCode) are one code to
-  // a person: a row that meant one would reach the other.
-  const folded = new Map<string, string>();
-  const add = (map: Map<string, string>, key: string, name: string, at: string, what: string) => {
-    const look = `${map === banks ? 'B' : map === branches ? 'R' : 'W'}\0${foldedCode(key)}`;
-    const alike = folded.get(look);
-    if (map.has(key)) problems.push(`${at}: ${what} is listed twice`);
-    else if (lookAlike && alike !== undefined)
-      problems.push(`${at}: ${what} and "${alike}" differ only in letter case or character form; keep one code`);
-    else {
-      map.set(key, name);
-      folded.set(look, key.split('\0').at(-1)!);
-    }
+  // A code and one that reads as it (letter case, character form) are one code to a person: a
+  // row that meant one would reach the other.
+  const readings = new CodeReadings();
+  const add = (map: Map<string, string>, key: string, name: string, at: string, kind: CodeKind, scope: string, code: string) => {
+    const alike = map.has(key) || !lookAlike ? undefined : readings.read(kind, scope, code, at);
+    if (map.has(key)) problems.push(`${at}: ${codeName(kind, scope, code)} is listed twice`);
+    else if (alike !== undefined)
+      problems.push(
+        `${at}: ${codeName(kind, scope, code)} and ${codeName(kind, alike.scope, alike.code)} (${alike.where}) differ only in letter case or character form; keep one code`,
+      );
+    else map.set(key, name);
   };
-  data.banks.forEach((bank, i) => add(banks, bank.code, bank.name, `banks.${i}.code`, `bank "${bank.code}"`));
+  data.banks.forEach((bank, i) => add(banks, bank.code, bank.name, `banks.${i}.code`, 'bank', '', bank.code));
   data.branches.forEach((branch, i) => {
     if (!banks.has(branch.bank_code)) problems.push(`branches.${i}.bank_code: bank "${branch.bank_code}" is not in banks`);
-    add(
-      branches,
-      pair(branch.bank_code, branch.code),
-      branch.name,
-      `branches.${i}.code`,
-      `branch "${branch.code}" of bank "${branch.bank_code}"`,
-    );
+    add(branches, pair(branch.bank_code, branch.code), branch.name, `branches.${i}.code`, 'branch', branch.bank_code, branch.code);
   });
   data.wallet_providers.forEach((wallet, i) =>
     add(
@@ -829,7 +821,9 @@ export function dfspLookupOf(
       pair(wallet.wallet_type, wallet.code),
       wallet.name,
       `wallet_providers.${i}.code`,
-      `${wallet.wallet_type} provider "${wallet.code}"`,
+      'wallet provider',
+      wallet.wallet_type,
+      wallet.code,
     ),
   );
   if (problems.length > 0) throw invalidDfsp(file, problems);

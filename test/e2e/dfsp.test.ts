@@ -112,10 +112,10 @@ describe('sparctl dfsp', () => {
     );
     const alike = await runMain(['--create', '--db', db, 'dfsp', 'import', 'alike.csv'], { env, cwd: dir });
     expect(alike.code, alike.stderr).toBe(2);
-    expect(alike.stderr).toContain('alike.csv:3: code: bank "ABC" and "abc" (line 2) differ only in letter case or character form');
-    expect(alike.stderr).toContain('alike.csv:4: code: bank "\uFF21BC" and "abc" (line 2) differ only');
+    expect(alike.stderr).toContain('alike.csv:3: code: bank "ABC" and bank "abc" (line 2) differ only in letter case or character form');
+    expect(alike.stderr).toContain('alike.csv:4: code: bank "\uFF21BC" and bank "abc" (line 2) differ only');
     expect(alike.stderr).toContain('alike.csv:5: code: "A\u200BX" contains U+200B (ZERO WIDTH SPACE), a character that cannot be seen');
-    expect(alike.stderr).toContain('alike.csv:6: code: bank "lbp" and "LBP" (already known) differ only');
+    expect(alike.stderr).toContain('alike.csv:6: code: bank "lbp" and bank "LBP" (already known) differ only');
     expect(alike.stderr).not.toContain('alike.csv:7');
 
     // Look-alike codes an earlier sparctl let into the mapper: taken as they are, never blocking
@@ -149,7 +149,9 @@ describe('sparctl dfsp', () => {
     writeFileSync(json, JSON.stringify({ banks: [{ code: 'new2', name: 'Newer' }], branches: [], wallet_providers: [] }));
     const alikeJson = await runMain(['--db', db, 'dfsp', 'import', json], { env, cwd: dir });
     expect(alikeJson.code).toBe(2);
-    expect(alikeJson.stderr).toContain('bank "new2" and "NEW2" differ only in letter case or character form');
+    expect(alikeJson.stderr).toContain(
+      'banks.0.code: bank "new2" and bank "NEW2" (already known) differ only in letter case or character form',
+    );
     const linked = await runMain(
       ['--db', db, 'import-csv', join(ROOT, 'fixtures/enumeration.csv'), '--mapping', join(ROOT, 'fixtures/enumeration.mapping.json')],
       { env, cwd: dir },
