@@ -16,6 +16,17 @@ import { CodeReadings, codeName, unreadableCode } from './dfsp-codes.js';
 export const DFSP_CSV_COLUMNS = ['type', 'code', 'name', 'bank_code'] as const;
 const TYPES = ['BANK', 'BRANCH', 'MOBILE_WALLET', 'EMAIL_WALLET'] as const;
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/u;
+// The words `dfsp list` shows, so that its CSV (`-o csv`) is read back as written.
+const LISTED_TYPES: ReadonlyMap<string, string> = new Map([
+  ['MOBILE WALLET', 'MOBILE_WALLET'],
+  ['E-MAIL WALLET', 'EMAIL_WALLET'],
+]);
+
+/** A row's type as the file gives it, in either spelling (`MOBILE_WALLET`, or `mobile wallet` as `dfsp list` shows it). */
+function typeOf(text: string): string {
+  const upper = text.toUpperCase();
+  return LISTED_TYPES.get(upper) ?? upper;
+}
 
 export function dfspFromRows(
   rows: readonly { line: number; record: Readonly<Record<string, unknown>> }[],
@@ -38,7 +49,7 @@ export function dfspFromRows(
     typeof record[field] === 'string' ? (record[field] as string).trim() : '';
   for (const { line, record } of rows) {
     const at = (field: string) => `${file}:${line}: ${field}`;
-    const type = cell(record, 'type').toUpperCase();
+    const type = typeOf(cell(record, 'type'));
     const code = cell(record, 'code');
     const name = cell(record, 'name');
     const bankCode = cell(record, 'bank_code');
@@ -104,7 +115,7 @@ export function dfspFromRows(
   }
   const banks = new Set([...known.banks, ...data.banks].map((bank) => bank.code));
   for (const { line, record } of rows) {
-    if (cell(record, 'type').toUpperCase() !== 'BRANCH') continue;
+    if (typeOf(cell(record, 'type')) !== 'BRANCH') continue;
     const bankCode = cell(record, 'bank_code');
     if (bankCode !== '' && !banks.has(bankCode))
       problems.push(`${file}:${line}: bank_code: bank "${bankCode}" is neither in this file nor already known`);

@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openDatabase, prepare } from '../../src/adapters/sqlite/retained.js';
@@ -179,6 +179,20 @@ describe('sparctl dfsp', () => {
     expect(later.stderr).toContain(
       'second.csv:2: code: branch "B-C" of bank "A" and branch "C" of bank "A-B" (already known) would both be named A-B-C',
     );
+
+    // What `dfsp list -o csv` writes is read back as written ("mobile wallet" for MOBILE_WALLET):
+    // a list copied into another mapper is the same list.
+    const listCsv = (database: string) => runMain(['--db', database, 'dfsp', 'list', '-o', 'csv'], { env, cwd: dir });
+    const source = join(dir, 'source.db');
+    expect(
+      (await runMain(['--create', '--db', source, 'dfsp', 'import', '-q', join(ROOT, 'fixtures/dfsp.json')], { env, cwd: dir })).code,
+    ).toBe(0);
+    const copied = join(dir, 'copied.csv');
+    writeFileSync(copied, (await listCsv(source)).stdout);
+    expect(readFileSync(copied, 'utf8')).toMatch(/^mobile wallet,GCASH,GCash,$/m);
+    const copy = await runMain(['--create', '--db', join(dir, 'copy.db'), 'dfsp', 'import', copied], { env, cwd: dir });
+    expect(copy.code, copy.stderr).toBe(0);
+    expect((await listCsv(join(dir, 'copy.db'))).stdout).toBe((await listCsv(source)).stdout);
 
     const remote = await runMain(['dfsp', 'list'], { env: { ...env, SPARCTL_BASE_URL: 'http://127.0.0.1:9' }, cwd: dir });
     expect(remote.code).toBe(3);
