@@ -1,6 +1,6 @@
-import { statSync, type Stats } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { statSync } from 'node:fs';
+import { readTrustedText, UntrustedFile } from '../adapters/files/trusted-file.js';
+import { join, resolve } from 'node:path';
 import { ConfigError, UsageError } from '../core/errors.js';
 import type { LocalMapper } from '../adapters/sqlite/local-mapper.js';
 import type { Mapper } from '../core/mapper.js';
@@ -8,7 +8,7 @@ import { sparctlDirs, type SparctlDirs } from '../config/paths.js';
 import { redactUrl } from '../config/redact.js';
 import type { OutputFormat, Profile, ResolvedSettings } from '../config/settings.js';
 import type { Io } from './io.js';
-import { shellWord } from './shell-word.js';
+import { shellWord } from '../core/shell-word.js';
 
 /** Options every command accepts (DESIGN.md §2). */
 export interface GlobalOptions {
@@ -43,65 +43,26 @@ export function configPathOf(io: Io, dirs: SparctlDirs): string {
 }
 
 async function readConfigText(path: string): Promise<string | undefined> {
-  let handle: FileHandle;
   try {
-    handle = await open(path, 'r');
+    return await readTrustedText(path);
   } catch (error) {
-    if ((error as { code?: string }).code === 'ENOENT') return undefined;
-    throw new ConfigError('config.unreadable', `cannot read ${path}: ${(error as Error).message}`);
-  }
-  try {
-    // The file that is read is the one checked: no swap between the two.
-    const stats = await handle.stat();
-    // Before its mode is judged: a folder's (/tmp's 1777) says nothing about a config file.
-    if (stats.isDirectory())
+    if (!(error instanceof UntrustedFile)) throw error;
+    if (error.kind === 'folder')
       throw new ConfigError('config.unreadable', `${path} is a folder, not a config file`, {
         hint: 'SPARCTL_CONFIG names the config file itself (a JSON file such as config.json), not its folder',
       });
-    refuseUnsafeConfig(path, stats);
-    return await handle.readFile('utf8');
-  } catch (error) {
-    if (error instanceof ConfigError) throw error;
-    throw new ConfigError('config.unreadable', `cannot read ${path}: ${(error as Error).message}`);
-  } finally {
-    await handle.close();
+    // The config file names the mapper every command acts on: one another user may change (or
+    // replace, through its folder) could point sparctl at another mapper.
+    if (error.kind === 'unsafe')
+      throw new ConfigError(
+        'config.unsafe',
+        `${path} ${error.message}: a profile there could point sparctl at another mapper; nothing was done`,
+        {
+          hint: `${error.fix} (SPARCTL_CONFIG names another config file)`,
+        },
+      );
+    throw new ConfigError('config.unreadable', `${path} ${error.message}`);
   }
-}
-
-/**
- * The config file names the mapper every command acts on: one that another user may change (or
- * replace, through its folder) could point sparctl at another mapper, so it is refused, as ssh
- * refuses its own config. Not on Windows, whose files carry no such mode.
- */
-function refuseUnsafeConfig(path: string, file: Stats): void {
-  const me = process.getuid?.();
-  if (me === undefined || process.platform === 'win32') return;
-  const mode = (file.mode & 0o7777).toString(8).padStart(4, '0');
-  let why: string | undefined;
-  let fix = '';
-  if (file.uid !== me && file.uid !== 0) {
-    why = `belongs to another user (uid ${file.uid})`;
-    fix = `copy it to a file of your own, or run: chown ${me} ${shellWord(path)}`;
-  } else if ((file.mode & 0o022) !== 0) {
-    why = `can be changed by other users (mode ${mode})`;
-    fix = `run: chmod go-w ${shellWord(path)}`;
-  } else {
-    let folder: Stats | undefined;
-    try {
-      folder = statSync(dirname(path));
-    } catch {
-      return;
-    }
-    // A folder others may write lets them put another file in its place, unless it is sticky.
-    if ((folder.mode & 0o022) !== 0 && (folder.mode & 0o1000) === 0) {
-      why = `is in a folder other users can write to (${dirname(path)}, mode ${(folder.mode & 0o7777).toString(8).padStart(4, '0')}), so they can replace it`;
-      fix = `run: chmod go-w ${shellWord(dirname(path))}`;
-    }
-  }
-  if (why === undefined) return;
-  throw new ConfigError('config.unsafe', `${path} ${why}: a profile there could point sparctl at another mapper; nothing was done`, {
-    hint: `${fix} (SPARCTL_CONFIG names another config file)`,
-  });
 }
 
 const chosenFormats = new WeakMap<Io, OutputFormat>();

@@ -7,7 +7,7 @@ import { UsageError } from '../core/errors.js';
 import type { OutputFormat as Format } from '../config/constants.js';
 import { renderTable, type TableColumn } from './table.js';
 import { errorDocument, errorFields, jsonDocument, type ErrorFields } from './document.js';
-import { printable } from './shell-word.js';
+import { printable } from '../core/shell-word.js';
 
 /**
  * Every rendering of a command's result comes from the same value, so table, JSON, JSONL and CSV
@@ -25,7 +25,7 @@ export const OUTCOME_WORDS: Record<Outcome, string> = {
 };
 
 export { defaultFormat } from './io.js';
-export { printable, shellWord } from './shell-word.js';
+export { printable, shellWord } from '../core/shell-word.js';
 
 interface ResultView {
   line?: number;

@@ -1,6 +1,6 @@
 import { isAbsolute, relative } from 'node:path';
 import { redactUrlsIn } from '../config/redact.js';
-import { shellWord } from './shell-word.js';
+import { shellWord } from '../core/shell-word.js';
 
 /**
  * The command that feeds a reject file back in: the command line as given, with the reject file

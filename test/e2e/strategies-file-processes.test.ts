@@ -132,14 +132,15 @@ describe('strategy add on a remote profile, as processes', () => {
     60_000,
   );
 
-  it('a lock file that cannot be written (a full disk) is removed: the next add does not wait for it', async () => {
+  it('a lock file that cannot be written (a full disk) is disk.full, and is removed: the next add does not wait for it', async () => {
     const { env, configDir, file } = setUp('s.json');
     expect((await run(['-q', ...addArgs(7)], env)).code).toBe(0);
     const failed = await run(['-q', ...addArgs(8)], env, { noFileWrites: true });
-    expect([failed.code, failed.stderr]).toEqual([
-      2,
-      `sparctl: error [strategy.file_append]: strategiesFile ${file}: its lock file ${file}.lock cannot be written (EFBIG); nothing was written\n`,
-    ]);
+    // The surroundings' failure (exit 4), as a full disk is everywhere else, not the file's.
+    expect(failed.code).toBe(4);
+    expect(failed.stderr).toContain(
+      `sparctl: error [disk.full]: strategiesFile ${file}: its lock file ${file}.lock cannot be written: file too large (EFBIG); nothing was written (free some space`,
+    );
     expect(readdirSync(configDir).sort()).toEqual(['config.json', 's.json']);
     const started = performance.now();
     expect((await run(['-q', ...addArgs(8)], env)).code).toBe(0);
@@ -177,5 +178,71 @@ describe('strategy add on a remote profile, as processes', () => {
       },
     );
     expect([other.code, other.stderr]).toEqual([4, expect.not.stringContaining('strategy')]);
+  }, 60_000);
+  it('a strategiesFile another user could change is refused as config.unsafe; a pipe, bytes not UTF-8, a NUL or a line break in a strategy are refused before anything is written', async () => {
+    const { env, configDir, file } = setUp('s.json');
+    expect((await run(['-q', ...addArgs(7)], env)).code).toBe(0);
+    chmodSync(file, 0o666);
+    const unsafe = await run(['--profile', 'r', 'strategy', 'list'], env);
+    expect(unsafe.code, unsafe.stderr).toBe(3);
+    expect(unsafe.stderr).toContain(`[config.unsafe]: strategiesFile ${file} can be changed by other users (mode 0666)`);
+    expect(unsafe.stderr).toContain(`could send payments elsewhere; nothing was done (run: chmod go-w ${file})`);
+    chmodSync(file, 0o600);
+    expect((await run(['--profile', 'r', 'strategy', 'list'], env)).code).toBe(0);
+
+    // A named pipe: refused at once (reading it waited for a writer forever).
+    const { execFileSync } = await import('node:child_process');
+    const fifo = join(configDir, 'fifo.json');
+    execFileSync('mkfifo', [fifo], SPAWN_LIMIT);
+    const { env: pipeEnv } = setUp('fifo.json');
+    writeFileSync(
+      join(pipeEnv['XDG_CONFIG_HOME']!, 'sparctl', 'config.json'),
+      JSON.stringify({ profiles: { r: { mode: 'remote', baseUrl: 'http://127.0.0.1:9', strategiesFile: fifo } } }),
+    );
+    const piped = await run(['-q', '--profile', 'r', 'strategy', 'list'], pipeEnv, { timeout: 20_000 });
+    expect([piped.code, piped.stderr.trim()]).toEqual([
+      2,
+      `sparctl: error [strategy.invalid]: strategiesFile ${fifo}: is not a regular file (a pipe, a socket or a device)`,
+    ]);
+
+    // Bytes that are not UTF-8 (Latin-1 é): refused naming the line, the file left as it was.
+    const latin = Buffer.concat([
+      readFileSync(file).subarray(0, -2),
+      Buffer.from(
+        ',\n{"id": 8, "strategy_type": "FA", "description": "acct\xe9", "construct_strategy": "s8:{account_number}", "deconstruct_strategy": "^s8:(?P<account_number>.*)$"}]\n',
+        'latin1',
+      ),
+    ]);
+    writeFileSync(file, latin);
+    const notUtf8 = await run(['-q', ...addArgs(9)], env);
+    expect([notUtf8.code, notUtf8.stderr.trim()]).toEqual([
+      2,
+      `sparctl: error [strategy.invalid]: strategiesFile ${file}: is not valid UTF-8 (line ${latin.toString('latin1').split('\n').length - 1}); save it as UTF-8`,
+    ]);
+    expect(readFileSync(file)).toEqual(latin);
+
+    // A NUL in a declared strategy: refused on reading, so an add never writes and then fails.
+    writeFileSync(
+      file,
+      JSON.stringify([
+        {
+          id: 6,
+          strategy_type: 'FA',
+          description: 'has\u0000nul',
+          construct_strategy: 's6:{account_number}',
+          deconstruct_strategy: '^s6:(?P<account_number>.*)$',
+        },
+      ]),
+    );
+    const before = readFileSync(file, 'utf8');
+    const nul = await run(['-q', ...addArgs(9)], env);
+    expect(nul.code).toBe(2);
+    expect(nul.stderr).toContain('[0].description: contains a NUL character, which PostgreSQL text cannot store');
+    expect(readFileSync(file, 'utf8')).toBe(before);
+    // A line break cannot go into the Helm chart's seed SQL: refused in a flag as in a file.
+    const broken = await run(['-q', ...addArgs(9, 'line1\nline2')], env);
+    expect(broken.code).toBe(2);
+    expect(broken.stderr).toContain("--description: contains a line break (U+000A), which SPAR's Helm chart cannot carry in its seed SQL");
+    expect(readFileSync(file, 'utf8')).toBe(before);
   }, 60_000);
 });

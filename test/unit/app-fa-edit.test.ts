@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BackRequested, editFa, storedId, type Choice, type FaEditDeps, type Prompter } from '../../src/app/fa-edit.js';
-import { shellWord } from '../../src/cli/shell-word.js';
+import { shellWord } from '../../src/core/shell-word.js';
 import { toBulkRecord } from '../../src/core/bulk/input.js';
 import { writeRecords } from '../../src/core/bulk/write-records.js';
 import type { Mapper } from '../../src/core/mapper.js';

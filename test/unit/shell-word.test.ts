@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { printable, shellWord } from '../../src/cli/shell-word.js';
+import { printable, shellWord } from '../../src/core/shell-word.js';
 import { SPAWN_LIMIT } from '../helpers/run-cli.js';
 
 /**

@@ -348,6 +348,43 @@ describe('simple YAML: what other readers would read otherwise is refused, namin
     expect(() => rowsOf(`- id: 6\n  active: yes\n`)).toThrow('line 2: yes, no, on, off');
   });
 
+  it('reads white space and line breaks as YAML readers (Helm, PyYAML) do: only spaces and tabs are trimmed, and a break only some readers see is refused', () => {
+    // U+00A0, U+3000 and U+FEFF are part of a YAML value; JavaScript's trim took them off.
+    for (const value of ['bank:{a}\u00a0', '\u3000bank:{a}', 'bank:{a}\ufeff'])
+      expect(parseSimpleYaml(`a: ${value}\n`, 's.yaml'), JSON.stringify(value)).toEqual({ a: value });
+    expect(parseSimpleYaml("a: 'bank:{a}' \t\n", 's.yaml')).toEqual({ a: 'bank:{a}' });
+    expect(() => parseSimpleYaml("a: 'bank:{a}'\u00a0\n", 's.yaml')).toThrow('unexpected text after the quoted value');
+    // A lone CR, NEL, LS or PS: a line break to YAML 1.1 readers, text to sparctl.
+    for (const [odd, name] of [
+      ['\r', 'U+000D'],
+      ['\u0085', 'U+0085'],
+      ['\u2028', 'U+2028'],
+      ['\u2029', 'U+2029'],
+    ] as const)
+      expect(yamlError(`a: 1\nb: 'bank:{a}${odd}  |account:{b}'\n`)).toBe(
+        `s.yaml: line 2: ${name} is a line break to some YAML readers and not to others; remove it`,
+      );
+    // CRLF line ends stay fine.
+    expect(parseSimpleYaml('a: 1\r\nb: x\r\n', 's.yaml')).toEqual({ a: 1, b: 'x' });
+    // Plain values YAML 1.1 refuses to start, and a whole number a double does not hold.
+    expect(yamlError('a: ]x\n')).toBe('s.yaml: line 1: values starting with ] are not supported; quote the value');
+    expect(yamlError('a: ,x\n')).toBe('s.yaml: line 1: values starting with , are not supported; quote the value');
+    expect(yamlError('a: 9007199254740993\n')).toBe(
+      's.yaml: line 1: a whole number this large is not read exactly; no strategy id is so large',
+    );
+  });
+
+  it("a JSON strategy id JSON.parse reads as another number is refused; the chart's other values are not judged", () => {
+    const row = (id: string) =>
+      `{"seedData": {"big": 12345678901234567890, "strategies": [{"id": ${id}, "strategy_type": "FA", "construct_strategy": "a:{account_number}", "deconstruct_strategy": "^a:(?P<account_number>.*)$"}]}}`;
+    expect(rowsOf(row('6')).map((r) => r.id)).toEqual([6]);
+    expect(() => rowsOf(row('6.9999999999999999'))).toThrow(
+      'f: line 1, column 66: the id 6.9999999999999999 is read as 7; a strategy id is a whole number from 1 to 2147483647',
+    );
+    expect(() => rowsOf(row('9007199254740993'))).toThrow('the id 9007199254740993 is read as 9007199254740992');
+    expect(() => rowsOf('[{"id": 1e400}]')).toThrow('f: line 1, column 9: the id 1e400 is read as Infinity');
+  });
+
   it('never quotes the value it refuses', () => {
     for (const [text, message] of [
       ['password: @SuperSecretPassw0rd!\n', 'line 1: values starting with @ are not supported; quote the value'],

@@ -12,7 +12,9 @@ import { constants } from 'node:fs';
 import { access, type FileHandle, open, readdir, readFile, readlink, realpath, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { SparctlError, StrategyError, UnavailableError, UsageError } from '../../core/errors.js';
+import { ConfigError, ExitCode, SparctlError, StrategyError, UnavailableError, UsageError } from '../../core/errors.js';
+import { environmentCode, systemReason } from './fs-errors.js';
+import { readTrustedText, UntrustedFile } from './trusted-file.js';
 import { holderText, holding, isStale, lockContent, processRuns, readLock, releaseIfOurs, takeOver } from './pid-lock.js';
 import { BUILT_IN, combineDeclared, planAppend, strategyDifferences, type SourcedRow } from '../../core/strategy/declared.js';
 import { findCatastrophicBacktracking } from '../../core/strategy/python-regex.js';
@@ -28,14 +30,23 @@ export const inlineSource = (profile: string) => `profile ${profile} (inline)`;
 
 const errno = (error: unknown) => (error as NodeJS.ErrnoException).code;
 
-/** The file's text, or undefined when it does not exist; any other failure to read is exit 2, naming it. */
+/**
+ * The file's text, or undefined when it does not exist. Its templates build and read FA strings,
+ * so one another user could change is refused as an unsafe config file is (config.unsafe); any
+ * other failure to read (a folder, a pipe, bytes that are not UTF-8) is exit 2, naming it.
+ */
 async function readText(path: string): Promise<string | undefined> {
   try {
-    return await readFile(path, 'utf8');
+    return await readTrustedText(path);
   } catch (error) {
-    const code = errno(error);
-    if (code === 'ENOENT') return undefined;
-    throw new UsageError('strategy.invalid', `strategiesFile ${path}: cannot be read (${code ?? (error as Error).message})`);
+    if (!(error instanceof UntrustedFile)) throw error;
+    if (error.kind === 'unsafe')
+      throw new ConfigError(
+        'config.unsafe',
+        `strategiesFile ${path} ${error.message}: its strategies build the FA strings sent to the mapper and read the ones it returns, so a change there could send payments elsewhere; nothing was done`,
+        { hint: error.fix },
+      );
+    throw new UsageError('strategy.invalid', `strategiesFile ${path}: ${error.message}`);
   }
 }
 
@@ -246,6 +257,22 @@ async function linkTarget(path: string): Promise<string> {
 const cannotWrite = (path: string, why: string, hint?: string) =>
   new UsageError('strategy.file_append', `strategiesFile ${path}: ${why}; nothing was written`, hint === undefined ? {} : { hint });
 
+/** A write that failed: a full disk, a quota or a file size limit is the surroundings' (disk.full, exit 4), anything else the file's. */
+function writeFailure(path: string, what: string, error: unknown): SparctlError {
+  const code = environmentCode(error);
+  if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'EFBIG')
+    return new SparctlError(
+      'disk.full',
+      `strategiesFile ${path}: ${what}: ${systemReason(error)} (${code}); nothing was written`,
+      ExitCode.unavailable,
+      {
+        hint: 'free some space (or raise the quota or the file size limit), then run it again',
+        cause: error,
+      },
+    );
+  return cannotWrite(path, `${what} (${errno(error) ?? (error as Error).message})`);
+}
+
 const linkNote = (path: string, target: string) => (target === path ? '' : ` (a link to ${target})`);
 
 /** Where the file is to be: its folder there, the file (if any) a regular file — or exit 2 saying what is wrong. Checked even when nothing is added. */
@@ -310,7 +337,7 @@ async function takeLock(path: string, target: string, waitMs: number): Promise<L
   for (;;) {
     const made = await open(lockPath, 'wx', 0o644).catch((error: unknown) => {
       if (errno(error) === 'EEXIST') return undefined;
-      throw cannotWrite(path, `its lock file ${lockPath} cannot be made (${errno(error) ?? (error as Error).message})`);
+      throw writeFailure(path, `its lock file ${lockPath} cannot be made`, error);
     });
     if (made !== undefined) {
       holding(content, true);
@@ -353,7 +380,7 @@ async function writeLock(path: string, lockPath: string, handle: FileHandle, con
     const there = await stat(lockPath).catch(() => undefined);
     if (made === undefined || (there !== undefined && there.ino === made.ino && there.dev === made.dev))
       await rm(lockPath, { force: true });
-    throw cannotWrite(path, `its lock file ${lockPath} cannot be written (${errno(error) ?? (error as Error).message})`);
+    throw writeFailure(path, `its lock file ${lockPath} cannot be written`, error);
   }
 }
 
@@ -395,6 +422,6 @@ async function replaceFile(path: string, target: string, text: string, mode: num
   } catch (error) {
     await rm(temp, { force: true });
     if (error instanceof SparctlError) throw error;
-    throw cannotWrite(path, `cannot be written (${errno(error) ?? (error as Error).message})`);
+    throw writeFailure(path, 'cannot be written', error);
   }
 }

@@ -17,8 +17,10 @@ import { strategyRowsFrom } from './validate.js';
 export function parseStrategyText(text: string, file: string): unknown {
   const body = text.replace(/^\uFEFF/, '');
   if (isJson(body)) {
-    jsonTree(body, file);
-    return JSON.parse(body);
+    const tree = jsonTree(body, file);
+    const parsed: unknown = JSON.parse(body);
+    exactIds(body, tree, parsed, file);
+    return parsed;
   }
   if (body.trim() === '') throw new UsageError('strategy.invalid', `${file}: the file is empty`);
   return parseSimpleYaml(body, file, rowsPath);
@@ -42,6 +44,33 @@ export function appendedText(text: string, rows: readonly StrategyRow[], file: s
   // A file's own line endings: a CRLF file stays CRLF.
   const eol = body.includes('\r\n') ? '\r\n' : '\n';
   return bom + (isJson(body) ? appendedJson(body, rows, eol, file) : appendedYaml(body, rows, eol));
+}
+
+/**
+ * Refuses a row's id that JSON.parse reads as another number (`6.9999999999999999` as 7,
+ * `9007199254740993` as …992): the id names the strategy everywhere. Only the rows' ids are
+ * judged: the other values of a chart's values file are not sparctl's to read.
+ */
+function exactIds(body: string, tree: JsonNode, parsed: unknown, file: string): void {
+  let list: JsonNode | undefined = tree;
+  for (const key of rowsPath(parsed)) list = list?.members?.get(key as string);
+  for (const row of list?.items ?? (list?.members !== undefined ? [list] : [])) {
+    const id = row.members?.get('id');
+    if (id === undefined) continue;
+    const written = body.slice(id.start, id.end);
+    if (/^-?[0-9]/.test(written) && String(JSON.parse(written)) !== written)
+      throw new UsageError(
+        'strategy.invalid',
+        `${file}: ${lineColumn(body, id.start)}: the id ${written.length > 30 ? `${written.slice(0, 30)}…` : written} is read as ${String(JSON.parse(written))}; a strategy id is a whole number from 1 to ${2 ** 31 - 1}`,
+      );
+  }
+}
+
+/** "line 3, column 9" of an offset into the text. */
+function lineColumn(text: string, at: number): string {
+  const before = text.slice(0, at);
+  const line = before.split('\n').length;
+  return `line ${line}, column ${at - before.lastIndexOf('\n')}`;
 }
 
 function isJson(body: string): boolean {

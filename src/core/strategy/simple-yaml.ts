@@ -80,6 +80,16 @@ function fail(line: Line | { number: number }, message: string): never {
 function splitLines(yamlText: string): Line[] {
   const lines: Line[] = [];
   const raw = yamlText.replace(/^\uFEFF/, '').split(/\r?\n/);
+  // A lone CR, NEL, LS or PS is a line break to YAML 1.1 readers (Helm's, PyYAML) and text to
+  // others: a value holding one would be one strategy here and another in the deployment.
+  raw.forEach((text, index) => {
+    const odd = /[\r\u0085\u2028\u2029]/.exec(text);
+    if (odd !== null)
+      fail(
+        { number: index + 1 },
+        `U+${odd[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')} is a line break to some YAML readers and not to others; remove it`,
+      );
+  });
   let ended: number | undefined;
   raw.forEach((text, index) => {
     const number = index + 1;
@@ -101,6 +111,10 @@ function splitLines(yamlText: string): Line[] {
   return lines;
 }
 
+/** YAML's white space is the space and the tab only (JavaScript's trim also takes U+00A0, U+3000, U+FEFF…, which YAML keeps in a value). */
+const yamlTrim = (text: string): string => text.replace(/^[ \t]+|[ \t]+$/g, '');
+const yamlTrimEnd = (text: string): string => text.replace(/[ \t]+$/, '');
+
 /** Drops a `#` comment that starts the line or follows whitespace, outside quotes. */
 function stripComment(text: string, number: number): string {
   let quote: string | null = null;
@@ -115,8 +129,8 @@ function stripComment(text: string, number: number): string {
       if (c === '\\') i++;
       else if (c === '"') quote = null;
     } else if (c === '#' && (i === 0 || text[i - 1] === ' ' || text[i - 1] === '\t')) {
-      return text.slice(0, i).trimEnd();
-    } else if ((c === "'" || c === '"') && (i === 0 || /[\s:\-[{,]/.test(text[i - 1]!))) {
+      return yamlTrimEnd(text.slice(0, i));
+    } else if ((c === "'" || c === '"') && (i === 0 || /[ \t:\-[{,]/.test(text[i - 1]!))) {
       quote = c;
     }
   }
@@ -125,7 +139,7 @@ function stripComment(text: string, number: number): string {
       { number },
       `the ${quote === "'" ? 'single' : 'double'}-quoted value is not closed on this line (multi-line values are not supported)`,
     );
-  return text.trimEnd();
+  return yamlTrimEnd(text);
 }
 
 /** A block (mapping or list) whose lines are indented exactly `indent`. */
@@ -211,11 +225,11 @@ function splitKey(line: Line): { key: string; value: string } | null {
     const end = quotedEnd(text, line);
     const after = text.slice(end);
     if (!/^:( |$)/.test(after)) return null;
-    return { key: String(parseScalar(text.slice(0, end), line)), value: after.slice(1).trim() };
+    return { key: String(parseScalar(text.slice(0, end), line)), value: yamlTrim(after.slice(1)) };
   }
-  const match = /^([^:#\s][^:]*?|[^:#\s]):( |$)/.exec(text);
+  const match = /^([^:# \t][^:]*?|[^:# \t]):( |$)/.exec(text);
   if (match === null || isListItem(text)) return null;
-  return { key: match[1]!.trimEnd(), value: text.slice(match[0].length).trim() };
+  return { key: yamlTrimEnd(match[1]!), value: yamlTrim(text.slice(match[0].length)) };
 }
 
 /** Index just past the closing quote of the quoted scalar that starts `text`. */
@@ -271,12 +285,12 @@ const YAML11_TIMESTAMP =
 function parseScalar(text: string, line: Line): YamlValue {
   if (text.startsWith("'") || text.startsWith('"')) {
     const end = quotedEnd(text, line);
-    if (text.slice(end).trim() !== '') fail(line, 'unexpected text after the quoted value');
+    if (yamlTrim(text.slice(end)) !== '') fail(line, 'unexpected text after the quoted value');
     return text.startsWith("'") ? text.slice(1, end - 1).replace(/''/g, "'") : unescapeDouble(text.slice(1, end - 1), line);
   }
   if (text === '[]') return [];
   if (text === '{}') return {};
-  if (/^[[{&*!|>%@`]/.test(text)) {
+  if (/^[[{&*!|>%@`\],]/.test(text)) {
     const what = /^[[{]/.test(text)
       ? 'flow collections'
       : /^[|>]/.test(text)
@@ -292,7 +306,10 @@ function parseScalar(text: string, line: Line): YamlValue {
   if (/^(~|null|Null|NULL)$/.test(text)) return null;
   if (/^(true|True|TRUE)$/.test(text)) return true;
   if (/^(false|False|FALSE)$/.test(text)) return false;
-  if (/^[-+]?[0-9]+$/.test(text)) return Number(text);
+  if (/^[-+]?[0-9]+$/.test(text)) {
+    if (!Number.isSafeInteger(Number(text))) fail(line, 'a whole number this large is not read exactly; no strategy id is so large');
+    return Number(text);
+  }
   if (/^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$/.test(text)) return Number(text);
   return text;
 }

@@ -156,7 +156,7 @@ export function strategyRowFromFlags(flags: {
 }): StrategyRow {
   const problems: string[] = [];
   const entry: Record<string, unknown> = {};
-  if (flags.id !== undefined) entry['id'] = /^[0-9]+$/.test(flags.id) ? Number(flags.id) : flags.id;
+  if (flags.id !== undefined) entry['id'] = /^[0-9]{1,15}$/.test(flags.id) ? Number(flags.id) : flags.id; // a longer one is told as typed
   if (flags.type !== undefined) entry['strategy_type'] = flags.type;
   if (flags.construct !== undefined) entry['construct_strategy'] = flags.construct;
   if (flags.deconstruct !== undefined) entry['deconstruct_strategy'] = flags.deconstruct;
@@ -213,6 +213,10 @@ function rowFrom(entry: unknown, path: string, problems: string[], names?: Reado
   const description = entry['description'];
   if (description !== undefined && description !== null && typeof description !== 'string')
     problems.push(`${at('description')}: must be a string`);
+  for (const key of ['construct_strategy', 'deconstruct_strategy', 'description'] as const) {
+    const unstorable = typeof entry[key] === 'string' ? unstorableCharacter(entry[key]) : undefined;
+    if (unstorable !== undefined) problems.push(`${at(key)}: ${unstorable}`);
+  }
   const active = entry['active'];
   if (active !== undefined && typeof active !== 'boolean') problems.push(`${at('active')}: must be true or false`);
   if (problems.length > before) return null;
@@ -224,6 +228,19 @@ function rowFrom(entry: unknown, path: string, problems: string[], names?: Reado
     description: (description as string | null | undefined) ?? null,
     active: (active as boolean | undefined) ?? true,
   };
+}
+
+/**
+ * Why a strategy's text cannot reach a deployment as written, or undefined: PostgreSQL text holds
+ * no NUL, and SPAR's Helm chart puts each value in a `seed.sql: |` block, where a line break ends
+ * the value (the chart's seed job then fails, or reads the rest as keys of its own).
+ */
+function unstorableCharacter(text: string): string | undefined {
+  if (text.includes('\0')) return 'contains a NUL character, which PostgreSQL text cannot store';
+  const lineBreak = /[\n\r\u0085\u2028\u2029]/.exec(text);
+  if (lineBreak !== null)
+    return `contains a line break (U+${lineBreak[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}), which SPAR's Helm chart cannot carry in its seed SQL; write it on one line (a regex can match one with \\n)`;
+  return undefined;
 }
 
 /** The names of the columns whose content differs. */
