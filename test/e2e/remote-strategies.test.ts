@@ -315,6 +315,66 @@ describe('remote profiles with declared strategies, against serve', () => {
     }
   }, 60_000);
 
+  it("a profile whose strategy 7 is not the deployment's is found out by the FA string the mapper stored: strategy.mismatch, exit 3, and the fixed profile's run reads that request back", async () => {
+    // The profile's 7 lists the fields the other way round: its checks ran on a template the mapper does not use.
+    const other = {
+      ...ROW7,
+      construct_strategy: 'account:{account_number}|bank:{bank_code}',
+      deconstruct_strategy: '^account:(?P<account_number>[^|]*)\\|bank:(?P<bank_code>.*)$',
+    };
+    profiles({ wrong: { strategies: [other] }, right: { strategies: [ROW7] } });
+    const one = await run(['--profile', 'wrong', 'link', '--id', 'M-1', ...FA('00-1')]);
+    expect(one.code, one.stderr).toBe(3);
+    expect(one.stderr).toContain(
+      `[strategy.mismatch]: link at ${url}/mapper/link: the mapper stored ID M-1's FA as "bank:EXB|account:00-1", where strategy 7 as sparctl knows it (profile wrong (inline)) builds "account:00-1|bank:EXB": the deployment's strategy 7 is another; this request was applied, nothing more is sent`,
+    );
+    const rows = ['id,strategy_id,fa_type,bank_name,bank_code,branch_name,branch_code,account_number'];
+    for (let i = 0; i < 6; i++) rows.push(`M-F${i},7,BANK,Example Bank,EXB,Main,1,10-${i}`);
+    const file = join(dir, 'm.csv');
+    writeFileSync(file, `${rows.join('\n')}\n`);
+    const stopped = await run([
+      '--profile',
+      'wrong',
+      'link',
+      '--file',
+      file,
+      '--batch-size',
+      '2',
+      '--concurrency',
+      '1',
+      '--rejects',
+      join(dir, 'm.rej.csv'),
+    ]);
+    expect(stopped.code, stopped.stderr).toBe(3);
+    expect(stopped.stderr).toContain('[strategy.mismatch]');
+    // Only the first request went out; the same command with the profile fixed reads it back and goes on.
+    const held = async () => {
+      const resolved = await run(['--profile', 'right', 'resolve', ...[0, 1, 2, 3, 4, 5].map((i) => `M-F${i}`), '-o', 'jsonl']);
+      return resolved.stdout
+        .trim()
+        .split('\n')
+        .map((line) => (JSON.parse(line) as { outcome: string }).outcome);
+    };
+    expect(await held()).toEqual(['found', 'found', 'not_found', 'not_found', 'not_found', 'not_found']);
+    const resumed = await run([
+      '--profile',
+      'right',
+      'link',
+      '--file',
+      file,
+      '--batch-size',
+      '2',
+      '--concurrency',
+      '1',
+      '--rejects',
+      join(dir, 'm.rej.csv'),
+      '-o',
+      'json',
+    ]);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(await held()).toEqual(['found', 'found', 'found', 'found', 'found', 'found']);
+  });
+
   it('a single remote resolve exits within moments of printing its answer (no wait for keep-alive sockets or background compiles)', async () => {
     profiles({ t: { strategies: [ROW7] } });
     expect((await run(['--profile', 't', 'link', '--id', 'T-1', ...FA('00-1')])).code).toBe(0);

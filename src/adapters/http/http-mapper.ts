@@ -12,7 +12,7 @@ import { checkedBearerToken } from '../../config/bearer-token.js';
 import { holdSecret, redactSecretsIn } from '../../config/redact.js';
 import { canonicalJson } from './canonical-json.js';
 import { isBatchFailure, type ProtocolItem, type WireProtocol } from './protocol.js';
-import { strategyIdOf } from '../../core/strategy/declared.js';
+import { storedFaMismatch, strategyIdOf } from '../../core/strategy/declared.js';
 import { protocolNamed } from './protocols/index.js';
 // Loaded only by a profile that signs, or runs asynchronously: jose costs a remote command 77 ms to load.
 import type { signDetached, SigningKey } from './signing.js';
@@ -302,6 +302,10 @@ export class HttpMapper implements Mapper {
       }
     }
     const answered = withoutConflicts(outcome);
+    if (operation === 'link' || operation === 'update') {
+      const mismatch = storedFaMismatch(items as readonly LinkItem[], answered, this.strategyMap);
+      if (mismatch !== undefined) throw strategyMismatch(where, mismatch);
+    }
     return operation === 'resolve' ? answered.map((result) => this.readStringFa(result)) : answered;
   }
 
@@ -796,4 +800,19 @@ export function transportError(error: unknown, where: string, timeoutMs: number)
         outcomeUnknown: true,
       });
   }
+}
+
+/**
+ * `strategy.mismatch`: the mapper stored an FA string other than the one the profile's strategy
+ * builds. The request was applied; the run stops, and the next one reads its records back.
+ */
+function strategyMismatch(where: string, found: NonNullable<ReturnType<typeof storedFaMismatch>>): ConfigError {
+  const { id, strategy, stored, built } = found;
+  return new ConfigError(
+    'strategy.mismatch',
+    `${where}: the mapper stored ID ${id}'s FA as "${stored}", where strategy ${strategy.id} as sparctl knows it (${strategy.source ?? 'SPAR default'}) builds "${built}": the deployment's strategy ${strategy.id} is another; this request was applied, nothing more is sent`,
+    {
+      hint: `declare the deployment's own strategy ${strategy.id} in the profile (strategiesFile or strategies, as its seed data or database has it); the same command then reads this request's records back and goes on`,
+    },
+  );
 }

@@ -6,7 +6,8 @@
  */
 import { ConfigError, StrategyError, UsageError } from '../errors.js';
 import type { ItemResult } from '../results.js';
-import { DEFAULT_STRATEGY_ROWS, type StrategyRow } from './strategy.js';
+import type { LinkItem } from '../mapper.js';
+import { constructFa, DEFAULT_STRATEGY_ROWS, type Strategy, type StrategyRow } from './strategy.js';
 
 /** A strategy row and where its definition came from: "built-in", "file PATH", "profile NAME (inline)". */
 export interface SourcedRow extends StrategyRow {
@@ -105,6 +106,31 @@ export function undeclaredStored(
     `${what}, which this profile does not declare (FA strategies: ${declared.join(', ')}); the FA is shown as the mapper returned it`,
     { hint: 'declare the deployment\'s strategies in the profile: strategiesFile ("sparctl strategy add" appends to it) or strategies' },
   );
+}
+
+/**
+ * The first FA a mapper answered a link with that is not the string sparctl builds for it with
+ * the strategy it knows by that id (SPAR v2 answers a link with the FA string it stored): the
+ * deployment's strategy is then another than the profile's, so sparctl checked the values
+ * against a template the mapper does not use. Undefined when every stored string is the one
+ * built, or the answer tells none.
+ */
+export function storedFaMismatch(
+  items: readonly Pick<LinkItem, 'reference_id' | 'id' | 'fa'>[],
+  results: readonly Pick<ItemResult, 'reference_id' | 'status' | 'fa'>[],
+  strategies: ReadonlyMap<number, Strategy>,
+): { id: string; strategy: Strategy; stored: string; built: string } | undefined {
+  let byReference: Map<string, Pick<LinkItem, 'reference_id' | 'id' | 'fa'>> | undefined;
+  for (const result of results) {
+    if (result.status !== 'succ' || typeof result.fa !== 'string') continue;
+    byReference ??= new Map(items.map((item) => [item.reference_id, item]));
+    const item = byReference.get(result.reference_id);
+    const strategy = item === undefined ? undefined : strategies.get(item.fa.strategy_id);
+    if (item === undefined || strategy === undefined || strategy.unusable !== undefined) continue;
+    const built = constructFa(strategy, item.fa);
+    if (built !== result.fa) return { id: item.id, strategy, stored: result.fa, built };
+  }
+  return undefined;
 }
 
 /**
