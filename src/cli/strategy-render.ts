@@ -138,5 +138,5 @@ export function strategiesAddedLine({ results, dryRun, target, profile }: AddRes
   const line = `strategy add${dryRun ? ' (dry run)' : ''}: ${added} ${dryRun ? 'would be ' : ''}added${where}, ${results.length - added} unchanged (${target})`;
   return profile === undefined
     ? line
-    : `${line}\napply them to the deployment with the SQL or the Helm values printed on stdout: SPAR has no API for strategies`;
+    : `${line}\n${dryRun ? 'once added, apply' : 'apply'} them to the deployment with the SQL or the Helm values printed on stdout: SPAR has no API for strategies`;
 }

@@ -566,14 +566,14 @@ export function checkedFaOf(
   const strategy = strategies.get(record.fa.strategy_id);
   if (!strategy) {
     const known = [...strategies.values()].filter((s) => s.strategy_type === 'FA').map((s) => s.id);
-    // A remote profile knows only the strategies it declares: say so, and how to declare one.
+    // A remote mapper is known to have SPAR's defaults and what its profile declares (none, named by --url): say so, and how to declare one.
     const declared = [...strategies.values()].some((s) => s.source !== undefined);
     return {
       ok: false,
       problem: {
         field: 'strategy_id',
         message: declared
-          ? `strategy ${record.fa.strategy_id} is not declared by this profile (FA strategies: ${known.join(', ') || 'none'}); declare the deployment's strategies with strategiesFile or strategies in the profile`
+          ? `strategy ${record.fa.strategy_id} is not one this remote mapper is known to have (FA strategies: ${known.join(', ') || 'none'}); a deployment's own strategies are declared in its profile, with strategiesFile or strategies`
           : `strategy ${record.fa.strategy_id} does not exist (FA strategies: ${known.join(', ') || 'none'})`,
       },
     };

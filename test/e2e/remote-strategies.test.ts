@@ -159,7 +159,9 @@ describe('remote profiles with declared strategies, against serve', () => {
     const link = await run(['--profile', 'bare', 'link', '--id', 'B-1', ...FA('00-1')]);
     expect([link.code, link.stderr]).toEqual([
       2,
-      expect.stringContaining('strategy_id: strategy 7 is not declared by this profile (FA strategies: 2, 3, 4, 5); declare'),
+      expect.stringContaining(
+        "strategy_id: strategy 7 is not one this remote mapper is known to have (FA strategies: 2, 3, 4, 5); a deployment's own strategies are declared in its profile",
+      ),
     ]);
     expect((await run(['--profile', 'bare', 'update', '--id', 'I-1', ...FA('00-4')])).code).toBe(2);
     const resolved = await run(['--profile', 'bare', 'resolve', '--id', 'I-1', '-o', 'jsonl']);

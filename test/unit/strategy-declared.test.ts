@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { combineDeclared, planAppend, storedStrategyId, undeclaredStored } from '../../src/core/strategy/declared.js';
+import { combineDeclared, freeStrategyId, planAppend, storedStrategyId, undeclaredStored } from '../../src/core/strategy/declared.js';
 import { DEFAULT_STRATEGY_ROWS, type StrategyRow } from '../../src/core/strategy/strategy.js';
 
 const ROW7: StrategyRow = {
@@ -63,5 +63,13 @@ describe('declared strategies', () => {
     expect(undeclaredStored(known, found.slice(2))).toBeUndefined();
     expect(undeclaredStored(DEFAULT_STRATEGY_ROWS, found)).toBeUndefined();
     expect(storedStrategyId({ fa: {}, additional_info: [{ strategy_id: 4 }] })).toBe(4);
+  });
+});
+
+describe('freeStrategyId: the id a refused add suggests', () => {
+  it('is past every id taken, or the lowest free one when that is past PostgreSQL integer range', () => {
+    expect(freeStrategyId([1, 2, 3, 4, 5, 7])).toBe(8);
+    expect(freeStrategyId([])).toBe(1);
+    expect(freeStrategyId([1, 2, 3, 4, 5, 2_147_483_647])).toBe(6);
   });
 });

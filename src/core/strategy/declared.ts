@@ -7,6 +7,7 @@
 import { ConfigError, StrategyError, UsageError } from '../errors.js';
 import type { ItemResult } from '../results.js';
 import type { LinkItem } from '../mapper.js';
+import { STRATEGY_ID_MAX } from '../model.js';
 import { constructFa, DEFAULT_STRATEGY_ROWS, type Strategy, type StrategyRow } from './strategy.js';
 
 /** A strategy row and where its definition came from: "built-in", "file PATH", "profile NAME (inline)". */
@@ -52,6 +53,19 @@ export function combineDeclared(declared: readonly { readonly source: string; re
 }
 
 /**
+ * An id to suggest for a new strategy: past every id taken, as ids are usually given in order,
+ * or, when that is past PostgreSQL's integer range, the lowest one free.
+ */
+export function freeStrategyId(taken: readonly number[]): number {
+  const next = Math.max(0, ...taken) + 1;
+  if (next <= STRATEGY_ID_MAX) return next;
+  const used = new Set(taken);
+  let free = 1;
+  while (used.has(free)) free++;
+  return free;
+}
+
+/**
  * What appending `adding` to the `known` strategies does, row by row: an id not known is added,
  * one known with the same definition is unchanged, one known with another is refused (FAs
  * stored under that id must keep reading back the same way).
@@ -66,7 +80,7 @@ export function planAppend(
     if (there === undefined) return { id: row.id, outcome: 'added' as const };
     const differs = strategyDifferences(there, row);
     if (differs.length === 0) return { id: row.id, outcome: 'unchanged' as const };
-    const next = Math.max(...known.map((r) => r.id), ...adding.map((r) => r.id)) + 1;
+    const next = freeStrategyId([...known.map((r) => r.id), ...adding.map((r) => r.id)]);
     throw new StrategyError(
       'strategy.id_taken',
       `strategy ${row.id} already exists with a different ${differs.join(', ')}${'source' in there ? ` (${String(there.source)})` : ''}; strategies are append-only and never changed, because FAs stored with id ${row.id} must keep reading back the same way; nothing was added`,
