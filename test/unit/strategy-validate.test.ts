@@ -377,3 +377,14 @@ describe('validateStrategy: nothing to read back', () => {
     expect(codes(report)).toContain('strategy.round_trip_skipped');
   });
 });
+
+describe('a file named as a strategies file by mistake', () => {
+  it('has its refused values described, not quoted, unless they are short words', () => {
+    const error = thrownBy(UsageError, () =>
+      strategyRowsFrom({ client_secret: 'x', id: 'sk_live_51HcVbQ2eZvKYlo2C', strategy_type: { a: 1 } }, 'secrets.json'),
+    );
+    expect(error.message).toContain('id: a string of 25 characters is not a strategy id');
+    expect(error.message).toContain('strategy_type: an object must be "FA" or "ID"');
+    expect(error.message).not.toContain('sk_live');
+  });
+});

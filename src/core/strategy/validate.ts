@@ -181,6 +181,17 @@ function invalidDefinition(source: string, problems: readonly string[]): UsageEr
   return new UsageError('strategy.invalid', problems.map((problem) => `${source}: ${problem}`).join('; '), { hint: STRATEGY_HINT });
 }
 
+/**
+ * A refused value as a message shows it: a number, true or false, null as written; a string only
+ * when it is short and looks like a word of a strategy (`"7"`, `"fa"`), else as "a string of N
+ * characters" (a file named as strategiesFile by mistake may hold a secret under "id").
+ */
+function refusedValue(value: unknown): string {
+  if (typeof value === 'string') return /^[\w .-]{0,12}$/.test(value) ? JSON.stringify(value) : `a string of ${value.length} characters`;
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null) return String(value);
+  return Array.isArray(value) ? 'a list' : 'an object';
+}
+
 function rowFrom(entry: unknown, path: string, problems: string[], names?: Readonly<Record<string, string>>): StrategyRow | null {
   const at = (key: string) => (names ? (names[key] ?? key) : path ? `${path}.${key}` : key);
   if (!isRecord(entry)) {
@@ -198,12 +209,12 @@ function rowFrom(entry: unknown, path: string, problems: string[], names?: Reado
   if (id === undefined) problems.push(`${at('id')}: missing; every strategy needs an explicit id, the same in every environment`);
   else if (typeof id !== 'number' || !Number.isInteger(id) || id < 1 || id > STRATEGY_ID_MAX) {
     problems.push(
-      `${at('id')}: ${JSON.stringify(id)} is not a strategy id (a whole number from 1 to ${STRATEGY_ID_MAX}, PostgreSQL's integer range)`,
+      `${at('id')}: ${refusedValue(id)} is not a strategy id (a whole number from 1 to ${STRATEGY_ID_MAX}, PostgreSQL's integer range)`,
     );
   }
   const type = entry['strategy_type'];
   if (type === undefined) problems.push(`${at('strategy_type')}: missing; "FA" (financial address) or "ID"`);
-  else if (type !== 'FA' && type !== 'ID') problems.push(`${at('strategy_type')}: ${JSON.stringify(type)} must be "FA" or "ID"`);
+  else if (type !== 'FA' && type !== 'ID') problems.push(`${at('strategy_type')}: ${refusedValue(type)} must be "FA" or "ID"`);
   for (const key of ['construct_strategy', 'deconstruct_strategy'] as const) {
     const value = entry[key];
     if (value === undefined) problems.push(`${at(key)}: missing`);
