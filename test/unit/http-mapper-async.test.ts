@@ -82,6 +82,82 @@ describe('G2P Connect asynchronous mode', () => {
     expect(server.requests.find((r) => r.kind === 'async')!.message).toBeDefined();
   });
 
+  it('polling: items still pdng are asked for again, and an answer about another transaction is no answer', async () => {
+    const { createServer } = await import('node:http');
+    // The transaction asked about; txn/status answers, in turn, from the scripts below.
+    let asked = '';
+    const polls: unknown[] = [];
+    const answers: ((txn: string) => unknown)[] = [];
+    const server = createServer((request, response) => {
+      let text = '';
+      request.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      request.on('end', () => {
+        const body = JSON.parse(text) as { message: { transaction_id: string; txnstatus_request?: { attribute_value: string } } };
+        let answer: unknown;
+        if (request.url === '/mapper/link' || request.url === '/mapper/resolve') {
+          asked = body.message.transaction_id;
+          answer = { header: {}, message: { ack_status: 'ACK', error: null, correlation_id: 'c' } };
+        } else {
+          polls.push(body.message.txnstatus_request!.attribute_value);
+          answer = answers.shift()!(asked);
+        }
+        response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(answer));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    const status = (transaction: string, operation: string, entries: object[]) => ({
+      header: { status: 'succ' },
+      message: {
+        transaction_id: 't',
+        txnstatus_response: {
+          txn_type: `on-${operation}`,
+          txn_status: { transaction_id: transaction, [`${operation}_response`]: entries },
+        },
+      },
+    });
+    const http = await mapper({ url } as G2pConnectFake, { asyncResults: 'poll' });
+    // Progress first (the spec's pdng), then the final statuses: nothing is reported before it is final.
+    answers.push(
+      (txn) =>
+        status(txn, 'link', [
+          { reference_id: 'r-A1', status: 'pdng' },
+          { reference_id: 'r-A2', status: 'pdng' },
+        ]),
+      (txn) =>
+        status(txn, 'link', [
+          { reference_id: 'r-A1', status: 'succ' },
+          { reference_id: 'r-A2', status: 'succ' },
+        ]),
+    );
+    const linked = await http.link([item('A1'), item('A2')], ctx);
+    expect(linked.map((r) => classifyResult('link', r))).toEqual(['linked', 'linked']);
+    expect(polls).toHaveLength(2);
+    // A status of another transaction whose reference id is the same as ours (ids repeat from run
+    // to run): another beneficiary's FA, never shown as this one's.
+    answers.push(
+      () => status('another-transaction', 'resolve', [{ reference_id: 'q', status: 'succ', id: 'A2', fa: 'account_number:1111' }]),
+      (txn) => status(txn, 'resolve', [{ reference_id: 'q', status: 'succ', id: 'A2', fa: 'account_number:2222' }]),
+    );
+    const [resolved] = await http.resolve([{ reference_id: 'q', id: 'A2', scope: 'details' }], ctx);
+    expect(resolved!.fa).toBe('account_number:2222');
+    expect(polls).toHaveLength(4);
+  });
+
+  it('a receiver other machines can reach takes no callback whose signature it cannot check: refused before anything is sent', async () => {
+    const server = await fake();
+    for (const listen of ['0.0.0.0:0', '[::]:0', '192.0.2.1:8443'])
+      await expect(mapper(server, { callbackListen: listen })).rejects.toMatchObject({
+        code: 'async.unverified_callbacks',
+        message: expect.stringContaining(`callbackListen ${listen} takes callbacks from other machines, and without callbackCertFile`),
+      });
+    expect(server.requests).toEqual([]);
+    // On loopback (behind a proxy of one's own), or polling, it starts as before.
+    await mapper(server, { callbackListen: '[::1]:0' }).catch((error: unknown) => expect(String(error)).not.toContain('unverified'));
+    await mapper(server, { callbackListen: '0.0.0.0:0', asyncResults: 'poll' });
+  });
+
   it('NACK and ERR stop with a message naming the code; nothing is applied', async () => {
     const nack = await fake({ mode: 'nack', errorCode: 'rjct.sender.unknown' });
     await expect((await mapper(nack)).link([item('N1')], ctx)).rejects.toMatchObject({

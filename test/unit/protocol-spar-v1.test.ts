@@ -460,11 +460,9 @@ describe('spar-v1 parseResponse', () => {
       },
       linkItems,
     );
-    expect(parsed[0]).toMatchObject({ status: 'rjct', status_reason_code: 'rjct.unknown.retry' });
-    expect(parsed[0]!.status_reason_message).toMatch(/not completed synchronously.*pdng/);
-    // A status the spec does not have says nothing of what was done: no result (read back).
-    expect(parsed).toHaveLength(1);
-    expect(parsed.map((r) => classifyResult('link', r))).toEqual(['rejected']);
+    // pdng may yet be applied, and a status the spec does not have says nothing of what was done:
+    // no result for either, so both are read back, never reported rejected.
+    expect(parsed).toEqual([]);
   });
 
   it('turns header rejections into batch failures: a bad signature, a wrong action', () => {

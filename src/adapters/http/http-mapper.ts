@@ -18,6 +18,7 @@ import { protocolNamed } from './protocols/index.js';
 import type { signDetached, SigningKey } from './signing.js';
 import type { CallbackReceiver } from './connect-async.js';
 import { tlsConnect, tlsDispatcher } from './tls.js';
+import { isLoopbackHost } from '../server/guard.js';
 
 /**
  * The Mapper port over HTTP: one keep-alive pool per target, a request per batch, the body sent
@@ -248,7 +249,7 @@ export class HttpMapper implements Mapper {
       const callback = await mode.receiver.waitFor(transactionId, mode.timeoutMs);
       if (callback) return callback;
     } else {
-      const polled = await this.pollStatus(operation, transactionId, deadline, mode.pollMs);
+      const polled = await this.pollStatus(operation, transactionId, items, deadline, mode.pollMs);
       if (polled) return polled;
     }
     throw new UnavailableError(
@@ -261,19 +262,42 @@ export class HttpMapper implements Mapper {
     );
   }
 
-  /** The synchronous txn/status, asked until the transaction's result is there or the deadline passes. */
-  private async pollStatus(operation: Operation, transactionId: string, deadline: number, everyMs: number): Promise<unknown> {
+  /**
+   * The synchronous txn/status, asked until every item of the transaction has a final status
+   * (succ or rjct) or the deadline passes; the final ones of each answer are kept (a mapper may
+   * report progress: some items pdng). An answer about another transaction is no answer: the
+   * reference ids of sparctl's requests repeat from run to run, so only the transaction id says
+   * whose result it is. What is final by the deadline is returned; the rest is read back.
+   */
+  private async pollStatus(
+    operation: Operation,
+    transactionId: string,
+    items: readonly ProtocolItem[],
+    deadline: number,
+    everyMs: number,
+  ): Promise<unknown> {
     const url = this.urlFor(this.settings.paths?.['txnStatus' as Operation] ?? '/mapper/sync/txn/status');
     const where = `txn/status at ${redactUrl(url.toString())}`;
+    const final = new Map<string, unknown>();
     for (;;) {
       const body = (await import('./connect-async.js')).txnStatusRequest(operation, transactionId, this.settings.senderAppMnemonic);
       const answer = await this.post(url, body, where);
       const response = isRecordValue(answer) && isRecordValue(answer['message']) ? answer['message']['txnstatus_response'] : undefined;
       const status = isRecordValue(response) ? response['txn_status'] : undefined;
-      if (isRecordValue(status) && Array.isArray(status[`${operation}_response`])) {
-        return { header: { status: 'succ' }, message: status };
-      }
-      if (Date.now() + everyMs > deadline) return undefined;
+      const list = isRecordValue(status) && status['transaction_id'] === transactionId ? status[`${operation}_response`] : undefined;
+      if (Array.isArray(list))
+        for (const entry of list)
+          if (
+            isRecordValue(entry) &&
+            typeof entry['reference_id'] === 'string' &&
+            (entry['status'] === 'succ' || entry['status'] === 'rjct')
+          )
+            final.set(entry['reference_id'], entry);
+      const done = items.every((item) => final.has(item.reference_id));
+      if (done || Date.now() + everyMs > deadline)
+        return final.size === 0
+          ? undefined
+          : { header: { status: 'succ' }, message: { transaction_id: transactionId, [`${operation}_response`]: [...final.values()] } };
       await new Promise((resolve) => setTimeout(resolve, everyMs));
     }
   }
@@ -473,11 +497,23 @@ async function startAsyncMode(settings: Settings): Promise<AsyncMode> {
   const verifyWith = settings.callbackCertFile
     ? [createPublicKey(await readKey(settings.callbackCertFile, 'callbackCertFile'))]
     : undefined;
+  const listen = settings.callbackListen ?? '127.0.0.1:0';
+  // Results posted from another machine over plain HTTP are read as the mapper's: without its
+  // signature checked, anyone who can reach the port (or sits on the way) could report a write
+  // that never happened, or another account, as the mapper's answer.
+  if (settings.asyncResults !== 'poll' && !verifyWith && !isLoopbackHost(listen.replace(/:[0-9]*$/, '').replace(/^\[(.*)\]$/, '$1')))
+    throw new ConfigError(
+      'async.unverified_callbacks',
+      `callbackListen ${listen} takes callbacks from other machines, and without callbackCertFile nothing tells the mapper's results from anyone else's; nothing was sent`,
+      {
+        hint: 'set callbackCertFile to the mapper\'s certificate or public key (its callbacks are then accepted only when their signature verifies), listen on 127.0.0.1 behind a proxy that does, or set asyncResults to "poll"',
+      },
+    );
   const receiver =
     settings.asyncResults === 'poll'
       ? undefined
       : await wire.CallbackReceiver.start({
-          listen: settings.callbackListen ?? '127.0.0.1:0',
+          listen,
           ...(settings.callbackUrl ? { publicUrl: settings.callbackUrl } : {}),
           ...(decryptWith ? { decryptWith } : {}),
           ...(verifyWith ? { verifyWith } : {}),

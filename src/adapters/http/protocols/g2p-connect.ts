@@ -31,8 +31,8 @@ import { otherId, type BatchFailure, type ProtocolItem, type RequestContext, typ
  * | update    | rjct / rjct.reference_id.duplicate (spec meaning)  | anything else           | rjct.reference_id.invalid      | rejected       |
  * | unlink    | rjct / rjct.id.invalid                             | "doesn't exist…"        | (kept)                         | not_found      |
  * | any       | rjct / any other code                              | any                     | (kept)                         | rejected       |
- * | any       | rcvd or pdng / any code                            | any                     | rjct, code kept, message says  | rejected       |
- * |           |                                                    |                         | "not completed synchronously"  |                |
+ * | any       | rcvd or pdng / any code                            | any                     | no result: read back before    | (unknown)      |
+ * |           |                                                    |                         | anything is sent again         |                |
  *
  * The spec has no unlink "not found" code; only SPAR's "ID doesnt exist" message is recognised.
  */
@@ -134,8 +134,10 @@ export function readConnectResponse(
     if (!item) continue; // not ours; the caller reports every request item left unanswered
     const mismatch = otherId(entry, item);
     if (mismatch) return unknownShape(mismatch);
-    // A status the spec does not have says nothing of what was done: no result, read back.
-    if (!['succ', 'rjct', 'rcvd', 'pdng'].includes(entry['status'] as string)) continue;
+    // Only succ and rjct say what was done. rcvd and pdng ("accepted, still working") may yet be
+    // applied, and a status the spec does not have says nothing: no result, so the record is read
+    // back before anything is sent again, and never reported rejected while it may be applied.
+    if (entry['status'] !== 'succ' && entry['status'] !== 'rjct') continue;
     results.push(readItem(operation, entry, item, dialect));
   }
   return results;
@@ -145,16 +147,8 @@ function readItem(operation: Operation, entry: Record<string, unknown>, item: Pr
   const rawStatus = entry['status'];
   let code = stringOrNull(entry['status_reason_code']);
   let message = stringOrNull(entry['status_reason_message']);
-  let status: ItemStatus;
-  if (rawStatus === 'succ' || rawStatus === 'rjct') {
-    status = rawStatus;
-    if (dialect.normalise) ({ code, message } = dialect.normalise(operation, status, code, message));
-  } else {
-    // rcvd/pdng mean "accepted, still working": a sync caller cannot count that as done.
-    status = 'rjct';
-    const said = message ? ` (${message})` : '';
-    message = `not completed synchronously: the server reported status "${String(rawStatus)}"${said}; resolve the ID later to see whether it was applied`;
-  }
+  const status = rawStatus as ItemStatus;
+  if (dialect.normalise) ({ code, message } = dialect.normalise(operation, status, code, message));
   const fa = entry['fa'];
   return {
     reference_id: item.reference_id,
