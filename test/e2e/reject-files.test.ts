@@ -118,7 +118,7 @@ describe('reject files', () => {
     expect(row).toMatchObject({ sparctl_line: '3', sparctl_code: 'input.unreadable', id: '' });
     // The ID is in the text: no cell of the row is guessed, so nothing of it reaches the mapper.
     expect(row!['sparctl_message']).toMatch(
-      /^\(line\): a quote inside an unquoted cell .*; the row as written: B8,BANK,2,Example Bank,EXB,Main,0001,888,Maria "Mia" Santos$/,
+      /^a quote inside an unquoted cell .*; the row as written: B8,BANK,2,Example Bank,EXB,Main,0001,888,Maria "Mia" Santos$/,
     );
     const bad = '{"id": "B9", "fa": {"account_number": "999"';
     writeFileSync(join(dir, 'j.jsonl'), `${bad}\n`);
@@ -129,7 +129,7 @@ describe('reject files', () => {
         sparctl_line: 1,
         sparctl_code: 'input.unreadable',
         sparctl_message: expect.stringMatching(
-          /^\(line\): not valid JSON .*; the row as written: \{"id": "B9", "fa": \{"account_number": "999"$/,
+          /^not valid JSON .*; the row as written: \{"id": "B9", "fa": \{"account_number": "999"$/,
         ),
       }),
     ]);
