@@ -128,9 +128,7 @@ describe('reject files', () => {
       expect.objectContaining({
         sparctl_line: 1,
         sparctl_code: 'input.unreadable',
-        sparctl_message: expect.stringMatching(
-          /^not valid JSON .*; the row as written: \{"id": "B9", "fa": \{"account_number": "999"$/,
-        ),
+        sparctl_message: expect.stringMatching(/^not valid JSON .*; the row as written: \{"id": "B9", "fa": \{"account_number": "999"$/),
       }),
     ]);
     const linked = await sparctl(['resolve', 'B7', 'B8', '-o', 'jsonl']);

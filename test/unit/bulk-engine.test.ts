@@ -457,6 +457,47 @@ function poisoned(inner: Mapper, poison: string): Mapper & { requests: number } 
   return wrapper;
 }
 
+/** A mapper whose resolve answers leave out the IDs `leaveOut` names (a partial answer), counting its resolves. */
+function forgetful(inner: Mapper, leaveOut: (id: string, call: number) => boolean): Mapper & { resolves: number } {
+  const wrapper = {
+    resolves: 0,
+    target: inner.target,
+    strategies: () => inner.strategies(),
+    close: () => inner.close(),
+    resolve: async (items: Parameters<Mapper['resolve']>[0], c: Parameters<Mapper['resolve']>[1]) => {
+      const call = wrapper.resolves++;
+      const results = await inner.resolve(items, c);
+      return results.filter((result) => !leaveOut(result.id, call));
+    },
+    unlink: (items: Parameters<Mapper['unlink']>[0], c: Parameters<Mapper['unlink']>[1]) => inner.unlink(items, c),
+    update: (items: readonly LinkItem[], c: Parameters<Mapper['update']>[1]) => inner.update(items, c),
+    link: (items: readonly LinkItem[], c: Parameters<Mapper['link']>[1]) => inner.link(items, c),
+  };
+  return wrapper;
+}
+
+describe('bulk engine: reads answered in part', () => {
+  it('an ID a resolve answer leaves out is asked again, never taken as not linked; one always left out stops the run', async () => {
+    const inner = local();
+    const rows = Array.from({ length: 20 }, (_, i) => ({ id: `Q${i}` }));
+    await run(inner, records(rows), { mode: 'link' });
+    // The first answer leaves out every other ID (a mapper answering in parts): an upsert of
+    // the same rows finds them all unchanged, none rejected as "refused as a duplicate, then not linked".
+    const partial = forgetful(inner, (id, call) => call === 0 && Number(id.slice(1)) % 2 === 0);
+    const { summary } = await run(partial, records(rows), { upsertOrder: 'read-first' });
+    expect(summary).toMatchObject({ applied: 0, unchanged: 20, rejected: 0 });
+    expect(partial.resolves).toBe(2);
+    const silent = forgetful(inner, (id) => id === 'Q3');
+    const stopped = await run(silent, records(rows), { upsertOrder: 'read-first', retries: 2 });
+    expect(stopped.summary.stopped).toMatchObject({
+      code: 'remote.unexpected_answer',
+      message: expect.stringContaining("the mapper's resolve answers kept leaving out Q3: what it holds for it is unknown"),
+    });
+    expect(stopped.summary).toMatchObject({ applied: 0, rejected: 0 });
+    expect(inner.countMappings()).toBe(20);
+  });
+});
+
 describe('bulk engine: failures', () => {
   it('bisects a batch the mapper keeps failing as a whole down to the poison record', async () => {
     const mapper = local();

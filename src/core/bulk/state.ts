@@ -1,6 +1,6 @@
 import { UnavailableError } from '../errors.js';
 import { SAME_ROW, type ItemRow, type Mapper, type MapperCallContext, type ResolveItem } from '../mapper.js';
-import { classifyResult, type Operation } from '../results.js';
+import { classifyResult, type ItemResult, type Operation } from '../results.js';
 import type { Current } from './plan.js';
 import { asStop, pool, Stop, type Slots } from './requests.js';
 
@@ -69,9 +69,9 @@ export class StateReader {
   }
 
   /**
-   * `mustKnow`: a resolve answer without a usable result for an ID stops the run (a reconcile
-   * must never take "no answer" for "not applied"); otherwise the ID counts as not linked and
-   * the write that follows gets the mapper's own answer.
+   * An ID the answers keep leaving out stops the run. `mustKnow`: a result that refuses the read
+   * (rjct) stops it too (a reconcile must never take "no answer" for "not applied"); otherwise
+   * such an ID counts as not linked and the write that follows gets the mapper's own answer.
    */
   private async readBatch(
     batch: readonly string[],
@@ -91,15 +91,37 @@ export class StateReader {
       }
       return;
     }
-    const results = await this.withRetries(batch.length, () =>
-      this.mapper.resolve(
-        batch.map((id, i): ResolveItem => ({ reference_id: `s${i}`, id, scope: 'details' })),
-        this.context,
-      ),
-    );
-    const byRef = new Map(results.map((r) => [r.reference_id, r]));
-    batch.forEach((id, i) => {
-      const result = byRef.get(`s${i}`);
+    // An answer without a result for an ID says nothing of it (a mapper may answer in parts, or
+    // leave out what is still pending): never "not linked". Those IDs are asked again, and a run
+    // whose mapper keeps leaving them out stops with nothing decided for them.
+    let asking = batch;
+    const answered = new Map<string, ItemResult>();
+    for (let round = 0; asking.length > 0; round++) {
+      const results = await this.withRetries(asking.length, () =>
+        this.mapper.resolve(
+          asking.map((id, i): ResolveItem => ({ reference_id: `s${i}`, id, scope: 'details' })),
+          this.context,
+        ),
+      );
+      const byRef = new Map(results.map((r) => [r.reference_id, r]));
+      asking.forEach((id, i) => {
+        const result = byRef.get(`s${i}`);
+        if (result !== undefined) answered.set(id, result);
+      });
+      const missing = asking.filter((id) => !answered.has(id));
+      if (missing.length > 0 && round >= this.retrying.retries)
+        throw new Stop(
+          new UnavailableError(
+            'remote.unexpected_answer',
+            `the mapper's resolve answers kept leaving out ${missing.length === 1 ? missing[0] : `${missing.length} IDs (first: ${missing[0]})`}: what it holds for ${missing.length === 1 ? 'it' : 'them'} is unknown`,
+            { hint: 'run the same command again; if it happens again, check the mapper (it answers resolve requests only in part)' },
+          ),
+        );
+      if (missing.length > 0) this.retrying.retried('resolve', missing.length, round + 1, 'the answer had no result for these IDs', 0);
+      asking = missing;
+    }
+    batch.forEach((id) => {
+      const result = answered.get(id);
       if (mustKnow && (result === undefined || classifyResult('resolve', result) === 'rejected')) {
         // Not knowing is not "not linked": nothing may be decided from a missing answer.
         throw new Stop(
