@@ -317,7 +317,7 @@ export async function writeFlagRecords(
     if (operation === 'unlink' && !dryRun)
       await deps.confirmUnlink(`${records.length} beneficiar${records.length === 1 ? 'y' : 'ies'}`, mapper.target);
     deps.verbose?.(`${operation} ${records.length} record(s) via ${deps.via} (${mapper.target})${dryRun ? ', dry run' : ''}`);
-    const { events, summary } = await writeRecords(mapper, records, {
+    const { events, summary, inFlight } = await writeRecords(mapper, records, {
       mode: operation,
       context: { source: auditSource(operation, undefined, deps.user) },
       dryRun,
@@ -327,11 +327,20 @@ export async function writeFlagRecords(
     });
     if (summary.stopped) {
       if (summary.stopped.code === 'interrupted') return { interrupted: summary.stopped.exitCode };
+      // A record sent whose answer never came, nor a read of it: nothing resumes a single record,
+      // so the message says what is unknown, and how to look, instead of a --file run's resume.
+      const unknown = inFlight.map((record) => record.key ?? `line ${record.line}`);
       throw new SparctlError(
         summary.stopped.code,
-        summary.stopped.message,
+        unknown.length === 0
+          ? summary.stopped.message
+          : `${summary.stopped.message}; whether the ${operation} of ${unknown.join(', ')} was applied is unknown`,
         summary.stopped.exitCode as ExitCode,
-        summary.stopped.hint === undefined ? {} : { hint: summary.stopped.hint },
+        unknown.length > 0
+          ? { hint: `resolve ${unknown.length === 1 ? 'the ID' : 'the IDs'} to see what the mapper holds before sending again` }
+          : summary.stopped.hint === undefined
+            ? {}
+            : { hint: summary.stopped.hint },
       );
     }
     const applied = events.map(appliedOf);

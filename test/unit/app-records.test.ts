@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { planRecords, resolveRecords, writeFlagRecords, type ResolveDeps, type WriteRecordsDeps } from '../../src/app/records.js';
-import { ExitCode, SparctlError, UsageError } from '../../src/core/errors.js';
+import { ExitCode, SparctlError, UnavailableError, UsageError } from '../../src/core/errors.js';
 import type { Mapper } from '../../src/core/mapper.js';
 import type { InputRecord } from '../../src/core/resolve.js';
 import { DEFAULT_STRATEGIES } from '../../src/core/strategy/strategy.js';
@@ -214,6 +214,33 @@ function memoryMapper(): Mapper & { reallyClose(): Promise<void> } {
 }
 
 describe('writeFlagRecords', () => {
+  it('a write whose answer and read-back both never came says it is unknown whether it was applied, and how to look', async () => {
+    const lost = (what: string) => async () => {
+      throw new UnavailableError('remote.timeout', `${what} at http://m/: no answer within 1 s`, { outcomeUnknown: true });
+    };
+    const mapper = strict<Mapper>(
+      'mapper',
+      {
+        target: 'fake',
+        strategies: async () => [...DEFAULT_STRATEGIES],
+        close: async () => undefined,
+        link: lost('link'),
+        resolve: lost('resolve'),
+      },
+      ['storedFas', 'markRows', 'instanceId'],
+    );
+    const error = await writeFlagRecords(writeDeps(mapper), {
+      operation: 'link',
+      records: [{ record: { id: 'B1', fa_type: 'BANK', ...BANK } }],
+      retries: 0,
+    }).catch((e: unknown) => e);
+    expect(error).toMatchObject({
+      code: 'remote.timeout',
+      message: 'link at http://m/: no answer within 1 s; whether the link of B1 was applied is unknown',
+      hint: 'resolve the ID to see what the mapper holds before sending again',
+    });
+  });
+
   it('an invalid record ends the run before any confirmation or write', async () => {
     const mapper = strict<Mapper>('mapper', {
       target: 'fake',

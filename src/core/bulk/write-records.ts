@@ -26,12 +26,13 @@ export async function writeRecords(
     /** For records conditional on the FA held (`onlyIfFa`): the digest they name it by (BulkOptions.faDigest). */
     readonly faDigest?: (fa: string) => string;
   },
-): Promise<{ events: RecordEvent[]; summary: BulkSummary }> {
+): Promise<{ events: RecordEvent[]; summary: BulkSummary; inFlight: readonly BulkInputRecord[] }> {
   const events: RecordEvent[] = [];
   async function* input() {
     yield records;
   }
-  const summary = await runBulk(mapper, input(), new MemoryJournal(), {
+  const journal = new MemoryJournal();
+  const summary = await runBulk(mapper, input(), journal, {
     ...options,
     index: indexOf(
       records.map((record) => record.key),
@@ -43,5 +44,7 @@ export async function writeRecords(
       if (event.type === 'record') events.push(event);
     },
   });
-  return { events, summary };
+  // Sent and never settled (a stop after a lost answer): whether they were applied is unknown.
+  const inFlight = records.filter((record) => journal.entries.get(record.seq)?.state === 'inflight');
+  return { events, summary, inFlight };
 }
