@@ -233,12 +233,45 @@ describe('G2P Connect asynchronous mode', () => {
 
     const other = join(dir, 'other.pem');
     writeFileSync(other, generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'pem' }));
-    const strict = await mapper(server, { callbackCertFile: other, asyncTimeoutMs: 500, ...oauth });
+    const strict = await mapper(server, { callbackCertFile: other, asyncTimeoutMs: 1_500, ...oauth });
     const refused = await strict.link([item('S2')], ctx).catch((error: unknown) => error);
     expect(refused).toBeInstanceOf(UnavailableError);
     expect((refused as UnavailableError).code).toBe('remote.timeout');
+    // The likelier cause is said, not only "the mapper may be slow".
+    expect((refused as UnavailableError).message).toContain(
+      '(the callback receiver refused 1 callback: the callback is not signed with the mapper key sparctl knows (err.signature.invalid))',
+    );
+    expect((refused as UnavailableError).hint).toMatch(/^check the profile's callbackCertFile/);
     await server.settled();
     expect(server.callbacks.at(-1)).toMatchObject({ outcome: 'delivered', ackStatus: 'ERR' });
+  });
+
+  it('the receiver holds at most 8 callback bodies at once: more get 503 instead of memory', async () => {
+    const receiver = await CallbackReceiver.start({ listen: '127.0.0.1:0' });
+    cleanups.push(() => receiver.close());
+    const { request } = await import('node:http');
+    const open = Array.from({ length: 8 }, () => {
+      const held = request(`${receiver.url}/on-link`, { method: 'POST', headers: { 'content-length': '1000000' } });
+      held.on('error', () => undefined);
+      held.write('{"header":');
+      return held;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const status = await new Promise<number>((resolve, reject) => {
+      const ninth = request(`${receiver.url}/on-link`, { method: 'POST' }, (response) => resolve(response.statusCode ?? 0));
+      ninth.on('error', reject);
+      ninth.end('{}');
+    });
+    expect(status).toBe(503);
+    for (const held of open) held.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    // Once those are gone, callbacks are taken again.
+    const again = await new Promise<number>((resolve, reject) => {
+      const next = request(`${receiver.url}/on-link`, { method: 'POST' }, (response) => resolve(response.statusCode ?? 0));
+      next.on('error', reject);
+      next.end('{}');
+    });
+    expect(again).toBe(200);
   });
 
   it('the receiver NACKs a callback for a transaction nobody waits for', async () => {

@@ -14,6 +14,8 @@ import { verifyDetached } from './signing.js';
 
 /** The largest callback body read (64 MiB, as the largest answer). */
 const MOST_CALLBACK_BYTES = 64 * 1024 * 1024;
+/** Callback bodies received at once: whoever reaches the receiver may post, and each may be up to the limit above. */
+const MOST_CALLBACKS_AT_ONCE = 8;
 
 /** One callback as it arrived: its header and its (decrypted) message. */
 export interface Callback {
@@ -56,7 +58,21 @@ export class CallbackReceiver {
     if (!Number.isInteger(port) || port < 0 || port > 65535)
       throw new ConfigError('async.bad_listen', `callbackListen "${options.listen}" is not host:port`);
     let receiver: CallbackReceiver | undefined;
+    let receiving = 0;
     const server = createServer((request, response) => {
+      // Bodies held at once are bounded too: each may be up to MOST_CALLBACK_BYTES.
+      if (receiving >= MOST_CALLBACKS_AT_ONCE) {
+        response.writeHead(503, { connection: 'close', 'retry-after': '1' }).end();
+        request.destroy();
+        return;
+      }
+      receiving++;
+      let counted = true;
+      const done = () => {
+        if (counted) receiving--;
+        counted = false;
+      };
+      request.once('close', done);
       const chunks: Buffer[] = [];
       let size = 0;
       request.on('data', (chunk: Buffer) => {
@@ -120,16 +136,24 @@ export class CallbackReceiver {
   }
 
   private readonly expected = new Set<string>();
+  /** Callbacks refused as not readable, not opened or not verified, by reason: a result that never came may be one of them. */
+  private readonly refused = new Map<string, number>();
+
+  /** What the receiver refused so far, for a message about a result that never came; undefined when nothing. */
+  refusals(): string | undefined {
+    if (this.refused.size === 0) return undefined;
+    const total = [...this.refused.values()].reduce((a, b) => a + b, 0);
+    return `the callback receiver refused ${total} callback${total === 1 ? '' : 's'}: ${[...this.refused.keys()].join('; ')}`;
+  }
 
   private async accept(
     text: string,
     signature: string | string[] | undefined,
   ): Promise<{ ack_status: 'ACK' | 'NACK' | 'ERR'; error: { code: string; message: string } | null; correlation_id: string | null }> {
-    const refuse = (ack: 'NACK' | 'ERR', code: string, message: string) => ({
-      ack_status: ack,
-      error: { code, message },
-      correlation_id: null,
-    });
+    const refuse = (ack: 'NACK' | 'ERR', code: string, message: string) => {
+      if (ack === 'ERR') this.refused.set(`${message} (${code})`, (this.refused.get(`${message} (${code})`) ?? 0) + 1);
+      return { ack_status: ack, error: { code, message }, correlation_id: null };
+    };
     let body: unknown;
     try {
       body = JSON.parse(text);

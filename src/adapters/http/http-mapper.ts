@@ -252,11 +252,15 @@ export class HttpMapper implements Mapper {
       const polled = await this.pollStatus(operation, transactionId, items, deadline, mode.pollMs);
       if (polled) return polled;
     }
+    // Callbacks the receiver refused (a signature it could not verify…) are the likelier cause than a slow mapper.
+    const refused = mode.receiver?.refusals();
     throw new UnavailableError(
       'remote.timeout',
-      `${where}: no result for transaction ${transactionId} within ${mode.timeoutMs / 1000} s; the outcome of its ${items.length} records is unknown`,
+      `${where}: no result for transaction ${transactionId} within ${mode.timeoutMs / 1000} s${refused ? ` (${refused})` : ''}; the outcome of its ${items.length} records is unknown`,
       {
-        hint: 'they are resolved before anything is sent again; raise asyncTimeoutMs if the mapper is slow, or use asyncResults "poll" when its callbacks cannot reach sparctl',
+        hint: refused
+          ? "check the profile's callbackCertFile and decryptionKeyFile against the mapper's keys; the records are resolved before anything is sent again"
+          : 'they are resolved before anything is sent again; raise asyncTimeoutMs if the mapper is slow, or use asyncResults "poll" when its callbacks cannot reach sparctl',
         outcomeUnknown: true,
       },
     );
