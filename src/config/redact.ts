@@ -93,9 +93,57 @@ export function holdSecret(value: string | undefined): void {
   if (value !== undefined && value.length >= 8) HELD.add(value);
 }
 
-/** Masks every secret value this process holds (holdSecret) in a text a server sent. */
+/**
+ * Query parameters and path parameters held as `name=value` (and the URL's `:password@`), masked
+ * to `name=***`: a gateway key shorter than 8 characters is still masked where a server echoes
+ * the request's path, without masking the same short value anywhere else.
+ */
+const HELD_PAIRS = new Map<string, string>();
+
+/**
+ * Holds what redactUrl masks in a URL sparctl sends requests to (the mapper's, the token
+ * endpoint's, the bene-portal's): its password and every query and path parameter value, as
+ * sent and decoded. A server that echoes the request path (`…/resolve?subscription-key=…` in an
+ * error text) would otherwise have sparctl print the key its own URLs never show.
+ */
+export function holdUrlSecrets(url: string | undefined): void {
+  if (url === undefined) return;
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return; // not a URL any request goes to
+  }
+  for (const password of spellings(parsed.password)) {
+    holdSecret(password);
+    if (password !== '') HELD_PAIRS.set(`:${password}@`, ':***@');
+  }
+  const params = [...parsed.search.slice(1).split('&'), ...[...parsed.pathname.matchAll(/;([^/;]*)/g)].map((match) => match[1]!)];
+  for (const param of params) {
+    const eq = param.indexOf('=');
+    // A bare `?KEY` is masked whole by redactUrl: held as a value.
+    const [name, value] = eq === -1 ? ['', param] : [param.slice(0, eq), param.slice(eq + 1)];
+    for (const shown of spellings(value)) {
+      holdSecret(shown);
+      if (name !== '' && shown !== '') for (const key of spellings(name)) HELD_PAIRS.set(`${key}=${shown}`, `${key}=***`);
+    }
+  }
+}
+
+/** A URL part as sent (percent-encoded) and as a server that decodes it may echo it. */
+function spellings(part: string): string[] {
+  try {
+    const decoded = decodeURIComponent(part.replace(/\+/g, ' '));
+    return decoded === part ? [part] : [part, decoded];
+  } catch {
+    return [part];
+  }
+}
+
+/** Masks every secret value this process holds (holdSecret, holdUrlSecrets) in a text a server sent. */
 export function redactSecretsIn(text: string): string {
   let shown = text;
+  for (const [pair, masked] of HELD_PAIRS) if (shown.includes(pair)) shown = shown.split(pair).join(masked);
   for (const secret of HELD) if (shown.includes(secret)) shown = shown.split(secret).join('***');
   return shown;
 }

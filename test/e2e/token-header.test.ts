@@ -157,6 +157,31 @@ describe('a server that echoes the token it was sent', () => {
   });
 });
 
+describe('a server that echoes the request path', () => {
+  it('is never shown the query key of the URL: a key in the path it echoes, as sent or decoded, masked in stderr and -o json', async () => {
+    const http = createServer((req, res) => {
+      const query = Object.fromEntries(new URL(req.url ?? '/', 'http://x').searchParams);
+      const message = `bad request to ${req.url} with ${JSON.stringify(query)}`;
+      res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ errors: [{ code: 'G2P-REQ-102', message }] }));
+    });
+    const port = await listenOnLoopback(http);
+    closers.push(() => new Promise((resolve) => http.close(() => resolve())));
+    // A key of 8 characters or more is masked wherever it is echoed; a shorter one (`sig`) where
+    // it is echoed as a query parameter, its name before it.
+    const url = `http://127.0.0.1:${port}/?subscription-key=SUBKEY_99&sig=a%2Fb7`;
+    const { env } = cliEnv({ SPARCTL_TOKEN: 'ECHOEDTOKEN123456' });
+    for (const output of [[], ['-o', 'json']]) {
+      const result = await runCli(['resolve', '--id', 'X1', '--url', url, ...output], { env, cwd: ROOT });
+      expect(result.code, result.stderr).toBe(2);
+      const shown = `${result.stdout}${result.stderr}`;
+      expect(shown).toContain('bad request to /mapper/resolve?subscription-key=***&sig=***');
+      expect(shown).toMatch(/"subscription-key\\?":\\?"\*\*\*\\?"/);
+      expect(shown).not.toContain('SUBKEY_99');
+      expect(shown).not.toContain('a%2Fb7');
+    }
+  });
+});
+
 describe('an empty bearer token', () => {
   it('from a token file holding only line breaks: exit 3 auth.token_invalid, nothing sent (it went out as "Bearer ")', async () => {
     const target = await server();

@@ -1,7 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { homeOf, NO_HOME, sparctlDirs } from '../../src/config/paths.js';
 import { redactUrl, redactedSettings, resolveSettings, type SettingsInput } from '../../src/config/settings.js';
-import { earlierRemoteIdentity, redactQuery, redactUrlsIn, remoteIdentity } from '../../src/config/redact.js';
+import {
+  earlierRemoteIdentity,
+  holdUrlSecrets,
+  redactQuery,
+  redactSecretsIn,
+  redactUrlsIn,
+  remoteIdentity,
+} from '../../src/config/redact.js';
 import { ConfigError, UsageError } from '../../src/core/errors.js';
 import { thrownBy } from '../helpers/errors.js';
 
@@ -282,5 +289,21 @@ describe('remoteIdentity: one remote mapper, however its URL is spelled', () => 
   it('what an earlier sparctl keyed by the URL as typed, when that differs', () => {
     expect(earlierRemoteIdentity('spar-v2', 'https://spar.example.org/api/mapper')).toBeUndefined();
     expect(earlierRemoteIdentity('spar-v2', 'https://spar.example.org/api/mapper/')).toBe('spar-v2 https://spar.example.org/api/mapper/');
+  });
+});
+
+describe('holdUrlSecrets: what redactUrl masks in a URL, masked in what a server sends back', () => {
+  it('the password and every query and path parameter value, as sent and decoded; a short one only after its name', () => {
+    holdUrlSecrets('https://mapuser:MAP%40PASS_k3@spar.example.org/api;jsessionid=SESSION123/mapper?subscription-key=SUBKEY_99&k=a%2Fb');
+    expect(redactSecretsIn('url /api;jsessionid=SESSION123/mapper/resolve?subscription-key=SUBKEY_99&k=a%2Fb')).toBe(
+      'url /api;jsessionid=***/mapper/resolve?subscription-key=***&k=***',
+    );
+    expect(redactSecretsIn('{"subscription-key":"SUBKEY_99","k":"a/b"} k=a/b')).toBe('{"subscription-key":"***","k":"a/b"} k=***');
+    expect(redactSecretsIn('login mapuser:MAP@PASS_k3@ and MAP%40PASS_k3')).toBe('login mapuser:***@ and ***');
+    // Short values are not masked on their own: "a/b" is an ordinary word elsewhere.
+    expect(redactSecretsIn('a/b')).toBe('a/b');
+    // Not a URL: nothing to hold, nothing thrown.
+    holdUrlSecrets('not a url');
+    holdUrlSecrets(undefined);
   });
 });

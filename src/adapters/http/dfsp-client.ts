@@ -3,6 +3,7 @@ import { request } from 'undici';
 import { UnavailableError } from '../../core/errors.js';
 import type { DfspData } from '../../core/mapping.js';
 import { redactUrl } from '../../config/settings.js';
+import { holdUrlSecrets, redactSecretsIn } from '../../config/redact.js';
 import { transportError, urlWithPath } from './http-mapper.js';
 import { tlsDispatcher } from './tls.js';
 
@@ -15,6 +16,8 @@ export async function fetchDfsp(
   baseUrl: string,
   options: { sender: string; timeoutMs: number; caFile?: string | undefined; insecure?: boolean | undefined },
 ): Promise<DfspData> {
+  // A gateway key in the URL goes with every request, and the bene-portal may echo it in an error.
+  holdUrlSecrets(baseUrl);
   const dispatcher = tlsDispatcher(options);
   const call = async (path: string): Promise<Record<string, unknown>> => {
     const url = urlWithPath(baseUrl, path).toString();
@@ -39,7 +42,7 @@ export async function fetchDfsp(
         ...(dispatcher ? { dispatcher } : {}),
       });
       status = response.statusCode;
-      text = await response.body.text();
+      text = redactSecretsIn(await response.body.text());
     } catch (error) {
       throw transportError(error, `POST ${redactUrl(url)}`, options.timeoutMs);
     }

@@ -9,7 +9,7 @@ import { deconstructFa, type Strategy } from '../../core/strategy/strategy.js';
 import { declaredStrategies } from '../files/strategies-file.js';
 import { redactUrl, type Settings } from '../../config/settings.js';
 import { checkedBearerToken } from '../../config/bearer-token.js';
-import { holdSecret, redactSecretsIn } from '../../config/redact.js';
+import { holdSecret, holdUrlSecrets, redactSecretsIn } from '../../config/redact.js';
 import { canonicalJson } from './canonical-json.js';
 import { isBatchFailure, type ProtocolItem, type WireProtocol } from './protocol.js';
 import { storedFaMismatch, strategyIdOf } from '../../core/strategy/declared.js';
@@ -88,6 +88,8 @@ export class HttpMapper implements Mapper {
   }
 
   static async create(settings: Settings): Promise<HttpMapper> {
+    // A gateway key in a URL goes with every request, and a server may echo it in an error.
+    for (const url of [settings.baseUrl, settings.oauthTokenUrl, settings.callbackUrl]) holdUrlSecrets(url);
     const protocol = protocolNamed(settings.protocol);
     const signing = settings.signingKeyFile ? await loadSigner(settings.signingKeyFile, settings.keyId) : undefined;
     const token =
