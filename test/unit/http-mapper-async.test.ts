@@ -12,13 +12,14 @@ import { CallbackReceiver } from '../../src/adapters/http/connect-async.js';
 import { HttpMapper } from '../../src/adapters/http/http-mapper.js';
 import { runBulk, type BulkInputRecord } from '../../src/core/bulk/engine.js';
 import { indexOf } from '../../src/core/bulk/row-index.js';
-import { UnavailableError } from '../../src/core/errors.js';
+import { ConfigError, UnavailableError } from '../../src/core/errors.js';
 import { classifyResult } from '../../src/core/results.js';
 import type { Settings } from '../../src/config/settings.js';
 import { startG2pConnectFake, type G2pConnectFake } from '../helpers/g2p-connect-fake.js';
 import { bank } from '../helpers/records.js';
 import { MemoryJournal } from '../helpers/memory-journal.js';
 import { tempDir } from '../helpers/tmp.js';
+import { rejectedWith } from '../helpers/errors.js';
 
 const ctx = { source: 'async test' };
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -303,6 +304,72 @@ describe('G2P Connect asynchronous mode', () => {
       () => undefined,
     );
     expect(huge === undefined || huge.status === 413).toBe(true);
+  });
+});
+
+describe('the key files of asynchronous mode', () => {
+  const settings = (extra: Partial<Settings>): Settings => ({
+    profile: 'async-keys',
+    mode: 'remote',
+    protocol: 'g2p-connect',
+    baseUrl: 'http://127.0.0.1:9',
+    senderAppMnemonic: 'sparctl-test',
+    timeoutMs: 5_000,
+    batchSize: 100,
+    concurrency: 2,
+    async: true,
+    ...extra,
+  });
+
+  it('a garbage, passphrase-protected or non-RSA key file is one line naming the setting, the file and why, exit 3', async () => {
+    const dir = tempDir();
+    const file = (name: string, text: string) => {
+      const path = join(dir, name);
+      writeFileSync(path, text, { mode: 0o600 });
+      return path;
+    };
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const junk = file('junk.pem', 'garbage\n');
+    const locked = file(
+      'locked.pem',
+      rsa.privateKey.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'x' }) as string,
+    );
+    const ecPrivate = file('ec.pem', ec.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
+    const ecPublic = file('ec-pub.pem', ec.publicKey.export({ type: 'spki', format: 'pem' }) as string);
+    const cases: [Partial<Settings>, string, string][] = [
+      [{ callbackCertFile: junk }, 'auth.key_invalid', `callbackCertFile ${junk} is not a PEM certificate or public key`],
+      [
+        { callbackCertFile: locked },
+        'auth.key_invalid',
+        `callbackCertFile ${locked} is an encrypted (passphrase-protected) private key, where the mapper's certificate or public key belongs`,
+      ],
+      [
+        { callbackCertFile: ecPublic },
+        'auth.key_not_rsa',
+        `callbackCertFile ${ecPublic} holds a key of type ec; sparctl verifies the mapper's callback signatures as RS256, which needs an RSA key`,
+      ],
+      [{ decryptionKeyFile: junk }, 'auth.key_invalid', `decryptionKeyFile ${junk} is not a PEM private key (PKCS#8 or PKCS#1)`],
+      [
+        { decryptionKeyFile: locked },
+        'auth.key_invalid',
+        `decryptionKeyFile ${locked} is an encrypted (passphrase-protected) private key; sparctl takes no passphrase`,
+      ],
+      [
+        { decryptionKeyFile: ecPrivate },
+        'auth.key_not_rsa',
+        `decryptionKeyFile ${ecPrivate} holds a key of type ec; callbacks encrypted to sparctl use RSA-OAEP-256, which needs an RSA key`,
+      ],
+      [
+        { encryptionCertFile: ecPublic },
+        'async.bad_key',
+        `encryptionCertFile ${ecPublic} holds a key of type ec; messages are encrypted to it with RSA-OAEP-256, which needs an RSA key`,
+      ],
+    ];
+    for (const [extra, code, message] of cases) {
+      const error = await rejectedWith(ConfigError, () => HttpMapper.create(settings({ asyncResults: 'poll', ...extra })));
+      expect({ code: error.code, message: error.message, exitCode: error.exitCode }).toEqual({ code, message, exitCode: 3 });
+    }
   });
 });
 

@@ -1,4 +1,4 @@
-import { createPrivateKey, createPublicKey, randomUUID, type KeyObject } from 'node:crypto';
+import { createPublicKey, randomUUID, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Dispatcher } from 'undici';
 import { Pool } from './undici-parts.js';
@@ -19,6 +19,7 @@ import type { signDetached, SigningKey } from './signing.js';
 import type { CallbackReceiver } from './connect-async.js';
 import { tlsConnect, tlsDispatcher } from './tls.js';
 import { isLoopbackHost } from '../server/guard.js';
+import { rsaPrivateKey, rsaPublicKey } from './key-files.js';
 
 /**
  * The Mapper port over HTTP: one keep-alive pool per target, a request per batch, the body sent
@@ -486,22 +487,41 @@ async function startAsyncMode(settings: Settings): Promise<AsyncMode> {
     let key: KeyObject;
     try {
       key = createPublicKey(pem);
-    } catch (error) {
+    } catch {
+      throw new ConfigError('async.bad_key', `encryptionCertFile ${settings.encryptionCertFile}: not a PEM certificate or public key`, {
+        hint: "give the mapper's certificate (BEGIN CERTIFICATE) or public key (BEGIN PUBLIC KEY) in PEM",
+      });
+    }
+    // Taken, another type failed as an internal error at the first request it encrypted.
+    if (key.asymmetricKeyType !== 'rsa')
       throw new ConfigError(
         'async.bad_key',
-        `encryptionCertFile ${settings.encryptionCertFile}: not a PEM certificate or public key (${(error as Error).message})`,
+        `encryptionCertFile ${settings.encryptionCertFile} holds a key of type ${key.asymmetricKeyType ?? 'unknown'}; messages are encrypted to it with RSA-OAEP-256, which needs an RSA key`,
       );
-    }
     // The kid names the mapper's key: given, or the JWK thumbprint of the key itself.
     const { calculateJwkThumbprint, exportJWK } = await import('jose');
     encryptTo = { key, kid: settings.encryptionKid ?? (await calculateJwkThumbprint(await exportJWK(key))) };
   }
+  // Read and checked now: a bad file was an internal error, or (another key type) a callback refused later.
+  const decryptSetting = settings.decryptionKeyFile ? 'decryptionKeyFile' : 'signingKeyFile';
   const decryptFile = settings.decryptionKeyFile ?? settings.signingKeyFile;
   const decryptWith = decryptFile
-    ? createPrivateKey(await readKey(decryptFile, settings.decryptionKeyFile ? 'decryptionKeyFile' : 'signingKeyFile'))
+    ? rsaPrivateKey(
+        await readKey(decryptFile, decryptSetting),
+        decryptSetting,
+        decryptFile,
+        'callbacks encrypted to sparctl use RSA-OAEP-256',
+      )
     : undefined;
   const verifyWith = settings.callbackCertFile
-    ? [createPublicKey(await readKey(settings.callbackCertFile, 'callbackCertFile'))]
+    ? [
+        rsaPublicKey(
+          await readKey(settings.callbackCertFile, 'callbackCertFile'),
+          'callbackCertFile',
+          settings.callbackCertFile,
+          "sparctl verifies the mapper's callback signatures as RS256",
+        ),
+      ]
     : undefined;
   const listen = settings.callbackListen ?? '127.0.0.1:0';
   // Results posted from another machine over plain HTTP are read as the mapper's: without its

@@ -1,7 +1,8 @@
-import { createPrivateKey, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
+import { createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { CompactSign, compactVerify } from 'jose';
 import { ConfigError } from '../../core/errors.js';
+import { rsaPrivateKey } from './key-files.js';
 
 /**
  * SPAR v2 request signing (research/spar-api.md §5): a detached compact JWS, RS256, over the
@@ -28,25 +29,11 @@ export async function loadSigningKey(path: string, keyId?: string): Promise<Sign
       },
     );
   }
-  let key: KeyObject;
-  try {
-    key = createPrivateKey({ key: pem, format: 'pem' });
-  } catch {
-    // Never echo the file's content: it is a secret.
-    throw new ConfigError('auth.key_invalid', `${path} is not a PEM private key (PKCS#8 or PKCS#1)`, {
-      hint: 'export the partner key with: openssl pkey -in KEY -out key.pem',
-    });
-  }
-  if (key.asymmetricKeyType !== 'rsa') {
-    throw new ConfigError(
-      'auth.key_not_rsa',
-      `${path} holds a ${key.asymmetricKeyType ?? 'non-RSA'} key; SPAR verifies RS256, which needs an RSA key`,
-    );
-  }
+  const key = rsaPrivateKey(pem, 'signingKeyFile', path, 'SPAR verifies RS256');
   // RS256 (jose, as RFC 7518 says) refuses a modulus under 2048 bits: said now, not as an internal error at the first request.
   const bits = key.asymmetricKeyDetails?.modulusLength;
   if (bits !== undefined && bits < 2048) {
-    throw new ConfigError('auth.key_invalid', `${path} holds a ${bits}-bit RSA key; RS256 needs one of at least 2048 bits`, {
+    throw new ConfigError('auth.key_invalid', `signingKeyFile ${path} holds a ${bits}-bit RSA key; RS256 needs one of at least 2048 bits`, {
       hint: 'have the partner key made anew: openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out key.pem',
     });
   }
