@@ -5,10 +5,11 @@
  * signed callbacks, OAuth2.
  */
 import { generateKeyPairSync } from 'node:crypto';
+import { createServer } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CallbackReceiver } from '../../src/adapters/http/connect-async.js';
+import { CallbackReceiver, listenAddress } from '../../src/adapters/http/connect-async.js';
 import { HttpMapper } from '../../src/adapters/http/http-mapper.js';
 import { runBulk, type BulkInputRecord } from '../../src/core/bulk/engine.js';
 import { indexOf } from '../../src/core/bulk/row-index.js';
@@ -19,7 +20,7 @@ import { startG2pConnectFake, type G2pConnectFake } from '../helpers/g2p-connect
 import { bank } from '../helpers/records.js';
 import { MemoryJournal } from '../helpers/memory-journal.js';
 import { tempDir } from '../helpers/tmp.js';
-import { rejectedWith } from '../helpers/errors.js';
+import { rejectedWith, thrownBy } from '../helpers/errors.js';
 
 const ctx = { source: 'async test' };
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -307,7 +308,7 @@ describe('G2P Connect asynchronous mode', () => {
   });
 });
 
-describe('the key files of asynchronous mode', () => {
+describe('the key files and the listen address of asynchronous mode', () => {
   const settings = (extra: Partial<Settings>): Settings => ({
     profile: 'async-keys',
     mode: 'remote',
@@ -369,6 +370,26 @@ describe('the key files of asynchronous mode', () => {
     for (const [extra, code, message] of cases) {
       const error = await rejectedWith(ConfigError, () => HttpMapper.create(settings({ asyncResults: 'poll', ...extra })));
       expect({ code: error.code, message: error.message, exitCode: error.exitCode }).toEqual({ code, message, exitCode: 3 });
+    }
+  });
+
+  it('listens on an IPv6 address in brackets, as a URL writes it; one without brackets is refused', async (context) => {
+    // A machine without IPv6 loopback cannot listen there at all.
+    const probe = createServer();
+    const ipv6 = await new Promise<boolean>((resolve) => {
+      probe.once('error', () => resolve(false));
+      probe.listen(0, '::1', () => probe.close(() => resolve(true)));
+    });
+    if (!ipv6) return context.skip();
+    const receiver = await CallbackReceiver.start({ listen: '[::1]:0' });
+    cleanups.push(() => receiver.close());
+    expect(receiver.url).toMatch(/^http:\/\/\[::1\]:\d+$/);
+    expect(listenAddress('[::1]:8443')).toEqual({ host: '::1', port: 8443 });
+    expect(listenAddress('[::1]')).toEqual({ host: '::1', port: 0 });
+    expect(listenAddress('0.0.0.0:8443')).toEqual({ host: '0.0.0.0', port: 8443 });
+    for (const listen of ['::1', '::1:8443', '127.0.0.1:port', '[::1]:99999']) {
+      const error = thrownBy(ConfigError, () => listenAddress(listen));
+      expect(error.code).toBe('async.bad_listen');
     }
   });
 });

@@ -52,11 +52,7 @@ export class CallbackReceiver {
   ) {}
 
   static async start(options: ReceiverOptions): Promise<CallbackReceiver> {
-    const at = options.listen.lastIndexOf(':');
-    const host = at === -1 ? options.listen : options.listen.slice(0, at);
-    const port = at === -1 ? 0 : Number(options.listen.slice(at + 1));
-    if (!Number.isInteger(port) || port < 0 || port > 65535)
-      throw new ConfigError('async.bad_listen', `callbackListen "${options.listen}" is not host:port`);
+    const { host, port } = listenAddress(options.listen);
     let receiver: CallbackReceiver | undefined;
     let receiving = 0;
     const server = createServer((request, response) => {
@@ -201,6 +197,27 @@ export class CallbackReceiver {
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
+}
+
+/**
+ * callbackListen's host and port: `host:port`, `host` (a free port), and an IPv6 address in
+ * brackets as a URL writes it, `[::1]:8443` (looked up as a host name with its brackets, it
+ * failed with ENOTFOUND). Without brackets an IPv6 address cannot be told from its port.
+ */
+export function listenAddress(listen: string): { host: string; port: number } {
+  const bracketed = /^\[([^\]]*)\](?::(.*))?$/.exec(listen);
+  const unbracketed = bracketed === null && listen.indexOf(':') !== listen.lastIndexOf(':');
+  const at = listen.lastIndexOf(':');
+  const host = bracketed ? bracketed[1]! : at === -1 ? listen : listen.slice(0, at);
+  const portText = bracketed ? bracketed[2] : at === -1 ? undefined : listen.slice(at + 1);
+  const port = portText === undefined ? 0 : /^\d+$/.test(portText) ? Number(portText) : Number.NaN;
+  if (unbracketed || !Number.isInteger(port) || port > 65535)
+    throw new ConfigError('async.bad_listen', `callbackListen "${listen}" is not host:port`, {
+      hint: unbracketed
+        ? 'write an IPv6 address in brackets, as in a URL: [::1]:8443'
+        : 'for example 127.0.0.1:0 (a free port), 0.0.0.0:8443, or [::1]:8443',
+    });
+  return { host, port };
 }
 
 /** A txn/status request for the result of `transactionId` (research/g2p-connect.md §5.6). */
