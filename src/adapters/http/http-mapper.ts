@@ -396,8 +396,9 @@ export class HttpMapper implements Mapper {
     const tokenUrl = new URL(this.settings.oauthTokenUrl!);
     const form = new URLSearchParams({ grant_type: 'client_credentials', client_id: this.settings.oauthClientId, client_secret: secret });
     const { request } = await import('undici');
-    let status: number;
-    let text: string;
+    const shownUrl = redactUrl(tokenUrl.toString());
+    const tokenAt = `the token endpoint ${shownUrl}`;
+    let answer: TokenAnswer;
     try {
       const dispatcher = tlsDispatcher(this.settings);
       const response = await request(tokenUrl, {
@@ -408,25 +409,24 @@ export class HttpMapper implements Mapper {
         bodyTimeout: this.settings.timeoutMs,
         ...(dispatcher ? { dispatcher } : {}),
       });
-      status = response.statusCode;
-      text = await response.body.text();
+      const { 'retry-after': retryAfter, location, 'content-type': contentType } = response.headers;
+      answer = {
+        status: response.statusCode,
+        // An endpoint may echo the client secret it was sent: masked before anything of it is shown.
+        text: redactSecretsIn(await readWithin(response.body, this.settings.timeoutMs)),
+        ...(typeof retryAfter === 'string' ? { retryAfter } : {}),
+        ...(typeof location === 'string' ? { location } : {}),
+        ...(typeof contentType === 'string' ? { contentType } : {}),
+      };
     } catch (error) {
-      throw transportError(error, `token request to ${redactUrl(tokenUrl.toString())}`, this.settings.timeoutMs);
+      throw tokenTransportError(error, shownUrl, this.settings.timeoutMs);
     }
-    const parsed = safeJson(text) as { access_token?: unknown; expires_in?: unknown } | undefined;
-    if (status !== 200 || typeof parsed?.access_token !== 'string') {
-      throw new ConfigError(
-        'auth.token_refused',
-        `the token endpoint ${redactUrl(tokenUrl.toString())} answered HTTP ${status} without an access token`,
-        {
-          hint: 'check oauthClientId and the client secret',
-        },
-      );
-    }
+    const parsed = safeJson(answer.text) as { access_token?: unknown; expires_in?: unknown } | undefined;
+    if (answer.status !== 200 || typeof parsed?.access_token !== 'string') throw tokenRefusal(answer, parsed, tokenAt);
     const lifetime = typeof parsed.expires_in === 'number' ? parsed.expires_in : 300;
     const value = checkedBearerToken(
       parsed.access_token,
-      `the token endpoint ${redactUrl(tokenUrl.toString())}`,
+      tokenAt,
       'check oauthTokenUrl: it answered an access token no HTTP header can carry',
     );
     holdSecret(value);
@@ -457,6 +457,93 @@ export class HttpMapper implements Mapper {
       throw transportError(error, `${options.method} ${redactUrl(url.toString())}`, this.settings.timeoutMs);
     }
   }
+}
+
+/** The token endpoint's answer, as far as a refusal tells it. */
+interface TokenAnswer {
+  readonly status: number;
+  readonly text: string;
+  readonly retryAfter?: string;
+  readonly location?: string;
+  readonly contentType?: string;
+}
+
+/** What the surroundings did to a token request: no token, so the mapper request it was for was never sent. */
+const NOT_SENT = 'no token, so the request was not sent';
+
+/**
+ * Why the token endpoint gave no token. Only a 4xx is the client refused (exit 3): a 5xx or 429
+ * is the endpoint failing (exit 4, retried as a mapper's is, after its Retry-After); a redirect
+ * is never followed (the client secret would go where it leads); a 200 that is not a token
+ * answer (a login page) says oauthTokenUrl is not the token endpoint.
+ */
+function tokenRefusal(answer: TokenAnswer, parsed: unknown, tokenAt: string): SparctlError {
+  const { status } = answer;
+  // OAuth2's error code (RFC 6749 §5.2: invalid_client, …), never its free text.
+  const code = isRecordValue(parsed) && typeof parsed['error'] === 'string' ? parsed['error'] : undefined;
+  const said = code !== undefined && /^[\x21-\x7e]{1,64}$/.test(code) ? ` (${code})` : '';
+  if (status >= 300 && status < 400)
+    return new ConfigError(
+      'auth.token_redirected',
+      `${tokenAt} answered HTTP ${status}, a redirect${answer.location === undefined ? '' : ` to ${redactUrl(answer.location)}`}; sparctl never follows one (the client secret would go where it leads)`,
+      { hint: 'set oauthTokenUrl to the URL the token endpoint answers at itself' },
+    );
+  if (status === 429 || status >= 500) {
+    const retryAfterMs = parseRetryAfter(answer.retryAfter);
+    if (retryAfterMs !== undefined && retryAfterMs > MOST_RETRY_AFTER_MS)
+      return new UnavailableError(
+        'remote.retry_later',
+        `${tokenAt} answered HTTP ${status}${said} and asks to wait ${waitShown(retryAfterMs)} before trying again (Retry-After: ${answer.retryAfter}); sparctl waits at most ${MOST_RETRY_AFTER_MS / 60_000} min; ${NOT_SENT}`,
+        { hint: 'run the same command again once that time has passed; a bulk run resumes where it stopped' },
+      );
+    return new UnavailableError('auth.token_unavailable', `${tokenAt} answered HTTP ${status}${said}; ${NOT_SENT}`, {
+      hint: 'the token endpoint or a proxy in front of it is failing or overloaded; run the same command again later',
+      ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+    });
+  }
+  if (status >= 200 && status < 300) {
+    const what =
+      parsed !== undefined
+        ? 'JSON without an access_token'
+        : /html/i.test(answer.contentType ?? '') || /^\s*</.test(answer.text)
+          ? 'a web page (HTML)'
+          : `something that is not JSON (${answer.contentType ?? 'no content type'})`;
+    return new ConfigError('auth.token_bad_answer', `${tokenAt} answered HTTP ${status} with ${what}, not a token answer`, {
+      hint: 'check oauthTokenUrl: it must be the OAuth2 token endpoint itself (…/token), not a login page or a site in front of it',
+    });
+  }
+  return new ConfigError('auth.token_refused', `${tokenAt} answered HTTP ${status}${said} without an access token`, {
+    hint:
+      status === 404 || status === 405
+        ? 'check oauthTokenUrl: no token endpoint answers at that URL'
+        : 'check oauthClientId and the client secret, and what the client is allowed',
+  });
+}
+
+/**
+ * A token request that got no answer. Where a mapper request's outcome would be unknown (a
+ * timeout, a reset), nothing of the mapper request can have been applied: it was never sent.
+ */
+function tokenTransportError(error: unknown, shownUrl: string, timeoutMs: number): SparctlError {
+  const failure = transportError(error, `token request to ${shownUrl}`, timeoutMs);
+  if (!(failure instanceof UnavailableError) || !failure.outcomeUnknown) return failure;
+  const why =
+    failure.code === 'remote.timeout'
+      ? `no answer within ${timeoutMs / 1000} s`
+      : failure.code === 'remote.reset'
+        ? 'the connection was closed before an answer came'
+        : error instanceof Error
+          ? error.message
+          : String(error);
+  return new UnavailableError('auth.token_unavailable', `the token endpoint ${shownUrl} gave no token: ${why}; ${NOT_SENT}`, {
+    hint: 'check the network path to the token endpoint; run the same command again later',
+  });
+}
+
+/** A Retry-After as a person reads it: minutes, or hours past two. */
+function waitShown(ms: number): string {
+  const minutes = Math.ceil(ms / 60_000);
+  return minutes >= 120 ? `${Math.round(minutes / 60)} h` : `${minutes} min`;
 }
 
 /** What asynchronous mode needs: where results come back, how long to wait, what to encrypt to. */
@@ -651,10 +738,9 @@ export function httpStatusError(
   const said = code ? ` (${code}${message ? `: ${message}` : ''})` : '';
   if ((status === 429 || status >= 500) && retryAfterMs !== undefined && retryAfterMs > MOST_RETRY_AFTER_MS) {
     // Waiting hours in silence helps no one: stop now and say when to come back.
-    const minutes = Math.ceil(retryAfterMs / 60_000);
     return new UnavailableError(
       'remote.retry_later',
-      `${where} answered HTTP ${status}${said} and asks to wait ${minutes >= 120 ? `${Math.round(minutes / 60)} h` : `${minutes} min`} before trying again (Retry-After: ${retryAfter}); sparctl waits at most ${MOST_RETRY_AFTER_MS / 60_000} min${status >= 500 ? '; the outcome of this request is unknown' : ''}`,
+      `${where} answered HTTP ${status}${said} and asks to wait ${waitShown(retryAfterMs)} before trying again (Retry-After: ${retryAfter}); sparctl waits at most ${MOST_RETRY_AFTER_MS / 60_000} min${status >= 500 ? '; the outcome of this request is unknown' : ''}`,
       { hint: 'run the same command again once that time has passed; a bulk run resumes where it stopped', outcomeUnknown: status >= 500 },
     );
   }

@@ -23,6 +23,8 @@ export const RETRYABLE = new Set([
   'remote.transport',
   'remote.host_unknown',
   'remote.unexpected_status',
+  // The token endpoint failing: the request it was for was never sent.
+  'auth.token_unavailable',
 ]);
 
 export interface Retrying {
