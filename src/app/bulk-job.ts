@@ -550,7 +550,10 @@ async function runJournalled(
   // Stopped on a systematic problem, nothing was sent and nothing journalled: the journal goes
   // (the next run starts anew), unless it holds what an earlier run of the job left.
   let stoppedOnProblem = summary.stopped?.code === EARLY_STOP_CODE;
-  let journalKept = run.journalFile !== undefined && stoppedEarly && !(stoppedOnProblem && !run.journalFile.resumes);
+  // Stopped before anything was sent (the first token or read failed, or a signal came first):
+  // a journal this run made holds nothing to resume, and the next run would only find it empty.
+  const nothingJournalled = run.journalFile !== undefined && stoppedEarly && emptyJournal(run.journalFile);
+  let journalKept = run.journalFile !== undefined && stoppedEarly && !nothingJournalled && !(stoppedOnProblem && !run.journalFile.resumes);
   // A journal removed or replaced under the run (told by the journal when the run stopped, or
   // only now as it is closed): there is nothing to resume from, and the summary says why.
   let journalLost = run.journalFile?.lost() === true;
@@ -583,7 +586,9 @@ async function runJournalled(
         if (!(error instanceof SparctlError)) throw error;
         // Every record is settled: a journal the disk will not let go (made read-only) only has
         // the next run of this job find them settled. The run's summary and exit code stand.
-        deps.say(`sparctl: warning: ${error.message}; the job is done (its next run finds every record settled)`);
+        deps.say(
+          `sparctl: warning: ${error.message}; ${nothingJournalled ? 'it holds nothing (the next run of the job starts anew)' : 'the job is done (its next run finds every record settled)'}`,
+        );
       }
     } else {
       try {
@@ -620,7 +625,7 @@ async function runJournalled(
     ...(previewRemoved === undefined ? {} : { previewRemoved }),
     ...(results ? { resultsPath: results.path, ...(results.failure?.() === undefined ? {} : { resultsIncomplete: true as const }) } : {}),
     ...(journalKept ? { journalPath: run.journalFile!.path } : {}),
-    ...(stoppedEarly && !stoppedOnProblem
+    ...(stoppedEarly && !stoppedOnProblem && !nothingJournalled
       ? {
           resumeHint:
             summary.stopped?.code === INPUT_CHANGED_CODE

@@ -116,6 +116,12 @@ export interface Mapper {
     entries: readonly { readonly id: string; readonly row: ItemRow; readonly stored: StoredFa }[],
     context: MapperCallContext,
   ): Promise<void>;
+  /**
+   * Optional: gets what a write needs before it is sent (an OAuth2 token). The bulk pipeline
+   * calls it before it journals a batch in flight: a failure here sent nothing, so a run stopped
+   * by it has nothing in flight to read back.
+   */
+  ready?(): Promise<void>;
   /** The strategies the mapper can use, by id (one stored unusable is left out: see strategyRows). */
   strategies(): Promise<Strategy[]>;
   /** Every stored strategy as written, usable or not, where the mapper stores them (strategy list/validate). */

@@ -1,9 +1,10 @@
-import { writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { listenOnLoopback } from '../helpers/loopback.js';
 import { ROOT, cliEnv, runCli } from '../helpers/run-cli.js';
+import { runMain } from '../helpers/run-main.js';
 import { tempDir } from '../helpers/tmp.js';
 
 /**
@@ -178,6 +179,43 @@ describe('a server that echoes the request path', () => {
       expect(shown).toMatch(/"subscription-key\\?":\\?"\*\*\*\\?"/);
       expect(shown).not.toContain('SUBKEY_99');
       expect(shown).not.toContain('a%2Fb7');
+    }
+  });
+});
+
+describe('a token endpoint that fails before anything is sent', () => {
+  it('a bulk run: exit 4 auth.token_unavailable, retried, no journal left and no "resume with"; the mapper never called', async () => {
+    const seen: string[] = [];
+    const http = createServer((req, res) => {
+      seen.push(`${req.method} ${req.url}`);
+      if (req.url === '/oauth/token') {
+        res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '0' }).end('{"error":"temporarily_unavailable"}');
+        return;
+      }
+      res.writeHead(500).end();
+    });
+    const port = await listenOnLoopback(http);
+    closers.push(() => new Promise((resolve) => http.close(() => resolve())));
+    const dir = tempDir();
+    const header = readFileSync(join(ROOT, 'fixtures', 'beneficiaries.csv'), 'utf8').split('\n')[0]!;
+    const rows = ['TK1', 'TK2'].map((id, i) => `${id},Person ${i},,BANK,2,Example Bank,EXB,Main,0001,000000000${i},,,,`);
+    writeFileSync(join(dir, 'in.csv'), `${header}\n${rows.join('\n')}\n`);
+    const { env } = cliEnv({
+      SPARCTL_BASE_URL: `http://127.0.0.1:${port}`,
+      SPARCTL_OAUTH_TOKEN_URL: `http://127.0.0.1:${port}/oauth/token`,
+      SPARCTL_OAUTH_CLIENT_ID: 'sparctl',
+      SPARCTL_OAUTH_CLIENT_SECRET: 'client-secret-1234',
+    });
+    for (const output of [[], ['-o', 'json']]) {
+      seen.length = 0;
+      const run = await runMain(['link', '--file', 'in.csv', '--retries', '1', ...output], { env, cwd: dir });
+      expect(run.code, run.stderr).toBe(4);
+      expect(`${run.stdout}${run.stderr}`).toContain('auth.token_unavailable');
+      expect(`${run.stdout}${run.stderr}`).not.toMatch(/resume with|resumeHint|journal/i);
+      // Asked twice (once retried), and nothing else.
+      expect(seen).toEqual(['POST /oauth/token', 'POST /oauth/token']);
+      const journals = join(env['XDG_STATE_HOME']!, 'sparctl', 'journals');
+      expect(existsSync(journals) ? readdirSync(journals) : []).toEqual([]);
     }
   });
 });

@@ -13,7 +13,7 @@ import type { BulkSummary, RecordEvent } from '../../src/core/bulk/events.js';
 import { toBulkRecord } from '../../src/core/bulk/input.js';
 import { indexOf } from '../../src/core/bulk/row-index.js';
 import type { BulkInputRecord } from '../../src/core/bulk/types.js';
-import { ExitCode, SparctlError } from '../../src/core/errors.js';
+import { ExitCode, SparctlError, UnavailableError } from '../../src/core/errors.js';
 import { MemoryJournal } from '../../src/core/journal.js';
 import type { StopSignal } from '../../src/core/stop-signals.js';
 import type { Mapper } from '../../src/core/mapper.js';
@@ -236,6 +236,46 @@ describe('runBulkJob (use case)', () => {
       const refused = await runBulkJob(d, { ...JOB, rejectsNamed: true }).catch((error: unknown) => error);
       expect((refused as { code?: string }).code).toBe('usage.rejects_exists');
       expect(removed).toBe(empty ? 1 : 0);
+    }
+  });
+
+  it('stopped before anything was sent (the first token never came): no journal left, no resume; stopped after a send: both', async () => {
+    for (const failing of ['ready', 'link'] as const) {
+      const local = memoryMapper();
+      // A remote mapper's failure: getting its token (ready), or an answer that never came (link, after the batch was journalled).
+      const mapper: Mapper = {
+        target: 'spar-v2 https://spar.example.org',
+        strategies: () => local.strategies(),
+        resolve: (items, context) => local.resolve(items, context),
+        update: (items, context) => local.update(items, context),
+        unlink: (items, context) => local.unlink(items, context),
+        close: () => local.close(),
+        ready: async () => {
+          if (failing === 'ready') throw new UnavailableError('auth.token_unavailable', 'the token endpoint answered HTTP 503');
+        },
+        link: async () => {
+          throw new UnavailableError('remote.server_error', 'link answered HTTP 502', { outcomeUnknown: true });
+        },
+      };
+      const journal = new MemoryJournal();
+      let removed = 0;
+      const d = deps(mapper, [{ id: 'B1', ...BANK }], {
+        openJournal: async () => journalFile({ journal, isEmpty: () => journal.entries.size === 0, remove: () => void removed++ }),
+      });
+      const result = await runBulkJob(d, { ...JOB, retries: 0 });
+      expect(result.summary.stopped?.code).toBe(failing === 'ready' ? 'auth.token_unavailable' : 'remote.server_error');
+      expect(result.exitCode).toBe(4);
+      if (failing === 'ready') {
+        expect(removed).toBe(1);
+        expect(result.journalPath).toBeUndefined();
+        expect(result.resumeHint).toBeUndefined();
+      } else {
+        expect(removed).toBe(0);
+        expect(result).toMatchObject({
+          journalPath: '/state/journals/j.db',
+          resumeHint: 'run the same command again to resume; --restart starts over',
+        });
+      }
     }
   });
 

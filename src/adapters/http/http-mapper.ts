@@ -117,6 +117,11 @@ export class HttpMapper implements Mapper {
     return this.call('unlink', items);
   }
 
+  /** An OAuth2 token, fetched now if none is held: a token endpoint that fails then fails before anything is sent. */
+  async ready(): Promise<void> {
+    await this.authHeader();
+  }
+
   /** The strategies this profile knows: SPAR's defaults and the ones it declares, each with its source. */
   async strategies(): Promise<Strategy[]> {
     return [...this.strategyMap.values()];

@@ -77,6 +77,8 @@ export class Sender {
           readFirst = false;
           if (pending.length === 0) return;
         }
+        // Credentials first (an OAuth2 token): a failure to get them leaves nothing in flight.
+        await this.mapper.ready?.();
         this.journal.markInflight(
           pending.map((w) => w.seq),
           operation,
