@@ -227,7 +227,7 @@ describe('writeFlagRecords', () => {
         link: lost('link'),
         resolve: lost('resolve'),
       },
-      ['storedFas', 'markRows', 'instanceId'],
+      ['storedFas', 'markRows', 'instanceId', 'ready'],
     );
     const error = await writeFlagRecords(writeDeps(mapper), {
       operation: 'link',
