@@ -132,8 +132,12 @@ export function warnIfReadableByOthers(io: Io, what: string, file: string): void
   }
 }
 
-/** What a command will do with its mapper: a read never creates one; a dry run writes nothing. */
-export type MapperAccess = 'read' | 'write' | 'dry-run';
+/**
+ * What a command will do with its mapper: a read never creates one; a dry run writes nothing;
+ * `write-existing` writes to a mapper that must already be there, even the default one (smoke
+ * tests a mapper: one it made would test nothing and be left behind).
+ */
+export type MapperAccess = 'read' | 'write' | 'dry-run' | 'write-existing';
 
 /**
  * Says which mapper the command acts on, as the first line on stderr (unless -q): the target
@@ -209,12 +213,15 @@ export function localMapperFile(context: CommandContext, access: MapperAccess): 
     hint:
       access === 'read'
         ? `check the path; "${fix}" creates an empty mapper there`
-        : `check the path; to start a new mapper there, add --create or run "${fix}"`,
+        : access === 'write-existing'
+          ? `check the path: this command tests a mapper and makes none; "${fix}" creates an empty one there`
+          : `check the path; to start a new mapper there, add --create or run "${fix}"`,
   });
 }
 
 /** The creation rule: a new mapper only at the default path, or with --create on a command that writes. */
 function mayCreate(context: CommandContext, access: MapperAccess, path: string): boolean {
+  if (access === 'write-existing') return false;
   return path === join(context.dirs.data, 'mapper.db') || (access !== 'read' && context.globals.create === true);
 }
 

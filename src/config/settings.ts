@@ -419,6 +419,7 @@ function contradiction(a: Target, b: Target): UsageError {
  * against the target) is refused rather than settled silently.
  */
 export function resolveSettings(input: SettingsInput): ResolvedSettings {
+  refuseEmptyTargetVariables(input);
   const file = input.configText === undefined ? { profiles: {} } : parseConfigFile(input.configPath, input.configText);
   const explicitProfile = input.profileFlag ?? nonBlank(input.env['SPARCTL_PROFILE'])?.trim();
   const profileName = explicitProfile ?? file.defaultProfile ?? 'default';
@@ -574,6 +575,25 @@ export function resolveSettings(input: SettingsInput): ResolvedSettings {
           : undefined;
   if (profileSource) sources['profile'] = profileSource;
   return { settings, sources, target, unused };
+}
+
+/**
+ * The variables that name the target. Set but empty (a CI secret that is not set gives
+ * `SPARCTL_BASE_URL=`), one is refused: read as unset, it would let the next source — the
+ * default local mapper at last — pick a mapper nobody named. SPARCTL_PROFILE is not read when
+ * --profile is given, so it is not checked then.
+ */
+const TARGET_VARIABLES = ['SPARCTL_BASE_URL', 'SPARCTL_DB', 'SPARCTL_PROFILE'] as const;
+
+function refuseEmptyTargetVariables(input: SettingsInput): void {
+  for (const variable of TARGET_VARIABLES) {
+    if (variable === 'SPARCTL_PROFILE' && input.profileFlag !== undefined) continue;
+    const value = input.env[variable];
+    if (value === undefined || value.trim() !== '') continue;
+    throw new UsageError('target.empty_variable', `${variable} is set but empty: it names no mapper, so nothing was done`, {
+      hint: `set it to the ${variable === 'SPARCTL_BASE_URL' ? "mapper's URL" : variable === 'SPARCTL_DB' ? 'database path' : 'profile name'}, or unset it; a CI secret that is not set leaves it empty`,
+    });
+  }
 }
 
 function nonBlank(value: string | undefined): string | undefined {

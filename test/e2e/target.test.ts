@@ -276,6 +276,60 @@ describe('the target: which mapper a command acts on (in process, against a serv
     expect(rows(served.db, 'SELECT count(*) AS n FROM audit_log')[0]!['n']).toBe(auditBefore + 3);
   });
 
+  it('a target variable set but empty (an unset CI secret) is refused, and smoke never makes a mapper: nothing is made, nothing is sent', async () => {
+    const { home, env, defaultDb } = freshHome();
+    const cwd = workDir();
+    const auditBefore = rows(served.db, 'SELECT count(*) AS n FROM audit_log')[0]!['n'];
+    const empty: [string, string, string][] = [
+      ['SPARCTL_BASE_URL', '', "mapper's URL"],
+      ['SPARCTL_BASE_URL', ' \n', "mapper's URL"],
+      ['SPARCTL_DB', '', 'database path'],
+      ['SPARCTL_PROFILE', '', 'profile name'],
+    ];
+    const commands = [['ping'], ['smoke'], ['resolve', '--id', 'X'], ['link', '--id', 'X', ...BANK('1')], ['config', 'show']];
+    const runs = await Promise.all(
+      empty.flatMap(([variable, value]) => commands.map((args) => runMain(args, { env: { ...env, [variable]: value }, cwd }))),
+    );
+    empty.forEach(([variable, , what], v) =>
+      commands.forEach((args, c) =>
+        expect({ args, line: expectRefused(runs[v * commands.length + c]!, 2, 'target.empty_variable') }).toEqual({
+          args,
+          line: `sparctl: error [target.empty_variable]: ${variable} is set but empty: it names no mapper, so nothing was done (set it to the ${what}, or unset it; a CI secret that is not set leaves it empty)\n`,
+        }),
+      ),
+    );
+    // Beside a flag that names the target, the empty variable is still refused (it is read, for contradictions)…
+    expectRefused(
+      await runMain(['--url', served.url, 'smoke'], { env: { ...env, SPARCTL_BASE_URL: '' }, cwd }),
+      2,
+      'target.empty_variable',
+    );
+    // smoke tests a mapper and makes none, the default one included, --create or not.
+    const scratch = join(cwd, 'scratch.db');
+    const [onDefault, withCreate] = await Promise.all([
+      runMain(['smoke'], { env, cwd }),
+      runMain(['--db', scratch, '--create', 'smoke'], { env, cwd }),
+    ]);
+    for (const [run, path, source] of [
+      [onDefault, defaultDb, 'default'],
+      [withCreate, scratch, 'flag --db'],
+    ] as const) {
+      expect(run.code).toBe(2);
+      expect(lines(run.stderr)).toEqual([
+        `→ local ${path} (${source})`,
+        `sparctl: error [local.no_mapper]: no mapper at ${path} (check the path: this command tests a mapper and makes none; "sparctl init --db ${path}" creates an empty one there)`,
+      ]);
+    }
+    // SPARCTL_PROFILE is not read at all when --profile is given: empty, it is no matter then.
+    expect((await runMain(['config', 'init'], { env, cwd })).code).toBe(0);
+    const named = await runMain(['--profile', 'local', 'ping'], { env: { ...env, SPARCTL_PROFILE: '' }, cwd });
+    expect(named.code, named.stderr).toBe(0);
+    expect(existsSync(scratch)).toBe(false);
+    expect(existsSync(defaultDb)).toBe(false);
+    expect(readdirSync(home)).toEqual(['.config']); // config init's file, nothing else
+    expect(rows(served.db, 'SELECT count(*) AS n FROM audit_log')[0]!['n']).toBe(auditBefore);
+  });
+
   it('a --db that does not exist is refused (local.no_mapper) and neither it nor its folder is made, unless --create on a write or sparctl init', async () => {
     const { home, env, defaultDb } = freshHome();
     const other = freshHome(); // for the runs that do make something

@@ -8,7 +8,7 @@ import { onStopSignals } from '../io.js';
 export function smokeDeps(context: CommandContext): SmokeDeps {
   const { settings } = context.resolved;
   return {
-    openMapper: () => openMapper(context, 'write'),
+    openMapper: () => openMapper(context, 'write-existing'),
     now: () => new Date(),
     randomHex: () => randomBytes(4).toString('hex'),
     clock: () => performance.now(),
