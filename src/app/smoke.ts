@@ -70,6 +70,7 @@ export async function smoke(deps: SmokeDeps, input: SmokeInput): Promise<SmokeRe
       clock: deps.clock,
       source: 'sparctl smoke',
       unlinkCommand: `sparctl ${deps.targetArgs}unlink --id ${id} --yes`,
+      resolveCommand: `sparctl ${deps.targetArgs}resolve ${id}`,
       stopRequested: () => stop,
       ...stepTimeout,
     });

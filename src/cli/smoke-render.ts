@@ -9,10 +9,16 @@ import type { Io } from './io.js';
  */
 
 const RESULT_WORDS: Record<SmokeStepResult['status'], string> = { pass: 'pass', fail: 'FAIL', skipped: 'skipped' };
-const CLEANUP_WORDS: Record<SmokeReport['cleanup']['state'], string> = { removed: 'done', failed: 'FAIL', not_needed: 'not needed' };
+const CLEANUP_WORDS: Record<SmokeReport['cleanup']['state'], string> = {
+  removed: 'done',
+  failed: 'FAIL',
+  unknown: 'UNKNOWN',
+  not_needed: 'not needed',
+};
 
-/** Steps 5–6 when they run only to remove the record after an earlier failure. */
+/** Steps 5–6 when they run only to remove the record after an earlier failure; step 2 reading back a link of unknown outcome. */
 const CLEANUP_TITLES: Partial<Record<SmokeStepResult['step'], string>> = {
+  resolve_linked: 'resolve (read back)',
   unlink: 'unlink (cleanup)',
   resolve_unlinked: 'resolve (after cleanup)',
 };
@@ -95,7 +101,11 @@ export function smokeSummary(report: SmokeReport): string {
   const passed = report.steps.filter((s) => s.status === 'pass').length;
   const failed = report.steps.filter((s) => s.status === 'fail').map(label);
   const cleanup =
-    report.cleanup.state === 'failed' ? `cleanup FAILED: ${report.cleanup.detail}` : `cleanup: ${CLEANUP_WORDS[report.cleanup.state]}`;
+    report.cleanup.state === 'failed'
+      ? `cleanup FAILED: ${report.cleanup.detail}`
+      : report.cleanup.state === 'unknown'
+        ? `cleanup UNKNOWN: ${report.cleanup.detail}`
+        : `cleanup: ${CLEANUP_WORDS[report.cleanup.state]}`;
   if (report.stopped !== undefined)
     return `smoke: ${stopSignalOf(report.stopped).short}${failed.length > 0 ? `; FAILED at ${failed.join(', ')}` : ''}; ${passed} of ${report.steps.length} steps passed ${where}; ${cleanup}`;
   return `smoke: FAILED at ${failed.join(', ')}; ${passed} of ${report.steps.length} steps passed ${where}; ${cleanup}`;

@@ -73,8 +73,13 @@ export interface SmokeStepResult {
   };
 }
 
-/** not_needed: the link was refused, so nothing was written; removed / failed otherwise. */
-export type CleanupState = 'not_needed' | 'removed' | 'failed';
+/**
+ * not_needed: the link was refused, so nothing was written. removed: the ID is not linked at the
+ * end, and the link is known to have landed or not. unknown: not linked at the end, but the
+ * link's outcome is unknown and it was never seen applied, so it may still land. failed: the ID
+ * may still be linked.
+ */
+export type CleanupState = 'not_needed' | 'removed' | 'unknown' | 'failed';
 
 export interface SmokeReport {
   readonly id: string;
@@ -102,6 +107,8 @@ export interface SmokeOptions {
   readonly source?: string;
   /** The command that removes the record from this same mapper, for a failed cleanup's detail. */
   readonly unlinkCommand?: string;
+  /** The command that reads the record on this same mapper, for an unknown cleanup's detail. */
+  readonly resolveCommand?: string;
   /** Asked before each step: a stop skips the steps left, except the cleanup. */
   readonly stopRequested?: () => SmokeStop | undefined;
 }
@@ -225,6 +232,8 @@ export async function runSmoke(mapper: Mapper, options: SmokeOptions): Promise<S
     outcome === 'linked' ? null : `outcome ${outcome}${reasonOf(r)}`,
   );
   const mayBeLinked = 'thrown' in linked ? linked.outcomeUnknown : linked.outcome !== 'rejected';
+  // No answer says what the link did: it may have landed, or land later (a request a gateway holds).
+  const linkUnknown = 'thrown' in linked && linked.outcomeUnknown;
 
   // 2–4 run only while everything before them passed: each builds on the state the last one left.
   const chain: [SmokeStepName, Operation, string, (r: ItemResult, o: Outcome) => string | null][] = [
@@ -239,7 +248,20 @@ export async function runSmoke(mapper: Mapper, options: SmokeOptions): Promise<S
   ];
   let failedAt: SmokeStepName | undefined = passed('link') ? undefined : 'link';
   let stop: SmokeStop | undefined;
+  let readBack: Answer | undefined;
   for (const [step, operation, expected, check] of chain) {
+    // After a link of unknown outcome, step 2 reads back whether it landed: part of the cleanup,
+    // so it runs whatever stopped the steps.
+    if (linkUnknown && step === 'resolve_linked') {
+      readBack = await run(
+        step,
+        'resolve',
+        "outcome found or not found (the link's outcome is unknown)",
+        (r, o) => (o === 'found' || o === 'not_found' ? null : `outcome ${o}${reasonOf(r)}`),
+        true,
+      );
+      continue;
+    }
     stop ??= failedAt === undefined ? stopped() : undefined;
     if (stop !== undefined) {
       skip(step, expected, stopWords(stop));
@@ -281,12 +303,21 @@ export async function runSmoke(mapper: Mapper, options: SmokeOptions): Promise<S
     );
     const removed = !('thrown' in gone) && gone.outcome === 'not_found';
     const unlinkedNow = !('thrown' in unlinked) && unlinked.outcome === 'unlinked';
-    cleanup = removed
-      ? { state: 'removed', detail: unlinkedNow ? 'the synthetic record was removed' : 'the ID is not linked (nothing was left to remove)' }
-      : {
-          state: 'failed',
-          detail: `${id} may still be linked: remove it with "${options.unlinkCommand ?? `sparctl unlink --id ${id} --yes`}"`,
-        };
+    // Seen applied, a link has nothing left to do; never seen, one of unknown outcome may land yet.
+    const seenLinked = linkSure || unlinkedNow || (readBack !== undefined && !('thrown' in readBack) && readBack.outcome === 'found');
+    const unlinkCommand = options.unlinkCommand ?? `sparctl unlink --id ${id} --yes`;
+    cleanup = !removed
+      ? { state: 'failed', detail: `${id} may still be linked: remove it with "${unlinkCommand}"` }
+      : linkUnknown && !seenLinked
+        ? {
+            // Only after a link that failed: the exit code is never 0 with it.
+            state: 'unknown',
+            detail: `the link's outcome is unknown and ${id} was not seen linked, but the link may still be applied: check with "${options.resolveCommand ?? `sparctl resolve ${id}`}" and, if it is linked, remove it with "${unlinkCommand}"`,
+          }
+        : {
+            state: 'removed',
+            detail: seenLinked ? 'the synthetic record was removed' : 'the ID is not linked',
+          };
   }
 
   const allPassed = steps.every((s) => s.status === 'pass');
@@ -337,6 +368,12 @@ function describe(result: ItemResult, outcome: Outcome): string {
 
 /** An HTTP 200 that could not be read: the request was processed, with whatever result. */
 const ANSWERED_UNREADABLY = new Set(['remote.unexpected_answer', 'remote.not_json']);
+/**
+ * Errors of other classes that may follow an applied write: a redirect (a gateway may pass the
+ * write on and answer 303) and strategy.mismatch (the mapper applied it; its answer showed
+ * another strategy).
+ */
+const MAY_HAVE_APPLIED = new Set(['remote.redirected', 'strategy.mismatch']);
 
 function thrownAnswer(error: unknown, timeoutMs: number | undefined): Answer {
   if (error instanceof StepTimeout) {
@@ -351,8 +388,10 @@ function thrownAnswer(error: unknown, timeoutMs: number | undefined): Answer {
   }
   if (error instanceof SparctlError) {
     const message = `${error.message}${error.hint ? ` (${error.hint})` : ''}`;
-    // Only "unavailable" errors can leave a request applied without saying so; the rest were refused.
-    const outcomeUnknown = error instanceof UnavailableError && (error.outcomeUnknown || ANSWERED_UNREADABLY.has(error.code));
+    // Only these can leave a request applied without saying so; the rest were refused.
+    const outcomeUnknown =
+      (error instanceof UnavailableError && (error.outcomeUnknown || ANSWERED_UNREADABLY.has(error.code))) ||
+      MAY_HAVE_APPLIED.has(error.code);
     return { thrown: { code: error.code, message, exitCode: error.exitCode }, outcomeUnknown };
   }
   // A bug or an unexpected failure: assume the worst about what was applied.

@@ -38,18 +38,25 @@ async function double(publicPem: string): Promise<SparV2Double> {
 
 /**
  * A proxy in front of the mapper: `rewrite` may change an answer's body, `onRequest` is told of
- * each request as it arrives, and every answer waits `delayMs` before it is passed on.
+ * each request as it arrives, every answer waits `delayMs` before it is passed on, and a request
+ * is held `holdMs(path)` before it is (a gateway that delivers it after the client gave up).
  */
 async function proxy(
   upstream: string,
-  options: { rewrite?: (path: string, body: string) => string; onRequest?: (path: string) => void; delayMs?: number } = {},
+  options: {
+    rewrite?: (path: string, body: string) => string;
+    onRequest?: (path: string) => void;
+    delayMs?: number;
+    holdMs?: (path: string) => number;
+  } = {},
 ): Promise<string> {
   const target = new URL(upstream);
   const server: Server = createServer((req, res) => {
     options.onRequest?.(req.url ?? '');
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
+    req.on('end', async () => {
+      await new Promise((resolve) => setTimeout(resolve, options.holdMs?.(req.url ?? '') ?? 0));
       const out = httpRequest(
         { host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers },
         (answer) => {
@@ -58,6 +65,7 @@ async function proxy(
           answer.on('end', () => {
             const body = Buffer.concat(parts).toString('utf8');
             setTimeout(() => {
+              if (res.destroyed) return; // the client gave up on a held request
               res.writeHead(answer.statusCode ?? 502, { 'content-type': 'application/json' });
               res.end(options.rewrite ? options.rewrite(req.url ?? '', body) : body);
             }, options.delayMs ?? 0);
@@ -315,6 +323,65 @@ describe('sparctl smoke (built binary)', () => {
     const { n } = prepare(handle, 'SELECT count(*) AS n FROM id_fa_mappings').get() as { n: number };
     handle.close();
     expect(n).toBe(0);
+  }, 30_000);
+
+  it('a link answered by a 303 after it was applied: its outcome is unknown, so the cleanup reads it back and removes it (exit 3)', async () => {
+    const dir = tempDir();
+    const { keyFile, publicPem } = keyPair(dir);
+    const spar = await double(publicPem);
+    // A gateway that passes the write on, then answers 303: the link, and the cleanup's unlink too.
+    spar.inject({ applyThen: { status: 303 } }, { delayMs: 0 }, { applyThen: { status: 303 } });
+    const run = await runMain(['smoke', '--url', spar.url, '-o', 'table'], { env: client(keyFile) });
+    expect(run.code, run.stderr).toBe(3);
+    const rows = tableRows(run.stdout);
+    expect(rows.map((r) => [r[1], r[2]])).toEqual([
+      ['link', 'FAIL'],
+      ['resolve (read back)', 'pass'],
+      ['update', 'skipped'],
+      ['resolve (after update)', 'skipped'],
+      ['unlink (cleanup)', 'FAIL'],
+      ['resolve (after cleanup)', 'pass'],
+      ['cleanup', 'done'],
+    ]);
+    expect(rows[1]![4]).toBe('found, account_number 0000000001');
+    expect(rows[6]![4]).toBe('the synthetic record was removed');
+    expect(spar.requests.map((r) => r.path)).toEqual(['/mapper/link', '/mapper/resolve', '/mapper/unlink', '/mapper/resolve']);
+    expect(spar.rows().size).toBe(0);
+  });
+
+  it('a link a gateway holds past the timeout: not seen linked, the cleanup is UNKNOWN (never "done"), names the commands to check and remove it, exit 4', async () => {
+    const dir = tempDir();
+    const { keyFile, publicPem } = keyPair(dir);
+    const spar = await double(publicPem);
+    const held = await proxy(spar.url, { holdMs: (path) => (path === '/mapper/link' ? 2_500 : 0) });
+    const run = await runMain(['smoke', '--url', held, '-o', 'json'], { env: { ...client(keyFile), SPARCTL_TIMEOUT_MS: '1000' } });
+    expect(run.code, run.stderr).toBe(4);
+    const doc = JSON.parse(run.stdout) as {
+      id: string;
+      steps: { step: string; status: string; error_code?: string }[];
+      cleanup: { state: string; detail: string };
+    };
+    const { id } = doc;
+    expect(doc.steps.map((s) => [s.step, s.status, s.error_code])).toEqual([
+      ['link', 'fail', 'remote.timeout'],
+      ['resolve_linked', 'pass', undefined],
+      ['update', 'skipped', undefined],
+      ['resolve_updated', 'skipped', undefined],
+      ['unlink', 'pass', undefined],
+      ['resolve_unlinked', 'pass', undefined],
+    ]);
+    const unlink = `sparctl --url ${held} unlink --id ${id} --yes`;
+    expect(doc.cleanup).toEqual({
+      state: 'unknown',
+      detail: `the link's outcome is unknown and ${id} was not seen linked, but the link may still be applied: check with "sparctl --url ${held} resolve ${id}" and, if it is linked, remove it with "${unlink}"`,
+    });
+    expect(withoutTarget(run.stderr)).toMatch(/; cleanup UNKNOWN: the link's outcome is unknown .*\n$/);
+    // And so it is: the held link lands after the cleanup; the command given removes it.
+    for (let i = 0; i < 100 && !spar.rows().has(id); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(spar.rows().has(id)).toBe(true);
+    const removed = await runMain(unlink.split(' ').slice(1), { env: client(keyFile) });
+    expect(removed.code, removed.stderr).toBe(0);
+    expect(spar.rows().size).toBe(0);
   }, 30_000);
 
   it('a mapper that is not running (picked by --profile): exit 4, nothing to clean up', async () => {

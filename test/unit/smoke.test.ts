@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { smokeJunitXml, xmlAttr, xmlText } from '../../src/adapters/files/junit.js';
 import { LocalMapper } from '../../src/adapters/sqlite/local-mapper.js';
-import { UnavailableError } from '../../src/core/errors.js';
+import { ConfigError, UnavailableError } from '../../src/core/errors.js';
 import type { LinkItem, Mapper, ResolveItem, UnlinkItem } from '../../src/core/mapper.js';
 import { ReasonCode, ReasonMessage, type ItemResult } from '../../src/core/results.js';
 import { SMOKE_FA, SMOKE_FA_UPDATED, runSmoke, type SmokeReport } from '../../src/core/smoke.js';
@@ -197,20 +197,84 @@ describe('runSmoke', () => {
     expect(mapper.rows.size).toBe(0);
   });
 
-  it('unlinks after a link that timed out, accepting "not found" since the link may not have happened', async () => {
+  it('after a link that timed out: reads back, unlinks accepting "not found", and, never having seen it linked, says the cleanup is unknown', async () => {
     const mapper = new FakeMapper();
     mapper.hooks.set('link#1', () => new Promise<ItemResult[]>(() => undefined)); // never answers
-    const report = await runSmoke(mapper, { id: ID, clock: () => performance.now(), stepTimeoutMs: 30 });
-    expect(report.steps[0]).toMatchObject({ status: 'fail', error: { code: 'smoke.timeout', exitCode: 4 } });
-    expect(statuses(report)).toMatchObject({
-      resolve_linked: 'skipped',
-      update: 'skipped',
-      resolve_updated: 'skipped',
-      unlink: 'pass',
-      resolve_unlinked: 'pass',
+    const report = await runSmoke(mapper, {
+      id: ID,
+      clock: () => performance.now(),
+      stepTimeoutMs: 30,
+      resolveCommand: `sparctl --url http://x resolve ${ID}`,
+      unlinkCommand: `sparctl --url http://x unlink --id ${ID} --yes`,
     });
+    expect(report.steps[0]).toMatchObject({ status: 'fail', error: { code: 'smoke.timeout', exitCode: 4 } });
+    expect(report.steps.map((s) => [s.step, s.status, s.cleanup])).toEqual([
+      ['link', 'fail', false],
+      ['resolve_linked', 'pass', true],
+      ['update', 'skipped', false],
+      ['resolve_updated', 'skipped', false],
+      ['unlink', 'pass', true],
+      ['resolve_unlinked', 'pass', true],
+    ]);
+    expect(report.steps[1]!.expected).toBe("outcome found or not found (the link's outcome is unknown)");
     expect(report.steps[4]!.expected).toBe('outcome unlinked or not found');
-    expect(report).toMatchObject({ exitCode: 4, cleanup: { state: 'removed', detail: expect.stringContaining('not linked') } });
+    expect(mapper.calls).toEqual(['link', 'resolve', 'unlink', 'resolve']);
+    // Not found now says nothing of a link still on its way: never "removed".
+    expect(report).toMatchObject({
+      passed: false,
+      exitCode: 4,
+      cleanup: {
+        state: 'unknown',
+        detail: `the link's outcome is unknown and ${ID} was not seen linked, but the link may still be applied: check with "sparctl --url http://x resolve ${ID}" and, if it is linked, remove it with "sparctl --url http://x unlink --id ${ID} --yes"`,
+      },
+    });
+  });
+
+  it("after a link of unknown outcome that was applied (timeout, redirect, strategy.mismatch): read back found, removed, the error's exit code", async () => {
+    const cases: [
+      string,
+      (mapper: FakeMapper) => (items: readonly { reference_id: string; id: string }[]) => Promise<ItemResult[]>,
+      number,
+    ][] = [
+      // Applied at once, answered too late.
+      ['timeout', (m) => (items) => (m.rows.set(items[0]!.id, { ...SMOKE_FA }), new Promise<ItemResult[]>(() => undefined)), 4],
+      // A gateway passed it on, then answered 303 (README: remote.redirected).
+      [
+        'redirect',
+        (m) => async (items) => {
+          m.rows.set(items[0]!.id, { ...SMOKE_FA });
+          throw new ConfigError('remote.redirected', 'link at http://x/mapper/link answered HTTP 303, a redirect');
+        },
+        3,
+      ],
+      // The mapper applied it, and its answer showed another strategy 2.
+      [
+        'strategy.mismatch',
+        (m) => async (items) => {
+          m.rows.set(items[0]!.id, { ...SMOKE_FA });
+          throw new ConfigError('strategy.mismatch', 'this request was applied, nothing more is sent');
+        },
+        3,
+      ],
+    ];
+    for (const [what, link, exitCode] of cases) {
+      const mapper = new FakeMapper();
+      mapper.hooks.set('link#1', link(mapper));
+      // The unlink is redirected too, after it was applied: the read back is what tells.
+      if (what === 'redirect')
+        mapper.hooks.set('unlink#1', async (items) => {
+          mapper.rows.delete(items[0]!.id);
+          throw new ConfigError('remote.redirected', 'unlink at http://x/mapper/unlink answered HTTP 303, a redirect');
+        });
+      const report = await runSmoke(mapper, { id: ID, clock: () => performance.now(), stepTimeoutMs: 30 });
+      expect({ what, calls: mapper.calls }).toEqual({ what, calls: ['link', 'resolve', 'unlink', 'resolve'] });
+      expect({ what, readBack: report.steps[1]!.got }).toEqual({ what, readBack: 'found, account_number 0000000001' });
+      expect({ what, report }).toMatchObject({
+        what,
+        report: { passed: false, exitCode, cleanup: { state: 'removed', detail: 'the synthetic record was removed' } },
+      });
+      expect(mapper.rows.size).toBe(0);
+    }
   });
 
   it('does not try to clean up when the link was refused or never reached the mapper', async () => {
