@@ -29,4 +29,9 @@ const flushed = (stream) =>
   new Promise((resolve) => (stream.destroyed || !stream.writable ? resolve() : stream.write('', () => resolve())));
 await flushed(process.stdout);
 await flushed(process.stderr);
+// A signal received as the command ended reaches a listener still there (cli/io.ts,
+// endOnUnheardSignals) only when the event loop polls: the second turn follows a poll.
+const turn = () => new Promise((resolve) => setImmediate(resolve));
+await turn();
+await turn();
 process.exit(code);

@@ -28,6 +28,8 @@ export interface SmokeDeps {
   readonly checkJunit: (path: string) => Promise<void>;
   /** Listens for the stop signals (core/stop-signals.ts) until the returned function is called. */
   readonly onSignal: (listener: (signal: StopSignal) => void) => () => void;
+  /** Resolves once a signal the process has already received has reached the `onSignal` listener. */
+  readonly signalsHeard: () => Promise<void>;
   /** Ends the process at once (a second signal). */
   readonly exitNow: (code: number) => void;
   /** A line for the operator (stderr). */
@@ -72,9 +74,12 @@ export async function smoke(deps: SmokeDeps, input: SmokeInput): Promise<SmokeRe
       unlinkCommand: `sparctl ${deps.targetArgs}unlink --id ${id} --yes`,
       resolveCommand: `sparctl ${deps.targetArgs}resolve ${id}`,
       stopRequested: () => stop,
+      signalsHeard: deps.signalsHeard,
       ...stepTimeout,
     });
   } finally {
+    // In the same turn as runSmoke's last look at `stop`, after every signal received was heard:
+    // one after this stops no run; the composition ends the process by it (128 + n to a shell).
     stopListening();
     await mapper.close();
   }

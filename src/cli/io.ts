@@ -82,3 +82,25 @@ export function onStopSignals(listener: (signal: StopSignal) => void): () => voi
     for (const off of handlers) off();
   };
 }
+
+let unheardSignalsEnd = false;
+
+/**
+ * From now on, a stop signal no other listener hears ends the process by that signal, as Node's
+ * default does (128 + n to a shell). Node drops a signal it received but has not yet handed to a
+ * listener when the last listener of that signal goes: with this one there, a command that stops
+ * listening never drops one. It acts when the event loop turns, which bin/sparctl.js lets happen
+ * before it exits. Once per process.
+ */
+export function endOnUnheardSignals(): void {
+  if (unheardSignalsEnd) return;
+  unheardSignalsEnd = true;
+  for (const signal of Object.keys(STOP_SIGNALS) as StopSignal[]) {
+    const unheard = () => {
+      if (process.listenerCount(signal) > 1) return;
+      process.off(signal, unheard);
+      process.kill(process.pid, signal);
+    };
+    process.on(signal, unheard);
+  }
+}

@@ -111,6 +111,11 @@ export interface SmokeOptions {
   readonly resolveCommand?: string;
   /** Asked before each step: a stop skips the steps left, except the cleanup. */
   readonly stopRequested?: () => SmokeStop | undefined;
+  /**
+   * Resolves once a signal already received has reached stopRequested (a local mapper answers
+   * without letting the event loop turn, so one sent during the steps waits there).
+   */
+  readonly signalsHeard?: () => Promise<void>;
 }
 
 type Answer = { result: ItemResult; outcome: Outcome } | { thrown: SmokeStepError; outcomeUnknown: boolean };
@@ -320,7 +325,11 @@ export async function runSmoke(mapper: Mapper, options: SmokeOptions): Promise<S
           };
   }
 
-  const allPassed = steps.every((s) => s.status === 'pass');
+  // A stop that came during the cleanup, or after a failure, still stops the run: its exit code,
+  // never "passed". This is the last look: the caller stops listening in the same turn.
+  await options.signalsHeard?.();
+  stop ??= stopped();
+  const allPassed = stop === undefined && steps.every((s) => s.status === 'pass');
   const firstError = steps.find((s) => s.error !== undefined)?.error;
   const exitCode = stop !== undefined ? stopSignalOf(stop).exitCode : allPassed ? ExitCode.ok : (firstError?.exitCode ?? ExitCode.rejected);
   return {

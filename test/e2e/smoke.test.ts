@@ -4,10 +4,11 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 // Through retained.ts: on Node 24 a collected better-sqlite3 object aborts the test process.
 import { openDatabase, prepare } from '../../src/adapters/sqlite/retained.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BIN, cliEnv, SPAWN_LIMIT, withoutTarget } from '../helpers/run-cli.js';
+import { BIN, cliEnv, ROOT, SPAWN_LIMIT, withoutTarget } from '../helpers/run-cli.js';
 import { runMain } from '../helpers/run-main.js';
 import { startSparV2Double, type SparV2Double } from '../helpers/spar-v2-double.js';
 import { serve } from '../helpers/serve.js';
@@ -92,6 +93,15 @@ const wrongFaProxy = (upstream: string) =>
     rewrite: (path, body) =>
       path === '/mapper/resolve' ? body.replace(/"account_number":"[^"]*"/g, '"account_number":"4242424242"') : body,
   });
+
+/** A child's exit code and its whole stdout and stderr. */
+function exitOf(child: ChildProcess): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
+}
 
 /** Rows of the table on stdout: [#, step, result, ms, detail], wrapped detail lines joined. */
 function tableRows(stdout: string): string[][] {
@@ -323,6 +333,87 @@ describe('sparctl smoke (built binary)', () => {
     const { n } = prepare(handle, 'SELECT count(*) AS n FROM id_fa_mappings').get() as { n: number };
     handle.close();
     expect(n).toBe(0);
+  }, 30_000);
+
+  it('SIGTERM while the cleanup unlink is in flight, after every other step passed: exit 143, never "passed"', async () => {
+    const dir = tempDir();
+    const { keyFile, publicFile } = keyPair(dir);
+    const served = await serve(cliEnv().env, join(dir, 'served.db'), `sparctl=${publicFile}`);
+    let child: ChildProcess | undefined;
+    const slow = await proxy(served.url, {
+      delayMs: 300,
+      onRequest: (path) => {
+        if (path === '/mapper/unlink') child!.kill('SIGTERM');
+      },
+    });
+    child = spawn(process.execPath, [BIN, 'smoke', '--url', slow, '-o', 'table'], { ...SPAWN_LIMIT, env: client(keyFile) });
+    running.push(child);
+    const { code, stdout, stderr } = await exitOf(child);
+    expect(code, stderr).toBe(143);
+    expect(tableRows(stdout).map((r) => r[2])).toEqual(['pass', 'pass', 'pass', 'pass', 'pass', 'pass', 'done']);
+    expect(stderr).toMatch(/sparctl: terminated \(SIGTERM\); removing the synthetic record before stopping/);
+    expect(stderr).toMatch(/smoke: terminated \(SIGTERM\); 6 of 6 steps passed .*; cleanup: done\n$/);
+    expect(stderr).not.toContain('all 6 steps passed');
+  }, 30_000);
+
+  it('SIGTERM during a local smoke test, which never lets the event loop turn (a write waits for a lock): exit 143, never "passed"', async () => {
+    const dir = tempDir();
+    const db = join(dir, 'm.db');
+    const { env } = cliEnv();
+    expect((await runMain(['init', '--db', db, '-q'], { env })).code).toBe(0);
+    // Another connection holds the write lock: the link waits in SQLite, the event loop blocked.
+    const holder = openDatabase(db);
+    prepare(holder, 'BEGIN IMMEDIATE').run();
+    const child = spawn(process.execPath, [BIN, '--db', db, 'smoke', '-o', 'table'], { ...SPAWN_LIMIT, env });
+    running.push(child);
+    const exited = exitOf(child);
+    try {
+      await new Promise((resolve) => child.stderr!.once('data', resolve)); // "→ local …": the mapper is being opened
+      await new Promise((resolve) => setTimeout(resolve, 1_500)); // the link is waiting for the lock
+      child.kill('SIGTERM');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    } finally {
+      prepare(holder, 'COMMIT').run();
+      holder.close();
+    }
+    const { code, stdout, stderr } = await exited;
+    expect(code, stderr).toBe(143);
+    expect(tableRows(stdout).map((r) => r[2])).toEqual(['pass', 'pass', 'pass', 'pass', 'pass', 'pass', 'done']);
+    expect(stderr).toMatch(/smoke: terminated \(SIGTERM\); 6 of 6 steps passed .*; cleanup: done\n$/);
+    expect(stderr).not.toContain('all 6 steps passed');
+  }, 30_000);
+
+  it('a signal received but not yet handed over as smoke stops listening is not dropped: the process ends by it, not by exit 0', async () => {
+    // As smoke and bin/sparctl.js do: busy when the signal comes (a local smoke test never lets
+    // the event loop turn), stop listening, then two turns before the exit. Removing the last
+    // listener used to drop such a signal: exit 0, "passed".
+    const script = [
+      `import { endOnUnheardSignals, onStopSignals } from ${JSON.stringify(pathToFileURL(join(ROOT, 'dist', 'cli', 'io.js')).href)};`,
+      'let heard = 0;',
+      'endOnUnheardSignals();',
+      'const stopListening = onStopSignals(() => heard++);',
+      "process.stderr.write('busy\\n');",
+      'for (const t = Date.now(); Date.now() - t < 1500; );',
+      'stopListening();',
+      'process.stderr.write(`stopped listening, heard ${heard}\\n`);',
+      'const turn = () => new Promise((resolve) => setImmediate(resolve));',
+      'await turn();',
+      'await turn();',
+      'process.exit(0);',
+    ].join('\n');
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { ...SPAWN_LIMIT, env: cliEnv().env });
+    running.push(child);
+    const signalled = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
+    const exited = exitOf(child);
+    await new Promise((resolve) => child.stderr!.once('data', resolve));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    child.kill('SIGTERM');
+    const { code, stderr } = await exited;
+    expect({ code, signal: await signalled, stderr }).toEqual({
+      code: null,
+      signal: 'SIGTERM',
+      stderr: 'busy\nstopped listening, heard 0\n',
+    });
   }, 30_000);
 
   it('a link answered by a 303 after it was applied: its outcome is unknown, so the cleanup reads it back and removes it (exit 3)', async () => {

@@ -62,6 +62,7 @@ function deps(
     writeJunit: async (path, report, startedAt) => void written.push({ path, report, startedAt }),
     checkJunit: async () => undefined,
     onSignal: () => () => undefined,
+    signalsHeard: async () => undefined,
     exitNow: (code) => expect.fail(`exited at once with ${code}`),
     say: () => undefined,
   };
@@ -156,6 +157,48 @@ describe('smoke (use case)', () => {
     let second: ((signal: StopSignal) => void) | undefined;
     await smoke(deps(mapper, { onSignal: (given) => ((second = given), () => undefined), exitNow: (code) => void exits.push(code) }), {});
     expect(exits).toEqual([143]);
+  });
+
+  it('a signal during the last steps, or one only heard once they are done (a local mapper never lets the loop turn), still stops the run: its exit code, never passed', async () => {
+    for (const when of ['unlink', 'last resolve', 'heard after the steps'] as const) {
+      let listener: ((signal: StopSignal) => void) | undefined;
+      let listening = false;
+      let resolves = 0;
+      const { mapper, calls } = fakeMapper();
+      // The signal comes with the unlink, or with the third resolve (the last).
+      const { resolve, unlink } = { resolve: mapper.resolve.bind(mapper), unlink: mapper.unlink.bind(mapper) };
+      mapper.unlink = async (items, context) => {
+        if (when === 'unlink') listener!('SIGTERM');
+        return unlink(items, context);
+      };
+      mapper.resolve = async (items, context) => {
+        if (++resolves === 3 && when === 'last resolve') listener!('SIGINT');
+        return resolve(items, context);
+      };
+      const said: string[] = [];
+      const { report } = await smoke(
+        deps(mapper, {
+          onSignal: (given) => ((listener = given), (listening = true), () => void (listening = false)),
+          signalsHeard: async () => {
+            expect(listening).toBe(true);
+            if (when === 'heard after the steps') listener!('SIGTERM');
+          },
+          say: (line) => void said.push(line),
+        }),
+        {},
+      );
+      const [code, exitCode, words] =
+        when === 'last resolve' ? ['interrupted', 130, 'interrupted (Ctrl-C)'] : ['terminated', 143, 'terminated (SIGTERM)'];
+      expect({ when, calls }).toEqual({
+        when,
+        calls: ['link sparctl-smoke-20260304T050607089Z-abcd0123', 'resolve', 'update', 'resolve', 'unlink', 'resolve', 'close'],
+      });
+      expect(report.steps.every((s) => s.status === 'pass')).toBe(true);
+      expect({ when, report }).toMatchObject({ when, report: { passed: false, stopped: code, exitCode, cleanup: { state: 'removed' } } });
+      expect(smokeSummary(report)).toMatch(new RegExp(`^smoke: ${words.replace(/[()]/g, '\\$&')}; 6 of 6 steps passed `));
+      expect(said.join('\n')).toMatch(/removing the synthetic record before stopping/);
+      expect(listening).toBe(false);
+    }
   });
 
   it('closes the mapper when a step throws a bug, and lets the bug through', async () => {

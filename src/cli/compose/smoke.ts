@@ -2,7 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import type { SmokeDeps } from '../../app/smoke.js';
 import { openMapper, targetArgs, type CommandContext } from '../context.js';
-import { onStopSignals } from '../io.js';
+import { endOnUnheardSignals, onStopSignals } from '../io.js';
+
+const immediate = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** What the smoke use case needs, from this command's settings: the composition of app/smoke.ts. */
 export function smokeDeps(context: CommandContext): SmokeDeps {
@@ -18,7 +20,11 @@ export function smokeDeps(context: CommandContext): SmokeDeps {
       const { smokeJunitXml, writeJunitFile } = await import('../../adapters/files/junit.js');
       await writeJunitFile(path, smokeJunitXml(report, startedAt));
     },
-    onSignal: onStopSignals,
+    // First: a signal on its way as the use case stops listening then still ends the run by it.
+    onSignal: (listener) => (endOnUnheardSignals(), onStopSignals(listener)),
+    // Node hands a signal over in the event loop's poll phase. The first setImmediate may run in
+    // this turn's check phase, before any poll; the second runs after one.
+    signalsHeard: () => immediate().then(immediate),
     exitNow: (code) => process.exit(code),
     say: (line) => void context.io.stderr.write(`${line}\n`),
     checkJunit: async (path) => {
