@@ -327,9 +327,10 @@ export async function writeFlagRecords(
     });
     if (summary.stopped) {
       if (summary.stopped.code === 'interrupted') return { interrupted: summary.stopped.exitCode };
-      // A record sent whose answer never came, nor a read of it: nothing resumes a single record,
-      // so the message says what is unknown, and how to look, instead of a --file run's resume.
-      const unknown = inFlight.map((record) => record.key ?? `line ${record.line}`);
+      // A record sent whose answer never came, nor a read of it (a request refused as a whole, a
+      // bad signature, was not applied): nothing resumes a single record, so the message says
+      // what is unknown, and how to look, instead of a --file run's resume.
+      const unknown = summary.stopped.outcomeUnknown === true ? inFlight.map((record) => record.key ?? `line ${record.line}`) : [];
       throw new SparctlError(
         summary.stopped.code,
         unknown.length === 0

@@ -114,7 +114,8 @@ describe.runIf(hasDevFull)('a full disk during a run (/dev/full): exit 4, the su
     });
     expect(full.code).toBe(4);
     expect(full.stderr).toContain('sparctl: error [disk.full]: /dev/full: cannot write: no space left on device (ENOSPC)');
-    expect(existsSync(join(dir, 'j.db'))).toBe(true);
+    // The results file failed before anything was sent: no journal is left behind.
+    expect(existsSync(join(dir, 'j.db'))).toBe(false);
     const rerun = await runMain(['--db', 'x.db', 'link', '--file', 'b.csv', '--results', 'res.csv', '--journal', 'j.db', '-q'], {
       env,
       cwd: dir,

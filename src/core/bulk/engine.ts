@@ -345,7 +345,13 @@ class BulkRun implements Retrying {
             stopped:
               stopped === 'interrupted'
                 ? { code: 'interrupted', message: 'interrupted', exitCode: 130 }
-                : { code: stopped.code, message: stopped.message, exitCode: stopped.exitCode, hint: stopped.hint },
+                : {
+                    code: stopped.code,
+                    message: stopped.message,
+                    exitCode: stopped.exitCode,
+                    hint: stopped.hint,
+                    ...(stopped instanceof UnavailableError && stopped.outcomeUnknown ? { outcomeUnknown: true } : {}),
+                  },
           }),
     });
     return this.options.adaptiveConcurrency ? { ...summary, requestsInFlight: this.slots.limit } : summary;

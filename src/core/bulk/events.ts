@@ -116,7 +116,14 @@ export interface BulkSummary {
   /** With `--concurrency auto`: the number of requests in flight the run ended at. */
   readonly requestsInFlight?: number;
   /** Why the run stopped early, when it did (the mapper unavailable, interrupted). */
-  readonly stopped?: { readonly code: string; readonly message: string; readonly exitCode: number; readonly hint?: string | undefined };
+  readonly stopped?: {
+    readonly code: string;
+    readonly message: string;
+    readonly exitCode: number;
+    readonly hint?: string | undefined;
+    /** The failure that stopped it may have come after the mapper applied the request (a lost answer, a timeout). */
+    readonly outcomeUnknown?: boolean;
+  };
 }
 
 export type { Outcome };
