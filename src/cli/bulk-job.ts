@@ -3,6 +3,7 @@ import type { BulkJobResult } from '../app/bulk-job.js';
 import type { BulkJobSpec } from './compose/bulk-job.js';
 import { loadContext, type CommandContext, type GlobalOptions } from './context.js';
 import { DEFAULTS } from '../config/settings.js';
+import { redactShownText } from '../config/redact.js';
 import type { Io } from './io.js';
 
 /**
@@ -125,15 +126,16 @@ async function renderJob(context: CommandContext, result: BulkJobResult, file: s
     );
   }
   const { renderJobEnd } = await import('./output.js');
+  // A server's text in the reason (an error echoing the request path) is shown without the URL's parameter values.
   const stopped = summary.stopped && {
     code: summary.stopped.code,
-    message: summary.stopped.message,
-    hint: summary.stopped.hint,
+    message: redactShownText(summary.stopped.message),
+    hint: summary.stopped.hint === undefined ? undefined : redactShownText(summary.stopped.hint),
     exitCode: summary.stopped.exitCode,
   };
   renderJobEnd(io, settings.output, jobDocument(result), stopped);
-  if (summary.stopped && summary.stopped.code !== 'interrupted' && summary.stopped.code !== 'terminated') {
-    const { code, message, hint } = summary.stopped;
+  if (stopped && stopped.code !== 'interrupted' && stopped.code !== 'terminated') {
+    const { code, message, hint } = stopped;
     io.stderr.write(`sparctl: error [${code}]: ${message}${hint ? ` (${hint})` : ''}\n`);
   }
 }

@@ -1,7 +1,7 @@
 import { CommanderError } from 'commander';
 import { ExitCode, SparctlError, UsageError } from '../core/errors.js';
 import { processIo, type Io } from './io.js';
-import { redactUrlsIn } from '../config/redact.js';
+import { redactShownText, redactUrlsIn } from '../config/redact.js';
 import { COMMAND_NAMES, createProgram } from './program.js';
 import { chosenOutputFormat } from './context.js';
 import { errorDocument, type ErrorFields } from './document.js';
@@ -141,8 +141,8 @@ function reportError(io: Io, error: unknown, argv: readonly string[], commands: 
 function report(io: Io, argv: readonly string[], fields: ErrorFields): number {
   const safe: ErrorFields = {
     ...fields,
-    message: redactUrlsIn(fields.message),
-    hint: fields.hint === undefined ? undefined : redactUrlsIn(fields.hint),
+    message: redactShownText(redactUrlsIn(fields.message)),
+    hint: fields.hint === undefined ? undefined : redactShownText(redactUrlsIn(fields.hint)),
   };
   io.stderr.write(`sparctl: error [${safe.code}]: ${safe.message}${safe.hint ? ` (${safe.hint})` : ''}\n`);
   const document = errorDocument(chosenOutputFormat(io) ?? formatAsked(argv, io.env), safe);

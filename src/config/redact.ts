@@ -124,10 +124,27 @@ export function holdUrlSecrets(url: string | undefined): void {
     // A bare `?KEY` is masked whole by redactUrl: held as a value.
     const [name, value] = eq === -1 ? ['', param] : [param.slice(0, eq), param.slice(eq + 1)];
     for (const shown of spellings(value)) {
-      holdSecret(shown);
-      if (name !== '' && shown !== '') for (const key of spellings(name)) HELD_PAIRS.set(`${key}=${shown}`, `${key}=***`);
+      if (shown.length >= 8) SHOWN_ONLY.add(shown);
+      if (name !== '' && shown !== '') for (const key of spellings(name)) SHOWN_ONLY_PAIRS.set(`${key}=${shown}`, `${key}=***`);
     }
   }
+}
+
+/**
+ * A URL's query and path parameter values are masked only in what sparctl shows of a server's
+ * text (an error message), never in the answers it reads: a value such as `?tenant=20190815`
+ * may also be data, and masked in an answer it became an account number "***99" that fa edit
+ * then wrote back.
+ */
+const SHOWN_ONLY = new Set<string>();
+const SHOWN_ONLY_PAIRS = new Map<string, string>();
+
+/** redactSecretsIn, and the URL parameter values held: for a message before it is printed or written (an error, its hint). */
+export function redactShownText(text: string): string {
+  let shown = redactSecretsIn(text);
+  for (const [pair, masked] of SHOWN_ONLY_PAIRS) if (shown.includes(pair)) shown = shown.split(pair).join(masked);
+  for (const secret of SHOWN_ONLY) if (shown.includes(secret)) shown = shown.split(secret).join('***');
+  return shown;
 }
 
 /** A URL part as sent (percent-encoded) and as a server that decodes it may echo it. */
@@ -140,7 +157,7 @@ function spellings(part: string): string[] {
   }
 }
 
-/** Masks every secret value this process holds (holdSecret, holdUrlSecrets) in a text a server sent. */
+/** Masks every secret this process holds (holdSecret, a URL's password) in a text a server sent: applied to whole answers, so to values that are secrets only. */
 export function redactSecretsIn(text: string): string {
   let shown = text;
   for (const [pair, masked] of HELD_PAIRS) if (shown.includes(pair)) shown = shown.split(pair).join(masked);

@@ -183,6 +183,33 @@ describe('a server that echoes the request path', () => {
   });
 });
 
+describe('a URL parameter value that is also data', () => {
+  it('is masked only in what is shown of a server error, never in the answers read: the account is read as stored', async () => {
+    const { LocalMapper } = await import('../../src/adapters/sqlite/local-mapper.js');
+    const { createSparServer } = await import('../../src/adapters/server/spar-v2-server.js');
+    const backing = LocalMapper.open(join(tempDir(), 'served.db'));
+    closers.push(() => backing.close());
+    const http = createSparServer({ mapper: backing, partners: new Map() });
+    const port = await listenOnLoopback(http);
+    closers.push(() => new Promise((resolve) => http.close(() => resolve())));
+    const url = `http://127.0.0.1:${port}/?tenant=20190815`;
+    const { env } = cliEnv();
+    const fa = ['--strategy', '2', '--fa-type', 'BANK', '--bank-name', 'Example Bank', '--bank-code', 'EXB', '--branch-name', 'Main'];
+    const link = (id: string, account: string) =>
+      runCli(['link', '--id', id, '--url', url, ...fa, '--branch-code', '1', '--account-number', account], { env, cwd: ROOT });
+    // The stored string comes back whole: no false strategy.mismatch over a masked answer.
+    expect((await link('Q-1', '2019081599')).code).toBe(0);
+    expect((await link('Q-2', '2019081577')).code).toBe(0);
+    const resolved = await runCli(['resolve', 'Q-1', 'Q-2', '--url', url, '-o', 'jsonl'], { env, cwd: ROOT });
+    expect(
+      resolved.stdout
+        .trim()
+        .split('\n')
+        .map((line) => (JSON.parse(line) as { fa: { account_number: string } }).fa.account_number),
+    ).toEqual(['2019081599', '2019081577']);
+  });
+});
+
 describe('a token endpoint that fails before anything is sent', () => {
   it('a bulk run: exit 4 auth.token_unavailable, retried, no journal left and no "resume with"; the mapper never called', async () => {
     const seen: string[] = [];

@@ -4,6 +4,7 @@ import { redactUrl, redactedSettings, resolveSettings, type SettingsInput } from
 import {
   earlierRemoteIdentity,
   holdUrlSecrets,
+  redactShownText,
   redactQuery,
   redactSecretsIn,
   redactUrlsIn,
@@ -295,13 +296,20 @@ describe('remoteIdentity: one remote mapper, however its URL is spelled', () => 
 describe('holdUrlSecrets: what redactUrl masks in a URL, masked in what a server sends back', () => {
   it('the password and every query and path parameter value, as sent and decoded; a short one only after its name', () => {
     holdUrlSecrets('https://mapuser:MAP%40PASS_k3@spar.example.org/api;jsessionid=SESSION123/mapper?subscription-key=SUBKEY_99&k=a%2Fb');
-    expect(redactSecretsIn('url /api;jsessionid=SESSION123/mapper/resolve?subscription-key=SUBKEY_99&k=a%2Fb')).toBe(
+    expect(redactShownText('url /api;jsessionid=SESSION123/mapper/resolve?subscription-key=SUBKEY_99&k=a%2Fb')).toBe(
       'url /api;jsessionid=***/mapper/resolve?subscription-key=***&k=***',
     );
-    expect(redactSecretsIn('{"subscription-key":"SUBKEY_99","k":"a/b"} k=a/b')).toBe('{"subscription-key":"***","k":"a/b"} k=***');
-    expect(redactSecretsIn('login mapuser:MAP@PASS_k3@ and MAP%40PASS_k3')).toBe('login mapuser:***@ and ***');
+    expect(redactShownText('{"subscription-key":"SUBKEY_99","k":"a/b"} k=a/b')).toBe('{"subscription-key":"***","k":"a/b"} k=***');
+    expect(redactShownText('login mapuser:MAP@PASS_k3@ and MAP%40PASS_k3')).toBe('login mapuser:***@ and ***');
     // Short values are not masked on their own: "a/b" is an ordinary word elsewhere.
-    expect(redactSecretsIn('a/b')).toBe('a/b');
+    expect(redactShownText('a/b')).toBe('a/b');
+    // An answer sparctl reads keeps the parameter values: they may be data too (an account
+    // number 2019081599 beside ?tenant=20190815 was read as "***99"). The password is a secret everywhere.
+    holdUrlSecrets('https://spar.example.org/api?tenant=20190815');
+    expect(redactSecretsIn('{"account_number":"2019081599","id":"SUBKEY_99"} MAP%40PASS_k3')).toBe(
+      '{"account_number":"2019081599","id":"SUBKEY_99"} ***',
+    );
+    expect(redactShownText('account 2019081599')).toBe('account ***99');
     // Not a URL: nothing to hold, nothing thrown.
     holdUrlSecrets('not a url');
     holdUrlSecrets(undefined);
