@@ -147,6 +147,68 @@ describe('G2P Connect asynchronous mode', () => {
     expect(polls).toHaveLength(4);
   });
 
+  it('a callback of progress (items pdng) is waited past; items still pending stop the request as pending, never rejected or sent again', async () => {
+    const { createServer, request } = await import('node:http');
+    let sends = 0;
+    // Callbacks the mapper sends for each link, in turn: progress, then the final statuses.
+    let statuses: string[][] = [];
+    const post = (url: string, body: unknown) =>
+      new Promise<void>((resolve) => {
+        const sent = request(url, { method: 'POST', headers: { 'content-type': 'application/json' } }, (response) => {
+          response.resume();
+          response.on('end', () => resolve());
+        });
+        sent.on('error', () => resolve());
+        sent.end(JSON.stringify(body));
+      });
+    const server = createServer((req, res) => {
+      let text = '';
+      req.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      req.on('end', () => {
+        sends++;
+        const body = JSON.parse(text) as {
+          header: { sender_uri: string };
+          message: { transaction_id: string; link_request: { reference_id: string }[] };
+        };
+        res
+          .writeHead(200, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ message: { ack_status: 'ACK', error: null, correlation_id: 'c' } }));
+        void (async () => {
+          for (const round of statuses) {
+            await post(`${body.header.sender_uri}/on-link`, {
+              header: { status: 'succ' },
+              message: {
+                transaction_id: body.message.transaction_id,
+                link_response: body.message.link_request.map((item, i) => ({ reference_id: item.reference_id, status: round[i] })),
+              },
+            });
+          }
+        })();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    const http = await mapper({ url } as G2pConnectFake, { asyncTimeoutMs: 1_500 });
+    statuses = [
+      ['pdng', 'pdng'],
+      ['succ', 'pdng'],
+      ['succ', 'succ'],
+    ];
+    expect((await http.link([item('G1'), item('G2')], ctx)).map((r) => classifyResult('link', r))).toEqual(['linked', 'linked']);
+    // Never final: the request is pending when the time is up, its outcome unknown; not sent again.
+    statuses = [['succ', 'pdng']];
+    sends = 0;
+    await expect(http.link([item('G3'), item('G4')], ctx)).rejects.toMatchObject({
+      code: 'remote.pending',
+      outcomeUnknown: true,
+      message: expect.stringContaining(
+        '1 of its 2 records are not done yet (the mapper said rcvd or pdng); whether they are applied is unknown',
+      ),
+    });
+    expect(sends).toBe(1);
+  });
+
   it('a receiver other machines can reach takes no callback whose signature it cannot check: refused before anything is sent', async () => {
     const server = await fake();
     for (const listen of ['0.0.0.0:0', '[::]:0', '192.0.2.1:8443'])

@@ -647,20 +647,21 @@ describe('g2p-connect parseResponse: reason codes mapped to SPAR v2’s', () => 
     expect(parsed.map((r) => classifyResult('unlink', r))).toEqual(['not_found', 'rejected']);
   });
 
-  it('rcvd and pdng items are not done, and may yet be applied: no result (read back), never rejected', () => {
-    const parsed = results(
-      'link',
-      envelope(
+  it('rcvd and pdng items are not done, and may yet be applied: the request is pending (outcome unknown), never rejected', () => {
+    expect(
+      failure(
         'link',
-        [
-          { reference_id: 'ref-000123-0001', status: 'rcvd', status_reason_code: null },
-          { reference_id: 'ref-000123-0002', status: 'pdng', status_reason_code: 'rjct.unknown.retry', status_reason_message: 'queued' },
-        ],
-        { status: 'pdng' },
+        envelope(
+          'link',
+          [
+            { reference_id: 'ref-000123-0001', status: 'rcvd', status_reason_code: null },
+            { reference_id: 'ref-000123-0002', status: 'pdng', status_reason_code: 'rjct.unknown.retry', status_reason_message: 'queued' },
+          ],
+          { status: 'pdng' },
+        ),
+        LINK_ITEMS,
       ),
-      LINK_ITEMS,
-    );
-    expect(parsed).toEqual([]);
+    ).toMatchObject({ kind: 'pending', message: '2 of its 2 records are not done yet (the mapper said rcvd or pdng)' });
   });
 });
 

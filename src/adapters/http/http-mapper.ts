@@ -254,8 +254,29 @@ export class HttpMapper implements Mapper {
     }
     const deadline = Date.now() + mode.timeoutMs;
     if (mode.receiver) {
-      const callback = await mode.receiver.waitFor(transactionId, mode.timeoutMs);
-      if (callback) return callback;
+      // A callback may report progress (items pdng): the receiver waits for the next one, each
+      // item's latest status kept, until every item is final or the time is up. What is then
+      // still pending stops the run with the outcome unknown (readAnswer: remote.pending).
+      const latest = new Map<string, unknown>();
+      let last: { header: unknown; message: unknown } | undefined;
+      for (;;) {
+        const callback = (await mode.receiver.waitFor(transactionId, Math.max(0, deadline - Date.now()))) as
+          | { header: unknown; message: unknown }
+          | undefined;
+        if (callback === undefined) break;
+        last = callback;
+        const list = isRecordValue(callback.message) ? callback.message[`${operation}_response`] : undefined;
+        if (!Array.isArray(list)) return callback; // a header-level answer: read as it is
+        for (const entry of list)
+          if (isRecordValue(entry) && typeof entry['reference_id'] === 'string') latest.set(entry['reference_id'], entry);
+        if (items.every((item) => isFinal(latest.get(item.reference_id))) || Date.now() >= deadline) break;
+        mode.receiver.expect(transactionId);
+      }
+      if (last !== undefined)
+        return {
+          header: last.header,
+          message: { ...(last.message as Record<string, unknown>), [`${operation}_response`]: [...latest.values()] },
+        };
     } else {
       const polled = await this.pollStatus(operation, transactionId, items, deadline, mode.pollMs);
       if (polled) return polled;
@@ -276,10 +297,10 @@ export class HttpMapper implements Mapper {
 
   /**
    * The synchronous txn/status, asked until every item of the transaction has a final status
-   * (succ or rjct) or the deadline passes; the final ones of each answer are kept (a mapper may
-   * report progress: some items pdng). An answer about another transaction is no answer: the
-   * reference ids of sparctl's requests repeat from run to run, so only the transaction id says
-   * whose result it is. What is final by the deadline is returned; the rest is read back.
+   * (succ or rjct) or the deadline passes, each item's latest status kept (a mapper may report
+   * progress: some items pdng). An answer about another transaction is no answer: the reference
+   * ids of sparctl's requests repeat from run to run, so only the transaction id says whose
+   * result it is. Items still pending at the deadline stop the run (readAnswer: remote.pending).
    */
   private async pollStatus(
     operation: Operation,
@@ -290,7 +311,7 @@ export class HttpMapper implements Mapper {
   ): Promise<unknown> {
     const url = this.urlFor(this.settings.paths?.['txnStatus' as Operation] ?? '/mapper/sync/txn/status');
     const where = `txn/status at ${redactUrl(url.toString())}`;
-    const final = new Map<string, unknown>();
+    const latest = new Map<string, unknown>();
     for (;;) {
       const body = (await import('./connect-async.js')).txnStatusRequest(operation, transactionId, this.settings.senderAppMnemonic);
       const answer = await this.post(url, body, where);
@@ -299,17 +320,12 @@ export class HttpMapper implements Mapper {
       const list = isRecordValue(status) && status['transaction_id'] === transactionId ? status[`${operation}_response`] : undefined;
       if (Array.isArray(list))
         for (const entry of list)
-          if (
-            isRecordValue(entry) &&
-            typeof entry['reference_id'] === 'string' &&
-            (entry['status'] === 'succ' || entry['status'] === 'rjct')
-          )
-            final.set(entry['reference_id'], entry);
-      const done = items.every((item) => final.has(item.reference_id));
+          if (isRecordValue(entry) && typeof entry['reference_id'] === 'string') latest.set(entry['reference_id'], entry);
+      const done = items.every((item) => isFinal(latest.get(item.reference_id)));
       if (done || Date.now() + everyMs > deadline)
-        return final.size === 0
+        return latest.size === 0
           ? undefined
-          : { header: { status: 'succ' }, message: { transaction_id: transactionId, [`${operation}_response`]: [...final.values()] } };
+          : { header: { status: 'succ' }, message: { transaction_id: transactionId, [`${operation}_response`]: [...latest.values()] } };
       await new Promise((resolve) => setTimeout(resolve, everyMs));
     }
   }
@@ -331,6 +347,13 @@ export class HttpMapper implements Mapper {
           );
         case 'validation':
           throw new UsageError('remote.request_invalid', `${where} refused the request (${detail})`);
+        case 'pending':
+          // Not retried (a pending write sent again is a second write on its way) and never
+          // reported rejected: the run stops, and the next one reads these records back first.
+          throw new UnavailableError('remote.pending', `${where}: ${outcome.message}; whether they are applied is unknown`, {
+            hint: 'run the same command again later: those records are read back before anything is sent again',
+            outcomeUnknown: true,
+          });
         default:
           throw new UnavailableError('remote.unexpected_answer', `${where}: ${outcome.message ?? detail}`, {
             hint: `check that the profile's protocol (${this.protocol.name}) is the one this mapper speaks`,
@@ -968,4 +991,9 @@ function strategyMismatch(where: string, found: NonNullable<ReturnType<typeof st
       hint: `declare the deployment's own strategy ${strategy.id} in the profile (strategiesFile or strategies, as its seed data or database has it); the same command then reads this request's records back and goes on`,
     },
   );
+}
+
+/** A G2P Connect item status that says what was done (succ, rjct), not that the work goes on (rcvd, pdng). */
+function isFinal(entry: unknown): boolean {
+  return isRecordValue(entry) && (entry['status'] === 'succ' || entry['status'] === 'rjct');
 }

@@ -38,7 +38,8 @@ export interface RequestContext {
 /** The server refused the whole request. `kind` decides the exit code and whether a retry may help. */
 export interface BatchFailure {
   readonly failure: true;
-  readonly kind: 'signature' | 'validation' | 'internal' | 'unknown';
+  /** `pending`: some of the items are not done yet (G2P Connect rcvd/pdng): they may still be applied. */
+  readonly kind: 'signature' | 'validation' | 'internal' | 'unknown' | 'pending';
   /** The server's own code and message, shown to the user as they are. */
   readonly code: string | null;
   readonly message: string | null;

@@ -31,8 +31,8 @@ import { otherId, type BatchFailure, type ProtocolItem, type RequestContext, typ
  * | update    | rjct / rjct.reference_id.duplicate (spec meaning)  | anything else           | rjct.reference_id.invalid      | rejected       |
  * | unlink    | rjct / rjct.id.invalid                             | "doesn't exist…"        | (kept)                         | not_found      |
  * | any       | rjct / any other code                              | any                     | (kept)                         | rejected       |
- * | any       | rcvd or pdng / any code                            | any                     | no result: read back before    | (unknown)      |
- * |           |                                                    |                         | anything is sent again         |                |
+ * | any       | rcvd or pdng / any code                            | any                     | the request's outcome unknown: | (unknown)      |
+ * |           |                                                    |                         | stop, read back by the next run|                |
  *
  * The spec has no unlink "not found" code; only SPAR's "ID doesnt exist" message is recognised.
  */
@@ -128,18 +128,28 @@ export function readConnectResponse(
 
   const requested = new Map(items.map((item) => [item.reference_id, item]));
   const results: ItemResult[] = [];
+  let pending = 0;
   for (const entry of list) {
     if (!isRecord(entry) || typeof entry['reference_id'] !== 'string') continue;
     const item = requested.get(entry['reference_id']);
     if (!item) continue; // not ours; the caller reports every request item left unanswered
     const mismatch = otherId(entry, item);
     if (mismatch) return unknownShape(mismatch);
-    // Only succ and rjct say what was done. rcvd and pdng ("accepted, still working") may yet be
-    // applied, and a status the spec does not have says nothing: no result, so the record is read
-    // back before anything is sent again, and never reported rejected while it may be applied.
+    // rcvd and pdng ("accepted, still working") may yet be applied: neither a result nor
+    // something to send again (a pending link sent again is a second write on its way).
+    if (entry['status'] === 'rcvd' || entry['status'] === 'pdng') pending++;
+    // Only succ and rjct say what was done; a status the spec does not have says nothing: no
+    // result, so the record is read back before anything is sent again.
     if (entry['status'] !== 'succ' && entry['status'] !== 'rjct') continue;
     results.push(readItem(operation, entry, item, dialect));
   }
+  if (pending > 0)
+    return {
+      failure: true,
+      kind: 'pending',
+      code: null,
+      message: `${pending} of its ${items.length} records are not done yet (the mapper said rcvd or pdng)`,
+    };
   return results;
 }
 
