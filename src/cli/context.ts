@@ -38,13 +38,20 @@ export interface CommandContext {
 }
 
 export function configPathOf(io: Io, dirs: SparctlDirs): string {
-  const override = io.env['SPARCTL_CONFIG']?.trim();
-  return override ? resolve(io.cwd, override) : join(dirs.config, 'config.json');
+  const override = io.env['SPARCTL_CONFIG'];
+  // Set but empty (a CI secret that is not set): read as unset, the default config file's
+  // defaultProfile would pick a mapper nobody named.
+  if (override !== undefined && override.trim() === '')
+    throw new UsageError('target.empty_variable', 'SPARCTL_CONFIG is set but empty: it names no config file, so nothing was done', {
+      hint: 'set it to the config file, or unset it for the default one; a CI secret that is not set leaves it empty',
+    });
+  return override !== undefined ? resolve(io.cwd, override.trim()) : join(dirs.config, 'config.json');
 }
 
 async function readConfigText(path: string): Promise<string | undefined> {
   try {
-    return await readTrustedText(path);
+    // A pipe is taken (`SPARCTL_CONFIG=<(…)` keeps secrets off the disk), as before this reader.
+    return await readTrustedText(path, { pipes: true });
   } catch (error) {
     if (!(error instanceof UntrustedFile)) throw error;
     if (error.kind === 'folder')

@@ -580,14 +580,15 @@ export function resolveSettings(input: SettingsInput): ResolvedSettings {
 /**
  * The variables that name the target. Set but empty (a CI secret that is not set gives
  * `SPARCTL_BASE_URL=`), one is refused: read as unset, it would let the next source — the
- * default local mapper at last — pick a mapper nobody named. SPARCTL_PROFILE is not read when
- * --profile is given, so it is not checked then.
+ * default local mapper at last — pick a mapper nobody named. None is read when --db, --url or
+ * --profile names the mapper, so none is checked then.
  */
 const TARGET_VARIABLES = ['SPARCTL_BASE_URL', 'SPARCTL_DB', 'SPARCTL_PROFILE'] as const;
 
 function refuseEmptyTargetVariables(input: SettingsInput): void {
+  // A flag that names the mapper wins over every variable: an empty one is then never read.
+  if (input.profileFlag !== undefined || input.flags.db !== undefined || input.flags.baseUrl !== undefined) return;
   for (const variable of TARGET_VARIABLES) {
-    if (variable === 'SPARCTL_PROFILE' && input.profileFlag !== undefined) continue;
     const value = input.env[variable];
     if (value === undefined || value.trim() !== '') continue;
     throw new UsageError('target.empty_variable', `${variable} is set but empty: it names no mapper, so nothing was done`, {

@@ -78,3 +78,20 @@ describe('a config file other users could change', () => {
     expect(run.stderr).toMatch(/belongs to another user \(uid 65534\)/);
   });
 });
+
+describe('a config file given as a pipe', () => {
+  it('is read, as `SPARCTL_CONFIG=<(…)` gives it (a config that never touches the disk)', async () => {
+    const { spawn, execFileSync } = await import('node:child_process');
+    const { env } = cliEnv();
+    const dir = tempDir();
+    const fifo = join(dir, 'config.pipe');
+    execFileSync('mkfifo', ['-m', '600', fifo]);
+    const config = JSON.stringify({ defaultProfile: 'piped', profiles: { piped: { mode: 'local', db: join(dir, 'piped.db') } } });
+    // The writer, as a shell's process substitution is: it waits for the reader.
+    const writer = spawn('sh', ['-c', `printf '%s' '${config}' > '${fifo}'`], { stdio: 'ignore' });
+    const shown = await runMain(['config', 'show', '-o', 'json'], { env: { ...env, SPARCTL_CONFIG: fifo } });
+    writer.kill();
+    expect(shown.code, shown.stderr).toBe(0);
+    expect(JSON.parse(shown.stdout)).toMatchObject({ configFile: fifo, target: { location: join(dir, 'piped.db') } });
+  });
+});

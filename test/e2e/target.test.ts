@@ -298,11 +298,16 @@ describe('the target: which mapper a command acts on (in process, against a serv
         }),
       ),
     );
-    // Beside a flag that names the target, the empty variable is still refused (it is read, for contradictions)…
-    expectRefused(
-      await runMain(['--url', served.url, 'smoke'], { env: { ...env, SPARCTL_BASE_URL: '' }, cwd }),
-      2,
-      'target.empty_variable',
+    // Beside a flag that names the target, an empty variable is never read: no matter then.
+    for (const variable of ['SPARCTL_BASE_URL', 'SPARCTL_DB', 'SPARCTL_PROFILE']) {
+      const flagged = await runMain(['--url', served.url, 'ping'], { env: { ...env, [variable]: '' }, cwd });
+      expect(flagged.code, `${variable}: ${flagged.stderr}`).toBe(0);
+    }
+    // An empty SPARCTL_CONFIG would let the default config file's defaultProfile pick the mapper.
+    expect(lines(expectRefused(await runMain(['ping'], { env: { ...env, SPARCTL_CONFIG: '' }, cwd }), 2, 'target.empty_variable'))).toEqual(
+      [
+        'sparctl: error [target.empty_variable]: SPARCTL_CONFIG is set but empty: it names no config file, so nothing was done (set it to the config file, or unset it for the default one; a CI secret that is not set leaves it empty)',
+      ],
     );
     // smoke tests a mapper and makes none, the default one included, --create or not.
     const scratch = join(cwd, 'scratch.db');

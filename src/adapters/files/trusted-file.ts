@@ -1,8 +1,9 @@
 /**
  * Files that decide which mapper sparctl acts on or what it writes there: the config file, and a
  * profile's `strategiesFile` (the templates that build and read FA strings). Invariant: such a
- * file is read only when it is a regular file that no other user can change or replace, its bytes
- * are valid UTF-8, and the bytes read are those of the file whose stats were judged.
+ * file is read only when it is a regular file (or, where the caller takes one, a pipe) that no
+ * other user can change or replace, its bytes are valid UTF-8, and the bytes read are those of
+ * the file whose stats were judged.
  */
 import { constants, statSync, type Stats } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
@@ -25,7 +26,7 @@ export class UntrustedFile extends Error {
  * such file. Opened without blocking, so that a named pipe or a device is refused instead of
  * waited on (`/path/fifo` hung every command, `/dev/zero` filled memory).
  */
-export async function readTrustedText(path: string): Promise<string | undefined> {
+export async function readTrustedText(path: string, options: { readonly pipes?: boolean } = {}): Promise<string | undefined> {
   let handle: FileHandle;
   try {
     handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
@@ -39,10 +40,11 @@ export async function readTrustedText(path: string): Promise<string | undefined>
     const stats = await handle.stat();
     // Before its mode is judged: a folder's (/tmp's 1777) says nothing about a file.
     if (stats.isDirectory()) throw new UntrustedFile('folder', 'is a folder, not a file');
-    if (!stats.isFile()) throw new UntrustedFile('not_regular', 'is not a regular file (a pipe, a socket or a device)');
+    const piped = options.pipes === true && stats.isFIFO();
+    if (!stats.isFile() && !piped) throw new UntrustedFile('not_regular', 'is not a regular file (a pipe, a socket or a device)');
     const unsafe = untrustedBecause(path, stats);
     if (unsafe !== undefined) throw new UntrustedFile('unsafe', unsafe.why, unsafe.fix);
-    const bytes = await handle.readFile();
+    const bytes = piped ? await readPipe(handle) : await handle.readFile();
     try {
       return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
     } catch {
@@ -84,6 +86,40 @@ export function untrustedBecause(path: string, file: Stats): { why: string; fix:
       fix: `run: chmod go-w ${shellWord(dirname(path))}`,
     };
   return undefined;
+}
+
+/**
+ * A pipe the caller accepts (`SPARCTL_CONFIG=<(…)`, a config that never touches the disk), read
+ * from the handle already open, up to 1 MiB. Opened without blocking, it may hold nothing yet
+ * (EAGAIN), or have no writer yet (end of file at once): both are waited out, the second for 2 s.
+ */
+async function readPipe(handle: FileHandle): Promise<Buffer> {
+  const most = 1024 * 1024;
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const started = Date.now();
+  const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  for (;;) {
+    const buffer = Buffer.alloc(64 * 1024);
+    let bytesRead: number;
+    try {
+      ({ bytesRead } = await handle.read(buffer, 0, buffer.length, null));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
+      await pause(5);
+      continue;
+    }
+    if (bytesRead === 0) {
+      if (size === 0 && Date.now() - started < 2_000) {
+        await pause(20);
+        continue;
+      }
+      return Buffer.concat(chunks);
+    }
+    size += bytesRead;
+    if (size > most) throw new UntrustedFile('unreadable', 'is a pipe that holds more than 1 MiB');
+    chunks.push(buffer.subarray(0, bytesRead));
+  }
 }
 
 /** The 1-based line of the first byte that is not valid UTF-8. */
