@@ -86,10 +86,11 @@ export function dfspFromRows(
     }
     seen.set(key, line);
     const kind = type === 'BANK' ? 'bank' : type === 'BRANCH' ? 'branch' : 'wallet provider';
-    const lookalike = readings.read(kind, type === 'BRANCH' ? bankCode : kind === 'bank' ? '' : type, code, `line ${line}`);
+    const scope = type === 'BRANCH' ? bankCode : kind === 'bank' ? '' : type;
+    const lookalike = readings.read(kind, scope, code, `line ${line}`);
     if (lookalike !== undefined) {
       problems.push(
-        `${at('code')}: ${codeName(kind, lookalike.scope, code)} and ${codeName(kind, lookalike.scope, lookalike.code)} (${lookalike.where}) differ only in letter case or character form: an input that meant one would reach the other; keep one code`,
+        `${at('code')}: ${codeName(kind, scope, code)} and ${codeName(kind, lookalike.scope, lookalike.code)} (${lookalike.where}) differ only in letter case or character form: an input that meant one would reach the other; keep one code`,
       );
       continue;
     }

@@ -95,3 +95,23 @@ describe('a config file given as a pipe', () => {
     expect(JSON.parse(shown.stdout)).toMatchObject({ configFile: fifo, target: { location: join(dir, 'piped.db') } });
   });
 });
+
+describe('a config file reached through a symbolic link', () => {
+  it('is judged by the folder of the file it leads to as well: a link to a file in a folder anyone may write is refused', async () => {
+    const { symlinkSync } = await import('node:fs');
+    const { env } = cliEnv();
+    const dir = tempDir();
+    const shared = join(dir, 'shared');
+    mkdirSync(shared);
+    const real = join(shared, 'config.json');
+    writeFileSync(real, JSON.stringify({ defaultProfile: 'other', profiles: { other: { mode: 'local', db: join(shared, 'other.db') } } }));
+    chmodSync(real, 0o644);
+    chmodSync(shared, 0o777);
+    const mine = join(dir, 'mine');
+    mkdirSync(mine, { mode: 0o700 });
+    symlinkSync(real, join(mine, 'config.json'));
+    const run = await runMain(['resolve', 'X1'], { env: { ...env, SPARCTL_CONFIG: join(mine, 'config.json') } });
+    expect(run.code).toBe(3);
+    expect(run.stderr).toContain(`is a link to a file in a folder other users can write to (${shared}, mode 0777), so they can replace it`);
+  });
+});

@@ -72,6 +72,14 @@ describe('its three callers say the same of the same codes', () => {
     expect(() => dfspFromRows(rows, 'd.csv', known)).toThrow(
       'd.csv:4: code: MOBILE_WALLET provider "gcash" and MOBILE_WALLET provider "GCASH" (already known) differ only',
     );
+    // Each code is named with its own bank: the row's bank as written, the known one's as known.
+    const lowerBank = [
+      { line: 2, record: { type: 'BANK', code: 'lbp2', name: 'Other', bank_code: '' } },
+      { line: 3, record: { type: 'BRANCH', code: 'K1', name: 'Kamuning', bank_code: 'lbp' } },
+    ];
+    expect(() => dfspFromRows(lowerBank, 'd.csv', known)).toThrow(
+      'd.csv:3: code: branch "K1" of bank "lbp" and branch "K1" of bank "LBP" (already known) differ only',
+    );
   });
 
   it("a --dfsp file (dfspLookupOf): look-alikes within it refused, a mapper's own data taken as it is", () => {

@@ -217,6 +217,8 @@ describe('G2P Connect asynchronous mode', () => {
         message: expect.stringContaining(`callbackListen ${listen} takes callbacks from other machines, and without callbackCertFile`),
       });
     expect(server.requests).toEqual([]);
+    // An IPv6 address without brackets is told as such, not as one other machines reach.
+    await expect(mapper(server, { callbackListen: '::1' })).rejects.toMatchObject({ code: 'async.bad_listen' });
     // On loopback (behind a proxy of one's own), or polling, it starts as before.
     await mapper(server, { callbackListen: '[::1]:0' }).catch((error: unknown) => expect(String(error)).not.toContain('unverified'));
     await mapper(server, { callbackListen: '0.0.0.0:0', asyncResults: 'poll' });

@@ -5,7 +5,7 @@
  * other user can change or replace, its bytes are valid UTF-8, and the bytes read are those of
  * the file whose stats were judged.
  */
-import { constants, statSync, type Stats } from 'node:fs';
+import { constants, realpathSync, statSync, type Stats } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { shellWord } from '../../core/shell-word.js';
@@ -73,18 +73,28 @@ export function untrustedBecause(path: string, file: Stats): { why: string; fix:
       fix: `copy it to a file of your own, or run: chown ${me} ${shellWord(path)}`,
     };
   if ((file.mode & 0o022) !== 0) return { why: `can be changed by other users (mode ${mode})`, fix: `run: chmod go-w ${shellWord(path)}` };
-  let folder: Stats;
+  // The folder named, and the folder of the file it leads to (a symbolic link to a file in a
+  // folder anyone may write would otherwise pass): in either, another user could swap the file.
+  let real = path;
   try {
-    folder = statSync(dirname(path));
+    real = realpathSync(path);
   } catch {
-    return undefined;
+    // judged by the path as given
   }
-  // A folder others may write lets them put another file in its place, unless it is sticky.
-  if ((folder.mode & 0o022) !== 0 && (folder.mode & 0o1000) === 0)
-    return {
-      why: `is in a folder other users can write to (${dirname(path)}, mode ${(folder.mode & 0o7777).toString(8).padStart(4, '0')}), so they can replace it`,
-      fix: `run: chmod go-w ${shellWord(dirname(path))}`,
-    };
+  for (const dir of new Set([dirname(path), dirname(real)])) {
+    let folder: Stats;
+    try {
+      folder = statSync(dir);
+    } catch {
+      continue;
+    }
+    // A folder others may write lets them put another file in its place, unless it is sticky.
+    if ((folder.mode & 0o022) !== 0 && (folder.mode & 0o1000) === 0)
+      return {
+        why: `is ${dir === dirname(path) ? 'in' : `a link to a file in`} a folder other users can write to (${dir}, mode ${(folder.mode & 0o7777).toString(8).padStart(4, '0')}), so they can replace it`,
+        fix: `run: chmod go-w ${shellWord(dir)}`,
+      };
+  }
   return undefined;
 }
 

@@ -642,7 +642,7 @@ async function startAsyncMode(settings: Settings): Promise<AsyncMode> {
   // Results posted from another machine over plain HTTP are read as the mapper's: without its
   // signature checked, anyone who can reach the port (or sits on the way) could report a write
   // that never happened, or another account, as the mapper's answer.
-  if (settings.asyncResults !== 'poll' && !verifyWith && !isLoopbackHost(listen.replace(/:[0-9]*$/, '').replace(/^\[(.*)\]$/, '$1')))
+  if (settings.asyncResults !== 'poll' && !verifyWith && !isLoopbackHost(wire.listenAddress(listen).host))
     throw new ConfigError(
       'async.unverified_callbacks',
       `callbackListen ${listen} takes callbacks from other machines, and without callbackCertFile nothing tells the mapper's results from anyone else's; nothing was sent`,
