@@ -342,7 +342,7 @@ describe('simple YAML: what other readers would read otherwise is refused, namin
   });
 
   it('in a chart values.yaml, only what is read (seedData.strategies) must be unambiguous', () => {
-    const values = `gzip: on\nreplicas: 01\n${SIX_YAML}`;
+    const values = `gzip: on\nreplicas: 01\nmaxBytes: 18446744073709551615\n${SIX_YAML}`;
     expect(rowsOf(values).map((r) => r.id)).toEqual([6]);
     expect(() => rowsOf(SIX_YAML.replace('id: 6', 'id: 06'))).toThrow('line 4: a number with a leading zero');
     expect(() => rowsOf(`- id: 6\n  active: yes\n`)).toThrow('line 2: yes, no, on, off');

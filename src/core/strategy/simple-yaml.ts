@@ -259,6 +259,8 @@ function parseValue(text: string, line: Line, state: State, path: YamlPath): Yam
  * ones or by this reader, or undefined: the value would reach SPAR as something else than sparctl read.
  */
 function ambiguity(text: string): string | undefined {
+  if (/^[-+]?[0-9]+$/.test(text) && !Number.isSafeInteger(Number(text)))
+    return 'a whole number this large is not read exactly; no strategy id is so large';
   if (/^[-+]?0[0-9_]+$/.test(text))
     return 'a number with a leading zero is octal to YAML 1.1 readers (Helm, PyYAML) and decimal to others; write it without the zero';
   if (/^[-+]?0[xXoObB]/.test(text)) return 'a hexadecimal, octal or binary number (0x, 0o, 0b) is read differently by YAML readers';
@@ -306,10 +308,8 @@ function parseScalar(text: string, line: Line): YamlValue {
   if (/^(~|null|Null|NULL)$/.test(text)) return null;
   if (/^(true|True|TRUE)$/.test(text)) return true;
   if (/^(false|False|FALSE)$/.test(text)) return false;
-  if (/^[-+]?[0-9]+$/.test(text)) {
-    if (!Number.isSafeInteger(Number(text))) fail(line, 'a whole number this large is not read exactly; no strategy id is so large');
-    return Number(text);
-  }
+  // (A whole number past 2^53 is told by ambiguity(), only where the strategies are read.)
+  if (/^[-+]?[0-9]+$/.test(text)) return Number(text);
   if (/^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$/.test(text)) return Number(text);
   return text;
 }
