@@ -370,7 +370,7 @@ describe('simple YAML: what other readers would read otherwise is refused, namin
     expect(yamlError('a: ]x\n')).toBe('s.yaml: line 1: values starting with ] are not supported; quote the value');
     expect(yamlError('a: ,x\n')).toBe('s.yaml: line 1: values starting with , are not supported; quote the value');
     expect(yamlError('a: 9007199254740993\n')).toBe(
-      's.yaml: line 1: a whole number this large is not read exactly; no strategy id is so large',
+      's.yaml: line 1: a whole number this large is not read exactly; no strategy id is so large; quote it if it is text',
     );
   });
 
