@@ -988,7 +988,7 @@ function strategyMismatch(where: string, found: NonNullable<ReturnType<typeof st
     'strategy.mismatch',
     `${where}: the mapper stored ID ${id}'s FA as "${stored}", where strategy ${strategy.id} as sparctl knows it (${strategy.source ?? 'SPAR default'}) builds "${built}": the deployment's strategy ${strategy.id} is another; this request was applied, nothing more is sent`,
     {
-      hint: `declare the deployment's own strategy ${strategy.id} in the profile (strategiesFile or strategies, as its seed data or database has it); the same command then reads this request's records back and goes on`,
+      hint: `declare the deployment's own strategy ${strategy.id} in the profile (strategiesFile or strategies, as its seed data or database has it); a --file run then reads this request's records back and goes on (a single record was linked)`,
     },
   );
 }
