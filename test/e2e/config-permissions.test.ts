@@ -1,7 +1,7 @@
 import { chmodSync, chownSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { cliEnv } from '../helpers/run-cli.js';
+import { SPAWN_LIMIT, cliEnv } from '../helpers/run-cli.js';
 import { runMain } from '../helpers/run-main.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -85,10 +85,10 @@ describe('a config file given as a pipe', () => {
     const { env } = cliEnv();
     const dir = tempDir();
     const fifo = join(dir, 'config.pipe');
-    execFileSync('mkfifo', ['-m', '600', fifo]);
+    execFileSync('mkfifo', ['-m', '600', fifo], SPAWN_LIMIT);
     const config = JSON.stringify({ defaultProfile: 'piped', profiles: { piped: { mode: 'local', db: join(dir, 'piped.db') } } });
     // The writer, as a shell's process substitution is: it waits for the reader.
-    const writer = spawn('sh', ['-c', `printf '%s' '${config}' > '${fifo}'`], { stdio: 'ignore' });
+    const writer = spawn('sh', ['-c', `printf '%s' '${config}' > '${fifo}'`], { ...SPAWN_LIMIT, stdio: 'ignore' });
     const shown = await runMain(['config', 'show', '-o', 'json'], { env: { ...env, SPARCTL_CONFIG: fifo } });
     writer.kill();
     expect(shown.code, shown.stderr).toBe(0);
