@@ -7,7 +7,7 @@ import { tortureHistory } from '../helpers/torture.js';
  * reports against the reference model (test/helpers/torture.ts). TORTURE_SEEDS and
  * TORTURE_FIRST choose the seeds; `npm run torture -- --seeds N` runs more.
  */
-const SEEDS = Number(process.env['TORTURE_SEEDS'] ?? 3);
+const SEEDS = Number(process.env['TORTURE_SEEDS'] ?? 2);
 const FIRST = Number(process.env['TORTURE_FIRST'] ?? 1);
 
 describe('torture: remote', () => {
