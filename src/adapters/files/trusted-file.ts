@@ -9,6 +9,7 @@ import { constants, realpathSync, statSync, type Stats } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { shellWord } from '../../core/shell-word.js';
+import { firstBadLine } from './utf8-lines.js';
 
 /** Why a file is not read: each caller names it with its own error code. */
 export class UntrustedFile extends Error {
@@ -48,7 +49,7 @@ export async function readTrustedText(path: string, options: { readonly pipes?: 
     try {
       return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
     } catch {
-      throw new UntrustedFile('not_utf8', `is not valid UTF-8 (line ${lineOfFirstBadByte(bytes)}); save it as UTF-8`);
+      throw new UntrustedFile('not_utf8', `is not valid UTF-8 (line ${1 + firstBadLine(bytes)}); save it as UTF-8`);
     }
   } catch (error) {
     if (error instanceof UntrustedFile) throw error;
@@ -130,19 +131,4 @@ async function readPipe(handle: FileHandle): Promise<Buffer> {
     if (size > most) throw new UntrustedFile('unreadable', 'is a pipe that holds more than 1 MiB');
     chunks.push(buffer.subarray(0, bytesRead));
   }
-}
-
-/** The 1-based line of the first byte that is not valid UTF-8. */
-function lineOfFirstBadByte(bytes: Uint8Array): number {
-  const decoder = new TextDecoder('utf-8', { fatal: true });
-  let line = 1;
-  for (let i = 0; i < bytes.length; i++) {
-    try {
-      decoder.decode(bytes.subarray(i, i + 1), { stream: true });
-    } catch {
-      return line;
-    }
-    if (bytes[i] === 10) line++;
-  }
-  return line;
 }

@@ -18,6 +18,7 @@ import { CsvSyntaxError, CsvTokenizer } from './csv-tokenizer.js';
 import { makeFolders } from '../files/fs-errors.js';
 import { unquotedCell } from '../files/csv-cells.js';
 import { describeFsError, readHeader, type HeaderListener } from './record-file.js';
+import { firstBadLine } from '../files/utf8-lines.js';
 
 /**
  * The pass over a bulk job's input before anything is sent: the fingerprint of its bytes and
@@ -389,19 +390,4 @@ function lineBreaks(chunk: Buffer, crBefore: boolean): number {
   for (let i = chunk.indexOf(CR); i !== -1; i = chunk.indexOf(CR, i + 1)) n++;
   for (let i = chunk.indexOf(LF); i !== -1; i = chunk.indexOf(LF, i + 1)) if (i > 0 ? chunk[i - 1] !== CR : !crBefore) n++;
   return n;
-}
-
-/** Newlines in `chunk` before its first byte that is not valid UTF-8 (0 when it is the first). */
-function firstBadLine(chunk: Buffer): number {
-  const decoder = new TextDecoder('utf-8', { fatal: true });
-  let lines = 0;
-  for (let i = 0; i < chunk.length; i++) {
-    try {
-      decoder.decode(chunk.subarray(i, i + 1), { stream: true });
-    } catch {
-      return lines;
-    }
-    if (chunk[i] === CR || (chunk[i] === LF && chunk[i - 1] !== CR)) lines++;
-  }
-  return lines;
 }
