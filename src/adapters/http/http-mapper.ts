@@ -257,7 +257,7 @@ export class HttpMapper implements Mapper {
       // A callback may report progress (items pdng): the receiver waits for the next one, each
       // item's latest status kept, until every item is final or the time is up. What is then
       // still pending stops the run with the outcome unknown (readAnswer: remote.pending).
-      const latest = new Map<string, unknown>();
+      const latest = new LatestStatuses(operation);
       let last: { header: unknown; message: unknown } | undefined;
       for (;;) {
         const callback = (await mode.receiver.waitFor(transactionId, Math.max(0, deadline - Date.now()))) as
@@ -267,16 +267,11 @@ export class HttpMapper implements Mapper {
         last = callback;
         const list = isRecordValue(callback.message) ? callback.message[`${operation}_response`] : undefined;
         if (!Array.isArray(list)) return callback; // a header-level answer: read as it is
-        for (const entry of list)
-          if (isRecordValue(entry) && typeof entry['reference_id'] === 'string') latest.set(entry['reference_id'], entry);
-        if (items.every((item) => isFinal(latest.get(item.reference_id))) || Date.now() >= deadline) break;
+        latest.take(list);
+        if (latest.allFinal(items) || Date.now() >= deadline) break;
         mode.receiver.expect(transactionId);
       }
-      if (last !== undefined)
-        return {
-          header: last.header,
-          message: { ...(last.message as Record<string, unknown>), [`${operation}_response`]: [...latest.values()] },
-        };
+      if (last !== undefined) return { header: last.header, message: latest.message(last.message) };
     } else {
       const polled = await this.pollStatus(operation, transactionId, items, deadline, mode.pollMs);
       if (polled) return polled;
@@ -311,21 +306,16 @@ export class HttpMapper implements Mapper {
   ): Promise<unknown> {
     const url = this.urlFor(this.settings.paths?.['txnStatus' as Operation] ?? '/mapper/sync/txn/status');
     const where = `txn/status at ${redactUrl(url.toString())}`;
-    const latest = new Map<string, unknown>();
+    const latest = new LatestStatuses(operation);
     for (;;) {
       const body = (await import('./connect-async.js')).txnStatusRequest(operation, transactionId, this.settings.senderAppMnemonic);
       const answer = await this.post(url, body, where);
       const response = isRecordValue(answer) && isRecordValue(answer['message']) ? answer['message']['txnstatus_response'] : undefined;
       const status = isRecordValue(response) ? response['txn_status'] : undefined;
       const list = isRecordValue(status) && status['transaction_id'] === transactionId ? status[`${operation}_response`] : undefined;
-      if (Array.isArray(list))
-        for (const entry of list)
-          if (isRecordValue(entry) && typeof entry['reference_id'] === 'string') latest.set(entry['reference_id'], entry);
-      const done = items.every((item) => isFinal(latest.get(item.reference_id)));
-      if (done || Date.now() + everyMs > deadline)
-        return latest.size === 0
-          ? undefined
-          : { header: { status: 'succ' }, message: { transaction_id: transactionId, [`${operation}_response`]: [...latest.values()] } };
+      latest.take(list);
+      if (latest.allFinal(items) || Date.now() + everyMs > deadline)
+        return latest.empty ? undefined : { header: { status: 'succ' }, message: latest.message({ transaction_id: transactionId }) };
       await new Promise((resolve) => setTimeout(resolve, everyMs));
     }
   }
@@ -993,7 +983,36 @@ function strategyMismatch(where: string, found: NonNullable<ReturnType<typeof st
   );
 }
 
-/** A G2P Connect item status that says what was done (succ, rjct), not that the work goes on (rcvd, pdng). */
-function isFinal(entry: unknown): boolean {
-  return isRecordValue(entry) && (entry['status'] === 'succ' || entry['status'] === 'rjct');
+/**
+ * Each item's latest status in the answers about one G2P Connect transaction (callbacks or
+ * txn/status polls: a mapper may report progress, items pdng, before the final statuses), and
+ * those as one answer for readAnswer.
+ */
+class LatestStatuses {
+  private readonly latest = new Map<string, unknown>();
+
+  constructor(private readonly operation: Operation) {}
+
+  take(list: unknown): void {
+    if (!Array.isArray(list)) return;
+    for (const entry of list)
+      if (isRecordValue(entry) && typeof entry['reference_id'] === 'string') this.latest.set(entry['reference_id'], entry);
+  }
+
+  /** Every item's status says what was done (succ, rjct), none that the work goes on (rcvd, pdng). */
+  allFinal(items: readonly ProtocolItem[]): boolean {
+    return items.every((item) => {
+      const entry = this.latest.get(item.reference_id);
+      return isRecordValue(entry) && (entry['status'] === 'succ' || entry['status'] === 'rjct');
+    });
+  }
+
+  get empty(): boolean {
+    return this.latest.size === 0;
+  }
+
+  /** `message` with its results list made of the latest statuses. */
+  message(message: unknown): Record<string, unknown> {
+    return { ...(isRecordValue(message) ? message : {}), [`${this.operation}_response`]: [...this.latest.values()] };
+  }
 }
