@@ -165,11 +165,15 @@ describe('two bulk runs at once never share a report file', () => {
     const { dir, sparctl, start } = await setup();
     input(join(dir, 'x', 'a.csv'), 'X');
     const expected = input(join(dir, 'y', 'a.csv'), 'Y');
-    // Its rejects are held until the early-stop probe, here the whole file, has its answer: none is
-    // written before the kill (with the default probe, a fast machine wrote some first).
-    const killed = start(['link', '--file', 'x/a.csv', '--early-stop', '1000000']);
+    // Its rejects are held until the early-stop probe, here all rows but the last, has its answer
+    // (a probe of the whole file or more holds nothing: no early stop could come), and small
+    // batches one at a time make that last well past the kill: none is written before it.
+    const killed = start(['link', '--file', 'x/a.csv', '--early-stop', String(ROWS - 1), '--batch-size', '5', '--concurrency', '1']);
     const ended = new Promise((resolve) => killed.on('close', resolve));
     await claimed(join(dir, 'a.rejects.csv.lock'));
+    // Just after its claim the run checks the path can be written by making an empty file there
+    // and removing it: a kill within that instant leaves the empty file (a known window, not this test's).
+    await sleep(300);
     killed.kill('SIGKILL');
     await ended;
     expect(leftovers(dir)).toEqual(['a.rejects.csv.lock']);
@@ -227,7 +231,16 @@ describe('a resumed run and the reject file its job wrote', () => {
     const child = start(['link', '--file', `${name}.csv`, '--no-early-stop', '--batch-size', '5', '--concurrency', '1']);
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     const rejects = join(dir, `${name}.rejects.csv`);
-    while (!existsSync(rejects) || readFileSync(rejects, 'utf8').split('\n').length < 3) await sleep(5);
+    // The run probes the path first (creates an empty file and removes it), so the file may go
+    // between two looks: read it once, and a missing file counts as no rows yet.
+    const lines = (): number => {
+      try {
+        return readFileSync(rejects, 'utf8').split('\n').length;
+      } catch {
+        return 0;
+      }
+    };
+    while (lines() < 3) await sleep(5);
     child.kill('SIGINT');
     expect(await exited).toBe(130);
   }
