@@ -135,29 +135,30 @@ describe('two bulk runs at once never share a report file', () => {
   });
 
   it('one --rejects FILE --overwrite for two runs at once: the second is refused with one line, the first writes only its own rows', async () => {
-    const { dir, sparctl } = await setup();
+    const { dir, sparctl, start } = await setup();
     writeFileSync(join(dir, 'r.csv'), 'an earlier reject file\n');
-    const expected = { X: input(join(dir, 'x', 'a.csv'), 'X'), Y: input(join(dir, 'y', 'a.csv'), 'Y') };
-    const runs = await Promise.all([
-      sparctl(['link', '--file', 'x/a.csv', '--rejects', 'r.csv', '--overwrite']),
-      sparctl(['link', '--file', 'y/a.csv', '--rejects', 'r.csv', '--overwrite']),
-    ]);
-    const refused = runs.filter((run) => run.code === 4);
-    const done = runs.filter((run) => run.code === 5);
-    expect(refused, runs.map((run) => run.stderr).join('\n')).toHaveLength(1);
-    expect(done).toHaveLength(1);
-    const lines = refused[0]!.stderr
+    const expected = input(join(dir, 'x', 'a.csv'), 'X');
+    input(join(dir, 'y', 'a.csv'), 'Y');
+    // The second starts once the first holds its claim (two started together did not always
+    // overlap on a loaded machine: the first had ended before the second began); small batches
+    // one at a time keep the first running for seconds past that.
+    const first = start(['link', '--file', 'x/a.csv', '--rejects', 'r.csv', '--overwrite', '--batch-size', '2', '--concurrency', '1']);
+    const firstExit = new Promise<number | null>((resolve) => first.once('close', (code) => resolve(code)));
+    await claimed(join(dir, 'r.csv.lock'));
+    const second = await sparctl(['link', '--file', 'y/a.csv', '--rejects', 'r.csv', '--overwrite']);
+    expect(second.code, second.stderr).toBe(4);
+    const lines = second.stderr
       .replace(/^→ .*\n/, '')
       .trimEnd()
       .split('\n');
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(
       new RegExp(
-        `^sparctl: error \\[output\\.in_use\\]: --rejects ${join(dir, 'r.csv')}: another sparctl run \\(pid \\d+\\) is writing it; nothing was sent`,
+        `^sparctl: error \\[output\\.in_use\\]: --rejects ${join(dir, 'r.csv')}: another sparctl run \\(pid ${first.pid}\\) is writing it; nothing was sent`,
       ),
     );
-    const writer = runs.indexOf(done[0]!) === 0 ? 'X' : 'Y';
-    expect(rejectRows(join(dir, 'r.csv')).map((row) => row.id)).toEqual(expected[writer]);
+    expect(await firstExit).toBe(5);
+    expect(rejectRows(join(dir, 'r.csv')).map((row) => row.id)).toEqual(expected);
     expect(existsSync(join(dir, 'r.csv.lock'))).toBe(false);
   });
 
