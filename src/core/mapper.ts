@@ -24,6 +24,11 @@ export interface LinkItem extends ItemBase {
   readonly additional_info?: Record<string, unknown>[];
   /** sparctl's own, never sent over the wire: the row the item was made from (see ItemRow). */
   readonly row?: ItemRow;
+  /**
+   * sparctl's own, never sent: the string `fa` is stored as, which sparctl built and read back
+   * with the strategy of that id when it checked the record (the same the mapper's strategies give).
+   */
+  readonly faValue?: string;
 }
 
 /**

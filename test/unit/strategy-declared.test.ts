@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { combineDeclared, freeStrategyId, planAppend, storedStrategyId, undeclaredStored } from '../../src/core/strategy/declared.js';
-import { DEFAULT_STRATEGY_ROWS, type StrategyRow } from '../../src/core/strategy/strategy.js';
+import {
+  combineDeclared,
+  freeStrategyId,
+  planAppend,
+  storedFaMismatch,
+  storedStrategyId,
+  undeclaredStored,
+} from '../../src/core/strategy/declared.js';
+import { buildCheckedFa, compileStrategy, DEFAULT_STRATEGY_ROWS, type StrategyRow } from '../../src/core/strategy/strategy.js';
+import type { FinancialAddress } from '../../src/core/model.js';
 
 const ROW7: StrategyRow = {
   id: 7,
@@ -71,5 +79,53 @@ describe('freeStrategyId: the id a refused add suggests', () => {
     expect(freeStrategyId([1, 2, 3, 4, 5, 7])).toBe(8);
     expect(freeStrategyId([])).toBe(1);
     expect(freeStrategyId([1, 2, 3, 4, 5, 2_147_483_647])).toBe(6);
+  });
+});
+
+describe('storedFaMismatch: the FA string a mapper stored against the one the strategy builds', () => {
+  const strategy = compileStrategy(ROW7);
+  const strategies = new Map([[7, strategy]]);
+  const fa = (account: string) =>
+    ({
+      strategy_id: 7,
+      fa_type: 'BANK',
+      bank_name: 'B',
+      bank_code: 'LBP',
+      branch_name: 'M',
+      branch_code: '1',
+      account_number: account,
+    }) as FinancialAddress;
+  const built = (account: string) => {
+    const checked = buildCheckedFa(strategy, fa(account));
+    if (!checked.ok) throw new Error(checked.problem);
+    return checked.value;
+  };
+  // A bulk run's items carry the string their check built; a single record's do not.
+  const items = ['1', '2', '3'].map((n) => ({ reference_id: `q${n}`, id: `ID${n}`, fa: fa(n), faValue: built(n) }));
+  const answer = (n: string, stored: string) => ({ reference_id: `q${n}`, status: 'succ' as const, fa: stored });
+
+  it('finds nothing when every stored string is the one built, answers in any order', () => {
+    expect(built('2')).toBe('bank:LBP|account:2');
+    const results = ['1', '2', '3'].map((n) => answer(n, built(n)));
+    expect(storedFaMismatch(items, results, strategies)).toBeUndefined();
+    expect(storedFaMismatch(items, [...results].reverse(), strategies)).toBeUndefined();
+  });
+
+  it("names the ID whose stored string differs, matched by reference_id when the answer's order is not the request's", () => {
+    const results = [answer('3', built('3')), answer('1', built('1')), answer('2', 'account_number:2.bank_code:LBP')];
+    expect(storedFaMismatch(items, results, strategies)).toEqual({
+      id: 'ID2',
+      strategy,
+      stored: 'account_number:2.bank_code:LBP',
+      built: 'bank:LBP|account:2',
+    });
+  });
+
+  it('builds the string itself for an item that carries none, and skips failures and answers without a string', () => {
+    const single = [{ reference_id: 'q9', id: 'ID9', fa: fa('9') }];
+    expect(storedFaMismatch(single, [answer('9', 'other')], strategies)?.built).toBe('bank:LBP|account:9');
+    expect(storedFaMismatch(single, [answer('9', built('9'))], strategies)).toBeUndefined();
+    expect(storedFaMismatch(single, [{ reference_id: 'q9', status: 'rjct' as const, fa: 'other' }], strategies)).toBeUndefined();
+    expect(storedFaMismatch(single, [{ reference_id: 'q9', status: 'succ' as const, fa: undefined }], strategies)).toBeUndefined();
   });
 });

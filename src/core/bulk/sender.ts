@@ -281,5 +281,6 @@ function linkItemOf(w: Work): LinkItem {
   if (record.phone_number !== undefined) item.phone_number = record.phone_number;
   if (record.additional_info !== undefined) item.additional_info = record.additional_info;
   if (w.row !== undefined) item.row = w.row;
+  if (w.faValue !== undefined) item.faValue = w.faValue;
   return item;
 }

@@ -130,18 +130,24 @@ export function undeclaredStored(
  * built, or the answer tells none.
  */
 export function storedFaMismatch(
-  items: readonly Pick<LinkItem, 'reference_id' | 'id' | 'fa'>[],
+  items: readonly Pick<LinkItem, 'reference_id' | 'id' | 'fa' | 'faValue'>[],
   results: readonly Pick<ItemResult, 'reference_id' | 'status' | 'fa'>[],
   strategies: ReadonlyMap<number, Strategy>,
 ): { id: string; strategy: Strategy; stored: string; built: string } | undefined {
-  let byReference: Map<string, Pick<LinkItem, 'reference_id' | 'id' | 'fa'>> | undefined;
-  for (const result of results) {
+  let byReference: Map<string, Pick<LinkItem, 'reference_id' | 'id' | 'fa' | 'faValue'>> | undefined;
+  for (let at = 0; at < results.length; at++) {
+    const result = results[at]!;
     if (result.status !== 'succ' || typeof result.fa !== 'string') continue;
-    byReference ??= new Map(items.map((item) => [item.reference_id, item]));
-    const item = byReference.get(result.reference_id);
+    // Answers come in the request's order: the item at the same place, else looked up.
+    let item = items[at];
+    if (item?.reference_id !== result.reference_id) {
+      byReference ??= new Map(items.map((one) => [one.reference_id, one]));
+      item = byReference.get(result.reference_id);
+    }
     const strategy = item === undefined ? undefined : strategies.get(item.fa.strategy_id);
     if (item === undefined || strategy === undefined || strategy.unusable !== undefined) continue;
-    const built = constructFa(strategy, item.fa);
+    // The string the record's check built with this same strategy, or built now (a single record).
+    const built = item.faValue ?? constructFa(strategy, item.fa);
     if (built !== result.fa) return { id: item.id, strategy, stored: result.fa, built };
   }
   return undefined;
