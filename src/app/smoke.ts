@@ -1,6 +1,6 @@
 import { SparctlError, UsageError } from '../core/errors.js';
 import type { Mapper } from '../core/mapper.js';
-import { runSmoke, type SmokeReport, type SmokeStop } from '../core/smoke.js';
+import { removeLeftover, runSmoke, type LeftoverOutcome, type SmokeLeftovers, type SmokeReport, type SmokeStop } from '../core/smoke.js';
 import { STOP_SIGNALS, type StopSignal } from '../core/stop-signals.js';
 
 /**
@@ -34,6 +34,8 @@ export interface SmokeDeps {
   readonly exitNow: (code: number) => void;
   /** A line for the operator (stderr). */
   readonly say: (line: string) => void;
+  /** Where the IDs linked and not yet seen removed are kept, for the target the mapper names; none: nothing is kept. */
+  readonly leftoversFor?: (target: string) => SmokeLeftovers;
 }
 
 export interface SmokeInput {
@@ -45,6 +47,8 @@ export interface SmokeResult {
   readonly report: SmokeReport;
   /** The JUnit file written, or why it could not be (a SparctlError to raise after the report is shown). */
   readonly junit?: { readonly path: string } | { readonly error: SparctlError };
+  /** The IDs earlier runs left (killed before their cleanup), and what became of each. */
+  readonly leftovers: readonly LeftoverOutcome[];
 }
 
 export async function smoke(deps: SmokeDeps, input: SmokeInput): Promise<SmokeResult> {
@@ -64,7 +68,37 @@ export async function smoke(deps: SmokeDeps, input: SmokeInput): Promise<SmokeRe
       `\nsparctl: ${STOP_SIGNALS[signal].said}; removing the synthetic record before stopping (${STOP_SIGNALS[signal].again} to stop at once)`,
     );
   });
+  const leftovers: LeftoverOutcome[] = [];
+  const notes = deps.leftoversFor?.(mapper.target);
+  let kept = false;
   try {
+    // What runs killed before their cleanup left on this target goes first: a CI job cut off
+    // mid-test must not leave its synthetic record linked for good.
+    for (const earlier of notes?.left() ?? []) {
+      if (stop !== undefined) break;
+      const outcome = await removeLeftover(mapper, earlier);
+      leftovers.push(outcome);
+      if (outcome.state !== 'kept') notes?.remove(earlier);
+      if (outcome.state === 'removed')
+        deps.say(`sparctl: removed ${earlier}, which an earlier smoke test linked and was stopped before removing`);
+      else if (outcome.state === 'kept') {
+        deps.say(
+          `sparctl: warning: ${earlier}, which an earlier smoke test linked and was stopped before removing, may still be linked (${outcome.reason}); the next smoke test tries again, or remove it with "sparctl ${deps.targetArgs}unlink --id ${earlier} --yes"`,
+        );
+        // The mapper failed on it: the others wait for the next run rather than each waiting out a timeout now.
+        break;
+      }
+    }
+    // Noted before the link is sent, so a kill at any instant after it leaves the note.
+    try {
+      notes?.add(id);
+      kept = notes !== undefined;
+    } catch (error) {
+      const why = (error as { code?: string }).code ?? (error instanceof Error ? error.message : String(error));
+      deps.say(
+        `sparctl: warning: cannot note ${id} in sparctl's state folder (${why}); were this test killed before its cleanup, no later one would remove it`,
+      );
+    }
     // A backstop above the HTTP timeout, whose own error says more.
     const stepTimeout = deps.requestTimeoutMs === undefined ? {} : { stepTimeoutMs: deps.requestTimeoutMs + 5_000 };
     report = await runSmoke(mapper, {
@@ -83,14 +117,20 @@ export async function smoke(deps: SmokeDeps, input: SmokeInput): Promise<SmokeRe
     stopListening();
     await mapper.close();
   }
-  if (input.junitPath === undefined) return { report };
+  // Forgotten only once seen not linked; a failed or unknown cleanup leaves it for the next run.
+  if (kept && (report.cleanup.state === 'removed' || report.cleanup.state === 'not_needed')) notes?.remove(id);
+  if (input.junitPath === undefined) return { report, leftovers };
   const path = input.junitPath;
   try {
     await deps.writeJunit(path, report, startedAt);
   } catch (error) {
-    if (error instanceof SparctlError) return { report, junit: { error } };
+    if (error instanceof SparctlError) return { report, junit: { error }, leftovers };
     const why = (error as { code?: string }).code ?? (error as Error).message;
-    return { report, junit: { error: new UsageError('smoke.junit_unwritable', `cannot write the JUnit report ${path}: ${why}`) } };
+    return {
+      report,
+      junit: { error: new UsageError('smoke.junit_unwritable', `cannot write the JUnit report ${path}: ${why}`) },
+      leftovers,
+    };
   }
-  return { report, junit: { path } };
+  return { report, junit: { path }, leftovers };
 }

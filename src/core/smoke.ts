@@ -41,6 +41,50 @@ export const SMOKE_FA_UPDATED: BankFa = {
 };
 export const SMOKE_NAME = 'sparctl smoke test (synthetic, removed by the test)';
 
+/** The IDs smoke makes (`sparctl-smoke-<time>-<random>`) and no other: the only ones it removes unasked. */
+export const SMOKE_ID = /^sparctl-smoke-\d{8}T\d{9}Z-[0-9a-f]{8}$/;
+
+/**
+ * Where smoke keeps the IDs it linked until it has seen them removed (one target's): a run killed
+ * before its cleanup leaves its ID there, and the next run of the same target removes the record.
+ */
+export interface SmokeLeftovers {
+  /** Notes `id` before its link is sent; throws when it cannot be kept (the test still runs). */
+  add(id: string): void;
+  /** Forgets `id`: it is not linked (removed, or never applied). */
+  remove(id: string): void;
+  /** IDs noted by runs that no longer run, oldest first. */
+  left(): string[];
+}
+
+/** What became of an ID an earlier smoke test left. */
+export type LeftoverOutcome =
+  | { readonly id: string; readonly state: 'removed' | 'not_linked' }
+  | { readonly id: string; readonly state: 'kept'; readonly reason: string };
+
+/**
+ * Removes what an earlier smoke test linked under `id` and never removed (it was killed before its
+ * cleanup): resolved, unlinked when found, and read back. Only an ID of smoke's own shape.
+ */
+export async function removeLeftover(mapper: Mapper, id: string): Promise<LeftoverOutcome> {
+  if (!SMOKE_ID.test(id)) return { id, state: 'kept', reason: 'not an ID smoke makes' };
+  const context: MapperCallContext = { source: 'sparctl smoke (an earlier run left it)' };
+  try {
+    const read = async () => {
+      const [result] = await mapper.resolve([{ reference_id: 'smoke-leftover', id, scope: 'details' }], context);
+      return result === undefined ? undefined : classifyResult('resolve', result);
+    };
+    const before = await read();
+    if (before === 'not_found') return { id, state: 'not_linked' };
+    if (before !== 'found') return { id, state: 'kept', reason: `resolve answered ${before ?? 'no result'}` };
+    await mapper.unlink([{ reference_id: 'smoke-leftover', id }], context);
+    const after = await read();
+    return after === 'not_found' ? { id, state: 'removed' } : { id, state: 'kept', reason: `still ${after ?? 'unknown'} after the unlink` };
+  } catch (error) {
+    return { id, state: 'kept', reason: error instanceof Error ? error.message : String(error) };
+  }
+}
+
 export type StepStatus = 'pass' | 'fail' | 'skipped';
 
 export interface SmokeStepError {

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -47,7 +47,7 @@ async function proxy(
   options: {
     rewrite?: (path: string, body: string) => string;
     onRequest?: (path: string) => void;
-    delayMs?: number;
+    delayMs?: number | ((path: string) => number);
     holdMs?: (path: string) => number;
   } = {},
 ): Promise<string> {
@@ -65,11 +65,14 @@ async function proxy(
           answer.on('data', (c: Buffer) => parts.push(c));
           answer.on('end', () => {
             const body = Buffer.concat(parts).toString('utf8');
-            setTimeout(() => {
-              if (res.destroyed) return; // the client gave up on a held request
-              res.writeHead(answer.statusCode ?? 502, { 'content-type': 'application/json' });
-              res.end(options.rewrite ? options.rewrite(req.url ?? '', body) : body);
-            }, options.delayMs ?? 0);
+            setTimeout(
+              () => {
+                if (res.destroyed) return; // the client gave up on a held request
+                res.writeHead(answer.statusCode ?? 502, { 'content-type': 'application/json' });
+                res.end(options.rewrite ? options.rewrite(req.url ?? '', body) : body);
+              },
+              (typeof options.delayMs === 'function' ? options.delayMs(req.url ?? '') : options.delayMs) ?? 0,
+            );
           });
         },
       );
@@ -293,6 +296,45 @@ describe('sparctl smoke (built binary)', () => {
       '<failure message="expected outcome found, FA as linked, got found, but account_number &quot;4242424242&quot; (expected &quot;0000000001&quot;)" type="wrong_answer">',
     );
     expect(xml).toMatch(/tests="6" failures="1" errors="0" skipped="2"/);
+  });
+
+  it('kill -9 once the link is applied leaves a note of its ID; the next smoke test of that mapper removes the record, says so and passes', async () => {
+    const dir = tempDir();
+    const { keyFile, publicFile } = keyPair(dir);
+    const served = await serve(cliEnv().env, join(dir, 'served.db'), `sparctl=${publicFile}`);
+    const env = client(keyFile);
+    let child: ChildProcess | undefined;
+    let first = true;
+    // The first link is applied at once and its answer held; the process is killed meanwhile.
+    const url = await proxy(served.url, {
+      delayMs: (path) => (first && path === '/mapper/link' ? 2_000 : 0),
+      onRequest: (path) => {
+        if (first && path === '/mapper/link') setTimeout(() => child!.kill('SIGKILL'), 300);
+      },
+    });
+    child = spawn(process.execPath, [BIN, 'smoke', '--url', url], { ...SPAWN_LIMIT, env });
+    running.push(child);
+    const killed = await exitOf(child);
+    expect(killed.code).toBeNull();
+    first = false;
+    const notes = join(env['XDG_STATE_HOME']!, 'sparctl', 'smoke');
+    const [folder, ...others] = readdirSync(notes);
+    expect(others).toEqual([]);
+    const [id, ...more] = readdirSync(join(notes, folder!));
+    expect(more).toEqual([]);
+    expect(id).toMatch(/^sparctl-smoke-\d{8}T\d{9}Z-[0-9a-f]{8}$/);
+    const linked = await runMain(['--url', url, '-o', 'json', 'resolve', id!], { env });
+    expect(JSON.parse(linked.stdout).results[0]).toMatchObject({ id, outcome: 'found' });
+
+    const next = spawn(process.execPath, [BIN, 'smoke', '--url', url, '-o', 'json'], { ...SPAWN_LIMIT, env });
+    running.push(next);
+    const again = await exitOf(next);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toContain(`sparctl: removed ${id}, which an earlier smoke test linked and was stopped before removing\n`);
+    const gone = await runMain(['--url', url, '-o', 'json', 'resolve', id!], { env });
+    expect(JSON.parse(gone.stdout).results[0]).toMatchObject({ id, outcome: 'not_found' });
+    // Both notes are gone: the earlier run's and this run's own.
+    expect(readdirSync(join(notes, folder!))).toEqual([]);
   });
 
   it('SIGTERM while the link is in flight (a cancelled CI job): the steps left are skipped, the synthetic record is removed, exit 143', async () => {

@@ -2,7 +2,8 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { smoke, type SmokeDeps } from '../../src/app/smoke.js';
 import type { Mapper } from '../../src/core/mapper.js';
 import type { ItemResult } from '../../src/core/results.js';
-import type { SmokeReport } from '../../src/core/smoke.js';
+import type { SmokeLeftovers, SmokeReport } from '../../src/core/smoke.js';
+import { UnavailableError } from '../../src/core/errors.js';
 import type { StopSignal } from '../../src/core/stop-signals.js';
 import { smokeSummary } from '../../src/cli/smoke-render.js';
 import { strict } from '../helpers/strict.js';
@@ -66,7 +67,7 @@ function deps(
     exitNow: (code) => expect.fail(`exited at once with ${code}`),
     say: () => undefined,
   };
-  return Object.assign(strict<SmokeDeps>('deps', { ...base, ...overrides }, ['requestTimeoutMs']), { written });
+  return Object.assign(strict<SmokeDeps>('deps', { ...base, ...overrides }, ['requestTimeoutMs', 'leftoversFor']), { written });
 }
 
 afterEach(() => vi.useRealTimers());
@@ -268,5 +269,116 @@ describe('smoke (use case)', () => {
       status: 'fail',
       error: { code: 'smoke.timeout', message: 'no answer within 6000 ms; the outcome is unknown' },
     });
+  });
+});
+
+describe('smoke: the IDs a killed run left', () => {
+  /** The notes of one target in memory, with what was done to them in order. */
+  function notes(left: string[] = [], addFails?: Error) {
+    const log: string[] = [];
+    const store: SmokeLeftovers = {
+      add: (id) => {
+        if (addFails) throw addFails;
+        log.push(`add ${id}`);
+      },
+      remove: (id) => void log.push(`remove ${id}`),
+      left: () => [...left],
+    };
+    return { store, log };
+  }
+  /** A mapper holding links by ID, that answers as SPAR does; `failResolve`: IDs whose resolve throws. */
+  function mapperHolding(linked: string[], failResolve: string[] = []) {
+    const rows = new Map(linked.map((id) => [id, { strategy_id: 2 }]));
+    const calls: string[] = [];
+    const ok = (i: { reference_id: string; id: string }): ItemResult => ({
+      reference_id: i.reference_id,
+      id: i.id,
+      status: 'succ',
+      status_reason_code: null,
+      status_reason_message: null,
+    });
+    const mapper = strict<Mapper>('mapper', {
+      target: 'fake',
+      link: async (items) => (calls.push(`link ${items[0]!.id}`), items.map((i) => (rows.set(i.id, { ...i.fa }), ok(i)))),
+      update: async (items) => (calls.push('update'), items.map((i) => (rows.set(i.id, { ...i.fa }), ok(i)))),
+      resolve: async (items) => {
+        calls.push(`resolve ${items[0]!.id}`);
+        if (failResolve.includes(items[0]!.id)) throw new UnavailableError('remote.unreachable', 'the mapper is down');
+        return items.map((i) =>
+          rows.has(i.id)
+            ? ({ ...ok(i), status_reason_code: 'succ.id.active', fa: rows.get(i.id) } as ItemResult)
+            : ({ ...ok(i), status_reason_code: 'succ.fa.not_linked_to_id', fa: null } as ItemResult),
+        );
+      },
+      unlink: async (items) => (calls.push(`unlink ${items[0]!.id}`), items.map((i) => (rows.delete(i.id), ok(i)))),
+      close: async () => undefined,
+    });
+    return { mapper, calls, rows };
+  }
+  const OLD = 'sparctl-smoke-20260101T000000000Z-0badc0de';
+  const OLDER = 'sparctl-smoke-20251231T235959999Z-00000001';
+  const OWN = 'sparctl-smoke-20260304T050607089Z-abcd0123';
+
+  it('notes its own ID before the link is sent and forgets it once the cleanup saw it gone', async () => {
+    const { store, log } = notes();
+    const { mapper, calls } = mapperHolding([]);
+    const targets: string[] = [];
+    const { report, leftovers } = await smoke(deps(mapper, { leftoversFor: (target) => (targets.push(target), store) }), {});
+    expect(report.exitCode).toBe(0);
+    expect(targets).toEqual(['fake']);
+    expect(leftovers).toEqual([]);
+    expect(log).toEqual([`add ${OWN}`, `remove ${OWN}`]);
+    expect(calls[0]).toBe(`link ${OWN}`);
+  });
+
+  it('keeps the note when the cleanup failed, for the next run to remove', async () => {
+    const { store, log } = notes();
+    const { mapper } = mapperHolding([]);
+    const refusing = { ...mapper, unlink: async () => Promise.reject(new UnavailableError('remote.unreachable', 'down')) } as Mapper;
+    const { report } = await smoke(deps(refusing, { leftoversFor: () => store }), {});
+    expect(report.cleanup.state).toBe('failed');
+    expect(log).toEqual([`add ${OWN}`]);
+  });
+
+  it('removes what earlier runs left linked before its own steps, says so, and forgets the ones not linked', async () => {
+    const { store, log } = notes([OLDER, OLD]);
+    const { mapper, calls, rows } = mapperHolding([OLD]);
+    const said: string[] = [];
+    const { report, leftovers } = await smoke(deps(mapper, { leftoversFor: () => store, say: (line) => void said.push(line) }), {});
+    expect(report.exitCode).toBe(0);
+    expect(leftovers).toEqual([
+      { id: OLDER, state: 'not_linked' },
+      { id: OLD, state: 'removed' },
+    ]);
+    expect(calls.slice(0, 5)).toEqual([`resolve ${OLDER}`, `resolve ${OLD}`, `unlink ${OLD}`, `resolve ${OLD}`, `link ${OWN}`]);
+    expect(rows.has(OLD)).toBe(false);
+    expect(said).toEqual([`sparctl: removed ${OLD}, which an earlier smoke test linked and was stopped before removing`]);
+    expect(log).toEqual([`remove ${OLDER}`, `remove ${OLD}`, `add ${OWN}`, `remove ${OWN}`]);
+  });
+
+  it('a leftover the mapper fails on is kept with a warning, and the rest wait for the next run', async () => {
+    const { store, log } = notes([OLDER, OLD]);
+    const { mapper, calls } = mapperHolding([OLD], [OLDER]);
+    const said: string[] = [];
+    const { leftovers } = await smoke(deps(mapper, { leftoversFor: () => store, say: (line) => void said.push(line) }), {});
+    expect(leftovers).toEqual([{ id: OLDER, state: 'kept', reason: 'the mapper is down' }]);
+    expect(calls).not.toContain(`resolve ${OLD}`);
+    expect(said).toEqual([
+      `sparctl: warning: ${OLDER}, which an earlier smoke test linked and was stopped before removing, may still be linked (the mapper is down); the next smoke test tries again, or remove it with "sparctl --url http://x unlink --id ${OLDER} --yes"`,
+    ]);
+    expect(log).toEqual([`add ${OWN}`, `remove ${OWN}`]);
+  });
+
+  it('a note that cannot be written is a warning: the test still runs', async () => {
+    const denied = Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' });
+    const { store, log } = notes([], denied);
+    const { mapper } = mapperHolding([]);
+    const said: string[] = [];
+    const { report } = await smoke(deps(mapper, { leftoversFor: () => store, say: (line) => void said.push(line) }), {});
+    expect(report.exitCode).toBe(0);
+    expect(log).toEqual([]);
+    expect(said).toEqual([
+      `sparctl: warning: cannot note ${OWN} in sparctl's state folder (EACCES); were this test killed before its cleanup, no later one would remove it`,
+    ]);
   });
 });

@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import type { SmokeDeps } from '../../app/smoke.js';
 import { openMapper, targetArgs, type CommandContext } from '../context.js';
 import { endOnUnheardSignals, onStopSignals } from '../io.js';
+import { smokeLeftoversIn } from '../../adapters/files/smoke-leftovers.js';
 
 const immediate = () => new Promise<void>((resolve) => setImmediate(resolve));
 
@@ -27,6 +28,7 @@ export function smokeDeps(context: CommandContext): SmokeDeps {
     signalsHeard: () => immediate().then(immediate),
     exitNow: (code) => process.exit(code),
     say: (line) => void context.io.stderr.write(`${line}\n`),
+    leftoversFor: (target) => smokeLeftoversIn(context.dirs.state, target),
     checkJunit: async (path) => {
       const [{ checkJunitPath }, { databaseFiles, refuseProtected }] = await Promise.all([
         import('../../adapters/files/junit.js'),

@@ -1,0 +1,54 @@
+import { createHash } from 'node:crypto';
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { SMOKE_ID, type SmokeLeftovers } from '../../core/smoke.js';
+import { holding, isStale, lockContent, readLock } from './pid-lock.js';
+
+/**
+ * The synthetic IDs `smoke` linked and has not seen removed: one file per ID, named by it, in a
+ * folder of sparctl's state per target, holding the pid-lock line of the run that wrote it. A run
+ * killed before its cleanup (kill -9, a CI job cut off) leaves its file; the next smoke test of
+ * the same target removes what that run linked.
+ *
+ * Invariant: an ID is offered for removal only when the run that wrote it provably no longer runs
+ * (pid-lock.ts's rule), so a smoke test never removes the record of one still running.
+ */
+export function smokeLeftoversIn(stateDir: string, target: string): SmokeLeftovers {
+  // The target's name may carry a host and path the user would not see written down: only its hash names the folder.
+  const dir = join(stateDir, 'smoke', createHash('sha256').update(target).digest('hex').slice(0, 32));
+  const written = new Map<string, string>();
+  return {
+    add: (id) => {
+      const content = lockContent();
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      writeFileSync(join(dir, id), content, { flag: 'wx', mode: 0o600 });
+      written.set(id, content);
+      holding(content, true);
+    },
+    remove: (id) => {
+      try {
+        rmSync(join(dir, id), { force: true });
+      } catch {
+        // Left in place (a folder that refuses removal): the next run finds the ID not linked and tries again.
+      }
+      const content = written.get(id);
+      if (content !== undefined) holding(content, false);
+      written.delete(id);
+    },
+    left: () => {
+      let names: string[];
+      try {
+        names = readdirSync(dir);
+      } catch {
+        return []; // no folder yet, or one that cannot be read: nothing known to be left
+      }
+      return names
+        .filter((name) => SMOKE_ID.test(name) && !written.has(name))
+        .filter((name) => {
+          const seen = readLock(join(dir, name));
+          return seen !== undefined && isStale(seen);
+        })
+        .sort();
+    },
+  };
+}

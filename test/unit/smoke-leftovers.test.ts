@@ -1,0 +1,60 @@
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { smokeLeftoversIn } from '../../src/adapters/files/smoke-leftovers.js';
+import { tempDir } from '../helpers/tmp.js';
+
+const A = 'sparctl-smoke-20260101T000000000Z-0000000a';
+const B = 'sparctl-smoke-20260101T000000001Z-0000000b';
+const C = 'sparctl-smoke-20260101T000000002Z-0000000c';
+
+/** The one folder the notes of a target went to. */
+function folderOf(state: string): string {
+  const [folder, ...others] = readdirSync(join(state, 'smoke'));
+  expect(others).toEqual([]);
+  return join(state, 'smoke', folder!);
+}
+
+describe('smoke leftovers (files in the state folder)', () => {
+  it("notes an ID in a folder named by the target's hash, holding this process's lock line; never offers this run's own", () => {
+    const state = tempDir();
+    const notes = smokeLeftoversIn(state, 'spar-v2 https://spar.example.org/mapper?key=***');
+    notes.add(A);
+    const folder = folderOf(state);
+    expect(folder).toMatch(/smoke\/[0-9a-f]{32}$/);
+    expect(readFileSync(join(folder, A), 'utf8')).toMatch(new RegExp(`^${process.pid} ${hostname()} `));
+    expect(notes.left()).toEqual([]);
+    // Another instance in this same process (a later run would be another process): still held.
+    expect(smokeLeftoversIn(state, 'spar-v2 https://spar.example.org/mapper?key=***').left()).toEqual([]);
+    notes.remove(A);
+    expect(existsSync(join(folder, A))).toBe(false);
+  });
+
+  it('offers the IDs of runs that no longer run, oldest first; not those of a live run, nor files of other names', () => {
+    const state = tempDir();
+    const notes = smokeLeftoversIn(state, 'local /data/mapper.db');
+    notes.add(C);
+    const folder = folderOf(state);
+    // A pid no process has (beyond the kernel's limit), and the parent of this test: alive.
+    writeFileSync(join(folder, B), `4194305 ${hostname()} 00000000-0000-0000-0000-000000000000\n`);
+    writeFileSync(join(folder, A), `4194306 ${hostname()} 00000000-0000-0000-0000-000000000001\n`);
+    writeFileSync(
+      join(folder, 'sparctl-smoke-20260101T000000003Z-0000000d'),
+      `${process.ppid} ${hostname()} 00000000-0000-0000-0000-000000000002\n`,
+    );
+    writeFileSync(join(folder, 'someone-else'), `4194307 ${hostname()} 00000000-0000-0000-0000-000000000003\n`);
+    expect(notes.left()).toEqual([A, B]);
+    // Another target's notes are its own.
+    expect(smokeLeftoversIn(state, 'local /data/other.db').left()).toEqual([]);
+  });
+
+  it('a state folder that cannot be made: add throws (the caller warns); left and remove stay quiet', () => {
+    const state = tempDir();
+    writeFileSync(join(state, 'smoke'), 'a file where the folder would be');
+    const notes = smokeLeftoversIn(state, 'local /x.db');
+    expect(() => notes.add(A)).toThrow(/ENOTDIR|EEXIST/);
+    expect(notes.left()).toEqual([]);
+    expect(() => notes.remove(A)).not.toThrow();
+  });
+});
