@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
+import { ConfigError } from '../../core/errors.js';
 
 /**
  * better-sqlite3 12 wraps its objects in node::ObjectWrap, whose destructor on Node 24 asserts
@@ -13,7 +14,12 @@ const RETAINED: object[] = [];
 
 export function openDatabase(path: string, options?: Database.Options): Database.Database {
   const tidy = options?.readonly === true && path !== ':memory:' && path !== '' && !companionsOf(path).some(existsSync);
-  const db = new Database(path, options);
+  let db: Database.Database;
+  try {
+    db = new Database(path, options);
+  } catch (error) {
+    throw notLoadable(error) ?? error;
+  }
   RETAINED.push(db);
   if (tidy) TIDIED.set(db, path);
   return db;
@@ -76,4 +82,29 @@ export function setPragma(db: Database.Database, assignment: string): void {
 export function makeDurable(db: Database.Database): void {
   setPragma(db, 'journal_mode = WAL');
   setPragma(db, 'synchronous = FULL');
+}
+
+/**
+ * better-sqlite3's compiled part, loaded at the first open, that this Node cannot load: built for
+ * another Node (sparctl installed, then Node changed under it by nvm or an upgrade) or never built.
+ * Not a bug of sparctl's, and nothing was done: one line that says how to fix the installation.
+ */
+export function notLoadable(error: unknown): ConfigError | undefined {
+  const message = error instanceof Error ? error.message : '';
+  const code = (error as { code?: string } | undefined)?.code;
+  if (code !== 'ERR_DLOPEN_FAILED' && !message.startsWith('Could not locate the bindings file')) return undefined;
+  const versions = /NODE_MODULE_VERSION (\d+)\. This version of Node\.js requires\s+NODE_MODULE_VERSION (\d+)/.exec(message);
+  const why = versions
+    ? `it was built for another Node.js (module version ${versions[1]}; Node ${process.versions.node} needs ${versions[2]})`
+    : code === 'ERR_DLOPEN_FAILED'
+      ? `the system refused it (${message.split('\n')[0]})`
+      : 'it was never built for this system';
+  return new ConfigError(
+    'install.sqlite_unloadable',
+    `sparctl cannot load SQLite (better-sqlite3's compiled part): ${why}; nothing was done`,
+    {
+      hint: 'reinstall sparctl with the Node.js that runs it (npm install -g sparctl), or run "npm rebuild better-sqlite3" in the folder it is installed in',
+      cause: error,
+    },
+  );
 }
