@@ -307,7 +307,10 @@ export function renderBulkSummary(io: Io, summary: BulkSummary, extra: SummaryEx
   const worked = Math.max(0, summary.total - summary.notSent - earlier);
   const rate = summary.seconds > 0 ? worked / summary.seconds : 0;
   lines.push(
-    `${summary.total} record${summary.total === 1 ? '' : 's'} in ${duration(summary.seconds)} (${rate >= 10 ? Math.round(rate) : rate.toFixed(1)} rec/s) · ${printable(extra.target)}`,
+    summary.total === 0
+      ? // A header and nothing after it (an export filtered down to nothing, the wrong sheet): said, not a rate of 0.
+        `0 records: the input holds none; nothing was sent · ${printable(extra.target)}`
+      : `${summary.total} record${summary.total === 1 ? '' : 's'} in ${duration(summary.seconds)} (${rate >= 10 ? Math.round(rate) : rate.toFixed(1)} rec/s) · ${printable(extra.target)}`,
   );
   // Not sent, or sent and unanswered: the next run reads the mapper before sending any again.
   if (summary.notSent > 0)

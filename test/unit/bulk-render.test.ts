@@ -232,6 +232,14 @@ function row(text: string, label: string): string[] | undefined {
 }
 
 describe('summary', () => {
+  it('an input with no records (a header and nothing after it) says so, not a rate of 0.0 rec/s', () => {
+    const { io, stderr } = fakeIo();
+    const none = summary({ total: 0, applied: 0, unchanged: 0, rejected: 0, notSent: 0, byOperation: {}, rejectedBy: {}, seconds: 0.01 });
+    renderBulkSummary(io, none, { target: 'local /data/mapper.db' });
+    expect(stderr()).toContain('\n0 records: the input holds none; nothing was sent · local /data/mapper.db\n');
+    expect(stderr()).not.toContain('rec/s');
+  });
+
   it('shows counts per operation and fate with a total row, plain and within 80 columns', () => {
     const { io, stderr } = fakeIo();
     renderBulkSummary(io, summary(), { target: 'local /data/mapper.db' });
