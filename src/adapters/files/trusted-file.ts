@@ -5,7 +5,7 @@
  * other user can change or replace, its bytes are valid UTF-8, and the bytes read are those of
  * the file whose stats were judged.
  */
-import { accessSync, constants, realpathSync, statSync, type Stats } from 'node:fs';
+import { constants, realpathSync, statSync, type Stats } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { shellWord } from '../../core/shell-word.js';
@@ -64,16 +64,9 @@ export async function readTrustedText(path: string, options: { readonly pipes?: 
  * fixes it; undefined when no one else can (as ssh judges its own config). Not on Windows, whose
  * files carry no such mode.
  */
-export function untrustedBecause(
-  path: string,
-  file: Stats,
-  readOnly: (path: string) => boolean = onReadOnlyMount,
-): { why: string; fix: string } | undefined {
+export function untrustedBecause(path: string, file: Stats): { why: string; fix: string } | undefined {
   const me = process.getuid?.();
   if (me === undefined || process.platform === 'win32') return undefined;
-  // On a read-only mount (a Kubernetes ConfigMap or Secret volume, a read-only bind mount) no one
-  // can change or replace the file, whatever its mode or owner say.
-  if (readOnly(path)) return undefined;
   const mode = (file.mode & 0o7777).toString(8).padStart(4, '0');
   if (file.uid !== me && file.uid !== 0)
     return {
@@ -97,23 +90,13 @@ export function untrustedBecause(
       continue;
     }
     // A folder others may write lets them put another file in its place, unless it is sticky.
-    if ((folder.mode & 0o022) !== 0 && (folder.mode & 0o1000) === 0 && !readOnly(dir))
+    if ((folder.mode & 0o022) !== 0 && (folder.mode & 0o1000) === 0)
       return {
         why: `is ${dir === dirname(path) ? 'in' : `a link to a file in`} a folder other users can write to (${dir}, mode ${(folder.mode & 0o7777).toString(8).padStart(4, '0')}), so they can replace it`,
         fix: `run: chmod go-w ${shellWord(dir)}`,
       };
   }
   return undefined;
-}
-
-/** The path is on a file system mounted read-only: asking to write it says so (EROFS), whoever asks. */
-function onReadOnlyMount(path: string): boolean {
-  try {
-    accessSync(path, constants.W_OK);
-    return false;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EROFS';
-  }
 }
 
 /**
