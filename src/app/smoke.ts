@@ -34,8 +34,8 @@ export interface SmokeDeps {
   readonly exitNow: (code: number) => void;
   /** A line for the operator (stderr). */
   readonly say: (line: string) => void;
-  /** Where the IDs linked and not yet seen removed are kept, for the target the mapper names; none: nothing is kept. */
-  readonly leftoversFor?: (target: string) => SmokeLeftovers;
+  /** Where the IDs linked and not yet seen removed are kept for this target (opened once the mapper is); none: nothing is kept. */
+  readonly leftovers?: () => SmokeLeftovers;
 }
 
 export interface SmokeInput {
@@ -69,7 +69,7 @@ export async function smoke(deps: SmokeDeps, input: SmokeInput): Promise<SmokeRe
     );
   });
   const leftovers: LeftoverOutcome[] = [];
-  const notes = deps.leftoversFor?.(mapper.target);
+  const notes = deps.leftovers?.();
   let kept = false;
   try {
     // What runs killed before their cleanup left on this target goes first: a CI job cut off

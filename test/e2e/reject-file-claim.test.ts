@@ -134,7 +134,7 @@ describe('two bulk runs at once never share a report file', () => {
     expect(leftovers(dir)).toEqual([]);
   });
 
-  it('one --rejects FILE --overwrite for two runs at once: the second is refused with one line, the first writes only its own rows', async () => {
+  it('one --rejects FILE --overwrite named by a second run while the first writes it: the second is refused with one line, the first writes only its own rows', async () => {
     const { dir, sparctl, start } = await setup();
     writeFileSync(join(dir, 'r.csv'), 'an earlier reject file\n');
     const expected = input(join(dir, 'x', 'a.csv'), 'X');

@@ -121,6 +121,18 @@ describe('storedFaMismatch: the FA string a mapper stored against the one the st
     });
   });
 
+  it('compares with the string the item carries (the one its check built), not one built again', () => {
+    // Carried strings that the FA would not build: were they ignored, both answers would pass or fail the other way.
+    const carried = [{ reference_id: 'q1', id: 'ID1', fa: fa('1'), faValue: 'as checked' }];
+    expect(storedFaMismatch(carried, [answer('1', 'as checked')], strategies)).toBeUndefined();
+    expect(storedFaMismatch(carried, [answer('1', built('1'))], strategies)).toEqual({
+      id: 'ID1',
+      strategy,
+      stored: 'bank:LBP|account:1',
+      built: 'as checked',
+    });
+  });
+
   it('builds the string itself for an item that carries none, and skips failures and answers without a string', () => {
     const single = [{ reference_id: 'q9', id: 'ID9', fa: fa('9') }];
     expect(storedFaMismatch(single, [answer('9', 'other')], strategies)?.built).toBe('bank:LBP|account:9');

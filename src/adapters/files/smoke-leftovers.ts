@@ -11,10 +11,11 @@ import { holding, isStale, lockContent, readLock } from './pid-lock.js';
  * the same target removes what that run linked.
  *
  * Invariant: an ID is offered for removal only when the run that wrote it provably no longer runs
- * (pid-lock.ts's rule), so a smoke test never removes the record of one still running.
+ * (pid-lock.ts's rule) or started a day ago (no smoke test runs that long), so a smoke test never
+ * removes the record of one still running.
  */
-export function smokeLeftoversIn(stateDir: string, target: string): SmokeLeftovers {
-  // The target's name may carry a host and path the user would not see written down: only its hash names the folder.
+export function smokeLeftoversIn(stateDir: string, target: string, now: () => number = Date.now): SmokeLeftovers {
+  // The target's address may carry a host, a path and secrets: only its hash names the folder.
   const dir = join(stateDir, 'smoke', createHash('sha256').update(target).digest('hex').slice(0, 32));
   const written = new Map<string, string>();
   return {
@@ -46,9 +47,23 @@ export function smokeLeftoversIn(stateDir: string, target: string): SmokeLeftove
         .filter((name) => SMOKE_ID.test(name) && !written.has(name))
         .filter((name) => {
           const seen = readLock(join(dir, name));
-          return seen !== undefined && isStale(seen);
+          if (seen === undefined) return false;
+          // A note from another host or container (a CI job's, its state folder kept) cannot be
+          // judged by its pid; but no smoke test runs for a day, and its ID says when it started.
+          return isStale(seen) || now() - startedAt(name) > A_DAY_MS;
         })
         .sort();
     },
   };
+}
+
+const A_DAY_MS = 24 * 60 * 60 * 1000;
+
+/** When the smoke test of this ID started, from the ID itself (`sparctl-smoke-20260304T050607089Z-…`). */
+function startedAt(id: string): number {
+  const [, date, time] = /^sparctl-smoke-(\d{8})T(\d{9})Z-/.exec(id) ?? [];
+  if (date === undefined || time === undefined) return Number.POSITIVE_INFINITY;
+  return Date.parse(
+    `${date.slice(0, 4)}-${date.slice(4, 6)}-${date.slice(6)}T${time.slice(0, 2)}:${time.slice(2, 4)}:${time.slice(4, 6)}.${time.slice(6)}Z`,
+  );
 }

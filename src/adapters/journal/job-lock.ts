@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import type Database from 'better-sqlite3';
 import { UnavailableError } from '../../core/errors.js';
 import { environmentCode, outputError, ownerOnlyDatabaseFile, removeFileIfThere } from '../files/fs-errors.js';
-import { openDatabase, setPragma } from '../sqlite/retained.js';
+import { assertSqliteLoads, openDatabase, setPragma } from '../sqlite/retained.js';
 
 /**
  * A lock held by one process at a time, for work two runs must never do at once (an ODK form
@@ -60,6 +60,7 @@ export function openLocked(
   inside: (db: Database.Database) => void,
   options: { wal?: boolean } = {},
 ): Database.Database {
+  assertSqliteLoads();
   ownerOnlyDatabaseFile(path);
   const db = openDatabase(path);
   try {

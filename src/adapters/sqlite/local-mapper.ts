@@ -18,7 +18,7 @@ import { buildCheckedFa, compileStrategy, deconstructFa, type Strategy, type Str
 import { freeStrategyId } from '../../core/strategy/declared.js';
 import { LinkWrites, sha256, type LinkRow } from './link-writes.js';
 import type { LinkWriterThread } from './link-writer.js';
-import { closeDatabase, makeDurable, openDatabase, prepare, setPragma } from './retained.js';
+import { assertSqliteLoads, closeDatabase, makeDurable, openDatabase, prepare, setPragma } from './retained.js';
 import { assertMapperFile, BUSY_TIMEOUT_MS, lockedError, migrate, refuseNewerSchema, schemaVersion, unusableError } from './schema.js';
 import { StoredLookups } from './stored-lookups.js';
 import { digestOfRow, ContextDigests, type RowTexts } from './row-digest.js';
@@ -102,6 +102,7 @@ export class LocalMapper implements Mapper {
    */
   static open(path: string, describedAs?: string, options: { readOnly?: boolean; create?: boolean } = {}): LocalMapper {
     try {
+      assertSqliteLoads();
       const noMapper = assertMapperFile(path);
       if (noMapper !== undefined && options.create === false) {
         throw new UsageError('local.no_mapper', `no mapper at ${path}: ${noMapper}`, {

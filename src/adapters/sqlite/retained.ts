@@ -84,6 +84,18 @@ export function makeDurable(db: Database.Database): void {
   setPragma(db, 'synchronous = FULL');
 }
 
+let loads = false;
+
+/**
+ * Throws install.sqlite_unloadable now, before the caller makes a database or journal file that
+ * SQLite would then fail to open (an empty file left behind read as "no mapper" afterwards).
+ */
+export function assertSqliteLoads(): void {
+  if (loads) return;
+  openDatabase(':memory:');
+  loads = true;
+}
+
 /**
  * better-sqlite3's compiled part, loaded at the first open, that this Node cannot load: built for
  * another Node (sparctl installed, then Node changed under it by nvm or an upgrade) or never built.

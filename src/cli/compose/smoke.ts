@@ -1,11 +1,21 @@
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import type { SmokeDeps } from '../../app/smoke.js';
+import type { Settings } from '../../config/settings.js';
 import { openMapper, targetArgs, type CommandContext } from '../context.js';
 import { endOnUnheardSignals, onStopSignals } from '../io.js';
 import { smokeLeftoversIn } from '../../adapters/files/smoke-leftovers.js';
 
 const immediate = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/**
+ * The mapper a smoke test's notes belong to: by its whole address, not the target's shown name,
+ * whose secrets are masked (two tenants' `?tenant=` values would be one target). Only a hash of
+ * it is written.
+ */
+export function smokeNotesKey(settings: Pick<Settings, 'mode' | 'db' | 'protocol' | 'baseUrl'>): string {
+  return settings.mode === 'local' ? `local ${settings.db}` : `${settings.protocol} ${settings.baseUrl}`;
+}
 
 /** What the smoke use case needs, from this command's settings: the composition of app/smoke.ts. */
 export function smokeDeps(context: CommandContext): SmokeDeps {
@@ -28,7 +38,7 @@ export function smokeDeps(context: CommandContext): SmokeDeps {
     signalsHeard: () => immediate().then(immediate),
     exitNow: (code) => process.exit(code),
     say: (line) => void context.io.stderr.write(`${line}\n`),
-    leftoversFor: (target) => smokeLeftoversIn(context.dirs.state, target),
+    leftovers: () => smokeLeftoversIn(context.dirs.state, smokeNotesKey(settings)),
     checkJunit: async (path) => {
       const [{ checkJunitPath }, { databaseFiles, refuseProtected }] = await Promise.all([
         import('../../adapters/files/junit.js'),
