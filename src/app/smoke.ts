@@ -1,6 +1,14 @@
 import { SparctlError, UsageError } from '../core/errors.js';
 import type { Mapper } from '../core/mapper.js';
-import { removeLeftover, runSmoke, type LeftoverOutcome, type SmokeLeftovers, type SmokeReport, type SmokeStop } from '../core/smoke.js';
+import {
+  removeLeftover,
+  runSmoke,
+  smokeIdStartedAt,
+  type LeftoverOutcome,
+  type SmokeLeftovers,
+  type SmokeReport,
+  type SmokeStop,
+} from '../core/smoke.js';
 import { STOP_SIGNALS, type StopSignal } from '../core/stop-signals.js';
 
 /**
@@ -9,6 +17,8 @@ import { STOP_SIGNALS, type StopSignal } from '../core/stop-signals.js';
  * never taken from the user (the cleanup unlinks whatever is linked under it), and a JUnit file
  * that cannot be written does not hide the report: its error comes back beside it.
  */
+
+const AN_HOUR_MS = 60 * 60 * 1000;
 
 export interface SmokeDeps {
   readonly openMapper: () => Promise<Mapper>;
@@ -78,12 +88,13 @@ export async function smoke(deps: SmokeDeps, input: SmokeInput): Promise<SmokeRe
       if (stop !== undefined) break;
       const outcome = await removeLeftover(mapper, earlier);
       leftovers.push(outcome);
-      if (outcome.state !== 'kept') notes?.remove(earlier);
-      if (outcome.state === 'removed')
-        deps.say(`sparctl: removed ${earlier}, which an earlier smoke test linked and was stopped before removing`);
+      // Not linked yet, an hour after its run began: a link a gateway still holds may land; kept for a later run.
+      const young = outcome.state === 'not_linked' && deps.now().getTime() - smokeIdStartedAt(earlier) < AN_HOUR_MS;
+      if (outcome.state !== 'kept' && !young) notes?.remove(earlier);
+      if (outcome.state === 'removed') deps.say(`sparctl: removed ${earlier}, which an earlier smoke test linked and did not remove`);
       else if (outcome.state === 'kept') {
         deps.say(
-          `sparctl: warning: ${earlier}, which an earlier smoke test linked and was stopped before removing, may still be linked (${outcome.reason}); the next smoke test tries again, or remove it with "sparctl ${deps.targetArgs}unlink --id ${earlier} --yes"`,
+          `sparctl: warning: ${earlier}, which an earlier smoke test linked and did not remove, may still be linked (${outcome.reason}); the next smoke test tries again, or remove it with "sparctl ${deps.targetArgs}unlink --id ${earlier} --yes"`,
         );
         // The mapper failed on it: the others wait for the next run rather than each waiting out a timeout now.
         break;

@@ -1,5 +1,5 @@
 import type { OutputFormat } from '../config/constants.js';
-import type { SmokeReport, SmokeStepResult } from '../core/smoke.js';
+import type { LeftoverOutcome, SmokeReport, SmokeStepResult } from '../core/smoke.js';
 import { stopSignalOf } from '../core/stop-signals.js';
 import type { Io } from './io.js';
 
@@ -42,7 +42,12 @@ function detailInWords(step: SmokeStepResult, { OUTCOME_WORDS, reasonText }: typ
   return `expected ${step.expected}; got ${got}`;
 }
 
-export async function renderSmoke(io: Io, format: OutputFormat, report: SmokeReport): Promise<void> {
+export async function renderSmoke(
+  io: Io,
+  format: OutputFormat,
+  report: SmokeReport,
+  leftovers: readonly LeftoverOutcome[] = [],
+): Promise<void> {
   const output = await import('./output.js');
   const { printable } = output;
   const steps = report.steps.map((s) => ({
@@ -67,9 +72,20 @@ export async function renderSmoke(io: Io, format: OutputFormat, report: SmokeRep
       exitCode: report.exitCode,
       ms: report.ms,
       cleanup: report.cleanup,
+      // What earlier runs left on this mapper (killed before their cleanup), and what became of each.
+      leftovers,
     },
     columns: ['step', 'status', 'ms', 'expected', 'got', 'cleanup'].map((key) => ({ key })),
-    lines: [...steps, { step: 'cleanup', status: report.cleanup.state, detail: report.cleanup.detail }],
+    lines: [
+      ...leftovers.map((left) => ({
+        step: 'leftover',
+        status: left.state,
+        id: left.id,
+        ...('reason' in left ? { detail: left.reason } : {}),
+      })),
+      ...steps,
+      { step: 'cleanup', status: report.cleanup.state, detail: report.cleanup.detail },
+    ],
     table: () =>
       renderTable(
         io,

@@ -44,6 +44,15 @@ export const SMOKE_NAME = 'sparctl smoke test (synthetic, removed by the test)';
 /** The IDs smoke makes (`sparctl-smoke-<time>-<random>`) and no other: the only ones it removes unasked. */
 export const SMOKE_ID = /^sparctl-smoke-\d{8}T\d{9}Z-[0-9a-f]{8}$/;
 
+/** When the smoke test of this ID started, from the ID itself (`sparctl-smoke-20260304T050607089Z-…`); NaN for another ID. */
+export function smokeIdStartedAt(id: string): number {
+  const [, date, time] = /^sparctl-smoke-(\d{8})T(\d{9})Z-/.exec(id) ?? [];
+  if (date === undefined || time === undefined) return Number.NaN;
+  return Date.parse(
+    `${date.slice(0, 4)}-${date.slice(4, 6)}-${date.slice(6)}T${time.slice(0, 2)}:${time.slice(2, 4)}:${time.slice(4, 6)}.${time.slice(6)}Z`,
+  );
+}
+
 /**
  * Where smoke keeps the IDs it linked until it has seen them removed (one target's): a run killed
  * before its cleanup leaves its ID there, and the next run of the same target removes the record.
@@ -72,17 +81,30 @@ export async function removeLeftover(mapper: Mapper, id: string): Promise<Leftov
   try {
     const read = async () => {
       const [result] = await mapper.resolve([{ reference_id: 'smoke-leftover', id, scope: 'details' }], context);
-      return result === undefined ? undefined : classifyResult('resolve', result);
+      return result === undefined ? undefined : { result, outcome: classifyResult('resolve', result) };
     };
     const before = await read();
-    if (before === 'not_found') return { id, state: 'not_linked' };
-    if (before !== 'found') return { id, state: 'kept', reason: `resolve answered ${before ?? 'no result'}` };
-    await mapper.unlink([{ reference_id: 'smoke-leftover', id }], context);
+    if (before?.outcome === 'not_found') return { id, state: 'not_linked' };
+    if (before?.outcome !== 'found') return { id, state: 'kept', reason: `resolve answered ${before?.outcome ?? 'no result'}` };
+    // Only smoke's own synthetic FA is removed: anything else under the ID was not linked by smoke.
+    if (!holdsSmokeFa(before.result.fa))
+      return { id, state: 'kept', reason: `it holds an FA smoke never links (not bank code ${SMOKE_FA.bank_code})` };
+    const [unlinked] = await mapper.unlink([{ reference_id: 'smoke-leftover', id }], context);
     const after = await read();
-    return after === 'not_found' ? { id, state: 'removed' } : { id, state: 'kept', reason: `still ${after ?? 'unknown'} after the unlink` };
+    if (after?.outcome !== 'not_found') return { id, state: 'kept', reason: `still ${after?.outcome ?? 'unknown'} after the unlink` };
+    // Gone, but by this unlink only if it says so: another smoke test sweeping at once may have been first.
+    return unlinked !== undefined && classifyResult('unlink', unlinked) === 'unlinked'
+      ? { id, state: 'removed' }
+      : { id, state: 'not_linked' };
   } catch (error) {
     return { id, state: 'kept', reason: error instanceof Error ? error.message : String(error) };
   }
+}
+
+/** The FA smoke links or updates to (its bank code), as resolved: fields, or the stored string. */
+function holdsSmokeFa(fa: unknown): boolean {
+  if (typeof fa === 'string') return fa.includes(SMOKE_FA.bank_code);
+  return typeof fa === 'object' && fa !== null && (fa as Record<string, unknown>)['bank_code'] === SMOKE_FA.bank_code;
 }
 
 export type StepStatus = 'pass' | 'fail' | 'skipped';

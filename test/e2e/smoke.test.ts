@@ -330,7 +330,8 @@ describe('sparctl smoke (built binary)', () => {
     running.push(next);
     const again = await exitOf(next);
     expect(again.code, again.stderr).toBe(0);
-    expect(again.stderr).toContain(`sparctl: removed ${id}, which an earlier smoke test linked and was stopped before removing\n`);
+    expect(again.stderr).toContain(`sparctl: removed ${id}, which an earlier smoke test linked and did not remove\n`);
+    expect(JSON.parse(again.stdout).leftovers).toEqual([{ id, state: 'removed' }]);
     const gone = await runMain(['--url', url, '-o', 'json', 'resolve', id!], { env });
     expect(JSON.parse(gone.stdout).results[0]).toMatchObject({ id, outcome: 'not_found' });
     // Both notes are gone: the earlier run's and this run's own.

@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { smoke, type SmokeDeps } from '../../src/app/smoke.js';
-import type { Mapper } from '../../src/core/mapper.js';
+import type { Mapper, UnlinkItem } from '../../src/core/mapper.js';
 import type { ItemResult } from '../../src/core/results.js';
-import type { SmokeLeftovers, SmokeReport } from '../../src/core/smoke.js';
+import { SMOKE_FA, type SmokeLeftovers, type SmokeReport } from '../../src/core/smoke.js';
 import { UnavailableError } from '../../src/core/errors.js';
 import type { StopSignal } from '../../src/core/stop-signals.js';
 import { smokeSummary } from '../../src/cli/smoke-render.js';
@@ -287,8 +287,12 @@ describe('smoke: the IDs a killed run left', () => {
     return { store, log };
   }
   /** A mapper holding links by ID, that answers as SPAR does; `failResolve`: IDs whose resolve throws. */
-  function mapperHolding(linked: string[], failResolve: string[] = []) {
-    const rows = new Map(linked.map((id) => [id, { strategy_id: 2 }]));
+  function mapperHolding(linked: string[], failResolve: string[] = [], foreign: string[] = []) {
+    // Smoke's synthetic FA under a leftover ID; `foreign`: IDs that hold someone else's.
+    const rows = new Map<string, Record<string, unknown>>([
+      ...linked.map((id) => [id, { ...SMOKE_FA }] as const),
+      ...foreign.map((id) => [id, { ...SMOKE_FA, bank_code: 'LBP', account_number: '123' }] as const),
+    ]);
     const calls: string[] = [];
     const ok = (i: { reference_id: string; id: string }): ItemResult => ({
       reference_id: i.reference_id,
@@ -352,7 +356,7 @@ describe('smoke: the IDs a killed run left', () => {
     ]);
     expect(calls.slice(0, 5)).toEqual([`resolve ${OLDER}`, `resolve ${OLD}`, `unlink ${OLD}`, `resolve ${OLD}`, `link ${OWN}`]);
     expect(rows.has(OLD)).toBe(false);
-    expect(said).toEqual([`sparctl: removed ${OLD}, which an earlier smoke test linked and was stopped before removing`]);
+    expect(said).toEqual([`sparctl: removed ${OLD}, which an earlier smoke test linked and did not remove`]);
     expect(log).toEqual([`remove ${OLDER}`, `remove ${OLD}`, `add ${OWN}`, `remove ${OWN}`]);
   });
 
@@ -364,9 +368,57 @@ describe('smoke: the IDs a killed run left', () => {
     expect(leftovers).toEqual([{ id: OLDER, state: 'kept', reason: 'the mapper is down' }]);
     expect(calls).not.toContain(`resolve ${OLD}`);
     expect(said).toEqual([
-      `sparctl: warning: ${OLDER}, which an earlier smoke test linked and was stopped before removing, may still be linked (the mapper is down); the next smoke test tries again, or remove it with "sparctl --url http://x unlink --id ${OLDER} --yes"`,
+      `sparctl: warning: ${OLDER}, which an earlier smoke test linked and did not remove, may still be linked (the mapper is down); the next smoke test tries again, or remove it with "sparctl --url http://x unlink --id ${OLDER} --yes"`,
     ]);
     expect(log).toEqual([`add ${OWN}`, `remove ${OWN}`]);
+  });
+
+  it('an ID another smoke test unlinked first (two sweeping at once) is not reported as removed by this one', async () => {
+    const { store } = notes([OLD]);
+    const { mapper, rows } = mapperHolding([OLD]);
+    const late = {
+      ...mapper,
+      unlink: async (items: readonly UnlinkItem[]) => {
+        rows.delete(OLD); // the other run's unlink came first: this one finds nothing to remove
+        return items.map((i) => ({
+          reference_id: i.reference_id,
+          id: i.id,
+          status: 'rjct' as const,
+          status_reason_code: 'rjct.id.invalid',
+          status_reason_message: 'ID not linked',
+        }));
+      },
+    } as Mapper;
+    const said: string[] = [];
+    const { leftovers } = await smoke(deps(late, { leftovers: () => store, say: (line) => void said.push(line) }), {});
+    expect(leftovers).toEqual([{ id: OLD, state: 'not_linked' }]);
+    expect(said).toEqual([]);
+  });
+
+  it('an ID holding an FA smoke never links is not unlinked: kept with a warning', async () => {
+    const { store, log } = notes([OLD]);
+    const { mapper, calls, rows } = mapperHolding([], [], [OLD]);
+    const said: string[] = [];
+    const { leftovers } = await smoke(deps(mapper, { leftovers: () => store, say: (line) => void said.push(line) }), {});
+    expect(leftovers).toEqual([{ id: OLD, state: 'kept', reason: 'it holds an FA smoke never links (not bank code SPARCTLSMOKE)' }]);
+    expect(calls).not.toContain(`unlink ${OLD}`);
+    expect(rows.has(OLD)).toBe(true);
+    expect(said[0]).toMatch(
+      new RegExp(`^sparctl: warning: ${OLD}, which an earlier smoke test linked and did not remove, may still be linked`),
+    );
+    expect(log).toEqual([`add ${OWN}`, `remove ${OWN}`]);
+  });
+
+  it('an ID not linked an hour after its run began is forgotten; one not linked sooner is kept (its link may still land)', async () => {
+    const recent = 'sparctl-smoke-20260304T043000000Z-00000002'; // 36 minutes before NOW
+    const { store, log } = notes([OLDER, recent]);
+    const { mapper } = mapperHolding([]);
+    const { leftovers } = await smoke(deps(mapper, { leftovers: () => store }), {});
+    expect(leftovers).toEqual([
+      { id: OLDER, state: 'not_linked' },
+      { id: recent, state: 'not_linked' },
+    ]);
+    expect(log).toEqual([`remove ${OLDER}`, `add ${OWN}`, `remove ${OWN}`]);
   });
 
   it('a note that cannot be written is a warning: the test still runs', async () => {

@@ -1,4 +1,5 @@
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -83,11 +84,46 @@ describe('smoke leftovers (files in the state folder)', () => {
     expect(smokeLeftoversIn(state, remote('https://gw.example.org/mapper?tenant=beta')).left()).toEqual([]);
   });
 
+  it('passes over what is not a small file of its own under an ID-like name (a folder, a pipe, a link to a device, a partial note)', () => {
+    const state = tempDir();
+    const notes = smokeLeftoversIn(state, 'local /data/mapper.db', SOON);
+    notes.add(C);
+    notes.remove(C);
+    const folder = folderOf(state);
+    mkdirSync(join(folder, A));
+    execFileSync('mkfifo', [join(folder, B)]);
+    symlinkSync('/dev/zero', join(folder, 'sparctl-smoke-20260101T000000003Z-0000000d'));
+    writeFileSync(join(folder, 'sparctl-smoke-20260101T000000004Z-0000000e'), 'x'.repeat(5000));
+    writeFileSync(join(folder, `.${C}.4194305.partial`), '');
+    // A stale note beside them is still offered.
+    const stale = 'sparctl-smoke-20260101T000000005Z-0000000f';
+    writeFileSync(join(folder, stale), `4194305 ${hostname()} 00000000-0000-0000-0000-000000000000\n`);
+    expect(notes.left()).toEqual([stale]);
+  });
+
+  it('a note is written whole or not at all, and a failure names the folder and the reason', () => {
+    const state = tempDir();
+    const notes = smokeLeftoversIn(state, 'local /data/mapper.db', SOON);
+    notes.add(A);
+    const folder = folderOf(state);
+    expect(readdirSync(folder)).toEqual([A]);
+    chmodSync(folder, 0o500);
+    try {
+      // Root passes every permission check: only an unprivileged user meets the refusal.
+      if (process.getuid?.() !== 0) {
+        expect(() => notes.add(B)).toThrow(`${folder}: permission denied`);
+        expect(readdirSync(folder)).toEqual([A]);
+      }
+    } finally {
+      chmodSync(folder, 0o700);
+    }
+  });
+
   it('a state folder that cannot be made: add throws (the caller warns); left and remove stay quiet', () => {
     const state = tempDir();
     writeFileSync(join(state, 'smoke'), 'a file where the folder would be');
     const notes = smokeLeftoversIn(state, 'local /x.db');
-    expect(() => notes.add(A)).toThrow(/ENOTDIR|EEXIST/);
+    expect(() => notes.add(A)).toThrow(`${join(state, 'smoke')}`);
     expect(notes.left()).toEqual([]);
     expect(() => notes.remove(A)).not.toThrow();
   });

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SMOKE_ID, type SmokeLeftovers } from '../../core/smoke.js';
+import { SMOKE_ID, smokeIdStartedAt, type SmokeLeftovers } from '../../core/smoke.js';
+import { systemReason } from './fs-errors.js';
 import { holding, isStale, lockContent, readLock } from './pid-lock.js';
 
 /**
@@ -21,8 +22,18 @@ export function smokeLeftoversIn(stateDir: string, target: string, now: () => nu
   return {
     add: (id) => {
       const content = lockContent();
-      mkdirSync(dir, { recursive: true, mode: 0o700 });
-      writeFileSync(join(dir, id), content, { flag: 'wx', mode: 0o600 });
+      const path = join(dir, id);
+      // Written whole under another name, then renamed: a note never exists empty or cut short
+      // (a full disk made an empty one, which reads as stale after 5 s while its run still ran).
+      const partial = join(dir, `.${id}.${process.pid}.partial`);
+      try {
+        mkdirSync(dir, { recursive: true, mode: 0o700 });
+        writeFileSync(partial, content, { flag: 'wx', mode: 0o600 });
+        renameSync(partial, path);
+      } catch (error) {
+        rmSync(partial, { force: true });
+        throw new Error(`${dir}: ${systemReason(error)}`);
+      }
       written.set(id, content);
       holding(content, true);
     },
@@ -46,11 +57,16 @@ export function smokeLeftoversIn(stateDir: string, target: string, now: () => nu
       return names
         .filter((name) => SMOKE_ID.test(name) && !written.has(name))
         .filter((name) => {
-          const seen = readLock(join(dir, name));
+          // A note is a small file of smoke's own: a folder, a pipe or a link to a device under
+          // such a name is passed over (reading one failed, hung or filled memory).
+          const path = join(dir, name);
+          const stats = lstatSync(path, { throwIfNoEntry: false });
+          if (stats?.isFile() !== true || stats.size > NOTE_MAX) return false;
+          const seen = readLock(path);
           if (seen === undefined) return false;
           // A note from another host or container (a CI job's, its state folder kept) cannot be
           // judged by its pid; but no smoke test runs for a day, and its ID says when it started.
-          return isStale(seen) || now() - startedAt(name) > A_DAY_MS;
+          return isStale(seen) || now() - smokeIdStartedAt(name) > A_DAY_MS;
         })
         .sort();
     },
@@ -58,12 +74,5 @@ export function smokeLeftoversIn(stateDir: string, target: string, now: () => nu
 }
 
 const A_DAY_MS = 24 * 60 * 60 * 1000;
-
-/** When the smoke test of this ID started, from the ID itself (`sparctl-smoke-20260304T050607089Z-…`). */
-function startedAt(id: string): number {
-  const [, date, time] = /^sparctl-smoke-(\d{8})T(\d{9})Z-/.exec(id) ?? [];
-  if (date === undefined || time === undefined) return Number.POSITIVE_INFINITY;
-  return Date.parse(
-    `${date.slice(0, 4)}-${date.slice(4, 6)}-${date.slice(6)}T${time.slice(0, 2)}:${time.slice(2, 4)}:${time.slice(4, 6)}.${time.slice(6)}Z`,
-  );
-}
+/** A note holds one pid-lock line. */
+const NOTE_MAX = 4096;

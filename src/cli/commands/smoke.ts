@@ -44,13 +44,13 @@ Examples:
       const globals = cmd.optsWithGlobals<GlobalOptions>();
       const context = await loadContext(io, globals);
       const { smoke } = await import('../../app/smoke.js');
-      const { report, junit } = await smoke(
+      const { report, junit, leftovers } = await smoke(
         smokeDeps(context),
         options.junit === undefined ? {} : { junitPath: resolve(io.cwd, options.junit) },
       );
       const { printable } = await import('../output.js');
       const { renderSmoke, smokeSummary } = await import('../smoke-render.js');
-      await renderSmoke(io, defaultFormat(io, context.resolved.settings.output), report);
+      await renderSmoke(io, defaultFormat(io, context.resolved.settings.output), report, leftovers);
       if (junit && 'error' in junit) throw junit.error;
       if (junit && !globals.quiet) io.stderr.write(`junit: ${junit.path}\n`);
       if (!globals.quiet) io.stderr.write(`${printable(smokeSummary(report))}\n`);

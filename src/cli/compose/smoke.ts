@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { SmokeDeps } from '../../app/smoke.js';
 import type { Settings } from '../../config/settings.js';
@@ -14,7 +15,22 @@ const immediate = () => new Promise<void>((resolve) => setImmediate(resolve));
  * it is written.
  */
 export function smokeNotesKey(settings: Pick<Settings, 'mode' | 'db' | 'protocol' | 'baseUrl'>): string {
-  return settings.mode === 'local' ? `local ${settings.db}` : `${settings.protocol} ${settings.baseUrl}`;
+  if (settings.mode === 'local') {
+    // The file itself: a symbolic link to the database is the same mapper.
+    try {
+      return `local ${realpathSync(settings.db!)}`;
+    } catch {
+      return `local ${settings.db}`;
+    }
+  }
+  // One mapper however its address is spelled: scheme and host in any case, a trailing slash or not.
+  try {
+    const url = new URL(settings.baseUrl!);
+    const userInfo = url.username !== '' || url.password !== '' ? `${url.username}:${url.password}@` : '';
+    return `${settings.protocol} ${url.protocol}//${userInfo}${url.host}${url.pathname.replace(/\/+$/, '')}${url.search}${url.hash}`;
+  } catch {
+    return `${settings.protocol} ${settings.baseUrl}`;
+  }
 }
 
 /** What the smoke use case needs, from this command's settings: the composition of app/smoke.ts. */
