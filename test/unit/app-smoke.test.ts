@@ -8,6 +8,15 @@ import type { StopSignal } from '../../src/core/stop-signals.js';
 import { smokeSummary } from '../../src/cli/smoke-render.js';
 import { strict } from '../helpers/strict.js';
 
+/** A succeeded result for the item. */
+const ok = (i: { reference_id: string; id: string }): ItemResult => ({
+  reference_id: i.reference_id,
+  id: i.id,
+  status: 'succ',
+  status_reason_code: null,
+  status_reason_message: null,
+});
+
 /** A mapper that answers every step as SPAR does for a healthy run, or as `answers` says; it records calls. */
 function fakeMapper(
   answers: Partial<
@@ -16,13 +25,6 @@ function fakeMapper(
 ) {
   const calls: string[] = [];
   let linked: Record<string, unknown> | null = null;
-  const ok = (i: { reference_id: string; id: string }): ItemResult => ({
-    reference_id: i.reference_id,
-    id: i.id,
-    status: 'succ',
-    status_reason_code: null,
-    status_reason_message: null,
-  });
   const mapper = strict<Mapper>('mapper', {
     target: 'fake',
     link: async (items) => (
@@ -294,13 +296,6 @@ describe('smoke: the IDs a killed run left', () => {
       ...foreign.map((id) => [id, { ...SMOKE_FA, bank_code: 'LBP', account_number: '123' }] as const),
     ]);
     const calls: string[] = [];
-    const ok = (i: { reference_id: string; id: string }): ItemResult => ({
-      reference_id: i.reference_id,
-      id: i.id,
-      status: 'succ',
-      status_reason_code: null,
-      status_reason_message: null,
-    });
     const mapper = strict<Mapper>('mapper', {
       target: 'fake',
       link: async (items) => (calls.push(`link ${items[0]!.id}`), items.map((i) => (rows.set(i.id, { ...i.fa }), ok(i)))),
