@@ -305,11 +305,14 @@ describe('sparctl smoke (built binary)', () => {
     const env = client(keyFile);
     let child: ChildProcess | undefined;
     let first = true;
-    // The first link is applied at once and its answer held; the process is killed meanwhile.
+    // The first link is applied, and once its answer is back from serve (so surely applied: a
+    // kill timed from the request's arrival could come before the proxy had passed it on) the
+    // process is killed and the answer held.
     const url = await proxy(served.url, {
-      delayMs: (path) => (first && path === '/mapper/link' ? 2_000 : 0),
-      onRequest: (path) => {
-        if (first && path === '/mapper/link') setTimeout(() => child!.kill('SIGKILL'), 300);
+      delayMs: (path) => {
+        if (!first || path !== '/mapper/link') return 0;
+        child!.kill('SIGKILL');
+        return 2_000;
       },
     });
     child = spawn(process.execPath, [BIN, 'smoke', '--url', url], { ...SPAWN_LIMIT, env });
