@@ -48,15 +48,18 @@ function maskRest(url: string): string {
  * started a new job, and an import read every submission again over an admin's corrections.
  */
 export function remoteIdentity(protocol: string, baseUrl: string): string {
-  let normal = baseUrl;
+  return `${protocol} ${redactUrl(normalAddress(baseUrl))}`;
+}
+
+/** A mapper's address however it is spelled: scheme and host in any case, a trailing slash or not; secrets kept. */
+export function normalAddress(baseUrl: string): string {
   try {
     const url = new URL(baseUrl);
     const userInfo = url.username !== '' || url.password !== '' ? `${url.username}:${url.password}@` : '';
-    normal = `${url.protocol}//${userInfo}${url.host}${url.pathname.replace(/\/+$/, '')}${url.search}${url.hash}`;
+    return `${url.protocol}//${userInfo}${url.host}${url.pathname.replace(/\/+$/, '')}${url.search}${url.hash}`;
   } catch {
-    // Not a URL a request could go to either: as given.
+    return baseUrl; // not a URL a request could go to either: as given
   }
-  return `${protocol} ${redactUrl(normal)}`;
 }
 
 /** What remoteIdentity was before it was normalized (the URL as typed): a journal or state an earlier sparctl left under it is still this mapper's. */

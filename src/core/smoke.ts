@@ -42,11 +42,11 @@ export const SMOKE_FA_UPDATED: BankFa = {
 export const SMOKE_NAME = 'sparctl smoke test (synthetic, removed by the test)';
 
 /** The IDs smoke makes (`sparctl-smoke-<time>-<random>`) and no other: the only ones it removes unasked. */
-export const SMOKE_ID = /^sparctl-smoke-\d{8}T\d{9}Z-[0-9a-f]{8}$/;
+export const SMOKE_ID = /^sparctl-smoke-(\d{8})T(\d{9})Z-[0-9a-f]{8}$/;
 
 /** When the smoke test of this ID started, from the ID itself (`sparctl-smoke-20260304T050607089Z-…`); NaN for another ID. */
 export function smokeIdStartedAt(id: string): number {
-  const [, date, time] = /^sparctl-smoke-(\d{8})T(\d{9})Z-/.exec(id) ?? [];
+  const [, date, time] = SMOKE_ID.exec(id) ?? [];
   if (date === undefined || time === undefined) return Number.NaN;
   return Date.parse(
     `${date.slice(0, 4)}-${date.slice(4, 6)}-${date.slice(6)}T${time.slice(0, 2)}:${time.slice(2, 4)}:${time.slice(4, 6)}.${time.slice(6)}Z`,

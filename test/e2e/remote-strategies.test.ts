@@ -334,9 +334,10 @@ describe('remote profiles with declared strategies, against serve', () => {
     for (let i = 0; i < 6; i++) rows.push(`M-F${i},7,BANK,Example Bank,EXB,Main,1,10-${i}`);
     const file = join(dir, 'm.csv');
     writeFileSync(file, `${rows.join('\n')}\n`);
-    const stopped = await run([
+    // Two records a request, one request at a time: the mismatch stops the run after the first.
+    const linkFile = (profile: string) => [
       '--profile',
-      'wrong',
+      profile,
       'link',
       '--file',
       file,
@@ -346,7 +347,8 @@ describe('remote profiles with declared strategies, against serve', () => {
       '1',
       '--rejects',
       join(dir, 'm.rej.csv'),
-    ]);
+    ];
+    const stopped = await run(linkFile('wrong'));
     expect(stopped.code, stopped.stderr).toBe(3);
     expect(stopped.stderr).toContain('[strategy.mismatch]');
     // Only the first request went out; the same command with the profile fixed reads it back and goes on.
@@ -358,21 +360,7 @@ describe('remote profiles with declared strategies, against serve', () => {
         .map((line) => (JSON.parse(line) as { outcome: string }).outcome);
     };
     expect(await held()).toEqual(['found', 'found', 'not_found', 'not_found', 'not_found', 'not_found']);
-    const resumed = await run([
-      '--profile',
-      'right',
-      'link',
-      '--file',
-      file,
-      '--batch-size',
-      '2',
-      '--concurrency',
-      '1',
-      '--rejects',
-      join(dir, 'm.rej.csv'),
-      '-o',
-      'json',
-    ]);
+    const resumed = await run([...linkFile('right'), '-o', 'json']);
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(await held()).toEqual(['found', 'found', 'found', 'found', 'found', 'found']);
   });

@@ -3,6 +3,7 @@ import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { SmokeDeps } from '../../app/smoke.js';
 import type { Settings } from '../../config/settings.js';
+import { normalAddress } from '../../config/redact.js';
 import { openMapper, targetArgs, type CommandContext } from '../context.js';
 import { endOnUnheardSignals, onStopSignals } from '../io.js';
 import { smokeLeftoversIn } from '../../adapters/files/smoke-leftovers.js';
@@ -23,14 +24,7 @@ export function smokeNotesKey(settings: Pick<Settings, 'mode' | 'db' | 'protocol
       return `local ${settings.db}`;
     }
   }
-  // One mapper however its address is spelled: scheme and host in any case, a trailing slash or not.
-  try {
-    const url = new URL(settings.baseUrl!);
-    const userInfo = url.username !== '' || url.password !== '' ? `${url.username}:${url.password}@` : '';
-    return `${settings.protocol} ${url.protocol}//${userInfo}${url.host}${url.pathname.replace(/\/+$/, '')}${url.search}${url.hash}`;
-  } catch {
-    return `${settings.protocol} ${settings.baseUrl}`;
-  }
+  return `${settings.protocol} ${normalAddress(settings.baseUrl!)}`;
 }
 
 /** What the smoke use case needs, from this command's settings: the composition of app/smoke.ts. */
