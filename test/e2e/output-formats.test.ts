@@ -83,8 +83,10 @@ describe('-o on every command path', () => {
       const seen: string[] = [];
       for (const path of PATHS) {
         const { env } = cliEnv();
-        expect((await runMain(['link', '--file', F('beneficiaries.csv'), '-q'], { env })).code).toBe(0);
-        const result = await runMain([...path, '-o', format], { env });
+        // Not the repository: the default reject files and previews go to the current folder.
+        const cwd = tempDir();
+        expect((await runMain(['link', '--file', F('beneficiaries.csv'), '-q'], { env, cwd })).code).toBe(0);
+        const result = await runMain([...path, '-o', format], { env, cwd });
         const what = `${path.join(' ')} -o ${format} → exit ${result.code}\nstdout: ${result.stdout.slice(0, 500)}\nstderr: ${result.stderr.slice(0, 500)}`;
         expect(result.code, what).not.toBe(1);
         if (result.stderr.includes('[usage.output_format]')) {
