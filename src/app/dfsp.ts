@@ -1,18 +1,22 @@
 import { lookAlikeCodes } from '../core/dfsp-codes.js';
-import { dfspFromRows } from '../core/dfsp.js';
+import { DFSP_TYPES, dfspFromRows, dfspTypeOf, type DfspEntry, type DfspRemoval } from '../core/dfsp.js';
 import { UsageError } from '../core/errors.js';
+import { shellWord } from '../core/shell-word.js';
+import { closest } from '../core/strategy/validate.js';
 import { dfspLookupOf, parseDfspData, type DfspData } from '../core/mapping.js';
 
 /**
- * `dfsp`'s use cases: list the target's banks, branches and wallet providers (filtered), and
- * import a file of them into a local mapper. Invariant: an import checks the whole file against
- * what the mapper already holds first; a bad row means nothing is imported.
+ * `dfsp`'s use cases: list the target's banks, branches and wallet providers (filtered), import
+ * a file of them into a local mapper, and remove one from it. Invariants: an import checks the
+ * whole file against what the mapper already holds first, a bad row means nothing is imported;
+ * a bank is never removed from under its listed branches unless they are named to go with it.
  */
 
 /** The local mapper's DFSP tables, open for one import. */
 export interface DfspTables {
   read(): DfspData;
   import(data: DfspData, options: { dryRun: boolean }): { added: number; renamed: number; unchanged: number };
+  remove(entry: DfspEntry, options: { withBranches: boolean; dryRun: boolean }): DfspRemoval;
   close(): void;
 }
 
@@ -35,6 +39,8 @@ export interface DfspDeps {
   ) => Promise<{ readonly json: unknown } | { readonly rows: readonly { line: number; record: Readonly<Record<string, unknown>> }[] }>;
   /** A line for the person (stderr), left out with -q. */
   readonly note: (line: string) => void;
+  /** How the commands hints suggest begin, naming this run's mapper (`sparctl --db x.db`); `sparctl` without. */
+  readonly sparctl: string;
 }
 
 export interface DfspFilter {
@@ -90,6 +96,130 @@ export async function importDfsp(deps: DfspDeps, input: { readonly file: string;
   } finally {
     tables.close();
   }
+}
+
+export interface DfspRemoveInput {
+  /** BANK, BRANCH, MOBILE_WALLET or EMAIL_WALLET (any case; `mobile wallet` as `dfsp list` shows it). */
+  readonly type: string;
+  readonly code: string;
+  /** The bank of a BRANCH. */
+  readonly bank?: string;
+  /** A BANK's listed branches go with it. */
+  readonly withBranches: boolean;
+  readonly dryRun: boolean;
+}
+
+export interface DfspRemoveResult {
+  readonly dryRun: boolean;
+  readonly type: (typeof DFSP_TYPES)[number];
+  readonly code: string;
+  readonly bank_code?: string;
+  readonly name: string;
+  /** A BANK's branches removed with it (or that would be). */
+  readonly branches?: readonly string[];
+}
+
+/**
+ * `dfsp remove`: one bank (and, named to, its branches), branch or wallet provider out of a local
+ * mapper's list, so that imports and `fa edit` no longer take its code. FAs already linked with
+ * it are not changed; a later `dfsp import` of it brings it back.
+ */
+export async function removeDfsp(deps: DfspDeps, input: DfspRemoveInput): Promise<DfspRemoveResult> {
+  if (deps.remote) {
+    throw new UsageError('dfsp.remote_write', 'dfsp remove writes to the local mapper; SPAR has no API to write DFSP data', {
+      hint: 'change it in SPAR with its own migrations or SQL; here, use --db or a local profile',
+    });
+  }
+  const type = dfspTypeOf(input.type.trim());
+  if (!(DFSP_TYPES as readonly string[]).includes(type))
+    throw new UsageError('usage.invalid_argument', `dfsp remove: the type must be one of ${DFSP_TYPES.join(', ')}, got "${input.type}"`);
+  const kind = type as (typeof DFSP_TYPES)[number];
+  const code = input.code.trim();
+  const bank = input.bank?.trim();
+  if (code === '') throw new UsageError('usage.invalid_argument', 'dfsp remove: the code is empty');
+  if (kind === 'BRANCH' && (bank === undefined || bank === ''))
+    throw new UsageError('usage.missing_mandatory_option_value', 'dfsp remove BRANCH: --bank is needed (branch codes are per bank)', {
+      hint: `e.g. ${deps.sparctl} dfsp remove BRANCH ${shellWord(code)} --bank LBP; "${deps.sparctl} dfsp list --type branches" shows each branch's bank`,
+    });
+  if (kind !== 'BRANCH' && bank !== undefined)
+    throw new UsageError('usage.conflicting_option', `dfsp remove ${kind}: --bank is for a BRANCH only`, { hint: 'drop --bank' });
+  if (kind !== 'BANK' && input.withBranches)
+    throw new UsageError('usage.conflicting_option', `dfsp remove ${kind}: --with-branches is for a BANK only`, {
+      hint: 'drop --with-branches',
+    });
+  deps.checkOutputFormat();
+  deps.announceTarget();
+  const entry: DfspEntry =
+    kind === 'BANK'
+      ? { kind: 'bank', code }
+      : kind === 'BRANCH'
+        ? { kind: 'branch', code, bankCode: bank! }
+        : { kind: 'wallet', code, walletType: kind };
+  const what = kind === 'BRANCH' ? `branch ${code} of bank ${bank}` : `${KIND_WORDS[kind]} ${code}`;
+  const tables = await deps.openTables(input.dryRun);
+  try {
+    const removal = tables.remove(entry, { withBranches: input.withBranches, dryRun: input.dryRun });
+    if (!removal.found) {
+      const listed = tables.read();
+      const near = nearCodes(entry, listed);
+      throw new UsageError('dfsp.not_found', `${what}: not in the list of ${deps.localDb}; nothing was removed`, {
+        hint:
+          near.length > 0
+            ? `did you mean ${near.map((c) => `"${c}"`).join(' or ')}? "${deps.sparctl} dfsp list" shows the list`
+            : `"${deps.sparctl} dfsp list" shows the list`,
+      });
+    }
+    // The store removed nothing then: a bank's branches go with it only when named to.
+    if (removal.branches.length > 0 && !input.withBranches) {
+      const shown =
+        removal.branches.slice(0, 5).join(', ') + (removal.branches.length > 5 ? `, … (${removal.branches.length} in all)` : '');
+      throw new UsageError(
+        'dfsp.has_branches',
+        `${what} (${removal.name}) has ${removal.branches.length} branch${removal.branches.length === 1 ? '' : 'es'} listed (${shown}); nothing was removed`,
+        {
+          hint: `pass --with-branches to remove them with it, or remove them one by one with "${deps.sparctl} dfsp remove BRANCH CODE --bank ${shellWord(code)}"`,
+        },
+      );
+    }
+    const would = input.dryRun ? 'would be ' : '';
+    const withBranches =
+      removal.branches.length > 0 ? ` with its ${removal.branches.length} branch${removal.branches.length === 1 ? '' : 'es'}` : '';
+    deps.note(
+      `${what} (${removal.name})${withBranches} ${would}removed from the list · local ${deps.localDb}; FAs already linked with it are unchanged`,
+    );
+    if (input.dryRun) deps.note('dry run: nothing was written');
+    return {
+      dryRun: input.dryRun,
+      type: kind,
+      code,
+      ...(kind === 'BRANCH' ? { bank_code: bank! } : {}),
+      name: removal.name,
+      ...(kind === 'BANK' ? { branches: removal.branches } : {}),
+    };
+  } finally {
+    tables.close();
+  }
+}
+
+const KIND_WORDS = {
+  BANK: 'bank',
+  BRANCH: 'branch',
+  MOBILE_WALLET: 'mobile wallet provider',
+  EMAIL_WALLET: 'e-mail wallet provider',
+} as const;
+
+/** Listed codes of the same kind that differ from the entry's only in case or by a typo or two. */
+function nearCodes(entry: DfspEntry, listed: DfspData): string[] {
+  const codes =
+    entry.kind === 'bank'
+      ? listed.banks.map((b) => b.code)
+      : entry.kind === 'branch'
+        ? listed.branches.filter((b) => b.bank_code === entry.bankCode).map((b) => b.code)
+        : listed.wallet_providers.filter((w) => w.wallet_type === entry.walletType).map((w) => w.code);
+  // Codes are compared as a person reads them: `lpb` is near `LBP`.
+  const byLower = new Map(codes.map((code) => [code.toLowerCase(), code]));
+  const hit = closest(entry.code, [...byLower.keys()]);
+  return hit === undefined ? [] : [byLower.get(hit)!];
 }
 
 /** The file's entries, checked against what the mapper holds (a branch may name a bank imported before). */

@@ -14,7 +14,8 @@ import { CodeReadings, codeName, unreadableCode } from './dfsp-codes.js';
  */
 
 export const DFSP_CSV_COLUMNS = ['type', 'code', 'name', 'bank_code'] as const;
-const TYPES = ['BANK', 'BRANCH', 'MOBILE_WALLET', 'EMAIL_WALLET'] as const;
+export const DFSP_TYPES = ['BANK', 'BRANCH', 'MOBILE_WALLET', 'EMAIL_WALLET'] as const;
+const TYPES = DFSP_TYPES;
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/u;
 // The words `dfsp list` shows, so that its CSV (`-o csv`) is read back as written.
 const LISTED_TYPES: ReadonlyMap<string, string> = new Map([
@@ -22,8 +23,21 @@ const LISTED_TYPES: ReadonlyMap<string, string> = new Map([
   ['E-MAIL WALLET', 'EMAIL_WALLET'],
 ]);
 
+/** One entry of the DFSP list, as `dfsp remove` names it. */
+export type DfspEntry =
+  | { readonly kind: 'bank'; readonly code: string }
+  | { readonly kind: 'branch'; readonly code: string; readonly bankCode: string }
+  | { readonly kind: 'wallet'; readonly code: string; readonly walletType: 'MOBILE_WALLET' | 'EMAIL_WALLET' };
+
+/**
+ * What a removal found: nothing (no such entry in the list), or the entry's name and, for a
+ * bank, its branches still listed — removed with it when they were named to go, else the reason
+ * nothing was removed.
+ */
+export type DfspRemoval = { readonly found: false } | { readonly found: true; readonly name: string; readonly branches: readonly string[] };
+
 /** A row's type as the file gives it, in either spelling (`MOBILE_WALLET`, or `mobile wallet` as `dfsp list` shows it). */
-function typeOf(text: string): string {
+export function dfspTypeOf(text: string): string {
   const upper = text.toUpperCase();
   return LISTED_TYPES.get(upper) ?? upper;
 }
@@ -49,7 +63,7 @@ export function dfspFromRows(
     typeof record[field] === 'string' ? (record[field] as string).trim() : '';
   for (const { line, record } of rows) {
     const at = (field: string) => `${file}:${line}: ${field}`;
-    const type = typeOf(cell(record, 'type'));
+    const type = dfspTypeOf(cell(record, 'type'));
     const code = cell(record, 'code');
     const name = cell(record, 'name');
     const bankCode = cell(record, 'bank_code');
@@ -116,7 +130,7 @@ export function dfspFromRows(
   }
   const banks = new Set([...known.banks, ...data.banks].map((bank) => bank.code));
   for (const { line, record } of rows) {
-    if (typeOf(cell(record, 'type')) !== 'BRANCH') continue;
+    if (dfspTypeOf(cell(record, 'type')) !== 'BRANCH') continue;
     const bankCode = cell(record, 'bank_code');
     if (bankCode !== '' && !banks.has(bankCode))
       problems.push(`${file}:${line}: bank_code: bank "${bankCode}" is neither in this file nor already known`);

@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openDatabase, prepare } from '../../src/adapters/sqlite/retained.js';
@@ -81,6 +81,112 @@ describe('sparctl dfsp', () => {
       cwd: dir,
     });
     expect(JSON.parse(rejects.stdout).results[0].outcome).toBe('not_found');
+  });
+
+  it('remove: a branch, then a bank with its branches, leave the list; imports then refuse their codes; importing again brings them back; a dry run writes nothing', async () => {
+    const dir = tempDir();
+    const { env } = cliEnv();
+    const db = join(dir, 'mapper.db');
+    writeFileSync(join(dir, 'dfsp.csv'), CSV);
+    const sparctl = (...args: string[]) => runMain(['--db', db, ...args], { env, cwd: dir });
+    expect((await sparctl('--create', 'dfsp', 'import', 'dfsp.csv')).code).toBe(0);
+    const listed = async () =>
+      (await sparctl('dfsp', 'list', '-o', 'jsonl')).stdout
+        .trim()
+        .split('\n')
+        .filter((line) => line !== '')
+        .map((line) => {
+          const row = JSON.parse(line) as { type: string; code: string; bank_code?: string };
+          return `${row.type} ${row.bank_code === undefined ? '' : `${row.bank_code}/`}${row.code}`;
+        });
+    const everything = ['bank LBP', 'branch LBP/0012', 'branch LBP/0045', 'mobile wallet GCASH', 'e-mail wallet PAYPAL'];
+    expect(await listed()).toEqual(everything);
+
+    // A dry run says what would go and leaves the file as it was, byte for byte.
+    const before = readFileSync(db);
+    const dry = await sparctl('dfsp', 'remove', 'BANK', 'LBP', '--with-branches', '--dry-run', '-o', 'json');
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(JSON.parse(dry.stdout)).toMatchObject({
+      command: 'dfsp remove',
+      dryRun: true,
+      type: 'BANK',
+      code: 'LBP',
+      branches: ['0012', '0045'],
+    });
+    expect(dry.stderr).toContain('would be removed');
+    expect(readFileSync(db).equals(before)).toBe(true);
+    expect(await listed()).toEqual(everything);
+
+    // A bank is not removed from under its branches unless they are named to go.
+    const refused = await sparctl('dfsp', 'remove', 'BANK', 'LBP');
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain(
+      'sparctl: error [dfsp.has_branches]: bank LBP (Land Bank of the Philippines) has 2 branches listed (0012, 0045); nothing was removed',
+    );
+    expect(refused.stderr).toContain(`sparctl --db ${db} dfsp remove BRANCH CODE --bank LBP`);
+    // A code not listed: named, with the near one.
+    const typo = await sparctl('dfsp', 'remove', 'BANK', 'LPB');
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toContain('[dfsp.not_found]: bank LPB: not in the list of');
+    expect(typo.stderr).toContain('did you mean "LBP"?');
+    expect(await listed()).toEqual(everything);
+
+    const branch = await sparctl('dfsp', 'remove', 'branch', '0045', '--bank', 'LBP');
+    expect(branch.code, branch.stderr).toBe(0);
+    expect(branch.stderr).toContain('branch 0045 of bank LBP (Davao - Bajada) removed from the list');
+    const wallet = await sparctl('dfsp', 'remove', 'MOBILE_WALLET', 'GCASH');
+    expect(wallet.code, wallet.stderr).toBe(0);
+    expect(await listed()).toEqual(['bank LBP', 'branch LBP/0012', 'e-mail wallet PAYPAL']);
+    // Removed already: not found, as a code never listed.
+    expect((await sparctl('dfsp', 'remove', 'BRANCH', '0045', '--bank', 'LBP')).stderr).toContain('[dfsp.not_found]');
+
+    // import-csv without --dfsp takes names from the list: the removed branch's code is refused.
+    const rows = [
+      'household_no,national_id,full_name,contact_phone,payment_method,bank_code,branch_code,account_no,wallet,payment_mobile,payment_email',
+      'H1,000400000001,Ana Santos,0917 555 0001,bank,LBP,0012,000123456789,,,',
+      'H2,000400000002,Ben Cruz,0917 555 0002,bank,LBP,0045,000123456790,,,',
+    ];
+    writeFileSync(join(dir, 'enumeration.csv'), `${rows.join('\n')}\n`);
+    const mapping = join(ROOT, 'fixtures', 'enumeration.mapping.json');
+    const run = await sparctl('import-csv', 'enumeration.csv', '--mapping', mapping, '--rejects', 'r.csv');
+    expect(run.code, run.stderr).toBe(5);
+    expect(readFileSync(join(dir, 'r.csv'), 'utf8')).toMatch(/000400000002/);
+    expect(readFileSync(join(dir, 'r.csv'), 'utf8')).toContain(
+      'mapping.unknown_branch,"branch_code: unknown branch code ""0045"" of bank ""LBP""',
+    );
+    expect(readFileSync(join(dir, 'r.csv'), 'utf8')).not.toContain('000400000001');
+
+    // The bank with its last branch; then the file imported again brings every entry back.
+    const bank = await sparctl('dfsp', 'remove', 'BANK', 'LBP', '--with-branches', '-o', 'json');
+    expect(bank.code, bank.stderr).toBe(0);
+    expect(JSON.parse(bank.stdout)).toMatchObject({ dryRun: false, branches: ['0012'] });
+    expect(await listed()).toEqual(['e-mail wallet PAYPAL']);
+    const again = await sparctl('dfsp', 'import', 'dfsp.csv');
+    expect(again.stderr).toMatch(/4 added, 0 renamed, 1 unchanged/);
+    expect(await listed()).toEqual(everything);
+  });
+
+  it('remove: refused on a remote target, with a type it does not know, and with flags that do not fit the type; nothing is opened', async () => {
+    const { env } = cliEnv();
+    const dir = tempDir();
+    const remote = await runMain(['--url', 'http://127.0.0.1:9', 'dfsp', 'remove', 'BANK', 'LBP'], { env, cwd: dir });
+    expect(remote.code).toBe(2);
+    expect(remote.stderr).toContain('[dfsp.remote_write]');
+    const db = join(dir, 'none.db');
+    for (const [args, code] of [
+      [['BANKS', 'LBP'], 'usage.invalid_argument'],
+      [['BRANCH', '0012'], 'usage.missing_mandatory_option_value'],
+      [['BANK', 'LBP', '--bank', 'LBP'], 'usage.conflicting_option'],
+      [['MOBILE_WALLET', 'GCASH', '--with-branches'], 'usage.conflicting_option'],
+    ] as const) {
+      const result = await runMain(['--db', db, 'dfsp', 'remove', ...args], { env, cwd: dir });
+      expect(result.code, result.stderr).toBe(2);
+      expect(result.stderr).toContain(`[${code}]`);
+    }
+    // A mapper that is not there is not made to remove from.
+    const missing = await runMain(['--db', db, 'dfsp', 'remove', 'BANK', 'LBP'], { env, cwd: dir });
+    expect(missing.stderr).toContain('[local.no_mapper]');
+    expect(existsSync(db)).toBe(false);
   });
 
   it('refuses a bad file whole, naming each line and field, and imports nothing', async () => {

@@ -53,6 +53,7 @@ const PATHS: readonly (readonly string[])[] = [
   ['strategy', 'export', '--format', 'json'],
   ['dfsp', 'list'],
   ['dfsp', 'import', F('dfsp.json'), '--dry-run'],
+  ['dfsp', 'remove', 'BANK', 'LBP', '--dry-run'],
   ['fa', 'edit', 'BENE_0001'],
   ['ping'],
   ['ping', '--url', 'http://127.0.0.1:9'],

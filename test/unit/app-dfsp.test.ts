@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { importDfsp, listDfsp, type DfspDeps, type DfspTables } from '../../src/app/dfsp.js';
+import { importDfsp, listDfsp, removeDfsp, type DfspDeps, type DfspTables } from '../../src/app/dfsp.js';
+import type { DfspEntry, DfspRemoval } from '../../src/core/dfsp.js';
 import type { DfspData } from '../../src/core/mapping.js';
 import { strict } from '../helpers/strict.js';
 
@@ -127,5 +128,104 @@ describe('dfsp (use cases)', () => {
     });
     await expect(importDfsp(d, { file: 'd.csv', dryRun: false })).rejects.toThrow(/^d\.csv:3: type: must be one of/);
     expect(d.log).toEqual(['close']);
+  });
+
+  describe('remove', () => {
+    /** Deps whose tables answer `removal` and record what they were asked. */
+    const removing = (removal: DfspRemoval) => {
+      const d = deps({
+        remote: false,
+        localDb: '/m.db',
+        sparctl: 'sparctl --db /m.db',
+        checkOutputFormat: () => void d.log.push('format'),
+        announceTarget: () => void d.log.push('target'),
+        openTables: async (dryRun) => (
+          d.log.push(`open${dryRun ? ' read-only' : ''}`),
+          strict<DfspTables>('tables', {
+            read: () => DATA,
+            remove: (entry: DfspEntry, options) => (
+              d.log.push(`remove ${JSON.stringify(entry)}${options.withBranches ? ' with branches' : ''}${options.dryRun ? ' dry' : ''}`),
+              removal
+            ),
+            close: () => void d.log.push('close'),
+          })
+        ),
+      });
+      return d;
+    };
+    const input = { withBranches: false, dryRun: false };
+
+    it('each kind of entry goes to the tables as its kind, the type read in either spelling; the result says what went', async () => {
+      const d = removing({ found: true, name: 'GCash', branches: [] });
+      expect(await removeDfsp(d, { ...input, type: 'mobile wallet', code: ' GCASH ' })).toEqual({
+        dryRun: false,
+        type: 'MOBILE_WALLET',
+        code: 'GCASH',
+        name: 'GCash',
+      });
+      expect(d.log).toEqual([
+        'format',
+        'target',
+        'open',
+        'remove {"kind":"wallet","code":"GCASH","walletType":"MOBILE_WALLET"}',
+        'note mobile wallet provider GCASH (GCash) removed from the list · local /m.db; FAs already linked with it are unchanged',
+        'close',
+      ]);
+      const branch = removing({ found: true, name: 'Kamuning', branches: [] });
+      expect(await removeDfsp(branch, { ...input, type: 'branch', code: '0012', bank: 'LBP', dryRun: true })).toMatchObject({
+        type: 'BRANCH',
+        bank_code: 'LBP',
+        dryRun: true,
+      });
+      expect(branch.log).toContain('remove {"kind":"branch","code":"0012","bankCode":"LBP"} dry');
+      expect(branch.log).toContain('note dry run: nothing was written');
+      expect(branch.log.at(2)).toBe('open read-only');
+    });
+
+    it("a bank with branches listed: refused unless they go with it, naming them and this run's mapper in the hint", async () => {
+      const d = removing({ found: true, name: 'Land Bank', branches: ['0012', '0045'] });
+      await expect(removeDfsp(d, { ...input, type: 'BANK', code: 'LBP' })).rejects.toMatchObject({
+        code: 'dfsp.has_branches',
+        message: 'bank LBP (Land Bank) has 2 branches listed (0012, 0045); nothing was removed',
+        hint: expect.stringContaining('"sparctl --db /m.db dfsp remove BRANCH CODE --bank LBP"'),
+      });
+      expect(d.log.at(-1)).toBe('close');
+      const withThem = removing({ found: true, name: 'Land Bank', branches: ['0012', '0045'] });
+      expect(await removeDfsp(withThem, { ...input, type: 'BANK', code: 'LBP', withBranches: true })).toMatchObject({
+        branches: ['0012', '0045'],
+      });
+      expect(withThem.log).toContain(
+        'note bank LBP (Land Bank) with its 2 branches removed from the list · local /m.db; FAs already linked with it are unchanged',
+      );
+    });
+
+    it('not listed: dfsp.not_found with the near code of the same kind, case ignored', async () => {
+      await expect(removeDfsp(removing({ found: false }), { ...input, type: 'BANK', code: 'lbq' })).rejects.toMatchObject({
+        code: 'dfsp.not_found',
+        message: 'bank lbq: not in the list of /m.db; nothing was removed',
+        hint: 'did you mean "LBP"? "sparctl --db /m.db dfsp list" shows the list',
+      });
+      // A branch is looked for among its own bank's: 0012 is LBP's, not BDO's.
+      await expect(removeDfsp(removing({ found: false }), { ...input, type: 'BRANCH', code: '0012', bank: 'BDO' })).rejects.toMatchObject({
+        hint: 'did you mean "0001"? "sparctl --db /m.db dfsp list" shows the list',
+      });
+    });
+
+    it('a remote target, an unknown type, or flags the type does not take: refused before anything is opened', async () => {
+      await expect(removeDfsp(deps({ remote: true }), { ...input, type: 'BANK', code: 'LBP' })).rejects.toMatchObject({
+        code: 'dfsp.remote_write',
+      });
+      for (const [given, code] of [
+        [{ type: 'SHOP', code: 'X' }, 'usage.invalid_argument'],
+        [{ type: 'BANK', code: ' ' }, 'usage.invalid_argument'],
+        [{ type: 'BRANCH', code: '0012' }, 'usage.missing_mandatory_option_value'],
+        [{ type: 'BANK', code: 'LBP', bank: 'LBP' }, 'usage.conflicting_option'],
+        [{ type: 'EMAIL_WALLET', code: 'PAYMAIL', withBranches: true }, 'usage.conflicting_option'],
+      ] as const) {
+        const d = removing({ found: false });
+        await expect(removeDfsp(d, { ...input, ...given })).rejects.toMatchObject({ code });
+        expect(d.log).toEqual([]);
+      }
+    });
   });
 });

@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import type { DfspEntry, DfspRemoval } from '../../core/dfsp.js';
 import type { DfspData } from '../../core/mapping.js';
 import { LocalMapper } from './local-mapper.js';
 import { assertMapperFile, BUSY_TIMEOUT_MS, lockedError, migrate, unusableError } from './schema.js';
@@ -93,16 +94,20 @@ export class DfspStore {
       name: string,
       insertArgs: unknown[],
     ) => {
-      const row = find.get(...key) as { id: number; name: string } | undefined;
+      const row = find.get(...key) as { id: number; name: string; active: number } | undefined;
       if (row === undefined) {
         if (!dryRun) insert.run(...insertArgs);
+        counts.added++;
+      } else if (row.active !== 1) {
+        // Removed earlier (`dfsp remove` keeps the row, as SPAR does): back in the list.
+        if (!dryRun) rename.run(name, now, row.id);
         counts.added++;
       } else if (row.name !== name) {
         if (!dryRun) rename.run(name, now, row.id);
         counts.renamed++;
       } else counts.unchanged++;
     };
-    const findBank = prepare(this.db, 'SELECT id, bank_name AS name FROM banks WHERE bank_code = ?');
+    const findBank = prepare(this.db, 'SELECT id, bank_name AS name, active FROM banks WHERE bank_code = ?');
     // Statements that write are prepared all the same: preparing writes nothing.
     const insertBank = prepare(
       this.db,
@@ -111,14 +116,17 @@ export class DfspStore {
     const renameBank = prepare(this.db, 'UPDATE banks SET bank_name = ?, updated_at = ?, active = 1 WHERE id = ?');
     const findBranch = prepare(
       this.db,
-      'SELECT r.id, r.branch_name AS name FROM branches r JOIN banks b ON b.id = r.bank_id WHERE b.bank_code = ? AND r.branch_code = ?',
+      'SELECT r.id, r.branch_name AS name, r.active FROM branches r JOIN banks b ON b.id = r.bank_id WHERE b.bank_code = ? AND r.branch_code = ?',
     );
     const insertBranch = prepare(
       this.db,
       'INSERT INTO branches (branch_mnemonic, branch_name, branch_code, bank_id, active, created_at, updated_at) VALUES (?, ?, ?, (SELECT id FROM banks WHERE bank_code = ?), 1, ?, ?)',
     );
     const renameBranch = prepare(this.db, 'UPDATE branches SET branch_name = ?, updated_at = ?, active = 1 WHERE id = ?');
-    const findWallet = prepare(this.db, 'SELECT id, sp_name AS name FROM wallet_service_providers WHERE sp_code = ? AND wallet_type = ?');
+    const findWallet = prepare(
+      this.db,
+      'SELECT id, sp_name AS name, active FROM wallet_service_providers WHERE sp_code = ? AND wallet_type = ?',
+    );
     const insertWallet = prepare(
       this.db,
       'INSERT INTO wallet_service_providers (sp_mnemonic, sp_name, sp_code, wallet_type, active, created_at, updated_at) VALUES (?, ?, ?, ?, 1, ?, ?)',
@@ -155,6 +163,58 @@ export class DfspStore {
       throw lockedError(this.path, error) ?? error;
     }
     return counts;
+  }
+
+  /**
+   * Takes one bank (with its branches when `withBranches`), branch or wallet provider out of the
+   * list, in one transaction that also looks it up, so that nothing added meanwhile (a branch of
+   * that bank) is missed. The row is kept inactive, as SPAR keeps it: a later import brings it
+   * back. `dryRun` only looks. Not found (or removed already): `found` false.
+   */
+  remove(entry: DfspEntry, options: { withBranches: boolean; dryRun: boolean }): DfspRemoval {
+    const now = new Date().toISOString();
+    const look = (): DfspRemoval => {
+      if (entry.kind === 'wallet') {
+        const row = prepare(
+          this.db,
+          'SELECT id, sp_name AS name FROM wallet_service_providers WHERE sp_code = ? AND wallet_type = ? AND active = 1',
+        ).get(entry.code, entry.walletType) as { id: number; name: string } | undefined;
+        if (row === undefined) return { found: false };
+        if (!options.dryRun)
+          prepare(this.db, 'UPDATE wallet_service_providers SET active = 0, updated_at = ? WHERE id = ?').run(now, row.id);
+        return { found: true, name: row.name, branches: [] };
+      }
+      if (entry.kind === 'branch') {
+        const row = prepare(
+          this.db,
+          'SELECT r.id, r.branch_name AS name FROM branches r JOIN banks b ON b.id = r.bank_id WHERE b.bank_code = ? AND b.active = 1 AND r.branch_code = ? AND r.active = 1',
+        ).get(entry.bankCode, entry.code) as { id: number; name: string } | undefined;
+        if (row === undefined) return { found: false };
+        if (!options.dryRun) prepare(this.db, 'UPDATE branches SET active = 0, updated_at = ? WHERE id = ?').run(now, row.id);
+        return { found: true, name: row.name, branches: [] };
+      }
+      const bank = prepare(this.db, 'SELECT id, bank_name AS name FROM banks WHERE bank_code = ? AND active = 1').get(entry.code) as
+        | { id: number; name: string }
+        | undefined;
+      if (bank === undefined) return { found: false };
+      const branches = (
+        prepare(this.db, 'SELECT branch_code AS code FROM branches WHERE bank_id = ? AND active = 1 ORDER BY branch_code').all(bank.id) as {
+          code: string;
+        }[]
+      ).map((branch) => branch.code);
+      if (branches.length > 0 && !options.withBranches) return { found: true, name: bank.name, branches };
+      if (!options.dryRun) {
+        prepare(this.db, 'UPDATE branches SET active = 0, updated_at = ? WHERE bank_id = ? AND active = 1').run(now, bank.id);
+        prepare(this.db, 'UPDATE banks SET active = 0, updated_at = ? WHERE id = ?').run(now, bank.id);
+      }
+      return { found: true, name: bank.name, branches };
+    };
+    try {
+      const transaction = this.db.transaction(look);
+      return options.dryRun ? transaction.deferred() : transaction.immediate();
+    } catch (error) {
+      throw lockedError(this.path, error) ?? error;
+    }
   }
 
   close(): void {

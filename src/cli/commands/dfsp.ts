@@ -3,25 +3,21 @@ import type { DfspFilter } from '../../app/dfsp.js';
 import { ExitCode } from '../../core/errors.js';
 import { loadContext, targetDocument, type GlobalOptions } from '../context.js';
 import { dfspDeps } from '../compose/dfsp.js';
+import { IMPORT_HELP, LIST_HELP, REMOVE_HELP } from '../help/dfsp.js';
 import type { Io } from '../io.js';
 
-/** `sparctl dfsp list | import`: banks, branches and wallet providers (app/dfsp.ts). */
+/** `sparctl dfsp list | import | remove`: banks, branches and wallet providers (app/dfsp.ts). */
 export function dfspCommand(io: Io, setExit: (code: number) => void): Command {
-  const dfsp = new Command('dfsp').description('banks, branches and wallet providers: list them, or import them into the local mapper');
+  const dfsp = new Command('dfsp').description(
+    'banks, branches and wallet providers: list them, import them into the local mapper, or remove one',
+  );
   dfsp
     .command('list')
     .description("list banks, branches and wallet providers (local mapper, or the profile's bene-portal dfspUrl)")
     .addOption(new Option('--type <type>', 'only this kind').choices(['banks', 'branches', 'wallets']))
     .option('--bank <code>', 'only the branches of this bank')
     .option('--search <text>', 'only entries whose code or name contains this (case ignored)')
-    .addHelpText(
-      'after',
-      `
-Examples:
-  $ sparctl dfsp list
-  $ sparctl dfsp list --type branches --bank LBP
-  $ sparctl --profile staging dfsp list --search pay -o json`,
-    )
+    .addHelpText('after', LIST_HELP)
     .action(async (options: DfspFilter, cmd: Command) => {
       const context = await loadContext(io, cmd.optsWithGlobals<GlobalOptions>());
       const { listDfsp } = await import('../../app/dfsp.js');
@@ -43,22 +39,7 @@ Examples:
       '<file>',
       'CSV with columns type,code,name,bank_code (type: BANK, BRANCH, MOBILE_WALLET, EMAIL_WALLET), or JSON as for --dfsp',
     )
-    .addHelpText(
-      'after',
-      `
-The file is checked whole first: any bad row (its line and field named) means nothing is
-imported. New codes are added, known ones renamed when the name changed. import-csv, import-odk
-and fa edit then fill names from these codes when no --dfsp file is given.
-
-  type,code,name,bank_code
-  BANK,LBP,Land Bank of the Philippines,
-  BRANCH,0012,Quezon City - Kamuning,LBP
-  MOBILE_WALLET,GCASH,GCash,
-
-Examples:
-  $ sparctl dfsp import dfsp.csv
-  $ sparctl --db field.db dfsp import fixtures/dfsp.json`,
-    )
+    .addHelpText('after', IMPORT_HELP)
     .option('--dry-run', 'check the file and say what would be added or renamed; write nothing')
     .action(async (file: string, options: { dryRun?: boolean }, cmd: Command) => {
       const context = await loadContext(io, cmd.optsWithGlobals<GlobalOptions>());
@@ -70,6 +51,33 @@ Examples:
         { file, dryRun: options.dryRun === true },
       );
       renderSummary(io, format(), { command: 'dfsp import', target: targetDocument(context), ...result });
+      setExit(ExitCode.ok);
+    });
+  dfsp
+    .command('remove')
+    .description("take a bank, branch or wallet provider out of the local mapper's list")
+    .argument('<type>', 'BANK, BRANCH, MOBILE_WALLET or EMAIL_WALLET')
+    .argument('<code>', 'its code, as dfsp list shows it')
+    .option('--bank <code>', 'the bank of a BRANCH')
+    .option('--with-branches', "a BANK's branches go with it (without: refused while it has any)")
+    .option('--dry-run', 'say what would be removed; write nothing')
+    .addHelpText('after', REMOVE_HELP)
+    .action(async (type: string, code: string, options: { bank?: string; withBranches?: boolean; dryRun?: boolean }, cmd: Command) => {
+      const context = await loadContext(io, cmd.optsWithGlobals<GlobalOptions>());
+      const { removeDfsp } = await import('../../app/dfsp.js');
+      const { summaryFormat, renderSummary, defaultFormat } = await import('../output.js');
+      const format = () => summaryFormat('dfsp remove', defaultFormat(io, context.resolved.settings.output));
+      const result = await removeDfsp(
+        dfspDeps(context, () => void format()),
+        {
+          type,
+          code,
+          ...(options.bank !== undefined ? { bank: options.bank } : {}),
+          withBranches: options.withBranches === true,
+          dryRun: options.dryRun === true,
+        },
+      );
+      renderSummary(io, format(), { command: 'dfsp remove', target: targetDocument(context), ...result });
       setExit(ExitCode.ok);
     });
   return dfsp;

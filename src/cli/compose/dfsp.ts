@@ -1,6 +1,6 @@
 import { extname } from 'node:path';
 import type { DfspDeps } from '../../app/dfsp.js';
-import { announceTarget, localMapperFile, type CommandContext } from '../context.js';
+import { announceTarget, localMapperFile, targetArgs, type CommandContext } from '../context.js';
 
 /** What the dfsp use cases need, from this command's settings: the composition of app/dfsp.ts. */
 export function dfspDeps(context: CommandContext, checkOutputFormat: () => void = () => undefined): DfspDeps {
@@ -32,6 +32,7 @@ export function dfspDeps(context: CommandContext, checkOutputFormat: () => void 
       for await (const record of input.records) rows.push(record);
       return { rows };
     },
+    sparctl: `sparctl ${targetArgs(context)}`.trimEnd(),
     note: (line) => {
       if (!context.globals.quiet) io.stderr.write(`${line}\n`);
     },
