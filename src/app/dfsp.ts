@@ -31,8 +31,12 @@ export interface DfspDeps {
   readonly readDfsp: () => Promise<DfspData>;
   /** Refuses an output format the import's summary has no form for, before anything is done. */
   readonly checkOutputFormat: () => void;
-  /** Opens the local mapper's tables (which must exist, unless the creation rule allows it); read-only for a dry run. */
-  readonly openTables: (dryRun: boolean) => Promise<DfspTables>;
+  /**
+   * Opens the local mapper's tables (which must exist, unless the creation rule allows it and
+   * `mayCreate`); read-only for a dry run. Without `mayCreate`, a mapper not made yet is an empty
+   * list, and no file is made.
+   */
+  readonly openTables: (dryRun: boolean, mayCreate: boolean) => Promise<DfspTables>;
   /** The file's content: a .json file's parsed JSON, else a CSV file's rows. */
   readonly readDfspFile: (
     file: string,
@@ -82,7 +86,7 @@ export async function importDfsp(deps: DfspDeps, input: { readonly file: string;
   deps.checkOutputFormat();
   deps.announceTarget();
   const { file, dryRun } = input;
-  const tables = await deps.openTables(dryRun);
+  const tables = await deps.openTables(dryRun, true);
   try {
     const data = await dfspFileData(deps, file, tables.read());
     const counts = tables.import(data, { dryRun });
@@ -156,7 +160,8 @@ export async function removeDfsp(deps: DfspDeps, input: DfspRemoveInput): Promis
         ? { kind: 'branch', code, bankCode: bank! }
         : { kind: 'wallet', code, walletType: kind };
   const what = kind === 'BRANCH' ? `branch ${code} of bank ${bank}` : `${KIND_WORDS[kind]} ${code}`;
-  const tables = await deps.openTables(input.dryRun);
+  // Nothing to remove from a mapper not made yet: never one made to say so.
+  const tables = await deps.openTables(input.dryRun, false);
   try {
     const removal = tables.remove(entry, { withBranches: input.withBranches, dryRun: input.dryRun });
     if (!removal.found) {

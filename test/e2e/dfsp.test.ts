@@ -183,10 +183,15 @@ describe('sparctl dfsp', () => {
       expect(result.code, result.stderr).toBe(2);
       expect(result.stderr).toContain(`[${code}]`);
     }
-    // A mapper that is not there is not made to remove from.
+    // A mapper that is not there is not made to remove from: a named one is refused, the
+    // default one (never made yet) holds an empty list.
     const missing = await runMain(['--db', db, 'dfsp', 'remove', 'BANK', 'LBP'], { env, cwd: dir });
     expect(missing.stderr).toContain('[local.no_mapper]');
     expect(existsSync(db)).toBe(false);
+    const byDefault = await runMain(['dfsp', 'remove', 'BANK', 'LBP'], { env, cwd: dir });
+    expect(byDefault.code).toBe(2);
+    expect(byDefault.stderr).toContain('[dfsp.not_found]');
+    expect(existsSync(join(env['XDG_DATA_HOME']!, 'sparctl', 'mapper.db'))).toBe(false);
   });
 
   it('refuses a bad file whole, naming each line and field, and imports nothing', async () => {

@@ -64,7 +64,9 @@ describe('dfsp (use cases)', () => {
       localDb: '/m.db',
       checkOutputFormat: () => void d.log.push('format'),
       announceTarget: () => void d.log.push('target'),
-      openTables: async (dryRun) => (d.log.push(`open${dryRun ? ' read-only' : ''}`), tables(d.log)),
+      openTables: async (dryRun, mayCreate) => (
+        d.log.push(`open${dryRun ? ' read-only' : ''}${mayCreate ? ' (may create)' : ''}`), tables(d.log)
+      ),
       readDfspFile: async () => ({
         json: {
           banks: [{ code: 'LBP', name: 'Land Bank' }],
@@ -77,7 +79,7 @@ describe('dfsp (use cases)', () => {
     expect(d.log).toEqual([
       'format',
       'target',
-      'open read-only',
+      'open read-only (may create)',
       'import 1/1/0 dry',
       'note dfsp.json: 2 entries (1 banks, 1 branches, 0 wallet providers): 2 would be added, 0 would be renamed, 0 unchanged · local /m.db',
       'note dry run: nothing was written',
@@ -139,8 +141,8 @@ describe('dfsp (use cases)', () => {
         sparctl: 'sparctl --db /m.db',
         checkOutputFormat: () => void d.log.push('format'),
         announceTarget: () => void d.log.push('target'),
-        openTables: async (dryRun) => (
-          d.log.push(`open${dryRun ? ' read-only' : ''}`),
+        openTables: async (dryRun, mayCreate) => (
+          d.log.push(`open${dryRun ? ' read-only' : ''}${mayCreate ? ' (may create)' : ''}`),
           strict<DfspTables>('tables', {
             read: () => DATA,
             remove: (entry: DfspEntry, options) => (

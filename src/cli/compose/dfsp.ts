@@ -17,10 +17,11 @@ export function dfspDeps(context: CommandContext, checkOutputFormat: () => void 
       return (await loadDfsp(context, { required: true }))!;
     },
     checkOutputFormat,
-    openTables: async (dryRun) => {
-      localMapperFile(context, dryRun ? 'dry-run' : 'write');
+    openTables: async (dryRun, mayCreate) => {
+      const { exists } = localMapperFile(context, dryRun ? 'dry-run' : mayCreate ? 'write' : 'read');
       const { DfspStore } = await import('../../adapters/sqlite/dfsp-store.js');
-      return DfspStore.open(settings.db!, { readOnly: dryRun });
+      // A read-only open of a file not there yet is an empty mapper in memory, made nowhere.
+      return DfspStore.open(settings.db!, { readOnly: dryRun || (!mayCreate && !exists) });
     },
     readDfspFile: async (file) => {
       const { readText, parseJson } = await import('../files.js');
