@@ -1,7 +1,7 @@
-import { lookAlikeCodes } from '../core/dfsp-codes.js';
+import { foldedCode, lookAlikeCodes, unreadableCode } from '../core/dfsp-codes.js';
 import { DFSP_TYPES, dfspFromRows, dfspTypeOf, type DfspEntry, type DfspRemoval } from '../core/dfsp.js';
 import { UsageError } from '../core/errors.js';
-import { shellWord } from '../core/shell-word.js';
+import { printable, shellWord } from '../core/shell-word.js';
 import { closest } from '../core/strategy/validate.js';
 import { dfspLookupOf, parseDfspData, type DfspData } from '../core/mapping.js';
 
@@ -141,6 +141,15 @@ export async function removeDfsp(deps: DfspDeps, input: DfspRemoveInput): Promis
   const code = input.code.trim();
   const bank = input.bank?.trim();
   if (code === '') throw new UsageError('usage.invalid_argument', 'dfsp remove: the code is empty');
+  // As dfsp import refuses such codes: no list holds one, and it must not act on the terminal.
+  for (const [what, value] of [
+    ['the code', code],
+    ['--bank', bank],
+  ] as const) {
+    const unreadable = value === undefined ? undefined : CONTROL.test(value) ? 'contains a control character' : unreadableCode(value);
+    if (unreadable !== undefined)
+      throw new UsageError('usage.invalid_argument', `dfsp remove: ${what} "${printable(value!)}" ${unreadable}; nothing was removed`);
+  }
   if (kind === 'BRANCH' && (bank === undefined || bank === ''))
     throw new UsageError('usage.missing_mandatory_option_value', 'dfsp remove BRANCH: --bank is needed (branch codes are per bank)', {
       hint: `e.g. ${deps.sparctl} dfsp remove BRANCH ${shellWord(code)} --bank LBP; "${deps.sparctl} dfsp list --type branches" shows each branch's bank`,
@@ -160,18 +169,16 @@ export async function removeDfsp(deps: DfspDeps, input: DfspRemoveInput): Promis
         ? { kind: 'branch', code, bankCode: bank! }
         : { kind: 'wallet', code, walletType: kind };
   const what = kind === 'BRANCH' ? `branch ${code} of bank ${bank}` : `${KIND_WORDS[kind]} ${code}`;
+  // A run already reading the list (an import, import-odk --watch) goes on with the one it read.
   // Nothing to remove from a mapper not made yet: never one made to say so.
   const tables = await deps.openTables(input.dryRun, false);
   try {
     const removal = tables.remove(entry, { withBranches: input.withBranches, dryRun: input.dryRun });
     if (!removal.found) {
       const listed = tables.read();
-      const near = nearCodes(entry, listed);
-      throw new UsageError('dfsp.not_found', `${what}: not in the list of ${deps.localDb}; nothing was removed`, {
-        hint:
-          near.length > 0
-            ? `did you mean ${near.map((c) => `"${c}"`).join(' or ')}? "${deps.sparctl} dfsp list" shows the list`
-            : `"${deps.sparctl} dfsp list" shows the list`,
+      const near = nearCode(entry, listed);
+      throw new UsageError('dfsp.not_found', `${printable(what)}: not in the list of ${deps.localDb}; nothing was removed`, {
+        hint: `${near === undefined ? '' : `did you mean ${near}? `}"${deps.sparctl} dfsp list" shows the list`,
       });
     }
     // The store removed nothing then: a bank's branches go with it only when named to.
@@ -192,6 +199,8 @@ export async function removeDfsp(deps: DfspDeps, input: DfspRemoveInput): Promis
     deps.note(
       `${what} (${removal.name})${withBranches} ${would}removed from the list · local ${deps.localDb}; FAs already linked with it are unchanged`,
     );
+    const emptied = emptiedBy(entry, tables.read(), input.dryRun);
+    if (emptied !== undefined) deps.note(emptied);
     if (input.dryRun) deps.note('dry run: nothing was written');
     return {
       dryRun: input.dryRun,
@@ -206,6 +215,45 @@ export async function removeDfsp(deps: DfspDeps, input: DfspRemoveInput): Promis
   }
 }
 
+/**
+ * What the removal leaves without a list to check against, said so that no one believes the code
+ * is still refused: with no entries at all, imports check no codes; with none of a kind, fa edit
+ * asks for that code as free text. (A dry run reads the list as it is, less what would go.)
+ */
+function emptiedBy(entry: DfspEntry, after: DfspData, dryRun: boolean): string | undefined {
+  const left = dryRun ? withoutEntry(after, entry) : after;
+  const will = dryRun ? 'would then' : 'now';
+  if (left.banks.length + left.branches.length + left.wallet_providers.length === 0)
+    return `the list ${dryRun ? 'would be' : 'is now'} empty: import-csv and import-odk without --dfsp ${will} check no codes against it, and fa edit ${dryRun ? 'would ask' : 'asks'} for them as free text`;
+  const asks = dryRun ? 'would ask' : 'asks';
+  if (entry.kind === 'bank' && left.banks.length === 0)
+    return `no banks are listed ${dryRun ? 'then' : 'now'}: fa edit ${asks} for the bank code as free text`;
+  if (entry.kind === 'branch' && !left.branches.some((b) => b.bank_code === entry.bankCode))
+    return `bank ${printable(entry.bankCode)} has no branches listed ${dryRun ? 'then' : 'now'}: fa edit ${asks} for its branch code as free text`;
+  if (entry.kind === 'wallet' && !left.wallet_providers.some((w) => w.wallet_type === entry.walletType))
+    return `no ${entry.walletType === 'MOBILE_WALLET' ? 'mobile' : 'e-mail'} wallet providers are listed ${dryRun ? 'then' : 'now'}: fa edit ${asks} for the provider code as free text`;
+  return undefined;
+}
+
+/** The list without the entry (and a bank's branches), as a removal leaves it. */
+function withoutEntry(data: DfspData, entry: DfspEntry): DfspData {
+  return {
+    banks: entry.kind === 'bank' ? data.banks.filter((b) => b.code !== entry.code) : data.banks,
+    branches:
+      entry.kind === 'bank'
+        ? data.branches.filter((b) => b.bank_code !== entry.code)
+        : entry.kind === 'branch'
+          ? data.branches.filter((b) => !(b.bank_code === entry.bankCode && b.code === entry.code))
+          : data.branches,
+    wallet_providers:
+      entry.kind === 'wallet'
+        ? data.wallet_providers.filter((w) => !(w.wallet_type === entry.walletType && w.code === entry.code))
+        : data.wallet_providers,
+  } as DfspData;
+}
+
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/u;
+
 const KIND_WORDS = {
   BANK: 'bank',
   BRANCH: 'branch',
@@ -213,18 +261,23 @@ const KIND_WORDS = {
   EMAIL_WALLET: 'e-mail wallet provider',
 } as const;
 
-/** Listed codes of the same kind that differ from the entry's only in case or by a typo or two. */
-function nearCodes(entry: DfspEntry, listed: DfspData): string[] {
+/** A listed code of the same kind that differs from the entry's only in case or form, or by a typo or two, quoted for a hint. */
+function nearCode(entry: DfspEntry, listed: DfspData): string | undefined {
   const codes =
     entry.kind === 'bank'
       ? listed.banks.map((b) => b.code)
       : entry.kind === 'branch'
         ? listed.branches.filter((b) => b.bank_code === entry.bankCode).map((b) => b.code)
         : listed.wallet_providers.filter((w) => w.wallet_type === entry.walletType).map((w) => w.code);
-  // Codes are compared as a person reads them: `lpb` is near `LBP`.
-  const byLower = new Map(codes.map((code) => [code.toLowerCase(), code]));
-  const hit = closest(entry.code, [...byLower.keys()]);
-  return hit === undefined ? [] : [byLower.get(hit)!];
+  // Codes are compared as a person reads them (foldedCode): `lpb` is near `LBP`, and so is a
+  // fullwidth `ＬBP`; one that differs only so is named as such, since it looks the same.
+  const same = codes.find((code) => foldedCode(code) === foldedCode(entry.code));
+  if (same !== undefined) return `"${printable(same)}" (the same letters in another case or character form)`;
+  // closest() reads the word in lower case, so the candidates are too.
+  const folded = (code: string) => foldedCode(code).toLowerCase();
+  const byFolded = new Map(codes.map((code) => [folded(code), code]));
+  const hit = closest(folded(entry.code), [...byFolded.keys()]);
+  return hit === undefined ? undefined : `"${printable(byFolded.get(hit)!)}"`;
 }
 
 /** The file's entries, checked against what the mapper holds (a branch may name a bank imported before). */

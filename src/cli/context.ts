@@ -226,6 +226,11 @@ export function localMapperFile(context: CommandContext, access: MapperAccess): 
   });
 }
 
+/** Whether opening the mapper with this access may make one there (the creation rule, for a write). */
+export function mayMakeMapper(context: CommandContext, access: MapperAccess): boolean {
+  return access !== 'read' && mayCreate(context, access, context.resolved.settings.db!);
+}
+
 /** The creation rule: a new mapper only at the default path, or with --create on a command that writes. */
 function mayCreate(context: CommandContext, access: MapperAccess, path: string): boolean {
   if (access === 'write-existing') return false;
@@ -247,7 +252,7 @@ export async function openMapper(context: CommandContext, access: MapperAccess):
     // A read never makes a mapper, even of an SQLite file without tables the rule would let a write make one of.
     return LocalMapper.open(file.path, undefined, {
       readOnly: access === 'dry-run',
-      create: access !== 'read' && mayCreate(context, access, file.path),
+      create: mayMakeMapper(context, access),
     });
   }
   const { isLoopbackHost } = await import('../adapters/server/guard.js');

@@ -1,7 +1,9 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { DfspStore } from '../../src/adapters/sqlite/dfsp-store.js';
 import { openDatabase, prepare } from '../../src/adapters/sqlite/retained.js';
+import type { DfspData } from '../../src/core/mapping.js';
 import { ROOT, cliEnv } from '../helpers/run-cli.js';
 import { runMain } from '../helpers/run-main.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -160,6 +162,8 @@ describe('sparctl dfsp', () => {
     const bank = await sparctl('dfsp', 'remove', 'BANK', 'LBP', '--with-branches', '-o', 'json');
     expect(bank.code, bank.stderr).toBe(0);
     expect(JSON.parse(bank.stdout)).toMatchObject({ dryRun: false, branches: ['0012'] });
+    // Said, so that no one believes a list with no banks still refuses bank codes in fa edit.
+    expect(bank.stderr).toContain('no banks are listed now: fa edit asks for the bank code as free text');
     expect(await listed()).toEqual(['e-mail wallet PAYPAL']);
     const again = await sparctl('dfsp', 'import', 'dfsp.csv');
     expect(again.stderr).toMatch(/4 added, 0 renamed, 1 unchanged/);
@@ -190,8 +194,87 @@ describe('sparctl dfsp', () => {
     expect(existsSync(db)).toBe(false);
     const byDefault = await runMain(['dfsp', 'remove', 'BANK', 'LBP'], { env, cwd: dir });
     expect(byDefault.code).toBe(2);
-    expect(byDefault.stderr).toContain('[dfsp.not_found]');
+    expect(byDefault.stderr).toContain('[local.no_mapper]: no mapper at');
     expect(existsSync(join(env['XDG_DATA_HOME']!, 'sparctl', 'mapper.db'))).toBe(false);
+    // An SQLite file that is no mapper (no tables) is not made one, dry run or not.
+    const bare = join(dir, 'bare.db');
+    const made = openDatabase(bare);
+    prepare(made, 'PRAGMA user_version = 0').run();
+    made.exec('VACUUM');
+    const bareBytes = readFileSync(bare);
+    for (const more of [[], ['--dry-run']]) {
+      const result = await runMain(['--db', bare, 'dfsp', 'remove', 'BANK', 'LBP', ...more], { env, cwd: dir });
+      expect(result.stderr).toContain('[local.no_mapper]');
+      expect(readFileSync(bare).equals(bareBytes)).toBe(true);
+    }
+    // Control characters never reach the terminal; invisible ones are named, as dfsp import names them.
+    const escape = await runMain(['--db', db, 'dfsp', 'remove', 'BRANCH', '0012', '--bank', 'LBP\u001b]0;x\u0007'], { env, cwd: dir });
+    expect(escape.code).toBe(2);
+    expect(escape.stderr).not.toContain('\u001b');
+    expect(escape.stderr).toContain('[usage.invalid_argument]: dfsp remove: --bank "LBP\\u001b]0;x\\u0007" contains a control character');
+    const invisible = await runMain(['--db', db, 'dfsp', 'remove', 'BANK', 'BDO\u200b'], { env, cwd: dir });
+    expect(invisible.stderr).toContain('U+200B');
+  });
+
+  it("remove, in the tables: an import re-checks a branch's bank under its write lock; a removed branch's SPAR name stays taken; a branch under a removed bank is not listed; a dry run writes nothing", async () => {
+    const dir = tempDir();
+    const db = join(dir, 'mapper.db');
+    const store = DfspStore.open(db, { create: true });
+    try {
+      store.import({
+        banks: [
+          { code: 'LBP', name: 'Land Bank' },
+          { code: 'A-B', name: 'AB' },
+          { code: 'A', name: 'A' },
+        ],
+        branches: [
+          { code: '0012', name: 'Kamuning', bank_code: 'LBP' },
+          { code: 'C', name: 'C', bank_code: 'A-B' },
+        ],
+        wallet_providers: [],
+      } as DfspData);
+      const bytes = () => readFileSync(db);
+      const before = bytes();
+      expect(store.remove({ kind: 'branch', code: '0012', bankCode: 'LBP' }, { withBranches: false, dryRun: true })).toEqual({
+        found: true,
+        name: 'Kamuning',
+        branches: [],
+      });
+      expect(bytes().equals(before)).toBe(true);
+      expect(store.read().branches.map((b) => b.code)).toEqual(['C', '0012']);
+
+      // The bank goes (as a remove between an import's check and its write would take it).
+      store.remove({ kind: 'bank', code: 'LBP' }, { withBranches: true, dryRun: false });
+      const late = { banks: [], branches: [{ code: '0099', name: 'New', bank_code: 'LBP' }], wallet_providers: [] } as DfspData;
+      for (const dryRun of [true, false])
+        expect(() => store.import(late, { dryRun })).toThrow(/branch "0099" of bank "LBP": the bank is not in the list/);
+      expect(store.read().branches.map((b) => b.code)).toEqual(['C']);
+
+      // A-B's C removed, A's B-C would take SPAR's name A-B-C: refused, not an internal error.
+      store.remove({ kind: 'branch', code: 'C', bankCode: 'A-B' }, { withBranches: false, dryRun: false });
+      const clash = { banks: [], branches: [{ code: 'B-C', name: 'BC', bank_code: 'A' }], wallet_providers: [] } as DfspData;
+      for (const dryRun of [true, false])
+        expect(() => store.import(clash, { dryRun })).toThrow(/would be named A-B-C, as a removed branch "C" is; nothing was imported/);
+    } finally {
+      store.close();
+    }
+    // A bank taken out by hand in SPAR's tables takes its branches out of the list with it.
+    const fresh = DfspStore.open(db);
+    try {
+      fresh.import({
+        banks: [{ code: 'BDO', name: 'BDO' }],
+        branches: [{ code: '0001', name: 'M', bank_code: 'BDO' }],
+        wallet_providers: [],
+      } as DfspData);
+      const handle = openDatabase(db);
+      prepare(handle, "UPDATE banks SET active = 0 WHERE bank_code = 'BDO'").run();
+      expect(fresh.read().branches).toEqual([]);
+      expect(fresh.remove({ kind: 'branch', code: '0001', bankCode: 'BDO' }, { withBranches: false, dryRun: false })).toEqual({
+        found: false,
+      });
+    } finally {
+      fresh.close();
+    }
   });
 
   it('refuses a bad file whole, naming each line and field, and imports nothing', async () => {

@@ -134,7 +134,7 @@ describe('dfsp (use cases)', () => {
 
   describe('remove', () => {
     /** Deps whose tables answer `removal` and record what they were asked. */
-    const removing = (removal: DfspRemoval) => {
+    const removing = (removal: DfspRemoval, listed: DfspData = DATA) => {
       const d = deps({
         remote: false,
         localDb: '/m.db',
@@ -144,7 +144,7 @@ describe('dfsp (use cases)', () => {
         openTables: async (dryRun, mayCreate) => (
           d.log.push(`open${dryRun ? ' read-only' : ''}${mayCreate ? ' (may create)' : ''}`),
           strict<DfspTables>('tables', {
-            read: () => DATA,
+            read: () => listed,
             remove: (entry: DfspEntry, options) => (
               d.log.push(`remove ${JSON.stringify(entry)}${options.withBranches ? ' with branches' : ''}${options.dryRun ? ' dry' : ''}`),
               removal
@@ -199,6 +199,23 @@ describe('dfsp (use cases)', () => {
       expect(withThem.log).toContain(
         'note bank LBP (Land Bank) with its 2 branches removed from the list · local /m.db; FAs already linked with it are unchanged',
       );
+    });
+
+    it('a removal that leaves the list empty says imports then check no codes; a dry run says it of the list less the entry', async () => {
+      const only: DfspData = {
+        banks: [],
+        branches: [],
+        wallet_providers: [{ code: 'GCASH', name: 'GCash', wallet_type: 'MOBILE_WALLET' }],
+      } as DfspData;
+      for (const dryRun of [false, true]) {
+        const d = removing({ found: true, name: 'GCash', branches: [] }, dryRun ? only : { banks: [], branches: [], wallet_providers: [] });
+        await removeDfsp(d, { ...input, dryRun, type: 'MOBILE_WALLET', code: 'GCASH' });
+        expect(d.log).toContain(
+          dryRun
+            ? 'note the list would be empty: import-csv and import-odk without --dfsp would then check no codes against it, and fa edit would ask for them as free text'
+            : 'note the list is now empty: import-csv and import-odk without --dfsp now check no codes against it, and fa edit asks for them as free text',
+        );
+      }
     });
 
     it('not listed: dfsp.not_found with the near code of the same kind, case ignored', async () => {

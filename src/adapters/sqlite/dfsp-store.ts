@@ -1,6 +1,8 @@
 import type Database from 'better-sqlite3';
 import type { DfspEntry, DfspRemoval } from '../../core/dfsp.js';
+import { SparctlError, UsageError } from '../../core/errors.js';
 import type { DfspData } from '../../core/mapping.js';
+import { printable } from '../../core/shell-word.js';
 import { LocalMapper } from './local-mapper.js';
 import { assertMapperFile, BUSY_TIMEOUT_MS, lockedError, migrate, unusableError } from './schema.js';
 import { closeDatabase, openDatabase, prepare } from './retained.js';
@@ -20,9 +22,14 @@ export class DfspStore {
    * opens an existing file without writing to it, or an empty mapper in memory when it holds
    * none yet (missing, an empty file).
    */
-  static open(path: string, options: { readOnly?: boolean } = {}): DfspStore {
+  static open(path: string, options: { readOnly?: boolean; create?: boolean } = {}): DfspStore {
     if (options.readOnly) {
-      if (assertMapperFile(path) !== undefined) {
+      const noMapper = assertMapperFile(path);
+      if (noMapper !== undefined && options.create === false)
+        throw new UsageError('local.no_mapper', `no mapper at ${path}: ${noMapper}`, {
+          hint: 'check the path; "sparctl init --db PATH", or --create on a command that writes, makes a new mapper there',
+        });
+      if (noMapper !== undefined) {
         const db = openDatabase(':memory:');
         migrate(db, ':memory:');
         return new DfspStore(db, path);
@@ -37,8 +44,9 @@ export class DfspStore {
       }
       return new DfspStore(db, path);
     }
-    // The mapper owns the schema: opening it once runs any pending migration.
-    const mapper = LocalMapper.open(path);
+    // The mapper owns the schema: opening it once runs any pending migration (and makes one only
+    // where the creation rule lets `create`).
+    const mapper = LocalMapper.open(path, undefined, options.create === undefined ? {} : { create: options.create });
     void mapper.close();
     const db = openDatabase(path);
     db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
@@ -72,7 +80,9 @@ export class DfspStore {
     ).all() as DfspData['banks'];
     const branches = prepare(
       this.db,
-      'SELECT b.bank_code AS bank_code, r.branch_code AS code, r.branch_name AS name FROM branches r JOIN banks b ON b.id = r.bank_id WHERE r.active = 1 ORDER BY b.bank_code, r.branch_code',
+      // A branch is listed only under a listed bank (a bank removed without --with-branches by
+      // hand, in SPAR's tables, takes its branches out of the list too).
+      'SELECT b.bank_code AS bank_code, r.branch_code AS code, r.branch_name AS name FROM branches r JOIN banks b ON b.id = r.bank_id WHERE r.active = 1 AND b.active = 1 ORDER BY b.bank_code, r.branch_code',
     ).all() as DfspData['branches'];
     const wallets = prepare(
       this.db,
@@ -132,10 +142,28 @@ export class DfspStore {
       'INSERT INTO wallet_service_providers (sp_mnemonic, sp_name, sp_code, wallet_type, active, created_at, updated_at) VALUES (?, ?, ?, ?, 1, ?, ?)',
     );
     const renameWallet = prepare(this.db, 'UPDATE wallet_service_providers SET sp_name = ?, updated_at = ?, active = 1 WHERE id = ?');
+    const listedBank = prepare(this.db, 'SELECT 1 FROM banks WHERE bank_code = ? AND active = 1');
+    const branchNamed = prepare(this.db, 'SELECT branch_code AS code, bank_id FROM branches WHERE branch_mnemonic = ?');
     const all = this.db.transaction(() => {
       for (const bank of data.banks)
         upsert(findBank, insertBank, renameBank, [bank.code], bank.name, [bank.code, bank.name, bank.code, now, now]);
       for (const branch of data.branches) {
+        // Looked at again under the write lock: the file was checked against the list read
+        // before, and a `dfsp remove` may have taken the bank out since.
+        if (listedBank.get(branch.bank_code) === undefined)
+          throw new UsageError(
+            'dfsp.invalid',
+            `branch "${printable(branch.code)}" of bank "${printable(branch.bank_code)}": the bank is not in the list (removed while this import ran?); nothing was imported`,
+            { hint: 'import the bank with its branches, or check "sparctl dfsp list --type banks"' },
+          );
+        // SPAR names a branch BANK-CODE, unique among removed ones too: A-B's C and A's B-C are one name.
+        const taken = branchNamed.get(`${branch.bank_code}-${branch.code}`) as { code: string } | undefined;
+        if (taken !== undefined && taken.code !== branch.code)
+          throw new UsageError(
+            'dfsp.invalid',
+            `branch "${printable(branch.code)}" of bank "${printable(branch.bank_code)}" would be named ${printable(`${branch.bank_code}-${branch.code}`)}, as a removed branch "${printable(taken.code)}" is; nothing was imported`,
+            { hint: 'SPAR names each branch BANK-CODE: choose a code that does not make the same name' },
+          );
         upsert(findBranch, insertBranch, renameBranch, [branch.bank_code, branch.code], branch.name, [
           `${branch.bank_code}-${branch.code}`,
           branch.name,
@@ -160,6 +188,7 @@ export class DfspStore {
       if (dryRun) all.deferred();
       else all.immediate();
     } catch (error) {
+      if (error instanceof SparctlError) throw error;
       throw lockedError(this.path, error) ?? error;
     }
     return counts;

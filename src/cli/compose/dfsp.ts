@@ -1,6 +1,7 @@
 import { extname } from 'node:path';
 import type { DfspDeps } from '../../app/dfsp.js';
-import { announceTarget, localMapperFile, targetArgs, type CommandContext } from '../context.js';
+import { UsageError } from '../../core/errors.js';
+import { announceTarget, localMapperFile, mayMakeMapper, targetArgs, type CommandContext } from '../context.js';
 
 /** What the dfsp use cases need, from this command's settings: the composition of app/dfsp.ts. */
 export function dfspDeps(context: CommandContext, checkOutputFormat: () => void = () => undefined): DfspDeps {
@@ -18,10 +19,15 @@ export function dfspDeps(context: CommandContext, checkOutputFormat: () => void 
     },
     checkOutputFormat,
     openTables: async (dryRun, mayCreate) => {
-      const { exists } = localMapperFile(context, dryRun ? 'dry-run' : mayCreate ? 'write' : 'read');
+      const access = !mayCreate ? 'read' : dryRun ? 'dry-run' : 'write';
+      const { path, exists } = localMapperFile(context, access);
+      // Only the default path, with no mapper made there yet, gets this far without one.
+      if (!exists && !mayCreate)
+        throw new UsageError('local.no_mapper', `no mapper at ${path} yet: its list is empty; nothing was removed`, {
+          hint: '"sparctl dfsp import FILE" makes it with a list',
+        });
       const { DfspStore } = await import('../../adapters/sqlite/dfsp-store.js');
-      // A read-only open of a file not there yet is an empty mapper in memory, made nowhere.
-      return DfspStore.open(settings.db!, { readOnly: dryRun || (!mayCreate && !exists) });
+      return DfspStore.open(path, { readOnly: dryRun, create: mayMakeMapper(context, access) });
     },
     readDfspFile: async (file) => {
       const { readText, parseJson } = await import('../files.js');

@@ -21,9 +21,10 @@ Examples:
   $ sparctl --db field.db dfsp import fixtures/dfsp.json`;
 
 export const REMOVE_HELP = `
-Imports and fa edit then refuse the code, as one the list never held. FAs already linked
-with it are not changed. The entry is kept inactive, as SPAR keeps one: importing it again
-brings it back.
+Imports and fa edit then refuse the code, as one the list never held (a list left empty
+checks none; remove says so). FAs already linked with it are not changed, and a run
+already under way keeps the list it read. The entry is kept inactive, as SPAR keeps one:
+importing it again brings it back.
 
 Examples:
   $ sparctl dfsp remove BRANCH 0013 --bank LBP
