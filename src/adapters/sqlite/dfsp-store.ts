@@ -202,26 +202,26 @@ export class DfspStore {
    */
   remove(entry: DfspEntry, options: { withBranches: boolean; dryRun: boolean }): DfspRemoval {
     const now = new Date().toISOString();
+    // One listed row found by `find`, made inactive through `table` unless this is a dry run.
+    const one = (find: string, table: string, key: unknown[]): DfspRemoval => {
+      const row = prepare(this.db, find).get(...key) as { id: number; name: string } | undefined;
+      if (row === undefined) return { found: false };
+      if (!options.dryRun) prepare(this.db, `UPDATE ${table} SET active = 0, updated_at = ? WHERE id = ?`).run(now, row.id);
+      return { found: true, name: row.name, branches: [] };
+    };
     const look = (): DfspRemoval => {
-      if (entry.kind === 'wallet') {
-        const row = prepare(
-          this.db,
+      if (entry.kind === 'wallet')
+        return one(
           'SELECT id, sp_name AS name FROM wallet_service_providers WHERE sp_code = ? AND wallet_type = ? AND active = 1',
-        ).get(entry.code, entry.walletType) as { id: number; name: string } | undefined;
-        if (row === undefined) return { found: false };
-        if (!options.dryRun)
-          prepare(this.db, 'UPDATE wallet_service_providers SET active = 0, updated_at = ? WHERE id = ?').run(now, row.id);
-        return { found: true, name: row.name, branches: [] };
-      }
-      if (entry.kind === 'branch') {
-        const row = prepare(
-          this.db,
+          'wallet_service_providers',
+          [entry.code, entry.walletType],
+        );
+      if (entry.kind === 'branch')
+        return one(
           'SELECT r.id, r.branch_name AS name FROM branches r JOIN banks b ON b.id = r.bank_id WHERE b.bank_code = ? AND b.active = 1 AND r.branch_code = ? AND r.active = 1',
-        ).get(entry.bankCode, entry.code) as { id: number; name: string } | undefined;
-        if (row === undefined) return { found: false };
-        if (!options.dryRun) prepare(this.db, 'UPDATE branches SET active = 0, updated_at = ? WHERE id = ?').run(now, row.id);
-        return { found: true, name: row.name, branches: [] };
-      }
+          'branches',
+          [entry.bankCode, entry.code],
+        );
       const bank = prepare(this.db, 'SELECT id, bank_name AS name FROM banks WHERE bank_code = ? AND active = 1').get(entry.code) as
         | { id: number; name: string }
         | undefined;

@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import type { DfspFilter } from '../../app/dfsp.js';
+import type { DfspDeps, DfspFilter } from '../../app/dfsp.js';
 import { ExitCode } from '../../core/errors.js';
 import { loadContext, targetDocument, type GlobalOptions } from '../context.js';
 import { dfspDeps } from '../compose/dfsp.js';
@@ -8,6 +8,15 @@ import type { Io } from '../io.js';
 
 /** `sparctl dfsp list | import | remove`: banks, branches and wallet providers (app/dfsp.ts). */
 export function dfspCommand(io: Io, setExit: (code: number) => void): Command {
+  /** A use case whose result is one summary: -o csv refused before it does anything, the summary rendered after. */
+  const summarised = async (cmd: Command, name: string, run: (deps: DfspDeps) => Promise<object>) => {
+    const context = await loadContext(io, cmd.optsWithGlobals<GlobalOptions>());
+    const { summaryFormat, renderSummary, defaultFormat } = await import('../output.js');
+    const format = () => summaryFormat(name, defaultFormat(io, context.resolved.settings.output));
+    const result = await run(dfspDeps(context, () => void format()));
+    renderSummary(io, format(), { command: name, target: targetDocument(context), ...result });
+    setExit(ExitCode.ok);
+  };
   const dfsp = new Command('dfsp').description(
     'banks, branches and wallet providers: list them, import them into the local mapper, or remove one',
   );
@@ -42,16 +51,8 @@ export function dfspCommand(io: Io, setExit: (code: number) => void): Command {
     .addHelpText('after', IMPORT_HELP)
     .option('--dry-run', 'check the file and say what would be added or renamed; write nothing')
     .action(async (file: string, options: { dryRun?: boolean }, cmd: Command) => {
-      const context = await loadContext(io, cmd.optsWithGlobals<GlobalOptions>());
       const { importDfsp } = await import('../../app/dfsp.js');
-      const { summaryFormat, renderSummary, defaultFormat } = await import('../output.js');
-      const format = () => summaryFormat('dfsp import', defaultFormat(io, context.resolved.settings.output));
-      const result = await importDfsp(
-        dfspDeps(context, () => void format()),
-        { file, dryRun: options.dryRun === true },
-      );
-      renderSummary(io, format(), { command: 'dfsp import', target: targetDocument(context), ...result });
-      setExit(ExitCode.ok);
+      await summarised(cmd, 'dfsp import', (deps) => importDfsp(deps, { file, dryRun: options.dryRun === true }));
     });
   dfsp
     .command('remove')
@@ -63,22 +64,16 @@ export function dfspCommand(io: Io, setExit: (code: number) => void): Command {
     .option('--dry-run', 'say what would be removed; write nothing')
     .addHelpText('after', REMOVE_HELP)
     .action(async (type: string, code: string, options: { bank?: string; withBranches?: boolean; dryRun?: boolean }, cmd: Command) => {
-      const context = await loadContext(io, cmd.optsWithGlobals<GlobalOptions>());
       const { removeDfsp } = await import('../../app/dfsp.js');
-      const { summaryFormat, renderSummary, defaultFormat } = await import('../output.js');
-      const format = () => summaryFormat('dfsp remove', defaultFormat(io, context.resolved.settings.output));
-      const result = await removeDfsp(
-        dfspDeps(context, () => void format()),
-        {
+      await summarised(cmd, 'dfsp remove', (deps) =>
+        removeDfsp(deps, {
           type,
           code,
           ...(options.bank !== undefined ? { bank: options.bank } : {}),
           withBranches: options.withBranches === true,
           dryRun: options.dryRun === true,
-        },
+        }),
       );
-      renderSummary(io, format(), { command: 'dfsp remove', target: targetDocument(context), ...result });
-      setExit(ExitCode.ok);
     });
   return dfsp;
 }
