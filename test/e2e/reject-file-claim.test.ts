@@ -4,10 +4,12 @@
  *
  * The default reject file is named after the input's stem in the current folder, so `link --file
  * x/a.csv` and `link --file y/a.csv` both want `./a.rejects.csv` — as `link` and `update` on one
- * `a.csv` do. Each input here has REJECTED rows (240) without an account number (input.invalid): fewer than
- * the early-stop probe, so each run holds them until its end and only then opens its reject
- * file. Before the claim, both runs found the name free at their start and both wrote it at
- * their end: one run's rejects were lost and both summaries named the file.
+ * `a.csv` do. Each input here has REJECTED rows (80) without an account number (input.invalid):
+ * fewer than the early-stop probe (1,000 records; the inputs' ROWS are more, else no probe is
+ * armed), so each run holds them until its end and only then opens its reject file. Before the
+ * claim, both runs found the name free at their start and both wrote it at their end: one run's
+ * rejects were lost and both summaries named the file. (Each race here still fails against a
+ * build before the claims: SPARCTL_TEST_BIN=<that build>/bin/sparctl.js.)
  */
 import { spawn } from 'node:child_process';
 import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
@@ -17,9 +19,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
 import { BIN, cliEnv, runCli, SPAWN_LIMIT, type CliResult } from '../helpers/run-cli.js';
+import { runMain } from '../helpers/run-main.js';
 import { tempDir } from '../helpers/tmp.js';
 
-const ROWS = 6_000;
+const ROWS = 2_000;
 const HEADER = 'id,fa_type,bank_name,bank_code,branch_name,branch_code,account_number';
 /** Every 25th row (from the 8th) has no account number: rejected before anything is sent. */
 const invalid = (i: number) => i % 25 === 7;
@@ -47,15 +50,21 @@ async function setup() {
   const sparctl = (args: string[]) => runCli(['--db', 'mapper.db', ...args], { env, cwd: dir });
   const start = (args: string[]) =>
     spawn(process.execPath, [BIN, '--db', 'mapper.db', ...args], { ...SPAWN_LIMIT, env, cwd: dir, stdio: 'ignore' });
-  const made = await sparctl([
-    '--create',
-    '-q',
-    'link',
-    '--id',
-    'Z0',
-    ...['--fa-type', 'BANK', '--bank-name', 'Example Bank', '--bank-code', 'EXB', '--branch-name', 'Main', '--branch-code', '0001'],
-    ...['--account-number', '1'],
-  ]);
+  // The mapper, made in process: only the runs below need to be processes of their own.
+  const made = await runMain(
+    [
+      '--db',
+      'mapper.db',
+      '--create',
+      '-q',
+      'link',
+      '--id',
+      'Z0',
+      ...['--fa-type', 'BANK', '--bank-name', 'Example Bank', '--bank-code', 'EXB', '--branch-name', 'Main', '--branch-code', '0001'],
+      ...['--account-number', '1'],
+    ],
+    { env, cwd: dir },
+  );
   expect(made.code, made.stderr).toBe(0);
   return { dir, sparctl, start };
 }
@@ -140,12 +149,18 @@ describe('two bulk runs at once never share a report file', () => {
     const expected = input(join(dir, 'x', 'a.csv'), 'X');
     input(join(dir, 'y', 'a.csv'), 'Y');
     // The second starts once the first holds its claim (two started together did not always
-    // overlap on a loaded machine: the first had ended before the second began); small batches
-    // one at a time keep the first running for seconds past that.
-    const first = start(['link', '--file', 'x/a.csv', '--rejects', 'r.csv', '--overwrite', '--batch-size', '2', '--concurrency', '1']);
+    // overlap on a loaded machine: the first had ended before the second began), and runs while
+    // the first is paused there (SIGSTOP): a live run holding the claim, however fast it would go.
+    const first = start(['link', '--file', 'x/a.csv', '--rejects', 'r.csv', '--overwrite']);
     const firstExit = new Promise<number | null>((resolve) => first.once('close', (code) => resolve(code)));
     await claimed(join(dir, 'r.csv.lock'));
-    const second = await sparctl(['link', '--file', 'y/a.csv', '--rejects', 'r.csv', '--overwrite']);
+    first.kill('SIGSTOP');
+    let second: CliResult;
+    try {
+      second = await sparctl(['link', '--file', 'y/a.csv', '--rejects', 'r.csv', '--overwrite']);
+    } finally {
+      first.kill('SIGCONT');
+    }
     expect(second.code, second.stderr).toBe(4);
     const lines = second.stderr
       .replace(/^→ .*\n/, '')
@@ -167,9 +182,9 @@ describe('two bulk runs at once never share a report file', () => {
     input(join(dir, 'x', 'a.csv'), 'X');
     const expected = input(join(dir, 'y', 'a.csv'), 'Y');
     // Its rejects are held until the early-stop probe, here all rows but the last, has its answer
-    // (a probe of the whole file or more holds nothing: no early stop could come), and small
-    // batches one at a time make that last well past the kill: none is written before it.
-    const killed = start(['link', '--file', 'x/a.csv', '--early-stop', String(ROWS - 1), '--batch-size', '5', '--concurrency', '1']);
+    // (a probe of the whole file or more holds nothing: no early stop could come), and batches of
+    // one record one at a time make that last well past the kill: none is written before it.
+    const killed = start(['link', '--file', 'x/a.csv', '--early-stop', String(ROWS - 1), '--batch-size', '1', '--concurrency', '1']);
     const ended = new Promise((resolve) => killed.on('close', resolve));
     await claimed(join(dir, 'a.rejects.csv.lock'));
     // Just after its claim the run checks the path can be written by making an empty file there
@@ -188,11 +203,12 @@ describe('two bulk runs at once never share a report file', () => {
   it('SIGTERM: the run stops cleanly and its lock goes with it', async () => {
     const { dir, start } = await setup();
     input(join(dir, 'x', 'a.csv'), 'X');
-    // Small batches, one at a time: the run lasts well past the signal (on a RAM disk it ended first).
-    const stopped = start(['link', '--file', 'x/a.csv', '--batch-size', '5', '--concurrency', '1']);
+    // Batches of one record, one at a time: the run lasts well past the signal (on a RAM disk it ended first).
+    const stopped = start(['link', '--file', 'x/a.csv', '--batch-size', '1', '--concurrency', '1']);
     const ended = new Promise<number | null>((resolve) => stopped.on('close', resolve));
     await claimed(join(dir, 'a.rejects.csv.lock'));
-    // The claim comes just before the run listens for signals (and the run lasts seconds).
+    // The claim comes just before the run listens for signals (and its 2,000 one-record batches
+    // last most of a second past it).
     await sleep(300);
     stopped.kill('SIGTERM');
     expect(await ended).toBe(143);
@@ -229,7 +245,7 @@ describe('two bulk runs at once never share a report file', () => {
 describe('a resumed run and the reject file its job wrote', () => {
   /** `link --file a.csv` stopped by Ctrl-C once its reject file holds a row (slowed down, rejects written as they come). */
   async function interrupted(dir: string, start: (args: string[]) => ReturnType<typeof spawn>, name: string): Promise<void> {
-    const child = start(['link', '--file', `${name}.csv`, '--no-early-stop', '--batch-size', '5', '--concurrency', '1']);
+    const child = start(['link', '--file', `${name}.csv`, '--no-early-stop', '--batch-size', '1', '--concurrency', '1']);
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     const rejects = join(dir, `${name}.rejects.csv`);
     // The run probes the path first (creates an empty file and removes it), so the file may go
