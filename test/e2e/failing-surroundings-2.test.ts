@@ -10,6 +10,7 @@ import { SqliteJournal } from '../../src/adapters/journal/sqlite-journal.js';
 import { outputFailure } from '../../src/cli/output-failure.js';
 import { SparctlError } from '../../src/core/errors.js';
 import { BIN, type CliResult, cliEnv, outputOf, ROOT, runCli, SPAWN_LIMIT } from '../helpers/run-cli.js';
+import { runMain } from '../helpers/run-main.js';
 import { tempDir } from '../helpers/tmp.js';
 
 /**
@@ -31,8 +32,11 @@ const hasBash = has('bash', ['-c', 'ulimit -f 1000']);
 const hasCc = isRoot && has('cc', ['--version']);
 const hasExt4Tools = isRoot && has('mkfs.ext4', ['-V']) && existsSync('/dev/loop-control');
 
-/** Rows per run: enough to cross each limit below mid-run, few enough to keep the suite quick. */
-const ROWS = 5_000;
+/**
+ * Rows per run: enough to cross each limit below mid-run (each test checks that some rows, or
+ * lines, were written before the failure and not all), few enough to keep the suite quick.
+ */
+const ROWS = 2_000;
 const MAPPING = join(ROOT, 'fixtures', 'enumeration.mapping.json');
 const DFSP = join(ROOT, 'fixtures', 'dfsp.json');
 const HEADER =
@@ -64,6 +68,19 @@ const importArgs = (db: string, ...more: string[]) => [
   ...more,
 ];
 
+/** Mappings in the database now (a run stopped mid-way: those it committed). */
+function committed(db: string): number {
+  const open = openDatabase(db, { readonly: true, fileMustExist: true });
+  try {
+    return (prepare(open, 'SELECT COUNT(*) AS n FROM id_fa_mappings').get() as { n: number }).n;
+  } finally {
+    open.close();
+  }
+}
+
+/** Lines in a file now (a results file cut short: its header and the lines written). */
+const linesIn = (path: string) => readFileSync(path, 'utf8').split('\n').length - 1;
+
 function mappings(db: string): string {
   const open = openDatabase(db, { readonly: true });
   return JSON.stringify({
@@ -76,7 +93,8 @@ function mappings(db: string): string {
 
 /**
  * The mapper a run without failures makes of the same input: made once per input (its rows are
- * all it depends on), as five tests compare against it.
+ * all it depends on), as five tests compare against it; in process (runMain), as it is only the
+ * reference the runs under test are held to.
  */
 const cleanRuns = new Map<string, Promise<string>>();
 function cleanRun(dir: string, env: Record<string, string>): Promise<string> {
@@ -84,7 +102,7 @@ function cleanRun(dir: string, env: Record<string, string>): Promise<string> {
   let made = cleanRuns.get(input);
   if (made === undefined) {
     made = (async () => {
-      const clean = await runCli([...importArgs('clean.db', '-q'), '--create'], { env, cwd: dir });
+      const clean = await runMain([...importArgs('clean.db', '-q'), '--create'], { env, cwd: dir });
       expect(clean.code, clean.stderr).toBe(0);
       return mappings(join(dir, 'clean.db'));
     })();
@@ -145,6 +163,9 @@ describe.skipIf(!hasBash)('the file size limit (ulimit -f): Node ignores SIGXFSZ
     );
     expect(limited.stderr).toContain('file size limit (ulimit -f)');
     expect(limited.stderr).not.toContain('internal');
+    // Crossed mid-run: 500 KiB hold the first batch (500 rows), not the second.
+    expect(committed(join(dir, 'x.db'))).toBeGreaterThan(0);
+    expect(committed(join(dir, 'x.db'))).toBeLessThan(ROWS);
     expect(readdirSync(dir).filter((name) => name.endsWith('.probe'))).toEqual([]);
     const again = await runCli(importArgs('x.db', '-q'), { env, cwd: dir });
     expect(again.code, again.stderr).toBe(0);
@@ -155,11 +176,15 @@ describe.skipIf(!hasBash)('the file size limit (ulimit -f): Node ignores SIGXFSZ
     const dir = tempDir();
     const { env } = cliEnv();
     enumeration(dir, ROWS);
-    // The mapper made first, without the limit: the run under it writes little more than its results.
-    expect((await runCli([...importArgs('x.db', '-q'), '--create'], { env, cwd: dir })).code).toBe(0);
-    const limited = await runLimited(125, importArgs('x.db', '-q', '--results', 'res.csv'), { env, cwd: dir });
+    // The mapper made first (in process: setup), without the limit: the run under it writes little
+    // more than its results.
+    expect((await runMain([...importArgs('x.db', '-q'), '--create'], { env, cwd: dir })).code).toBe(0);
+    // 50 KiB: about 900 of the 2,000 result lines.
+    const limited = await runLimited(50, importArgs('x.db', '-q', '--results', 'res.csv'), { env, cwd: dir });
     expect(limited.code, limited.stderr).toBe(4);
     expect(limited.stderr).toContain(`sparctl: error [disk.full]: ${join(dir, 'res.csv')}: cannot write: file too large (EFBIG)`);
+    expect(linesIn(join(dir, 'res.csv'))).toBeGreaterThan(1);
+    expect(linesIn(join(dir, 'res.csv'))).toBeLessThan(ROWS + 1);
     const again = await runCli(importArgs('x.db', '-q', '--results', 'res.csv'), { env, cwd: dir });
     expect(again.code, again.stderr).toBe(0);
     expect(readFileSync(join(dir, 'res.csv'), 'utf8').trim().split('\n')).toHaveLength(ROWS + 1);
@@ -234,7 +259,8 @@ async function onQuotaDisk(
 
 describe.skipIf(!hasCc || EDQUOT === undefined)('a disk quota (EDQUOT) crossed mid-run', () => {
   it('the reject and results files: disk.full naming the file, exit 4; with room again the rerun ends as a clean run', async (context) => {
-    await onQuotaDisk(context, '150k', async (disk, dir) => {
+    // 60 KiB: about 900 of the 2,000 result lines.
+    await onQuotaDisk(context, '60k', async (disk, dir) => {
       const { env } = cliEnv();
       enumeration(dir, ROWS);
       const results = join(disk.at, 'res.csv');
@@ -245,6 +271,8 @@ describe.skipIf(!hasCc || EDQUOT === undefined)('a disk quota (EDQUOT) crossed m
       expect(quota.code, quota.stderr).toBe(4);
       expect(quota.stderr).toContain(`sparctl: error [disk.full]: ${results}: cannot write: disk quota exceeded (EDQUOT)`);
       expect(quota.stderr).not.toContain('internal');
+      expect(linesIn(results)).toBeGreaterThan(1);
+      expect(linesIn(results)).toBeLessThan(ROWS + 1);
       execFileSync('mount', ['-o', 'remount,size=20m', disk.at], SPAWN_LIMIT);
       const again = await runCli(importArgs('x.db', '-q', '--results', results), { env, cwd: dir });
       expect(again.code, again.stderr).toBe(0);
@@ -254,7 +282,8 @@ describe.skipIf(!hasCc || EDQUOT === undefined)('a disk quota (EDQUOT) crossed m
   });
 
   it('the database: disk.full saying "disk quota exceeded", not a bare "disk I/O error"; the rerun ends as a clean run', async (context) => {
-    await onQuotaDisk(context, '256k', async (disk, dir) => {
+    // 640 KiB (the database, its WAL and its shared memory): the first batch of 500 rows, not the second.
+    await onQuotaDisk(context, '640k', async (disk, dir) => {
       const { env } = cliEnv();
       enumeration(dir, ROWS);
       const db = join(disk.at, 'x.db');
@@ -263,6 +292,8 @@ describe.skipIf(!hasCc || EDQUOT === undefined)('a disk quota (EDQUOT) crossed m
       expect(quota.stderr).toContain(
         `sparctl: error [disk.full]: ${db}: the local mapper database failed: disk I/O error (SQLITE_IOERR_WRITE); writing beside it now fails: disk quota exceeded (EDQUOT)`,
       );
+      expect(committed(db)).toBeGreaterThan(0);
+      expect(committed(db)).toBeLessThan(ROWS);
       expect(readdirSync(disk.at).filter((name) => name.endsWith('.probe'))).toEqual([]);
       execFileSync('mount', ['-o', 'remount,size=40m', disk.at], SPAWN_LIMIT);
       const again = await runCli(importArgs(db, '-q'), { env, cwd: dir });
@@ -275,6 +306,8 @@ describe.skipIf(!hasCc || EDQUOT === undefined)('a disk quota (EDQUOT) crossed m
     await onQuotaDisk(context, '75k', async (disk, dir) => {
       const { env } = cliEnv();
       const input = readFileSync(enumeration(dir, ROWS));
+      // The copy fails part-way: the input is over twice the quota.
+      expect(input.length).toBeGreaterThan(2 * 75 * 1024);
       const state = join(disk.at, 'state');
       const child = spawn(process.execPath, [BIN, ...importArgs('x.db', '-q').map((arg) => (arg === 'e.csv' ? '-' : arg)), '--create'], {
         ...SPAWN_LIMIT,
@@ -333,6 +366,8 @@ describe.skipIf(!hasExt4Tools)('a disk the kernel makes read-only mid-run (EROFS
     try {
       const state = join(disk.at, 'state');
       const { env } = cliEnv({ XDG_STATE_HOME: state });
+      // Three times the rows: the disk fails once the journal's WAL passes 32 KiB (about 300 rows
+      // in), and the run must still be writing then, however slowly this process sees it.
       enumeration(dir, 3 * ROWS);
       const journals = join(state, 'sparctl', 'journals');
       const child = spawn(process.execPath, [BIN, ...importArgs('x.db', '-q', '--batch-size', '100'), '--create'], {
