@@ -251,10 +251,13 @@ describe('import-odk: ownership', () => {
   it('audit rows name the form and the submission; two runs of one form into one mapper never run at once; a finished interrupted window with a reject exits 5', async () => {
     const fake = await central();
     const env = setup(fake);
-    const total = 6000;
+    // The first run fetches and spools the whole window before its first write; batches of one
+    // record, one at a time, then keep it writing for about a second (2,000 of them) past the first
+    // one seen. The run that finishes the window takes the default batches.
+    const total = 2000;
     fake.submit(bank('0077999999', '000111', 'NOPE'));
     for (let i = 0; i < total; i++) fake.submit(bank(`07${String(i).padStart(8, '0')}`, `0007${String(i).padStart(8, '0')}`));
-    const args = ['import-odk', '--mapping', MAPPING, '--dfsp', DFSP, '--batch-size', '20', '--concurrency', '1', '-q'];
+    const args = ['import-odk', '--mapping', MAPPING, '--dfsp', DFSP, '--batch-size', '1', '--concurrency', '1', '-q'];
     const child = spawn(process.execPath, [BIN, ...args], { ...SPAWN_LIMIT, env: env.env, cwd: env.home, stdio: 'ignore' });
     const exited = new Promise((resolve) => child.once('exit', resolve));
     // Wait until it writes, then a second run of the same form into the same mapper is refused.
