@@ -244,15 +244,16 @@ describe('sparctl import-odk', () => {
 
   it('killed while applying a window, finishes it on the next run: every submission linked exactly once', async () => {
     const fake = await central();
-    const total = 3000;
+    const total = 1500;
     for (let i = 0; i < total; i++) fake.submit(bank(`02${String(i).padStart(8, '0')}`, `0003${String(i).padStart(8, '0')}`));
     const env = setup(fake);
     const child = spawn(
       process.execPath,
-      [BIN, 'import-odk', '--mapping', MAPPING, '--dfsp', DFSP, '--batch-size', '20', '--concurrency', '1', '-q'],
+      [BIN, 'import-odk', '--mapping', MAPPING, '--dfsp', DFSP, '--batch-size', '1', '--concurrency', '1', '-q'],
       { ...SPAWN_LIMIT, env: env.env, cwd: env.home, stdio: 'ignore' },
     );
-    // Kill it once some records are in the mapper but not all (small batches: many commits to land between).
+    // Kill it once some records are in the mapper but not all (batches of one record: 1,500 commits
+    // to land between, most of a second; 3,000 rows in batches of 20 gave less than half a second).
     const killedAt = await new Promise<number>((resolve, reject) => {
       const poll = setInterval(() => {
         if (!existsSync(env.dataDb)) return;
