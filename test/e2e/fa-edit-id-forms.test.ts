@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LocalMapper } from '../../src/adapters/sqlite/local-mapper.js';
 import { BIN, ROOT, SPAWN_LIMIT, cliEnv, outputOf } from '../helpers/run-cli.js';
+import { runMain } from '../helpers/run-main.js';
 import { tempDir } from '../helpers/tmp.js';
 import { inTerminal, type TerminalStep } from '../helpers/in-terminal.js';
 
@@ -31,20 +32,20 @@ function workspace() {
   const sh = (command: string) =>
     outputOf(spawn('sh', ['-c', command], { ...SPAWN_LIMIT, cwd, env: shellEnv, stdio: ['ignore', 'pipe', 'pipe'] }));
   const pty = (args: readonly string[], steps: readonly TerminalStep[]) => inTerminal(args, steps, env, cwd);
-  return { sh, pty, dataDb };
-}
-
-/** The README's enumeration example, imported into a new default mapper (its DFSP data too, so the flag form fills names). */
-async function imported(sh: (command: string) => ReturnType<typeof outputOf>) {
-  for (const command of [
-    'sparctl init',
-    'sparctl dfsp import fixtures/dfsp.json',
-    'sparctl import-csv fixtures/enumeration.csv --mapping fixtures/enumeration.mapping.json --dfsp fixtures/dfsp.json',
-  ]) {
-    const run = await sh(command);
-    // import-csv leaves two rows of the example rejected, on purpose: exit 5.
-    expect([0, 5], `${command}\n${run.stderr}`).toContain(run.code);
-  }
+  /** The README's enumeration example, imported into a new default mapper (its DFSP data too, so the flag form fills names). */
+  const imported = async () => {
+    // Setup, so in process (runMain): the commands under test are the ones run through the shell.
+    for (const command of [
+      ['init'],
+      ['dfsp', 'import', 'fixtures/dfsp.json'],
+      ['import-csv', 'fixtures/enumeration.csv', '--mapping', 'fixtures/enumeration.mapping.json', '--dfsp', 'fixtures/dfsp.json'],
+    ]) {
+      const run = await runMain(command, { env, cwd });
+      // import-csv leaves two rows of the example rejected, on purpose: exit 5.
+      expect([0, 5], `sparctl ${command.join(' ')}\n${run.stderr}`).toContain(run.code);
+    }
+  };
+  return { sh, pty, dataDb, imported };
 }
 
 /** The command a hint suggests, as printed from "PREFIX" to the hint's end. */
@@ -66,8 +67,8 @@ const BANK_FLAGS = { '--bank-code': 'DBP', '--branch-code': '0105', '--account-n
 
 describe('fa edit with a plain national ID stored in its token form', () => {
   it('--no-input points at the update of the stored ID, and that update, pasted, updates the beneficiary', async () => {
-    const { sh, dataDb } = workspace();
-    await imported(sh);
+    const { sh, dataDb, imported } = workspace();
+    await imported();
     const token = 'token:000412345004@nationalId';
     const run = await sh('sparctl fa edit 000412345004 --no-input');
     expect(run.code, run.stderr).toBe(2);
@@ -88,8 +89,8 @@ describe('fa edit with a plain national ID stored in its token form', () => {
   }, 60_000);
 
   it('an ID that needs quoting: the suggested update quotes the stored form, and runs as pasted', async () => {
-    const { sh, dataDb } = workspace();
-    await imported(sh);
+    const { sh, dataDb, imported } = workspace();
+    await imported();
     const token = 'token:0004 1234 5004@nationalId';
     const link = await sh(`sparctl link --id '${token}' --fa-type BANK --bank-code DBP --branch-code 0105 --account-number 1`);
     expect(link.code, link.stderr).toBe(0);
@@ -105,8 +106,8 @@ describe('fa edit with a plain national ID stored in its token form', () => {
   }, 60_000);
 
   it('an ID linked in no form: fa.not_linked naming the forms tried, with or without a terminal; the link it suggests, pasted, makes it editable', async () => {
-    const { sh, pty } = workspace();
-    await imported(sh);
+    const { sh, pty, imported } = workspace();
+    await imported();
     const token = 'token:000499999999@nationalId';
     const run = await sh('sparctl fa edit 000499999999 --no-input');
     expect(run.code, run.stderr).toBe(2);
@@ -126,8 +127,8 @@ describe('fa edit with a plain national ID stored in its token form', () => {
   }, 60_000);
 
   it('at a terminal: the edit shows, confirms and updates the stored ID, never making the plain one', async () => {
-    const { sh, pty, dataDb } = workspace();
-    await imported(sh);
+    const { sh, pty, dataDb, imported } = workspace();
+    await imported();
     const token = 'token:000412345004@nationalId';
     const run = await pty(
       ['fa', 'edit', '000412345004'],
