@@ -156,10 +156,11 @@ describe('--dry-run and reads, as processes, on a WAL mapper', () => {
     const { env, home } = cliEnv();
     const dir = tempDir();
     const db = join(dir, 'mapper.db');
-    expect((await runCli(['--create', '--db', db, 'link', '--id', 'K1', ...BANK, '--account-number', '111'], { env, cwd: dir })).code).toBe(
-      0,
-    );
-    expect((await runCli(['--db', db, 'dfsp', 'import', join(ROOT, 'fixtures/dfsp.json')], { env, cwd: dir })).code).toBe(0);
+    // The mapper (setup, in process); the commands under test run as processes.
+    expect(
+      (await runMain(['--create', '--db', db, 'link', '--id', 'K1', ...BANK, '--account-number', '111'], { env, cwd: dir })).code,
+    ).toBe(0);
+    expect((await runMain(['--db', db, 'dfsp', 'import', join(ROOT, 'fixtures/dfsp.json')], { env, cwd: dir })).code).toBe(0);
     const file = join(dir, 'rows.csv');
     writeFileSync(
       file,
@@ -209,9 +210,10 @@ describe('--dry-run: what is around the mapper', () => {
     const { env, home } = cliEnv();
     const dir = tempDir();
     const db = join(dir, 'mapper.db');
-    expect((await runCli(['--create', '--db', db, 'link', '--id', 'K1', ...BANK, '--account-number', '111'], { env, cwd: dir })).code).toBe(
-      0,
-    );
+    // The mapper (setup, in process); the commands under test run as processes.
+    expect(
+      (await runMain(['--create', '--db', db, 'link', '--id', 'K1', ...BANK, '--account-number', '111'], { env, cwd: dir })).code,
+    ).toBe(0);
     const state = env['XDG_STATE_HOME']!;
     expect(existsSync(state)).toBe(false);
     const input = [
@@ -230,9 +232,10 @@ describe('--dry-run: what is around the mapper', () => {
     const { env } = cliEnv();
     const dir = tempDir();
     const db = join(dir, 'mapper.db');
-    expect((await runCli(['--create', '--db', db, 'link', '--id', 'K1', ...BANK, '--account-number', '111'], { env, cwd: dir })).code).toBe(
-      0,
-    );
+    // The mapper (setup, in process); the commands under test run as processes.
+    expect(
+      (await runMain(['--create', '--db', db, 'link', '--id', 'K1', ...BANK, '--account-number', '111'], { env, cwd: dir })).code,
+    ).toBe(0);
     writeFileSync(
       join(dir, 'rows.csv'),
       ['id,fa_type,bank_name,bank_code,branch_name,branch_code,account_number', 'K2,BANK,Example Bank,EXB,Main,0001,'].join('\n'),

@@ -52,7 +52,7 @@ describe('a copy of stdin (the spool) that cannot be written is the state folder
   it('a file size limit: input.spool_failed naming the spool folder, exit 2, no copy left, nothing linked', async () => {
     const dir = tempDir();
     const { env } = cliEnv();
-    expect((await runCli(['--db', 'x.db', 'init', '-q'], { env, cwd: dir })).code).toBe(0);
+    expect((await runMain(['--db', 'x.db', 'init', '-q'], { env, cwd: dir })).code).toBe(0); // setup, in process
     const spool = join(env['XDG_STATE_HOME']!, 'sparctl', 'spool');
     const result = await runLimited(8, ['--db', 'x.db', 'link', '--file', '-'], { env, cwd: dir, input: rowsCsv(500) });
     expect(result.code).toBe(2);
@@ -68,7 +68,7 @@ describe('a copy of stdin (the spool) that cannot be written is the state folder
   it('a spool folder that takes no new file: output.unwritable naming it, exit 2, nothing linked', async (context) => {
     const dir = tempDir();
     const { env } = cliEnv();
-    expect((await runCli(['--db', 'x.db', 'init', '-q'], { env, cwd: dir })).code).toBe(0);
+    expect((await runMain(['--db', 'x.db', 'init', '-q'], { env, cwd: dir })).code).toBe(0); // setup, in process
     const spool = join(env['XDG_STATE_HOME']!, 'sparctl', 'spool');
     mkdirSync(spool, { recursive: true });
     // Root passes every permission check: a read-only bind mount instead, undone whatever happens.
@@ -99,7 +99,7 @@ describe('a stop signal before anything is sent', () => {
   it('SIGTERM or SIGHUP while stdin is still being copied: one line saying nothing was sent, exit 143/129, no copy left, nothing linked', async () => {
     const dir = tempDir();
     const { env } = cliEnv();
-    expect((await runCli(['--db', 'x.db', 'init', '-q'], { env, cwd: dir })).code).toBe(0);
+    expect((await runMain(['--db', 'x.db', 'init', '-q'], { env, cwd: dir })).code).toBe(0); // setup, in process
     const spool = join(env['XDG_STATE_HOME']!, 'sparctl', 'spool');
     for (const [signal, code, said] of [
       ['SIGTERM', 143, 'terminated \\(SIGTERM\\)'],
@@ -179,7 +179,7 @@ describe('serve whose database cannot be written', () => {
     const dir = tempDir();
     const { env } = cliEnv();
     const db = join(dir, 's.db');
-    expect((await runCli(['--db', db, 'init', '-q'], { env, cwd: dir })).code).toBe(0);
+    expect((await runMain(['--db', db, 'init', '-q'], { env, cwd: dir })).code).toBe(0); // setup, in process
     const child = spawn(
       'bash',
       ['-c', `trap '' XFSZ; ulimit -f 300; exec "$0" "$@"`, process.execPath, BIN, '--db', db, 'serve', '--port', '0', '-q'],

@@ -186,7 +186,8 @@ describe('a mapper in a folder the user may not write in', () => {
       mkdirSync(folder);
       const db = join(folder, 'm.db');
       const env = { PATH: process.env['PATH'] ?? '', HOME: home, NO_COLOR: '1' };
-      const made = await runCli(['--db', db, '--create', 'link', '--id', 'B1', ...bankFlags('1')], { env });
+      // The mapper (setup, in process); the attempts below are the binary's, as another user.
+      const made = await runMain(['--db', db, '--create', 'link', '--id', 'B1', ...bankFlags('1')], { env });
       expect(made.code, made.stderr).toBe(0);
       expect(readdirSync(folder)).toEqual(['m.db']);
       if (isRoot) for (const path of [home, folder, db]) chownSync(path, 65534, 65534);
