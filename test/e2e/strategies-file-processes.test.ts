@@ -3,13 +3,15 @@
  * adds started at once all land (none is lost, none reports a definition the file does not
  * hold), a write-protected file is refused for a user who may not write it, and `link` with a
  * declared regex that backtracks catastrophically is refused at once instead of hanging, while
- * the profile's other strategies stay usable.
+ * the profile's other strategies stay usable. (The add that makes a test's starting file runs
+ * in process: it is setup.)
  */
 import { spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BIN, ROOT, SPAWN_LIMIT, cliEnv, othersMayRun, outputOf, type CliResult } from '../helpers/run-cli.js';
+import { runMain } from '../helpers/run-main.js';
 
 /** `noFileWrites`: every write to a file fails (EFBIG: RLIMIT_FSIZE 0, SIGXFSZ ignored), as on a full disk; stdout and stderr are pipes. */
 function run(
@@ -75,7 +77,7 @@ describe('strategy add on a remote profile, as processes', () => {
     'refuses a write-protected file for a user who may not write it, leaving it as it was',
     async () => {
       const { home, env, file } = setUp('s.json');
-      expect((await run(['-q', ...addArgs(7)], env)).code).toBe(0);
+      expect((await runMain(['-q', ...addArgs(7)], { env })).code).toBe(0); // setup, in process
       const before = readFileSync(file, 'utf8');
       chmodSync(file, 0o444);
       // Root may write any file: as root, the add runs as nobody, in folders nobody may write.
@@ -98,7 +100,7 @@ describe('strategy add on a remote profile, as processes', () => {
     'an add that adds nothing needs nothing writable (a read-only mount): unchanged, --dry-run too; another definition is id_taken',
     async () => {
       const { home, env, configDir, file } = setUp('s.json');
-      expect((await run(['-q', ...addArgs(7)], env)).code).toBe(0);
+      expect((await runMain(['-q', ...addArgs(7)], { env })).code).toBe(0); // setup, in process
       const before = readFileSync(file, 'utf8');
       // A folder the user may not write: as root, the add runs as nobody in root's folders (0755).
       const root = process.getuid?.() === 0;
@@ -134,7 +136,7 @@ describe('strategy add on a remote profile, as processes', () => {
 
   it('a lock file that cannot be written (a full disk) is disk.full, and is removed: the next add does not wait for it', async () => {
     const { env, configDir, file } = setUp('s.json');
-    expect((await run(['-q', ...addArgs(7)], env)).code).toBe(0);
+    expect((await runMain(['-q', ...addArgs(7)], { env })).code).toBe(0); // setup, in process
     const failed = await run(['-q', ...addArgs(8)], env, { noFileWrites: true });
     // The surroundings' failure (exit 4), as a full disk is everywhere else, not the file's.
     expect(failed.code).toBe(4);
@@ -181,7 +183,7 @@ describe('strategy add on a remote profile, as processes', () => {
   }, 60_000);
   it('a strategiesFile another user could change is refused as config.unsafe; a pipe, bytes not UTF-8, a NUL or a line break in a strategy are refused before anything is written', async () => {
     const { env, configDir, file } = setUp('s.json');
-    expect((await run(['-q', ...addArgs(7)], env)).code).toBe(0);
+    expect((await runMain(['-q', ...addArgs(7)], { env })).code).toBe(0); // setup, in process
     chmodSync(file, 0o666);
     const unsafe = await run(['--profile', 'r', 'strategy', 'list'], env);
     expect(unsafe.code, unsafe.stderr).toBe(3);
