@@ -127,7 +127,7 @@ describe('fa edit with a plain national ID stored in its token form', () => {
   }, 60_000);
 
   it('at a terminal: the edit shows, confirms and updates the stored ID, never making the plain one', async () => {
-    const { sh, pty, dataDb, imported } = workspace();
+    const { pty, dataDb, imported } = workspace();
     await imported();
     const token = 'token:000412345004@nationalId';
     const run = await pty(
