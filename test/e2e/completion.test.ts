@@ -33,7 +33,7 @@ describe('sparctl completion', () => {
     const generated = await runMain(['completion', 'bash'], { env });
     expect(generated.code).toBe(0);
     expect(bashOffers(generated.stdout, 'sparctl im')).toEqual(['import-csv', 'import-odk']);
-    expect(bashOffers(generated.stdout, 'sparctl dfsp ')).toEqual(['list', 'import', '--help']);
+    expect(bashOffers(generated.stdout, 'sparctl dfsp ')).toEqual(['list', 'import', 'remove', '--help']);
     expect(bashOffers(generated.stdout, 'sparctl -o ')).toEqual(['table', 'json', 'jsonl', 'csv']);
     expect(bashOffers(generated.stdout, 'sparctl import-csv x.csv --mo')).toEqual(['--mode']);
     expect(bashOffers(generated.stdout, 'sparctl import-csv x.csv --mode ')).toEqual(['upsert', 'link', 'update', 'unlink']);

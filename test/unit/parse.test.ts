@@ -106,6 +106,12 @@ const TABLE: readonly Row[] = [
   [['serve', '--port', '0', '--host', '127.0.0.1', '--max-items', '10'], 'serve', { port: 0, host: '127.0.0.1', maxItems: 10 }],
   [['dfsp', 'list', '--type', 'banks', '--search', 'land'], 'dfsp list', { type: 'banks', search: 'land' }],
   [['dfsp', 'import', 'd.csv', '--dry-run'], 'dfsp import', { dryRun: true }, ['d.csv']],
+  [
+    ['dfsp', 'remove', 'branch', '0012', '--bank', 'LBP', '--with-branches', '--dry-run'],
+    'dfsp remove',
+    { bank: 'LBP', withBranches: true, dryRun: true },
+    ['branch', '0012'],
+  ],
   [['fa', 'edit', 'B1', '--dry-run'], 'fa edit', { dryRun: true }, ['B1']],
   [['ping', '--wait', '30'], 'ping', { wait: 30 }],
   [['smoke', '--junit', 'r.xml'], 'smoke', { junit: 'r.xml' }],
