@@ -19,6 +19,7 @@ import {
   readFileSync,
   readdirSync,
   statSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -86,8 +87,8 @@ interface Row {
   readonly says: RegExp;
   /** 'unchanged', or exactly the IDs written (new or changed), or a check of its own. */
   readonly mapper: 'unchanged' | readonly string[] | ((before: MapperState, after: MapperState) => void);
-  /** More to check in the row's folder afterwards. */
-  readonly then?: (dir: string, result: CliResult) => void;
+  /** More to check in the row's folder afterwards (more runs there too). */
+  readonly then?: (dir: string, result: CliResult) => void | Promise<void>;
   /** Set up the folder beyond `files` (modes, journals). */
   readonly before?: (dir: string) => void;
   readonly skip?: string | false;
@@ -174,8 +175,20 @@ async function play(row: Row): Promise<void> {
       });
   const said = withoutTarget(result.stderr);
   const context = `exit ${result.code}\nstderr: ${result.stderr.slice(0, 3000)}`;
+  keepsTheRules(result);
+  expect(result.code, context).toBe(row.exit);
+  expect(said, context).toMatch(row.says);
+  const after = mapperState(db);
+  if (row.mapper === 'unchanged') expect(written(before, after), context).toEqual([]);
+  else if (typeof row.mapper === 'function') row.mapper(before, after);
+  else expect(written(before, after), context).toEqual([...row.mapper].sort());
+  await row.then?.(dir, result);
+}
 
-  // What every row keeps.
+/** What every row's run keeps: never exit 1, never "internal error" or a stack trace, an error in one line; nothing hangs. */
+function keepsTheRules(result: CliResult): void {
+  const said = withoutTarget(result.stderr);
+  const context = `exit ${result.code}\nstderr: ${result.stderr.slice(0, 3000)}`;
   expect(result.code, context).not.toBe(-1);
   expect(result.code, context).not.toBe(1);
   expect(said, context).not.toMatch(/internal error|this is a bug/i);
@@ -184,14 +197,6 @@ async function play(row: Row): Promise<void> {
     const errors = said.split('\n').filter((line) => line.startsWith('sparctl: error'));
     expect(errors, context).toHaveLength(1);
   }
-
-  expect(result.code, context).toBe(row.exit);
-  expect(said, context).toMatch(row.says);
-  const after = mapperState(db);
-  if (row.mapper === 'unchanged') expect(written(before, after), context).toEqual([]);
-  else if (typeof row.mapper === 'function') row.mapper(before, after);
-  else expect(written(before, after), context).toEqual([...row.mapper].sort());
-  row.then?.(dir, result);
 }
 
 /** A file's permission bits. */
@@ -1073,7 +1078,8 @@ const OUTPUTS: Row[] = [
   {
     input: '--results through a symbolic link to the --rejects file (not made yet): refused',
     files: withRejectedRow,
-    shell: 'ln -s r.csv rlink.csv && S link --file in.csv --rejects r.csv --results rlink.csv',
+    before: (dir) => symlinkSync('r.csv', join(dir, 'rlink.csv')),
+    argv: ['link', '--file', 'in.csv', '--rejects', 'r.csv', '--results', 'rlink.csv'],
     exit: 2,
     says: /--results .*rlink\.csv is a reject file: writing there would destroy it/,
     mapper: 'unchanged',
@@ -1082,7 +1088,11 @@ const OUTPUTS: Row[] = [
   {
     input: '--results naming the --rejects file through a linked folder: refused',
     files: withRejectedRow,
-    shell: 'mkdir d1 && ln -s d1 d2 && S link --file in.csv --rejects d1/r.csv --results d2/r.csv',
+    before: (dir) => {
+      mkdirSync(join(dir, 'd1'));
+      symlinkSync('d1', join(dir, 'd2'));
+    },
+    argv: ['link', '--file', 'in.csv', '--rejects', 'd1/r.csv', '--results', 'd2/r.csv'],
     exit: 2,
     says: /--results .*d2\/r\.csv is a reject file: writing there would destroy it/,
     mapper: 'unchanged',
@@ -1092,21 +1102,32 @@ const OUTPUTS: Row[] = [
     input:
       '--rejects --overwrite, --results, --journal and smoke --junit naming the local mapper database (or its -wal): refused, the database intact',
     files: { 'in.csv': linkCsv([linkRow('P_1', '2,77366E+14')]) },
-    shell: [
-      'for out in "--rejects mapper.db --overwrite" "--results mapper.db" "--results mapper.db-wal" "--journal mapper.db"; do',
-      '  S --db mapper.db link --file in.csv $out; echo "exit $?" >&2',
-      'done; S --db mapper.db smoke --junit mapper.db; echo "exit $?" >&2',
-      'S --db mapper.db resolve BENE_0001 -q -o jsonl >&2',
-    ].join('\n'),
-    exit: 0,
-    says: /\[output\.protected\]: --journal \S*mapper\.db is the local mapper database: writing there would destroy it; nothing was sent/,
+    argv: ['link', '--file', 'in.csv', '--rejects', 'mapper.db', '--overwrite'],
+    exit: 2,
+    says: /\[output\.protected\]: --rejects \S*mapper\.db is the local mapper database: writing there would destroy it; nothing was sent/,
     mapper: 'unchanged',
-    then: (_dir, result) => {
-      expect(
-        result.stderr.match(/\[output\.protected\]: --(rejects|results|journal|junit) \S*mapper\.db(-wal)? is the local mapper database/g),
-      ).toHaveLength(5);
-      expect(result.stderr.match(/^exit 2$/gm)).toHaveLength(5);
-      expect(result.stderr).toContain('{"id":"BENE_0001","outcome":"found"');
+    // The other four, one after another in the same folder (in process, as every argv row), each
+    // refused as the first was; the database unchanged, and still read.
+    then: async (dir) => {
+      const db = join(dir, 'mapper.db');
+      const before = mapperState(db);
+      const { env } = cliEnv();
+      for (const [args, flag] of [
+        [['link', '--file', 'in.csv', '--results', 'mapper.db'], 'results'],
+        [['link', '--file', 'in.csv', '--results', 'mapper.db-wal'], 'results'],
+        [['link', '--file', 'in.csv', '--journal', 'mapper.db'], 'journal'],
+        [['smoke', '--junit', 'mapper.db'], 'junit'],
+      ] as const) {
+        const run = await runMain(['--db', 'mapper.db', ...args], { env, cwd: dir });
+        keepsTheRules(run);
+        expect(run.code, run.stderr).toBe(2);
+        expect(withoutTarget(run.stderr)).toMatch(
+          new RegExp(`^sparctl: error \\[output\\.protected\\]: --${flag} \\S*mapper\\.db(-wal)? is the local mapper database`),
+        );
+      }
+      expect(written(before, mapperState(db))).toEqual([]);
+      const read = await runMain(['--db', 'mapper.db', 'resolve', 'BENE_0001', '-q', '-o', 'jsonl'], { env, cwd: dir });
+      expect(read.stdout).toContain('{"id":"BENE_0001","outcome":"found"');
     },
   },
   {
