@@ -13,6 +13,7 @@ import { main } from '../../src/cli/main.js';
 import type { Io } from '../../src/cli/io.js';
 import { faChanges, faFromAnswers } from '../../src/core/fa-edit.js';
 import { cliEnv, runCli } from '../helpers/run-cli.js';
+import { runMain } from '../helpers/run-main.js';
 import { inTerminal } from '../helpers/in-terminal.js';
 import { bank } from '../helpers/records.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -308,6 +309,8 @@ describe('sparctl fa edit', () => {
       ['B1', odd, 'token:000412345004@nationalId'].map((id) => ({ reference_id: id, id, fa: bank('000111') })),
       { source: 'test' },
     );
+    // Without a terminal: once as a real process (stdin a pipe), and below in process (runMain: the
+    // same main() with a stdin that is no terminal) for the hints of other IDs.
     const piped = await runCli(['--db', db, 'fa', 'edit', 'B1'], { env });
     expect(piped.code).toBe(2);
     // The update names the mapper this run used: pasted without --db, it updated the default mapper.
@@ -345,18 +348,18 @@ describe('sparctl fa edit', () => {
       ],
       { source: 'test' },
     );
-    const wallet = await runCli(['--db', db, 'fa', 'edit', 'W1'], { env });
+    const wallet = await runMain(['--db', db, 'fa', 'edit', 'W1'], { env });
     expect(wallet.stderr).toContain(`sparctl --db ${db} update --id W1 --fa-type MOBILE_WALLET --wallet-provider-code … --mobile-number …`);
     // The ID in the hint is one shell word to copy; a control character in an ID is refused, never echoed raw.
-    const quoted = await runCli(['--db', db, 'fa', 'edit', odd], { env });
+    const quoted = await runMain(['--db', db, 'fa', 'edit', odd], { env });
     expect(quoted.code).toBe(2);
     expect(quoted.stderr).toContain(`sparctl --db ${db} update --id 'B1; echo $(pwned) '\\''x'\\''' --fa-type BANK`);
-    const escape = await runCli(['fa', 'edit', 'B1\u001b]0;T\u0007'], { env });
+    const escape = await runMain(['fa', 'edit', 'B1\u001b]0;T\u0007'], { env });
     expect(escape.code).toBe(2);
     expect(escape.stderr).toMatch(/error \[input\.invalid_record\]: invalid record: id contains U\+001B/);
     expect(escape.stderr).not.toMatch(/[\u0007\u001b]/);
     // An ID no input takes is refused as such, before the terminal is asked for.
-    const invisible = await runCli(['fa', 'edit', 'B\u200b1'], { env });
+    const invisible = await runMain(['fa', 'edit', 'B\u200b1'], { env });
     expect(invisible.code).toBe(2);
     expect(invisible.stderr).toMatch(/error \[input\.invalid_record\]/);
   });
