@@ -153,7 +153,8 @@ describe('a server that echoes the token it was sent', () => {
     closers.push(() => new Promise((resolve) => http.close(() => resolve())));
     const { env } = cliEnv({ SPARCTL_BASE_URL: `http://127.0.0.1:${port}`, SPARCTL_TOKEN: 'ECHOEDTOKEN123456' });
     for (const output of [[], ['-o', 'json']]) {
-      const result = await runCli(['resolve', '--id', 'X1', ...output], { env, cwd: ROOT });
+      // As a real process once; -o json in process (the same main()), as in the tests above.
+      const result = await (output.length === 0 ? runCli : runMain)(['resolve', '--id', 'X1', ...output], { env, cwd: ROOT });
       expect(result.code, result.stderr).toBe(3);
       expect(`${result.stdout}${result.stderr}`).toContain("token '***' has expired");
       expect(`${result.stdout}${result.stderr}`).not.toContain('ECHOEDTOKEN123456');
@@ -175,7 +176,8 @@ describe('a server that echoes the request path', () => {
     const url = `http://127.0.0.1:${port}/?subscription-key=SUBKEY_99&sig=a%2Fb7`;
     const { env } = cliEnv({ SPARCTL_TOKEN: 'ECHOEDTOKEN123456' });
     for (const output of [[], ['-o', 'json']]) {
-      const result = await runCli(['resolve', '--id', 'X1', '--url', url, ...output], { env, cwd: ROOT });
+      // As a real process once; -o json in process (the same main()), as in the tests above.
+      const result = await (output.length === 0 ? runCli : runMain)(['resolve', '--id', 'X1', '--url', url, ...output], { env, cwd: ROOT });
       expect(result.code, result.stderr).toBe(2);
       const shown = `${result.stdout}${result.stderr}`;
       expect(shown).toContain('bad request to /mapper/resolve?subscription-key=***&sig=***');
@@ -198,8 +200,9 @@ describe('a URL parameter value that is also data', () => {
     const url = `http://127.0.0.1:${port}/?tenant=20190815`;
     const { env } = cliEnv();
     const fa = ['--strategy', '2', '--fa-type', 'BANK', '--bank-name', 'Example Bank', '--bank-code', 'EXB', '--branch-name', 'Main'];
+    // The links in process (setup); the resolve that reads them back is the binary's.
     const link = (id: string, account: string) =>
-      runCli(['link', '--id', id, '--url', url, ...fa, '--branch-code', '1', '--account-number', account], { env, cwd: ROOT });
+      runMain(['link', '--id', id, '--url', url, ...fa, '--branch-code', '1', '--account-number', account], { env, cwd: ROOT });
     // The stored string comes back whole: no false strategy.mismatch over a masked answer.
     expect((await link('Q-1', '2019081599')).code).toBe(0);
     expect((await link('Q-2', '2019081577')).code).toBe(0);
