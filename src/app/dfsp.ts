@@ -136,7 +136,10 @@ export async function removeDfsp(deps: DfspDeps, input: DfspRemoveInput): Promis
   }
   const type = dfspTypeOf(input.type.trim());
   if (!(DFSP_TYPES as readonly string[]).includes(type))
-    throw new UsageError('usage.invalid_argument', `dfsp remove: the type must be one of ${DFSP_TYPES.join(', ')}, got "${input.type}"`);
+    throw new UsageError(
+      'usage.invalid_argument',
+      `dfsp remove: the type must be one of ${DFSP_TYPES.join(', ')}, got "${printable(input.type)}"`,
+    );
   const kind = type as (typeof DFSP_TYPES)[number];
   const code = input.code.trim();
   const bank = input.bank?.trim();
@@ -183,11 +186,12 @@ export async function removeDfsp(deps: DfspDeps, input: DfspRemoveInput): Promis
     }
     // The store removed nothing then: a bank's branches go with it only when named to.
     if (removal.branches.length > 0 && !input.withBranches) {
+      // Names and codes as stored: SPAR's own tables, written by hand, may hold anything.
       const shown =
-        removal.branches.slice(0, 5).join(', ') + (removal.branches.length > 5 ? `, … (${removal.branches.length} in all)` : '');
+        printable(removal.branches.slice(0, 5).join(', ')) + (removal.branches.length > 5 ? `, … (${removal.branches.length} in all)` : '');
       throw new UsageError(
         'dfsp.has_branches',
-        `${what} (${removal.name}) has ${removal.branches.length} branch${removal.branches.length === 1 ? '' : 'es'} listed (${shown}); nothing was removed`,
+        `${what} (${printable(removal.name)}) has ${removal.branches.length} branch${removal.branches.length === 1 ? '' : 'es'} listed (${shown}); nothing was removed`,
         {
           hint: `pass --with-branches to remove them with it, or remove them one by one with "${deps.sparctl} dfsp remove BRANCH CODE --bank ${shellWord(code)}"`,
         },
@@ -197,7 +201,7 @@ export async function removeDfsp(deps: DfspDeps, input: DfspRemoveInput): Promis
     const withBranches =
       removal.branches.length > 0 ? ` with its ${removal.branches.length} branch${removal.branches.length === 1 ? '' : 'es'}` : '';
     deps.note(
-      `${what} (${removal.name})${withBranches} ${would}removed from the list · local ${deps.localDb}; FAs already linked with it are unchanged`,
+      `${what} (${printable(removal.name)})${withBranches} ${would}removed from the list · local ${deps.localDb}; FAs already linked with it are unchanged`,
     );
     const emptied = emptiedBy(entry, tables.read(), input.dryRun);
     if (emptied !== undefined) deps.note(emptied);
