@@ -97,7 +97,8 @@ describe('an empty file is not a mapper', () => {
         '--mapping',
         join(ROOT, 'fixtures', 'enumeration.mapping.json'),
       ],
-      { env },
+      // Not the repository: its default reject file goes to the current folder.
+      { env, cwd: tempDir() },
     );
     expect(imported.stderr).not.toMatch(/local\.no_mapper/);
     expect(statSync(fresh).size).toBeGreaterThan(0);
