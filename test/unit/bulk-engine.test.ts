@@ -361,7 +361,7 @@ describe('bulk engine: upsert', () => {
     expect((await backing.storedFas(['R1'])).get('R1')).toMatchObject({ phone: '+639170000001' });
   });
 
-  it('auto order, through serve: new IDs are linked without being read once a sample shows them new; a re-run reads, links nothing', async () => {
+  it('auto order, through serve: the first chunk is linked unread, and so is every new ID once its answers show them new; a re-run reads after one chunk of refused links', async () => {
     const { mapper } = await viaServe();
     const calls: string[] = [];
     const counted: Mapper = {
@@ -383,12 +383,17 @@ describe('bulk engine: upsert', () => {
     };
     const rows = Array.from({ length: 200 }, (_, i) => ({ id: `N${i}` }));
     const options = { batchSize: 10, chunkSize: 50, upsertOrder: 'auto' as const };
-    // First import: the first chunk's sample of 10 is read; every other ID is linked unread.
+    // First import: nothing is read; the first chunk's answers show the IDs new.
     expect((await run(counted, records(rows), options)).summary).toMatchObject({ applied: 200 });
-    expect(tally()).toEqual({ resolve: 10, link: 200 });
-    // A re-run: the sample finds every ID linked, so every ID is read, nothing is written.
+    expect(tally()).toEqual({ link: 200 });
+    // A re-run: the first chunk's 50 links are refused as duplicates (writing nothing) and read;
+    // they show every ID linked, so every later ID is read first; nothing is written.
     expect((await run(counted, records(rows), options)).summary).toMatchObject({ applied: 0, unchanged: 200 });
-    expect(tally()).toEqual({ resolve: 200 });
+    expect(tally()).toEqual({ link: 50, resolve: 200 });
+    // Two chunks planned before any answer is in: the second reads a sample of 10 first.
+    const overlapping = Array.from({ length: 100 }, (_, i) => ({ id: `O${i}` }));
+    expect((await run(counted, records(overlapping), { ...options, chunksInFlight: 2 })).summary).toMatchObject({ applied: 100 });
+    expect(tally()).toEqual({ link: 100, resolve: 10 });
     // Half moved, half new, link-first: each existing ID is read after its refused link, and updated
     // only when it changed; the new ones are linked.
     const mixed = [

@@ -444,8 +444,9 @@ class BulkRun implements Retrying {
         stateIds.push(record.parsed.value.id);
       }
     }
-    // Without an estimate yet, a sample of the upserts is read first, and tells the rest.
-    const order = this.order?.linkFirst();
+    // Without an estimate yet (and past the first chunk, sent link-first), a sample of the
+    // upserts is read first, and tells the rest.
+    const order = upserts.length === 0 ? undefined : this.order?.orderForChunk();
     const sample = order === undefined ? upserts.slice(0, this.order?.sampleSize ?? 0) : order ? [] : upserts;
     for (const record of sample) stateIds.push(record.key!);
     const slots = { slots: this.slots, width: this.options.concurrency };
