@@ -4,7 +4,7 @@ import { SparctlError, UsageError } from '../../core/errors.js';
 import type { DfspData } from '../../core/mapping.js';
 import { printable } from '../../core/shell-word.js';
 import { LocalMapper } from './local-mapper.js';
-import { assertMapperFile, BUSY_TIMEOUT_MS, lockedError, migrate, unusableError } from './schema.js';
+import { assertMapperFile, BUSY_TIMEOUT_MS, lockedError, migrate, noMapperError, unusableError } from './schema.js';
 import { closeDatabase, openDatabase, prepare } from './retained.js';
 
 /**
@@ -25,10 +25,7 @@ export class DfspStore {
   static open(path: string, options: { readOnly?: boolean; create?: boolean } = {}): DfspStore {
     if (options.readOnly) {
       const noMapper = assertMapperFile(path);
-      if (noMapper !== undefined && options.create === false)
-        throw new UsageError('local.no_mapper', `no mapper at ${path}: ${noMapper}`, {
-          hint: 'check the path; "sparctl init --db PATH", or --create on a command that writes, makes a new mapper there',
-        });
+      if (noMapper !== undefined && options.create === false) throw noMapperError(path, noMapper);
       if (noMapper !== undefined) {
         const db = openDatabase(':memory:');
         migrate(db, ':memory:');

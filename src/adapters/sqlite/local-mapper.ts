@@ -1,6 +1,6 @@
 import { existsSync, statSync } from 'node:fs';
 import type Database from 'better-sqlite3';
-import { ConfigError, ExitCode, SparctlError, StrategyError, UsageError } from '../../core/errors.js';
+import { ConfigError, ExitCode, SparctlError, StrategyError } from '../../core/errors.js';
 import { describeFailure, duringRunError, environmentCode, isCorrupt, ownerOnlyDatabaseFile, ownerOnlyFile } from '../files/fs-errors.js';
 import {
   SAME_ROW,
@@ -19,7 +19,16 @@ import { freeStrategyId } from '../../core/strategy/declared.js';
 import { LinkWrites, sha256, type LinkRow } from './link-writes.js';
 import type { LinkWriterThread } from './link-writer.js';
 import { assertSqliteLoads, closeDatabase, makeDurable, openDatabase, prepare, setPragma } from './retained.js';
-import { assertMapperFile, BUSY_TIMEOUT_MS, lockedError, migrate, refuseNewerSchema, schemaVersion, unusableError } from './schema.js';
+import {
+  assertMapperFile,
+  BUSY_TIMEOUT_MS,
+  lockedError,
+  migrate,
+  noMapperError,
+  refuseNewerSchema,
+  schemaVersion,
+  unusableError,
+} from './schema.js';
 import { StoredLookups } from './stored-lookups.js';
 import { digestOfRow, ContextDigests, type RowTexts } from './row-digest.js';
 
@@ -104,11 +113,7 @@ export class LocalMapper implements Mapper {
     try {
       assertSqliteLoads();
       const noMapper = assertMapperFile(path);
-      if (noMapper !== undefined && options.create === false) {
-        throw new UsageError('local.no_mapper', `no mapper at ${path}: ${noMapper}`, {
-          hint: 'check the path; "sparctl init --db PATH", or --create on a command that writes, makes a new mapper there',
-        });
-      }
+      if (noMapper !== undefined && options.create === false) throw noMapperError(path, noMapper);
       if (noMapper !== undefined && options.readOnly) return new LocalMapper(':memory:', describedAs ?? `${path} (no mapper in it yet)`);
       if (options.readOnly && path !== ':memory:') return new LocalMapper(path, describedAs, true);
       if (path !== ':memory:') {

@@ -199,6 +199,16 @@ export function unusableError(path: string, error: unknown): unknown {
 }
 
 /**
+ * A path that holds no mapper (`reason`, from assertMapperFile), where the command may not make
+ * one: every opener of a mapper file says it alike.
+ */
+export function noMapperError(path: string, reason: string): UsageError {
+  return new UsageError('local.no_mapper', `no mapper at ${path}: ${reason}`, {
+    hint: 'check the path; "sparctl init --db PATH", or --create on a command that writes, makes a new mapper there',
+  });
+}
+
+/**
  * Refuses, before anything is written to it, a file that is not a sparctl mapper: another
  * application's SQLite database, or not SQLite at all, or one a newer sparctl made; a folder, or
  * a file SQLite cannot open, is `local.db_unusable`. The check opens the file read-only, so a
