@@ -313,6 +313,23 @@ describe('exportStrategies', () => {
     expect(exportStrategies([fa(43, '{a}', '(?P<a>.*)')], 'sql')).toContain('VALUES (43, NULL,');
   });
 
+  it('writes SQL that stops, before COMMIT, when an id it inserts holds another definition; its quote tag is never in a strategy text', () => {
+    const sql = exportStrategies([fa(7, 'acct:{account_number}', '^acct:(?P<account_number>.*)$'), DEFAULT_STRATEGY_ROWS[1]!], 'sql');
+    const check = sql.slice(sql.indexOf('DO $check$'), sql.indexOf('$check$;') + '$check$;'.length);
+    // Every id inserted is compared on type, template and regex, with the texts quoted as in the INSERTs.
+    expect(check).toContain("(2, 'FA', 'account_number:{account_number}.branch_name:");
+    expect(check).toContain("(7, 'FA', 'acct:{account_number}', '^acct:(?P<account_number>.*)$')");
+    expect(check).toContain('IS DISTINCT FROM (e.strategy_type, e.construct_strategy, e.deconstruct_strategy)');
+    expect(check).toMatch(/RAISE EXCEPTION 'strategy id\(s\) % already hold another definition/);
+    expect(sql.indexOf('ON CONFLICT (id) DO NOTHING;')).toBeLessThan(sql.indexOf('DO $check$'));
+    expect(sql.indexOf('$check$;')).toBeLessThan(sql.indexOf('COMMIT;'));
+    // A text holding the tag gets another one, which no text holds.
+    const tagged = exportStrategies([fa(8, 'x $check$ $check1$ {a}', '^x \\$check\\$ (?P<a>.*)$')], 'sql');
+    expect(tagged).toMatch(/^DO \$check2\$$/m);
+    expect(tagged).toMatch(/^\$check2\$;$/m);
+    expect(tagged.split('$check2$')).toHaveLength(3);
+  });
+
   it('writes the Helm seedData.strategies snippet with the chart field names, reading back exactly', () => {
     const yaml = exportStrategies([tricky, ...DEFAULT_STRATEGY_ROWS], 'helm');
     expect(yaml).toContain(

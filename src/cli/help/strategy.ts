@@ -76,7 +76,8 @@ same strategies (sorted by id, no timestamps), so it can be kept in version cont
 helm: merge into the chart's values. Helm replaces lists whole, so the snippet keeps SPAR's
       defaults 1-5; the seed job inserts each id with ON CONFLICT (id) DO NOTHING.
 sql:  one transaction of INSERT ... ON CONFLICT (id) DO NOTHING, then the id sequence is moved
-      past the explicit ids. Run with psql -v ON_ERROR_STOP=1 -f FILE.
+      past the explicit ids; an id the database holds with another definition stops it, and
+      nothing is applied. Run with psql -v ON_ERROR_STOP=1 -f FILE.
 json: a list of rows, which --file reads back.
 ${DEFINITION_HELP}
 

@@ -95,7 +95,8 @@ function sqlScript(rows: readonly StrategyRow[]): string {
   const lines = [
     '-- SPAR strategies (sparctl strategy export --format sql).',
     '-- Idempotent: an id that exists is left as it is (ON CONFLICT (id) DO NOTHING); nothing is',
-    '-- updated or deleted. Apply with: psql "$DATABASE_URL" -v ON_ERROR_STOP=1 -f strategies.sql',
+    '-- updated or deleted, and an id that exists with another definition stops the script.',
+    '-- Apply with: psql "$DATABASE_URL" -v ON_ERROR_STOP=1 -f strategies.sql',
     'BEGIN;',
   ];
   for (const row of rows) {
@@ -115,6 +116,7 @@ function sqlScript(rows: readonly StrategyRow[]): string {
     lines.push(`VALUES (${values.join(', ')})`);
     lines.push('ON CONFLICT (id) DO NOTHING;');
   }
+  lines.push(...definitionCheck(rows));
   lines.push(
     '-- The ids above are explicit: move the id sequence past them, so that a row inserted',
     '-- without an id cannot collide with one of them (a no-op when the column has no sequence).',
@@ -122,6 +124,45 @@ function sqlScript(rows: readonly StrategyRow[]): string {
     'COMMIT;',
   );
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * A block that stops the script, and so rolls back the transaction, when an id it inserts was
+ * already there with another definition: ON CONFLICT DO NOTHING kept that row, and the same id
+ * would then mean two strategies in two environments. Description and `active` may differ (SPAR
+ * looks a strategy up by id alone and never reads either).
+ */
+function definitionCheck(rows: readonly StrategyRow[]): string[] {
+  if (rows.length === 0) return [];
+  const values = rows.map(
+    (row) => `(${row.id}, ${sqlString(row.strategy_type)}, ${sqlString(row.construct_strategy)}, ${sqlString(row.deconstruct_strategy)})`,
+  );
+  const body = [
+    'DECLARE differing text;',
+    'BEGIN',
+    "  SELECT string_agg(s.id::text, ', ' ORDER BY s.id) INTO differing",
+    '  FROM strategy AS s',
+    '  JOIN (VALUES',
+    ...values.map((value, i) => `    ${value}${i < values.length - 1 ? ',' : ''}`),
+    '  ) AS e (id, strategy_type, construct_strategy, deconstruct_strategy) ON s.id = e.id',
+    '  WHERE (s.strategy_type, s.construct_strategy, s.deconstruct_strategy)',
+    '    IS DISTINCT FROM (e.strategy_type, e.construct_strategy, e.deconstruct_strategy);',
+    '  IF differing IS NOT NULL THEN',
+    "    RAISE EXCEPTION 'strategy id(s) % already hold another definition in this database; nothing of this script was applied', differing",
+    "      USING HINT = 'an id means one strategy in every environment: give the new strategy an id this database does not use';",
+    '  END IF;',
+    'END',
+  ].join('\n');
+  // A dollar-quote tag that no strategy text contains, or the body would end early.
+  let tag = '$check$';
+  for (let n = 1; body.includes(tag.slice(0, -1)); n++) tag = `$check${n}$`;
+  return [
+    '-- An id above that this database already holds with another definition was left as it is:',
+    '-- stop here (the transaction is rolled back) rather than let the id mean another strategy.',
+    `DO ${tag}`,
+    body,
+    `${tag};`,
+  ];
 }
 
 const SQL_NEEDS_ESCAPES = /[\\\u0000-\u001f\u007f]/;
