@@ -4,6 +4,7 @@ import { UsageError } from '../core/errors.js';
 import { printable, shellWord } from '../core/shell-word.js';
 import { closest } from '../core/strategy/validate.js';
 import { dfspLookupOf, parseDfspData, type DfspData } from '../core/mapping.js';
+import { counted } from '../core/plural.js';
 
 /**
  * `dfsp`'s use cases: list the target's banks, branches and wallet providers (filtered), import
@@ -93,7 +94,7 @@ export async function importDfsp(deps: DfspDeps, input: { readonly file: string;
     const entries = { banks: data.banks.length, branches: data.branches.length, wallet_providers: data.wallet_providers.length };
     const would = dryRun ? 'would be ' : '';
     deps.note(
-      `${file}: ${entries.banks + entries.branches + entries.wallet_providers} entries (${entries.banks} banks, ${entries.branches} branches, ${entries.wallet_providers} wallet providers): ${counts.added} ${would}added, ${counts.renamed} ${would}renamed, ${counts.unchanged} unchanged · local ${deps.localDb}`,
+      `${file}: ${counted(entries.banks + entries.branches + entries.wallet_providers, 'entry', 'entries')} (${counted(entries.banks, 'bank')}, ${counted(entries.branches, 'branch', 'branches')}, ${counted(entries.wallet_providers, 'wallet provider')}): ${counts.added} ${would}added, ${counts.renamed} ${would}renamed, ${counts.unchanged} unchanged · local ${deps.localDb}`,
     );
     if (dryRun) deps.note('dry run: nothing was written');
     return { file, dryRun, entries, ...counts };

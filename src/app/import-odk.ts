@@ -44,6 +44,7 @@ import type { Sending } from '../core/bulk/engine.js';
 import { isStored, storedString, type Current } from '../core/bulk/plan.js';
 import { deconstructFa, type Strategy } from '../core/strategy/strategy.js';
 import type { Settings } from '../config/settings.js';
+import { counted } from '../core/plural.js';
 
 /**
  * `import-odk`'s use case: submissions of one ODK Central form into the mapper, a window at a
@@ -701,7 +702,6 @@ function pollLine(
   rejected: number,
   policies: ClaimPolicies,
 ): string {
-  const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
   const ofWindow = actions.filter((action) => latest.has(action.submission));
   const acted = new Set(ofWindow.map((action) => action.submission)).size;
   const filtered = counts.unnamed.length - rejected;
@@ -717,11 +717,11 @@ function pollLine(
   const earlierOwners = actions.filter((action) => action.kind === 'apply' && !latest.has(action.submission)).length;
   const second = ofWindow.length - acted;
   const more = [
-    earlierUndos > 0 ? `${plural(earlierUndos, "undo of an earlier submission's write", "undos of earlier submissions' writes")}` : '',
-    earlierOwners > 0 ? `${plural(earlierOwners, "older owner's content", "older owners' content")} written again` : '',
-    second > 0 ? `${plural(second, 'undo on an ID', 'undos on IDs')} a submission read no longer names` : '',
+    earlierUndos > 0 ? `${counted(earlierUndos, "undo of an earlier submission's write", "undos of earlier submissions' writes")}` : '',
+    earlierOwners > 0 ? `${counted(earlierOwners, "older owner's content", "older owners' content")} written again` : '',
+    second > 0 ? `${counted(second, 'undo on an ID', 'undos on IDs')} a submission read no longer names` : '',
   ].filter(Boolean);
-  return `${plural(latest.size, 'submission')} read, ${acted} to apply${parts.length > 0 ? ` (${parts.join(', ')})` : ''}${more.length > 0 ? `; also ${more.join(', ')}` : ''}`;
+  return `${counted(latest.size, 'submission')} read, ${acted} to apply${parts.length > 0 ? ` (${parts.join(', ')})` : ''}${more.length > 0 ? `; also ${more.join(', ')}` : ''}`;
 }
 
 /**

@@ -7,6 +7,7 @@ import { exportStrategies, type ExportFormat } from '../core/strategy/export.js'
 import { parseStrategyText } from '../core/strategy/declared-text.js';
 import type { StrategyRow } from '../core/strategy/strategy.js';
 import { strategyRowFromFlags, strategyRowsFrom, validateStrategy, type StrategyReport } from '../core/strategy/validate.js';
+import { counted } from '../core/plural.js';
 
 /**
  * `strategy`'s use cases: list, validate, add, export. A definition comes from --file (JSON or
@@ -255,7 +256,6 @@ function notSafe(failed: readonly StrategyReport[]): string {
 function verdictCounts(reports: readonly StrategyReport[]): string {
   const errors = reports.reduce((n, r) => n + r.errors, 0);
   const warnings = reports.reduce((n, r) => n + r.warnings, 0);
-  const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
-  if (errors === 0) return `${plural(warnings, 'warning')}, with --strict`;
-  return warnings > 0 ? `${plural(errors, 'error')}, ${plural(warnings, 'warning')}` : plural(errors, 'error');
+  if (errors === 0) return `${counted(warnings, 'warning')}, with --strict`;
+  return warnings > 0 ? `${counted(errors, 'error')}, ${counted(warnings, 'warning')}` : counted(errors, 'error');
 }

@@ -4,6 +4,7 @@ import type { OutputFormat } from '../config/constants.js';
 import type { Io } from './io.js';
 import { printable, renderList } from './output.js';
 import { renderTable } from './table.js';
+import { counted } from '../core/plural.js';
 
 /** How `strategy` shows what its use cases (app/strategy.ts) return. Loaded only when a subcommand has run. */
 
@@ -71,14 +72,13 @@ export async function renderStrategyReports(
 
 function reportBlock(report: StrategyReport, verbose: boolean): string {
   const { strategy: row } = report;
-  const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
   const verdict = report.ok
     ? report.warnings > 0
-      ? `safe, with ${plural(report.warnings, 'warning')}`
+      ? `safe, with ${counted(report.warnings, 'warning')}`
       : 'safe'
     : report.errors > 0
-      ? `NOT SAFE: ${plural(report.errors, 'error')}${report.warnings > 0 ? `, ${plural(report.warnings, 'warning')}` : ''}`
-      : `NOT SAFE with --strict: ${plural(report.warnings, 'warning')}`;
+      ? `NOT SAFE: ${counted(report.errors, 'error')}${report.warnings > 0 ? `, ${counted(report.warnings, 'warning')}` : ''}`
+      : `NOT SAFE with --strict: ${counted(report.warnings, 'warning')}`;
   const from = (row as ListedRow).source;
   const lines = [
     `strategy ${row.id}${row.description ? ` ${JSON.stringify(row.description)}` : ''} (${row.strategy_type}${from ? `, ${from}` : ''}): ${verdict}`,

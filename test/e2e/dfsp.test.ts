@@ -24,7 +24,7 @@ describe('sparctl dfsp', () => {
     writeFileSync(join(dir, 'dfsp.csv'), CSV);
     const imported = await runMain(['--create', '--db', db, 'dfsp', 'import', 'dfsp.csv'], { env, cwd: dir });
     expect(imported.code, imported.stderr).toBe(0);
-    expect(imported.stderr).toMatch(/5 entries \(1 banks, 2 branches, 2 wallet providers\): 5 added, 0 renamed, 0 unchanged/);
+    expect(imported.stderr).toMatch(/5 entries \(1 bank, 2 branches, 2 wallet providers\): 5 added, 0 renamed, 0 unchanged/);
 
     const listed = await runMain(['--create', '--db', db, 'dfsp', 'list', '-o', 'jsonl'], { env, cwd: dir });
     expect(listed.code).toBe(0);

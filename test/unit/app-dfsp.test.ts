@@ -81,7 +81,7 @@ describe('dfsp (use cases)', () => {
       'target',
       'open read-only (may create)',
       'import 1/1/0 dry',
-      'note dfsp.json: 2 entries (1 banks, 1 branches, 0 wallet providers): 2 would be added, 0 would be renamed, 0 unchanged · local /m.db',
+      'note dfsp.json: 2 entries (1 bank, 1 branch, 0 wallet providers): 2 would be added, 0 would be renamed, 0 unchanged · local /m.db',
       'note dry run: nothing was written',
       'close',
     ]);

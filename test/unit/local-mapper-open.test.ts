@@ -6,6 +6,7 @@ import { DfspStore } from '../../src/adapters/sqlite/dfsp-store.js';
 import { LocalMapper } from '../../src/adapters/sqlite/local-mapper.js';
 // Through retained.ts: on Node 24 a collected better-sqlite3 object aborts the test process.
 import { openDatabase, prepare, setPragma } from '../../src/adapters/sqlite/retained.js';
+import { SCHEMA_VERSION } from '../../src/adapters/sqlite/schema.js';
 import { ConfigError, UnavailableError, UsageError } from '../../src/core/errors.js';
 import { rejectedWith, thrownBy } from '../helpers/errors.js';
 import { bank } from '../helpers/records.js';
@@ -265,10 +266,18 @@ describe('a read-only open (dry runs, reads of the DFSP tables) of a WAL mapper 
     handle.close();
     const before = listing(dir);
     expect(thrownBy(ConfigError, () => LocalMapper.open(path, undefined, { readOnly: true })).code).toBe('local.needs_upgrade');
-    expect(thrownBy(ConfigError, () => DfspStore.open(path, { readOnly: true })).code).toBe('local.needs_upgrade');
-    // The DFSP tables are read as they are, without the upgrade a write would make.
+    // The DFSP tables are read as they are, without the upgrade a write would make: by a list,
+    // and by a dry run of dfsp import or remove (the tables are the same in every schema).
     expect(DfspStore.readTables(path)).toEqual({ banks: [], branches: [], wallet_providers: [] });
+    const dry = DfspStore.open(path, { readOnly: true });
+    expect(dry.read()).toEqual({ banks: [], branches: [], wallet_providers: [] });
+    dry.close();
     expect(listing(dir)).toEqual(before);
+    // A newer schema is still refused.
+    const newer = openDatabase(path);
+    setPragma(newer, `user_version = ${SCHEMA_VERSION + 1}`);
+    newer.close();
+    expect(thrownBy(ConfigError, () => DfspStore.open(path, { readOnly: true })).code).toBe('local.schema_too_new');
   });
 });
 

@@ -4,7 +4,16 @@ import { SparctlError, UsageError } from '../../core/errors.js';
 import type { DfspData } from '../../core/mapping.js';
 import { printable } from '../../core/shell-word.js';
 import { LocalMapper } from './local-mapper.js';
-import { assertMapperFile, BUSY_TIMEOUT_MS, lockedError, migrate, noMapperError, unusableError } from './schema.js';
+import {
+  assertMapperFile,
+  BUSY_TIMEOUT_MS,
+  lockedError,
+  migrate,
+  noMapperError,
+  refuseNewerSchema,
+  schemaVersion,
+  unusableError,
+} from './schema.js';
 import { closeDatabase, openDatabase, prepare } from './retained.js';
 
 /**
@@ -19,8 +28,9 @@ export class DfspStore {
 
   /**
    * Opens the mapper database (creating and migrating it when needed). `readOnly` (a dry run)
-   * opens an existing file without writing to it, or an empty mapper in memory when it holds
-   * none yet (missing, an empty file).
+   * opens an existing file without writing to it — an older schema too, whose DFSP tables are
+   * these (they have not changed since the first schema; the write that follows upgrades it) —
+   * or an empty mapper in memory when it holds none yet (missing, an empty file).
    */
   static open(path: string, options: { readOnly?: boolean; create?: boolean } = {}): DfspStore {
     if (options.readOnly) {
@@ -34,7 +44,7 @@ export class DfspStore {
       const db = openDatabase(path, { readonly: true, fileMustExist: true });
       try {
         db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
-        migrate(db, path, true);
+        refuseNewerSchema(schemaVersion(db), path);
       } catch (error) {
         closeDatabase(db);
         throw error;
