@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
@@ -9,7 +9,9 @@ import {
   openRejectFile,
   openResultsFile,
   rejectsFormat,
+  removeIfSame,
   resultsFormatFromPath,
+  stagingPath,
 } from '../../src/adapters/files/report-writers.js';
 import type { RecordEvent } from '../../src/core/bulk/events.js';
 import { DEFAULT_CSV_LAYOUT } from '../../src/core/csv-delimiter.js';
@@ -372,5 +374,60 @@ describe.runIf(existsSync('/dev/full'))('a write that fails (/dev/full)', () => 
     }
     const outcomes = await Promise.all(closes);
     expect(outcomes.filter((outcome) => outcome !== 'disk.full')).toEqual([]);
+  });
+});
+
+describe('a staged file (a dry run preview)', () => {
+  it('is written beside its path under a name of its own, 0600, and is at its path only once closed, whole; the BOM and line endings as given', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'a.rejects.preview.csv');
+    writeFileSync(path, 'an earlier preview\n');
+    const out = await openRejectFile(path, [...COLUMNS], undefined, { ...CSV, bom: true, eol: '\r\n' }, true);
+    for (const [i, raw] of RAW_ROWS.entries()) out.write(rejected(i, raw));
+    await new Promise((resolve) => setImmediate(resolve));
+    const beside = readdirSync(dir).filter((name) => name !== 'a.rejects.preview.csv');
+    expect(beside).toHaveLength(1);
+    expect(beside[0]).toMatch(new RegExp(`^a\\.rejects\\.preview\\.csv\\.sparctl-tmp\\.${process.pid}\\.[0-9a-f]{8}\\.[0-9a-f]{8}$`));
+    expect(statSync(join(dir, beside[0]!)).mode & 0o777).toBe(0o600);
+    expect(readFileSync(path, 'utf8')).toBe('an earlier preview\n');
+    await out.close();
+    expect(readdirSync(dir)).toEqual(['a.rejects.preview.csv']);
+    const text = readFileSync(path, 'utf8');
+    expect(text.startsWith(`\uFEFF${REJECT_COLUMNS.join(',')}`)).toBe(true);
+    expect(text.endsWith('\r\n')).toBe(true);
+    expect(parse(text.slice(1), { columns: true, bom: true })).toHaveLength(RAW_ROWS.length);
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+  });
+
+  it('a name too long for its suffix is cut to 200 bytes, at a character', () => {
+    const dir = tempDir();
+    const name = `${'é'.repeat(120)}.csv`;
+    const staged = stagingPath(join(dir, name)).slice(dir.length + 1);
+    expect(Buffer.byteLength(staged)).toBeLessThanOrEqual(255);
+    expect(staged.startsWith('é'.repeat(100))).toBe(true);
+    expect(staged).toMatch(/^é{100}\.sparctl-tmp\./);
+  });
+
+  it('removeIfSame removes the file only while it is the one recognised: one put there as it looks stands', () => {
+    const dir = tempDir();
+    const path = join(dir, 'p.csv');
+    writeFileSync(path, 'earlier\n');
+    const earlier = statSync(path).ino;
+    expect(removeIfSame(path, (stats) => stats.ino === earlier)).toBe(true);
+    expect(existsSync(path)).toBe(false);
+    // Another run puts its own there between the look and the removal: it is linked back, whole.
+    writeFileSync(path, 'earlier\n');
+    const again = statSync(path).ino;
+    let looks = 0;
+    const replaced = removeIfSame(path, (stats) => {
+      if (looks++ === 0) {
+        writeFileSync(join(dir, 'new'), 'a newer preview\n');
+        renameSync(join(dir, 'new'), path);
+      }
+      return stats.ino === again;
+    });
+    expect(replaced).toBe(false);
+    expect(readFileSync(path, 'utf8')).toBe('a newer preview\n');
+    expect(readdirSync(dir)).toEqual(['p.csv']);
   });
 });

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { closeSync, fstatSync, linkSync, openSync, readFileSync, readlinkSync, renameSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 
@@ -60,6 +60,17 @@ function pidNamespace(): string | undefined {
     }
   }
   return ownPidNamespace ?? undefined;
+}
+
+/**
+ * This host and pid namespace in 8 hex digits, for names that carry a pid (a preview's temporary
+ * file): such a name's pid is judged gone only where the tag is this one's (as isStale does).
+ */
+export function hostTag(): string {
+  return createHash('sha256')
+    .update(`${hostname()} ${pidNamespace() ?? ''}`)
+    .digest('hex')
+    .slice(0, 8);
 }
 
 /** The lock file's content and identity, read through one descriptor (so both are of the same file); undefined when there is none. */

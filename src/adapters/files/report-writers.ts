@@ -1,18 +1,48 @@
-import { closeSync, openSync, rmSync, statSync, writeSync, type WriteStream } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import {
+  closeSync,
+  fsyncSync,
+  linkSync,
+  lstatSync,
+  openSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+  type Stats,
+  type WriteStream,
+} from 'node:fs';
 import { open } from 'node:fs/promises';
-import { dirname, extname } from 'node:path';
+import { basename, dirname, extname, join } from 'node:path';
 import type { RecordEvent } from '../../core/bulk/events.js';
 import type { SparctlError } from '../../core/errors.js';
 import { DEFAULT_CSV_LAYOUT } from '../../core/csv-delimiter.js';
 import { QUOTED_COLUMN, csvCell, quotedCell, rawCell, type RejectLayout } from './csv-cells.js';
 import { duringRunError, makeFolders, outputError, ownerOnlyFile, realPath } from './fs-errors.js';
-import { holderText, holding, isStale, lockContent, readLock, releaseIfOurs, takeOver, type SeenLock } from './pid-lock.js';
+import {
+  holderText,
+  holding,
+  hostTag,
+  isStale,
+  lockContent,
+  processRuns,
+  readLock,
+  releaseIfOurs,
+  takeOver,
+  type SeenLock,
+} from './pid-lock.js';
 
 /**
  * Files a bulk run leaves behind (DESIGN.md §4): a reject file that can be fixed and fed back in,
  * and a results file with one line per record. Both are written as the run goes, so a run that
  * is killed still leaves every row it had settled (pgloader #1136: rejects must never vanish).
  * A run claims them as it starts (ReportClaims, below), so that no two runs write one file.
+ *
+ * Invariant: a staged file (a dry run's preview, which claims nothing) is only ever seen at its
+ * path whole — written under a temporary name beside it (stagingPath) and renamed over the path
+ * once closed without a failure, the last run to close winning.
  */
 
 export interface RecordSink {
@@ -69,14 +99,17 @@ export function rejectsFormat(path: string, inputColumns: readonly string[]): Re
  *
  * JSONL: one object per line, the input record's keys as read, then `sparctl_id`, `sparctl_line`,
  * `sparctl_field`, `sparctl_code` and `sparctl_message` (null when unknown), which input ignores.
+ *
+ * `staged` (a dry run's preview): written beside `path` and put there whole when closed (LineWriter).
  */
 export async function openRejectFile(
   path: string,
   inputColumns: readonly string[],
   format: ResultsFormat = rejectsFormat(path, inputColumns),
   layout?: RejectLayout,
+  staged = false,
 ): Promise<RecordSink> {
-  const out = await LineWriter.open(path);
+  const out = await LineWriter.open(path, staged);
   if (format === 'jsonl') return sink(path, out, (event) => (event.fate === 'rejected' ? rejectJsonLine(event) : undefined));
   const { delimiter, eol, bom } = layout ?? DEFAULT_CSV_LAYOUT;
   const byColumns = inputColumns.length > 0;
@@ -132,14 +165,15 @@ export function resultsFormatFromPath(path: string): ResultsFormat {
  * Opens (truncating) a results file with one line per record, whatever its fate. CSV cells are
  * neutralised (`csvCell`): this file is read by people, often in a spreadsheet, not re-imported.
  * JSONL objects always carry every key (null when unknown) so the shape never varies by row.
- * A dry run's lines say what would happen (DRY_RUN_FATES).
+ * A dry run's lines say what would happen (DRY_RUN_FATES); `staged` as for openRejectFile.
  */
 export async function openResultsFile(
   path: string,
   format: ResultsFormat = resultsFormatFromPath(path),
   dryRun = false,
+  staged = false,
 ): Promise<RecordSink> {
-  const out = await LineWriter.open(path);
+  const out = await LineWriter.open(path, staged);
   if (format === 'csv') out.push(RESULTS_CSV_HEADER);
   return sink(path, out, (event) => resultLine(event, format, dryRun));
 }
@@ -202,6 +236,12 @@ export function resultLine(event: RecordEvent, format: ResultsFormat, dryRun = f
  * signals backpressure they wait here, joined, until 'drain', instead of piling up as many small
  * writes. A write error is kept as a `disk.*` error: failure() tells it at once, so the run stops
  * cleanly (its journal kept, to be resumed), and close() rejects with it.
+ *
+ * Staged, the lines go to a temporary file beside the path (stagingPath), renamed over the path
+ * once all are on disk: another process writing the same path at once (two dry runs of one file
+ * claim nothing) can then never mix its lines with these or cut them short; the last to close
+ * wins. One that failed is removed, never put in place; one whose process exits first (a second
+ * Ctrl-C) is removed as it exits; one a kill -9 left is removed by the next that stages the path.
  */
 class LineWriter {
   private pending: string[] = [];
@@ -212,33 +252,42 @@ class LineWriter {
 
   private constructor(
     private readonly stream: WriteStream,
+    /** The path the file is for: named by every error. */
     private readonly path: string,
+    /** Where the lines go: `path`, or its staging file. */
+    private readonly file: string,
   ) {
     stream.on('error', () => this.failure());
   }
 
   /** Creates missing parent folders and opens the file now, so a bad path fails before the run. */
-  static async open(path: string): Promise<LineWriter> {
+  static async open(path: string, staged = false): Promise<LineWriter> {
     try {
       makeFolders(dirname(path));
     } catch (error) {
       throw outputError((error as { path?: string }).path ?? dirname(path), 'cannot create the folder', error);
     }
+    // A special file there (a FIFO, a device) is written as before: a rename would replace it.
+    const file = staged && renameable(path) ? stagingPath(path) : path;
+    if (file !== path) reclaimStaged(path);
     let handle: Awaited<ReturnType<typeof open>>;
     try {
-      handle = await open(path, 'w', 0o600);
+      // A staging file's name is this run's alone: never one of another process's opened again.
+      handle = await open(file, file === path ? 'w' : 'wx', 0o600);
     } catch (error) {
       throw outputError(path, 'cannot open it for writing', error);
     }
+    if (file !== path) stage(file);
     try {
       // Reject and results files carry beneficiaries' data (account numbers, phones): owner
       // only, an existing file too (open's mode applies only to a file it creates).
-      ownerOnlyFile(path, handle.fd);
+      ownerOnlyFile(file, handle.fd);
     } catch (error) {
       await handle.close();
+      if (file !== path) unstage(file);
       throw error;
     }
-    return new LineWriter(handle.createWriteStream({ encoding: 'utf8' }), path);
+    return new LineWriter(handle.createWriteStream({ encoding: 'utf8' }), path, file);
   }
 
   failure(): SparctlError | undefined {
@@ -276,7 +325,10 @@ class LineWriter {
     this.closing ??= new Promise<void>((resolve, reject) => {
       const chunk = this.pending.join('');
       this.pending = [];
-      const done = () => (this.failure() ? reject(this.error) : resolve());
+      const done = () => {
+        if (this.file !== this.path) this.unstage();
+        return this.failure() ? reject(this.error) : resolve();
+      };
       if (this.failure() || this.stream.destroyed) {
         this.stream.destroy();
         done();
@@ -288,6 +340,151 @@ class LineWriter {
     });
     return this.closing;
   }
+
+  /** A staging file's end: renamed over the path when every line is in it, else removed. */
+  private unstage(): void {
+    if (this.failure() === undefined) {
+      try {
+        // On the disk before it has the name: a crash just after the rename leaves no empty file there.
+        const fd = openSync(this.file, 'r');
+        try {
+          fsyncSync(fd);
+        } finally {
+          closeSync(fd);
+        }
+        renameSync(this.file, this.path);
+        staged.delete(this.file);
+        return;
+      } catch (error) {
+        this.error = duringRunError(this.path, 'cannot put it in place', error) as Error;
+      }
+    }
+    unstage(this.file);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Staging files: a dry run's previews
+
+/** The part of a staging file's name after the path's own: pid, hostTag, a random part. */
+const STAGED = /^(.*)\.sparctl-tmp\.(\d+)\.([0-9a-f]{8})\.[0-9a-f]{8}$/;
+
+/** Staging files this process has open: removed as it exits, however it exits (short of a kill -9). */
+const staged = new Set<string>();
+let stagedExitHook = false;
+
+/**
+ * A new name for a staging file of `path`, in its folder (a rename is atomic only within one file
+ * system): `NAME.sparctl-tmp.PID.HOST.RANDOM`, which says whose it is, matches no `*.csv` or
+ * `*.jsonl`, and tells reclaimStaged when its process is gone. NAME is cut to 200 bytes (a
+ * file name holds 255).
+ */
+export function stagingPath(path: string): string {
+  return join(dirname(path), `${stagingStem(basename(path))}.sparctl-tmp.${process.pid}.${hostTag()}.${randomBytes(4).toString('hex')}`);
+}
+
+function stagingStem(name: string): string {
+  let chars = Array.from(name);
+  while (Buffer.byteLength(chars.join('')) > 200) chars = chars.slice(0, -1);
+  return chars.join('');
+}
+
+/** No file at `path`, or one a rename may replace: a regular file, or a link (replaced itself, never what it leads to). */
+function renameable(path: string): boolean {
+  try {
+    const stats = lstatSync(path, { throwIfNoEntry: false });
+    return stats === undefined || stats.isFile() || stats.isSymbolicLink();
+  } catch {
+    return false; // the open says why it cannot be written
+  }
+}
+
+function stage(file: string): void {
+  staged.add(file);
+  if (stagedExitHook) return;
+  stagedExitHook = true;
+  process.once('exit', () => {
+    for (const left of staged) removeQuietly(left);
+  });
+}
+
+function unstage(file: string): void {
+  staged.delete(file);
+  removeQuietly(file);
+}
+
+/** Removes a file of sparctl's own if it is there; one that cannot be (a disk made read-only) is left to reclaimStaged. */
+function removeQuietly(file: string): void {
+  try {
+    unlinkSync(file);
+  } catch {
+    // gone already (renamed into place), or left
+  }
+}
+
+/**
+ * Removes the staging files of `path` whose process provably no longer runs (this host and pid
+ * namespace, no such pid; our own pid's if this process did not make them): left by a kill -9.
+ * Another host's or namespace's are left alone (their process may be running).
+ */
+function reclaimStaged(path: string): void {
+  const dir = dirname(path);
+  const stem = stagingStem(basename(path));
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const match = STAGED.exec(name);
+    if (match === null || match[1] !== stem || match[3] !== hostTag()) continue;
+    const file = join(dir, name);
+    const pid = Number(match[2]);
+    if (pid === process.pid ? staged.has(file) : processRuns(pid)) continue;
+    try {
+      unlinkSync(file);
+    } catch {
+      // gone already, or not ours to remove: the next run looks again
+    }
+  }
+}
+
+/**
+ * Removes the file at `path` while it is still the one `same` recognises: another process may put
+ * a new one there at any moment (a dry run's preview renamed into place), which must stand. A
+ * check and then an unlink would remove one put there in between, so the file is first renamed
+ * aside (only the file there then is taken), looked at, and linked back if it is not the one.
+ */
+export function removeIfSame(path: string, same: (stats: Stats) => boolean): boolean {
+  const there = lstatSync(path, { throwIfNoEntry: false });
+  if (there === undefined || !there.isFile() || !same(there)) return false;
+  const aside = stagingPath(path);
+  try {
+    renameSync(path, aside);
+  } catch {
+    return false; // gone meanwhile
+  }
+  const taken = lstatSync(aside, { throwIfNoEntry: false });
+  if (taken?.isFile() && same(taken)) {
+    removeQuietly(aside);
+    return true;
+  }
+  try {
+    linkSync(aside, path);
+  } catch (error) {
+    // A newer one is there already: it stands. A file system without hard links: renamed back.
+    if ((error as { code?: string }).code !== 'EEXIST') {
+      try {
+        renameSync(aside, path);
+      } catch {
+        return false; // left aside, under a name that says whose it is
+      }
+      return false;
+    }
+  }
+  removeQuietly(aside);
+  return false;
 }
 
 // ---------------------------------------------------------------------------------------------
