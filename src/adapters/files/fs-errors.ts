@@ -264,9 +264,12 @@ export function makeFolders(dir: string, mode = 0o700): void {
  * Makes sure a file sparctl will write beneficiaries' data into can be written, before anything
  * is sent, without creating or changing its content: its folders are made, an existing file must
  * not be a folder and is made 0600 (ownerOnly), a new one's folder must be writable. Throws
- * `output.*` (exit 2) or `disk.*` naming the path.
+ * `output.*` (exit 2) or `disk.*` naming the path. `probeAs`: a name beside `path` where the
+ * file is first written, then renamed to `path` (a dry run's preview): the trial file is made
+ * there, an existing file's folder too (another run may put its own at `path` any moment, and a
+ * trial file there, killed before it went, would pass for a preview).
  */
-export function checkOutputPath(path: string, ownerOnly = true): void {
+export function checkOutputPath(path: string, ownerOnly = true, probeAs = path): void {
   const folder = dirname(path);
   try {
     makeFolders(folder);
@@ -281,43 +284,57 @@ export function checkOutputPath(path: string, ownerOnly = true): void {
     accessSync(path, constants.W_OK);
   } catch (error) {
     if (!exists && (error as { code?: string }).code === 'ENOENT') {
-      try {
-        accessSync(folder, constants.W_OK | constants.X_OK);
-      } catch (inner) {
-        throw outputError(folder, 'cannot create files in this folder', inner);
-      }
-      // Permission bits do not tell everything (root passes every access check; /proc and
-      // read-only mounts refuse new files anyway): create the file once and remove it, so that
-      // a path that cannot be written is refused now, before anything is sent.
+      writableFolder(folder);
       // A dangling symlink stats as missing, and the real write follows it: its target is checked.
       if (lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink()) {
         checkOutputPath(resolve(dirname(path), readlinkSync(path)), ownerOnly);
         return;
       }
-      let probe: number;
-      try {
-        probe = openSync(path, 'wx', 0o600);
-      } catch (error) {
-        if ((error as { code?: string }).code === 'EEXIST') return; // created meanwhile: not ours to judge or remove
-        throw outputError(path, 'cannot create it', error);
-      }
-      // Removed only while the path still names the file made here (another process may have
-      // put its own there meanwhile); a folder that refuses removal leaves an empty file the
-      // real write then uses.
-      try {
-        const made = fstatSync(probe);
-        const there = lstatSync(path, { throwIfNoEntry: false });
-        if (there !== undefined && there.ino === made.ino && there.dev === made.dev) unlinkSync(path);
-      } catch {
-        // left in place: the path is about to be written anyway
-      } finally {
-        closeSync(probe);
-      }
+      probeFile(path, probeAs);
       return;
     }
     throw outputError(path, 'cannot write to it', error);
   }
   if (ownerOnly) ownerOnlyFile(path);
+  if (probeAs !== path && statSync(path).isFile()) {
+    writableFolder(folder);
+    probeFile(path, probeAs);
+  }
+}
+
+function writableFolder(folder: string): void {
+  try {
+    accessSync(folder, constants.W_OK | constants.X_OK);
+  } catch (inner) {
+    throw outputError(folder, 'cannot create files in this folder', inner);
+  }
+}
+
+/**
+ * A file can be made at `probeAs` (beside `path`, or `path` itself), for `path`: permission bits
+ * do not tell everything (root passes every access check; /proc and read-only mounts refuse new
+ * files anyway), so the file is created once and removed.
+ */
+function probeFile(path: string, probeAs: string): void {
+  let probe: number;
+  try {
+    probe = openSync(probeAs, 'wx', 0o600);
+  } catch (error) {
+    if ((error as { code?: string }).code === 'EEXIST') return; // created meanwhile: not ours to judge or remove
+    throw outputError(path, 'cannot create it', error);
+  }
+  // Removed only while the path still names the file made here (another process may have
+  // put its own there meanwhile); a folder that refuses removal leaves an empty file the
+  // real write then uses.
+  try {
+    const made = fstatSync(probe);
+    const there = lstatSync(probeAs, { throwIfNoEntry: false });
+    if (there !== undefined && there.ino === made.ino && there.dev === made.dev) unlinkSync(probeAs);
+  } catch {
+    // left in place: the path is about to be written anyway
+  } finally {
+    closeSync(probe);
+  }
 }
 
 /**
