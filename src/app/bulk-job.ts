@@ -19,6 +19,10 @@ import type { Mapper } from '../core/mapper.js';
  *
  * A dry run writes to no mapper, journal or report file of the job: its rejects and results go
  * to preview files (`X.rejects.csv` → `X.rejects.preview.csv`), which no real run reads or writes.
+ *
+ * Invariant: a dry run, which holds no claim, leaves at a preview path only a whole preview of
+ * its own — put in place when it ends, so of dry runs at once the last to end wins — and removes
+ * only the preview that was there before it began, never one another dry run put there since.
  */
 
 /** Where a job's record events go while it runs (a file, stdout). */
@@ -106,20 +110,29 @@ export interface BulkJobDeps {
   readonly writeLinksOnThread: (mapper: Mapper) => Promise<boolean>;
   /**
    * Makes sure the reject file can be written, before anything is sent (it is opened only once a
-   * record is rejected): throws the SparctlError that says why not.
+   * record is rejected): throws the SparctlError that says why not. `preview`: a dry run's, which
+   * is written beside its path and put there when done (openRejects): nothing is made at the path.
    */
-  readonly checkRejects: (path: string) => void;
+  readonly checkRejects: (path: string, preview?: boolean) => void;
   /** Refuses a results path that is one of `rejectFiles` (this run's, or the one a default name would have been: maybe fixed by hand) or a protected file. */
   readonly checkResults?: (path: string, rejectFiles: readonly string[]) => void;
   /** Refuses a dry run's preview path that holds a link (symbolic or hard): written, the file it leads to would be replaced. */
   readonly checkPreview?: (path: string) => void;
   /** A file is at `path` already. */
   readonly exists: (path: string) => boolean;
-  /** Removes the file at `path` if there is one (an earlier dry run's preview this one does not replace). */
-  readonly removeFile: (path: string) => boolean;
+  /**
+   * Removes the file at `path` if there is one (an earlier dry run's preview this one does not
+   * replace); with `earlier` (stampOf), only while it is still that file: never one put there since.
+   */
+  readonly removeFile: (path: string, earlier?: string) => boolean;
   /** What tells the file at `path` from any other, or from itself changed (device, inode, size, time); undefined: no file. */
   readonly stampOf?: (path: string) => string | undefined;
-  readonly openRejects: (path: string, columns: readonly string[], layout: CsvLayout | undefined) => Promise<RecordSink>;
+  /**
+   * `preview` (a dry run's), and a dry run's results: written beside the path and put there whole
+   * once closed, the sink's failure() undefined — never a half-written file at the path (two dry
+   * runs at once, which claim nothing, write one path); a failed one is not put there at all.
+   */
+  readonly openRejects: (path: string, columns: readonly string[], layout: CsvLayout | undefined, preview: boolean) => Promise<RecordSink>;
   /** `dryRun`: the lines say what would happen (`would_apply`), not what did. */
   readonly openResults: (path: string, dryRun: boolean) => Promise<RecordSink>;
   /** Per-record lines on stdout (-o jsonl|csv), when the output asks for them. */
@@ -391,7 +404,7 @@ async function runJournalled(
     // nor one a link there leads to.
     rejectsPath = previewPath(job.rejectsPath);
     deps.checkPreview?.(rejectsPath);
-    deps.checkRejects(rejectsPath);
+    deps.checkRejects(rejectsPath, true);
   } else if (job.rejectsNamed === true) {
     rejectsPath = job.rejectsPath;
     if (deps.exists(rejectsPath) && job.overwrite !== true && run.journalFile?.resumes !== true)
@@ -414,6 +427,9 @@ async function runJournalled(
     // Opened (truncated) below, at once: a second run naming it would empty the first one's.
     if (!dryRun) claimNamed(run.journalFile, resultsPath, '--results');
   }
+  // The preview there as this run begins: the one it may remove (a dry run that rejects nothing).
+  // One another dry run puts there later is as new as this run's findings, and stands.
+  const earlierPreview = dryRun ? deps.stampOf?.(rejectsPath) : undefined;
   const { records, columns, layout } = await deps.records(mapper, input.path);
   let rejects: RecordSink | undefined;
   let rejectsOpening: Promise<void> | undefined;
@@ -446,7 +462,7 @@ async function runJournalled(
     if (rejects) rejects.write(event);
     else {
       pendingRejects.push(event);
-      rejectsOpening ??= deps.openRejects(rejectsPath, columns(), layout?.()).then(
+      rejectsOpening ??= deps.openRejects(rejectsPath, columns(), layout?.(), dryRun).then(
         (sink) => {
           rejects = sink;
           for (const queued of pendingRejects.splice(0)) sink.write(queued);
@@ -608,9 +624,21 @@ async function runJournalled(
   if (summary.requestsInFlight !== undefined)
     deps.verbose?.(`--concurrency auto: ${summary.requestsInFlight} request(s) in flight at the end (at most ${job.concurrencyMax})`);
   deps.onSummary?.(summary);
-  const kept = written;
-  // A preview says what the last dry run would reject: one from before that this run did not replace would mislead.
-  const previewRemoved = dryRun && !kept && deps.removeFile(rejectsPath) ? rejectsPath : undefined;
+  // A preview whose write failed was not put in place (openRejects): the summary names no file of it.
+  const kept = dryRun && written?.failure?.() !== undefined ? undefined : written;
+  const resultsKept = dryRun && results?.failure?.() !== undefined ? undefined : results;
+  // A preview says what the last dry run would reject: one from before that this run did not
+  // replace would mislead. Only a run that met no reject to write removes it — having read every
+  // record, or stopped on a systematic problem (a run stopped otherwise does not know what it
+  // would reject) — and only the one there as it began (earlierPreview; none: nothing to remove).
+  const previewRemoved =
+    dryRun &&
+    rejectsOpening === undefined &&
+    (summary.stopped === undefined || summary.stopped.code === EARLY_STOP_CODE) &&
+    (deps.stampOf === undefined || earlierPreview !== undefined) &&
+    deps.removeFile(rejectsPath, earlierPreview)
+      ? rejectsPath
+      : undefined;
   return {
     command: job.command,
     target: mapper.target,
@@ -623,7 +651,9 @@ async function runJournalled(
     // (The default name may have been another run's, still to make the file: then nothing is kept there.)
     ...(kept && !dryRun && rejectsPath !== job.rejectsPath && deps.exists(job.rejectsPath) ? { rejectsKept: job.rejectsPath } : {}),
     ...(previewRemoved === undefined ? {} : { previewRemoved }),
-    ...(results ? { resultsPath: results.path, ...(results.failure?.() === undefined ? {} : { resultsIncomplete: true as const }) } : {}),
+    ...(resultsKept
+      ? { resultsPath: resultsKept.path, ...(resultsKept.failure?.() === undefined ? {} : { resultsIncomplete: true as const }) }
+      : {}),
     ...(journalKept ? { journalPath: run.journalFile!.path } : {}),
     ...(stoppedEarly && !stoppedOnProblem && !nothingJournalled
       ? {

@@ -367,6 +367,63 @@ describe('runBulkJob (use case)', () => {
     expect(result.rejects).toBeUndefined();
   });
 
+  it('a dry run checks its preview path as one put in place when done, and opens its preview as such', async () => {
+    const checked: string[] = [];
+    const opened: string[] = [];
+    const d = deps(memoryMapper(), [{}], {
+      checkRejects: (path, preview) => void checked.push(`${path} ${preview}`),
+      openRejects: async (path, _columns, _layout, preview) => (opened.push(`${path} ${preview}`), sink(path, [])),
+    });
+    await runBulkJob(d, { ...JOB, dryRun: true });
+    expect(checked).toEqual(['/w/a.rejects.preview.csv true']);
+    expect(opened).toEqual(['/w/a.rejects.preview.csv true']);
+    const real = deps(memoryMapper(), [{}], {
+      checkRejects: (path, preview) => void checked.push(`${path} ${preview}`),
+      openRejects: async (path, _columns, _layout, preview) => (opened.push(`${path} ${preview}`), sink(path, [])),
+    });
+    await runBulkJob(real, JOB);
+    expect(checked.at(-1)).toBe('/w/a.rejects.csv undefined');
+    expect(opened.at(-1)).toBe('/w/a.rejects.csv false');
+  });
+
+  it('a dry run that rejects nothing removes only the preview there as it began (by its stamp), and none when there was none', async () => {
+    const stamps: string[] = [];
+    const removed: string[] = [];
+    const d = deps(memoryMapper(), [{ id: 'B1', ...BANK }], {
+      stampOf: (path) => (stamps.push(path), 'stamp-1'),
+      removeFile: (path, earlier) => (removed.push(`${path} ${earlier}`), true),
+    });
+    expect((await runBulkJob(d, { ...JOB, dryRun: true })).previewRemoved).toBe('/w/a.rejects.preview.csv');
+    expect(stamps).toEqual(['/w/a.rejects.preview.csv']);
+    expect(removed).toEqual(['/w/a.rejects.preview.csv stamp-1']);
+    // No preview as it began: one there at its end is another dry run's, put there meanwhile.
+    const none = deps(memoryMapper(), [{ id: 'B1', ...BANK }], { stampOf: () => undefined });
+    const result = await runBulkJob(none, { ...JOB, dryRun: true });
+    expect(result.previewRemoved).toBeUndefined();
+    expect(none.calls.filter((call) => call.startsWith('remove'))).toEqual([]);
+  });
+
+  it('a dry run whose previews could not be written whole names neither; stopped so, it removes no earlier one', async () => {
+    const failed = (path: string): RecordSink => ({
+      ...sink(path, []),
+      failure: () => new SparctlError('disk.full', `${path}: cannot write: no space left on device (ENOSPC)`, ExitCode.unavailable),
+      close: async () => {
+        throw new SparctlError('disk.full', `${path}: cannot write: no space left on device (ENOSPC)`, ExitCode.unavailable);
+      },
+    });
+    const d = deps(memoryMapper(), [{ id: 'B1', ...BANK }, {}], {
+      stampOf: () => 'stamp-1',
+      openRejects: async (path) => failed(path),
+      openResults: async (path) => failed(path),
+    });
+    const result = await runBulkJob(d, { ...JOB, dryRun: true, resultsPath: '/w/r.csv' });
+    expect(result.summary.stopped).toMatchObject({ code: 'disk.full' });
+    expect(result.rejects).toBeUndefined();
+    expect(result.resultsPath).toBeUndefined();
+    expect(result.previewRemoved).toBeUndefined();
+    expect(d.calls.filter((call) => call.startsWith('remove'))).toEqual([]);
+  });
+
   it('previewPath puts ".preview" before the extension', () => {
     expect(previewPath('/w/x.rejects.csv')).toBe('/w/x.rejects.preview.csv');
     expect(previewPath('/w/r.jsonl')).toBe('/w/r.preview.jsonl');

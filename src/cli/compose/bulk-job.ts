@@ -83,7 +83,7 @@ export async function bulkJobDeps(context: CommandContext, spec: BulkJobSpec): P
   const { settings } = context.resolved;
   const name = spec.file === '-' ? 'stdin' : spec.file;
   const [
-    { openRejectFile, openResultsFile, ReportClaims },
+    { openRejectFile, openResultsFile, ReportClaims, removeIfSame, stagingPath },
     { createProgressRenderer },
     { checkOutputPath, databaseFiles, refuseProtected },
   ] = await Promise.all([
@@ -220,9 +220,10 @@ export async function bulkJobDeps(context: CommandContext, spec: BulkJobSpec): P
       };
     },
     writeLinksOnThread: (mapper) => writeLinksOnThread(io, mapper),
-    checkRejects: (path) => {
+    checkRejects: (path, preview) => {
       refuseGuarded(path, '--rejects');
-      checkOutputPath(path);
+      // A preview is written beside its path and renamed there (report-writers.ts): its trial file goes there too.
+      checkOutputPath(path, true, preview === true ? stagingPath(path) : path);
     },
     checkPreview: (path) => {
       const stats = lstatSync(path, { throwIfNoEntry: false });
@@ -257,12 +258,13 @@ export async function bulkJobDeps(context: CommandContext, spec: BulkJobSpec): P
         return undefined;
       }
     },
-    removeFile: (path) => {
+    removeFile: (path, earlier) => {
+      if (earlier !== undefined) return removeIfSame(path, (stats) => sameFileAs(stats, earlier));
       if (statSync(path, { throwIfNoEntry: false })?.isFile() !== true) return false;
       rmSync(path);
       return true;
     },
-    openRejects: (path, columns, layout) => openRejectFile(path, columns, undefined, layout),
+    openRejects: (path, columns, layout, preview) => openRejectFile(path, columns, undefined, layout, preview),
     // The reject files are chosen first: one file for both reports had their lines interleaved,
     // and --results naming X.rejects.csv (kept, a new run's rejects going to X.rejects-2.csv)
     // replaced the rows a coordinator had fixed there.
@@ -271,7 +273,7 @@ export async function bulkJobDeps(context: CommandContext, spec: BulkJobSpec): P
         ...guarded,
         ...rejectFiles.map((file) => ({ path: resolve(io.cwd, file), what: 'a reject file' })),
       ]),
-    openResults: (path, dryRun) => openResultsFile(path, undefined, dryRun),
+    openResults: (path, dryRun) => openResultsFile(path, undefined, dryRun, dryRun),
     ...(stdoutFormat ? { stdoutResults: (dryRun: boolean) => openStdoutResults(context, stdoutFormat, dryRun) } : {}),
     stdoutFailure: () => io.stdoutFailure?.(),
     startProgress: () => createProgressRenderer(io, { quiet: globals.quiet === true, label: spec.command }),
@@ -285,6 +287,14 @@ export async function bulkJobDeps(context: CommandContext, spec: BulkJobSpec): P
     ...(spec.beforeForgetting ? { beforeForgetting: spec.beforeForgetting } : {}),
     ...(spec.faDigest ? { faDigest: spec.faDigest } : {}),
   };
+}
+
+/**
+ * The file stampOf stamped `stamp`, by device, inode, size and time: its change time and link
+ * count aside, which a chmod, or the rename removeIfSame takes it aside with, change.
+ */
+function sameFileAs(stats: { dev: number; ino: number; size: number; mtimeMs: number }, stamp: string): boolean {
+  return `${stats.dev}:${stats.ino}:${stats.size}:${stats.mtimeMs}` === stamp.split(':').slice(0, 4).join(':');
 }
 
 /** The job's definition as an earlier sparctl made it (the local mapper by the path as given), when it differs. */
