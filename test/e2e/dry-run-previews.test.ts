@@ -22,7 +22,7 @@ import { runMain } from '../helpers/run-main.js';
 import { tempDir } from '../helpers/tmp.js';
 
 /** Rows enough for several chunks of 2,000 (--batch-size 1): the preview grows chunk by chunk, and the first one is written well before the end. */
-const ROWS = 20_000;
+const ROWS = 12_000;
 const HEADER = 'id,fa_type,bank_name,bank_code,branch_name,branch_code,account_number';
 const PREVIEW = 'a.rejects.preview.csv';
 const RESULTS = 'r.preview.jsonl';
@@ -138,7 +138,7 @@ describe('dry runs at once on one preview path', () => {
     expect(readFileSync(join(dir, PREVIEW), 'utf8')).toBe(x.rejects);
     expect(readFileSync(join(dir, RESULTS), 'utf8')).toBe(x.results);
     for (const run of [firstRun, second]) {
-      expect(run.stderr).toContain(`rejects preview: ${join(dir, PREVIEW)} (800 rows; the next dry run replaces it)`);
+      expect(run.stderr).toContain(`rejects preview: ${join(dir, PREVIEW)} (${ROWS / 25} rows; the next dry run replaces it)`);
       expect(run.stderr).toContain(`results preview: ${join(dir, RESULTS)}\n`);
     }
     expect(statSync(join(dir, PREVIEW)).mode & 0o777).toBe(0o600);
