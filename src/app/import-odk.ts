@@ -1028,7 +1028,7 @@ function finishWindow(
     const kept = event?.code === 'kept.changed_since' || event?.code === 'kept.not_linked';
     const over =
       written && action.kind === 'apply'
-        ? replacedOf(event!.operation, replaces.get(seq), writers.get(action.beneficiary), strategies, faDigest)
+        ? replacedOf(event!.operation, event!.fate, replaces.get(seq), writers.get(action.beneficiary), strategies, faDigest)
         : undefined;
     return [
       action.kind === 'apply'
@@ -1104,12 +1104,16 @@ function readReplaces(file: OdkSpoolFile): Map<number, ReplacesLine> {
  */
 function replacedOf(
   operation: RecordEvent['operation'],
+  fate: RecordEvent['fate'],
   line: ReplacesLine | undefined,
   writer: Wrote | undefined,
   strategies: ReadonlyMap<number, Strategy> | undefined,
   faDigest: (fa: string) => string,
 ): Replaced | undefined {
-  if (operation === 'link') return 'none';
+  // A link is known to have created the link only when applied, or when the run read the ID unlinked
+  // before sending it: one confirmed after a lost answer, sent unread (link-first), may have been
+  // refused as a duplicate of a link someone else made (the mapper then shows it all the same).
+  if (operation === 'link') return fate === 'applied' || line?.before === null ? 'none' : undefined;
   if (operation !== 'update' || line?.operation !== 'update' || line.before === undefined || line.before === null) return undefined;
   const before: Exclude<Current, null> =
     'stored' in line.before ? { fa: line.before.stored, strategyId: line.before.strategyId } : line.before.fields;

@@ -616,9 +616,11 @@ class BulkRun implements Retrying {
       const planned: Work = { ...w, planned: current };
       const decision = decide(planned, current, this.options.strategies, false, this.options.faDigest);
       if (decision.kind === 'unchanged') {
-        this.reports.fate(w.report, w, 'none', 'unchanged', { id: w.id });
+        const code = decision.code ?? null;
+        const message = decision.message ?? null;
+        this.reports.fate(w.report, w, 'none', 'unchanged', { id: w.id, ...(code === null ? {} : { code, message }) });
         // Journalled, unlike an unchanged record planned before sending: its link is in flight there.
-        unchanged.push({ seq: w.seq, state: 'settled', operation: 'none', fate: 'unchanged', outcome: null, code: null, message: null });
+        unchanged.push({ seq: w.seq, state: 'settled', operation: 'none', fate: 'unchanged', outcome: null, code, message });
       } else if (decision.kind === 'send' && decision.operation === 'update') updates.push(planned);
       else
         this.sender.settle(

@@ -1,0 +1,80 @@
+/** Review of 55ae700: import-odk against a remote mapper, whose first chunk of upserts goes link-first, unread. */
+import { describe, expect, it } from 'vitest';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FakeCentral } from '../helpers/fake-central.js';
+import type { ProxyFault } from '../helpers/fault-proxy.js';
+import type { CliEnv } from '../helpers/run-cli.js';
+import { runMain } from '../helpers/run-main.js';
+import { bankSubmission, fakeCentrals, importOdk, odkEnv } from '../helpers/odk-fixture.js';
+import { serveBehindProxy } from '../helpers/proxied-serve.js';
+
+const PASSWORD = 'odk-undo-test';
+const { central, cleanups } = fakeCentrals(PASSWORD);
+
+async function remote(fake: FakeCentral) {
+  const { backing, proxy } = await serveBehindProxy(cleanups);
+  const env = odkEnv(fake, PASSWORD, { SPARCTL_ODK_PASSWORD: PASSWORD, SPARCTL_BASE_URL: proxy.url, SPARCTL_TIMEOUT_MS: '2000' });
+  let fault: ProxyFault | undefined;
+  proxy.chaos((path) => (path.endsWith('/link') ? fault : undefined));
+  return { backing, env, links: (f: ProxyFault | undefined) => (fault = f), proxy };
+}
+async function linkByHand(env: CliEnv, rows: [string, string][]) {
+  const file = join(env.home, 'by-hand.csv');
+  writeFileSync(
+    file,
+    `id,fa_type,bank_name,bank_code,branch_name,branch_code,account_number\n${rows.map(([id, acc]) => `${id},BANK,First Community Bank,BNK001,Kisumu - Oginga Odinga Street,BNK001-0042,${acc}`).join('\n')}\n`,
+  );
+  const run = await runMain(['link', '--file', file, '-q'], { env: env.env, cwd: env.home });
+  expect(run.code, run.stderr).toBe(0);
+}
+const acc = (b: { storedFa(id: string): string | undefined }, id: string) => /^account_number:([^.]*)\./.exec(b.storedFa(id) ?? '')?.[1];
+
+describe('review: link-first first chunk vs import-odk undo', () => {
+  it('admin link, same FA submitted, link answer lost: a deletion must not unlink the admin link', async () => {
+    const fake = await central();
+    const { backing, env, links } = await remote(fake);
+    await linkByHand(env, [['0090000001', '000111']]);
+    const s = fake.submit(bankSubmission('0090000001', '000111'));
+    links({ statusAfter: 502 });
+    const first = await importOdk(env);
+    links(undefined);
+    expect(acc(backing, '0090000001')).toBe('000111');
+    fake.remove(s.__id);
+    const undo = await importOdk(env, ['--on-delete', 'unlink', '--yes']);
+    expect(acc(backing, '0090000001')).toBe('000111');
+  });
+});
+
+describe('review: kept.changed_since through planFound (remote)', () => {
+  it('--reapply over a hand change: says kept, like read-first', async () => {
+    const fake = await central();
+    const { backing, env } = await remote(fake);
+    fake.submit(bankSubmission('0091000002', '000222'));
+    expect((await importOdk(env)).code).toBe(0);
+    const fix = await runMain(
+      [
+        'update',
+        '--id',
+        '0091000002',
+        '--fa-type',
+        'BANK',
+        '--bank-name',
+        'First Community Bank',
+        '--bank-code',
+        'BNK001',
+        '--branch-name',
+        'Main',
+        '--branch-code',
+        '0001',
+        '--account-number',
+        '000999',
+      ],
+      { env: env.env },
+    );
+    expect(fix.code, fix.stderr).toBe(0);
+    const reapplied = await importOdk(env, ['--reapply', '--full', '-o', 'jsonl']);
+    expect(acc(backing, '0091000002')).toBe('000999');
+    expect(reapplied.stdout).toContain('kept.changed_since');
+  });
+});
