@@ -145,7 +145,8 @@ function definitionCheck(rows: readonly StrategyRow[]): string[] {
     '  JOIN (VALUES',
     ...values.map((value, i) => `    ${value}${i < values.length - 1 ? ',' : ''}`),
     '  ) AS e (id, strategy_type, construct_strategy, deconstruct_strategy) ON s.id = e.id',
-    '  WHERE (s.strategy_type, s.construct_strategy, s.deconstruct_strategy)',
+    // As text: a SPAR whose model declares strategy_type an Enum has a native enum column there, with no = to text.
+    '  WHERE (s.strategy_type::text, s.construct_strategy::text, s.deconstruct_strategy::text)',
     '    IS DISTINCT FROM (e.strategy_type, e.construct_strategy, e.deconstruct_strategy);',
     '  IF differing IS NOT NULL THEN',
     "    RAISE EXCEPTION 'strategy id(s) % already hold another definition in this database; nothing of this script was applied', differing",
