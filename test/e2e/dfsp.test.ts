@@ -249,6 +249,21 @@ describe('sparctl dfsp', () => {
       for (const dryRun of [true, false])
         expect(() => store.import(late, { dryRun })).toThrow(/branch "0099" of bank "LBP": the bank is not in the list/);
       expect(store.read().branches.map((b) => b.code)).toEqual(['C']);
+      // The bank listed again, or a new one, with its branches: a dry run says what the import does.
+      const back = {
+        banks: [
+          { code: 'LBP', name: 'Land Bank' },
+          { code: 'NEW', name: 'New Bank' },
+        ],
+        branches: [
+          { code: '0099', name: 'New', bank_code: 'LBP' },
+          { code: '0001', name: 'Main', bank_code: 'NEW' },
+        ],
+        wallet_providers: [],
+      } as DfspData;
+      const unchanged = bytes();
+      expect(store.import(back, { dryRun: true })).toEqual({ added: 4, renamed: 0, unchanged: 0 });
+      expect(bytes().equals(unchanged)).toBe(true);
 
       // A-B's C removed, A's B-C would take SPAR's name A-B-C: refused, not an internal error.
       store.remove({ kind: 'branch', code: 'C', bankCode: 'A-B' }, { withBranches: false, dryRun: false });

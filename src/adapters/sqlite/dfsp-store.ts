@@ -151,13 +151,15 @@ export class DfspStore {
     const renameWallet = prepare(this.db, 'UPDATE wallet_service_providers SET sp_name = ?, updated_at = ?, active = 1 WHERE id = ?');
     const listedBank = prepare(this.db, 'SELECT 1 FROM banks WHERE bank_code = ? AND active = 1');
     const branchNamed = prepare(this.db, 'SELECT branch_code AS code, bank_id FROM branches WHERE branch_mnemonic = ?');
+    // A dry run adds no bank: the branches of one the file adds (or lists again) are checked against the file.
+    const fileBanks = new Set(dryRun ? data.banks.map((bank) => bank.code) : []);
     const all = this.db.transaction(() => {
       for (const bank of data.banks)
         upsert(findBank, insertBank, renameBank, [bank.code], bank.name, [bank.code, bank.name, bank.code, now, now]);
       for (const branch of data.branches) {
         // Looked at again under the write lock: the file was checked against the list read
         // before, and a `dfsp remove` may have taken the bank out since.
-        if (listedBank.get(branch.bank_code) === undefined)
+        if (!fileBanks.has(branch.bank_code) && listedBank.get(branch.bank_code) === undefined)
           throw new UsageError(
             'dfsp.invalid',
             `branch "${printable(branch.code)}" of bank "${printable(branch.bank_code)}": the bank is not in the list (removed while this import ran?); nothing was imported`,
