@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
@@ -13,6 +13,7 @@ import {
   resultsFormatFromPath,
   stagingPath,
 } from '../../src/adapters/files/report-writers.js';
+import { hostTag } from '../../src/adapters/files/pid-lock.js';
 import type { RecordEvent } from '../../src/core/bulk/events.js';
 import { DEFAULT_CSV_LAYOUT } from '../../src/core/csv-delimiter.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -397,6 +398,24 @@ describe('a staged file (a dry run preview)', () => {
     expect(text.endsWith('\r\n')).toBe(true);
     expect(parse(text.slice(1), { columns: true, bom: true })).toHaveLength(RAW_ROWS.length);
     expect(statSync(path).mode & 0o777).toBe(0o600);
+  });
+
+  it("another host's or pid namespace's staging file is removed once untouched for a day, never sooner (its run may be live)", async () => {
+    const dir = tempDir();
+    const path = join(dir, 'a.rejects.preview.csv');
+    const other = hostTag() === '0badc0de' ? '0badf00d' : '0badc0de';
+    const old = join(dir, `a.rejects.preview.csv.sparctl-tmp.1.${other}.00000001`);
+    const fresh = join(dir, `a.rejects.preview.csv.sparctl-tmp.1.${other}.00000002`);
+    const unrelated = join(dir, `b.csv.sparctl-tmp.1.${other}.00000003`);
+    for (const file of [old, fresh, unrelated]) writeFileSync(file, 'rows\n');
+    const twoDaysAgo = new Date(Date.now() - 2 * 24 * 60 * 60 * 1000);
+    for (const file of [old, unrelated]) utimesSync(file, twoDaysAgo, twoDaysAgo);
+    const out = await openRejectFile(path, [...COLUMNS], undefined, CSV, true);
+    await out.close();
+    expect(existsSync(old)).toBe(false);
+    expect(existsSync(fresh)).toBe(true);
+    // Only the staging files of the path being written are looked at.
+    expect(existsSync(unrelated)).toBe(true);
   });
 
   it('a name too long for its suffix is cut to 200 bytes, at a character', () => {

@@ -422,10 +422,24 @@ function removeQuietly(file: string): void {
   }
 }
 
+/** How long a staging file of another host or pid namespace stays untouched before it is taken as left by a kill. */
+const ABANDONED_AFTER_MS = 24 * 60 * 60 * 1000;
+
+/** A regular file last written before `before` (ms since the epoch). */
+function untouchedSince(file: string, before: number): boolean {
+  try {
+    const stats = lstatSync(file, { throwIfNoEntry: false });
+    return stats !== undefined && stats.isFile() && stats.mtimeMs < before;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Removes the staging files of `path` whose process provably no longer runs (this host and pid
  * namespace, no such pid; our own pid's if this process did not make them): left by a kill -9.
- * Another host's or namespace's are left alone (their process may be running).
+ * Another host's or namespace's are removed only once untouched for a day (their process may be
+ * running; a live run writes its file as it goes).
  */
 function reclaimStaged(path: string): void {
   const dir = dirname(path);
@@ -438,10 +452,16 @@ function reclaimStaged(path: string): void {
   }
   for (const name of names) {
     const match = STAGED.exec(name);
-    if (match === null || match[1] !== stem || match[3] !== hostTag()) continue;
+    if (match === null || match[1] !== stem) continue;
     const file = join(dir, name);
-    const pid = Number(match[2]);
-    if (pid === process.pid ? staged.has(file) : processRuns(pid)) continue;
+    if (match[3] !== hostTag()) {
+      // Another host's or pid namespace's (a container's, each with its own): its pid says
+      // nothing here, but one untouched for a day is no live run's.
+      if (!untouchedSince(file, Date.now() - ABANDONED_AFTER_MS)) continue;
+    } else {
+      const pid = Number(match[2]);
+      if (pid === process.pid ? staged.has(file) : processRuns(pid)) continue;
+    }
     try {
       unlinkSync(file);
     } catch {
