@@ -655,7 +655,8 @@ async function runJournalled(
       ? { resultsPath: resultsKept.path, ...(resultsKept.failure?.() === undefined ? {} : { resultsIncomplete: true as const }) }
       : {}),
     ...(journalKept ? { journalPath: run.journalFile!.path } : {}),
-    ...(stoppedEarly && !stoppedOnProblem && !nothingJournalled
+    // A dry run has no journal: run again, it is the same dry run, not a resume.
+    ...(stoppedEarly && !stoppedOnProblem && !nothingJournalled && !dryRun
       ? {
           resumeHint:
             summary.stopped?.code === INPUT_CHANGED_CODE

@@ -279,6 +279,26 @@ describe('runBulkJob (use case)', () => {
     }
   });
 
+  it('a dry run stopped by the mapper names no resume: it has no journal, and the same command is simply run again', async () => {
+    const local = memoryMapper();
+    const mapper: Mapper = {
+      target: 'spar-v2 https://spar.example.org',
+      strategies: () => local.strategies(),
+      resolve: async () => {
+        throw new UnavailableError('remote.server_error', 'resolve answered HTTP 502');
+      },
+      link: (items, context) => local.link(items, context),
+      update: (items, context) => local.update(items, context),
+      unlink: (items, context) => local.unlink(items, context),
+      close: () => local.close(),
+    };
+    const result = await runBulkJob(deps(mapper, [{ id: 'B1', ...BANK }]), { ...JOB, dryRun: true, retries: 0 });
+    expect(result.summary.stopped?.code).toBe('remote.server_error');
+    expect(result.exitCode).toBe(4);
+    expect(result.journalPath).toBeUndefined();
+    expect(result.resumeHint).toBeUndefined();
+  });
+
   it('an input that grew after its first read: the journal is kept, and the hint says the file as it is now is a new job, not a resume', async () => {
     const mapper = memoryMapper();
     const d = deps(
