@@ -1,4 +1,9 @@
-/** Review of 55ae700: import-odk against a remote mapper, whose first chunk of upserts goes link-first, unread. */
+/**
+ * import-odk against a remote mapper, whose first chunk of upserts goes link-first, unread
+ * (upsert-order.ts): a link the mapper refused as a duplicate of someone else's, whose answer
+ * was lost, is never taken as the importer's own; one planned again after a refusal keeps the
+ * code its plan gave it.
+ */
 import { describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,22 +24,23 @@ async function remote(fake: FakeCentral) {
   proxy.chaos((path) => (path.endsWith('/link') ? fault : undefined));
   return { backing, env, links: (f: ProxyFault | undefined) => (fault = f), proxy };
 }
-async function linkByHand(env: CliEnv, rows: [string, string][]) {
-  const file = join(env.home, 'by-hand.csv');
+/** An admin's links (or, `mode` update, changes) made by hand, as `link|update --file`. */
+async function byHand(env: CliEnv, rows: [string, string][], mode: 'link' | 'update' = 'link') {
+  const file = join(env.home, `by-hand-${mode}.csv`);
   writeFileSync(
     file,
     `id,fa_type,bank_name,bank_code,branch_name,branch_code,account_number\n${rows.map(([id, acc]) => `${id},BANK,First Community Bank,BNK001,Kisumu - Oginga Odinga Street,BNK001-0042,${acc}`).join('\n')}\n`,
   );
-  const run = await runMain(['link', '--file', file, '-q'], { env: env.env, cwd: env.home });
+  const run = await runMain([mode, '--file', file, '-q'], { env: env.env, cwd: env.home });
   expect(run.code, run.stderr).toBe(0);
 }
 const acc = (b: { storedFa(id: string): string | undefined }, id: string) => /^account_number:([^.]*)\./.exec(b.storedFa(id) ?? '')?.[1];
 
-describe('review: link-first first chunk vs import-odk undo', () => {
-  it('admin link, same FA submitted, link answer lost: a deletion must not unlink the admin link', async () => {
+describe('import-odk, remote: a link sent unread whose answer was lost', () => {
+  it("an admin's link, the same FA submitted, the link's answer lost: a later deletion does not unlink the admin's link", async () => {
     const fake = await central();
     const { backing, env, links } = await remote(fake);
-    await linkByHand(env, [['0090000001', '000111']]);
+    await byHand(env, [['0090000001', '000111']]);
     const s = fake.submit(bankSubmission('0090000001', '000111'));
     links({ statusAfter: 502 });
     expect((await importOdk(env)).code).toBe(0);
@@ -46,33 +52,13 @@ describe('review: link-first first chunk vs import-odk undo', () => {
   });
 });
 
-describe('review: kept.changed_since through planFound (remote)', () => {
-  it('--reapply over a hand change: says kept, like read-first', async () => {
+describe('import-odk, remote: a refused link planned again', () => {
+  it('--reapply over an FA changed by hand since: kept, and said so (kept.changed_since), as when read first', async () => {
     const fake = await central();
     const { backing, env } = await remote(fake);
     fake.submit(bankSubmission('0091000002', '000222'));
     expect((await importOdk(env)).code).toBe(0);
-    const fix = await runMain(
-      [
-        'update',
-        '--id',
-        '0091000002',
-        '--fa-type',
-        'BANK',
-        '--bank-name',
-        'First Community Bank',
-        '--bank-code',
-        'BNK001',
-        '--branch-name',
-        'Main',
-        '--branch-code',
-        '0001',
-        '--account-number',
-        '000999',
-      ],
-      { env: env.env },
-    );
-    expect(fix.code, fix.stderr).toBe(0);
+    await byHand(env, [['0091000002', '000999']], 'update');
     const reapplied = await importOdk(env, ['--reapply', '--full', '-o', 'jsonl']);
     expect(acc(backing, '0091000002')).toBe('000999');
     expect(reapplied.stdout).toContain('kept.changed_since');
