@@ -353,7 +353,7 @@ class LineWriter {
           closeSync(fd);
         }
         renameSync(this.file, this.path);
-        staged.delete(this.file);
+        stagingFiles.delete(this.file);
         return;
       } catch (error) {
         this.error = duringRunError(this.path, 'cannot put it in place', error) as Error;
@@ -370,7 +370,7 @@ class LineWriter {
 const STAGED = /^(.*)\.sparctl-tmp\.(\d+)\.([0-9a-f]{8})\.[0-9a-f]{8}$/;
 
 /** Staging files this process has open: removed as it exits, however it exits (short of a kill -9). */
-const staged = new Set<string>();
+const stagingFiles = new Set<string>();
 let stagedExitHook = false;
 
 /**
@@ -400,16 +400,16 @@ function renameable(path: string): boolean {
 }
 
 function stage(file: string): void {
-  staged.add(file);
+  stagingFiles.add(file);
   if (stagedExitHook) return;
   stagedExitHook = true;
   process.once('exit', () => {
-    for (const left of staged) removeQuietly(left);
+    for (const left of stagingFiles) removeQuietly(left);
   });
 }
 
 function unstage(file: string): void {
-  staged.delete(file);
+  stagingFiles.delete(file);
   removeQuietly(file);
 }
 
@@ -460,7 +460,7 @@ function reclaimStaged(path: string): void {
       if (!untouchedSince(file, Date.now() - ABANDONED_AFTER_MS)) continue;
     } else {
       const pid = Number(match[2]);
-      if (pid === process.pid ? staged.has(file) : processRuns(pid)) continue;
+      if (pid === process.pid ? stagingFiles.has(file) : processRuns(pid)) continue;
     }
     try {
       unlinkSync(file);
