@@ -159,6 +159,9 @@ describe('one local mapper, whatever path names it', () => {
       }
     };
     for (let waited = 0; waited < 30_000 && count() === 0; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
+    // Paused, it holds the job's lock for as long as the second run looks (a start that finds the
+    // lock taken tries again for a moment: the first must not end meanwhile).
+    child.kill('SIGSTOP');
     const second = await runMain([...args, '--db', link], { env: env.env, cwd: env.home });
     child.kill('SIGKILL');
     await exited;
