@@ -16,8 +16,12 @@ export interface InitDeps {
   readonly announceTarget: () => void;
   /** The local mapper's file, checked against the creation rule; exists false when it is to be made. */
   readonly mapperFile: () => { readonly path: string; readonly exists: boolean };
-  /** Opens the local mapper at path (making its tables and default strategies when new) and closes it; refuses a file that is not one. */
-  readonly openAndClose: (path: string) => Promise<void>;
+  /**
+   * Opens the local mapper at path (making its tables and default strategies when new) and closes
+   * it; refuses a file that is not one. True when this open made the tables: another process may
+   * have made them between the look at the file and the open (two inits at once).
+   */
+  readonly openAndClose: (path: string) => Promise<boolean>;
   /** A line for the person (stderr), left out with -q. */
   readonly note: (line: string) => void;
 }
@@ -31,8 +35,8 @@ export async function initMapper(deps: InitDeps): Promise<{ readonly path: strin
   deps.checkOutputFormat();
   deps.announceTarget();
   const file = deps.mapperFile();
-  await deps.openAndClose(file.path);
-  const created = !file.exists;
+  // Made by this open, not judged from the look at the file: another init may have made it since.
+  const created = await deps.openAndClose(file.path);
   deps.note(created ? `created an empty mapper at ${file.path}` : `${file.path} is already a sparctl mapper; nothing was changed`);
   return { path: file.path, created };
 }

@@ -10,7 +10,11 @@ function deps(given: Partial<InitDeps>): InitDeps & { log: string[] } {
     remote: false,
     checkOutputFormat: () => void log.push('format'),
     announceTarget: () => void log.push('target'),
-    openAndClose: async (path) => void log.push(`open+close ${path}`),
+    // As the file looked (mapperFile): made by this open when it was not there.
+    openAndClose: async (path) => {
+      log.push(`open+close ${path}`);
+      return given.mapperFile?.().exists === false;
+    },
     note: (line) => void log.push(`note ${line}`),
   };
   return Object.assign(strict<InitDeps>('deps', { ...base, ...given }), { log });
@@ -25,6 +29,12 @@ describe('init (use case)', () => {
 
   it('an existing mapper is opened (checked) and left as it is: not "created"', async () => {
     const d = deps({ mapperFile: () => ({ path: '/m.db', exists: true }) });
+    expect(await initMapper(d)).toEqual({ path: '/m.db', created: false });
+    expect(d.log.at(-1)).toBe('note /m.db is already a sparctl mapper; nothing was changed');
+  });
+
+  it('a file another init made between the look and the open: not "created" (the open made nothing)', async () => {
+    const d = deps({ mapperFile: () => ({ path: '/m.db', exists: false }), openAndClose: async () => false });
     expect(await initMapper(d)).toEqual({ path: '/m.db', created: false });
     expect(d.log.at(-1)).toBe('note /m.db is already a sparctl mapper; nothing was changed');
   });

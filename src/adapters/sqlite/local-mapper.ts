@@ -64,6 +64,8 @@ type Operation = 'link' | 'update' | 'unlink';
 export class LocalMapper implements Mapper {
   readonly target: string;
   readonly instanceId: string;
+  /** This open made the mapper's tables (the file held none): the one of several openers of a new file that created it. */
+  readonly made: boolean;
   private readonly db: Database.Database;
   private readonly strategyCache = new Map<number, Strategy | StrategyError>();
   private readonly statements: Statements;
@@ -88,7 +90,7 @@ export class LocalMapper implements Mapper {
       if (!readOnly) {
         makeDurable(this.db);
       }
-      migrate(this.db, path, readOnly);
+      this.made = migrate(this.db, path, readOnly);
       this.statements = prepareStatements(this.db);
       this.linkWrites = new LinkWrites(this.db);
       this.storedLookups = new StoredLookups(this.db);

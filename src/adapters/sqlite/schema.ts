@@ -129,13 +129,15 @@ export function schemaVersion(db: Database.Database): number {
 
 /**
  * Brings the database to SCHEMA_VERSION; refuses a database made by a newer sparctl. `readOnly`
- * (a dry run) changes nothing: a database that would need migrating is refused instead.
+ * (a dry run) changes nothing: a database that would need migrating is refused instead. True
+ * when this call made the schema from nothing (version 0 under the write lock): of two processes
+ * opening one new file at once, only that one made the mapper.
  */
-export function migrate(db: Database.Database, path: string, readOnly = false): void {
+export function migrate(db: Database.Database, path: string, readOnly = false): boolean {
   const versionStatement = prepare(db, 'PRAGMA user_version').pluck();
   const readVersion = () => versionStatement.get() as number;
   refuseNewerSchema(readVersion(), path);
-  if (readVersion() === SCHEMA_VERSION) return;
+  if (readVersion() === SCHEMA_VERSION) return false;
   if (readOnly) {
     throw new ConfigError(
       'local.needs_upgrade',
@@ -147,14 +149,16 @@ export function migrate(db: Database.Database, path: string, readOnly = false): 
   }
   // The version is read again under the write lock: two processes opening a new file at once
   // must not both run the same step.
+  let from = SCHEMA_VERSION;
   db.transaction(() => {
-    const current = readVersion();
-    refuseNewerSchema(current, path);
-    for (let version = current; version < SCHEMA_VERSION; version++) {
+    from = readVersion();
+    refuseNewerSchema(from, path);
+    for (let version = from; version < SCHEMA_VERSION; version++) {
       MIGRATIONS[version]!(db);
     }
     setPragma(db, `user_version = ${SCHEMA_VERSION}`);
   }).immediate();
+  return from === 0;
 }
 
 /**

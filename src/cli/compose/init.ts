@@ -11,7 +11,9 @@ export function initDeps(context: CommandContext, checkOutputFormat: () => void)
     mapperFile: () => localMapperFile(context, 'write'),
     openAndClose: async (path) => {
       const { LocalMapper } = await import('../../adapters/sqlite/local-mapper.js');
-      await LocalMapper.open(path).close();
+      const mapper = LocalMapper.open(path);
+      await mapper.close();
+      return mapper.made;
     },
     note: (line) => {
       if (!context.globals.quiet) context.io.stderr.write(`${line}\n`);
