@@ -158,7 +158,9 @@ describe('one local mapper, whatever path names it', () => {
         probe.close();
       }
     };
-    for (let waited = 0; waited < 30_000 && count() === 0; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
+    // Some batches in, so that the journal holds settled ones (the last one linked may not be
+    // settled yet when the first run is paused).
+    for (let waited = 0; waited < 30_000 && count() < 100; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
     // Paused, it holds the job's lock for as long as the second run looks (a start that finds the
     // lock taken tries again for a moment: the first must not end meanwhile).
     child.kill('SIGSTOP');
