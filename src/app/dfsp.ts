@@ -192,15 +192,14 @@ export async function removeDfsp(deps: DfspDeps, input: DfspRemoveInput): Promis
         printable(removal.branches.slice(0, 5).join(', ')) + (removal.branches.length > 5 ? `, … (${removal.branches.length} in all)` : '');
       throw new UsageError(
         'dfsp.has_branches',
-        `${what} (${printable(removal.name)}) has ${removal.branches.length} branch${removal.branches.length === 1 ? '' : 'es'} listed (${shown}); nothing was removed`,
+        `${what} (${printable(removal.name)}) has ${counted(removal.branches.length, 'branch', 'branches')} listed (${shown}); nothing was removed`,
         {
           hint: `pass --with-branches to remove them with it, or remove them one by one with "${deps.sparctl} dfsp remove BRANCH CODE --bank ${shellWord(code)}"`,
         },
       );
     }
     const would = input.dryRun ? 'would be ' : '';
-    const withBranches =
-      removal.branches.length > 0 ? ` with its ${removal.branches.length} branch${removal.branches.length === 1 ? '' : 'es'}` : '';
+    const withBranches = removal.branches.length > 0 ? ` with its ${counted(removal.branches.length, 'branch', 'branches')}` : '';
     deps.note(
       `${what} (${printable(removal.name)})${withBranches} ${would}removed from the list · local ${deps.localDb}; FAs already linked with it are unchanged`,
     );
