@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,6 +11,7 @@ import { SCHEMA_VERSION } from '../../src/adapters/sqlite/schema.js';
 import { ConfigError, UnavailableError, UsageError } from '../../src/core/errors.js';
 import { rejectedWith, thrownBy } from '../helpers/errors.js';
 import { bank } from '../helpers/records.js';
+import { ROOT, SPAWN_LIMIT } from '../helpers/run-cli.js';
 import { tempDir } from '../helpers/tmp.js';
 
 /**
@@ -147,6 +149,40 @@ describe('a database locked by another writer', () => {
     expect(await mapper.update([item('L1', '2')], ctx)).toMatchObject([{ status: 'succ' }]);
     expect(mapper.storedFa('L1')).toContain('account_number:2.');
     await mapper.close();
+  });
+
+  it('a new file another process is writing at that instant waits for it: not local.busy at once', async () => {
+    // Two processes opening one new file at once: one holds the write lock as the other asks to
+    // switch the file to WAL. SQLite refuses that switch at once, without its busy handler (the
+    // asker already reads), and 1 in 6 such pairs failed with a "waited 10 s" that never happened.
+    const path = join(tempDir(), 'mapper.db');
+    writeFileSync(path, '');
+    const holder = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const Database = require(${JSON.stringify(join(ROOT, 'node_modules', 'better-sqlite3'))});
+         const db = new Database(process.argv[1]);
+         db.exec('BEGIN IMMEDIATE');
+         process.stdout.write('held\\n');
+         setTimeout(() => { db.exec('COMMIT'); db.close(); }, 300);`,
+        path,
+      ],
+      { ...SPAWN_LIMIT, stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    const exited = new Promise((resolve) => holder.once('exit', resolve));
+    await new Promise<void>((resolve, reject) => {
+      holder.stdout.once('data', () => resolve());
+      holder.once('exit', (code) => reject(new Error(`the lock holder exited ${code} before holding the lock`)));
+    });
+    const started = Date.now();
+    const mapper = LocalMapper.open(path);
+    // It waited for the other process, rather than failing as it asked.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(100);
+    expect(mapper.made).toBe(true);
+    expect(await mapper.link([item('N1', '1')], ctx)).toMatchObject([{ status: 'succ' }]);
+    await mapper.close();
+    await exited;
   });
 
   it('strategy add and dfsp import under the lock are local.busy too', () => {

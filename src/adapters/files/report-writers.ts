@@ -21,6 +21,7 @@ import type { SparctlError } from '../../core/errors.js';
 import { DEFAULT_CSV_LAYOUT } from '../../core/csv-delimiter.js';
 import { QUOTED_COLUMN, csvCell, quotedCell, rawCell, type RejectLayout } from './csv-cells.js';
 import { duringRunError, makeFolders, outputError, ownerOnlyFile, realPath } from './fs-errors.js';
+import { pauseSync } from '../pause.js';
 import {
   holderText,
   holding,
@@ -620,6 +621,6 @@ function readSettled(lockPath: string): SeenLock | undefined {
   for (let waited = 0; ; waited += 10) {
     const seen = readLock(lockPath);
     if (seen === undefined || seen.content !== '' || waited >= 200 || Date.now() - seen.mtimeMs > 1_000) return seen;
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+    pauseSync(10);
   }
 }

@@ -3,6 +3,7 @@ import type Database from 'better-sqlite3';
 import { UnavailableError } from '../../core/errors.js';
 import { environmentCode, outputError, ownerOnlyDatabaseFile, removeFileIfThere } from '../files/fs-errors.js';
 import { assertSqliteLoads, openDatabase, setPragma } from '../sqlite/retained.js';
+import { pauseSync } from '../pause.js';
 
 /**
  * A lock held by one process at a time, for work two runs must never do at once (an ODK form
@@ -87,7 +88,7 @@ export function openLocked(
       db.close();
       if ((error as { code?: string }).code !== 'SQLITE_BUSY') throw error;
       if (Date.now() >= giveUpAt) throw runningError(path, description);
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5 + Math.floor(Math.random() * 25));
+      pauseSync(5 + Math.floor(Math.random() * 25));
     }
   }
   try {

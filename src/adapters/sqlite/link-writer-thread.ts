@@ -19,8 +19,8 @@ export type LinkWriteReply =
 
 const port = parentPort!;
 const db = openDatabase((workerData as { path: string }).path);
-makeDurable(db);
 setPragma(db, 'busy_timeout = 10000');
+makeDurable(db, 10_000);
 const writes = new LinkWrites(db);
 const lookups = new StoredLookups(db);
 

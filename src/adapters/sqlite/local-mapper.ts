@@ -88,7 +88,7 @@ export class LocalMapper implements Mapper {
       // A newer sparctl's file is refused before the journal mode below changes its header.
       refuseNewerSchema(schemaVersion(this.db), path);
       if (!readOnly) {
-        makeDurable(this.db);
+        makeDurable(this.db, BUSY_TIMEOUT_MS);
       }
       this.made = migrate(this.db, path, readOnly);
       this.statements = prepareStatements(this.db);

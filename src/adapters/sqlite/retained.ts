@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { ConfigError } from '../../core/errors.js';
+import { pauseSync } from '../pause.js';
 
 /**
  * better-sqlite3 12 wraps its objects in node::ObjectWrap, whose destructor on Node 24 asserts
@@ -79,8 +80,21 @@ export function setPragma(db: Database.Database, assignment: string): void {
  * already recorded as settled in its journal, which a resume then trusts (a beneficiary left
  * unpaid, silently). Measured: 100,000 local links 2.12-2.33 s either way on this VM's ext4.
  */
-export function makeDurable(db: Database.Database): void {
-  setPragma(db, 'journal_mode = WAL');
+export function makeDurable(db: Database.Database, waitMs: number): void {
+  // Switching a new file to WAL takes its exclusive lock. Two processes opening one new file at
+  // once each hold a read lock as they ask for it, so SQLite refuses one at once instead of
+  // calling its busy handler (waiting could deadlock): that one lets go and asks again a moment
+  // later, as the busy handler would have (1 in 6 pairs of opens of a new file failed at once).
+  const giveUpAt = Date.now() + waitMs;
+  for (;;) {
+    try {
+      setPragma(db, 'journal_mode = WAL');
+      break;
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== 'SQLITE_BUSY' || Date.now() >= giveUpAt) throw error;
+      pauseSync(5 + Math.floor(Math.random() * 25));
+    }
+  }
   setPragma(db, 'synchronous = FULL');
 }
 
