@@ -196,6 +196,36 @@ describe('writes you can trust: the eight cases', () => {
     expect(backing.auditRows().filter((row) => row.operation === 'unlink')).toHaveLength(0);
   });
 
+  it('4b. a request held up on its way, landing after the read-back: the copy sent again is refused as its effect, and the rows are confirmed, not rejected', async () => {
+    const { backing, proxy, env } = await remote();
+    const dir = tempDir();
+    writeFileSync(
+      join(dir, 'file.csv'),
+      `${[HEADER, ...Array.from({ length: 30 }, (_, i) => bankRow(`H${i}`, String(8000 + i), 'link'))].join('\n')}\n`,
+    );
+    // The link times out on its way; the read-back shows nothing; the link reaches the mapper
+    // just before the copy sent again, which the mapper then refuses as duplicates.
+    proxy.plan('late');
+    const fast = { ...env, SPARCTL_TIMEOUT_MS: '400' };
+    const linked = await runMain(['link', '--file', 'file.csv', '--concurrency', '1', '-o', 'json'], { env: fast, cwd: dir });
+    expect(linked.code).toBe(0);
+    expect(JSON.parse(linked.stdout).summary).toMatchObject({ total: 30, applied: 0, confirmed: 30, rejected: 0 });
+    expect(backing.auditRows().filter((row) => row.operation === 'link')).toHaveLength(30);
+    expect(proxy.log.map((entry) => `${entry.path.replace(/.*\//, '')} ${entry.fault}`)).toEqual([
+      'link "late"',
+      'resolve none',
+      'link none',
+      'resolve none',
+    ]);
+    // The same with unlinks: the copy sent again finds the IDs gone.
+    writeFileSync(join(dir, 'gone.csv'), `id\n${Array.from({ length: 30 }, (_, i) => `H${i}`).join('\n')}\n`);
+    proxy.plan('late');
+    const unlinked = await runMain(['unlink', '--file', 'gone.csv', '--yes', '--concurrency', '1', '-o', 'json'], { env: fast, cwd: dir });
+    expect(unlinked.code).toBe(0);
+    expect(JSON.parse(unlinked.stdout).summary).toMatchObject({ total: 30, confirmed: 30, rejected: 0 });
+    expect(backing.auditRows().filter((row) => row.operation === 'unlink')).toHaveLength(30);
+  });
+
   it('5. running a file whose IDs have several rows again writes nothing', async () => {
     const { env } = cliEnv();
     const dir = tempDir();

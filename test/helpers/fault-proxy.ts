@@ -15,9 +15,12 @@ import type { AddressInfo } from 'node:net';
  *   a byte every 100 ms, never ending (for at most 30 s, or until the client leaves);
  * - `{ padBytes }`: the mapper applies the request; its answer comes after that many spaces
  *   (still valid JSON), streamed; `log` says how many bytes the client took (`sent`).
+ * - `late`: the request is held up on the way and never answered (the client times out); it
+ *   reaches the mapper just before the next write does — after the client's read-back.
  * Besides planned faults, `chaos` may pick a fault for any request, at random.
  */
 export type ProxyFault =
+  | 'late'
   | 'reset-before'
   | 'reset-after'
   | { status: number; retryAfter?: string }
@@ -42,6 +45,8 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
   const faults: ProxyFault[] = [];
   let pick: ((path: string) => ProxyFault | undefined) | undefined;
   const log: { path: string; fault: string; sent?: number }[] = [];
+  /** Requests held up on the way (`late`): delivered before the next write. */
+  const held: (() => Promise<unknown>)[] = [];
   const forward = (
     req: IncomingMessage,
     body: Buffer,
@@ -73,58 +78,63 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
       };
       log.push(entry);
       if (fault === 'reset-before') return void req.socket.destroy();
+      if (fault === 'late') return void held.push(() => forward(req, body).catch(() => undefined));
+      const reads = req.url?.endsWith('/resolve') || req.url === '/ping';
+      const arrived = reads ? Promise.resolve() : Promise.all(held.splice(0).map((deliver) => deliver()));
       if (fault !== undefined && typeof fault === 'object' && 'status' in fault) {
         res.writeHead(fault.status, { 'content-type': 'text/plain', ...(fault.retryAfter ? { 'retry-after': fault.retryAfter } : {}) });
         return void res.end('injected by the fault proxy');
       }
-      forward(req, body).then(
-        (answer) => {
-          if (fault === 'reset-after') return void req.socket.destroy();
-          const send = () => {
-            if (res.destroyed) return;
-            if (fault !== undefined && typeof fault === 'object' && 'rewrite' in fault) {
-              res.writeHead(200, { 'content-type': 'application/json' });
-              return void res.end(fault.rewrite(answer.body.toString('utf8')));
-            }
-            if (fault !== undefined && typeof fault === 'object' && 'trickle' in fault) {
-              res.writeHead(200, { 'content-type': 'application/json' });
-              res.write('{');
-              const until = Date.now() + 30_000;
-              const timer = setInterval(() => {
-                if (res.destroyed || Date.now() > until) {
-                  clearInterval(timer);
-                  return void res.destroy();
-                }
-                res.write(' ');
-              }, 100);
-              return;
-            }
-            if (fault !== undefined && typeof fault === 'object' && 'padBytes' in fault) {
-              res.writeHead(200, { 'content-type': 'application/json' });
-              const pad = Buffer.alloc(64 * 1024, 0x20);
-              entry.sent = 0;
-              const pump = (): void => {
-                while (entry.sent! < fault.padBytes) {
-                  if (res.destroyed) return;
-                  entry.sent! += pad.length;
-                  if (!res.write(pad)) return void res.once('drain', pump);
-                }
-                res.end(answer.body);
-              };
-              return pump();
-            }
-            if (fault !== undefined && typeof fault === 'object' && 'statusAfter' in fault) {
-              res.writeHead(fault.statusAfter, { 'content-type': 'text/plain' });
-              return void res.end('upstream connect error or disconnect/reset before headers');
-            }
-            res.writeHead(answer.status, { 'content-type': String(answer.headers['content-type'] ?? 'application/json') });
-            res.end(answer.body);
-          };
-          if (fault !== undefined && typeof fault === 'object' && 'slowMs' in fault) setTimeout(send, fault.slowMs);
-          else send();
-        },
-        () => req.socket.destroy(),
-      );
+      arrived
+        .then(() => forward(req, body))
+        .then(
+          (answer) => {
+            if (fault === 'reset-after') return void req.socket.destroy();
+            const send = () => {
+              if (res.destroyed) return;
+              if (fault !== undefined && typeof fault === 'object' && 'rewrite' in fault) {
+                res.writeHead(200, { 'content-type': 'application/json' });
+                return void res.end(fault.rewrite(answer.body.toString('utf8')));
+              }
+              if (fault !== undefined && typeof fault === 'object' && 'trickle' in fault) {
+                res.writeHead(200, { 'content-type': 'application/json' });
+                res.write('{');
+                const until = Date.now() + 30_000;
+                const timer = setInterval(() => {
+                  if (res.destroyed || Date.now() > until) {
+                    clearInterval(timer);
+                    return void res.destroy();
+                  }
+                  res.write(' ');
+                }, 100);
+                return;
+              }
+              if (fault !== undefined && typeof fault === 'object' && 'padBytes' in fault) {
+                res.writeHead(200, { 'content-type': 'application/json' });
+                const pad = Buffer.alloc(64 * 1024, 0x20);
+                entry.sent = 0;
+                const pump = (): void => {
+                  while (entry.sent! < fault.padBytes) {
+                    if (res.destroyed) return;
+                    entry.sent! += pad.length;
+                    if (!res.write(pad)) return void res.once('drain', pump);
+                  }
+                  res.end(answer.body);
+                };
+                return pump();
+              }
+              if (fault !== undefined && typeof fault === 'object' && 'statusAfter' in fault) {
+                res.writeHead(fault.statusAfter, { 'content-type': 'text/plain' });
+                return void res.end('upstream connect error or disconnect/reset before headers');
+              }
+              res.writeHead(answer.status, { 'content-type': String(answer.headers['content-type'] ?? 'application/json') });
+              res.end(answer.body);
+            };
+            if (fault !== undefined && typeof fault === 'object' && 'slowMs' in fault) setTimeout(send, fault.slowMs);
+            else send();
+          },
+          () => req.socket.destroy(),
+        );
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

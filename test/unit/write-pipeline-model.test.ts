@@ -21,8 +21,10 @@ import { runModel, type ModelEntry, type ModelRow } from '../helpers/write-model
  * checks a database: seeded random inputs — repeated IDs, identical rows, link/update/unlink/
  * upsert rows, invalid rows, rows naming no ID, rows a filter leaves out — run through the real engine and the real
  * local mapper while a wrapper injects faults (refused, 429, resets and 5xx after the mapper
- * applied, answers missing a result, failing reads) and kills the "process" at a random call
- * (the journal stops being written, calls in flight may or may not apply). The job is run again
+ * applied, answers missing a result, failing reads, requests held up on the way that time out
+ * and reach the mapper later — after the read-back and the copy sent again, even after the
+ * process died) and kills the "process" at a random call (the journal stops being written,
+ * calls in flight may or may not apply). The job is run again
  * until it finishes, as an operator would. After every history the mapper's state and every
  * ID's audit rows must be the model's, each row's reported fate one the model allows, and a
  * second run of the same input must write nothing.
@@ -42,8 +44,33 @@ interface Faults {
   readonly missing: number;
   /** Probability that a read fails (refused). */
   readonly read: number;
+  /** Probability that a write times out on its way and reaches the mapper a few calls later. */
+  readonly late: number;
   /** Mapper call after which the process dies, if any. */
   readonly killAt: number | undefined;
+}
+
+/**
+ * Requests held up on the way: each reaches the mapper once `due` more calls have been made, by
+ * this process or the next run's (a request already sent outlives the process that sent it).
+ */
+class SlowNetwork {
+  private held: { due: number; items: readonly { id: string }[]; call: () => Promise<ItemResult[]> }[] = [];
+  /** Per ID, the writes a late request applied: each is a second copy of the write the job makes. */
+  readonly lateApplied = new Map<string, number>();
+
+  hold(items: readonly { id: string }[], call: () => Promise<ItemResult[]>, due: number): void {
+    this.held.push({ due, items, call });
+  }
+
+  /** Delivers what is due before the next call goes out; everything, with `all`. */
+  async arrive(all = false): Promise<void> {
+    const due = this.held.filter((request) => all || --request.due <= 0);
+    this.held = this.held.filter((request) => !due.includes(request));
+    for (const request of due)
+      for (const result of await request.call())
+        if (result.status === 'succ') this.lateApplied.set(result.id, (this.lateApplied.get(result.id) ?? 0) + 1);
+  }
 }
 
 /** The local mapper behind a flaky network, in a process that may die. */
@@ -57,6 +84,7 @@ class Flaky implements Mapper {
     private readonly faults: Faults,
     private readonly rand: () => number,
     withStoredFas: boolean,
+    private readonly network: SlowNetwork,
   ) {
     if (!withStoredFas) (this as { storedFas?: unknown }).storedFas = undefined;
   }
@@ -73,7 +101,8 @@ class Flaky implements Mapper {
     if (this.faults.killAt !== undefined && this.calls >= this.faults.killAt) this.dead = true;
   }
 
-  private async write(call: () => Promise<ItemResult[]>): Promise<ItemResult[]> {
+  private async write(items: readonly { id: string }[], call: () => Promise<ItemResult[]>): Promise<ItemResult[]> {
+    await this.network.arrive();
     this.tick();
     if (this.dead) {
       // The process dies while this request is on its way: it may or may not reach the mapper.
@@ -86,6 +115,10 @@ class Flaky implements Mapper {
         ? new UnavailableError('remote.refused', 'refused')
         : new UnavailableError('remote.rate_limited', '429', { retryAfterMs: 0 });
     }
+    if (this.rand() < this.faults.late) {
+      this.network.hold(items, call, 1 + Math.floor(this.rand() * 6));
+      throw new UnavailableError('remote.timeout', 'timed out; the request is still on its way', { outcomeUnknown: true });
+    }
     const results = await call();
     if (r < this.faults.before + this.faults.after) {
       const kinds = ['remote.reset', 'remote.timeout', 'remote.server_error'] as const;
@@ -96,6 +129,7 @@ class Flaky implements Mapper {
   }
 
   private async read<T>(call: () => Promise<T>): Promise<T> {
+    await this.network.arrive();
     this.tick();
     if (this.dead) throw new Killed('killed');
     if (this.rand() < this.faults.read) throw new UnavailableError('remote.refused', 'refused');
@@ -103,13 +137,13 @@ class Flaky implements Mapper {
   }
 
   link(items: readonly LinkItem[], context: MapperCallContext) {
-    return this.write(() => this.inner.link(items, context));
+    return this.write(items, () => this.inner.link(items, context));
   }
   update(items: readonly LinkItem[], context: MapperCallContext) {
-    return this.write(() => this.inner.update(items, context));
+    return this.write(items, () => this.inner.update(items, context));
   }
   unlink(items: Parameters<Mapper['unlink']>[0], context: MapperCallContext) {
-    return this.write(() => this.inner.unlink(items, context));
+    return this.write(items, () => this.inner.unlink(items, context));
   }
   resolve(items: Parameters<Mapper['resolve']>[0], context: MapperCallContext) {
     return this.read(() => this.inner.resolve(items, context));
@@ -253,7 +287,14 @@ async function history(seed: number): Promise<string | undefined> {
     firstChunkSize: 1 + Math.floor(rand() * 30),
     chunksInFlight: 1 + Math.floor(rand() * 10),
   };
-  const faults = { before: rand() * 0.15, after: rand() * 0.15, missing: rand() * 0.05, read: rand() * 0.05 };
+  const faults = {
+    before: rand() * 0.15,
+    after: rand() * 0.15,
+    missing: rand() * 0.05,
+    read: rand() * 0.05,
+    late: rand() < 0.5 ? rand() * 0.1 : 0,
+  };
+  const network = new SlowNetwork();
   const story: string[] = [
     `seed ${seed}: mode ${mode}, ${rows.length} rows, storedFas ${withStoredFas}, upserts ${upsertOrder}, ${JSON.stringify(shape)}, ${JSON.stringify(faults)}`,
   ];
@@ -266,7 +307,7 @@ async function history(seed: number): Promise<string | undefined> {
   for (let attempt = 0; ; attempt++) {
     if (attempt > 30) return `${story.join('\n')}\nnever finished`;
     const killAt = attempt < 4 && rand() < 0.6 ? 1 + Math.floor(rand() * 12) : undefined;
-    const flaky = new Flaky(store, { ...faults, killAt }, rand, withStoredFas);
+    const flaky = new Flaky(store, { ...faults, killAt }, rand, withStoredFas, network);
     const seen: RecordEvent[] = [];
     try {
       const summary = await runBulk(flaky, stream(records, 1 + Math.floor(rand() * 10)), new DyingJournal(journal, () => flaky), {
@@ -299,6 +340,8 @@ async function history(seed: number): Promise<string | undefined> {
     }
   }
 
+  // Requests still on the way reach the mapper after the job ended.
+  await network.arrive(true);
   // The mapper's state and every ID's writes by this job are the model's.
   const problems: string[] = [];
   const ids = new Set([...initial.keys(), ...rows.flatMap((row) => (row.id ? [row.id] : []))]);
@@ -321,9 +364,14 @@ async function history(seed: number): Promise<string | undefined> {
     // answer was lost, against a mapper that does not tell them, is sent again — the same values.
     const row = wanted && rows.find((r) => r.line === wanted.line);
     const mayRepeat = !withStoredFas && wanted?.operation === 'update' && row?.mode === 'update' && !!(row.name || row.phone);
+    // A late request that applied is a second copy of the job's write (README, retries): the same
+    // write again, never another row's, and never a write the job itself did not make.
+    const late = network.lateApplied.get(id) ?? 0;
     const same = mayRepeat
       ? writes.length >= 1 && writes.every((w) => w === expected[0])
-      : JSON.stringify(writes) === JSON.stringify(expected) || (wanted?.mayBeMissing === true && writes.length === 0);
+      : late > 0
+        ? writes.length >= 1 && writes.length <= 1 + late && writes.every((w) => w === expected[0])
+        : JSON.stringify(writes) === JSON.stringify(expected) || (wanted?.mayBeMissing === true && writes.length === 0);
     if (!same) problems.push(`${id}: writes ${JSON.stringify(writes)}, model ${JSON.stringify(expected)}`);
   }
   // Every row has exactly one report, with a fate the model allows.
@@ -342,7 +390,7 @@ async function history(seed: number): Promise<string | undefined> {
   }
   // The same input again, as a new job: nothing is written.
   const before = store.auditRows().length;
-  const calm = new Flaky(store, { before: 0, after: 0, missing: 0, read: 0, killAt: undefined }, rand, withStoredFas);
+  const calm = new Flaky(store, { before: 0, after: 0, missing: 0, read: 0, late: 0, killAt: undefined }, rand, withStoredFas, network);
   const again = await runBulk(calm, stream(records, 7), new MemoryJournal(), {
     mode,
     index,

@@ -9,7 +9,7 @@ import { decide, effectShown, isStored, type Current } from './plan.js';
 import { Reports, type ChunkReport } from './reports.js';
 import { AdaptiveSlots, asStop, pool, Slots, Stop } from './requests.js';
 import { SupersessionCheck, type RowIndex } from './row-index.js';
-import { OUTCOME_OF, Sender, shownFate, type Work, type WriteOperation } from './sender.js';
+import { LOST_ANSWER, OUTCOME_OF, Sender, shownFate, type Work, type WriteOperation } from './sender.js';
 import { StateReader, type Retrying } from './state.js';
 import type { BulkInput, BulkInputRecord, BulkMode, InputProblem } from './types.js';
 import { UpsertOrder, type UpsertOrderSetting } from './upsert-order.js';
@@ -525,6 +525,8 @@ class BulkRun implements Retrying {
           });
           continue;
         }
+        // Not shown yet: that request may still reach the mapper, before the copy sent now.
+        w.answerLost = true;
       }
       const decision = decide(w, current, this.options.strategies, dryRun, this.options.faDigest);
       if (decision.kind === 'unchanged') {
@@ -613,6 +615,11 @@ class BulkRun implements Retrying {
     const unchanged: JournalEntry[] = [];
     for (const w of found) {
       const current = state.get(w.id);
+      if (w.answerLost && effectShown('link', current, w, this.options.strategies)) {
+        // Its own lost link landed after the read that sent it again: the run's change, as after a lost answer.
+        this.sender.settle('link', w, shownFate('link', w, this.options.strategies), 'linked', null, LOST_ANSWER);
+        continue;
+      }
       const planned: Work = { ...w, planned: current };
       const decision = decide(planned, current, this.options.strategies, false, this.options.faDigest);
       if (decision.kind === 'unchanged') {

@@ -16,7 +16,10 @@ import { RETRYABLE, type Retrying, type StateReader } from './state.js';
  * Invariant: a request whose outcome is unknown (no answer, a reset, a timeout, any 5xx, a
  * result missing from the answer) is never sent again before the mapper has been read: what it
  * shows applied is settled as such, only the rest is sent again. So no record is applied twice,
- * and none is reported as this run's change unless the run knows it made it.
+ * and none is reported as this run's change unless the run knows it made it. A request held up on
+ * its way can still reach the mapper after that read and before the copy sent again, which the
+ * mapper then refuses as the lost one's effect (a link as a duplicate, an unlink as not found, a
+ * conditional update as changed since read): such a refusal is read back before it is believed.
  */
 
 export type WriteOperation = Exclude<Operation, 'resolve'>;
@@ -31,6 +34,14 @@ export interface Work extends Wanted {
   readonly origin: string | undefined;
   readonly id: string;
   readonly row: ItemRow | undefined;
+  /** A request carrying this record got no answer (this run's, or one an earlier run left in flight): it may still land. */
+  answerLost?: true;
+}
+
+/** A record the mapper refused in a way the record's own lost request would make it: read back before it is settled. */
+interface Refused {
+  readonly w: Work;
+  readonly result: ItemResult;
 }
 
 export const OUTCOME_OF: Record<WriteOperation, Outcome> = { link: 'linked', update: 'updated', unlink: 'unlinked' };
@@ -69,9 +80,15 @@ export class Sender {
   async send(operation: WriteOperation, items: readonly Work[], retries: number, found: Work[]): Promise<void> {
     let pending = [...items];
     let readFirst = false;
-    for (let attempt = 0; pending.length > 0; attempt++) {
+    let refused: Refused[] = [];
+    for (let attempt = 0; pending.length > 0 || refused.length > 0; attempt++) {
       if (this.retrying.shouldStop()) throw new Stop('interrupted');
       try {
+        if (refused.length > 0) {
+          await this.settleRefused(operation, refused, found);
+          refused = [];
+          if (pending.length === 0) return;
+        }
         if (readFirst) {
           pending = await this.reconcile(operation, pending);
           readFirst = false;
@@ -84,13 +101,17 @@ export class Sender {
           operation,
         );
         const results = await this.call(operation, pending);
-        const unanswered = this.settleResults(operation, pending, results, found);
-        if (unanswered.length === 0) return;
+        const answered = this.settleResults(operation, pending, results, found);
+        const unanswered = answered.unanswered;
+        refused = answered.refused;
+        pending = [];
+        if (unanswered.length === 0) continue;
         // An answer without a result for some records says nothing about them: read them back
         // before anything is sent again, as after a lost answer.
+        for (const w of unanswered) w.answerLost = true;
         if (attempt >= retries) {
           await this.rejectUnanswered(operation, unanswered);
-          return;
+          continue;
         }
         pending = unanswered;
         readFirst = true;
@@ -98,8 +119,11 @@ export class Sender {
       } catch (error) {
         if (error instanceof Stop) throw error;
         if (!(error instanceof UnavailableError) || !RETRYABLE.has(error.code)) throw asStop(error);
-        if (error.outcomeUnknown) readFirst = true;
-        if (error.code === 'remote.batch_failed' && attempt >= Math.min(1, retries)) {
+        if (error.outcomeUnknown) {
+          readFirst = true;
+          for (const w of pending) w.answerLost = true;
+        }
+        if (error.code === 'remote.batch_failed' && refused.length === 0 && attempt >= Math.min(1, retries)) {
           // The mapper keeps failing this batch as a whole: find the record that does it.
           if (pending.length === 1) {
             this.settle(
@@ -127,7 +151,7 @@ export class Sender {
         // Records whose request got no answer stay journalled in flight: the next run reads them first.
         if (attempt >= retries) throw new Stop(error);
         const delay = this.retrying.backoff(attempt, error.retryAfterMs);
-        this.reports.retried(operation, pending.length, attempt + 1, error.message, delay);
+        this.reports.retried(operation, pending.length + refused.length, attempt + 1, error.message, delay);
         if (!(await this.retrying.wait(delay))) throw new Stop('interrupted');
       }
     }
@@ -147,6 +171,26 @@ export class Sender {
     }
     if (entries.length > 0) this.journal.settle(entries);
     return rest;
+  }
+
+  /**
+   * Refusals a record's own lost request could have caused: what the mapper shows done is settled
+   * as after a lost answer; the rest stand (an upsert's duplicate link is planned from the state).
+   */
+  private async settleRefused(operation: WriteOperation, refused: readonly Refused[], found: Work[]): Promise<void> {
+    const rest = new Set(
+      await this.reconcile(
+        operation,
+        refused.map((r) => r.w),
+      ),
+    );
+    const entries: JournalEntry[] = [];
+    for (const { w, result } of refused) {
+      if (!rest.has(w)) continue;
+      if (operation === 'link' && w.mode === 'upsert') found.push(w);
+      else entries.push(this.refusalEntry(operation, w, result));
+    }
+    if (entries.length > 0) this.journal.settle(entries);
   }
 
   /** Records the mapper keeps answering without a result for: rejected once it does not show them applied. */
@@ -177,46 +221,61 @@ export class Sender {
     }
   }
 
-  /** Settles the records the answer has a result for; returns those it has none for. */
-  private settleResults(operation: WriteOperation, items: readonly Work[], results: readonly ItemResult[], found: Work[]): Work[] {
+  /**
+   * Settles the records the answer has a result for; returns those it has none for, and the
+   * refusals to read back first (Refused).
+   */
+  private settleResults(
+    operation: WriteOperation,
+    items: readonly Work[],
+    results: readonly ItemResult[],
+    found: Work[],
+  ): { unanswered: Work[]; refused: Refused[] } {
     const byRef = new Map<string, ItemResult>();
     for (const result of results) byRef.set(result.reference_id, result);
     const entries: JournalEntry[] = [];
     const unanswered: Work[] = [];
+    const refused: Refused[] = [];
     for (const w of items) {
       const result = byRef.get(referenceOf(w));
       if (!result) {
         unanswered.push(w);
         continue;
       }
-      if (operation === 'update' && result.status_reason_code === ReasonCode.faChangedSinceRead) {
-        // A conditional update whose FA another writer changed after the plan read it: kept, as
-        // decide() keeps it when the read itself shows the change (the same code and message).
-        this.reports.fate(w.report, w, 'none', 'unchanged', { id: w.id, code: KEPT_CHANGED.code, message: KEPT_CHANGED.message });
-        entries.push({ seq: w.seq, state: 'settled', operation: 'none', fate: 'unchanged', outcome: null, ...KEPT_CHANGED });
+      if (w.answerLost && refusedAsLanded(operation, result)) {
+        refused.push({ w, result });
         continue;
       }
-      const outcome = classifyResult(operation, result);
-      if (outcome === 'already_linked' && w.mode === 'upsert') {
+      if (operation === 'link' && w.mode === 'upsert' && classifyResult(operation, result) === 'already_linked') {
         found.push(w);
         continue;
       }
-      const fate: RecordFate = outcome === 'linked' || outcome === 'updated' || outcome === 'unlinked' ? 'applied' : 'rejected';
-      entries.push(
-        this.settleEntry(
-          operation,
-          w,
-          fate,
-          outcome,
-          result.status_reason_code,
-          result.status_reason_message,
-          typeof result.fa === 'string' ? result.fa : undefined,
-        ),
-      );
+      entries.push(this.refusalEntry(operation, w, result));
     }
     this.journal.settle(entries);
     this.reports.progress(false);
-    return unanswered;
+    return { unanswered, refused };
+  }
+
+  /** The entry for a record settled by its answer: applied, refused, or kept (a conditional update another writer got to first). */
+  private refusalEntry(operation: WriteOperation, w: Work, result: ItemResult): JournalEntry {
+    if (operation === 'update' && result.status_reason_code === ReasonCode.faChangedSinceRead) {
+      // A conditional update whose FA another writer changed after the plan read it: kept, as
+      // decide() keeps it when the read itself shows the change (the same code and message).
+      this.reports.fate(w.report, w, 'none', 'unchanged', { id: w.id, code: KEPT_CHANGED.code, message: KEPT_CHANGED.message });
+      return { seq: w.seq, state: 'settled', operation: 'none', fate: 'unchanged', outcome: null, ...KEPT_CHANGED };
+    }
+    const outcome = classifyResult(operation, result);
+    const fate: RecordFate = outcome === 'linked' || outcome === 'updated' || outcome === 'unlinked' ? 'applied' : 'rejected';
+    return this.settleEntry(
+      operation,
+      w,
+      fate,
+      outcome,
+      result.status_reason_code,
+      result.status_reason_message,
+      typeof result.fa === 'string' ? result.fa : undefined,
+    );
   }
 
   settle(operation: WriteOperation, w: Work, fate: RecordFate, outcome: Outcome, code: string | null, message: string | null): void {
@@ -238,6 +297,14 @@ export class Sender {
 }
 
 export const referenceOf = (w: { readonly seq: number }) => `q${w.seq}`;
+
+/** The refusals a record's own earlier request, landing late, would cause: a duplicate link, an unlink of an ID gone, a conditional update whose FA moved. */
+function refusedAsLanded(operation: WriteOperation, result: ItemResult): boolean {
+  if (result.status === 'succ') return false;
+  if (operation === 'update') return result.status_reason_code === ReasonCode.faChangedSinceRead;
+  const outcome = classifyResult(operation, result);
+  return operation === 'link' ? outcome === 'already_linked' : outcome === 'not_found';
+}
 
 /**
  * Where a record came from, for the mapper's audit log: its line (and, in a reject file fed
