@@ -18,8 +18,8 @@ import { RETRYABLE, type Retrying, type StateReader } from './state.js';
  * shows applied is settled as such, only the rest is sent again. So no record is applied twice,
  * and none is reported as this run's change unless the run knows it made it. A request held up on
  * its way can still reach the mapper after that read and before the copy sent again, which the
- * mapper then refuses as the lost one's effect (a link as a duplicate, an unlink as not found, a
- * conditional update as changed since read): such a refusal is read back before it is believed.
+ * mapper then refuses as the lost one's effect (a link as a duplicate, an unlink as not found):
+ * such a refusal is read back before it is believed.
  */
 
 export type WriteOperation = Exclude<Operation, 'resolve'>;
@@ -298,10 +298,13 @@ export class Sender {
 
 export const referenceOf = (w: { readonly seq: number }) => `q${w.seq}`;
 
-/** The refusals a record's own earlier request, landing late, would cause: a duplicate link, an unlink of an ID gone, a conditional update whose FA moved. */
+/**
+ * The refusals a record's own earlier request, landing late, would cause: a duplicate link, an
+ * unlink of an ID gone. (A conditional update's "changed since read" comes from the local mapper
+ * alone, whose calls are never lost.)
+ */
 function refusedAsLanded(operation: WriteOperation, result: ItemResult): boolean {
-  if (result.status === 'succ') return false;
-  if (operation === 'update') return result.status_reason_code === ReasonCode.faChangedSinceRead;
+  if (result.status === 'succ' || operation === 'update') return false;
   const outcome = classifyResult(operation, result);
   return operation === 'link' ? outcome === 'already_linked' : outcome === 'not_found';
 }
