@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { linkSync, readdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DfspStore } from '../../src/adapters/sqlite/dfsp-store.js';
@@ -113,6 +113,38 @@ describe('LocalMapper.open: a path SQLite cannot use', () => {
     }
     expect(thrownBy(ConfigError, () => DfspStore.open(dir, { readOnly: true })).code).toBe('local.db_unusable');
     expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('a file with two names (a hard link) is refused through either, read or write, before SQLite opens it', async () => {
+    // Each name would get its own -wal: two imports through two names corrupted the file and lost links.
+    const dir = tempDir();
+    const path = join(dir, 'mapper.db');
+    const mapper = LocalMapper.open(path);
+    await mapper.link([item('H1', '1')], ctx);
+    await mapper.close();
+    const other = join(dir, 'other.db');
+    linkSync(path, other);
+    const before = sha256(path);
+    for (const name of [path, other])
+      for (const open of [
+        () => LocalMapper.open(name),
+        () => LocalMapper.open(name, undefined, { readOnly: true }),
+        () => DfspStore.open(name, { readOnly: true }),
+        () => DfspStore.readTables(name),
+      ]) {
+        const error = thrownBy(ConfigError, open);
+        expect(error).toMatchObject({ code: 'local.db_unusable', exitCode: 3 });
+        expect(error.message).toBe(
+          `${name} has 2 names (hard links); SQLite keeps a database's write-ahead log by name, so using it through more than one name corrupts it; nothing was opened`,
+        );
+      }
+    expect(sha256(path)).toBe(before);
+    expect(readdirSync(dir).sort()).toEqual(['mapper.db', 'other.db']);
+    // One name again: it opens, with what it held.
+    unlinkSync(other);
+    const again = LocalMapper.open(path);
+    expect(again.storedFa('H1')).toContain('account_number:1.');
+    await again.close();
   });
 });
 
