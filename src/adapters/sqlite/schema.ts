@@ -247,7 +247,7 @@ export function assertMapperFile(path: string): string | undefined {
     throw new ConfigError(
       'local.db_unusable',
       `${path} has ${stats.nlink} names (hard links); SQLite keeps a database's write-ahead log by name, so using it through more than one name corrupts it; nothing was opened`,
-      { hint: `keep one name: remove the other link(s) (find them with "find / -samefile ${path}"), or use a copy` },
+      { hint: `keep one name and remove the others, which "find / -xdev -samefile ${path}" lists; or work on a copy` },
     );
   }
   if (stats.size === 0) return 'the file is empty';
