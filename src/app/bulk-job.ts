@@ -566,9 +566,13 @@ async function runJournalled(
   // Stopped on a systematic problem, nothing was sent and nothing journalled: the journal goes
   // (the next run starts anew), unless it holds what an earlier run of the job left.
   let stoppedOnProblem = summary.stopped?.code === EARLY_STOP_CODE;
+  const written = rejects as RecordSink | undefined; // assigned in a callback: TypeScript cannot see it
   // Stopped before anything was sent (the first token or read failed, or a signal came first):
-  // a journal this run made holds nothing to resume, and the next run would only find it empty.
-  const nothingJournalled = run.journalFile !== undefined && stoppedEarly && emptyJournal(run.journalFile);
+  // a journal this run made holds nothing to resume, and the next run would only find it empty —
+  // unless a reject file was left cut short (a full disk): the journal, kept, notes it for the
+  // next run, which writes it again, as the summary says.
+  const rejectsCutShort = !dryRun && written?.failure?.() !== undefined;
+  const nothingJournalled = run.journalFile !== undefined && stoppedEarly && !rejectsCutShort && emptyJournal(run.journalFile);
   let journalKept = run.journalFile !== undefined && stoppedEarly && !nothingJournalled && !(stoppedOnProblem && !run.journalFile.resumes);
   // A journal removed or replaced under the run (told by the journal when the run stopped, or
   // only now as it is closed): there is nothing to resume from, and the summary says why.
@@ -585,7 +589,6 @@ async function runJournalled(
       journalKept = true;
     }
   }
-  const written = rejects as RecordSink | undefined; // assigned in a callback: TypeScript cannot see it
   // The reject file at a default name is noted for the next run of the job, which writes into it
   // again if it is as this run left it (a named one is this job's anyway: ownEarlierRejects).
   // (A resumed run rewrites every reject of the job, the earlier runs' settled ones too: a file it

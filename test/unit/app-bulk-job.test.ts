@@ -279,6 +279,42 @@ describe('runBulkJob (use case)', () => {
     }
   });
 
+  it('a reject file cut short (a full disk) before anything was sent: the journal is kept with a note of it, so the next run writes it again, as the summary says', async () => {
+    const journal = new MemoryJournal();
+    const notes: string[] = [];
+    let removed = 0;
+    const cutShort: RecordSink = {
+      ...sink('/w/a.rejects.csv', []),
+      failure: () =>
+        new SparctlError('disk.full', '/w/a.rejects.csv: cannot write: no space left on device (ENOSPC)', ExitCode.unavailable),
+      close: async () => {
+        throw new SparctlError('disk.full', '/w/a.rejects.csv: cannot write: no space left on device (ENOSPC)', ExitCode.unavailable);
+      },
+    };
+    // Every row rejected on input: nothing is sent, nothing journalled.
+    const d = deps(memoryMapper(), [{}, {}, {}], {
+      openJournal: async () =>
+        journalFile({
+          journal,
+          isEmpty: () => journal.entries.size === 0,
+          remove: () => void removed++,
+          note: (key, value) => void notes.push(`${key} ${value}`),
+        }),
+      openRejects: async () => cutShort,
+      stampOf: () => 'stamp-1',
+    });
+    const result = await runBulkJob(d, JOB);
+    expect(result.summary.stopped).toMatchObject({ code: 'disk.full' });
+    expect(journal.entries.size).toBe(0);
+    expect(removed).toBe(0);
+    expect(notes).toEqual([expect.stringContaining('"path":"/w/a.rejects.csv","stamp":"stamp-1"')]);
+    expect(result).toMatchObject({
+      rejects: { path: '/w/a.rejects.csv', incomplete: true },
+      journalPath: '/state/journals/j.db',
+      resumeHint: 'run the same command again to resume; --restart starts over',
+    });
+  });
+
   it('a dry run stopped by the mapper names no resume: it has no journal, and the same command is simply run again', async () => {
     const local = memoryMapper();
     const mapper: Mapper = {
