@@ -139,6 +139,40 @@ describe('the pass before the run', () => {
     });
   });
 
+  it('UTF-16 (Excel\'s "Unicode Text"), with or without its mark, is named as such; a NUL byte elsewhere by its line', async () => {
+    const dir = tempDir();
+    const text = 'id,account_number\nB1,1\nB2,2\n';
+    const cases: [string, Buffer, string][] = [
+      [
+        'le-bom.csv',
+        Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(text, 'utf16le')]),
+        ":1: UTF-16 text (it starts with UTF-16's byte-order mark), not UTF-8; nothing was sent",
+      ],
+      [
+        'be-bom.csv',
+        Buffer.concat([Buffer.from([0xfe, 0xff]), Buffer.from(text, 'utf16le').swap16()]),
+        ":1: UTF-16 text (it starts with UTF-16's byte-order mark), not UTF-8; nothing was sent",
+      ],
+      ['le.csv', Buffer.from(text, 'utf16le'), ':1: UTF-16 text (every other byte is NUL), not UTF-8; nothing was sent'],
+      ['be.csv', Buffer.from(text, 'utf16le').swap16(), ':1: UTF-16 text (every other byte is NUL), not UTF-8; nothing was sent'],
+      [
+        'nul.csv',
+        Buffer.from('id,account_number\nB1,1\nB2,2\0\n'),
+        ':3: holds a NUL byte, which no text has (a binary file?); nothing was sent',
+      ],
+    ];
+    for (const [name, bytes, message] of cases) {
+      const path = join(dir, name);
+      writeFileSync(path, bytes);
+      const error = await prescanCsv(path, name, 'def', KEYS).then(
+        () => undefined,
+        (caught: unknown) => caught,
+      );
+      expect(error).toMatchObject({ code: 'input.not_utf8', message: `${name}${message}` });
+      expect((error as { hint?: string }).hint).toMatch(name === 'nul.csv' ? /saved as text in UTF-8/ : /CSV UTF-8 \(Comma delimited\)/);
+    }
+  });
+
   it("a file with rows of empty cells has another fingerprint than its bytes' own: no journal an earlier sparctl (which read them as rows) left for it fits it", async () => {
     const dir = tempDir();
     const own = (text: string) => createHash('sha256').update(text).update('\0').update('def').digest('hex');

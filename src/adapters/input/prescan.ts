@@ -37,6 +37,12 @@ export interface Prescan {
   readonly emptyRowsSkipped?: boolean;
 }
 
+/** input.not_utf8 for a UTF-16 file, with the way to save or convert it. */
+const utf16 = (message: string): UsageError =>
+  new UsageError('input.not_utf8', message, {
+    hint: 'in Excel, save as "CSV UTF-8 (Comma delimited)" rather than "Unicode Text"; or convert it: iconv -f UTF-16 -t UTF-8 FILE > FILE.csv',
+  });
+
 /** sha256 over the bytes and the definition, strict UTF-8, lines counted as the tokenizer counts them. */
 class ByteCheck {
   private readonly hash: Hash = createHash('sha256');
@@ -44,12 +50,30 @@ class ByteCheck {
   private readonly utf8 = new TextDecoder('utf-8', { fatal: true });
   lines = 0;
   private crBefore = false;
+  private begun = false;
 
   constructor(private readonly name: string) {}
 
   /** The chunk as text (the decoder already checked it). */
   update(chunk: Buffer): string {
     this.hash.update(chunk);
+    const first = this.lines === 0 && !this.begun;
+    this.begun ||= chunk.length > 0;
+    // Excel's "Unicode Text" and PowerShell's default output are UTF-16: said as such, with the
+    // way out, rather than as a bad byte on line 1 or a header of NUL-separated letters.
+    if (first && chunk.length >= 2 && ((chunk[0] === 0xff && chunk[1] === 0xfe) || (chunk[0] === 0xfe && chunk[1] === 0xff)))
+      throw utf16(`${this.name}:1: UTF-16 text (it starts with UTF-16's byte-order mark), not UTF-8; nothing was sent`);
+    const nul = chunk.indexOf(0);
+    if (nul !== -1) {
+      const line = this.lines + 1 + lineBreaks(chunk.subarray(0, nul), this.crBefore);
+      // UTF-16 without its mark: every other byte of ASCII text is NUL.
+      const alternate = chunk.length >= 4 && (chunk[1] === 0 && chunk[3] === 0 ? true : chunk[0] === 0 && chunk[2] === 0);
+      throw alternate
+        ? utf16(`${this.name}:${line}: UTF-16 text (every other byte is NUL), not UTF-8; nothing was sent`)
+        : new UsageError('input.not_utf8', `${this.name}:${line}: holds a NUL byte, which no text has (a binary file?); nothing was sent`, {
+            hint: 'check that this is the CSV or JSONL file meant, saved as text in UTF-8',
+          });
+    }
     let text: string;
     try {
       text = this.utf8.decode(chunk, { stream: true });
