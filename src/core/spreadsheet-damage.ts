@@ -28,6 +28,9 @@ const HOW =
 
 // 2.77366E+14, 2,77366E+14, 1E+15, 2.8e14: a mantissa, E, an exponent — with or without a sign.
 const EXPONENT = /^[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d+$/;
+// In an ID, which may be any token (`0004123450E19`, `12E4`), only the form a spreadsheet or a
+// float writes: one digit before the decimal mark and a signed exponent (2.77366E+14, 1E+15).
+const ID_EXPONENT = /^\d(?:[.,]\d+)?[eE][+-]\d+$/;
 // ="000412" (and =" 0412 "), as a CSV exported from such a sheet holds it.
 const FORMULA = /^="(.*)"$/s;
 
@@ -57,7 +60,7 @@ export function spreadsheetDamage(
   phone = false,
 ): { code: string; message: string } | undefined {
   if (!MAYBE_DAMAGED.test(value)) return undefined;
-  if (EXPONENT.test(value))
+  if (anyFormula ? EXPONENT.test(value) : ID_EXPONENT.test(value))
     return {
       code: DAMAGE_CODES.exponent,
       message: `${column} "${value}" is a number a spreadsheet wrote in scientific notation, which keeps only its first digits; ${HOW}`,

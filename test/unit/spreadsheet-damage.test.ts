@@ -73,9 +73,23 @@ describe('a workbook that cannot be read, in words', () => {
 });
 
 describe('spreadsheet damage', () => {
-  it.each(['2,77366E+14', '2.77366E+14', '1E+15', '2.8e14', '-1E-05'])('%s is scientific notation', (value) => {
-    expect(spreadsheetDamage('acct', value)?.code).toBe('mapping.spreadsheet_exponent');
+  it.each(['2,77366E+14', '2.77366E+14', '1E+15', '2.8e14', '-1E-05'])(
+    '%s is scientific notation in an account, code or phone',
+    (value) => {
+      expect(spreadsheetDamage('acct', value, true)?.code).toBe('mapping.spreadsheet_exponent');
+    },
+  );
+  it.each(['2,77366E+14', '2.77366E+14', '1E+15', '6.39176E+11', '2.8e+14'])('%s is scientific notation in an ID too', (value) => {
+    expect(spreadsheetDamage('id', value)?.code).toBe('mapping.spreadsheet_exponent');
   });
+  // An ID may be any token: only the form a spreadsheet writes (one digit, a signed exponent) is refused there.
+  it.each(['0004123450E19', '1E5', '12E4567', '2.8e14', '12.5E+3'])(
+    '%s may be an ID: intact there, scientific notation in an account',
+    (value) => {
+      expect(spreadsheetDamage('id', value)).toBeUndefined();
+      expect(spreadsheetDamage('acct', value, true)?.code).toBe('mapping.spreadsheet_exponent');
+    },
+  );
   it.each(['000412345004', 'E123', '12E', 'ACC-1E+5', '2.77'])('%s is intact', (value) => {
     expect(spreadsheetDamage('acct', value)).toBeUndefined();
   });
