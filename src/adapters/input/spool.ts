@@ -17,6 +17,7 @@ import { pipeline } from 'node:stream/promises';
 import { UsageError } from '../../core/errors.js';
 import { describeFsError } from './record-file.js';
 import { describeFailure, environmentCode, makeFolders, outputError } from '../files/fs-errors.js';
+import { hostTag, processRuns } from '../files/pid-lock.js';
 
 /**
  * Inputs that cannot be read twice — stdin, a pipe, process substitution (`<(…)`), a named
@@ -37,8 +38,13 @@ export interface SeekableInput {
 /** A copy that fails for want of room (a full disk, a quota, a file size limit): input.spool_failed. */
 const SPACE = new Set(['ENOSPC', 'EDQUOT', 'EFBIG']);
 
-/** Copies older than this were left by killed runs and are removed. */
+/** Copies older than this were left by killed runs and are removed (another host's: its pid says nothing here). */
 const STALE_MS = 24 * 3600 * 1000;
+
+/** A copy's name: the pid and host tag of the process that made it, then a random part. */
+const COPY_NAME = /^(\d+)-([0-9a-f]{8})-[0-9a-f]{12}\.input$/;
+/** A dry run's private folder for its copy. */
+const TEMPORARY_FOLDER = /^sparctl-input-/;
 
 /**
  * `spoolDir`: the folder the copy goes to; `temporary`: a dry run's, which makes nothing of
@@ -67,8 +73,9 @@ export async function seekableInput(name: string, stdin: Readable, spoolDir: str
   } catch (error) {
     throw outputError((error as { path?: string }).path ?? spoolDir, 'cannot create the folder for a copy of the input', error);
   }
-  if (!temporary) removeStale(spoolDir);
-  const path = join(folder, `${process.pid}-${randomBytes(6).toString('hex')}.input`);
+  if (temporary) removeStaleFolders(spoolDir);
+  else removeStale(spoolDir);
+  const path = join(folder, `${process.pid}-${hostTag()}-${randomBytes(6).toString('hex')}.input`);
   if (temporary) TEMPORARY.add(path);
   const label = name === '-' ? 'stdin' : name;
   // The copy's own failures (a full disk, a file size limit, a read-only or unwritable state
@@ -165,15 +172,52 @@ function throughPipe(name: string, stdin: Readable): boolean {
   }
 }
 
+/**
+ * Removes the copies in `dir` that killed runs left: at once when their process provably no
+ * longer runs (this host and pid namespace, no such pid: a copy holds a whole input, names and
+ * account numbers, and a kill -9 left it for a day), else once a day old.
+ */
 function removeStale(dir: string): void {
   try {
     const now = Date.now();
     for (const entry of readdirSync(dir)) {
+      if (!entry.endsWith('.input')) continue;
       const path = join(dir, entry);
-      if (entry.endsWith('.input') && now - statSync(path).mtimeMs > STALE_MS) rmSync(path, { force: true });
+      if (abandoned(dir, entry) || now - statSync(path).mtimeMs > STALE_MS) rmSync(path, { force: true });
     }
   } catch {
     // a folder that cannot be listed is reported when the copy is written
+  }
+}
+
+/** The copy `name` in `dir`, made by a process that no longer runs (ours: not by this process). */
+function abandoned(dir: string, name: string): boolean {
+  const match = COPY_NAME.exec(name);
+  if (match === null || match[2] !== hostTag()) return false;
+  const pid = Number(match[1]);
+  return pid === process.pid ? !COPIES.has(join(dir, name)) : !processRuns(pid);
+}
+
+/**
+ * Dry runs' private folders under `tmp` (the system's temporary folder) whose copy a killed run
+ * left: removed once its process provably no longer runs. Another user's cannot be listed, and
+ * are left alone.
+ */
+function removeStaleFolders(tmp: string): void {
+  let entries: string[];
+  try {
+    entries = readdirSync(tmp).filter((entry) => TEMPORARY_FOLDER.test(entry));
+  } catch {
+    return;
+  }
+  for (const entry of entries) {
+    const folder = join(tmp, entry);
+    try {
+      const inside = readdirSync(folder);
+      if (inside.length > 0 && inside.every((name) => abandoned(folder, name))) rmSync(folder, { recursive: true, force: true });
+    } catch {
+      // not ours to list, or gone meanwhile
+    }
   }
 }
 
