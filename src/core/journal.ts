@@ -25,6 +25,11 @@ export interface Journal {
   load(): ReadonlyMap<number, JournalEntry>;
   markInflight(seqs: readonly number[], operation: Operation): void;
   settle(entries: readonly JournalEntry[]): void;
+  /**
+   * Takes back the in-flight marks of `seqs` (one batch, marked with `operation` by this run and
+   * never by an earlier one): the mapper refused the request before applying any of it.
+   */
+  forget?(seqs: readonly number[], operation: Operation): void;
 }
 
 /** A journal that lives as long as the run: single records and dry runs, which have nothing to resume. */
@@ -41,5 +46,12 @@ export class MemoryJournal implements Journal {
 
   settle(entries: readonly JournalEntry[]): void {
     for (const entry of entries) this.entries.set(entry.seq, entry);
+  }
+
+  forget(seqs: readonly number[], operation: Operation): void {
+    for (const seq of seqs) {
+      const entry = this.entries.get(seq);
+      if (entry?.state === 'inflight' && entry.operation === operation) this.entries.delete(seq);
+    }
   }
 }

@@ -239,8 +239,8 @@ describe('runBulkJob (use case)', () => {
     }
   });
 
-  it('stopped before anything was sent (the first token never came): no journal left, no resume; stopped after a send: both', async () => {
-    for (const failing of ['ready', 'link'] as const) {
+  it('stopped before anything was sent (the first token never came, the mapper refused every connection): no journal left, no resume; stopped after a send: both', async () => {
+    for (const failing of ['ready', 'refused', 'link'] as const) {
       const local = memoryMapper();
       // A remote mapper's failure: getting its token (ready), or an answer that never came (link, after the batch was journalled).
       const mapper: Mapper = {
@@ -254,6 +254,8 @@ describe('runBulkJob (use case)', () => {
           if (failing === 'ready') throw new UnavailableError('auth.token_unavailable', 'the token endpoint answered HTTP 503');
         },
         link: async () => {
+          // A refused connection reached nothing: the batch marked in flight before it was sent is taken back.
+          if (failing === 'refused') throw new UnavailableError('remote.refused', 'link at http://127.0.0.1:1: connection refused');
           throw new UnavailableError('remote.server_error', 'link answered HTTP 502', { outcomeUnknown: true });
         },
       };
@@ -263,9 +265,11 @@ describe('runBulkJob (use case)', () => {
         openJournal: async () => journalFile({ journal, isEmpty: () => journal.entries.size === 0, remove: () => void removed++ }),
       });
       const result = await runBulkJob(d, { ...JOB, retries: 0 });
-      expect(result.summary.stopped?.code).toBe(failing === 'ready' ? 'auth.token_unavailable' : 'remote.server_error');
+      expect(result.summary.stopped?.code).toBe(
+        { ready: 'auth.token_unavailable', refused: 'remote.refused', link: 'remote.server_error' }[failing],
+      );
       expect(result.exitCode).toBe(4);
-      if (failing === 'ready') {
+      if (failing !== 'link') {
         expect(removed).toBe(1);
         expect(result.journalPath).toBeUndefined();
         expect(result.resumeHint).toBeUndefined();

@@ -843,6 +843,24 @@ describe('SqliteJournal', () => {
     expect(entries.get(3)).toEqual({ seq: 3, state: 'inflight', operation: 'link' });
   });
 
+  it('forget takes back the in-flight marks of one batch, every attempt of it, and nothing else', () => {
+    const path = join(tempDir(), 'journal.db');
+    const journal = SqliteJournal.open(path, { fingerprint: 'f', description: 'test' }, false);
+    cleanups.push(() => journal.close());
+    journal.markInflight([0, 1], 'link');
+    journal.markInflight([2, 3, 4], 'link');
+    journal.markInflight([2, 3, 4], 'link');
+    journal.markInflight([5, 6, 7], 'update');
+    journal.forget([2, 3, 4], 'link');
+    // Another operation's marks of the same records, and another batch's, stay.
+    journal.forget([5, 6, 7], 'link');
+    expect([...journal.load().keys()].sort()).toEqual([0, 1, 5, 6, 7]);
+    journal.forget([0, 1], 'link');
+    journal.forget([5, 6, 7], 'update');
+    expect(journal.load().size).toBe(0);
+    expect(journal.resumes()).toBe(false);
+  });
+
   // SQLite writes on into a journal removed or renamed away under it, and the file goes with the
   // process: the run must stop while it can say that the next run cannot resume it.
   it('a journal removed during a run stops it before the next batch is sent: disk.write_failed naming it, exit 4, said once', async () => {

@@ -48,6 +48,8 @@ interface Faults {
   readonly late: number;
   /** Mapper call after which the process dies, if any. */
   readonly killAt: number | undefined;
+  /** Mapper call from which the mapper refuses every write for a while (down: the run stops, having sent none of them). */
+  readonly outageAt?: number | undefined;
 }
 
 /**
@@ -109,6 +111,8 @@ class Flaky implements Mapper {
       if (this.rand() < 0.5) await call();
       throw new Killed('killed');
     }
+    if (this.faults.outageAt !== undefined && this.calls >= this.faults.outageAt && this.calls < this.faults.outageAt + 12)
+      throw new UnavailableError('remote.refused', 'connection refused (down)');
     const r = this.rand();
     if (r < this.faults.before) {
       throw this.rand() < 0.5
@@ -167,6 +171,9 @@ class DyingJournal implements Journal {
   }
   settle(entries: readonly JournalEntry[]) {
     if (!this.mapper().dead) this.inner.settle(entries);
+  }
+  forget(seqs: readonly number[], operation: JournalEntry['operation'] & string) {
+    if (!this.mapper().dead) this.inner.forget(seqs, operation as never);
   }
 }
 
@@ -307,7 +314,8 @@ async function history(seed: number): Promise<string | undefined> {
   for (let attempt = 0; ; attempt++) {
     if (attempt > 30) return `${story.join('\n')}\nnever finished`;
     const killAt = attempt < 4 && rand() < 0.6 ? 1 + Math.floor(rand() * 12) : undefined;
-    const flaky = new Flaky(store, { ...faults, killAt }, rand, withStoredFas, network);
+    const outageAt = attempt < 4 && rand() < 0.3 ? 1 + Math.floor(rand() * 6) : undefined;
+    const flaky = new Flaky(store, { ...faults, killAt, outageAt }, rand, withStoredFas, network);
     const seen: RecordEvent[] = [];
     try {
       const summary = await runBulk(flaky, stream(records, 1 + Math.floor(rand() * 10)), new DyingJournal(journal, () => flaky), {
@@ -329,7 +337,9 @@ async function history(seed: number): Promise<string | undefined> {
         summary.applied + summary.confirmed + summary.unchanged + summary.superseded + summary.skipped + summary.rejected + summary.notSent;
       if (total !== summary.total || summary.total !== rows.length)
         return `${story.join('\n')}\nsummary does not add up: ${JSON.stringify(summary)}`;
-      story.push(`run ${attempt}: ${summary.stopped ? `stopped ${summary.stopped.code}` : 'finished'}, notSent ${summary.notSent}`);
+      story.push(
+        `run ${attempt}: ${summary.stopped ? `stopped ${summary.stopped.code}` : 'finished'}${outageAt === undefined ? '' : ` (down from call ${outageAt})`}, notSent ${summary.notSent}`,
+      );
       if (!summary.stopped) {
         events = seen;
         break;

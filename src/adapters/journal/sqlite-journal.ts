@@ -197,6 +197,16 @@ export class SqliteJournal implements Journal {
     }
   }
 
+  forget(seqs: readonly number[], operation: Operation): void {
+    try {
+      // Every attempt at the batch marked the same seqs: all those rows go, and only those.
+      prepare(this.db, "DELETE FROM entries WHERE state = 'inflight' AND operation = ? AND seqs = ?").run(operation, rangesOf(seqs));
+    } catch (error) {
+      // Left marked, the records are only read back before the next run sends them.
+      throw duringRunError(this.path, 'cannot write the journal', error);
+    }
+  }
+
   settle(entries: readonly JournalEntry[]): void {
     // Records with the same result share a row. A batch usually has one result for all, or a
     // handful: the groups are searched in a list rather than keyed by a string built per record.

@@ -1,4 +1,4 @@
-import { UnavailableError } from '../errors.js';
+import { SparctlError, UnavailableError } from '../errors.js';
 import type { ItemRow, LinkItem, Mapper, MapperCallContext, UnlinkItem, UpdateItem } from '../mapper.js';
 import type { MappingRecord } from '../request-items.js';
 import { classifyResult, ReasonCode, type ItemResult, type Operation, type Outcome } from '../results.js';
@@ -8,7 +8,7 @@ import type { Journal, JournalEntry } from '../journal.js';
 import { effectShown, KEPT_CHANGED, storedString, type Wanted } from './plan.js';
 import type { ChunkReport, Reports } from './reports.js';
 import { asStop, Stop } from './requests.js';
-import { RETRYABLE, type Retrying, type StateReader } from './state.js';
+import { RETRYABLE, type Retrying, type StateRead, type StateReader } from './state.js';
 
 /**
  * Sending one batch until each of its records is settled, or the run stops.
@@ -110,7 +110,7 @@ export class Sender {
         // before anything is sent again, as after a lost answer.
         for (const w of unanswered) w.answerLost = true;
         if (attempt >= retries) {
-          await this.rejectUnanswered(operation, unanswered);
+          await this.rejectUnanswered(operation, unanswered, found);
           continue;
         }
         pending = unanswered;
@@ -118,7 +118,10 @@ export class Sender {
         this.reports.retried(operation, pending.length, attempt + 1, 'the answer had no result for these records', 0);
       } catch (error) {
         if (error instanceof Stop) throw error;
-        if (!(error instanceof UnavailableError) || !RETRYABLE.has(error.code)) throw asStop(error);
+        if (!(error instanceof UnavailableError) || !RETRYABLE.has(error.code)) {
+          this.forgetRefused(operation, pending, error);
+          throw asStop(error);
+        }
         if (error.outcomeUnknown) {
           readFirst = true;
           for (const w of pending) w.answerLost = true;
@@ -149,7 +152,10 @@ export class Sender {
           return;
         }
         // Records whose request got no answer stay journalled in flight: the next run reads them first.
-        if (attempt >= retries) throw new Stop(error);
+        if (attempt >= retries) {
+          this.forgetRefused(operation, pending, error);
+          throw new Stop(error);
+        }
         const delay = this.retrying.backoff(attempt, error.retryAfterMs);
         this.reports.retried(operation, pending.length + refused.length, attempt + 1, error.message, delay);
         if (!(await this.retrying.wait(delay))) throw new Stop('interrupted');
@@ -157,8 +163,34 @@ export class Sender {
     }
   }
 
+  /**
+   * A batch that stops the run on an error that says the mapper applied none of it (it was never
+   * reached, or refused the request as a whole): its in-flight marks are taken back, so a run
+   * that sent nothing else leaves an empty journal and names no resume. Only while no request
+   * for these records went unanswered: such a mark must stay for the next run to read them back.
+   */
+  private forgetRefused(operation: WriteOperation, pending: readonly Work[], error: unknown): void {
+    if (!(error instanceof SparctlError) || !NEVER_APPLIED.has(error.code) || (error instanceof UnavailableError && error.outcomeUnknown))
+      return;
+    if (pending.length === 0 || pending.some((w) => w.answerLost) || this.journal.forget === undefined) return;
+    try {
+      this.journal.forget(
+        pending.map((w) => w.seq),
+        operation,
+      );
+    } catch (failure) {
+      if (!(failure instanceof SparctlError)) throw failure;
+      // Left in flight: the next run reads the records back first, as after any stop.
+    }
+  }
+
   /** After an unknown outcome: settle what the mapper shows as done, return what is still to send. */
   async reconcile(operation: WriteOperation, pending: readonly Work[]): Promise<Work[]> {
+    return (await this.readBack(operation, pending)).rest;
+  }
+
+  /** reconcile, with the state read. */
+  private async readBack(operation: WriteOperation, pending: readonly Work[]): Promise<{ rest: Work[]; state: StateRead['state'] }> {
     const { state } = await this.reader.read([...new Set(pending.map((w) => w.id))], { mustKnow: true });
     const rest: Work[] = [];
     const entries: JournalEntry[] = [];
@@ -170,7 +202,7 @@ export class Sender {
       else rest.push(w);
     }
     if (entries.length > 0) this.journal.settle(entries);
-    return rest;
+    return { rest, state };
   }
 
   /**
@@ -193,19 +225,29 @@ export class Sender {
     if (entries.length > 0) this.journal.settle(entries);
   }
 
-  /** Records the mapper keeps answering without a result for: rejected once it does not show them applied. */
-  private async rejectUnanswered(operation: WriteOperation, unanswered: readonly Work[]): Promise<void> {
-    const rest = await this.reconcile(operation, unanswered);
-    const entries = rest.map((w) =>
-      this.settleEntry(
-        operation,
-        w,
-        'rejected',
-        'rejected',
-        'mapper.result_missing',
-        'the mapper kept answering without a result for this record, and does not show it applied',
-      ),
-    );
+  /**
+   * Records the mapper keeps answering without a result for: rejected once it does not show them
+   * applied — but an upsert's link whose ID the mapper shows linked otherwise wrote nothing (a
+   * duplicate), and is planned from the state as one answered so is (`found`).
+   */
+  private async rejectUnanswered(operation: WriteOperation, unanswered: readonly Work[], found: Work[]): Promise<void> {
+    const { rest, state } = await this.readBack(operation, unanswered);
+    const entries: JournalEntry[] = [];
+    for (const w of rest) {
+      const current = state.get(w.id);
+      if (operation === 'link' && w.mode === 'upsert' && current !== undefined && current !== null) found.push(w);
+      else
+        entries.push(
+          this.settleEntry(
+            operation,
+            w,
+            'rejected',
+            'rejected',
+            'mapper.result_missing',
+            'the mapper kept answering without a result for this record, and does not show it applied',
+          ),
+        );
+    }
     if (entries.length > 0) this.journal.settle(entries);
   }
 
@@ -297,6 +339,24 @@ export class Sender {
 }
 
 export const referenceOf = (w: { readonly seq: number }) => `q${w.seq}`;
+
+/**
+ * Errors that say the mapper applied none of a request: it was never reached (no connection, no
+ * such host, no token to send it with), or it refused the request as a whole before acting on
+ * it (401/403, 404/405, 400, 413, 429, a 4xx Retry-After).
+ */
+const NEVER_APPLIED = new Set([
+  'remote.refused',
+  'remote.host_unknown',
+  'remote.connect_timeout',
+  'auth.token_unavailable',
+  'remote.unauthorized',
+  'remote.wrong_url',
+  'remote.request_malformed',
+  'remote.too_large',
+  'remote.rate_limited',
+  'remote.retry_later',
+]);
 
 /**
  * The refusals a record's own earlier request, landing late, would cause: a duplicate link, an
