@@ -463,7 +463,7 @@ const ENCODING: Row[] = [
     files: { 'in.csv': Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(linkCsv(goodRows(2)), 'utf16le')]) },
     argv: ['link', '--file', 'in.csv'],
     exit: 2,
-    says: /\[input\.not_utf8\]: in\.csv:1: not valid UTF-8/,
+    says: /\[input\.not_utf8\]: in\.csv:1: UTF-16 text \(it starts with UTF-16's byte-order mark\), not UTF-8; nothing was sent/,
     mapper: 'unchanged',
   },
   {

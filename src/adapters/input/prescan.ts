@@ -63,17 +63,10 @@ class ByteCheck {
     // way out, rather than as a bad byte on line 1 or a header of NUL-separated letters.
     if (first && chunk.length >= 2 && ((chunk[0] === 0xff && chunk[1] === 0xfe) || (chunk[0] === 0xfe && chunk[1] === 0xff)))
       throw utf16(`${this.name}:1: UTF-16 text (it starts with UTF-16's byte-order mark), not UTF-8; nothing was sent`);
-    const nul = chunk.indexOf(0);
-    if (nul !== -1) {
-      const line = this.lines + 1 + lineBreaks(chunk.subarray(0, nul), this.crBefore);
-      // UTF-16 without its mark: every other byte of ASCII text is NUL.
-      const alternate = chunk.length >= 4 && (chunk[1] === 0 && chunk[3] === 0 ? true : chunk[0] === 0 && chunk[2] === 0);
-      throw alternate
-        ? utf16(`${this.name}:${line}: UTF-16 text (every other byte is NUL), not UTF-8; nothing was sent`)
-        : new UsageError('input.not_utf8', `${this.name}:${line}: holds a NUL byte, which no text has (a binary file?); nothing was sent`, {
-            hint: 'check that this is the CSV or JSONL file meant, saved as text in UTF-8',
-          });
-    }
+    // UTF-16 without its mark: every other byte of its (ASCII) header is NUL. A NUL byte elsewhere
+    // is a control character in one cell, which that row's checks reject.
+    if (first && chunk.length >= 4 && ((chunk[1] === 0 && chunk[3] === 0) || (chunk[0] === 0 && chunk[2] === 0)))
+      throw utf16(`${this.name}:1: UTF-16 text (every other byte is NUL), not UTF-8; nothing was sent`);
     let text: string;
     try {
       text = this.utf8.decode(chunk, { stream: true });
