@@ -293,6 +293,21 @@ describe('a read-only open (dry runs, reads of the DFSP tables) of a WAL mapper 
     expect(listing(dir)).toEqual(before);
   });
 
+  it('the empty -wal and the -shm a killed dry run left are removed by the next one, the database untouched', async () => {
+    const { dir, path } = await made();
+    const before = listing(dir);
+    // A read-only connection that never closed as sparctl closes it (a kill -9 mid-dry-run).
+    const killed = openDatabase(path, { readonly: true });
+    prepare(killed, 'SELECT count(*) FROM id_fa_mappings').pluck().get();
+    killed.close();
+    expect(readdirSync(dir).sort()).toEqual(['mapper.db', 'mapper.db-shm', 'mapper.db-wal']);
+    expect(statSync(`${path}-wal`).size).toBe(0);
+    const dry = LocalMapper.open(path, undefined, { readOnly: true });
+    expect(dry.countMappings()).toBe(1);
+    await dry.close();
+    expect(listing(dir)).toEqual(before);
+  });
+
   it('sees what another connection writes meanwhile, and leaves the -wal and -shm to it while it is open', async () => {
     const { dir, path } = await made();
     const dry = LocalMapper.open(path, undefined, { readOnly: true });

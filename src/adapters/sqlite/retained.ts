@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { ConfigError } from '../../core/errors.js';
 import { pauseSync } from '../pause.js';
@@ -14,7 +14,7 @@ import { pauseSync } from '../pause.js';
 const RETAINED: object[] = [];
 
 export function openDatabase(path: string, options?: Database.Options): Database.Database {
-  const tidy = options?.readonly === true && path !== ':memory:' && path !== '' && !companionsOf(path).some(existsSync);
+  const tidy = options?.readonly === true && path !== ':memory:' && path !== '' && nothingToFold(path);
   let db: Database.Database;
   try {
     db = new Database(path, options);
@@ -27,7 +27,8 @@ export function openDatabase(path: string, options?: Database.Options): Database
 }
 
 /**
- * Read-only connections opened where neither PATH-wal nor PATH-shm was: SQLite makes both for
+ * Read-only connections opened where neither PATH-wal nor PATH-shm was (or an empty -wal was,
+ * nothingToFold): SQLite makes both for
  * any reader of a WAL database, read-only included, but only a connection that can write may
  * checkpoint, and only a checkpoint on the last close removes them — a read-only one leaves them
  * behind for good (a dry run or a check that "wrote nothing" left two files by the database).
@@ -35,6 +36,20 @@ export function openDatabase(path: string, options?: Database.Options): Database
 const TIDIED = new Map<Database.Database, string>();
 
 const companionsOf = (path: string): string[] => [`${path}-wal`, `${path}-shm`];
+
+/**
+ * Neither companion is there, or the -wal is empty: what a read-only connection killed before
+ * its close (a dry run's kill -9) leaves. Removing those folds nothing into the database; a
+ * -wal with frames in it is a writer's, and stays for a connection that may write.
+ */
+function nothingToFold(path: string): boolean {
+  try {
+    const wal = statSync(`${path}-wal`, { throwIfNoEntry: false });
+    return wal === undefined ? !existsSync(`${path}-shm`) : wal.isFile() && wal.size === 0;
+  } catch {
+    return false; // not ours to look at: left as it is
+  }
+}
 
 /**
  * Closes a connection. A read-only one that had SQLite make the database's -wal and -shm then
