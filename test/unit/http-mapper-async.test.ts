@@ -84,6 +84,54 @@ describe('G2P Connect asynchronous mode', () => {
     expect(server.requests.find((r) => r.kind === 'async')!.message).toBeDefined();
   });
 
+  it('polling after the ACK: a status request refused (429) is asked again, the write never sent again; one that keeps failing leaves the outcome unknown', async () => {
+    const { createServer } = await import('node:http');
+    let asked = '';
+    const seen: string[] = [];
+    // Each txn/status answer in turn: an HTTP status, or the final status of the transaction.
+    const statuses: (number | 'final')[] = [];
+    const server = createServer((request, response) => {
+      let text = '';
+      request.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      request.on('end', () => {
+        seen.push(request.url!);
+        if (request.url === '/mapper/link') {
+          asked = (JSON.parse(text) as { message: { transaction_id: string } }).message.transaction_id;
+          return void response
+            .writeHead(200, { 'content-type': 'application/json' })
+            .end(JSON.stringify({ header: {}, message: { ack_status: 'ACK', error: null, correlation_id: 'c' } }));
+        }
+        const next = statuses.shift() ?? 401;
+        if (next !== 'final') return void response.writeHead(next, { 'content-type': 'text/plain' }).end('no');
+        const entries = [{ reference_id: 'r-S1', status: 'succ' }];
+        const answer = {
+          header: { status: 'succ' },
+          message: {
+            transaction_id: 't',
+            txnstatus_response: { txn_type: 'on-link', txn_status: { transaction_id: asked, link_response: entries } },
+          },
+        };
+        response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(answer));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    const http = await mapper({ url } as G2pConnectFake, { asyncResults: 'poll' });
+    statuses.push(429, 503, 'final');
+    expect((await http.link([item('S1')], ctx)).map((r) => classifyResult('link', r))).toEqual(['linked']);
+    expect(seen).toEqual(['/mapper/link', '/mapper/sync/txn/status', '/mapper/sync/txn/status', '/mapper/sync/txn/status']);
+    // A status endpoint that refuses outright (401): the mapper acknowledged the write, so its
+    // outcome is unknown — never a failure that says nothing was applied.
+    seen.length = 0;
+    const error = await rejectedWith(UnavailableError, () => http.link([item('S2')], ctx));
+    expect(error).toMatchObject({ code: 'remote.pending', outcomeUnknown: true });
+    expect(error.message).toMatch(
+      /the mapper acknowledged transaction .*, then asking for its result failed \(.*HTTP 401.*\); whether its 1 records are applied is unknown$/,
+    );
+    expect(seen).toEqual(['/mapper/link', '/mapper/sync/txn/status']);
+  });
+
   it('polling: items still pdng are asked for again, and an answer about another transaction is no answer', async () => {
     const { createServer } = await import('node:http');
     // The transaction asked about; txn/status answers, in turn, from the scripts below.

@@ -39,6 +39,18 @@ export const MOST_ANSWER_BYTES = 64 * 1024 * 1024;
 /** The longest Retry-After waited out (5 min); a mapper that asks for more stops the command. */
 export const MOST_RETRY_AFTER_MS = 5 * 60_000;
 
+/** Failures of a txn/status request that say to ask again (the status request alone is retried). */
+const POLL_AGAIN = new Set([
+  'remote.refused',
+  'remote.reset',
+  'remote.timeout',
+  'remote.connect_timeout',
+  'remote.server_error',
+  'remote.rate_limited',
+  'remote.transport',
+  'remote.unexpected_status',
+]);
+
 export class HttpMapper implements Mapper {
   readonly target: string;
   private readonly pool: Pool;
@@ -273,7 +285,24 @@ export class HttpMapper implements Mapper {
       }
       if (last !== undefined) return { header: last.header, message: latest.message(last.message) };
     } else {
-      const polled = await this.pollStatus(operation, transactionId, items, deadline, mode.pollMs);
+      let polled: unknown;
+      try {
+        polled = await this.pollStatus(operation, transactionId, items, deadline, mode.pollMs);
+      } catch (error) {
+        // The mapper acknowledged the request: whatever fails now (the status endpoint refusing
+        // or unreachable), the records may be applied. Never a failure that says they were not —
+        // the run would send them again unread, or forget it sent them.
+        if (!(error instanceof SparctlError)) throw error;
+        throw new UnavailableError(
+          'remote.pending',
+          `${where}: the mapper acknowledged transaction ${transactionId}, then asking for its result failed (${error.message}); whether its ${items.length} records are applied is unknown`,
+          {
+            hint: 'run the same command again later: those records are read back before anything is sent again',
+            outcomeUnknown: true,
+            cause: error,
+          },
+        );
+      }
       if (polled) return polled;
     }
     // Callbacks the receiver refused (a signature it could not verify…) are the likelier cause than a slow mapper.
@@ -309,7 +338,18 @@ export class HttpMapper implements Mapper {
     const latest = new LatestStatuses(operation);
     for (;;) {
       const body = (await import('./connect-async.js')).txnStatusRequest(operation, transactionId, this.settings.senderAppMnemonic);
-      const answer = await this.post(url, body, where);
+      let answer: unknown;
+      try {
+        answer = await this.post(url, body, where);
+      } catch (error) {
+        // A status request that failed on its way (refused, reset, 429, 5xx) changes nothing at
+        // the mapper: asked again until the deadline, never the write itself sent again.
+        if (!(error instanceof UnavailableError) || !POLL_AGAIN.has(error.code) || Date.now() + everyMs > deadline) throw error;
+        await new Promise((resolve) =>
+          setTimeout(resolve, Math.min(Math.max(everyMs, error.retryAfterMs ?? 0), Math.max(0, deadline - Date.now()))),
+        );
+        continue;
+      }
       const response = isRecordValue(answer) && isRecordValue(answer['message']) ? answer['message']['txnstatus_response'] : undefined;
       const status = isRecordValue(response) ? response['txn_status'] : undefined;
       const list = isRecordValue(status) && status['transaction_id'] === transactionId ? status[`${operation}_response`] : undefined;

@@ -101,14 +101,21 @@ export function makeDurable(db: Database.Database, waitMs: number): void {
   // calling its busy handler (waiting could deadlock): that one lets go and asks again a moment
   // later, as the busy handler would have (1 in 6 pairs of opens of a new file failed at once).
   const giveUpAt = Date.now() + waitMs;
-  for (;;) {
-    try {
-      setPragma(db, 'journal_mode = WAL');
-      break;
-    } catch (error) {
-      if ((error as { code?: unknown }).code !== 'SQLITE_BUSY' || Date.now() >= giveUpAt) throw error;
-      pauseSync(5 + Math.floor(Math.random() * 25));
+  try {
+    for (;;) {
+      // The busy handler waits only what is left of `waitMs`: a refusal at 9.9 s then a full
+      // wait would make 20 s of a "10 s" message.
+      setPragma(db, `busy_timeout = ${Math.max(0, giveUpAt - Date.now())}`);
+      try {
+        setPragma(db, 'journal_mode = WAL');
+        break;
+      } catch (error) {
+        if ((error as { code?: unknown }).code !== 'SQLITE_BUSY' || Date.now() >= giveUpAt) throw error;
+        pauseSync(5 + Math.floor(Math.random() * 25));
+      }
     }
+  } finally {
+    setPragma(db, `busy_timeout = ${waitMs}`);
   }
   setPragma(db, 'synchronous = FULL');
 }

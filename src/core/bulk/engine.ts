@@ -603,8 +603,9 @@ class BulkRun implements Retrying {
   }
 
   /**
-   * Upserts whose link the mapper refused as a duplicate: it wrote nothing, so each is planned
-   * against what the mapper holds, as a read-first upsert is — left unchanged or updated.
+   * Upserts whose link wrote nothing (refused as a duplicate, or unanswered while the mapper
+   * showed the ID linked otherwise): each is planned against what the mapper holds, as a
+   * read-first upsert is — left unchanged or updated.
    */
   private async planFound(found: readonly Work[]): Promise<void> {
     const { state } = await this.reader.read(
@@ -636,7 +637,7 @@ class BulkRun implements Retrying {
           'rejected',
           'already_linked',
           'rjct.reference_id.duplicate',
-          'the mapper refused the link as a duplicate, then showed the ID not linked (changed by someone else meanwhile?); run the job again',
+          'the mapper showed the ID linked (refusing the link as a duplicate, or reading it back), then not linked (changed by someone else meanwhile?); run the job again',
         );
     }
     if (unchanged.length > 0) this.journal.settle(unchanged);

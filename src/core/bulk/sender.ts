@@ -73,9 +73,10 @@ export class Sender {
   ) {}
 
   /**
-   * Sends one batch until every record in it is settled, or stops the run. An upsert the mapper
-   * refuses to link as a duplicate is not settled but put in `found`, to be planned from what
-   * the mapper holds (its link wrote nothing).
+   * Sends one batch until every record in it is settled, or stops the run. An upsert whose link
+   * wrote nothing — refused as a duplicate, or left without a result while the mapper shows its
+   * ID linked otherwise — is not settled but put in `found`, to be planned from what the mapper
+   * holds.
    */
   async send(operation: WriteOperation, items: readonly Work[], retries: number, found: Work[]): Promise<void> {
     let pending = [...items];
@@ -126,7 +127,7 @@ export class Sender {
           readFirst = true;
           for (const w of pending) w.answerLost = true;
         }
-        if (error.code === 'remote.batch_failed' && refused.length === 0 && attempt >= Math.min(1, retries)) {
+        if (error.code === 'remote.batch_failed' && attempt >= Math.min(1, retries)) {
           // The mapper keeps failing this batch as a whole: find the record that does it.
           if (pending.length === 1) {
             this.settle(
@@ -157,7 +158,7 @@ export class Sender {
           throw new Stop(error);
         }
         const delay = this.retrying.backoff(attempt, error.retryAfterMs);
-        this.reports.retried(operation, pending.length + refused.length, attempt + 1, error.message, delay);
+        this.reports.retried(operation, pending.length, attempt + 1, error.message, delay);
         if (!(await this.retrying.wait(delay))) throw new Stop('interrupted');
       }
     }
@@ -343,14 +344,14 @@ export const referenceOf = (w: { readonly seq: number }) => `q${w.seq}`;
 /**
  * Errors that say the mapper applied none of a request: it was never reached (no connection, no
  * such host, no token to send it with), or it refused the request as a whole before acting on
- * it (401/403, 404/405, 400, 413, 429, a 4xx Retry-After).
+ * it (404/405, 400, 413, 429, a 4xx Retry-After). Not 401/403: a gateway that inspects answers
+ * may send a 403 for one the mapper gave after applying the request.
  */
 const NEVER_APPLIED = new Set([
   'remote.refused',
   'remote.host_unknown',
   'remote.connect_timeout',
   'auth.token_unavailable',
-  'remote.unauthorized',
   'remote.wrong_url',
   'remote.request_malformed',
   'remote.too_large',
