@@ -523,11 +523,13 @@ describe('serve against slow and many senders (in-process, short limits)', () =>
     const dir = tempDir();
     const mapper = LocalMapper.open(join(dir, 'served.db'));
     const logged: number[] = [];
+    const failures: unknown[] = [];
     const server = createSparServer({
       mapper,
       partners: new Map(),
       requestTimeoutMs: 1_000,
       onRequest: (line) => logged.push(line.status),
+      onFailure: (failure) => failures.push(failure.error),
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     try {
@@ -551,6 +553,8 @@ describe('serve against slow and many senders (in-process, short limits)', () =>
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
       expect(logged).toEqual([408, 400, 499]);
+      // The client's doing, each: never told as a failure of sparctl's ("internal error … a bug").
+      expect(failures).toEqual([]);
     } finally {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

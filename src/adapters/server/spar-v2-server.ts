@@ -195,6 +195,8 @@ export function createSparServer(options: SparServerOptions): Server | HttpsServ
     })
       .then(([status, body, headers]) => finish(status, body, headers))
       .catch((error: unknown) => {
+        // The body never came whole: the client left (499), or Node answered it (400, 408).
+        if (error instanceof BodyNotRead) return finish(400, { errors: [{ code: 'G2P-REQ-102', message: 'Invalid Input.' }] });
         options.onFailure?.({ method: request.method ?? '', path: request.url ?? '', error });
         finish(500, { errors: [{ code: 'G2P-REQ-100', message: 'Unknown Error.' }] });
       });
@@ -621,11 +623,15 @@ function readBody(request: IncomingMessage, limits: Limits, held: Held): Promise
     held.cut = () => stop('stopping');
     request.on('data', onData);
     request.on('end', onEnd);
-    request.on('error', reject);
-    // Closed before its end (the client went away, the request timed out): what it held is freed.
-    request.on('close', () => reject(new Error('request closed before its end')));
+    // The client's doing (gone mid-body, a body Node cannot parse, too slow): no failure of
+    // sparctl's, and what the request held is freed.
+    request.on('error', (error) => reject(new BodyNotRead(error.message)));
+    request.on('close', () => reject(new BodyNotRead('request closed before its end')));
   });
 }
+
+/** A request body that never came whole, for the client's reasons: logged with what the client got, never as a bug. */
+class BodyNotRead extends Error {}
 
 /**
  * For an answer that goes out before the request's body is all read. Node would read and throw
