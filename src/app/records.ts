@@ -178,6 +178,8 @@ export interface ResolveInput {
   readonly batchSize?: number;
   /** Batches in flight; `auto` (a bulk write's setting) takes the profile's. */
   readonly concurrency?: number | 'auto';
+  /** Lookups of a batch again after a failure that may pass (default 5 with a file, 2 for IDs given as arguments). */
+  readonly retries?: number;
 }
 
 /**
@@ -208,6 +210,13 @@ export async function resolveRecords(deps: ResolveDeps, input: ResolveInput): Pr
       batchSize,
       concurrency: typeof input.concurrency === 'number' ? input.concurrency : deps.concurrency,
       context: { source: auditSource('resolve', input.file, deps.user) },
+      retries: input.retries ?? (input.file === undefined ? 2 : 5),
+      ...(verbose
+        ? {
+            onRetry: (reason: string, attempt: number, ms: number) =>
+              verbose(`retry ${attempt} of a lookup in ${(ms / 1000).toFixed(1)} s: ${reason}`),
+          }
+        : {}),
       // Answers and progress come once every record is read, so the count is known by then.
       ...(verbose
         ? {

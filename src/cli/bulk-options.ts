@@ -1,4 +1,5 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
+import { RESOLVE_SCOPES } from '../core/vocabulary.js';
 import { concurrencyLevel, positiveInt, positiveIntOrZero } from './parse.js';
 
 /**
@@ -33,4 +34,20 @@ export function addBulkOptions(command: Command, options: { restart?: boolean } 
       positiveInt('--early-stop'),
     )
     .option('--no-early-stop', 'read every record, however many of the first ones are rejected');
+}
+
+/** resolve's flags: lookups in flight, their retries, the scope. */
+export function addLookupOptions(command: Command): Command {
+  return command
+    .option('--concurrency <n>', 'with --file: batches looked up at once (default: 4 or the profile)', positiveInt('--concurrency'))
+    .option(
+      '--retries <n>',
+      'lookups of a batch again after a failure that may pass: refused, timed out, 5xx, 429 (default 5 with --file, else 2)',
+      positiveIntOrZero('--retries'),
+    )
+    .addOption(
+      new Option('--scope <scope>', 'yes_no: only whether a link exists; details: the FA fields')
+        .choices(RESOLVE_SCOPES)
+        .default('details'),
+    );
 }

@@ -1,6 +1,7 @@
-import { UnavailableError } from './errors.js';
+import { RETRYABLE, UnavailableError } from './errors.js';
 import type { Mapper, MapperCallContext, ResolveItem } from './mapper.js';
 import type { ResolveScope } from './model.js';
+import { OPERATION_COLUMN } from './vocabulary.js';
 import { parseRecordFor, type FieldProblem } from './request-items.js';
 import { classifyResult, type ItemResult, type Operation, type Outcome } from './results.js';
 
@@ -43,7 +44,7 @@ function resolveItem(input: InputRecord, n: number, options: PrepareOptions, pro
     problems.push({ ...at, field: '(line)', message: input.unreadable });
     return undefined;
   }
-  const parsed = parseRecordFor('resolve', input.record);
+  const parsed = parseRecordFor('resolve', withoutOperation(input.record));
   if (!parsed.ok) {
     for (const problem of parsed.problems) problems.push({ ...at, ...problem });
     return undefined;
@@ -55,6 +56,13 @@ function resolveItem(input: InputRecord, n: number, options: PrepareOptions, pro
   item['id'] = parsed.value.id;
   item['scope'] = options.scope ?? 'details';
   return input.line === undefined ? { item: item as unknown as ResolveItem } : { line: input.line, item: item as unknown as ResolveItem };
+}
+
+/** The record without the operation column of a write file (`link --file`'s), which a lookup does not use. */
+function withoutOperation(record: Readonly<Record<string, unknown>>): Readonly<Record<string, unknown>> {
+  if (!(OPERATION_COLUMN in record)) return record;
+  const { [OPERATION_COLUMN]: _operation, ...rest } = record;
+  return rest;
 }
 
 export interface AppliedItem {
@@ -78,7 +86,20 @@ export interface ApplyOptions {
    * every earlier batch's are in; none is kept after it is handed on.
    */
   readonly onAnswers: (answered: AppliedItem[]) => void;
+  /**
+   * Times a batch is looked up again after a failure that may pass (refused, reset, timed out,
+   * 5xx, 429, an answer missing a result): a lookup changes nothing, so asking again is safe.
+   * Default 0.
+   */
+  readonly retries?: number;
+  /** Waits between attempts (tests: none); default a timer. */
+  readonly sleep?: (ms: number) => Promise<void>;
+  /** Told of each retry: the failure, the attempt it ends, the wait before the next. */
+  readonly onRetry?: (reason: string, attempt: number, delayMs: number) => void;
 }
+
+/** Failures of a lookup worth asking again: the write pipeline's, and an answer that left an ID out. */
+const RETRIED = new Set([...RETRYABLE, 'mapper.result_missing']);
 
 /**
  * resolve of records as they are read: each batch is looked up as soon as its records have passed
@@ -137,7 +158,7 @@ export async function resolveAsRead(
         const batch = batches[at]!;
         batches[at] = undefined;
         try {
-          answers[at] = await resolveBatch(mapper, batch, options.context);
+          answers[at] = await resolveRetried(mapper, batch, options);
         } catch (error) {
           failure ??= { error };
           return;
@@ -177,6 +198,22 @@ export async function resolveAsRead(
   if (failure !== undefined) throw failure.error;
   if (delivered !== batches.length) throw new Error(`internal error: ${batches.length - delivered} batch(es) of answers not handed on`);
   return { problems, total };
+}
+
+/** resolveBatch, asked again (ApplyOptions.retries) with exponential backoff and jitter, Retry-After honoured. */
+async function resolveRetried(mapper: Mapper, batch: readonly PreparedItem[], options: ApplyOptions): Promise<AppliedItem[]> {
+  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await resolveBatch(mapper, batch, options.context);
+    } catch (error) {
+      if (!(error instanceof UnavailableError) || !RETRIED.has(error.code) || attempt >= (options.retries ?? 0)) throw error;
+      const exponential = Math.min(30_000, 500 * 2 ** attempt);
+      const delay = Math.round(Math.max(exponential / 2 + Math.random() * (exponential / 2), error.retryAfterMs ?? 0));
+      options.onRetry?.(error.message, attempt + 1, delay);
+      await sleep(delay);
+    }
+  }
 }
 
 /** Looks one batch up and pairs every result with its item by reference_id. */

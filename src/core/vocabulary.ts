@@ -44,3 +44,6 @@ export const RECORD_FIELDS: readonly string[] = [
   'phone_number',
   'additional_info',
 ];
+
+/** The column of a record file that names each row's own operation (link, update, unlink, upsert). */
+export const OPERATION_COLUMN = 'operation';

@@ -205,6 +205,35 @@ describe('a mapper that answers in bad faith', () => {
     }
   }, 30_000);
 
+  it('resolve asks a batch again after a failure that may pass (a 502, a reset), and answers each ID once; --retries 0 stops at the first', async () => {
+    const { proxy, env, dir } = await remote();
+    const ids = Array.from({ length: 30 }, (_, i) => `R${i}`);
+    await linkAll(env, dir, ids);
+    writeFileSync(join(dir, 'ids.csv'), `id\n${ids.join('\n')}\n`);
+    const faults: ('reset-before' | { statusAfter: number })[] = [{ statusAfter: 502 }, 'reset-before'];
+    proxy.chaos((path) => (path.endsWith('/resolve') ? faults.shift() : undefined));
+    const looked = await runMain(['resolve', '--file', 'ids.csv', '--batch-size', '10', '--concurrency', '1', '-o', 'jsonl', '-v'], {
+      env,
+      cwd: dir,
+    });
+    expect(looked.code).toBe(0);
+    const answered = looked.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { id: string; outcome: string });
+    expect(answered.map((answer) => answer.id)).toEqual(ids);
+    expect(answered.every((answer) => answer.outcome === 'found')).toBe(true);
+    expect(looked.stderr).toMatch(/retry 1 of a lookup in \d+\.\d s: .*HTTP 502/);
+    expect(looked.stderr).toMatch(/retry 2 of a lookup in \d+\.\d s: /);
+    expect(proxy.log.filter((entry) => entry.path.endsWith('/resolve') && entry.fault !== 'none')).toHaveLength(2);
+    // Without retries, the first failure ends it: exit 4, nothing shown as found.
+    faults.push({ statusAfter: 502 });
+    const once = await runMain(['resolve', '--file', 'ids.csv', '--retries', '0', '-o', 'jsonl'], { env, cwd: dir });
+    expect(once.code).toBe(4);
+    expect(once.stdout).not.toContain('"outcome"');
+    expect(once.stdout).toContain('"code":"remote.server_error"');
+  });
+
   it('a resolve answer that leaves an ID out is a failing mapper (exit 4), not an internal error', async () => {
     const { proxy, env, dir } = await remote();
     await linkAll(env, dir, ['M1', 'M2']);

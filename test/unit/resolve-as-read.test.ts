@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Mapper, ResolveItem } from '../../src/core/mapper.js';
+import { UnavailableError, UsageError } from '../../src/core/errors.js';
 import { resolveAsRead, type AppliedItem, type InputRecord } from '../../src/core/resolve.js';
 
 /**
@@ -115,6 +116,84 @@ describe('resolveAsRead', () => {
       }),
     ).rejects.toThrow('boom');
     expect(handed).not.toContain('C');
+  });
+
+  it('a batch whose lookup fails in a way that may pass is asked again (Retry-After honoured), at most `retries` times; other failures at once', async () => {
+    let failures = 2;
+    const asked: string[][] = [];
+    const mapper = {
+      target: 'flaky',
+      async resolve(items: readonly ResolveItem[]) {
+        asked.push(items.map((item) => item.id));
+        if (failures-- > 0) throw new UnavailableError('remote.server_error', 'answered HTTP 502', { retryAfterMs: 3_000 });
+        return items.map((item) => ({
+          reference_id: item.reference_id,
+          status: 'succ' as const,
+          status_reason_code: 'succ.id.active',
+          status_reason_message: null,
+          fa: null,
+        }));
+      },
+    } as unknown as Mapper;
+    const waits: number[] = [];
+    const retried: string[] = [];
+    const handed: string[] = [];
+    await resolveAsRead(mapper, records(['A', 'B']), {
+      ...options,
+      batchSize: 2,
+      retries: 2,
+      sleep: async (ms) => void waits.push(ms),
+      onRetry: (reason, attempt) => retried.push(`${attempt} ${reason}`),
+      onAnswers: (answered) => void handed.push(...answered.map((a) => a.id)),
+    });
+    expect(asked).toEqual([
+      ['A', 'B'],
+      ['A', 'B'],
+      ['A', 'B'],
+    ]);
+    expect(waits).toEqual([3_000, 3_000]);
+    expect(retried).toEqual(['1 answered HTTP 502', '2 answered HTTP 502']);
+    expect(handed).toEqual(['A', 'B']);
+    // Past its retries, or a failure that will not pass (a refusal of the request itself): thrown.
+    failures = 3;
+    await expect(
+      resolveAsRead(mapper, records(['A']), {
+        ...options,
+        batchSize: 1,
+        retries: 2,
+        sleep: async () => undefined,
+        onAnswers: () => undefined,
+      }),
+    ).rejects.toMatchObject({ code: 'remote.server_error' });
+    const refusing = {
+      target: 'r',
+      resolve: async () => {
+        throw new UsageError('remote.request_invalid', 'refused');
+      },
+    } as unknown as Mapper;
+    let slept = 0;
+    await expect(
+      resolveAsRead(refusing, records(['A']), {
+        ...options,
+        batchSize: 1,
+        retries: 5,
+        sleep: async () => void slept++,
+        onAnswers: () => undefined,
+      }),
+    ).rejects.toMatchObject({ code: 'remote.request_invalid' });
+    expect(slept).toBe(0);
+  });
+
+  it('the operation column of a write file is no field of a lookup: the file `link --file` read is fed unchanged', async () => {
+    const { mapper } = slowMapper(() => 0);
+    const handed: string[] = [];
+    const { problems } = await resolveAsRead(mapper, [{ line: 2, record: { operation: 'link', id: 'A' } }], {
+      ...options,
+      batchSize: 1,
+      onAnswers: (answered) => void handed.push(...answered.map((a) => a.id)),
+    });
+    expect(problems).toEqual([]);
+    expect(handed).toEqual(['A']);
   });
 
   it('an input that cannot be read to its end fails with its own error, whatever was found before', async () => {

@@ -1,11 +1,11 @@
 import { Command, Option } from 'commander';
-import { FA_TYPES, RESOLVE_SCOPES, type ResolveScope } from '../../core/vocabulary.js';
+import { FA_TYPES, type ResolveScope } from '../../core/vocabulary.js';
 import type { Operation } from '../../core/results.js';
 import { loadContext, type GlobalOptions } from '../context.js';
 import type { Io } from '../io.js';
 import { checkCountry, countryCode, csvDelimiter, positiveInt } from '../parse.js';
 import type { BulkJobFlags } from '../bulk-job.js';
-import { addBulkOptions } from '../bulk-options.js';
+import { addBulkOptions, addLookupOptions } from '../bulk-options.js';
 import { DESCRIPTIONS, FA_FLAGS, recordsHelp } from '../help/records.js';
 
 interface RecordOptions extends BulkJobFlags {
@@ -44,15 +44,8 @@ export function recordCommand(operation: Operation, io: Io, setExit: (code: numb
       .option('--phone <number>', "beneficiary's contact phone (not the payment mobile number)")
       .option('--country <code>', 'ISO country for phone numbers written without +code (e.g. PH, KE)', countryCode('--country'));
   }
-  if (operation === 'resolve') {
-    command.option('--concurrency <n>', 'with --file: batches looked up at once (default: 4 or the profile)', positiveInt('--concurrency'));
-    command.addOption(
-      new Option('--scope <scope>', 'yes_no: only whether a link exists; details: the FA fields')
-        .choices(RESOLVE_SCOPES)
-        .default('details'),
-    );
-  }
-  if (operation !== 'resolve') addBulkOptions(command);
+  if (operation === 'resolve') addLookupOptions(command);
+  else addBulkOptions(command);
   command
     .option('--batch-size <n>', 'records per request to the mapper (default: 500 or the profile)', positiveInt('--batch-size'))
     .addHelpText('after', recordsHelp(operation))

@@ -2,7 +2,7 @@ import { userInfo } from 'node:os';
 import type { ResolveDeps, WriteRecordsDeps } from '../../app/records.js';
 import type { BulkJobSpec } from './bulk-job.js';
 import { UsageError } from '../../core/errors.js';
-import { RECORD_FIELDS } from '../../core/vocabulary.js';
+import { OPERATION_COLUMN, RECORD_FIELDS } from '../../core/vocabulary.js';
 import { openMapper, type CommandContext } from '../context.js';
 
 /** The composition of app/records.ts (records from flags, resolve) and of `link|update|unlink --file`'s bulk job. */
@@ -44,7 +44,8 @@ export async function resolveDeps(context: CommandContext, format: 'csv' | 'json
         ...(format ? { format } : {}),
         ...(delimiter !== undefined ? { delimiter } : {}),
         stdin: io.stdin,
-        knownColumns: RECORD_FIELDS,
+        // The file a `link --file` read, its operation column included, is fed to resolve unchanged.
+        knownColumns: [...RECORD_FIELDS, OPERATION_COLUMN],
       });
       if (delimiter !== undefined && input.format !== 'csv') throw delimiterNotCsv(file);
       return { records: input.records, label: inputLabel(file) };
@@ -86,7 +87,6 @@ export async function recordsJobSpec(
 ): Promise<BulkJobSpec> {
   const { file } = options;
   const label = file === '-' ? 'stdin' : file;
-  const { OPERATION_COLUMN } = await import('../../core/bulk/input.js');
   const knownColumns = [...RECORD_FIELDS, OPERATION_COLUMN];
   /** CSV or JSONL: --format, the file's extension, or (stdin) its first character. */
   const formatOf = async (path: string) => {

@@ -2,11 +2,9 @@ import { checkedFaOf, parseMappedRecord, parseRecordFor, recordKey, type RecordD
 import type { Strategy } from '../strategy/strategy.js';
 import { recordDamage } from '../spreadsheet-damage.js';
 import type { BulkInputRecord, BulkMode, InputProblem } from './types.js';
+import { OPERATION_COLUMN } from '../vocabulary.js';
 
 const MODES: readonly BulkMode[] = ['upsert', 'link', 'update', 'unlink'];
-
-/** The optional per-row column that overrides the run's mode for that row. */
-export const OPERATION_COLUMN = 'operation';
 
 /**
  * One input record of a file-driven run (`link|update|unlink --file`) made ready for the bulk

@@ -12,7 +12,8 @@ import {
 import { unfixedDamage, type FedBack } from '../spreadsheet-damage.js';
 import type { Strategy } from '../strategy/strategy.js';
 import type { BulkInputRecord, BulkMode } from './types.js';
-import { OPERATION_COLUMN, toBulkRecord } from './input.js';
+import { toBulkRecord } from './input.js';
+import { OPERATION_COLUMN } from '../vocabulary.js';
 
 /**
  * A record parsed only when the engine first asks for it (BulkInputRecord.row): a re-run

@@ -1,4 +1,4 @@
-import { SparctlError, UnavailableError } from '../errors.js';
+import { RETRYABLE, SparctlError, UnavailableError } from '../errors.js';
 import type { ItemRow, LinkItem, Mapper, MapperCallContext, UnlinkItem, UpdateItem } from '../mapper.js';
 import type { MappingRecord } from '../request-items.js';
 import { classifyResult, ReasonCode, type ItemResult, type Operation, type Outcome } from '../results.js';
@@ -8,7 +8,7 @@ import type { Journal, JournalEntry } from '../journal.js';
 import { effectShown, KEPT_CHANGED, storedString, type Wanted } from './plan.js';
 import type { ChunkReport, Reports } from './reports.js';
 import { asStop, Stop } from './requests.js';
-import { RETRYABLE, type Retrying, type StateRead, type StateReader } from './state.js';
+import type { Retrying, StateRead, StateReader } from './state.js';
 
 /**
  * Sending one batch until each of its records is settled, or the run stops.

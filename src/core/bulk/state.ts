@@ -1,4 +1,4 @@
-import { UnavailableError } from '../errors.js';
+import { RETRYABLE, UnavailableError } from '../errors.js';
 import { SAME_ROW, type ItemRow, type Mapper, type MapperCallContext, type ResolveItem } from '../mapper.js';
 import { classifyResult, type ItemResult, type Operation } from '../results.js';
 import type { Current } from './plan.js';
@@ -11,21 +11,6 @@ import { asStop, pool, Stop, type Slots } from './requests.js';
  * Invariant: an ID is in the answer's `state` (null: not linked) or in `sameRow`, never in
  * neither — unless the read failed, and then the run stops (Stop) with nothing decided from it.
  */
-
-export const RETRYABLE = new Set([
-  'remote.refused',
-  'remote.reset',
-  'remote.timeout',
-  'remote.connect_timeout',
-  'remote.server_error',
-  'remote.rate_limited',
-  'remote.batch_failed',
-  'remote.transport',
-  'remote.host_unknown',
-  'remote.unexpected_status',
-  // The token endpoint failing: the request it was for was never sent.
-  'auth.token_unavailable',
-]);
 
 export interface Retrying {
   readonly retries: number;
