@@ -320,7 +320,17 @@ export async function writeFlagRecords(
       const named = new Set(
         misses.flatMap((miss) => (miss.field === 'bank_code' ? ['bank_name', 'branch_name'] : [miss.field.replace(/_code$/, '_name')])),
       );
-      return [...misses, ...given.filter((p) => !named.has(p.field))];
+      // Codes without names where there is no DFSP list to fill the names from: said once, with the way out.
+      let unfilled = namesLeftOut && dfsp === undefined && operation !== 'unlink';
+      const explained = (p: (typeof given)[number]) => {
+        if (!unfilled || !DFSP_NAMES.has(p.field)) return p;
+        unfilled = false;
+        return {
+          ...p,
+          message: `${p.message} (this mapper holds no DFSP list to fill names from codes: give them, or load it with "sparctl dfsp import")`,
+        };
+      };
+      return [...misses, ...given.filter((p) => !named.has(p.field)).map(explained)];
     });
     if (problems.length > 0) throw invalidInput(() => undefined, undefined, problems, records.length, true);
     if (operation === 'unlink' && !dryRun)
@@ -432,6 +442,9 @@ function invalidInput(
     hint: 'fix the rows listed above and run the same command again',
   });
 }
+
+/** The names a DFSP list fills from their codes. */
+const DFSP_NAMES = new Set(['bank_name', 'branch_name', 'wallet_provider_name']);
 
 /** dfspNameMisses of the mapping module, loaded only when DFSP names were filled in. */
 function dfspNameMisses(

@@ -255,6 +255,22 @@ describe('writeFlagRecords', () => {
     expect((error as Error).message).toMatch(/^invalid record: .*; nothing was written$/);
   });
 
+  it('codes without names where the mapper holds no DFSP list: the first missing name says why, and the way out, once', async () => {
+    const mapper = strict<Mapper>('mapper', {
+      target: 'fake',
+      strategies: async () => [...DEFAULT_STRATEGIES],
+      close: async () => undefined,
+    });
+    const error = await writeFlagRecords(writeDeps(mapper, { loadDfsp: async () => undefined }), {
+      operation: 'update',
+      records: [{ record: { id: 'B1', fa_type: 'BANK', bank_code: 'EXB', branch_code: '0001', account_number: '444' } }],
+    }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'input.invalid_record' });
+    expect((error as Error).message).toBe(
+      'invalid record: bank_name is missing (this mapper holds no DFSP list to fill names from codes: give them, or load it with "sparctl dfsp import"); branch_name is missing; nothing was written',
+    );
+  });
+
   it('unlink asks for its confirmation first; a dry run opens the mapper read-only, asks nothing and sends nothing', async () => {
     const store = memoryMapper();
     const linked = await writeFlagRecords(writeDeps(store), {
