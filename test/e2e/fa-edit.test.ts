@@ -301,6 +301,23 @@ describe('sparctl fa edit', () => {
     expect(mapper.auditRows('B3').map((row) => row.operation)).toEqual(['link']);
   }, 30_000);
 
+  it('a stop signal at a question (kill, the terminal closing) ends the edit with its own line and exit code, nothing written', async () => {
+    const { db, mapper } = seeded();
+    await mapper.link([{ reference_id: 'r', id: 'B4', fa: bank('000444') }], { source: 'test' });
+    const { env } = cliEnv();
+    for (const [signal, code, said] of [
+      ['SIGTERM', 143, 'error [terminated]: terminated (SIGTERM); nothing was written'],
+      ['SIGHUP', 129, 'error [hangup]: the terminal hung up (SIGHUP); nothing was written'],
+      ['SIGINT', 130, 'error [interrupted]: interrupted; nothing was written'],
+    ] as const) {
+      const run = await inTerminal(['--db', db, 'fa', 'edit', 'B4'], [{ expect: 'FA type', signal }], env);
+      expect(run.stuck, run.transcript).toBeNull();
+      expect(run.code, run.transcript).toBe(code);
+      expect(run.transcript).toContain(said);
+    }
+    expect(mapper.auditRows('B4').map((row) => row.operation)).toEqual(['link']);
+  }, 30_000);
+
   it('refuses without a terminal or with --no-input, pointing at the flag-based update of the ID as stored', async () => {
     const { env } = cliEnv();
     const { home, db, mapper } = seeded();

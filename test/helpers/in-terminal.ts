@@ -2,10 +2,11 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { BIN, ROOT, SPAWN_LIMIT } from './run-cli.js';
 
-/** A prompt's text to wait for, and the keys a person would press then. */
+/** A prompt's text to wait for, and the keys a person would press then (or a signal sent to the process). */
 export interface TerminalStep {
   readonly expect: string;
-  readonly send: readonly string[];
+  readonly send?: readonly string[];
+  readonly signal?: 'SIGINT' | 'SIGTERM' | 'SIGHUP';
 }
 
 /** What the built binary did in the pseudo-terminal: its exit code, the screen as written, the step it stuck at (null: none). */

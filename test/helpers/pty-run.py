@@ -2,8 +2,9 @@
 
     python3 pty-run.py STEPS_JSON -- COMMAND ARGS...
 
-STEPS_JSON is a list of {"expect": REGEX, "send": KEYS}: wait until REGEX appears in the screen
-output (escape sequences removed) after the previous match, then type KEYS. Prints one JSON object:
+STEPS_JSON is a list of {"expect": REGEX, "send": KEYS} (or "signal": NAME): wait until REGEX
+appears in the screen output (escape sequences removed) after the previous match, then type KEYS
+(or send the process that signal). Prints one JSON object:
 {"code": exit status, "transcript": output without escape sequences, "stuck": the step that never
 matched, or null}.
 """
@@ -13,6 +14,7 @@ import os
 import pty
 import re
 import select
+import signal
 import struct
 import sys
 import termios
@@ -64,7 +66,9 @@ def main():
             alive = pump(0.05)
         if stuck is not None:
             break
-        for key in step['send']:
+        if 'signal' in step:
+            os.kill(pid, getattr(signal, step['signal']))
+        for key in step.get('send', []):
             os.write(fd, key.encode('utf-8'))
             time.sleep(0.02)
     deadline = time.time() + 10

@@ -1,7 +1,11 @@
 import { emitKeypressEvents } from 'node:readline';
 import { BackRequested, type FaEditDeps, type Prompter } from '../../app/fa-edit.js';
+import { SparctlError } from '../../core/errors.js';
+import { STOP_SIGNALS, type StopSignal } from '../../core/stop-signals.js';
 import { openMapper, targetArgs, type CommandContext } from '../context.js';
 import { userName } from './records.js';
+
+const STOP_SIGNAL_NAMES = Object.keys(STOP_SIGNALS) as StopSignal[];
 
 /** The composition of app/fa-edit.ts: the target's mapper and DFSP data, @inquirer's prompts on the terminal. */
 export async function faEditDeps(context: CommandContext): Promise<FaEditDeps> {
@@ -30,12 +34,25 @@ export async function faEditDeps(context: CommandContext): Promise<FaEditDeps> {
       inputEnded = true;
       controller.abort();
     };
+    // A stop signal (kill, the terminal closing, Ctrl-C sent as a signal rather than typed) ends
+    // the question as Ctrl-C does — nothing written, the mapper closed — with the signal's own
+    // line and exit code; unheard, it killed the process mid-question, leaving -wal and -shm.
+    let stoppedBy: StopSignal | undefined;
+    const onSignal = (signal: StopSignal) => {
+      stoppedBy = signal;
+      controller.abort();
+    };
     io.stdin.on('keypress', onKey);
     process.once('beforeExit', onDrained);
+    for (const signal of STOP_SIGNAL_NAMES) process.on(signal, onSignal);
     try {
       return await prompt({ input: io.stdin, output: io.stderr, signal: controller.signal });
     } catch (error) {
       if (controller.signal.aborted && error instanceof Error && error.name === 'AbortPromptError') {
+        if (stoppedBy !== undefined) {
+          const { code, said, exitCode } = STOP_SIGNALS[stoppedBy];
+          throw new SparctlError(code, `${said}; nothing was written`, exitCode);
+        }
         if (!inputEnded) throw new BackRequested();
         throw Object.assign(new Error('the terminal input ended (Ctrl-D)'), { name: 'ExitPromptError' });
       }
@@ -43,6 +60,7 @@ export async function faEditDeps(context: CommandContext): Promise<FaEditDeps> {
     } finally {
       io.stdin.off('keypress', onKey);
       process.off('beforeExit', onDrained);
+      for (const signal of STOP_SIGNAL_NAMES) process.off(signal, onSignal);
     }
   };
   const prompter: Prompter = {
