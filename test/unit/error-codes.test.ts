@@ -77,6 +77,11 @@ const COMPUTED: Record<string, { readonly why: string; readonly codes?: (sites: 
   'src/app/bulk-job.ts: failed.code': { why: 'a report file that failed as it was closed (disk.*), made the stop of the run' },
   // smoke.ts: a step's error is the SparctlError the mapper call threw.
   'src/core/smoke.ts: error.code': { why: "a smoke step's error" },
+  // fa edit: a stop signal at a question, by its code in core/stop-signals.ts.
+  'src/cli/compose/fa-edit.ts: code': {
+    why: 'a stop signal ending a question',
+    codes: () => ['interrupted', 'terminated', 'hangup', 'quit'],
+  },
 };
 
 /** Commander codes that are not errors: main.ts answers them with exit 0 (help, version). */
