@@ -376,9 +376,13 @@ type Paint = (code: string, text: string) => string;
 function doneTable(io: Io, summary: BulkSummary, paint: Paint): string {
   // Confirmed, superseded and skipped only when some record has them: most runs have none.
   const fates = RECORD_FATES.filter((fate) => fate === 'applied' || fate === 'unchanged' || fate === 'rejected' || summary[fate] > 0);
+  // A run that stopped: its records not done (not sent, or unanswered) have a column, so that the
+  // total row is every record of the input, as the JSON summary's total is.
+  const notDone = summary.notSent > 0;
   const columns: TableColumn[] = [
     { header: '', fit: 'fixed' },
     ...fates.map((fate) => ({ header: FATE_LABELS[fate], fit: 'fixed', align: 'right' }) as const),
+    ...(notDone ? [{ header: 'not done', fit: 'fixed', align: 'right' } as const] : []),
     { header: 'total', fit: 'fixed', align: 'right' },
   ];
   const rows: string[][] = [];
@@ -386,13 +390,15 @@ function doneTable(io: Io, summary: BulkSummary, paint: Paint): string {
     const counts = summary.byOperation[operation];
     if (!counts) continue;
     const cells = fates.map((fate) => counts[fate] ?? 0);
-    rows.push([ROW_LABELS[operation], ...cells.map(String), String(cells.reduce((a, b) => a + b, 0))]);
+    // Not done is counted for the run, not per operation: a record not sent has none yet.
+    rows.push([ROW_LABELS[operation], ...cells.map(String), ...(notDone ? [''] : []), String(cells.reduce((a, b) => a + b, 0))]);
   }
   const settled = fates.map((fate) => summary[fate]);
   rows.push([
     'total',
     ...settled.map((n, at) => (fates[at] === 'rejected' && n > 0 ? paint('33', String(n)) : String(n))),
-    String(settled.reduce((a, b) => a + b, 0)),
+    ...(notDone ? [paint('31', String(summary.notSent))] : []),
+    String(settled.reduce((a, b) => a + b, 0) + summary.notSent),
   ]);
   return renderTable(io, columns, rows, { stream: 'stderr' });
 }

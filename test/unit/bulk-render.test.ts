@@ -245,18 +245,26 @@ describe('summary', () => {
     renderBulkSummary(io, summary(), { target: 'local /data/mapper.db' });
     const text = stderr();
     expect(text).not.toMatch(ANSI);
-    expect(row(text, '')).toEqual(['applied', 'unchanged', 'rejected', 'total']);
+    // Records not done have a column of their own, counted for the run (a record not sent has no operation yet).
+    expect(row(text, '')).toEqual(['applied', 'unchanged', 'rejected', 'not done', 'total']);
     expect(row(text, 'link')).toEqual(['90', '0', '3', '93']);
     expect(row(text, 'update')).toEqual(['10', '0', '0', '10']);
     expect(row(text, 'no write')).toEqual(['0', '12', '3', '15']);
     expect(row(text, 'unlink')).toBeUndefined();
-    expect(row(text, 'total')).toEqual(['100', '12', '6', '118']);
-    // 118 settled + 2 not done = 120: the counts add up.
+    // 118 settled + 2 not done = 120: the counts add up, the table's total row too.
+    expect(row(text, 'total')).toEqual(['100', '12', '6', '2', '120']);
     expect(text).toContain('\n120 records in 4.0 s (30 rec/s) · local /data/mapper.db\n');
     expect(text).toContain('not done: 2 records (not sent, or no answer came)');
     expect(text).toContain('rejected by reason: rjct.reference_id.duplicate 3, input.invalid 3');
     expect(text).not.toMatch(/earlier run|rejects:|results:|journal:|stopped|resume with/);
     expect(Math.max(...text.split('\n').map((l) => l.length))).toBeLessThanOrEqual(80);
+  });
+
+  it('a run that did every record has no not-done column', () => {
+    const { io, stderr } = fakeIo();
+    renderBulkSummary(io, summary({ total: 118, notSent: 0 }), { target: 'local /data/mapper.db' });
+    expect(row(stderr(), '')).toEqual(['applied', 'unchanged', 'rejected', 'total']);
+    expect(row(stderr(), 'total')).toEqual(['100', '12', '6', '118']);
   });
 
   it('adds earlier runs, rejects, results, journal, stop reason and resume hint when they apply', () => {
