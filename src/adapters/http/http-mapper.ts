@@ -2,7 +2,7 @@ import { createPublicKey, randomUUID, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Dispatcher } from 'undici';
 import { Pool } from './undici-parts.js';
-import { ConfigError, SparctlError, UnavailableError, UsageError } from '../../core/errors.js';
+import { ConfigError, RETRYABLE, SparctlError, UnavailableError, UsageError } from '../../core/errors.js';
 import type { LinkItem, Mapper, MapperCallContext, ResolveItem, UnlinkItem } from '../../core/mapper.js';
 import type { ItemResult, Operation } from '../../core/results.js';
 import { deconstructFa, type Strategy } from '../../core/strategy/strategy.js';
@@ -38,18 +38,6 @@ export const MOST_ANSWER_BYTES = 64 * 1024 * 1024;
 
 /** The longest Retry-After waited out (5 min); a mapper that asks for more stops the command. */
 export const MOST_RETRY_AFTER_MS = 5 * 60_000;
-
-/** Failures of a txn/status request that say to ask again (the status request alone is retried). */
-const POLL_AGAIN = new Set([
-  'remote.refused',
-  'remote.reset',
-  'remote.timeout',
-  'remote.connect_timeout',
-  'remote.server_error',
-  'remote.rate_limited',
-  'remote.transport',
-  'remote.unexpected_status',
-]);
 
 export class HttpMapper implements Mapper {
   readonly target: string;
@@ -344,7 +332,7 @@ export class HttpMapper implements Mapper {
       } catch (error) {
         // A status request that failed on its way (refused, reset, 429, 5xx) changes nothing at
         // the mapper: asked again until the deadline, never the write itself sent again.
-        if (!(error instanceof UnavailableError) || !POLL_AGAIN.has(error.code) || Date.now() + everyMs > deadline) throw error;
+        if (!(error instanceof UnavailableError) || !RETRYABLE.has(error.code) || Date.now() + everyMs > deadline) throw error;
         await new Promise((resolve) =>
           setTimeout(resolve, Math.min(Math.max(everyMs, error.retryAfterMs ?? 0), Math.max(0, deadline - Date.now()))),
         );
