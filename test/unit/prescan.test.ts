@@ -153,8 +153,14 @@ describe('the pass before the run', () => {
         Buffer.concat([Buffer.from([0xfe, 0xff]), Buffer.from(text, 'utf16le').swap16()]),
         ":1: UTF-16 text (it starts with UTF-16's byte-order mark), not UTF-8; nothing was sent",
       ],
-      ['le.csv', Buffer.from(text, 'utf16le'), ':1: UTF-16 text (every other byte is NUL), not UTF-8; nothing was sent'],
-      ['be.csv', Buffer.from(text, 'utf16le').swap16(), ':1: UTF-16 text (every other byte is NUL), not UTF-8; nothing was sent'],
+      ['le.csv', Buffer.from(text, 'utf16le'), ':1: UTF-16 text (NUL bytes between its letters), not UTF-8; nothing was sent'],
+      ['be.csv', Buffer.from(text, 'utf16le').swap16(), ':1: UTF-16 text (NUL bytes between its letters), not UTF-8; nothing was sent'],
+      // A header that starts in another script: its first bytes are not NUL, a third of them are.
+      [
+        'cyrillic.csv',
+        Buffer.from(`номер,счёт\n${text}`, 'utf16le'),
+        ':1: UTF-16 text (NUL bytes between its letters), not UTF-8; nothing was sent',
+      ],
     ];
     for (const [name, bytes, message] of cases) {
       const path = join(dir, name);

@@ -37,6 +37,13 @@ export interface Prescan {
   readonly emptyRowsSkipped?: boolean;
 }
 
+/** A third of the bytes or more are NUL: text in UTF-16, not UTF-8 with a stray control character. */
+function mostlyNul(bytes: Uint8Array): boolean {
+  let nul = 0;
+  for (const byte of bytes) if (byte === 0) nul++;
+  return nul * 3 >= bytes.length;
+}
+
 /** input.not_utf8 for a UTF-16 file, with the way to save or convert it. */
 const utf16 = (message: string): UsageError =>
   new UsageError('input.not_utf8', message, {
@@ -63,10 +70,11 @@ class ByteCheck {
     // way out, rather than as a bad byte on line 1 or a header of NUL-separated letters.
     if (first && chunk.length >= 2 && ((chunk[0] === 0xff && chunk[1] === 0xfe) || (chunk[0] === 0xfe && chunk[1] === 0xff)))
       throw utf16(`${this.name}:1: UTF-16 text (it starts with UTF-16's byte-order mark), not UTF-8; nothing was sent`);
-    // UTF-16 without its mark: every other byte of its (ASCII) header is NUL. A NUL byte elsewhere
-    // is a control character in one cell, which that row's checks reject.
-    if (first && chunk.length >= 4 && ((chunk[1] === 0 && chunk[3] === 0) || (chunk[0] === 0 && chunk[2] === 0)))
-      throw utf16(`${this.name}:1: UTF-16 text (every other byte is NUL), not UTF-8; nothing was sent`);
+    // UTF-16 without its mark: every other byte of ASCII text is NUL, so a third of the file's
+    // start or more (a header in another script has fewer). A NUL byte here and there is a
+    // control character in one cell, which that row's checks reject.
+    if (first && chunk.length >= 4 && mostlyNul(chunk.subarray(0, 1024)))
+      throw utf16(`${this.name}:1: UTF-16 text (NUL bytes between its letters), not UTF-8; nothing was sent`);
     let text: string;
     try {
       text = this.utf8.decode(chunk, { stream: true });
