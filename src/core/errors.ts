@@ -83,19 +83,3 @@ export class StrategyError extends SparctlError {
     super(code, message, ExitCode.usage, options);
   }
 }
-
-/** Codes of failures that may pass: the request is tried again (a write after reading back what an unknown outcome left). */
-export const RETRYABLE = new Set([
-  'remote.refused',
-  'remote.reset',
-  'remote.timeout',
-  'remote.connect_timeout',
-  'remote.server_error',
-  'remote.rate_limited',
-  'remote.batch_failed',
-  'remote.transport',
-  'remote.host_unknown',
-  'remote.unexpected_status',
-  // The token endpoint failing: the request it was for was never sent.
-  'auth.token_unavailable',
-]);

@@ -1,4 +1,5 @@
-import { RETRYABLE, UnavailableError } from './errors.js';
+import { UnavailableError } from './errors.js';
+import { backoffDelay, RETRYABLE } from './retry.js';
 import type { Mapper, MapperCallContext, ResolveItem } from './mapper.js';
 import type { ResolveScope } from './model.js';
 import { OPERATION_COLUMN } from './vocabulary.js';
@@ -208,8 +209,7 @@ async function resolveRetried(mapper: Mapper, batch: readonly PreparedItem[], op
       return await resolveBatch(mapper, batch, options.context);
     } catch (error) {
       if (!(error instanceof UnavailableError) || !RETRIED.has(error.code) || attempt >= (options.retries ?? 0)) throw error;
-      const exponential = Math.min(30_000, 500 * 2 ** attempt);
-      const delay = Math.round(Math.max(exponential / 2 + Math.random() * (exponential / 2), error.retryAfterMs ?? 0));
+      const delay = backoffDelay(attempt, error.retryAfterMs, Math.random);
       options.onRetry?.(error.message, attempt + 1, delay);
       await sleep(delay);
     }

@@ -64,7 +64,7 @@ class ByteCheck {
   /** The chunk as text (the decoder already checked it). */
   update(chunk: Buffer): string {
     this.hash.update(chunk);
-    const first = this.lines === 0 && !this.begun;
+    const first = !this.begun;
     this.begun ||= chunk.length > 0;
     // Excel's "Unicode Text" and PowerShell's default output are UTF-16: said as such, with the
     // way out, rather than as a bad byte on line 1 or a header of NUL-separated letters.

@@ -9,6 +9,7 @@ import { decide, effectShown, isStored, type Current } from './plan.js';
 import { Reports, type ChunkReport } from './reports.js';
 import { AdaptiveSlots, asStop, pool, Slots, Stop } from './requests.js';
 import { SupersessionCheck, type RowIndex } from './row-index.js';
+import { backoffDelay } from '../retry.js';
 import { LOST_ANSWER, OUTCOME_OF, Sender, shownFate, type Work, type WriteOperation } from './sender.js';
 import { StateReader, type Retrying } from './state.js';
 import type { BulkInput, BulkInputRecord, BulkMode, InputProblem } from './types.js';
@@ -226,10 +227,7 @@ class BulkRun implements Retrying {
   backoff(attempt: number, retryAfterMs: number | undefined): number {
     // Every retried failure is the mapper (or the way to it) pushing back.
     this.slots.congested();
-    const { base, max } = this.options.backoffMs ?? { base: 500, max: 30_000 };
-    const exponential = Math.min(max, base * 2 ** attempt);
-    const jittered = exponential / 2 + this.random() * (exponential / 2);
-    return Math.round(Math.max(jittered, retryAfterMs ?? 0));
+    return backoffDelay(attempt, retryAfterMs, this.random, this.options.backoffMs);
   }
 
   retried(...args: Parameters<Reports['retried']>): void {

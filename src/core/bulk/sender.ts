@@ -1,4 +1,5 @@
-import { RETRYABLE, SparctlError, UnavailableError } from '../errors.js';
+import { SparctlError, UnavailableError } from '../errors.js';
+import { RETRYABLE } from '../retry.js';
 import type { ItemRow, LinkItem, Mapper, MapperCallContext, UnlinkItem, UpdateItem } from '../mapper.js';
 import type { MappingRecord } from '../request-items.js';
 import { classifyResult, ReasonCode, type ItemResult, type Operation, type Outcome } from '../results.js';

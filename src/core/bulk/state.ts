@@ -1,4 +1,5 @@
-import { RETRYABLE, UnavailableError } from '../errors.js';
+import { UnavailableError } from '../errors.js';
+import { RETRYABLE } from '../retry.js';
 import { SAME_ROW, type ItemRow, type Mapper, type MapperCallContext, type ResolveItem } from '../mapper.js';
 import { classifyResult, type ItemResult, type Operation } from '../results.js';
 import type { Current } from './plan.js';
