@@ -22,6 +22,7 @@ import { DEFAULT_CSV_LAYOUT } from '../../core/csv-delimiter.js';
 import { QUOTED_COLUMN, csvCell, quotedCell, rawCell, type RejectLayout } from './csv-cells.js';
 import { duringRunError, makeFolders, outputError, ownerOnlyFile, realPath } from './fs-errors.js';
 import { pauseSync } from '../pause.js';
+import { syncFolder } from './durable-file.js';
 import {
   holderText,
   holding,
@@ -354,6 +355,7 @@ class LineWriter {
           closeSync(fd);
         }
         renameSync(this.file, this.path);
+        syncFolder(dirname(this.path));
         stagingFiles.delete(this.file);
         return;
       } catch (error) {

@@ -18,9 +18,15 @@ import { closeDatabase, openDatabase, prepare, setPragma } from '../sqlite/retai
  *
  * Invariant: a journal of another job is never emptied unless --restart says so, or the caller
  * says that job is settled (JournalOptions.settled): it may be the only record of writes made.
+ *
+ * Invariant: a batch's in-flight mark is on the disk before the batch is sent (its commit syncs
+ * the WAL, and with it every row before it), so a power cut cannot hide a write that may have
+ * landed; a settled row lost that way is only read back again.
  */
 export class SqliteJournal implements Journal {
   private readonly inflight: Database.Statement;
+  private readonly syncEveryCommit: Database.Statement;
+  private readonly syncAtCheckpoint: Database.Statement;
   private readonly settledStatement: Database.Statement;
   /** The file opened (device and inode), to tell when the path no longer holds it. */
   private readonly opened: FileIdentity | undefined;
@@ -41,6 +47,8 @@ export class SqliteJournal implements Journal {
       this.opened = undefined; // the path cannot be looked at: nothing to compare with later
     }
     this.inflight = prepare(db, "INSERT INTO entries (state, operation, seqs) VALUES ('inflight', ?, ?)");
+    this.syncEveryCommit = prepare(db, 'PRAGMA synchronous = FULL');
+    this.syncAtCheckpoint = prepare(db, 'PRAGMA synchronous = NORMAL');
     this.settledStatement = prepare(
       db,
       "INSERT INTO entries (state, operation, fate, outcome, code, message, seqs) VALUES ('settled', ?, ?, ?, ?, ?, ?)",
@@ -190,7 +198,16 @@ export class SqliteJournal implements Journal {
     // Once per batch, before it is sent: a stat costs a few µs, a small part of the commit below.
     this.refuseLost();
     try {
-      this.inflight.run(operation, rangesOf(seqs));
+      // Only this commit waits for the disk: were it lost to a power cut after the batch was sent,
+      // the next run would take a write that landed for one never made (a link refused as
+      // already there, reported rejected). A settled row lost instead is read back; syncing
+      // those too cost a 100,000-row local import 400 more fsyncs.
+      this.syncEveryCommit.run();
+      try {
+        this.inflight.run(operation, rangesOf(seqs));
+      } finally {
+        this.syncAtCheckpoint.run();
+      }
     } catch (error) {
       // Nothing of this batch was sent: the run stops, and the next one sends it.
       throw duringRunError(this.path, 'cannot write the journal', error);

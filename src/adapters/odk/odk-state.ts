@@ -1,4 +1,5 @@
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import { replaceDurably } from '../files/durable-file.js';
 import { duringRunError, makeFolders } from '../files/fs-errors.js';
 import { dirname } from 'node:path';
 import { ConfigError } from '../../core/errors.js';
@@ -14,7 +15,7 @@ import type { Claim } from '../../core/odk-claims.js';
  * load as they were: a claim without it left none); and the fingerprint of the window settled
  * last (`settledJournal`: a journal of it a kill left behind is taken over, not refused). Written
  * whole to a temporary file and renamed, so a kill leaves the old state or the new one, never
- * half of one.
+ * half of one, and synced, so a power cut does not either.
  */
 export interface OdkState {
   readonly watermark?: string;
@@ -87,8 +88,9 @@ export function writeWhole(path: string, text: string, what: string): void {
   const temporary = `${path}.${process.pid}.tmp`;
   try {
     makeFolders(dirname(path));
-    writeFileSync(temporary, text, { mode: 0o600 });
-    renameSync(temporary, path);
+    // Synced before and after its rename: after a power cut an empty or older state would forget
+    // what the importer wrote, and so what an undo of it must put back.
+    replaceDurably(temporary, path, text, 0o600);
   } catch (error) {
     try {
       rmSync(temporary, { force: true });
