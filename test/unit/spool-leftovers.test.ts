@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
@@ -43,5 +43,21 @@ describe('leftover copies of piped input', () => {
     expect(existsSync(other!)).toBe(true);
     copy.remove();
     expect(readdirSync(tmp).sort()).toEqual(['elsewhere', 'sparctl-input-bbbbbb']);
+  });
+
+  it("a dry run's private folder a day old goes though its pid runs again (reused), or empty (a kill before the copy); younger ones stay", async () => {
+    const tmp = tempDir();
+    const names = ['sparctl-input-reused', 'sparctl-input-empty', 'sparctl-input-fresh', 'sparctl-input-new-empty'];
+    const [reused, empty, fresh, newEmpty] = names.map((name) => join(tmp, name));
+    for (const folder of [reused!, empty!, fresh!, newEmpty!]) mkdirSync(folder);
+    const copyOf = (folder: string) => join(folder, `${process.ppid}-${hostTag()}-0123456789ab.input`);
+    writeFileSync(copyOf(reused!), 'id\nB1\n');
+    writeFileSync(copyOf(fresh!), 'id\nB1\n');
+    const twoDaysAgo = new Date(Date.now() - 2 * 24 * 3600 * 1000);
+    utimesSync(copyOf(reused!), twoDaysAgo, twoDaysAgo);
+    utimesSync(empty!, twoDaysAgo, twoDaysAgo);
+    const copy = await seekableInput('-', Readable.from(['id\nB2\n']), tmp, true);
+    copy.remove();
+    expect(readdirSync(tmp).sort()).toEqual(['sparctl-input-fresh', 'sparctl-input-new-empty']);
   });
 });

@@ -200,8 +200,9 @@ function abandoned(dir: string, name: string): boolean {
 
 /**
  * Dry runs' private folders under `tmp` (the system's temporary folder) whose copy a killed run
- * left: removed once its process provably no longer runs. Another user's cannot be listed, and
- * are left alone.
+ * left: removed once its process provably no longer runs, or once the copy is a day old (its pid
+ * may have been given to another process since); an empty one (a kill between making it and
+ * the copy) once it is a day old. Another user's cannot be listed, and are left alone.
  */
 function removeStaleFolders(tmp: string): void {
   let entries: string[];
@@ -210,11 +211,14 @@ function removeStaleFolders(tmp: string): void {
   } catch {
     return;
   }
+  const now = Date.now();
+  const old = (path: string) => now - statSync(path).mtimeMs > STALE_MS;
   for (const entry of entries) {
     const folder = join(tmp, entry);
     try {
       const inside = readdirSync(folder);
-      if (inside.length > 0 && inside.every((name) => abandoned(folder, name))) rmSync(folder, { recursive: true, force: true });
+      if (inside.length === 0 ? old(folder) : inside.every((name) => abandoned(folder, name) || old(join(folder, name))))
+        rmSync(folder, { recursive: true, force: true });
     } catch {
       // not ours to list, or gone meanwhile
     }
