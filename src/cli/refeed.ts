@@ -63,6 +63,10 @@ export function refeedCommand(argv: readonly string[], file: string, rejectsPath
       replaced = true;
     } else words.push(shellWord(word));
   }
-  // A --url's password or query key would be printed as typed: masked, it is for the user to fill in again.
-  return replaced ? redactUrlsIn(`sparctl ${words.join(' ')}`) : undefined;
+  if (!replaced) return undefined;
+  // A --url's password or query key would be printed as typed: masked, it is for the user to
+  // fill in again, and the line says so (pasted as it is, it would fail to authenticate).
+  const command = `sparctl ${words.join(' ')}`;
+  const masked = redactUrlsIn(command);
+  return masked === command ? masked : `${masked}   (*** where the --url has a secret, not shown: type it in again)`;
 }
