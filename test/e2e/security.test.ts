@@ -7,6 +7,7 @@
 import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { chmodSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -17,6 +18,7 @@ import { startFakeCentral } from '../helpers/fake-central.js';
 import { ROOT, cliEnv, type CliResult } from '../helpers/run-cli.js';
 import { runMain } from '../helpers/run-main.js';
 import { bankFlags } from '../helpers/records.js';
+import { listenOnLoopback } from '../helpers/loopback.js';
 import { tempDir } from '../helpers/tmp.js';
 
 /** Every file under `dir`, as text. */
@@ -228,6 +230,78 @@ describe('secrets never leak', () => {
     const init = await runMain(['config', 'init'], { env });
     expect(init.code).toBe(0);
     expect(statSync(join(home, 'config', 'sparctl', 'config.json')).mode & 0o777).toBe(0o600);
+  });
+});
+
+describe("a gateway that echoes the request's address in its messages", () => {
+  it("a --url's query key is masked in every message shown or kept: per-record messages (stdout, reject, results), smoke's steps and JUnit, ping's checks", async () => {
+    const KEY = 'QueryKey0123456789';
+    // Answers every record with a message naming the request's path and query, as some gateways'
+    // errors do; with 401 and the same message in SPAR's error format on the second port.
+    const echo = (status: number) =>
+      createHttpServer((request, response) => {
+        let body = '';
+        request.on('data', (chunk: Buffer) => (body += chunk.toString()));
+        request.on('end', () => {
+          const said = `as asked at ${request.url}`;
+          if (request.url!.startsWith('/ping')) return response.writeHead(200).end(`pong ${said}`);
+          if (status !== 200)
+            return response
+              .writeHead(status, { 'content-type': 'application/json' })
+              .end(JSON.stringify({ errors: [{ code: 'G2P-AUT-401', message: said }] }));
+          const operation = request.url!.split('?')[0]!.split('/').pop()!;
+          const items = JSON.parse(body).request_body.request_payload[`${operation}_request`] as { reference_id: string; id: string }[];
+          const list = items.map((item) =>
+            operation === 'resolve'
+              ? {
+                  reference_id: item.reference_id,
+                  id: item.id,
+                  status: 'succ',
+                  status_reason_code: 'succ.fa.not_linked_to_id',
+                  status_reason_message: said,
+                  fa: null,
+                }
+              : { reference_id: item.reference_id, status: 'rjct', status_reason_code: 'rjct.fa.invalid', status_reason_message: said },
+          );
+          response
+            .writeHead(200, { 'content-type': 'application/json' })
+            .end(
+              JSON.stringify({
+                response_header: { response_status: 'SUCCESS' },
+                response_body: { response_payload: { [`${operation}_response`]: list } },
+              }),
+            );
+        });
+      });
+    const servers = [echo(200), echo(401)];
+    const [ok, refusing] = await Promise.all(servers.map((server) => listenOnLoopback(server)));
+    try {
+      const { env, home } = cliEnv();
+      const input = join(home, 'b.csv');
+      writeFileSync(
+        input,
+        'id,fa_type,bank_name,bank_code,branch_name,branch_code,account_number\nE1,BANK,X,EXB,Main,0001,5\nE2,BANK,X,EXB,Main,0001,6\n',
+      );
+      const url = (port: number) => `http://127.0.0.1:${port}/?subscription-key=${KEY}`;
+      const runs = [
+        await runMain(['--url', url(ok!), 'link', '--file', input, '--results', join(home, 'results.jsonl'), '-o', 'jsonl'], {
+          env,
+          cwd: home,
+        }),
+        await runMain(['--url', url(ok!), 'smoke', '-o', 'json', '--junit', join(home, 'smoke.xml')], { env, cwd: home }),
+        await runMain(['--url', url(refusing!), 'smoke', '-o', 'json', '--junit', join(home, 'smoke-401.xml')], { env, cwd: home }),
+        await runMain(['--url', url(refusing!), 'ping', '-o', 'jsonl'], { env, cwd: home }),
+        await runMain(['--url', url(ok!), 'ping', '-o', 'jsonl'], { env, cwd: home }),
+      ];
+      const texts = [...runs.flatMap((run) => [run.stdout, run.stderr]), ...filesUnder(home).map((file) => file.text)];
+      // The echoes arrived (else this test would prove nothing), and masked.
+      expect(texts.join('\n')).toContain('/mapper/link?subscription-key=***');
+      expect(texts.join('\n')).toContain('/ping?subscription-key=***');
+      expect(readFileSync(join(home, 'smoke-401.xml'), 'utf8')).toContain('subscription-key=***');
+      for (const text of texts) expect(text).not.toContain(KEY);
+    } finally {
+      for (const server of servers) server.close();
+    }
   });
 });
 

@@ -10,9 +10,9 @@ import { deconstructFa, type Strategy } from '../../core/strategy/strategy.js';
 import { declaredStrategies } from '../files/strategies-file.js';
 import { redactUrl, type Settings } from '../../config/settings.js';
 import { checkedBearerToken } from '../../config/bearer-token.js';
-import { holdSecret, holdUrlSecrets, redactSecretsIn } from '../../config/redact.js';
+import { holdSecret, holdUrlSecrets, redactSecretsIn, redactShownText } from '../../config/redact.js';
 import { canonicalJson } from './canonical-json.js';
-import { isBatchFailure, type ProtocolItem, type WireProtocol } from './protocol.js';
+import { isBatchFailure, type BatchFailure, type ProtocolItem, type WireProtocol } from './protocol.js';
 import { storedFaMismatch, strategyIdOf } from '../../core/strategy/declared.js';
 import { protocolNamed } from './protocols/index.js';
 // Loaded only by a profile that signs, or runs asynchronously: jose costs a remote command 77 ms to load.
@@ -137,7 +137,8 @@ export class HttpMapper implements Mapper {
   async ping(): Promise<{ status: number; body: string }> {
     const url = this.urlFor('/ping');
     const response = await this.send(url, { method: 'GET', path: url.pathname + url.search, headers: {} });
-    return { status: response.status, body: response.text };
+    // Shown in ping's checks: a gateway key the answer echoes is masked as in any message.
+    return { status: response.status, body: redactShownText(response.text) };
   }
 
   urlFor(path: string): URL {
@@ -350,7 +351,7 @@ export class HttpMapper implements Mapper {
   }
 
   private readAnswer(operation: Operation, items: readonly ProtocolItem[], parsed: unknown, where: string): ItemResult[] {
-    const outcome = this.protocol.parseResponse(operation, parsed, items);
+    const outcome = shownMessages(this.protocol.parseResponse(operation, parsed, items));
     if (isBatchFailure(outcome)) {
       const detail = `${outcome.code ?? 'no code'}${outcome.message ? `: ${outcome.message}` : ''}`;
       switch (outcome.kind) {
@@ -762,12 +763,34 @@ function safeJson(text: string): unknown {
 }
 
 /** SPAR's error bodies: {"errors":[{"code":"G2P-REQ-102","message":"Invalid Input. …"}]}. */
+/**
+ * A mapper's messages (per record, or of the whole request) with the URL parameter values sparctl
+ * holds masked: they are printed, and kept in reject, results and JUnit files, and a gateway may
+ * echo the request's `?subscription-key=…` in them. Values, FAs above all, are left as they are
+ * (redact.ts: a query value may also be data).
+ */
+function shownMessages(outcome: ItemResult[] | BatchFailure): ItemResult[] | BatchFailure {
+  if (isBatchFailure(outcome)) return outcome.message === null ? outcome : { ...outcome, message: redactShownText(outcome.message) };
+  let changed: ItemResult[] | undefined;
+  outcome.forEach((result, at) => {
+    const message = result.status_reason_message;
+    if (message === null) return;
+    const shown = redactShownText(message);
+    if (shown === message) return;
+    changed ??= [...outcome];
+    changed[at] = { ...result, status_reason_message: shown };
+  });
+  return changed ?? outcome;
+}
+
 function serverError(text: string): { code?: string; message?: string } {
   const parsed = safeJson(text) as { errors?: { code?: unknown; message?: unknown }[] } | undefined;
   const first = Array.isArray(parsed?.errors) ? parsed.errors[0] : undefined;
   return {
-    ...(typeof first?.code === 'string' ? { code: first.code } : {}),
-    ...(typeof first?.message === 'string' ? { message: first.message } : {}),
+    ...(typeof first?.code === 'string' ? { code: redactShownText(first.code) } : {}),
+    // A message, shown: a gateway key it echoes (`… for /mapper/link?key=…`) is masked here, at
+    // the source, for every place it goes (ping's checks, smoke's steps and report), not only the error line.
+    ...(typeof first?.message === 'string' ? { message: redactShownText(first.message) } : {}),
   };
 }
 
