@@ -14,7 +14,7 @@ import {
   type DfspData,
   type RowFilter,
 } from '../core/mapping.js';
-import { reviewStatesOf } from '../core/odk.js';
+import { OLDER_SUBMISSION, reviewStatesOf, SUBMISSION_DATE_COLUMN, SubmissionOrder } from '../core/odk.js';
 import { closest } from '../core/strategy/validate.js';
 import type { Strategy } from '../core/strategy/strategy.js';
 
@@ -135,6 +135,18 @@ async function jobOf(deps: ImportCsvDeps, input: ImportCsvInput): Promise<CsvImp
   let columns: readonly string[] = [];
   let contexts: RowContexts | undefined;
   let filters: readonly RowFilter[] = mapping.filters;
+  // An ODK Central export (CSV): its rows come newest first, and an ID's newest submission decides.
+  let newestDecides = false;
+  let indexOrder = new SubmissionOrder();
+  const olderSubmission = (order: SubmissionOrder) => (id: string, cell: (column: string) => string | undefined) => {
+    const stamp = cell(SUBMISSION_DATE_COLUMN);
+    return order.older(id, stamp)
+      ? {
+          ...OLDER_SUBMISSION,
+          message: `skipped: ${SUBMISSION_DATE_COLUMN} ${stamp?.trim()} is older than a row above it of the same ID (${OLDER_SUBMISSION.rule})`,
+        }
+      : undefined;
+  };
   // A workbook's number cells are refused anyway; its text cells are not tallied (no tokenizer pass).
   const widths = new ColumnWidths(format === 'csv' ? widthColumns(mapping) : []);
   return {
@@ -171,6 +183,9 @@ async function jobOf(deps: ImportCsvDeps, input: ImportCsvInput): Promise<CsvImp
           { hint: headerHint(mapping, written, usedDelimiter, header) },
         );
       }
+      newestDecides = format === 'csv' && header.includes(REVIEW_STATE_COLUMN) && header.includes(SUBMISSION_DATE_COLUMN);
+      // Each pass over the file (the index's, the run's) meets the rows afresh.
+      indexOrder = new SubmissionOrder();
       const reviewed = header.includes(REVIEW_STATE_COLUMN) && !mapping.filters.some((f) => f.source === REVIEW_STATE_COLUMN);
       filters =
         reviewed && skipReview.length > 0
@@ -186,11 +201,16 @@ async function jobOf(deps: ImportCsvDeps, input: ImportCsvInput): Promise<CsvImp
             ]
           : mapping.filters;
     },
-    keyColumns: () => [...idColumns(mapping), ...filters.map((filter) => filter.source)],
-    keyOf: (cell) => csvRowKey(mapping, filters, cell),
+    keyColumns: () => [
+      ...idColumns(mapping),
+      ...filters.map((filter) => filter.source),
+      ...(newestDecides ? [SUBMISSION_DATE_COLUMN] : []),
+    ],
+    keyOf: (cell) => csvRowKey(mapping, filters, cell, newestDecides ? olderSubmission(indexOrder) : undefined),
     widths,
     columns: () => columns,
     records: (rows) => {
+      const runOrder = olderSubmission(new SubmissionOrder());
       const toRecord = mappedCsvRecords({
         mapping,
         dfsp,
@@ -200,6 +220,7 @@ async function jobOf(deps: ImportCsvDeps, input: ImportCsvInput): Promise<CsvImp
         contexts: () => contexts,
         filters: () => filters,
         column: (column, value) => widths.check(column, value),
+        later: () => (newestDecides ? runOrder : undefined),
       });
       return (async function* () {
         let seq = 0;

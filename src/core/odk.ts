@@ -23,6 +23,42 @@ export interface OdkSubmission {
 
 export const REVIEW_STATES = ['received', 'hasIssues', 'edited', 'approved', 'rejected'] as const;
 
+/** ODK Central's CSV export column of when a submission reached Central (ISO 8601, UTC). */
+export const SUBMISSION_DATE_COLUMN = 'SubmissionDate';
+
+/** Central's stamp as it exports it (`2026-12-05T09:12:44.120Z`): such stamps compare as text. */
+const CENTRAL_STAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z$/;
+
+/**
+ * Which rows of an ODK Central CSV export an ID's newest submission decides over. Central
+ * exports the newest submission first, so the file's last row of an ID is its oldest: a row
+ * whose submission is older than one met above it for the same ID is left out (as a filter
+ * leaves a row out), and the newest one then is the ID's last row — what import-odk does.
+ *
+ * Invariant: fed the same rows in the same order, it leaves out the same rows (the pass before
+ * the run and the run each use one of their own), so the row index and the run agree.
+ * A stamp not in Central's form (a file re-saved by a spreadsheet) decides nothing.
+ */
+export class SubmissionOrder {
+  private readonly newest = new Map<string, string>();
+
+  /** Whether the row of `id` submitted at `stamp` is older than a row of `id` met before. */
+  older(id: string, stamp: string | undefined): boolean {
+    const at = stamp?.trim() ?? '';
+    if (!CENTRAL_STAMP.test(at)) return false;
+    const seen = this.newest.get(id);
+    if (seen !== undefined && at < seen) return true;
+    this.newest.set(id, at);
+    return false;
+  }
+}
+
+/** How a row SubmissionOrder leaves out is reported (a filter's hit: the summary counts by rule). */
+export const OLDER_SUBMISSION = {
+  code: 'filter.older_submission',
+  rule: 'an older submission of an ID than a row above it (ODK Central exports the newest first)',
+} as const;
+
 /** --skip-review's comma-separated states, each checked ("" names none). */
 export function reviewStatesOf(text: string): string[] {
   const states = text

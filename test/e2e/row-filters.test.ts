@@ -136,6 +136,57 @@ describe('row filters (mapping where/skip, --skip-review)', () => {
     expect(accountOf((await sparctl(['-o', 'json', 'resolve', 'A1'])).stdout)).toBe('999');
   });
 
+  it("an ODK export lists the newest submission first: an ID's newest decides, not its last row; a rejected newest leaves the next", async () => {
+    const { dir, sparctl, importArgs } = setup();
+    const at = (stamp: string, id: string, account: string, review: string) =>
+      [stamp, ...row(id, account, 'yes', review).slice(1)] as readonly string[];
+    writeFileSync(
+      join(dir, 'export.csv'),
+      odkCsv([
+        at('2026-12-05T09:12:44.120Z', 'N1', '555', 'approved'), // line 2: N1's newest, decides
+        at('2026-12-03T10:00:00.000Z', 'N2', '777', 'rejected'), // line 3: N2's newest, rejected: left out
+        at('2026-12-01T08:15:30.123Z', 'N1', '111', ''), // line 4: older than line 2: left out
+        at('2026-12-02T08:00:00.000Z', 'N2', '666', 'approved'), // line 5: N2's newest kept, decides
+        at('2026-12-06T07:00:00.000Z', 'N3', '300', ''), // line 6: superseded by line 7 (newer, below it)
+        at('2026-12-07T07:00:00.000Z', 'N3', '301', ''), // line 7: decides
+        at('05/12/2026 09:12', 'N4', '400', ''), // line 8: not Central's stamp: decides nothing
+        at('2026-12-01T08:00:00.000Z', 'N4', '401', ''), // line 9: N4's last row, decides as in any file
+      ]),
+    );
+    const run = await sparctl(['--create', '-o', 'json', ...importArgs, '--results', 'results.jsonl']);
+    expect(run.code, run.stderr).toBe(0);
+    expect((JSON.parse(run.stdout) as { summary: Record<string, unknown> }).summary).toMatchObject({
+      total: 8,
+      applied: 4,
+      superseded: 2,
+      skipped: 2,
+      skippedBy: {
+        'ReviewState is rejected (--skip-review)': 1,
+        'an older submission of an ID than a row above it (ODK Central exports the newest first)': 1,
+      },
+    });
+    const results = readFileSync(join(dir, 'results.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(results.map((r) => [r['line'], r['id'], r['fate'], r['code'] ?? null])).toEqual([
+      [2, 'N1', 'applied', null],
+      [3, 'N2', 'skipped', 'filter.review_state'],
+      [4, 'N1', 'skipped', 'filter.older_submission'],
+      [5, 'N2', 'applied', null],
+      [6, 'N3', 'superseded', null],
+      [7, 'N3', 'applied', null],
+      [8, 'N4', 'superseded', null],
+      [9, 'N4', 'applied', null],
+    ]);
+    expect(results[2]!['message']).toContain('SubmissionDate 2026-12-01T08:15:30.123Z is older than a row above it of the same ID');
+    const accounts = async (id: string) => accountOf((await sparctl(['-o', 'json', 'resolve', id])).stdout);
+    expect([await accounts('N1'), await accounts('N2'), await accounts('N3'), await accounts('N4')]).toEqual(['555', '666', '301', '401']);
+    // Run again: nothing changes.
+    const again = await sparctl(['-o', 'json', ...importArgs]);
+    expect((JSON.parse(again.stdout) as { summary: Record<string, unknown> }).summary).toMatchObject({ applied: 0, unchanged: 4 });
+  });
+
   it('refuses a filter on a column the file lacks before reading a row, with the column it may mean', async () => {
     const { dir, db, sparctl, importArgs } = setup();
     writeFileSync(join(dir, 'export.csv'), odkCsv([row('A1', '111', 'yes', '')]));

@@ -232,8 +232,8 @@ export interface IndexCache {
   readonly keep?: boolean;
 }
 
-/** The kept index format: [seq, last seq, last line] of each superseded row (2: IDs keyed in NFC; 3: with the column tally; 4: rows of empty cells skipped). */
-const KEPT_FORMAT = 4;
+/** The kept index format: [seq, last seq, last line] of each superseded row (2: IDs keyed in NFC; 3: with the column tally; 4: rows of empty cells skipped; 5: an ODK export's older submissions keyed as none). */
+const KEPT_FORMAT = 5;
 const KEPT_MAX = 64;
 
 function keptPath(path: string, definition: string, cache: IndexCache): string | undefined {

@@ -6,6 +6,7 @@ import {
   type ColumnCheck,
   type CompiledMapping,
   type DfspLookup,
+  type FilterHit,
   type NumberCells,
   type RowFilter,
 } from '../mapping.js';
@@ -118,6 +119,12 @@ export function mappedCsvRecords(options: {
   readonly filters?: () => readonly RowFilter[];
   /** A value against the rest of its column (learned from the whole file before the run). */
   readonly column?: ColumnCheck;
+  /**
+   * A rule over the rows the filters keep, asked once per row in input order with the row's ID:
+   * a hit leaves the row out as a filter does (import-csv's SubmissionOrder). The row index's
+   * key function must ask one of its own the same way (csvRowKey's `later`).
+   */
+  readonly later?: () => ((id: string, cell: (column: string) => string | undefined) => FilterHit | undefined) | undefined;
 }): (row: CsvFileRow, seq: number) => BulkInputRecord {
   const { mapping, dfsp, strategies, mode, unlinkConfirmed, column } = options;
   const filters = options.filters ?? (() => mapping.filters);
@@ -141,9 +148,12 @@ export function mappedCsvRecords(options: {
     const row = fileRow.record as Record<string, string>;
     const numbers = numbersOf(fileRow.numberCells);
     const cell = (path: string) => row[path];
-    const skip = filterRow(filters(), cell);
+    const filtered = filterRow(filters(), cell);
+    const named = filtered === undefined ? rowKey(mapping, cell, numbers) : undefined;
+    // Before any early return: the rule must meet every row the row index's key function met.
+    const skip = filtered ?? (named === undefined ? undefined : options.later?.()?.(named, cell));
     // A row a filter leaves out is no row of its ID: its key is none, as in the row index.
-    const key = skip === undefined ? rowKey(mapping, cell, numbers) : undefined;
+    const key = skip === undefined ? named : undefined;
     // An unreadable row is a reject even when a filter would leave it out: its cells may be misplaced.
     if (fileRow.unreadable)
       return {
@@ -195,6 +205,8 @@ export function csvRowKey(
   mapping: CompiledMapping,
   filters: readonly RowFilter[],
   cell: (column: string) => string | undefined,
+  later?: (id: string, cell: (column: string) => string | undefined) => FilterHit | undefined,
 ): string | undefined {
-  return filterRow(filters, cell) === undefined ? rowKey(mapping, cell) : undefined;
+  const key = filterRow(filters, cell) === undefined ? rowKey(mapping, cell) : undefined;
+  return key === undefined || later?.(key, cell) === undefined ? key : undefined;
 }
