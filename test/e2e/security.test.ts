@@ -263,14 +263,12 @@ describe("a gateway that echoes the request's address in its messages", () => {
                 }
               : { reference_id: item.reference_id, status: 'rjct', status_reason_code: 'rjct.fa.invalid', status_reason_message: said },
           );
-          response
-            .writeHead(200, { 'content-type': 'application/json' })
-            .end(
-              JSON.stringify({
-                response_header: { response_status: 'SUCCESS' },
-                response_body: { response_payload: { [`${operation}_response`]: list } },
-              }),
-            );
+          response.writeHead(200, { 'content-type': 'application/json' }).end(
+            JSON.stringify({
+              response_header: { response_status: 'SUCCESS' },
+              response_body: { response_payload: { [`${operation}_response`]: list } },
+            }),
+          );
         });
       });
     const servers = [echo(200), echo(401)];
