@@ -131,6 +131,17 @@ describe('compileMapping: every mistake is named with the file and JSON path', (
     ]);
   });
 
+  it('a name of 10 MB maps (no regex runs out of stack on it); runs of spaces and non-ASCII are normalised as ever', () => {
+    const mapping = compileMapping(perRow(), 'm.json');
+    const cells = { id: 'N1', method: 'bank', bank: 'EXB', bank_name: 'X', branch: '0001', branch_name: 'Main', account: '5' };
+    const long = apply(mapping, { ...cells, name: 'N'.repeat(10_000_000) });
+    expect(long.ok && (long.record['name'] as string).length).toBe(10_000_000);
+    const spaced = apply(mapping, { ...cells, name: 'Ana  Cruz ' });
+    expect(spaced.ok && spaced.record['name']).toBe('Ana Cruz');
+    const composed = apply(mapping, { ...cells, name: 'Jose\u0301 Cruz' });
+    expect(composed.ok && composed.record['name']).toBe('Jos\u00e9 Cruz');
+  });
+
   it('reads a column once even when two fields use it', () => {
     const mapping = compileMapping({ ...perRow(), phone: 'mobile' }, 'm.json');
     expect(mappingColumns(mapping).filter((c) => c === 'mobile')).toHaveLength(1);
