@@ -199,6 +199,8 @@ async function definitionRows(deps: StrategyDeps, definition: Definition): Promi
     try {
       text = await deps.readFile(file);
     } catch (error) {
+      // Read, but not text sparctl may store (input.not_utf8): said as it is.
+      if (error instanceof UsageError) throw error;
       const code = (error as { code?: string }).code;
       throw new UsageError('usage.unreadable', `--file ${file}: ${code === 'ENOENT' ? 'no such file' : (error as Error).message}`);
     }

@@ -1,16 +1,35 @@
 import { readFile } from 'node:fs/promises';
+import { TextDecoder } from 'node:util';
+import { firstBadLine } from '../adapters/files/utf8-lines.js';
 import { UsageError } from '../core/errors.js';
 
 /** Reading the small files a command is given (mappings, DFSP data, passwords): one clear line when they cannot be read. */
 
 export async function readText(path: string, flag: string): Promise<string> {
+  let bytes: Buffer;
   try {
-    return await readFile(path, 'utf8');
+    bytes = await readFile(path);
   } catch (error) {
     throw new UsageError(
       'usage.unreadable',
       `${flag} ${path}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`,
     );
+  }
+  return strictUtf8(bytes, path);
+}
+
+/**
+ * The bytes as UTF-8 text, or input.not_utf8 naming the line: read leniently, a byte in another
+ * encoding became U+FFFD in a mapping's constant, a bank's name or a strategy's template (which,
+ * append-only, could never be mended under its id).
+ */
+export function strictUtf8(bytes: Uint8Array, path: string): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new UsageError('input.not_utf8', `${path}:${1 + firstBadLine(bytes)}: not valid UTF-8; nothing was done`, {
+      hint: 'save the file as UTF-8',
+    });
   }
 }
 

@@ -18,7 +18,7 @@ import { CsvSyntaxError, CsvTokenizer } from './csv-tokenizer.js';
 import { makeFolders } from '../files/fs-errors.js';
 import { unquotedCell } from '../files/csv-cells.js';
 import { describeFsError, readHeader, type HeaderListener } from './record-file.js';
-import { firstBadLine } from '../files/utf8-lines.js';
+import { lineBreaks, StrictText } from './strict-text.js';
 
 /**
  * The pass over a bulk job's input before anything is sent: the fingerprint of its bytes and
@@ -37,55 +37,24 @@ export interface Prescan {
   readonly emptyRowsSkipped?: boolean;
 }
 
-/** A third of the bytes or more are NUL: text in UTF-16, not UTF-8 with a stray control character. */
-function mostlyNul(bytes: Uint8Array): boolean {
-  let nul = 0;
-  for (const byte of bytes) if (byte === 0) nul++;
-  return nul * 3 >= bytes.length;
-}
-
-/** input.not_utf8 for a UTF-16 file, with the way to save or convert it. */
-const utf16 = (message: string): UsageError =>
-  new UsageError('input.not_utf8', message, {
-    hint: 'in Excel, save as "CSV UTF-8 (Comma delimited)" rather than "Unicode Text"; or convert it: iconv -f UTF-16 -t UTF-8 FILE > FILE.csv',
-  });
-
 /** sha256 over the bytes and the definition, strict UTF-8, lines counted as the tokenizer counts them. */
 class ByteCheck {
   private readonly hash: Hash = createHash('sha256');
   // Invalid UTF-8 would otherwise be read as U+FFFD and stored in someone's account number.
-  private readonly utf8 = new TextDecoder('utf-8', { fatal: true });
-  lines = 0;
-  private crBefore = false;
-  private begun = false;
+  private readonly text: StrictText;
 
-  constructor(private readonly name: string) {}
+  constructor(name: string) {
+    this.text = new StrictText(name);
+  }
+
+  get lines(): number {
+    return this.text.lines;
+  }
 
   /** The chunk as text (the decoder already checked it). */
   update(chunk: Buffer): string {
     this.hash.update(chunk);
-    const first = !this.begun;
-    this.begun ||= chunk.length > 0;
-    // Excel's "Unicode Text" and PowerShell's default output are UTF-16: said as such, with the
-    // way out, rather than as a bad byte on line 1 or a header of NUL-separated letters.
-    if (first && chunk.length >= 2 && ((chunk[0] === 0xff && chunk[1] === 0xfe) || (chunk[0] === 0xfe && chunk[1] === 0xff)))
-      throw utf16(`${this.name}:1: UTF-16 text (it starts with UTF-16's byte-order mark), not UTF-8; nothing was sent`);
-    // UTF-16 without its mark: every other byte of ASCII text is NUL, so a third of the file's
-    // start or more (a header in another script has fewer). A NUL byte here and there is a
-    // control character in one cell, which that row's checks reject.
-    if (first && chunk.length >= 4 && mostlyNul(chunk.subarray(0, 1024)))
-      throw utf16(`${this.name}:1: UTF-16 text (NUL bytes between its letters), not UTF-8; nothing was sent`);
-    let text: string;
-    try {
-      text = this.utf8.decode(chunk, { stream: true });
-    } catch {
-      throw new UsageError('input.not_utf8', `${this.name}:${this.lines + 1 + firstBadLine(chunk)}: not valid UTF-8; nothing was sent`, {
-        hint: 'save the file as UTF-8 (in a spreadsheet: CSV UTF-8)',
-      });
-    }
-    this.lines += lineBreaks(chunk, this.crBefore);
-    this.crBefore = chunk.length > 0 ? chunk[chunk.length - 1] === CR : this.crBefore;
-    return text;
+    return this.text.decode(chunk);
   }
 
   end(definition: string): { fingerprint: string; rest: string } {
@@ -95,17 +64,7 @@ class ByteCheck {
 
   /** The text the decoder still holds (the file ends inside a character: input.not_utf8). */
   finish(): string {
-    let rest: string;
-    try {
-      rest = this.utf8.decode();
-    } catch {
-      throw new UsageError(
-        'input.not_utf8',
-        `${this.name}:${this.lines + 1}: not valid UTF-8 (the file ends inside a character); nothing was sent`,
-        { hint: 'save the file as UTF-8 (in a spreadsheet: CSV UTF-8)' },
-      );
-    }
-    return rest;
+    return this.text.finish();
   }
 
   /** The fingerprint of the bytes and the definition. */
@@ -404,15 +363,4 @@ export async function indexOfRecords(
   const builder = new RowIndexBuilder(randomSeeds(), expectedRows);
   for await (const batch of records) for (const record of batch) builder.add(record.key, record.line);
   return builder.build();
-}
-
-const LF = 10;
-const CR = 13;
-
-/** Line breaks in `chunk` as the tokenizer counts them (an editor's lines): each CR, and each LF not after a CR. */
-function lineBreaks(chunk: Buffer, crBefore: boolean): number {
-  let n = 0;
-  for (let i = chunk.indexOf(CR); i !== -1; i = chunk.indexOf(CR, i + 1)) n++;
-  for (let i = chunk.indexOf(LF); i !== -1; i = chunk.indexOf(LF, i + 1)) if (i > 0 ? chunk[i - 1] !== CR : !crBefore) n++;
-  return n;
 }

@@ -5,6 +5,7 @@ import { Readable } from 'node:stream';
 import { CsvSyntaxError, CsvTokenizer, type CsvRow, ROW_LIMIT, WRITTEN_KEPT } from './csv-tokenizer.js';
 import { inexactJson } from '../../core/json-text.js';
 import { boundedLines } from './bounded-lines.js';
+import { StrictText } from './strict-text.js';
 import { UsageError } from '../../core/errors.js';
 import type { FedBack } from '../../core/spreadsheet-damage.js';
 import { layoutOfHead, otherDelimiterHint, sepLineHint, type CsvLayout } from '../../core/csv-delimiter.js';
@@ -185,9 +186,10 @@ async function* csvBatches(
 ): AsyncGenerator<readonly FileRecord[]> {
   const cellDelimiter = delimiter ?? (name.toLowerCase().endsWith('.tsv') ? '\t' : ',');
   const tokenizer = new CsvTokenizer(cellDelimiter);
-  // Files are checked byte for byte before a run; stdin can only be checked here, where a bad
-  // byte has already become U+FFFD.
-  const decoder = new TextDecoder('utf-8', { ignoreBOM: true }); // the BOM is kept for the layout; the tokenizer drops it
+  // A bulk run's files are checked byte for byte before it (prescan.ts); a DFSP list, the IDs of
+  // a resolve --file or stdin are checked here: a bad byte read as U+FFFD went into a bank's
+  // name. The BOM is kept for the layout; the tokenizer drops it.
+  const decoder = new StrictText(name, true);
   let header: Header | undefined;
   let batch: FileRecord[] = [];
   // The file's BOM and line ending, from its first line (the tokenizer drops the BOM).
@@ -219,13 +221,13 @@ async function* csvBatches(
   };
   try {
     for await (const chunk of stream) {
-      take(tokenizer.push(look(typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true }), false)));
+      take(tokenizer.push(look(typeof chunk === 'string' ? chunk : decoder.decode(chunk), false)));
       if (batch.length >= BATCH) {
         yield batch;
         batch = [];
       }
     }
-    take(tokenizer.push(look(decoder.decode(), true)));
+    take(tokenizer.push(look(decoder.finish(), true)));
     const before = batch.length;
     take(tokenizer.end());
     // Only a row the end of the input closed: one a line break closed was taken before.

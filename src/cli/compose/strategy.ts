@@ -21,10 +21,11 @@ export async function strategyDeps(
   const deps: StrategyDeps = {
     readFile: async (file) => {
       // Against the command's cwd (the process's, for the binary) as every other path is.
-      if (file !== '-') return readFile(resolve(io.cwd, file), 'utf8');
-      let text = '';
-      for await (const chunk of io.stdin) text += typeof chunk === 'string' ? chunk : (chunk as Buffer).toString('utf8');
-      return text;
+      const { strictUtf8 } = await import('../files.js');
+      if (file !== '-') return strictUtf8(await readFile(resolve(io.cwd, file)), file);
+      const chunks: Buffer[] = [];
+      for await (const chunk of io.stdin) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
+      return strictUtf8(Buffer.concat(chunks), 'stdin');
     },
     isRemote: async () => (await context()).resolved.settings.mode === 'remote',
     openMapper: async () => {
