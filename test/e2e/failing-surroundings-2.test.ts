@@ -1,5 +1,5 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -10,6 +10,7 @@ import { SqliteJournal } from '../../src/adapters/journal/sqlite-journal.js';
 import { outputFailure } from '../../src/cli/output-failure.js';
 import { SparctlError } from '../../src/core/errors.js';
 import { BIN, type CliResult, cliEnv, outputOf, ROOT, runCli, SPAWN_LIMIT } from '../helpers/run-cli.js';
+import { bankFlags } from '../helpers/records.js';
 import { runMain } from '../helpers/run-main.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -170,6 +171,26 @@ describe.skipIf(!hasBash)('the file size limit (ulimit -f): Node ignores SIGXFSZ
     const again = await runCli(importArgs('x.db', '-q'), { env, cwd: dir });
     expect(again.code, again.stderr).toBe(0);
     expect(mappings(join(dir, 'x.db'))).toBe(await cleanRun(dir, env));
+  });
+
+  it('met as the mapper is opened (its -shm cannot grow): disk.full, exit 4, for reads and writes alike, not "check the path"', async () => {
+    const dir = tempDir();
+    const { env } = cliEnv();
+    expect((await runMain(['--db', 'x.db', 'init', '-q'], { env, cwd: dir })).code).toBe(0);
+    for (const args of [
+      ['dfsp', 'list'],
+      ['strategy', 'list'],
+      ['resolve', 'X'],
+      ['link', '--id', 'X', ...bankFlags('1')],
+    ]) {
+      for (const suffix of ['-wal', '-shm']) rmSync(join(dir, `x.db${suffix}`), { force: true });
+      // 8 KiB: less than the 32 KiB SQLite gives a new -shm.
+      const limited = await runLimited(8, ['--db', 'x.db', ...args], { env, cwd: dir });
+      expect({ args, code: limited.code }).toEqual({ args, code: 4 });
+      expect(limited.stderr).toContain(
+        `sparctl: error [disk.full]: ${join(dir, 'x.db')}: cannot open the local mapper database: disk I/O error (SQLITE_IOERR_SHMSIZE); writing beside it now fails: file too large (EFBIG)`,
+      );
+    }
   });
 
   it('--results: disk.full with EFBIG, as for stdout; the rerun writes every line', async () => {

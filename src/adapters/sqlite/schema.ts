@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs';
 import type Database from 'better-sqlite3';
-import { ConfigError, UnavailableError, UsageError } from '../../core/errors.js';
-import { describeFailure, environmentCode } from '../files/fs-errors.js';
+import { ConfigError, SparctlError, UnavailableError, UsageError } from '../../core/errors.js';
+import { describeFailure, duringRunError, environmentCode, isCorrupt } from '../files/fs-errors.js';
 import { DEFAULT_STRATEGY_ROWS } from '../../core/strategy/strategy.js';
 import { closeDatabase, openDatabase, prepare, setPragma } from './retained.js';
 
@@ -189,6 +189,12 @@ export function unusableError(path: string, error: unknown): unknown {
   if (locked !== undefined) return locked;
   const code = environmentCode(error);
   if (code === undefined) return error;
+  // A full disk (or quota, or size limit) met as the file is opened — SQLite extends its -shm
+  // then, even to read — is a full disk, not a path to check: its own code and exit.
+  if (!isCorrupt(error)) {
+    const during = duringRunError(path, 'cannot open the local mapper database', error);
+    if (during instanceof SparctlError && during.code === 'disk.full') return during;
+  }
   const folder = code === 'SQLITE_READONLY_DIRECTORY';
   const reason = folder
     ? // A WAL database is read through PATH-wal and PATH-shm beside it, made when missing.
