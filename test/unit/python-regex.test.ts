@@ -269,6 +269,11 @@ describe('findCatastrophicBacktracking', () => {
     '(?:a|a){1,30}',
     '(?:[0-9]{1,20}-?)+',
     '(?:(?:a+){2}){2}',
+    // More than three overlapping repeats in a row (12 hung Python on a 30-character near-miss).
+    '^a:(?P<account_number>.*.*.*.*.*.*.*.*.*.*.*.*)$',
+    '^a:(?P<n>.*.*.*.*)$',
+    '^(?P<n>\\d+-?\\d+-?\\d+-?\\d+)$',
+    '^(?:\\d+)(?P<a>\\d*)(?:[0-9]+)\\d+$',
   ];
   for (const pattern of catastrophic) {
     it(`flags ${pattern}`, () => {
@@ -289,6 +294,10 @@ describe('findCatastrophicBacktracking', () => {
     '(?:\\d{4}-?)+',
     '(?:[a-z]+\\.)?x',
     'not (valid',
+    // Three in a row, or runs a required character or no shared character ends.
+    '^a:(?P<n>.*.*.*)$',
+    '^(?P<n>.*):.*:.*:.*$',
+    '^\\d+[a-z]+\\d+[a-z]+\\d+$',
   ];
   for (const pattern of benign) {
     it(`does not flag ${pattern}`, () => {

@@ -323,7 +323,7 @@ export function validateStrategy(row: StrategyRow, options: ValidateOptions = {}
     add(
       'ok',
       'strategy.backtracking_ok',
-      'no catastrophic-backtracking shape (nested or overlapping quantifiers that repeat more than 3 times)',
+      'no catastrophic-backtracking shape (nested or overlapping quantifiers that repeat more than 3 times, nor more than 3 overlapping quantifiers in a row)',
     );
   }
 
