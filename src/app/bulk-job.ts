@@ -92,11 +92,15 @@ export interface BulkJobDeps {
     path: string,
     definition: string,
     index: { readonly use: boolean; readonly keep: boolean },
-  ) => Promise<{ fingerprint: string; lines: number; index: RowIndex }>;
-  /** The input at `path` as engine records, and the input's columns once read (for rejects). */
+  ) => Promise<{ fingerprint: string; lines: number; index: RowIndex; bytes?: ReadBytes }>;
+  /**
+   * The input at `path` as engine records, and the input's columns once read (for rejects);
+   * `bytes`: the prescan's, which the read must find again (a file rewritten in place stops it).
+   */
   readonly records: (
     mapper: Mapper,
     path: string,
+    bytes?: ReadBytes,
   ) => Promise<{ records: BulkInput; columns: () => readonly string[]; layout?: () => CsvLayout | undefined }>;
   /** Unlinking needs --yes or a yes at the terminal; throws when not given. */
   readonly confirmUnlink: (what: string, target: string) => Promise<void>;
@@ -294,6 +298,12 @@ export async function runBulkJob(deps: BulkJobDeps, job: BulkJobInput): Promise<
   }
 }
 
+/** What the pass before the run read of a file (adapters' byte-digests.ts), handed back to the run's read. */
+export interface ReadBytes {
+  readonly digests: readonly string[];
+  readonly size: number;
+}
+
 /** runBulkJob's listener until the run's own takes over: how to stop it, and the journal the run made. */
 interface EarlyStop {
   readonly stop: () => void;
@@ -318,7 +328,7 @@ async function runWithMapper(
   // One pass over the whole input before anything is sent: fingerprint, UTF-8, and which rows a
   // later row of the same ID supersedes. A copy of a stream is new every time: only a file's
   // index is worth keeping. A dry run keeps nothing (it may use an index kept before).
-  const { fingerprint, lines, index } = await deps.prescan(mapper, input.path, definition, {
+  const { fingerprint, lines, index, bytes } = await deps.prescan(mapper, input.path, definition, {
     use: !input.spooled,
     keep: !input.spooled && job.dryRun !== true,
   });
@@ -342,6 +352,7 @@ async function runWithMapper(
     if (writerThread) deps.verbose?.('the local mapper writes links on a second thread (SPARCTL_WRITER_THREAD=off: one thread)');
     return await runJournalled(deps, job, mapper, input, {
       index,
+      ...(bytes === undefined ? {} : { bytes }),
       lines,
       journal,
       journalFile,
@@ -381,6 +392,8 @@ async function runJournalled(
   input: { path: string; spooled: boolean },
   run: {
     index: RowIndex;
+    /** What the prescan read of the input: the run's read must find it again. */
+    bytes?: ReadBytes;
     lines: number;
     journal: Journal;
     journalFile: JournalFile | undefined;
@@ -430,7 +443,7 @@ async function runJournalled(
   // The preview there as this run begins: the one it may remove (a dry run that rejects nothing).
   // One another dry run puts there later is as new as this run's findings, and stands.
   const earlierPreview = dryRun ? deps.stampOf?.(rejectsPath) : undefined;
-  const { records, columns, layout } = await deps.records(mapper, input.path);
+  const { records, columns, layout } = await deps.records(mapper, input.path, run.bytes);
   let rejects: RecordSink | undefined;
   let rejectsOpening: Promise<void> | undefined;
   const pendingRejects: RecordEvent[] = [];

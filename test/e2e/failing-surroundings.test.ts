@@ -11,6 +11,7 @@ import {
   rmSync,
   statSync,
   truncateSync,
+  writeSync,
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
@@ -335,9 +336,36 @@ describe('an input written to while the run reads it (an export still arriving, 
     change(file);
     const result = await run;
     const linked = new Set(spar.rows().keys());
+    // Every ID a request carried, in order.
+    const sent = spar.requests
+      .filter((request) => request.path.startsWith('/mapper/'))
+      .flatMap((request) =>
+        Object.values(
+          (JSON.parse(request.body) as { request_body: { request_payload: Record<string, unknown> } }).request_body.request_payload,
+        )
+          .filter(Array.isArray)
+          .flatMap((items) => (items as { id: string }[]).map((item) => item.id)),
+      );
     await spar.close();
-    return { result, linked, dir };
+    return { result, linked, sent, dir };
   }
+
+  it("a row rewritten in place (the same size, another row's ID): its span is never sent, no ID is written twice, engine.input_changed", async () => {
+    const { result, linked, sent } = await changedDuringRun((path) => {
+      const text = readFileSync(path, 'latin1');
+      const at = text.lastIndexOf('GROW-11999,');
+      const fd = openSync(path, 'r+');
+      writeSync(fd, 'GROW-10000,', at, 'latin1');
+      closeSync(fd);
+    });
+    expect(result.code).toBe(4);
+    expect(result.stderr).toContain(
+      'sparctl: error [engine.input_changed]: the input changed while it was read: grow.csv changed since it was checked at the start of the run',
+    );
+    expect(new Set(sent).size).toBe(sent.length);
+    expect(linked.has('GROW-11999')).toBe(false);
+    expect(linked.size).toBeGreaterThan(0);
+  });
 
   it('a row appended after the first read is never sent: exit 4, engine.input_changed naming its line, the journal kept', async () => {
     const { result, linked, dir } = await changedDuringRun((path) =>
@@ -363,11 +391,11 @@ describe('an input written to while the run reads it (an export still arriving, 
     expect(linked.has('GROW-LATE')).toBe(false);
   });
 
-  it('a file cut short: what was read is linked, and the run ends with engine.input_changed rather than as finished', async () => {
+  it('a file cut short: what was read and checked is linked, the row the cut went through is not, and the run ends with engine.input_changed', async () => {
     const { result, linked } = await changedDuringRun((path) => truncateSync(path, 400_000));
     expect(result.code).toBe(4);
     expect(result.stderr).toMatch(
-      /sparctl: error \[engine\.input_changed\]: the input changed while it was read: it ended after \d+ of the 12000 record\(s\)/,
+      /sparctl: error \[engine\.input_changed\]: the input changed while it was read: \S+ changed since it was checked at the start of the run \(it ends at 400,000 bytes, before the [\d,]+ read then\)/,
     );
     expect(linked.size).toBeGreaterThan(0);
     expect(linked.size).toBeLessThan(12_000);

@@ -19,6 +19,7 @@ import { makeFolders } from '../files/fs-errors.js';
 import { unquotedCell } from '../files/csv-cells.js';
 import { describeFsError, readHeader, type HeaderListener } from './record-file.js';
 import { lineBreaks, StrictText } from './strict-text.js';
+import { type ByteDigests, DigestsAtSpans } from './byte-digests.js';
 
 /**
  * The pass over a bulk job's input before anything is sent: the fingerprint of its bytes and
@@ -33,13 +34,16 @@ export interface Prescan {
   readonly fingerprint: string;
   readonly lines: number;
   readonly index: RowIndex;
+  /** The bytes read, for the run to read them against (byte-digests.ts's sameBytes). */
+  readonly bytes: ByteDigests;
   /** A CSV file with rows of empty cells (EMPTY_ROWS): no journal an earlier sparctl left fits it. */
   readonly emptyRowsSkipped?: boolean;
 }
 
 /** sha256 over the bytes and the definition, strict UTF-8, lines counted as the tokenizer counts them. */
 class ByteCheck {
-  private readonly hash: Hash = createHash('sha256');
+  private readonly spans = new DigestsAtSpans();
+  private readonly hash: Hash = this.spans.hash;
   // Invalid UTF-8 would otherwise be read as U+FFFD and stored in someone's account number.
   private readonly text: StrictText;
 
@@ -53,8 +57,13 @@ class ByteCheck {
 
   /** The chunk as text (the decoder already checked it). */
   update(chunk: Buffer): string {
-    this.hash.update(chunk);
+    this.spans.update(chunk);
     return this.text.decode(chunk);
+  }
+
+  /** The digests of the bytes read (before digest() goes on to the fingerprint). */
+  digests(): ByteDigests {
+    return this.spans.end();
   }
 
   end(definition: string): { fingerprint: string; rest: string } {
@@ -126,17 +135,20 @@ export async function fingerprintOf(
   name: string,
   definition: string,
   options: { readonly binary?: boolean } = {},
-): Promise<{ fingerprint: string; lines: number }> {
+): Promise<{ fingerprint: string; lines: number; bytes: ByteDigests }> {
   if (options.binary === true) {
-    const hash = createHash('sha256');
-    for (const chunk of chunksOf(path, name)) hash.update(chunk);
-    hash.update('\0');
-    hash.update(definition);
-    return { fingerprint: hash.digest('hex'), lines: 0 };
+    const spans = new DigestsAtSpans();
+    for (const chunk of chunksOf(path, name)) spans.update(chunk);
+    const bytes = spans.end();
+    spans.hash.update('\0');
+    spans.hash.update(definition);
+    return { fingerprint: spans.hash.digest('hex'), lines: 0, bytes };
   }
-  const bytes = new ByteCheck(name);
-  for (const chunk of chunksOf(path, name)) bytes.update(chunk);
-  return { fingerprint: bytes.end(definition).fingerprint, lines: bytes.lines };
+  const check = new ByteCheck(name);
+  for (const chunk of chunksOf(path, name)) check.update(chunk);
+  check.finish();
+  const bytes = check.digests();
+  return { fingerprint: check.digest(definition), lines: check.lines, bytes };
 }
 
 export interface CsvKeys {
@@ -238,11 +250,11 @@ async function keptIndex(
     return undefined; // none kept, or unreadable: scan
   }
   const emptyRowsSkipped = kept.emptyRows === true;
-  const { fingerprint, lines } = await fingerprintOf(path, name, emptyRowsSkipped ? `${definition}${EMPTY_ROWS}` : definition);
+  const { fingerprint, lines, bytes } = await fingerprintOf(path, name, emptyRowsSkipped ? `${definition}${EMPTY_ROWS}` : definition);
   if (fingerprint !== kept.fingerprint) return undefined;
   // The same bytes and definition: the tally kept is the one a scan would learn.
   if (tally !== undefined && !tally.restore(kept.tally)) return undefined;
-  return { fingerprint, lines, index: indexFromEntries(kept.rows, kept.entries), ...(emptyRowsSkipped ? { emptyRowsSkipped } : {}) };
+  return { fingerprint, lines, bytes, index: indexFromEntries(kept.rows, kept.entries), ...(emptyRowsSkipped ? { emptyRowsSkipped } : {}) };
 }
 
 /** Keeps an index (0600: positions only, but in the user's cache all the same); a failure to keep it is no failure of the run. */
@@ -345,8 +357,9 @@ async function scanCsv(path: string, name: string, definition: string, keys: Csv
         hint: 'the first line of a CSV file names its columns',
       });
     const emptyRowsSkipped = tokenizer.emptyRowsSkipped > 0;
+    const digests = bytes.digests();
     const fingerprint = bytes.digest(emptyRowsSkipped ? `${definition}${EMPTY_ROWS}` : definition);
-    return { fingerprint, lines: bytes.lines, index: builder.build(), ...(emptyRowsSkipped ? { emptyRowsSkipped } : {}) };
+    return { fingerprint, lines: bytes.lines, bytes: digests, index: builder.build(), ...(emptyRowsSkipped ? { emptyRowsSkipped } : {}) };
   } catch (error) {
     if (error instanceof CsvSyntaxError) {
       throw new UsageError('input.csv_malformed', `${name}:${error.line}: ${error.message}; nothing was sent`, { hint: error.hint });

@@ -6,7 +6,8 @@ import { CsvSyntaxError, CsvTokenizer, type CsvRow, ROW_LIMIT, WRITTEN_KEPT } fr
 import { inexactJson } from '../../core/json-text.js';
 import { boundedLines } from './bounded-lines.js';
 import { StrictText } from './strict-text.js';
-import { UsageError } from '../../core/errors.js';
+import { type ByteDigests, sameBytes } from './byte-digests.js';
+import { SparctlError, UsageError } from '../../core/errors.js';
 import type { FedBack } from '../../core/spreadsheet-damage.js';
 import { layoutOfHead, otherDelimiterHint, sepLineHint, type CsvLayout } from '../../core/csv-delimiter.js';
 import { REPORTED_LINE, reportedLine } from '../../core/bulk/reported-line.js';
@@ -86,6 +87,8 @@ export async function openInputFile(
     sheet?: string;
     /** The bytes came through a pipe (spool.ts cameThroughPipe): a last row without a line break may be cut short. */
     mayBeCutShort?: boolean;
+    /** What the pass before the run read: the read stops (input.changed) where the file differs. */
+    sameBytesAs?: ByteDigests;
   },
 ): Promise<InputFile> {
   const label = options.label ?? name;
@@ -125,7 +128,11 @@ export async function openInputFile(
     }
     // Opened only once read: a run refused before its first record (a results path that is a
     // folder) left an open pending, which failed later, unhandled, if the file went meanwhile.
-    stream = { [Symbol.asyncIterator]: () => createReadStream(name)[Symbol.asyncIterator]() };
+    const expected = options.sameBytesAs;
+    stream = {
+      [Symbol.asyncIterator]: () =>
+        (expected === undefined ? createReadStream(name) : sameBytes(createReadStream(name), expected, label))[Symbol.asyncIterator](),
+    };
   }
   const format = options.format ?? formatFromName(label) ?? (label === '-' ? undefined : 'csv');
   if (format === undefined) {
@@ -239,7 +246,8 @@ async function* csvBatches(
       };
     }
   } catch (error) {
-    if (error instanceof UsageError) throw error;
+    // Ours already (bad input, or input.changed from sameBytes): said as it is.
+    if (error instanceof SparctlError) throw error;
     if (error instanceof CsvSyntaxError) {
       // Rows read before the bad one are still handed over: they are fine and the journal counts them.
       if (batch.length > 0) yield batch;

@@ -12,6 +12,7 @@ import type { BulkSummary, RecordEvent } from '../../core/bulk/events.js';
 import type { BulkMode } from '../../core/bulk/types.js';
 import type { Mapper } from '../../core/mapper.js';
 import type { CsvKeys } from '../../adapters/input/prescan.js';
+import type { ByteDigests } from '../../adapters/input/byte-digests.js';
 import type { CsvLayout } from '../../core/csv-delimiter.js';
 
 /** What a command's bulk job reads and how: the command gives it to cli/bulk-job.ts's runBulkJob. */
@@ -58,11 +59,15 @@ export interface BulkJobSpec {
    * Without it, the index pass reads `records` once more.
    */
   readonly csvKeys?: (context: CommandContext, mapper: Mapper, path: string) => Promise<CsvKeys | undefined>;
-  /** Turns the input at `path` (the file, or a private copy of a stream) into engine records. */
+  /**
+   * Turns the input at `path` (the file, or a private copy of a stream) into engine records;
+   * `bytes`: what the pass before the run read of it, which the run's read must find again.
+   */
   readonly records: (
     context: CommandContext,
     mapper: Mapper,
     path: string,
+    bytes?: ByteDigests,
   ) => Promise<{ records: BulkInput; columns: () => readonly string[]; headerLines: number; layout?: () => CsvLayout | undefined }>;
 }
 
@@ -144,7 +149,7 @@ export async function bulkJobDeps(context: CommandContext, spec: BulkJobSpec): P
         return scanned;
       }
       const binary = spec.inputFormat === 'xlsx';
-      const { fingerprint, lines } = await fingerprintOf(path, name, definition, { binary });
+      const { fingerprint, lines, bytes } = await fingerprintOf(path, name, definition, { binary });
       const { records } = await spec.records(context, mapper, path);
       const rows = await indexOfRecords(batchesOf(records));
       // (A CSV without a header is refused by its prescan the same way.)
@@ -152,9 +157,10 @@ export async function bulkJobDeps(context: CommandContext, spec: BulkJobSpec): P
         throw new UsageError('input.empty', `${name}: no records (the file is empty); nothing was sent`, {
           hint: 'a JSONL file holds one JSON object per line',
         });
-      return { fingerprint, lines: binary ? rows.rows + 1 : lines, index: rows };
+      // A workbook is read whole by its zip's directory, not as a stream: its bytes are not held to the run's read.
+      return { fingerprint, lines: binary ? rows.rows + 1 : lines, index: rows, ...(binary ? {} : { bytes }) };
     },
-    records: (mapper, path) => spec.records(context, mapper, path),
+    records: (mapper, path, bytes) => spec.records(context, mapper, path, bytes),
     confirmUnlink: async (what, target) => {
       const { confirmUnlink } = await import('../confirm.js');
       await confirmUnlink(io, globals, what, target);

@@ -36,7 +36,7 @@ export function importCsvDeps(io: Io, globals: GlobalOptions, flags: BulkJobFlag
           if (job.format === 'xlsx') return undefined;
           return { delimiter: job.delimiter, onHeader: job.onHeader, keyColumns: job.keyColumns, keyOf: job.keyOf, tally: job.widths };
         },
-        records: async (_context, mapper, path) => {
+        records: async (_context, mapper, path, bytes) => {
           const { openInputFile } = await import('../../adapters/input/record-file.js');
           job.useStrategies(await strategiesOf(mapper));
           const { cameThroughPipe } = await import('../../adapters/input/spool.js');
@@ -44,6 +44,7 @@ export function importCsvDeps(io: Io, globals: GlobalOptions, flags: BulkJobFlag
             format: job.format,
             stdin: io.stdin,
             mayBeCutShort: cameThroughPipe(path),
+            ...(bytes === undefined ? {} : { sameBytesAs: bytes }),
             onHeader: job.onHeader,
             label: job.label,
             ...(job.format === 'csv' ? { delimiter: job.delimiter } : {}),

@@ -105,10 +105,14 @@ export function importOdkDeps(
         beforeSending: job.beforeSending,
         beforeForgetting: (_summary, fingerprint) => job.finish(fingerprint),
         ...(job.onSummary === undefined ? {} : { onSummary: job.onSummary }),
-        records: async (_context, mapper, path) => {
+        records: async (_context, mapper, path, bytes) => {
           const { openInputFile } = await import('../../adapters/input/record-file.js');
           const strategies = new Map((await mapper.strategies()).map((s) => [s.id, s]));
-          const input = await openInputFile(path, { format: 'jsonl', stdin: io.stdin });
+          const input = await openInputFile(path, {
+            format: 'jsonl',
+            stdin: io.stdin,
+            ...(bytes === undefined ? {} : { sameBytesAs: bytes }),
+          });
           return { records: job.records(input.batches, strategies), columns: () => job.columns, headerLines: 1 };
         },
       });

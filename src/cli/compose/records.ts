@@ -125,7 +125,7 @@ export async function recordsJobSpec(
         keyOf: (cell) => recordKey({ id: cell('id') }),
       };
     },
-    records: async (_context, mapper, path) => {
+    records: async (_context, mapper, path, bytes) => {
       const { openInputFile } = await import('../../adapters/input/record-file.js');
       const { toBulkRecord } = await import('../../core/bulk/input.js');
       const format = await formatOf(path);
@@ -137,6 +137,7 @@ export async function recordsJobSpec(
         format,
         stdin: context.io.stdin,
         mayBeCutShort: cameThroughPipe(path),
+        ...(bytes === undefined ? {} : { sameBytesAs: bytes }),
         knownColumns,
         label,
         delimiter: delimiter(),
