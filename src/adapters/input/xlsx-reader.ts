@@ -1,14 +1,17 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import ExcelJS from 'exceljs';
 import { UsageError } from '../../core/errors.js';
 import { reportedLine } from '../../core/bulk/reported-line.js';
 import { unquotedCell } from '../files/csv-cells.js';
+import { PartTooLarge, type SheetRow, columnLetters, readSharedStrings, sheetRows } from './xlsx-parts.js';
 
 /**
- * An `.xlsx` workbook read as rows of text, streaming (exceljs's WorkbookReader): the first sheet
- * in tab order, or the one named. Every cell is the text Excel shows for it, so a row reads as
+ * An `.xlsx` workbook read as rows of text, streaming: the first sheet in tab order, or the one
+ * named (the zip's directory, relationships, workbook and styles through exceljs, the shared
+ * strings and the sheet through xlsx-parts.ts). Every cell is the text Excel shows for it, so a row reads as
  * the same row exported as CSV would; `line` is the sheet's row number (the header is row 1 when
  * the sheet starts there), and a row's number cells are named (`numberCells`), since a number
  * in an ID or account column has lost its leading zeros and digits past the 15th whatever it shows;
@@ -23,7 +26,8 @@ import { unquotedCell } from '../files/csv-cells.js';
  * in scientific notation, `2.77366E+14`, as Excel shows and exports them), `0`, zero-padded
  * `000000` (`412` → `000412`), fixed decimals (`0.00`), Text (`@`) — and the number itself for
  * any other format; a date as ISO 8601; TRUE/FALSE; a formula's cached result; an error as
- * written (`#N/A`). Empty rows are skipped.
+ * written (`#N/A`). Empty rows are skipped. A row holding a cell the workbook cannot give
+ * (a shared string it lacks) is unreadable, naming the cell, never read with that cell empty.
  */
 
 /** One row as record-file.ts's FileRecord (kept apart: record-file.ts imports this module). */
@@ -106,13 +110,13 @@ const unzipper = createRequire(import.meta.url)('unzipper') as { Open: { file(pa
 
 /** The parts of exceljs 4.4.0's WorkbookReader this module drives itself (wantedSheet). */
 interface ReaderParts {
-  workbookRels?: { Id: string; Target: string }[];
+  workbookRels?: { Id: string; Type?: string; Target: string }[];
   model?: { sheets?: { name?: string; rId?: string; state?: string }[] };
+  properties?: { model?: { date1904?: boolean } };
+  styles: { getStyleModel(id: number): { numFmt?: string } | null };
   _parseRels(entry: Readable): Promise<void>;
   _parseWorkbook(entry: Readable): Promise<void>;
-  _parseSharedStrings(entry: Readable): AsyncGenerator<unknown>;
   _parseStyles(entry: Readable): Promise<void>;
-  _parseWorksheet(entry: Readable, sheetNo: string): Generator<{ eventType: string; value: AsyncIterable<ExcelJS.Row> }>;
 }
 
 /**
@@ -126,9 +130,11 @@ interface ReaderParts {
  * issues 2790 and 3064): a file stored as Excel stores it (shared strings after the sheets) read
  * its text cells as "[object Object]", a workbook.xml stored last failed ("reading 'sheets'"),
  * and a temporary copy of beneficiary data was left in /tmp by a kill -9. No copy is made now.
+ * The sheet and the shared strings are parsed here (xlsx-parts.ts): exceljs's parsers read wrong
+ * text without a word (an inline string's last run, a phonetic reading, `_x000D_` as written).
  */
 export async function* xlsxBatches(path: string, name: string, options: XlsxOptions): AsyncGenerator<readonly XlsxRow[]> {
-  let sheet: AsyncIterable<ExcelJS.Row>;
+  let sheet: AsyncIterable<readonly SheetRow[]>;
   try {
     sheet = await wantedSheet(path, name, options.sheet);
   } catch (error) {
@@ -138,35 +144,44 @@ export async function* xlsxBatches(path: string, name: string, options: XlsxOpti
   let header: XlsxHeader | undefined;
   let batch: XlsxRow[] = [];
   try {
-    for await (const row of sheet) {
-      const cells: string[] = [];
-      const numbers = new Set<number>();
-      let unknown: Set<number> | undefined;
-      row.eachCell({ includeEmpty: false }, (cell, column) => {
-        const shown = cellText(cell);
-        if (shown.number) numbers.add(column - 1);
-        if (shown.unknown === true) (unknown ??= new Set()).add(column - 1);
-        cells[column - 1] = shown.text;
-      });
-      for (let at = 0; at < cells.length; at++) cells[at] ??= '';
-      // An empty row, as a blank CSV line. A row of formulas without results only is one too, as
-      // sparctl always read it: counted, it would move every later row from the position a
-      // journal of an earlier sparctl records it at.
-      if (cells.every((cell, at) => cell.trim() === '' || unknown?.has(at) === true)) continue;
-      // A header names its columns as before: a formula without a result is no name.
-      if (header === undefined && unknown !== undefined) for (const at of unknown) cells[at] = '';
-      if (header === undefined) {
-        // A header's trailing empty cells (formatted, never filled) are no columns.
-        while (cells.length > 0 && cells[cells.length - 1]!.trim() === '') cells.pop();
-        header = options.readHeader(cells);
-        continue;
+    for await (const rows of sheet)
+      for (const row of rows) {
+        const cells: string[] = [];
+        const numbers = new Set<number>();
+        let unknown: Set<number> | undefined;
+        for (const cell of row.cells) {
+          const shown = cellText(cell);
+          if (shown.number) numbers.add(cell.column);
+          else numbers.delete(cell.column); // a cell written twice: the last one holds
+          if (shown.unknown === true) (unknown ??= new Set()).add(cell.column);
+          else unknown?.delete(cell.column);
+          cells[cell.column] = shown.text;
+        }
+        for (let at = 0; at < cells.length; at++) cells[at] ??= '';
+        if (row.damage !== undefined) {
+          // A header with a cell that cannot be read names no columns: the workbook is damaged.
+          if (header === undefined) throw new Error(`its header row: ${row.damage}`);
+          batch.push({ ...toRecord(row.number, cells, numbers, header), unreadable: row.damage });
+        } else {
+          // An empty row, as a blank CSV line. A row of formulas without results only is one too, as
+          // sparctl always read it: counted, it would move every later row from the position a
+          // journal of an earlier sparctl records it at.
+          if (cells.every((cell, at) => cell.trim() === '' || unknown?.has(at) === true)) continue;
+          // A header names its columns as before: a formula without a result is no name.
+          if (header === undefined && unknown !== undefined) for (const at of unknown) cells[at] = '';
+          if (header === undefined) {
+            // A header's trailing empty cells (formatted, never filled) are no columns.
+            while (cells.length > 0 && cells[cells.length - 1]!.trim() === '') cells.pop();
+            header = options.readHeader(cells);
+            continue;
+          }
+          batch.push(toRecord(row.number, cells, numbers, header));
+        }
+        if (batch.length >= BATCH) {
+          yield batch;
+          batch = [];
+        }
       }
-      batch.push(toRecord(row.number, cells, numbers, header));
-      if (batch.length >= BATCH) {
-        yield batch;
-        batch = [];
-      }
-    }
   } catch (error) {
     if (error instanceof UsageError) throw error;
     if (batch.length > 0) yield batch;
@@ -194,10 +209,11 @@ function unreadable(name: string, error: unknown): UsageError {
 
 /**
  * The rows of the sheet asked for (by name), or of the first in tab order: the workbook's parts
- * read first, through exceljs 4.4.0's own parsers (pinned in package-lock.json; xlsx.test.ts
- * reads workbooks stored in both orders through them).
+ * read first — relationships, workbook and styles through exceljs 4.4.0's own parsers (pinned in
+ * package-lock.json; xlsx.test.ts reads workbooks stored in both orders through them), the
+ * shared strings through xlsx-parts.ts — each found where the workbook's relationships put it.
  */
-async function wantedSheet(path: string, name: string, wanted: string | undefined): Promise<AsyncIterable<ExcelJS.Row>> {
+async function wantedSheet(path: string, name: string, wanted: string | undefined): Promise<AsyncIterable<readonly SheetRow[]>> {
   const directory = await unzipper.Open.file(path);
   const part = (at: string) => directory.files.find((file) => file.path === at);
   const reader = new ExcelJS.stream.xlsx.WorkbookReader(path, {
@@ -212,9 +228,15 @@ async function wantedSheet(path: string, name: string, wanted: string | undefine
   if (rels === undefined || book === undefined) throw noWorksheet(name);
   await reader._parseRels(rels.stream());
   await reader._parseWorkbook(book.stream());
-  const strings = part('xl/sharedStrings.xml');
-  if (strings !== undefined) for await (const _ of reader._parseSharedStrings(strings.stream())) void _;
-  const styles = part('xl/styles.xml');
+  // A part the workbook's relationships name ("worksheets/data.xml", under xl/, or "/xl/…"), or
+  // the name Excel gives it.
+  const target = (rel: { Target: string } | undefined) =>
+    rel === undefined ? undefined : rel.Target.startsWith('/') ? rel.Target.slice(1) : posix.normalize(`xl/${rel.Target}`);
+  const ofType = (type: string, usual: string) =>
+    part(target(reader.workbookRels?.find((rel) => rel.Type?.endsWith(`/relationships/${type}`) === true)) ?? usual) ?? part(usual);
+  const strings = ofType('sharedStrings', 'xl/sharedStrings.xml');
+  const sharedStrings = strings === undefined ? [] : await readSharedStrings(strings.stream());
+  const styles = ofType('styles', 'xl/styles.xml');
   if (styles !== undefined) await reader._parseStyles(styles.stream());
 
   const sheets = reader.model?.sheets ?? [];
@@ -239,12 +261,9 @@ async function wantedSheet(path: string, name: string, wanted: string | undefine
           : 'the workbook has no visible sheet: name the one to read with --sheet',
     });
   }
-  // The sheet's part, named by its relationship: "worksheets/sheet2.xml" (under xl/) or "/xl/worksheets/sheet2.xml".
-  const target = reader.workbookRels?.find((rel) => rel.Id === chosen.rId)?.Target;
-  const at = target === undefined ? undefined : target.startsWith('/') ? target.slice(1) : `xl/${target}`;
+  const at = target(reader.workbookRels?.find((rel) => rel.Id === chosen.rId));
   const entry = at === undefined ? undefined : part(at);
-  const sheetNo = at === undefined ? undefined : /sheet(\d+)\.xml$/.exec(at)?.[1];
-  if (entry === undefined || sheetNo === undefined)
+  if (entry === undefined)
     throw new UsageError(
       'input.xlsx_unreadable',
       `${name}: the workbook lists sheet "${chosen.name ?? '?'}" but holds no such part; nothing was sent`,
@@ -252,8 +271,13 @@ async function wantedSheet(path: string, name: string, wanted: string | undefine
         hint: 'open it in the spreadsheet and save it again as Excel Workbook (.xlsx)',
       },
     );
-  for (const event of reader._parseWorksheet(entry.stream(), sheetNo)) if (event.eventType === 'worksheet') return event.value;
-  throw noWorksheet(name);
+  const date1904 = reader.properties?.model?.date1904 === true;
+  return sheetRows(entry.stream(), {
+    sharedStrings,
+    // As exceljs's worksheet reader finds it: the style's numFmtId, a custom format or a built-in one.
+    numFmt: (style) => reader.styles.getStyleModel(style)?.numFmt,
+    date1904,
+  });
 }
 
 function toRecord(line: number, cells: readonly string[], numbers: ReadonlySet<number>, header: XlsxHeader): XlsxRow {
@@ -272,16 +296,11 @@ function toRecord(line: number, cells: readonly string[], numbers: ReadonlySet<n
   return base;
 }
 
-function columnLetters(at: number): string {
-  let letters = '';
-  for (let n = at + 1; n > 0; n = Math.floor((n - 1) / 26)) letters = String.fromCharCode(65 + ((n - 1) % 26)) + letters;
-  return letters;
-}
-
 /** Why a workbook could not be read, in words: "a damaged zip archive" only when the zip or its compression is. */
 export function describeXlsxError(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
   const code = (error as { code?: unknown } | null)?.code;
+  if (error instanceof PartTooLarge) return 'one of its parts is too large once inflated: a zip bomb, not a workbook sparctl can read';
   // A part that inflates past what a string or buffer can hold (V8: "Invalid string length"):
   // a zip bomb, or nothing a sheet of rows needs; the zip itself read fine.
   if (
@@ -324,8 +343,8 @@ export function cellText(cell: { value: unknown; numFmt?: string | undefined }):
     const object = value as { richText?: { text?: string }[]; formula?: string; result?: unknown; error?: string; text?: unknown };
     if (Array.isArray(object.richText)) return { text: object.richText.map((run) => run.text ?? '').join(''), number: false };
     if ('formula' in object || 'sharedFormula' in object) {
-      // exceljs's stream reader gives no result for a formula that failed (#N/A, #REF!), nor for
-      // one a program saved without calculating it. Read as an empty cell, it let a `first` or
+      // A formula that failed (#N/A, #REF!) has no result here (xlsx-parts.ts, as exceljs read
+      // it), nor has one a program saved without calculating it. Read as an empty cell, it let a `first` or
       // `default` mapping take another column's account: its text says what it is instead.
       if (object.result === undefined || object.result === null) return { text: `=${object.formula ?? ''}`, number: true, unknown: true };
       return cellText({ value: object.result, numFmt: cell.numFmt });
