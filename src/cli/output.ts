@@ -1,7 +1,7 @@
 import type { AppliedItem, RunSummary } from '../core/resolve.js';
 import type { Operation, Outcome } from '../core/results.js';
 import type { OutputFormat } from '../config/settings.js';
-import { csvCell } from '../adapters/files/csv-cells.js';
+import { QUOTED_COLUMN, csvCell, quotedCell, rawCell } from '../adapters/files/csv-cells.js';
 import type { Io } from './io.js';
 import { UsageError } from '../core/errors.js';
 import type { OutputFormat as Format } from '../config/constants.js';
@@ -294,6 +294,12 @@ export interface List {
   readonly lines?: readonly object[];
   /** CSV columns and rows, when they are not the table's (one row per finding, say). */
   readonly csv?: { readonly columns: readonly string[]; readonly rows: readonly object[] };
+  /**
+   * CSV read back by sparctl (`dfsp list -o csv` into `dfsp import`): a cell a spreadsheet would
+   * run is quoted so that the apostrophe comes off again, and a sparctl_quoted column names such
+   * cells (as in a reject file), instead of a plain apostrophe that a re-import keeps.
+   */
+  readonly readBack?: true;
   /** The table's text, when it is not a table of the columns (blocks, lines): without the final newline. */
   readonly table?: () => string;
 }
@@ -313,9 +319,20 @@ export async function renderList(io: Io, format: Format, list: List): Promise<vo
       return;
     case 'csv': {
       const columns = list.csv?.columns ?? list.columns.map((column) => column.key);
+      const rows = list.csv?.rows ?? list.rows;
+      if (list.readBack) {
+        const cells = rows.map((row) => columns.map((key) => cellText(field(row, key))));
+        const quoted = cells.map((row) => columns.filter((_, at) => quotedCell(row[at]!) !== row[at]));
+        const marked = quoted.some((names) => names.length > 0);
+        io.stdout.write(`${[...columns, ...(marked ? [QUOTED_COLUMN] : [])].join(',')}\r\n`);
+        cells.forEach((row, at) => {
+          const written = [...row.map((cell) => rawCell(quotedCell(cell))), ...(marked ? [rawCell(quoted[at]!.join(' '))] : [])];
+          io.stdout.write(`${written.join(',')}\r\n`);
+        });
+        return;
+      }
       io.stdout.write(`${columns.join(',')}\r\n`);
-      for (const row of list.csv?.rows ?? list.rows)
-        io.stdout.write(`${columns.map((key) => csvCell(cellText(field(row, key)))).join(',')}\r\n`);
+      for (const row of rows) io.stdout.write(`${columns.map((key) => csvCell(cellText(field(row, key)))).join(',')}\r\n`);
       return;
     }
     case 'table': {

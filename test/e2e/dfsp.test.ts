@@ -403,6 +403,26 @@ describe('sparctl dfsp', () => {
     expect(copy.code, copy.stderr).toBe(0);
     expect((await listCsv(join(dir, 'copy.db'))).stdout).toBe((await listCsv(source)).stdout);
 
+    // Names a spreadsheet would run as formulas are quoted so that the copy reads them back as
+    // they are (sparctl_quoted, as in a reject file), not with an apostrophe more per copy.
+    const formulas = join(dir, 'formulas.db');
+    writeFileSync(
+      join(dir, 'formulas.csv'),
+      "type,code,name,bank_code\nBANK,PL,+Plus Bank,\nBRANCH,0012,-Minus,PL\nMOBILE_WALLET,AT,@Wallet,\nBANK,QQ,'=Quoted,\n",
+    );
+    expect((await runMain(['--create', '--db', formulas, 'dfsp', 'import', '-q', 'formulas.csv'], { env, cwd: dir })).code).toBe(0);
+    const quotedList = (await listCsv(formulas)).stdout;
+    expect(quotedList).toContain("bank,PL,'+Plus Bank,,name");
+    writeFileSync(join(dir, 'formulas-copy.csv'), quotedList);
+    const copyOfQuoted = join(dir, 'formulas-copy.db');
+    expect((await runMain(['--create', '--db', copyOfQuoted, 'dfsp', 'import', '-q', 'formulas-copy.csv'], { env, cwd: dir })).code).toBe(
+      0,
+    );
+    const names = async (database: string) => (await runMain(['--db', database, 'dfsp', 'list', '-o', 'jsonl'], { env, cwd: dir })).stdout;
+    expect(await names(copyOfQuoted)).toBe(await names(formulas));
+    expect(await names(copyOfQuoted)).toContain('"name":"+Plus Bank"');
+    expect(await names(copyOfQuoted)).toContain('"name":"\'=Quoted"');
+
     const remote = await runMain(['dfsp', 'list'], { env: { ...env, SPARCTL_BASE_URL: 'http://127.0.0.1:9' }, cwd: dir });
     expect(remote.code).toBe(3);
     expect(remote.stderr).toMatch(/no dfspUrl/);

@@ -38,6 +38,7 @@ export function dfspCommand(io: Io, setExit: (code: number) => void): Command {
         rows,
         fields: { target: targetDocument(context) },
         empty: 'no banks, branches or wallet providers (load some with "sparctl dfsp import FILE")',
+        readBack: true,
       });
       setExit(ExitCode.ok);
     });
