@@ -219,7 +219,8 @@ export interface ImportOdkDeps {
   readonly openStore: (key: string, earlierKey: string | undefined, dryRun: boolean, origin?: StateOrigin) => Promise<OdkStore>;
   /** States of the same form and mapper kept under other server URLs, when `key` has none of its own (and made no choice). */
   readonly statesElsewhere?: (key: string, origin: StateOrigin) => Promise<readonly StateElsewhere[]>;
-  readonly openCentral: (url: string) => Promise<OdkCentral>;
+  /** A dry run's client keeps no session (it reads a cached one, and writes none). */
+  readonly openCentral: (url: string, dryRun: boolean) => Promise<OdkCentral>;
   /** Runs one window through the bulk job; its exit code. */
   readonly runWindow: (job: OdkWindowJob) => Promise<number>;
   /** Who last changed a beneficiary in the mapper, and when (the local audit log), if known. */
@@ -459,27 +460,63 @@ export async function importOdk(deps: ImportOdkDeps, input: ImportOdkInput): Pro
       if (!deps.quiet || input.watch) deps.note(line);
     },
     stopping: false,
-    client: await deps.openCentral(target.url),
+    client: await deps.openCentral(target.url, dryRun),
   };
 
-  // Two runs of one form into one mapper would both apply one window: the second is refused at
-  // once (a dry run writes nothing and needs no lock).
-  const lock = input.dryRun ? undefined : store.lock(`import-odk of form "${target.form}" into this mapper`);
+  let lock: { release(): void } | undefined;
   let stopWatching: (() => void) | undefined;
   try {
-    if (!input.watch) return { exitCode: await poll(run) };
+    // A run refused before it does anything (an encrypted or unpublished form, a mapping that
+    // does not fit it, Central refusing the login) leaves no state folder, lock or origin behind:
+    // with no window left to finish, the form is checked before the lock makes them. A window
+    // left is finished first, before Central is asked anything (it needs only the mapper).
+    let checked = false;
+    const check = async () => {
+      if (!dryRun && !spool.exists()) {
+        await checkForm(run);
+        checked = true;
+      }
+    };
+    // Two runs of one form into one mapper would both apply one window: the second is refused at
+    // once. A dry run takes no lock: it writes nothing two runs could clash on — its window goes
+    // to a private temporary folder of its own, and it reads the state, which is replaced whole.
+    const takeLock = () => {
+      if (!dryRun) lock = store.lock(`import-odk of form "${target.form}" into this mapper`);
+    };
+    if (!input.watch) {
+      await check();
+      takeLock();
+      return { exitCode: await poll(run, checked) };
+    }
     stopWatching = deps.onInterrupt(() => {
       run.stopping = true;
     });
+    // A Central or mapper outage ends one poll, not the watch: the next poll tries again.
+    const outage = (error: unknown) => {
+      if (!(error instanceof UnavailableError)) throw error;
+      run.say(`sparctl: poll failed: ${error.message}; trying again in ${input.interval} s`);
+      return ExitCode.unavailable;
+    };
+    let started = false;
     let last: number = ExitCode.ok;
     for (;;) {
-      try {
-        last = await poll(run);
-      } catch (error) {
-        // A Central or mapper outage ends one poll, not the watch: the next poll tries again.
-        if (!(error instanceof UnavailableError)) throw error;
-        run.say(`sparctl: poll failed: ${error.message}; trying again in ${input.interval} s`);
-        last = ExitCode.unavailable;
+      if (!started) {
+        // An outage as the watch starts is its first poll's.
+        try {
+          await check();
+          started = true;
+        } catch (error) {
+          last = outage(error);
+        }
+        if (started) takeLock();
+      }
+      if (started) {
+        try {
+          last = await poll(run, checked);
+        } catch (error) {
+          last = outage(error);
+        }
+        checked = false;
       }
       // A stdout that failed stays failed: every later poll would stop on it at once.
       const failed = deps.stdoutFailure?.();
@@ -516,8 +553,11 @@ interface Run {
   stopping: boolean;
 }
 
-/** One poll: an earlier run's window first, then the submissions changed since the watermark. */
-async function poll(run: Run): Promise<number> {
+/**
+ * One poll: an earlier run's window first, then the submissions changed since the watermark.
+ * `checked`: the form was checked just before (checkForm), by the run before its first poll.
+ */
+async function poll(run: Run, checked = false): Promise<number> {
   const { input, target, client, store, spool, say, policies } = run;
   let leftover: number = ExitCode.ok;
   // An earlier run left a window unfinished: finish it before reading anything new.
@@ -529,29 +569,7 @@ async function poll(run: Run): Promise<number> {
   }
   const worst = (code: number) => (code === ExitCode.ok ? leftover : code);
 
-  const odkForm = await client.form(target.project, target.form);
-  if (odkForm.publishedAt === null)
-    throw new UsageError(
-      'odk.not_published',
-      `${client.server}: form "${target.form}" has never been published, so it has no submissions to read`,
-    );
-  if (odkForm.keyId !== null) {
-    throw new UsageError(
-      'odk.encrypted',
-      `${client.server}: form "${target.form}" is encrypted; Central cannot hand its data over the API`,
-      { hint: 'import a decrypted export instead, or publish the form without encryption' },
-    );
-  }
-  const problems = mappingFieldProblems(mappingSources(run.mapping), await client.fields(target.project, target.form));
-  if (problems.length > 0) {
-    throw new UsageError(
-      'odk.mapping_mismatch',
-      `${input.mapping} does not fit form "${target.form}": ${problems.join('; ')}; nothing was imported`,
-      {
-        hint: 'paths are the OData names, groups joined with dots (see GET …/forms/{form}/fields?odata=true)',
-      },
-    );
-  }
+  if (!checked) await checkForm(run);
 
   const state = store.readState();
   let changes: OdkSubmission[] = [];
@@ -683,8 +701,16 @@ async function poll(run: Run): Promise<number> {
   if (run.replaces.exists()) run.replaces.remove();
   // Whole or not at all: a kill while writing must not leave half a window to resume.
   spool.write(`${JSON.stringify(head)}\n${entries.map((entry) => JSON.stringify(entry)).join('\n')}\n`);
-  const code = await apply(run, 'poll');
-  if (input.dryRun) spool.remove();
+  let code: number;
+  try {
+    code = await apply(run, 'poll');
+  } finally {
+    // A dry run's window, in a temporary folder of its own, goes with it (README: a dry run leaves nothing).
+    if (input.dryRun) {
+      if (run.replaces.exists()) run.replaces.remove();
+      spool.remove();
+    }
+  }
   return worst(code);
 }
 
@@ -883,6 +909,34 @@ async function applyWindow(run: Run, what: string, how: WindowDefinition): Promi
     .filter((event) => event.code === 'kept.changed_since' && event.id !== undefined)
     .map((event) => event.id!);
   return { code, kept };
+}
+
+/** The form can be read (published, not encrypted) and the mapping's paths fit its fields: else nothing is read. */
+async function checkForm(run: Run): Promise<void> {
+  const { input, target, client } = run;
+  const odkForm = await client.form(target.project, target.form);
+  if (odkForm.publishedAt === null)
+    throw new UsageError(
+      'odk.not_published',
+      `${client.server}: form "${target.form}" has never been published, so it has no submissions to read`,
+    );
+  if (odkForm.keyId !== null) {
+    throw new UsageError(
+      'odk.encrypted',
+      `${client.server}: form "${target.form}" is encrypted; Central cannot hand its data over the API`,
+      { hint: 'import a decrypted export instead, or publish the form without encryption' },
+    );
+  }
+  const problems = mappingFieldProblems(mappingSources(run.mapping), await client.fields(target.project, target.form));
+  if (problems.length > 0) {
+    throw new UsageError(
+      'odk.mapping_mismatch',
+      `${input.mapping} does not fit form "${target.form}": ${problems.join('; ')}; nothing was imported`,
+      {
+        hint: 'paths are the OData names, groups joined with dots (see GET …/forms/{form}/fields?odata=true)',
+      },
+    );
+  }
 }
 
 /**

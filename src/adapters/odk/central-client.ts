@@ -30,6 +30,8 @@ export interface CentralClientOptions {
   readonly auth: CentralAuth;
   /** Where the session token is cached (0600), keyed by server and user. */
   readonly tokenCacheFile?: string;
+  /** False: a cached token is used, but none is written or removed there (a dry run creates nothing). */
+  readonly keepSession?: boolean;
   readonly timeoutMs?: number;
   /** Attempts after the first for 429, 5xx and network failures. */
   readonly retries?: number;
@@ -218,7 +220,7 @@ export class CentralClient {
 
   private writeCache(entry: CachedToken | undefined): void {
     const file = this.options.tokenCacheFile;
-    if (file === undefined) return;
+    if (file === undefined || this.options.keepSession === false) return;
     let all: Record<string, CachedToken> = {};
     try {
       all = JSON.parse(readFileSync(file, 'utf8')) as Record<string, CachedToken>;

@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
-import { appendFileSync, existsSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { hostTag, processRuns } from '../../adapters/files/pid-lock.js';
 import type { ImportOdkDeps, MapperHeld, OdkStore, StateElsewhere, StateOrigin } from '../../app/import-odk.js';
 import { duringRunError, makeFolders } from '../../adapters/files/fs-errors.js';
 import { checkedBearerToken } from '../../config/bearer-token.js';
@@ -47,9 +49,9 @@ export function importOdkDeps(
     sha256: (text, encoding) => createHash('sha256').update(text).digest(encoding),
     readMapper: (ids) => readMapper(context, ids),
     openStore: async (key, earlierKey, dryRun, origin) =>
-      odkStore(await stateDir(join(context.dirs.state, 'odk'), key, earlierKey, dryRun), dryRun ? undefined : origin),
+      odkStore(await stateDir(join(context.dirs.state, 'odk'), key, earlierKey, dryRun), dryRun ? undefined : origin, dryRun),
     statesElsewhere: async (key, origin) => statesElsewhere(join(context.dirs.state, 'odk'), key, origin),
-    openCentral: async (url) => {
+    openCentral: async (url, dryRun) => {
       // Flags win over the environment: --odk-password-file over SPARCTL_ODK_PASSWORD, which wins
       // over odkPasswordFile from the environment or the profile.
       const fromFlag = flags.odkPasswordFile;
@@ -77,6 +79,9 @@ export function importOdkDeps(
           secretFrom,
         },
         tokenCacheFile: join(context.dirs.cache, 'odk-sessions.json'),
+        // A dry run creates nothing, a session cache included: it uses a cached session, and
+        // keeps the one it logs in with to itself.
+        keepSession: !dryRun,
         timeoutMs: Math.max(settings.timeoutMs, 120_000),
         tls: { caFile: settings.caFile, insecure: settings.insecure },
       });
@@ -261,47 +266,132 @@ function statesElsewhere(root: string, key: string, origin: StateOrigin): StateE
   return found;
 }
 
-/** The state directory of one form imported into one mapper: state.json, its origin, the window's spool, the lock. */
-async function odkStore(dir: string, origin: StateOrigin | undefined): Promise<OdkStore> {
+/**
+ * The state directory of one form imported into one mapper: state.json, its origin, the window's
+ * spool, the lock. Opening it creates nothing: a real run makes the folder when it takes the lock
+ * (so that a run refused before that leaves none), and a dry run never makes it — its window goes
+ * to a private folder in the system's temporary folder (dryRunFolder).
+ */
+async function odkStore(dir: string, origin: StateOrigin | undefined, dryRun: boolean): Promise<OdkStore> {
   const { readOdkState, writeOdkState, writeWhole } = await import('../../adapters/odk/odk-state.js');
   const { JobLock } = await import('../../adapters/journal/job-lock.js');
   const statePath = join(dir, 'state.json');
-  // A real run records which form, mapper and server URL its state is of (kept up to date: a
-  // state taken over from another key was another mapper path's or URL's).
-  if (origin !== undefined) {
-    const text = JSON.stringify(origin);
-    const path = join(dir, ORIGIN);
-    let held: string | undefined;
-    try {
-      held = readFileSync(path, 'utf8');
-    } catch {
-      held = undefined;
-    }
-    if (held !== text) writeWhole(path, text, 'cannot record which form and server the import state is of');
-  }
+  const folder = dryRun ? dryRunFolder() : { path: () => dir, made: () => true, emptied: () => undefined };
   return {
     readState: () => readOdkState(statePath),
     writeState: (state) => writeOdkState(statePath, state),
     spool: (name) => {
-      const path = join(dir, name);
+      const at = () => join(folder.path(), name);
       return {
-        path,
-        exists: () => existsSync(path),
-        write: (text) => writeWhole(path, text, 'cannot keep the submissions read'),
+        get path() {
+          return at();
+        },
+        exists: () => folder.made() && existsSync(at()),
+        write: (text) => writeWhole(at(), text, 'cannot keep the submissions read'),
         append: (text) => {
+          const path = at();
           try {
-            makeFolders(dir);
+            makeFolders(dirname(path));
             appendFileSync(path, text, { mode: 0o600 });
           } catch (error) {
             throw duringRunError(path, 'cannot keep what the writes replace', error);
           }
         },
-        read: () => readFileSync(path, 'utf8'),
-        remove: () => rmSync(path, { force: true }),
+        read: () => readFileSync(at(), 'utf8'),
+        remove: () => {
+          if (!folder.made()) return;
+          rmSync(at(), { force: true });
+          folder.emptied();
+        },
       };
     },
-    lock: (what) => JobLock.acquire(join(dir, 'lock'), what),
+    lock: (what) => {
+      const lock = JobLock.acquire(join(dir, 'lock'), what);
+      // A real run records which form, mapper and server URL its state is of (kept up to date: a
+      // state taken over from another key was another mapper path's or URL's).
+      if (origin !== undefined) {
+        try {
+          recordOrigin(join(dir, ORIGIN), JSON.stringify(origin), writeWhole);
+        } catch (error) {
+          lock.release();
+          throw error;
+        }
+      }
+      return lock;
+    },
   };
+}
+
+function recordOrigin(path: string, text: string, writeWhole: (path: string, text: string, what: string) => void): void {
+  let held: string | undefined;
+  try {
+    held = readFileSync(path, 'utf8');
+  } catch {
+    held = undefined;
+  }
+  if (held !== text) writeWhole(path, text, 'cannot record which form and server the import state is of');
+}
+
+/** A dry run's private folders for its window (in the system's temporary folder): `sparctl-odk-PID-HOST-…`. */
+const DRY_RUN_FOLDER = /^sparctl-odk-(\d+)-([0-9a-f]{8})-/;
+
+/**
+ * A dry run's folder for its window: made (0700, in the system's temporary folder) when first
+ * used, removed once its window is (`emptied`), and with what it holds when the process exits,
+ * however it ends in JavaScript (an error, a stop signal). One a killed dry run left is removed by
+ * the next, once its process is gone (this host), or a day old (another host's, or its pid reused).
+ */
+function dryRunFolder(): { path: () => string; made: () => boolean; emptied: () => void } {
+  let made: string | undefined;
+  const path = () => {
+    if (made !== undefined) return made;
+    const tmp = tmpdir();
+    removeStaleDryRunFolders(tmp);
+    try {
+      made = mkdtempSync(join(tmp, `sparctl-odk-${process.pid}-${hostTag()}-`));
+    } catch (error) {
+      throw duringRunError(tmp, "cannot make a dry run's temporary folder", error);
+    }
+    DRY_RUN_FOLDERS.add(made);
+    if (DRY_RUN_FOLDERS.size === 1) process.once('exit', removeDryRunFolders);
+    return made;
+  };
+  const emptied = () => {
+    if (made === undefined || readdirSync(made).length > 0) return;
+    rmSync(made, { recursive: true, force: true });
+    DRY_RUN_FOLDERS.delete(made);
+    if (DRY_RUN_FOLDERS.size === 0) process.off('exit', removeDryRunFolders);
+    made = undefined;
+  };
+  return { path, made: () => made !== undefined, emptied };
+}
+
+/** This process's dry-run folders not removed yet. */
+const DRY_RUN_FOLDERS = new Set<string>();
+
+function removeDryRunFolders(): void {
+  for (const folder of DRY_RUN_FOLDERS) rmSync(folder, { recursive: true, force: true });
+  DRY_RUN_FOLDERS.clear();
+}
+
+function removeStaleDryRunFolders(tmp: string): void {
+  let entries: string[];
+  try {
+    entries = readdirSync(tmp);
+  } catch {
+    return;
+  }
+  for (const entry of entries) {
+    const match = DRY_RUN_FOLDER.exec(entry);
+    if (match === null) continue;
+    const folder = join(tmp, entry);
+    try {
+      const gone = match[2] === hostTag() && Number(match[1]) !== process.pid && !processRuns(Number(match[1]));
+      if (gone || Date.now() - statSync(folder).mtimeMs > 24 * 3600 * 1000) rmSync(folder, { recursive: true, force: true });
+    } catch {
+      // Another user's, or gone meanwhile.
+    }
+  }
 }
 
 /** The local mapper's identity (created now when missing, as the import is about to create it). */
