@@ -136,24 +136,86 @@ export interface FormField {
 /** Mapping targets whose value must keep every digit as written. */
 const DIGIT_TARGETS = new Set(['id', 'account_number', 'mobile_number', 'phone_number']);
 
+/** The fields of `__system` in Central's OData rows (research/odk.md §3.2): not in the form's field list. */
+export const SYSTEM_FIELDS = [
+  'submissionDate',
+  'updatedAt',
+  'deletedAt',
+  'submitterId',
+  'submitterName',
+  'attachmentsPresent',
+  'attachmentsExpected',
+  'status',
+  'reviewState',
+  'deviceId',
+  'edits',
+  'formVersion',
+] as const;
+
 /**
  * How a mapping's source paths fit the form's fields (`…/fields?odata=true`): a path the form
- * does not have, or an ID, account or phone number read from a number field (Central turns
- * those into JSON numbers: leading zeros and digits past 2^53 are lost).
+ * does not have; a group (`structure`) or a repeat, which holds no value of its own; a field
+ * inside a repeat — Central's feed carries a repeat's rows apart from the submission (one
+ * submission may have any number), so the path read empty in every submission; an ID, account
+ * or phone number read from a number field (Central turns those into JSON numbers: leading
+ * zeros and digits past 2^53 are lost); and a `__system` field Central does not have.
  */
 export function mappingFieldProblems(sources: readonly { path: string; target: string }[], fields: readonly FormField[]): string[] {
   const byPath = new Map(fields.map((field) => [field.path.replace(/^\//, '').replace(/\//g, '.'), field]));
+  // The repeat a path lies in (its nearest enclosing one), if any.
+  const repeatOf = (path: string): string | undefined => {
+    const parts = path.split('.');
+    for (let end = parts.length - 1; end > 0; end--) {
+      const above = parts.slice(0, end).join('.');
+      if (byPath.get(above)?.type === 'repeat') return above;
+    }
+    return undefined;
+  };
+  const isGroup = (type: string) => type === 'structure' || type === 'repeat';
   const problems: string[] = [];
   for (const { path, target } of sources) {
     // Central's own columns are in every row but not in the form's field list.
-    if (path === '__id' || path.startsWith('__system.')) continue;
+    if (path === '__id') continue;
+    if (path === '__system' || path.startsWith('__system.')) {
+      const name = path.slice('__system.'.length);
+      if (!(SYSTEM_FIELDS as readonly string[]).includes(name))
+        problems.push(
+          `${target} reads "${path}", which Central's __system does not have (it has: ${SYSTEM_FIELDS.map((field) => `__system.${field}`).join(', ')})`,
+        );
+      continue;
+    }
+    const repeat = repeatOf(path);
+    if (repeat !== undefined) {
+      problems.push(
+        `${target} reads "${path}", inside the repeat group "${repeat}": Central sends a repeat's rows apart from the submission (any number of them), so it has no one value to read; map a field outside the repeat`,
+      );
+      continue;
+    }
     const field = byPath.get(path);
     if (field === undefined) {
       const group = path.includes('.') ? path.slice(0, path.lastIndexOf('.')) : '';
-      const near = [...byPath.keys()].filter((known) => (group === '' ? !known.includes('.') : known.startsWith(`${group}.`))).slice(0, 8);
+      const near = [...byPath]
+        .filter(([known, { type }]) => !isGroup(type) && repeatOf(known) === undefined)
+        .map(([known]) => known)
+        .filter((known) => (group === '' ? !known.includes('.') : known.startsWith(`${group}.`)))
+        .slice(0, 8);
       problems.push(
         `${target} reads "${path}", which the form does not have${near.length > 0 ? ` (fields there: ${near.join(', ')})` : ''}`,
       );
+      continue;
+    }
+    if (field.type === 'repeat') {
+      problems.push(
+        `${target} reads "${path}", a repeat group, not a field: Central sends its rows apart from the submission (any number of them), so it has no one value to read; map a field outside the repeat`,
+      );
+      continue;
+    }
+    if (field.type === 'structure') {
+      const inside = [...byPath]
+        .filter(([known, { type }]) => known.startsWith(`${path}.`) && !isGroup(type) && repeatOf(known) === undefined)
+        .map(([known]) => known)
+        .slice(0, 8);
+      problems.push(`${target} reads "${path}", a group, not a field${inside.length > 0 ? ` (fields in it: ${inside.join(', ')})` : ''}`);
       continue;
     }
     if (DIGIT_TARGETS.has(target) && (field.type === 'int' || field.type === 'decimal')) {

@@ -1,0 +1,82 @@
+/**
+ * import-odk's checks before anything is read, as a hostile tester found them wanting: a mapping
+ * path inside a repeat group was taken and read empty in every submission (name NULL on every
+ * link, exit 0); a group (`beneficiary`) as the ID failed each row instead of the run (exit 5);
+ * any `__system.<name>` passed unchecked.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { LocalMapper } from '../../src/adapters/sqlite/local-mapper.js';
+import { bankSubmission, fakeCentrals, ODK_DFSP, ODK_MAPPING, odkEnv } from '../helpers/odk-fixture.js';
+import { runMain } from '../helpers/run-main.js';
+
+const PASSWORD = 'odk-checks-test';
+const { central } = fakeCentrals(PASSWORD);
+
+/** The fixture mapping with some of its fields read from other paths. */
+function mappingWith(dir: string, name: string, change: (mapping: Record<string, unknown>) => void): string {
+  const mapping = JSON.parse(readFileSync(ODK_MAPPING, 'utf8')) as Record<string, unknown>;
+  change(mapping);
+  const path = join(dir, `${name}.json`);
+  writeFileSync(path, JSON.stringify(mapping));
+  return path;
+}
+
+describe('import-odk: mapping paths are checked against the form before anything is read', () => {
+  const cases: [string, (mapping: Record<string, unknown>) => void, RegExp][] = [
+    [
+      'a field inside a repeat group',
+      (m) => (m['name'] = { path: 'household_member.member_name' }),
+      /name reads "household_member\.member_name", inside the repeat group "household_member": Central sends a repeat's rows apart from the submission/,
+    ],
+    ['a repeat group', (m) => (m['name'] = { path: 'household_member' }), /name reads "household_member", a repeat group, not a field/],
+    [
+      'a group',
+      (m) => (m['id'] = { path: 'beneficiary' }),
+      /id reads "beneficiary", a group, not a field \(fields in it: beneficiary\.national_id, beneficiary\.full_name, /,
+    ],
+    [
+      'a __system field Central does not have',
+      (m) => (m['name'] = { path: '__system.submiterName' }),
+      /name reads "__system\.submiterName", which Central's __system does not have \(it has: __system\.submissionDate, .*__system\.submitterName/,
+    ],
+  ];
+  for (const [what, change, said] of cases) {
+    it(`${what}: one line naming the path and why, exit 2, no submission read, nothing written`, async () => {
+      const fake = await central();
+      fake.submit(bankSubmission('0120000001', '000120001'));
+      const env = odkEnv(fake, PASSWORD);
+      expect((await runMain(['init', '-q'], { env: env.env, cwd: env.home })).code).toBe(0);
+      const mapping = mappingWith(env.home, 'mapping', change);
+      for (const dry of [['--dry-run'], []]) {
+        const run = await runMain(['import-odk', '--mapping', mapping, '--dfsp', ODK_DFSP, ...dry], { env: env.env, cwd: env.home });
+        expect(run.code, run.stderr).toBe(2);
+        expect(run.stderr).toMatch(/error \[odk\.mapping_mismatch\]/);
+        expect(run.stderr).toMatch(said);
+      }
+      expect(fake.requests.filter((request) => request.path.includes('.svc'))).toEqual([]);
+      const mapper = LocalMapper.open(env.dataDb, undefined, { readOnly: true });
+      try {
+        expect(mapper.countMappings()).toBe(0);
+      } finally {
+        await mapper.close();
+      }
+    });
+  }
+
+  it('__system fields Central has are read as they are', async () => {
+    const fake = await central();
+    fake.submit(bankSubmission('0120000002', '000120002'));
+    const env = odkEnv(fake, PASSWORD);
+    const mapping = mappingWith(env.home, 'mapping', (m) => (m['name'] = { path: '__system.submitterName' }));
+    const run = await runMain(['import-odk', '--mapping', mapping, '--dfsp', ODK_DFSP, '--create'], { env: env.env, cwd: env.home });
+    expect(run.code, run.stderr).toBe(0);
+    const mapper = LocalMapper.open(env.dataDb, undefined, { readOnly: true });
+    try {
+      expect(mapper.countMappings()).toBe(1);
+    } finally {
+      await mapper.close();
+    }
+  });
+});
