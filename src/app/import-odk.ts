@@ -45,6 +45,7 @@ import { isStored, storedString, type Current } from '../core/bulk/plan.js';
 import { deconstructFa, type Strategy } from '../core/strategy/strategy.js';
 import type { Settings } from '../config/settings.js';
 import { counted } from '../core/plural.js';
+import { STOP_SIGNALS, type StopSignal } from '../core/stop-signals.js';
 
 /**
  * `import-odk`'s use case: submissions of one ODK Central form into the mapper, a window at a
@@ -227,6 +228,13 @@ export interface ImportOdkDeps {
   readonly lastChange: (id: string) => Promise<string | undefined>;
   /** Calls `handler` on Ctrl-C until the returned function is called. */
   readonly onInterrupt: (handler: () => void) => () => void;
+  /**
+   * Calls `handler` on a stop signal (Ctrl-C, SIGTERM, SIGHUP, SIGQUIT) until the returned
+   * function is called: what a run that reads, outside the bulk job, says and exits with.
+   */
+  readonly onStopSignal?: (handler: (signal: StopSignal) => void) => () => void;
+  /** Ends the process now with `code` (a stop signal while submissions are read). */
+  readonly exitNow?: (code: number) => void;
   readonly clock: () => number;
   readonly sleep: (ms: number) => Promise<void>;
   /** A line for the person running it (stderr). */
@@ -460,12 +468,30 @@ export async function importOdk(deps: ImportOdkDeps, input: ImportOdkInput): Pro
       if (!deps.quiet || input.watch) deps.note(line);
     },
     stopping: false,
+    listen: () => undefined,
     client: await deps.openCentral(target.url, dryRun),
   };
 
   let lock: { release(): void } | undefined;
   let stopWatching: (() => void) | undefined;
+  // A stop signal while submissions are read (outside the bulk job, which says its own): a line
+  // saying so, as one while the window is applied does, not a silent exit 130.
+  let stopListening: (() => void) | undefined;
+  const listen = () => {
+    if (input.watch || deps.onStopSignal === undefined) return;
+    stopListening = deps.onStopSignal((signal) => {
+      deps.note(`sparctl: ${STOP_SIGNALS[signal].said}; nothing of this window was sent`);
+      lock?.release();
+      deps.exitNow?.(STOP_SIGNALS[signal].exitCode);
+    });
+  };
+  run.listen = (on) => {
+    stopListening?.();
+    stopListening = undefined;
+    if (on) listen();
+  };
   try {
+    listen();
     // A run refused before it does anything (an encrypted or unpublished form, a mapping that
     // does not fit it, Central refusing the login) leaves no state folder, lock or origin behind:
     // with no window left to finish, the form is checked before the lock makes them. A window
@@ -526,6 +552,7 @@ export async function importOdk(deps: ImportOdkDeps, input: ImportOdkInput): Pro
       if (!(await sleepUnless(deps, input.interval * 1000, () => run.stopping))) return { exitCode: ExitCode.interrupted };
     }
   } finally {
+    run.listen(false);
     stopWatching?.();
     lock?.release();
     await run.client.close();
@@ -551,6 +578,8 @@ interface Run {
   readonly client: OdkCentral;
   /** Ctrl-C was pressed (--watch). */
   stopping: boolean;
+  /** Listens for stop signals (true), or leaves them to the bulk job applying a window (false). */
+  listen: (on: boolean) => void;
 }
 
 /**
@@ -676,7 +705,10 @@ async function poll(run: Run, checked = false): Promise<number> {
     }
     return worst(ExitCode.ok);
   }
-  if (run.stopping) return ExitCode.interrupted;
+  if (run.stopping) {
+    say('sparctl: interrupted; nothing of this window was sent');
+    return ExitCode.interrupted;
+  }
   const { entries, claims } = await withUndosChecked(
     run,
     actions,
@@ -868,6 +900,8 @@ async function applyWindow(run: Run, what: string, how: WindowDefinition): Promi
     ...mappingColumns(how.mapping),
   ];
   let told = false;
+  // The bulk job says what a stop signal stopped while it applies the window.
+  run.listen(false);
   const code = await deps.runWindow({
     path: run.spool.path,
     quiet: input.watch === true,
@@ -903,6 +937,7 @@ async function applyWindow(run: Run, what: string, how: WindowDefinition): Promi
       return spoolRecords(lines, { mapping: how.mapping, dfsp: how.dfsp, form: run.target.form, columns, strategies, faDigest, digests });
     },
   });
+  run.listen(true);
   // A bulk job that ended done without calling `finish` (it always does): what the run was told is still recorded.
   if (!input.dryRun && (code === ExitCode.ok || code === ExitCode.rejected) && !told) finishWindow(run, digests, fates, known, undefined);
   const kept = [...fates.values()]

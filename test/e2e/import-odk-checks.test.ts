@@ -2,17 +2,21 @@
  * import-odk's checks before anything is read, as a hostile tester found them wanting: a mapping
  * path inside a repeat group was taken and read empty in every submission (name NULL on every
  * link, exit 0); a group (`beneficiary`) as the ID failed each row instead of the run (exit 5);
- * any `__system.<name>` passed unchecked.
+ * any `__system.<name>` passed unchecked. And a stop signal while submissions were read ended the
+ * run without a word (exit 130 and nothing said).
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LocalMapper } from '../../src/adapters/sqlite/local-mapper.js';
+import { startFaultProxy } from '../helpers/fault-proxy.js';
 import { bankSubmission, fakeCentrals, ODK_DFSP, ODK_MAPPING, odkEnv } from '../helpers/odk-fixture.js';
+import { BIN, SPAWN_LIMIT } from '../helpers/run-cli.js';
 import { runMain } from '../helpers/run-main.js';
 
 const PASSWORD = 'odk-checks-test';
-const { central } = fakeCentrals(PASSWORD);
+const { central, cleanups } = fakeCentrals(PASSWORD);
 
 /** The fixture mapping with some of its fields read from other paths. */
 function mappingWith(dir: string, name: string, change: (mapping: Record<string, unknown>) => void): string {
@@ -79,4 +83,41 @@ describe('import-odk: mapping paths are checked against the form before anything
       await mapper.close();
     }
   });
+});
+
+describe('import-odk stopped while it reads submissions', () => {
+  for (const [signal, code, said] of [
+    ['SIGINT', 130, 'interrupted'],
+    ['SIGTERM', 143, 'terminated (SIGTERM)'],
+  ] as const) {
+    it(`${signal}: says so as a stop while applying does, exit ${code}, the lock let go`, async () => {
+      const fake = await central();
+      fake.submit(bankSubmission('0120000003', '000120003'));
+      // The submissions feed answers its headers, then a byte every 100 ms: the run is reading it.
+      const proxy = await startFaultProxy(fake.url);
+      cleanups.push(() => proxy.close());
+      proxy.chaos((path) => (path.includes('.svc/Submissions') ? { trickle: true } : undefined));
+      const env = odkEnv(fake, PASSWORD);
+      const child = spawn(
+        process.execPath,
+        [BIN, 'import-odk', '--mapping', ODK_MAPPING, '--dfsp', ODK_DFSP, '--create', '--odk-url', proxy.url],
+        { ...SPAWN_LIMIT, env: env.env, cwd: env.home, stdio: ['ignore', 'ignore', 'pipe'] },
+      );
+      let stderr = '';
+      child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+      for (let waited = 0; !proxy.log.some((entry) => entry.path.includes('.svc/Submissions')); waited += 20) {
+        if (waited > 15_000) throw new Error(`the feed was never asked for: ${stderr}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      child.kill(signal);
+      expect(await exited, stderr).toBe(code);
+      expect(stderr).toContain(`sparctl: ${said}; nothing of this window was sent`);
+      // The lock's note of who holds it goes with it; no window was saved.
+      const odk = join(env.env['XDG_STATE_HOME']!, 'sparctl', 'odk');
+      const [key] = readdirSync(odk);
+      expect(readdirSync(join(odk, key!)).sort()).toEqual(['lock', 'origin.json']);
+    });
+  }
 });

@@ -133,7 +133,13 @@ function deps(overrides: Partial<ImportOdkDeps>): ImportOdkDeps & { notes: strin
     note: (line) => notes.push(line),
   };
   return Object.assign(
-    strict<ImportOdkDeps>('deps', { ...base, ...overrides }, ['stdoutFailure', 'earlierMapperIdentity', 'statesElsewhere']),
+    strict<ImportOdkDeps>('deps', { ...base, ...overrides }, [
+      'stdoutFailure',
+      'earlierMapperIdentity',
+      'statesElsewhere',
+      'onStopSignal',
+      'exitNow',
+    ]),
     { notes },
   );
 }

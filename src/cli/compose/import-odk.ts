@@ -11,6 +11,7 @@ import type { BulkJobFlags } from '../bulk-job.js';
 import { realMapperPath } from './bulk-job.js';
 import { announceTarget, localMapperFile, openMapper, warnIfInTheClear, warnIfReadableByOthers, type CommandContext } from '../context.js';
 import { parseJson, readText } from '../files.js';
+import { onStopSignals } from '../io.js';
 import type { Mapper } from '../../core/mapper.js';
 
 /** What the import-odk use case needs, from this command's settings: the composition of app/import-odk.ts. */
@@ -138,6 +139,8 @@ export function importOdkDeps(
       process.on('SIGINT', handler);
       return () => process.off('SIGINT', handler);
     },
+    onStopSignal: onStopSignals,
+    exitNow: (code) => process.exit(code),
     clock: () => Date.now(),
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
     note: (line) => io.stderr.write(`${line}\n`),
