@@ -333,6 +333,15 @@ export function checkImportOdk(
       hint: 'put odkUrl, odkProject and odkForm in a profile — README "import-odk: submissions from ODK Central"',
     });
   }
+  // Central's API path given twice (…/v1/v1): every request missed the API (a 404), or the state
+  // was looked for under another server (odk.state_elsewhere), and neither message said why.
+  const server = doubledApiPath(url!);
+  if (server !== undefined) {
+    const from = input.odkUrl !== undefined ? '--odk-url' : 'odkUrl (SPARCTL_ODK_URL or the profile)';
+    throw new ConfigError('odk.bad_url', `${from} names Central's API path /v1 twice (…/v1/v1); nothing was read or written`, {
+      hint: `give the server's address: ${server} (with or without one /v1)`,
+    });
+  }
   const skipReview = reviewStatesOf(input.skipReview);
   for (const [flag, policy] of [
     ['--on-delete', input.onDelete],
@@ -372,6 +381,28 @@ function plainServer(given: string): string {
     // Not a URL the client could use either: as given, less what would follow a query or fragment.
     return bare(given.replace(/[?#].*$/, ''));
   }
+}
+
+/**
+ * The server's address when a URL's path ends in Central's API path more than once (…/v1/v1,
+ * a trailing slash or not), without user, password, query or fragment; undefined otherwise.
+ * One /v1 is taken off (CentralClient, plainServer): the rest was asked for as the server.
+ */
+export function doubledApiPath(given: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(given);
+  } catch {
+    return undefined;
+  }
+  const path = url.pathname.replace(/\/+$/, '');
+  if (!/\/v1\/+v1$/.test(path)) return undefined;
+  url.username = '';
+  url.password = '';
+  url.search = '';
+  url.hash = '';
+  url.pathname = path.replace(/(\/+v1)+$/, '') || '/';
+  return url.toString().replace(/\/+$/, '');
 }
 
 /** What the state records of its form and mapper (StateOrigin): the server as plainServer gives it. */

@@ -3,7 +3,8 @@
  * path inside a repeat group was taken and read empty in every submission (name NULL on every
  * link, exit 0); a group (`beneficiary`) as the ID failed each row instead of the run (exit 5);
  * any `__system.<name>` passed unchecked. And a stop signal while submissions were read ended the
- * run without a word (exit 130 and nothing said).
+ * run without a word (exit 130 and nothing said); a URL with /v1 twice stopped with a 404 or
+ * odk.state_elsewhere that did not say why.
  */
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -120,4 +121,35 @@ describe('import-odk stopped while it reads submissions', () => {
       expect(readdirSync(join(odk, key!)).sort()).toEqual(['lock', 'origin.json']);
     });
   }
+});
+
+describe('import-odk given a URL with /v1 twice', () => {
+  it('refuses it before anything is read (odk.bad_url), naming the server address to give: it stopped with odk.state_elsewhere or a 404', async () => {
+    const fake = await central();
+    fake.submit(bankSubmission('0120000004', '000120004'));
+    const env = odkEnv(fake, PASSWORD);
+    const first = await runMain(['import-odk', '--mapping', ODK_MAPPING, '--dfsp', ODK_DFSP, '--create'], { env: env.env, cwd: env.home });
+    expect(first.code, first.stderr).toBe(0);
+    const asked = fake.requests.length;
+    const twice = { ...env.env, SPARCTL_ODK_URL: `${fake.url}/v1/v1/` };
+    const fromEnv = await runMain(['import-odk', '--mapping', ODK_MAPPING, '--dfsp', ODK_DFSP], { env: twice, cwd: env.home });
+    expect(fromEnv.code, fromEnv.stderr).toBe(3);
+    expect(fromEnv.stderr).toContain(
+      `error [odk.bad_url]: odkUrl (SPARCTL_ODK_URL or the profile) names Central's API path /v1 twice (…/v1/v1); nothing was read or written (give the server's address: ${fake.url} (with or without one /v1))`,
+    );
+    const fromFlag = await runMain(['import-odk', '--mapping', ODK_MAPPING, '--dfsp', ODK_DFSP, '--odk-url', `${fake.url}/v1/v1`], {
+      env: env.env,
+      cwd: env.home,
+    });
+    expect(fromFlag.code, fromFlag.stderr).toBe(3);
+    expect(fromFlag.stderr).toContain("error [odk.bad_url]: --odk-url names Central's API path /v1 twice");
+    expect(fake.requests.length).toBe(asked);
+    // One /v1 is the same server, as before.
+    const once = await runMain(['import-odk', '--mapping', ODK_MAPPING, '--dfsp', ODK_DFSP, '--odk-url', `${fake.url}/v1`], {
+      env: env.env,
+      cwd: env.home,
+    });
+    expect(once.code, once.stderr).toBe(0);
+    expect(once.stderr).toMatch(/0 to apply/);
+  });
 });
