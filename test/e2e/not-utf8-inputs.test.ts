@@ -59,4 +59,20 @@ describe('files that are not UTF-8', () => {
     expect(runs.mapping.stderr).toContain('mapping.json:1: not valid UTF-8');
     expect(sha(db)).toBe(before);
   });
+
+  it('a workbook given as a CSV (renamed, an .xls, an .ods) is named as one, not as bad UTF-8 or UTF-16 to convert with iconv', async () => {
+    const { env, home } = cliEnv();
+    const db = join(home, 'm.db');
+    const sparctl = (args: string[]) => runMain(['--db', db, ...args], { env, cwd: home });
+    expect((await sparctl(['init', '-q'])).code).toBe(0);
+    writeFileSync(join(home, 'renamed.csv'), Buffer.from('504b0304140000000800', 'hex'));
+    writeFileSync(join(home, 'old.xls'), Buffer.concat([Buffer.from('d0cf11e0a1b11ae1', 'hex'), Buffer.alloc(504)]));
+    const zip = await sparctl(['link', '--file', 'renamed.csv']);
+    expect(zip.code).toBe(2);
+    expect(zip.stderr).toContain('renamed.csv:1: a zip archive (an .xlsx or .ods workbook?), not text; nothing was sent');
+    const xls = await sparctl(['link', '--file', 'old.xls']);
+    expect(xls.code).toBe(2);
+    expect(xls.stderr).toContain('old.xls:1: an old Excel workbook (.xls) or an encrypted one, not text');
+    expect(xls.stderr).not.toContain('iconv');
+  });
 });

@@ -28,6 +28,16 @@ export class StrictText {
   decode(chunk: Uint8Array): string {
     const first = !this.begun;
     this.begun ||= chunk.length > 0;
+    // A workbook given where text is read: said as what it is, not as a bad byte or UTF-16
+    // (whose advice, iconv, would make garbage of it).
+    const workbook = first ? workbookKind(chunk) : undefined;
+    if (workbook !== undefined)
+      throw new UsageError('input.not_utf8', `${this.name}:1: ${workbook}, not text; nothing was sent`, {
+        hint:
+          workbook.startsWith('a zip')
+            ? 'an Excel workbook is read by its .xlsx name (rename it); from LibreOffice (.ods), save it as .xlsx or as CSV UTF-8'
+            : 'open it in the spreadsheet and save it as Excel Workbook (.xlsx) or CSV UTF-8',
+      });
     if (first && chunk.length >= 2 && ((chunk[0] === 0xff && chunk[1] === 0xfe) || (chunk[0] === 0xfe && chunk[1] === 0xff)))
       throw utf16(`${this.name}:1: UTF-16 text (it starts with UTF-16's byte-order mark), not UTF-8; nothing was sent`);
     // UTF-16 without its mark: every other byte of ASCII text is NUL, so a third of the file's
@@ -60,6 +70,15 @@ export class StrictText {
       );
     }
   }
+}
+
+/** What a file that starts as a workbook is, or undefined. */
+function workbookKind(chunk: Uint8Array): string | undefined {
+  if (chunk.length >= 4 && chunk[0] === 0x50 && chunk[1] === 0x4b && chunk[2] === 0x03 && chunk[3] === 0x04)
+    return 'a zip archive (an .xlsx or .ods workbook?)';
+  const ole2 = [0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1];
+  if (chunk.length >= 8 && ole2.every((byte, at) => chunk[at] === byte)) return 'an old Excel workbook (.xls) or an encrypted one';
+  return undefined;
 }
 
 /** A third of the bytes or more are NUL: text in UTF-16, not UTF-8 with a stray control character. */
