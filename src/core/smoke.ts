@@ -377,13 +377,20 @@ export async function runSmoke(mapper: Mapper, options: SmokeOptions): Promise<S
     // Seen applied, a link has nothing left to do; never seen, one of unknown outcome may land yet.
     const seenLinked = linkSure || unlinkedNow || (readBack !== undefined && !('thrown' in readBack) && readBack.outcome === 'found');
     const unlinkCommand = options.unlinkCommand ?? `sparctl unlink --id ${id} --yes`;
+    const resolveCommand = options.resolveCommand ?? `sparctl resolve ${id}`;
     cleanup = !removed
-      ? { state: 'failed', detail: `${id} may still be linked: remove it with "${unlinkCommand}"` }
+      ? linkUnknown && !seenLinked
+        ? {
+            // Never seen linked, and the cleanup could not tell: not a failure to remove a record known to be there.
+            state: 'unknown',
+            detail: `the link's outcome is unknown and the cleanup could not tell whether ${id} is linked: check with "${resolveCommand}" and, if it is linked, remove it with "${unlinkCommand}"`,
+          }
+        : { state: 'failed', detail: `${id} may still be linked: remove it with "${unlinkCommand}"` }
       : linkUnknown && !seenLinked
         ? {
             // Only after a link that failed: the exit code is never 0 with it.
             state: 'unknown',
-            detail: `the link's outcome is unknown and ${id} was not seen linked, but the link may still be applied: check with "${options.resolveCommand ?? `sparctl resolve ${id}`}" and, if it is linked, remove it with "${unlinkCommand}"`,
+            detail: `the link's outcome is unknown and ${id} was not seen linked, but the link may still be applied: check with "${resolveCommand}" and, if it is linked, remove it with "${unlinkCommand}"`,
           }
         : {
             state: 'removed',

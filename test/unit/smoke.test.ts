@@ -230,6 +230,25 @@ describe('runSmoke', () => {
     });
   });
 
+  it('after a link of unknown outcome whose cleanup cannot reach the mapper either (a redirect every time): unknown, with both commands, not failed', async () => {
+    const mapper = new FakeMapper();
+    const redirected = () => Promise.reject(new UnavailableError('remote.redirected', 'answered 307', { outcomeUnknown: true }));
+    for (const call of ['link#1', 'resolve#1', 'unlink#1', 'resolve#2']) mapper.hooks.set(call, redirected);
+    const report = await runSmoke(mapper, {
+      id: ID,
+      clock: fakeClock(),
+      resolveCommand: `sparctl resolve ${ID}`,
+      unlinkCommand: `sparctl unlink --id ${ID} --yes`,
+    });
+    expect(report).toMatchObject({
+      passed: false,
+      cleanup: {
+        state: 'unknown',
+        detail: `the link's outcome is unknown and the cleanup could not tell whether ${ID} is linked: check with "sparctl resolve ${ID}" and, if it is linked, remove it with "sparctl unlink --id ${ID} --yes"`,
+      },
+    });
+  });
+
   it("after a link of unknown outcome that was applied (timeout, redirect, strategy.mismatch): read back found, removed, the error's exit code", async () => {
     const cases: [
       string,

@@ -33,10 +33,9 @@ export class StrictText {
     const workbook = first ? workbookKind(chunk) : undefined;
     if (workbook !== undefined)
       throw new UsageError('input.not_utf8', `${this.name}:1: ${workbook}, not text; nothing was sent`, {
-        hint:
-          workbook.startsWith('a zip')
-            ? 'an Excel workbook is read by its .xlsx name (rename it); from LibreOffice (.ods), save it as .xlsx or as CSV UTF-8'
-            : 'open it in the spreadsheet and save it as Excel Workbook (.xlsx) or CSV UTF-8',
+        hint: workbook.startsWith('a zip')
+          ? 'an Excel workbook is read by its .xlsx name (rename it); from LibreOffice (.ods), save it as .xlsx or as CSV UTF-8'
+          : 'open it in the spreadsheet and save it as Excel Workbook (.xlsx) or CSV UTF-8',
       });
     if (first && chunk.length >= 2 && ((chunk[0] === 0xff && chunk[1] === 0xfe) || (chunk[0] === 0xfe && chunk[1] === 0xff)))
       throw utf16(`${this.name}:1: UTF-16 text (it starts with UTF-16's byte-order mark), not UTF-8; nothing was sent`);
