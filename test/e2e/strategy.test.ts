@@ -98,10 +98,17 @@ describe('sparctl strategy (built binary)', () => {
     const refused = await runMain(['strategy', 'add', ...changed, '-q'], { env });
     expect(refused.code).toBe(2);
     expect(refused.stdout).toBe('');
+    // Only the description differs: no word of FAs reading back, which it does not change.
     expect(refused.stderr).toContain(
-      'sparctl: error [strategy.id_taken]: strategy 7 already exists with a different description; strategies are append-only and never changed',
+      'sparctl: error [strategy.id_taken]: strategy 7 already exists with a different description; strategies are append-only: a stored one is never changed, its description and active flag neither; nothing was added (give the stored description (see "sparctl strategy list -o json"), or add it under a new id, e.g. --id 8)',
     );
-    expect(refused.stderr).toContain(
+    const otherRegex = V7.map((arg) => (arg.startsWith('^') ? arg.replace('^', '^v2') : arg.includes('{') ? `v2${arg}` : arg));
+    const regexRefused = await runMain(['strategy', 'add', ...otherRegex, '-q'], { env });
+    expect(regexRefused.code).toBe(2);
+    expect(regexRefused.stderr).toContain(
+      'strategies are append-only and never changed, because FAs stored with id 7 must keep reading back the same way',
+    );
+    expect(regexRefused.stderr).toContain(
       'nothing was added (add the new version under a new id, e.g. --id 8, and link new records with that strategy id)',
     );
     // A default id is SPAR's in every deployment: refused by validation already.

@@ -15,7 +15,7 @@ import {
 } from '../../core/mapper.js';
 import { ReasonCode, ReasonMessage, type ItemResult } from '../../core/results.js';
 import { buildCheckedFa, compileStrategy, deconstructFa, type Strategy, type StrategyRow } from '../../core/strategy/strategy.js';
-import { freeStrategyId } from '../../core/strategy/declared.js';
+import { freeStrategyId, strategyIdTaken } from '../../core/strategy/declared.js';
 import { LinkWrites, sha256, type LinkRow } from './link-writes.js';
 import type { LinkWriterThread } from './link-writer.js';
 import { assertSqliteLoads, closeDatabase, makeDurable, openDatabase, prepare, setPragma } from './retained.js';
@@ -417,11 +417,7 @@ export class LocalMapper implements Mapper {
         if (differs.length === 0) return { id: row.id, outcome: 'unchanged' as const };
         // Past every id stored and every id of this request: free whichever way it is fixed.
         const next = freeStrategyId([...(prepare(this.db, 'SELECT id FROM strategy').pluck().all() as number[]), ...rows.map((r) => r.id)]);
-        throw new StrategyError(
-          'strategy.id_taken',
-          `strategy ${row.id} already exists with a different ${differs.join(', ')}; strategies are append-only and never changed, because FAs stored with id ${row.id} must keep reading back the same way; nothing was added`,
-          { hint: `add the new version under a new id, e.g. --id ${next}, and link new records with that strategy id` },
-        );
+        throw strategyIdTaken(row.id, differs, next);
       }),
     );
     // A dry run answers the same and writes nothing (its database may even be opened read-only).

@@ -81,12 +81,29 @@ export function planAppend(
     const differs = strategyDifferences(there, row);
     if (differs.length === 0) return { id: row.id, outcome: 'unchanged' as const };
     const next = freeStrategyId([...known.map((r) => r.id), ...adding.map((r) => r.id)]);
-    throw new StrategyError(
-      'strategy.id_taken',
-      `strategy ${row.id} already exists with a different ${differs.join(', ')}${'source' in there ? ` (${String(there.source)})` : ''}; strategies are append-only and never changed, because FAs stored with id ${row.id} must keep reading back the same way; nothing was added`,
-      { hint: `add the new version under a new id, e.g. --id ${next}, and link new records with that strategy id` },
-    );
+    throw strategyIdTaken(row.id, differs, next, 'source' in there ? String(there.source) : undefined);
   });
+}
+
+/**
+ * strategy.id_taken for an id stored with another definition (`differs`: its columns that
+ * differ). Why a stored row is never changed depends on what differs: the template or regex is
+ * how its FAs read back; a description or `active` alone is only the row's own.
+ */
+export function strategyIdTaken(id: number, differs: readonly string[], next: number, where?: string): StrategyError {
+  const readBack = differs.some((column) => column !== 'description' && column !== 'active');
+  const why = readBack
+    ? `strategies are append-only and never changed, because FAs stored with id ${id} must keep reading back the same way`
+    : 'strategies are append-only: a stored one is never changed, its description and active flag neither';
+  return new StrategyError(
+    'strategy.id_taken',
+    `strategy ${id} already exists with a different ${differs.join(', ')}${where === undefined ? '' : ` (${where})`}; ${why}; nothing was added`,
+    {
+      hint: readBack
+        ? `add the new version under a new id, e.g. --id ${next}, and link new records with that strategy id`
+        : `give the stored ${differs.join(' and ')} (see "sparctl strategy list -o json"), or add it under a new id, e.g. --id ${next}`,
+    },
+  );
 }
 
 /**
