@@ -8,7 +8,7 @@ import { sparctlDirs, type SparctlDirs } from '../config/paths.js';
 import { redactUrl } from '../config/redact.js';
 import type { OutputFormat, Profile, ResolvedSettings } from '../config/settings.js';
 import type { Io } from './io.js';
-import { shellWord } from '../core/shell-word.js';
+import { printable, shellWord } from '../core/shell-word.js';
 
 /** Options every command accepts (DESIGN.md §2). */
 export interface GlobalOptions {
@@ -154,7 +154,8 @@ export function announceTarget(context: CommandContext): void {
   // Once per invocation, however many times the command loads its context.
   if (announced.has(context.io) || context.globals.quiet) return;
   announced.add(context.io);
-  context.io.stderr.write(`→ ${targetLine(context)}\n`);
+  // A path or profile name may hold control characters (a pasted escape): shown, never acted on.
+  context.io.stderr.write(`→ ${printable(targetLine(context))}\n`);
 }
 const announced = new WeakSet<Io>();
 

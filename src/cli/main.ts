@@ -2,6 +2,7 @@ import { CommanderError } from 'commander';
 import { ExitCode, SparctlError, UsageError } from '../core/errors.js';
 import { processIo, type Io } from './io.js';
 import { redactShownText, redactUrlsIn } from '../config/redact.js';
+import { printable } from '../core/shell-word.js';
 import { COMMAND_NAMES, createProgram } from './program.js';
 import { chosenOutputFormat } from './context.js';
 import { errorDocument, type ErrorFields } from './document.js';
@@ -144,7 +145,8 @@ function report(io: Io, argv: readonly string[], fields: ErrorFields): number {
     message: redactShownText(redactUrlsIn(fields.message)),
     hint: fields.hint === undefined ? undefined : redactShownText(redactUrlsIn(fields.hint)),
   };
-  io.stderr.write(`sparctl: error [${safe.code}]: ${safe.message}${safe.hint ? ` (${safe.hint})` : ''}\n`);
+  // One line whatever the message holds: a control character from a flag, a file or a server is shown, never acted on.
+  io.stderr.write(printable(`sparctl: error [${safe.code}]: ${safe.message}${safe.hint ? ` (${safe.hint})` : ''}`) + '\n');
   const document = errorDocument(chosenOutputFormat(io) ?? formatAsked(argv, io.env), safe);
   if (document !== undefined) io.stdout.write(document);
   return fields.exitCode;

@@ -360,3 +360,19 @@ describe('TLS', () => {
     }
   }, 30_000);
 });
+
+describe('control characters in what the user typed', () => {
+  it('a terminal escape in --profile or --db is shown as an escape on stderr, never sent to the terminal', async () => {
+    const { env, home } = cliEnv();
+    const escape = '\u001b[2J\u001b[31m';
+    const runs = [
+      await runMain(['--profile', `x${escape}EVIL`, 'resolve', 'X'], { env, cwd: home }),
+      await runMain(['--db', join(home, `x${escape}.db`), 'resolve', 'X'], { env, cwd: home }),
+    ];
+    for (const run of runs) {
+      expect(run.code).not.toBe(0);
+      expect(run.stderr).not.toContain('\u001b');
+      expect(run.stderr).toContain('\\u001b[2J');
+    }
+  });
+});
