@@ -16,6 +16,13 @@
  * A write stays recorded until the mapper no longer holds it (undone, or overwritten), also when
  * its submission moves on to another ID: an undo a policy did not allow then is planned, from
  * that record, by any later run whose policy allows it.
+ *
+ * Policies may change between runs (--skip-review, --on-reject): who owned a beneficiary before
+ * a run is what the runs that planned it decided — each claim records whether its review state
+ * kept it from claiming (`skipped`) — never a recomputation under this run's policies, which
+ * would find no change of owner where the policy alone changed it. A run plans again every
+ * beneficiary of a claim whose `skipped` its policies change, whatever its window read, so that
+ * the mapper ends where the submissions say under the policies of the run.
  */
 
 /**
@@ -49,6 +56,12 @@ export interface Claim {
    * the importer's, to undo when a later run's policy allows it. Absent from older states.
    */
   readonly left?: readonly Wrote[];
+  /**
+   * Whether its review state kept it from claiming its beneficiary under the policies of the run
+   * that last planned it (reviewSkips). Absent from states an earlier sparctl kept: these
+   * policies stand in, as they did then.
+   */
+  readonly skipped?: boolean;
 }
 
 /** Every write of a claim that the mapper may still hold: its last, then those it left behind. */
@@ -133,11 +146,20 @@ const newer = (a: { date: string; id: string }, b: { date: string; id: string })
 
 /** Whether a claim claims its beneficiary now. */
 export function claims(claim: Claim, policies: ClaimPolicies): boolean {
-  if (claim.deleted || claim.beneficiary === undefined) return false;
-  if (!policies.skipReview.includes(claim.review)) return true;
+  return !claim.deleted && claim.beneficiary !== undefined && !reviewSkips(claim, policies);
+}
+
+/** Whether a claim's review state keeps it from claiming under these policies (deleted or not). */
+function reviewSkips(claim: Claim, policies: ClaimPolicies): boolean {
+  if (!policies.skipReview.includes(claim.review)) return false;
   // Rejected (or another skipped state) after its content was written: it still holds the ID
   // unless the policy undoes that write.
-  return claim.review === 'rejected' && policies.onReject !== 'unlink' && claim.wrote?.beneficiary === claim.beneficiary;
+  return !(claim.review === 'rejected' && policies.onReject !== 'unlink' && claim.wrote?.beneficiary === claim.beneficiary);
+}
+
+/** Whether a claim claimed its beneficiary as the run that last planned it decided (Claim.skipped). */
+function claimedBefore(claim: Claim, policies: ClaimPolicies): boolean {
+  return !claim.deleted && claim.beneficiary !== undefined && !(claim.skipped ?? reviewSkips(claim, policies));
 }
 
 /** The claims of each beneficiary they name, in the record's order. */
@@ -194,11 +216,14 @@ function pendingWrites(
   return out;
 }
 
-/** The submission that owns a beneficiary, among the claims that name it: its claimant submitted last. */
-function ownerAmong(named: readonly [string, Claim][] | undefined, policies: ClaimPolicies): string | undefined {
+/**
+ * The submission that owns a beneficiary, among the claims that name it: its claimant submitted
+ * last — claimant now, or (`asPlanned`) as the runs that planned the claims decided.
+ */
+function ownerAmong(named: readonly [string, Claim][] | undefined, policies: ClaimPolicies, asPlanned = false): string | undefined {
   let owner: { id: string; date: string } | undefined;
   for (const [id, claim] of named ?? []) {
-    if (!claims(claim, policies)) continue;
+    if (!(asPlanned ? claimedBefore(claim, policies) : claims(claim, policies))) continue;
     if (owner === undefined || newer({ id, date: claim.date }, owner)) owner = { id, date: claim.date };
   }
   return owner?.id;
@@ -223,10 +248,12 @@ export function planClaims(
   for (const s of window) {
     const old = before[s.id];
     const edited = old === undefined || old.instance !== s.instance || force.has(s.id);
-    // A content change (or a first sight) is written when it owns; a review change is not content.
-    const skippedBefore = old !== undefined && policies.skipReview.includes(old.review) && old.wrote === undefined;
+    // A content change (or a first sight) is written when it owns; a review change is not content,
+    // but content its review state kept from being written (under the policy of the run that
+    // read it) is new once it claims.
+    const skippedBefore = old !== undefined && old.wrote === undefined && (old.skipped ?? reviewSkips(old, policies));
     if (edited || (skippedBefore && !policies.skipReview.includes(s.review) && !s.deleted)) contentNew.add(s.id);
-    const claim: Claim = {
+    const read: Claim = {
       instance: s.instance,
       date: s.date,
       review: s.review,
@@ -235,6 +262,7 @@ export function planClaims(
       ...(old?.wrote === undefined ? {} : { wrote: old.wrote }),
       ...(old?.left === undefined ? {} : { left: old.left }),
     };
+    const claim: Claim = { ...read, skipped: reviewSkips(read, policies) };
     after[s.id] = claim;
     if (old?.beneficiary !== undefined) touched.add(old.beneficiary);
     for (const write of old === undefined ? [] : writesOf(old)) touched.add(write.beneficiary);
@@ -256,10 +284,25 @@ export function planClaims(
     for (const claim of Object.values(after))
       if (claims(claim, policies) && claim.beneficiary !== undefined) touched.add(claim.beneficiary);
   }
+  const windowIds = new Set(window.map((s) => s.id));
+  // A claim the window did not read whose review state these policies judge otherwise than the
+  // run that planned it (--skip-review or --on-reject changed): its beneficiary is planned again
+  // now, as if its window were read again; content its review state kept from being written is
+  // new once it claims. (A claim an earlier sparctl recorded without `skipped` gets it now.)
+  if (pending) {
+    for (const [id, claim] of Object.entries(after)) {
+      if (windowIds.has(id)) continue;
+      const skipped = reviewSkips(claim, policies);
+      if (claim.skipped === skipped) continue;
+      after[id] = { ...claim, skipped };
+      if (claim.skipped === undefined || claim.deleted || claim.beneficiary === undefined) continue;
+      touched.add(claim.beneficiary);
+      if (claim.skipped && claim.wrote === undefined) contentNew.add(id);
+    }
+  }
 
   const actions: ClaimAction[] = [];
   const fetch = new Set<string>();
-  const windowIds = new Set(window.map((s) => s.id));
   // Each beneficiary's claims and window rows, looked up rather than searched for: a form's
   // claims grow with every window, and walking all of them for each touched beneficiary made a
   // window of 3,000 submissions take 1.7 s to plan (quadratic). Lists keep the record's order.
@@ -278,7 +321,9 @@ export function planClaims(
     if (named !== undefined) push(windowByNamed, named, s);
   }
   for (const beneficiary of [...touched].sort()) {
-    const ownerBefore = ownerAmong(namedBefore.get(beneficiary), policies);
+    // Who owned it as the runs that planned its claims decided, under their policies: under this
+    // run's, a policy changed since would look like no change of owner.
+    const ownerBefore = ownerAmong(namedBefore.get(beneficiary), policies, true);
     const owner = ownerAmong(namedAfter.get(beneficiary), policies);
     if (owner !== undefined) {
       for (const s of windowByWas.get(beneficiary) ?? []) {

@@ -11,7 +11,10 @@
  * change of owner writes the new owner's content where the mapper still holds the importer's
  * write; a beneficiary left without an owner gets back what the importer's write replaced (is
  * unlinked if that write created the link) only if the importer wrote what the mapper holds and
- * the policy says so. A review-only change writes nothing.
+ * the policy says so. A review-only change writes nothing. Polls now and then skip the review
+ * state hasIssues as well (--skip-review): who owned a beneficiary before a poll is what the
+ * poll that last saw each submission decided, and content a skipped review state kept back is
+ * new once it counts.
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
@@ -56,6 +59,8 @@ interface Memory {
   nid: string;
   /** `replaced`: what the write replaced — 'none' (it created the link), or the account the mapper held then. */
   wrote?: { nid: string; account: string; replaced: string };
+  /** Its review state kept it from claiming its beneficiary, as the poll that last saw it decided. */
+  skipped?: boolean;
 }
 
 interface Policies {
@@ -70,28 +75,42 @@ class Reference {
 
   constructor(private readonly policies: Policies) {}
 
-  private claimant(m: { deleted: boolean; review: string; nid: string; wrote?: { nid: string } }): boolean {
+  /** The review states this poll skips (--skip-review). */
+  private skip: readonly string[] = ['rejected'];
+
+  private reviewSkips(m: { review: string; nid: string; wrote?: { nid: string } }): boolean {
+    if (!this.skip.includes(m.review)) return false;
+    return !(m.review === 'rejected' && this.policies.onReject !== 'unlink' && m.wrote?.nid === m.nid);
+  }
+
+  private claimant(
+    m: { deleted: boolean; review: string; nid: string; wrote?: { nid: string }; skipped?: boolean },
+    asSeen = false,
+  ): boolean {
     if (m.deleted) return false;
-    if (m.review !== 'rejected') return true;
-    return this.policies.onReject !== 'unlink' && m.wrote?.nid === m.nid;
+    return !(asSeen ? (m.skipped ?? this.reviewSkips(m)) : this.reviewSkips(m));
   }
 
   private owner(
     nid: string,
-    view: (id: string) => { deleted: boolean; review: string; nid: string; date: number; wrote?: { nid: string } } | undefined,
+    view: (
+      id: string,
+    ) => { deleted: boolean; review: string; nid: string; date: number; wrote?: { nid: string }; skipped?: boolean } | undefined,
     ids: readonly string[],
+    asSeen = false,
   ): string | undefined {
     let best: { id: string; date: number } | undefined;
     for (const id of ids) {
       const m = view(id);
-      if (m === undefined || m.nid !== nid || !this.claimant(m)) continue;
+      if (m === undefined || m.nid !== nid || !this.claimant(m, asSeen)) continue;
       if (best === undefined || m.date > best.date || (m.date === best.date && id > best.id)) best = { id, date: m.date };
     }
     return best?.id;
   }
 
   /** One poll over Central's current state; returns the writes (beneficiary → operation). */
-  poll(central: ReadonlyMap<string, Sub>): Map<string, string> {
+  poll(central: ReadonlyMap<string, Sub>, skip: readonly string[]): Map<string, string> {
+    this.skip = skip;
     const writes = new Map<string, string>();
     const ids = [...central.keys()];
     const before = new Map(this.memory);
@@ -126,6 +145,7 @@ class Reference {
         nid: s.nid,
         ...(before.get(id)?.wrote ? { wrote: before.get(id)!.wrote! } : {}),
       });
+    for (const m of next.values()) m.skipped = this.reviewSkips(m);
     // Who wrote each beneficiary as the poll plans (the importer looks them up before any write
     // of the window: a submission that moves to another beneficiary may record its new write
     // first, in beneficiary order, and its write on the one it left is still undone).
@@ -133,13 +153,15 @@ class Reference {
     for (const [id, m] of next) if (m.wrote !== undefined && !writers.has(m.wrote.nid)) writers.set(m.wrote.nid, [id, m.wrote]);
     const writerOf = (nid: string) => writers.get(nid);
     for (const nid of [...nids].sort()) {
-      const ownerBefore = this.owner(nid, viewBefore, ids);
+      const ownerBefore = this.owner(nid, viewBefore, ids, true);
       const owner = this.owner(nid, viewAfter, ids);
       if (owner !== undefined) {
         const s = central.get(owner)!;
         const m = before.get(owner);
         const fresh =
-          m === undefined || m.instance !== s.instance || (m.review === 'rejected' && m.wrote === undefined && s.review !== 'rejected');
+          m === undefined ||
+          m.instance !== s.instance ||
+          ((m.skipped ?? this.reviewSkips(m)) && m.wrote === undefined && !skip.includes(s.review));
         if (!fresh && owner === ownerBefore) continue;
         const writer = writerOf(nid);
         // A change of owner writes only where the mapper still holds the importer's own write.
@@ -297,7 +319,7 @@ async function history(seed: number): Promise<string | undefined> {
     fake.advance(1000);
     clock += 1000;
     const live = [...central.values()].filter((s) => !s.deleted);
-    const op = step % 3 === 2 ? 'poll' : pick(['create', 'create', 'edit', 'approve', 'reject', 'delete', 'admin'] as const);
+    const op = step % 3 === 2 ? 'poll' : pick(['create', 'create', 'edit', 'approve', 'flag', 'reject', 'delete', 'admin'] as const);
     if (op === 'create' || (live.length === 0 && op !== 'poll' && op !== 'admin')) {
       const s = { nid: pick(nids), account: String(100 + Math.floor(rand() * 900)), good: rand() > 0.15 };
       const made = fake.submit(bankOf(s));
@@ -312,10 +334,10 @@ async function history(seed: number): Promise<string | undefined> {
       s.review = 'edited';
       fake.edit(s.id, bankOf(s));
       story.push(`edit ${s.id.slice(5, 13)} → ${s.nid} ${s.account}${s.good ? '' : ' (bad bank)'}`);
-    } else if (op === 'approve' || op === 'reject') {
+    } else if (op === 'approve' || op === 'flag' || op === 'reject') {
       const s = pick(live);
-      s.review = op === 'approve' ? 'approved' : 'rejected';
-      fake.review(s.id, s.review as 'approved' | 'rejected');
+      s.review = op === 'approve' ? 'approved' : op === 'flag' ? 'hasIssues' : 'rejected';
+      fake.review(s.id, s.review as 'approved' | 'hasIssues' | 'rejected');
       story.push(`${op} ${s.id.slice(5, 13)}`);
     } else if (op === 'delete') {
       const s = pick(live);
@@ -328,11 +350,14 @@ async function history(seed: number): Promise<string | undefined> {
       const failed = await byHand(pick(linked));
       if (failed !== undefined) return failed;
     } else {
+      // This poll's review states skipped: now and then hasIssues as well.
+      const skip = rand() < 0.3 ? ['rejected', 'hasIssues'] : ['rejected'];
+      const pollArgs = [...args, '--skip-review', skip.join(',')];
       // A poll; now and then killed mid-way first, then run again — now and then after an admin
       // changed by hand an FA the killed poll had not written yet (its window may be spooled over
       // the FA before: what the rerun's write replaces is the admin's).
       if (rand() < 0.25) {
-        const child = spawn(process.execPath, [BIN, ...args, '-q'], { ...SPAWN_LIMIT, env, cwd: home, stdio: 'ignore' });
+        const child = spawn(process.execPath, [BIN, ...pollArgs, '-q'], { ...SPAWN_LIMIT, env, cwd: home, stdio: 'ignore' });
         const delay = 150 + Math.floor(rand() * 400);
         const timer = setTimeout(() => child.kill('SIGKILL'), delay);
         await new Promise((resolve) => child.once('exit', resolve));
@@ -355,10 +380,10 @@ async function history(seed: number): Promise<string | undefined> {
         }
       }
       const { io, stderr } = inProcessIo(home, env);
-      const code = await main([...args, '-q'], io);
+      const code = await main([...pollArgs, '-q'], io);
       if (code !== 0 && code !== 5) return `${story.join('\n')}\npoll exited ${code}: ${stderr()}`;
-      const writes = reference.poll(central);
-      story.push(`poll → ${JSON.stringify([...writes])}`);
+      const writes = reference.poll(central, skip);
+      story.push(`poll (skipping ${skip.join(', ')}) → ${JSON.stringify([...writes])}`);
       const { held, audit } = mapperState(db);
       const made = new Map<string, string[]>();
       // The importer's writes only: an admin's change between a killed poll and its rerun is not one.

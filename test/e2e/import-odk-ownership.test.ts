@@ -31,6 +31,38 @@ const stored = (env: CliEnv, id: string) => mapper(env).storedFa(id);
 const account = (env: CliEnv, id: string) => /^account_number:([^.]*)\./.exec(stored(env, id) ?? '')?.[1];
 
 describe('import-odk: ownership', () => {
+  it('--skip-review changed between runs: the newer submission it now counts owns the beneficiary, with or without --full', async () => {
+    const fake = await central();
+    const env = setup(fake);
+    fake.submit(bank('0012000001', '000111'));
+    fake.advance(60_000);
+    fake.submit(bank('0012000001', '000222'), { reviewState: 'hasIssues' });
+    fake.submit(bank('0012000002', '000333'));
+    fake.advance(60_000);
+    fake.submit(bank('0012000002', '000444'), { reviewState: 'hasIssues' });
+    const first = await importOdk(env, ['--skip-review', 'rejected,hasIssues']);
+    expect(first.code, first.stderr).toBe(0);
+    expect(account(env, '0012000001')).toBe('000111');
+    expect(account(env, '0012000002')).toBe('000333');
+    // The usual skip list: both newer submissions count now (--full reads them all).
+    const full = await importOdk(env, ['--full']);
+    expect(full.code, full.stderr).toBe(0);
+    expect(account(env, '0012000001')).toBe('000222');
+    const again = await importOdk(env, ['--full']);
+    expect(again.stderr).toMatch(/4 submissions read, 0 to apply/);
+    // Back to skipping hasIssues, then not, without --full: each run plans them from the state.
+    fake.advance(60_000);
+    const back = await importOdk(env, ['--skip-review', 'rejected,hasIssues']);
+    expect(back.code, back.stderr).toBe(0);
+    expect(account(env, '0012000001')).toBe('000111');
+    expect(account(env, '0012000002')).toBe('000333');
+    fake.advance(60_000);
+    const incremental = await importOdk(env);
+    expect(incremental.code, incremental.stderr).toBe(0);
+    expect(account(env, '0012000001')).toBe('000222');
+    expect(account(env, '0012000002')).toBe('000444');
+  });
+
   it('a deletion never unlinks a beneficiary this importer did not link (its submission was rejected, an admin linked it by hand)', async () => {
     const fake = await central();
     const env = setup(fake);

@@ -15,20 +15,33 @@ const newer = (a: { date: string; id: string }, b: { date: string; id: string })
   return byDate !== 0 ? byDate > 0 : a.id > b.id;
 };
 
-/** Whether a claim claims its beneficiary now. */
-function claims(claim: Claim, policies: ClaimPolicies): boolean {
-  if (claim.deleted || claim.beneficiary === undefined) return false;
-  if (!policies.skipReview.includes(claim.review)) return true;
+/** Whether a claim's review state keeps it from claiming under these policies. */
+function reviewSkips(claim: Claim, policies: ClaimPolicies): boolean {
+  if (!policies.skipReview.includes(claim.review)) return false;
   // Rejected (or another skipped state) after its content was written: it still holds the ID
   // unless the policy undoes that write.
-  return claim.review === 'rejected' && policies.onReject !== 'unlink' && claim.wrote?.beneficiary === claim.beneficiary;
+  return !(claim.review === 'rejected' && policies.onReject !== 'unlink' && claim.wrote?.beneficiary === claim.beneficiary);
 }
 
-/** The submission that owns a beneficiary: its claimant submitted last. */
-function ownerOf(beneficiary: string, all: Readonly<Record<string, Claim>>, policies: ClaimPolicies): string | undefined {
+/** Whether a claim claims its beneficiary now. */
+function claims(claim: Claim, policies: ClaimPolicies): boolean {
+  return !claim.deleted && claim.beneficiary !== undefined && !reviewSkips(claim, policies);
+}
+
+/**
+ * The submission that owns a beneficiary: its claimant submitted last — now, or (`asPlanned`)
+ * as the run that last planned each claim decided (its `skipped`; these policies where absent).
+ */
+function ownerOf(
+  beneficiary: string,
+  all: Readonly<Record<string, Claim>>,
+  policies: ClaimPolicies,
+  asPlanned = false,
+): string | undefined {
   let owner: { id: string; date: string } | undefined;
   for (const [id, claim] of Object.entries(all)) {
-    if (claim.beneficiary !== beneficiary || !claims(claim, policies)) continue;
+    if (claim.beneficiary !== beneficiary || claim.deleted) continue;
+    if (asPlanned ? (claim.skipped ?? reviewSkips(claim, policies)) : !claims(claim, policies)) continue;
     if (owner === undefined || newer({ id, date: claim.date }, owner)) owner = { id, date: claim.date };
   }
   return owner?.id;
@@ -50,9 +63,9 @@ export function referencePlanClaims(
     const old = before[s.id];
     const edited = old === undefined || old.instance !== s.instance || force.has(s.id);
     // A content change (or a first sight) is written when it owns; a review change is not content.
-    const skippedBefore = old !== undefined && policies.skipReview.includes(old.review) && old.wrote === undefined;
+    const skippedBefore = old !== undefined && old.wrote === undefined && (old.skipped ?? reviewSkips(old, policies));
     if (edited || (skippedBefore && !policies.skipReview.includes(s.review) && !s.deleted)) contentNew.add(s.id);
-    const claim: Claim = {
+    const read: Claim = {
       instance: s.instance,
       date: s.date,
       review: s.review,
@@ -61,6 +74,7 @@ export function referencePlanClaims(
       ...(old?.wrote === undefined ? {} : { wrote: old.wrote }),
       ...(old?.left === undefined ? {} : { left: old.left }),
     };
+    const claim: Claim = { ...read, skipped: reviewSkips(read, policies) };
     after[s.id] = claim;
     if (old?.beneficiary !== undefined) touched.add(old.beneficiary);
     for (const write of old === undefined ? [] : writes(old)) touched.add(write.beneficiary);
@@ -82,6 +96,18 @@ export function referencePlanClaims(
     for (const claim of Object.values(after))
       if (claims(claim, policies) && claim.beneficiary !== undefined) touched.add(claim.beneficiary);
   }
+  // Claims the window did not read whose review state these policies judge otherwise than the
+  // run that planned them: planned again; content kept back by its review state is new.
+  if (pending) {
+    const read = new Set(window.map((s) => s.id));
+    for (const [id, claim] of Object.entries(after)) {
+      if (read.has(id) || claim.skipped === reviewSkips(claim, policies)) continue;
+      after[id] = { ...claim, skipped: reviewSkips(claim, policies) };
+      if (claim.skipped === undefined || claim.deleted || claim.beneficiary === undefined) continue;
+      touched.add(claim.beneficiary);
+      if (claim.skipped && claim.wrote === undefined) contentNew.add(id);
+    }
+  }
 
   // Undos an earlier run left (not allowed then, or not done): every write whose ID no one
   // claims, kept with what it replaced, that the policies now allow undoing.
@@ -99,7 +125,7 @@ export function referencePlanClaims(
   const fetch = new Set<string>();
   const windowIds = new Set(window.map((s) => s.id));
   for (const beneficiary of [...touched].sort()) {
-    const ownerBefore = ownerOf(beneficiary, before, policies);
+    const ownerBefore = ownerOf(beneficiary, before, policies, true);
     const owner = ownerOf(beneficiary, after, policies);
     if (owner !== undefined) {
       for (const s of window) {

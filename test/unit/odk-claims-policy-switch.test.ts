@@ -69,3 +69,45 @@ describe('an edit to another ID under --on-delete ignore, then a run with unlink
     expect(pendingUndos(before, unlink)).toEqual([]);
   });
 });
+
+describe('--skip-review changed between runs: the mapper ends where the submissions say under the run’s policy', () => {
+  const wider: ClaimPolicies = { skipReview: ['rejected', 'hasIssues'], onDelete: 'ignore', onReject: 'warn', reapply: false };
+  const usual: ClaimPolicies = { ...wider, skipReview: ['rejected'] };
+  // A (older) and B (newer, a reviewer said it has issues) name X.
+  const a = { id: 'uuid:a', instance: 'uuid:a', date: '2026-12-01T10:00:00.000Z', review: 'received', deleted: false, beneficiary: 'X' };
+  const b = { id: 'uuid:b', instance: 'uuid:b', date: '2026-12-02T10:00:00.000Z', review: 'hasIssues', deleted: false, beneficiary: 'X' };
+  /** The first run, skipping hasIssues: A written. */
+  const first = () => {
+    const plan = planClaims({}, [a, b], wider);
+    expect(plan.actions).toEqual([{ kind: 'apply', submission: 'uuid:a', beneficiary: 'X', why: 'new' }]);
+    return settleClaims(plan.claims, [{ action: plan.actions[0]!, written: true, fa: 'faA', replaced: 'none' }]);
+  };
+
+  it('records that B was kept back by its review state', () => {
+    expect(first()['uuid:b']!.skipped).toBe(true);
+    expect(first()['uuid:a']!.skipped).toBe(false);
+  });
+  it('a run that skips rejected only writes B, whose content was never written (as --full reads both)', () => {
+    expect(planClaims(first(), [a, b], usual).actions).toEqual([{ kind: 'apply', submission: 'uuid:b', beneficiary: 'X', why: 'edit' }]);
+    expect(planClaims(first(), [b], usual).actions).toEqual([{ kind: 'apply', submission: 'uuid:b', beneficiary: 'X', why: 'edit' }]);
+  });
+  it('…also when its window reads neither (B is read again, as an older owner is)', () => {
+    const plan = planClaims(first(), [], usual);
+    expect(plan.actions).toEqual([{ kind: 'apply', submission: 'uuid:b', beneficiary: 'X', why: 'edit' }]);
+    expect(plan.fetch).toEqual(['uuid:b']);
+    expect(plan.claims['uuid:b']!.skipped).toBe(false);
+  });
+  it('once B is written, nothing more; and back to skipping hasIssues, A takes X back where the mapper holds B’s write', () => {
+    const plan = planClaims(first(), [a, b], usual);
+    const settled = settleClaims(plan.claims, [{ action: plan.actions[0]!, written: true, fa: 'faB', replaced: 'none' }]);
+    expect(planClaims(settled, [a, b], usual).actions).toEqual([]);
+    expect(planClaims(settled, [], wider).actions).toEqual([
+      { kind: 'apply', submission: 'uuid:a', beneficiary: 'X', why: 'owner', onlyIfFa: 'faB' },
+    ]);
+  });
+  it('B, an owner whose write the mapper refused, is not written again by a run that reads it again', () => {
+    const plan = planClaims(first(), [a, b], usual);
+    const settled = settleClaims(plan.claims, [{ action: plan.actions[0]!, written: false }]);
+    expect(planClaims(settled, [a, b], usual).actions).toEqual([]);
+  });
+});

@@ -43,6 +43,8 @@ function history(seed: number) {
       deleted: chance(0.15),
       ...(chance(0.9) ? { beneficiary: pick(people) } : {}),
       ...(chance(0.5) ? { wrote: { beneficiary: pick(people), fa: pick(['fa1', 'fa2', 'fa3']), ...replacedOf(pick([0, 1, 2])) } } : {}),
+      // As the run that planned it decided, under its own policies; absent from older states.
+      ...(chance(0.7) ? { skipped: chance(0.3) } : {}),
     };
     // Writes left on IDs the submission no longer names (each ID once per claim).
     if (chance(0.3)) {

@@ -12,7 +12,9 @@ import type { Claim } from '../../core/odk-claims.js';
  * wrote from it — a digest of the FA it wrote, and, when that write updated a link someone else
  * made, the FA it replaced (which an undo puts back: so the file, 0600, may hold FAs); and the
  * writes it left on IDs the submission no longer names (`left`, absent from older states, which
- * load as they were: a claim without it left none); and the fingerprint of the window settled
+ * load as they were: a claim without it left none); whether its review state kept it from
+ * claiming under the policies of the run that planned it (`skipped`, absent from older states:
+ * the run's policies stand in); and the fingerprint of the window settled
  * last (`settledJournal`: a journal of it a kill left behind is taken over, not refused). Written
  * whole to a temporary file and renamed, so a kill leaves the old state or the new one, never
  * half of one, and synced, so a power cut does not either.
