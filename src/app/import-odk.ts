@@ -35,6 +35,7 @@ import {
   writesOf,
   type Claim,
   type ClaimAction,
+  type ClaimPlan,
   type ClaimPolicies,
   type Replaced,
   type Submission,
@@ -727,7 +728,7 @@ async function poll(run: Run, checked = false): Promise<number> {
   const shown = plan.notes.slice(0, SHOWN);
   for (const note of shown) say(`sparctl: ${note}`);
   if (plan.notes.length > shown.length) say(`sparctl: … and ${plan.notes.length - shown.length} more like these`);
-  say(`sparctl: ${client.server} form ${target.form}: ${pollLine(latest, actions, plan.counts, rejects.length, policies)}`);
+  say(`sparctl: ${client.server} form ${target.form}: ${pollLine(latest, actions, plan, rejects.length, policies, filteredOut)}`);
   const watermark = input.instanceId === undefined ? newestStamp : undefined;
   if (actions.length === 0 && rejects.length === 0) {
     if (!input.dryRun) {
@@ -778,29 +779,39 @@ async function poll(run: Run, checked = false): Promise<number> {
 }
 
 /**
- * A poll's line: the submissions read, each counted once — with a write to do, already applied,
- * skipped (review state, the mapping's filters), rejected for want of an ID, owned by a later
- * submission, deleted before it was applied — so that they add up; then the writes about
- * submissions it did not read, or second writes of one it read (an undo of the ID it named
- * before), labelled apart.
+ * A poll's line: the submissions read, each counted once — with a write to do, already applied
+ * (a write of it recorded), skipped (review state, the mapping's filters), rejected for want of
+ * an ID, owned by a later submission, deleted before it was applied, read before and not written
+ * then — so that they add up; then the writes about submissions it did not read, or second
+ * writes of one it read (an undo of the ID it named before), labelled apart. Said before the
+ * window is applied: what it plans, never what came of it (the bulk summary and the `kept`
+ * lines say that).
  */
 function pollLine(
   latest: ReadonlyMap<string, unknown>,
   actions: readonly ClaimAction[],
-  counts: { alreadyApplied: number; skippedByReview: number; deleted: number; otherOwner: number; unnamed: readonly string[] },
+  { counts, claims }: Pick<ClaimPlan, 'counts' | 'claims'>,
   rejected: number,
   policies: ClaimPolicies,
+  filteredOut: ReadonlySet<string>,
 ): string {
   const ofWindow = actions.filter((action) => latest.has(action.submission));
   const acted = new Set(ofWindow.map((action) => action.submission)).size;
-  const filtered = counts.unnamed.length - rejected;
+  // Content read before and naming no beneficiary: still left out by the mapping's filters, or
+  // rejected before for want of an ID (not again until it changes).
+  const filteredBefore = counts.notWritten.filter((id) => filteredOut.has(id)).length;
+  const rejectedBefore = counts.notWritten.filter((id) => !filteredOut.has(id) && claims[id]?.beneficiary === undefined).length;
+  const filtered = counts.unnamed.length - rejected + filteredBefore;
+  const notWritten = counts.notWritten.length - filteredBefore - rejectedBefore;
   const parts = [
     counts.alreadyApplied > 0 ? `${counts.alreadyApplied} already applied` : '',
     counts.skippedByReview > 0 ? `${counts.skippedByReview} skipped for their review state (${policies.skipReview.join(', ')})` : '',
     filtered > 0 ? `${filtered} skipped by the mapping's filters` : '',
     rejected > 0 ? `${rejected} without a beneficiary ID (rejected)` : '',
+    rejectedBefore > 0 ? `${rejectedBefore} without a beneficiary ID (rejected before)` : '',
     counts.otherOwner > 0 ? `${counts.otherOwner} owned by a later submission` : '',
     counts.deleted > 0 ? `${counts.deleted} deleted before ${counts.deleted === 1 ? 'it was' : 'they were'} applied` : '',
+    notWritten > 0 ? `${notWritten} read before and not written then (rejected, unchanged, or kept)` : '',
   ].filter(Boolean);
   const earlierUndos = actions.filter((action) => action.kind === 'undo' && !latest.has(action.submission)).length;
   const earlierOwners = actions.filter((action) => action.kind === 'apply' && !latest.has(action.submission)).length;

@@ -120,9 +120,12 @@ export interface ClaimPlan {
   readonly actions: readonly ClaimAction[];
   /**
    * Submissions of the window no action is about, each counted once: content considered before
-   * (a review-only change among them), skipped for its review state, deleted before its content
-   * was applied, owned by a submission submitted later; and (`unnamed`) new content naming no
-   * beneficiary (the mapping's filters leave it out, or its ID cannot be built).
+   * whose write is recorded (a review-only change among them), skipped for its review state,
+   * deleted before its content was applied, owned by a submission submitted later; (`unnamed`)
+   * new content naming no beneficiary (the mapping's filters leave it out, or its ID cannot be
+   * built); and (`notWritten`) content considered before that no write records and none of these
+   * explains — it named no beneficiary, or the mapper refused it, already held it, or kept a
+   * change made since. Only a recorded write is "already applied".
    */
   readonly counts: {
     readonly alreadyApplied: number;
@@ -130,6 +133,7 @@ export interface ClaimPlan {
     readonly deleted: number;
     readonly otherOwner: number;
     readonly unnamed: readonly string[];
+    readonly notWritten: readonly string[];
   };
   /** What was decided not to do, in words for the report (one line each). */
   readonly notes: readonly string[];
@@ -398,11 +402,18 @@ export function planClaims(
     });
   }
   const acted = new Set(actions.map((action) => action.submission));
-  const counts = { alreadyApplied: 0, skippedByReview: 0, deleted: 0, otherOwner: 0, unnamed: [] as string[] };
+  const counts = { alreadyApplied: 0, skippedByReview: 0, deleted: 0, otherOwner: 0, unnamed: [] as string[], notWritten: [] as string[] };
   for (const s of window) {
     if (acted.has(s.id)) continue;
-    if (!contentNew.has(s.id)) counts.alreadyApplied++;
-    else if (s.deleted) counts.deleted++;
+    if (!contentNew.has(s.id)) {
+      // Considered before: applied only where the importer's write of it is recorded — content
+      // superseded in its window, skipped, or deleted before a run wrote it never was.
+      if (before[s.id]?.wrote !== undefined) counts.alreadyApplied++;
+      else if (s.deleted) counts.deleted++;
+      else if (reviewSkips(after[s.id]!, policies)) counts.skippedByReview++;
+      else if (s.beneficiary !== undefined && ownerAmong(namedAfter.get(s.beneficiary), policies) !== s.id) counts.otherOwner++;
+      else counts.notWritten.push(s.id);
+    } else if (s.deleted) counts.deleted++;
     else if (policies.skipReview.includes(s.review)) counts.skippedByReview++;
     else if (s.beneficiary === undefined) counts.unnamed.push(s.id);
     else counts.otherOwner++;

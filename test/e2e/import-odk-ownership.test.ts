@@ -31,6 +31,22 @@ const stored = (env: CliEnv, id: string) => mapper(env).storedFa(id);
 const account = (env: CliEnv, id: string) => /^account_number:([^.]*)\./.exec(stored(env, id) ?? '')?.[1];
 
 describe('import-odk: ownership', () => {
+  it("the run's line says applied only of a submission whose write is recorded: one superseded in its window and deleted was never applied", async () => {
+    const fake = await central();
+    const env = setup(fake);
+    const older = fake.submit(bank('0013000001', '000111'));
+    fake.advance(60_000);
+    const newer = fake.submit(bank('0013000001', '000222'));
+    const first = await importOdk(env);
+    expect(first.stderr).toMatch(/2 submissions read, 1 to apply \(1 owned by a later submission\)/);
+    fake.advance(60_000);
+    fake.remove(older.__id);
+    fake.remove(newer.__id);
+    const deleted = await importOdk(env);
+    expect(deleted.code, deleted.stderr).toBe(0);
+    expect(deleted.stderr).toMatch(/2 submissions read, 0 to apply \(1 already applied, 1 deleted before it was applied\)/);
+  });
+
   it('--skip-review changed between runs: the newer submission it now counts owns the beneficiary, with or without --full', async () => {
     const fake = await central();
     const env = setup(fake);

@@ -207,11 +207,17 @@ export function referencePlanClaims(
     });
   }
   const acted = new Set(actions.map((action) => action.submission));
-  const counts = { alreadyApplied: 0, skippedByReview: 0, deleted: 0, otherOwner: 0, unnamed: [] as string[] };
+  const counts = { alreadyApplied: 0, skippedByReview: 0, deleted: 0, otherOwner: 0, unnamed: [] as string[], notWritten: [] as string[] };
   for (const s of window) {
     if (acted.has(s.id)) continue;
-    if (!contentNew.has(s.id)) counts.alreadyApplied++;
-    else if (s.deleted) counts.deleted++;
+    if (!contentNew.has(s.id)) {
+      // Considered before: "already applied" only where its write is recorded.
+      if (before[s.id]?.wrote !== undefined) counts.alreadyApplied++;
+      else if (s.deleted) counts.deleted++;
+      else if (reviewSkips(after[s.id]!, policies)) counts.skippedByReview++;
+      else if (s.beneficiary !== undefined && ownerOf(s.beneficiary, after, policies) !== s.id) counts.otherOwner++;
+      else counts.notWritten.push(s.id);
+    } else if (s.deleted) counts.deleted++;
     else if (policies.skipReview.includes(s.review)) counts.skippedByReview++;
     else if (s.beneficiary === undefined) counts.unnamed.push(s.id);
     else counts.otherOwner++;

@@ -113,7 +113,7 @@ describe('import-odk: a submission the window needs but did not read', () => {
     );
     expect(await importOdk(t.deps, INPUT)).toEqual({ exitCode: ExitCode.ok });
     expect(t.notes.filter((n) => n.includes('read,'))).toEqual([
-      "sparctl: https://central.test form spar_enrolment: 1 submission read, 0 to apply (1 already applied); also 1 undo of an earlier submission's write",
+      "sparctl: https://central.test form spar_enrolment: 1 submission read, 0 to apply (1 skipped for their review state (rejected)); also 1 undo of an earlier submission's write",
     ]);
   });
 

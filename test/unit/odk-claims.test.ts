@@ -191,3 +191,56 @@ describe('import-odk undoes a write as what it replaced', () => {
     expect(settled['uuid:a']?.wrote).toEqual({ beneficiary: '0070000008', fa: 'digest', replaced: { fa: { account_number: '000999' } } });
   });
 });
+
+describe("import-odk's counts: only a submission whose write is recorded is already applied", () => {
+  const policies: ClaimPolicies = { skipReview: ['rejected'], onDelete: 'ignore', onReject: 'warn', reapply: false };
+  const a: Submission = {
+    id: 'uuid:a',
+    instance: 'ia',
+    date: '2026-12-01T10:00:00.000Z',
+    review: 'received',
+    deleted: false,
+    beneficiary: 'X',
+  };
+  const b: Submission = {
+    id: 'uuid:b',
+    instance: 'ib',
+    date: '2026-12-02T10:00:00.000Z',
+    review: 'received',
+    deleted: false,
+    beneficiary: 'X',
+  };
+  const first = planClaims({}, [a, b], policies);
+  const settled = settleClaims(first.claims, [{ action: first.actions[0]!, written: true, fa: 'faB', replaced: 'none' }]);
+
+  it('read again: B applied, A owned by B (never written)', () => {
+    expect(planClaims(settled, [a, b], policies).counts).toEqual({
+      alreadyApplied: 1,
+      skippedByReview: 0,
+      deleted: 0,
+      otherOwner: 1,
+      unnamed: [],
+      notWritten: [],
+    });
+  });
+  it('both deleted: B was applied, A deleted before it was', () => {
+    const plan = planClaims(
+      settled,
+      [
+        { ...a, deleted: true },
+        { ...b, deleted: true },
+      ],
+      policies,
+    );
+    expect(plan.counts).toMatchObject({ alreadyApplied: 1, deleted: 1, otherOwner: 0 });
+  });
+  it("B's write refused by the mapper: read again, it is not said applied", () => {
+    const refused = settleClaims(first.claims, [{ action: first.actions[0]!, written: false }]);
+    expect(planClaims(refused, [a, b], policies).counts).toMatchObject({ alreadyApplied: 0, otherOwner: 1, notWritten: ['uuid:b'] });
+  });
+  it('skipped for its review state, read again: still skipped', () => {
+    const rejected = { ...a, id: 'uuid:r', review: 'rejected', beneficiary: 'Y' };
+    const seen = planClaims({}, [rejected], policies);
+    expect(planClaims(seen.claims, [rejected], policies).counts).toMatchObject({ alreadyApplied: 0, skippedByReview: 1 });
+  });
+});
