@@ -818,7 +818,8 @@ function pollLine(
   const second = ofWindow.length - acted;
   const more = [
     earlierUndos > 0 ? `${counted(earlierUndos, "undo of an earlier submission's write", "undos of earlier submissions' writes")}` : '',
-    earlierOwners > 0 ? `${counted(earlierOwners, "older owner's content", "older owners' content")} written again` : '',
+    // Planned, not done: a change made in the mapper since may keep it (the `kept` lines say so).
+    earlierOwners > 0 ? `${counted(earlierOwners, "older owner's content", "older owners' content")} to write again` : '',
     second > 0 ? `${counted(second, 'undo on an ID', 'undos on IDs')} a submission read no longer names` : '',
   ].filter(Boolean);
   return `${counted(latest.size, 'submission')} read, ${acted} to apply${parts.length > 0 ? ` (${parts.join(', ')})` : ''}${more.length > 0 ? `; also ${more.join(', ')}` : ''}`;

@@ -31,6 +31,43 @@ const stored = (env: CliEnv, id: string) => mapper(env).storedFa(id);
 const account = (env: CliEnv, id: string) => /^account_number:([^.]*)\./.exec(stored(env, id) ?? '')?.[1];
 
 describe('import-odk: ownership', () => {
+  it("the run's line says an older owner's content is to be written again, not that it was: a change made in the mapper since keeps it", async () => {
+    const fake = await central();
+    const env = setup(fake);
+    fake.submit(bank('0014000001', '000111'));
+    fake.advance(60_000);
+    const newer = fake.submit(bank('0014000001', '000222'));
+    expect((await importOdk(env)).code).toBe(0);
+    const byHand = await runMain(
+      [
+        'update',
+        '--id',
+        '0014000001',
+        '--fa-type',
+        'BANK',
+        '--bank-name',
+        'First Community Bank',
+        '--bank-code',
+        'BNK001',
+        '--branch-name',
+        'Main',
+        '--branch-code',
+        '0001',
+        '--account-number',
+        '000999',
+      ],
+      { env: env.env },
+    );
+    expect(byHand.code).toBe(0);
+    fake.advance(60_000);
+    fake.remove(newer.__id);
+    const passed = await importOdk(env);
+    expect(passed.code, passed.stderr).toBe(0);
+    expect(passed.stderr).toMatch(/also 1 older owner's content to write again\n/);
+    expect(passed.stderr).toContain('kept 0014000001: changed in the mapper since this importer wrote it');
+    expect(account(env, '0014000001')).toBe('000999');
+  });
+
   it("the run's line says applied only of a submission whose write is recorded: one superseded in its window and deleted was never applied", async () => {
     const fake = await central();
     const env = setup(fake);
