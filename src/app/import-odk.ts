@@ -850,6 +850,14 @@ async function withUndosChecked(
       run.say(`sparctl: ${action.beneficiary}: not linked now: the FA this importer replaced is not put back`);
       continue;
     }
+    // An update cannot clear a name or phone (it overwrites only with values): where the link
+    // held none before the importer's write, the one written since stays — said, not claimed undone.
+    const empty = action.kind === 'undo' ? [action.restoreName === null ? 'name' : '', action.restorePhone === null ? 'phone' : ''] : [];
+    const left = empty.filter(Boolean);
+    if (left.length > 0)
+      run.say(
+        `sparctl: ${action.beneficiary}: its FA is put back, but it held no ${left.join(' or ')} before this importer's write, and an update cannot clear one: any ${left.join(' or ')} written since stays (clear it by hand if it should go)`,
+      );
     entries.push({ action, submission: submission(action) });
   }
   return { entries, claims: settled ?? claims };
@@ -1077,9 +1085,15 @@ export async function* spoolRecords(
         .join(' ');
       const at = seq++;
       if (action.kind === 'undo' && action.restore !== undefined) {
-        // An update undone: the FA it replaced goes back, only while the mapper holds the importer's.
+        // An update undone: the FA it replaced goes back, only while the mapper holds the importer's,
+        // with the name and phone the link held where known (an empty one cannot be put back: an
+        // update overwrites only with values — said when the window is planned).
         const fa = Object.fromEntries(Object.entries(action.restore).filter(([, value]) => value !== null && value !== undefined));
-        const record = toBulkRecord(at, undefined, { id: action.beneficiary, fa }, raw, {
+        const held = {
+          ...(action.restoreName ? { name: action.restoreName } : {}),
+          ...(action.restorePhone ? { phone_number: action.restorePhone } : {}),
+        };
+        const record = toBulkRecord(at, undefined, { id: action.beneficiary, fa, ...held }, raw, {
           mode: 'update',
           strategies: how.strategies,
           unlinkConfirmed: false,
@@ -1190,15 +1204,17 @@ function finishWindow(
 
 /**
  * One line of a window's `.replaced` file: a record about to be sent, and what the run read for
- * its ID (absent: not read) — not linked, an FA as stored (with its strategy when known), or as
- * resolve tells it. Only the FA: the name and phone held with it are not kept.
+ * its ID (absent: not read) — not linked, an FA as stored (with its strategy when known, and the
+ * name and phone held with it when the mapper told them: null, none), or as resolve tells it
+ * (SPAR's resolve tells no name or phone: they are not put back). A line an earlier sparctl
+ * wrote has no name or phone: not known.
  */
 interface ReplacesLine {
   readonly seq: number;
   readonly operation: Sending['operation'];
   readonly before?:
     | null
-    | { readonly stored: string; readonly strategyId?: number }
+    | { readonly stored: string; readonly strategyId?: number; readonly name?: string | null; readonly phone?: string | null }
     | { readonly fields: Readonly<Record<string, unknown>> };
 }
 
@@ -1206,7 +1222,16 @@ function replacesLine({ seq, operation, before }: Sending): ReplacesLine {
   if (before === undefined) return { seq, operation };
   if (before === null) return { seq, operation, before: null };
   if (!isStored(before)) return { seq, operation, before: { fields: before } };
-  return { seq, operation, before: { stored: before.fa, ...(before.strategyId === undefined ? {} : { strategyId: before.strategyId }) } };
+  return {
+    seq,
+    operation,
+    before: {
+      stored: before.fa,
+      ...(before.strategyId === undefined ? {} : { strategyId: before.strategyId }),
+      ...(before.name === undefined ? {} : { name: before.name }),
+      ...(before.phone === undefined ? {} : { phone: before.phone }),
+    },
+  };
 }
 
 /** The window's `.replaced` file by record: the last line of each wins (a record sent again, by a later run, was planned again). */
@@ -1255,7 +1280,10 @@ function replacedOf(
     if (faDigest(stored) === writer.fa) return writer.replaced;
   }
   const fa = faFieldsOf(before, strategies);
-  return fa === undefined ? undefined : { fa };
+  if (fa === undefined) return undefined;
+  // The name and phone the link held, where the read told them: an undo puts them back too.
+  const held: { name?: string | null; phone?: string | null } = 'stored' in line.before ? line.before : {};
+  return { fa, ...(held.name === undefined ? {} : { name: held.name }), ...(held.phone === undefined ? {} : { phone: held.phone }) };
 }
 
 /**

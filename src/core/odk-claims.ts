@@ -27,10 +27,14 @@
 
 /**
  * What an importer's write replaced: `none`, it created the link; `fa`, it updated a link that
- * held this FA (as the mapper's resolve tells it, to be put back). Absent from a write recorded
- * by an earlier sparctl, which did not say: such a write is never undone.
+ * held this FA (as the mapper's resolve tells it, to be put back), and the name and phone it
+ * held (null: none) where the mapper told them (absent: not told — a remote SPAR's resolve, or
+ * an earlier sparctl — and then not put back). Absent from a write recorded by an earlier
+ * sparctl, which did not say: such a write is never undone.
  */
-export type Replaced = 'none' | { readonly fa: Readonly<Record<string, unknown>> };
+export type Replaced =
+  | 'none'
+  | { readonly fa: Readonly<Record<string, unknown>>; readonly name?: string | null; readonly phone?: string | null };
 
 /** What the importer wrote from a submission and the mapper confirmed: the ID, a digest of the FA, and what the write replaced. */
 export interface Wrote {
@@ -105,7 +109,9 @@ export type ClaimAction =
     }
   /**
    * Undo the importer's write if the mapper still holds the FA whose digest `fa` is: unlink the
-   * beneficiary when the write created the link, else (`restore`) put back the FA it replaced.
+   * beneficiary when the write created the link, else (`restore`) put back the FA it replaced,
+   * with the name and phone it held where they are known (`restoreName`, `restorePhone`; null:
+   * it held none).
    */
   | {
       readonly kind: 'undo';
@@ -114,6 +120,8 @@ export type ClaimAction =
       readonly fa: string;
       readonly why: 'deleted' | 'rejected' | 'moved';
       readonly restore?: Readonly<Record<string, unknown>>;
+      readonly restoreName?: string | null;
+      readonly restorePhone?: string | null;
     };
 
 export interface ClaimPlan {
@@ -398,7 +406,7 @@ export function planClaims(
       beneficiary,
       fa: write.fa,
       why,
-      ...(replaced === 'none' ? {} : { restore: replaced.fa }),
+      ...(replaced === 'none' ? {} : restoreOf(replaced)),
     });
   }
   const acted = new Set(actions.map((action) => action.submission));
@@ -484,6 +492,19 @@ export function settleClaims(claims: Readonly<Record<string, Claim>>, results: r
     if (result.gone) forget(action.submission, action.beneficiary);
   }
   return out;
+}
+
+/** What an undo puts back of an update's replaced link: its FA, and its name and phone where told. */
+export function restoreOf(replaced: Exclude<Replaced, 'none'>): {
+  restore: Readonly<Record<string, unknown>>;
+  restoreName?: string | null;
+  restorePhone?: string | null;
+} {
+  return {
+    restore: replaced.fa,
+    ...(replaced.name === undefined ? {} : { restoreName: replaced.name }),
+    ...(replaced.phone === undefined ? {} : { restorePhone: replaced.phone }),
+  };
 }
 
 function push<T>(index: Map<string, T[]>, key: string, value: T): void {

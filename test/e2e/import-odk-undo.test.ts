@@ -72,6 +72,39 @@ async function linkByHand(env: CliEnv, ids: readonly string[]): Promise<void> {
 }
 
 describe('import-odk: an undo undoes only what the importer did', () => {
+  it("a deletion puts back the name and phone of an admin's link with its FA; a name or phone it lacked cannot be cleared, and the run says so", async () => {
+    const fake = await central();
+    const env = setup(fake);
+    const file = join(env.home, 'by-hand.csv');
+    writeFileSync(
+      file,
+      'id,fa_type,bank_name,bank_code,branch_name,branch_code,account_number,name,phone_number\n' +
+        '0073000001,BANK,First Community Bank,BNK001,Main,0001,900001,Admin Name,+254700000001\n' +
+        '0073000002,BANK,First Community Bank,BNK001,Main,0001,900002,,\n',
+    );
+    const byHand = await runMain(['link', '--file', file, '-q'], { env: env.env, cwd: env.home });
+    expect(byHand.code, byHand.stderr).toBe(0);
+    const one = fake.submit(bank('0073000001', '000111'));
+    const two = fake.submit(bank('0073000002', '000222'));
+    expect((await importOdk(env)).code).toBe(0);
+    const held = async (id: string) => {
+      const found = (await mapper(env).storedFas([id])).get(id);
+      return found !== undefined && typeof found === 'object' ? [found.name, found.phone] : undefined;
+    };
+    expect(await held('0073000001')).toEqual(['Person 0073000001', '+254711000111']);
+    fake.remove(one.__id);
+    fake.remove(two.__id);
+    const undo = await importOdk(env, ['--on-delete', 'unlink', '--yes']);
+    expect(undo.code, undo.stderr).toBe(0);
+    expect(account(env, '0073000001')).toBe('900001');
+    expect(await held('0073000001')).toEqual(['Admin Name', '+254700000001']);
+    // The admin's link had neither: its FA goes back, the submission's name and phone stay (said).
+    expect(account(env, '0073000002')).toBe('900002');
+    expect(undo.stderr).toContain(
+      "0073000002: its FA is put back, but it held no name or phone before this importer's write, and an update cannot clear one",
+    );
+  });
+
   it('a rejection or a deletion puts back the FA of a link an admin made (never unlinks it); a link the importer created is unlinked', async () => {
     const fake = await central();
     const env = setup(fake);
@@ -131,7 +164,11 @@ describe('import-odk: an undo undoes only what the importer did', () => {
     const [dir] = readdirSync(stateDir);
     const statePath = join(stateDir, dir!, 'state.json');
     const state = JSON.parse(readFileSync(statePath, 'utf8')) as { claims: Record<string, { wrote?: Record<string, unknown> }> };
-    expect(state.claims[s.__id]!.wrote!['replaced']).toEqual({ fa: expect.objectContaining({ account_number: '900001' }) });
+    expect(state.claims[s.__id]!.wrote!['replaced']).toEqual({
+      fa: expect.objectContaining({ account_number: '900001' }),
+      name: null,
+      phone: null,
+    });
     delete state.claims[s.__id]!.wrote!['replaced'];
     writeFileSync(statePath, JSON.stringify(state));
     fake.remove(s.__id);

@@ -203,7 +203,13 @@ export function referencePlanClaims(
       beneficiary,
       fa: write.fa,
       why,
-      ...(replaced === 'none' ? {} : { restore: replaced.fa }),
+      ...(replaced === 'none'
+        ? {}
+        : {
+            restore: replaced.fa,
+            ...(replaced.name === undefined ? {} : { restoreName: replaced.name }),
+            ...(replaced.phone === undefined ? {} : { restorePhone: replaced.phone }),
+          }),
     });
   }
   const acted = new Set(actions.map((action) => action.submission));

@@ -544,9 +544,12 @@ describe('import-odk: what a write replaced', () => {
     // Spooled over the admin's X; killed; the admin put Y; the resumed run wrote over Y.
     const y = bankFa('000777');
     const wrote = await run({ operation: 'update', before: { fa: y, strategyId: 2, name: null, phone: null } });
-    expect(wrote.replaced).toEqual({ fa: fieldsOf(y) });
-    expect(wrote.replaced).toEqual({ fa: expect.objectContaining({ account_number: '000777', strategy_id: 2 }) });
-    // A remote mapper's read tells the fields themselves.
+    expect(wrote.replaced).toEqual({ fa: fieldsOf(y), name: null, phone: null });
+    expect(wrote.replaced).toMatchObject({ fa: expect.objectContaining({ account_number: '000777', strategy_id: 2 }) });
+    // With the name and phone the link held, where the read told them (the local mapper's).
+    const named = await run({ operation: 'update', before: { fa: y, strategyId: 2, name: 'Admin Name', phone: '+254700000001' } });
+    expect(named.replaced).toEqual({ fa: fieldsOf(y), name: 'Admin Name', phone: '+254700000001' });
+    // A remote mapper's read tells the fields themselves, and no name or phone: not put back.
     const told = { strategy_id: 2, fa_type: 'BANK', account_number: '000778', bank_code: 'BNK001' };
     expect((await run({ operation: 'update', before: told })).replaced).toEqual({ fa: told });
   });

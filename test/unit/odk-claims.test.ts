@@ -42,7 +42,7 @@ function history(seed: number) {
       review: pick(reviews),
       deleted: chance(0.15),
       ...(chance(0.9) ? { beneficiary: pick(people) } : {}),
-      ...(chance(0.5) ? { wrote: { beneficiary: pick(people), fa: pick(['fa1', 'fa2', 'fa3']), ...replacedOf(pick([0, 1, 2])) } } : {}),
+      ...(chance(0.5) ? { wrote: { beneficiary: pick(people), fa: pick(['fa1', 'fa2', 'fa3']), ...replacedOf(pick([0, 1, 2, 3])) } } : {}),
       // As the run that planned it decided, under its own policies; absent from older states.
       ...(chance(0.7) ? { skipped: chance(0.3) } : {}),
     };
@@ -51,7 +51,7 @@ function history(seed: number) {
       const free = people.filter((p) => p !== before[id]!.wrote?.beneficiary);
       const left = free
         .filter(() => chance(0.3))
-        .map((beneficiary) => ({ beneficiary, fa: pick(['fa1', 'fa2', 'fa3']), ...replacedOf(pick([0, 1, 2])) }));
+        .map((beneficiary) => ({ beneficiary, fa: pick(['fa1', 'fa2', 'fa3']), ...replacedOf(pick([0, 1, 2, 3])) }));
       if (left.length > 0) before[id] = { ...before[id]!, left };
     }
   }
@@ -77,7 +77,11 @@ function history(seed: number) {
 
 /** What a write replaced: created the link, updated one holding an FA, or not recorded (an earlier sparctl). */
 function replacedOf(which: number): { replaced?: Replaced } {
-  return which === 0 ? { replaced: 'none' } : which === 1 ? { replaced: { fa: { account_number: '000999', strategy_id: 4 } } } : {};
+  if (which === 0) return { replaced: 'none' };
+  if (which === 1) return { replaced: { fa: { account_number: '000999', strategy_id: 4 } } };
+  // With the name and phone the link held (null: none), as the local mapper tells them.
+  if (which === 3) return { replaced: { fa: { account_number: '000998', strategy_id: 4 }, name: 'Admin', phone: null } };
+  return {};
 }
 
 describe('import-odk ownership planner', () => {
@@ -106,7 +110,7 @@ describe('import-odk ownership planner', () => {
               written: chance(0.7),
               ...(chance(0.8) ? { fa: pick(['fa1', 'fa4']) } : {}),
               ...(chance(0.2) ? { overwritten: true } : {}),
-              ...replacedOf(pick([0, 1, 2])),
+              ...replacedOf(pick([0, 1, 2, 3])),
             }
           : { action, written: chance(0.7), ...(chance(0.6) ? { gone: true } : {}) },
       );
@@ -138,6 +142,23 @@ describe('import-odk undoes a write as what it replaced', () => {
   it('unlinks a link its write created', () => {
     const plan = planClaims(claim({ replaced: 'none' }), deleted, policies);
     expect(plan.actions).toEqual([{ kind: 'undo', submission: 'uuid:a', beneficiary: '0070000008', fa: 'digest', why: 'deleted' }]);
+  });
+
+  it('puts back the name and phone the link held with its FA, where they were recorded (null: it held none)', () => {
+    const fa = { account_number: '000999', strategy_id: 4 };
+    const plan = planClaims(claim({ replaced: { fa, name: 'Admin Name', phone: null } }), deleted, policies);
+    expect(plan.actions).toEqual([
+      {
+        kind: 'undo',
+        submission: 'uuid:a',
+        beneficiary: '0070000008',
+        fa: 'digest',
+        why: 'deleted',
+        restore: fa,
+        restoreName: 'Admin Name',
+        restorePhone: null,
+      },
+    ]);
   });
 
   it("puts back the FA a link held before its write updated it (an admin's link): never unlinks it", () => {

@@ -10,11 +10,12 @@ import type { Claim } from '../../core/odk-claims.js';
  * Central stamp of a finished window) and, per submission, its claim (core/odk-claims.ts): the
  * content last considered, its review state, the beneficiary it names, and what the importer
  * wrote from it — a digest of the FA it wrote, and, when that write updated a link someone else
- * made, the FA it replaced (which an undo puts back: so the file, 0600, may hold FAs); and the
- * writes it left on IDs the submission no longer names (`left`, absent from older states, which
- * load as they were: a claim without it left none); whether its review state kept it from
- * claiming under the policies of the run that planned it (`skipped`, absent from older states:
- * the run's policies stand in); and the fingerprint of the window settled
+ * made, the FA it replaced with the name and phone held with it (which an undo puts back: so the
+ * file, 0600, may hold FAs, names and phone numbers; name and phone absent from older states:
+ * not put back); the writes it left on IDs the submission no longer names (`left`, absent from
+ * older states, which load as they were: a claim without it left none); whether its review
+ * state kept it from claiming under the policies of the run that planned it (`skipped`, absent
+ * from older states: the run's policies stand in); and the fingerprint of the window settled
  * last (`settledJournal`: a journal of it a kill left behind is taken over, not refused). Written
  * whole to a temporary file and renamed, so a kill leaves the old state or the new one, never
  * half of one, and synced, so a power cut does not either.
