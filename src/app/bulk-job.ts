@@ -302,6 +302,7 @@ export async function runBulkJob(deps: BulkJobDeps, job: BulkJobInput): Promise<
 export interface ReadBytes {
   readonly digests: readonly string[];
   readonly size: number;
+  readonly endsLine: boolean;
 }
 
 /** runBulkJob's listener until the run's own takes over: how to stop it, and the journal the run made. */

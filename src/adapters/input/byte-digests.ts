@@ -9,8 +9,9 @@ import { UnavailableError } from '../../core/errors.js';
  * span's end (or that length's) has been found as the pass before the run read it, so no row of
  * a file rewritten in place during the run (the same size, another row there) reaches the
  * engine: the row index, built from the first bytes, would say of it what is not so. Bytes past
- * that length (an append) are handed on as they come: the engine stops at a row the index does
- * not count.
+ * that length (an append) are handed on as they come when the first read ended with a line break
+ * (the engine stops at a row the index does not count), and stop the read when it did not (they
+ * would lengthen the last row read).
  */
 
 /** Bytes held back at most, until their span is checked. */
@@ -21,6 +22,8 @@ export interface ByteDigests {
   /** At each SPAN boundary before `size`, then at `size`. */
   readonly digests: readonly string[];
   readonly size: number;
+  /** The bytes read ended with a line break: what is appended after them starts a row of its own. */
+  readonly endsLine: boolean;
 }
 
 /** Digests of the bytes up to each SPAN boundary, whatever sizes they are fed in. */
@@ -29,8 +32,10 @@ export class DigestsAtSpans {
   readonly hash: Hash = createHash('sha256');
   private offset = 0;
   private readonly digests: string[] = [];
+  private last = -1;
 
   update(chunk: Uint8Array): void {
+    if (chunk.length > 0) this.last = chunk[chunk.length - 1]!;
     for (let from = 0; from < chunk.length; ) {
       const part = chunk.subarray(from, from + SPAN - (this.offset % SPAN));
       this.hash.update(part);
@@ -43,7 +48,11 @@ export class DigestsAtSpans {
   /** The digests, the last of all the bytes (call before the hash goes on to a fingerprint). */
   end(): ByteDigests {
     const whole = this.offset % SPAN === 0 && this.offset > 0 ? this.digests : [...this.digests, digestOf(this.hash)];
-    return { digests: whole.length === 0 ? [digestOf(this.hash)] : whole, size: this.offset };
+    return {
+      digests: whole.length === 0 ? [digestOf(this.hash)] : whole,
+      size: this.offset,
+      endsLine: this.last === 0x0a || this.last === 0x0d,
+    };
   }
 }
 
@@ -82,8 +91,14 @@ export async function* sameBytes(stream: AsyncIterable<Buffer | string>, expecte
         held = [];
       }
     }
-    // Past the length first read: an append, which the engine stops at (its rows are not indexed).
-    if (from < bytes.length) yield bytes.subarray(from);
+    // Past the length first read: an append. After a line break it starts a row of its own, which
+    // the engine stops at (the index does not count it); else it would lengthen the last row read,
+    // which the index counts: stopped here.
+    if (from < bytes.length) {
+      if (!expected.endsLine)
+        throw changed(`it grew past the ${expected.size.toLocaleString('en')} bytes read then, whose last line had no line break`);
+      yield bytes.subarray(from);
+    }
   }
   if (offset < expected.size)
     throw changed(`it ends at ${offset.toLocaleString('en')} bytes, before the ${expected.size.toLocaleString('en')} read then`);
