@@ -1346,34 +1346,47 @@ export function findCatastrophicBacktracking(pattern: string): string | null {
 
 /**
  * Shape 3: more than MANY_REPEATS variable repeats in a row, each able to match what the ones
- * before it match, with nothing required between them (`.*.*.*.*`, `\d+-?\d+-?\d+-?\d+`): a
- * near-miss of L characters is split among k of them about L^k / k! ways. Measured with Python
- * 3.11 at L = 512: 3 in a row 0.15-0.2 s, 12 in a row hangs. A required character between two
- * repeats ends the run, as in shape 1 (`.*\..*` is SPAR's own strategy 2).
+ * before it match (`.*.*.*.*`, `\d+-?\d+-?\d+-?\d+`, `(?:.*|x)` four times): a near-miss of L
+ * characters is split among k of them about L^k / k! ways. Measured with Python 3.11 at L = 512:
+ * 3 in a row 0.15-0.2 s, 12 in a row hangs. One required character the repeats can match does
+ * not pin where they end (`.*\..*\..*\..*` on a near-miss full of dots: about L^4); two or
+ * more in a row do, in practice (`.*\.branch_name:.*` is SPAR's own strategy 2), as does one
+ * they cannot match.
  */
 function findRepeatRun(node: Node, flags: number): string | null {
   if (node.kind === 'seq') {
-    let run: Extract<Node, { kind: 'repeat' }>[] = [];
+    let run: { text: string; pos: number }[] = [];
     let shared: Ranges = [];
-    for (const { item, itemFlags } of flatSequence(node, flags)) {
-      if (item.kind === 'at' || item.kind === 'look') continue;
-      if (item.kind === 'repeat' && item.min !== item.max && repeatsMany(item, 1)) {
-        const chars = consumedChars(item.body, itemFlags);
-        if (run.length > 0 && rangesOverlap(chars, shared)) {
-          run.push(item);
-          shared = normalizeRanges([...shared, ...chars]);
-        } else {
-          run = [item];
-          shared = chars;
-        }
-        if (run.length > MANY_REPEATS)
-          return `the quantifiers ${run.map((repeat) => `${repeat.text} at position ${repeat.pos}`).join(', ')} follow one another over characters they share (${run.length} in a row: a near-miss FA takes time growing as its length to the power ${run.length})`;
-        continue;
-      }
-      // An optional part pins nothing; anything required ends the run.
-      if (item.kind === 'repeat' && item.min === 0) continue;
+    // A required character met since the last repeat of the run (a second one ends the run).
+    let pinned = false;
+    const end = () => {
       run = [];
       shared = [];
+      pinned = false;
+    };
+    for (const { item, itemFlags } of flatSequence(node, flags)) {
+      if (item.kind === 'at' || item.kind === 'look') continue;
+      const repeat = manyWays(item, itemFlags);
+      if (repeat !== undefined) {
+        if (run.length > 0 && rangesOverlap(repeat.chars, shared)) {
+          run.push(repeat);
+          shared = normalizeRanges([...shared, ...repeat.chars]);
+        } else {
+          run = [repeat];
+          shared = repeat.chars;
+        }
+        pinned = false;
+        if (run.length > MANY_REPEATS)
+          return `the quantifiers ${run.map((r) => `${r.text} at position ${r.pos}`).join(', ')} follow one another over characters they share (${run.length} in a row: a near-miss FA takes time growing as its length to the power ${run.length})`;
+        continue;
+      }
+      // An optional part pins nothing.
+      if (item.kind === 'repeat' && item.min === 0) continue;
+      if (run.length > 0 && !pinned && isSingleAtom(item) && rangesOverlap(consumedChars(item, itemFlags), shared)) {
+        pinned = true;
+        continue;
+      }
+      end();
     }
   }
   const childFlags = node.kind === 'group' ? combineFlags(flags, node.addFlags, node.delFlags) : flags;
@@ -1382,6 +1395,18 @@ function findRepeatRun(node: Node, flags: number): string | null {
     if (found !== null) return found;
   }
   return null;
+}
+
+/**
+ * An item that can take a run of characters many ways: a variable repeat of more than
+ * MANY_REPEATS, or an alternation one of whose alternatives holds one (`(?:.*|x)`).
+ */
+function manyWays(item: Node, flags: number): { text: string; pos: number; chars: Ranges } | undefined {
+  if (item.kind === 'repeat' && item.min !== item.max && repeatsMany(item, 1))
+    return { text: item.text, pos: item.pos, chars: consumedChars(item.body, flags) };
+  if (item.kind === 'branch' && item.alternatives.some((alternative) => firstManyRepeat(alternative) !== null))
+    return { text: 'an alternation', pos: item.pos, chars: consumedChars(item, flags) };
+  return undefined;
 }
 
 /** The items of a sequence with plain groups opened up (`(?P<n>a+)b` is `a+` then `b`). */
