@@ -375,7 +375,12 @@ export async function runSmoke(mapper: Mapper, options: SmokeOptions): Promise<S
     const removed = !('thrown' in gone) && gone.outcome === 'not_found';
     const unlinkedNow = !('thrown' in unlinked) && unlinked.outcome === 'unlinked';
     // Seen applied, a link has nothing left to do; never seen, one of unknown outcome may land yet.
-    const seenLinked = linkSure || unlinkedNow || (readBack !== undefined && !('thrown' in readBack) && readBack.outcome === 'found');
+    // The last read-back counts too: a late link that landed after the unlink is seen there.
+    const seenLinked =
+      linkSure ||
+      unlinkedNow ||
+      (readBack !== undefined && !('thrown' in readBack) && readBack.outcome === 'found') ||
+      (!('thrown' in gone) && gone.outcome === 'found');
     const unlinkCommand = options.unlinkCommand ?? `sparctl unlink --id ${id} --yes`;
     const resolveCommand = options.resolveCommand ?? `sparctl resolve ${id}`;
     cleanup = !removed

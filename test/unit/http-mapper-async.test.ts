@@ -278,6 +278,11 @@ describe('G2P Connect asynchronous mode', () => {
       code: 'remote.nack',
       message: expect.stringMatching(/answered NACK \(rjct\.sender\.unknown/),
     });
+    // A gateway key of the mapper's URL, echoed in the NACK's words, is masked there too.
+    const echoing = await fake({ mode: 'nack', errorCode: 'rjct.sender.unknown at /mapper/link?key=NackSecret123' });
+    const refused = (await mapper(echoing, { baseUrl: `${echoing.url}/?key=NackSecret123` })).link([item('N2')], ctx);
+    await expect(refused).rejects.toMatchObject({ code: 'remote.nack', message: expect.stringContaining('/mapper/link?key=***') });
+    await expect(refused).rejects.not.toMatchObject({ message: expect.stringContaining('NackSecret123') });
     const err = await fake({ mode: 'err', errorCode: 'err.request.bad' });
     await expect((await mapper(err)).link([item('E1')], ctx)).rejects.toMatchObject({ code: 'remote.err' });
     expect(nack.mappings.size + err.mappings.size).toBe(0);

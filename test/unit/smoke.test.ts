@@ -249,6 +249,27 @@ describe('runSmoke', () => {
     });
   });
 
+  it('after a link of unknown outcome that lands only after the unlink: the last read-back finds it, and the cleanup failed, not unknown', async () => {
+    const mapper = new FakeMapper();
+    let late: string | undefined;
+    mapper.hooks.set('link#1', (items) => {
+      late = items[0]!.id;
+      return Promise.reject(new UnavailableError('remote.timeout', 'no answer', { outcomeUnknown: true }));
+    });
+    // The held link lands once the unlink found nothing.
+    mapper.hooks.set('unlink#1', async (items) => {
+      const answer = await mapper.unlink(items);
+      mapper.rows.set(late!, { ...SMOKE_FA });
+      return answer;
+    });
+    const report = await runSmoke(mapper, { id: ID, clock: fakeClock(), unlinkCommand: `sparctl unlink --id ${ID} --yes` });
+    expect(report.steps.at(-1)).toMatchObject({ step: 'resolve_unlinked', status: 'fail' });
+    expect(report.cleanup).toEqual({
+      state: 'failed',
+      detail: `${ID} may still be linked: remove it with "sparctl unlink --id ${ID} --yes"`,
+    });
+  });
+
   it("after a link of unknown outcome that was applied (timeout, redirect, strategy.mismatch): read back found, removed, the error's exit code", async () => {
     const cases: [
       string,

@@ -237,7 +237,10 @@ export class HttpMapper implements Mapper {
     if (status !== 'ACK') {
       mode.receiver?.forget(transactionId);
       const error = isRecordValue(message?.['error']) ? message['error'] : undefined;
-      const detail = `${typeof error?.['code'] === 'string' ? error['code'] : 'no code'}${typeof error?.['message'] === 'string' ? `: ${error['message']}` : ''}`;
+      // The mapper's words, shown (and kept by smoke's report): a gateway key they echo is masked.
+      const detail = redactShownText(
+        `${typeof error?.['code'] === 'string' ? error['code'] : 'no code'}${typeof error?.['message'] === 'string' ? `: ${error['message']}` : ''}`,
+      );
       if (status === 'NACK' || status === 'ERR') {
         throw new UnavailableError(
           status === 'NACK' ? 'remote.nack' : 'remote.err',
