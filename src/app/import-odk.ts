@@ -512,7 +512,10 @@ export async function importOdk(deps: ImportOdkDeps, input: ImportOdkInput): Pro
   const listen = () => {
     if (input.watch || deps.onStopSignal === undefined) return;
     stopListening = deps.onStopSignal((signal) => {
-      deps.note(`sparctl: ${STOP_SIGNALS[signal].said}; nothing of this window was sent`);
+      // Once a window was applied it is recorded: only what was read since is not sent.
+      deps.note(
+        `sparctl: ${STOP_SIGNALS[signal].said}; ${run.applied === true ? 'the window applied is recorded; nothing read since was sent' : 'nothing of this window was sent'}`,
+      );
       lock?.release();
       deps.exitNow?.(STOP_SIGNALS[signal].exitCode);
     });
@@ -610,6 +613,8 @@ interface Run {
   readonly client: OdkCentral;
   /** Ctrl-C was pressed (--watch). */
   stopping: boolean;
+  /** A window was applied by this run (what a stop signal's line says from then on). */
+  applied?: boolean;
   /** Listens for stop signals (true), or leaves them to the bulk job applying a window (false). */
   listen: (on: boolean) => void;
 }
@@ -988,6 +993,7 @@ async function applyWindow(run: Run, what: string, how: WindowDefinition): Promi
       return spoolRecords(lines, { mapping: how.mapping, dfsp: how.dfsp, form: run.target.form, columns, strategies, faDigest, digests });
     },
   });
+  run.applied = true;
   run.listen(true);
   // A bulk job that ended done without calling `finish` (it always does): what the run was told is still recorded.
   if (!input.dryRun && (code === ExitCode.ok || code === ExitCode.rejected) && !told) finishWindow(run, digests, fates, known, undefined);

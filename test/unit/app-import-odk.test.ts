@@ -267,6 +267,35 @@ describe('import-odk (use case)', () => {
     expect(d.notes).toContain('sparctl: kept 0011000002: changed in the mapper since this importer wrote it (sparctl link at 2024-05-02)');
   });
 
+  it('a stop signal once the window was applied says the window is recorded, not that nothing of it was sent', async () => {
+    const fake = central([submission('uuid:a', '0011000001', '2024-05-01T10:00:00.000Z')]);
+    const box = store();
+    const job = bulkJob(box);
+    let applied = false;
+    const stopped = new Error('exited');
+    const d = deps({
+      openStore: async () => box.value,
+      openCentral: async () => fake.client,
+      runWindow: async (window) => {
+        const code = await job.runWindow(window);
+        applied = true;
+        return code;
+      },
+      // A signal comes as soon as the run listens again after the window.
+      onStopSignal: (handler) => {
+        if (applied) handler('SIGINT');
+        return () => undefined;
+      },
+      exitNow: () => {
+        throw stopped;
+      },
+    });
+    await expect(importOdk(d, INPUT)).rejects.toBe(stopped);
+    expect(d.notes).toContain('sparctl: interrupted; the window applied is recorded; nothing read since was sent');
+    expect(d.notes.join('\n')).not.toContain('nothing of this window was sent');
+    expect(box.state.claims['uuid:a']!.wrote).toBeDefined();
+  });
+
   it('a window that did not finish (a mapper outage) keeps its spool and the old state, for the next run to finish', async () => {
     const fake = central([submission('uuid:a', '0011000001', '2024-05-01T10:00:00.000Z')]);
     const box = store({ watermark: '2024-04-01T00:00:00.000Z', claims: {} });
