@@ -1,6 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { TextDecoder } from 'node:util';
-import { firstBadLine } from '../adapters/files/utf8-lines.js';
+import { StrictText } from '../adapters/input/strict-text.js';
 import { UsageError } from '../core/errors.js';
 
 /** Reading the small files a command is given (mappings, DFSP data, passwords): one clear line when they cannot be read. */
@@ -24,13 +23,9 @@ export async function readText(path: string, flag: string): Promise<string> {
  * append-only, could never be mended under its id).
  */
 export function strictUtf8(bytes: Uint8Array, path: string): string {
-  try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-  } catch {
-    throw new UsageError('input.not_utf8', `${path}:${1 + firstBadLine(bytes)}: not valid UTF-8; nothing was done`, {
-      hint: 'save the file as UTF-8',
-    });
-  }
+  // The input reader's own check: a UTF-16 file or a workbook is named as such, with the way out.
+  const text = new StrictText(path);
+  return text.decode(bytes) + text.finish();
 }
 
 /** JSON from a mapping (the default) or DFSP file; a syntax error is that file's `*.invalid`. */

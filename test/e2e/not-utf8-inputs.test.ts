@@ -74,5 +74,10 @@ describe('files that are not UTF-8', () => {
     expect(xls.code).toBe(2);
     expect(xls.stderr).toContain('old.xls:1: an old Excel workbook (.xls) or an encrypted one, not text');
     expect(xls.stderr).not.toContain('iconv');
+    // A strategy or mapping file is told the same way.
+    writeFileSync(join(home, 's16.json'), Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('[]', 'utf16le')]));
+    const utf16 = await sparctl(['strategy', 'add', '--file', 's16.json']);
+    expect(utf16.code).toBe(2);
+    expect(utf16.stderr).toContain("s16.json:1: UTF-16 text (it starts with UTF-16's byte-order mark), not UTF-8");
   });
 });
