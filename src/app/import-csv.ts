@@ -135,7 +135,7 @@ async function jobOf(deps: ImportCsvDeps, input: ImportCsvInput): Promise<CsvImp
   let columns: readonly string[] = [];
   let contexts: RowContexts | undefined;
   let filters: readonly RowFilter[] = mapping.filters;
-  // An ODK Central export (CSV): its rows come newest first, and an ID's newest submission decides.
+  // An ODK Central export (CSV, or a workbook saved from one): its rows come newest first, and an ID's newest submission decides.
   let newestDecides = false;
   let indexOrder = new SubmissionOrder();
   const olderSubmission = (order: SubmissionOrder) => (id: string, cell: (column: string) => string | undefined) => {
@@ -183,7 +183,7 @@ async function jobOf(deps: ImportCsvDeps, input: ImportCsvInput): Promise<CsvImp
           { hint: headerHint(mapping, written, usedDelimiter, header) },
         );
       }
-      newestDecides = format === 'csv' && header.includes(REVIEW_STATE_COLUMN) && header.includes(SUBMISSION_DATE_COLUMN);
+      newestDecides = header.includes(REVIEW_STATE_COLUMN) && header.includes(SUBMISSION_DATE_COLUMN);
       // Each pass over the file (the index's, the run's) meets the rows afresh.
       indexOrder = new SubmissionOrder();
       const reviewed = header.includes(REVIEW_STATE_COLUMN) && !mapping.filters.some((f) => f.source === REVIEW_STATE_COLUMN);

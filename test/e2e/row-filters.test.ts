@@ -9,6 +9,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import ExcelJS from 'exceljs';
 import { describe, expect, it } from 'vitest';
 import { openDatabase, prepare } from '../../src/adapters/sqlite/retained.js';
 import { BIN, cliEnv, runCli, SPAWN_LIMIT } from '../helpers/run-cli.js';
@@ -137,7 +138,7 @@ describe('row filters (mapping where/skip, --skip-review)', () => {
   });
 
   it("an ODK export lists the newest submission first: an ID's newest decides, not its last row; a rejected newest leaves the next", async () => {
-    const { dir, sparctl, importArgs } = setup();
+    const { dir, env, sparctl, importArgs } = setup();
     const at = (stamp: string, id: string, account: string, review: string) =>
       [stamp, ...row(id, account, 'yes', review).slice(1)] as readonly string[];
     writeFileSync(
@@ -185,6 +186,36 @@ describe('row filters (mapping where/skip, --skip-review)', () => {
     // Run again: nothing changes.
     const again = await sparctl(['-o', 'json', ...importArgs]);
     expect((JSON.parse(again.stdout) as { summary: Record<string, unknown> }).summary).toMatchObject({ applied: 0, unchanged: 4 });
+
+    // The same export saved as a workbook (text cells, as Excel keeps Central's stamps): the same rule.
+    const book = new ExcelJS.Workbook();
+    const sheet = book.addWorksheet('export');
+    const csv = readFileSync(join(dir, 'export.csv'), 'utf8')
+      .replace(/^\uFEFF/, '')
+      .trim()
+      .split('\r\n');
+    for (const line of csv) sheet.addRow(line.split(';'));
+    await book.xlsx.writeFile(join(dir, 'export.xlsx'));
+    const workbookRun = await runMain(
+      [
+        '--db',
+        join(dir, 'book.db'),
+        '--create',
+        '-o',
+        'json',
+        'import-csv',
+        'export.xlsx',
+        '--mapping',
+        'mapping.json',
+        '--dfsp',
+        'dfsp.json',
+      ],
+      { env, cwd: dir },
+    );
+    expect(workbookRun.code, workbookRun.stderr).toBe(0);
+    const fromBook = async (id: string) =>
+      accountOf((await runMain(['--db', join(dir, 'book.db'), '-o', 'json', 'resolve', id], { env, cwd: dir })).stdout);
+    expect([await fromBook('N1'), await fromBook('N2'), await fromBook('N3'), await fromBook('N4')]).toEqual(['555', '666', '301', '401']);
   });
 
   it('refuses a filter on a column the file lacks before reading a row, with the column it may mean', async () => {
