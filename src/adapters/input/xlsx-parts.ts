@@ -92,7 +92,10 @@ async function* feed(part: Readable, parser: SaxesParser): AsyncGenerator<void> 
  * each of its runs (`<r>`), in order — never a phonetic reading's (`<rPh>`, written by a
  * Japanese-input Excel) — with ST_Xstring's escapes decoded.
  */
-export async function readSharedStrings(part: Readable): Promise<string[]> {
+export async function readSharedStrings(
+  part: Readable,
+  limit: { readonly count: number; readonly characters: number } = SHARED_STRINGS_LIMIT,
+): Promise<string[]> {
   const strings: string[] = [];
   let characters = 0;
   const parser = new SaxesParser();
@@ -128,7 +131,7 @@ export async function readSharedStrings(part: Readable): Promise<string[]> {
       inSi = false;
       const value = xstring(pieces);
       characters += value.length;
-      if (strings.length >= SHARED_STRINGS_LIMIT.count || characters > SHARED_STRINGS_LIMIT.characters)
+      if (strings.length >= limit.count || characters > limit.characters)
         throw new PartTooLarge('the shared strings are too large once inflated');
       strings.push(value);
       return;
