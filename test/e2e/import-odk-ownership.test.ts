@@ -13,11 +13,11 @@ import { BIN, type CliEnv, SPAWN_LIMIT } from '../helpers/run-cli.js';
 import { runMain } from '../helpers/run-main.js';
 import { bankSubmission, fakeCentrals, importOdk, ODK_DFSP, ODK_MAPPING, odkEnv } from '../helpers/odk-fixture.js';
 
-/** An admin's update of one beneficiary to a First Community Bank account, outside the importer. */
-const updateByHand = (env: CliEnv, id: string, account: string) =>
+/** An admin's link or update (changeByHand) of one beneficiary to a First Community Bank account, outside the importer. */
+const changeByHand = (env: CliEnv, id: string, account: string, operation: 'link' | 'update' = 'update') =>
   runMain(
     [
-      'update',
+      operation,
       '--id',
       id,
       '--fa-type',
@@ -61,7 +61,7 @@ describe('import-odk: ownership', () => {
     fake.advance(60_000);
     const newer = fake.submit(bank('0014000001', '000222'));
     expect((await importOdk(env)).code).toBe(0);
-    const byHand = await updateByHand(env, '0014000001', '000999');
+    const byHand = await changeByHand(env, '0014000001', '000999');
     expect(byHand.code).toBe(0);
     fake.advance(60_000);
     fake.remove(newer.__id);
@@ -124,26 +124,7 @@ describe('import-odk: ownership', () => {
     const fake = await central();
     const env = setup(fake);
     // An admin links the beneficiary by hand.
-    const byHand = await runMain(
-      [
-        'link',
-        '--id',
-        '0011000001',
-        '--fa-type',
-        'BANK',
-        '--bank-name',
-        'First Community Bank',
-        '--bank-code',
-        'BNK001',
-        '--branch-name',
-        'Main',
-        '--branch-code',
-        '0001',
-        '--account-number',
-        '000999',
-      ],
-      { env: env.env },
-    );
+    const byHand = await changeByHand(env, '0011000001', '000999', 'link');
     expect(byHand.code).toBe(0);
     // Its submission names a bank the DFSP data lacks: rejected, the hand-made link stays.
     const bad = fake.submit(bank('0011000001', '000111', 'NOPE'));
@@ -172,7 +153,7 @@ describe('import-odk: ownership', () => {
     expect(first.stderr).toContain(`${older.__id} names 0022000001, but ${newer.__id} was submitted later and owns it: not applied`);
     expect(account(env, '0022000001')).toBe('000222');
     // An admin corrects one account by hand.
-    const fix = await updateByHand(env, '0022000002', '000444');
+    const fix = await changeByHand(env, '0022000002', '000444');
     expect(fix.code).toBe(0);
     fake.advance(60_000);
     fake.review(one.__id, 'approved');
@@ -222,7 +203,7 @@ describe('import-odk: ownership', () => {
     expect(warned.stderr).toContain(`${a.__id} was rejected by a reviewer after it was applied; 0044000001 stays linked`);
     expect(account(env, '0044000001')).toBe('000111');
     // b's FA is changed by an admin, then b is rejected too: only a's link is undone.
-    const fix = await updateByHand(env, '0044000002', '000999');
+    const fix = await changeByHand(env, '0044000002', '000999');
     expect(fix.code).toBe(0);
     fake.advance(60_000);
     fake.review(b.__id, 'rejected');
@@ -258,7 +239,7 @@ describe('import-odk: ownership', () => {
     data.banks.push({ code: 'BNK009', name: 'Ninth Bank' });
     data.branches.push({ bank_code: 'BNK009', code: 'BNK001-0042', name: 'Ninth Bank Kisumu' });
     writeFileSync(dfsp, JSON.stringify(data));
-    const fix = await updateByHand(env, '0055000002', '000999');
+    const fix = await changeByHand(env, '0055000002', '000999');
     expect(fix.code).toBe(0);
     const reapplied = await importOdk(env, ['--reapply'], dfsp);
     expect(reapplied.code, reapplied.stderr).toBe(0);
