@@ -13,7 +13,7 @@ import { BIN, type CliEnv, SPAWN_LIMIT } from '../helpers/run-cli.js';
 import { runMain } from '../helpers/run-main.js';
 import { bankSubmission, fakeCentrals, importOdk, ODK_DFSP, ODK_MAPPING, odkEnv } from '../helpers/odk-fixture.js';
 
-/** An admin's link or update (changeByHand) of one beneficiary to a First Community Bank account, outside the importer. */
+/** An admin's link or update of one beneficiary to a First Community Bank account, outside the importer. */
 const changeByHand = (env: CliEnv, id: string, account: string, operation: 'link' | 'update' = 'update') =>
   runMain(
     [
