@@ -1,5 +1,5 @@
 import { loadMappingFiles } from './mapping-files.js';
-import { csvRowKey, mappedCsvRecords, rowContexts, type CsvFileRow, type RowContexts } from '../core/bulk/mapped-rows.js';
+import { csvRowKey, mappedCsvRecords, rowContexts, type CsvFileRow, type LaterRule, type RowContexts } from '../core/bulk/mapped-rows.js';
 import type { BulkInputRecord, BulkMode } from '../core/bulk/types.js';
 import { ColumnWidths } from '../core/column-widths.js';
 import { refusedDelimiter, sepLineHint } from '../core/csv-delimiter.js';
@@ -14,7 +14,7 @@ import {
   type DfspData,
   type RowFilter,
 } from '../core/mapping.js';
-import { OLDER_SUBMISSION, reviewStatesOf, SUBMISSION_DATE_COLUMN, SubmissionOrder } from '../core/odk.js';
+import { OLDER_SUBMISSION, reviewStatesOf, SUBMISSION_DATE_COLUMN, SubmissionOrder, UNKNOWN_ORDER } from '../core/odk.js';
 import { closest } from '../core/strategy/validate.js';
 import type { Strategy } from '../core/strategy/strategy.js';
 
@@ -138,15 +138,19 @@ async function jobOf(deps: ImportCsvDeps, input: ImportCsvInput): Promise<CsvImp
   // An ODK Central export (CSV, or a workbook saved from one): its rows come newest first, and an ID's newest submission decides.
   let newestDecides = false;
   let indexOrder = new SubmissionOrder();
-  const olderSubmission = (order: SubmissionOrder) => (id: string, cell: (column: string) => string | undefined) => {
-    const stamp = cell(SUBMISSION_DATE_COLUMN);
-    return order.older(id, stamp)
-      ? {
-          ...OLDER_SUBMISSION,
-          message: `skipped: ${SUBMISSION_DATE_COLUMN} ${stamp?.trim()} is older than a row above it of the same ID (${OLDER_SUBMISSION.rule})`,
-        }
-      : undefined;
-  };
+  const olderSubmission =
+    (order: SubmissionOrder): LaterRule =>
+    (id, cell) => {
+      const stamp = cell(SUBMISSION_DATE_COLUMN);
+      const verdict = order.judge(id, stamp);
+      if (verdict === 'unknown') return { field: SUBMISSION_DATE_COLUMN, ...UNKNOWN_ORDER };
+      return verdict === 'older'
+        ? {
+            ...OLDER_SUBMISSION,
+            message: `skipped: ${SUBMISSION_DATE_COLUMN} ${stamp?.trim()} is older than a row above it of the same ID (${OLDER_SUBMISSION.rule})`,
+          }
+        : undefined;
+    };
   // A workbook's number cells are refused anyway; its text cells are not tallied (no tokenizer pass).
   const widths = new ColumnWidths(format === 'csv' ? widthColumns(mapping) : []);
   return {

@@ -32,26 +32,42 @@ const CENTRAL_STAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z$/;
 /**
  * Which rows of an ODK Central CSV export an ID's newest submission decides over. Central
  * exports the newest submission first, so the file's last row of an ID is its oldest: a row
- * whose submission is older than one met above it for the same ID is left out (as a filter
- * leaves a row out), and the newest one then is the ID's last row — what import-odk does.
+ * whose submission is older than one met above it for the same ID is left out (`older`: as a
+ * filter leaves a row out), and the newest one then is the ID's last row — what import-odk does.
+ * A stamp not in Central's form (a file a spreadsheet saved again, `05/12/2026 09:12`) cannot be
+ * ordered: a later row of an ID with such a stamp, or after one, is `unknown` (the caller
+ * rejects it, so that nothing is written for the ID rather than maybe the stale submission).
  *
- * Invariant: fed the same rows in the same order, it leaves out the same rows (the pass before
- * the run and the run each use one of their own), so the row index and the run agree.
- * A stamp not in Central's form (a file re-saved by a spreadsheet) decides nothing.
+ * Invariant: fed the same rows in the same order, it judges them the same (the pass before the
+ * run and the run each use one of their own), so the row index and the run agree.
  */
 export class SubmissionOrder {
-  private readonly newest = new Map<string, string>();
+  /** Per ID: the newest of its Central stamps met, or null once a stamp of another form was met. */
+  private readonly newest = new Map<string, string | null>();
 
-  /** Whether the row of `id` submitted at `stamp` is older than a row of `id` met before. */
-  older(id: string, stamp: string | undefined): boolean {
+  judge(id: string, stamp: string | undefined): 'older' | 'unknown' | undefined {
     const at = stamp?.trim() ?? '';
-    if (!CENTRAL_STAMP.test(at)) return false;
-    const seen = this.newest.get(id);
-    if (seen !== undefined && at < seen) return true;
+    const central = CENTRAL_STAMP.test(at);
+    if (!this.newest.has(id)) {
+      this.newest.set(id, central ? at : null);
+      return undefined;
+    }
+    const seen = this.newest.get(id)!;
+    if (seen === null || !central) {
+      this.newest.set(id, null);
+      return 'unknown';
+    }
+    if (at < seen) return 'older';
     this.newest.set(id, at);
-    return false;
+    return undefined;
   }
 }
+
+/** How a row whose submission cannot be ordered is rejected (the row's problem). */
+export const UNKNOWN_ORDER = {
+  code: 'input.submission_order',
+  message: `the file names this ID in more than one row, and a ${SUBMISSION_DATE_COLUMN} of them is not in ODK Central's form (2026-12-05T09:12:44.120Z: a spreadsheet changed it?), so which submission is the newest cannot be told; nothing was sent for this ID: keep only the row that should count (or export the file from Central again) and feed it back`,
+} as const;
 
 /** How a row SubmissionOrder leaves out is reported (a filter's hit: the summary counts by rule). */
 export const OLDER_SUBMISSION = {

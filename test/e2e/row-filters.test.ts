@@ -150,17 +150,19 @@ describe('row filters (mapping where/skip, --skip-review)', () => {
         at('2026-12-02T08:00:00.000Z', 'N2', '666', 'approved'), // line 5: N2's newest kept, decides
         at('2026-12-06T07:00:00.000Z', 'N3', '300', ''), // line 6: superseded by line 7 (newer, below it)
         at('2026-12-07T07:00:00.000Z', 'N3', '301', ''), // line 7: decides
-        at('05/12/2026 09:12', 'N4', '400', ''), // line 8: not Central's stamp: decides nothing
-        at('2026-12-01T08:00:00.000Z', 'N4', '401', ''), // line 9: N4's last row, decides as in any file
+        at('05/12/2026 09:12', 'N4', '400', ''), // line 8: not Central's stamp: which is newer cannot be told
+        at('2026-12-01T08:00:00.000Z', 'N4', '401', ''), // line 9: N4's last row, rejected: nothing written for N4
       ]),
     );
     const run = await sparctl(['--create', '-o', 'json', ...importArgs, '--results', 'results.jsonl']);
-    expect(run.code, run.stderr).toBe(0);
+    expect(run.code, run.stderr).toBe(5);
     expect((JSON.parse(run.stdout) as { summary: Record<string, unknown> }).summary).toMatchObject({
       total: 8,
-      applied: 4,
+      applied: 3,
       superseded: 2,
       skipped: 2,
+      rejected: 1,
+      rejectedBy: { 'input.submission_order': 1 },
       skippedBy: {
         'ReviewState is rejected (--skip-review)': 1,
         'an older submission of an ID than a row above it (ODK Central exports the newest first)': 1,
@@ -178,14 +180,24 @@ describe('row filters (mapping where/skip, --skip-review)', () => {
       [6, 'N3', 'superseded', null],
       [7, 'N3', 'applied', null],
       [8, 'N4', 'superseded', null],
-      [9, 'N4', 'applied', null],
+      [9, 'N4', 'rejected', 'input.submission_order'],
     ]);
+    expect(results[7]!['message']).toContain('which submission is the newest cannot be told; nothing was sent for this ID');
     expect(results[2]!['message']).toContain('SubmissionDate 2026-12-01T08:15:30.123Z is older than a row above it of the same ID');
     const accounts = async (id: string) => accountOf((await sparctl(['-o', 'json', 'resolve', id])).stdout);
-    expect([await accounts('N1'), await accounts('N2'), await accounts('N3'), await accounts('N4')]).toEqual(['555', '666', '301', '401']);
+    expect([await accounts('N1'), await accounts('N2'), await accounts('N3'), await accounts('N4')]).toEqual([
+      '555',
+      '666',
+      '301',
+      undefined,
+    ]);
     // Run again: nothing changes.
     const again = await sparctl(['-o', 'json', ...importArgs]);
-    expect((JSON.parse(again.stdout) as { summary: Record<string, unknown> }).summary).toMatchObject({ applied: 0, unchanged: 4 });
+    expect((JSON.parse(again.stdout) as { summary: Record<string, unknown> }).summary).toMatchObject({
+      applied: 0,
+      unchanged: 3,
+      rejected: 1,
+    });
 
     // The same export saved as a workbook (text cells, as Excel keeps Central's stamps): the same rule.
     const book = new ExcelJS.Workbook();
@@ -212,10 +224,15 @@ describe('row filters (mapping where/skip, --skip-review)', () => {
       ],
       { env, cwd: dir },
     );
-    expect(workbookRun.code, workbookRun.stderr).toBe(0);
+    expect(workbookRun.code, workbookRun.stderr).toBe(5);
     const fromBook = async (id: string) =>
       accountOf((await runMain(['--db', join(dir, 'book.db'), '-o', 'json', 'resolve', id], { env, cwd: dir })).stdout);
-    expect([await fromBook('N1'), await fromBook('N2'), await fromBook('N3'), await fromBook('N4')]).toEqual(['555', '666', '301', '401']);
+    expect([await fromBook('N1'), await fromBook('N2'), await fromBook('N3'), await fromBook('N4')]).toEqual([
+      '555',
+      '666',
+      '301',
+      undefined,
+    ]);
   });
 
   it('refuses a filter on a column the file lacks before reading a row, with the column it may mean', async () => {

@@ -7,6 +7,7 @@ import {
   type CompiledMapping,
   type DfspLookup,
   type FilterHit,
+  type MappingProblem,
   type NumberCells,
   type RowFilter,
 } from '../mapping.js';
@@ -124,7 +125,7 @@ export function mappedCsvRecords(options: {
    * a hit leaves the row out as a filter does (import-csv's SubmissionOrder). The row index's
    * key function must ask one of its own the same way (csvRowKey's `later`).
    */
-  readonly later?: () => ((id: string, cell: (column: string) => string | undefined) => FilterHit | undefined) | undefined;
+  readonly later?: () => LaterRule | undefined;
 }): (row: CsvFileRow, seq: number) => BulkInputRecord {
   const { mapping, dfsp, strategies, mode, unlinkConfirmed, column } = options;
   const filters = options.filters ?? (() => mapping.filters);
@@ -151,7 +152,8 @@ export function mappedCsvRecords(options: {
     const filtered = filterRow(filters(), cell);
     const named = filtered === undefined ? rowKey(mapping, cell, numbers) : undefined;
     // Before any early return: the rule must meet every row the row index's key function met.
-    const skip = filtered ?? (named === undefined ? undefined : options.later?.()?.(named, cell));
+    const verdict = named === undefined ? undefined : options.later?.()?.(named, cell);
+    const skip = filtered ?? (verdict !== undefined && 'rule' in verdict ? verdict : undefined);
     // A row a filter leaves out is no row of its ID: its key is none, as in the row index.
     const key = skip === undefined ? named : undefined;
     // An unreadable row is a reject even when a filter would leave it out: its cells may be misplaced.
@@ -165,6 +167,9 @@ export function mappedCsvRecords(options: {
       };
     if (skip !== undefined)
       return { seq, line: fileRow.line, raw: row, key, skip: { ...skip, id: rowKey(mapping, cell, numbers) }, parsed: SKIPPED };
+    // One the rule rejects keeps its key: it still decides for its ID (which is then left as it was).
+    if (verdict !== undefined && !('rule' in verdict))
+      return { seq, line: fileRow.line, raw: row, key, parsed: { ok: false, problems: [verdict] } };
     // A fed-back reject whose damage is still there: the evidence that refused it is not in this file.
     const unfixed = fileRow.fedBack === undefined ? undefined : unfixedDamage(fileRow.fedBack, cell);
     if (unfixed !== undefined)
@@ -205,8 +210,16 @@ export function csvRowKey(
   mapping: CompiledMapping,
   filters: readonly RowFilter[],
   cell: (column: string) => string | undefined,
-  later?: (id: string, cell: (column: string) => string | undefined) => FilterHit | undefined,
+  later?: LaterRule,
 ): string | undefined {
   const key = filterRow(filters, cell) === undefined ? rowKey(mapping, cell) : undefined;
-  return key === undefined || later?.(key, cell) === undefined ? key : undefined;
+  if (key === undefined || later === undefined) return key;
+  const verdict = later(key, cell);
+  return verdict !== undefined && 'rule' in verdict ? undefined : key;
 }
+
+/**
+ * A rule over the rows the filters keep, asked once per row in input order with its ID: a
+ * FilterHit leaves the row out as a filter does (no key); a problem rejects it, keeping its key.
+ */
+export type LaterRule = (id: string, cell: (column: string) => string | undefined) => FilterHit | MappingProblem | undefined;
