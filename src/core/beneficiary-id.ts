@@ -3,7 +3,7 @@
  * no one can see — so that two IDs that look the same are the same ID, and an ID is what it
  * looks like. Every way in (flags, files, mappings, the row index) goes through these functions.
  * An ID a new link may be made under is also refused when it holds a space that only looks like
- * the ordinary one (newIdProblem); an ID that only names a beneficiary (resolve, update, unlink)
+ * the ordinary one, or a full-width form of an ASCII character (newIdProblem); an ID that only names a beneficiary (resolve, update, unlink)
  * may hold one, so that a beneficiary another client linked so stays reachable.
  */
 
@@ -24,6 +24,12 @@ const INVISIBLE = /[\p{Cc}\p{Cf}\p{Default_Ignorable_Code_Point}\u2028\u2029]/u;
  * carry U+00A0. Only a new link is refused for them: SPAR accepts them, so such IDs may exist.
  */
 const LOOK_ALIKE_SPACE = /(?! )[\p{Zs}\u2800]/u;
+
+/*
+ * The full-width forms of ASCII (U+FF01-U+FF5E: `００７`, which an East Asian input method types):
+ * `００７００１` reads as `007001` but is another beneficiary. Refused for a new link, as the spaces above.
+ */
+const FULL_WIDTH = /[\uff01-\uff5e]/u;
 
 const NAMES: ReadonlyMap<number, string> = new Map([
   [0x09, 'CHARACTER TABULATION'],
@@ -110,8 +116,12 @@ export function newIdProblem(id: string): string | undefined {
   const invisible = idProblem(id);
   if (invisible !== undefined || PLAIN.test(id)) return invisible;
   const found = LOOK_ALIKE_SPACE.exec(id);
-  if (found === null) return undefined;
-  return `id contains ${describeCodePoint(found[0].codePointAt(0)!)}, which only looks like an ordinary space (linked, it would be another beneficiary); retype the ID`;
+  if (found !== null)
+    return `id contains ${describeCodePoint(found[0].codePointAt(0)!)}, which only looks like an ordinary space (linked, it would be another beneficiary); retype the ID`;
+  const wide = FULL_WIDTH.exec(id);
+  if (wide === null) return undefined;
+  const ascii = String.fromCharCode(wide[0].charCodeAt(0) - 0xfee0);
+  return `id contains ${describeCodePoint(wide[0].codePointAt(0)!)} (FULL-WIDTH ${JSON.stringify(ascii)}), which only looks like "${ascii}" (linked, it would be another beneficiary); retype the ID with the input method in half-width (ASCII) mode`;
 }
 
 /**
@@ -122,5 +132,8 @@ export type IdUse = 'new' | 'existing';
 
 /** The ID is already what normalizeId gives and the use's problem function accepts: usable as is. */
 export function isCleanId(id: string, use: IdUse): boolean {
-  return PLAIN.test(id) || (!INVISIBLE.test(id) && (use === 'existing' || !LOOK_ALIKE_SPACE.test(id)) && id.normalize('NFC') === id);
+  return (
+    PLAIN.test(id) ||
+    (!INVISIBLE.test(id) && (use === 'existing' || (!LOOK_ALIKE_SPACE.test(id) && !FULL_WIDTH.test(id))) && id.normalize('NFC') === id)
+  );
 }

@@ -193,6 +193,25 @@ describe('look-alike IDs', () => {
     expect(stored(db).map((m) => m.id_value)).toEqual(['BENE_1']);
   });
 
+  it('full-width digits (an East Asian input method): a new link refused naming the character, its file row rejected, resolve reaches one another client linked', async () => {
+    const { dir, db, sparctl } = setup();
+    const wide = '\uff10\uff10\uff17\uff10\uff10\uff11';
+    const refused = await sparctl(['--create', 'link', '--id', wide, ...BANK, '--account-number', '111']);
+    expect(refused.code, refused.stderr).toBe(2);
+    expect(refused.stderr).toContain(
+      'id contains U+FF10 (FULL-WIDTH "0"), which only looks like "0" (linked, it would be another beneficiary)',
+    );
+    writeFileSync(join(dir, 'in.csv'), [CSV_HEADER, csvRow('007001', '111'), csvRow(wide, '222'), ''].join('\n'));
+    const file = await sparctl(['--create', '-o', 'jsonl', 'link', '--file', 'in.csv']);
+    expect(file.code, file.stderr).toBe(5);
+    expect(jsonLines(file.stdout).map((x) => [x['line'], x['id'], x['fate'], x['code']])).toEqual([
+      [2, '007001', 'applied', null],
+      [3, wide, 'rejected', 'input.invalid'],
+    ]);
+    renameStored(db, '007001', wide);
+    expect(JSON.parse((await sparctl(['resolve', wide])).stdout)).toMatchObject({ id: wide, outcome: 'found' });
+  });
+
   it('import-csv: a look-alike space is a reject in upsert mode, and taken by --mode update', async () => {
     const { dir, db, sparctl } = setup();
     expect((await sparctl(['--create', 'dfsp', 'import', join(ROOT, 'fixtures', 'dfsp.json')])).code).toBe(0);
