@@ -383,24 +383,18 @@ export async function runSmoke(mapper: Mapper, options: SmokeOptions): Promise<S
       (!('thrown' in gone) && gone.outcome === 'found');
     const unlinkCommand = options.unlinkCommand ?? `sparctl unlink --id ${id} --yes`;
     const resolveCommand = options.resolveCommand ?? `sparctl resolve ${id}`;
-    cleanup = !removed
-      ? linkUnknown && !seenLinked
-        ? {
-            // Never seen linked, and the cleanup could not tell: not a failure to remove a record known to be there.
-            state: 'unknown',
-            detail: `the link's outcome is unknown and the cleanup could not tell whether ${id} is linked: check with "${resolveCommand}" and, if it is linked, remove it with "${unlinkCommand}"`,
-          }
-        : { state: 'failed', detail: `${id} may still be linked: remove it with "${unlinkCommand}"` }
-      : linkUnknown && !seenLinked
-        ? {
-            // Only after a link that failed: the exit code is never 0 with it.
-            state: 'unknown',
-            detail: `the link's outcome is unknown and ${id} was not seen linked, but the link may still be applied: check with "${resolveCommand}" and, if it is linked, remove it with "${unlinkCommand}"`,
-          }
-        : {
-            state: 'removed',
-            detail: seenLinked ? 'the synthetic record was removed' : 'the ID is not linked',
-          };
+    const check = `check with "${resolveCommand}" and, if it is linked, remove it with "${unlinkCommand}"`;
+    if (linkUnknown && !seenLinked)
+      // Only after a link that failed (the exit code is never 0 with it): never seen linked, so
+      // not a failure to remove a record known to be there, whether or not the cleanup could tell.
+      cleanup = {
+        state: 'unknown',
+        detail: removed
+          ? `the link's outcome is unknown and ${id} was not seen linked, but the link may still be applied: ${check}`
+          : `the link's outcome is unknown and the cleanup could not tell whether ${id} is linked: ${check}`,
+      };
+    else if (!removed) cleanup = { state: 'failed', detail: `${id} may still be linked: remove it with "${unlinkCommand}"` };
+    else cleanup = { state: 'removed', detail: seenLinked ? 'the synthetic record was removed' : 'the ID is not linked' };
   }
 
   // A stop that came during the cleanup, or after a failure, still stops the run: its exit code,

@@ -47,9 +47,10 @@ export class DigestsAtSpans {
 
   /** The digests, the last of all the bytes (call before the hash goes on to a fingerprint). */
   end(): ByteDigests {
-    const whole = this.offset % SPAN === 0 && this.offset > 0 ? this.digests : [...this.digests, digestOf(this.hash)];
+    // A last span that ends at a boundary has its digest already; the empty file gets one too.
+    const whole = this.offset > 0 && this.offset % SPAN === 0 ? this.digests : [...this.digests, digestOf(this.hash)];
     return {
-      digests: whole.length === 0 ? [digestOf(this.hash)] : whole,
+      digests: whole,
       size: this.offset,
       endsLine: this.last === 0x0a || this.last === 0x0d,
     };

@@ -121,9 +121,8 @@ export function mappedCsvRecords(options: {
   /** A value against the rest of its column (learned from the whole file before the run). */
   readonly column?: ColumnCheck;
   /**
-   * A rule over the rows the filters keep, asked once per row in input order with the row's ID:
-   * a hit leaves the row out as a filter does (import-csv's SubmissionOrder). The row index's
-   * key function must ask one of its own the same way (csvRowKey's `later`).
+   * The rule of LaterRule (import-csv's SubmissionOrder), once the header is read. The row
+   * index's key function must ask one of its own the same way (csvRowKey's `later`).
    */
   readonly later?: () => LaterRule | undefined;
 }): (row: CsvFileRow, seq: number) => BulkInputRecord {
